@@ -1,0 +1,378 @@
+/**
+ * The one error type of llm-connect.
+ *
+ * Every layer (provider, budget, retry, circuit breaker, workflow step) fails with `LlmError`,
+ * so wrapping a `LanguageModel` never changes its type. What went wrong is the semantic
+ * `reason`, a tagged union; each reason says whether retrying can help (`isRetryable`).
+ * Errors carry what a user needs to act on (provider, model, status, request id, retry-after,
+ * the budget dimension that ran out) and never an API key or a full prompt.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+
+const description = Schema.String.annotate({ description: "What happened, for a person." })
+
+/**
+ * The API key was missing, wrong or revoked (HTTP 401).
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class Authentication extends Schema.TaggedClass<Authentication>()("Authentication", { description }) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
+ * The key is valid but may not do this (HTTP 403).
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class PermissionDenied extends Schema.TaggedClass<PermissionDenied>()("PermissionDenied", { description }) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
+ * The request itself is wrong (HTTP 400/422, or it failed our own validation).
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class InvalidRequest extends Schema.TaggedClass<InvalidRequest>()("InvalidRequest", {
+  description,
+  parameter: Schema.optionalKey(Schema.String)
+}) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
+ * The model or endpoint does not exist (HTTP 404).
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class NotFound extends Schema.TaggedClass<NotFound>()("NotFound", {
+  description,
+  model: Schema.optionalKey(Schema.String)
+}) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
+ * Too many requests (HTTP 429); `retryAfterMs` is the provider's hint when it gave one.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class RateLimited extends Schema.TaggedClass<RateLimited>()("RateLimited", {
+  description,
+  retryAfterMs: Schema.optionalKey(Schema.Number)
+}) {
+  get isRetryable(): boolean {
+    return true
+  }
+}
+
+/**
+ * A timeout ran out: of one attempt, or of the whole call (all attempts together).
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class Timeout extends Schema.TaggedClass<Timeout>()("Timeout", {
+  description,
+  scope: Schema.Literals(["attempt", "call"]),
+  attempts: Schema.Int,
+  elapsedMs: Schema.Number
+}) {
+  get isRetryable(): boolean {
+    return this.scope === "attempt"
+  }
+}
+
+/**
+ * The provider failed on its side (HTTP 5xx).
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class ServerError extends Schema.TaggedClass<ServerError>()("ServerError", {
+  description,
+  status: Schema.Int
+}) {
+  get isRetryable(): boolean {
+    return true
+  }
+}
+
+/**
+ * The connection failed: refused, reset, DNS, TLS.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class Network extends Schema.TaggedClass<Network>()("Network", { description }) {
+  get isRetryable(): boolean {
+    return true
+  }
+}
+
+/**
+ * The provider refused or filtered the content.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class ContentFiltered extends Schema.TaggedClass<ContentFiltered>()("ContentFiltered", { description }) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
+ * The provider answered with something we cannot read (not JSON, or not the expected shape).
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class ResponseMalformed extends Schema.TaggedClass<ResponseMalformed>()("ResponseMalformed", { description }) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
+ * A setting is missing or invalid; `setting` names it and `fix` says how to put it right.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class Configuration extends Schema.TaggedClass<Configuration>()("Configuration", {
+  description,
+  setting: Schema.String,
+  fix: Schema.String
+}) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
+ * The provider is overloaded or down (e.g. HTTP 503/529, or a plugin that says so).
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class Unavailable extends Schema.TaggedClass<Unavailable>()("Unavailable", { description }) {
+  get isRetryable(): boolean {
+    return true
+  }
+}
+
+/**
+ * A budget dimension.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const BudgetDimension = Schema.Literals(["inputTokens", "outputTokens", "totalTokens", "costUsd", "deadline"])
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type BudgetDimension = typeof BudgetDimension.Type
+
+/**
+ * A budget limit would be passed: the call was refused before it was sent (or, for `deadline`,
+ * time ran out). For `deadline` the figures are milliseconds since the run started.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class BudgetExceeded extends Schema.TaggedClass<BudgetExceeded>()("BudgetExceeded", {
+  description,
+  dimension: BudgetDimension,
+  limit: Schema.Number,
+  consumed: Schema.Number,
+  reserved: Schema.Number,
+  requested: Schema.Number
+}) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
+ * The circuit breaker for a provider is open: it has failed too often and is not called
+ * until `untilMs` (epoch milliseconds).
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class CircuitOpen extends Schema.TaggedClass<CircuitOpen>()("CircuitOpen", {
+  description,
+  untilMs: Schema.optionalKey(Schema.Number)
+}) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
+ * Anything else, e.g. a plugin that threw an exception. Not retried.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class Unknown extends Schema.TaggedClass<Unknown>()("Unknown", { description }) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
+ * Every reason an `LlmError` can have.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const LlmErrorReason = Schema.Union([
+  Authentication,
+  PermissionDenied,
+  InvalidRequest,
+  NotFound,
+  RateLimited,
+  Timeout,
+  ServerError,
+  Network,
+  ContentFiltered,
+  ResponseMalformed,
+  Configuration,
+  Unavailable,
+  BudgetExceeded,
+  CircuitOpen,
+  Unknown
+]).annotate({ identifier: "LlmErrorReason" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type LlmErrorReason = typeof LlmErrorReason.Type
+
+/**
+ * The tag of a reason, e.g. `"RateLimited"`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ReasonTag = LlmErrorReason["_tag"]
+
+/**
+ * The error every layer fails with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LlmError extends Schema.TaggedError<LlmError>()("LlmError", {
+  provider: Schema.String,
+  model: Schema.optionalKey(Schema.String),
+  status: Schema.optionalKey(Schema.Int),
+  requestId: Schema.optionalKey(Schema.String),
+  reason: LlmErrorReason
+}) {
+  /** Whether retrying the call can help. */
+  get isRetryable(): boolean {
+    return this.reason.isRetryable
+  }
+
+  /** The provider's retry hint, in milliseconds, when it gave one. */
+  get retryAfterMs(): number | undefined {
+    return this.reason._tag === "RateLimited" ? this.reason.retryAfterMs : undefined
+  }
+
+  override get message(): string {
+    const where = this.model === undefined ? this.provider : `${this.provider}/${this.model}`
+    const fix = this.reason._tag === "Configuration" ? ` Fix: ${this.reason.fix}` : ""
+    return `${this.reason._tag} (${where}): ${this.reason.description}${fix}`
+  }
+}
+
+/**
+ * Builds an `LlmError`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * LlmError.make("openai", new LlmError.ServerError({ description: "bad gateway", status: 502 }))
+ */
+export const make = (
+  provider: string,
+  reason: LlmErrorReason,
+  extra?: { readonly model?: string | undefined; readonly status?: number | undefined; readonly requestId?: string | undefined }
+): LlmError =>
+  new LlmError({
+    provider,
+    reason,
+    ...(extra?.model !== undefined ? { model: extra.model } : {}),
+    ...(extra?.status !== undefined ? { status: extra.status } : {}),
+    ...(extra?.requestId !== undefined ? { requestId: extra.requestId } : {})
+  })
+
+/**
+ * Whether a value is an `LlmError`.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isLlmError = (u: unknown): u is LlmError => u instanceof LlmError
+
+/**
+ * The JSON shape of an error as the CLI and server print it:
+ * `{ error, errorType, retryable, provider, ...the reason's fields }`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ErrorDocument = Schema.Struct({
+  error: Schema.String,
+  errorType: Schema.String,
+  retryable: Schema.Boolean,
+  provider: Schema.optionalKey(Schema.String),
+  model: Schema.optionalKey(Schema.String),
+  status: Schema.optionalKey(Schema.Int),
+  requestId: Schema.optionalKey(Schema.String)
+}).annotate({
+  identifier: "ErrorDocument",
+  description: "A failure as printed by the CLI: message, reason tag, and the reason's own fields."
+})
+
+/**
+ * Renders an error as the JSON document the CLI prints.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const toDocument = (error: LlmError): Record<string, unknown> => {
+  const { _tag, ...fields } = error.reason
+  return {
+    error: error.message,
+    errorType: _tag,
+    retryable: error.isRetryable,
+    provider: error.provider,
+    ...(error.model !== undefined ? { model: error.model } : {}),
+    ...(error.status !== undefined ? { status: error.status } : {}),
+    ...(error.requestId !== undefined ? { requestId: error.requestId } : {}),
+    ...fields
+  }
+}

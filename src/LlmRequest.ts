@@ -1,0 +1,115 @@
+/**
+ * What a caller asks of a model: the conversation, the model and the sampling parameters.
+ *
+ * `LlmRequest` is provider-neutral. Every layer (budget, retry, observability) and every
+ * provider receives the same shape; a provider maps it to its own wire format once.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+import * as Message from "./Message.ts"
+
+/**
+ * Free-form metadata that travels with a request through every layer and into logs, spans,
+ * the usage ledger and budgets.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Metadata = Schema.Struct({
+  taskType: Schema.optionalKey(Schema.String),
+  correlationId: Schema.optionalKey(Schema.String),
+  conversationId: Schema.optionalKey(Schema.String),
+  workflow: Schema.optionalKey(Schema.String),
+  step: Schema.optionalKey(Schema.String),
+  tags: Schema.optionalKey(Schema.Record(Schema.String, Schema.String))
+}).annotate({ identifier: "LlmRequestMetadata" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Metadata = typeof Metadata.Type
+
+const PositiveInt = Schema.Int.check(Schema.isGreaterThan(0))
+
+/**
+ * A request to a language model.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const LlmRequest = Schema.Struct({
+  model: Schema.optionalKey(Schema.String.check(Schema.isNonEmpty())).annotate({
+    description: "The model to call; the provider's default when absent."
+  }),
+  messages: Schema.Array(Message.Message).check(Schema.isMinLength(1)).annotate({
+    description: "The conversation, oldest first; at least one message."
+  }),
+  system: Schema.optionalKey(Schema.String).annotate({ description: "A system prompt." }),
+  maxTokens: Schema.optionalKey(PositiveInt).annotate({ description: "The most output tokens to generate." }),
+  temperature: Schema.optionalKey(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 2 }))),
+  topP: Schema.optionalKey(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 }))),
+  stop: Schema.optionalKey(Schema.Array(Schema.String)),
+  timeoutMs: Schema.optionalKey(PositiveInt).annotate({
+    description: "A timeout for the whole call (all attempts), in milliseconds."
+  }),
+  metadata: Schema.optionalKey(Metadata)
+}).annotate({ identifier: "LlmRequest" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type LlmRequest = typeof LlmRequest.Type
+
+/**
+ * What programs may pass where a request is expected: a plain prompt string, or the request's
+ * fields with `prompt` as shorthand for `messages`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Input =
+  | string
+  | (Omit<LlmRequest, "messages"> & { readonly messages: ReadonlyArray<Message.Message> })
+  | (Omit<LlmRequest, "messages"> & { readonly prompt: Message.Prompt })
+
+/**
+ * Normalises an {@link Input} into an `LlmRequest` (no validation: see {@link decode}).
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * LlmRequest.make("Summarise this")
+ * LlmRequest.make({ prompt: "Summarise this", maxTokens: 200 })
+ */
+export const make = (input: Input): LlmRequest => {
+  if (typeof input === "string") return { messages: Message.fromPrompt(input) }
+  if ("prompt" in input) {
+    const { prompt, ...rest } = input
+    return { ...rest, messages: Message.fromPrompt(prompt) }
+  }
+  return input
+}
+
+/**
+ * Decodes and validates an unknown value as an `LlmRequest`, reporting every issue.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decode = Schema.decodeUnknownEffect(LlmRequest)
+
+/**
+ * The text of a request (system prompt and all messages), used for token estimates.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const promptText = (request: LlmRequest): string => {
+  const parts: Array<string> = []
+  if (request.system !== undefined) parts.push(request.system)
+  for (const message of request.messages) parts.push(message.content)
+  return parts.join("\n")
+}

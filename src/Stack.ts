@@ -1,0 +1,66 @@
+/**
+ * The one place where a configuration becomes a Layer stack.
+ *
+ * The order follows docs/architecture.md (outermost first):
+ *
+ *   Observability -> Budget -> Fallback -> Retry + timeout -> RateLimit -> Concurrency -> provider
+ *
+ * Each concern is a Layer that wraps the `LanguageModel` below it; this module only decides the
+ * order and which ones a configuration turns on. The CLI, workflows and the server all build
+ * their model through {@link layer}.
+ *
+ * @since 0.1.0
+ */
+import { Layer } from "effect"
+import * as LanguageModel from "./LanguageModel.ts"
+import type * as LlmError from "./LlmError.ts"
+import * as ProviderRegistry from "./ProviderRegistry.ts"
+
+/**
+ * What the stack is built from.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StackConfig {
+  /** The provider and its settings. */
+  readonly provider: ProviderRegistry.CreateOptions
+}
+
+/**
+ * The wrapping layers, innermost first. Each entry wraps the model produced by the previous.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Wrapper = Layer.Layer<LanguageModel.LanguageModel, LlmError.LlmError, LanguageModel.LanguageModel>
+
+/**
+ * Stacks wrappers (innermost first) on top of a base model layer.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const stack = <E, R>(
+  base: Layer.Layer<LanguageModel.LanguageModel, E, R>,
+  wrappers: ReadonlyArray<Wrapper>
+): Layer.Layer<LanguageModel.LanguageModel, E | LlmError.LlmError, R> =>
+  wrappers.reduce<Layer.Layer<LanguageModel.LanguageModel, E | LlmError.LlmError, R>>(
+    (inner, wrapper) => Layer.provide(wrapper, inner),
+    base
+  )
+
+/**
+ * Builds the `LanguageModel` a configuration describes.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  config: StackConfig
+): Layer.Layer<LanguageModel.LanguageModel, LlmError.LlmError, ProviderRegistry.ProviderRegistry> => {
+  const wrappers: Array<Wrapper> = []
+  // Innermost first. Each concern adds itself here, in this order:
+  //   concurrency, rate limit, retry + timeout, fallback, budget, observability
+  return stack(ProviderRegistry.layerLanguageModel(config.provider), wrappers)
+}

@@ -1,0 +1,81 @@
+/**
+ * Fault scripts for the mock provider: the next calls fail, in order, with the given faults.
+ *
+ * Written the same way in code, on the CLI (`--mock-faults 429,500`) and in config
+ * (`mock: { faults: ["429:2s", "timeout"] }`):
+ *
+ * | token         | the call...                                           |
+ * |---------------|-------------------------------------------------------|
+ * | `ok`          | succeeds (lets a script interleave successes)         |
+ * | `429[:2s]`    | fails with RateLimited, with a Retry-After if given   |
+ * | `500`..`599`  | fails with ServerError of that status (503: Unavailable) |
+ * | `timeout`     | fails with Timeout (scope: attempt)                   |
+ * | `hang`        | never answers (exercises the caller's timeouts)       |
+ * | `network`     | fails with Network                                    |
+ * | `malformed`   | fails with ResponseMalformed                          |
+ * | `auth`        | fails with Authentication (401)                       |
+ * | `400`         | fails with InvalidRequest                             |
+ *
+ * @since 0.1.0
+ */
+import { Result } from "effect"
+import * as Duration from "../../Duration.ts"
+
+/**
+ * One scripted fault.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type MockFault =
+  | { readonly _tag: "Ok" }
+  | { readonly _tag: "RateLimited"; readonly retryAfterMs?: number | undefined }
+  | { readonly _tag: "ServerError"; readonly status: number }
+  | { readonly _tag: "Timeout" }
+  | { readonly _tag: "Hang" }
+  | { readonly _tag: "Network" }
+  | { readonly _tag: "Malformed" }
+  | { readonly _tag: "Authentication" }
+  | { readonly _tag: "InvalidRequest" }
+
+/**
+ * Parses one fault token (see the module table).
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parse = (token: string): Result.Result<MockFault, string> => {
+  const text = token.trim().toLowerCase()
+  if (text === "ok") return Result.succeed({ _tag: "Ok" })
+  if (text === "timeout") return Result.succeed({ _tag: "Timeout" })
+  if (text === "hang") return Result.succeed({ _tag: "Hang" })
+  if (text === "network") return Result.succeed({ _tag: "Network" })
+  if (text === "malformed") return Result.succeed({ _tag: "Malformed" })
+  if (text === "auth" || text === "401") return Result.succeed({ _tag: "Authentication" })
+  if (text === "400") return Result.succeed({ _tag: "InvalidRequest" })
+  if (text === "429") return Result.succeed({ _tag: "RateLimited" })
+  if (text.startsWith("429:")) {
+    return Result.map(Duration.parseMillis(text.slice(4)), (retryAfterMs) => ({ _tag: "RateLimited" as const, retryAfterMs }))
+  }
+  if (/^5\d\d$/.test(text)) return Result.succeed({ _tag: "ServerError", status: Number(text) })
+  return Result.fail(
+    `unknown mock fault "${token}": use ok, 429, 429:<duration>, 500-599, timeout, hang, network, malformed, auth or 400`
+  )
+}
+
+/**
+ * Parses a comma-separated fault script (`"429,500,ok"`), reporting the first bad token.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parseScript = (script: string | ReadonlyArray<string>): Result.Result<ReadonlyArray<MockFault>, string> => {
+  const tokens = typeof script === "string" ? script.split(",").filter((token) => token.trim() !== "") : script
+  const faults: Array<MockFault> = []
+  for (const token of tokens) {
+    const parsed = parse(token)
+    if (Result.isFailure(parsed)) return Result.fail(parsed.failure)
+    faults.push(parsed.success)
+  }
+  return Result.succeed(faults)
+}

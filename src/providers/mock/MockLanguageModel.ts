@@ -1,0 +1,292 @@
+/**
+ * The mock provider: deterministic, offline, and the embedded default when no provider is
+ * configured.
+ *
+ * Replies are fixed text, an echo of the last user message, or a function of the request.
+ * Usage is counted with the real tokenizer (so budgets behave as they would with a real model),
+ * `maxTokens` truncates the reply (finish reason `length`) and `stop` sequences cut it. Latency
+ * is a `Clock` sleep, so `TestClock` drives it. A fault script makes the next calls fail
+ * (see `MockFault`). Every request is recorded for assertions.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Context, Duration, Effect, Layer, Ref, Result } from "effect"
+import { decode, encode } from "gpt-tokenizer"
+import * as DurationText from "../../Duration.ts"
+import * as LanguageModel from "../../LanguageModel.ts"
+import * as LlmError from "../../LlmError.ts"
+import type { LlmRequest } from "../../LlmRequest.ts"
+import type { FinishReason, LlmResponse } from "../../LlmResponse.ts"
+import type { Provider } from "../../ProviderRegistry.ts"
+import * as Tokenizer from "../../Tokenizer.ts"
+import * as Usage from "../../Usage.ts"
+import type { MockFault } from "./MockFault.ts"
+import * as MockFaultModule from "./MockFault.ts"
+
+/**
+ * The provider's registered name.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const PROVIDER = "mock"
+
+/**
+ * The default model name.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_MODEL = "mock-1"
+
+/**
+ * How the mock replies: `"echo"` repeats the last user message, any other string is returned
+ * as is, a function computes the reply from the request.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Reply = "echo" | (string & {}) | ((request: LlmRequest) => string)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly reply?: Reply | undefined
+  readonly latency?: Duration.Input | undefined
+  readonly faults?: ReadonlyArray<MockFault> | undefined
+  readonly model?: string | undefined
+}
+
+/**
+ * Controls and inspects a mock model from a test.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Control {
+  /** Every request received, oldest first (including ones that failed by script). */
+  readonly calls: Effect.Effect<ReadonlyArray<LlmRequest>>
+  /** Appends faults to the script. */
+  readonly pushFaults: (faults: ReadonlyArray<MockFault>) => Effect.Effect<void>
+  /** Faults not used yet. */
+  readonly pendingFaults: Effect.Effect<ReadonlyArray<MockFault>>
+}
+
+/**
+ * The control service of a mock model.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class MockLanguageModel extends Context.Service<MockLanguageModel, Control>()("llm-connect/MockLanguageModel") {}
+
+/**
+ * The default reply: a short deterministic answer naming the prompt.
+ *
+ * @since 0.1.0
+ * @category replies
+ */
+export const defaultReply = (request: LlmRequest): string => {
+  const last = lastUserText(request)
+  const subject = last.length > 60 ? `${last.slice(0, 57)}...` : last
+  return `This is the mock provider's answer to "${subject}". Set --provider to call a real model.`
+}
+
+const lastUserText = (request: LlmRequest): string => {
+  for (let index = request.messages.length - 1; index >= 0; index--) {
+    const message = request.messages[index]!
+    if (message.role === "user") return message.content
+  }
+  return request.messages.at(-1)?.content ?? ""
+}
+
+const replyText = (reply: Reply | undefined, request: LlmRequest): string => {
+  if (reply === undefined) return defaultReply(request)
+  if (reply === "echo") return lastUserText(request)
+  if (typeof reply === "function") return reply(request)
+  return reply
+}
+
+const applyLimits = (text: string, request: LlmRequest): { content: string; finishReason: FinishReason } => {
+  let content = text
+  let finishReason: FinishReason = "stop"
+  for (const stop of request.stop ?? []) {
+    const at = stop === "" ? -1 : content.indexOf(stop)
+    if (at >= 0) content = content.slice(0, at)
+  }
+  if (request.maxTokens !== undefined) {
+    const tokens = encode(content)
+    if (tokens.length > request.maxTokens) {
+      content = decode(tokens.slice(0, request.maxTokens))
+      finishReason = "length"
+    }
+  }
+  return { content, finishReason }
+}
+
+const faultError = (fault: MockFault, model: string): Effect.Effect<never, LlmError.LlmError> => {
+  const fail = (reason: LlmError.LlmErrorReason, status?: number) =>
+    Effect.fail(LlmError.make(PROVIDER, reason, { model, status }))
+  switch (fault._tag) {
+    case "RateLimited":
+      return fail(
+        new LlmError.RateLimited({
+          description: "scripted rate limit",
+          ...(fault.retryAfterMs !== undefined ? { retryAfterMs: fault.retryAfterMs } : {})
+        }),
+        429
+      )
+    case "ServerError":
+      return fault.status === 503
+        ? fail(new LlmError.Unavailable({ description: "scripted outage (503)" }), 503)
+        : fail(new LlmError.ServerError({ description: `scripted server error ${fault.status}`, status: fault.status }), fault.status)
+    case "Timeout":
+      return fail(new LlmError.Timeout({ description: "scripted timeout", scope: "attempt", attempts: 1, elapsedMs: 0 }))
+    case "Network":
+      return fail(new LlmError.Network({ description: "scripted connection reset" }))
+    case "Malformed":
+      return fail(new LlmError.ResponseMalformed({ description: "scripted malformed response body" }))
+    case "Authentication":
+      return fail(new LlmError.Authentication({ description: "scripted invalid API key" }), 401)
+    case "InvalidRequest":
+      return fail(new LlmError.InvalidRequest({ description: "scripted invalid request" }), 400)
+    case "Hang":
+      return Effect.never
+    case "Ok":
+      return Effect.die("unreachable: Ok is not a failure")
+  }
+}
+
+/**
+ * Builds a mock model and its control.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options = {}): Effect.Effect<{ readonly model: LanguageModel.Service; readonly control: Control }> =>
+  Effect.gen(function*() {
+    const calls = yield* Ref.make<ReadonlyArray<LlmRequest>>([])
+    const faults = yield* Ref.make<ReadonlyArray<MockFault>>(options.faults ?? [])
+    const counter = yield* Ref.make(0)
+    const latency = Duration.fromInputUnsafe(options.latency ?? 0)
+    const defaultModel = options.model ?? DEFAULT_MODEL
+
+    const generate = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError.LlmError> =>
+      Effect.gen(function*() {
+        const started = yield* Clock.currentTimeMillis
+        yield* Ref.update(calls, (all) => [...all, request])
+        const id = yield* Ref.modify(counter, (n) => [n + 1, n + 1] as const)
+        const fault = yield* Ref.modify(faults, (script) => [script[0], script.slice(1)] as const)
+        const model = request.model ?? defaultModel
+        if (Duration.isGreaterThan(latency, Duration.zero)) yield* Effect.sleep(latency)
+        if (fault !== undefined && fault._tag !== "Ok") return yield* faultError(fault, model)
+        const { content, finishReason } = applyLimits(replyText(options.reply, request), request)
+        const finished = yield* Clock.currentTimeMillis
+        return {
+          content,
+          model,
+          provider: PROVIDER,
+          usage: Usage.make({
+            inputTokens: Tokenizer.countRequest(request),
+            outputTokens: Tokenizer.countText(content)
+          }),
+          finishReason,
+          rawFinishReason: finishReason,
+          latencyMs: finished - started,
+          requestId: `mock-${id}`
+        }
+      })
+
+    return {
+      model: { provider: PROVIDER, defaultModel, generate },
+      control: {
+        calls: Ref.get(calls),
+        pushFaults: (more) => Ref.update(faults, (script) => [...script, ...more]),
+        pendingFaults: Ref.get(faults)
+      }
+    }
+  })
+
+/**
+ * A Layer providing a mock `LanguageModel` and its `MockLanguageModel` control.
+ *
+ * @since 0.1.0
+ * @category layers
+ * @example
+ * program.pipe(Effect.provide(MockLanguageModel.layer({ reply: "hello" })))
+ */
+export const layer = (options: Options = {}): Layer.Layer<LanguageModel.LanguageModel | MockLanguageModel> =>
+  Layer.effectContext(
+    Effect.map(make(options), ({ control, model }) =>
+      Context.make(LanguageModel.LanguageModel, model).pipe(Context.add(MockLanguageModel, control)))
+  )
+
+/**
+ * Reads the mock's settings from a provider config's `options`
+ * (`reply`, `latency` as a duration string, `faults` as a script).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const optionsFromConfig = (
+  raw: Readonly<Record<string, unknown>> | undefined
+): Result.Result<Options, string> => {
+  if (raw === undefined) return Result.succeed({})
+  const out: { reply?: string; latency?: Duration.Input; faults?: ReadonlyArray<MockFault> } = {}
+  if (raw.reply !== undefined) {
+    if (typeof raw.reply !== "string") return Result.fail("mock.reply must be a string (or \"echo\")")
+    out.reply = raw.reply
+  }
+  if (raw.latency !== undefined) {
+    if (typeof raw.latency === "number") out.latency = Duration.millis(raw.latency)
+    else if (typeof raw.latency === "string") {
+      const parsed = DurationText.parseMillis(raw.latency)
+      if (Result.isFailure(parsed)) return Result.fail(`mock.latency: ${parsed.failure}`)
+      out.latency = Duration.millis(parsed.success)
+    } else return Result.fail("mock.latency must be a duration such as 50ms")
+  }
+  if (raw.faults !== undefined) {
+    if (typeof raw.faults !== "string" && !Array.isArray(raw.faults)) {
+      return Result.fail("mock.faults must be a list such as [429, 500] or a string such as \"429,500\"")
+    }
+    const script = typeof raw.faults === "string" ? raw.faults : raw.faults.map(String)
+    const parsed = MockFaultModule.parseScript(script)
+    if (Result.isFailure(parsed)) return Result.fail(`mock.faults: ${parsed.failure}`)
+    out.faults = parsed.success
+  }
+  return Result.succeed(out)
+}
+
+/**
+ * The mock as a registry {@link Provider}. Its settings come from `config.options`.
+ *
+ * @since 0.1.0
+ * @category providers
+ */
+export const provider: Provider = {
+  name: PROVIDER,
+  description: "Deterministic offline model (the default when no provider is configured)",
+  defaultModel: DEFAULT_MODEL,
+  models: [DEFAULT_MODEL],
+  closedModelList: false,
+  keyEnv: [],
+  requiresKey: false,
+  make: (config) => {
+    const parsed = optionsFromConfig(config.options)
+    if (Result.isFailure(parsed)) {
+      return Effect.fail(
+        LlmError.make(
+          PROVIDER,
+          new LlmError.Configuration({
+            description: parsed.failure,
+            setting: "mock",
+            fix: "see docs/providers.md#mock for the mock's settings, e.g. faults: [\"429:1s\", \"500\"]"
+          })
+        )
+      )
+    }
+    return Effect.map(make({ ...parsed.success, model: config.model }), ({ model }) => model)
+  }
+}
