@@ -277,7 +277,7 @@ export const fromFunctions = (info: PluginInfo, functions: PluginFunctions): Pro
                 catch: (error) => pluginFailure(info.name, request, error)
               })
             const finished = yield* Clock.currentTimeMillis
-            return yield* toResponse(info.name, request, config, result, finished - started)
+            return yield* toResponse(info.name, request, config.model ?? info.defaultModel, result, finished - started)
           })
       })
   }
@@ -316,7 +316,7 @@ const truncate = (text: string, max: number): string => (text.length <= max ? te
 const toResponse = (
   provider: string,
   request: LlmRequest,
-  config: ProviderConfig,
+  defaultModel: string,
   result: unknown,
   latencyMs: number
 ): Effect.Effect<LlmResponse, LlmError.LlmError> => {
@@ -338,7 +338,7 @@ const toResponse = (
     })
   return Effect.succeed({
     content: response.content,
-    model: response.model ?? request.model ?? config.model ?? "default",
+    model: response.model ?? request.model ?? defaultModel,
     provider,
     usage,
     finishReason: response.finishReason ?? "stop",
