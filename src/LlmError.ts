@@ -75,7 +75,7 @@ export class NotFound extends Schema.TaggedClass<NotFound>()("NotFound", {
  */
 export class RateLimited extends Schema.TaggedClass<RateLimited>()("RateLimited", {
   description,
-  retryAfterMs: Schema.optionalKey(Schema.Number)
+  retryAfterMs: Schema.optionalKey(Schema.Finite)
 }) {
   get isRetryable(): boolean {
     return true
@@ -92,7 +92,7 @@ export class Timeout extends Schema.TaggedClass<Timeout>()("Timeout", {
   description,
   scope: Schema.Literals(["attempt", "call"]),
   attempts: Schema.Int,
-  elapsedMs: Schema.Number
+  elapsedMs: Schema.Finite
 }) {
   get isRetryable(): boolean {
     return this.scope === "attempt"
@@ -202,10 +202,10 @@ export type BudgetDimension = typeof BudgetDimension.Type
 export class BudgetExceeded extends Schema.TaggedClass<BudgetExceeded>()("BudgetExceeded", {
   description,
   dimension: BudgetDimension,
-  limit: Schema.Number,
-  consumed: Schema.Number,
-  reserved: Schema.Number,
-  requested: Schema.Number
+  limit: Schema.Finite,
+  consumed: Schema.Finite,
+  reserved: Schema.Finite,
+  requested: Schema.Finite
 }) {
   get isRetryable(): boolean {
     return false
@@ -221,7 +221,7 @@ export class BudgetExceeded extends Schema.TaggedClass<BudgetExceeded>()("Budget
  */
 export class CircuitOpen extends Schema.TaggedClass<CircuitOpen>()("CircuitOpen", {
   description,
-  untilMs: Schema.optionalKey(Schema.Number)
+  untilMs: Schema.optionalKey(Schema.Finite)
 }) {
   get isRetryable(): boolean {
     return false

@@ -48,8 +48,8 @@ export const LlmRequest = Schema.Struct({
   }),
   system: Schema.optionalKey(Schema.String).annotate({ description: "A system prompt." }),
   maxTokens: Schema.optionalKey(PositiveInt).annotate({ description: "The most output tokens to generate." }),
-  temperature: Schema.optionalKey(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 2 }))),
-  topP: Schema.optionalKey(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 }))),
+  temperature: Schema.optionalKey(Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 2 }))),
+  topP: Schema.optionalKey(Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 1 }))),
   stop: Schema.optionalKey(Schema.Array(Schema.String)),
   timeoutMs: Schema.optionalKey(PositiveInt).annotate({
     description: "A timeout for the whole call (all attempts), in milliseconds."

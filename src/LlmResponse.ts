@@ -30,7 +30,7 @@ export type FinishReason = typeof FinishReason.Type
  * @category schemas
  */
 export const Cost = Schema.Struct({
-  usd: Schema.Number.check(Schema.isGreaterThanOrEqualTo(0)),
+  usd: Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0)),
   source: Schema.Literals(["provider", "table"])
 }).annotate({ identifier: "Cost" })
 
@@ -53,7 +53,7 @@ export const LlmResponse = Schema.Struct({
   usage: Usage,
   finishReason: FinishReason,
   rawFinishReason: Schema.optionalKey(Schema.String),
-  latencyMs: Schema.Number.check(Schema.isGreaterThanOrEqualTo(0)),
+  latencyMs: Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0)),
   requestId: Schema.optionalKey(Schema.String),
   cost: Schema.optionalKey(Cost),
   warnings: Schema.optionalKey(Schema.Array(Schema.String)).annotate({
