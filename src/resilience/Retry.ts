@@ -1,0 +1,292 @@
+/**
+ * Retries with exponential backoff, jitter and Retry-After, plus the attempt and call timeouts.
+ *
+ * A wrapping layer: it requires a `LanguageModel` and provides one whose `generate` retries the
+ * inner call on a retryable failure (`LlmError.isRetryable`: `RateLimited`, `ServerError`,
+ * `Network`, `Unavailable` and an attempt `Timeout`), never on `InvalidRequest`,
+ * `Authentication`, `PermissionDenied` or any other reason. The waits come from an Effect
+ * `Schedule`: exponential (`baseDelay` x `factor`^n), jittered (x0.8..x1.2), at least the
+ * provider's `retryAfterMs`, at most `maxDelay`. `maxAttempts` counts every attempt, the first
+ * included: the default 3 means one call and up to two retries (`--max-retries N` sets
+ * `maxAttempts = N + 1`).
+ *
+ * The retry never waits past a deadline: the earlier of `CallContext.Deadline` (set by the
+ * budget layer) and the end of the call timeout. When the next wait would pass it, the call
+ * fails at once with the last error (not a `Timeout` or `BudgetExceeded`: the last error says
+ * what actually went wrong, e.g. a `RateLimited` with its retry-after). Each retry is logged at
+ * warning level (attempt, reason, delay; never the prompt) and counted in the
+ * `llm_retries_total` counter (attributes `provider`, `reason`).
+ *
+ * The policy is set globally (the layer's argument, from the `retry:` section), per provider
+ * (`retry.providers.<name>`, resolved by {@link resolve}) and per call (the {@link CallPolicy}
+ * reference, set with {@link withPolicy}).
+ *
+ * @since 0.1.0
+ */
+import { Clock, Context, Duration, Effect, Layer, Metric, Schedule, Schema } from "effect"
+import * as CallContext from "../CallContext.ts"
+import * as DurationText from "../Duration.ts"
+import * as LanguageModel from "../LanguageModel.ts"
+import type * as LlmError from "../LlmError.ts"
+import type { LlmRequest } from "../LlmRequest.ts"
+import type { LlmResponse } from "../LlmResponse.ts"
+import * as Timeout from "./Timeout.ts"
+
+/**
+ * How a call is retried and bounded in time.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Policy {
+  /** Attempts in all, the first included (1 = never retry). */
+  readonly maxAttempts: number
+  /** The first backoff wait, in milliseconds. */
+  readonly baseDelayMs: number
+  /** The longest single wait, Retry-After included, in milliseconds. */
+  readonly maxDelayMs: number
+  /** The backoff growth factor. */
+  readonly factor: number
+  /** Whether waits are jittered (x0.8..x1.2) so that callers do not retry in step. */
+  readonly jitter: boolean
+  /** Bounds each attempt, in milliseconds (none when absent). */
+  readonly attemptTimeoutMs?: number | undefined
+  /** Bounds the whole call when the request has no `timeoutMs` (none when absent). */
+  readonly callTimeoutMs?: number | undefined
+}
+
+/**
+ * The defaults: 3 attempts in all, 500 ms then 1 s (jittered), waits capped at 30 s, no timeouts.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultPolicy: Policy = {
+  maxAttempts: 3,
+  baseDelayMs: 500,
+  maxDelayMs: 30_000,
+  factor: 2,
+  jitter: true
+}
+
+/**
+ * A per-call override of the policy. Set it around a call with {@link withPolicy}; the fields
+ * given replace those of the layer's policy for that call only.
+ *
+ * @since 0.1.0
+ * @category references
+ */
+export const CallPolicy = Context.Reference<Partial<Policy> | undefined>("llm-connect/Retry/CallPolicy", {
+  defaultValue: () => undefined
+})
+
+/**
+ * Runs `effect` with a per-call retry policy override.
+ *
+ * @since 0.1.0
+ * @category combinators
+ * @example
+ * LanguageModel.generate("hi").pipe(Retry.withPolicy({ maxAttempts: 5, attemptTimeoutMs: 10_000 }))
+ */
+export const withPolicy = (override: Partial<Policy>) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.provideService(effect, CallPolicy, override)
+
+const PolicyFields = {
+  maxAttempts: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))).annotate({
+    description: "Attempts in all, the first included (default 3; 1 = never retry)."
+  }),
+  baseDelay: Schema.optionalKey(DurationText.DurationString).annotate({ description: "First backoff wait (default 500ms)." }),
+  maxDelay: Schema.optionalKey(DurationText.DurationString).annotate({
+    description: "Longest single wait, Retry-After included (default 30s)."
+  }),
+  factor: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThanOrEqualTo(1))),
+  jitter: Schema.optionalKey(Schema.Boolean)
+}
+
+/**
+ * The fields of a retry policy as written in the configuration file.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const PolicyConfig = Schema.Struct(PolicyFields).annotate({ identifier: "RetryPolicyConfig" })
+
+/**
+ * The `retry:` section of the configuration file: the global policy and per-provider overrides.
+ *
+ * @since 0.1.0
+ * @category schemas
+ * @example
+ * // retry: { maxAttempts: 4, baseDelay: 250ms, providers: { openai: { maxAttempts: 6 } } }
+ */
+export const RetryConfig = Schema.Struct({
+  ...PolicyFields,
+  providers: Schema.optionalKey(Schema.Record(Schema.String, PolicyConfig)).annotate({
+    description: "Overrides for one provider, by its name."
+  })
+}).annotate({ identifier: "RetryConfig" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type RetryConfig = typeof RetryConfig.Type
+
+const millisOf = (text: string | undefined): number | undefined => {
+  if (text === undefined) return undefined
+  const parsed = DurationText.parseMillis(text)
+  return parsed._tag === "Success" ? parsed.success : undefined
+}
+
+const applyFields = (policy: Policy, fields: typeof PolicyConfig.Type | undefined): Policy => {
+  if (fields === undefined) return policy
+  const baseDelayMs = millisOf(fields.baseDelay)
+  const maxDelayMs = millisOf(fields.maxDelay)
+  return {
+    ...policy,
+    ...(fields.maxAttempts !== undefined ? { maxAttempts: fields.maxAttempts } : {}),
+    ...(baseDelayMs !== undefined ? { baseDelayMs } : {}),
+    ...(maxDelayMs !== undefined ? { maxDelayMs } : {}),
+    ...(fields.factor !== undefined ? { factor: fields.factor } : {}),
+    ...(fields.jitter !== undefined ? { jitter: fields.jitter } : {})
+  }
+}
+
+/**
+ * The policy for one provider: defaults, then the global section, then the provider's overrides,
+ * then the timeouts.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const resolve = (
+  config: RetryConfig | undefined,
+  provider: string,
+  timeouts?: { readonly attemptTimeoutMs?: number | undefined; readonly callTimeoutMs?: number | undefined }
+): Policy => {
+  const global = applyFields(defaultPolicy, config)
+  const own = applyFields(global, config?.providers?.[provider])
+  return {
+    ...own,
+    ...(timeouts?.attemptTimeoutMs !== undefined ? { attemptTimeoutMs: timeouts.attemptTimeoutMs } : {}),
+    ...(timeouts?.callTimeoutMs !== undefined ? { callTimeoutMs: timeouts.callTimeoutMs } : {})
+  }
+}
+
+/**
+ * Counts retries, by `provider` and `reason`.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const retriesTotal = Metric.counter("llm_retries_total", {
+  description: "LLM call attempts retried after a retryable failure",
+  incremental: true
+})
+
+/**
+ * The wait before the next attempt, before the deadline check: the backoff, raised to the
+ * provider's Retry-After, capped at `maxDelayMs`.
+ *
+ * @since 0.1.0
+ * @category scheduling
+ */
+export const nextDelay = (backoff: Duration.Duration, error: LlmError.LlmError, policy: Policy): Duration.Duration => {
+  const retryAfter = error.retryAfterMs
+  const wanted = retryAfter !== undefined ? Math.max(Duration.toMillis(backoff), retryAfter) : Duration.toMillis(backoff)
+  return Duration.millis(Math.min(wanted, policy.maxDelayMs))
+}
+
+/**
+ * The retry schedule of a policy: its input is the failure, it stops on a non-retryable error,
+ * after `maxAttempts` attempts, or when the wait would pass the deadline in
+ * `CallContext.Deadline`; each retry it allows is logged and counted.
+ *
+ * @since 0.1.0
+ * @category scheduling
+ */
+export const schedule = (policy: Policy): Schedule.Schedule<unknown, LlmError.LlmError> => {
+  const backoff = Schedule.exponential(Duration.millis(policy.baseDelayMs), policy.factor)
+  return Schedule.max([policy.jitter ? Schedule.jittered(backoff) : backoff, Schedule.recurs(policy.maxAttempts - 1)]).pipe(
+    Schedule.setInputType<LlmError.LlmError>(),
+    Schedule.while(({ input }) => input.isRetryable),
+    Schedule.modifyDelay(({ duration, input }) => Effect.succeed(nextDelay(duration, input, policy))),
+    Schedule.while(({ duration, now }) =>
+      Effect.map(Effect.service(CallContext.Deadline), (deadline) => deadline === undefined || now + Duration.toMillis(duration) <= deadline)
+    ),
+    Schedule.tap(({ attempt, duration, input }) =>
+      Effect.andThen(
+        Effect.logWarning("retrying LLM call").pipe(
+          Effect.annotateLogs({
+            provider: input.provider,
+            ...(input.model !== undefined ? { model: input.model } : {}),
+            attempt,
+            reason: input.reason._tag,
+            ...(input.status !== undefined ? { status: input.status } : {}),
+            delayMs: Duration.toMillis(duration)
+          })
+        ),
+        Metric.update(Metric.withAttributes(retriesTotal, { provider: input.provider, reason: input.reason._tag }), 1)
+      )
+    )
+  )
+}
+
+/**
+ * Wraps a model with a retry policy.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (inner: LanguageModel.Service, policy: Policy = defaultPolicy): LanguageModel.Service => {
+  const baseSchedule = schedule(policy)
+  const generate = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError.LlmError> =>
+    Effect.flatMap(Effect.service(CallPolicy), (override) => {
+      const effective = override === undefined ? policy : { ...policy, ...override }
+      return run(inner, request, effective, override === undefined ? baseSchedule : schedule(effective))
+    })
+  return { ...LanguageModel.mapGenerate(inner, (request) => generate(request)), ...(inner.stream !== undefined ? { stream: inner.stream } : {}) }
+}
+
+const run = (
+  inner: LanguageModel.Service,
+  request: LlmRequest,
+  policy: Policy,
+  retrySchedule: Schedule.Schedule<unknown, LlmError.LlmError>
+): Effect.Effect<LlmResponse, LlmError.LlmError> => {
+  const subject = { provider: inner.provider, model: request.model ?? inner.defaultModel }
+  const attemptTimeoutMs = policy.attemptTimeoutMs
+  const callTimeoutMs = request.timeoutMs ?? policy.callTimeoutMs
+  if (policy.maxAttempts <= 1 && attemptTimeoutMs === undefined && callTimeoutMs === undefined) {
+    return inner.generate(request)
+  }
+  let attempts = 0
+  const attempt = Effect.suspend(() => {
+    attempts += 1
+    const call = inner.generate(request)
+    return attemptTimeoutMs === undefined ? call : Timeout.attempt(call, { timeoutMs: attemptTimeoutMs, attempt: attempts, subject })
+  })
+  const retried = policy.maxAttempts <= 1 ? attempt : Effect.retry(attempt, retrySchedule)
+  if (callTimeoutMs === undefined) return retried
+  return Effect.gen(function*() {
+    const startedAt = yield* Clock.currentTimeMillis
+    const outer = yield* CallContext.Deadline
+    const end = startedAt + callTimeoutMs
+    const deadline = outer === undefined ? end : Math.min(outer, end)
+    return yield* Timeout.call(Effect.provideService(retried, CallContext.Deadline, deadline), {
+      timeoutMs: callTimeoutMs,
+      startedAt,
+      attempts: Effect.sync(() => attempts),
+      subject
+    })
+  })
+}
+
+/**
+ * The retry layer: wraps the `LanguageModel` below it with `policy`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (policy: Policy = defaultPolicy): Layer.Layer<LanguageModel.LanguageModel, never, LanguageModel.LanguageModel> =>
+  LanguageModel.layerWrap((inner) => Effect.succeed(make(inner, policy)))
