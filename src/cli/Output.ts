@@ -1,0 +1,87 @@
+/**
+ * How the CLI writes: results on stdout, everything else (notices, usage line, one-line error
+ * messages) on stderr, so that `llm-connect prompt "..." > answer.txt` keeps only the answer and
+ * `--json` keeps stdout to exactly one JSON document.
+ *
+ * @since 0.1.0
+ */
+import { Console, Effect } from "effect"
+import * as DurationText from "../Duration.ts"
+import * as LlmError from "../LlmError.ts"
+import type { LlmResponse } from "../LlmResponse.ts"
+
+/**
+ * The prefix of every line the CLI writes to stderr.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const PREFIX = "llm-connect:"
+
+/**
+ * Writes a result line (or block) to stdout.
+ *
+ * @since 0.1.0
+ * @category output
+ */
+export const result = (text: string): Effect.Effect<void> => Console.log(text)
+
+/**
+ * Writes one JSON document to stdout.
+ *
+ * @since 0.1.0
+ * @category output
+ */
+export const json = (value: unknown): Effect.Effect<void> => Console.log(JSON.stringify(value, null, 2))
+
+/**
+ * Writes a one-line notice to stderr (`llm-connect: ...`).
+ *
+ * @since 0.1.0
+ * @category output
+ */
+export const notice = (text: string): Effect.Effect<void> => Console.error(`${PREFIX} ${oneLine(text)}`)
+
+/**
+ * Writes a one-line error message to stderr (`llm-connect: error: ...`).
+ *
+ * @since 0.1.0
+ * @category output
+ */
+export const errorLine = (text: string): Effect.Effect<void> => Console.error(`${PREFIX} error: ${oneLine(text)}`)
+
+/**
+ * Collapses whitespace and newlines so a message stays on one line.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const oneLine = (text: string): string => text.replace(/\s*\n\s*/g, " ").trim()
+
+/**
+ * The usage line printed after an answer:
+ * `usage: 12 in + 20 out = 32 tokens | model mock-1 | provider mock | 3ms`.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const usageLine = (response: LlmResponse): string => {
+  const { inputTokens, outputTokens, totalTokens } = response.usage
+  const estimated = response.usage.estimated === true ? " (estimated)" : ""
+  const cost = response.cost !== undefined ? ` | $${response.cost.usd.toFixed(6)}` : ""
+  return `usage: ${inputTokens} in + ${outputTokens} out = ${totalTokens} tokens${estimated} | model ${response.model} | provider ${response.provider} | ${
+    DurationText.formatMillis(response.latencyMs)
+  }${cost}`
+}
+
+/**
+ * The one-line message for any failure.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const failureMessage = (error: unknown): string => {
+  if (LlmError.isLlmError(error)) return error.message
+  if (error instanceof Error) return error.message
+  return String(error)
+}

@@ -1,0 +1,2 @@
+import { main } from "./main.ts"
+main(process.argv.slice(2))

@@ -1,0 +1,111 @@
+/**
+ * `llm-connect prompt <text>`: one call, the answer on stdout and a usage line on stderr (or,
+ * with `--json`, exactly one JSON document on stdout: the `LlmResponse` or the error document).
+ *
+ * The flags come in groups (`../flags/*.ts`), each a record keyed by config path, so a new
+ * capability adds its flags by spreading one more group into the config below and into
+ * `ConfigFlags.overrides(...)`.
+ *
+ * @since 0.1.0
+ */
+import { Effect } from "effect"
+import { Argument, Command } from "effect/cli"
+import * as DurationText from "../../Duration.ts"
+import * as LanguageModel from "../../LanguageModel.ts"
+import * as LlmConnectConfig from "../../LlmConnectConfig.ts"
+import * as LlmError from "../../LlmError.ts"
+import type { LlmResponse } from "../../LlmResponse.ts"
+import * as ConfigFlags from "../flags/ConfigFlags.ts"
+import * as MockFlags from "../flags/MockFlags.ts"
+import * as ModelFlags from "../flags/ModelFlags.ts"
+import * as OutputFlags from "../flags/OutputFlags.ts"
+import * as ModelFromConfig from "../ModelFromConfig.ts"
+import * as Output from "../Output.ts"
+
+/**
+ * The notice printed on stderr when the mock provider answers.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MOCK_NOTICE =
+  "using the mock provider (offline, canned answers); pass --provider or set LLM_CONNECT_PROVIDER to call a real model"
+
+/**
+ * Bounds a call by the configured timeout, failing with `Timeout` (scope `call`).
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const withCallTimeout = (
+  call: Effect.Effect<LlmResponse, LlmError.LlmError>,
+  timeoutMs: number | undefined,
+  provider: string
+): Effect.Effect<LlmResponse, LlmError.LlmError> =>
+  timeoutMs === undefined ? call : Effect.timeoutOrElse(call, {
+    duration: timeoutMs,
+    orElse: () =>
+      Effect.fail(
+        LlmError.make(
+          provider,
+          new LlmError.Timeout({
+            description: `no answer within ${DurationText.formatMillis(timeoutMs)} (the --timeout / timeout setting)`,
+            scope: "call",
+            attempts: 1,
+            elapsedMs: timeoutMs
+          })
+        )
+      )
+  })
+
+/**
+ * The `prompt` command.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const command = Command.make(
+  "prompt",
+  {
+    text: Argument.String("text").pipe(Argument.withDescription("the prompt")),
+    model: ModelFlags.flags,
+    mock: MockFlags.flags,
+    config: ConfigFlags.config,
+    json: OutputFlags.json
+  },
+  Effect.fn("cli.prompt")(function*(input) {
+    const resolved = yield* LlmConnectConfig.load({
+      flags: ConfigFlags.overrides(input.model, input.mock),
+      configFile: ConfigFlags.configFile(input.config)
+    })
+    const { config } = resolved
+    const layer = yield* ModelFromConfig.layer(resolved)
+    if (config.provider === "mock") yield* Output.notice(MOCK_NOTICE)
+    const request = {
+      prompt: input.text,
+      ...(config.system !== undefined ? { system: config.system } : {}),
+      ...(config.maxTokens !== undefined ? { maxTokens: config.maxTokens } : {}),
+      ...(config.temperature !== undefined ? { temperature: config.temperature } : {}),
+      ...(config.timeoutMs !== undefined ? { timeoutMs: config.timeoutMs } : {})
+    }
+    const response = yield* withCallTimeout(
+      Effect.provide(LanguageModel.generate(request), layer),
+      config.timeoutMs,
+      config.provider
+    )
+    if (input.json) {
+      yield* Output.json(response)
+    } else {
+      yield* Output.result(response.content)
+      yield* Output.notice(Output.usageLine(response))
+    }
+  }, (effect, input) =>
+    Effect.tapError(effect, (error) => input.json ? Output.json(LlmError.toDocument(error)) : Effect.void))
+).pipe(
+  Command.withDescription("Send one prompt and print the answer (usage on stderr)"),
+  Command.withExamples([
+    { command: "llm-connect prompt \"Name three rivers\"", description: "ask the mock provider (no key needed)" },
+    { command: "llm-connect prompt \"Hi\" --provider openai --model gpt-4o-mini --json", description: "one JSON document" },
+    { command: "llm-connect prompt \"Hi\" --mock-faults 500", description: "see how a provider failure looks (exit 1)" }
+  ])
+)
