@@ -1,0 +1,362 @@
+/**
+ * The OpenAI-protocol `LanguageModel`: chat completions over HTTP.
+ *
+ * One adapter serves three providers: `openai` (this module's {@link provider}), `openrouter`
+ * and `openai-compatible` (vLLM, Ollama, LM Studio), which only change the base URL, the key
+ * variable, headers and a few request fields. The request maps the system prompt, `maxTokens`
+ * (`max_completion_tokens` for OpenAI, `max_tokens` elsewhere), temperature, top_p and stop; the
+ * response maps the content, the usage (normalised: `inputTokens` = `prompt_tokens`, which
+ * already includes cached tokens; `cachedInputTokens` and `reasoningTokens` are parts), the
+ * finish reason (the raw value kept), the request id (`x-request-id`) and the latency (`Clock`).
+ * With no usage in the response, tokens are counted locally and marked `estimated`.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Duration, Effect, FileSystem, Layer, Path } from "effect"
+import { HttpClient } from "effect/http"
+import * as LanguageModel from "../../LanguageModel.ts"
+import * as LlmError from "../../LlmError.ts"
+import type { LlmRequest } from "../../LlmRequest.ts"
+import type { Cost, FinishReason, LlmResponse } from "../../LlmResponse.ts"
+import * as ProviderKeys from "../../ProviderKeys.ts"
+import type { Provider, ProviderConfig } from "../../ProviderRegistry.ts"
+import * as Tokenizer from "../../Tokenizer.ts"
+import * as Usage from "../../Usage.ts"
+import * as Errors from "./internal/errors.ts"
+import * as OpenAiClient from "./OpenAiClient.ts"
+import type * as OpenAiSchema from "./OpenAiSchema.ts"
+
+/**
+ * The provider's registered name.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const PROVIDER = "openai"
+
+/**
+ * OpenAI's API.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+/**
+ * The default model: small, cheap and current.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_MODEL = "gpt-4o-mini"
+
+/**
+ * The variable read for the key.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const KEY_ENV = "OPENAI_API_KEY"
+
+/**
+ * How an OpenAI-protocol model behaves.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends OpenAiClient.Options {
+  /** The model used when a request names none. */
+  readonly defaultModel: string
+  /** Which field carries `maxTokens`: OpenAI wants `max_completion_tokens`, others `max_tokens`. */
+  readonly maxTokensField?: "max_tokens" | "max_completion_tokens" | undefined
+  /** Extra fields merged into every request body (e.g. OpenRouter's `usage: { include: true }`). */
+  readonly extraBody?: Readonly<Record<string, unknown>> | undefined
+  /** Keep the cost the provider reports in `usage.cost` (OpenRouter) as `cost.source = "provider"`. */
+  readonly providerCost?: boolean | undefined
+}
+
+/**
+ * Maps a request to the wire body.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const toWireRequest = (
+  request: LlmRequest,
+  model: string,
+  options: Pick<Options, "maxTokensField" | "extraBody">
+): OpenAiSchema.ChatCompletionRequest => {
+  const messages: Array<OpenAiSchema.WireMessage> = []
+  if (request.system !== undefined) messages.push({ role: "system", content: request.system })
+  for (const message of request.messages) messages.push({ role: message.role, content: message.content })
+  const maxField = options.maxTokensField ?? "max_tokens"
+  return {
+    ...options.extraBody,
+    model,
+    messages,
+    ...(request.maxTokens !== undefined ? { [maxField]: request.maxTokens } : {}),
+    ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
+    ...(request.topP !== undefined ? { top_p: request.topP } : {}),
+    ...(request.stop !== undefined && request.stop.length > 0 ? { stop: request.stop } : {})
+  }
+}
+
+/**
+ * Normalises a wire finish reason.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const toFinishReason = (raw: string | null | undefined): FinishReason => {
+  switch (raw) {
+    case "stop":
+    case "end_turn":
+    case "stop_sequence":
+      return "stop"
+    case "length":
+    case "max_tokens":
+      return "length"
+    case "content_filter":
+      return "content_filter"
+    case "tool_calls":
+    case "function_call":
+      return "tool_calls"
+    case "error":
+      return "error"
+    default:
+      return "other"
+  }
+}
+
+const count = (value: number | null | undefined): number | undefined =>
+  typeof value === "number" && Number.isFinite(value) && value >= 0 ? Math.round(value) : undefined
+
+/**
+ * The usage fields {@link toUsage} reads (the decoded Schema type, or the `openai` SDK's).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface UsageFields {
+  readonly prompt_tokens?: number | null | undefined
+  readonly completion_tokens?: number | null | undefined
+  readonly prompt_tokens_details?: { readonly cached_tokens?: number | null | undefined } | null | undefined
+  readonly completion_tokens_details?: { readonly reasoning_tokens?: number | null | undefined } | null | undefined
+}
+
+/**
+ * Normalises the wire usage; `undefined` when the provider reported none.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const toUsage = (usage: UsageFields | null | undefined): Usage.Usage | undefined => {
+  if (usage === null || usage === undefined) return undefined
+  const inputTokens = count(usage.prompt_tokens)
+  const outputTokens = count(usage.completion_tokens)
+  if (inputTokens === undefined || outputTokens === undefined) return undefined
+  return Usage.make({
+    inputTokens,
+    outputTokens,
+    cachedInputTokens: count(usage.prompt_tokens_details?.cached_tokens),
+    reasoningTokens: count(usage.completion_tokens_details?.reasoning_tokens)
+  })
+}
+
+/**
+ * Builds the service on a client.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromClient = (client: OpenAiClient.Service, options: Options): LanguageModel.Service => {
+  const generate = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError.LlmError> => {
+    const model = request.model ?? options.defaultModel
+    const body = toWireRequest(request, model, options)
+    return Effect.flatMap(Clock.currentTimeMillis, (started) =>
+      Effect.flatMap(client.createChatCompletion(body), ({ completion, requestId }) =>
+        Effect.flatMap(Clock.currentTimeMillis, (finished) => {
+          const choice = completion.choices[0]
+          const content = choice?.message?.content ?? ""
+          const rawFinish = choice?.finish_reason ?? undefined
+          const finishReason = toFinishReason(rawFinish)
+          const id = requestId ?? completion.id ?? undefined
+          const call = { provider: options.provider, model, baseUrl: client.baseUrl }
+          if (choice === undefined) {
+            return Effect.fail(Errors.malformed(call, "the completion has no choices"))
+          }
+          const refusal = choice.message?.refusal
+          if (content === "" && (finishReason === "content_filter" || (typeof refusal === "string" && refusal !== ""))) {
+            return Effect.fail(Errors.contentFiltered(
+              call,
+              typeof refusal === "string" && refusal !== ""
+                ? `the model refused: ${Errors.scrub(refusal)}`
+                : "the provider filtered the output and returned no content (finish_reason content_filter)",
+              id
+            ))
+          }
+          const usage = toUsage(completion.usage) ?? Usage.make({
+            inputTokens: Tokenizer.countRequest(request),
+            outputTokens: Tokenizer.countText(content),
+            estimated: true
+          })
+          const providerCost = options.providerCost === true ? completion.usage?.cost : undefined
+          const cost: Cost | undefined = typeof providerCost === "number" && Number.isFinite(providerCost) && providerCost >= 0
+            ? { usd: providerCost, source: "provider" }
+            : undefined
+          const response: LlmResponse = {
+            content,
+            model: completion.model ?? model,
+            provider: options.provider,
+            usage,
+            finishReason,
+            ...(rawFinish !== undefined && rawFinish !== null ? { rawFinishReason: rawFinish } : {}),
+            latencyMs: Math.max(0, finished - started),
+            ...(id !== undefined ? { requestId: id } : {}),
+            ...(cost !== undefined ? { cost } : {})
+          }
+          return Effect.succeed(response)
+        })))
+  }
+  return { provider: options.provider, defaultModel: options.defaultModel, generate }
+}
+
+/**
+ * Builds an OpenAI-protocol model with the `HttpClient` in context.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options): Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient> =>
+  Effect.map(OpenAiClient.make(options), (client) => fromClient(client, options))
+
+/**
+ * An OpenAI-protocol model as a Layer providing `LanguageModel`.
+ *
+ * @since 0.1.0
+ * @category layers
+ * @example
+ * OpenAiLanguageModel.layer({ provider: "openai", baseUrl: OpenAiLanguageModel.DEFAULT_BASE_URL,
+ *   apiKey: Redacted.make(key), defaultModel: "gpt-4o-mini" }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+ */
+export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>
+  Layer.effect(LanguageModel.LanguageModel, make(options))
+
+/**
+ * The services a registry entry captures to build models later.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Services = HttpClient.HttpClient | FileSystem.FileSystem | Path.Path
+
+/**
+ * What differs between the three OpenAI-protocol providers.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Flavor {
+  readonly name: string
+  readonly description: string
+  readonly defaultModel: string
+  readonly keyEnv: ReadonlyArray<string>
+  readonly requiresKey: boolean
+  /** `undefined` when the base URL must be given. */
+  readonly defaultBaseUrl: string | undefined
+  /** Builds the provider-specific options from the config (headers, extra body...). */
+  readonly configure?: (config: ProviderConfig) => Effect.Effect<Partial<Options>, LlmError.LlmError>
+  readonly maxTokensField: "max_tokens" | "max_completion_tokens"
+}
+
+/**
+ * Reads the per-attempt timeout from `config.options.timeout` (a duration such as `30s`, or
+ * milliseconds).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const timeoutFromConfig = (
+  provider: string,
+  config: ProviderConfig
+): Effect.Effect<Duration.Input | undefined, LlmError.LlmError> => {
+  const raw = config.options?.timeout
+  if (raw === undefined) return Effect.succeed(undefined)
+  if (typeof raw === "number" && raw > 0) return Effect.succeed(Duration.millis(raw))
+  if (typeof raw === "string") {
+    const parsed = Duration.fromInput(raw as Duration.Input)
+    if (parsed._tag === "Some") return Effect.succeed(parsed.value)
+  }
+  return Effect.fail(LlmError.make(provider, new LlmError.Configuration({
+    description: `providers.${provider}.timeout must be a duration such as 30s or 2m`,
+    setting: `providers.${provider}.timeout`,
+    fix: "write the timeout as 500ms, 30s, 5m or a number of milliseconds"
+  })))
+}
+
+/**
+ * Builds a registry entry for an OpenAI-protocol flavour, capturing the services it needs.
+ *
+ * @since 0.1.0
+ * @category providers
+ */
+export const providerFor = (flavor: Flavor): Effect.Effect<Provider, never, Services> =>
+  Effect.map(Effect.context<Services>(), (context) => {
+    const entry: Provider = {
+      name: flavor.name,
+      description: flavor.description,
+      defaultModel: flavor.defaultModel,
+      keyEnv: flavor.keyEnv,
+      requiresKey: flavor.requiresKey,
+      make: (config) =>
+        Effect.gen(function*() {
+          const baseUrl = config.baseUrl ?? flavor.defaultBaseUrl
+          if (baseUrl === undefined || baseUrl === "") {
+            return yield* Effect.fail(LlmError.make(flavor.name, new LlmError.Configuration({
+              description: `${flavor.name} needs the base URL of the server`,
+              setting: `providers.${flavor.name}.baseUrl`,
+              fix: `pass --base-url http://localhost:11434/v1 (Ollama), http://localhost:8000/v1 (vLLM) or ` +
+                `http://localhost:1234/v1 (LM Studio), or set baseUrl in the config file`
+            })))
+          }
+          const keyFile = typeof config.options?.keyFile === "string" ? config.options.keyFile : undefined
+          const found = yield* ProviderKeys.resolve({ provider: entry, explicit: config.apiKey, keyFile })
+          const timeout = yield* timeoutFromConfig(flavor.name, config)
+          const extra = flavor.configure !== undefined ? yield* flavor.configure(config) : {}
+          return yield* make({
+            provider: flavor.name,
+            baseUrl,
+            apiKey: found?.key,
+            defaultModel: config.model ?? flavor.defaultModel,
+            maxTokensField: flavor.maxTokensField,
+            ...(timeout !== undefined ? { timeout } : {}),
+            ...extra
+          })
+        }).pipe(Effect.provide(context))
+    }
+    return entry
+  })
+
+/**
+ * The `openai` flavour.
+ *
+ * @since 0.1.0
+ * @category providers
+ */
+export const flavor: Flavor = {
+  name: PROVIDER,
+  description: "OpenAI chat completions (api.openai.com)",
+  defaultModel: DEFAULT_MODEL,
+  keyEnv: [KEY_ENV],
+  requiresKey: true,
+  defaultBaseUrl: DEFAULT_BASE_URL,
+  maxTokensField: "max_completion_tokens"
+}
+
+/**
+ * The `openai` registry entry (needs an `HttpClient`, `FileSystem` and `Path` for keys).
+ *
+ * @since 0.1.0
+ * @category providers
+ */
+export const provider: Effect.Effect<Provider, never, Services> = providerFor(flavor)

@@ -1,0 +1,155 @@
+/**
+ * Lenient Schemas for the OpenAI chat-completions wire format.
+ *
+ * OpenAI, OpenRouter, vLLM, Ollama and LM Studio all answer in this shape, each with a few
+ * fields of its own and some fields missing or `null`. The Schemas below require only what the
+ * adapter reads (the choices), accept `null` or absence everywhere else, and keep every field
+ * they do not know (`StructWithRest`), so a provider's extras (OpenRouter's `usage.cost`,
+ * `provider`, vLLM's `prompt_logprobs`...) survive decoding. The field names and types follow the
+ * `openai` package's `ChatCompletion` (a test checks that the SDK's type fits these Schemas).
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+
+const Rest = [Schema.Record(Schema.String, Schema.Unknown)] as const
+
+const optionalNullable = <S extends Schema.Top>(schema: S) => Schema.optionalKey(Schema.NullOr(schema))
+
+/**
+ * `usage.prompt_tokens_details`: the cached part of the prompt.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const PromptTokensDetails = Schema.StructWithRest(
+  Schema.Struct({ cached_tokens: optionalNullable(Schema.Number) }),
+  Rest
+)
+
+/**
+ * `usage.completion_tokens_details`: the reasoning part of the completion.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const CompletionTokensDetails = Schema.StructWithRest(
+  Schema.Struct({ reasoning_tokens: optionalNullable(Schema.Number) }),
+  Rest
+)
+
+/**
+ * Token usage as the provider reports it. `prompt_tokens` already includes cached tokens.
+ * `cost` is OpenRouter's own figure in USD.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const CompletionUsage = Schema.StructWithRest(
+  Schema.Struct({
+    prompt_tokens: optionalNullable(Schema.Number),
+    completion_tokens: optionalNullable(Schema.Number),
+    total_tokens: optionalNullable(Schema.Number),
+    prompt_tokens_details: optionalNullable(PromptTokensDetails),
+    completion_tokens_details: optionalNullable(CompletionTokensDetails),
+    cost: optionalNullable(Schema.Number)
+  }),
+  Rest
+)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type CompletionUsage = typeof CompletionUsage.Type
+
+/**
+ * The assistant message of a choice.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ChatCompletionMessage = Schema.StructWithRest(
+  Schema.Struct({
+    role: optionalNullable(Schema.String),
+    content: optionalNullable(Schema.String),
+    refusal: optionalNullable(Schema.String)
+  }),
+  Rest
+)
+
+/**
+ * One choice of a completion.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ChatCompletionChoice = Schema.StructWithRest(
+  Schema.Struct({
+    index: optionalNullable(Schema.Number),
+    message: optionalNullable(ChatCompletionMessage),
+    finish_reason: optionalNullable(Schema.String)
+  }),
+  Rest
+)
+
+/**
+ * A chat completion (non-streaming).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ChatCompletion = Schema.StructWithRest(
+  Schema.Struct({
+    id: optionalNullable(Schema.String),
+    model: optionalNullable(Schema.String),
+    object: optionalNullable(Schema.String),
+    created: optionalNullable(Schema.Number),
+    choices: Schema.Array(ChatCompletionChoice),
+    usage: optionalNullable(CompletionUsage)
+  }),
+  Rest
+).annotate({ identifier: "OpenAiChatCompletion" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ChatCompletion = typeof ChatCompletion.Type
+
+/**
+ * Decodes an already-parsed JSON value as a chat completion, synchronously, as an `Exit`.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decodeChatCompletion = Schema.decodeUnknownExit(ChatCompletion)
+
+/**
+ * A chat message on the wire.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WireMessage {
+  readonly role: "system" | "user" | "assistant"
+  readonly content: string
+}
+
+/**
+ * The request body we send to `POST /chat/completions` (non-streaming). Extra fields a
+ * provider understands (OpenRouter's `usage: { include: true }`) go in the index signature.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ChatCompletionRequest {
+  readonly model: string
+  readonly messages: ReadonlyArray<WireMessage>
+  readonly max_tokens?: number
+  readonly max_completion_tokens?: number
+  readonly temperature?: number
+  readonly top_p?: number
+  readonly stop?: ReadonlyArray<string>
+  readonly [extra: string]: unknown
+}
