@@ -168,6 +168,8 @@ export interface Setting {
   readonly kind: "string" | "number" | "list"
   /** A valid value, shown in messages. */
   readonly example: string
+  /** What a valid value is, in words (replaces the Schema's wording in messages). */
+  readonly expected?: string | undefined
 }
 
 /**
@@ -182,8 +184,22 @@ export const settings: ReadonlyArray<Setting> = [
   { path: ["model"], env: "LLM_CONNECT_MODEL", flag: "--model", kind: "string", example: "gpt-4o-mini" },
   { path: ["system"], env: "LLM_CONNECT_SYSTEM", flag: "--system", kind: "string", example: "You are terse." },
   { path: ["baseUrl"], env: "LLM_CONNECT_BASE_URL", flag: "--base-url", kind: "string", example: "http://127.0.0.1:8080/v1" },
-  { path: ["maxTokens"], env: "LLM_CONNECT_MAX_TOKENS", flag: "--max-tokens", kind: "number", example: "512" },
-  { path: ["temperature"], env: "LLM_CONNECT_TEMPERATURE", flag: "--temperature", kind: "number", example: "0.7" },
+  {
+    path: ["maxTokens"],
+    env: "LLM_CONNECT_MAX_TOKENS",
+    flag: "--max-tokens",
+    kind: "number",
+    example: "512",
+    expected: "a whole number greater than 0"
+  },
+  {
+    path: ["temperature"],
+    env: "LLM_CONNECT_TEMPERATURE",
+    flag: "--temperature",
+    kind: "number",
+    example: "0.7",
+    expected: "a number from 0 to 2"
+  },
   { path: ["timeout"], env: "LLM_CONNECT_TIMEOUT", flag: "--timeout", kind: "string", example: "30s" },
   { path: ["mock", "reply"], env: "LLM_CONNECT_MOCK_REPLY", flag: "--mock-reply", kind: "string", example: "echo" },
   { path: ["mock", "latency"], env: "LLM_CONNECT_MOCK_LATENCY", flag: "--mock-latency", kind: "string", example: "250ms" },
@@ -397,12 +413,19 @@ const decodeMerged = (merged: unknown, sources: Record<string, Source>, file: st
     Schema.decodeUnknownEffect(ConfigFile)(merged, { errors: "all", onExcessProperty: "error" }),
     (error) => {
       const issues = SchemaIssue.makeFormatterStandardSchemaV1()(error.issue).issues
-      const described = issues.map((issue) => describeIssue((issue.path ?? []).map(String), issue.message, merged, sources, file))
+      const lineOf = (path: ReadonlyArray<unknown> | undefined) => {
+        const source = sources[(path ?? []).map(String).join(".")]
+        return source?._tag === "File" ? source.line : 0
+      }
+      const described = [...issues]
+        .sort((a, b) => lineOf(a.path) - lineOf(b.path))
+        .map((issue) => describeIssue((issue.path ?? []).map(String), issue.message, merged, sources, file))
       const first = described[0]!
+      if (described.length === 1) return configurationError(first.setting, first.description, first.fix)
       return configurationError(
         first.setting,
-        described.map((d) => d.description).join("; "),
-        described.map((d) => d.fix).join("; ")
+        `${described.length} problems: ${described.map((d, i) => `(${i + 1}) ${d.description} (${d.fix})`).join("; ")}`,
+        "correct each setting above (see docs/configuration.md)"
       )
     }
   )
@@ -421,16 +444,19 @@ const describeIssue = (
     const parent = path.slice(0, -1)
     const known = YamlPositions.knownKeys(ConfigFile.ast, parent)
     const inside = parent.length === 0 ? "" : ` in ${parent.join(".")}`
+    const at = source?._tag === "File" ? ` at ${source.path} line ${source.line}` : where
     return {
       setting,
-      description: `unknown setting "${path.at(-1)}"${inside}${where}`,
-      fix: `use one of: ${known.join(", ")} (check the spelling; see docs/configuration.md)`
+      description: `unknown setting "${path.at(-1)}"${inside}${at}`,
+      fix: `known settings${inside}: ${known.join(", ")}; check the spelling`
     }
   }
   const value = getIn(merged, path)
+  const expected = settingByPath(setting)?.expected
+  const wanted = expected !== undefined ? `expected ${expected}` : message.charAt(0).toLowerCase() + message.slice(1)
   return {
     setting,
-    description: `invalid ${setting} = ${show(value)}${where}: ${message.toLowerCase()}`,
+    description: `invalid ${setting} = ${show(value)}${where}: ${wanted}`,
     fix: exampleFor(setting, source)
   }
 }

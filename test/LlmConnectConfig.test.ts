@@ -1,0 +1,252 @@
+import { NodeServices } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { ConfigProvider, Effect, FileSystem, Path, Redacted } from "effect"
+import * as LlmConnectConfig from "../src/LlmConnectConfig.ts"
+import type * as LlmError from "../src/LlmError.ts"
+
+interface Setup {
+  readonly env?: Record<string, string>
+  readonly files?: Record<string, string>
+  readonly flags?: Record<string, unknown>
+  readonly configFile?: string
+}
+
+/** Loads the configuration in a fresh temp directory, with an explicit environment. */
+const loadWith = (setup: Setup) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const dir = yield* fs.makeTempDirectoryScoped({ prefix: "llmc-config-" })
+    for (const [name, text] of Object.entries(setup.files ?? {})) yield* fs.writeFileString(path.join(dir, name), text)
+    return yield* LlmConnectConfig.load({
+      cwd: dir,
+      ...(setup.flags !== undefined ? { flags: setup.flags } : {}),
+      ...(setup.configFile !== undefined ? { configFile: setup.configFile } : {})
+    }).pipe(Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown(setup.env ?? {}))))
+  }).pipe(Effect.provide(NodeServices.layer))
+
+/** The Configuration reason of a failed load. */
+const failWith = (setup: Setup) =>
+  Effect.gen(function*() {
+    const error: LlmError.LlmError = yield* Effect.flip(loadWith(setup))
+    assert.strictEqual(error.reason._tag, "Configuration")
+    if (error.reason._tag !== "Configuration") throw new Error("unreachable")
+    return { reason: error.reason, message: error.message }
+  })
+
+describe("LlmConnectConfig precedence", () => {
+  it.effect("defaults to the mock provider with nothing set", () =>
+    Effect.gen(function*() {
+      const { config, sources } = yield* loadWith({})
+      assert.strictEqual(config.provider, "mock")
+      assert.deepStrictEqual(sources.provider, { _tag: "Default" })
+      assert.deepStrictEqual(config.mock.faults, [])
+      assert.isUndefined(config.timeoutMs)
+      assert.isUndefined(config.file)
+    }))
+
+  it.effect("reads ./llm-connect.yaml when present, with the line of each value", () =>
+    Effect.gen(function*() {
+      const { config, sources } = yield* loadWith({
+        files: { "llm-connect.yaml": "# settings\nprovider: mock\nmodel: mock-2\nmaxTokens: 64\ntimeout: 1h\nmock:\n  reply: hi\n  latency: 250ms\n" }
+      })
+      assert.strictEqual(config.model, "mock-2")
+      assert.strictEqual(config.maxTokens, 64)
+      assert.strictEqual(config.timeoutMs, 3_600_000)
+      assert.strictEqual(config.mock.reply, "hi")
+      assert.strictEqual(config.mock.latencyMs, 250)
+      assert.strictEqual(config.file, "llm-connect.yaml")
+      assert.deepStrictEqual(sources.model, { _tag: "File", path: "llm-connect.yaml", line: 3 })
+      assert.deepStrictEqual(sources["mock.latency"], { _tag: "File", path: "llm-connect.yaml", line: 8 })
+    }))
+
+  it.effect("the environment overrides the file", () =>
+    Effect.gen(function*() {
+      const { config, sources } = yield* loadWith({
+        files: { "llm-connect.yaml": "provider: mock\nmodel: from-file\nmaxTokens: 64\n" },
+        env: { LLM_CONNECT_MODEL: "from-env", LLM_CONNECT_MAX_TOKENS: "128", LLM_CONNECT_MOCK_FAULTS: "429, 500" }
+      })
+      assert.strictEqual(config.model, "from-env")
+      assert.strictEqual(config.maxTokens, 128)
+      assert.deepStrictEqual(config.mock.faults, ["429", "500"])
+      assert.deepStrictEqual(sources.model, { _tag: "Env", variable: "LLM_CONNECT_MODEL" })
+    }))
+
+  it.effect("flags override the environment and the file", () =>
+    Effect.gen(function*() {
+      const { config, sources } = yield* loadWith({
+        files: { "llm-connect.yaml": "model: from-file\ntemperature: 0.1\n" },
+        env: { LLM_CONNECT_MODEL: "from-env", LLM_CONNECT_TEMPERATURE: "0.2" },
+        flags: { model: "from-flag", temperature: 0.3, "mock.faults": "500,ok", "mock.latency": "5s" }
+      })
+      assert.strictEqual(config.model, "from-flag")
+      assert.strictEqual(config.temperature, 0.3)
+      assert.deepStrictEqual(config.mock.faults, ["500", "ok"])
+      assert.strictEqual(config.mock.latencyMs, 5_000)
+      assert.deepStrictEqual(sources.model, { _tag: "Flag", flag: "--model" })
+      assert.deepStrictEqual(sources["mock.faults"], { _tag: "Flag", flag: "--mock-faults" })
+    }))
+
+  it.effect("an empty variable counts as unset", () =>
+    Effect.gen(function*() {
+      const { config } = yield* loadWith({ files: { "llm-connect.yaml": "model: from-file\n" }, env: { LLM_CONNECT_MODEL: "" } })
+      assert.strictEqual(config.model, "from-file")
+    }))
+
+  it.effect("LLM_CONNECT_CONFIG names the file; --config wins over it", () =>
+    Effect.gen(function*() {
+      const files = { "a.yaml": "model: a\n", "b.yaml": "model: b\n", "llm-connect.yaml": "model: default-file\n" }
+      const viaEnv = yield* loadWith({ files, env: { LLM_CONNECT_CONFIG: "a.yaml" } })
+      assert.strictEqual(viaEnv.config.model, "a")
+      const viaFlag = yield* loadWith({ files, env: { LLM_CONNECT_CONFIG: "a.yaml" }, configFile: "b.yaml" })
+      assert.strictEqual(viaFlag.config.model, "b")
+      assert.strictEqual(viaFlag.config.file, "b.yaml")
+    }))
+
+  it.effect("a key in the environment never selects a paid provider", () =>
+    Effect.gen(function*() {
+      const { config } = yield* loadWith({ env: { OPENAI_API_KEY: "sk-test-not-real", GEMINI_API_KEY: "g-test" } })
+      assert.strictEqual(config.provider, "mock")
+    }))
+
+  it.effect("the provider comes from LLM_CONNECT_PROVIDER or the file", () =>
+    Effect.gen(function*() {
+      const fromEnv = yield* loadWith({ env: { LLM_CONNECT_PROVIDER: "openai" } })
+      assert.strictEqual(fromEnv.config.provider, "openai")
+      const fromFile = yield* loadWith({ files: { "llm-connect.yaml": "provider: gemini\n" } })
+      assert.strictEqual(fromFile.config.provider, "gemini")
+      assert.deepStrictEqual(fromFile.sources.provider, { _tag: "File", path: "llm-connect.yaml", line: 1 })
+    }))
+
+  it.effect("fault scripts may be a string or a list in the file", () =>
+    Effect.gen(function*() {
+      const asString = yield* loadWith({ files: { "llm-connect.yaml": "mock:\n  faults: \"429:2s,500\"\n" } })
+      assert.deepStrictEqual(asString.config.mock.faults, ["429:2s", "500"])
+      const asList = yield* loadWith({ files: { "llm-connect.yaml": "mock:\n  faults: [429, timeout]\n" } })
+      assert.deepStrictEqual(asList.config.mock.faults, ["429", "timeout"])
+      assert.deepStrictEqual(LlmConnectConfig.mockOptions(asList.config), { faults: ["429", "timeout"] })
+    }))
+
+  it.effect("provider sections: keys become Redacted, the model falls back to the section's", () =>
+    Effect.gen(function*() {
+      const { config } = yield* loadWith({
+        files: { "llm-connect.yaml": "provider: openai\nproviders:\n  openai:\n    apiKey: sk-secret-123\n    model: gpt-4o-mini\n" }
+      })
+      const section = config.providers.openai!
+      assert.isTrue(Redacted.isRedacted(section.apiKey))
+      assert.strictEqual(Redacted.value(section.apiKey!), "sk-secret-123")
+      assert.notInclude(JSON.stringify(config), "sk-secret-123")
+      assert.strictEqual(LlmConnectConfig.modelFor(config), "gpt-4o-mini")
+      assert.strictEqual(LlmConnectConfig.modelFor({ ...config, model: "gpt-4o" }), "gpt-4o")
+    }))
+})
+
+describe("LlmConnectConfig validation messages", () => {
+  it.effect("an unknown top-level key: its line and the known keys", () =>
+    Effect.gen(function*() {
+      const { reason } = yield* failWith({ files: { "llm-connect.yaml": "provider: mock\nbudgett: 3\n" } })
+      assert.strictEqual(reason.setting, "budgett")
+      assert.include(reason.description, "unknown setting \"budgett\" at llm-connect.yaml line 2")
+      for (const key of ["provider", "model", "maxTokens", "timeout", "mock", "providers"]) assert.include(reason.fix, key)
+    }))
+
+  it.effect("an unknown key inside a section lists that section's keys", () =>
+    Effect.gen(function*() {
+      const { reason } = yield* failWith({ files: { "cfg.yaml": "providers:\n  openai:\n    apiKeyy: x\n" }, configFile: "cfg.yaml" })
+      assert.strictEqual(reason.setting, "providers.openai.apiKeyy")
+      assert.include(reason.description, "cfg.yaml line 3")
+      assert.include(reason.fix, "apiKey, baseUrl, model, keyFile")
+    }))
+
+  it.effect("a bad value in the file: setting, file line and an example", () =>
+    Effect.gen(function*() {
+      const { message, reason } = yield* failWith({ files: { "llm-connect.yaml": "provider: mock\nmaxTokens: lots\n" } })
+      assert.strictEqual(reason.setting, "maxTokens")
+      assert.include(reason.description, "invalid maxTokens = \"lots\" (from llm-connect.yaml line 2)")
+      assert.include(reason.description, "a whole number greater than 0")
+      assert.include(reason.fix, "maxTokens: 512")
+      assert.include(message, "Fix:")
+    }))
+
+  it.effect("a bad value in the environment names the variable and shows an example", () =>
+    Effect.gen(function*() {
+      const { reason } = yield* failWith({ env: { LLM_CONNECT_TEMPERATURE: "hot" } })
+      assert.strictEqual(reason.setting, "temperature")
+      assert.include(reason.description, "(from LLM_CONNECT_TEMPERATURE)")
+      assert.include(reason.fix, "LLM_CONNECT_TEMPERATURE=0.7")
+    }))
+
+  it.effect("a bad flag value names the flag", () =>
+    Effect.gen(function*() {
+      const { reason } = yield* failWith({ flags: { temperature: 5 } })
+      assert.include(reason.description, "invalid temperature = 5 (from --temperature): expected a number from 0 to 2")
+      assert.include(reason.fix, "--temperature 0.7")
+    }))
+
+  it.effect("a bad duration says how durations are written", () =>
+    Effect.gen(function*() {
+      const { reason } = yield* failWith({ files: { "llm-connect.yaml": "timeout: 30 seconds\n" } })
+      assert.strictEqual(reason.setting, "timeout")
+      assert.include(reason.description, "llm-connect.yaml line 1")
+      assert.include(reason.description, "500ms, 30s, 5m or 1h")
+      assert.include(reason.fix, "timeout: 30s")
+    }))
+
+  it.effect("a bad fault token is named, with its source", () =>
+    Effect.gen(function*() {
+      const { reason } = yield* failWith({ files: { "llm-connect.yaml": "mock:\n  faults: [500, 418]\n" } })
+      assert.strictEqual(reason.setting, "mock.faults")
+      assert.include(reason.description, "\"418\"")
+      assert.include(reason.description, "llm-connect.yaml line 2")
+    }))
+
+  it.effect("YAML syntax errors give the file and line", () =>
+    Effect.gen(function*() {
+      const { reason } = yield* failWith({ files: { "bad.yaml": "provider: mock\nmock: {reply: \"x\"\n" }, configFile: "bad.yaml" })
+      assert.strictEqual(reason.setting, "config")
+      assert.match(reason.description, /bad\.yaml line \d+ is not valid YAML/)
+    }))
+
+  it.effect("a missing --config file says which flag named it", () =>
+    Effect.gen(function*() {
+      const { reason } = yield* failWith({ configFile: "nowhere.yaml" })
+      assert.include(reason.description, "nowhere.yaml (named by --config): no such file")
+    }))
+
+  it.effect("a file that is not a mapping is refused", () =>
+    Effect.gen(function*() {
+      const { reason } = yield* failWith({ files: { "llm-connect.yaml": "- provider\n- mock\n" } })
+      assert.include(reason.description, "must be a mapping of settings")
+    }))
+
+  it.effect("several problems are reported together, in file order", () =>
+    Effect.gen(function*() {
+      const { reason } = yield* failWith({ files: { "llm-connect.yaml": "maxTokens: 0\nmodell: x\ntemperature: 9\n" } })
+      assert.include(reason.description, "3 problems")
+      const first = reason.description.indexOf("maxTokens")
+      const second = reason.description.indexOf("modell")
+      const third = reason.description.indexOf("temperature = 9")
+      assert.isTrue(first >= 0 && first < second && second < third)
+    }))
+
+  it.effect("an empty file is the same as no file", () =>
+    Effect.gen(function*() {
+      const { config } = yield* loadWith({ files: { "llm-connect.yaml": "" } })
+      assert.strictEqual(config.provider, "mock")
+    }))
+
+  it("the file Schema is exported with every section", () => {
+    assert.deepStrictEqual(Object.keys(LlmConnectConfig.sections).slice(0, 9), [
+      "provider",
+      "model",
+      "system",
+      "baseUrl",
+      "maxTokens",
+      "temperature",
+      "timeout",
+      "mock",
+      "providers"
+    ])
+    assert.strictEqual(LlmConnectConfig.describeSource({ _tag: "File", path: "x.yaml", line: 4 }), "x.yaml line 4")
+  })
+})
