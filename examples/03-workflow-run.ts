@@ -1,0 +1,9 @@
+// Run the workflow of 02-workflow-builder.ts and wait for its result (the mock model: no key needed).
+import { Effect } from "effect"
+import * as MockLanguageModel from "../src/providers/mock/MockLanguageModel.ts"
+import * as Workflow from "../src/workflow/Workflow.ts"
+import { article } from "./02-workflow-builder.ts"
+
+const result = await Workflow.run(article, { topic: "tides" }, { timeout: "30s" })
+  .pipe(Effect.provide(MockLanguageModel.layer()), Effect.runPromise)
+console.log(result.outputs.draft, "\n", result.outputs.summary, "\n", result.usage)
