@@ -94,35 +94,50 @@ export const keyFilePath = (options: Options): Effect.Effect<string | undefined,
   })
 
 /**
+ * What {@link find} gives: a key and its source, or why there is none.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type FindResult = FoundKey | Extract<KeySource, { readonly _tag: "NotNeeded" | "Missing" }>
+
+/**
  * Looks for a key without failing: the key (redacted) and where it was found, or `Missing` with
  * the places looked at. A provider that needs no key gives `NotNeeded` when none is found.
  *
  * @since 0.1.0
  * @category resolving
  */
-export const find = Effect.fn("ProviderKeys.find")(function*(options: Options) {
+export const find: (options: Options) => Effect.Effect<FindResult, never, FileSystem.FileSystem | Path.Path> = Effect.fn(
+  "ProviderKeys.find"
+)(function*(options: Options) {
   const fs = yield* FileSystem.FileSystem
   if (options.explicit !== undefined && Redacted.value(options.explicit) !== "") {
-    return { key: options.explicit, source: { _tag: "Explicit" } } satisfies FoundKey as FoundKey | KeySource
+    const found: FoundKey = { key: options.explicit, source: { _tag: "Explicit" } }
+    return found
   }
   for (const variable of options.provider.keyEnv) {
     const value = yield* optionalString(variable)
     if (Option.isSome(value) && value.value.trim() !== "") {
-      return { key: Redacted.make(value.value.trim()), source: { _tag: "Env", variable } } as FoundKey | KeySource
+      const found: FoundKey = { key: Redacted.make(value.value.trim()), source: { _tag: "Env", variable } }
+      return found
     }
   }
   const file = yield* keyFilePath(options)
   if (file !== undefined) {
     const text = yield* Effect.orElseSucceed(fs.readFileString(file), () => "")
-    if (text.trim() !== "") return { key: Redacted.make(text.trim()), source: { _tag: "File", path: file } } as FoundKey | KeySource
+    if (text.trim() !== "") {
+      const found: FoundKey = { key: Redacted.make(text.trim()), source: { _tag: "File", path: file } }
+      return found
+    }
   }
-  if (!options.provider.requiresKey) return { _tag: "NotNeeded" } as FoundKey | KeySource
+  if (!options.provider.requiresKey) return { _tag: "NotNeeded" } as const
   const looked = [
-    "an explicit key (providers." + options.provider.name + ".apiKey in the config file)",
+    `an explicit key (providers.${options.provider.name}.apiKey in the config file)`,
     ...(options.provider.keyEnv.length > 0 ? [`the environment (${options.provider.keyEnv.join(", ")})`] : []),
     `the key file ${file ?? `$${KEY_DIR_ENV}/${options.provider.name}.key`}`
   ]
-  return { _tag: "Missing", looked } as FoundKey | KeySource
+  return { _tag: "Missing", looked } as const
 })
 
 /**
@@ -131,7 +146,7 @@ export const find = Effect.fn("ProviderKeys.find")(function*(options: Options) {
  * @since 0.1.0
  * @category guards
  */
-export const isFound = (result: FoundKey | KeySource): result is FoundKey => "key" in result
+export const isFound = (result: FindResult): result is FoundKey => "key" in result
 
 /**
  * Resolves a provider's key, failing with `LlmError` (reason `Configuration`) that names all
@@ -143,9 +158,13 @@ export const isFound = (result: FoundKey | KeySource): result is FoundKey => "ke
  * @example
  * const found = yield* ProviderKeys.resolve({ provider: openAiProvider })
  */
-export const resolve = Effect.fn("ProviderKeys.resolve")(function*(options: Options) {
+export const resolve: (
+  options: Options
+) => Effect.Effect<FoundKey | undefined, LlmError.LlmError, FileSystem.FileSystem | Path.Path> = Effect.fn(
+  "ProviderKeys.resolve"
+)(function*(options: Options) {
   const result = yield* find(options)
-  if (isFound(result)) return result as FoundKey | undefined
+  if (isFound(result)) return result
   if (result._tag !== "Missing") return undefined
   const name = options.provider.name
   const envHint = options.provider.keyEnv[0]
@@ -169,7 +188,7 @@ export const resolve = Effect.fn("ProviderKeys.resolve")(function*(options: Opti
  * @since 0.1.0
  * @category formatting
  */
-export const describe = (result: FoundKey | KeySource): string => {
+export const describe = (result: FindResult): string => {
   const source = isFound(result) ? result.source : result
   switch (source._tag) {
     case "Explicit":

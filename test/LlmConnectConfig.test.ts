@@ -16,8 +16,10 @@ const loadWith = (setup: Setup) =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
-    const dir = yield* fs.makeTempDirectoryScoped({ prefix: "llmc-config-" })
-    for (const [name, text] of Object.entries(setup.files ?? {})) yield* fs.writeFileString(path.join(dir, name), text)
+    const dir = yield* Effect.orDie(fs.makeTempDirectoryScoped({ prefix: "llmc-config-" }))
+    for (const [name, text] of Object.entries(setup.files ?? {})) {
+      yield* Effect.orDie(fs.writeFileString(path.join(dir, name), text))
+    }
     return yield* LlmConnectConfig.load({
       cwd: dir,
       ...(setup.flags !== undefined ? { flags: setup.flags } : {}),
