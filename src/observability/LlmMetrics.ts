@@ -1,0 +1,134 @@
+/**
+ * The metrics llm-connect keeps, as Effect `Metric`s, and their Prometheus text.
+ *
+ * Every call counts once in `llm_calls_total` (labelled by provider, model and outcome:
+ * `ok` or the error reason), its tokens in `llm_input_tokens_total` /
+ * `llm_output_tokens_total`, its cost in `llm_cost_usd_total` and its latency in the
+ * `llm_call_latency_ms` histogram. Failures also count in `llm_errors_total` by reason, and a
+ * refusal by a budget in `llm_budget_refusals_total` by dimension. Retries are counted by the
+ * resilience layer in {@link retries} (`llm_retries_total`). Metrics live in the fiber's
+ * `Metric.MetricRegistry`; {@link prometheusText} renders that registry for a `/metrics`
+ * endpoint.
+ *
+ * @since 0.1.0
+ */
+import { Effect, Metric } from "effect"
+import { PrometheusMetrics } from "effect/observability"
+import type * as LlmError from "../LlmError.ts"
+import type { LlmResponse } from "../LlmResponse.ts"
+
+/**
+ * Calls, by `provider`, `model` and `outcome` (`ok` or the error reason).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const calls = Metric.counter("llm_calls_total", { description: "Model calls, by outcome", incremental: true })
+
+/**
+ * Failed calls, by `provider`, `model` and `reason`.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const errors = Metric.counter("llm_errors_total", { description: "Failed model calls, by reason", incremental: true })
+
+/**
+ * Input tokens reported by providers.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const inputTokens = Metric.counter("llm_input_tokens_total", { description: "Input tokens", incremental: true })
+
+/**
+ * Output tokens reported by providers.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const outputTokens = Metric.counter("llm_output_tokens_total", { description: "Output tokens", incremental: true })
+
+/**
+ * Cost in USD, where the provider or the price table gave one.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const costUsd = Metric.counter("llm_cost_usd_total", { description: "Cost of calls in USD", incremental: true })
+
+/**
+ * Latency of whole calls (all attempts), in milliseconds.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const latencyMs = Metric.histogram("llm_call_latency_ms", {
+  description: "Latency of model calls in milliseconds",
+  boundaries: Metric.exponentialBoundaries({ start: 25, factor: 2, count: 12 })
+})
+
+/**
+ * Retries, counted by the resilience layer (one per attempt after the first).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const retries = Metric.counter("llm_retries_total", { description: "Retried attempts", incremental: true })
+
+/**
+ * Calls refused by a budget, by `dimension`.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const budgetRefusals = Metric.counter("llm_budget_refusals_total", {
+  description: "Calls refused by a budget, by dimension",
+  incremental: true
+})
+
+/**
+ * Records a successful call.
+ *
+ * @since 0.1.0
+ * @category recording
+ */
+export const recordSuccess = (provider: string, model: string, response: LlmResponse, elapsedMs: number): Effect.Effect<void> => {
+  const labels = { provider, model: response.model || model }
+  return Effect.all([
+    Metric.update(Metric.withAttributes(calls, { ...labels, outcome: "ok" }), 1),
+    Metric.update(Metric.withAttributes(inputTokens, labels), response.usage.inputTokens),
+    Metric.update(Metric.withAttributes(outputTokens, labels), response.usage.outputTokens),
+    Metric.update(Metric.withAttributes(latencyMs, labels), elapsedMs),
+    response.cost !== undefined ? Metric.update(Metric.withAttributes(costUsd, labels), response.cost.usd) : Effect.void
+  ], { discard: true })
+}
+
+/**
+ * Records a failed call.
+ *
+ * @since 0.1.0
+ * @category recording
+ */
+export const recordFailure = (provider: string, model: string, error: LlmError.LlmError, elapsedMs: number): Effect.Effect<void> => {
+  const labels = { provider, model }
+  const reason = error.reason
+  return Effect.all([
+    Metric.update(Metric.withAttributes(calls, { ...labels, outcome: reason._tag }), 1),
+    Metric.update(Metric.withAttributes(errors, { ...labels, reason: reason._tag }), 1),
+    Metric.update(Metric.withAttributes(latencyMs, labels), elapsedMs),
+    reason._tag === "BudgetExceeded"
+      ? Metric.update(Metric.withAttributes(budgetRefusals, { dimension: reason.dimension }), 1)
+      : Effect.void
+  ], { discard: true })
+}
+
+/**
+ * The metrics of the current registry in the Prometheus text exposition format (for a
+ * `/metrics` endpoint or a scrape file).
+ *
+ * @since 0.1.0
+ * @category exporting
+ */
+export const prometheusText = (options?: PrometheusMetrics.FormatOptions): Effect.Effect<string> =>
+  PrometheusMetrics.format(options)

@@ -1,0 +1,276 @@
+/**
+ * The observability layer: one wrapping layer, outermost in the stack, that makes every call
+ * visible.
+ *
+ * For each call it
+ * - gives the call a correlation id (the request's, the workflow step's, or a new one) and
+ *   passes it down in the request's metadata;
+ * - annotates every log line written during the call with `correlationId`, `provider`,
+ *   `model`, `workflow` and `step`, and writes one line when the call ends (`Debug` on success,
+ *   `Warn` on failure) with sizes, usage, latency and outcome, never the prompt;
+ * - opens a span `chat <model>` with OpenTelemetry GenAI attributes (see `GenAiAttributes`);
+ * - updates the metrics in `LlmMetrics`;
+ * - records an entry in the `UsageLedger` with the usage the provider reported, unchanged.
+ *
+ * Being outermost, it also sees calls that a budget refused or that failed after all retries.
+ * Per-attempt spans are opt-in ({@link layerAttempts}, placed innermost, right above the
+ * provider), because they cost a span per attempt.
+ *
+ * @since 0.1.0
+ */
+import { Cause, Clock, Context, Effect, Exit, Layer, Option, Random, Ref } from "effect"
+import * as LanguageModel from "../LanguageModel.ts"
+import * as LlmError from "../LlmError.ts"
+import type { LlmRequest } from "../LlmRequest.ts"
+import type { LlmResponse } from "../LlmResponse.ts"
+import * as GenAiAttributes from "./GenAiAttributes.ts"
+import * as LlmMetrics from "./LlmMetrics.ts"
+import * as Tracing from "./Tracing.ts"
+import * as UsageLedger from "./UsageLedger.ts"
+
+/**
+ * What the layer does; everything is on by default.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** A span per call (default true). Spans leave the process only if an exporter is installed. */
+  readonly spans?: boolean | undefined
+  /** Metrics (default true). */
+  readonly metrics?: boolean | undefined
+  /** A ledger entry per call (default true). */
+  readonly ledger?: boolean | undefined
+  /** A log line per call (default true): `Debug` on success, `Warn` on failure. */
+  readonly logCalls?: boolean | undefined
+  /** Count attempts for {@link layerAttempts} and put the count on the call span (default false). */
+  readonly attempts?: boolean | undefined
+  /** Where the ledger lives when no `UsageLedger` is in context: a SQLite path, else memory. */
+  readonly ledgerPath?: string | undefined
+}
+
+/**
+ * Attempts of the current call, counted by {@link layerAttempts}.
+ *
+ * @since 0.1.0
+ * @category references
+ */
+export const CurrentAttempts = Context.Reference<Ref.Ref<number> | undefined>("llm-connect/Observability/CurrentAttempts", {
+  defaultValue: () => undefined
+})
+
+/**
+ * Runs an effect as a workflow step (a span, log annotations, and the step of every call
+ * inside). See `Tracing.stepSpan`.
+ *
+ * @since 0.1.0
+ * @category spans
+ */
+export const stepSpan = Tracing.stepSpan
+
+const hex = (n: number) => (n >>> 0).toString(16).padStart(8, "0")
+
+/**
+ * A new correlation id, e.g. `c-1f2e3d4c5b6a7980` (from `Random`, so seeded tests repeat).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const newCorrelationId: Effect.Effect<string> = Effect.map(
+  Effect.all([Random.nextInt, Random.nextInt]),
+  ([a, b]) => `c-${hex(a)}${hex(b)}`
+)
+
+interface CallFacts {
+  readonly provider: string
+  readonly model: string
+  readonly correlationId: string
+  readonly workflow: string | undefined
+  readonly step: string | undefined
+  readonly promptChars: number
+}
+
+const promptChars = (request: LlmRequest): number => {
+  let total = request.system?.length ?? 0
+  for (const message of request.messages) total += message.content.length
+  return total
+}
+
+const ledgerEntry = (facts: CallFacts, time: number, latencyMs: number, outcome: string, response?: LlmResponse): UsageLedger.Entry => ({
+  time,
+  provider: response?.provider ?? facts.provider,
+  model: response?.model ?? facts.model,
+  inputTokens: response?.usage.inputTokens ?? 0,
+  outputTokens: response?.usage.outputTokens ?? 0,
+  totalTokens: response?.usage.totalTokens ?? 0,
+  estimated: response?.usage.estimated === true,
+  latencyMs,
+  outcome,
+  ...(response?.cost !== undefined ? { costUsd: response.cost.usd } : {}),
+  ...(facts.workflow !== undefined ? { workflow: facts.workflow } : {}),
+  ...(facts.step !== undefined ? { step: facts.step } : {}),
+  correlationId: facts.correlationId,
+  ...(response?.requestId !== undefined ? { requestId: response.requestId } : {})
+})
+
+/**
+ * Wraps a model with logs, a span, metrics and ledger entries (see the module description).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const wrap = (
+  inner: LanguageModel.Service,
+  ledger: UsageLedger.Service | undefined,
+  options: Options = {}
+): LanguageModel.Service => {
+  const spans = options.spans !== false
+  const metrics = options.metrics !== false
+  const logCalls = options.logCalls !== false
+  const record = options.ledger !== false ? ledger : undefined
+
+  const finish = (facts: CallFacts, started: number, attempts: Ref.Ref<number> | undefined) =>
+  (exit: Exit.Exit<LlmResponse, LlmError.LlmError>): Effect.Effect<void> =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const elapsed = now - started
+      const attemptCount = attempts === undefined ? undefined : yield* Ref.get(attempts)
+      if (spans && attemptCount !== undefined) {
+        yield* Effect.annotateCurrentSpan(GenAiAttributes.Names.attempt, attemptCount)
+      }
+      if (Exit.isSuccess(exit)) {
+        const response = exit.value
+        if (spans) yield* Effect.annotateCurrentSpan(GenAiAttributes.response(response))
+        if (metrics) yield* LlmMetrics.recordSuccess(facts.provider, facts.model, response, elapsed)
+        if (record !== undefined) yield* record.record(ledgerEntry(facts, now, elapsed, "ok", response))
+        if (logCalls) {
+          yield* Effect.logDebug("llm call succeeded", {
+            promptChars: facts.promptChars,
+            inputTokens: response.usage.inputTokens,
+            outputTokens: response.usage.outputTokens,
+            finishReason: response.finishReason,
+            latencyMs: elapsed,
+            ...(response.cost !== undefined ? { costUsd: response.cost.usd } : {}),
+            ...(attemptCount !== undefined ? { attempts: attemptCount } : {})
+          })
+        }
+        return
+      }
+      const error = Option.getOrUndefined(Cause.findErrorOption(exit.cause))
+      const outcome = error !== undefined ? error.reason._tag : Cause.hasInterruptsOnly(exit.cause) ? "Interrupted" : "Defect"
+      if (spans && error !== undefined) yield* Effect.annotateCurrentSpan(GenAiAttributes.error(error))
+      if (spans && error === undefined) yield* Effect.annotateCurrentSpan(GenAiAttributes.Names.errorType, outcome)
+      if (metrics && error !== undefined) yield* LlmMetrics.recordFailure(facts.provider, facts.model, error, elapsed)
+      if (record !== undefined) yield* record.record(ledgerEntry(facts, now, elapsed, outcome))
+      if (logCalls) {
+        yield* Effect.logWarning("llm call failed", {
+          reason: outcome,
+          latencyMs: elapsed,
+          promptChars: facts.promptChars,
+          ...(error !== undefined
+            ? {
+              error: error.message,
+              retryable: error.isRetryable,
+              ...(error.status !== undefined ? { status: error.status } : {})
+            }
+            : {}),
+          ...(attemptCount !== undefined ? { attempts: attemptCount } : {})
+        })
+      }
+    })
+
+  const generate = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError.LlmError> =>
+    Effect.gen(function*() {
+      const current = yield* Effect.service(Tracing.CurrentStep)
+      const metadata = request.metadata
+      const correlationId = metadata?.correlationId ?? current.correlationId ?? (yield* newCorrelationId)
+      const workflow = metadata?.workflow ?? current.workflow
+      const step = metadata?.step ?? current.step
+      const model = request.model ?? inner.defaultModel
+      const facts: CallFacts = { provider: inner.provider, model, correlationId, workflow, step, promptChars: promptChars(request) }
+      const forwarded: LlmRequest = metadata?.correlationId === correlationId && metadata.workflow === workflow &&
+          metadata.step === step
+        ? request
+        : {
+          ...request,
+          metadata: {
+            ...metadata,
+            correlationId,
+            ...(workflow !== undefined ? { workflow } : {}),
+            ...(step !== undefined ? { step } : {})
+          }
+        }
+      const annotations: Record<string, string> = { correlationId, provider: inner.provider, model }
+      if (workflow !== undefined) annotations.workflow = workflow
+      if (step !== undefined) annotations.step = step
+      const attempts = options.attempts === true ? yield* Ref.make(0) : undefined
+      const started = yield* Clock.currentTimeMillis
+      let call = inner.generate(forwarded).pipe(Effect.onExit(finish(facts, started, attempts)))
+      if (attempts !== undefined) call = Effect.provideService(call, CurrentAttempts, attempts)
+      if (spans) {
+        call = Effect.withSpan(call, GenAiAttributes.spanName(model), {
+          kind: "client",
+          attributes: GenAiAttributes.request(inner.provider, model, forwarded),
+          captureStackTrace: false
+        })
+      }
+      return yield* Effect.annotateLogs(call, annotations)
+    })
+
+  return LanguageModel.mapGenerate(inner, (request) => generate(request))
+}
+
+/**
+ * The observability layer. The ledger is the `UsageLedger` in context if there is one, else a
+ * SQLite file at `ledgerPath`, else an in-memory one.
+ *
+ * @since 0.1.0
+ * @category layers
+ * @example
+ * const model = Observability.layer().pipe(Layer.provide(MockLanguageModel.layer()))
+ */
+export const layer = (options: Options = {}): Layer.Layer<LanguageModel.LanguageModel, LlmError.LlmError, LanguageModel.LanguageModel> =>
+  // Layer.effect (rather than layerWrap) so that the SQLite ledger's Scope is the layer's own.
+  Layer.effect(
+    LanguageModel.LanguageModel,
+    Effect.gen(function*() {
+      const inner = yield* LanguageModel.LanguageModel
+      if (options.ledger === false) return wrap(inner, undefined, options)
+      const provided = yield* Effect.serviceOption(UsageLedger.UsageLedger)
+      const ledger = Option.isSome(provided)
+        ? provided.value
+        : options.ledgerPath !== undefined && options.ledgerPath !== ""
+        ? yield* UsageLedger.makeSqlite(options.ledgerPath)
+        : yield* UsageLedger.makeMemory()
+      return wrap(inner, ledger, options)
+    })
+  )
+
+/**
+ * Opt-in per-attempt spans: place innermost (right above the provider, below retry) so that
+ * every attempt gets a span `attempt <model>` with its number, outcome and `error.type`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerAttempts: Layer.Layer<LanguageModel.LanguageModel, never, LanguageModel.LanguageModel> = LanguageModel
+  .layerWrap((inner) =>
+    Effect.succeed(LanguageModel.mapGenerate(inner, (request, next) =>
+      Effect.gen(function*() {
+        const counter = yield* Effect.service(CurrentAttempts)
+        const attempt = counter === undefined ? undefined : yield* Ref.updateAndGet(counter, (n) => n + 1)
+        const model = request.model ?? inner.defaultModel
+        return yield* Effect.withSpan(
+          next(request).pipe(Effect.tapError((error) => Effect.annotateCurrentSpan(GenAiAttributes.error(error)))),
+          `attempt ${model}`,
+          {
+            kind: "client",
+            attributes: {
+              ...GenAiAttributes.request(inner.provider, model, request),
+              ...(attempt !== undefined ? { [GenAiAttributes.Names.attempt]: attempt } : {})
+            },
+            captureStackTrace: false
+          }
+        )
+      })))
+  )

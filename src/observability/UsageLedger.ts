@@ -1,0 +1,269 @@
+/**
+ * The usage ledger: one entry per model call, kept in memory or in a SQLite file.
+ *
+ * The observability layer records every call it sees (successes and failures, including calls a
+ * budget refused) with the usage the provider reported, unchanged. In memory the ledger keeps
+ * the most recent entries of this process; with a path it writes to a SQLite database
+ * (`node:sqlite`, built into Node, no native add-on), so `llm-connect usage` can sum calls
+ * across runs. The path comes from config (`ledger: { path }`) or `LLM_CONNECT_LEDGER`.
+ *
+ * @since 0.1.0
+ */
+import { Config, Context, Effect, Layer, Option, Ref } from "effect"
+import { mkdirSync } from "node:fs"
+import { dirname } from "node:path"
+import { DatabaseSync } from "node:sqlite"
+import * as LlmError from "../LlmError.ts"
+
+/**
+ * One recorded call.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Entry {
+  /** When the call ended, epoch milliseconds. */
+  readonly time: number
+  readonly provider: string
+  readonly model: string
+  readonly inputTokens: number
+  readonly outputTokens: number
+  readonly totalTokens: number
+  /** Whether the provider gave no usage and it was counted locally. */
+  readonly estimated: boolean
+  readonly costUsd?: number | undefined
+  readonly latencyMs: number
+  /** `"ok"`, or the error reason (`"RateLimited"`, `"BudgetExceeded"`...). */
+  readonly outcome: string
+  readonly workflow?: string | undefined
+  readonly step?: string | undefined
+  readonly correlationId?: string | undefined
+  readonly requestId?: string | undefined
+}
+
+/**
+ * A group of entries summed: calls, errors, tokens, cost and mean latency.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Summary {
+  /** The group's value (e.g. the provider name), or `"all"`. */
+  readonly key: string
+  readonly calls: number
+  readonly errors: number
+  readonly inputTokens: number
+  readonly outputTokens: number
+  readonly totalTokens: number
+  readonly costUsd: number
+  readonly meanLatencyMs: number
+}
+
+/**
+ * What entries can be grouped by.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type GroupBy = "provider" | "model" | "workflow" | "step" | "outcome"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /** Adds an entry. Never fails: a storage problem is logged as a warning. */
+  readonly record: (entry: Entry) => Effect.Effect<void>
+  /** Entries that ended at or after `since` (epoch ms), oldest first. */
+  readonly entries: (options?: { readonly since?: number | undefined }) => Effect.Effect<ReadonlyArray<Entry>>
+}
+
+/**
+ * The `UsageLedger` service.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class UsageLedger extends Context.Service<UsageLedger, Service>()("llm-connect/UsageLedger") {}
+
+/**
+ * Sums entries, grouped by a field (or all together when `by` is absent). Groups are sorted by
+ * cost, then calls, largest first.
+ *
+ * @since 0.1.0
+ * @category summarising
+ */
+export const summarize = (entries: ReadonlyArray<Entry>, by?: GroupBy | undefined): ReadonlyArray<Summary> => {
+  const groups = new Map<string, { calls: number; errors: number; input: number; output: number; cost: number; latency: number }>()
+  for (const entry of entries) {
+    const key = by === undefined ? "all" : (entry[by] ?? "(none)")
+    const group = groups.get(key) ?? { calls: 0, errors: 0, input: 0, output: 0, cost: 0, latency: 0 }
+    group.calls += 1
+    if (entry.outcome !== "ok") group.errors += 1
+    group.input += entry.inputTokens
+    group.output += entry.outputTokens
+    group.cost += entry.costUsd ?? 0
+    group.latency += entry.latencyMs
+    groups.set(key, group)
+  }
+  return [...groups.entries()]
+    .map(([key, group]): Summary => ({
+      key,
+      calls: group.calls,
+      errors: group.errors,
+      inputTokens: group.input,
+      outputTokens: group.output,
+      totalTokens: group.input + group.output,
+      costUsd: group.cost,
+      meanLatencyMs: group.calls === 0 ? 0 : group.latency / group.calls
+    }))
+    .sort((a, b) => b.costUsd - a.costUsd || b.calls - a.calls || a.key.localeCompare(b.key))
+}
+
+/**
+ * An in-memory ledger keeping the most recent `capacity` entries (default 10 000).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeMemory = (options: { readonly capacity?: number | undefined } = {}): Effect.Effect<Service> =>
+  Effect.map(Ref.make<ReadonlyArray<Entry>>([]), (ref) => {
+    const capacity = options.capacity ?? 10_000
+    return {
+      record: (entry) =>
+        Ref.update(ref, (all) => (all.length >= capacity ? [...all.slice(all.length - capacity + 1), entry] : [...all, entry])),
+      entries: (query) =>
+        Effect.map(Ref.get(ref), (all) => (query?.since === undefined ? all : all.filter((entry) => entry.time >= query.since!)))
+    }
+  })
+
+const COLUMNS = [
+  "time", "provider", "model", "input_tokens", "output_tokens", "total_tokens", "estimated", "cost_usd",
+  "latency_ms", "outcome", "workflow", "step", "correlation_id", "request_id"
+] as const
+
+interface Row {
+  readonly time: number
+  readonly provider: string
+  readonly model: string
+  readonly input_tokens: number
+  readonly output_tokens: number
+  readonly total_tokens: number
+  readonly estimated: number
+  readonly cost_usd: number | null
+  readonly latency_ms: number
+  readonly outcome: string
+  readonly workflow: string | null
+  readonly step: string | null
+  readonly correlation_id: string | null
+  readonly request_id: string | null
+}
+
+const fromRow = (row: Row): Entry => ({
+  time: row.time,
+  provider: row.provider,
+  model: row.model,
+  inputTokens: row.input_tokens,
+  outputTokens: row.output_tokens,
+  totalTokens: row.total_tokens,
+  estimated: row.estimated === 1,
+  latencyMs: row.latency_ms,
+  outcome: row.outcome,
+  ...(row.cost_usd !== null ? { costUsd: row.cost_usd } : {}),
+  ...(row.workflow !== null ? { workflow: row.workflow } : {}),
+  ...(row.step !== null ? { step: row.step } : {}),
+  ...(row.correlation_id !== null ? { correlationId: row.correlation_id } : {}),
+  ...(row.request_id !== null ? { requestId: row.request_id } : {})
+})
+
+const ledgerError = (path: string, cause: unknown) =>
+  LlmError.make(
+    "llm-connect",
+    new LlmError.Configuration({
+      description: `cannot open the usage ledger at ${path}: ${cause instanceof Error ? cause.message : String(cause)}`,
+      setting: "ledger.path",
+      fix: "point ledger.path (or LLM_CONNECT_LEDGER) at a writable file, e.g. .llm-connect/usage.db"
+    })
+  )
+
+/**
+ * A ledger in a SQLite file, created (with its folder) if missing; closed when the scope ends.
+ * Several processes may write to the same file.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeSqlite = (path: string) =>
+  Effect.acquireRelease(
+    Effect.try({
+      try: () => {
+        if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true })
+        const db = new DatabaseSync(path)
+        db.exec("PRAGMA busy_timeout = 5000")
+        if (path !== ":memory:") db.exec("PRAGMA journal_mode = WAL")
+        db.exec(`CREATE TABLE IF NOT EXISTS usage (
+          time INTEGER NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL,
+          input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, total_tokens INTEGER NOT NULL,
+          estimated INTEGER NOT NULL, cost_usd REAL, latency_ms REAL NOT NULL, outcome TEXT NOT NULL,
+          workflow TEXT, step TEXT, correlation_id TEXT, request_id TEXT)`)
+        db.exec("CREATE INDEX IF NOT EXISTS usage_time ON usage (time)")
+        return db
+      },
+      catch: (cause) => ledgerError(path, cause)
+    }),
+    (db) => Effect.sync(() => db.close())
+  ).pipe(Effect.map((db): Service => {
+    const insert = db.prepare(`INSERT INTO usage (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map(() => "?").join(", ")})`)
+    const select = db.prepare("SELECT * FROM usage WHERE time >= ? ORDER BY time, rowid")
+    return {
+      record: (entry) =>
+        Effect.try({
+          try: () =>
+            void insert.run(
+              entry.time, entry.provider, entry.model, entry.inputTokens, entry.outputTokens, entry.totalTokens,
+              entry.estimated ? 1 : 0, entry.costUsd ?? null, entry.latencyMs, entry.outcome, entry.workflow ?? null,
+              entry.step ?? null, entry.correlationId ?? null, entry.requestId ?? null
+            ),
+          catch: (cause) => cause
+        }).pipe(Effect.catch((cause) => Effect.logWarning("usage ledger: could not record a call", String(cause)))),
+      entries: (query) =>
+        Effect.sync(() => (select.all(query?.since ?? 0) as unknown as ReadonlyArray<Row>).map(fromRow))
+    }
+  }))
+
+/**
+ * An in-memory ledger as a Layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemory = (options: { readonly capacity?: number | undefined } = {}): Layer.Layer<UsageLedger> =>
+  Layer.effect(UsageLedger, makeMemory(options))
+
+/**
+ * A SQLite ledger as a Layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerSqlite = (path: string): Layer.Layer<UsageLedger, LlmError.LlmError> =>
+  Layer.effect(UsageLedger, makeSqlite(path))
+
+/**
+ * A SQLite ledger when a path is given, else an in-memory one.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: { readonly path?: string | undefined } = {}): Layer.Layer<UsageLedger, LlmError.LlmError> =>
+  options.path === undefined || options.path === "" ? layerMemory() : layerSqlite(options.path)
+
+/**
+ * Reads the path from `LLM_CONNECT_LEDGER`: a SQLite ledger when set, else in memory.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig: Layer.Layer<UsageLedger, LlmError.LlmError | Config.ConfigError> = Layer.unwrap(
+  Effect.map(Config.option(Config.String("LLM_CONNECT_LEDGER")), (path) => layer({ path: Option.getOrUndefined(path) }))
+)
