@@ -1,0 +1,194 @@
+/**
+ * Requests per minute and tokens per minute, per provider and per model, token-bucket style.
+ *
+ * Built on `effect/persistence` `RateLimiter` (token bucket, a token weight per request, delay
+ * mode): a bucket holds a minute's worth (the limit) and refills evenly, so a burst up to the
+ * limit goes at once and then calls are admitted at the configured rate. The state lives in a
+ * `RateLimiterStore`: in memory by default ({@link layerStoreMemory}); the same code runs on
+ * `RateLimiter.layerStoreRedis` to share limits between processes.
+ *
+ * Each attempt takes 1 from the `rpm` bucket and its token estimate from the `tpm` bucket:
+ * the request's BPE token count plus its `maxTokens` (the tokenizer runs only when a `tpm`
+ * limit applies). When the response reports more tokens than estimated, the difference is taken
+ * afterwards, so the next calls wait for it. A call waits as long as the fullest bucket needs;
+ * if that wait would pass `CallContext.Deadline`, it fails at once with `RateLimited`
+ * (`retryAfterMs` = the wait) instead of sending the request.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Duration, Effect, Layer } from "effect"
+import { RateLimiter } from "effect/persistence"
+import * as CallContext from "../CallContext.ts"
+import * as DurationText from "../Duration.ts"
+import * as LanguageModel from "../LanguageModel.ts"
+import * as LlmError from "../LlmError.ts"
+import type { LlmRequest } from "../LlmRequest.ts"
+import * as Tokenizer from "../Tokenizer.ts"
+
+/**
+ * A rate: requests per minute and/or tokens per minute.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Rule {
+  readonly rpm?: number | undefined
+  readonly tpm?: number | undefined
+}
+
+/**
+ * The rates of one provider: its own, and those of some of its models.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Settings {
+  /** The provider's rates, for all its models together. */
+  readonly provider?: Rule | undefined
+  /** Rates of single models, by model name. */
+  readonly models?: Readonly<Record<string, Rule>> | undefined
+}
+
+const WINDOW = Duration.minutes(1)
+
+interface Bucket {
+  readonly key: string
+  readonly limit: number
+  readonly weight: "request" | "tokens"
+  readonly label: string
+}
+
+const bucketsOf = (provider: string, settings: Settings, model: string): ReadonlyArray<Bucket> => {
+  const buckets: Array<Bucket> = []
+  const add = (scope: string, rule: Rule | undefined) => {
+    if (rule?.rpm !== undefined) {
+      buckets.push({ key: `llm-connect:${scope}:rpm`, limit: rule.rpm, weight: "request", label: `${rule.rpm} rpm for ${scope}` })
+    }
+    if (rule?.tpm !== undefined) {
+      buckets.push({ key: `llm-connect:${scope}:tpm`, limit: rule.tpm, weight: "tokens", label: `${rule.tpm} tpm for ${scope}` })
+    }
+  }
+  add(provider, settings.provider)
+  add(`${provider}/${model}`, settings.models?.[model])
+  return buckets
+}
+
+/**
+ * The tokens an attempt is charged before it is sent: input tokens plus `maxTokens`.
+ *
+ * @since 0.1.0
+ * @category counting
+ */
+export const estimateTokens = (request: LlmRequest): number => Tokenizer.countRequest(request) + (request.maxTokens ?? 0)
+
+/**
+ * Wraps a model with the rates of its provider and models.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  inner: LanguageModel.Service,
+  settings: Settings
+): Effect.Effect<LanguageModel.Service, never, RateLimiter.RateLimiter> =>
+  Effect.gen(function*() {
+    const limiter = yield* RateLimiter.RateLimiter
+    const provider = inner.provider
+    const hasModelRules = settings.models !== undefined && Object.keys(settings.models).length > 0
+    const providerBuckets = bucketsOf(provider, { provider: settings.provider }, "")
+    if (settings.provider === undefined && !hasModelRules) return inner
+    const cache = new Map<string, ReadonlyArray<Bucket>>()
+    const bucketsFor = (model: string) => {
+      if (!hasModelRules) return providerBuckets
+      let found = cache.get(model)
+      if (found === undefined) {
+        found = bucketsOf(provider, settings, model)
+        cache.set(model, found)
+      }
+      return found
+    }
+
+    // The wait (ms) this bucket asks for. A store failure lets the call through (fail open):
+    // a rate limit must not turn a healthy provider into an outage.
+    const consume = (bucket: Bucket, tokens: number): Effect.Effect<number> =>
+      limiter.consume({ algorithm: "token-bucket", onExceeded: "delay", window: WINDOW, limit: bucket.limit, key: bucket.key, tokens })
+        .pipe(Effect.map((result) => Duration.toMillis(result.delay)), Effect.orElseSucceed(() => 0))
+
+    const admit = (request: LlmRequest, model: string, buckets: ReadonlyArray<Bucket>) =>
+      Effect.gen(function*() {
+        const needsTokens = buckets.some((bucket) => bucket.weight === "tokens")
+        const estimate = needsTokens ? estimateTokens(request) : 0
+        let wait = 0
+        let slowest: Bucket | undefined
+        for (const bucket of buckets) {
+          const delay = yield* consume(bucket, bucket.weight === "request" ? 1 : estimate)
+          if (delay > wait) {
+            wait = delay
+            slowest = bucket
+          }
+        }
+        if (wait > 0 && slowest !== undefined) {
+          const deadline = yield* CallContext.Deadline
+          const now = yield* Clock.currentTimeMillis
+          if (deadline !== undefined && now + wait > deadline) {
+            return yield* Effect.fail(
+              LlmError.make(
+                provider,
+                new LlmError.RateLimited({
+                  description: `the local rate limit (${slowest.label}) needs a wait of ${
+                    DurationText.formatMillis(wait)
+                  }, past the call's deadline; raise the limit or the deadline`,
+                  retryAfterMs: wait
+                }),
+                { model }
+              )
+            )
+          }
+          yield* Effect.sleep(Duration.millis(wait))
+        }
+        return estimate
+      })
+
+    return {
+      ...inner,
+      generate: (request) => {
+        const model = request.model ?? inner.defaultModel
+        const buckets = bucketsFor(model)
+        if (buckets.length === 0) return inner.generate(request)
+        return Effect.gen(function*() {
+          const estimate = yield* admit(request, model, buckets)
+          const response = yield* inner.generate(request)
+          const extra = response.usage.totalTokens - estimate
+          if (estimate > 0 && extra > 0) {
+            for (const bucket of buckets) {
+              if (bucket.weight === "tokens") yield* consume(bucket, extra)
+            }
+          }
+          return response
+        })
+      }
+    }
+  })
+
+/**
+ * The rate-limit layer: wraps the `LanguageModel` below it. Needs a `RateLimiter`
+ * (see {@link layerStoreMemory}).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  settings: Settings
+): Layer.Layer<LanguageModel.LanguageModel, never, LanguageModel.LanguageModel | RateLimiter.RateLimiter> =>
+  LanguageModel.layerWrap((inner) => make(inner, settings))
+
+/**
+ * An in-memory `RateLimiter` (one per process; share it between stacks so that they share
+ * buckets).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerStoreMemory: Layer.Layer<RateLimiter.RateLimiter> = RateLimiter.layer.pipe(
+  Layer.provide(RateLimiter.layerStoreMemory)
+)
