@@ -1,0 +1,163 @@
+/**
+ * The one layer that holds every provider to the budget: it wraps any `LanguageModel`
+ * (built-in or plugin) and, around each call, reserves on the current `BudgetTracker`, sends the
+ * reserved output cap as `maxTokens`, bounds the call by the deadline, then commits the real
+ * usage and cost (or releases everything on failure or interruption).
+ *
+ * It sits outside retry and fallback (one reservation per logical call, whatever the attempts)
+ * and inside observability (a refused call is still seen). While an admitted call runs, the
+ * fiber carries `CallContext.Deadline` and `CallContext.RemainingBudget`, so the retry layer never
+ * sleeps past the deadline and Claude Code receives the remaining cost as its own spending cap.
+ *
+ * It also fills `response.cost` from the price table when the provider reported none; a cost the
+ * provider reports itself (`source: "provider"`) wins over the table.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Effect, Layer, Stream } from "effect"
+import * as CallContext from "../CallContext.ts"
+import * as LanguageModel from "../LanguageModel.ts"
+import type * as LlmError from "../LlmError.ts"
+import type { LlmRequest } from "../LlmRequest.ts"
+import type { LlmResponse } from "../LlmResponse.ts"
+import * as PriceTable from "../pricing/PriceTable.ts"
+import type * as Budget from "./Budget.ts"
+import * as BudgetTracker from "./BudgetTracker.ts"
+
+/**
+ * Fills `response.cost` from a price when the provider gave none.
+ *
+ * @since 0.1.0
+ * @category cost
+ */
+export const withTableCost = (price: PriceTable.Price | undefined) => (response: LlmResponse): LlmResponse =>
+  response.cost !== undefined || price === undefined
+    ? response
+    : { ...response, cost: { usd: PriceTable.costOf(price, response.usage), source: "table" } }
+
+/**
+ * What a response really used, as the tracker commits it. A provider that reports a
+ * conversation's running total marks its response with `metadata.cumulativeUsage: true`.
+ *
+ * @since 0.1.0
+ * @category cost
+ */
+export const actualOf = (request: LlmRequest, response: LlmResponse): BudgetTracker.Actual => ({
+  usage: response.usage,
+  costUsd: response.cost?.usd ?? 0,
+  conversationId: request.metadata?.conversationId,
+  cumulative: response.metadata?.["cumulativeUsage"] === true
+})
+
+const sending = (request: LlmRequest, reservation: BudgetTracker.Reservation): LlmRequest =>
+  reservation.maxTokens === undefined || reservation.maxTokens === request.maxTokens
+    ? request
+    : { ...request, maxTokens: reservation.maxTokens }
+
+const deadlineWatch = (target: BudgetTracker.Service): Effect.Effect<void, LlmError.LlmError> =>
+  target.deadlineAt === undefined
+    ? Effect.never
+    : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.andThen(Effect.sleep(Math.max(0, target.deadlineAt! - now)), target.checkpoint("deadline")))
+
+/**
+ * Wraps a model so that every call is held to `tracker` (or to the fiber's
+ * `BudgetTracker.CurrentBudget`, for sub-agents under a child budget).
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const wrap = (tracker: BudgetTracker.Service, prices: PriceTable.Service = PriceTable.make()) =>
+(inner: LanguageModel.Service): LanguageModel.Service => {
+  const prepare = (request: LlmRequest) =>
+    Effect.map(Effect.service(BudgetTracker.CurrentBudget), (override) => {
+      const target = override ?? tracker
+      const model = request.model ?? inner.defaultModel
+      const price = prices.lookup(inner.provider, model)
+      const ask: BudgetTracker.Ask = { request, provider: inner.provider, model, price }
+      return { target, price, ask }
+    })
+
+  const generate = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError.LlmError> =>
+    Effect.flatMap(prepare(request), ({ ask, price, target }) =>
+      target.withReservation(
+        ask,
+        (reservation) =>
+          inner.generate(sending(request, reservation)).pipe(
+            target.withinDeadline,
+            Effect.provideService(CallContext.Deadline, reservation.deadlineAt),
+            Effect.provideService(CallContext.RemainingBudget, reservation.remaining),
+            Effect.map(withTableCost(price))
+          ),
+        (response) => actualOf(request, response)
+      ))
+
+  const innerStream = inner.stream
+  if (innerStream === undefined) return { provider: inner.provider, defaultModel: inner.defaultModel, generate }
+
+  const stream = (request: LlmRequest): Stream.Stream<LanguageModel.StreamChunk, LlmError.LlmError> =>
+    Stream.unwrap(Effect.gen(function*() {
+      const { ask, price, target } = yield* prepare(request)
+      // Released when the stream ends however it ends; a no-op once the last chunk committed.
+      const reservation = yield* Effect.acquireRelease(target.reserve(ask), (held) => target.release(held))
+      return innerStream(sending(request, reservation)).pipe(
+        Stream.mapEffect((chunk) => {
+          if (chunk.response === undefined) return Effect.succeed(chunk)
+          const response = withTableCost(price)(chunk.response)
+          return Effect.as(target.commit(reservation, actualOf(request, response)), { ...chunk, response })
+        }),
+        Stream.interruptWhen(deadlineWatch(target)),
+        Stream.provideService(CallContext.Deadline, reservation.deadlineAt),
+        Stream.provideService(CallContext.RemainingBudget, reservation.remaining)
+      )
+    }))
+
+  return { provider: inner.provider, defaultModel: inner.defaultModel, generate, stream }
+}
+
+/**
+ * A Layer that wraps the `LanguageModel` below it with the `BudgetTracker` and the
+ * `PriceTable` in context.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<LanguageModel.LanguageModel, never, LanguageModel.LanguageModel | BudgetTracker.BudgetTracker> =
+  LanguageModel.layerWrap((inner) =>
+    Effect.gen(function*() {
+      const tracker = yield* BudgetTracker.BudgetTracker
+      const prices = yield* PriceTable.PriceTable
+      return wrap(tracker, prices)(inner)
+    })
+  )
+
+/**
+ * The budget section and price overrides of the config file, as the stack takes them.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Config {
+  readonly budget: Budget.BudgetConfig | Budget.Input
+  readonly defaultMaxTokens?: number | undefined
+  readonly onUnknownPrice?: "fail" | "allow" | undefined
+  readonly prices?: PriceTable.PricesConfig | undefined
+}
+
+/**
+ * A self-contained wrapping Layer (its own root tracker) built from config; what `Stack` adds
+ * when the config has a budget. An invalid budget fails the layer with `Configuration`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (config: Config): Layer.Layer<LanguageModel.LanguageModel, LlmError.LlmError, LanguageModel.LanguageModel> =>
+  LanguageModel.layerWrap((inner) =>
+    Effect.map(
+      BudgetTracker.make(config.budget, {
+        defaultMaxTokens: config.defaultMaxTokens ?? ("defaultMaxTokens" in config.budget ? config.budget.defaultMaxTokens : undefined),
+        onUnknownPrice: config.onUnknownPrice ?? ("onUnknownPrice" in config.budget ? config.budget.onUnknownPrice : undefined)
+      }),
+      (tracker) => wrap(tracker, PriceTable.make(config.prices ?? {}))(inner)
+    )
+  )

@@ -1,0 +1,537 @@
+/**
+ * The budget in force: a service that admits, settles and checks every call against a
+ * {@link Budget.Budget}, exactly, whatever runs at once.
+ *
+ * Before a call, {@link Service.reserve} sets aside its estimated input tokens, its output cap
+ * (the request's `maxTokens`, or a default cap that is then sent as `maxTokens`) and their cost;
+ * a reservation that would pass any limit fails with `LlmError` reason `BudgetExceeded` and
+ * nothing is sent. After the call the real usage is committed and the rest released; on failure
+ * or interruption everything is released ({@link Service.withReservation} attaches the release
+ * only once the reserve has succeeded, with interruption masked in between).
+ *
+ * The state of a whole budget tree (the root and every {@link Service.child}) lives in one `Ref`,
+ * so a reservation checks and updates the child, its parent and the root in one atomic step:
+ * consumption counts toward every level, and a chain A -> B -> C shares the root. Time comes
+ * from `Clock`, so `TestClock` drives deadlines.
+ *
+ * Estimates are cheap on the hot path: the UTF-8 byte length bounds the BPE tokens of a prompt,
+ * and the exact tokenizer runs only when that bound would be refused.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Context, Effect, Exit, Layer, Ref } from "effect"
+import type * as CallContext from "../CallContext.ts"
+import * as DurationText from "../Duration.ts"
+import * as LlmError from "../LlmError.ts"
+import type { LlmRequest } from "../LlmRequest.ts"
+import type { Price } from "../pricing/prices.ts"
+import * as Tokenizer from "../Tokenizer.ts"
+import type { Usage } from "../Usage.ts"
+import * as Budget from "./Budget.ts"
+import * as Ledger from "./internal/ledger.ts"
+
+/**
+ * Tokens, output tokens, total tokens and USD, as reserved or consumed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Amounts = Ledger.Amounts
+
+/**
+ * A provider reported more than was reserved for its call on a limited dimension (or a
+ * cumulative record passed a limit). The truth is recorded and the next reservation is refused.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Overshoot = Ledger.Overshoot
+
+/**
+ * What a reservation is for.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Ask {
+  readonly request: LlmRequest
+  readonly provider: string
+  readonly model: string
+  /** The model's price; `undefined` when unknown (fails closed under a cost limit, see {@link Options}). */
+  readonly price: Price | undefined
+}
+
+/**
+ * An admitted reservation.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Reservation {
+  readonly provider: string
+  readonly model: string
+  readonly amounts: Amounts
+  /** The output cap to send as the request's `maxTokens` (`undefined`: no output or cost limit). */
+  readonly maxTokens: number | undefined
+  /** How the input was estimated: the cheap byte bound, or the exact tokenizer count. */
+  readonly estimate: "bound" | "exact"
+  /** The earliest deadline of the budget chain (epoch milliseconds), if any. */
+  readonly deadlineAt: number | undefined
+  /** What the budget allows this call, per limited dimension (its reservation included). */
+  readonly remaining: CallContext.Remaining
+  readonly settled: Ref.Ref<boolean>
+}
+
+/**
+ * What a call really used.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Actual {
+  readonly usage: Usage
+  readonly costUsd: number
+  readonly conversationId?: string | undefined
+  /** `usage` is the conversation's running total (it replaces the previous figure). */
+  readonly cumulative?: boolean | undefined
+}
+
+/**
+ * The state of one budget (a root or a child) at an instant.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Snapshot {
+  readonly label: string
+  readonly limits: Budget.Budget
+  readonly consumed: Amounts
+  readonly reserved: Amounts
+  /** Per limited dimension, the smallest room left over this budget and its ancestors. */
+  readonly remaining: Partial<Record<Ledger.AmountDimension, number>>
+  /** The earliest deadline of the chain, and the milliseconds left before it. */
+  readonly deadline?: { readonly atMillis: number; readonly remainingMs: number } | undefined
+  readonly openReservations: number
+  /** Consumption per `metadata.conversationId`. */
+  readonly conversations: Readonly<Record<string, Amounts>>
+  readonly overshoots: ReadonlyArray<Overshoot>
+}
+
+/**
+ * How the tracker sizes reservations.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The output cap reserved (and sent) when a request sets no `maxTokens`. Default 4096. */
+  readonly defaultMaxTokens?: number | undefined
+  /** Under a cost limit, a model without a price fails closed (`"fail"`, default) or counts as free. */
+  readonly onUnknownPrice?: "fail" | "allow" | undefined
+  /** A name shown in errors and snapshots. Default `"root"`. */
+  readonly label?: string | undefined
+}
+
+/**
+ * A budget tracker: one budget of a tree.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  readonly label: string
+  readonly limits: Budget.Budget
+  /** The earliest deadline of the chain (epoch milliseconds), if any. */
+  readonly deadlineAt: number | undefined
+  /** Reserves for a call; fails with `BudgetExceeded` (or `Configuration` for an unknown price). */
+  readonly reserve: (ask: Ask) => Effect.Effect<Reservation, LlmError.LlmError>
+  /** Commits the real usage and releases the rest; returns any overshoot. Settles once. */
+  readonly commit: (reservation: Reservation, actual: Actual) => Effect.Effect<ReadonlyArray<Overshoot>>
+  /** Releases the whole reservation. Settles once. */
+  readonly release: (reservation: Reservation) => Effect.Effect<void>
+  /** Reserves, runs `use`, then commits (`actual` of its result) or releases, however it ends. */
+  readonly withReservation: <A, E, R>(
+    ask: Ask,
+    use: (reservation: Reservation) => Effect.Effect<A, E, R>,
+    actual: (value: A) => Actual
+  ) => Effect.Effect<A, E | LlmError.LlmError, R>
+  /** Records a conversation's running total, replacing its previous figure. */
+  readonly recordCumulative: (
+    conversationId: string,
+    usage: Usage,
+    options: { readonly costUsd: number; readonly provider: string; readonly model: string }
+  ) => Effect.Effect<ReadonlyArray<Overshoot>>
+  /** Fails with `BudgetExceeded` if the deadline has passed or a limit was passed. */
+  readonly checkpoint: (label?: string) => Effect.Effect<void, LlmError.LlmError>
+  /** Bounds an effect by the deadline: past it, it is interrupted and fails with `BudgetExceeded`. */
+  readonly withinDeadline: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | LlmError.LlmError, R>
+  /** A budget inside this one: its consumption also counts here and up to the root. */
+  readonly child: (limits: Budget.Input, label?: string) => Effect.Effect<Service, LlmError.LlmError>
+  readonly snapshot: Effect.Effect<Snapshot>
+}
+
+/**
+ * The `BudgetTracker` service: the root budget of a run.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class BudgetTracker extends Context.Service<BudgetTracker, Service>()("llm-connect/BudgetTracker") {}
+
+/**
+ * The budget that calls made by the current fiber are charged to, when it is not the
+ * `BudgetTracker` of the layer (e.g. a sub-agent running under a child budget).
+ *
+ * @since 0.1.0
+ * @category references
+ */
+export const CurrentBudget = Context.Reference<Service | undefined>("llm-connect/BudgetTracker/Current", {
+  defaultValue: () => undefined
+})
+
+/**
+ * The default output cap when a request sets no `maxTokens`.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_MAX_TOKENS = 4096
+
+/**
+ * Extra input tokens a provider adds to a request beyond `Tokenizer`'s chat framing
+ * (3 per message + 3 per request), and the safety margin applied to the exact o200k count for
+ * providers whose tokenizer differs. See docs/budgets.md for how they were measured.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const estimateSettings: Readonly<Record<string, { readonly framing: number; readonly margin: number }>> = {
+  mock: { framing: 0, margin: 0 },
+  openai: { framing: 0, margin: 0 },
+  openrouter: { framing: 0, margin: 0.1 },
+  gemini: { framing: 0, margin: 0.1 },
+  "claude-code": { framing: 0, margin: 0.1 }
+}
+
+const settingsFor = (provider: string) => estimateSettings[provider] ?? { framing: 0, margin: 0.1 }
+
+const flagOf: Record<LlmError.BudgetDimension, string> = {
+  inputTokens: "--max-input-tokens / budget.inputTokens",
+  outputTokens: "--max-output-tokens / budget.outputTokens",
+  totalTokens: "--max-total-tokens / budget.totalTokens",
+  costUsd: "--max-cost-usd / budget.costUsd",
+  deadline: "--deadline / budget.deadline"
+}
+
+const figure = (dimension: LlmError.BudgetDimension, value: number): string =>
+  dimension === "costUsd" ? `$${value.toFixed(6)}` : dimension === "deadline" ? DurationText.formatMillis(value) : `${value}`
+
+const refusalError = (refused: Ledger.Refused, provider: string, model: string): LlmError.LlmError => {
+  const { dimension } = refused
+  const where = refused.label === "root" ? "the budget" : `budget "${refused.label}"`
+  const description = refused.overshoot !== undefined
+    ? `${where} refused this call because the previous call on ${refused.overshoot.provider}/${refused.overshoot.model} ` +
+      `used ${figure(dimension, refused.overshoot.actual)} ${dimension} where ${figure(dimension, refused.overshoot.reserved)} ` +
+      `were reserved (provider overshoot); check that provider's usage reports, or lower maxTokens`
+    : dimension === "deadline"
+    ? `${where}'s deadline of ${figure(dimension, refused.limit)} has passed (${figure(dimension, refused.consumed)} since the start); ` +
+      `raise it with ${flagOf.deadline}`
+    : `${where}'s ${dimension} limit of ${figure(dimension, refused.limit)} would be passed: consumed ` +
+      `${figure(dimension, refused.consumed)}, reserved by calls in flight ${figure(dimension, refused.reserved)}, ` +
+      `this call needs ${figure(dimension, refused.requested)}; raise ${flagOf[dimension]} or lower maxTokens`
+  return LlmError.make(
+    provider,
+    new LlmError.BudgetExceeded({
+      description,
+      dimension,
+      limit: refused.limit,
+      consumed: refused.consumed,
+      reserved: refused.reserved,
+      requested: refused.requested
+    }),
+    { model }
+  )
+}
+
+const amountsOf = (usage: Usage, costUsd: number): Amounts => ({
+  inputTokens: usage.inputTokens,
+  outputTokens: usage.outputTokens,
+  totalTokens: usage.totalTokens,
+  costUsd
+})
+
+const resolveDeadline = (deadline: Budget.Deadline | undefined, now: number): number | undefined =>
+  deadline === undefined ? undefined : deadline._tag === "After" ? now + deadline.millis : deadline.epochMillis
+
+const limitsOf = (budget: Budget.Budget): Ledger.Limits => ({
+  inputTokens: budget.inputTokens,
+  outputTokens: budget.outputTokens,
+  totalTokens: budget.totalTokens,
+  costUsd: budget.costUsd
+})
+
+const logOvershoots = (overshoots: ReadonlyArray<Overshoot>, label: string): Effect.Effect<void> =>
+  overshoots.length === 0 ? Effect.void : Effect.forEach(overshoots, (overshoot) =>
+    Effect.logWarning(
+      `budget overshoot: ${overshoot.provider}/${overshoot.model} used ${overshoot.actual} ${overshoot.dimension} ` +
+        `where ${overshoot.reserved} were reserved; recorded, and the next reservation will be refused`
+    ).pipe(Effect.annotateLogs({ budget: label, dimension: overshoot.dimension, reserved: overshoot.reserved, actual: overshoot.actual })), { discard: true })
+
+const nodeService = (
+  state: Ref.Ref<Ledger.State>,
+  id: number,
+  budget: Budget.Budget,
+  options: Options
+): Effect.Effect<Service> =>
+  Effect.map(Ref.get(state), (initial): Service => {
+    const chain = Ledger.chainOf(initial, id)
+    const label = chain[0]!.label
+    const earliest = Ledger.deadlineOf(chain)
+    const deadlineAt = earliest?.deadlineAt
+    const costLimited = chain.some((node) => node.limits.costUsd !== undefined)
+    const defaultMaxTokens = options.defaultMaxTokens ?? DEFAULT_MAX_TOKENS
+
+    const deadlineError = (now: number, provider: string, model?: string) =>
+      refusalError(
+        { _tag: "Refused", dimension: "deadline", limit: deadlineAt! - earliest!.startedAt, consumed: now - earliest!.startedAt, reserved: 0, requested: 0, label: earliest!.label, overshoot: undefined },
+        provider,
+        model ?? "any"
+      )
+
+    const reserve = Effect.fnUntraced(function*(ask: Ask) {
+      if (ask.price === undefined && costLimited && options.onUnknownPrice !== "allow") {
+        return yield* Effect.fail(LlmError.make(ask.provider, new LlmError.Configuration({
+          description: `no price is known for ${ask.provider}/${ask.model}, so its cost cannot be held to the budget's costUsd limit`,
+          setting: `prices.${ask.provider}/${ask.model}`,
+          fix: `add "${ask.provider}/${ask.model}": { inputPerMillion, outputPerMillion } under prices in the config file, ` +
+            `or set budget.onUnknownPrice: allow to count it as free`
+        }), { model: ask.model }))
+      }
+      const now = yield* Clock.currentTimeMillis
+      const settings = settingsFor(ask.provider)
+      const bound = Tokenizer.boundRequest(ask.request) + settings.framing
+      const base = { maxTokens: ask.request.maxTokens, defaultMaxTokens, price: ask.price, now }
+      let estimate: "bound" | "exact" = "bound"
+      let outcome = yield* Ref.modify(state, (s) => Ledger.reserve(s, id, { ...base, inputTokens: bound }))
+      if (
+        outcome._tag === "Refused" && outcome.overshoot === undefined &&
+        (outcome.dimension === "inputTokens" || outcome.dimension === "totalTokens" || outcome.dimension === "costUsd")
+      ) {
+        const counted = Math.ceil(Tokenizer.countRequest(ask.request) * (1 + settings.margin)) + settings.framing
+        if (counted < bound) {
+          estimate = "exact"
+          outcome = yield* Ref.modify(state, (s) => Ledger.reserve(s, id, { ...base, inputTokens: counted }))
+        }
+      }
+      if (outcome._tag === "Refused") return yield* Effect.fail(refusalError(outcome, ask.provider, ask.model))
+      const settled = yield* Ref.make(false)
+      const reservation: Reservation = {
+        provider: ask.provider,
+        model: ask.model,
+        amounts: outcome.amounts,
+        maxTokens: outcome.maxTokens,
+        estimate,
+        deadlineAt: outcome.deadlineAt,
+        remaining: outcome.remaining,
+        settled
+      }
+      return reservation
+    })
+
+    const settleOnce = (reservation: Reservation, actual: Actual | undefined) =>
+      Effect.flatMap(Ref.getAndSet(reservation.settled, true), (already) => {
+        if (already) return Effect.succeed<ReadonlyArray<Overshoot>>([])
+        if (actual === undefined) return Ref.modify(state, (s) => Ledger.settle(s, id, reservation.amounts, undefined))
+        return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Ref.modify(state, (s) =>
+            Ledger.settle(s, id, reservation.amounts, {
+              amounts: amountsOf(actual.usage, actual.costUsd),
+              conversationId: actual.conversationId,
+              cumulative: actual.cumulative,
+              provider: reservation.provider,
+              model: reservation.model,
+              now
+            })))
+      })
+
+    const commit = (reservation: Reservation, actual: Actual) =>
+      Effect.tap(settleOnce(reservation, actual), (overshoots) => logOvershoots(overshoots, label))
+
+    const release = (reservation: Reservation) => Effect.asVoid(settleOnce(reservation, undefined))
+
+    const withReservation = <A, E, R>(
+      ask: Ask,
+      use: (reservation: Reservation) => Effect.Effect<A, E, R>,
+      actual: (value: A) => Actual
+    ): Effect.Effect<A, E | LlmError.LlmError, R> =>
+      Effect.acquireUseRelease(reserve(ask), use, (reservation, exit) =>
+        Exit.isSuccess(exit) ? Effect.asVoid(commit(reservation, actual(exit.value))) : release(reservation))
+
+    const withinDeadline = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | LlmError.LlmError, R> =>
+      deadlineAt === undefined ? effect : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        now >= deadlineAt
+          ? Effect.fail(deadlineError(now, "budget"))
+          : Effect.timeoutOrElse(effect, {
+            duration: deadlineAt - now,
+            orElse: () => Effect.flatMap(Clock.currentTimeMillis, (at) => Effect.fail(deadlineError(at, "budget")))
+          }))
+
+    const checkpoint = Effect.fn("BudgetTracker.checkpoint")(function*(step?: string) {
+      if (step !== undefined) yield* Effect.annotateCurrentSpan("step", step)
+      const now = yield* Clock.currentTimeMillis
+      const refused = Ledger.check(yield* Ref.get(state), id, now)
+      if (refused !== undefined) return yield* Effect.fail(refusalError(refused, "budget", step ?? "checkpoint"))
+    })
+
+    const recordCumulative = (
+      conversationId: string,
+      usage: Usage,
+      record: { readonly costUsd: number; readonly provider: string; readonly model: string }
+    ) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Ref.modify(state, (s) =>
+          Ledger.recordCumulative(s, id, conversationId, { amounts: amountsOf(usage, record.costUsd), provider: record.provider, model: record.model, now }))).pipe(
+        Effect.tap((overshoots) => logOvershoots(overshoots, label))
+      )
+
+    const child = Effect.fn("BudgetTracker.child")(function*(limits: Budget.Input, childLabel?: string) {
+      const validated = yield* Budget.make(limits)
+      const now = yield* Clock.currentTimeMillis
+      const name = childLabel ?? `${label}/child`
+      const childId = yield* Ref.modify(state, (s) => {
+        const [newId, next] = Ledger.addNode(s, id, name, limitsOf(validated), now, resolveDeadline(validated.deadline, now))
+        return [newId, next] as const
+      })
+      return yield* nodeService(state, childId, validated, options)
+    })
+
+    const snapshot = Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const current = Ledger.chainOf(yield* Ref.get(state), id)
+      const own = current[0]!
+      return {
+        label,
+        limits: budget,
+        consumed: own.consumed,
+        reserved: own.reserved,
+        remaining: Ledger.remainingOf(current),
+        ...(deadlineAt !== undefined ? { deadline: { atMillis: deadlineAt, remainingMs: Math.max(0, deadlineAt - now) } } : {}),
+        openReservations: own.open,
+        conversations: Object.fromEntries(own.conversations),
+        overshoots: own.overshoots
+      } satisfies Snapshot
+    })
+
+    return {
+      label,
+      limits: budget,
+      deadlineAt,
+      reserve,
+      commit,
+      release,
+      withReservation,
+      recordCumulative,
+      checkpoint,
+      withinDeadline,
+      child,
+      snapshot
+    }
+  })
+
+/**
+ * Builds the root tracker of a validated budget; a duration deadline starts now (by `Clock`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromBudget = (budget: Budget.Budget, options: Options = {}): Effect.Effect<Service> =>
+  Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    const [id, initial] = Ledger.addNode({ nodes: [] }, undefined, options.label ?? "root", limitsOf(budget), now, resolveDeadline(budget.deadline, now))
+    const state = yield* Ref.make(initial)
+    return yield* nodeService(state, id, budget, options)
+  })
+
+/**
+ * Validates a budget and builds its root tracker.
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * const tracker = yield* BudgetTracker.make({ totalTokens: 20_000, costUsd: 0.1, deadline: "1m" })
+ */
+export const make = (limits: Budget.Input, options: Options = {}): Effect.Effect<Service, LlmError.LlmError> =>
+  Effect.flatMap(Budget.make(limits), (budget) => fromBudget(budget, options))
+
+/**
+ * A Layer providing the root `BudgetTracker` of a budget.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (limits: Budget.Input, options: Options = {}): Layer.Layer<BudgetTracker, LlmError.LlmError> =>
+  Layer.effect(BudgetTracker, make(limits, options))
+
+/**
+ * A Layer built from the config file's `budget` section.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (config: Budget.BudgetConfig): Layer.Layer<BudgetTracker, LlmError.LlmError> =>
+  layer(config, { defaultMaxTokens: config.defaultMaxTokens, onUnknownPrice: config.onUnknownPrice })
+
+/**
+ * The budget calls are charged to: the current child budget if one is set, else the
+ * `BudgetTracker` service.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const current: Effect.Effect<Service, never, BudgetTracker> = Effect.gen(function*() {
+  const override = yield* CurrentBudget
+  return override !== undefined ? override : yield* BudgetTracker
+})
+
+/**
+ * Runs an effect with its calls charged to `tracker` (and so to its ancestors).
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const withTracker = (tracker: Service) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.provideService(effect, CurrentBudget, tracker)
+
+/**
+ * Runs a sub-agent or delegated task under a child budget of the current one: its calls count
+ * toward the child, the parent and the root.
+ *
+ * @since 0.1.0
+ * @category combinators
+ * @example
+ * yield* BudgetTracker.delegate({ totalTokens: 5_000 }, "researcher", LanguageModel.generate("..."))
+ */
+export const delegate = <A, E, R>(
+  limits: Budget.Input,
+  label: string,
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, E | LlmError.LlmError, R | BudgetTracker> =>
+  Effect.flatMap(current, (parent) => Effect.flatMap(parent.child(limits, label), (child) => withTracker(child)(effect)))
+
+/**
+ * Fails with `BudgetExceeded` when the current budget's deadline has passed or a limit was
+ * passed; call it after every step, tool call and at completion.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const checkpoint = (step?: string): Effect.Effect<void, LlmError.LlmError, BudgetTracker> =>
+  Effect.flatMap(current, (tracker) => tracker.checkpoint(step))
+
+/**
+ * The current budget's snapshot.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const snapshot: Effect.Effect<Snapshot, never, BudgetTracker> = Effect.flatMap(current, (tracker) => tracker.snapshot)
