@@ -15,6 +15,7 @@ import { Layer } from "effect"
 import * as LanguageModel from "./LanguageModel.ts"
 import type * as LlmError from "./LlmError.ts"
 import * as ProviderRegistry from "./ProviderRegistry.ts"
+import * as Observability from "./observability/Observability.ts"
 
 /**
  * What the stack is built from.
@@ -25,6 +26,8 @@ import * as ProviderRegistry from "./ProviderRegistry.ts"
 export interface StackConfig {
   /** The provider and its settings. */
   readonly provider: ProviderRegistry.CreateOptions
+  /** Logs, spans, metrics and the usage ledger (on unless `enabled: false`). */
+  readonly observability?: (Observability.Options & { readonly enabled?: boolean | undefined }) | undefined
 }
 
 /**
@@ -62,5 +65,8 @@ export const layer = (
   const wrappers: Array<Wrapper> = []
   // Innermost first. Each concern adds itself here, in this order:
   //   concurrency, rate limit, retry + timeout, fallback, budget, observability
+  if (config.observability?.attempts === true) wrappers.push(Observability.layerAttempts)
+  // Observability: outermost, so that it sees budget refusals and calls that failed after retries.
+  if (config.observability?.enabled !== false) wrappers.push(Observability.layer(config.observability ?? {}))
   return stack(ProviderRegistry.layerLanguageModel(config.provider), wrappers)
 }

@@ -16,6 +16,7 @@ import { Effect, Metric } from "effect"
 import { PrometheusMetrics } from "effect/observability"
 import type * as LlmError from "../LlmError.ts"
 import type { LlmResponse } from "../LlmResponse.ts"
+import * as Retry from "../resilience/Retry.ts"
 
 /**
  * Calls, by `provider`, `model` and `outcome` (`ok` or the error reason).
@@ -69,12 +70,13 @@ export const latencyMs = Metric.histogram("llm_call_latency_ms", {
 })
 
 /**
- * Retries, counted by the resilience layer (one per attempt after the first).
+ * Retries, counted by the retry layer (`llm_retries_total`, by `provider` and `reason`); the
+ * same metric as `Retry.retriesTotal`, re-exported so all metrics are found here.
  *
  * @since 0.1.0
  * @category metrics
  */
-export const retries = Metric.counter("llm_retries_total", { description: "Retried attempts", incremental: true })
+export const retries = Retry.retriesTotal
 
 /**
  * Calls refused by a budget, by `dimension`.

@@ -6,8 +6,8 @@
  * - gives the call a correlation id (the request's, the workflow step's, or a new one) and
  *   passes it down in the request's metadata;
  * - annotates every log line written during the call with `correlationId`, `provider`,
- *   `model`, `workflow` and `step`, and writes one line when the call ends (`Debug` on success,
- *   `Warn` on failure) with sizes, usage, latency and outcome, never the prompt;
+ *   `model`, `workflow` and `step`, and writes one line when the call ends (at `Debug` by
+ *   default) with sizes, usage, latency and outcome, never the prompt;
  * - opens a span `chat <model>` with OpenTelemetry GenAI attributes (see `GenAiAttributes`);
  * - updates the metrics in `LlmMetrics`;
  * - records an entry in the `UsageLedger` with the usage the provider reported, unchanged.
@@ -19,6 +19,7 @@
  * @since 0.1.0
  */
 import { Cause, Clock, Context, Effect, Exit, Layer, Option, Random, Ref } from "effect"
+import type * as LogLevel from "effect/LogLevel"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
 import type { LlmRequest } from "../LlmRequest.ts"
@@ -41,8 +42,15 @@ export interface Options {
   readonly metrics?: boolean | undefined
   /** A ledger entry per call (default true). */
   readonly ledger?: boolean | undefined
-  /** A log line per call (default true): `Debug` on success, `Warn` on failure. */
+  /** A log line per call (default true), at `successLevel` / `failureLevel`. */
   readonly logCalls?: boolean | undefined
+  /** The level of the line for a successful call (default `Debug`). */
+  readonly successLevel?: LogLevel.Severity | undefined
+  /**
+   * The level of the line for a failed call (default `Debug`: the caller gets the error anyway,
+   * and a CLI's output stays clean; a server would choose `Warn`).
+   */
+  readonly failureLevel?: LogLevel.Severity | undefined
   /** Count attempts for {@link layerAttempts} and put the count on the call span (default false). */
   readonly attempts?: boolean | undefined
   /** Where the ledger lives when no `UsageLedger` is in context: a SQLite path, else memory. */
@@ -128,6 +136,8 @@ export const wrap = (
   const metrics = options.metrics !== false
   const logCalls = options.logCalls !== false
   const record = options.ledger !== false ? ledger : undefined
+  const logSuccess = Effect.logWithLevel(options.successLevel ?? "Debug")
+  const logFailure = Effect.logWithLevel(options.failureLevel ?? "Debug")
 
   const finish = (facts: CallFacts, started: number, attempts: Ref.Ref<number> | undefined) =>
   (exit: Exit.Exit<LlmResponse, LlmError.LlmError>): Effect.Effect<void> =>
@@ -144,7 +154,7 @@ export const wrap = (
         if (metrics) yield* LlmMetrics.recordSuccess(facts.provider, facts.model, response, elapsed)
         if (record !== undefined) yield* record.record(ledgerEntry(facts, now, elapsed, "ok", response))
         if (logCalls) {
-          yield* Effect.logDebug("llm call succeeded", {
+          yield* logSuccess("llm call succeeded", {
             promptChars: facts.promptChars,
             inputTokens: response.usage.inputTokens,
             outputTokens: response.usage.outputTokens,
@@ -163,7 +173,7 @@ export const wrap = (
       if (metrics && error !== undefined) yield* LlmMetrics.recordFailure(facts.provider, facts.model, error, elapsed)
       if (record !== undefined) yield* record.record(ledgerEntry(facts, now, elapsed, outcome))
       if (logCalls) {
-        yield* Effect.logWarning("llm call failed", {
+        yield* logFailure("llm call failed", {
           reason: outcome,
           latencyMs: elapsed,
           promptChars: facts.promptChars,
