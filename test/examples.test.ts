@@ -1,0 +1,76 @@
+/**
+ * Runs every `examples/*.ts` as a subprocess on the pinned Node (type stripping), with no
+ * provider key in the environment, so each example must work against the mock.
+ *
+ * An example states what it prints with `// expect: <text>` comment lines; each text must
+ * appear in its stdout. Every example must exit 0 and print no error on stderr.
+ */
+import { NodeServices } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Stream } from "effect"
+import { ChildProcess } from "effect/process"
+import { existsSync, readdirSync, readFileSync } from "node:fs"
+import { join } from "node:path"
+
+const root = join(import.meta.dirname, "..")
+const examplesDir = join(root, "examples")
+const pinnedNode = join(root, "node_modules", ".bin", "node")
+const node = existsSync(pinnedNode) ? pinnedNode : process.execPath
+
+const examples = readdirSync(examplesDir).filter((file) => file.endsWith(".ts")).sort()
+
+/** Only what a process needs to run: no provider keys, no LLM_CONNECT_* settings. */
+const cleanEnv: Record<string, string> = Object.fromEntries(
+  ["PATH", "HOME", "TMPDIR", "LANG"].flatMap((name) => {
+    const value = process.env[name]
+    return value === undefined ? [] : [[name, value]]
+  })
+)
+
+const expectations = (file: string): ReadonlyArray<string> =>
+  readFileSync(join(examplesDir, file), "utf8")
+    .split("\n")
+    .flatMap((line) => {
+      const match = /^\/\/ expect: (.+)$/.exec(line.trim())
+      return match === null ? [] : [match[1]!]
+    })
+
+const runExample = (file: string) =>
+  Effect.gen(function*() {
+    const handle = yield* ChildProcess.make(node, [join(examplesDir, file)], {
+      cwd: root,
+      env: cleanEnv,
+      extendEnv: false
+    })
+    const [stdout, stderr, exitCode] = yield* Effect.all([
+      handle.stdout.pipe(Stream.decodeText(), Stream.mkString),
+      handle.stderr.pipe(Stream.decodeText(), Stream.mkString),
+      handle.exitCode
+    ], { concurrency: "unbounded" })
+    return { stdout, stderr, exitCode: Number(exitCode) }
+  }).pipe(Effect.scoped, Effect.provide(NodeServices.layer))
+
+describe("examples/", () => {
+  it("holds the first-call example", () => {
+    assert.include(examples, "01-first-call.ts")
+  })
+
+  for (const file of examples) {
+    it.live(`${file} runs against the mock and prints what it promises`, () =>
+      Effect.gen(function*() {
+        const { exitCode, stderr, stdout } = yield* runExample(file)
+        assert.strictEqual(exitCode, 0, `${file} exited ${exitCode}\nstderr: ${stderr}`)
+        assert.notMatch(stderr, /Error|at .+\.ts:\d+/, `${file} printed an error on stderr`)
+        for (const text of expectations(file)) assert.include(stdout, text, `${file} should print: ${text}`)
+      }), 120_000)
+  }
+
+  it.live("01-first-call.ts prints the mock's answer and the usage", () =>
+    Effect.gen(function*() {
+      const { stdout } = yield* runExample("01-first-call.ts")
+      const lines = stdout.trim().split("\n")
+      assert.strictEqual(lines.length, 2)
+      assert.include(lines[0]!, "Name three rivers in Europe")
+      assert.match(lines[1]!, /^tokens: [1-9]\d* in, [1-9]\d* out \(mock\/mock-1\)$/)
+    }), 120_000)
+})
