@@ -1,0 +1,84 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Clock, Effect, Fiber, Layer } from "effect"
+import { TestClock } from "effect/testing"
+import * as CallContext from "../../src/CallContext.ts"
+import * as LanguageModel from "../../src/LanguageModel.ts"
+import * as Mock from "../../src/providers/mock/MockLanguageModel.ts"
+import * as RateLimit from "../../src/resilience/RateLimit.ts"
+
+const limited = (settings: RateLimit.Settings) =>
+  RateLimit.layer(settings).pipe(
+    Layer.provideMerge(Mock.layer({ reply: "ok" })),
+    Layer.provide(RateLimit.layerStoreMemory)
+  )
+
+/** Starts `count` calls at once and returns the virtual time at which each one was sent. */
+const sendTimes = (count: number, prompt = "hi") =>
+  Effect.gen(function*() {
+    const sent: Array<number> = []
+    const fiber = yield* Effect.forkChild(
+      Effect.forEach(
+        Array.from({ length: count }, () => prompt),
+        (text) => Effect.andThen(LanguageModel.generate(text), () => Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => sent.push(now)))),
+        { concurrency: "unbounded" }
+      )
+    )
+    yield* TestClock.adjust("10 minutes")
+    yield* Fiber.join(fiber)
+    return sent.sort((a, b) => a - b)
+  })
+
+describe("RateLimit", () => {
+  it.effect("rpm: a burst up to the limit, then one call per minute / rpm", () =>
+    Effect.gen(function*() {
+      const sent = yield* sendTimes(5)
+      assert.deepStrictEqual(sent, [0, 0, 30_000, 60_000, 90_000])
+    }).pipe(Effect.provide(limited({ provider: { rpm: 2 } }))))
+
+  it.effect("tpm: each call is weighted by its token estimate", () =>
+    Effect.gen(function*() {
+      // Each call is estimated at 100 tokens (maxTokens) plus its input; 250 tpm lets two through at once.
+      const estimate = RateLimit.estimateTokens({ messages: [{ role: "user", content: "hi" }], maxTokens: 100 })
+      const sent: Array<number> = []
+      const fiber = yield* Effect.forkChild(
+        Effect.forEach([1, 2, 3], () =>
+          Effect.andThen(LanguageModel.generate({ prompt: "hi", maxTokens: 100 }), () =>
+            Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => sent.push(now)))), { concurrency: "unbounded" })
+      )
+      yield* TestClock.adjust("10 minutes")
+      yield* Fiber.join(fiber)
+      const third = Math.max(...sent)
+      assert.deepStrictEqual(sent.filter((at) => at === 0).length, 2)
+      // The third waits until its missing tokens have refilled (one token every 60s / 250 = 240 ms).
+      assert.isAbove(3 * estimate, 250)
+      assert.strictEqual(third, (3 * estimate - 250) * 240)
+    }).pipe(Effect.provide(limited({ provider: { tpm: 250 } }))))
+
+  it.effect("per-model rates apply to their model only", () =>
+    Effect.gen(function*() {
+      const sent: Array<number> = []
+      const call = (model: string) =>
+        Effect.andThen(LanguageModel.generate({ prompt: "hi", model }), () =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => sent.push(now))))
+      const fiber = yield* Effect.forkChild(
+        Effect.all([call("slow"), call("slow"), call("fast"), call("fast")], { concurrency: "unbounded" })
+      )
+      yield* TestClock.adjust("10 minutes")
+      yield* Fiber.join(fiber)
+      assert.deepStrictEqual(sent.sort((a, b) => a - b), [0, 0, 0, 60_000])
+    }).pipe(Effect.provide(limited({ models: { slow: { rpm: 1 } } }))))
+
+  it.effect("a wait that would pass the deadline fails at once with RateLimited, without calling", () =>
+    Effect.gen(function*() {
+      yield* LanguageModel.generate("first")
+      const now = yield* Clock.currentTimeMillis
+      const error = yield* Effect.flip(
+        LanguageModel.generate("second").pipe(Effect.provideService(CallContext.Deadline, now + 1_000))
+      )
+      assert.strictEqual(error.reason._tag, "RateLimited")
+      assert.strictEqual(error.retryAfterMs, 60_000)
+      assert.include(error.message, "1 rpm for mock")
+      const calls = yield* Mock.MockLanguageModel.use((control) => control.calls)
+      assert.strictEqual(calls.length, 1)
+    }).pipe(Effect.provide(limited({ provider: { rpm: 1 } }))))
+})
