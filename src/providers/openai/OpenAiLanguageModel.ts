@@ -240,7 +240,17 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
  *   apiKey: Redacted.make(key), defaultModel: "gpt-4o-mini" }).pipe(Layer.provide(NodeHttpClient.layerUndici))
  */
 export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>
-  Layer.effect(LanguageModel.LanguageModel, make(options))
+  layerEffect(make(options))
+
+/**
+ * A Layer providing `LanguageModel` from an effect that builds one.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerEffect = <E, R>(
+  build: Effect.Effect<LanguageModel.Service, E, R>
+): Layer.Layer<LanguageModel.LanguageModel, E, R> => Layer.effect(LanguageModel.LanguageModel, build)
 
 /**
  * The services a registry entry captures to build models later.

@@ -1,0 +1,286 @@
+/**
+ * Google Gemini as a `LanguageModel`, through the official `@google/genai` SDK.
+ *
+ * The request maps the system prompt (and any system messages) to `systemInstruction`, the
+ * conversation to `contents` (assistant -> `model`), and `maxTokens`, temperature, topP and stop
+ * to the generation config. The response maps the text parts (thoughts excluded), the finish
+ * reason (SAFETY, RECITATION, BLOCKLIST, PROHIBITED_CONTENT, SPII -> `content_filter`;
+ * MAX_TOKENS -> `length`; STOP -> `stop`; the raw value kept) and the usage from
+ * `usageMetadata`: `inputTokens` = `promptTokenCount` (which includes
+ * `cachedContentTokenCount`), `outputTokens` = `candidatesTokenCount` + `thoughtsTokenCount`
+ * (thoughts are billed as output), `reasoningTokens` = `thoughtsTokenCount`. A blocked prompt
+ * fails with `ContentFiltered`.
+ *
+ * The SDK never retries here: `httpOptions.retryOptions` is left unset, which is what turns
+ * its `p-retry` loop off (retries belong to the resilience layer). Interrupting the fiber
+ * aborts the request (`abortSignal`). Base URL (`httpOptions.baseUrl`) and API version
+ * (default `v1beta`) are configurable, for proxies and tests.
+ *
+ * @since 0.1.0
+ */
+import { GoogleGenAI } from "@google/genai"
+import type { Content, GenerateContentConfig, GenerateContentResponse } from "@google/genai"
+import { Clock, Duration, Effect, type FileSystem, Layer, type Path, Redacted } from "effect"
+import * as LanguageModel from "../../LanguageModel.ts"
+import * as LlmError from "../../LlmError.ts"
+import type { LlmRequest } from "../../LlmRequest.ts"
+import type { FinishReason, LlmResponse } from "../../LlmResponse.ts"
+import * as ProviderKeys from "../../ProviderKeys.ts"
+import type { Provider } from "../../ProviderRegistry.ts"
+import * as Tokenizer from "../../Tokenizer.ts"
+import * as Usage from "../../Usage.ts"
+import { timeoutFromConfig } from "../openai/OpenAiLanguageModel.ts"
+import * as Errors from "./internal/errors.ts"
+
+/**
+ * The provider's registered name.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const PROVIDER = Errors.PROVIDER
+
+/**
+ * Google's Generative Language API.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+
+/**
+ * The default API version.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_API_VERSION = "v1beta"
+
+/**
+ * The default model: fast, cheap and current.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_MODEL = "gemini-2.5-flash"
+
+/**
+ * The variables read for the key, in order.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const KEY_ENV: ReadonlyArray<string> = ["GEMINI_API_KEY", "GOOGLE_API_KEY"]
+
+/**
+ * Options of {@link make}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly apiKey: Redacted.Redacted<string>
+  /** Default `https://generativelanguage.googleapis.com`. */
+  readonly baseUrl?: string | undefined
+  /** Default `v1beta`. */
+  readonly apiVersion?: string | undefined
+  readonly defaultModel?: string | undefined
+  /** How long one request may take before it fails with `Timeout`; default 10 minutes. */
+  readonly timeout?: Duration.Input | undefined
+}
+
+const FILTER_REASONS = new Set([
+  "SAFETY",
+  "RECITATION",
+  "BLOCKLIST",
+  "PROHIBITED_CONTENT",
+  "SPII",
+  "IMAGE_SAFETY",
+  "IMAGE_PROHIBITED_CONTENT"
+])
+
+/**
+ * Normalises a Gemini finish reason.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const toFinishReason = (raw: string | undefined): FinishReason => {
+  if (raw === undefined || raw === "STOP") return "stop"
+  if (raw === "MAX_TOKENS") return "length"
+  if (FILTER_REASONS.has(raw)) return "content_filter"
+  if (raw === "MALFORMED_FUNCTION_CALL") return "error"
+  return "other"
+}
+
+/**
+ * Maps a request to the SDK's `contents` and generation config.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const toSdkRequest = (request: LlmRequest): { contents: Array<Content>; config: GenerateContentConfig } => {
+  const system: Array<string> = request.system !== undefined ? [request.system] : []
+  const contents: Array<Content> = []
+  for (const message of request.messages) {
+    if (message.role === "system") system.push(message.content)
+    else contents.push({ role: message.role === "assistant" ? "model" : "user", parts: [{ text: message.content }] })
+  }
+  const config: GenerateContentConfig = {
+    ...(system.length > 0 ? { systemInstruction: system.join("\n\n") } : {}),
+    ...(request.maxTokens !== undefined ? { maxOutputTokens: request.maxTokens } : {}),
+    ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
+    ...(request.topP !== undefined ? { topP: request.topP } : {}),
+    ...(request.stop !== undefined && request.stop.length > 0 ? { stopSequences: [...request.stop] } : {})
+  }
+  return { contents, config }
+}
+
+const count = (value: number | undefined): number | undefined =>
+  typeof value === "number" && Number.isFinite(value) && value >= 0 ? Math.round(value) : undefined
+
+/**
+ * Normalises `usageMetadata`; `undefined` when the response has none.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const toUsage = (metadata: GenerateContentResponse["usageMetadata"]): Usage.Usage | undefined => {
+  const inputTokens = count(metadata?.promptTokenCount)
+  if (metadata === undefined || inputTokens === undefined) return undefined
+  const thoughts = count(metadata.thoughtsTokenCount)
+  return Usage.make({
+    inputTokens,
+    outputTokens: (count(metadata.candidatesTokenCount) ?? 0) + (thoughts ?? 0),
+    cachedInputTokens: count(metadata.cachedContentTokenCount),
+    reasoningTokens: thoughts
+  })
+}
+
+/**
+ * Builds a Gemini model.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
+  Effect.sync(() => {
+    const apiKey = Redacted.value(options.apiKey)
+    const baseUrl = options.baseUrl ?? DEFAULT_BASE_URL
+    const apiVersion = options.apiVersion ?? DEFAULT_API_VERSION
+    // No `retryOptions`: the SDK then makes exactly one attempt.
+    const client = new GoogleGenAI({ apiKey, apiVersion, httpOptions: { baseUrl, apiVersion } })
+    const defaultModel = options.defaultModel ?? DEFAULT_MODEL
+    const timeout = Duration.fromInputUnsafe(options.timeout ?? Duration.minutes(10))
+    const timeoutMs = Duration.toMillis(timeout)
+
+    const generate = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError.LlmError> => {
+      const model = request.model ?? defaultModel
+      const call: Errors.CallInfo = { model, baseUrl, apiKey }
+      const { config, contents } = toSdkRequest(request)
+      return Effect.gen(function*() {
+        const started = yield* Clock.currentTimeMillis
+        const response = yield* Effect.tryPromise({
+          try: (signal) => client.models.generateContent({ model, contents, config: { ...config, abortSignal: signal } }),
+          catch: (error) => Errors.fromUnknown(call, error)
+        }).pipe(Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(Errors.timeout(call, timeoutMs)) }))
+        const finished = yield* Clock.currentTimeMillis
+        return yield* toResponse(call, request, response, finished - started)
+      })
+    }
+    return { provider: PROVIDER, defaultModel, generate }
+  })
+
+const toResponse = (
+  call: Errors.CallInfo,
+  request: LlmRequest,
+  response: GenerateContentResponse,
+  latencyMs: number
+): Effect.Effect<LlmResponse, LlmError.LlmError> => {
+  if (typeof response !== "object" || response === null) return Effect.fail(Errors.malformed(call, "not an object"))
+  const requestId = typeof response.responseId === "string" ? response.responseId : undefined
+  const blocked = response.promptFeedback?.blockReason
+  const candidate = Array.isArray(response.candidates) ? response.candidates[0] : undefined
+  if (candidate === undefined) {
+    if (blocked !== undefined) {
+      return Effect.fail(Errors.contentFiltered(call, `Gemini blocked the prompt (${blocked})`, requestId))
+    }
+    return Effect.fail(Errors.malformed(call, "no candidates and no block reason"))
+  }
+  const parts = Array.isArray(candidate.content?.parts) ? candidate.content.parts : []
+  let content = ""
+  for (const part of parts) if (typeof part.text === "string" && part.thought !== true) content += part.text
+  const rawFinish = typeof candidate.finishReason === "string" ? candidate.finishReason : undefined
+  const finishReason = toFinishReason(rawFinish)
+  if (finishReason === "content_filter" && content === "") {
+    return Effect.fail(Errors.contentFiltered(call, `Gemini filtered the output (${rawFinish})`, requestId))
+  }
+  const usage = toUsage(response.usageMetadata) ?? Usage.make({
+    inputTokens: Tokenizer.countRequest(request),
+    outputTokens: Tokenizer.countText(content),
+    estimated: true
+  })
+  return Effect.succeed({
+    content,
+    model: typeof response.modelVersion === "string" ? response.modelVersion : call.model,
+    provider: PROVIDER,
+    usage,
+    finishReason,
+    ...(rawFinish !== undefined ? { rawFinishReason: rawFinish } : {}),
+    latencyMs: Math.max(0, latencyMs),
+    ...(requestId !== undefined ? { requestId } : {})
+  })
+}
+
+/**
+ * A Gemini model as a Layer providing `LanguageModel`.
+ *
+ * @since 0.1.0
+ * @category layers
+ * @example
+ * GeminiLanguageModel.layer({ apiKey: Redacted.make(process.env.GEMINI_API_KEY!) })
+ */
+export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel> =>
+  Layer.effect(LanguageModel.LanguageModel, make(options))
+
+/**
+ * The `gemini` registry entry (needs `FileSystem` and `Path` to read key files). Settings from
+ * the provider config: `baseUrl`, `options.apiVersion`, `options.timeout`.
+ *
+ * @since 0.1.0
+ * @category providers
+ */
+export const provider: Effect.Effect<Provider, never, FileSystem.FileSystem | Path.Path> = Effect.map(
+  Effect.context<FileSystem.FileSystem | Path.Path>(),
+  (context) => {
+    const entry: Provider = {
+      name: PROVIDER,
+      description: "Google Gemini (generativelanguage.googleapis.com) via @google/genai",
+      defaultModel: DEFAULT_MODEL,
+      keyEnv: KEY_ENV,
+      requiresKey: true,
+      make: (config) =>
+        Effect.gen(function*() {
+          const keyFile = typeof config.options?.keyFile === "string" ? config.options.keyFile : undefined
+          const found = yield* ProviderKeys.resolve({ provider: entry, explicit: config.apiKey, keyFile })
+          const timeout = yield* timeoutFromConfig(PROVIDER, config)
+          const apiVersion = config.options?.apiVersion
+          if (apiVersion !== undefined && (typeof apiVersion !== "string" || apiVersion === "")) {
+            return yield* Effect.fail(LlmError.make(PROVIDER, new LlmError.Configuration({
+              description: "providers.gemini.apiVersion must be a version string",
+              setting: "providers.gemini.apiVersion",
+              fix: "use v1beta (the default) or v1"
+            })))
+          }
+          return yield* make({
+            apiKey: found!.key,
+            ...(config.baseUrl !== undefined ? { baseUrl: config.baseUrl } : {}),
+            ...(typeof apiVersion === "string" ? { apiVersion } : {}),
+            defaultModel: config.model ?? DEFAULT_MODEL,
+            ...(timeout !== undefined ? { timeout } : {})
+          })
+        }).pipe(Effect.provide(context))
+    }
+    return entry
+  }
+)

@@ -1,0 +1,223 @@
+import { assert, describe, it } from "@effect/vitest"
+import { GoogleGenAI } from "@google/genai"
+import { Effect, Fiber, Redacted } from "effect"
+import type * as LlmError from "../../../src/LlmError.ts"
+import * as LlmRequest from "../../../src/LlmRequest.ts"
+import * as GeminiLanguageModel from "../../../src/providers/gemini/GeminiLanguageModel.ts"
+import * as FakeHttpServer from "../FakeHttpServer.ts"
+
+const KEY = "AIza-test-secret-key-0123456789"
+
+const reply = (text: string, extra: Record<string, unknown> = {}) => ({
+  candidates: [{ content: { role: "model", parts: [{ text }] }, finishReason: "STOP", index: 0 }],
+  usageMetadata: {
+    promptTokenCount: 12,
+    candidatesTokenCount: 6,
+    thoughtsTokenCount: 4,
+    cachedContentTokenCount: 3,
+    totalTokenCount: 22
+  },
+  modelVersion: "gemini-2.5-flash",
+  responseId: "resp-gemini-1",
+  ...extra
+})
+
+const lastUser = (body: unknown): string => {
+  const contents = (body as { contents?: Array<{ role: string; parts: Array<{ text: string }> }> }).contents ?? []
+  return contents.at(-1)?.parts[0]?.text ?? ""
+}
+
+const model = (origin: string, extra: Partial<GeminiLanguageModel.Options> = {}) =>
+  GeminiLanguageModel.make({ apiKey: Redacted.make(KEY), baseUrl: origin, ...extra })
+
+const failure = <A>(effect: Effect.Effect<A, LlmError.LlmError>) => Effect.flip(effect)
+
+describe("GeminiLanguageModel (the real @google/genai SDK) against a fake generateContent endpoint", () => {
+  it.live("maps the request and the response; the raw SDK reads the same content and usage", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeHttpServer.start((request) => ({ body: reply(`echo: ${lastUser(request.body)}`) }))
+      const llm = yield* model(fake.origin)
+      const response = yield* llm.generate(LlmRequest.make({
+        messages: [
+          { role: "user", content: "Hi" },
+          { role: "assistant", content: "Hello" },
+          { role: "user", content: "Name a river" }
+        ],
+        system: "Be brief",
+        maxTokens: 64,
+        temperature: 0.3,
+        topP: 0.8,
+        stop: ["END"]
+      }))
+      const sent = fake.requests[0]!
+      assert.strictEqual(sent.method, "POST")
+      assert.strictEqual(sent.url, "/v1beta/models/gemini-2.5-flash:generateContent")
+      assert.strictEqual(sent.headers["x-goog-api-key"], KEY)
+      const body = sent.body as Record<string, unknown>
+      assert.deepStrictEqual(body.contents, [
+        { role: "user", parts: [{ text: "Hi" }] },
+        { role: "model", parts: [{ text: "Hello" }] },
+        { role: "user", parts: [{ text: "Name a river" }] }
+      ])
+      assert.deepStrictEqual(body.systemInstruction, { parts: [{ text: "Be brief" }], role: "user" })
+      assert.deepStrictEqual(body.generationConfig, {
+        maxOutputTokens: 64,
+        temperature: 0.3,
+        topP: 0.8,
+        stopSequences: ["END"]
+      })
+      assert.strictEqual(response.content, "echo: Name a river")
+      assert.deepStrictEqual(response.usage, {
+        inputTokens: 12,
+        outputTokens: 10,
+        totalTokens: 22,
+        cachedInputTokens: 3,
+        reasoningTokens: 4
+      })
+      assert.strictEqual(response.finishReason, "stop")
+      assert.strictEqual(response.rawFinishReason, "STOP")
+      assert.strictEqual(response.requestId, "resp-gemini-1")
+      assert.strictEqual(response.provider, "gemini")
+
+      const sdk = new GoogleGenAI({ apiKey: "test", httpOptions: { baseUrl: fake.origin } })
+      const raw = yield* Effect.promise(() =>
+        sdk.models.generateContent({ model: "gemini-2.5-flash", contents: "Name a river" })
+      )
+      assert.strictEqual(raw.text, response.content)
+      assert.deepStrictEqual(GeminiLanguageModel.toUsage(raw.usageMetadata), response.usage)
+    }))
+
+  it.live("API version is configurable", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeHttpServer.start(() => ({ body: reply("ok") }))
+      const llm = yield* model(fake.origin, { apiVersion: "v1", defaultModel: "gemini-2.5-pro" })
+      yield* llm.generate(LlmRequest.make("x"))
+      assert.strictEqual(fake.requests[0]!.url, "/v1/models/gemini-2.5-pro:generateContent")
+    }))
+
+  it.live("finish reasons: MAX_TOKENS -> length, SAFETY with text -> content_filter, SAFETY without text fails", () =>
+    Effect.gen(function*() {
+      let finish = "MAX_TOKENS"
+      let text = "partial"
+      const fake = yield* FakeHttpServer.start(() => ({
+        body: reply(text, { candidates: [{ content: { role: "model", parts: text === "" ? [] : [{ text }] }, finishReason: finish }] })
+      }))
+      const llm = yield* model(fake.origin)
+      const cut = yield* llm.generate(LlmRequest.make("x"))
+      assert.strictEqual(cut.finishReason, "length")
+      finish = "SAFETY"
+      const filtered = yield* llm.generate(LlmRequest.make("x"))
+      assert.strictEqual(filtered.finishReason, "content_filter")
+      assert.strictEqual(filtered.rawFinishReason, "SAFETY")
+      text = ""
+      finish = "PROHIBITED_CONTENT"
+      const error = yield* failure(llm.generate(LlmRequest.make("x")))
+      assert.strictEqual(error.reason._tag, "ContentFiltered")
+    }))
+
+  it.live("a blocked prompt -> ContentFiltered", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeHttpServer.start(() => ({
+        body: { promptFeedback: { blockReason: "SAFETY" }, usageMetadata: { promptTokenCount: 5, totalTokenCount: 5 } }
+      }))
+      const error = yield* failure((yield* model(fake.origin)).generate(LlmRequest.make("x")))
+      assert.strictEqual(error.reason._tag, "ContentFiltered")
+      assert.include(error.message, "SAFETY")
+    }))
+
+  it.live("no usageMetadata -> estimated usage", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeHttpServer.start(() => ({ body: reply("some words here", { usageMetadata: undefined }) }))
+      const response = yield* (yield* model(fake.origin)).generate(LlmRequest.make("Name a river"))
+      assert.strictEqual(response.usage.estimated, true)
+      assert.isAbove(response.usage.outputTokens, 0)
+    }))
+
+  it.live("429 with RetryInfo -> RateLimited with retryAfterMs, sent once (the SDK does not retry)", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeHttpServer.start(() => ({
+        status: 429,
+        body: {
+          error: {
+            code: 429,
+            message: "Resource has been exhausted (e.g. check quota).",
+            status: "RESOURCE_EXHAUSTED",
+            details: [{ "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: "37s" }]
+          }
+        }
+      }))
+      const error = yield* failure((yield* model(fake.origin)).generate(LlmRequest.make("x")))
+      assert.strictEqual(error.reason._tag, "RateLimited")
+      assert.strictEqual(error.retryAfterMs, 37_000)
+      assert.strictEqual(error.status, 429)
+      assert.isTrue(error.isRetryable)
+      assert.strictEqual(fake.requests.length, 1)
+    }))
+
+  it.live("500 and 503 are sent once and map to ServerError / Unavailable", () =>
+    Effect.gen(function*() {
+      let status = 500
+      const fake = yield* FakeHttpServer.start(() => ({
+        status,
+        body: { error: { code: status, message: "internal", status: status === 500 ? "INTERNAL" : "UNAVAILABLE" } }
+      }))
+      const llm = yield* model(fake.origin)
+      const server = yield* failure(llm.generate(LlmRequest.make("x")))
+      assert.strictEqual(server.reason._tag, "ServerError")
+      status = 503
+      const unavailable = yield* failure(llm.generate(LlmRequest.make("x")))
+      assert.strictEqual(unavailable.reason._tag, "Unavailable")
+      assert.strictEqual(fake.requests.length, 2)
+    }))
+
+  it.live("malformed JSON -> ResponseMalformed", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeHttpServer.start(() => ({ status: 200, body: "{\"candidates\": [" }))
+      const error = yield* failure((yield* model(fake.origin)).generate(LlmRequest.make("x")))
+      assert.strictEqual(error.reason._tag, "ResponseMalformed")
+      fake.setHandler(() => ({ status: 200, body: { unexpected: true } }))
+      const shape = yield* failure((yield* model(fake.origin)).generate(LlmRequest.make("x")))
+      assert.strictEqual(shape.reason._tag, "ResponseMalformed")
+    }))
+
+  it.live("slower than the timeout -> Timeout; dropped connection -> Network", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeHttpServer.start(() => ({ body: reply("late"), delayMs: 5_000 }))
+      const slow = yield* failure((yield* model(fake.origin, { timeout: "300 millis" })).generate(LlmRequest.make("x")))
+      assert.strictEqual(slow.reason._tag, "Timeout")
+      yield* fake.abandoned.pipe(Effect.timeout("10 seconds"))
+      fake.setHandler(() => ({ destroy: true }))
+      const dropped = yield* failure((yield* model(fake.origin)).generate(LlmRequest.make("x")))
+      assert.strictEqual(dropped.reason._tag, "Network")
+    }))
+
+  it.live("interrupting the fiber aborts the request: the server sees the socket close", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeHttpServer.start(() => ({ hang: true }))
+      const llm = yield* model(fake.origin)
+      const fiber = yield* Effect.forkChild(llm.generate(LlmRequest.make("x")))
+      yield* fake.nextRequest
+      yield* Fiber.interrupt(fiber)
+      yield* fake.abandoned.pipe(Effect.timeout("10 seconds"))
+      assert.strictEqual(fake.requests.length, 1)
+    }))
+
+  it.live("an invalid key (400 API_KEY_INVALID) -> Authentication, without the key in the message", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeHttpServer.start(() => ({
+        status: 400,
+        body: {
+          error: {
+            code: 400,
+            message: `API key not valid. Please pass a valid API key. (${KEY})`,
+            status: "INVALID_ARGUMENT",
+            details: [{ "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: "API_KEY_INVALID" }]
+          }
+        }
+      }))
+      const error = yield* failure((yield* model(fake.origin)).generate(LlmRequest.make("my private prompt")))
+      assert.strictEqual(error.reason._tag, "Authentication")
+      assert.notInclude(error.message, KEY)
+      assert.notInclude(error.message, "my private prompt")
+    }))
+})
