@@ -1,0 +1,210 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer, Metric, type Tracer } from "effect"
+import * as LanguageModel from "../../src/LanguageModel.ts"
+import * as LlmError from "../../src/LlmError.ts"
+import * as GenAiAttributes from "../../src/observability/GenAiAttributes.ts"
+import * as LlmMetrics from "../../src/observability/LlmMetrics.ts"
+import * as Logging from "../../src/observability/Logging.ts"
+import * as Observability from "../../src/observability/Observability.ts"
+import * as UsageLedger from "../../src/observability/UsageLedger.ts"
+import * as MockFault from "../../src/providers/mock/MockFault.ts"
+import * as MockLanguageModel from "../../src/providers/mock/MockLanguageModel.ts"
+import { attributesOf, recordingTracer } from "./helpers.ts"
+
+const faults = (script: string) => {
+  const parsed = MockFault.parseScript(script)
+  if (parsed._tag === "Failure") throw new Error(parsed.failure)
+  return parsed.success
+}
+
+/** Observability over the mock, with an in-memory ledger the test can read. */
+const observed = (mock: MockLanguageModel.Options = {}, options: Observability.Options = {}) =>
+  Observability.layer(options).pipe(
+    Layer.provideMerge(Layer.mergeAll(MockLanguageModel.layer(mock), UsageLedger.layerMemory()))
+  )
+
+/** Runs a test with its own logs, spans and metric registry. */
+const instrumented = <A, E, R>(
+  body: (captured: { lines: Array<string>; spans: Array<Tracer.Span> }) => Effect.Effect<A, E, R>
+) => {
+  const lines: Array<string> = []
+  const spans: Array<Tracer.Span> = []
+  return body({ lines, spans }).pipe(
+    Effect.withTracer(recordingTracer(spans)),
+    Effect.provide(Logging.layerCollect(lines, { level: "Debug" })),
+    Effect.provideService(Metric.MetricRegistry, new Map())
+  )
+}
+
+const parse = (line: string) => JSON.parse(line) as { message: unknown; level: string; annotations: Record<string, unknown> }
+const ledgerEntries = UsageLedger.UsageLedger.use((ledger) => ledger.entries())
+
+describe("Observability", () => {
+  it.effect("a successful call: a log line with its ids, a GenAI span, metrics and an exact ledger entry", () =>
+    instrumented(({ lines, spans }) =>
+      Effect.gen(function*() {
+        const response = yield* LanguageModel.generate({
+          prompt: "Name three rivers",
+          maxTokens: 50,
+          temperature: 0.2,
+          metadata: { correlationId: "corr-1", workflow: "geo", step: "rivers" }
+        })
+
+        const [line] = lines.map(parse)
+        expect(line!.level).toBe("DEBUG")
+        expect(line!.annotations).toMatchObject({
+          correlationId: "corr-1",
+          provider: "mock",
+          model: "mock-1",
+          workflow: "geo",
+          step: "rivers"
+        })
+        expect(JSON.stringify(line!.message)).toContain(`"inputTokens":${response.usage.inputTokens}`)
+
+        const span = spans.find((s) => s.name === "chat mock-1")!
+        expect(span.kind).toBe("client")
+        expect(attributesOf(span)).toMatchObject({
+          "gen_ai.system": "mock",
+          "gen_ai.request.model": "mock-1",
+          "gen_ai.response.model": "mock-1",
+          "gen_ai.request.max_tokens": 50,
+          "gen_ai.request.temperature": 0.2,
+          "gen_ai.usage.input_tokens": response.usage.inputTokens,
+          "gen_ai.usage.output_tokens": response.usage.outputTokens,
+          "gen_ai.response.finish_reasons": ["stop"],
+          "llm_connect.correlation_id": "corr-1"
+        })
+
+        const [entry] = yield* ledgerEntries
+        expect(entry).toMatchObject({
+          provider: "mock",
+          model: "mock-1",
+          inputTokens: response.usage.inputTokens,
+          outputTokens: response.usage.outputTokens,
+          totalTokens: response.usage.totalTokens,
+          outcome: "ok",
+          workflow: "geo",
+          step: "rivers",
+          correlationId: "corr-1",
+          requestId: response.requestId
+        })
+
+        const labels = { provider: "mock", model: "mock-1" }
+        expect((yield* Metric.value(Metric.withAttributes(LlmMetrics.calls, { ...labels, outcome: "ok" }))).count).toBe(1)
+        expect((yield* Metric.value(Metric.withAttributes(LlmMetrics.inputTokens, labels))).count)
+          .toBe(response.usage.inputTokens)
+        expect((yield* Metric.value(Metric.withAttributes(LlmMetrics.outputTokens, labels))).count)
+          .toBe(response.usage.outputTokens)
+        expect((yield* Metric.value(Metric.withAttributes(LlmMetrics.latencyMs, labels))).count).toBe(1)
+      })
+    ).pipe(Effect.provide(observed())))
+
+  it.effect("a failed call: error.type on the span, errors by reason, outcome in the ledger", () =>
+    instrumented(({ lines, spans }) =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(LanguageModel.generate("hello"))
+        expect(error.reason._tag).toBe("RateLimited")
+        const span = spans.find((s) => s.name === "chat mock-1")!
+        expect(attributesOf(span)["error.type"]).toBe("RateLimited")
+        expect(attributesOf(span)["http.response.status_code"]).toBe(429)
+        const [entry] = yield* ledgerEntries
+        expect(entry).toMatchObject({ outcome: "RateLimited", inputTokens: 0, outputTokens: 0 })
+        const errors = Metric.withAttributes(LlmMetrics.errors, { provider: "mock", model: "mock-1", reason: "RateLimited" })
+        expect((yield* Metric.value(errors)).count).toBe(1)
+        expect(parse(lines[0]!).message).toEqual(["llm call failed", expect.objectContaining({ reason: "RateLimited" })])
+      })
+    ).pipe(Effect.provide(observed({ faults: faults("429:2s") }))))
+
+  it.effect("gives each call a correlation id and passes it down to the provider", () =>
+    Effect.gen(function*() {
+      yield* LanguageModel.generate("one")
+      yield* LanguageModel.generate({ prompt: "two", metadata: { correlationId: "mine" } })
+      const calls = yield* MockLanguageModel.MockLanguageModel.use((mock) => mock.calls)
+      const ids = calls.map((call) => call.metadata?.correlationId)
+      expect(ids[0]).toMatch(/^c-[0-9a-f]{16}$/)
+      expect(ids[1]).toBe("mine")
+      expect((yield* ledgerEntries).map((entry) => entry.correlationId)).toEqual(ids)
+    }).pipe(Effect.provide(observed())))
+
+  it.effect("stepSpan: calls inside a workflow step carry its workflow, step and correlation id", () =>
+    instrumented(({ lines, spans }) =>
+      Effect.gen(function*() {
+        yield* Effect.logInfo("step starts")
+        yield* LanguageModel.generate("summarise")
+      }).pipe(
+        Observability.stepSpan("summarise", { workflow: "digest", correlationId: "run-7" }),
+        Effect.andThen(Effect.gen(function*() {
+          expect(lines.length).toBe(2)
+          for (const line of lines) {
+            expect(parse(line).annotations).toMatchObject({ workflow: "digest", step: "summarise", correlationId: "run-7" })
+          }
+          const step = spans.find((s) => s.name === "step summarise")!
+          const call = spans.find((s) => s.name === "chat mock-1")!
+          expect(call.parent._tag === "Some" && call.parent.value.spanId).toBe(step.spanId)
+          expect(attributesOf(call)[GenAiAttributes.Names.step]).toBe("summarise")
+          const [entry] = yield* ledgerEntries
+          expect(entry).toMatchObject({ workflow: "digest", step: "summarise", correlationId: "run-7" })
+        }))
+      )
+    ).pipe(Effect.provide(observed())))
+
+  it.effect("counts a budget refusal from a layer below it", () =>
+    Effect.gen(function*() {
+      const refuse = LanguageModel.layerWrap((inner) =>
+        Effect.succeed(LanguageModel.mapGenerate(inner, () =>
+          Effect.fail(LlmError.make("mock", new LlmError.BudgetExceeded({
+            description: "over budget",
+            dimension: "costUsd",
+            limit: 1,
+            consumed: 1,
+            reserved: 0,
+            requested: 0.1
+          })))))
+      )
+      const stackLayer = Observability.layer().pipe(
+        Layer.provide(refuse),
+        Layer.provideMerge(Layer.mergeAll(MockLanguageModel.layer(), UsageLedger.layerMemory()))
+      )
+      yield* Effect.gen(function*() {
+        const error = yield* Effect.flip(LanguageModel.generate("x"))
+        expect(error.reason._tag).toBe("BudgetExceeded")
+        const refusals = Metric.withAttributes(LlmMetrics.budgetRefusals, { dimension: "costUsd" })
+        expect((yield* Metric.value(refusals)).count).toBe(1)
+        expect((yield* ledgerEntries)[0]!.outcome).toBe("BudgetExceeded")
+        const text = yield* LlmMetrics.prometheusText()
+        expect(text).toContain("llm_budget_refusals_total")
+        expect(text).toMatch(/llm_calls_total\{[^}]*outcome="BudgetExceeded"[^}]*\} 1/)
+      }).pipe(Effect.provide(stackLayer), Effect.provideService(Metric.MetricRegistry, new Map()))
+    }))
+
+  it.effect("per-attempt spans (opt-in) number each attempt under the call span", () =>
+    instrumented(({ spans }) =>
+      Effect.gen(function*() {
+        // A tiny retry between the call and the attempts: enough to see two attempts.
+        const retryOnce = LanguageModel.layerWrap((inner) =>
+          Effect.succeed(LanguageModel.mapGenerate(inner, (request, next) => Effect.retry(next(request), { times: 1 })))
+        )
+        const stackLayer = Observability.layer({ attempts: true }).pipe(
+          Layer.provide(retryOnce),
+          Layer.provide(Observability.layerAttempts),
+          Layer.provideMerge(Layer.mergeAll(MockLanguageModel.layer({ faults: faults("500") }), UsageLedger.layerMemory()))
+        )
+        yield* LanguageModel.generate("hi").pipe(Effect.provide(stackLayer))
+        const attempts = spans.filter((s) => s.name === "attempt mock-1")
+        expect(attempts.map((s) => attributesOf(s)["llm_connect.attempt"])).toEqual([1, 2])
+        expect(attributesOf(attempts[0]!)["error.type"]).toBe("ServerError")
+        const call = spans.find((s) => s.name === "chat mock-1")!
+        expect(attributesOf(call)["llm_connect.attempt"]).toBe(2)
+      })
+    ))
+
+  it.effect("everything can be switched off", () =>
+    instrumented(({ lines, spans }) =>
+      Effect.gen(function*() {
+        yield* LanguageModel.generate("quiet")
+        expect(lines).toEqual([])
+        expect(spans).toEqual([])
+        expect(yield* ledgerEntries).toEqual([])
+      })
+    ).pipe(Effect.provide(observed({}, { spans: false, logCalls: false, ledger: false, metrics: false }))))
+})
