@@ -12,6 +12,7 @@
  * @since 0.1.0
  */
 import { Layer } from "effect"
+import * as BudgetLanguageModel from "./budget/BudgetLanguageModel.ts"
 import * as LanguageModel from "./LanguageModel.ts"
 import type * as LlmError from "./LlmError.ts"
 import * as ProviderRegistry from "./ProviderRegistry.ts"
@@ -28,6 +29,8 @@ export interface StackConfig {
   readonly provider: ProviderRegistry.CreateOptions
   /** Logs, spans, metrics and the usage ledger (on unless `enabled: false`). */
   readonly observability?: (Observability.Options & { readonly enabled?: boolean | undefined }) | undefined
+  /** Budget limits, output cap, unknown-price policy and price overrides (on when present). */
+  readonly budget?: BudgetLanguageModel.Config | undefined
 }
 
 /**
@@ -66,6 +69,8 @@ export const layer = (
   // Innermost first. Each concern adds itself here, in this order:
   //   concurrency, rate limit, retry + timeout, fallback, budget, observability
   if (config.observability?.attempts === true) wrappers.push(Observability.layerAttempts)
+  // Budget: outside retry and fallback (one reservation per logical call), inside observability.
+  if (config.budget !== undefined) wrappers.push(BudgetLanguageModel.layerConfig(config.budget))
   // Observability: outermost, so that it sees budget refusals and calls that failed after retries.
   if (config.observability?.enabled !== false) wrappers.push(Observability.layer(config.observability ?? {}))
   return stack(ProviderRegistry.layerLanguageModel(config.provider), wrappers)
