@@ -1,0 +1,55 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber, Layer } from "effect"
+import { TestClock } from "effect/testing"
+import * as LanguageModel from "../../src/LanguageModel.ts"
+import * as Mock from "../../src/providers/mock/MockLanguageModel.ts"
+import * as GracefulShutdown from "../../src/resilience/GracefulShutdown.ts"
+
+const stack = GracefulShutdown.layer.pipe(
+  Layer.provideMerge(Mock.layer({ latency: "1 second", reply: "done" })),
+  Layer.provideMerge(GracefulShutdown.layerService)
+)
+
+describe("GracefulShutdown", () => {
+  it.effect("calls in flight finish, new calls are refused with Unavailable, shutdown waits for the last one", () =>
+    Effect.gen(function*() {
+      const control = yield* GracefulShutdown.GracefulShutdown
+      const running = yield* Effect.forkChild(Effect.all([LanguageModel.generate("a"), LanguageModel.generate("b")], { concurrency: 2 }))
+      yield* Effect.yieldNow
+      assert.strictEqual(yield* control.inFlight, 2)
+      const stopping = yield* Effect.forkChild(control.shutdown)
+      yield* Effect.yieldNow
+      assert.isTrue(yield* control.isShuttingDown)
+      const refused = yield* Effect.flip(LanguageModel.generate("c"))
+      assert.strictEqual(refused.reason._tag, "Unavailable")
+      assert.include(refused.message, "shutting down")
+      assert.isUndefined(stopping.pollUnsafe())
+      yield* TestClock.adjust("1 second")
+      const responses = yield* Fiber.join(running)
+      assert.deepStrictEqual(responses.map((response) => response.content), ["done", "done"])
+      yield* Fiber.join(stopping)
+      assert.strictEqual(yield* control.inFlight, 0)
+      const calls = yield* Mock.MockLanguageModel.use((mock) => mock.calls)
+      assert.strictEqual(calls.length, 2)
+    }).pipe(Effect.provide(stack)))
+
+  it.effect("shutdown with nothing in flight returns at once; interrupted calls leave the count", () =>
+    Effect.gen(function*() {
+      const control = yield* GracefulShutdown.GracefulShutdown
+      const call = yield* Effect.forkChild(LanguageModel.generate("a"))
+      yield* Effect.yieldNow
+      assert.strictEqual(yield* control.inFlight, 1)
+      yield* Fiber.interrupt(call)
+      assert.strictEqual(yield* control.inFlight, 0)
+      yield* control.shutdown
+      assert.isTrue(yield* control.isShuttingDown)
+    }).pipe(Effect.provide(stack)))
+
+  it.effect("without the service in context the layer passes the model through", () =>
+    Effect.gen(function*() {
+      const response = yield* LanguageModel.generate("a").pipe(
+        Effect.provide(GracefulShutdown.layer.pipe(Layer.provide(Mock.layer({ reply: "plain" }))))
+      )
+      assert.strictEqual(response.content, "plain")
+    }))
+})
