@@ -23,8 +23,10 @@
  * @since 0.1.0
  */
 import { Config, Effect, FileSystem, Option, Path, Redacted, Result, Schema, SchemaIssue } from "effect"
+import * as Budget from "./budget/Budget.ts"
 import * as DurationText from "./Duration.ts"
 import * as LlmError from "./LlmError.ts"
+import * as PriceTable from "./pricing/PriceTable.ts"
 import * as MockFault from "./providers/mock/MockFault.ts"
 import * as YamlPositions from "./internal/yamlPositions.ts"
 
@@ -73,9 +75,10 @@ export const sections = {
   temperature: Schema.optionalKey(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 2 }))),
   timeout: Schema.optionalKey(DurationText.DurationString),
   mock: Schema.optionalKey(MockSection),
-  providers: Schema.optionalKey(Schema.Record(Schema.String, ProviderSection))
+  providers: Schema.optionalKey(Schema.Record(Schema.String, ProviderSection)),
   // ---- sections added by other capabilities go below, one line each ----
-  // budget: Schema.optionalKey(Budget.ConfigSection),
+  budget: Schema.optionalKey(Budget.BudgetConfig),
+  prices: Schema.optionalKey(PriceTable.PricesConfig)
   // retry: Schema.optionalKey(Retry.ConfigSection),
   // limits, fallback, prices, logging, ledger: likewise
 }
@@ -172,6 +175,16 @@ export interface Setting {
   readonly expected?: string | undefined
 }
 
+const budgetSettings = (rows: ReadonlyArray<readonly [string, string, string, string]>): Array<Setting> =>
+  rows.map(([key, env, flag, example]) => ({
+    path: ["budget", key],
+    env: `LLM_CONNECT_MAX_${env}`,
+    flag,
+    kind: "number",
+    example,
+    expected: "a whole number of tokens greater than 0"
+  }))
+
 /**
  * The settings read from flags and the environment. Add an entry to give a new setting a
  * variable or a flag.
@@ -203,8 +216,15 @@ export const settings: ReadonlyArray<Setting> = [
   { path: ["timeout"], env: "LLM_CONNECT_TIMEOUT", flag: "--timeout", kind: "string", example: "30s" },
   { path: ["mock", "reply"], env: "LLM_CONNECT_MOCK_REPLY", flag: "--mock-reply", kind: "string", example: "echo" },
   { path: ["mock", "latency"], env: "LLM_CONNECT_MOCK_LATENCY", flag: "--mock-latency", kind: "string", example: "250ms" },
-  { path: ["mock", "faults"], env: "LLM_CONNECT_MOCK_FAULTS", flag: "--mock-faults", kind: "list", example: "429,500" }
+  { path: ["mock", "faults"], env: "LLM_CONNECT_MOCK_FAULTS", flag: "--mock-faults", kind: "list", example: "429,500" },
   // ---- settings of other capabilities go below ----
+  ...budgetSettings([
+    ["inputTokens", "INPUT_TOKENS", "--max-input-tokens", "20000"],
+    ["outputTokens", "OUTPUT_TOKENS", "--max-output-tokens", "4000"],
+    ["totalTokens", "TOTAL_TOKENS", "--max-total-tokens", "24000"]
+  ]),
+  { path: ["budget", "costUsd"], env: "LLM_CONNECT_MAX_COST_USD", flag: "--max-cost-usd", kind: "number", example: "0.50", expected: "a number of USD greater than 0" },
+  { path: ["budget", "deadline"], env: "LLM_CONNECT_DEADLINE", flag: "--deadline", kind: "string", example: "2m" }
 ]
 
 /**
