@@ -22,13 +22,13 @@
  *
  * @since 0.1.0
  */
-import { Config, Effect, FileSystem, Option, Path, Redacted, Result, Schema, SchemaIssue } from "effect"
+import { Config, Effect, Option, Redacted, Result, Schema, SchemaIssue } from "effect"
 import * as Budget from "./budget/Budget.ts"
 import * as DurationText from "./Duration.ts"
 import * as LlmError from "./LlmError.ts"
 import * as PriceTable from "./pricing/PriceTable.ts"
 import * as MockFault from "./providers/mock/MockFault.ts"
-import * as YamlPositions from "./internal/yamlPositions.ts"
+import * as ConfigDocument from "./internal/configDocument.ts"
 
 const PositiveInt = Schema.Int.check(Schema.isGreaterThan(0))
 const NonEmpty = Schema.String.check(Schema.isNonEmpty())
@@ -72,7 +72,7 @@ export const sections = {
   system: Schema.optionalKey(Schema.String),
   baseUrl: Schema.optionalKey(NonEmpty),
   maxTokens: Schema.optionalKey(PositiveInt),
-  temperature: Schema.optionalKey(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 2 }))),
+  temperature: Schema.optionalKey(Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 2 }))),
   timeout: Schema.optionalKey(DurationText.DurationString),
   mock: Schema.optionalKey(MockSection),
   providers: Schema.optionalKey(Schema.Record(Schema.String, ProviderSection)),
@@ -312,71 +312,6 @@ const fromText = (setting: Setting, text: string): unknown => {
   return text
 }
 
-const setIn = (target: Record<string, unknown>, path: ReadonlyArray<string>, value: unknown): void => {
-  let node = target
-  for (const key of path.slice(0, -1)) {
-    const next = node[key]
-    if (typeof next !== "object" || next === null || Array.isArray(next)) node[key] = {}
-    node = node[key] as Record<string, unknown>
-  }
-  node[path.at(-1)!] = value
-}
-
-const getIn = (target: unknown, path: ReadonlyArray<PropertyKey>): unknown =>
-  path.reduce<unknown>(
-    (node, key) => (typeof node === "object" && node !== null ? (node as Record<PropertyKey, unknown>)[key] : undefined),
-    target
-  )
-
-const show = (value: unknown): string => {
-  const text = typeof value === "string" ? JSON.stringify(value) : Array.isArray(value) ? JSON.stringify(value) : String(value)
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text
-}
-
-/**
- * Reads the config file (if any), returning its document and where each value sits.
- */
-const readFile = Effect.fnUntraced(function*(options: LoadOptions, envFile: Option.Option<string>) {
-  const fs = yield* FileSystem.FileSystem
-  const path = yield* Path.Path
-  const cwd = options.cwd ?? path.resolve(".")
-  const named = options.configFile !== undefined
-    ? Option.some({ file: options.configFile, via: "--config" })
-    : Option.map(envFile, (file) => ({ file, via: CONFIG_ENV }))
-  if (Option.isNone(named)) {
-    const fallback = path.join(cwd, DEFAULT_FILE)
-    const exists = yield* Effect.orElseSucceed(fs.exists(fallback), () => false)
-    if (!exists) return undefined
-    return yield* parseFile(fallback, DEFAULT_FILE, "the default file")
-  }
-  const file = path.resolve(cwd, named.value.file)
-  return yield* parseFile(file, named.value.file, named.value.via)
-})
-
-const parseFile = Effect.fnUntraced(function*(file: string, shown: string, via: string) {
-  const fs = yield* FileSystem.FileSystem
-  const text = yield* fs.readFileString(file).pipe(
-    Effect.mapError((error) =>
-      configurationError(
-        "config",
-        `cannot read the config file ${shown} (named by ${via}): ${error.reason._tag === "NotFound" ? "no such file" : error.message}`,
-        `create ${shown}, or point ${via} at an existing YAML file (see docs/configuration.md)`
-      )
-    )
-  )
-  const parsed = YamlPositions.parse(text)
-  if (Result.isFailure(parsed)) {
-    return yield* Effect.fail(
-      configurationError(
-        "config",
-        `${shown} line ${parsed.failure.line} is not valid YAML: ${parsed.failure.message}`,
-        `fix the YAML syntax at ${shown} line ${parsed.failure.line}; a valid file looks like "provider: mock"`
-      )
-    )
-  }
-  return { shown, document: parsed.success }
-})
-
 /**
  * Resolves the configuration from flags, environment, file and defaults, with the source of
  * each value. Environment variables are read through `Config` (so tests use a `ConfigProvider`).
@@ -387,15 +322,20 @@ const parseFile = Effect.fnUntraced(function*(file: string, shown: string, via: 
  * const { config, sources } = yield* LlmConnectConfig.load({ flags: { provider: "mock" } })
  */
 export const load = Effect.fn("LlmConnectConfig.load")(function*(options: LoadOptions = {}) {
-  const envFile = yield* readEnv(CONFIG_ENV)
-  const file = yield* readFile(options, envFile)
+  const file = yield* ConfigDocument.readFile({
+    flag: options.configFile,
+    env: yield* readEnv(CONFIG_ENV),
+    envName: CONFIG_ENV,
+    defaultFile: DEFAULT_FILE,
+    cwd: options.cwd
+  })
   const merged: Record<string, unknown> = {}
   const sources: Record<string, Source> = {}
   if (file !== undefined) {
     const raw = file.document.value
     if (raw !== null && raw !== undefined && (typeof raw !== "object" || Array.isArray(raw))) {
       return yield* Effect.fail(
-        configurationError("config", `${file.shown} must be a mapping of settings, not ${show(raw)}`, `write e.g. "provider: mock" in ${file.shown}`)
+        configurationError("config", `${file.shown} must be a mapping of settings, not ${ConfigDocument.show(raw)}`, `write e.g. "provider: mock" in ${file.shown}`)
       )
     }
     Object.assign(merged, structuredClone(raw ?? {}))
@@ -405,7 +345,7 @@ export const load = Effect.fn("LlmConnectConfig.load")(function*(options: LoadOp
     if (setting.env === undefined) continue
     const value = yield* readEnv(setting.env)
     if (Option.isSome(value) && value.value !== "") {
-      setIn(merged, setting.path, fromText(setting, value.value))
+      ConfigDocument.setIn(merged, setting.path, fromText(setting, value.value))
       sources[setting.path.join(".")] = { _tag: "Env", variable: setting.env }
     }
   }
@@ -413,7 +353,7 @@ export const load = Effect.fn("LlmConnectConfig.load")(function*(options: LoadOp
     if (value === undefined) continue
     const setting = settingByPath(key)
     const path = setting?.path ?? key.split(".")
-    setIn(merged, path, setting !== undefined && typeof value === "string" ? fromText(setting, value) : value)
+    ConfigDocument.setIn(merged, path, setting !== undefined && typeof value === "string" ? fromText(setting, value) : value)
     sources[key] = { _tag: "Flag", flag: setting?.flag ?? `--${key}` }
   }
   const decoded = yield* decodeMerged(merged, sources, file?.shown)
@@ -462,7 +402,7 @@ const describeIssue = (
   const where = source !== undefined ? ` (from ${describeSource(source)})` : file !== undefined ? ` (in ${file})` : ""
   if (message === "Expected no excess property") {
     const parent = path.slice(0, -1)
-    const known = YamlPositions.knownKeys(ConfigFile.ast, parent)
+    const known = ConfigDocument.knownKeys(ConfigFile.ast, parent)
     const inside = parent.length === 0 ? "" : ` in ${parent.join(".")}`
     const at = source?._tag === "File" ? ` at ${source.path} line ${source.line}` : where
     return {
@@ -471,12 +411,12 @@ const describeIssue = (
       fix: `known settings${inside}: ${known.join(", ")}; check the spelling`
     }
   }
-  const value = getIn(merged, path)
+  const value = ConfigDocument.getIn(merged, path)
   const expected = settingByPath(setting)?.expected
   const wanted = expected !== undefined ? `expected ${expected}` : message.charAt(0).toLowerCase() + message.slice(1)
   return {
     setting,
-    description: `invalid ${setting} = ${show(value)}${where}: ${wanted}`,
+    description: `invalid ${setting} = ${ConfigDocument.show(value)}${where}: ${wanted}`,
     fix: exampleFor(setting, source)
   }
 }

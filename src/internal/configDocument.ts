@@ -1,12 +1,14 @@
 /**
- * YAML parsing with positions, for configuration messages that name a file line, and the known
- * keys of a Schema at a path, for "unknown setting" messages.
+ * The configuration document before validation: YAML parsed with the line of each key (for
+ * messages that name a file line), values set and read by path (to merge flags and variables
+ * over the file), and the known keys of a Schema at a path (for "unknown setting" messages).
  *
  * @internal
  */
-import { Result, SchemaAST } from "effect"
+import { Effect, FileSystem, Option, Path, Result, SchemaAST } from "effect"
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from "yaml"
 import type { Node } from "yaml"
+import * as LlmError from "../LlmError.ts"
 
 /** A parsed YAML document: its plain value and the line (1-based) of each key, by dotted path. */
 export interface Parsed {
@@ -72,3 +74,79 @@ export const knownKeys = (ast: SchemaAST.AST, path: ReadonlyArray<string>): Read
   }
   return [...new Set(nodes.flatMap((node) => node.propertySignatures.map((signature) => String(signature.name))))]
 }
+
+/** Sets a value at a path, creating the objects on the way. */
+export const setIn = (target: Record<string, unknown>, path: ReadonlyArray<string>, value: unknown): void => {
+  let node = target
+  for (const key of path.slice(0, -1)) {
+    const next = node[key]
+    if (typeof next !== "object" || next === null || Array.isArray(next)) node[key] = {}
+    node = node[key] as Record<string, unknown>
+  }
+  node[path.at(-1)!] = value
+}
+
+/** Reads the value at a path. */
+export const getIn = (target: unknown, path: ReadonlyArray<PropertyKey>): unknown =>
+  path.reduce<unknown>(
+    (node, key) => (typeof node === "object" && node !== null ? (node as Record<PropertyKey, unknown>)[key] : undefined),
+    target
+  )
+
+/** A short rendering of a value for a message. */
+export const show = (value: unknown): string => {
+  const text = typeof value === "string" || Array.isArray(value) ? JSON.stringify(value) : String(value)
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text
+}
+
+/** Which file to read: `--config`, else the variable, else the default file if it exists. */
+export interface FileChoice {
+  readonly flag: string | undefined
+  readonly env: Option.Option<string>
+  readonly envName: string
+  readonly defaultFile: string
+  readonly cwd: string | undefined
+}
+
+/** Reads the chosen config file (if any): its shown name and its document. */
+export const readFile = Effect.fnUntraced(function*(choice: FileChoice) {
+  const fs = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  const cwd = choice.cwd ?? path.resolve(".")
+  const named = choice.flag !== undefined
+    ? Option.some({ file: choice.flag, via: "--config" })
+    : Option.map(choice.env, (file) => ({ file, via: choice.envName }))
+  if (Option.isNone(named)) {
+    const fallback = path.join(cwd, choice.defaultFile)
+    const exists = yield* Effect.orElseSucceed(fs.exists(fallback), () => false)
+    if (!exists) return undefined
+    return yield* parseFile(fallback, choice.defaultFile, "the default file")
+  }
+  const file = path.resolve(cwd, named.value.file)
+  return yield* parseFile(file, named.value.file, named.value.via)
+})
+
+const fileError = (description: string, fix: string): LlmError.LlmError =>
+  LlmError.make("config", new LlmError.Configuration({ description, setting: "config", fix }))
+
+const parseFile = Effect.fnUntraced(function*(file: string, shown: string, via: string) {
+  const fs = yield* FileSystem.FileSystem
+  const text = yield* fs.readFileString(file).pipe(
+    Effect.mapError((error) =>
+      fileError(
+        `cannot read the config file ${shown} (named by ${via}): ${error.reason._tag === "NotFound" ? "no such file" : error.message}`,
+        `create ${shown}, or point ${via} at an existing YAML file (see docs/configuration.md)`
+      )
+    )
+  )
+  const parsed = parse(text)
+  if (Result.isFailure(parsed)) {
+    return yield* Effect.fail(
+      fileError(
+        `${shown} line ${parsed.failure.line} is not valid YAML: ${parsed.failure.message}`,
+        `fix the YAML syntax at ${shown} line ${parsed.failure.line}; a valid file looks like "provider: mock"`
+      )
+    )
+  }
+  return { shown, document: parsed.success }
+})
