@@ -1,0 +1,88 @@
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Layer, Redacted } from "effect"
+import * as LanguageModel from "../../src/LanguageModel.ts"
+import * as Observability from "../../src/observability/Observability.ts"
+import * as Tracing from "../../src/observability/Tracing.ts"
+import * as ProviderRegistry from "../../src/ProviderRegistry.ts"
+import * as MockLanguageModel from "../../src/providers/mock/MockLanguageModel.ts"
+import * as FakeHttpServer from "../providers/FakeHttpServer.ts"
+
+const KEY = "sk-proj-OTLPplantedKEY0123456789abcdefghij"
+const MARKER = "OTLP-PROMPT-MARKER-91ab"
+
+interface OtlpValue {
+  readonly stringValue?: string
+  readonly intValue?: string | number
+  readonly doubleValue?: number
+  readonly arrayValue?: { readonly values: ReadonlyArray<OtlpValue> }
+}
+interface OtlpSpan {
+  readonly name: string
+  readonly attributes: ReadonlyArray<{ readonly key: string; readonly value: OtlpValue }>
+}
+interface TracesBody {
+  readonly resourceSpans: ReadonlyArray<{ readonly scopeSpans: ReadonlyArray<{ readonly spans: ReadonlyArray<OtlpSpan> }> }>
+}
+
+const plain = (value: OtlpValue): unknown =>
+  value.stringValue ?? (value.intValue !== undefined ? Number(value.intValue) : undefined) ?? value.doubleValue ??
+    value.arrayValue?.values.map(plain)
+
+describe("Tracing", () => {
+  it.live("exports call and step spans over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set, without key or prompt", () =>
+    Effect.gen(function*() {
+      const collector = yield* FakeHttpServer.start(() => ({ status: 200, body: {} }))
+      const model = Observability.layer().pipe(
+        Layer.provide(ProviderRegistry.layerLanguageModel({ provider: "mock", apiKey: Redacted.make(KEY) })),
+        Layer.provide(ProviderRegistry.layer([MockLanguageModel.provider]))
+      )
+      const exporter = Tracing.layerFromEnv.pipe(
+        Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({
+          OTEL_EXPORTER_OTLP_ENDPOINT: collector.origin,
+          OTEL_SERVICE_NAME: "otlp-test"
+        })))
+      )
+      // The exporter's scope closes at the end of this block, which flushes the spans.
+      yield* Effect.gen(function*() {
+        yield* LanguageModel.generate({ prompt: `Explain ${MARKER}`, maxTokens: 30, temperature: 0.5 }).pipe(
+          Observability.stepSpan("explain", { workflow: "docs" })
+        )
+        yield* Effect.ignore(LanguageModel.generate({ prompt: `again ${MARKER}`, model: "" }))
+      }).pipe(Effect.provide(Layer.merge(model, exporter)))
+
+      const traces = collector.requests.filter((request) => request.url === "/v1/traces")
+      expect(traces.length).toBeGreaterThan(0)
+      const spans = traces.flatMap((request) =>
+        (request.body as TracesBody).resourceSpans.flatMap((resource) => resource.scopeSpans.flatMap((scope) => scope.spans))
+      )
+      const call = spans.find((span) => span.name === "chat mock-1")!
+      const attributes = Object.fromEntries(call.attributes.map((attribute) => [attribute.key, plain(attribute.value)]))
+      expect(attributes).toMatchObject({
+        "gen_ai.system": "mock",
+        "gen_ai.request.model": "mock-1",
+        "gen_ai.response.model": "mock-1",
+        "gen_ai.request.max_tokens": 30,
+        "gen_ai.request.temperature": 0.5,
+        "gen_ai.response.finish_reasons": ["length"], // the mock's reply is cut at maxTokens
+        "llm_connect.workflow": "docs",
+        "llm_connect.step": "explain"
+      })
+      expect(attributes["gen_ai.usage.input_tokens"]).toBeGreaterThan(0)
+      expect(attributes["gen_ai.usage.output_tokens"]).toBeGreaterThan(0)
+      expect(spans.some((span) => span.name === "step explain")).toBe(true)
+      for (const request of collector.requests) {
+        expect(request.rawBody).not.toContain("OTLPplantedKEY")
+        expect(request.rawBody).not.toContain(MARKER)
+      }
+      expect(traces[0]!.rawBody).toContain("otlp-test")
+    }))
+
+  it.effect("installs nothing when OTEL_EXPORTER_OTLP_ENDPOINT is not set", () =>
+    Effect.gen(function*() {
+      const response = yield* LanguageModel.generate("hello")
+      expect(response.provider).toBe("mock")
+    }).pipe(Effect.provide(Layer.mergeAll(
+      MockLanguageModel.layer(),
+      Tracing.layerFromEnv.pipe(Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({}))))
+    ))))
+})
