@@ -8,9 +8,11 @@
  * each request carries the run's correlation id and the workflow and step names in its
  * metadata, and its usage is counted per step and per run.
  *
- * Failure and cancellation stop the run the same gentle way: no new step starts, the steps in
- * flight finish (their outputs are kept and journaled), and the steps left over end
- * `cancelled`. Interrupting the run's fiber (a client timeout, a second Ctrl-C) stops at once.
+ * A failed step fails only itself: the steps that need it (directly or not) end `cancelled`,
+ * the independent ones carry on, and the run ends `failed` naming the first failed step.
+ * Cancelling is gentle: no new step starts, the steps in flight finish (their outputs are kept
+ * and journaled), and the steps left over end `cancelled`. Interrupting the run's fiber (a
+ * client timeout, a second Ctrl-C) stops at once.
  * Each attempt runs the hooks; a plugin or step that throws or dies fails only its own step.
  *
  * @since 0.1.0
@@ -69,6 +71,8 @@ export interface StepSpec<R = never> {
   readonly timeoutMs?: number | undefined
   /** Per-step budget limits (a child of the run's budget). */
   readonly budget?: RunBudget.Limits | undefined
+  /** The model this step calls (default: the `LanguageModel` in context). */
+  readonly model?: LanguageModel.Service | undefined
   readonly run: (context: StepContext) => Effect.Effect<unknown, LlmError.LlmError, R | LanguageModel.LanguageModel>
 }
 
@@ -132,7 +136,7 @@ export interface RunControl {
   readonly interrupt: (state: "cancelled" | "timeout") => Effect.Effect<RunState.RunSnapshot>
 }
 
-type Stop = "none" | "cancel" | "failed"
+type Stop = "none" | "cancel"
 
 const toLlmError = (step: string, cause: Cause.Cause<LlmError.LlmError>): LlmError.LlmError => {
   const error = Cause.findErrorOption(cause)
@@ -225,7 +229,7 @@ export const start = <R>(
         const event = { runId, workflow, step: spec.id, attempt: number, startedAt }
         const usage = yield* Ref.make(Usage.empty)
         const metadata = { correlationId, workflow, step: spec.id }
-        const wrapped = Option.map(model, (inner) =>
+        const wrapped = Option.map(spec.model !== undefined ? Option.some(spec.model) : model, (inner) =>
           budget.wrap(
             LanguageModel.mapGenerate(inner, (request, next) =>
               next({ ...request, metadata: { ...request.metadata, ...metadata } }).pipe(
@@ -315,7 +319,6 @@ export const start = <R>(
           const { attempt: number, error } = found.value
           const timedOut = error.reason._tag === "Timeout" && error.provider === "workflow"
           yield* setStep(spec.id, { state: timedOut ? "timeout" : "failed", error: error.message, ...timing })
-          yield* Ref.set(stop, "failed")
           yield* Ref.update(failure, (first) =>
             Option.isSome(first) ? first : Option.some(new WorkflowError.StepFailed({ step: spec.id, attempt: number, cause: error })))
           return yield* Deferred.succeed(finished, false)

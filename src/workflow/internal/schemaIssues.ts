@@ -24,8 +24,12 @@ export interface SchemaProblem {
  * @since 0.1.0
  * @category validation
  */
-export const schemaProblems = (schema: Schema.Top, value: unknown): ReadonlyArray<SchemaProblem> => {
-  const exit = Schema.decodeUnknownExit(schema as Schema.Codec<unknown, unknown>)(value, { errors: "all" })
+export const schemaProblems = (
+  schema: Schema.Top,
+  value: unknown,
+  options: { readonly onExcessProperty?: "ignore" | "error" } = {}
+): ReadonlyArray<SchemaProblem> => {
+  const exit = Schema.decodeUnknownExit(schema as Schema.Codec<unknown, unknown>)(value, { errors: "all", ...options })
   if (Exit.isSuccess(exit)) return []
   const error = exit.cause.reasons.find((reason) => reason._tag === "Fail")
   if (error === undefined || !Schema.isSchemaError(error.error)) return [{ path: [], message: String(exit.cause) }]

@@ -1,0 +1,268 @@
+/**
+ * YAML workflows: read a file, check everything with file and line, and compile it into the
+ * same `Executor.Definition` the TypeScript builder produces.
+ *
+ * {@link parse} reads the text with `yaml`'s `parseDocument` and a `LineCounter`, runs
+ * `WorkflowValidation.check` and places every problem on the line of the node it is about.
+ * {@link compile} turns a checked file and its inputs into a runnable definition: prompts and
+ * `with` arguments are parsed templates rendered at run time; a step that names a provider
+ * (other than the one in context) or provider options gets its model from the
+ * `ProviderRegistry`, created once per run.
+ *
+ * @since 0.1.0
+ */
+import { createHash } from "node:crypto"
+import { Effect, FileSystem, Option, Result } from "effect"
+import { isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml"
+import type { Node } from "yaml"
+import * as DurationText from "../Duration.ts"
+import * as LanguageModel from "../LanguageModel.ts"
+import type * as LlmError from "../LlmError.ts"
+import type * as LlmRequest from "../LlmRequest.ts"
+import * as Message from "../Message.ts"
+import * as ProviderRegistry from "../ProviderRegistry.ts"
+import type * as Executor from "./Executor.ts"
+import { decodeReply } from "./internal/jsonOutput.ts"
+import * as StepType from "./StepType.ts"
+import * as Template from "./Template.ts"
+import * as WorkflowError from "./WorkflowError.ts"
+import * as WorkflowFile from "./WorkflowFile.ts"
+import * as WorkflowValidation from "./WorkflowValidation.ts"
+
+/**
+ * A checked workflow file.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Loaded {
+  readonly file: WorkflowFile.WorkflowFile
+  /** The path it was read from, when read from a file. */
+  readonly path?: string | undefined
+  /** SHA-256 of the text (the journal refuses to resume a changed file). */
+  readonly hash: string
+  /** Places a problem path on a line. */
+  readonly locate: (path: ReadonlyArray<string | number>) => { readonly line: number; readonly column: number } | undefined
+}
+
+const formatPath = (path: ReadonlyArray<string | number>): string =>
+  path.map((key, index) => (typeof key === "number" ? `[${key}]` : index === 0 ? key : `.${key}`)).join("")
+
+/**
+ * Parses and checks workflow text; every problem is returned at once, with its line.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parse = (
+  source: string,
+  environment: WorkflowValidation.Environment,
+  fileName?: string
+): Result.Result<Loaded, ReadonlyArray<WorkflowError.Issue>> => {
+  const lineCounter = new LineCounter()
+  const document = parseDocument(source, { lineCounter, prettyErrors: false })
+  const file = fileName !== undefined ? { file: fileName } : {}
+  if (document.errors.length > 0) {
+    return Result.fail(document.errors.map((error) => {
+      const position = error.linePos?.[0]
+      return {
+        message: `YAML syntax: ${error.message.split("\n")[0]}`,
+        path: "",
+        ...file,
+        ...(position !== undefined ? { line: position.line, column: position.col } : {})
+      }
+    }))
+  }
+  const locate = (path: ReadonlyArray<string | number>) => {
+    let node: unknown = document.contents
+    let offset = (node as Node | null)?.range?.[0]
+    for (const key of path) {
+      if (isMap(node)) {
+        const pair = node.items.find((item) => isScalar(item.key) && item.key.value === key)
+        if (pair === undefined) break
+        offset = (pair.key as Node).range?.[0] ?? offset
+        node = pair.value
+      } else if (isSeq(node) && typeof key === "number") {
+        const item = node.items[key] as Node | undefined
+        if (item === undefined) break
+        offset = item.range?.[0] ?? offset
+        node = item
+      } else break
+    }
+    if (offset === undefined) return undefined
+    const position = lineCounter.linePos(offset)
+    return { line: position.line, column: position.col }
+  }
+  const raw: unknown = document.toJS()
+  const problems = WorkflowValidation.check(raw, environment)
+  if (problems.length > 0) {
+    return Result.fail(problems.map((problem) => {
+      const position = locate(problem.path)
+      return { message: problem.message, path: formatPath(problem.path), ...file, ...(position ?? {}) }
+    }))
+  }
+  return Result.succeed({
+    file: raw as WorkflowFile.WorkflowFile,
+    ...(fileName !== undefined ? { path: fileName } : {}),
+    hash: createHash("sha256").update(source).digest("hex"),
+    locate
+  })
+}
+
+/**
+ * The names validation checks against: the providers of the `ProviderRegistry` (when there is
+ * one) and the registered step types.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const environment: Effect.Effect<WorkflowValidation.Environment> = Effect.gen(function*() {
+  const registry = yield* Effect.serviceOption(ProviderRegistry.ProviderRegistry)
+  const stepTypes = yield* StepType.StepTypes
+  return {
+    stepTypes,
+    ...(Option.isSome(registry) ? { providers: yield* registry.value.list } : {})
+  }
+})
+
+/**
+ * Reads and checks a workflow file.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const load = (path: string): Effect.Effect<Loaded, WorkflowError.WorkflowError, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const source = yield* fs.readFileString(path).pipe(
+      Effect.mapError((error) =>
+        WorkflowError.invalid(path, [{ message: `cannot read the workflow file: ${error.message}`, path: "", file: path }])
+      )
+    )
+    const env = yield* environment
+    const parsed = parse(source, env, path)
+    if (Result.isFailure(parsed)) return yield* Effect.fail(WorkflowError.invalid(nameOf(source, path), parsed.failure))
+    return parsed.success
+  })
+
+const nameOf = (source: string, path: string): string => source.match(/^name:\s*["']?([^"'\n]+)/m)?.[1]?.trim() ?? path
+
+/**
+ * Checks inputs (e.g. from `--input key=value`) against the declared ones, with the line of
+ * each declaration.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const checkInputs = (
+  loaded: Loaded,
+  provided: Readonly<Record<string, unknown>>
+): Effect.Effect<Record<string, unknown>, WorkflowError.WorkflowError> => {
+  const result = WorkflowValidation.checkInputs(loaded.file, provided)
+  if (Result.isSuccess(result)) return Effect.succeed(result.success)
+  return Effect.fail(WorkflowError.invalid(loaded.file.name, result.failure.map((problem) => ({
+    message: problem.message,
+    path: formatPath(problem.path),
+    ...(loaded.path !== undefined ? { file: loaded.path } : {}),
+    ...(loaded.locate(problem.path) ?? {})
+  }))))
+}
+
+const millis = (text: string | undefined): number | undefined => {
+  if (text === undefined) return undefined
+  const parsed = DurationText.parseMillis(text)
+  return Result.isSuccess(parsed) ? parsed.success : undefined
+}
+
+const retryPolicy = (retry: typeof WorkflowFile.Retry.Type | undefined): Executor.RetryPolicy | undefined => {
+  if (retry === undefined) return undefined
+  if (typeof retry === "number") return { times: retry }
+  return { times: retry.times, delayMs: millis(retry.delay) }
+}
+
+const mustParse = (source: string): Template.Template => {
+  const parsed = Template.parse(source)
+  if (Result.isFailure(parsed)) throw new Error(`unchecked template: ${parsed.failure.join("; ")}`)
+  return parsed.success
+}
+
+/**
+ * Compiles a checked file into a runnable definition.
+ *
+ * @since 0.1.0
+ * @category compiling
+ */
+export const compile = (loaded: Loaded): Effect.Effect<Executor.Definition, LlmError.LlmError> =>
+  Effect.gen(function*() {
+    const file = loaded.file
+    const defaults = file.defaults ?? {}
+    const registry = yield* Effect.serviceOption(ProviderRegistry.ProviderRegistry)
+    const contextModel = yield* Effect.serviceOption(LanguageModel.LanguageModel)
+    const stepTypes = yield* StepType.StepTypes
+    const models = new Map<string, LanguageModel.Service>()
+    const steps: Array<Executor.StepSpec> = []
+    for (const step of file.steps) {
+      const provider = step.provider ?? defaults.provider
+      const model = step.model ?? (step.provider === undefined ? defaults.model : undefined)
+      let service: LanguageModel.Service | undefined
+      const inContext = Option.isSome(contextModel) && contextModel.value.provider === provider
+      if (provider !== undefined && (step.options !== undefined || !inContext) && Option.isSome(registry)) {
+        const key = JSON.stringify([provider, step.options ?? null])
+        service = models.get(key)
+        if (service === undefined) {
+          service = yield* registry.value.create({ provider, ...(step.options !== undefined ? { options: step.options } : {}) })
+          models.set(key, service)
+        }
+      }
+      const common = {
+        id: step.id,
+        needs: step.needs ?? [],
+        retry: retryPolicy(step.retry ?? defaults.retry),
+        timeoutMs: millis(step.timeout ?? defaults.timeout),
+        budget: step.budget,
+        model: service
+      }
+      if (step.type !== undefined) {
+        const type = stepTypes.get(step.type)!
+        const args = step.with
+        steps.push({
+          ...common,
+          run: (context) =>
+            Effect.gen(function*() {
+              const state = yield* context.stateOf(type)
+              const rendered = Template.renderDeep(args, { input: context.input, outputs: context.outputs })
+              return yield* type.execute(rendered, { ...context, state })
+            })
+        })
+        continue
+      }
+      const prompt = mustParse(step.prompt ?? "")
+      const system = step.system !== undefined ? mustParse(step.system) : undefined
+      const params = { ...defaults.params, ...step.params }
+      const output = step.output === undefined || typeof step.output === "string" ? { type: step.output ?? "text" } : step.output
+      const schema = output.schema !== undefined
+        ? Result.getOrUndefined(WorkflowValidation.outputSchema(output.schema))
+        : undefined
+      steps.push({
+        ...common,
+        run: (context) =>
+          Effect.gen(function*() {
+            const scope = { input: context.input, outputs: context.outputs }
+            const request: LlmRequest.LlmRequest = {
+              messages: Message.fromPrompt(Template.render(prompt, scope)),
+              ...(system !== undefined ? { system: Template.render(system, scope) } : {}),
+              ...(model !== undefined ? { model } : {}),
+              ...params
+            }
+            const response = yield* LanguageModel.generate(request)
+            return output.type === "json" ? yield* decodeReply(context.step, response, schema) : response.content
+          })
+      })
+    }
+    return {
+      name: file.name,
+      steps,
+      ...(file.concurrency !== undefined ? { concurrency: file.concurrency } : {}),
+      ...(file.budget !== undefined ? { budget: file.budget } : {})
+    }
+  })
