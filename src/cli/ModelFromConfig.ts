@@ -47,7 +47,8 @@ export const stackConfig = Effect.fn("ModelFromConfig.stackConfig")(function*(re
       ...(found !== undefined ? { apiKey: found.key } : {}),
       ...(baseUrl !== undefined ? { baseUrl } : {}),
       ...(provider.name === "mock" ? { options: LlmConnectConfig.mockOptions(config) } : {})
-    }
+    },
+    ...(config.budget !== undefined ? { budget: { budget: config.budget, prices: config.prices } } : {})
   }
   return options
 })

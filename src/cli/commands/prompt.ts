@@ -15,6 +15,7 @@ import * as LanguageModel from "../../LanguageModel.ts"
 import * as LlmConnectConfig from "../../LlmConnectConfig.ts"
 import * as LlmError from "../../LlmError.ts"
 import type { LlmResponse } from "../../LlmResponse.ts"
+import * as BudgetFlags from "../flags/BudgetFlags.ts"
 import * as ConfigFlags from "../flags/ConfigFlags.ts"
 import * as MockFlags from "../flags/MockFlags.ts"
 import * as ModelFlags from "../flags/ModelFlags.ts"
@@ -70,12 +71,13 @@ export const command = Command.make(
     text: Argument.String("text").pipe(Argument.withDescription("the prompt")),
     model: ModelFlags.flags,
     mock: MockFlags.flags,
+    budget: BudgetFlags.flags,
     config: ConfigFlags.config,
     json: OutputFlags.json
   },
   Effect.fn("cli.prompt")(function*(input) {
     const resolved = yield* LlmConnectConfig.load({
-      flags: ConfigFlags.overrides(input.model, input.mock),
+      flags: ConfigFlags.overrides(input.model, input.mock, input.budget),
       configFile: ConfigFlags.configFile(input.config)
     })
     const { config } = resolved
