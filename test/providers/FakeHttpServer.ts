@@ -39,6 +39,8 @@ export interface FakeServer {
   readonly nextRequest: Effect.Effect<Recorded>
   /** Resolves when a client closes its connection before its reply was sent. */
   readonly abandoned: Effect.Effect<void>
+  /** How many requests were abandoned by their client so far. */
+  readonly abandonedTotal: Effect.Effect<number>
   /** Replaces the handler. */
   readonly setHandler: (handler: Handler) => void
 }
@@ -57,6 +59,7 @@ export const start = (initial: Handler): Effect.Effect<FakeServer, never, Scope.
       let requestWaiters: Array<(request: Recorded) => void> = []
       let unclaimed: Array<Recorded> = []
       let abandonedCount = 0
+      let abandonedTotal = 0
       let abandonWaiters: Array<() => void> = []
       const server = createServer((request: IncomingMessage, response: ServerResponse) => {
         const chunks: Array<Buffer> = []
@@ -86,6 +89,7 @@ export const start = (initial: Handler): Effect.Effect<FakeServer, never, Scope.
           response.on("close", () => {
             if (!answered) {
               abandonedCount++
+              abandonedTotal++
               const waiters = abandonWaiters
               abandonWaiters = []
               for (const waiter of waiters) waiter()
@@ -128,6 +132,7 @@ export const start = (initial: Handler): Effect.Effect<FakeServer, never, Scope.
                 ? Promise.resolve(void abandonedCount--)
                 : new Promise<void>((resolve) => abandonWaiters.push(() => resolve(void abandonedCount--)))
             ),
+            abandonedTotal: Effect.sync(() => abandonedTotal),
             setHandler: (next) => {
               handler = next
               unclaimed = []

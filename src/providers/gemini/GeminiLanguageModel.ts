@@ -12,7 +12,9 @@
  * fails with `ContentFiltered`.
  *
  * The SDK never retries here: `httpOptions.retryOptions` is left unset, which is what turns
- * its `p-retry` loop off (retries belong to the resilience layer). Interrupting the fiber
+ * its `p-retry` loop off (retries belong to the resilience layer). Requests go through the
+ * global `fetch` (wrapped to keep the response headers, which the SDK's `ApiError` drops, so
+ * that a 429's `retry-after` is read as well as Google's `RetryInfo`). Interrupting the fiber
  * aborts the request (`abortSignal`). Base URL (`httpOptions.baseUrl`) and API version
  * (default `v1beta`) are configurable, for proxies and tests.
  *
@@ -29,6 +31,7 @@ import * as ProviderKeys from "../../ProviderKeys.ts"
 import type { Provider } from "../../ProviderRegistry.ts"
 import * as Tokenizer from "../../Tokenizer.ts"
 import * as Usage from "../../Usage.ts"
+import { retryAfterMs } from "../openai/internal/errors.ts"
 import { timeoutFromConfig } from "../openai/OpenAiLanguageModel.ts"
 import * as Errors from "./internal/errors.ts"
 
@@ -180,16 +183,42 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
       const { config, contents } = toSdkRequest(request)
       return Effect.gen(function*() {
         const started = yield* Clock.currentTimeMillis
+        // The SDK's ApiError drops the response headers; keep them to read `retry-after`.
+        let headers: Headers | undefined
+        const fetchKeepingHeaders = (input: RequestInfo | URL, init?: RequestInit) =>
+          fetch(input, init).then((response) => {
+            headers = response.headers
+            return response
+          })
         const response = yield* Effect.tryPromise({
-          try: (signal) => client.models.generateContent({ model, contents, config: { ...config, abortSignal: signal } }),
-          catch: (error) => Errors.fromUnknown(call, error)
-        }).pipe(Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(Errors.timeout(call, timeoutMs)) }))
+          try: (signal) =>
+            client.models.generateContent({
+              model,
+              contents,
+              config: { ...config, abortSignal: signal, httpOptions: { fetch: fetchKeepingHeaders } }
+            }),
+          catch: (error) => error
+        }).pipe(
+          Effect.catch((error) =>
+            Effect.flatMap(Clock.currentTimeMillis, (nowMs) =>
+              Effect.fail(Errors.fromUnknown(call, error, headers === undefined ? undefined : retryAfterMs(headerRecord(headers), nowMs))))
+          ),
+          Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(Errors.timeout(call, timeoutMs)) })
+        )
         const finished = yield* Clock.currentTimeMillis
         return yield* toResponse(call, request, response, finished - started)
       })
     }
     return { provider: PROVIDER, defaultModel, generate }
   })
+
+const headerRecord = (headers: Headers): Record<string, string> => {
+  const out: Record<string, string> = {}
+  headers.forEach((value, key) => {
+    out[key] = value
+  })
+  return out
+}
 
 const toResponse = (
   call: Errors.CallInfo,

@@ -160,6 +160,14 @@ export const fromUnknown = (call: CallInfo, error: unknown, retryAfterHeaderMs?:
     return malformed(call, "the body is not JSON")
   }
   const code = errorCode(error)
+  if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT") {
+    return LlmError.make(PROVIDER, new LlmError.Timeout({
+      description: `the connection to ${call.baseUrl} timed out (${code})`,
+      scope: "attempt",
+      attempts: 1,
+      elapsedMs: 0
+    }), { model: call.model })
+  }
   if (code !== undefined || (error instanceof TypeError && /fetch failed|network|socket/i.test(error.message))) {
     const what = code === "ECONNREFUSED"
       ? `nothing is listening at ${call.baseUrl} (connection refused); check the base URL`

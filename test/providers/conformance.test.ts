@@ -1,0 +1,149 @@
+/**
+ * The provider conformance suite (src/testing/ProviderConformance.ts) against each HTTP
+ * adapter, each talking to a fake server that can be told to fail its next request.
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import { describe, it } from "@effect/vitest"
+import { Effect, Layer, Redacted, type Scope } from "effect"
+import type { HttpClient } from "effect/http"
+import type { LanguageModel } from "../../src/LanguageModel.ts"
+import * as GeminiLanguageModel from "../../src/providers/gemini/GeminiLanguageModel.ts"
+import * as OpenAiCompatibleLanguageModel from "../../src/providers/openai-compatible/OpenAiCompatibleLanguageModel.ts"
+import * as OpenAiLanguageModel from "../../src/providers/openai/OpenAiLanguageModel.ts"
+import * as OpenRouterLanguageModel from "../../src/providers/openrouter/OpenRouterLanguageModel.ts"
+import { ProviderConformance } from "../../src/testing/index.ts"
+import * as Tokenizer from "../../src/Tokenizer.ts"
+import * as FakeHttpServer from "./FakeHttpServer.ts"
+
+type Fault = ProviderConformance.Fault
+const allFaults = Object.keys(ProviderConformance.faults) as ReadonlyArray<Fault>
+const KEY = "sk-conformance-0123456789abcdef"
+const WORDS = "The river runs past the old mill and on to the sea".split(" ")
+
+interface Answer {
+  readonly text: string
+  readonly truncated: boolean
+  readonly inputTokens: number
+}
+
+/** What the fake "model" answers: the stock sentence, cut to maxTokens words. */
+const answer = (prompt: string, maxTokens: number | undefined): Answer => {
+  const truncated = maxTokens !== undefined && maxTokens < WORDS.length
+  return {
+    text: (truncated ? WORDS.slice(0, maxTokens) : WORDS).join(" "),
+    truncated,
+    inputTokens: Tokenizer.countText(prompt) + 3
+  }
+}
+
+const faultReply = (fault: Fault, wire: "openai" | "gemini"): FakeHttpServer.Reply => {
+  const status = ProviderConformance.faults[fault].httpStatus
+  const googleStatus: Record<number, string> = {
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+    401: "UNAUTHENTICATED",
+    400: "INVALID_ARGUMENT"
+  }
+  switch (fault) {
+    case "hang":
+      return { hang: true }
+    case "network":
+      return { destroy: true }
+    case "malformed":
+      return { status: 200, body: "<html>not json</html>" }
+    default:
+      return {
+        status: status!,
+        headers: fault === "rate-limited" ? { "retry-after": "2" } : {},
+        body: wire === "openai"
+          ? { error: { message: `scripted ${fault}`, type: "test" } }
+          : { error: { code: status, message: `scripted ${fault}`, status: googleStatus[status!] ?? "UNKNOWN" } }
+      }
+  }
+}
+
+/** A harness: a fresh fake server whose next replies can be scripted to fail. */
+const subject = (
+  name: string,
+  wire: "openai" | "gemini",
+  build: (origin: string) => Effect.Effect<LanguageModel["Service"], never, Scope.Scope>
+): ProviderConformance.Subject => ({
+  name,
+  faults: allFaults,
+  apiKey: KEY,
+  make: Effect.gen(function*() {
+    const pending: Array<Fault> = []
+    const fake = yield* FakeHttpServer.start((request) => {
+      const fault = pending.shift()
+      if (fault !== undefined) return faultReply(fault, wire)
+      if (wire === "openai") {
+        const body = request.body as { messages: Array<{ content: string }>; max_tokens?: number; max_completion_tokens?: number }
+        const prompt = body.messages.map((message) => message.content).join("\n")
+        const out = answer(prompt, body.max_tokens ?? body.max_completion_tokens)
+        const outputTokens = out.text.split(" ").length
+        return {
+          headers: { "x-request-id": "req_conformance" },
+          body: {
+            id: "chatcmpl-conf",
+            object: "chat.completion",
+            model: "served-model",
+            choices: [{ index: 0, message: { role: "assistant", content: out.text }, finish_reason: out.truncated ? "length" : "stop" }],
+            usage: { prompt_tokens: out.inputTokens, completion_tokens: outputTokens, total_tokens: out.inputTokens + outputTokens }
+          }
+        }
+      }
+      const body = request.body as {
+        contents: Array<{ parts: Array<{ text: string }> }>
+        generationConfig?: { maxOutputTokens?: number }
+      }
+      const prompt = body.contents.map((content) => content.parts[0]!.text).join("\n")
+      const out = answer(prompt, body.generationConfig?.maxOutputTokens)
+      const outputTokens = out.text.split(" ").length
+      return {
+        body: {
+          candidates: [{ content: { role: "model", parts: [{ text: out.text }] }, finishReason: out.truncated ? "MAX_TOKENS" : "STOP" }],
+          usageMetadata: {
+            promptTokenCount: out.inputTokens,
+            candidatesTokenCount: outputTokens,
+            totalTokenCount: out.inputTokens + outputTokens
+          },
+          modelVersion: "gemini-2.5-flash"
+        }
+      }
+    })
+    const model = yield* build(fake.origin)
+    return {
+      model,
+      provoke: (fault: Fault) => Effect.sync(() => void pending.push(fault)),
+      calls: Effect.sync(() => fake.requests.length),
+      aborts: fake.abandonedTotal
+    }
+  })
+})
+
+/** Builds the model on an undici client that lives as long as the check's scope. */
+const withUndici = (build: Effect.Effect<LanguageModel["Service"], never, HttpClient.HttpClient>) =>
+  Effect.flatMap(Layer.build(NodeHttpClient.layerUndici), (context) => Effect.provide(build, context))
+
+describe("conformance: openai", () =>
+  ProviderConformance.register(it, subject("openai", "openai", (origin) =>
+    withUndici(OpenAiLanguageModel.make({
+      provider: "openai",
+      baseUrl: `${origin}/v1`,
+      apiKey: Redacted.make(KEY),
+      defaultModel: OpenAiLanguageModel.DEFAULT_MODEL,
+      maxTokensField: "max_completion_tokens"
+    })))))
+
+describe("conformance: openrouter", () =>
+  ProviderConformance.register(it, subject("openrouter", "openai", (origin) =>
+    withUndici(OpenRouterLanguageModel.make({ baseUrl: `${origin}/api/v1`, apiKey: Redacted.make(KEY), title: "conformance" })))))
+
+describe("conformance: openai-compatible", () =>
+  ProviderConformance.register(it, subject("openai-compatible", "openai", (origin) =>
+    withUndici(OpenAiCompatibleLanguageModel.make({ baseUrl: `${origin}/v1`, apiKey: Redacted.make(KEY) })))))
+
+describe("conformance: gemini", () =>
+  ProviderConformance.register(it, subject("gemini", "gemini", (origin) =>
+    GeminiLanguageModel.make({ apiKey: Redacted.make(KEY), baseUrl: origin }))))
