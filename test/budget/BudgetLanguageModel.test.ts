@@ -1,0 +1,169 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Exit, Fiber, Layer, Stream } from "effect"
+import { TestClock } from "effect/testing"
+import * as BudgetLanguageModel from "../../src/budget/BudgetLanguageModel.ts"
+import * as BudgetTracker from "../../src/budget/BudgetTracker.ts"
+import * as CallContext from "../../src/CallContext.ts"
+import * as LanguageModel from "../../src/LanguageModel.ts"
+import type { LlmResponse } from "../../src/LlmResponse.ts"
+import * as PriceTable from "../../src/pricing/PriceTable.ts"
+import * as BuiltinProviders from "../../src/providers/BuiltinProviders.ts"
+import * as MockLanguageModel from "../../src/providers/mock/MockLanguageModel.ts"
+import * as Stack from "../../src/Stack.ts"
+import * as Usage from "../../src/Usage.ts"
+
+/** The mock under the budget layer, with the mock's control and the tracker exposed. */
+const budgeted = (limits: Parameters<typeof BudgetTracker.layer>[0], options: MockLanguageModel.Options = {}) =>
+  BudgetLanguageModel.layer.pipe(
+    Layer.provideMerge(MockLanguageModel.layer(options)),
+    Layer.provideMerge(BudgetTracker.layer(limits))
+  )
+
+const reason = (error: { readonly reason: { readonly _tag: string } }) => error.reason._tag
+
+describe("BudgetLanguageModel", () => {
+  it.effect("a refused call never reaches the provider", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(LanguageModel.generate({ prompt: "hello", maxTokens: 500 }))
+      assert.strictEqual(reason(error), "BudgetExceeded")
+      const mock = yield* MockLanguageModel.MockLanguageModel
+      assert.deepStrictEqual(yield* mock.calls, [])
+      const snapshot = yield* BudgetTracker.snapshot
+      assert.deepStrictEqual([snapshot.consumed.totalTokens, snapshot.reserved.totalTokens], [0, 0])
+    }).pipe(Effect.provide(budgeted({ totalTokens: 100 }))))
+
+  it.effect("sends the reserved output cap as maxTokens and commits the real usage", () =>
+    Effect.gen(function*() {
+      const response = yield* LanguageModel.generate("hello there")
+      const mock = yield* MockLanguageModel.MockLanguageModel
+      const [sent] = yield* mock.calls
+      assert.isDefined(sent?.maxTokens)
+      assert.isAtMost(sent!.maxTokens!, 300)
+      const snapshot = yield* BudgetTracker.snapshot
+      assert.strictEqual(snapshot.consumed.totalTokens, response.usage.totalTokens)
+      assert.strictEqual(snapshot.reserved.totalTokens, 0)
+    }).pipe(Effect.provide(budgeted({ totalTokens: 300 }))))
+
+  it.effect("fills the cost from the price table; a cost the provider reports wins", () =>
+    Effect.gen(function*() {
+      const tracker = yield* BudgetTracker.make({ costUsd: 1 })
+      const usage = Usage.make({ inputTokens: 1_000, outputTokens: 500 })
+      const reply = (cost?: LlmResponse["cost"]): LanguageModel.Service => ({
+        provider: "openai",
+        defaultModel: "gpt-4o-mini",
+        generate: (request) =>
+          Effect.succeed({ content: "x", model: request.model ?? "gpt-4o-mini", provider: "openai", usage, finishReason: "stop", latencyMs: 1, ...(cost !== undefined ? { cost } : {}) })
+      })
+      const request = { messages: [{ role: "user" as const, content: "x".repeat(2_000) }], maxTokens: 600 }
+      const table = yield* BudgetLanguageModel.wrap(tracker)(reply()).generate(request)
+      const price = PriceTable.make().lookup("openai", "gpt-4o-mini")!
+      assert.deepStrictEqual(table.cost, { usd: PriceTable.costOf(price, usage), source: "table" })
+      const reported = yield* BudgetLanguageModel.wrap(tracker)(reply({ usd: 0.25, source: "provider" })).generate(request)
+      assert.deepStrictEqual(reported.cost, { usd: 0.25, source: "provider" })
+      assert.closeTo((yield* tracker.snapshot).consumed.costUsd, 0.25 + PriceTable.costOf(price, usage), 1e-12)
+    }))
+
+  it.effect("an unknown model under a cost limit fails closed before the provider is called", () =>
+    Effect.gen(function*() {
+      const tracker = yield* BudgetTracker.make({ costUsd: 1 })
+      let called = 0
+      const plugin: LanguageModel.Service = {
+        provider: "acme",
+        defaultModel: "acme-1",
+        generate: () => Effect.sync(() => called++).pipe(Effect.andThen(Effect.die("not reached")))
+      }
+      const error = yield* Effect.flip(BudgetLanguageModel.wrap(tracker)(plugin).generate({ messages: [{ role: "user", content: "hi" }] }))
+      assert.strictEqual(reason(error), "Configuration")
+      assert.include(error.message, "acme/acme-1")
+      assert.strictEqual(called, 0)
+    }))
+
+  it.effect("the provider sees the deadline and the remaining budget in CallContext", () =>
+    Effect.gen(function*() {
+      const tracker = yield* BudgetTracker.make({ costUsd: 0.5, deadline: "30s" })
+      const seen: Array<[number | undefined, CallContext.Remaining | undefined]> = []
+      const probe: LanguageModel.Service = {
+        provider: "mock",
+        defaultModel: "mock-1",
+        generate: () =>
+          Effect.gen(function*() {
+            seen.push([yield* CallContext.Deadline, yield* CallContext.RemainingBudget])
+            return { content: "", model: "mock-1", provider: "mock", usage: Usage.make({ inputTokens: 1, outputTokens: 0 }), finishReason: "stop" as const, latencyMs: 0 }
+          })
+      }
+      yield* BudgetLanguageModel.wrap(tracker)(probe).generate({ messages: [{ role: "user", content: "hi" }], maxTokens: 10 })
+      assert.strictEqual(seen[0]![0], 30_000)
+      assert.strictEqual(seen[0]![1]?.costUsd, 0.5)
+      assert.isUndefined(yield* CallContext.Deadline) // only around the admitted call
+    }))
+
+  it.effect("a call still running at the deadline is interrupted and fails with BudgetExceeded (deadline)", () =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.forkChild(LanguageModel.generate("slow"))
+      yield* TestClock.adjust("5 seconds")
+      const exit = yield* Fiber.await(fiber)
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isFailure(exit)) {
+        const error = exit.cause.reasons.find((r) => r._tag === "Fail")
+        assert.strictEqual(error?._tag === "Fail" ? (error.error as { reason: { dimension: string } }).reason.dimension : "", "deadline")
+      }
+      assert.strictEqual((yield* BudgetTracker.snapshot).openReservations, 0)
+    }).pipe(Effect.provide(budgeted({ deadline: "5s" }, { latency: "1 minute" }))))
+
+  it.effect("sub-agents under BudgetTracker.delegate are charged to their child budget and to the root", () =>
+    Effect.gen(function*() {
+      const agent = (name: string) =>
+        BudgetTracker.delegate(
+          { totalTokens: 120 },
+          name,
+          Effect.gen(function*() {
+            let answered = 0
+            while (true) {
+              const exit = yield* Effect.exit(LanguageModel.generate({ prompt: `${name} step`, maxTokens: 20 }))
+              if (Exit.isFailure(exit)) return answered
+              answered++
+            }
+          })
+        )
+      const answered = yield* Effect.all(["a", "b", "c", "d"].map(agent), { concurrency: "unbounded" })
+      const root = yield* BudgetTracker.snapshot
+      assert.isAtMost(root.consumed.totalTokens, 300)
+      assert.isAbove(answered.reduce((sum, n) => sum + n, 0), 0)
+      const mock = yield* MockLanguageModel.MockLanguageModel
+      assert.strictEqual((yield* mock.calls).length, answered.reduce((sum, n) => sum + n, 0))
+    }).pipe(Effect.provide(budgeted({ totalTokens: 300 }, { reply: "twelve tokens of reply text that is long enough to be cut" }))))
+
+  it.effect("streams are held to the budget too: committed on the last chunk", () =>
+    Effect.gen(function*() {
+      const tracker = yield* BudgetTracker.make({ totalTokens: 1_000 })
+      const usage = Usage.make({ inputTokens: 5, outputTokens: 7 })
+      const streaming: LanguageModel.Service = {
+        provider: "mock",
+        defaultModel: "mock-1",
+        generate: () => Effect.die("not used"),
+        stream: () =>
+          Stream.make(
+            { delta: "a" },
+            { delta: "b", response: { content: "ab", model: "mock-1", provider: "mock", usage, finishReason: "stop", latencyMs: 0 } }
+          )
+      }
+      const wrapped = BudgetLanguageModel.wrap(tracker)(streaming)
+      const chunks = yield* Stream.runCollect(wrapped.stream!({ messages: [{ role: "user", content: "hi" }], maxTokens: 50 }))
+      assert.strictEqual(chunks.at(-1)?.response?.cost?.source, "table")
+      const snapshot = yield* tracker.snapshot
+      assert.deepStrictEqual([snapshot.consumed.totalTokens, snapshot.reserved.totalTokens, snapshot.openReservations], [12, 0, 0])
+    }))
+
+  it.effect("Stack adds the budget when the config has one", () =>
+    Effect.gen(function*() {
+      const model = yield* LanguageModel.LanguageModel
+      const error = yield* Effect.flip(model.generate({ messages: [{ role: "user", content: "hi" }], maxTokens: 100 }))
+      assert.strictEqual(reason(error), "BudgetExceeded")
+    }).pipe(
+      Effect.provide(
+        Stack.layer({ provider: { provider: "mock" }, observability: { enabled: false }, budget: { budget: { totalTokens: 50 } } }).pipe(
+          Layer.provide(BuiltinProviders.layer)
+        )
+      )
+    ))
+})
