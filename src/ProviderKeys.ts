@@ -4,7 +4,8 @@
  * In order: an explicit value (a program's option, or `providers.<name>.apiKey` in the config
  * file) -> the environment (the provider's `keyEnv` list, e.g. `OPENAI_API_KEY`; for gemini
  * `GEMINI_API_KEY` then `GOOGLE_API_KEY`) -> a key file (`providers.<name>.keyFile`, else
- * `$LLM_CONNECT_KEY_DIR/<provider>.key`, by default `~/.config/llm-connect/<provider>.key`).
+ * `$LLM_CONNECT_KEY_DIR/<provider>.key`, by default `~/.config/llm-connect/<provider>.key`; a
+ * leading `~/` means the home directory).
  * When none has it, the error names all three places. Keys are always `Redacted`; {@link find}
  * says whether and where a key was found without revealing it (for `llm-connect providers`).
  *
@@ -64,6 +65,21 @@ export interface Options {
 const optionalString = (name: string) =>
   Effect.orElseSucceed(Config.option(Config.String(name)), () => Option.none<string>())
 
+const homeDirectory: Effect.Effect<string | undefined> = Effect.gen(function*() {
+  const home = yield* optionalString("HOME")
+  const profile = Option.isSome(home) && home.value !== "" ? home : yield* optionalString("USERPROFILE")
+  return Option.isSome(profile) && profile.value !== "" ? profile.value : undefined
+})
+
+/** Expands a leading `~/` to the home directory. */
+const expandHome = (file: string): Effect.Effect<string, never, Path.Path> =>
+  Effect.gen(function*() {
+    if (file !== "~" && !file.startsWith("~/")) return file
+    const home = yield* homeDirectory
+    const path = yield* Path.Path
+    return home === undefined ? file : path.join(home, file.slice(1))
+  })
+
 /**
  * The directory of key files: `$LLM_CONNECT_KEY_DIR`, else `$HOME/.config/llm-connect`.
  *
@@ -73,10 +89,9 @@ const optionalString = (name: string) =>
 export const keyDirectory: Effect.Effect<string | undefined, never, Path.Path> = Effect.gen(function*() {
   const path = yield* Path.Path
   const explicit = yield* optionalString(KEY_DIR_ENV)
-  if (Option.isSome(explicit) && explicit.value !== "") return explicit.value
-  const home = yield* optionalString("HOME")
-  const profile = Option.isSome(home) ? home : yield* optionalString("USERPROFILE")
-  return Option.isSome(profile) && profile.value !== "" ? path.join(profile.value, ".config", "llm-connect") : undefined
+  if (Option.isSome(explicit) && explicit.value !== "") return yield* expandHome(explicit.value)
+  const home = yield* homeDirectory
+  return home !== undefined ? path.join(home, ".config", "llm-connect") : undefined
 })
 
 /**
@@ -87,7 +102,7 @@ export const keyDirectory: Effect.Effect<string | undefined, never, Path.Path> =
  */
 export const keyFilePath = (options: Options): Effect.Effect<string | undefined, never, Path.Path> =>
   Effect.gen(function*() {
-    if (options.keyFile !== undefined) return options.keyFile
+    if (options.keyFile !== undefined) return yield* expandHome(options.keyFile)
     const path = yield* Path.Path
     const dir = yield* keyDirectory
     return dir === undefined ? undefined : path.join(dir, `${options.provider.name}.key`)

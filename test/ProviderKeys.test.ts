@@ -59,6 +59,15 @@ describe("ProviderKeys", () => {
         assert.strictEqual(Redacted.value(found!.key), "sk-custom")
       })))
 
+  it.effect("a key file may start with ~/ (the home directory)", () =>
+    withKeys({ keyFiles: { "home-key": "sk-home" } }, (dir) =>
+      Effect.gen(function*() {
+        const found = yield* ProviderKeys.resolve({ provider: openai, keyFile: "~/home-key" }).pipe(
+          Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ HOME: dir })))
+        )
+        assert.strictEqual(Redacted.value(found!.key), "sk-home")
+      })))
+
   it.effect("the default key directory is ~/.config/llm-connect", () =>
     Effect.gen(function*() {
       const dir = yield* ProviderKeys.keyDirectory.pipe(

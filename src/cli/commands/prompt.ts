@@ -83,6 +83,14 @@ export const command = Command.make(
     const { config } = resolved
     const layer = yield* ModelFromConfig.layer(resolved)
     if (config.provider === "mock") yield* Output.notice(MOCK_NOTICE)
+    else {
+      const ignored = Object.entries(resolved.sources)
+        .filter(([key, source]) => key.startsWith("mock.") && (source._tag === "Flag" || source._tag === "Env"))
+        .map(([, source]) => LlmConnectConfig.describeSource(source))
+      if (ignored.length > 0) {
+        yield* Output.notice(`${ignored.join(", ")}: only the mock provider reads these; ignored with ${config.provider}`)
+      }
+    }
     const request = {
       prompt: input.text,
       ...(config.system !== undefined ? { system: config.system } : {}),
