@@ -1,0 +1,275 @@
+/**
+ * `llm-connect run <file.yaml> [--input key=value]... [--timeout D] [--json]` and
+ * `llm-connect run --resume <id>`: run a YAML workflow and wait for it.
+ *
+ * Stdout is the result: each step's output and the usage totals (with `--json`, one JSON
+ * document: the run, or the error document). Progress goes to stderr, one line per step event
+ * (state, time, tokens): readable lines on a terminal, JSON lines otherwise. The run id is
+ * printed at the start and in the result; every finished step is journaled under
+ * `.llm-connect/runs/<id>.jsonl`, so `--resume <id>` continues a killed run without running a
+ * finished step again (a step that was in flight runs again). Exit codes: 0 completed, 1 failed,
+ * 2 invalid workflow or inputs, 3 timeout, 130 cancelled.
+ *
+ * Ctrl-C cancels gracefully: the steps in flight finish, no new one starts. `NodeRuntime` would
+ * interrupt at once, so while a run is going this command takes over SIGINT; a second Ctrl-C
+ * hands it back and interrupts.
+ *
+ * @since 0.1.0
+ */
+import { Data, Effect, FileSystem, Option, Result, Runtime, Scope } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
+import * as DurationText from "../../Duration.ts"
+import * as LlmConnectConfig from "../../LlmConnectConfig.ts"
+import * as LlmError from "../../LlmError.ts"
+import * as Executor from "../../workflow/Executor.ts"
+import * as Journal from "../../workflow/Journal.ts"
+import * as Workflow from "../../workflow/Workflow.ts"
+import * as WorkflowError from "../../workflow/WorkflowError.ts"
+import * as WorkflowHooks from "../../workflow/WorkflowHooks.ts"
+import * as WorkflowYaml from "../../workflow/WorkflowYaml.ts"
+import * as ConfigFlags from "../flags/ConfigFlags.ts"
+import * as MockFlags from "../flags/MockFlags.ts"
+import * as ModelFlags from "../flags/ModelFlags.ts"
+import * as OutputFlags from "../flags/OutputFlags.ts"
+import * as ModelFromConfig from "../ModelFromConfig.ts"
+import * as Output from "../Output.ts"
+import * as RunProgress from "./runProgress.ts"
+
+/**
+ * The failure the command ends with once it has reported a workflow error itself: a short
+ * message for `main.ts`'s error line, and the exit code.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class WorkflowExit extends Data.TaggedError("WorkflowExit")<{ readonly message: string; readonly code: number }> {
+  override get [Runtime.errorExitCode](): number {
+    return this.code
+  }
+}
+
+/**
+ * The exit code of a workflow error: 2 invalid workflow, inputs or journal; 1 a failed step;
+ * 3 timeout; 130 cancelled.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const exitCode = (error: WorkflowError.WorkflowError): number => {
+  switch (error.reason._tag) {
+    case "Invalid":
+    case "NotFound":
+    case "Journal":
+      return 2
+    case "StepFailed":
+      return error.reason.cause.reason._tag === "Configuration" ? 2 : 1
+    case "Timeout":
+      return 3
+    case "Cancelled":
+      return 130
+  }
+}
+
+const parseInputs = (
+  workflow: string,
+  pairs: ReadonlyArray<string>
+): Effect.Effect<Record<string, string>, WorkflowError.WorkflowError> => {
+  const values: Record<string, string> = {}
+  const issues: Array<WorkflowError.Issue> = []
+  for (const pair of pairs) {
+    const at = pair.indexOf("=")
+    if (at <= 0) issues.push({ message: `--input "${pair}" is not key=value (e.g. --input topic=tides)`, path: "--input" })
+    else values[pair.slice(0, at)] = pair.slice(at + 1)
+  }
+  return issues.length > 0 ? Effect.fail(WorkflowError.invalid(workflow, issues)) : Effect.succeed(values)
+}
+
+const journalError = (workflow: string, runId: string, description: string, fix: string) =>
+  WorkflowError.make(workflow, new WorkflowError.Journal({ description, fix }), runId)
+
+interface Prepared {
+  readonly loaded: WorkflowYaml.Loaded
+  readonly runId: string
+  readonly input: Record<string, unknown>
+  readonly resumed: ReadonlyArray<Journal.StepEntry> | undefined
+}
+
+const prepare = (
+  file: Option.Option<string>,
+  resume: Option.Option<string>,
+  pairs: ReadonlyArray<string>,
+  journal: Journal.Service
+): Effect.Effect<Prepared, WorkflowError.WorkflowError, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    if (Option.isSome(resume)) {
+      const runId = resume.value
+      const entries = yield* journal.read(runId)
+      const start = entries[0]
+      if (start === undefined || start.type !== "start" || start.path === undefined) {
+        return yield* journalError("?", runId, `the journal of run ${runId} has no start entry`, "start a new run")
+      }
+      const loaded = yield* WorkflowYaml.load(start.path)
+      if (loaded.hash !== start.hash) {
+        return yield* journalError(
+          start.workflow,
+          runId,
+          `${start.path} changed since run ${runId} started (sha256 ${start.hash?.slice(0, 12)}... then, ${loaded.hash.slice(0, 12)}... now); resuming would mix two versions of the workflow`,
+          `restore the file as it was, or start a new run: llm-connect run ${start.path}`
+        )
+      }
+      if (pairs.length > 0) yield* Output.notice("--input is ignored with --resume: the run keeps its original inputs")
+      const resumed = entries.filter((entry): entry is Journal.StepEntry => entry.type === "step")
+      return { loaded, runId, input: start.input, resumed }
+    }
+    if (Option.isNone(file)) {
+      return yield* Effect.fail(WorkflowError.invalid("?", [{
+        message: "give a workflow file (llm-connect run examples/workflows/demo.yaml) or --resume <run id>",
+        path: ""
+      }]))
+    }
+    const loaded = yield* WorkflowYaml.load(file.value)
+    const provided = yield* parseInputs(loaded.file.name, pairs)
+    const input = yield* WorkflowYaml.checkInputs(loaded, provided)
+    return { loaded, runId: yield* Workflow.makeRunId, input, resumed: undefined }
+  })
+
+/**
+ * Takes over SIGINT while a run is going: the first Ctrl-C runs `onFirst` (a graceful cancel),
+ * the second gives the signal back to the previous handlers (NodeRuntime's: interrupt). The
+ * previous handlers are restored when the scope closes.
+ *
+ * @since 0.1.0
+ * @category signals
+ */
+export const takeOverSigint = (onFirst: () => void): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const previous = process.listeners("SIGINT")
+      let presses = 0
+      const handler = () => {
+        presses += 1
+        if (presses === 1) return onFirst()
+        process.removeListener("SIGINT", handler)
+        for (const listener of previous) {
+          if (!process.listeners("SIGINT").includes(listener)) process.on("SIGINT", listener)
+          listener.call(process, "SIGINT")
+        }
+      }
+      for (const listener of previous) process.removeListener("SIGINT", listener)
+      process.on("SIGINT", handler)
+      return { previous, handler }
+    }),
+    ({ handler, previous }) =>
+      Effect.sync(() => {
+        process.removeListener("SIGINT", handler)
+        for (const listener of previous) if (!process.listeners("SIGINT").includes(listener)) process.on("SIGINT", listener)
+      })
+  ).pipe(Effect.asVoid)
+
+const render = (result: Executor.RunResult): string => {
+  const blocks = result.steps.map((step) => {
+    const output = typeof step.output === "string" ? step.output : JSON.stringify(step.output, null, 2)
+    return `── ${step.id} ── ${RunProgress.stepFacts(step)}\n${output}`
+  })
+  return [...blocks, RunProgress.totals(result)].join("\n\n")
+}
+
+/**
+ * The `run` command.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const command = Command.make(
+  "run",
+  {
+    file: Argument.String("file").pipe(Argument.withDescription("the workflow (YAML)"), Argument.optional),
+    inputs: Flag.String("input").pipe(
+      Flag.withMetavar("KEY=VALUE"),
+      Flag.withDescription("a workflow input (repeat for several)"),
+      Flag.atLeast(0)
+    ),
+    timeout: Flag.String("timeout").pipe(
+      Flag.withMetavar("DURATION"),
+      Flag.withDescription("stop the run after this long, e.g. 2m (exit code 3; the state so far is printed)"),
+      Flag.optional
+    ),
+    resume: Flag.String("resume").pipe(
+      Flag.withMetavar("RUN_ID"),
+      Flag.withDescription("continue a run that was stopped: finished steps are not run again"),
+      Flag.optional
+    ),
+    journal: Flag.String("journal-dir").pipe(
+      Flag.withMetavar("DIR"),
+      Flag.withDescription(`where run journals are kept (default ${Journal.DEFAULT_DIRECTORY})`),
+      Flag.withDefault(Journal.DEFAULT_DIRECTORY)
+    ),
+    model: { provider: ModelFlags.flags.provider, model: ModelFlags.flags.model, baseUrl: ModelFlags.flags.baseUrl },
+    mock: MockFlags.flags,
+    config: ConfigFlags.config,
+    json: OutputFlags.json
+  },
+  Effect.fn("cli.run")(function*(flags) {
+    const timeoutMs = Option.isSome(flags.timeout) ? DurationText.parseMillis(flags.timeout.value) : undefined
+    if (timeoutMs !== undefined && Result.isFailure(timeoutMs)) {
+      return yield* WorkflowError.invalid("?", [{ message: `--timeout: ${timeoutMs.failure}`, path: "--timeout" }])
+    }
+    const resolved = yield* LlmConnectConfig.load({
+      flags: ConfigFlags.overrides(flags.model, flags.mock),
+      configFile: ConfigFlags.configFile(flags.config)
+    })
+    const modelLayer = yield* ModelFromConfig.layer(resolved)
+    const journal = yield* Journal.makeFile(flags.journal)
+    const prepared = yield* prepare(flags.file, flags.resume, flags.inputs, journal)
+    const { loaded, runId } = prepared
+    const run = Effect.gen(function*() {
+      const definition = yield* WorkflowYaml.compile(loaded)
+      const progress = RunProgress.make({ json: !process.stderr.isTTY, workflow: definition.name, runId })
+      yield* progress.start(definition.steps.length, prepared.resumed?.length ?? 0)
+      const outcome = yield* Effect.scoped(Effect.gen(function*() {
+        const control = yield* Executor.start(definition, {
+          runId,
+          input: prepared.input,
+          resumed: prepared.resumed,
+          source: { path: loaded.path, hash: loaded.hash }
+        }).pipe(
+          Effect.provideService(Journal.Journal, journal),
+          Effect.provide(WorkflowHooks.layer(progress.hooks))
+        )
+        yield* takeOverSigint(() => {
+          Effect.runFork(Effect.andThen(control.cancel, progress.cancelling))
+        })
+        if (timeoutMs === undefined) return yield* control.await
+        const done = yield* Effect.timeoutOption(control.await, timeoutMs.success)
+        if (Option.isSome(done)) return done.value
+        const snapshot = yield* control.interrupt("timeout")
+        return yield* WorkflowError.make(definition.name, new WorkflowError.Timeout({ timeoutMs: timeoutMs.success, snapshot }), runId)
+      }))
+      yield* progress.end(outcome)
+      return outcome
+    })
+    const outcome = yield* Effect.provide(run, modelLayer)
+    if (flags.json) yield* Output.json(outcome)
+    else yield* Output.result(render(outcome))
+  }, (effect, flags) =>
+    effect.pipe(
+      Effect.catchIf(
+        (error): error is WorkflowError.WorkflowError => error instanceof WorkflowError.WorkflowError,
+        (error) =>
+          Effect.gen(function*() {
+            if (flags.json) yield* Output.json(WorkflowError.toDocument(error))
+            yield* RunProgress.reportFailure(error)
+            return yield* new WorkflowExit({ message: RunProgress.failureSummary(error), code: exitCode(error) })
+          })
+      ),
+      Effect.tapError((error) => flags.json && LlmError.isLlmError(error) ? Output.json(LlmError.toDocument(error)) : Effect.void)
+    ))
+).pipe(
+  Command.withDescription("Run a YAML workflow and print each step's output (progress on stderr)"),
+  Command.withExamples([
+    { command: "llm-connect run examples/workflows/demo.yaml", description: "the demo, on the mock provider (no key needed)" },
+    { command: "llm-connect run article.yaml --input topic=tides --timeout 5m --json", description: "one JSON document" },
+    { command: "llm-connect run --resume 20261125-k3x9q2", description: "continue a stopped run" }
+  ])
+)
+
