@@ -42,9 +42,12 @@ export const PriceConfig = Schema.Struct({
  * @since 0.1.0
  * @category schemas
  */
-export const PricesConfig = Schema.Record(
-  Schema.String.check(Schema.isPattern(/^[^/]+\/.+$/, { message: "a price key is provider/model, e.g. openai/gpt-4o or mock/*" })),
-  PriceConfig
+export const PricesConfig = Schema.Record(Schema.String, PriceConfig).check(
+  Schema.makeFilter((prices: { readonly [key: string]: unknown }) =>
+    Object.keys(prices)
+      .filter((key) => !/^[^/]+\/.+$/.test(key))
+      .map((key) => ({ path: [key], issue: `"${key}" is not provider/model; write e.g. openai/gpt-4o or mock/*` }))
+  )
 ).annotate({ identifier: "PricesConfig", description: "Price overrides keyed provider/model." })
 
 /**

@@ -1,0 +1,61 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Duration, Effect, Result, Schema } from "effect"
+import * as Budget from "../../src/budget/Budget.ts"
+
+const failure = (input: Budget.Input) => {
+  const result = Budget.validate(input)
+  if (Result.isSuccess(result)) throw new Error(`expected ${JSON.stringify(input)} to be refused`)
+  return result.failure
+}
+
+describe("Budget", () => {
+  it("accepts any positive limit, and a deadline as a duration, an instant, a Date or a Duration", () => {
+    const budget = Result.getOrThrow(Budget.validate({ totalTokens: 50_000, costUsd: 0.5, deadline: "2m" }))
+    assert.deepStrictEqual(budget, { totalTokens: 50_000, costUsd: 0.5, deadline: { _tag: "After", millis: 120_000 } })
+    assert.deepStrictEqual(Result.getOrThrow(Budget.validate({ deadline: "2026-01-01T12:00:00Z" })).deadline, {
+      _tag: "At",
+      epochMillis: Date.UTC(2026, 0, 1, 12)
+    })
+    assert.deepStrictEqual(Result.getOrThrow(Budget.validate({ deadline: new Date(5_000) })).deadline, { _tag: "At", epochMillis: 5_000 })
+    assert.deepStrictEqual(Result.getOrThrow(Budget.validate({ deadline: Duration.seconds(3) })).deadline, { _tag: "After", millis: 3_000 })
+    assert.strictEqual(Budget.format(budget), "totalTokens 50000, costUsd $0.5, deadline 2m")
+  })
+
+  it("refuses a budget with no limit, naming every dimension", () => {
+    const error = failure({})
+    assert.strictEqual(error.reason._tag, "Configuration")
+    assert.include(error.message, "at least one limit")
+    assert.include(error.message, "--max-total-tokens")
+  })
+
+  it.each([
+    [{ totalTokens: 0 }, "budget.totalTokens"],
+    [{ inputTokens: -5 }, "budget.inputTokens"],
+    [{ outputTokens: 1.5 }, "budget.outputTokens"],
+    [{ costUsd: 0 }, "budget.costUsd"],
+    [{ costUsd: Number.NaN }, "budget.costUsd"],
+    [{ deadline: "soon" }, "budget.deadline"],
+    [{ deadline: "0s" }, "budget.deadline"],
+    [{ deadline: Duration.zero }, "budget.deadline"]
+  ] as const)("refuses %j with a Configuration error on %s", (input, setting) => {
+    const error = failure(input)
+    assert.strictEqual(error.reason._tag, "Configuration")
+    if (error.reason._tag === "Configuration") assert.strictEqual(error.reason.setting, setting)
+  })
+
+  it.effect("make fails in the error channel", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Budget.make({ costUsd: -1 }))
+      assert.strictEqual(error.reason._tag, "Configuration")
+    }))
+
+  it("the config Schema needs at least one limit and positive values", () => {
+    const decode = Schema.decodeUnknownResult(Budget.BudgetConfig)
+    assert.isTrue(Result.isSuccess(decode({ totalTokens: 10, defaultMaxTokens: 256, onUnknownPrice: "allow", deadline: "30s" })))
+    assert.isTrue(Result.isFailure(decode({ defaultMaxTokens: 256 })))
+    assert.isTrue(Result.isFailure(decode({ totalTokens: 0 })))
+    assert.isTrue(Result.isFailure(decode({ costUsd: -0.1 })))
+    assert.isTrue(Result.isFailure(decode({ deadline: "tomorrow" })))
+    assert.isTrue(Result.isSuccess(Schema.decodeUnknownResult(Budget.BudgetLimits)({ deadline: "2026-06-01T00:00:00+02:00" })))
+  })
+})
