@@ -13,6 +13,7 @@
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Console, Effect, FileSystem, JsonSchema, Path, Schema } from "effect"
+import * as LlmConnectConfig from "../src/LlmConnectConfig.ts"
 import * as LlmError from "../src/LlmError.ts"
 import * as LlmRequest from "../src/LlmRequest.ts"
 import * as LlmResponse from "../src/LlmResponse.ts"
@@ -30,6 +31,8 @@ export interface Contract {
   readonly title: string
   /** The Effect Schema the file is generated from. */
   readonly schema: Schema.Top
+  /** Generation options, e.g. `{ onExcessProperty: "error" }` for a closed object. */
+  readonly options?: Schema.ToJsonSchemaOptions | undefined
 }
 
 /**
@@ -63,7 +66,13 @@ export const ErrorDocument = Schema.Union(
 export const contracts: ReadonlyArray<Contract> = [
   { file: "llm-request.schema.json", title: "llm-connect LlmRequest", schema: LlmRequest.LlmRequest },
   { file: "llm-response.schema.json", title: "llm-connect LlmResponse (also `prompt --json` on success)", schema: LlmResponse.LlmResponse },
-  { file: "error.schema.json", title: "llm-connect error document (also `prompt --json` on failure)", schema: ErrorDocument }
+  { file: "error.schema.json", title: "llm-connect error document (also `prompt --json` on failure)", schema: ErrorDocument },
+  {
+    file: "config.schema.json",
+    title: "llm-connect configuration file (llm-connect.yaml)",
+    schema: LlmConnectConfig.ConfigFile,
+    options: LlmConnectConfig.jsonSchemaOptions
+  }
 ]
 
 /**
@@ -74,7 +83,7 @@ export const contracts: ReadonlyArray<Contract> = [
  * @category rendering
  */
 export const render = (contract: Contract): string => {
-  const document = Schema.toJsonSchemaDocument(contract.schema)
+  const document = Schema.toJsonSchemaDocument(contract.schema, contract.options)
   const standalone = {
     $schema: JsonSchema.META_SCHEMA_URI_DRAFT_2020_12,
     title: contract.title,

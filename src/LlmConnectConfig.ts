@@ -101,6 +101,15 @@ export const ConfigFile = Schema.Struct(sections).annotate({
 export type ConfigFile = typeof ConfigFile.Type
 
 /**
+ * How the file's JSON Schema is generated (`contracts/config.schema.json`): closed objects, as
+ * the loader refuses unknown keys.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const jsonSchemaOptions: Schema.ToJsonSchemaOptions = { onExcessProperty: "error" }
+
+/**
  * A provider's settings, resolved: the key is `Redacted`.
  *
  * @since 0.1.0
