@@ -1,6 +1,7 @@
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, FileSystem, Path, Redacted } from "effect"
+import { readFileSync } from "node:fs"
 import * as LlmConnectConfig from "../src/LlmConnectConfig.ts"
 import type * as LlmError from "../src/LlmError.ts"
 
@@ -235,6 +236,17 @@ describe("LlmConnectConfig validation messages", () => {
     Effect.gen(function*() {
       const { config } = yield* loadWith({ files: { "llm-connect.yaml": "" } })
       assert.strictEqual(config.provider, "mock")
+    }))
+
+  it.effect("the example file in docs/configuration.md is valid", () =>
+    Effect.gen(function*() {
+      const docs = readFileSync(new URL("../docs/configuration.md", import.meta.url), "utf8")
+      const example = /```yaml\n(# llm-connect\.yaml\n[\s\S]*?)```/.exec(docs)?.[1]
+      assert.isDefined(example)
+      const { config } = yield* loadWith({ files: { "llm-connect.yaml": example! } })
+      assert.strictEqual(config.provider, "openai")
+      assert.strictEqual(config.timeoutMs, 30_000)
+      assert.deepStrictEqual(config.mock.faults, ["429:1s", "ok"])
     }))
 
   it("the file Schema is exported with every section", () => {
