@@ -74,7 +74,8 @@ export const suggest = (name: string, known: Iterable<string>): string => {
     const d = distance(name, candidate)
     if (d < bestDistance) [best, bestDistance] = [candidate, d]
   }
-  return best !== undefined && bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? ` Did you mean "${best}"?` : ""
+  const allowed = name.length <= 3 ? 1 : name.length <= 8 ? 2 : 3
+  return best !== undefined && bestDistance <= allowed ? ` Did you mean "${best}"?` : ""
 }
 
 const knownKeys = (path: ReadonlyArray<string | number>): ReadonlyArray<string> => {

@@ -64,13 +64,8 @@ export const parse = (
   const file = fileName !== undefined ? { file: fileName } : {}
   if (document.errors.length > 0) {
     return Result.fail(document.errors.map((error) => {
-      const position = error.linePos?.[0]
-      return {
-        message: `YAML syntax: ${error.message.split("\n")[0]}`,
-        path: "",
-        ...file,
-        ...(position !== undefined ? { line: position.line, column: position.col } : {})
-      }
+      const position = lineCounter.linePos(error.pos[0])
+      return { message: `YAML syntax: ${error.message.split("\n")[0]}`, path: "", ...file, line: position.line, column: position.col }
     }))
   }
   const locate = (path: ReadonlyArray<string | number>) => {
