@@ -1,0 +1,74 @@
+/**
+ * Records real exchanges to a fixture file, for replay in tests.
+ *
+ * Wrap any `LanguageModel` (a real provider, usually) with {@link layer}: every call goes
+ * through unchanged, and its request with its response (or error) is saved to the fixture
+ * file, secrets scrubbed (keys, `Authorization` headers, anything key-shaped). The file is
+ * rewritten after each call, so an interrupted session keeps what it recorded; exchanges already
+ * in the file are kept, and a request recorded again replaces its old exchange.
+ *
+ * @since 0.1.0
+ */
+import { NodeFileSystem } from "@effect/platform-node"
+import { Cause, Effect, Exit, FileSystem, Layer, Option, Ref } from "effect"
+import * as LanguageModel from "../LanguageModel.ts"
+import type * as LlmError from "../LlmError.ts"
+import * as Fixture from "./Fixture.ts"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The fixture file, e.g. `test/fixtures/llm/summarise.json`. */
+  readonly path: string
+}
+
+/**
+ * Wraps a model so that every exchange is written to the fixture file.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (inner: LanguageModel.Service, options: Options) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const existing = yield* Fixture.read(options.path)
+    const state = yield* Ref.make<ReadonlyArray<Fixture.Exchange>>(existing?.exchanges ?? [])
+    const save = (exchange: Fixture.Exchange) =>
+      Ref.updateAndGet(state, (all) => [...all.filter((old) => old.hash !== exchange.hash), exchange]).pipe(
+        Effect.flatMap((exchanges) =>
+          Fixture.write(options.path, { version: 1, provider: inner.provider, defaultModel: inner.defaultModel, exchanges })
+        ),
+        Effect.provideService(FileSystem.FileSystem, fs),
+        Effect.orDie
+      )
+    return LanguageModel.mapGenerate(inner, (request, next) => {
+      const hash = Fixture.hash(request, inner.defaultModel)
+      const recorded = Fixture.normalise(request, inner.defaultModel)
+      return next(request).pipe(
+        Effect.onExit((exit) => {
+          if (Exit.isSuccess(exit)) return save({ hash, request: recorded, response: exit.value })
+          const error = Option.getOrUndefined(Cause.findErrorOption(exit.cause))
+          return error === undefined ? Effect.void : save({ hash, request: recorded, error })
+        })
+      )
+    })
+  })
+
+/**
+ * The recorder as a Layer wrapping the `LanguageModel` below it.
+ *
+ * @since 0.1.0
+ * @category layers
+ * @example
+ * const recording = FixtureRecorder.layer({ path: "test/fixtures/llm/rivers.json" }).pipe(
+ *   Layer.provide(OpenAiLanguageModel.layer({ ... })))
+ */
+export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel, LlmError.LlmError, LanguageModel.LanguageModel> =>
+  Layer.effect(
+    LanguageModel.LanguageModel,
+    Effect.gen(function*() {
+      return yield* make(yield* LanguageModel.LanguageModel, options)
+    })
+  ).pipe(Layer.provide(NodeFileSystem.layer))

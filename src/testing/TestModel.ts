@@ -1,0 +1,189 @@
+/**
+ * A scripted model for tests: each call takes the next step of a script, in order.
+ *
+ * A step is a reply (`"Paris"`), a reply after a delay (`{ reply: "Paris", delay: "2s" }`, on
+ * the `Clock`, so `TestClock` drives it), a fault (`{ fault: "429:1s" }`, the mock's fault
+ * syntax) or a function of the request. Built on the mock provider: usage is counted with the
+ * real tokenizer, `maxTokens` and `stop` apply, and every request is recorded in the
+ * `MockLanguageModel` control, which the layer also provides. When the script runs out, the
+ * next call fails with `InvalidRequest` saying how many steps there were, unless `otherwise`
+ * gives a reply for the rest.
+ *
+ * @since 0.1.0
+ */
+import { Context, Duration, Effect, Layer, Ref, Result } from "effect"
+import * as DurationText from "../Duration.ts"
+import * as LanguageModel from "../LanguageModel.ts"
+import * as LlmError from "../LlmError.ts"
+import type { LlmRequest } from "../LlmRequest.ts"
+import * as Observability from "../observability/Observability.ts"
+import * as UsageLedger from "../observability/UsageLedger.ts"
+import * as MockFault from "../providers/mock/MockFault.ts"
+import * as MockLanguageModel from "../providers/mock/MockLanguageModel.ts"
+
+/**
+ * One step of a script.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Step =
+  | string
+  | ((request: LlmRequest) => string)
+  | { readonly reply: string | ((request: LlmRequest) => string); readonly delay?: Delay | undefined }
+  | { readonly fault: string; readonly delay?: Delay | undefined }
+
+/**
+ * A delay: a project duration string (`"250ms"`, `"2s"`) or any Effect `Duration.Input`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Delay = Duration.Input | (string & {})
+
+const toDuration = (delay: Delay): Duration.Duration => {
+  if (typeof delay === "string") {
+    const parsed = DurationText.parseMillis(delay)
+    if (Result.isSuccess(parsed)) return Duration.millis(parsed.success)
+  }
+  return Duration.fromInputUnsafe(delay as Duration.Input)
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The model name reported (default `mock-1`). */
+  readonly model?: string | undefined
+  /** The reply once the script is used up (default: fail with `InvalidRequest`). */
+  readonly otherwise?: MockLanguageModel.Reply | undefined
+}
+
+/**
+ * Inspects a scripted model from a test.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Control {
+  /** Steps not used yet. */
+  readonly remaining: Effect.Effect<number>
+  /** Appends steps to the script. */
+  readonly push: (steps: ReadonlyArray<Step>) => Effect.Effect<void>
+}
+
+/**
+ * The control service of a scripted model.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class TestModel extends Context.Service<TestModel, Control>()("llm-connect/TestModel") {}
+
+const toFault = (token: string): MockFault.MockFault => {
+  const parsed = MockFault.parse(token)
+  if (Result.isFailure(parsed)) throw new Error(`TestModel: ${parsed.failure}`)
+  return parsed.success
+}
+
+interface Planned {
+  readonly reply?: string | ((request: LlmRequest) => string)
+  readonly fault?: MockFault.MockFault
+  readonly delay?: Duration.Duration
+}
+
+const plan = (step: Step): Planned => {
+  if (typeof step === "string" || typeof step === "function") return { reply: step }
+  const delay = step.delay === undefined ? {} : { delay: toDuration(step.delay) }
+  return "fault" in step ? { fault: toFault(step.fault), ...delay } : { reply: step.reply, ...delay }
+}
+
+/**
+ * Builds a scripted model, its control and the underlying mock's control. Throws on a fault
+ * token it cannot parse (a mistake in the test itself).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (script: ReadonlyArray<Step>, options: Options = {}) =>
+  Effect.gen(function*() {
+    const planned = script.map(plan)
+    const steps = yield* Ref.make<ReadonlyArray<Planned>>(planned)
+    const used = yield* Ref.make(0)
+    // Each request's scripted reply, looked up by identity, so concurrent calls do not mix.
+    const replies = new WeakMap<LlmRequest, string>()
+    const mock = yield* MockLanguageModel.make({
+      ...(options.model !== undefined ? { model: options.model } : {}),
+      reply: (request) => replies.get(request) ?? ""
+    })
+    const exhausted = (count: number, request: LlmRequest) =>
+      LlmError.make(
+        MockLanguageModel.PROVIDER,
+        new LlmError.InvalidRequest({
+          description: `the TestModel script has no step left for call ${count + 1} (it had ${count} steps); ` +
+            `add steps, or give "otherwise" for the calls after the script`
+        }),
+        { model: request.model ?? mock.model.defaultModel }
+      )
+    const generate = (request: LlmRequest) =>
+      Effect.gen(function*() {
+        const step = yield* Ref.modify(steps, (all) => [all[0], all.slice(1)] as const)
+        const count = yield* Ref.getAndUpdate(used, (n) => n + 1)
+        if (step === undefined) {
+          if (options.otherwise === undefined) return yield* Effect.fail(exhausted(count, request))
+          return yield* MockLanguageModel.make({ reply: options.otherwise, model: mock.model.defaultModel }).pipe(
+            Effect.flatMap(({ model }) => model.generate(request))
+          )
+        }
+        if (step.delay !== undefined) yield* Effect.sleep(step.delay)
+        const own = { ...request }
+        if (step.fault !== undefined) yield* mock.control.pushFaults([step.fault])
+        else if (step.reply !== undefined) replies.set(own, typeof step.reply === "function" ? step.reply(request) : step.reply)
+        return yield* mock.model.generate(own)
+      })
+    const control: Control = {
+      remaining: Effect.map(Ref.get(steps), (all) => all.length),
+      push: (more) => Ref.update(steps, (all) => [...all, ...more.map(plan)])
+    }
+    return { model: { ...mock.model, generate } satisfies LanguageModel.Service, control, mock: mock.control }
+  })
+
+/**
+ * A scripted model as a Layer: `LanguageModel`, `TestModel` and `MockLanguageModel` (the
+ * requests received).
+ *
+ * @since 0.1.0
+ * @category layers
+ * @example
+ * TestModel.layer(["Paris", { fault: "429" }, { reply: "Rome", delay: "1s" }])
+ */
+export const layer = (
+  script: ReadonlyArray<Step>,
+  options: Options = {}
+): Layer.Layer<LanguageModel.LanguageModel | TestModel | MockLanguageModel.MockLanguageModel> =>
+  Layer.effectContext(
+    Effect.map(make(script, options), ({ control, mock, model }) =>
+      Context.make(LanguageModel.LanguageModel, model).pipe(
+        Context.add(TestModel, control),
+        Context.add(MockLanguageModel.MockLanguageModel, mock)
+      ))
+  )
+
+/**
+ * {@link layer} with the observability layer on top and an in-memory `UsageLedger`, for tests
+ * that assert on usage and calls (see `TestAssertions`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerObserved = (
+  script: ReadonlyArray<Step>,
+  options: Options & { readonly observability?: Observability.Options | undefined } = {}
+): Layer.Layer<
+  LanguageModel.LanguageModel | TestModel | MockLanguageModel.MockLanguageModel | UsageLedger.UsageLedger,
+  LlmError.LlmError
+> =>
+  Observability.layer(options.observability ?? {}).pipe(
+    Layer.provideMerge(Layer.mergeAll(layer(script, options), UsageLedger.layerMemory()))
+  )
