@@ -22,7 +22,7 @@
  */
 import { GoogleGenAI } from "@google/genai"
 import type { Content, GenerateContentConfig, GenerateContentResponse } from "@google/genai"
-import { Clock, Duration, Effect, type FileSystem, Layer, type Path, Redacted } from "effect"
+import { Clock, Duration, Effect, FileSystem, Layer, Path, Redacted } from "effect"
 import * as LanguageModel from "../../LanguageModel.ts"
 import * as LlmError from "../../LlmError.ts"
 import type { LlmRequest } from "../../LlmRequest.ts"
@@ -279,37 +279,40 @@ export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel
  * @since 0.1.0
  * @category providers
  */
-export const provider: Effect.Effect<Provider, never, FileSystem.FileSystem | Path.Path> = Effect.map(
-  Effect.context<FileSystem.FileSystem | Path.Path>(),
-  (context) => {
-    const entry: Provider = {
-      name: PROVIDER,
-      description: "Google Gemini (generativelanguage.googleapis.com) via @google/genai",
-      defaultModel: DEFAULT_MODEL,
-      keyEnv: KEY_ENV,
-      requiresKey: true,
-      make: (config) =>
-        Effect.gen(function*() {
-          const keyFile = typeof config.options?.keyFile === "string" ? config.options.keyFile : undefined
-          const found = yield* ProviderKeys.resolve({ provider: entry, explicit: config.apiKey, keyFile })
-          const timeout = yield* timeoutFromConfig(PROVIDER, config)
-          const apiVersion = config.options?.apiVersion
-          if (apiVersion !== undefined && (typeof apiVersion !== "string" || apiVersion === "")) {
-            return yield* Effect.fail(LlmError.make(PROVIDER, new LlmError.Configuration({
-              description: "providers.gemini.apiVersion must be a version string",
-              setting: "providers.gemini.apiVersion",
-              fix: "use v1beta (the default) or v1"
-            })))
-          }
-          return yield* make({
-            apiKey: found!.key,
-            ...(config.baseUrl !== undefined ? { baseUrl: config.baseUrl } : {}),
-            ...(typeof apiVersion === "string" ? { apiVersion } : {}),
-            defaultModel: config.model ?? DEFAULT_MODEL,
-            ...(timeout !== undefined ? { timeout } : {})
-          })
-        }).pipe(Effect.provide(context))
-    }
-    return entry
+export const provider: Effect.Effect<Provider, never, FileSystem.FileSystem | Path.Path> = Effect.gen(function*() {
+  const fileSystem = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  const entry: Provider = {
+    name: PROVIDER,
+    description: "Google Gemini (generativelanguage.googleapis.com) via @google/genai",
+    defaultModel: DEFAULT_MODEL,
+    keyEnv: KEY_ENV,
+    requiresKey: true,
+    make: (config) =>
+      Effect.gen(function*() {
+        const keyFile = typeof config.options?.keyFile === "string" ? config.options.keyFile : undefined
+        const found = yield* ProviderKeys.resolve({ provider: entry, explicit: config.apiKey, keyFile }).pipe(
+          Effect.provideService(FileSystem.FileSystem, fileSystem),
+          Effect.provideService(Path.Path, path)
+        )
+        if (found === undefined) return yield* Effect.die("unreachable: gemini requires a key")
+        const timeout = yield* timeoutFromConfig(PROVIDER, config)
+        const apiVersion = config.options?.apiVersion
+        if (apiVersion !== undefined && (typeof apiVersion !== "string" || apiVersion === "")) {
+          return yield* Effect.fail(LlmError.make(PROVIDER, new LlmError.Configuration({
+            description: "providers.gemini.apiVersion must be a version string",
+            setting: "providers.gemini.apiVersion",
+            fix: "use v1beta (the default) or v1"
+          })))
+        }
+        return yield* make({
+          apiKey: found.key,
+          ...(config.baseUrl !== undefined ? { baseUrl: config.baseUrl } : {}),
+          ...(typeof apiVersion === "string" ? { apiVersion } : {}),
+          defaultModel: config.model ?? DEFAULT_MODEL,
+          ...(timeout !== undefined ? { timeout } : {})
+        })
+      })
   }
-)
+  return entry
+})

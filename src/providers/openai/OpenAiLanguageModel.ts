@@ -311,7 +311,12 @@ export const timeoutFromConfig = (
  * @category providers
  */
 export const providerFor = (flavor: Flavor): Effect.Effect<Provider, never, Services> =>
-  Effect.map(Effect.context<Services>(), (context) => {
+  Effect.gen(function*() {
+    // Capture only these services (not the whole context), so the caller's references
+    // (ConfigProvider, tracer, log level) still apply when a model is built and called.
+    const http = yield* HttpClient.HttpClient
+    const fileSystem = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
     const entry: Provider = {
       name: flavor.name,
       description: flavor.description,
@@ -330,10 +335,13 @@ export const providerFor = (flavor: Flavor): Effect.Effect<Provider, never, Serv
             })))
           }
           const keyFile = typeof config.options?.keyFile === "string" ? config.options.keyFile : undefined
-          const found = yield* ProviderKeys.resolve({ provider: entry, explicit: config.apiKey, keyFile })
+          const found = yield* ProviderKeys.resolve({ provider: entry, explicit: config.apiKey, keyFile }).pipe(
+            Effect.provideService(FileSystem.FileSystem, fileSystem),
+            Effect.provideService(Path.Path, path)
+          )
           const timeout = yield* timeoutFromConfig(flavor.name, config)
           const extra = flavor.configure !== undefined ? yield* flavor.configure(config) : {}
-          return yield* make({
+          const options: Options = {
             provider: flavor.name,
             baseUrl,
             apiKey: found?.key,
@@ -341,8 +349,9 @@ export const providerFor = (flavor: Flavor): Effect.Effect<Provider, never, Serv
             maxTokensField: flavor.maxTokensField,
             ...(timeout !== undefined ? { timeout } : {}),
             ...extra
-          })
-        }).pipe(Effect.provide(context))
+          }
+          return fromClient(OpenAiClient.fromHttpClient(http, options), options)
+        })
     }
     return entry
   })
