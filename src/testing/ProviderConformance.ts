@@ -89,6 +89,23 @@ export const faults: { readonly [F in Fault]: FaultSpec } = {
 }
 
 /**
+ * Every fault, in a fixed order (for `Subject.faults` when a harness can provoke them all).
+ *
+ * @since 0.1.0
+ * @category faults
+ */
+export const allFaults: ReadonlyArray<Fault> = [
+  "rate-limited",
+  "server-error",
+  "unavailable",
+  "authentication",
+  "invalid-request",
+  "network",
+  "malformed",
+  "hang"
+]
+
+/**
  * A model under test, with the hooks the suite uses to provoke and observe it.
  *
  * @since 0.1.0
@@ -336,7 +353,7 @@ export const harnessFromProvider = (
  */
 export const mockSubject = (options: MockLanguageModel.Options = {}): Subject => ({
   name: MockLanguageModel.PROVIDER,
-  faults: Object.keys(faults) as ReadonlyArray<Fault>,
+  faults: allFaults,
   make: Effect.map(MockLanguageModel.make(options), ({ control, model }) => ({
     model,
     provoke: (fault: Fault) =>

@@ -7,7 +7,7 @@ import * as ProviderRegistry from "../../src/ProviderRegistry.ts"
 import { ProviderConformance } from "../../src/testing/index.ts"
 
 type Fault = ProviderConformance.Fault
-const allFaults = Object.keys(ProviderConformance.faults) as ReadonlyArray<Fault>
+const allFaults = ProviderConformance.allFaults
 const API_KEY = "sk-acme-0123456789abcdef"
 
 /** How a test plugin misbehaves (a well-behaved plugin has none of these). */
@@ -111,6 +111,10 @@ const detail = (report: ProviderConformance.Report, id: string) =>
 describe("ProviderConformance", () => {
   describe("the mock provider, registered as vitest tests", () => {
     ProviderConformance.register(it, ProviderConformance.mockSubject())
+  })
+
+  it("allFaults lists every fault the suite describes", () => {
+    assert.deepStrictEqual([...ProviderConformance.allFaults].sort(), Object.keys(ProviderConformance.faults).sort())
   })
 
   it.live("run: the mock passes every check that applies, and skips only the key check", () =>
