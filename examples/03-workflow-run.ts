@@ -1,4 +1,5 @@
 // Run the workflow of 02-workflow-builder.ts and wait for its result (the mock model: no key needed).
+// expect: mock provider
 import { Effect } from "effect"
 import * as MockLanguageModel from "../src/providers/mock/MockLanguageModel.ts"
 import * as Workflow from "../src/workflow/Workflow.ts"

@@ -1,0 +1,213 @@
+/**
+ * `llm-connect run` as a real subprocess: output, exit codes, Ctrl-C and resume after a kill.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { spawn } from "node:child_process"
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { baseEnv, binScript, nodeBin, repoRoot } from "../runCli.ts"
+
+interface Child {
+  readonly pid: number
+  readonly stdout: () => string
+  readonly stderr: () => string
+  readonly exited: Promise<number>
+  /** Resolves when a stderr JSON line satisfies the predicate. */
+  readonly waitFor: (predicate: (event: Record<string, unknown>) => boolean) => Promise<Record<string, unknown>>
+}
+
+const start = (args: ReadonlyArray<string>, cwd: string): Child => {
+  const child = spawn(nodeBin, [binScript, ...args], { cwd, env: baseEnv(cwd), stdio: ["ignore", "pipe", "pipe"] })
+  let stdout = ""
+  let stderr = ""
+  const waiters: Array<{ predicate: (event: Record<string, unknown>) => boolean; resolve: (event: Record<string, unknown>) => void }> = []
+  child.stdout.on("data", (chunk) => (stdout += String(chunk)))
+  child.stderr.on("data", (chunk) => {
+    stderr += String(chunk)
+    for (const event of events(stderr)) {
+      for (const waiter of [...waiters]) {
+        if (waiter.predicate(event)) {
+          waiters.splice(waiters.indexOf(waiter), 1)
+          waiter.resolve(event)
+        }
+      }
+    }
+  })
+  const exited = new Promise<number>((resolve) => child.on("close", (code, signal) => resolve(code ?? (signal === "SIGKILL" ? 137 : -1))))
+  return {
+    pid: child.pid!,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    exited,
+    waitFor: (predicate) => new Promise((resolve) => waiters.push({ predicate, resolve }))
+  }
+}
+
+const events = (stderr: string): Array<Record<string, unknown>> =>
+  stderr.split("\n").flatMap((line) => {
+    if (!line.startsWith("{")) return []
+    try {
+      return [JSON.parse(line) as Record<string, unknown>]
+    } catch {
+      return []
+    }
+  })
+
+const run = (args: ReadonlyArray<string>, cwd: string) =>
+  Effect.promise(async () => {
+    const child = start(args, cwd)
+    const code = await child.exited
+    return { code, stdout: child.stdout(), stderr: child.stderr() }
+  })
+
+const workspace = (files: Record<string, string>): string => {
+  const dir = mkdtempSync(join(tmpdir(), "llmc-run-"))
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text)
+  return dir
+}
+
+const slowSecond = `name: slow
+steps:
+  - id: first
+    prompt: "first step"
+    provider: mock
+    options: { latency: 10ms }
+  - id: second
+    needs: [first]
+    prompt: "second step after {{steps.first.output}}"
+`
+
+describe("llm-connect run", () => {
+  it.live("runs the demo on the mock provider: each step's output and the usage totals, exit 0", () =>
+    Effect.gen(function*() {
+      const result = yield* run(["run", join(repoRoot, "examples/workflows/demo.yaml")], workspace({}))
+      assert.strictEqual(result.code, 0)
+      for (const step of ["outline", "draft_plain", "draft_vivid"]) assert.include(result.stdout, `── ${step} ── completed`)
+      assert.match(result.stdout, /run \S+ completed in \d+m?s: 3 steps, \d+ tokens \(\d+ in \+ \d+ out\)/)
+      const progress = events(result.stderr)
+      assert.deepStrictEqual(progress.filter((event) => event.state === "completed" && event.event === "step").map((event) => event.step).sort(), [
+        "draft_plain", "draft_vivid", "outline"
+      ])
+      assert.isTrue(progress.every((event) => event.runId === progress[0]!.runId))
+    }))
+
+  it.live("--json prints one JSON document with the run id, states, outputs and usage", () =>
+    Effect.gen(function*() {
+      const result = yield* run(["run", join(repoRoot, "examples/workflows/demo.yaml"), "--input", "topic=volcanoes", "--mock-reply", "echo", "--json"], workspace({}))
+      assert.strictEqual(result.code, 0)
+      const document = JSON.parse(result.stdout) as {
+        runId: string; state: string; outputs: Record<string, string>; usage: { totalTokens: number }
+      }
+      assert.strictEqual(document.state, "completed")
+      assert.match(document.outputs.outline!, /volcanoes/)
+      assert.isTrue(document.usage.totalTokens > 0)
+      assert.strictEqual(events(result.stderr)[0]!.runId, document.runId)
+    }))
+
+  it.live("an invalid workflow exits 2 before any call, listing every problem with file:line:column", () =>
+    Effect.gen(function*() {
+      const dir = workspace({ "bad.yaml": "name: bad\nsteps:\n  - id: a\n    prompt: \"{{input.nope}}\"\n  - id: b\n    needs: [zz]\n    prompt: x\n" })
+      const result = yield* run(["run", "bad.yaml"], dir)
+      assert.strictEqual(result.code, 2)
+      assert.include(result.stderr, "bad.yaml:4:5: unknown variable {{input.nope}}")
+      assert.include(result.stderr, "bad.yaml:6:13: step \"b\" needs \"zz\"")
+      assert.strictEqual(result.stdout, "")
+    }))
+
+  it.live("inputs that do not match the declared inputs exit 2; a failed step exits 1 naming it", () =>
+    Effect.gen(function*() {
+      const dir = workspace({
+        "in.yaml": "name: in\ninputs: { n: integer }\nsteps: [{ id: a, prompt: \"{{input.n}}\" }]\n",
+        "fail.yaml": "name: fail\nsteps:\n  - { id: ok, prompt: fine }\n  - { id: broken, prompt: x, provider: mock, options: { faults: [\"400\"] } }\n"
+      })
+      const bad = yield* run(["run", "in.yaml", "--input", "n=many"], dir)
+      assert.strictEqual(bad.code, 2)
+      assert.include(bad.stderr, "input \"n\" must be an integer")
+      const failed = yield* run(["run", "fail.yaml", "--json"], dir)
+      assert.strictEqual(failed.code, 1)
+      const document = JSON.parse(failed.stdout) as { errorType: string; step: string; attempt: number; cause: { errorType: string } }
+      assert.strictEqual(document.errorType, "WorkflowStepFailed")
+      assert.strictEqual(document.step, "broken")
+      assert.strictEqual(document.attempt, 1)
+      assert.strictEqual(document.cause.errorType, "InvalidRequest")
+    }))
+
+  it.live("--timeout exits 3 and reports finished and running steps", () =>
+    Effect.gen(function*() {
+      const dir = workspace({ "slow.yaml": slowSecond })
+      const result = yield* run(["run", "slow.yaml", "--timeout", "1s", "--mock-latency", "30s", "--json"], dir)
+      assert.strictEqual(result.code, 3)
+      const document = JSON.parse(result.stdout) as { errorType: string; snapshot: { steps: Array<{ id: string; state: string }> } }
+      assert.strictEqual(document.errorType, "WorkflowTimeout")
+      assert.deepStrictEqual(document.snapshot.steps.map((step) => [step.id, step.state]), [["first", "completed"], ["second", "running"]])
+    }))
+
+  it.live("Ctrl-C lets the step in flight finish, starts no new one, exits 130", () =>
+    Effect.promise(async () => {
+      const dir = workspace({
+        "two.yaml": "name: two\nsteps:\n  - { id: a, prompt: x }\n  - { id: b, prompt: y, needs: [a] }\n"
+      })
+      const child = start(["run", "two.yaml", "--mock-latency", "2s"], dir)
+      await child.waitFor((event) => event.step === "a" && event.state === "running")
+      process.kill(child.pid, "SIGINT")
+      const code = await child.exited
+      assert.strictEqual(code, 130)
+      const progress = events(child.stderr())
+      assert.isTrue(progress.some((event) => event.step === "a" && event.state === "completed"))
+      assert.isFalse(progress.some((event) => event.step === "b"))
+      assert.match(child.stderr(), /b: cancelled/)
+    }))
+
+  it.live("a second Ctrl-C interrupts at once", () =>
+    Effect.promise(async () => {
+      const dir = workspace({ "long.yaml": "name: long\nsteps: [{ id: a, prompt: x }]\n" })
+      const child = start(["run", "long.yaml", "--mock-latency", "60s"], dir)
+      await child.waitFor((event) => event.step === "a" && event.state === "running")
+      process.kill(child.pid, "SIGINT")
+      await child.waitFor((event) => event.state === "cancelling")
+      process.kill(child.pid, "SIGINT")
+      assert.strictEqual(await child.exited, 130)
+      assert.isFalse(events(child.stderr()).some((event) => event.step === "a" && event.state === "completed"))
+    }))
+
+  it.live("resume after a kill: the finished step is not run again, the run completes", () =>
+    Effect.promise(async () => {
+      const dir = workspace({ "slow.yaml": slowSecond })
+      const child = start(["run", "slow.yaml", "--mock-latency", "30s"], dir)
+      const started = await child.waitFor((event) => event.event === "run")
+      const runId = String(started.runId)
+      const journalFile = join(dir, ".llm-connect", "runs", `${runId}.jsonl`)
+      await child.waitFor((event) => event.step === "second" && event.state === "running")
+      assert.isTrue(existsSync(journalFile))
+      assert.include(readFileSync(journalFile, "utf8"), "\"step\":\"first\"")
+      process.kill(child.pid, "SIGKILL")
+      await child.exited
+
+      const resumed = start(["run", "--resume", runId, "--json"], dir)
+      assert.strictEqual(await resumed.exited, 0)
+      const document = JSON.parse(resumed.stdout()) as { runId: string; state: string; steps: Array<{ id: string; resumed?: boolean }> }
+      assert.strictEqual(document.runId, runId)
+      assert.strictEqual(document.state, "completed")
+      assert.deepStrictEqual(document.steps.map((step) => [step.id, step.resumed === true]), [["first", true], ["second", false]])
+      assert.isFalse(events(resumed.stderr()).some((event) => event.step === "first"))
+      const entries = readFileSync(journalFile, "utf8").trim().split("\n").map((line) => JSON.parse(line) as { type: string; step?: string })
+      assert.deepStrictEqual(entries.filter((entry) => entry.type === "step").map((entry) => entry.step), ["first", "second"])
+    }))
+
+  it.live("resume refuses a workflow file that changed, and an unknown run id", () =>
+    Effect.promise(async () => {
+      const dir = workspace({ "wf.yaml": "name: wf\nsteps: [{ id: a, prompt: x }]\n" })
+      const first = start(["run", "wf.yaml"], dir)
+      const runId = String((await first.waitFor((event) => event.event === "run")).runId)
+      assert.strictEqual(await first.exited, 0)
+      writeFileSync(join(dir, "wf.yaml"), "name: wf\nsteps: [{ id: a, prompt: changed }]\n")
+      const refused = start(["run", "--resume", runId], dir)
+      assert.strictEqual(await refused.exited, 2)
+      assert.match(refused.stderr(), /wf\.yaml changed since run .* started/)
+      const unknown = start(["run", "--resume", "nope"], dir)
+      assert.strictEqual(await unknown.exited, 2)
+      assert.match(unknown.stderr(), /no journal for run nope/)
+    }))
+})
