@@ -3,6 +3,8 @@ import { defineConfig } from "vitest/config"
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
+    // live calls to real providers run only with `npm run test:live` (vitest.live.config.ts)
+    exclude: ["test/live/**", "**/node_modules/**"],
     // 2-core machines: keep the worker pool small
     maxWorkers: 2,
     testTimeout: 60_000,
