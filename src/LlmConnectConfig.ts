@@ -28,6 +28,10 @@ import * as DurationText from "./Duration.ts"
 import * as LlmError from "./LlmError.ts"
 import * as PriceTable from "./pricing/PriceTable.ts"
 import * as MockFault from "./providers/mock/MockFault.ts"
+import * as CircuitBreaker from "./resilience/CircuitBreaker.ts"
+import * as Fallback from "./resilience/Fallback.ts"
+import * as Resilience from "./resilience/Resilience.ts"
+import * as Retry from "./resilience/Retry.ts"
 import * as ConfigDocument from "./internal/configDocument.ts"
 
 const PositiveInt = Schema.Int.check(Schema.isGreaterThan(0))
@@ -78,7 +82,14 @@ export const sections = {
   providers: Schema.optionalKey(Schema.Record(Schema.String, ProviderSection)),
   // ---- sections added by other capabilities go below, one line each ----
   budget: Schema.optionalKey(Budget.BudgetConfig),
-  prices: Schema.optionalKey(PriceTable.PricesConfig)
+  prices: Schema.optionalKey(PriceTable.PricesConfig),
+  retry: Schema.optionalKey(Retry.RetryConfig),
+  attemptTimeout: Schema.optionalKey(DurationText.DurationString).annotate({
+    description: "Bounds each attempt; a timed-out attempt is retried (timeout bounds the whole call)."
+  }),
+  limits: Schema.optionalKey(Resilience.LimitsConfig),
+  fallback: Schema.optionalKey(Fallback.FallbackConfig),
+  circuitBreaker: Schema.optionalKey(CircuitBreaker.CircuitBreakerConfig)
   // retry: Schema.optionalKey(Retry.ConfigSection),
   // limits, fallback, prices, logging, ledger: likewise
 }
@@ -233,7 +244,16 @@ export const settings: ReadonlyArray<Setting> = [
     ["totalTokens", "TOTAL_TOKENS", "--max-total-tokens", "24000"]
   ]),
   { path: ["budget", "costUsd"], env: "LLM_CONNECT_MAX_COST_USD", flag: "--max-cost-usd", kind: "number", example: "0.50", expected: "a number of USD greater than 0" },
-  { path: ["budget", "deadline"], env: "LLM_CONNECT_DEADLINE", flag: "--deadline", kind: "string", example: "2m" }
+  { path: ["budget", "deadline"], env: "LLM_CONNECT_DEADLINE", flag: "--deadline", kind: "string", example: "2m" },
+  {
+    path: ["retry", "maxRetries"],
+    env: "LLM_CONNECT_MAX_RETRIES",
+    flag: "--max-retries",
+    kind: "number",
+    example: "2",
+    expected: "a whole number of retries, 0 or more"
+  },
+  { path: ["attemptTimeout"], env: "LLM_CONNECT_ATTEMPT_TIMEOUT", flag: "--attempt-timeout", kind: "string", example: "30s" }
 ]
 
 /**

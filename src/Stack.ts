@@ -17,6 +17,7 @@ import * as LanguageModel from "./LanguageModel.ts"
 import type * as LlmError from "./LlmError.ts"
 import * as ProviderRegistry from "./ProviderRegistry.ts"
 import * as Observability from "./observability/Observability.ts"
+import * as Resilience from "./resilience/Resilience.ts"
 
 /**
  * What the stack is built from.
@@ -31,6 +32,10 @@ export interface StackConfig {
   readonly observability?: (Observability.Options & { readonly enabled?: boolean | undefined }) | undefined
   /** Budget limits, output cap, unknown-price policy and price overrides (on when present). */
   readonly budget?: BudgetLanguageModel.Config | undefined
+  /** Retry, timeouts, limits, circuit breaker, and the fallback candidates (defaults when absent). */
+  readonly resilience?:
+    | (Resilience.Config & { readonly fallback?: ReadonlyArray<ProviderRegistry.CreateOptions> | undefined })
+    | undefined
 }
 
 /**
@@ -68,10 +73,18 @@ export const layer = (
   const wrappers: Array<Wrapper> = []
   // Innermost first. Each concern adds itself here, in this order:
   //   concurrency, rate limit, retry + timeout, fallback, budget, observability
-  if (config.observability?.attempts === true) wrappers.push(Observability.layerAttempts)
+  // Per-attempt spans sit right above the provider, inside the resilient base (below retry).
+  const attemptWrappers = config.observability?.attempts === true ? [Observability.layerAttempts] : []
+  // Concurrency, rate limit, retry + timeout, circuit breaker, fallback: the resilient base
+  // (src/resilience/Resilience.ts), with graceful shutdown on top of it.
+  const base = Resilience.layer(
+    config.provider,
+    { ...config.resilience, attemptWrappers },
+    config.resilience?.fallback ?? []
+  )
   // Budget: outside retry and fallback (one reservation per logical call), inside observability.
   if (config.budget !== undefined) wrappers.push(BudgetLanguageModel.layerConfig(config.budget))
   // Observability: outermost, so that it sees budget refusals and calls that failed after retries.
   if (config.observability?.enabled !== false) wrappers.push(Observability.layer(config.observability ?? {}))
-  return stack(ProviderRegistry.layerLanguageModel(config.provider), wrappers)
+  return stack(base, wrappers)
 }

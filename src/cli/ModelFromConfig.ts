@@ -48,10 +48,42 @@ export const stackConfig = Effect.fn("ModelFromConfig.stackConfig")(function*(re
       ...(baseUrl !== undefined ? { baseUrl } : {}),
       ...(provider.name === "mock" ? { options: LlmConnectConfig.mockOptions(config) } : {})
     },
-    ...(config.budget !== undefined ? { budget: { budget: config.budget, prices: config.prices } } : {})
+    ...(config.budget !== undefined ? { budget: { budget: config.budget, prices: config.prices } } : {}),
+    resilience: {
+      retry: config.retry,
+      attemptTimeout: config.attemptTimeout,
+      timeoutMs: config.timeoutMs,
+      limits: config.limits,
+      circuitBreaker: config.circuitBreaker,
+      fallback: yield* fallbackCandidates(config)
+    }
   }
   return options
 })
+
+/**
+ * The `fallback:` candidates of a configuration, each with its provider's key and settings.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fallbackCandidates = (config: LlmConnectConfig.LlmConnectConfig) =>
+  Effect.forEach(config.fallback ?? [], (entry) =>
+    Effect.gen(function*() {
+      const provider = yield* ProviderRegistry.ProviderRegistry.use((registry) => registry.get(entry.provider))
+      const own = config.providers[provider.name] ?? {}
+      const found = yield* ProviderKeys.resolve({ provider, explicit: own.apiKey, keyFile: own.keyFile })
+      const model = entry.model ?? own.model
+      const baseUrl = entry.baseUrl ?? own.baseUrl
+      const candidate: ProviderRegistry.CreateOptions = {
+        provider: provider.name,
+        ...(model !== undefined ? { model } : {}),
+        ...(found !== undefined ? { apiKey: found.key } : {}),
+        ...(baseUrl !== undefined ? { baseUrl } : {}),
+        ...(provider.name === "mock" ? { options: LlmConnectConfig.mockOptions(config) } : {})
+      }
+      return candidate
+    }))
 
 /**
  * The `LanguageModel` layer of a resolved configuration, built by `Stack.layer`.

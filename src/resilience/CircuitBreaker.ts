@@ -10,10 +10,11 @@
  * - HalfOpen: after `cooldown`, the next call is a trial; other calls meanwhile fail with
  *   `CircuitOpen`. A successful trial closes the circuit, a failed one reopens it.
  *
- * What counts as a failure: a retryable error (server error, network, unavailable, rate limit,
- * attempt timeout) and a call timeout. A request the provider refused on its merits
- * (`InvalidRequest`, `Authentication`...) says nothing about its health and is ignored, as is an
- * interrupted call. The breaker sits above the retry layer (one outcome per logical call, as the
+ * What counts as a failure: a retryable error (server error, network, unavailable, attempt
+ * timeout) and a call timeout. A rate limit is flow control, not ill health (the retry layer
+ * waits it out), and a request the provider refused on its merits (`InvalidRequest`,
+ * `Authentication`...) says nothing about its health: both are ignored, as is an interrupted
+ * call. The breaker sits above the retry layer (one outcome per logical call, as the
  * Effect docs advise), and is keyed by provider name, so the stacks of one provider share it
  * when they share a store.
  *
@@ -99,15 +100,13 @@ export const keyOf = (provider: string): string => `llm-connect:${provider}`
  * @category classification
  */
 export const countsAsFailure = (error: LlmError.LlmError): boolean =>
-  error.isRetryable || error.reason._tag === "Timeout"
+  error.reason._tag !== "RateLimited" && (error.isRetryable || error.reason._tag === "Timeout")
 
 const classify = (exit: Exit.Exit<LlmResponse, LlmError.LlmError>): Breaker.Outcome => {
   if (Exit.isSuccess(exit)) return Breaker.success
   const error = Cause.findErrorOption(exit.cause)
   if (error._tag === "None") return Breaker.failure()
-  if (!countsAsFailure(error.value)) return Breaker.ignored
-  const retryAfterMs = error.value.retryAfterMs
-  return Breaker.failure(retryAfterMs !== undefined ? { retryAfter: Duration.millis(retryAfterMs) } : undefined)
+  return countsAsFailure(error.value) ? Breaker.failure() : Breaker.ignored
 }
 
 const rejection = (provider: string, model: string, error: Breaker.CircuitBreakerError) =>

@@ -95,6 +95,9 @@ const PolicyFields = {
   maxAttempts: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))).annotate({
     description: "Attempts in all, the first included (default 3; 1 = never retry)."
   }),
+  maxRetries: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))).annotate({
+    description: "Retries after the first attempt (maxAttempts = maxRetries + 1); wins over maxAttempts."
+  }),
   baseDelay: Schema.optionalKey(DurationText.DurationString).annotate({ description: "First backoff wait (default 500ms)." }),
   maxDelay: Schema.optionalKey(DurationText.DurationString).annotate({
     description: "Longest single wait, Retry-After included (default 30s)."
@@ -145,6 +148,7 @@ const applyFields = (policy: Policy, fields: typeof PolicyConfig.Type | undefine
   return {
     ...policy,
     ...(fields.maxAttempts !== undefined ? { maxAttempts: fields.maxAttempts } : {}),
+    ...(fields.maxRetries !== undefined ? { maxAttempts: fields.maxRetries + 1 } : {}),
     ...(baseDelayMs !== undefined ? { baseDelayMs } : {}),
     ...(maxDelayMs !== undefined ? { maxDelayMs } : {}),
     ...(fields.factor !== undefined ? { factor: fields.factor } : {}),

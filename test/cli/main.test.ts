@@ -62,11 +62,11 @@ describe("llm-connect prompt (subprocess)", () => {
   it.live("a scripted provider failure exits 1; --json prints the error document", () =>
     Effect.gen(function*() {
       const cwd = yield* tempDir()
-      const plain = yield* runCli(["prompt", "hi", "--mock-faults", "500"], { cwd })
+      const plain = yield* runCli(["prompt", "hi", "--mock-faults", "500", "--max-retries", "0"], { cwd })
       assert.strictEqual(plain.exitCode, 1)
       assert.strictEqual(plain.stdout, "")
       assert.include(plain.stderr, "llm-connect: error: ServerError")
-      const json = yield* runCli(["prompt", "hi", "--mock-faults", "500", "--json"], { cwd })
+      const json = yield* runCli(["prompt", "hi", "--mock-faults", "500", "--max-retries", "0", "--json"], { cwd })
       assert.strictEqual(json.exitCode, 1)
       const document = JSON.parse(json.stdout)
       assert.strictEqual(document.errorType, "ServerError")

@@ -81,7 +81,9 @@ describe("secrets and prompts stay out of logs, errors and spans", () => {
           provider: "mock",
           apiKey: Redacted.make(KEY),
           options: { faults: "ok,429:1s,500,503,auth,timeout,network,malformed,400,ok" }
-        }
+        },
+        // One attempt per call, so that each scripted fault reaches the caller.
+        resilience: { retry: { maxAttempts: 1 } }
       }).pipe(Layer.provide(ProviderRegistry.layer([MockLanguageModel.provider])))
       yield* capture(10, captured).pipe(Effect.provide(model))
       expect(captured.errors.map((error) => error.reason._tag)).toEqual([

@@ -20,6 +20,7 @@ import * as ConfigFlags from "../flags/ConfigFlags.ts"
 import * as MockFlags from "../flags/MockFlags.ts"
 import * as ModelFlags from "../flags/ModelFlags.ts"
 import * as OutputFlags from "../flags/OutputFlags.ts"
+import * as ResilienceFlags from "../flags/ResilienceFlags.ts"
 import * as ModelFromConfig from "../ModelFromConfig.ts"
 import * as Output from "../Output.ts"
 
@@ -72,12 +73,13 @@ export const command = Command.make(
     model: ModelFlags.flags,
     mock: MockFlags.flags,
     budget: BudgetFlags.flags,
+    resilience: ResilienceFlags.flags,
     config: ConfigFlags.config,
     json: OutputFlags.json
   },
   Effect.fn("cli.prompt")(function*(input) {
     const resolved = yield* LlmConnectConfig.load({
-      flags: ConfigFlags.overrides(input.model, input.mock, input.budget),
+      flags: ConfigFlags.overrides(input.model, input.mock, input.budget, input.resilience),
       configFile: ConfigFlags.configFile(input.config)
     })
     const { config } = resolved
@@ -116,6 +118,6 @@ export const command = Command.make(
   Command.withExamples([
     { command: "llm-connect prompt \"Name three rivers\"", description: "ask the mock provider (no key needed)" },
     { command: "llm-connect prompt \"Hi\" --provider openai --model gpt-4o-mini --json", description: "one JSON document" },
-    { command: "llm-connect prompt \"Hi\" --mock-faults 500", description: "see how a provider failure looks (exit 1)" }
+    { command: "llm-connect prompt \"Hi\" --mock-faults 500 --max-retries 0", description: "see how a provider failure looks (exit 1)" }
   ])
 )
