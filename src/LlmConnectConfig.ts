@@ -27,6 +27,7 @@ import * as Budget from "./budget/Budget.ts"
 import * as DurationText from "./Duration.ts"
 import * as LlmError from "./LlmError.ts"
 import * as PriceTable from "./pricing/PriceTable.ts"
+import * as ObservabilityConfig from "./observability/ObservabilityConfig.ts"
 import * as MockFault from "./providers/mock/MockFault.ts"
 import * as CircuitBreaker from "./resilience/CircuitBreaker.ts"
 import * as Fallback from "./resilience/Fallback.ts"
@@ -81,6 +82,8 @@ export const sections = {
   mock: Schema.optionalKey(MockSection),
   providers: Schema.optionalKey(Schema.Record(Schema.String, ProviderSection)),
   // ---- sections added by other capabilities go below, one line each ----
+  ledger: Schema.optionalKey(ObservabilityConfig.LedgerSection),
+  logging: Schema.optionalKey(ObservabilityConfig.LoggingSection),
   budget: Schema.optionalKey(Budget.BudgetConfig),
   prices: Schema.optionalKey(PriceTable.PricesConfig),
   retry: Schema.optionalKey(Retry.RetryConfig),
@@ -238,6 +241,9 @@ export const settings: ReadonlyArray<Setting> = [
   { path: ["mock", "latency"], env: "LLM_CONNECT_MOCK_LATENCY", flag: "--mock-latency", kind: "string", example: "250ms" },
   { path: ["mock", "faults"], env: "LLM_CONNECT_MOCK_FAULTS", flag: "--mock-faults", kind: "list", example: "429,500" },
   // ---- settings of other capabilities go below ----
+  { path: ["ledger", "path"], env: "LLM_CONNECT_LEDGER", flag: "--ledger", kind: "string", example: ".llm-connect/usage.db" },
+  { path: ["logging", "level"], env: "LLM_CONNECT_LOG_LEVEL", flag: "--log-level", kind: "string", example: "debug" },
+  { path: ["logging", "format"], env: "LLM_CONNECT_LOG_FORMAT", flag: "--log-format", kind: "string", example: "json" },
   ...budgetSettings([
     ["inputTokens", "INPUT_TOKENS", "--max-input-tokens", "20000"],
     ["outputTokens", "OUTPUT_TOKENS", "--max-output-tokens", "4000"],
@@ -453,15 +459,20 @@ const describeIssue = (
 const finish = (decoded: ConfigFile, sources: Record<string, Source>, file: string | undefined) =>
   Effect.gen(function*() {
     const { mock, providers, timeout, ...rest } = decoded
-    const millis = (setting: string, text: string | undefined) => {
+    const millis = (setting: string, text: string | undefined, minimum: number) => {
       if (text === undefined) return Effect.succeed(undefined)
       const parsed = DurationText.parseMillis(text)
-      return Result.isSuccess(parsed)
-        ? Effect.succeed(parsed.success)
-        : Effect.fail(configurationError(setting, parsed.failure, exampleFor(setting, sources[setting])))
+      const source = sources[setting]
+      const from = source !== undefined ? ` (from ${describeSource(source)})` : ""
+      if (Result.isFailure(parsed)) {
+        return Effect.fail(configurationError(setting, `${parsed.failure}${from}`, exampleFor(setting, source)))
+      }
+      return parsed.success < minimum
+        ? Effect.fail(configurationError(setting, `${setting} must be longer than 0${from}`, exampleFor(setting, source)))
+        : Effect.succeed(parsed.success)
     }
-    const timeoutMs = yield* millis("timeout", timeout)
-    const latencyMs = yield* millis("mock.latency", mock?.latency)
+    const timeoutMs = yield* millis("timeout", timeout, 1)
+    const latencyMs = yield* millis("mock.latency", mock?.latency, 0)
     const faults = mock?.faults === undefined
       ? []
       : typeof mock.faults === "string"

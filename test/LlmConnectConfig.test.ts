@@ -195,6 +195,14 @@ describe("LlmConnectConfig validation messages", () => {
       assert.include(reason.fix, "timeout: 30s")
     }))
 
+  it.effect("a zero timeout is refused", () =>
+    Effect.gen(function*() {
+      const { reason } = yield* failWith({ flags: { timeout: "0ms" } })
+      assert.strictEqual(reason.setting, "timeout")
+      assert.include(reason.description, "timeout must be longer than 0 (from --timeout)")
+      assert.include(reason.fix, "--timeout 30s")
+    }))
+
   it.effect("a bad fault token is named, with its source", () =>
     Effect.gen(function*() {
       const { reason } = yield* failWith({ files: { "llm-connect.yaml": "mock:\n  faults: [500, 418]\n" } })
