@@ -11,6 +11,7 @@ import * as LlmConnectConfig from "../LlmConnectConfig.ts"
 import * as LlmError from "../LlmError.ts"
 import * as ProviderKeys from "../ProviderKeys.ts"
 import * as ProviderRegistry from "../ProviderRegistry.ts"
+import * as ObservabilityConfig from "../observability/ObservabilityConfig.ts"
 import * as Stack from "../Stack.ts"
 
 /**
@@ -49,6 +50,7 @@ export const stackConfig = Effect.fn("ModelFromConfig.stackConfig")(function*(re
       ...(provider.name === "mock" ? { options: LlmConnectConfig.mockOptions(config) } : {})
     },
     ...(config.budget !== undefined ? { budget: { budget: config.budget, prices: config.prices } } : {}),
+    observability: ObservabilityConfig.observabilityOptions(config),
     resilience: {
       retry: config.retry,
       attemptTimeout: config.attemptTimeout,
@@ -101,5 +103,8 @@ export const layer = (
   Effect.gen(function*() {
     const registry = yield* ProviderRegistry.ProviderRegistry
     const config = yield* stackConfig(resolved)
-    return Stack.layer(config).pipe(Layer.provide(Layer.succeed(ProviderRegistry.ProviderRegistry, registry)))
+    return Stack.layer(config).pipe(
+      Layer.provide(Layer.succeed(ProviderRegistry.ProviderRegistry, registry)),
+      Layer.merge(ObservabilityConfig.loggingLayer(resolved.config))
+    )
   })

@@ -18,6 +18,7 @@ import type * as ProviderRegistry from "../ProviderRegistry.ts"
 import * as BuiltinProviders from "../providers/BuiltinProviders.ts"
 import * as Prompt from "./commands/prompt.ts"
 import * as Providers from "./commands/providers.ts"
+import * as Usage from "./commands/usage.ts"
 import * as Run from "./commands/run.ts"
 import * as ExitCode from "./ExitCode.ts"
 import * as Output from "./Output.ts"
@@ -36,7 +37,7 @@ export const VERSION = "0.1.0"
  * @since 0.1.0
  * @category commands
  */
-export const subcommands = [Prompt.command, Providers.command, Run.command] as const
+export const subcommands = [Prompt.command, Providers.command, Run.command, Usage.command] as const
 
 /**
  * The root command `llm-connect`.

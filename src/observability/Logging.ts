@@ -11,7 +11,7 @@
  *
  * @since 0.1.0
  */
-import { Config, Effect, Layer, Logger, References } from "effect"
+import { Config, Effect, Layer, Logger, References, Schema, SchemaIssue } from "effect"
 import type * as LogLevel from "effect/LogLevel"
 import * as Redaction from "./Redaction.ts"
 
@@ -78,7 +78,7 @@ export const layer = (options: Options = {}): Layer.Layer<never> => {
 }
 
 /**
- * Reads `LLM_CONNECT_LOG_LEVEL` (default `Info`) and `LLM_CONNECT_LOG_FORMAT` (`json` or
+ * Reads `LLM_CONNECT_LOG_LEVEL` (any case, default `Info`) and `LLM_CONNECT_LOG_FORMAT` (`json` or
  * `pretty`, default `json`).
  *
  * @since 0.1.0
@@ -87,10 +87,21 @@ export const layer = (options: Options = {}): Layer.Layer<never> => {
 export const layerConfig: Layer.Layer<never, Config.ConfigError> = Layer.unwrap(
   Effect.map(
     Config.all({
-      level: Config.Literals(["All", "Trace", "Debug", "Info", "Warn", "Error", "Fatal", "None"], "LLM_CONNECT_LOG_LEVEL")
-        .pipe(Config.withDefault("Info" as const)),
+      level: Config.String("LLM_CONNECT_LOG_LEVEL").pipe(
+        Config.mapEffect((text) => {
+          const level = LEVELS.find((candidate) => candidate.toLowerCase() === text.trim().toLowerCase())
+          return level !== undefined
+            ? Effect.succeed(level)
+            : Effect.fail(new Config.ConfigError(new Schema.SchemaError(new SchemaIssue.InvalidValue({
+              message: `LLM_CONNECT_LOG_LEVEL: expected one of ${LEVELS.join(", ")} (any case), got "${text}"`
+            }))))
+        }),
+        Config.withDefault("Info" as LogLevel.LogLevel)
+      ),
       format: Config.Literals(["json", "pretty"], "LLM_CONNECT_LOG_FORMAT").pipe(Config.withDefault("json" as const))
     }),
     (options) => layer(options)
   )
 )
+
+const LEVELS: ReadonlyArray<LogLevel.LogLevel> = ["All", "Trace", "Debug", "Info", "Warn", "Error", "Fatal", "None"]

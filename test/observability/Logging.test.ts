@@ -46,7 +46,7 @@ describe("Logging", () => {
       const level = yield* Effect.service(References.MinimumLogLevel)
       expect(level).toBe("Debug")
     }).pipe(Effect.provide(Logging.layerConfig.pipe(
-      Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ LLM_CONNECT_LOG_LEVEL: "Debug" })))
+      Layer.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ LLM_CONNECT_LOG_LEVEL: "debug" })))
     ))))
 })
 

@@ -1,0 +1,130 @@
+/**
+ * `llm-connect usage`: what the calls recorded in the usage ledger cost, summed and grouped.
+ *
+ * Reads the SQLite ledger that runs write when a ledger path is configured (`--ledger`,
+ * `LLM_CONNECT_LEDGER`, or `ledger.path` in the config file), so it sums calls across runs.
+ * `--since 1h` keeps recent calls only; `--by provider|model|workflow|step|outcome` groups them;
+ * `--json` prints one document `{ ledger, since, by, totals, groups }`.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Effect, FileSystem, Option, Result } from "effect"
+import { Command, Flag } from "effect/cli"
+import * as DurationText from "../../Duration.ts"
+import * as LlmConnectConfig from "../../LlmConnectConfig.ts"
+import * as LlmError from "../../LlmError.ts"
+import * as ObservabilityConfig from "../../observability/ObservabilityConfig.ts"
+import * as UsageLedger from "../../observability/UsageLedger.ts"
+import * as ConfigFlags from "../flags/ConfigFlags.ts"
+import * as OutputFlags from "../flags/OutputFlags.ts"
+import * as Output from "../Output.ts"
+
+const groupings = ["provider", "model", "workflow", "step", "outcome"] as const
+
+/**
+ * The `usage` command's flags.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const flags = {
+  since: Flag.String("since").pipe(
+    Flag.withMetavar("DURATION"),
+    Flag.withDescription("only calls in the last DURATION, e.g. 1h, 30m, 24h"),
+    Flag.optional
+  ),
+  by: Flag.Literals("by", groupings).pipe(
+    Flag.withDescription("group by provider, model, workflow, step or outcome"),
+    Flag.optional
+  ),
+  ledger: Flag.String("ledger").pipe(
+    Flag.withMetavar("FILE"),
+    Flag.withDescription(`the ledger file (default: $LLM_CONNECT_LEDGER, ledger.path, else ${ObservabilityConfig.DEFAULT_LEDGER_PATH})`),
+    Flag.optional
+  )
+} as const
+
+const usageError = (setting: string, description: string, fix: string) =>
+  LlmError.make("cli", new LlmError.Configuration({ description, setting, fix }))
+
+const money = (usd: number) => `$${usd.toFixed(6)}`
+
+const table = (groups: ReadonlyArray<UsageLedger.Summary>, by: string): string => {
+  const header = [by.toUpperCase(), "CALLS", "ERRORS", "INPUT", "OUTPUT", "TOTAL", "COST", "MEAN LATENCY"]
+  const rows = groups.map((group) => [
+    group.key,
+    String(group.calls),
+    String(group.errors),
+    String(group.inputTokens),
+    String(group.outputTokens),
+    String(group.totalTokens),
+    money(group.costUsd),
+    `${Math.round(group.meanLatencyMs)}ms`
+  ])
+  const all = [header, ...rows]
+  const widths = header.map((_, column) => Math.max(...all.map((row) => row[column]!.length)))
+  return all.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join("  ").trimEnd()).join("\n")
+}
+
+/**
+ * The `usage` command.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const command = Command.make(
+  "usage",
+  { ...flags, config: ConfigFlags.config, json: OutputFlags.json },
+  Effect.fn("cli.usage")(function*(input) {
+    const { config } = yield* LlmConnectConfig.load({
+      flags: ConfigFlags.overrides({ "ledger.path": input.ledger }),
+      configFile: ConfigFlags.configFile(input.config)
+    })
+    const path = config.ledger?.path ?? ObservabilityConfig.DEFAULT_LEDGER_PATH
+    let since: number | undefined
+    if (Option.isSome(input.since)) {
+      const window = DurationText.parseMillis(input.since.value)
+      if (Result.isFailure(window)) {
+        return yield* Effect.fail(usageError("--since", window.failure, "write a duration such as 1h, 30m or 24h"))
+      }
+      since = (yield* Clock.currentTimeMillis) - window.success
+    }
+    const fs = yield* FileSystem.FileSystem
+    if (!(yield* fs.exists(path).pipe(Effect.orElseSucceed(() => false)))) {
+      return yield* Effect.fail(usageError(
+        "ledger.path",
+        `no usage ledger at ${path}: nothing has been recorded there yet`,
+        `run calls with LLM_CONNECT_LEDGER=${path} (or ledger: { path: ${path} } in the config file), then run usage again`
+      ))
+    }
+    const entries = yield* Effect.scoped(
+      Effect.flatMap(UsageLedger.makeSqlite(path), (ledger) => ledger.entries({ since }))
+    )
+    const by = Option.getOrUndefined(input.by)
+    const totals = UsageLedger.summarize(entries)[0] ??
+      { key: "all", calls: 0, errors: 0, inputTokens: 0, outputTokens: 0, totalTokens: 0, costUsd: 0, meanLatencyMs: 0 }
+    const groups = by === undefined ? [totals] : UsageLedger.summarize(entries, by)
+    if (input.json) {
+      return yield* Output.json({
+        ledger: path,
+        ...(since !== undefined ? { since: new Date(since).toISOString() } : {}),
+        ...(by !== undefined ? { by } : {}),
+        totals,
+        groups
+      })
+    }
+    yield* Output.result(table(groups, by ?? "all"))
+    yield* Output.notice(
+      `${totals.calls} call(s), ${totals.totalTokens} tokens, ${money(totals.costUsd)} from ${path}` +
+        (Option.isSome(input.since) ? ` in the last ${input.since.value}` : "")
+    )
+  }, (effect, input) =>
+    Effect.tapError(effect, (error) => input.json ? Output.json(LlmError.toDocument(error)) : Effect.void))
+).pipe(
+  Command.withDescription("Sum the calls recorded in the usage ledger (tokens, cost, errors), optionally grouped"),
+  Command.withExamples([
+    { command: "LLM_CONNECT_LEDGER=.llm-connect/usage.db llm-connect prompt \"Hi\"", description: "record a call" },
+    { command: "llm-connect usage --since 1h --by model", description: "the last hour, per model" },
+    { command: "llm-connect usage --json", description: "one JSON document with totals and groups" }
+  ])
+)

@@ -1,0 +1,89 @@
+/**
+ * The `ledger` and `logging` sections of the configuration file, and how they become the
+ * observability layer's options and the logger.
+ *
+ * ```yaml
+ * ledger:
+ *   path: .llm-connect/usage.db   # or LLM_CONNECT_LEDGER; in memory when absent
+ * logging:
+ *   level: debug                  # or LLM_CONNECT_LOG_LEVEL: trace, debug, info, warn, error, none
+ *   format: json                  # or LLM_CONNECT_LOG_FORMAT: json (default) or pretty
+ * ```
+ *
+ * @since 0.1.0
+ */
+import { Layer, Schema } from "effect"
+import type * as LogLevel from "effect/LogLevel"
+import * as Logging from "./Logging.ts"
+import type * as Observability from "./Observability.ts"
+
+/**
+ * The default ledger file of the CLI's examples (relative to the working directory).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_LEDGER_PATH = ".llm-connect/usage.db"
+
+/**
+ * The `ledger` section.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const LedgerSection = Schema.Struct({
+  path: Schema.optionalKey(Schema.String.check(Schema.isNonEmpty())).annotate({
+    description: "A SQLite file where every call is recorded (read by `llm-connect usage`); in memory when absent."
+  })
+}).annotate({ identifier: "LedgerSection" })
+
+const levels = ["all", "trace", "debug", "info", "warn", "error", "fatal", "none"] as const
+
+/**
+ * The `logging` section.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const LoggingSection = Schema.Struct({
+  level: Schema.optionalKey(Schema.Literals(levels)).annotate({ description: "The minimum level of log lines." }),
+  format: Schema.optionalKey(Schema.Literals(["json", "pretty"])).annotate({
+    description: "json: one object a line on stderr (default); pretty: for a terminal."
+  })
+}).annotate({ identifier: "LoggingSection" })
+
+/**
+ * The sections as they appear in a resolved configuration.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Sections {
+  readonly ledger?: typeof LedgerSection.Type | undefined
+  readonly logging?: typeof LoggingSection.Type | undefined
+}
+
+/**
+ * The observability layer's options from the configuration.
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const observabilityOptions = (config: Sections): Observability.Options =>
+  config.ledger?.path !== undefined ? { ledgerPath: config.ledger.path } : {}
+
+const toLevel = (level: typeof levels[number]): LogLevel.LogLevel =>
+  (level.charAt(0).toUpperCase() + level.slice(1)) as LogLevel.LogLevel
+
+/**
+ * The logger a configuration asks for: the JSON (or pretty) logger on stderr at its level, or
+ * nothing (Effect's default logger) when the `logging` section is absent.
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const loggingLayer = (config: Sections): Layer.Layer<never> =>
+  config.logging === undefined ? Layer.empty : Logging.layer({
+    ...(config.logging.level !== undefined ? { level: toLevel(config.logging.level) } : {}),
+    ...(config.logging.format !== undefined ? { format: config.logging.format } : {})
+  })
