@@ -21,14 +21,14 @@
  */
 import { Clock, Context, Effect, Exit, Layer, Ref } from "effect"
 import type * as CallContext from "../CallContext.ts"
-import * as DurationText from "../Duration.ts"
 import * as LlmError from "../LlmError.ts"
 import type { LlmRequest } from "../LlmRequest.ts"
 import type { Price } from "../pricing/prices.ts"
-import * as Tokenizer from "../Tokenizer.ts"
 import type { Usage } from "../Usage.ts"
 import * as Budget from "./Budget.ts"
+import * as Estimate from "./Estimate.ts"
 import * as Ledger from "./internal/ledger.ts"
+import { logOvershoots, refusalError } from "./internal/refusal.ts"
 
 /**
  * Tokens, output tokens, total tokens and USD, as reserved or consumed.
@@ -197,62 +197,6 @@ export const CurrentBudget = Context.Reference<Service | undefined>("llm-connect
  */
 export const DEFAULT_MAX_TOKENS = 4096
 
-/**
- * Extra input tokens a provider adds to a request beyond `Tokenizer`'s chat framing
- * (3 per message + 3 per request), and the safety margin applied to the exact o200k count for
- * providers whose tokenizer differs. See docs/budgets.md for how they were measured.
- *
- * @since 0.1.0
- * @category constants
- */
-export const estimateSettings: Readonly<Record<string, { readonly framing: number; readonly margin: number }>> = {
-  mock: { framing: 0, margin: 0 },
-  openai: { framing: 0, margin: 0 },
-  openrouter: { framing: 0, margin: 0.1 },
-  gemini: { framing: 0, margin: 0.1 },
-  "claude-code": { framing: 0, margin: 0.1 }
-}
-
-const settingsFor = (provider: string) => estimateSettings[provider] ?? { framing: 0, margin: 0.1 }
-
-const flagOf: Record<LlmError.BudgetDimension, string> = {
-  inputTokens: "--max-input-tokens / budget.inputTokens",
-  outputTokens: "--max-output-tokens / budget.outputTokens",
-  totalTokens: "--max-total-tokens / budget.totalTokens",
-  costUsd: "--max-cost-usd / budget.costUsd",
-  deadline: "--deadline / budget.deadline"
-}
-
-const figure = (dimension: LlmError.BudgetDimension, value: number): string =>
-  dimension === "costUsd" ? `$${value.toFixed(6)}` : dimension === "deadline" ? DurationText.formatMillis(value) : `${value}`
-
-const refusalError = (refused: Ledger.Refused, provider: string, model: string): LlmError.LlmError => {
-  const { dimension } = refused
-  const where = refused.label === "root" ? "the budget" : `budget "${refused.label}"`
-  const description = refused.overshoot !== undefined
-    ? `${where} refused this call because the previous call on ${refused.overshoot.provider}/${refused.overshoot.model} ` +
-      `used ${figure(dimension, refused.overshoot.actual)} ${dimension} where ${figure(dimension, refused.overshoot.reserved)} ` +
-      `were reserved (provider overshoot); check that provider's usage reports, or lower maxTokens`
-    : dimension === "deadline"
-    ? `${where}'s deadline of ${figure(dimension, refused.limit)} has passed (${figure(dimension, refused.consumed)} since the start); ` +
-      `raise it with ${flagOf.deadline}`
-    : `${where}'s ${dimension} limit of ${figure(dimension, refused.limit)} would be passed: consumed ` +
-      `${figure(dimension, refused.consumed)}, reserved by calls in flight ${figure(dimension, refused.reserved)}, ` +
-      `this call needs ${figure(dimension, refused.requested)}; raise ${flagOf[dimension]} or lower maxTokens`
-  return LlmError.make(
-    provider,
-    new LlmError.BudgetExceeded({
-      description,
-      dimension,
-      limit: refused.limit,
-      consumed: refused.consumed,
-      reserved: refused.reserved,
-      requested: refused.requested
-    }),
-    { model }
-  )
-}
-
 const amountsOf = (usage: Usage, costUsd: number): Amounts => ({
   inputTokens: usage.inputTokens,
   outputTokens: usage.outputTokens,
@@ -269,13 +213,6 @@ const limitsOf = (budget: Budget.Budget): Ledger.Limits => ({
   totalTokens: budget.totalTokens,
   costUsd: budget.costUsd
 })
-
-const logOvershoots = (overshoots: ReadonlyArray<Overshoot>, label: string): Effect.Effect<void> =>
-  overshoots.length === 0 ? Effect.void : Effect.forEach(overshoots, (overshoot) =>
-    Effect.logWarning(
-      `budget overshoot: ${overshoot.provider}/${overshoot.model} used ${overshoot.actual} ${overshoot.dimension} ` +
-        `where ${overshoot.reserved} were reserved; recorded, and the next reservation will be refused`
-    ).pipe(Effect.annotateLogs({ budget: label, dimension: overshoot.dimension, reserved: overshoot.reserved, actual: overshoot.actual })), { discard: true })
 
 const nodeService = (
   state: Ref.Ref<Ledger.State>,
@@ -298,34 +235,16 @@ const nodeService = (
         model ?? "any"
       )
 
-    const reserve = Effect.fnUntraced(function*(ask: Ask) {
-      if (ask.price === undefined && costLimited && options.onUnknownPrice !== "allow") {
-        return yield* Effect.fail(LlmError.make(ask.provider, new LlmError.Configuration({
-          description: `no price is known for ${ask.provider}/${ask.model}, so its cost cannot be held to the budget's costUsd limit`,
-          setting: `prices.${ask.provider}/${ask.model}`,
-          fix: `add "${ask.provider}/${ask.model}": { inputPerMillion, outputPerMillion } under prices in the config file, ` +
-            `or set budget.onUnknownPrice: allow to count it as free`
-        }), { model: ask.model }))
-      }
-      const now = yield* Clock.currentTimeMillis
-      const settings = settingsFor(ask.provider)
-      const bound = Tokenizer.boundRequest(ask.request) + settings.framing
-      const base = { maxTokens: ask.request.maxTokens, defaultMaxTokens, price: ask.price, now }
-      let estimate: "bound" | "exact" = "bound"
-      let outcome = yield* Ref.modify(state, (s) => Ledger.reserve(s, id, { ...base, inputTokens: bound }))
-      if (
-        outcome._tag === "Refused" && outcome.overshoot === undefined &&
-        (outcome.dimension === "inputTokens" || outcome.dimension === "totalTokens" || outcome.dimension === "costUsd")
-      ) {
-        const counted = Math.ceil(Tokenizer.countRequest(ask.request) * (1 + settings.margin)) + settings.framing
-        if (counted < bound) {
-          estimate = "exact"
-          outcome = yield* Ref.modify(state, (s) => Ledger.reserve(s, id, { ...base, inputTokens: counted }))
-        }
-      }
-      if (outcome._tag === "Refused") return yield* Effect.fail(refusalError(outcome, ask.provider, ask.model))
-      const settled = yield* Ref.make(false)
-      const reservation: Reservation = {
+    const unknownPrice = (ask: Ask) =>
+      Effect.fail(LlmError.make(ask.provider, new LlmError.Configuration({
+        description: `no price is known for ${ask.provider}/${ask.model}, so its cost cannot be held to the budget's costUsd limit`,
+        setting: `prices.${ask.provider}/${ask.model}`,
+        fix: `add "${ask.provider}/${ask.model}": { inputPerMillion, outputPerMillion } under prices in the config file, ` +
+          `or set budget.onUnknownPrice: allow to count it as free`
+      }), { model: ask.model }))
+
+    const granted = (ask: Ask, outcome: Ledger.Granted, estimate: "bound" | "exact") =>
+      Effect.map(Ref.make(false), (settled): Reservation => ({
         provider: ask.provider,
         model: ask.model,
         amounts: outcome.amounts,
@@ -334,9 +253,25 @@ const nodeService = (
         deadlineAt: outcome.deadlineAt,
         remaining: outcome.remaining,
         settled
-      }
-      return reservation
-    })
+      }))
+
+    // Plain combinators rather than a generator: this is the hot path of every call (bench/budget.ts).
+    const reserve = (ask: Ask): Effect.Effect<Reservation, LlmError.LlmError> => {
+      if (ask.price === undefined && costLimited && options.onUnknownPrice !== "allow") return unknownPrice(ask)
+      const bound = Estimate.bound(ask.request, ask.provider)
+      return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const base = { maxTokens: ask.request.maxTokens, defaultMaxTokens, price: ask.price, now }
+        return Effect.flatMap(Ref.modify(state, (s) => Ledger.reserve(s, id, { ...base, inputTokens: bound })), (outcome) => {
+          if (outcome._tag === "Granted") return granted(ask, outcome, "bound")
+          const estimable = outcome.overshoot === undefined &&
+            (outcome.dimension === "inputTokens" || outcome.dimension === "totalTokens" || outcome.dimension === "costUsd")
+          const counted = estimable ? Estimate.exact(ask.request, ask.provider) : bound
+          if (counted >= bound) return Effect.fail(refusalError(outcome, ask.provider, ask.model))
+          return Effect.flatMap(Ref.modify(state, (s) => Ledger.reserve(s, id, { ...base, inputTokens: counted })), (exact) =>
+            exact._tag === "Granted" ? granted(ask, exact, "exact") : Effect.fail(refusalError(exact, ask.provider, ask.model)))
+        })
+      })
+    }
 
     const settleOnce = (reservation: Reservation, actual: Actual | undefined) =>
       Effect.flatMap(Ref.getAndSet(reservation.settled, true), (already) => {
@@ -355,7 +290,7 @@ const nodeService = (
       })
 
     const commit = (reservation: Reservation, actual: Actual) =>
-      Effect.tap(settleOnce(reservation, actual), (overshoots) => logOvershoots(overshoots, label))
+      Effect.tap(settleOnce(reservation, actual), (overshoots) => (overshoots.length === 0 ? Effect.void : logOvershoots(overshoots, label)))
 
     const release = (reservation: Reservation) => Effect.asVoid(settleOnce(reservation, undefined))
 
