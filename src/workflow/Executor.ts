@@ -168,7 +168,7 @@ export const start = <R>(
     const hooks = yield* WorkflowHooks.CurrentHooks
     const journal = yield* Effect.serviceOption(Journal.Journal)
     const model = yield* Effect.serviceOption(LanguageModel.LanguageModel)
-    const budget = yield* RunBudget.make(definition.budget, options.resumed ?? [])
+    const budget = yield* RunBudget.make(definition.budget, options.resumed ?? [], definition.name).pipe(Effect.exit)
     const resumed = new Map((options.resumed ?? []).map((entry) => [entry.step, entry] as const))
 
     const steps = yield* Ref.make(
@@ -218,8 +218,8 @@ export const start = <R>(
         return Effect.map(Effect.cached(init), (cached) => [cached, new Map(map).set(type.name, cached)] as const)
       }))
 
-    const attempt = (spec: StepSpec<R>, number: number): Effect.Effect<
-      { readonly output: unknown; readonly usage: Usage.Usage },
+    const attempt = (spec: StepSpec<R>, number: number, stepModel: Option.Option<LanguageModel.Service>): Effect.Effect<
+      { readonly output: unknown; readonly usage: Usage.Usage; readonly costUsd: number },
       { readonly attempt: number; readonly error: LlmError.LlmError },
       R
     > =>
@@ -228,15 +228,18 @@ export const start = <R>(
         yield* setStep(spec.id, { attempts: number })
         const event = { runId, workflow, step: spec.id, attempt: number, startedAt }
         const usage = yield* Ref.make(Usage.empty)
+        const cost = yield* Ref.make(0)
         const metadata = { correlationId, workflow, step: spec.id }
-        const wrapped = Option.map(spec.model !== undefined ? Option.some(spec.model) : model, (inner) =>
-          budget.wrap(
-            LanguageModel.mapGenerate(inner, (request, next) =>
-              next({ ...request, metadata: { ...request.metadata, ...metadata } }).pipe(
-                Effect.tap((response) => Ref.update(usage, (sum) => Usage.add(sum, response.usage)))
-              )),
-            spec.budget
-          ))
+        const wrapped = Option.map(stepModel, (inner) =>
+          LanguageModel.mapGenerate(inner, (request, next) =>
+            next({ ...request, metadata: { ...request.metadata, ...metadata } }).pipe(
+              Effect.tap((response) =>
+                Effect.andThen(
+                  Ref.update(usage, (sum) => Usage.add(sum, response.usage)),
+                  Ref.update(cost, (sum) => sum + (response.cost?.usd ?? 0))
+                )
+              )
+            )))
         const context: StepContext = { runId, workflow, step: spec.id, attempt: number, input, outputs, stateOf }
         let work = WorkflowHooks.runBefore(hooks, event).pipe(Effect.andThen(spec.run(context)))
         if (spec.timeoutMs !== undefined) {
@@ -261,7 +264,7 @@ export const start = <R>(
         yield* Ref.update(totalUsage, (sum) => Usage.add(sum, spent))
         if (Exit.isSuccess(exit)) {
           yield* WorkflowHooks.runAfter(hooks, { ...event, output: exit.value, usage: spent, durationMs: finishedAt - startedAt })
-          return { output: exit.value, usage: spent }
+          return { output: exit.value, usage: spent, costUsd: yield* Ref.get(cost) }
         }
         if (Cause.hasInterruptsOnly(exit.cause)) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
         const error = toLlmError(spec.id, exit.cause)
@@ -271,8 +274,16 @@ export const start = <R>(
         if (!willRetry) return yield* Effect.fail({ attempt: number, error })
         const delay = (spec.retry?.delayMs ?? 0) * 2 ** (number - 1)
         if (delay > 0) yield* Effect.sleep(Duration.millis(delay))
-        return yield* attempt(spec, number + 1)
+        return yield* attempt(spec, number + 1, stepModel)
       })
+
+    /** The step's model, held to the run's budget (and its own, if it has one). */
+    const modelFor = (spec: StepSpec<R>): Effect.Effect<Option.Option<LanguageModel.Service>, LlmError.LlmError> => {
+      const inner = spec.model !== undefined ? Option.some(spec.model) : model
+      if (Option.isNone(inner)) return Effect.succeed(inner)
+      if (Exit.isFailure(budget)) return Effect.failCause(budget.cause)
+      return Effect.map(budget.value.forStep(spec.id, inner.value, spec.budget), Option.some)
+    }
 
     const runStep = (spec: StepSpec<R>): Effect.Effect<void, never, R> =>
       Effect.gen(function*() {
@@ -300,16 +311,28 @@ export const start = <R>(
           if ((yield* Ref.get(stop)) !== "none") return yield* skip
           const startedAt = yield* Clock.currentTimeMillis
           yield* setStep(spec.id, { state: "running", startedAt })
-          const exit = yield* Effect.exit(attempt(spec, 1))
+          const exit = yield* Effect.exit(Effect.flatMap(
+            modelFor(spec).pipe(Effect.mapError((error) => ({ attempt: 1, error }))),
+            (stepModel) => attempt(spec, 1, stepModel)
+          ))
           const finishedAt = yield* Clock.currentTimeMillis
           const timing = { finishedAt, durationMs: finishedAt - startedAt }
           if (Exit.isSuccess(exit)) {
-            const { output, usage } = exit.value
+            const { costUsd, output, usage } = exit.value
             outputs.set(spec.id, output)
             yield* setStep(spec.id, { state: "completed", output, usage, ...timing })
             if (Option.isSome(journal)) {
               const attempts = (yield* Ref.get(steps)).get(spec.id)!.attempts
-              yield* journal.value.append(runId, { type: "step", step: spec.id, output, usage, attempts, startedAt, finishedAt })
+              yield* journal.value.append(runId, {
+                type: "step",
+                step: spec.id,
+                output,
+                usage,
+                ...(costUsd > 0 ? { costUsd } : {}),
+                attempts,
+                startedAt,
+                finishedAt
+              })
                 .pipe(Effect.catch((error) => Effect.logWarning(error.message)))
             }
             return yield* Deferred.succeed(finished, true)

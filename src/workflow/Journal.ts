@@ -44,6 +44,7 @@ export const StepEntry = Schema.Struct({
   step: Schema.String,
   output: Schema.Unknown,
   usage: Usage.Usage,
+  costUsd: Schema.optionalKey(Schema.Finite),
   attempts: Schema.Int,
   startedAt: Schema.Number,
   finishedAt: Schema.Number

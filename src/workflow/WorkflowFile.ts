@@ -22,6 +22,7 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
+import * as Budget from "../budget/Budget.ts"
 import { DurationString } from "../Duration.ts"
 
 const Identifier = Schema.String.check(
@@ -90,17 +91,20 @@ export const Retry = Schema.Union([
 ]).annotate({ identifier: "WorkflowRetry" })
 
 /**
- * Budget limits of a run or of one step.
+ * The budget of a whole run (shared by its steps; `deadline` counts from the start of the run).
  *
  * @since 0.1.0
  * @category schemas
  */
-export const Budget = Schema.Struct({
-  inputTokens: Schema.optionalKey(Count),
-  outputTokens: Schema.optionalKey(Count),
-  totalTokens: Schema.optionalKey(Count),
-  costUsd: Schema.optionalKey(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0)))
-}).annotate({ identifier: "WorkflowBudget" })
+export const RunBudget = Budget.BudgetConfig
+
+/**
+ * A step's own budget, a child of the run's: its calls count toward both.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const StepBudget = Budget.BudgetLimits
 
 /**
  * A step's output: `text` (the default), or `json` checked against an optional JSON Schema.
@@ -154,7 +158,7 @@ export const Step = Schema.Struct({
   needs: Schema.optionalKey(Schema.Array(Schema.String)),
   retry: Schema.optionalKey(Retry),
   timeout: Schema.optionalKey(DurationString),
-  budget: Schema.optionalKey(Budget),
+  budget: Schema.optionalKey(StepBudget),
   output: Schema.optionalKey(Output)
 }).annotate({ identifier: "WorkflowStep" })
 
@@ -175,7 +179,7 @@ export const WorkflowFile = Schema.Struct({
   description: Schema.optionalKey(Schema.String),
   inputs: Schema.optionalKey(Schema.Record(Schema.String, InputSpec)),
   defaults: Schema.optionalKey(Defaults),
-  budget: Schema.optionalKey(Budget),
+  budget: Schema.optionalKey(RunBudget),
   concurrency: Schema.optionalKey(PositiveInt).annotate({ description: "At most this many steps at once." }),
   steps: Schema.Array(Step).check(Schema.isMinLength(1))
 }).annotate({ identifier: "WorkflowFile", description: "An llm-connect workflow (YAML or JSON)." })

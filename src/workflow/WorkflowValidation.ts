@@ -85,7 +85,7 @@ const knownKeys = (path: ReadonlyArray<string | number>): ReadonlyArray<string> 
   if (last === "steps") return Object.keys(WorkflowFile.Step.fields)
   if (last === "defaults") return Object.keys(WorkflowFile.Defaults.fields)
   if (last === "params") return Object.keys(WorkflowFile.Params.fields)
-  if (last === "budget") return Object.keys(WorkflowFile.Budget.fields)
+  if (last === "budget") return Object.keys(parent.length === 1 ? WorkflowFile.RunBudget.fields : WorkflowFile.StepBudget.fields)
   return []
 }
 

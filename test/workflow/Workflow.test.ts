@@ -267,3 +267,36 @@ describe("step types (plugins)", () => {
       assert.strictEqual(doubled, 42)
     }).pipe(Effect.provide(echo)))
 })
+
+describe("budget", () => {
+  it.effect("one budget per run is shared by its steps: a step past it is refused before any call", () =>
+    Effect.gen(function*() {
+      const wf = Workflow.make("budgeted")
+        .prompt("a", () => "one two three four five", { maxTokens: 20 })
+        .prompt("b", ({ steps }) => `${steps.a} six seven`, { needs: ["a"], maxTokens: 20 })
+        .prompt("c", ({ steps }) => `${steps.b} eight nine ten eleven twelve`, { needs: ["b"], maxTokens: 20 })
+        .budget({ totalTokens: 60 })
+      const error = yield* Effect.flip(Workflow.run(wf, {}))
+      if (error.reason._tag !== "StepFailed") return assert.fail("expected StepFailed")
+      assert.strictEqual(error.reason.cause.reason._tag, "BudgetExceeded")
+      const states = error.reason.snapshot!.steps.map((step) => step.state)
+      assert.strictEqual(states[0], "completed")
+      assert.include(states, "failed")
+      const calls = yield* MockLanguageModel.MockLanguageModel.use((control) => control.calls)
+      assert.strictEqual(calls.length, states.filter((state) => state === "completed").length)
+    }).pipe(Effect.provide(echo)))
+
+  it.effect("a step's own budget is a child of the run's", () =>
+    Effect.gen(function*() {
+      const wf = Workflow.make("child")
+        .prompt("small", () => "a prompt that is longer than the step allows", { budget: { inputTokens: 3 } })
+        .prompt("free", () => "fine")
+        .budget({ totalTokens: 10_000 })
+      const error = yield* Effect.flip(Workflow.run(wf, {}))
+      if (error.reason._tag !== "StepFailed") return assert.fail("expected StepFailed")
+      assert.strictEqual(error.reason.step, "small")
+      assert.strictEqual(error.reason.cause.reason._tag, "BudgetExceeded")
+      assert.strictEqual(error.reason.snapshot!.steps[1]!.state, "completed")
+    }).pipe(Effect.provide(echo)))
+})
+

@@ -224,4 +224,27 @@ steps:
         "start", "step:one", "step:two", "end"
       ])
     }))
+
+  it.effect("on resume the run's budget is rebuilt from the journal", () =>
+    Effect.gen(function*() {
+      const source = `name: resume-budget
+budget: { totalTokens: 1000 }
+steps:
+  - { id: one, prompt: first }
+  - { id: two, prompt: second, needs: [one] }
+`
+      const resumed: ReadonlyArray<Journal.StepEntry> = [{
+        type: "step", step: "one", output: "done", usage: { inputTokens: 500, outputTokens: 500, totalTokens: 1000 },
+        attempts: 1, startedAt: 0, finishedAt: 1
+      }]
+      const error = yield* Effect.gen(function*() {
+        const parsed = WorkflowYaml.parse(source, yield* WorkflowYaml.environment)
+        if (Result.isFailure(parsed)) return yield* Effect.die(parsed.failure)
+        const definition = yield* WorkflowYaml.compile(parsed.success)
+        return yield* Effect.flip(Workflow.runDefinition(definition, { runId: "r2", input: {}, resumed }))
+      }).pipe(Effect.provide(Layer.mergeAll(MockLanguageModel.layer({ reply: "echo" }), registry)))
+      if (error.reason._tag !== "StepFailed") return assert.fail("expected StepFailed")
+      assert.strictEqual(error.reason.step, "two")
+      assert.strictEqual(error.reason.cause.reason._tag, "BudgetExceeded")
+    }))
 })
