@@ -17,6 +17,7 @@ import * as LlmConnectConfig from "../src/LlmConnectConfig.ts"
 import * as LlmError from "../src/LlmError.ts"
 import * as LlmRequest from "../src/LlmRequest.ts"
 import * as LlmResponse from "../src/LlmResponse.ts"
+import * as WorkflowFile from "../src/workflow/WorkflowFile.ts"
 
 /**
  * One generated contract file.
@@ -72,7 +73,8 @@ export const contracts: ReadonlyArray<Contract> = [
     title: "llm-connect configuration file (llm-connect.yaml)",
     schema: LlmConnectConfig.ConfigFile,
     options: LlmConnectConfig.jsonSchemaOptions
-  }
+  },
+  { file: "workflow.schema.json", title: "llm-connect workflow file (llm-connect run <file.yaml>)", schema: WorkflowFile.WorkflowFile, options: WorkflowFile.jsonSchemaOptions }
 ]
 
 /**

@@ -191,6 +191,15 @@ export const WorkflowFile = Schema.Struct({
 export type WorkflowFile = typeof WorkflowFile.Type
 
 /**
+ * How the JSON Schema of the format is generated: closed objects (an unknown key is an error,
+ * as in validation).
+ *
+ * @since 0.1.0
+ * @category contracts
+ */
+export const jsonSchemaOptions: Schema.ToJsonSchemaOptions = { onExcessProperty: "error" }
+
+/**
  * The normalised form of a declared input.
  *
  * @since 0.1.0
