@@ -1,0 +1,27 @@
+// Google Gemini through the official @google/genai SDK (no SDK retries; interruption aborts).
+// With GEMINI_API_KEY (or GOOGLE_API_KEY) set it calls Gemini; without it, it says so and runs
+// against the mock provider: node examples/providers/gemini.ts
+// expect: GEMINI_API_KEY is not set: using the mock provider instead
+// expect: tokens:
+import { NodeRuntime } from "@effect/platform-node"
+import { Console, Effect, Redacted } from "effect"
+import type { Layer } from "effect"
+import * as LanguageModel from "../../src/LanguageModel.ts"
+import * as GeminiLanguageModel from "../../src/providers/gemini/GeminiLanguageModel.ts"
+import * as MockLanguageModel from "../../src/providers/mock/MockLanguageModel.ts"
+
+const key = process.env.GEMINI_API_KEY || process.env.GOOGLE_API_KEY
+
+const model: Layer.Layer<LanguageModel.LanguageModel> = key !== undefined && key !== ""
+  ? GeminiLanguageModel.layer({ apiKey: Redacted.make(key), defaultModel: GeminiLanguageModel.DEFAULT_MODEL, timeout: "60 seconds" })
+  : MockLanguageModel.layer()
+
+const program = Effect.gen(function*() {
+  if (key === undefined || key === "") yield* Console.log("GEMINI_API_KEY is not set: using the mock provider instead")
+  const response = yield* LanguageModel.generate({ system: "Answer in one line.", prompt: "Name three rivers in South America", maxTokens: 60 })
+  yield* Console.log(response.content)
+  const reasoning = response.usage.reasoningTokens !== undefined ? `, ${response.usage.reasoningTokens} thinking` : ""
+  yield* Console.log(`tokens: ${response.usage.inputTokens} in, ${response.usage.outputTokens} out${reasoning} (${response.provider}/${response.model})`)
+})
+
+program.pipe(Effect.provide(model), NodeRuntime.runMain)

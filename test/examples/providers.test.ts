@@ -1,0 +1,76 @@
+/**
+ * Runs every `examples/providers/*.ts` as a subprocess: with no key in the environment each
+ * must say it falls back to the mock, print its `// expect:` lines and exit 0; with a key (and
+ * a base URL pointing at a fake server) the OpenAI-protocol ones must reach the server.
+ */
+import { NodeServices } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Stream } from "effect"
+import { ChildProcess } from "effect/process"
+import { existsSync, readdirSync, readFileSync } from "node:fs"
+import { join } from "node:path"
+import * as FakeHttpServer from "../providers/FakeHttpServer.ts"
+import { ok } from "../providers/openai/fakeOpenAi.ts"
+
+const root = join(import.meta.dirname, "..", "..")
+const dir = join(root, "examples", "providers")
+const pinnedNode = join(root, "node_modules", ".bin", "node")
+const node = existsSync(pinnedNode) ? pinnedNode : process.execPath
+const examples = readdirSync(dir).filter((file) => file.endsWith(".ts")).sort()
+
+const cleanEnv: Record<string, string> = Object.fromEntries(
+  ["PATH", "HOME", "TMPDIR", "LANG"].flatMap((name) => {
+    const value = process.env[name]
+    return value === undefined ? [] : [[name, value]]
+  })
+)
+
+const expectations = (file: string): ReadonlyArray<string> =>
+  readFileSync(join(dir, file), "utf8").split("\n").flatMap((line) => {
+    const match = /^\/\/ expect: (.+)$/.exec(line.trim())
+    return match === null ? [] : [match[1]!]
+  })
+
+const run = (file: string, env: Record<string, string> = {}) =>
+  Effect.gen(function*() {
+    const handle = yield* ChildProcess.make(node, [join(dir, file)], { cwd: root, env: { ...cleanEnv, ...env }, extendEnv: false })
+    const [stdout, stderr, exitCode] = yield* Effect.all([
+      handle.stdout.pipe(Stream.decodeText(), Stream.mkString),
+      handle.stderr.pipe(Stream.decodeText(), Stream.mkString),
+      handle.exitCode
+    ], { concurrency: "unbounded" })
+    return { stdout, stderr, exitCode: Number(exitCode) }
+  }).pipe(Effect.scoped, Effect.provide(NodeServices.layer))
+
+describe("examples/providers/", () => {
+  it("has one example per HTTP provider", () => {
+    assert.deepStrictEqual(examples, ["gemini.ts", "openai-compatible.ts", "openai.ts", "openrouter.ts"])
+  })
+
+  for (const file of examples) {
+    it.live(`${file} without a key falls back to the mock and says so`, () =>
+      Effect.gen(function*() {
+        const result = yield* run(file)
+        assert.strictEqual(result.exitCode, 0, result.stderr)
+        assert.strictEqual(result.stderr, "")
+        for (const text of expectations(file)) assert.include(result.stdout, text)
+        assert.include(result.stdout, "using the mock provider instead")
+      }))
+  }
+
+  it.live("openai.ts and openai-compatible.ts reach a real server when configured", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeHttpServer.start((request) => ok(request))
+      const openai = yield* run("openai.ts", { OPENAI_API_KEY: "sk-example", OPENAI_BASE_URL: `${fake.origin}/v1` })
+      assert.strictEqual(openai.exitCode, 0, openai.stderr)
+      assert.include(openai.stdout, "echo: Name three rivers in Europe")
+      assert.notInclude(openai.stdout, "mock provider")
+      const compatible = yield* run("openai-compatible.ts", {
+        OPENAI_COMPATIBLE_BASE_URL: `${fake.origin}/v1`,
+        OPENAI_COMPATIBLE_MODEL: "qwen2.5"
+      })
+      assert.strictEqual(compatible.exitCode, 0, compatible.stderr)
+      assert.include(compatible.stdout, "echo: Name three rivers in Africa")
+      assert.strictEqual((fake.requests[1]!.body as { model: string }).model, "qwen2.5")
+    }))
+})
