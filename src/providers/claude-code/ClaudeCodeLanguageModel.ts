@@ -1,0 +1,401 @@
+/**
+ * The Claude Code provider: each call runs the `claude` CLI once, as a plain model.
+ *
+ * `claude -p --output-format json` is started with `effect/process` (no shell), in a fresh
+ * temporary working directory that is removed afterwards, with no tools, no MCP servers, one
+ * turn and no saved session (see `internal/invocation.ts` for the exact arguments). The prompt
+ * is written to its stdin (never the caller's stdin); the system prompt goes through a file.
+ * Its JSON result becomes an `LlmResponse`: the text, the usage (cache reads and writes counted
+ * in `inputTokens`), and the cost the CLI reports, kept as `cost: { usd, source: "provider" }`.
+ *
+ * Claude Code runs its own API calls, so a USD budget cannot be enforced by counting tokens:
+ * the remaining budget of the call (`CallContext.RemainingBudget`) is handed to the CLI as
+ * `--max-budget-usd`. Parameters it has no flag for (temperature, topP, stop, maxTokens) are
+ * named in a warning log line and in the response's `warnings`.
+ *
+ * Interrupting the call, or its timeout, kills the CLI and every process it started (its
+ * process group). The CLI's own retries are turned off (`CLAUDE_CODE_MAX_RETRIES=0`): retries
+ * belong to the resilience layer. Failures are mapped in `internal/errors.ts`.
+ *
+ * @since 0.1.0
+ */
+import { Clock, Config, Duration, Effect, FileSystem, Layer, Option, Path, Redacted, Result, Stream } from "effect"
+import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import * as CallContext from "../../CallContext.ts"
+import * as DurationText from "../../Duration.ts"
+import * as LanguageModel from "../../LanguageModel.ts"
+import * as LlmError from "../../LlmError.ts"
+import type { LlmRequest } from "../../LlmRequest.ts"
+import type { FinishReason, LlmResponse } from "../../LlmResponse.ts"
+import * as ProviderKeys from "../../ProviderKeys.ts"
+import type { Provider } from "../../ProviderRegistry.ts"
+import * as Tokenizer from "../../Tokenizer.ts"
+import * as Usage from "../../Usage.ts"
+import * as ClaudeCodeSchema from "./ClaudeCodeSchema.ts"
+import * as Errors from "./internal/errors.ts"
+import * as Invocation from "./internal/invocation.ts"
+
+/**
+ * The provider's registered name.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const PROVIDER = Errors.PROVIDER
+
+/**
+ * The default model: Claude Code's alias for the latest Sonnet.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_MODEL = "sonnet"
+
+/**
+ * The environment variable naming the `claude` binary.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const PATH_ENV = "CLAUDE_CODE_PATH"
+
+/**
+ * How long one run may take before it is stopped, unless `timeout` says otherwise.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_TIMEOUT: Duration.Duration = Duration.minutes(10)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The `claude` binary: a path, or a name looked up on PATH. Default: `$CLAUDE_CODE_PATH`, else `claude`. */
+  readonly binaryPath?: string | undefined
+  /** The model when a request names none (an alias such as `sonnet`, or a full model name). */
+  readonly model?: string | undefined
+  /** Given to the CLI as `ANTHROPIC_BASE_URL`. */
+  readonly baseUrl?: string | undefined
+  /** Given to the CLI as `ANTHROPIC_API_KEY`; without it the CLI uses its own login or the inherited variable. */
+  readonly apiKey?: Redacted.Redacted<string> | undefined
+  /** Extra environment for the CLI (it inherits the rest of ours). */
+  readonly env?: Readonly<Record<string, string>> | undefined
+  /** How long one run may take (default 10 minutes). */
+  readonly timeout?: Duration.Input | undefined
+}
+
+/**
+ * What the provider needs from the platform: a process spawner and a file system.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Services = ChildProcessSpawner.ChildProcessSpawner | FileSystem.FileSystem | Path.Path
+
+const FINISH_REASONS: Readonly<Record<string, FinishReason>> = {
+  end_turn: "stop",
+  stop_sequence: "stop",
+  max_tokens: "length",
+  model_context_window_exceeded: "length",
+  refusal: "content_filter",
+  tool_use: "tool_calls",
+  pause_turn: "other"
+}
+
+/** The model that did the work: the one with the most output in `modelUsage`. */
+const servedModel = (result: ClaudeCodeSchema.ClaudeCodeResult): string | undefined => {
+  let best: { readonly name: string; readonly output: number } | undefined
+  for (const [name, entry] of Object.entries(result.modelUsage ?? {})) {
+    const output = typeof entry === "object" && entry !== null &&
+        typeof (entry as { outputTokens?: unknown }).outputTokens === "number"
+      ? (entry as { outputTokens: number }).outputTokens
+      : 0
+    if (best === undefined || output > best.output) best = { name, output }
+  }
+  return best?.name
+}
+
+/**
+ * Turns a successful JSON result into an `LlmResponse`. Usage is normalised once here:
+ * `inputTokens` = `input_tokens` + cache reads + cache writes, `cachedInputTokens` = cache reads;
+ * a result without usage is counted with the tokenizer and marked `estimated`.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const toResponse = (options: {
+  readonly request: LlmRequest
+  readonly model: string
+  readonly result: ClaudeCodeSchema.ClaudeCodeResult
+  readonly latencyMs: number
+  readonly warnings: ReadonlyArray<string>
+}): LlmResponse => {
+  const { result } = options
+  const content = result.result ?? ""
+  const reported = result.usage ?? undefined
+  const cacheReads = reported?.cache_read_input_tokens ?? 0
+  const usage = reported !== undefined && typeof reported.input_tokens === "number"
+    ? Usage.make({
+      inputTokens: reported.input_tokens + cacheReads + (reported.cache_creation_input_tokens ?? 0),
+      outputTokens: reported.output_tokens ?? 0,
+      cachedInputTokens: cacheReads,
+      ...(reported.output_tokens_details?.thinking_tokens
+        ? { reasoningTokens: reported.output_tokens_details.thinking_tokens }
+        : {})
+    })
+    : Usage.make({
+      inputTokens: Tokenizer.countRequest(options.request),
+      outputTokens: Tokenizer.countText(content),
+      estimated: true
+    })
+  const rawFinishReason = result.stop_reason ?? undefined
+  const metadata: Record<string, unknown> = {
+    ...(result.session_id != null ? { sessionId: result.session_id } : {}),
+    ...(result.num_turns != null ? { numTurns: result.num_turns } : {}),
+    ...(result.duration_api_ms != null ? { durationApiMs: result.duration_api_ms } : {})
+  }
+  return {
+    content,
+    model: servedModel(result) ?? options.model,
+    provider: PROVIDER,
+    usage,
+    finishReason: rawFinishReason !== undefined ? FINISH_REASONS[rawFinishReason] ?? "other" : "stop",
+    ...(rawFinishReason !== undefined ? { rawFinishReason } : {}),
+    latencyMs: options.latencyMs,
+    ...(result.session_id != null ? { requestId: result.session_id } : {}),
+    ...(result.total_cost_usd != null ? { cost: { usd: result.total_cost_usd, source: "provider" as const } } : {}),
+    ...(options.warnings.length > 0 ? { warnings: options.warnings } : {}),
+    ...(Object.keys(metadata).length > 0 ? { metadata } : {})
+  }
+}
+
+/** The errno-style code of a failed spawn. */
+const spawnCode = (error: { readonly reason: { readonly _tag: string; readonly cause?: unknown } }): string => {
+  const cause = error.reason.cause
+  if (typeof cause === "object" && cause !== null && typeof (cause as { code?: unknown }).code === "string") {
+    return (cause as { code: string }).code
+  }
+  return error.reason._tag === "NotFound" ? "ENOENT" : error.reason._tag === "PermissionDenied" ? "EACCES" : error.reason._tag
+}
+
+const collect = (stream: Stream.Stream<Uint8Array, unknown>) =>
+  stream.pipe(Stream.decodeText(), Stream.mkString, Effect.orElseSucceed(() => ""))
+
+/**
+ * Builds a Claude Code model. The binary is `binaryPath`, else `$CLAUDE_CODE_PATH`, else
+ * `claude` on PATH; a missing binary fails the first call with a Configuration error saying how
+ * to install it.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options = {}): Effect.Effect<LanguageModel.Service, never, Services> =>
+  Effect.gen(function*() {
+    const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const fromEnv = yield* Effect.orElseSucceed(Config.option(Config.String(PATH_ENV)), () => Option.none<string>())
+    const binary = options.binaryPath ?? Option.getOrUndefined(Option.filter(fromEnv, (value) => value.trim() !== "")) ??
+      "claude"
+    const defaultModel = options.model ?? DEFAULT_MODEL
+    const timeout = Duration.fromInputUnsafe(options.timeout ?? DEFAULT_TIMEOUT)
+    const apiKey = options.apiKey
+    const env: Record<string, string | Redacted.Redacted<string>> = {
+      DISABLE_AUTOUPDATER: "1",
+      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+      CLAUDE_CODE_MAX_RETRIES: "0",
+      ...(options.baseUrl !== undefined ? { ANTHROPIC_BASE_URL: options.baseUrl } : {}),
+      ...(apiKey !== undefined ? { ANTHROPIC_API_KEY: apiKey } : {}),
+      ...options.env
+    }
+
+    /** One run, in its own scope: the working directory and the process end with it. */
+    const run = (model: string, rendered: Invocation.RenderedPrompt, maxBudgetUsd: string | undefined) =>
+      Effect.gen(function*() {
+        const workspace = yield* fs.makeTempDirectoryScoped({ prefix: "llm-connect-claude-" }).pipe(
+          Effect.tap((dir) => fs.writeFileString(path.join(dir, "system-prompt.txt"), rendered.system)),
+          Effect.mapError((error): Errors.Failure => ({ _tag: "WorkspaceFailed", message: error.message }))
+        )
+        const args = Invocation.buildArgs({
+          model,
+          systemPromptFile: path.join(workspace, "system-prompt.txt"),
+          maxBudgetUsd
+        })
+        const handle = yield* spawner.spawn(
+          ChildProcess.make(binary, args, {
+            cwd: workspace,
+            env,
+            extendEnv: true,
+            stdin: Stream.make(rendered.prompt).pipe(Stream.encodeText),
+            killSignal: "SIGTERM",
+            forceKillAfter: "2 seconds"
+          })
+        ).pipe(
+          Effect.mapError((error): Errors.Failure => ({
+            _tag: "SpawnFailed",
+            binary,
+            code: spawnCode(error),
+            message: error.message
+          }))
+        )
+        yield* Effect.annotateCurrentSpan("claude_code.pid", handle.pid)
+        const [stdout, stderr, exit] = yield* Effect.all([
+          collect(handle.stdout),
+          collect(handle.stderr),
+          Effect.result(handle.exitCode)
+        ], { concurrency: "unbounded" })
+        return { stdout, stderr, exit }
+      }).pipe(Effect.scoped)
+
+    const generate = Effect.fn("ClaudeCodeLanguageModel.generate")(function*(request: LlmRequest) {
+      const started = yield* Clock.currentTimeMillis
+      const model = request.model ?? defaultModel
+      const call: Errors.CallInfo = { model, ...(apiKey !== undefined ? { apiKey: Redacted.value(apiKey) } : {}) }
+      const fail = (failure: Errors.Failure) => Effect.fail(Errors.toLlmError(failure, call))
+      yield* Effect.annotateCurrentSpan({ "llm.provider": PROVIDER, "llm.model": model })
+
+      const warnings = Invocation.unsupportedParameters(request)
+      if (warnings.length > 0) {
+        yield* Effect.logWarning(`claude-code ignores parameters it cannot honour`, { warnings })
+      }
+      const remaining = (yield* CallContext.RemainingBudget)?.costUsd
+      const maxBudgetUsd = remaining !== undefined ? Invocation.formatBudgetUsd(remaining) : undefined
+      if (remaining !== undefined && maxBudgetUsd === undefined) {
+        return yield* fail({ _tag: "NoBudgetLeft", remainingUsd: remaining })
+      }
+
+      const outcome = yield* run(model, Invocation.renderPrompt(request), maxBudgetUsd).pipe(
+        Effect.timeoutOption(timeout),
+        Effect.catch((failure: Errors.Failure) => fail(failure))
+      )
+      const finished = yield* Clock.currentTimeMillis
+      if (Option.isNone(outcome)) {
+        return yield* fail({ _tag: "TimedOut", timeoutMs: Duration.toMillis(timeout), elapsedMs: finished - started })
+      }
+      const { exit, stderr, stdout } = outcome.value
+      const exitCode = Result.isSuccess(exit) ? Number(exit.success) : undefined
+      const signal = Result.isFailure(exit) ? /signal: '?(\w+)/.exec(exit.failure.message)?.[1] ?? "a signal" : undefined
+      const parsed = ClaudeCodeSchema.parseOutput(stdout)
+      if (Result.isFailure(parsed)) {
+        return yield* fail({
+          _tag: "NoResult",
+          exitCode,
+          ...(signal !== undefined ? { signal } : {}),
+          stderr,
+          printed: stdout.trim() !== "",
+          detail: parsed.failure
+        })
+      }
+      const result = parsed.success
+      if (result.is_error === true || (result.subtype != null && result.subtype !== "success") || exitCode !== 0) {
+        return yield* fail({ _tag: "ResultError", result, maxBudgetUsd: remaining })
+      }
+      return toResponse({ request, model, result, latencyMs: finished - started, warnings })
+    })
+
+    return { provider: PROVIDER, defaultModel, generate }
+  })
+
+/**
+ * A Layer providing a Claude Code `LanguageModel`.
+ *
+ * @since 0.1.0
+ * @category layers
+ * @example
+ * program.pipe(Effect.provide(ClaudeCodeLanguageModel.layer({ model: "haiku" })), Effect.provide(NodeServices.layer))
+ */
+export const layer = (options: Options = {}): Layer.Layer<LanguageModel.LanguageModel, never, Services> =>
+  Layer.effect(LanguageModel.LanguageModel, make(options))
+
+const timeoutOption = (raw: unknown): Effect.Effect<Duration.Duration | undefined, LlmError.LlmError> => {
+  if (raw === undefined) return Effect.succeed(undefined)
+  if (typeof raw === "number" && raw > 0) return Effect.succeed(Duration.millis(raw))
+  if (typeof raw === "string") {
+    const parsed = DurationText.parse(raw)
+    if (Result.isSuccess(parsed) && Duration.isGreaterThan(parsed.success, Duration.zero)) {
+      return Effect.succeed(parsed.success)
+    }
+  }
+  return Effect.fail(LlmError.make(
+    PROVIDER,
+    new LlmError.Configuration({
+      description: `providers.${PROVIDER}.timeout must be a duration such as 30s or 5m`,
+      setting: `providers.${PROVIDER}.timeout`,
+      fix: "write the timeout as 500ms, 30s, 5m or a number of milliseconds"
+    })
+  ))
+}
+
+const envOption = (raw: unknown): Effect.Effect<Readonly<Record<string, string>> | undefined, LlmError.LlmError> => {
+  if (raw === undefined) return Effect.succeed(undefined)
+  if (typeof raw === "object" && raw !== null && Object.values(raw).every((value) => typeof value === "string")) {
+    return Effect.succeed(raw as Readonly<Record<string, string>>)
+  }
+  return Effect.fail(LlmError.make(
+    PROVIDER,
+    new LlmError.Configuration({
+      description: `providers.${PROVIDER}.env must map variable names to strings`,
+      setting: `providers.${PROVIDER}.env`,
+      fix: "give the extra environment of the claude CLI as { NAME: \"value\" }"
+    })
+  ))
+}
+
+/**
+ * Claude Code as a registry {@link Provider}, capturing the process spawner and file system of
+ * the context. Settings: `model`, `baseUrl` (as `ANTHROPIC_BASE_URL`), `apiKey` (as
+ * `ANTHROPIC_API_KEY`, optional: the CLI's own login works too), and in `options`: `binaryPath`,
+ * `timeout` and `env` (extra environment variables for the CLI).
+ *
+ * @since 0.1.0
+ * @category providers
+ */
+export const provider: Effect.Effect<Provider, never, Services> = Effect.gen(function*() {
+  // Capture only these services (not the whole context), so the caller's references
+  // (ConfigProvider, tracer, log level) still apply when a model is built and called.
+  const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
+  const fileSystem = yield* FileSystem.FileSystem
+  const path = yield* Path.Path
+  const entry: Provider = {
+    name: PROVIDER,
+    description: "Claude Code CLI run as a plain model (uses its own login or ANTHROPIC_API_KEY)",
+    defaultModel: DEFAULT_MODEL,
+    models: ["sonnet", "opus", "haiku"],
+    closedModelList: false,
+    keyEnv: ["ANTHROPIC_API_KEY"],
+    requiresKey: false,
+    make: (config) =>
+      Effect.gen(function*() {
+        const keyFile = typeof config.options?.keyFile === "string" ? config.options.keyFile : undefined
+        const found = yield* ProviderKeys.resolve({ provider: entry, explicit: config.apiKey, keyFile })
+        const binaryPath = config.options?.binaryPath
+        if (binaryPath !== undefined && (typeof binaryPath !== "string" || binaryPath.trim() === "")) {
+          return yield* Effect.fail(LlmError.make(
+            PROVIDER,
+            new LlmError.Configuration({
+              description: `providers.${PROVIDER}.binaryPath must be the path of the claude binary`,
+              setting: `providers.${PROVIDER}.binaryPath`,
+              fix: `give the path as a string, or leave it out to use ${PATH_ENV} or claude on PATH`
+            })
+          ))
+        }
+        const timeout = yield* timeoutOption(config.options?.timeout)
+        const env = yield* envOption(config.options?.env)
+        return yield* make({
+          ...(binaryPath !== undefined ? { binaryPath } : {}),
+          ...(config.model !== undefined ? { model: config.model } : {}),
+          ...(config.baseUrl !== undefined ? { baseUrl: config.baseUrl } : {}),
+          ...(found !== undefined ? { apiKey: found.key } : {}),
+          ...(timeout !== undefined ? { timeout } : {}),
+          ...(env !== undefined ? { env } : {})
+        })
+      }).pipe(
+        Effect.provideService(ChildProcessSpawner.ChildProcessSpawner, spawner),
+        Effect.provideService(FileSystem.FileSystem, fileSystem),
+        Effect.provideService(Path.Path, path)
+      )
+  }
+  return entry
+})

@@ -1,0 +1,262 @@
+/**
+ * The one place where a failed `claude` run becomes an `LlmError`.
+ *
+ * A run can fail in five ways, each a {@link Failure}: the binary could not be started, the
+ * run reported an error in its JSON result (`is_error`), the process exited without a result we
+ * can read, the process ran past its timeout, or there was no USD budget left to hand it.
+ *
+ * Table (tested row by row in `test/providers/claude-code/errors.test.ts`):
+ *
+ * | failure | reason | retryable |
+ * |---|---|---|
+ * | spawn ENOENT | Configuration (`CLAUDE_CODE_PATH`, how to install) | no |
+ * | spawn EACCES / other | Configuration (`CLAUDE_CODE_PATH`, not executable) | no |
+ * | result, `api_error_status` 400/413/422 | InvalidRequest | no |
+ * | result, 401 (or "Invalid API key", "/login") | Authentication | no |
+ * | result, 402 / 403 | PermissionDenied | no |
+ * | result, 404 | NotFound, naming the model | no |
+ * | result, 408 | Timeout (attempt) | yes |
+ * | result, 429 (or "rate limit") | RateLimited | yes |
+ * | result, 503 / 529 (or "overloaded") | Unavailable | yes |
+ * | result, other 5xx | ServerError | yes |
+ * | result, no status, connection refused/reset, DNS | Network | yes |
+ * | result, `error_max_budget_usd` | BudgetExceeded (`costUsd`, the cost it reports) | no |
+ * | result, `stop_reason: refusal` | ContentFiltered | no |
+ * | result, anything else | Unknown | no |
+ * | output that is not JSON, or JSON that is not a result | ResponseMalformed | no |
+ * | no output: exit by signal, crash, or a usage error on stderr | Unknown | no |
+ * | the temporary working directory could not be made | Configuration (`TMPDIR`) | no |
+ * | timeout | Timeout (attempt) | yes |
+ * | no USD budget left | BudgetExceeded (`costUsd`) | no |
+ *
+ * The CLI's own text is quoted (trimmed, whitespace folded, at most 300 characters, keys
+ * scrubbed); the prompt never is.
+ *
+ * @since 0.1.0
+ */
+import * as LlmError from "../../../LlmError.ts"
+import type { ClaudeCodeResult } from "../ClaudeCodeSchema.ts"
+
+/**
+ * The provider name used in every error.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const PROVIDER = "claude-code"
+
+/**
+ * How to install the CLI, quoted in the Configuration error of a missing binary.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const INSTALL_HINT =
+  "install it with `npm i -g @anthropic-ai/claude-code` (then log in with `claude` or export ANTHROPIC_API_KEY), " +
+  "or set CLAUDE_CODE_PATH to the claude binary"
+
+/**
+ * A failed run.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Failure =
+  | { readonly _tag: "SpawnFailed"; readonly binary: string; readonly code: string; readonly message: string }
+  | { readonly _tag: "ResultError"; readonly result: ClaudeCodeResult; readonly maxBudgetUsd?: number | undefined }
+  | {
+    readonly _tag: "NoResult"
+    readonly exitCode: number | undefined
+    readonly signal?: string | undefined
+    readonly stderr: string
+    /** Whether the CLI printed anything on stdout (then it was not a result we can read). */
+    readonly printed: boolean
+    readonly detail: string
+  }
+  | { readonly _tag: "WorkspaceFailed"; readonly message: string }
+  | { readonly _tag: "TimedOut"; readonly timeoutMs: number; readonly elapsedMs: number }
+  | { readonly _tag: "NoBudgetLeft"; readonly remainingUsd: number }
+
+/**
+ * What is known about the call that failed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CallInfo {
+  readonly model: string
+  /** The API key handed to the CLI, only to scrub it out of its messages. */
+  readonly apiKey?: string | undefined
+}
+
+const MAX_TEXT = 300
+
+/**
+ * Folds whitespace, cuts at 300 characters and removes anything shaped like an Anthropic key
+ * (and the given key itself).
+ *
+ * @since 0.1.0
+ * @category redaction
+ */
+export const scrub = (text: string, apiKey?: string): string => {
+  let out = text
+  if (apiKey !== undefined && apiKey.length >= 4) out = out.split(apiKey).join("[redacted]")
+  out = out.replace(/\bsk-ant-[A-Za-z0-9_-]{6,}/g, "sk-ant-[redacted]").replace(/Bearer\s+\S+/gi, "Bearer [redacted]")
+  out = out.replace(/\s+/g, " ").trim()
+  return out.length > MAX_TEXT ? `${out.slice(0, MAX_TEXT)}...` : out
+}
+
+const resultText = (result: ClaudeCodeResult): string => {
+  const parts = [result.result ?? "", ...(result.errors ?? [])].filter((part) => part.trim() !== "")
+  return parts.join("; ")
+}
+
+const NETWORK = /ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|socket hang up|fetch failed|connection (?:refused|reset|error)|network error/i
+const AUTH = /invalid api key|invalid x-api-key|not logged in|please run \/login|authentication|oauth token/i
+const RATE = /rate.?limit|too many requests|\b429\b/i
+const OVERLOADED = /overloaded|\b529\b|\b503\b/i
+
+/** Maps an API status the CLI reports (or a status read from its text) to a reason. */
+const fromStatus = (status: number, said: string, call: CallInfo): LlmError.LlmErrorReason => {
+  switch (status) {
+    case 401:
+      return new LlmError.Authentication({
+        description: `the Anthropic API refused the credentials (HTTP 401)${said}; log in with \`claude\` or check ANTHROPIC_API_KEY`
+      })
+    case 402:
+    case 403:
+      return new LlmError.PermissionDenied({ description: `the Anthropic API denied the call (HTTP ${status})${said}` })
+    case 404:
+      return new LlmError.NotFound({
+        description: `the model "${call.model}" was not found (HTTP 404)${said}; use an alias such as sonnet, opus or haiku`,
+        model: call.model
+      })
+    case 408:
+      return new LlmError.Timeout({
+        description: `the Anthropic API timed out (HTTP 408)${said}`,
+        scope: "attempt",
+        attempts: 1,
+        elapsedMs: 0
+      })
+    case 429:
+      return new LlmError.RateLimited({ description: `the Anthropic API rate-limited the call (HTTP 429)${said}` })
+    case 503:
+    case 529:
+      return new LlmError.Unavailable({ description: `the Anthropic API is overloaded or down (HTTP ${status})${said}` })
+    default:
+      if (status >= 500) {
+        return new LlmError.ServerError({ description: `the Anthropic API failed (HTTP ${status})${said}`, status })
+      }
+      return new LlmError.InvalidRequest({ description: `the Anthropic API rejected the request (HTTP ${status})${said}` })
+  }
+}
+
+const fromResult = (
+  result: ClaudeCodeResult,
+  maxBudgetUsd: number | undefined,
+  call: CallInfo
+): { readonly reason: LlmError.LlmErrorReason; readonly status?: number | undefined } => {
+  const text = scrub(resultText(result), call.apiKey)
+  const said = text !== "" ? `: ${text}` : ""
+  const status = result.api_error_status ?? undefined
+  if (result.subtype === "error_max_budget_usd") {
+    const consumed = result.total_cost_usd ?? 0
+    return {
+      reason: new LlmError.BudgetExceeded({
+        description: `the claude CLI stopped at its USD budget (--max-budget-usd ${maxBudgetUsd ?? "?"}) after spending $${consumed}`,
+        dimension: "costUsd",
+        limit: maxBudgetUsd ?? consumed,
+        consumed,
+        reserved: 0,
+        requested: 0
+      })
+    }
+  }
+  if (status !== undefined) return { reason: fromStatus(status, said, call), status }
+  if (result.stop_reason === "refusal") {
+    return { reason: new LlmError.ContentFiltered({ description: `the model refused to answer${said}` }) }
+  }
+  if (NETWORK.test(text)) {
+    return { reason: new LlmError.Network({ description: `the claude CLI could not reach the Anthropic API${said}` }) }
+  }
+  if (AUTH.test(text)) return { reason: fromStatus(401, said, call) }
+  if (RATE.test(text)) return { reason: fromStatus(429, said, call) }
+  if (OVERLOADED.test(text)) return { reason: fromStatus(529, said, call) }
+  const subtype = result.subtype ?? "unknown"
+  return {
+    reason: new LlmError.Unknown({ description: `the claude CLI reported an error (subtype ${subtype})${said}` })
+  }
+}
+
+/**
+ * Maps a failed run to an `LlmError`.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const toLlmError = (failure: Failure, call: CallInfo): LlmError.LlmError => {
+  const make = (reason: LlmError.LlmErrorReason, status?: number) =>
+    LlmError.make(PROVIDER, reason, { model: call.model, status })
+  switch (failure._tag) {
+    case "SpawnFailed":
+      return make(
+        new LlmError.Configuration({
+          description: failure.code === "ENOENT"
+            ? `the claude CLI was not found (looked for "${failure.binary}")`
+            : `the claude CLI "${failure.binary}" could not be started (${failure.code}): ${scrub(failure.message)}`,
+          setting: "CLAUDE_CODE_PATH",
+          fix: failure.code === "ENOENT"
+            ? INSTALL_HINT
+            : `make "${failure.binary}" executable, or set CLAUDE_CODE_PATH to a working claude binary`
+        })
+      )
+    case "ResultError": {
+      const { reason, status } = fromResult(failure.result, failure.maxBudgetUsd, call)
+      return make(reason, status)
+    }
+    case "NoResult": {
+      const stderr = scrub(failure.stderr, call.apiKey)
+      const how = failure.signal !== undefined
+        ? `was killed by ${failure.signal}`
+        : `exited with code ${failure.exitCode ?? "?"}`
+      const said = stderr !== "" ? `; stderr: ${stderr}` : ""
+      if (failure.printed) {
+        return make(new LlmError.ResponseMalformed({ description: `${failure.detail} (the CLI ${how})${said}` }))
+      }
+      if (failure.signal === undefined && /^error: /m.test(failure.stderr)) {
+        return make(new LlmError.Unknown({
+          description: `the claude CLI refused its arguments (${how})${said}; this version of the CLI may not be supported`
+        }))
+      }
+      return make(new LlmError.Unknown({ description: `the claude CLI ${how} without a result (${failure.detail})${said}` }))
+    }
+    case "TimedOut":
+      return make(
+        new LlmError.Timeout({
+          description: `the claude CLI ran past its ${failure.timeoutMs} ms timeout and was stopped`,
+          scope: "attempt",
+          attempts: 1,
+          elapsedMs: failure.elapsedMs
+        })
+      )
+    case "WorkspaceFailed":
+      return make(
+        new LlmError.Configuration({
+          description: `could not prepare a temporary working directory for the claude CLI: ${scrub(failure.message)}`,
+          setting: "TMPDIR",
+          fix: "point TMPDIR at a writable directory"
+        })
+      )
+    case "NoBudgetLeft":
+      return make(
+        new LlmError.BudgetExceeded({
+          description: `no USD budget is left for this call ($${failure.remainingUsd} remaining)`,
+          dimension: "costUsd",
+          limit: failure.remainingUsd,
+          consumed: 0,
+          reserved: 0,
+          requested: 0
+        })
+      )
+  }
+}

@@ -1,0 +1,249 @@
+/**
+ * The Claude Code provider with the REAL `claude` binary (the devDependency), run against a fake
+ * Anthropic Messages API on 127.0.0.1. A wrapper script records how the binary was started.
+ */
+import { NodeServices } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { type Duration, Effect, Fiber, Logger, Redacted } from "effect"
+import { existsSync } from "node:fs"
+import * as CallContext from "../../../src/CallContext.ts"
+import type * as LlmError from "../../../src/LlmError.ts"
+import * as LlmRequest from "../../../src/LlmRequest.ts"
+import * as ClaudeCodeLanguageModel from "../../../src/providers/claude-code/ClaudeCodeLanguageModel.ts"
+import * as Invocation from "../../../src/providers/claude-code/internal/invocation.ts"
+import * as ProviderRegistry from "../../../src/ProviderRegistry.ts"
+import * as Harness from "./ClaudeCodeHarness.ts"
+import * as FakeAnthropicApi from "./FakeAnthropicApi.ts"
+
+const TIMEOUT = 120_000
+
+/** A model on the real binary (through the recording wrapper) against the fake API. */
+const setup = (options: {
+  readonly mode?: FakeAnthropicApi.Mode
+  readonly spawnChild?: boolean
+  readonly timeout?: Duration.Input
+} = {}) =>
+  Effect.gen(function*() {
+    const api = yield* FakeAnthropicApi.start(options.mode)
+    const wrapper = yield* Harness.makeWrapper({ spawnChild: options.spawnChild ?? false })
+    const model = yield* ClaudeCodeLanguageModel.make({
+      binaryPath: wrapper.path,
+      baseUrl: api.origin,
+      env: wrapper.env,
+      ...(options.timeout !== undefined ? { timeout: options.timeout } : {})
+    })
+    return { api, wrapper, model }
+  })
+
+const argAfter = (args: ReadonlyArray<string>, flag: string): string | undefined => {
+  const index = args.indexOf(flag)
+  return index === -1 ? undefined : args[index + 1]
+}
+
+describe("ClaudeCodeLanguageModel (real claude binary, fake API)", () => {
+  it.live("answers with the content, normalised usage, the provider's cost and warnings", () =>
+    Effect.gen(function*() {
+      const { api, model, wrapper } = yield* setup()
+      const logs: Array<string> = []
+      const capture = Logger.layer([Logger.formatSimple.pipe(Logger.map((line) => void logs.push(line)))])
+      const response = yield* model.generate(LlmRequest.make({
+        prompt: "Name one river",
+        system: "You answer in one word.",
+        model: "haiku",
+        temperature: 0.2,
+        topP: 0.9,
+        maxTokens: 50,
+        stop: ["\n"]
+      })).pipe(Effect.provide(capture))
+
+      assert.strictEqual(response.content, FakeAnthropicApi.defaultAnswer.text)
+      assert.strictEqual(response.provider, "claude-code")
+      assert.strictEqual(response.finishReason, "stop")
+      assert.strictEqual(response.rawFinishReason, "end_turn")
+      // 12 uncached + 3 cache reads + 2 cache writes
+      assert.deepStrictEqual(response.usage, { inputTokens: 17, outputTokens: 7, totalTokens: 24, cachedInputTokens: 3 })
+      assert.strictEqual(response.cost?.source, "provider")
+      assert.isAbove(response.cost?.usd ?? 0, 0)
+      assert.isString(response.requestId)
+      assert.strictEqual(response.metadata?.sessionId, response.requestId)
+      // the model the CLI resolved the alias to, as the fake saw it
+      const sent = api.messageRequests()
+      assert.strictEqual(sent.length, 1)
+      assert.strictEqual(response.model, sent[0]!.model)
+      assert.match(String(sent[0]!.model), /haiku/)
+      assert.strictEqual(sent[0]!.stream, true)
+
+      const warned = ["temperature", "topP", "maxTokens", "stop"]
+      assert.strictEqual(response.warnings?.length, 4)
+      for (const name of warned) {
+        assert.isTrue(response.warnings!.some((warning) => warning.includes(name)), `warning for ${name}`)
+        assert.isTrue(logs.some((line) => line.includes("WARN") && line.includes(name)), `log line for ${name}`)
+      }
+      // the prompt is never logged
+      assert.isFalse(logs.some((line) => line.includes("Name one river")))
+
+      // what the fake received: our system prompt (not Claude Code's agent prompt), our prompt, no tools
+      assert.include(FakeAnthropicApi.systemTexts(sent[0]!), "You answer in one word.")
+      assert.isFalse(FakeAnthropicApi.systemTexts(sent[0]!).some((text) => text.includes("You are an agent")))
+      assert.include(FakeAnthropicApi.userTexts(sent[0]!), "Name one river")
+      assert.isTrue(sent[0]!.tools === undefined || (Array.isArray(sent[0]!.tools) && sent[0]!.tools.length === 0))
+
+      // how the binary was started
+      const [run] = wrapper.runs()
+      assert.isDefined(run)
+      assert.deepStrictEqual(run!.args.slice(0, 3), ["-p", "--output-format", "json"])
+      assert.strictEqual(argAfter(run!.args, "--model"), "haiku")
+      assert.strictEqual(argAfter(run!.args, "--tools"), "")
+      assert.strictEqual(argAfter(run!.args, "--max-turns"), "1")
+      assert.include(run!.args, "--no-session-persistence")
+      assert.notInclude(run!.args, "--max-budget-usd")
+      assert.isFalse(run!.args.some((arg) => arg.includes("Name one river")), "the prompt is not an argument")
+      assert.deepStrictEqual(run!.env, {
+        DISABLE_AUTOUPDATER: "1",
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+        CLAUDE_CODE_MAX_RETRIES: "0",
+        ANTHROPIC_BASE_URL: api.origin
+      })
+      // a fresh working directory, removed afterwards
+      assert.match(run!.cwd, /llm-connect-claude-/)
+      assert.isFalse(existsSync(run!.cwd))
+    }).pipe(Effect.provide(NodeServices.layer)), TIMEOUT)
+
+  it.live("renders a conversation into one prompt and system messages into the system prompt", () =>
+    Effect.gen(function*() {
+      const { api, model } = yield* setup()
+      const request = LlmRequest.make({
+        messages: [
+          { role: "system", content: "Be brief." },
+          { role: "user", content: "What is 2+2?" },
+          { role: "assistant", content: "4" },
+          { role: "user", content: "And doubled?" }
+        ]
+      })
+      const response = yield* model.generate(request)
+      assert.isUndefined(response.warnings)
+      const [sent] = api.messageRequests()
+      assert.include(FakeAnthropicApi.systemTexts(sent!), "Be brief.")
+      const prompt = FakeAnthropicApi.userTexts(sent!).join("\n")
+      assert.include(prompt, Invocation.renderPrompt(request).prompt)
+      assert.include(prompt, "<assistant>\n4\n</assistant>")
+      assert.isBelow(prompt.indexOf("What is 2+2?"), prompt.indexOf("And doubled?"))
+    }).pipe(Effect.provide(NodeServices.layer)), TIMEOUT)
+
+  it.live("passes the remaining USD budget as --max-budget-usd", () =>
+    Effect.gen(function*() {
+      const { model, wrapper } = yield* setup()
+      yield* model.generate(LlmRequest.make("hi")).pipe(
+        Effect.provideService(CallContext.RemainingBudget, { costUsd: 0.25, totalTokens: 1000 })
+      )
+      assert.strictEqual(argAfter(wrapper.runs()[0]!.args, "--max-budget-usd"), "0.25")
+    }).pipe(Effect.provide(NodeServices.layer)), TIMEOUT)
+
+  it.live("a run stopped by the CLI at its USD budget fails with BudgetExceeded and the cost it spent", () =>
+    Effect.gen(function*() {
+      const { model } = yield* setup()
+      const error = yield* Effect.flip(model.generate(LlmRequest.make("hi")).pipe(
+        Effect.provideService(CallContext.RemainingBudget, { costUsd: 0.00000001 })
+      ))
+      assert.strictEqual(error.reason._tag, "BudgetExceeded")
+      const reason = error.reason as LlmError.BudgetExceeded
+      assert.strictEqual(reason.dimension, "costUsd")
+      assert.strictEqual(reason.limit, 0.00000001)
+      assert.isAbove(reason.consumed, 0)
+      assert.isFalse(error.isRetryable)
+    }).pipe(Effect.provide(NodeServices.layer)), TIMEOUT)
+
+  it.live("no USD budget left: fails before starting the CLI", () =>
+    Effect.gen(function*() {
+      const { api, model, wrapper } = yield* setup()
+      const error = yield* Effect.flip(model.generate(LlmRequest.make("hi")).pipe(
+        Effect.provideService(CallContext.RemainingBudget, { costUsd: 0 })
+      ))
+      assert.strictEqual(error.reason._tag, "BudgetExceeded")
+      assert.strictEqual(wrapper.runs().length, 0)
+      assert.strictEqual(api.messageRequests().length, 0)
+    }).pipe(Effect.provide(NodeServices.layer)), TIMEOUT)
+
+  const apiErrors: ReadonlyArray<readonly [number, LlmError.ReasonTag, boolean]> = [
+    [401, "Authentication", false],
+    [400, "InvalidRequest", false],
+    [429, "RateLimited", true],
+    [500, "ServerError", true],
+    [529, "Unavailable", true]
+  ]
+  it.live.each(apiErrors)("API answers %i: %s (retryable %s)", ([status, tag, retryable]) =>
+    Effect.gen(function*() {
+      const { api, model } = yield* setup({ mode: { _tag: "Status", status, message: `fake failure ${status}` } })
+      const error = yield* Effect.flip(model.generate(LlmRequest.make("hi")))
+      assert.strictEqual(error.reason._tag, tag)
+      assert.strictEqual(error.status, status)
+      assert.strictEqual(error.provider, "claude-code")
+      assert.strictEqual(error.isRetryable, retryable)
+      assert.notInclude(error.message, "test") // the key given to the CLI
+      // the CLI's own retries of transient failures are off: retrying belongs to the resilience
+      // layer (on a 400 the CLI itself tries again without some beta features: not a retry)
+      if (retryable) assert.strictEqual(api.messageRequests().length, 1)
+    }).pipe(Effect.provide(NodeServices.layer)), TIMEOUT)
+
+  it.live("a missing binary is a Configuration error that says how to install it", () =>
+    Effect.gen(function*() {
+      const model = yield* ClaudeCodeLanguageModel.make({ binaryPath: "/nonexistent/claude-llm-connect-test" })
+      const error = yield* Effect.flip(model.generate(LlmRequest.make("hi")))
+      assert.strictEqual(error.reason._tag, "Configuration")
+      const reason = error.reason as LlmError.Configuration
+      assert.strictEqual(reason.setting, "CLAUDE_CODE_PATH")
+      assert.include(reason.fix, "npm i -g @anthropic-ai/claude-code")
+      assert.include(error.message, "/nonexistent/claude-llm-connect-test")
+    }).pipe(Effect.provide(NodeServices.layer)), TIMEOUT)
+
+  it.live("interrupting the call kills the CLI and the processes it started", () =>
+    Effect.gen(function*() {
+      const { api, model, wrapper } = yield* setup({ mode: { _tag: "Hang" }, spawnChild: true })
+      const fiber = yield* Effect.forkChild(model.generate(LlmRequest.make("hi")))
+      yield* api.server.nextRequest // the CLI is waiting on the API
+      const [run] = wrapper.runs()
+      assert.isTrue(Harness.isAlive(run!.pid))
+      assert.isTrue(Harness.isAlive(run!.child!))
+      yield* Fiber.interrupt(fiber)
+      assert.isTrue(yield* Harness.awaitGone(run!.pid), "the claude process is gone")
+      assert.isTrue(yield* Harness.awaitGone(run!.child!), "its child is gone")
+      assert.isFalse(existsSync(run!.cwd), "the working directory is removed")
+    }).pipe(Effect.provide(NodeServices.layer)), TIMEOUT)
+
+  it.live("a run past its timeout is stopped: Timeout, and the process is gone", () =>
+    Effect.gen(function*() {
+      const { api, model, wrapper } = yield* setup({ mode: { _tag: "Hang" }, timeout: "3 seconds" })
+      const error = yield* Effect.flip(model.generate(LlmRequest.make("hi")))
+      assert.strictEqual(error.reason._tag, "Timeout")
+      assert.isTrue(error.isRetryable)
+      assert.strictEqual(api.messageRequests().length, 1)
+      const [run] = wrapper.runs()
+      assert.isTrue(yield* Harness.awaitGone(run!.pid))
+    }).pipe(Effect.provide(NodeServices.layer)), TIMEOUT)
+
+  it.live("from the registry: an explicit key reaches the CLI as ANTHROPIC_API_KEY, baseUrl as ANTHROPIC_BASE_URL", () =>
+    Effect.gen(function*() {
+      const api = yield* FakeAnthropicApi.start({ _tag: "Status", status: 401, message: "invalid x-api-key" })
+      const wrapper = yield* Harness.makeWrapper()
+      const entry = yield* ClaudeCodeLanguageModel.provider
+      const { ANTHROPIC_API_KEY: _unused, ...env } = wrapper.env
+      assert.isFalse(entry.requiresKey)
+      const model = yield* ProviderRegistry.make([entry]).pipe(Effect.flatMap((registry) =>
+        registry.create({
+          provider: "claude-code",
+          model: "opus",
+          baseUrl: api.origin,
+          apiKey: Redacted.make("sk-ant-registry-key-123456"),
+          // the wrapper's own variables go in options.env; the key must come from the config
+          options: { binaryPath: wrapper.path, timeout: "2m", env }
+        })
+      ))
+      assert.strictEqual(model.defaultModel, "opus")
+      const error = yield* Effect.flip(model.generate(LlmRequest.make("hi")))
+      assert.strictEqual(error.reason._tag, "Authentication")
+      assert.notInclude(error.message, "sk-ant-registry-key-123456")
+      const [sent] = api.server.requests.filter((request) => request.url.startsWith("/v1/messages"))
+      assert.strictEqual(sent!.headers["x-api-key"], "sk-ant-registry-key-123456")
+      assert.strictEqual(wrapper.runs()[0]!.env.ANTHROPIC_BASE_URL, api.origin)
+    }).pipe(Effect.provide(NodeServices.layer)), TIMEOUT)
+})
