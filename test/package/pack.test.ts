@@ -16,6 +16,8 @@ import { existsSync, realpathSync } from "node:fs"
 import { delimiter, join } from "node:path"
 
 const repoRoot = join(import.meta.dirname, "..", "..")
+/** Subprocesses (npm, tsc over every .d.ts of effect) are slow on a loaded 2-core machine. */
+const slow = 180_000
 const binDir = join(repoRoot, "node_modules", ".bin")
 const tsc = join(binDir, "tsc")
 
@@ -177,7 +179,7 @@ layer(InstalledLive, { timeout: "5 minutes", excludeTestServices: true })("the p
         const text = yield* fs.readFileString(join(repo, "dist", file))
         assert.notMatch(text, /from "\.{1,2}\/[^"]*\.ts"/, `dist/${file} still imports a .ts file`)
       }
-    }).pipe(Effect.provide(NodeServices.layer)))
+    }).pipe(Effect.provide(NodeServices.layer)), slow)
 
   it.effect("the tarball ships bin, dist (JS + types), src and contracts, and no tests", () =>
     Effect.gen(function*() {
@@ -187,7 +189,7 @@ layer(InstalledLive, { timeout: "5 minutes", excludeTestServices: true })("the p
       }
       const unwanted = tarballFiles.filter((file) => /^(test|examples|bench|scripts|\.ci)\/|\.test\.[jt]s$/.test(file))
       assert.deepStrictEqual(unwanted, [])
-    }))
+    }), slow)
 
   it.effect("imports from JavaScript (.mjs)", () =>
     Effect.gen(function*() {
@@ -199,7 +201,7 @@ layer(InstalledLive, { timeout: "5 minutes", excludeTestServices: true })("the p
       assert.include(printed.content, "mock provider's answer to \"hi from js\"")
       assert.isAbove(printed.total, 0)
       assert.deepStrictEqual([printed.run, printed.make], ["function", "function"])
-    }).pipe(Effect.provide(NodeServices.layer)))
+    }).pipe(Effect.provide(NodeServices.layer)), slow)
 
   it.effect("imports from TypeScript: runs with type stripping and type-checks with tsc", () =>
     Effect.gen(function*() {
@@ -218,7 +220,7 @@ layer(InstalledLive, { timeout: "5 minutes", excludeTestServices: true })("the p
       const wrong = yield* run(tsc, ["-p", "tsconfig.wrong.json"], project)
       assert.notStrictEqual(wrong.exitCode, 0, wrong.stdout)
       assert.include(wrong.stdout, "is not assignable to type 'number'")
-    }).pipe(Effect.provide(NodeServices.layer)))
+    }).pipe(Effect.provide(NodeServices.layer)), slow)
 
   it.effect("internal modules and the CLI's modules are not importable", () =>
     Effect.gen(function*() {
@@ -236,7 +238,7 @@ layer(InstalledLive, { timeout: "5 minutes", excludeTestServices: true })("the p
           `llm-connect/${path} can be imported: add "./${folder}/*": null to "exports" in package.json`
         )
       }
-    }).pipe(Effect.provide(NodeServices.layer)))
+    }).pipe(Effect.provide(NodeServices.layer)), slow)
 
   it.effect("the installed CLI answers a prompt with the mock", () =>
     Effect.gen(function*() {
@@ -244,7 +246,7 @@ layer(InstalledLive, { timeout: "5 minutes", excludeTestServices: true })("the p
       const result = yield* run(join(project, "node_modules", ".bin", "llm-connect"), ["prompt", "hi"], project)
       assert.strictEqual(result.exitCode, 0, result.stderr)
       assert.include(result.stdout, "mock provider's answer to \"hi\"")
-    }).pipe(Effect.provide(NodeServices.layer)))
+    }).pipe(Effect.provide(NodeServices.layer)), slow)
 
   it.effect(`on a Node older than 22.19 the bin prints one line saying what to install and exits 2 (${oldNodeNote})`, () =>
     Effect.gen(function*() {
@@ -270,5 +272,5 @@ layer(InstalledLive, { timeout: "5 minutes", excludeTestServices: true })("the p
       expectOneLine(yield* run("node", ["--import", fake, bin, "prompt", "hi"], project), "v22.18.0")
       // And on a real old Node, when this machine has one (the system Node 20 here).
       for (const old of machineOldNodes) expectOneLine(yield* run(old.path, [bin, "prompt", "hi"], project), old.version)
-    }).pipe(Effect.provide(NodeServices.layer)))
+    }).pipe(Effect.provide(NodeServices.layer)), slow)
 })
