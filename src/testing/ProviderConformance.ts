@@ -195,7 +195,7 @@ export class ConformanceError extends Schema.TaggedError<ConformanceError>()("Co
  * @since 0.1.0
  * @category checks
  */
-export const checks: ReadonlyArray<Checks.Check> = Checks.all
+export const checks: ReadonlyArray<{ readonly id: string; readonly title: string }> = Checks.all
 
 const applicable = (check: Checks.Check, subject: Subject<unknown, unknown>): string | undefined =>
   check.skipUnless(subject.faults ?? [], subject.apiKey)
@@ -252,7 +252,7 @@ const describe = (error: unknown): string =>
  * console.log(ProviderConformance.formatReport(report))
  */
 export const run = <E, R>(subject: Subject<E, R>, options?: Options): Effect.Effect<Report, never, R> =>
-  Effect.map(Effect.forEach(checks, (check) => runCheck(check, subject, options)), (results) => ({
+  Effect.map(Effect.forEach(Checks.all, (check) => runCheck(check, subject, options)), (results) => ({
     subject: subject.name,
     results,
     ok: results.every((result) => result.status !== "failed")
@@ -309,7 +309,7 @@ export interface Registrar<R = never> {
  */
 export const register = <E, R>(it: Registrar<R>, subject: Subject<E, R>, options?: Options): void => {
   const timeoutMs = Duration.toMillis(Duration.fromInputUnsafe(options?.checkTimeout ?? "20 seconds")) + 10_000
-  for (const check of checks) {
+  for (const check of Checks.all) {
     if (applicable(check, subject) !== undefined) continue
     it.live(`conforms: ${check.id}: ${check.title}`, () =>
       Effect.flatMap(runCheck(check, subject, options), (result) =>
