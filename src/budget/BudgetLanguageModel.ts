@@ -25,15 +25,58 @@ import type * as Budget from "./Budget.ts"
 import * as BudgetTracker from "./BudgetTracker.ts"
 
 /**
- * Fills `response.cost` from a price when the provider gave none.
+ * What a model that may be served by several provider/models (a fallback chain) can expose, so
+ * that the budget reserves at the highest price among them.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Alternatives {
+  readonly alternatives?: ReadonlyArray<{ readonly provider: string; readonly model: string }> | undefined
+}
+
+const highest = (a: PriceTable.Price, b: PriceTable.Price): PriceTable.Price => ({
+  inputPerMillion: Math.max(a.inputPerMillion, b.inputPerMillion),
+  outputPerMillion: Math.max(a.outputPerMillion, b.outputPerMillion),
+  cachedInputPerMillion: Math.max(a.cachedInputPerMillion ?? a.inputPerMillion, b.cachedInputPerMillion ?? b.inputPerMillion)
+})
+
+/**
+ * The price a call is reserved at: the model's, or the highest among a fallback chain's
+ * alternatives (`undefined` when any of them has no price).
  *
  * @since 0.1.0
  * @category cost
  */
-export const withTableCost = (price: PriceTable.Price | undefined) => (response: LlmResponse): LlmResponse =>
-  response.cost !== undefined || price === undefined
-    ? response
-    : { ...response, cost: { usd: PriceTable.costOf(price, response.usage), source: "table" } }
+export const reservePrice = (
+  prices: PriceTable.Service,
+  inner: LanguageModel.Service & Alternatives,
+  model: string
+): PriceTable.Price | undefined => {
+  const alternatives = inner.alternatives
+  if (alternatives === undefined || alternatives.length === 0) return prices.lookup(inner.provider, model)
+  let price: PriceTable.Price | undefined
+  for (const alternative of alternatives) {
+    const found = prices.lookup(alternative.provider, alternative.model)
+    if (found === undefined) return undefined
+    price = price === undefined ? found : highest(price, found)
+  }
+  return price
+}
+
+/**
+ * Fills `response.cost` from the price table when the provider gave none: at the price of the
+ * provider/model that really served the call, else at `fallback`.
+ *
+ * @since 0.1.0
+ * @category cost
+ */
+export const withTableCost = (prices: PriceTable.Service, fallback: PriceTable.Price | undefined) =>
+(response: LlmResponse): LlmResponse => {
+  if (response.cost !== undefined) return response
+  const price = prices.lookup(response.provider, response.model) ?? fallback
+  return price === undefined ? response : { ...response, cost: { usd: PriceTable.costOf(price, response.usage), source: "table" } }
+}
 
 /**
  * What a response really used, as the tracker commits it. A provider that reports a
@@ -68,12 +111,12 @@ const deadlineWatch = (target: BudgetTracker.Service): Effect.Effect<void, LlmEr
  * @category combinators
  */
 export const wrap = (tracker: BudgetTracker.Service, prices: PriceTable.Service = PriceTable.make()) =>
-(inner: LanguageModel.Service): LanguageModel.Service => {
+(inner: LanguageModel.Service & Alternatives): LanguageModel.Service => {
   const prepare = (request: LlmRequest) =>
     Effect.map(Effect.service(BudgetTracker.CurrentBudget), (override) => {
       const target = override ?? tracker
       const model = request.model ?? inner.defaultModel
-      const price = prices.lookup(inner.provider, model)
+      const price = reservePrice(prices, inner, model)
       const ask: BudgetTracker.Ask = { request, provider: inner.provider, model, price }
       return { target, price, ask }
     })
@@ -87,7 +130,7 @@ export const wrap = (tracker: BudgetTracker.Service, prices: PriceTable.Service 
             target.withinDeadline,
             Effect.provideService(CallContext.Deadline, reservation.deadlineAt),
             Effect.provideService(CallContext.RemainingBudget, reservation.remaining),
-            Effect.map(withTableCost(price))
+            Effect.map(withTableCost(prices, price))
           ),
         (response) => actualOf(request, response)
       ))
@@ -103,7 +146,7 @@ export const wrap = (tracker: BudgetTracker.Service, prices: PriceTable.Service 
       return innerStream(sending(request, reservation)).pipe(
         Stream.mapEffect((chunk) => {
           if (chunk.response === undefined) return Effect.succeed(chunk)
-          const response = withTableCost(price)(chunk.response)
+          const response = withTableCost(prices, price)(chunk.response)
           return Effect.as(target.commit(reservation, actualOf(request, response)), { ...chunk, response })
         }),
         Stream.interruptWhen(deadlineWatch(target)),

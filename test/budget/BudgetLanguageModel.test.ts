@@ -63,6 +63,30 @@ describe("BudgetLanguageModel", () => {
       assert.closeTo((yield* tracker.snapshot).consumed.costUsd, 0.25 + PriceTable.costOf(price, usage), 1e-12)
     }))
 
+  it.effect("a fallback chain is reserved at its highest price and charged at the model that served", () =>
+    Effect.gen(function*() {
+      const tracker = yield* BudgetTracker.make({ costUsd: 1 })
+      const usage = Usage.make({ inputTokens: 100, outputTokens: 100 })
+      const chain: LanguageModel.Service & BudgetLanguageModel.Alternatives = {
+        provider: "openai",
+        defaultModel: "gpt-4o-mini",
+        alternatives: [{ provider: "openai", model: "gpt-4o-mini" }, { provider: "gemini", model: "gemini-2.5-pro" }],
+        generate: () =>
+          Effect.gen(function*() {
+            const held = yield* tracker.snapshot
+            // gemini-2.5-pro ($10/M output) is dearer than gpt-4o-mini ($0.60/M): 500 output tokens at $10/M
+            assert.isAtLeast(held.reserved.costUsd, 500 * 10 / 1e6)
+            return { content: "x", model: "gemini-2.5-pro", provider: "gemini", usage, finishReason: "stop" as const, latencyMs: 1 }
+          })
+      }
+      const response = yield* BudgetLanguageModel.wrap(tracker)(chain).generate({ messages: [{ role: "user", content: "x".repeat(200) }], maxTokens: 500 })
+      const served = PriceTable.make().lookup("gemini", "gemini-2.5-pro")!
+      assert.deepStrictEqual(response.cost, { usd: PriceTable.costOf(served, usage), source: "table" })
+      const unpriced = { ...chain, alternatives: [...chain.alternatives!, { provider: "acme", model: "x" }] }
+      const error = yield* Effect.flip(BudgetLanguageModel.wrap(tracker)(unpriced).generate({ messages: [{ role: "user", content: "hi" }] }))
+      assert.strictEqual(reason(error), "Configuration")
+    }))
+
   it.effect("an unknown model under a cost limit fails closed before the provider is called", () =>
     Effect.gen(function*() {
       const tracker = yield* BudgetTracker.make({ costUsd: 1 })
