@@ -16,7 +16,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Context, Duration, Effect, Layer, Option, Schema } from "effect"
+import { Cause, Context, Duration, Effect, Fiber, Layer, Option, Schema } from "effect"
 import type { Scope } from "effect"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
@@ -219,13 +219,7 @@ const runCheck = <E, R>(
     Effect.mapError((error): Checks.Failure => ({ message: `could not build the provider: ${describe(error)}` })),
     Effect.flatMap((harness) => check.run(harness, context)),
     Effect.scoped,
-    Effect.timeoutOrElse({
-      duration: timeout,
-      orElse: () =>
-        Effect.fail<Checks.Failure>({
-          message: `did not finish within ${Duration.format(timeout)}: a call hung (is every call bounded?)`
-        })
-    }),
+    (body) => bounded(body, timeout),
     Effect.matchCause({
       onSuccess: (): CheckResult => ({ ...base, status: "passed", detail: "" }),
       onFailure: (cause): CheckResult => {
@@ -238,6 +232,26 @@ const runCheck = <E, R>(
     })
   )
 }
+
+/**
+ * Runs a check for at most `timeout`. The check runs on a detached fiber that is only awaited,
+ * so that a provider stuck in an uninterruptible call fails its check on time instead of
+ * holding the suite until the call ends (as `Effect.timeout`, which waits for the interrupted
+ * fiber, would).
+ */
+const bounded = <R>(
+  body: Effect.Effect<void, Checks.Failure, R>,
+  timeout: Duration.Duration
+): Effect.Effect<void, Checks.Failure, R> =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.forkDetach(body)
+    const exit = yield* Effect.timeoutOption(Fiber.await(fiber), timeout)
+    if (Option.isSome(exit)) return yield* exit.value
+    yield* Effect.forkDetach(Fiber.interrupt(fiber))
+    return yield* Effect.fail<Checks.Failure>({
+      message: `did not finish within ${Duration.format(timeout)}: a call hung (is every call bounded and interruptible?)`
+    })
+  })
 
 const describe = (error: unknown): string =>
   error instanceof Error ? error.message : typeof error === "string" ? error : JSON.stringify(error)

@@ -246,6 +246,17 @@ describe("ProviderConformance", () => {
       assert.include(detail(report, "responds"), "did not finish within")
     }))
 
+  it.live("a provider stuck in an uninterruptible call fails on time instead of holding the suite", () =>
+    Effect.gen(function*() {
+      const stuck = wrappedMock("mock with uninterruptible calls", (request, next) => Effect.uninterruptible(next(request)))
+      const report = yield* ProviderConformance.run(stuck, { checkTimeout: "1 second", interruptWithin: "200 millis" })
+      assert.deepStrictEqual(failed(report), ["interruption"])
+      assert.include(detail(report, "interruption"), "did not end it within")
+      const frozen = wrappedMock("mock that never answers, uninterruptibly", () => Effect.uninterruptible(Effect.never))
+      const frozenReport = yield* ProviderConformance.run(frozen, { checkTimeout: "200 millis" })
+      assert.include(detail(frozenReport, "responds"), "did not finish within")
+    }))
+
   it.live("assertConforms fails with one message listing every failed check", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(ProviderConformance.assertConforms(acmeSubject({ retries: 1, throwsPlainErrors: true })))
