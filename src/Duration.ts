@@ -66,7 +66,7 @@ export const formatMillis = (millis: number): string => {
  * @category schemas
  */
 export const DurationString = Schema.String.check(
-  Schema.isPattern(/^(?:\d+(?:ms|s|m|h))+$/, {
+  Schema.isPattern(/^(?:\d+(?:ms|s|m|h))+$/u, {
     message: "expected a duration: a whole number and a unit, e.g. 500ms, 30s, 5m or 1h"
   })
 ).annotate({ identifier: "DurationString", description: "A duration such as 500ms, 30s, 5m or 1h" })
