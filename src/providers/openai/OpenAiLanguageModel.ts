@@ -25,6 +25,7 @@ import * as Usage from "../../Usage.ts"
 import * as Errors from "./internal/errors.ts"
 import * as OpenAiClient from "./OpenAiClient.ts"
 import type * as OpenAiSchema from "./OpenAiSchema.ts"
+import type * as OpenAiWire from "openai/resources/chat/completions"
 
 /**
  * The provider's registered name.
@@ -86,19 +87,25 @@ export const toWireRequest = (
   model: string,
   options: Pick<Options, "maxTokensField" | "extraBody">
 ): OpenAiSchema.ChatCompletionRequest => {
-  const messages: Array<OpenAiSchema.WireMessage> = []
+  const messages: Array<OpenAiWire.ChatCompletionMessageParam & OpenAiSchema.WireMessage> = []
   if (request.system !== undefined) messages.push({ role: "system", content: request.system })
   for (const message of request.messages) messages.push({ role: message.role, content: message.content })
-  const maxField = options.maxTokensField ?? "max_tokens"
-  return {
-    ...options.extraBody,
+  const maxTokens = request.maxTokens === undefined
+    ? {}
+    : options.maxTokensField === "max_completion_tokens"
+    ? { max_completion_tokens: request.maxTokens }
+    : { max_tokens: request.maxTokens }
+  // Checked against the `openai` package's wire type (type-only import: nothing at run time,
+  // nothing in the emitted declarations).
+  const wire = {
     model,
     messages,
-    ...(request.maxTokens !== undefined ? { [maxField]: request.maxTokens } : {}),
+    ...maxTokens,
     ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
     ...(request.topP !== undefined ? { top_p: request.topP } : {}),
-    ...(request.stop !== undefined && request.stop.length > 0 ? { stop: request.stop } : {})
-  }
+    ...(request.stop !== undefined && request.stop.length > 0 ? { stop: [...request.stop] } : {})
+  } satisfies OpenAiWire.ChatCompletionCreateParamsNonStreaming
+  return options.extraBody === undefined ? wire : { ...options.extraBody, ...wire }
 }
 
 /**

@@ -1,6 +1,8 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Redacted } from "effect"
+import { readdirSync, readFileSync } from "node:fs"
+import { join } from "node:path"
 import OpenAI from "openai"
 import type { ChatCompletion } from "openai/resources/chat/completions"
 import * as LlmError from "../../../src/LlmError.ts"
@@ -244,5 +246,18 @@ describe("OpenAiLanguageModel against a fake server", () => {
       assert.strictEqual(decoded.value.choices[0]!.logprobs, null)
       assert.strictEqual(OpenAiLanguageModel.toUsage(decoded.value.usage)?.cachedInputTokens, 5)
     }
+  })
+})
+
+describe("the openai package stays a devDependency", () => {
+  it("src/ imports it only as types (erased at run time and absent from the declarations)", () => {
+    const root = join(import.meta.dirname, "..", "..", "..", "src")
+    const files = readdirSync(root, { recursive: true, encoding: "utf8" }).filter((file) => file.endsWith(".ts"))
+    const imports = files.flatMap((file) =>
+      readFileSync(join(root, file), "utf8").split("\n").filter((line) => /from "openai(\/|")/.test(line))
+        .map((line) => ({ file, line }))
+    )
+    assert.isAbove(imports.length, 0)
+    for (const { file, line } of imports) assert.match(line, /^import type /, `${file}: ${line}`)
   })
 })
