@@ -6,9 +6,10 @@
  *
  * @since 0.1.0
  */
-import { NodeFileSystem, NodeHttpClient, NodePath } from "@effect/platform-node"
+import { NodeChildProcessSpawner, NodeFileSystem, NodeHttpClient, NodePath } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import * as ProviderRegistry from "../ProviderRegistry.ts"
+import * as ClaudeCodeLanguageModel from "./claude-code/ClaudeCodeLanguageModel.ts"
 import * as GeminiLanguageModel from "./gemini/GeminiLanguageModel.ts"
 import * as MockLanguageModel from "./mock/MockLanguageModel.ts"
 import * as OpenAiLanguageModel from "./openai/OpenAiLanguageModel.ts"
@@ -30,13 +31,15 @@ export const make = Effect.gen(function*() {
     yield* OpenAiCompatibleLanguageModel.provider,
     yield* GeminiLanguageModel.provider
   )
+  // Claude Code runs the claude CLI: it captures the ChildProcessSpawner (and FileSystem/Path).
+  providers.push(yield* ClaudeCodeLanguageModel.provider)
   return providers
 })
 
 /**
  * A `ProviderRegistry` holding every built-in provider, with the transport left to the caller
- * (`HttpClient`, and `FileSystem`/`Path` for key files): tests give a fake or a differently
- * configured client here.
+ * (`HttpClient`, `ChildProcessSpawner` for Claude Code, and `FileSystem`/`Path` for key files):
+ * tests give a fake or a differently configured client here.
  *
  * @since 0.1.0
  * @category layers
@@ -55,5 +58,10 @@ export const layerNoDeps = Layer.effect(
  * @category layers
  */
 export const layer = layerNoDeps.pipe(
-  Layer.provide([NodeHttpClient.layerUndici, NodeFileSystem.layer, NodePath.layer])
+  Layer.provide([
+    NodeHttpClient.layerUndici,
+    NodeChildProcessSpawner.layer.pipe(Layer.provide([NodeFileSystem.layer, NodePath.layer])),
+    NodeFileSystem.layer,
+    NodePath.layer
+  ])
 )

@@ -4,13 +4,14 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { type Duration, Effect, Fiber, Logger, Redacted } from "effect"
+import { ConfigProvider, type Duration, Effect, Fiber, Layer, Logger, Redacted } from "effect"
 import { existsSync } from "node:fs"
 import * as CallContext from "../../../src/CallContext.ts"
 import type * as LlmError from "../../../src/LlmError.ts"
 import * as LlmRequest from "../../../src/LlmRequest.ts"
 import * as ClaudeCodeLanguageModel from "../../../src/providers/claude-code/ClaudeCodeLanguageModel.ts"
 import * as Invocation from "../../../src/providers/claude-code/internal/invocation.ts"
+import * as BuiltinProviders from "../../../src/providers/BuiltinProviders.ts"
 import * as ProviderRegistry from "../../../src/ProviderRegistry.ts"
 import * as Harness from "./ClaudeCodeHarness.ts"
 import * as FakeAnthropicApi from "./FakeAnthropicApi.ts"
@@ -245,5 +246,25 @@ describe("ClaudeCodeLanguageModel (real claude binary, fake API)", () => {
       const [sent] = api.server.requests.filter((request) => request.url.startsWith("/v1/messages"))
       assert.strictEqual(sent!.headers["x-api-key"], "sk-ant-registry-key-123456")
       assert.strictEqual(wrapper.runs()[0]!.env.ANTHROPIC_BASE_URL, api.origin)
+    }).pipe(Effect.provide(NodeServices.layer)), TIMEOUT)
+
+  it.live("is a built-in provider; CLAUDE_CODE_PATH names the binary", () =>
+    Effect.gen(function*() {
+      const api = yield* FakeAnthropicApi.start()
+      const wrapper = yield* Harness.makeWrapper()
+      const response = yield* Effect.gen(function*() {
+        const entry = yield* ProviderRegistry.ProviderRegistry.use((registry) => registry.get("claude-code"))
+        assert.strictEqual(entry.defaultModel, "sonnet")
+        assert.isFalse(entry.requiresKey)
+        assert.deepStrictEqual(entry.keyEnv, ["ANTHROPIC_API_KEY"])
+        const model = yield* ProviderRegistry.create({ provider: "claude-code", baseUrl: api.origin, options: { env: wrapper.env } })
+        return yield* model.generate(LlmRequest.make("hi"))
+      }).pipe(Effect.provide(Layer.merge(
+        BuiltinProviders.layer,
+        ConfigProvider.layer(ConfigProvider.fromUnknown({ CLAUDE_CODE_PATH: wrapper.path }))
+      )))
+      assert.strictEqual(response.content, FakeAnthropicApi.defaultAnswer.text)
+      assert.strictEqual(wrapper.runs().length, 1)
+      assert.strictEqual(argAfter(wrapper.runs()[0]!.args, "--model"), "sonnet")
     }).pipe(Effect.provide(NodeServices.layer)), TIMEOUT)
 })
