@@ -20,7 +20,6 @@
  *
  * @since 0.1.0
  */
-import { GoogleGenAI } from "@google/genai"
 import type { Content, GenerateContentConfig, GenerateContentResponse } from "@google/genai"
 import { Clock, Duration, Effect, FileSystem, Layer, Path, Redacted } from "effect"
 import * as LanguageModel from "../../LanguageModel.ts"
@@ -167,7 +166,8 @@ export const toUsage = (metadata: GenerateContentResponse["usageMetadata"]): Usa
  * @category constructors
  */
 export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
-  Effect.sync(() => {
+  // The SDK is loaded on first use, so programs that never call Gemini do not pay for it.
+  Effect.map(loadSdk, ({ GoogleGenAI }) => {
     const apiKey = Redacted.value(options.apiKey)
     const baseUrl = options.baseUrl ?? DEFAULT_BASE_URL
     const apiVersion = options.apiVersion ?? DEFAULT_API_VERSION
@@ -219,6 +219,8 @@ const headerRecord = (headers: Headers): Record<string, string> => {
   })
   return out
 }
+
+const loadSdk = Effect.promise(() => import("@google/genai"))
 
 const toResponse = (
   call: Errors.CallInfo,
