@@ -127,7 +127,7 @@ export const wrap = (tracker: BudgetTracker.Service, prices: PriceTable.Service 
         ask,
         (reservation) =>
           inner.generate(sending(request, reservation)).pipe(
-            target.withinDeadline,
+            (call) => target.withinDeadline(call, ask),
             Effect.provideService(CallContext.Deadline, reservation.deadlineAt),
             Effect.provideService(CallContext.RemainingBudget, reservation.remaining),
             Effect.map(withTableCost(prices, price))

@@ -164,7 +164,10 @@ export interface Service {
   /** Fails with `BudgetExceeded` if the deadline has passed or a limit was passed. */
   readonly checkpoint: (label?: string) => Effect.Effect<void, LlmError.LlmError>
   /** Bounds an effect by the deadline: past it, it is interrupted and fails with `BudgetExceeded`. */
-  readonly withinDeadline: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | LlmError.LlmError, R>
+  readonly withinDeadline: <A, E, R>(
+    effect: Effect.Effect<A, E, R>,
+    call?: { readonly provider: string; readonly model: string }
+  ) => Effect.Effect<A, E | LlmError.LlmError, R>
   /** A budget inside this one: its consumption also counts here and up to the root. */
   readonly child: (limits: Budget.Input, label?: string) => Effect.Effect<Service, LlmError.LlmError>
   readonly snapshot: Effect.Effect<Snapshot>
@@ -232,7 +235,7 @@ const nodeService = (
       refusalError(
         { _tag: "Refused", dimension: "deadline", limit: deadlineAt! - earliest!.startedAt, consumed: now - earliest!.startedAt, reserved: 0, requested: 0, label: earliest!.label, overshoot: undefined },
         provider,
-        model ?? "any"
+        model
       )
 
     const unknownPrice = (ask: Ask) =>
@@ -302,20 +305,23 @@ const nodeService = (
       Effect.acquireUseRelease(reserve(ask), use, (reservation, exit) =>
         Exit.isSuccess(exit) ? Effect.asVoid(commit(reservation, actual(exit.value))) : release(reservation))
 
-    const withinDeadline = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | LlmError.LlmError, R> =>
+    const withinDeadline = <A, E, R>(
+      effect: Effect.Effect<A, E, R>,
+      call?: { readonly provider: string; readonly model: string }
+    ): Effect.Effect<A, E | LlmError.LlmError, R> =>
       deadlineAt === undefined ? effect : Effect.flatMap(Clock.currentTimeMillis, (now) =>
         now >= deadlineAt
-          ? Effect.fail(deadlineError(now, "budget"))
+          ? Effect.fail(deadlineError(now, call?.provider ?? "budget", call?.model))
           : Effect.timeoutOrElse(effect, {
             duration: deadlineAt - now,
-            orElse: () => Effect.flatMap(Clock.currentTimeMillis, (at) => Effect.fail(deadlineError(at, "budget")))
+            orElse: () => Effect.flatMap(Clock.currentTimeMillis, (at) => Effect.fail(deadlineError(at, call?.provider ?? "budget", call?.model)))
           }))
 
     const checkpoint = Effect.fn("BudgetTracker.checkpoint")(function*(step?: string) {
       if (step !== undefined) yield* Effect.annotateCurrentSpan("step", step)
       const now = yield* Clock.currentTimeMillis
       const refused = Ledger.check(yield* Ref.get(state), id, now)
-      if (refused !== undefined) return yield* Effect.fail(refusalError(refused, "budget", step ?? "checkpoint"))
+      if (refused !== undefined) return yield* Effect.fail(refusalError(refused, "budget", undefined))
     })
 
     const recordCumulative = (

@@ -197,6 +197,17 @@ describe("BudgetTracker", () => {
       assert.strictEqual((yield* tracker.snapshot).reserved.totalTokens, 0)
     }))
 
+  it.effect("a deadline given as an instant holds at that instant (TestClock)", () =>
+    Effect.gen(function*() {
+      const tracker = yield* BudgetTracker.make({ deadline: new Date(90_000) })
+      yield* TestClock.adjust("89 seconds")
+      yield* tracker.reserve(ask("in time"))
+      assert.strictEqual((yield* tracker.snapshot).deadline?.remainingMs, 1_000)
+      yield* TestClock.adjust("1 second")
+      const refused = yield* Effect.flip(tracker.reserve(ask("late")))
+      assert.strictEqual(budgetReason(refused).dimension, "deadline")
+    }))
+
   it.effect("a child deadline ends before its parent's", () =>
     Effect.gen(function*() {
       const root = yield* BudgetTracker.make({ deadline: "1m" })

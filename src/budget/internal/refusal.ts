@@ -21,7 +21,7 @@ const figure = (dimension: LlmError.BudgetDimension, value: number): string =>
   dimension === "costUsd" ? `$${value.toFixed(6)}` : dimension === "deadline" ? DurationText.formatMillis(value) : `${value}`
 
 /** @internal */
-export const refusalError = (refused: Ledger.Refused, provider: string, model: string): LlmError.LlmError => {
+export const refusalError = (refused: Ledger.Refused, provider: string, model: string | undefined): LlmError.LlmError => {
   const { dimension } = refused
   const where = refused.label === "root" ? "the budget" : `budget "${refused.label}"`
   const description = refused.overshoot !== undefined
