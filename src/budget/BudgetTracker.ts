@@ -79,6 +79,7 @@ export interface Reservation {
   readonly deadlineAt: number | undefined
   /** What the budget allows this call, per limited dimension (its reservation included). */
   readonly remaining: CallContext.Remaining
+  /** Set once the reservation is committed or released, so that it is settled exactly once. */
   readonly settled: Ref.Ref<boolean>
 }
 
