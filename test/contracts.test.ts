@@ -1,6 +1,7 @@
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, FileSystem, JsonSchema, Path, Result, Schema, SchemaRepresentation } from "effect"
+import { Effect, FileSystem, JsonSchema, Path, Result, Schema, SchemaRepresentation, Stream } from "effect"
+import { ChildProcess } from "effect/process"
 import { check, contracts, ErrorDocument, render, write } from "../scripts/contracts.ts"
 import * as LanguageModel from "../src/LanguageModel.ts"
 import * as LlmError from "../src/LlmError.ts"
@@ -10,6 +11,26 @@ import * as MockFault from "../src/providers/mock/MockFault.ts"
 import * as MockLanguageModel from "../src/providers/mock/MockLanguageModel.ts"
 
 const contractsDir = new URL("../contracts/", import.meta.url)
+const repoRoot = new URL("..", import.meta.url).pathname
+const pinnedNode = new URL("../node_modules/.bin/node", import.meta.url).pathname
+
+/** Runs `llm-connect prompt ... --json` from the sources and parses its one JSON document. */
+const cliJson = (args: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const node = (yield* fs.exists(pinnedNode)) ? pinnedNode : process.execPath
+    const handle = yield* ChildProcess.make(node, ["src/cli/bin.ts", "prompt", ...args, "--json"], {
+      cwd: repoRoot,
+      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "" },
+      extendEnv: false
+    })
+    const [stdout, exitCode] = yield* Effect.all([
+      handle.stdout.pipe(Stream.decodeText(), Stream.mkString),
+      handle.exitCode,
+      handle.stderr.pipe(Stream.runDrain)
+    ], { concurrency: "unbounded" })
+    return { document: JSON.parse(stdout) as Record<string, unknown>, exitCode: Number(exitCode) }
+  }).pipe(Effect.scoped)
 
 /** A Schema rebuilt from a checked-in JSON Schema file: what a non-TypeScript consumer validates with. */
 const fromContractFile = (file: string) =>
@@ -132,4 +153,25 @@ describe("contracts/", () => {
       assert.isTrue(accepts(fromFile, configuration))
       assert.isFalse(accepts(fromFile, { ...configuration, errorType: "Timeout" }), "Timeout needs scope/attempts")
     }).pipe(Effect.provide(NodeServices.layer)))
+
+  it.live("the CLI's --json output is what the contracts describe, on success and on each kind of failure", () =>
+    Effect.gen(function*() {
+      const responseSchema = yield* fromContractFile("llm-response.schema.json")
+      const errorSchema = yield* fromContractFile("error.schema.json")
+      const success = yield* cliJson(["Name three rivers"])
+      assert.strictEqual(success.exitCode, 0)
+      assert.isTrue(accepts(responseSchema, success.document), JSON.stringify(success.document))
+      const failures: ReadonlyArray<[ReadonlyArray<string>, string]> = [
+        [["hi", "--mock-faults", "400"], "InvalidRequest"],
+        [["hi", "--mock-faults", "429:2s", "--max-retries", "0"], "RateLimited"],
+        [["hi", "--max-total-tokens", "1"], "BudgetExceeded"],
+        [["hi", "--no-such-flag"], "Configuration"]
+      ]
+      for (const [args, errorType] of failures) {
+        const failure = yield* cliJson(args)
+        assert.notStrictEqual(failure.exitCode, 0)
+        assert.strictEqual(failure.document.errorType, errorType, JSON.stringify(failure.document))
+        assert.isTrue(accepts(errorSchema, failure.document), `${args.join(" ")}: ${JSON.stringify(failure.document)}`)
+      }
+    }).pipe(Effect.provide(NodeServices.layer)), 120_000)
 })
