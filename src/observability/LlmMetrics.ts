@@ -12,7 +12,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Metric } from "effect"
+import { type Context, Effect, Metric } from "effect"
 import { PrometheusMetrics } from "effect/observability"
 import type * as LlmError from "../LlmError.ts"
 import type { LlmResponse } from "../LlmResponse.ts"
@@ -89,41 +89,57 @@ export const budgetRefusals = Metric.counter("llm_budget_refusals_total", {
   incremental: true
 })
 
-/**
- * Records a successful call.
- *
- * @since 0.1.0
- * @category recording
- */
-export const recordSuccess = (provider: string, model: string, response: LlmResponse, elapsedMs: number): Effect.Effect<void> => {
-  const labels = { provider, model: response.model || model }
-  return Effect.all([
-    Metric.update(Metric.withAttributes(calls, { ...labels, outcome: "ok" }), 1),
-    Metric.update(Metric.withAttributes(inputTokens, labels), response.usage.inputTokens),
-    Metric.update(Metric.withAttributes(outputTokens, labels), response.usage.outputTokens),
-    Metric.update(Metric.withAttributes(latencyMs, labels), elapsedMs),
-    response.cost !== undefined ? Metric.update(Metric.withAttributes(costUsd, labels), response.cost.usd) : Effect.void
-  ], { discard: true })
+// Metrics with attributes, made once per label set: `withAttributes` builds a new metric object
+// and key, which is measurable on the hot path (bench/observability.ts).
+const labelled = new Map<string, Metric.Metric<number, unknown>>()
+const withLabels = (metric: Metric.Metric<number, unknown>, attributes: Record<string, string>): Metric.Metric<number, unknown> => {
+  let key = metric.id
+  for (const name in attributes) key += `\u0000${name}=${attributes[name]}`
+  let found = labelled.get(key)
+  if (found === undefined) {
+    found = Metric.withAttributes(metric, attributes)
+    if (labelled.size < 10_000) labelled.set(key, found)
+  }
+  return found
 }
 
 /**
- * Records a failed call.
+ * Records a successful call (all its metrics in one step).
  *
  * @since 0.1.0
  * @category recording
  */
-export const recordFailure = (provider: string, model: string, error: LlmError.LlmError, elapsedMs: number): Effect.Effect<void> => {
-  const labels = { provider, model }
-  const reason = error.reason
-  return Effect.all([
-    Metric.update(Metric.withAttributes(calls, { ...labels, outcome: reason._tag }), 1),
-    Metric.update(Metric.withAttributes(errors, { ...labels, reason: reason._tag }), 1),
-    Metric.update(Metric.withAttributes(latencyMs, labels), elapsedMs),
-    reason._tag === "BudgetExceeded"
-      ? Metric.update(Metric.withAttributes(budgetRefusals, { dimension: reason.dimension }), 1)
-      : Effect.void
-  ], { discard: true })
-}
+export const recordSuccess = (provider: string, model: string, response: LlmResponse, elapsedMs: number): Effect.Effect<void> =>
+  Effect.contextWith((context: Context.Context<never>) =>
+    Effect.sync(() => {
+      const labels = { provider, model: response.model || model }
+      withLabels(calls, { ...labels, outcome: "ok" }).updateUnsafe(1, context)
+      withLabels(inputTokens, labels).updateUnsafe(response.usage.inputTokens, context)
+      withLabels(outputTokens, labels).updateUnsafe(response.usage.outputTokens, context)
+      withLabels(latencyMs, labels).updateUnsafe(elapsedMs, context)
+      if (response.cost !== undefined) withLabels(costUsd, labels).updateUnsafe(response.cost.usd, context)
+    })
+  )
+
+/**
+ * Records a failed call (all its metrics in one step).
+ *
+ * @since 0.1.0
+ * @category recording
+ */
+export const recordFailure = (provider: string, model: string, error: LlmError.LlmError, elapsedMs: number): Effect.Effect<void> =>
+  Effect.contextWith((context: Context.Context<never>) =>
+    Effect.sync(() => {
+      const labels = { provider, model }
+      const reason = error.reason
+      withLabels(calls, { ...labels, outcome: reason._tag }).updateUnsafe(1, context)
+      withLabels(errors, { ...labels, reason: reason._tag }).updateUnsafe(1, context)
+      withLabels(latencyMs, labels).updateUnsafe(elapsedMs, context)
+      if (reason._tag === "BudgetExceeded") {
+        withLabels(budgetRefusals, { dimension: reason.dimension }).updateUnsafe(1, context)
+      }
+    })
+  )
 
 /**
  * The metrics of the current registry in the Prometheus text exposition format (for a

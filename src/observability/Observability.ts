@@ -18,8 +18,8 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Context, Effect, Exit, Layer, Option, Random, Ref } from "effect"
-import type * as LogLevel from "effect/LogLevel"
+import { Cause, Clock, Context, Effect, Exit, Layer, Option, Random, Ref, References } from "effect"
+import * as LogLevel from "effect/LogLevel"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
 import type { LlmRequest } from "../LlmRequest.ts"
@@ -89,6 +89,14 @@ export const newCorrelationId: Effect.Effect<string> = Effect.map(
   ([a, b]) => `c-${hex(a)}${hex(b)}`
 )
 
+// Ids for one layer: a random prefix (drawn once, from `Random`, when the layer is built) and a
+// counter: unique within the process, and cheap per call.
+const correlationIds = (seed: number): (() => string) => {
+  const prefix = hex(seed)
+  let counter = 0
+  return () => `c-${prefix}${hex(++counter)}`
+}
+
 interface CallFacts {
   readonly provider: string
   readonly model: string
@@ -123,6 +131,7 @@ const ledgerEntry = (facts: CallFacts, time: number, latencyMs: number, outcome:
 
 /**
  * Wraps a model with logs, a span, metrics and ledger entries (see the module description).
+ * `seed` is the random part of the correlation ids it makes (the layer draws it from `Random`).
  *
  * @since 0.1.0
  * @category constructors
@@ -130,31 +139,39 @@ const ledgerEntry = (facts: CallFacts, time: number, latencyMs: number, outcome:
 export const wrap = (
   inner: LanguageModel.Service,
   ledger: UsageLedger.Service | undefined,
-  options: Options = {}
+  options: Options = {},
+  seed = 0
 ): LanguageModel.Service => {
   const spans = options.spans !== false
   const metrics = options.metrics !== false
   const logCalls = options.logCalls !== false
   const record = options.ledger !== false ? ledger : undefined
-  const logSuccess = Effect.logWithLevel(options.successLevel ?? "Debug")
-  const logFailure = Effect.logWithLevel(options.failureLevel ?? "Debug")
+  const successLevel = options.successLevel ?? "Debug"
+  const failureLevel = options.failureLevel ?? "Debug"
+  const logSuccess = Effect.logWithLevel(successLevel)
+  const logFailure = Effect.logWithLevel(failureLevel)
+  const nextId = correlationIds(seed)
 
+  // Everything after the call, in as few effect steps as possible: this runs on every call.
   const finish = (facts: CallFacts, started: number, attempts: Ref.Ref<number> | undefined) =>
   (exit: Exit.Exit<LlmResponse, LlmError.LlmError>): Effect.Effect<void> =>
-    Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
+    Effect.withFiber((fiber) => {
+      const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
       const elapsed = now - started
-      const attemptCount = attempts === undefined ? undefined : yield* Ref.get(attempts)
-      if (spans && attemptCount !== undefined) {
-        yield* Effect.annotateCurrentSpan(GenAiAttributes.Names.attempt, attemptCount)
-      }
+      const minimum = fiber.getRef(References.MinimumLogLevel)
+      const attemptCount = attempts === undefined ? undefined : Ref.getUnsafe(attempts)
+      const steps: Array<Effect.Effect<void>> = []
       if (Exit.isSuccess(exit)) {
         const response = exit.value
-        if (spans) yield* Effect.annotateCurrentSpan(GenAiAttributes.response(response))
-        if (metrics) yield* LlmMetrics.recordSuccess(facts.provider, facts.model, response, elapsed)
-        if (record !== undefined) yield* record.record(ledgerEntry(facts, now, elapsed, "ok", response))
-        if (logCalls) {
-          yield* logSuccess("llm call succeeded", {
+        if (spans) {
+          const attributes = GenAiAttributes.response(response)
+          if (attemptCount !== undefined) attributes[GenAiAttributes.Names.attempt] = attemptCount
+          steps.push(Effect.annotateCurrentSpan(attributes))
+        }
+        if (metrics) steps.push(LlmMetrics.recordSuccess(facts.provider, facts.model, response, elapsed))
+        if (record !== undefined) steps.push(record.record(ledgerEntry(facts, now, elapsed, "ok", response)))
+        if (logCalls && LogLevel.isGreaterThanOrEqualTo(successLevel, minimum)) {
+          steps.push(logSuccess("llm call succeeded", {
             promptChars: facts.promptChars,
             inputTokens: response.usage.inputTokens,
             outputTokens: response.usage.outputTokens,
@@ -162,38 +179,42 @@ export const wrap = (
             latencyMs: elapsed,
             ...(response.cost !== undefined ? { costUsd: response.cost.usd } : {}),
             ...(attemptCount !== undefined ? { attempts: attemptCount } : {})
-          })
+          }))
         }
-        return
+      } else {
+        const error = Option.getOrUndefined(Cause.findErrorOption(exit.cause))
+        const outcome = error !== undefined ? error.reason._tag : Cause.hasInterruptsOnly(exit.cause) ? "Interrupted" : "Defect"
+        if (spans) {
+          const attributes = error !== undefined ? GenAiAttributes.error(error) : { [GenAiAttributes.Names.errorType]: outcome }
+          if (attemptCount !== undefined) attributes[GenAiAttributes.Names.attempt] = attemptCount
+          steps.push(Effect.annotateCurrentSpan(attributes))
+        }
+        if (metrics && error !== undefined) steps.push(LlmMetrics.recordFailure(facts.provider, facts.model, error, elapsed))
+        if (record !== undefined) steps.push(record.record(ledgerEntry(facts, now, elapsed, outcome)))
+        if (logCalls && LogLevel.isGreaterThanOrEqualTo(failureLevel, minimum)) {
+          steps.push(logFailure("llm call failed", {
+            reason: outcome,
+            latencyMs: elapsed,
+            promptChars: facts.promptChars,
+            ...(error !== undefined
+              ? {
+                error: error.message,
+                retryable: error.isRetryable,
+                ...(error.status !== undefined ? { status: error.status } : {})
+              }
+              : {}),
+            ...(attemptCount !== undefined ? { attempts: attemptCount } : {})
+          }))
+        }
       }
-      const error = Option.getOrUndefined(Cause.findErrorOption(exit.cause))
-      const outcome = error !== undefined ? error.reason._tag : Cause.hasInterruptsOnly(exit.cause) ? "Interrupted" : "Defect"
-      if (spans && error !== undefined) yield* Effect.annotateCurrentSpan(GenAiAttributes.error(error))
-      if (spans && error === undefined) yield* Effect.annotateCurrentSpan(GenAiAttributes.Names.errorType, outcome)
-      if (metrics && error !== undefined) yield* LlmMetrics.recordFailure(facts.provider, facts.model, error, elapsed)
-      if (record !== undefined) yield* record.record(ledgerEntry(facts, now, elapsed, outcome))
-      if (logCalls) {
-        yield* logFailure("llm call failed", {
-          reason: outcome,
-          latencyMs: elapsed,
-          promptChars: facts.promptChars,
-          ...(error !== undefined
-            ? {
-              error: error.message,
-              retryable: error.isRetryable,
-              ...(error.status !== undefined ? { status: error.status } : {})
-            }
-            : {}),
-          ...(attemptCount !== undefined ? { attempts: attemptCount } : {})
-        })
-      }
+      return steps.length === 0 ? Effect.void : Effect.all(steps, { discard: true })
     })
 
   const generate = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError.LlmError> =>
-    Effect.gen(function*() {
-      const current = yield* Effect.service(Tracing.CurrentStep)
+    Effect.withFiber((fiber) => {
+      const current = fiber.getRef(Tracing.CurrentStep)
       const metadata = request.metadata
-      const correlationId = metadata?.correlationId ?? current.correlationId ?? (yield* newCorrelationId)
+      const correlationId = metadata?.correlationId ?? current.correlationId ?? nextId()
       const workflow = metadata?.workflow ?? current.workflow
       const step = metadata?.step ?? current.step
       const model = request.model ?? inner.defaultModel
@@ -213,8 +234,8 @@ export const wrap = (
       const annotations: Record<string, string> = { correlationId, provider: inner.provider, model }
       if (workflow !== undefined) annotations.workflow = workflow
       if (step !== undefined) annotations.step = step
-      const attempts = options.attempts === true ? yield* Ref.make(0) : undefined
-      const started = yield* Clock.currentTimeMillis
+      const attempts = options.attempts === true ? Ref.makeUnsafe(0) : undefined
+      const started = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
       let call = inner.generate(forwarded).pipe(Effect.onExit(finish(facts, started, attempts)))
       if (attempts !== undefined) call = Effect.provideService(call, CurrentAttempts, attempts)
       if (spans) {
@@ -224,7 +245,7 @@ export const wrap = (
           captureStackTrace: false
         })
       }
-      return yield* Effect.annotateLogs(call, annotations)
+      return Effect.annotateLogs(call, annotations)
     })
 
   return LanguageModel.mapGenerate(inner, (request) => generate(request))
@@ -245,14 +266,15 @@ export const layer = (options: Options = {}): Layer.Layer<LanguageModel.Language
     LanguageModel.LanguageModel,
     Effect.gen(function*() {
       const inner = yield* LanguageModel.LanguageModel
-      if (options.ledger === false) return wrap(inner, undefined, options)
+      const seed = yield* Random.nextInt
+      if (options.ledger === false) return wrap(inner, undefined, options, seed)
       const provided = yield* Effect.serviceOption(UsageLedger.UsageLedger)
       const ledger = Option.isSome(provided)
         ? provided.value
         : options.ledgerPath !== undefined && options.ledgerPath !== ""
         ? yield* UsageLedger.makeSqlite(options.ledgerPath)
         : yield* UsageLedger.makeMemory()
-      return wrap(inner, ledger, options)
+      return wrap(inner, ledger, options, seed)
     })
   )
 

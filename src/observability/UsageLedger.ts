@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { Config, Context, Effect, Layer, Option, Ref } from "effect"
+import { Config, Context, Effect, Layer, Option } from "effect"
 import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import { DatabaseSync } from "node:sqlite"
@@ -127,13 +127,23 @@ export const summarize = (entries: ReadonlyArray<Entry>, by?: GroupBy | undefine
  * @category constructors
  */
 export const makeMemory = (options: { readonly capacity?: number | undefined } = {}): Effect.Effect<Service> =>
-  Effect.map(Ref.make<ReadonlyArray<Entry>>([]), (ref) => {
+  Effect.sync(() => {
     const capacity = options.capacity ?? 10_000
+    // A plain array appended in place: each update is one synchronous step (atomic on the JS
+    // thread), and copying the whole array per call (as an immutable Ref would) costs O(n).
+    const all: Array<Entry> = []
     return {
       record: (entry) =>
-        Ref.update(ref, (all) => (all.length >= capacity ? [...all.slice(all.length - capacity + 1), entry] : [...all, entry])),
+        Effect.sync(() => {
+          all.push(entry)
+          // Trim in batches, so that the shift is paid once per `capacity / 4` calls.
+          if (all.length > capacity + Math.max(1, capacity >> 2)) all.splice(0, all.length - capacity)
+        }),
       entries: (query) =>
-        Effect.map(Ref.get(ref), (all) => (query?.since === undefined ? all : all.filter((entry) => entry.time >= query.since!)))
+        Effect.sync(() => {
+          const kept = all.length > capacity ? all.slice(all.length - capacity) : [...all]
+          return query?.since === undefined ? kept : kept.filter((entry) => entry.time >= query.since!)
+        })
     }
   })
 

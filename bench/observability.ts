@@ -1,0 +1,147 @@
+/**
+ * What the observability layer costs per call: a span, metrics, a ledger entry and a log line
+ * (dropped below the minimum level, as by default), against the same model without it, measured
+ * in the same run. Each component is also switched off alone to attribute the cost, and the two
+ * opt-ins (debug logs written as JSON, per-attempt spans) are measured on top.
+ *
+ * Two bases: a trivial model (a fixed response: the layer's overhead alone) and the full
+ * `Stack` (resilience layers) over a trivial provider. (Over the mock provider, which counts
+ * tokens on every call, the difference drowns in the tokenizer's cost; any network call takes
+ * milliseconds to seconds.)
+ *
+ * Each figure is the median over repetitions; variants are interleaved within a repetition so
+ * that load from other processes hits them alike.
+ *
+ *   node bench/observability.ts [--reps 7] [--calls 5000]
+ */
+import { Context, Effect, Layer, Logger, Metric, References, Scope } from "effect"
+import * as LanguageModel from "../src/LanguageModel.ts"
+import type { LlmRequest } from "../src/LlmRequest.ts"
+import type { LlmResponse } from "../src/LlmResponse.ts"
+import * as Logging from "../src/observability/Logging.ts"
+import * as Observability from "../src/observability/Observability.ts"
+import * as UsageLedger from "../src/observability/UsageLedger.ts"
+import * as ProviderRegistry from "../src/ProviderRegistry.ts"
+import * as Stack from "../src/Stack.ts"
+
+const argument = (name: string, fallback: number): number => {
+  const index = process.argv.indexOf(`--${name}`)
+  return index >= 0 ? Number(process.argv[index + 1]) : fallback
+}
+const REPS = argument("reps", 7)
+const CALLS = argument("calls", 5_000)
+
+const median = (values: ReadonlyArray<number>): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+const request: LlmRequest = {
+  messages: [{ role: "user", content: "Summarise the plot of Hamlet in one line." }],
+  maxTokens: 64,
+  metadata: { workflow: "bench", step: "summarise" }
+}
+const fixed: LlmResponse = {
+  content: "A prince avenges his father and everyone dies.",
+  model: "trivial-1",
+  provider: "trivial",
+  usage: { inputTokens: 16, outputTokens: 10, totalTokens: 26 },
+  finishReason: "stop",
+  latencyMs: 0
+}
+const trivial: LanguageModel.Service = { provider: "trivial", defaultModel: "trivial-1", generate: () => Effect.succeed(fixed) }
+
+interface Variant {
+  readonly name: string
+  readonly model: LanguageModel.Service
+  /** Extra services for the loop (a logger, a level). */
+  readonly wrap?: (<A, E>(self: Effect.Effect<A, E>) => Effect.Effect<A, E>) | undefined
+}
+
+const scope = Effect.runSync(Scope.make())
+const build = <E>(layer: Layer.Layer<LanguageModel.LanguageModel, E>): LanguageModel.Service =>
+  Context.get(Effect.runSync(Layer.buildWithScope(layer, scope)), LanguageModel.LanguageModel)
+
+const observed = (inner: LanguageModel.Service, options: Observability.Options = {}) =>
+  build(Observability.layer(options).pipe(
+    Layer.provide(Layer.mergeAll(Layer.succeed(LanguageModel.LanguageModel, inner), UsageLedger.layerMemory()))
+  ))
+
+// Debug logs on: lines formatted as JSON (scrubbed) and discarded, so the figure is the
+// formatting cost, not the terminal's.
+const withDebugLogs = <A, E>(self: Effect.Effect<A, E>) =>
+  self.pipe(
+    Effect.provide(Logger.layer([Logging.jsonLogger(() => {})])),
+    Effect.provideService(References.MinimumLogLevel, "Debug")
+  )
+
+const trivialProvider: ProviderRegistry.Provider = {
+  name: "trivial",
+  description: "a fixed response",
+  defaultModel: "trivial-1",
+  keyEnv: [],
+  requiresKey: false,
+  make: () => Effect.succeed(trivial)
+}
+const registry = ProviderRegistry.layer([trivialProvider])
+const stackModel = (provider: string, observability: Stack.StackConfig["observability"]) =>
+  build(
+    Stack.layer({ provider: { provider }, observability }).pipe(
+      Layer.provide(registry)
+    )
+  )
+
+const trivialVariants: ReadonlyArray<Variant> = [
+  { name: "trivial model, bare (baseline)", model: trivial },
+  { name: "+ observability (default)", model: observed(trivial) },
+  { name: "+ observability, spans off", model: observed(trivial, { spans: false }) },
+  { name: "+ observability, metrics off", model: observed(trivial, { metrics: false }) },
+  { name: "+ observability, ledger off", model: observed(trivial, { ledger: false }) },
+  { name: "+ observability, log line off", model: observed(trivial, { logCalls: false }) },
+  { name: "+ observability, debug logs written", model: observed(trivial), wrap: withDebugLogs }
+]
+const stackVariants: ReadonlyArray<Variant> = [
+  { name: "Stack, trivial provider, observability off", model: stackModel("trivial", { enabled: false }) },
+  { name: "Stack, trivial provider, observability on", model: stackModel("trivial", undefined) },
+  { name: "Stack, trivial provider, + per-attempt spans", model: stackModel("trivial", { attempts: true }) }
+]
+
+
+const loop = (variant: Variant) => {
+  const one = variant.model.generate(request)
+  const body = Effect.gen(function*() {
+    for (let i = 0; i < CALLS; i++) yield* one
+  }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
+  return variant.wrap === undefined ? body : variant.wrap(body)
+}
+
+const time = async (variant: Variant): Promise<number> => {
+  const program = loop(variant)
+  const started = process.hrtime.bigint()
+  await Effect.runPromise(program)
+  return Number(process.hrtime.bigint() - started) / 1e3 / CALLS // µs per call
+}
+
+const run = async (title: string, variants: ReadonlyArray<Variant>) => {
+  const samples = variants.map(() => [] as Array<number>)
+  for (const variant of variants) await time(variant) // warm-up
+  for (let rep = 0; rep < REPS; rep++) {
+    for (let index = 0; index < variants.length; index++) samples[index]!.push(await time(variants[index]!))
+  }
+  const medians = samples.map(median)
+  const base = medians[0]!
+  console.log(`\n${title}`)
+  console.log(`${"variant".padEnd(48)} ${"µs/call".padStart(9)} ${"ratio".padStart(7)} ${"+µs".padStart(7)}`)
+  variants.forEach((variant, index) => {
+    const value = medians[index]!
+    console.log(
+      `${variant.name.padEnd(48)} ${value.toFixed(2).padStart(9)} ${(value / base).toFixed(2).padStart(6)}x ${(value - base).toFixed(2).padStart(7)}`
+    )
+  })
+}
+
+console.log(`observability cost: ${REPS} reps x ${CALLS} sequential calls per variant, medians (Node ${process.version})`)
+await run("Overhead on a trivial model (the layer's own cost)", trivialVariants)
+await run("Full stack (resilience layers) over a trivial provider", stackVariants)
+await Effect.runPromise(Scope.close(scope, Effect.void as never))
