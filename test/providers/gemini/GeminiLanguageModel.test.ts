@@ -185,7 +185,8 @@ describe("GeminiLanguageModel (the real @google/genai SDK) against a fake genera
       const fake = yield* FakeHttpServer.start(() => ({ body: reply("late"), delayMs: 5_000 }))
       const slow = yield* failure((yield* model(fake.origin, { timeout: "300 millis" })).generate(LlmRequest.make("x")))
       assert.strictEqual(slow.reason._tag, "Timeout")
-      yield* fake.abandoned.pipe(Effect.timeout("10 seconds"))
+      // On a loaded machine the timeout may fire before the request even arrives.
+      if (fake.requests.length > 0) yield* fake.abandoned.pipe(Effect.timeout("10 seconds"))
       fake.setHandler(() => ({ destroy: true }))
       const dropped = yield* failure((yield* model(fake.origin)).generate(LlmRequest.make("x")))
       assert.strictEqual(dropped.reason._tag, "Network")

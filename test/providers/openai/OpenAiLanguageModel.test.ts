@@ -171,7 +171,8 @@ describe("OpenAiLanguageModel against a fake server", () => {
       assert.strictEqual(error.reason._tag, "Timeout")
       assert.isTrue(error.isRetryable)
       assert.strictEqual(error.reason._tag === "Timeout" && error.reason.elapsedMs, 300)
-      yield* fake.abandoned.pipe(Effect.timeout("10 seconds"))
+      // On a loaded machine the timeout may fire before the request even arrives.
+      if (fake.requests.length > 0) yield* fake.abandoned.pipe(Effect.timeout("10 seconds"))
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 
   it.live("a dropped connection and a refused connection -> Network", () =>
