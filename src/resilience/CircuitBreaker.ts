@@ -55,7 +55,9 @@ export const defaultPolicy: Policy = { failures: 5, cooldownMs: 30_000 }
  * @category schemas
  */
 export const CircuitBreakerConfig = Schema.Struct({
-  enabled: Schema.optionalKey(Schema.Boolean).annotate({ description: "Default true." }),
+  enabled: Schema.optionalKey(Schema.Boolean).annotate({
+    description: "Default: on when this section is present or a fallback chain is configured."
+  }),
   failures: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))).annotate({
     description: "Consecutive failed calls that open the circuit (default 5)."
   }),
@@ -71,13 +73,18 @@ export const CircuitBreakerConfig = Schema.Struct({
 export type CircuitBreakerConfig = typeof CircuitBreakerConfig.Type
 
 /**
- * The policy a config section describes (`undefined` when the breaker is disabled).
+ * The policy a config section describes (`undefined` when the breaker is off). A present section
+ * turns it on unless it says `enabled: false`; an absent one leaves it at `defaultEnabled`.
  *
  * @since 0.1.0
  * @category config
  */
-export const resolve = (config: CircuitBreakerConfig | undefined): Policy | undefined => {
-  if (config?.enabled === false) return undefined
+export const resolve = (
+  config: CircuitBreakerConfig | undefined,
+  options?: { readonly defaultEnabled?: boolean | undefined }
+): Policy | undefined => {
+  const enabled = config?.enabled ?? (config !== undefined || options?.defaultEnabled === true)
+  if (!enabled) return undefined
   const cooldown = config?.cooldown !== undefined ? DurationText.parseMillis(config.cooldown) : undefined
   return {
     failures: config?.failures ?? defaultPolicy.failures,

@@ -23,6 +23,7 @@ import * as DurationText from "../Duration.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
 import type { LlmRequest } from "../LlmRequest.ts"
+import type { LlmResponse } from "../LlmResponse.ts"
 import * as Tokenizer from "../Tokenizer.ts"
 
 /**
@@ -114,40 +115,48 @@ export const make = (
       limiter.consume({ algorithm: "token-bucket", onExceeded: "delay", window: WINDOW, limit: bucket.limit, key: bucket.key, tokens })
         .pipe(Effect.map((result) => Duration.toMillis(result.delay)), Effect.orElseSucceed(() => 0))
 
-    const admit = (request: LlmRequest, model: string, buckets: ReadonlyArray<Bucket>) =>
+    // The longest wait the buckets ask for, and the bucket that asks it (plain flatMaps, no
+    // generator: this runs on every attempt).
+    const takeAll = (buckets: ReadonlyArray<Bucket>, estimate: number) => {
+      let step: Effect.Effect<{ readonly wait: number; readonly slowest: Bucket | undefined }> = Effect.succeed({ wait: 0, slowest: undefined })
+      for (const bucket of buckets) {
+        step = Effect.flatMap(step, (sofar) =>
+          Effect.map(consume(bucket, bucket.weight === "request" ? 1 : estimate), (delay) =>
+            delay > sofar.wait ? { wait: delay, slowest: bucket } : sofar))
+      }
+      return step
+    }
+
+    const waitOut = (wait: number, slowest: Bucket, model: string) =>
       Effect.gen(function*() {
-        const needsTokens = buckets.some((bucket) => bucket.weight === "tokens")
-        const estimate = needsTokens ? estimateTokens(request) : 0
-        let wait = 0
-        let slowest: Bucket | undefined
-        for (const bucket of buckets) {
-          const delay = yield* consume(bucket, bucket.weight === "request" ? 1 : estimate)
-          if (delay > wait) {
-            wait = delay
-            slowest = bucket
-          }
-        }
-        if (wait > 0 && slowest !== undefined) {
-          const deadline = yield* CallContext.Deadline
-          const now = yield* Clock.currentTimeMillis
-          if (deadline !== undefined && now + wait > deadline) {
-            return yield* Effect.fail(
-              LlmError.make(
-                provider,
-                new LlmError.RateLimited({
-                  description: `the local rate limit (${slowest.label}) needs a wait of ${
-                    DurationText.formatMillis(wait)
-                  }, past the call's deadline; raise the limit or the deadline`,
-                  retryAfterMs: wait
-                }),
-                { model }
-              )
+        const deadline = yield* CallContext.Deadline
+        const now = yield* Clock.currentTimeMillis
+        if (deadline !== undefined && now + wait > deadline) {
+          return yield* Effect.fail(
+            LlmError.make(
+              provider,
+              new LlmError.RateLimited({
+                description: `the local rate limit (${slowest.label}) needs a wait of ${
+                  DurationText.formatMillis(wait)
+                }, past the call's deadline; raise the limit or the deadline`,
+                retryAfterMs: wait
+              }),
+              { model }
             )
-          }
-          yield* Effect.sleep(Duration.millis(wait))
+          )
         }
-        return estimate
+        yield* Effect.sleep(Duration.millis(wait))
       })
+
+    // After the call: charge the tokens used beyond the estimate, so the next calls wait for them.
+    const settle = (buckets: ReadonlyArray<Bucket>, estimate: number, response: LlmResponse) => {
+      const extra = response.usage.totalTokens - estimate
+      if (estimate === 0 || extra <= 0) return Effect.succeed(response)
+      return Effect.as(
+        Effect.forEach(buckets, (bucket) => (bucket.weight === "tokens" ? consume(bucket, extra) : Effect.void), { discard: true }),
+        response
+      )
+    }
 
     return {
       ...inner,
@@ -155,17 +164,12 @@ export const make = (
         const model = request.model ?? inner.defaultModel
         const buckets = bucketsFor(model)
         if (buckets.length === 0) return inner.generate(request)
-        return Effect.gen(function*() {
-          const estimate = yield* admit(request, model, buckets)
-          const response = yield* inner.generate(request)
-          const extra = response.usage.totalTokens - estimate
-          if (estimate > 0 && extra > 0) {
-            for (const bucket of buckets) {
-              if (bucket.weight === "tokens") yield* consume(bucket, extra)
-            }
-          }
-          return response
-        })
+        const estimate = buckets.some((bucket) => bucket.weight === "tokens") ? estimateTokens(request) : 0
+        const call = estimate === 0
+          ? inner.generate(request)
+          : Effect.flatMap(inner.generate(request), (response) => settle(buckets, estimate, response))
+        return Effect.flatMap(takeAll(buckets, estimate), ({ slowest, wait }) =>
+          wait > 0 && slowest !== undefined ? Effect.andThen(waitOut(wait, slowest, model), call) : call)
       }
     }
   })

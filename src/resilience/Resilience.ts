@@ -11,8 +11,11 @@
  * `Stack.layer` puts the budget and observability layers above the result.
  *
  * Defaults when a section is absent: 3 attempts in all with jittered exponential backoff from
- * 500 ms (waits capped at 30 s), no attempt timeout, a circuit breaker per provider (opens after
- * 5 consecutive failed calls, trial after 30 s), no concurrency or rate limit, no fallback.
+ * 500 ms (waits capped at 30 s), no attempt timeout, no concurrency or rate limit, no fallback.
+ * The circuit breaker (opens after 5 consecutive failed calls, trial after 30 s) is on by default
+ * in a fallback chain, where skipping a failing candidate saves every call its retries, and
+ * opt-in (`circuitBreaker: {}`) for a single provider, where it costs a store round-trip per
+ * call and can only turn a slow failure into a fast one.
  *
  * @since 0.1.0
  */
@@ -77,6 +80,8 @@ export interface Config {
   readonly timeoutMs?: number | undefined
   readonly limits?: LimitsConfig | undefined
   readonly circuitBreaker?: CircuitBreaker.CircuitBreakerConfig | undefined
+  /** Turns the circuit breaker on when the section does not say (set for fallback chains). */
+  readonly breakerByDefault?: boolean | undefined
   /** Layers that must see every attempt (e.g. per-attempt spans), put right above the provider. */
   readonly attemptWrappers?: ReadonlyArray<Layer.Layer<LanguageModel.LanguageModel, LlmError.LlmError, LanguageModel.LanguageModel>> | undefined
 }
@@ -151,7 +156,7 @@ export const candidate = (options: ProviderRegistry.CreateOptions, config: Confi
   const timeout = attemptTimeoutMs(config)
   if (Result.isFailure(timeout)) return Layer.effect(LanguageModel.LanguageModel, Effect.fail(timeout.failure))
   const rates = rateSettings(config.limits, options.provider)
-  const breaker = CircuitBreaker.resolve(config.circuitBreaker)
+  const breaker = CircuitBreaker.resolve(config.circuitBreaker, { defaultEnabled: config.breakerByDefault === true })
   const policy = Retry.resolve(config.retry, options.provider, { attemptTimeoutMs: timeout.success, callTimeoutMs: config.timeoutMs })
   const provider: CandidateLayer = (config.attemptWrappers ?? []).reduce<CandidateLayer>(
     (inner, wrapper) => Layer.provide(wrapper, inner),
@@ -188,11 +193,12 @@ export const layer = (
   config: Config = {},
   fallback: ReadonlyArray<ProviderRegistry.CreateOptions> = []
 ): Layer.Layer<LanguageModel.LanguageModel, LlmError.LlmError, ProviderRegistry.ProviderRegistry> => {
+  const chained: Config = { ...config, breakerByDefault: true }
   const base = fallback.length === 0
     ? candidate(main, config)
     : Fallback.layer([
-      { layer: candidate(main, config) },
-      ...fallback.map((options) => ({ layer: candidate(options, config), model: options.model }))
+      { layer: candidate(main, chained) },
+      ...fallback.map((options) => ({ layer: candidate(options, chained), model: options.model }))
     ])
   return GracefulShutdown.layer.pipe(Layer.provide(base), Layer.provide(layerShared(config)))
 }

@@ -270,7 +270,18 @@ const run = (
     const call = inner.generate(request)
     return attemptTimeoutMs === undefined ? call : Timeout.attempt(call, { timeoutMs: attemptTimeoutMs, attempt: attempts, subject })
   })
-  const retried = policy.maxAttempts <= 1 ? attempt : Effect.retry(attempt, retrySchedule)
+  // The schedule's driver is only built after a first failure: the first attempt runs bare, and
+  // its error is replayed as the schedule's first input (the hot path stays one `catch`).
+  const retried = policy.maxAttempts <= 1 ? attempt : Effect.catch(attempt, (first) => {
+    if (!first.isRetryable) return Effect.fail(first)
+    let replayed = false
+    const again = Effect.suspend(() => {
+      if (replayed) return attempt
+      replayed = true
+      return Effect.fail(first)
+    })
+    return Effect.retry(again, retrySchedule)
+  })
   if (callTimeoutMs === undefined) return retried
   return Effect.gen(function*() {
     const startedAt = yield* Clock.currentTimeMillis

@@ -1,0 +1,250 @@
+/**
+ * SC-008: 100 concurrent calls against 1 call, through the whole stack (observability
+ * defaults, budget, retry + timeouts, circuit breaker, rate limit, concurrency limits).
+ *
+ * Two setups in one run, every variant interleaved within each repetition:
+ *
+ * 1. in-process mock provider with 50 ms latency: the framework's overhead alone. For each
+ *    variant, `ratio = median(wall time of 100 concurrent calls) / median(wall time of 1 call)`;
+ *    the spec allows the whole stack +20 % (ratio 1.20), our goal is +5 %.
+ * 2. a local HTTP mock server (a separate process) with 50 ms latency, through the OpenAI
+ *    adapter: the whole stack's ratio must be within 10 points of a raw `fetch` baseline's
+ *    ratio measured in the same run.
+ *
+ * Also the client CPU per call (`process.cpuUsage()` over the 100-call batches) of the whole
+ * stack against the bare provider (the mock, and the bare OpenAI adapter), and a breakdown: the
+ * CPU per call of the stack built up one layer at a time around a 0-latency mock (batches of
+ * 100 concurrent calls, medians over the repetitions).
+ *
+ *   node bench/stack.ts [--reps 15] [--latency 50] [--breakdown-calls 1000]
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import { spawn } from "node:child_process"
+import { createInterface } from "node:readline"
+import { Effect, Layer, ManagedRuntime, Redacted } from "effect"
+import * as LanguageModel from "../src/LanguageModel.ts"
+import * as ProviderRegistry from "../src/ProviderRegistry.ts"
+import * as BuiltinProviders from "../src/providers/BuiltinProviders.ts"
+import * as MockLanguageModel from "../src/providers/mock/MockLanguageModel.ts"
+import * as OpenAiLanguageModel from "../src/providers/openai/OpenAiLanguageModel.ts"
+import * as Stack from "../src/Stack.ts"
+
+const argument = (name: string, fallback: number): number => {
+  const index = process.argv.indexOf(`--${name}`)
+  return index >= 0 ? Number(process.argv[index + 1]) : fallback
+}
+const REPS = argument("reps", 15)
+const LATENCY = argument("latency", 50)
+const CONCURRENT = 100
+const WARMUP = 3
+const BREAKDOWN_CALLS = argument("breakdown-calls", 1000)
+
+const median = (values: ReadonlyArray<number>): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+const startServer = async () => {
+  const child = spawn(process.execPath, [new URL("./stack-mock-server.ts", import.meta.url).pathname, "--latency", String(LATENCY)], {
+    stdio: ["ignore", "pipe", "inherit"]
+  })
+  const line = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once("line", resolve))
+  return { child, baseUrl: `http://127.0.0.1:${line.trim()}/v1` }
+}
+
+/** The settings every "whole stack" variant uses: limits high enough never to make a call wait. */
+const wholeStack = (provider: ProviderRegistry.CreateOptions): Stack.StackConfig => ({
+  provider,
+  budget: { budget: { totalTokens: 1_000_000_000_000 } },
+  resilience: {
+    attemptTimeout: "30s",
+    limits: { concurrency: 1_000, providerConcurrency: 1_000, rpm: 100_000_000 }
+  }
+})
+
+interface Variant {
+  readonly name: string
+  /** Runs `count` calls at once; resolves when all have answered. */
+  readonly run: (count: number) => Promise<void>
+  readonly dispose: () => Promise<void>
+  readonly t1: Array<number>
+  readonly t100: Array<number>
+  readonly cpu: Array<number>
+}
+
+const request = { messages: [{ role: "user" as const, content: "Name the longest river in Africa." }], model: "gpt-4o-mini" }
+
+const effectVariant = (name: string, layer: Layer.Layer<LanguageModel.LanguageModel, unknown>): Variant => {
+  const runtime = ManagedRuntime.make(layer)
+  const batches = new Map<number, Effect.Effect<unknown, unknown, LanguageModel.LanguageModel>>()
+  const batch = (count: number) => {
+    let found = batches.get(count)
+    if (found === undefined) {
+      const one = LanguageModel.generate(request)
+      found = count === 1 ? one : Effect.all(Array.from({ length: count }, () => one), { concurrency: "unbounded", discard: true })
+      batches.set(count, found)
+    }
+    return found
+  }
+  return {
+    name,
+    run: async (count) => {
+      await runtime.runPromise(batch(count))
+    },
+    dispose: () => runtime.dispose(),
+    t1: [],
+    t100: [],
+    cpu: []
+  }
+}
+
+const fetchVariant = (baseUrl: string): Variant => {
+  const body = JSON.stringify(request)
+  const one = async () => {
+    const response = await fetch(`${baseUrl}/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: "Bearer test" },
+      body
+    })
+    const json = (await response.json()) as { choices: Array<{ message: { content: string } }> }
+    if (json.choices[0]?.message.content === undefined) throw new Error("no content")
+  }
+  return {
+    name: "raw fetch",
+    run: async (count) => {
+      await Promise.all(Array.from({ length: count }, one))
+    },
+    dispose: async () => {},
+    t1: [],
+    t100: [],
+    cpu: []
+  }
+}
+
+const measure = async (variant: Variant, record: boolean) => {
+  let started = performance.now()
+  await variant.run(1)
+  const t1 = performance.now() - started
+  const cpuBefore = process.cpuUsage()
+  started = performance.now()
+  await variant.run(CONCURRENT)
+  const t100 = performance.now() - started
+  const cpu = process.cpuUsage(cpuBefore)
+  if (record) {
+    variant.t1.push(t1)
+    variant.t100.push(t100)
+    variant.cpu.push((cpu.user + cpu.system) / CONCURRENT)
+  }
+}
+
+const ratio = (variant: Variant) => median(variant.t100) / median(variant.t1)
+const percent = (value: number) => `${value >= 0 ? "+" : ""}${(value * 100).toFixed(1)} %`
+
+const main = async () => {
+  const { baseUrl, child } = await startServer()
+  const mockProvider = { provider: "mock", options: { latency: `${LATENCY}ms` } }
+  const mockRegistry = ProviderRegistry.layer([MockLanguageModel.provider])
+  const httpProvider = { provider: "openai", baseUrl, apiKey: Redacted.make("sk-bench"), model: "gpt-4o-mini" }
+
+  const mockBare = effectVariant("mock, bare provider", MockLanguageModel.layer({ latency: `${LATENCY} millis` }))
+  const mockStack = effectVariant("mock, whole stack", Stack.layer(wholeStack(mockProvider)).pipe(Layer.provide(mockRegistry)))
+  const rawFetch = fetchVariant(baseUrl)
+  const httpBare = effectVariant(
+    "HTTP, bare OpenAI adapter",
+    OpenAiLanguageModel.layer({ provider: "openai", baseUrl, apiKey: Redacted.make("sk-bench"), defaultModel: "gpt-4o-mini" }).pipe(
+      Layer.provide(NodeHttpClient.layerUndici)
+    )
+  )
+  const httpStack = effectVariant("HTTP, whole stack", Stack.layer(wholeStack(httpProvider)).pipe(Layer.provide(BuiltinProviders.layer)))
+  const variants = [mockBare, mockStack, rawFetch, httpBare, httpStack]
+
+  for (let rep = 0; rep < WARMUP + REPS; rep++) {
+    // Rotate the order so that no variant always runs first (or last) in a repetition.
+    for (let index = 0; index < variants.length; index++) {
+      await measure(variants[(index + rep) % variants.length]!, rep >= WARMUP)
+    }
+  }
+
+  const rows = variants.map((variant) => ({
+    variant: variant.name,
+    "1 call ms": median(variant.t1).toFixed(1),
+    "100 calls ms": median(variant.t100).toFixed(1),
+    "100 vs 1": percent(ratio(variant) - 1),
+    "CPU µs/call": median(variant.cpu).toFixed(0)
+  }))
+  console.log(`SC-008, ${REPS} repetitions (+${WARMUP} warm-up), medians; latency ${LATENCY} ms; Node ${process.version}`)
+  console.table(rows)
+  const mockIncrease = ratio(mockStack) - 1
+  const httpPoints = (ratio(httpStack) - ratio(rawFetch)) * 100
+  console.log(`setup 1 (in-process mock): whole stack 100 vs 1 = ${percent(mockIncrease)} (spec <= +20 %, goal <= +5 %): ${
+    mockIncrease <= 0.2 ? "within spec" : "OVER SPEC"
+  }${mockIncrease <= 0.05 ? ", within goal" : ", over goal"}`)
+  console.log(`setup 2 (HTTP mock): whole stack ${percent(ratio(httpStack) - 1)} vs raw fetch ${percent(ratio(rawFetch) - 1)}: ${
+    httpPoints.toFixed(1)
+  } points (limit 10): ${httpPoints <= 10 ? "within" : "OVER"}`)
+  console.log(`CPU per call: mock stack ${(median(mockStack.cpu) - median(mockBare.cpu)).toFixed(0)} µs over the bare mock; HTTP stack ${
+    (median(httpStack.cpu) - median(httpBare.cpu)).toFixed(0)
+  } µs over the bare adapter (${(median(httpStack.cpu) / median(httpBare.cpu)).toFixed(2)}x); bare adapter ${
+    (median(httpBare.cpu) / median(rawFetch.cpu)).toFixed(2)
+  }x raw fetch`)
+
+  for (const variant of variants) await variant.dispose()
+  child.kill("SIGTERM")
+  await breakdown()
+}
+
+/** CPU per call of the stack built up one layer at a time, around a 0-latency mock. */
+const breakdown = async () => {
+  const registry = ProviderRegistry.layer([MockLanguageModel.provider])
+  const mock = { provider: "mock" }
+  const noObservability = { enabled: false }
+  const steps: ReadonlyArray<readonly [string, Layer.Layer<LanguageModel.LanguageModel, unknown>]> = [
+    ["bare mock (tokenizer usage count included)", MockLanguageModel.layer({})],
+    [
+      "+ retry, circuit breaker (defaults)",
+      Stack.layer({ provider: mock, observability: noObservability }).pipe(Layer.provide(registry))
+    ],
+    [
+      "+ concurrency limits, attempt timeout",
+      Stack.layer({
+        provider: mock,
+        observability: noObservability,
+        resilience: { attemptTimeout: "30s", limits: { concurrency: 1_000, providerConcurrency: 1_000 } }
+      }).pipe(Layer.provide(registry))
+    ],
+    [
+      "+ rate limit (rpm)",
+      Stack.layer({ ...wholeStack(mock), budget: undefined, observability: noObservability }).pipe(Layer.provide(registry))
+    ],
+    ["+ budget", Stack.layer({ ...wholeStack(mock), observability: noObservability }).pipe(Layer.provide(registry))],
+    ["+ observability (defaults) = whole stack", Stack.layer(wholeStack(mock)).pipe(Layer.provide(registry))]
+  ]
+  const runtimes = steps.map(([name, layer]) => ({ name, runtime: ManagedRuntime.make(layer), cpu: [] as Array<number> }))
+  const batch = Effect.all(Array.from({ length: CONCURRENT }, () => LanguageModel.generate(request)), {
+    concurrency: "unbounded",
+    discard: true
+  })
+  for (let rep = 0; rep < WARMUP + REPS; rep++) {
+    for (let index = 0; index < runtimes.length; index++) {
+      const step = runtimes[(index + rep) % runtimes.length]!
+      const before = process.cpuUsage()
+      for (let done = 0; done < BREAKDOWN_CALLS; done += CONCURRENT) await step.runtime.runPromise(batch)
+      const cpu = process.cpuUsage(before)
+      if (rep >= WARMUP) step.cpu.push((cpu.user + cpu.system) / BREAKDOWN_CALLS)
+    }
+  }
+  const base = median(runtimes[0]!.cpu)
+  console.log(`CPU per call, stack built up one layer at a time (0 ms mock, ${BREAKDOWN_CALLS} calls per repetition, medians):`)
+  console.table(runtimes.map((step) => ({
+    stack: step.name,
+    "CPU µs/call": median(step.cpu).toFixed(1),
+    "over bare": (median(step.cpu) - base).toFixed(1)
+  })))
+  for (const step of runtimes) await step.runtime.dispose()
+}
+
+main().catch((error) => {
+  console.error(error)
+  process.exit(1)
+})
