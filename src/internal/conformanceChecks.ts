@@ -7,7 +7,7 @@
  * @since 0.1.0
  * @internal
  */
-import { Cause, Clock, Duration, Effect, Exit, Fiber, Logger, Option, References, Result, Schema, Tracer } from "effect"
+import { Cause, Clock, Duration, Effect, Exit, Fiber, Logger, Option, References, Result, Schema, Stream, Tracer } from "effect"
 import type * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
 import * as LlmRequest from "../LlmRequest.ts"
@@ -32,7 +32,7 @@ export interface Check {
   readonly id: string
   readonly title: string
   /** Why the check cannot run for this subject, or `undefined` when it can. */
-  readonly skipUnless: (faults: ReadonlyArray<Fault>, apiKey: string | undefined) => string | undefined
+  readonly skipUnless: (faults: ReadonlyArray<Fault>, apiKey: string | undefined, streams: boolean) => string | undefined
   readonly run: (harness: Harness, context: CheckContext) => Effect.Effect<void, Failure>
 }
 
@@ -47,16 +47,18 @@ type Outcome =
   | { readonly _tag: "OtherError"; readonly error: unknown }
   | { readonly _tag: "Defect"; readonly text: string }
 
+const failureOutcome = (cause: Cause.Cause<unknown>): Outcome => {
+  const error = Cause.findErrorOption(cause)
+  if (Option.isSome(error)) {
+    const value: unknown = error.value
+    return LlmError.isLlmError(value) ? { _tag: "LlmError", error: value } : { _tag: "OtherError", error: value }
+  }
+  return { _tag: "Defect", text: Cause.pretty(cause).split("\n")[0] ?? "unknown defect" }
+}
+
 const attempt = (model: LanguageModel.Service, input: LlmRequest.Input): Effect.Effect<Outcome> =>
-  Effect.map(Effect.exit(model.generate(LlmRequest.make(input))), (exit): Outcome => {
-    if (Exit.isSuccess(exit)) return { _tag: "Success", response: exit.value }
-    const error = Cause.findErrorOption(exit.cause)
-    if (Option.isSome(error)) {
-      const value: unknown = error.value
-      return LlmError.isLlmError(value) ? { _tag: "LlmError", error: value } : { _tag: "OtherError", error: value }
-    }
-    return { _tag: "Defect", text: Cause.pretty(exit.cause).split("\n")[0] ?? "unknown defect" }
-  })
+  Effect.map(Effect.exit(model.generate(LlmRequest.make(input))), (exit): Outcome =>
+    Exit.isSuccess(exit) ? { _tag: "Success", response: exit.value } : failureOutcome(exit.cause))
 
 const describeOutcome = (outcome: Outcome): string => {
   switch (outcome._tag) {
@@ -339,5 +341,47 @@ const secrets: Check = {
     })
 }
 
+const preview = (text: string) => JSON.stringify(text.length > 60 ? `${text.slice(0, 57)}...` : text)
+
+const streaming: Check = {
+  id: "stream",
+  title: "stream: the deltas add up to the final response, which carries the usage; faults fail the stream",
+  skipUnless: (_faults, _apiKey, streams) => (streams ? undefined : "the subject does not stream (set Subject.streams)"),
+  run: (harness, context) =>
+    Effect.gen(function*() {
+      const stream = harness.model.stream
+      if (stream === undefined) return yield* fail("Subject.streams is set but the model has no stream method")
+      const chunks = yield* Stream.runCollect(stream(LlmRequest.make("Say hello in five words."))).pipe(
+        Effect.mapError((error): Failure => ({ message: `a plain prompt's stream failed: ${error.message}` }))
+      )
+      const final = chunks.at(-1)?.response
+      if (final === undefined) {
+        return yield* fail("the last chunk carries no response: the final chunk must hold the whole LlmResponse")
+      }
+      yield* ensure(chunks.slice(0, -1).every((chunk) => chunk.response === undefined), () =>
+        "a chunk before the last carries a response: only the last one may")
+      const text = chunks.map((chunk) => chunk.delta).join("")
+      yield* ensure(text === final.content, () =>
+        `the deltas add up to ${preview(text)} but the final response says ${preview(final.content)}`)
+      const problems = usageProblems(final)
+      yield* ensure(problems.length === 0, () => `the final response: ${problems.join("; ")}`)
+      for (const fault of retryFaults(context.faults)) {
+        yield* provoke(harness, fault)
+        const exit = yield* Effect.exit(Stream.runDrain(stream(LlmRequest.make("Hello"))))
+        const outcome: Outcome = Exit.isSuccess(exit) ? { _tag: "Success", response: final } : failureOutcome(exit.cause)
+        yield* expectReason(outcome, fault, context.specs[fault], harness.model.provider)
+      }
+    })
+}
+
 /** Every check, in the order they run. */
-export const all: ReadonlyArray<Check> = [responds, usage, finishReason, errorsTyped, noRetries, interruption, secrets]
+export const all: ReadonlyArray<Check> = [
+  responds,
+  usage,
+  finishReason,
+  errorsTyped,
+  noRetries,
+  interruption,
+  streaming,
+  secrets
+]

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Stream } from "effect"
 import * as LanguageModel from "../../src/LanguageModel.ts"
 import * as LlmError from "../../src/LlmError.ts"
 import type { LlmRequest } from "../../src/LlmRequest.ts"
@@ -102,6 +102,31 @@ const wrappedMock = (
   }
 }
 
+/** The mock with a `stream` built from its answers; `split` decides the deltas. */
+const streamingMock = (
+  name: string,
+  split: (content: string) => ReadonlyArray<string>
+): ProviderConformance.Subject => {
+  const mock = ProviderConformance.mockSubject()
+  return {
+    ...mock,
+    name,
+    streams: true,
+    make: Effect.map(mock.make, (harness) => ({
+      ...harness,
+      model: {
+        ...harness.model,
+        stream: (request: LlmRequest) =>
+          Stream.unwrap(Effect.map(harness.model.generate(request), (response) =>
+            Stream.fromIterable([
+              ...split(response.content).map((delta) => ({ delta })),
+              { delta: "", response }
+            ])))
+      }
+    }))
+  }
+}
+
 const failed = (report: ProviderConformance.Report) =>
   report.results.filter((result) => result.status === "failed").map((result) => result.id)
 
@@ -117,7 +142,7 @@ describe("ProviderConformance", () => {
     assert.deepStrictEqual([...ProviderConformance.allFaults].sort(), Object.keys(ProviderConformance.faults).sort())
   })
 
-  it.live("run: the mock passes every check that applies, and skips only the key check", () =>
+  it.live("run: the mock passes every check that applies, and skips only stream and secrets (it has neither)", () =>
     Effect.gen(function*() {
       const report = yield* ProviderConformance.run(ProviderConformance.mockSubject())
       assert.isTrue(report.ok, ProviderConformance.formatReport(report))
@@ -130,6 +155,7 @@ describe("ProviderConformance", () => {
           ["errors-typed", "passed"],
           ["no-retries", "passed"],
           ["interruption", "passed"],
+          ["stream", "skipped"],
           ["secrets", "skipped"]
         ]
       )
@@ -140,7 +166,11 @@ describe("ProviderConformance", () => {
     Effect.gen(function*() {
       const report = yield* ProviderConformance.run(acmeSubject())
       assert.isTrue(report.ok, ProviderConformance.formatReport(report))
-      assert.isTrue(report.results.every((result) => result.status === "passed"), ProviderConformance.formatReport(report))
+      assert.deepStrictEqual(
+        report.results.filter((result) => result.status !== "passed").map((result) => result.id),
+        ["stream"],
+        ProviderConformance.formatReport(report)
+      )
     }))
 
   it.live("a plugin that retries internally fails no-retries, saying how many calls one generate made", () =>
@@ -255,6 +285,25 @@ describe("ProviderConformance", () => {
       const frozen = wrappedMock("mock that never answers, uninterruptibly", () => Effect.uninterruptible(Effect.never))
       const frozenReport = yield* ProviderConformance.run(frozen, { checkTimeout: "200 millis" })
       assert.include(detail(frozenReport, "responds"), "did not finish within")
+    }))
+
+  it.live("a streaming model passes the stream check; deltas that do not add up fail it", () =>
+    Effect.gen(function*() {
+      const words = (content: string) => content.split(/(?<= )/)
+      const good = yield* ProviderConformance.run(streamingMock("mock streaming words", words))
+      assert.isTrue(good.ok, ProviderConformance.formatReport(good))
+      assert.deepStrictEqual(good.results.find((result) => result.id === "stream")?.status, "passed")
+      const lossy = yield* ProviderConformance.run(streamingMock("mock losing a word", (content) => words(content).slice(1)))
+      assert.deepStrictEqual(failed(lossy), ["stream"])
+      assert.include(detail(lossy, "stream"), "the deltas add up to")
+    }))
+
+  it.live("the stream check is skipped, with the reason, for a model that does not stream", () =>
+    Effect.gen(function*() {
+      const report = yield* ProviderConformance.run(ProviderConformance.mockSubject())
+      const stream = report.results.find((result) => result.id === "stream")
+      assert.deepStrictEqual(stream?.status, "skipped")
+      assert.include(stream?.detail ?? "", "does not stream")
     }))
 
   it.live("assertConforms fails with one message listing every failed check", () =>
