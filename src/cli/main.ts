@@ -10,7 +10,7 @@
  * @since 0.1.0
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Cause, Effect, Exit, Layer } from "effect"
+import { Cause, Effect, Exit, Layer, Logger } from "effect"
 import type { Runtime } from "effect"
 import { CliError, CliOutput, Command } from "effect/cli"
 import * as LlmError from "../LlmError.ts"
@@ -124,6 +124,7 @@ export const main = (
   registry: Layer.Layer<ProviderRegistry.ProviderRegistry> = BuiltinProviders.layer
 ): void =>
   run(argv).pipe(
-    Effect.provide(Layer.mergeAll(NodeServices.layer, registry)),
+    // Log lines (e.g. a provider's warning) go to stderr: stdout holds only the answer or --json.
+    Effect.provide(Layer.mergeAll(NodeServices.layer, registry, Layer.succeed(Logger.LogToStderr, true))),
     NodeRuntime.runMain({ teardown, disableErrorReporting: true })
   )
