@@ -8,7 +8,8 @@
  * - annotates every log line written during the call with `correlationId`, `provider`,
  *   `model`, `workflow` and `step`, and writes one line when the call ends (at `Debug` by
  *   default) with sizes, usage, latency and outcome, never the prompt;
- * - opens a span `chat <model>` with OpenTelemetry GenAI attributes (see `GenAiAttributes`);
+ * - opens a span `chat <model>` with OpenTelemetry GenAI attributes (see `GenAiAttributes`),
+ *   when a tracer is installed (OTLP or any other; see {@link Options.spans});
  * - updates the metrics in `LlmMetrics`;
  * - records an entry in the `UsageLedger` with the usage the provider reported, unchanged.
  *
@@ -18,7 +19,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Context, Effect, Exit, Layer, Option, Random, Ref, References } from "effect"
+import { Cause, Clock, Context, Effect, Exit, Layer, Option, Random, Ref, References, Tracer } from "effect"
 import * as LogLevel from "effect/LogLevel"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
@@ -36,8 +37,12 @@ import * as UsageLedger from "./UsageLedger.ts"
  * @category models
  */
 export interface Options {
-  /** A span per call (default true). Spans leave the process only if an exporter is installed. */
-  readonly spans?: boolean | undefined
+  /**
+   * A span per call. `"auto"` (default): only when a tracer is installed (OTLP, or any `Tracer`
+   * such as a test's), since with Effect's native tracer nothing would receive the span and it
+   * is the layer's largest cost; `true`: always; `false`: never.
+   */
+  readonly spans?: boolean | "auto" | undefined
   /** Metrics (default true). */
   readonly metrics?: boolean | undefined
   /** A ledger entry per call (default true). */
@@ -142,7 +147,7 @@ export const wrap = (
   options: Options = {},
   seed = 0
 ): LanguageModel.Service => {
-  const spans = options.spans !== false
+  const spanMode = options.spans ?? "auto"
   const metrics = options.metrics !== false
   const logCalls = options.logCalls !== false
   const record = options.ledger !== false ? ledger : undefined
@@ -153,7 +158,7 @@ export const wrap = (
   const nextId = correlationIds(seed)
 
   // Everything after the call, in as few effect steps as possible: this runs on every call.
-  const finish = (facts: CallFacts, started: number, attempts: Ref.Ref<number> | undefined) =>
+  const finish = (facts: CallFacts, started: number, attempts: Ref.Ref<number> | undefined, spans: boolean) =>
   (exit: Exit.Exit<LlmResponse, LlmError.LlmError>): Effect.Effect<void> =>
     Effect.withFiber((fiber) => {
       const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
@@ -236,7 +241,8 @@ export const wrap = (
       if (step !== undefined) annotations.step = step
       const attempts = options.attempts === true ? Ref.makeUnsafe(0) : undefined
       const started = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
-      let call = inner.generate(forwarded).pipe(Effect.onExit(finish(facts, started, attempts)))
+      const spans = spanMode === true || (spanMode === "auto" && fiber.getRef(Tracer.Tracer) !== Tracer.nativeTracer)
+      let call = inner.generate(forwarded).pipe(Effect.onExit(finish(facts, started, attempts, spans)))
       if (attempts !== undefined) call = Effect.provideService(call, CurrentAttempts, attempts)
       if (spans) {
         call = Effect.withSpan(call, GenAiAttributes.spanName(model), {
