@@ -87,6 +87,38 @@ describe("BudgetLanguageModel", () => {
       assert.strictEqual(reason(error), "Configuration")
     }))
 
+  it.effect("running totals reported per conversation replace the previous figure", () =>
+    Effect.gen(function*() {
+      const tracker = yield* BudgetTracker.make({ totalTokens: 10_000 })
+      let total = 0
+      const session: LanguageModel.Service = {
+        provider: "mock",
+        defaultModel: "mock-1",
+        generate: () =>
+          Effect.sync(() => {
+            total += 40 // the provider reports the conversation's running total
+            return {
+              content: "x",
+              model: "mock-1",
+              provider: "mock",
+              usage: Usage.make({ inputTokens: total - 10, outputTokens: 10 }),
+              finishReason: "stop" as const,
+              latencyMs: 0,
+              metadata: { cumulativeUsage: true }
+            }
+          })
+      }
+      const model = BudgetLanguageModel.wrap(tracker)(session)
+      const turn = { messages: [{ role: "user" as const, content: "x".repeat(100) }], maxTokens: 50, metadata: { conversationId: "c1" } }
+      yield* model.generate(turn)
+      yield* model.generate(turn)
+      yield* model.generate({ ...turn, metadata: { conversationId: "c2" } })
+      const snapshot = yield* tracker.snapshot
+      assert.strictEqual(snapshot.conversations["c1"]?.totalTokens, 80)
+      assert.strictEqual(snapshot.conversations["c2"]?.totalTokens, 120)
+      assert.strictEqual(snapshot.consumed.totalTokens, 200)
+    }))
+
   it.effect("an unknown model under a cost limit fails closed before the provider is called", () =>
     Effect.gen(function*() {
       const tracker = yield* BudgetTracker.make({ costUsd: 1 })
