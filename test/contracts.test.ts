@@ -1,7 +1,6 @@
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, FileSystem, JsonSchema, Path, Result, Schema, SchemaRepresentation, Stream } from "effect"
-import { ChildProcess } from "effect/process"
+import { Effect, FileSystem, JsonSchema, Path, Result, Schema, SchemaRepresentation } from "effect"
 import { check, contracts, ErrorDocument, render, write } from "../scripts/contracts.ts"
 import * as LanguageModel from "../src/LanguageModel.ts"
 import * as LlmError from "../src/LlmError.ts"
@@ -9,27 +8,16 @@ import * as LlmRequest from "../src/LlmRequest.ts"
 import * as LlmResponse from "../src/LlmResponse.ts"
 import * as MockFault from "../src/providers/mock/MockFault.ts"
 import * as MockLanguageModel from "../src/providers/mock/MockLanguageModel.ts"
+import { runCli } from "./cli/runCli.ts"
 
 const contractsDir = new URL("../contracts/", import.meta.url)
-const repoRoot = new URL("..", import.meta.url).pathname
-const pinnedNode = new URL("../node_modules/.bin/node", import.meta.url).pathname
-
-/** Runs `llm-connect prompt ... --json` from the sources and parses its one JSON document. */
+/** Runs `llm-connect prompt ... --json` from the sources, in a temp dir, and parses its one JSON document. */
 const cliJson = (args: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
-    const node = (yield* fs.exists(pinnedNode)) ? pinnedNode : process.execPath
-    const handle = yield* ChildProcess.make(node, ["src/cli/bin.ts", "prompt", ...args, "--json"], {
-      cwd: repoRoot,
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "" },
-      extendEnv: false
-    })
-    const [stdout, exitCode] = yield* Effect.all([
-      handle.stdout.pipe(Stream.decodeText(), Stream.mkString),
-      handle.exitCode,
-      handle.stderr.pipe(Stream.runDrain)
-    ], { concurrency: "unbounded" })
-    return { document: JSON.parse(stdout) as Record<string, unknown>, exitCode: Number(exitCode) }
+    const cwd = yield* fs.makeTempDirectoryScoped({ prefix: "contracts-cli-" })
+    const result = yield* runCli(["prompt", ...args, "--json"], { cwd })
+    return { document: JSON.parse(result.stdout) as Record<string, unknown>, exitCode: result.exitCode }
   }).pipe(Effect.scoped)
 
 /** A Schema rebuilt from a checked-in JSON Schema file: what a non-TypeScript consumer validates with. */

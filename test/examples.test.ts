@@ -5,17 +5,13 @@
  * An example states what it prints with `// expect: <text>` comment lines; each text must
  * appear in its stdout. Every example must exit 0 and print no error on stderr.
  */
-import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Stream } from "effect"
-import { ChildProcess } from "effect/process"
-import { existsSync, readdirSync, readFileSync } from "node:fs"
+import { Effect } from "effect"
+import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
+import { pinnedNode, repoRoot, runProcess } from "./support/runProcess.ts"
 
-const root = join(import.meta.dirname, "..")
-const examplesDir = join(root, "examples")
-const pinnedNode = join(root, "node_modules", ".bin", "node")
-const node = existsSync(pinnedNode) ? pinnedNode : process.execPath
+const examplesDir = join(repoRoot, "examples")
 
 const examples = readdirSync(examplesDir).filter((file) => file.endsWith(".ts")).sort()
 
@@ -35,20 +31,7 @@ const expectations = (file: string): ReadonlyArray<string> =>
       return match === null ? [] : [match[1]!]
     })
 
-const runExample = (file: string) =>
-  Effect.gen(function*() {
-    const handle = yield* ChildProcess.make(node, [join(examplesDir, file)], {
-      cwd: root,
-      env: cleanEnv,
-      extendEnv: false
-    })
-    const [stdout, stderr, exitCode] = yield* Effect.all([
-      handle.stdout.pipe(Stream.decodeText(), Stream.mkString),
-      handle.stderr.pipe(Stream.decodeText(), Stream.mkString),
-      handle.exitCode
-    ], { concurrency: "unbounded" })
-    return { stdout, stderr, exitCode: Number(exitCode) }
-  }).pipe(Effect.scoped, Effect.provide(NodeServices.layer))
+const runExample = (file: string) => runProcess(pinnedNode, [join(examplesDir, file)], { cwd: repoRoot, env: cleanEnv })
 
 describe("examples/", () => {
   it("holds the first-call example", () => {

@@ -9,13 +9,12 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { assert, layer } from "@effect/vitest"
-import { Context, Effect, FileSystem, Layer, Stream } from "effect"
-import { ChildProcess } from "effect/process"
+import { Context, Effect, FileSystem, Layer } from "effect"
 import { execFileSync } from "node:child_process"
 import { existsSync, realpathSync } from "node:fs"
 import { delimiter, join } from "node:path"
+import { type ProcessResult, repoRoot, runProcess } from "../support/runProcess.ts"
 
-const repoRoot = join(import.meta.dirname, "..", "..")
 /** Subprocesses (npm, tsc over every .d.ts of effect) are slow on a loaded 2-core machine. */
 const slow = 180_000
 const binDir = join(repoRoot, "node_modules", ".bin")
@@ -31,22 +30,7 @@ const env: Record<string, string> = {
   PATH: `${binDir}${delimiter}${process.env.PATH ?? ""}`
 }
 
-interface RunResult {
-  readonly stdout: string
-  readonly stderr: string
-  readonly exitCode: number
-}
-
-const run = (command: string, args: ReadonlyArray<string>, cwd: string) =>
-  Effect.gen(function*() {
-    const handle = yield* ChildProcess.make(command, args, { cwd, env, extendEnv: false })
-    const [stdout, stderr, exitCode] = yield* Effect.all([
-      handle.stdout.pipe(Stream.decodeText(), Stream.mkString),
-      handle.stderr.pipe(Stream.decodeText(), Stream.mkString),
-      handle.exitCode
-    ], { concurrency: "unbounded" })
-    return { stdout, stderr, exitCode: Number(exitCode) } satisfies RunResult
-  }).pipe(Effect.scoped)
+const run = (command: string, args: ReadonlyArray<string>, cwd: string) => runProcess(command, args, { cwd, env })
 
 const runOk = (command: string, args: ReadonlyArray<string>, cwd: string) =>
   Effect.flatMap(run(command, args, cwd), (result) =>
@@ -252,7 +236,7 @@ layer(InstalledLive, { timeout: "5 minutes", excludeTestServices: true })("the p
     Effect.gen(function*() {
       const { project } = yield* Installed
       const bin = join(project, "node_modules", "llm-connect", "bin", "llm-connect.js")
-      const expectOneLine = (result: RunResult, version: string) => {
+      const expectOneLine = (result: ProcessResult, version: string) => {
         assert.strictEqual(result.exitCode, 2)
         assert.strictEqual(result.stdout, "")
         const lines = result.stderr.trimEnd().split("\n")

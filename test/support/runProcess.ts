@@ -1,0 +1,36 @@
+// Runs a command to completion as a real subprocess and collects what it printed.
+// The environment is exactly `env` (nothing inherited), so no key or setting of the
+// developer's shell leaks in.
+import { NodeServices } from "@effect/platform-node"
+import { Effect, Stream } from "effect"
+import { ChildProcess } from "effect/process"
+import { existsSync } from "node:fs"
+import { fileURLToPath } from "node:url"
+
+export const repoRoot = fileURLToPath(new URL("../../", import.meta.url))
+
+/** The pinned Node 24 (devDependency "node"), else the Node running the tests. */
+export const pinnedNode = ((path) => (existsSync(path) ? path : process.execPath))(
+  fileURLToPath(new URL("../../node_modules/.bin/node", import.meta.url))
+)
+
+export interface ProcessResult {
+  readonly stdout: string
+  readonly stderr: string
+  readonly exitCode: number
+}
+
+export const runProcess = (
+  command: string,
+  args: ReadonlyArray<string>,
+  options: { readonly cwd: string; readonly env: Record<string, string> }
+) =>
+  Effect.gen(function*() {
+    const handle = yield* ChildProcess.make(command, args, { cwd: options.cwd, env: options.env, extendEnv: false })
+    const [stdout, stderr, exitCode] = yield* Effect.all([
+      handle.stdout.pipe(Stream.decodeText(), Stream.mkString),
+      handle.stderr.pipe(Stream.decodeText(), Stream.mkString),
+      handle.exitCode
+    ], { concurrency: "unbounded" })
+    return { stdout, stderr, exitCode: Number(exitCode) } satisfies ProcessResult
+  }).pipe(Effect.scoped, Effect.provide(NodeServices.layer))
