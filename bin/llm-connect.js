@@ -4,12 +4,12 @@
 // Plain JavaScript with nothing imported before the version check, so that an old Node prints
 // one actionable line instead of a syntax or module-loading error from deep inside a dependency.
 // Only then does it load the compiled CLI from dist/ (see docs/decisions/0005-run-sources-or-dist.md).
-// No top-level await and no modern syntax here, for the same reason.
+// No top-level await here, for the same reason (any Node that runs ES modules can parse this file).
 
-var REQUIRED = "22.19"
-var parts = process.versions.node.split(".")
-var major = Number(parts[0])
-var minor = Number(parts[1])
+const REQUIRED = "22.19"
+const parts = process.versions.node.split(".")
+const major = Number(parts[0])
+const minor = Number(parts[1])
 
 if (major < 22 || (major === 22 && minor < 19)) {
   process.stderr.write(
@@ -19,7 +19,7 @@ if (major < 22 || (major === 22 && minor < 19)) {
   process.exit(2)
 }
 
-var entry = new URL("../dist/cli/bin.js", import.meta.url)
+const entry = new URL("../dist/cli/bin.js", import.meta.url)
 
 import("node:fs").then(function(fs) {
   if (!fs.existsSync(entry)) {

@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Stream } from "effect"
 import * as LanguageModel from "../../src/LanguageModel.ts"
 import * as LlmError from "../../src/LlmError.ts"
+import * as MockLanguageModel from "../../src/providers/mock/MockLanguageModel.ts"
 import type { LlmRequest } from "../../src/LlmRequest.ts"
 import * as ProviderRegistry from "../../src/ProviderRegistry.ts"
 import { ProviderConformance } from "../../src/testing/index.ts"
@@ -160,6 +161,27 @@ describe("ProviderConformance", () => {
         ]
       )
       assert.include(ProviderConformance.formatReport(report), "provider conformance: mock: conforms")
+    }))
+
+  it.live("harnessFromLayer: any LanguageModel layer runs the checks that need no hooks", () =>
+    Effect.gen(function*() {
+      const report = yield* ProviderConformance.run({
+        name: "mock layer",
+        make: ProviderConformance.harnessFromLayer(MockLanguageModel.layer({ reply: "The Rhine, the Danube and the Loire." }))
+      })
+      assert.deepStrictEqual(
+        report.results.map((result) => [result.id, result.status]),
+        [
+          ["responds", "passed"],
+          ["usage", "passed"],
+          ["finish-reason", "passed"],
+          ["errors-typed", "skipped"],
+          ["no-retries", "skipped"],
+          ["interruption", "skipped"],
+          ["stream", "skipped"],
+          ["secrets", "skipped"]
+        ]
+      )
     }))
 
   it.live("a well-behaved Promise plugin passes every check, including aborts and secrets", () =>
