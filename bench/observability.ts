@@ -110,9 +110,10 @@ const stackVariants: ReadonlyArray<Variant> = [
 
 
 const loop = (variant: Variant) => {
-  const one = variant.model.generate(request)
+  // generate(request) is called for each call: a layer may do work when the call is made.
+  const model = variant.model
   const body = Effect.gen(function*() {
-    for (let i = 0; i < CALLS; i++) yield* one
+    for (let i = 0; i < CALLS; i++) yield* model.generate(request)
   }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
   return variant.wrap === undefined ? body : variant.wrap(body)
 }
