@@ -16,7 +16,7 @@
  * CPU per call of the stack built up one layer at a time around a 0-latency mock (batches of
  * 100 concurrent calls, medians over the repetitions).
  *
- *   node bench/stack.ts [--reps 15] [--latency 50] [--breakdown-calls 1000]
+ *   node bench/stack.ts [--reps 15] [--latency 50] [--breakdown-calls 500]
  */
 import { NodeHttpClient } from "@effect/platform-node"
 import { spawn } from "node:child_process"
@@ -37,7 +37,7 @@ const REPS = argument("reps", 15)
 const LATENCY = argument("latency", 50)
 const CONCURRENT = 100
 const WARMUP = 3
-const BREAKDOWN_CALLS = argument("breakdown-calls", 1000)
+const BREAKDOWN_CALLS = argument("breakdown-calls", 500)
 
 const median = (values: ReadonlyArray<number>): number => {
   const sorted = [...values].sort((a, b) => a - b)
@@ -65,9 +65,8 @@ const wholeStack = (provider: ProviderRegistry.CreateOptions): Stack.StackConfig
 
 interface Variant {
   readonly name: string
-  /** Runs `count` calls at once; resolves when all have answered. */
-  readonly run: (count: number) => Promise<void>
-  readonly dispose: () => Promise<void>
+  /** Prepares an instance (see {@link effectVariant}) and returns a function that runs `count` calls at once. */
+  readonly prepare: () => Promise<{ readonly run: (count: number) => Promise<void>; readonly dispose: () => Promise<void> }>
   readonly t1: Array<number>
   readonly t100: Array<number>
   readonly cpu: Array<number>
@@ -75,24 +74,34 @@ interface Variant {
 
 const request = { messages: [{ role: "user" as const, content: "Name the longest river in Africa." }], model: "gpt-4o-mini" }
 
-const effectVariant = (name: string, layer: Layer.Layer<LanguageModel.LanguageModel, unknown>): Variant => {
-  const runtime = ManagedRuntime.make(layer)
-  const batches = new Map<number, Effect.Effect<unknown, unknown, LanguageModel.LanguageModel>>()
-  const batch = (count: number) => {
-    let found = batches.get(count)
-    if (found === undefined) {
-      const one = LanguageModel.generate(request)
-      found = count === 1 ? one : Effect.all(Array.from({ length: count }, () => one), { concurrency: "unbounded", discard: true })
-      batches.set(count, found)
-    }
-    return found
-  }
+const batchOf = (count: number): Effect.Effect<unknown, unknown, LanguageModel.LanguageModel> => {
+  const one = LanguageModel.generate(request)
+  return count === 1 ? one : Effect.all(Array.from({ length: count }, () => one), { concurrency: "unbounded", discard: true })
+}
+const batches = new Map([[1, batchOf(1)], [CONCURRENT, batchOf(CONCURRENT)]])
+
+/**
+ * `fresh`: a new runtime per repetition; otherwise one runtime for the whole run, warm as in a
+ * server (HTTP variants keep their connection pool, as raw `fetch` does). The mock records every
+ * call it receives (an array copied per call, so O(calls so far)): over the ~1,800 calls of a
+ * run that stays a few µs, and it is the same in the bare and the whole-stack variants.
+ */
+const effectVariant = (name: string, layer: Layer.Layer<LanguageModel.LanguageModel, unknown>, fresh: boolean): Variant => {
+  let shared: ManagedRuntime.ManagedRuntime<LanguageModel.LanguageModel, unknown> | undefined
   return {
     name,
-    run: async (count) => {
-      await runtime.runPromise(batch(count))
+    prepare: async () => {
+      const runtime = fresh ? ManagedRuntime.make(layer) : (shared ??= ManagedRuntime.make(layer))
+      await runtime.runPromise(batchOf(1))
+      return {
+        run: async (count) => {
+          await runtime.runPromise(batches.get(count) ?? batchOf(count))
+        },
+        dispose: async () => {
+          if (fresh) await runtime.dispose()
+        }
+      }
     },
-    dispose: () => runtime.dispose(),
     t1: [],
     t100: [],
     cpu: []
@@ -112,10 +121,12 @@ const fetchVariant = (baseUrl: string): Variant => {
   }
   return {
     name: "raw fetch",
-    run: async (count) => {
-      await Promise.all(Array.from({ length: count }, one))
-    },
-    dispose: async () => {},
+    prepare: async () => ({
+      run: async (count) => {
+        await Promise.all(Array.from({ length: count }, one))
+      },
+      dispose: async () => {}
+    }),
     t1: [],
     t100: [],
     cpu: []
@@ -123,14 +134,16 @@ const fetchVariant = (baseUrl: string): Variant => {
 }
 
 const measure = async (variant: Variant, record: boolean) => {
+  const instance = await variant.prepare()
   let started = performance.now()
-  await variant.run(1)
+  await instance.run(1)
   const t1 = performance.now() - started
   const cpuBefore = process.cpuUsage()
   started = performance.now()
-  await variant.run(CONCURRENT)
+  await instance.run(CONCURRENT)
   const t100 = performance.now() - started
   const cpu = process.cpuUsage(cpuBefore)
+  await instance.dispose()
   if (record) {
     variant.t1.push(t1)
     variant.t100.push(t100)
@@ -147,16 +160,21 @@ const main = async () => {
   const mockRegistry = ProviderRegistry.layer([MockLanguageModel.provider])
   const httpProvider = { provider: "openai", baseUrl, apiKey: Redacted.make("sk-bench"), model: "gpt-4o-mini" }
 
-  const mockBare = effectVariant("mock, bare provider", MockLanguageModel.layer({ latency: `${LATENCY} millis` }))
-  const mockStack = effectVariant("mock, whole stack", Stack.layer(wholeStack(mockProvider)).pipe(Layer.provide(mockRegistry)))
+  const mockBare = effectVariant("mock, bare provider", MockLanguageModel.layer({ latency: `${LATENCY} millis` }), false)
+  const mockStack = effectVariant("mock, whole stack", Stack.layer(wholeStack(mockProvider)).pipe(Layer.provide(mockRegistry)), false)
   const rawFetch = fetchVariant(baseUrl)
   const httpBare = effectVariant(
     "HTTP, bare OpenAI adapter",
     OpenAiLanguageModel.layer({ provider: "openai", baseUrl, apiKey: Redacted.make("sk-bench"), defaultModel: "gpt-4o-mini" }).pipe(
       Layer.provide(NodeHttpClient.layerUndici)
-    )
+    ),
+    false
   )
-  const httpStack = effectVariant("HTTP, whole stack", Stack.layer(wholeStack(httpProvider)).pipe(Layer.provide(BuiltinProviders.layer)))
+  const httpStack = effectVariant(
+    "HTTP, whole stack",
+    Stack.layer(wholeStack(httpProvider)).pipe(Layer.provide(BuiltinProviders.layer)),
+    false
+  )
   const variants = [mockBare, mockStack, rawFetch, httpBare, httpStack]
 
   for (let rep = 0; rep < WARMUP + REPS; rep++) {
@@ -189,7 +207,6 @@ const main = async () => {
     (median(httpBare.cpu) / median(rawFetch.cpu)).toFixed(2)
   }x raw fetch`)
 
-  for (const variant of variants) await variant.dispose()
   child.kill("SIGTERM")
   await breakdown()
 }
@@ -220,17 +237,17 @@ const breakdown = async () => {
     ["+ budget", Stack.layer({ ...wholeStack(mock), observability: noObservability }).pipe(Layer.provide(registry))],
     ["+ observability (defaults) = whole stack", Stack.layer(wholeStack(mock)).pipe(Layer.provide(registry))]
   ]
-  const runtimes = steps.map(([name, layer]) => ({ name, runtime: ManagedRuntime.make(layer), cpu: [] as Array<number> }))
-  const batch = Effect.all(Array.from({ length: CONCURRENT }, () => LanguageModel.generate(request)), {
-    concurrency: "unbounded",
-    discard: true
-  })
+  const runtimes = steps.map(([name, layer]) => ({ name, layer, cpu: [] as Array<number> }))
+  const batch = batches.get(CONCURRENT)!
   for (let rep = 0; rep < WARMUP + REPS; rep++) {
     for (let index = 0; index < runtimes.length; index++) {
       const step = runtimes[(index + rep) % runtimes.length]!
+      const runtime = ManagedRuntime.make(step.layer)
+      await runtime.runPromise(batch)
       const before = process.cpuUsage()
-      for (let done = 0; done < BREAKDOWN_CALLS; done += CONCURRENT) await step.runtime.runPromise(batch)
+      for (let done = 0; done < BREAKDOWN_CALLS; done += CONCURRENT) await runtime.runPromise(batch)
       const cpu = process.cpuUsage(before)
+      await runtime.dispose()
       if (rep >= WARMUP) step.cpu.push((cpu.user + cpu.system) / BREAKDOWN_CALLS)
     }
   }
@@ -241,7 +258,6 @@ const breakdown = async () => {
     "CPU µs/call": median(step.cpu).toFixed(1),
     "over bare": (median(step.cpu) - base).toFixed(1)
   })))
-  for (const step of runtimes) await step.runtime.dispose()
 }
 
 main().catch((error) => {
