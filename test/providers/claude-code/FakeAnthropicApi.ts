@@ -6,7 +6,8 @@
  * content_block_stop, message_delta with usage, message_stop). Any other request (token
  * counting, or an endpoint a later CLI version adds) is recorded and answered with a harmless
  * empty JSON object, so the binary never needs the internet. Faults: an HTTP status with an
- * Anthropic error body, or a reply that never comes.
+ * Anthropic error body, a reply that never comes, a dropped connection, or a body that is not
+ * JSON.
  */
 import { Effect, type Scope } from "effect"
 import * as FakeHttpServer from "../FakeHttpServer.ts"
@@ -30,9 +31,11 @@ export const defaultAnswer: Answer = {
 }
 
 export type Mode =
-  | { readonly _tag: "Answer"; readonly answer: Answer }
-  | { readonly _tag: "Status"; readonly status: number; readonly message: string }
+  | { readonly _tag: "Answer"; readonly answer: Answer | ((body: Record<string, unknown>) => Answer) }
+  | { readonly _tag: "Status"; readonly status: number; readonly message: string; readonly retryAfterSeconds?: number }
   | { readonly _tag: "Hang" }
+  | { readonly _tag: "Destroy" }
+  | { readonly _tag: "Malformed" }
 
 const ERROR_TYPES: Readonly<Record<number, string>> = {
   400: "invalid_request_error",
@@ -102,19 +105,27 @@ export const start = (initial: Mode = { _tag: "Answer", answer: defaultAnswer })
       switch (mode._tag) {
         case "Hang":
           return { hang: true }
+        case "Destroy":
+          return { destroy: true }
+        case "Malformed":
+          return { status: 200, headers: { "content-type": "application/json" }, body: "this is not JSON {" }
         case "Status":
           return {
             status: mode.status,
-            headers: { "request-id": "req_fake_error" },
+            headers: {
+              "request-id": "req_fake_error",
+              ...(mode.retryAfterSeconds !== undefined ? { "retry-after": String(mode.retryAfterSeconds) } : {})
+            },
             body: { type: "error", error: { type: ERROR_TYPES[mode.status] ?? "api_error", message: mode.message } }
           }
         case "Answer": {
-          const body = request.body as { model?: unknown }
-          const model = typeof body?.model === "string" ? body.model : "claude-fake"
+          const body = (typeof request.body === "object" && request.body !== null ? request.body : {}) as Record<string, unknown>
+          const model = typeof body.model === "string" ? body.model : "claude-fake"
+          const answer = typeof mode.answer === "function" ? mode.answer(body) : mode.answer
           return {
             status: 200,
             headers: { "content-type": "text/event-stream", "request-id": "req_fake_1" },
-            body: sse(model, mode.answer)
+            body: sse(model, answer)
           }
         }
       }
@@ -131,6 +142,19 @@ export const start = (initial: Mode = { _tag: "Answer", answer: defaultAnswer })
       }
     }
   })
+
+/**
+ * An answer whose usage depends on the request, like a real API's: input tokens from the length
+ * of the system prompt and messages (about 4 characters a token), output tokens from the text.
+ */
+export const proportionalAnswer = (text: string) => (body: Record<string, unknown>): Answer => ({
+  ...defaultAnswer,
+  text,
+  inputTokens: Math.max(1, Math.ceil((systemTexts(body).join("").length + userTexts(body).join("").length) / 4)),
+  outputTokens: Math.max(1, Math.ceil(text.length / 4)),
+  cacheReadTokens: 0,
+  cacheCreationTokens: 0
+})
 
 /** The texts of a message request's system blocks. */
 export const systemTexts = (body: Record<string, unknown>): ReadonlyArray<string> => {

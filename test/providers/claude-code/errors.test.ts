@@ -65,6 +65,18 @@ const rows: ReadonlyArray<Row> = [
   { name: "no status, rate limit text", failure: apiError(undefined, "Claude AI usage limit reached: rate limit"), reason: "RateLimited", retryable: true },
   { name: "no status, overloaded text", failure: apiError(undefined, "API Error: Overloaded"), reason: "Unavailable", retryable: true },
   {
+    name: "no status, the API's answer was unreadable",
+    failure: apiError(undefined, "API Error: API returned an empty or malformed response (HTTP 200) — check for a proxy"),
+    reason: "ResponseMalformed",
+    retryable: false
+  },
+  {
+    name: "no status, connection dropped",
+    failure: apiError(undefined, "API Error: Connection dropped (ECONNRESET). Check the gateway set in ANTHROPIC_BASE_URL"),
+    reason: "Network",
+    retryable: true
+  },
+  {
     name: "refusal",
     failure: apiError(undefined, "", { stop_reason: "refusal" }),
     reason: "ContentFiltered",

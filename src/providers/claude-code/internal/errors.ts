@@ -21,6 +21,7 @@
  * | result, other 5xx | ServerError | yes |
  * | result, no status, connection refused/reset, DNS | Network | yes |
  * | result, `error_max_budget_usd` | BudgetExceeded (`costUsd`, the cost it reports) | no |
+ * | result, "malformed response" (an API answer the CLI could not read) | ResponseMalformed | no |
  * | result, `stop_reason: refusal` | ContentFiltered | no |
  * | result, anything else | Unknown | no |
  * | output that is not JSON, or JSON that is not a result | ResponseMalformed | no |
@@ -115,6 +116,7 @@ const NETWORK = /ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNRE
 const AUTH = /invalid api key|invalid x-api-key|not logged in|please run \/login|authentication|oauth token/i
 const RATE = /rate.?limit|too many requests|\b429\b/i
 const OVERLOADED = /overloaded|\b529\b|\b503\b/i
+const MALFORMED = /malformed response|not valid JSON|could not parse/i
 
 /** Maps an API status the CLI reports (or a status read from its text) to a reason. */
 const fromStatus = (status: number, said: string, call: CallInfo): LlmError.LlmErrorReason => {
@@ -172,7 +174,10 @@ const fromResult = (
       })
     }
   }
-  if (status !== undefined) return { reason: fromStatus(status, said, call), status }
+  if (status !== undefined && status >= 300) return { reason: fromStatus(status, said, call), status }
+  if (MALFORMED.test(text)) {
+    return { reason: new LlmError.ResponseMalformed({ description: `the Anthropic API answered something unreadable${said}` }) }
+  }
   if (result.stop_reason === "refusal") {
     return { reason: new LlmError.ContentFiltered({ description: `the model refused to answer${said}` }) }
   }
