@@ -122,6 +122,22 @@ export const recordSuccess = (provider: string, model: string, response: LlmResp
   )
 
 /**
+ * Records a call that succeeded without a response to read usage from (a stream that ended
+ * without its final chunk).
+ *
+ * @since 0.1.0
+ * @category recording
+ */
+export const recordCall = (provider: string, model: string, elapsedMs: number): Effect.Effect<void> =>
+  Effect.contextWith((context: Context.Context<never>) =>
+    Effect.sync(() => {
+      const labels = { provider, model }
+      withLabels(calls, { ...labels, outcome: "ok" }).updateUnsafe(1, context)
+      withLabels(latencyMs, labels).updateUnsafe(elapsedMs, context)
+    })
+  )
+
+/**
  * Records a failed call (all its metrics in one step).
  *
  * @since 0.1.0

@@ -14,12 +14,12 @@
  * - records an entry in the `UsageLedger` with the usage the provider reported, unchanged.
  *
  * Being outermost, it also sees calls that a budget refused or that failed after all retries.
- * Per-attempt spans are opt-in ({@link layerAttempts}, placed innermost, right above the
+ * Streams are observed the same way (usage from the last chunk). Per-attempt spans are opt-in ({@link layerAttempts}, placed innermost, right above the
  * provider), because they cost a span per attempt.
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Context, Effect, Exit, Layer, Option, Random, Ref, References, Tracer } from "effect"
+import { Cause, Clock, Context, Effect, Exit, type Fiber, Layer, Option, Random, Ref, References, Stream, Tracer } from "effect"
 import * as LogLevel from "effect/LogLevel"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
@@ -159,15 +159,19 @@ export const wrap = (
 
   // Everything after the call, in as few effect steps as possible: this runs on every call.
   const finish = (facts: CallFacts, started: number, attempts: Ref.Ref<number> | undefined, spans: boolean) =>
-  (exit: Exit.Exit<LlmResponse, LlmError.LlmError>): Effect.Effect<void> =>
+  (exit: Exit.Exit<LlmResponse | undefined, LlmError.LlmError>): Effect.Effect<void> =>
     Effect.withFiber((fiber) => {
       const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
       const elapsed = now - started
       const minimum = fiber.getRef(References.MinimumLogLevel)
       const attemptCount = attempts === undefined ? undefined : Ref.getUnsafe(attempts)
       const steps: Array<Effect.Effect<void>> = []
-      if (Exit.isSuccess(exit)) {
-        const response = exit.value
+      if (Exit.isSuccess(exit) && exit.value === undefined) {
+        // A stream that ended without a final response: counted, without usage.
+        if (metrics) steps.push(LlmMetrics.recordCall(facts.provider, facts.model, elapsed))
+        if (record !== undefined) steps.push(record.record(ledgerEntry(facts, now, elapsed, "ok")))
+      } else if (Exit.isSuccess(exit)) {
+        const response = exit.value!
         if (spans) {
           const attributes = GenAiAttributes.response(response)
           if (attemptCount !== undefined) attributes[GenAiAttributes.Names.attempt] = attemptCount
@@ -215,46 +219,81 @@ export const wrap = (
       return steps.length === 0 ? Effect.void : Effect.all(steps, { discard: true })
     })
 
+  // What a call needs before it starts: ids, the request passed down, annotations, the clock.
+  const prepare = (fiber: Fiber.Fiber<unknown, unknown>, request: LlmRequest) => {
+    const current = fiber.getRef(Tracing.CurrentStep)
+    const metadata = request.metadata
+    const correlationId = metadata?.correlationId ?? current.correlationId ?? nextId()
+    const workflow = metadata?.workflow ?? current.workflow
+    const step = metadata?.step ?? current.step
+    const model = request.model ?? inner.defaultModel
+    const facts: CallFacts = { provider: inner.provider, model, correlationId, workflow, step, promptChars: promptChars(request) }
+    const forwarded: LlmRequest = metadata?.correlationId === correlationId && metadata.workflow === workflow &&
+        metadata.step === step
+      ? request
+      : {
+        ...request,
+        metadata: {
+          ...metadata,
+          correlationId,
+          ...(workflow !== undefined ? { workflow } : {}),
+          ...(step !== undefined ? { step } : {})
+        }
+      }
+    const annotations: Record<string, string> = { correlationId, provider: inner.provider, model }
+    if (workflow !== undefined) annotations.workflow = workflow
+    if (step !== undefined) annotations.step = step
+    const spans = spanMode === true || (spanMode === "auto" && fiber.getRef(Tracer.Tracer) !== Tracer.nativeTracer)
+    return {
+      facts,
+      forwarded,
+      annotations,
+      spans,
+      spanOptions: {
+        kind: "client" as const,
+        attributes: GenAiAttributes.request(inner.provider, model, forwarded),
+        captureStackTrace: false
+      },
+      attempts: options.attempts === true ? Ref.makeUnsafe(0) : undefined,
+      started: fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
+    }
+  }
+
   const generate = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError.LlmError> =>
     Effect.withFiber((fiber) => {
-      const current = fiber.getRef(Tracing.CurrentStep)
-      const metadata = request.metadata
-      const correlationId = metadata?.correlationId ?? current.correlationId ?? nextId()
-      const workflow = metadata?.workflow ?? current.workflow
-      const step = metadata?.step ?? current.step
-      const model = request.model ?? inner.defaultModel
-      const facts: CallFacts = { provider: inner.provider, model, correlationId, workflow, step, promptChars: promptChars(request) }
-      const forwarded: LlmRequest = metadata?.correlationId === correlationId && metadata.workflow === workflow &&
-          metadata.step === step
-        ? request
-        : {
-          ...request,
-          metadata: {
-            ...metadata,
-            correlationId,
-            ...(workflow !== undefined ? { workflow } : {}),
-            ...(step !== undefined ? { step } : {})
-          }
-        }
-      const annotations: Record<string, string> = { correlationId, provider: inner.provider, model }
-      if (workflow !== undefined) annotations.workflow = workflow
-      if (step !== undefined) annotations.step = step
-      const attempts = options.attempts === true ? Ref.makeUnsafe(0) : undefined
-      const started = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
-      const spans = spanMode === true || (spanMode === "auto" && fiber.getRef(Tracer.Tracer) !== Tracer.nativeTracer)
-      let call = inner.generate(forwarded).pipe(Effect.onExit(finish(facts, started, attempts, spans)))
-      if (attempts !== undefined) call = Effect.provideService(call, CurrentAttempts, attempts)
-      if (spans) {
-        call = Effect.withSpan(call, GenAiAttributes.spanName(model), {
-          kind: "client",
-          attributes: GenAiAttributes.request(inner.provider, model, forwarded),
-          captureStackTrace: false
-        })
-      }
-      return Effect.annotateLogs(call, annotations)
+      const call = prepare(fiber, request)
+      const done = finish(call.facts, call.started, call.attempts, call.spans)
+      let effect = inner.generate(call.forwarded).pipe(Effect.onExit((exit) => done(exit)))
+      if (call.attempts !== undefined) effect = Effect.provideService(effect, CurrentAttempts, call.attempts)
+      if (call.spans) effect = Effect.withSpan(effect, GenAiAttributes.spanName(call.facts.model), call.spanOptions)
+      return Effect.annotateLogs(effect, call.annotations)
     })
 
-  return LanguageModel.mapGenerate(inner, (request) => generate(request))
+  // A stream is observed like a call: the last chunk carries the response (usage, finish reason).
+  const observeStream = (
+    innerStream: (request: LlmRequest) => Stream.Stream<LanguageModel.StreamChunk, LlmError.LlmError>
+  ) =>
+  (request: LlmRequest): Stream.Stream<LanguageModel.StreamChunk, LlmError.LlmError> =>
+    Stream.unwrap(Effect.withFiber((fiber) => {
+      const call = prepare(fiber, request)
+      const done = finish(call.facts, call.started, call.attempts, call.spans)
+      let last: LlmResponse | undefined
+      let stream = innerStream(call.forwarded).pipe(
+        Stream.tap((chunk) => Effect.sync(() => (last = chunk.response ?? last))),
+        Stream.onExit((exit) => done(Exit.isSuccess(exit) ? Exit.succeed(last) : (exit as Exit.Exit<never, LlmError.LlmError>)))
+      )
+      if (call.attempts !== undefined) stream = Stream.provideService(stream, CurrentAttempts, call.attempts)
+      if (call.spans) stream = Stream.withSpan(stream, GenAiAttributes.spanName(call.facts.model), call.spanOptions)
+      const annotations = { ...fiber.getRef(References.CurrentLogAnnotations), ...call.annotations }
+      return Effect.succeed(Stream.provideService(stream, References.CurrentLogAnnotations, annotations))
+    }))
+
+  return {
+    provider: inner.provider,
+    defaultModel: inner.defaultModel,
+    generate,
+    ...(inner.stream !== undefined ? { stream: observeStream(inner.stream) } : {})
+  }
 }
 
 /**

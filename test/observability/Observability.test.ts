@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Metric, type Tracer } from "effect"
+import { Effect, Layer, Metric, Stream, type Tracer } from "effect"
 import * as LanguageModel from "../../src/LanguageModel.ts"
 import * as LlmError from "../../src/LlmError.ts"
 import * as GenAiAttributes from "../../src/observability/GenAiAttributes.ts"
@@ -195,6 +195,47 @@ describe("Observability", () => {
         expect(attributesOf(attempts[0]!)["error.type"]).toBe("ServerError")
         const call = spans.find((s) => s.name === "chat mock-1")!
         expect(attributesOf(call)["llm_connect.attempt"]).toBe(2)
+      })
+    ))
+
+  it.effect("a streamed call is observed too: span, ledger entry from the last chunk, failures", () =>
+    instrumented(({ spans }) =>
+      Effect.gen(function*() {
+        const response = {
+          content: "ab",
+          model: "s-1",
+          provider: "streamer",
+          usage: { inputTokens: 4, outputTokens: 2, totalTokens: 6 },
+          finishReason: "stop" as const,
+          latencyMs: 1
+        }
+        const streamer: LanguageModel.Service = {
+          provider: "streamer",
+          defaultModel: "s-1",
+          generate: () => Effect.succeed(response),
+          stream: (request) =>
+            request.messages[0]!.content === "fail"
+              ? Stream.fail(LlmError.make("streamer", new LlmError.Network({ description: "reset" })))
+              : Stream.make({ delta: "a" }, { delta: "b", response })
+        }
+        const model = Observability.layer().pipe(
+          Layer.provide(Layer.succeed(LanguageModel.LanguageModel, streamer)),
+          Layer.provideMerge(UsageLedger.layerMemory())
+        )
+        yield* Effect.gen(function*() {
+          const chunks = yield* Stream.runCollect(LanguageModel.stream("hi"))
+          expect(chunks.map((chunk) => chunk.delta).join("")).toBe("ab")
+          yield* Effect.flip(Stream.runCollect(LanguageModel.stream("fail")))
+          const entries = yield* ledgerEntries
+          expect(entries.map((entry) => [entry.outcome, entry.inputTokens, entry.outputTokens])).toEqual([
+            ["ok", 4, 2],
+            ["Network", 0, 0]
+          ])
+          const streamed = spans.filter((span) => span.name === "chat s-1")
+          expect(streamed.length).toBe(2)
+          expect(attributesOf(streamed[0]!)["gen_ai.usage.output_tokens"]).toBe(2)
+          expect(attributesOf(streamed[1]!)["error.type"]).toBe("Network")
+        }).pipe(Effect.provide(model))
       })
     ))
 
