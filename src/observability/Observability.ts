@@ -14,8 +14,9 @@
  * - records an entry in the `UsageLedger` with the usage the provider reported, unchanged.
  *
  * Being outermost, it also sees calls that a budget refused or that failed after all retries.
- * Streams are observed the same way (usage from the last chunk). Per-attempt spans are opt-in ({@link layerAttempts}, placed innermost, right above the
- * provider), because they cost a span per attempt.
+ * Streams are observed the same way (usage from the last chunk). Per-attempt spans are opt-in
+ * ({@link layerAttempts}, placed innermost, right above the provider), because they cost a span
+ * per attempt.
  *
  * @since 0.1.0
  */
