@@ -276,13 +276,15 @@ export const make = (options: Options = {}): Effect.Effect<LanguageModel.Service
       }
       const { exit, stderr, stdout } = outcome.value
       const exitCode = Result.isSuccess(exit) ? Number(exit.success) : undefined
-      const signal = Result.isFailure(exit) ? /signal: '?(\w+)/.exec(exit.failure.message)?.[1] ?? "a signal" : undefined
+      const signal = Result.isFailure(exit) ? /signal: '?(\w+)/.exec(exit.failure.message)?.[1] : undefined
+      const abnormal = Result.isFailure(exit) && signal === undefined ? exit.failure.message : undefined
       const parsed = ClaudeCodeSchema.parseOutput(stdout)
       if (Result.isFailure(parsed)) {
         return yield* fail({
           _tag: "NoResult",
           exitCode,
           ...(signal !== undefined ? { signal } : {}),
+          ...(abnormal !== undefined ? { abnormal } : {}),
           stderr,
           printed: stdout.trim() !== "",
           detail: parsed.failure

@@ -4,7 +4,7 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, type Duration, Effect, Fiber, Layer, Logger, Redacted } from "effect"
+import { ConfigProvider, type Duration, Effect, Fiber, FileSystem, Layer, Logger, Redacted } from "effect"
 import { existsSync } from "node:fs"
 import * as CallContext from "../../../src/CallContext.ts"
 import type * as LlmError from "../../../src/LlmError.ts"
@@ -195,6 +195,36 @@ describe("ClaudeCodeLanguageModel (real claude binary, fake API)", () => {
       assert.strictEqual(reason.setting, "CLAUDE_CODE_PATH")
       assert.include(reason.fix, "npm i -g @anthropic-ai/claude-code")
       assert.include(error.message, "/nonexistent/claude-llm-connect-test")
+    }).pipe(Effect.provide(NodeServices.layer)), TIMEOUT)
+
+  /** A stand-in for the binary: a shell script that prints `stdout` and exits with `code`. */
+  const fakeBinary = (stdout: string, code: number, stderr = "") =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const dir = yield* Effect.orDie(fs.makeTempDirectoryScoped({ prefix: "llm-connect-fake-claude-" }))
+      const file = `${dir}/claude`
+      const script = `#!/bin/sh\ncat >/dev/null\nprintf '%s' '${stdout}'\nprintf '%s' '${stderr}' >&2\nexit ${code}\n`
+      yield* Effect.orDie(fs.writeFileString(file, script))
+      yield* Effect.orDie(fs.chmod(file, 0o755))
+      return file
+    })
+
+  it.live("output that is not a JSON result is ResponseMalformed; a refused argument is Unknown with stderr", () =>
+    Effect.gen(function*() {
+      const garbage = yield* fakeBinary("Welcome to Claude Code!", 0)
+      const malformed = yield* Effect.flip(
+        Effect.flatMap(ClaudeCodeLanguageModel.make({ binaryPath: garbage }), (model) => model.generate(LlmRequest.make("hi")))
+      )
+      assert.strictEqual(malformed.reason._tag, "ResponseMalformed")
+      assert.notInclude(malformed.message, "Welcome", "the output itself is not quoted")
+
+      const refusing = yield* fakeBinary("", 1, "error: unknown option --strict-mcp-config")
+      const refused = yield* Effect.flip(
+        Effect.flatMap(ClaudeCodeLanguageModel.make({ binaryPath: refusing }), (model) => model.generate(LlmRequest.make("hi")))
+      )
+      assert.strictEqual(refused.reason._tag, "Unknown")
+      assert.include(refused.message, "unknown option --strict-mcp-config")
+      assert.include(refused.message, "exited with code 1")
     }).pipe(Effect.provide(NodeServices.layer)), TIMEOUT)
 
   it.live("interrupting the call kills the CLI and the processes it started", () =>

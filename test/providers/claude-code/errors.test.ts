@@ -116,6 +116,12 @@ const rows: ReadonlyArray<Row> = [
     reason: "Unknown",
     retryable: false
   },
+  {
+    name: "no output, the prompt could not be written",
+    failure: { _tag: "NoResult", exitCode: undefined, abnormal: "write EPIPE", stderr: "", printed: false, detail: "nothing" },
+    reason: "Unknown",
+    retryable: false
+  },
   { name: "timeout", failure: { _tag: "TimedOut", timeoutMs: 1000, elapsedMs: 1003 }, reason: "Timeout", retryable: true },
   { name: "no budget left", failure: { _tag: "NoBudgetLeft", remainingUsd: 0 }, reason: "BudgetExceeded", retryable: false },
   { name: "no working directory", failure: { _tag: "WorkspaceFailed", message: "EROFS" }, reason: "Configuration", retryable: false }
@@ -139,6 +145,13 @@ describe("claude-code error mapping", () => {
     assert.include(reason.fix, "npm i -g @anthropic-ai/claude-code")
     assert.include(reason.fix, "CLAUDE_CODE_PATH")
     assert.include(error.message, "/opt/claude")
+  })
+
+  it("a run without a result says how the CLI ended", () => {
+    const base = { _tag: "NoResult", stderr: "", printed: false, detail: "the claude CLI printed nothing on stdout" } as const
+    assert.include(Errors.toLlmError({ ...base, exitCode: undefined, signal: "SIGKILL" }, call).message, "killed by SIGKILL")
+    assert.include(Errors.toLlmError({ ...base, exitCode: 3 }, call).message, "exited with code 3")
+    assert.include(Errors.toLlmError({ ...base, exitCode: undefined, abnormal: "write EPIPE" }, call).message, "write EPIPE")
   })
 
   it("a 404 names the model", () => {

@@ -69,6 +69,8 @@ export type Failure =
     readonly _tag: "NoResult"
     readonly exitCode: number | undefined
     readonly signal?: string | undefined
+    /** Why the exit status is unknown when it was not a signal (e.g. the prompt could not be written). */
+    readonly abnormal?: string | undefined
     readonly stderr: string
     /** Whether the CLI printed anything on stdout (then it was not a result we can read). */
     readonly printed: boolean
@@ -223,7 +225,9 @@ export const toLlmError = (failure: Failure, call: CallInfo): LlmError.LlmError 
       const stderr = scrub(failure.stderr, call.apiKey)
       const how = failure.signal !== undefined
         ? `was killed by ${failure.signal}`
-        : `exited with code ${failure.exitCode ?? "?"}`
+        : failure.exitCode !== undefined
+        ? `exited with code ${failure.exitCode}`
+        : `ended abnormally (${scrub(failure.abnormal ?? "unknown", call.apiKey)})`
       const said = stderr !== "" ? `; stderr: ${stderr}` : ""
       if (failure.printed) {
         return make(new LlmError.ResponseMalformed({ description: `${failure.detail} (the CLI ${how})${said}` }))
