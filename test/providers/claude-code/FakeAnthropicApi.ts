@@ -101,7 +101,11 @@ export const start = (initial: Mode = { _tag: "Answer", answer: defaultAnswer })
   Effect.gen(function*() {
     let mode = initial
     const handler: FakeHttpServer.Handler = (request) => {
-      if (!isMessages(request)) return { status: 200, body: {} }
+      if (!isMessages(request)) {
+        // Another endpoint (token counting, or one a later CLI version adds): say so, answer harmlessly.
+        console.log(`fake Anthropic API: answered ${request.method} ${request.url} with {}`)
+        return { status: 200, body: {} }
+      }
       switch (mode._tag) {
         case "Hang":
           return { hang: true }
