@@ -79,8 +79,19 @@ export interface Reservation {
   readonly deadlineAt: number | undefined
   /** What the budget allows this call, per limited dimension (its reservation included). */
   readonly remaining: CallContext.Remaining
-  /** Set once the reservation is committed or released, so that it is settled exactly once. */
-  readonly settled: Ref.Ref<boolean>
+  /** Marks the reservation settled (committed or released), so that it is settled exactly once. */
+  readonly ticket: Ticket
+}
+
+/**
+ * Whether a reservation has been settled. It is read and set only inside the `Ref.modify` that
+ * settles it, so settling is atomic and happens once.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Ticket {
+  settled: boolean
 }
 
 /**
@@ -248,7 +259,7 @@ const nodeService = (
       }), { model: ask.model }))
 
     const granted = (ask: Ask, outcome: Ledger.Granted, estimate: "bound" | "exact") =>
-      Effect.map(Ref.make(false), (settled): Reservation => ({
+      Effect.succeed<Reservation>({
         provider: ask.provider,
         model: ask.model,
         amounts: outcome.amounts,
@@ -256,15 +267,15 @@ const nodeService = (
         estimate,
         deadlineAt: outcome.deadlineAt,
         remaining: outcome.remaining,
-        settled
-      }))
+        ticket: { settled: false }
+      })
 
     // Plain combinators rather than a generator: this is the hot path of every call (bench/budget.ts).
     const reserve = (ask: Ask): Effect.Effect<Reservation, LlmError.LlmError> => {
       if (ask.price === undefined && costLimited && options.onUnknownPrice !== "allow") return unknownPrice(ask)
       const bound = Estimate.bound(ask.request, ask.provider)
-      return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const base = { maxTokens: ask.request.maxTokens, defaultMaxTokens, price: ask.price, now }
+      return Effect.clockWith((clock) => {
+        const base = { maxTokens: ask.request.maxTokens, defaultMaxTokens, price: ask.price, now: clock.currentTimeMillisUnsafe() }
         return Effect.flatMap(Ref.modify(state, (s) => Ledger.reserve(s, id, { ...base, inputTokens: bound })), (outcome) => {
           if (outcome._tag === "Granted") return granted(ask, outcome, "bound")
           const estimable = outcome.overshoot === undefined &&
@@ -277,21 +288,27 @@ const nodeService = (
       })
     }
 
+    const nothing: ReadonlyArray<Overshoot> = []
     const settleOnce = (reservation: Reservation, actual: Actual | undefined) =>
-      Effect.flatMap(Ref.getAndSet(reservation.settled, true), (already) => {
-        if (already) return Effect.succeed<ReadonlyArray<Overshoot>>([])
-        if (actual === undefined) return Ref.modify(state, (s) => Ledger.settle(s, id, reservation.amounts, undefined))
-        return Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          Ref.modify(state, (s) =>
-            Ledger.settle(s, id, reservation.amounts, {
+      Effect.clockWith((clock) =>
+        Ref.modify(state, (s): readonly [ReadonlyArray<Overshoot>, Ledger.State] => {
+          if (reservation.ticket.settled) return [nothing, s]
+          reservation.ticket.settled = true
+          return Ledger.settle(
+            s,
+            id,
+            reservation.amounts,
+            actual === undefined ? undefined : {
               amounts: amountsOf(actual.usage, actual.costUsd),
               conversationId: actual.conversationId,
               cumulative: actual.cumulative,
               provider: reservation.provider,
               model: reservation.model,
-              now
-            })))
-      })
+              now: clock.currentTimeMillisUnsafe()
+            }
+          )
+        })
+      )
 
     const commit = (reservation: Reservation, actual: Actual) =>
       Effect.tap(settleOnce(reservation, actual), (overshoots) => (overshoots.length === 0 ? Effect.void : logOvershoots(overshoots, label)))
