@@ -13,10 +13,11 @@
  *
  * Also the client CPU per call (`process.cpuUsage()` over the 100-call batches) of the whole
  * stack against the bare provider (the mock, and the bare OpenAI adapter), and a breakdown: the
- * CPU per call of the stack built up one layer at a time around a 0-latency mock (batches of
- * 100 concurrent calls, medians over the repetitions).
+ * CPU per call of the stack built up one layer at a time around the mock (batches of 100
+ * concurrent calls, medians over the repetitions), plus the opt-in policies that are not in the
+ * default stack (attempt timeout, circuit breaker for a single provider).
  *
- *   node bench/stack.ts [--reps 15] [--latency 50] [--breakdown-calls 500]
+ *   node bench/stack.ts [--reps 15] [--latency 50] [--breakdown-calls 300]
  */
 import { NodeHttpClient } from "@effect/platform-node"
 import { spawn } from "node:child_process"
@@ -37,7 +38,7 @@ const REPS = argument("reps", 15)
 const LATENCY = argument("latency", 50)
 const CONCURRENT = 100
 const WARMUP = 3
-const BREAKDOWN_CALLS = argument("breakdown-calls", 500)
+const BREAKDOWN_CALLS = argument("breakdown-calls", 300)
 
 const median = (values: ReadonlyArray<number>): number => {
   const sorted = [...values].sort((a, b) => a - b)
@@ -57,10 +58,7 @@ const startServer = async () => {
 const wholeStack = (provider: ProviderRegistry.CreateOptions): Stack.StackConfig => ({
   provider,
   budget: { budget: { totalTokens: 1_000_000_000_000 } },
-  resilience: {
-    attemptTimeout: "30s",
-    limits: { concurrency: 1_000, providerConcurrency: 1_000, rpm: 100_000_000 }
-  }
+  resilience: { limits: { concurrency: 1_000, providerConcurrency: 1_000, rpm: 100_000_000 } }
 })
 
 interface Variant {
@@ -160,16 +158,17 @@ const main = async () => {
   const mockRegistry = ProviderRegistry.layer([MockLanguageModel.provider])
   const httpProvider = { provider: "openai", baseUrl, apiKey: Redacted.make("sk-bench"), model: "gpt-4o-mini" }
 
-  const mockBare = effectVariant("mock, bare provider", MockLanguageModel.layer({ latency: `${LATENCY} millis` }), false)
+  const mockBareLayer = MockLanguageModel.layer({ latency: `${LATENCY} millis` })
+  const mockBare = effectVariant("mock, bare provider", mockBareLayer, false)
   const mockStack = effectVariant("mock, whole stack", Stack.layer(wholeStack(mockProvider)).pipe(Layer.provide(mockRegistry)), false)
   const rawFetch = fetchVariant(baseUrl)
-  const httpBare = effectVariant(
-    "HTTP, bare OpenAI adapter",
-    OpenAiLanguageModel.layer({ provider: "openai", baseUrl, apiKey: Redacted.make("sk-bench"), defaultModel: "gpt-4o-mini" }).pipe(
-      Layer.provide(NodeHttpClient.layerUndici)
-    ),
-    false
-  )
+  const httpBareLayer = OpenAiLanguageModel.layer({
+    provider: "openai",
+    baseUrl,
+    apiKey: Redacted.make("sk-bench"),
+    defaultModel: "gpt-4o-mini"
+  }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+  const httpBare = effectVariant("HTTP, bare OpenAI adapter", httpBareLayer, false)
   const httpStack = effectVariant(
     "HTTP, whole stack",
     Stack.layer(wholeStack(httpProvider)).pipe(Layer.provide(BuiltinProviders.layer)),
@@ -207,35 +206,43 @@ const main = async () => {
     (median(httpBare.cpu) / median(rawFetch.cpu)).toFixed(2)
   }x raw fetch`)
 
+  await breakdown(`${LATENCY} ms in-process mock`, mockBareLayer, mockProvider, mockRegistry)
+  await breakdown(`${LATENCY} ms HTTP mock, OpenAI adapter`, httpBareLayer, httpProvider, BuiltinProviders.layer)
   child.kill("SIGTERM")
-  await breakdown()
 }
 
-/** CPU per call of the stack built up one layer at a time, around a 0-latency mock. */
-const breakdown = async () => {
-  const registry = ProviderRegistry.layer([MockLanguageModel.provider])
-  const mock = { provider: "mock" }
+/** CPU per call of the stack built up one layer at a time around a provider. */
+const breakdown = async (
+  title: string,
+  bare: Layer.Layer<LanguageModel.LanguageModel, unknown>,
+  mock: ProviderRegistry.CreateOptions,
+  registry: Layer.Layer<ProviderRegistry.ProviderRegistry>
+) => {
   const noObservability = { enabled: false }
+  const limits = { concurrency: 1_000, providerConcurrency: 1_000 }
   const steps: ReadonlyArray<readonly [string, Layer.Layer<LanguageModel.LanguageModel, unknown>]> = [
-    ["bare mock (tokenizer usage count included)", MockLanguageModel.layer({})],
+    ["bare provider", bare],
+    ["+ retry (defaults)", Stack.layer({ provider: mock, observability: noObservability }).pipe(Layer.provide(registry))],
     [
-      "+ retry, circuit breaker (defaults)",
-      Stack.layer({ provider: mock, observability: noObservability }).pipe(Layer.provide(registry))
-    ],
-    [
-      "+ concurrency limits, attempt timeout",
-      Stack.layer({
-        provider: mock,
-        observability: noObservability,
-        resilience: { attemptTimeout: "30s", limits: { concurrency: 1_000, providerConcurrency: 1_000 } }
-      }).pipe(Layer.provide(registry))
+      "+ concurrency limits",
+      Stack.layer({ provider: mock, observability: noObservability, resilience: { limits } }).pipe(Layer.provide(registry))
     ],
     [
       "+ rate limit (rpm)",
       Stack.layer({ ...wholeStack(mock), budget: undefined, observability: noObservability }).pipe(Layer.provide(registry))
     ],
     ["+ budget", Stack.layer({ ...wholeStack(mock), observability: noObservability }).pipe(Layer.provide(registry))],
-    ["+ observability (defaults) = whole stack", Stack.layer(wholeStack(mock)).pipe(Layer.provide(registry))]
+    ["+ observability (defaults) = whole stack", Stack.layer(wholeStack(mock)).pipe(Layer.provide(registry))],
+    [
+      "whole stack + attempt timeout (opt-in)",
+      Stack.layer({ ...wholeStack(mock), resilience: { limits: wholeStack(mock).resilience?.limits, attemptTimeout: "30s" } })
+        .pipe(Layer.provide(registry))
+    ],
+    [
+      "whole stack + circuit breaker (opt-in)",
+      Stack.layer({ ...wholeStack(mock), resilience: { limits: wholeStack(mock).resilience?.limits, circuitBreaker: {} } })
+        .pipe(Layer.provide(registry))
+    ]
   ]
   const runtimes = steps.map(([name, layer]) => ({ name, layer, cpu: [] as Array<number> }))
   const batch = batches.get(CONCURRENT)!
@@ -252,7 +259,9 @@ const breakdown = async () => {
     }
   }
   const base = median(runtimes[0]!.cpu)
-  console.log(`CPU per call, stack built up one layer at a time (0 ms mock, ${BREAKDOWN_CALLS} calls per repetition, medians):`)
+  console.log(
+    `CPU per call, stack built up one layer at a time (${title}, batches of ${CONCURRENT}, ${BREAKDOWN_CALLS} calls per repetition, medians):`
+  )
   console.table(runtimes.map((step) => ({
     stack: step.name,
     "CPU µs/call": median(step.cpu).toFixed(1),
