@@ -61,7 +61,11 @@ export const ProviderSection = Schema.Struct({
   apiKey: Schema.optionalKey(NonEmpty).annotate({ description: "Prefer the environment or a key file." }),
   baseUrl: Schema.optionalKey(NonEmpty),
   model: Schema.optionalKey(NonEmpty),
-  keyFile: Schema.optionalKey(NonEmpty).annotate({ description: "A file holding the key." })
+  keyFile: Schema.optionalKey(NonEmpty).annotate({ description: "A file holding the key." }),
+  options: Schema.optionalKey(Schema.Record(Schema.String, Schema.Unknown)).annotate({
+    description: "Provider-specific settings, e.g. openrouter { referer, title }, gemini { apiVersion }, " +
+      "claude-code { binaryPath, timeout }; see docs/providers.md."
+  })
 }).annotate({ identifier: "ProviderSection" })
 
 /**
@@ -134,6 +138,7 @@ export interface ProviderSettings {
   readonly baseUrl?: string | undefined
   readonly model?: string | undefined
   readonly keyFile?: string | undefined
+  readonly options?: Readonly<Record<string, unknown>> | undefined
 }
 
 /**

@@ -47,7 +47,7 @@ export const stackConfig = Effect.fn("ModelFromConfig.stackConfig")(function*(re
       ...(model !== undefined ? { model } : {}),
       ...(found !== undefined ? { apiKey: found.key } : {}),
       ...(baseUrl !== undefined ? { baseUrl } : {}),
-      ...(provider.name === "mock" ? { options: LlmConnectConfig.mockOptions(config) } : {})
+      ...providerOptions(provider.name, config, settings)
     },
     ...(config.budget !== undefined ? { budget: { budget: config.budget, prices: config.prices } } : {}),
     observability: ObservabilityConfig.observabilityOptions(config),
@@ -82,10 +82,21 @@ export const fallbackCandidates = (config: LlmConnectConfig.LlmConnectConfig) =>
         ...(model !== undefined ? { model } : {}),
         ...(found !== undefined ? { apiKey: found.key } : {}),
         ...(baseUrl !== undefined ? { baseUrl } : {}),
-        ...(provider.name === "mock" ? { options: LlmConnectConfig.mockOptions(config) } : {})
+        ...providerOptions(provider.name, config, own)
       }
       return candidate
     }))
+
+const providerOptions = (
+  name: string,
+  config: LlmConnectConfig.LlmConnectConfig,
+  settings: LlmConnectConfig.ProviderSettings
+): { readonly options?: Readonly<Record<string, unknown>> } => {
+  const options = name === "mock"
+    ? { ...settings.options, ...LlmConnectConfig.mockOptions(config) }
+    : settings.options
+  return options !== undefined && Object.keys(options).length > 0 ? { options } : {}
+}
 
 /**
  * The `LanguageModel` layer of a resolved configuration, built by `Stack.layer`.
