@@ -116,6 +116,7 @@ export const layer = (
     const config = yield* stackConfig(resolved)
     return Stack.layer(config).pipe(
       Layer.provide(Layer.succeed(ProviderRegistry.ProviderRegistry, registry)),
-      Layer.merge(ObservabilityConfig.loggingLayer(resolved.config))
+      Layer.merge(ObservabilityConfig.loggingLayer(resolved.config)),
+      Layer.merge(ObservabilityConfig.exportLayer)
     )
   })

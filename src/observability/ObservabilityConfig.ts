@@ -12,10 +12,12 @@
  *
  * @since 0.1.0
  */
-import { Layer, Schema } from "effect"
+import { Effect, Layer, Schema } from "effect"
 import type * as LogLevel from "effect/LogLevel"
+import * as LlmError from "../LlmError.ts"
 import * as Logging from "./Logging.ts"
 import type * as Observability from "./Observability.ts"
+import * as Tracing from "./Tracing.ts"
 
 /**
  * The default ledger file of the CLI's examples (relative to the working directory).
@@ -87,3 +89,25 @@ export const loggingLayer = (config: Sections): Layer.Layer<never> =>
     ...(config.logging.level !== undefined ? { level: toLevel(config.logging.level) } : {}),
     ...(config.logging.format !== undefined ? { format: config.logging.format } : {})
   })
+
+/**
+ * The OTLP exporter when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (see `Tracing.layerFromEnv`),
+ * with an unreadable setting reported as a `Configuration` error.
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const exportLayer: Layer.Layer<never, LlmError.LlmError> = Layer.unwrap(
+  Effect.map(
+    Effect.mapError(Tracing.otlpFromEnv, (error) =>
+      LlmError.make(
+        "llm-connect",
+        new LlmError.Configuration({
+          description: `cannot read the OpenTelemetry settings: ${error.message}`,
+          setting: "OTEL_EXPORTER_OTLP_ENDPOINT",
+          fix: "set it to the collector's base URL, e.g. http://127.0.0.1:4318, or unset it"
+        })
+      )),
+    Tracing.layerOptional
+  )
+)

@@ -109,24 +109,38 @@ export const layerOtlp = (options: OtlpOptions): Layer.Layer<OtlpExporter.Flushe
 }
 
 /**
+ * The OTLP settings of the environment: `OTEL_EXPORTER_OTLP_ENDPOINT` (none when unset or
+ * empty) and `OTEL_SERVICE_NAME`.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const otlpFromEnv: Effect.Effect<OtlpOptions | undefined, Config.ConfigError> = Effect.map(
+  Config.all({
+    endpoint: Config.option(Config.String("OTEL_EXPORTER_OTLP_ENDPOINT")),
+    serviceName: Config.option(Config.String("OTEL_SERVICE_NAME"))
+  }),
+  ({ endpoint, serviceName }) =>
+    Option.isNone(endpoint) || endpoint.value === ""
+      ? undefined
+      : { endpoint: endpoint.value, serviceName: Option.getOrUndefined(serviceName) }
+)
+
+/**
+ * {@link layerOtlp} when settings are given, nothing otherwise. The exporter's `Flusher` stays
+ * in context but is not part of this layer's contract.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerOptional = (options: OtlpOptions | undefined): Layer.Layer<never> =>
+  options === undefined ? Layer.empty : layerOtlp(options) as Layer.Layer<unknown> as Layer.Layer<never>
+
+/**
  * Installs {@link layerOtlp} when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (service name from
  * `OTEL_SERVICE_NAME`), and nothing otherwise.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerFromEnv: Layer.Layer<never, Config.ConfigError> = Layer.unwrap(
-  Effect.map(
-    Config.all({
-      endpoint: Config.option(Config.String("OTEL_EXPORTER_OTLP_ENDPOINT")),
-      serviceName: Config.option(Config.String("OTEL_SERVICE_NAME"))
-    }),
-    ({ endpoint, serviceName }) =>
-      Option.isNone(endpoint) || endpoint.value === ""
-        ? Layer.empty
-        // The exporter's Flusher stays in context but is not part of this layer's contract.
-        : layerOtlp({ endpoint: endpoint.value, serviceName: Option.getOrUndefined(serviceName) }) as Layer.Layer<
-          unknown
-        > as Layer.Layer<never>
-  )
-)
+export const layerFromEnv: Layer.Layer<never, Config.ConfigError> = Layer.unwrap(Effect.map(otlpFromEnv, layerOptional))
