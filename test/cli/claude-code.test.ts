@@ -33,11 +33,18 @@ describe("llm-connect prompt --provider claude-code (subprocess)", () => {
   it.live("prints the answer of the real claude binary", () =>
     Effect.gen(function*() {
       const { api, cwd, env, wrapper } = yield* setup()
-      const run = yield* runCli(["prompt", "--provider", "claude-code", "--base-url", api.origin, "hi"], { cwd, env })
+      const run = yield* runCli(["prompt", "--provider", "claude-code", "--base-url", api.origin, "hi"], {
+        cwd,
+        env: { ...env, OPENAI_API_KEY: "sk-other-provider-key", GEMINI_API_KEY: "other-provider-key" }
+      })
       assert.strictEqual(run.exitCode, 0, run.stderr)
       assert.strictEqual(run.stdout.trim(), FakeAnthropicApi.defaultAnswer.text)
       assert.include(FakeAnthropicApi.userTexts(api.messageRequests()[0]!), "hi")
-      assert.strictEqual(argAfter(wrapper.runs()[0]!.args, "--model"), "sonnet")
+      const [started] = wrapper.runs()
+      assert.strictEqual(argAfter(started!.args, "--model"), "sonnet")
+      // other providers' keys are not handed to the CLI
+      assert.isUndefined(started!.env.OPENAI_API_KEY)
+      assert.isUndefined(started!.env.GEMINI_API_KEY)
     }), TIMEOUT)
 
   it.live("--json: usage with cache tokens, the CLI's own cost, and a warning for --temperature", () =>

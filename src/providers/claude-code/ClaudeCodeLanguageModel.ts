@@ -80,7 +80,7 @@ export interface Options {
   readonly baseUrl?: string | undefined
   /** Given to the CLI as `ANTHROPIC_API_KEY`; without it the CLI uses its own login or the inherited variable. */
   readonly apiKey?: Redacted.Redacted<string> | undefined
-  /** Extra environment for the CLI (it inherits the rest of ours). */
+  /** Extra environment for the CLI (it inherits the rest of ours, without other providers' keys). */
   readonly env?: Readonly<Record<string, string>> | undefined
   /** How long one run may take (default 10 minutes). */
   readonly timeout?: Duration.Input | undefined
@@ -93,6 +93,15 @@ export interface Options {
  * @category models
  */
 export type Services = ChildProcessSpawner.ChildProcessSpawner | FileSystem.FileSystem | Path.Path
+
+/** Removed from the CLI's environment (it inherits the rest of ours). */
+const OTHER_PROVIDER_KEYS: ReadonlyArray<string> = [
+  "OPENAI_API_KEY",
+  "OPENROUTER_API_KEY",
+  "OPENAI_COMPATIBLE_API_KEY",
+  "GEMINI_API_KEY",
+  "GOOGLE_API_KEY"
+]
 
 const FINISH_REASONS: Readonly<Record<string, FinishReason>> = {
   end_turn: "stop",
@@ -202,7 +211,9 @@ export const make = (options: Options = {}): Effect.Effect<LanguageModel.Service
     const defaultModel = options.model ?? DEFAULT_MODEL
     const timeout = Duration.fromInputUnsafe(options.timeout ?? DEFAULT_TIMEOUT)
     const apiKey = options.apiKey
-    const env: Record<string, string | Redacted.Redacted<string>> = {
+    const env: Record<string, string | Redacted.Redacted<string> | undefined> = {
+      // Other providers' keys are none of the CLI's business.
+      ...Object.fromEntries(OTHER_PROVIDER_KEYS.map((name) => [name, undefined])),
       DISABLE_AUTOUPDATER: "1",
       CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
       CLAUDE_CODE_MAX_RETRIES: "0",

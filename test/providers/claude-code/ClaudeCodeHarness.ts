@@ -48,7 +48,7 @@ log="$CLAUDE_WRAPPER_LOG"
   printf 'run %s\\n' "$$"
   printf 'cwd %s\\n' "$(pwd)"
   for a in "$@"; do printf 'arg %s\\n' "$a"; done
-  env | grep -E '^(DISABLE_AUTOUPDATER|CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC|CLAUDE_CODE_MAX_RETRIES|ANTHROPIC_BASE_URL)=' | sed 's/^/env /'
+  env | grep -E '^(DISABLE_AUTOUPDATER|CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC|CLAUDE_CODE_MAX_RETRIES|ANTHROPIC_BASE_URL|OPENAI_API_KEY|GEMINI_API_KEY)=' | sed 's/^/env /'
 } >> "$log"
 if [ -n "$CLAUDE_WRAPPER_CHILD" ]; then
   sleep 300 </dev/null >/dev/null 2>&1 &
