@@ -15,7 +15,10 @@
  *
  *   node bench/observability.ts [--reps 7] [--calls 5000]
  */
-import { Context, Effect, Layer, Logger, Metric, References, Scope } from "effect"
+import { Context, Effect, Exit, Layer, Logger, Metric, References, Scope } from "effect"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import * as LanguageModel from "../src/LanguageModel.ts"
 import type { LlmRequest } from "../src/LlmRequest.ts"
 import type { LlmResponse } from "../src/LlmResponse.ts"
@@ -69,6 +72,12 @@ const observed = (inner: LanguageModel.Service, options: Observability.Options =
     Layer.provide(Layer.mergeAll(Layer.succeed(LanguageModel.LanguageModel, inner), UsageLedger.layerMemory()))
   ))
 
+const ledgerDir = mkdtempSync(join(tmpdir(), "bench-ledger-"))
+const observedSqlite = (inner: LanguageModel.Service) =>
+  build(Observability.layer({ ledgerPath: join(ledgerDir, "usage.db") }).pipe(
+    Layer.provide(Layer.succeed(LanguageModel.LanguageModel, inner))
+  ))
+
 // Debug logs on: lines formatted as JSON (scrubbed) and discarded, so the figure is the
 // formatting cost, not the terminal's.
 const withDebugLogs = <A, E>(self: Effect.Effect<A, E>) =>
@@ -100,7 +109,8 @@ const trivialVariants: ReadonlyArray<Variant> = [
   { name: "+ observability, metrics off", model: observed(trivial, { metrics: false }) },
   { name: "+ observability, ledger off", model: observed(trivial, { ledger: false }) },
   { name: "+ observability, log line off", model: observed(trivial, { logCalls: false }) },
-  { name: "+ observability, debug logs written", model: observed(trivial), wrap: withDebugLogs }
+  { name: "+ observability, debug logs written", model: observed(trivial), wrap: withDebugLogs },
+  { name: "+ observability, ledger in a SQLite file", model: observedSqlite(trivial) }
 ]
 const stackVariants: ReadonlyArray<Variant> = [
   { name: "Stack, trivial, observability off", model: stackModel("trivial", { enabled: false }) },
@@ -146,4 +156,5 @@ const run = async (title: string, variants: ReadonlyArray<Variant>) => {
 console.log(`observability cost: ${REPS} reps x ${CALLS} sequential calls per variant, medians (Node ${process.version})`)
 await run("Overhead on a trivial model (the layer's own cost)", trivialVariants)
 await run("Full stack (resilience layers) over a trivial provider", stackVariants)
-await Effect.runPromise(Scope.close(scope, Effect.void as never))
+await Effect.runPromise(Scope.close(scope, Exit.void))
+rmSync(ledgerDir, { recursive: true, force: true })

@@ -210,7 +210,9 @@ export const makeSqlite = (path: string) =>
         if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true })
         const db = new DatabaseSync(path)
         db.exec("PRAGMA busy_timeout = 5000")
-        if (path !== ":memory:") db.exec("PRAGMA journal_mode = WAL")
+        // WAL with synchronous=NORMAL: no fsync per call (a power cut may lose the last entries,
+        // never corrupt the file), and readers (`llm-connect usage`) do not block writers.
+        if (path !== ":memory:") db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL")
         db.exec(`CREATE TABLE IF NOT EXISTS usage (
           time INTEGER NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL,
           input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, total_tokens INTEGER NOT NULL,

@@ -13,6 +13,7 @@
  */
 import { Effect, FileSystem, Schema } from "effect"
 import { createHash } from "node:crypto"
+import { dirname } from "node:path"
 import * as LlmError from "../LlmError.ts"
 import { LlmRequest } from "../LlmRequest.ts"
 import { LlmResponse } from "../LlmResponse.ts"
@@ -132,8 +133,7 @@ export const read = (path: string): Effect.Effect<FixtureFile | undefined, LlmEr
 export const write = (path: string, file: FixtureFile): Effect.Effect<void, LlmError.LlmError, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
-    const folder = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : "."
-    yield* fs.makeDirectory(folder, { recursive: true })
+    yield* fs.makeDirectory(dirname(path), { recursive: true })
     yield* fs.writeFileString(path, render(file))
   }).pipe(
     Effect.mapError((error) => fixtureError(path, `cannot write the fixture file ${path}: ${error.message}`, "check the path"))
