@@ -22,9 +22,7 @@
 import { Clock, Config, Duration, Effect, FileSystem, Layer, Option, Path, Redacted, Result, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import * as CallContext from "../../CallContext.ts"
-import * as DurationText from "../../Duration.ts"
 import * as LanguageModel from "../../LanguageModel.ts"
-import * as LlmError from "../../LlmError.ts"
 import type { LlmRequest } from "../../LlmRequest.ts"
 import type { FinishReason, LlmResponse } from "../../LlmResponse.ts"
 import * as ProviderKeys from "../../ProviderKeys.ts"
@@ -32,6 +30,7 @@ import type { Provider } from "../../ProviderRegistry.ts"
 import * as Tokenizer from "../../Tokenizer.ts"
 import * as Usage from "../../Usage.ts"
 import * as ClaudeCodeSchema from "./ClaudeCodeSchema.ts"
+import * as ProviderSettings from "./internal/config.ts"
 import * as Errors from "./internal/errors.ts"
 import * as Invocation from "./internal/invocation.ts"
 
@@ -322,40 +321,6 @@ export const make = (options: Options = {}): Effect.Effect<LanguageModel.Service
 export const layer = (options: Options = {}): Layer.Layer<LanguageModel.LanguageModel, never, Services> =>
   Layer.effect(LanguageModel.LanguageModel, make(options))
 
-const timeoutOption = (raw: unknown): Effect.Effect<Duration.Duration | undefined, LlmError.LlmError> => {
-  if (raw === undefined) return Effect.succeed(undefined)
-  if (typeof raw === "number" && raw > 0) return Effect.succeed(Duration.millis(raw))
-  if (typeof raw === "string") {
-    const parsed = DurationText.parse(raw)
-    if (Result.isSuccess(parsed) && Duration.isGreaterThan(parsed.success, Duration.zero)) {
-      return Effect.succeed(parsed.success)
-    }
-  }
-  return Effect.fail(LlmError.make(
-    PROVIDER,
-    new LlmError.Configuration({
-      description: `providers.${PROVIDER}.timeout must be a duration such as 30s or 5m`,
-      setting: `providers.${PROVIDER}.timeout`,
-      fix: "write the timeout as 500ms, 30s, 5m or a number of milliseconds"
-    })
-  ))
-}
-
-const envOption = (raw: unknown): Effect.Effect<Readonly<Record<string, string>> | undefined, LlmError.LlmError> => {
-  if (raw === undefined) return Effect.succeed(undefined)
-  if (typeof raw === "object" && raw !== null && Object.values(raw).every((value) => typeof value === "string")) {
-    return Effect.succeed(raw as Readonly<Record<string, string>>)
-  }
-  return Effect.fail(LlmError.make(
-    PROVIDER,
-    new LlmError.Configuration({
-      description: `providers.${PROVIDER}.env must map variable names to strings`,
-      setting: `providers.${PROVIDER}.env`,
-      fix: "give the extra environment of the claude CLI as { NAME: \"value\" }"
-    })
-  ))
-}
-
 /**
  * Claude Code as a registry {@link Provider}, capturing the process spawner and file system of
  * the context. Settings: `model`, `baseUrl` (as `ANTHROPIC_BASE_URL`), `apiKey` (as
@@ -383,26 +348,12 @@ export const provider: Effect.Effect<Provider, never, Services> = Effect.gen(fun
       Effect.gen(function*() {
         const keyFile = typeof config.options?.keyFile === "string" ? config.options.keyFile : undefined
         const found = yield* ProviderKeys.resolve({ provider: entry, explicit: config.apiKey, keyFile })
-        const binaryPath = config.options?.binaryPath
-        if (binaryPath !== undefined && (typeof binaryPath !== "string" || binaryPath.trim() === "")) {
-          return yield* Effect.fail(LlmError.make(
-            PROVIDER,
-            new LlmError.Configuration({
-              description: `providers.${PROVIDER}.binaryPath must be the path of the claude binary`,
-              setting: `providers.${PROVIDER}.binaryPath`,
-              fix: `give the path as a string, or leave it out to use ${PATH_ENV} or claude on PATH`
-            })
-          ))
-        }
-        const timeout = yield* timeoutOption(config.options?.timeout)
-        const env = yield* envOption(config.options?.env)
+        const settings = yield* ProviderSettings.fromOptions(config.options)
         return yield* make({
-          ...(binaryPath !== undefined ? { binaryPath } : {}),
+          ...settings,
           ...(config.model !== undefined ? { model: config.model } : {}),
           ...(config.baseUrl !== undefined ? { baseUrl: config.baseUrl } : {}),
-          ...(found !== undefined ? { apiKey: found.key } : {}),
-          ...(timeout !== undefined ? { timeout } : {}),
-          ...(env !== undefined ? { env } : {})
+          ...(found !== undefined ? { apiKey: found.key } : {})
         })
       }).pipe(
         Effect.provideService(ChildProcessSpawner.ChildProcessSpawner, spawner),
