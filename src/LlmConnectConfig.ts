@@ -28,6 +28,7 @@ import * as DurationText from "./Duration.ts"
 import * as LlmError from "./LlmError.ts"
 import * as PriceTable from "./pricing/PriceTable.ts"
 import * as ObservabilityConfig from "./observability/ObservabilityConfig.ts"
+import * as PiiGuard from "./pii/PiiGuard.ts"
 import * as MockFault from "./providers/mock/MockFault.ts"
 import * as CircuitBreaker from "./resilience/CircuitBreaker.ts"
 import * as Fallback from "./resilience/Fallback.ts"
@@ -88,6 +89,7 @@ export const sections = {
   // ---- sections added by other capabilities go below, one line each ----
   ledger: Schema.optionalKey(ObservabilityConfig.LedgerSection),
   logging: Schema.optionalKey(ObservabilityConfig.LoggingSection),
+  pii: Schema.optionalKey(PiiGuard.PiiConfig),
   budget: Schema.optionalKey(Budget.BudgetConfig),
   prices: Schema.optionalKey(PriceTable.PricesConfig),
   retry: Schema.optionalKey(Retry.RetryConfig),
@@ -247,8 +249,9 @@ export const settings: ReadonlyArray<Setting> = [
   { path: ["mock", "faults"], env: "LLM_CONNECT_MOCK_FAULTS", flag: "--mock-faults", kind: "list", example: "429,500" },
   // ---- settings of other capabilities go below ----
   { path: ["ledger", "path"], env: "LLM_CONNECT_LEDGER", flag: "--ledger", kind: "string", example: ".llm-connect/usage.db" },
-  { path: ["logging", "level"], env: "LLM_CONNECT_LOG_LEVEL", flag: "--log-level", kind: "string", example: "debug" },
-  { path: ["logging", "format"], env: "LLM_CONNECT_LOG_FORMAT", flag: "--log-format", kind: "string", example: "json" },
+  { path: ["logging", "level"], env: "LLM_CONNECT_LOG_LEVEL", kind: "string", example: "debug" },
+  { path: ["logging", "format"], env: "LLM_CONNECT_LOG_FORMAT", kind: "string", example: "json" },
+  { path: ["pii", "mode"], env: "LLM_CONNECT_PII", kind: "string", example: "block", expected: "redact or block" },
   ...budgetSettings([
     ["inputTokens", "INPUT_TOKENS", "--max-input-tokens", "20000"],
     ["outputTokens", "OUTPUT_TOKENS", "--max-output-tokens", "4000"],

@@ -17,6 +17,7 @@ import * as LanguageModel from "./LanguageModel.ts"
 import type * as LlmError from "./LlmError.ts"
 import * as ProviderRegistry from "./ProviderRegistry.ts"
 import * as Observability from "./observability/Observability.ts"
+import * as PiiGuard from "./pii/PiiGuard.ts"
 import * as Resilience from "./resilience/Resilience.ts"
 
 /**
@@ -32,6 +33,8 @@ export interface StackConfig {
   readonly observability?: (Observability.Options & { readonly enabled?: boolean | undefined }) | undefined
   /** Budget limits, output cap, unknown-price policy and price overrides (on when present). */
   readonly budget?: BudgetLanguageModel.Config | undefined
+  /** Redact or block personal data in prompts before they are sent (off when absent). */
+  readonly pii?: PiiGuard.Options | undefined
   /** Retry, timeouts, limits, circuit breaker, and the fallback candidates (defaults when absent). */
   readonly resilience?:
     | (Resilience.Config & { readonly fallback?: ReadonlyArray<ProviderRegistry.CreateOptions> | undefined })
@@ -85,6 +88,8 @@ export const layer = (
   // Budget: outside retry and fallback (one reservation per logical call), inside observability.
   if (config.budget !== undefined) wrappers.push(BudgetLanguageModel.layerConfig(config.budget))
   // Observability: outermost, so that it sees budget refusals and calls that failed after retries.
+  // PII guard: outside the budget (a blocked call reserves nothing), inside observability (seen).
+  if (config.pii !== undefined) wrappers.push(PiiGuard.layer(config.pii))
   if (config.observability?.enabled !== false) wrappers.push(Observability.layer(config.observability ?? {}))
   return stack(base, wrappers)
 }

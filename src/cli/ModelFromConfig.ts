@@ -51,6 +51,7 @@ export const stackConfig = Effect.fn("ModelFromConfig.stackConfig")(function*(re
     },
     ...(config.budget !== undefined ? { budget: { budget: config.budget, prices: config.prices } } : {}),
     observability: ObservabilityConfig.observabilityOptions(config),
+    ...(config.pii !== undefined ? { pii: config.pii } : {}),
     resilience: {
       retry: config.retry,
       attemptTimeout: config.attemptTimeout,

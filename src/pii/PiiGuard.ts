@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Schema } from "effect"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
 import type { LlmRequest } from "../LlmRequest.ts"
@@ -118,3 +118,25 @@ export const wrap = (inner: LanguageModel.Service, options: Options = {}): Langu
  */
 export const layer = (options: Options = {}): Layer.Layer<LanguageModel.LanguageModel, never, LanguageModel.LanguageModel> =>
   LanguageModel.layerWrap((inner) => Effect.succeed(wrap(inner, options)))
+
+/**
+ * The `pii` section of the configuration file:
+ * `pii: { mode: redact | block, kinds: [email, phone, creditCard, iban, ssn, ipv4, ipv6, apiKey] }`.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const PiiConfig = Schema.Struct({
+  mode: Schema.Literals(["redact", "block"]).annotate({
+    description: "redact: replace personal data in prompts with placeholders; block: refuse the call (InvalidRequest)."
+  }),
+  kinds: Schema.optionalKey(
+    Schema.Array(Schema.Literals(["email", "phone", "creditCard", "iban", "ssn", "ipv4", "ipv6", "apiKey"]))
+  ).annotate({ description: "The kinds to look for (default: all)." })
+}).annotate({ identifier: "PiiConfig" })
+
+/**
+ * @since 0.1.0
+ * @category config
+ */
+export type PiiConfig = typeof PiiConfig.Type

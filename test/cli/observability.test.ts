@@ -48,4 +48,21 @@ describe("CLI observability", () => {
         for (const line of logLines) expect(line).not.toContain(MARKER)
       })
     ), 120_000)
+
+  it.live("LLM_CONNECT_PII=block refuses a prompt with personal data (exit 1, kinds named); redact replaces it", () =>
+    withTempDir((cwd) =>
+      Effect.gen(function*() {
+        const prompt = "Reply to ada@example.com about card 4111 1111 1111 1111"
+        const blocked = yield* runCli(["prompt", prompt, "--json"], { cwd, env: { LLM_CONNECT_PII: "block" } })
+        expect(blocked.exitCode).toBe(1)
+        const error = JSON.parse(blocked.stdout) as { errorType: string; error: string }
+        expect(error.errorType).toBe("InvalidRequest")
+        expect(error.error).toContain("email")
+        expect(error.error).toContain("creditCard")
+        expect(blocked.stdout + blocked.stderr).not.toContain("ada@example.com")
+        const redacted = yield* runCli(["prompt", prompt, "--mock-reply", "echo"], { cwd, env: { LLM_CONNECT_PII: "redact" } })
+        expect(redacted.exitCode).toBe(0)
+        expect(redacted.stdout.trim()).toBe("Reply to [REDACTED:email] about card [REDACTED:creditCard]")
+      })
+    ), 120_000)
 })
