@@ -276,7 +276,9 @@ export const make = (options: Options = {}): Effect.Effect<LanguageModel.Service
         return yield* fail({ _tag: "NoBudgetLeft", remainingUsd: remaining })
       }
 
-      const outcome = yield* run(model, Invocation.renderPrompt(request), maxBudgetUsd).pipe(
+      const rendered = Invocation.renderPrompt(request)
+      if (rendered.prompt.trim() === "") return yield* fail({ _tag: "EmptyPrompt" })
+      const outcome = yield* run(model, rendered, maxBudgetUsd).pipe(
         Effect.timeoutOption(timeout),
         Effect.catch((failure: Errors.Failure) => fail(failure))
       )

@@ -186,6 +186,15 @@ describe("ClaudeCodeLanguageModel (real claude binary, fake API)", () => {
       if (retryable) assert.strictEqual(api.messageRequests().length, 1)
     }).pipe(Effect.provide(NodeServices.layer)), TIMEOUT)
 
+  it.live("an empty prompt is refused before the CLI starts", () =>
+    Effect.gen(function*() {
+      const { api, model, wrapper } = yield* setup()
+      const error = yield* Effect.flip(model.generate(LlmRequest.make("  \n")))
+      assert.strictEqual(error.reason._tag, "InvalidRequest")
+      assert.strictEqual(wrapper.runs().length, 0)
+      assert.strictEqual(api.messageRequests().length, 0)
+    }).pipe(Effect.provide(NodeServices.layer)), TIMEOUT)
+
   it.live("a missing binary is a Configuration error that says how to install it", () =>
     Effect.gen(function*() {
       const model = yield* ClaudeCodeLanguageModel.make({ binaryPath: "/nonexistent/claude-llm-connect-test" })

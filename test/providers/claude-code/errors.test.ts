@@ -124,6 +124,7 @@ const rows: ReadonlyArray<Row> = [
   },
   { name: "timeout", failure: { _tag: "TimedOut", timeoutMs: 1000, elapsedMs: 1003 }, reason: "Timeout", retryable: true },
   { name: "no budget left", failure: { _tag: "NoBudgetLeft", remainingUsd: 0 }, reason: "BudgetExceeded", retryable: false },
+  { name: "empty prompt", failure: { _tag: "EmptyPrompt" }, reason: "InvalidRequest", retryable: false },
   { name: "no working directory", failure: { _tag: "WorkspaceFailed", message: "EROFS" }, reason: "Configuration", retryable: false }
 ]
 

@@ -29,6 +29,7 @@
  * | the temporary working directory could not be made | Configuration (`TMPDIR`) | no |
  * | timeout | Timeout (attempt) | yes |
  * | no USD budget left | BudgetExceeded (`costUsd`) | no |
+ * | an empty (or blank) prompt, which the CLI refuses | InvalidRequest | no |
  *
  * The CLI's own text is quoted (trimmed, whitespace folded, at most 300 characters, keys
  * scrubbed); the prompt never is.
@@ -79,6 +80,7 @@ export type Failure =
   | { readonly _tag: "WorkspaceFailed"; readonly message: string }
   | { readonly _tag: "TimedOut"; readonly timeoutMs: number; readonly elapsedMs: number }
   | { readonly _tag: "NoBudgetLeft"; readonly remainingUsd: number }
+  | { readonly _tag: "EmptyPrompt" }
 
 /**
  * What is known about the call that failed.
@@ -118,6 +120,7 @@ const NETWORK = /ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNRE
 const AUTH = /invalid api key|invalid x-api-key|not logged in|please run \/login|authentication|oauth token/i
 const RATE = /rate.?limit|too many requests|\b429\b/i
 const OVERLOADED = /overloaded|\b529\b|\b503\b/i
+const REFUSED_ARGUMENTS = /unknown option|unknown command|argument .* is invalid|too many arguments/i
 const MALFORMED = /malformed response|not valid JSON|could not parse/i
 
 /** Maps an API status the CLI reports (or a status read from its text) to a reason. */
@@ -232,7 +235,7 @@ export const toLlmError = (failure: Failure, call: CallInfo): LlmError.LlmError 
       if (failure.printed) {
         return make(new LlmError.ResponseMalformed({ description: `${failure.detail} (the CLI ${how})${said}` }))
       }
-      if (failure.signal === undefined && /^error: /m.test(failure.stderr)) {
+      if (failure.signal === undefined && REFUSED_ARGUMENTS.test(failure.stderr)) {
         return make(new LlmError.Unknown({
           description: `the claude CLI refused its arguments (${how})${said}; this version of the CLI may not be supported`
         }))
@@ -254,6 +257,13 @@ export const toLlmError = (failure: Failure, call: CallInfo): LlmError.LlmError 
           description: `could not prepare a temporary working directory for the claude CLI: ${scrub(failure.message)}`,
           setting: "TMPDIR",
           fix: "point TMPDIR at a writable directory"
+        })
+      )
+    case "EmptyPrompt":
+      return make(
+        new LlmError.InvalidRequest({
+          description: "the prompt is empty: the claude CLI needs some text to answer",
+          parameter: "messages"
         })
       )
     case "NoBudgetLeft":
