@@ -90,7 +90,9 @@ const effectVariant = (name: string, layer: Layer.Layer<LanguageModel.LanguageMo
     name,
     prepare: async () => {
       const runtime = fresh ? ManagedRuntime.make(layer) : (shared ??= ManagedRuntime.make(layer))
-      await runtime.runPromise(batchOf(1))
+      // Warm up with a full batch: the connection pool then holds 100 open connections, as
+      // fetch's global pool does after the first repetition (a server's steady state).
+      await runtime.runPromise(batches.get(CONCURRENT)!)
       return {
         run: async (count) => {
           await runtime.runPromise(batches.get(count) ?? batchOf(count))
@@ -119,12 +121,15 @@ const fetchVariant = (baseUrl: string): Variant => {
   }
   return {
     name: "raw fetch",
-    prepare: async () => ({
-      run: async (count) => {
-        await Promise.all(Array.from({ length: count }, one))
-      },
-      dispose: async () => {}
-    }),
+    prepare: async () => {
+      await Promise.all(Array.from({ length: CONCURRENT }, one))
+      return {
+        run: async (count) => {
+          await Promise.all(Array.from({ length: count }, one))
+        },
+        dispose: async () => {}
+      }
+    },
     t1: [],
     t100: [],
     cpu: []
