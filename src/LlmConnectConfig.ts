@@ -89,6 +89,7 @@ export const sections = {
   // ---- sections added by other capabilities go below, one line each ----
   ledger: Schema.optionalKey(ObservabilityConfig.LedgerSection),
   logging: Schema.optionalKey(ObservabilityConfig.LoggingSection),
+  tracing: Schema.optionalKey(ObservabilityConfig.TracingSection),
   pii: Schema.optionalKey(PiiGuard.PiiConfig),
   budget: Schema.optionalKey(Budget.BudgetConfig),
   prices: Schema.optionalKey(PriceTable.PricesConfig),

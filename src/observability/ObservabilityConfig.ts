@@ -1,6 +1,6 @@
 /**
- * The `ledger` and `logging` sections of the configuration file, and how they become the
- * observability layer's options and the logger.
+ * The `ledger`, `logging` and `tracing` sections of the configuration file, and how they
+ * become the observability layer's options, the logger and the OTLP exporter.
  *
  * ```yaml
  * ledger:
@@ -8,6 +8,9 @@
  * logging:
  *   level: debug                  # or LLM_CONNECT_LOG_LEVEL: trace, debug, info, warn, error, none
  *   format: json                  # or LLM_CONNECT_LOG_FORMAT: json (default) or pretty
+ * tracing:
+ *   spans: auto                   # auto (when an exporter is installed), always, never
+ *   attempts: true                # a span per attempt, below retry (default false)
  * ```
  *
  * @since 0.1.0
@@ -55,6 +58,21 @@ export const LoggingSection = Schema.Struct({
 }).annotate({ identifier: "LoggingSection" })
 
 /**
+ * The `tracing` section: when call spans are made, and per-attempt spans.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const TracingSection = Schema.Struct({
+  spans: Schema.optionalKey(Schema.Literals(["auto", "always", "never"])).annotate({
+    description: "auto (default): a span per call when an exporter (OTEL_EXPORTER_OTLP_ENDPOINT) or tracer is installed."
+  }),
+  attempts: Schema.optionalKey(Schema.Boolean).annotate({
+    description: "A span per attempt (below retry), numbered; off by default."
+  })
+}).annotate({ identifier: "TracingSection" })
+
+/**
  * The sections as they appear in a resolved configuration.
  *
  * @since 0.1.0
@@ -63,6 +81,7 @@ export const LoggingSection = Schema.Struct({
 export interface Sections {
   readonly ledger?: typeof LedgerSection.Type | undefined
   readonly logging?: typeof LoggingSection.Type | undefined
+  readonly tracing?: typeof TracingSection.Type | undefined
 }
 
 /**
@@ -71,8 +90,13 @@ export interface Sections {
  * @since 0.1.0
  * @category conversions
  */
-export const observabilityOptions = (config: Sections): Observability.Options =>
-  config.ledger?.path !== undefined ? { ledgerPath: config.ledger.path } : {}
+export const observabilityOptions = (config: Sections): Observability.Options => ({
+  ...(config.ledger?.path !== undefined ? { ledgerPath: config.ledger.path } : {}),
+  ...(config.tracing?.spans !== undefined
+    ? { spans: config.tracing.spans === "auto" ? "auto" as const : config.tracing.spans === "always" }
+    : {}),
+  ...(config.tracing?.attempts !== undefined ? { attempts: config.tracing.attempts } : {})
+})
 
 const toLevel = (level: typeof levels[number]): LogLevel.LogLevel =>
   (level.charAt(0).toUpperCase() + level.slice(1)) as LogLevel.LogLevel
