@@ -104,12 +104,19 @@ const withLabels = (metric: Metric.Metric<number, unknown>, attributes: Record<s
 }
 
 /**
- * Records a successful call (all its metrics in one step).
+ * Records a successful call (all its metrics in one step); the cost is the response's unless
+ * given (e.g. from the price table).
  *
  * @since 0.1.0
  * @category recording
  */
-export const recordSuccess = (provider: string, model: string, response: LlmResponse, elapsedMs: number): Effect.Effect<void> =>
+export const recordSuccess = (
+  provider: string,
+  model: string,
+  response: LlmResponse,
+  elapsedMs: number,
+  costUsdOfCall: number | undefined = response.cost?.usd
+): Effect.Effect<void> =>
   Effect.contextWith((context: Context.Context<never>) =>
     Effect.sync(() => {
       const labels = { provider, model: response.model || model }
@@ -117,7 +124,7 @@ export const recordSuccess = (provider: string, model: string, response: LlmResp
       withLabels(inputTokens, labels).updateUnsafe(response.usage.inputTokens, context)
       withLabels(outputTokens, labels).updateUnsafe(response.usage.outputTokens, context)
       withLabels(latencyMs, labels).updateUnsafe(elapsedMs, context)
-      if (response.cost !== undefined) withLabels(costUsd, labels).updateUnsafe(response.cost.usd, context)
+      if (costUsdOfCall !== undefined) withLabels(costUsd, labels).updateUnsafe(costUsdOfCall, context)
     })
   )
 

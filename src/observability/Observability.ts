@@ -26,6 +26,7 @@ import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
 import type { LlmRequest } from "../LlmRequest.ts"
 import type { LlmResponse } from "../LlmResponse.ts"
+import * as PriceTable from "../pricing/PriceTable.ts"
 import * as GenAiAttributes from "./GenAiAttributes.ts"
 import * as LlmMetrics from "./LlmMetrics.ts"
 import * as Tracing from "./Tracing.ts"
@@ -118,7 +119,14 @@ const promptChars = (request: LlmRequest): number => {
   return total
 }
 
-const ledgerEntry = (facts: CallFacts, time: number, latencyMs: number, outcome: string, response?: LlmResponse): UsageLedger.Entry => ({
+const ledgerEntry = (
+  facts: CallFacts,
+  time: number,
+  latencyMs: number,
+  outcome: string,
+  response?: LlmResponse,
+  costUsd?: number
+): UsageLedger.Entry => ({
   time,
   provider: response?.provider ?? facts.provider,
   model: response?.model ?? facts.model,
@@ -128,12 +136,17 @@ const ledgerEntry = (facts: CallFacts, time: number, latencyMs: number, outcome:
   estimated: response?.usage.estimated === true,
   latencyMs,
   outcome,
-  ...(response?.cost !== undefined ? { costUsd: response.cost.usd } : {}),
+  ...(costUsd !== undefined ? { costUsd } : {}),
   ...(facts.workflow !== undefined ? { workflow: facts.workflow } : {}),
   ...(facts.step !== undefined ? { step: facts.step } : {}),
   correlationId: facts.correlationId,
   ...(response?.requestId !== undefined ? { requestId: response.requestId } : {})
 })
+
+const tableCost = (prices: PriceTable.Service, response: LlmResponse): number | undefined => {
+  const price = prices.lookup(response.provider, response.model)
+  return price === undefined ? undefined : PriceTable.costOf(price, response.usage)
+}
 
 /**
  * Wraps a model with logs, a span, metrics and ledger entries (see the module description).
@@ -178,8 +191,10 @@ export const wrap = (
           if (attemptCount !== undefined) attributes[GenAiAttributes.Names.attempt] = attemptCount
           steps.push(Effect.annotateCurrentSpan(attributes))
         }
-        if (metrics) steps.push(LlmMetrics.recordSuccess(facts.provider, facts.model, response, elapsed))
-        if (record !== undefined) steps.push(record.record(ledgerEntry(facts, now, elapsed, "ok", response)))
+        // The provider's cost, else the price table's (the response itself is left as it is).
+        const costUsd = response.cost?.usd ?? tableCost(fiber.getRef(PriceTable.PriceTable), response)
+        if (metrics) steps.push(LlmMetrics.recordSuccess(facts.provider, facts.model, response, elapsed, costUsd))
+        if (record !== undefined) steps.push(record.record(ledgerEntry(facts, now, elapsed, "ok", response, costUsd)))
         if (logCalls && LogLevel.isGreaterThanOrEqualTo(successLevel, minimum)) {
           steps.push(logSuccess("llm call succeeded", {
             promptChars: facts.promptChars,
@@ -187,7 +202,7 @@ export const wrap = (
             outputTokens: response.usage.outputTokens,
             finishReason: response.finishReason,
             latencyMs: elapsed,
-            ...(response.cost !== undefined ? { costUsd: response.cost.usd } : {}),
+            ...(costUsd !== undefined ? { costUsd } : {}),
             ...(attemptCount !== undefined ? { attempts: attemptCount } : {})
           }))
         }

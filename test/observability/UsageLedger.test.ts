@@ -6,6 +6,7 @@ import { join } from "node:path"
 import { TestClock } from "effect/testing"
 import * as LanguageModel from "../../src/LanguageModel.ts"
 import * as Observability from "../../src/observability/Observability.ts"
+import * as PriceTable from "../../src/pricing/PriceTable.ts"
 import * as UsageLedger from "../../src/observability/UsageLedger.ts"
 import * as MockLanguageModel from "../../src/providers/mock/MockLanguageModel.ts"
 
@@ -103,6 +104,36 @@ describe("UsageLedger", () => {
     }).pipe(Effect.provide(
       Observability.layer().pipe(Layer.provideMerge(Layer.mergeAll(MockLanguageModel.layer(), UsageLedger.layerMemory())))
     )))
+
+  it.effect("cost: the provider's when given, else the price table's; the response is left as it is", () =>
+    Effect.gen(function*() {
+      const usage = { inputTokens: 1_000_000, outputTokens: 500_000, totalTokens: 1_500_000 }
+      const base = { content: "x", provider: "openai", usage, finishReason: "stop" as const, latencyMs: 1 }
+      const inner: LanguageModel.Service = {
+        provider: "openai",
+        defaultModel: "gpt-4o-mini",
+        generate: (request) =>
+          Effect.succeed(
+            request.model === "priced"
+              ? { ...base, model: "priced", cost: { usd: 0.42, source: "provider" as const } }
+              : { ...base, model: "gpt-4o-mini" }
+          )
+      }
+      const model = Observability.layer().pipe(
+        Layer.provide(Layer.succeed(LanguageModel.LanguageModel, inner)),
+        Layer.provideMerge(UsageLedger.layerMemory())
+      )
+      yield* Effect.gen(function*() {
+        const fromTable = yield* LanguageModel.generate("a")
+        expect(fromTable.cost).toBeUndefined()
+        yield* LanguageModel.generate({ prompt: "b", model: "priced" })
+        const entries = yield* UsageLedger.UsageLedger.use((ledger) => ledger.entries())
+        expect(entries.map((entry) => entry.costUsd)).toEqual([1 + 0.5 * 4, 0.42])
+      }).pipe(
+        Effect.provide(model),
+        Effect.provide(PriceTable.layer({ "openai/gpt-4o-mini": { inputPerMillion: 1, outputPerMillion: 4 } }))
+      )
+    }))
 
   it.live("Observability writes to a SQLite ledger given by path when none is in context", () =>
     withTempDir((dir) =>
