@@ -17,7 +17,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, Option, Ref, Scope, Semaphore, SynchronizedRef } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, Option, Scope, Semaphore } from "effect"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
 import * as Usage from "../Usage.ts"
@@ -136,8 +136,6 @@ export interface RunControl {
   readonly interrupt: (state: "cancelled" | "timeout") => Effect.Effect<RunState.RunSnapshot>
 }
 
-type Stop = "none" | "cancel"
-
 const toLlmError = (step: string, cause: Cause.Cause<LlmError.LlmError>): LlmError.LlmError => {
   const error = Cause.findErrorOption(cause)
   if (Option.isSome(error)) return error.value
@@ -150,6 +148,337 @@ const toLlmError = (step: string, cause: Cause.Cause<LlmError.LlmError>): LlmErr
   )
 }
 
+interface Attempted {
+  readonly output: unknown
+  readonly usage: Usage.Usage
+  readonly costUsd: number
+}
+
+interface AttemptFailure {
+  readonly attempt: number
+  readonly error: LlmError.LlmError
+}
+
+type Outcome =
+  | { readonly ok: true; readonly value: Attempted; readonly startedAt: number; readonly finishedAt: number }
+  | { readonly ok: false; readonly failure: AttemptFailure; readonly startedAt: number; readonly finishedAt: number }
+
+/**
+ * A prepared run: `body` runs it to the end in the calling fiber; the rest observe and steer it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Prepared<R> {
+  readonly runId: string
+  readonly body: Effect.Effect<RunResult, WorkflowError.WorkflowError, R>
+  readonly snapshot: Effect.Effect<RunState.RunSnapshot>
+  readonly cancel: Effect.Effect<void>
+  /** Marks the run stopped with `state` and returns its snapshot (after its fiber was interrupted). */
+  readonly markStopped: (state: "cancelled" | "timeout") => Effect.Effect<RunState.RunSnapshot>
+}
+
+/**
+ * Prepares a run. The run's state lives in one record owned by the run and changed only inside
+ * `Effect.sync` blocks: JavaScript runs one block at a time, so each change is atomic, and the
+ * hot path (a few microseconds per step) does not pay for a `Ref` per field.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const prepare = <R>(definition: Definition<R>, options: StartOptions): Effect.Effect<Prepared<R>> =>
+  Effect.gen(function*() {
+    const { runId, input } = options
+    const workflow = definition.name
+    const metadata = { correlationId: options.correlationId ?? runId, workflow }
+    const createdAt = yield* Clock.currentTimeMillis
+    const hooks = yield* WorkflowHooks.CurrentHooks
+    const journal = Option.getOrUndefined(yield* Effect.serviceOption(Journal.Journal))
+    const model = Option.getOrUndefined(yield* Effect.serviceOption(LanguageModel.LanguageModel))
+    const budget = yield* Effect.exit(RunBudget.make(definition.budget, options.resumed ?? [], workflow))
+    const resumed = new Map((options.resumed ?? []).map((entry) => [entry.step, entry] as const))
+    const limit = definition.concurrency
+    const semaphore = limit !== undefined && limit < definition.steps.length ? yield* Semaphore.make(limit) : undefined
+
+    const state = {
+      run: "running" as RunState.State,
+      finishedAt: undefined as number | undefined,
+      error: undefined as string | undefined,
+      stop: false,
+      failure: undefined as WorkflowError.StepFailed | undefined,
+      usage: Usage.empty,
+      steps: new Map<string, RunState.StepSnapshot>(
+        definition.steps.map((step) => [step.id, { id: step.id, state: "pending", attempts: 0 }])
+      ),
+      outputs: new Map<string, unknown>(),
+      /** Needs not settled yet, per step; a step starts when its count reaches 0. */
+      waiting: new Map(definition.steps.map((step) => [step.id, step.needs.length] as const)),
+      /** Steps with a need that failed or was cancelled: they end cancelled. */
+      blocked: new Set<string>(),
+      typeStates: new Map<string, Deferred.Deferred<unknown, LlmError.LlmError>>(),
+      cleanups: [] as Array<Effect.Effect<void>>
+    }
+    const setStep = (id: string, patch: Partial<RunState.StepSnapshot>) => {
+      state.steps.set(id, { ...state.steps.get(id)!, ...patch })
+    }
+
+    const snapshotNow = (): RunState.RunSnapshot => ({
+      runId,
+      workflow,
+      state: state.run,
+      createdAt,
+      startedAt: createdAt,
+      ...(state.finishedAt !== undefined ? { finishedAt: state.finishedAt, durationMs: state.finishedAt - createdAt } : {}),
+      usage: state.usage,
+      steps: definition.steps.map((step) => state.steps.get(step.id)!),
+      ...(state.error !== undefined ? { error: state.error } : {})
+    })
+
+    const stateOf = (type: StepType.StepType): Effect.Effect<unknown, LlmError.LlmError> =>
+      Effect.suspend(() => {
+        const existing = state.typeStates.get(type.name)
+        if (existing !== undefined) return Deferred.await(existing)
+        const deferred = Deferred.makeUnsafe<unknown, LlmError.LlmError>()
+        state.typeStates.set(type.name, deferred)
+        const info = { runId, workflow }
+        return type.init(info).pipe(
+          Effect.catchDefect((defect) => Effect.fail(pluginDefect(type.name, "init", defect))),
+          Effect.tap((typeState) =>
+            Effect.sync(() => {
+              state.cleanups.push(type.cleanup(typeState, info).pipe(Effect.catchCause(() => Effect.void)))
+            })
+          ),
+          Effect.exit,
+          Effect.flatMap((exit) => Effect.andThen(Deferred.done(deferred, exit), exit))
+        )
+      })
+
+    /**
+     * One attempt of a step (and the next ones, on a retryable failure). Never fails: the
+     * outcome says how it ended, with the step's start (first attempt) and end times.
+     */
+    const attempt = (
+      spec: StepSpec<R>,
+      number: number,
+      stepModel: LanguageModel.Service | undefined,
+      stepStartedAt: number | undefined
+    ): Effect.Effect<Outcome, never, R> =>
+      Effect.gen(function*() {
+        const startedAt = yield* Clock.currentTimeMillis
+        const firstStart = stepStartedAt ?? startedAt
+        setStep(spec.id, number === 1 ? { state: "running", startedAt, attempts: 1 } : { attempts: number })
+        const event = { runId, workflow, step: spec.id, attempt: number, startedAt }
+        // Confined to this attempt: its model calls add their usage here.
+        let usage = Usage.empty
+        let costUsd = 0
+        const context: StepContext = { runId, workflow, step: spec.id, attempt: number, input, outputs: state.outputs, stateOf }
+        let work = hooks.length === 0 ? spec.run(context) : Effect.andThen(WorkflowHooks.runBefore(hooks, event), spec.run(context))
+        if (spec.timeoutMs !== undefined) work = withStepTimeout(work, spec.id, spec.timeoutMs, number)
+        const stepMetadata = { ...metadata, step: spec.id }
+        const provided = stepModel === undefined ? work as Effect.Effect<unknown, LlmError.LlmError, R> : Effect.provideService(
+          work,
+          LanguageModel.LanguageModel,
+          LanguageModel.mapGenerate(stepModel, (request, next) =>
+            Effect.tap(next({ ...request, metadata: { ...request.metadata, ...stepMetadata } }), (response) =>
+              Effect.sync(() => {
+                usage = Usage.add(usage, response.usage)
+                costUsd += response.cost?.usd ?? 0
+              })))
+        )
+        const exit = yield* Effect.exit(provided)
+        const finishedAt = yield* Clock.currentTimeMillis
+        state.usage = Usage.add(state.usage, usage)
+        if (Exit.isSuccess(exit)) {
+          if (hooks.length > 0) {
+            yield* WorkflowHooks.runAfter(hooks, { ...event, output: exit.value, usage, durationMs: finishedAt - startedAt })
+          }
+          return { ok: true, value: { output: exit.value, usage, costUsd }, startedAt: firstStart, finishedAt } as const
+        }
+        if (Cause.hasInterruptsOnly(exit.cause)) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
+        const error = toLlmError(spec.id, exit.cause)
+        const willRetry = error.isRetryable && number <= (spec.retry?.times ?? 0)
+        if (hooks.length > 0) {
+          yield* WorkflowHooks.runOnError(hooks, { ...event, error, durationMs: finishedAt - startedAt, willRetry })
+        }
+        if (!willRetry) return { ok: false, failure: { attempt: number, error }, startedAt: firstStart, finishedAt } as const
+        const delay = (spec.retry?.delayMs ?? 0) * 2 ** (number - 1)
+        if (delay > 0) yield* Effect.sleep(Duration.millis(delay))
+        return yield* attempt(spec, number + 1, stepModel, firstStart)
+      })
+
+    /** The step's model, held to the run's budget (and its own, if it has one). */
+    const modelFor = (spec: StepSpec<R>): Effect.Effect<LanguageModel.Service | undefined, LlmError.LlmError> => {
+      const inner = spec.model ?? model
+      if (inner === undefined) return Effect.succeed(undefined)
+      if (Exit.isFailure(budget)) return Effect.failCause(budget.cause)
+      return spec.budget === undefined ? Effect.succeed(budget.value.wrap(inner)) : budget.value.forStep(spec.id, inner, spec.budget)
+    }
+
+    const complete = (spec: StepSpec<R>, startedAt: number, finishedAt: number, value: Attempted) => {
+      state.outputs.set(spec.id, value.output)
+      setStep(spec.id, { state: "completed", output: value.output, usage: value.usage, finishedAt, durationMs: finishedAt - startedAt })
+      if (journal === undefined) return Effect.void
+      return journal.append(runId, {
+        type: "step",
+        step: spec.id,
+        output: value.output,
+        usage: value.usage,
+        ...(value.costUsd > 0 ? { costUsd: value.costUsd } : {}),
+        attempts: state.steps.get(spec.id)!.attempts,
+        startedAt,
+        finishedAt
+      }).pipe(Effect.catch((error) => Effect.logWarning(error.message)))
+    }
+
+    const fail = (spec: StepSpec<R>, startedAt: number, finishedAt: number, failure: AttemptFailure) => {
+      const { attempt: number, error } = failure
+      const timedOut = error.reason._tag === "Timeout" && error.provider === "workflow"
+      setStep(spec.id, { state: timedOut ? "timeout" : "failed", error: error.message, finishedAt, durationMs: finishedAt - startedAt })
+      if (state.failure === undefined) state.failure = new WorkflowError.StepFailed({ step: spec.id, attempt: number, cause: error })
+    }
+
+    /** Runs a step that is ready; `true` when it completed. */
+    const execute = (spec: StepSpec<R>): Effect.Effect<boolean, never, R> => {
+      if (state.stop) {
+        setStep(spec.id, { state: "cancelled" })
+        return Effect.succeed(false)
+      }
+      return modelFor(spec).pipe(
+        Effect.matchEffect({
+          onFailure: (error) =>
+            Effect.map(Clock.currentTimeMillis, (now): Outcome => ({ ok: false, failure: { attempt: 1, error }, startedAt: now, finishedAt: now })),
+          onSuccess: (stepModel) => attempt(spec, 1, stepModel, undefined)
+        }),
+        Effect.flatMap((outcome) => {
+          if (!outcome.ok) {
+            fail(spec, outcome.startedAt, outcome.finishedAt, outcome.failure)
+            return Effect.succeed(false)
+          }
+          return Effect.as(complete(spec, outcome.startedAt, outcome.finishedAt, outcome.value), true)
+        })
+      )
+    }
+
+    const dependents = new Map<string, Array<StepSpec<R>>>()
+    for (const step of definition.steps) {
+      for (const need of step.needs) dependents.set(need, [...(dependents.get(need) ?? []), step])
+    }
+
+    /** Records that a step is settled and returns the dependents that became ready. */
+    const settle = (spec: StepSpec<R>, ok: boolean): ReadonlyArray<StepSpec<R>> => {
+      const ready: Array<StepSpec<R>> = []
+      for (const dependent of dependents.get(spec.id) ?? []) {
+        if (!ok) state.blocked.add(dependent.id)
+        const left = state.waiting.get(dependent.id)! - 1
+        state.waiting.set(dependent.id, left)
+        if (left === 0) ready.push(dependent)
+      }
+      return ready
+    }
+
+    /**
+     * Runs ready steps: one in the current fiber, several in parallel. Each step, once settled,
+     * launches the dependents it made ready, so a chain runs in one fiber and a fan-out forks
+     * only as many fibers as there are branches.
+     */
+    const launch = (ready: ReadonlyArray<StepSpec<R>>): Effect.Effect<void, never, R> =>
+      ready.length === 0
+        ? Effect.void
+        : ready.length === 1
+        ? runStep(ready[0]!)
+        : Effect.forEach(ready, runStep, { concurrency: "unbounded", discard: true })
+
+    const runStep = (spec: StepSpec<R>): Effect.Effect<void, never, R> =>
+      Effect.suspend(() => {
+        const blocked = state.blocked.has(spec.id)
+        const previous = resumed.get(spec.id)
+        if (!blocked && previous !== undefined) {
+          state.outputs.set(spec.id, previous.output)
+          state.usage = Usage.add(state.usage, previous.usage)
+          setStep(spec.id, {
+            state: "completed",
+            attempts: previous.attempts,
+            startedAt: previous.startedAt,
+            finishedAt: previous.finishedAt,
+            durationMs: previous.finishedAt - previous.startedAt,
+            output: previous.output,
+            usage: previous.usage,
+            resumed: true
+          })
+          return launch(settle(spec, true))
+        }
+        if (blocked || state.stop) {
+          setStep(spec.id, { state: "cancelled" })
+          return launch(settle(spec, false))
+        }
+        const run = semaphore === undefined ? execute(spec) : Semaphore.withPermit(semaphore, execute(spec))
+        return Effect.flatMap(run, (ok) => launch(settle(spec, ok)))
+      })
+
+    const finish = Effect.gen(function*() {
+      const failed = state.failure
+      const cancelled = [...state.steps.values()].some((step) => step.state === "cancelled")
+      const finalState: RunState.State = failed !== undefined ? "failed" : state.stop && cancelled ? "cancelled" : "completed"
+      state.run = finalState
+      state.finishedAt = yield* Clock.currentTimeMillis
+      if (failed !== undefined) state.error = `step "${failed.step}": ${failed.cause.message}`
+      if (journal !== undefined) {
+        yield* journal.append(runId, { type: "end", state: finalState, at: state.finishedAt }).pipe(Effect.catch(() => Effect.void))
+      }
+      const final = snapshotNow()
+      if (failed !== undefined) {
+        return yield* WorkflowError.make(workflow, new WorkflowError.StepFailed({ ...failed, snapshot: final }), runId)
+      }
+      if (finalState === "cancelled") return yield* WorkflowError.make(workflow, new WorkflowError.Cancelled({ snapshot: final }), runId)
+      return { ...final, outputs: Object.fromEntries(state.outputs) }
+    })
+
+    const begin = journal === undefined || options.resumed !== undefined ? Effect.void : journal.append(runId, {
+      type: "start",
+      runId,
+      workflow,
+      ...(options.source?.path !== undefined ? { path: options.source.path } : {}),
+      ...(options.source?.hash !== undefined ? { hash: options.source.hash } : {}),
+      input: { ...input },
+      at: createdAt
+    }).pipe(Effect.catch((error) => Effect.logWarning(error.message)))
+
+    const steps = launch(definition.steps.filter((step) => step.needs.length === 0))
+    const body = begin.pipe(
+      Effect.andThen(steps),
+      Effect.andThen(finish),
+      Effect.ensuring(Effect.suspend(() =>
+        state.cleanups.length === 0 ? Effect.void : Effect.forEach(state.cleanups, (cleanup) => cleanup, { discard: true })
+      ))
+    )
+
+    return {
+      runId,
+      body,
+      snapshot: Effect.sync(snapshotNow),
+      cancel: Effect.sync(() => {
+        state.stop = true
+      }),
+      markStopped: (stopped) =>
+        Effect.map(Clock.currentTimeMillis, (now) => {
+          state.stop = true
+          const before = snapshotNow()
+          state.run = stopped
+          state.finishedAt = now
+          return { ...before, state: stopped, finishedAt: now, durationMs: now - createdAt }
+        })
+    }
+  })
+
+/**
+ * Runs a definition to the end in the current fiber.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const execute = <R>(definition: Definition<R>, options: StartOptions): Effect.Effect<RunResult, WorkflowError.WorkflowError, R> =>
+  Effect.flatMap(prepare(definition, options), (prepared) => prepared.body)
+
 /**
  * Starts a run in the background of the current scope.
  *
@@ -161,253 +490,40 @@ export const start = <R>(
   options: StartOptions
 ): Effect.Effect<RunControl, never, R | Scope.Scope> =>
   Effect.gen(function*() {
-    const { runId, input } = options
-    const workflow = definition.name
-    const correlationId = options.correlationId ?? runId
-    const createdAt = yield* Clock.currentTimeMillis
-    const hooks = yield* WorkflowHooks.CurrentHooks
-    const journal = yield* Effect.serviceOption(Journal.Journal)
-    const model = yield* Effect.serviceOption(LanguageModel.LanguageModel)
-    const budget = yield* RunBudget.make(definition.budget, options.resumed ?? [], definition.name).pipe(Effect.exit)
-    const resumed = new Map((options.resumed ?? []).map((entry) => [entry.step, entry] as const))
-
-    const steps = yield* Ref.make(
-      new Map<string, RunState.StepSnapshot>(definition.steps.map((step) => [step.id, { id: step.id, state: "pending", attempts: 0 }]))
-    )
-    const runState = yield* Ref.make<{ state: RunState.State; finishedAt?: number; error?: string }>({ state: "running" })
-    const stop = yield* Ref.make<Stop>("none")
-    const outputs = new Map<string, unknown>()
-    const failure = yield* Ref.make<Option.Option<WorkflowError.StepFailed>>(Option.none())
-    const totalUsage = yield* Ref.make(Usage.empty)
-    const semaphore = yield* Semaphore.make(definition.concurrency ?? Math.max(1, definition.steps.length))
-    const done = new Map<string, Deferred.Deferred<boolean>>()
-    for (const step of definition.steps) done.set(step.id, yield* Deferred.make<boolean>())
-    const typeStates = yield* SynchronizedRef.make(new Map<string, Effect.Effect<unknown, LlmError.LlmError>>())
-    const runScope = yield* Scope.make()
-    const result = yield* Deferred.make<RunResult, WorkflowError.WorkflowError>()
-
-    const setStep = (id: string, patch: Partial<RunState.StepSnapshot>) =>
-      Ref.update(steps, (map) => new Map(map).set(id, { ...map.get(id)!, ...patch }))
-
-    const snapshot: Effect.Effect<RunState.RunSnapshot> = Effect.gen(function*() {
-      const run = yield* Ref.get(runState)
-      const usage = yield* Ref.get(totalUsage)
-      const all = yield* Ref.get(steps)
-      return {
-        runId,
-        workflow,
-        state: run.state,
-        createdAt,
-        startedAt: createdAt,
-        ...(run.finishedAt !== undefined ? { finishedAt: run.finishedAt, durationMs: run.finishedAt - createdAt } : {}),
-        usage,
-        steps: definition.steps.map((step) => all.get(step.id)!),
-        ...(run.error !== undefined ? { error: run.error } : {})
-      }
-    })
-
-    const stateOf = (type: StepType.StepType): Effect.Effect<unknown, LlmError.LlmError> =>
-      Effect.flatten(SynchronizedRef.modifyEffect(typeStates, (map) => {
-        const existing = map.get(type.name)
-        if (existing !== undefined) return Effect.succeed([existing, map] as const)
-        const info = { runId, workflow }
-        const init = type.init(info).pipe(
-          Effect.catchDefect((defect) => Effect.fail(pluginDefect(type.name, "init", defect))),
-          Effect.tap((state) => Scope.addFinalizer(runScope, type.cleanup(state, info).pipe(Effect.catchCause(() => Effect.void))))
-        )
-        return Effect.map(Effect.cached(init), (cached) => [cached, new Map(map).set(type.name, cached)] as const)
-      }))
-
-    const attempt = (spec: StepSpec<R>, number: number, stepModel: Option.Option<LanguageModel.Service>): Effect.Effect<
-      { readonly output: unknown; readonly usage: Usage.Usage; readonly costUsd: number },
-      { readonly attempt: number; readonly error: LlmError.LlmError },
-      R
-    > =>
-      Effect.gen(function*() {
-        const startedAt = yield* Clock.currentTimeMillis
-        yield* setStep(spec.id, { attempts: number })
-        const event = { runId, workflow, step: spec.id, attempt: number, startedAt }
-        const usage = yield* Ref.make(Usage.empty)
-        const cost = yield* Ref.make(0)
-        const metadata = { correlationId, workflow, step: spec.id }
-        const wrapped = Option.map(stepModel, (inner) =>
-          LanguageModel.mapGenerate(inner, (request, next) =>
-            next({ ...request, metadata: { ...request.metadata, ...metadata } }).pipe(
-              Effect.tap((response) =>
-                Effect.andThen(
-                  Ref.update(usage, (sum) => Usage.add(sum, response.usage)),
-                  Ref.update(cost, (sum) => sum + (response.cost?.usd ?? 0))
-                )
-              )
-            )))
-        const context: StepContext = { runId, workflow, step: spec.id, attempt: number, input, outputs, stateOf }
-        let work = WorkflowHooks.runBefore(hooks, event).pipe(Effect.andThen(spec.run(context)))
-        if (spec.timeoutMs !== undefined) {
-          const timeoutMs = spec.timeoutMs
-          work = work.pipe(Effect.timeoutOrElse({
-            duration: Duration.millis(timeoutMs),
-            orElse: () =>
-              Effect.fail(LlmError.make("workflow", new LlmError.Timeout({
-                description: `step "${spec.id}" took longer than its timeout of ${timeoutMs}ms`,
-                scope: "attempt",
-                attempts: number,
-                elapsedMs: timeoutMs
-              })))
-          }))
-        }
-        const provided = Option.isSome(wrapped)
-          ? Effect.provideService(work, LanguageModel.LanguageModel, wrapped.value)
-          : work as Effect.Effect<unknown, LlmError.LlmError, R>
-        const exit = yield* Effect.exit(provided)
-        const finishedAt = yield* Clock.currentTimeMillis
-        const spent = yield* Ref.get(usage)
-        yield* Ref.update(totalUsage, (sum) => Usage.add(sum, spent))
-        if (Exit.isSuccess(exit)) {
-          yield* WorkflowHooks.runAfter(hooks, { ...event, output: exit.value, usage: spent, durationMs: finishedAt - startedAt })
-          return { output: exit.value, usage: spent, costUsd: yield* Ref.get(cost) }
-        }
-        if (Cause.hasInterruptsOnly(exit.cause)) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
-        const error = toLlmError(spec.id, exit.cause)
-        const times = spec.retry?.times ?? 0
-        const willRetry = error.isRetryable && number <= times
-        yield* WorkflowHooks.runOnError(hooks, { ...event, error, durationMs: finishedAt - startedAt, willRetry })
-        if (!willRetry) return yield* Effect.fail({ attempt: number, error })
-        const delay = (spec.retry?.delayMs ?? 0) * 2 ** (number - 1)
-        if (delay > 0) yield* Effect.sleep(Duration.millis(delay))
-        return yield* attempt(spec, number + 1, stepModel)
-      })
-
-    /** The step's model, held to the run's budget (and its own, if it has one). */
-    const modelFor = (spec: StepSpec<R>): Effect.Effect<Option.Option<LanguageModel.Service>, LlmError.LlmError> => {
-      const inner = spec.model !== undefined ? Option.some(spec.model) : model
-      if (Option.isNone(inner)) return Effect.succeed(inner)
-      if (Exit.isFailure(budget)) return Effect.failCause(budget.cause)
-      return Effect.map(budget.value.forStep(spec.id, inner.value, spec.budget), Option.some)
-    }
-
-    const runStep = (spec: StepSpec<R>): Effect.Effect<void, never, R> =>
-      Effect.gen(function*() {
-        const finished = done.get(spec.id)!
-        const needsOk = yield* Effect.forEach(spec.needs, (need) => Deferred.await(done.get(need)!))
-        const previous = resumed.get(spec.id)
-        if (previous !== undefined && needsOk.every(Boolean)) {
-          outputs.set(spec.id, previous.output)
-          yield* Ref.update(totalUsage, (sum) => Usage.add(sum, previous.usage))
-          yield* setStep(spec.id, {
-            state: "completed",
-            attempts: previous.attempts,
-            startedAt: previous.startedAt,
-            finishedAt: previous.finishedAt,
-            durationMs: previous.finishedAt - previous.startedAt,
-            output: previous.output,
-            usage: previous.usage,
-            resumed: true
-          })
-          return yield* Deferred.succeed(finished, true)
-        }
-        const skip = setStep(spec.id, { state: "cancelled" }).pipe(Effect.andThen(Deferred.succeed(finished, false)))
-        if (!needsOk.every(Boolean) || (yield* Ref.get(stop)) !== "none") return yield* skip
-        yield* Semaphore.withPermit(semaphore, Effect.gen(function*() {
-          if ((yield* Ref.get(stop)) !== "none") return yield* skip
-          const startedAt = yield* Clock.currentTimeMillis
-          yield* setStep(spec.id, { state: "running", startedAt })
-          const exit = yield* Effect.exit(Effect.flatMap(
-            modelFor(spec).pipe(Effect.mapError((error) => ({ attempt: 1, error }))),
-            (stepModel) => attempt(spec, 1, stepModel)
-          ))
-          const finishedAt = yield* Clock.currentTimeMillis
-          const timing = { finishedAt, durationMs: finishedAt - startedAt }
-          if (Exit.isSuccess(exit)) {
-            const { costUsd, output, usage } = exit.value
-            outputs.set(spec.id, output)
-            yield* setStep(spec.id, { state: "completed", output, usage, ...timing })
-            if (Option.isSome(journal)) {
-              const attempts = (yield* Ref.get(steps)).get(spec.id)!.attempts
-              yield* journal.value.append(runId, {
-                type: "step",
-                step: spec.id,
-                output,
-                usage,
-                ...(costUsd > 0 ? { costUsd } : {}),
-                attempts,
-                startedAt,
-                finishedAt
-              })
-                .pipe(Effect.catch((error) => Effect.logWarning(error.message)))
-            }
-            return yield* Deferred.succeed(finished, true)
-          }
-          const found = Cause.findErrorOption(exit.cause)
-          if (Option.isNone(found)) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
-          const { attempt: number, error } = found.value
-          const timedOut = error.reason._tag === "Timeout" && error.provider === "workflow"
-          yield* setStep(spec.id, { state: timedOut ? "timeout" : "failed", error: error.message, ...timing })
-          yield* Ref.update(failure, (first) =>
-            Option.isSome(first) ? first : Option.some(new WorkflowError.StepFailed({ step: spec.id, attempt: number, cause: error })))
-          return yield* Deferred.succeed(finished, false)
-        }))
-      })
-
-    const finish = Effect.gen(function*() {
-      const failed = yield* Ref.get(failure)
-      const stopped = yield* Ref.get(stop)
-      const all = yield* Ref.get(steps)
-      const cancelled = [...all.values()].some((step) => step.state === "cancelled")
-      const state: RunState.State = Option.isSome(failed) ? "failed" : stopped === "cancel" && cancelled ? "cancelled" : "completed"
-      const finishedAt = yield* Clock.currentTimeMillis
-      yield* Ref.set(runState, {
-        state,
-        finishedAt,
-        ...(Option.isSome(failed) ? { error: `step "${failed.value.step}": ${failed.value.cause.message}` } : {})
-      })
-      if (Option.isSome(journal)) {
-        yield* journal.value.append(runId, { type: "end", state, at: finishedAt }).pipe(Effect.catch(() => Effect.void))
-      }
-      const final = yield* snapshot
-      if (Option.isSome(failed)) {
-        return yield* Effect.fail(WorkflowError.make(workflow, new WorkflowError.StepFailed({ ...failed.value, snapshot: final }), runId))
-      }
-      if (state === "cancelled") return yield* Effect.fail(WorkflowError.make(workflow, new WorkflowError.Cancelled({ snapshot: final }), runId))
-      return { ...final, outputs: Object.fromEntries(outputs) }
-    })
-
-    if (Option.isSome(journal) && options.resumed === undefined) {
-      yield* journal.value.append(runId, {
-        type: "start",
-        runId,
-        workflow,
-        ...(options.source?.path !== undefined ? { path: options.source.path } : {}),
-        ...(options.source?.hash !== undefined ? { hash: options.source.hash } : {}),
-        input: { ...input },
-        at: createdAt
-      }).pipe(Effect.catch((error) => Effect.logWarning(error.message)))
-    }
-
-    const body = Effect.forEach(definition.steps, runStep, { concurrency: "unbounded", discard: true }).pipe(
-      Effect.andThen(finish),
-      Effect.ensuring(Scope.close(runScope, Exit.void)),
-      Effect.exit,
-      Effect.flatMap((exit) => Deferred.done(result, exit))
-    )
-    const fiber = yield* Effect.forkScoped(body)
-
-    const interrupt = (state: "cancelled" | "timeout") =>
-      Effect.gen(function*() {
-        yield* Ref.set(stop, "cancel")
-        const before = yield* snapshot
-        yield* Fiber.interrupt(fiber)
-        const finishedAt = yield* Clock.currentTimeMillis
-        yield* Ref.set(runState, { state, finishedAt })
-        return { ...before, state, finishedAt, durationMs: finishedAt - createdAt }
-      })
-
+    const prepared = yield* prepare(definition, options)
+    const result = Deferred.makeUnsafe<RunResult, WorkflowError.WorkflowError>()
+    const fiber = yield* Effect.forkScoped(Effect.flatMap(Effect.exit(prepared.body), (exit) => Deferred.done(result, exit)))
     return {
-      runId,
-      snapshot,
-      cancel: Ref.update(stop, (current) => (current === "none" ? "cancel" : current)),
+      runId: options.runId,
+      snapshot: prepared.snapshot,
+      cancel: prepared.cancel,
       await: Deferred.await(result),
-      interrupt
+      interrupt: (state) =>
+        Effect.gen(function*() {
+          const snapshot = yield* prepared.snapshot
+          yield* prepared.cancel
+          yield* Fiber.interrupt(fiber)
+          const marked = yield* prepared.markStopped(state)
+          return { ...snapshot, state, finishedAt: marked.finishedAt!, durationMs: marked.durationMs! }
+        })
     }
+  })
+
+const withStepTimeout = <A, R>(
+  work: Effect.Effect<A, LlmError.LlmError, R>,
+  step: string,
+  timeoutMs: number,
+  attempt: number
+): Effect.Effect<A, LlmError.LlmError, R> =>
+  Effect.timeoutOrElse(work, {
+    duration: Duration.millis(timeoutMs),
+    orElse: () =>
+      Effect.fail(LlmError.make("workflow", new LlmError.Timeout({
+        description: `step "${step}" took longer than its timeout of ${timeoutMs}ms`,
+        scope: "attempt",
+        attempts: attempt,
+        elapsedMs: timeoutMs
+      })))
   })
 
 const pluginDefect = (type: string, phase: string, defect: unknown): LlmError.LlmError =>

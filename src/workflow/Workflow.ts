@@ -109,19 +109,20 @@ export class Workflow<I, S, R> implements Pipeable {
     options: PromptOptions<N, A> = {}
   ): Workflow<I, S & { readonly [K in Id]: A }, R> {
     const output = options.output
-    return this.add<Id, A, never>(id, options, (context) =>
-      Effect.gen(function*() {
-        const base = LlmRequest.make(template(context))
-        const request: LlmRequest.LlmRequest = {
-          ...base,
-          ...(options.model !== undefined && base.model === undefined ? { model: options.model } : {}),
-          ...(options.system !== undefined && base.system === undefined ? { system: options.system } : {}),
-          ...(options.maxTokens !== undefined && base.maxTokens === undefined ? { maxTokens: options.maxTokens } : {}),
-          ...(options.temperature !== undefined && base.temperature === undefined ? { temperature: options.temperature } : {})
-        }
-        const response = yield* LanguageModel.generate(request)
-        return (output === undefined ? response.content : yield* decodeReply(context.step, response, output)) as A
-      }))
+    return this.add<Id, A, never>(id, options, (context) => {
+      const base = LlmRequest.make(template(context))
+      const request: LlmRequest.LlmRequest = {
+        ...base,
+        ...(options.model !== undefined && base.model === undefined ? { model: options.model } : {}),
+        ...(options.system !== undefined && base.system === undefined ? { system: options.system } : {}),
+        ...(options.maxTokens !== undefined && base.maxTokens === undefined ? { maxTokens: options.maxTokens } : {}),
+        ...(options.temperature !== undefined && base.temperature === undefined ? { temperature: options.temperature } : {})
+      }
+      const call = LanguageModel.LanguageModel.use((model) => model.generate(request))
+      return output === undefined
+        ? Effect.map(call, (response) => response.content as A)
+        : Effect.flatMap(call, (response) => decodeReply(context.step, response, output) as Effect.Effect<A, LlmError.LlmError>)
+    })
   }
 
   /** Adds a step that runs an Effect, a Promise function or a plain function. */
@@ -187,11 +188,12 @@ export class Workflow<I, S, R> implements Pipeable {
       retry: typeof options.retry === "number" ? { times: options.retry } : options.retry,
       timeoutMs: options.timeout === undefined ? undefined : toMillis(options.timeout),
       budget: options.budget,
-      run: (context) => {
-        const steps: Record<string, unknown> = {}
-        for (const need of needs) steps[need] = context.outputs.get(need)
-        return work({ ...context, input: context.input as I, steps: steps as never })
-      }
+      run: (context) =>
+        Effect.suspend(() => {
+          const steps: Record<string, unknown> = {}
+          for (const need of needs) steps[need] = context.outputs.get(need)
+          return work({ ...context, input: context.input as I, steps: steps as never })
+        })
     }
     return new Workflow(this.name, this.input, { ...this.definition, steps: [...this.definition.steps, spec] })
   }
@@ -268,10 +270,9 @@ export const runDefinition = <R>(
   definition: Executor.Definition<R>,
   options: Executor.StartOptions & { readonly timeoutMs?: number | undefined }
 ): Effect.Effect<Executor.RunResult, WorkflowError.WorkflowError, R> =>
-  Effect.scoped(Effect.gen(function*() {
+  options.timeoutMs === undefined ? Executor.execute(definition, options) : Effect.scoped(Effect.gen(function*() {
     const control = yield* Executor.start(definition, options)
-    if (options.timeoutMs === undefined) return yield* control.await
-    const timeoutMs = options.timeoutMs
+    const timeoutMs = options.timeoutMs!
     const outcome = yield* Effect.timeoutOption(control.await, Duration.millis(timeoutMs))
     if (Option.isSome(outcome)) return outcome.value
     const snapshot = yield* control.interrupt("timeout")
@@ -290,8 +291,9 @@ export const decodeInput = <I, S, R>(
   workflow: Workflow<I, S, R>,
   input: unknown
 ): Effect.Effect<I, WorkflowError.WorkflowError> => {
+  const decoded = Schema.decodeUnknownExit(workflow.input)(input)
+  if (decoded._tag === "Success") return Effect.succeed(decoded.value)
   const problems = schemaProblems(workflow.input, input)
-  if (problems.length === 0) return Effect.succeed(Schema.decodeUnknownSync(workflow.input)(input))
   return Effect.fail(WorkflowError.invalid(workflow.name, problems.map((problem) => ({
     message: `input ${problem.path.map(String).join(".")}: ${problem.message}`,
     path: ["input", ...problem.path.map(String)].join(".")

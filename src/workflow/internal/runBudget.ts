@@ -35,6 +35,8 @@ export type Limits = Budget.Input & {
  * @category models
  */
 export interface RunBudget {
+  /** The model a step without its own limits calls through (charged to the run, if limited). */
+  readonly wrap: (model: LanguageModel.Service) => LanguageModel.Service
   /** The model a step calls through: charged to the run, and to the step's own limits if any. */
   readonly forStep: (
     step: string,
@@ -46,6 +48,7 @@ export interface RunBudget {
 }
 
 const unlimited: RunBudget = {
+  wrap: (model) => model,
   forStep: (_step, model) => Effect.succeed(model),
   tracker: undefined
 }
@@ -83,11 +86,13 @@ export const make = (
         model: entry.step
       })
     }
+    const wrap = BudgetLanguageModel.wrap(tracker)
     return {
       tracker,
+      wrap,
       forStep: (step, model, stepLimits) =>
         stepLimits === undefined
-          ? Effect.succeed(BudgetLanguageModel.wrap(tracker)(model))
+          ? Effect.succeed(wrap(model))
           : Effect.map(tracker.child(stepLimits, `${workflow}/${step}`), (child) => BudgetLanguageModel.wrap(child)(model))
     }
   })
