@@ -97,6 +97,34 @@ export const fallbacksTotal = Metric.counter("llm_fallbacks_total", {
   incremental: true
 })
 
+/**
+ * What `response.metadata.fallback` holds: the candidate that served the call, its index in the
+ * chain, and the candidates tried before it with their error reason.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Served {
+  readonly candidate: string
+  readonly index: number
+  readonly failed: ReadonlyArray<{ readonly candidate: string; readonly reason: string }>
+}
+
+/**
+ * Which candidate of a fallback chain served a response (`undefined` outside a chain).
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const servedBy = (response: LlmResponse): Served | undefined => {
+  const value = response.metadata?.fallback
+  if (typeof value !== "object" || value === null) return undefined
+  const { candidate, failed, index } = value as Record<string, unknown>
+  return typeof candidate === "string" && typeof index === "number" && Array.isArray(failed)
+    ? { candidate, index, failed: failed as Served["failed"] }
+    : undefined
+}
+
 const nameOf = (candidate: Candidate): string =>
   candidate.name ?? `${candidate.service.provider}/${candidate.model ?? candidate.service.defaultModel}`
 
@@ -117,13 +145,13 @@ export const make = (candidates: readonly [Candidate, ...Array<Candidate>]): Lan
   const first = candidates[0]
   const names = candidates.map(nameOf)
   const generate = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError.LlmError> => {
-    const failed: Array<{ readonly candidate: string; readonly reason: string }> = []
+    const failed: Array<Served["failed"][number]> = []
     const attempt = (index: number): Effect.Effect<LlmResponse, LlmError.LlmError> => {
       const candidate = candidates[index]!
       return candidate.service.generate(requestFor(candidate, index, request)).pipe(
         Effect.map((response): LlmResponse => ({
           ...response,
-          metadata: { ...response.metadata, fallback: { candidate: names[index]!, index, failed: [...failed] } }
+          metadata: { ...response.metadata, fallback: { candidate: names[index]!, index, failed: [...failed] } satisfies Served }
         })),
         Effect.catchIf(
           (error) => index + 1 < candidates.length && shouldFallBack(error),

@@ -33,6 +33,7 @@ describe("Fallback", () => {
         index: 2,
         failed: [{ candidate: "a/mock-1", reason: "ServerError" }, { candidate: "b/b-large", reason: "Network" }]
       })
+      assert.deepStrictEqual(Fallback.servedBy(response), response.metadata?.fallback)
       // The first candidate got the request's model, a pinned one its own, the others their default.
       assert.strictEqual(seen.a![0]!.model, "a-model")
       assert.strictEqual(seen.b![0]!.model, "b-large")
@@ -46,6 +47,7 @@ describe("Fallback", () => {
       const response = yield* chain.generate({ messages: [{ role: "user", content: "hi" }] })
       assert.strictEqual(response.content, "from a")
       assert.deepStrictEqual(response.metadata?.fallback, { candidate: "a/mock-1", index: 0, failed: [] })
+      assert.isUndefined(Fallback.servedBy({ ...response, metadata: {} }))
       assert.strictEqual(seen.b!.length, 0)
     }))
 
