@@ -43,8 +43,8 @@ const run = (file: string, env: Record<string, string> = {}) =>
   }).pipe(Effect.scoped, Effect.provide(NodeServices.layer))
 
 describe("examples/providers/", () => {
-  it("has one example per HTTP provider", () => {
-    assert.deepStrictEqual(examples, ["gemini.ts", "openai-compatible.ts", "openai.ts", "openrouter.ts"])
+  it("has one example per built-in provider", () => {
+    assert.deepStrictEqual(examples, ["claude-code.ts", "gemini.ts", "openai-compatible.ts", "openai.ts", "openrouter.ts"])
   })
 
   for (const file of examples) {
