@@ -279,11 +279,11 @@ export const prepare = <R>(definition: Definition<R>, options: StartOptions): Ef
           work,
           LanguageModel.LanguageModel,
           LanguageModel.mapGenerate(stepModel, (request, next) =>
-            Effect.tap(next({ ...request, metadata: { ...request.metadata, ...stepMetadata } }), (response) =>
-              Effect.sync(() => {
-                usage = Usage.add(usage, response.usage)
-                costUsd += response.cost?.usd ?? 0
-              })))
+            Effect.map(next({ ...request, metadata: { ...request.metadata, ...stepMetadata } }), (response) => {
+              usage = Usage.add(usage, response.usage)
+              costUsd += response.cost?.usd ?? 0
+              return response
+            }))
         )
         const exit = yield* Effect.exit(provided)
         const finishedAt = yield* Clock.currentTimeMillis

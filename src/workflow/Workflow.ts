@@ -21,7 +21,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Option, Random, Schema } from "effect"
+import { Clock, Duration, Effect, type Exit, Option, Random, Schema } from "effect"
 import type { Pipeable } from "effect/Pipeable"
 import { pipeArguments } from "effect/Pipeable"
 import * as DurationText from "../Duration.ts"
@@ -281,6 +281,16 @@ export const runDefinition = <R>(
     )
   }))
 
+const decoders = new WeakMap<object, (input: unknown) => Exit.Exit<unknown, Schema.SchemaError>>()
+const decoderOf = <I>(schema: Schema.Codec<I, unknown>): (input: unknown) => Exit.Exit<I, Schema.SchemaError> => {
+  let decoder = decoders.get(schema)
+  if (decoder === undefined) {
+    decoder = Schema.decodeUnknownExit(schema)
+    decoders.set(schema, decoder)
+  }
+  return decoder as (input: unknown) => Exit.Exit<I, Schema.SchemaError>
+}
+
 /**
  * Checks a workflow's inputs against its Schema, reporting every problem.
  *
@@ -291,7 +301,7 @@ export const decodeInput = <I, S, R>(
   workflow: Workflow<I, S, R>,
   input: unknown
 ): Effect.Effect<I, WorkflowError.WorkflowError> => {
-  const decoded = Schema.decodeUnknownExit(workflow.input)(input)
+  const decoded = decoderOf(workflow.input)(input)
   if (decoded._tag === "Success") return Effect.succeed(decoded.value)
   const problems = schemaProblems(workflow.input, input)
   return Effect.fail(WorkflowError.invalid(workflow.name, problems.map((problem) => ({
