@@ -4,7 +4,8 @@
  * The limits live in one {@link ConcurrencyLimits} service (a `Semaphore` for the global limit
  * and one per provider, created on first use), so that every stack built in a process (the
  * stacks of a fallback chain included) shares them. The wrapping layer {@link layer} takes a
- * permit around each attempt: a request that waits for a permit has not been sent.
+ * permit around each attempt: a request that waits for a permit has not been sent. A stream
+ * holds its permits until it ends.
  *
  * Fairness: Effect's `Semaphore` queues waiters in arrival order (an insertion-ordered set;
  * a newcomer never overtakes a queued waiter of the same size, see `takePermits` in
@@ -14,7 +15,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer, Semaphore } from "effect"
+import { Context, Effect, Layer, Semaphore, Stream } from "effect"
 import * as LanguageModel from "../LanguageModel.ts"
 
 /**
@@ -98,7 +99,17 @@ export const make = (inner: LanguageModel.Service, limits: Service): LanguageMod
     const inGlobal = global === undefined ? effect : Semaphore.withPermit(global, effect)
     return own === undefined ? inGlobal : Semaphore.withPermit(own, inGlobal)
   }
-  return { ...inner, generate: (request) => guard(inner.generate(request)) }
+  // A stream holds its permits from its start to its end (the Scope of `Stream.unwrap`).
+  const permits = Effect.andThen(
+    own === undefined ? Effect.void : Semaphore.takeScoped(own, 1),
+    global === undefined ? Effect.void : Semaphore.takeScoped(global, 1)
+  )
+  const innerStream = inner.stream
+  return {
+    ...inner,
+    generate: (request) => guard(inner.generate(request)),
+    ...(innerStream !== undefined ? { stream: (request) => Stream.unwrap(Effect.as(permits, innerStream(request))) } : {})
+  }
 }
 
 /**

@@ -20,7 +20,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Deferred, Effect, Layer, Option, Ref } from "effect"
+import { Context, Deferred, Effect, Layer, Option, Ref, type Scope, Stream } from "effect"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
 
@@ -37,6 +37,8 @@ export interface Service {
   readonly isShuttingDown: Effect.Effect<boolean>
   /** Calls in flight through this service. */
   readonly inFlight: Effect.Effect<number>
+  /** Counts the current Scope as a call in flight (refused with `Unavailable` during shutdown). */
+  readonly enter: (provider: string) => Effect.Effect<void, LlmError.LlmError, Scope.Scope>
   /** Runs a call if the service is still accepting calls; refuses it with `Unavailable` otherwise. */
   readonly track: <A, E, R>(
     provider: string,
@@ -75,6 +77,9 @@ export const refused = (provider: string): LlmError.LlmError =>
 export const make: Effect.Effect<Service> = Effect.gen(function*() {
   const state = yield* Ref.make({ closing: false, inFlight: 0 })
   const drained = yield* Deferred.make<void>()
+  const admit = Ref.modify(state, (current) =>
+    current.closing ? [false, current] as const : [true, { ...current, inFlight: current.inFlight + 1 }] as const
+  )
   const leave = Effect.flatMap(
     Ref.modify(state, (current) => {
       const next = { ...current, inFlight: current.inFlight - 1 }
@@ -89,12 +94,15 @@ export const make: Effect.Effect<Service> = Effect.gen(function*() {
     ),
     isShuttingDown: Effect.map(Ref.get(state), (current) => current.closing),
     inFlight: Effect.map(Ref.get(state), (current) => current.inFlight),
+    enter: (provider: string) =>
+      Effect.acquireRelease(
+        Effect.flatMap(admit, (admitted) => (admitted ? Effect.void : Effect.fail(refused(provider)))),
+        () => leave
+      ),
     track: <A, E, R>(provider: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | LlmError.LlmError, R> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(
-          Ref.modify(state, (current) =>
-            current.closing ? [false, current] as const : [true, { ...current, inFlight: current.inFlight + 1 }] as const
-          ),
+          admit,
           (admitted): Effect.Effect<A, E | LlmError.LlmError, R> =>
             admitted ? Effect.ensuring(restore(effect), leave) : Effect.fail(refused(provider))
         )
@@ -123,6 +131,15 @@ export const layer: Layer.Layer<LanguageModel.LanguageModel, never, LanguageMode
     Effect.map(Effect.serviceOption(GracefulShutdown), (found) =>
       Option.match(found, {
         onNone: () => inner,
-        onSome: (service) => ({ ...inner, generate: (request) => service.track(inner.provider, inner.generate(request)) })
+        onSome: (service) => {
+          const innerStream = inner.stream
+          return {
+            ...inner,
+            generate: (request) => service.track(inner.provider, inner.generate(request)),
+            ...(innerStream !== undefined
+              ? { stream: (request) => Stream.unwrap(Effect.as(service.enter(inner.provider), innerStream(request))) }
+              : {})
+          }
+        }
       }))
 )

@@ -12,11 +12,12 @@
  * limit applies). When the response reports more tokens than estimated, the difference is taken
  * afterwards, so the next calls wait for it. A call waits as long as the fullest bucket needs;
  * if that wait would pass `CallContext.Deadline`, it fails at once with `RateLimited`
- * (`retryAfterMs` = the wait) instead of sending the request.
+ * (`retryAfterMs` = the wait) instead of sending the request. A stream is admitted the same way
+ * before it starts.
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Layer } from "effect"
+import { Clock, Duration, Effect, Layer, Stream } from "effect"
 import { RateLimiter } from "effect/persistence"
 import * as CallContext from "../CallContext.ts"
 import * as DurationText from "../Duration.ts"
@@ -158,6 +159,18 @@ export const make = (
       )
     }
 
+    // A stream is admitted like a call (on its estimate) before it starts.
+    const streamOf = (innerStream: NonNullable<LanguageModel.Service["stream"]>) => (request: LlmRequest) => {
+      const model = request.model ?? inner.defaultModel
+      const buckets = bucketsFor(model)
+      if (buckets.length === 0) return innerStream(request)
+      const estimate = buckets.some((bucket) => bucket.weight === "tokens") ? estimateTokens(request) : 0
+      return Stream.unwrap(Effect.flatMap(takeAll(buckets, estimate), ({ slowest, wait }) =>
+        wait > 0 && slowest !== undefined
+          ? Effect.as(waitOut(wait, slowest, model), innerStream(request))
+          : Effect.succeed(innerStream(request))))
+    }
+
     return {
       ...inner,
       generate: (request) => {
@@ -170,7 +183,8 @@ export const make = (
           : Effect.flatMap(inner.generate(request), (response) => settle(buckets, estimate, response))
         return Effect.flatMap(takeAll(buckets, estimate), ({ slowest, wait }) =>
           wait > 0 && slowest !== undefined ? Effect.andThen(waitOut(wait, slowest, model), call) : call)
-      }
+      },
+      ...(inner.stream !== undefined ? { stream: streamOf(inner.stream) } : {})
     }
   })
 

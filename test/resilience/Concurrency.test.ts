@@ -1,6 +1,6 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Effect, Fiber, Layer } from "effect"
+import { Clock, Effect, Fiber, Layer, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as LanguageModel from "../../src/LanguageModel.ts"
 import * as Mock from "../../src/providers/mock/MockLanguageModel.ts"
@@ -66,5 +66,27 @@ describe("Concurrency", () => {
       yield* TestClock.adjust("1 second")
       yield* Fiber.join(fiber)
       assert.strictEqual((yield* Clock.currentTimeMillis) - started, 2_000)
+    }))
+})
+
+describe("Concurrency (streams)", () => {
+  it.effect("a stream holds its provider permit until it ends", () =>
+    Effect.gen(function*() {
+      const limits = yield* Concurrency.makeLimits({ perProvider: 1 })
+      const { model } = yield* Mock.make({ reply: "chunk" })
+      // A stream that emits one chunk after 1 s.
+      const streaming: LanguageModel.Service = {
+        ...model,
+        stream: () => Stream.fromEffect(Effect.as(Effect.sleep("1 second"), { delta: "chunk" }))
+      }
+      const limited = Concurrency.make(streaming, limits)
+      const ended: Array<number> = []
+      const one = Stream.runDrain(limited.stream!({ messages: [{ role: "user", content: "hi" }] })).pipe(
+        Effect.andThen(Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => ended.push(now))))
+      )
+      const fiber = yield* Effect.forkChild(Effect.all([one, one, one], { concurrency: "unbounded" }))
+      yield* TestClock.adjust("3 seconds")
+      yield* Fiber.join(fiber)
+      assert.deepStrictEqual(ended, [1_000, 2_000, 3_000])
     }))
 })

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer } from "effect"
+import { Context, Effect, Fiber, Layer, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as LanguageModel from "../../src/LanguageModel.ts"
 import * as Mock from "../../src/providers/mock/MockLanguageModel.ts"
@@ -52,4 +52,31 @@ describe("GracefulShutdown", () => {
       )
       assert.strictEqual(response.content, "plain")
     }))
+
+  it.effect("a stream in flight counts until it ends; a new stream is refused during shutdown", () =>
+    Effect.gen(function*() {
+      const control = yield* GracefulShutdown.GracefulShutdown
+      const streaming: LanguageModel.Service = {
+        provider: "streamer",
+        defaultModel: "s",
+        generate: () => Effect.die("not used"),
+        stream: () => Stream.fromEffect(Effect.as(Effect.sleep("1 second"), { delta: "chunk" }))
+      }
+      const model = yield* Layer.build(GracefulShutdown.layer.pipe(
+        Layer.provide(Layer.succeed(LanguageModel.LanguageModel, streaming)),
+        Layer.provide(Layer.succeed(GracefulShutdown.GracefulShutdown, control))
+      )).pipe(Effect.map((context) => Context.get(context, LanguageModel.LanguageModel)))
+      const request = { messages: [{ role: "user" as const, content: "hi" }] }
+      const running = yield* Effect.forkChild(Stream.runCollect(model.stream!(request)))
+      yield* Effect.yieldNow
+      assert.strictEqual(yield* control.inFlight, 1)
+      const stopping = yield* Effect.forkChild(control.shutdown)
+      yield* Effect.yieldNow
+      const refused = yield* Effect.flip(Stream.runDrain(model.stream!(request)))
+      assert.strictEqual(refused.reason._tag, "Unavailable")
+      yield* TestClock.adjust("1 second")
+      assert.deepStrictEqual((yield* Fiber.join(running)).map((chunk) => chunk.delta), ["chunk"])
+      yield* Fiber.join(stopping)
+      assert.strictEqual(yield* control.inFlight, 0)
+    }).pipe(Effect.provide(GracefulShutdown.layerService)))
 })

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Effect, Fiber, Layer } from "effect"
+import { Clock, Effect, Fiber, Layer, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as CallContext from "../../src/CallContext.ts"
 import * as LanguageModel from "../../src/LanguageModel.ts"
@@ -81,4 +81,26 @@ describe("RateLimit", () => {
       const calls = yield* Mock.MockLanguageModel.use((control) => control.calls)
       assert.strictEqual(calls.length, 1)
     }).pipe(Effect.provide(limited({ provider: { rpm: 1 } }))))
+
+  it.effect("a stream is admitted like a call, before it starts", () =>
+    Effect.gen(function*() {
+      const { model } = yield* Mock.make({ reply: "chunk" })
+      const started: Array<number> = []
+      const streaming: LanguageModel.Service = {
+        ...model,
+        stream: () => Stream.fromEffect(Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => {
+          started.push(now)
+          return { delta: "chunk" }
+        })))
+      }
+      const limited = yield* RateLimit.make(streaming, { provider: { rpm: 1 } })
+      const request = { messages: [{ role: "user" as const, content: "hi" }] }
+      const fiber = yield* Effect.forkChild(
+        Effect.all([Stream.runDrain(limited.stream!(request)), Stream.runDrain(limited.stream!(request))], { concurrency: "unbounded" })
+      )
+      yield* TestClock.adjust("2 minutes")
+      yield* Fiber.join(fiber)
+      assert.deepStrictEqual(started, [0, 60_000])
+    }).pipe(Effect.provide(RateLimit.layerStoreMemory)))
 })
+
