@@ -249,7 +249,11 @@ export const make = (inner: LanguageModel.Service, policy: Policy = defaultPolic
       const effective = override === undefined ? policy : { ...policy, ...override }
       return run(inner, request, effective, override === undefined ? baseSchedule : schedule(effective))
     })
-  return { ...LanguageModel.mapGenerate(inner, (request) => generate(request)), ...(inner.stream !== undefined ? { stream: inner.stream } : {}) }
+  // Streams pass through: a stream that has emitted chunks cannot be replayed without repeating them.
+  return {
+    ...LanguageModel.mapGenerate(inner, (request) => generate(request)),
+    ...(inner.stream !== undefined ? { stream: inner.stream } : {})
+  }
 }
 
 const run = (
