@@ -111,7 +111,8 @@ export const outputSchema = (schema: unknown): Result.Result<Schema.Top, string>
     const document = JsonSchema.fromSchemaDraft2020_12(schema as JsonSchema.JsonSchema)
     return Result.succeed(SchemaRepresentation.fromJsonSchemaDocument(document))
   } catch (error) {
-    return Result.fail(`output.schema is not a usable JSON Schema: ${error instanceof Error ? error.message : String(error)}`)
+    const message = (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, " ")
+    return Result.fail(`output.schema is not a usable JSON Schema: ${message}`)
   }
 }
 

@@ -104,6 +104,26 @@ steps:
     ])
   })
 
+  it("reports prompt and type together, with without type, options without provider, unusable schemas, bad templates", () => {
+    const problems = lines(`name: more
+steps:
+  - { id: a, prompt: p, type: shout, with: { text: x } }
+  - { id: b, prompt: p, with: { text: x } }
+  - { id: c, prompt: p, options: { latency: 1s } }
+  - { id: d, prompt: p, output: { type: json, schema: { type: object, unevaluatedProperties: false } } }
+  - { id: e, prompt: "{{input}} {{ steps.a }} {{" }
+`)
+    assert.deepStrictEqual(problems.map((problem) => problem.replace(/: output\.schema is not a usable JSON Schema: .*/, ": output.schema is not a usable JSON Schema")), [
+      "3: step \"a\" has both prompt and type: give one",
+      "4: step \"b\" has with arguments but no type",
+      "5: step \"c\" has provider options but names no provider: add provider",
+      "6: output.schema is not a usable JSON Schema",
+      "7: \"{{input}}\": write {{input.<name>}} (one name after \"input.\")",
+      "7: \"{{ steps.a }}\": write {{steps.<id>.output}} (or {{steps.<id>.output.<field>}} for a JSON output)",
+      "7: unbalanced \"{{\" or \"}}\" in template; a variable is written {{input.<name>}}"
+    ])
+  })
+
   it("reports YAML syntax errors with their line", () => {
     const problems = issuesOf("name: x\nsteps:\n  - id: a\n   prompt: [unclosed\n")
     assert.isTrue(problems.length > 0)

@@ -27,6 +27,7 @@ import * as Workflow from "../../workflow/Workflow.ts"
 import * as WorkflowError from "../../workflow/WorkflowError.ts"
 import * as WorkflowHooks from "../../workflow/WorkflowHooks.ts"
 import * as WorkflowYaml from "../../workflow/WorkflowYaml.ts"
+import * as ExitCode from "../ExitCode.ts"
 import * as ConfigFlags from "../flags/ConfigFlags.ts"
 import * as MockFlags from "../flags/MockFlags.ts"
 import * as ModelFlags from "../flags/ModelFlags.ts"
@@ -60,13 +61,13 @@ export const exitCode = (error: WorkflowError.WorkflowError): number => {
     case "Invalid":
     case "NotFound":
     case "Journal":
-      return 2
+      return ExitCode.Usage
     case "StepFailed":
-      return error.reason.cause.reason._tag === "Configuration" ? 2 : 1
+      return error.reason.cause.reason._tag === "Configuration" ? ExitCode.Usage : ExitCode.WorkFailed
     case "Timeout":
-      return 3
+      return ExitCode.TimedOut
     case "Cancelled":
-      return 130
+      return ExitCode.Interrupted
   }
 }
 
