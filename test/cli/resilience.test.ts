@@ -6,13 +6,6 @@ import { runCli } from "./runCli.ts"
 
 const TIMEOUT = 120_000
 
-/**
- * The JSON document on stdout. Without a `logging:` section the CLI still uses Effect's default
- * logger, which writes the retry warnings to stdout too; the document is the block that starts
- * a line with "{".
- */
-const jsonDocument = (stdout: string) => JSON.parse(stdout.slice(stdout.startsWith("{") ? 0 : stdout.lastIndexOf("\n{") + 1))
-
 /** A fresh working directory whose config file makes retries wait 10 ms (keeps the runs fast). */
 const quickRetries = Effect.gen(function*() {
   const fs = yield* FileSystem.FileSystem
@@ -26,9 +19,14 @@ describe("llm-connect prompt: retries and timeouts (subprocess)", () => {
   it.live("429 (Retry-After 10ms) then 500, with --max-retries 2: the third attempt answers", () =>
     Effect.gen(function*() {
       const cwd = yield* quickRetries
-      const run = yield* runCli(["prompt", "hi", "--mock-faults", "429:10ms,500", "--max-retries", "2", "--mock-reply", "pong", "--json"], { cwd })
+      const run = yield* runCli(["prompt", "my secret prompt", "--mock-faults", "429:10ms,500", "--max-retries", "2", "--mock-reply", "pong", "--json"], {
+        cwd
+      })
       assert.strictEqual(run.exitCode, 0, run.stderr)
-      assert.strictEqual(jsonDocument(run.stdout).content, "pong")
+      assert.strictEqual(JSON.parse(run.stdout).content, "pong")
+      // Each retry is logged on stderr (stdout keeps exactly one JSON document), never the prompt.
+      assert.strictEqual(run.stderr.split("retrying LLM call").length - 1, 2)
+      assert.notInclude(run.stderr, "secret prompt")
     }), TIMEOUT)
 
   it.live("--max-retries 1 against two 500s: the second failure is the answer (exit 1)", () =>
@@ -36,7 +34,7 @@ describe("llm-connect prompt: retries and timeouts (subprocess)", () => {
       const cwd = yield* quickRetries
       const run = yield* runCli(["prompt", "hi", "--mock-faults", "500,502", "--max-retries", "1", "--json"], { cwd })
       assert.strictEqual(run.exitCode, 1)
-      const document = jsonDocument(run.stdout)
+      const document = JSON.parse(run.stdout)
       assert.strictEqual(document.errorType, "ServerError")
       assert.strictEqual(document.status, 502)
     }), TIMEOUT)
@@ -46,7 +44,7 @@ describe("llm-connect prompt: retries and timeouts (subprocess)", () => {
       const cwd = yield* quickRetries
       const run = yield* runCli(["prompt", "hi", "--mock-faults", "hang", "--attempt-timeout", "100ms", "--max-retries", "0", "--json"], { cwd })
       assert.strictEqual(run.exitCode, ExitCode.TimedOut)
-      const document = jsonDocument(run.stdout)
+      const document = JSON.parse(run.stdout)
       assert.strictEqual(document.errorType, "Timeout")
       assert.strictEqual(document.scope, "attempt")
       assert.strictEqual(document.attempts, 1)
