@@ -17,7 +17,7 @@
  * the `LanguageModel` in context (text, or JSON decoded with an `output` Schema); `step` runs
  * any Effect, Promise or plain function; `use` runs a registered step type. {@link run} is the
  * synchronous mode (run and wait, with an optional client timeout); `WorkflowRunner` is the
- * asynchronous one. YAML files compile to the same {@link Executor.Definition}.
+ * asynchronous one. YAML files compile to the same {@link WorkflowDefinition.Definition}.
  *
  * @since 0.1.0
  */
@@ -34,6 +34,7 @@ import type * as RunBudget from "./internal/runBudget.ts"
 import { schemaProblems } from "./internal/schemaIssues.ts"
 import * as StepType from "./StepType.ts"
 import * as WorkflowError from "./WorkflowError.ts"
+import type * as WorkflowDefinition from "./WorkflowDefinition.ts"
 
 /**
  * What a step's function receives: the run's inputs and the outputs of the steps it needs.
@@ -58,7 +59,7 @@ export interface StepOptions<N extends string> {
   /** Steps whose outputs this step uses; it starts when they are done. */
   readonly needs?: ReadonlyArray<N> | undefined
   /** Attempts after the first on a retryable failure, or a policy. */
-  readonly retry?: number | Executor.RetryPolicy | undefined
+  readonly retry?: number | WorkflowDefinition.RetryPolicy | undefined
   /** A timeout per attempt (`30s`, or an Effect duration). */
   readonly timeout?: string | Duration.Input | undefined
   /** The step's own budget, within the run's. */
@@ -95,8 +96,8 @@ type NewId<S, Id extends string> = Id extends keyof S ? never : Id
 export class Workflow<I, S, R> implements Pipeable {
   readonly name: string
   readonly input: Schema.Codec<I, unknown>
-  readonly definition: Executor.Definition<R>
-  constructor(name: string, input: Schema.Codec<I, unknown>, definition: Executor.Definition<R>) {
+  readonly definition: WorkflowDefinition.Definition<R>
+  constructor(name: string, input: Schema.Codec<I, unknown>, definition: WorkflowDefinition.Definition<R>) {
     this.name = name
     this.input = input
     this.definition = definition
@@ -178,11 +179,11 @@ export class Workflow<I, S, R> implements Pipeable {
     id: string,
     options: StepOptions<string>,
     work: (
-      context: StepInput<I, never> & Omit<Executor.StepContext, "input">
+      context: StepInput<I, never> & Omit<WorkflowDefinition.StepContext, "input">
     ) => Effect.Effect<A, LlmError.LlmError, R2 | LanguageModel.LanguageModel>
   ): Workflow<I, S & { readonly [K in Id]: A }, R | R2> {
     const needs = options.needs ?? []
-    const spec: Executor.StepSpec<R | R2> = {
+    const spec: WorkflowDefinition.StepSpec<R | R2> = {
       id,
       needs,
       retry: typeof options.retry === "number" ? { times: options.retry } : options.retry,
@@ -233,7 +234,7 @@ export const make = <const Fields extends Schema.Struct.Fields = {}>(
  * @since 0.1.0
  * @category models
  */
-export type Result<S> = Omit<Executor.RunResult, "outputs"> & { readonly outputs: S }
+export type Result<S> = Omit<WorkflowDefinition.RunResult, "outputs"> & { readonly outputs: S }
 
 /**
  * Options of a run.
@@ -267,9 +268,9 @@ export const makeRunId: Effect.Effect<string> = Effect.gen(function*() {
  * @category running
  */
 export const runDefinition = <R>(
-  definition: Executor.Definition<R>,
-  options: Executor.StartOptions & { readonly timeoutMs?: number | undefined }
-): Effect.Effect<Executor.RunResult, WorkflowError.WorkflowError, R> =>
+  definition: WorkflowDefinition.Definition<R>,
+  options: WorkflowDefinition.StartOptions & { readonly timeoutMs?: number | undefined }
+): Effect.Effect<WorkflowDefinition.RunResult, WorkflowError.WorkflowError, R> =>
   options.timeoutMs === undefined ? Executor.execute(definition, options) : Effect.scoped(Effect.gen(function*() {
     const control = yield* Executor.start(definition, options)
     const timeoutMs = options.timeoutMs!

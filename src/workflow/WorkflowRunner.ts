@@ -12,11 +12,11 @@
  */
 import { Context, Duration, Effect, Exit, Layer, Ref, Scope } from "effect"
 import type * as LanguageModel from "../LanguageModel.ts"
-import type * as Executor from "./Executor.ts"
-import * as ExecutorModule from "./Executor.ts"
+import * as Executor from "./Executor.ts"
 import type * as RunState from "./RunState.ts"
 import * as Workflow from "./Workflow.ts"
 import * as WorkflowError from "./WorkflowError.ts"
+import type * as WorkflowDefinition from "./WorkflowDefinition.ts"
 
 /**
  * A started run.
@@ -27,7 +27,7 @@ import * as WorkflowError from "./WorkflowError.ts"
 export interface Handle {
   readonly runId: string
   readonly status: Effect.Effect<RunState.RunSnapshot, WorkflowError.WorkflowError>
-  readonly result: Effect.Effect<Executor.RunResult, WorkflowError.WorkflowError>
+  readonly result: Effect.Effect<WorkflowDefinition.RunResult, WorkflowError.WorkflowError>
   readonly cancel: Effect.Effect<RunState.RunSnapshot, WorkflowError.WorkflowError>
 }
 
@@ -37,7 +37,7 @@ export interface Handle {
  * @since 0.1.0
  * @category models
  */
-export interface StartOptions extends Omit<Executor.StartOptions, "runId"> {
+export interface StartOptions extends Omit<WorkflowDefinition.StartOptions, "runId"> {
   readonly runId?: string | undefined
 }
 
@@ -48,9 +48,9 @@ export interface StartOptions extends Omit<Executor.StartOptions, "runId"> {
  * @category models
  */
 export interface Service {
-  readonly start: <R>(definition: Executor.Definition<R>, options: StartOptions) => Effect.Effect<Handle, never, R>
+  readonly start: <R>(definition: WorkflowDefinition.Definition<R>, options: StartOptions) => Effect.Effect<Handle, never, R>
   readonly status: (runId: string) => Effect.Effect<RunState.RunSnapshot, WorkflowError.WorkflowError>
-  readonly result: (runId: string) => Effect.Effect<Executor.RunResult, WorkflowError.WorkflowError>
+  readonly result: (runId: string) => Effect.Effect<WorkflowDefinition.RunResult, WorkflowError.WorkflowError>
   readonly cancel: (runId: string) => Effect.Effect<RunState.RunSnapshot, WorkflowError.WorkflowError>
   /** Ids of the runs held (running, or finished and not yet retrieved). */
   readonly list: Effect.Effect<ReadonlyArray<string>>
@@ -77,7 +77,7 @@ export interface Options {
 
 interface Entry {
   readonly workflow: string
-  readonly control: Executor.RunControl
+  readonly control: WorkflowDefinition.RunControl
   readonly scope: Scope.Closeable
 }
 
@@ -119,11 +119,11 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Scope
     const cancel = (runId: string) =>
       Effect.flatMap(lookup(runId), (entry) => entry.control.cancel.pipe(Effect.andThen(entry.control.snapshot)))
 
-    const start = <R>(definition: Executor.Definition<R>, startOptions: StartOptions) =>
+    const start = <R>(definition: WorkflowDefinition.Definition<R>, startOptions: StartOptions) =>
       Effect.gen(function*() {
         const runId = startOptions.runId ?? (yield* Workflow.makeRunId)
         const scope = yield* Scope.fork(layerScope)
-        const control = yield* ExecutorModule.start(definition, { ...startOptions, runId }).pipe(
+        const control = yield* Executor.start(definition, { ...startOptions, runId }).pipe(
           Effect.provideService(Scope.Scope, scope)
         )
         yield* Ref.update(runs, (map) => new Map(map).set(runId, { workflow: definition.name, control, scope }))

@@ -1,6 +1,6 @@
 /**
  * YAML workflows: read a file, check everything with file and line, and compile it into the
- * same `Executor.Definition` the TypeScript builder produces.
+ * same `WorkflowDefinition.Definition` the TypeScript builder produces.
  *
  * {@link parse} reads the text with `yaml`'s `parseDocument` and a `LineCounter`, runs
  * `WorkflowValidation.check` and places every problem on the line of the node it is about.
@@ -21,13 +21,14 @@ import type * as LlmError from "../LlmError.ts"
 import type * as LlmRequest from "../LlmRequest.ts"
 import * as Message from "../Message.ts"
 import * as ProviderRegistry from "../ProviderRegistry.ts"
-import type * as Executor from "./Executor.ts"
 import { decodeReply } from "./internal/jsonOutput.ts"
 import * as StepType from "./StepType.ts"
 import * as Template from "./Template.ts"
+import * as Workflow from "./Workflow.ts"
 import * as WorkflowError from "./WorkflowError.ts"
 import * as WorkflowFile from "./WorkflowFile.ts"
 import * as WorkflowValidation from "./WorkflowValidation.ts"
+import type * as WorkflowDefinition from "./WorkflowDefinition.ts"
 
 /**
  * A checked workflow file.
@@ -169,7 +170,7 @@ const millis = (text: string | undefined): number | undefined => {
   return Result.isSuccess(parsed) ? parsed.success : undefined
 }
 
-const retryPolicy = (retry: typeof WorkflowFile.Retry.Type | undefined): Executor.RetryPolicy | undefined => {
+const retryPolicy = (retry: typeof WorkflowFile.Retry.Type | undefined): WorkflowDefinition.RetryPolicy | undefined => {
   if (retry === undefined) return undefined
   if (typeof retry === "number") return { times: retry }
   return { times: retry.times, delayMs: millis(retry.delay) }
@@ -187,7 +188,7 @@ const mustParse = (source: string): Template.Template => {
  * @since 0.1.0
  * @category compiling
  */
-export const compile = (loaded: Loaded): Effect.Effect<Executor.Definition, LlmError.LlmError> =>
+export const compile = (loaded: Loaded): Effect.Effect<WorkflowDefinition.Definition, LlmError.LlmError> =>
   Effect.gen(function*() {
     const file = loaded.file
     const defaults = file.defaults ?? {}
@@ -195,7 +196,7 @@ export const compile = (loaded: Loaded): Effect.Effect<Executor.Definition, LlmE
     const contextModel = yield* Effect.serviceOption(LanguageModel.LanguageModel)
     const stepTypes = yield* StepType.StepTypes
     const models = new Map<string, LanguageModel.Service>()
-    const steps: Array<Executor.StepSpec> = []
+    const steps: Array<WorkflowDefinition.StepSpec> = []
     for (const step of file.steps) {
       const provider = step.provider ?? defaults.provider
       const model = step.model ?? (step.provider === undefined ? defaults.model : undefined)
@@ -261,3 +262,31 @@ export const compile = (loaded: Loaded): Effect.Effect<Executor.Definition, LlmE
       ...(file.budget !== undefined ? { budget: file.budget } : {})
     }
   })
+
+/**
+ * Reads, checks, compiles and runs a workflow file, waiting for its result (the synchronous
+ * mode from code). Inputs are checked against the declared ones; text values are converted.
+ *
+ * @since 0.1.0
+ * @category running
+ * @example
+ * const result = yield* WorkflowYaml.runFile("examples/workflows/demo.yaml", { topic: "tides" })
+ */
+export const runFile = (
+  path: string,
+  input: Readonly<Record<string, unknown>> = {},
+  options: { readonly runId?: string | undefined; readonly timeoutMs?: number | undefined } = {}
+): Effect.Effect<WorkflowDefinition.RunResult, WorkflowError.WorkflowError | LlmError.LlmError, FileSystem.FileSystem | LanguageModel.LanguageModel> =>
+  Effect.gen(function*() {
+    const loaded = yield* load(path)
+    const checked = yield* checkInputs(loaded, input)
+    const definition = yield* compile(loaded)
+    const runId = options.runId ?? (yield* Workflow.makeRunId)
+    return yield* Workflow.runDefinition(definition, {
+      runId,
+      input: checked,
+      source: { path: loaded.path, hash: loaded.hash },
+      timeoutMs: options.timeoutMs
+    })
+  })
+

@@ -1,5 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Result, Schema } from "effect"
+import { NodeServices } from "@effect/platform-node"
+import { Effect, Fiber, Layer, Result, Schema } from "effect"
+import { TestClock } from "effect/testing"
 import * as ProviderRegistry from "../../src/ProviderRegistry.ts"
 import * as MockLanguageModel from "../../src/providers/mock/MockLanguageModel.ts"
 import * as Journal from "../../src/workflow/Journal.ts"
@@ -267,4 +269,23 @@ steps:
       assert.strictEqual(error.reason.step, "two")
       assert.strictEqual(error.reason.cause.reason._tag, "BudgetExceeded")
     }))
+
+  it.effect("runFile runs the demo from code: the two drafts start together after the outline", () =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.forkChild(WorkflowYaml.runFile("examples/workflows/demo.yaml", { topic: "volcanoes" }))
+      // The file is read with real I/O: let real time pass, then advance the test clock, until done.
+      for (let tick = 0; tick < 500 && fiber.pollUnsafe() === undefined; tick++) {
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 10)))
+        yield* TestClock.adjust("10 millis")
+      }
+      const result = yield* Fiber.join(fiber)
+      assert.strictEqual(result.state, "completed")
+      assert.match(String(result.outputs.outline), /volcanoes/)
+      const at = (id: string) => result.steps.find((step) => step.id === id)!
+      const outlineDone = at("outline").finishedAt!
+      assert.strictEqual(outlineDone - at("outline").startedAt!, 10)
+      assert.deepStrictEqual([at("draft_plain").startedAt, at("draft_vivid").startedAt], [outlineDone, outlineDone])
+      assert.deepStrictEqual([at("draft_plain").finishedAt, at("draft_vivid").finishedAt], [outlineDone + 10, outlineDone + 10])
+    }).pipe(Effect.provide(Layer.mergeAll(MockLanguageModel.layer({ reply: "echo", latency: "10 millis" }), registry, NodeServices.layer))))
 })
+

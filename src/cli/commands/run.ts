@@ -35,6 +35,7 @@ import * as OutputFlags from "../flags/OutputFlags.ts"
 import * as ModelFromConfig from "../ModelFromConfig.ts"
 import * as Output from "../Output.ts"
 import * as RunProgress from "./runProgress.ts"
+import type * as WorkflowDefinition from "../../workflow/WorkflowDefinition.ts"
 
 /**
  * The failure the command ends with once it has reported a workflow error itself: a short
@@ -167,7 +168,7 @@ export const takeOverSigint = (onFirst: () => void): Effect.Effect<void, never, 
       })
   ).pipe(Effect.asVoid)
 
-const render = (result: Executor.RunResult): string => {
+const render = (result: WorkflowDefinition.RunResult): string => {
   const blocks = result.steps.map((step) => {
     const output = typeof step.output === "string" ? step.output : JSON.stringify(step.output, null, 2)
     return `── ${step.id} ── ${RunProgress.stepFacts(step)}\n${output}`

@@ -7,11 +7,11 @@
  */
 import { Console, Effect } from "effect"
 import * as DurationText from "../../Duration.ts"
-import type * as Executor from "../../workflow/Executor.ts"
 import type * as RunState from "../../workflow/RunState.ts"
 import * as WorkflowError from "../../workflow/WorkflowError.ts"
 import type * as WorkflowHooks from "../../workflow/WorkflowHooks.ts"
 import * as Output from "../Output.ts"
+import type * as WorkflowDefinition from "../../workflow/WorkflowDefinition.ts"
 
 /**
  * What the command reports through.
@@ -23,7 +23,7 @@ export interface Progress {
   readonly hooks: WorkflowHooks.Hooks
   readonly start: (steps: number, resumed: number) => Effect.Effect<void>
   readonly cancelling: Effect.Effect<void>
-  readonly end: (result: Executor.RunResult) => Effect.Effect<void>
+  readonly end: (result: WorkflowDefinition.RunResult) => Effect.Effect<void>
 }
 
 const tokens = (count: number | undefined): string => `${count ?? 0} tokens`
