@@ -83,7 +83,7 @@ export const prepare = <R>(definition: Definition<R>, options: StartOptions): Ef
     const semaphore = limit !== undefined && limit < definition.steps.length ? yield* Semaphore.make(limit) : undefined
 
     const state = {
-      run: "running" as RunState.State,
+      run: "pending" as RunState.State,
       finishedAt: undefined as number | undefined,
       error: undefined as string | undefined,
       stop: false,
@@ -326,7 +326,10 @@ export const prepare = <R>(definition: Definition<R>, options: StartOptions): Ef
     }).pipe(Effect.catch((error) => Effect.logWarning(error.message)))
 
     const steps = launch(definition.steps.filter((step) => step.needs.length === 0))
-    const body = begin.pipe(
+    const body = Effect.sync(() => {
+      state.run = "running"
+    }).pipe(
+      Effect.andThen(begin),
       Effect.andThen(steps),
       Effect.andThen(finish),
       Effect.ensuring(Effect.suspend(() =>

@@ -16,6 +16,7 @@
  *
  * @since 0.1.0
  */
+import { resolve as resolvePath } from "node:path"
 import { Data, Effect, FileSystem, Option, Result, Runtime, Scope } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as DurationText from "../../Duration.ts"
@@ -233,7 +234,7 @@ export const command = Command.make(
           runId,
           input: prepared.input,
           resumed: prepared.resumed,
-          source: { path: loaded.path, hash: loaded.hash }
+          source: { path: loaded.path === undefined ? undefined : resolvePath(loaded.path), hash: loaded.hash }
         }).pipe(
           Effect.provideService(Journal.Journal, journal),
           Effect.provide(WorkflowHooks.layer(progress.hooks))
