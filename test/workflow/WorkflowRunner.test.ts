@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import * as MockLanguageModel from "../../src/providers/mock/MockLanguageModel.ts"
+import * as StepType from "../../src/workflow/StepType.ts"
 import * as Workflow from "../../src/workflow/Workflow.ts"
 import * as WorkflowRunner from "../../src/workflow/WorkflowRunner.ts"
 
@@ -89,4 +90,25 @@ describe("WorkflowRunner (async mode)", () => {
       ])
       assert.isTrue(results.every((result) => result.durationMs === 300))
     }).pipe(Effect.provide(env)))
+
+  it.effect("a step type is cleaned up when its run is cancelled", () =>
+    Effect.gen(function*() {
+      const log: Array<string> = []
+      const slowType = StepType.make({
+        name: "slow",
+        init: () => Effect.sync(() => log.push("init")),
+        execute: () => Effect.as(Effect.sleep("100 millis"), "done"),
+        cleanup: () => Effect.sync(() => { log.push("cleanup") })
+      })
+      const wf = Workflow.make("plugged").use("a", slowType, () => ({})).prompt("b", () => "after", { needs: ["a"] })
+      const handle = yield* WorkflowRunner.start(wf, {})
+      yield* TestClock.adjust("50 millis")
+      yield* handle.cancel
+      assert.deepStrictEqual(log, ["init"])
+      yield* TestClock.adjust("100 millis")
+      const error = yield* Effect.flip(handle.result)
+      assert.strictEqual(error.reason._tag, "Cancelled")
+      assert.deepStrictEqual(log, ["init", "cleanup"])
+    }).pipe(Effect.provide(env)))
 })
+
