@@ -10,11 +10,9 @@
  */
 import { Effect } from "effect"
 import { Argument, Command } from "effect/cli"
-import * as DurationText from "../../Duration.ts"
 import * as LanguageModel from "../../LanguageModel.ts"
 import * as LlmConnectConfig from "../../LlmConnectConfig.ts"
 import * as LlmError from "../../LlmError.ts"
-import type { LlmResponse } from "../../LlmResponse.ts"
 import * as BudgetFlags from "../flags/BudgetFlags.ts"
 import * as ConfigFlags from "../flags/ConfigFlags.ts"
 import * as MockFlags from "../flags/MockFlags.ts"
@@ -32,33 +30,6 @@ import * as Output from "../Output.ts"
  */
 export const MOCK_NOTICE =
   "using the mock provider (offline, canned answers); pass --provider or set LLM_CONNECT_PROVIDER to call a real model"
-
-/**
- * Bounds a call by the configured timeout, failing with `Timeout` (scope `call`).
- *
- * @since 0.1.0
- * @category combinators
- */
-export const withCallTimeout = (
-  call: Effect.Effect<LlmResponse, LlmError.LlmError>,
-  timeoutMs: number | undefined,
-  provider: string
-): Effect.Effect<LlmResponse, LlmError.LlmError> =>
-  timeoutMs === undefined ? call : Effect.timeoutOrElse(call, {
-    duration: timeoutMs,
-    orElse: () =>
-      Effect.fail(
-        LlmError.make(
-          provider,
-          new LlmError.Timeout({
-            description: `no answer within ${DurationText.formatMillis(timeoutMs)} (the --timeout / timeout setting)`,
-            scope: "call",
-            attempts: 1,
-            elapsedMs: timeoutMs
-          })
-        )
-      )
-  })
 
 /**
  * The `prompt` command.
@@ -100,11 +71,9 @@ export const command = Command.make(
       ...(config.temperature !== undefined ? { temperature: config.temperature } : {}),
       ...(config.timeoutMs !== undefined ? { timeoutMs: config.timeoutMs } : {})
     }
-    const response = yield* withCallTimeout(
-      Effect.provide(LanguageModel.generate(request), layer),
-      config.timeoutMs,
-      config.provider
-    )
+    // The call timeout is the stack's (Retry/Timeout layers, from request.timeoutMs): one
+    // timer, and its error counts the attempts really made.
+    const response = yield* Effect.provide(LanguageModel.generate(request), layer)
     if (input.json) {
       yield* Output.json(response)
     } else {

@@ -167,7 +167,9 @@ const faultError = (fault: MockFault, model: string): Effect.Effect<never, LlmEr
  */
 export const make = (options: Options = {}): Effect.Effect<{ readonly model: LanguageModel.Service; readonly control: Control }> =>
   Effect.gen(function*() {
-    const calls = yield* Ref.make<ReadonlyArray<LlmRequest>>([])
+    // Append-only and owned by this instance: a push is atomic on the JS thread, and copying an
+    // immutable list on every call made long runs quadratic.
+    const recorded: Array<LlmRequest> = []
     const faults = yield* Ref.make<ReadonlyArray<MockFault>>(options.faults ?? [])
     const counter = yield* Ref.make(0)
     const latency = Duration.fromInputUnsafe(options.latency ?? 0)
@@ -176,7 +178,7 @@ export const make = (options: Options = {}): Effect.Effect<{ readonly model: Lan
     const generate = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError.LlmError> =>
       Effect.gen(function*() {
         const started = yield* Clock.currentTimeMillis
-        yield* Ref.update(calls, (all) => [...all, request])
+        yield* Effect.sync(() => recorded.push(request))
         const id = yield* Ref.modify(counter, (n) => [n + 1, n + 1] as const)
         const fault = yield* Ref.modify(faults, (script) => [script[0], script.slice(1)] as const)
         const model = request.model ?? defaultModel
@@ -202,7 +204,7 @@ export const make = (options: Options = {}): Effect.Effect<{ readonly model: Lan
     return {
       model: { provider: PROVIDER, defaultModel, generate },
       control: {
-        calls: Ref.get(calls),
+        calls: Effect.sync(() => recorded.slice()),
         pushFaults: (more) => Ref.update(faults, (script) => [...script, ...more]),
         pendingFaults: Ref.get(faults)
       }
