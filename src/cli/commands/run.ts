@@ -29,6 +29,7 @@ import * as WorkflowError from "../../workflow/WorkflowError.ts"
 import * as WorkflowHooks from "../../workflow/WorkflowHooks.ts"
 import * as WorkflowYaml from "../../workflow/WorkflowYaml.ts"
 import * as ExitCode from "../ExitCode.ts"
+import * as BudgetFlags from "../flags/BudgetFlags.ts"
 import * as ConfigFlags from "../flags/ConfigFlags.ts"
 import * as MockFlags from "../flags/MockFlags.ts"
 import * as ModelFlags from "../flags/ModelFlags.ts"
@@ -209,6 +210,7 @@ export const command = Command.make(
     ),
     model: { provider: ModelFlags.flags.provider, model: ModelFlags.flags.model, baseUrl: ModelFlags.flags.baseUrl },
     mock: MockFlags.flags,
+    budget: BudgetFlags.flags,
     config: ConfigFlags.config,
     json: OutputFlags.json
   },
@@ -218,7 +220,7 @@ export const command = Command.make(
       return yield* WorkflowError.invalid("?", [{ message: `--timeout: ${timeoutMs.failure}`, path: "--timeout" }])
     }
     const resolved = yield* LlmConnectConfig.load({
-      flags: ConfigFlags.overrides(flags.model, flags.mock),
+      flags: ConfigFlags.overrides(flags.model, flags.mock, flags.budget),
       configFile: ConfigFlags.configFile(flags.config)
     })
     const modelLayer = yield* ModelFromConfig.layer(resolved)

@@ -35,8 +35,8 @@ const tokens = (count: number | undefined): string => `${count ?? 0} tokens`
  * @category formatting
  */
 export const stepFacts = (step: RunState.StepSnapshot): string =>
-  `${step.state}${step.durationMs !== undefined ? ` in ${DurationText.formatMillis(step.durationMs)}` : ""}, ${
-    tokens(step.usage?.totalTokens)
+  `${step.state}${step.durationMs !== undefined ? ` in ${DurationText.formatMillis(step.durationMs)}` : ""}${
+    step.usage !== undefined ? `, ${tokens(step.usage.totalTokens)}` : ""
   }${step.resumed === true ? ", from the journal" : ""}`
 
 /**
