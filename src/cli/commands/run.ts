@@ -35,6 +35,7 @@ import * as MockFlags from "../flags/MockFlags.ts"
 import * as ModelFlags from "../flags/ModelFlags.ts"
 import * as OutputFlags from "../flags/OutputFlags.ts"
 import * as ModelFromConfig from "../ModelFromConfig.ts"
+import * as Prompt from "./prompt.ts"
 import * as Output from "../Output.ts"
 import * as RunProgress from "./runProgress.ts"
 import type * as WorkflowDefinition from "../../workflow/WorkflowDefinition.ts"
@@ -224,13 +225,14 @@ export const command = Command.make(
       configFile: ConfigFlags.configFile(flags.config)
     })
     const modelLayer = yield* ModelFromConfig.layer(resolved)
+    if (resolved.config.provider === "mock") yield* Output.notice(Prompt.MOCK_NOTICE)
     const journal = yield* Journal.makeFile(flags.journal)
     const prepared = yield* prepare(flags.file, flags.resume, flags.inputs, journal)
     const { loaded, runId } = prepared
     const run = Effect.gen(function*() {
       const definition = yield* WorkflowYaml.compile(loaded)
       const progress = RunProgress.make({ json: !process.stderr.isTTY, workflow: definition.name, runId })
-      yield* progress.start(definition.steps.length, prepared.resumed?.length ?? 0)
+      yield* progress.start(definition.steps.map((step) => step.id), prepared.resumed?.map((entry) => entry.step) ?? [])
       const outcome = yield* Effect.scoped(Effect.gen(function*() {
         const control = yield* Executor.start(definition, {
           runId,

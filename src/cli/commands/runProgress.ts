@@ -21,7 +21,7 @@ import type * as WorkflowDefinition from "../../workflow/WorkflowDefinition.ts"
  */
 export interface Progress {
   readonly hooks: WorkflowHooks.Hooks
-  readonly start: (steps: number, resumed: number) => Effect.Effect<void>
+  readonly start: (steps: ReadonlyArray<string>, resumed: ReadonlyArray<string>) => Effect.Effect<void>
   readonly cancelling: Effect.Effect<void>
   readonly end: (result: WorkflowDefinition.RunResult) => Effect.Effect<void>
 }
@@ -51,27 +51,68 @@ export const totals = (snapshot: RunState.RunSnapshot): string => {
   return `run ${snapshot.runId} ${snapshot.state}${time}: ${snapshot.steps.length} steps, ${totalTokens} tokens (${inputTokens} in + ${outputTokens} out)`
 }
 
+const mark: Record<RunState.State | "retrying", string> = {
+  pending: "·",
+  running: "▸",
+  completed: "✓",
+  failed: "✗",
+  cancelled: "○",
+  timeout: "⧗",
+  retrying: "↻"
+}
+
 /**
- * Builds the progress reporter of one run.
+ * The live block of a terminal: one line per step, redrawn in place on every event (the cursor
+ * moves back up over the block; nothing else writes to stderr while it is drawn).
+ */
+const liveBlock = () => {
+  const rows = new Map<string, string>()
+  let footer: string | undefined
+  let drawn = 0
+  return {
+    set: (step: string, state: RunState.State | "retrying", text: string) => {
+      rows.set(step, `${mark[state]} ${step}  ${text}`)
+    },
+    footer: (text: string | undefined) => {
+      footer = text
+    },
+    draw: Effect.sync(() => {
+      const lines = [...rows.values(), ...(footer !== undefined ? [footer] : [])]
+      let out = drawn > 0 ? `\x1b[${drawn}F` : ""
+      for (const line of lines) out += `\x1b[2K${Output.PREFIX}   ${line}\n`
+      drawn = lines.length
+      process.stderr.write(out)
+    })
+  }
+}
+
+/**
+ * Builds the progress reporter of one run: JSON lines, or a live block on a terminal.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (options: { readonly json: boolean; readonly workflow: string; readonly runId: string }): Progress => {
   const { json, runId, workflow } = options
-  const emit = (event: Record<string, unknown>, text: string) =>
-    json ? Console.error(JSON.stringify({ runId, ...event })) : Output.notice(text)
+  const block = liveBlock()
+  const emit = (event: Record<string, unknown>, update: () => void) =>
+    json ? Console.error(JSON.stringify({ runId, ...event })) : Effect.andThen(Effect.sync(update), block.draw)
   return {
     hooks: {
       beforeStep: (event) =>
         emit(
           { event: "step", step: event.step, state: "running", attempt: event.attempt, at: event.startedAt },
-          `▸ ${event.step} running${event.attempt > 1 ? ` (attempt ${event.attempt})` : ""}`
+          () => block.set(event.step, "running", `running${event.attempt > 1 ? ` (attempt ${event.attempt})` : ""}...`)
         ),
       afterStep: (event) =>
         emit(
           { event: "step", step: event.step, state: "completed", attempt: event.attempt, durationMs: event.durationMs, usage: event.usage },
-          `✓ ${event.step} completed in ${DurationText.formatMillis(event.durationMs)}, ${tokens(event.usage.totalTokens)}`
+          () =>
+            block.set(
+              event.step,
+              "completed",
+              `completed in ${DurationText.formatMillis(event.durationMs)}, ${tokens(event.usage.totalTokens)}`
+            )
         ),
       onError: (event) =>
         emit(
@@ -83,20 +124,49 @@ export const make = (options: { readonly json: boolean; readonly workflow: strin
             durationMs: event.durationMs,
             error: event.error.message
           },
-          `✗ ${event.step} attempt ${event.attempt} failed: ${event.error.message}${event.willRetry ? " (retrying)" : ""}`
+          () =>
+            block.set(
+              event.step,
+              event.willRetry ? "retrying" : "failed",
+              `attempt ${event.attempt} failed${event.willRetry ? ", retrying" : ""}: ${Output.oneLine(event.error.message)}`
+            )
         )
     },
     start: (steps, resumed) =>
-      emit(
-        { event: "run", state: "running", workflow, steps, resumed },
-        `run ${runId}: workflow "${workflow}", ${steps} steps${resumed > 0 ? `, ${resumed} already finished (resumed)` : ""}` +
-          ` (resume with: llm-connect run --resume ${runId})`
-      ),
+      json
+        ? Console.error(JSON.stringify({ runId, event: "run", state: "running", workflow, steps: steps.length, resumed: resumed.length }))
+        : Effect.andThen(
+          Output.notice(
+            `run ${runId}: workflow "${workflow}", ${steps.length} steps${
+              resumed.length > 0 ? `, ${resumed.length} already finished (resumed)` : ""
+            } (resume with: llm-connect run --resume ${runId})`
+          ),
+          Effect.andThen(
+            Effect.sync(() => {
+              for (const step of steps) {
+                block.set(step, resumed.includes(step) ? "completed" : "pending", resumed.includes(step) ? "from the journal" : "pending")
+              }
+            }),
+            block.draw
+          )
+        ),
     cancelling: emit(
       { event: "run", state: "cancelling" },
-      "cancelling: steps in flight will finish, no new step starts (Ctrl-C again to stop at once)"
+      () => block.footer("cancelling: steps in flight will finish, no new step starts (Ctrl-C again to stop at once)")
     ),
-    end: (result) => emit({ event: "run", state: result.state, durationMs: result.durationMs, usage: result.usage }, totals(result))
+    end: (result) =>
+      json
+        ? Console.error(JSON.stringify({ runId, event: "run", state: result.state, durationMs: result.durationMs, usage: result.usage }))
+        : Effect.andThen(
+          Effect.andThen(
+            Effect.sync(() => {
+              for (const step of result.steps) block.set(step.id, step.state, stepFacts(step))
+              block.footer(undefined)
+            }),
+            block.draw
+          ),
+          Output.notice(totals(result))
+        )
   }
 }
 
