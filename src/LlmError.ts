@@ -10,6 +10,7 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
+import { Usage } from "./Usage.ts"
 
 const description = Schema.String.annotate({ description: "What happened, for a person." })
 
@@ -279,6 +280,25 @@ export type LlmErrorReason = typeof LlmErrorReason.Type
 export type ReasonTag = LlmErrorReason["_tag"]
 
 /**
+ * What a failed call still cost: some providers charge for work done before they fail (Claude
+ * Code stopping at its own spending cap, say). The budget layer commits it instead of releasing
+ * the reservation, so a failure never hides spend.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Spent = Schema.Struct({
+  usage: Usage,
+  costUsd: Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0))
+}).annotate({ identifier: "Spent" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Spent = typeof Spent.Type
+
+/**
  * The error every layer fails with.
  *
  * @since 0.1.0
@@ -289,6 +309,7 @@ export class LlmError extends Schema.TaggedError<LlmError>()("LlmError", {
   model: Schema.optionalKey(Schema.String),
   status: Schema.optionalKey(Schema.Int),
   requestId: Schema.optionalKey(Schema.String),
+  spent: Schema.optionalKey(Spent),
   reason: LlmErrorReason
 }) {
   /** Whether retrying the call can help. */
@@ -319,14 +340,20 @@ export class LlmError extends Schema.TaggedError<LlmError>()("LlmError", {
 export const make = (
   provider: string,
   reason: LlmErrorReason,
-  extra?: { readonly model?: string | undefined; readonly status?: number | undefined; readonly requestId?: string | undefined }
+  extra?: {
+    readonly model?: string | undefined
+    readonly status?: number | undefined
+    readonly requestId?: string | undefined
+    readonly spent?: Spent | undefined
+  }
 ): LlmError =>
   new LlmError({
     provider,
     reason,
     ...(extra?.model !== undefined ? { model: extra.model } : {}),
     ...(extra?.status !== undefined ? { status: extra.status } : {}),
-    ...(extra?.requestId !== undefined ? { requestId: extra.requestId } : {})
+    ...(extra?.requestId !== undefined ? { requestId: extra.requestId } : {}),
+    ...(extra?.spent !== undefined ? { spent: extra.spent } : {})
   })
 
 /**
@@ -351,7 +378,8 @@ export const ErrorDocument = Schema.Struct({
   provider: Schema.optionalKey(Schema.String),
   model: Schema.optionalKey(Schema.String),
   status: Schema.optionalKey(Schema.Int),
-  requestId: Schema.optionalKey(Schema.String)
+  requestId: Schema.optionalKey(Schema.String),
+  spent: Schema.optionalKey(Spent)
 }).annotate({
   identifier: "ErrorDocument",
   description: "A failure as printed by the CLI: message, reason tag, and the reason's own fields."
@@ -373,6 +401,7 @@ export const toDocument = (error: LlmError): Record<string, unknown> => {
     ...(error.model !== undefined ? { model: error.model } : {}),
     ...(error.status !== undefined ? { status: error.status } : {}),
     ...(error.requestId !== undefined ? { requestId: error.requestId } : {}),
+    ...(error.spent !== undefined ? { spent: error.spent } : {}),
     ...fields
   }
 }

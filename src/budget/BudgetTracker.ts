@@ -19,7 +19,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Effect, Exit, Layer, Ref } from "effect"
+import { Cause, Clock, Context, Effect, Exit, Layer, Ref } from "effect"
 import type * as CallContext from "../CallContext.ts"
 import * as LlmError from "../LlmError.ts"
 import type { LlmRequest } from "../LlmRequest.ts"
@@ -185,6 +185,15 @@ export interface Service {
   readonly snapshot: Effect.Effect<Snapshot>
 }
 
+const spentOf = (cause: Cause.Cause<unknown>): Actual | undefined => {
+  for (const reason of cause.reasons) {
+    if (Cause.isFailReason(reason) && LlmError.isLlmError(reason.error) && reason.error.spent !== undefined) {
+      return { usage: reason.error.spent.usage, costUsd: reason.error.spent.costUsd }
+    }
+  }
+  return undefined
+}
+
 /**
  * The `BudgetTracker` service: the root budget of a run.
  *
@@ -320,8 +329,12 @@ const nodeService = (
       use: (reservation: Reservation) => Effect.Effect<A, E, R>,
       actual: (value: A) => Actual
     ): Effect.Effect<A, E | LlmError.LlmError, R> =>
-      Effect.acquireUseRelease(reserve(ask), use, (reservation, exit) =>
-        Exit.isSuccess(exit) ? Effect.asVoid(commit(reservation, actual(exit.value))) : release(reservation))
+      Effect.acquireUseRelease(reserve(ask), use, (reservation, exit) => {
+        if (Exit.isSuccess(exit)) return Effect.asVoid(commit(reservation, actual(exit.value)))
+        // A failed call that still cost something (LlmError.spent) is committed, not released.
+        const spent = spentOf(exit.cause)
+        return spent === undefined ? release(reservation) : Effect.asVoid(commit(reservation, spent))
+      })
 
     const withinDeadline = <A, E, R>(
       effect: Effect.Effect<A, E, R>,

@@ -5,6 +5,7 @@ import * as BudgetLanguageModel from "../../src/budget/BudgetLanguageModel.ts"
 import * as BudgetTracker from "../../src/budget/BudgetTracker.ts"
 import * as CallContext from "../../src/CallContext.ts"
 import * as LanguageModel from "../../src/LanguageModel.ts"
+import * as LlmError from "../../src/LlmError.ts"
 import type { LlmResponse } from "../../src/LlmResponse.ts"
 import * as PriceTable from "../../src/pricing/PriceTable.ts"
 import * as BuiltinProviders from "../../src/providers/BuiltinProviders.ts"
@@ -61,6 +62,24 @@ describe("BudgetLanguageModel", () => {
       const reported = yield* BudgetLanguageModel.wrap(tracker)(reply({ usd: 0.25, source: "provider" })).generate(request)
       assert.deepStrictEqual(reported.cost, { usd: 0.25, source: "provider" })
       assert.closeTo((yield* tracker.snapshot).consumed.costUsd, 0.25 + PriceTable.costOf(price, usage), 1e-12)
+    }))
+
+  it.effect("a failed call that still cost something (LlmError.spent) is committed, not released", () =>
+    Effect.gen(function*() {
+      const tracker = yield* BudgetTracker.make({ costUsd: 1 })
+      const spent = { usage: Usage.make({ inputTokens: 40, outputTokens: 10 }), costUsd: 0.2 }
+      const failing: LanguageModel.Service = {
+        provider: "claude-code",
+        defaultModel: "sonnet",
+        generate: () =>
+          Effect.fail(LlmError.make("claude-code", new LlmError.Unknown({ description: "stopped after paying" }), { spent }))
+      }
+      const error = yield* Effect.flip(BudgetLanguageModel.wrap(tracker)(failing).generate({ messages: [{ role: "user", content: "x" }], maxTokens: 10 }))
+      assert.deepStrictEqual(error.spent, spent)
+      const snapshot = yield* tracker.snapshot
+      assert.closeTo(snapshot.consumed.costUsd, 0.2, 1e-12)
+      assert.strictEqual(snapshot.consumed.totalTokens, 50)
+      assert.strictEqual(snapshot.reserved.costUsd, 0)
     }))
 
   it.effect("a fallback chain is reserved at its highest price and charged at the model that served", () =>

@@ -142,18 +142,8 @@ export const toResponse = (options: {
 }): LlmResponse => {
   const { result } = options
   const content = result.result ?? ""
-  const reported = result.usage ?? undefined
-  const cacheReads = reported?.cache_read_input_tokens ?? 0
-  const usage = reported !== undefined && typeof reported.input_tokens === "number"
-    ? Usage.make({
-      inputTokens: reported.input_tokens + cacheReads + (reported.cache_creation_input_tokens ?? 0),
-      outputTokens: reported.output_tokens ?? 0,
-      cachedInputTokens: cacheReads,
-      ...(reported.output_tokens_details?.thinking_tokens
-        ? { reasoningTokens: reported.output_tokens_details.thinking_tokens }
-        : {})
-    })
-    : Usage.make({
+  const usage = ClaudeCodeSchema.usageOf(result) ??
+    Usage.make({
       inputTokens: Tokenizer.countRequest(options.request),
       outputTokens: Tokenizer.countText(content),
       estimated: true

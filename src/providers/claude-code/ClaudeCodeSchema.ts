@@ -11,6 +11,7 @@
  * @since 0.1.0
  */
 import { Result, Schema } from "effect"
+import * as Usage from "../../Usage.ts"
 
 const Rest = [Schema.Record(Schema.String, Schema.Unknown)] as const
 
@@ -140,4 +141,26 @@ export const parseOutput = (stdout: string): Result.Result<ClaudeCodeResult, str
     return Result.fail(`the claude CLI's result has an unexpected shape: ${decoded.failure.message.split("\n")[0]}`)
   }
   return Result.succeed(decoded.success)
+}
+
+/**
+ * The usage a result reports, normalised: `inputTokens` includes cache reads and writes
+ * (Anthropic reports them apart), `cachedInputTokens` is the cache reads. `undefined` when the
+ * result reports none.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const usageOf = (result: ClaudeCodeResult): Usage.Usage | undefined => {
+  const reported = result.usage ?? undefined
+  if (reported === undefined || typeof reported.input_tokens !== "number") return undefined
+  const cacheReads = reported.cache_read_input_tokens ?? 0
+  return Usage.make({
+    inputTokens: reported.input_tokens + cacheReads + (reported.cache_creation_input_tokens ?? 0),
+    outputTokens: reported.output_tokens ?? 0,
+    cachedInputTokens: cacheReads,
+    ...(reported.output_tokens_details?.thinking_tokens
+      ? { reasoningTokens: reported.output_tokens_details.thinking_tokens }
+      : {})
+  })
 }

@@ -165,6 +165,8 @@ describe("claude-code error mapping", () => {
     const error = Errors.toLlmError(rows.find((row) => row.name === "error_max_budget_usd")!.failure, call)
     const reason = error.reason as LlmError.BudgetExceeded
     assert.deepStrictEqual([reason.dimension, reason.limit, reason.consumed], ["costUsd", 0.01, 0.012])
+    // what it spent travels as LlmError.spent, so the budget layer commits it
+    assert.strictEqual(error.spent?.costUsd, 0.012)
   })
 
   it("the CLI's text is quoted without the key and cut short", () => {

@@ -38,6 +38,8 @@
  */
 import * as LlmError from "../../../LlmError.ts"
 import type { ClaudeCodeResult } from "../ClaudeCodeSchema.ts"
+import { usageOf } from "../ClaudeCodeSchema.ts"
+import * as Usage from "../../../Usage.ts"
 
 /**
  * The provider name used in every error.
@@ -222,7 +224,14 @@ export const toLlmError = (failure: Failure, call: CallInfo): LlmError.LlmError 
       )
     case "ResultError": {
       const { reason, status } = fromResult(failure.result, failure.maxBudgetUsd, call)
-      return make(reason, status)
+      // The CLI may have paid for turns before failing (e.g. stopping at --max-budget-usd):
+      // report that spend so the budget layer commits it rather than releasing it.
+      const costUsd = failure.result.total_cost_usd ?? 0
+      const usage = usageOf(failure.result)
+      const spent = costUsd > 0 || (usage !== undefined && usage.totalTokens > 0)
+        ? { usage: usage ?? Usage.empty, costUsd }
+        : undefined
+      return LlmError.make(PROVIDER, reason, { model: call.model, status, spent })
     }
     case "NoResult": {
       const stderr = scrub(failure.stderr, call.apiKey)
