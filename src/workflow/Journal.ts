@@ -116,7 +116,7 @@ export class Journal extends Context.Service<Journal, Service>()("llm-connect/wo
 export const DEFAULT_DIRECTORY = ".llm-connect/runs"
 
 const journalError = (runId: string, description: string, fix: string) =>
-  WorkflowError.make("?", new WorkflowError.Journal({ description, fix }), runId)
+  WorkflowError.make(WorkflowError.UNKNOWN, new WorkflowError.Journal({ description, fix }), runId)
 
 const decodeLine = Schema.decodeUnknownExit(Schema.fromJsonString(Entry))
 
@@ -134,7 +134,7 @@ export const makeMemory: Effect.Effect<Service> = Effect.gen(function*() {
       Effect.flatMap(Ref.get(store), (map) => {
         const entries = map.get(runId)
         return entries === undefined
-          ? Effect.fail(WorkflowError.make("?", new WorkflowError.NotFound({ description: `no journal for run ${runId}` }), runId))
+          ? Effect.fail(WorkflowError.make(WorkflowError.UNKNOWN, new WorkflowError.NotFound({ description: `no journal for run ${runId}` }), runId))
           : Effect.succeed(entries)
       })
   }
@@ -175,7 +175,7 @@ export const makeFile = (
           const text = yield* fs.readFileString(file).pipe(
             Effect.mapError(() =>
               WorkflowError.make(
-                "?",
+                WorkflowError.UNKNOWN,
                 new WorkflowError.NotFound({ description: `no journal for run ${runId} (looked for ${file})` }),
                 runId
               )

@@ -136,7 +136,7 @@ export class WorkflowError extends Schema.TaggedError<WorkflowError>()("Workflow
 }) {
   override get message(): string {
     const run = this.runId === undefined ? "" : ` run ${this.runId}`
-    const head = `workflow "${this.workflow}"${run}`
+    const head = this.workflow === UNKNOWN ? (this.runId === undefined ? "the workflow" : `run ${this.runId}`) : `workflow "${this.workflow}"${run}`
     const reason = this.reason
     switch (reason._tag) {
       case "Invalid":
@@ -159,6 +159,14 @@ export class WorkflowError extends Schema.TaggedError<WorkflowError>()("Workflow
     }
   }
 }
+
+/**
+ * The workflow name used when it is not known yet (a run id that does not exist, bad flags).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const UNKNOWN = "?"
 
 /**
  * Builds a {@link WorkflowError}.

@@ -98,7 +98,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Scope
         const entry = map.get(runId)
         return entry !== undefined
           ? Effect.succeed(entry)
-          : Effect.fail(WorkflowError.make("?", new WorkflowError.NotFound({
+          : Effect.fail(WorkflowError.make(WorkflowError.UNKNOWN, new WorkflowError.NotFound({
             description: `no run ${runId}: it never started here, its result was already retrieved, or it expired after ${
               Duration.format(retention)
             }`

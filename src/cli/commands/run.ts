@@ -111,7 +111,7 @@ const prepare = (
       const entries = yield* journal.read(runId)
       const start = entries[0]
       if (start === undefined || start.type !== "start" || start.path === undefined) {
-        return yield* journalError("?", runId, `the journal of run ${runId} has no start entry`, "start a new run")
+        return yield* journalError(WorkflowError.UNKNOWN, runId, `the journal of run ${runId} has no start entry`, "start a new run")
       }
       const loaded = yield* WorkflowYaml.load(start.path)
       if (loaded.hash !== start.hash) {
@@ -127,7 +127,7 @@ const prepare = (
       return { loaded, runId, input: start.input, resumed }
     }
     if (Option.isNone(file)) {
-      return yield* Effect.fail(WorkflowError.invalid("?", [{
+      return yield* Effect.fail(WorkflowError.invalid(WorkflowError.UNKNOWN, [{
         message: "give a workflow file (llm-connect run examples/workflows/demo.yaml) or --resume <run id>",
         path: ""
       }]))
@@ -218,17 +218,17 @@ export const command = Command.make(
   Effect.fn("cli.run")(function*(flags) {
     const timeoutMs = Option.isSome(flags.timeout) ? DurationText.parseMillis(flags.timeout.value) : undefined
     if (timeoutMs !== undefined && Result.isFailure(timeoutMs)) {
-      return yield* WorkflowError.invalid("?", [{ message: `--timeout: ${timeoutMs.failure}`, path: "--timeout" }])
+      return yield* WorkflowError.invalid(WorkflowError.UNKNOWN, [{ message: `--timeout: ${timeoutMs.failure}`, path: "--timeout" }])
     }
     const resolved = yield* LlmConnectConfig.load({
       flags: ConfigFlags.overrides(flags.model, flags.mock, flags.budget),
       configFile: ConfigFlags.configFile(flags.config)
     })
     const modelLayer = yield* ModelFromConfig.layer(resolved)
-    if (resolved.config.provider === "mock") yield* Output.notice(Prompt.MOCK_NOTICE)
     const journal = yield* Journal.makeFile(flags.journal)
     const prepared = yield* prepare(flags.file, flags.resume, flags.inputs, journal)
     const { loaded, runId } = prepared
+    if (resolved.config.provider === "mock") yield* Output.notice(Prompt.MOCK_NOTICE)
     const run = Effect.gen(function*() {
       const definition = yield* WorkflowYaml.compile(loaded)
       const progress = RunProgress.make({ json: !process.stderr.isTTY, workflow: definition.name, runId })

@@ -181,7 +181,9 @@ export const failureSummary = (error: WorkflowError.WorkflowError): string => {
   const run = error.runId !== undefined ? ` (run ${error.runId}; resume with: llm-connect run --resume ${error.runId})` : ""
   switch (reason._tag) {
     case "Invalid":
-      return `workflow "${error.workflow}" is invalid: ${reason.issues.length} problem${reason.issues.length === 1 ? "" : "s"}, nothing ran`
+      return `${error.workflow === WorkflowError.UNKNOWN ? "invalid usage" : `workflow "${error.workflow}" is invalid`}: ${reason.issues.length} problem${
+        reason.issues.length === 1 ? "" : "s"
+      }, nothing ran`
     case "StepFailed":
       return `step "${reason.step}" failed on attempt ${reason.attempt}: ${reason.cause.message}${run}`
     case "Timeout":
