@@ -141,7 +141,9 @@ const requestFor = (candidate: Candidate, index: number, request: LlmRequest): L
  * @since 0.1.0
  * @category constructors
  */
-export const make = (candidates: readonly [Candidate, ...Array<Candidate>]): LanguageModel.Service => {
+export const make = (
+  candidates: readonly [Candidate, ...Array<Candidate>]
+): LanguageModel.Service & { readonly alternatives: ReadonlyArray<{ readonly provider: string; readonly model: string }> } => {
   const first = candidates[0]
   const names = candidates.map(nameOf)
   const generate = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError.LlmError> => {
@@ -168,7 +170,16 @@ export const make = (candidates: readonly [Candidate, ...Array<Candidate>]): Lan
     }
     return attempt(0)
   }
-  return { provider: first.service.provider, defaultModel: first.model ?? first.service.defaultModel, generate }
+  return {
+    provider: first.service.provider,
+    defaultModel: first.model ?? first.service.defaultModel,
+    generate,
+    // Every model the chain may call: the budget above reserves at the dearest of them.
+    alternatives: candidates.map((candidate) => ({
+      provider: candidate.service.provider,
+      model: candidate.model ?? candidate.service.defaultModel
+    }))
+  }
 }
 
 /**

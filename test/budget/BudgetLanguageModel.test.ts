@@ -241,4 +241,25 @@ describe("BudgetLanguageModel", () => {
         )
       )
     ))
+
+  it.effect("Stack: a fallback chain under a cost limit is reserved at its dearest candidate", () =>
+    Effect.gen(function*() {
+      const request = { messages: [{ role: "user" as const, content: "hi" }], maxTokens: 100 }
+      const prices = { "mock/mock-gold": { inputPerMillion: 1_000, outputPerMillion: 1_000 } }
+      const build = (fallback: ReadonlyArray<{ provider: string; model: string }>) =>
+        Stack.layer({
+          provider: { provider: "mock" },
+          observability: { enabled: false },
+          budget: { budget: { costUsd: 0.001 }, prices },
+          resilience: { fallback }
+        }).pipe(Layer.provide(BuiltinProviders.layer))
+      const alone = yield* LanguageModel.generate(request).pipe(Effect.provide(build([])))
+      assert.strictEqual(alone.provider, "mock")
+      // With mock-gold as a fallback, 100 output tokens could cost $0.1: refused up front.
+      const error = yield* Effect.flip(
+        LanguageModel.generate(request).pipe(Effect.provide(build([{ provider: "mock", model: "mock-gold" }])))
+      )
+      assert.strictEqual(reason(error), "BudgetExceeded")
+      assert.strictEqual(error.reason._tag === "BudgetExceeded" && error.reason.dimension, "costUsd")
+    }))
 })
