@@ -100,8 +100,6 @@ export const sections = {
   limits: Schema.optionalKey(Resilience.LimitsConfig),
   fallback: Schema.optionalKey(Fallback.FallbackConfig),
   circuitBreaker: Schema.optionalKey(CircuitBreaker.CircuitBreakerConfig)
-  // retry: Schema.optionalKey(Retry.ConfigSection),
-  // limits, fallback, prices, logging, ledger: likewise
 }
 
 /**

@@ -102,7 +102,7 @@ const PolicyFields = {
   maxDelay: Schema.optionalKey(DurationText.DurationString).annotate({
     description: "Longest single wait, Retry-After included (default 30s)."
   }),
-  factor: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThanOrEqualTo(1))),
+  factor: Schema.optionalKey(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(1))),
   jitter: Schema.optionalKey(Schema.Boolean)
 }
 
