@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Duration, Effect, Layer, Ref, Result } from "effect"
+import { type Clock, Context, Duration, Effect, Layer, Result } from "effect"
 import { decode, encode } from "gpt-tokenizer"
 import * as DurationText from "../../Duration.ts"
 import * as LanguageModel from "../../LanguageModel.ts"
@@ -116,7 +116,9 @@ const applyLimits = (text: string, request: LlmRequest): { content: string; fini
     const at = stop === "" ? -1 : content.indexOf(stop)
     if (at >= 0) content = content.slice(0, at)
   }
-  if (request.maxTokens !== undefined) {
+  // A BPE token is at least one UTF-8 byte: a reply no longer in bytes than the cap fits without
+  // running the tokenizer (budgets set `maxTokens` on every call).
+  if (request.maxTokens !== undefined && Buffer.byteLength(content, "utf8") > request.maxTokens) {
     const tokens = encode(content)
     if (tokens.length > request.maxTokens) {
       content = decode(tokens.slice(0, request.maxTokens))
@@ -124,6 +126,29 @@ const applyLimits = (text: string, request: LlmRequest): { content: string; fini
     }
   }
   return { content, finishReason }
+}
+
+// Token counts by text, per mock instance: the same prompts and replies recur (benchmarks, tests,
+// retries), and the tokenizer is by far the mock's largest cost. Bounded: cleared when full.
+const tokenCounts = () => {
+  const known = new Map<string, number>()
+  const text = (value: string): number => {
+    let found = known.get(value)
+    if (found === undefined) {
+      found = Tokenizer.countText(value)
+      if (known.size >= 1_000) known.clear()
+      known.set(value, found)
+    }
+    return found
+  }
+  // The same count as `Tokenizer.countRequest`, each text counted once.
+  const request = (value: LlmRequest): number => {
+    let total = Tokenizer.REQUEST_FRAMING_TOKENS
+    if (value.system !== undefined) total += Tokenizer.MESSAGE_FRAMING_TOKENS + text(value.system)
+    for (const message of value.messages) total += Tokenizer.MESSAGE_FRAMING_TOKENS + text(message.content)
+    return total
+  }
+  return { text, request }
 }
 
 const faultError = (fault: MockFault, model: string): Effect.Effect<never, LlmError.LlmError> => {
@@ -168,45 +193,50 @@ const faultError = (fault: MockFault, model: string): Effect.Effect<never, LlmEr
 export const make = (options: Options = {}): Effect.Effect<{ readonly model: LanguageModel.Service; readonly control: Control }> =>
   Effect.gen(function*() {
     // Append-only and owned by this instance: a push is atomic on the JS thread, and copying an
-    // immutable list on every call made long runs quadratic.
+    // immutable list on every call made long runs quadratic. The fault script and the call
+    // counter are plain instance state for the same reason: every update is one synchronous step.
     const recorded: Array<LlmRequest> = []
-    const faults = yield* Ref.make<ReadonlyArray<MockFault>>(options.faults ?? [])
-    const counter = yield* Ref.make(0)
+    const faults: Array<MockFault> = [...(options.faults ?? [])]
+    let counter = 0
     const latency = Duration.fromInputUnsafe(options.latency ?? 0)
+    const sleeps = Duration.isGreaterThan(latency, Duration.zero)
     const defaultModel = options.model ?? DEFAULT_MODEL
+    const count = tokenCounts()
 
+    const respond = (request: LlmRequest, model: string, id: number, started: number, clock: Clock.Clock): LlmResponse => {
+      const { content, finishReason } = applyLimits(replyText(options.reply, request), request)
+      return {
+        content,
+        model,
+        provider: PROVIDER,
+        usage: Usage.make({ inputTokens: count.request(request), outputTokens: count.text(content) }),
+        finishReason,
+        rawFinishReason: finishReason,
+        latencyMs: clock.currentTimeMillisUnsafe() - started,
+        requestId: `mock-${id}`
+      }
+    }
+
+    // Plain combinators rather than a generator: the mock is the baseline of every benchmark.
     const generate = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError.LlmError> =>
-      Effect.gen(function*() {
-        const started = yield* Clock.currentTimeMillis
-        yield* Effect.sync(() => recorded.push(request))
-        const id = yield* Ref.modify(counter, (n) => [n + 1, n + 1] as const)
-        const fault = yield* Ref.modify(faults, (script) => [script[0], script.slice(1)] as const)
+      Effect.clockWith((clock) => {
+        const started = clock.currentTimeMillisUnsafe()
+        recorded.push(request)
+        const id = ++counter
+        const fault = faults.length === 0 ? undefined : faults.shift()
         const model = request.model ?? defaultModel
-        if (Duration.isGreaterThan(latency, Duration.zero)) yield* Effect.sleep(latency)
-        if (fault !== undefined && fault._tag !== "Ok") return yield* faultError(fault, model)
-        const { content, finishReason } = applyLimits(replyText(options.reply, request), request)
-        const finished = yield* Clock.currentTimeMillis
-        return {
-          content,
-          model,
-          provider: PROVIDER,
-          usage: Usage.make({
-            inputTokens: Tokenizer.countRequest(request),
-            outputTokens: Tokenizer.countText(content)
-          }),
-          finishReason,
-          rawFinishReason: finishReason,
-          latencyMs: finished - started,
-          requestId: `mock-${id}`
-        }
+        const outcome = fault !== undefined && fault._tag !== "Ok"
+          ? faultError(fault, model)
+          : Effect.sync(() => respond(request, model, id, started, clock))
+        return sleeps ? Effect.andThen(Effect.sleep(latency), outcome) : outcome
       })
 
     return {
       model: { provider: PROVIDER, defaultModel, generate },
       control: {
         calls: Effect.sync(() => recorded.slice()),
-        pushFaults: (more) => Ref.update(faults, (script) => [...script, ...more]),
-        pendingFaults: Ref.get(faults)
+        pushFaults: (more) => Effect.sync(() => void faults.push(...more)),
+        pendingFaults: Effect.sync(() => faults.slice())
       }
     }
   })
