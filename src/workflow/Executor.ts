@@ -17,9 +17,10 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, Option, Scope, Semaphore } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, Option, Scope, Semaphore, Tracer } from "effect"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
+import * as Tracing from "../observability/Tracing.ts"
 import * as Usage from "../Usage.ts"
 import * as Journal from "./Journal.ts"
 import type * as RunState from "./RunState.ts"
@@ -73,6 +74,9 @@ export const prepare = <R>(definition: Definition<R>, options: StartOptions): Ef
     const { runId, input } = options
     const workflow = definition.name
     const metadata = { correlationId: options.correlationId ?? runId, workflow }
+    // A span per step, parent of its calls' spans, when a tracer is installed (OTLP or a test's):
+    // with Effect's native tracer nothing would receive it, and it is a hot-path cost.
+    const stepSpans = (yield* Effect.service(Tracer.Tracer)) !== Tracer.nativeTracer
     const createdAt = yield* Clock.currentTimeMillis
     const hooks = yield* WorkflowHooks.CurrentHooks
     const journal = Option.getOrUndefined(yield* Effect.serviceOption(Journal.Journal))
@@ -293,7 +297,8 @@ export const prepare = <R>(definition: Definition<R>, options: StartOptions): Ef
           setStep(spec.id, { state: "cancelled" })
           return launch(settle(spec, false))
         }
-        const run = semaphore === undefined ? execute(spec) : Semaphore.withPermit(semaphore, execute(spec))
+        const step = stepSpans ? Tracing.stepSpan(spec.id, metadata)(execute(spec)) : execute(spec)
+        const run = semaphore === undefined ? step : Semaphore.withPermit(semaphore, step)
         return Effect.flatMap(run, (ok) => launch(settle(spec, ok)))
       })
 
