@@ -90,16 +90,69 @@ export const budgetRefusals = Metric.counter("llm_budget_refusals_total", {
 })
 
 // Metrics with attributes, made once per label set: `withAttributes` builds a new metric object
-// and key, which is measurable on the hot path (bench/observability.ts).
-const labelled = new Map<string, Metric.Metric<number, unknown>>()
-const withLabels = (metric: Metric.Metric<number, unknown>, attributes: Record<string, string>): Metric.Metric<number, unknown> => {
-  let key = metric.id
-  for (const name in attributes) key += `\u0000${name}=${attributes[name]}`
-  let found = labelled.get(key)
-  if (found === undefined) {
-    found = Metric.withAttributes(metric, attributes)
-    if (labelled.size < 10_000) labelled.set(key, found)
+// and key, which is measurable on the hot path (bench/observability.ts). They are found by
+// provider, then model, then outcome (nested maps: the label strings are the same objects call
+// after call, so no key string is built per call).
+type Labelled = Metric.Metric<number, unknown>
+interface Series {
+  readonly inputTokens: Labelled
+  readonly outputTokens: Labelled
+  readonly latencyMs: Labelled
+  readonly costUsd: Labelled
+  /** `llm_calls_total` by outcome, and `llm_errors_total` by reason. */
+  readonly calls: Map<string, Labelled>
+  readonly errors: Map<string, Labelled>
+}
+const MAX_SERIES = 10_000
+const byProvider = new Map<string, Map<string, Series>>()
+let seriesCount = 0
+
+const makeSeries = (provider: string, model: string): Series => {
+  const labels = { provider, model }
+  return {
+    inputTokens: Metric.withAttributes(inputTokens, labels),
+    outputTokens: Metric.withAttributes(outputTokens, labels),
+    latencyMs: Metric.withAttributes(latencyMs, labels),
+    costUsd: Metric.withAttributes(costUsd, labels),
+    calls: new Map(),
+    errors: new Map()
   }
+}
+
+const seriesOf = (provider: string, model: string): Series => {
+  let models = byProvider.get(provider)
+  let found = models?.get(model)
+  if (found === undefined) {
+    found = makeSeries(provider, model)
+    if (seriesCount < MAX_SERIES) {
+      if (models === undefined) byProvider.set(provider, models = new Map())
+      models.set(model, found)
+      seriesCount++
+    }
+  }
+  return found
+}
+
+const byLabel = (
+  cache: Map<string, Labelled>,
+  metric: Labelled,
+  provider: string,
+  model: string,
+  name: string,
+  value: string
+): Labelled => {
+  let found = cache.get(value)
+  if (found === undefined) {
+    found = Metric.withAttributes(metric, { provider, model, [name]: value })
+    if (cache.size < 100) cache.set(value, found)
+  }
+  return found
+}
+
+const refusals = new Map<string, Labelled>()
+const refusalsBy = (dimension: string): Labelled => {
+  let found = refusals.get(dimension)
+  if (found === undefined) refusals.set(dimension, found = Metric.withAttributes(budgetRefusals, { dimension }))
   return found
 }
 
@@ -119,12 +172,13 @@ export const recordSuccess = (
 ): Effect.Effect<void> =>
   Effect.contextWith((context: Context.Context<never>) =>
     Effect.sync(() => {
-      const labels = { provider, model: response.model || model }
-      withLabels(calls, { ...labels, outcome: "ok" }).updateUnsafe(1, context)
-      withLabels(inputTokens, labels).updateUnsafe(response.usage.inputTokens, context)
-      withLabels(outputTokens, labels).updateUnsafe(response.usage.outputTokens, context)
-      withLabels(latencyMs, labels).updateUnsafe(elapsedMs, context)
-      if (costUsdOfCall !== undefined) withLabels(costUsd, labels).updateUnsafe(costUsdOfCall, context)
+      const labelModel = response.model || model
+      const series = seriesOf(provider, labelModel)
+      byLabel(series.calls, calls, provider, labelModel, "outcome", "ok").updateUnsafe(1, context)
+      series.inputTokens.updateUnsafe(response.usage.inputTokens, context)
+      series.outputTokens.updateUnsafe(response.usage.outputTokens, context)
+      series.latencyMs.updateUnsafe(elapsedMs, context)
+      if (costUsdOfCall !== undefined) series.costUsd.updateUnsafe(costUsdOfCall, context)
     })
   )
 
@@ -138,9 +192,9 @@ export const recordSuccess = (
 export const recordCall = (provider: string, model: string, elapsedMs: number): Effect.Effect<void> =>
   Effect.contextWith((context: Context.Context<never>) =>
     Effect.sync(() => {
-      const labels = { provider, model }
-      withLabels(calls, { ...labels, outcome: "ok" }).updateUnsafe(1, context)
-      withLabels(latencyMs, labels).updateUnsafe(elapsedMs, context)
+      const series = seriesOf(provider, model)
+      byLabel(series.calls, calls, provider, model, "outcome", "ok").updateUnsafe(1, context)
+      series.latencyMs.updateUnsafe(elapsedMs, context)
     })
   )
 
@@ -153,14 +207,12 @@ export const recordCall = (provider: string, model: string, elapsedMs: number): 
 export const recordFailure = (provider: string, model: string, error: LlmError.LlmError, elapsedMs: number): Effect.Effect<void> =>
   Effect.contextWith((context: Context.Context<never>) =>
     Effect.sync(() => {
-      const labels = { provider, model }
+      const series = seriesOf(provider, model)
       const reason = error.reason
-      withLabels(calls, { ...labels, outcome: reason._tag }).updateUnsafe(1, context)
-      withLabels(errors, { ...labels, reason: reason._tag }).updateUnsafe(1, context)
-      withLabels(latencyMs, labels).updateUnsafe(elapsedMs, context)
-      if (reason._tag === "BudgetExceeded") {
-        withLabels(budgetRefusals, { dimension: reason.dimension }).updateUnsafe(1, context)
-      }
+      byLabel(series.calls, calls, provider, model, "outcome", reason._tag).updateUnsafe(1, context)
+      byLabel(series.errors, errors, provider, model, "reason", reason._tag).updateUnsafe(1, context)
+      series.latencyMs.updateUnsafe(elapsedMs, context)
+      if (reason._tag === "BudgetExceeded") refusalsBy(reason.dimension).updateUnsafe(1, context)
     })
   )
 

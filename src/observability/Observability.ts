@@ -126,22 +126,27 @@ const ledgerEntry = (
   outcome: string,
   response?: LlmResponse,
   costUsd?: number
-): UsageLedger.Entry => ({
-  time,
-  provider: response?.provider ?? facts.provider,
-  model: response?.model ?? facts.model,
-  inputTokens: response?.usage.inputTokens ?? 0,
-  outputTokens: response?.usage.outputTokens ?? 0,
-  totalTokens: response?.usage.totalTokens ?? 0,
-  estimated: response?.usage.estimated === true,
-  latencyMs,
-  outcome,
-  ...(costUsd !== undefined ? { costUsd } : {}),
-  ...(facts.workflow !== undefined ? { workflow: facts.workflow } : {}),
-  ...(facts.step !== undefined ? { step: facts.step } : {}),
-  correlationId: facts.correlationId,
-  ...(response?.requestId !== undefined ? { requestId: response.requestId } : {})
-})
+): UsageLedger.Entry => {
+  // Optional fields assigned one by one rather than spread (this runs on every call), in the
+  // the key order of the JSON output (the optional fields, then the ids).
+  const entry: { -readonly [K in keyof UsageLedger.Entry]: UsageLedger.Entry[K] } = {
+    time,
+    provider: response?.provider ?? facts.provider,
+    model: response?.model ?? facts.model,
+    inputTokens: response?.usage.inputTokens ?? 0,
+    outputTokens: response?.usage.outputTokens ?? 0,
+    totalTokens: response?.usage.totalTokens ?? 0,
+    estimated: response?.usage.estimated === true,
+    latencyMs,
+    outcome
+  }
+  if (costUsd !== undefined) entry.costUsd = costUsd
+  if (facts.workflow !== undefined) entry.workflow = facts.workflow
+  if (facts.step !== undefined) entry.step = facts.step
+  entry.correlationId = facts.correlationId
+  if (response?.requestId !== undefined) entry.requestId = response.requestId
+  return entry
+}
 
 const tableCost = (prices: PriceTable.Service, response: LlmResponse): number | undefined => {
   const price = prices.lookup(response.provider, response.model)
@@ -265,15 +270,17 @@ export const wrap = (
       forwarded,
       annotations,
       spans,
-      spanOptions: {
-        kind: "client" as const,
-        attributes: GenAiAttributes.request(inner.provider, model, forwarded),
-        captureStackTrace: false
-      },
       attempts: options.attempts === true ? Ref.makeUnsafe(0) : undefined,
       started: fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
     }
   }
+
+  // Built only when a span is opened: the request attributes are the span's, nothing else reads them.
+  const spanOptions = (call: ReturnType<typeof prepare>) => ({
+    kind: "client" as const,
+    attributes: GenAiAttributes.request(inner.provider, call.facts.model, call.forwarded),
+    captureStackTrace: false
+  })
 
   const generate = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError.LlmError> =>
     Effect.withFiber((fiber) => {
@@ -281,7 +288,7 @@ export const wrap = (
       const done = finish(call.facts, call.started, call.attempts, call.spans)
       let effect = inner.generate(call.forwarded).pipe(Effect.onExit((exit) => done(exit)))
       if (call.attempts !== undefined) effect = Effect.provideService(effect, CurrentAttempts, call.attempts)
-      if (call.spans) effect = Effect.withSpan(effect, GenAiAttributes.spanName(call.facts.model), call.spanOptions)
+      if (call.spans) effect = Effect.withSpan(effect, GenAiAttributes.spanName(call.facts.model), spanOptions(call))
       return Effect.annotateLogs(effect, call.annotations)
     })
 
@@ -299,7 +306,7 @@ export const wrap = (
         Stream.onExit((exit) => done(Exit.isSuccess(exit) ? Exit.succeed(last) : (exit as Exit.Exit<never, LlmError.LlmError>)))
       )
       if (call.attempts !== undefined) stream = Stream.provideService(stream, CurrentAttempts, call.attempts)
-      if (call.spans) stream = Stream.withSpan(stream, GenAiAttributes.spanName(call.facts.model), call.spanOptions)
+      if (call.spans) stream = Stream.withSpan(stream, GenAiAttributes.spanName(call.facts.model), spanOptions(call))
       const annotations = { ...fiber.getRef(References.CurrentLogAnnotations), ...call.annotations }
       return Effect.succeed(Stream.provideService(stream, References.CurrentLogAnnotations, annotations))
     }))
