@@ -14,7 +14,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Effect, Layer, Stream } from "effect"
+import { Clock, Context, Effect, Layer, Stream } from "effect"
 import * as CallContext from "../CallContext.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import type * as LlmError from "../LlmError.ts"
@@ -112,28 +112,35 @@ const deadlineWatch = (target: BudgetTracker.Service): Effect.Effect<void, LlmEr
  */
 export const wrap = (tracker: BudgetTracker.Service, prices: PriceTable.Service = PriceTable.make()) =>
 (inner: LanguageModel.Service & Alternatives): LanguageModel.Service => {
+  const prepareWith = (override: BudgetTracker.Service | undefined, request: LlmRequest) => {
+    const target = override ?? tracker
+    const model = request.model ?? inner.defaultModel
+    const price = reservePrice(prices, inner, model)
+    const ask: BudgetTracker.Ask = { request, provider: inner.provider, model, price }
+    return { target, price, ask }
+  }
   const prepare = (request: LlmRequest) =>
-    Effect.map(Effect.service(BudgetTracker.CurrentBudget), (override) => {
-      const target = override ?? tracker
-      const model = request.model ?? inner.defaultModel
-      const price = reservePrice(prices, inner, model)
-      const ask: BudgetTracker.Ask = { request, provider: inner.provider, model, price }
-      return { target, price, ask }
-    })
+    Effect.map(Effect.service(BudgetTracker.CurrentBudget), (override) => prepareWith(override, request))
 
+  const costed = (price: PriceTable.Price | undefined) => withTableCost(prices, price)
+  // The call context of an admitted call, both services in one step.
+  const callContext = (reservation: BudgetTracker.Reservation) => (context: Context.Context<never>) =>
+    Context.add(Context.add(context, CallContext.Deadline, reservation.deadlineAt), CallContext.RemainingBudget, reservation.remaining)
+
+  // Plain combinators and a synchronous `prepare`: this is the hot path of every call (bench/budget.ts).
   const generate = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError.LlmError> =>
-    Effect.flatMap(prepare(request), ({ ask, price, target }) =>
-      target.withReservation(
+    Effect.withFiber((fiber) => {
+      const { ask, price, target } = prepareWith(fiber.getRef(BudgetTracker.CurrentBudget), request)
+      return target.withReservation(
         ask,
         (reservation) =>
-          inner.generate(sending(request, reservation)).pipe(
-            (call) => target.withinDeadline(call, ask),
-            Effect.provideService(CallContext.Deadline, reservation.deadlineAt),
-            Effect.provideService(CallContext.RemainingBudget, reservation.remaining),
-            Effect.map(withTableCost(prices, price))
+          Effect.map(
+            Effect.updateContext(target.withinDeadline(inner.generate(sending(request, reservation)), ask), callContext(reservation)),
+            costed(price)
           ),
         (response) => actualOf(request, response)
-      ))
+      )
+    })
 
   const innerStream = inner.stream
   if (innerStream === undefined) return { provider: inner.provider, defaultModel: inner.defaultModel, generate }
