@@ -237,7 +237,10 @@ export const wrap = (
           }))
         }
       }
-      return steps.length === 0 ? Effect.void : Effect.all(steps, { discard: true })
+      // Chained rather than `Effect.all`: two or three steps, in order, on every call.
+      let all: Effect.Effect<void> = Effect.void
+      for (const step of steps) all = all === Effect.void ? step : Effect.andThen(all, step)
+      return all
     })
 
   // What a call needs before it starts: ids, the request passed down, annotations, the clock.

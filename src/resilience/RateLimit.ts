@@ -116,10 +116,16 @@ export const make = (
       limiter.consume({ algorithm: "token-bucket", onExceeded: "delay", window: WINDOW, limit: bucket.limit, key: bucket.key, tokens })
         .pipe(Effect.map((result) => Duration.toMillis(result.delay)), Effect.orElseSucceed(() => 0))
 
+    const none: { readonly wait: number; readonly slowest: Bucket | undefined } = { wait: 0, slowest: undefined }
     // The longest wait the buckets ask for, and the bucket that asks it (plain flatMaps, no
     // generator: this runs on every attempt).
     const takeAll = (buckets: ReadonlyArray<Bucket>, estimate: number) => {
-      let step: Effect.Effect<{ readonly wait: number; readonly slowest: Bucket | undefined }> = Effect.succeed({ wait: 0, slowest: undefined })
+      if (buckets.length === 1) {
+        const only = buckets[0]!
+        return Effect.map(consume(only, only.weight === "request" ? 1 : estimate), (delay) =>
+          delay > 0 ? { wait: delay, slowest: only } : none)
+      }
+      let step: Effect.Effect<{ readonly wait: number; readonly slowest: Bucket | undefined }> = Effect.succeed(none)
       for (const bucket of buckets) {
         step = Effect.flatMap(step, (sofar) =>
           Effect.map(consume(bucket, bucket.weight === "request" ? 1 : estimate), (delay) =>

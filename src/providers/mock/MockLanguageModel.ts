@@ -203,8 +203,23 @@ export const make = (options: Options = {}): Effect.Effect<{ readonly model: Lan
     const defaultModel = options.model ?? DEFAULT_MODEL
     const count = tokenCounts()
 
+    // The default reply by prompt, so that a recurring prompt gets the same string (and its
+    // token count is found without hashing a new string).
+    const defaultReplies = new Map<string, string>()
+    const reply = (request: LlmRequest): string => {
+      if (options.reply !== undefined) return replyText(options.reply, request)
+      const last = lastUserText(request)
+      let found = defaultReplies.get(last)
+      if (found === undefined) {
+        found = defaultReply(request)
+        if (defaultReplies.size >= 1_000) defaultReplies.clear()
+        defaultReplies.set(last, found)
+      }
+      return found
+    }
+
     const respond = (request: LlmRequest, model: string, id: number, started: number, clock: Clock.Clock): LlmResponse => {
-      const { content, finishReason } = applyLimits(replyText(options.reply, request), request)
+      const { content, finishReason } = applyLimits(reply(request), request)
       return {
         content,
         model,
