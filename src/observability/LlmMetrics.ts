@@ -171,16 +171,33 @@ export const recordSuccess = (
   costUsdOfCall: number | undefined = response.cost?.usd
 ): Effect.Effect<void> =>
   Effect.contextWith((context: Context.Context<never>) =>
-    Effect.sync(() => {
-      const labelModel = response.model || model
-      const series = seriesOf(provider, labelModel)
-      byLabel(series.calls, calls, provider, labelModel, "outcome", "ok").updateUnsafe(1, context)
-      series.inputTokens.updateUnsafe(response.usage.inputTokens, context)
-      series.outputTokens.updateUnsafe(response.usage.outputTokens, context)
-      series.latencyMs.updateUnsafe(elapsedMs, context)
-      if (costUsdOfCall !== undefined) series.costUsd.updateUnsafe(costUsdOfCall, context)
-    })
+    Effect.sync(() => recordSuccessUnsafe(context, provider, model, response, elapsedMs, costUsdOfCall))
   )
+
+/**
+ * {@link recordSuccess} as a synchronous update in a given context (the registry is the
+ * context's `Metric.MetricRegistry`): for a layer that already holds its fiber, so that the
+ * metrics cost no effect step of their own.
+ *
+ * @since 0.1.0
+ * @category recording
+ */
+export const recordSuccessUnsafe = (
+  context: Context.Context<never>,
+  provider: string,
+  model: string,
+  response: LlmResponse,
+  elapsedMs: number,
+  costUsdOfCall: number | undefined
+): void => {
+  const labelModel = response.model || model
+  const series = seriesOf(provider, labelModel)
+  byLabel(series.calls, calls, provider, labelModel, "outcome", "ok").updateUnsafe(1, context)
+  series.inputTokens.updateUnsafe(response.usage.inputTokens, context)
+  series.outputTokens.updateUnsafe(response.usage.outputTokens, context)
+  series.latencyMs.updateUnsafe(elapsedMs, context)
+  if (costUsdOfCall !== undefined) series.costUsd.updateUnsafe(costUsdOfCall, context)
+}
 
 /**
  * Records a call that succeeded without a response to read usage from (a stream that ended
@@ -190,13 +207,19 @@ export const recordSuccess = (
  * @category recording
  */
 export const recordCall = (provider: string, model: string, elapsedMs: number): Effect.Effect<void> =>
-  Effect.contextWith((context: Context.Context<never>) =>
-    Effect.sync(() => {
-      const series = seriesOf(provider, model)
-      byLabel(series.calls, calls, provider, model, "outcome", "ok").updateUnsafe(1, context)
-      series.latencyMs.updateUnsafe(elapsedMs, context)
-    })
-  )
+  Effect.contextWith((context: Context.Context<never>) => Effect.sync(() => recordCallUnsafe(context, provider, model, elapsedMs)))
+
+/**
+ * {@link recordCall} as a synchronous update in a given context.
+ *
+ * @since 0.1.0
+ * @category recording
+ */
+export const recordCallUnsafe = (context: Context.Context<never>, provider: string, model: string, elapsedMs: number): void => {
+  const series = seriesOf(provider, model)
+  byLabel(series.calls, calls, provider, model, "outcome", "ok").updateUnsafe(1, context)
+  series.latencyMs.updateUnsafe(elapsedMs, context)
+}
 
 /**
  * Records a failed call (all its metrics in one step).
@@ -206,15 +229,29 @@ export const recordCall = (provider: string, model: string, elapsedMs: number): 
  */
 export const recordFailure = (provider: string, model: string, error: LlmError.LlmError, elapsedMs: number): Effect.Effect<void> =>
   Effect.contextWith((context: Context.Context<never>) =>
-    Effect.sync(() => {
-      const series = seriesOf(provider, model)
-      const reason = error.reason
-      byLabel(series.calls, calls, provider, model, "outcome", reason._tag).updateUnsafe(1, context)
-      byLabel(series.errors, errors, provider, model, "reason", reason._tag).updateUnsafe(1, context)
-      series.latencyMs.updateUnsafe(elapsedMs, context)
-      if (reason._tag === "BudgetExceeded") refusalsBy(reason.dimension).updateUnsafe(1, context)
-    })
+    Effect.sync(() => recordFailureUnsafe(context, provider, model, error, elapsedMs))
   )
+
+/**
+ * {@link recordFailure} as a synchronous update in a given context.
+ *
+ * @since 0.1.0
+ * @category recording
+ */
+export const recordFailureUnsafe = (
+  context: Context.Context<never>,
+  provider: string,
+  model: string,
+  error: LlmError.LlmError,
+  elapsedMs: number
+): void => {
+  const series = seriesOf(provider, model)
+  const reason = error.reason
+  byLabel(series.calls, calls, provider, model, "outcome", reason._tag).updateUnsafe(1, context)
+  byLabel(series.errors, errors, provider, model, "reason", reason._tag).updateUnsafe(1, context)
+  series.latencyMs.updateUnsafe(elapsedMs, context)
+  if (reason._tag === "BudgetExceeded") refusalsBy(reason.dimension).updateUnsafe(1, context)
+}
 
 /**
  * The metrics of the current registry in the Prometheus text exposition format (for a

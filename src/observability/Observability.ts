@@ -176,7 +176,8 @@ export const wrap = (
   const logFailure = Effect.logWithLevel(failureLevel)
   const nextId = correlationIds(seed)
 
-  // Everything after the call, in as few effect steps as possible: this runs on every call.
+  // Everything after the call, in as few effect steps as possible: this runs on every call (the
+  // metrics are updated right here, in the fiber's context; the rest are effects, chained).
   const finish = (facts: CallFacts, started: number, attempts: Ref.Ref<number> | undefined, spans: boolean) =>
   (exit: Exit.Exit<LlmResponse | undefined, LlmError.LlmError>): Effect.Effect<void> =>
     Effect.withFiber((fiber) => {
@@ -187,7 +188,7 @@ export const wrap = (
       const steps: Array<Effect.Effect<void>> = []
       if (Exit.isSuccess(exit) && exit.value === undefined) {
         // A stream that ended without a final response: counted, without usage.
-        if (metrics) steps.push(LlmMetrics.recordCall(facts.provider, facts.model, elapsed))
+        if (metrics) LlmMetrics.recordCallUnsafe(fiber.context, facts.provider, facts.model, elapsed)
         if (record !== undefined) steps.push(record.record(ledgerEntry(facts, now, elapsed, "ok")))
       } else if (Exit.isSuccess(exit)) {
         const response = exit.value!
@@ -198,7 +199,7 @@ export const wrap = (
         }
         // The provider's cost, else the price table's (the response itself is left as it is).
         const costUsd = response.cost?.usd ?? tableCost(fiber.getRef(PriceTable.PriceTable), response)
-        if (metrics) steps.push(LlmMetrics.recordSuccess(facts.provider, facts.model, response, elapsed, costUsd))
+        if (metrics) LlmMetrics.recordSuccessUnsafe(fiber.context, facts.provider, facts.model, response, elapsed, costUsd)
         if (record !== undefined) steps.push(record.record(ledgerEntry(facts, now, elapsed, "ok", response, costUsd)))
         if (logCalls && LogLevel.isGreaterThanOrEqualTo(successLevel, minimum)) {
           steps.push(logSuccess("llm call succeeded", {
@@ -219,7 +220,7 @@ export const wrap = (
           if (attemptCount !== undefined) attributes[GenAiAttributes.Names.attempt] = attemptCount
           steps.push(Effect.annotateCurrentSpan(attributes))
         }
-        if (metrics && error !== undefined) steps.push(LlmMetrics.recordFailure(facts.provider, facts.model, error, elapsed))
+        if (metrics && error !== undefined) LlmMetrics.recordFailureUnsafe(fiber.context, facts.provider, facts.model, error, elapsed)
         if (record !== undefined) steps.push(record.record(ledgerEntry(facts, now, elapsed, outcome)))
         if (logCalls && LogLevel.isGreaterThanOrEqualTo(failureLevel, minimum)) {
           steps.push(logFailure("llm call failed", {
