@@ -284,8 +284,8 @@ const nodeService = (
       if (ask.price === undefined && costLimited && options.onUnknownPrice !== "allow") return unknownPrice(ask)
       const bound = Estimate.bound(ask.request, ask.provider)
       return Effect.clockWith((clock) => {
-        const base = { maxTokens: ask.request.maxTokens, defaultMaxTokens, price: ask.price, now: clock.currentTimeMillisUnsafe() }
-        return Effect.flatMap(Ref.modify(state, (s) => Ledger.reserve(s, id, { ...base, inputTokens: bound })), (outcome) => {
+        const base = { maxTokens: ask.request.maxTokens, defaultMaxTokens, price: ask.price, now: clock.currentTimeMillisUnsafe(), inputTokens: bound }
+        return Effect.flatMap(Ref.modify(state, (s) => Ledger.reserve(s, id, base)), (outcome) => {
           if (outcome._tag === "Granted") return granted(ask, outcome, "bound")
           const estimable = outcome.overshoot === undefined &&
             (outcome.dimension === "inputTokens" || outcome.dimension === "totalTokens" || outcome.dimension === "costUsd")
@@ -324,13 +324,16 @@ const nodeService = (
 
     const release = (reservation: Reservation) => Effect.asVoid(settleOnce(reservation, undefined))
 
+    const logOvershootsOf = (overshoots: ReadonlyArray<Overshoot>) => logOvershoots(overshoots, label)
+
     const withReservation = <A, E, R>(
       ask: Ask,
       use: (reservation: Reservation) => Effect.Effect<A, E, R>,
       actual: (value: A) => Actual
     ): Effect.Effect<A, E | LlmError.LlmError, R> =>
       Effect.acquireUseRelease(reserve(ask), use, (reservation, exit) => {
-        if (Exit.isSuccess(exit)) return Effect.asVoid(commit(reservation, actual(exit.value)))
+        // One step on the hot path: settle, then log overshoots only when there are some.
+        if (Exit.isSuccess(exit)) return Effect.flatMap(settleOnce(reservation, actual(exit.value)), logOvershootsOf)
         // A failed call that still cost something (LlmError.spent) is committed, not released.
         const spent = spentOf(exit.cause)
         return spent === undefined ? release(reservation) : Effect.asVoid(commit(reservation, spent))
