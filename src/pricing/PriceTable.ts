@@ -97,9 +97,22 @@ export const make = (overrides: PricesConfig = {}): Service => {
     const models = table[provider] ?? (table[provider] = {})
     models[key.slice(slash + 1)] = price
   }
+  // Resolutions memoised by provider then model (a prefix match scans the provider's models, and
+  // the budget and observability layers look up every call); the table never changes. Bounded.
+  const resolved = new Map<string, Map<string, Prices.Price | undefined>>()
   return {
     asOf: Prices.PRICES_AS_OF,
-    lookup: (provider, model) => lookupIn(table[provider], model)
+    lookup: (provider, model) => {
+      let models = resolved.get(provider)
+      if (models === undefined) {
+        if (resolved.size >= 100) return lookupIn(table[provider], model)
+        resolved.set(provider, models = new Map())
+      }
+      if (models.has(model)) return models.get(model)
+      const price = lookupIn(table[provider], model)
+      if (models.size < 1_000) models.set(model, price)
+      return price
+    }
   }
 }
 
