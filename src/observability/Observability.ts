@@ -265,7 +265,11 @@ export const wrap = (
           ...(step !== undefined ? { step } : {})
         }
       }
-    const annotations: Record<string, string> = { correlationId, provider: inner.provider, model }
+    // The fiber's annotations and the call's, merged once (what `Effect.annotateLogs` would do).
+    const annotations: Record<string, unknown> = { ...fiber.getRef(References.CurrentLogAnnotations) }
+    annotations.correlationId = correlationId
+    annotations.provider = inner.provider
+    annotations.model = model
     if (workflow !== undefined) annotations.workflow = workflow
     if (step !== undefined) annotations.step = step
     const spans = spanMode === true || (spanMode === "auto" && fiber.getRef(Tracer.Tracer) !== Tracer.nativeTracer)
@@ -293,7 +297,7 @@ export const wrap = (
       let effect = inner.generate(call.forwarded).pipe(Effect.onExit((exit) => done(exit)))
       if (call.attempts !== undefined) effect = Effect.provideService(effect, CurrentAttempts, call.attempts)
       if (call.spans) effect = Effect.withSpan(effect, GenAiAttributes.spanName(call.facts.model), spanOptions(call))
-      return Effect.annotateLogs(effect, call.annotations)
+      return Effect.provideService(effect, References.CurrentLogAnnotations, call.annotations)
     })
 
   // A stream is observed like a call: the last chunk carries the response (usage, finish reason).
@@ -311,8 +315,7 @@ export const wrap = (
       )
       if (call.attempts !== undefined) stream = Stream.provideService(stream, CurrentAttempts, call.attempts)
       if (call.spans) stream = Stream.withSpan(stream, GenAiAttributes.spanName(call.facts.model), spanOptions(call))
-      const annotations = { ...fiber.getRef(References.CurrentLogAnnotations), ...call.annotations }
-      return Effect.succeed(Stream.provideService(stream, References.CurrentLogAnnotations, annotations))
+      return Effect.succeed(Stream.provideService(stream, References.CurrentLogAnnotations, call.annotations))
     }))
 
   return {
