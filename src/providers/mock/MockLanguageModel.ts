@@ -191,7 +191,7 @@ const faultError = (fault: MockFault, model: string): Effect.Effect<never, LlmEr
  * @category constructors
  */
 export const make = (options: Options = {}): Effect.Effect<{ readonly model: LanguageModel.Service; readonly control: Control }> =>
-  Effect.gen(function*() {
+  Effect.sync(() => {
     // Append-only and owned by this instance: a push is atomic on the JS thread, and copying an
     // immutable list on every call made long runs quadratic. The fault script and the call
     // counter are plain instance state for the same reason: every update is one synchronous step.
