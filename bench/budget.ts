@@ -15,26 +15,11 @@ import type { LlmRequest } from "../src/LlmRequest.ts"
 import * as PriceTable from "../src/pricing/PriceTable.ts"
 import * as Tokenizer from "../src/Tokenizer.ts"
 import * as Usage from "../src/Usage.ts"
+import { argument, median, time } from "./internal/stats.ts"
 
-const argument = (name: string, fallback: number): number => {
-  const index = process.argv.indexOf(`--${name}`)
-  return index >= 0 ? Number(process.argv[index + 1]) : fallback
-}
 const REPS = argument("reps", 7)
 const CALLS = argument("calls", 20_000)
 const FIBERS = argument("fibers", 1_000)
-
-const median = (values: ReadonlyArray<number>): number => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
-}
-
-const time = async (run: () => Promise<unknown>): Promise<number> => {
-  const started = process.hrtime.bigint()
-  await run()
-  return Number(process.hrtime.bigint() - started) / 1e6
-}
 
 const price = PriceTable.make().lookup("mock", "mock-1")
 const shortRequest: LlmRequest = { messages: [{ role: "user", content: "Summarise the plot of Hamlet in one line." }], maxTokens: 64 }

@@ -18,25 +18,10 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as LlmRequest from "../src/LlmRequest.ts"
 import * as ClaudeCodeLanguageModel from "../src/providers/claude-code/ClaudeCodeLanguageModel.ts"
+import { argument, median, time } from "./internal/stats.ts"
 
-const argument = (name: string, fallback: number): number => {
-  const index = process.argv.indexOf(`--${name}`)
-  return index >= 0 ? Number(process.argv[index + 1]) : fallback
-}
 const REPS = argument("reps", 9)
 const binary = join(import.meta.dirname, "../node_modules/@anthropic-ai/claude-code/bin/claude.exe")
-
-const median = (values: ReadonlyArray<number>): number => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
-}
-
-const time = async (run: () => Promise<unknown>): Promise<number> => {
-  const started = process.hrtime.bigint()
-  await run()
-  return Number(process.hrtime.bigint() - started) / 1e6
-}
 
 const event = (type: string, data: Record<string, unknown>) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`
 const reply = [

@@ -27,19 +27,10 @@ import * as Observability from "../src/observability/Observability.ts"
 import * as UsageLedger from "../src/observability/UsageLedger.ts"
 import * as ProviderRegistry from "../src/ProviderRegistry.ts"
 import * as Stack from "../src/Stack.ts"
+import { argument, median } from "./internal/stats.ts"
 
-const argument = (name: string, fallback: number): number => {
-  const index = process.argv.indexOf(`--${name}`)
-  return index >= 0 ? Number(process.argv[index + 1]) : fallback
-}
 const REPS = argument("reps", 7)
 const CALLS = argument("calls", 5_000)
-
-const median = (values: ReadonlyArray<number>): number => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
-}
 
 const request: LlmRequest = {
   messages: [{ role: "user", content: "Summarise the plot of Hamlet in one line." }],
@@ -117,7 +108,6 @@ const stackVariants: ReadonlyArray<Variant> = [
   { name: "Stack, trivial, observability on", model: stackModel("trivial", undefined) },
   { name: "Stack, trivial, + call and attempt spans", model: stackModel("trivial", { spans: true, attempts: true }) }
 ]
-
 
 const loop = (variant: Variant) => {
   // generate(request) is called for each call: a layer may do work when the call is made.

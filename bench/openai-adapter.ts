@@ -15,11 +15,8 @@ import { Effect, ManagedRuntime, Redacted } from "effect"
 import OpenAI from "openai"
 import * as LlmRequest from "../src/LlmRequest.ts"
 import * as OpenAiLanguageModel from "../src/providers/openai/OpenAiLanguageModel.ts"
+import { argument, median } from "./internal/stats.ts"
 
-const argument = (name: string, fallback: number): number => {
-  const index = process.argv.indexOf(`--${name}`)
-  return index >= 0 ? Number(process.argv[index + 1]) : fallback
-}
 const REPS = argument("reps", 7)
 const CALLS = argument("calls", 2000)
 const CONCURRENCIES = [1, 100]
@@ -30,12 +27,6 @@ const startServer = async () => {
   })
   const line = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once("line", resolve))
   return { child, baseUrl: `http://127.0.0.1:${line.trim()}/v1` }
-}
-
-const median = (values: ReadonlyArray<number>): number => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
 /** Runs `calls` calls of `one`, `concurrency` at a time (a pool of workers). */

@@ -16,22 +16,13 @@ import * as Observability from "../src/observability/Observability.ts"
 import * as ProviderRegistry from "../src/ProviderRegistry.ts"
 import * as MockLanguageModel from "../src/providers/mock/MockLanguageModel.ts"
 import * as Stack from "../src/Stack.ts"
+import { argument, median } from "./internal/stats.ts"
 
-const argument = (name: string, fallback: number): number => {
-  const index = process.argv.indexOf(`--${name}`)
-  return index >= 0 ? Number(process.argv[index + 1]) : fallback
-}
 const REPS = argument("reps", 15)
 const CALLS = argument("calls", 1000)
 const LATENCY = argument("latency", 0)
 const WARMUP = 2
 const BATCH = 100
-
-const median = (values: ReadonlyArray<number>): number => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
-}
 
 const mock = { provider: "mock", options: { latency: `${LATENCY}ms` } }
 const registry = ProviderRegistry.layer([MockLanguageModel.provider])

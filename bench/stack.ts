@@ -29,22 +29,13 @@ import * as BuiltinProviders from "../src/providers/BuiltinProviders.ts"
 import * as MockLanguageModel from "../src/providers/mock/MockLanguageModel.ts"
 import * as OpenAiLanguageModel from "../src/providers/openai/OpenAiLanguageModel.ts"
 import * as Stack from "../src/Stack.ts"
+import { argument, median } from "./internal/stats.ts"
 
-const argument = (name: string, fallback: number): number => {
-  const index = process.argv.indexOf(`--${name}`)
-  return index >= 0 ? Number(process.argv[index + 1]) : fallback
-}
 const REPS = argument("reps", 15)
 const LATENCY = argument("latency", 50)
 const CONCURRENT = 100
 const WARMUP = 3
 const BREAKDOWN_CALLS = argument("breakdown-calls", 300)
-
-const median = (values: ReadonlyArray<number>): number => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
-}
 
 const startServer = async () => {
   const child = spawn(process.execPath, [new URL("./stack-mock-server.ts", import.meta.url).pathname, "--latency", String(LATENCY)], {

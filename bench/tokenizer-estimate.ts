@@ -18,6 +18,7 @@ import { countTokens as countCl100k } from "gpt-tokenizer/encoding/cl100k_base"
 import { readFileSync } from "node:fs"
 import type { LlmRequest } from "../src/LlmRequest.ts"
 import * as Tokenizer from "../src/Tokenizer.ts"
+import { median } from "./internal/stats.ts"
 
 interface Text {
   readonly name: string
@@ -92,7 +93,6 @@ summary("all", rows)
 console.log(`\nbound >= exact on every text: ${rows.every((row) => row.bound >= row.exact)}`)
 
 // Cost of each estimator on the whole corpus (medians of 15 runs), as a ratio to the bound.
-const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
 const timeIt = (run: () => void) => {
   const samples: Array<number> = []
   for (let rep = 0; rep < 15; rep++) {

@@ -18,26 +18,11 @@ import { Effect, type Layer, ManagedRuntime, Schema } from "effect"
 import * as LanguageModel from "../src/LanguageModel.ts"
 import * as MockLanguageModel from "../src/providers/mock/MockLanguageModel.ts"
 import * as Workflow from "../src/workflow/Workflow.ts"
+import { argument, median, time } from "./internal/stats.ts"
 
-const argument = (name: string, fallback: number): number => {
-  const index = process.argv.indexOf(`--${name}`)
-  return index >= 0 ? Number(process.argv[index + 1]) : fallback
-}
 const REPS = Math.max(15, argument("reps", 15))
 const RUNS = argument("runs", 2000)
 const CONCURRENT = 100
-
-const median = (values: ReadonlyArray<number>): number => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
-}
-
-const time = async (run: () => Promise<unknown>): Promise<number> => {
-  const started = process.hrtime.bigint()
-  await run()
-  return Number(process.hrtime.bigint() - started) / 1e6
-}
 
 const article = Workflow.make("article", { topic: Schema.String })
   .prompt("outline", ({ input }) => `Outline an article about ${input.topic}`, { maxTokens: 64 })

@@ -1,0 +1,24 @@
+/**
+ * What every benchmark shares: reading a numeric `--name value` argument, the median of
+ * repetitions, and the wall time of an async run in milliseconds.
+ */
+
+/** A numeric command-line argument `--name value`, or the fallback. */
+export const argument = (name: string, fallback: number): number => {
+  const index = process.argv.indexOf(`--${name}`)
+  return index >= 0 ? Number(process.argv[index + 1]) : fallback
+}
+
+/** The median of the values (the mean of the middle two for an even count). */
+export const median = (values: ReadonlyArray<number>): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+/** The wall time of `run`, in milliseconds. */
+export const time = async (run: () => Promise<unknown>): Promise<number> => {
+  const started = process.hrtime.bigint()
+  await run()
+  return Number(process.hrtime.bigint() - started) / 1e6
+}
