@@ -1,20 +1,14 @@
 // Runs the CLI as a real subprocess (Node 24 from node_modules/.bin) with an explicit
 // environment, so no real key or setting of the developer's shell leaks in.
-import { NodeServices } from "@effect/platform-node"
-import { Effect, Stream } from "effect"
-import { ChildProcess } from "effect/process"
 import { fileURLToPath } from "node:url"
+import { type ProcessResult, runProcess } from "../support/runProcess.ts"
 
-export const repoRoot = fileURLToPath(new URL("../../", import.meta.url))
+export { repoRoot } from "../support/runProcess.ts"
 export const nodeBin = fileURLToPath(new URL("../../node_modules/.bin/node", import.meta.url))
 export const binScript = fileURLToPath(new URL("../../src/cli/bin.ts", import.meta.url))
 export const keyedScript = fileURLToPath(new URL("./fixtures/cliWithKeyedPlugin.ts", import.meta.url))
 
-export interface CliRun {
-  readonly stdout: string
-  readonly stderr: string
-  readonly exitCode: number
-}
+export type CliRun = ProcessResult
 
 export interface RunOptions {
   /** Extra variables (the base environment is empty apart from HOME and the key dir). */
@@ -34,16 +28,7 @@ export const baseEnv = (cwd: string): Record<string, string> => ({
 
 /** Runs `node <script> ...args` to completion. */
 export const runCli = (args: ReadonlyArray<string>, options: RunOptions) =>
-  Effect.gen(function*() {
-    const handle = yield* ChildProcess.make(nodeBin, [options.script ?? binScript, ...args], {
-      cwd: options.cwd,
-      env: { ...baseEnv(options.cwd), ...options.env },
-      extendEnv: false
-    })
-    const [stdout, stderr, exitCode] = yield* Effect.all([
-      handle.stdout.pipe(Stream.decodeText(), Stream.mkString),
-      handle.stderr.pipe(Stream.decodeText(), Stream.mkString),
-      handle.exitCode
-    ], { concurrency: "unbounded" })
-    return { stdout, stderr, exitCode: Number(exitCode) } satisfies CliRun
-  }).pipe(Effect.scoped, Effect.provide(NodeServices.layer))
+  runProcess(nodeBin, [options.script ?? binScript, ...args], {
+    cwd: options.cwd,
+    env: { ...baseEnv(options.cwd), ...options.env }
+  })

@@ -3,19 +3,15 @@
  * must say it falls back to the mock, print its `// expect:` lines and exit 0; with a key (and
  * a base URL pointing at a fake server) the OpenAI-protocol ones must reach the server.
  */
-import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Stream } from "effect"
-import { ChildProcess } from "effect/process"
-import { existsSync, readdirSync, readFileSync } from "node:fs"
+import { Effect } from "effect"
+import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import * as FakeHttpServer from "../providers/FakeHttpServer.ts"
 import { ok } from "../providers/openai/fakeOpenAi.ts"
+import { pinnedNode, repoRoot as root, runProcess } from "../support/runProcess.ts"
 
-const root = join(import.meta.dirname, "..", "..")
 const dir = join(root, "examples", "providers")
-const pinnedNode = join(root, "node_modules", ".bin", "node")
-const node = existsSync(pinnedNode) ? pinnedNode : process.execPath
 const examples = readdirSync(dir).filter((file) => file.endsWith(".ts")).sort()
 
 const cleanEnv: Record<string, string> = Object.fromEntries(
@@ -32,15 +28,7 @@ const expectations = (file: string): ReadonlyArray<string> =>
   })
 
 const run = (file: string, env: Record<string, string> = {}) =>
-  Effect.gen(function*() {
-    const handle = yield* ChildProcess.make(node, [join(dir, file)], { cwd: root, env: { ...cleanEnv, ...env }, extendEnv: false })
-    const [stdout, stderr, exitCode] = yield* Effect.all([
-      handle.stdout.pipe(Stream.decodeText(), Stream.mkString),
-      handle.stderr.pipe(Stream.decodeText(), Stream.mkString),
-      handle.exitCode
-    ], { concurrency: "unbounded" })
-    return { stdout, stderr, exitCode: Number(exitCode) }
-  }).pipe(Effect.scoped, Effect.provide(NodeServices.layer))
+  runProcess(pinnedNode, [join(dir, file)], { cwd: root, env: { ...cleanEnv, ...env } })
 
 describe("examples/providers/", () => {
   it("has one example per built-in provider", () => {
