@@ -24,7 +24,7 @@
  */
 import { Config, Effect, Option, Redacted, Result, Schema, SchemaIssue } from "effect"
 import * as Budget from "./budget/Budget.ts"
-import * as DurationText from "./Duration.ts"
+import * as DurationText from "./DurationText.ts"
 import * as LlmError from "./LlmError.ts"
 import * as PriceTable from "./pricing/PriceTable.ts"
 import * as ObservabilityConfig from "./observability/ObservabilityConfig.ts"

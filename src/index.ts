@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 export * as CallContext from "./CallContext.ts"
-export * as Duration from "./Duration.ts"
+export * as DurationText from "./DurationText.ts"
 export * as LanguageModel from "./LanguageModel.ts"
 export * as LlmConnectConfig from "./LlmConnectConfig.ts"
 export * as LlmError from "./LlmError.ts"

@@ -16,7 +16,7 @@
  * @since 0.1.0
  */
 import { Duration as EffectDuration, Effect, Result, Schema } from "effect"
-import * as DurationText from "../Duration.ts"
+import * as DurationText from "../DurationText.ts"
 import * as LlmError from "../LlmError.ts"
 
 /**

@@ -22,7 +22,7 @@
  */
 import { Cause, Clock, Duration, Effect, Exit, Layer, Schema, type Scope } from "effect"
 import { CircuitBreaker as Breaker } from "effect/persistence"
-import * as DurationText from "../Duration.ts"
+import * as DurationText from "../DurationText.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
 import type { LlmResponse } from "../LlmResponse.ts"

@@ -20,7 +20,7 @@
 import { Clock, Duration, Effect, Layer, Stream } from "effect"
 import { RateLimiter } from "effect/persistence"
 import * as CallContext from "../CallContext.ts"
-import * as DurationText from "../Duration.ts"
+import * as DurationText from "../DurationText.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
 import type { LlmRequest } from "../LlmRequest.ts"

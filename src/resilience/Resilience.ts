@@ -20,7 +20,7 @@
  * @since 0.1.0
  */
 import { Effect, Layer, Result, Schema } from "effect"
-import * as DurationText from "../Duration.ts"
+import * as DurationText from "../DurationText.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
 import * as ProviderRegistry from "../ProviderRegistry.ts"

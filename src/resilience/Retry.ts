@@ -25,7 +25,7 @@
  */
 import { Clock, Context, Duration, Effect, Layer, Metric, Schedule, Schema } from "effect"
 import * as CallContext from "../CallContext.ts"
-import * as DurationText from "../Duration.ts"
+import * as DurationText from "../DurationText.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import type * as LlmError from "../LlmError.ts"
 import type { LlmRequest } from "../LlmRequest.ts"

@@ -15,7 +15,7 @@
  * @since 0.1.0
  */
 import { Clock, Duration, Effect, Schema } from "effect"
-import * as DurationText from "../Duration.ts"
+import * as DurationText from "../DurationText.ts"
 import * as LlmError from "../LlmError.ts"
 
 /**

@@ -12,7 +12,7 @@
  * @since 0.1.0
  */
 import { Context, Duration, Effect, Layer, Ref, Result } from "effect"
-import * as DurationText from "../Duration.ts"
+import * as DurationText from "../DurationText.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
 import type { LlmRequest } from "../LlmRequest.ts"

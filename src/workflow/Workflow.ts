@@ -24,7 +24,7 @@
 import { Clock, Duration, Effect, type Exit, Option, Random, Schema } from "effect"
 import type { Pipeable } from "effect/Pipeable"
 import { pipeArguments } from "effect/Pipeable"
-import * as DurationText from "../Duration.ts"
+import * as DurationText from "../DurationText.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
 import * as LlmRequest from "../LlmRequest.ts"

@@ -23,7 +23,7 @@
  */
 import { Schema } from "effect"
 import * as Budget from "../budget/Budget.ts"
-import { DurationString } from "../Duration.ts"
+import { DurationString } from "../DurationText.ts"
 
 const Identifier = Schema.String.check(
   Schema.isPattern(/^[A-Za-z_][A-Za-z0-9_-]*$/, {

@@ -5,7 +5,7 @@
  * @since 0.1.0
  */
 import { Effect } from "effect"
-import * as DurationText from "../../Duration.ts"
+import * as DurationText from "../../DurationText.ts"
 import * as LlmError from "../../LlmError.ts"
 import type * as Ledger from "./ledger.ts"
 

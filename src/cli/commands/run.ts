@@ -19,7 +19,7 @@
 import { resolve as resolvePath } from "node:path"
 import { Data, Effect, FileSystem, Option, Result, Runtime, Scope } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
-import * as DurationText from "../../Duration.ts"
+import * as DurationText from "../../DurationText.ts"
 import * as LlmConnectConfig from "../../LlmConnectConfig.ts"
 import * as LlmError from "../../LlmError.ts"
 import * as Executor from "../../workflow/Executor.ts"

@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { Console, Effect } from "effect"
-import * as DurationText from "../../Duration.ts"
+import * as DurationText from "../../DurationText.ts"
 import type * as RunState from "../../workflow/RunState.ts"
 import * as WorkflowError from "../../workflow/WorkflowError.ts"
 import type * as WorkflowHooks from "../../workflow/WorkflowHooks.ts"

@@ -10,7 +10,7 @@
  */
 import { Clock, Effect, FileSystem, Option, Result } from "effect"
 import { Command, Flag } from "effect/cli"
-import * as DurationText from "../../Duration.ts"
+import * as DurationText from "../../DurationText.ts"
 import * as LlmConnectConfig from "../../LlmConnectConfig.ts"
 import * as LlmError from "../../LlmError.ts"
 import * as ObservabilityConfig from "../../observability/ObservabilityConfig.ts"

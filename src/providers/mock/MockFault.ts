@@ -19,7 +19,7 @@
  * @since 0.1.0
  */
 import { Result } from "effect"
-import * as Duration from "../../Duration.ts"
+import * as DurationText from "../../DurationText.ts"
 
 /**
  * One scripted fault.
@@ -55,7 +55,7 @@ export const parse = (token: string): Result.Result<MockFault, string> => {
   if (text === "400") return Result.succeed({ _tag: "InvalidRequest" })
   if (text === "429") return Result.succeed({ _tag: "RateLimited" })
   if (text.startsWith("429:")) {
-    return Result.map(Duration.parseMillis(text.slice(4)), (retryAfterMs) => ({ _tag: "RateLimited" as const, retryAfterMs }))
+    return Result.map(DurationText.parseMillis(text.slice(4)), (retryAfterMs) => ({ _tag: "RateLimited" as const, retryAfterMs }))
   }
   if (/^5\d\d$/.test(text)) return Result.succeed({ _tag: "ServerError", status: Number(text) })
   return Result.fail(

@@ -12,7 +12,7 @@
  */
 import { type Clock, Context, Duration, Effect, Layer, Result } from "effect"
 import { decode, encode } from "gpt-tokenizer"
-import * as DurationText from "../../Duration.ts"
+import * as DurationText from "../../DurationText.ts"
 import * as LanguageModel from "../../LanguageModel.ts"
 import * as LlmError from "../../LlmError.ts"
 import type { LlmRequest } from "../../LlmRequest.ts"

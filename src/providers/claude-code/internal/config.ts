@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import { Duration, Effect, Result } from "effect"
-import * as DurationText from "../../../Duration.ts"
+import * as DurationText from "../../../DurationText.ts"
 import * as LlmError from "../../../LlmError.ts"
 import { PROVIDER } from "./errors.ts"
 

@@ -19,7 +19,7 @@ const wholePattern = /^(?:\d+(?:ms|s|m|h))+$/
  * @since 0.1.0
  * @category parsing
  * @example
- * Duration.parseMillis("1h") // Result.succeed(3_600_000)
+ * DurationText.parseMillis("1h") // Result.succeed(3_600_000)
  */
 export const parseMillis = (text: string): Result.Result<number, string> => {
   const trimmed = text.trim()
