@@ -45,7 +45,7 @@ const fixed: LlmResponse = {
   finishReason: "stop",
   latencyMs: 0
 }
-const trivial: LanguageModel.Service = { provider: "trivial", defaultModel: "trivial-1", generate: () => Effect.succeed(fixed) }
+const trivial: LanguageModel.Service = LanguageModel.make({ provider: "trivial", defaultModel: "trivial-1", generate: () => Effect.succeed(fixed) })
 
 interface Variant {
   readonly name: string

@@ -13,12 +13,14 @@ import * as BudgetTracker from "../src/budget/BudgetTracker.ts"
 import * as LanguageModel from "../src/LanguageModel.ts"
 import type { LlmRequest } from "../src/LlmRequest.ts"
 import * as MockLanguageModel from "../src/providers/mock/MockLanguageModel.ts"
+import * as Message from "../src/Message.ts"
 
 const topics = ["rivers", "mountains", "forests", "deserts"]
 
 // The mock answers like each agent would (a real provider goes here instead).
 const reply = (request: LlmRequest): string => {
-  const prompt = request.messages.at(-1)?.content ?? ""
+  const last = request.messages.at(-1)
+  const prompt = last === undefined ? "" : Message.text(last)
   if (prompt.startsWith("Plan")) return topics.join(", ")
   if (prompt.startsWith("Write")) return `Summary of ${prompt.split("\n").length - 1} notes: the world is varied.`
   return `A note on ${prompt.slice(9)}: it covers a large part of the Earth and shapes the climate and the life around it.`

@@ -21,13 +21,13 @@ const mock = (name: string, faults: MockLanguageModel.Options["faults"]) =>
 const retried = Effect.gen(function*() {
   const inner = yield* mock("mock", [{ _tag: "RateLimited", retryAfterMs: 50 }, { _tag: "ServerError", status: 500 }])
   let attempts = 0
-  const counting: LanguageModel.Service = {
+  const counting: LanguageModel.Service = LanguageModel.make({
     ...inner,
     generate: (request) => Effect.suspend(() => {
       attempts++
       return inner.generate(request)
     })
-  }
+  })
   const model = Retry.make(counting, { ...Retry.defaultPolicy, baseDelayMs: 20 })
   yield* model.generate({ messages: [{ role: "user", content: "hi" }] })
   yield* Console.log(`retried: answered after ${attempts} attempts (429, then 500, then ok)`)

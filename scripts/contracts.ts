@@ -17,6 +17,7 @@ import * as LlmConnectConfig from "../src/LlmConnectConfig.ts"
 import * as LlmError from "../src/LlmError.ts"
 import * as LlmRequest from "../src/LlmRequest.ts"
 import * as LlmResponse from "../src/LlmResponse.ts"
+import * as StreamPart from "../src/StreamPart.ts"
 import * as WorkflowFile from "../src/workflow/WorkflowFile.ts"
 
 /**
@@ -67,6 +68,7 @@ export const ErrorDocument = Schema.Union(
 export const contracts: ReadonlyArray<Contract> = [
   { file: "llm-request.schema.json", title: "llm-connect LlmRequest", schema: LlmRequest.LlmRequest },
   { file: "llm-response.schema.json", title: "llm-connect LlmResponse (also `prompt --json` on success)", schema: LlmResponse.LlmResponse },
+  { file: "stream-part.schema.json", title: "llm-connect stream part (LanguageModel.stream; readers ignore unknown types)", schema: StreamPart.StreamPart },
   { file: "error.schema.json", title: "llm-connect error document (also `prompt --json` on failure)", schema: ErrorDocument },
   {
     file: "config.schema.json",

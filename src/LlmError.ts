@@ -230,6 +230,22 @@ export class CircuitOpen extends Schema.TaggedClass<CircuitOpen>()("CircuitOpen"
 }
 
 /**
+ * The provider cannot do what the request asks (tool calls, content parts, structured output it
+ * has no way to send): refused before anything is sent. `feature` names what is missing.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class Unsupported extends Schema.TaggedClass<Unsupported>()("Unsupported", {
+  description,
+  feature: Schema.String
+}) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
  * Anything else, e.g. a plugin that threw an exception. Not retried.
  *
  * @since 0.1.0
@@ -262,6 +278,7 @@ export const LlmErrorReason = Schema.Union([
   Unavailable,
   BudgetExceeded,
   CircuitOpen,
+  Unsupported,
   Unknown
 ]).annotate({ identifier: "LlmErrorReason" })
 

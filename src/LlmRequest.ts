@@ -110,6 +110,6 @@ export const decode = Schema.decodeUnknownEffect(LlmRequest)
 export const promptText = (request: LlmRequest): string => {
   const parts: Array<string> = []
   if (request.system !== undefined) parts.push(request.system)
-  for (const message of request.messages) parts.push(message.content)
+  for (const message of request.messages) parts.push(Message.text(message))
   return parts.join("\n")
 }

@@ -4,16 +4,17 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
+import * as Message from "./Message.ts"
 import { Usage } from "./Usage.ts"
 
 /**
- * Why generation stopped, normalised across providers. The provider's own value is kept in
- * `rawFinishReason`.
+ * Why generation stopped, normalised across providers (spelled as `effect/ai` and the Vercel AI
+ * SDK spell it). The provider's own value is kept in `rawFinishReason`.
  *
  * @since 0.1.0
  * @category schemas
  */
-export const FinishReason = Schema.Literals(["stop", "length", "content_filter", "tool_calls", "error", "other"])
+export const FinishReason = Schema.Literals(["stop", "length", "content-filter", "tool-calls", "error", "other"])
   .annotate({ identifier: "FinishReason" })
 
 /**
@@ -41,13 +42,30 @@ export const Cost = Schema.Struct({
 export type Cost = typeof Cost.Type
 
 /**
+ * A part of a response's content: text, or a tool call (the same shapes as `Message` parts).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ResponsePart = Schema.Union([Message.TextPart, Message.ToolCallPart]).annotate({ identifier: "ResponsePart" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ResponsePart = typeof ResponsePart.Type
+
+/**
  * A model's response.
  *
  * @since 0.1.0
  * @category schemas
  */
 export const LlmResponse = Schema.Struct({
-  content: Schema.String,
+  content: Schema.String.annotate({ description: "The text of the answer (its text parts joined)." }),
+  parts: Schema.optionalKey(Schema.Array(ResponsePart)).annotate({
+    description: "The answer as parts, present when it holds more than text (e.g. tool calls); see LlmResponse.partsOf."
+  }),
   model: Schema.String,
   provider: Schema.String,
   usage: Usage,
@@ -69,3 +87,13 @@ export const LlmResponse = Schema.Struct({
  * @category models
  */
 export type LlmResponse = typeof LlmResponse.Type
+
+/**
+ * The parts of a response: its `parts` when present, else its content as one text part (none
+ * when empty).
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const partsOf = (response: Pick<LlmResponse, "content" | "parts">): ReadonlyArray<ResponsePart> =>
+  response.parts ?? (response.content === "" ? [] : [{ type: "text", text: response.content }])

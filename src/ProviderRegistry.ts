@@ -175,20 +175,21 @@ export const layerLanguageModel = (
 ): Layer.Layer<LanguageModel.LanguageModel, LlmError.LlmError, ProviderRegistry> =>
   Layer.effect(LanguageModel.LanguageModel, create(options))
 
+// The config's model and system prompt apply to both paths (a request hook).
 const withDefaults = (service: LanguageModel.Service, config: ProviderConfig): LanguageModel.Service => {
   const model = config.model
   const systemPrompt = config.systemPrompt
   if (model === undefined && systemPrompt === undefined) return service
-  return {
-    ...service,
-    defaultModel: model ?? service.defaultModel,
-    generate: (request) =>
-      service.generate({
-        ...request,
-        ...(request.model === undefined && model !== undefined ? { model } : {}),
-        ...(request.system === undefined && systemPrompt !== undefined ? { system: systemPrompt } : {})
-      })
-  }
+  return LanguageModel.wrap(service, {
+    request: (request) =>
+      (request.model !== undefined || model === undefined) && (request.system !== undefined || systemPrompt === undefined)
+        ? request
+        : {
+          ...request,
+          ...(request.model === undefined && model !== undefined ? { model } : {}),
+          ...(request.system === undefined && systemPrompt !== undefined ? { system: systemPrompt } : {})
+        }
+  }, { defaultModel: model ?? service.defaultModel })
 }
 
 // -----------------------------------------------------------------------------
@@ -259,7 +260,7 @@ export const fromFunctions = (info: PluginInfo, functions: PluginFunctions): Pro
     keyEnv: info.keyEnv ?? [],
     requiresKey: info.requiresKey ?? false,
     make: (config) =>
-      Effect.succeed<LanguageModel.Service>({
+      Effect.succeed(LanguageModel.make({
         provider: info.name,
         defaultModel: config.model ?? info.defaultModel,
         generate: (request) =>
@@ -279,7 +280,7 @@ export const fromFunctions = (info: PluginInfo, functions: PluginFunctions): Pro
             const finished = yield* Clock.currentTimeMillis
             return yield* toResponse(info.name, request, config.model ?? info.defaultModel, result, finished - started)
           })
-      })
+      }))
   }
 }
 

@@ -14,6 +14,7 @@
  */
 import { countTokens as countBpe } from "gpt-tokenizer"
 import type { LlmRequest } from "./LlmRequest.ts"
+import * as Message from "./Message.ts"
 
 /**
  * Tokens each message costs besides its text (role and separators).
@@ -48,7 +49,7 @@ export const countText = (text: string): number => (text.length === 0 ? 0 : coun
 export const countRequest = (request: LlmRequest): number => {
   let total = REQUEST_FRAMING_TOKENS
   if (request.system !== undefined) total += MESSAGE_FRAMING_TOKENS + countText(request.system)
-  for (const message of request.messages) total += MESSAGE_FRAMING_TOKENS + countText(message.content)
+  for (const message of request.messages) total += MESSAGE_FRAMING_TOKENS + countText(Message.text(message))
   return total
 }
 
@@ -63,7 +64,7 @@ export const boundRequest = (request: LlmRequest): number => {
   let total = REQUEST_FRAMING_TOKENS
   if (request.system !== undefined) total += MESSAGE_FRAMING_TOKENS + Buffer.byteLength(request.system, "utf8")
   for (const message of request.messages) {
-    total += MESSAGE_FRAMING_TOKENS + Buffer.byteLength(message.content, "utf8")
+    total += MESSAGE_FRAMING_TOKENS + Buffer.byteLength(Message.text(message), "utf8")
   }
   return total
 }

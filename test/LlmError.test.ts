@@ -28,6 +28,7 @@ const reasons: ReadonlyArray<readonly [LlmError.LlmErrorReason, boolean]> = [
     false
   ],
   [new LlmError.CircuitOpen({ description: "open", untilMs: 1 }), false],
+  [new LlmError.Unsupported({ description: "no tools", feature: "tool-calls" }), false],
   [new LlmError.Unknown({ description: "?" }), false]
 ]
 

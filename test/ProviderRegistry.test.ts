@@ -4,6 +4,7 @@ import * as LanguageModel from "../src/LanguageModel.ts"
 import * as LlmError from "../src/LlmError.ts"
 import * as ProviderRegistry from "../src/ProviderRegistry.ts"
 import * as Mock from "../src/providers/mock/MockLanguageModel.ts"
+import * as Message from "../src/Message.ts"
 
 const request = { messages: [{ role: "user" as const, content: "hello there" }] }
 
@@ -49,7 +50,7 @@ describe("ProviderRegistry", () => {
     Effect.gen(function*() {
       const registry = yield* ProviderRegistry.ProviderRegistry
       yield* registry.register(ProviderRegistry.fromSync({ name: "upper", defaultModel: "u" }, (req) => ({
-        content: req.messages[0]!.content.toUpperCase()
+        content: Message.text(req.messages[0]!).toUpperCase()
       })))
       const names = (yield* registry.list).map((provider) => provider.name)
       assert.deepStrictEqual(names, ["mock", "upper"])

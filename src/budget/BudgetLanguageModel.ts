@@ -14,26 +14,19 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Effect, Layer, Stream } from "effect"
+import { Clock, Context, Effect, Exit, Layer, type Scope, Stream } from "effect"
 import * as CallContext from "../CallContext.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import type * as LlmError from "../LlmError.ts"
 import type { LlmRequest } from "../LlmRequest.ts"
 import type { LlmResponse } from "../LlmResponse.ts"
 import * as PriceTable from "../pricing/PriceTable.ts"
+import type * as StreamPart from "../StreamPart.ts"
+import * as Tokenizer from "../Tokenizer.ts"
+import * as Usage from "../Usage.ts"
 import type * as Budget from "./Budget.ts"
 import * as BudgetTracker from "./BudgetTracker.ts"
-
-/**
- * What a model that may be served by several provider/models (a fallback chain) can expose, so
- * that the budget reserves at the highest price among them.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Alternatives {
-  readonly alternatives?: ReadonlyArray<{ readonly provider: string; readonly model: string }> | undefined
-}
+import * as Estimate from "./Estimate.ts"
 
 const highest = (a: PriceTable.Price, b: PriceTable.Price): PriceTable.Price => ({
   inputPerMillion: Math.max(a.inputPerMillion, b.inputPerMillion),
@@ -43,21 +36,21 @@ const highest = (a: PriceTable.Price, b: PriceTable.Price): PriceTable.Price => 
 
 /**
  * The price a call is reserved at: the model's, or the highest among a fallback chain's
- * alternatives (`undefined` when any of them has no price).
+ * candidates (`undefined` when any of them has no price).
  *
  * @since 0.1.0
  * @category cost
  */
 export const reservePrice = (
   prices: PriceTable.Service,
-  inner: LanguageModel.Service & Alternatives,
+  inner: LanguageModel.Service,
   model: string
 ): PriceTable.Price | undefined => {
-  const alternatives = inner.alternatives
-  if (alternatives === undefined || alternatives.length === 0) return prices.lookup(inner.provider, model)
+  const candidates = inner.candidates
+  if (candidates === undefined || candidates.length === 0) return prices.lookup(inner.provider, model)
   let price: PriceTable.Price | undefined
-  for (const alternative of alternatives) {
-    const found = prices.lookup(alternative.provider, alternative.model)
+  for (const candidate of candidates) {
+    const found = prices.lookup(candidate.provider, candidate.model)
     if (found === undefined) return undefined
     price = price === undefined ? found : highest(price, found)
   }
@@ -104,14 +97,44 @@ const deadlineWatch = (target: BudgetTracker.Service): Effect.Effect<void, LlmEr
       Effect.andThen(Effect.sleep(Math.max(0, target.deadlineAt! - now)), target.checkpoint("deadline")))
 
 /**
+ * What a stream that ended before its finish part has already cost: the request's input and the
+ * output streamed so far, counted with the tokenizer (marked `estimated`), at the price reserved.
+ *
+ * @since 0.1.0
+ * @category cost
+ */
+export const streamedSoFar = (
+  request: LlmRequest,
+  provider: string,
+  streamed: string,
+  price: PriceTable.Price | undefined
+): BudgetTracker.Actual => {
+  const usage = Usage.make({
+    inputTokens: Estimate.exact(request, provider),
+    outputTokens: Tokenizer.countText(streamed),
+    estimated: true
+  })
+  return {
+    usage,
+    costUsd: price === undefined ? 0 : PriceTable.costOf(price, usage),
+    conversationId: request.metadata?.conversationId
+  }
+}
+
+/**
  * Wraps a model so that every call is held to `tracker` (or to the fiber's
  * `BudgetTracker.CurrentBudget`, for sub-agents under a child budget).
+ *
+ * A stream is reserved before it opens, like a call; its finish part commits the real usage. A
+ * stream that ends without one (the consumer stopped, or it failed part-way) is charged what it
+ * already streamed ({@link streamedSoFar}); one that failed before any part is released (or
+ * charged its error's `spent`).
  *
  * @since 0.1.0
  * @category combinators
  */
 export const wrap = (tracker: BudgetTracker.Service, prices: PriceTable.Service = PriceTable.make()) =>
-(inner: LanguageModel.Service & Alternatives): LanguageModel.Service => {
+(inner: LanguageModel.Service): LanguageModel.Service => {
   const prepareWith = (override: BudgetTracker.Service | undefined, request: LlmRequest) => {
     const target = override ?? tracker
     const model = request.model ?? inner.defaultModel
@@ -119,8 +142,6 @@ export const wrap = (tracker: BudgetTracker.Service, prices: PriceTable.Service 
     const ask: BudgetTracker.Ask = { request, provider: inner.provider, model, price }
     return { target, price, ask }
   }
-  const prepare = (request: LlmRequest) =>
-    Effect.map(Effect.service(BudgetTracker.CurrentBudget), (override) => prepareWith(override, request))
 
   const costed = (price: PriceTable.Price | undefined) => withTableCost(prices, price)
   // The call context of an admitted call, both services in one step.
@@ -128,41 +149,50 @@ export const wrap = (tracker: BudgetTracker.Service, prices: PriceTable.Service 
     Context.add(Context.add(context, CallContext.Deadline, reservation.deadlineAt), CallContext.RemainingBudget, reservation.remaining)
 
   // Plain combinators and a synchronous `prepare`: this is the hot path of every call (bench/budget.ts).
-  const generate = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError.LlmError> =>
+  const generate = (request: LlmRequest, next: LanguageModel.Service["generate"]): Effect.Effect<LlmResponse, LlmError.LlmError> =>
     Effect.withFiber((fiber) => {
       const { ask, price, target } = prepareWith(fiber.getRef(BudgetTracker.CurrentBudget), request)
       return target.withReservation(
         ask,
         (reservation) =>
           Effect.map(
-            Effect.updateContext(target.withinDeadline(inner.generate(sending(request, reservation)), ask), callContext(reservation)),
+            Effect.updateContext(target.withinDeadline(next(sending(request, reservation)), ask), callContext(reservation)),
             costed(price)
           ),
         (response) => actualOf(request, response)
       )
     })
 
-  const innerStream = inner.stream
-  if (innerStream === undefined) return { provider: inner.provider, defaultModel: inner.defaultModel, generate }
-
-  const stream = (request: LlmRequest): Stream.Stream<LanguageModel.StreamChunk, LlmError.LlmError> =>
-    Stream.unwrap(Effect.gen(function*() {
-      const { ask, price, target } = yield* prepare(request)
-      // Released when the stream ends however it ends; a no-op once the last chunk committed.
-      const reservation = yield* Effect.acquireRelease(target.reserve(ask), (held) => target.release(held))
-      return innerStream(sending(request, reservation)).pipe(
-        Stream.mapEffect((chunk) => {
-          if (chunk.response === undefined) return Effect.succeed(chunk)
-          const response = withTableCost(prices, price)(chunk.response)
-          return Effect.as(target.commit(reservation, actualOf(request, response)), { ...chunk, response })
-        }),
-        Stream.interruptWhen(deadlineWatch(target)),
-        Stream.provideService(CallContext.Deadline, reservation.deadlineAt),
-        Stream.provideService(CallContext.RemainingBudget, reservation.remaining)
-      )
+  const stream = (request: LlmRequest, next: LanguageModel.Service["stream"]): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
+    Stream.unwrap(Effect.withFiber((fiber): Effect.Effect<Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>, LlmError.LlmError, Scope.Scope> => {
+      const { ask, price, target } = prepareWith(fiber.getRef(BudgetTracker.CurrentBudget), request)
+      let streamed: string | undefined
+      // Settled when the stream ends however it ends; a no-op once the finish part committed.
+      const settleEarly = (reservation: BudgetTracker.Reservation, exit: Exit.Exit<unknown, unknown>) => {
+        const spent = Exit.isFailure(exit) ? BudgetTracker.spentOf(exit.cause) : undefined
+        if (spent !== undefined) return Effect.asVoid(target.commit(reservation, spent))
+        return streamed === undefined
+          ? target.release(reservation)
+          : Effect.asVoid(target.commit(reservation, streamedSoFar(request, inner.provider, streamed, price)))
+      }
+      return Effect.map(Effect.acquireRelease(target.reserve(ask), settleEarly), (reservation) =>
+        next(sending(request, reservation)).pipe(
+          Stream.mapEffect((part): Effect.Effect<StreamPart.StreamPart> => {
+            if (part.type === "text-delta") streamed = (streamed ?? "") + part.text
+            else if (part.type === "tool-call-delta") streamed = (streamed ?? "") + (part.name ?? "") + part.argumentsDelta
+            else if (part.type === "finish") {
+              const response = costed(price)(part.response)
+              return Effect.as(target.commit(reservation, actualOf(request, response)), { ...part, response })
+            }
+            return Effect.succeed(part)
+          }),
+          Stream.interruptWhen(deadlineWatch(target)),
+          Stream.provideService(CallContext.Deadline, reservation.deadlineAt),
+          Stream.provideService(CallContext.RemainingBudget, reservation.remaining)
+        ))
     }))
 
-  return { provider: inner.provider, defaultModel: inner.defaultModel, generate, stream }
+  return LanguageModel.wrap(inner, { generate, stream })
 }
 
 /**

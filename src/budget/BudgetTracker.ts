@@ -185,7 +185,13 @@ export interface Service {
   readonly snapshot: Effect.Effect<Snapshot>
 }
 
-const spentOf = (cause: Cause.Cause<unknown>): Actual | undefined => {
+/**
+ * What a failed call still cost, from its `LlmError.spent` (the first one in the cause).
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const spentOf = (cause: Cause.Cause<unknown>): Actual | undefined => {
   for (const reason of cause.reasons) {
     if (Cause.isFailReason(reason) && LlmError.isLlmError(reason.error) && reason.error.spent !== undefined) {
       return { usage: reason.error.spent.usage, costUsd: reason.error.spent.costUsd }

@@ -69,6 +69,7 @@ export const table: ReadonlyArray<readonly [code: number, meaning: string]> = [
 export const fromLlmError = (error: LlmError.LlmError): number => {
   switch (error.reason._tag) {
     case "Configuration":
+    case "Unsupported":
       return Usage
     case "Timeout":
       return TimedOut

@@ -32,7 +32,7 @@ export interface Check {
   readonly id: string
   readonly title: string
   /** Why the check cannot run for this subject, or `undefined` when it can. */
-  readonly skipUnless: (faults: ReadonlyArray<Fault>, apiKey: string | undefined, streams: boolean) => string | undefined
+  readonly skipUnless: (faults: ReadonlyArray<Fault>, apiKey: string | undefined) => string | undefined
   readonly run: (harness: Harness, context: CheckContext) => Effect.Effect<void, Failure>
 }
 
@@ -345,24 +345,25 @@ const preview = (text: string) => JSON.stringify(text.length > 60 ? `${text.slic
 
 const streaming: Check = {
   id: "stream",
-  title: "stream: the deltas add up to the final response, which carries the usage; faults fail the stream",
-  skipUnless: (_faults, _apiKey, streams) => (streams ? undefined : "the subject does not stream (set Subject.streams)"),
+  title: "stream: text deltas add up to the finish part's response, which comes last, once, with the usage; faults fail the stream",
+  skipUnless: () => undefined,
   run: (harness, context) =>
     Effect.gen(function*() {
       const stream = harness.model.stream
-      if (stream === undefined) return yield* fail("Subject.streams is set but the model has no stream method")
-      const chunks = yield* Stream.runCollect(stream(LlmRequest.make("Say hello in five words."))).pipe(
+      const parts = yield* Stream.runCollect(stream(LlmRequest.make("Say hello in five words."))).pipe(
         Effect.mapError((error): Failure => ({ message: `a plain prompt's stream failed: ${error.message}` }))
       )
-      const final = chunks.at(-1)?.response
-      if (final === undefined) {
-        return yield* fail("the last chunk carries no response: the final chunk must hold the whole LlmResponse")
+      const last = parts.at(-1)
+      if (last === undefined || last.type !== "finish") {
+        return yield* fail("the stream did not end with a finish part: the last part must be { type: \"finish\", response }")
       }
-      yield* ensure(chunks.slice(0, -1).every((chunk) => chunk.response === undefined), () =>
-        "a chunk before the last carries a response: only the last one may")
-      const text = chunks.map((chunk) => chunk.delta).join("")
+      const final = last.response
+      yield* ensure(parts.filter((part) => part.type === "finish").length === 1, () =>
+        "the stream has more than one finish part: exactly one, the last, may carry the response")
+      let text = ""
+      for (const part of parts) if (part.type === "text-delta") text += part.text
       yield* ensure(text === final.content, () =>
-        `the deltas add up to ${preview(text)} but the final response says ${preview(final.content)}`)
+        `the text deltas add up to ${preview(text)} but the final response says ${preview(final.content)}`)
       const problems = usageProblems(final)
       yield* ensure(problems.length === 0, () => `the final response: ${problems.join("; ")}`)
       for (const fault of retryFaults(context.faults)) {

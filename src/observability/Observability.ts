@@ -25,8 +25,10 @@ import * as LogLevel from "effect/LogLevel"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
 import type { LlmRequest } from "../LlmRequest.ts"
+import * as Message from "../Message.ts"
 import type { LlmResponse } from "../LlmResponse.ts"
 import * as PriceTable from "../pricing/PriceTable.ts"
+import type * as StreamPart from "../StreamPart.ts"
 import * as GenAiAttributes from "./GenAiAttributes.ts"
 import * as LlmMetrics from "./LlmMetrics.ts"
 import * as Tracing from "./Tracing.ts"
@@ -115,7 +117,7 @@ interface CallFacts {
 
 const promptChars = (request: LlmRequest): number => {
   let total = request.system?.length ?? 0
-  for (const message of request.messages) total += message.content.length
+  for (const message of request.messages) total += Message.text(message).length
   return total
 }
 
@@ -290,27 +292,24 @@ export const wrap = (
     captureStackTrace: false
   })
 
-  const generate = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError.LlmError> =>
+  const generate = (request: LlmRequest, next: LanguageModel.Service["generate"]): Effect.Effect<LlmResponse, LlmError.LlmError> =>
     Effect.withFiber((fiber) => {
       const call = prepare(fiber, request)
       const done = finish(call.facts, call.started, call.attempts, call.spans)
-      let effect = inner.generate(call.forwarded).pipe(Effect.onExit((exit) => done(exit)))
+      let effect = next(call.forwarded).pipe(Effect.onExit((exit) => done(exit)))
       if (call.attempts !== undefined) effect = Effect.provideService(effect, CurrentAttempts, call.attempts)
       if (call.spans) effect = Effect.withSpan(effect, GenAiAttributes.spanName(call.facts.model), spanOptions(call))
       return Effect.provideService(effect, References.CurrentLogAnnotations, call.annotations)
     })
 
-  // A stream is observed like a call: the last chunk carries the response (usage, finish reason).
-  const observeStream = (
-    innerStream: (request: LlmRequest) => Stream.Stream<LanguageModel.StreamChunk, LlmError.LlmError>
-  ) =>
-  (request: LlmRequest): Stream.Stream<LanguageModel.StreamChunk, LlmError.LlmError> =>
+  // A stream is observed like a call: its finish part carries the response (usage, finish reason).
+  const stream = (request: LlmRequest, next: LanguageModel.Service["stream"]): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
     Stream.unwrap(Effect.withFiber((fiber) => {
       const call = prepare(fiber, request)
       const done = finish(call.facts, call.started, call.attempts, call.spans)
       let last: LlmResponse | undefined
-      let stream = innerStream(call.forwarded).pipe(
-        Stream.tap((chunk) => Effect.sync(() => (last = chunk.response ?? last))),
+      let stream = next(call.forwarded).pipe(
+        Stream.tap((part) => Effect.sync(() => (last = part.type === "finish" ? part.response : last))),
         Stream.onExit((exit) => done(Exit.isSuccess(exit) ? Exit.succeed(last) : (exit as Exit.Exit<never, LlmError.LlmError>)))
       )
       if (call.attempts !== undefined) stream = Stream.provideService(stream, CurrentAttempts, call.attempts)
@@ -318,12 +317,7 @@ export const wrap = (
       return Effect.succeed(Stream.provideService(stream, References.CurrentLogAnnotations, call.annotations))
     }))
 
-  return {
-    provider: inner.provider,
-    defaultModel: inner.defaultModel,
-    generate,
-    ...(inner.stream !== undefined ? { stream: observeStream(inner.stream) } : {})
-  }
+  return LanguageModel.wrap(inner, { generate, stream })
 }
 
 /**
@@ -361,23 +355,36 @@ export const layer = (options: Options = {}): Layer.Layer<LanguageModel.Language
  * @category layers
  */
 export const layerAttempts: Layer.Layer<LanguageModel.LanguageModel, never, LanguageModel.LanguageModel> = LanguageModel
-  .layerWrap((inner) =>
-    Effect.succeed(LanguageModel.mapGenerate(inner, (request, next) =>
-      Effect.gen(function*() {
-        const counter = yield* Effect.service(CurrentAttempts)
-        const attempt = counter === undefined ? undefined : yield* Ref.updateAndGet(counter, (n) => n + 1)
-        const model = request.model ?? inner.defaultModel
-        return yield* Effect.withSpan(
-          next(request).pipe(Effect.tapError((error) => Effect.annotateCurrentSpan(GenAiAttributes.error(error)))),
-          `attempt ${model}`,
-          {
-            kind: "client",
-            attributes: {
-              ...GenAiAttributes.request(inner.provider, model, request),
-              ...(attempt !== undefined ? { [GenAiAttributes.Names.attempt]: attempt } : {})
-            },
-            captureStackTrace: false
-          }
-        )
-      })))
-  )
+  .layerWrap((inner) => {
+    const nextAttempt = Effect.flatMap(
+      Effect.service(CurrentAttempts),
+      (counter) => counter === undefined ? Effect.succeed(undefined) : Ref.updateAndGet(counter, (n) => n + 1)
+    )
+    const spanOf = (request: LlmRequest, attempt: number | undefined) => {
+      const model = request.model ?? inner.defaultModel
+      return {
+        name: `attempt ${model}`,
+        options: {
+          kind: "client" as const,
+          attributes: {
+            ...GenAiAttributes.request(inner.provider, model, request),
+            ...(attempt !== undefined ? { [GenAiAttributes.Names.attempt]: attempt } : {})
+          },
+          captureStackTrace: false
+        }
+      }
+    }
+    const annotateError = (error: LlmError.LlmError) => Effect.annotateCurrentSpan(GenAiAttributes.error(error))
+    return Effect.succeed(LanguageModel.wrap(inner, {
+      generate: (request, next) =>
+        Effect.flatMap(nextAttempt, (attempt) => {
+          const span = spanOf(request, attempt)
+          return Effect.withSpan(Effect.tapError(next(request), annotateError), span.name, span.options)
+        }),
+      stream: (request, next) =>
+        Stream.unwrap(Effect.map(nextAttempt, (attempt) => {
+          const span = spanOf(request, attempt)
+          return Stream.withSpan(Stream.tapError(next(request), annotateError), span.name, span.options)
+        }))
+    }))
+  })

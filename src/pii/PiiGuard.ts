@@ -13,6 +13,7 @@ import { Effect, Layer, Schema } from "effect"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
 import type { LlmRequest } from "../LlmRequest.ts"
+import * as Message from "../Message.ts"
 import * as PiiDetector from "./PiiDetector.ts"
 
 /**
@@ -51,10 +52,7 @@ export const redactRequest = (request: LlmRequest, options: Options = {}): LlmRe
     if (out !== text) changed = true
     return out
   }
-  const messages = request.messages.map((message) => {
-    const content = redactText(message.content)
-    return content === message.content ? message : { ...message, content }
-  })
+  const messages = request.messages.map((message) => Message.mapText(message, redactText))
   const system = request.system === undefined ? undefined : redactText(request.system)
   if (!changed) return request
   return { ...request, messages, ...(system !== undefined ? { system } : {}) }
@@ -76,37 +74,40 @@ export const scanRequest = (
     if (found.length > 0) out.push({ location: "system", kinds: found })
   }
   request.messages.forEach((message, index) => {
-    const found = PiiDetector.kindsIn(message.content, kinds)
+    const found = PiiDetector.kindsIn(Message.text(message), kinds)
     if (found.length > 0) out.push({ location: `messages[${index}]`, kinds: found })
   })
   return out
 }
 
 /**
- * Wraps a model so that every request is redacted or blocked before it is sent.
+ * Wraps a model so that every request (generated or streamed) is redacted or blocked before it
+ * is sent.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const wrap = (inner: LanguageModel.Service, options: Options = {}): LanguageModel.Service =>
-  LanguageModel.mapGenerate(inner, (request, next) => {
-    if (options.mode !== "block") return next(redactRequest(request, options))
-    const found = scanRequest(request, options.kinds)
-    if (found.length === 0) return next(request)
-    const kinds = [...new Set(found.flatMap((entry) => entry.kinds))]
-    const where = found.map((entry) => `${entry.location}: ${entry.kinds.join(", ")}`).join("; ")
-    return Effect.fail(
-      LlmError.make(
-        inner.provider,
-        new LlmError.InvalidRequest({
-          description: `the prompt holds personal data or secrets (${kinds.join(", ")}; in ${where}); ` +
-            `the call was blocked before sending. Remove them, or use the guard's "redact" mode`,
-          parameter: "messages"
-        }),
-        { model: request.model ?? inner.defaultModel }
-      )
+  LanguageModel.wrap(inner, { request: (request) => guard(inner, request, options) })
+
+const guard = (inner: LanguageModel.Service, request: LlmRequest, options: Options): LlmRequest | Effect.Effect<never, LlmError.LlmError> => {
+  if (options.mode !== "block") return redactRequest(request, options)
+  const found = scanRequest(request, options.kinds)
+  if (found.length === 0) return request
+  const kinds = [...new Set(found.flatMap((entry) => entry.kinds))]
+  const where = found.map((entry) => `${entry.location}: ${entry.kinds.join(", ")}`).join("; ")
+  return Effect.fail(
+    LlmError.make(
+      inner.provider,
+      new LlmError.InvalidRequest({
+        description: `the prompt holds personal data or secrets (${kinds.join(", ")}; in ${where}); ` +
+          `the call was blocked before sending. Remove them, or use the guard's "redact" mode`,
+        parameter: "messages"
+      }),
+      { model: request.model ?? inner.defaultModel }
     )
-  })
+  )
+}
 
 /**
  * The guard as a Layer wrapping the `LanguageModel` below it.

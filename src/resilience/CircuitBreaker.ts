@@ -20,11 +20,12 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Duration, Effect, Exit, Layer, Schema, type Scope } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, Layer, Schema, type Scope, Stream } from "effect"
 import { CircuitBreaker as Breaker } from "effect/persistence"
 import * as DurationText from "../DurationText.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
+import type { LlmRequest } from "../LlmRequest.ts"
 import type { LlmResponse } from "../LlmResponse.ts"
 
 /**
@@ -109,8 +110,11 @@ export const keyOf = (provider: string): string => `llm-connect:${provider}`
 export const countsAsFailure = (error: LlmError.LlmError): boolean =>
   error.reason._tag !== "RateLimited" && (error.isRetryable || error.reason._tag === "Timeout")
 
-const classify = (exit: Exit.Exit<LlmResponse, LlmError.LlmError>): Breaker.Outcome => {
-  if (Exit.isSuccess(exit)) return Breaker.success
+/** A stream the consumer stopped early: says nothing about the provider's health. */
+const STOPPED: unique symbol = Symbol.for("llm-connect/CircuitBreaker/stopped")
+
+const classify = (exit: Exit.Exit<unknown, LlmError.LlmError>): Breaker.Outcome => {
+  if (Exit.isSuccess(exit)) return exit.value === STOPPED ? Breaker.ignored : Breaker.success
   const error = Cause.findErrorOption(exit.cause)
   if (error._tag === "None") return Breaker.failure()
   return countsAsFailure(error.value) ? Breaker.failure() : Breaker.ignored
@@ -155,7 +159,9 @@ const rejection = (provider: string, model: string, error: Breaker.CircuitBreake
   })
 
 /**
- * Wraps a model with a circuit breaker for its provider.
+ * Wraps a model with a circuit breaker for its provider. A stream is admitted (or refused with
+ * `CircuitOpen`) before it opens, and its outcome is recorded when it ends: a stream that fails
+ * counts as a failed call, one the consumer stops early as ignored.
  *
  * @since 0.1.0
  * @category constructors
@@ -168,17 +174,42 @@ export const make = (
     Breaker.make({ tripPolicy: Breaker.consecutive(policy.failures), openDuration: Duration.millis(policy.cooldownMs) }),
     (breaker) => {
       const key = keyOf(inner.provider)
-      const guard = breaker.execute<LlmResponse, LlmError.LlmError>({ key, classify })
-      return {
-        ...inner,
-        generate: (request) =>
-          guard(inner.generate(request)).pipe(
-            Effect.catchIf(
-              (error): error is Breaker.CircuitBreakerError => error instanceof Breaker.CircuitBreakerError,
-              (error) => rejection(inner.provider, request.model ?? inner.defaultModel, error)
+      const guardCall = breaker.execute<LlmResponse, LlmError.LlmError>({ key, classify })
+      const guardStream = breaker.execute<unknown, LlmError.LlmError>({ key, classify })
+      const rejected = (request: LlmRequest) => (error: LlmError.LlmError | Breaker.CircuitBreakerError) =>
+        error instanceof Breaker.CircuitBreakerError
+          ? rejection(inner.provider, request.model ?? inner.defaultModel, error)
+          : Effect.fail(error)
+      return LanguageModel.wrap(inner, {
+        generate: (request, next) => Effect.catch(guardCall(next(request)), rejected(request)),
+        stream: (request, next) =>
+          Stream.unwrap(Effect.gen(function*() {
+            // The breaker guards an effect: one that is admitted, then waits for the stream's end.
+            const admitted = yield* Deferred.make<void>()
+            const ended = yield* Deferred.make<unknown, LlmError.LlmError>()
+            const outcome = yield* Effect.forkScoped(
+              guardStream(Effect.andThen(Deferred.succeed(admitted, undefined), Deferred.await(ended)))
             )
-          )
-      }
+            const refusal = yield* Effect.raceFirst(
+              Effect.as(Deferred.await(admitted), undefined),
+              Effect.map(Effect.exit(Fiber.join(outcome)), (exit) => Exit.isFailure(exit) ? Cause.findErrorOption(exit.cause) : undefined)
+            )
+            if (refusal !== undefined && refusal._tag === "Some") return yield* rejected(request)(refusal.value)
+            // The outcome is recorded before the stream's scope closes (which would interrupt it).
+            return next(request).pipe(
+              Stream.onExit((exit) =>
+                Effect.andThen(
+                  Exit.isSuccess(exit)
+                    ? Deferred.succeed(ended, undefined)
+                    : Cause.hasInterruptsOnly(exit.cause)
+                    ? Deferred.succeed(ended, STOPPED)
+                    : Deferred.failCause(ended, exit.cause),
+                  Fiber.await(outcome)
+                )
+              )
+            )
+          }))
+      })
     }
   )
 

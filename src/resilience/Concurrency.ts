@@ -104,12 +104,10 @@ export const make = (inner: LanguageModel.Service, limits: Service): LanguageMod
     own === undefined ? Effect.void : Semaphore.takeScoped(own, 1),
     global === undefined ? Effect.void : Semaphore.takeScoped(global, 1)
   )
-  const innerStream = inner.stream
-  return {
-    ...inner,
-    generate: (request) => guard(inner.generate(request)),
-    ...(innerStream !== undefined ? { stream: (request) => Stream.unwrap(Effect.as(permits, innerStream(request))) } : {})
-  }
+  return LanguageModel.wrap(inner, {
+    generate: (request, next) => guard(next(request)),
+    stream: (request, next) => Stream.unwrap(Effect.as(permits, next(request)))
+  })
 }
 
 /**

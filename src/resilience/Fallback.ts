@@ -26,11 +26,12 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer, Metric, Schema } from "effect"
+import { Context, Effect, Layer, Metric, Schema, Stream } from "effect"
 import * as LanguageModel from "../LanguageModel.ts"
 import type * as LlmError from "../LlmError.ts"
 import type { LlmRequest } from "../LlmRequest.ts"
 import type { LlmResponse } from "../LlmResponse.ts"
+import type * as StreamPart from "../StreamPart.ts"
 
 /**
  * One entry of the chain.
@@ -135,51 +136,77 @@ const requestFor = (candidate: Candidate, index: number, request: LlmRequest): L
   return rest
 }
 
+const served = (response: LlmResponse, served: Served): LlmResponse => ({
+  ...response,
+  metadata: { ...response.metadata, fallback: served }
+})
+
 /**
- * Builds the chain. The service's `provider` and `defaultModel` are those of the first candidate.
+ * Builds the chain. The service's `provider` and `defaultModel` are those of the first
+ * candidate. A stream moves to the next candidate only while it has emitted nothing: once a part
+ * has reached the caller, a failure ends the stream with that error (a caller never sees text
+ * twice).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (
-  candidates: readonly [Candidate, ...Array<Candidate>]
-): LanguageModel.Service & { readonly alternatives: ReadonlyArray<{ readonly provider: string; readonly model: string }> } => {
+export const make = (candidates: readonly [Candidate, ...Array<Candidate>]): LanguageModel.Service => {
   const first = candidates[0]
   const names = candidates.map(nameOf)
+  const handOver = (index: number, error: LlmError.LlmError, failed: Array<Served["failed"][number]>) => {
+    failed.push({ candidate: names[index]!, reason: error.reason._tag })
+    return Effect.logWarning("falling back to the next LLM candidate").pipe(
+      Effect.annotateLogs({ from: names[index]!, to: names[index + 1]!, reason: error.reason._tag }),
+      Effect.andThen(Metric.update(Metric.withAttributes(fallbacksTotal, { from: names[index]!, reason: error.reason._tag }), 1))
+    )
+  }
+  const canHandOver = (index: number) => (error: LlmError.LlmError) => index + 1 < candidates.length && shouldFallBack(error)
+
   const generate = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError.LlmError> => {
     const failed: Array<Served["failed"][number]> = []
     const attempt = (index: number): Effect.Effect<LlmResponse, LlmError.LlmError> => {
       const candidate = candidates[index]!
       return candidate.service.generate(requestFor(candidate, index, request)).pipe(
-        Effect.map((response): LlmResponse => ({
-          ...response,
-          metadata: { ...response.metadata, fallback: { candidate: names[index]!, index, failed: [...failed] } satisfies Served }
-        })),
-        Effect.catchIf(
-          (error) => index + 1 < candidates.length && shouldFallBack(error),
-          (error) => {
-            failed.push({ candidate: names[index]!, reason: error.reason._tag })
-            return Effect.logWarning("falling back to the next LLM candidate").pipe(
-              Effect.annotateLogs({ from: names[index]!, to: names[index + 1]!, reason: error.reason._tag }),
-              Effect.andThen(Metric.update(Metric.withAttributes(fallbacksTotal, { from: names[index]!, reason: error.reason._tag }), 1)),
-              Effect.andThen(attempt(index + 1))
-            )
-          }
-        )
+        Effect.map((response) => served(response, { candidate: names[index]!, index, failed: [...failed] })),
+        Effect.catchIf(canHandOver(index), (error) => Effect.andThen(handOver(index, error, failed), attempt(index + 1)))
       )
     }
     return attempt(0)
   }
-  return {
+
+  const stream = (request: LlmRequest): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> => {
+    const failed: Array<Served["failed"][number]> = []
+    const attempt = (index: number): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
+      Stream.suspend(() => {
+        const candidate = candidates[index]!
+        let emitted = false
+        return candidate.service.stream(requestFor(candidate, index, request)).pipe(
+          Stream.map((part): StreamPart.StreamPart => {
+            emitted = true
+            return part.type === "finish"
+              ? { ...part, response: served(part.response, { candidate: names[index]!, index, failed: [...failed] }) }
+              : part
+          }),
+          Stream.catchIf(
+            (error) => !emitted && canHandOver(index)(error),
+            (error) => Stream.unwrap(Effect.as(handOver(index, error, failed), attempt(index + 1)))
+          )
+        )
+      })
+    return attempt(0)
+  }
+
+  return LanguageModel.make({
     provider: first.service.provider,
     defaultModel: first.model ?? first.service.defaultModel,
     generate,
+    stream,
     // Every model the chain may call: the budget above reserves at the dearest of them.
-    alternatives: candidates.map((candidate) => ({
+    candidates: candidates.map((candidate) => ({
       provider: candidate.service.provider,
       model: candidate.model ?? candidate.service.defaultModel
     }))
-  }
+  })
 }
 
 /**

@@ -131,15 +131,10 @@ export const layer: Layer.Layer<LanguageModel.LanguageModel, never, LanguageMode
     Effect.map(Effect.serviceOption(GracefulShutdown), (found) =>
       Option.match(found, {
         onNone: () => inner,
-        onSome: (service) => {
-          const innerStream = inner.stream
-          return {
-            ...inner,
-            generate: (request) => service.track(inner.provider, inner.generate(request)),
-            ...(innerStream !== undefined
-              ? { stream: (request) => Stream.unwrap(Effect.as(service.enter(inner.provider), innerStream(request))) }
-              : {})
-          }
-        }
+        onSome: (service) =>
+          LanguageModel.wrap(inner, {
+            generate: (request, next) => service.track(inner.provider, next(request)),
+            stream: (request, next) => Stream.unwrap(Effect.as(service.enter(inner.provider), next(request)))
+          })
       }))
 )

@@ -165,20 +165,24 @@ export const make = (
       )
     }
 
-    // A stream is admitted like a call (on its estimate) before it starts.
-    const streamOf = (innerStream: NonNullable<LanguageModel.Service["stream"]>) => (request: LlmRequest) => {
+    // A stream is admitted like a call (on its estimate) before it starts, and its finish part
+    // settles the tokens used beyond the estimate.
+    const stream = (request: LlmRequest, next: LanguageModel.Service["stream"]) => {
       const model = request.model ?? inner.defaultModel
       const buckets = bucketsFor(model)
-      if (buckets.length === 0) return innerStream(request)
+      if (buckets.length === 0) return next(request)
       const estimate = buckets.some((bucket) => bucket.weight === "tokens") ? estimateTokens(request) : 0
+      const parts = estimate === 0
+        ? next(request)
+        : Stream.tap(next(request), (part) => part.type === "finish" ? settle(buckets, estimate, part.response) : Effect.void)
       return Stream.unwrap(Effect.flatMap(takeAll(buckets, estimate), ({ slowest, wait }) =>
         wait > 0 && slowest !== undefined
-          ? Effect.as(waitOut(wait, slowest, model), innerStream(request))
-          : Effect.succeed(innerStream(request))))
+          ? Effect.as(waitOut(wait, slowest, model), parts)
+          : Effect.succeed(parts)))
     }
 
-    return {
-      ...inner,
+    return LanguageModel.wrap(inner, {
+      stream,
       generate: (request) => {
         const model = request.model ?? inner.defaultModel
         const buckets = bucketsFor(model)
@@ -189,9 +193,8 @@ export const make = (
           : Effect.flatMap(inner.generate(request), (response) => settle(buckets, estimate, response))
         return Effect.flatMap(takeAll(buckets, estimate), ({ slowest, wait }) =>
           wait > 0 && slowest !== undefined ? Effect.andThen(waitOut(wait, slowest, model), call) : call)
-      },
-      ...(inner.stream !== undefined ? { stream: streamOf(inner.stream) } : {})
-    }
+      }
+    })
   })
 
 /**

@@ -249,11 +249,9 @@ export const make = (inner: LanguageModel.Service, policy: Policy = defaultPolic
       const effective = override === undefined ? policy : { ...policy, ...override }
       return run(inner, request, effective, override === undefined ? baseSchedule : schedule(effective))
     })
-  // Streams pass through: a stream that has emitted chunks cannot be replayed without repeating them.
-  return {
-    ...LanguageModel.mapGenerate(inner, (request) => generate(request)),
-    ...(inner.stream !== undefined ? { stream: inner.stream } : {})
-  }
+  // Streams pass through unchanged: a stream that has emitted parts cannot be replayed without
+  // repeating them (retrying before the first part is the streaming issue's).
+  return LanguageModel.wrap(inner, { generate: (request) => generate(request), stream: "unchanged" })
 }
 
 const run = (

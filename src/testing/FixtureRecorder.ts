@@ -10,9 +10,11 @@
  * @since 0.1.0
  */
 import { NodeFileSystem } from "@effect/platform-node"
-import { Cause, Effect, Exit, FileSystem, Layer, Option, Ref } from "effect"
+import { Cause, Effect, Exit, FileSystem, Layer, Option, Ref, Stream } from "effect"
 import * as LanguageModel from "../LanguageModel.ts"
 import type * as LlmError from "../LlmError.ts"
+import type { LlmRequest } from "../LlmRequest.ts"
+import type { LlmResponse } from "../LlmResponse.ts"
 import * as Fixture from "./Fixture.ts"
 
 /**
@@ -43,16 +45,25 @@ export const make = (inner: LanguageModel.Service, options: Options) =>
         Effect.provideService(FileSystem.FileSystem, fs),
         Effect.orDie
       )
-    return LanguageModel.mapGenerate(inner, (request, next) => {
-      const hash = Fixture.hash(request, inner.defaultModel)
-      const recorded = Fixture.normalise(request, inner.defaultModel)
-      return next(request).pipe(
-        Effect.onExit((exit) => {
-          if (Exit.isSuccess(exit)) return save({ hash, request: recorded, response: exit.value })
-          const error = Option.getOrUndefined(Cause.findErrorOption(exit.cause))
-          return error === undefined ? Effect.void : save({ hash, request: recorded, error })
-        })
-      )
+    const saveError = (request: LlmRequest, cause: Cause.Cause<LlmError.LlmError>) => {
+      const error = Option.getOrUndefined(Cause.findErrorOption(cause))
+      return error === undefined
+        ? Effect.void
+        : save({ hash: Fixture.hash(request, inner.defaultModel), request: Fixture.normalise(request, inner.defaultModel), error })
+    }
+    const saveResponse = (request: LlmRequest, response: LlmResponse) =>
+      save({ hash: Fixture.hash(request, inner.defaultModel), request: Fixture.normalise(request, inner.defaultModel), response })
+    // A streamed exchange is recorded from its finish part (replayed, it streams as one chunk).
+    return LanguageModel.wrap(inner, {
+      generate: (request, next) =>
+        next(request).pipe(
+          Effect.onExit((exit) => Exit.isSuccess(exit) ? saveResponse(request, exit.value) : saveError(request, exit.cause))
+        ),
+      stream: (request, next) =>
+        next(request).pipe(
+          Stream.tap((part) => part.type === "finish" ? saveResponse(request, part.response) : Effect.void),
+          Stream.onExit((exit) => Exit.isFailure(exit) ? saveError(request, exit.cause) : Effect.void)
+        )
     })
   })
 

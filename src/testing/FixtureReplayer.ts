@@ -54,7 +54,7 @@ export const fromFile = (file: Fixture.FixtureFile, path: string): LanguageModel
     if (exchange.error !== undefined) return Effect.fail(exchange.error)
     return Effect.die(`fixture ${hash} in ${path} has neither a response nor an error`)
   }
-  return { provider: file.provider, defaultModel: file.defaultModel, generate }
+  return LanguageModel.make({ provider: file.provider, defaultModel: file.defaultModel, generate })
 }
 
 /**

@@ -136,8 +136,6 @@ export interface Subject<E = never, R = never> {
   readonly faults?: ReadonlyArray<Fault> | undefined
   /** The API key the harness configured: checked never to appear in output. */
   readonly apiKey?: string | undefined
-  /** Whether the model implements `stream`; the stream check runs only then. */
-  readonly streams?: boolean | undefined
 }
 
 /**
@@ -200,7 +198,7 @@ export class ConformanceError extends Schema.TaggedError<ConformanceError>()("Co
 export const checks: ReadonlyArray<{ readonly id: string; readonly title: string }> = Checks.all
 
 const applicable = (check: Checks.Check, subject: Subject<unknown, unknown>): string | undefined =>
-  check.skipUnless(subject.faults ?? [], subject.apiKey, subject.streams === true)
+  check.skipUnless(subject.faults ?? [], subject.apiKey)
 
 const runCheck = <E, R>(
   check: Checks.Check,

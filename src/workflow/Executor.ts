@@ -17,9 +17,10 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, Option, Scope, Semaphore, Tracer } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, Option, Scope, Semaphore, Stream, Tracer } from "effect"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
+import type { LlmResponse } from "../LlmResponse.ts"
 import * as Tracing from "../observability/Tracing.ts"
 import * as Usage from "../Usage.ts"
 import * as Journal from "./Journal.ts"
@@ -161,15 +162,23 @@ export const prepare = <R>(definition: Definition<R>, options: StartOptions): Ef
         let work = hooks.length === 0 ? spec.run(context) : Effect.andThen(WorkflowHooks.runBefore(hooks, event), spec.run(context))
         if (spec.timeoutMs !== undefined) work = withStepTimeout(work, spec.id, spec.timeoutMs, number)
         const stepMetadata = { ...metadata, step: spec.id }
+        const count = (response: LlmResponse) => {
+          usage = Usage.add(usage, response.usage)
+          costUsd += response.cost?.usd ?? 0
+          return response
+        }
         const provided = stepModel === undefined ? work as Effect.Effect<unknown, LlmError.LlmError, R> : Effect.provideService(
           work,
           LanguageModel.LanguageModel,
-          LanguageModel.mapGenerate(stepModel, (request, next) =>
-            Effect.map(next({ ...request, metadata: { ...request.metadata, ...stepMetadata } }), (response) => {
-              usage = Usage.add(usage, response.usage)
-              costUsd += response.cost?.usd ?? 0
-              return response
-            }))
+          LanguageModel.wrap(stepModel, {
+            request: (request) => ({ ...request, metadata: { ...request.metadata, ...stepMetadata } }),
+            generate: (request, next) => Effect.map(next(request), count),
+            stream: (request, next) =>
+              Stream.map(next(request), (part) => {
+                if (part.type === "finish") count(part.response)
+                return part
+              })
+          })
         )
         const exit = yield* Effect.exit(provided)
         const finishedAt = yield* Clock.currentTimeMillis

@@ -8,6 +8,7 @@ import * as LlmError from "../../src/LlmError.ts"
 import type { LlmResponse } from "../../src/LlmResponse.ts"
 import * as MockFault from "../../src/providers/mock/MockFault.ts"
 import * as MockLanguageModel from "../../src/providers/mock/MockLanguageModel.ts"
+import * as Message from "../../src/Message.ts"
 
 const between = (minimum: number, maximum: number) => Schema.Int.check(Schema.isBetween({ minimum, maximum }))
 
@@ -27,7 +28,7 @@ describe("BudgetLanguageModel over the mock (property)", () => {
       Effect.gen(function*() {
         const faults = Result.getOrThrow(MockFault.parseScript(calls.map((call) => call.fault)))
         const layer = BudgetLanguageModel.layer.pipe(
-          Layer.provideMerge(MockLanguageModel.layer({ latency: "10 millis", faults, reply: (request) => request.messages[0]!.content })),
+          Layer.provideMerge(MockLanguageModel.layer({ latency: "10 millis", faults, reply: (request) => Message.text(request.messages[0]!) })),
           Layer.provideMerge(BudgetTracker.layer({ totalTokens, costUsd: totalTokens / 1e6 }, { defaultMaxTokens: 100 }))
         )
         yield* Effect.gen(function*() {

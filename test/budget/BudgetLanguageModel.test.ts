@@ -12,6 +12,7 @@ import * as BuiltinProviders from "../../src/providers/BuiltinProviders.ts"
 import * as MockLanguageModel from "../../src/providers/mock/MockLanguageModel.ts"
 import * as Stack from "../../src/Stack.ts"
 import * as Usage from "../../src/Usage.ts"
+import * as StreamPart from "../../src/StreamPart.ts"
 
 /** The mock under the budget layer, with the mock's control and the tracker exposed. */
 const budgeted = (limits: Parameters<typeof BudgetTracker.layer>[0], options: MockLanguageModel.Options = {}) =>
@@ -49,7 +50,7 @@ describe("BudgetLanguageModel", () => {
     Effect.gen(function*() {
       const tracker = yield* BudgetTracker.make({ costUsd: 1 })
       const usage = Usage.make({ inputTokens: 1_000, outputTokens: 500 })
-      const reply = (cost?: LlmResponse["cost"]): LanguageModel.Service => ({
+      const reply = (cost?: LlmResponse["cost"]): LanguageModel.Service => LanguageModel.make({
         provider: "openai",
         defaultModel: "gpt-4o-mini",
         generate: (request) =>
@@ -68,12 +69,12 @@ describe("BudgetLanguageModel", () => {
     Effect.gen(function*() {
       const tracker = yield* BudgetTracker.make({ costUsd: 1 })
       const spent = { usage: Usage.make({ inputTokens: 40, outputTokens: 10 }), costUsd: 0.2 }
-      const failing: LanguageModel.Service = {
+      const failing: LanguageModel.Service = LanguageModel.make({
         provider: "claude-code",
         defaultModel: "sonnet",
         generate: () =>
           Effect.fail(LlmError.make("claude-code", new LlmError.Unknown({ description: "stopped after paying" }), { spent }))
-      }
+      })
       const error = yield* Effect.flip(BudgetLanguageModel.wrap(tracker)(failing).generate({ messages: [{ role: "user", content: "x" }], maxTokens: 10 }))
       assert.deepStrictEqual(error.spent, spent)
       const snapshot = yield* tracker.snapshot
@@ -86,10 +87,10 @@ describe("BudgetLanguageModel", () => {
     Effect.gen(function*() {
       const tracker = yield* BudgetTracker.make({ costUsd: 1 })
       const usage = Usage.make({ inputTokens: 100, outputTokens: 100 })
-      const chain: LanguageModel.Service & BudgetLanguageModel.Alternatives = {
+      const chain: LanguageModel.Service = LanguageModel.make({
         provider: "openai",
         defaultModel: "gpt-4o-mini",
-        alternatives: [{ provider: "openai", model: "gpt-4o-mini" }, { provider: "gemini", model: "gemini-2.5-pro" }],
+        candidates: [{ provider: "openai", model: "gpt-4o-mini" }, { provider: "gemini", model: "gemini-2.5-pro" }],
         generate: () =>
           Effect.gen(function*() {
             const held = yield* tracker.snapshot
@@ -97,11 +98,11 @@ describe("BudgetLanguageModel", () => {
             assert.isAtLeast(held.reserved.costUsd, 500 * 10 / 1e6)
             return { content: "x", model: "gemini-2.5-pro", provider: "gemini", usage, finishReason: "stop" as const, latencyMs: 1 }
           })
-      }
+      })
       const response = yield* BudgetLanguageModel.wrap(tracker)(chain).generate({ messages: [{ role: "user", content: "x".repeat(200) }], maxTokens: 500 })
       const served = PriceTable.make().lookup("gemini", "gemini-2.5-pro")!
       assert.deepStrictEqual(response.cost, { usd: PriceTable.costOf(served, usage), source: "table" })
-      const unpriced = { ...chain, alternatives: [...chain.alternatives!, { provider: "acme", model: "x" }] }
+      const unpriced = { ...chain, candidates: [...chain.candidates!, { provider: "acme", model: "x" }] }
       const error = yield* Effect.flip(BudgetLanguageModel.wrap(tracker)(unpriced).generate({ messages: [{ role: "user", content: "hi" }] }))
       assert.strictEqual(reason(error), "Configuration")
     }))
@@ -110,7 +111,7 @@ describe("BudgetLanguageModel", () => {
     Effect.gen(function*() {
       const tracker = yield* BudgetTracker.make({ totalTokens: 10_000 })
       let total = 0
-      const session: LanguageModel.Service = {
+      const session: LanguageModel.Service = LanguageModel.make({
         provider: "mock",
         defaultModel: "mock-1",
         generate: () =>
@@ -126,7 +127,7 @@ describe("BudgetLanguageModel", () => {
               metadata: { cumulativeUsage: true }
             }
           })
-      }
+      })
       const model = BudgetLanguageModel.wrap(tracker)(session)
       const turn = { messages: [{ role: "user" as const, content: "x".repeat(100) }], maxTokens: 50, metadata: { conversationId: "c1" } }
       yield* model.generate(turn)
@@ -142,11 +143,11 @@ describe("BudgetLanguageModel", () => {
     Effect.gen(function*() {
       const tracker = yield* BudgetTracker.make({ costUsd: 1 })
       let called = 0
-      const plugin: LanguageModel.Service = {
+      const plugin: LanguageModel.Service = LanguageModel.make({
         provider: "acme",
         defaultModel: "acme-1",
         generate: () => Effect.sync(() => called++).pipe(Effect.andThen(Effect.die("not reached")))
-      }
+      })
       const error = yield* Effect.flip(BudgetLanguageModel.wrap(tracker)(plugin).generate({ messages: [{ role: "user", content: "hi" }] }))
       assert.strictEqual(reason(error), "Configuration")
       assert.include(error.message, "acme/acme-1")
@@ -157,7 +158,7 @@ describe("BudgetLanguageModel", () => {
     Effect.gen(function*() {
       const tracker = yield* BudgetTracker.make({ costUsd: 0.5, deadline: "30s" })
       const seen: Array<[number | undefined, CallContext.Remaining | undefined]> = []
-      const probe: LanguageModel.Service = {
+      const probe: LanguageModel.Service = LanguageModel.make({
         provider: "mock",
         defaultModel: "mock-1",
         generate: () =>
@@ -165,7 +166,7 @@ describe("BudgetLanguageModel", () => {
             seen.push([yield* CallContext.Deadline, yield* CallContext.RemainingBudget])
             return { content: "", model: "mock-1", provider: "mock", usage: Usage.make({ inputTokens: 1, outputTokens: 0 }), finishReason: "stop" as const, latencyMs: 0 }
           })
-      }
+      })
       yield* BudgetLanguageModel.wrap(tracker)(probe).generate({ messages: [{ role: "user", content: "hi" }], maxTokens: 10 })
       assert.strictEqual(seen[0]![0], 30_000)
       assert.strictEqual(seen[0]![1]?.costUsd, 0.5)
@@ -212,19 +213,21 @@ describe("BudgetLanguageModel", () => {
     Effect.gen(function*() {
       const tracker = yield* BudgetTracker.make({ totalTokens: 1_000 })
       const usage = Usage.make({ inputTokens: 5, outputTokens: 7 })
-      const streaming: LanguageModel.Service = {
+      const streaming: LanguageModel.Service = LanguageModel.make({
         provider: "mock",
         defaultModel: "mock-1",
         generate: () => Effect.die("not used"),
         stream: () =>
           Stream.make(
-            { delta: "a" },
-            { delta: "b", response: { content: "ab", model: "mock-1", provider: "mock", usage, finishReason: "stop", latencyMs: 0 } }
+            StreamPart.textDelta("a"),
+            StreamPart.textDelta("b"),
+            StreamPart.finish({ content: "ab", model: "mock-1", provider: "mock", usage, finishReason: "stop", latencyMs: 0 })
           )
-      }
+      })
       const wrapped = BudgetLanguageModel.wrap(tracker)(streaming)
-      const chunks = yield* Stream.runCollect(wrapped.stream!({ messages: [{ role: "user", content: "hi" }], maxTokens: 50 }))
-      assert.strictEqual(chunks.at(-1)?.response?.cost?.source, "table")
+      const parts = yield* Stream.runCollect(wrapped.stream({ messages: [{ role: "user", content: "hi" }], maxTokens: 50 }))
+      const last = parts.at(-1)
+      assert.strictEqual(last?.type === "finish" ? last.response.cost?.source : undefined, "table")
       const snapshot = yield* tracker.snapshot
       assert.deepStrictEqual([snapshot.consumed.totalTokens, snapshot.reserved.totalTokens, snapshot.openReservations], [12, 0, 0])
     }))

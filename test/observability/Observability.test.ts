@@ -10,6 +10,7 @@ import * as UsageLedger from "../../src/observability/UsageLedger.ts"
 import * as MockFault from "../../src/providers/mock/MockFault.ts"
 import * as MockLanguageModel from "../../src/providers/mock/MockLanguageModel.ts"
 import { attributesOf, recordingTracer } from "./helpers.ts"
+import * as StreamPart from "../../src/StreamPart.ts"
 
 const faults = (script: string) => {
   const parsed = MockFault.parseScript(script)
@@ -151,15 +152,17 @@ describe("Observability", () => {
   it.effect("counts a budget refusal from a layer below it", () =>
     Effect.gen(function*() {
       const refuse = LanguageModel.layerWrap((inner) =>
-        Effect.succeed(LanguageModel.mapGenerate(inner, () =>
-          Effect.fail(LlmError.make("mock", new LlmError.BudgetExceeded({
-            description: "over budget",
-            dimension: "costUsd",
-            limit: 1,
-            consumed: 1,
-            reserved: 0,
-            requested: 0.1
-          })))))
+        Effect.succeed(LanguageModel.wrap(inner, {
+          request: () =>
+            Effect.fail(LlmError.make("mock", new LlmError.BudgetExceeded({
+              description: "over budget",
+              dimension: "costUsd",
+              limit: 1,
+              consumed: 1,
+              reserved: 0,
+              requested: 0.1
+            })))
+        }))
       )
       const stackLayer = Observability.layer().pipe(
         Layer.provide(refuse),
@@ -184,7 +187,7 @@ describe("Observability", () => {
       Effect.gen(function*() {
         // A tiny retry between the call and the attempts: enough to see two attempts.
         const retryOnce = LanguageModel.layerWrap((inner) =>
-          Effect.succeed(LanguageModel.mapGenerate(inner, (request, next) => Effect.retry(next(request), { times: 1 })))
+          Effect.succeed(LanguageModel.wrap(inner, { generate: (request, next) => Effect.retry(next(request), { times: 1 }), stream: "unchanged" }))
         )
         const stackLayer = Observability.layer({ attempts: true }).pipe(
           Layer.provide(retryOnce),
@@ -211,22 +214,22 @@ describe("Observability", () => {
           finishReason: "stop" as const,
           latencyMs: 1
         }
-        const streamer: LanguageModel.Service = {
+        const streamer: LanguageModel.Service = LanguageModel.make({
           provider: "streamer",
           defaultModel: "s-1",
           generate: () => Effect.succeed(response),
           stream: (request) =>
             request.messages[0]!.content === "fail"
               ? Stream.fail(LlmError.make("streamer", new LlmError.Network({ description: "reset" })))
-              : Stream.make({ delta: "a" }, { delta: "b", response })
-        }
+              : Stream.make(StreamPart.textDelta("a"), StreamPart.textDelta("b"), StreamPart.finish(response))
+        })
         const model = Observability.layer().pipe(
           Layer.provide(Layer.succeed(LanguageModel.LanguageModel, streamer)),
           Layer.provideMerge(UsageLedger.layerMemory())
         )
         yield* Effect.gen(function*() {
           const chunks = yield* Stream.runCollect(LanguageModel.stream("hi"))
-          expect(chunks.map((chunk) => chunk.delta).join("")).toBe("ab")
+          expect(chunks.map((part) => (part.type === "text-delta" ? part.text : "")).join("")).toBe("ab")
           yield* Effect.flip(Stream.runCollect(LanguageModel.stream("fail")))
           const entries = yield* ledgerEntries
           expect(entries.map((entry) => [entry.outcome, entry.inputTokens, entry.outputTokens])).toEqual([

@@ -109,7 +109,7 @@ describe("UsageLedger", () => {
     Effect.gen(function*() {
       const usage = { inputTokens: 1_000_000, outputTokens: 500_000, totalTokens: 1_500_000 }
       const base = { content: "x", provider: "openai", usage, finishReason: "stop" as const, latencyMs: 1 }
-      const inner: LanguageModel.Service = {
+      const inner: LanguageModel.Service = LanguageModel.make({
         provider: "openai",
         defaultModel: "gpt-4o-mini",
         generate: (request) =>
@@ -118,7 +118,7 @@ describe("UsageLedger", () => {
               ? { ...base, model: "priced", cost: { usd: 0.42, source: "provider" as const } }
               : { ...base, model: "gpt-4o-mini" }
           )
-      }
+      })
       const model = Observability.layer().pipe(
         Layer.provide(Layer.succeed(LanguageModel.LanguageModel, inner)),
         Layer.provideMerge(UsageLedger.layerMemory())

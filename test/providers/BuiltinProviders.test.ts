@@ -48,6 +48,25 @@ describe("BuiltinProviders: the HTTP providers", () => {
       assert.include(error.message, "--base-url http://localhost:11434/v1")
     }).pipe(withEnv({})))
 
+  it.live("tool calls and tool results are refused with Unsupported before anything is sent (until tools are mapped)", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeHttpServer.start((request) => ok(request))
+      const request = LlmRequest.make({
+        messages: [
+          { role: "user", content: "weather?" },
+          { role: "assistant", content: [{ type: "tool-call", id: "c1", name: "weather", params: {} }] },
+          { role: "tool", content: [{ type: "tool-result", id: "c1", name: "weather", result: "sunny" }] }
+        ]
+      })
+      for (const provider of ["openai", "gemini", "claude-code"]) {
+        const model = yield* ProviderRegistry.create({ provider, baseUrl: `${fake.origin}/v1`, apiKey: Redacted.make("sk-test-key-1234") })
+        const error = yield* Effect.flip(model.generate(request))
+        assert.strictEqual(error.reason._tag, "Unsupported", provider)
+        assert.include(error.message, "messages[1]", provider)
+      }
+      assert.strictEqual(fake.requests.length, 0)
+    }).pipe(withEnv({})))
+
   it.live("the key comes from the environment, the base URL from the config; the model is called", () =>
     Effect.gen(function*() {
       const fake = yield* FakeHttpServer.start((request) => ok(request))

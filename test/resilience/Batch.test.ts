@@ -5,13 +5,14 @@ import type { LlmRequest } from "../../src/LlmRequest.ts"
 import * as LanguageModel from "../../src/LanguageModel.ts"
 import * as LlmError from "../../src/LlmError.ts"
 import * as Batch from "../../src/resilience/Batch.ts"
+import * as Message from "../../src/Message.ts"
 
 /** Answers after (10 - n) * 100 ms, so later requests finish first; "fail" fails, "die" is a bug. */
-const model = (inFlight: { now: number; max: number }): LanguageModel.Service => ({
+const model = (inFlight: { now: number; max: number }): LanguageModel.Service => LanguageModel.make({
   provider: "test",
   defaultModel: "t",
   generate: (request: LlmRequest) => {
-    const text = request.messages[0]!.content
+    const text = Message.text(request.messages[0]!)
     const n = Number(text.replace(/\D/g, "") || "0")
     return Effect.acquireUseRelease(
       Effect.sync(() => {

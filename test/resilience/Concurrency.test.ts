@@ -7,6 +7,7 @@ import * as Mock from "../../src/providers/mock/MockLanguageModel.ts"
 import * as OpenAiLanguageModel from "../../src/providers/openai/OpenAiLanguageModel.ts"
 import * as Concurrency from "../../src/resilience/Concurrency.ts"
 import * as CountingServer from "./countingServer.ts"
+import * as StreamPart from "../../src/StreamPart.ts"
 
 describe("Concurrency", () => {
   it.live("the server never sees more calls in flight than the provider limit", () =>
@@ -75,13 +76,13 @@ describe("Concurrency (streams)", () => {
       const limits = yield* Concurrency.makeLimits({ perProvider: 1 })
       const { model } = yield* Mock.make({ reply: "chunk" })
       // A stream that emits one chunk after 1 s.
-      const streaming: LanguageModel.Service = {
+      const streaming: LanguageModel.Service = LanguageModel.make({
         ...model,
-        stream: () => Stream.fromEffect(Effect.as(Effect.sleep("1 second"), { delta: "chunk" }))
-      }
+        stream: () => Stream.fromEffect(Effect.as(Effect.sleep("1 second"), StreamPart.textDelta("chunk")))
+      })
       const limited = Concurrency.make(streaming, limits)
       const ended: Array<number> = []
-      const one = Stream.runDrain(limited.stream!({ messages: [{ role: "user", content: "hi" }] })).pipe(
+      const one = Stream.runDrain(limited.stream({ messages: [{ role: "user", content: "hi" }] })).pipe(
         Effect.andThen(Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => ended.push(now))))
       )
       const fiber = yield* Effect.forkChild(Effect.all([one, one, one], { concurrency: "unbounded" }))

@@ -4,6 +4,7 @@ import { TestClock } from "effect/testing"
 import * as LanguageModel from "../../src/LanguageModel.ts"
 import * as Mock from "../../src/providers/mock/MockLanguageModel.ts"
 import * as GracefulShutdown from "../../src/resilience/GracefulShutdown.ts"
+import * as StreamPart from "../../src/StreamPart.ts"
 
 const stack = GracefulShutdown.layer.pipe(
   Layer.provideMerge(Mock.layer({ latency: "1 second", reply: "done" })),
@@ -56,26 +57,26 @@ describe("GracefulShutdown", () => {
   it.effect("a stream in flight counts until it ends; a new stream is refused during shutdown", () =>
     Effect.gen(function*() {
       const control = yield* GracefulShutdown.GracefulShutdown
-      const streaming: LanguageModel.Service = {
+      const streaming: LanguageModel.Service = LanguageModel.make({
         provider: "streamer",
         defaultModel: "s",
         generate: () => Effect.die("not used"),
-        stream: () => Stream.fromEffect(Effect.as(Effect.sleep("1 second"), { delta: "chunk" }))
-      }
+        stream: () => Stream.fromEffect(Effect.as(Effect.sleep("1 second"), StreamPart.textDelta("chunk")))
+      })
       const model = yield* Layer.build(GracefulShutdown.layer.pipe(
         Layer.provide(Layer.succeed(LanguageModel.LanguageModel, streaming)),
         Layer.provide(Layer.succeed(GracefulShutdown.GracefulShutdown, control))
       )).pipe(Effect.map((context) => Context.get(context, LanguageModel.LanguageModel)))
       const request = { messages: [{ role: "user" as const, content: "hi" }] }
-      const running = yield* Effect.forkChild(Stream.runCollect(model.stream!(request)))
+      const running = yield* Effect.forkChild(Stream.runCollect(model.stream(request)))
       yield* Effect.yieldNow
       assert.strictEqual(yield* control.inFlight, 1)
       const stopping = yield* Effect.forkChild(control.shutdown)
       yield* Effect.yieldNow
-      const refused = yield* Effect.flip(Stream.runDrain(model.stream!(request)))
+      const refused = yield* Effect.flip(Stream.runDrain(model.stream(request)))
       assert.strictEqual(refused.reason._tag, "Unavailable")
       yield* TestClock.adjust("1 second")
-      assert.deepStrictEqual((yield* Fiber.join(running)).map((chunk) => chunk.delta), ["chunk"])
+      assert.deepStrictEqual((yield* Fiber.join(running)).map((part) => part.type === "text-delta" ? part.text : part.type), ["chunk"])
       yield* Fiber.join(stopping)
       assert.strictEqual(yield* control.inFlight, 0)
     }).pipe(Effect.provide(GracefulShutdown.layerService)))

@@ -5,6 +5,7 @@ import * as CallContext from "../../src/CallContext.ts"
 import * as LanguageModel from "../../src/LanguageModel.ts"
 import * as Mock from "../../src/providers/mock/MockLanguageModel.ts"
 import * as RateLimit from "../../src/resilience/RateLimit.ts"
+import * as StreamPart from "../../src/StreamPart.ts"
 
 const limited = (settings: RateLimit.Settings) =>
   RateLimit.layer(settings).pipe(
@@ -86,17 +87,17 @@ describe("RateLimit", () => {
     Effect.gen(function*() {
       const { model } = yield* Mock.make({ reply: "chunk" })
       const started: Array<number> = []
-      const streaming: LanguageModel.Service = {
+      const streaming: LanguageModel.Service = LanguageModel.make({
         ...model,
         stream: () => Stream.fromEffect(Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => {
           started.push(now)
-          return { delta: "chunk" }
+          return StreamPart.textDelta("chunk")
         })))
-      }
+      })
       const limited = yield* RateLimit.make(streaming, { provider: { rpm: 1 } })
       const request = { messages: [{ role: "user" as const, content: "hi" }] }
       const fiber = yield* Effect.forkChild(
-        Effect.all([Stream.runDrain(limited.stream!(request)), Stream.runDrain(limited.stream!(request))], { concurrency: "unbounded" })
+        Effect.all([Stream.runDrain(limited.stream(request)), Stream.runDrain(limited.stream(request))], { concurrency: "unbounded" })
       )
       yield* TestClock.adjust("2 minutes")
       yield* Fiber.join(fiber)

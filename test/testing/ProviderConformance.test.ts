@@ -6,6 +6,7 @@ import * as MockLanguageModel from "../../src/providers/mock/MockLanguageModel.t
 import type { LlmRequest } from "../../src/LlmRequest.ts"
 import * as ProviderRegistry from "../../src/ProviderRegistry.ts"
 import { ProviderConformance } from "../../src/testing/index.ts"
+import * as StreamPart from "../../src/StreamPart.ts"
 
 type Fault = ProviderConformance.Fault
 const allFaults = ProviderConformance.allFaults
@@ -93,13 +94,14 @@ const acmeSubject = (flaws: Flaws = {}): ProviderConformance.Subject<LlmError.Ll
 /** The mock, wrapped so that its model misbehaves in the given way. */
 const wrappedMock = (
   name: string,
-  around: Parameters<typeof LanguageModel.mapGenerate>[1]
+  around: LanguageModel.GenerateHook
 ): ProviderConformance.Subject => {
   const mock = ProviderConformance.mockSubject()
   return {
     ...mock,
     name,
-    make: Effect.map(mock.make, (harness) => ({ ...harness, model: LanguageModel.mapGenerate(harness.model, around) }))
+    // Only `generate` misbehaves: the stream check sees the mock's own stream.
+    make: Effect.map(mock.make, (harness) => ({ ...harness, model: LanguageModel.wrap(harness.model, { generate: around, stream: "unchanged" }) }))
   }
 }
 
@@ -112,18 +114,14 @@ const streamingMock = (
   return {
     ...mock,
     name,
-    streams: true,
     make: Effect.map(mock.make, (harness) => ({
       ...harness,
-      model: {
+      model: LanguageModel.make({
         ...harness.model,
         stream: (request: LlmRequest) =>
           Stream.unwrap(Effect.map(harness.model.generate(request), (response) =>
-            Stream.fromIterable([
-              ...split(response.content).map((delta) => ({ delta })),
-              { delta: "", response }
-            ])))
-      }
+            Stream.fromIterable([...split(response.content).map(StreamPart.textDelta), StreamPart.finish(response)])))
+      })
     }))
   }
 }
@@ -143,7 +141,7 @@ describe("ProviderConformance", () => {
     assert.deepStrictEqual([...ProviderConformance.allFaults].sort(), Object.keys(ProviderConformance.faults).sort())
   })
 
-  it.live("run: the mock passes every check that applies, and skips only stream and secrets (it has neither)", () =>
+  it.live("run: the mock passes every check that applies, and skips only secrets (it has no key)", () =>
     Effect.gen(function*() {
       const report = yield* ProviderConformance.run(ProviderConformance.mockSubject())
       assert.isTrue(report.ok, ProviderConformance.formatReport(report))
@@ -156,7 +154,7 @@ describe("ProviderConformance", () => {
           ["errors-typed", "passed"],
           ["no-retries", "passed"],
           ["interruption", "passed"],
-          ["stream", "skipped"],
+          ["stream", "passed"],
           ["secrets", "skipped"]
         ]
       )
@@ -178,7 +176,7 @@ describe("ProviderConformance", () => {
           ["errors-typed", "skipped"],
           ["no-retries", "skipped"],
           ["interruption", "skipped"],
-          ["stream", "skipped"],
+          ["stream", "passed"],
           ["secrets", "skipped"]
         ]
       )
@@ -190,7 +188,7 @@ describe("ProviderConformance", () => {
       assert.isTrue(report.ok, ProviderConformance.formatReport(report))
       assert.deepStrictEqual(
         report.results.filter((result) => result.status !== "passed").map((result) => result.id),
-        ["stream"],
+        [],
         ProviderConformance.formatReport(report)
       )
     }))
@@ -317,15 +315,22 @@ describe("ProviderConformance", () => {
       assert.deepStrictEqual(good.results.find((result) => result.id === "stream")?.status, "passed")
       const lossy = yield* ProviderConformance.run(streamingMock("mock losing a word", (content) => words(content).slice(1)))
       assert.deepStrictEqual(failed(lossy), ["stream"])
-      assert.include(detail(lossy, "stream"), "the deltas add up to")
+      assert.include(detail(lossy, "stream"), "the text deltas add up to")
     }))
 
-  it.live("the stream check is skipped, with the reason, for a model that does not stream", () =>
+  it.live("a stream that does not end with its finish part fails the stream check", () =>
     Effect.gen(function*() {
-      const report = yield* ProviderConformance.run(ProviderConformance.mockSubject())
-      const stream = report.results.find((result) => result.id === "stream")
-      assert.deepStrictEqual(stream?.status, "skipped")
-      assert.include(stream?.detail ?? "", "does not stream")
+      const mock = ProviderConformance.mockSubject()
+      const report = yield* ProviderConformance.run({
+        ...mock,
+        name: "mock whose stream never finishes",
+        make: Effect.map(mock.make, (harness) => ({
+          ...harness,
+          model: LanguageModel.make({ ...harness.model, stream: () => Stream.make(StreamPart.textDelta("hi")) })
+        }))
+      })
+      assert.deepStrictEqual(failed(report), ["stream"])
+      assert.include(detail(report, "stream"), "did not end with a finish part")
     }))
 
   it.live("assertConforms fails with one message listing every failed check", () =>

@@ -5,6 +5,7 @@ import * as LanguageModel from "../../src/LanguageModel.ts"
 import * as LlmError from "../../src/LlmError.ts"
 import * as TestAssertions from "../../src/testing/TestAssertions.ts"
 import * as TestModel from "../../src/testing/TestModel.ts"
+import * as Message from "../../src/Message.ts"
 
 describe("TestModel", () => {
   it.effect("replies in script order: text, delayed text, fault, function of the request", () =>
@@ -28,7 +29,7 @@ describe("TestModel", () => {
       "Paris",
       { reply: "Rome", delay: "2s" },
       { fault: "429:1s" },
-      (request) => request.messages[0]!.content.toUpperCase()
+      (request) => Message.text(request.messages[0]!).toUpperCase()
     ]))))
 
   it.effect("usage is counted with the real tokenizer and maxTokens truncates", () =>

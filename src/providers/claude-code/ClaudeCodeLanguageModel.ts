@@ -29,6 +29,7 @@ import * as ProviderKeys from "../../ProviderKeys.ts"
 import type { Provider } from "../../ProviderRegistry.ts"
 import * as Tokenizer from "../../Tokenizer.ts"
 import * as Usage from "../../Usage.ts"
+import * as TextOnly from "../internal/content.ts"
 import * as ClaudeCodeSchema from "./ClaudeCodeSchema.ts"
 import * as ProviderSettings from "./internal/config.ts"
 import * as Errors from "./internal/errors.ts"
@@ -107,8 +108,8 @@ const FINISH_REASONS: Readonly<Record<string, FinishReason>> = {
   stop_sequence: "stop",
   max_tokens: "length",
   model_context_window_exceeded: "length",
-  refusal: "content_filter",
-  tool_use: "tool_calls",
+  refusal: "content-filter",
+  tool_use: "tool-calls",
   pause_turn: "other"
 }
 
@@ -266,6 +267,8 @@ export const make = (options: Options = {}): Effect.Effect<LanguageModel.Service
         return yield* fail({ _tag: "NoBudgetLeft", remainingUsd: remaining })
       }
 
+      const unsupported = TextOnly.nonText(PROVIDER, request, model)
+      if (unsupported !== undefined) return yield* Effect.fail(unsupported)
       const rendered = Invocation.renderPrompt(request)
       if (rendered.prompt.trim() === "") return yield* fail({ _tag: "EmptyPrompt" })
       const outcome = yield* run(model, rendered, maxBudgetUsd).pipe(
@@ -299,7 +302,7 @@ export const make = (options: Options = {}): Effect.Effect<LanguageModel.Service
       return toResponse({ request, model, result, latencyMs: finished - started, warnings })
     })
 
-    return { provider: PROVIDER, defaultModel, generate }
+    return LanguageModel.make({ provider: PROVIDER, defaultModel, generate })
   })
 
 /**

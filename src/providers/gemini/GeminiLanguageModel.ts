@@ -25,11 +25,13 @@ import { Clock, Duration, Effect, FileSystem, Layer, Path, Redacted } from "effe
 import * as LanguageModel from "../../LanguageModel.ts"
 import * as LlmError from "../../LlmError.ts"
 import type { LlmRequest } from "../../LlmRequest.ts"
+import * as Message from "../../Message.ts"
 import type { FinishReason, LlmResponse } from "../../LlmResponse.ts"
 import * as ProviderKeys from "../../ProviderKeys.ts"
 import type { Provider } from "../../ProviderRegistry.ts"
 import * as Tokenizer from "../../Tokenizer.ts"
 import * as Usage from "../../Usage.ts"
+import * as TextOnly from "../internal/content.ts"
 import { retryAfterMs } from "../openai/internal/errors.ts"
 import { timeoutFromConfig } from "../openai/OpenAiLanguageModel.ts"
 import * as Errors from "./internal/errors.ts"
@@ -110,7 +112,7 @@ const FILTER_REASONS = new Set([
 export const toFinishReason = (raw: string | undefined): FinishReason => {
   if (raw === undefined || raw === "STOP") return "stop"
   if (raw === "MAX_TOKENS") return "length"
-  if (FILTER_REASONS.has(raw)) return "content_filter"
+  if (FILTER_REASONS.has(raw)) return "content-filter"
   if (raw === "MALFORMED_FUNCTION_CALL") return "error"
   return "other"
 }
@@ -125,8 +127,11 @@ export const toSdkRequest = (request: LlmRequest): { contents: Array<Content>; c
   const system: Array<string> = request.system !== undefined ? [request.system] : []
   const contents: Array<Content> = []
   for (const message of request.messages) {
-    if (message.role === "system") system.push(message.content)
-    else contents.push({ role: message.role === "assistant" ? "model" : "user", parts: [{ text: message.content }] })
+    // Text only until tools are mapped: `generate` refuses other content before this runs.
+    if (message.role === "system") system.push(Message.text(message))
+    else if (message.role !== "tool") {
+      contents.push({ role: message.role === "assistant" ? "model" : "user", parts: [{ text: Message.text(message) }] })
+    }
   }
   const config: GenerateContentConfig = {
     ...(system.length > 0 ? { systemInstruction: system.join("\n\n") } : {}),
@@ -180,6 +185,8 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
     const generate = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError.LlmError> => {
       const model = request.model ?? defaultModel
       const call: Errors.CallInfo = { model, baseUrl, apiKey }
+      const unsupported = TextOnly.nonText(PROVIDER, request, model)
+      if (unsupported !== undefined) return Effect.fail(unsupported)
       const { config, contents } = toSdkRequest(request)
       return Effect.gen(function*() {
         const started = yield* Clock.currentTimeMillis
@@ -209,7 +216,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
         return yield* toResponse(call, request, response, finished - started)
       })
     }
-    return { provider: PROVIDER, defaultModel, generate }
+    return LanguageModel.make({ provider: PROVIDER, defaultModel, generate })
   })
 
 const headerRecord = (headers: Headers): Record<string, string> => {
@@ -243,7 +250,7 @@ const toResponse = (
   for (const part of parts) if (typeof part.text === "string" && part.thought !== true) content += part.text
   const rawFinish = typeof candidate.finishReason === "string" ? candidate.finishReason : undefined
   const finishReason = toFinishReason(rawFinish)
-  if (finishReason === "content_filter" && content === "") {
+  if (finishReason === "content-filter" && content === "") {
     return Effect.fail(Errors.contentFiltered(call, `Gemini filtered the output (${rawFinish})`, requestId))
   }
   const usage = toUsage(response.usageMetadata) ?? Usage.make({

@@ -16,6 +16,7 @@ import * as DurationText from "../../DurationText.ts"
 import * as LanguageModel from "../../LanguageModel.ts"
 import * as LlmError from "../../LlmError.ts"
 import type { LlmRequest } from "../../LlmRequest.ts"
+import * as Message from "../../Message.ts"
 import type { FinishReason, LlmResponse } from "../../LlmResponse.ts"
 import type { Provider } from "../../ProviderRegistry.ts"
 import * as Tokenizer from "../../Tokenizer.ts"
@@ -97,9 +98,10 @@ export const defaultReply = (request: LlmRequest): string => {
 const lastUserText = (request: LlmRequest): string => {
   for (let index = request.messages.length - 1; index >= 0; index--) {
     const message = request.messages[index]!
-    if (message.role === "user") return message.content
+    if (message.role === "user") return Message.text(message)
   }
-  return request.messages.at(-1)?.content ?? ""
+  const last = request.messages.at(-1)
+  return last === undefined ? "" : Message.text(last)
 }
 
 const replyText = (reply: Reply | undefined, request: LlmRequest): string => {
@@ -145,7 +147,7 @@ const tokenCounts = () => {
   const request = (value: LlmRequest): number => {
     let total = Tokenizer.REQUEST_FRAMING_TOKENS
     if (value.system !== undefined) total += Tokenizer.MESSAGE_FRAMING_TOKENS + text(value.system)
-    for (const message of value.messages) total += Tokenizer.MESSAGE_FRAMING_TOKENS + text(message.content)
+    for (const message of value.messages) total += Tokenizer.MESSAGE_FRAMING_TOKENS + text(Message.text(message))
     return total
   }
   return { text, request }
@@ -247,7 +249,7 @@ export const make = (options: Options = {}): Effect.Effect<{ readonly model: Lan
       })
 
     return {
-      model: { provider: PROVIDER, defaultModel, generate },
+      model: LanguageModel.make({ provider: PROVIDER, defaultModel, generate }),
       control: {
         calls: Effect.sync(() => recorded.slice()),
         pushFaults: (more) => Effect.sync(() => void faults.push(...more)),

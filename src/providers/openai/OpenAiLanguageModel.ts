@@ -17,11 +17,13 @@ import { HttpClient } from "effect/http"
 import * as LanguageModel from "../../LanguageModel.ts"
 import * as LlmError from "../../LlmError.ts"
 import type { LlmRequest } from "../../LlmRequest.ts"
+import * as Message from "../../Message.ts"
 import type { Cost, FinishReason, LlmResponse } from "../../LlmResponse.ts"
 import * as ProviderKeys from "../../ProviderKeys.ts"
 import type { Provider, ProviderConfig } from "../../ProviderRegistry.ts"
 import * as Tokenizer from "../../Tokenizer.ts"
 import * as Usage from "../../Usage.ts"
+import * as TextOnly from "../internal/content.ts"
 import * as Errors from "./internal/errors.ts"
 import * as OpenAiClient from "./OpenAiClient.ts"
 import type * as OpenAiSchema from "./OpenAiSchema.ts"
@@ -89,7 +91,10 @@ export const toWireRequest = (
 ): OpenAiSchema.ChatCompletionRequest => {
   const messages: Array<OpenAiWire.ChatCompletionMessageParam & OpenAiSchema.WireMessage> = []
   if (request.system !== undefined) messages.push({ role: "system", content: request.system })
-  for (const message of request.messages) messages.push({ role: message.role, content: message.content })
+  // Text only until tools are mapped: `fromClient` refuses other content before this runs.
+  for (const message of request.messages) {
+    if (message.role !== "tool") messages.push({ role: message.role, content: Message.text(message) })
+  }
   const maxTokens = request.maxTokens === undefined
     ? {}
     : options.maxTokensField === "max_completion_tokens"
@@ -124,10 +129,10 @@ export const toFinishReason = (raw: string | null | undefined): FinishReason => 
     case "max_tokens":
       return "length"
     case "content_filter":
-      return "content_filter"
+      return "content-filter"
     case "tool_calls":
     case "function_call":
-      return "tool_calls"
+      return "tool-calls"
     case "error":
       return "error"
     default:
@@ -179,6 +184,8 @@ export const toUsage = (usage: UsageFields | null | undefined): Usage.Usage | un
 export const fromClient = (client: OpenAiClient.Service, options: Options): LanguageModel.Service => {
   const generate = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError.LlmError> => {
     const model = request.model ?? options.defaultModel
+    const unsupported = TextOnly.nonText(options.provider, request, model)
+    if (unsupported !== undefined) return Effect.fail(unsupported)
     const body = toWireRequest(request, model, options)
     return Effect.flatMap(Clock.currentTimeMillis, (started) =>
       Effect.flatMap(client.createChatCompletion(body), ({ completion, requestId }) =>
@@ -193,7 +200,7 @@ export const fromClient = (client: OpenAiClient.Service, options: Options): Lang
             return Effect.fail(Errors.malformed(call, "the completion has no choices"))
           }
           const refusal = choice.message?.refusal
-          if (content === "" && (finishReason === "content_filter" || (typeof refusal === "string" && refusal !== ""))) {
+          if (content === "" && (finishReason === "content-filter" || (typeof refusal === "string" && refusal !== ""))) {
             return Effect.fail(Errors.contentFiltered(
               call,
               typeof refusal === "string" && refusal !== ""
@@ -225,7 +232,7 @@ export const fromClient = (client: OpenAiClient.Service, options: Options): Lang
           return Effect.succeed(response)
         })))
   }
-  return { provider: options.provider, defaultModel: options.defaultModel, generate }
+  return LanguageModel.make({ provider: options.provider, defaultModel: options.defaultModel, generate })
 }
 
 /**

@@ -113,8 +113,8 @@ describe("ClaudeCodeLanguageModel.toResponse", () => {
     ["end_turn", "stop"],
     ["stop_sequence", "stop"],
     ["max_tokens", "length"],
-    ["refusal", "content_filter"],
-    ["tool_use", "tool_calls"],
+    ["refusal", "content-filter"],
+    ["tool_use", "tool-calls"],
     ["something_new", "other"],
     [null, "stop"]
   ]

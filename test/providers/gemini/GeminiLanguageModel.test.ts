@@ -95,7 +95,7 @@ describe("GeminiLanguageModel (the real @google/genai SDK) against a fake genera
       assert.strictEqual(fake.requests[0]!.url, "/v1/models/gemini-2.5-pro:generateContent")
     }))
 
-  it.live("finish reasons: MAX_TOKENS -> length, SAFETY with text -> content_filter, SAFETY without text fails", () =>
+  it.live("finish reasons: MAX_TOKENS -> length, SAFETY with text -> content-filter, SAFETY without text fails", () =>
     Effect.gen(function*() {
       let finish = "MAX_TOKENS"
       let text = "partial"
@@ -107,7 +107,7 @@ describe("GeminiLanguageModel (the real @google/genai SDK) against a fake genera
       assert.strictEqual(cut.finishReason, "length")
       finish = "SAFETY"
       const filtered = yield* llm.generate(LlmRequest.make("x"))
-      assert.strictEqual(filtered.finishReason, "content_filter")
+      assert.strictEqual(filtered.finishReason, "content-filter")
       assert.strictEqual(filtered.rawFinishReason, "SAFETY")
       text = ""
       finish = "PROHIBITED_CONTENT"

@@ -12,6 +12,7 @@
  * @since 0.1.0
  */
 import type { LlmRequest } from "../../../LlmRequest.ts"
+import * as Message from "../../../Message.ts"
 
 /**
  * The text given to the CLI.
@@ -49,10 +50,11 @@ export const renderPrompt = (request: Pick<LlmRequest, "messages" | "system">): 
   if (request.system !== undefined && request.system.trim() !== "") systemParts.push(request.system)
   const turns: Array<{ readonly role: "user" | "assistant"; readonly content: string }> = []
   for (const message of request.messages) {
+    const content = Message.text(message)
     if (message.role === "system") {
-      if (message.content.trim() !== "") systemParts.push(message.content)
-    } else {
-      turns.push({ role: message.role, content: message.content })
+      if (content.trim() !== "") systemParts.push(content)
+    } else if (message.role !== "tool") {
+      turns.push({ role: message.role, content })
     }
   }
   const system = systemParts.join("\n\n")
