@@ -207,6 +207,19 @@ describe("every wrapper handles streams", () => {
 })
 
 describe("budgets and streams", () => {
+  it.effect("without a tracker the budget layer passes calls through, and enforces a budget set on the fiber", () =>
+    Effect.gen(function*() {
+      const { control, model } = yield* MockLanguageModel.make({ reply: "a reply of several tokens" })
+      const budgeted = BudgetLanguageModel.wrap(undefined)(model)
+      yield* budgeted.generate(hi)
+      assert.isUndefined((yield* control.calls)[0]!.maxTokens)
+      const tracker = yield* BudgetTracker.make({ totalTokens: 12 })
+      const error = yield* Effect.flip(budgeted.generate({ ...hi, maxTokens: 50 }).pipe(BudgetTracker.withTracker(tracker)))
+      assert.strictEqual(error.reason._tag, "BudgetExceeded")
+      yield* Stream.runDrain(budgeted.stream({ ...hi, maxTokens: 2 })).pipe(BudgetTracker.withTracker(tracker))
+      assert.isAbove((yield* tracker.snapshot).consumed.totalTokens, 0)
+    }))
+
   it.effect("a stream stopped early is charged what it streamed, not released", () =>
     Effect.gen(function*() {
       const tracker = yield* BudgetTracker.make({ totalTokens: 10_000 })

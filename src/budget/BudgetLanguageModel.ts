@@ -122,8 +122,10 @@ export const streamedSoFar = (
 }
 
 /**
- * Wraps a model so that every call is held to `tracker` (or to the fiber's
- * `BudgetTracker.CurrentBudget`, for sub-agents under a child budget).
+ * Wraps a model so that every call is held to the fiber's `BudgetTracker.CurrentBudget` when one
+ * is set (a sub-agent's or a workflow run's budget), else to `tracker`. With neither, a call
+ * passes through untouched: so a stack can always carry this layer, and a budget set on the
+ * fiber later (a workflow run) is enforced inside observability.
  *
  * A stream is reserved before it opens, like a call; its finish part commits the real usage. A
  * stream that ends without one (the consumer stopped, or it failed part-way) is charged what it
@@ -133,10 +135,9 @@ export const streamedSoFar = (
  * @since 0.1.0
  * @category combinators
  */
-export const wrap = (tracker: BudgetTracker.Service, prices: PriceTable.Service = PriceTable.make()) =>
+export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTable.Service = PriceTable.make()) =>
 (inner: LanguageModel.Service): LanguageModel.Service => {
-  const prepareWith = (override: BudgetTracker.Service | undefined, request: LlmRequest) => {
-    const target = override ?? tracker
+  const prepareWith = (target: BudgetTracker.Service, request: LlmRequest) => {
     const model = request.model ?? inner.defaultModel
     const price = reservePrice(prices, inner, model)
     const ask: BudgetTracker.Ask = { request, provider: inner.provider, model, price }
@@ -151,7 +152,9 @@ export const wrap = (tracker: BudgetTracker.Service, prices: PriceTable.Service 
   // Plain combinators and a synchronous `prepare`: this is the hot path of every call (bench/budget.ts).
   const generate = (request: LlmRequest, next: LanguageModel.Service["generate"]): Effect.Effect<LlmResponse, LlmError.LlmError> =>
     Effect.withFiber((fiber) => {
-      const { ask, price, target } = prepareWith(fiber.getRef(BudgetTracker.CurrentBudget), request)
+      const current = fiber.getRef(BudgetTracker.CurrentBudget) ?? tracker
+      if (current === undefined) return next(request)
+      const { ask, price, target } = prepareWith(current, request)
       return target.withReservation(
         ask,
         (reservation) =>
@@ -165,7 +168,9 @@ export const wrap = (tracker: BudgetTracker.Service, prices: PriceTable.Service 
 
   const stream = (request: LlmRequest, next: LanguageModel.Service["stream"]): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
     Stream.unwrap(Effect.withFiber((fiber): Effect.Effect<Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>, LlmError.LlmError, Scope.Scope> => {
-      const { ask, price, target } = prepareWith(fiber.getRef(BudgetTracker.CurrentBudget), request)
+      const current = fiber.getRef(BudgetTracker.CurrentBudget) ?? tracker
+      if (current === undefined) return Effect.succeed(next(request))
+      const { ask, price, target } = prepareWith(current, request)
       let streamed: string | undefined
       // Settled when the stream ends however it ends; a no-op once the finish part committed.
       const settleEarly = (reservation: BudgetTracker.Reservation, exit: Exit.Exit<unknown, unknown>) => {
@@ -210,6 +215,20 @@ export const layer: Layer.Layer<LanguageModel.LanguageModel, never, LanguageMode
       return wrap(tracker, prices)(inner)
     })
   )
+
+/**
+ * A Layer that holds the model below it to the fiber's `BudgetTracker.CurrentBudget` whenever
+ * one is set, and otherwise passes calls through: what `Stack` adds when the config has no
+ * budget, so that a budget set later on the fiber (a workflow run, a sub-agent) is still enforced
+ * inside observability.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerCurrent = (
+  prices: PriceTable.Service = PriceTable.make()
+): Layer.Layer<LanguageModel.LanguageModel, never, LanguageModel.LanguageModel> =>
+  LanguageModel.layerWrap((inner) => Effect.succeed(wrap(undefined, prices)(inner)))
 
 /**
  * The budget section and price overrides of the config file, as the stack takes them.

@@ -1,0 +1,61 @@
+/**
+ * Where models come from once a configuration is loaded: the one factory every front door and
+ * every workflow step asks for a model.
+ *
+ * `Stack.fromConfig` provides it beside the `LanguageModel` it builds. {@link Service.model} is
+ * that configured stack; {@link Service.forProvider} builds (once per distinct options, then
+ * cached for the factory's lifetime) the stack of another provider, model, base URL or provider
+ * options with the same configuration: that provider's key and base URL from
+ * `providers.<name>`, the same PII guard, observability, retry, limits and circuit breaker. So
+ * a workflow step that names its own `provider:` gets the same guarantees as the configured
+ * model, never a bare provider.
+ *
+ * Every model from a factory honours `BudgetTracker.CurrentBudget` inside its observability
+ * layer: a workflow run sets its run (or step) budget on the fiber instead of wrapping the
+ * model, so the run budget's refusals are logged, counted and recorded like any other.
+ * {@link Service.budget} is the configuration's own root budget, if it has one: a run budget is
+ * made its child, so both hold.
+ *
+ * @since 0.1.0
+ */
+import { Context, type Effect } from "effect"
+import type * as BudgetTracker from "./budget/BudgetTracker.ts"
+import type * as LanguageModel from "./LanguageModel.ts"
+import type * as LlmError from "./LlmError.ts"
+
+/**
+ * Which model to build: a provider and what differs from the configuration for it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Target {
+  readonly provider: string
+  readonly model?: string | undefined
+  readonly baseUrl?: string | undefined
+  /** Provider-specific options, over the configuration's `providers.<name>.options`. */
+  readonly options?: Readonly<Record<string, unknown>> | undefined
+}
+
+/**
+ * The factory.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /** The configured model (the same service as the `LanguageModel` provided beside it). */
+  readonly model: LanguageModel.Service
+  /** The stack of another target, built with the same configuration, once per distinct target. */
+  readonly forProvider: (target: Target) => Effect.Effect<LanguageModel.Service, LlmError.LlmError>
+  /** The configuration's root budget, if it has one (a workflow run's budget is its child). */
+  readonly budget: BudgetTracker.Service | undefined
+}
+
+/**
+ * The `ModelFactory` service.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class ModelFactory extends Context.Service<ModelFactory, Service>()("llm-connect/ModelFactory") {}
