@@ -10,6 +10,15 @@
  * and every request {@link REQUEST_FRAMING_TOKENS} (the assistant's reply priming), as in
  * OpenAI's published counting recipe.
  *
+ * The work is bounded, so that no prompt or reply can pin the CPU (counting runs synchronously on
+ * the request path, where no timer can fire): BPE is quadratic in the length of one pre-token,
+ * and a run without whitespace (a base64 blob, minified JSON, a long URL, CJK text) is one
+ * pre-token, so runs longer than {@link MAX_RUN} characters are cut into pieces before BPE (the
+ * count of such a run is then approximate, within a token per piece). And one count reads at most
+ * {@link EXACT_LIMIT_BYTES} bytes exactly: past that, every further UTF-8 byte counts as a token,
+ * the byte bound a BPE count never exceeds. A count is thus an exact figure for ordinary text and
+ * an upper bound beyond the limit.
+ *
  * @since 0.1.0
  */
 import { countTokens as countBpe } from "gpt-tokenizer"
@@ -33,23 +42,93 @@ export const MESSAGE_FRAMING_TOKENS = 3
 export const REQUEST_FRAMING_TOKENS = 3
 
 /**
- * Counts the BPE tokens of a text.
+ * The longest run of characters without whitespace given to BPE in one piece.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MAX_RUN = 256
+
+/**
+ * The most UTF-8 bytes one count reads with the tokenizer; the rest count as a token a byte.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const EXACT_LIMIT_BYTES = 256 * 1024
+
+const isSpace = (code: number): boolean =>
+  code === 32 || (code >= 9 && code <= 13) || code === 0xa0 || code === 0x3000 || (code >= 0x2000 && code <= 0x200a)
+
+const isHighSurrogate = (code: number): boolean => code >= 0xd800 && code <= 0xdbff
+
+/** BPE over `text`, with runs longer than MAX_RUN cut into pieces (linear overall). */
+const countPieces = (text: string): number => {
+  let total = 0
+  let pieceStart = 0
+  let run = 0
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index)
+    if (isSpace(code)) {
+      run = 0
+      continue
+    }
+    run++
+    // Cut a long run here, never between the two halves of a surrogate pair.
+    if (run >= MAX_RUN && !isHighSurrogate(code)) {
+      total += countBpe(text.slice(pieceStart, index + 1))
+      pieceStart = index + 1
+      run = 0
+    }
+  }
+  if (pieceStart < text.length) total += countBpe(text.slice(pieceStart))
+  return total
+}
+
+/** Counts a text within a byte allowance: exact up to it, a token a byte past it. */
+const countWithin = (text: string, allowance: number): { readonly tokens: number; readonly bytes: number } => {
+  if (text.length === 0) return { tokens: 0, bytes: 0 }
+  // A UTF-16 unit is at most 3 UTF-8 bytes: a short text fits without measuring it.
+  if (text.length * 3 <= allowance) {
+    return { tokens: countPieces(text), bytes: text.length * 3 <= 64 ? text.length : Buffer.byteLength(text, "utf8") }
+  }
+  const bytes = Buffer.byteLength(text, "utf8")
+  if (bytes <= allowance) return { tokens: countPieces(text), bytes }
+  // The exact part: the longest prefix within the allowance (on a code point boundary).
+  let end = Math.min(text.length, allowance)
+  while (end > 0 && Buffer.byteLength(text.slice(0, end), "utf8") > allowance) end = Math.floor(end * 0.9)
+  if (end > 0 && isHighSurrogate(text.charCodeAt(end - 1))) end--
+  const head = text.slice(0, end)
+  const headBytes = Buffer.byteLength(head, "utf8")
+  return { tokens: (end > 0 ? countPieces(head) : 0) + (bytes - headBytes), bytes }
+}
+
+/**
+ * Counts the BPE tokens of a text (exact for ordinary text; an upper bound past
+ * {@link EXACT_LIMIT_BYTES}, see the module description).
  *
  * @since 0.1.0
  * @category counting
  */
-export const countText = (text: string): number => (text.length === 0 ? 0 : countBpe(text))
+export const countText = (text: string): number => countWithin(text, EXACT_LIMIT_BYTES).tokens
 
 /**
- * Counts the input tokens of a request: its system prompt and messages, with chat framing.
+ * Counts the input tokens of a request: its system prompt and messages, with chat framing. The
+ * texts of one request share one {@link EXACT_LIMIT_BYTES} allowance.
  *
  * @since 0.1.0
  * @category counting
  */
 export const countRequest = (request: LlmRequest): number => {
   let total = REQUEST_FRAMING_TOKENS
-  if (request.system !== undefined) total += MESSAGE_FRAMING_TOKENS + countText(request.system)
-  for (const message of request.messages) total += MESSAGE_FRAMING_TOKENS + countText(Message.text(message))
+  let allowance = EXACT_LIMIT_BYTES
+  const add = (text: string) => {
+    const counted = countWithin(text, allowance)
+    allowance = Math.max(0, allowance - counted.bytes)
+    total += MESSAGE_FRAMING_TOKENS + counted.tokens
+  }
+  if (request.system !== undefined) add(request.system)
+  for (const message of request.messages) add(Message.text(message))
   return total
 }
 
