@@ -61,11 +61,30 @@ const InstalledLive = Layer.effect(
     const [info] = JSON.parse(packed.stdout) as ReadonlyArray<{ filename: string; files: ReadonlyArray<{ path: string }> }>
     const project = join(tmp, "project")
     yield* fs.makeDirectory(project)
-    yield* fs.writeFileString(join(project, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }))
+    // The consumer's tree is pinned to our own lockfile (npm `overrides`), so the install does not
+    // depend on what the registry published since, nor on the age of the npm cache.
+    const lock = JSON.parse(yield* fs.readFileString(join(repoRoot, "package-lock.json"))) as {
+      readonly packages: Readonly<Record<string, { readonly version?: string }>>
+    }
+    yield* fs.writeFileString(
+      join(project, "package.json"),
+      JSON.stringify({ name: "consumer", private: true, type: "module", overrides: lockedVersions(lock.packages) })
+    )
     yield* runOk("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", join(tmp, info!.filename)], project)
     return { repo, project, tarballFiles: info!.files.map((file) => file.path) }
   })
 ).pipe(Layer.provide(NodeServices.layer))
+
+/** The version of every package installed at the top of our own tree (`node_modules/<name>`). */
+const lockedVersions = (packages: Readonly<Record<string, { readonly version?: string }>>): Record<string, string> => {
+  const versions: Record<string, string> = {}
+  for (const [path, entry] of Object.entries(packages)) {
+    const name = path.startsWith("node_modules/") ? path.slice("node_modules/".length) : undefined
+    if (name === undefined || name.includes("/node_modules/") || entry.version === undefined) continue
+    versions[name] = entry.version
+  }
+  return versions
+}
 
 /** Every `node` on PATH (and the usual places) older than 22.19, e.g. the system Node 20. */
 const oldNodes = (): ReadonlyArray<{ path: string; version: string }> => {
@@ -174,6 +193,20 @@ layer(InstalledLive, { timeout: "5 minutes", excludeTestServices: true })("the p
       const unwanted = tarballFiles.filter((file) => /^(test|examples|bench|scripts|\.ci)\/|\.test\.[jt]s$/.test(file))
       assert.deepStrictEqual(unwanted, [])
     }), slow)
+
+  it.effect("the consumer shares one copy of effect with the package (a peer dependency at our pinned version)", () =>
+    Effect.gen(function*() {
+      const { project } = yield* Installed
+      const fs = yield* FileSystem.FileSystem
+      const ours = JSON.parse(yield* fs.readFileString(join(repoRoot, "package.json"))) as {
+        readonly peerDependencies: Readonly<Record<string, string>>
+      }
+      const installed = JSON.parse(yield* fs.readFileString(join(project, "node_modules", "effect", "package.json"))) as {
+        readonly version: string
+      }
+      assert.strictEqual(installed.version, ours.peerDependencies.effect)
+      assert.isFalse(yield* fs.exists(join(project, "node_modules", "llm-connect", "node_modules", "effect")))
+    }).pipe(Effect.provide(NodeServices.layer)), slow)
 
   it.effect("imports from JavaScript (.mjs)", () =>
     Effect.gen(function*() {
