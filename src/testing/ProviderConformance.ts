@@ -23,23 +23,16 @@ import * as LlmError from "../LlmError.ts"
 import * as MockFault from "../providers/mock/MockFault.ts"
 import * as MockLanguageModel from "../providers/mock/MockLanguageModel.ts"
 import type * as ProviderRegistry from "../ProviderRegistry.ts"
-import * as Checks from "../internal/conformanceChecks.ts"
+import * as ConformanceHarness from "./ConformanceHarness.ts"
+import * as Checks from "./internal/conformanceChecks.ts"
 
 /**
- * A failure the suite knows how to provoke, named after what the provider's backend does.
+ * A failure the suite knows how to provoke (see `ConformanceHarness`).
  *
  * @since 0.1.0
  * @category faults
  */
-export type Fault =
-  | "rate-limited"
-  | "server-error"
-  | "unavailable"
-  | "authentication"
-  | "invalid-request"
-  | "network"
-  | "malformed"
-  | "hang"
+export type Fault = ConformanceHarness.Fault
 
 /**
  * What a fault looks like on the wire, and the reason the provider must map it to.
@@ -47,18 +40,7 @@ export type Fault =
  * @since 0.1.0
  * @category faults
  */
-export interface FaultSpec {
-  /** What the backend does, for harness authors and failure messages. */
-  readonly description: string
-  /** The HTTP status a fake server answers with, when the fault is an HTTP answer. */
-  readonly httpStatus?: number
-  /** The `Retry-After` header (seconds) a fake server sends. */
-  readonly retryAfterSeconds?: number
-  /** The `LlmError` reason the provider must fail with (none for `hang`). */
-  readonly expected?: LlmError.ReasonTag
-  /** The same fault as a mock fault script token (`--mock-faults`). */
-  readonly mockScript: string
-}
+export type FaultSpec = ConformanceHarness.FaultSpec
 
 /**
  * Every fault, with what it looks like and what it must become.
@@ -66,27 +48,7 @@ export interface FaultSpec {
  * @since 0.1.0
  * @category faults
  */
-export const faults: { readonly [F in Fault]: FaultSpec } = {
-  "rate-limited": {
-    description: "HTTP 429 with Retry-After: 2",
-    httpStatus: 429,
-    retryAfterSeconds: 2,
-    expected: "RateLimited",
-    mockScript: "429:2s"
-  },
-  "server-error": { description: "HTTP 500", httpStatus: 500, expected: "ServerError", mockScript: "500" },
-  "unavailable": { description: "HTTP 503", httpStatus: 503, expected: "Unavailable", mockScript: "503" },
-  "authentication": { description: "HTTP 401", httpStatus: 401, expected: "Authentication", mockScript: "auth" },
-  "invalid-request": { description: "HTTP 400", httpStatus: 400, expected: "InvalidRequest", mockScript: "400" },
-  "network": { description: "the connection is reset before any answer", expected: "Network", mockScript: "network" },
-  "malformed": {
-    description: "HTTP 200 with a body that is not the provider's JSON",
-    httpStatus: 200,
-    expected: "ResponseMalformed",
-    mockScript: "malformed"
-  },
-  "hang": { description: "the request is accepted and never answered", mockScript: "hang" }
-}
+export const faults = ConformanceHarness.faults
 
 /**
  * Every fault, in a fixed order (for `Subject.faults` when a harness can provoke them all).
@@ -94,16 +56,7 @@ export const faults: { readonly [F in Fault]: FaultSpec } = {
  * @since 0.1.0
  * @category faults
  */
-export const allFaults: ReadonlyArray<Fault> = [
-  "rate-limited",
-  "server-error",
-  "unavailable",
-  "authentication",
-  "invalid-request",
-  "network",
-  "malformed",
-  "hang"
-]
+export const allFaults = ConformanceHarness.allFaults
 
 /**
  * A model under test, with the hooks the suite uses to provoke and observe it.
@@ -111,15 +64,7 @@ export const allFaults: ReadonlyArray<Fault> = [
  * @since 0.1.0
  * @category models
  */
-export interface Harness {
-  readonly model: LanguageModel.Service
-  /** Makes the next call fail with the fault (only faults listed in `Subject.faults` are asked). */
-  readonly provoke?: ((fault: Fault) => Effect.Effect<void>) | undefined
-  /** How many calls reached the provider's backend so far (fake server requests, plugin calls). */
-  readonly calls?: Effect.Effect<number> | undefined
-  /** How many in-flight calls the backend saw aborted so far, where that is observable. */
-  readonly aborts?: Effect.Effect<number> | undefined
-}
+export type Harness = ConformanceHarness.Harness
 
 /**
  * What the suite runs against.

@@ -10,6 +10,7 @@
  * @since 0.1.0
  */
 export * as ProviderConformance from "./ProviderConformance.ts"
+export * as ConformanceHarness from "./ConformanceHarness.ts"
 
 /**
  * A scripted model: replies, delays and faults, one step per call.

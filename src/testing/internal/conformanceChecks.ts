@@ -8,11 +8,11 @@
  * @internal
  */
 import { Cause, Clock, Duration, Effect, Exit, Fiber, Logger, Option, References, Result, Schema, Stream, Tracer } from "effect"
-import type * as LanguageModel from "../LanguageModel.ts"
-import * as LlmError from "../LlmError.ts"
-import * as LlmRequest from "../LlmRequest.ts"
-import * as LlmResponse from "../LlmResponse.ts"
-import type { Fault, FaultSpec, Harness } from "../testing/ProviderConformance.ts"
+import type * as LanguageModel from "../../LanguageModel.ts"
+import * as LlmError from "../../LlmError.ts"
+import * as LlmRequest from "../../LlmRequest.ts"
+import * as LlmResponse from "../../LlmResponse.ts"
+import type { Fault, FaultSpec, Harness } from "../ConformanceHarness.ts"
 
 /** Why a check failed. */
 export interface Failure {
