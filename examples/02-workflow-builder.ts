@@ -1,6 +1,6 @@
 // A 3-step workflow: an outline, then two drafts written in parallel from it.
 import { Schema } from "effect"
-import * as Workflow from "../src/workflow/Workflow.ts"
+import { Workflow } from "llm-connect"
 
 export const article = Workflow.make("article", { topic: Schema.String })
   .prompt("outline", ({ input }) => `Outline a short article about ${input.topic}`)

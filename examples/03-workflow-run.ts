@@ -1,8 +1,7 @@
 // Run the workflow of 02-workflow-builder.ts and wait for its result (the mock model: no key needed).
 // expect: mock provider
 import { Effect } from "effect"
-import * as MockLanguageModel from "../src/providers/mock/MockLanguageModel.ts"
-import * as Workflow from "../src/workflow/Workflow.ts"
+import { MockLanguageModel, Workflow } from "llm-connect"
 import { article } from "./02-workflow-builder.ts"
 
 const result = await Workflow.run(article, { topic: "tides" }, { timeout: "30s" })

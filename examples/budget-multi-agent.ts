@@ -1,19 +1,15 @@
 // A multi-agent run under one budget: a planner, four researchers working in parallel (each with
 // its own child budget inside the run's), and a writer. Every call goes through one budget
 // layer; the run can never spend more than its limits, whatever runs at once.
-// Runs offline against the mock provider: node examples/budget-multi-agent.ts
+// Runs offline against the mock provider: npm run example examples/budget-multi-agent.ts
 // expect: planner: 4 topics
 // expect: researcher rivers: 6 notes, then stopped by the budget (totalTokens, limit 250)
 // expect: writer: Summary of 24 notes
 // expect: reserved now: 0 tokens, 0 calls in flight
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Exit, Layer } from "effect"
-import * as BudgetLanguageModel from "../src/budget/BudgetLanguageModel.ts"
-import * as BudgetTracker from "../src/budget/BudgetTracker.ts"
-import * as LanguageModel from "../src/LanguageModel.ts"
-import type { LlmRequest } from "../src/LlmRequest.ts"
-import * as MockLanguageModel from "../src/providers/mock/MockLanguageModel.ts"
-import * as Message from "../src/Message.ts"
+import { BudgetLanguageModel, BudgetTracker, LanguageModel, Message, MockLanguageModel } from "llm-connect"
+import type { LlmRequest } from "llm-connect/LlmRequest"
 
 const topics = ["rivers", "mountains", "forests", "deserts"]
 

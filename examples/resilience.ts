@@ -1,17 +1,12 @@
 // Retries, a fallback chain, a batch that keeps every answer, and a graceful stop.
-// Runs offline against the mock provider (scripted failures): node examples/resilience.ts
+// Runs offline against the mock provider (scripted failures): npm run example examples/resilience.ts
 // expect: retried: answered after 3 attempts (429, then 500, then ok)
 // expect: fallback: served by backup/mock-1 (index 1) after primary/mock-1 failed with Unavailable
 // expect: batch: ok, InvalidRequest, ok
 // expect: shutdown: refused with Unavailable, 0 calls in flight
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Layer, References, Result } from "effect"
-import * as LanguageModel from "../src/LanguageModel.ts"
-import * as MockLanguageModel from "../src/providers/mock/MockLanguageModel.ts"
-import * as Batch from "../src/resilience/Batch.ts"
-import * as Fallback from "../src/resilience/Fallback.ts"
-import * as GracefulShutdown from "../src/resilience/GracefulShutdown.ts"
-import * as Retry from "../src/resilience/Retry.ts"
+import { Batch, Fallback, GracefulShutdown, LanguageModel, MockLanguageModel, Retry } from "llm-connect"
 
 // A mock that fails with the given script first (a real provider goes here instead).
 const mock = (name: string, faults: MockLanguageModel.Options["faults"]) =>

@@ -9,7 +9,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
-import { pinnedNode, repoRoot, runProcess } from "./support/runProcess.ts"
+import { pinnedNode, repoRoot, runProcess, sourceCondition } from "./support/runProcess.ts"
 
 const examplesDir = join(repoRoot, "examples")
 
@@ -31,7 +31,7 @@ const expectations = (file: string): ReadonlyArray<string> =>
       return match === null ? [] : [match[1]!]
     })
 
-const runExample = (file: string) => runProcess(pinnedNode, [join(examplesDir, file)], { cwd: repoRoot, env: cleanEnv })
+const runExample = (file: string) => runProcess(pinnedNode, [sourceCondition, join(examplesDir, file)], { cwd: repoRoot, env: cleanEnv })
 
 describe("examples/", () => {
   it("holds the first-call example", () => {

@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import * as FakeHttpServer from "../providers/FakeHttpServer.ts"
 import { ok } from "../providers/openai/fakeOpenAi.ts"
-import { pinnedNode, repoRoot as root, runProcess } from "../support/runProcess.ts"
+import { pinnedNode, repoRoot as root, runProcess, sourceCondition } from "../support/runProcess.ts"
 
 const dir = join(root, "examples", "providers")
 const examples = readdirSync(dir).filter((file) => file.endsWith(".ts")).sort()
@@ -28,7 +28,7 @@ const expectations = (file: string): ReadonlyArray<string> =>
   })
 
 const run = (file: string, env: Record<string, string> = {}) =>
-  runProcess(pinnedNode, [join(dir, file)], { cwd: root, env: { ...cleanEnv, ...env } })
+  runProcess(pinnedNode, [sourceCondition, join(dir, file)], { cwd: root, env: { ...cleanEnv, ...env } })
 
 describe("examples/providers/", () => {
   it("has one example per built-in provider", () => {

@@ -14,6 +14,12 @@ export const pinnedNode = ((path) => (existsSync(path) ? path : process.execPath
   fileURLToPath(new URL("../../node_modules/.bin/node", import.meta.url))
 )
 
+/**
+ * Node's flag that resolves `llm-connect` (the package importing itself, as examples do) to
+ * its sources instead of `dist/` (the `llm-connect-source` condition of package.json "exports").
+ */
+export const sourceCondition = "--conditions=llm-connect-source"
+
 export interface ProcessResult {
   readonly stdout: string
   readonly stderr: string
