@@ -12,7 +12,8 @@
  * `options` is any mapping by default. {@link makeSection} takes a Schema of options per
  * provider name: those providers' options are then validated at start-up with the same messages
  * as every other setting, and their shape appears in `contracts/config.schema.json`; providers
- * not in the map (plugins) keep the open mapping.
+ * not in the map (plugins) keep the open mapping. The resolved `options` are the values as that
+ * Schema decodes them.
  *
  * @since 0.1.0
  */
