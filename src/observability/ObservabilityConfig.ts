@@ -13,10 +13,13 @@
  *   attempts: true                # a span per attempt, below retry (default false)
  * ```
  *
+ * {@link section} declares these keys and their variables for `LlmConnectConfig`.
+ *
  * @since 0.1.0
  */
 import { Effect, Layer, Schema } from "effect"
 import type * as LogLevel from "effect/LogLevel"
+import * as ConfigSection from "../ConfigSection.ts"
 import * as LlmError from "../LlmError.ts"
 import * as Logging from "./Logging.ts"
 import type * as Observability from "./Observability.ts"
@@ -71,6 +74,36 @@ export const TracingSection = Schema.Struct({
     description: "A span per attempt (below retry), numbered; off by default."
   })
 }).annotate({ identifier: "TracingSection" })
+
+/**
+ * The configuration section of `ledger`, `logging` and `tracing`: `LLM_CONNECT_LEDGER` (and
+ * `--ledger` where a command offers it), `LLM_CONNECT_LOG_LEVEL`, `LLM_CONNECT_LOG_FORMAT`.
+ *
+ * @since 0.1.0
+ * @category sections
+ */
+export const section = ConfigSection.make({
+  name: "observability",
+  fields: {
+    ledger: Schema.optionalKey(LedgerSection),
+    logging: Schema.optionalKey(LoggingSection),
+    tracing: Schema.optionalKey(TracingSection)
+  },
+  settings: {
+    "ledger.path": {
+      env: "LLM_CONNECT_LEDGER",
+      flag: {
+        name: "ledger",
+        metavar: "FILE",
+        description: `the ledger file (default: $LLM_CONNECT_LEDGER, ledger.path, else ${DEFAULT_LEDGER_PATH})`
+      },
+      kind: "string",
+      example: DEFAULT_LEDGER_PATH
+    },
+    "logging.level": { env: "LLM_CONNECT_LOG_LEVEL", kind: "string", example: "debug" },
+    "logging.format": { env: "LLM_CONNECT_LOG_FORMAT", kind: "string", example: "json" }
+  }
+})
 
 /**
  * The sections as they appear in a resolved configuration.

@@ -16,6 +16,7 @@ import * as LlmError from "../../LlmError.ts"
 import * as ObservabilityConfig from "../../observability/ObservabilityConfig.ts"
 import * as UsageLedger from "../../observability/UsageLedger.ts"
 import * as ConfigFlags from "../flags/ConfigFlags.ts"
+import * as ObservabilityFlags from "../flags/ObservabilityFlags.ts"
 import * as OutputFlags from "../flags/OutputFlags.ts"
 import * as Output from "../Output.ts"
 
@@ -37,11 +38,7 @@ export const flags = {
     Flag.withDescription("group by provider, model, workflow, step or outcome"),
     Flag.optional
   ),
-  ledger: Flag.String("ledger").pipe(
-    Flag.withMetavar("FILE"),
-    Flag.withDescription(`the ledger file (default: $LLM_CONNECT_LEDGER, ledger.path, else ${ObservabilityConfig.DEFAULT_LEDGER_PATH})`),
-    Flag.optional
-  )
+  ledger: ObservabilityFlags.flags["ledger.path"]
 } as const
 
 const usageError = (setting: string, description: string, fix: string) =>

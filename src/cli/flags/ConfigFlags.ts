@@ -4,8 +4,9 @@
  *
  * A setting flag group is a record whose keys are the setting's dotted path in the config file
  * (`"maxTokens"`, `"mock.latency"`) and whose values are optional flags; {@link overrides} keeps
- * the ones that were given. Add a group as a new module in this folder and spread it into a
- * command's config.
+ * the ones that were given. Groups are built from a config section's settings
+ * (`SettingFlags.group`); add one as a new module in this folder and spread it into a command's
+ * config.
  *
  * @since 0.1.0
  */

@@ -1,0 +1,126 @@
+/**
+ * The `mock:` section of the configuration: how the embedded mock provider answers, from the
+ * file, `LLM_CONNECT_MOCK_*` or the `--mock-*` flags.
+ *
+ * ```yaml
+ * mock:
+ *   reply: echo              # a fixed reply, or "echo" (repeats the prompt)
+ *   latency: 250ms
+ *   faults: ["429:2s", ok]   # or "429:2s,ok": the next calls fail in order (see MockFault)
+ * ```
+ *
+ * The fault script is checked at start-up (a bad token names its source); the resolved section
+ * holds the latency in milliseconds and the script as a list of tokens. {@link mockOptions}
+ * turns it into the mock provider's options.
+ *
+ * @since 0.1.0
+ */
+import { Effect, Result, Schema } from "effect"
+import * as ConfigSection from "../../ConfigSection.ts"
+import * as DurationText from "../../DurationText.ts"
+import * as MockFault from "./MockFault.ts"
+
+/**
+ * The `mock:` section's Schema.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const MockSection = Schema.Struct({
+  reply: Schema.optionalKey(Schema.String).annotate({ description: "Fixed reply text, or \"echo\"." }),
+  latency: Schema.optionalKey(DurationText.DurationString),
+  faults: Schema.optionalKey(Schema.Union([Schema.String, Schema.Array(Schema.Union([Schema.String, Schema.Int]))]))
+    .annotate({ description: "Fault script, e.g. \"429,500\" or [\"429:2s\", \"timeout\"]." })
+}).annotate({ identifier: "MockSection" })
+
+/**
+ * The mock's settings, resolved: the latency in milliseconds, the fault script as tokens
+ * (empty when none).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MockSettings {
+  readonly reply?: string | undefined
+  readonly latencyMs?: number | undefined
+  readonly faults: ReadonlyArray<string>
+}
+
+/**
+ * The section, resolved: always present.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Resolved {
+  readonly mock: MockSettings
+}
+
+const tokensOf = (faults: string | ReadonlyArray<string | number> | undefined): ReadonlyArray<string> =>
+  faults === undefined
+    ? []
+    : typeof faults === "string"
+    ? faults.split(",").map((token) => token.trim()).filter((token) => token !== "")
+    : faults.map(String)
+
+/**
+ * The section.
+ *
+ * @since 0.1.0
+ * @category sections
+ */
+export const section = ConfigSection.make({
+  name: "mock",
+  fields: { mock: Schema.optionalKey(MockSection) },
+  settings: {
+    "mock.reply": {
+      env: "LLM_CONNECT_MOCK_REPLY",
+      flag: { name: "mock-reply", metavar: "TEXT", description: "the mock's reply (\"echo\" repeats the prompt)" },
+      kind: "string",
+      example: "echo"
+    },
+    "mock.latency": {
+      env: "LLM_CONNECT_MOCK_LATENCY",
+      flag: { name: "mock-latency", metavar: "DURATION", description: "the mock's latency, e.g. 250ms" },
+      kind: "string",
+      example: "250ms"
+    },
+    "mock.faults": {
+      env: "LLM_CONNECT_MOCK_FAULTS",
+      flag: {
+        name: "mock-faults",
+        metavar: "SCRIPT",
+        description: "fail the next calls, e.g. 429,500 (ok, 429[:2s], 5xx, timeout, hang, network, malformed, auth, 400)"
+      },
+      kind: "list",
+      example: "429,500"
+    }
+  },
+  finish: ({ mock }, finishing) =>
+    Effect.gen(function*() {
+      const latencyMs = yield* ConfigSection.millis(finishing, "mock.latency", mock?.latency, { positive: false })
+      const faults = tokensOf(mock?.faults)
+      const script = MockFault.parseScript(faults)
+      if (Result.isFailure(script)) return yield* Effect.fail(finishing.invalid("mock.faults", script.failure))
+      const resolved: Resolved = {
+        mock: {
+          ...(mock?.reply !== undefined ? { reply: mock.reply } : {}),
+          ...(latencyMs !== undefined ? { latencyMs } : {}),
+          faults
+        }
+      }
+      return resolved
+    })
+})
+
+/**
+ * The mock provider's options (`reply`, `latency`, `faults`) from a resolved configuration.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const mockOptions = (config: Resolved): Record<string, unknown> => ({
+  ...(config.mock.reply !== undefined ? { reply: config.mock.reply } : {}),
+  ...(config.mock.latencyMs !== undefined ? { latency: config.mock.latencyMs } : {}),
+  ...(config.mock.faults.length > 0 ? { faults: config.mock.faults } : {})
+})
