@@ -8,6 +8,7 @@
 import type { Effect } from "effect"
 import type * as LanguageModel from "../LanguageModel.ts"
 import type * as LlmError from "../LlmError.ts"
+import type * as ModelFactory from "../ModelFactory.ts"
 import type * as RunBudget from "./internal/runBudget.ts"
 import type * as Journal from "./Journal.ts"
 import type * as RunState from "./RunState.ts"
@@ -57,8 +58,14 @@ export interface StepSpec<R = never> {
   readonly timeoutMs?: number | undefined
   /** Per-step budget limits (a child of the run's budget). */
   readonly budget?: RunBudget.Limits | undefined
-  /** The model this step calls (default: the `LanguageModel` in context). */
+  /** The model this step calls, as a service (default: the `LanguageModel` in context). */
   readonly model?: LanguageModel.Service | undefined
+  /**
+   * The model this step asks the `ModelFactory` in context for: its own provider, model, base
+   * URL or provider options, with the configuration's guard, observability, budget and
+   * resilience. Without a factory in context the step fails with a `Configuration` error.
+   */
+  readonly target?: ModelFactory.Target | undefined
   readonly run: (context: StepContext) => Effect.Effect<unknown, LlmError.LlmError, R | LanguageModel.LanguageModel>
 }
 
@@ -88,7 +95,7 @@ export interface RunResult extends RunState.RunSnapshot {
 }
 
 /**
- * Options of {@link start}.
+ * Options of a run (`Executor.start`, `Executor.execute`).
  *
  * @since 0.1.0
  * @category models

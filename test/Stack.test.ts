@@ -1,9 +1,9 @@
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, FileSystem, Path } from "effect"
-import * as LlmConnectConfig from "../../src/LlmConnectConfig.ts"
-import * as ModelFromConfig from "../../src/cli/ModelFromConfig.ts"
-import * as BuiltinProviders from "../../src/providers/BuiltinProviders.ts"
+import * as LlmConnectConfig from "../src/LlmConnectConfig.ts"
+import * as BuiltinProviders from "../src/providers/BuiltinProviders.ts"
+import * as Stack from "../src/Stack.ts"
 
 const stackConfigOf = (yaml: string) =>
   Effect.gen(function*() {
@@ -12,14 +12,14 @@ const stackConfigOf = (yaml: string) =>
     const dir = yield* Effect.orDie(fs.makeTempDirectoryScoped({ prefix: "llmc-model-" }))
     yield* Effect.orDie(fs.writeFileString(path.join(dir, "llm-connect.yaml"), yaml))
     const resolved = yield* LlmConnectConfig.load({ cwd: dir })
-    return yield* ModelFromConfig.stackConfig(resolved)
+    return yield* Stack.stackConfig(resolved)
   }).pipe(
     Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({}))),
     Effect.provide(BuiltinProviders.layer),
     Effect.provide(NodeServices.layer)
   )
 
-describe("ModelFromConfig", () => {
+describe("Stack.stackConfig", () => {
   it.effect("passes a provider's own options through to it", () =>
     Effect.gen(function*() {
       const config = yield* stackConfigOf(
