@@ -235,4 +235,19 @@ describe("llm-connect run", () => {
       const groups = (JSON.parse(usage.stdout) as { groups: ReadonlyArray<{ key: string; calls: number; errors: number }> }).groups
       assert.deepStrictEqual(groups.map((group) => [group.key, group.calls, group.errors]).sort(), [["fine", 1, 0], ["leak", 1, 1]])
     }))
+
+  it.live("the run's budget is enforced inside observability: its refusal is a ledger row", () =>
+    Effect.gen(function*() {
+      const dir = workspace({
+        "llm-connect.yaml": "ledger: { path: usage.db }\n",
+        "tight.yaml": "name: tight\nbudget: { totalTokens: 5 }\nsteps:\n  - { id: big, prompt: \"longer than five tokens, surely\" }\n"
+      })
+      const result = yield* run(["run", "tight.yaml", "--json"], dir)
+      assert.strictEqual(result.code, 1)
+      assert.strictEqual((JSON.parse(result.stdout) as { cause: { errorType: string } }).cause.errorType, "BudgetExceeded")
+      const usage = yield* run(["usage", "--json", "--by", "outcome"], dir)
+      assert.strictEqual(usage.code, 0)
+      const groups = (JSON.parse(usage.stdout) as { groups: ReadonlyArray<{ key: string; calls: number }> }).groups
+      assert.deepStrictEqual(groups.map((group) => [group.key, group.calls]), [["BudgetExceeded", 1]])
+    }))
 })
