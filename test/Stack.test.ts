@@ -1,8 +1,14 @@
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, FileSystem, Path } from "effect"
+import { Clock, ConfigProvider, Effect, Fiber, FileSystem, Layer, Path } from "effect"
+import { TestClock } from "effect/testing"
+import * as LanguageModel from "../src/LanguageModel.ts"
 import * as LlmConnectConfig from "../src/LlmConnectConfig.ts"
+import * as LlmRequest from "../src/LlmRequest.ts"
+import * as ModelFactory from "../src/ModelFactory.ts"
 import * as BuiltinProviders from "../src/providers/BuiltinProviders.ts"
+import * as MockLanguageModel from "../src/providers/mock/MockLanguageModel.ts"
+import * as ProviderRegistry from "../src/ProviderRegistry.ts"
 import * as Stack from "../src/Stack.ts"
 
 const stackConfigOf = (yaml: string) =>
@@ -49,4 +55,78 @@ describe("Stack.stackConfig", () => {
       assert.strictEqual(error.reason._tag, "Configuration")
       assert.include(error.message, "options")
     }))
+})
+
+const countingRegistry = () => {
+  let made = 0
+  const provider: ProviderRegistry.Provider = {
+    ...MockLanguageModel.provider,
+    make: (config) => Effect.andThen(Effect.sync(() => void made++), MockLanguageModel.provider.make(config))
+  }
+  return { layer: ProviderRegistry.layer([provider]), made: () => made }
+}
+
+describe("Stack.make: the ModelFactory", () => {
+  it.effect("builds each distinct target once, even when asked concurrently; the configured provider alone is the configured model", () =>
+    Effect.gen(function*() {
+      const registry = countingRegistry()
+      yield* Effect.gen(function*() {
+        const factory = yield* ModelFactory.ModelFactory
+        assert.strictEqual(registry.made(), 1)
+        const target = { provider: "mock", options: { reply: "other" } }
+        const [a, b] = yield* Effect.all([factory.forProvider(target), factory.forProvider(target)], { concurrency: 2 })
+        assert.strictEqual(a, b)
+        assert.strictEqual(yield* factory.forProvider({ provider: "mock", options: { reply: "other" } }), a)
+        assert.strictEqual(registry.made(), 2)
+        assert.strictEqual(yield* factory.forProvider({ provider: "mock" }), factory.model)
+        assert.strictEqual(yield* LanguageModel.LanguageModel, factory.model)
+        const named = yield* Stack.forProvider({ provider: "mock", model: "mock-7" })
+        assert.strictEqual((yield* named.generate(LlmRequest.make("hi"))).model, "mock-7")
+        assert.strictEqual((yield* a.generate(LlmRequest.make("hi"))).content, "other")
+        assert.strictEqual(registry.made(), 2)
+      }).pipe(Effect.provide(Stack.layerFactory({ provider: { provider: "mock", options: { reply: "echo" } } }).pipe(Layer.provide(registry.layer))))
+    }))
+
+  it.effect("its stacks share the configuration's limits and budget: one call at a time across providers, one budget", () =>
+    Effect.gen(function*() {
+      const config: Stack.StackConfig = {
+        provider: { provider: "mock", options: { latency: "100ms" } },
+        budget: { budget: { totalTokens: 100_000 } },
+        resilience: { limits: { concurrency: 1 } }
+      }
+      yield* Effect.gen(function*() {
+        const factory = yield* ModelFactory.ModelFactory
+        const other = yield* factory.forProvider({ provider: "mock", options: { latency: "100ms", reply: "other" } })
+        const timed = (model: LanguageModel.Service) =>
+          Effect.andThen(model.generate(LlmRequest.make("hi")), Clock.currentTimeMillis)
+        const fiber = yield* Effect.forkChild(Effect.all([timed(factory.model), timed(other)], { concurrency: 2 }))
+        yield* TestClock.adjust("200 millis")
+        assert.deepStrictEqual([...(yield* Fiber.join(fiber))].sort(), [100, 200])
+        const spent = (yield* factory.budget!.snapshot).consumed.totalTokens
+        assert.isTrue(spent > 0)
+        yield* other.generate(LlmRequest.make("hi")).pipe(Effect.forkChild, Effect.andThen(TestClock.adjust("100 millis")))
+        assert.isTrue((yield* factory.budget!.snapshot).consumed.totalTokens > spent)
+      }).pipe(Effect.provide(Stack.layerFactory(config).pipe(Layer.provide(ProviderRegistry.layer([MockLanguageModel.provider])))))
+    }))
+
+  it.effect("fromConfig: a mock target keeps the file's mock settings under its own options", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      const dir = yield* Effect.orDie(fs.makeTempDirectoryScoped({ prefix: "llmc-stack-" }))
+      yield* Effect.orDie(fs.writeFileString(path.join(dir, "llm-connect.yaml"), "mock: { reply: from the file }\n"))
+      const stack = yield* Stack.fromConfig(yield* LlmConnectConfig.load({ cwd: dir }))
+      const [own, configured] = yield* Effect.gen(function*() {
+        const model = yield* Stack.forProvider({ provider: "mock", options: { latency: "1ms" } })
+        const fiber = yield* Effect.forkChild(model.generate(LlmRequest.make("hi")))
+        yield* TestClock.adjust("1 millis")
+        return [yield* Fiber.join(fiber), yield* LanguageModel.generate("hi")] as const
+      }).pipe(Effect.provide(stack))
+      assert.strictEqual(own.content, "from the file")
+      assert.strictEqual(configured.content, "from the file")
+    }).pipe(
+      Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({}))),
+      Effect.provide(BuiltinProviders.layer),
+      Effect.provide(NodeServices.layer)
+    ))
 })

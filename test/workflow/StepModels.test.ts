@@ -36,7 +36,8 @@ const makeRecorder = () => {
           generate: (request, next) => {
             sent.push(request)
             return Effect.map(next(request), (response) => ({ ...response, provider: "recorder" }))
-          }
+          },
+          stream: "unchanged"
         }, { provider: "recorder", defaultModel: config.model ?? "rec-1" })
       })
   }
