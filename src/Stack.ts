@@ -247,8 +247,9 @@ export const make = (
       return Effect.provideContext(Effect.flatMap(resolve(target), (provider) => build(provider, [])), context)
     }
 
-    // Once per distinct target. The build runs in the factory's scope, so a caller interrupted
-    // while waiting leaves it to finish for the others; a failed build is forgotten.
+    // Once per distinct target. The build runs in its own fiber in the factory's scope, so a
+    // caller interrupted while waiting leaves it to finish for the others; a failed build is
+    // forgotten (the next ask tries again).
     const cache = new Map<string, Deferred.Deferred<LanguageModel.Service, LlmError.LlmError>>()
     const forProvider = (target: ModelFactory.Target): Effect.Effect<LanguageModel.Service, LlmError.LlmError> =>
       Effect.suspend(() => {
@@ -257,14 +258,13 @@ export const make = (
         if (existing !== undefined) return Deferred.await(existing)
         const deferred = Deferred.makeUnsafe<LanguageModel.Service, LlmError.LlmError>()
         cache.set(key, deferred)
-        const settle = create(target).pipe(
-          Effect.exit,
-          Effect.flatMap((exit) => {
+        const started = Effect.map(Effect.forkIn(create(target), scope), (fiber) => {
+          fiber.addObserver((exit) => {
             if (exit._tag === "Failure") cache.delete(key)
-            return Deferred.done(deferred, exit)
+            Deferred.doneUnsafe(deferred, exit)
           })
-        )
-        return Effect.andThen(Effect.forkIn(settle, scope), Deferred.await(deferred))
+        })
+        return Effect.andThen(Effect.uninterruptible(started), Deferred.await(deferred))
       })
 
     return { model, forProvider, budget: shared.budget }

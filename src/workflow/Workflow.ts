@@ -30,7 +30,6 @@ import * as LlmError from "../LlmError.ts"
 import * as LlmRequest from "../LlmRequest.ts"
 import * as Executor from "./Executor.ts"
 import * as PromptStep from "./internal/promptStep.ts"
-import type * as RunBudget from "./internal/runBudget.ts"
 import { schemaProblems } from "./internal/schemaIssues.ts"
 import * as StepType from "./StepType.ts"
 import * as WorkflowError from "./WorkflowError.ts"
@@ -63,7 +62,7 @@ export interface StepOptions<N extends string> {
   /** A timeout per attempt (`30s`, or an Effect duration). */
   readonly timeout?: string | Duration.Input | undefined
   /** The step's own budget, within the run's. */
-  readonly budget?: RunBudget.Limits | undefined
+  readonly budget?: WorkflowDefinition.BudgetLimits | undefined
 }
 
 /**
@@ -167,7 +166,7 @@ export class Workflow<I, S, R> implements Pipeable {
   }
 
   /** Sets the run's budget, shared by all its steps. */
-  budget(limits: RunBudget.Limits): Workflow<I, S, R> {
+  budget(limits: WorkflowDefinition.BudgetLimits): Workflow<I, S, R> {
     return new Workflow(this.name, this.input, { ...this.definition, budget: limits })
   }
 

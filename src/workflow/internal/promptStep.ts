@@ -11,9 +11,8 @@ import * as LanguageModel from "../../LanguageModel.ts"
 import type * as LlmError from "../../LlmError.ts"
 import type { LlmRequest } from "../../LlmRequest.ts"
 import type * as ModelFactory from "../../ModelFactory.ts"
-import type { RetryPolicy, StepContext, StepSpec } from "../WorkflowDefinition.ts"
+import type { BudgetLimits, RetryPolicy, StepContext, StepSpec } from "../WorkflowDefinition.ts"
 import { decodeReply } from "./jsonOutput.ts"
-import type * as RunBudget from "./runBudget.ts"
 
 /**
  * How the reply is read: its text, or JSON (decoded with `schema` when there is one).
@@ -36,7 +35,7 @@ export interface PromptStep {
   readonly needs: ReadonlyArray<string>
   readonly retry?: RetryPolicy | undefined
   readonly timeoutMs?: number | undefined
-  readonly budget?: RunBudget.Limits | undefined
+  readonly budget?: BudgetLimits | undefined
   /** The model the step asks the `ModelFactory` for (default: the `LanguageModel` in context). */
   readonly target?: ModelFactory.Target | undefined
   /** The request, built from the step's context when an attempt starts. */

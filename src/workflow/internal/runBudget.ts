@@ -13,21 +13,18 @@
  * @since 0.1.0
  */
 import { Effect } from "effect"
-import type * as Budget from "../../budget/Budget.ts"
 import * as BudgetTracker from "../../budget/BudgetTracker.ts"
 import type * as LlmError from "../../LlmError.ts"
 import type * as Journal from "../Journal.ts"
+import type * as WorkflowDefinition from "../WorkflowDefinition.ts"
 
 /**
- * Budget limits of a run or a step (`deadline` counts from the start of the run).
+ * Budget limits of a run or a step (`WorkflowDefinition.BudgetLimits`).
  *
  * @since 0.1.0
  * @category models
  */
-export type Limits = Budget.Input & {
-  readonly defaultMaxTokens?: number | undefined
-  readonly onUnknownPrice?: "fail" | "allow" | undefined
-}
+export type Limits = WorkflowDefinition.BudgetLimits
 
 /**
  * A run's budget.
