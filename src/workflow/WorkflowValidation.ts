@@ -176,18 +176,25 @@ export type Output =
   | { readonly type: "json"; readonly schema?: Schema.Top | undefined }
 
 /**
- * What validation read from one step, parsed once.
+ * What validation read from one step, parsed once: a prompt step's templates and how its reply
+ * is read, or a step type and its `with` arguments.
  *
  * @since 0.1.0
  * @category models
  */
-export interface CheckedStep {
-  readonly prompt?: Template.Template | undefined
-  readonly system?: Template.Template | undefined
-  /** The `with` arguments, every string in them parsed. */
-  readonly with?: Template.Tree | undefined
-  readonly output: Output
-}
+export type CheckedStep =
+  | {
+    readonly _tag: "Prompt"
+    readonly prompt: Template.Template
+    readonly system?: Template.Template | undefined
+    readonly output: Output
+  }
+  | {
+    readonly _tag: "Type"
+    readonly type: StepType.StepType
+    /** The `with` arguments, every string in them parsed. */
+    readonly with?: Template.Tree | undefined
+  }
 
 /**
  * A workflow document that can run: the file, and each step as validation read it.
@@ -283,8 +290,9 @@ export const validate = (raw: unknown, environment: Environment): Result.Result<
       if (Result.isFailure(compiled)) add(at("output", "schema"), compiled.failure)
       else schema = compiled.success
     }
+    const stepType = typeof step.type === "string" ? environment.stepTypes.get(step.type) : undefined
     if (typeof step.type === "string") {
-      const type = environment.stepTypes.get(step.type)
+      const type = stepType
       if (type === undefined) {
         const known = [...environment.stepTypes.keys()]
         add(at("type"), `unknown step type "${step.type}"; registered types: ${list(known)}.${suggest(step.type, known)}`)
@@ -338,12 +346,16 @@ export const validate = (raw: unknown, environment: Environment): Result.Result<
       return { _tag: "Literal", value }
     }
     const args = step.with === undefined ? undefined : walk(step.with, at("with"))
-    checked.push({
-      ...(prompt !== undefined ? { prompt } : {}),
-      ...(system !== undefined ? { system } : {}),
-      ...(args !== undefined ? { with: args } : {}),
-      output: output.json ? { type: "json", ...(schema !== undefined ? { schema } : {}) } : { type: "text" }
-    })
+    // Kept only while there is no problem: a document with one is never returned.
+    if (stepType !== undefined) checked.push({ _tag: "Type", type: stepType, ...(args !== undefined ? { with: args } : {}) })
+    else if (prompt !== undefined) {
+      checked.push({
+        _tag: "Prompt",
+        prompt,
+        ...(system !== undefined ? { system } : {}),
+        output: output.json ? { type: "json", ...(schema !== undefined ? { schema } : {}) } : { type: "text" }
+      })
+    }
   })
 
   for (const cycle of findCycles(needs)) {

@@ -198,7 +198,6 @@ export const compile = (loaded: Loaded): Effect.Effect<WorkflowDefinition.Defini
     const factory = Option.getOrUndefined(yield* Effect.serviceOption(ModelFactory.ModelFactory))
     const contextModel = Option.getOrUndefined(yield* Effect.serviceOption(LanguageModel.LanguageModel))
     const configured = factory?.model.provider ?? contextModel?.provider
-    const stepTypes = yield* StepType.StepTypes
     const steps: Array<WorkflowDefinition.StepSpec> = []
     for (const [index, step] of file.steps.entries()) {
       const checked = loaded.steps[index]!
@@ -218,9 +217,8 @@ export const compile = (loaded: Loaded): Effect.Effect<WorkflowDefinition.Defini
         budget: step.budget,
         ...(target !== undefined ? { target } : {})
       }
-      if (step.type !== undefined) {
-        const type = stepTypes.get(step.type)!
-        const args = checked.with
+      if (checked._tag === "Type") {
+        const { type, with: args } = checked
         steps.push({
           ...common,
           run: (context) =>
@@ -233,8 +231,7 @@ export const compile = (loaded: Loaded): Effect.Effect<WorkflowDefinition.Defini
         continue
       }
       const model = step.model ?? (step.provider === undefined ? defaults.model : undefined)
-      const prompt = checked.prompt!
-      const system = checked.system
+      const { prompt, system } = checked
       const params = { ...defaults.params, ...step.params }
       steps.push(PromptStep.make({
         ...common,
