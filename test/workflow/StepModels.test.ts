@@ -193,6 +193,23 @@ describe("a workflow run's budget", () => {
     }))
 })
 
+describe("a run budget's defaultMaxTokens", () => {
+  it.effect("is the output cap sent when a request sets none, also when the run's budget is a child of the configuration's", () =>
+    Effect.gen(function*() {
+      for (const config of ["", "budget: { totalTokens: 100000 }\n"]) {
+        const recorder = makeRecorder()
+        const exit = yield* runWith(
+          recorder.provider,
+          yield* UsageLedger.makeMemory(),
+          config,
+          "name: capped\nbudget: { totalTokens: 10000, defaultMaxTokens: 64 }\nsteps:\n  - { id: a, prompt: hi, provider: recorder }\n"
+        )
+        assert.isTrue(Exit.isSuccess(exit))
+        assert.deepStrictEqual(recorder.sent.map((request) => request.maxTokens), [64])
+      }
+    }))
+})
+
 describe("without a ModelFactory (the builder's path: a LanguageModel in context)", () => {
   it.effect("steps use the model in context; a step naming another provider is a Configuration error naming the fix", () =>
     Effect.gen(function*() {
