@@ -2,13 +2,16 @@
  * Where models come from once a configuration is loaded: the one factory every front door and
  * every workflow step asks for a model.
  *
- * `Stack.fromConfig` provides it beside the `LanguageModel` it builds. {@link Service.model} is
- * that configured stack; {@link Service.forProvider} builds (once per distinct options, then
- * cached for the factory's lifetime) the stack of another provider, model, base URL or provider
- * options with the same configuration: that provider's key and base URL from
- * `providers.<name>`, the same PII guard, observability, retry, limits and circuit breaker. So
- * a workflow step that names its own `provider:` gets the same guarantees as the configured
- * model, never a bare provider.
+ * `Stack.fromConfig` (and `Stack.layerFactory`) provide it beside the `LanguageModel` they
+ * build. {@link Service.model} is that configured stack; {@link Service.forProvider} builds
+ * (once per distinct target, then cached for the factory's lifetime) the stack of another
+ * provider, model, base URL or provider options with the same configuration: that provider's
+ * key, base URL and options from `providers.<name>`, the same PII guard, observability, budget,
+ * retry, limits and circuit breaker, sharing the configuration's ledger, limits, circuits and
+ * budget. A target that is the configured provider with at most another model is the
+ * configured stack itself (with that model). So a workflow step that names its own
+ * `provider:` gets the same guarantees as the configured model, never a bare provider; without
+ * a factory in context such a step is a `Configuration` error (ADR 0012).
  *
  * Every model from a factory honours `BudgetTracker.CurrentBudget` inside its observability
  * layer: a workflow run sets its run (or step) budget on the fiber instead of wrapping the

@@ -158,3 +158,35 @@ export const renderDeep = (value: unknown, scope: Scope): unknown => {
   }
   return value
 }
+
+/**
+ * A JSON-like value whose strings are parsed templates (a step type's `with` arguments, parsed
+ * once by validation).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Tree =
+  | { readonly _tag: "Template"; readonly template: Template }
+  | { readonly _tag: "List"; readonly items: ReadonlyArray<Tree> }
+  | { readonly _tag: "Record"; readonly entries: ReadonlyArray<readonly [string, Tree]> }
+  | { readonly _tag: "Literal"; readonly value: unknown }
+
+/**
+ * Renders a {@link Tree}: every template in it with {@link render}, other values as they are.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const renderTree = (tree: Tree, scope: Scope): unknown => {
+  switch (tree._tag) {
+    case "Template":
+      return render(tree.template, scope)
+    case "List":
+      return tree.items.map((item) => renderTree(item, scope))
+    case "Record":
+      return Object.fromEntries(tree.entries.map(([key, item]) => [key, renderTree(item, scope)]))
+    case "Literal":
+      return tree.value
+  }
+}

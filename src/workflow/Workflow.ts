@@ -29,8 +29,7 @@ import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
 import * as LlmRequest from "../LlmRequest.ts"
 import * as Executor from "./Executor.ts"
-import { decodeReply } from "./internal/jsonOutput.ts"
-import type * as RunBudget from "./internal/runBudget.ts"
+import * as PromptStep from "./internal/promptStep.ts"
 import { schemaProblems } from "./internal/schemaIssues.ts"
 import * as StepType from "./StepType.ts"
 import * as WorkflowError from "./WorkflowError.ts"
@@ -63,7 +62,7 @@ export interface StepOptions<N extends string> {
   /** A timeout per attempt (`30s`, or an Effect duration). */
   readonly timeout?: string | Duration.Input | undefined
   /** The step's own budget, within the run's. */
-  readonly budget?: RunBudget.Limits | undefined
+  readonly budget?: WorkflowDefinition.BudgetLimits | undefined
 }
 
 /**
@@ -109,21 +108,22 @@ export class Workflow<I, S, R> implements Pipeable {
     template: (context: StepInput<I, Picked<S, N>>) => LlmRequest.Input,
     options: PromptOptions<N, A> = {}
   ): Workflow<I, S & { readonly [K in Id]: A }, R> {
-    const output = options.output
-    return this.add<Id, A, never>(id, options, (context) => {
-      const base = LlmRequest.make(template(context))
-      const request: LlmRequest.LlmRequest = {
-        ...base,
-        ...(options.model !== undefined && base.model === undefined ? { model: options.model } : {}),
-        ...(options.system !== undefined && base.system === undefined ? { system: options.system } : {}),
-        ...(options.maxTokens !== undefined && base.maxTokens === undefined ? { maxTokens: options.maxTokens } : {}),
-        ...(options.temperature !== undefined && base.temperature === undefined ? { temperature: options.temperature } : {})
+    const needs = options.needs ?? []
+    const step = PromptStep.make({
+      ...common(id, options),
+      output: options.output === undefined ? { type: "text" } : { type: "json", schema: options.output },
+      request: (context) => {
+        const base = LlmRequest.make(template(stepInput<I>(context, needs) as StepInput<I, Picked<S, N>>))
+        return {
+          ...base,
+          ...(options.model !== undefined && base.model === undefined ? { model: options.model } : {}),
+          ...(options.system !== undefined && base.system === undefined ? { system: options.system } : {}),
+          ...(options.maxTokens !== undefined && base.maxTokens === undefined ? { maxTokens: options.maxTokens } : {}),
+          ...(options.temperature !== undefined && base.temperature === undefined ? { temperature: options.temperature } : {})
+        }
       }
-      const call = LanguageModel.LanguageModel.use((model) => model.generate(request))
-      return output === undefined
-        ? Effect.map(call, (response) => response.content as A)
-        : Effect.flatMap(call, (response) => decodeReply(context.step, response, output) as Effect.Effect<A, LlmError.LlmError>)
     })
+    return new Workflow(this.name, this.input, { ...this.definition, steps: [...this.definition.steps, step] })
   }
 
   /** Adds a step that runs an Effect, a Promise function or a plain function. */
@@ -166,7 +166,7 @@ export class Workflow<I, S, R> implements Pipeable {
   }
 
   /** Sets the run's budget, shared by all its steps. */
-  budget(limits: RunBudget.Limits): Workflow<I, S, R> {
+  budget(limits: WorkflowDefinition.BudgetLimits): Workflow<I, S, R> {
     return new Workflow(this.name, this.input, { ...this.definition, budget: limits })
   }
 
@@ -184,20 +184,30 @@ export class Workflow<I, S, R> implements Pipeable {
   ): Workflow<I, S & { readonly [K in Id]: A }, R | R2> {
     const needs = options.needs ?? []
     const spec: WorkflowDefinition.StepSpec<R | R2> = {
-      id,
-      needs,
-      retry: typeof options.retry === "number" ? { times: options.retry } : options.retry,
-      timeoutMs: options.timeout === undefined ? undefined : toMillis(options.timeout),
-      budget: options.budget,
-      run: (context) =>
-        Effect.suspend(() => {
-          const steps: Record<string, unknown> = {}
-          for (const need of needs) steps[need] = context.outputs.get(need)
-          return work({ ...context, input: context.input as I, steps: steps as never })
-        })
+      ...common(id, options),
+      run: (context) => Effect.suspend(() => work(stepInput<I>(context, needs)))
     }
     return new Workflow(this.name, this.input, { ...this.definition, steps: [...this.definition.steps, spec] })
   }
+}
+
+// What every kind of step takes from its options.
+const common = (id: string, options: StepOptions<string>) => ({
+  id,
+  needs: options.needs ?? [],
+  retry: typeof options.retry === "number" ? { times: options.retry } : options.retry,
+  timeoutMs: options.timeout === undefined ? undefined : toMillis(options.timeout),
+  budget: options.budget
+})
+
+// A step's view of the run: its inputs and the outputs of the steps it needs.
+const stepInput = <I>(
+  context: WorkflowDefinition.StepContext,
+  needs: ReadonlyArray<string>
+): StepInput<I, never> & Omit<WorkflowDefinition.StepContext, "input"> => {
+  const steps: Record<string, unknown> = {}
+  for (const need of needs) steps[need] = context.outputs.get(need)
+  return { ...context, input: context.input as I, steps: steps as never }
 }
 
 const isThenable = (value: unknown): value is PromiseLike<unknown> =>

@@ -8,11 +8,24 @@
 import type { Effect } from "effect"
 import type * as LanguageModel from "../LanguageModel.ts"
 import type * as LlmError from "../LlmError.ts"
-import type * as RunBudget from "./internal/runBudget.ts"
+import type * as ModelFactory from "../ModelFactory.ts"
+import type * as Budget from "../budget/Budget.ts"
 import type * as Journal from "./Journal.ts"
 import type * as RunState from "./RunState.ts"
 import type * as StepType from "./StepType.ts"
 import type * as WorkflowError from "./WorkflowError.ts"
+
+/**
+ * Budget limits of a run or a step (`deadline` counts from the start of the run), and how the
+ * budget sizes reservations (`defaultMaxTokens`) and treats models without a price.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type BudgetLimits = Budget.Input & {
+  readonly defaultMaxTokens?: number | undefined
+  readonly onUnknownPrice?: "fail" | "allow" | undefined
+}
 
 /**
  * How many times a step is attempted, and the wait before the second attempt (doubled each
@@ -56,9 +69,15 @@ export interface StepSpec<R = never> {
   readonly retry?: RetryPolicy | undefined
   readonly timeoutMs?: number | undefined
   /** Per-step budget limits (a child of the run's budget). */
-  readonly budget?: RunBudget.Limits | undefined
-  /** The model this step calls (default: the `LanguageModel` in context). */
+  readonly budget?: BudgetLimits | undefined
+  /** The model this step calls, as a service (default: the `LanguageModel` in context). */
   readonly model?: LanguageModel.Service | undefined
+  /**
+   * The model this step asks the `ModelFactory` in context for: its own provider, model, base
+   * URL or provider options, with the configuration's guard, observability, budget and
+   * resilience. Without a factory in context the step fails with a `Configuration` error.
+   */
+  readonly target?: ModelFactory.Target | undefined
   readonly run: (context: StepContext) => Effect.Effect<unknown, LlmError.LlmError, R | LanguageModel.LanguageModel>
 }
 
@@ -74,7 +93,7 @@ export interface Definition<R = never> {
   /** At most this many steps run at once (default: all that are ready). */
   readonly concurrency?: number | undefined
   /** The run's budget (shared by its steps). */
-  readonly budget?: RunBudget.Limits | undefined
+  readonly budget?: BudgetLimits | undefined
 }
 
 /**
@@ -88,7 +107,7 @@ export interface RunResult extends RunState.RunSnapshot {
 }
 
 /**
- * Options of {@link start}.
+ * Options of a run (`Executor.start`, `Executor.execute`).
  *
  * @since 0.1.0
  * @category models

@@ -10,6 +10,10 @@
  * of the node it is about, which `WorkflowYaml` turns into a file and line. Inputs are checked
  * against the declared inputs by {@link checkInputs}.
  *
+ * Parse, don't validate: {@link validate} returns what it read along the way (each step's parsed
+ * templates and its output Schema), which `WorkflowYaml.compile` uses as it is, with no second
+ * parse.
+ *
  * @since 0.1.0
  */
 import { JsonSchema, Result, Schema, SchemaRepresentation } from "effect"
@@ -162,12 +166,67 @@ const ancestors = (id: string, needs: ReadonlyMap<string, ReadonlyArray<string>>
 }
 
 /**
+ * How a prompt step's reply is read: its text, or JSON (decoded with `schema` when given).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Output =
+  | { readonly type: "text" }
+  | { readonly type: "json"; readonly schema?: Schema.Top | undefined }
+
+/**
+ * What validation read from one step, parsed once: a prompt step's templates and how its reply
+ * is read, or a step type and its `with` arguments.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type CheckedStep =
+  | {
+    readonly _tag: "Prompt"
+    readonly prompt: Template.Template
+    readonly system?: Template.Template | undefined
+    readonly output: Output
+  }
+  | {
+    readonly _tag: "Type"
+    readonly type: StepType.StepType
+    /** The `with` arguments, every string in them parsed. */
+    readonly with?: Template.Tree | undefined
+  }
+
+/**
+ * A workflow document that can run: the file, and each step as validation read it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Checked {
+  readonly file: WorkflowFile.WorkflowFile
+  /** One entry per step of `file.steps`, in order. */
+  readonly steps: ReadonlyArray<CheckedStep>
+}
+
+/**
  * Checks a parsed workflow document and returns every problem (empty when it can run).
  *
  * @since 0.1.0
  * @category validation
  */
 export const check = (raw: unknown, environment: Environment): ReadonlyArray<Problem> => {
+  const result = validate(raw, environment)
+  return Result.isFailure(result) ? result.failure : []
+}
+
+/**
+ * Checks a parsed workflow document: every problem, or the document with each step's parsed
+ * templates and output Schema.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const validate = (raw: unknown, environment: Environment): Result.Result<Checked, ReadonlyArray<Problem>> => {
   const problems: Array<Problem> = schemaProblems(
     WorkflowFile.WorkflowFile,
     raw,
@@ -176,7 +235,7 @@ export const check = (raw: unknown, environment: Environment): ReadonlyArray<Pro
     const path = problem.path.map((key) => (typeof key === "number" ? key : String(key)))
     return { path, message: problem.message === "Expected no excess property" ? excessKey(path) : problem.message }
   })
-  if (!isRecord(raw)) return problems
+  if (!isRecord(raw)) return Result.fail(problems)
   const add = (path: ReadonlyArray<string | number>, message: string) => problems.push({ path, message })
 
   const inputs = isRecord(raw.inputs) ? new Set(Object.keys(raw.inputs)) : new Set<string>()
@@ -205,6 +264,7 @@ export const check = (raw: unknown, environment: Environment): ReadonlyArray<Pro
   }
   checkProvider(["defaults"], defaults.provider, defaults.model)
 
+  const checked: Array<CheckedStep> = []
   steps.forEach((step, index) => {
     const at = (...rest: Array<string | number>) => ["steps", index, ...rest]
     const id = typeof step.id === "string" ? step.id : `#${index}`
@@ -224,12 +284,15 @@ export const check = (raw: unknown, environment: Environment): ReadonlyArray<Pro
       add(at("options"), `step "${id}" has provider options but names no provider: add provider`)
     }
     const output = outputOf(step)
+    let schema: Schema.Top | undefined
     if (output.schema !== undefined) {
       const compiled = outputSchema(output.schema)
       if (Result.isFailure(compiled)) add(at("output", "schema"), compiled.failure)
+      else schema = compiled.success
     }
+    const stepType = typeof step.type === "string" ? environment.stepTypes.get(step.type) : undefined
     if (typeof step.type === "string") {
-      const type = environment.stepTypes.get(step.type)
+      const type = stepType
       if (type === undefined) {
         const known = [...environment.stepTypes.keys()]
         add(at("type"), `unknown step type "${step.type}"; registered types: ${list(known)}.${suggest(step.type, known)}`)
@@ -238,9 +301,12 @@ export const check = (raw: unknown, environment: Environment): ReadonlyArray<Pro
       }
     }
     const upstream = ancestors(id, needs)
-    const checkTemplate = (path: ReadonlyArray<string | number>, source: string) => {
+    const checkTemplate = (path: ReadonlyArray<string | number>, source: string): Template.Template | undefined => {
       const parsed = Template.parse(source)
-      if (Result.isFailure(parsed)) return parsed.failure.forEach((message) => add(path, message))
+      if (Result.isFailure(parsed)) {
+        parsed.failure.forEach((message) => add(path, message))
+        return undefined
+      }
       for (const reference of Template.references(parsed.success)) {
         if (reference._tag === "Input") {
           if (!inputs.has(reference.name)) {
@@ -266,15 +332,30 @@ export const check = (raw: unknown, environment: Environment): ReadonlyArray<Pro
           }
         }
       }
+      return parsed.success
     }
-    if (typeof step.prompt === "string") checkTemplate(at("prompt"), step.prompt)
-    if (typeof step.system === "string") checkTemplate(at("system"), step.system)
-    const walk = (value: unknown, path: ReadonlyArray<string | number>): void => {
-      if (typeof value === "string") checkTemplate(path, value)
-      else if (Array.isArray(value)) value.forEach((item, itemIndex) => walk(item, [...path, itemIndex]))
-      else if (isRecord(value)) for (const [key, item] of Object.entries(value)) walk(item, [...path, key])
+    const prompt = typeof step.prompt === "string" ? checkTemplate(at("prompt"), step.prompt) : undefined
+    const system = typeof step.system === "string" ? checkTemplate(at("system"), step.system) : undefined
+    const walk = (value: unknown, path: ReadonlyArray<string | number>): Template.Tree => {
+      if (typeof value === "string") {
+        const template = checkTemplate(path, value)
+        return template === undefined ? { _tag: "Literal", value } : { _tag: "Template", template }
+      }
+      if (Array.isArray(value)) return { _tag: "List", items: value.map((item, itemIndex) => walk(item, [...path, itemIndex])) }
+      if (isRecord(value)) return { _tag: "Record", entries: Object.entries(value).map(([key, item]) => [key, walk(item, [...path, key])]) }
+      return { _tag: "Literal", value }
     }
-    walk(step.with, at("with"))
+    const args = step.with === undefined ? undefined : walk(step.with, at("with"))
+    // Kept only while there is no problem: a document with one is never returned.
+    if (stepType !== undefined) checked.push({ _tag: "Type", type: stepType, ...(args !== undefined ? { with: args } : {}) })
+    else if (prompt !== undefined) {
+      checked.push({
+        _tag: "Prompt",
+        prompt,
+        ...(system !== undefined ? { system } : {}),
+        output: output.json ? { type: "json", ...(schema !== undefined ? { schema } : {}) } : { type: "text" }
+      })
+    }
   })
 
   for (const cycle of findCycles(needs)) {
@@ -282,7 +363,7 @@ export const check = (raw: unknown, environment: Environment): ReadonlyArray<Pro
     const index = ids.get(first)!
     add(["steps", index, "needs"], `cycle in needs: ${cycle.join(" -> ")}; remove one of these needs`)
   }
-  return problems
+  return problems.length > 0 ? Result.fail(problems) : Result.succeed({ file: raw as WorkflowFile.WorkflowFile, steps: checked })
 }
 
 /**

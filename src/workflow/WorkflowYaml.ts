@@ -3,11 +3,14 @@
  * same `WorkflowDefinition.Definition` the TypeScript builder produces.
  *
  * {@link parse} reads the text with `yaml`'s `parseDocument` and a `LineCounter`, runs
- * `WorkflowValidation.check` and places every problem on the line of the node it is about.
- * {@link compile} turns a checked file and its inputs into a runnable definition: prompts and
- * `with` arguments are parsed templates rendered at run time; a step that names a provider
- * (other than the one in context) or provider options gets its model from the
- * `ProviderRegistry`, created once per run.
+ * `WorkflowValidation.validate` and places every problem on the line of the node it is about.
+ * {@link compile} turns a checked file into a runnable definition with what validation parsed:
+ * prompts and `with` arguments are templates rendered at run time. A step that names a provider
+ * (other than the configured one) or provider options gets its model from the `ModelFactory` in
+ * context (`Stack.fromConfig`), with the configuration's PII guard, observability, budget,
+ * retry, limits and breaker and that provider's `providers.<name>` key and base URL; compile
+ * asks the factory for it once, so a missing key fails before anything runs. Without a factory
+ * such a step is a `Configuration` error: a bare provider would skip all of that.
  *
  * @since 0.1.0
  */
@@ -18,10 +21,11 @@ import type { Node } from "yaml"
 import * as DurationText from "../DurationText.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import type * as LlmError from "../LlmError.ts"
-import type * as LlmRequest from "../LlmRequest.ts"
 import * as Message from "../Message.ts"
+import * as ModelFactory from "../ModelFactory.ts"
 import * as ProviderRegistry from "../ProviderRegistry.ts"
-import { decodeReply } from "./internal/jsonOutput.ts"
+import * as PromptStep from "./internal/promptStep.ts"
+import * as StepModel from "./internal/stepModel.ts"
 import * as StepType from "./StepType.ts"
 import * as Template from "./Template.ts"
 import * as Workflow from "./Workflow.ts"
@@ -38,6 +42,8 @@ import type * as WorkflowDefinition from "./WorkflowDefinition.ts"
  */
 export interface Loaded {
   readonly file: WorkflowFile.WorkflowFile
+  /** Each step as validation read it (parsed templates, output Schema), in order. */
+  readonly steps: ReadonlyArray<WorkflowValidation.CheckedStep>
   /** The path it was read from, when read from a file. */
   readonly path?: string | undefined
   /** SHA-256 of the text (the journal refuses to resume a changed file). */
@@ -90,15 +96,16 @@ export const parse = (
     return { line: position.line, column: position.col }
   }
   const raw: unknown = document.toJS()
-  const problems = WorkflowValidation.check(raw, environment)
-  if (problems.length > 0) {
-    return Result.fail(problems.map((problem) => {
+  const checked = WorkflowValidation.validate(raw, environment)
+  if (Result.isFailure(checked)) {
+    return Result.fail(checked.failure.map((problem) => {
       const position = locate(problem.path)
       return { message: problem.message, path: formatPath(problem.path), ...file, ...(position ?? {}) }
     }))
   }
   return Result.succeed({
-    file: raw as WorkflowFile.WorkflowFile,
+    file: checked.success.file,
+    steps: checked.success.steps,
     ...(fileName !== undefined ? { path: fileName } : {}),
     hash: createHash("sha256").update(source).digest("hex"),
     locate
@@ -176,14 +183,10 @@ const retryPolicy = (retry: typeof WorkflowFile.Retry.Type | undefined): Workflo
   return { times: retry.times, delayMs: millis(retry.delay) }
 }
 
-const mustParse = (source: string): Template.Template => {
-  const parsed = Template.parse(source)
-  if (Result.isFailure(parsed)) throw new Error(`unchecked template: ${parsed.failure.join("; ")}`)
-  return parsed.success
-}
-
 /**
- * Compiles a checked file into a runnable definition.
+ * Compiles a checked file into a runnable definition. A step that names its own provider or
+ * options gets a `target`, whose model the `ModelFactory` in context builds now (so that an
+ * unknown provider or a missing key fails before anything runs) and the executor asks it for.
  *
  * @since 0.1.0
  * @category compiling
@@ -192,23 +195,19 @@ export const compile = (loaded: Loaded): Effect.Effect<WorkflowDefinition.Defini
   Effect.gen(function*() {
     const file = loaded.file
     const defaults = file.defaults ?? {}
-    const registry = yield* Effect.serviceOption(ProviderRegistry.ProviderRegistry)
-    const contextModel = yield* Effect.serviceOption(LanguageModel.LanguageModel)
-    const stepTypes = yield* StepType.StepTypes
-    const models = new Map<string, LanguageModel.Service>()
+    const factory = Option.getOrUndefined(yield* Effect.serviceOption(ModelFactory.ModelFactory))
+    const contextModel = Option.getOrUndefined(yield* Effect.serviceOption(LanguageModel.LanguageModel))
+    const configured = factory?.model.provider ?? contextModel?.provider
     const steps: Array<WorkflowDefinition.StepSpec> = []
-    for (const step of file.steps) {
+    for (const [index, step] of file.steps.entries()) {
+      const checked = loaded.steps[index]!
       const provider = step.provider ?? defaults.provider
-      const model = step.model ?? (step.provider === undefined ? defaults.model : undefined)
-      let service: LanguageModel.Service | undefined
-      const inContext = Option.isSome(contextModel) && contextModel.value.provider === provider
-      if (provider !== undefined && (step.options !== undefined || !inContext) && Option.isSome(registry)) {
-        const key = JSON.stringify([provider, step.options ?? null])
-        service = models.get(key)
-        if (service === undefined) {
-          service = yield* registry.value.create({ provider, ...(step.options !== undefined ? { options: step.options } : {}) })
-          models.set(key, service)
-        }
+      const target: ModelFactory.Target | undefined = provider !== undefined && (step.options !== undefined || provider !== configured)
+        ? { provider, ...(step.options !== undefined ? { options: step.options } : {}) }
+        : undefined
+      if (target !== undefined) {
+        if (factory === undefined) return yield* Effect.fail(StepModel.noFactory(step.id, target))
+        yield* factory.forProvider(target)
       }
       const common = {
         id: step.id,
@@ -216,44 +215,37 @@ export const compile = (loaded: Loaded): Effect.Effect<WorkflowDefinition.Defini
         retry: retryPolicy(step.retry ?? defaults.retry),
         timeoutMs: millis(step.timeout ?? defaults.timeout),
         budget: step.budget,
-        model: service
+        ...(target !== undefined ? { target } : {})
       }
-      if (step.type !== undefined) {
-        const type = stepTypes.get(step.type)!
-        const args = step.with
+      if (checked._tag === "Type") {
+        const { type, with: args } = checked
         steps.push({
           ...common,
           run: (context) =>
             Effect.gen(function*() {
               const state = yield* context.stateOf(type)
-              const rendered = Template.renderDeep(args, { input: context.input, outputs: context.outputs })
+              const rendered = args === undefined ? undefined : Template.renderTree(args, { input: context.input, outputs: context.outputs })
               return yield* type.execute(rendered, { ...context, state })
             })
         })
         continue
       }
-      const prompt = mustParse(step.prompt ?? "")
-      const system = step.system !== undefined ? mustParse(step.system) : undefined
+      const model = step.model ?? (step.provider === undefined ? defaults.model : undefined)
+      const { prompt, system } = checked
       const params = { ...defaults.params, ...step.params }
-      const output = step.output === undefined || typeof step.output === "string" ? { type: step.output ?? "text" } : step.output
-      const schema = output.schema !== undefined
-        ? Result.getOrUndefined(WorkflowValidation.outputSchema(output.schema))
-        : undefined
-      steps.push({
+      steps.push(PromptStep.make({
         ...common,
-        run: (context) =>
-          Effect.gen(function*() {
-            const scope = { input: context.input, outputs: context.outputs }
-            const request: LlmRequest.LlmRequest = {
-              messages: Message.fromPrompt(Template.render(prompt, scope)),
-              ...(system !== undefined ? { system: Template.render(system, scope) } : {}),
-              ...(model !== undefined ? { model } : {}),
-              ...params
-            }
-            const response = yield* LanguageModel.generate(request)
-            return output.type === "json" ? yield* decodeReply(context.step, response, schema) : response.content
-          })
-      })
+        output: checked.output,
+        request: (context) => {
+          const scope = { input: context.input, outputs: context.outputs }
+          return {
+            messages: Message.fromPrompt(Template.render(prompt, scope)),
+            ...(system !== undefined ? { system: Template.render(system, scope) } : {}),
+            ...(model !== undefined ? { model } : {}),
+            ...params
+          }
+        }
+      }))
     }
     return {
       name: file.name,

@@ -100,6 +100,22 @@ describe("Workflow builder", () => {
       assert.strictEqual(error.reason.snapshot?.steps[0]?.state, "failed")
     }).pipe(Effect.provide(echo)))
 
+  it.effect("waits delayMs before the first retry and doubles it each time: attempts at 0, 100, 300, 700 ms", () =>
+    Effect.gen(function*() {
+      yield* MockLanguageModel.MockLanguageModel.use((control) =>
+        control.pushFaults([{ _tag: "ServerError", status: 500 }, { _tag: "ServerError", status: 502 }, { _tag: "ServerError", status: 503 }])
+      )
+      const starts: Array<number> = []
+      const hooks = WorkflowHooks.layer({ beforeStep: (event) => Effect.sync(() => void starts.push(event.startedAt)) })
+      const wf = Workflow.make("backoff").prompt("call", () => "x", { retry: { times: 3, delayMs: 100 } })
+      const fiber = yield* Effect.forkChild(Workflow.run(wf, {}).pipe(Effect.provide(hooks)))
+      yield* TestClock.adjust("1 second")
+      const result = yield* Fiber.join(fiber)
+      assert.deepStrictEqual(starts, [0, 100, 300, 700])
+      assert.strictEqual(result.steps[0]!.attempts, 4)
+      assert.deepStrictEqual([result.steps[0]!.startedAt, result.steps[0]!.finishedAt], [0, 700])
+    }).pipe(Effect.provide(echo)))
+
   it.effect("a failed step cancels the steps that need it; independent steps carry on", () =>
     Effect.gen(function*() {
       const wf = Workflow.make("stop")

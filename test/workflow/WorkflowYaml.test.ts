@@ -6,6 +6,7 @@ import * as ProviderRegistry from "../../src/ProviderRegistry.ts"
 import * as MockLanguageModel from "../../src/providers/mock/MockLanguageModel.ts"
 import * as Journal from "../../src/workflow/Journal.ts"
 import * as StepType from "../../src/workflow/StepType.ts"
+import * as Template from "../../src/workflow/Template.ts"
 import * as Workflow from "../../src/workflow/Workflow.ts"
 import type * as WorkflowError from "../../src/workflow/WorkflowError.ts"
 import * as WorkflowYaml from "../../src/workflow/WorkflowYaml.ts"
@@ -124,6 +125,29 @@ steps:
       "7: \"{{ steps.a }}\": write {{steps.<id>.output}} (or {{steps.<id>.output.<field>}} for a JSON output)",
       "7: unbalanced \"{{\" or \"}}\" in template; a variable is written {{input.<name>}}"
     ])
+  })
+
+  it("returns what it parsed: each step's templates, output Schema, or step type with its parsed arguments", () => {
+    const parsed = WorkflowYaml.parse(`name: parsed
+inputs: { topic: string }
+steps:
+  - id: meta
+    system: "You write about {{input.topic}}."
+    prompt: "Title for {{input.topic}}"
+    output: { type: json, schema: { type: object, properties: { title: { type: string } }, required: [title] } }
+  - { id: loud, type: shout, with: { text: "{{steps.meta.output.title}}" }, needs: [meta] }
+`, environment)
+    if (Result.isFailure(parsed)) return assert.fail(JSON.stringify(parsed.failure))
+    const [meta, loud] = parsed.success.steps
+    if (meta?._tag !== "Prompt" || loud?._tag !== "Type") return assert.fail("expected a prompt step, then a type step")
+    assert.deepStrictEqual(Template.references(meta.prompt).map((reference) => reference.raw), ["input.topic"])
+    assert.strictEqual(meta.system?.source, "You write about {{input.topic}}.")
+    if (meta.output.type !== "json" || meta.output.schema === undefined) return assert.fail("expected a JSON output with a Schema")
+    assert.isTrue(Schema.is(meta.output.schema)({ title: "Tides" }))
+    assert.isFalse(Schema.is(meta.output.schema)({}))
+    assert.strictEqual(loud.type, shout)
+    const scope = { input: {}, outputs: new Map([["meta", { title: "tides" }]]) }
+    assert.deepStrictEqual(loud.with === undefined ? undefined : Template.renderTree(loud.with, scope), { text: "tides" })
   })
 
   it("reports YAML syntax errors with their line", () => {

@@ -13,13 +13,13 @@ import { Argument, Command } from "effect/cli"
 import * as LanguageModel from "../../LanguageModel.ts"
 import * as LlmConnectConfig from "../../LlmConnectConfig.ts"
 import * as LlmError from "../../LlmError.ts"
+import * as Stack from "../../Stack.ts"
 import * as BudgetFlags from "../flags/BudgetFlags.ts"
 import * as ConfigFlags from "../flags/ConfigFlags.ts"
 import * as MockFlags from "../flags/MockFlags.ts"
 import * as ModelFlags from "../flags/ModelFlags.ts"
 import * as OutputFlags from "../flags/OutputFlags.ts"
 import * as ResilienceFlags from "../flags/ResilienceFlags.ts"
-import * as ModelFromConfig from "../ModelFromConfig.ts"
 import * as Output from "../Output.ts"
 
 /**
@@ -54,7 +54,7 @@ export const command = Command.make(
       configFile: ConfigFlags.configFile(input.config)
     })
     const { config } = resolved
-    const layer = yield* ModelFromConfig.layer(resolved)
+    const layer = yield* Stack.fromConfig(resolved)
     if (config.provider === "mock") yield* Output.notice(MOCK_NOTICE)
     else {
       const ignored = Object.entries(resolved.sources)

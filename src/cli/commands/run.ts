@@ -22,6 +22,7 @@ import { Argument, Command, Flag } from "effect/cli"
 import * as DurationText from "../../DurationText.ts"
 import * as LlmConnectConfig from "../../LlmConnectConfig.ts"
 import * as LlmError from "../../LlmError.ts"
+import * as Stack from "../../Stack.ts"
 import * as Executor from "../../workflow/Executor.ts"
 import * as Journal from "../../workflow/Journal.ts"
 import * as Workflow from "../../workflow/Workflow.ts"
@@ -34,7 +35,6 @@ import * as ConfigFlags from "../flags/ConfigFlags.ts"
 import * as MockFlags from "../flags/MockFlags.ts"
 import * as ModelFlags from "../flags/ModelFlags.ts"
 import * as OutputFlags from "../flags/OutputFlags.ts"
-import * as ModelFromConfig from "../ModelFromConfig.ts"
 import * as Prompt from "./prompt.ts"
 import * as Output from "../Output.ts"
 import * as RunProgress from "./runProgress.ts"
@@ -224,7 +224,7 @@ export const command = Command.make(
       flags: ConfigFlags.overrides(flags.model, flags.mock, flags.budget),
       configFile: ConfigFlags.configFile(flags.config)
     })
-    const modelLayer = yield* ModelFromConfig.layer(resolved)
+    const modelLayer = yield* Stack.fromConfig(resolved)
     const journal = yield* Journal.makeFile(flags.journal)
     const prepared = yield* prepare(flags.file, flags.resume, flags.inputs, journal)
     const { loaded, runId } = prepared

@@ -1,32 +1,30 @@
 /**
  * The budget of one workflow run, shared by its steps (internal).
  *
- * A run with a `budget` gets its own root `BudgetTracker`; a step with its own `budget` gets a
- * child of it (its calls count toward the step and the run). Every model call of a step goes
- * through `BudgetLanguageModel.wrap`, so it is reserved before it is sent and refused with
- * `BudgetExceeded` when the run (or the step) cannot afford it. On resume, the usage of the
- * steps read back from the journal is recorded first, so the budget continues where it was.
+ * A run with a `budget` gets a `BudgetTracker`; a step with its own `budget` gets a child of it
+ * (its calls count toward the step and the run). When the run's models come from a
+ * `ModelFactory` whose configuration has a budget of its own, the run's tracker is a child of
+ * that one, so both hold. {@link RunBudget.forStep} gives the tracker a step's calls are charged
+ * to; the step model wrapper (`stepModel.ts`) sets it on the fiber, where the factory's budget
+ * layer enforces it inside observability, or wraps a model that does not come from the factory.
+ * On resume, the usage of the steps read back from the journal is recorded first, so the budget
+ * continues where it was.
  *
  * @since 0.1.0
  */
 import { Effect } from "effect"
-import type * as Budget from "../../budget/Budget.ts"
-import * as BudgetLanguageModel from "../../budget/BudgetLanguageModel.ts"
 import * as BudgetTracker from "../../budget/BudgetTracker.ts"
-import type * as LanguageModel from "../../LanguageModel.ts"
 import type * as LlmError from "../../LlmError.ts"
 import type * as Journal from "../Journal.ts"
+import type * as WorkflowDefinition from "../WorkflowDefinition.ts"
 
 /**
- * Budget limits of a run or a step (`deadline` counts from the start of the run).
+ * Budget limits of a run or a step (`WorkflowDefinition.BudgetLimits`).
  *
  * @since 0.1.0
  * @category models
  */
-export type Limits = Budget.Input & {
-  readonly defaultMaxTokens?: number | undefined
-  readonly onUnknownPrice?: "fail" | "allow" | undefined
-}
+export type Limits = WorkflowDefinition.BudgetLimits
 
 /**
  * A run's budget.
@@ -35,26 +33,24 @@ export type Limits = Budget.Input & {
  * @category models
  */
 export interface RunBudget {
-  /** The model a step without its own limits calls through (charged to the run, if limited). */
-  readonly wrap: (model: LanguageModel.Service) => LanguageModel.Service
-  /** The model a step calls through: charged to the run, and to the step's own limits if any. */
-  readonly forStep: (
-    step: string,
-    model: LanguageModel.Service,
-    stepLimits: Limits | undefined
-  ) => Effect.Effect<LanguageModel.Service, LlmError.LlmError>
+  /**
+   * The tracker a step's calls are charged to: the step's own (a child of the run's or of the
+   * configuration's), else the run's; `undefined` when neither the step nor the run is limited.
+   */
+  readonly forStep: (step: string, stepLimits: Limits | undefined) => Effect.Effect<BudgetTracker.Service | undefined, LlmError.LlmError>
   /** The run's tracker, when it has a budget. */
   readonly tracker: BudgetTracker.Service | undefined
-}
-
-const unlimited: RunBudget = {
-  wrap: (model) => model,
-  forStep: (_step, model) => Effect.succeed(model),
-  tracker: undefined
+  /**
+   * The run's `defaultMaxTokens` when its tracker is a child (a child sizes reservations as its
+   * root does): the step model sends it as the request's `maxTokens` when the request sets none,
+   * which is what a budget's output cap amounts to.
+   */
+  readonly defaultMaxTokens: number | undefined
 }
 
 /**
- * Builds a run's budget; usage already spent by resumed steps is recorded first.
+ * Builds a run's budget under `parent` (the configuration's budget, if any); usage already spent
+ * by resumed steps is recorded first.
  *
  * @since 0.1.0
  * @category constructors
@@ -62,23 +58,22 @@ const unlimited: RunBudget = {
 export const make = (
   limits: Limits | undefined,
   resumed: ReadonlyArray<Journal.StepEntry>,
-  workflow: string
+  workflow: string,
+  parent: BudgetTracker.Service | undefined
 ): Effect.Effect<RunBudget, LlmError.LlmError> =>
   Effect.gen(function*() {
-    if (limits === undefined) {
-      return {
-        ...unlimited,
-        forStep: (step, model, stepLimits) =>
-          stepLimits === undefined
-            ? Effect.succeed(model)
-            : Effect.map(
-              BudgetTracker.make(stepLimits, { label: `${workflow}/${step}` }),
-              (tracker) => BudgetLanguageModel.wrap(tracker)(model)
-            )
-      }
-    }
+    const childOf = (tracker: BudgetTracker.Service | undefined) =>
+    (step: string, stepLimits: Limits | undefined): Effect.Effect<BudgetTracker.Service | undefined, LlmError.LlmError> =>
+      stepLimits === undefined
+        ? Effect.succeed(tracker)
+        : tracker === undefined
+        ? BudgetTracker.make(stepLimits, { label: `${workflow}/${step}` })
+        : tracker.child(stepLimits, `${workflow}/${step}`)
+    if (limits === undefined) return { forStep: childOf(parent), tracker: undefined, defaultMaxTokens: undefined }
     const { defaultMaxTokens, onUnknownPrice, ...rest } = limits
-    const tracker = yield* BudgetTracker.make(rest, { label: workflow, defaultMaxTokens, onUnknownPrice })
+    const tracker = parent === undefined
+      ? yield* BudgetTracker.make(rest, { label: workflow, defaultMaxTokens, onUnknownPrice })
+      : yield* parent.child(rest, workflow)
     for (const entry of resumed) {
       yield* tracker.recordCumulative(`resumed:${entry.step}`, entry.usage, {
         costUsd: entry.costUsd ?? 0,
@@ -86,13 +81,5 @@ export const make = (
         model: entry.step
       })
     }
-    const wrap = BudgetLanguageModel.wrap(tracker)
-    return {
-      tracker,
-      wrap,
-      forStep: (step, model, stepLimits) =>
-        stepLimits === undefined
-          ? Effect.succeed(wrap(model))
-          : Effect.map(tracker.child(stepLimits, `${workflow}/${step}`), (child) => BudgetLanguageModel.wrap(child)(model))
-    }
+    return { forStep: childOf(tracker), tracker, defaultMaxTokens: parent === undefined ? undefined : defaultMaxTokens }
   })

@@ -210,4 +210,44 @@ describe("llm-connect run", () => {
       assert.strictEqual(await unknown.exited, 2)
       assert.match(unknown.stderr(), /no journal for run nope/)
     }))
+
+  it.live("a step that names its own provider gets the configured PII guard and observability: blocked, nothing sent, one ledger row", () =>
+    Effect.gen(function*() {
+      const dir = workspace({
+        "llm-connect.yaml": "pii: { mode: block }\nledger: { path: usage.db }\nmock: { reply: echo }\n",
+        "leak.yaml": [
+          "name: leak",
+          "steps:",
+          "  - { id: fine, prompt: \"nothing personal\" }",
+          "  - { id: leak, prompt: \"write to ada@example.com\", provider: mock, options: { latency: 1ms } }",
+          ""
+        ].join("\n")
+      })
+      const result = yield* run(["run", "leak.yaml", "--json"], dir)
+      assert.strictEqual(result.code, 1)
+      assert.notInclude(result.stdout, "ada@example.com")
+      const document = JSON.parse(result.stdout) as { step: string; cause: { errorType: string; error: string } }
+      assert.strictEqual(document.step, "leak")
+      assert.strictEqual(document.cause.errorType, "InvalidRequest")
+      assert.include(document.cause.error, "email")
+      const usage = yield* run(["usage", "--json", "--by", "step"], dir)
+      assert.strictEqual(usage.code, 0)
+      const groups = (JSON.parse(usage.stdout) as { groups: ReadonlyArray<{ key: string; calls: number; errors: number }> }).groups
+      assert.deepStrictEqual(groups.map((group) => [group.key, group.calls, group.errors]).sort(), [["fine", 1, 0], ["leak", 1, 1]])
+    }))
+
+  it.live("the run's budget is enforced inside observability: its refusal is a ledger row", () =>
+    Effect.gen(function*() {
+      const dir = workspace({
+        "llm-connect.yaml": "ledger: { path: usage.db }\n",
+        "tight.yaml": "name: tight\nbudget: { totalTokens: 5 }\nsteps:\n  - { id: big, prompt: \"longer than five tokens, surely\" }\n"
+      })
+      const result = yield* run(["run", "tight.yaml", "--json"], dir)
+      assert.strictEqual(result.code, 1)
+      assert.strictEqual((JSON.parse(result.stdout) as { cause: { errorType: string } }).cause.errorType, "BudgetExceeded")
+      const usage = yield* run(["usage", "--json", "--by", "outcome"], dir)
+      assert.strictEqual(usage.code, 0)
+      const groups = (JSON.parse(usage.stdout) as { groups: ReadonlyArray<{ key: string; calls: number }> }).groups
+      assert.deepStrictEqual(groups.map((group) => [group.key, group.calls]), [["BudgetExceeded", 1]])
+    }))
 })

@@ -1,0 +1,166 @@
+/**
+ * The model a workflow step calls through (internal to the executor).
+ *
+ * A step's model comes from, in order: the step's own service (`StepSpec.model`), the
+ * `ModelFactory` in context for a step that names a target (`StepSpec.target`: its own
+ * provider, model, base URL or options), else the `LanguageModel` in context. Around it, for
+ * each attempt, a thin wrapper puts the run's correlation id and the workflow and step names in
+ * every request's metadata and counts the usage and cost of the attempt's calls.
+ *
+ * The run's budget (and the step's own) reaches the calls one of two ways. A model from the
+ * factory carries a budget layer inside its observability layer that honours
+ * `BudgetTracker.CurrentBudget`: the step's tracker is set on the fiber, so a refusal is logged,
+ * counted and recorded like any other call. Any other model is wrapped with the tracker, as a
+ * model in context is wrapped when no factory is there (the builder with a plain model).
+ *
+ * A step that names a target with no factory in context fails with a `Configuration` error:
+ * creating a bare provider would skip the configured PII guard, observability, budget and
+ * resilience.
+ *
+ * @since 0.1.0
+ */
+import { Effect, Exit, Stream } from "effect"
+import * as BudgetLanguageModel from "../../budget/BudgetLanguageModel.ts"
+import * as BudgetTracker from "../../budget/BudgetTracker.ts"
+import * as LanguageModel from "../../LanguageModel.ts"
+import * as LlmError from "../../LlmError.ts"
+import type { LlmRequest } from "../../LlmRequest.ts"
+import type { LlmResponse } from "../../LlmResponse.ts"
+import type * as ModelFactory from "../../ModelFactory.ts"
+import * as Usage from "../../Usage.ts"
+import type { StepSpec } from "../WorkflowDefinition.ts"
+import type * as RunBudget from "./runBudget.ts"
+
+/**
+ * What one attempt's model calls used.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Meter {
+  usage: Usage.Usage
+  costUsd: number
+}
+
+/**
+ * A fresh meter for an attempt.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const meter = (): Meter => ({ usage: Usage.empty, costUsd: 0 })
+
+/**
+ * A step's model, ready for its attempts.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StepModel {
+  /** Runs an attempt's work with the step's model in context, counting its calls into `meter`. */
+  readonly provide: <A, R>(
+    work: Effect.Effect<A, LlmError.LlmError, R>,
+    meter: Meter
+  ) => Effect.Effect<A, LlmError.LlmError, Exclude<R, LanguageModel.LanguageModel>>
+}
+
+/**
+ * What the step models of a run are made from.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Environment {
+  readonly factory: ModelFactory.Service | undefined
+  /** The `LanguageModel` in context. */
+  readonly model: LanguageModel.Service | undefined
+  /** The run's budget, or why it could not be built (which fails every step that calls a model). */
+  readonly budget: Exit.Exit<RunBudget.RunBudget, LlmError.LlmError>
+  /** The run's correlation id and workflow name, put in every request. */
+  readonly metadata: { readonly correlationId: string; readonly workflow: string }
+}
+
+/**
+ * The error of a step that names a target when no `ModelFactory` is in context.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const noFactory = (step: string, target: ModelFactory.Target): LlmError.LlmError =>
+  LlmError.make(
+    target.provider,
+    new LlmError.Configuration({
+      description: `step "${step}" names its own model (provider "${target.provider}"${
+        target.options !== undefined ? " with options" : ""
+      }), but there is no ModelFactory in context to build it with the configured guard, observability, budget and retries`,
+      setting: "provider",
+      fix: "provide the model with Stack.fromConfig(resolved) or Stack.layerFactory(config) (they provide the LanguageModel " +
+        "and the ModelFactory), or remove the step's provider and options to use the LanguageModel in context"
+    })
+  )
+
+interface Source {
+  readonly model: LanguageModel.Service
+  /** Honours `BudgetTracker.CurrentBudget` inside its observability layer (it comes from the factory). */
+  readonly fromFactory: boolean
+}
+
+const sourceOf = <R>(spec: StepSpec<R>, env: Environment): Effect.Effect<Source | undefined, LlmError.LlmError> => {
+  const factory = env.factory
+  if (spec.model !== undefined) return Effect.succeed({ model: spec.model, fromFactory: spec.model === factory?.model })
+  if (spec.target !== undefined) {
+    if (factory === undefined) return Effect.fail(noFactory(spec.id, spec.target))
+    return Effect.map(factory.forProvider(spec.target), (model) => ({ model, fromFactory: true }))
+  }
+  if (env.model === undefined) return Effect.succeed(undefined)
+  return Effect.succeed({ model: env.model, fromFactory: env.model === factory?.model })
+}
+
+const count = (meter: Meter, response: LlmResponse): LlmResponse => {
+  meter.usage = Usage.add(meter.usage, response.usage)
+  meter.costUsd += response.cost?.usd ?? 0
+  return response
+}
+
+/**
+ * The model of a step (`undefined` when there is none: the step calls no model), held to the
+ * run's budget and the step's own.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <R>(spec: StepSpec<R>, env: Environment): Effect.Effect<StepModel | undefined, LlmError.LlmError> =>
+  Effect.flatMap(sourceOf(spec, env), (source) => {
+    if (source === undefined) return Effect.succeed(undefined)
+    if (Exit.isFailure(env.budget)) return Effect.failCause(env.budget.cause)
+    const budget = env.budget.value
+    return Effect.map(budget.forStep(spec.id, spec.budget), (tracker): StepModel => {
+      const onFiber = tracker !== undefined && source.fromFactory ? tracker : undefined
+      const model = tracker !== undefined && !source.fromFactory ? BudgetLanguageModel.wrap(tracker)(source.model) : source.model
+      const metadata = { ...env.metadata, step: spec.id }
+      const maxTokens = tracker !== undefined ? budget.defaultMaxTokens : undefined
+      const request = (request: LlmRequest): LlmRequest => ({
+        ...request,
+        ...(maxTokens !== undefined && request.maxTokens === undefined ? { maxTokens } : {}),
+        metadata: { ...request.metadata, ...metadata }
+      })
+      return {
+        provide: (work, meter) => {
+          const provided = Effect.provideService(
+            work,
+            LanguageModel.LanguageModel,
+            LanguageModel.wrap(model, {
+              request,
+              generate: (request, next) => Effect.map(next(request), (response) => count(meter, response)),
+              stream: (request, next) =>
+                Stream.map(next(request), (part) => {
+                  if (part.type === "finish") count(meter, part.response)
+                  return part
+                })
+            })
+          )
+          return onFiber === undefined ? provided : Effect.provideService(provided, BudgetTracker.CurrentBudget, onFiber)
+        }
+      }
+    })
+  })

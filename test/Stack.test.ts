@@ -1,0 +1,132 @@
+import { NodeServices } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { Clock, ConfigProvider, Effect, Fiber, FileSystem, Layer, Path } from "effect"
+import { TestClock } from "effect/testing"
+import * as LanguageModel from "../src/LanguageModel.ts"
+import * as LlmConnectConfig from "../src/LlmConnectConfig.ts"
+import * as LlmRequest from "../src/LlmRequest.ts"
+import * as ModelFactory from "../src/ModelFactory.ts"
+import * as BuiltinProviders from "../src/providers/BuiltinProviders.ts"
+import * as MockLanguageModel from "../src/providers/mock/MockLanguageModel.ts"
+import * as ProviderRegistry from "../src/ProviderRegistry.ts"
+import * as Stack from "../src/Stack.ts"
+
+const stackConfigOf = (yaml: string) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const dir = yield* Effect.orDie(fs.makeTempDirectoryScoped({ prefix: "llmc-model-" }))
+    yield* Effect.orDie(fs.writeFileString(path.join(dir, "llm-connect.yaml"), yaml))
+    const resolved = yield* LlmConnectConfig.load({ cwd: dir })
+    return yield* Stack.stackConfig(resolved)
+  }).pipe(
+    Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({}))),
+    Effect.provide(BuiltinProviders.layer),
+    Effect.provide(NodeServices.layer)
+  )
+
+describe("Stack.stackConfig", () => {
+  it.effect("passes a provider's own options through to it", () =>
+    Effect.gen(function*() {
+      const config = yield* stackConfigOf(
+        [
+          "provider: openrouter",
+          "providers:",
+          "  openrouter:",
+          "    apiKey: sk-or-test",
+          "    options:",
+          "      title: My App",
+          "      referer: https://example.test"
+        ].join("\n")
+      )
+      assert.deepStrictEqual(config.provider.options, { title: "My App", referer: "https://example.test" })
+    }))
+
+  it.effect("merges the mock's own section into its options", () =>
+    Effect.gen(function*() {
+      const config = yield* stackConfigOf(["mock:", "  reply: fixed", "  faults: \"500\""].join("\n"))
+      assert.strictEqual(config.provider.provider, "mock")
+      assert.strictEqual(config.provider.options?.reply, "fixed")
+    }))
+
+  it.effect("refuses an options entry that is not a mapping", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(stackConfigOf(["providers:", "  gemini:", "    options: 3"].join("\n")))
+      assert.strictEqual(error.reason._tag, "Configuration")
+      assert.include(error.message, "options")
+    }))
+})
+
+const countingRegistry = () => {
+  let made = 0
+  const provider: ProviderRegistry.Provider = {
+    ...MockLanguageModel.provider,
+    make: (config) => Effect.andThen(Effect.sync(() => void made++), MockLanguageModel.provider.make(config))
+  }
+  return { layer: ProviderRegistry.layer([provider]), made: () => made }
+}
+
+describe("Stack.make: the ModelFactory", () => {
+  it.effect("builds each distinct target once, even when asked concurrently; the configured provider alone is the configured model", () =>
+    Effect.gen(function*() {
+      const registry = countingRegistry()
+      yield* Effect.gen(function*() {
+        const factory = yield* ModelFactory.ModelFactory
+        assert.strictEqual(registry.made(), 1)
+        const target = { provider: "mock", options: { reply: "other" } }
+        const [a, b] = yield* Effect.all([factory.forProvider(target), factory.forProvider(target)], { concurrency: 2 })
+        assert.strictEqual(a, b)
+        assert.strictEqual(yield* factory.forProvider({ provider: "mock", options: { reply: "other" } }), a)
+        assert.strictEqual(registry.made(), 2)
+        assert.strictEqual(yield* factory.forProvider({ provider: "mock" }), factory.model)
+        assert.strictEqual(yield* LanguageModel.LanguageModel, factory.model)
+        const named = yield* Stack.forProvider({ provider: "mock", model: "mock-7" })
+        assert.strictEqual((yield* named.generate(LlmRequest.make("hi"))).model, "mock-7")
+        assert.strictEqual((yield* a.generate(LlmRequest.make("hi"))).content, "other")
+        assert.strictEqual(registry.made(), 2)
+      }).pipe(Effect.provide(Stack.layerFactory({ provider: { provider: "mock", options: { reply: "echo" } } }).pipe(Layer.provide(registry.layer))))
+    }))
+
+  it.effect("its stacks share the configuration's limits and budget: one call at a time across providers, one budget", () =>
+    Effect.gen(function*() {
+      const config: Stack.StackConfig = {
+        provider: { provider: "mock", options: { latency: "100ms" } },
+        budget: { budget: { totalTokens: 100_000 } },
+        resilience: { limits: { concurrency: 1 } }
+      }
+      yield* Effect.gen(function*() {
+        const factory = yield* ModelFactory.ModelFactory
+        const other = yield* factory.forProvider({ provider: "mock", options: { latency: "100ms", reply: "other" } })
+        const timed = (model: LanguageModel.Service) =>
+          Effect.andThen(model.generate(LlmRequest.make("hi")), Clock.currentTimeMillis)
+        const fiber = yield* Effect.forkChild(Effect.all([timed(factory.model), timed(other)], { concurrency: 2 }))
+        yield* TestClock.adjust("200 millis")
+        assert.deepStrictEqual([...(yield* Fiber.join(fiber))].sort(), [100, 200])
+        const spent = (yield* factory.budget!.snapshot).consumed.totalTokens
+        assert.isTrue(spent > 0)
+        yield* other.generate(LlmRequest.make("hi")).pipe(Effect.forkChild, Effect.andThen(TestClock.adjust("100 millis")))
+        assert.isTrue((yield* factory.budget!.snapshot).consumed.totalTokens > spent)
+      }).pipe(Effect.provide(Stack.layerFactory(config).pipe(Layer.provide(ProviderRegistry.layer([MockLanguageModel.provider])))))
+    }))
+
+  it.effect("fromConfig: a mock target keeps the file's mock settings under its own options", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      const dir = yield* Effect.orDie(fs.makeTempDirectoryScoped({ prefix: "llmc-stack-" }))
+      yield* Effect.orDie(fs.writeFileString(path.join(dir, "llm-connect.yaml"), "mock: { reply: from the file }\n"))
+      const stack = yield* Stack.fromConfig(yield* LlmConnectConfig.load({ cwd: dir }))
+      const [own, configured] = yield* Effect.gen(function*() {
+        const model = yield* Stack.forProvider({ provider: "mock", options: { latency: "1ms" } })
+        const fiber = yield* Effect.forkChild(model.generate(LlmRequest.make("hi")))
+        yield* TestClock.adjust("1 millis")
+        return [yield* Fiber.join(fiber), yield* LanguageModel.generate("hi")] as const
+      }).pipe(Effect.provide(stack))
+      assert.strictEqual(own.content, "from the file")
+      assert.strictEqual(configured.content, "from the file")
+    }).pipe(
+      Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({}))),
+      Effect.provide(BuiltinProviders.layer),
+      Effect.provide(NodeServices.layer)
+    ))
+})
