@@ -1,6 +1,10 @@
+import { defaultClientConditions, defaultServerConditions } from "vite"
 import { defineConfig } from "vitest/config"
 
 export default defineConfig({
+  // `llm-connect` imported by name (as the examples do) resolves to the sources
+  resolve: { conditions: ["llm-connect-source", ...defaultClientConditions] },
+  ssr: { resolve: { conditions: ["llm-connect-source", ...defaultServerConditions] } },
   test: {
     include: ["test/**/*.test.ts"],
     // live calls to real providers run only with `npm run test:live` (vitest.live.config.ts)
