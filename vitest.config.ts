@@ -1,10 +1,10 @@
-import { defaultClientConditions, defaultServerConditions } from "vite"
 import { defineConfig } from "vitest/config"
 
 export default defineConfig({
-  // `llm-connect` imported by name (as the examples do) resolves to the sources
-  resolve: { conditions: ["llm-connect-source", ...defaultClientConditions] },
-  ssr: { resolve: { conditions: ["llm-connect-source", ...defaultServerConditions] } },
+  // `llm-connect` imported by name (as the examples do) resolves to the sources; the other
+  // conditions are Vite's defaults (which a `conditions` list replaces)
+  resolve: { conditions: ["llm-connect-source", "module", "browser", "development|production"] },
+  ssr: { resolve: { conditions: ["llm-connect-source", "module", "node", "development|production"] } },
   test: {
     include: ["test/**/*.test.ts"],
     // live calls to real providers run only with `npm run test:live` (vitest.live.config.ts)
