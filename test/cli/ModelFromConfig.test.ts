@@ -3,7 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, FileSystem, Path } from "effect"
 import * as LlmConnectConfig from "../../src/LlmConnectConfig.ts"
 import * as ModelFromConfig from "../../src/cli/ModelFromConfig.ts"
-import * as BuiltinProviders from "../../src/providers/BuiltinProviders.ts"
+import * as NodeProviders from "../../src/node/NodeProviders.ts"
 
 const stackConfigOf = (yaml: string) =>
   Effect.gen(function*() {
@@ -15,7 +15,7 @@ const stackConfigOf = (yaml: string) =>
     return yield* ModelFromConfig.stackConfig(resolved)
   }).pipe(
     Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({}))),
-    Effect.provide(BuiltinProviders.layer),
+    Effect.provide(NodeProviders.layer),
     Effect.provide(NodeServices.layer)
   )
 
