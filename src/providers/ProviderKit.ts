@@ -356,7 +356,8 @@ export const retryAfterMs = (headers: HeaderSource, nowMs: number): number | und
   if (after !== undefined && after.trim() !== "") {
     const seconds = Number(after)
     if (Number.isFinite(seconds) && seconds >= 0) return Math.round(seconds * 1000)
-    const date = Date.parse(after)
+    // An HTTP date names its day and month; a bare number that is not a delay (`-1`) is not one.
+    const date = /[a-z]/i.test(after) ? Date.parse(after) : Number.NaN
     if (!Number.isNaN(date)) return Math.max(0, date - nowMs)
   }
   return undefined
