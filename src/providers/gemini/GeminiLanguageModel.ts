@@ -4,7 +4,7 @@
  * The request maps the system prompt (and any system messages) to `systemInstruction`, the
  * conversation to `contents` (assistant -> `model`), and `maxTokens`, temperature, topP and stop
  * to the generation config. The response maps the text parts (thoughts excluded), the finish
- * reason (SAFETY, RECITATION, BLOCKLIST, PROHIBITED_CONTENT, SPII -> `content_filter`;
+ * reason (SAFETY, RECITATION, BLOCKLIST, PROHIBITED_CONTENT, SPII -> `content-filter`;
  * MAX_TOKENS -> `length`; STOP -> `stop`; the raw value kept) and the usage from
  * `usageMetadata`: `inputTokens` = `promptTokenCount` (which includes
  * `cachedContentTokenCount`), `outputTokens` = `candidatesTokenCount` + `thoughtsTokenCount`
