@@ -79,6 +79,15 @@ export interface DefinitionBase<OptionsType> {
 }
 
 /**
+ * The key `make` receives: a `Redacted` when the provider requires one, else perhaps none.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type KeyFor<RequiresKey extends boolean> = RequiresKey extends true ? Redacted.Redacted<string>
+  : Redacted.Redacted<string> | undefined
+
+/**
  * A provider for {@link define}: the key variables, whether a key is required, the services
  * captured when the registry is built, and `make`.
  *
@@ -92,7 +101,7 @@ export interface Definition<OptionsType, RequiresKey extends boolean, R> extends
   readonly requiresKey: RequiresKey
   /** Builds the model; it may use the services listed in `services`, and `FileSystem`/`Path`. */
   readonly make: (
-    settings: Settings<OptionsType, RequiresKey extends true ? Redacted.Redacted<string> : Redacted.Redacted<string> | undefined>
+    settings: Settings<OptionsType, KeyFor<RequiresKey>>
   ) => Effect.Effect<LanguageModel.Service, LlmError.LlmError, R>
 }
 
@@ -140,7 +149,11 @@ export const define = <
   const RequiresKey extends boolean,
   const Services extends ReadonlyArray<Context.Key<any, any>> = readonly []
 >(
-  definition: Definition<OptionsType, RequiresKey, Context.Service.Identifier<Services[number]> | FileSystem.FileSystem | Path.Path> & {
+  definition: Definition<
+    OptionsType,
+    RequiresKey,
+    Context.Service.Identifier<Services[number]> | FileSystem.FileSystem | Path.Path
+  > & {
     /** The services `make` uses (e.g. `[HttpClient.HttpClient]`), captured when the registry is built. */
     readonly services?: Services | undefined
   }
@@ -159,11 +172,17 @@ export const define = <
         requiresKey: definition.requiresKey,
         make: (config) =>
           Effect.gen(function*() {
-            const options = yield* Effect.fromResult(Options.decode(definition.name, definition.options, config.options))
-            const found = yield* ProviderKeys.resolve({ provider: entry, explicit: config.apiKey, keyFile: keyFileOf(config) })
+            const options = yield* Effect.fromResult(
+              Options.decode(definition.name, definition.options, config.options)
+            )
+            const found = yield* ProviderKeys.resolve({
+              provider: entry,
+              explicit: config.apiKey,
+              keyFile: keyFileOf(config)
+            })
             // `resolve` fails when a required key is missing, so `found` is there when required.
-            type Key = RequiresKey extends true ? Redacted.Redacted<string> : Redacted.Redacted<string> | undefined
-            return yield* definition.make(settings<OptionsType, Key>(definition, config, options, found?.key as Key))
+            const key = found?.key as KeyFor<RequiresKey>
+            return yield* definition.make(settings(definition, config, options, key))
           }).pipe(Effect.provideContext(captured))
       }
       return entry
@@ -309,7 +328,8 @@ export type StatusRows<Context> = {
  *   orElse: ({ said }) => new LlmError.InvalidRequest({ description: `rejected${said}` })
  * })
  */
-export const statusTable = <Context>(rows: StatusRows<Context>) => (status: number, context: Context): LlmError.LlmErrorReason => {
+export const statusTable = <Context>(rows: StatusRows<Context>) =>
+(status: number, context: Context): LlmError.LlmErrorReason => {
   const row = rows[status] ?? (status >= 500 ? rows["5xx"] : status >= 400 ? rows["4xx"] : undefined) ?? rows.orElse
   return row(context)
 }
@@ -334,9 +354,12 @@ export type HeaderSource =
   | Readonly<Record<string, string | undefined>>
   | { readonly get: (name: string) => string | null }
 
+const hasGet = (headers: HeaderSource): headers is { readonly get: (name: string) => string | null } =>
+  typeof headers.get === "function"
+
 const header = (headers: HeaderSource, name: string): string | undefined => {
-  if (typeof headers.get === "function") return (headers as { readonly get: (name: string) => string | null }).get(name) ?? undefined
-  const value = (headers as Readonly<Record<string, string | undefined>>)[name]
+  if (hasGet(headers)) return headers.get(name) ?? undefined
+  const value = headers[name]
   return typeof value === "string" ? value : undefined
 }
 
