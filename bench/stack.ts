@@ -25,7 +25,7 @@ import { createInterface } from "node:readline"
 import { Effect, Layer, ManagedRuntime, Redacted } from "effect"
 import * as LanguageModel from "../src/LanguageModel.ts"
 import * as ProviderRegistry from "../src/ProviderRegistry.ts"
-import * as BuiltinProviders from "../src/providers/BuiltinProviders.ts"
+import * as NodeProviders from "../src/node/NodeProviders.ts"
 import * as MockLanguageModel from "../src/providers/mock/MockLanguageModel.ts"
 import * as OpenAiLanguageModel from "../src/providers/openai/OpenAiLanguageModel.ts"
 import * as Stack from "../src/Stack.ts"
@@ -167,7 +167,7 @@ const main = async () => {
   const httpBare = effectVariant("HTTP, bare OpenAI adapter", httpBareLayer, false)
   const httpStack = effectVariant(
     "HTTP, whole stack",
-    Stack.layer(wholeStack(httpProvider)).pipe(Layer.provide(BuiltinProviders.layer)),
+    Stack.layer(wholeStack(httpProvider)).pipe(Layer.provide(NodeProviders.layer)),
     false
   )
   const variants = [mockBare, mockStack, rawFetch, httpBare, httpStack]
@@ -203,7 +203,7 @@ const main = async () => {
   }x raw fetch`)
 
   await breakdown(`${LATENCY} ms in-process mock`, mockBareLayer, mockProvider, mockRegistry)
-  await breakdown(`${LATENCY} ms HTTP mock, OpenAI adapter`, httpBareLayer, httpProvider, BuiltinProviders.layer)
+  await breakdown(`${LATENCY} ms HTTP mock, OpenAI adapter`, httpBareLayer, httpProvider, NodeProviders.layer)
   child.kill("SIGTERM")
 }
 

@@ -2,8 +2,9 @@
  * Generates `src/index.ts`: one `export * as <Module> from "./<path>.ts"` per public module.
  *
  * Public modules are every `src/**\/*.ts` except `index.ts` files, `internal/`, `cli/` (the
- * command line is an application, not an API) and `testing/` (its own entry point,
- * `llm-connect/testing`). Run `node scripts/barrel.ts write` after adding a module;
+ * command line is an application, not an API), `testing/` (its own entry point,
+ * `llm-connect/testing`) and `node/` (the Node-wired modules, `llm-connect/node`, so that the
+ * root entry does not load `@effect/platform-node`). Run `node scripts/barrel.ts write` after adding a module;
  * `node scripts/barrel.ts check` (and a test) fails when the file is stale.
  */
 import { readdirSync, readFileSync, writeFileSync } from "node:fs"
@@ -11,7 +12,7 @@ import { join, relative, sep } from "node:path"
 
 const root = join(import.meta.dirname, "..")
 const srcDir = join(root, "src")
-const excluded = new Set(["internal", "cli", "testing"])
+const excluded = new Set(["internal", "cli", "testing", "node"])
 
 const walk = (dir: string): Array<string> =>
   readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {

@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { Duration as EffectDuration, Result, Schema } from "effect"
+import { Duration as EffectDuration, Result, Schema, SchemaTransformation } from "effect"
 
 const unitMillis: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }
 const partPattern = /(\d+)(ms|s|m|h)/gy
@@ -70,3 +70,29 @@ export const DurationString = Schema.String.check(
     message: "expected a duration: a whole number and a unit, e.g. 500ms, 30s, 5m or 1h"
   })
 ).annotate({ identifier: "DurationString", description: "A duration such as 500ms, 30s, 5m or 1h" })
+
+const toMillis = (input: string | number): number =>
+  typeof input === "number" ? input : Result.getOrElse(parseMillis(input), () => Number.NaN)
+
+/**
+ * A duration setting as written in config: a {@link DurationString} (`30s`) or a number of
+ * milliseconds, decoded to an Effect `Duration` (encoded back as text). Provider options such
+ * as `timeout` use it, so every config string reads durations the same way.
+ *
+ * @since 0.1.0
+ * @category schemas
+ * @example
+ * Schema.decodeUnknownSync(DurationText.DurationFromText)("30s") // Duration.seconds(30)
+ */
+export const DurationFromText = Schema.Union([
+  DurationString,
+  Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0)).annotate({ description: "milliseconds" })
+]).annotate({ examples: ["30s", "500ms", "2m"] }).pipe(
+  Schema.decodeTo(
+    Schema.Duration,
+    SchemaTransformation.transform<EffectDuration.Duration, string | number>({
+      decode: (input) => EffectDuration.millis(toMillis(input)),
+      encode: (duration) => formatMillis(EffectDuration.toMillis(duration))
+    })
+  )
+).annotate({ identifier: "DurationFromText", description: "A duration such as 500ms, 30s, 5m or 1h, or milliseconds" })

@@ -6,7 +6,9 @@
  * returns the service) or {@link layerLanguageModel} (the same as a Layer). A plugin author who
  * does not use Effect registers a Promise-returning or plain synchronous function with
  * {@link fromPromise} / {@link fromSync} / {@link fromFunctions}; the registry adapts each into the
- * same service, and an exception thrown by a plugin becomes an `LlmError`, never a crash.
+ * same service, and an exception thrown by a plugin becomes an `LlmError`, never a crash. A
+ * plugin written with Effect is best defined with `ProviderKit.define` (typed options, the key
+ * resolved once), as the built-in providers are.
  *
  * @since 0.1.0
  */
@@ -29,7 +31,12 @@ export interface ProviderConfig {
   readonly apiKey?: Redacted.Redacted<string> | undefined
   readonly baseUrl?: string | undefined
   readonly systemPrompt?: string | undefined
-  /** Provider-specific settings (e.g. the mock's reply and fault script). */
+  /** The file holding the key, looked at when neither `apiKey` nor the environment has one. */
+  readonly keyFile?: string | undefined
+  /**
+   * Provider-specific settings (`providers.<name>.options`, e.g. the mock's reply and fault
+   * script), decoded by the provider with its own Schema (`ProviderKit.define`).
+   */
   readonly options?: Readonly<Record<string, unknown>> | undefined
 }
 

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Result, Schema } from "effect"
+import { Duration, Result, Schema } from "effect"
 import * as DurationText from "../src/DurationText.ts"
 
 describe("DurationText", () => {
@@ -30,5 +30,16 @@ describe("DurationText", () => {
   it("the schema checks the pattern", () => {
     assert.isTrue(Schema.is(DurationText.DurationString)("30s"))
     assert.isFalse(Schema.is(DurationText.DurationString)("30 seconds"))
+  })
+
+  it("DurationFromText reads a duration string or milliseconds into a Duration, and writes it back as text", () => {
+    const decode = Schema.decodeUnknownSync(DurationText.DurationFromText)
+    assert.strictEqual(Duration.toMillis(decode("30s")), 30_000)
+    assert.strictEqual(Duration.toMillis(decode("1h30m")), 5_400_000)
+    assert.strictEqual(Duration.toMillis(decode(1500)), 1500)
+    assert.throws(() => decode("30 seconds"))
+    assert.throws(() => decode("300 millis"))
+    assert.throws(() => decode(-1))
+    assert.strictEqual(Schema.encodeSync(DurationText.DurationFromText)(Duration.minutes(2)), "2m")
   })
 })

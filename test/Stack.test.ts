@@ -6,7 +6,7 @@ import * as LanguageModel from "../src/LanguageModel.ts"
 import * as LlmConnectConfig from "../src/LlmConnectConfig.ts"
 import * as LlmRequest from "../src/LlmRequest.ts"
 import * as ModelFactory from "../src/ModelFactory.ts"
-import * as BuiltinProviders from "../src/providers/BuiltinProviders.ts"
+import * as NodeProviders from "../src/node/NodeProviders.ts"
 import * as MockLanguageModel from "../src/providers/mock/MockLanguageModel.ts"
 import * as ProviderRegistry from "../src/ProviderRegistry.ts"
 import * as Stack from "../src/Stack.ts"
@@ -21,7 +21,7 @@ const stackConfigOf = (yaml: string) =>
     return yield* Stack.stackConfig(resolved)
   }).pipe(
     Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({}))),
-    Effect.provide(BuiltinProviders.layer),
+    Effect.provide(NodeProviders.layer),
     Effect.provide(NodeServices.layer)
   )
 
@@ -126,7 +126,7 @@ describe("Stack.make: the ModelFactory", () => {
       assert.strictEqual(configured.content, "from the file")
     }).pipe(
       Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({}))),
-      Effect.provide(BuiltinProviders.layer),
+      Effect.provide(NodeProviders.layer),
       Effect.provide(NodeServices.layer)
     ))
 })

@@ -6,7 +6,7 @@
 // expect: using the mock provider instead
 // expect: tokens:
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Console, Effect, Option, Redacted } from "effect"
+import { Console, Duration, Effect, Option, Redacted } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import * as CallContext from "../../src/CallContext.ts"
 import * as LanguageModel from "../../src/LanguageModel.ts"
@@ -32,7 +32,7 @@ const program = Effect.gen(function*() {
     yield* Console.log(`using Claude Code ${version.value}`)
   }
   const model = ready
-    ? ClaudeCodeLanguageModel.layer({ apiKey: Redacted.make(key!), model: "haiku", timeout: "2 minutes" })
+    ? ClaudeCodeLanguageModel.layer({ apiKey: Redacted.make(key!), model: "haiku", timeout: Duration.minutes(2) })
     : MockLanguageModel.layer()
 
   const response = yield* LanguageModel.generate({

@@ -4,7 +4,7 @@
 // expect: GEMINI_API_KEY is not set: using the mock provider instead
 // expect: tokens:
 import { NodeRuntime } from "@effect/platform-node"
-import { Console, Effect, Redacted } from "effect"
+import { Console, Duration, Effect, Redacted } from "effect"
 import type { Layer } from "effect"
 import * as LanguageModel from "../../src/LanguageModel.ts"
 import * as GeminiLanguageModel from "../../src/providers/gemini/GeminiLanguageModel.ts"
@@ -13,7 +13,7 @@ import * as MockLanguageModel from "../../src/providers/mock/MockLanguageModel.t
 const key = process.env.GEMINI_API_KEY || process.env.GOOGLE_API_KEY
 
 const model: Layer.Layer<LanguageModel.LanguageModel> = key !== undefined && key !== ""
-  ? GeminiLanguageModel.layer({ apiKey: Redacted.make(key), defaultModel: GeminiLanguageModel.DEFAULT_MODEL, timeout: "60 seconds" })
+  ? GeminiLanguageModel.layer({ apiKey: Redacted.make(key), defaultModel: GeminiLanguageModel.DEFAULT_MODEL, timeout: Duration.seconds(60) })
   : MockLanguageModel.layer()
 
 const program = Effect.gen(function*() {

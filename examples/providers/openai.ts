@@ -4,7 +4,7 @@
 // expect: OPENAI_API_KEY is not set: using the mock provider instead
 // expect: tokens:
 import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
-import { Console, Effect, Layer, Redacted } from "effect"
+import { Console, Duration, Effect, Layer, Redacted } from "effect"
 import * as LanguageModel from "../../src/LanguageModel.ts"
 import * as MockLanguageModel from "../../src/providers/mock/MockLanguageModel.ts"
 import * as OpenAiLanguageModel from "../../src/providers/openai/OpenAiLanguageModel.ts"
@@ -18,7 +18,7 @@ const model: Layer.Layer<LanguageModel.LanguageModel> = key !== undefined && key
     apiKey: Redacted.make(key),
     defaultModel: OpenAiLanguageModel.DEFAULT_MODEL,
     maxTokensField: "max_completion_tokens",
-    timeout: "60 seconds"
+    timeout: Duration.seconds(60)
   }).pipe(Layer.provide(NodeHttpClient.layerUndici))
   : MockLanguageModel.layer()
 

@@ -15,7 +15,7 @@ import type { Runtime } from "effect"
 import { CliError, CliOutput, Command } from "effect/cli"
 import * as LlmError from "../LlmError.ts"
 import type * as ProviderRegistry from "../ProviderRegistry.ts"
-import * as BuiltinProviders from "../providers/BuiltinProviders.ts"
+import * as NodeProviders from "../node/NodeProviders.ts"
 import * as Prompt from "./commands/prompt.ts"
 import * as Providers from "./commands/providers.ts"
 import * as Usage from "./commands/usage.ts"
@@ -121,7 +121,7 @@ export const teardown: Runtime.Teardown = (exit, onExit) => {
  */
 export const main = (
   argv: ReadonlyArray<string>,
-  registry: Layer.Layer<ProviderRegistry.ProviderRegistry> = BuiltinProviders.layer
+  registry: Layer.Layer<ProviderRegistry.ProviderRegistry> = NodeProviders.layer
 ): void =>
   run(argv).pipe(
     // Log lines (e.g. a provider's warning) go to stderr: stdout holds only the answer or --json.

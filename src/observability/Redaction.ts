@@ -1,12 +1,15 @@
 /**
  * Scrubbing secrets out of anything that leaves the process as text: log lines, recorded
- * fixtures, span attributes.
+ * fixtures, span attributes, and the provider text quoted in error messages. This is the one
+ * scrubber: observability, the test kits and every provider (through `ProviderKit.scrub`) use it.
  *
- * Three rules: a field whose *name* says it holds a secret (`authorization`, `apiKey`,
- * `x-api-key`, `cookie`, `password`...) is replaced whole; a `Redacted` value is replaced; and
- * any string is passed through the key-shaped detector of {@link PiiDetector} (`sk-...`,
- * `AIza...`, JWTs, `Bearer` tokens, `api_key=...` assignments), so a key pasted into an
- * error message or a URL is caught too.
+ * Four rules: a field whose *name* says it holds a secret (`authorization`, `apiKey`,
+ * `x-api-key`, `cookie`, `password`...) is replaced whole; a `Redacted` value is replaced; a
+ * secret the caller knows (the API key of the call) is replaced wherever it appears; and any
+ * string is passed through the key-shaped detector of {@link PiiDetector} (`sk-...`,
+ * `AIza...`, JWTs, `api_key=...` assignments) and a short-key rule (`sk-` followed by six or more
+ * key characters, including the `*` of a masked key, and `Bearer <token>`), so a key pasted into
+ * an error message or a URL is caught too.
  *
  * @since 0.1.0
  */
@@ -33,14 +36,34 @@ export const isSecretField = (name: string): boolean => SECRET_FIELD.test(name)
 
 const apiKeyOnly: ReadonlyArray<PiiDetector.PiiKind> = ["apiKey"]
 
+// Shorter than the detector's key shapes: a provider may echo a masked or truncated key
+// (`sk-proj-****1234`) or the header it received. A bearer token is read in its own alphabet
+// (RFC 6750), so a scrubbed JSON log line keeps its quotes.
+const SHORT_KEY = /\bsk-[A-Za-z0-9_\-*]{6,}|\b(bearer)\s+[A-Za-z0-9\-._~+/]{8,}=*/gi
+
+const shortKey = (_match: string, bearer: string | undefined): string =>
+  bearer === undefined ? PLACEHOLDER : `${bearer} ${PLACEHOLDER}`
+
 /**
- * Replaces key-shaped substrings in a text.
+ * Replaces secrets in a text: the given `secrets` (e.g. the API key of the call; values shorter
+ * than 4 characters are ignored), key-shaped substrings, and bearer tokens.
  *
  * @since 0.1.0
  * @category scrubbing
+ * @example
+ * Redaction.scrubText("key sk-proj-0123456789abcdefghij0123 refused") // "key <redacted> refused"
  */
-export const scrubText = (text: string): string =>
-  PiiDetector.redact(text, { kinds: apiKeyOnly, replacement: () => PLACEHOLDER })
+export const scrubText = (text: string, secrets?: ReadonlyArray<string | undefined>): string => {
+  let out = text
+  if (secrets !== undefined) {
+    for (const secret of secrets) {
+      if (secret !== undefined && secret.length >= 4 && out.includes(secret)) out = out.split(secret).join(PLACEHOLDER)
+    }
+  }
+  out = PiiDetector.redact(out, { kinds: apiKeyOnly, replacement: () => PLACEHOLDER })
+  SHORT_KEY.lastIndex = 0
+  return SHORT_KEY.test(out) ? out.replace(SHORT_KEY, shortKey) : out
+}
 
 /**
  * Scrubs a JSON-like value deeply: secret-named fields, `Redacted` values and key-shaped

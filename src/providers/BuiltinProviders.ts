@@ -1,13 +1,15 @@
 /**
  * The providers that ship with llm-connect, and a registry holding them.
  *
- * Every built-in provider registers here; third-party plugins register on the same registry
- * with `ProviderRegistry.register`.
+ * Every built-in provider is defined with `ProviderKit` and registers here; third-party plugins
+ * register on the same registry with `ProviderRegistry.register`. This module is
+ * platform-neutral: {@link layer} needs the transport (`HttpClient`, `ChildProcessSpawner` for
+ * Claude Code, `FileSystem`/`Path` for key files) from its caller. On Node, `NodeProviders.layer`
+ * (`llm-connect/node`) provides them.
  *
  * @since 0.1.0
  */
-import { NodeChildProcessSpawner, NodeFileSystem, NodeHttpClient, NodePath } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, type Schema } from "effect"
 import * as ProviderRegistry from "../ProviderRegistry.ts"
 import * as ClaudeCodeLanguageModel from "./claude-code/ClaudeCodeLanguageModel.ts"
 import * as GeminiLanguageModel from "./gemini/GeminiLanguageModel.ts"
@@ -17,7 +19,7 @@ import * as OpenAiCompatibleLanguageModel from "./openai-compatible/OpenAiCompat
 import * as OpenRouterLanguageModel from "./openrouter/OpenRouterLanguageModel.ts"
 
 /**
- * Builds the list of built-in providers (some need services such as an `HttpClient`).
+ * Builds the list of built-in providers, capturing the services they need from the context.
  *
  * @since 0.1.0
  * @category constructors
@@ -37,31 +39,28 @@ export const make = Effect.gen(function*() {
 })
 
 /**
- * A `ProviderRegistry` holding every built-in provider, with the transport left to the caller
- * (`HttpClient`, `ChildProcessSpawner` for Claude Code, and `FileSystem`/`Path` for key files):
- * tests give a fake or a differently configured client here.
+ * A `ProviderRegistry` holding every built-in provider, with the transport left to the caller:
+ * `HttpClient`, `ChildProcessSpawner` (Claude Code) and `FileSystem`/`Path` (key files). Give a
+ * fake or a differently configured client here; on Node, `NodeProviders.layer` wires Node's.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerNoDeps = Layer.effect(
-  ProviderRegistry.ProviderRegistry,
-  Effect.flatMap(make, ProviderRegistry.make)
-)
+export const layer = Layer.effect(ProviderRegistry.ProviderRegistry, Effect.flatMap(make, ProviderRegistry.make))
 
 /**
- * A `ProviderRegistry` holding every built-in provider, on Node's transport:
- * `NodeHttpClient.layerUndici` (the least client CPU per call, see docs/performance.md) and the
- * Node file system for key files.
+ * The Schema of each built-in provider's `providers.<name>.options`, by provider name: for the
+ * config file's JSON Schema and for documentation. A bad option fails `create` with a
+ * `Configuration` error naming it.
  *
  * @since 0.1.0
- * @category layers
+ * @category options
  */
-export const layer = layerNoDeps.pipe(
-  Layer.provide([
-    NodeHttpClient.layerUndici,
-    NodeChildProcessSpawner.layer.pipe(Layer.provide([NodeFileSystem.layer, NodePath.layer])),
-    NodeFileSystem.layer,
-    NodePath.layer
-  ])
-)
+export const optionSchemas: Readonly<Record<string, Schema.Top>> = {
+  [MockLanguageModel.PROVIDER]: MockLanguageModel.ProviderOptions,
+  [OpenAiLanguageModel.PROVIDER]: OpenAiLanguageModel.ProviderOptions,
+  [OpenRouterLanguageModel.PROVIDER]: OpenRouterLanguageModel.ProviderOptions,
+  [OpenAiCompatibleLanguageModel.PROVIDER]: OpenAiLanguageModel.ProviderOptions,
+  [GeminiLanguageModel.PROVIDER]: GeminiLanguageModel.ProviderOptions,
+  [ClaudeCodeLanguageModel.PROVIDER]: ClaudeCodeLanguageModel.ProviderOptions
+}

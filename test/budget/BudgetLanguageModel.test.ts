@@ -8,7 +8,7 @@ import * as LanguageModel from "../../src/LanguageModel.ts"
 import * as LlmError from "../../src/LlmError.ts"
 import type { LlmResponse } from "../../src/LlmResponse.ts"
 import * as PriceTable from "../../src/pricing/PriceTable.ts"
-import * as BuiltinProviders from "../../src/providers/BuiltinProviders.ts"
+import * as NodeProviders from "../../src/node/NodeProviders.ts"
 import * as MockLanguageModel from "../../src/providers/mock/MockLanguageModel.ts"
 import * as Stack from "../../src/Stack.ts"
 import * as Usage from "../../src/Usage.ts"
@@ -240,7 +240,7 @@ describe("BudgetLanguageModel", () => {
     }).pipe(
       Effect.provide(
         Stack.layer({ provider: { provider: "mock" }, observability: { enabled: false }, budget: { budget: { totalTokens: 50 } } }).pipe(
-          Layer.provide(BuiltinProviders.layer)
+          Layer.provide(NodeProviders.layer)
         )
       )
     ))
@@ -255,7 +255,7 @@ describe("BudgetLanguageModel", () => {
           observability: { enabled: false },
           budget: { budget: { costUsd: 0.001 }, prices },
           resilience: { fallback }
-        }).pipe(Layer.provide(BuiltinProviders.layer))
+        }).pipe(Layer.provide(NodeProviders.layer))
       const alone = yield* LanguageModel.generate(request).pipe(Effect.provide(build([])))
       assert.strictEqual(alone.provider, "mock")
       // With mock-gold as a fallback, 100 output tokens could cost $0.1: refused up front.

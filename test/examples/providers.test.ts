@@ -31,8 +31,8 @@ const run = (file: string, env: Record<string, string> = {}) =>
   runProcess(pinnedNode, [sourceCondition, join(dir, file)], { cwd: root, env: { ...cleanEnv, ...env } })
 
 describe("examples/providers/", () => {
-  it("has one example per built-in provider", () => {
-    assert.deepStrictEqual(examples, ["claude-code.ts", "gemini.ts", "openai-compatible.ts", "openai.ts", "openrouter.ts"])
+  it("has one example per built-in provider, and a plugin written with the provider kit", () => {
+    assert.deepStrictEqual(examples, ["claude-code.ts", "gemini.ts", "openai-compatible.ts", "openai.ts", "openrouter.ts", "plugin.ts"])
   })
 
   for (const file of examples) {
@@ -60,5 +60,21 @@ describe("examples/providers/", () => {
       assert.strictEqual(compatible.exitCode, 0, compatible.stderr)
       assert.include(compatible.stdout, "echo: Name three rivers in Africa")
       assert.strictEqual((fake.requests[1]!.body as { model: string }).model, "qwen2.5")
+    }))
+
+  it.live("plugin.ts (a provider written with ProviderKit) reaches its server with the key from the environment", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeHttpServer.start((request) => ({
+        body: { text: `acme says: ${(request.body as { prompt: string }).prompt}`, usage: { input_tokens: 7, output_tokens: 5 } }
+      }))
+      const result = yield* run("plugin.ts", { ACME_API_KEY: "sk-acme-example-key", ACME_BASE_URL: `${fake.origin}/v1` })
+      assert.strictEqual(result.exitCode, 0, result.stderr)
+      assert.include(result.stdout, "acme says: Name three rivers in Asia")
+      assert.include(result.stdout, "tokens: 7 in, 5 out (acme/acme-small)")
+      const sent = fake.requests[0]!
+      assert.strictEqual(sent.url, "/v1/generate")
+      assert.strictEqual(sent.headers.authorization, "Bearer sk-acme-example-key")
+      assert.strictEqual(sent.headers["x-acme-region"], "eu")
+      assert.deepStrictEqual(sent.body, { model: "acme-small", prompt: "Name three rivers in Asia", max_tokens: 60 })
     }))
 })

@@ -7,7 +7,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as LlmRequest from "../../src/LlmRequest.ts"
-import * as BuiltinProviders from "../../src/providers/BuiltinProviders.ts"
+import * as NodeProviders from "../../src/node/NodeProviders.ts"
 import * as ProviderRegistry from "../../src/ProviderRegistry.ts"
 
 const env = (name: string): string | undefined => {
@@ -47,6 +47,6 @@ describe("live providers", () => {
         assert.isAbove(response.usage.totalTokens, response.usage.inputTokens - 1)
         assert.isAtLeast(response.latencyMs, 0)
         console.log(`${testCase.provider}: ${JSON.stringify(response.content)} (${response.model}, ${response.usage.totalTokens} tokens)`)
-      }).pipe(Effect.provide(BuiltinProviders.layer)))
+      }).pipe(Effect.provide(NodeProviders.layer)))
   }
 })

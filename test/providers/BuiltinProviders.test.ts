@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as LlmRequest from "../../src/LlmRequest.ts"
-import * as BuiltinProviders from "../../src/providers/BuiltinProviders.ts"
+import * as NodeProviders from "../../src/node/NodeProviders.ts"
 import * as ProviderRegistry from "../../src/ProviderRegistry.ts"
 import * as FakeHttpServer from "./FakeHttpServer.ts"
 import { ok } from "./openai/fakeOpenAi.ts"
@@ -14,7 +14,7 @@ const onlyEnv = (env: Record<string, string>) => Effect.provide(ConfigProvider.l
 
 /** The built-in registry (alive for the whole test: models keep using its HTTP client) and an environment. */
 const withEnv = (env: Record<string, string>) =>
-  Effect.provide(Layer.merge(BuiltinProviders.layer, ConfigProvider.layer(ConfigProvider.fromUnknown(env))))
+  Effect.provide(Layer.merge(NodeProviders.layer, ConfigProvider.layer(ConfigProvider.fromUnknown(env))))
 
 describe("BuiltinProviders: the HTTP providers", () => {
   it.live("lists the mock first, then openai, openrouter, openai-compatible and gemini with their key variables", () =>
@@ -96,7 +96,7 @@ describe("BuiltinProviders: the HTTP providers", () => {
       yield* explicit.generate(LlmRequest.make("x"))
       assert.strictEqual(fake.requests[1]!.headers.authorization, "Bearer sk-or-explicit")
       assert.strictEqual(fake.requests[1]!.headers["x-title"], "From config")
-    }).pipe(Effect.provide(BuiltinProviders.layer)))
+    }).pipe(Effect.provide(NodeProviders.layer)))
 
   it.live("gemini through the registry: base URL and API version from the config", () =>
     Effect.gen(function*() {
@@ -114,6 +114,21 @@ describe("BuiltinProviders: the HTTP providers", () => {
       assert.strictEqual(response.content, "hi")
       assert.strictEqual(response.usage.estimated, true)
     }).pipe(withEnv({ GOOGLE_API_KEY: "google-key" })))
+
+  it.live("options.timeout takes the documented duration form (30s, 2m, 500ms) on every HTTP provider", () =>
+    Effect.gen(function*() {
+      for (const provider of ["openai", "openrouter", "openai-compatible", "gemini"]) {
+        for (const timeout of ["30s", "2m", "500ms", "1h30m"]) {
+          const model = yield* ProviderRegistry.create({
+            provider,
+            baseUrl: "http://127.0.0.1:1/v1",
+            apiKey: Redacted.make("sk-test-key-1234"),
+            options: { timeout }
+          })
+          assert.strictEqual(model.provider, provider, `${provider} with timeout ${timeout}`)
+        }
+      }
+    }).pipe(withEnv({})))
 
   it.live("a bad timeout setting is a Configuration error", () =>
     Effect.gen(function*() {

@@ -19,19 +19,18 @@
  *
  * @since 0.1.0
  */
-import { Clock, Config, Duration, Effect, FileSystem, Layer, Option, Path, Redacted, Result, Stream } from "effect"
+import { Clock, Config, Duration, Effect, FileSystem, Layer, Option, Path, Redacted, Result, Schema, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import * as CallContext from "../../CallContext.ts"
 import * as LanguageModel from "../../LanguageModel.ts"
 import type { LlmRequest } from "../../LlmRequest.ts"
 import type { FinishReason, LlmResponse } from "../../LlmResponse.ts"
-import * as ProviderKeys from "../../ProviderKeys.ts"
 import type { Provider } from "../../ProviderRegistry.ts"
 import * as Tokenizer from "../../Tokenizer.ts"
 import * as Usage from "../../Usage.ts"
 import * as TextOnly from "../internal/content.ts"
-import * as ClaudeCodeSchema from "./ClaudeCodeSchema.ts"
-import * as ProviderSettings from "./internal/config.ts"
+import * as ProviderKit from "../ProviderKit.ts"
+import * as ClaudeCodeSchema from "./internal/ClaudeCodeSchema.ts"
 import * as Errors from "./internal/errors.ts"
 import * as Invocation from "./internal/invocation.ts"
 
@@ -317,44 +316,57 @@ export const layer = (options: Options = {}): Layer.Layer<LanguageModel.Language
   Layer.effect(LanguageModel.LanguageModel, make(options))
 
 /**
- * Claude Code as a registry {@link Provider}, capturing the process spawner and file system of
- * the context. Settings: `model`, `baseUrl` (as `ANTHROPIC_BASE_URL`), `apiKey` (as
- * `ANTHROPIC_API_KEY`, optional: the CLI's own login works too), and in `options`: `binaryPath`,
- * `timeout` and `env` (extra environment variables for the CLI).
+ * `providers.claude-code.options`: `binaryPath` (the `claude` binary), `timeout` (one run, `30s`,
+ * `5m` or milliseconds; default 10 minutes) and `env` (extra environment variables for the CLI).
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const ProviderOptions = Schema.Struct({
+  binaryPath: Schema.optionalKey(
+    Schema.String.check(Schema.isPattern(/\S/, { message: "expected the path of the claude binary, not a blank" }))
+      .annotate({ examples: ["/usr/local/bin/claude"] })
+  ).annotate({ description: "The claude binary (default: $CLAUDE_CODE_PATH, else claude on PATH)." }),
+  timeout: Schema.optionalKey(
+    ProviderKit.Timeout.pipe(Schema.annotateEncoded({ description: "How long one run may take (default 10m)." }))
+  ),
+  env: Schema.optionalKey(
+    Schema.Record(Schema.String, Schema.String).annotate({ examples: [{ CLAUDE_CONFIG_DIR: "/srv/claude" }] })
+  ).annotate({ description: "Extra environment variables for the CLI." })
+})
+
+/**
+ * The decoded {@link ProviderOptions}.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export type ProviderOptions = typeof ProviderOptions.Type
+
+/**
+ * Claude Code as a registry {@link Provider} (`ProviderKit.define`), capturing the process
+ * spawner and file system of the context. Settings: `model`, `baseUrl` (as
+ * `ANTHROPIC_BASE_URL`), `apiKey` (as `ANTHROPIC_API_KEY`, optional: the CLI's own login works
+ * too), and {@link ProviderOptions}.
  *
  * @since 0.1.0
  * @category providers
  */
-export const provider: Effect.Effect<Provider, never, Services> = Effect.gen(function*() {
-  // Capture only these services (not the whole context), so the caller's references
-  // (ConfigProvider, tracer, log level) still apply when a model is built and called.
-  const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
-  const fileSystem = yield* FileSystem.FileSystem
-  const path = yield* Path.Path
-  const entry: Provider = {
-    name: PROVIDER,
-    description: "Claude Code CLI run as a plain model (uses its own login or ANTHROPIC_API_KEY)",
-    defaultModel: DEFAULT_MODEL,
-    models: ["sonnet", "opus", "haiku"],
-    closedModelList: false,
-    keyEnv: ["ANTHROPIC_API_KEY"],
-    requiresKey: false,
-    make: (config) =>
-      Effect.gen(function*() {
-        const keyFile = typeof config.options?.keyFile === "string" ? config.options.keyFile : undefined
-        const found = yield* ProviderKeys.resolve({ provider: entry, explicit: config.apiKey, keyFile })
-        const settings = yield* ProviderSettings.fromOptions(config.options)
-        return yield* make({
-          ...settings,
-          ...(config.model !== undefined ? { model: config.model } : {}),
-          ...(config.baseUrl !== undefined ? { baseUrl: config.baseUrl } : {}),
-          ...(found !== undefined ? { apiKey: found.key } : {})
-        })
-      }).pipe(
-        Effect.provideService(ChildProcessSpawner.ChildProcessSpawner, spawner),
-        Effect.provideService(FileSystem.FileSystem, fileSystem),
-        Effect.provideService(Path.Path, path)
-      )
-  }
-  return entry
+export const provider: Effect.Effect<Provider, never, Services> = ProviderKit.define({
+  name: PROVIDER,
+  description: "Claude Code CLI run as a plain model (uses its own login or ANTHROPIC_API_KEY)",
+  defaultModel: DEFAULT_MODEL,
+  models: ["sonnet", "opus", "haiku"],
+  closedModelList: false,
+  keyEnv: ["ANTHROPIC_API_KEY"],
+  requiresKey: false,
+  options: ProviderOptions,
+  services: [ChildProcessSpawner.ChildProcessSpawner],
+  make: ({ apiKey, config, options }) =>
+    make({
+      ...options,
+      ...(config.model !== undefined ? { model: config.model } : {}),
+      ...(config.baseUrl !== undefined ? { baseUrl: config.baseUrl } : {}),
+      ...(apiKey !== undefined ? { apiKey } : {})
+    })
 })

@@ -4,7 +4,7 @@
  * The request maps the system prompt (and any system messages) to `systemInstruction`, the
  * conversation to `contents` (assistant -> `model`), and `maxTokens`, temperature, topP and stop
  * to the generation config. The response maps the text parts (thoughts excluded), the finish
- * reason (SAFETY, RECITATION, BLOCKLIST, PROHIBITED_CONTENT, SPII -> `content_filter`;
+ * reason (SAFETY, RECITATION, BLOCKLIST, PROHIBITED_CONTENT, SPII -> `content-filter`;
  * MAX_TOKENS -> `length`; STOP -> `stop`; the raw value kept) and the usage from
  * `usageMetadata`: `inputTokens` = `promptTokenCount` (which includes
  * `cachedContentTokenCount`), `outputTokens` = `candidatesTokenCount` + `thoughtsTokenCount`
@@ -21,19 +21,17 @@
  * @since 0.1.0
  */
 import type { Content, GenerateContentConfig, GenerateContentResponse } from "@google/genai"
-import { Clock, Duration, Effect, FileSystem, Layer, Path, Redacted } from "effect"
+import { Clock, Duration, Effect, type FileSystem, Layer, type Path, Redacted, Schema } from "effect"
 import * as LanguageModel from "../../LanguageModel.ts"
 import * as LlmError from "../../LlmError.ts"
 import type { LlmRequest } from "../../LlmRequest.ts"
 import * as Message from "../../Message.ts"
 import type { FinishReason, LlmResponse } from "../../LlmResponse.ts"
-import * as ProviderKeys from "../../ProviderKeys.ts"
 import type { Provider } from "../../ProviderRegistry.ts"
 import * as Tokenizer from "../../Tokenizer.ts"
 import * as Usage from "../../Usage.ts"
 import * as TextOnly from "../internal/content.ts"
-import { retryAfterMs } from "../openai/internal/errors.ts"
-import { timeoutFromConfig } from "../openai/OpenAiLanguageModel.ts"
+import * as ProviderKit from "../ProviderKit.ts"
 import * as Errors from "./internal/errors.ts"
 
 /**
@@ -208,7 +206,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
         }).pipe(
           Effect.catch((error) =>
             Effect.flatMap(Clock.currentTimeMillis, (nowMs) =>
-              Effect.fail(Errors.fromUnknown(call, error, headers === undefined ? undefined : retryAfterMs(headerRecord(headers), nowMs))))
+              Effect.fail(Errors.fromUnknown(call, error, headers === undefined ? undefined : ProviderKit.retryAfterMs(headers, nowMs))))
           ),
           Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(Errors.timeout(call, timeoutMs)) })
         )
@@ -218,14 +216,6 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
     }
     return LanguageModel.make({ provider: PROVIDER, defaultModel, generate })
   })
-
-const headerRecord = (headers: Headers): Record<string, string> => {
-  const out: Record<string, string> = {}
-  headers.forEach((value, key) => {
-    out[key] = value
-  })
-  return out
-}
 
 const loadSdk = Effect.promise(() => import("@google/genai"))
 
@@ -282,46 +272,49 @@ export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel
   Layer.effect(LanguageModel.LanguageModel, make(options))
 
 /**
+ * `providers.gemini.options`: `apiVersion` (default `v1beta`) and the per-attempt `timeout`
+ * (`30s`, `2m`, or milliseconds; default 10 minutes).
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const ProviderOptions = Schema.Struct({
+  apiVersion: Schema.optionalKey(Schema.NonEmptyString.annotate({ examples: ["v1beta", "v1"] })).annotate({
+    description: "The API version (default v1beta)."
+  }),
+  timeout: Schema.optionalKey(
+    ProviderKit.Timeout.pipe(Schema.annotateEncoded({ description: "How long one request may take (default 10m)." }))
+  )
+})
+
+/**
+ * The decoded {@link ProviderOptions}.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export type ProviderOptions = typeof ProviderOptions.Type
+
+/**
  * The `gemini` registry entry (needs `FileSystem` and `Path` to read key files). Settings from
  * the provider config: `baseUrl`, `options.apiVersion`, `options.timeout`.
  *
  * @since 0.1.0
  * @category providers
  */
-export const provider: Effect.Effect<Provider, never, FileSystem.FileSystem | Path.Path> = Effect.gen(function*() {
-  const fileSystem = yield* FileSystem.FileSystem
-  const path = yield* Path.Path
-  const entry: Provider = {
-    name: PROVIDER,
-    description: "Google Gemini (generativelanguage.googleapis.com) via @google/genai",
-    defaultModel: DEFAULT_MODEL,
-    keyEnv: KEY_ENV,
-    requiresKey: true,
-    make: (config) =>
-      Effect.gen(function*() {
-        const keyFile = typeof config.options?.keyFile === "string" ? config.options.keyFile : undefined
-        const found = yield* ProviderKeys.resolve({ provider: entry, explicit: config.apiKey, keyFile }).pipe(
-          Effect.provideService(FileSystem.FileSystem, fileSystem),
-          Effect.provideService(Path.Path, path)
-        )
-        if (found === undefined) return yield* Effect.die("unreachable: gemini requires a key")
-        const timeout = yield* timeoutFromConfig(PROVIDER, config)
-        const apiVersion = config.options?.apiVersion
-        if (apiVersion !== undefined && (typeof apiVersion !== "string" || apiVersion === "")) {
-          return yield* Effect.fail(LlmError.make(PROVIDER, new LlmError.Configuration({
-            description: "providers.gemini.apiVersion must be a version string",
-            setting: "providers.gemini.apiVersion",
-            fix: "use v1beta (the default) or v1"
-          })))
-        }
-        return yield* make({
-          apiKey: found.key,
-          ...(config.baseUrl !== undefined ? { baseUrl: config.baseUrl } : {}),
-          ...(typeof apiVersion === "string" ? { apiVersion } : {}),
-          defaultModel: config.model ?? DEFAULT_MODEL,
-          ...(timeout !== undefined ? { timeout } : {})
-        })
-      })
-  }
-  return entry
+export const provider: Effect.Effect<Provider, never, FileSystem.FileSystem | Path.Path> = ProviderKit.define({
+  name: PROVIDER,
+  description: "Google Gemini (generativelanguage.googleapis.com) via @google/genai",
+  defaultModel: DEFAULT_MODEL,
+  keyEnv: KEY_ENV,
+  requiresKey: true,
+  options: ProviderOptions,
+  make: ({ apiKey, baseUrl, model, options }) =>
+    make({
+      apiKey,
+      ...(baseUrl !== undefined ? { baseUrl } : {}),
+      ...(options.apiVersion !== undefined ? { apiVersion: options.apiVersion } : {}),
+      defaultModel: model,
+      ...(options.timeout !== undefined ? { timeout: options.timeout } : {})
+    })
 })

@@ -18,7 +18,7 @@
  *
  * @since 0.1.0
  */
-import { Result } from "effect"
+import { Effect, Result, Schema, SchemaIssue, SchemaTransformation } from "effect"
 import * as DurationText from "../../DurationText.ts"
 
 /**
@@ -79,3 +79,59 @@ export const parseScript = (script: string | ReadonlyArray<string>): Result.Resu
   }
   return Result.succeed(faults)
 }
+
+/**
+ * Writes a fault as its token (`429:2s`, `500`, `timeout`...), the inverse of {@link parse}.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const format = (fault: MockFault): string => {
+  switch (fault._tag) {
+    case "Ok":
+      return "ok"
+    case "RateLimited":
+      return fault.retryAfterMs === undefined ? "429" : `429:${DurationText.formatMillis(fault.retryAfterMs)}`
+    case "ServerError":
+      return String(fault.status)
+    case "Timeout":
+      return "timeout"
+    case "Hang":
+      return "hang"
+    case "Network":
+      return "network"
+    case "Malformed":
+      return "malformed"
+    case "Authentication":
+      return "auth"
+    case "InvalidRequest":
+      return "400"
+  }
+}
+
+const isFaultList = (input: unknown): input is ReadonlyArray<MockFault> =>
+  Array.isArray(input) && input.every((fault) => typeof fault === "object" && fault !== null && "_tag" in fault)
+
+/**
+ * A fault script as written in config, `"429,500"` or `["429:2s", 500, "timeout"]`, decoded into
+ * the list of faults (a bad token fails, naming it and the tokens that exist).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Script = Schema.Union([Schema.String, Schema.Array(Schema.Union([Schema.String, Schema.Int]))])
+  .annotate({ examples: [["429:1s", "500"]] })
+  .pipe(
+    Schema.decodeTo(
+      Schema.declare(isFaultList, { expected: "a list of mock faults" }),
+      SchemaTransformation.transformEffect({
+        decode: (script: string | ReadonlyArray<string | number>) => {
+          const parsed = parseScript(typeof script === "string" ? script : script.map(String))
+          return Result.isSuccess(parsed)
+            ? Effect.succeed(parsed.success)
+            : Effect.fail(new SchemaIssue.InvalidValue({ message: parsed.failure }, script))
+        },
+        encode: (faults: ReadonlyArray<MockFault>) => Effect.succeed(faults.map(format))
+      })
+    )
+  )

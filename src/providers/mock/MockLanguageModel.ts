@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { type Clock, Context, Duration, Effect, Layer, Result } from "effect"
+import { type Clock, Context, Duration, Effect, Layer, Result, Schema } from "effect"
 import { decode, encode } from "gpt-tokenizer"
 import * as DurationText from "../../DurationText.ts"
 import * as LanguageModel from "../../LanguageModel.ts"
@@ -21,6 +21,7 @@ import type { FinishReason, LlmResponse } from "../../LlmResponse.ts"
 import type { Provider } from "../../ProviderRegistry.ts"
 import * as Tokenizer from "../../Tokenizer.ts"
 import * as Usage from "../../Usage.ts"
+import * as ProviderKit from "../ProviderKit.ts"
 import type { MockFault } from "./MockFault.ts"
 import * as MockFaultModule from "./MockFault.ts"
 
@@ -273,69 +274,61 @@ export const layer = (options: Options = {}): Layer.Layer<LanguageModel.Language
   )
 
 /**
+ * `providers.mock.options` (and the YAML `mock:` section, which the config passes here):
+ * `reply` (a fixed text, or `echo`), `latency` (`50ms`, `1s`, or milliseconds) and `faults` (a
+ * fault script, see `MockFault`), decoded into the mock's {@link Options}.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const ProviderOptions = Schema.Struct({
+  reply: Schema.optionalKey(Schema.String.annotate({ examples: ["echo"] })).annotate({
+    description: "A fixed reply, or \"echo\" to repeat the last user message."
+  }),
+  latency: Schema.optionalKey(
+    DurationText.DurationFromText.pipe(Schema.annotateEncoded({ description: "How long each call takes." }))
+  ),
+  faults: Schema.optionalKey(
+    MockFaultModule.Script.pipe(Schema.annotateEncoded({ description: "The next calls fail with these faults." }))
+  )
+})
+
+/**
+ * The decoded {@link ProviderOptions}.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export type ProviderOptions = typeof ProviderOptions.Type
+
+/**
  * Reads the mock's settings from a provider config's `options`
- * (`reply`, `latency` as a duration string, `faults` as a script).
+ * (`reply`, `latency` as a duration string or milliseconds, `faults` as a script).
  *
  * @since 0.1.0
  * @category config
  */
 export const optionsFromConfig = (
   raw: Readonly<Record<string, unknown>> | undefined
-): Result.Result<Options, string> => {
-  if (raw === undefined) return Result.succeed({})
-  const out: { reply?: string; latency?: Duration.Input; faults?: ReadonlyArray<MockFault> } = {}
-  if (raw.reply !== undefined) {
-    if (typeof raw.reply !== "string") return Result.fail("mock.reply must be a string (or \"echo\")")
-    out.reply = raw.reply
-  }
-  if (raw.latency !== undefined) {
-    if (typeof raw.latency === "number") out.latency = Duration.millis(raw.latency)
-    else if (typeof raw.latency === "string") {
-      const parsed = DurationText.parseMillis(raw.latency)
-      if (Result.isFailure(parsed)) return Result.fail(`mock.latency: ${parsed.failure}`)
-      out.latency = Duration.millis(parsed.success)
-    } else return Result.fail("mock.latency must be a duration such as 50ms")
-  }
-  if (raw.faults !== undefined) {
-    if (typeof raw.faults !== "string" && !Array.isArray(raw.faults)) {
-      return Result.fail("mock.faults must be a list such as [429, 500] or a string such as \"429,500\"")
-    }
-    const script = typeof raw.faults === "string" ? raw.faults : raw.faults.map(String)
-    const parsed = MockFaultModule.parseScript(script)
-    if (Result.isFailure(parsed)) return Result.fail(`mock.faults: ${parsed.failure}`)
-    out.faults = parsed.success
-  }
-  return Result.succeed(out)
-}
+): Result.Result<Options, string> =>
+  Result.mapError(
+    Schema.decodeUnknownResult(ProviderOptions)(raw ?? {}),
+    (error) => error.message.split("\n")[0]!
+  )
 
 /**
- * The mock as a registry {@link Provider}. Its settings come from `config.options`.
+ * The mock as a registry {@link Provider} (`ProviderKit.defineOffline`): no key, no services.
+ * Its settings come from `config.options` ({@link ProviderOptions}).
  *
  * @since 0.1.0
  * @category providers
  */
-export const provider: Provider = {
+export const provider: Provider = ProviderKit.defineOffline({
   name: PROVIDER,
   description: "Deterministic offline model (the default when no provider is configured)",
   defaultModel: DEFAULT_MODEL,
   models: [DEFAULT_MODEL],
   closedModelList: false,
-  keyEnv: [],
-  requiresKey: false,
-  make: (config) => {
-    const parsed = optionsFromConfig(config.options)
-    if (Result.isFailure(parsed)) {
-      return Effect.fail(
-        LlmError.make(
-          PROVIDER,
-          new LlmError.Configuration({
-            description: parsed.failure,
-            setting: "mock",
-            fix: "see docs/providers.md#mock for the mock's settings, e.g. faults: [\"429:1s\", \"500\"]"
-          })
-        )
-      )
-    }
-    return Effect.map(make({ ...parsed.success, model: config.model }), ({ model }) => model)
-  }
-}
+  options: ProviderOptions,
+  make: ({ model, options }) => Effect.map(make({ ...options, model }), (built) => built.model)
+})

@@ -97,6 +97,7 @@ export const flavor: OpenAiLanguageModel.Flavor = {
   keyEnv: [KEY_ENV],
   requiresKey: false,
   defaultBaseUrl: undefined,
+  options: OpenAiLanguageModel.ProviderOptions,
   maxTokensField: "max_tokens"
 }
 

@@ -16,7 +16,7 @@ import { Context, Duration, Effect, Exit, Layer, Redacted } from "effect"
 import { HttpBody, HttpClient, HttpClientRequest } from "effect/http"
 import type * as LlmError from "../../LlmError.ts"
 import * as Errors from "./internal/errors.ts"
-import * as OpenAiSchema from "./OpenAiSchema.ts"
+import * as OpenAiSchema from "./internal/OpenAiSchema.ts"
 
 /**
  * How to reach the server.

@@ -12,21 +12,21 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, FileSystem, Layer, Path } from "effect"
+import { Clock, Effect, type FileSystem, Layer, type Path, Schema } from "effect"
 import { HttpClient } from "effect/http"
 import * as LanguageModel from "../../LanguageModel.ts"
 import * as LlmError from "../../LlmError.ts"
 import type { LlmRequest } from "../../LlmRequest.ts"
 import * as Message from "../../Message.ts"
 import type { Cost, FinishReason, LlmResponse } from "../../LlmResponse.ts"
-import * as ProviderKeys from "../../ProviderKeys.ts"
-import type { Provider, ProviderConfig } from "../../ProviderRegistry.ts"
+import type { Provider } from "../../ProviderRegistry.ts"
 import * as Tokenizer from "../../Tokenizer.ts"
 import * as Usage from "../../Usage.ts"
 import * as TextOnly from "../internal/content.ts"
+import * as ProviderKit from "../ProviderKit.ts"
 import * as Errors from "./internal/errors.ts"
+import type * as OpenAiSchema from "./internal/OpenAiSchema.ts"
 import * as OpenAiClient from "./OpenAiClient.ts"
-import type * as OpenAiSchema from "./OpenAiSchema.ts"
 import type * as OpenAiWire from "openai/resources/chat/completions"
 
 /**
@@ -204,7 +204,7 @@ export const fromClient = (client: OpenAiClient.Service, options: Options): Lang
             return Effect.fail(Errors.contentFiltered(
               call,
               typeof refusal === "string" && refusal !== ""
-                ? `the model refused: ${Errors.scrub(refusal)}`
+                ? `the model refused: ${ProviderKit.scrub(refusal)}`
                 : "the provider filtered the output and returned no content (finish_reason content_filter)",
               id
             ))
@@ -267,7 +267,8 @@ export const layerEffect = <E, R>(
 ): Layer.Layer<LanguageModel.LanguageModel, E, R> => Layer.effect(LanguageModel.LanguageModel, build)
 
 /**
- * The services a registry entry captures to build models later.
+ * The services a registry entry captures to build models later (`FileSystem` and `Path` for
+ * key files).
  *
  * @since 0.1.0
  * @category models
@@ -275,12 +276,33 @@ export const layerEffect = <E, R>(
 export type Services = HttpClient.HttpClient | FileSystem.FileSystem | Path.Path
 
 /**
+ * The `providers.<name>.options` every OpenAI-protocol provider reads: `timeout`, the
+ * per-attempt timeout (`30s`, `2m`, or milliseconds; default 10 minutes).
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const ProviderOptions = Schema.Struct({
+  timeout: Schema.optionalKey(
+    ProviderKit.Timeout.pipe(Schema.annotateEncoded({ description: "How long one request may take (default 10m)." }))
+  )
+})
+
+/**
+ * The decoded {@link ProviderOptions}.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export type ProviderOptions = typeof ProviderOptions.Type
+
+/**
  * What differs between the three OpenAI-protocol providers.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Flavor {
+export interface Flavor<FlavorOptions extends ProviderOptions = ProviderOptions> {
   readonly name: string
   readonly description: string
   readonly defaultModel: string
@@ -288,86 +310,56 @@ export interface Flavor {
   readonly requiresKey: boolean
   /** `undefined` when the base URL must be given. */
   readonly defaultBaseUrl: string | undefined
-  /** Builds the provider-specific options from the config (headers, extra body...). */
-  readonly configure?: (config: ProviderConfig) => Effect.Effect<Partial<Options>, LlmError.LlmError>
+  /** Decodes `providers.<name>.options` (at least {@link ProviderOptions}). */
+  readonly options: Schema.Decoder<FlavorOptions>
+  /** The provider-specific options of the adapter (headers, extra body...), from the decoded options. */
+  readonly configure?: ((options: FlavorOptions) => Partial<Options>) | undefined
   readonly maxTokensField: "max_tokens" | "max_completion_tokens"
 }
 
 /**
- * Reads the per-attempt timeout from `config.options.timeout` (a duration such as `30s`, or
- * milliseconds).
- *
- * @since 0.1.0
- * @category config
- */
-export const timeoutFromConfig = (
-  provider: string,
-  config: ProviderConfig
-): Effect.Effect<Duration.Input | undefined, LlmError.LlmError> => {
-  const raw = config.options?.timeout
-  if (raw === undefined) return Effect.succeed(undefined)
-  if (typeof raw === "number" && raw > 0) return Effect.succeed(Duration.millis(raw))
-  if (typeof raw === "string") {
-    const parsed = Duration.fromInput(raw as Duration.Input)
-    if (parsed._tag === "Some") return Effect.succeed(parsed.value)
-  }
-  return Effect.fail(LlmError.make(provider, new LlmError.Configuration({
-    description: `providers.${provider}.timeout must be a duration such as 30s or 2m`,
-    setting: `providers.${provider}.timeout`,
-    fix: "write the timeout as 500ms, 30s, 5m or a number of milliseconds"
-  })))
-}
-
-/**
- * Builds a registry entry for an OpenAI-protocol flavour, capturing the services it needs.
+ * Builds a registry entry for an OpenAI-protocol flavour with `ProviderKit.define`: it captures
+ * the `HttpClient` (and `FileSystem`/`Path` for key files) of its context.
  *
  * @since 0.1.0
  * @category providers
  */
-export const providerFor = (flavor: Flavor): Effect.Effect<Provider, never, Services> =>
-  Effect.gen(function*() {
-    // Capture only these services (not the whole context), so the caller's references
-    // (ConfigProvider, tracer, log level) still apply when a model is built and called.
-    const http = yield* HttpClient.HttpClient
-    const fileSystem = yield* FileSystem.FileSystem
-    const path = yield* Path.Path
-    const entry: Provider = {
-      name: flavor.name,
-      description: flavor.description,
-      defaultModel: flavor.defaultModel,
-      keyEnv: flavor.keyEnv,
-      requiresKey: flavor.requiresKey,
-      make: (config) =>
-        Effect.gen(function*() {
-          const baseUrl = config.baseUrl ?? flavor.defaultBaseUrl
-          if (baseUrl === undefined || baseUrl === "") {
-            return yield* Effect.fail(LlmError.make(flavor.name, new LlmError.Configuration({
-              description: `${flavor.name} needs the base URL of the server`,
-              setting: `providers.${flavor.name}.baseUrl`,
-              fix: `pass --base-url http://localhost:11434/v1 (Ollama), http://localhost:8000/v1 (vLLM) or ` +
-                `http://localhost:1234/v1 (LM Studio), or set baseUrl in the config file`
-            })))
-          }
-          const keyFile = typeof config.options?.keyFile === "string" ? config.options.keyFile : undefined
-          const found = yield* ProviderKeys.resolve({ provider: entry, explicit: config.apiKey, keyFile }).pipe(
-            Effect.provideService(FileSystem.FileSystem, fileSystem),
-            Effect.provideService(Path.Path, path)
-          )
-          const timeout = yield* timeoutFromConfig(flavor.name, config)
-          const extra = flavor.configure !== undefined ? yield* flavor.configure(config) : {}
-          const options: Options = {
-            provider: flavor.name,
-            baseUrl,
-            apiKey: found?.key,
-            defaultModel: config.model ?? flavor.defaultModel,
-            maxTokensField: flavor.maxTokensField,
-            ...(timeout !== undefined ? { timeout } : {}),
-            ...extra
-          }
-          return fromClient(OpenAiClient.fromHttpClient(http, options), options)
-        })
-    }
-    return entry
+export const providerFor = <FlavorOptions extends ProviderOptions>(
+  flavor: Flavor<FlavorOptions>
+): Effect.Effect<Provider, never, Services> =>
+  ProviderKit.define({
+    name: flavor.name,
+    description: flavor.description,
+    defaultModel: flavor.defaultModel,
+    keyEnv: flavor.keyEnv,
+    requiresKey: flavor.requiresKey,
+    defaultBaseUrl: flavor.defaultBaseUrl,
+    options: flavor.options,
+    services: [HttpClient.HttpClient],
+    make: (settings) =>
+      Effect.gen(function*() {
+        const baseUrl = settings.baseUrl
+        if (baseUrl === undefined || baseUrl === "") {
+          return yield* Effect.fail(LlmError.make(flavor.name, new LlmError.Configuration({
+            description: `${flavor.name} needs the base URL of the server`,
+            setting: `providers.${flavor.name}.baseUrl`,
+            fix: `pass --base-url http://localhost:11434/v1 (Ollama), http://localhost:8000/v1 (vLLM) or ` +
+              `http://localhost:1234/v1 (LM Studio), or set baseUrl in the config file`
+          })))
+        }
+        const http = yield* HttpClient.HttpClient
+        const { timeout } = settings.options
+        const options: Options = {
+          provider: flavor.name,
+          baseUrl,
+          apiKey: settings.apiKey,
+          defaultModel: settings.model,
+          maxTokensField: flavor.maxTokensField,
+          ...(timeout !== undefined ? { timeout } : {}),
+          ...flavor.configure?.(settings.options)
+        }
+        return fromClient(OpenAiClient.fromHttpClient(http, options), options)
+      })
   })
 
 /**
@@ -383,6 +375,7 @@ export const flavor: Flavor = {
   keyEnv: [KEY_ENV],
   requiresKey: true,
   defaultBaseUrl: DEFAULT_BASE_URL,
+  options: ProviderOptions,
   maxTokensField: "max_completion_tokens"
 }
 

@@ -9,11 +9,10 @@
  *
  * @since 0.1.0
  */
-import { Effect, type Duration, type Layer, type Redacted } from "effect"
+import { type Duration, type Effect, type Layer, type Redacted, Schema } from "effect"
 import type { HttpClient } from "effect/http"
 import type * as LanguageModel from "../../LanguageModel.ts"
-import * as LlmError from "../../LlmError.ts"
-import type { Provider, ProviderConfig } from "../../ProviderRegistry.ts"
+import type { Provider } from "../../ProviderRegistry.ts"
 import * as OpenAiLanguageModel from "../openai/OpenAiLanguageModel.ts"
 
 /**
@@ -118,24 +117,32 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
 export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>
   OpenAiLanguageModel.layerEffect(make(options))
 
-const readAttribution = (config: ProviderConfig): Effect.Effect<Attribution, LlmError.LlmError> => {
-  const options = config.options ?? {}
-  const referer = options.referer ?? options.httpReferer
-  const title = options.title ?? options.appName
-  for (const [name, value] of [["referer", referer], ["title", title]] as const) {
-    if (value !== undefined && typeof value !== "string") {
-      return Effect.fail(LlmError.make(PROVIDER, new LlmError.Configuration({
-        description: `providers.openrouter.${name} must be a string`,
-        setting: `providers.openrouter.${name}`,
-        fix: name === "referer" ? "e.g. referer: https://myapp.example" : "e.g. title: My App"
-      })))
-    }
-  }
-  return Effect.succeed({
-    ...(typeof referer === "string" ? { referer } : {}),
-    ...(typeof title === "string" ? { title } : {})
-  })
-}
+const attributionText = (example: string) => Schema.String.annotate({ examples: [example] })
+
+/**
+ * `providers.openrouter.options`: the per-attempt `timeout` and the app attribution (`referer`,
+ * `title`; `httpReferer` and `appName` are read as their other names).
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const ProviderOptions = Schema.Struct({
+  ...OpenAiLanguageModel.ProviderOptions.fields,
+  referer: Schema.optionalKey(attributionText("https://myapp.example")).annotate({
+    description: "Your app's URL, sent as HTTP-Referer."
+  }),
+  httpReferer: Schema.optionalKey(attributionText("https://myapp.example")).annotate({ description: "Another name for referer." }),
+  title: Schema.optionalKey(attributionText("My App")).annotate({ description: "Your app's name, sent as X-Title." }),
+  appName: Schema.optionalKey(attributionText("My App")).annotate({ description: "Another name for title." })
+})
+
+/**
+ * The decoded {@link ProviderOptions}.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export type ProviderOptions = typeof ProviderOptions.Type
 
 /**
  * The OpenRouter flavour of the OpenAI-protocol adapter. Attribution comes from the provider
@@ -144,20 +151,27 @@ const readAttribution = (config: ProviderConfig): Effect.Effect<Attribution, Llm
  * @since 0.1.0
  * @category providers
  */
-export const flavor: OpenAiLanguageModel.Flavor = {
+export const flavor: OpenAiLanguageModel.Flavor<ProviderOptions> = {
   name: PROVIDER,
   description: "OpenRouter: many providers' models with one key (openrouter.ai)",
   defaultModel: DEFAULT_MODEL,
   keyEnv: [KEY_ENV],
   requiresKey: true,
   defaultBaseUrl: DEFAULT_BASE_URL,
+  options: ProviderOptions,
   maxTokensField: "max_tokens",
-  configure: (config) =>
-    Effect.map(readAttribution(config), (attribution) => ({
+  configure: (options) => {
+    const referer = options.referer ?? options.httpReferer
+    const title = options.title ?? options.appName
+    return {
       extraBody: shared.extraBody,
       providerCost: true,
-      headers: attributionHeaders(attribution)
-    }))
+      headers: attributionHeaders({
+        ...(referer !== undefined ? { referer } : {}),
+        ...(title !== undefined ? { title } : {})
+      })
+    }
+  }
 }
 
 /**

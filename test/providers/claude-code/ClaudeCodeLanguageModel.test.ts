@@ -4,14 +4,14 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, type Duration, Effect, Fiber, FileSystem, Layer, Logger, Redacted } from "effect"
+import { ConfigProvider, Duration, Effect, Fiber, FileSystem, Layer, Logger, Redacted } from "effect"
 import { existsSync } from "node:fs"
 import * as CallContext from "../../../src/CallContext.ts"
 import type * as LlmError from "../../../src/LlmError.ts"
 import * as LlmRequest from "../../../src/LlmRequest.ts"
+import * as NodeProviders from "../../../src/node/NodeProviders.ts"
 import * as ClaudeCodeLanguageModel from "../../../src/providers/claude-code/ClaudeCodeLanguageModel.ts"
 import * as Invocation from "../../../src/providers/claude-code/internal/invocation.ts"
-import * as BuiltinProviders from "../../../src/providers/BuiltinProviders.ts"
 import * as ProviderRegistry from "../../../src/ProviderRegistry.ts"
 import * as Harness from "./ClaudeCodeHarness.ts"
 import * as FakeAnthropicApi from "./FakeAnthropicApi.ts"
@@ -252,7 +252,7 @@ describe("ClaudeCodeLanguageModel (real claude binary, fake API)", () => {
 
   it.live("a run past its timeout is stopped: Timeout, and the process is gone", () =>
     Effect.gen(function*() {
-      const { api, model, wrapper } = yield* setup({ mode: { _tag: "Hang" }, timeout: "3 seconds" })
+      const { api, model, wrapper } = yield* setup({ mode: { _tag: "Hang" }, timeout: Duration.seconds(3) })
       const error = yield* Effect.flip(model.generate(LlmRequest.make("hi")))
       assert.strictEqual(error.reason._tag, "Timeout")
       assert.isTrue(error.isRetryable)
@@ -299,7 +299,7 @@ describe("ClaudeCodeLanguageModel (real claude binary, fake API)", () => {
         const model = yield* ProviderRegistry.create({ provider: "claude-code", baseUrl: api.origin, options: { env: wrapper.env } })
         return yield* model.generate(LlmRequest.make("hi"))
       }).pipe(Effect.provide(Layer.merge(
-        BuiltinProviders.layer,
+        NodeProviders.layer,
         ConfigProvider.layer(ConfigProvider.fromUnknown({ CLAUDE_CODE_PATH: wrapper.path }))
       )))
       assert.strictEqual(response.content, FakeAnthropicApi.defaultAnswer.text)

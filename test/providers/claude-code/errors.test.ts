@@ -4,8 +4,10 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import type * as LlmError from "../../../src/LlmError.ts"
-import type { ClaudeCodeResult } from "../../../src/providers/claude-code/ClaudeCodeSchema.ts"
+import * as Redaction from "../../../src/observability/Redaction.ts"
+import type { ClaudeCodeResult } from "../../../src/providers/claude-code/internal/ClaudeCodeSchema.ts"
 import * as Errors from "../../../src/providers/claude-code/internal/errors.ts"
+import * as ProviderKit from "../../../src/providers/ProviderKit.ts"
 
 const call: Errors.CallInfo = { model: "sonnet", apiKey: "sk-ant-secret-key-0123456789" }
 
@@ -173,8 +175,8 @@ describe("claude-code error mapping", () => {
     const long = `Invalid key sk-ant-secret-key-0123456789 ${"x".repeat(1000)}`
     const error = Errors.toLlmError(apiError(401, long), call)
     assert.notInclude(error.message, "sk-ant-secret-key-0123456789")
-    assert.include(error.message, "[redacted]")
+    assert.include(error.message, Redaction.PLACEHOLDER)
     assert.isBelow(error.message.length, 600)
-    assert.strictEqual(Errors.scrub("key sk-ant-api03-abcdefghijkl end"), "key sk-ant-[redacted] end")
+    assert.strictEqual(ProviderKit.scrub("key sk-ant-api03-abcdefghijkl end"), `key ${Redaction.PLACEHOLDER} end`)
   })
 })

@@ -1,3 +1,4 @@
+import { NodeFileSystem, NodePath } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { GoogleGenAI } from "@google/genai"
 import { Effect, Fiber, Redacted } from "effect"
@@ -180,17 +181,20 @@ describe("GeminiLanguageModel (the real @google/genai SDK) against a fake genera
       assert.strictEqual(shape.reason._tag, "ResponseMalformed")
     }))
 
-  it.live("slower than the timeout -> Timeout; dropped connection -> Network", () =>
+  it.live("slower than the timeout (options.timeout: 300ms) -> Timeout; dropped connection -> Network", () =>
     Effect.gen(function*() {
       const fake = yield* FakeHttpServer.start(() => ({ body: reply("late"), delayMs: 5_000 }))
-      const slow = yield* failure((yield* model(fake.origin, { timeout: "300 millis" })).generate(LlmRequest.make("x")))
+      const entry = yield* GeminiLanguageModel.provider
+      const configured = yield* entry.make({ baseUrl: fake.origin, apiKey: Redacted.make(KEY), options: { timeout: "300ms" } })
+      const slow = yield* failure(configured.generate(LlmRequest.make("x")))
       assert.strictEqual(slow.reason._tag, "Timeout")
+      assert.strictEqual(slow.reason._tag === "Timeout" && slow.reason.elapsedMs, 300)
       // On a loaded machine the timeout may fire before the request even arrives.
       if (fake.requests.length > 0) yield* fake.abandoned.pipe(Effect.timeout("10 seconds"))
       fake.setHandler(() => ({ destroy: true }))
       const dropped = yield* failure((yield* model(fake.origin)).generate(LlmRequest.make("x")))
       assert.strictEqual(dropped.reason._tag, "Network")
-    }))
+    }).pipe(Effect.provide([NodeFileSystem.layer, NodePath.layer])))
 
   it.live("interrupting the fiber aborts the request: the server sees the socket close", () =>
     Effect.gen(function*() {

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Result } from "effect"
+import { Result, Schema } from "effect"
 import * as MockFault from "../../../src/providers/mock/MockFault.ts"
 
 describe("MockFault", () => {
@@ -37,5 +37,27 @@ describe("MockFault", () => {
 
   it("refuses a bad retry-after duration", () => {
     assert.isTrue(Result.isFailure(MockFault.parseScript("429:soon")))
+  })
+
+  it("the Script schema reads a string or a list (numbers too), names a bad token, and writes tokens back", () => {
+    const decode = Schema.decodeUnknownSync(MockFault.Script)
+    const faults: ReadonlyArray<MockFault.MockFault> = [
+      { _tag: "RateLimited", retryAfterMs: 2000 },
+      { _tag: "ServerError", status: 500 },
+      { _tag: "Timeout" }
+    ]
+    assert.deepStrictEqual(decode("429:2s,500,timeout"), faults)
+    assert.deepStrictEqual(decode(["429:2s", 500, "timeout"]), faults)
+    assert.throws(() => decode(["teapot"]), /unknown mock fault "teapot"/)
+    assert.deepStrictEqual(Schema.encodeSync(MockFault.Script)(decode("429:2s,ok,hang,auth,400,network,malformed,503")), [
+      "429:2s",
+      "ok",
+      "hang",
+      "auth",
+      "400",
+      "network",
+      "malformed",
+      "503"
+    ])
   })
 })

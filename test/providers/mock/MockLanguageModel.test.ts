@@ -128,5 +128,13 @@ describe("MockLanguageModel", () => {
       const bad = yield* Effect.flip(Mock.provider.make({ options: { faults: ["teapot"] } }))
       assert.strictEqual(bad.reason._tag, "Configuration")
       assert.include(bad.message, "teapot")
+      assert.strictEqual((bad.reason as LlmError.Configuration).setting, "providers.mock.options.faults")
+      // The config passes the mock section's latency in milliseconds.
+      const slow = yield* Mock.provider.make({ options: { latency: 20, reply: "late" } })
+      const fiber = yield* Effect.forkChild(slow.generate({ messages: [{ role: "user", content: "x" }] }))
+      yield* TestClock.adjust("19 millis")
+      assert.isUndefined(fiber.pollUnsafe())
+      yield* TestClock.adjust("1 millis")
+      assert.strictEqual((yield* Fiber.join(fiber)).content, "late")
     }))
 })

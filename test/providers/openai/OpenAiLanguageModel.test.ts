@@ -1,4 +1,4 @@
-import { NodeHttpClient } from "@effect/platform-node"
+import { NodeFileSystem, NodeHttpClient, NodePath } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Redacted } from "effect"
 import { readdirSync, readFileSync } from "node:fs"
@@ -8,7 +8,7 @@ import type { ChatCompletion } from "openai/resources/chat/completions"
 import * as LlmError from "../../../src/LlmError.ts"
 import * as LlmRequest from "../../../src/LlmRequest.ts"
 import * as OpenAiLanguageModel from "../../../src/providers/openai/OpenAiLanguageModel.ts"
-import * as OpenAiSchema from "../../../src/providers/openai/OpenAiSchema.ts"
+import * as OpenAiSchema from "../../../src/providers/openai/internal/OpenAiSchema.ts"
 import * as FakeHttpServer from "../FakeHttpServer.ts"
 import { completionBody, ok } from "./fakeOpenAi.ts"
 
@@ -163,17 +163,18 @@ describe("OpenAiLanguageModel against a fake server", () => {
       assert.isFalse(wrongShape.isRetryable)
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 
-  it.live("a response slower than the timeout -> Timeout, and the request is abandoned", () =>
+  it.live("a response slower than the timeout (options.timeout: 300ms) -> Timeout, and the request is abandoned", () =>
     Effect.gen(function*() {
       const fake = yield* FakeHttpServer.start((request) => ({ ...ok(request), delayMs: 5_000 }))
-      const llm = yield* model(fake.origin, { timeout: "300 millis" })
+      const entry = yield* OpenAiLanguageModel.provider
+      const llm = yield* entry.make({ baseUrl: `${fake.origin}/v1`, apiKey: Redacted.make(KEY), options: { timeout: "300ms" } })
       const error = yield* failure(llm.generate(LlmRequest.make("x")))
       assert.strictEqual(error.reason._tag, "Timeout")
       assert.isTrue(error.isRetryable)
       assert.strictEqual(error.reason._tag === "Timeout" && error.reason.elapsedMs, 300)
       // On a loaded machine the timeout may fire before the request even arrives.
       if (fake.requests.length > 0) yield* fake.abandoned.pipe(Effect.timeout("10 seconds"))
-    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+    }).pipe(Effect.provide([NodeHttpClient.layerUndici, NodeFileSystem.layer, NodePath.layer])))
 
   it.live("a dropped connection and a refused connection -> Network", () =>
     Effect.gen(function*() {

@@ -32,14 +32,16 @@
  * | an empty (or blank) prompt, which the CLI refuses | InvalidRequest | no |
  *
  * The CLI's own text is quoted (trimmed, whitespace folded, at most 300 characters, keys
- * scrubbed); the prompt never is.
+ * scrubbed: `ProviderKit.scrub`); the prompt never is. The status rows are built with
+ * `ProviderKit.statusTable`.
  *
  * @since 0.1.0
  */
 import * as LlmError from "../../../LlmError.ts"
-import type { ClaudeCodeResult } from "../ClaudeCodeSchema.ts"
-import { usageOf } from "../ClaudeCodeSchema.ts"
 import * as Usage from "../../../Usage.ts"
+import * as ProviderKit from "../../ProviderKit.ts"
+import type { ClaudeCodeResult } from "./ClaudeCodeSchema.ts"
+import { usageOf } from "./ClaudeCodeSchema.ts"
 
 /**
  * The provider name used in every error.
@@ -96,23 +98,6 @@ export interface CallInfo {
   readonly apiKey?: string | undefined
 }
 
-const MAX_TEXT = 300
-
-/**
- * Folds whitespace, cuts at 300 characters and removes anything shaped like an Anthropic key
- * (and the given key itself).
- *
- * @since 0.1.0
- * @category redaction
- */
-export const scrub = (text: string, apiKey?: string): string => {
-  let out = text
-  if (apiKey !== undefined && apiKey.length >= 4) out = out.split(apiKey).join("[redacted]")
-  out = out.replace(/\bsk-ant-[A-Za-z0-9_-]{6,}/g, "sk-ant-[redacted]").replace(/Bearer\s+\S+/gi, "Bearer [redacted]")
-  out = out.replace(/\s+/g, " ").trim()
-  return out.length > MAX_TEXT ? `${out.slice(0, MAX_TEXT)}...` : out
-}
-
 const resultText = (result: ClaudeCodeResult): string => {
   const parts = [result.result ?? "", ...(result.errors ?? [])].filter((part) => part.trim() !== "")
   return parts.join("; ")
@@ -125,47 +110,45 @@ const OVERLOADED = /overloaded|\b529\b|\b503\b/i
 const REFUSED_ARGUMENTS = /unknown option|unknown command|argument .* is invalid|too many arguments/i
 const MALFORMED = /malformed response|not valid JSON|could not parse/i
 
-/** Maps an API status the CLI reports (or a status read from its text) to a reason. */
-const fromStatus = (status: number, said: string, call: CallInfo): LlmError.LlmErrorReason => {
-  switch (status) {
-    case 401:
-      return new LlmError.Authentication({
-        description: `the Anthropic API refused the credentials (HTTP 401)${said}; log in with \`claude\` or check ANTHROPIC_API_KEY`
-      })
-    case 402:
-    case 403:
-      return new LlmError.PermissionDenied({ description: `the Anthropic API denied the call (HTTP ${status})${said}` })
-    case 404:
-      return new LlmError.NotFound({
-        description: `the model "${call.model}" was not found (HTTP 404)${said}; use an alias such as sonnet, opus or haiku`,
-        model: call.model
-      })
-    case 408:
-      return new LlmError.Timeout({
-        description: `the Anthropic API timed out (HTTP 408)${said}`,
-        scope: "attempt",
-        attempts: 1,
-        elapsedMs: 0
-      })
-    case 429:
-      return new LlmError.RateLimited({ description: `the Anthropic API rate-limited the call (HTTP 429)${said}` })
-    case 503:
-    case 529:
-      return new LlmError.Unavailable({ description: `the Anthropic API is overloaded or down (HTTP ${status})${said}` })
-    default:
-      if (status >= 500) {
-        return new LlmError.ServerError({ description: `the Anthropic API failed (HTTP ${status})${said}`, status })
-      }
-      return new LlmError.InvalidRequest({ description: `the Anthropic API rejected the request (HTTP ${status})${said}` })
-  }
+/** What a row of the status table knows. */
+interface StatusContext {
+  readonly call: CallInfo
+  readonly status: number
+  /** `: <the CLI's text, scrubbed>`, or nothing. */
+  readonly said: string
 }
+
+/** Maps an API status the CLI reports (or a status read from its text) to a reason. */
+const reasonOf = ProviderKit.statusTable<StatusContext>({
+  401: ({ said }) =>
+    new LlmError.Authentication({
+      description: `the Anthropic API refused the credentials (HTTP 401)${said}; log in with \`claude\` or check ANTHROPIC_API_KEY`
+    }),
+  402: ({ said, status }) => new LlmError.PermissionDenied({ description: `the Anthropic API denied the call (HTTP ${status})${said}` }),
+  403: ({ said, status }) => new LlmError.PermissionDenied({ description: `the Anthropic API denied the call (HTTP ${status})${said}` }),
+  404: ({ call, said }) =>
+    new LlmError.NotFound({
+      description: `the model "${call.model}" was not found (HTTP 404)${said}; use an alias such as sonnet, opus or haiku`,
+      model: call.model
+    }),
+  408: ({ said }) => ProviderKit.timeoutReason(`the Anthropic API timed out (HTTP 408)${said}`),
+  429: ({ said }) => new LlmError.RateLimited({ description: `the Anthropic API rate-limited the call (HTTP 429)${said}` }),
+  503: ({ said, status }) => new LlmError.Unavailable({ description: `the Anthropic API is overloaded or down (HTTP ${status})${said}` }),
+  529: ({ said, status }) => new LlmError.Unavailable({ description: `the Anthropic API is overloaded or down (HTTP ${status})${said}` }),
+  "5xx": ({ said, status }) => new LlmError.ServerError({ description: `the Anthropic API failed (HTTP ${status})${said}`, status }),
+  orElse: ({ said, status }) =>
+    new LlmError.InvalidRequest({ description: `the Anthropic API rejected the request (HTTP ${status})${said}` })
+})
+
+const fromStatus = (status: number, said: string, call: CallInfo): LlmError.LlmErrorReason =>
+  reasonOf(status, { call, status, said })
 
 const fromResult = (
   result: ClaudeCodeResult,
   maxBudgetUsd: number | undefined,
   call: CallInfo
 ): { readonly reason: LlmError.LlmErrorReason; readonly status?: number | undefined } => {
-  const text = scrub(resultText(result), call.apiKey)
+  const text = ProviderKit.scrub(resultText(result), call.apiKey)
   const said = text !== "" ? `: ${text}` : ""
   const status = result.api_error_status ?? undefined
   if (result.subtype === "error_max_budget_usd") {
@@ -215,7 +198,7 @@ export const toLlmError = (failure: Failure, call: CallInfo): LlmError.LlmError 
         new LlmError.Configuration({
           description: failure.code === "ENOENT"
             ? `the claude CLI was not found (looked for "${failure.binary}")`
-            : `the claude CLI "${failure.binary}" could not be started (${failure.code}): ${scrub(failure.message)}`,
+            : `the claude CLI "${failure.binary}" could not be started (${failure.code}): ${ProviderKit.scrub(failure.message)}`,
           setting: "CLAUDE_CODE_PATH",
           fix: failure.code === "ENOENT"
             ? INSTALL_HINT
@@ -234,12 +217,12 @@ export const toLlmError = (failure: Failure, call: CallInfo): LlmError.LlmError 
       return LlmError.make(PROVIDER, reason, { model: call.model, status, spent })
     }
     case "NoResult": {
-      const stderr = scrub(failure.stderr, call.apiKey)
+      const stderr = ProviderKit.scrub(failure.stderr, call.apiKey)
       const how = failure.signal !== undefined
         ? `was killed by ${failure.signal}`
         : failure.exitCode !== undefined
         ? `exited with code ${failure.exitCode}`
-        : `ended abnormally (${scrub(failure.abnormal ?? "unknown", call.apiKey)})`
+        : `ended abnormally (${ProviderKit.scrub(failure.abnormal ?? "unknown", call.apiKey)})`
       const said = stderr !== "" ? `; stderr: ${stderr}` : ""
       if (failure.printed) {
         return make(new LlmError.ResponseMalformed({ description: `${failure.detail} (the CLI ${how})${said}` }))
@@ -263,7 +246,7 @@ export const toLlmError = (failure: Failure, call: CallInfo): LlmError.LlmError 
     case "WorkspaceFailed":
       return make(
         new LlmError.Configuration({
-          description: `could not prepare a temporary working directory for the claude CLI: ${scrub(failure.message)}`,
+          description: `could not prepare a temporary working directory for the claude CLI: ${ProviderKit.scrub(failure.message)}`,
           setting: "TMPDIR",
           fix: "point TMPDIR at a writable directory"
         })

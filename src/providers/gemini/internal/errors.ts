@@ -18,10 +18,13 @@
  * | 503 | Unavailable (overloaded) | yes |
  * | other 5xx | ServerError | yes |
  *
+ * The table is built with `ProviderKit.statusTable`; socket errors, scrubbing and the shared
+ * error builders come from the kit.
+ *
  * @since 0.1.0
  */
 import * as LlmError from "../../../LlmError.ts"
-import { errorCode, scrub } from "../../openai/internal/errors.ts"
+import * as ProviderKit from "../../ProviderKit.ts"
 
 /**
  * What is known about the call that failed.
@@ -90,6 +93,60 @@ export const readGoogleError = (text: string): GoogleError => {
   }
 }
 
+/** What a row of the status table knows. */
+interface StatusContext {
+  readonly call: CallInfo
+  readonly status: number
+  readonly google: GoogleError
+  /** ` <Google's status>`, e.g. ` RESOURCE_EXHAUSTED`, or nothing. */
+  readonly code: string
+  /** `: <Google's message, scrubbed>`, or nothing. */
+  readonly said: string
+  readonly retryAfterHeaderMs: number | undefined
+}
+
+const authentication = ({ code, said, status }: StatusContext) =>
+  new LlmError.Authentication({ description: `the API key was refused (HTTP ${status}${code})${said}; check GEMINI_API_KEY` })
+
+const permissionDenied = ({ code, said, status }: StatusContext) =>
+  new LlmError.PermissionDenied({ description: `not allowed (HTTP ${status}${code})${said}` })
+
+const invalidRequest = ({ code, said, status }: StatusContext) =>
+  new LlmError.InvalidRequest({ description: `the provider rejected the request (HTTP ${status}${code})${said}` })
+
+const timedOut = ({ code, said, status }: StatusContext) =>
+  ProviderKit.timeoutReason(`the provider timed out the request (HTTP ${status}${code})${said}`)
+
+const reasonOf = ProviderKit.statusTable<StatusContext>({
+  400: (context) => {
+    const { google } = context
+    if (google.reasons.includes("API_KEY_INVALID") || /API key not valid/i.test(google.message ?? "")) {
+      return authentication(context)
+    }
+    return google.status === "FAILED_PRECONDITION" ? permissionDenied(context) : invalidRequest(context)
+  },
+  401: authentication,
+  403: permissionDenied,
+  404: ({ call, code, said }) =>
+    new LlmError.NotFound({
+      description: `model "${call.model}" was not found at ${call.baseUrl} (HTTP 404${code})${said}; check the model name`,
+      model: call.model
+    }),
+  408: timedOut,
+  504: timedOut,
+  429: ({ code, google, retryAfterHeaderMs, said }) => {
+    const after = google.retryDelayMs ?? retryAfterHeaderMs
+    return new LlmError.RateLimited({
+      description: `rate limited (HTTP 429${code})${said}`,
+      ...(after !== undefined ? { retryAfterMs: after } : {})
+    })
+  },
+  503: ({ code, said }) => new LlmError.Unavailable({ description: `the provider is overloaded or down (HTTP 503${code})${said}` }),
+  "5xx": ({ code, said, status }) =>
+    new LlmError.ServerError({ description: `the provider failed (HTTP ${status}${code})${said}`, status }),
+  orElse: invalidRequest
+})
+
 /**
  * Maps a non-2xx status and Google's error body.
  *
@@ -103,47 +160,13 @@ export const fromStatus = (
   retryAfterHeaderMs?: number | undefined
 ): LlmError.LlmError => {
   const google = readGoogleError(body)
-  const said = google.message !== undefined ? `: ${scrub(google.message, call.apiKey)}` : ""
+  const said = google.message !== undefined ? `: ${ProviderKit.scrub(google.message, call.apiKey)}` : ""
   const code = google.status !== undefined ? ` ${google.status}` : ""
-  const make = (reason: LlmError.LlmErrorReason) => LlmError.make(PROVIDER, reason, { model: call.model, status })
-  const keyInvalid = google.reasons.includes("API_KEY_INVALID") || /API key not valid/i.test(google.message ?? "")
-  if (status === 401 || (status === 400 && keyInvalid)) {
-    return make(new LlmError.Authentication({
-      description: `the API key was refused (HTTP ${status}${code})${said}; check GEMINI_API_KEY`
-    }))
-  }
-  if (status === 403 || (status === 400 && google.status === "FAILED_PRECONDITION")) {
-    return make(new LlmError.PermissionDenied({ description: `not allowed (HTTP ${status}${code})${said}` }))
-  }
-  if (status === 404) {
-    return make(new LlmError.NotFound({
-      description: `model "${call.model}" was not found at ${call.baseUrl} (HTTP 404${code})${said}; check the model name`,
-      model: call.model
-    }))
-  }
-  if (status === 408 || status === 504) {
-    return make(new LlmError.Timeout({
-      description: `the provider timed out the request (HTTP ${status}${code})${said}`,
-      scope: "attempt",
-      attempts: 1,
-      elapsedMs: 0
-    }))
-  }
-  if (status === 429) {
-    const after = google.retryDelayMs ?? retryAfterHeaderMs
-    return make(new LlmError.RateLimited({
-      description: `rate limited (HTTP 429${code})${said}`,
-      ...(after !== undefined ? { retryAfterMs: after } : {})
-    }))
-  }
-  if (status === 503) {
-    return make(new LlmError.Unavailable({ description: `the provider is overloaded or down (HTTP 503${code})${said}` }))
-  }
-  if (status >= 500) {
-    return make(new LlmError.ServerError({ description: `the provider failed (HTTP ${status}${code})${said}`, status }))
-  }
-  return make(new LlmError.InvalidRequest({ description: `the provider rejected the request (HTTP ${status}${code})${said}` }))
+  const reason = reasonOf(status, { call, status, google, code, said, retryAfterHeaderMs })
+  return LlmError.make(PROVIDER, reason, { model: call.model, status })
 }
+
+const kitCall = (call: CallInfo): ProviderKit.CallInfo => ({ provider: PROVIDER, ...call })
 
 /**
  * Maps anything `@google/genai` throws.
@@ -159,25 +182,14 @@ export const fromUnknown = (call: CallInfo, error: unknown, retryAfterHeaderMs?:
   if (error instanceof SyntaxError) {
     return malformed(call, "the body is not JSON")
   }
-  const code = errorCode(error)
-  if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT") {
-    return LlmError.make(PROVIDER, new LlmError.Timeout({
-      description: `the connection to ${call.baseUrl} timed out (${code})`,
-      scope: "attempt",
-      attempts: 1,
-      elapsedMs: 0
-    }), { model: call.model })
-  }
+  const code = ProviderKit.errorCode(error)
   if (code !== undefined || (error instanceof TypeError && /fetch failed|network|socket/i.test(error.message))) {
-    const what = code === "ECONNREFUSED"
-      ? `nothing is listening at ${call.baseUrl} (connection refused); check the base URL`
-      : `the connection to ${call.baseUrl} failed${code !== undefined ? ` (${code})` : ""}`
-    return LlmError.make(PROVIDER, new LlmError.Network({ description: what }), { model: call.model })
+    return ProviderKit.connectionFailure(kitCall(call), code)
   }
   const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
   return LlmError.make(
     PROVIDER,
-    new LlmError.Unknown({ description: `the Gemini SDK failed: ${scrub(text, call.apiKey)}` }),
+    new LlmError.Unknown({ description: `the Gemini SDK failed: ${ProviderKit.scrub(text, call.apiKey)}` }),
     { model: call.model }
   )
 }
@@ -188,12 +200,7 @@ export const fromUnknown = (call: CallInfo, error: unknown, retryAfterHeaderMs?:
  * @since 0.1.0
  * @category mapping
  */
-export const malformed = (call: CallInfo, detail: string): LlmError.LlmError =>
-  LlmError.make(
-    PROVIDER,
-    new LlmError.ResponseMalformed({ description: `unreadable response from ${call.baseUrl}: ${detail}` }),
-    { model: call.model }
-  )
+export const malformed = (call: CallInfo, detail: string): LlmError.LlmError => ProviderKit.malformed(kitCall(call), detail)
 
 /**
  * The prompt or the output was blocked by Gemini's safety filters.
@@ -202,7 +209,7 @@ export const malformed = (call: CallInfo, detail: string): LlmError.LlmError =>
  * @category mapping
  */
 export const contentFiltered = (call: CallInfo, detail: string, requestId: string | undefined): LlmError.LlmError =>
-  LlmError.make(PROVIDER, new LlmError.ContentFiltered({ description: detail }), { model: call.model, requestId })
+  ProviderKit.contentFiltered(kitCall(call), detail, requestId)
 
 /**
  * Our own per-attempt timeout ran out.
@@ -211,13 +218,4 @@ export const contentFiltered = (call: CallInfo, detail: string, requestId: strin
  * @category mapping
  */
 export const timeout = (call: CallInfo, elapsedMs: number): LlmError.LlmError =>
-  LlmError.make(
-    PROVIDER,
-    new LlmError.Timeout({
-      description: `no response from ${call.baseUrl} within ${elapsedMs}ms; raise the provider timeout or use a faster model`,
-      scope: "attempt",
-      attempts: 1,
-      elapsedMs
-    }),
-    { model: call.model }
-  )
+  ProviderKit.attemptTimeout(kitCall(call), elapsedMs)

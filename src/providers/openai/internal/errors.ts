@@ -22,11 +22,14 @@
  * | other 5xx | ServerError | yes |
  *
  * Messages never include the API key (the provider's own text is scrubbed of it) nor the prompt.
+ * The table is built with `ProviderKit.statusTable`; retry hints, socket errors and the shared
+ * error builders come from the kit too.
  *
  * @since 0.1.0
  */
 import type { HttpClientError } from "effect/http"
 import * as LlmError from "../../../LlmError.ts"
+import * as ProviderKit from "../../ProviderKit.ts"
 
 /**
  * What is known about the call that failed.
@@ -34,13 +37,7 @@ import * as LlmError from "../../../LlmError.ts"
  * @since 0.1.0
  * @category models
  */
-export interface CallInfo {
-  readonly provider: string
-  readonly model: string
-  readonly baseUrl: string
-  /** The key, only to scrub it out of provider messages. */
-  readonly apiKey?: string | undefined
-}
+export type CallInfo = ProviderKit.CallInfo
 
 /**
  * A non-2xx response.
@@ -54,23 +51,6 @@ export interface StatusFailure {
   readonly body: string
   /** The current time (epoch ms, from `Clock`), to read an HTTP-date `retry-after`. */
   readonly nowMs: number
-}
-
-const MAX_PROVIDER_TEXT = 300
-
-/**
- * Removes secrets from a provider's text: the key itself, and anything shaped like a bearer
- * token or an `sk-` key (a compatible server may echo the header back).
- *
- * @since 0.1.0
- * @category redaction
- */
-export const scrub = (text: string, apiKey?: string): string => {
-  let out = text
-  if (apiKey !== undefined && apiKey.length >= 4) out = out.split(apiKey).join("[redacted]")
-  out = out.replace(/\bsk-[A-Za-z0-9_\-*]{6,}/g, "sk-[redacted]").replace(/Bearer\s+\S+/gi, "Bearer [redacted]")
-  out = out.replace(/\s+/g, " ").trim()
-  return out.length > MAX_PROVIDER_TEXT ? `${out.slice(0, MAX_PROVIDER_TEXT)}...` : out
 }
 
 interface ErrorBody {
@@ -127,7 +107,7 @@ const parseReset = (value: string, nowMs: number): number | undefined => {
 
 /**
  * The provider's retry hint in milliseconds: `retry-after-ms`, then `retry-after` (seconds or
- * an HTTP date), then the largest `x-ratelimit-reset*` header.
+ * an HTTP date; `ProviderKit.retryAfterMs`), then the largest `x-ratelimit-reset*` header.
  *
  * @since 0.1.0
  * @category parsing
@@ -136,17 +116,8 @@ export const retryAfterMs = (
   headers: Readonly<Record<string, string | undefined>>,
   nowMs: number
 ): number | undefined => {
-  const ms = headers["retry-after-ms"]
-  if (ms !== undefined && ms.trim() !== "" && Number.isFinite(Number(ms)) && Number(ms) >= 0) {
-    return Math.round(Number(ms))
-  }
-  const after = headers["retry-after"]
-  if (after !== undefined && after.trim() !== "") {
-    const seconds = Number(after)
-    if (Number.isFinite(seconds) && seconds >= 0) return Math.round(seconds * 1000)
-    const date = Date.parse(after)
-    if (!Number.isNaN(date)) return Math.max(0, date - nowMs)
-  }
+  const standard = ProviderKit.retryAfterMs(headers, nowMs)
+  if (standard !== undefined) return standard
   let best: number | undefined
   for (const name of ["x-ratelimit-reset-requests", "x-ratelimit-reset-tokens", "x-ratelimit-reset"]) {
     const value = headers[name]
@@ -170,6 +141,56 @@ const isContentFilter = (body: ErrorBody): boolean =>
   body.code === "content_filter" || body.code === "content_policy_violation" ||
   body.type === "content_filter" || body.code === "moderation_blocked"
 
+/** What a row of the status table knows. */
+interface StatusContext {
+  readonly call: CallInfo
+  readonly failure: StatusFailure
+  readonly parsed: ErrorBody
+  /** `: <the provider's message, scrubbed>`, or nothing. */
+  readonly said: string
+}
+
+const reasonOf = ProviderKit.statusTable<StatusContext>({
+  401: ({ call, said }) =>
+    new LlmError.Authentication({
+      description: `the API key was refused (HTTP 401)${said}; check the key for ${call.provider}`
+    }),
+  402: ({ call, said }) =>
+    new LlmError.PermissionDenied({
+      description: `payment required (HTTP 402)${said}; add credits to the ${call.provider} account`
+    }),
+  403: ({ said }) => new LlmError.PermissionDenied({ description: `the key may not do this (HTTP 403)${said}` }),
+  404: ({ call, said }) =>
+    new LlmError.NotFound({
+      description: `model "${call.model}" was not found at ${call.baseUrl} (HTTP 404)${said}; check the model name`,
+      model: call.model
+    }),
+  408: ({ said }) => ProviderKit.timeoutReason(`the provider timed out the request (HTTP 408)${said}`),
+  409: ({ said }) => new LlmError.ServerError({ description: `conflict on the provider's side (HTTP 409)${said}`, status: 409 }),
+  429: ({ failure, parsed, said }) => {
+    if (parsed.code === "insufficient_quota" || parsed.type === "insufficient_quota") {
+      return new LlmError.PermissionDenied({
+        description: `quota exhausted (HTTP 429 insufficient_quota)${said}; check the plan and billing of the account`
+      })
+    }
+    const after = retryAfterMs(failure.headers, failure.nowMs)
+    return new LlmError.RateLimited({
+      description: `rate limited (HTTP 429)${said}`,
+      ...(after !== undefined ? { retryAfterMs: after } : {})
+    })
+  },
+  503: ({ said }) => new LlmError.Unavailable({ description: `the provider is overloaded or down (HTTP 503)${said}` }),
+  529: ({ said }) => new LlmError.Unavailable({ description: `the provider is overloaded or down (HTTP 529)${said}` }),
+  "5xx": ({ failure, said }) =>
+    new LlmError.ServerError({ description: `the provider failed (HTTP ${failure.status})${said}`, status: failure.status }),
+  "4xx": ({ failure, parsed, said }) =>
+    new LlmError.InvalidRequest({
+      description: `the provider rejected the request (HTTP ${failure.status})${said}`,
+      ...(parsed.code !== undefined && /param|unsupported/.test(parsed.code) ? { parameter: parsed.code } : {})
+    }),
+  orElse: ({ failure, said }) => new LlmError.ResponseMalformed({ description: `unexpected HTTP status ${failure.status}${said}` })
+})
+
 /**
  * Maps a non-2xx response.
  *
@@ -179,103 +200,11 @@ const isContentFilter = (body: ErrorBody): boolean =>
 export const fromStatus = (call: CallInfo, failure: StatusFailure): LlmError.LlmError => {
   const { status } = failure
   const parsed = readErrorBody(failure.body)
-  const said = parsed.message !== undefined ? `: ${scrub(parsed.message, call.apiKey)}` : ""
-  const extra = { model: call.model, status, requestId: requestIdOf(failure.headers) }
-  const make = (reason: LlmError.LlmErrorReason) => LlmError.make(call.provider, reason, extra)
-
-  if (isContentFilter(parsed)) {
-    return make(new LlmError.ContentFiltered({ description: `the provider filtered the content (HTTP ${status})${said}` }))
-  }
-  switch (status) {
-    case 401:
-      return make(new LlmError.Authentication({
-        description: `the API key was refused (HTTP 401)${said}; check the key for ${call.provider}`
-      }))
-    case 402:
-      return make(new LlmError.PermissionDenied({
-        description: `payment required (HTTP 402)${said}; add credits to the ${call.provider} account`
-      }))
-    case 403:
-      return make(new LlmError.PermissionDenied({
-        description: `the key may not do this (HTTP 403)${said}`
-      }))
-    case 404:
-      return make(new LlmError.NotFound({
-        description: `model "${call.model}" was not found at ${call.baseUrl} (HTTP 404)${said}; check the model name`,
-        model: call.model
-      }))
-    case 408:
-      return make(new LlmError.Timeout({
-        description: `the provider timed out the request (HTTP 408)${said}`,
-        scope: "attempt",
-        attempts: 1,
-        elapsedMs: 0
-      }))
-    case 409:
-      return make(new LlmError.ServerError({ description: `conflict on the provider's side (HTTP 409)${said}`, status }))
-    case 429: {
-      if (parsed.code === "insufficient_quota" || parsed.type === "insufficient_quota") {
-        return make(new LlmError.PermissionDenied({
-          description: `quota exhausted (HTTP 429 insufficient_quota)${said}; check the plan and billing of the account`
-        }))
-      }
-      const after = retryAfterMs(failure.headers, failure.nowMs)
-      return make(new LlmError.RateLimited({
-        description: `rate limited (HTTP 429)${said}`,
-        ...(after !== undefined ? { retryAfterMs: after } : {})
-      }))
-    }
-    case 503:
-    case 529:
-      return make(new LlmError.Unavailable({ description: `the provider is overloaded or down (HTTP ${status})${said}` }))
-  }
-  if (status >= 500) {
-    return make(new LlmError.ServerError({ description: `the provider failed (HTTP ${status})${said}`, status }))
-  }
-  if (status >= 400) {
-    return make(new LlmError.InvalidRequest({
-      description: `the provider rejected the request (HTTP ${status})${said}`,
-      ...(parsed.code !== undefined && /param|unsupported/.test(parsed.code) ? { parameter: parsed.code } : {})
-    }))
-  }
-  return make(new LlmError.ResponseMalformed({ description: `unexpected HTTP status ${status}${said}` }))
-}
-
-const NETWORK_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "EPIPE",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "ETIMEDOUT",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "UND_ERR_SOCKET",
-  "UND_ERR_CONNECT_TIMEOUT",
-  "UND_ERR_CLOSED"
-])
-
-const TIMEOUT_CODES = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"])
-
-/**
- * The first error code (`ECONNREFUSED`, `UND_ERR_SOCKET`...) found on an error or its causes.
- *
- * @since 0.1.0
- * @category parsing
- */
-export const errorCode = (error: unknown): string | undefined => {
-  let current: unknown = error
-  for (let depth = 0; depth < 6 && typeof current === "object" && current !== null; depth++) {
-    const code = (current as { code?: unknown }).code
-    if (typeof code === "string") return code
-    const errors = (current as { errors?: unknown }).errors
-    if (Array.isArray(errors) && errors.length > 0) {
-      const inner = errorCode(errors[0])
-      if (inner !== undefined) return inner
-    }
-    current = (current as { cause?: unknown }).cause
-  }
-  return undefined
+  const said = parsed.message !== undefined ? `: ${ProviderKit.scrub(parsed.message, call.apiKey)}` : ""
+  const reason = isContentFilter(parsed)
+    ? new LlmError.ContentFiltered({ description: `the provider filtered the content (HTTP ${status})${said}` })
+    : reasonOf(status, { call, failure, parsed, said })
+  return LlmError.make(call.provider, reason, { model: call.model, status, requestId: requestIdOf(failure.headers) })
 }
 
 /**
@@ -286,42 +215,26 @@ export const errorCode = (error: unknown): string | undefined => {
  * @category mapping
  */
 export const fromTransport = (call: CallInfo, error: HttpClientError.HttpClientError): LlmError.LlmError => {
-  const extra = { model: call.model }
   const reason = error.reason
-  const code = errorCode(reason.cause)
   switch (reason._tag) {
     case "InvalidUrlError":
       return LlmError.make(call.provider, new LlmError.Configuration({
         description: `the base URL "${call.baseUrl}" is not a valid URL`,
         setting: "baseUrl",
         fix: "give a full URL such as http://localhost:11434/v1 (config baseUrl or --base-url)"
-      }), extra)
+      }), { model: call.model })
     case "EncodeError":
       return LlmError.make(call.provider, new LlmError.InvalidRequest({
         description: "the request could not be encoded as JSON"
-      }), extra)
+      }), { model: call.model })
     default:
       break
   }
-  if (code !== undefined && TIMEOUT_CODES.has(code)) {
-    return LlmError.make(call.provider, new LlmError.Timeout({
-      description: `the connection to ${call.baseUrl} timed out (${code})`,
-      scope: "attempt",
-      attempts: 1,
-      elapsedMs: 0
-    }), extra)
+  const code = ProviderKit.errorCode(reason.cause)
+  if ((reason._tag === "DecodeError" || reason._tag === "EmptyBodyError") && !ProviderKit.isConnectionCode(code)) {
+    return malformed(call, `the response body could not be read (${reason._tag})`, reason.response?.headers)
   }
-  if (reason._tag === "DecodeError" || reason._tag === "EmptyBodyError") {
-    if (code === undefined || !NETWORK_CODES.has(code)) {
-      return malformed(call, `the response body could not be read (${reason._tag})`, reason.response?.headers)
-    }
-  }
-  const what = code === "ECONNREFUSED"
-    ? `nothing is listening at ${call.baseUrl} (connection refused); check the base URL or start the server`
-    : code === "ENOTFOUND" || code === "EAI_AGAIN"
-    ? `the host of ${call.baseUrl} could not be resolved (${code}); check the base URL and the network`
-    : `the connection to ${call.baseUrl} failed${code !== undefined ? ` (${code})` : ""}`
-  return LlmError.make(call.provider, new LlmError.Network({ description: what }), extra)
+  return ProviderKit.connectionFailure(call, code)
 }
 
 /**
@@ -334,12 +247,7 @@ export const malformed = (
   call: CallInfo,
   detail: string,
   headers?: Readonly<Record<string, string | undefined>>
-): LlmError.LlmError =>
-  LlmError.make(
-    call.provider,
-    new LlmError.ResponseMalformed({ description: `unreadable response from ${call.baseUrl}: ${detail}` }),
-    { model: call.model, requestId: headers !== undefined ? requestIdOf(headers) : undefined }
-  )
+): LlmError.LlmError => ProviderKit.malformed(call, detail, headers !== undefined ? requestIdOf(headers) : undefined)
 
 /**
  * Our own per-attempt timeout ran out before the provider answered.
@@ -347,17 +255,7 @@ export const malformed = (
  * @since 0.1.0
  * @category mapping
  */
-export const timeout = (call: CallInfo, elapsedMs: number): LlmError.LlmError =>
-  LlmError.make(
-    call.provider,
-    new LlmError.Timeout({
-      description: `no response from ${call.baseUrl} within ${elapsedMs}ms; raise the provider timeout or use a faster model`,
-      scope: "attempt",
-      attempts: 1,
-      elapsedMs
-    }),
-    { model: call.model }
-  )
+export const timeout: (call: CallInfo, elapsedMs: number) => LlmError.LlmError = ProviderKit.attemptTimeout
 
 /**
  * The model answered, but the content was filtered and nothing usable came back.
@@ -365,8 +263,5 @@ export const timeout = (call: CallInfo, elapsedMs: number): LlmError.LlmError =>
  * @since 0.1.0
  * @category mapping
  */
-export const contentFiltered = (call: CallInfo, detail: string, requestId: string | undefined): LlmError.LlmError =>
-  LlmError.make(call.provider, new LlmError.ContentFiltered({ description: detail }), {
-    model: call.model,
-    requestId
-  })
+export const contentFiltered: (call: CallInfo, detail: string, requestId: string | undefined) => LlmError.LlmError =
+  ProviderKit.contentFiltered

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { HttpClientError, HttpClientRequest } from "effect/http"
+import * as Redaction from "../../../../src/observability/Redaction.ts"
 import * as Errors from "../../../../src/providers/openai/internal/errors.ts"
 
 const call: Errors.CallInfo = {
@@ -93,7 +94,7 @@ describe("OpenAI-protocol error mapping (status/headers/body -> reason -> retrya
       nowMs: NOW
     })
     assert.notInclude(error.message, "abcdefghijklmnop")
-    assert.include(error.message, "[redacted]")
+    assert.include(error.message, Redaction.PLACEHOLDER)
   })
 
   const request = HttpClientRequest.post("http://127.0.0.1:1/v1/chat/completions")

@@ -5,17 +5,16 @@
  * The CLI adds fields from release to release (`modelUsage`, `terminal_reason`,
  * `api_error_status`...), and some are `null` or missing depending on how the run ended. The
  * Schemas require nothing but an object, accept `null` or absence everywhere, and keep every
- * field they do not know (`StructWithRest`), so nothing the CLI reports is lost. The field names
- * follow Claude Code 2.1 (`SDKResultMessage` in `@anthropic-ai/claude-code`'s `sdk-tools.d.ts`).
+ * field they do not know (`ProviderKit.lenientStruct`), so nothing the CLI reports is lost.
+ * The field names follow Claude Code 2.1 (`SDKResultMessage` in `@anthropic-ai/claude-code`'s
+ * `sdk-tools.d.ts`). Internal: the wire format is not part of the public API.
  *
  * @since 0.1.0
+ * @internal
  */
 import { Result, Schema } from "effect"
-import * as Usage from "../../Usage.ts"
-
-const Rest = [Schema.Record(Schema.String, Schema.Unknown)] as const
-
-const optionalNullable = <S extends Schema.Top>(schema: S) => Schema.optionalKey(Schema.NullOr(schema))
+import * as Usage from "../../../Usage.ts"
+import { lenientStruct, optionalNullable } from "../../ProviderKit.ts"
 
 /**
  * `usage.output_tokens_details`: the thinking part of the output.
@@ -23,10 +22,7 @@ const optionalNullable = <S extends Schema.Top>(schema: S) => Schema.optionalKey
  * @since 0.1.0
  * @category schemas
  */
-export const OutputTokensDetails = Schema.StructWithRest(
-  Schema.Struct({ thinking_tokens: optionalNullable(Schema.Number) }),
-  Rest
-)
+export const OutputTokensDetails = lenientStruct({ thinking_tokens: optionalNullable(Schema.Number) })
 
 /**
  * Token usage as the Anthropic API reports it: `input_tokens` excludes the cache reads and
@@ -35,16 +31,13 @@ export const OutputTokensDetails = Schema.StructWithRest(
  * @since 0.1.0
  * @category schemas
  */
-export const ClaudeCodeUsage = Schema.StructWithRest(
-  Schema.Struct({
-    input_tokens: optionalNullable(Schema.Number),
-    output_tokens: optionalNullable(Schema.Number),
-    cache_read_input_tokens: optionalNullable(Schema.Number),
-    cache_creation_input_tokens: optionalNullable(Schema.Number),
-    output_tokens_details: optionalNullable(OutputTokensDetails)
-  }),
-  Rest
-)
+export const ClaudeCodeUsage = lenientStruct({
+  input_tokens: optionalNullable(Schema.Number),
+  output_tokens: optionalNullable(Schema.Number),
+  cache_read_input_tokens: optionalNullable(Schema.Number),
+  cache_creation_input_tokens: optionalNullable(Schema.Number),
+  output_tokens_details: optionalNullable(OutputTokensDetails)
+})
 
 /**
  * @since 0.1.0
@@ -63,26 +56,23 @@ export type ClaudeCodeUsage = typeof ClaudeCodeUsage.Type
  * @since 0.1.0
  * @category schemas
  */
-export const ClaudeCodeResult = Schema.StructWithRest(
-  Schema.Struct({
-    type: optionalNullable(Schema.String),
-    subtype: optionalNullable(Schema.String),
-    is_error: optionalNullable(Schema.Boolean),
-    result: optionalNullable(Schema.String),
-    errors: optionalNullable(Schema.Array(Schema.String)),
-    session_id: optionalNullable(Schema.String),
-    total_cost_usd: optionalNullable(Schema.Number),
-    usage: optionalNullable(ClaudeCodeUsage),
-    stop_reason: optionalNullable(Schema.String),
-    terminal_reason: optionalNullable(Schema.String),
-    api_error_status: optionalNullable(Schema.Number),
-    num_turns: optionalNullable(Schema.Number),
-    duration_ms: optionalNullable(Schema.Number),
-    duration_api_ms: optionalNullable(Schema.Number),
-    modelUsage: optionalNullable(Schema.Record(Schema.String, Schema.Unknown))
-  }),
-  Rest
-)
+export const ClaudeCodeResult = lenientStruct({
+  type: optionalNullable(Schema.String),
+  subtype: optionalNullable(Schema.String),
+  is_error: optionalNullable(Schema.Boolean),
+  result: optionalNullable(Schema.String),
+  errors: optionalNullable(Schema.Array(Schema.String)),
+  session_id: optionalNullable(Schema.String),
+  total_cost_usd: optionalNullable(Schema.Number),
+  usage: optionalNullable(ClaudeCodeUsage),
+  stop_reason: optionalNullable(Schema.String),
+  terminal_reason: optionalNullable(Schema.String),
+  api_error_status: optionalNullable(Schema.Number),
+  num_turns: optionalNullable(Schema.Number),
+  duration_ms: optionalNullable(Schema.Number),
+  duration_api_ms: optionalNullable(Schema.Number),
+  modelUsage: optionalNullable(Schema.Record(Schema.String, Schema.Unknown))
+})
 
 /**
  * @since 0.1.0

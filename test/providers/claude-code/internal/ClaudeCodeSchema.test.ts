@@ -4,10 +4,10 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Result } from "effect"
-import * as LlmRequest from "../../../src/LlmRequest.ts"
-import * as ClaudeCodeLanguageModel from "../../../src/providers/claude-code/ClaudeCodeLanguageModel.ts"
-import * as ClaudeCodeSchema from "../../../src/providers/claude-code/ClaudeCodeSchema.ts"
-import * as Tokenizer from "../../../src/Tokenizer.ts"
+import * as LlmRequest from "../../../../src/LlmRequest.ts"
+import * as ClaudeCodeLanguageModel from "../../../../src/providers/claude-code/ClaudeCodeLanguageModel.ts"
+import * as ClaudeCodeSchema from "../../../../src/providers/claude-code/internal/ClaudeCodeSchema.ts"
+import * as Tokenizer from "../../../../src/Tokenizer.ts"
 
 /** A result as Claude Code 2.1.332 prints it (trimmed of fields the adapter ignores). */
 const realResult = {

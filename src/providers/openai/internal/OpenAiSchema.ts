@@ -4,17 +4,16 @@
  * OpenAI, OpenRouter, vLLM, Ollama and LM Studio all answer in this shape, each with a few
  * fields of its own and some fields missing or `null`. The Schemas below require only what the
  * adapter reads (the choices), accept `null` or absence everywhere else, and keep every field
- * they do not know (`StructWithRest`), so a provider's extras (OpenRouter's `usage.cost`,
+ * they do not know (`ProviderKit.lenientStruct`), so a provider's extras (OpenRouter's `usage.cost`,
  * `provider`, vLLM's `prompt_logprobs`...) survive decoding. The field names and types follow the
  * `openai` package's `ChatCompletion` (a test checks that the SDK's type fits these Schemas).
+ * Internal: the wire format is not part of the public API.
  *
  * @since 0.1.0
+ * @internal
  */
 import { Schema } from "effect"
-
-const Rest = [Schema.Record(Schema.String, Schema.Unknown)] as const
-
-const optionalNullable = <S extends Schema.Top>(schema: S) => Schema.optionalKey(Schema.NullOr(schema))
+import { lenientStruct, optionalNullable } from "../../ProviderKit.ts"
 
 /**
  * `usage.prompt_tokens_details`: the cached part of the prompt.
@@ -22,10 +21,7 @@ const optionalNullable = <S extends Schema.Top>(schema: S) => Schema.optionalKey
  * @since 0.1.0
  * @category schemas
  */
-export const PromptTokensDetails = Schema.StructWithRest(
-  Schema.Struct({ cached_tokens: optionalNullable(Schema.Number) }),
-  Rest
-)
+export const PromptTokensDetails = lenientStruct({ cached_tokens: optionalNullable(Schema.Number) })
 
 /**
  * `usage.completion_tokens_details`: the reasoning part of the completion.
@@ -33,10 +29,7 @@ export const PromptTokensDetails = Schema.StructWithRest(
  * @since 0.1.0
  * @category schemas
  */
-export const CompletionTokensDetails = Schema.StructWithRest(
-  Schema.Struct({ reasoning_tokens: optionalNullable(Schema.Number) }),
-  Rest
-)
+export const CompletionTokensDetails = lenientStruct({ reasoning_tokens: optionalNullable(Schema.Number) })
 
 /**
  * Token usage as the provider reports it. `prompt_tokens` already includes cached tokens.
@@ -45,17 +38,14 @@ export const CompletionTokensDetails = Schema.StructWithRest(
  * @since 0.1.0
  * @category schemas
  */
-export const CompletionUsage = Schema.StructWithRest(
-  Schema.Struct({
-    prompt_tokens: optionalNullable(Schema.Number),
-    completion_tokens: optionalNullable(Schema.Number),
-    total_tokens: optionalNullable(Schema.Number),
-    prompt_tokens_details: optionalNullable(PromptTokensDetails),
-    completion_tokens_details: optionalNullable(CompletionTokensDetails),
-    cost: optionalNullable(Schema.Number)
-  }),
-  Rest
-)
+export const CompletionUsage = lenientStruct({
+  prompt_tokens: optionalNullable(Schema.Number),
+  completion_tokens: optionalNullable(Schema.Number),
+  total_tokens: optionalNullable(Schema.Number),
+  prompt_tokens_details: optionalNullable(PromptTokensDetails),
+  completion_tokens_details: optionalNullable(CompletionTokensDetails),
+  cost: optionalNullable(Schema.Number)
+})
 
 /**
  * @since 0.1.0
@@ -69,14 +59,11 @@ export type CompletionUsage = typeof CompletionUsage.Type
  * @since 0.1.0
  * @category schemas
  */
-export const ChatCompletionMessage = Schema.StructWithRest(
-  Schema.Struct({
-    role: optionalNullable(Schema.String),
-    content: optionalNullable(Schema.String),
-    refusal: optionalNullable(Schema.String)
-  }),
-  Rest
-)
+export const ChatCompletionMessage = lenientStruct({
+  role: optionalNullable(Schema.String),
+  content: optionalNullable(Schema.String),
+  refusal: optionalNullable(Schema.String)
+})
 
 /**
  * One choice of a completion.
@@ -84,14 +71,11 @@ export const ChatCompletionMessage = Schema.StructWithRest(
  * @since 0.1.0
  * @category schemas
  */
-export const ChatCompletionChoice = Schema.StructWithRest(
-  Schema.Struct({
-    index: optionalNullable(Schema.Number),
-    message: optionalNullable(ChatCompletionMessage),
-    finish_reason: optionalNullable(Schema.String)
-  }),
-  Rest
-)
+export const ChatCompletionChoice = lenientStruct({
+  index: optionalNullable(Schema.Number),
+  message: optionalNullable(ChatCompletionMessage),
+  finish_reason: optionalNullable(Schema.String)
+})
 
 /**
  * A chat completion (non-streaming).
@@ -99,17 +83,14 @@ export const ChatCompletionChoice = Schema.StructWithRest(
  * @since 0.1.0
  * @category schemas
  */
-export const ChatCompletion = Schema.StructWithRest(
-  Schema.Struct({
-    id: optionalNullable(Schema.String),
-    model: optionalNullable(Schema.String),
-    object: optionalNullable(Schema.String),
-    created: optionalNullable(Schema.Number),
-    choices: Schema.Array(ChatCompletionChoice),
-    usage: optionalNullable(CompletionUsage)
-  }),
-  Rest
-).annotate({ identifier: "OpenAiChatCompletion" })
+export const ChatCompletion = lenientStruct({
+  id: optionalNullable(Schema.String),
+  model: optionalNullable(Schema.String),
+  object: optionalNullable(Schema.String),
+  created: optionalNullable(Schema.Number),
+  choices: Schema.Array(ChatCompletionChoice),
+  usage: optionalNullable(CompletionUsage)
+}).annotate({ identifier: "OpenAiChatCompletion" })
 
 /**
  * @since 0.1.0

@@ -1,0 +1,33 @@
+/**
+ * The one scrubber (src/observability/Redaction.ts): log lines, fixtures and the provider text
+ * quoted in errors (through ProviderKit.scrub) all pass through `scrubText`.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Redaction from "../../src/observability/Redaction.ts"
+
+const P = Redaction.PLACEHOLDER
+
+describe("Redaction.scrubText", () => {
+  it.each([
+    ["a full key", "key sk-proj-AbCdEf0123456789GhIjKlMnOp in text", `key ${P} in text`],
+    ["a short or masked key a provider echoes", "Incorrect API key provided: sk-proj-****1234.", `Incorrect API key provided: ${P}.`],
+    ["an Anthropic key", "key sk-ant-api03-abcdefghijkl end", `key ${P} end`],
+    ["a bearer token", "sent Authorization: Bearer abc.def-ghi_0123", `sent Authorization: Bearer ${P}`],
+    ["a Google key in a URL", "https://x.example/v1?key=AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q", `https://x.example/v1?key=${P}`],
+    ["nothing secret", "a task-runner asks the bearer of news", "a task-runner asks the bearer of news"]
+  ])("%s", (_name, text, expected) => {
+    assert.strictEqual(Redaction.scrubText(text), expected)
+  })
+
+  it("replaces the secrets it is given wherever they appear (4 characters or more)", () => {
+    const key = "acme_live_key"
+    assert.strictEqual(Redaction.scrubText(`bad ${key}; again ${key}`, [key]), `bad ${P}; again ${P}`)
+    assert.strictEqual(Redaction.scrubText("a b c", ["b", undefined]), "a b c")
+  })
+
+  it("keeps a JSON log line parseable", () => {
+    const line = JSON.stringify({ message: "Authorization: Bearer abcdefgh0123456789", level: "INFO" })
+    const scrubbed = JSON.parse(Redaction.scrubText(line)) as { message: string; level: string }
+    assert.deepStrictEqual(scrubbed, { message: `Authorization: Bearer ${P}`, level: "INFO" })
+  })
+})
