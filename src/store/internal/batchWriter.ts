@@ -79,10 +79,12 @@ export const make = <A extends object>(options: Options<A>): Effect.Effect<Batch
       })
       if (!Arr.isArrayNonEmpty(rows)) return release
       return options.write(rows).pipe(
+        // Readers waiting on a flush are let go after the first failure (they see the file as it
+        // is); the batch itself is retried.
         Effect.tapError((cause) =>
           Effect.andThen(
-            release,
-            Effect.logWarning(`${options.label}: could not write ${rows.length} item(s); retrying`, causeText(cause))
+            Effect.logWarning(`${options.label}: could not write ${rows.length} item(s); retrying`, causeText(cause)),
+            release
           )
         ),
         Effect.retry({ schedule: retry, while: () => keepTrying }),
