@@ -3,9 +3,11 @@
  *
  * The observability layer records every call it sees (successes and failures, including calls a
  * budget refused) with the usage the provider reported, unchanged. In memory the ledger keeps
- * the most recent entries of this process; with a path it writes to a SQLite database
- * (`node:sqlite`, built into Node, no native add-on), so `llm-connect usage` can sum calls
- * across runs. The path comes from config (`ledger: { path }`) or `LLM_CONNECT_LEDGER`.
+ * the most recent entries of this process; with a path it writes to a SQLite database, a
+ * `SqlStore` (effect/sql over `node:sqlite`, loaded only then; its table versioned by
+ * {@link migrations}), so `llm-connect usage` can sum calls across runs. Entries are written in
+ * batches by a background fiber, off the call path. The path comes from config
+ * (`ledger: { path }`) or `LLM_CONNECT_LEDGER`.
  *
  * @since 0.1.0
  */
@@ -236,7 +238,7 @@ const fromRow = (row: Row): Entry => ({
  * @since 0.1.0
  * @category constructors
  */
-export const makeStore = (store: SqlStore.Service) =>
+export const makeStore = (store: SqlStore.Service): Effect.Effect<Service, LlmError.LlmError, Scope.Scope> =>
   Effect.gen(function*() {
     yield* store.migrate(migrations)
     const sql = store.sql
@@ -250,9 +252,9 @@ export const makeStore = (store: SqlStore.Service) =>
         writer.flush.pipe(
           Effect.andThen(sql<Row>`SELECT * FROM usage WHERE time >= ${query?.since ?? 0} ORDER BY time, rowid`),
           Effect.map((rows) => rows.map(fromRow)),
-          Effect.catchTag("SqlError", (error) =>
-            Effect.as(Effect.logWarning("usage ledger: could not read entries", Sqlite.causeText(error)), [])
-          ),
+          // As before the store: a ledger that cannot be read is a defect, never an empty answer.
+          Effect.mapError((error) => new Error(`usage ledger: could not read entries: ${Sqlite.causeText(error)}`)),
+          Effect.orDie,
           Effect.withTracerEnabled(false)
         )
     })
