@@ -10,6 +10,10 @@
  * tokens on every call, the difference drowns in the tokenizer's cost; any network call takes
  * milliseconds to seconds.)
  *
+ * The SQLite ledger writes from a background fiber, in batches: it is measured once with those
+ * writes waited for inside the timing (all the CPU it costs per call) and once outside it (what
+ * the call path pays).
+ *
  * Each figure is the median over repetitions; variants are interleaved within a repetition so
  * that load from other processes hits them alike.
  *

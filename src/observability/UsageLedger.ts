@@ -229,6 +229,8 @@ const fromRow = (row: Row): Entry => ({
   ...(row.request_id !== null ? { requestId: row.request_id } : {})
 })
 
+const LABEL = "the usage ledger"
+
 /**
  * A ledger in a SQL store (its tables migrated first). `record` only queues the entry: a
  * background fiber writes queued entries in batches (one multi-row INSERT each), retries a
@@ -243,7 +245,8 @@ export const makeStore = (store: SqlStore.Service): Effect.Effect<Service, LlmEr
     yield* store.migrate(migrations)
     const sql = store.sql
     const writer = yield* BatchWriter.make<Entry>({
-      label: `usage ledger (${store.location.path})`,
+      // "the usage ledger at usage.db", or "the usage ledger in the SQL store at state.db"
+      label: store.label.startsWith(LABEL) ? store.label : `${LABEL} in ${store.label}`,
       write: (batch) => sql`INSERT INTO usage ${sql.insert(Arr.map(batch, toRow))}`.raw
     })
     return UsageLedger.of({
@@ -273,7 +276,7 @@ export const makeSqlite = (path: string): Effect.Effect<Service, LlmError.LlmErr
     SqlStore.make(path, {
       setting: "ledger.path",
       env: "LLM_CONNECT_LEDGER",
-      label: "the usage ledger",
+      label: LABEL,
       example: ".llm-connect/usage.db"
     }),
     makeStore

@@ -74,6 +74,8 @@ export interface Options {
  */
 export interface Service {
   readonly location: Location
+  /** The store for messages, never holding a secret: e.g. `"the usage ledger at usage.db"`. */
+  readonly label: string
   /** The store's client: run queries with it (`sql\`SELECT ...\``), or provide it as `SqlClient`. */
   readonly sql: SqlClient.SqlClient
   /**
@@ -165,6 +167,7 @@ export const make = (
     )
     return SqlStore.of({
       location: where,
+      label: target.label,
       sql,
       migrate: (component) => SqlMigrations.apply(sql, component, target)
     })

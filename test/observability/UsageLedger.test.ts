@@ -7,6 +7,8 @@ import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 import { TestClock } from "effect/testing"
 import * as SqlMigrations from "../../src/store/SqlMigrations.ts"
+import * as SqlStore from "../../src/store/SqlStore.ts"
+import * as SqlClient from "effect/sql/SqlClient"
 import { pinnedNode, repoRoot, runProcess } from "../support/runProcess.ts"
 import * as LanguageModel from "../../src/LanguageModel.ts"
 import * as Observability from "../../src/observability/Observability.ts"
@@ -306,4 +308,28 @@ await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
         expect(query(path, `SELECT component, id FROM ${SqlMigrations.TABLE}`)).toEqual([{ component: "usage-ledger", id: 1 }])
       })
     ), { timeout: 60_000 })
+
+  it.live("SQLite: the ledger shares a store with another component (one file, each with its own migrations)", () =>
+    withTempDir((dir) =>
+      Effect.gen(function*() {
+        const path = join(dir, "state.db")
+        const keys = SqlMigrations.component("virtual-keys", [
+          {
+            id: 1,
+            name: "create_keys",
+            up: Effect.flatMap(SqlClient.SqlClient, (sql) => sql`CREATE TABLE virtual_keys (name TEXT PRIMARY KEY, hash TEXT NOT NULL)`)
+          }
+        ])
+        const store = SqlStore.layer(path, { setting: "store.path" })
+        yield* Effect.gen(function*() {
+          yield* SqlStore.migrate(keys)
+          yield* UsageLedger.UsageLedger.use((ledger) => ledger.record(entry({})))
+        }).pipe(Effect.provide(UsageLedger.layerStore.pipe(Layer.provideMerge(store))))
+        expect(query(path, `SELECT component, id FROM ${SqlMigrations.TABLE} ORDER BY component`)).toEqual([
+          { component: "usage-ledger", id: 1 },
+          { component: "virtual-keys", id: 1 }
+        ])
+        expect(query(path, "SELECT COUNT(*) AS n FROM usage")).toEqual([{ n: 1 }])
+      })
+    ))
 })
