@@ -235,7 +235,8 @@ const LABEL = "the usage ledger"
  * A ledger in a SQL store (its tables migrated first). `record` only queues the entry: a
  * background fiber writes queued entries in batches (one multi-row INSERT each), retries a
  * failed write (logged, never failing the call) and, when the scope closes, writes everything
- * still queued. `entries` first waits for the entries recorded before it.
+ * still queued. `entries` first waits for the entries recorded before it (not while writes are
+ * failing: then it reads the store as it is).
  *
  * @since 0.1.0
  * @category constructors

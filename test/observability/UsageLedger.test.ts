@@ -267,10 +267,16 @@ describe("UsageLedger", () => {
           other.exec("DROP TABLE usage")
           yield* ledger.record(entry({ time: 7 }))
           while (!lines.some((line) => line.includes("could not write"))) yield* Effect.sleep("10 millis")
-          // The table is back: the retry writes the entry that failed.
+          // The table is back: a retry writes the entry that failed. Meanwhile a reader does not
+          // wait for the failing writes: it sees the file as it is.
           other.exec(LEGACY_DDL)
           other.close()
-          return yield* ledger.entries()
+          let seen = yield* ledger.entries()
+          while (seen.length === 0) {
+            yield* Effect.sleep("20 millis")
+            seen = yield* ledger.entries()
+          }
+          return seen
         })).pipe(Effect.provide(capture))
         expect(entries).toEqual([entry({ time: 7 })])
         expect(lines.find((line) => line.includes("could not write"))).toContain("no such table: usage")
