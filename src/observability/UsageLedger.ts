@@ -3,17 +3,22 @@
  *
  * The observability layer records every call it sees (successes and failures, including calls a
  * budget refused) with the usage the provider reported, unchanged. In memory the ledger keeps
- * the most recent entries of this process; with a path it writes to a SQLite database
- * (`node:sqlite`, built into Node, no native add-on), so `llm-connect usage` can sum calls
- * across runs. The path comes from config (`ledger: { path }`) or `LLM_CONNECT_LEDGER`.
+ * the most recent entries of this process; with a path it writes to a SQLite database, a
+ * `SqlStore` (effect/sql over `node:sqlite`, loaded only then; its table versioned by
+ * {@link migrations}), so `llm-connect usage` can sum calls across runs. Entries are written in
+ * batches by a background fiber, off the call path. The path comes from config
+ * (`ledger: { path }`) or `LLM_CONNECT_LEDGER`.
  *
  * @since 0.1.0
  */
-import { Config, Context, Effect, Layer, Option } from "effect"
-import { mkdirSync } from "node:fs"
-import { dirname } from "node:path"
-import { DatabaseSync } from "node:sqlite"
+import { Array as Arr, Config, Context, Effect, Layer, Option } from "effect"
+import * as SqlClient from "effect/sql/SqlClient"
+import type * as Scope from "effect/Scope"
 import * as LlmError from "../LlmError.ts"
+import * as BatchWriter from "../store/internal/batchWriter.ts"
+import * as Sqlite from "../store/internal/sqlite.ts"
+import * as SqlMigrations from "../store/SqlMigrations.ts"
+import * as SqlStore from "../store/SqlStore.ts"
 
 /**
  * One recorded call.
@@ -147,12 +152,33 @@ export const makeMemory = (options: { readonly capacity?: number | undefined } =
     }
   })
 
-const COLUMNS = [
-  "time", "provider", "model", "input_tokens", "output_tokens", "total_tokens", "estimated", "cost_usd",
-  "latency_ms", "outcome", "workflow", "step", "correlation_id", "request_id"
-] as const
+/**
+ * The ledger's tables, as versioned migrations (component `usage-ledger`). Migration 1 is the
+ * table the ledger has always had, created only when missing: a file written before migrations
+ * were tracked is adopted as it is, its rows kept. Add the next migration at the end; never edit
+ * one that has shipped.
+ *
+ * @since 0.1.0
+ * @category store
+ */
+export const migrations: SqlMigrations.Component = SqlMigrations.component("usage-ledger", [
+  {
+    id: 1,
+    name: "create_usage",
+    up: Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      Effect.andThen(
+        sql`CREATE TABLE IF NOT EXISTS usage (
+          time INTEGER NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL,
+          input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, total_tokens INTEGER NOT NULL,
+          estimated INTEGER NOT NULL, cost_usd REAL, latency_ms REAL NOT NULL, outcome TEXT NOT NULL,
+          workflow TEXT, step TEXT, correlation_id TEXT, request_id TEXT)`,
+        sql`CREATE INDEX IF NOT EXISTS usage_time ON usage (time)`
+      ))
+  }
+])
 
-interface Row {
+// A type (not an interface) so that it is a `Record<string, unknown>` for `sql.insert`.
+type Row = {
   readonly time: number
   readonly provider: string
   readonly model: string
@@ -168,6 +194,23 @@ interface Row {
   readonly correlation_id: string | null
   readonly request_id: string | null
 }
+
+const toRow = (entry: Entry): Row => ({
+  time: entry.time,
+  provider: entry.provider,
+  model: entry.model,
+  input_tokens: entry.inputTokens,
+  output_tokens: entry.outputTokens,
+  total_tokens: entry.totalTokens,
+  estimated: entry.estimated ? 1 : 0,
+  cost_usd: entry.costUsd ?? null,
+  latency_ms: entry.latencyMs,
+  outcome: entry.outcome,
+  workflow: entry.workflow ?? null,
+  step: entry.step ?? null,
+  correlation_id: entry.correlationId ?? null,
+  request_id: entry.requestId ?? null
+})
 
 const fromRow = (row: Row): Entry => ({
   time: row.time,
@@ -186,62 +229,70 @@ const fromRow = (row: Row): Entry => ({
   ...(row.request_id !== null ? { requestId: row.request_id } : {})
 })
 
-const ledgerError = (path: string, cause: unknown) =>
-  LlmError.make(
-    "llm-connect",
-    new LlmError.Configuration({
-      description: `cannot open the usage ledger at ${path}: ${cause instanceof Error ? cause.message : String(cause)}`,
-      setting: "ledger.path",
-      fix: "point ledger.path (or LLM_CONNECT_LEDGER) at a writable file, e.g. .llm-connect/usage.db"
-    })
-  )
+const LABEL = "the usage ledger"
 
 /**
- * A ledger in a SQLite file, created (with its folder) if missing; closed when the scope ends.
- * Several processes may write to the same file.
+ * A ledger in a SQL store (its tables migrated first). `record` only queues the entry: a
+ * background fiber writes queued entries in batches (one multi-row INSERT each), retries a
+ * failed write (logged, never failing the call) and, when the scope closes, writes everything
+ * still queued. `entries` first waits for the entries recorded before it (not while writes are
+ * failing: then it reads the store as it is).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const makeSqlite = (path: string) =>
-  Effect.acquireRelease(
-    Effect.try({
-      try: () => {
-        if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true })
-        const db = new DatabaseSync(path)
-        db.exec("PRAGMA busy_timeout = 5000")
-        // WAL with synchronous=NORMAL: no fsync per call (a power cut may lose the last entries,
-        // never corrupt the file), and readers (`llm-connect usage`) do not block writers.
-        if (path !== ":memory:") db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL")
-        db.exec(`CREATE TABLE IF NOT EXISTS usage (
-          time INTEGER NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL,
-          input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, total_tokens INTEGER NOT NULL,
-          estimated INTEGER NOT NULL, cost_usd REAL, latency_ms REAL NOT NULL, outcome TEXT NOT NULL,
-          workflow TEXT, step TEXT, correlation_id TEXT, request_id TEXT)`)
-        db.exec("CREATE INDEX IF NOT EXISTS usage_time ON usage (time)")
-        return db
-      },
-      catch: (cause) => ledgerError(path, cause)
-    }),
-    (db) => Effect.sync(() => db.close())
-  ).pipe(Effect.map((db): Service => {
-    const insert = db.prepare(`INSERT INTO usage (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map(() => "?").join(", ")})`)
-    const select = db.prepare("SELECT * FROM usage WHERE time >= ? ORDER BY time, rowid")
-    return {
-      record: (entry) =>
-        Effect.try({
-          try: () =>
-            void insert.run(
-              entry.time, entry.provider, entry.model, entry.inputTokens, entry.outputTokens, entry.totalTokens,
-              entry.estimated ? 1 : 0, entry.costUsd ?? null, entry.latencyMs, entry.outcome, entry.workflow ?? null,
-              entry.step ?? null, entry.correlationId ?? null, entry.requestId ?? null
-            ),
-          catch: (cause) => cause
-        }).pipe(Effect.catch((cause) => Effect.logWarning("usage ledger: could not record a call", String(cause)))),
+export const makeStore = (store: SqlStore.Service): Effect.Effect<Service, LlmError.LlmError, Scope.Scope> =>
+  Effect.gen(function*() {
+    yield* store.migrate(migrations)
+    const sql = store.sql
+    const writer = yield* BatchWriter.make<Entry>({
+      // "the usage ledger at usage.db", or "the usage ledger in the SQL store at state.db"
+      label: store.label.startsWith(LABEL) ? store.label : `${LABEL} in ${store.label}`,
+      write: (batch) => sql`INSERT INTO usage ${sql.insert(Arr.map(batch, toRow))}`.raw
+    })
+    return UsageLedger.of({
+      record: (entry) => Effect.sync(() => void writer.offer(entry)),
       entries: (query) =>
-        Effect.sync(() => (select.all(query?.since ?? 0) as unknown as ReadonlyArray<Row>).map(fromRow))
-    }
-  }))
+        writer.flush.pipe(
+          Effect.andThen(sql<Row>`SELECT * FROM usage WHERE time >= ${query?.since ?? 0} ORDER BY time, rowid`),
+          Effect.map((rows) => rows.map(fromRow)),
+          // As before the store: a ledger that cannot be read is a defect, never an empty answer.
+          Effect.mapError((error) => new Error(`usage ledger: could not read entries: ${Sqlite.causeText(error)}`)),
+          Effect.orDie,
+          Effect.withTracerEnabled(false)
+        )
+    })
+  })
+
+/**
+ * A ledger in a SQLite file, created (with its folder) if missing, its tables migrated; closed
+ * when the scope ends (after writing every entry recorded). Several processes may write to the
+ * same file.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeSqlite = (path: string): Effect.Effect<Service, LlmError.LlmError, Scope.Scope> =>
+  Effect.flatMap(
+    SqlStore.make(path, {
+      setting: "ledger.path",
+      env: "LLM_CONNECT_LEDGER",
+      label: LABEL,
+      example: ".llm-connect/usage.db"
+    }),
+    makeStore
+  )
+
+/**
+ * A ledger in the `SqlStore` in context (shared with other components of the same store).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerStore: Layer.Layer<UsageLedger, LlmError.LlmError, SqlStore.SqlStore> = Layer.effect(
+  UsageLedger,
+  SqlStore.SqlStore.use(makeStore)
+)
 
 /**
  * An in-memory ledger as a Layer.

@@ -1,9 +1,15 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Logger } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
+import { DatabaseSync } from "node:sqlite"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { pathToFileURL } from "node:url"
 import { TestClock } from "effect/testing"
+import * as SqlMigrations from "../../src/store/SqlMigrations.ts"
+import * as SqlStore from "../../src/store/SqlStore.ts"
+import * as SqlClient from "effect/sql/SqlClient"
+import { pinnedNode, repoRoot, runProcess } from "../support/runProcess.ts"
 import * as LanguageModel from "../../src/LanguageModel.ts"
 import * as Observability from "../../src/observability/Observability.ts"
 import * as PriceTable from "../../src/pricing/PriceTable.ts"
@@ -22,6 +28,24 @@ const entry = (overrides: Partial<UsageLedger.Entry>): UsageLedger.Entry => ({
   outcome: "ok",
   ...overrides
 })
+
+/** The ledger's table exactly as the code before versioned migrations created it. */
+const LEGACY_DDL = `CREATE TABLE IF NOT EXISTS usage (
+  time INTEGER NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL,
+  input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, total_tokens INTEGER NOT NULL,
+  estimated INTEGER NOT NULL, cost_usd REAL, latency_ms REAL NOT NULL, outcome TEXT NOT NULL,
+  workflow TEXT, step TEXT, correlation_id TEXT, request_id TEXT);
+CREATE INDEX IF NOT EXISTS usage_time ON usage (time);`
+
+/** Reads the file with node:sqlite directly, outside the code under test. */
+const query = (path: string, text: string) => {
+  const db = new DatabaseSync(path)
+  try {
+    return db.prepare(text).all()
+  } finally {
+    db.close()
+  }
+}
 
 const withTempDir = <A, E, R>(body: (dir: string) => Effect.Effect<A, E, R>) =>
   Effect.acquireUseRelease(
@@ -147,6 +171,171 @@ describe("UsageLedger", () => {
         )
         expect(entries.length).toBe(1)
         expect(entries[0]!.provider).toBe("mock")
+      })
+    ))
+
+  it.live("SQLite: a ledger written before migrations existed is adopted with its rows", () =>
+    withTempDir((dir) =>
+      Effect.gen(function*() {
+        const path = join(dir, "usage.db")
+        const db = new DatabaseSync(path)
+        db.exec("PRAGMA journal_mode = WAL")
+        db.exec(LEGACY_DDL)
+        const insert = db.prepare(
+          "INSERT INTO usage VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        )
+        insert.run(1_000, "openai", "gpt-4o-mini", 10, 5, 15, 0, 0.25, 100, "ok", "digest", "summarise", "c-1", "req_1")
+        insert.run(2_000, "gemini", "gemini-2.5-flash", 0, 0, 0, 1, null, 300, "RateLimited", null, null, null, null)
+        db.close()
+
+        const entries = yield* Effect.scoped(Effect.gen(function*() {
+          const ledger = yield* UsageLedger.makeSqlite(path)
+          yield* ledger.record(entry({ time: 3_000 }))
+          return yield* ledger.entries()
+        }))
+        expect(entries).toEqual([
+          entry({ costUsd: 0.25, workflow: "digest", step: "summarise", correlationId: "c-1", requestId: "req_1" }),
+          entry({
+            time: 2_000,
+            provider: "gemini",
+            model: "gemini-2.5-flash",
+            inputTokens: 0,
+            outputTokens: 0,
+            totalTokens: 0,
+            estimated: true,
+            latencyMs: 300,
+            outcome: "RateLimited"
+          }),
+          entry({ time: 3_000 })
+        ])
+        expect(query(path, `SELECT component, id, name FROM ${SqlMigrations.TABLE}`)).toEqual([
+          { component: "usage-ledger", id: 1, name: "create_usage" }
+        ])
+      })
+    ))
+
+  it.live("SQLite: every entry recorded just before the scope closes is in the file", () =>
+    withTempDir((dir) =>
+      Effect.gen(function*() {
+        const path = join(dir, "usage.db")
+        // More than one batch, recorded without a pause, then the scope closes at once.
+        yield* Effect.scoped(Effect.gen(function*() {
+          const ledger = yield* UsageLedger.makeSqlite(path)
+          for (let index = 0; index < 1_234; index++) yield* ledger.record(entry({ time: index }))
+        }))
+        expect(query(path, "SELECT COUNT(*) AS n, MIN(time) AS first, MAX(time) AS last FROM usage")).toEqual([
+          { n: 1_234, first: 0, last: 1_233 }
+        ])
+      })
+    ))
+
+  it.live("SQLite: entries sees what this ledger recorded just before", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const ledger = yield* UsageLedger.makeSqlite(":memory:")
+      yield* ledger.record(entry({ time: 1 }))
+      yield* ledger.record(entry({ time: 2 }))
+      expect((yield* ledger.entries()).map((e) => e.time)).toEqual([1, 2])
+    })))
+
+  it.live("SQLite: a ledger from a newer llm-connect is refused with a Configuration error and left as it is", () =>
+    withTempDir((dir) =>
+      Effect.gen(function*() {
+        const path = join(dir, "usage.db")
+        yield* Effect.scoped(Effect.flatMap(UsageLedger.makeSqlite(path), (ledger) => ledger.record(entry({}))))
+        const db = new DatabaseSync(path)
+        db.exec(`INSERT INTO ${SqlMigrations.TABLE} VALUES ('usage-ledger', 2, 'add_attempts', 0)`)
+        db.close()
+        const error = yield* Effect.flip(Effect.scoped(UsageLedger.makeSqlite(path)))
+        expect(error.reason._tag).toBe("Configuration")
+        expect(error.message).toContain(`the usage ledger at ${path} was written by a newer llm-connect`)
+        expect(error.message).toContain("migration 2 (add_attempts)")
+        expect(error.message).toContain("ledger.path")
+        expect(query(path, "SELECT COUNT(*) AS n FROM usage")).toEqual([{ n: 1 }])
+      })
+    ))
+
+  it.live("SQLite: a failed write is logged and retried; the call that recorded it does not fail", () =>
+    withTempDir((dir) =>
+      Effect.gen(function*() {
+        const path = join(dir, "usage.db")
+        const lines: Array<string> = []
+        const capture = Logger.layer([Logger.formatSimple.pipe(Logger.map((line) => void lines.push(line)))])
+        const entries = yield* Effect.scoped(Effect.gen(function*() {
+          const ledger = yield* UsageLedger.makeSqlite(path)
+          // Another process drops the table: writes now fail.
+          const other = new DatabaseSync(path)
+          other.exec("DROP TABLE usage")
+          yield* ledger.record(entry({ time: 7 }))
+          while (!lines.some((line) => line.includes("could not write"))) yield* Effect.sleep("10 millis")
+          // The table is back: a retry writes the entry that failed. Meanwhile a reader does not
+          // wait for the failing writes: it sees the file as it is.
+          other.exec(LEGACY_DDL)
+          other.close()
+          let seen = yield* ledger.entries()
+          while (seen.length === 0) {
+            yield* Effect.sleep("20 millis")
+            seen = yield* ledger.entries()
+          }
+          return seen
+        })).pipe(Effect.provide(capture))
+        expect(entries).toEqual([entry({ time: 7 })])
+        expect(lines.find((line) => line.includes("could not write"))).toContain("no such table: usage")
+        expect(query(path, "SELECT time FROM usage")).toEqual([{ time: 7 }])
+      })
+    ), { timeout: 20_000 })
+
+  it.live("SQLite: several processes write to one new ledger file at once; every row is kept", () =>
+    withTempDir((dir) =>
+      Effect.gen(function*() {
+        const path = join(dir, "shared", "usage.db")
+        const module = pathToFileURL(join(repoRoot, "src", "observability", "UsageLedger.ts")).href
+        const child = (worker: number) => `
+const UsageLedger = await import(${JSON.stringify(module)})
+const { Effect } = await import("effect")
+await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+  const ledger = yield* UsageLedger.makeSqlite(${JSON.stringify(path)})
+  for (let index = 0; index < 200; index++) {
+    yield* ledger.record({ time: index, provider: "worker-${worker}", model: "m", inputTokens: 1, outputTokens: 2,
+      totalTokens: 3, estimated: false, latencyMs: 1, outcome: "ok" })
+    if (index % 50 === 0) yield* Effect.sleep("1 millis")
+  }
+})))
+`
+        const results = yield* Effect.all(
+          [1, 2, 3, 4].map((worker) =>
+            runProcess(pinnedNode, ["--input-type=module", "-e", child(worker)], { cwd: repoRoot, env: {} })
+          ),
+          { concurrency: "unbounded" }
+        )
+        for (const result of results) expect(result.exitCode, result.stderr).toBe(0)
+        expect(query(path, "SELECT provider, COUNT(*) AS n FROM usage GROUP BY provider ORDER BY provider")).toEqual(
+          [1, 2, 3, 4].map((worker) => ({ provider: `worker-${worker}`, n: 200 }))
+        )
+        expect(query(path, `SELECT component, id FROM ${SqlMigrations.TABLE}`)).toEqual([{ component: "usage-ledger", id: 1 }])
+      })
+    ), { timeout: 60_000 })
+
+  it.live("SQLite: the ledger shares a store with another component (one file, each with its own migrations)", () =>
+    withTempDir((dir) =>
+      Effect.gen(function*() {
+        const path = join(dir, "state.db")
+        const keys = SqlMigrations.component("virtual-keys", [
+          {
+            id: 1,
+            name: "create_keys",
+            up: Effect.flatMap(SqlClient.SqlClient, (sql) => sql`CREATE TABLE virtual_keys (name TEXT PRIMARY KEY, hash TEXT NOT NULL)`)
+          }
+        ])
+        const store = SqlStore.layer(path, { setting: "store.path" })
+        yield* Effect.gen(function*() {
+          yield* SqlStore.migrate(keys)
+          yield* UsageLedger.UsageLedger.use((ledger) => ledger.record(entry({})))
+        }).pipe(Effect.provide(UsageLedger.layerStore.pipe(Layer.provideMerge(store))))
+        expect(query(path, `SELECT component, id FROM ${SqlMigrations.TABLE} ORDER BY component`)).toEqual([
+          { component: "usage-ledger", id: 1 },
+          { component: "virtual-keys", id: 1 }
+        ])
+        expect(query(path, "SELECT COUNT(*) AS n FROM usage")).toEqual([{ n: 1 }])
       })
     ))
 })

@@ -1,0 +1,192 @@
+/**
+ * A SQL store: the database that holds llm-connect's durable state (the usage ledger now; virtual
+ * key hashes, agents and audit rows later), as an effect/sql `SqlClient`.
+ *
+ * A store is opened from a {@link Location}: today a SQLite file (`node:sqlite` through
+ * `@effect/sql-sqlite-node`, WAL, a busy timeout, safe for several processes); a `postgres://`
+ * URL joins the same type when the shared-state issue adds PostgreSQL, so callers that pass the
+ * setting's text through {@link make} do not change. The SQLite driver is loaded only when a
+ * store is opened, so importing llm-connect works on a Node without `node:sqlite`.
+ *
+ * Components keep their own tables: each declares its versioned migrations
+ * (`SqlMigrations.Component`) next to its code and calls {@link migrate} when it starts; several
+ * components can share one store (one `SqlStore` layer provided to all of them).
+ *
+ * @since 0.1.0
+ */
+import { Context, Duration, Effect, Layer } from "effect"
+import type * as SqlClient from "effect/sql/SqlClient"
+import type * as Scope from "effect/Scope"
+import * as LlmError from "../LlmError.ts"
+import * as SqlMigrations from "./SqlMigrations.ts"
+import * as Sqlite from "./internal/sqlite.ts"
+
+/**
+ * A SQLite database file (`:memory:` for a private in-memory one).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SqliteLocation {
+  readonly _tag: "Sqlite"
+  readonly path: string
+}
+
+/**
+ * Where a store lives. Only SQLite today; PostgreSQL (a URL, kept `Redacted`) is added beside it
+ * by the shared-state issue.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Location = SqliteLocation
+
+/**
+ * A SQLite location.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const sqlite = (path: string): Location => ({ _tag: "Sqlite", path })
+
+/**
+ * How a store is opened, and how its errors name it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The setting that named the location, quoted in errors (default `"store"`). */
+  readonly setting?: string | undefined
+  /** An environment variable that also sets it, named in fixes (e.g. `LLM_CONNECT_LEDGER`). */
+  readonly env?: string | undefined
+  /** What the store holds, for messages (default `"the SQL store"`), e.g. `"the usage ledger"`. */
+  readonly label?: string | undefined
+  /** An example value for the setting, shown in fixes (default `.llm-connect/state.db`). */
+  readonly example?: string | undefined
+  /** How long a write waits for another process's lock before it fails (default 5 seconds). */
+  readonly busyTimeout?: Duration.Input | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  readonly location: Location
+  /** The store for messages, never holding a secret: e.g. `"the usage ledger at usage.db"`. */
+  readonly label: string
+  /** The store's client: run queries with it (`sql\`SELECT ...\``), or provide it as `SqlClient`. */
+  readonly sql: SqlClient.SqlClient
+  /**
+   * Brings a component's tables up to date (see `SqlMigrations.apply`) and returns the ids applied.
+   * Call it once when the component starts; it is idempotent.
+   */
+  readonly migrate: (component: SqlMigrations.Component) => Effect.Effect<ReadonlyArray<number>, LlmError.LlmError>
+}
+
+/**
+ * The `SqlStore` service: one store shared by the components that use it.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class SqlStore extends Context.Service<SqlStore, Service>()("llm-connect/SqlStore") {}
+
+const configurationError = (description: string, setting: string, fix: string) =>
+  LlmError.make("llm-connect", new LlmError.Configuration({ description, setting, fix }))
+
+const URL_SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i
+
+/**
+ * Reads a setting's text as a location: a file path (or `:memory:`). A URL is refused with a
+ * `Configuration` error (its text is not repeated: it may hold a password); `postgres://` arrives
+ * with the shared-state issue.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const parse = (text: string, options: Options = {}): Effect.Effect<Location, LlmError.LlmError> => {
+  const setting = options.setting ?? "store"
+  const named = options.env === undefined ? setting : `${setting} (or ${options.env})`
+  const scheme = URL_SCHEME.exec(text)?.[1]?.toLowerCase()
+  if (scheme === undefined) return Effect.succeed(sqlite(text))
+  const example = options.example ?? ".llm-connect/state.db"
+  return Effect.fail(configurationError(
+    scheme === "postgres" || scheme === "postgresql"
+      ? `${setting} names a PostgreSQL database, which this version of llm-connect cannot use yet (it keeps state in SQLite files)`
+      : `${setting} is a ${scheme}:// URL; a store is a SQLite file path`,
+    setting,
+    `set ${named} to a SQLite file path, e.g. ${example}`
+  ))
+}
+
+const describe = (location: Location, options: Options): string =>
+  `${options.label ?? "the SQL store"} at ${location.path}`
+
+/**
+ * Opens a store (a SQLite file and its folder are created when missing), closed when the scope
+ * ends. A location that cannot be opened, or a Node without `node:sqlite`, is a `Configuration`
+ * error naming the setting.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  location: Location | string,
+  options: Options = {}
+): Effect.Effect<Service, LlmError.LlmError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const where = typeof location === "string" ? yield* parse(location, options) : location
+    const setting = options.setting ?? "store"
+    const named = options.env === undefined ? setting : `${setting} (or ${options.env})`
+    const target: SqlMigrations.Target = { label: describe(where, options), setting }
+    const sql = yield* Sqlite.open(where.path, options.busyTimeout ?? Duration.seconds(5)).pipe(
+      Effect.mapError((failure) => {
+        switch (failure._tag) {
+          case "NoNodeSqlite":
+            return configurationError(
+              `${Sqlite.nodeTooOld()} (${target.label} uses node:sqlite, which this Node does not have)`,
+              setting,
+              `${Sqlite.INSTALL_NODE}; or leave ${named} unset`
+            )
+          case "DriverMissing":
+            return configurationError(
+              `cannot load the SQLite driver (@effect/sql-sqlite-node) for ${target.label}: ${failure.message}`,
+              setting,
+              "reinstall llm-connect's dependencies (npm ci), then run again"
+            )
+          case "OpenFailed":
+            return configurationError(
+              `cannot open ${target.label}: ${failure.message}`,
+              setting,
+              `point ${named} at a writable file, e.g. ${options.example ?? ".llm-connect/state.db"}`
+            )
+        }
+      })
+    )
+    return SqlStore.of({
+      location: where,
+      label: target.label,
+      sql,
+      migrate: (component) => SqlMigrations.apply(sql, component, target)
+    })
+  })
+
+/**
+ * A store as a Layer, for several components to share.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (location: Location | string, options: Options = {}): Layer.Layer<SqlStore, LlmError.LlmError> =>
+  Layer.effect(SqlStore, make(location, options))
+
+/**
+ * Brings a component's tables up to date in the store in context.
+ *
+ * @since 0.1.0
+ * @category migrations
+ */
+export const migrate = (component: SqlMigrations.Component): Effect.Effect<ReadonlyArray<number>, LlmError.LlmError, SqlStore> =>
+  SqlStore.use((store) => store.migrate(component))
