@@ -10,7 +10,10 @@ import { join, relative } from "node:path"
 const root = join(import.meta.dirname, "..", "..")
 const src = join(root, "src")
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
-  readonly exports: Record<string, null | string | { readonly types: string; readonly default: string }>
+  readonly exports: Record<
+    string,
+    null | string | { readonly "llm-connect-source": string; readonly types: string; readonly default: string }
+  >
   readonly bin: Record<string, string>
 }
 
@@ -38,8 +41,14 @@ describe("package.json exports", () => {
       if (target === null || typeof target === "string" || key.includes("*")) continue
       assert.isTrue(existsSync(sourceOf(target.default)), `${key} -> ${target.default}: no ${relative(root, sourceOf(target.default))}`)
       assert.strictEqual(target.types, target.default.replace(/\.js$/, ".d.ts"), key)
+      // The sources condition (examples and tests import the package by name) names the same module.
+      assert.strictEqual(join(root, target["llm-connect-source"]), sourceOf(target.default), key)
     }
-    assert.deepStrictEqual(pkg.exports["./*"], { types: "./dist/*.d.ts", default: "./dist/*.js" })
+    assert.deepStrictEqual(pkg.exports["./*"], {
+      "llm-connect-source": "./src/*.ts",
+      types: "./dist/*.d.ts",
+      default: "./dist/*.js"
+    })
     assert.isTrue(existsSync(join(root, pkg.bin["llm-connect"]!)))
   })
 })
