@@ -34,6 +34,7 @@ import * as ObservabilityConfig from "./observability/ObservabilityConfig.ts"
 import * as PiiConfig from "./pii/PiiConfig.ts"
 import * as PricesConfig from "./pricing/PricesConfig.ts"
 import * as ProvidersConfig from "./ProvidersConfig.ts"
+import * as BuiltinProviders from "./providers/BuiltinProviders.ts"
 import * as MockConfig from "./providers/mock/MockConfig.ts"
 import * as ResilienceConfig from "./resilience/ResilienceConfig.ts"
 
@@ -48,7 +49,7 @@ import * as ResilienceConfig from "./resilience/ResilienceConfig.ts"
 export const composition = ConfigSection.compose([
   ModelConfig.section,
   MockConfig.section,
-  ProvidersConfig.section,
+  ProvidersConfig.makeSection(BuiltinProviders.optionSchemas),
   ObservabilityConfig.section,
   PiiConfig.section,
   BudgetConfig.section,

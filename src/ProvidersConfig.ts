@@ -58,7 +58,7 @@ const OpenProviders = Schema.Record(Schema.String, ProviderSection)
  * @since 0.1.0
  * @category models
  */
-export type OptionSchemas = Readonly<Record<string, Schema.Top>>
+export type OptionSchemas = Readonly<Record<string, Schema.Codec<unknown, unknown>>>
 
 /**
  * The `providers:` Schema with, for each provider in `optionSchemas`, an entry whose `options`
@@ -72,7 +72,10 @@ export const providersSchema = (optionSchemas: OptionSchemas) => {
   for (const [name, options] of Object.entries(optionSchemas)) {
     typed[name] = Schema.optionalKey(providerSection(options, `ProviderSection-${name}`))
   }
-  return Schema.StructWithRest(Schema.Struct(typed), [OpenProviders])
+  // The open entries are the other names only, so a typed entry is checked (and reported) once.
+  const names = Object.keys(optionSchemas)
+  const OtherName = Schema.String.check(Schema.makeFilter((name: string) => !names.includes(name) || "a typed provider"))
+  return Schema.StructWithRest(Schema.Struct(typed), [Schema.Record(OtherName, ProviderSection)])
 }
 
 /**
@@ -107,18 +110,27 @@ interface Entry {
   readonly options?: unknown
 }
 
-const resolve = ({ providers }: { readonly providers?: Readonly<Record<string, Entry>> }) => {
+/**
+ * Resolves the section. Typed options were decoded to check them; they are handed on in their
+ * encoded form (e.g. `timeout: "30s"`, not a `Duration`), as written, because the provider
+ * decodes its options itself when a model is created (also for options given in code).
+ */
+const resolveWith = (optionSchemas: OptionSchemas) => ({ providers }: { readonly providers?: Readonly<Record<string, Entry>> }) => {
   const resolved: Record<string, ProviderSettings> = {}
   for (const [name, entry] of Object.entries(providers ?? {})) {
     const { apiKey, options, ...others } = entry
+    const schema = optionSchemas[name]
+    const handed = options === undefined || schema === undefined ? options : Schema.encodeUnknownSync(schema)(options)
     resolved[name] = {
       ...others,
-      ...(options !== undefined ? { options: options as Readonly<Record<string, unknown>> } : {}),
+      ...(handed !== undefined ? { options: handed as Readonly<Record<string, unknown>> } : {}),
       ...(apiKey !== undefined ? { apiKey: Redacted.make(apiKey) } : {})
     }
   }
   return Effect.succeed<Resolved>({ providers: resolved })
 }
+
+const resolve = resolveWith({})
 
 /**
  * The section with open options for every provider.
@@ -143,5 +155,5 @@ export const makeSection = (optionSchemas: OptionSchemas) =>
   Object.keys(optionSchemas).length === 0 ? section : ConfigSection.make({
     name: "providers",
     fields: { providers: Schema.optionalKey(providersSchema(optionSchemas)) },
-    finish: resolve
+    finish: resolveWith(optionSchemas)
   })

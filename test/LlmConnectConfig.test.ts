@@ -144,6 +144,24 @@ describe("LlmConnectConfig precedence", () => {
     }))
 })
 
+describe("LlmConnectConfig built-in provider options", () => {
+  it.effect("are validated at load with their provider's Schema, with the file line", () =>
+    Effect.gen(function*() {
+      const { reason } = yield* failWith({ files: { "llm-connect.yaml": "providers:\n  openai:\n    options:\n      timeout: 30 seconds\n" } })
+      assert.strictEqual(reason.setting, "providers.openai.options.timeout")
+      assert.include(reason.description, "llm-connect.yaml line 4")
+    }))
+
+  it.effect("are handed on as written (timeout: 30s, the documented form)", () =>
+    Effect.gen(function*() {
+      const { config } = yield* loadWith({
+        files: { "llm-connect.yaml": "providers:\n  openai:\n    options:\n      timeout: 30s\n  my-plugin:\n    options: { anything: 1 }\n" }
+      })
+      assert.deepStrictEqual(config.providers.openai?.options, { timeout: "30s" })
+      assert.deepStrictEqual(config.providers["my-plugin"]?.options, { anything: 1 })
+    }))
+})
+
 describe("LlmConnectConfig validation messages", () => {
   it.effect("an unknown top-level key: its line and the known keys", () =>
     Effect.gen(function*() {

@@ -56,7 +56,7 @@ export const layer = Layer.effect(ProviderRegistry.ProviderRegistry, Effect.flat
  * @since 0.1.0
  * @category options
  */
-export const optionSchemas: Readonly<Record<string, Schema.Top>> = {
+export const optionSchemas: Readonly<Record<string, Schema.Codec<unknown, unknown>>> = {
   [MockLanguageModel.PROVIDER]: MockLanguageModel.ProviderOptions,
   [OpenAiLanguageModel.PROVIDER]: OpenAiLanguageModel.ProviderOptions,
   [OpenRouterLanguageModel.PROVIDER]: OpenRouterLanguageModel.ProviderOptions,
