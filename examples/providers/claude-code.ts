@@ -2,16 +2,13 @@
 // one turn, a temporary working directory), and the cost it reports comes back in response.cost.
 // With ANTHROPIC_API_KEY set and the claude binary found ($CLAUDE_CODE_PATH, else `claude` on
 // PATH) it calls Claude; otherwise it says why and runs against the mock provider:
-//   node examples/providers/claude-code.ts
+//   npm run example examples/providers/claude-code.ts
 // expect: using the mock provider instead
 // expect: tokens:
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Console, Duration, Effect, Option, Redacted } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
-import * as CallContext from "../../src/CallContext.ts"
-import * as LanguageModel from "../../src/LanguageModel.ts"
-import * as ClaudeCodeLanguageModel from "../../src/providers/claude-code/ClaudeCodeLanguageModel.ts"
-import * as MockLanguageModel from "../../src/providers/mock/MockLanguageModel.ts"
+import { CallContext, ClaudeCodeLanguageModel, LanguageModel, MockLanguageModel } from "llm-connect"
 
 const key = process.env.ANTHROPIC_API_KEY
 const binary = process.env.CLAUDE_CODE_PATH || "claude"

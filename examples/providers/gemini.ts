@@ -1,14 +1,12 @@
 // Google Gemini through the official @google/genai SDK (no SDK retries; interruption aborts).
 // With GEMINI_API_KEY (or GOOGLE_API_KEY) set it calls Gemini; without it, it says so and runs
-// against the mock provider: node examples/providers/gemini.ts
+// against the mock provider: npm run example examples/providers/gemini.ts
 // expect: GEMINI_API_KEY is not set: using the mock provider instead
 // expect: tokens:
 import { NodeRuntime } from "@effect/platform-node"
 import { Console, Duration, Effect, Redacted } from "effect"
 import type { Layer } from "effect"
-import * as LanguageModel from "../../src/LanguageModel.ts"
-import * as GeminiLanguageModel from "../../src/providers/gemini/GeminiLanguageModel.ts"
-import * as MockLanguageModel from "../../src/providers/mock/MockLanguageModel.ts"
+import { GeminiLanguageModel, LanguageModel, MockLanguageModel } from "llm-connect"
 
 const key = process.env.GEMINI_API_KEY || process.env.GOOGLE_API_KEY
 

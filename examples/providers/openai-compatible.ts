@@ -1,14 +1,12 @@
 // Any OpenAI-compatible server (Ollama, vLLM, LM Studio): give its base URL, a key only if it
 // wants one. With OPENAI_COMPATIBLE_BASE_URL set (e.g. http://localhost:11434/v1 for Ollama, and
 // OPENAI_COMPATIBLE_MODEL, e.g. llama3.2) it calls that server; without it, it says so and runs
-// against the mock provider: node examples/providers/openai-compatible.ts
+// against the mock provider: npm run example examples/providers/openai-compatible.ts
 // expect: OPENAI_COMPATIBLE_BASE_URL is not set: using the mock provider instead
 // expect: tokens:
 import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Layer, Redacted } from "effect"
-import * as LanguageModel from "../../src/LanguageModel.ts"
-import * as MockLanguageModel from "../../src/providers/mock/MockLanguageModel.ts"
-import * as OpenAiCompatibleLanguageModel from "../../src/providers/openai-compatible/OpenAiCompatibleLanguageModel.ts"
+import { LanguageModel, MockLanguageModel, OpenAiCompatibleLanguageModel } from "llm-connect"
 
 const baseUrl = process.env.OPENAI_COMPATIBLE_BASE_URL
 const key = process.env.OPENAI_COMPATIBLE_API_KEY

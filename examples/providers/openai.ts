@@ -1,13 +1,11 @@
 // OpenAI: one chat completion through llm-connect's OpenAI adapter (Effect HttpClient on undici).
 // With OPENAI_API_KEY set it calls api.openai.com (OPENAI_BASE_URL overrides the base URL);
-// without it, it says so and runs against the mock provider: node examples/providers/openai.ts
+// without it, it says so and runs against the mock provider: npm run example examples/providers/openai.ts
 // expect: OPENAI_API_KEY is not set: using the mock provider instead
 // expect: tokens:
 import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { Console, Duration, Effect, Layer, Redacted } from "effect"
-import * as LanguageModel from "../../src/LanguageModel.ts"
-import * as MockLanguageModel from "../../src/providers/mock/MockLanguageModel.ts"
-import * as OpenAiLanguageModel from "../../src/providers/openai/OpenAiLanguageModel.ts"
+import { LanguageModel, MockLanguageModel, OpenAiLanguageModel } from "llm-connect"
 
 const key = process.env.OPENAI_API_KEY
 

@@ -1,14 +1,12 @@
 // OpenRouter: many providers' models with one key, provider-prefixed model names, attribution
 // headers, and the cost OpenRouter reports kept as the call's cost.
 // With OPENROUTER_API_KEY set it calls openrouter.ai; without it, it says so and runs against the
-// mock provider: node examples/providers/openrouter.ts
+// mock provider: npm run example examples/providers/openrouter.ts
 // expect: OPENROUTER_API_KEY is not set: using the mock provider instead
 // expect: tokens:
 import { NodeHttpClient, NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Layer, Redacted } from "effect"
-import * as LanguageModel from "../../src/LanguageModel.ts"
-import * as MockLanguageModel from "../../src/providers/mock/MockLanguageModel.ts"
-import * as OpenRouterLanguageModel from "../../src/providers/openrouter/OpenRouterLanguageModel.ts"
+import { LanguageModel, MockLanguageModel, OpenRouterLanguageModel } from "llm-connect"
 
 const key = process.env.OPENROUTER_API_KEY
 

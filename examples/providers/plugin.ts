@@ -2,7 +2,7 @@
 // example), the key resolved once (ACME_API_KEY, else the key file), one status table, the
 // shared error builders. "acme" speaks a small JSON protocol: POST {baseUrl}/generate.
 // With ACME_API_KEY (and ACME_BASE_URL) set it calls that server; without it, it says so and
-// runs against the mock provider: node examples/providers/plugin.ts
+// runs against the mock provider: npm run example examples/providers/plugin.ts
 // expect: a bad option is refused: Configuration (acme): providers.acme.options.timeout
 // expect: ACME_API_KEY is not set: using the mock provider instead
 // expect: tokens:
@@ -18,8 +18,8 @@ import {
   ProviderRegistry,
   Tokenizer,
   Usage
-} from "../../src/index.ts"
-import { NodeProviders } from "../../src/node/index.ts"
+} from "llm-connect"
+import { NodeProviders } from "llm-connect/node"
 
 // `providers.acme.options`: what a user may write under the provider in llm-connect.yaml.
 const AcmeOptions = Schema.Struct({
