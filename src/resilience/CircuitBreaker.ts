@@ -251,13 +251,14 @@ export const layer = (
 export const layerStoreMemory: Layer.Layer<Breaker.CircuitBreakerStore> = Breaker.layerStoreMemory()
 
 /**
- * The `CircuitBreakerStore` in context (e.g. effect's `CircuitBreaker.layerStoreRedis`), else a
- * new in-memory one ({@link layerStoreMemory}).
+ * The `CircuitBreakerStore` in context when it is built (e.g. effect's
+ * `CircuitBreaker.layerStoreRedis`), else the in-memory one ({@link layerStoreMemory}). A
+ * function, so that each use looks at its own context (a constant Layer is memoized by reference).
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerStore: Layer.Layer<Breaker.CircuitBreakerStore> = Layer.unwrap(
+export const layerStore = (): Layer.Layer<Breaker.CircuitBreakerStore> => Layer.unwrap(
   Effect.map(Effect.serviceOption(Breaker.CircuitBreakerStore), (store) =>
     Option.match(store, {
       onNone: () => layerStoreMemory,

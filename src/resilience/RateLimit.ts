@@ -223,14 +223,15 @@ export const layerStoreMemory: Layer.Layer<RateLimiter.RateLimiter> = RateLimite
 )
 
 /**
- * The `RateLimiter` on the `RateLimiterStore` in context (e.g. effect's
- * `RateLimiter.layerStoreRedis`, to share the buckets between processes), else on a new
- * in-memory store ({@link layerStoreMemory}).
+ * The `RateLimiter` on the `RateLimiterStore` in context when it is built (e.g. effect's
+ * `RateLimiter.layerStoreRedis`, to share the buckets between processes), else on the in-memory
+ * store ({@link layerStoreMemory}). A function, so that each use looks at its own context: a
+ * Layer is memoized by reference, and one constant would decide for every stack of a build.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerStore: Layer.Layer<RateLimiter.RateLimiter> = Layer.unwrap(
+export const layerStore = (): Layer.Layer<RateLimiter.RateLimiter> => Layer.unwrap(
   Effect.map(Effect.serviceOption(RateLimiter.RateLimiterStore), (store) =>
     Option.match(store, {
       onNone: () => layerStoreMemory,

@@ -133,8 +133,8 @@ const hasRates = (settings: RateLimit.Settings): boolean =>
 export const layerShared = (config: Config) =>
   Layer.mergeAll(
     Concurrency.layerLimits(concurrencySettings(config.limits)),
-    RateLimit.layerStore,
-    CircuitBreaker.layerStore
+    RateLimit.layerStore(),
+    CircuitBreaker.layerStore()
   )
 
 const attemptTimeoutMs = (config: Config): Result.Result<number | undefined, LlmError.LlmError> => {
