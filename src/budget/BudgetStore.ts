@@ -4,9 +4,9 @@
  *
  * A `BudgetTracker` holds only a store and a budget id; every figure (limits, consumed,
  * reserved, conversations, overshoots, open reservations) is in the store, as plain records
- * named by string ids: budget ids (`b1`, ...) and reservation ids (`r2`, ...). A reservation is
- * a record in the store, not an object the caller mutates: settling it (commit or release)
- * removes it, so settling the same id twice changes nothing, whoever does it.
+ * named by string ids: budget ids (`b0`, `b1`, ...) and reservation ids (`r1`, `r2`, ...). A
+ * reservation is a record in the store, not an object the caller mutates: settling it (commit
+ * or release) removes it, so settling the same id twice changes nothing, whoever does it.
  *
  * Each operation is one atomic step that checks and updates a budget and every ancestor at once
  * (a reservation checks every limited dimension of every budget in its chain), so the rules
