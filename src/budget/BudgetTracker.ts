@@ -462,7 +462,8 @@ export const make = (limits: Budget.Input, options: Options = {}): Effect.Effect
   Effect.flatMap(Budget.make(limits), (budget) => fromBudget(budget, options))
 
 /**
- * A Layer providing the root `BudgetTracker` of a budget.
+ * A Layer providing the root `BudgetTracker` of a budget, kept in the `BudgetStore` in context
+ * when the Layer is built, else in a new memory store.
  *
  * @since 0.1.0
  * @category layers
