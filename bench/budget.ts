@@ -1,7 +1,8 @@
 /**
- * What holding every call to a budget costs: `BudgetTracker` reserve + commit per call, alone and
- * with 1,000 fibers in flight, against a bare `Ref.update` baseline measured in the same run
- * (the least any Ref-backed accounting can cost). Also the estimate on the hot path: the UTF-8
+ * What holding every call to a budget costs: `BudgetTracker` reserve + commit per call (through
+ * the default memory `BudgetStore`, one `Ref.modify` per step), alone and with 1,000 fibers in
+ * flight, against a bare `Ref.update` baseline measured in the same run (the least any
+ * Ref-backed accounting can cost). Also the estimate on the hot path: the UTF-8
  * byte bound against a full tokenizer pass, on a 10 kB prompt.
  *
  * Each figure is the median over repetitions; variants are interleaved within a repetition so

@@ -2,11 +2,12 @@
  * What a run may spend: limits on input, output and total tokens, on cost in USD, and a
  * deadline.
  *
- * A budget is validated once, where it enters the program (config file, CLI flags, a workflow
- * or a program calling {@link make}): at least one limit, every limit positive. The
- * {@link BudgetLimits} Schema is the shape written in config files and workflow definitions;
- * {@link BudgetConfig} adds the settings of the budget layer (the default output cap and what
- * to do with a model that has no price). A validated {@link Budget} is what a
+ * A budget is validated by one Schema: {@link BudgetFromInput} decodes what a program (or a
+ * config section) gives, checks every limit (at least one, every one positive) and reads the
+ * deadline (a duration, an instant, a `Date` or an Effect `Duration`) into a {@link Deadline}.
+ * {@link BudgetLimits} and {@link BudgetConfig} are the same limit checks on the shapes written
+ * in config files and workflow definitions (the deadline still a string there; the config
+ * section adds the budget layer's settings). A validated {@link Budget} is what a
  * `BudgetTracker` enforces.
  *
  * An invalid limit is an `LlmError` with reason `Configuration` (not `InvalidRequest`): a
@@ -15,7 +16,7 @@
  *
  * @since 0.1.0
  */
-import { Duration as EffectDuration, Effect, Result, Schema } from "effect"
+import { Duration as EffectDuration, Effect, Result, Schema, SchemaIssue, SchemaTransformation } from "effect"
 import * as DurationText from "../DurationText.ts"
 import * as LlmError from "../LlmError.ts"
 
@@ -23,11 +24,18 @@ import * as LlmError from "../LlmError.ts"
  * When a deadline falls: a duration from the start of the run, or a fixed instant.
  *
  * @since 0.1.0
+ * @category schemas
+ */
+export const Deadline = Schema.Union([
+  Schema.TaggedStruct("After", { millis: Schema.Number }),
+  Schema.TaggedStruct("At", { epochMillis: Schema.Number })
+]).annotate({ identifier: "Deadline" })
+
+/**
+ * @since 0.1.0
  * @category models
  */
-export type Deadline =
-  | { readonly _tag: "After"; readonly millis: number }
-  | { readonly _tag: "At"; readonly epochMillis: number }
+export type Deadline = typeof Deadline.Type
 
 /**
  * A validated budget: every present limit is positive, and at least one is present.
@@ -82,15 +90,77 @@ export const DeadlineString = Schema.String.check(
   description: "A duration from the start (30s, 5m, 1h) or an ISO-8601 instant (2026-01-01T12:00:00Z)."
 })
 
-const limitFields = {
+/**
+ * Parses a deadline written as a duration (`30s`) or an ISO-8601 instant.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parseDeadline = (text: string): Result.Result<Deadline, string> => {
+  const trimmed = text.trim()
+  if (durationPattern.test(trimmed)) {
+    return Result.flatMap(DurationText.parseMillis(trimmed), (millis) =>
+      millis > 0 ? Result.succeed({ _tag: "After", millis } as const) : Result.fail(`deadline "${text}" must be longer than 0`))
+  }
+  const epochMillis = instantPattern.test(trimmed) ? Date.parse(trimmed) : Number.NaN
+  return Number.isNaN(epochMillis)
+    ? Result.fail(`deadline "${text}" is neither a duration (30s, 5m, 1h) nor an ISO-8601 instant (2026-01-01T12:00:00Z)`)
+    : Result.succeed({ _tag: "At", epochMillis })
+}
+
+const deadlineOf = (value: string | Date | EffectDuration.Duration): Result.Result<Deadline, string> => {
+  if (value instanceof Date) {
+    const epochMillis = value.getTime()
+    return Number.isNaN(epochMillis) ? Result.fail("the deadline is an invalid Date") : Result.succeed({ _tag: "At", epochMillis })
+  }
+  if (typeof value === "string") return parseDeadline(value)
+  const millis = EffectDuration.toMillis(value)
+  return millis > 0 && Number.isFinite(millis)
+    ? Result.succeed({ _tag: "After", millis })
+    : Result.fail(`the deadline duration must be finite and longer than 0, got ${millis}ms`)
+}
+
+/**
+ * A deadline as a program gives it (a duration string, an instant string, a `Date` or an
+ * Effect `Duration`), decoded to a {@link Deadline}; encoding gives a `Duration` or a `Date`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const DeadlineFromInput = Schema.Union([Schema.String, Schema.instanceOf(Date), Schema.Duration]).pipe(
+  Schema.decodeTo(
+    Deadline,
+    SchemaTransformation.transformEffect({
+      decode: (value, options) => {
+        const deadline = deadlineOf(value)
+        return Result.isSuccess(deadline)
+          ? Effect.succeed(deadline.success)
+          : Effect.fail(new SchemaIssue.InvalidValue({ message: deadline.failure }, value, options))
+      },
+      encode: (deadline) =>
+        Effect.succeed(deadline._tag === "After" ? EffectDuration.millis(deadline.millis) : new Date(deadline.epochMillis))
+    })
+  )
+).annotate({ identifier: "DeadlineFromInput" })
+
+/**
+ * The budget dimensions, in the order they are checked.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const dimensions = ["inputTokens", "outputTokens", "totalTokens", "costUsd", "deadline"] as const
+
+const amountFields = {
   inputTokens: Schema.optionalKey(PositiveInt).annotate({ description: "The most input (prompt) tokens, summed over every call." }),
   outputTokens: Schema.optionalKey(PositiveInt).annotate({ description: "The most output tokens, summed over every call." }),
   totalTokens: Schema.optionalKey(PositiveInt).annotate({ description: "The most input + output tokens." }),
-  costUsd: Schema.optionalKey(PositiveUsd).annotate({ description: "The most USD spent, by provider report or price table." }),
-  deadline: Schema.optionalKey(DeadlineString)
+  costUsd: Schema.optionalKey(PositiveUsd).annotate({ description: "The most USD spent, by provider report or price table." })
 }
 
-const atLeastOneLimit = Schema.makeFilter((limits: { readonly [K in keyof typeof limitFields]?: unknown }) =>
+const limitFields = { ...amountFields, deadline: Schema.optionalKey(DeadlineString) }
+
+const atLeastOneLimit = Schema.makeFilter((limits: { readonly [K in (typeof dimensions)[number]]?: unknown }) =>
   dimensions.some((dimension) => limits[dimension] !== undefined)
     ? undefined
     : "a budget needs at least one limit: inputTokens, outputTokens, totalTokens, costUsd or deadline"
@@ -138,83 +208,74 @@ export const BudgetConfig = Schema.Struct({
 export type BudgetConfig = typeof BudgetConfig.Type
 
 /**
- * The budget dimensions, in the order they are checked.
+ * A budget as a program (or a config section) gives it, decoded to a validated {@link Budget}:
+ * the same limit checks as {@link BudgetLimits}, and the deadline read by {@link DeadlineFromInput}.
+ * Other keys (such as `defaultMaxTokens`) are left out.
  *
  * @since 0.1.0
- * @category constants
+ * @category schemas
  */
-export const dimensions = ["inputTokens", "outputTokens", "totalTokens", "costUsd", "deadline"] as const
+export const BudgetFromInput = Schema.Struct({
+  inputTokens: Schema.optional(PositiveInt),
+  outputTokens: Schema.optional(PositiveInt),
+  totalTokens: Schema.optional(PositiveInt),
+  costUsd: Schema.optional(PositiveUsd),
+  deadline: Schema.optional(DeadlineFromInput)
+}).check(atLeastOneLimit).annotate({ identifier: "BudgetFromInput" })
+
+const decodeInput = Schema.decodeUnknownResult(BudgetFromInput)
+const issuesOf = SchemaIssue.makeFormatterStandardSchemaV1()
 
 const invalid = (setting: string, description: string, fix: string): LlmError.LlmError =>
   LlmError.make("budget", new LlmError.Configuration({ description, setting: `budget.${setting}`, fix }))
 
-const checkTokens = (name: string, value: number | undefined): LlmError.LlmError | undefined =>
-  value === undefined || (Number.isSafeInteger(value) && value > 0)
-    ? undefined
-    : invalid(name, `budget limit ${name} is ${value}; it must be a whole number greater than 0`, `set ${name} to a positive whole number of tokens, e.g. 10000, or leave it out`)
-
-/**
- * Parses a deadline written as a duration (`30s`) or an ISO-8601 instant.
- *
- * @since 0.1.0
- * @category parsing
- */
-export const parseDeadline = (text: string): Result.Result<Deadline, string> => {
-  const trimmed = text.trim()
-  if (durationPattern.test(trimmed)) {
-    return Result.flatMap(DurationText.parseMillis(trimmed), (millis) =>
-      millis > 0 ? Result.succeed({ _tag: "After", millis } as const) : Result.fail(`deadline "${text}" must be longer than 0`))
+// What the Schema refused, in the words of the setting it concerns.
+const refusal = (input: Input, error: Schema.SchemaError): LlmError.LlmError => {
+  const issue = issuesOf(error.issue).issues[0]
+  const segment = issue?.path?.[0]
+  const setting = typeof segment === "object" ? segment.key : segment
+  switch (setting) {
+    case "inputTokens":
+    case "outputTokens":
+    case "totalTokens":
+      return invalid(
+        setting,
+        `budget limit ${setting} is ${String(input[setting])}; it must be a whole number greater than 0`,
+        `set ${setting} to a positive whole number of tokens, e.g. 10000, or leave it out`
+      )
+    case "costUsd":
+      return invalid(
+        "costUsd",
+        `budget limit costUsd is ${String(input.costUsd)}; it must be a number of USD greater than 0`,
+        "set costUsd to a positive amount, e.g. 0.50, or leave it out"
+      )
+    case "deadline":
+      return invalid(
+        "deadline",
+        typeof input.deadline === "string" || input.deadline instanceof Date || EffectDuration.isDuration(input.deadline)
+          ? issue?.message ?? "the deadline is invalid"
+          : `the deadline is ${String(input.deadline)}; it must be a duration or an instant (a string, a Date or a Duration)`,
+        "write the deadline as a duration from the start (30s, 5m, 1h) or an instant (2026-01-01T12:00:00Z)"
+      )
+    default:
+      return invalid(
+        "limits",
+        "a budget needs at least one limit",
+        "set one of inputTokens, outputTokens, totalTokens, costUsd or deadline (flags: --max-total-tokens, --max-cost-usd, --deadline, ...)"
+      )
   }
-  const epochMillis = instantPattern.test(trimmed) ? Date.parse(trimmed) : Number.NaN
-  return Number.isNaN(epochMillis)
-    ? Result.fail(`deadline "${text}" is neither a duration (30s, 5m, 1h) nor an ISO-8601 instant (2026-01-01T12:00:00Z)`)
-    : Result.succeed({ _tag: "At", epochMillis })
 }
 
-const deadlineOf = (value: Input["deadline"]): Result.Result<Deadline | undefined, LlmError.LlmError> => {
-  if (value === undefined) return Result.succeed(undefined)
-  const fix = "write the deadline as a duration from the start (30s, 5m, 1h) or an instant (2026-01-01T12:00:00Z)"
-  if (value instanceof Date) {
-    const epochMillis = value.getTime()
-    return Number.isNaN(epochMillis) ? Result.fail(invalid("deadline", "the deadline is an invalid Date", fix)) : Result.succeed({ _tag: "At", epochMillis })
-  }
-  if (typeof value === "string") return Result.mapError(parseDeadline(value), (message) => invalid("deadline", message, fix))
-  const millis = EffectDuration.toMillis(value)
-  return millis > 0 && Number.isFinite(millis)
-    ? Result.succeed({ _tag: "After", millis })
-    : Result.fail(invalid("deadline", `the deadline duration must be finite and longer than 0, got ${millis}ms`, fix))
-}
-
 /**
- * Validates a budget: at least one limit, every limit positive.
+ * Validates a budget with {@link BudgetFromInput}: at least one limit, every limit positive.
  *
  * @since 0.1.0
  * @category constructors
  * @example
  * Budget.validate({ totalTokens: 50_000, costUsd: 0.5, deadline: "2m" })
  */
-export const validate = (input: Input): Result.Result<Budget, LlmError.LlmError> => {
-  for (const name of ["inputTokens", "outputTokens", "totalTokens"] as const) {
-    const error = checkTokens(name, input[name])
-    if (error !== undefined) return Result.fail(error)
-  }
-  if (input.costUsd !== undefined && !(Number.isFinite(input.costUsd) && input.costUsd > 0)) {
-    return Result.fail(invalid("costUsd", `budget limit costUsd is ${input.costUsd}; it must be a number of USD greater than 0`, "set costUsd to a positive amount, e.g. 0.50, or leave it out"))
-  }
-  const deadline = deadlineOf(input.deadline)
-  if (Result.isFailure(deadline)) return Result.fail(deadline.failure)
-  const budget: Budget = {
-    ...(input.inputTokens !== undefined ? { inputTokens: input.inputTokens } : {}),
-    ...(input.outputTokens !== undefined ? { outputTokens: input.outputTokens } : {}),
-    ...(input.totalTokens !== undefined ? { totalTokens: input.totalTokens } : {}),
-    ...(input.costUsd !== undefined ? { costUsd: input.costUsd } : {}),
-    ...(deadline.success !== undefined ? { deadline: deadline.success } : {})
-  }
-  if (!dimensions.some((dimension) => budget[dimension] !== undefined)) {
-    return Result.fail(invalid("limits", "a budget needs at least one limit", "set one of inputTokens, outputTokens, totalTokens, costUsd or deadline (flags: --max-total-tokens, --max-cost-usd, --deadline, ...)"))
-  }
-  return Result.succeed(budget)
-}
+export const validate = (input: Input): Result.Result<Budget, LlmError.LlmError> =>
+  Result.mapError(decodeInput(input), (error) => refusal(input, error))
 
 /**
  * Validates a budget as an Effect that fails with `LlmError` (`Configuration`).

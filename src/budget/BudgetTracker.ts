@@ -9,23 +9,27 @@
  * or interruption everything is released ({@link Service.withReservation} attaches the release
  * only once the reserve has succeeded, with interruption masked in between).
  *
- * The state of a whole budget tree (the root and every {@link Service.child}) lives in one `Ref`,
- * so a reservation checks and updates the child, its parent and the root in one atomic step:
- * consumption counts toward every level, and a chain A -> B -> C shares the root. Time comes
- * from `Clock`, so `TestClock` drives deadlines.
+ * A tracker holds no figures itself: the state of a whole budget tree (the root and every
+ * {@link Service.child}) lives in a `BudgetStore`, where a reservation checks and updates the
+ * child, its parent and the root in one atomic step: consumption counts toward every level, and
+ * a chain A -> B -> C shares the root. A reservation is named by an id in the store, and settling
+ * it twice changes nothing. The store is the one in context, else a new memory store per root
+ * ({@link make}); a child always lives in its parent's store. Time comes from `Clock`, so
+ * `TestClock` drives deadlines.
  *
  * Estimates are cheap on the hot path: the UTF-8 byte length bounds the BPE tokens of a prompt,
  * and the exact tokenizer runs only when that bound would be refused.
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Context, Effect, Exit, Layer, Ref } from "effect"
+import { Cause, Clock, Context, Effect, Exit, HashMap, Layer } from "effect"
 import type * as CallContext from "../CallContext.ts"
 import * as LlmError from "../LlmError.ts"
 import type { LlmRequest } from "../LlmRequest.ts"
 import type { Price } from "../pricing/prices.ts"
 import type { Usage } from "../Usage.ts"
 import * as Budget from "./Budget.ts"
+import * as BudgetStore from "./BudgetStore.ts"
 import * as Estimate from "./Estimate.ts"
 import * as Ledger from "./internal/ledger.ts"
 import { logOvershoots, refusalError } from "./internal/refusal.ts"
@@ -36,7 +40,7 @@ import { logOvershoots, refusalError } from "./internal/refusal.ts"
  * @since 0.1.0
  * @category models
  */
-export type Amounts = Ledger.Amounts
+export type Amounts = BudgetStore.Amounts
 
 /**
  * A provider reported more than was reserved for its call on a limited dimension (or a
@@ -45,7 +49,7 @@ export type Amounts = Ledger.Amounts
  * @since 0.1.0
  * @category models
  */
-export type Overshoot = Ledger.Overshoot
+export type Overshoot = BudgetStore.Overshoot
 
 /**
  * What a reservation is for.
@@ -79,19 +83,8 @@ export interface Reservation {
   readonly deadlineAt: number | undefined
   /** What the budget allows this call, per limited dimension (its reservation included). */
   readonly remaining: CallContext.Remaining
-  /** Marks the reservation settled (committed or released), so that it is settled exactly once. */
-  readonly ticket: Ticket
-}
-
-/**
- * Whether a reservation has been settled. It is read and set only inside the `Ref.modify` that
- * settles it, so settling is atomic and happens once.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Ticket {
-  settled: boolean
+  /** The reservation's id in the `BudgetStore`: settling it (commit or release) twice changes nothing. */
+  readonly id: string
 }
 
 /**
@@ -120,7 +113,7 @@ export interface Snapshot {
   readonly consumed: Amounts
   readonly reserved: Amounts
   /** Per limited dimension, the smallest room left over this budget and its ancestors. */
-  readonly remaining: Partial<Record<Ledger.AmountDimension, number>>
+  readonly remaining: Partial<Record<BudgetStore.AmountDimension, number>>
   /** The earliest deadline of the chain, and the milliseconds left before it. */
   readonly deadline?: { readonly atMillis: number; readonly remainingMs: number } | undefined
   readonly openReservations: number
@@ -151,6 +144,8 @@ export interface Options {
  * @category models
  */
 export interface Service {
+  /** This budget's id in its `BudgetStore`. */
+  readonly id: string
   readonly label: string
   readonly limits: Budget.Budget
   /** The earliest deadline of the chain (epoch milliseconds), if any. */
@@ -234,28 +229,32 @@ const amountsOf = (usage: Usage, costUsd: number): Amounts => ({
   costUsd
 })
 
-const resolveDeadline = (deadline: Budget.Deadline | undefined, now: number): number | undefined =>
-  deadline === undefined ? undefined : deadline._tag === "After" ? now + deadline.millis : deadline.epochMillis
+const resolveDeadline = (deadline: Budget.Deadline | undefined, now: number): number | null =>
+  deadline === undefined ? null : deadline._tag === "After" ? now + deadline.millis : deadline.epochMillis
 
-const limitsOf = (budget: Budget.Budget): Ledger.Limits => ({
-  inputTokens: budget.inputTokens,
-  outputTokens: budget.outputTokens,
-  totalTokens: budget.totalTokens,
-  costUsd: budget.costUsd
+const limitsOf = (budget: Budget.Budget): BudgetStore.Limits => ({
+  inputTokens: budget.inputTokens ?? null,
+  outputTokens: budget.outputTokens ?? null,
+  totalTokens: budget.totalTokens ?? null,
+  costUsd: budget.costUsd ?? null
 })
 
+// A budget id the store does not know: the store was handed an id it never issued (a defect).
+const missing = (outcome: BudgetStore.Missing) =>
+  Effect.die(new Error(`budget ${outcome.budgetId} is not in the budget store`))
+
 const nodeService = (
-  state: Ref.Ref<Ledger.State>,
-  id: number,
+  store: BudgetStore.Service,
+  id: string,
   budget: Budget.Budget,
   options: Options
 ): Effect.Effect<Service> =>
-  Effect.map(Ref.get(state), (initial): Service => {
-    const chain = Ledger.chainOf(initial, id)
+  Effect.flatMap(store.chain(id), (chain): Effect.Effect<Service> => {
+    if (chain.length === 0) return missing({ _tag: "Missing", budgetId: id })
     const label = chain[0]!.label
     const earliest = Ledger.deadlineOf(chain)
-    const deadlineAt = earliest?.deadlineAt
-    const costLimited = chain.some((node) => node.limits.costUsd !== undefined)
+    const deadlineAt = earliest === undefined ? undefined : earliest.deadlineAt ?? undefined
+    const costLimited = chain.some((node) => node.limits.costUsd !== null)
     const defaultMaxTokens = options.defaultMaxTokens ?? DEFAULT_MAX_TOKENS
 
     const deadlineError = (now: number, provider: string, model?: string) =>
@@ -273,7 +272,7 @@ const nodeService = (
           `or set budget.onUnknownPrice: allow to count it as free`
       }), { model: ask.model }))
 
-    const granted = (ask: Ask, outcome: Ledger.Granted, estimate: "bound" | "exact") =>
+    const granted = (ask: Ask, outcome: BudgetStore.Granted, estimate: "bound" | "exact") =>
       Effect.succeed<Reservation>({
         provider: ask.provider,
         model: ask.model,
@@ -282,7 +281,7 @@ const nodeService = (
         estimate,
         deadlineAt: outcome.deadlineAt,
         remaining: outcome.remaining,
-        ticket: { settled: false }
+        id: outcome.id
       })
 
     // Plain combinators rather than a generator: this is the hot path of every call (bench/budget.ts).
@@ -290,47 +289,50 @@ const nodeService = (
       if (ask.price === undefined && costLimited && options.onUnknownPrice !== "allow") return unknownPrice(ask)
       const bound = Estimate.bound(ask.request, ask.provider)
       return Effect.clockWith((clock) => {
-        const base = { maxTokens: ask.request.maxTokens, defaultMaxTokens, price: ask.price, now: clock.currentTimeMillisUnsafe(), inputTokens: bound }
-        return Effect.flatMap(Ref.modify(state, (s) => Ledger.reserve(s, id, base)), (outcome) => {
+        const base: BudgetStore.Ask = {
+          maxTokens: ask.request.maxTokens,
+          defaultMaxTokens,
+          price: ask.price,
+          provider: ask.provider,
+          model: ask.model,
+          now: clock.currentTimeMillisUnsafe(),
+          inputTokens: bound
+        }
+        return Effect.flatMap(store.reserve(id, base), (outcome) => {
           if (outcome._tag === "Granted") return granted(ask, outcome, "bound")
+          if (outcome._tag === "Missing") return missing(outcome)
           const estimable = outcome.overshoot === undefined &&
             (outcome.dimension === "inputTokens" || outcome.dimension === "totalTokens" || outcome.dimension === "costUsd")
           const counted = estimable ? Estimate.exact(ask.request, ask.provider) : bound
           if (counted >= bound) return Effect.fail(refusalError(outcome, ask.provider, ask.model))
-          return Effect.flatMap(Ref.modify(state, (s) => Ledger.reserve(s, id, { ...base, inputTokens: counted })), (exact) =>
-            exact._tag === "Granted" ? granted(ask, exact, "exact") : Effect.fail(refusalError(exact, ask.provider, ask.model)))
+          return Effect.flatMap(store.reserve(id, { ...base, inputTokens: counted }), (exact) =>
+            exact._tag === "Granted"
+              ? granted(ask, exact, "exact")
+              : exact._tag === "Missing"
+              ? missing(exact)
+              : Effect.fail(refusalError(exact, ask.provider, ask.model)))
         })
       })
     }
 
-    const nothing: ReadonlyArray<Overshoot> = []
-    const settleOnce = (reservation: Reservation, actual: Actual | undefined) =>
-      Effect.clockWith((clock) =>
-        Ref.modify(state, (s): readonly [ReadonlyArray<Overshoot>, Ledger.State] => {
-          if (reservation.ticket.settled) return [nothing, s]
-          reservation.ticket.settled = true
-          return Ledger.settle(
-            s,
-            id,
-            reservation.amounts,
-            actual === undefined ? undefined : {
-              amounts: amountsOf(actual.usage, actual.costUsd),
-              conversationId: actual.conversationId,
-              cumulative: actual.cumulative,
-              provider: reservation.provider,
-              model: reservation.model,
-              now: clock.currentTimeMillisUnsafe()
-            }
-          )
-        })
-      )
+    const settle = (reservation: Reservation, actual: Actual | undefined) =>
+      actual === undefined
+        ? store.settle(reservation.id, undefined)
+        : Effect.clockWith((clock) =>
+          store.settle(reservation.id, {
+            amounts: amountsOf(actual.usage, actual.costUsd),
+            conversationId: actual.conversationId,
+            cumulative: actual.cumulative,
+            now: clock.currentTimeMillisUnsafe()
+          })
+        )
 
-    const commit = (reservation: Reservation, actual: Actual) =>
-      Effect.tap(settleOnce(reservation, actual), (overshoots) => (overshoots.length === 0 ? Effect.void : logOvershoots(overshoots, label)))
+    const logOvershootsOf = (overshoots: ReadonlyArray<Overshoot>) =>
+      overshoots.length === 0 ? Effect.void : logOvershoots(overshoots, label)
 
-    const release = (reservation: Reservation) => Effect.asVoid(settleOnce(reservation, undefined))
+    const commit = (reservation: Reservation, actual: Actual) => Effect.tap(settle(reservation, actual), logOvershootsOf)
 
-    const logOvershootsOf = (overshoots: ReadonlyArray<Overshoot>) => logOvershoots(overshoots, label)
+    const release = (reservation: Reservation) => Effect.asVoid(settle(reservation, undefined))
 
     const withReservation = <A, E, R>(
       ask: Ask,
@@ -339,7 +341,7 @@ const nodeService = (
     ): Effect.Effect<A, E | LlmError.LlmError, R> =>
       Effect.acquireUseRelease(reserve(ask), use, (reservation, exit) => {
         // One step on the hot path: settle, then log overshoots only when there are some.
-        if (Exit.isSuccess(exit)) return Effect.flatMap(settleOnce(reservation, actual(exit.value)), logOvershootsOf)
+        if (Exit.isSuccess(exit)) return Effect.flatMap(settle(reservation, actual(exit.value)), logOvershootsOf)
         // A failed call that still cost something (LlmError.spent) is committed, not released.
         const spent = spentOf(exit.cause)
         return spent === undefined ? release(reservation) : Effect.asVoid(commit(reservation, spent))
@@ -360,8 +362,10 @@ const nodeService = (
     const checkpoint = Effect.fn("BudgetTracker.checkpoint")(function*(step?: string) {
       if (step !== undefined) yield* Effect.annotateCurrentSpan("step", step)
       const now = yield* Clock.currentTimeMillis
-      const refused = Ledger.check(yield* Ref.get(state), id, now)
-      if (refused !== undefined) return yield* Effect.fail(refusalError(refused, "budget", undefined))
+      const refused = yield* store.check(id, now)
+      if (refused === undefined) return
+      if (refused._tag === "Missing") return yield* missing(refused)
+      return yield* Effect.fail(refusalError(refused, "budget", undefined))
     })
 
     const recordCumulative = (
@@ -370,26 +374,29 @@ const nodeService = (
       record: { readonly costUsd: number; readonly provider: string; readonly model: string }
     ) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Ref.modify(state, (s) =>
-          Ledger.recordCumulative(s, id, conversationId, { amounts: amountsOf(usage, record.costUsd), provider: record.provider, model: record.model, now }))).pipe(
-        Effect.tap((overshoots) => logOvershoots(overshoots, label))
-      )
+        store.recordCumulative(id, conversationId, { amounts: amountsOf(usage, record.costUsd), provider: record.provider, model: record.model, now })).pipe(
+          Effect.flatMap((outcome) => ("_tag" in outcome ? missing(outcome) : Effect.as(logOvershootsOf(outcome), outcome)))
+        )
 
     const child = Effect.fn("BudgetTracker.child")(function*(limits: Budget.Input, childLabel?: string) {
       const validated = yield* Budget.make(limits)
       const now = yield* Clock.currentTimeMillis
-      const name = childLabel ?? `${label}/child`
-      const childId = yield* Ref.modify(state, (s) => {
-        const [newId, next] = Ledger.addNode(s, id, name, limitsOf(validated), now, resolveDeadline(validated.deadline, now))
-        return [newId, next] as const
+      const childId = yield* store.create({
+        parent: id,
+        label: childLabel ?? `${label}/child`,
+        limits: limitsOf(validated),
+        startedAt: now,
+        deadlineAt: resolveDeadline(validated.deadline, now)
       })
-      return yield* nodeService(state, childId, validated, options)
+      if (typeof childId !== "string") return yield* missing(childId)
+      return yield* nodeService(store, childId, validated, options)
     })
 
     const snapshot = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
-      const current = Ledger.chainOf(yield* Ref.get(state), id)
-      const own = current[0]!
+      const current = yield* store.chain(id)
+      const own = current[0]
+      if (own === undefined) return yield* missing({ _tag: "Missing", budgetId: id })
       return {
         label,
         limits: budget,
@@ -398,12 +405,13 @@ const nodeService = (
         remaining: Ledger.remainingOf(current),
         ...(deadlineAt !== undefined ? { deadline: { atMillis: deadlineAt, remainingMs: Math.max(0, deadlineAt - now) } } : {}),
         openReservations: own.open,
-        conversations: Object.fromEntries(own.conversations),
+        conversations: Object.fromEntries(HashMap.toEntries(own.conversations)),
         overshoots: own.overshoots
       } satisfies Snapshot
     })
 
-    return {
+    return Effect.succeed({
+      id,
       label,
       limits: budget,
       deadlineAt,
@@ -416,25 +424,34 @@ const nodeService = (
       withinDeadline,
       child,
       snapshot
-    }
+    })
   })
 
 /**
- * Builds the root tracker of a validated budget; a duration deadline starts now (by `Clock`).
+ * Builds the root tracker of a validated budget in the `BudgetStore` in context, else in a new
+ * memory store; a duration deadline starts now (by `Clock`).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const fromBudget = (budget: Budget.Budget, options: Options = {}): Effect.Effect<Service> =>
+export const fromBudget = (budget: Budget.Budget, options: Options = {}): Effect.Effect<Service, LlmError.LlmError> =>
   Effect.gen(function*() {
+    const store = yield* BudgetStore.current
     const now = yield* Clock.currentTimeMillis
-    const [id, initial] = Ledger.addNode({ nodes: [] }, undefined, options.label ?? "root", limitsOf(budget), now, resolveDeadline(budget.deadline, now))
-    const state = yield* Ref.make(initial)
-    return yield* nodeService(state, id, budget, options)
+    const id = yield* store.create({
+      parent: null,
+      label: options.label ?? "root",
+      limits: limitsOf(budget),
+      startedAt: now,
+      deadlineAt: resolveDeadline(budget.deadline, now)
+    })
+    if (typeof id !== "string") return yield* missing(id)
+    return yield* nodeService(store, id, budget, options)
   })
 
 /**
- * Validates a budget and builds its root tracker.
+ * Validates a budget and builds its root tracker (in the `BudgetStore` in context, else in a new
+ * memory store).
  *
  * @since 0.1.0
  * @category constructors
@@ -445,7 +462,8 @@ export const make = (limits: Budget.Input, options: Options = {}): Effect.Effect
   Effect.flatMap(Budget.make(limits), (budget) => fromBudget(budget, options))
 
 /**
- * A Layer providing the root `BudgetTracker` of a budget.
+ * A Layer providing the root `BudgetTracker` of a budget, kept in the `BudgetStore` in context
+ * when the Layer is built, else in a new memory store.
  *
  * @since 0.1.0
  * @category layers

@@ -2,7 +2,9 @@
  * A circuit breaker per provider: stop calling a provider that keeps failing.
  *
  * Built on `effect/persistence` `CircuitBreaker`, which has the three states we need and keeps
- * them in a `CircuitBreakerStore` (in memory here, Redis possible):
+ * them in a `CircuitBreakerStore`: the one in context when there is one ({@link layerStore}; a
+ * program can provide effect's `CircuitBreaker.layerStoreRedis`, so that one process's open
+ * circuit opens it for all), else one in this process's memory:
  *
  * - Closed: calls go through. After `failures` consecutive failed calls the circuit opens.
  * - Open: calls fail at once, without reaching the provider, with an `LlmError` of reason
@@ -20,7 +22,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, Layer, Schema, type Scope, Stream } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Schema, type Scope, Stream } from "effect"
 import { CircuitBreaker as Breaker } from "effect/persistence"
 import * as DurationText from "../DurationText.ts"
 import * as LanguageModel from "../LanguageModel.ts"
@@ -229,7 +231,7 @@ export const state = (provider: string): Effect.Effect<Breaker.State["_tag"], ne
 
 /**
  * The circuit-breaker layer: wraps the `LanguageModel` below it. Needs a `CircuitBreakerStore`
- * ({@link layerStoreMemory}).
+ * ({@link layerStore}).
  *
  * @since 0.1.0
  * @category layers
@@ -247,3 +249,19 @@ export const layer = (
  * @category layers
  */
 export const layerStoreMemory: Layer.Layer<Breaker.CircuitBreakerStore> = Breaker.layerStoreMemory()
+
+/**
+ * The `CircuitBreakerStore` in context when it is built (e.g. effect's
+ * `CircuitBreaker.layerStoreRedis`), else the in-memory one ({@link layerStoreMemory}). A
+ * function, so that each use looks at its own context (a constant Layer is memoized by reference).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerStore = (): Layer.Layer<Breaker.CircuitBreakerStore> => Layer.unwrap(
+  Effect.map(Effect.serviceOption(Breaker.CircuitBreakerStore), (store) =>
+    Option.match(store, {
+      onNone: () => layerStoreMemory,
+      onSome: (found) => Layer.succeed(Breaker.CircuitBreakerStore, found)
+    }))
+)

@@ -2,7 +2,10 @@
  * An ordered chain of providers/models, tried one after the other.
  *
  * Each candidate is a whole stack of its own (its provider, concurrency and rate limits, retry
- * and circuit breaker), built once. A call goes to the first candidate; when that fails with an
+ * and circuit breaker), built once. The limits are not the candidate's own: every candidate
+ * takes the configuration's `limits`, `retry` and `circuitBreaker` sections for its provider,
+ * and the candidates of one provider share its semaphores, buckets and circuit
+ * (`Resilience.ts`). A call goes to the first candidate; when that fails with an
  * error that another provider might not have (a retryable one after its own retries, a call
  * timeout, or an open circuit), the next candidate is tried, and so on. An error that would
  * fail anywhere (`InvalidRequest`, `ContentFiltered`, `BudgetExceeded`...) is returned at once.
@@ -49,8 +52,8 @@ export interface Candidate {
 }
 
 /**
- * One `fallback:` entry of the configuration file: a provider and, optionally, its model.
- * Each candidate may carry its own `limits` and `retry` (same shapes as the top-level sections).
+ * One `fallback:` entry of the configuration file: a provider and, optionally, its model and
+ * base URL. It carries no limits or retry of its own: the top-level sections apply, per provider.
  *
  * @since 0.1.0
  * @category schemas

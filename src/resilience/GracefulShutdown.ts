@@ -3,12 +3,15 @@
  *
  * A {@link GracefulShutdown} service counts the calls in flight through the wrapping
  * {@link layer}. After {@link Service.shutdown} starts, every new call fails at once with an
- * `LlmError` of reason `Unavailable` ("shutting down"), without reaching the budget or the
+ * `LlmError` of reason `Unavailable` ("shutting down"), without reaching fallback, retry or the
  * provider, while the calls already running go on; `shutdown` returns once the last of them has
- * finished. This is the soft stop; the hard stop is interruption (interrupting a call aborts its
- * HTTP request or kills its subprocess, and the budget layer releases its reservation).
+ * finished. The wrapper sits below the budget layer in the stack, so a refused call has been
+ * reserved and is released: it costs nothing. This is the soft stop; the hard stop is
+ * interruption (interrupting a call aborts its HTTP request or kills its subprocess, and the
+ * budget layer releases its reservation).
  *
- * Workflows use it as:
+ * A program (a server, a worker) provides the service when it builds its stack and keeps a
+ * handle to stop it:
  *
  * ```ts
  * const shutdown = yield* GracefulShutdown.GracefulShutdown
@@ -16,7 +19,9 @@
  * ```
  *
  * The wrapping layer finds the service in context when it is built, and does nothing when it is
- * absent, so `Stack.layer` always includes it at no cost.
+ * absent, so `Resilience.layer` (and so `Stack.layer`) always includes it at no cost. Nothing in
+ * llm-connect provides the service itself (a workflow run's graceful cancel on Ctrl-C is the
+ * run's own: it starts no new step).
  *
  * @since 0.1.0
  */

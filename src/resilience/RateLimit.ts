@@ -3,9 +3,11 @@
  *
  * Built on `effect/persistence` `RateLimiter` (token bucket, a token weight per request, delay
  * mode): a bucket holds a minute's worth (the limit) and refills evenly, so a burst up to the
- * limit goes at once and then calls are admitted at the configured rate. The state lives in a
- * `RateLimiterStore`: in memory by default ({@link layerStoreMemory}); the same code runs on
- * `RateLimiter.layerStoreRedis` to share limits between processes.
+ * limit goes at once and then calls are admitted at the configured rate. The buckets live in
+ * a `RateLimiterStore`: the one in context when there is one ({@link layerStore}), so a program
+ * can provide its own (effect's `RateLimiter.layerStoreRedis` shares the buckets between
+ * processes; llm-connect's config does not set one up yet), else a store in this process's
+ * memory.
  *
  * Each attempt takes 1 from the `rpm` bucket and its token estimate from the `tpm` bucket:
  * the request's BPE token count plus its `maxTokens` (the tokenizer runs only when a `tpm`
@@ -17,7 +19,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Layer, Stream } from "effect"
+import { Clock, Duration, Effect, Layer, Option, Stream } from "effect"
 import { RateLimiter } from "effect/persistence"
 import * as CallContext from "../CallContext.ts"
 import * as DurationText from "../DurationText.ts"
@@ -199,7 +201,7 @@ export const make = (
 
 /**
  * The rate-limit layer: wraps the `LanguageModel` below it. Needs a `RateLimiter`
- * (see {@link layerStoreMemory}).
+ * (see {@link layerStore}).
  *
  * @since 0.1.0
  * @category layers
@@ -218,4 +220,21 @@ export const layer = (
  */
 export const layerStoreMemory: Layer.Layer<RateLimiter.RateLimiter> = RateLimiter.layer.pipe(
   Layer.provide(RateLimiter.layerStoreMemory)
+)
+
+/**
+ * The `RateLimiter` on the `RateLimiterStore` in context when it is built (e.g. effect's
+ * `RateLimiter.layerStoreRedis`, to share the buckets between processes), else on the in-memory
+ * store ({@link layerStoreMemory}). A function, so that each use looks at its own context: a
+ * Layer is memoized by reference, and one constant would decide for every stack of a build.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerStore = (): Layer.Layer<RateLimiter.RateLimiter> => Layer.unwrap(
+  Effect.map(Effect.serviceOption(RateLimiter.RateLimiterStore), (store) =>
+    Option.match(store, {
+      onNone: () => layerStoreMemory,
+      onSome: (found) => RateLimiter.layer.pipe(Layer.provide(Layer.succeed(RateLimiter.RateLimiterStore, found)))
+    }))
 )

@@ -8,7 +8,10 @@
  * and a `fallback:` list adds more candidate stacks, tried in order (`Fallback.ts`). The
  * services shared by every candidate (the semaphores, the rate-limit buckets, the circuits)
  * are built once here, so two candidates of the same provider share its limits and its circuit.
- * `Stack.layer` puts the budget and observability layers above the result.
+ * The buckets and circuits live in the `RateLimiterStore` and `CircuitBreakerStore` of
+ * `effect/persistence` found in context (provide one from outside, e.g. a Redis store, to share
+ * them between processes), else in memory. `Stack.layer` puts the budget and observability
+ * layers above the result.
  *
  * Defaults when a section is absent: 3 attempts in all with jittered exponential backoff from
  * 500 ms (waits capped at 30 s), no attempt timeout, no concurrency or rate limit, no fallback.
@@ -120,7 +123,9 @@ const hasRates = (settings: RateLimit.Settings): boolean =>
   settings.provider !== undefined || Object.keys(settings.models ?? {}).length > 0
 
 /**
- * The services every candidate stack shares: semaphores, rate-limit buckets, circuits.
+ * The services every candidate stack shares: semaphores, rate-limit buckets, circuits. The
+ * buckets and circuits are kept in the `RateLimiterStore` and `CircuitBreakerStore` in context
+ * when there are some (a store shared between processes), else in this process's memory.
  *
  * @since 0.1.0
  * @category layers
@@ -128,8 +133,8 @@ const hasRates = (settings: RateLimit.Settings): boolean =>
 export const layerShared = (config: Config) =>
   Layer.mergeAll(
     Concurrency.layerLimits(concurrencySettings(config.limits)),
-    RateLimit.layerStoreMemory,
-    CircuitBreaker.layerStoreMemory
+    RateLimit.layerStore(),
+    CircuitBreaker.layerStore()
   )
 
 const attemptTimeoutMs = (config: Config): Result.Result<number | undefined, LlmError.LlmError> => {

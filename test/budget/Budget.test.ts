@@ -58,4 +58,34 @@ describe("Budget", () => {
     assert.isTrue(Result.isFailure(decode({ deadline: "tomorrow" })))
     assert.isTrue(Result.isSuccess(Schema.decodeUnknownResult(Budget.BudgetLimits)({ deadline: "2026-06-01T00:00:00+02:00" })))
   })
+
+  it("one Schema decodes a program's budget: the limits checked, the deadline read into a Deadline and encoded back", () => {
+    const decode = Schema.decodeUnknownResult(Budget.BudgetFromInput)
+    assert.deepStrictEqual(Result.getOrThrow(decode({ totalTokens: 10, defaultMaxTokens: 5, deadline: "1h30m" })), {
+      totalTokens: 10,
+      deadline: { _tag: "After", millis: 5_400_000 }
+    })
+    assert.isTrue(Result.isFailure(decode({ deadline: "0s" })))
+    assert.isTrue(Result.isFailure(decode({ defaultMaxTokens: 5 })))
+    const encode = Schema.encodeSync(Budget.DeadlineFromInput)
+    const after = encode({ _tag: "After", millis: 3_000 })
+    assert.isTrue(Duration.isDuration(after) && Duration.toMillis(after) === 3_000)
+    const at = encode({ _tag: "At", epochMillis: 5_000 })
+    assert.isTrue(at instanceof Date && at.getTime() === 5_000)
+  })
+
+  it.each([
+    [{ totalTokens: 0 }, "budget limit totalTokens is 0; it must be a whole number greater than 0"],
+    [{ outputTokens: 1.5 }, "budget limit outputTokens is 1.5; it must be a whole number greater than 0"],
+    [{ costUsd: -1 }, "budget limit costUsd is -1; it must be a number of USD greater than 0"],
+    [{ deadline: "0s" }, "deadline \"0s\" must be longer than 0"],
+    [{ deadline: "soon" }, "deadline \"soon\" is neither a duration (30s, 5m, 1h) nor an ISO-8601 instant (2026-01-01T12:00:00Z)"],
+    [{ deadline: new Date(Number.NaN) }, "the deadline is an invalid Date"],
+    [{ deadline: Duration.zero }, "the deadline duration must be finite and longer than 0, got 0ms"],
+    [{}, "a budget needs at least one limit"]
+  ] as const)("says what is wrong with %j", (input, description) => {
+    const error = failure(input)
+    if (error.reason._tag !== "Configuration") throw new Error("expected a Configuration error")
+    assert.strictEqual(error.reason.description, description)
+  })
 })

@@ -1,6 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Fiber, Layer, Stream } from "effect"
 import { TestClock } from "effect/testing"
+import * as BudgetLanguageModel from "../../src/budget/BudgetLanguageModel.ts"
+import * as BudgetTracker from "../../src/budget/BudgetTracker.ts"
 import * as LanguageModel from "../../src/LanguageModel.ts"
 import * as Mock from "../../src/providers/mock/MockLanguageModel.ts"
 import * as GracefulShutdown from "../../src/resilience/GracefulShutdown.ts"
@@ -80,4 +82,23 @@ describe("GracefulShutdown", () => {
       yield* Fiber.join(stopping)
       assert.strictEqual(yield* control.inFlight, 0)
     }).pipe(Effect.provide(GracefulShutdown.layerService)))
+
+  it.effect("under the budget layer, a call refused during shutdown is released: it costs nothing and is never sent", () =>
+    Effect.gen(function*() {
+      const control = yield* GracefulShutdown.GracefulShutdown
+      yield* control.shutdown
+      const refused = yield* Effect.flip(LanguageModel.generate({ prompt: "hello", maxTokens: 50 }))
+      assert.strictEqual(refused.reason._tag, "Unavailable")
+      const snapshot = yield* BudgetTracker.snapshot
+      assert.deepStrictEqual([snapshot.reserved.totalTokens, snapshot.consumed.totalTokens, snapshot.openReservations], [0, 0, 0])
+      assert.deepStrictEqual(yield* Mock.MockLanguageModel.use((mock) => mock.calls), [])
+    }).pipe(Effect.provide(
+      BudgetLanguageModel.layer.pipe(
+        Layer.provide(GracefulShutdown.layer),
+        Layer.provideMerge(Mock.layer({ reply: "done" })),
+        Layer.provideMerge(BudgetTracker.layer({ totalTokens: 1_000 })),
+        Layer.provideMerge(GracefulShutdown.layerService)
+      )
+    )))
 })
+

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { type Duration, Effect, Fiber, Layer } from "effect"
+import { Clock, type Duration, Effect, Fiber, Layer } from "effect"
+import { CircuitBreaker as Breaker, RateLimiter } from "effect/persistence"
 import { TestClock } from "effect/testing"
 import * as LanguageModel from "../../src/LanguageModel.ts"
 import * as ProviderRegistry from "../../src/ProviderRegistry.ts"
@@ -87,4 +88,62 @@ describe("Resilience (config -> stack)", () => {
     })
     assert.deepStrictEqual(Resilience.rateSettings({ concurrency: 2 }, "mock"), {})
   })
+})
+
+/** Memory stores that count what the stack asks of them, to be provided from outside. */
+const countingStores = Effect.gen(function*() {
+  const counts = { tokenBucket: 0, admit: 0, record: 0 }
+  const rates = yield* Effect.provide(Effect.gen(function*() {
+    return yield* RateLimiter.RateLimiterStore
+  }), RateLimiter.layerStoreMemory)
+  const circuits = yield* Effect.provide(Effect.gen(function*() {
+    return yield* Breaker.CircuitBreakerStore
+  }), Breaker.layerStoreMemory())
+  const layer = Layer.mergeAll(
+    Layer.succeed(RateLimiter.RateLimiterStore, {
+      ...rates,
+      tokenBucket: (options) => Effect.andThen(Effect.sync(() => counts.tokenBucket++), rates.tokenBucket(options))
+    }),
+    Layer.succeed(Breaker.CircuitBreakerStore, {
+      ...circuits,
+      admit: (key) => Effect.andThen(Effect.sync(() => counts.admit++), circuits.admit(key)),
+      record: (options) => Effect.andThen(Effect.sync(() => counts.record++), circuits.record(options))
+    })
+  )
+  return { counts, layer }
+})
+
+describe("Resilience stores (rate-limit buckets, circuits)", () => {
+  it.effect("a stack keeps its buckets and circuits in the stores provided from outside", () =>
+    Effect.gen(function*() {
+      const { counts, layer } = yield* countingStores
+      const model = Stack.layer({
+        provider: { provider: "mock" },
+        observability: { enabled: false },
+        resilience: { limits: { rpm: 100 }, circuitBreaker: {} }
+      }).pipe(Layer.provide(registry), Layer.provide(layer))
+      yield* Effect.gen(function*() {
+        for (let call = 0; call < 3; call++) yield* LanguageModel.generate(`call ${call}`)
+      }).pipe(Effect.provide(model))
+      assert.deepStrictEqual(counts, { tokenBucket: 3, admit: 3, record: 3 })
+    }))
+
+  it.effect("without stores in context, a stack limits and breaks in memory as before", () =>
+    Effect.gen(function*() {
+      const sent: Array<number> = []
+      const fiber = yield* Effect.forkChild(Effect.forEach(
+        ["a", "b"],
+        (prompt) => Effect.andThen(LanguageModel.generate(prompt), Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => sent.push(now)))),
+        { concurrency: "unbounded" }
+      ))
+      yield* TestClock.adjust("2 minutes")
+      yield* Fiber.join(fiber)
+      assert.deepStrictEqual(sent.sort((a, b) => a - b), [0, 60_000])
+    }).pipe(Effect.provide(
+      Stack.layer({
+        provider: { provider: "mock" },
+        observability: { enabled: false },
+        resilience: { limits: { rpm: 1 }, circuitBreaker: {} }
+      }).pipe(Layer.provide(registry))
+    )))
 })

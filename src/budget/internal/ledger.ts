@@ -1,34 +1,25 @@
 /**
- * The pure accounting behind `BudgetTracker`: one immutable state per budget tree (the root and
- * every child), and the functions that admit, settle and check reservations on it.
+ * The pure accounting behind `BudgetStore`: the transitions that create budgets, admit, settle
+ * and check reservations on a store's {@link State}.
  *
- * Every function here is pure and total; `BudgetTracker` runs each inside one `Ref.modify`, so a
- * reservation checks and updates every node of its chain (child -> ... -> root) atomically.
+ * Every function here is pure and total; a store runs each as one atomic step (the memory
+ * store in one `Ref.modify`), so a reservation checks and updates every node of its chain
+ * (child -> ... -> root) at once, and settling a reservation removes its record, so it settles
+ * once. Budgets are named `b<n>` by their place in the state, reservations `r<n>` by the
+ * state's sequence.
  *
  * @since 0.1.0
  */
+import { HashMap, Option } from "effect"
 import type { BudgetDimension } from "../../LlmError.ts"
 import type { Price } from "../../pricing/prices.ts"
-
-/** @internal */
-export type AmountDimension = "inputTokens" | "outputTokens" | "totalTokens" | "costUsd"
+import type { AmountDimension, Amounts, Limits, Node, Overshoot, Reservation, State } from "../BudgetStore.ts"
 
 /** @internal */
 export const amountDimensions: ReadonlyArray<AmountDimension> = ["inputTokens", "outputTokens", "totalTokens", "costUsd"]
 
 /** @internal */
-export interface Amounts {
-  readonly inputTokens: number
-  readonly outputTokens: number
-  readonly totalTokens: number
-  readonly costUsd: number
-}
-
-/** @internal */
 export const zero: Amounts = { inputTokens: 0, outputTokens: 0, totalTokens: 0, costUsd: 0 }
-
-/** @internal */
-export type Limits = { readonly [K in AmountDimension]?: number | undefined }
 
 /** Float slack for USD comparisons: a billionth of a dollar. */
 const COST_EPSILON = 1e-9
@@ -36,69 +27,77 @@ const COST_EPSILON = 1e-9
 const slack = (dimension: AmountDimension): number => (dimension === "costUsd" ? COST_EPSILON : 0)
 
 /** @internal */
-export interface Overshoot {
-  readonly dimension: AmountDimension
-  readonly reserved: number
-  readonly actual: number
-  readonly provider: string
-  readonly model: string
-  readonly atMillis: number
+export interface Missing {
+  readonly _tag: "Missing"
+  readonly budgetId: string
 }
 
+const missing = (budgetId: string): Missing => ({ _tag: "Missing", budgetId })
+
 /** @internal */
-export interface Node {
-  readonly id: number
-  readonly parent: number | undefined
+export interface NewBudget {
+  /** The budget this one counts toward as well (`null` for a root). */
+  readonly parent: string | null
   readonly label: string
   readonly limits: Limits
   readonly startedAt: number
-  readonly deadlineAt: number | undefined
-  readonly consumed: Amounts
-  readonly reserved: Amounts
-  readonly open: number
-  readonly conversations: ReadonlyMap<string, Amounts>
-  readonly overshoots: ReadonlyArray<Overshoot>
-  readonly pending: Overshoot | undefined
+  /** The instant (epoch milliseconds) past which nothing is admitted (`null`: no deadline). */
+  readonly deadlineAt: number | null
 }
 
 /** @internal */
-export interface State {
-  readonly nodes: ReadonlyArray<Node>
-}
-
-/** @internal */
-export const addNode = (
-  state: State,
-  parent: number | undefined,
-  label: string,
-  limits: Limits,
-  startedAt: number,
-  deadlineAt: number | undefined
-): readonly [number, State] => {
-  const id = state.nodes.length
+export const addNode = (state: State, budget: NewBudget): readonly [string | Missing, State] => {
+  if (budget.parent !== null && nodeOf(state, budget.parent) === undefined) return [missing(budget.parent), state]
+  const id = `b${state.nodes.length}`
   const node: Node = {
     id,
-    parent,
-    label,
-    limits,
-    startedAt,
-    deadlineAt,
+    parent: budget.parent,
+    label: budget.label,
+    limits: budget.limits,
+    startedAt: budget.startedAt,
+    deadlineAt: budget.deadlineAt,
     consumed: zero,
     reserved: zero,
     open: 0,
-    conversations: new Map(),
+    conversations: HashMap.empty(),
     overshoots: [],
-    pending: undefined
+    pending: null
   }
-  return [id, { nodes: [...state.nodes, node] }]
+  return [id, { ...state, nodes: [...state.nodes, node] }]
 }
 
-/** @internal */
-export const chainOf = (state: State, id: number): Array<Node> => {
+/**
+ * The number in an id such as `b12` or `r7` (its index or sequence number), or -1 when the id
+ * does not have that form. Read without allocating: it runs on every reservation and settlement.
+ */
+const numberOf = (id: string, prefix: number): number => {
+  const length = id.length
+  if (length < 2 || length > 16 || id.charCodeAt(0) !== prefix) return -1
+  let value = 0
+  for (let index = 1; index < length; index++) {
+    const digit = id.charCodeAt(index) - 48
+    if (digit < 0 || digit > 9) return -1
+    value = value * 10 + digit
+  }
+  return value
+}
+
+const B = 98 // "b"
+const R = 114 // "r"
+
+/** A budget by id (`b<index>`), if it is in the state. */
+const nodeOf = (state: State, id: string): Node | undefined => {
+  const node = state.nodes[numberOf(id, B)]
+  return node !== undefined && node.id === id ? node : undefined
+}
+
+/** The budget and its ancestors, the budget first; empty when it is not in the state. @internal */
+export const chainOf = (state: State, id: string): Array<Node> => {
   const chain: Array<Node> = []
-  let current: number | undefined = id
-  while (current !== undefined) {
-    const node: Node = state.nodes[current]!
+  let current: string | null = id
+  while (current !== null) {
+    const node = nodeOf(state, current)
+    if (node === undefined) return chain
     chain.push(node)
     current = node.parent
   }
@@ -119,15 +118,19 @@ const minus = (a: Amounts, b: Amounts): Amounts => ({
   costUsd: a.costUsd - b.costUsd
 })
 
-const replaceChain = (state: State, chain: ReadonlyArray<Node>, update: (node: Node) => Node): State => {
-  const nodes = state.nodes.slice()
-  for (const node of chain) nodes[node.id] = update(node)
-  return { nodes }
+const replaceChain = (
+  nodes: State["nodes"],
+  chain: ReadonlyArray<Node>,
+  update: (node: Node) => Node
+): State["nodes"] => {
+  const next = nodes.slice()
+  for (const node of chain) next[numberOf(node.id, B)] = update(node)
+  return next
 }
 
 /** Whether any node of the chain limits a dimension. */
 const limitedIn = (chain: ReadonlyArray<Node>, dimension: AmountDimension): boolean =>
-  chain.some((node) => node.limits[dimension] !== undefined)
+  chain.some((node) => node.limits[dimension] !== null)
 
 /** @internal */
 export interface Ask {
@@ -137,12 +140,16 @@ export interface Ask {
   /** The cap used when the request sets none (lowered to what the budget can still afford). */
   readonly defaultMaxTokens: number
   readonly price: Price | undefined
+  readonly provider: string
+  readonly model: string
   readonly now: number
 }
 
 /** @internal */
 export interface Granted {
   readonly _tag: "Granted"
+  /** The reservation's id, to settle it with. */
+  readonly id: string
   readonly amounts: Amounts
   readonly maxTokens: number | undefined
   readonly remaining: Partial<Record<AmountDimension, number>>
@@ -161,11 +168,11 @@ export interface Refused {
   readonly overshoot: Overshoot | undefined
 }
 
-/** The earliest deadline of a chain. */
+/** The node of a chain with the earliest deadline. @internal */
 export const deadlineOf = (chain: ReadonlyArray<Node>): Node | undefined => {
   let earliest: Node | undefined
   for (const node of chain) {
-    if (node.deadlineAt !== undefined && (earliest === undefined || node.deadlineAt < earliest.deadlineAt!)) earliest = node
+    if (node.deadlineAt !== null && (earliest === undefined || node.deadlineAt < earliest.deadlineAt!)) earliest = node
   }
   return earliest
 }
@@ -188,11 +195,11 @@ const outputCap = (chain: ReadonlyArray<Node>, ask: Ask): number | undefined => 
   let cap = ask.defaultMaxTokens
   for (const node of chain) {
     const { consumed, limits, reserved } = node
-    if (limits.outputTokens !== undefined) cap = Math.min(cap, limits.outputTokens - consumed.outputTokens - reserved.outputTokens)
-    if (limits.totalTokens !== undefined) {
+    if (limits.outputTokens !== null) cap = Math.min(cap, limits.outputTokens - consumed.outputTokens - reserved.outputTokens)
+    if (limits.totalTokens !== null) {
       cap = Math.min(cap, limits.totalTokens - consumed.totalTokens - reserved.totalTokens - ask.inputTokens)
     }
-    if (limits.costUsd !== undefined && ask.price !== undefined && ask.price.outputPerMillion > 0) {
+    if (limits.costUsd !== null && ask.price !== undefined && ask.price.outputPerMillion > 0) {
       const left = limits.costUsd - consumed.costUsd - reserved.costUsd - (ask.inputTokens * ask.price.inputPerMillion) / 1_000_000
       cap = Math.min(cap, Math.floor((left * 1_000_000) / ask.price.outputPerMillion))
     }
@@ -201,14 +208,18 @@ const outputCap = (chain: ReadonlyArray<Node>, ask: Ask): number | undefined => 
   return Math.max(1, Math.floor(cap))
 }
 
+const withoutPending = (node: Node): Node => (node.pending === null ? node : { ...node, pending: null })
+
 /**
- * Admits a reservation on node `id`, or refuses it on the first dimension it would pass. A
- * refusal caused by a provider's earlier overshoot clears that overshoot's flag.
+ * Admits a reservation on budget `id` and records it under a new reservation id, or refuses it
+ * on the first dimension it would pass. A refusal caused by a provider's earlier overshoot
+ * clears that overshoot's flag.
  *
  * @internal
  */
-export const reserve = (state: State, id: number, ask: Ask): readonly [Granted | Refused, State] => {
+export const reserve = (state: State, id: string, ask: Ask): readonly [Granted | Refused | Missing, State] => {
   const chain = chainOf(state, id)
+  if (chain.length === 0) return [missing(id), state]
   const earliest = deadlineOf(chain)
   if (earliest !== undefined && ask.now >= earliest.deadlineAt!) return [deadlineRefusal(earliest, ask.now), state]
   const maxTokens = outputCap(chain, ask)
@@ -222,7 +233,7 @@ export const reserve = (state: State, id: number, ask: Ask): readonly [Granted |
       : (ask.inputTokens * ask.price.inputPerMillion + output * ask.price.outputPerMillion) / 1_000_000
   }
   for (const node of chain) {
-    if (node.pending !== undefined) {
+    if (node.pending !== null) {
       const dimension = node.pending.dimension
       const refusal: Refused = {
         _tag: "Refused",
@@ -234,14 +245,14 @@ export const reserve = (state: State, id: number, ask: Ask): readonly [Granted |
         label: node.label,
         overshoot: node.pending
       }
-      return [refusal, replaceChain(state, chain, (n) => (n.pending === undefined ? n : { ...n, pending: undefined }))]
+      return [refusal, { ...state, nodes: replaceChain(state.nodes, chain, withoutPending) }]
     }
   }
   const remaining: Partial<Record<AmountDimension, number>> = {}
   for (const node of chain) {
     for (const dimension of amountDimensions) {
       const limit = node.limits[dimension]
-      if (limit === undefined) continue
+      if (limit === null) continue
       const used = node.consumed[dimension] + node.reserved[dimension]
       if (used + amounts[dimension] > limit + slack(dimension)) {
         const refusal: Refused = {
@@ -261,8 +272,14 @@ export const reserve = (state: State, id: number, ask: Ask): readonly [Granted |
       remaining[dimension] = known === undefined ? left : Math.min(known, left)
     }
   }
-  const next = replaceChain(state, chain, (node) => ({ ...node, reserved: plus(node.reserved, amounts), open: node.open + 1 }))
-  return [{ _tag: "Granted", amounts, maxTokens, remaining, deadlineAt: earliest?.deadlineAt }, next]
+  const sequence = state.sequence + 1
+  const reservation: Reservation = { id: `r${sequence}`, budget: id, amounts, provider: ask.provider, model: ask.model }
+  const next: State = {
+    nodes: replaceChain(state.nodes, chain, (node) => ({ ...node, reserved: plus(node.reserved, amounts), open: node.open + 1 })),
+    reservations: HashMap.set(state.reservations, sequence, reservation),
+    sequence
+  }
+  return [{ _tag: "Granted", id: reservation.id, amounts, maxTokens, remaining, deadlineAt: earliest === undefined ? undefined : earliest.deadlineAt! }, next]
 }
 
 /** @internal */
@@ -271,58 +288,80 @@ export interface Actual {
   readonly conversationId?: string | undefined
   /** The usage is the conversation's running total (replaces its previous figure). */
   readonly cumulative?: boolean | undefined
+  readonly now: number
+}
+
+/** @internal */
+export interface Cumulative {
+  readonly amounts: Amounts
   readonly provider: string
   readonly model: string
   readonly now: number
 }
 
+const nothing: ReadonlyArray<Overshoot> = []
+
 const overshootsOf = (
   chain: ReadonlyArray<Node>,
-  reserved: Amounts,
+  reservation: Reservation,
   spent: Amounts,
-  actual: Actual
-): Array<Overshoot> => {
-  const found: Array<Overshoot> = []
+  now: number
+): ReadonlyArray<Overshoot> => {
+  let found: Array<Overshoot> | undefined
   for (const dimension of amountDimensions) {
-    if (limitedIn(chain, dimension) && spent[dimension] > reserved[dimension] + slack(dimension)) {
+    if (spent[dimension] > reservation.amounts[dimension] + slack(dimension) && limitedIn(chain, dimension)) {
+      found ??= []
       found.push({
         dimension,
-        reserved: reserved[dimension],
+        reserved: reservation.amounts[dimension],
         actual: spent[dimension],
-        provider: actual.provider,
-        model: actual.model,
-        atMillis: actual.now
+        provider: reservation.provider,
+        model: reservation.model,
+        atMillis: now
       })
     }
   }
-  return found
+  return found ?? nothing
 }
 
 /**
- * Settles a reservation: releases what it held and, when the call succeeded, commits what it
- * really used. Returns the overshoots found (usage above the reservation on a limited
- * dimension); each flags the chain so that its next reservation is refused.
+ * Settles reservation `reservationId`: releases what it held and, when the call succeeded,
+ * commits what it really used. Returns the overshoots found (usage above the reservation on a
+ * limited dimension); each flags the chain so that its next reservation is refused. A
+ * reservation that is not open (settled already, or never issued) changes nothing.
  *
  * @internal
  */
 export const settle = (
   state: State,
-  id: number,
-  reserved: Amounts,
+  reservationId: string,
   actual: Actual | undefined
 ): readonly [ReadonlyArray<Overshoot>, State] => {
-  const chain = chainOf(state, id)
+  const key = numberOf(reservationId, R)
+  const found = HashMap.get(state.reservations, key)
+  if (found._tag === "None" || found.value.id !== reservationId) return [nothing, state]
+  const reservation = found.value
+  const reservations = HashMap.remove(state.reservations, key)
+  const chain = chainOf(state, reservation.budget)
+  const held = reservation.amounts
   if (actual === undefined) {
-    return [[], replaceChain(state, chain, (node) => ({ ...node, reserved: minus(node.reserved, reserved), open: node.open - 1 }))]
+    return [nothing, {
+      nodes: replaceChain(state.nodes, chain, (node) => ({ ...node, reserved: minus(node.reserved, held), open: node.open - 1 })),
+      reservations,
+      sequence: state.sequence
+    }]
   }
-  const own = chain[0]!
-  const previous = actual.conversationId === undefined ? undefined : own.conversations.get(actual.conversationId)
+  const own = chain[0]
+  const previous = actual.conversationId === undefined || own === undefined
+    ? undefined
+    : Option.getOrUndefined(HashMap.get(own.conversations, actual.conversationId))
   const spent = actual.cumulative === true && previous !== undefined ? minus(actual.amounts, previous) : actual.amounts
-  const overshoots = overshootsOf(chain, reserved, spent, actual)
-  const next = replaceChain(state, chain, (node) => {
+  const overshoots = overshootsOf(chain, reservation, spent, actual.now)
+  const nodes = replaceChain(state.nodes, chain, (node) => {
     let conversations = node.conversations
     if (node === own && actual.conversationId !== undefined) {
-      conversations = new Map(conversations).set(
+      conversations = HashMap.set(
+        conversations,
         actual.conversationId,
         actual.cumulative === true || previous === undefined ? actual.amounts : plus(previous, actual.amounts)
       )
@@ -330,66 +369,76 @@ export const settle = (
     return {
       ...node,
       consumed: plus(node.consumed, spent),
-      reserved: minus(node.reserved, reserved),
+      reserved: minus(node.reserved, held),
       open: node.open - 1,
       conversations,
-      ...(overshoots.length > 0 ? { overshoots: [...node.overshoots, ...overshoots], pending: overshoots[0] } : {})
+      overshoots: overshoots.length === 0 ? node.overshoots : [...node.overshoots, ...overshoots],
+      pending: overshoots.length === 0 ? node.pending : overshoots[0]!
     }
   })
-  return [overshoots, next]
+  return [overshoots, { nodes, reservations, sequence: state.sequence }]
 }
 
 /**
- * Records a conversation's running total on node `id`, replacing its previous figure; the
+ * Records a conversation's running total on budget `id`, replacing its previous figure; the
  * difference counts toward every node of the chain. Passing a limit this way is an overshoot.
  *
  * @internal
  */
 export const recordCumulative = (
   state: State,
-  id: number,
+  id: string,
   conversationId: string,
-  actual: Actual
-): readonly [ReadonlyArray<Overshoot>, State] => {
+  cumulative: Cumulative
+): readonly [ReadonlyArray<Overshoot> | Missing, State] => {
   const chain = chainOf(state, id)
-  const own = chain[0]!
-  const spent = minus(actual.amounts, own.conversations.get(conversationId) ?? zero)
+  const own = chain[0]
+  if (own === undefined) return [missing(id), state]
+  const spent = minus(cumulative.amounts, Option.getOrElse(HashMap.get(own.conversations, conversationId), () => zero))
   const overshoots: Array<Overshoot> = []
   for (const node of chain) {
     for (const dimension of amountDimensions) {
       const limit = node.limits[dimension]
       if (
-        limit !== undefined && spent[dimension] > 0 &&
+        limit !== null && spent[dimension] > 0 &&
         node.consumed[dimension] + spent[dimension] > limit + slack(dimension) &&
         !overshoots.some((o) => o.dimension === dimension)
       ) {
-        overshoots.push({ dimension, reserved: 0, actual: spent[dimension], provider: actual.provider, model: actual.model, atMillis: actual.now })
+        overshoots.push({
+          dimension,
+          reserved: 0,
+          actual: spent[dimension],
+          provider: cumulative.provider,
+          model: cumulative.model,
+          atMillis: cumulative.now
+        })
       }
     }
   }
-  const next = replaceChain(state, chain, (node) => ({
+  const nodes = replaceChain(state.nodes, chain, (node) => ({
     ...node,
     consumed: plus(node.consumed, spent),
-    conversations: node === own ? new Map(node.conversations).set(conversationId, actual.amounts) : node.conversations,
-    ...(overshoots.length > 0 ? { overshoots: [...node.overshoots, ...overshoots], pending: overshoots[0] } : {})
+    conversations: node === own ? HashMap.set(node.conversations, conversationId, cumulative.amounts) : node.conversations,
+    ...(overshoots.length > 0 ? { overshoots: [...node.overshoots, ...overshoots], pending: overshoots[0]! } : {})
   }))
-  return [overshoots, next]
+  return [overshoots, { ...state, nodes }]
 }
 
 /**
- * Checks node `id` at a checkpoint: refused when a deadline of the chain has passed or when a
+ * Checks budget `id` at a checkpoint: refused when a deadline of the chain has passed or when a
  * limit has already been passed (by a provider's overshoot).
  *
  * @internal
  */
-export const check = (state: State, id: number, now: number): Refused | undefined => {
+export const check = (state: State, id: string, now: number): Refused | Missing | undefined => {
   const chain = chainOf(state, id)
+  if (chain.length === 0) return missing(id)
   const earliest = deadlineOf(chain)
   if (earliest !== undefined && now >= earliest.deadlineAt!) return deadlineRefusal(earliest, now)
   for (const node of chain) {
     for (const dimension of amountDimensions) {
       const limit = node.limits[dimension]
-      if (limit !== undefined && node.consumed[dimension] > limit + slack(dimension)) {
+      if (limit !== null && node.consumed[dimension] > limit + slack(dimension)) {
         return {
           _tag: "Refused",
           dimension,
@@ -407,7 +456,7 @@ export const check = (state: State, id: number, now: number): Refused | undefine
 }
 
 /**
- * What is left on each limited dimension for node `id`: the smallest room over its chain.
+ * What is left on each limited dimension of a chain: the smallest room over its nodes.
  *
  * @internal
  */
@@ -416,7 +465,7 @@ export const remainingOf = (chain: ReadonlyArray<Node>): Partial<Record<AmountDi
   for (const node of chain) {
     for (const dimension of amountDimensions) {
       const limit = node.limits[dimension]
-      if (limit === undefined) continue
+      if (limit === null) continue
       const left = Math.max(0, limit - node.consumed[dimension] - node.reserved[dimension])
       const known = remaining[dimension]
       remaining[dimension] = known === undefined ? left : Math.min(known, left)

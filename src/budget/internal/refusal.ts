@@ -7,6 +7,7 @@
 import { Effect } from "effect"
 import * as DurationText from "../../DurationText.ts"
 import * as LlmError from "../../LlmError.ts"
+import type { Overshoot } from "../BudgetStore.ts"
 import type * as Ledger from "./ledger.ts"
 
 const flagOf: Record<LlmError.BudgetDimension, string> = {
@@ -49,7 +50,7 @@ export const refusalError = (refused: Ledger.Refused, provider: string, model: s
 }
 
 /** @internal */
-export const logOvershoots = (overshoots: ReadonlyArray<Ledger.Overshoot>, label: string): Effect.Effect<void> =>
+export const logOvershoots = (overshoots: ReadonlyArray<Overshoot>, label: string): Effect.Effect<void> =>
   overshoots.length === 0 ? Effect.void : Effect.forEach(overshoots, (overshoot) =>
     Effect.logWarning(
       `budget overshoot: ${overshoot.provider}/${overshoot.model} used ${overshoot.actual} ${overshoot.dimension} ` +

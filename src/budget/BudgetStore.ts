@@ -1,0 +1,331 @@
+/**
+ * Where the state of budgets lives: a service that runs each budget transition (create a budget,
+ * reserve, settle, record a running total, check) as one atomic step on serialisable records.
+ *
+ * A `BudgetTracker` holds only a store and a budget id; every figure (limits, consumed,
+ * reserved, conversations, overshoots, open reservations) is in the store, as plain records
+ * named by string ids: budget ids (`b0`, `b1`, ...) and reservation ids (`r1`, `r2`, ...). A
+ * reservation is a record in the store, not an object the caller mutates: settling it (commit
+ * or release) removes it, so settling the same id twice changes nothing, whoever does it.
+ *
+ * Each operation is one atomic step that checks and updates a budget and every ancestor at once
+ * (a reservation checks every limited dimension of every budget in its chain), so the rules
+ * hold whatever runs at once. The rules themselves are pure functions
+ * (`internal/ledger.ts`); a store only decides where the records are kept.
+ *
+ * {@link makeMemory} keeps them in one `Ref` (the default: `BudgetTracker` makes one per root
+ * budget when no store is in context). A shared store (Redis, in a later release) runs the same
+ * transitions server-side; the records leave room for its leases (`sent`, `expiresAt`).
+ *
+ * @since 0.1.0
+ */
+import { Context, Effect, HashMap, Layer, Ref, Schema } from "effect"
+import type * as LlmError from "../LlmError.ts"
+import * as Ledger from "./internal/ledger.ts"
+
+const Figure = Schema.Number
+
+/**
+ * Input tokens, output tokens, total tokens and USD, as reserved or consumed.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Amounts = Schema.Struct({
+  inputTokens: Figure,
+  outputTokens: Figure,
+  totalTokens: Figure,
+  costUsd: Figure
+}).annotate({ identifier: "BudgetAmounts" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Amounts = typeof Amounts.Type
+
+/**
+ * The amount limits of one budget, `null` where it sets none (its deadline is kept as an instant
+ * on its {@link Node}). Records spell "none" as `null`, which survives JSON, and keep every key,
+ * so that all records have one shape.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Limits = Schema.Struct({
+  inputTokens: Schema.NullOr(Figure),
+  outputTokens: Schema.NullOr(Figure),
+  totalTokens: Schema.NullOr(Figure),
+  costUsd: Schema.NullOr(Figure)
+}).annotate({ identifier: "BudgetStoreLimits" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Limits = typeof Limits.Type
+
+/**
+ * A dimension measured in amounts (every budget dimension but the deadline).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const AmountDimension = Schema.Literals(["inputTokens", "outputTokens", "totalTokens", "costUsd"])
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type AmountDimension = typeof AmountDimension.Type
+
+/**
+ * A provider reported more than was reserved for its call on a limited dimension (or a
+ * cumulative record passed a limit). The truth is recorded and the next reservation is refused.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Overshoot = Schema.Struct({
+  dimension: AmountDimension,
+  reserved: Figure,
+  actual: Figure,
+  provider: Schema.String,
+  model: Schema.String,
+  atMillis: Figure
+}).annotate({ identifier: "BudgetOvershoot" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Overshoot = typeof Overshoot.Type
+
+/**
+ * One budget of a tree: its limits, what it consumed and holds, per conversation too.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Node = Schema.Struct({
+  id: Schema.String,
+  /** The budget this one counts toward as well (`null` for a root). */
+  parent: Schema.NullOr(Schema.String),
+  label: Schema.String,
+  limits: Limits,
+  startedAt: Figure,
+  /** The instant (epoch milliseconds) past which nothing is admitted (`null`: no deadline). */
+  deadlineAt: Schema.NullOr(Figure),
+  consumed: Amounts,
+  reserved: Amounts,
+  /** Reservations admitted and not yet settled. */
+  open: Figure,
+  /** Consumption per `metadata.conversationId`. */
+  conversations: Schema.HashMap(Schema.String, Amounts),
+  overshoots: Schema.Array(Overshoot),
+  /** An overshoot whose refusal of the next reservation is still due. */
+  pending: Schema.NullOr(Overshoot)
+}).annotate({ identifier: "BudgetNode" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Node = typeof Node.Type
+
+/**
+ * An admitted reservation, held on its budget and every ancestor until it is settled.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Reservation = Schema.Struct({
+  id: Schema.String,
+  /** The budget it was made on. */
+  budget: Schema.String,
+  amounts: Amounts,
+  provider: Schema.String,
+  model: Schema.String,
+  /** Whether its request was sent: set by a store that keeps leases; the memory store leaves it out. */
+  sent: Schema.optionalKey(Schema.Boolean),
+  /** When its lease expires (epoch milliseconds): set by a store that keeps leases. */
+  expiresAt: Schema.optionalKey(Figure)
+}).annotate({ identifier: "BudgetReservation" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Reservation = typeof Reservation.Type
+
+/**
+ * Everything a memory store holds: its budgets, its open reservations, and the sequence
+ * reservation ids are drawn from. Its collections are persistent `HashMap`s (an update copies no more than a
+ * path); `Schema.toCodecJson(State)` writes it as JSON and reads it back.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const State = Schema.Struct({
+  /** Budgets in the order they were created: `b<n>` is at index n. */
+  nodes: Schema.Array(Node),
+  /** Open reservations by the sequence number of their id (`r12` under 12). */
+  reservations: Schema.HashMap(Schema.Number, Reservation),
+  /** The number of the last reservation id issued. */
+  sequence: Figure
+}).annotate({ identifier: "BudgetStoreState" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type State = typeof State.Type
+
+/**
+ * A store with no budget in it.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const emptyState = (): State => ({ nodes: [], reservations: HashMap.empty(), sequence: 0 })
+
+/**
+ * A budget to create: a root, or a child of `parent`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type NewBudget = Ledger.NewBudget
+
+/**
+ * What a reservation is for: the input estimate, the output cap asked for or defaulted, the
+ * price, who asks, and when.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Ask = Ledger.Ask
+
+/**
+ * A reservation admitted: its id and amounts, the output cap to send, what is left.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Granted = Ledger.Granted
+
+/**
+ * A reservation (or a checkpoint) refused, with the dimension and the figures.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Refused = Ledger.Refused
+
+/**
+ * The budget named is not in the store.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Missing = Ledger.Missing
+
+/**
+ * What a call really used, as it is committed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Actual = Ledger.Actual
+
+/**
+ * A conversation's running total, as it is recorded.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Cumulative = Ledger.Cumulative
+
+/**
+ * The operations of a budget store. Each is one atomic step. Operations that admit (`create`,
+ * `reserve`, `check`) may fail with an `LlmError` (a shared store that cannot be reached fails
+ * closed); operations that settle never fail (a shared store retries what it cannot write and
+ * logs it as unaccounted usage, never dropping it silently).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /** Creates a budget and returns its id; `Missing` when its parent is not in the store. */
+  readonly create: (budget: NewBudget) => Effect.Effect<string | Missing, LlmError.LlmError>
+  /** Admits a reservation on a budget and all its ancestors at once, or refuses it. */
+  readonly reserve: (budgetId: string, ask: Ask) => Effect.Effect<Granted | Refused | Missing, LlmError.LlmError>
+  /**
+   * Settles a reservation: commits `actual` and releases the rest, or releases it all when
+   * `actual` is `undefined`. Returns the overshoots found. An id that is not open (already
+   * settled, or never issued) changes nothing.
+   */
+  readonly settle: (reservationId: string, actual: Actual | undefined) => Effect.Effect<ReadonlyArray<Overshoot>>
+  /** Records a conversation's running total, replacing its previous figure; returns the overshoots. */
+  readonly recordCumulative: (
+    budgetId: string,
+    conversationId: string,
+    cumulative: Cumulative
+  ) => Effect.Effect<ReadonlyArray<Overshoot> | Missing>
+  /** Refused when a deadline of the chain has passed or a limit was passed (by an overshoot). */
+  readonly check: (budgetId: string, now: number) => Effect.Effect<Refused | Missing | undefined, LlmError.LlmError>
+  /** The budget and its ancestors, the budget first (empty when it is not in the store). */
+  readonly chain: (budgetId: string) => Effect.Effect<ReadonlyArray<Node>>
+}
+
+/**
+ * The `BudgetStore` service. `BudgetTracker` uses the one in context, else a new memory store
+ * per root budget.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class BudgetStore extends Context.Service<BudgetStore, Service>()("llm-connect/BudgetStore") {}
+
+/**
+ * A store on a `Ref` you hold (to read or save its {@link State}).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromRef = (ref: Ref.Ref<State>): Service => ({
+  create: (budget) => Ref.modify(ref, (state) => Ledger.addNode(state, budget)),
+  reserve: (budgetId, ask) => Ref.modify(ref, (state) => Ledger.reserve(state, budgetId, ask)),
+  settle: (reservationId, actual) => Ref.modify(ref, (state) => Ledger.settle(state, reservationId, actual)),
+  recordCumulative: (budgetId, conversationId, cumulative) =>
+    Ref.modify(ref, (state) => Ledger.recordCumulative(state, budgetId, conversationId, cumulative)),
+  check: (budgetId, now) => Effect.map(Ref.get(ref), (state) => Ledger.check(state, budgetId, now)),
+  chain: (budgetId) => Effect.map(Ref.get(ref), (state) => Ledger.chainOf(state, budgetId))
+})
+
+/**
+ * A store in this process's memory, backed by one `Ref`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeMemory: Effect.Effect<Service> = Effect.map(Ref.make(emptyState()), fromRef)
+
+/**
+ * A memory store as a Layer: provide it to make the budgets built below share one store.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemory: Layer.Layer<BudgetStore> = Layer.effect(BudgetStore, makeMemory)
+
+/**
+ * The store in context, else a new memory store.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const current: Effect.Effect<Service> = Effect.flatMap(
+  Effect.serviceOption(BudgetStore),
+  (found) => (found._tag === "Some" ? Effect.succeed(found.value) : makeMemory)
+)

@@ -1,0 +1,127 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Exit, HashMap, Ref, Schema } from "effect"
+import * as BudgetStore from "../../src/budget/BudgetStore.ts"
+import * as BudgetTracker from "../../src/budget/BudgetTracker.ts"
+import * as PriceTable from "../../src/pricing/PriceTable.ts"
+import * as Usage from "../../src/Usage.ts"
+
+const between = (minimum: number, maximum: number) => Schema.Int.check(Schema.isBetween({ minimum, maximum }))
+
+/** One step of a run: what a program does to its budgets. */
+const Step = Schema.Union([
+  Schema.TaggedStruct("Reserve", { budget: between(0, 9), chars: between(1, 300), maxTokens: between(1, 400) }),
+  Schema.TaggedStruct("Commit", {
+    reservation: between(0, 99),
+    input: between(0, 300),
+    output: between(0, 500),
+    conversation: Schema.optionalKey(between(0, 2))
+  }),
+  Schema.TaggedStruct("Release", { reservation: between(0, 99) }),
+  Schema.TaggedStruct("Child", { budget: between(0, 9), totalTokens: between(100, 5_000) }),
+  Schema.TaggedStruct("Cumulative", { budget: between(0, 9), conversation: between(0, 2), tokens: between(0, 600) })
+])
+type Step = typeof Step.Type
+
+const Steps = Schema.Array(Step).check(Schema.isMinLength(1), Schema.isMaxLength(80))
+
+const price = PriceTable.make().lookup("mock", "mock-1")!
+const StateJson = Schema.toCodecJson(BudgetStore.State)
+const encode = Schema.encodeSync(StateJson)
+const decode = Schema.decodeUnknownSync(StateJson)
+
+/** The state as plain data, its maps as sorted entries (written without the Schema). */
+const plain = (state: BudgetStore.State) => ({
+  nodes: state.nodes.map((node) => ({ ...node, conversations: HashMap.toEntries(node.conversations).sort() })),
+  reservations: HashMap.toEntries(state.reservations).sort(([a], [b]) => a - b),
+  sequence: state.sequence
+})
+
+/** The state written as JSON text and read back is the same state. */
+const roundTrips = (state: BudgetStore.State) => {
+  const back = decode(JSON.parse(JSON.stringify(encode(state))))
+  assert.deepStrictEqual(plain(back), plain(state))
+}
+
+describe("BudgetStore (property)", () => {
+  it.effect.prop(
+    "the memory store's state survives JSON after every step, and settling a reservation twice changes nothing",
+    [Steps],
+    ([steps]) =>
+      Effect.gen(function*() {
+        const ref = yield* Ref.make(BudgetStore.emptyState())
+        const root = yield* BudgetTracker.make({ totalTokens: 20_000, outputTokens: 8_000, costUsd: 0.05 }, { defaultMaxTokens: 200 }).pipe(
+          Effect.provideService(BudgetStore.BudgetStore, BudgetStore.fromRef(ref))
+        )
+        const budgets: Array<BudgetTracker.Service> = [root]
+        const reservations: Array<{ readonly tracker: BudgetTracker.Service; readonly reservation: BudgetTracker.Reservation }> = []
+
+        // Settles a reservation, then settles it again (with other figures): the second time
+        // must leave the store's state exactly as it was and report nothing.
+        const settleTwice = (pick: number, settle: (entry: (typeof reservations)[number]) => Effect.Effect<unknown>) =>
+          Effect.gen(function*() {
+            const entry = reservations[pick % Math.max(1, reservations.length)]
+            if (entry === undefined) return
+            yield* settle(entry)
+            const settled = yield* Ref.get(ref)
+            const again = yield* entry.tracker.commit(entry.reservation, { usage: Usage.make({ inputTokens: 999, outputTokens: 999 }), costUsd: 1 })
+            assert.deepStrictEqual(again, [])
+            yield* entry.tracker.release(entry.reservation)
+            assert.strictEqual(yield* Ref.get(ref), settled)
+          })
+
+        const run = (step: Step): Effect.Effect<void> => {
+          const tracker = budgets[("budget" in step ? step.budget : 0) % budgets.length]!
+          switch (step._tag) {
+            case "Reserve":
+              return Effect.flatMap(
+                Effect.exit(tracker.reserve({
+                  request: { messages: [{ role: "user", content: "x".repeat(step.chars) }], maxTokens: step.maxTokens },
+                  provider: "mock",
+                  model: "mock-1",
+                  price
+                })),
+                (exit) => Effect.sync(() => (Exit.isSuccess(exit) ? reservations.push({ tracker, reservation: exit.value }) : undefined))
+              )
+            case "Commit":
+              return settleTwice(step.reservation, ({ reservation, tracker: owner }) => {
+                const usage = Usage.make({ inputTokens: step.input, outputTokens: step.output })
+                return owner.commit(reservation, {
+                  usage,
+                  costUsd: PriceTable.costOf(price, usage),
+                  ...(step.conversation !== undefined ? { conversationId: `c${step.conversation}` } : {})
+                })
+              })
+            case "Release":
+              return settleTwice(step.reservation, ({ reservation, tracker: owner }) => owner.release(reservation))
+            case "Child":
+              return Effect.flatMap(
+                Effect.exit(tracker.child({ totalTokens: step.totalTokens }, `child${budgets.length}`)),
+                (exit) => Effect.sync(() => (Exit.isSuccess(exit) ? budgets.push(exit.value) : undefined))
+              )
+            case "Cumulative": {
+              const usage = Usage.make({ inputTokens: step.tokens, outputTokens: step.tokens })
+              return Effect.asVoid(tracker.recordCumulative(`c${step.conversation}`, usage, {
+                costUsd: PriceTable.costOf(price, usage),
+                provider: "mock",
+                model: "mock-1"
+              }))
+            }
+          }
+        }
+
+        for (const step of steps) {
+          yield* run(step)
+          roundTrips(yield* Ref.get(ref))
+        }
+        // Whatever is still open is settled once; then nothing is held anywhere.
+        for (const { reservation, tracker } of reservations) yield* tracker.release(reservation)
+        const final = yield* Ref.get(ref)
+        roundTrips(final)
+        for (const node of final.nodes) {
+          assert.strictEqual(node.open, 0)
+          assert.closeTo(node.reserved.totalTokens, 0, 1e-9)
+        }
+      }),
+    { arbitrary: { runs: 60 } }
+  )
+})
