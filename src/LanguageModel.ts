@@ -231,4 +231,4 @@ export const stream = (input: LlmRequest.Input): Stream.Stream<StreamPart.Stream
 export const layerWrap = <E, R>(
   wrap: (inner: Service) => Effect.Effect<Service, E, R>
 ): Layer.Layer<LanguageModel, E, LanguageModel | R> =>
-  Layer.effect(LanguageModel, LanguageModel.use(wrap))
+  Layer.fresh(Layer.effect(LanguageModel, LanguageModel.use(wrap)))

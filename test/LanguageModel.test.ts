@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Stream, Tracer } from "effect"
+import { Context, Effect, Exit, Layer, Stream, Tracer } from "effect"
 import * as BudgetLanguageModel from "../src/budget/BudgetLanguageModel.ts"
 import * as BudgetTracker from "../src/budget/BudgetTracker.ts"
 import * as LanguageModel from "../src/LanguageModel.ts"
@@ -70,6 +70,24 @@ describe("LanguageModel.make", () => {
         argumentsDelta: "{\"city\":\"Oslo\"}"
       })
       assert.strictEqual(parts.at(-1)?.type, "finish")
+    }))
+})
+
+describe("LanguageModel.layerWrap", () => {
+  // A wrapper layer is a constant (e.g. Concurrency.layer): memoized by reference, a second
+  // stack built with it inside a program given the first would get the first stack's model.
+  it.effect("builds the wrapper anew around each model it wraps (no model taken from another stack)", () =>
+    Effect.gen(function*() {
+      const passThrough = LanguageModel.layerWrap((inner) => Effect.succeed(inner))
+      const stackA = Layer.provide(passThrough, MockLanguageModel.layer({ reply: "from A" }))
+      const stackB = Layer.provide(passThrough, MockLanguageModel.layer({ reply: "from B" }))
+      const replies = yield* Effect.gen(function*() {
+        const a = yield* LanguageModel.generate("x")
+        const built = yield* Layer.build(stackB)
+        const b = yield* Context.get(built, LanguageModel.LanguageModel).generate({ messages: Message.fromPrompt("x") })
+        return [a.content, b.content]
+      }).pipe(Effect.provide(stackA))
+      assert.deepStrictEqual(replies, ["from A", "from B"])
     }))
 })
 
