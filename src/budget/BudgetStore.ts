@@ -19,175 +19,10 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, HashMap, Layer, Ref, Schema } from "effect"
+import { Context, Effect, Layer, Ref } from "effect"
 import type * as LlmError from "../LlmError.ts"
+import * as BudgetState from "./BudgetState.ts"
 import * as Ledger from "./internal/ledger.ts"
-
-const Figure = Schema.Number
-
-/**
- * Input tokens, output tokens, total tokens and USD, as reserved or consumed.
- *
- * @since 0.1.0
- * @category schemas
- */
-export const Amounts = Schema.Struct({
-  inputTokens: Figure,
-  outputTokens: Figure,
-  totalTokens: Figure,
-  costUsd: Figure
-}).annotate({ identifier: "BudgetAmounts" })
-
-/**
- * @since 0.1.0
- * @category models
- */
-export type Amounts = typeof Amounts.Type
-
-/**
- * The amount limits of one budget, `null` where it sets none (its deadline is kept as an instant
- * on its {@link Node}). Records spell "none" as `null`, which survives JSON, and keep every key,
- * so that all records have one shape.
- *
- * @since 0.1.0
- * @category schemas
- */
-export const Limits = Schema.Struct({
-  inputTokens: Schema.NullOr(Figure),
-  outputTokens: Schema.NullOr(Figure),
-  totalTokens: Schema.NullOr(Figure),
-  costUsd: Schema.NullOr(Figure)
-}).annotate({ identifier: "BudgetStoreLimits" })
-
-/**
- * @since 0.1.0
- * @category models
- */
-export type Limits = typeof Limits.Type
-
-/**
- * A dimension measured in amounts (every budget dimension but the deadline).
- *
- * @since 0.1.0
- * @category schemas
- */
-export const AmountDimension = Schema.Literals(["inputTokens", "outputTokens", "totalTokens", "costUsd"])
-
-/**
- * @since 0.1.0
- * @category models
- */
-export type AmountDimension = typeof AmountDimension.Type
-
-/**
- * A provider reported more than was reserved for its call on a limited dimension (or a
- * cumulative record passed a limit). The truth is recorded and the next reservation is refused.
- *
- * @since 0.1.0
- * @category schemas
- */
-export const Overshoot = Schema.Struct({
-  dimension: AmountDimension,
-  reserved: Figure,
-  actual: Figure,
-  provider: Schema.String,
-  model: Schema.String,
-  atMillis: Figure
-}).annotate({ identifier: "BudgetOvershoot" })
-
-/**
- * @since 0.1.0
- * @category models
- */
-export type Overshoot = typeof Overshoot.Type
-
-/**
- * One budget of a tree: its limits, what it consumed and holds, per conversation too.
- *
- * @since 0.1.0
- * @category schemas
- */
-export const Node = Schema.Struct({
-  id: Schema.String,
-  /** The budget this one counts toward as well (`null` for a root). */
-  parent: Schema.NullOr(Schema.String),
-  label: Schema.String,
-  limits: Limits,
-  startedAt: Figure,
-  /** The instant (epoch milliseconds) past which nothing is admitted (`null`: no deadline). */
-  deadlineAt: Schema.NullOr(Figure),
-  consumed: Amounts,
-  reserved: Amounts,
-  /** Reservations admitted and not yet settled. */
-  open: Figure,
-  /** Consumption per `metadata.conversationId`. */
-  conversations: Schema.HashMap(Schema.String, Amounts),
-  overshoots: Schema.Array(Overshoot),
-  /** An overshoot whose refusal of the next reservation is still due. */
-  pending: Schema.NullOr(Overshoot)
-}).annotate({ identifier: "BudgetNode" })
-
-/**
- * @since 0.1.0
- * @category models
- */
-export type Node = typeof Node.Type
-
-/**
- * An admitted reservation, held on its budget and every ancestor until it is settled.
- *
- * @since 0.1.0
- * @category schemas
- */
-export const Reservation = Schema.Struct({
-  id: Schema.String,
-  /** The budget it was made on. */
-  budget: Schema.String,
-  amounts: Amounts,
-  provider: Schema.String,
-  model: Schema.String,
-  /** Whether its request was sent: set by a store that keeps leases; the memory store leaves it out. */
-  sent: Schema.optionalKey(Schema.Boolean),
-  /** When its lease expires (epoch milliseconds): set by a store that keeps leases. */
-  expiresAt: Schema.optionalKey(Figure)
-}).annotate({ identifier: "BudgetReservation" })
-
-/**
- * @since 0.1.0
- * @category models
- */
-export type Reservation = typeof Reservation.Type
-
-/**
- * Everything a memory store holds: its budgets, its open reservations, and the sequence
- * reservation ids are drawn from. Its collections are persistent `HashMap`s (an update copies no more than a
- * path); `Schema.toCodecJson(State)` writes it as JSON and reads it back.
- *
- * @since 0.1.0
- * @category schemas
- */
-export const State = Schema.Struct({
-  /** Budgets in the order they were created: `b<n>` is at index n. */
-  nodes: Schema.Array(Node),
-  /** Open reservations by the sequence number of their id (`r12` under 12). */
-  reservations: Schema.HashMap(Schema.Number, Reservation),
-  /** The number of the last reservation id issued. */
-  sequence: Figure
-}).annotate({ identifier: "BudgetStoreState" })
-
-/**
- * @since 0.1.0
- * @category models
- */
-export type State = typeof State.Type
-
-/**
- * A store with no budget in it.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const emptyState = (): State => ({ nodes: [], reservations: HashMap.empty(), sequence: 0 })
 
 /**
  * A budget to create: a root, or a child of `parent`.
@@ -265,17 +100,17 @@ export interface Service {
    * `actual` is `undefined`. Returns the overshoots found. An id that is not open (already
    * settled, or never issued) changes nothing.
    */
-  readonly settle: (reservationId: string, actual: Actual | undefined) => Effect.Effect<ReadonlyArray<Overshoot>>
+  readonly settle: (reservationId: string, actual: Actual | undefined) => Effect.Effect<ReadonlyArray<BudgetState.Overshoot>>
   /** Records a conversation's running total, replacing its previous figure; returns the overshoots. */
   readonly recordCumulative: (
     budgetId: string,
     conversationId: string,
     cumulative: Cumulative
-  ) => Effect.Effect<ReadonlyArray<Overshoot> | Missing>
+  ) => Effect.Effect<ReadonlyArray<BudgetState.Overshoot> | Missing>
   /** Refused when a deadline of the chain has passed or a limit was passed (by an overshoot). */
   readonly check: (budgetId: string, now: number) => Effect.Effect<Refused | Missing | undefined, LlmError.LlmError>
   /** The budget and its ancestors, the budget first (empty when it is not in the store). */
-  readonly chain: (budgetId: string) => Effect.Effect<ReadonlyArray<Node>>
+  readonly chain: (budgetId: string) => Effect.Effect<ReadonlyArray<BudgetState.Node>>
 }
 
 /**
@@ -293,7 +128,7 @@ export class BudgetStore extends Context.Service<BudgetStore, Service>()("llm-co
  * @since 0.1.0
  * @category constructors
  */
-export const fromRef = (ref: Ref.Ref<State>): Service => ({
+export const fromRef = (ref: Ref.Ref<BudgetState.State>): Service => ({
   create: (budget) => Ref.modify(ref, (state) => Ledger.addNode(state, budget)),
   reserve: (budgetId, ask) => Ref.modify(ref, (state) => Ledger.reserve(state, budgetId, ask)),
   settle: (reservationId, actual) => Ref.modify(ref, (state) => Ledger.settle(state, reservationId, actual)),
@@ -309,7 +144,7 @@ export const fromRef = (ref: Ref.Ref<State>): Service => ({
  * @since 0.1.0
  * @category constructors
  */
-export const makeMemory: Effect.Effect<Service> = Effect.map(Ref.make(emptyState()), fromRef)
+export const makeMemory: Effect.Effect<Service> = Effect.map(Ref.make(BudgetState.emptyState()), fromRef)
 
 /**
  * A memory store as a Layer: provide it to make the budgets built below share one store.

@@ -29,6 +29,7 @@ import type { LlmRequest } from "../LlmRequest.ts"
 import type { Price } from "../pricing/prices.ts"
 import type { Usage } from "../Usage.ts"
 import * as Budget from "./Budget.ts"
+import * as BudgetState from "./BudgetState.ts"
 import * as BudgetStore from "./BudgetStore.ts"
 import * as Estimate from "./Estimate.ts"
 import * as Ledger from "./internal/ledger.ts"
@@ -40,7 +41,7 @@ import { logOvershoots, refusalError } from "./internal/refusal.ts"
  * @since 0.1.0
  * @category models
  */
-export type Amounts = BudgetStore.Amounts
+export type Amounts = BudgetState.Amounts
 
 /**
  * A provider reported more than was reserved for its call on a limited dimension (or a
@@ -49,7 +50,7 @@ export type Amounts = BudgetStore.Amounts
  * @since 0.1.0
  * @category models
  */
-export type Overshoot = BudgetStore.Overshoot
+export type Overshoot = BudgetState.Overshoot
 
 /**
  * What a reservation is for.
@@ -113,7 +114,7 @@ export interface Snapshot {
   readonly consumed: Amounts
   readonly reserved: Amounts
   /** Per limited dimension, the smallest room left over this budget and its ancestors. */
-  readonly remaining: Partial<Record<BudgetStore.AmountDimension, number>>
+  readonly remaining: Partial<Record<BudgetState.AmountDimension, number>>
   /** The earliest deadline of the chain, and the milliseconds left before it. */
   readonly deadline?: { readonly atMillis: number; readonly remainingMs: number } | undefined
   readonly openReservations: number
@@ -232,7 +233,7 @@ const amountsOf = (usage: Usage, costUsd: number): Amounts => ({
 const resolveDeadline = (deadline: Budget.Deadline | undefined, now: number): number | null =>
   deadline === undefined ? null : deadline._tag === "After" ? now + deadline.millis : deadline.epochMillis
 
-const limitsOf = (budget: Budget.Budget): BudgetStore.Limits => ({
+const limitsOf = (budget: Budget.Budget): BudgetState.Limits => ({
   inputTokens: budget.inputTokens ?? null,
   outputTokens: budget.outputTokens ?? null,
   totalTokens: budget.totalTokens ?? null,

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, HashMap, Ref, Schema } from "effect"
+import * as BudgetState from "../../src/budget/BudgetState.ts"
 import * as BudgetStore from "../../src/budget/BudgetStore.ts"
 import * as BudgetTracker from "../../src/budget/BudgetTracker.ts"
 import * as PriceTable from "../../src/pricing/PriceTable.ts"
@@ -25,19 +26,19 @@ type Step = typeof Step.Type
 const Steps = Schema.Array(Step).check(Schema.isMinLength(1), Schema.isMaxLength(80))
 
 const price = PriceTable.make().lookup("mock", "mock-1")!
-const StateJson = Schema.toCodecJson(BudgetStore.State)
+const StateJson = Schema.toCodecJson(BudgetState.State)
 const encode = Schema.encodeSync(StateJson)
 const decode = Schema.decodeUnknownSync(StateJson)
 
 /** The state as plain data, its maps as sorted entries (written without the Schema). */
-const plain = (state: BudgetStore.State) => ({
+const plain = (state: BudgetState.State) => ({
   nodes: state.nodes.map((node) => ({ ...node, conversations: HashMap.toEntries(node.conversations).sort() })),
   reservations: HashMap.toEntries(state.reservations).sort(([a], [b]) => a - b),
   sequence: state.sequence
 })
 
 /** The state written as JSON text and read back is the same state. */
-const roundTrips = (state: BudgetStore.State) => {
+const roundTrips = (state: BudgetState.State) => {
   const back = decode(JSON.parse(JSON.stringify(encode(state))))
   assert.deepStrictEqual(plain(back), plain(state))
 }
@@ -48,7 +49,7 @@ describe("BudgetStore (property)", () => {
     [Steps],
     ([steps]) =>
       Effect.gen(function*() {
-        const ref = yield* Ref.make(BudgetStore.emptyState())
+        const ref = yield* Ref.make(BudgetState.emptyState())
         const root = yield* BudgetTracker.make({ totalTokens: 20_000, outputTokens: 8_000, costUsd: 0.05 }, { defaultMaxTokens: 200 }).pipe(
           Effect.provideService(BudgetStore.BudgetStore, BudgetStore.fromRef(ref))
         )

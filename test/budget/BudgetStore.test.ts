@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, HashMap, Layer, Ref } from "effect"
 import * as BudgetLanguageModel from "../../src/budget/BudgetLanguageModel.ts"
+import * as BudgetState from "../../src/budget/BudgetState.ts"
 import * as BudgetStore from "../../src/budget/BudgetStore.ts"
 import * as BudgetTracker from "../../src/budget/BudgetTracker.ts"
 import * as LanguageModel from "../../src/LanguageModel.ts"
@@ -30,7 +31,7 @@ const counting = Effect.gen(function*() {
 describe("BudgetStore", () => {
   it.effect("a tracker keeps its figures in the store in context; a child lives in its parent's store", () =>
     Effect.gen(function*() {
-      const ref = yield* Ref.make(BudgetStore.emptyState())
+      const ref = yield* Ref.make(BudgetState.emptyState())
       const root = yield* BudgetTracker.make({ totalTokens: 1_000 }).pipe(
         Effect.provideService(BudgetStore.BudgetStore, BudgetStore.fromRef(ref))
       )
@@ -80,7 +81,7 @@ describe("BudgetStore", () => {
 
   it.effect("settling an id the store did not issue, or has settled, changes nothing", () =>
     Effect.gen(function*() {
-      const ref = yield* Ref.make(BudgetStore.emptyState())
+      const ref = yield* Ref.make(BudgetState.emptyState())
       const store = BudgetStore.fromRef(ref)
       const budget = yield* store.create({
         parent: null,

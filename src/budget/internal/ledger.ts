@@ -13,7 +13,7 @@
 import { HashMap, Option } from "effect"
 import type { BudgetDimension } from "../../LlmError.ts"
 import type { Price } from "../../pricing/prices.ts"
-import type { AmountDimension, Amounts, Limits, Node, Overshoot, Reservation, State } from "../BudgetStore.ts"
+import type { AmountDimension, Amounts, Limits, Node, Overshoot, Reservation, State } from "../BudgetState.ts"
 
 /** @internal */
 export const amountDimensions: ReadonlyArray<AmountDimension> = ["inputTokens", "outputTokens", "totalTokens", "costUsd"]

@@ -7,7 +7,7 @@
 import { Effect } from "effect"
 import * as DurationText from "../../DurationText.ts"
 import * as LlmError from "../../LlmError.ts"
-import type { Overshoot } from "../BudgetStore.ts"
+import type { Overshoot } from "../BudgetState.ts"
 import type * as Ledger from "./ledger.ts"
 
 const flagOf: Record<LlmError.BudgetDimension, string> = {
