@@ -20,11 +20,16 @@ const slow = 180_000
 const binDir = join(repoRoot, "node_modules", ".bin")
 const tsc = join(binDir, "tsc")
 
-/** The environment of every subprocess: the pinned Node first on PATH, no llm-connect settings or keys. */
+/**
+ * The environment of every subprocess: the pinned Node first on PATH, no llm-connect settings or
+ * keys, and no XDG_STATE_HOME (`runProcess` gives each run a temp one: the installed CLI records
+ * its calls there, never in a real home).
+ */
 const env: Record<string, string> = {
   ...Object.fromEntries(
     Object.entries(process.env).filter((entry): entry is [string, string] =>
-      entry[1] !== undefined && !entry[0].startsWith("LLM_CONNECT_") && !/_API_KEY$/.test(entry[0])
+      entry[1] !== undefined && !entry[0].startsWith("LLM_CONNECT_") && !/_API_KEY$/.test(entry[0]) &&
+      entry[0] !== "XDG_STATE_HOME"
     )
   ),
   PATH: `${binDir}${delimiter}${process.env.PATH ?? ""}`
