@@ -7,8 +7,12 @@
  * (state, time, tokens): readable lines on a terminal, JSON lines otherwise. The run id is
  * printed at the start and in the result; every finished step is journaled under
  * `.llm-connect/runs/<id>.jsonl`, so `--resume <id>` continues a killed run without running a
- * finished step again (a step that was in flight runs again). Exit codes: 0 completed, 1 failed,
- * 2 invalid workflow or inputs, 3 timeout, 130 cancelled.
+ * finished step again (a step that was in flight runs again), with the provider, model, base URL,
+ * request settings and budget it started with (`runSettings.ts`). A run that stops early prints
+ * the output of its finished steps. The model flags (`--system`, `--max-tokens`, `--temperature`
+ * as defaults for steps that set none), `--max-retries`, `--attempt-timeout`, the budget, mock and
+ * ledger flags are `prompt`'s. Exit codes: 0 completed, 1 failed, 2 invalid workflow, inputs,
+ * journal or resume, 3 timeout, 130 cancelled or interrupted.
  *
  * Ctrl-C cancels gracefully: the steps in flight finish, no new one starts. `NodeRuntime` would
  * interrupt at once, so while a run is going this command takes over SIGINT; a second Ctrl-C

@@ -17,7 +17,7 @@ const twoSteps = "name: two\nsteps:\n  - { id: first, prompt: \"first step\" }\n
 
 /** The resume command printed in the final error line, as arguments. */
 const resumeArgs = (stderr: string): ReadonlyArray<string> => {
-  const command = /resume with: (llm-connect run --resume [^)\s]+(?: --journal-dir \S+)?)/.exec(stderr)?.[1]
+  const command = /resume with: (llm-connect run --resume [^)\s]+(?: --journal-dir [^)\s]+)?)/.exec(stderr)?.[1]
   assert.isDefined(command, stderr)
   return command!.split(" ").slice(1)
 }
@@ -155,6 +155,21 @@ describe("llm-connect run --resume", () => {
       assert.strictEqual(document.cause.errorType, "BudgetExceeded")
       assert.strictEqual(document.cause.dimension, "totalTokens")
       assert.strictEqual(document.cause.consumed, 29)
+    }))
+
+  it.live("the printed resume command is complete: with another journal folder it names it, and it works as printed", () =>
+    Effect.gen(function*() {
+      const dir = workspace({
+        "slow.yaml": "name: slow\nsteps:\n  - { id: a, prompt: x, provider: mock, options: { latency: 10ms } }\n  - { id: b, needs: [a], prompt: y }\n"
+      })
+      const first = yield* run(["run", "slow.yaml", "--journal-dir", "my-runs", "--mock-latency", "2s", "--timeout", "1s"], dir)
+      assert.strictEqual(first.code, 3)
+      const args = resumeArgs(first.stderr)
+      assert.deepStrictEqual(args.slice(3), ["--journal-dir", "my-runs"])
+      assert.strictEqual(events(first.stderr)[0]!.resume, `llm-connect ${args.join(" ")}`)
+      const resumed = yield* run([...args, "--json"], dir)
+      assert.strictEqual(resumed.code, 0, resumed.stderr)
+      assert.deepStrictEqual((JSON.parse(resumed.stdout) as RunDocument).steps.map((step) => step.resumed === true), [true, false])
     }))
 
   it.live("journaled inputs are checked again against the workflow's declared inputs (exit 2)", () =>
