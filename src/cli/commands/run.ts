@@ -297,10 +297,11 @@ const configure = (flags: Flags, prepared: Prepared, journalFile: string) =>
       const resolved = yield* CliConfig.load({ flags: overrides, configFile: ConfigFlags.configFile(flags.config) })
       return { resolved, layer: yield* Stack.fromConfig(resolved) }
     }
-    const loaded = yield* CliConfig.load({
-      flags: overrides,
-      configFile: ConfigFlags.configFile(flags.config) ?? settings.value.config
-    })
+    const given = ConfigFlags.configFile(flags.config)
+    const loaded = yield* CliConfig.load({ flags: overrides, configFile: given ?? settings.value.config }).pipe(
+      // The run's own config file, read again: one that is gone or broken cannot reproduce it.
+      Effect.mapError((error) => given === undefined ? RunSettings.cannotResume(prepared.runId, settings.value)(error) : error)
+    )
     const restored = yield* RunSettings.restore(loaded, settings.value, {
       runId: prepared.runId,
       journalFile,

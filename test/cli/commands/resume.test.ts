@@ -7,7 +7,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { readFileSync, writeFileSync } from "node:fs"
+import { readFileSync, unlinkSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as FakeHttpServer from "../../providers/FakeHttpServer.ts"
 import { lastUserText, ok } from "../../providers/openai/fakeOpenAi.ts"
@@ -110,6 +110,28 @@ describe("llm-connect run --resume", () => {
       assert.include(resumed.stderr, "LLM_CONNECT_PROVIDER, LLM_CONNECT_MODEL are not used")
       assert.strictEqual((JSON.parse(resumed.stdout) as RunDocument).outputs.second, "echo: second step")
       assert.strictEqual(fake.requests.length, sent + 1)
+    }))
+
+  it.live("the config file the run started with is read again on resume (its keys); once it is gone the resume is refused", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeHttpServer.start((request) => lastUserText(request).includes("second") ? { hang: true } : ok(request))
+      const dir = workspace({
+        "two.yaml": twoSteps,
+        "keys.yaml": `provider: openai\nproviders:\n  openai:\n    apiKey: sk-from-the-file-0123456789\n    baseUrl: ${fake.origin}/v1\n`
+      })
+      const first = yield* run(["run", "two.yaml", "--config", "keys.yaml", "--timeout", "2s"], dir)
+      assert.strictEqual(first.code, 3, first.stderr)
+      const args = resumeArgs(first.stderr)
+      assert.notInclude(journalOf(dir, args[2]!), "sk-from-the-file")
+      fake.setHandler((request) => ok(request))
+      const resumed = yield* run(args, dir)
+      assert.strictEqual(resumed.code, 0, resumed.stderr)
+      assert.strictEqual(fake.requests.at(-1)!.headers.authorization, "Bearer sk-from-the-file-0123456789")
+      unlinkSync(join(dir, "keys.yaml"))
+      const gone = yield* run(args, dir)
+      assert.strictEqual(gone.code, 2)
+      assert.include(gone.stderr, `run ${args[2]} cannot resume as it started`)
+      assert.include(gone.stderr, "keys.yaml")
     }))
 
   it.live("a base URL with credentials is journaled as a hash only; the resume needs the same URL again", () =>
