@@ -88,12 +88,18 @@ export const failureMessage = (error: unknown): string => {
 
 /**
  * The error document of an interrupted command (Ctrl-C, SIGTERM): what `--json` prints when a
- * command is stopped from outside (exit 130).
+ * command is stopped from outside (exit 130). It is an `Interrupted` error's document (so
+ * `contracts/error.schema.json` accepts it) whose `error` is the plain word `interrupted`.
  *
  * @since 0.1.0
  * @category constants
  */
-export const INTERRUPTED_DOCUMENT = { error: "interrupted", errorType: "Interrupted", retryable: false } as const
+export const INTERRUPTED_DOCUMENT: Readonly<Record<string, unknown>> = {
+  ...LlmError.toDocument(
+    LlmError.make("cli", new LlmError.Interrupted({ description: "stopped by a signal (Ctrl-C or SIGTERM) before it finished" }))
+  ),
+  error: "interrupted"
+}
 
 /**
  * Reports an interrupt on every exit path of a command: the interrupted document on stdout with

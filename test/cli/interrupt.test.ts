@@ -4,10 +4,18 @@
  * exits 130 (it once exited with nothing printed at all).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Schema } from "effect"
+import { ErrorDocument } from "../../scripts/contracts.ts"
 import { events, start, workspace } from "./childCli.ts"
 
-const INTERRUPTED = { error: "interrupted", errorType: "Interrupted", retryable: false }
+/** The pinned document: `{"error":"interrupted","errorType":"Interrupted"}`, and what the error contract asks of it. */
+const assertInterrupted = (stdout: string) => {
+  const document = JSON.parse(stdout) as Record<string, unknown>
+  assert.strictEqual(document.error, "interrupted")
+  assert.strictEqual(document.errorType, "Interrupted")
+  assert.strictEqual(document.retryable, false)
+  assert.isTrue(Schema.is(ErrorDocument)(document), stdout)
+}
 
 const errorLines = (stderr: string) => stderr.split("\n").filter((line) => line.startsWith("llm-connect: error:"))
 
@@ -30,7 +38,7 @@ describe("interrupts (subprocess)", () => {
         await stderrIncludes(child, "using the mock provider")
         process.kill(child.pid, signal)
         assert.strictEqual(await child.exited, 130)
-        assert.deepStrictEqual(JSON.parse(child.stdout()), INTERRUPTED)
+        assertInterrupted(child.stdout())
         assert.deepStrictEqual(errorLines(child.stderr()), ["llm-connect: error: interrupted"])
       }))
   }
@@ -56,7 +64,7 @@ describe("interrupts (subprocess)", () => {
       await child.waitFor((event) => event.state === "cancelling")
       process.kill(child.pid, "SIGINT")
       assert.strictEqual(await child.exited, 130)
-      assert.deepStrictEqual(JSON.parse(child.stdout()), INTERRUPTED)
+      assertInterrupted(child.stdout())
       assert.deepStrictEqual(errorLines(child.stderr()), [
         `llm-connect: error: interrupted (resume with: llm-connect run --resume ${runId})`
       ])
