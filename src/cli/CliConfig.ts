@@ -11,25 +11,48 @@
  *
  * @since 0.1.0
  */
-import { Effect } from "effect"
+import { Effect, FileSystem, Path } from "effect"
 import * as LlmConnectConfig from "../LlmConnectConfig.ts"
 import * as ObservabilityConfig from "../observability/ObservabilityConfig.ts"
+import * as Output from "./Output.ts"
 
 /**
  * A resolved configuration with the CLI's ledger default applied: when no source sets a ledger
- * path (or `ledger: false`), it is the state ledger file (its source `Default`).
+ * path (or `ledger: false`), it is the state ledger file (its source `Default`). A state
+ * directory that cannot be written (a read-only home) records nothing, with a notice: a default
+ * must not stop the call (a ledger the user chose does: exit 2).
  *
  * @since 0.1.0
  * @category defaults
  */
-export const withDefaultLedger = (resolved: LlmConnectConfig.Resolved): Effect.Effect<LlmConnectConfig.Resolved> =>
+export const withDefaultLedger = (
+  resolved: LlmConnectConfig.Resolved
+): Effect.Effect<LlmConnectConfig.Resolved, never, FileSystem.FileSystem | Path.Path> =>
   resolved.config.ledger === false || resolved.config.ledger?.path !== undefined
     ? Effect.succeed(resolved)
-    : Effect.map(ObservabilityConfig.stateLedgerPath, (path) =>
-      path === undefined ? resolved : {
-        config: { ...resolved.config, ledger: { path } },
+    : Effect.gen(function*() {
+      const path = yield* ObservabilityConfig.stateLedgerPath
+      if (path === undefined) return resolved
+      const fs = yield* FileSystem.FileSystem
+      const directory = (yield* Path.Path).dirname(path)
+      const writable = yield* fs.makeDirectory(directory, { recursive: true }).pipe(
+        Effect.andThen(fs.access(directory, { writable: true })),
+        Effect.as(true),
+        Effect.catch((error) =>
+          Effect.as(
+            Output.notice(
+              `calls are not recorded: cannot write the usage ledger's folder ${directory} (${error.message}); ` +
+                "give one with --ledger FILE or LLM_CONNECT_LEDGER, or pass --no-ledger"
+            ),
+            false
+          )
+        )
+      )
+      return {
+        config: { ...resolved.config, ledger: writable ? { path } : false },
         sources: { ...resolved.sources, "ledger.path": { _tag: "Default" } }
-      })
+      }
+    })
 
 /**
  * Loads the configuration as every CLI command does: {@link withDefaultLedger} applied.

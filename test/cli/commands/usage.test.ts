@@ -104,6 +104,21 @@ describe("llm-connect usage", () => {
       })
     ), 120_000)
 
+  it.live("a state directory that cannot be written records nothing, with a notice, and the call still succeeds", () =>
+    withTempDir((cwd) =>
+      Effect.gen(function*() {
+        // A file where the state directory should be: nothing can be created under it (even as root).
+        writeFileSync(join(cwd, "not-a-dir"), "x")
+        const run = yield* runCli(["prompt", "hi", "--json"], { cwd, env: { XDG_STATE_HOME: join(cwd, "not-a-dir") } })
+        expect(run.exitCode).toBe(0)
+        expect((JSON.parse(run.stdout) as { provider: string }).provider).toBe("mock")
+        expect(run.stderr).toContain("calls are not recorded: cannot write the usage ledger's folder")
+        // A ledger the user chose is not a default: it must open (exit 2 otherwise).
+        const chosen = yield* runCli(["prompt", "hi", "--ledger", join(cwd, "not-a-dir", "usage.db")], { cwd })
+        expect(chosen.exitCode).toBe(2)
+      })
+    ), 120_000)
+
   it.live("several CLI processes writing to the default ledger at once lose no row", () =>
     withTempDir((cwd) =>
       Effect.gen(function*() {
