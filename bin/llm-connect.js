@@ -24,7 +24,7 @@ const entry = new URL("../dist/cli/bin.js", import.meta.url)
 import("node:fs").then(function(fs) {
   if (!fs.existsSync(entry)) {
     process.stderr.write(
-      "llm-connect is not built (no dist/cli/bin.js): run `npm run build`, or in a clone run `node src/cli/bin.ts`.\n"
+      "llm-connect is not built (no dist/cli/bin.js): run `npm run build`, or in a clone run `npm start -- <args>` (any Node: npm runs the pinned Node 24).\n"
     )
     process.exit(2)
   }

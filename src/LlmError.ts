@@ -84,14 +84,15 @@ export class RateLimited extends Schema.TaggedClass<RateLimited>()("RateLimited"
 }
 
 /**
- * A timeout ran out: of one attempt, or of the whole call (all attempts together).
+ * A timeout ran out: of one attempt, of the whole call (all attempts together), or, on a stream,
+ * the time allowed between two parts (`idle`). Only an attempt's timeout is retried.
  *
  * @since 0.1.0
  * @category reasons
  */
 export class Timeout extends Schema.TaggedClass<Timeout>()("Timeout", {
   description,
-  scope: Schema.Literals(["attempt", "call"]),
+  scope: Schema.Literals(["attempt", "call", "idle"]),
   attempts: Schema.Int,
   elapsedMs: Schema.Finite
 }) {
@@ -246,6 +247,48 @@ export class Unsupported extends Schema.TaggedClass<Unsupported>()("Unsupported"
 }
 
 /**
+ * The model answered, but not with what was asked for (output that does not decode with the
+ * requested Schema, after any repair attempt). `raw` is the text it gave, `issues` why it was
+ * refused. Not retried: the answer was paid for.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class InvalidOutput extends Schema.TaggedClass<InvalidOutput>()("InvalidOutput", {
+  description,
+  raw: Schema.optionalKey(Schema.String),
+  issues: Schema.optionalKey(Schema.Array(Schema.String))
+}) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
+ * A policy does not allow this call (an agent's governance): refused before anything is sent.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class PolicyDenied extends Schema.TaggedClass<PolicyDenied>()("PolicyDenied", { description }) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
+ * The call was stopped from outside (Ctrl-C, SIGTERM, an aborted signal) before it ended.
+ *
+ * @since 0.1.0
+ * @category reasons
+ */
+export class Interrupted extends Schema.TaggedClass<Interrupted>()("Interrupted", { description }) {
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
  * Anything else, e.g. a plugin that threw an exception. Not retried.
  *
  * @since 0.1.0
@@ -279,6 +322,9 @@ export const LlmErrorReason = Schema.Union([
   BudgetExceeded,
   CircuitOpen,
   Unsupported,
+  InvalidOutput,
+  PolicyDenied,
+  Interrupted,
   Unknown
 ]).annotate({ identifier: "LlmErrorReason" })
 

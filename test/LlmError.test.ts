@@ -29,6 +29,10 @@ const reasons: ReadonlyArray<readonly [LlmError.LlmErrorReason, boolean]> = [
   ],
   [new LlmError.CircuitOpen({ description: "open", untilMs: 1 }), false],
   [new LlmError.Unsupported({ description: "no tools", feature: "tool-calls" }), false],
+  [new LlmError.InvalidOutput({ description: "not the schema", raw: "{", issues: ["Expected an object"] }), false],
+  [new LlmError.PolicyDenied({ description: "not allowed" }), false],
+  [new LlmError.Interrupted({ description: "interrupted" }), false],
+  [new LlmError.Timeout({ description: "stalled", scope: "idle", attempts: 1, elapsedMs: 60_000 }), false],
   [new LlmError.Unknown({ description: "?" }), false]
 ]
 

@@ -7,8 +7,12 @@
  * | 1    | the work failed: provider error, budget refusal, failed workflow step        |
  * | 2    | bad usage, configuration or input (unknown flag or provider, missing key,    |
  * |      | invalid file), reported before any paid call                                 |
- * | 3    | a client timeout ran out                                                     |
- * | 130  | interrupted (Ctrl-C, SIGTERM)                                                |
+ * | 3    | a client timeout ran out (`Timeout` of any scope: attempt, call, idle)       |
+ * | 130  | interrupted (Ctrl-C, SIGTERM; an `Interrupted` error)                        |
+ *
+ * By `LlmError` reason: `Configuration` and `Unsupported` (refused before any paid call) 2;
+ * `Timeout` 3; `Interrupted` 130; every other reason (`InvalidOutput`, `PolicyDenied`,
+ * `BudgetExceeded`, provider errors...) 1.
  *
  * effect/cli's own default for bad input is 1; {@link fromCause} maps it to 2. An error type of
  * another capability can choose its code by carrying `Runtime.errorExitCode`, or by a row added
@@ -73,6 +77,11 @@ export const fromLlmError = (error: LlmError.LlmError): number => {
       return Usage
     case "Timeout":
       return TimedOut
+    case "Interrupted":
+      return Interrupted
+    case "InvalidOutput":
+    case "PolicyDenied":
+      return WorkFailed
     default:
       return WorkFailed
   }

@@ -85,3 +85,41 @@ export const failureMessage = (error: unknown): string => {
   if (error instanceof Error) return error.message
   return String(error)
 }
+
+/**
+ * The error document of an interrupted command (Ctrl-C, SIGTERM): what `--json` prints when a
+ * command is stopped from outside (exit 130). It is an `Interrupted` error's document (so
+ * `contracts/error.schema.json` accepts it) whose `error` is the plain word `interrupted`.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const INTERRUPTED_DOCUMENT: Readonly<Record<string, unknown>> = {
+  ...LlmError.toDocument(
+    LlmError.make("cli", new LlmError.Interrupted({ description: "stopped by a signal (Ctrl-C or SIGTERM) before it finished" }))
+  ),
+  error: "interrupted"
+}
+
+/**
+ * Reports an interrupt on every exit path of a command: the interrupted document on stdout with
+ * `--json`, and one error line on stderr (`detail` added to it, e.g. how to resume).
+ *
+ * @since 0.1.0
+ * @category output
+ */
+export const interrupted = (asJson: boolean, detail?: string | undefined): Effect.Effect<void> =>
+  Effect.andThen(
+    asJson ? json(INTERRUPTED_DOCUMENT) : Effect.void,
+    errorLine(detail === undefined ? "interrupted" : `interrupted (${detail})`)
+  )
+
+/**
+ * Runs a command's work so that an interrupt still keeps the `--json` promise ({@link interrupted}).
+ *
+ * @since 0.1.0
+ * @category output
+ */
+export const reportInterrupt = (asJson: boolean, detail?: () => string | undefined) =>
+<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.onInterrupt(effect, () => interrupted(asJson, detail?.()))

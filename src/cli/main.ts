@@ -10,7 +10,7 @@
  * @since 0.1.0
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Cause, Effect, Exit, Layer, Logger } from "effect"
+import { Cause, Effect, Exit, Layer } from "effect"
 import type { Runtime } from "effect"
 import { CliError, CliOutput, Command } from "effect/cli"
 import * as LlmError from "../LlmError.ts"
@@ -20,6 +20,7 @@ import * as Prompt from "./commands/prompt.ts"
 import * as Providers from "./commands/providers.ts"
 import * as Usage from "./commands/usage.ts"
 import * as Run from "./commands/run.ts"
+import * as CliLogger from "./CliLogger.ts"
 import * as ExitCode from "./ExitCode.ts"
 import * as Output from "./Output.ts"
 
@@ -124,7 +125,7 @@ export const main = (
   registry: Layer.Layer<ProviderRegistry.ProviderRegistry> = NodeProviders.layer
 ): void =>
   run(argv).pipe(
-    // Log lines (e.g. a provider's warning) go to stderr: stdout holds only the answer or --json.
-    Effect.provide(Layer.mergeAll(NodeServices.layer, registry, Layer.succeed(Logger.LogToStderr, true))),
+    // Log lines (e.g. a retry warning) go to stderr, one line each: stdout holds only the answer or --json.
+    Effect.provide(Layer.mergeAll(NodeServices.layer, registry, CliLogger.layer)),
     NodeRuntime.runMain({ teardown, disableErrorReporting: true })
   )

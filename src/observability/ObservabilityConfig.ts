@@ -4,7 +4,7 @@
  *
  * ```yaml
  * ledger:
- *   path: .llm-connect/usage.db   # or LLM_CONNECT_LEDGER; in memory when absent
+ *   path: .llm-connect/usage.db   # or LLM_CONNECT_LEDGER; `ledger: false` records no usage rows
  * logging:
  *   level: debug                  # or LLM_CONNECT_LOG_LEVEL: trace, debug, info, warn, error, none
  *   format: json                  # or LLM_CONNECT_LOG_FORMAT: json (default) or pretty
@@ -17,7 +17,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Layer, Schema } from "effect"
+import { Config, Effect, Layer, Option, Schema } from "effect"
 import type * as LogLevel from "effect/LogLevel"
 import * as ConfigSection from "../ConfigSection.ts"
 import * as LlmError from "../LlmError.ts"
@@ -26,12 +26,41 @@ import type * as Observability from "./Observability.ts"
 import * as Tracing from "./Tracing.ts"
 
 /**
- * The default ledger file of the CLI's examples (relative to the working directory).
+ * A ledger file of the examples (relative to the working directory).
  *
  * @since 0.1.0
  * @category constants
  */
 export const DEFAULT_LEDGER_PATH = ".llm-connect/usage.db"
+
+/**
+ * Where the CLI records calls when no ledger is configured, as written in help and docs.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const STATE_LEDGER_PATH = "$XDG_STATE_HOME/llm-connect/usage.db (else ~/.local/state/llm-connect/usage.db)"
+
+/**
+ * The user's state ledger file: `$XDG_STATE_HOME/llm-connect/usage.db` when that variable holds
+ * an absolute path, else `$HOME/.local/state/llm-connect/usage.db` (the XDG base directory rule);
+ * `undefined` when neither is set. Read through `Config`, so tests set it with a `ConfigProvider`.
+ *
+ * @since 0.1.0
+ * @category defaults
+ */
+export const stateLedgerPath: Effect.Effect<string | undefined> = Effect.map(
+  Effect.orElseSucceed(
+    Config.all([Config.option(Config.String("XDG_STATE_HOME")), Config.option(Config.String("HOME"))]),
+    () => [Option.none<string>(), Option.none<string>()] as const
+  ),
+  ([state, home]) => {
+    const stateHome = Option.getOrUndefined(state)
+    const homeDir = Option.getOrUndefined(home)
+    if (stateHome !== undefined && stateHome.startsWith("/")) return `${stateHome.replace(/\/+$/, "")}/llm-connect/usage.db`
+    return homeDir !== undefined && homeDir !== "" ? `${homeDir.replace(/\/+$/, "")}/.local/state/llm-connect/usage.db` : undefined
+  }
+)
 
 /**
  * The `ledger` section.
@@ -41,9 +70,21 @@ export const DEFAULT_LEDGER_PATH = ".llm-connect/usage.db"
  */
 export const LedgerSection = Schema.Struct({
   path: Schema.optionalKey(Schema.String.check(Schema.isNonEmpty())).annotate({
-    description: "A SQLite file where every call is recorded (read by `llm-connect usage`); in memory when absent."
+    description: "A SQLite file where every call is recorded (read by `llm-connect usage`); the CLI's default is " +
+      `${STATE_LEDGER_PATH}, a program's is in memory.`
   })
 }).annotate({ identifier: "LedgerSection" })
+
+/**
+ * The `ledger` key: the section, or `false` to record no usage rows.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const LedgerSetting = Schema.Union([
+  Schema.Literal(false).annotate({ description: "Record no usage rows (the CLI's --no-ledger)." }),
+  LedgerSection
+])
 
 const levels = ["all", "trace", "debug", "info", "warn", "error", "fatal", "none"] as const
 
@@ -85,7 +126,7 @@ export const TracingSection = Schema.Struct({
 export const section = ConfigSection.make({
   name: "observability",
   fields: {
-    ledger: Schema.optionalKey(LedgerSection),
+    ledger: Schema.optionalKey(LedgerSetting),
     logging: Schema.optionalKey(LoggingSection),
     tracing: Schema.optionalKey(TracingSection)
   },
@@ -95,7 +136,7 @@ export const section = ConfigSection.make({
       flag: {
         name: "ledger",
         metavar: "FILE",
-        description: `the ledger file (default: $LLM_CONNECT_LEDGER, ledger.path, else ${DEFAULT_LEDGER_PATH})`
+        description: `the usage ledger file (default: $LLM_CONNECT_LEDGER, ledger.path, else ${STATE_LEDGER_PATH})`
       },
       kind: "string",
       example: DEFAULT_LEDGER_PATH
@@ -112,7 +153,7 @@ export const section = ConfigSection.make({
  * @category models
  */
 export interface Sections {
-  readonly ledger?: typeof LedgerSection.Type | undefined
+  readonly ledger?: typeof LedgerSetting.Type | undefined
   readonly logging?: typeof LoggingSection.Type | undefined
   readonly tracing?: typeof TracingSection.Type | undefined
 }
@@ -124,7 +165,7 @@ export interface Sections {
  * @category conversions
  */
 export const observabilityOptions = (config: Sections): Observability.Options => ({
-  ...(config.ledger?.path !== undefined ? { ledgerPath: config.ledger.path } : {}),
+  ...(config.ledger === false ? { ledger: false } : config.ledger?.path !== undefined ? { ledgerPath: config.ledger.path } : {}),
   ...(config.tracing?.spans !== undefined
     ? { spans: config.tracing.spans === "auto" ? "auto" as const : config.tracing.spans === "always" }
     : {}),

@@ -2,14 +2,17 @@
  * The run journal: what a run has finished, written as it goes, so a killed run can resume.
  *
  * A journal is a list of entries per run id: a `start` entry (the workflow's name, file path and
- * content hash, and the inputs), one `step` entry per finished step (its output, usage and
+ * content hash, the inputs, and the settings the front door resolved, such as the provider, model,
+ * base URL and budget, never keys), one `step` entry per finished step (its output, usage and
  * attempts), and an `end` entry. Resuming reads them back: finished steps are not run again and
  * their usage counts against the run's budget. A step that was in flight when the process died
  * has no entry and runs again.
  *
  * The service is an interface; {@link layerFile} writes JSON Lines to
  * `.llm-connect/runs/<id>.jsonl` (one `appendFile` per entry), {@link layerMemory} keeps entries
- * in memory for tests.
+ * in memory for tests. A process killed in the middle of an append leaves a torn last line: the
+ * file journal cuts it off before it reads or appends (that step runs again), so the next entry
+ * never lands on the fragment.
  *
  * @since 0.1.0
  */
@@ -30,6 +33,12 @@ export const StartEntry = Schema.Struct({
   path: Schema.optionalKey(Schema.String),
   hash: Schema.optionalKey(Schema.String),
   input: Schema.Record(Schema.String, Schema.Unknown),
+  /**
+   * What the front door resolved to run with (the CLI's provider, model, base URL, budget...;
+   * never a key), read back on resume so the run continues as it started. Its shape is the front
+   * door's (`llm-connect run` reads its own).
+   */
+  settings: Schema.optionalKey(Schema.Record(Schema.String, Schema.Unknown)),
   at: Schema.Number
 })
 
@@ -115,10 +124,39 @@ export class Journal extends Context.Service<Journal, Service>()("llm-connect/wo
  */
 export const DEFAULT_DIRECTORY = ".llm-connect/runs"
 
+/**
+ * The file of a run's journal under a directory, as `makeFile` names it (for messages).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fileOf = (directory: string, runId: string): string =>
+  `${directory === "" ? "." : directory.replace(/\/+$/, "")}/${runId}.jsonl`
+
 const journalError = (runId: string, description: string, fix: string) =>
   WorkflowError.make(WorkflowError.UNKNOWN, new WorkflowError.Journal({ description, fix }), runId)
 
 const decodeLine = Schema.decodeUnknownExit(Schema.fromJsonString(Entry))
+
+const NEWLINE = 0x0a
+
+/** The length of the file's whole lines: everything up to and including its last newline. */
+const wholeLines = (bytes: Uint8Array): number => bytes.lastIndexOf(NEWLINE) + 1
+
+/**
+ * An entry from one line. A line that is not one may be a torn fragment that an older version
+ * appended the next entry onto (`{"type":"step","st{"type":"step",...}`): the entry at its end is
+ * kept (every entry starts with its `type`).
+ */
+const entryOf = (line: string): Entry | undefined => {
+  const decoded = decodeLine(line)
+  if (decoded._tag === "Success") return decoded.value
+  for (let at = line.indexOf("{\"type\":", 1); at > 0; at = line.indexOf("{\"type\":", at + 1)) {
+    const glued = decodeLine(line.slice(at))
+    if (glued._tag === "Success") return glued.value
+  }
+  return undefined
+}
 
 /**
  * A journal in memory (tests, and runs that need no resume).
@@ -161,18 +199,33 @@ export const makeFile = (
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const fileOf = (runId: string) => path.join(directory, `${runId}.jsonl`)
+    const writeError = (runId: string) => (error: { readonly message: string }) =>
+      journalError(runId, `cannot write the journal ${fileOf(runId)}: ${error.message}`, `check that ${directory} is writable`)
+    // Cuts off a torn last line (a process killed mid-append): the next entry then starts on a
+    // line of its own. Returns the whole lines.
+    const repair = (file: string, bytes: Uint8Array) => {
+      const kept = wholeLines(bytes)
+      return kept === bytes.length ? Effect.succeed(bytes) : Effect.as(fs.truncate(file, kept), bytes.subarray(0, kept))
+    }
+    // Run ids whose file this journal has checked (or created) since it was made: appends to them
+    // need no check. A plain set closed over: one journal per process, changed synchronously.
+    const checked = new Set<string>()
+    const checkTail = (runId: string) =>
+      checked.has(runId) ? Effect.void : fs.exists(fileOf(runId)).pipe(
+        Effect.flatMap((exists) => exists ? Effect.flatMap(fs.readFile(fileOf(runId)), (bytes) => repair(fileOf(runId), bytes)) : Effect.void),
+        Effect.andThen(Effect.sync(() => void checked.add(runId)))
+      )
     return {
       append: (runId, entry) =>
         fs.makeDirectory(directory, { recursive: true }).pipe(
+          Effect.andThen(checkTail(runId)),
           Effect.andThen(fs.writeFileString(fileOf(runId), `${JSON.stringify(entry)}\n`, { flag: "a" })),
-          Effect.mapError((error) =>
-            journalError(runId, `cannot write the journal ${fileOf(runId)}: ${error.message}`, `check that ${directory} is writable`)
-          )
+          Effect.mapError(writeError(runId))
         ),
       read: (runId) =>
         Effect.gen(function*() {
           const file = fileOf(runId)
-          const text = yield* fs.readFileString(file).pipe(
+          const bytes = yield* fs.readFile(file).pipe(
             Effect.mapError(() =>
               WorkflowError.make(
                 WorkflowError.UNKNOWN,
@@ -181,17 +234,19 @@ export const makeFile = (
               )
             )
           )
+          // A torn last line (the process died mid-write) is dropped: that step runs again.
+          const whole = yield* repair(file, bytes).pipe(Effect.mapError(writeError(runId)))
+          checked.add(runId)
           const entries: Array<Entry> = []
-          const lines = text.split("\n")
+          const lines = new TextDecoder().decode(whole).split("\n")
           for (let index = 0; index < lines.length; index++) {
             const line = lines[index]!
             if (line.trim() === "") continue
-            const decoded = decodeLine(line)
-            if (decoded._tag === "Success") entries.push(decoded.value)
-            else if (index < lines.length - 2) {
+            const entry = entryOf(line)
+            if (entry === undefined) {
               return yield* journalError(runId, `${file}:${index + 1} is not a journal entry`, `delete ${file} and run the workflow again`)
             }
-            // A torn last line (the process died mid-write) is dropped: that step runs again.
+            entries.push(entry)
           }
           return entries
         })

@@ -121,6 +121,28 @@ export interface StartOptions {
   readonly resumed?: ReadonlyArray<Journal.StepEntry> | undefined
   /** Written as the journal's first entry (not on resume). */
   readonly source?: { readonly path?: string | undefined; readonly hash?: string | undefined } | undefined
+  /**
+   * What the front door resolved to run with (never a key), written in the journal's first entry
+   * so that a resume can continue with the same settings (`Journal.StartEntry.settings`).
+   */
+  readonly settings?: Readonly<Record<string, unknown>> | undefined
+  /**
+   * Request settings for every model call of the run that does not set its own (the CLI's
+   * `--system`, `--max-tokens`, `--temperature`): a step's own values win.
+   */
+  readonly requestDefaults?: RequestDefaults | undefined
+}
+
+/**
+ * Request settings a run gives the calls that set none.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RequestDefaults {
+  readonly system?: string | undefined
+  readonly maxTokens?: number | undefined
+  readonly temperature?: number | undefined
 }
 
 /**

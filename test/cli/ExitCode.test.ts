@@ -19,6 +19,16 @@ describe("ExitCode", () => {
     )
   })
 
+  it("maps the reasons of this wave: Unsupported 2, InvalidOutput and PolicyDenied 1, Interrupted 130, Timeout of any scope 3", () => {
+    assert.strictEqual(ExitCode.fromError(error(new LlmError.Unsupported({ description: "no tools", feature: "tool-calls" }))), 2)
+    assert.strictEqual(ExitCode.fromError(error(new LlmError.InvalidOutput({ description: "not the schema" }))), 1)
+    assert.strictEqual(ExitCode.fromError(error(new LlmError.PolicyDenied({ description: "denied" }))), 1)
+    assert.strictEqual(ExitCode.fromError(error(new LlmError.Interrupted({ description: "interrupted" }))), 130)
+    for (const scope of ["attempt", "call", "idle"] as const) {
+      assert.strictEqual(ExitCode.fromError(error(new LlmError.Timeout({ description: "t", scope, attempts: 1, elapsedMs: 5 }))), 3)
+    }
+  })
+
   it("maps effect/cli's bad input (its own code is 1) to 2, and plain help to 0", () => {
     const bad = new CliError.ShowHelp({ commandPath: ["llm-connect"], errors: [new CliError.UnrecognizedOption({ option: "--x", suggestions: [] })] })
     assert.strictEqual(Runtime.getErrorExitCode(bad), 1)

@@ -19,9 +19,13 @@ export interface RunOptions {
   readonly script?: string
 }
 
-/** The controlled environment every run starts from. */
+/**
+ * The controlled environment every run starts from: HOME and XDG_STATE_HOME inside the temp
+ * directory, so the CLI's default usage ledger never touches a real home.
+ */
 export const baseEnv = (cwd: string): Record<string, string> => ({
   HOME: cwd,
+  XDG_STATE_HOME: `${cwd}/state`,
   LLM_CONNECT_KEY_DIR: `${cwd}/keys`,
   NO_COLOR: "1"
 })

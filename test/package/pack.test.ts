@@ -20,11 +20,16 @@ const slow = 180_000
 const binDir = join(repoRoot, "node_modules", ".bin")
 const tsc = join(binDir, "tsc")
 
-/** The environment of every subprocess: the pinned Node first on PATH, no llm-connect settings or keys. */
+/**
+ * The environment of every subprocess: the pinned Node first on PATH, no llm-connect settings or
+ * keys, and no XDG_STATE_HOME (`runProcess` gives each run a temp one: the installed CLI records
+ * its calls there, never in a real home).
+ */
 const env: Record<string, string> = {
   ...Object.fromEntries(
     Object.entries(process.env).filter((entry): entry is [string, string] =>
-      entry[1] !== undefined && !entry[0].startsWith("LLM_CONNECT_") && !/_API_KEY$/.test(entry[0])
+      entry[1] !== undefined && !entry[0].startsWith("LLM_CONNECT_") && !/_API_KEY$/.test(entry[0]) &&
+      entry[0] !== "XDG_STATE_HOME"
     )
   ),
   PATH: `${binDir}${delimiter}${process.env.PATH ?? ""}`
@@ -163,6 +168,36 @@ for (const probe of probes) {
 console.log(JSON.stringify(results))
 `
 
+/**
+ * Imports the installed package's root, makes a mock call, then opens a SQLite ledger: on a Node
+ * without `node:sqlite` the import and the call work, and the ledger is refused with the bin's
+ * one-line message.
+ */
+const oldNodeConsumer = `import { Effect } from "effect"
+import { LanguageModel, MockLanguageModel, UsageLedger } from "llm-connect"
+const response = await Effect.runPromise(LanguageModel.generate("hi from an old node").pipe(Effect.provide(MockLanguageModel.layer())))
+const exit = await Effect.runPromise(Effect.exit(Effect.scoped(UsageLedger.makeSqlite("usage.db"))))
+console.log(JSON.stringify({
+  content: response.content,
+  ledger: exit._tag,
+  message: exit._tag === "Failure" ? exit.cause.reasons[0].error.message : undefined
+}))
+`
+
+/** Makes `node:sqlite` unresolvable, as on Node 20 (for the Node the tests run on). */
+const blockSqlite = `import { registerHooks } from "node:module"
+registerHooks({
+  resolve(specifier, context, nextResolve) {
+    if (specifier === "node:sqlite") {
+      const error = new Error("No such built-in module: node:sqlite")
+      error.code = "ERR_UNKNOWN_BUILTIN_MODULE"
+      throw error
+    }
+    return nextResolve(specifier, context)
+  }
+})
+`
+
 const machineOldNodes = oldNodes()
 const oldNodeNote = machineOldNodes.length === 0
   ? "no Node < 22.19 on this machine: only the simulated old version runs"
@@ -263,6 +298,26 @@ layer(InstalledLive, { timeout: "5 minutes", excludeTestServices: true })("the p
       const result = yield* run(join(project, "node_modules", ".bin", "llm-connect"), ["prompt", "hi"], project)
       assert.strictEqual(result.exitCode, 0, result.stderr)
       assert.include(result.stdout, "mock provider's answer to \"hi\"")
+    }).pipe(Effect.provide(NodeServices.layer)), slow)
+
+  it.effect(`imported on a Node without node:sqlite, the package makes a mock call; a ledger says which Node it needs (${oldNodeNote})`, () =>
+    Effect.gen(function*() {
+      const { project } = yield* Installed
+      const fs = yield* FileSystem.FileSystem
+      yield* fs.writeFileString(join(project, "old-node-consumer.mjs"), oldNodeConsumer)
+      yield* fs.writeFileString(join(project, "block-sqlite.mjs"), blockSqlite)
+      const expectWorks = (result: ProcessResult, version: string) => {
+        assert.strictEqual(result.exitCode, 0, result.stderr)
+        const printed = JSON.parse(result.stdout) as { content: string; ledger: string; message?: string }
+        assert.include(printed.content, "mock provider's answer to \"hi from an old node\"")
+        assert.strictEqual(printed.ledger, "Failure")
+        assert.include(printed.message, `llm-connect needs Node.js >= 22.19 but this is ${version}`)
+      }
+      // Simulated: the pinned Node with node:sqlite made unresolvable.
+      const simulated = yield* run("node", ["--import", "./block-sqlite.mjs", "old-node-consumer.mjs"], project)
+      expectWorks(simulated, (yield* run("node", ["--version"], project)).stdout.trim())
+      // And on a real old Node, when this machine has one (the system Node 20 here).
+      for (const old of machineOldNodes) expectWorks(yield* run(old.path, ["old-node-consumer.mjs"], project), old.version)
     }).pipe(Effect.provide(NodeServices.layer)), slow)
 
   it.effect(`on a Node older than 22.19 the bin prints one line saying what to install and exits 2 (${oldNodeNote})`, () =>

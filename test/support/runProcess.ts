@@ -1,8 +1,9 @@
 // Runs a command to completion as a real subprocess and collects what it printed.
 // The environment is exactly `env` (nothing inherited), so no key or setting of the
-// developer's shell leaks in.
+// developer's shell leaks in; XDG_STATE_HOME, when `env` has none, is a temp directory of its
+// own, so a CLI run (which records its calls in the state directory) never touches a real home.
 import { NodeServices } from "@effect/platform-node"
-import { Effect, Stream } from "effect"
+import { Effect, FileSystem, Stream } from "effect"
 import { ChildProcess } from "effect/process"
 import { existsSync } from "node:fs"
 import { fileURLToPath } from "node:url"
@@ -32,7 +33,11 @@ export const runProcess = (
   options: { readonly cwd: string; readonly env: Record<string, string> }
 ) =>
   Effect.gen(function*() {
-    const handle = yield* ChildProcess.make(command, args, { cwd: options.cwd, env: options.env, extendEnv: false })
+    const env = options.env.XDG_STATE_HOME !== undefined ? options.env : {
+      ...options.env,
+      XDG_STATE_HOME: yield* Effect.orDie((yield* FileSystem.FileSystem).makeTempDirectoryScoped({ prefix: "llmc-state-" }))
+    }
+    const handle = yield* ChildProcess.make(command, args, { cwd: options.cwd, env, extendEnv: false })
     const [stdout, stderr, exitCode] = yield* Effect.all([
       handle.stdout.pipe(Stream.decodeText(), Stream.mkString),
       handle.stderr.pipe(Stream.decodeText(), Stream.mkString),

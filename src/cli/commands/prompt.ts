@@ -14,10 +14,12 @@ import * as LanguageModel from "../../LanguageModel.ts"
 import * as LlmConnectConfig from "../../LlmConnectConfig.ts"
 import * as LlmError from "../../LlmError.ts"
 import * as Stack from "../../Stack.ts"
+import * as CliConfig from "../CliConfig.ts"
 import * as BudgetFlags from "../flags/BudgetFlags.ts"
 import * as ConfigFlags from "../flags/ConfigFlags.ts"
 import * as MockFlags from "../flags/MockFlags.ts"
 import * as ModelFlags from "../flags/ModelFlags.ts"
+import * as ObservabilityFlags from "../flags/ObservabilityFlags.ts"
 import * as OutputFlags from "../flags/OutputFlags.ts"
 import * as ResilienceFlags from "../flags/ResilienceFlags.ts"
 import * as Output from "../Output.ts"
@@ -45,12 +47,19 @@ export const command = Command.make(
     mock: MockFlags.flags,
     budget: BudgetFlags.flags,
     resilience: ResilienceFlags.flags,
+    ledger: ObservabilityFlags.recording,
     config: ConfigFlags.config,
     json: OutputFlags.json
   },
   Effect.fn("cli.prompt")(function*(input) {
-    const resolved = yield* LlmConnectConfig.load({
-      flags: ConfigFlags.overrides(input.model, input.mock, input.budget, input.resilience),
+    const resolved = yield* CliConfig.load({
+      flags: ConfigFlags.overrides(
+        input.model,
+        input.mock,
+        input.budget,
+        input.resilience,
+        ObservabilityFlags.overrides(input.ledger)
+      ),
       configFile: ConfigFlags.configFile(input.config)
     })
     const { config } = resolved
@@ -81,7 +90,10 @@ export const command = Command.make(
       yield* Output.notice(Output.usageLine(response))
     }
   }, (effect, input) =>
-    Effect.tapError(effect, (error) => input.json ? Output.json(LlmError.toDocument(error)) : Effect.void))
+    effect.pipe(
+      Effect.tapError((error) => input.json ? Output.json(LlmError.toDocument(error)) : Effect.void),
+      Output.reportInterrupt(input.json)
+    ))
 ).pipe(
   Command.withDescription("Send one prompt and print the answer (usage on stderr)"),
   Command.withExamples([

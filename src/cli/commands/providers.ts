@@ -88,5 +88,5 @@ export const command = Command.make(
     if (input.json) return yield* Output.json({ selected: config.provider, providers: list })
     yield* Output.result(table(list))
     yield* Output.notice(`* = selected (${config.provider}); keys are never shown`)
-  })
+  }, (effect, input) => Output.reportInterrupt(input.json)(effect))
 ).pipe(Command.withDescription("List providers, their default model and whether a key was found (never the key)"))

@@ -7,8 +7,12 @@
  * (state, time, tokens): readable lines on a terminal, JSON lines otherwise. The run id is
  * printed at the start and in the result; every finished step is journaled under
  * `.llm-connect/runs/<id>.jsonl`, so `--resume <id>` continues a killed run without running a
- * finished step again (a step that was in flight runs again). Exit codes: 0 completed, 1 failed,
- * 2 invalid workflow or inputs, 3 timeout, 130 cancelled.
+ * finished step again (a step that was in flight runs again), with the provider, model, base URL,
+ * request settings and budget it started with (`runSettings.ts`). A run that stops early prints
+ * the output of its finished steps. The model flags (`--system`, `--max-tokens`, `--temperature`
+ * as defaults for steps that set none), `--max-retries`, `--attempt-timeout`, the budget, mock and
+ * ledger flags are `prompt`'s. Exit codes: 0 completed, 1 failed, 2 invalid workflow, inputs,
+ * journal or resume, 3 timeout, 130 cancelled or interrupted.
  *
  * Ctrl-C cancels gracefully: the steps in flight finish, no new one starts. `NodeRuntime` would
  * interrupt at once, so while a run is going this command takes over SIGINT; a second Ctrl-C
@@ -20,7 +24,6 @@ import { resolve as resolvePath } from "node:path"
 import { Data, Effect, FileSystem, Option, Result, Runtime, Scope } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as DurationText from "../../DurationText.ts"
-import * as LlmConnectConfig from "../../LlmConnectConfig.ts"
 import * as LlmError from "../../LlmError.ts"
 import * as Stack from "../../Stack.ts"
 import * as Executor from "../../workflow/Executor.ts"
@@ -34,10 +37,15 @@ import * as BudgetFlags from "../flags/BudgetFlags.ts"
 import * as ConfigFlags from "../flags/ConfigFlags.ts"
 import * as MockFlags from "../flags/MockFlags.ts"
 import * as ModelFlags from "../flags/ModelFlags.ts"
+import * as ObservabilityFlags from "../flags/ObservabilityFlags.ts"
 import * as OutputFlags from "../flags/OutputFlags.ts"
+import * as ResilienceFlags from "../flags/ResilienceFlags.ts"
 import * as Prompt from "./prompt.ts"
+import * as CliConfig from "../CliConfig.ts"
 import * as Output from "../Output.ts"
 import * as RunProgress from "./runProgress.ts"
+import * as RunSettings from "./runSettings.ts"
+import type * as RunState from "../../workflow/RunState.ts"
 import type * as WorkflowDefinition from "../../workflow/WorkflowDefinition.ts"
 
 /**
@@ -66,8 +74,16 @@ export const exitCode = (error: WorkflowError.WorkflowError): number => {
     case "NotFound":
     case "Journal":
       return ExitCode.Usage
-    case "StepFailed":
-      return error.reason.cause.reason._tag === "Configuration" ? ExitCode.Usage : ExitCode.WorkFailed
+    case "StepFailed": {
+      // Refused before the step's call was paid (2), or stopped from outside (130); a step's own
+      // timeout is the step failing (1): the run's client timeout is `Timeout` below.
+      const tag = error.reason.cause.reason._tag
+      return tag === "Configuration" || tag === "Unsupported"
+        ? ExitCode.Usage
+        : tag === "Interrupted"
+        ? ExitCode.Interrupted
+        : ExitCode.WorkFailed
+    }
     case "Timeout":
       return ExitCode.TimedOut
     case "Cancelled":
@@ -97,6 +113,8 @@ interface Prepared {
   readonly runId: string
   readonly input: Record<string, unknown>
   readonly resumed: ReadonlyArray<Journal.StepEntry> | undefined
+  /** On resume, the run's start entry. */
+  readonly start: Journal.StartEntry | undefined
 }
 
 const prepare = (
@@ -123,8 +141,10 @@ const prepare = (
         )
       }
       if (pairs.length > 0) yield* Output.notice("--input is ignored with --resume: the run keeps its original inputs")
+      // The journal is a file anyone can edit: its inputs are checked again against the workflow's.
+      const input = yield* WorkflowYaml.checkInputs(loaded, start.input)
       const resumed = entries.filter((entry): entry is Journal.StepEntry => entry.type === "step")
-      return { loaded, runId, input: start.input, resumed }
+      return { loaded, runId, input, resumed, start }
     }
     if (Option.isNone(file)) {
       return yield* Effect.fail(WorkflowError.invalid(WorkflowError.UNKNOWN, [{
@@ -135,7 +155,7 @@ const prepare = (
     const loaded = yield* WorkflowYaml.load(file.value)
     const provided = yield* parseInputs(loaded.file.name, pairs)
     const input = yield* WorkflowYaml.checkInputs(loaded, provided)
-    return { loaded, runId: yield* Workflow.makeRunId, input, resumed: undefined }
+    return { loaded, runId: yield* Workflow.makeRunId, input, resumed: undefined, start: undefined }
   })
 
 /**
@@ -171,13 +191,174 @@ export const takeOverSigint = (onFirst: () => void): Effect.Effect<void, never, 
       })
   ).pipe(Effect.asVoid)
 
-const render = (result: WorkflowDefinition.RunResult): string => {
-  const blocks = result.steps.map((step) => {
+const render = (result: WorkflowDefinition.RunResult): string =>
+  [...outputBlocks(result), RunProgress.totals(result)].join("\n\n")
+
+/** Each finished step's output, under a header line. */
+const outputBlocks = (snapshot: RunState.RunSnapshot): ReadonlyArray<string> =>
+  snapshot.steps.filter((step) => step.state === "completed").map((step) => {
     const output = typeof step.output === "string" ? step.output : JSON.stringify(step.output, null, 2)
     return `── ${step.id} ── ${RunProgress.stepFacts(step)}\n${output}`
   })
-  return [...blocks, RunProgress.totals(result)].join("\n\n")
+
+/**
+ * The command that resumes a run: its id, and the journal folder when it is not the default.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const resumeCommand = (runId: string, journalDirectory: string): string =>
+  `llm-connect run --resume ${runId}${
+    journalDirectory === Journal.DEFAULT_DIRECTORY ? "" : ` --journal-dir ${shellWord(journalDirectory)}`
+  }`
+
+const shellWord = (word: string): string => (/^[\w./:@%+=-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`)
+
+const snapshotOf = (error: WorkflowError.WorkflowError): RunState.RunSnapshot | undefined => {
+  const reason = error.reason
+  return reason._tag === "StepFailed" || reason._tag === "Timeout" || reason._tag === "Cancelled" ? reason.snapshot : undefined
 }
+
+/**
+ * The flags of `run`.
+ *
+ * @since 0.1.0
+ * @category flags
+ */
+export const flags = {
+  file: Argument.String("file").pipe(Argument.withDescription("the workflow (YAML)"), Argument.optional),
+  inputs: Flag.String("input").pipe(
+    Flag.withMetavar("KEY=VALUE"),
+    Flag.withDescription("a workflow input (repeat for several)"),
+    Flag.atLeast(0)
+  ),
+  timeout: Flag.String("timeout").pipe(
+    Flag.withMetavar("DURATION"),
+    Flag.withDescription("stop the run after this long, e.g. 2m (exit code 3; the state so far is printed)"),
+    Flag.optional
+  ),
+  resume: Flag.String("resume").pipe(
+    Flag.withMetavar("RUN_ID"),
+    Flag.withDescription(
+      "continue a run that was stopped, with the provider, model, base URL and budget it started with: finished steps are not run again"
+    ),
+    Flag.optional
+  ),
+  journal: Flag.String("journal-dir").pipe(
+    Flag.withMetavar("DIR"),
+    Flag.withDescription(`where run journals are kept (default ${Journal.DEFAULT_DIRECTORY})`),
+    Flag.withDefault(Journal.DEFAULT_DIRECTORY)
+  ),
+  // `--timeout` is the run's own (above), not the model group's per-call timeout.
+  model: {
+    provider: ModelFlags.flags.provider,
+    model: ModelFlags.flags.model,
+    baseUrl: ModelFlags.flags.baseUrl,
+    system: ModelFlags.flags.system,
+    maxTokens: ModelFlags.flags.maxTokens,
+    temperature: ModelFlags.flags.temperature
+  },
+  mock: MockFlags.flags,
+  budget: BudgetFlags.flags,
+  resilience: ResilienceFlags.flags,
+  ledger: ObservabilityFlags.recording,
+  config: ConfigFlags.config,
+  json: OutputFlags.json
+} as const
+
+type Flags = Command.Command.Config.Infer<typeof flags>
+
+/** What the interrupt report needs to know of the run so far. */
+interface Reporting {
+  resume: string | undefined
+}
+
+/**
+ * The configuration of the run: for a new run, flags > environment > file > defaults; on
+ * resume, the settings journaled when it started (see `runSettings.ts`).
+ */
+const configure = (flags: Flags, prepared: Prepared, journalFile: string) =>
+  Effect.gen(function*() {
+    const overrides = ConfigFlags.overrides(
+      flags.model,
+      flags.mock,
+      flags.budget,
+      flags.resilience,
+      ObservabilityFlags.overrides(flags.ledger)
+    )
+    const start = prepared.start
+    const settings = start === undefined ? Option.none() : yield* RunSettings.fromJournal(start, journalFile)
+    if (Option.isNone(settings)) {
+      if (start !== undefined) {
+        yield* Output.notice(
+          `the journal of run ${prepared.runId} does not record the settings it started with (an older llm-connect wrote it); it resumes with the current configuration`
+        )
+      }
+      const resolved = yield* CliConfig.load({ flags: overrides, configFile: ConfigFlags.configFile(flags.config) })
+      return { resolved, layer: yield* Stack.fromConfig(resolved) }
+    }
+    const given = ConfigFlags.configFile(flags.config)
+    const loaded = yield* CliConfig.load({ flags: overrides, configFile: given ?? settings.value.config }).pipe(
+      // The run's own config file, read again: one that is gone or broken cannot reproduce it.
+      Effect.mapError((error) => given === undefined ? RunSettings.cannotResume(prepared.runId, settings.value)(error) : error)
+    )
+    const restored = yield* RunSettings.restore(loaded, settings.value, {
+      runId: prepared.runId,
+      journalFile,
+      newRun: `llm-connect run ${shellWord(start?.path ?? "<file.yaml>")}`
+    })
+    if (restored.notice !== undefined) yield* Output.notice(restored.notice)
+    const layer = yield* Stack.fromConfig(restored.resolved).pipe(
+      Effect.mapError(RunSettings.cannotResume(prepared.runId, settings.value))
+    )
+    return { resolved: restored.resolved, layer }
+  })
+
+const execute = Effect.fn("cli.run")(function*(flags: Flags, reporting: Reporting) {
+  const timeoutMs = Option.isSome(flags.timeout) ? DurationText.parseMillis(flags.timeout.value) : undefined
+  if (timeoutMs !== undefined && Result.isFailure(timeoutMs)) {
+    return yield* WorkflowError.invalid(WorkflowError.UNKNOWN, [{ message: `--timeout: ${timeoutMs.failure}`, path: "--timeout" }])
+  }
+  const journal = yield* Journal.makeFile(flags.journal)
+  const prepared = yield* prepare(flags.file, flags.resume, flags.inputs, journal)
+  const { loaded, runId } = prepared
+  const resume = resumeCommand(runId, flags.journal)
+  const { resolved, layer } = yield* configure(flags, prepared, Journal.fileOf(flags.journal, runId))
+  const { config } = resolved
+  if (config.provider === "mock") yield* Output.notice(Prompt.MOCK_NOTICE)
+  reporting.resume = resume
+  const run = Effect.gen(function*() {
+    const definition = yield* WorkflowYaml.compile(loaded)
+    const progress = RunProgress.make({ json: !process.stderr.isTTY, workflow: definition.name, runId, resume })
+    yield* progress.start(definition.steps.map((step) => step.id), prepared.resumed?.map((entry) => entry.step) ?? [])
+    const outcome = yield* Effect.scoped(Effect.gen(function*() {
+      const control = yield* Executor.start(definition, {
+        runId,
+        input: prepared.input,
+        resumed: prepared.resumed,
+        source: { path: loaded.path === undefined ? undefined : resolvePath(loaded.path), hash: loaded.hash },
+        settings: RunSettings.fromConfig(config, resolvePath(".")),
+        requestDefaults: { system: config.system, maxTokens: config.maxTokens, temperature: config.temperature }
+      }).pipe(
+        Effect.provideService(Journal.Journal, journal),
+        Effect.provide(WorkflowHooks.layer(progress.hooks))
+      )
+      yield* takeOverSigint(() => {
+        Effect.runFork(Effect.andThen(control.cancel, progress.cancelling))
+      })
+      if (timeoutMs === undefined) return yield* control.await
+      const done = yield* Effect.timeoutOption(control.await, timeoutMs.success)
+      if (Option.isSome(done)) return done.value
+      const snapshot = yield* control.interrupt("timeout")
+      return yield* WorkflowError.make(definition.name, new WorkflowError.Timeout({ timeoutMs: timeoutMs.success, snapshot }), runId)
+    }))
+    yield* progress.end(outcome)
+    return outcome
+  })
+  const outcome = yield* Effect.provide(run, layer)
+  if (flags.json) yield* Output.json(outcome)
+  else yield* Output.result(render(outcome))
+})
 
 /**
  * The `run` command.
@@ -185,98 +366,32 @@ const render = (result: WorkflowDefinition.RunResult): string => {
  * @since 0.1.0
  * @category commands
  */
-export const command = Command.make(
-  "run",
-  {
-    file: Argument.String("file").pipe(Argument.withDescription("the workflow (YAML)"), Argument.optional),
-    inputs: Flag.String("input").pipe(
-      Flag.withMetavar("KEY=VALUE"),
-      Flag.withDescription("a workflow input (repeat for several)"),
-      Flag.atLeast(0)
-    ),
-    timeout: Flag.String("timeout").pipe(
-      Flag.withMetavar("DURATION"),
-      Flag.withDescription("stop the run after this long, e.g. 2m (exit code 3; the state so far is printed)"),
-      Flag.optional
-    ),
-    resume: Flag.String("resume").pipe(
-      Flag.withMetavar("RUN_ID"),
-      Flag.withDescription("continue a run that was stopped: finished steps are not run again"),
-      Flag.optional
-    ),
-    journal: Flag.String("journal-dir").pipe(
-      Flag.withMetavar("DIR"),
-      Flag.withDescription(`where run journals are kept (default ${Journal.DEFAULT_DIRECTORY})`),
-      Flag.withDefault(Journal.DEFAULT_DIRECTORY)
-    ),
-    model: { provider: ModelFlags.flags.provider, model: ModelFlags.flags.model, baseUrl: ModelFlags.flags.baseUrl },
-    mock: MockFlags.flags,
-    budget: BudgetFlags.flags,
-    config: ConfigFlags.config,
-    json: OutputFlags.json
-  },
-  Effect.fn("cli.run")(function*(flags) {
-    const timeoutMs = Option.isSome(flags.timeout) ? DurationText.parseMillis(flags.timeout.value) : undefined
-    if (timeoutMs !== undefined && Result.isFailure(timeoutMs)) {
-      return yield* WorkflowError.invalid(WorkflowError.UNKNOWN, [{ message: `--timeout: ${timeoutMs.failure}`, path: "--timeout" }])
-    }
-    const resolved = yield* LlmConnectConfig.load({
-      flags: ConfigFlags.overrides(flags.model, flags.mock, flags.budget),
-      configFile: ConfigFlags.configFile(flags.config)
-    })
-    const modelLayer = yield* Stack.fromConfig(resolved)
-    const journal = yield* Journal.makeFile(flags.journal)
-    const prepared = yield* prepare(flags.file, flags.resume, flags.inputs, journal)
-    const { loaded, runId } = prepared
-    if (resolved.config.provider === "mock") yield* Output.notice(Prompt.MOCK_NOTICE)
-    const run = Effect.gen(function*() {
-      const definition = yield* WorkflowYaml.compile(loaded)
-      const progress = RunProgress.make({ json: !process.stderr.isTTY, workflow: definition.name, runId })
-      yield* progress.start(definition.steps.map((step) => step.id), prepared.resumed?.map((entry) => entry.step) ?? [])
-      const outcome = yield* Effect.scoped(Effect.gen(function*() {
-        const control = yield* Executor.start(definition, {
-          runId,
-          input: prepared.input,
-          resumed: prepared.resumed,
-          source: { path: loaded.path === undefined ? undefined : resolvePath(loaded.path), hash: loaded.hash }
-        }).pipe(
-          Effect.provideService(Journal.Journal, journal),
-          Effect.provide(WorkflowHooks.layer(progress.hooks))
-        )
-        yield* takeOverSigint(() => {
-          Effect.runFork(Effect.andThen(control.cancel, progress.cancelling))
+export const command = Command.make("run", flags, (flags) => {
+  const reporting: Reporting = { resume: undefined }
+  return execute(flags, reporting).pipe(
+    Effect.catchIf(
+      (error): error is WorkflowError.WorkflowError => error instanceof WorkflowError.WorkflowError,
+      (error) =>
+        Effect.gen(function*() {
+          if (flags.json) yield* Output.json(WorkflowError.toDocument(error))
+          else {
+            // The steps that finished before the run stopped: their output was paid for.
+            const snapshot = snapshotOf(error)
+            const blocks = snapshot === undefined ? [] : outputBlocks(snapshot)
+            if (blocks.length > 0) yield* Output.result(blocks.join("\n\n"))
+          }
+          yield* RunProgress.reportFailure(error)
+          return yield* new WorkflowExit({ message: RunProgress.failureSummary(error, reporting.resume), code: exitCode(error) })
         })
-        if (timeoutMs === undefined) return yield* control.await
-        const done = yield* Effect.timeoutOption(control.await, timeoutMs.success)
-        if (Option.isSome(done)) return done.value
-        const snapshot = yield* control.interrupt("timeout")
-        return yield* WorkflowError.make(definition.name, new WorkflowError.Timeout({ timeoutMs: timeoutMs.success, snapshot }), runId)
-      }))
-      yield* progress.end(outcome)
-      return outcome
-    })
-    const outcome = yield* Effect.provide(run, modelLayer)
-    if (flags.json) yield* Output.json(outcome)
-    else yield* Output.result(render(outcome))
-  }, (effect, flags) =>
-    effect.pipe(
-      Effect.catchIf(
-        (error): error is WorkflowError.WorkflowError => error instanceof WorkflowError.WorkflowError,
-        (error) =>
-          Effect.gen(function*() {
-            if (flags.json) yield* Output.json(WorkflowError.toDocument(error))
-            yield* RunProgress.reportFailure(error)
-            return yield* new WorkflowExit({ message: RunProgress.failureSummary(error), code: exitCode(error) })
-          })
-      ),
-      Effect.tapError((error) => flags.json && LlmError.isLlmError(error) ? Output.json(LlmError.toDocument(error)) : Effect.void)
-    ))
-).pipe(
+    ),
+    Effect.tapError((error) => flags.json && LlmError.isLlmError(error) ? Output.json(LlmError.toDocument(error)) : Effect.void),
+    Output.reportInterrupt(flags.json, () => reporting.resume === undefined ? undefined : `resume with: ${reporting.resume}`)
+  )
+}).pipe(
   Command.withDescription("Run a YAML workflow and print each step's output (progress on stderr)"),
   Command.withExamples([
     { command: "llm-connect run examples/workflows/demo.yaml", description: "the demo, on the mock provider (no key needed)" },
     { command: "llm-connect run article.yaml --input topic=tides --timeout 5m --json", description: "one JSON document" },
-    { command: "llm-connect run --resume 20261125-k3x9q2", description: "continue a stopped run" }
+    { command: "llm-connect run --resume 20261125-k3x9q2", description: "continue a stopped run, as it started" }
   ])
 )
-

@@ -92,8 +92,15 @@ const liveBlock = () => {
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: { readonly json: boolean; readonly workflow: string; readonly runId: string }): Progress => {
+export const make = (options: {
+  readonly json: boolean
+  readonly workflow: string
+  readonly runId: string
+  /** The command that resumes this run (default `llm-connect run --resume <id>`). */
+  readonly resume?: string | undefined
+}): Progress => {
   const { json, runId, workflow } = options
+  const resume = options.resume ?? `llm-connect run --resume ${runId}`
   const block = liveBlock()
   const emit = (event: Record<string, unknown>, update: () => void) =>
     json ? Console.error(JSON.stringify({ runId, ...event })) : Effect.andThen(Effect.sync(update), block.draw)
@@ -134,12 +141,14 @@ export const make = (options: { readonly json: boolean; readonly workflow: strin
     },
     start: (steps, resumed) =>
       json
-        ? Console.error(JSON.stringify({ runId, event: "run", state: "running", workflow, steps: steps.length, resumed: resumed.length }))
+        ? Console.error(
+          JSON.stringify({ runId, event: "run", state: "running", workflow, steps: steps.length, resumed: resumed.length, resume })
+        )
         : Effect.andThen(
           Output.notice(
             `run ${runId}: workflow "${workflow}", ${steps.length} steps${
               resumed.length > 0 ? `, ${resumed.length} already finished (resumed)` : ""
-            } (resume with: llm-connect run --resume ${runId})`
+            } (resume with: ${resume})`
           ),
           Effect.andThen(
             Effect.sync(() => {
@@ -176,9 +185,11 @@ export const make = (options: { readonly json: boolean; readonly workflow: strin
  * @since 0.1.0
  * @category formatting
  */
-export const failureSummary = (error: WorkflowError.WorkflowError): string => {
+export const failureSummary = (error: WorkflowError.WorkflowError, resume?: string | undefined): string => {
   const reason = error.reason
-  const run = error.runId !== undefined ? ` (run ${error.runId}; resume with: llm-connect run --resume ${error.runId})` : ""
+  const run = error.runId !== undefined
+    ? ` (run ${error.runId}; resume with: ${resume ?? `llm-connect run --resume ${error.runId}`})`
+    : ""
   switch (reason._tag) {
     case "Invalid":
       return `${error.workflow === WorkflowError.UNKNOWN ? "invalid usage" : `workflow "${error.workflow}" is invalid`}: ${reason.issues.length} problem${

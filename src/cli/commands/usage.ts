@@ -1,8 +1,11 @@
 /**
  * `llm-connect usage`: what the calls recorded in the usage ledger cost, summed and grouped.
  *
- * Reads the SQLite ledger that runs write when a ledger path is configured (`--ledger`,
- * `LLM_CONNECT_LEDGER`, or `ledger.path` in the config file), so it sums calls across runs.
+ * Reads the SQLite ledger that CLI commands write: the configured one (`--ledger`,
+ * `LLM_CONNECT_LEDGER`, or `ledger.path` in the config file), else the user's state ledger
+ * (`$XDG_STATE_HOME/llm-connect/usage.db`, else `~/.local/state/llm-connect/usage.db`), where
+ * every CLI call is recorded by default, so it sums calls across runs. With no file there yet,
+ * nothing was recorded: the totals are zeros (exit 0).
  * `--since 1h` keeps recent calls only; `--by provider|model|workflow|step|outcome` groups them;
  * `--json` prints one document `{ ledger, since, by, totals, groups }`.
  *
@@ -13,8 +16,8 @@ import { Command, Flag } from "effect/cli"
 import * as DurationText from "../../DurationText.ts"
 import * as LlmConnectConfig from "../../LlmConnectConfig.ts"
 import * as LlmError from "../../LlmError.ts"
-import * as ObservabilityConfig from "../../observability/ObservabilityConfig.ts"
 import * as UsageLedger from "../../observability/UsageLedger.ts"
+import * as CliConfig from "../CliConfig.ts"
 import * as ConfigFlags from "../flags/ConfigFlags.ts"
 import * as ObservabilityFlags from "../flags/ObservabilityFlags.ts"
 import * as OutputFlags from "../flags/OutputFlags.ts"
@@ -77,7 +80,7 @@ export const command = Command.make(
       flags: ConfigFlags.overrides({ "ledger.path": input.ledger }),
       configFile: ConfigFlags.configFile(input.config)
     })
-    const path = config.ledger?.path ?? ObservabilityConfig.DEFAULT_LEDGER_PATH
+    const path = yield* CliConfig.ledgerToRead(config)
     let since: number | undefined
     if (Option.isSome(input.since)) {
       const window = DurationText.parseMillis(input.since.value)
@@ -87,23 +90,24 @@ export const command = Command.make(
       since = (yield* Clock.currentTimeMillis) - window.success
     }
     const fs = yield* FileSystem.FileSystem
-    if (!(yield* fs.exists(path).pipe(Effect.orElseSucceed(() => false)))) {
-      return yield* Effect.fail(usageError(
-        "ledger.path",
-        `no usage ledger at ${path}: nothing has been recorded there yet`,
-        `run calls with LLM_CONNECT_LEDGER=${path} (or ledger: { path: ${path} } in the config file), then run usage again`
-      ))
+    const recorded = path !== undefined && (yield* fs.exists(path).pipe(Effect.orElseSucceed(() => false)))
+    if (!recorded) {
+      yield* Output.notice(
+        path === undefined
+          ? "no usage ledger: neither HOME nor XDG_STATE_HOME is set and none is configured (--ledger, LLM_CONNECT_LEDGER)"
+          : `nothing recorded yet: no usage ledger at ${path} (CLI calls are recorded there unless --no-ledger or ledger: false)`
+      )
     }
-    const entries = yield* Effect.scoped(
-      Effect.flatMap(UsageLedger.makeSqlite(path), (ledger) => ledger.entries({ since }))
-    )
+    const entries = recorded
+      ? yield* Effect.scoped(Effect.flatMap(UsageLedger.makeSqlite(path), (ledger) => ledger.entries({ since })))
+      : []
     const by = Option.getOrUndefined(input.by)
     const totals = UsageLedger.summarize(entries)[0] ??
       { key: "all", calls: 0, errors: 0, inputTokens: 0, outputTokens: 0, totalTokens: 0, costUsd: 0, meanLatencyMs: 0 }
     const groups = by === undefined ? [totals] : UsageLedger.summarize(entries, by)
     if (input.json) {
       return yield* Output.json({
-        ledger: path,
+        ...(path !== undefined ? { ledger: path } : {}),
         ...(since !== undefined ? { since: new Date(since).toISOString() } : {}),
         ...(by !== undefined ? { by } : {}),
         totals,
@@ -112,15 +116,18 @@ export const command = Command.make(
     }
     yield* Output.result(table(groups, by ?? "all"))
     yield* Output.notice(
-      `${totals.calls} call(s), ${totals.totalTokens} tokens, ${money(totals.costUsd)} from ${path}` +
+      `${totals.calls} call(s), ${totals.totalTokens} tokens, ${money(totals.costUsd)} from ${path ?? "no ledger"}` +
         (Option.isSome(input.since) ? ` in the last ${input.since.value}` : "")
     )
   }, (effect, input) =>
-    Effect.tapError(effect, (error) => input.json ? Output.json(LlmError.toDocument(error)) : Effect.void))
+    effect.pipe(
+      Effect.tapError((error) => input.json ? Output.json(LlmError.toDocument(error)) : Effect.void),
+      Output.reportInterrupt(input.json)
+    ))
 ).pipe(
   Command.withDescription("Sum the calls recorded in the usage ledger (tokens, cost, errors), optionally grouped"),
   Command.withExamples([
-    { command: "LLM_CONNECT_LEDGER=.llm-connect/usage.db llm-connect prompt \"Hi\"", description: "record a call" },
+    { command: "llm-connect prompt \"Hi\" && llm-connect usage", description: "every CLI call is recorded (--no-ledger: not)" },
     { command: "llm-connect usage --since 1h --by model", description: "the last hour, per model" },
     { command: "llm-connect usage --json", description: "one JSON document with totals and groups" }
   ])

@@ -59,7 +59,7 @@ export const prepare = <R>(definition: Definition<R>, options: StartOptions): Ef
     const budget = yield* Effect.exit(RunBudget.make(definition.budget, options.resumed ?? [], workflow, factory?.budget))
     const store = RunStore.make(runId, workflow, definition.steps.map((step) => step.id), createdAt)
     const types = StepTypeStates.make(runId, workflow)
-    const models: StepModel.Environment = { factory, model, budget, metadata }
+    const models: StepModel.Environment = { factory, model, budget, metadata, defaults: options.requestDefaults }
     const attempts: StepAttempt.Environment = { store, input, hooks, stateOf: types.stateOf }
 
     const record = (spec: StepSpec<R>, outcome: StepAttempt.Outcome): Effect.Effect<boolean> => {
@@ -128,6 +128,7 @@ export const prepare = <R>(definition: Definition<R>, options: StartOptions): Ef
       ...(options.source?.path !== undefined ? { path: options.source.path } : {}),
       ...(options.source?.hash !== undefined ? { hash: options.source.hash } : {}),
       input: { ...input },
+      ...(options.settings !== undefined ? { settings: { ...options.settings } } : {}),
       at: createdAt
     }).pipe(Effect.catch((error) => Effect.logWarning(error.message)))
 

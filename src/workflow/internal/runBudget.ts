@@ -7,8 +7,8 @@
  * that one, so both hold. {@link RunBudget.forStep} gives the tracker a step's calls are charged
  * to; the step model wrapper (`stepModel.ts`) sets it on the fiber, where the factory's budget
  * layer enforces it inside observability, or wraps a model that does not come from the factory.
- * On resume, the usage of the steps read back from the journal is recorded first, so the budget
- * continues where it was.
+ * On resume, the usage of the steps read back from the journal is recorded first (on the run's
+ * tracker, else on the configuration's), so the budget continues where it was.
  *
  * @since 0.1.0
  */
@@ -69,17 +69,24 @@ export const make = (
         : tracker === undefined
         ? BudgetTracker.make(stepLimits, { label: `${workflow}/${step}` })
         : tracker.child(stepLimits, `${workflow}/${step}`)
-    if (limits === undefined) return { forStep: childOf(parent), tracker: undefined, defaultMaxTokens: undefined }
+    const recordResumed = (tracker: BudgetTracker.Service) =>
+      Effect.forEach(resumed, (entry) =>
+        tracker.recordCumulative(`resumed:${entry.step}`, entry.usage, {
+          costUsd: entry.costUsd ?? 0,
+          provider: "journal",
+          model: entry.step
+        }), { discard: true })
+    if (limits === undefined) {
+      // No budget of the run's own: the configuration's budget (if any) continues from the spend
+      // of the steps read back from the journal.
+      if (parent !== undefined) yield* recordResumed(parent)
+      return { forStep: childOf(parent), tracker: undefined, defaultMaxTokens: undefined }
+    }
     const { defaultMaxTokens, onUnknownPrice, ...rest } = limits
     const tracker = parent === undefined
       ? yield* BudgetTracker.make(rest, { label: workflow, defaultMaxTokens, onUnknownPrice })
       : yield* parent.child(rest, workflow)
-    for (const entry of resumed) {
-      yield* tracker.recordCumulative(`resumed:${entry.step}`, entry.usage, {
-        costUsd: entry.costUsd ?? 0,
-        provider: "journal",
-        model: entry.step
-      })
-    }
+    // Recorded on the run's tracker, which counts up to the configuration's budget too.
+    yield* recordResumed(tracker)
     return { forStep: childOf(tracker), tracker, defaultMaxTokens: parent === undefined ? undefined : defaultMaxTokens }
   })

@@ -28,6 +28,7 @@ import type { LlmRequest } from "../../LlmRequest.ts"
 import type { LlmResponse } from "../../LlmResponse.ts"
 import type * as ModelFactory from "../../ModelFactory.ts"
 import * as Usage from "../../Usage.ts"
+import type * as WorkflowDefinition from "../WorkflowDefinition.ts"
 import type { StepSpec } from "../WorkflowDefinition.ts"
 import type * as RunBudget from "./runBudget.ts"
 
@@ -78,6 +79,8 @@ export interface Environment {
   readonly budget: Exit.Exit<RunBudget.RunBudget, LlmError.LlmError>
   /** The run's correlation id and workflow name, put in every request. */
   readonly metadata: { readonly correlationId: string; readonly workflow: string }
+  /** Request settings for the calls that set none (the run's `requestDefaults`). */
+  readonly defaults?: WorkflowDefinition.RequestDefaults | undefined
 }
 
 /**
@@ -138,10 +141,16 @@ export const make = <R>(spec: StepSpec<R>, env: Environment): Effect.Effect<Step
       const onFiber = tracker !== undefined && source.fromFactory ? tracker : undefined
       const model = tracker !== undefined && !source.fromFactory ? BudgetLanguageModel.wrap(tracker)(source.model) : source.model
       const metadata = { ...env.metadata, step: spec.id }
-      const maxTokens = tracker !== undefined ? budget.defaultMaxTokens : undefined
+      const defaults = env.defaults
+      // The run's own output cap first, else the budget's (what a budget's output cap amounts to).
+      const maxTokens = defaults?.maxTokens ?? (tracker !== undefined ? budget.defaultMaxTokens : undefined)
+      const system = defaults?.system
+      const temperature = defaults?.temperature
       const request = (request: LlmRequest): LlmRequest => ({
         ...request,
+        ...(system !== undefined && request.system === undefined ? { system } : {}),
         ...(maxTokens !== undefined && request.maxTokens === undefined ? { maxTokens } : {}),
+        ...(temperature !== undefined && request.temperature === undefined ? { temperature } : {}),
         metadata: { ...request.metadata, ...metadata }
       })
       return {

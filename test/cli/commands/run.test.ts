@@ -3,70 +3,10 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { spawn } from "node:child_process"
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { baseEnv, binScript, nodeBin, repoRoot } from "../runCli.ts"
-
-interface Child {
-  readonly pid: number
-  readonly stdout: () => string
-  readonly stderr: () => string
-  readonly exited: Promise<number>
-  /** Resolves when a stderr JSON line satisfies the predicate. */
-  readonly waitFor: (predicate: (event: Record<string, unknown>) => boolean) => Promise<Record<string, unknown>>
-}
-
-const start = (args: ReadonlyArray<string>, cwd: string): Child => {
-  const child = spawn(nodeBin, [binScript, ...args], { cwd, env: baseEnv(cwd), stdio: ["ignore", "pipe", "pipe"] })
-  let stdout = ""
-  let stderr = ""
-  const waiters: Array<{ predicate: (event: Record<string, unknown>) => boolean; resolve: (event: Record<string, unknown>) => void }> = []
-  child.stdout.on("data", (chunk) => (stdout += String(chunk)))
-  child.stderr.on("data", (chunk) => {
-    stderr += String(chunk)
-    for (const event of events(stderr)) {
-      for (const waiter of [...waiters]) {
-        if (waiter.predicate(event)) {
-          waiters.splice(waiters.indexOf(waiter), 1)
-          waiter.resolve(event)
-        }
-      }
-    }
-  })
-  const exited = new Promise<number>((resolve) => child.on("close", (code, signal) => resolve(code ?? (signal === "SIGKILL" ? 137 : -1))))
-  return {
-    pid: child.pid!,
-    stdout: () => stdout,
-    stderr: () => stderr,
-    exited,
-    waitFor: (predicate) => new Promise((resolve) => waiters.push({ predicate, resolve }))
-  }
-}
-
-const events = (stderr: string): Array<Record<string, unknown>> =>
-  stderr.split("\n").flatMap((line) => {
-    if (!line.startsWith("{")) return []
-    try {
-      return [JSON.parse(line) as Record<string, unknown>]
-    } catch {
-      return []
-    }
-  })
-
-const run = (args: ReadonlyArray<string>, cwd: string) =>
-  Effect.promise(async () => {
-    const child = start(args, cwd)
-    const code = await child.exited
-    return { code, stdout: child.stdout(), stderr: child.stderr() }
-  })
-
-const workspace = (files: Record<string, string>): string => {
-  const dir = mkdtempSync(join(tmpdir(), "llmc-run-"))
-  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text)
-  return dir
-}
+import { events, run, start, workspace } from "../childCli.ts"
+import { repoRoot } from "../runCli.ts"
 
 const slowSecond = `name: slow
 steps:
@@ -144,6 +84,47 @@ describe("llm-connect run", () => {
       assert.deepStrictEqual(document.snapshot.steps.map((step) => [step.id, step.state]), [["first", "completed"], ["second", "running"]])
     }))
 
+  it.live("without --json, a timed-out run prints the output of its finished steps on stdout", () =>
+    Effect.gen(function*() {
+      const dir = workspace({ "slow.yaml": slowSecond })
+      const result = yield* run(["run", "slow.yaml", "--timeout", "1s", "--mock-latency", "30s"], dir)
+      assert.strictEqual(result.code, 3)
+      assert.match(result.stdout, /^── first ── completed in \d+m?s, \d+ tokens\nThis is the mock provider's answer to "first step"/)
+      assert.notInclude(result.stdout, "second")
+      assert.include(result.stderr, "the run timed out after 1s")
+    }))
+
+  it.live("run takes --max-retries, --attempt-timeout, --system, --max-tokens and --temperature like prompt", () =>
+    Effect.gen(function*() {
+      const dir = workspace({ "one.yaml": "name: one\nsteps: [{ id: a, prompt: x }]\n" })
+      const noRetry = yield* run(["run", "one.yaml", "--mock-faults", "500", "--max-retries", "0", "--json"], dir)
+      assert.strictEqual(noRetry.code, 1)
+      assert.notInclude(noRetry.stderr, "retrying LLM call")
+      assert.strictEqual((JSON.parse(noRetry.stdout) as { cause: { errorType: string } }).cause.errorType, "ServerError")
+      const attempt = yield* run(["run", "one.yaml", "--mock-latency", "5s", "--attempt-timeout", "100ms", "--max-retries", "1", "--json"], dir)
+      assert.strictEqual(attempt.code, 1)
+      const timedOut = JSON.parse(attempt.stdout) as { cause: { errorType: string; scope: string; attempts: number } }
+      assert.deepStrictEqual([timedOut.cause.errorType, timedOut.cause.scope, timedOut.cause.attempts], ["Timeout", "attempt", 2])
+      const shaped = yield* run(["run", "one.yaml", "--system", "Be terse.", "--max-tokens", "3", "--temperature", "0.5", "--json"], dir)
+      assert.strictEqual(shaped.code, 0, shaped.stderr)
+      // The mock stops at the output cap: three tokens of its canned answer.
+      assert.strictEqual((JSON.parse(shaped.stdout) as { steps: ReadonlyArray<{ usage: { outputTokens: number } }> }).steps[0]!.usage.outputTokens, 3)
+    }))
+
+  it.live("retry warnings are one line each on stderr", () =>
+    Effect.gen(function*() {
+      const dir = workspace({ "one.yaml": "name: one\nsteps: [{ id: a, prompt: x }]\n" })
+      const result = yield* run(["run", "one.yaml", "--mock-faults", "500,500"], dir)
+      assert.strictEqual(result.code, 0, result.stderr)
+      const warnings = result.stderr.split("\n").filter((line) => line.includes("retrying LLM call"))
+      assert.strictEqual(warnings.length, 2)
+      for (const [index, line] of warnings.entries()) {
+        assert.match(line, new RegExp(`^llm-connect: warn: retrying LLM call \\(.*provider=mock .*step=a attempt=${index + 1} reason=ServerError status=500 delayMs=\\d+\\)$`))
+      }
+      // Every stderr line is a progress event, or one of the CLI's own lines.
+      for (const line of result.stderr.split("\n").filter((text) => text !== "")) assert.match(line, /^(\{|llm-connect: )/)
+    }))
+
   it.live("Ctrl-C lets the step in flight finish, starts no new one, exits 130", () =>
     Effect.promise(async () => {
       const dir = workspace({
@@ -175,7 +156,9 @@ describe("llm-connect run", () => {
   it.live("resume after a kill: the finished step is not run again, the run completes", () =>
     Effect.promise(async () => {
       const dir = workspace({ "slow.yaml": slowSecond })
-      const child = start(["run", "slow.yaml", "--mock-latency", "30s"], dir)
+      // The resume keeps the mock's settings too (3s for the second step), as a resume keeps the
+      // provider's.
+      const child = start(["run", "slow.yaml", "--mock-latency", "3s"], dir)
       const started = await child.waitFor((event) => event.event === "run")
       const runId = String(started.runId)
       const journalFile = join(dir, ".llm-connect", "runs", `${runId}.jsonl`)

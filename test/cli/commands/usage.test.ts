@@ -1,9 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { runCli } from "../runCli.ts"
+import { repoRoot, runCli } from "../runCli.ts"
 
 const withTempDir = <A, E, R>(body: (dir: string) => Effect.Effect<A, E, R>) =>
   Effect.acquireUseRelease(
@@ -61,16 +61,75 @@ describe("llm-connect usage", () => {
       })
     ), 120_000)
 
-  it.live("a missing ledger is a usage error (exit 2) saying how to record one", () =>
+  it.live("with no ledger file yet, usage prints zeros and exits 0; a bad --since is a usage error (exit 2)", () =>
     withTempDir((cwd) =>
       Effect.gen(function*() {
-        const run = yield* runCli(["usage", "--ledger", join(cwd, "none.db")], { cwd })
-        expect(run.exitCode).toBe(2)
-        expect(run.stderr).toContain("no usage ledger at")
-        expect(run.stderr).toContain("LLM_CONNECT_LEDGER=")
-        const bad = yield* runCli(["usage", "--since", "yesterday", "--ledger", join(cwd, "none.db")], { cwd })
+        const run = yield* runCli(["usage", "--json"], { cwd })
+        expect(run.exitCode).toBe(0)
+        const document = JSON.parse(run.stdout) as { ledger: string; totals: Summary }
+        expect(document.ledger).toBe(join(cwd, "state", "llm-connect", "usage.db"))
+        expect(document.totals).toMatchObject({ calls: 0, errors: 0, inputTokens: 0, outputTokens: 0, totalTokens: 0 })
+        expect(run.stderr).toContain("nothing recorded yet")
+        const table = yield* runCli(["usage", "--ledger", join(cwd, "none.db")], { cwd })
+        expect(table.exitCode).toBe(0)
+        expect(table.stdout).toMatch(/\nall\s+0\s+0\s+0\s+0\s+0\s/)
+        const bad = yield* runCli(["usage", "--since", "yesterday"], { cwd })
         expect(bad.exitCode).toBe(2)
         expect(bad.stderr).toContain("not a duration")
+      })
+    ), 120_000)
+
+  it.live("CLI calls are recorded by default in the state directory, which usage reads; --no-ledger and ledger: false record nothing", () =>
+    withTempDir((cwd) =>
+      Effect.gen(function*() {
+        expect((yield* runCli(["prompt", "one"], { cwd })).exitCode).toBe(0)
+        expect((yield* runCli(["run", join(repoRoot, "examples/workflows/demo.yaml")], { cwd })).exitCode).toBe(0)
+        expect((yield* runCli(["prompt", "not recorded", "--no-ledger"], { cwd })).exitCode).toBe(0)
+        writeFileSync(join(cwd, "off.yaml"), "ledger: false\n")
+        expect((yield* runCli(["prompt", "not recorded either", "--config", "off.yaml"], { cwd })).exitCode).toBe(0)
+        expect(existsSync(join(cwd, "state", "llm-connect", "usage.db"))).toBe(true)
+        const usage = yield* runCli(["usage", "--json", "--by", "workflow"], { cwd })
+        expect(usage.exitCode).toBe(0)
+        const document = JSON.parse(usage.stdout) as { totals: Summary; groups: ReadonlyArray<Summary> }
+        // One prompt and the demo's three steps.
+        expect(document.totals.calls).toBe(4)
+        expect(document.groups.map((group) => [group.key, group.calls]).sort()).toEqual([["(none)", 1], ["demo", 3]])
+        // With HOME alone (no XDG_STATE_HOME), the file is ~/.local/state/llm-connect/usage.db.
+        const home = join(cwd, "home")
+        expect((yield* runCli(["prompt", "at home"], { cwd, env: { HOME: home, XDG_STATE_HOME: "" } })).exitCode).toBe(0)
+        const atHome = yield* runCli(["usage", "--json"], { cwd, env: { HOME: home, XDG_STATE_HOME: "" } })
+        const homeDocument = JSON.parse(atHome.stdout) as { ledger: string; totals: Summary }
+        expect(homeDocument.ledger).toBe(join(home, ".local", "state", "llm-connect", "usage.db"))
+        expect(homeDocument.totals.calls).toBe(1)
+      })
+    ), 120_000)
+
+  it.live("a state directory that cannot be written records nothing, with a notice, and the call still succeeds", () =>
+    withTempDir((cwd) =>
+      Effect.gen(function*() {
+        // A file where the state directory should be: nothing can be created under it (even as root).
+        writeFileSync(join(cwd, "not-a-dir"), "x")
+        const run = yield* runCli(["prompt", "hi", "--json"], { cwd, env: { XDG_STATE_HOME: join(cwd, "not-a-dir") } })
+        expect(run.exitCode).toBe(0)
+        expect((JSON.parse(run.stdout) as { provider: string }).provider).toBe("mock")
+        expect(run.stderr).toContain("calls are not recorded: cannot write the usage ledger's folder")
+        // A ledger the user chose is not a default: it must open (exit 2 otherwise).
+        const chosen = yield* runCli(["prompt", "hi", "--ledger", join(cwd, "not-a-dir", "usage.db")], { cwd })
+        expect(chosen.exitCode).toBe(2)
+      })
+    ), 120_000)
+
+  it.live("several CLI processes writing to the default ledger at once lose no row", () =>
+    withTempDir((cwd) =>
+      Effect.gen(function*() {
+        const runs = yield* Effect.all(
+          Array.from({ length: 6 }, (_, index) => runCli(["prompt", `call ${index}`], { cwd })),
+          { concurrency: "unbounded" }
+        )
+        expect(runs.map((run) => run.exitCode)).toEqual([0, 0, 0, 0, 0, 0])
+        expect(runs.flatMap((run) => run.stderr.split("\n").filter((line) => /warn|error/.test(line)))).toEqual([])
+        const usage = yield* runCli(["usage", "--json"], { cwd })
+        expect((JSON.parse(usage.stdout) as { totals: Summary }).totals.calls).toBe(6)
       })
     ), 120_000)
 })
