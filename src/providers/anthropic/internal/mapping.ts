@@ -136,12 +136,26 @@ export const count = (value: number | null | undefined): number | undefined =>
   typeof value === "number" && Number.isFinite(value) && value >= 0 ? Math.round(value) : undefined
 
 /**
+ * The usage fields {@link toUsage} reads (the decoded Schema type, or the SDK's).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface UsageFields {
+  readonly input_tokens?: number | null | undefined
+  readonly output_tokens?: number | null | undefined
+  readonly cache_creation_input_tokens?: number | null | undefined
+  readonly cache_read_input_tokens?: number | null | undefined
+  readonly output_tokens_details?: { readonly thinking_tokens?: number | null | undefined } | null | undefined
+}
+
+/**
  * Normalises the wire usage; `undefined` when the provider reported no input or no output count.
  *
  * @since 0.1.0
  * @category mapping
  */
-export const toUsage = (usage: AnthropicSchema.Usage | null | undefined): Usage.Usage | undefined => {
+export const toUsage = (usage: UsageFields | null | undefined): Usage.Usage | undefined => {
   if (usage === null || usage === undefined) return undefined
   const input = count(usage.input_tokens)
   const outputTokens = count(usage.output_tokens)
