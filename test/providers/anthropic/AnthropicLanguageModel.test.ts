@@ -5,6 +5,7 @@ import * as LlmError from "../../../src/LlmError.ts"
 import * as LlmRequest from "../../../src/LlmRequest.ts"
 import * as Message from "../../../src/Message.ts"
 import * as AnthropicLanguageModel from "../../../src/providers/anthropic/AnthropicLanguageModel.ts"
+import * as Client from "../../../src/providers/anthropic/internal/client.ts"
 import type * as StreamPart from "../../../src/StreamPart.ts"
 import * as Tokenizer from "../../../src/Tokenizer.ts"
 import * as Fake from "./FakeAnthropicServer.ts"
@@ -130,6 +131,20 @@ describe("AnthropicLanguageModel: the request", () => {
       yield* (yield* model(`${fake.origin}/gateway/anthropic/v1?team=blue`)).generate(LlmRequest.make("hi"))
       assert.strictEqual(fake.requests[5]!.url, "/gateway/anthropic/v1/messages?team=blue")
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+})
+
+describe("AnthropicLanguageModel: the endpoint", () => {
+  it("strips a trailing /v1, keeps a gateway's path and query, and shows the base without credentials", () => {
+    assert.deepStrictEqual(Client.endpoint("https://api.anthropic.com"), {
+      url: "https://api.anthropic.com/v1/messages",
+      shown: "https://api.anthropic.com"
+    })
+    assert.strictEqual(Client.endpoint("https://api.anthropic.com/v1/").url, "https://api.anthropic.com/v1/messages")
+    assert.deepStrictEqual(Client.endpoint("https://user:s3cret@gw.example/anthropic/v1?team=blue#x"), {
+      url: "https://user:s3cret@gw.example/anthropic/v1/messages?team=blue",
+      shown: "https://gw.example/anthropic"
+    })
+  })
 })
 
 describe("AnthropicLanguageModel: generate (JSON)", () => {
@@ -367,6 +382,15 @@ describe("AnthropicLanguageModel: stream (SSE)", () => {
       assert.strictEqual(textOf(ended.parts), "Hel")
       assert.strictEqual(ended.error.reason._tag, "Network")
       assert.include(ended.error.message, "no message_stop")
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.live("a body that ends after the stop reason but without message_stop (a proxy dropped it) still finishes", () =>
+    Effect.gen(function*() {
+      const fake = yield* Fake.start(() => Fake.sse(Fake.textStream().slice(0, -1)))
+      const response = finishOf(yield* collect((yield* model(fake.origin)).stream(LlmRequest.make("hi"))))
+      assert.strictEqual(response.content, "Hello, world")
+      assert.strictEqual(response.finishReason, "stop")
+      assert.strictEqual(response.usage.outputTokens, 9)
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 
   it.live("a refusal with no text fails with ContentFiltered; a 200 that is not an event stream is ResponseMalformed", () =>
