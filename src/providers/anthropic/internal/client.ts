@@ -180,7 +180,7 @@ export const make = (http: HttpClient.HttpClient, options: Options): Client => {
         if (response.status < 200 || response.status >= 300) {
           return Effect.flatMap(response.text, (text) => statusFailure(call, response, text))
         }
-        const type = response.headers["content-type"] ?? ""
+        const type = (response.headers["content-type"] ?? "").toLowerCase()
         if (!type.includes("text/event-stream")) {
           return Effect.fail(Errors.malformed(
             call,
