@@ -1,9 +1,10 @@
 /**
  * Token usage of one call, normalised the same way for every provider.
  *
- * `inputTokens` always includes cached input tokens; `cachedInputTokens` and
- * `reasoningTokens` are parts of the input and output counts, not additions. When a provider
- * reports no usage, it is counted locally and `estimated` is `true`.
+ * `inputTokens` always includes cached input tokens, read from the provider's prompt cache
+ * (`cachedInputTokens`) or written to it (`cacheWriteInputTokens`, which Anthropic bills apart);
+ * those two and `reasoningTokens` are parts of the input and output counts, not additions. When a
+ * provider reports no usage, it is counted locally and `estimated` is `true`.
  *
  * @since 0.1.0
  */
@@ -19,7 +20,12 @@ export const Usage = Schema.Struct({
   inputTokens: Count,
   outputTokens: Count,
   totalTokens: Count,
-  cachedInputTokens: Schema.optionalKey(Count),
+  cachedInputTokens: Schema.optionalKey(Count).annotate({
+    description: "Input tokens read from the provider's prompt cache (a part of inputTokens)."
+  }),
+  cacheWriteInputTokens: Schema.optionalKey(Count).annotate({
+    description: "Input tokens written to the provider's prompt cache (a part of inputTokens; Anthropic's cache_creation_input_tokens)."
+  }),
   reasoningTokens: Schema.optionalKey(Count),
   estimated: Schema.optionalKey(Schema.Literal(true))
 }).annotate({ identifier: "Usage" })
@@ -40,6 +46,7 @@ export const make = (options: {
   readonly inputTokens: number
   readonly outputTokens: number
   readonly cachedInputTokens?: number | undefined
+  readonly cacheWriteInputTokens?: number | undefined
   readonly reasoningTokens?: number | undefined
   readonly estimated?: boolean | undefined
 }): Usage => ({
@@ -47,6 +54,7 @@ export const make = (options: {
   outputTokens: options.outputTokens,
   totalTokens: options.inputTokens + options.outputTokens,
   ...(options.cachedInputTokens !== undefined ? { cachedInputTokens: options.cachedInputTokens } : {}),
+  ...(options.cacheWriteInputTokens !== undefined ? { cacheWriteInputTokens: options.cacheWriteInputTokens } : {}),
   ...(options.reasoningTokens !== undefined ? { reasoningTokens: options.reasoningTokens } : {}),
   ...(options.estimated === true ? { estimated: true as const } : {})
 })
@@ -70,6 +78,7 @@ export const add = (self: Usage, that: Usage): Usage =>
     inputTokens: self.inputTokens + that.inputTokens,
     outputTokens: self.outputTokens + that.outputTokens,
     cachedInputTokens: sumOptional(self.cachedInputTokens, that.cachedInputTokens),
+    cacheWriteInputTokens: sumOptional(self.cacheWriteInputTokens, that.cacheWriteInputTokens),
     reasoningTokens: sumOptional(self.reasoningTokens, that.reasoningTokens),
     estimated: self.estimated === true || that.estimated === true
   })

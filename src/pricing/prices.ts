@@ -40,14 +40,22 @@ const price = (inputPerMillion: number, outputPerMillion: number, cachedInputPer
     ? { inputPerMillion, outputPerMillion }
     : { inputPerMillion, outputPerMillion, cachedInputPerMillion }
 
+// Claude models (the `anthropic` and `claude-code` providers). Source of every row:
+// https://www.anthropic.com/pricing (input, output, and cache reads at 0.1x the input price).
+// Written from memory on 2026-12-06, not read from the page: verify against it before relying on
+// them. Cache writes (1.25x the input price for 5-minute entries, 2x for 1-hour ones) are charged at
+// the input price here, as the table has no cache-write price. Dated ids (claude-haiku-4-5-20251001)
+// match their alias by prefix; newer models not listed here match the closest listed prefix
+// (claude-opus-4-6 is priced as claude-opus-4): override them in the config file's `prices`.
 const anthropic: Record<string, Price> = {
-  "claude-opus-4-1": price(15, 75, 1.5),
-  "claude-opus-4": price(15, 75, 1.5),
-  "claude-sonnet-4-5": price(3, 15, 0.3),
-  "claude-sonnet-4": price(3, 15, 0.3),
-  "claude-3-7-sonnet": price(3, 15, 0.3),
-  "claude-haiku-4-5": price(1, 5, 0.1),
-  "claude-3-5-haiku": price(0.8, 4, 0.08)
+  "claude-opus-4-5": price(5, 25, 0.5), // anthropic.com/pricing, 2026-12-06 (from memory, verify)
+  "claude-opus-4-1": price(15, 75, 1.5), // anthropic.com/pricing, 2026-12-06 (from memory, verify)
+  "claude-opus-4": price(15, 75, 1.5), // anthropic.com/pricing, 2026-12-06 (from memory, verify)
+  "claude-sonnet-4-5": price(3, 15, 0.3), // anthropic.com/pricing, 2026-12-06 (from memory, verify)
+  "claude-sonnet-4": price(3, 15, 0.3), // anthropic.com/pricing, 2026-12-06 (from memory, verify)
+  "claude-3-7-sonnet": price(3, 15, 0.3), // anthropic.com/pricing, 2026-12-06 (from memory, verify)
+  "claude-haiku-4-5": price(1, 5, 0.1), // anthropic.com/pricing, 2026-12-06 (from memory, verify)
+  "claude-3-5-haiku": price(0.8, 4, 0.08) // anthropic.com/pricing, 2026-12-06 (from memory, verify)
 }
 
 /**

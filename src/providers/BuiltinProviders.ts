@@ -11,6 +11,7 @@
  */
 import { Effect, Layer, type Schema } from "effect"
 import * as ProviderRegistry from "../ProviderRegistry.ts"
+import * as AnthropicLanguageModel from "./anthropic/AnthropicLanguageModel.ts"
 import * as ClaudeCodeLanguageModel from "./claude-code/ClaudeCodeLanguageModel.ts"
 import * as GeminiLanguageModel from "./gemini/GeminiLanguageModel.ts"
 import * as MockLanguageModel from "./mock/MockLanguageModel.ts"
@@ -31,7 +32,8 @@ export const make = Effect.gen(function*() {
     yield* OpenAiLanguageModel.provider,
     yield* OpenRouterLanguageModel.provider,
     yield* OpenAiCompatibleLanguageModel.provider,
-    yield* GeminiLanguageModel.provider
+    yield* GeminiLanguageModel.provider,
+    yield* AnthropicLanguageModel.provider
   )
   // Claude Code runs the claude CLI: it captures the ChildProcessSpawner (and FileSystem/Path).
   providers.push(yield* ClaudeCodeLanguageModel.provider)
@@ -62,5 +64,6 @@ export const optionSchemas: Readonly<Record<string, Schema.Codec<unknown, unknow
   [OpenRouterLanguageModel.PROVIDER]: OpenRouterLanguageModel.ProviderOptions,
   [OpenAiCompatibleLanguageModel.PROVIDER]: OpenAiLanguageModel.ProviderOptions,
   [GeminiLanguageModel.PROVIDER]: GeminiLanguageModel.ProviderOptions,
+  [AnthropicLanguageModel.PROVIDER]: AnthropicLanguageModel.ProviderOptions,
   [ClaudeCodeLanguageModel.PROVIDER]: ClaudeCodeLanguageModel.ProviderOptions
 }

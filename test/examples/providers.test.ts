@@ -7,6 +7,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
+import * as FakeAnthropicServer from "../providers/anthropic/FakeAnthropicServer.ts"
 import * as FakeHttpServer from "../providers/FakeHttpServer.ts"
 import { ok } from "../providers/openai/fakeOpenAi.ts"
 import { pinnedNode, repoRoot as root, runProcess, sourceCondition } from "../support/runProcess.ts"
@@ -32,7 +33,7 @@ const run = (file: string, env: Record<string, string> = {}) =>
 
 describe("examples/providers/", () => {
   it("has one example per built-in provider, and a plugin written with the provider kit", () => {
-    assert.deepStrictEqual(examples, ["claude-code.ts", "gemini.ts", "openai-compatible.ts", "openai.ts", "openrouter.ts", "plugin.ts"])
+    assert.deepStrictEqual(examples, ["anthropic.ts", "claude-code.ts", "gemini.ts", "openai-compatible.ts", "openai.ts", "openrouter.ts", "plugin.ts"])
   })
 
   for (const file of examples) {
@@ -60,6 +61,19 @@ describe("examples/providers/", () => {
       assert.strictEqual(compatible.exitCode, 0, compatible.stderr)
       assert.include(compatible.stdout, "echo: Name three rivers in Africa")
       assert.strictEqual((fake.requests[1]!.body as { model: string }).model, "qwen2.5")
+    }))
+
+  it.live("anthropic.ts streams from a real server when configured (base URL with /v1)", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeAnthropicServer.start(() => FakeAnthropicServer.sse(FakeAnthropicServer.textStream()))
+      const result = yield* run("anthropic.ts", { ANTHROPIC_API_KEY: "sk-ant-example", ANTHROPIC_BASE_URL: `${fake.origin}/v1` })
+      assert.strictEqual(result.exitCode, 0, result.stderr)
+      assert.include(result.stdout, "Hello, world\ntokens: 35 in (cache: 10 read, 4 written), 9 out (anthropic/claude-haiku-4-5)")
+      assert.notInclude(result.stdout, "mock provider")
+      const sent = fake.requests[0]!
+      assert.strictEqual(sent.url, "/v1/messages")
+      assert.strictEqual(sent.headers["x-api-key"], "sk-ant-example")
+      assert.strictEqual((sent.body as { stream: boolean }).stream, true)
     }))
 
   it.live("plugin.ts (a provider written with ProviderKit) reaches its server with the key from the environment", () =>

@@ -40,6 +40,6 @@ describe("llm-connect/node", () => {
   it.live("NodeProviders.layer holds every built-in provider", () =>
     Effect.gen(function*() {
       const names = (yield* ProviderRegistry.ProviderRegistry.use((registry) => registry.list)).map((provider) => provider.name)
-      assert.deepStrictEqual(names, ["mock", "openai", "openrouter", "openai-compatible", "gemini", "claude-code"])
+      assert.deepStrictEqual(names, ["mock", "openai", "openrouter", "openai-compatible", "gemini", "anthropic", "claude-code"])
     }).pipe(Effect.provide(NodeProviders.layer)))
 })

@@ -7,12 +7,14 @@ import { describe, it } from "@effect/vitest"
 import { Effect, Layer, Redacted, type Scope } from "effect"
 import type { HttpClient } from "effect/http"
 import type { LanguageModel } from "../../src/LanguageModel.ts"
+import * as AnthropicLanguageModel from "../../src/providers/anthropic/AnthropicLanguageModel.ts"
 import * as GeminiLanguageModel from "../../src/providers/gemini/GeminiLanguageModel.ts"
 import * as OpenAiCompatibleLanguageModel from "../../src/providers/openai-compatible/OpenAiCompatibleLanguageModel.ts"
 import * as OpenAiLanguageModel from "../../src/providers/openai/OpenAiLanguageModel.ts"
 import * as OpenRouterLanguageModel from "../../src/providers/openrouter/OpenRouterLanguageModel.ts"
 import { ProviderConformance } from "../../src/testing/index.ts"
 import * as Tokenizer from "../../src/Tokenizer.ts"
+import * as FakeAnthropicServer from "./anthropic/FakeAnthropicServer.ts"
 import * as FakeHttpServer from "./FakeHttpServer.ts"
 
 type Fault = ProviderConformance.Fault
@@ -147,3 +149,68 @@ describe("conformance: openai-compatible", () =>
 describe("conformance: gemini", () =>
   ProviderConformance.register(it, subject("gemini", "gemini", (origin) =>
     GeminiLanguageModel.make({ apiKey: Redacted.make(KEY), baseUrl: origin }))))
+
+const anthropicErrorTypes: Record<number, string> = {
+  429: "rate_limit_error",
+  500: "api_error",
+  503: "overloaded_error",
+  401: "authentication_error",
+  400: "invalid_request_error"
+}
+
+/** The anthropic harness: a fake Messages API answering JSON, or SSE when the body asks to stream. */
+const anthropicSubject: ProviderConformance.Subject = {
+  name: "anthropic",
+  faults: allFaults,
+  apiKey: KEY,
+  make: Effect.gen(function*() {
+    const pending: Array<Fault> = []
+    const fake = yield* FakeAnthropicServer.start((request): FakeAnthropicServer.Reply => {
+      const fault = pending.shift()
+      if (fault !== undefined) {
+        const status = ProviderConformance.faults[fault].httpStatus
+        switch (fault) {
+          case "hang":
+            return { _tag: "Hang" }
+          case "network":
+            return { _tag: "Destroy" }
+          case "malformed":
+            return { _tag: "Json", body: "<html>not json</html>" }
+          default:
+            return FakeAnthropicServer.apiError(
+              status!,
+              anthropicErrorTypes[status!] ?? "api_error",
+              `scripted ${fault}`,
+              fault === "rate-limited" ? { "retry-after": "2" } : {}
+            )
+        }
+      }
+      const body = request.body as { messages: Array<{ content: string }>; max_tokens: number; stream?: boolean }
+      const out = answer(body.messages.map((message) => message.content).join("\n"), body.max_tokens)
+      const outputTokens = out.text.split(" ").length
+      const stopReason = out.truncated ? "max_tokens" : "end_turn"
+      if (body.stream === true) {
+        return FakeAnthropicServer.sse(FakeAnthropicServer.textStream({
+          texts: out.text.split(/(?= )/),
+          startUsage: { input_tokens: out.inputTokens, output_tokens: 1 },
+          deltaUsage: { output_tokens: outputTokens },
+          stopReason
+        }))
+      }
+      return FakeAnthropicServer.ok(request, {
+        content: [{ type: "text", text: out.text }],
+        stop_reason: stopReason,
+        usage: { input_tokens: out.inputTokens, output_tokens: outputTokens }
+      })
+    })
+    const model = yield* withUndici(AnthropicLanguageModel.make({ apiKey: Redacted.make(KEY), baseUrl: fake.origin }))
+    return {
+      model,
+      provoke: (fault: Fault) => Effect.sync(() => void pending.push(fault)),
+      calls: Effect.sync(() => fake.requests.length),
+      aborts: fake.abandonedTotal
+    }
+  })
+}
+
+describe("conformance: anthropic", () => ProviderConformance.register(it, anthropicSubject))

@@ -1,0 +1,262 @@
+/**
+ * The HTTP side of the Anthropic provider, on Effect's `HttpClient`: one `POST
+ * {baseUrl}/v1/messages` per call, answered as JSON ({@link Client.createMessage}) or as a stream
+ * of server-sent events ({@link Client.streamMessage}).
+ *
+ * - Headers: `x-api-key` (omitted without a key, for a gateway that adds its own) and
+ *   `anthropic-version: 2023-06-01`.
+ * - Base URL: `https://api.anthropic.com` by default; a trailing `/v1` is accepted and removed
+ *   (`--base-url http://host:port` and `http://host:port/v1` reach the same endpoint, as with the
+ *   SDK's `ANTHROPIC_BASE_URL`); the path is joined before a query (a gateway's `?key=...`).
+ * - It never retries (the resilience layer does) and interrupting the fiber aborts the request:
+ *   for a stream, ending or interrupting the consumer closes the connection.
+ * - The per-attempt `timeout` bounds a JSON call, and the opening of a stream (until the response
+ *   headers); the gaps between events are the resilience layer's idle timeout.
+ * - Streams are parsed with `effect/encoding`'s SSE parser (`Sse.makeParser`, the parser under
+ *   `Sse.decode`, fed in the pull loop so that events go straight to the assembler and a
+ *   `retry:` directive from a proxy is ignored instead of ending the stream).
+ *
+ * @since 0.1.0
+ * @internal
+ */
+import { Array as Arr, Cause, Clock, Duration, Effect, Exit, Pull, Redacted, Stream } from "effect"
+import { Sse } from "effect/encoding"
+import { HttpBody, type HttpClient, type HttpClientError, HttpClientRequest, type HttpClientResponse } from "effect/http"
+import type * as LlmError from "../../../LlmError.ts"
+import type { LlmRequest } from "../../../LlmRequest.ts"
+import type { LlmResponse } from "../../../LlmResponse.ts"
+import * as StreamPart from "../../../StreamPart.ts"
+import * as AnthropicSchema from "./AnthropicSchema.ts"
+import * as Errors from "./errors.ts"
+import * as Mapping from "./mapping.ts"
+import * as StreamAssembler from "./StreamAssembler.ts"
+
+/**
+ * The API version sent with every request.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const API_VERSION = "2023-06-01"
+
+/**
+ * How to reach the API.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly provider: string
+  /** `https://api.anthropic.com`, with or without a trailing `/v1`. */
+  readonly baseUrl: string
+  readonly apiKey?: Redacted.Redacted<string> | undefined
+  /** Bounds a JSON call, and a stream until its response headers. */
+  readonly timeout: Duration.Duration
+}
+
+/**
+ * What the client does.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Client {
+  /** The base URL as messages show it (no query, no credentials). */
+  readonly baseUrl: string
+  /** One call answered as JSON, mapped to a response. */
+  readonly createMessage: (
+    request: LlmRequest,
+    body: AnthropicSchema.MessagesRequest
+  ) => Effect.Effect<LlmResponse, LlmError.LlmError>
+  /** One call answered as a stream of parts, the last one `finish`. */
+  readonly streamMessage: (
+    request: LlmRequest,
+    body: AnthropicSchema.MessagesRequest
+  ) => Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>
+}
+
+/**
+ * Where requests go: `{base}/v1/messages` (a trailing `/v1` of the base removed, the query kept),
+ * and the base as messages show it.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const endpoint = (baseUrl: string): { readonly url: string; readonly shown: string } => {
+  const hash = baseUrl.indexOf("#")
+  const withoutHash = hash === -1 ? baseUrl : baseUrl.slice(0, hash)
+  const question = withoutHash.indexOf("?")
+  let base = question === -1 ? withoutHash : withoutHash.slice(0, question)
+  const query = question === -1 ? "" : withoutHash.slice(question)
+  while (base.endsWith("/")) base = base.slice(0, -1)
+  if (base.endsWith("/v1")) base = base.slice(0, -3)
+  // Credentials in the URL (`https://user:password@host`) stay out of messages.
+  const shown = base.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, "$1")
+  return { url: `${base}/v1/messages${query}`, shown }
+}
+
+const describeText = (text: string): string =>
+  text.length === 0 ? "empty" : `${text.length} characters starting ${JSON.stringify(text.slice(0, 40))}`
+
+const STREAM_DECODE: TextDecodeOptions = { stream: true }
+
+/**
+ * Builds the client on an `HttpClient`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (http: HttpClient.HttpClient, options: Options): Client => {
+  const target = endpoint(options.baseUrl)
+  const baseUrl = target.shown
+  const apiKey = options.apiKey !== undefined ? Redacted.value(options.apiKey) : undefined
+  const common: Record<string, string> = {
+    "anthropic-version": API_VERSION,
+    ...(apiKey !== undefined && apiKey !== "" ? { "x-api-key": apiKey } : {})
+  }
+  const jsonHeaders = { ...common, accept: "application/json" }
+  const streamHeaders = { ...common, accept: "text/event-stream" }
+  const timeout = options.timeout
+  const timeoutMs = Duration.toMillis(timeout)
+
+  const callOf = (model: string): Errors.CallInfo => ({ provider: options.provider, model, baseUrl, apiKey })
+
+  const post = (body: AnthropicSchema.MessagesRequest, headers: Record<string, string>) =>
+    HttpClientRequest.post(target.url, { headers, body: HttpBody.text(JSON.stringify(body), "application/json") })
+
+  const statusFailure = (call: Errors.CallInfo, response: HttpClientResponse.HttpClientResponse, text: string) =>
+    Effect.flatMap(Clock.currentTimeMillis, (nowMs) =>
+      Effect.fail(Errors.fromStatus(call, { status: response.status, headers: response.headers, body: text, nowMs })))
+
+  const createMessage = (request: LlmRequest, body: AnthropicSchema.MessagesRequest) => {
+    const call = callOf(body.model)
+    return Effect.flatMap(Clock.currentTimeMillis, (started) =>
+      http.execute(post(body, jsonHeaders)).pipe(
+        Effect.flatMap((response) =>
+          Effect.flatMap(response.text, (text): Effect.Effect<LlmResponse, LlmError.LlmError> => {
+            if (response.status < 200 || response.status >= 300) return statusFailure(call, response, text)
+            let json: unknown
+            try {
+              json = JSON.parse(text)
+            } catch {
+              return Effect.fail(Errors.malformed(call, `the body is not JSON (${describeText(text)})`, response.headers))
+            }
+            const decoded = AnthropicSchema.decodeMessage(json)
+            if (Exit.isFailure(decoded)) {
+              return Effect.fail(Errors.malformed(call, "the body is not a message (no content array)", response.headers))
+            }
+            const message = decoded.value
+            const requestId = Errors.requestIdOf(response.headers) ?? message.id ?? undefined
+            const { content, parts } = Mapping.fromBlocks(message.content)
+            const stopReason = message.stop_reason ?? undefined
+            if (content === "" && parts === undefined && stopReason === "refusal") {
+              return Effect.fail(Errors.contentFiltered(call, "the model refused to answer (stop_reason refusal)", requestId))
+            }
+            return Effect.map(Clock.currentTimeMillis, (finished) =>
+              Mapping.toResponse({
+                provider: options.provider,
+                model: message.model ?? body.model,
+                content,
+                parts,
+                usage: Mapping.toUsage(message.usage) ?? Mapping.estimateUsage(request, content),
+                stopReason,
+                latencyMs: finished - started,
+                requestId
+              }))
+          })
+        ),
+        Effect.catchTag("HttpClientError", (error) => Effect.fail(Errors.fromTransport(call, error))),
+        Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(Errors.timeout(call, timeoutMs)) })
+      ))
+  }
+
+  /** Sends the request and waits for a 2xx event stream (the opening, bounded by the timeout). */
+  const open = (call: Errors.CallInfo, body: AnthropicSchema.MessagesRequest) =>
+    http.execute(post({ ...body, stream: true }, streamHeaders)).pipe(
+      Effect.flatMap((response): Effect.Effect<
+        HttpClientResponse.HttpClientResponse,
+        LlmError.LlmError | HttpClientError.HttpClientError
+      > => {
+        if (response.status < 200 || response.status >= 300) {
+          return Effect.flatMap(response.text, (text) => statusFailure(call, response, text))
+        }
+        const type = (response.headers["content-type"] ?? "").toLowerCase()
+        if (!type.includes("text/event-stream")) {
+          return Effect.fail(Errors.malformed(
+            call,
+            `expected an event stream (text/event-stream), got ${type === "" ? "no content type" : type}`,
+            response.headers
+          ))
+        }
+        return Effect.succeed(response)
+      }),
+      Effect.catchTag("HttpClientError", (error) => Effect.fail(Errors.fromTransport(call, error))),
+      Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(Errors.timeout(call, timeoutMs)) })
+    )
+
+  const streamMessage = (request: LlmRequest, body: AnthropicSchema.MessagesRequest) => {
+    const call = callOf(body.model)
+    return Stream.unwrap(Effect.flatMap(Clock.currentTimeMillis, (startedMs) =>
+      Effect.map(open(call, body), (response) => {
+        const requestId = Errors.requestIdOf(response.headers)
+        return partsOf(response.stream, StreamAssembler.make({ call, request, requestId, startedMs }), call, requestId)
+      })))
+  }
+
+  return { baseUrl, createMessage, streamMessage }
+}
+
+type PartsPull = Pull.Pull<Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>, LlmError.LlmError, void>
+
+/**
+ * The parts of a response body: bytes -> text -> SSE events -> the assembler; emits what each
+ * read produced, then the finish part once `message_stop` (or the end of the body after a stop
+ * reason) arrives, and stops reading there. A body that ends earlier fails with `Network`.
+ */
+const partsOf = (
+  bytes: Stream.Stream<Uint8Array, HttpClientError.HttpClientError>,
+  assembler: StreamAssembler.Assembler,
+  call: Errors.CallInfo,
+  requestId: string | undefined
+): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
+  Stream.transformPull(bytes, (upstream) =>
+    Effect.sync(() => {
+      const decoder = new TextDecoder()
+      const parser = Sse.makeParser(assembler.onEvent)
+      let bodyEnded = false
+      let finished = false
+      const read = upstream.pipe(
+        Effect.catchTag("HttpClientError", (error) => Effect.fail(Errors.fromTransport(call, error))),
+        Pull.catchDone(() =>
+          Effect.sync(() => {
+            bodyEnded = true
+            return undefined
+          })
+        )
+      )
+      const complete = Effect.flatMap(Clock.currentTimeMillis, (nowMs): PartsPull => {
+        finished = true
+        const response = assembler.finish(nowMs)
+        return "content" in response ? Effect.succeed(Arr.of(StreamPart.finish(response))) : Effect.fail(response)
+      })
+      const next = (): PartsPull => {
+        // What was read goes out first: an error event ends the stream after the text before it.
+        const parts = assembler.take()
+        if (Arr.isArrayNonEmpty(parts)) return Effect.succeed(parts)
+        const failure = assembler.failure()
+        if (failure !== undefined) return Effect.fail(failure)
+        if (finished) return Cause.done()
+        if (assembler.stopped() || (bodyEnded && assembler.hasStopReason())) return complete
+        if (bodyEnded) return Effect.fail(Errors.cutOff(call, requestId))
+        return Effect.flatMap(read, (chunks) => {
+          if (chunks !== undefined) {
+            for (const chunk of chunks) {
+              const tooLarge = parser.feed(decoder.decode(chunk, STREAM_DECODE))
+              if (tooLarge !== undefined) return Effect.fail(Errors.malformed(call, tooLarge.message))
+            }
+          }
+          return next()
+        })
+      }
+      return Effect.suspend(next)
+    }))

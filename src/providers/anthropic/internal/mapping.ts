@@ -1,0 +1,245 @@
+/**
+ * Our request and response model to and from the Anthropic Messages wire format, shared by the
+ * JSON path (`generate`) and the stream path (`stream`).
+ *
+ * - Request: the system prompt and any `system` messages join into `system`; `user` and
+ *   `assistant` messages keep their role; content parts become blocks (text -> `text`,
+ *   tool-call -> `tool_use`, tool-result -> `tool_result`); `tool` messages become user messages
+ *   of `tool_result` blocks (consecutive ones joined in one message, as the API wants the results
+ *   of one turn together). `maxTokens` is `max_tokens`, which the API requires: the request's,
+ *   else the model's default. `temperature`, `topP` (`top_p`) and `stop` (`stop_sequences`)
+ *   are passed on.
+ * - Usage: Anthropic reports the cache reads and writes apart from `input_tokens`, so
+ *   `inputTokens` = `input_tokens` + `cache_read_input_tokens` + `cache_creation_input_tokens`,
+ *   `cachedInputTokens` = the reads, `cacheWriteInputTokens` = the writes; `reasoningTokens` =
+ *   `output_tokens_details.thinking_tokens` where sent (a part of `output_tokens`).
+ * - Finish reasons: `end_turn`, `stop_sequence` -> `stop`; `max_tokens`,
+ *   `model_context_window_exceeded` -> `length`; `tool_use` -> `tool-calls`; `refusal` ->
+ *   `content-filter`; anything else (`pause_turn`...) -> `other`; the raw value kept.
+ *
+ * @since 0.1.0
+ * @internal
+ */
+import type * as AnthropicWire from "@anthropic-ai/sdk/resources/messages"
+import type { LlmRequest } from "../../../LlmRequest.ts"
+import type { FinishReason, LlmResponse, ResponsePart } from "../../../LlmResponse.ts"
+import * as Message from "../../../Message.ts"
+import * as Tokenizer from "../../../Tokenizer.ts"
+import * as Usage from "../../../Usage.ts"
+import type * as AnthropicSchema from "./AnthropicSchema.ts"
+
+const serialise = (value: unknown): string => {
+  if (typeof value === "string") return value
+  try {
+    return JSON.stringify(value) ?? ""
+  } catch {
+    return String(value)
+  }
+}
+
+// Each block is checked against `@anthropic-ai/sdk`'s wire type (a type-only import: nothing at
+// run time, nothing in the emitted declarations).
+const toBlock = (part: Message.Part): AnthropicSchema.RequestBlock => {
+  switch (part.type) {
+    case "text":
+      return { type: "text", text: part.text } satisfies AnthropicWire.TextBlockParam
+    case "tool-call":
+      return { type: "tool_use", id: part.id, name: part.name, input: part.params ?? {} } satisfies AnthropicWire.ToolUseBlockParam
+    case "tool-result":
+      return {
+        type: "tool_result",
+        tool_use_id: part.id,
+        content: serialise(part.result),
+        ...(part.isFailure === true ? { is_error: true } : {})
+      } satisfies AnthropicWire.ToolResultBlockParam
+  }
+}
+
+const toBlocks = (content: Message.Content): Array<AnthropicSchema.RequestBlock> =>
+  typeof content === "string" ? [{ type: "text", text: content }] : content.map(toBlock)
+
+/**
+ * Maps a request to the wire body (`stream` left to the caller).
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const toWireRequest = (request: LlmRequest, model: string, defaultMaxTokens: number): AnthropicSchema.MessagesRequest => {
+  let system = request.system
+  const messages: Array<AnthropicSchema.RequestMessage> = []
+  // The blocks of the user message that carries tool results, while tool messages follow each other.
+  let toolResults: Array<AnthropicSchema.RequestBlock> | undefined
+  for (const message of request.messages) {
+    switch (message.role) {
+      case "system": {
+        const text = Message.text(message)
+        system = system === undefined || system === "" ? text : `${system}\n\n${text}`
+        break
+      }
+      case "tool": {
+        const blocks = toBlocks(message.content)
+        if (toolResults !== undefined) toolResults.push(...blocks)
+        else {
+          toolResults = blocks
+          messages.push({ role: "user", content: toolResults } satisfies AnthropicWire.MessageParam)
+        }
+        break
+      }
+      default: {
+        toolResults = undefined
+        const content = typeof message.content === "string" ? message.content : message.content.map(toBlock)
+        messages.push({ role: message.role, content } satisfies AnthropicWire.MessageParam)
+      }
+    }
+  }
+  return {
+    model,
+    max_tokens: request.maxTokens ?? defaultMaxTokens,
+    messages,
+    ...(system !== undefined && system !== "" ? { system } : {}),
+    ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
+    ...(request.topP !== undefined ? { top_p: request.topP } : {}),
+    ...(request.stop !== undefined && request.stop.length > 0 ? { stop_sequences: [...request.stop] } : {})
+  }
+}
+
+/**
+ * Normalises a wire stop reason.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const toFinishReason = (raw: string | null | undefined): FinishReason => {
+  switch (raw) {
+    case "end_turn":
+    case "stop_sequence":
+      return "stop"
+    case "max_tokens":
+    case "model_context_window_exceeded":
+      return "length"
+    case "tool_use":
+      return "tool-calls"
+    case "refusal":
+      return "content-filter"
+    default:
+      return "other"
+  }
+}
+
+/**
+ * A token count the provider sent, or `undefined`.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const count = (value: number | null | undefined): number | undefined =>
+  typeof value === "number" && Number.isFinite(value) && value >= 0 ? Math.round(value) : undefined
+
+/**
+ * The usage fields {@link toUsage} reads (the decoded Schema type, or the SDK's).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface UsageFields {
+  readonly input_tokens?: number | null | undefined
+  readonly output_tokens?: number | null | undefined
+  readonly cache_creation_input_tokens?: number | null | undefined
+  readonly cache_read_input_tokens?: number | null | undefined
+  readonly output_tokens_details?: { readonly thinking_tokens?: number | null | undefined } | null | undefined
+}
+
+/**
+ * Normalises the wire usage; `undefined` when the provider reported no input or no output count.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const toUsage = (usage: UsageFields | null | undefined): Usage.Usage | undefined => {
+  if (usage === null || usage === undefined) return undefined
+  const input = count(usage.input_tokens)
+  const outputTokens = count(usage.output_tokens)
+  if (input === undefined || outputTokens === undefined) return undefined
+  const reads = count(usage.cache_read_input_tokens)
+  const writes = count(usage.cache_creation_input_tokens)
+  return Usage.make({
+    inputTokens: input + (reads ?? 0) + (writes ?? 0),
+    outputTokens,
+    cachedInputTokens: reads,
+    cacheWriteInputTokens: writes,
+    reasoningTokens: count(usage.output_tokens_details?.thinking_tokens)
+  })
+}
+
+/**
+ * Usage counted locally (marked `estimated`): the request's input, the output's text.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const estimateUsage = (request: LlmRequest, output: string): Usage.Usage =>
+  Usage.make({ inputTokens: Tokenizer.countRequest(request), outputTokens: Tokenizer.countText(output), estimated: true })
+
+/**
+ * The content and parts of a message's blocks: the text of its text blocks, and parts when it
+ * holds tool calls (text and tool calls in order). Other blocks (thinking...) are left out.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const fromBlocks = (
+  blocks: ReadonlyArray<AnthropicSchema.ContentBlock>
+): { readonly content: string; readonly parts: ReadonlyArray<ResponsePart> | undefined } => {
+  let content = ""
+  let toolCalls = false
+  for (const block of blocks) {
+    if (block.type === "text") content += block.text ?? ""
+    else if (block.type === "tool_use") toolCalls = true
+  }
+  if (!toolCalls) return { content, parts: undefined }
+  const parts: Array<ResponsePart> = []
+  for (const block of blocks) {
+    if (block.type === "text") parts.push({ type: "text", text: block.text ?? "" })
+    else if (block.type === "tool_use") {
+      parts.push({ type: "tool-call", id: block.id ?? "", name: block.name ?? "", params: block.input ?? {} })
+    }
+  }
+  return { content, parts }
+}
+
+/**
+ * The facts of one answer, from either path.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Answer {
+  readonly provider: string
+  readonly model: string
+  readonly content: string
+  readonly parts: ReadonlyArray<ResponsePart> | undefined
+  readonly usage: Usage.Usage
+  readonly stopReason: string | undefined
+  readonly latencyMs: number
+  readonly requestId: string | undefined
+  readonly warnings?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * Builds the response of an answer.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const toResponse = (answer: Answer): LlmResponse => ({
+  content: answer.content,
+  ...(answer.parts !== undefined ? { parts: answer.parts } : {}),
+  model: answer.model,
+  provider: answer.provider,
+  usage: answer.usage,
+  finishReason: toFinishReason(answer.stopReason),
+  ...(answer.stopReason !== undefined ? { rawFinishReason: answer.stopReason } : {}),
+  latencyMs: Math.max(0, answer.latencyMs),
+  ...(answer.requestId !== undefined ? { requestId: answer.requestId } : {}),
+  ...(answer.warnings !== undefined && answer.warnings.length > 0 ? { warnings: answer.warnings } : {})
+})
