@@ -9,6 +9,7 @@ import { Effect, FileSystem, Option, Path, Result, SchemaAST } from "effect"
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from "yaml"
 import type { Node } from "yaml"
 import * as LlmError from "../LlmError.ts"
+import * as Redaction from "../observability/Redaction.ts"
 
 /** A parsed YAML document: its plain value and the line (1-based) of each key, by dotted path. */
 export interface Parsed {
@@ -93,9 +94,12 @@ export const getIn = (target: unknown, path: ReadonlyArray<PropertyKey>): unknow
     target
   )
 
-/** A short rendering of a value for a message. */
+/**
+ * A short rendering of a value for a message, its secrets scrubbed before it is cut (a cut URL
+ * could lose the `@` that marks its password).
+ */
 export const show = (value: unknown): string => {
-  const text = typeof value === "string" || Array.isArray(value) ? JSON.stringify(value) : String(value)
+  const text = Redaction.scrubText(typeof value === "string" || Array.isArray(value) ? JSON.stringify(value) : String(value))
   return text.length > 60 ? `${text.slice(0, 57)}...` : text
 }
 

@@ -30,6 +30,7 @@
  * @since 0.1.0
  */
 import { Context, Effect, Layer, Metric, Schema, Stream } from "effect"
+import * as BaseUrl from "../BaseUrl.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import type * as LlmError from "../LlmError.ts"
 import type { LlmRequest } from "../LlmRequest.ts"
@@ -61,7 +62,7 @@ export interface Candidate {
 export const CandidateConfig = Schema.Struct({
   provider: Schema.String.check(Schema.isNonEmpty()),
   model: Schema.optionalKey(Schema.String.check(Schema.isNonEmpty())),
-  baseUrl: Schema.optionalKey(Schema.String.check(Schema.isNonEmpty()))
+  baseUrl: Schema.optionalKey(BaseUrl.BaseUrlString)
 }).annotate({ identifier: "FallbackCandidate" })
 
 /**
