@@ -318,4 +318,29 @@ describe("LlmConnectConfig hardening: refused at load, with the setting and its 
       const fallback = yield* failWith({ files: { "llm-connect.yaml": "fallback:\n  - provider: openai\n    baseUrl: file:///tmp/x\n" } })
       assert.include(fallback.message, "line 3")
     }))
+
+  it.effect("a YAML alias bomb is a Configuration error with its file and line, in bounded time", () =>
+    Effect.gen(function*() {
+      const levels = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+      for (const name of ["b", "c", "d", "e", "f", "g", "h", "i"]) {
+        const previous = levels.at(-1)!.charAt(0)
+        levels.push(`${name}: &${name} [${Array.from({ length: 9 }, () => `*${previous}`).join(", ")}]`)
+      }
+      const { message, reason } = yield* failWith({ files: { "llm-connect.yaml": `provider: mock\n${levels.join("\n")}\n` } })
+      assert.strictEqual(reason.setting, "config")
+      assert.include(message, "llm-connect.yaml line 7")
+      assert.include(message, "aliases expand to more than 100000 values")
+    }))
+
+  it.live("a budget deadline already past is refused at load (exit 2), naming its source", () =>
+    Effect.gen(function*() {
+      const flag = yield* failWith({ flags: { "budget.deadline": "2020-01-01T00:00:00Z" } })
+      assert.strictEqual(flag.reason.setting, "budget.deadline")
+      assert.include(flag.message, "already past")
+      assert.include(flag.message, "--deadline")
+      const file = yield* failWith({ files: { "llm-connect.yaml": "budget:\n  deadline: 2001-09-09T01:46:40Z\n" } })
+      assert.include(file.message, "llm-connect.yaml line 2")
+      const future = yield* loadWith({ flags: { "budget.deadline": "2999-01-01T00:00:00Z" } })
+      assert.strictEqual(future.config.budget?.deadline, "2999-01-01T00:00:00Z")
+    }))
 })
