@@ -10,6 +10,7 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
+import * as Redaction from "./observability/Redaction.ts"
 import { Usage } from "./Usage.ts"
 
 const description = Schema.String.annotate({ description: "What happened, for a person." })
@@ -449,14 +450,15 @@ export const ErrorDocument = Schema.Struct({
 })
 
 /**
- * Renders an error as the JSON document the CLI prints.
+ * Renders an error as the JSON document the CLI prints, scrubbed of secrets
+ * (`Redaction.scrubValue`: keys, bearer tokens, the credentials of any URL in a message).
  *
  * @since 0.1.0
  * @category formatting
  */
 export const toDocument = (error: LlmError): Record<string, unknown> => {
   const { _tag, ...fields } = error.reason
-  return {
+  return Redaction.scrubValue({
     error: error.message,
     errorType: _tag,
     retryable: error.isRetryable,
@@ -466,5 +468,5 @@ export const toDocument = (error: LlmError): Record<string, unknown> => {
     ...(error.requestId !== undefined ? { requestId: error.requestId } : {}),
     ...(error.spent !== undefined ? { spent: error.spent } : {}),
     ...fields
-  }
+  }) as Record<string, unknown>
 }

@@ -15,6 +15,7 @@
  * @since 0.1.0
  */
 import { Effect, Schema } from "effect"
+import * as BaseUrl from "./BaseUrl.ts"
 import * as ConfigSection from "./ConfigSection.ts"
 import * as DurationText from "./DurationText.ts"
 
@@ -31,7 +32,7 @@ export const fields = {
   provider: Schema.optionalKey(NonEmpty).annotate({ description: "The provider, e.g. mock or openai." }),
   model: Schema.optionalKey(NonEmpty),
   system: Schema.optionalKey(Schema.String),
-  baseUrl: Schema.optionalKey(NonEmpty),
+  baseUrl: Schema.optionalKey(BaseUrl.BaseUrlString),
   maxTokens: Schema.optionalKey(PositiveInt),
   temperature: Schema.optionalKey(Schema.Finite.check(Schema.isBetween({ minimum: 0, maximum: 2 }))),
   timeout: Schema.optionalKey(DurationText.DurationString)
@@ -74,7 +75,7 @@ export const section = ConfigSection.make({
       env: "LLM_CONNECT_BASE_URL",
       flag: { name: "base-url", metavar: "URL", description: "the provider's endpoint, e.g. a local OpenAI-compatible server" },
       kind: "string",
-      example: "http://127.0.0.1:8080/v1"
+      example: BaseUrl.EXAMPLE
     },
     system: {
       env: "LLM_CONNECT_SYSTEM",

@@ -18,6 +18,7 @@
  * @since 0.1.0
  */
 import { Effect, Redacted, Schema } from "effect"
+import * as BaseUrl from "./BaseUrl.ts"
 import * as ConfigSection from "./ConfigSection.ts"
 
 const NonEmpty = Schema.String.check(Schema.isNonEmpty())
@@ -36,7 +37,7 @@ const optionsDescription = "Provider-specific settings, e.g. openrouter { refere
 export const providerSection = <Options extends Schema.Top>(options: Options, identifier: string) =>
   Schema.Struct({
     apiKey: Schema.optionalKey(NonEmpty).annotate({ description: "Prefer the environment or a key file." }),
-    baseUrl: Schema.optionalKey(NonEmpty),
+    baseUrl: Schema.optionalKey(BaseUrl.BaseUrlString),
     model: Schema.optionalKey(NonEmpty),
     keyFile: Schema.optionalKey(NonEmpty).annotate({ description: "A file holding the key." }),
     options: Schema.optionalKey(options).annotate({ description: optionsDescription })

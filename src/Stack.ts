@@ -45,6 +45,7 @@ import * as ProviderRegistry from "./ProviderRegistry.ts"
 import * as Fallback from "./resilience/Fallback.ts"
 import * as GracefulShutdown from "./resilience/GracefulShutdown.ts"
 import * as Resilience from "./resilience/Resilience.ts"
+import * as ResilienceConfig from "./resilience/ResilienceConfig.ts"
 
 /**
  * What the stack is built from.
@@ -412,7 +413,7 @@ export const stackConfig = Effect.fn("Stack.stackConfig")(function*(resolved: Ll
     ...(config.pii !== undefined ? { pii: config.pii } : {}),
     resilience: {
       retry: config.retry,
-      attemptTimeout: config.attemptTimeout,
+      attemptTimeout: ResilienceConfig.attemptTimeoutOf(config),
       timeoutMs: config.timeoutMs,
       limits: config.limits,
       circuitBreaker: config.circuitBreaker,

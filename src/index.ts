@@ -5,6 +5,7 @@
  *
  * @since 0.1.0
  */
+export * as BaseUrl from "./BaseUrl.ts"
 export * as CallContext from "./CallContext.ts"
 export * as ConfigSection from "./ConfigSection.ts"
 export * as DurationText from "./DurationText.ts"

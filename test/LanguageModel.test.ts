@@ -205,7 +205,7 @@ describe("every wrapper handles streams", () => {
       const guarded = yield* CircuitBreaker.make(model, { failures: 1, cooldownMs: 10_000 })
       yield* Stream.runDrain(Stream.take(guarded.stream(hi), 1))
       yield* Stream.runDrain(Stream.take(guarded.stream(hi), 1))
-      assert.strictEqual(yield* CircuitBreaker.state("mock"), "Closed")
+      assert.strictEqual(yield* CircuitBreaker.state({ provider: "mock", model: "mock-1" }), "Closed")
     }).pipe(Effect.provide(CircuitBreaker.layerStoreMemory)))
 
   it.effect("per-attempt spans: a streamed attempt gets its span too", () =>

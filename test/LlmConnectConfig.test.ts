@@ -290,3 +290,57 @@ describe("LlmConnectConfig validation messages", () => {
     assert.strictEqual(LlmConnectConfig.describeSource({ _tag: "File", path: "x.yaml", line: 4 }), "x.yaml line 4")
   })
 })
+
+describe("LlmConnectConfig hardening: refused at load, with the setting and its source", () => {
+  it.effect("--max-retries is capped at 10", () =>
+    Effect.gen(function*() {
+      const { message, reason } = yield* failWith({ flags: { "retry.maxRetries": 100_000 } })
+      assert.strictEqual(reason.setting, "retry.maxRetries")
+      assert.include(message, "--max-retries")
+      assert.include(message, "from 0 to 10")
+      const ten = yield* loadWith({ flags: { "retry.maxRetries": 10 } })
+      assert.strictEqual(ten.config.retry?.maxRetries, 10)
+      const file = yield* failWith({ files: { "llm-connect.yaml": "retry:\n  maxAttempts: 500\n" } })
+      assert.include(file.message, "llm-connect.yaml line 2")
+    }))
+
+  it.effect("a base URL that is not http(s) names its file and line, never the URL's credentials", () =>
+    Effect.gen(function*() {
+      const { message, reason } = yield* failWith({
+        files: { "llm-connect.yaml": "provider: openai\nproviders:\n  openai:\n    baseUrl: ftp://u:pw-secret@files.example/v1\n" }
+      })
+      assert.strictEqual(reason.setting, "providers.openai.baseUrl")
+      assert.include(message, "llm-connect.yaml line 4")
+      assert.include(message, "http:// or https://")
+      assert.notInclude(message, "pw-secret")
+      const env = yield* failWith({ env: { LLM_CONNECT_BASE_URL: "localhost:11434/v1" } })
+      assert.include(env.message, "LLM_CONNECT_BASE_URL")
+      const fallback = yield* failWith({ files: { "llm-connect.yaml": "fallback:\n  - provider: openai\n    baseUrl: file:///tmp/x\n" } })
+      assert.include(fallback.message, "line 3")
+    }))
+
+  it.effect("a YAML alias bomb is a Configuration error with its file and line, in bounded time", () =>
+    Effect.gen(function*() {
+      const levels = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+      for (const name of ["b", "c", "d", "e", "f", "g", "h", "i"]) {
+        const previous = levels.at(-1)!.charAt(0)
+        levels.push(`${name}: &${name} [${Array.from({ length: 9 }, () => `*${previous}`).join(", ")}]`)
+      }
+      const { message, reason } = yield* failWith({ files: { "llm-connect.yaml": `provider: mock\n${levels.join("\n")}\n` } })
+      assert.strictEqual(reason.setting, "config")
+      assert.include(message, "llm-connect.yaml line 7")
+      assert.include(message, "aliases expand to more than 100000 values")
+    }))
+
+  it.live("a budget deadline already past is refused at load (exit 2), naming its source", () =>
+    Effect.gen(function*() {
+      const flag = yield* failWith({ flags: { "budget.deadline": "2020-01-01T00:00:00Z" } })
+      assert.strictEqual(flag.reason.setting, "budget.deadline")
+      assert.include(flag.message, "already past")
+      assert.include(flag.message, "--deadline")
+      const file = yield* failWith({ files: { "llm-connect.yaml": "budget:\n  deadline: 2001-09-09T01:46:40Z\n" } })
+      assert.include(file.message, "llm-connect.yaml line 2")
+      const future = yield* loadWith({ flags: { "budget.deadline": "2999-01-01T00:00:00Z" } })
+      assert.strictEqual(future.config.budget?.deadline, "2999-01-01T00:00:00Z")
+    }))
+})

@@ -96,6 +96,18 @@ describe("LlmError", () => {
     assert.isTrue(Schema.is(LlmError.ErrorDocument)(doc))
   })
 
+  it("toDocument scrubs secrets: a key, a URL's credentials", () => {
+    const doc = LlmError.toDocument(
+      LlmError.make(
+        "openai-compatible",
+        new LlmError.Network({ description: "nothing is listening at http://u:pw123@h:1/v1?key=AIzaQuery0 (Bearer abcdefgh12345678)" })
+      )
+    )
+    const text = JSON.stringify(doc)
+    for (const secret of ["pw123", "AIzaQuery0", "abcdefgh12345678"]) assert.notInclude(text, secret)
+    assert.strictEqual(doc.description, "nothing is listening at http://u:<redacted>@h:1/v1?key=<redacted> (Bearer <redacted>)")
+  })
+
   it.effect("is a yieldable, catchable error", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(Effect.fail(LlmError.make("p", new LlmError.Network({ description: "reset" }))))

@@ -49,6 +49,13 @@ describe("Stack.stackConfig", () => {
       assert.strictEqual(config.provider.options?.reply, "fixed")
     }))
 
+  it.effect("bounds each attempt at 2m by default; an explicit attemptTimeout wins; a call timeout replaces the default", () =>
+    Effect.gen(function*() {
+      assert.strictEqual((yield* stackConfigOf("provider: mock\n")).resilience?.attemptTimeout, "2m")
+      assert.strictEqual((yield* stackConfigOf("attemptTimeout: 10m\n")).resilience?.attemptTimeout, "10m")
+      assert.isUndefined((yield* stackConfigOf("timeout: 30m\n")).resilience?.attemptTimeout)
+    }))
+
   it.effect("refuses an options entry that is not a mapping", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(stackConfigOf(["providers:", "  gemini:", "    options: 3"].join("\n")))
@@ -124,6 +131,32 @@ describe("Stack.make: the ModelFactory", () => {
       }).pipe(Effect.provide(stack))
       assert.strictEqual(own.content, "from the file")
       assert.strictEqual(configured.content, "from the file")
+    }).pipe(
+      Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({}))),
+      Effect.provide(NodeProviders.layer),
+      Effect.provide(NodeServices.layer)
+    ))
+
+  it.effect("fromConfig: a server that never answers fails after the default 2m per attempt, not 10 minutes", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const path = yield* Path.Path
+      const dir = yield* Effect.orDie(fs.makeTempDirectoryScoped({ prefix: "llmc-stack-" }))
+      yield* Effect.orDie(fs.writeFileString(path.join(dir, "llm-connect.yaml"), "mock: { faults: hang }\nretry: { maxRetries: 0 }\n"))
+      const stack = yield* Stack.fromConfig(yield* LlmConnectConfig.load({ cwd: dir }))
+      const error = yield* Effect.gen(function*() {
+        const fiber = yield* Effect.forkChild(Effect.flip(LanguageModel.generate("hi")))
+        yield* TestClock.adjust("119999 millis")
+        assert.isUndefined(fiber.pollUnsafe())
+        yield* TestClock.adjust("1 millis")
+        return yield* Fiber.join(fiber)
+      }).pipe(Effect.provide(stack))
+      assert.strictEqual(error.reason._tag, "Timeout")
+      if (error.reason._tag === "Timeout") {
+        assert.strictEqual(error.reason.scope, "attempt")
+        assert.strictEqual(error.reason.elapsedMs, 120_000)
+      }
+      assert.include(error.message, "--attempt-timeout")
     }).pipe(
       Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({}))),
       Effect.provide(NodeProviders.layer),

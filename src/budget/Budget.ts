@@ -16,7 +16,7 @@
  *
  * @since 0.1.0
  */
-import { Duration as EffectDuration, Effect, Result, Schema, SchemaIssue, SchemaTransformation } from "effect"
+import { Clock, Duration as EffectDuration, Effect, Result, Schema, SchemaIssue, SchemaTransformation } from "effect"
 import * as DurationText from "../DurationText.ts"
 import * as LlmError from "../LlmError.ts"
 
@@ -278,12 +278,35 @@ export const validate = (input: Input): Result.Result<Budget, LlmError.LlmError>
   Result.mapError(decodeInput(input), (error) => refusal(input, error))
 
 /**
- * Validates a budget as an Effect that fails with `LlmError` (`Configuration`).
+ * Why a deadline cannot be met from `nowMs` (epoch milliseconds): an instant that is not in the
+ * future. `undefined` when it can (a duration always can).
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const pastDeadline = (deadline: Deadline, nowMs: number): string | undefined =>
+  deadline._tag === "At" && deadline.epochMillis <= nowMs
+    ? `the deadline ${new Date(deadline.epochMillis).toISOString()} is already past (it is now ${new Date(nowMs).toISOString()})`
+    : undefined
+
+const PAST_DEADLINE_FIX = "give a later instant, or a duration from the start (30s, 5m, 1h)"
+
+/**
+ * Validates a budget as an Effect that fails with `LlmError` (`Configuration`), including a
+ * deadline instant already past by `Clock` ({@link pastDeadline}): such a budget would refuse
+ * every call, so it is refused when it is made.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (input: Input): Effect.Effect<Budget, LlmError.LlmError> => Effect.fromResult(validate(input))
+export const make = (input: Input): Effect.Effect<Budget, LlmError.LlmError> =>
+  Effect.flatMap(Effect.fromResult(validate(input)), (budget) =>
+    budget.deadline?._tag !== "At"
+      ? Effect.succeed(budget)
+      : Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const past = pastDeadline(budget.deadline!, now)
+        return past === undefined ? Effect.succeed(budget) : Effect.fail(invalid("deadline", past, PAST_DEADLINE_FIX))
+      }))
 
 /**
  * Decodes an unknown value (e.g. a parsed YAML section) as a {@link BudgetConfig}.

@@ -9,12 +9,13 @@
  *   deadline: 2m          # or --deadline / LLM_CONNECT_DEADLINE
  * ```
  *
- * An invalid limit is a configuration error (exit 2); a call the budget refuses exits 1 with
- * `errorType` `BudgetExceeded` and the `dimension` that ran out.
+ * An invalid limit is a configuration error (exit 2), and so is a deadline instant already past
+ * when the configuration is loaded (it would refuse every call); a call the budget refuses exits
+ * 1 with `errorType` `BudgetExceeded` and the `dimension` that ran out.
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
+import { Clock, Effect, Result, Schema } from "effect"
 import * as ConfigSection from "../ConfigSection.ts"
 import * as Budget from "./Budget.ts"
 
@@ -72,5 +73,15 @@ export const section = ConfigSection.make({
       kind: "string",
       example: "2m"
     }
+  },
+  finish: (decoded, finishing) => {
+    const text = decoded.budget?.deadline
+    const deadline = text === undefined ? undefined : Budget.parseDeadline(text)
+    if (deadline === undefined || Result.isFailure(deadline) || deadline.success._tag !== "At") return Effect.succeed(decoded)
+    const at = deadline.success
+    return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const past = Budget.pastDeadline(at, now)
+      return past === undefined ? Effect.succeed(decoded) : Effect.fail(finishing.invalid("budget.deadline", past))
+    })
   }
 })

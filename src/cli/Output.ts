@@ -1,7 +1,8 @@
 /**
  * How the CLI writes: results on stdout, everything else (notices, usage line, one-line error
  * messages) on stderr, so that `llm-connect prompt "..." > answer.txt` keeps only the answer and
- * `--json` keeps stdout to exactly one JSON document.
+ * `--json` keeps stdout to exactly one JSON document. Every stderr line passes through the one
+ * scrubber (`Redaction.scrubText`), so a key or a URL's credentials never reach the terminal.
  *
  * @since 0.1.0
  */
@@ -9,6 +10,7 @@ import { Console, Effect } from "effect"
 import * as DurationText from "../DurationText.ts"
 import * as LlmError from "../LlmError.ts"
 import type { LlmResponse } from "../LlmResponse.ts"
+import * as Redaction from "../observability/Redaction.ts"
 
 /**
  * The prefix of every line the CLI writes to stderr.
@@ -35,20 +37,21 @@ export const result = (text: string): Effect.Effect<void> => Console.log(text)
 export const json = (value: unknown): Effect.Effect<void> => Console.log(JSON.stringify(value, null, 2))
 
 /**
- * Writes a one-line notice to stderr (`llm-connect: ...`).
+ * Writes a one-line notice to stderr (`llm-connect: ...`), scrubbed of secrets.
  *
  * @since 0.1.0
  * @category output
  */
-export const notice = (text: string): Effect.Effect<void> => Console.error(`${PREFIX} ${oneLine(text)}`)
+export const notice = (text: string): Effect.Effect<void> => Console.error(`${PREFIX} ${oneLine(Redaction.scrubText(text))}`)
 
 /**
- * Writes a one-line error message to stderr (`llm-connect: error: ...`).
+ * Writes a one-line error message to stderr (`llm-connect: error: ...`), scrubbed of secrets.
  *
  * @since 0.1.0
  * @category output
  */
-export const errorLine = (text: string): Effect.Effect<void> => Console.error(`${PREFIX} error: ${oneLine(text)}`)
+export const errorLine = (text: string): Effect.Effect<void> =>
+  Console.error(`${PREFIX} error: ${oneLine(Redaction.scrubText(text))}`)
 
 /**
  * Collapses whitespace and newlines so a message stays on one line.

@@ -9,6 +9,8 @@ import { Effect, FileSystem, Option, Path, Result, SchemaAST } from "effect"
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from "yaml"
 import type { Node } from "yaml"
 import * as LlmError from "../LlmError.ts"
+import * as Redaction from "../observability/Redaction.ts"
+import * as YamlDocument from "./yamlDocument.ts"
 
 /** A parsed YAML document: its plain value and the line (1-based) of each key, by dotted path. */
 export interface Parsed {
@@ -22,7 +24,7 @@ export interface SyntaxError {
   readonly message: string
 }
 
-/** Parses YAML text, keeping the line of each key. */
+/** Parses YAML text, keeping the line of each key; aliases are bounded (`yamlDocument.ts`). */
 export const parse = (text: string): Result.Result<Parsed, SyntaxError> => {
   const lineCounter = new LineCounter()
   const document = parseDocument(text, { lineCounter, prettyErrors: false })
@@ -53,7 +55,10 @@ export const parse = (text: string): Result.Result<Parsed, SyntaxError> => {
     }
   }
   visit(document.contents, [])
-  return Result.succeed({ value: document.toJS(), lines })
+  return Result.match(YamlDocument.toPlain(document, lineCounter), {
+    onFailure: (refusal) => Result.fail({ line: refusal.line, message: refusal.message }),
+    onSuccess: (value) => Result.succeed({ value, lines })
+  })
 }
 
 const objectsOf = (ast: SchemaAST.AST): ReadonlyArray<SchemaAST.Objects> => {
@@ -93,9 +98,12 @@ export const getIn = (target: unknown, path: ReadonlyArray<PropertyKey>): unknow
     target
   )
 
-/** A short rendering of a value for a message. */
+/**
+ * A short rendering of a value for a message, its secrets scrubbed before it is cut (a cut URL
+ * could lose the `@` that marks its password).
+ */
 export const show = (value: unknown): string => {
-  const text = typeof value === "string" || Array.isArray(value) ? JSON.stringify(value) : String(value)
+  const text = Redaction.scrubText(typeof value === "string" || Array.isArray(value) ? JSON.stringify(value) : String(value))
   return text.length > 60 ? `${text.slice(0, 57)}...` : text
 }
 

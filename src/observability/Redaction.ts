@@ -3,13 +3,15 @@
  * fixtures, span attributes, and the provider text quoted in error messages. This is the one
  * scrubber: observability, the test kits and every provider (through `ProviderKit.scrub`) use it.
  *
- * Four rules: a field whose *name* says it holds a secret (`authorization`, `apiKey`,
+ * Five rules: a field whose *name* says it holds a secret (`authorization`, `apiKey`,
  * `x-api-key`, `cookie`, `password`...) is replaced whole; a `Redacted` value is replaced; a
- * secret the caller knows (the API key of the call) is replaced wherever it appears; and any
- * string is passed through the key-shaped detector of {@link PiiDetector} (`sk-...`,
- * `AIza...`, JWTs, `api_key=...` assignments) and a short-key rule (`sk-` followed by six or more
- * key characters, including the `*` of a masked key, and `Bearer <token>`), so a key pasted into
- * an error message or a URL is caught too.
+ * secret the caller knows (the API key of the call) is replaced wherever it appears; every URL
+ * in a text loses its credentials ({@link redactUrl}: the password of `user:password@host` and
+ * the value of a query parameter whose name says it is a secret, `?key=`, `api_key=`, `token=`,
+ * `sig=`...); and any string is passed through the key-shaped detector of {@link PiiDetector}
+ * (`sk-...`, `AIza...`, JWTs, `api_key=...` assignments) and a short-key rule (`sk-` followed by
+ * six or more key characters, including the `*` of a masked key, and `Bearer <token>`), so a key
+ * pasted into an error message or a URL is caught too.
  *
  * @since 0.1.0
  */
@@ -36,6 +38,83 @@ export const isSecretField = (name: string): boolean => SECRET_FIELD.test(name)
 
 const apiKeyOnly: ReadonlyArray<PiiDetector.PiiKind> = ["apiKey"]
 
+// A query parameter that carries a credential: `key` (Google), `api_key`, `x-api-key`,
+// `subscription-key`, `token`, `access_token`, `secret`, `password`, `sig`/`signature` (signed
+// URLs), `X-Amz-Credential`... A name that merely contains one of these words (`keyword`,
+// `tokenizer`) is not one.
+const SECRET_PARAM =
+  /^(?:.*[-_.])?(?:key|apikey|token|secret|password|passwd|pwd|sig|signature|credential|auth|authorization)$|^awsaccesskeyid$/i
+
+/**
+ * Whether a URL query parameter's name says its value is a secret (`key`, `api_key`, `token`,
+ * `sig`, `X-Amz-Signature`...).
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isSecretParam = (name: string): boolean => SECRET_PARAM.test(name)
+
+const decodeName = (name: string): string => {
+  if (!name.includes("%") && !name.includes("+")) return name
+  try {
+    return decodeURIComponent(name.replace(/\+/g, " "))
+  } catch {
+    return name
+  }
+}
+
+// Punctuation that ends a sentence around a URL is not part of a value: `(at ...?key=abc).`
+const TRAILING = /[).,;:!]+$/
+
+const redactParam = (separator: string, name: string, value: string): string => {
+  if (value === "" || !isSecretParam(decodeName(name))) return `${separator}${name}=${value}`
+  const trailing = TRAILING.exec(value)?.[0] ?? ""
+  return `${separator}${name}=${PLACEHOLDER}${trailing}`
+}
+
+// `?name=value` / `&name=value` anywhere in a text (a full URL, a path with a query, a log line).
+const QUERY_PARAM = /([?&])([^=&#?\s"'<>\\]+)=([^&#\s"'<>\\]*)/g
+// `scheme://userinfo@` (the userinfo is everything before the last `@` of the authority).
+const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#"'<>\\]*)@/gi
+
+const redactUserinfo = (_match: string, scheme: string, userinfo: string): string => {
+  if (userinfo === "") return `${scheme}@`
+  const colon = userinfo.indexOf(":")
+  // `user:password@`: the password goes; a lone part (`token@host`) is usually a token.
+  return colon === -1 ? `${scheme}${PLACEHOLDER}@` : `${scheme}${userinfo.slice(0, colon)}:${PLACEHOLDER}@`
+}
+
+const redactUrls = (text: string): string => {
+  let out = text
+  if (out.includes("@") && out.includes("://")) out = out.replace(USERINFO, redactUserinfo)
+  if (out.includes("=") && (out.includes("?") || out.includes("&"))) {
+    out = out.replace(QUERY_PARAM, (_match, separator: string, name: string, value: string) => redactParam(separator, name, value))
+  }
+  return out
+}
+
+/**
+ * The one rule for URLs: the password of the userinfo (`user:<redacted>@host`; a userinfo with
+ * no password, often a token, is replaced whole) and the value of every query parameter whose
+ * name says it is a secret ({@link isSecretParam}) are replaced; the rest (host, path, other
+ * parameters, fragment) is kept. {@link scrubText} applies it to every URL in a text.
+ *
+ * @since 0.1.0
+ * @category scrubbing
+ * @example
+ * Redaction.redactUrl("https://u:pw@host/v1?key=AIza123&alt=sse") // "https://u:<redacted>@host/v1?key=<redacted>&alt=sse"
+ */
+export const redactUrl = (url: string): string => redactUrls(url)
+
+/**
+ * The query-string half of {@link redactUrl}, for a query given without its URL (`key=abc&alt=sse`,
+ * as in OpenTelemetry's `url.query`).
+ *
+ * @since 0.1.0
+ * @category scrubbing
+ */
+export const redactQuery = (query: string): string => redactUrls(`?${query}`).slice(1)
+
 // Shorter than the detector's key shapes: a provider may echo a masked or truncated key
 // (`sk-proj-****1234`) or the header it received. A bearer token is read in its own alphabet
 // (RFC 6750), so a scrubbed JSON log line keeps its quotes.
@@ -46,7 +125,8 @@ const shortKey = (_match: string, bearer: string | undefined): string =>
 
 /**
  * Replaces secrets in a text: the given `secrets` (e.g. the API key of the call; values shorter
- * than 4 characters are ignored), key-shaped substrings, and bearer tokens.
+ * than 4 characters are ignored), the credentials of every URL ({@link redactUrl}), key-shaped
+ * substrings, and bearer tokens.
  *
  * @since 0.1.0
  * @category scrubbing
@@ -60,6 +140,7 @@ export const scrubText = (text: string, secrets?: ReadonlyArray<string | undefin
       if (secret !== undefined && secret.length >= 4 && out.includes(secret)) out = out.split(secret).join(PLACEHOLDER)
     }
   }
+  out = redactUrls(out)
   out = PiiDetector.redact(out, { kinds: apiKeyOnly, replacement: () => PLACEHOLDER })
   SHORT_KEY.lastIndex = 0
   return SHORT_KEY.test(out) ? out.replace(SHORT_KEY, shortKey) : out

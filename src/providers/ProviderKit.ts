@@ -270,6 +270,7 @@ export const Timeout = DurationText.DurationFromText.check(
 export interface CallInfo {
   readonly provider: string
   readonly model: string
+  /** The base URL as messages show it: credentials redacted (`BaseUrl.endpoint(...).shown`, `Redaction.redactUrl`). */
   readonly baseUrl: string
   /** The key, only to scrub it out of provider messages. */
   readonly apiKey?: string | undefined

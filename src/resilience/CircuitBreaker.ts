@@ -1,5 +1,5 @@
 /**
- * A circuit breaker per provider: stop calling a provider that keeps failing.
+ * A circuit breaker per endpoint: stop calling a provider/model that keeps failing.
  *
  * Built on `effect/persistence` `CircuitBreaker`, which has the three states we need and keeps
  * them in a `CircuitBreakerStore`: the one in context when there is one ({@link layerStore}; a
@@ -17,8 +17,11 @@
  * waits it out), and a request the provider refused on its merits (`InvalidRequest`,
  * `Authentication`...) says nothing about its health: both are ignored, as is an interrupted
  * call. The breaker sits above the retry layer (one outcome per logical call, as the
- * Effect docs advise), and is keyed by provider name, so the stacks of one provider share it
- * when they share a store.
+ * Effect docs advise), and is keyed by provider, base URL and model ({@link keyOf}): a fallback
+ * to the same provider at another base URL or with another model has a circuit of its own, so
+ * its successes do not reset the count of the failing one. Stacks that call the same endpoint
+ * share its circuit when they share a store. The base URL in a key has its credentials redacted
+ * (a key is stored, e.g. in Redis).
  *
  * @since 0.1.0
  */
@@ -29,6 +32,7 @@ import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
 import type { LlmRequest } from "../LlmRequest.ts"
 import type { LlmResponse } from "../LlmResponse.ts"
+import * as Redaction from "../observability/Redaction.ts"
 
 /**
  * When a circuit opens and how long it stays open.
@@ -96,12 +100,29 @@ export const resolve = (
 }
 
 /**
- * The store key of a provider's circuit.
+ * What a circuit is for: a provider's model at a base URL (the provider's default endpoint when
+ * `baseUrl` is absent).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Target {
+  readonly provider: string
+  readonly model: string
+  readonly baseUrl?: string | undefined
+}
+
+/**
+ * The store key of a circuit: `llm-connect:<provider>|<base URL, credentials redacted>|<model>`.
  *
  * @since 0.1.0
  * @category keys
  */
-export const keyOf = (provider: string): string => `llm-connect:${provider}`
+export const keyOf = (target: Target): string =>
+  `llm-connect:${target.provider}|${target.baseUrl === undefined ? "" : Redaction.redactUrl(target.baseUrl)}|${target.model}`
+
+const describeTarget = (target: Target): string =>
+  `${target.provider}/${target.model}${target.baseUrl === undefined ? "" : ` at ${Redaction.redactUrl(target.baseUrl)}`}`
 
 /**
  * Whether a failure counts against the provider's health.
@@ -122,9 +143,10 @@ const classify = (exit: Exit.Exit<unknown, LlmError.LlmError>): Breaker.Outcome 
   return countsAsFailure(error.value) ? Breaker.failure() : Breaker.ignored
 }
 
-const rejection = (provider: string, model: string, error: Breaker.CircuitBreakerError) =>
+const rejection = (target: Target, error: Breaker.CircuitBreakerError) =>
   Effect.flatMap(Clock.currentTimeMillis, (now) => {
     const reason = error.reason
+    const { model, provider } = target
     switch (reason._tag) {
       case "CircuitOpen": {
         const waitMs = Duration.toMillis(reason.retryAfter)
@@ -132,7 +154,7 @@ const rejection = (provider: string, model: string, error: Breaker.CircuitBreake
           LlmError.make(
             provider,
             new LlmError.CircuitOpen({
-              description: `${provider} failed too many times in a row; it is not called for ${
+              description: `${describeTarget(target)} failed too many times in a row; it is not called for ${
                 DurationText.formatMillis(waitMs)
               } (circuit open), then one trial call is let through`,
               untilMs: now + waitMs
@@ -146,7 +168,7 @@ const rejection = (provider: string, model: string, error: Breaker.CircuitBreake
           LlmError.make(
             provider,
             new LlmError.CircuitOpen({
-              description: `${provider} is being tried again after failing (circuit half-open); other calls wait for that trial`
+              description: `${describeTarget(target)} is being tried again after failing (circuit half-open); other calls wait for that trial`
             }),
             { model }
           )
@@ -161,42 +183,75 @@ const rejection = (provider: string, model: string, error: Breaker.CircuitBreake
   })
 
 /**
- * Wraps a model with a circuit breaker for its provider. A stream is admitted (or refused with
- * `CircuitOpen`) before it opens, and its outcome is recorded when it ends: a stream that fails
- * counts as a failed call, one the consumer stops early as ignored.
+ * What {@link make} and {@link layer} know of the endpoint besides the model's provider: its
+ * base URL (absent: the provider's default).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly baseUrl?: string | undefined
+}
+
+/**
+ * Wraps a model with a circuit breaker per model it is asked for (the request's model, else the
+ * default), at the given base URL. A stream is admitted (or refused with `CircuitOpen`) before it
+ * opens, and its outcome is recorded when it ends: a stream that fails counts as a failed call,
+ * one the consumer stops early as ignored.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (
   inner: LanguageModel.Service,
-  policy: Policy = defaultPolicy
+  policy: Policy = defaultPolicy,
+  options: Options = {}
 ): Effect.Effect<LanguageModel.Service, never, Breaker.CircuitBreakerStore | Scope.Scope> =>
   Effect.map(
     Breaker.make({ tripPolicy: Breaker.consecutive(policy.failures), openDuration: Duration.millis(policy.cooldownMs) }),
     (breaker) => {
-      const key = keyOf(inner.provider)
-      const guardCall = breaker.execute<LlmResponse, LlmError.LlmError>({ key, classify })
-      const guardStream = breaker.execute<unknown, LlmError.LlmError>({ key, classify })
-      const rejected = (request: LlmRequest) => (error: LlmError.LlmError | Breaker.CircuitBreakerError) =>
-        error instanceof Breaker.CircuitBreakerError
-          ? rejection(inner.provider, request.model ?? inner.defaultModel, error)
-          : Effect.fail(error)
+      interface Guards {
+        readonly target: Target
+        readonly call: (effect: Effect.Effect<LlmResponse, LlmError.LlmError>) => Effect.Effect<LlmResponse, LlmError.LlmError | Breaker.CircuitBreakerError>
+        readonly stream: (effect: Effect.Effect<unknown, LlmError.LlmError>) => Effect.Effect<unknown, LlmError.LlmError | Breaker.CircuitBreakerError>
+      }
+      // One circuit per model asked for; the guards of each are built once (a model list is small).
+      const guards = new Map<string, Guards>()
+      const guardsFor = (request: LlmRequest): Guards => {
+        const model = request.model ?? inner.defaultModel
+        const known = guards.get(model)
+        if (known !== undefined) return known
+        const target: Target = { provider: inner.provider, model, baseUrl: options.baseUrl }
+        const key = keyOf(target)
+        const made: Guards = {
+          target,
+          call: breaker.execute<LlmResponse, LlmError.LlmError>({ key, classify }),
+          stream: breaker.execute<unknown, LlmError.LlmError>({ key, classify })
+        }
+        guards.set(model, made)
+        return made
+      }
+      const rejected = (target: Target) => (error: LlmError.LlmError | Breaker.CircuitBreakerError) =>
+        error instanceof Breaker.CircuitBreakerError ? rejection(target, error) : Effect.fail(error)
       return LanguageModel.wrap(inner, {
-        generate: (request, next) => Effect.catch(guardCall(next(request)), rejected(request)),
+        generate: (request, next) => {
+          const guard = guardsFor(request)
+          return Effect.catch(guard.call(next(request)), rejected(guard.target))
+        },
         stream: (request, next) =>
           Stream.unwrap(Effect.gen(function*() {
             // The breaker guards an effect: one that is admitted, then waits for the stream's end.
             const admitted = yield* Deferred.make<void>()
             const ended = yield* Deferred.make<unknown, LlmError.LlmError>()
+            const guard = guardsFor(request)
             const outcome = yield* Effect.forkScoped(
-              guardStream(Effect.andThen(Deferred.succeed(admitted, undefined), Deferred.await(ended)))
+              guard.stream(Effect.andThen(Deferred.succeed(admitted, undefined), Deferred.await(ended)))
             )
             const refusal = yield* Effect.raceFirst(
               Effect.as(Deferred.await(admitted), undefined),
               Effect.map(Effect.exit(Fiber.join(outcome)), (exit) => Exit.isFailure(exit) ? Cause.findErrorOption(exit.cause) : undefined)
             )
-            if (refusal !== undefined && refusal._tag === "Some") return yield* rejected(request)(refusal.value)
+            if (refusal !== undefined && refusal._tag === "Some") return yield* rejected(guard.target)(refusal.value)
             // The outcome is recorded before the stream's scope closes (which would interrupt it).
             return next(request).pipe(
               Stream.onExit((exit) =>
@@ -216,31 +271,34 @@ export const make = (
   )
 
 /**
- * The state of a provider's circuit in the store: `Closed`, `Open` or `HalfOpen`.
+ * The state of a circuit in the store: `Closed`, `Open` or `HalfOpen`.
  *
  * @since 0.1.0
  * @category accessors
+ * @example
+ * const now = yield* CircuitBreaker.state({ provider: "openai", model: "gpt-4o-mini" })
  */
-export const state = (provider: string): Effect.Effect<Breaker.State["_tag"], never, Breaker.CircuitBreakerStore> =>
+export const state = (target: Target): Effect.Effect<Breaker.State["_tag"], never, Breaker.CircuitBreakerStore> =>
   Effect.scoped(
     Effect.flatMap(
       Breaker.make({ tripPolicy: Breaker.consecutive(1), openDuration: "1 second" }),
-      (reader) => Effect.map(Effect.orDie(reader.state(keyOf(provider))), (current) => current._tag)
+      (reader) => Effect.map(Effect.orDie(reader.state(keyOf(target))), (current) => current._tag)
     )
   )
 
 /**
- * The circuit-breaker layer: wraps the `LanguageModel` below it. Needs a `CircuitBreakerStore`
- * ({@link layerStore}).
+ * The circuit-breaker layer: wraps the `LanguageModel` below it (whose endpoint is at
+ * `options.baseUrl`). Needs a `CircuitBreakerStore` ({@link layerStore}).
  *
  * @since 0.1.0
  * @category layers
  */
 export const layer = (
-  policy: Policy = defaultPolicy
+  policy: Policy = defaultPolicy,
+  options: Options = {}
 ): Layer.Layer<LanguageModel.LanguageModel, never, LanguageModel.LanguageModel | Breaker.CircuitBreakerStore> =>
   // Layer.effect (not LanguageModel.layerWrap) so that the breaker's Scope is the layer's.
-  Layer.effect(LanguageModel.LanguageModel, LanguageModel.LanguageModel.use((inner) => make(inner, policy)))
+  Layer.effect(LanguageModel.LanguageModel, LanguageModel.LanguageModel.use((inner) => make(inner, policy, options)))
 
 /**
  * An in-memory store for the circuits of a process.

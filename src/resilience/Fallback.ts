@@ -4,8 +4,8 @@
  * Each candidate is a whole stack of its own (its provider, concurrency and rate limits, retry
  * and circuit breaker), built once. The limits are not the candidate's own: every candidate
  * takes the configuration's `limits`, `retry` and `circuitBreaker` sections for its provider,
- * and the candidates of one provider share its semaphores, buckets and circuit
- * (`Resilience.ts`). A call goes to the first candidate; when that fails with an
+ * and the candidates of one provider share its semaphores and buckets, and a circuit when they
+ * call the same base URL and model (`Resilience.ts`). A call goes to the first candidate; when that fails with an
  * error that another provider might not have (a retryable one after its own retries, a call
  * timeout, or an open circuit), the next candidate is tried, and so on. An error that would
  * fail anywhere (`InvalidRequest`, `ContentFiltered`, `BudgetExceeded`...) is returned at once.
@@ -30,6 +30,7 @@
  * @since 0.1.0
  */
 import { Context, Effect, Layer, Metric, Schema, Stream } from "effect"
+import * as BaseUrl from "../BaseUrl.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import type * as LlmError from "../LlmError.ts"
 import type { LlmRequest } from "../LlmRequest.ts"
@@ -61,7 +62,7 @@ export interface Candidate {
 export const CandidateConfig = Schema.Struct({
   provider: Schema.String.check(Schema.isNonEmpty()),
   model: Schema.optionalKey(Schema.String.check(Schema.isNonEmpty())),
-  baseUrl: Schema.optionalKey(Schema.String.check(Schema.isNonEmpty()))
+  baseUrl: Schema.optionalKey(BaseUrl.BaseUrlString)
 }).annotate({ identifier: "FallbackCandidate" })
 
 /**

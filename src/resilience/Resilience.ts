@@ -7,14 +7,17 @@
  *
  * and a `fallback:` list adds more candidate stacks, tried in order (`Fallback.ts`). The
  * services shared by every candidate (the semaphores, the rate-limit buckets, the circuits)
- * are built once here, so two candidates of the same provider share its limits and its circuit.
+ * are built once here, so two candidates of the same provider share its limits; a circuit is
+ * keyed by provider, base URL and model, so candidates share one only when they call the same
+ * endpoint and model.
  * The buckets and circuits live in the `RateLimiterStore` and `CircuitBreakerStore` of
  * `effect/persistence` found in context (provide one from outside, e.g. a Redis store, to share
  * them between processes), else in memory. `Stack.layer` puts the budget and observability
  * layers above the result.
  *
  * Defaults when a section is absent: 3 attempts in all with jittered exponential backoff from
- * 500 ms (waits capped at 30 s), no attempt timeout, no concurrency or rate limit, no fallback.
+ * 500 ms (waits capped at 30 s), no attempt timeout (a stack built from configuration: 2
+ * minutes, see `ResilienceConfig`), no concurrency or rate limit, no fallback.
  * The circuit breaker (opens after 5 consecutive failed calls, trial after 30 s) is on by default
  * in a fallback chain, where skipping a failing candidate saves every call its retries, and
  * opt-in (`circuitBreaker: {}`) for a single provider, where it costs a store round-trip per
@@ -170,7 +173,7 @@ export const candidate = (options: ProviderRegistry.CreateOptions, config: Confi
   const limited: CandidateLayer = Layer.provide(Concurrency.layer, provider)
   const rated: CandidateLayer = hasRates(rates) ? Layer.provide(RateLimit.layer(rates), limited) : limited
   const retried: CandidateLayer = Layer.provide(Retry.layer(policy), rated)
-  return breaker !== undefined ? Layer.provide(CircuitBreaker.layer(breaker), retried) : retried
+  return breaker !== undefined ? Layer.provide(CircuitBreaker.layer(breaker, { baseUrl: options.baseUrl }), retried) : retried
 }
 
 /**

@@ -4,9 +4,15 @@
  * `LLM_CONNECT_MAX_RETRIES` set `retry.maxRetries`; `--attempt-timeout` /
  * `LLM_CONNECT_ATTEMPT_TIMEOUT` set `attemptTimeout`.
  *
+ * A stack built from configuration bounds each attempt at {@link DEFAULT_ATTEMPT_TIMEOUT} (2
+ * minutes) when neither `attemptTimeout` nor the call `timeout` is set, so a server that accepts
+ * the connection and never answers fails with `Timeout` (scope `attempt`) instead of holding the
+ * call for the transport's 10 minutes per attempt. For a non-streaming call the first byte of
+ * the response arrives with the whole answer, so this is the time-to-first-byte bound.
+ *
  * ```yaml
  * retry: { maxRetries: 2, baseDelay: 250ms }
- * attemptTimeout: 30s        # each attempt; `timeout` bounds the whole call
+ * attemptTimeout: 30s        # each attempt (default 2m); `timeout` bounds the whole call
  * limits: { concurrency: 4, providers: { openai: { rpm: 500 } } }
  * fallback: [{ provider: openrouter, model: openai/gpt-4o-mini }]
  * circuitBreaker: { failures: 5, cooldown: 30s }
@@ -23,6 +29,28 @@ import * as Resilience from "./Resilience.ts"
 import * as Retry from "./Retry.ts"
 
 /**
+ * The attempt timeout of a stack built from configuration when neither `attemptTimeout` nor the
+ * call `timeout` is set: the time-to-first-byte bound of a call (a non-streaming response starts
+ * when the model has finished).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_ATTEMPT_TIMEOUT = "2m"
+
+/**
+ * The attempt timeout a configuration asks for: its own `attemptTimeout`, else none when a call
+ * `timeout` bounds the call, else {@link DEFAULT_ATTEMPT_TIMEOUT}.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const attemptTimeoutOf = (config: {
+  readonly attemptTimeout?: string | undefined
+  readonly timeoutMs?: number | undefined
+}): string | undefined => config.attemptTimeout ?? (config.timeoutMs === undefined ? DEFAULT_ATTEMPT_TIMEOUT : undefined)
+
+/**
  * The section.
  *
  * @since 0.1.0
@@ -33,7 +61,7 @@ export const section = ConfigSection.make({
   fields: {
     retry: Schema.optionalKey(Retry.RetryConfig),
     attemptTimeout: Schema.optionalKey(DurationText.DurationString).annotate({
-      description: "Bounds each attempt; a timed-out attempt is retried (timeout bounds the whole call)."
+      description: "Bounds each attempt (default 2m unless timeout is set); a timed-out attempt is retried (timeout bounds the whole call)."
     }),
     limits: Schema.optionalKey(Resilience.LimitsConfig),
     fallback: Schema.optionalKey(Fallback.FallbackConfig),
@@ -45,18 +73,18 @@ export const section = ConfigSection.make({
       flag: {
         name: "max-retries",
         metavar: "N",
-        description: "retries after a retryable failure (429, 5xx, network, attempt timeout); default 2, 0 = none"
+        description: `retries after a retryable failure (429, 5xx, network, attempt timeout); default 2, 0 = none, at most ${Retry.MAX_RETRIES}`
       },
       kind: "integer",
       example: "2",
-      expected: "a whole number of retries, 0 or more"
+      expected: `a whole number of retries from 0 to ${Retry.MAX_RETRIES}`
     },
     attemptTimeout: {
       env: "LLM_CONNECT_ATTEMPT_TIMEOUT",
       flag: {
         name: "attempt-timeout",
         metavar: "DURATION",
-        description: "bounds each attempt, e.g. 30s; a timed-out attempt is retried (--timeout bounds the whole call)"
+        description: "bounds each attempt, e.g. 30s (default 2m unless --timeout is given); a timed-out attempt is retried (--timeout bounds the whole call)"
       },
       kind: "string",
       example: "30s"

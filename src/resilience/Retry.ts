@@ -6,9 +6,12 @@
  * `Network`, `Unavailable` and an attempt `Timeout`), never on `InvalidRequest`,
  * `Authentication`, `PermissionDenied` or any other reason. The waits come from an Effect
  * `Schedule`: exponential (`baseDelay` x `factor`^n), jittered (x0.8..x1.2), at least the
- * provider's `retryAfterMs`, at most `maxDelay`. `maxAttempts` counts every attempt, the first
- * included: the default 3 means one call and up to two retries (`--max-retries N` sets
- * `maxAttempts = N + 1`).
+ * provider's `retryAfterMs`, at most `maxDelay`. A retry is never sent before the provider's
+ * Retry-After: when the provider asks for a longer wait than `maxDelay`, the call is not retried
+ * but fails at once with its `RateLimited` error (`retryAfterMs` kept, the wait named in the
+ * description), so the caller (or a fallback candidate) decides. `maxAttempts` counts every
+ * attempt, the first included: the default 3 means one call and up to two retries
+ * (`--max-retries N` sets `maxAttempts = N + 1`; at most {@link MAX_RETRIES} retries).
  *
  * The retry never waits past a deadline: the earlier of `CallContext.Deadline` (set by the
  * budget layer) and the end of the call timeout. When the next wait would pass it, the call
@@ -27,7 +30,7 @@ import { Clock, Context, Duration, Effect, Layer, Metric, Schedule, Schema } fro
 import * as CallContext from "../CallContext.ts"
 import * as DurationText from "../DurationText.ts"
 import * as LanguageModel from "../LanguageModel.ts"
-import type * as LlmError from "../LlmError.ts"
+import * as LlmError from "../LlmError.ts"
 import type { LlmRequest } from "../LlmRequest.ts"
 import type { LlmResponse } from "../LlmResponse.ts"
 import * as Timeout from "./Timeout.ts"
@@ -43,7 +46,10 @@ export interface Policy {
   readonly maxAttempts: number
   /** The first backoff wait, in milliseconds. */
   readonly baseDelayMs: number
-  /** The longest single wait, Retry-After included, in milliseconds. */
+  /**
+   * The longest single wait, in milliseconds. A provider's Retry-After longer than this is not
+   * waited out (nor cut short): the call fails at once with its `RateLimited` error.
+   */
   readonly maxDelayMs: number
   /** The backoff growth factor. */
   readonly factor: number
@@ -91,16 +97,25 @@ export const CallPolicy = Context.Reference<Partial<Policy> | undefined>("llm-co
 export const withPolicy = (override: Partial<Policy>) => <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.provideService(effect, CallPolicy, override)
 
+/**
+ * The most retries a policy may ask for (`maxAttempts` at most this + 1): more would keep a
+ * failing provider busy for hours and multiply what a call can cost.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MAX_RETRIES = 10
+
 const PolicyFields = {
-  maxAttempts: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))).annotate({
-    description: "Attempts in all, the first included (default 3; 1 = never retry)."
+  maxAttempts: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: MAX_RETRIES + 1 }))).annotate({
+    description: `Attempts in all, the first included (default 3; 1 = never retry; at most ${MAX_RETRIES + 1}).`
   }),
-  maxRetries: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))).annotate({
-    description: "Retries after the first attempt (maxAttempts = maxRetries + 1); wins over maxAttempts."
+  maxRetries: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: MAX_RETRIES }))).annotate({
+    description: `Retries after the first attempt (maxAttempts = maxRetries + 1; 0 to ${MAX_RETRIES}); wins over maxAttempts.`
   }),
   baseDelay: Schema.optionalKey(DurationText.DurationString).annotate({ description: "First backoff wait (default 500ms)." }),
   maxDelay: Schema.optionalKey(DurationText.DurationString).annotate({
-    description: "Longest single wait, Retry-After included (default 30s)."
+    description: "Longest single wait (default 30s); a Retry-After longer than this fails the call at once instead."
   }),
   factor: Schema.optionalKey(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(1))),
   jitter: Schema.optionalKey(Schema.Boolean)
@@ -190,7 +205,8 @@ export const retriesTotal = Metric.counter("llm_retries_total", {
 
 /**
  * The wait before the next attempt, before the deadline check: the backoff, raised to the
- * provider's Retry-After, capped at `maxDelayMs`.
+ * provider's Retry-After, capped at `maxDelayMs` (a Retry-After past `maxDelayMs` never gets
+ * here: {@link schedule} stops first).
  *
  * @since 0.1.0
  * @category scheduling
@@ -202,9 +218,43 @@ export const nextDelay = (backoff: Duration.Duration, error: LlmError.LlmError, 
 }
 
 /**
+ * Whether the provider asks for a longer wait than the policy allows (`retryAfterMs` past
+ * `maxDelayMs`): such a call is not retried.
+ *
+ * @since 0.1.0
+ * @category scheduling
+ */
+export const waitsTooLong = (error: LlmError.LlmError, policy: Policy): boolean => {
+  const retryAfter = error.retryAfterMs
+  return retryAfter !== undefined && retryAfter > policy.maxDelayMs
+}
+
+/**
+ * The error a call ends with when the provider asked for a longer wait than `maxDelayMs`: the
+ * same `RateLimited` (its `retryAfterMs` kept), its description naming the wait and the bound.
+ *
+ * @since 0.1.0
+ * @category scheduling
+ */
+export const notWaited = (error: LlmError.LlmError, policy: Policy): LlmError.LlmError => {
+  if (error.reason._tag !== "RateLimited" || !waitsTooLong(error, policy)) return error
+  const wait = DurationText.formatMillis(error.retryAfterMs ?? 0)
+  return LlmError.make(
+    error.provider,
+    new LlmError.RateLimited({
+      retryAfterMs: error.retryAfterMs ?? 0,
+      description: `${error.reason.description}; the provider asks to retry after ${wait}, longer than the longest wait ` +
+        `(retry.maxDelay ${DurationText.formatMillis(policy.maxDelayMs)}), so it was not retried`
+    }),
+    { model: error.model, status: error.status, requestId: error.requestId, spent: error.spent }
+  )
+}
+
+/**
  * The retry schedule of a policy: its input is the failure, it stops on a non-retryable error,
- * after `maxAttempts` attempts, or when the wait would pass the deadline in
- * `CallContext.Deadline`; each retry it allows is logged and counted.
+ * after `maxAttempts` attempts, when the provider asks for a wait longer than `maxDelayMs`, or
+ * when the wait would pass the deadline in `CallContext.Deadline`; each retry it allows is
+ * logged and counted.
  *
  * @since 0.1.0
  * @category scheduling
@@ -213,7 +263,7 @@ export const schedule = (policy: Policy): Schedule.Schedule<unknown, LlmError.Ll
   const backoff = Schedule.exponential(Duration.millis(policy.baseDelayMs), policy.factor)
   return Schedule.max([policy.jitter ? Schedule.jittered(backoff) : backoff, Schedule.recurs(policy.maxAttempts - 1)]).pipe(
     Schedule.setInputType<LlmError.LlmError>(),
-    Schedule.while(({ input }) => input.isRetryable),
+    Schedule.while(({ input }) => input.isRetryable && !waitsTooLong(input, policy)),
     Schedule.modifyDelay(({ duration, input }) => Effect.succeed(nextDelay(duration, input, policy))),
     Schedule.while(({ duration, now }) =>
       Effect.map(Effect.service(CallContext.Deadline), (deadline) => deadline === undefined || now + Duration.toMillis(duration) <= deadline)
@@ -282,7 +332,7 @@ const run = (
       replayed = true
       return Effect.fail(first)
     })
-    return Effect.retry(again, retrySchedule)
+    return Effect.mapError(Effect.retry(again, retrySchedule), (last) => notWaited(last, policy))
   })
   if (callTimeoutMs === undefined) return retried
   return Effect.gen(function*() {

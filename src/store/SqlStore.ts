@@ -15,6 +15,7 @@
  * @since 0.1.0
  */
 import { Context, Duration, Effect, Layer } from "effect"
+import { resolve } from "node:path"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type * as Scope from "effect/Scope"
 import * as LlmError from "../LlmError.ts"
@@ -98,10 +99,14 @@ const configurationError = (description: string, setting: string, fix: string) =
 
 const URL_SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i
 
+// Kernel file systems: nothing can be created there, and creating folders there can hang.
+const VIRTUAL = /^\/(proc|sys)(?:\/|$)/
+
 /**
  * Reads a setting's text as a location: a file path (or `:memory:`). A URL is refused with a
  * `Configuration` error (its text is not repeated: it may hold a password); `postgres://` arrives
- * with the shared-state issue.
+ * with the shared-state issue. A path inside `/proc` or `/sys` (kernel file systems, where no
+ * database can live) is refused too.
  *
  * @since 0.1.0
  * @category constructors
@@ -110,8 +115,15 @@ export const parse = (text: string, options: Options = {}): Effect.Effect<Locati
   const setting = options.setting ?? "store"
   const named = options.env === undefined ? setting : `${setting} (or ${options.env})`
   const scheme = URL_SCHEME.exec(text)?.[1]?.toLowerCase()
-  if (scheme === undefined) return Effect.succeed(sqlite(text))
   const example = options.example ?? ".llm-connect/state.db"
+  if (scheme === undefined) {
+    const system = text === ":memory:" ? null : VIRTUAL.exec(resolve(text))
+    return system === null ? Effect.succeed(sqlite(text)) : Effect.fail(configurationError(
+      `${setting} is inside /${system[1]}, a kernel file system where no file can be created`,
+      setting,
+      `set ${named} to a SQLite file path in a writable folder, e.g. ${example}`
+    ))
+  }
   return Effect.fail(configurationError(
     scheme === "postgres" || scheme === "postgresql"
       ? `${setting} names a PostgreSQL database, which this version of llm-connect cannot use yet (it keeps state in SQLite files)`

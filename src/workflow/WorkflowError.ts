@@ -17,6 +17,7 @@
  */
 import { Schema } from "effect"
 import * as LlmError from "../LlmError.ts"
+import * as Redaction from "../observability/Redaction.ts"
 import { RunSnapshot } from "./RunState.ts"
 
 /**
@@ -195,7 +196,7 @@ export const invalid = (workflow: string, issues: ReadonlyArray<Issue>): Workflo
 export const toDocument = (error: WorkflowError): Record<string, unknown> => {
   const reason = error.reason
   const base = {
-    error: error.message,
+    error: Redaction.scrubText(error.message),
     errorType: `Workflow${reason._tag}`,
     workflow: error.workflow,
     ...(error.runId !== undefined ? { runId: error.runId } : {})

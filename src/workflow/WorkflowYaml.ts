@@ -20,6 +20,7 @@ import { isMap, isScalar, isSeq, LineCounter, parseDocument } from "yaml"
 import type { Node } from "yaml"
 import * as DurationText from "../DurationText.ts"
 import * as LanguageModel from "../LanguageModel.ts"
+import * as YamlDocument from "../internal/yamlDocument.ts"
 import type * as LlmError from "../LlmError.ts"
 import * as Message from "../Message.ts"
 import * as ModelFactory from "../ModelFactory.ts"
@@ -95,8 +96,12 @@ export const parse = (
     const position = lineCounter.linePos(offset)
     return { line: position.line, column: position.col }
   }
-  const raw: unknown = document.toJS()
-  const checked = WorkflowValidation.validate(raw, environment)
+  const plain = YamlDocument.toPlain(document, lineCounter)
+  if (Result.isFailure(plain)) {
+    const { column, line, message } = plain.failure
+    return Result.fail([{ message: `YAML: ${message}`, path: "", ...file, line, column }])
+  }
+  const checked = WorkflowValidation.validate(plain.success, environment)
   if (Result.isFailure(checked)) {
     return Result.fail(checked.failure.map((problem) => {
       const position = locate(problem.path)

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Duration, Effect, Result, Schema } from "effect"
+import { TestClock } from "effect/testing"
 import * as Budget from "../../src/budget/Budget.ts"
 
 const failure = (input: Budget.Input) => {
@@ -20,6 +21,19 @@ describe("Budget", () => {
     assert.deepStrictEqual(Result.getOrThrow(Budget.validate({ deadline: Duration.seconds(3) })).deadline, { _tag: "After", millis: 3_000 })
     assert.strictEqual(Budget.format(budget), "totalTokens 50000, costUsd $0.5, deadline 2m")
   })
+
+  it.effect("make refuses a deadline instant that is already past (it would refuse every call); a future one is kept", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(Date.UTC(2026, 5, 1))
+      const error = yield* Effect.flip(Budget.make({ totalTokens: 10, deadline: "2026-01-01T00:00:00Z" }))
+      assert.strictEqual(error.reason._tag, "Configuration")
+      if (error.reason._tag === "Configuration") assert.strictEqual(error.reason.setting, "budget.deadline")
+      assert.include(error.message, "2026-01-01T00:00:00.000Z is already past")
+      assert.include(error.message, "a duration from the start")
+      const later = yield* Budget.make({ deadline: new Date(Date.UTC(2026, 5, 2)) })
+      assert.deepStrictEqual(later.deadline, { _tag: "At", epochMillis: Date.UTC(2026, 5, 2) })
+      assert.deepStrictEqual((yield* Budget.make({ deadline: "1m" })).deadline, { _tag: "After", millis: 60_000 })
+    }))
 
   it("refuses a budget with no limit, naming every dimension", () => {
     const error = failure({})

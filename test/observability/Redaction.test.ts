@@ -25,6 +25,33 @@ describe("Redaction.scrubText", () => {
     assert.strictEqual(Redaction.scrubText("a b c", ["b", undefined]), "a b c")
   })
 
+  it.each([
+    ["a key in the query", "https://gw.example/v1?key=abc123&alt=sse", `https://gw.example/v1?key=${P}&alt=sse`],
+    ["userinfo with a password", "http://user:s3cret@10.0.0.1:8080/v1", `http://user:${P}@10.0.0.1:8080/v1`],
+    ["a userinfo token", "https://ghp_token123@git.example/x", `https://${P}@git.example/x`],
+    ["signed-URL and gateway parameters", "https://b.example/o?X-Amz-Signature=f00&subscription-key=k1&api-version=2024-06-01",
+      `https://b.example/o?X-Amz-Signature=${P}&subscription-key=${P}&api-version=2024-06-01`],
+    ["a path with a query (no scheme)", "POST /v1/chat/completions?access_token=t0k", `POST /v1/chat/completions?access_token=${P}`],
+    ["sentence punctuation after a URL stays", "(at http://h/v1?token=abc).", `(at http://h/v1?token=${P}).`],
+    ["names that only contain a secret word", "https://h/s?keyword=llm&tokenizer=bpe&monkey=1", "https://h/s?keyword=llm&tokenizer=bpe&monkey=1"]
+  ])("URLs: %s", (_name, text, expected) => {
+    assert.strictEqual(Redaction.scrubText(text), expected)
+    assert.strictEqual(Redaction.redactUrl(text), expected)
+  })
+
+  it("redactQuery reads a query without its URL (OpenTelemetry's url.query)", () => {
+    assert.strictEqual(Redaction.redactQuery("key=abc&alt=sse"), `key=${P}&alt=sse`)
+    assert.strictEqual(Redaction.redactQuery("page=2"), "page=2")
+  })
+
+  it("keeps a JSON log line holding URLs parseable", () => {
+    const line = JSON.stringify({ message: "failed at \"http://u:pw@h/v1?key=abc\"", url: "http://h/?sig=x" })
+    assert.deepStrictEqual(JSON.parse(Redaction.scrubText(line)), {
+      message: `failed at "http://u:${P}@h/v1?key=${P}"`,
+      url: `http://h/?sig=${P}`
+    })
+  })
+
   it("keeps a JSON log line parseable", () => {
     const line = JSON.stringify({ message: "Authorization: Bearer abcdefgh0123456789", level: "INFO" })
     const scrubbed = JSON.parse(Redaction.scrubText(line)) as { message: string; level: string }

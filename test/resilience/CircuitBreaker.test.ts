@@ -25,7 +25,7 @@ describe("CircuitBreaker", () => {
   it.effect("opens after N consecutive failures and then fails fast with CircuitOpen (untilMs)", () =>
     Effect.gen(function*() {
       for (let index = 0; index < 3; index++) assert.strictEqual((yield* attempt).reason._tag, "ServerError")
-      assert.strictEqual(yield* CircuitBreaker.state("mock"), "Open")
+      assert.strictEqual(yield* CircuitBreaker.state({ provider: "mock", model: "mock-1" }), "Open")
       const now = yield* Clock.currentTimeMillis
       const rejected = yield* attempt
       assert.strictEqual(rejected.reason._tag, "CircuitOpen")
@@ -42,7 +42,7 @@ describe("CircuitBreaker", () => {
       yield* TestClock.adjust("1 millis")
       const trial = yield* LanguageModel.generate("trial")
       assert.strictEqual(trial.provider, "mock")
-      assert.strictEqual(yield* CircuitBreaker.state("mock"), "Closed")
+      assert.strictEqual(yield* CircuitBreaker.state({ provider: "mock", model: "mock-1" }), "Closed")
       yield* LanguageModel.generate("after")
       assert.strictEqual(yield* callCount, 5)
     }).pipe(Effect.provide(guarded("500,500,500"))))
@@ -52,7 +52,7 @@ describe("CircuitBreaker", () => {
       for (let index = 0; index < 3; index++) yield* attempt
       yield* TestClock.adjust("10 seconds")
       assert.strictEqual((yield* attempt).reason._tag, "ServerError")
-      assert.strictEqual(yield* CircuitBreaker.state("mock"), "Open")
+      assert.strictEqual(yield* CircuitBreaker.state({ provider: "mock", model: "mock-1" }), "Open")
       assert.strictEqual((yield* attempt).reason._tag, "CircuitOpen")
       assert.strictEqual(yield* callCount, 4)
     }).pipe(Effect.provide(guarded("500,500,500,500"))))
@@ -60,7 +60,7 @@ describe("CircuitBreaker", () => {
   it.effect("a success resets the count; requests refused on their merits (400, auth) never open it", () =>
     Effect.gen(function*() {
       for (let index = 0; index < 7; index++) yield* Effect.ignore(LanguageModel.generate("hello"))
-      assert.strictEqual(yield* CircuitBreaker.state("mock"), "Closed")
+      assert.strictEqual(yield* CircuitBreaker.state({ provider: "mock", model: "mock-1" }), "Closed")
       assert.strictEqual(yield* callCount, 7)
     }).pipe(Effect.provide(guarded("500,500,ok,500,400,auth,500"))))
 })

@@ -5,6 +5,7 @@ import { TestClock } from "effect/testing"
 import * as LanguageModel from "../../src/LanguageModel.ts"
 import * as ProviderRegistry from "../../src/ProviderRegistry.ts"
 import * as Mock from "../../src/providers/mock/MockLanguageModel.ts"
+import * as CircuitBreaker from "../../src/resilience/CircuitBreaker.ts"
 import * as Resilience from "../../src/resilience/Resilience.ts"
 import * as Stack from "../../src/Stack.ts"
 
@@ -63,6 +64,47 @@ describe("Resilience (config -> stack)", () => {
         resilience: { retry: { maxAttempts: 2 }, fallback: [{ provider: "backup", model: "mock-9" }] }
       }).pipe(Layer.provide(registry))
     )))
+
+  it.effect("a fallback to the same provider (another model or base URL) has its own circuit: 11 requests over 8 calls, not 16", () =>
+    Effect.gen(function*() {
+      const sent: Array<string> = []
+      const counting: ProviderRegistry.Provider = {
+        ...Mock.provider,
+        make: (config) =>
+          Effect.map(Mock.provider.make(config), (model) =>
+            LanguageModel.wrap(model, {
+              generate: (request, next) => Effect.andThen(Effect.sync(() => sent.push(request.model ?? model.defaultModel)), next(request)),
+              stream: "unchanged"
+            }))
+      }
+      const always500 = Array.from({ length: 8 }, () => "500").join(",")
+      const chain = (fallback: ProviderRegistry.CreateOptions) =>
+        Stack.layer({
+          provider: { provider: "mock", model: "mock-a", baseUrl: "http://gw-a.example/v1", options: { faults: always500 } },
+          observability: { enabled: false },
+          resilience: { retry: { maxRetries: 0 }, circuitBreaker: { failures: 3 }, fallback: [fallback] }
+        }).pipe(Layer.provide(ProviderRegistry.layer([counting])))
+      const eightCalls = Effect.gen(function*() {
+        for (let call = 0; call < 8; call++) assert.strictEqual((yield* LanguageModel.generate(`call ${call}`)).model, "mock-b")
+      })
+      // Another model at the same base URL.
+      yield* eightCalls.pipe(Effect.provide(chain({ provider: "mock", model: "mock-b", baseUrl: "http://gw-a.example/v1" })))
+      assert.strictEqual(sent.length, 11)
+      assert.strictEqual(sent.filter((model) => model === "mock-a").length, 3)
+      // The same model name at another base URL (its own backend).
+      sent.length = 0
+      yield* eightCalls.pipe(Effect.provide(chain({ provider: "mock", model: "mock-b", baseUrl: "http://gw-b.example/v1" })))
+      assert.strictEqual(sent.length, 11)
+    }))
+
+  it.effect("CircuitBreaker.keyOf: provider, base URL (credentials redacted) and model", () =>
+    Effect.sync(() => {
+      assert.strictEqual(
+        CircuitBreaker.keyOf({ provider: "openai-compatible", model: "llama3.2", baseUrl: "http://u:pw@h:1/v1?key=abc" }),
+        "llm-connect:openai-compatible|http://u:<redacted>@h:1/v1?key=<redacted>|llama3.2"
+      )
+      assert.strictEqual(CircuitBreaker.keyOf({ provider: "openai", model: "gpt-4o" }), "llm-connect:openai||gpt-4o")
+    }))
 
   it.effect("an invalid attemptTimeout fails the layer with Configuration", () =>
     Effect.gen(function*() {

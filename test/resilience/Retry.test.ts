@@ -33,6 +33,37 @@ describe("Retry", () => {
       assert.strictEqual(response.provider, "mock")
     }).pipe(Effect.provide(stack("429:2s", Retry.defaultPolicy))))
 
+  it.effect("a Retry-After longer than maxDelay is never retried early: the call fails at once with RateLimited and the wait", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(LanguageModel.generate("hello"))
+      assert.strictEqual(error.reason._tag, "RateLimited")
+      assert.strictEqual(error.retryAfterMs, 3_600_000)
+      assert.include(error.message, "retry after 1h")
+      assert.include(error.message, "retry.maxDelay 30s")
+      assert.strictEqual(yield* Clock.currentTimeMillis, 0)
+      yield* TestClock.adjust("1 hour")
+      assert.strictEqual(yield* callCount, 1)
+    }).pipe(Effect.provide(stack("429:3600s,ok,ok", Retry.defaultPolicy))))
+
+  it.effect("a later attempt's long Retry-After also ends the call, without waiting", () =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.forkChild(Effect.flip(LanguageModel.generate("hello")))
+      yield* TestClock.adjust("500 millis")
+      const error = yield* Fiber.join(fiber)
+      assert.strictEqual(error.retryAfterMs, 120_000)
+      assert.strictEqual(yield* callCount, 2)
+    }).pipe(Effect.provide(stack("500,429:2m,ok"))))
+
+  it.effect("a Retry-After within maxDelay is waited out in full, never less", () =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.forkChild(LanguageModel.generate("hello"))
+      yield* TestClock.adjust("29999 millis")
+      assert.strictEqual(yield* callCount, 1)
+      yield* TestClock.adjust("1 millis")
+      yield* Fiber.join(fiber)
+      assert.strictEqual(yield* callCount, 2)
+    }).pipe(Effect.provide(stack("429:30s,ok", Retry.defaultPolicy))))
+
   it.effect("500 twice then success: three attempts, with exponential waits of 500 ms then 1 s", () =>
     Effect.gen(function*() {
       const fiber = yield* Effect.forkChild(LanguageModel.generate("hello"))
@@ -113,13 +144,17 @@ describe("Retry", () => {
       assert.strictEqual(yield* callCount, 1)
     }).pipe(Effect.provide(stack("429:5s"))))
 
-  it.effect("Retry-After is capped by maxDelay", () =>
+  it.effect("maxDelay caps the backoff", () =>
     Effect.gen(function*() {
       const fiber = yield* Effect.forkChild(LanguageModel.generate("hello"))
-      yield* TestClock.adjust("2 seconds")
-      yield* Fiber.join(fiber)
+      yield* TestClock.adjust("500 millis")
       assert.strictEqual(yield* callCount, 2)
-    }).pipe(Effect.provide(stack("429:1h", { ...Retry.defaultPolicy, maxDelayMs: 2_000 }))))
+      yield* TestClock.adjust("699 millis")
+      assert.strictEqual(yield* callCount, 2)
+      yield* TestClock.adjust("1 millis")
+      yield* Fiber.join(fiber)
+      assert.strictEqual(yield* callCount, 3)
+    }).pipe(Effect.provide(stack("500,500,ok", { ...Retry.defaultPolicy, jitter: false, maxDelayMs: 700 }))))
 
   it.effect("a per-call policy overrides the layer's for that call only", () =>
     Effect.gen(function*() {

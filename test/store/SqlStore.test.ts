@@ -134,6 +134,42 @@ describe("SqlStore", () => {
       expect(yield* SqlStore.parse("state/usage.db")).toEqual(SqlStore.sqlite("state/usage.db"))
     }))
 
+  it.effect("a path inside /proc or /sys is refused with a Configuration error before anything is created", () =>
+    Effect.gen(function*() {
+      const options = { setting: "ledger.path", env: "LLM_CONNECT_LEDGER", example: ".llm-connect/usage.db" }
+      for (const path of ["/proc/llmc/usage.db", "/proc/usage.db", "/sys/kernel/llmc.db", "/proc/../proc/self/x.db"]) {
+        const error = yield* Effect.flip(SqlStore.parse(path, options))
+        expect(error.reason._tag).toBe("Configuration")
+        expect(error.message).toContain("kernel file system")
+        expect(error.message).toContain("ledger.path (or LLM_CONNECT_LEDGER)")
+      }
+      expect(yield* SqlStore.parse("/processing/usage.db")).toEqual(SqlStore.sqlite("/processing/usage.db"))
+    }))
+
+  it.live("a folder that cannot be created fails at once (never the endless loop of a recursive mkdir under /proc)", () =>
+    withTempDir((dir) =>
+      Effect.gen(function*() {
+        // In a child process: before the fix, Node's recursive mkdir looped for ever in /proc.
+        const script = `
+const SqlStore = await import(${JSON.stringify(pathToFileURL(join(repoRoot, "src", "store", "SqlStore.ts")).href)})
+const { Effect } = await import("effect")
+const exit = await Effect.runPromise(Effect.exit(Effect.scoped(SqlStore.make(SqlStore.sqlite("/proc/llmc-test/a/usage.db")))))
+console.log(JSON.stringify({ exit: exit._tag, reason: exit._tag === "Failure" ? exit.cause.reasons[0].error.reason._tag : undefined }))
+`
+        const child = yield* runProcess(pinnedNode, ["--input-type=module", "-e", script], { cwd: repoRoot, env: {} }).pipe(
+          Effect.timeoutOption("30 seconds")
+        )
+        expect(child._tag).toBe("Some")
+        if (child._tag === "Some") {
+          expect(child.value.exitCode, child.value.stderr).toBe(0)
+          expect(JSON.parse(child.value.stdout)).toEqual({ exit: "Failure", reason: "Configuration" })
+        }
+        // Nested folders that can be made still are.
+        const nested = join(dir, "x", "y", "z", "usage.db")
+        yield* Effect.scoped(SqlStore.make(nested))
+      })
+    ), slow)
+
   it.live("a path that cannot be opened is a Configuration error naming the setting", () =>
     withTempDir((dir) =>
       Effect.gen(function*() {

@@ -1,7 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { NodeServices } from "@effect/platform-node"
-import { Effect, Fiber, Layer, Result, Schema } from "effect"
+import { Effect, Fiber, FileSystem, Layer, Result, Schema } from "effect"
 import { TestClock } from "effect/testing"
+import * as Run from "../../src/cli/commands/run.ts"
+import * as ExitCode from "../../src/cli/ExitCode.ts"
 import * as ProviderRegistry from "../../src/ProviderRegistry.ts"
 import * as MockLanguageModel from "../../src/providers/mock/MockLanguageModel.ts"
 import * as Journal from "../../src/workflow/Journal.ts"
@@ -29,6 +31,52 @@ const issuesOf = (source: string): ReadonlyArray<WorkflowError.Issue> => {
   return Result.isFailure(parsed) ? parsed.failure : []
 }
 const lines = (source: string) => issuesOf(source).map((issue) => `${issue.line}: ${issue.message}`)
+
+const BOMB = `name: bomb
+a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
+steps:
+  - id: a
+    prompt: "{{input.x}}"
+`
+
+describe("YAML aliases", () => {
+  it("an alias bomb is refused with the file and the line of the alias that crossed the bound", () => {
+    const issues = issuesOf(BOMB)
+    assert.strictEqual(issues.length, 1)
+    assert.strictEqual(issues[0]!.file, "wf.yaml")
+    assert.strictEqual(issues[0]!.line, 7)
+    assert.include(issues[0]!.message, "aliases expand to more than 100000 values")
+  })
+
+  it("an alias inside the node it names is refused; ordinary anchors still work", () => {
+    assert.include(issuesOf("name: loop\nx: &x [1, *x]\nsteps: []\n")[0]!.message, "cycle")
+    const reused = WorkflowYaml.parse(
+      "name: ok\ndefaults: &d { params: { temperature: 0.2 } }\nsteps:\n  - id: a\n    prompt: hi\n",
+      environment,
+      "wf.yaml"
+    )
+    assert.isTrue(Result.isSuccess(reused))
+  })
+
+  it.effect("load: a bomb file is an Invalid workflow error (exit 2), with file and line", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const dir = yield* Effect.orDie(fs.makeTempDirectoryScoped({ prefix: "llmc-bomb-" }))
+      const path = `${dir}/bomb.yaml`
+      yield* Effect.orDie(fs.writeFileString(path, BOMB))
+      const error = yield* Effect.flip(WorkflowYaml.load(path).pipe(Effect.provide(StepType.layer([]))))
+      assert.strictEqual(error.reason._tag, "Invalid")
+      assert.strictEqual(Run.exitCode(error), ExitCode.Usage)
+      if (error.reason._tag === "Invalid") assert.strictEqual(error.reason.issues[0]!.line, 7)
+    }).pipe(Effect.provide(NodeServices.layer)))
+})
 
 describe("validation (all problems at once, with file and line)", () => {
   it("reports unknown variables, unknown steps, missing needs, cycles, providers, models, params, keys", () => {

@@ -26,6 +26,7 @@ import * as LanguageModel from "../../LanguageModel.ts"
 import * as LlmError from "../../LlmError.ts"
 import type { LlmRequest } from "../../LlmRequest.ts"
 import * as Message from "../../Message.ts"
+import * as Redaction from "../../observability/Redaction.ts"
 import type { FinishReason, LlmResponse } from "../../LlmResponse.ts"
 import type { Provider } from "../../ProviderRegistry.ts"
 import * as Tokenizer from "../../Tokenizer.ts"
@@ -173,6 +174,8 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
   Effect.map(loadSdk, ({ GoogleGenAI }) => {
     const apiKey = Redacted.value(options.apiKey)
     const baseUrl = options.baseUrl ?? DEFAULT_BASE_URL
+    // Messages show the base URL with its credentials (a `?key=`, a password) redacted.
+    const shownBaseUrl = Redaction.redactUrl(baseUrl)
     const apiVersion = options.apiVersion ?? DEFAULT_API_VERSION
     // No `retryOptions`: the SDK then makes exactly one attempt.
     const client = new GoogleGenAI({ apiKey, apiVersion, httpOptions: { baseUrl, apiVersion } })
@@ -182,7 +185,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
 
     const generate = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError.LlmError> => {
       const model = request.model ?? defaultModel
-      const call: Errors.CallInfo = { model, baseUrl, apiKey }
+      const call: Errors.CallInfo = { model, baseUrl: shownBaseUrl, apiKey }
       const unsupported = TextOnly.nonText(PROVIDER, request, model)
       if (unsupported !== undefined) return Effect.fail(unsupported)
       const { config, contents } = toSdkRequest(request)

@@ -1,7 +1,8 @@
 /**
  * A small HTTP client for the OpenAI chat-completions protocol, on Effect's `HttpClient`.
  *
- * It sends one `POST {baseUrl}/chat/completions`, reads the body, decodes it with the lenient
+ * It sends one `POST {baseUrl}/chat/completions` (the path joined before the base URL's query, so
+ * a gateway's `?key=...` stays a query parameter; see `BaseUrl.endpoint`), reads the body, decodes it with the lenient
  * {@link OpenAiSchema.ChatCompletion} Schema and maps every failure to an `LlmError` (through
  * `internal/errors.ts`, the one mapping). It never retries: retries belong to the resilience
  * layer, so nothing retries twice. Interrupting the fiber aborts the request (the socket is
@@ -14,6 +15,7 @@
  */
 import { Context, Duration, Effect, Exit, Layer, Redacted } from "effect"
 import { HttpBody, HttpClient, HttpClientRequest } from "effect/http"
+import * as BaseUrl from "../../BaseUrl.ts"
 import type * as LlmError from "../../LlmError.ts"
 import * as Errors from "./internal/errors.ts"
 import * as OpenAiSchema from "./internal/OpenAiSchema.ts"
@@ -27,7 +29,7 @@ import * as OpenAiSchema from "./internal/OpenAiSchema.ts"
 export interface Options {
   /** The provider name errors carry (`openai`, `openrouter`, `openai-compatible`). */
   readonly provider: string
-  /** E.g. `https://api.openai.com/v1`; `/chat/completions` is appended. */
+  /** E.g. `https://api.openai.com/v1`; `/chat/completions` is appended to its path (before any query). */
   readonly baseUrl: string
   /** Sent as `Authorization: Bearer <key>`; omitted when absent (local servers). */
   readonly apiKey?: Redacted.Redacted<string> | undefined
@@ -56,6 +58,7 @@ export interface ChatCompletionResult {
  */
 export interface Service {
   readonly provider: string
+  /** The base URL as messages show it: credentials redacted (`Redaction.redactUrl`). */
   readonly baseUrl: string
   /** Sends one chat-completions request. */
   readonly createChatCompletion: (
@@ -79,8 +82,6 @@ export class OpenAiClient extends Context.Service<OpenAiClient, Service>()("llm-
  */
 export const DEFAULT_TIMEOUT: Duration.Duration = Duration.minutes(10)
 
-const trimSlash = (url: string): string => (url.endsWith("/") ? url.slice(0, -1) : url)
-
 /**
  * Builds a client from options and an `HttpClient`.
  *
@@ -88,8 +89,9 @@ const trimSlash = (url: string): string => (url.endsWith("/") ? url.slice(0, -1)
  * @category constructors
  */
 export const fromHttpClient = (http: HttpClient.HttpClient, options: Options): Service => {
-  const baseUrl = trimSlash(options.baseUrl)
-  const url = `${baseUrl}/chat/completions`
+  const target = BaseUrl.endpoint(options.baseUrl, "/chat/completions")
+  const baseUrl = target.shown
+  const urlParams = target.urlParams.params.length > 0 ? target.urlParams : undefined
   const apiKey = options.apiKey !== undefined ? Redacted.value(options.apiKey) : undefined
   const headers: Record<string, string> = {
     accept: "application/json",
@@ -101,10 +103,11 @@ export const fromHttpClient = (http: HttpClient.HttpClient, options: Options): S
 
   const createChatCompletion = (body: OpenAiSchema.ChatCompletionRequest) => {
     const call: Errors.CallInfo = { provider: options.provider, model: body.model, baseUrl, apiKey }
-    const request = HttpClientRequest.post(url, {
+    const post = HttpClientRequest.post(target.url, {
       headers,
       body: HttpBody.text(JSON.stringify(body), "application/json")
     })
+    const request = urlParams === undefined ? post : HttpClientRequest.setUrlParams(post, urlParams)
     return http.execute(request).pipe(
       Effect.flatMap((response) =>
         Effect.flatMap(response.text, (text): Effect.Effect<ChatCompletionResult, LlmError.LlmError> => {

@@ -12,8 +12,9 @@
  *
  * @since 0.1.0
  */
-import { Clock, Effect, type FileSystem, Layer, type Path, Schema } from "effect"
+import { Clock, Effect, type FileSystem, Layer, type Path, Result, Schema } from "effect"
 import { HttpClient } from "effect/http"
+import * as BaseUrl from "../../BaseUrl.ts"
 import * as LanguageModel from "../../LanguageModel.ts"
 import * as LlmError from "../../LlmError.ts"
 import type { LlmRequest } from "../../LlmRequest.ts"
@@ -345,6 +346,14 @@ export const providerFor = <FlavorOptions extends ProviderOptions>(
             setting: `providers.${flavor.name}.baseUrl`,
             fix: `pass --base-url http://localhost:11434/v1 (Ollama), http://localhost:8000/v1 (vLLM) or ` +
               `http://localhost:1234/v1 (LM Studio), or set baseUrl in the config file`
+          })))
+        }
+        const checked = BaseUrl.check(baseUrl)
+        if (Result.isFailure(checked)) {
+          return yield* Effect.fail(LlmError.make(flavor.name, new LlmError.Configuration({
+            description: `the base URL of ${flavor.name} is not usable: ${checked.failure}`,
+            setting: `providers.${flavor.name}.baseUrl`,
+            fix: `give an http:// or https:// URL (--base-url or baseUrl in the config file), e.g. ${BaseUrl.EXAMPLE}`
           })))
         }
         const http = yield* HttpClient.HttpClient

@@ -12,8 +12,8 @@ import * as Reactivity from "effect/reactivity/Reactivity"
 import type * as SqlClient from "effect/sql/SqlClient"
 import { isSqlError } from "effect/sql/SqlError"
 import type * as Scope from "effect/Scope"
-import { mkdirSync } from "node:fs"
-import { dirname } from "node:path"
+import { existsSync, mkdirSync } from "node:fs"
+import { dirname, resolve } from "node:path"
 
 /** The Node version the bin asks for (`bin/llm-connect.js`). */
 export const REQUIRED_NODE = "22.19"
@@ -59,6 +59,23 @@ const driver = Effect.tryPromise({
       : { _tag: "DriverMissing", message: messageOf(cause) }
 })
 
+/**
+ * Creates a folder and its missing parents one at a time. Node's `mkdirSync(path, { recursive:
+ * true })` never returns on some virtual file systems (a path under `/proc` loops for ever in the
+ * event loop); one level at a time, a folder that cannot be made fails with its error.
+ */
+export const makeFolders = (folder: string): void => {
+  const missing: Array<string> = []
+  let current = resolve(folder)
+  while (!existsSync(current)) {
+    missing.push(current)
+    const parent = dirname(current)
+    if (parent === current) break
+    current = parent
+  }
+  for (let index = missing.length - 1; index >= 0; index--) mkdirSync(missing[index]!)
+}
+
 /** Why opening failed, once the driver is loaded. */
 export interface OpenFailure {
   readonly _tag: "OpenFailed"
@@ -78,7 +95,7 @@ export const open = (
     const memory = path === ":memory:"
     if (!memory) {
       yield* Effect.try({
-        try: () => mkdirSync(dirname(path), { recursive: true }),
+        try: () => makeFolders(dirname(path)),
         catch: (cause): OpenFailure => ({ _tag: "OpenFailed", message: messageOf(cause) })
       })
     }
