@@ -277,9 +277,26 @@ export interface CallInfo {
 
 const MAX_PROVIDER_TEXT = 300
 
+// The most of a provider's text that is scrubbed: only its first 300 characters are quoted, and
+// a body can be megabytes (scrubbing all of it was wasted work on the call path).
+const MAX_SCRUBBED_TEXT = 64 * 1024
+
+const isSpaceCode = (code: number): boolean => code === 32 || (code >= 9 && code <= 13)
+
+// The head of a long text, cut at its last whitespace so that no secret is cut in two (a key
+// never holds whitespace): a cut secret might no longer look like one.
+const headOf = (text: string): string => {
+  if (text.length <= MAX_SCRUBBED_TEXT) return text
+  for (let index = MAX_SCRUBBED_TEXT; index > 0; index--) {
+    if (isSpaceCode(text.charCodeAt(index))) return text.slice(0, index)
+  }
+  return text.slice(0, MAX_SCRUBBED_TEXT)
+}
+
 /**
  * Makes a provider's text fit for an error message: secrets removed (the given key, anything
  * key-shaped, bearer tokens: `Redaction.scrubText`), whitespace folded, cut at 300 characters.
+ * Only the first 64 KiB of a longer text are read.
  *
  * @since 0.1.0
  * @category errors
@@ -287,8 +304,9 @@ const MAX_PROVIDER_TEXT = 300
  * ProviderKit.scrub("Incorrect API key provided: sk-proj-****1234") // "Incorrect API key provided: <redacted>"
  */
 export const scrub = (text: string, apiKey?: string): string => {
-  const out = Redaction.scrubText(text, apiKey === undefined ? undefined : [apiKey]).replace(/\s+/g, " ").trim()
-  return out.length > MAX_PROVIDER_TEXT ? `${out.slice(0, MAX_PROVIDER_TEXT)}...` : out
+  const head = headOf(text)
+  const out = Redaction.scrubText(head, apiKey === undefined ? undefined : [apiKey]).replace(/\s+/g, " ").trim()
+  return out.length > MAX_PROVIDER_TEXT || head.length < text.length ? `${out.slice(0, MAX_PROVIDER_TEXT)}...` : out
 }
 
 /**
