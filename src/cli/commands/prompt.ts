@@ -19,6 +19,7 @@ import * as ConfigFlags from "../flags/ConfigFlags.ts"
 import * as MockFlags from "../flags/MockFlags.ts"
 import * as ModelFlags from "../flags/ModelFlags.ts"
 import * as OutputFlags from "../flags/OutputFlags.ts"
+import * as RequestSizeFlags from "../flags/RequestSizeFlags.ts"
 import * as ResilienceFlags from "../flags/ResilienceFlags.ts"
 import * as Output from "../Output.ts"
 
@@ -45,12 +46,13 @@ export const command = Command.make(
     mock: MockFlags.flags,
     budget: BudgetFlags.flags,
     resilience: ResilienceFlags.flags,
+    requestSize: RequestSizeFlags.flags,
     config: ConfigFlags.config,
     json: OutputFlags.json
   },
   Effect.fn("cli.prompt")(function*(input) {
     const resolved = yield* LlmConnectConfig.load({
-      flags: ConfigFlags.overrides(input.model, input.mock, input.budget, input.resilience),
+      flags: ConfigFlags.overrides(input.model, input.mock, input.budget, input.resilience, input.requestSize),
       configFile: ConfigFlags.configFile(input.config)
     })
     const { config } = resolved

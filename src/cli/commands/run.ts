@@ -35,6 +35,7 @@ import * as ConfigFlags from "../flags/ConfigFlags.ts"
 import * as MockFlags from "../flags/MockFlags.ts"
 import * as ModelFlags from "../flags/ModelFlags.ts"
 import * as OutputFlags from "../flags/OutputFlags.ts"
+import * as RequestSizeFlags from "../flags/RequestSizeFlags.ts"
 import * as Prompt from "./prompt.ts"
 import * as Output from "../Output.ts"
 import * as RunProgress from "./runProgress.ts"
@@ -212,6 +213,7 @@ export const command = Command.make(
     model: { provider: ModelFlags.flags.provider, model: ModelFlags.flags.model, baseUrl: ModelFlags.flags.baseUrl },
     mock: MockFlags.flags,
     budget: BudgetFlags.flags,
+    requestSize: RequestSizeFlags.flags,
     config: ConfigFlags.config,
     json: OutputFlags.json
   },
@@ -221,7 +223,7 @@ export const command = Command.make(
       return yield* WorkflowError.invalid(WorkflowError.UNKNOWN, [{ message: `--timeout: ${timeoutMs.failure}`, path: "--timeout" }])
     }
     const resolved = yield* LlmConnectConfig.load({
-      flags: ConfigFlags.overrides(flags.model, flags.mock, flags.budget),
+      flags: ConfigFlags.overrides(flags.model, flags.mock, flags.budget, flags.requestSize),
       configFile: ConfigFlags.configFile(flags.config)
     })
     const modelLayer = yield* Stack.fromConfig(resolved)
