@@ -277,7 +277,8 @@ export type Services = HttpClient.HttpClient | FileSystem.FileSystem | Path.Path
 
 /**
  * The `providers.<name>.options` every OpenAI-protocol provider reads: `timeout`, the
- * per-attempt timeout (`30s`, `2m`, or milliseconds; default 10 minutes).
+ * per-attempt timeout (`30s`, `2m`, or milliseconds; default 10 minutes), and
+ * `maxResponseBytes`, the most bytes of one response read (default 32 MiB).
  *
  * @since 0.1.0
  * @category options
@@ -285,7 +286,8 @@ export type Services = HttpClient.HttpClient | FileSystem.FileSystem | Path.Path
 export const ProviderOptions = Schema.Struct({
   timeout: Schema.optionalKey(
     ProviderKit.Timeout.pipe(Schema.annotateEncoded({ description: "How long one request may take (default 10m)." }))
-  )
+  ),
+  maxResponseBytes: Schema.optionalKey(ProviderKit.MaxResponseBytes)
 })
 
 /**
@@ -348,7 +350,7 @@ export const providerFor = <FlavorOptions extends ProviderOptions>(
           })))
         }
         const http = yield* HttpClient.HttpClient
-        const { timeout } = settings.options
+        const { maxResponseBytes, timeout } = settings.options
         const options: Options = {
           provider: flavor.name,
           baseUrl,
@@ -356,6 +358,7 @@ export const providerFor = <FlavorOptions extends ProviderOptions>(
           defaultModel: settings.model,
           maxTokensField: flavor.maxTokensField,
           ...(timeout !== undefined ? { timeout } : {}),
+          ...(maxResponseBytes !== undefined ? { maxResponseBytes } : {}),
           ...flavor.configure?.(settings.options)
         }
         return fromClient(OpenAiClient.fromHttpClient(http, options), options)
