@@ -578,15 +578,16 @@ const mebibytes = (bytes: number): string => {
  * @category limits
  */
 export const responseTooLarge = (
-  call: Pick<CallInfo, "provider" | "model" | "baseUrl">,
+  call: { readonly provider: string; readonly model?: string | undefined; readonly baseUrl?: string | undefined },
   maxBytes: number,
   options: { readonly what?: string | undefined; readonly requestId?: string | undefined } = {}
 ): LlmError.LlmError =>
   LlmError.make(
     call.provider,
     new LlmError.ResponseMalformed({
-      description: `${options.what ?? `the response from ${call.baseUrl}`} is larger than ${mebibytes(maxBytes)} ` +
-        `(maxResponseBytes ${maxBytes}) and was not read; raise providers.${call.provider}.options.maxResponseBytes ` +
+      description: `${options.what ?? (call.baseUrl !== undefined ? `the response from ${call.baseUrl}` : "the response")} ` +
+        `is larger than ${mebibytes(maxBytes)} ` +
+        `(maxResponseBytes ${maxBytes}) and was not read whole; raise providers.${call.provider}.options.maxResponseBytes ` +
         `if answers this large are expected`
     }),
     { model: call.model, requestId: options.requestId }

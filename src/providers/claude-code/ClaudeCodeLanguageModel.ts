@@ -14,12 +14,17 @@
  * named in a warning log line and in the response's `warnings`.
  *
  * Interrupting the call, or its timeout, kills the CLI and every process it started (its
- * process group). The CLI's own retries are turned off (`CLAUDE_CODE_MAX_RETRIES=0`): retries
- * belong to the resilience layer. Failures are mapped in `internal/errors.ts`.
+ * process group). The run is over when the CLI exits: its output pipes get a short grace
+ * ({@link PIPE_GRACE}) to drain, not an unbounded wait for end-of-file, so a descendant that
+ * keeps them open (and is then stopped with the group) cannot hold a finished call. At most
+ * `maxResponseBytes` of output are read (default 32 MiB); past it the CLI is stopped and the
+ * call fails with `ResponseMalformed` naming the cap. The CLI's own retries are turned off
+ * (`CLAUDE_CODE_MAX_RETRIES=0`): retries belong to the resilience layer. Failures are mapped in
+ * `internal/errors.ts`.
  *
  * @since 0.1.0
  */
-import { Clock, Config, Duration, Effect, FileSystem, Layer, Option, Path, Redacted, Result, Schema, Stream } from "effect"
+import { Clock, Config, Duration, Effect, Fiber, FileSystem, Layer, Option, Path, Redacted, Result, Schema, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import * as CallContext from "../../CallContext.ts"
 import * as LanguageModel from "../../LanguageModel.ts"
@@ -67,6 +72,18 @@ export const PATH_ENV = "CLAUDE_CODE_PATH"
 export const DEFAULT_TIMEOUT: Duration.Duration = Duration.minutes(10)
 
 /**
+ * How long the output pipes may stay open once the CLI has exited: what it wrote before exiting
+ * is read in that time; a descendant holding the pipes open is not waited for.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const PIPE_GRACE: Duration.Duration = Duration.seconds(1)
+
+// Only the start of stderr is quoted in errors (300 characters): the rest is read and dropped.
+const MAX_STDERR_BYTES = 64 * 1024
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -83,6 +100,8 @@ export interface Options {
   readonly env?: Readonly<Record<string, string>> | undefined
   /** How long one run may take (default 10 minutes). */
   readonly timeout?: Duration.Input | undefined
+  /** The most bytes of output read from one run (default `ProviderKit.DEFAULT_MAX_RESPONSE_BYTES`, 32 MiB). */
+  readonly maxResponseBytes?: number | undefined
 }
 
 /**
@@ -178,8 +197,39 @@ const spawnCode = (error: { readonly reason: { readonly _tag: string; readonly c
   return error.reason._tag === "NotFound" ? "ENOENT" : error.reason._tag === "PermissionDenied" ? "EACCES" : error.reason._tag
 }
 
-const collect = (stream: Stream.Stream<Uint8Array, unknown>) =>
-  stream.pipe(Stream.decodeText(), Stream.mkString, Effect.orElseSucceed(() => ""))
+/** What was read from one pipe so far. */
+interface Collected {
+  readonly chunks: Array<Uint8Array>
+  size: number
+}
+
+const collected = (): Collected => ({ chunks: [], size: 0 })
+
+const textOf = (from: Collected): string => Buffer.concat(from.chunks, from.size).toString("utf8")
+
+/**
+ * Reads a pipe into `into` until it ends (a read error ends it too: what was read is kept). Past
+ * `maxBytes`, `onFull` decides: fail the read, or go on reading and drop the rest (so that the
+ * process never blocks on a full pipe).
+ */
+const collect = <E>(
+  stream: Stream.Stream<Uint8Array, unknown>,
+  into: Collected,
+  maxBytes: number,
+  onFull: Effect.Effect<void, E>
+): Effect.Effect<void, E> =>
+  Stream.runForEach(Stream.ignore(stream, { log: false }), (chunk) => {
+    if (into.size + chunk.length <= maxBytes) {
+      into.chunks.push(chunk)
+      into.size += chunk.length
+      return Effect.void
+    }
+    if (into.size < maxBytes) {
+      into.chunks.push(chunk.subarray(0, maxBytes - into.size))
+      into.size = maxBytes
+    }
+    return onFull
+  })
 
 /**
  * Builds a Claude Code model. The binary is `binaryPath`, else `$CLAUDE_CODE_PATH`, else
@@ -199,6 +249,7 @@ export const make = (options: Options = {}): Effect.Effect<LanguageModel.Service
       "claude"
     const defaultModel = options.model ?? DEFAULT_MODEL
     const timeout = Duration.fromInputUnsafe(options.timeout ?? DEFAULT_TIMEOUT)
+    const maxResponseBytes = options.maxResponseBytes ?? ProviderKit.DEFAULT_MAX_RESPONSE_BYTES
     const apiKey = options.apiKey
     const env: Record<string, string | Redacted.Redacted<string> | undefined> = {
       // Other providers' keys are none of the CLI's business.
@@ -241,12 +292,21 @@ export const make = (options: Options = {}): Effect.Effect<LanguageModel.Service
           }))
         )
         yield* Effect.annotateCurrentSpan("claude_code.pid", handle.pid)
-        const [stdout, stderr, exit] = yield* Effect.all([
-          collect(handle.stdout),
-          collect(handle.stderr),
-          Effect.result(handle.exitCode)
-        ], { concurrency: "unbounded" })
-        return { stdout, stderr, exit }
+        const stdout = collected()
+        const stderr = collected()
+        const tooMuch = Effect.fail<Errors.Failure>({ _tag: "OutputTooLarge", maxBytes: maxResponseBytes })
+        const reading = yield* Effect.forkScoped(Effect.all([
+          collect(handle.stdout, stdout, maxResponseBytes, tooMuch),
+          collect(handle.stderr, stderr, MAX_STDERR_BYTES, Effect.void)
+        ], { concurrency: 2, discard: true }))
+        // The run ends when the process exits (or its output passes the cap), not when its pipes
+        // close: a process it left behind may hold them open. They get a short grace to drain.
+        const exit = yield* Effect.raceFirst(
+          Effect.result(handle.exitCode),
+          Effect.andThen(Fiber.join(reading), Effect.never)
+        )
+        yield* Effect.timeoutOption(Fiber.join(reading), PIPE_GRACE)
+        return { stdout: textOf(stdout), stderr: textOf(stderr), exit }
       }).pipe(Effect.scoped)
 
     const generate = Effect.fn("ClaudeCodeLanguageModel.generate")(function*(request: LlmRequest) {
@@ -317,7 +377,8 @@ export const layer = (options: Options = {}): Layer.Layer<LanguageModel.Language
 
 /**
  * `providers.claude-code.options`: `binaryPath` (the `claude` binary), `timeout` (one run, `30s`,
- * `5m` or milliseconds; default 10 minutes) and `env` (extra environment variables for the CLI).
+ * `5m` or milliseconds; default 10 minutes), `env` (extra environment variables for the CLI) and
+ * `maxResponseBytes` (the most output read from one run; default 32 MiB).
  *
  * @since 0.1.0
  * @category options
@@ -332,7 +393,8 @@ export const ProviderOptions = Schema.Struct({
   ),
   env: Schema.optionalKey(
     Schema.Record(Schema.String, Schema.String).annotate({ examples: [{ CLAUDE_CONFIG_DIR: "/srv/claude" }] })
-  ).annotate({ description: "Extra environment variables for the CLI." })
+  ).annotate({ description: "Extra environment variables for the CLI." }),
+  maxResponseBytes: Schema.optionalKey(ProviderKit.MaxResponseBytes)
 })
 
 /**
