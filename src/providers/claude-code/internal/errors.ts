@@ -62,7 +62,7 @@ export const PROVIDER = "claude-code"
  * @category constants
  */
 export const INSTALL_HINT =
-  "install it with `npm i -g @anthropic-ai/claude-code` (then log in with `claude` or export ANTHROPIC_API_KEY), " +
+  "install it with `npm i -g @anthropic-ai/claude-code` (then log in with `claude /login` or export ANTHROPIC_API_KEY), " +
   "or set CLAUDE_CODE_PATH to the claude binary"
 
 /**
