@@ -24,7 +24,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Config, Duration, Effect, Fiber, FileSystem, Layer, Option, Path, Redacted, Result, Schema, Stream } from "effect"
+import { Clock, Duration, Effect, Fiber, FileSystem, Layer, Option, Path, Redacted, Result, Schema, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import * as CallContext from "../../CallContext.ts"
 import * as LanguageModel from "../../LanguageModel.ts"
@@ -35,9 +35,11 @@ import * as Tokenizer from "../../Tokenizer.ts"
 import * as Usage from "../../Usage.ts"
 import * as TextOnly from "../internal/content.ts"
 import * as ProviderKit from "../ProviderKit.ts"
+import * as Binary from "./internal/binary.ts"
 import * as ClaudeCodeSchema from "./internal/ClaudeCodeSchema.ts"
 import * as Errors from "./internal/errors.ts"
 import * as Invocation from "./internal/invocation.ts"
+import * as Output from "./internal/output.ts"
 
 /**
  * The provider's registered name.
@@ -61,7 +63,7 @@ export const DEFAULT_MODEL = "sonnet"
  * @since 0.1.0
  * @category constants
  */
-export const PATH_ENV = "CLAUDE_CODE_PATH"
+export const PATH_ENV: typeof Binary.PATH_ENV = Binary.PATH_ENV
 
 /**
  * How to install the CLI (or point to it), as errors and `llm-connect providers` say it.
@@ -205,65 +207,13 @@ const spawnCode = (error: { readonly reason: { readonly _tag: string; readonly c
   return error.reason._tag === "NotFound" ? "ENOENT" : error.reason._tag === "PermissionDenied" ? "EACCES" : error.reason._tag
 }
 
-/** What was read from one pipe so far. */
-interface Collected {
-  readonly chunks: Array<Uint8Array>
-  size: number
-}
-
-const collected = (): Collected => ({ chunks: [], size: 0 })
-
-const textOf = (from: Collected): string => Buffer.concat(from.chunks, from.size).toString("utf8")
-
-/**
- * Reads a pipe into `into` until it ends (a read error ends it too: what was read is kept). Past
- * `maxBytes`, `onFull` decides: fail the read, or go on reading and drop the rest (so that the
- * process never blocks on a full pipe).
- */
-const collect = <E>(
-  stream: Stream.Stream<Uint8Array, unknown>,
-  into: Collected,
-  maxBytes: number,
-  onFull: Effect.Effect<void, E>
-): Effect.Effect<void, E> =>
-  Stream.runForEach(Stream.ignore(stream, { log: false }), (chunk) => {
-    if (into.size + chunk.length <= maxBytes) {
-      into.chunks.push(chunk)
-      into.size += chunk.length
-      return Effect.void
-    }
-    if (into.size < maxBytes) {
-      into.chunks.push(chunk.subarray(0, maxBytes - into.size))
-      into.size = maxBytes
-    }
-    return onFull
-  })
-
-/** The binary to run, and where that name came from: `binaryPath`, else `$CLAUDE_CODE_PATH`, else `claude`. */
-const binaryName = (binaryPath: string | undefined) =>
-  Effect.map(
-    Effect.orElseSucceed(Config.option(Config.String(PATH_ENV)), () => Option.none<string>()),
-    (fromEnv): { readonly name: string; readonly source: BinaryLookup["source"] } => {
-      if (binaryPath !== undefined) return { name: binaryPath, source: "binaryPath" }
-      const named = Option.getOrUndefined(Option.filter(fromEnv, (value) => value.trim() !== ""))
-      return named !== undefined ? { name: named, source: PATH_ENV } : { name: "claude", source: "PATH" }
-    }
-  )
-
 /**
  * Where the `claude` binary was looked for, and whether an executable file is there.
  *
  * @since 0.1.0
  * @category models
  */
-export interface BinaryLookup {
-  /** The name or path looked for. */
-  readonly name: string
-  /** Where that name came from: the `binaryPath` option, `CLAUDE_CODE_PATH`, or the default looked up on `PATH`. */
-  readonly source: "binaryPath" | typeof PATH_ENV | "PATH"
-  /** The executable found, if any. */
-  readonly path?: string | undefined
-}
+export type BinaryLookup = Binary.BinaryLookup
 
 /**
  * Looks for the `claude` binary as a call would run it (`binaryPath`, else `$CLAUDE_CODE_PATH`,
@@ -273,27 +223,9 @@ export interface BinaryLookup {
  * @since 0.1.0
  * @category accessors
  */
-export const findBinary = (
-  options: { readonly binaryPath?: string | undefined } = {}
-): Effect.Effect<BinaryLookup, never, FileSystem.FileSystem | Path.Path> =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const path = yield* Path.Path
-    const { name, source } = yield* binaryName(options.binaryPath)
-    const executable = (candidate: string) =>
-      Effect.match(fs.stat(candidate), {
-        onFailure: () => false,
-        onSuccess: (info) => info.type === "File" && (info.mode & 0o111) !== 0
-      })
-    const candidates = name.includes("/")
-      ? [path.resolve(name)]
-      : (yield* Effect.orElseSucceed(Config.String("PATH"), () => "")).split(":").filter((dir) => dir !== "")
-        .map((dir) => path.join(dir, name))
-    for (const candidate of candidates) {
-      if (yield* executable(candidate)) return { name, source, path: candidate }
-    }
-    return { name, source }
-  })
+export const findBinary: (
+  options?: { readonly binaryPath?: string | undefined }
+) => Effect.Effect<BinaryLookup, never, FileSystem.FileSystem | Path.Path> = Binary.findBinary
 
 /**
  * Builds a Claude Code model. The binary is `binaryPath`, else `$CLAUDE_CODE_PATH`, else
@@ -308,7 +240,7 @@ export const make = (options: Options = {}): Effect.Effect<LanguageModel.Service
     const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
-    const binary = (yield* binaryName(options.binaryPath)).name
+    const binary = (yield* Binary.binaryName(options.binaryPath)).name
     const defaultModel = options.model ?? DEFAULT_MODEL
     const timeout = Duration.fromInputUnsafe(options.timeout ?? DEFAULT_TIMEOUT)
     const maxResponseBytes = options.maxResponseBytes ?? ProviderKit.DEFAULT_MAX_RESPONSE_BYTES
@@ -354,12 +286,12 @@ export const make = (options: Options = {}): Effect.Effect<LanguageModel.Service
           }))
         )
         yield* Effect.annotateCurrentSpan("claude_code.pid", handle.pid)
-        const stdout = collected()
-        const stderr = collected()
+        const stdout = Output.collected()
+        const stderr = Output.collected()
         const tooMuch = Effect.fail<Errors.Failure>({ _tag: "OutputTooLarge", maxBytes: maxResponseBytes })
         const reading = yield* Effect.forkScoped(Effect.all([
-          collect(handle.stdout, stdout, maxResponseBytes, tooMuch),
-          collect(handle.stderr, stderr, MAX_STDERR_BYTES, Effect.void)
+          Output.collect(handle.stdout, stdout, maxResponseBytes, tooMuch),
+          Output.collect(handle.stderr, stderr, MAX_STDERR_BYTES, Effect.void)
         ], { concurrency: 2, discard: true }))
         // The run ends when the process exits (or its output passes the cap), not when its pipes
         // close: a process it left behind may hold them open. They get a short grace to drain.
@@ -368,7 +300,7 @@ export const make = (options: Options = {}): Effect.Effect<LanguageModel.Service
           Effect.andThen(Fiber.join(reading), Effect.never)
         )
         yield* Effect.timeoutOption(Fiber.join(reading), PIPE_GRACE)
-        return { stdout: textOf(stdout), stderr: textOf(stderr), exit }
+        return { stdout: Output.textOf(stdout), stderr: Output.textOf(stderr), exit }
       }).pipe(Effect.scoped)
 
     const generate = Effect.fn("ClaudeCodeLanguageModel.generate")(function*(request: LlmRequest) {
