@@ -37,6 +37,7 @@ import * as ProvidersConfig from "./ProvidersConfig.ts"
 import * as BuiltinProviders from "./providers/BuiltinProviders.ts"
 import * as MockConfig from "./providers/mock/MockConfig.ts"
 import * as ResilienceConfig from "./resilience/ResilienceConfig.ts"
+import * as RequestSize from "./RequestSize.ts"
 
 /**
  * Every section, in the order of the file's keys. Add a concern's section here (and nowhere
@@ -54,7 +55,8 @@ export const composition = ConfigSection.compose([
   PiiConfig.section,
   BudgetConfig.section,
   PricesConfig.section,
-  ResilienceConfig.section
+  ResilienceConfig.section,
+  RequestSize.section
 ])
 
 /**

@@ -4,12 +4,14 @@
  *
  * A stack wraps one provider in these layers, outermost first:
  *
- *   Observability -> PII guard -> Budget -> graceful shutdown
+ *   Observability -> request size -> PII guard -> Budget -> graceful shutdown
  *     -> [Fallback over candidates ->] circuit breaker -> Retry + timeouts -> RateLimit -> Concurrency
  *     -> [per-attempt spans] -> provider
  *
- * Observability is outermost so that it sees every call, including those the PII guard blocked
- * and the budget refused; the guard sits outside the budget (a blocked call reserves nothing);
+ * Observability is outermost so that it sees every call, including those the guards blocked
+ * and the budget refused; the guards sit outside the budget (a blocked call reserves nothing),
+ * the size guard first (no other layer works on a request over `maxRequestBytes`, 4 MiB unless
+ * configured);
  * the budget reserves once per logical call, outside retry and fallback. The budget layer is
  * always there: with no `budget` configured it passes calls through unless the fiber carries a
  * `BudgetTracker.CurrentBudget` (a workflow run's budget, a sub-agent's), which it then enforces
@@ -42,6 +44,7 @@ import * as PiiGuard from "./pii/PiiGuard.ts"
 import * as PriceTable from "./pricing/PriceTable.ts"
 import * as ProviderKeys from "./ProviderKeys.ts"
 import * as ProviderRegistry from "./ProviderRegistry.ts"
+import * as RequestSize from "./RequestSize.ts"
 import * as Fallback from "./resilience/Fallback.ts"
 import * as GracefulShutdown from "./resilience/GracefulShutdown.ts"
 import * as Resilience from "./resilience/Resilience.ts"
@@ -64,6 +67,8 @@ export interface StackConfig {
   readonly prices?: PriceTable.PricesConfig | undefined
   /** Redact or block personal data in prompts before they are sent (off when absent). */
   readonly pii?: PiiGuard.Options | undefined
+  /** The largest request accepted, in UTF-8 bytes of prompt text (default `RequestSize.DEFAULT_MAX_REQUEST_BYTES`, 4 MiB). */
+  readonly maxRequestBytes?: number | undefined
   /** Retry, timeouts, limits, circuit breaker, and the fallback candidates (defaults when absent). */
   readonly resilience?:
     | (Resilience.Config & { readonly fallback?: ReadonlyArray<ProviderRegistry.CreateOptions> | undefined })
@@ -176,7 +181,7 @@ const modelLayer = (
   // Per-attempt spans sit right above the provider, inside the resilient base (below retry).
   const attemptWrappers = config.observability?.attempts === true ? [Observability.layerAttempts] : []
   const base = resilient(provider, { ...config.resilience, attemptWrappers }, fallback)
-  // Innermost first: budget, PII guard, observability.
+  // Innermost first: budget, PII guard, request size, observability.
   const wrappers: Array<Wrapper> = [
     // Budget: outside retry and fallback (one reservation per logical call), inside observability;
     // the fiber's CurrentBudget (a workflow run's) when set, else the configuration's, else none.
@@ -184,6 +189,8 @@ const modelLayer = (
   ]
   // PII guard: outside the budget (a blocked call reserves nothing), inside observability (seen).
   if (config.pii !== undefined) wrappers.push(PiiGuard.layer(config.pii))
+  // Request size: outside the PII guard and the budget (nothing scanned, counted or reserved).
+  wrappers.push(RequestSize.layer(config.maxRequestBytes))
   // Observability: outermost, so that it sees blocked calls, budget refusals and calls that failed after retries.
   if (config.observability?.enabled !== false) wrappers.push(Observability.layer(config.observability ?? {}))
   const model = stack(base, wrappers).pipe(Layer.provide(Layer.succeedContext(shared.resilience)))
@@ -411,6 +418,7 @@ export const stackConfig = Effect.fn("Stack.stackConfig")(function*(resolved: Ll
     ...(config.prices !== undefined ? { prices: config.prices } : {}),
     observability: ObservabilityConfig.observabilityOptions(config),
     ...(config.pii !== undefined ? { pii: config.pii } : {}),
+    maxRequestBytes: config.maxRequestBytes,
     resilience: {
       retry: config.retry,
       attemptTimeout: ResilienceConfig.attemptTimeoutOf(config),

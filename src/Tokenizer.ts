@@ -13,15 +13,16 @@
  * The work is bounded, so that no prompt or reply can pin the CPU (counting runs synchronously on
  * the request path, where no timer can fire): BPE is quadratic in the length of one pre-token,
  * and a run without whitespace (a base64 blob, minified JSON, a long URL, CJK text) is one
- * pre-token, so runs longer than {@link MAX_RUN} characters are cut into pieces before BPE (the
- * count of such a run is then approximate, within a token per piece). And one count reads at most
+ * pre-token, as is a run of whitespace, so runs of either longer than {@link MAX_RUN} characters
+ * are cut into pieces before BPE (the count of such a run is then approximate, within a token per
+ * piece). And one count reads at most
  * {@link EXACT_LIMIT_BYTES} bytes exactly: past that, every further UTF-8 byte counts as a token,
  * the byte bound a BPE count never exceeds. A count is thus an exact figure for ordinary text and
  * an upper bound beyond the limit.
  *
  * @since 0.1.0
  */
-import { countTokens as countBpe } from "gpt-tokenizer"
+import { countTokens as countBpe, decode, encode } from "gpt-tokenizer"
 import type { LlmRequest } from "./LlmRequest.ts"
 import * as Message from "./Message.ts"
 
@@ -42,7 +43,7 @@ export const MESSAGE_FRAMING_TOKENS = 3
 export const REQUEST_FRAMING_TOKENS = 3
 
 /**
- * The longest run of characters without whitespace given to BPE in one piece.
+ * The longest run of characters without whitespace (or of whitespace) given to BPE in one piece.
  *
  * @since 0.1.0
  * @category constants
@@ -62,26 +63,44 @@ const isSpace = (code: number): boolean =>
 
 const isHighSurrogate = (code: number): boolean => code >= 0xd800 && code <= 0xdbff
 
-/** BPE over `text`, with runs longer than MAX_RUN cut into pieces (linear overall). */
-const countPieces = (text: string): number => {
-  let total = 0
+/**
+ * Cuts `text` into the pieces given to BPE, in order, until `visit` returns false: a run of
+ * whitespace or of other characters is cut every MAX_RUN characters (never between the two
+ * halves of a surrogate pair), and, when `window` is finite, a piece longer than `window` is also
+ * cut where a whitespace run starts. Linear in the length of the text.
+ */
+const forEachPiece = (text: string, window: number, visit: (piece: string) => boolean): void => {
   let pieceStart = 0
   let run = 0
+  let inSpace = false
   for (let index = 0; index < text.length; index++) {
     const code = text.charCodeAt(index)
-    if (isSpace(code)) {
+    const space = isSpace(code)
+    if (space !== inSpace) {
+      inSpace = space
       run = 0
-      continue
+      if (space && index - pieceStart >= window) {
+        if (!visit(text.slice(pieceStart, index))) return
+        pieceStart = index
+      }
     }
     run++
-    // Cut a long run here, never between the two halves of a surrogate pair.
     if (run >= MAX_RUN && !isHighSurrogate(code)) {
-      total += countBpe(text.slice(pieceStart, index + 1))
+      if (!visit(text.slice(pieceStart, index + 1))) return
       pieceStart = index + 1
       run = 0
     }
   }
-  if (pieceStart < text.length) total += countBpe(text.slice(pieceStart))
+  if (pieceStart < text.length) visit(text.slice(pieceStart))
+}
+
+/** BPE over `text`, cut into pieces (linear overall). */
+const countPieces = (text: string): number => {
+  let total = 0
+  forEachPiece(text, Number.POSITIVE_INFINITY, (piece) => {
+    total += countBpe(piece)
+    return true
+  })
   return total
 }
 
@@ -111,6 +130,38 @@ const countWithin = (text: string, allowance: number): { readonly tokens: number
  * @category counting
  */
 export const countText = (text: string): number => countWithin(text, EXACT_LIMIT_BYTES).tokens
+
+// Pieces of ordinary text given to BPE at once when truncating.
+const TRUNCATE_WINDOW = 4096
+
+/**
+ * The first `maxTokens` BPE tokens of a text, and whether it was cut. The work is bounded by
+ * what is kept: the text is encoded piece by piece (runs cut as for counting, ordinary text in
+ * windows of a few kilobytes) until the cap is reached.
+ *
+ * @since 0.1.0
+ * @category counting
+ * @example
+ * Tokenizer.truncate("one two three", 2) // { text: "one two", truncated: true }
+ */
+export const truncate = (text: string, maxTokens: number): { readonly text: string; readonly truncated: boolean } => {
+  let kept = 0
+  let end = 0
+  let tail = ""
+  let truncated = false
+  forEachPiece(text, TRUNCATE_WINDOW, (piece) => {
+    const tokens = encode(piece)
+    if (kept + tokens.length > maxTokens) {
+      tail = decode(tokens.slice(0, Math.max(0, maxTokens - kept)))
+      truncated = true
+      return false
+    }
+    kept += tokens.length
+    end += piece.length
+    return true
+  })
+  return truncated ? { text: text.slice(0, end) + tail, truncated } : { text, truncated }
+}
 
 /**
  * Counts the input tokens of a request: its system prompt and messages, with chat framing. The

@@ -102,17 +102,24 @@ interface Rule {
 
 const octet = "(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)"
 
+// Every pattern does linear work on any text (a prompt can be megabytes): a match can start only
+// where a run of its characters starts (the look-behinds), and no two adjacent parts can match the
+// same characters in many ways (`\s*[:=]\s*|\s+`, not `\s*(?:[:=]|\s)\s*`, which backtracked
+// quadratically over a run of spaces). The JWT shape starts only where a run of base64url
+// characters starts, or every `eyJ` in a run of them would rescan the rest of it. And an open
+// count is written `x{n}x*`, never `x{n,}`: V8 keeps a backtrack entry per character of `{n,}`,
+// so a ten-megabyte run overflowed its stack (a RangeError thrown out of the guard).
 const rules: ReadonlyArray<Rule> = [
   // Provider key formats, then generic key-ish assignments (`api_key = "..."`).
   {
     kind: "apiKey",
     pattern:
-      /(?<![A-Za-z0-9])(?:sk-(?:proj-|ant-(?:api\d\d-)?|or-v1-)?[A-Za-z0-9_-]{20,}|AIza[0-9A-Za-z_-]{35}|gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{40,}|xox[abprs]-[A-Za-z0-9-]{10,}|AKIA[0-9A-Z]{16}|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})/g
+      /(?<![A-Za-z0-9])(?:sk-(?:proj-|ant-(?:api\d\d-)?|or-v1-)?[A-Za-z0-9_-]{20}[A-Za-z0-9_-]*|AIza[0-9A-Za-z_-]{35}|gh[pousr]_[A-Za-z0-9]{36}[A-Za-z0-9]*|github_pat_[A-Za-z0-9_]{40}[A-Za-z0-9_]*|xox[abprs]-[A-Za-z0-9-]{10}[A-Za-z0-9-]*|AKIA[0-9A-Z]{16}|(?<![_-])eyJ[A-Za-z0-9_-]{8}[A-Za-z0-9_-]*\.eyJ[A-Za-z0-9_-]{8}[A-Za-z0-9_-]*\.[A-Za-z0-9_-]{8}[A-Za-z0-9_-]*)/g
   },
   {
     kind: "apiKey",
     pattern:
-      /(?:api[_-]?key|apikey|secret|token|password|passwd|access[_-]?key|auth|bearer|x-goog-api-key)["']?\s*(?:[:=]|\s)\s*["']?(?:Bearer\s+)?([A-Za-z0-9_\-+/.=]{16,})/gi,
+      /(?:api[_-]?key|apikey|secret|token|password|passwd|access[_-]?key|auth|bearer|x-goog-api-key)["']?(?:\s*[:=]\s*|\s+)["']?(?:Bearer\s+)?([A-Za-z0-9_\-+/.=]{16}[A-Za-z0-9_\-+/.=]*)/gi,
     group: 1,
     accept: (value) => /\d/.test(value) && /[A-Za-z]/.test(value)
   },

@@ -17,10 +17,15 @@
  *   {@link scrub} removes secrets from provider text (the one scrubber, `Redaction.scrubText`).
  * - **Reading provider JSON leniently.** {@link lenientStruct} and {@link optionalNullable}
  *   require only what an adapter reads and keep every field they do not know.
+ * - **Bounding what is read.** {@link readText} reads an HTTP body up to a cap,
+ *   {@link limitFetchResponse} does the same for an SDK's `fetch`, and {@link responseTooLarge}
+ *   is the error past it; {@link MaxResponseBytes} is the `maxResponseBytes` option (default
+ *   {@link DEFAULT_MAX_RESPONSE_BYTES}, 32 MiB), so that no answer is taken whole into memory.
  *
  * @since 0.1.0
  */
 import { Context, Duration, Effect, FileSystem, Path, type Redacted, Result, Schema } from "effect"
+import type { HttpClientError, HttpClientResponse } from "effect/http"
 import * as DurationText from "../DurationText.ts"
 import type * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
@@ -28,6 +33,7 @@ import * as Redaction from "../observability/Redaction.ts"
 import * as ProviderKeys from "../ProviderKeys.ts"
 import type { Provider, ProviderConfig } from "../ProviderRegistry.ts"
 import * as Options from "./internal/options.ts"
+import * as ResponseLimit from "./internal/responseLimit.ts"
 
 // -----------------------------------------------------------------------------
 // Defining a provider
@@ -278,9 +284,26 @@ export interface CallInfo {
 
 const MAX_PROVIDER_TEXT = 300
 
+// The most of a provider's text that is scrubbed: only its first 300 characters are quoted, and
+// a body can be megabytes (scrubbing all of it was wasted work on the call path).
+const MAX_SCRUBBED_TEXT = 64 * 1024
+
+const isSpaceCode = (code: number): boolean => code === 32 || (code >= 9 && code <= 13)
+
+// The head of a long text, cut at its last whitespace so that no secret is cut in two (a key
+// never holds whitespace): a cut secret might no longer look like one.
+const headOf = (text: string): string => {
+  if (text.length <= MAX_SCRUBBED_TEXT) return text
+  for (let index = MAX_SCRUBBED_TEXT; index > 0; index--) {
+    if (isSpaceCode(text.charCodeAt(index))) return text.slice(0, index)
+  }
+  return text.slice(0, MAX_SCRUBBED_TEXT)
+}
+
 /**
  * Makes a provider's text fit for an error message: secrets removed (the given key, anything
  * key-shaped, bearer tokens: `Redaction.scrubText`), whitespace folded, cut at 300 characters.
+ * Only the first 64 KiB of a longer text are read.
  *
  * @since 0.1.0
  * @category errors
@@ -288,8 +311,9 @@ const MAX_PROVIDER_TEXT = 300
  * ProviderKit.scrub("Incorrect API key provided: sk-proj-****1234") // "Incorrect API key provided: <redacted>"
  */
 export const scrub = (text: string, apiKey?: string): string => {
-  const out = Redaction.scrubText(text, apiKey === undefined ? undefined : [apiKey]).replace(/\s+/g, " ").trim()
-  return out.length > MAX_PROVIDER_TEXT ? `${out.slice(0, MAX_PROVIDER_TEXT)}...` : out
+  const head = headOf(text)
+  const out = Redaction.scrubText(head, apiKey === undefined ? undefined : [apiKey]).replace(/\s+/g, " ").trim()
+  return out.length > MAX_PROVIDER_TEXT || head.length < text.length ? `${out.slice(0, MAX_PROVIDER_TEXT)}...` : out
 }
 
 /**
@@ -517,3 +541,68 @@ export const optionalNullable = <S extends Schema.Top>(schema: S) => Schema.opti
  */
 export const lenientStruct = <const Fields extends Schema.Struct.Fields>(fields: Fields) =>
   Schema.StructWithRest(Schema.Struct(fields), Rest)
+
+// -----------------------------------------------------------------------------
+// Bounding what is read
+// -----------------------------------------------------------------------------
+
+/**
+ * The most bytes of one response a provider reads unless `maxResponseBytes` says otherwise:
+ * 32 MiB, far above any chat answer, far below what would exhaust memory.
+ *
+ * @since 0.1.0
+ * @category limits
+ */
+export const DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+
+/**
+ * The `maxResponseBytes` provider option: the most bytes of one response read, a whole number
+ * above zero (default {@link DEFAULT_MAX_RESPONSE_BYTES}).
+ *
+ * @since 0.1.0
+ * @category limits
+ */
+export const MaxResponseBytes = Schema.Int.check(Schema.isGreaterThan(0)).annotate({
+  description: `The most bytes of one response read (default ${DEFAULT_MAX_RESPONSE_BYTES}, 32 MiB); a larger one fails with ResponseMalformed.`,
+  examples: [67_108_864]
+})
+
+/**
+ * A response larger than the cap: `ResponseMalformed` (not retryable: the same request would get
+ * the same answer), naming the cap and the option that raises it.
+ *
+ * @since 0.1.0
+ * @category limits
+ */
+export const responseTooLarge: (
+  call: ResponseLimit.Call,
+  maxBytes: number,
+  options?: { readonly what?: string | undefined; readonly requestId?: string | undefined }
+) => LlmError.LlmError = ResponseLimit.responseTooLarge
+
+/**
+ * Reads an HTTP response's body as text, at most `maxBytes` of it. A body that declares a
+ * length within the cap is read as is (the transport stops at that length); any other is read
+ * chunk by chunk and, as soon as it passes the cap, the read fails with
+ * {@link responseTooLarge} and the connection is closed, so a huge body is never held whole.
+ *
+ * @since 0.1.0
+ * @category limits
+ */
+export const readText: (
+  response: HttpClientResponse.HttpClientResponse,
+  call: ResponseLimit.Call,
+  maxBytes: number
+) => Effect.Effect<string, LlmError.LlmError | HttpClientError.HttpClientError> = ResponseLimit.readText
+
+/**
+ * Caps the body of a fetch `Response` (for SDKs that take a `fetch`): a body that declares a
+ * length over `maxBytes` is cancelled at once, any other fails its reader as soon as it passes
+ * the cap; either way `onTooLarge` is called first, so the caller can tell this failure from the
+ * SDK's own and raise {@link responseTooLarge}.
+ *
+ * @since 0.1.0
+ * @category limits
+ */
+export const limitFetchResponse: (response: Response, maxBytes: number, onTooLarge: () => void) => Response =
+  ResponseLimit.limitFetchResponse

@@ -28,6 +28,12 @@ export interface Reply {
   readonly destroy?: boolean
   /** Never answer. */
   readonly hang?: boolean
+  /**
+   * Send `chunk` `count` times without a content-length (chunked), waiting for the client to
+   * read each (or a `content-length` header may be given to declare a length); stops when the
+   * client closes the connection.
+   */
+  readonly chunked?: { readonly chunk: string; readonly count: number }
 }
 
 export type Handler = (request: Recorded) => Reply
@@ -43,6 +49,8 @@ export interface FakeServer {
   readonly abandonedTotal: Effect.Effect<number>
   /** Replaces the handler. */
   readonly setHandler: (handler: Handler) => void
+  /** Body bytes written by chunked replies so far. */
+  readonly chunkedBytesSent: () => number
 }
 
 const headerRecord = (request: IncomingMessage): Record<string, string | undefined> => {
@@ -61,6 +69,7 @@ export const start = (initial: Handler): Effect.Effect<FakeServer, never, Scope.
       let abandonedCount = 0
       let abandonedTotal = 0
       let abandonWaiters: Array<() => void> = []
+      let chunkedBytes = 0
       const server = createServer((request: IncomingMessage, response: ServerResponse) => {
         const chunks: Array<Buffer> = []
         request.on("data", (chunk: Buffer) => chunks.push(chunk))
@@ -104,6 +113,22 @@ export const start = (initial: Handler): Effect.Effect<FakeServer, never, Scope.
               return
             }
             if (response.destroyed) return
+            const chunked = reply.chunked
+            if (chunked !== undefined) {
+              answered = true
+              response.writeHead(reply.status ?? 200, { "content-type": "application/json", ...reply.headers })
+              let left = chunked.count
+              const pump = () => {
+                while (left > 0 && !response.destroyed) {
+                  left--
+                  chunkedBytes += Buffer.byteLength(chunked.chunk)
+                  if (!response.write(chunked.chunk)) return void response.once("drain", pump)
+                }
+                if (left === 0 && !response.destroyed) response.end()
+              }
+              pump()
+              return
+            }
             const text = reply.body === undefined ? "" : typeof reply.body === "string" ? reply.body : JSON.stringify(reply.body)
             answered = true
             response.writeHead(reply.status ?? 200, {
@@ -136,7 +161,8 @@ export const start = (initial: Handler): Effect.Effect<FakeServer, never, Scope.
             setHandler: (next) => {
               handler = next
               unclaimed = []
-            }
+            },
+            chunkedBytesSent: () => chunkedBytes
           }
           resolve({ server, fake })
         })

@@ -242,6 +242,18 @@ describe("ProviderKit failure helpers", () => {
     assert.isTrue(long.endsWith("..."))
   })
 
+  it("scrub reads only the head of a huge body: a 10 MB key-shaped run is scrubbed, not thrown on", () => {
+    // A 10 MB `sk-...` run overflowed the key rule's backtrack stack (a RangeError out of the mapping).
+    const huge = ProviderKit.scrub(`error: sk-proj-${"a".repeat(10_000_000)} was refused`)
+    assert.strictEqual(huge, "error:...")
+    const unbroken = ProviderKit.scrub(`sk-proj-${"a".repeat(10_000_000)}`)
+    assert.strictEqual(unbroken, `${Redaction.PLACEHOLDER}...`)
+    // The head is cut at whitespace, so a key at its end is never cut in two and stays recognisable.
+    const padded = ProviderKit.scrub(`${"x ".repeat(32_760)}AIza${"B".repeat(35)} ${"y ".repeat(1_000)}`)
+    assert.notInclude(padded, "AIza")
+    assert.isTrue(padded.endsWith("..."))
+  })
+
   it("errorCode finds the code on an error, its causes or the first of its errors", () => {
     assert.strictEqual(ProviderKit.errorCode(Object.assign(new TypeError("fetch failed"), { cause: { code: "ECONNRESET" } })), "ECONNRESET")
     assert.strictEqual(ProviderKit.errorCode(new AggregateError([Object.assign(new Error("x"), { code: "ECONNREFUSED" })])), "ECONNREFUSED")

@@ -21,6 +21,7 @@ import * as MockFlags from "../flags/MockFlags.ts"
 import * as ModelFlags from "../flags/ModelFlags.ts"
 import * as ObservabilityFlags from "../flags/ObservabilityFlags.ts"
 import * as OutputFlags from "../flags/OutputFlags.ts"
+import * as RequestSizeFlags from "../flags/RequestSizeFlags.ts"
 import * as ResilienceFlags from "../flags/ResilienceFlags.ts"
 import * as Output from "../Output.ts"
 
@@ -48,6 +49,7 @@ export const command = Command.make(
     budget: BudgetFlags.flags,
     resilience: ResilienceFlags.flags,
     ledger: ObservabilityFlags.recording,
+    requestSize: RequestSizeFlags.flags,
     config: ConfigFlags.config,
     json: OutputFlags.json
   },
@@ -58,6 +60,7 @@ export const command = Command.make(
         input.mock,
         input.budget,
         input.resilience,
+        input.requestSize,
         ObservabilityFlags.overrides(input.ledger)
       ),
       configFile: ConfigFlags.configFile(input.config)

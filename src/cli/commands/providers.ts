@@ -1,6 +1,9 @@
 /**
  * `llm-connect providers`: every registered provider, its default model, and whether a key was
  * found and where (variable name, key file path, config file, or not needed). Never the key.
+ * For `claude-code`, also whether the `claude` binary was found, and where (it is looked for as
+ * a call would run it: `providers.claude-code.options.binaryPath`, else `CLAUDE_CODE_PATH`, else
+ * `claude` on `PATH`).
  *
  * @since 0.1.0
  */
@@ -9,6 +12,7 @@ import { Command } from "effect/cli"
 import * as LlmConnectConfig from "../../LlmConnectConfig.ts"
 import * as ProviderKeys from "../../ProviderKeys.ts"
 import * as ProviderRegistry from "../../ProviderRegistry.ts"
+import * as ClaudeCodeLanguageModel from "../../providers/claude-code/ClaudeCodeLanguageModel.ts"
 import * as ConfigFlags from "../flags/ConfigFlags.ts"
 import * as OutputFlags from "../flags/OutputFlags.ts"
 import * as Output from "../Output.ts"
@@ -30,6 +34,35 @@ export interface ProviderRow {
   /** Where the key was found or looked for, e.g. `OPENAI_API_KEY`. */
   readonly keySource: string
   readonly selected: boolean
+  /** For a provider that runs a binary (`claude-code`): whether it was found, and where. */
+  readonly binary?: BinaryStatus | undefined
+}
+
+/**
+ * Whether a provider's binary was found: its name, where that name came from, and the path.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BinaryStatus {
+  readonly found: boolean
+  readonly name: string
+  /** `binaryPath` (the provider option), `CLAUDE_CODE_PATH`, or `PATH`. */
+  readonly source: string
+  readonly path?: string | undefined
+}
+
+const claudeBinary = (config: LlmConnectConfig.LlmConnectConfig) => {
+  const binaryPath = config.providers[ClaudeCodeLanguageModel.PROVIDER]?.options?.binaryPath
+  return Effect.map(
+    ClaudeCodeLanguageModel.findBinary(typeof binaryPath === "string" ? { binaryPath } : {}),
+    (lookup): BinaryStatus => ({
+      found: lookup.path !== undefined,
+      name: lookup.name,
+      source: lookup.source,
+      ...(lookup.path !== undefined ? { path: lookup.path } : {})
+    })
+  )
 }
 
 /**
@@ -59,7 +92,8 @@ export const rows = Effect.fn("cli.providers.rows")(function*(config: LlmConnect
       keyEnv: provider.keyEnv,
       key,
       keySource,
-      selected: provider.name === config.provider
+      selected: provider.name === config.provider,
+      ...(provider.name === ClaudeCodeLanguageModel.PROVIDER ? { binary: yield* claudeBinary(config) } : {})
     })
   }
   return out
@@ -70,7 +104,22 @@ const table = (list: ReadonlyArray<ProviderRow>): string => {
   const lines = list.map((row) => [`${row.selected ? "*" : " "} ${row.name}`, row.defaultModel, row.key, row.keySource])
   const all = [[`  ${header[0]}`, ...header.slice(1)], ...lines]
   const widths = header.map((_, column) => Math.max(...all.map((line) => line[column]!.length)))
-  return all.map((line) => line.map((cell, column) => cell.padEnd(widths[column]!)).join("  ").trimEnd()).join("\n")
+  const text = all.map((line) => line.map((cell, column) => cell.padEnd(widths[column]!)).join("  ").trimEnd())
+  for (const row of list) if (row.binary !== undefined) text.push("", binaryLine(row.name, row.binary))
+  return text.join("\n")
+}
+
+/**
+ * The line saying whether a provider's binary was found.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const binaryLine = (provider: string, binary: BinaryStatus): string => {
+  const looked = binary.source === "PATH" ? `"${binary.name}" on PATH` : `"${binary.name}" (from ${binary.source})`
+  return binary.path !== undefined
+    ? `${provider}: binary found at ${binary.path} (looked for ${looked})`
+    : `${provider}: binary not found (looked for ${looked}); ${ClaudeCodeLanguageModel.INSTALL_HINT}`
 }
 
 /**

@@ -39,6 +39,7 @@ import * as MockFlags from "../flags/MockFlags.ts"
 import * as ModelFlags from "../flags/ModelFlags.ts"
 import * as ObservabilityFlags from "../flags/ObservabilityFlags.ts"
 import * as OutputFlags from "../flags/OutputFlags.ts"
+import * as RequestSizeFlags from "../flags/RequestSizeFlags.ts"
 import * as ResilienceFlags from "../flags/ResilienceFlags.ts"
 import * as Prompt from "./prompt.ts"
 import * as CliConfig from "../CliConfig.ts"
@@ -262,6 +263,7 @@ export const flags = {
   budget: BudgetFlags.flags,
   resilience: ResilienceFlags.flags,
   ledger: ObservabilityFlags.recording,
+  requestSize: RequestSizeFlags.flags,
   config: ConfigFlags.config,
   json: OutputFlags.json
 } as const
@@ -284,6 +286,7 @@ const configure = (flags: Flags, prepared: Prepared, journalFile: string) =>
       flags.mock,
       flags.budget,
       flags.resilience,
+      flags.requestSize,
       ObservabilityFlags.overrides(flags.ledger)
     )
     const start = prepared.start

@@ -104,6 +104,8 @@ export interface Options {
   readonly maxTokens?: number | undefined
   /** One JSON call, or a stream's opening; default {@link DEFAULT_TIMEOUT}. */
   readonly timeout?: Duration.Input | undefined
+  /** The most bytes of one response read (JSON body or whole stream); default 32 MiB. */
+  readonly maxResponseBytes?: number | undefined
 }
 
 /**
@@ -144,7 +146,8 @@ export const fromHttpClient = (http: HttpClient.HttpClient, options: Options = {
     provider: PROVIDER,
     baseUrl: options.baseUrl ?? DEFAULT_BASE_URL,
     apiKey: options.apiKey,
-    timeout: Duration.fromInputUnsafe(options.timeout ?? DEFAULT_TIMEOUT)
+    timeout: Duration.fromInputUnsafe(options.timeout ?? DEFAULT_TIMEOUT),
+    maxResponseBytes: options.maxResponseBytes ?? ProviderKit.DEFAULT_MAX_RESPONSE_BYTES
   })
   return LanguageModel.make({
     provider: PROVIDER,
@@ -188,6 +191,7 @@ export const ProviderOptions = Schema.Struct({
       Schema.annotateEncoded({ description: "How long one request (or a stream's opening) may take (default 10m).", examples: ["30s"] })
     )
   ),
+  maxResponseBytes: Schema.optionalKey(ProviderKit.MaxResponseBytes),
   maxTokens: Schema.optionalKey(
     Schema.Int.check(Schema.isGreaterThan(0)).annotate({
       description: "The max_tokens sent when a request sets none (default 4096).",
@@ -228,6 +232,7 @@ export const provider: Effect.Effect<Provider, never, HttpClient.HttpClient | Fi
           baseUrl,
           defaultModel: model,
           ...(options.maxTokens !== undefined ? { maxTokens: options.maxTokens } : {}),
+          ...(options.maxResponseBytes !== undefined ? { maxResponseBytes: options.maxResponseBytes } : {}),
           ...(options.timeout !== undefined ? { timeout: options.timeout } : {})
         }))
   })

@@ -14,12 +14,17 @@
  * named in a warning log line and in the response's `warnings`.
  *
  * Interrupting the call, or its timeout, kills the CLI and every process it started (its
- * process group). The CLI's own retries are turned off (`CLAUDE_CODE_MAX_RETRIES=0`): retries
- * belong to the resilience layer. Failures are mapped in `internal/errors.ts`.
+ * process group). The run is over when the CLI exits: its output pipes get a short grace
+ * ({@link PIPE_GRACE}) to drain, not an unbounded wait for end-of-file, so a descendant that
+ * keeps them open (and is then stopped with the group) cannot hold a finished call. At most
+ * `maxResponseBytes` of output are read (default 32 MiB); past it the CLI is stopped and the
+ * call fails with `ResponseMalformed` naming the cap. The CLI's own retries are turned off
+ * (`CLAUDE_CODE_MAX_RETRIES=0`): retries belong to the resilience layer. Failures are mapped in
+ * `internal/errors.ts`.
  *
  * @since 0.1.0
  */
-import { Clock, Config, Duration, Effect, FileSystem, Layer, Option, Path, Redacted, Result, Schema, Stream } from "effect"
+import { Clock, Duration, Effect, Fiber, FileSystem, Layer, Option, Path, Redacted, Result, Schema, Stream } from "effect"
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import * as CallContext from "../../CallContext.ts"
 import * as LanguageModel from "../../LanguageModel.ts"
@@ -30,9 +35,11 @@ import * as Tokenizer from "../../Tokenizer.ts"
 import * as Usage from "../../Usage.ts"
 import * as TextOnly from "../internal/content.ts"
 import * as ProviderKit from "../ProviderKit.ts"
+import * as Binary from "./internal/binary.ts"
 import * as ClaudeCodeSchema from "./internal/ClaudeCodeSchema.ts"
 import * as Errors from "./internal/errors.ts"
 import * as Invocation from "./internal/invocation.ts"
+import * as Output from "./internal/output.ts"
 
 /**
  * The provider's registered name.
@@ -56,7 +63,15 @@ export const DEFAULT_MODEL = "sonnet"
  * @since 0.1.0
  * @category constants
  */
-export const PATH_ENV = "CLAUDE_CODE_PATH"
+export const PATH_ENV: typeof Binary.PATH_ENV = Binary.PATH_ENV
+
+/**
+ * How to install the CLI (or point to it), as errors and `llm-connect providers` say it.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const INSTALL_HINT: string = Errors.INSTALL_HINT
 
 /**
  * How long one run may take before it is stopped, unless `timeout` says otherwise.
@@ -65,6 +80,18 @@ export const PATH_ENV = "CLAUDE_CODE_PATH"
  * @category constants
  */
 export const DEFAULT_TIMEOUT: Duration.Duration = Duration.minutes(10)
+
+/**
+ * How long the output pipes may stay open once the CLI has exited: what it wrote before exiting
+ * is read in that time; a descendant holding the pipes open is not waited for.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const PIPE_GRACE: Duration.Duration = Duration.seconds(1)
+
+// Only the start of stderr is quoted in errors (300 characters): the rest is read and dropped.
+const MAX_STDERR_BYTES = 64 * 1024
 
 /**
  * @since 0.1.0
@@ -83,6 +110,8 @@ export interface Options {
   readonly env?: Readonly<Record<string, string>> | undefined
   /** How long one run may take (default 10 minutes). */
   readonly timeout?: Duration.Input | undefined
+  /** The most bytes of output read from one run (default `ProviderKit.DEFAULT_MAX_RESPONSE_BYTES`, 32 MiB). */
+  readonly maxResponseBytes?: number | undefined
 }
 
 /**
@@ -178,8 +207,25 @@ const spawnCode = (error: { readonly reason: { readonly _tag: string; readonly c
   return error.reason._tag === "NotFound" ? "ENOENT" : error.reason._tag === "PermissionDenied" ? "EACCES" : error.reason._tag
 }
 
-const collect = (stream: Stream.Stream<Uint8Array, unknown>) =>
-  stream.pipe(Stream.decodeText(), Stream.mkString, Effect.orElseSucceed(() => ""))
+/**
+ * Where the `claude` binary was looked for, and whether an executable file is there.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type BinaryLookup = Binary.BinaryLookup
+
+/**
+ * Looks for the `claude` binary as a call would run it (`binaryPath`, else `$CLAUDE_CODE_PATH`,
+ * else `claude` on `PATH`), without running it: an executable file at that path, or in one of
+ * `PATH`'s directories. `llm-connect providers` reports it.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const findBinary: (
+  options?: { readonly binaryPath?: string | undefined }
+) => Effect.Effect<BinaryLookup, never, FileSystem.FileSystem | Path.Path> = Binary.findBinary
 
 /**
  * Builds a Claude Code model. The binary is `binaryPath`, else `$CLAUDE_CODE_PATH`, else
@@ -194,11 +240,10 @@ export const make = (options: Options = {}): Effect.Effect<LanguageModel.Service
     const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
-    const fromEnv = yield* Effect.orElseSucceed(Config.option(Config.String(PATH_ENV)), () => Option.none<string>())
-    const binary = options.binaryPath ?? Option.getOrUndefined(Option.filter(fromEnv, (value) => value.trim() !== "")) ??
-      "claude"
+    const binary = (yield* Binary.binaryName(options.binaryPath)).name
     const defaultModel = options.model ?? DEFAULT_MODEL
     const timeout = Duration.fromInputUnsafe(options.timeout ?? DEFAULT_TIMEOUT)
+    const maxResponseBytes = options.maxResponseBytes ?? ProviderKit.DEFAULT_MAX_RESPONSE_BYTES
     const apiKey = options.apiKey
     const env: Record<string, string | Redacted.Redacted<string> | undefined> = {
       // Other providers' keys are none of the CLI's business.
@@ -241,12 +286,21 @@ export const make = (options: Options = {}): Effect.Effect<LanguageModel.Service
           }))
         )
         yield* Effect.annotateCurrentSpan("claude_code.pid", handle.pid)
-        const [stdout, stderr, exit] = yield* Effect.all([
-          collect(handle.stdout),
-          collect(handle.stderr),
-          Effect.result(handle.exitCode)
-        ], { concurrency: "unbounded" })
-        return { stdout, stderr, exit }
+        const stdout = Output.collected()
+        const stderr = Output.collected()
+        const tooMuch = Effect.fail<Errors.Failure>({ _tag: "OutputTooLarge", maxBytes: maxResponseBytes })
+        const reading = yield* Effect.forkScoped(Effect.all([
+          Output.collect(handle.stdout, stdout, maxResponseBytes, tooMuch),
+          Output.collect(handle.stderr, stderr, MAX_STDERR_BYTES, Effect.void)
+        ], { concurrency: 2, discard: true }))
+        // The run ends when the process exits (or its output passes the cap), not when its pipes
+        // close: a process it left behind may hold them open. They get a short grace to drain.
+        const exit = yield* Effect.raceFirst(
+          Effect.result(handle.exitCode),
+          Effect.andThen(Fiber.join(reading), Effect.never)
+        )
+        yield* Effect.timeoutOption(Fiber.join(reading), PIPE_GRACE)
+        return { stdout: Output.textOf(stdout), stderr: Output.textOf(stderr), exit }
       }).pipe(Effect.scoped)
 
     const generate = Effect.fn("ClaudeCodeLanguageModel.generate")(function*(request: LlmRequest) {
@@ -317,7 +371,8 @@ export const layer = (options: Options = {}): Layer.Layer<LanguageModel.Language
 
 /**
  * `providers.claude-code.options`: `binaryPath` (the `claude` binary), `timeout` (one run, `30s`,
- * `5m` or milliseconds; default 10 minutes) and `env` (extra environment variables for the CLI).
+ * `5m` or milliseconds; default 10 minutes), `env` (extra environment variables for the CLI) and
+ * `maxResponseBytes` (the most output read from one run; default 32 MiB).
  *
  * @since 0.1.0
  * @category options
@@ -332,7 +387,8 @@ export const ProviderOptions = Schema.Struct({
   ),
   env: Schema.optionalKey(
     Schema.Record(Schema.String, Schema.String).annotate({ examples: [{ CLAUDE_CONFIG_DIR: "/srv/claude" }] })
-  ).annotate({ description: "Extra environment variables for the CLI." })
+  ).annotate({ description: "Extra environment variables for the CLI." }),
+  maxResponseBytes: Schema.optionalKey(ProviderKit.MaxResponseBytes)
 })
 
 /**

@@ -16,7 +16,9 @@
  * global `fetch` (wrapped to keep the response headers, which the SDK's `ApiError` drops, so
  * that a 429's `retry-after` is read as well as Google's `RetryInfo`). Interrupting the fiber
  * aborts the request (`abortSignal`). Base URL (`httpOptions.baseUrl`) and API version
- * (default `v1beta`) are configurable, for proxies and tests.
+ * (default `v1beta`) are configurable, for proxies and tests. The same `fetch` wrapper caps the
+ * body at `maxResponseBytes` (default 32 MiB): past it the read stops and the call fails with
+ * `ResponseMalformed` naming the cap.
  *
  * @since 0.1.0
  */
@@ -90,6 +92,8 @@ export interface Options {
   readonly defaultModel?: string | undefined
   /** How long one request may take before it fails with `Timeout`; default 10 minutes. */
   readonly timeout?: Duration.Input | undefined
+  /** The most bytes of one response read (default `ProviderKit.DEFAULT_MAX_RESPONSE_BYTES`, 32 MiB). */
+  readonly maxResponseBytes?: number | undefined
 }
 
 const FILTER_REASONS = new Set([
@@ -182,6 +186,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
     const defaultModel = options.defaultModel ?? DEFAULT_MODEL
     const timeout = Duration.fromInputUnsafe(options.timeout ?? Duration.minutes(10))
     const timeoutMs = Duration.toMillis(timeout)
+    const maxResponseBytes = options.maxResponseBytes ?? ProviderKit.DEFAULT_MAX_RESPONSE_BYTES
 
     const generate = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError.LlmError> => {
       const model = request.model ?? defaultModel
@@ -191,12 +196,16 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
       const { config, contents } = toSdkRequest(request)
       return Effect.gen(function*() {
         const started = yield* Clock.currentTimeMillis
-        // The SDK's ApiError drops the response headers; keep them to read `retry-after`.
+        // The SDK's ApiError drops the response headers; keep them to read `retry-after`. And
+        // cap the body: the SDK would read any length whole.
         let headers: Headers | undefined
+        let tooLarge = false
         const fetchKeepingHeaders = (input: RequestInfo | URL, init?: RequestInit) =>
           fetch(input, init).then((response) => {
             headers = response.headers
-            return response
+            return ProviderKit.limitFetchResponse(response, maxResponseBytes, () => {
+              tooLarge = true
+            })
           })
         const response = yield* Effect.tryPromise({
           try: (signal) =>
@@ -208,8 +217,10 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
           catch: (error) => error
         }).pipe(
           Effect.catch((error) =>
-            Effect.flatMap(Clock.currentTimeMillis, (nowMs) =>
-              Effect.fail(Errors.fromUnknown(call, error, headers === undefined ? undefined : ProviderKit.retryAfterMs(headers, nowMs))))
+            tooLarge
+              ? Effect.fail(ProviderKit.responseTooLarge({ provider: PROVIDER, model, baseUrl }, maxResponseBytes))
+              : Effect.flatMap(Clock.currentTimeMillis, (nowMs) =>
+                Effect.fail(Errors.fromUnknown(call, error, headers === undefined ? undefined : ProviderKit.retryAfterMs(headers, nowMs))))
           ),
           Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(Errors.timeout(call, timeoutMs)) })
         )
@@ -275,8 +286,8 @@ export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel
   Layer.effect(LanguageModel.LanguageModel, make(options))
 
 /**
- * `providers.gemini.options`: `apiVersion` (default `v1beta`) and the per-attempt `timeout`
- * (`30s`, `2m`, or milliseconds; default 10 minutes).
+ * `providers.gemini.options`: `apiVersion` (default `v1beta`), the per-attempt `timeout`
+ * (`30s`, `2m`, or milliseconds; default 10 minutes) and `maxResponseBytes` (default 32 MiB).
  *
  * @since 0.1.0
  * @category options
@@ -287,7 +298,8 @@ export const ProviderOptions = Schema.Struct({
   }),
   timeout: Schema.optionalKey(
     ProviderKit.Timeout.pipe(Schema.annotateEncoded({ description: "How long one request may take (default 10m)." }))
-  )
+  ),
+  maxResponseBytes: Schema.optionalKey(ProviderKit.MaxResponseBytes)
 })
 
 /**
@@ -300,7 +312,8 @@ export type ProviderOptions = typeof ProviderOptions.Type
 
 /**
  * The `gemini` registry entry (needs `FileSystem` and `Path` to read key files). Settings from
- * the provider config: `baseUrl`, `options.apiVersion`, `options.timeout`.
+ * the provider config: `baseUrl`, `options.apiVersion`, `options.timeout`,
+ * `options.maxResponseBytes`.
  *
  * @since 0.1.0
  * @category providers
@@ -318,6 +331,7 @@ export const provider: Effect.Effect<Provider, never, FileSystem.FileSystem | Pa
       ...(baseUrl !== undefined ? { baseUrl } : {}),
       ...(options.apiVersion !== undefined ? { apiVersion: options.apiVersion } : {}),
       defaultModel: model,
-      ...(options.timeout !== undefined ? { timeout: options.timeout } : {})
+      ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
+      ...(options.maxResponseBytes !== undefined ? { maxResponseBytes: options.maxResponseBytes } : {})
     })
 })

@@ -11,7 +11,6 @@
  * @since 0.1.0
  */
 import { type Clock, Context, Duration, Effect, Layer, Result, Schema } from "effect"
-import { decode, encode } from "gpt-tokenizer"
 import * as DurationText from "../../DurationText.ts"
 import * as LanguageModel from "../../LanguageModel.ts"
 import * as LlmError from "../../LlmError.ts"
@@ -122,9 +121,9 @@ const applyLimits = (text: string, request: LlmRequest): { content: string; fini
   // A BPE token is at least one UTF-8 byte: a reply no longer in bytes than the cap fits without
   // running the tokenizer (budgets set `maxTokens` on every call).
   if (request.maxTokens !== undefined && Buffer.byteLength(content, "utf8") > request.maxTokens) {
-    const tokens = encode(content)
-    if (tokens.length > request.maxTokens) {
-      content = decode(tokens.slice(0, request.maxTokens))
+    const cut = Tokenizer.truncate(content, request.maxTokens)
+    if (cut.truncated) {
+      content = cut.text
       finishReason = "length"
     }
   }
@@ -144,8 +143,12 @@ const tokenCounts = () => {
     }
     return found
   }
-  // The same count as `Tokenizer.countRequest`, each text counted once.
+  // The same count as `Tokenizer.countRequest`, each text counted once. A request too long to
+  // be counted exactly is counted by `countRequest` itself, whose texts share one exact allowance.
   const request = (value: LlmRequest): number => {
+    let units = value.system?.length ?? 0
+    for (const message of value.messages) units += Message.text(message).length
+    if (units * 3 > Tokenizer.EXACT_LIMIT_BYTES) return Tokenizer.countRequest(value)
     let total = Tokenizer.REQUEST_FRAMING_TOKENS
     if (value.system !== undefined) total += Tokenizer.MESSAGE_FRAMING_TOKENS + text(value.system)
     for (const message of value.messages) total += Tokenizer.MESSAGE_FRAMING_TOKENS + text(Message.text(message))

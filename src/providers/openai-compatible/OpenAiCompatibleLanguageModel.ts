@@ -53,6 +53,8 @@ export interface Options {
   readonly defaultModel?: string | undefined
   readonly headers?: Readonly<Record<string, string>> | undefined
   readonly timeout?: Duration.Input | undefined
+  /** The most bytes of one response read (default 32 MiB). */
+  readonly maxResponseBytes?: number | undefined
 }
 
 /**
@@ -69,7 +71,8 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
     defaultModel: options.defaultModel ?? DEFAULT_MODEL,
     maxTokensField: "max_tokens",
     ...(options.headers !== undefined ? { headers: options.headers } : {}),
-    ...(options.timeout !== undefined ? { timeout: options.timeout } : {})
+    ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
+    ...(options.maxResponseBytes !== undefined ? { maxResponseBytes: options.maxResponseBytes } : {})
   })
 
 /**

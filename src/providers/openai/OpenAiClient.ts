@@ -6,7 +6,9 @@
  * {@link OpenAiSchema.ChatCompletion} Schema and maps every failure to an `LlmError` (through
  * `internal/errors.ts`, the one mapping). It never retries: retries belong to the resilience
  * layer, so nothing retries twice. Interrupting the fiber aborts the request (the socket is
- * closed); a per-attempt `timeout` fails with `LlmError` reason `Timeout`.
+ * closed); a per-attempt `timeout` fails with `LlmError` reason `Timeout`. At most
+ * `maxResponseBytes` of a body are read (default 32 MiB): past it the connection is closed and
+ * the call fails with `ResponseMalformed` naming the cap.
  *
  * The transport is whatever `HttpClient` is provided: `NodeHttpClient.layerUndici` in
  * production (the least client CPU per call measured; see docs/performance.md), a fake in tests.
@@ -17,6 +19,7 @@ import { Context, Duration, Effect, Exit, Layer, Redacted } from "effect"
 import { HttpBody, HttpClient, HttpClientRequest } from "effect/http"
 import * as BaseUrl from "../../BaseUrl.ts"
 import type * as LlmError from "../../LlmError.ts"
+import * as ProviderKit from "../ProviderKit.ts"
 import * as Errors from "./internal/errors.ts"
 import * as OpenAiSchema from "./internal/OpenAiSchema.ts"
 
@@ -37,6 +40,8 @@ export interface Options {
   readonly headers?: Readonly<Record<string, string>> | undefined
   /** How long one request may take before it fails with `Timeout`; default 10 minutes. */
   readonly timeout?: Duration.Input | undefined
+  /** The most bytes of one response read (default `ProviderKit.DEFAULT_MAX_RESPONSE_BYTES`, 32 MiB). */
+  readonly maxResponseBytes?: number | undefined
 }
 
 /**
@@ -100,6 +105,7 @@ export const fromHttpClient = (http: HttpClient.HttpClient, options: Options): S
   }
   const timeout = Duration.fromInputUnsafe(options.timeout ?? DEFAULT_TIMEOUT)
   const timeoutMs = Duration.toMillis(timeout)
+  const maxResponseBytes = options.maxResponseBytes ?? ProviderKit.DEFAULT_MAX_RESPONSE_BYTES
 
   const createChatCompletion = (body: OpenAiSchema.ChatCompletionRequest) => {
     const call: Errors.CallInfo = { provider: options.provider, model: body.model, baseUrl, apiKey }
@@ -110,7 +116,7 @@ export const fromHttpClient = (http: HttpClient.HttpClient, options: Options): S
     const request = urlParams === undefined ? post : HttpClientRequest.setUrlParams(post, urlParams)
     return http.execute(request).pipe(
       Effect.flatMap((response) =>
-        Effect.flatMap(response.text, (text): Effect.Effect<ChatCompletionResult, LlmError.LlmError> => {
+        Effect.flatMap(ProviderKit.readText(response, call, maxResponseBytes), (text): Effect.Effect<ChatCompletionResult, LlmError.LlmError> => {
           const status = response.status
           if (status < 200 || status >= 300) {
             return Effect.flatMap(

@@ -278,7 +278,8 @@ export type Services = HttpClient.HttpClient | FileSystem.FileSystem | Path.Path
 
 /**
  * The `providers.<name>.options` every OpenAI-protocol provider reads: `timeout`, the
- * per-attempt timeout (`30s`, `2m`, or milliseconds; default 10 minutes).
+ * per-attempt timeout (`30s`, `2m`, or milliseconds; default 10 minutes), and
+ * `maxResponseBytes`, the most bytes of one response read (default 32 MiB).
  *
  * @since 0.1.0
  * @category options
@@ -286,7 +287,8 @@ export type Services = HttpClient.HttpClient | FileSystem.FileSystem | Path.Path
 export const ProviderOptions = Schema.Struct({
   timeout: Schema.optionalKey(
     ProviderKit.Timeout.pipe(Schema.annotateEncoded({ description: "How long one request may take (default 10m)." }))
-  )
+  ),
+  maxResponseBytes: Schema.optionalKey(ProviderKit.MaxResponseBytes)
 })
 
 /**
@@ -357,7 +359,7 @@ export const providerFor = <FlavorOptions extends ProviderOptions>(
           })))
         }
         const http = yield* HttpClient.HttpClient
-        const { timeout } = settings.options
+        const { maxResponseBytes, timeout } = settings.options
         const options: Options = {
           provider: flavor.name,
           baseUrl,
@@ -365,6 +367,7 @@ export const providerFor = <FlavorOptions extends ProviderOptions>(
           defaultModel: settings.model,
           maxTokensField: flavor.maxTokensField,
           ...(timeout !== undefined ? { timeout } : {}),
+          ...(maxResponseBytes !== undefined ? { maxResponseBytes } : {}),
           ...flavor.configure?.(settings.options)
         }
         return fromClient(OpenAiClient.fromHttpClient(http, options), options)

@@ -82,6 +82,8 @@ export interface Options extends Attribution {
   readonly baseUrl?: string | undefined
   readonly defaultModel?: string | undefined
   readonly timeout?: Duration.Input | undefined
+  /** The most bytes of one response read (default 32 MiB). */
+  readonly maxResponseBytes?: number | undefined
 }
 
 const shared = {
@@ -105,7 +107,8 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service, nev
     apiKey: options.apiKey,
     defaultModel: options.defaultModel ?? DEFAULT_MODEL,
     headers: attributionHeaders(options),
-    ...(options.timeout !== undefined ? { timeout: options.timeout } : {})
+    ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
+    ...(options.maxResponseBytes !== undefined ? { maxResponseBytes: options.maxResponseBytes } : {})
   })
 
 /**

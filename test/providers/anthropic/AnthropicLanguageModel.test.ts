@@ -224,6 +224,24 @@ describe("AnthropicLanguageModel: generate (JSON)", () => {
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 })
 
+describe("AnthropicLanguageModel: response caps", () => {
+  it.live("a JSON body or an event stream past maxResponseBytes fails with ResponseMalformed naming the cap", () =>
+    Effect.gen(function*() {
+      const fake = yield* Fake.start((request) => Fake.ok(request))
+      const json = yield* failure((yield* model(fake.origin, { maxResponseBytes: 64 })).generate(LlmRequest.make("Name a river")))
+      assert.strictEqual(json.reason._tag, "ResponseMalformed")
+      assert.include(json.message, "maxResponseBytes")
+      fake.setHandler(() => Fake.sse(Fake.textStream()))
+      const streamed = yield* partsThenError((yield* model(fake.origin, { maxResponseBytes: 256 })).stream(LlmRequest.make("hi")))
+      assert.strictEqual(streamed.error.reason._tag, "ResponseMalformed")
+      assert.include(streamed.error.message, "maxResponseBytes")
+      assert.isFalse(streamed.parts.some((part) => part.type === "finish"))
+      // Within the cap, the same answers are read whole.
+      const whole = finishOf(yield* collect((yield* model(fake.origin)).stream(LlmRequest.make("hi"))))
+      assert.strictEqual(whole.content, "Hello, world")
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+})
+
 describe("AnthropicLanguageModel: stream (SSE)", () => {
   it.live("emits text deltas as they arrive, then one finish part with the whole response", () =>
     Effect.gen(function*() {

@@ -236,6 +236,95 @@ describe("ClaudeCodeLanguageModel (real claude binary, fake API)", () => {
       assert.include(refused.message, "exited with code 1")
     }).pipe(Effect.provide(NodeServices.layer)), TIMEOUT)
 
+  /** A stand-in for the binary: a shell script with the given body (after it reads its stdin, unless told not to). */
+  const scriptBinary = (body: (dir: string) => string, options: { readonly readStdin?: boolean } = {}) =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const dir = yield* Effect.orDie(fs.makeTempDirectoryScoped({ prefix: "llm-connect-fake-claude-" }))
+      const file = `${dir}/claude`
+      const read = options.readStdin === false ? "" : "cat >/dev/null\n"
+      yield* Effect.orDie(fs.writeFileString(file, `#!/bin/sh\n${read}${body(dir)}\n`))
+      yield* Effect.orDie(fs.chmod(file, 0o755))
+      return { file, dir }
+    })
+
+  const okResult = JSON.stringify({
+    type: "result",
+    subtype: "success",
+    is_error: false,
+    result: "done",
+    session_id: "s-1",
+    usage: { input_tokens: 5, output_tokens: 1 }
+  })
+
+  // The issue: a claude that printed its result and exited 0 but left a descendant holding stdout
+  // was waited for until the provider timeout (10 minutes, then retried).
+  it.live("a result printed before exit is the answer, even while a descendant holds stdout open", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const { dir, file } = yield* scriptBinary((dir) =>
+        `printf '%s' '${okResult}'\nsleep 300 &\necho $! > ${dir}/child.pid\nexit 0`
+      )
+      const model = yield* ClaudeCodeLanguageModel.make({ binaryPath: file, timeout: "60 seconds" })
+      const started = Date.now()
+      const response = yield* model.generate(LlmRequest.make("hi"))
+      assert.isBelow(Date.now() - started, 15_000, "not held until the 60 s timeout")
+      assert.strictEqual(response.content, "done")
+      assert.strictEqual(response.usage.inputTokens, 5)
+      assert.strictEqual(response.usage.outputTokens, 1)
+      // the descendant is stopped with the process group
+      const child = Number((yield* Effect.orDie(fs.readFileString(`${dir}/child.pid`))).trim())
+      assert.isTrue(yield* Harness.awaitGone(child), "the descendant is gone")
+    }).pipe(Effect.provide(NodeServices.layer)), TIMEOUT)
+
+  it.live("output past maxResponseBytes stops the CLI: ResponseMalformed naming the cap", () =>
+    Effect.gen(function*() {
+      const { dir, file } = yield* scriptBinary((dir) =>
+        `echo $$ > ${dir}/self.pid\nhead -c 50000000 /dev/zero | tr '\\0' x\nprintf '%s' '${okResult}'`
+      )
+      const fs = yield* FileSystem.FileSystem
+      const model = yield* ClaudeCodeLanguageModel.make({ binaryPath: file, maxResponseBytes: 1024 * 1024 })
+      const error = yield* Effect.flip(model.generate(LlmRequest.make("hi")))
+      assert.strictEqual(error.reason._tag, "ResponseMalformed")
+      assert.isFalse(error.isRetryable)
+      assert.include(error.message, "the output of the claude CLI")
+      assert.include(error.message, "1 MiB")
+      assert.include(error.message, "maxResponseBytes")
+      const pid = Number((yield* Effect.orDie(fs.readFileString(`${dir}/self.pid`))).trim())
+      assert.isTrue(yield* Harness.awaitGone(pid), "the CLI is stopped")
+    }).pipe(Effect.provide(NodeServices.layer)), TIMEOUT)
+
+  it.live("a large stderr does not fail a run that printed its result; it is quoted short", () =>
+    Effect.gen(function*() {
+      const { file } = yield* scriptBinary(() => `head -c 5000000 /dev/zero | tr '\\0' e >&2\nprintf '%s' '${okResult}'`)
+      const model = yield* ClaudeCodeLanguageModel.make({ binaryPath: file })
+      assert.strictEqual((yield* model.generate(LlmRequest.make("hi"))).content, "done")
+      const { file: failing } = yield* scriptBinary(() => `head -c 5000000 /dev/zero | tr '\\0' e >&2\nexit 3`)
+      const failed = yield* Effect.flip(Effect.flatMap(ClaudeCodeLanguageModel.make({ binaryPath: failing }), (m) => m.generate(LlmRequest.make("hi"))))
+      assert.include(failed.message, "exited with code 3")
+      assert.isBelow(failed.message.length, 1_000)
+    }).pipe(Effect.provide(NodeServices.layer)), TIMEOUT)
+
+  it.live("the real binary without a login or key: Authentication saying to log in, no HTTP status", () =>
+    Effect.gen(function*() {
+      const api = yield* FakeAnthropicApi.start()
+      const wrapper = yield* Harness.makeWrapper()
+      // The CLI with no key and an empty HOME: nothing to log in with.
+      const { file } = yield* scriptBinary(
+        () => `unset ANTHROPIC_API_KEY ANTHROPIC_AUTH_TOKEN CLAUDE_CODE_OAUTH_TOKEN CLAUDE_CONFIG_DIR\nexec "${wrapper.env.CLAUDE_REAL_BINARY}" "$@"`,
+        { readStdin: false }
+      )
+      const { ANTHROPIC_API_KEY: _unused, ...env } = wrapper.env
+      const model = yield* ClaudeCodeLanguageModel.make({ binaryPath: file, baseUrl: api.origin, env })
+      const error = yield* Effect.flip(model.generate(LlmRequest.make("hi")))
+      assert.strictEqual(error.reason._tag, "Authentication", error.message)
+      assert.isUndefined(error.status)
+      assert.notInclude(error.message, "HTTP 401")
+      assert.include(error.message, "`claude /login`")
+      assert.include(error.message, "ANTHROPIC_API_KEY")
+      assert.strictEqual(api.messageRequests().length, 0, "no request was made")
+    }).pipe(Effect.provide(NodeServices.layer)), TIMEOUT)
+
   it.live("interrupting the call kills the CLI and the processes it started", () =>
     Effect.gen(function*() {
       const { api, model, wrapper } = yield* setup({ mode: { _tag: "Hang" }, spawnChild: true })

@@ -127,7 +127,8 @@ const rows: ReadonlyArray<Row> = [
   { name: "timeout", failure: { _tag: "TimedOut", timeoutMs: 1000, elapsedMs: 1003 }, reason: "Timeout", retryable: true },
   { name: "no budget left", failure: { _tag: "NoBudgetLeft", remainingUsd: 0 }, reason: "BudgetExceeded", retryable: false },
   { name: "empty prompt", failure: { _tag: "EmptyPrompt" }, reason: "InvalidRequest", retryable: false },
-  { name: "no working directory", failure: { _tag: "WorkspaceFailed", message: "EROFS" }, reason: "Configuration", retryable: false }
+  { name: "no working directory", failure: { _tag: "WorkspaceFailed", message: "EROFS" }, reason: "Configuration", retryable: false },
+  { name: "output past the cap", failure: { _tag: "OutputTooLarge", maxBytes: 1_048_576 }, reason: "ResponseMalformed", retryable: false }
 ]
 
 describe("claude-code error mapping", () => {
@@ -155,6 +156,27 @@ describe("claude-code error mapping", () => {
     assert.include(Errors.toLlmError({ ...base, exitCode: undefined, signal: "SIGKILL" }, call).message, "killed by SIGKILL")
     assert.include(Errors.toLlmError({ ...base, exitCode: 3 }, call).message, "exited with code 3")
     assert.include(Errors.toLlmError({ ...base, exitCode: undefined, abnormal: "write EPIPE" }, call).message, "write EPIPE")
+  })
+
+  it("not logged in: no request was made, so no HTTP status; says to log in or set ANTHROPIC_API_KEY", () => {
+    const error = Errors.toLlmError(apiError(undefined, "Not logged in · Please run /login"), call)
+    assert.strictEqual(error.reason._tag, "Authentication")
+    assert.isUndefined(error.status)
+    assert.notInclude(error.message, "HTTP")
+    assert.notInclude(error.message, "401")
+    assert.include(error.message, "not logged in")
+    assert.include(error.message, "`claude /login`")
+    assert.include(error.message, "ANTHROPIC_API_KEY")
+    // a refusal reported in words only quotes no status either; a real 401 still names it
+    assert.notInclude(Errors.toLlmError(apiError(undefined, "Invalid API key"), call).message, "HTTP 401")
+    assert.include(Errors.toLlmError(apiError(401, "Invalid API key"), call).message, "HTTP 401")
+  })
+
+  it("output past the cap names the cap and the option that raises it", () => {
+    const error = Errors.toLlmError({ _tag: "OutputTooLarge", maxBytes: 1_048_576 }, call)
+    assert.include(error.message, "the output of the claude CLI")
+    assert.include(error.message, "1 MiB")
+    assert.include(error.message, "providers.claude-code.options.maxResponseBytes")
   })
 
   it("a 404 names the model", () => {

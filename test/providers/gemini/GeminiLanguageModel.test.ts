@@ -226,3 +226,53 @@ describe("GeminiLanguageModel (the real @google/genai SDK) against a fake genera
       assert.notInclude(error.message, "my private prompt")
     }))
 })
+
+describe("GeminiLanguageModel: bounded responses (the SDK's fetch is capped)", () => {
+  const MiB = 1024 * 1024
+
+  it.live("a 200 MB chunked body is not read whole: ResponseMalformed naming the cap, the connection closed", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeHttpServer.start(() => ({ chunked: { chunk: "x".repeat(64 * 1024), count: 3_200 } }))
+      const llm = yield* model(fake.origin, { maxResponseBytes: MiB })
+      const error = yield* failure(llm.generate(LlmRequest.make("hi")))
+      assert.strictEqual(error.reason._tag, "ResponseMalformed")
+      assert.strictEqual(error.provider, "gemini")
+      assert.include(error.message, "larger than 1 MiB")
+      assert.include(error.message, "providers.gemini.options.maxResponseBytes")
+      yield* Effect.sleep("200 millis")
+      assert.isBelow(fake.chunkedBytesSent(), 64 * MiB)
+    }))
+
+  it.live("a body that declares a length over the cap is refused; within it, read as before", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeHttpServer.start(() => ({ body: reply("x".repeat(5_000)) }))
+      const small = yield* model(fake.origin, { maxResponseBytes: 1_000 })
+      const error = yield* failure(small.generate(LlmRequest.make("hi")))
+      assert.strictEqual(error.reason._tag, "ResponseMalformed")
+      assert.include(error.message, "(maxResponseBytes 1000)")
+      const roomy = yield* model(fake.origin, { maxResponseBytes: 10_000 })
+      assert.strictEqual((yield* roomy.generate(LlmRequest.make("hi"))).content, "x".repeat(5_000))
+    }))
+
+  it.live("a chunked body within the cap is read whole; an error status still maps as before", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeHttpServer.start(() => ({ chunked: { chunk: JSON.stringify(reply("streamed")), count: 1 } }))
+      const llm = yield* model(fake.origin, { maxResponseBytes: 10_000 })
+      assert.strictEqual((yield* llm.generate(LlmRequest.make("hi"))).content, "streamed")
+      fake.setHandler(() => ({ status: 503, body: { error: { code: 503, message: "overloaded", status: "UNAVAILABLE" } } }))
+      assert.strictEqual((yield* failure(llm.generate(LlmRequest.make("hi")))).reason._tag, "Unavailable")
+    }))
+
+  it.live("maxResponseBytes is a provider option", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeHttpServer.start(() => ({ chunked: { chunk: "x".repeat(64 * 1024), count: 100 } }))
+      const entry = yield* GeminiLanguageModel.provider
+      const made = yield* entry.make({
+        baseUrl: fake.origin,
+        apiKey: Redacted.make(KEY),
+        options: { maxResponseBytes: 100_000 }
+      })
+      const error = yield* failure(made.generate(LlmRequest.make("hi")))
+      assert.include(error.message, "maxResponseBytes 100000")
+    }).pipe(Effect.provide(NodeFileSystem.layer), Effect.provide(NodePath.layer)))
+})

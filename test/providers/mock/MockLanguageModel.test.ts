@@ -49,6 +49,27 @@ describe("MockLanguageModel", () => {
       assert.strictEqual(response.finishReason, "length")
     }).pipe(Effect.provide(Mock.layer({ reply: "one two three four five six seven" }))))
 
+  it.effect("a huge echoed reply is cut at maxTokens without encoding it whole", () =>
+    Effect.gen(function*() {
+      // One megabyte of whitespace, then one of letters: a single BPE pre-token each, which
+      // took minutes to encode whole (BPE is quadratic in a pre-token's length).
+      const prompt = " ".repeat(1_000_000) + "x".repeat(1_000_000)
+      const response = yield* LanguageModel.generate({ prompt, maxTokens: 50 })
+      assert.strictEqual(response.finishReason, "length")
+      assert.isTrue(prompt.startsWith(response.content))
+      assert.isAtMost(response.usage.outputTokens, 50)
+      // The input, past the exact limit, is counted as an upper bound (a token a byte past it).
+      assert.strictEqual(response.usage.inputTokens, Tokenizer.countRequest({ messages: [{ role: "user", content: prompt }] }))
+    }).pipe(Effect.provide(Mock.layer({ reply: "echo" }))))
+
+  it.effect("a request of many long messages is counted with one exact allowance, as countRequest does", () =>
+    Effect.gen(function*() {
+      const long = "y".repeat(Tokenizer.EXACT_LIMIT_BYTES / 2)
+      const request = { messages: [1, 2, 3, 4].map(() => ({ role: "user" as const, content: long })) }
+      const response = yield* LanguageModel.generate(request)
+      assert.strictEqual(response.usage.inputTokens, Tokenizer.countRequest(request))
+    }).pipe(Effect.provide(Mock.layer({ reply: "ok" }))))
+
   it.effect("stop sequences cut the reply", () =>
     Effect.gen(function*() {
       const response = yield* LanguageModel.generate({ prompt: "x", stop: ["END"] })

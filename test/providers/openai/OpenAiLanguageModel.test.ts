@@ -263,3 +263,88 @@ describe("the openai package stays a devDependency", () => {
     for (const { file, line } of imports) assert.match(line, /^import type /, `${file}: ${line}`)
   })
 })
+
+describe("OpenAiLanguageModel: bounded responses", () => {
+  const MiB = 1024 * 1024
+
+  it.live("a 200 MB chunked body is not read whole: ResponseMalformed naming the cap, the connection closed", () =>
+    Effect.gen(function*() {
+      const chunk = "x".repeat(64 * 1024)
+      const fake = yield* FakeHttpServer.start(() => ({ chunked: { chunk, count: 3_200 } }))
+      const llm = yield* model(fake.origin, { maxResponseBytes: MiB })
+      const error = yield* failure(llm.generate(LlmRequest.make("hi")))
+      assert.strictEqual(error.reason._tag, "ResponseMalformed")
+      assert.isFalse(error.isRetryable)
+      assert.include(error.message, "larger than 1 MiB")
+      assert.include(error.message, "maxResponseBytes")
+      assert.include(error.message, "providers.openai.options.maxResponseBytes")
+      // the server stopped soon after the cap: the client closed the connection
+      yield* Effect.sleep("200 millis")
+      assert.isBelow(fake.chunkedBytesSent(), 64 * MiB)
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.live("a body that declares a length over the cap fails without reading it", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeHttpServer.start((request) => ok(request, { padding: "p".repeat(10_000) }))
+      const llm = yield* model(fake.origin, { maxResponseBytes: 1_000 })
+      const error = yield* failure(llm.generate(LlmRequest.make("hi")))
+      assert.strictEqual(error.reason._tag, "ResponseMalformed")
+      assert.include(error.message, "(maxResponseBytes 1000)")
+      // within the cap, the same answer is read as before
+      const roomy = yield* model(fake.origin, { maxResponseBytes: 20_000 })
+      assert.strictEqual((yield* roomy.generate(LlmRequest.make("hi"))).content, "echo: hi")
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.live("a chunked body within the cap is read whole, one byte more is refused", () =>
+    Effect.gen(function*() {
+      const body = (request: FakeHttpServer.Recorded) => JSON.stringify(completionBody(request))
+      const fake = yield* FakeHttpServer.start((request) => ({ chunked: { chunk: body(request), count: 1 } }))
+      const size = Buffer.byteLength(body({ method: "POST", url: "", headers: {}, rawBody: "", body: {
+        model: "gpt-4o-mini",
+        messages: [{ role: "user", content: "hi" }]
+      } }))
+      const exact = yield* model(fake.origin, { maxResponseBytes: size })
+      assert.strictEqual((yield* exact.generate(LlmRequest.make("hi"))).content, "echo: hi")
+      const under = yield* model(fake.origin, { maxResponseBytes: size - 1 })
+      assert.strictEqual((yield* failure(under.generate(LlmRequest.make("hi")))).reason._tag, "ResponseMalformed")
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.live("maxResponseBytes is a provider option; a bad value is refused naming it", () =>
+    Effect.gen(function*() {
+      const chunk = "x".repeat(64 * 1024)
+      const fake = yield* FakeHttpServer.start(() => ({ chunked: { chunk, count: 100 } }))
+      const entry = yield* OpenAiLanguageModel.provider
+      const made = yield* entry.make({
+        baseUrl: `${fake.origin}/v1`,
+        apiKey: Redacted.make(KEY),
+        options: { maxResponseBytes: 100_000 }
+      })
+      const error = yield* failure(made.generate(LlmRequest.make("hi")))
+      assert.strictEqual(error.reason._tag, "ResponseMalformed")
+      assert.include(error.message, "maxResponseBytes 100000")
+      const refused = yield* failure(entry.make({ apiKey: Redacted.make(KEY), options: { maxResponseBytes: -1 } }))
+      assert.strictEqual(refused.reason._tag, "Configuration")
+      assert.include(refused.message, "maxResponseBytes")
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici), Effect.provide(NodeFileSystem.layer), Effect.provide(NodePath.layer)))
+
+  // The issue: a 256 KB reply of one repeated letter without usage blocked the process 32 s
+  // (counting it), overrunning a 2 s attempt timeout that could not fire.
+  it.live("a long reply without usage is counted with bounded work, marked estimated", () =>
+    Effect.gen(function*() {
+      let cjk = ""
+      for (let index = 0; index < 100_000; index++) cjk += String.fromCharCode(0x4e00 + ((index * 7919) % 20_000))
+      for (const content of ["a".repeat(1_000_000), cjk, " ".repeat(1_000_000)]) {
+        const fake = yield* FakeHttpServer.start((request) => ({
+          status: 200,
+          body: { ...completionBody(request), usage: undefined, choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }] }
+        }))
+        const llm = yield* model(fake.origin, { timeout: "20 seconds" })
+        const started = Date.now()
+        const response = yield* llm.generate(LlmRequest.make("hi"))
+        assert.isBelow(Date.now() - started, 5_000)
+        assert.isTrue(response.usage.estimated)
+        assert.isAtMost(response.usage.outputTokens, Buffer.byteLength(content, "utf8"))
+        assert.isAbove(response.usage.outputTokens, 0)
+      }
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+})

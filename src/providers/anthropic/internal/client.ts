@@ -25,6 +25,7 @@ import { HttpBody, type HttpClient, type HttpClientError, HttpClientRequest, typ
 import type * as LlmError from "../../../LlmError.ts"
 import type { LlmRequest } from "../../../LlmRequest.ts"
 import type { LlmResponse } from "../../../LlmResponse.ts"
+import * as ProviderKit from "../../ProviderKit.ts"
 import * as StreamPart from "../../../StreamPart.ts"
 import * as AnthropicSchema from "./AnthropicSchema.ts"
 import * as Errors from "./errors.ts"
@@ -52,6 +53,8 @@ export interface Options {
   readonly apiKey?: Redacted.Redacted<string> | undefined
   /** Bounds a JSON call, and a stream until its response headers. */
   readonly timeout: Duration.Duration
+  /** The most bytes of one response read (a JSON body, or a whole event stream). */
+  readonly maxResponseBytes: number
 }
 
 /**
@@ -133,7 +136,7 @@ export const make = (http: HttpClient.HttpClient, options: Options): Client => {
     return Effect.flatMap(Clock.currentTimeMillis, (started) =>
       http.execute(post(body, jsonHeaders)).pipe(
         Effect.flatMap((response) =>
-          Effect.flatMap(response.text, (text): Effect.Effect<LlmResponse, LlmError.LlmError> => {
+          Effect.flatMap(ProviderKit.readText(response, call, options.maxResponseBytes), (text): Effect.Effect<LlmResponse, LlmError.LlmError> => {
             if (response.status < 200 || response.status >= 300) return statusFailure(call, response, text)
             let json: unknown
             try {
@@ -178,7 +181,7 @@ export const make = (http: HttpClient.HttpClient, options: Options): Client => {
         LlmError.LlmError | HttpClientError.HttpClientError
       > => {
         if (response.status < 200 || response.status >= 300) {
-          return Effect.flatMap(response.text, (text) => statusFailure(call, response, text))
+          return Effect.flatMap(ProviderKit.readText(response, call, options.maxResponseBytes), (text) => statusFailure(call, response, text))
         }
         const type = (response.headers["content-type"] ?? "").toLowerCase()
         if (!type.includes("text/event-stream")) {
@@ -199,7 +202,13 @@ export const make = (http: HttpClient.HttpClient, options: Options): Client => {
     return Stream.unwrap(Effect.flatMap(Clock.currentTimeMillis, (startedMs) =>
       Effect.map(open(call, body), (response) => {
         const requestId = Errors.requestIdOf(response.headers)
-        return partsOf(response.stream, StreamAssembler.make({ call, request, requestId, startedMs }), call, requestId)
+        return partsOf(
+          response.stream,
+          StreamAssembler.make({ call, request, requestId, startedMs }),
+          call,
+          requestId,
+          options.maxResponseBytes
+        )
       })))
   }
 
@@ -217,7 +226,8 @@ const partsOf = (
   bytes: Stream.Stream<Uint8Array, HttpClientError.HttpClientError>,
   assembler: StreamAssembler.Assembler,
   call: Errors.CallInfo,
-  requestId: string | undefined
+  requestId: string | undefined,
+  maxBytes: number
 ): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
   Stream.transformPull(bytes, (upstream) =>
     Effect.sync(() => {
@@ -225,6 +235,7 @@ const partsOf = (
       const parser = Sse.makeParser(assembler.onEvent)
       let bodyEnded = false
       let finished = false
+      let size = 0
       const read = upstream.pipe(
         Effect.catchTag("HttpClientError", (error) => Effect.fail(Errors.fromTransport(call, error))),
         Pull.catchDone(() =>
@@ -251,6 +262,9 @@ const partsOf = (
         return Effect.flatMap(read, (chunks) => {
           if (chunks !== undefined) {
             for (const chunk of chunks) {
+              // A stream that goes on past the cap is cut: ending the read closes the connection.
+              size += chunk.length
+              if (size > maxBytes) return Effect.fail(ProviderKit.responseTooLarge(call, maxBytes))
               const tooLarge = parser.feed(decoder.decode(chunk, STREAM_DECODE))
               if (tooLarge !== undefined) return Effect.fail(Errors.malformed(call, tooLarge.message))
             }

@@ -1,9 +1,10 @@
 /**
  * The one place where a failed `claude` run becomes an `LlmError`.
  *
- * A run can fail in five ways, each a {@link Failure}: the binary could not be started, the
+ * A run can fail in six ways, each a {@link Failure}: the binary could not be started, the
  * run reported an error in its JSON result (`is_error`), the process exited without a result we
- * can read, the process ran past its timeout, or there was no USD budget left to hand it.
+ * can read, it printed more than the output cap, the process ran past its timeout, or there was
+ * no USD budget left to hand it.
  *
  * Table (tested row by row in `test/providers/claude-code/errors.test.ts`):
  *
@@ -12,7 +13,9 @@
  * | spawn ENOENT | Configuration (`CLAUDE_CODE_PATH`, how to install) | no |
  * | spawn EACCES / other | Configuration (`CLAUDE_CODE_PATH`, not executable) | no |
  * | result, `api_error_status` 400/413/422 | InvalidRequest | no |
- * | result, 401 (or "Invalid API key", "/login") | Authentication | no |
+ * | result, 401 | Authentication | no |
+ * | result, no status, "Not logged in" / "/login" | Authentication (log in with `claude /login` or set ANTHROPIC_API_KEY; no HTTP status: no request was made) | no |
+ * | result, no status, "Invalid API key" | Authentication (no HTTP status quoted) | no |
  * | result, 402 / 403 | PermissionDenied | no |
  * | result, 404 | NotFound, naming the model | no |
  * | result, 408 | Timeout (attempt) | yes |
@@ -26,6 +29,7 @@
  * | result, anything else | Unknown | no |
  * | output that is not JSON, or JSON that is not a result | ResponseMalformed | no |
  * | no output: exit by signal, crash, or a usage error on stderr | Unknown | no |
+ * | more output than `maxResponseBytes` (default 32 MiB): the process is stopped | ResponseMalformed, naming the cap | no |
  * | the temporary working directory could not be made | Configuration (`TMPDIR`) | no |
  * | timeout | Timeout (attempt) | yes |
  * | no USD budget left | BudgetExceeded (`costUsd`) | no |
@@ -58,7 +62,7 @@ export const PROVIDER = "claude-code"
  * @category constants
  */
 export const INSTALL_HINT =
-  "install it with `npm i -g @anthropic-ai/claude-code` (then log in with `claude` or export ANTHROPIC_API_KEY), " +
+  "install it with `npm i -g @anthropic-ai/claude-code` (then log in with `claude /login` or export ANTHROPIC_API_KEY), " +
   "or set CLAUDE_CODE_PATH to the claude binary"
 
 /**
@@ -82,6 +86,7 @@ export type Failure =
     readonly detail: string
   }
   | { readonly _tag: "WorkspaceFailed"; readonly message: string }
+  | { readonly _tag: "OutputTooLarge"; readonly maxBytes: number }
   | { readonly _tag: "TimedOut"; readonly timeoutMs: number; readonly elapsedMs: number }
   | { readonly _tag: "NoBudgetLeft"; readonly remainingUsd: number }
   | { readonly _tag: "EmptyPrompt" }
@@ -104,7 +109,8 @@ const resultText = (result: ClaudeCodeResult): string => {
 }
 
 const NETWORK = /ECONNREFUSED|ECONNRESET|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|socket hang up|fetch failed|connection (?:refused|reset|error)|network error/i
-const AUTH = /invalid api key|invalid x-api-key|not logged in|please run \/login|authentication|oauth token/i
+const NOT_LOGGED_IN = /not logged in|please run \/login/i
+const AUTH = /invalid api key|invalid x-api-key|authentication|oauth token/i
 const RATE = /rate.?limit|too many requests|\b429\b/i
 const OVERLOADED = /overloaded|\b529\b|\b503\b/i
 const REFUSED_ARGUMENTS = /unknown option|unknown command|argument .* is invalid|too many arguments/i
@@ -174,7 +180,23 @@ const fromResult = (
   if (NETWORK.test(text)) {
     return { reason: new LlmError.Network({ description: `the claude CLI could not reach the Anthropic API${said}` }) }
   }
-  if (AUTH.test(text)) return { reason: fromStatus(401, said, call) }
+  // No status: the CLI refused before any request (not logged in) or reports a refusal in
+  // words; quoting "HTTP 401" would name a request that was never made.
+  if (NOT_LOGGED_IN.test(text)) {
+    return {
+      reason: new LlmError.Authentication({
+        description: `the claude CLI is not logged in${said}; log in with \`claude /login\`, or set ANTHROPIC_API_KEY ` +
+          `(or give the provider an apiKey)`
+      })
+    }
+  }
+  if (AUTH.test(text)) {
+    return {
+      reason: new LlmError.Authentication({
+        description: `the Anthropic API refused the credentials${said}; log in with \`claude /login\` or check ANTHROPIC_API_KEY`
+      })
+    }
+  }
   if (RATE.test(text)) return { reason: fromStatus(429, said, call) }
   if (OVERLOADED.test(text)) return { reason: fromStatus(529, said, call) }
   const subtype = result.subtype ?? "unknown"
@@ -243,6 +265,10 @@ export const toLlmError = (failure: Failure, call: CallInfo): LlmError.LlmError 
           elapsedMs: failure.elapsedMs
         })
       )
+    case "OutputTooLarge":
+      return ProviderKit.responseTooLarge({ provider: PROVIDER, model: call.model }, failure.maxBytes, {
+        what: "the output of the claude CLI (it was stopped)"
+      })
     case "WorkspaceFailed":
       return make(
         new LlmError.Configuration({
