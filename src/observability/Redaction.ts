@@ -118,7 +118,7 @@ export const redactQuery = (query: string): string => redactUrls(`?${query}`).sl
 // Shorter than the detector's key shapes: a provider may echo a masked or truncated key
 // (`sk-proj-****1234`) or the header it received. A bearer token is read in its own alphabet
 // (RFC 6750), so a scrubbed JSON log line keeps its quotes.
-const SHORT_KEY = /\bsk-[A-Za-z0-9_\-*]{6,}|\b(bearer)\s+[A-Za-z0-9\-._~+/]{8,}=*/gi
+const SHORT_KEY = /\bsk-[A-Za-z0-9_\-*]{6}[A-Za-z0-9_\-*]*|\b(bearer)\s+[A-Za-z0-9\-._~+/]{8}[A-Za-z0-9\-._~+/]*=*/gi
 
 const shortKey = (_match: string, bearer: string | undefined): string =>
   bearer === undefined ? PLACEHOLDER : `${bearer} ${PLACEHOLDER}`
