@@ -57,6 +57,7 @@ describe("Redaction.scrubText", () => {
     const scrubbed = JSON.parse(Redaction.scrubText(line)) as { message: string; level: string }
     assert.deepStrictEqual(scrubbed, { message: `Authorization: Bearer ${P}`, level: "INFO" })
   })
+
   it("scrubs a 10 MB key- or bearer-shaped run without overflowing the stack (no {n,} repetition)", () => {
     assert.strictEqual(Redaction.scrubText(`x sk-${"a".repeat(10_000_000)} y`), "x <redacted> y")
     assert.strictEqual(Redaction.scrubText(`Bearer ${"b".repeat(10_000_000)}`), "Bearer <redacted>")
