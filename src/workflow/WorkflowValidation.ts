@@ -23,6 +23,13 @@ import * as StepType from "./StepType.ts"
 import * as Template from "./Template.ts"
 import * as WorkflowFile from "./WorkflowFile.ts"
 
+
+/** A value as an error message quotes it: JSON, cut at 60 characters (an input may be megabytes). */
+const shownValue = (value: unknown): string => {
+  const text = JSON.stringify(value) ?? String(value)
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text
+}
+
 /**
  * A problem and where it is (keys and indexes from the document root).
  *
@@ -398,7 +405,7 @@ export const checkInputs = (
       continue
     }
     const converted = convert(spec.type, value)
-    if (converted === undefined) problems.push({ path, message: `input "${name}" must be ${article(spec.type)}, got ${JSON.stringify(value)}` })
+    if (converted === undefined) problems.push({ path, message: `input "${name}" must be ${article(spec.type)}, got ${shownValue(value)}` })
     else values[name] = converted
   }
   return problems.length > 0 ? Result.fail(problems) : Result.succeed(values)

@@ -226,6 +226,10 @@ steps: [{ id: a, prompt: "{{input.topic}} {{input.words}} {{input.draft}}" }]
       )
       const ok = yield* WorkflowYaml.checkInputs(parsed.success, { topic: "tides", words: "300" })
       assert.deepStrictEqual(ok, { topic: "tides", words: 300, draft: false })
+      // A huge value is quoted cut short, not whole.
+      const huge = yield* Effect.flip(WorkflowYaml.checkInputs(parsed.success, { topic: "t", words: "9".repeat(100) + "x".repeat(1_000_000) }))
+      const message = huge.reason._tag === "Invalid" ? huge.reason.issues[0]!.message : ""
+      assert.match(message, /^input "words" must be an integer, got "9{56}\.\.\.$/)
     }).pipe(Effect.runSync))
 })
 
