@@ -4,7 +4,8 @@
  *
  * Floating-point dollars drift: `0.1 + 0.2` is `0.30000000000000004`, and a budget that adds and
  * subtracts thousands of costs keeps a residue of `1e-17`. Micro-USD cannot hold the per-token
- * price of the cheapest models (0.075 USD per million tokens is 0.000075 micro-USD a token). So:
+ * price of the cheapest models (0.075 USD per million tokens is 0.075 micro-USD a token), and
+ * some prices are not whole nano-USD either (0.0375 USD per million is 37.5 nano-USD a token). So:
  *
  * - a price (USD per million tokens) is read as whole **pico**-USD per token ({@link picoPerToken},
  *   exact for any price with up to six decimals), and the cost of a number of tokens is their
