@@ -24,12 +24,13 @@ describe("money in the CLI (subprocess)", () => {
   it.live("costs are whole nano-USD: --json prints the exact decimal, usage sums it exactly", () =>
     Effect.gen(function*() {
       const cwd = tempDir()
-      // $0.15 / $0.60 per million: in floating point, 1 input + 2 output tokens cost 0.0000013499999999999998.
+      // $0.15 / $0.60 per million: in floating point, 9 input + 1 output tokens cost 0.0000019499999999999995.
       writeFileSync(join(cwd, "llm-connect.yaml"), "prices:\n  mock/*: { inputPerMillion: 0.15, outputPerMillion: 0.6 }\n")
       const env = { LLM_CONNECT_LEDGER: join(cwd, "usage.db") }
       const costs: Array<number> = []
-      for (const prompt of ["Name three rivers", "Name a mountain", "hi"]) {
-        const run = yield* runCli(["prompt", prompt, "--json", "--max-cost-usd", "1"], { cwd, env })
+      const calls = [["Name three rivers", "ok"], ["Name three rivers", "hello there"], ["Name a mountain", "hello there"]] as const
+      for (const [prompt, reply] of calls) {
+        const run = yield* runCli(["prompt", prompt, "--json", "--max-cost-usd", "1", "--mock-reply", reply], { cwd, env })
         assert.strictEqual(run.exitCode, 0, run.stderr)
         const response = Schema.decodeUnknownSync(LlmResponse)(JSON.parse(run.stdout))
         // 150 nano-USD per input token, 600 per output token, exactly
@@ -38,8 +39,8 @@ describe("money in the CLI (subprocess)", () => {
         assert.strictEqual(printed(run.stdout, "usd"), String(nanos / 1e9))
         costs.push(nanos)
         // the usage line shows every nano-USD
-        const text = yield* runCli(["prompt", prompt, "--max-cost-usd", "1"], { cwd: tempDir(), env: {} })
-        assert.match(text.stderr, /\| \$0\.\d{6,9}\n/)
+        const text = yield* runCli(["prompt", prompt, "--max-cost-usd", "1", "--mock-reply", reply], { cwd, env: {} })
+        assert.include(text.stderr, `| $${nanos / 1e9}\n`)
       }
       const usage = yield* runCli(["usage", "--json"], { cwd, env })
       assert.strictEqual(usage.exitCode, 0, usage.stderr)
