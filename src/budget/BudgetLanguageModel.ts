@@ -136,7 +136,9 @@ export const streamedSoFar = (
  */
 export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTable.Service = PriceTable.make()) =>
 (inner: LanguageModel.Service): LanguageModel.Service => {
-  const targetOf = (request: LlmRequest): CallContext.AttemptTarget => ({ provider: inner.provider, model: request.model ?? inner.defaultModel })
+  const defaultTarget: CallContext.AttemptTarget = { provider: inner.provider, model: inner.defaultModel }
+  const targetOf = (request: LlmRequest): CallContext.AttemptTarget =>
+    request.model === undefined || request.model === inner.defaultModel ? defaultTarget : { provider: inner.provider, model: request.model }
 
   // The call context of an admitted call, its three services in one step.
   const callContext = (reservation: BudgetTracker.Reservation, call: Attempts.Call) => (context: Context.Context<never>) =>

@@ -73,6 +73,29 @@ describe("money in the CLI (subprocess)", () => {
       assert.notInclude(table.stdout + table.stderr, "$0.000000")
     }), TIMEOUT)
 
+  it.live("budget.chargeAbandoned in the config file decides what a timed-out call costs (default: its input and output cap)", () =>
+    Effect.gen(function*() {
+      const spentBy = (config: string) =>
+        Effect.gen(function*() {
+          const cwd = tempDir()
+          writeFileSync(join(cwd, "llm-connect.yaml"), config)
+          const env = { LLM_CONNECT_LEDGER: join(cwd, "usage.db") }
+          const run = yield* runCli(
+            ["prompt", "hi", "--json", "--mock-faults", "hang", "--attempt-timeout", "100ms", "--max-retries", "0", "--max-tokens", "50"],
+            { cwd, env }
+          )
+          assert.strictEqual(JSON.parse(run.stdout).errorType, "Timeout", run.stderr)
+          const usage = yield* runCli(["usage", "--json"], { cwd, env })
+          return JSON.parse(usage.stdout).totals as { readonly totalTokens: number }
+        })
+      const charged = yield* spentBy("budget:\n  totalTokens: 5000\n")
+      const none = yield* spentBy("budget:\n  totalTokens: 5000\n  chargeAbandoned: none\n")
+      const input = yield* spentBy("budget:\n  totalTokens: 5000\n  chargeAbandoned: input\n")
+      assert.strictEqual(none.totalTokens, 0)
+      assert.strictEqual(charged.totalTokens, input.totalTokens + 50)
+      assert.isAbove(input.totalTokens, 0)
+    }), TIMEOUT)
+
   it.live("a budget that lowers the output cap says so on stderr and in the response's warnings", () =>
     Effect.gen(function*() {
       const cwd = tempDir()

@@ -255,7 +255,7 @@ export const reserve = (state: State, id: string, ask: Ask): readonly [Granted |
       return [refusal, { ...state, nodes: replaceChain(state.nodes, chain, withoutPending) }]
     }
   }
-  const left: Partial<Record<AmountDimension, number>> = {}
+  const remaining: { -readonly [K in keyof Remaining]: Remaining[K] } = {}
   for (const node of chain) {
     for (const dimension of amountDimensions) {
       const limit = node.limits[dimension]
@@ -274,12 +274,13 @@ export const reserve = (state: State, id: string, ask: Ask): readonly [Granted |
         }
         return [refusal, state]
       }
-      const room = limit - used
-      const known = left[dimension]
-      left[dimension] = known === undefined ? room : Math.min(known, room)
+      // In public units (USD for cost): the smallest room over the chain.
+      const key = publicDimension(dimension)
+      const room = publicFigure(dimension, limit - used)
+      const known = remaining[key]
+      remaining[key] = known === undefined ? room : Math.min(known, room)
     }
   }
-  const remaining = toRemaining(left)
   const sequence = state.sequence + 1
   const reservation: Reservation = { id: `r${sequence}`, budget: id, amounts, provider: ask.provider, model: ask.model }
   const next: State = {
@@ -463,13 +464,6 @@ export const check = (state: State, id: string, now: number): Refused | Missing 
   return undefined
 }
 
-// Room per dimension in the public shape (USD for cost); only the limited dimensions are present.
-const toRemaining = (left: Partial<Record<AmountDimension, number>>): Remaining => {
-  if (left.costNanos === undefined) return left as Remaining
-  const { costNanos, ...tokens } = left
-  return { ...tokens, costUsd: Money.toUsd(costNanos) }
-}
-
 /**
  * What is left on each limited dimension of a chain: the smallest room over its nodes, in
  * public units (USD for cost).
@@ -477,15 +471,16 @@ const toRemaining = (left: Partial<Record<AmountDimension, number>>): Remaining 
  * @internal
  */
 export const remainingOf = (chain: ReadonlyArray<Node>): Remaining => {
-  const left: Partial<Record<AmountDimension, number>> = {}
+  const remaining: { -readonly [K in keyof Remaining]: Remaining[K] } = {}
   for (const node of chain) {
     for (const dimension of amountDimensions) {
       const limit = node.limits[dimension]
       if (limit === null) continue
-      const room = Math.max(0, limit - node.consumed[dimension] - node.reserved[dimension])
-      const known = left[dimension]
-      left[dimension] = known === undefined ? room : Math.min(known, room)
+      const key = publicDimension(dimension)
+      const room = publicFigure(dimension, Math.max(0, limit - node.consumed[dimension] - node.reserved[dimension]))
+      const known = remaining[key]
+      remaining[key] = known === undefined ? room : Math.min(known, room)
     }
   }
-  return toRemaining(left)
+  return remaining
 }
