@@ -39,6 +39,7 @@ import type * as Budget from "./Budget.ts"
 import * as BudgetTracker from "./BudgetTracker.ts"
 import * as Estimate from "./Estimate.ts"
 import * as Attempts from "./internal/attempts.ts"
+import * as Costing from "./internal/costing.ts"
 
 /**
  * The price a call is reserved at: the model's, or the highest among a fallback chain's
@@ -78,7 +79,7 @@ export const withTableCost = (
   asked?: CallContext.AttemptTarget | undefined
 ) =>
 (response: LlmResponse): LlmResponse =>
-  Attempts.costResponse(prices, fallback, response, asked ?? { provider: response.provider, model: response.model }, undefined)
+  Costing.costResponse(prices, fallback, response, asked ?? { provider: response.provider, model: response.model }, undefined)
 
 /**
  * What a response really used, as the tracker commits it. A provider that reports a
@@ -87,7 +88,7 @@ export const withTableCost = (
  * @since 0.1.0
  * @category cost
  */
-export const actualOf = (request: LlmRequest, response: LlmResponse): BudgetTracker.Actual => Attempts.actualOf(request, response)
+export const actualOf = (request: LlmRequest, response: LlmResponse): BudgetTracker.Actual => Costing.actualOf(request, response)
 
 const deadlineWatch = (target: BudgetTracker.Service): Effect.Effect<void, LlmError.LlmError> =>
   target.deadlineAt === undefined
@@ -154,7 +155,7 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
       const current = fiber.getRef(BudgetTracker.CurrentBudget) ?? tracker
       const target = targetOf(request)
       if (current === undefined) {
-        return Effect.map(next(request), (response) => Attempts.costResponse(prices, undefined, response, target, undefined))
+        return Effect.map(next(request), (response) => Costing.costResponse(prices, undefined, response, target, undefined))
       }
       const price = reservePrice(prices, inner, target.model)
       const ask: BudgetTracker.Ask = { request, provider: target.provider, model: target.model, price }
@@ -178,7 +179,7 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
       const target = targetOf(request)
       if (current === undefined) {
         return Effect.succeed(Stream.map(next(request), (part): StreamPart.StreamPart =>
-          part.type === "finish" ? { ...part, response: Attempts.costResponse(prices, undefined, part.response, target, undefined) } : part
+          part.type === "finish" ? { ...part, response: Costing.costResponse(prices, undefined, part.response, target, undefined) } : part
         ))
       }
       const price = reservePrice(prices, inner, target.model)

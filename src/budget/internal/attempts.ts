@@ -36,11 +36,7 @@ import * as Tokenizer from "../../Tokenizer.ts"
 import * as Usage from "../../Usage.ts"
 import type * as BudgetTracker from "../BudgetTracker.ts"
 import * as Estimate from "../Estimate.ts"
-
-/** The warning (log line and response) when the budget lowered the default output cap. @internal */
-export const loweredText = (reservation: BudgetTracker.Reservation): string =>
-  `the budget lowered the output cap from ${reservation.loweredFrom} to ${reservation.maxTokens} tokens (what it can still ` +
-  `afford), so the answer may be cut short; raise the budget or set maxTokens`
+import { actualOf, costResponse, loweredText } from "./costing.ts"
 
 /** Logs that the budget lowered the output cap of an attempt. @internal */
 export const logLowered = (reservation: BudgetTracker.Reservation): Effect.Effect<void> =>
@@ -52,60 +48,6 @@ export const logLowered = (reservation: BudgetTracker.Reservation): Effect.Effec
       defaultMaxTokens: reservation.loweredFrom
     })
   )
-
-/**
- * A response with its cost filled in (the provider's, else the price table's at the dearer of
- * the model asked for and the model that answered, else `fallback`; `priced: false` when none
- * is known), the model asked for when the provider named another, and the warning of an output
- * cap the budget lowered. The response itself when nothing changes.
- *
- * @internal
- */
-export const costResponse = (
-  prices: PriceTable.Service,
-  fallback: Price | undefined,
-  response: LlmResponse,
-  target: CallContext.AttemptTarget,
-  reservation: BudgetTracker.Reservation | undefined
-): LlmResponse => {
-  const renamed = response.model !== target.model && response.requestedModel === undefined
-  const lowered = reservation !== undefined && reservation.loweredFrom !== undefined
-  let cost = response.cost
-  let unpriced = false
-  if (cost === undefined && response.priced !== false) {
-    const asked = response.provider === target.provider ? prices.lookup(target.provider, target.model) : undefined
-    const served = renamed || asked === undefined ? prices.lookup(response.provider, response.model) : asked
-    const price = PriceTable.highest(asked, served) ?? fallback
-    if (price === undefined) unpriced = true
-    else cost = { usd: PriceTable.costOf(price, response.usage), source: "table" }
-  }
-  if (cost === response.cost && !unpriced && !renamed && !lowered) return response
-  return {
-    ...response,
-    ...(renamed ? { requestedModel: target.model } : {}),
-    ...(cost !== undefined ? { cost } : {}),
-    ...(unpriced ? { priced: false as const } : {}),
-    ...(lowered ? { warnings: [...(response.warnings ?? []), loweredText(reservation)] } : {})
-  }
-}
-
-/**
- * What a response really used, as the tracker commits it (its cost already filled in). A
- * provider that reports a conversation's running total marks its response with
- * `metadata.cumulativeUsage: true`.
- *
- * @internal
- */
-export const actualOf = (request: LlmRequest, response: LlmResponse): BudgetTracker.Actual => {
-  const usd = response.cost?.usd ?? 0
-  return {
-    usage: response.usage,
-    costUsd: usd,
-    costNanos: Money.fromUsd(usd),
-    conversationId: request.metadata?.conversationId,
-    cumulative: response.metadata?.["cumulativeUsage"] === true
-  }
-}
 
 /** The first `LlmError` a cause failed with (none for an interruption or a defect). @internal */
 export const errorOf = (cause: Cause.Cause<unknown>): LlmError.LlmError | undefined => {
