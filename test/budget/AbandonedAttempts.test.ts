@@ -34,11 +34,14 @@ const failureOf = (exit: Exit.Exit<unknown, LlmError.LlmError>): LlmError.LlmErr
 
 describe("abandoned attempts are charged (real sockets)", () => {
   it.live(
-    "30 sequential calls, a server taking 150 ms, attemptTimeout 100ms, 3 attempts, a 2,000-token budget: " +
+    "30 sequential calls, a server slower than attemptTimeout 100ms, 3 attempts, a 2,000-token budget: " +
       "what the server billed is what the budget committed, never past the limit",
     () =>
       Effect.gen(function*() {
-        const server = yield* BillingServer.start({ delayMs: 150 })
+        // The server took 150 ms; 1 s here, so that an event loop held up by a loaded
+        // machine cannot let the server's answer and the client's timeout cross (both run in
+        // this process).
+        const server = yield* BillingServer.start({ delayMs: 1_000 })
         const layer = stackOf({
           provider: openai(server.origin),
           budget: { budget: { totalTokens: 2_000 } },
@@ -85,7 +88,7 @@ describe("abandoned attempts are charged (real sockets)", () => {
 
   it.live("a retry the budget cannot afford ends the call with BudgetExceeded, the attempt's Timeout as its cause", () =>
     Effect.gen(function*() {
-      const server = yield* BillingServer.start({ delayMs: 150 })
+      const server = yield* BillingServer.start({ delayMs: 1_000 })
       const perAttempt = Estimate.exact(request, "openai") + 100
       // Room for two attempts, not three: the third is refused before it is sent.
       const layer = stackOf({
