@@ -40,7 +40,7 @@ import { actualOf, costResponse, loweredText } from "./costing.ts"
 
 /** Logs that the budget lowered the output cap of an attempt. @internal */
 export const logLowered = (reservation: BudgetTracker.Reservation): Effect.Effect<void> =>
-  Effect.logWarning(`budget: ${loweredText(reservation)}`).pipe(
+  Effect.logWarning(loweredText(reservation)).pipe(
     Effect.annotateLogs({
       provider: reservation.provider,
       model: reservation.model,
