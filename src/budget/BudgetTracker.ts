@@ -280,6 +280,34 @@ const publicAmounts = (amounts: BudgetState.Amounts): Amounts => ({
   costUsd: Money.toUsd(amounts.costNanos)
 })
 
+// A reservation as the tracker hands it out; its amounts in USD are computed only when read
+// (nothing on the hot path reads them).
+class Granted implements Reservation {
+  readonly provider: string
+  readonly model: string
+  readonly maxTokens: number | undefined
+  readonly loweredFrom: number | undefined
+  readonly estimate: "bound" | "exact"
+  readonly deadlineAt: number | undefined
+  readonly remaining: CallContext.Remaining
+  readonly id: string
+  private readonly held: BudgetState.Amounts
+  constructor(ask: Ask, outcome: BudgetStore.Granted, estimate: "bound" | "exact", loweredFrom: number | undefined) {
+    this.provider = ask.provider
+    this.model = ask.model
+    this.maxTokens = outcome.maxTokens
+    this.loweredFrom = loweredFrom
+    this.estimate = estimate
+    this.deadlineAt = outcome.deadlineAt
+    this.remaining = outcome.remaining
+    this.id = outcome.id
+    this.held = outcome.amounts
+  }
+  get amounts(): Amounts {
+    return publicAmounts(this.held)
+  }
+}
+
 const noOvershoots: ReadonlyArray<Overshoot> = []
 
 const publicOvershoots = (overshoots: ReadonlyArray<BudgetState.Overshoot>): ReadonlyArray<Overshoot> =>
@@ -335,19 +363,16 @@ const nodeService = (
       }), { model: ask.model }))
 
     const granted = (ask: Ask, outcome: BudgetStore.Granted, estimate: "bound" | "exact") =>
-      Effect.succeed<Reservation>({
-        provider: ask.provider,
-        model: ask.model,
-        amounts: publicAmounts(outcome.amounts),
-        maxTokens: outcome.maxTokens,
-        loweredFrom: ask.request.maxTokens === undefined && outcome.maxTokens !== undefined && outcome.maxTokens < defaultMaxTokens
-          ? defaultMaxTokens
-          : undefined,
-        estimate,
-        deadlineAt: outcome.deadlineAt,
-        remaining: outcome.remaining,
-        id: outcome.id
-      })
+      Effect.succeed<Reservation>(
+        new Granted(
+          ask,
+          outcome,
+          estimate,
+          ask.request.maxTokens === undefined && outcome.maxTokens !== undefined && outcome.maxTokens < defaultMaxTokens
+            ? defaultMaxTokens
+            : undefined
+        )
+      )
 
     // Plain combinators rather than a generator: this is the hot path of every call (bench/budget.ts).
     const reserve = (ask: Ask): Effect.Effect<Reservation, LlmError.LlmError> => {
