@@ -17,6 +17,7 @@ import * as ModelFactory from "../../src/ModelFactory.ts"
 import * as UsageLedger from "../../src/observability/UsageLedger.ts"
 import * as ProviderRegistry from "../../src/ProviderRegistry.ts"
 import * as MockLanguageModel from "../../src/providers/mock/MockLanguageModel.ts"
+import * as Fallback from "../../src/resilience/Fallback.ts"
 import * as Retry from "../../src/resilience/Retry.ts"
 import * as Stack from "../../src/Stack.ts"
 import * as StreamPart from "../../src/StreamPart.ts"
@@ -30,6 +31,13 @@ const mockStack = (config: Omit<Stack.StackConfig, "provider">, options: Record<
     Layer.provide(ProviderRegistry.layer([MockLanguageModel.provider])),
     Layer.provideMerge(UsageLedger.layerMemory())
   )
+
+/** The mock registered under a second name, for a fallback chain of two providers. */
+const backup: ProviderRegistry.Provider = {
+  ...MockLanguageModel.provider,
+  name: "backup",
+  make: (config) => Effect.map(MockLanguageModel.provider.make(config), (model) => ({ ...model, provider: "backup" }))
+}
 
 const budgetOf = ModelFactory.ModelFactory.use((factory) => factory.budget!.snapshot)
 
@@ -80,6 +88,29 @@ describe("the attempts of a call under a budget", () => {
         { latency: "0ms", faults: "hang" }
       )),
       Retry.withPolicy({ attemptTimeoutMs: 1_000 }),
+      quiet
+    ))
+
+  it.effect("a fallback candidate's attempt is an attempt: the first candidate's abandoned one is charged, the second reserves anew", () =>
+    Effect.gen(function*() {
+      const request: LlmRequest = { messages: [{ role: "user", content: "tell me" }], maxTokens: 50 }
+      const fiber = yield* Effect.forkChild(LanguageModel.generate(request))
+      yield* TestClock.adjust("5 seconds")
+      const response = yield* Fiber.join(fiber)
+      assert.strictEqual(Fallback.servedBy(response)?.index, 1)
+      const snapshot = yield* budgetOf
+      assert.strictEqual(snapshot.consumed.totalTokens, Estimate.exact(request, "mock") + 50 + response.usage.totalTokens)
+      assert.deepStrictEqual([snapshot.reserved.totalTokens, snapshot.openReservations], [0, 0])
+      const [row] = yield* UsageLedger.UsageLedger.use((ledger) => ledger.entries())
+      assert.deepStrictEqual([row!.attempts, row!.abandonedAttempts, row!.estimated], [2, 1, true])
+    }).pipe(
+      Effect.provide(
+        Stack.layerFactory({
+          provider: { provider: "mock", options: { faults: "hang" } },
+          budget: { budget: { totalTokens: 100_000 } },
+          resilience: { retry: { maxAttempts: 1 }, attemptTimeout: "100ms", fallback: [{ provider: "backup" }] }
+        }).pipe(Layer.provide(ProviderRegistry.layer([MockLanguageModel.provider, backup])), Layer.provideMerge(UsageLedger.layerMemory()))
+      ),
       quiet
     ))
 
