@@ -374,6 +374,8 @@ export class LlmError extends Schema.TaggedError<LlmError>()("LlmError", {
   status: Schema.optionalKey(Schema.Int),
   requestId: Schema.optionalKey(Schema.String),
   spent: Schema.optionalKey(Spent),
+  /** `false` when the request never reached the provider (connection refused, DNS): nothing can have been billed. */
+  sent: Schema.optionalKey(Schema.Boolean),
   reason: LlmErrorReason
 }) {
   /** Whether retrying the call can help. */
@@ -409,6 +411,7 @@ export const make = (
     readonly status?: number | undefined
     readonly requestId?: string | undefined
     readonly spent?: Spent | undefined
+    readonly sent?: boolean | undefined
   }
 ): LlmError =>
   new LlmError({
@@ -417,7 +420,8 @@ export const make = (
     ...(extra?.model !== undefined ? { model: extra.model } : {}),
     ...(extra?.status !== undefined ? { status: extra.status } : {}),
     ...(extra?.requestId !== undefined ? { requestId: extra.requestId } : {}),
-    ...(extra?.spent !== undefined ? { spent: extra.spent } : {})
+    ...(extra?.spent !== undefined ? { spent: extra.spent } : {}),
+    ...(extra?.sent !== undefined ? { sent: extra.sent } : {})
   })
 
 /**

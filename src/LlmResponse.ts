@@ -1,5 +1,12 @@
 /**
- * What a model answered: the content, the usage, why it stopped and who served it.
+ * What a model answered: the content, the usage, why it stopped, who served it and what it cost.
+ *
+ * `cost` is the call's cost in USD (the provider's report, or the price table's, computed once
+ * from whole nano-USD); a call whose model has no price carries no `cost` and `priced: false`,
+ * never a cost of 0. When the server names another model than the one asked for, `model` is
+ * the one it named and `requestedModel` the one asked for (the cost is priced at the dearer of
+ * the two). `warnings` says what could not be honoured, including an output cap the budget
+ * lowered.
  *
  * @since 0.1.0
  */
@@ -66,7 +73,10 @@ export const LlmResponse = Schema.Struct({
   parts: Schema.optionalKey(Schema.Array(ResponsePart)).annotate({
     description: "The answer as parts, present when it holds more than text (e.g. tool calls); see LlmResponse.partsOf."
   }),
-  model: Schema.String,
+  model: Schema.String.annotate({ description: "The model that answered, as the provider named it." }),
+  requestedModel: Schema.optionalKey(Schema.String).annotate({
+    description: "The model asked for, when the provider named another in its answer."
+  }),
   provider: Schema.String,
   usage: Usage,
   finishReason: FinishReason,
@@ -74,8 +84,11 @@ export const LlmResponse = Schema.Struct({
   latencyMs: Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0)),
   requestId: Schema.optionalKey(Schema.String),
   cost: Schema.optionalKey(Cost),
+  priced: Schema.optionalKey(Schema.Literal(false)).annotate({
+    description: "false when no price is known for the model (and the provider reported none): the cost is unknown, not 0."
+  }),
   warnings: Schema.optionalKey(Schema.Array(Schema.String)).annotate({
-    description: "Things the provider could not honour (e.g. a parameter it ignores)."
+    description: "Things that could not be honoured (e.g. a parameter the provider ignores, an output cap the budget lowered)."
   }),
   metadata: Schema.optionalKey(Schema.Record(Schema.String, Schema.Unknown)).annotate({
     description: "Provider- and layer-specific facts (e.g. which fallback candidate served the call)."

@@ -141,12 +141,9 @@ const makeShared = (config: StackConfig): Effect.Effect<Shared, LlmError.LlmErro
     const resilience = yield* Layer.buildWithScope(Resilience.layerShared(config.resilience ?? {}), scope)
     const ledger = yield* ledgerOf(config.observability)
     const budgetConfig = config.budget
-    const budget = budgetConfig === undefined ? undefined : yield* BudgetTracker.make(budgetConfig.budget, {
-      defaultMaxTokens: budgetConfig.defaultMaxTokens ??
-        ("defaultMaxTokens" in budgetConfig.budget ? budgetConfig.budget.defaultMaxTokens : undefined),
-      onUnknownPrice: budgetConfig.onUnknownPrice ??
-        ("onUnknownPrice" in budgetConfig.budget ? budgetConfig.budget.onUnknownPrice : undefined)
-    })
+    const budget = budgetConfig === undefined
+      ? undefined
+      : yield* BudgetTracker.make(budgetConfig.budget, BudgetLanguageModel.trackerOptions(budgetConfig))
     return {
       resilience,
       ledger,

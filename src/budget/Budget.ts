@@ -184,8 +184,23 @@ export const BudgetLimits = Schema.Struct(limitFields).check(atLeastOneLimit).an
 export type BudgetLimits = typeof BudgetLimits.Type
 
 /**
+ * What an attempt abandoned after it was sent is charged: `reserved` (its exact input tokens and
+ * the output cap it was given, the default), `input` (its input tokens only) or `none`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ChargeAbandoned = Schema.Literals(["reserved", "input", "none"]).annotate({ identifier: "ChargeAbandoned" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ChargeAbandoned = typeof ChargeAbandoned.Type
+
+/**
  * The `budget` section of the config file: the limits, plus how the budget layer sizes
- * reservations and treats models without a price.
+ * reservations, treats models without a price and charges abandoned attempts.
  *
  * @since 0.1.0
  * @category schemas
@@ -198,6 +213,10 @@ export const BudgetConfig = Schema.Struct({
   }),
   onUnknownPrice: Schema.optionalKey(Schema.Literals(["fail", "allow"])).annotate({
     description: "Under a cost limit, a model with no price fails closed (\"fail\", the default) or is counted as free (\"allow\")."
+  }),
+  chargeAbandoned: Schema.optionalKey(ChargeAbandoned).annotate({
+    description: "What an attempt abandoned after it was sent (timeout, interruption, connection lost) is charged: " +
+      "\"reserved\" (default: its exact input tokens + the output cap it was given), \"input\" (input tokens only) or \"none\"."
   })
 }).check(atLeastOneLimit).annotate({ identifier: "BudgetConfig" })
 

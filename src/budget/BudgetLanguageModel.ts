@@ -1,20 +1,31 @@
 /**
  * The one layer that holds every provider to the budget: it wraps any `LanguageModel`
  * (built-in or plugin) and, around each call, reserves on the current `BudgetTracker`, sends the
- * reserved output cap as `maxTokens`, bounds the call by the deadline, then commits the real
- * usage and cost (or releases everything on failure or interruption).
+ * reserved output cap as `maxTokens`, bounds the call by the deadline, and settles every attempt
+ * of the call by how it ended.
  *
- * It sits outside retry and fallback (one reservation per logical call, whatever the attempts)
- * and inside observability (a refused call is still seen). While an admitted call runs, the
- * fiber carries `CallContext.Deadline` and `CallContext.RemainingBudget`, so the retry layer never
- * sleeps past the deadline and Claude Code receives the remaining cost as its own spending cap.
+ * It sits outside retry and fallback and inside observability (a refused call is still seen).
+ * It reserves once per logical call, before anything is sent, and refuses there; that
+ * reservation covers the first attempt, and the fiber carries the call's
+ * `CallContext.AttemptBudget` so that the retry layer reserves anew before each further attempt
+ * (a retry, another fallback candidate) and settles each attempt as it ends: an answer commits
+ * its usage, a failure that reports `spent` commits that, an attempt known not to have been sent
+ * (or answered with an error status) is released, and one abandoned after it was sent (timeout,
+ * interruption, connection lost) is charged by the budget's `chargeAbandoned` policy (see
+ * `internal/attempts.ts`). The fiber also carries `CallContext.Deadline` and
+ * `CallContext.RemainingBudget` (per attempt: what earlier attempts were charged is taken out), so
+ * the retry layer never sleeps past the deadline and Claude Code receives the remaining cost as
+ * its own spending cap.
  *
- * It also fills `response.cost` from the price table when the provider reported none; a cost the
- * provider reports itself (`source: "provider"`) wins over the table.
+ * It also fills `response.cost` (with or without a budget): a cost the provider reports itself
+ * (`source: "provider"`) wins; otherwise the price table's, in whole nano-USD, at the price of the
+ * model asked for or of the model the provider named, whichever is dearer (`requestedModel` then
+ * says which was asked for); with no price, `priced: false`, never a cost of 0. When the budget
+ * lowered the default output cap, it says so in a warning log line and in `response.warnings`.
  *
  * @since 0.1.0
  */
-import { Clock, Context, Effect, Exit, Layer, type Scope, Stream } from "effect"
+import { Clock, Context, Effect, Layer, type Scope, Stream } from "effect"
 import * as CallContext from "../CallContext.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import type * as LlmError from "../LlmError.ts"
@@ -27,12 +38,8 @@ import * as Usage from "../Usage.ts"
 import type * as Budget from "./Budget.ts"
 import * as BudgetTracker from "./BudgetTracker.ts"
 import * as Estimate from "./Estimate.ts"
-
-const highest = (a: PriceTable.Price, b: PriceTable.Price): PriceTable.Price => ({
-  inputPerMillion: Math.max(a.inputPerMillion, b.inputPerMillion),
-  outputPerMillion: Math.max(a.outputPerMillion, b.outputPerMillion),
-  cachedInputPerMillion: Math.max(a.cachedInputPerMillion ?? a.inputPerMillion, b.cachedInputPerMillion ?? b.inputPerMillion)
-})
+import * as Attempts from "./internal/attempts.ts"
+import * as Costing from "./internal/costing.ts"
 
 /**
  * The price a call is reserved at: the model's, or the highest among a fallback chain's
@@ -52,24 +59,27 @@ export const reservePrice = (
   for (const candidate of candidates) {
     const found = prices.lookup(candidate.provider, candidate.model)
     if (found === undefined) return undefined
-    price = price === undefined ? found : highest(price, found)
+    price = price === undefined ? found : PriceTable.highest(price, found)
   }
   return price
 }
 
 /**
- * Fills `response.cost` from the price table when the provider gave none: at the price of the
- * provider/model that really served the call, else at `fallback`.
+ * Fills `response.cost` from the price table when the provider gave none: at the dearer of the
+ * price of `asked` (the provider and model the call asked for, when that provider answered) and
+ * the price of the model the response names, else at `fallback`; `priced: false` when no price
+ * is known. `requestedModel` is set when the response names another model than `asked`.
  *
  * @since 0.1.0
  * @category cost
  */
-export const withTableCost = (prices: PriceTable.Service, fallback: PriceTable.Price | undefined) =>
-(response: LlmResponse): LlmResponse => {
-  if (response.cost !== undefined) return response
-  const price = prices.lookup(response.provider, response.model) ?? fallback
-  return price === undefined ? response : { ...response, cost: { usd: PriceTable.costOf(price, response.usage), source: "table" } }
-}
+export const withTableCost = (
+  prices: PriceTable.Service,
+  fallback: PriceTable.Price | undefined,
+  asked?: CallContext.AttemptTarget | undefined
+) =>
+(response: LlmResponse): LlmResponse =>
+  Costing.costResponse(prices, fallback, response, asked ?? { provider: response.provider, model: response.model }, undefined)
 
 /**
  * What a response really used, as the tracker commits it. A provider that reports a
@@ -78,17 +88,7 @@ export const withTableCost = (prices: PriceTable.Service, fallback: PriceTable.P
  * @since 0.1.0
  * @category cost
  */
-export const actualOf = (request: LlmRequest, response: LlmResponse): BudgetTracker.Actual => ({
-  usage: response.usage,
-  costUsd: response.cost?.usd ?? 0,
-  conversationId: request.metadata?.conversationId,
-  cumulative: response.metadata?.["cumulativeUsage"] === true
-})
-
-const sending = (request: LlmRequest, reservation: BudgetTracker.Reservation): LlmRequest =>
-  reservation.maxTokens === undefined || reservation.maxTokens === request.maxTokens
-    ? request
-    : { ...request, maxTokens: reservation.maxTokens }
+export const actualOf = (request: LlmRequest, response: LlmResponse): BudgetTracker.Actual => Costing.actualOf(request, response)
 
 const deadlineWatch = (target: BudgetTracker.Service): Effect.Effect<void, LlmError.LlmError> =>
   target.deadlineAt === undefined
@@ -124,77 +124,82 @@ export const streamedSoFar = (
 /**
  * Wraps a model so that every call is held to the fiber's `BudgetTracker.CurrentBudget` when one
  * is set (a sub-agent's or a workflow run's budget), else to `tracker`. With neither, a call
- * passes through untouched: so a stack can always carry this layer, and a budget set on the
- * fiber later (a workflow run) is enforced inside observability.
+ * passes through, its response costed: so a stack can always carry this layer, and a budget set
+ * on the fiber later (a workflow run) is enforced inside observability.
  *
  * A stream is reserved before it opens, like a call; its finish part commits the real usage. A
  * stream that ends without one (the consumer stopped, or it failed part-way) is charged what it
- * already streamed ({@link streamedSoFar}); one that failed before any part is released (or
- * charged its error's `spent`).
+ * already streamed, or by the `chargeAbandoned` policy when that is more and its outcome is
+ * unknown; one that failed before any part is settled like a failed call.
  *
  * @since 0.1.0
  * @category combinators
  */
 export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTable.Service = PriceTable.make()) =>
 (inner: LanguageModel.Service): LanguageModel.Service => {
-  const prepareWith = (target: BudgetTracker.Service, request: LlmRequest) => {
-    const model = request.model ?? inner.defaultModel
-    const price = reservePrice(prices, inner, model)
-    const ask: BudgetTracker.Ask = { request, provider: inner.provider, model, price }
-    return { target, price, ask }
-  }
+  const defaultTarget: CallContext.AttemptTarget = { provider: inner.provider, model: inner.defaultModel }
+  const targetOf = (request: LlmRequest): CallContext.AttemptTarget =>
+    request.model === undefined || request.model === inner.defaultModel ? defaultTarget : { provider: inner.provider, model: request.model }
 
-  const costed = (price: PriceTable.Price | undefined) => withTableCost(prices, price)
-  // The call context of an admitted call, both services in one step.
-  const callContext = (reservation: BudgetTracker.Reservation) => (context: Context.Context<never>) =>
-    Context.add(Context.add(context, CallContext.Deadline, reservation.deadlineAt), CallContext.RemainingBudget, reservation.remaining)
+  // The call context of an admitted call, its three services in one step.
+  const callContext = (reservation: BudgetTracker.Reservation, call: Attempts.Call) => (context: Context.Context<never>) =>
+    Context.add(
+      Context.add(Context.add(context, CallContext.Deadline, reservation.deadlineAt), CallContext.RemainingBudget, reservation.remaining),
+      CallContext.AttemptBudget,
+      call
+    )
 
-  // Plain combinators and a synchronous `prepare`: this is the hot path of every call (bench/budget.ts).
+  // Plain combinators and synchronous preparation: this is the hot path of every call (bench/budget.ts).
   const generate = (request: LlmRequest, next: LanguageModel.Service["generate"]): Effect.Effect<LlmResponse, LlmError.LlmError> =>
     Effect.withFiber((fiber) => {
       const current = fiber.getRef(BudgetTracker.CurrentBudget) ?? tracker
-      if (current === undefined) return next(request)
-      const { ask, price, target } = prepareWith(current, request)
-      return target.withReservation(
-        ask,
-        (reservation) =>
-          Effect.map(
-            Effect.updateContext(target.withinDeadline(next(sending(request, reservation)), ask), callContext(reservation)),
-            costed(price)
-          ),
-        (response) => actualOf(request, response)
+      const target = targetOf(request)
+      if (current === undefined) {
+        return Effect.map(next(request), (response) => Costing.costResponse(prices, undefined, response, target, undefined))
+      }
+      const price = reservePrice(prices, inner, target.model)
+      const ask: BudgetTracker.Ask = { request, provider: target.provider, model: target.model, price }
+      const totals = fiber.getRef(CallContext.CurrentTotals)
+      return Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(current.reserve(ask), (reservation) => {
+          const call = new Attempts.Call(current, prices, request, target, price, reservation)
+          let body = Effect.updateContext(current.withinDeadline(next(Attempts.withCap(request, reservation)), ask), callContext(reservation, call))
+          if (reservation.loweredFrom !== undefined) body = Effect.andThen(Attempts.logLowered(reservation), body)
+          return Effect.matchCauseEffect(restore(body), {
+            onFailure: (cause) => Effect.andThen(call.failed(cause, totals), Effect.failCause(cause)),
+            onSuccess: (response) => call.succeeded(response, totals)
+          })
+        })
       )
     })
 
   const stream = (request: LlmRequest, next: LanguageModel.Service["stream"]): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
     Stream.unwrap(Effect.withFiber((fiber): Effect.Effect<Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>, LlmError.LlmError, Scope.Scope> => {
       const current = fiber.getRef(BudgetTracker.CurrentBudget) ?? tracker
-      if (current === undefined) return Effect.succeed(next(request))
-      const { ask, price, target } = prepareWith(current, request)
-      let streamed: string | undefined
-      // Settled when the stream ends however it ends; a no-op once the finish part committed.
-      const settleEarly = (reservation: BudgetTracker.Reservation, exit: Exit.Exit<unknown, unknown>) => {
-        const spent = Exit.isFailure(exit) ? BudgetTracker.spentOf(exit.cause) : undefined
-        if (spent !== undefined) return Effect.asVoid(target.commit(reservation, spent))
-        return streamed === undefined
-          ? target.release(reservation)
-          : Effect.asVoid(target.commit(reservation, streamedSoFar(request, inner.provider, streamed, price)))
-      }
-      return Effect.map(Effect.acquireRelease(target.reserve(ask), settleEarly), (reservation) =>
-        next(sending(request, reservation)).pipe(
-          Stream.mapEffect((part): Effect.Effect<StreamPart.StreamPart> => {
-            if (part.type === "text-delta") streamed = (streamed ?? "") + part.text
-            else if (part.type === "tool-call-delta") streamed = (streamed ?? "") + (part.name ?? "") + part.argumentsDelta
-            else if (part.type === "finish") {
-              const response = costed(price)(part.response)
-              return Effect.as(target.commit(reservation, actualOf(request, response)), { ...part, response })
-            }
-            return Effect.succeed(part)
-          }),
-          Stream.interruptWhen(deadlineWatch(target)),
-          Stream.provideService(CallContext.Deadline, reservation.deadlineAt),
-          Stream.provideService(CallContext.RemainingBudget, reservation.remaining)
+      const target = targetOf(request)
+      if (current === undefined) {
+        return Effect.succeed(Stream.map(next(request), (part): StreamPart.StreamPart =>
+          part.type === "finish" ? { ...part, response: Costing.costResponse(prices, undefined, part.response, target, undefined) } : part
         ))
+      }
+      const price = reservePrice(prices, inner, target.model)
+      const ask: BudgetTracker.Ask = { request, provider: target.provider, model: target.model, price }
+      const totals = fiber.getRef(CallContext.CurrentTotals)
+      const admitted = Effect.map(current.reserve(ask), (reservation) => new Attempts.Call(current, prices, request, target, price, reservation))
+      return Effect.map(
+        Effect.acquireRelease(admitted, (call, exit) => call.streamEnded(exit, totals)),
+        (call) => {
+          const reservation = call.reservation
+          const parts = next(Attempts.withCap(request, reservation)).pipe(
+            Stream.mapEffect((part) => call.outerPart(part)),
+            Stream.interruptWhen(deadlineWatch(current)),
+            Stream.provideService(CallContext.AttemptBudget, call),
+            Stream.provideService(CallContext.Deadline, reservation.deadlineAt),
+            Stream.provideService(CallContext.RemainingBudget, reservation.remaining)
+          )
+          return reservation.loweredFrom === undefined ? parts : Stream.concat(Stream.fromEffectDrain(Attempts.logLowered(reservation)), parts)
+        }
+      )
     }))
 
   return LanguageModel.wrap(inner, { generate, stream })
@@ -240,8 +245,21 @@ export interface Config {
   readonly budget: Budget.BudgetConfig | Budget.Input
   readonly defaultMaxTokens?: number | undefined
   readonly onUnknownPrice?: "fail" | "allow" | undefined
+  readonly chargeAbandoned?: Budget.ChargeAbandoned | undefined
   readonly prices?: PriceTable.PricesConfig | undefined
 }
+
+/**
+ * The tracker options of a {@link Config}: its own settings, else those of its `budget` section.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const trackerOptions = (config: Config): BudgetTracker.Options => ({
+  defaultMaxTokens: config.defaultMaxTokens ?? ("defaultMaxTokens" in config.budget ? config.budget.defaultMaxTokens : undefined),
+  onUnknownPrice: config.onUnknownPrice ?? ("onUnknownPrice" in config.budget ? config.budget.onUnknownPrice : undefined),
+  chargeAbandoned: config.chargeAbandoned ?? ("chargeAbandoned" in config.budget ? config.budget.chargeAbandoned : undefined)
+})
 
 /**
  * A self-contained wrapping Layer (its own root tracker) built from config; what `Stack` adds
@@ -252,11 +270,5 @@ export interface Config {
  */
 export const layerConfig = (config: Config): Layer.Layer<LanguageModel.LanguageModel, LlmError.LlmError, LanguageModel.LanguageModel> =>
   LanguageModel.layerWrap((inner) =>
-    Effect.map(
-      BudgetTracker.make(config.budget, {
-        defaultMaxTokens: config.defaultMaxTokens ?? ("defaultMaxTokens" in config.budget ? config.budget.defaultMaxTokens : undefined),
-        onUnknownPrice: config.onUnknownPrice ?? ("onUnknownPrice" in config.budget ? config.budget.onUnknownPrice : undefined)
-      }),
-      (tracker) => wrap(tracker, PriceTable.make(config.prices ?? {}))(inner)
-    )
+    Effect.map(BudgetTracker.make(config.budget, trackerOptions(config)), (tracker) => wrap(tracker, PriceTable.make(config.prices ?? {}))(inner))
   )

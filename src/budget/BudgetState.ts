@@ -4,14 +4,18 @@
  * A `BudgetStore` keeps a {@link State}; the pure rules that change it are in
  * `internal/ledger.ts`. Every Schema here round-trips through JSON (a shared store writes it).
  *
+ * Cost is held in whole nano-USD (`costNanos`, see `Money`), so that sums are exact; the
+ * tracker shows USD (`costUsd`) at its edges (snapshots, errors, the call context).
+ *
  * @since 0.1.0
  */
 import { HashMap, Schema } from "effect"
 
 const Figure = Schema.Number
+const Nanos = Schema.Int.annotate({ description: "Whole nano-USD (1e-9 USD)." })
 
 /**
- * Input tokens, output tokens, total tokens and USD, as reserved or consumed.
+ * Input tokens, output tokens, total tokens and cost in nano-USD, as reserved or consumed.
  *
  * @since 0.1.0
  * @category schemas
@@ -20,7 +24,7 @@ export const Amounts = Schema.Struct({
   inputTokens: Figure,
   outputTokens: Figure,
   totalTokens: Figure,
-  costUsd: Figure
+  costNanos: Nanos
 }).annotate({ identifier: "BudgetAmounts" })
 
 /**
@@ -41,7 +45,7 @@ export const Limits = Schema.Struct({
   inputTokens: Schema.NullOr(Figure),
   outputTokens: Schema.NullOr(Figure),
   totalTokens: Schema.NullOr(Figure),
-  costUsd: Schema.NullOr(Figure)
+  costNanos: Schema.NullOr(Nanos)
 }).annotate({ identifier: "BudgetStoreLimits" })
 
 /**
@@ -51,12 +55,13 @@ export const Limits = Schema.Struct({
 export type Limits = typeof Limits.Type
 
 /**
- * A dimension measured in amounts (every budget dimension but the deadline).
+ * A dimension measured in amounts, as the records name it (every budget dimension but the
+ * deadline; cost as `costNanos`).
  *
  * @since 0.1.0
  * @category schemas
  */
-export const AmountDimension = Schema.Literals(["inputTokens", "outputTokens", "totalTokens", "costUsd"])
+export const AmountDimension = Schema.Literals(["inputTokens", "outputTokens", "totalTokens", "costNanos"])
 
 /**
  * @since 0.1.0
@@ -67,6 +72,7 @@ export type AmountDimension = typeof AmountDimension.Type
 /**
  * A provider reported more than was reserved for its call on a limited dimension (or a
  * cumulative record passed a limit). The truth is recorded and the next reservation is refused.
+ * Figures are in the dimension's unit (nano-USD for `costNanos`).
  *
  * @since 0.1.0
  * @category schemas

@@ -5,9 +5,14 @@
  * Before a call, {@link Service.reserve} sets aside its estimated input tokens, its output cap
  * (the request's `maxTokens`, or a default cap that is then sent as `maxTokens`) and their cost;
  * a reservation that would pass any limit fails with `LlmError` reason `BudgetExceeded` and
- * nothing is sent. After the call the real usage is committed and the rest released; on failure
- * or interruption everything is released ({@link Service.withReservation} attaches the release
- * only once the reserve has succeeded, with interruption masked in between).
+ * nothing is sent. After the call the real usage is committed and the rest released
+ * ({@link Service.commit}, {@link Service.release}). {@link Service.withReservation} is the plain
+ * primitive (everything released on failure or interruption unless the error carries `spent`);
+ * the budget layer (`BudgetLanguageModel`) reserves per attempt and charges an attempt abandoned
+ * after it was sent by the budget's {@link ChargeAbandoned} policy.
+ *
+ * Cost is held in whole nano-USD (`Money`) inside the store, so consumed and reserved amounts
+ * are exact; this module's figures ({@link Amounts}, {@link Snapshot}, errors) are in USD.
  *
  * A tracker holds no figures itself: the state of a whole budget tree (the root and every
  * {@link Service.child}) lives in a `BudgetStore`, where a reservation checks and updates the
@@ -26,6 +31,7 @@ import { Cause, Clock, Context, Effect, Exit, HashMap, Layer } from "effect"
 import type * as CallContext from "../CallContext.ts"
 import * as LlmError from "../LlmError.ts"
 import type { LlmRequest } from "../LlmRequest.ts"
+import * as Money from "../pricing/Money.ts"
 import type { Price } from "../pricing/prices.ts"
 import type { Usage } from "../Usage.ts"
 import * as Budget from "./Budget.ts"
@@ -36,12 +42,18 @@ import * as Ledger from "./internal/ledger.ts"
 import { logOvershoots, refusalError } from "./internal/refusal.ts"
 
 /**
- * Tokens, output tokens, total tokens and USD, as reserved or consumed.
+ * Input tokens, output tokens, total tokens and USD, as reserved or consumed.
  *
  * @since 0.1.0
  * @category models
  */
-export type Amounts = BudgetState.Amounts
+export interface Amounts {
+  readonly inputTokens: number
+  readonly outputTokens: number
+  readonly totalTokens: number
+  /** USD: the store's whole nano-USD as a number. */
+  readonly costUsd: number
+}
 
 /**
  * A provider reported more than was reserved for its call on a limited dimension (or a
@@ -50,7 +62,25 @@ export type Amounts = BudgetState.Amounts
  * @since 0.1.0
  * @category models
  */
-export type Overshoot = BudgetState.Overshoot
+export interface Overshoot {
+  readonly dimension: "inputTokens" | "outputTokens" | "totalTokens" | "costUsd"
+  readonly reserved: number
+  readonly actual: number
+  readonly provider: string
+  readonly model: string
+  readonly atMillis: number
+}
+
+/**
+ * What an attempt abandoned after it was sent is charged (a timeout, an interruption, a
+ * connection lost after the request was written: the provider may bill it whether or not we
+ * wait for the answer): `reserved` (the default) its exact input tokens and the output cap it
+ * was given; `input` its input tokens only; `none` nothing. Charges are marked `estimated`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ChargeAbandoned = Budget.ChargeAbandoned
 
 /**
  * What a reservation is for.
@@ -78,6 +108,11 @@ export interface Reservation {
   readonly amounts: Amounts
   /** The output cap to send as the request's `maxTokens` (`undefined`: no output or cost limit). */
   readonly maxTokens: number | undefined
+  /**
+   * The default output cap, when the budget lowered it to `maxTokens` (the request set none and
+   * the budget could not afford the default); `undefined` otherwise.
+   */
+  readonly loweredFrom: number | undefined
   /** How the input was estimated: the cheap byte bound, or the exact tokenizer count. */
   readonly estimate: "bound" | "exact"
   /** The earliest deadline of the budget chain (epoch milliseconds), if any. */
@@ -97,6 +132,8 @@ export interface Reservation {
 export interface Actual {
   readonly usage: Usage
   readonly costUsd: number
+  /** The cost in whole nano-USD, when known exactly (wins over `costUsd`). */
+  readonly costNanos?: Money.Nanos | undefined
   readonly conversationId?: string | undefined
   /** `usage` is the conversation's running total (it replaces the previous figure). */
   readonly cumulative?: boolean | undefined
@@ -114,7 +151,7 @@ export interface Snapshot {
   readonly consumed: Amounts
   readonly reserved: Amounts
   /** Per limited dimension, the smallest room left over this budget and its ancestors. */
-  readonly remaining: Partial<Record<BudgetState.AmountDimension, number>>
+  readonly remaining: CallContext.Remaining
   /** The earliest deadline of the chain, and the milliseconds left before it. */
   readonly deadline?: { readonly atMillis: number; readonly remainingMs: number } | undefined
   readonly openReservations: number
@@ -134,6 +171,8 @@ export interface Options {
   readonly defaultMaxTokens?: number | undefined
   /** Under a cost limit, a model without a price fails closed (`"fail"`, default) or counts as free. */
   readonly onUnknownPrice?: "fail" | "allow" | undefined
+  /** What an attempt abandoned after it was sent is charged (default `"reserved"`). */
+  readonly chargeAbandoned?: ChargeAbandoned | undefined
   /** A name shown in errors and snapshots. Default `"root"`. */
   readonly label?: string | undefined
 }
@@ -151,6 +190,10 @@ export interface Service {
   readonly limits: Budget.Budget
   /** The earliest deadline of the chain (epoch milliseconds), if any. */
   readonly deadlineAt: number | undefined
+  /** What an attempt abandoned after it was sent is charged. */
+  readonly chargeAbandoned: ChargeAbandoned
+  /** The output cap reserved (and sent) when a request sets none. */
+  readonly defaultMaxTokens: number
   /** Reserves for a call; fails with `BudgetExceeded` (or `Configuration` for an unknown price). */
   readonly reserve: (ask: Ask) => Effect.Effect<Reservation, LlmError.LlmError>
   /** Commits the real usage and releases the rest; returns any overshoot. Settles once. */
@@ -223,12 +266,57 @@ export const CurrentBudget = Context.Reference<Service | undefined>("llm-connect
  */
 export const DEFAULT_MAX_TOKENS = 4096
 
-const amountsOf = (usage: Usage, costUsd: number): Amounts => ({
+const amountsOf = (usage: Usage, costNanos: number): BudgetState.Amounts => ({
   inputTokens: usage.inputTokens,
   outputTokens: usage.outputTokens,
   totalTokens: usage.totalTokens,
-  costUsd
+  costNanos
 })
+
+const publicAmounts = (amounts: BudgetState.Amounts): Amounts => ({
+  inputTokens: amounts.inputTokens,
+  outputTokens: amounts.outputTokens,
+  totalTokens: amounts.totalTokens,
+  costUsd: Money.toUsd(amounts.costNanos)
+})
+
+// A reservation as the tracker hands it out; its amounts in USD are computed only when read
+// (nothing on the hot path reads them).
+class Granted implements Reservation {
+  readonly provider: string
+  readonly model: string
+  readonly maxTokens: number | undefined
+  readonly loweredFrom: number | undefined
+  readonly estimate: "bound" | "exact"
+  readonly deadlineAt: number | undefined
+  readonly remaining: CallContext.Remaining
+  readonly id: string
+  private readonly held: BudgetState.Amounts
+  constructor(ask: Ask, outcome: BudgetStore.Granted, estimate: "bound" | "exact", loweredFrom: number | undefined) {
+    this.provider = ask.provider
+    this.model = ask.model
+    this.maxTokens = outcome.maxTokens
+    this.loweredFrom = loweredFrom
+    this.estimate = estimate
+    this.deadlineAt = outcome.deadlineAt
+    this.remaining = outcome.remaining
+    this.id = outcome.id
+    this.held = outcome.amounts
+  }
+  get amounts(): Amounts {
+    return publicAmounts(this.held)
+  }
+}
+
+const noOvershoots: ReadonlyArray<Overshoot> = []
+
+const publicOvershoots = (overshoots: ReadonlyArray<BudgetState.Overshoot>): ReadonlyArray<Overshoot> =>
+  overshoots.length === 0 ? noOvershoots : overshoots.map((overshoot) => ({
+    ...overshoot,
+    dimension: Ledger.publicDimension(overshoot.dimension),
+    reserved: Ledger.publicFigure(overshoot.dimension, overshoot.reserved),
+    actual: Ledger.publicFigure(overshoot.dimension, overshoot.actual)
+  }))
 
 const resolveDeadline = (deadline: Budget.Deadline | undefined, now: number): number | null =>
   deadline === undefined ? null : deadline._tag === "After" ? now + deadline.millis : deadline.epochMillis
@@ -237,7 +325,7 @@ const limitsOf = (budget: Budget.Budget): BudgetState.Limits => ({
   inputTokens: budget.inputTokens ?? null,
   outputTokens: budget.outputTokens ?? null,
   totalTokens: budget.totalTokens ?? null,
-  costUsd: budget.costUsd ?? null
+  costNanos: budget.costUsd === undefined ? null : Money.fromUsd(budget.costUsd)
 })
 
 // A budget id the store does not know: the store was handed an id it never issued (a defect).
@@ -255,8 +343,9 @@ const nodeService = (
     const label = chain[0]!.label
     const earliest = Ledger.deadlineOf(chain)
     const deadlineAt = earliest === undefined ? undefined : earliest.deadlineAt ?? undefined
-    const costLimited = chain.some((node) => node.limits.costUsd !== null)
+    const costLimited = chain.some((node) => node.limits.costNanos !== null)
     const defaultMaxTokens = options.defaultMaxTokens ?? DEFAULT_MAX_TOKENS
+    const chargeAbandoned = options.chargeAbandoned ?? "reserved"
 
     const deadlineError = (now: number, provider: string, model?: string) =>
       refusalError(
@@ -274,16 +363,16 @@ const nodeService = (
       }), { model: ask.model }))
 
     const granted = (ask: Ask, outcome: BudgetStore.Granted, estimate: "bound" | "exact") =>
-      Effect.succeed<Reservation>({
-        provider: ask.provider,
-        model: ask.model,
-        amounts: outcome.amounts,
-        maxTokens: outcome.maxTokens,
-        estimate,
-        deadlineAt: outcome.deadlineAt,
-        remaining: outcome.remaining,
-        id: outcome.id
-      })
+      Effect.succeed<Reservation>(
+        new Granted(
+          ask,
+          outcome,
+          estimate,
+          ask.request.maxTokens === undefined && outcome.maxTokens !== undefined && outcome.maxTokens < defaultMaxTokens
+            ? defaultMaxTokens
+            : undefined
+        )
+      )
 
     // Plain combinators rather than a generator: this is the hot path of every call (bench/budget.ts).
     const reserve = (ask: Ask): Effect.Effect<Reservation, LlmError.LlmError> => {
@@ -321,17 +410,19 @@ const nodeService = (
         ? store.settle(reservation.id, undefined)
         : Effect.clockWith((clock) =>
           store.settle(reservation.id, {
-            amounts: amountsOf(actual.usage, actual.costUsd),
+            amounts: amountsOf(actual.usage, actual.costNanos ?? Money.fromUsd(actual.costUsd)),
             conversationId: actual.conversationId,
             cumulative: actual.cumulative,
             now: clock.currentTimeMillisUnsafe()
           })
         )
 
-    const logOvershootsOf = (overshoots: ReadonlyArray<Overshoot>) =>
+    const logOvershootsOf = (overshoots: ReadonlyArray<BudgetState.Overshoot>) =>
       overshoots.length === 0 ? Effect.void : logOvershoots(overshoots, label)
 
-    const commit = (reservation: Reservation, actual: Actual) => Effect.tap(settle(reservation, actual), logOvershootsOf)
+    const commit = (reservation: Reservation, actual: Actual) =>
+      Effect.flatMap(settle(reservation, actual), (overshoots) =>
+        overshoots.length === 0 ? Effect.succeed(noOvershoots) : Effect.as(logOvershoots(overshoots, label), publicOvershoots(overshoots)))
 
     const release = (reservation: Reservation) => Effect.asVoid(settle(reservation, undefined))
 
@@ -375,8 +466,8 @@ const nodeService = (
       record: { readonly costUsd: number; readonly provider: string; readonly model: string }
     ) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        store.recordCumulative(id, conversationId, { amounts: amountsOf(usage, record.costUsd), provider: record.provider, model: record.model, now })).pipe(
-          Effect.flatMap((outcome) => ("_tag" in outcome ? missing(outcome) : Effect.as(logOvershootsOf(outcome), outcome)))
+        store.recordCumulative(id, conversationId, { amounts: amountsOf(usage, Money.fromUsd(record.costUsd)), provider: record.provider, model: record.model, now })).pipe(
+          Effect.flatMap((outcome) => ("_tag" in outcome ? missing(outcome) : Effect.as(logOvershootsOf(outcome), publicOvershoots(outcome))))
         )
 
     const child = Effect.fn("BudgetTracker.child")(function*(limits: Budget.Input, childLabel?: string) {
@@ -401,13 +492,13 @@ const nodeService = (
       return {
         label,
         limits: budget,
-        consumed: own.consumed,
-        reserved: own.reserved,
+        consumed: publicAmounts(own.consumed),
+        reserved: publicAmounts(own.reserved),
         remaining: Ledger.remainingOf(current),
         ...(deadlineAt !== undefined ? { deadline: { atMillis: deadlineAt, remainingMs: Math.max(0, deadlineAt - now) } } : {}),
         openReservations: own.open,
-        conversations: Object.fromEntries(HashMap.toEntries(own.conversations)),
-        overshoots: own.overshoots
+        conversations: Object.fromEntries(HashMap.toEntries(own.conversations).map(([key, amounts]) => [key, publicAmounts(amounts)])),
+        overshoots: publicOvershoots(own.overshoots)
       } satisfies Snapshot
     })
 
@@ -416,6 +507,8 @@ const nodeService = (
       label,
       limits: budget,
       deadlineAt,
+      chargeAbandoned,
+      defaultMaxTokens,
       reserve,
       commit,
       release,
@@ -479,7 +572,7 @@ export const layer = (limits: Budget.Input, options: Options = {}): Layer.Layer<
  * @category layers
  */
 export const layerConfig = (config: Budget.BudgetConfig): Layer.Layer<BudgetTracker, LlmError.LlmError> =>
-  layer(config, { defaultMaxTokens: config.defaultMaxTokens, onUnknownPrice: config.onUnknownPrice })
+  layer(config, { defaultMaxTokens: config.defaultMaxTokens, onUnknownPrice: config.onUnknownPrice, chargeAbandoned: config.chargeAbandoned })
 
 /**
  * The budget calls are charged to: the current child budget if one is set, else the

@@ -11,6 +11,7 @@ import * as DurationText from "../DurationText.ts"
 import * as LlmError from "../LlmError.ts"
 import type { LlmResponse } from "../LlmResponse.ts"
 import * as Redaction from "../observability/Redaction.ts"
+import * as Money from "../pricing/Money.ts"
 
 /**
  * The prefix of every line the CLI writes to stderr.
@@ -62,8 +63,22 @@ export const errorLine = (text: string): Effect.Effect<void> =>
 export const oneLine = (text: string): string => text.replace(/\s*\n\s*/g, " ").trim()
 
 /**
+ * A cost as text: dollars (`$0.000140`, every nano-USD shown), `unpriced` when nothing of it was
+ * priced (never `$0`), or dollars plus the calls without a price (`$0.000140 + 2 unpriced`).
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const costText = (costUsd: number | undefined, unpricedCalls = 0): string => {
+  if (costUsd === undefined) return "unpriced"
+  const amount = Money.format(Money.fromUsd(costUsd))
+  return unpricedCalls > 0 ? `${amount} + ${unpricedCalls} unpriced` : amount
+}
+
+/**
  * The usage line printed after an answer:
- * `usage: 12 in + 20 out = 32 tokens | model mock-1 | provider mock | 3ms`.
+ * `usage: 12 in + 20 out = 32 tokens | model mock-1 | provider mock | 3ms | $0.000052`
+ * (`| unpriced` when the model has no price).
  *
  * @since 0.1.0
  * @category formatting
@@ -71,7 +86,11 @@ export const oneLine = (text: string): string => text.replace(/\s*\n\s*/g, " ").
 export const usageLine = (response: LlmResponse): string => {
   const { inputTokens, outputTokens, totalTokens } = response.usage
   const estimated = response.usage.estimated === true ? " (estimated)" : ""
-  const cost = response.cost !== undefined ? ` | $${response.cost.usd.toFixed(6)}` : ""
+  const cost = response.cost !== undefined
+    ? ` | ${costText(response.cost.usd)}`
+    : response.priced === false
+    ? " | unpriced"
+    : ""
   return `usage: ${inputTokens} in + ${outputTokens} out = ${totalTokens} tokens${estimated} | model ${response.model} | provider ${response.provider} | ${
     DurationText.formatMillis(response.latencyMs)
   }${cost}`

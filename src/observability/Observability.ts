@@ -11,7 +11,11 @@
  * - opens a span `chat <model>` with OpenTelemetry GenAI attributes (see `GenAiAttributes`),
  *   when a tracer is installed (OTLP or any other; see {@link Options.spans});
  * - updates the metrics in `LlmMetrics`;
- * - records an entry in the `UsageLedger` with the usage the provider reported, unchanged.
+ * - records one entry per logical call in the `UsageLedger`: the usage the provider reported,
+ *   unchanged, or, when a budget held the call, what all its attempts were charged (attempts
+ *   abandoned after they were sent included, marked `estimated`) with the number of attempts; a
+ *   failed call's spend (`LlmError.spent`) is recorded too. It puts a `CallContext.CallTotals`
+ *   record on the fiber for the budget layer to fill.
  *
  * Being outermost, it also sees calls that a budget refused or that failed after all retries.
  * Streams are observed the same way (usage from the last chunk). Per-attempt spans are opt-in
@@ -22,6 +26,7 @@
  */
 import { Cause, Clock, Context, Effect, Exit, type Fiber, Layer, Option, Random, Ref, References, Stream, Tracer } from "effect"
 import * as LogLevel from "effect/LogLevel"
+import * as CallContext from "../CallContext.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
 import type { LlmRequest } from "../LlmRequest.ts"
@@ -29,6 +34,7 @@ import * as Message from "../Message.ts"
 import type { LlmResponse } from "../LlmResponse.ts"
 import * as PriceTable from "../pricing/PriceTable.ts"
 import type * as StreamPart from "../StreamPart.ts"
+import type { Usage } from "../Usage.ts"
 import * as GenAiAttributes from "./GenAiAttributes.ts"
 import * as LlmMetrics from "./LlmMetrics.ts"
 import * as Tracing from "./Tracing.ts"
@@ -126,23 +132,31 @@ const ledgerEntry = (
   time: number,
   latencyMs: number,
   outcome: string,
-  response?: LlmResponse,
-  costUsd?: number
+  response: LlmResponse | undefined,
+  charged: { readonly usage: Usage | undefined; readonly costUsd: number | undefined; readonly priced: boolean },
+  totals: CallContext.CallTotals | undefined
 ): UsageLedger.Entry => {
   // Optional fields assigned one by one rather than spread (this runs on every call), in the
   // the key order of the JSON output (the optional fields, then the ids).
+  const usage = charged.usage
+  const model = response?.model ?? facts.model
   const entry: { -readonly [K in keyof UsageLedger.Entry]: UsageLedger.Entry[K] } = {
     time,
     provider: response?.provider ?? facts.provider,
-    model: response?.model ?? facts.model,
-    inputTokens: response?.usage.inputTokens ?? 0,
-    outputTokens: response?.usage.outputTokens ?? 0,
-    totalTokens: response?.usage.totalTokens ?? 0,
-    estimated: response?.usage.estimated === true,
+    model,
+    inputTokens: usage?.inputTokens ?? 0,
+    outputTokens: usage?.outputTokens ?? 0,
+    totalTokens: usage?.totalTokens ?? 0,
+    estimated: usage?.estimated === true,
     latencyMs,
     outcome
   }
-  if (costUsd !== undefined) entry.costUsd = costUsd
+  if (charged.costUsd !== undefined) entry.costUsd = charged.costUsd
+  if (!charged.priced) entry.priced = false
+  const requested = response?.requestedModel ?? facts.model
+  if (requested !== model) entry.requestedModel = requested
+  if (totals?.attempts !== undefined) entry.attempts = totals.attempts
+  if (totals?.abandonedAttempts !== undefined) entry.abandonedAttempts = totals.abandonedAttempts
   if (facts.workflow !== undefined) entry.workflow = facts.workflow
   if (facts.step !== undefined) entry.step = facts.step
   entry.correlationId = facts.correlationId
@@ -180,7 +194,13 @@ export const wrap = (
 
   // Everything after the call, in as few effect steps as possible: this runs on every call (the
   // metrics are updated right here, in the fiber's context; the rest are effects, chained).
-  const finish = (facts: CallFacts, started: number, attempts: Ref.Ref<number> | undefined, spans: boolean) =>
+  const finish = (
+    facts: CallFacts,
+    started: number,
+    attempts: Ref.Ref<number> | undefined,
+    spans: boolean,
+    totals: CallContext.CallTotals | undefined
+  ) =>
   (exit: Exit.Exit<LlmResponse | undefined, LlmError.LlmError>): Effect.Effect<void> =>
     Effect.withFiber((fiber) => {
       const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
@@ -191,7 +211,10 @@ export const wrap = (
       if (Exit.isSuccess(exit) && exit.value === undefined) {
         // A stream that ended without a final response: counted, without usage.
         if (metrics) LlmMetrics.recordCallUnsafe(fiber.context, facts.provider, facts.model, elapsed)
-        if (record !== undefined) steps.push(record.record(ledgerEntry(facts, now, elapsed, "ok")))
+        if (record !== undefined) {
+          const charged = { usage: totals?.usage, costUsd: totals?.costUsd, priced: totals?.priced !== false }
+          steps.push(record.record(ledgerEntry(facts, now, elapsed, "ok", undefined, charged, totals)))
+        }
       } else if (Exit.isSuccess(exit)) {
         const response = exit.value!
         if (spans) {
@@ -199,10 +222,18 @@ export const wrap = (
           if (attemptCount !== undefined) attributes[GenAiAttributes.Names.attempt] = attemptCount
           steps.push(Effect.annotateCurrentSpan(attributes))
         }
-        // The provider's cost, else the price table's (the response itself is left as it is).
-        const costUsd = response.cost?.usd ?? tableCost(fiber.getRef(PriceTable.PriceTable), response)
+        // The cost the budget layer filled in (computed once), else the provider's, else the price
+        // table's for a stack without a budget layer (the response itself is left as it is).
+        const costUsd = response.cost?.usd ??
+          (response.priced === false ? undefined : tableCost(fiber.getRef(PriceTable.PriceTable), response))
         if (metrics) LlmMetrics.recordSuccessUnsafe(fiber.context, facts.provider, facts.model, response, elapsed, costUsd)
-        if (record !== undefined) steps.push(record.record(ledgerEntry(facts, now, elapsed, "ok", response, costUsd)))
+        if (record !== undefined) {
+          // What all the call's attempts were charged, when a budget summed more than the answer.
+          const charged = totals?.usage !== undefined
+            ? { usage: totals.usage, costUsd: totals.costUsd, priced: totals.priced }
+            : { usage: response.usage, costUsd, priced: costUsd !== undefined }
+          steps.push(record.record(ledgerEntry(facts, now, elapsed, "ok", response, charged, totals)))
+        }
         if (logCalls && LogLevel.isGreaterThanOrEqualTo(successLevel, minimum)) {
           steps.push(logSuccess("llm call succeeded", {
             promptChars: facts.promptChars,
@@ -223,7 +254,14 @@ export const wrap = (
           steps.push(Effect.annotateCurrentSpan(attributes))
         }
         if (metrics && error !== undefined) LlmMetrics.recordFailureUnsafe(fiber.context, facts.provider, facts.model, error, elapsed)
-        if (record !== undefined) steps.push(record.record(ledgerEntry(facts, now, elapsed, outcome)))
+        if (record !== undefined) {
+          // A failed call may still have cost money: what the budget charged its attempts, else
+          // what the provider reported it spent.
+          const charged = totals?.usage !== undefined
+            ? { usage: totals.usage, costUsd: totals.costUsd, priced: totals.priced }
+            : { usage: error?.spent?.usage, costUsd: error?.spent?.costUsd, priced: true }
+          steps.push(record.record(ledgerEntry(facts, now, elapsed, outcome, undefined, charged, totals)))
+        }
         if (logCalls && LogLevel.isGreaterThanOrEqualTo(failureLevel, minimum)) {
           steps.push(logFailure("llm call failed", {
             reason: outcome,
@@ -281,8 +319,16 @@ export const wrap = (
       annotations,
       spans,
       attempts: options.attempts === true ? Ref.makeUnsafe(0) : undefined,
+      // Filled by the budget layer below, for the ledger row: only when there is a ledger.
+      totals: record !== undefined ? CallContext.makeTotals() : undefined,
       started: fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
     }
+  }
+
+  // The call's log annotations and, with a ledger, its totals record, in one context update.
+  const callContext = (call: ReturnType<typeof prepare>) => (context: Context.Context<never>) => {
+    const annotated = Context.add(context, References.CurrentLogAnnotations, call.annotations)
+    return call.totals === undefined ? annotated : Context.add(annotated, CallContext.CurrentTotals, call.totals)
   }
 
   // Built only when a span is opened: the request attributes are the span's, nothing else reads them.
@@ -295,18 +341,18 @@ export const wrap = (
   const generate = (request: LlmRequest, next: LanguageModel.Service["generate"]): Effect.Effect<LlmResponse, LlmError.LlmError> =>
     Effect.withFiber((fiber) => {
       const call = prepare(fiber, request)
-      const done = finish(call.facts, call.started, call.attempts, call.spans)
+      const done = finish(call.facts, call.started, call.attempts, call.spans, call.totals)
       let effect = next(call.forwarded).pipe(Effect.onExit((exit) => done(exit)))
       if (call.attempts !== undefined) effect = Effect.provideService(effect, CurrentAttempts, call.attempts)
       if (call.spans) effect = Effect.withSpan(effect, GenAiAttributes.spanName(call.facts.model), spanOptions(call))
-      return Effect.provideService(effect, References.CurrentLogAnnotations, call.annotations)
+      return Effect.updateContext(effect, callContext(call))
     })
 
   // A stream is observed like a call: its finish part carries the response (usage, finish reason).
   const stream = (request: LlmRequest, next: LanguageModel.Service["stream"]): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
     Stream.unwrap(Effect.withFiber((fiber) => {
       const call = prepare(fiber, request)
-      const done = finish(call.facts, call.started, call.attempts, call.spans)
+      const done = finish(call.facts, call.started, call.attempts, call.spans, call.totals)
       let last: LlmResponse | undefined
       let stream = next(call.forwarded).pipe(
         Stream.tap((part) => Effect.sync(() => (last = part.type === "finish" ? part.response : last))),
@@ -314,7 +360,8 @@ export const wrap = (
       )
       if (call.attempts !== undefined) stream = Stream.provideService(stream, CurrentAttempts, call.attempts)
       if (call.spans) stream = Stream.withSpan(stream, GenAiAttributes.spanName(call.facts.model), spanOptions(call))
-      return Effect.succeed(Stream.provideService(stream, References.CurrentLogAnnotations, call.annotations))
+      stream = Stream.provideService(stream, References.CurrentLogAnnotations, call.annotations)
+      return Effect.succeed(call.totals === undefined ? stream : Stream.provideService(stream, CallContext.CurrentTotals, call.totals))
     }))
 
   return LanguageModel.wrap(inner, { generate, stream })

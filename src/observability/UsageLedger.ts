@@ -1,8 +1,12 @@
 /**
  * The usage ledger: one entry per model call, kept in memory or in a SQLite file.
  *
- * The observability layer records every call it sees (successes and failures, including calls a
- * budget refused) with the usage the provider reported, unchanged. In memory the ledger keeps
+ * The observability layer records every logical call it sees (successes and failures,
+ * including calls a budget refused), one entry each: the usage the provider reported, or what
+ * the budget charged all the call's attempts (with `attempts`, `abandonedAttempts`, and
+ * `estimated` when an abandoned attempt was charged by the policy). Cost is kept in whole
+ * nano-USD (`cost_nanos`) and shown in USD; a call whose model has no price has no cost and
+ * `priced: false`, never a cost of 0. In memory the ledger keeps
  * the most recent entries of this process; with a path it writes to a SQLite database, a
  * `SqlStore` (effect/sql over `node:sqlite`, loaded only then; its table versioned by
  * {@link migrations}), so `llm-connect usage` can sum calls across runs. Entries are written in
@@ -15,6 +19,7 @@ import { Array as Arr, Config, Context, Effect, Layer, Option } from "effect"
 import * as SqlClient from "effect/sql/SqlClient"
 import type * as Scope from "effect/Scope"
 import * as LlmError from "../LlmError.ts"
+import * as Money from "../pricing/Money.ts"
 import * as BatchWriter from "../store/internal/batchWriter.ts"
 import * as Sqlite from "../store/internal/sqlite.ts"
 import * as SqlMigrations from "../store/SqlMigrations.ts"
@@ -30,13 +35,23 @@ export interface Entry {
   /** When the call ended, epoch milliseconds. */
   readonly time: number
   readonly provider: string
+  /** The model that answered (as the provider named it), else the model asked for. */
   readonly model: string
+  /** The model asked for, when the provider named another. */
+  readonly requestedModel?: string | undefined
   readonly inputTokens: number
   readonly outputTokens: number
   readonly totalTokens: number
-  /** Whether the provider gave no usage and it was counted locally. */
+  /** Whether some of the usage was counted locally (no usage reported, or an abandoned attempt charged by the policy). */
   readonly estimated: boolean
+  /** USD (whole nano-USD as a number); absent when unknown. */
   readonly costUsd?: number | undefined
+  /** `false` when usage was charged for a model without a price: the cost is unknown, not 0. */
+  readonly priced?: boolean | undefined
+  /** Attempts made, when a budget held the call. */
+  readonly attempts?: number | undefined
+  /** Attempts abandoned after they were sent (charged by the budget's policy), when a budget held the call. */
+  readonly abandonedAttempts?: number | undefined
   readonly latencyMs: number
   /** `"ok"`, or the error reason (`"RateLimited"`, `"BudgetExceeded"`...). */
   readonly outcome: string
@@ -47,7 +62,9 @@ export interface Entry {
 }
 
 /**
- * A group of entries summed: calls, errors, tokens, cost and mean latency.
+ * A group of entries summed: calls, errors, tokens, cost and mean latency. The cost is summed in
+ * whole nano-USD; calls whose model has no price are counted in `unpricedCalls` (and the group
+ * has `priced: false`); when no call of the group was priced, `costUsd` is absent.
  *
  * @since 0.1.0
  * @category models
@@ -60,7 +77,12 @@ export interface Summary {
   readonly inputTokens: number
   readonly outputTokens: number
   readonly totalTokens: number
-  readonly costUsd: number
+  /** The cost of the priced calls, in USD (absent when none was priced). */
+  readonly costUsd?: number | undefined
+  /** `false` when some calls have no price (their cost is unknown, not 0). */
+  readonly priced?: false | undefined
+  /** Calls whose model has no price. */
+  readonly unpricedCalls?: number | undefined
   readonly meanLatencyMs: number
 }
 
@@ -99,15 +121,20 @@ export class UsageLedger extends Context.Service<UsageLedger, Service>()("llm-co
  * @category summarising
  */
 export const summarize = (entries: ReadonlyArray<Entry>, by?: GroupBy | undefined): ReadonlyArray<Summary> => {
-  const groups = new Map<string, { calls: number; errors: number; input: number; output: number; cost: number; latency: number }>()
+  const groups = new Map<
+    string,
+    { calls: number; errors: number; input: number; output: number; nanos: number; unpriced: number; latency: number }
+  >()
   for (const entry of entries) {
     const key = by === undefined ? "all" : (entry[by] ?? "(none)")
-    const group = groups.get(key) ?? { calls: 0, errors: 0, input: 0, output: 0, cost: 0, latency: 0 }
+    const group = groups.get(key) ?? { calls: 0, errors: 0, input: 0, output: 0, nanos: 0, unpriced: 0, latency: 0 }
     group.calls += 1
     if (entry.outcome !== "ok") group.errors += 1
     group.input += entry.inputTokens
     group.output += entry.outputTokens
-    group.cost += entry.costUsd ?? 0
+    // Exact: every cost is a whole number of nano-USD.
+    if (entry.costUsd !== undefined) group.nanos += Money.fromUsd(entry.costUsd)
+    if (entry.priced === false) group.unpriced += 1
     group.latency += entry.latencyMs
     groups.set(key, group)
   }
@@ -119,10 +146,11 @@ export const summarize = (entries: ReadonlyArray<Entry>, by?: GroupBy | undefine
       inputTokens: group.input,
       outputTokens: group.output,
       totalTokens: group.input + group.output,
-      costUsd: group.cost,
+      ...(group.unpriced < group.calls || group.nanos > 0 ? { costUsd: Money.toUsd(group.nanos) } : {}),
+      ...(group.unpriced > 0 ? { priced: false as const, unpricedCalls: group.unpriced } : {}),
       meanLatencyMs: group.calls === 0 ? 0 : group.latency / group.calls
     }))
-    .sort((a, b) => b.costUsd - a.costUsd || b.calls - a.calls || a.key.localeCompare(b.key))
+    .sort((a, b) => (b.costUsd ?? 0) - (a.costUsd ?? 0) || b.calls - a.calls || a.key.localeCompare(b.key))
 }
 
 /**
@@ -174,6 +202,21 @@ export const migrations: SqlMigrations.Component = SqlMigrations.component("usag
           workflow TEXT, step TEXT, correlation_id TEXT, request_id TEXT)`,
         sql`CREATE INDEX IF NOT EXISTS usage_time ON usage (time)`
       ))
+  },
+  {
+    // Issue 13: exact cost (whole nano-USD; cost_usd is still written for older readers), whether
+    // the model had a price, the model asked for, and the attempts of the call.
+    id: 2,
+    name: "cost_nanos_priced_attempts",
+    up: Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      Effect.all([
+        sql`ALTER TABLE usage ADD COLUMN cost_nanos INTEGER`,
+        sql`ALTER TABLE usage ADD COLUMN priced INTEGER`,
+        sql`ALTER TABLE usage ADD COLUMN requested_model TEXT`,
+        sql`ALTER TABLE usage ADD COLUMN attempts INTEGER`,
+        sql`ALTER TABLE usage ADD COLUMN abandoned_attempts INTEGER`,
+        sql`UPDATE usage SET cost_nanos = CAST(ROUND(cost_usd * 1000000000) AS INTEGER) WHERE cost_usd IS NOT NULL`
+      ], { discard: true }))
   }
 ])
 
@@ -187,6 +230,11 @@ type Row = {
   readonly total_tokens: number
   readonly estimated: number
   readonly cost_usd: number | null
+  readonly cost_nanos: number | null
+  readonly priced: number | null
+  readonly requested_model: string | null
+  readonly attempts: number | null
+  readonly abandoned_attempts: number | null
   readonly latency_ms: number
   readonly outcome: string
   readonly workflow: string | null
@@ -204,6 +252,11 @@ const toRow = (entry: Entry): Row => ({
   total_tokens: entry.totalTokens,
   estimated: entry.estimated ? 1 : 0,
   cost_usd: entry.costUsd ?? null,
+  cost_nanos: entry.costUsd === undefined ? null : Money.fromUsd(entry.costUsd),
+  priced: entry.priced === false ? 0 : null,
+  requested_model: entry.requestedModel ?? null,
+  attempts: entry.attempts ?? null,
+  abandoned_attempts: entry.abandonedAttempts ?? null,
   latency_ms: entry.latencyMs,
   outcome: entry.outcome,
   workflow: entry.workflow ?? null,
@@ -222,7 +275,16 @@ const fromRow = (row: Row): Entry => ({
   estimated: row.estimated === 1,
   latencyMs: row.latency_ms,
   outcome: row.outcome,
-  ...(row.cost_usd !== null ? { costUsd: row.cost_usd } : {}),
+  // Rows from before migration 2 (or an older writer) have only cost_usd.
+  ...(row.cost_nanos !== null
+    ? { costUsd: Money.toUsd(row.cost_nanos) }
+    : row.cost_usd !== null
+    ? { costUsd: Money.toUsd(Money.fromUsd(row.cost_usd)) }
+    : {}),
+  ...(row.priced === 0 ? { priced: false } : {}),
+  ...(row.requested_model !== null ? { requestedModel: row.requested_model } : {}),
+  ...(row.attempts !== null ? { attempts: row.attempts } : {}),
+  ...(row.abandoned_attempts !== null ? { abandonedAttempts: row.abandoned_attempts } : {}),
   ...(row.workflow !== null ? { workflow: row.workflow } : {}),
   ...(row.step !== null ? { step: row.step } : {}),
   ...(row.correlation_id !== null ? { correlationId: row.correlation_id } : {}),

@@ -5,7 +5,9 @@
  * The table ships with the prices in `prices.ts` (taken on {@link Prices.PRICES_AS_OF}) and is
  * overridden from the config file's `prices` section, keyed `provider/model`
  * (`openai/gpt-4o`, `openrouter/openai/gpt-4o`, `mock/*`). The budget layer reserves and commits
- * cost with it; a cost the provider reports itself always wins over the table.
+ * cost with it; a cost the provider reports itself always wins over the table. Costs are
+ * computed in whole nano-USD (`Money`), rounded up; the USD figures returned here are those
+ * amounts as numbers.
  *
  * The table is a `Context.Reference`: it needs no layer, and {@link layer} replaces it.
  *
@@ -13,6 +15,7 @@
  */
 import { Context, Layer, Schema } from "effect"
 import type { Usage } from "../Usage.ts"
+import * as Money from "./Money.ts"
 import * as Prices from "./prices.ts"
 
 /**
@@ -134,7 +137,7 @@ export const layer = (overrides: PricesConfig = {}): Layer.Layer<never> => Layer
 
 /**
  * The cost in USD of some tokens. Cached input tokens are part of `inputTokens` and are charged
- * at the cached price.
+ * at the cached price. Computed in whole nano-USD, rounded up (`Money.ofTokens`).
  *
  * @since 0.1.0
  * @category cost
@@ -144,20 +147,37 @@ export const costOfTokens = (
   inputTokens: number,
   outputTokens: number,
   cachedInputTokens = 0
-): number => {
-  const cached = Math.min(cachedInputTokens, inputTokens)
-  return (
-    (inputTokens - cached) * price.inputPerMillion +
-    cached * (price.cachedInputPerMillion ?? price.inputPerMillion) +
-    outputTokens * price.outputPerMillion
-  ) / 1_000_000
-}
+): number => Money.toUsd(Money.ofTokens(price, inputTokens, outputTokens, cachedInputTokens))
 
 /**
- * The cost in USD of a call's usage.
+ * The cost of a call's usage in whole nano-USD, rounded up.
  *
  * @since 0.1.0
  * @category cost
  */
-export const costOf = (price: Prices.Price, usage: Usage): number =>
-  costOfTokens(price, usage.inputTokens, usage.outputTokens, usage.cachedInputTokens ?? 0)
+export const nanosOf = (price: Prices.Price, usage: Usage): Money.Nanos =>
+  Money.ofTokens(price, usage.inputTokens, usage.outputTokens, usage.cachedInputTokens ?? 0)
+
+/**
+ * The cost in USD of a call's usage (its {@link nanosOf} as a number).
+ *
+ * @since 0.1.0
+ * @category cost
+ */
+export const costOf = (price: Prices.Price, usage: Usage): number => Money.toUsd(nanosOf(price, usage))
+
+/**
+ * The higher of two prices, per kind of token (`undefined` only when both are).
+ *
+ * @since 0.1.0
+ * @category cost
+ */
+export const highest = (a: Prices.Price | undefined, b: Prices.Price | undefined): Prices.Price | undefined => {
+  if (a === undefined || a === b) return b
+  if (b === undefined) return a
+  return {
+    inputPerMillion: Math.max(a.inputPerMillion, b.inputPerMillion),
+    outputPerMillion: Math.max(a.outputPerMillion, b.outputPerMillion),
+    cachedInputPerMillion: Math.max(a.cachedInputPerMillion ?? a.inputPerMillion, b.cachedInputPerMillion ?? b.inputPerMillion)
+  }
+}

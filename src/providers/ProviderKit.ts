@@ -448,6 +448,16 @@ const NETWORK_CODES: ReadonlySet<string> = new Set([
 
 const TIMEOUT_CODES: ReadonlySet<string> = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"])
 
+// Failures before a connection existed: the request cannot have reached the provider.
+const NOT_SENT_CODES: ReadonlySet<string> = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "UND_ERR_CONNECT_TIMEOUT"
+])
+
 /**
  * Whether an error code is a failed connection (refused, reset, DNS...) or a socket timeout:
  * a failure of the network, not of the response.
@@ -460,13 +470,15 @@ export const isConnectionCode = (code: string | undefined): boolean =>
 
 /**
  * A failure before any response: `Timeout` for the socket's header or body timeout, else
- * `Network`, saying what to check (both retryable).
+ * `Network`, saying what to check (both retryable). A failure before a connection existed
+ * (refused, DNS, unreachable, connect timeout) is marked `sent: false`: the budget releases
+ * such an attempt instead of charging it as abandoned.
  *
  * @since 0.1.0
  * @category errors
  */
 export const connectionFailure = (call: CallInfo, code: string | undefined): LlmError.LlmError => {
-  const extra = { model: call.model }
+  const extra = { model: call.model, ...(code !== undefined && NOT_SENT_CODES.has(code) ? { sent: false } : {}) }
   if (code !== undefined && TIMEOUT_CODES.has(code)) {
     return LlmError.make(call.provider, timeoutReason(`the connection to ${call.baseUrl} timed out (${code})`), extra)
   }

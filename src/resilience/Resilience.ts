@@ -166,13 +166,14 @@ export const candidate = (options: ProviderRegistry.CreateOptions, config: Confi
   const rates = rateSettings(config.limits, options.provider)
   const breaker = CircuitBreaker.resolve(config.circuitBreaker, { defaultEnabled: config.breakerByDefault === true })
   const policy = Retry.resolve(config.retry, options.provider, { attemptTimeoutMs: timeout.success, callTimeoutMs: config.timeoutMs })
+  // Right above the provider: marks when an attempt reaches it (see Retry.layerMarkSent).
   const provider: CandidateLayer = (config.attemptWrappers ?? []).reduce<CandidateLayer>(
     (inner, wrapper) => Layer.provide(wrapper, inner),
-    ProviderRegistry.layerLanguageModel(options)
+    Layer.provide(Retry.layerMarkSent, ProviderRegistry.layerLanguageModel(options))
   )
   const limited: CandidateLayer = Layer.provide(Concurrency.layer, provider)
   const rated: CandidateLayer = hasRates(rates) ? Layer.provide(RateLimit.layer(rates), limited) : limited
-  const retried: CandidateLayer = Layer.provide(Retry.layer(policy), rated)
+  const retried: CandidateLayer = Layer.provide(Retry.layer(policy, { sendMarked: true }), rated)
   return breaker !== undefined ? Layer.provide(CircuitBreaker.layer(breaker, { baseUrl: options.baseUrl }), retried) : retried
 }
 

@@ -24,15 +24,24 @@
  * (`retry.providers.<name>`, resolved by {@link resolve}) and per call (the {@link CallPolicy}
  * reference, set with {@link withPolicy}).
  *
+ * Under a budget, every attempt runs through the call's `CallContext.AttemptBudget`: it is
+ * covered by a reservation before it is sent (the call's own for the first, a new one for each
+ * retry, so a retry the budget cannot afford ends the call with `BudgetExceeded`) and settled
+ * when it ends (an attempt abandoned after it was sent, e.g. timed out, is charged by the
+ * budget's `chargeAbandoned` policy). {@link layerMarkSent}, right above the provider, tells the
+ * budget when an attempt's request reaches the provider, so that an attempt that timed out
+ * while it waited for a rate-limit token or a concurrency permit is released, not charged.
+ *
  * @since 0.1.0
  */
-import { Clock, Context, Duration, Effect, Layer, Metric, Schedule, Schema } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Metric, Schedule, Schema, Stream } from "effect"
 import * as CallContext from "../CallContext.ts"
 import * as DurationText from "../DurationText.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
 import type { LlmRequest } from "../LlmRequest.ts"
 import type { LlmResponse } from "../LlmResponse.ts"
+import type * as StreamPart from "../StreamPart.ts"
 import * as Timeout from "./Timeout.ts"
 
 /**
@@ -287,40 +296,71 @@ export const schedule = (policy: Policy): Schedule.Schedule<unknown, LlmError.Ll
 }
 
 /**
+ * How the retry layer sits in its stack.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /**
+   * The stack below marks when each attempt reaches the provider ({@link layerMarkSent}): an
+   * attempt abandoned before that is released by the budget. Without it, an abandoned attempt
+   * counts as sent.
+   */
+  readonly sendMarked?: boolean | undefined
+}
+
+/**
  * Wraps a model with a retry policy.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (inner: LanguageModel.Service, policy: Policy = defaultPolicy): LanguageModel.Service => {
+export const make = (inner: LanguageModel.Service, policy: Policy = defaultPolicy, options: Options = {}): LanguageModel.Service => {
   const baseSchedule = schedule(policy)
+  const marked = options.sendMarked === true
   const generate = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError.LlmError> =>
-    Effect.flatMap(Effect.service(CallPolicy), (override) => {
+    Effect.withFiber((fiber) => {
+      const override = fiber.getRef(CallPolicy)
+      const budget = fiber.getRef(CallContext.AttemptBudget)
       const effective = override === undefined ? policy : { ...policy, ...override }
-      return run(inner, request, effective, override === undefined ? baseSchedule : schedule(effective))
+      return run(inner, request, effective, override === undefined ? baseSchedule : schedule(effective), budget, marked)
     })
-  // Streams pass through unchanged: a stream that has emitted parts cannot be replayed without
-  // repeating them (retrying before the first part is the streaming issue's).
-  return LanguageModel.wrap(inner, { generate: (request) => generate(request), stream: "unchanged" })
+  // A stream is one attempt: one that has emitted parts cannot be replayed without repeating them
+  // (retrying before the first part is the streaming issue's). Under a budget it is covered by
+  // the call's attempt budget like any attempt.
+  const stream = (request: LlmRequest): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
+    Stream.unwrap(Effect.withFiber((fiber) => {
+      const budget = fiber.getRef(CallContext.AttemptBudget)
+      if (budget === undefined) return Effect.succeed(inner.stream(request))
+      const subject = { provider: inner.provider, model: request.model ?? inner.defaultModel }
+      return Effect.succeed(budget.attemptStream(request, subject, inner.stream, marked))
+    }))
+  return LanguageModel.wrap(inner, { generate: (request) => generate(request), stream: (request) => stream(request) })
 }
 
 const run = (
   inner: LanguageModel.Service,
   request: LlmRequest,
   policy: Policy,
-  retrySchedule: Schedule.Schedule<unknown, LlmError.LlmError>
+  retrySchedule: Schedule.Schedule<unknown, LlmError.LlmError>,
+  budget: CallContext.AttemptBudget | undefined,
+  marked: boolean
 ): Effect.Effect<LlmResponse, LlmError.LlmError> => {
   const subject = { provider: inner.provider, model: request.model ?? inner.defaultModel }
   const attemptTimeoutMs = policy.attemptTimeoutMs
   const callTimeoutMs = request.timeoutMs ?? policy.callTimeoutMs
   if (policy.maxAttempts <= 1 && attemptTimeoutMs === undefined && callTimeoutMs === undefined) {
-    return inner.generate(request)
+    return budget === undefined ? inner.generate(request) : budget.attempt(request, subject, inner.generate, marked)
   }
   let attempts = 0
+  const send = attemptTimeoutMs === undefined
+    ? inner.generate
+    : (sending: LlmRequest) => Timeout.attempt(inner.generate(sending), { timeoutMs: attemptTimeoutMs, attempt: attempts, subject })
   const attempt = Effect.suspend(() => {
     attempts += 1
-    const call = inner.generate(request)
-    return attemptTimeoutMs === undefined ? call : Timeout.attempt(call, { timeoutMs: attemptTimeoutMs, attempt: attempts, subject })
+    // Under a budget, each attempt is reserved before it is sent and settled when it ends.
+    return budget === undefined ? send(request) : budget.attempt(request, subject, send, marked)
   })
   // The schedule's driver is only built after a first failure: the first attempt runs bare, and
   // its error is replayed as the schedule's first input (the hot path stays one `catch`).
@@ -355,5 +395,40 @@ const run = (
  * @since 0.1.0
  * @category layers
  */
-export const layer = (policy: Policy = defaultPolicy): Layer.Layer<LanguageModel.LanguageModel, never, LanguageModel.LanguageModel> =>
-  LanguageModel.layerWrap((inner) => Effect.succeed(make(inner, policy)))
+export const layer = (
+  policy: Policy = defaultPolicy,
+  options: Options = {}
+): Layer.Layer<LanguageModel.LanguageModel, never, LanguageModel.LanguageModel> =>
+  LanguageModel.layerWrap((inner) => Effect.succeed(make(inner, policy, options)))
+
+/**
+ * Marks each attempt as sent when it reaches the model below (`CallContext.AttemptBudget.markSent`):
+ * put it right above the provider, below the rate limit and the concurrency limit, and give the
+ * retry layer above `sendMarked: true`. Outside a budget it only passes calls through.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const markSent = (inner: LanguageModel.Service): LanguageModel.Service =>
+  LanguageModel.wrap(inner, {
+    generate: (request, next) =>
+      Effect.withFiber((fiber) => {
+        fiber.getRef(CallContext.AttemptBudget)?.markSent()
+        return next(request)
+      }),
+    stream: (request, next) =>
+      Stream.unwrap(Effect.withFiber((fiber) => {
+        fiber.getRef(CallContext.AttemptBudget)?.markSent()
+        return Effect.succeed(next(request))
+      }))
+  })
+
+/**
+ * {@link markSent} as a wrapping layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMarkSent: Layer.Layer<LanguageModel.LanguageModel, never, LanguageModel.LanguageModel> = LanguageModel.layerWrap(
+  (inner) => Effect.succeed(markSent(inner))
+)

@@ -83,7 +83,7 @@ export const expectUsage = (
   Effect.flatMap(usage(), (actual) => {
     const wrong = Object.entries(expected).filter(([field, value]) => {
       const got = actual[field as keyof typeof expected]
-      return field === "costUsd" ? Math.abs(got - (value ?? 0)) > 1e-9 : got !== value
+      return typeof got === "number" && typeof value === "number" && field === "costUsd" ? Math.abs(got - value) > 1e-9 : got !== value
     })
     if (wrong.length === 0) return Effect.succeed(actual)
     return fail(`usage differs: ${wrong.map(([field, value]) => `${field} expected ${value}, got ${actual[field as keyof typeof expected]}`).join("; ")}`)

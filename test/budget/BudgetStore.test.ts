@@ -86,7 +86,7 @@ describe("BudgetStore", () => {
       const budget = yield* store.create({
         parent: null,
         label: "root",
-        limits: { inputTokens: null, outputTokens: null, totalTokens: 100, costUsd: null },
+        limits: { inputTokens: null, outputTokens: null, totalTokens: 100, costNanos: null },
         startedAt: 0,
         deadlineAt: null
       })

@@ -37,6 +37,12 @@ const LEGACY_DDL = `CREATE TABLE IF NOT EXISTS usage (
   workflow TEXT, step TEXT, correlation_id TEXT, request_id TEXT);
 CREATE INDEX IF NOT EXISTS usage_time ON usage (time);`
 
+/** The table after migration 2 (issue 13: cost in nano-USD, priced, the model asked for, attempts). */
+const CURRENT_DDL = `${LEGACY_DDL}
+ALTER TABLE usage ADD COLUMN cost_nanos INTEGER; ALTER TABLE usage ADD COLUMN priced INTEGER;
+ALTER TABLE usage ADD COLUMN requested_model TEXT; ALTER TABLE usage ADD COLUMN attempts INTEGER;
+ALTER TABLE usage ADD COLUMN abandoned_attempts INTEGER;`
+
 /** Reads the file with node:sqlite directly, outside the code under test. */
 const query = (path: string, text: string) => {
   const db = new DatabaseSync(path)
@@ -209,8 +215,11 @@ describe("UsageLedger", () => {
           entry({ time: 3_000 })
         ])
         expect(query(path, `SELECT component, id, name FROM ${SqlMigrations.TABLE}`)).toEqual([
-          { component: "usage-ledger", id: 1, name: "create_usage" }
+          { component: "usage-ledger", id: 1, name: "create_usage" },
+          { component: "usage-ledger", id: 2, name: "cost_nanos_priced_attempts" }
         ])
+        // migration 2 filled the exact cost of the legacy row
+        expect(query(path, "SELECT cost_nanos FROM usage WHERE time = 1000")).toEqual([{ cost_nanos: 250_000_000 }])
       })
     ))
 
@@ -243,12 +252,12 @@ describe("UsageLedger", () => {
         const path = join(dir, "usage.db")
         yield* Effect.scoped(Effect.flatMap(UsageLedger.makeSqlite(path), (ledger) => ledger.record(entry({}))))
         const db = new DatabaseSync(path)
-        db.exec(`INSERT INTO ${SqlMigrations.TABLE} VALUES ('usage-ledger', 2, 'add_attempts', 0)`)
+        db.exec(`INSERT INTO ${SqlMigrations.TABLE} VALUES ('usage-ledger', 3, 'add_tenant', 0)`)
         db.close()
         const error = yield* Effect.flip(Effect.scoped(UsageLedger.makeSqlite(path)))
         expect(error.reason._tag).toBe("Configuration")
         expect(error.message).toContain(`the usage ledger at ${path} was written by a newer llm-connect`)
-        expect(error.message).toContain("migration 2 (add_attempts)")
+        expect(error.message).toContain("migration 3 (add_tenant)")
         expect(error.message).toContain("ledger.path")
         expect(query(path, "SELECT COUNT(*) AS n FROM usage")).toEqual([{ n: 1 }])
       })
@@ -269,7 +278,7 @@ describe("UsageLedger", () => {
           while (!lines.some((line) => line.includes("could not write"))) yield* Effect.sleep("10 millis")
           // The table is back: a retry writes the entry that failed. Meanwhile a reader does not
           // wait for the failing writes: it sees the file as it is.
-          other.exec(LEGACY_DDL)
+          other.exec(CURRENT_DDL)
           other.close()
           let seen = yield* ledger.entries()
           while (seen.length === 0) {
@@ -311,7 +320,10 @@ await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
         expect(query(path, "SELECT provider, COUNT(*) AS n FROM usage GROUP BY provider ORDER BY provider")).toEqual(
           [1, 2, 3, 4].map((worker) => ({ provider: `worker-${worker}`, n: 200 }))
         )
-        expect(query(path, `SELECT component, id FROM ${SqlMigrations.TABLE}`)).toEqual([{ component: "usage-ledger", id: 1 }])
+        expect(query(path, `SELECT component, id FROM ${SqlMigrations.TABLE}`)).toEqual([
+          { component: "usage-ledger", id: 1 },
+          { component: "usage-ledger", id: 2 }
+        ])
       })
     ), { timeout: 60_000 })
 
@@ -333,6 +345,7 @@ await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
         }).pipe(Effect.provide(UsageLedger.layerStore.pipe(Layer.provideMerge(store))))
         expect(query(path, `SELECT component, id FROM ${SqlMigrations.TABLE} ORDER BY component`)).toEqual([
           { component: "usage-ledger", id: 1 },
+          { component: "usage-ledger", id: 2 },
           { component: "virtual-keys", id: 1 }
         ])
         expect(query(path, "SELECT COUNT(*) AS n FROM usage")).toEqual([{ n: 1 }])

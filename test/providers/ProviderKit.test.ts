@@ -275,6 +275,17 @@ describe("ProviderKit failure helpers", () => {
     assert.isTrue(ProviderKit.isConnectionCode(code))
   })
 
+  it("connectionFailure marks a failure before any connection as not sent (the budget releases it), not a lost one", () => {
+    for (const code of ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "UND_ERR_CONNECT_TIMEOUT"]) {
+      assert.strictEqual(ProviderKit.connectionFailure(call, code).sent, false, code)
+    }
+    for (const code of ["ECONNRESET", "EPIPE", "UND_ERR_SOCKET", "UND_ERR_HEADERS_TIMEOUT", undefined]) {
+      assert.isUndefined(ProviderKit.connectionFailure(call, code).sent, String(code))
+    }
+    // not part of the error document
+    assert.notProperty(LlmError.toDocument(ProviderKit.connectionFailure(call, "ECONNREFUSED")), "sent")
+  })
+
   it("the error builders carry the provider, the model and what to do", () => {
     const timeout = ProviderKit.attemptTimeout(call, 1500)
     assert.strictEqual(timeout.reason._tag === "Timeout" && timeout.reason.scope, "attempt")

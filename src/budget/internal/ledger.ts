@@ -11,20 +11,25 @@
  * @since 0.1.0
  */
 import { HashMap, Option } from "effect"
+import type { Remaining } from "../../CallContext.ts"
 import type { BudgetDimension } from "../../LlmError.ts"
+import * as Money from "../../pricing/Money.ts"
 import type { Price } from "../../pricing/prices.ts"
 import type { AmountDimension, Amounts, Limits, Node, Overshoot, Reservation, State } from "../BudgetState.ts"
 
 /** @internal */
-export const amountDimensions: ReadonlyArray<AmountDimension> = ["inputTokens", "outputTokens", "totalTokens", "costUsd"]
+export const amountDimensions: ReadonlyArray<AmountDimension> = ["inputTokens", "outputTokens", "totalTokens", "costNanos"]
 
 /** @internal */
-export const zero: Amounts = { inputTokens: 0, outputTokens: 0, totalTokens: 0, costUsd: 0 }
+export const zero: Amounts = { inputTokens: 0, outputTokens: 0, totalTokens: 0, costNanos: 0 }
 
-/** Float slack for USD comparisons: a billionth of a dollar. */
-const COST_EPSILON = 1e-9
+/** A dimension of the records as the public API names it (`costNanos` is `costUsd`). @internal */
+export const publicDimension = (dimension: AmountDimension): Exclude<BudgetDimension, "deadline"> =>
+  dimension === "costNanos" ? "costUsd" : dimension
 
-const slack = (dimension: AmountDimension): number => (dimension === "costUsd" ? COST_EPSILON : 0)
+/** A figure of the records in the public unit (nano-USD to USD). @internal */
+export const publicFigure = (dimension: AmountDimension, value: number): number =>
+  dimension === "costNanos" ? Money.toUsd(value) : value
 
 /** @internal */
 export interface Missing {
@@ -108,14 +113,14 @@ const plus = (a: Amounts, b: Amounts): Amounts => ({
   inputTokens: a.inputTokens + b.inputTokens,
   outputTokens: a.outputTokens + b.outputTokens,
   totalTokens: a.totalTokens + b.totalTokens,
-  costUsd: a.costUsd + b.costUsd
+  costNanos: a.costNanos + b.costNanos
 })
 
 const minus = (a: Amounts, b: Amounts): Amounts => ({
   inputTokens: a.inputTokens - b.inputTokens,
   outputTokens: a.outputTokens - b.outputTokens,
   totalTokens: a.totalTokens - b.totalTokens,
-  costUsd: a.costUsd - b.costUsd
+  costNanos: a.costNanos - b.costNanos
 })
 
 const replaceChain = (
@@ -152,11 +157,12 @@ export interface Granted {
   readonly id: string
   readonly amounts: Amounts
   readonly maxTokens: number | undefined
-  readonly remaining: Partial<Record<AmountDimension, number>>
+  /** What the budget allows this call, per limited dimension, in public units (USD for cost). */
+  readonly remaining: Remaining
   readonly deadlineAt: number | undefined
 }
 
-/** @internal */
+/** A refusal; its figures are in the records' units (nano-USD for `costUsd`). @internal */
 export interface Refused {
   readonly _tag: "Refused"
   readonly dimension: BudgetDimension
@@ -190,7 +196,7 @@ const deadlineRefusal = (node: Node, now: number): Refused => ({
 
 const outputCap = (chain: ReadonlyArray<Node>, ask: Ask): number | undefined => {
   if (ask.maxTokens !== undefined) return ask.maxTokens
-  const capped = limitedIn(chain, "outputTokens") || limitedIn(chain, "totalTokens") || limitedIn(chain, "costUsd")
+  const capped = limitedIn(chain, "outputTokens") || limitedIn(chain, "totalTokens") || limitedIn(chain, "costNanos")
   if (!capped) return undefined
   let cap = ask.defaultMaxTokens
   for (const node of chain) {
@@ -199,9 +205,12 @@ const outputCap = (chain: ReadonlyArray<Node>, ask: Ask): number | undefined => 
     if (limits.totalTokens !== null) {
       cap = Math.min(cap, limits.totalTokens - consumed.totalTokens - reserved.totalTokens - ask.inputTokens)
     }
-    if (limits.costUsd !== null && ask.price !== undefined && ask.price.outputPerMillion > 0) {
-      const left = limits.costUsd - consumed.costUsd - reserved.costUsd - (ask.inputTokens * ask.price.inputPerMillion) / 1_000_000
-      cap = Math.min(cap, Math.floor((left * 1_000_000) / ask.price.outputPerMillion))
+    if (limits.costNanos !== null && ask.price !== undefined && ask.price.outputPerMillion > 0) {
+      // The cost of (input, cap) rounds the pico-USD up to the nano-USD, so it fits `left` nano-USD
+      // exactly when input * inputPico + cap * outputPico <= left * 1000.
+      const left = limits.costNanos - consumed.costNanos - reserved.costNanos
+      const room = left * 1000 - ask.inputTokens * Money.picoPerToken(ask.price.inputPerMillion)
+      cap = Math.min(cap, Math.floor(room / Money.picoPerToken(ask.price.outputPerMillion)))
     }
   }
   // A cap below one token cannot be sent; the limit check below then refuses on the right dimension.
@@ -228,16 +237,14 @@ export const reserve = (state: State, id: string, ask: Ask): readonly [Granted |
     inputTokens: ask.inputTokens,
     outputTokens: output,
     totalTokens: ask.inputTokens + output,
-    costUsd: ask.price === undefined
-      ? 0
-      : (ask.inputTokens * ask.price.inputPerMillion + output * ask.price.outputPerMillion) / 1_000_000
+    costNanos: ask.price === undefined ? 0 : Money.ofTokens(ask.price, ask.inputTokens, output)
   }
   for (const node of chain) {
     if (node.pending !== null) {
       const dimension = node.pending.dimension
       const refusal: Refused = {
         _tag: "Refused",
-        dimension,
+        dimension: publicDimension(dimension),
         limit: node.limits[dimension] ?? 0,
         consumed: node.consumed[dimension],
         reserved: node.reserved[dimension],
@@ -248,16 +255,16 @@ export const reserve = (state: State, id: string, ask: Ask): readonly [Granted |
       return [refusal, { ...state, nodes: replaceChain(state.nodes, chain, withoutPending) }]
     }
   }
-  const remaining: Partial<Record<AmountDimension, number>> = {}
+  const remaining: { -readonly [K in keyof Remaining]: Remaining[K] } = {}
   for (const node of chain) {
     for (const dimension of amountDimensions) {
       const limit = node.limits[dimension]
       if (limit === null) continue
       const used = node.consumed[dimension] + node.reserved[dimension]
-      if (used + amounts[dimension] > limit + slack(dimension)) {
+      if (used + amounts[dimension] > limit) {
         const refusal: Refused = {
           _tag: "Refused",
-          dimension,
+          dimension: publicDimension(dimension),
           limit,
           consumed: node.consumed[dimension],
           reserved: node.reserved[dimension],
@@ -267,9 +274,11 @@ export const reserve = (state: State, id: string, ask: Ask): readonly [Granted |
         }
         return [refusal, state]
       }
-      const left = limit - used
-      const known = remaining[dimension]
-      remaining[dimension] = known === undefined ? left : Math.min(known, left)
+      // In public units (USD for cost): the smallest room over the chain.
+      const key = publicDimension(dimension)
+      const room = publicFigure(dimension, limit - used)
+      const known = remaining[key]
+      remaining[key] = known === undefined ? room : Math.min(known, room)
     }
   }
   const sequence = state.sequence + 1
@@ -309,7 +318,7 @@ const overshootsOf = (
 ): ReadonlyArray<Overshoot> => {
   let found: Array<Overshoot> | undefined
   for (const dimension of amountDimensions) {
-    if (spent[dimension] > reservation.amounts[dimension] + slack(dimension) && limitedIn(chain, dimension)) {
+    if (spent[dimension] > reservation.amounts[dimension] && limitedIn(chain, dimension)) {
       found ??= []
       found.push({
         dimension,
@@ -401,7 +410,7 @@ export const recordCumulative = (
       const limit = node.limits[dimension]
       if (
         limit !== null && spent[dimension] > 0 &&
-        node.consumed[dimension] + spent[dimension] > limit + slack(dimension) &&
+        node.consumed[dimension] + spent[dimension] > limit &&
         !overshoots.some((o) => o.dimension === dimension)
       ) {
         overshoots.push({
@@ -438,10 +447,10 @@ export const check = (state: State, id: string, now: number): Refused | Missing 
   for (const node of chain) {
     for (const dimension of amountDimensions) {
       const limit = node.limits[dimension]
-      if (limit !== null && node.consumed[dimension] > limit + slack(dimension)) {
+      if (limit !== null && node.consumed[dimension] > limit) {
         return {
           _tag: "Refused",
-          dimension,
+          dimension: publicDimension(dimension),
           limit,
           consumed: node.consumed[dimension],
           reserved: node.reserved[dimension],
@@ -456,19 +465,21 @@ export const check = (state: State, id: string, now: number): Refused | Missing 
 }
 
 /**
- * What is left on each limited dimension of a chain: the smallest room over its nodes.
+ * What is left on each limited dimension of a chain: the smallest room over its nodes, in
+ * public units (USD for cost).
  *
  * @internal
  */
-export const remainingOf = (chain: ReadonlyArray<Node>): Partial<Record<AmountDimension, number>> => {
-  const remaining: Partial<Record<AmountDimension, number>> = {}
+export const remainingOf = (chain: ReadonlyArray<Node>): Remaining => {
+  const remaining: { -readonly [K in keyof Remaining]: Remaining[K] } = {}
   for (const node of chain) {
     for (const dimension of amountDimensions) {
       const limit = node.limits[dimension]
       if (limit === null) continue
-      const left = Math.max(0, limit - node.consumed[dimension] - node.reserved[dimension])
-      const known = remaining[dimension]
-      remaining[dimension] = known === undefined ? left : Math.min(known, left)
+      const key = publicDimension(dimension)
+      const room = publicFigure(dimension, Math.max(0, limit - node.consumed[dimension] - node.reserved[dimension]))
+      const known = remaining[key]
+      remaining[key] = known === undefined ? room : Math.min(known, room)
     }
   }
   return remaining

@@ -7,8 +7,9 @@
 import { Effect } from "effect"
 import * as DurationText from "../../DurationText.ts"
 import * as LlmError from "../../LlmError.ts"
+import * as Money from "../../pricing/Money.ts"
 import type { Overshoot } from "../BudgetState.ts"
-import type * as Ledger from "./ledger.ts"
+import * as Ledger from "./ledger.ts"
 
 const flagOf: Record<LlmError.BudgetDimension, string> = {
   inputTokens: "--max-input-tokens / budget.inputTokens",
@@ -18,8 +19,11 @@ const flagOf: Record<LlmError.BudgetDimension, string> = {
   deadline: "--deadline / budget.deadline"
 }
 
+// Figures arrive in the records' units: nano-USD for cost, shown in dollars.
 const figure = (dimension: LlmError.BudgetDimension, value: number): string =>
-  dimension === "costUsd" ? `$${value.toFixed(6)}` : dimension === "deadline" ? DurationText.formatMillis(value) : `${value}`
+  dimension === "costUsd" ? Money.format(value) : dimension === "deadline" ? DurationText.formatMillis(value) : `${value}`
+
+const usd = (dimension: LlmError.BudgetDimension, value: number): number => (dimension === "costUsd" ? Money.toUsd(value) : value)
 
 /** @internal */
 export const refusalError = (refused: Ledger.Refused, provider: string, model: string | undefined): LlmError.LlmError => {
@@ -40,10 +44,10 @@ export const refusalError = (refused: Ledger.Refused, provider: string, model: s
     new LlmError.BudgetExceeded({
       description,
       dimension,
-      limit: refused.limit,
-      consumed: refused.consumed,
-      reserved: refused.reserved,
-      requested: refused.requested
+      limit: usd(dimension, refused.limit),
+      consumed: usd(dimension, refused.consumed),
+      reserved: usd(dimension, refused.reserved),
+      requested: usd(dimension, refused.requested)
     }),
     { model }
   )
@@ -51,9 +55,13 @@ export const refusalError = (refused: Ledger.Refused, provider: string, model: s
 
 /** @internal */
 export const logOvershoots = (overshoots: ReadonlyArray<Overshoot>, label: string): Effect.Effect<void> =>
-  overshoots.length === 0 ? Effect.void : Effect.forEach(overshoots, (overshoot) =>
-    Effect.logWarning(
-      `budget overshoot: ${overshoot.provider}/${overshoot.model} used ${overshoot.actual} ${overshoot.dimension} ` +
-        `where ${overshoot.reserved} were reserved; recorded, and the next reservation will be refused`
-    ).pipe(Effect.annotateLogs({ budget: label, dimension: overshoot.dimension, reserved: overshoot.reserved, actual: overshoot.actual })), { discard: true })
+  overshoots.length === 0 ? Effect.void : Effect.forEach(overshoots, (overshoot) => {
+    const dimension = Ledger.publicDimension(overshoot.dimension)
+    const reserved = Ledger.publicFigure(overshoot.dimension, overshoot.reserved)
+    const actual = Ledger.publicFigure(overshoot.dimension, overshoot.actual)
+    return Effect.logWarning(
+      `budget overshoot: ${overshoot.provider}/${overshoot.model} used ${figure(dimension, overshoot.actual)} ${dimension} ` +
+        `where ${figure(dimension, overshoot.reserved)} were reserved; recorded, and the next reservation will be refused`
+    ).pipe(Effect.annotateLogs({ budget: label, dimension, reserved, actual }))
+  }, { discard: true })
 

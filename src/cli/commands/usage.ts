@@ -47,7 +47,7 @@ export const flags = {
 const usageError = (setting: string, description: string, fix: string) =>
   LlmError.make("cli", new LlmError.Configuration({ description, setting, fix }))
 
-const money = (usd: number) => `$${usd.toFixed(6)}`
+const money = (group: UsageLedger.Summary) => Output.costText(group.costUsd, group.unpricedCalls ?? 0)
 
 const table = (groups: ReadonlyArray<UsageLedger.Summary>, by: string): string => {
   const header = [by.toUpperCase(), "CALLS", "ERRORS", "INPUT", "OUTPUT", "TOTAL", "COST", "MEAN LATENCY"]
@@ -58,7 +58,7 @@ const table = (groups: ReadonlyArray<UsageLedger.Summary>, by: string): string =
     String(group.inputTokens),
     String(group.outputTokens),
     String(group.totalTokens),
-    money(group.costUsd),
+    money(group),
     `${Math.round(group.meanLatencyMs)}ms`
   ])
   const all = [header, ...rows]
@@ -116,7 +116,7 @@ export const command = Command.make(
     }
     yield* Output.result(table(groups, by ?? "all"))
     yield* Output.notice(
-      `${totals.calls} call(s), ${totals.totalTokens} tokens, ${money(totals.costUsd)} from ${path ?? "no ledger"}` +
+      `${totals.calls} call(s), ${totals.totalTokens} tokens, ${money(totals)} from ${path ?? "no ledger"}` +
         (Option.isSome(input.since) ? ` in the last ${input.since.value}` : "")
     )
   }, (effect, input) =>

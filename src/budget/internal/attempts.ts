@@ -1,0 +1,416 @@
+/**
+ * The attempts of one logical call held to a budget: the `CallContext.AttemptBudget` that the
+ * budget layer puts on the fiber for the layer that starts attempts (retry), and the rules that
+ * settle each attempt.
+ *
+ * The call's reservation (made by the budget layer before anything is sent) covers its first
+ * attempt; every later attempt (a retry, another fallback candidate) reserves anew before it is
+ * sent, with what the earlier attempts were charged already taken out. An attempt is settled as
+ * it ends:
+ *
+ * | how it ended | charged |
+ * | --- | --- |
+ * | an answer | its usage, priced from the model asked for (the answering one when dearer) |
+ * | an error with `spent` (e.g. Claude Code paid before failing) | what it reports |
+ * | not sent: marked `sent: false`, or it never reached the provider | nothing |
+ * | answered with an error status, or an error raised before sending | nothing |
+ * | abandoned after it was sent: interruption, timeout, connection lost, unreadable answer | the budget's `chargeAbandoned` policy, `estimated` |
+ *
+ * A stream that ends before its finish part is charged max(what it streamed, the policy).
+ * When no layer below starts attempts (a budget right above a provider), the call is its one
+ * attempt and is settled the same way when it ends. What every attempt was charged is summed
+ * into the fiber's `CallContext.CallTotals`, for the call's one ledger row.
+ *
+ * @since 0.1.0
+ */
+import { Cause, Effect, Exit, Stream } from "effect"
+import * as CallContext from "../../CallContext.ts"
+import * as LlmError from "../../LlmError.ts"
+import type { LlmRequest } from "../../LlmRequest.ts"
+import type { LlmResponse } from "../../LlmResponse.ts"
+import * as Money from "../../pricing/Money.ts"
+import * as PriceTable from "../../pricing/PriceTable.ts"
+import type { Price } from "../../pricing/prices.ts"
+import type * as StreamPart from "../../StreamPart.ts"
+import * as Tokenizer from "../../Tokenizer.ts"
+import * as Usage from "../../Usage.ts"
+import type * as BudgetTracker from "../BudgetTracker.ts"
+import * as Estimate from "../Estimate.ts"
+import { actualOf, costResponse, loweredText } from "./costing.ts"
+
+/** Logs that the budget lowered the output cap of an attempt. @internal */
+export const logLowered = (reservation: BudgetTracker.Reservation): Effect.Effect<void> =>
+  Effect.logWarning(loweredText(reservation)).pipe(
+    Effect.annotateLogs({
+      provider: reservation.provider,
+      model: reservation.model,
+      maxTokens: reservation.maxTokens,
+      defaultMaxTokens: reservation.loweredFrom
+    })
+  )
+
+/** The first `LlmError` a cause failed with (none for an interruption or a defect). @internal */
+export const errorOf = (cause: Cause.Cause<unknown>): LlmError.LlmError | undefined => {
+  for (const reason of cause.reasons) {
+    if (Cause.isFailReason(reason) && LlmError.isLlmError(reason.error)) return reason.error
+  }
+  return undefined
+}
+
+// Reasons whose outcome at the provider is unknown: the request may have been billed.
+const unknownOutcome = (error: LlmError.LlmError): boolean => {
+  const tag = error.reason._tag
+  return tag === "Timeout" || tag === "Network" || tag === "ResponseMalformed"
+}
+
+/** The request with the output cap of a reservation. @internal */
+export const withCap = (request: LlmRequest, reservation: BudgetTracker.Reservation): LlmRequest =>
+  reservation.maxTokens === undefined || reservation.maxTokens === request.maxTokens
+    ? request
+    : { ...request, maxTokens: reservation.maxTokens }
+
+const withMaxTokens = (request: LlmRequest, maxTokens: number | undefined): LlmRequest => {
+  if (maxTokens !== undefined) return { ...request, maxTokens }
+  const { maxTokens: _sent, ...rest } = request
+  return rest
+}
+
+// What one streamed attempt has done so far.
+interface Streaming {
+  request: LlmRequest
+  text: string | undefined
+  finished: boolean
+}
+
+const newStreaming = (request: LlmRequest): Streaming => ({ request, text: undefined, finished: false })
+
+/**
+ * One call's attempts under a budget (see the module description).
+ *
+ * @internal
+ */
+export class Call implements CallContext.AttemptBudget {
+  readonly tracker: BudgetTracker.Service
+  readonly prices: PriceTable.Service
+  /** The request as the caller gave it (its own `maxTokens`, or none). */
+  readonly request: LlmRequest
+  /** What the caller asked for: the provider and model of the call's own attempt. */
+  readonly target: CallContext.AttemptTarget
+  /** The price the call was reserved at (the dearest candidate's). */
+  readonly price: Price | undefined
+  /** The call's own reservation, made before anything was sent. */
+  readonly reservation: BudgetTracker.Reservation
+  /** The call's reservation, until an attempt takes it. */
+  private first: BudgetTracker.Reservation | undefined
+  /** Whether the attempt in flight reached the provider (as far as is known). */
+  private sent = true
+  private lastError: LlmError.LlmError | undefined = undefined
+  private answered = false
+  private attempts = 0
+  private abandoned = 0
+  // Every attempt's charge, summed.
+  private chargedAttempts = 0
+  private inputTokens = 0
+  private outputTokens = 0
+  private nanos = 0
+  private estimated = false
+  private unpriced = false
+  // The call's own stream, when no attempt below took its reservation.
+  private streaming: Streaming | undefined = undefined
+
+  constructor(
+    tracker: BudgetTracker.Service,
+    prices: PriceTable.Service,
+    request: LlmRequest,
+    target: CallContext.AttemptTarget,
+    price: Price | undefined,
+    first: BudgetTracker.Reservation
+  ) {
+    this.tracker = tracker
+    this.prices = prices
+    this.request = request
+    this.target = target
+    this.price = price
+    this.reservation = first
+    this.first = first
+  }
+
+  markSent(): void {
+    this.sent = true
+  }
+
+  attempt(
+    request: LlmRequest,
+    target: CallContext.AttemptTarget,
+    send: (request: LlmRequest) => Effect.Effect<LlmResponse, LlmError.LlmError>,
+    marked: boolean
+  ): Effect.Effect<LlmResponse, LlmError.LlmError> {
+    return Effect.uninterruptibleMask((restore) => {
+      const first = this.first
+      if (first !== undefined) {
+        this.first = undefined
+        return this.run(first, false, request, target, send, marked, restore)
+      }
+      return Effect.flatMap(this.reserveNext(request, target), (held) => this.run(held, true, request, target, send, marked, restore))
+    })
+  }
+
+  attemptStream(
+    request: LlmRequest,
+    target: CallContext.AttemptTarget,
+    send: (request: LlmRequest) => Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>,
+    marked: boolean
+  ): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> {
+    const state = newStreaming(request)
+    let own = false
+    const acquire = Effect.suspend(() => {
+      const first = this.first
+      if (first !== undefined) {
+        this.first = undefined
+        return Effect.succeed(first)
+      }
+      own = true
+      return this.reserveNext(request, target)
+    })
+    const started = Effect.map(acquire, (held) => {
+      this.attempts += 1
+      this.sent = !marked
+      state.request = withCap(request, held)
+      return held
+    })
+    return Stream.unwrap(Effect.map(
+      Effect.acquireRelease(started, (held, exit) => (state.finished ? Effect.void : this.settleStream(held, target, state, exit))),
+      (held) => {
+        const parts = send(state.request).pipe(Stream.mapEffect((part) => this.onPart(part, held, target, state)))
+        if (!own) return parts
+        const withRoom = Stream.provideService(parts, CallContext.RemainingBudget, held.remaining)
+        return held.loweredFrom === undefined ? withRoom : Stream.concat(Stream.fromEffectDrain(logLowered(held)), withRoom)
+      }
+    ))
+  }
+
+  /**
+   * Settles the call when it succeeded: when no attempt took the call's reservation, the call
+   * was its one attempt; then the totals are reported.
+   */
+  succeeded(response: LlmResponse, totals: CallContext.CallTotals | undefined): Effect.Effect<LlmResponse> {
+    const first = this.first
+    if (first === undefined) {
+      this.report(totals)
+      return Effect.succeed(response)
+    }
+    this.first = undefined
+    this.attempts += 1
+    return Effect.map(this.settleSuccess(first, this.target, this.request, response), (costed) => {
+      this.report(totals)
+      return costed
+    })
+  }
+
+  /** Settles the call when it failed (see {@link succeeded}). */
+  failed(cause: Cause.Cause<LlmError.LlmError>, totals: CallContext.CallTotals | undefined): Effect.Effect<void> {
+    const first = this.first
+    if (first === undefined) {
+      this.report(totals)
+      return Effect.void
+    }
+    this.first = undefined
+    this.attempts += 1
+    return Effect.map(this.settleFailure(first, this.target, this.request, cause, undefined), () => this.report(totals))
+  }
+
+  /** A part of the call's own stream: passed on when an attempt below took the reservation. */
+  outerPart(part: StreamPart.StreamPart): Effect.Effect<StreamPart.StreamPart> {
+    const first = this.first
+    if (first === undefined) return Effect.succeed(part)
+    const state = this.streaming ??= newStreaming(this.request)
+    if (part.type !== "finish") return Effect.succeed(track(state, part))
+    this.first = undefined
+    this.attempts += 1
+    state.finished = true
+    return Effect.map(this.settleSuccess(first, this.target, this.request, part.response), (response) => ({ ...part, response }))
+  }
+
+  /** Settles the call's own stream when it ends (see {@link succeeded}). */
+  streamEnded(exit: Exit.Exit<unknown, unknown>, totals: CallContext.CallTotals | undefined): Effect.Effect<void> {
+    const first = this.first
+    if (first === undefined) {
+      this.report(totals)
+      return Effect.void
+    }
+    this.first = undefined
+    this.attempts += 1
+    const state = this.streaming ?? newStreaming(this.request)
+    return Effect.map(this.settleStream(first, this.target, state, exit), () => this.report(totals))
+  }
+
+  private run(
+    held: BudgetTracker.Reservation,
+    own: boolean,
+    request: LlmRequest,
+    target: CallContext.AttemptTarget,
+    send: (request: LlmRequest) => Effect.Effect<LlmResponse, LlmError.LlmError>,
+    marked: boolean,
+    restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  ): Effect.Effect<LlmResponse, LlmError.LlmError> {
+    this.attempts += 1
+    this.sent = !marked
+    const sending = withCap(request, held)
+    let call = send(sending)
+    if (own) {
+      call = Effect.provideService(call, CallContext.RemainingBudget, held.remaining)
+      if (held.loweredFrom !== undefined) call = Effect.andThen(logLowered(held), call)
+    }
+    return Effect.matchCauseEffect(restore(call), {
+      onFailure: (cause) => Effect.andThen(this.settleFailure(held, target, sending, cause, undefined), Effect.failCause(cause)),
+      onSuccess: (response) => this.settleSuccess(held, target, sending, response)
+    })
+  }
+
+  // A later attempt's own reservation, asked as the caller asked (its maxTokens, or the default
+  // lowered to what is left); refused: BudgetExceeded, the previous attempt's error as its cause.
+  private reserveNext(request: LlmRequest, target: CallContext.AttemptTarget): Effect.Effect<BudgetTracker.Reservation, LlmError.LlmError> {
+    const ask: BudgetTracker.Ask = {
+      request: request.maxTokens === this.request.maxTokens ? request : withMaxTokens(request, this.request.maxTokens),
+      provider: target.provider,
+      model: target.model,
+      price: this.prices.lookup(target.provider, target.model)
+    }
+    return Effect.mapError(this.tracker.reserve(ask), (error) => this.refusedRetry(error))
+  }
+
+  private refusedRetry(error: LlmError.LlmError): LlmError.LlmError {
+    const last = this.lastError
+    if (last === undefined || error.reason._tag !== "BudgetExceeded") return error
+    const reason = error.reason
+    const refused = LlmError.make(
+      error.provider,
+      new LlmError.BudgetExceeded({
+        description: `${reason.description}; so attempt ${this.attempts + 1} was not sent (attempt ${this.attempts} failed: ${last.message})`,
+        dimension: reason.dimension,
+        limit: reason.limit,
+        consumed: reason.consumed,
+        reserved: reason.reserved,
+        requested: reason.requested
+      }),
+      { model: error.model }
+    )
+    // The standard `Error.cause`: the error that made the call try again.
+    Object.defineProperty(refused, "cause", { value: last, enumerable: false, writable: true, configurable: true })
+    return refused
+  }
+
+  private settleSuccess(
+    held: BudgetTracker.Reservation,
+    target: CallContext.AttemptTarget,
+    request: LlmRequest,
+    response: LlmResponse
+  ): Effect.Effect<LlmResponse> {
+    const costed = costResponse(this.prices, this.price, response, target, held)
+    const actual = actualOf(request, costed)
+    this.answered = true
+    this.add(costed.usage, actual.costNanos!, costed.priced === false)
+    return Effect.as(this.tracker.commit(held, actual), costed)
+  }
+
+  private settleFailure(
+    held: BudgetTracker.Reservation,
+    target: CallContext.AttemptTarget,
+    request: LlmRequest,
+    cause: Cause.Cause<unknown>,
+    streamed: string | undefined
+  ): Effect.Effect<void> {
+    const error = errorOf(cause)
+    if (error !== undefined) this.lastError = error
+    const spent = error?.spent
+    if (spent !== undefined) {
+      const costNanos = Money.fromUsd(spent.costUsd)
+      this.add(spent.usage, costNanos, false)
+      return Effect.asVoid(this.tracker.commit(held, { usage: spent.usage, costUsd: spent.costUsd, costNanos }))
+    }
+    return this.charge(held, target, request, this.abandonedBy(error), streamed)
+  }
+
+  private settleStream(
+    held: BudgetTracker.Reservation,
+    target: CallContext.AttemptTarget,
+    state: Streaming,
+    exit: Exit.Exit<unknown, unknown>
+  ): Effect.Effect<void> {
+    // Ended without a finish part: failed, or stopped by its consumer (the provider may still be
+    // generating: an outcome we cannot know).
+    if (Exit.isFailure(exit)) return this.settleFailure(held, target, state.request, exit.cause, state.text)
+    return this.charge(held, target, state.request, this.sent, state.text)
+  }
+
+  // Whether a failed attempt was abandoned after it was sent (its outcome at the provider unknown).
+  private abandonedBy(error: LlmError.LlmError | undefined): boolean {
+    if (!this.sent) return false
+    if (error === undefined) return true
+    if (error.sent === false || error.status !== undefined) return false
+    return unknownOutcome(error)
+  }
+
+  // Commits what an attempt that gave no answer is charged: when abandoned, the policy (input
+  // tokens, plus the output cap it was given for `reserved`), and at least what it streamed;
+  // releases it when that is nothing.
+  private charge(
+    held: BudgetTracker.Reservation,
+    target: CallContext.AttemptTarget,
+    request: LlmRequest,
+    abandoned: boolean,
+    streamed: string | undefined
+  ): Effect.Effect<void> {
+    if (abandoned) this.abandoned += 1
+    const policy = this.tracker.chargeAbandoned
+    const byPolicy = abandoned && policy !== "none"
+    if (!byPolicy && streamed === undefined) return this.tracker.release(held)
+    const output = Math.max(
+      streamed === undefined ? 0 : Tokenizer.countText(streamed),
+      byPolicy && policy === "reserved" ? held.maxTokens ?? 0 : 0
+    )
+    const usage = Usage.make({ inputTokens: Estimate.exact(request, target.provider), outputTokens: output, estimated: true })
+    const price = this.prices.lookup(target.provider, target.model) ?? this.price
+    const costNanos = price === undefined ? Money.zero : PriceTable.nanosOf(price, usage)
+    this.add(usage, costNanos, price === undefined)
+    return Effect.asVoid(this.tracker.commit(held, { usage, costUsd: Money.toUsd(costNanos), costNanos }))
+  }
+
+  private onPart(
+    part: StreamPart.StreamPart,
+    held: BudgetTracker.Reservation,
+    target: CallContext.AttemptTarget,
+    state: Streaming
+  ): Effect.Effect<StreamPart.StreamPart> {
+    if (part.type !== "finish") return Effect.succeed(track(state, part))
+    state.finished = true
+    return Effect.map(this.settleSuccess(held, target, state.request, part.response), (response) => ({ ...part, response }))
+  }
+
+  private add(usage: Usage.Usage, costNanos: number, unpriced: boolean): void {
+    this.chargedAttempts += 1
+    this.inputTokens += usage.inputTokens
+    this.outputTokens += usage.outputTokens
+    this.nanos += costNanos
+    if (usage.estimated === true) this.estimated = true
+    if (unpriced && usage.totalTokens > 0) this.unpriced = true
+  }
+
+  // Fills the fiber's totals record: the attempts, and what they were charged together when that
+  // is not simply the answer's own usage and cost (one attempt charged, and it answered).
+  private report(totals: CallContext.CallTotals | undefined): void {
+    if (totals === undefined) return
+    totals.attempts = this.attempts
+    totals.abandonedAttempts = this.abandoned
+    if (this.chargedAttempts === 0 || (this.answered && this.chargedAttempts === 1)) return
+    totals.usage = Usage.make({ inputTokens: this.inputTokens, outputTokens: this.outputTokens, estimated: this.estimated })
+    totals.costUsd = this.unpriced && this.nanos === 0 ? undefined : Money.toUsd(this.nanos)
+    totals.priced = !this.unpriced
+  }
+}
+
+const track = (state: Streaming, part: StreamPart.StreamPart): StreamPart.StreamPart => {
+  if (part.type === "text-delta") state.text = (state.text ?? "") + part.text
+  else if (part.type === "tool-call-delta") state.text = (state.text ?? "") + (part.name ?? "") + part.argumentsDelta
+  return part
+}
