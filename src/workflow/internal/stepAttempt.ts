@@ -129,7 +129,7 @@ export const run = <R>(
         Effect.flatMap(Clock.currentTimeMillis, (finishedAt): Effect.Effect<Done, Failed> => {
           RunStore.addUsage(store, meter.usage)
           if (Exit.isSuccess(exit)) {
-            const done: Done = { value: { output: exit.value, usage: meter.usage, costUsd: meter.costUsd }, finishedAt }
+            const done: Done = { value: { output: exit.value, usage: meter.usage, costUsd: StepModel.costUsd(meter) }, finishedAt }
             if (hooks.length === 0) return Effect.succeed(done)
             return Effect.as(
               WorkflowHooks.runAfter(hooks, { ...event, output: exit.value, usage: meter.usage, durationMs: finishedAt - startedAt }),

@@ -27,6 +27,7 @@ import * as LlmError from "../../LlmError.ts"
 import type { LlmRequest } from "../../LlmRequest.ts"
 import type { LlmResponse } from "../../LlmResponse.ts"
 import type * as ModelFactory from "../../ModelFactory.ts"
+import * as Money from "../../pricing/Money.ts"
 import * as Usage from "../../Usage.ts"
 import type * as WorkflowDefinition from "../WorkflowDefinition.ts"
 import type { StepSpec } from "../WorkflowDefinition.ts"
@@ -40,7 +41,8 @@ import type * as RunBudget from "./runBudget.ts"
  */
 export interface Meter {
   usage: Usage.Usage
-  costUsd: number
+  /** Summed in whole nano-USD (exact), turned into USD when read. */
+  costNanos: Money.Nanos
 }
 
 /**
@@ -49,7 +51,15 @@ export interface Meter {
  * @since 0.1.0
  * @category constructors
  */
-export const meter = (): Meter => ({ usage: Usage.empty, costUsd: 0 })
+export const meter = (): Meter => ({ usage: Usage.empty, costNanos: Money.zero })
+
+/**
+ * What a meter's calls cost, in USD.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const costUsd = (meter: Meter): number => Money.toUsd(meter.costNanos)
 
 /**
  * A step's model, ready for its attempts.
@@ -121,7 +131,7 @@ const sourceOf = <R>(spec: StepSpec<R>, env: Environment): Effect.Effect<Source 
 
 const count = (meter: Meter, response: LlmResponse): LlmResponse => {
   meter.usage = Usage.add(meter.usage, response.usage)
-  meter.costUsd += response.cost?.usd ?? 0
+  if (response.cost !== undefined) meter.costNanos = Money.add(meter.costNanos, Money.fromUsd(response.cost.usd))
   return response
 }
 
