@@ -224,6 +224,9 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
           // resilience layer's idle timeout.
           Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(Errors.timeout(call, timeoutMs)) })
         )
+        // The SDK's generator is closed too, so that it releases its reader (not awaited: a read
+        // it may be waiting on ends with the abort).
+        yield* Effect.addFinalizer(() => Effect.sync(() => void chunks.return(undefined).catch(() => undefined)))
         return partsOf(chunks, StreamAssembler.make(call, request), call, started, failure)
       }))
     }
