@@ -285,9 +285,13 @@ export const make = (options: Options = {}): Effect.Effect<LanguageModel.Service
         // As for generate, the run ends when the CLI exits: its stdout gets a short grace to
         // drain, not an unbounded wait for a descendant to close it.
         const stdout = started.handle.stdout.pipe(Stream.interruptWhen(Effect.andThen(started.exit, Effect.sleep(PIPE_GRACE))))
-        const complete = (reader: StreamReader.Reader): Effect.Effect<Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>, LlmError.LlmError> =>
+        const complete = (
+          reader: StreamReader.Reader,
+          rest: Effect.Effect<void>
+        ): Effect.Effect<Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>, LlmError.LlmError> =>
           Effect.gen(function*() {
-            const status = Run.exitStatus(yield* started.exit)
+            // The exit status, stdout still read meanwhile (and no longer once the CLI exited).
+            const status = Run.exitStatus(yield* Effect.raceFirst(started.exit, Effect.andThen(rest, started.exit)))
             const finished = yield* Clock.currentTimeMillis
             const read = reader.result()
             if (read === undefined || Result.isFailure(read)) {

@@ -242,6 +242,16 @@ describe("ClaudeCodeLanguageModel.stream: reading the CLI's output", () => {
       assert.isTrue(yield* Harness.awaitGone(child), "the descendant is gone")
     }).pipe(Effect.provide(NodeServices.layer)), TIMEOUT)
 
+  it.live("output after the result line is read and dropped: the CLI never blocks on a full pipe", () =>
+    Effect.gen(function*() {
+      const { file } = yield* scriptBinary(() => [print(resultLine("done")), "head -c 2000000 /dev/zero | tr '\\0' y", "exit 0"].join("\n"))
+      const model = yield* ClaudeCodeLanguageModel.make({ binaryPath: file, timeout: "60 seconds" })
+      const started = Date.now()
+      const parts = yield* Stream.runCollect(model.stream(LlmRequest.make("hi")))
+      assert.isBelow(Date.now() - started, 15_000, "not held until the 60 s timeout")
+      assert.strictEqual(finishOf(parts).content, "done")
+    }).pipe(Effect.provide(NodeServices.layer)), TIMEOUT)
+
   it.live("lines that are not JSON are skipped; a result without deltas is sent as one delta", () =>
     Effect.gen(function*() {
       const { file } = yield* scriptBinary(() => print(`Warning: something\n${resultLine("whole answer")}`))

@@ -149,8 +149,8 @@ type PartsPull = Pull.Pull<Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>, Llm
 /**
  * The parts of one streamed run: stdout through a fresh reader (text deltas as their lines
  * arrive), until the result line or the end of stdout; then `complete` (the exit status, the rest
- * of the answer, the finish part or the error). Past the output cap the stream fails (and
- * closing it stops the CLI).
+ * of the answer, the finish part or the error), given `rest`, which reads what stdout still
+ * holds and drops it. Past the output cap the stream fails (and closing it stops the CLI).
  *
  * @since 0.1.0
  * @category constructors
@@ -158,7 +158,10 @@ type PartsPull = Pull.Pull<Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>, Llm
 export const parts = (
   stdout: Stream.Stream<Uint8Array, unknown>,
   maxResponseBytes: number,
-  complete: (reader: Reader) => Effect.Effect<Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>, LlmError.LlmError>,
+  complete: (
+    reader: Reader,
+    rest: Effect.Effect<void>
+  ) => Effect.Effect<Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>, LlmError.LlmError>,
   fail: (failure: Errors.Failure) => Effect.Effect<never, LlmError.LlmError>
 ): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
   Stream.transformPull(stdout, (upstream) =>
@@ -177,13 +180,15 @@ export const parts = (
           })
         )
       )
+      // Whatever follows the result line is read and dropped, so the CLI never blocks on a full pipe.
+      const rest: Effect.Effect<void> = Effect.suspend(() => (ended ? Effect.void : Effect.flatMap(read, () => rest)))
       const next = (): PartsPull => {
         const out = reader.take()
         if (Arr.isArrayNonEmpty(out)) return Effect.succeed(out)
         if (finished) return Cause.done()
         if (ended || reader.done()) {
           finished = true
-          return complete(reader)
+          return complete(reader, rest)
         }
         return Effect.flatMap(read, (chunks) => {
           if (chunks !== undefined) {
