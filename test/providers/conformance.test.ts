@@ -8,7 +8,6 @@ import { Effect, Layer, Redacted, type Scope } from "effect"
 import type { HttpClient } from "effect/http"
 import type { LanguageModel } from "../../src/LanguageModel.ts"
 import * as AnthropicLanguageModel from "../../src/providers/anthropic/AnthropicLanguageModel.ts"
-import * as GeminiLanguageModel from "../../src/providers/gemini/GeminiLanguageModel.ts"
 import * as OpenAiCompatibleLanguageModel from "../../src/providers/openai-compatible/OpenAiCompatibleLanguageModel.ts"
 import * as OpenAiLanguageModel from "../../src/providers/openai/OpenAiLanguageModel.ts"
 import * as OpenRouterLanguageModel from "../../src/providers/openrouter/OpenRouterLanguageModel.ts"
@@ -145,10 +144,6 @@ describe("conformance: openrouter", () =>
 describe("conformance: openai-compatible", () =>
   ProviderConformance.register(it, subject("openai-compatible", "openai", (origin) =>
     withUndici(OpenAiCompatibleLanguageModel.make({ baseUrl: `${origin}/v1`, apiKey: Redacted.make(KEY) })))))
-
-describe("conformance: gemini", () =>
-  ProviderConformance.register(it, subject("gemini", "gemini", (origin) =>
-    GeminiLanguageModel.make({ apiKey: Redacted.make(KEY), baseUrl: origin }))))
 
 const anthropicErrorTypes: Record<number, string> = {
   429: "rate_limit_error",

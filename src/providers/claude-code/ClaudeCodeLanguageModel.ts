@@ -1,45 +1,59 @@
 /**
  * The Claude Code provider: each call runs the `claude` CLI once, as a plain model.
  *
- * `claude -p --output-format json` is started with `effect/process` (no shell), in a fresh
- * temporary working directory that is removed afterwards, with no tools, no MCP servers, one
- * turn and no saved session (see `internal/invocation.ts` for the exact arguments). The prompt
- * is written to its stdin (never the caller's stdin); the system prompt goes through a file.
- * Its JSON result becomes an `LlmResponse`: the text, the usage (cache reads and writes counted
- * in `inputTokens`), and the cost the CLI reports, kept as `cost: { usd, source: "provider" }`.
+ * `claude -p` is started with `effect/process` (no shell), in a fresh temporary working
+ * directory that is removed afterwards, with no tools, no MCP servers, one turn and no saved
+ * session (see `internal/invocation.ts` for the exact arguments). The prompt is written to its
+ * stdin (never the caller's stdin); the system prompt goes through a file. Its result becomes an
+ * `LlmResponse`: the text, the usage (cache reads and writes counted in `inputTokens`), and the
+ * cost the CLI reports, kept as `cost: { usd, source: "provider" }`.
+ *
+ * Both paths are native. `generate` runs `--output-format json` and reads the one JSON result
+ * the CLI prints at the end. `stream` runs `--output-format stream-json --verbose
+ * --include-partial-messages` and reads its JSON Lines as they come (`internal/StreamReader.ts`):
+ * each text delta of the model's answer (a `stream_event` line) goes out as a `text-delta` part at
+ * once; the usage and the cost come from the final `result` line (never from the `assistant`
+ * lines, which repeat the same usage); an error result fails the stream as it fails `generate`.
+ * The finish part holds the same response `generate` would build from that result; should the
+ * CLI's answer not continue the text already streamed (it lost its API stream and asked again
+ * without streaming), the stream fails with `Network` instead of showing text twice.
  *
  * Claude Code runs its own API calls, so a USD budget cannot be enforced by counting tokens:
  * the remaining budget of the call (`CallContext.RemainingBudget`) is handed to the CLI as
  * `--max-budget-usd`. Parameters it has no flag for (temperature, topP, stop, maxTokens) are
  * named in a warning log line and in the response's `warnings`.
  *
- * Interrupting the call, or its timeout, kills the CLI and every process it started (its
+ * Interrupting the call (for a stream, ending or interrupting its consumer), or its timeout
+ * (which bounds the whole run, streamed or not), kills the CLI and every process it started (its
  * process group). The run is over when the CLI exits: its output pipes get a short grace
  * ({@link PIPE_GRACE}) to drain, not an unbounded wait for end-of-file, so a descendant that
  * keeps them open (and is then stopped with the group) cannot hold a finished call. At most
- * `maxResponseBytes` of output are read (default 32 MiB); past it the CLI is stopped and the
- * call fails with `ResponseMalformed` naming the cap. The CLI's own retries are turned off
- * (`CLAUDE_CODE_MAX_RETRIES=0`): retries belong to the resilience layer. Failures are mapped in
- * `internal/errors.ts`.
+ * `maxResponseBytes` of output are read (default 32 MiB; on a stream this bounds every line
+ * too); past it the CLI is stopped and the call fails with `ResponseMalformed` naming the cap.
+ * The CLI's own retries are turned off (`CLAUDE_CODE_MAX_RETRIES=0`): retries belong to the
+ * resilience layer. Failures are mapped in `internal/errors.ts`.
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Fiber, FileSystem, Layer, Option, Path, Redacted, Result, Schema, Stream } from "effect"
-import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import { Array as Arr, Clock, Duration, Effect, Fiber, FileSystem, Layer, Option, Path, Redacted, Result, Schema, Stream } from "effect"
+import { ChildProcessSpawner } from "effect/process"
 import * as CallContext from "../../CallContext.ts"
 import * as LanguageModel from "../../LanguageModel.ts"
+import type * as LlmError from "../../LlmError.ts"
 import type { LlmRequest } from "../../LlmRequest.ts"
-import type { FinishReason, LlmResponse } from "../../LlmResponse.ts"
+import type { LlmResponse } from "../../LlmResponse.ts"
 import type { Provider } from "../../ProviderRegistry.ts"
-import * as Tokenizer from "../../Tokenizer.ts"
-import * as Usage from "../../Usage.ts"
+import * as StreamPart from "../../StreamPart.ts"
 import * as TextOnly from "../internal/content.ts"
 import * as ProviderKit from "../ProviderKit.ts"
 import * as Binary from "./internal/binary.ts"
 import * as ClaudeCodeSchema from "./internal/ClaudeCodeSchema.ts"
 import * as Errors from "./internal/errors.ts"
 import * as Invocation from "./internal/invocation.ts"
+import * as Mapping from "./internal/mapping.ts"
 import * as Output from "./internal/output.ts"
+import * as Run from "./internal/run.ts"
+import * as StreamReader from "./internal/StreamReader.ts"
 
 /**
  * The provider's registered name.
@@ -90,9 +104,6 @@ export const DEFAULT_TIMEOUT: Duration.Duration = Duration.minutes(10)
  */
 export const PIPE_GRACE: Duration.Duration = Duration.seconds(1)
 
-// Only the start of stderr is quoted in errors (300 characters): the rest is read and dropped.
-const MAX_STDERR_BYTES = 64 * 1024
-
 /**
  * @since 0.1.0
  * @category models
@@ -131,81 +142,21 @@ const OTHER_PROVIDER_KEYS: ReadonlyArray<string> = [
   "GOOGLE_API_KEY"
 ]
 
-const FINISH_REASONS: Readonly<Record<string, FinishReason>> = {
-  end_turn: "stop",
-  stop_sequence: "stop",
-  max_tokens: "length",
-  model_context_window_exceeded: "length",
-  refusal: "content-filter",
-  tool_use: "tool-calls",
-  pause_turn: "other"
-}
-
-/** The model that did the work: the one with the most output in `modelUsage`. */
-const servedModel = (result: ClaudeCodeSchema.ClaudeCodeResult): string | undefined => {
-  let best: { readonly name: string; readonly output: number } | undefined
-  for (const [name, entry] of Object.entries(result.modelUsage ?? {})) {
-    const output = typeof entry === "object" && entry !== null &&
-        typeof (entry as { outputTokens?: unknown }).outputTokens === "number"
-      ? (entry as { outputTokens: number }).outputTokens
-      : 0
-    if (best === undefined || output > best.output) best = { name, output }
-  }
-  return best?.name
-}
-
 /**
- * Turns a successful JSON result into an `LlmResponse`. Usage is normalised once here:
+ * Turns a successful result into an `LlmResponse`. Usage is normalised once here:
  * `inputTokens` = `input_tokens` + cache reads + cache writes, `cachedInputTokens` = cache reads;
  * a result without usage is counted with the tokenizer and marked `estimated`.
  *
  * @since 0.1.0
  * @category mapping
  */
-export const toResponse = (options: {
+export const toResponse: (options: {
   readonly request: LlmRequest
   readonly model: string
   readonly result: ClaudeCodeSchema.ClaudeCodeResult
   readonly latencyMs: number
   readonly warnings: ReadonlyArray<string>
-}): LlmResponse => {
-  const { result } = options
-  const content = result.result ?? ""
-  const usage = ClaudeCodeSchema.usageOf(result) ??
-    Usage.make({
-      inputTokens: Tokenizer.countRequest(options.request),
-      outputTokens: Tokenizer.countText(content),
-      estimated: true
-    })
-  const rawFinishReason = result.stop_reason ?? undefined
-  const metadata: Record<string, unknown> = {
-    ...(result.session_id != null ? { sessionId: result.session_id } : {}),
-    ...(result.num_turns != null ? { numTurns: result.num_turns } : {}),
-    ...(result.duration_api_ms != null ? { durationApiMs: result.duration_api_ms } : {})
-  }
-  return {
-    content,
-    model: servedModel(result) ?? options.model,
-    provider: PROVIDER,
-    usage,
-    finishReason: rawFinishReason !== undefined ? FINISH_REASONS[rawFinishReason] ?? "other" : "stop",
-    ...(rawFinishReason !== undefined ? { rawFinishReason } : {}),
-    latencyMs: options.latencyMs,
-    ...(result.session_id != null ? { requestId: result.session_id } : {}),
-    ...(result.total_cost_usd != null ? { cost: { usd: result.total_cost_usd, source: "provider" as const } } : {}),
-    ...(options.warnings.length > 0 ? { warnings: options.warnings } : {}),
-    ...(Object.keys(metadata).length > 0 ? { metadata } : {})
-  }
-}
-
-/** The errno-style code of a failed spawn. */
-const spawnCode = (error: { readonly reason: { readonly _tag: string; readonly cause?: unknown } }): string => {
-  const cause = error.reason.cause
-  if (typeof cause === "object" && cause !== null && typeof (cause as { code?: unknown }).code === "string") {
-    return (cause as { code: string }).code
-  }
-  return error.reason._tag === "NotFound" ? "ENOENT" : error.reason._tag === "PermissionDenied" ? "EACCES" : error.reason._tag
-}
+}) => LlmResponse = Mapping.toResponse
 
 /**
  * Where the `claude` binary was looked for, and whether an executable file is there.
@@ -243,73 +194,32 @@ export const make = (options: Options = {}): Effect.Effect<LanguageModel.Service
     const binary = (yield* Binary.binaryName(options.binaryPath)).name
     const defaultModel = options.model ?? DEFAULT_MODEL
     const timeout = Duration.fromInputUnsafe(options.timeout ?? DEFAULT_TIMEOUT)
+    const timeoutMs = Duration.toMillis(timeout)
     const maxResponseBytes = options.maxResponseBytes ?? ProviderKit.DEFAULT_MAX_RESPONSE_BYTES
     const apiKey = options.apiKey
-    const env: Record<string, string | Redacted.Redacted<string> | undefined> = {
-      // Other providers' keys are none of the CLI's business.
-      ...Object.fromEntries(OTHER_PROVIDER_KEYS.map((name) => [name, undefined])),
-      DISABLE_AUTOUPDATER: "1",
-      CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
-      CLAUDE_CODE_MAX_RETRIES: "0",
-      ...(options.baseUrl !== undefined ? { ANTHROPIC_BASE_URL: options.baseUrl } : {}),
-      ...(apiKey !== undefined ? { ANTHROPIC_API_KEY: apiKey } : {}),
-      ...options.env
+    const context: Run.Context = {
+      spawner,
+      fs,
+      path,
+      binary,
+      env: {
+        // Other providers' keys are none of the CLI's business.
+        ...Object.fromEntries(OTHER_PROVIDER_KEYS.map((name) => [name, undefined])),
+        DISABLE_AUTOUPDATER: "1",
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+        CLAUDE_CODE_MAX_RETRIES: "0",
+        ...(options.baseUrl !== undefined ? { ANTHROPIC_BASE_URL: options.baseUrl } : {}),
+        ...(apiKey !== undefined ? { ANTHROPIC_API_KEY: apiKey } : {}),
+        ...options.env
+      }
     }
 
-    /** One run, in its own scope: the working directory and the process end with it. */
-    const run = (model: string, rendered: Invocation.RenderedPrompt, maxBudgetUsd: string | undefined) =>
-      Effect.gen(function*() {
-        const workspace = yield* fs.makeTempDirectoryScoped({ prefix: "llm-connect-claude-" }).pipe(
-          Effect.tap((dir) => fs.writeFileString(path.join(dir, "system-prompt.txt"), rendered.system)),
-          Effect.mapError((error): Errors.Failure => ({ _tag: "WorkspaceFailed", message: error.message }))
-        )
-        const args = Invocation.buildArgs({
-          model,
-          systemPromptFile: path.join(workspace, "system-prompt.txt"),
-          maxBudgetUsd
-        })
-        const handle = yield* spawner.spawn(
-          ChildProcess.make(binary, args, {
-            cwd: workspace,
-            env,
-            extendEnv: true,
-            stdin: Stream.make(rendered.prompt).pipe(Stream.encodeText),
-            killSignal: "SIGTERM",
-            forceKillAfter: "2 seconds"
-          })
-        ).pipe(
-          Effect.mapError((error): Errors.Failure => ({
-            _tag: "SpawnFailed",
-            binary,
-            code: spawnCode(error),
-            message: error.message
-          }))
-        )
-        yield* Effect.annotateCurrentSpan("claude_code.pid", handle.pid)
-        const stdout = Output.collected()
-        const stderr = Output.collected()
-        const tooMuch = Effect.fail<Errors.Failure>({ _tag: "OutputTooLarge", maxBytes: maxResponseBytes })
-        const reading = yield* Effect.forkScoped(Effect.all([
-          Output.collect(handle.stdout, stdout, maxResponseBytes, tooMuch),
-          Output.collect(handle.stderr, stderr, MAX_STDERR_BYTES, Effect.void)
-        ], { concurrency: 2, discard: true }))
-        // The run ends when the process exits (or its output passes the cap), not when its pipes
-        // close: a process it left behind may hold them open. They get a short grace to drain.
-        const exit = yield* Effect.raceFirst(
-          Effect.result(handle.exitCode),
-          Effect.andThen(Fiber.join(reading), Effect.never)
-        )
-        yield* Effect.timeoutOption(Fiber.join(reading), PIPE_GRACE)
-        return { stdout: Output.textOf(stdout), stderr: Output.textOf(stderr), exit }
-      }).pipe(Effect.scoped)
-
-    const generate = Effect.fn("ClaudeCodeLanguageModel.generate")(function*(request: LlmRequest) {
-      const started = yield* Clock.currentTimeMillis
+    /** What both paths check before starting the CLI: the call, the budget handed to it, the prompt. */
+    const prepare = Effect.fnUntraced(function*(request: LlmRequest) {
       const model = request.model ?? defaultModel
       const call: Errors.CallInfo = { model, ...(apiKey !== undefined ? { apiKey: Redacted.value(apiKey) } : {}) }
       const fail = (failure: Errors.Failure) => Effect.fail(Errors.toLlmError(failure, call))
       yield* Effect.annotateCurrentSpan({ "llm.provider": PROVIDER, "llm.model": model })
-
       const warnings = Invocation.unsupportedParameters(request)
       if (warnings.length > 0) {
         yield* Effect.logWarning(`claude-code ignores parameters it cannot honour`, { warnings })
@@ -319,43 +229,113 @@ export const make = (options: Options = {}): Effect.Effect<LanguageModel.Service
       if (remaining !== undefined && maxBudgetUsd === undefined) {
         return yield* fail({ _tag: "NoBudgetLeft", remainingUsd: remaining })
       }
-
       const unsupported = TextOnly.nonText(PROVIDER, request, model)
       if (unsupported !== undefined) return yield* Effect.fail(unsupported)
       const rendered = Invocation.renderPrompt(request)
       if (rendered.prompt.trim() === "") return yield* fail({ _tag: "EmptyPrompt" })
+      return { model, call, fail, warnings, remaining, maxBudgetUsd, rendered }
+    })
+
+    /** One run, in its own scope: the working directory and the process end with it. */
+    const run = (model: string, rendered: Invocation.RenderedPrompt, maxBudgetUsd: string | undefined) =>
+      Effect.gen(function*() {
+        const started = yield* Run.start(context, { model, rendered, maxBudgetUsd, stream: false })
+        const stdout = Output.collected()
+        const tooMuch = Effect.fail<Errors.Failure>({ _tag: "OutputTooLarge", maxBytes: maxResponseBytes })
+        const reading = yield* Effect.forkScoped(Effect.all([
+          Output.collect(started.handle.stdout, stdout, maxResponseBytes, tooMuch),
+          Fiber.join(started.stderrRead)
+        ], { concurrency: 2, discard: true }))
+        // The run ends when the process exits (or its output passes the cap), not when its pipes
+        // close: a process it left behind may hold them open. They get a short grace to drain.
+        const exit = yield* Effect.raceFirst(started.exit, Effect.andThen(Fiber.join(reading), Effect.never))
+        yield* Effect.timeoutOption(Fiber.join(reading), PIPE_GRACE)
+        return { stdout: Output.textOf(stdout), stderr: Output.textOf(started.stderr), exit }
+      }).pipe(Effect.scoped)
+
+    const generate = Effect.fn("ClaudeCodeLanguageModel.generate")(function*(request: LlmRequest) {
+      const started = yield* Clock.currentTimeMillis
+      const { fail, maxBudgetUsd, model, remaining, rendered, warnings } = yield* prepare(request)
       const outcome = yield* run(model, rendered, maxBudgetUsd).pipe(
         Effect.timeoutOption(timeout),
         Effect.catch((failure: Errors.Failure) => fail(failure))
       )
       const finished = yield* Clock.currentTimeMillis
       if (Option.isNone(outcome)) {
-        return yield* fail({ _tag: "TimedOut", timeoutMs: Duration.toMillis(timeout), elapsedMs: finished - started })
+        return yield* fail({ _tag: "TimedOut", timeoutMs, elapsedMs: finished - started })
       }
       const { exit, stderr, stdout } = outcome.value
-      const exitCode = Result.isSuccess(exit) ? Number(exit.success) : undefined
-      const signal = Result.isFailure(exit) ? /signal: '?(\w+)/.exec(exit.failure.message)?.[1] : undefined
-      const abnormal = Result.isFailure(exit) && signal === undefined ? exit.failure.message : undefined
+      const status = Run.exitStatus(exit)
       const parsed = ClaudeCodeSchema.parseOutput(stdout)
       if (Result.isFailure(parsed)) {
-        return yield* fail({
-          _tag: "NoResult",
-          exitCode,
-          ...(signal !== undefined ? { signal } : {}),
-          ...(abnormal !== undefined ? { abnormal } : {}),
-          stderr,
-          printed: stdout.trim() !== "",
-          detail: parsed.failure
-        })
+        return yield* fail({ _tag: "NoResult", ...status, stderr, printed: stdout.trim() !== "", detail: parsed.failure })
       }
       const result = parsed.success
-      if (result.is_error === true || (result.subtype != null && result.subtype !== "success") || exitCode !== 0) {
-        return yield* fail({ _tag: "ResultError", result, maxBudgetUsd: remaining })
-      }
+      if (Mapping.failed(result, status.exitCode)) return yield* fail({ _tag: "ResultError", result, maxBudgetUsd: remaining })
       return toResponse({ request, model, result, latencyMs: finished - started, warnings })
     })
 
-    return LanguageModel.make({ provider: PROVIDER, defaultModel, generate })
+    const stream = (request: LlmRequest): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
+      Stream.unwrap(Effect.gen(function*() {
+        const startedMs = yield* Clock.currentTimeMillis
+        const { fail, maxBudgetUsd, model, remaining, rendered, warnings } = yield* prepare(request)
+        const started = yield* Run.start(context, { model, rendered, maxBudgetUsd, stream: true }).pipe(
+          Effect.catch((failure: Errors.Failure) => fail(failure))
+        )
+        // As for generate, the run ends when the CLI exits: its stdout gets a short grace to
+        // drain, not an unbounded wait for a descendant to close it.
+        const stdout = started.handle.stdout.pipe(Stream.interruptWhen(Effect.andThen(started.exit, Effect.sleep(PIPE_GRACE))))
+        const complete = (
+          reader: StreamReader.Reader,
+          rest: Effect.Effect<void>
+        ): Effect.Effect<Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>, LlmError.LlmError> =>
+          Effect.gen(function*() {
+            // The exit status, stdout still read meanwhile (and no longer once the CLI exited).
+            const status = Run.exitStatus(yield* Effect.raceFirst(started.exit, Effect.andThen(rest, started.exit)))
+            const finished = yield* Clock.currentTimeMillis
+            const read = reader.result()
+            if (read === undefined || Result.isFailure(read)) {
+              yield* Effect.timeoutOption(Fiber.join(started.stderrRead), PIPE_GRACE)
+              return yield* fail({
+                _tag: "NoResult",
+                ...status,
+                stderr: Output.textOf(started.stderr),
+                printed: read !== undefined || reader.unreadable() > 0,
+                detail: read !== undefined
+                  ? read.failure
+                  : reader.unreadable() > 0
+                  ? `the claude CLI printed ${reader.unreadable()} lines that are not JSON and no result`
+                  : "the claude CLI printed no result"
+              })
+            }
+            const result = read.success
+            if (Mapping.failed(result, status.exitCode)) return yield* fail({ _tag: "ResultError", result, maxBudgetUsd: remaining })
+            const response = toResponse({ request, model, result, latencyMs: finished - startedMs, warnings })
+            // The answer must continue what was sent: the rest (if the CLI printed fewer deltas
+            // than its answer) goes out before the finish part.
+            const streamed = reader.streamed()
+            if (!response.content.startsWith(streamed)) {
+              return yield* fail({ _tag: "StreamRestarted", result, streamedChars: streamed.length })
+            }
+            const finish = StreamPart.finish(response)
+            return response.content.length > streamed.length
+              ? Arr.make(StreamPart.textDelta(response.content.slice(streamed.length)), finish)
+              : Arr.of<StreamPart.StreamPart>(finish)
+          })
+        return StreamReader.parts(stdout, maxResponseBytes, complete, fail)
+      })).pipe(
+        // The whole run is bounded by the timeout, as for generate.
+        Stream.interruptWhen(Effect.gen(function*() {
+          const startedMs = yield* Clock.currentTimeMillis
+          yield* Effect.sleep(timeout)
+          const elapsedMs = (yield* Clock.currentTimeMillis) - startedMs
+          const model = request.model ?? defaultModel
+          return yield* Effect.fail(Errors.toLlmError({ _tag: "TimedOut", timeoutMs, elapsedMs }, { model }))
+        })),
+        Stream.withSpan("ClaudeCodeLanguageModel.stream")
+      )
+
+    return LanguageModel.make({ provider: PROVIDER, defaultModel, generate, stream })
   })
 
 /**

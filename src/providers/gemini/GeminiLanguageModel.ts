@@ -1,41 +1,58 @@
 /**
- * Google Gemini as a `LanguageModel`, through the official `@google/genai` SDK.
+ * Google Gemini as a `LanguageModel`, through the official `@google/genai` SDK, on both paths:
+ * `generate` calls `generateContent`, `stream` calls `generateContentStream`
+ * (`:streamGenerateContent?alt=sse`) and turns its chunks into parts as they arrive.
  *
  * The request maps the system prompt (and any system messages) to `systemInstruction`, the
  * conversation to `contents` (assistant -> `model`), and `maxTokens`, temperature, topP and stop
- * to the generation config. The response maps the text parts (thoughts excluded), the finish
- * reason (SAFETY, RECITATION, BLOCKLIST, PROHIBITED_CONTENT, SPII -> `content-filter`;
- * MAX_TOKENS -> `length`; STOP -> `stop`; the raw value kept) and the usage from
- * `usageMetadata`: `inputTokens` = `promptTokenCount` (which includes
- * `cachedContentTokenCount`), `outputTokens` = `candidatesTokenCount` + `thoughtsTokenCount`
- * (thoughts are billed as output), `reasoningTokens` = `thoughtsTokenCount`. A blocked prompt
- * fails with `ContentFiltered`.
+ * to the generation config. The response maps the text parts (thoughts excluded), `functionCall`
+ * parts to tool calls, the finish reason (SAFETY, RECITATION, BLOCKLIST, PROHIBITED_CONTENT,
+ * SPII -> `content-filter`; MAX_TOKENS -> `length`; STOP -> `stop`, or `tool-calls` with tool
+ * calls; the raw value kept) and the usage from `usageMetadata`: `inputTokens` =
+ * `promptTokenCount` (which includes `cachedContentTokenCount`), `outputTokens` =
+ * `candidatesTokenCount` + `thoughtsTokenCount` (thoughts are billed as output),
+ * `reasoningTokens` = `thoughtsTokenCount`. A blocked prompt fails with `ContentFiltered`; so
+ * does output filtered before any text (and, on a stream, output filtered after some text: the
+ * text sent stays sent). Without `usageMetadata` the usage is counted locally and marked
+ * `estimated`.
  *
- * The SDK never retries here: `httpOptions.retryOptions` is left unset, which is what turns
- * its `p-retry` loop off (retries belong to the resilience layer). Requests go through the
- * global `fetch` (wrapped to keep the response headers, which the SDK's `ApiError` drops, so
- * that a 429's `retry-after` is read as well as Google's `RetryInfo`). Interrupting the fiber
- * aborts the request (`abortSignal`). Base URL (`httpOptions.baseUrl`) and API version
- * (default `v1beta`) are configurable, for proxies and tests. The same `fetch` wrapper caps the
- * body at `maxResponseBytes` (default 32 MiB): past it the read stops and the call fails with
- * `ResponseMalformed` naming the cap.
+ * A stream emits a `text-delta` per text part, one `tool-call-delta` per function call (Gemini
+ * sends calls whole), then one `finish` part with the whole response. `usageMetadata` is a running
+ * total repeated in every chunk: the latest is kept, never summed. A stream that ends without a
+ * finish reason, or loses its connection, fails with `Network` (retryable); a chunk that is not
+ * JSON, or a 2xx answer that is not an event stream, with `ResponseMalformed`; an error chunk
+ * mid-stream with the reason of its status (`internal/StreamAssembler.ts`).
+ *
+ * The SDK never retries here: `httpOptions.retryOptions` is left unset, which is what turns its
+ * `p-retry` loop off, and a stream's `automaticContinuation` is off, so a dropped stream is not
+ * reopened from a checkpoint (retries belong to the resilience layer). Requests go through the
+ * global `fetch` (wrapped, `internal/transport.ts`, to keep the response headers, which the SDK's
+ * `ApiError` drops, so that a 429's `retry-after` is read as well as Google's `RetryInfo`; and
+ * to cap the body at `maxResponseBytes`, default 32 MiB, a JSON body or a whole event stream:
+ * past it the read stops and the call fails with `ResponseMalformed` naming the cap).
+ * Interrupting the fiber aborts the request (`abortSignal`); for a stream, ending or interrupting
+ * the consumer closes the connection. The `timeout` bounds a `generate` call, and a stream's
+ * opening (until the response headers). Base URL (`httpOptions.baseUrl`) and API version
+ * (default `v1beta`) are configurable, for proxies and tests.
  *
  * @since 0.1.0
  */
 import type { Content, GenerateContentConfig, GenerateContentResponse } from "@google/genai"
-import { Clock, Duration, Effect, type FileSystem, Layer, type Path, Redacted, Schema } from "effect"
+import { Array as Arr, Cause, Clock, Duration, Effect, type FileSystem, Layer, type Path, type Pull, Redacted, Schema, Stream } from "effect"
 import * as LanguageModel from "../../LanguageModel.ts"
-import * as LlmError from "../../LlmError.ts"
+import type * as LlmError from "../../LlmError.ts"
 import type { LlmRequest } from "../../LlmRequest.ts"
-import * as Message from "../../Message.ts"
-import * as Redaction from "../../observability/Redaction.ts"
 import type { FinishReason, LlmResponse } from "../../LlmResponse.ts"
+import * as Redaction from "../../observability/Redaction.ts"
 import type { Provider } from "../../ProviderRegistry.ts"
-import * as Tokenizer from "../../Tokenizer.ts"
-import * as Usage from "../../Usage.ts"
+import * as StreamPart from "../../StreamPart.ts"
+import type * as Usage from "../../Usage.ts"
 import * as TextOnly from "../internal/content.ts"
 import * as ProviderKit from "../ProviderKit.ts"
 import * as Errors from "./internal/errors.ts"
+import * as Mapping from "./internal/mapping.ts"
+import * as StreamAssembler from "./internal/StreamAssembler.ts"
+import * as Transport from "./internal/transport.ts"
 
 /**
  * The provider's registered name.
@@ -90,35 +107,19 @@ export interface Options {
   /** Default `v1beta`. */
   readonly apiVersion?: string | undefined
   readonly defaultModel?: string | undefined
-  /** How long one request may take before it fails with `Timeout`; default 10 minutes. */
+  /** How long one request (or a stream's opening) may take before it fails with `Timeout`; default 10 minutes. */
   readonly timeout?: Duration.Input | undefined
   /** The most bytes of one response read (default `ProviderKit.DEFAULT_MAX_RESPONSE_BYTES`, 32 MiB). */
   readonly maxResponseBytes?: number | undefined
 }
 
-const FILTER_REASONS = new Set([
-  "SAFETY",
-  "RECITATION",
-  "BLOCKLIST",
-  "PROHIBITED_CONTENT",
-  "SPII",
-  "IMAGE_SAFETY",
-  "IMAGE_PROHIBITED_CONTENT"
-])
-
 /**
- * Normalises a Gemini finish reason.
+ * Normalises a Gemini finish reason (`STOP` with tool calls in the answer is `tool-calls`).
  *
  * @since 0.1.0
  * @category mapping
  */
-export const toFinishReason = (raw: string | undefined): FinishReason => {
-  if (raw === undefined || raw === "STOP") return "stop"
-  if (raw === "MAX_TOKENS") return "length"
-  if (FILTER_REASONS.has(raw)) return "content-filter"
-  if (raw === "MALFORMED_FUNCTION_CALL") return "error"
-  return "other"
-}
+export const toFinishReason: (raw: string | undefined, hasToolCalls?: boolean) => FinishReason = Mapping.toFinishReason
 
 /**
  * Maps a request to the SDK's `contents` and generation config.
@@ -126,28 +127,8 @@ export const toFinishReason = (raw: string | undefined): FinishReason => {
  * @since 0.1.0
  * @category mapping
  */
-export const toSdkRequest = (request: LlmRequest): { contents: Array<Content>; config: GenerateContentConfig } => {
-  const system: Array<string> = request.system !== undefined ? [request.system] : []
-  const contents: Array<Content> = []
-  for (const message of request.messages) {
-    // Text only until tools are mapped: `generate` refuses other content before this runs.
-    if (message.role === "system") system.push(Message.text(message))
-    else if (message.role !== "tool") {
-      contents.push({ role: message.role === "assistant" ? "model" : "user", parts: [{ text: Message.text(message) }] })
-    }
-  }
-  const config: GenerateContentConfig = {
-    ...(system.length > 0 ? { systemInstruction: system.join("\n\n") } : {}),
-    ...(request.maxTokens !== undefined ? { maxOutputTokens: request.maxTokens } : {}),
-    ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
-    ...(request.topP !== undefined ? { topP: request.topP } : {}),
-    ...(request.stop !== undefined && request.stop.length > 0 ? { stopSequences: [...request.stop] } : {})
-  }
-  return { contents, config }
-}
-
-const count = (value: number | undefined): number | undefined =>
-  typeof value === "number" && Number.isFinite(value) && value >= 0 ? Math.round(value) : undefined
+export const toSdkRequest: (request: LlmRequest) => { contents: Array<Content>; config: GenerateContentConfig } =
+  Mapping.toSdkRequest
 
 /**
  * Normalises `usageMetadata`; `undefined` when the response has none.
@@ -155,17 +136,7 @@ const count = (value: number | undefined): number | undefined =>
  * @since 0.1.0
  * @category mapping
  */
-export const toUsage = (metadata: GenerateContentResponse["usageMetadata"]): Usage.Usage | undefined => {
-  const inputTokens = count(metadata?.promptTokenCount)
-  if (metadata === undefined || inputTokens === undefined) return undefined
-  const thoughts = count(metadata.thoughtsTokenCount)
-  return Usage.make({
-    inputTokens,
-    outputTokens: (count(metadata.candidatesTokenCount) ?? 0) + (thoughts ?? 0),
-    cachedInputTokens: count(metadata.cachedContentTokenCount),
-    reasoningTokens: thoughts
-  })
-}
+export const toUsage: (metadata: GenerateContentResponse["usageMetadata"]) => Usage.Usage | undefined = Mapping.toUsage
 
 /**
  * Builds a Gemini model.
@@ -187,91 +158,121 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
     const timeout = Duration.fromInputUnsafe(options.timeout ?? Duration.minutes(10))
     const timeoutMs = Duration.toMillis(timeout)
     const maxResponseBytes = options.maxResponseBytes ?? ProviderKit.DEFAULT_MAX_RESPONSE_BYTES
+    const callOf = (model: string): Errors.CallInfo => ({ model, baseUrl: shownBaseUrl, apiKey })
 
     const generate = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError.LlmError> => {
       const model = request.model ?? defaultModel
-      const call: Errors.CallInfo = { model, baseUrl: shownBaseUrl, apiKey }
+      const call = callOf(model)
       const unsupported = TextOnly.nonText(PROVIDER, request, model)
       if (unsupported !== undefined) return Effect.fail(unsupported)
-      const { config, contents } = toSdkRequest(request)
+      const { config, contents } = Mapping.toSdkRequest(request)
       return Effect.gen(function*() {
         const started = yield* Clock.currentTimeMillis
-        // The SDK's ApiError drops the response headers; keep them to read `retry-after`. And
-        // cap the body: the SDK would read any length whole.
-        let headers: Headers | undefined
-        let tooLarge = false
-        const fetchKeepingHeaders = (input: RequestInfo | URL, init?: RequestInit) =>
-          fetch(input, init).then((response) => {
-            headers = response.headers
-            return ProviderKit.limitFetchResponse(response, maxResponseBytes, () => {
-              tooLarge = true
-            })
-          })
+        const transport = Transport.make(call, { maxResponseBytes, stream: false })
         const response = yield* Effect.tryPromise({
           try: (signal) =>
             client.models.generateContent({
               model,
               contents,
-              config: { ...config, abortSignal: signal, httpOptions: { fetch: fetchKeepingHeaders } }
+              config: { ...config, abortSignal: signal, httpOptions: { fetch: transport.fetch } }
             }),
           catch: (error) => error
         }).pipe(
-          Effect.catch((error) =>
-            tooLarge
-              ? Effect.fail(ProviderKit.responseTooLarge({ provider: PROVIDER, model, baseUrl }, maxResponseBytes))
-              : Effect.flatMap(Clock.currentTimeMillis, (nowMs) =>
-                Effect.fail(Errors.fromUnknown(call, error, headers === undefined ? undefined : ProviderKit.retryAfterMs(headers, nowMs))))
-          ),
+          Effect.catch((error) => Effect.flatMap(Clock.currentTimeMillis, (nowMs) => Effect.fail(transport.failure(error, nowMs)))),
           Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(Errors.timeout(call, timeoutMs)) })
         )
         const finished = yield* Clock.currentTimeMillis
-        return yield* toResponse(call, request, response, finished - started)
+        const facts = Mapping.readCandidate(response)
+        if (facts === undefined) return yield* Effect.fail(Errors.malformed(call, "not an object"))
+        const answer = Mapping.toResponse(call, request, facts, finished - started)
+        return "content" in answer ? answer : yield* Effect.fail(answer)
       })
     }
-    return LanguageModel.make({ provider: PROVIDER, defaultModel, generate })
+
+    const stream = (request: LlmRequest): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> => {
+      const model = request.model ?? defaultModel
+      const call = callOf(model)
+      const unsupported = TextOnly.nonText(PROVIDER, request, model)
+      if (unsupported !== undefined) return Stream.fail(unsupported)
+      const { config, contents } = Mapping.toSdkRequest(request)
+      return Stream.unwrap(Effect.gen(function*() {
+        const started = yield* Clock.currentTimeMillis
+        const transport = Transport.make(call, { maxResponseBytes, stream: true })
+        // Ending the stream for any reason (the last chunk read, a failure, the consumer gone)
+        // aborts the request: an unfinished one closes its connection.
+        const controller = new AbortController()
+        yield* Effect.addFinalizer(() => Effect.sync(() => controller.abort()))
+        const failure = (error: unknown, midStream?: boolean) =>
+          Effect.flatMap(Clock.currentTimeMillis, (nowMs) => Effect.fail(transport.failure(error, nowMs, midStream)))
+        const chunks = yield* Effect.tryPromise({
+          try: () =>
+            client.models.generateContentStream({
+              model,
+              contents,
+              config: {
+                ...config,
+                abortSignal: controller.signal,
+                // Its continuation would reopen a dropped stream: retries belong to the resilience layer.
+                automaticContinuation: false,
+                httpOptions: { fetch: transport.fetch }
+              }
+            }),
+          catch: (error) => error
+        }).pipe(
+          Effect.catch((error) => failure(error)),
+          // Bounds the opening (until the response headers); the gaps between chunks are the
+          // resilience layer's idle timeout.
+          Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(Errors.timeout(call, timeoutMs)) })
+        )
+        // The SDK's generator is closed too, so that it releases its reader (not awaited: a read
+        // it may be waiting on ends with the abort).
+        yield* Effect.addFinalizer(() => Effect.sync(() => void chunks.return(undefined).catch(() => undefined)))
+        return partsOf(chunks, StreamAssembler.make(call, request), call, started, failure)
+      }))
+    }
+
+    return LanguageModel.make({ provider: PROVIDER, defaultModel, generate, stream })
   })
 
 const loadSdk = Effect.promise(() => import("@google/genai"))
 
-const toResponse = (
+type PartsPull = Pull.Pull<Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>, LlmError.LlmError, void>
+
+/**
+ * The parts of a stream: each chunk from the SDK goes through the assembler, and what it produced
+ * goes out before the next read; the finish part comes once the SDK's stream ends after a finish
+ * reason. A stream that ends without one was cut off (`Network`).
+ */
+const partsOf = (
+  chunks: AsyncGenerator<GenerateContentResponse>,
+  assembler: StreamAssembler.Assembler,
   call: Errors.CallInfo,
-  request: LlmRequest,
-  response: GenerateContentResponse,
-  latencyMs: number
-): Effect.Effect<LlmResponse, LlmError.LlmError> => {
-  if (typeof response !== "object" || response === null) return Effect.fail(Errors.malformed(call, "not an object"))
-  const requestId = typeof response.responseId === "string" ? response.responseId : undefined
-  const blocked = response.promptFeedback?.blockReason
-  const candidate = Array.isArray(response.candidates) ? response.candidates[0] : undefined
-  if (candidate === undefined) {
-    if (blocked !== undefined) {
-      return Effect.fail(Errors.contentFiltered(call, `Gemini blocked the prompt (${blocked})`, requestId))
+  startedMs: number,
+  failure: (error: unknown, midStream: boolean) => Effect.Effect<never, LlmError.LlmError>
+): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> => {
+  let done = false
+  const read = Effect.tryPromise({ try: () => chunks.next(), catch: (error) => error }).pipe(
+    Effect.catch((error) => failure(error, true))
+  )
+  const complete = Effect.flatMap(Clock.currentTimeMillis, (nowMs): PartsPull => {
+    done = true
+    if (!assembler.ended()) {
+      return Effect.fail(Errors.cutOff(call, "ended before Gemini's last chunk (no finish reason)", assembler.requestId()))
     }
-    return Effect.fail(Errors.malformed(call, "no candidates and no block reason"))
-  }
-  const parts = Array.isArray(candidate.content?.parts) ? candidate.content.parts : []
-  let content = ""
-  for (const part of parts) if (typeof part.text === "string" && part.thought !== true) content += part.text
-  const rawFinish = typeof candidate.finishReason === "string" ? candidate.finishReason : undefined
-  const finishReason = toFinishReason(rawFinish)
-  if (finishReason === "content-filter" && content === "") {
-    return Effect.fail(Errors.contentFiltered(call, `Gemini filtered the output (${rawFinish})`, requestId))
-  }
-  const usage = toUsage(response.usageMetadata) ?? Usage.make({
-    inputTokens: Tokenizer.countRequest(request),
-    outputTokens: Tokenizer.countText(content),
-    estimated: true
+    const response = assembler.finish(nowMs - startedMs)
+    return "content" in response ? Effect.succeed(Arr.of(StreamPart.finish(response))) : Effect.fail(response)
   })
-  return Effect.succeed({
-    content,
-    model: typeof response.modelVersion === "string" ? response.modelVersion : call.model,
-    provider: PROVIDER,
-    usage,
-    finishReason,
-    ...(rawFinish !== undefined ? { rawFinishReason: rawFinish } : {}),
-    latencyMs: Math.max(0, latencyMs),
-    ...(requestId !== undefined ? { requestId } : {})
-  })
+  const next = (): PartsPull => {
+    const parts = assembler.take()
+    if (Arr.isArrayNonEmpty(parts)) return Effect.succeed(parts)
+    if (done) return Cause.done()
+    return Effect.flatMap(read, (result) => {
+      if (result.done === true) return complete
+      assembler.onChunk(result.value)
+      return next()
+    })
+  }
+  return Stream.fromPull(Effect.succeed(Effect.suspend(next)))
 }
 
 /**
@@ -286,8 +287,9 @@ export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel
   Layer.effect(LanguageModel.LanguageModel, make(options))
 
 /**
- * `providers.gemini.options`: `apiVersion` (default `v1beta`), the per-attempt `timeout`
- * (`30s`, `2m`, or milliseconds; default 10 minutes) and `maxResponseBytes` (default 32 MiB).
+ * `providers.gemini.options`: `apiVersion` (default `v1beta`), the per-attempt `timeout` (one
+ * call, or a stream's opening; `30s`, `2m`, or milliseconds; default 10 minutes) and
+ * `maxResponseBytes` (default 32 MiB).
  *
  * @since 0.1.0
  * @category options
@@ -297,7 +299,9 @@ export const ProviderOptions = Schema.Struct({
     description: "The API version (default v1beta)."
   }),
   timeout: Schema.optionalKey(
-    ProviderKit.Timeout.pipe(Schema.annotateEncoded({ description: "How long one request may take (default 10m)." }))
+    ProviderKit.Timeout.pipe(
+      Schema.annotateEncoded({ description: "How long one request (or a stream's opening) may take (default 10m)." })
+    )
   ),
   maxResponseBytes: Schema.optionalKey(ProviderKit.MaxResponseBytes)
 })
@@ -320,7 +324,7 @@ export type ProviderOptions = typeof ProviderOptions.Type
  */
 export const provider: Effect.Effect<Provider, never, FileSystem.FileSystem | Path.Path> = ProviderKit.define({
   name: PROVIDER,
-  description: "Google Gemini (generativelanguage.googleapis.com) via @google/genai",
+  description: "Google Gemini (generativelanguage.googleapis.com) via @google/genai, JSON and streaming",
   defaultModel: DEFAULT_MODEL,
   keyEnv: KEY_ENV,
   requiresKey: true,

@@ -3,14 +3,16 @@
  *
  * The CLI calls `POST /v1/messages?beta=true` with `stream: true`; the fake answers with a
  * standard SSE stream (message_start, content_block_start, content_block_delta,
- * content_block_stop, message_delta with usage, message_stop). Any other request (token
- * counting, or an endpoint a later CLI version adds) is recorded and answered with a harmless
- * empty JSON object, so the binary never needs the internet. Faults: an HTTP status with an
- * Anthropic error body, a reply that never comes, a dropped connection, or a body that is not
- * JSON.
+ * content_block_stop, message_delta with usage, message_stop), one event per write, at once or
+ * paced (a pause between the deltas, then an end, a dropped connection or a hang). A request
+ * with `stream: false` (the CLI's fallback after a stream broke) gets the message as JSON. Any
+ * other request (token counting, or an endpoint a later CLI version adds) is recorded and
+ * answered with a harmless empty JSON object, so the binary never needs the internet. Faults: an
+ * HTTP status with an Anthropic error body, a reply that never comes, a dropped connection, or
+ * a body that is not JSON. Built on the scriptable server of the Anthropic provider's tests.
  */
 import { Effect, type Scope } from "effect"
-import * as FakeHttpServer from "../FakeHttpServer.ts"
+import * as FakeServer from "../anthropic/FakeAnthropicServer.ts"
 
 export interface Answer {
   readonly text: string
@@ -32,6 +34,15 @@ export const defaultAnswer: Answer = {
 
 export type Mode =
   | { readonly _tag: "Answer"; readonly answer: Answer | ((body: Record<string, unknown>) => Answer) }
+  | {
+    /** The answer's text in these deltas, `pauseMs` apart; then the end, a dropped connection or a hang. */
+    readonly _tag: "Paced"
+    readonly texts: ReadonlyArray<string>
+    readonly pauseMs: number
+    readonly then?: "end" | "destroy" | "hang"
+    /** The answer to a request without streaming (the CLI's fallback after a dropped stream). */
+    readonly fallbackText?: string
+  }
   | { readonly _tag: "Status"; readonly status: number; readonly message: string; readonly retryAfterSeconds?: number }
   | { readonly _tag: "Hang" }
   | { readonly _tag: "Destroy" }
@@ -47,42 +58,53 @@ const ERROR_TYPES: Readonly<Record<number, string>> = {
   529: "overloaded_error"
 }
 
-/** The SSE body of a streamed message. */
-export const sse = (model: string, answer: Answer): string => {
-  const event = (type: string, data: Record<string, unknown>) =>
-    `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`
-  return [
-    event("message_start", {
-      message: {
-        id: "msg_fake_1",
-        type: "message",
-        role: "assistant",
-        model,
-        content: [],
-        stop_reason: null,
-        stop_sequence: null,
-        usage: {
-          input_tokens: answer.inputTokens,
-          output_tokens: 1,
-          cache_read_input_tokens: answer.cacheReadTokens,
-          cache_creation_input_tokens: answer.cacheCreationTokens
-        }
+/** The SSE events of a streamed message, one per delta text. */
+export const events = (model: string, answer: Answer, texts: ReadonlyArray<string> = [answer.text]): Array<string> => [
+  FakeServer.event("message_start", {
+    message: {
+      id: "msg_fake_1",
+      type: "message",
+      role: "assistant",
+      model,
+      content: [],
+      stop_reason: null,
+      stop_sequence: null,
+      usage: {
+        input_tokens: answer.inputTokens,
+        output_tokens: 1,
+        cache_read_input_tokens: answer.cacheReadTokens,
+        cache_creation_input_tokens: answer.cacheCreationTokens
       }
-    }),
-    event("content_block_start", { index: 0, content_block: { type: "text", text: "" } }),
-    event("content_block_delta", { index: 0, delta: { type: "text_delta", text: answer.text } }),
-    event("content_block_stop", { index: 0 }),
-    event("message_delta", {
-      delta: { stop_reason: answer.stopReason, stop_sequence: null },
-      usage: { output_tokens: answer.outputTokens }
-    }),
-    event("message_stop", {})
-  ].join("")
-}
+    }
+  }),
+  FakeServer.event("content_block_start", { index: 0, content_block: { type: "text", text: "" } }),
+  ...texts.map((text) => FakeServer.event("content_block_delta", { index: 0, delta: { type: "text_delta", text } })),
+  FakeServer.event("content_block_stop", { index: 0 }),
+  FakeServer.event("message_delta", {
+    delta: { stop_reason: answer.stopReason, stop_sequence: null },
+    usage: { output_tokens: answer.outputTokens }
+  }),
+  FakeServer.event("message_stop")
+]
+
+/** The SSE body of a streamed message. */
+export const sse = (model: string, answer: Answer): string => events(model, answer).join("")
+
+/** The message as JSON (a request without streaming). */
+const message = (model: string, answer: Answer) => ({
+  id: "msg_fake_2",
+  type: "message",
+  role: "assistant",
+  model,
+  content: [{ type: "text", text: answer.text }],
+  stop_reason: answer.stopReason,
+  stop_sequence: null,
+  usage: { input_tokens: answer.inputTokens, output_tokens: answer.outputTokens }
+})
 
 export interface FakeAnthropicApi {
   readonly origin: string
-  readonly server: FakeHttpServer.FakeServer
+  readonly server: FakeServer.FakeServer
   /** The message requests received (the bodies of `POST /v1/messages`). */
   readonly messageRequests: () => ReadonlyArray<Record<string, unknown>>
   /** Every other request, as `METHOD path`. */
@@ -90,8 +112,7 @@ export interface FakeAnthropicApi {
   readonly setMode: (mode: Mode) => void
 }
 
-const isMessages = (request: FakeHttpServer.Recorded) =>
-  request.method === "POST" && /^\/v1\/messages(\?|$)/.test(request.url)
+const isMessages = (request: FakeServer.Recorded) => request.method === "POST" && /^\/v1\/messages(\?|$)/.test(request.url)
 
 export const start = (initial: Mode = { _tag: "Answer", answer: defaultAnswer }): Effect.Effect<
   FakeAnthropicApi,
@@ -100,21 +121,24 @@ export const start = (initial: Mode = { _tag: "Answer", answer: defaultAnswer })
 > =>
   Effect.gen(function*() {
     let mode = initial
-    const handler: FakeHttpServer.Handler = (request) => {
+    const handler: FakeServer.Handler = (request) => {
       if (!isMessages(request)) {
         // Another endpoint (token counting, or one a later CLI version adds): say so, answer harmlessly.
         console.log(`fake Anthropic API: answered ${request.method} ${request.url} with {}`)
-        return { status: 200, body: {} }
+        return { _tag: "Json", body: {} }
       }
+      const body = (typeof request.body === "object" && request.body !== null ? request.body : {}) as Record<string, unknown>
+      const model = typeof body.model === "string" ? body.model : "claude-fake"
       switch (mode._tag) {
         case "Hang":
-          return { hang: true }
+          return { _tag: "Hang" }
         case "Destroy":
-          return { destroy: true }
+          return { _tag: "Destroy" }
         case "Malformed":
-          return { status: 200, headers: { "content-type": "application/json" }, body: "this is not JSON {" }
+          return { _tag: "Json", body: "this is not JSON {" }
         case "Status":
           return {
+            _tag: "Json",
             status: mode.status,
             headers: {
               "request-id": "req_fake_error",
@@ -123,23 +147,25 @@ export const start = (initial: Mode = { _tag: "Answer", answer: defaultAnswer })
             body: { type: "error", error: { type: ERROR_TYPES[mode.status] ?? "api_error", message: mode.message } }
           }
         case "Answer": {
-          const body = (typeof request.body === "object" && request.body !== null ? request.body : {}) as Record<string, unknown>
-          const model = typeof body.model === "string" ? body.model : "claude-fake"
           const answer = typeof mode.answer === "function" ? mode.answer(body) : mode.answer
-          return {
-            status: 200,
-            headers: { "content-type": "text/event-stream", "request-id": "req_fake_1" },
-            body: sse(model, answer)
-          }
+          if (body.stream === false) return { _tag: "Json", body: message(model, answer) }
+          return { _tag: "Sse", headers: { "request-id": "req_fake_1" }, chunks: events(model, answer) }
+        }
+        case "Paced": {
+          const answer = { ...defaultAnswer, text: mode.texts.join("") }
+          if (body.stream === false) return { _tag: "Json", body: message(model, { ...answer, text: mode.fallbackText ?? answer.text }) }
+          const all = events(model, answer, mode.texts)
+          // A stream cut short ends after the deltas: no stop events.
+          const chunks = mode.then === undefined || mode.then === "end" ? all : all.slice(0, 2 + mode.texts.length)
+          return { _tag: "Sse", headers: { "request-id": "req_fake_1" }, chunks, pauseMs: mode.pauseMs, then: mode.then ?? "end" }
         }
       }
     }
-    const server = yield* FakeHttpServer.start(handler)
+    const server = yield* FakeServer.start(handler)
     return {
       origin: server.origin,
       server,
-      messageRequests: () =>
-        server.requests.filter(isMessages).map((request) => request.body as Record<string, unknown>),
+      messageRequests: () => server.requests.filter(isMessages).map((request) => request.body as Record<string, unknown>),
       otherRequests: () => server.requests.filter((request) => !isMessages(request)).map((r) => `${r.method} ${r.url}`),
       setMode: (next) => {
         mode = next

@@ -128,7 +128,17 @@ const rows: ReadonlyArray<Row> = [
   { name: "no budget left", failure: { _tag: "NoBudgetLeft", remainingUsd: 0 }, reason: "BudgetExceeded", retryable: false },
   { name: "empty prompt", failure: { _tag: "EmptyPrompt" }, reason: "InvalidRequest", retryable: false },
   { name: "no working directory", failure: { _tag: "WorkspaceFailed", message: "EROFS" }, reason: "Configuration", retryable: false },
-  { name: "output past the cap", failure: { _tag: "OutputTooLarge", maxBytes: 1_048_576 }, reason: "ResponseMalformed", retryable: false }
+  { name: "output past the cap", failure: { _tag: "OutputTooLarge", maxBytes: 1_048_576 }, reason: "ResponseMalformed", retryable: false },
+  {
+    name: "a stream whose answer does not continue the text sent",
+    failure: {
+      _tag: "StreamRestarted",
+      result: { type: "result", subtype: "success", is_error: false, result: "Other", total_cost_usd: 0.002, usage: { input_tokens: 9, output_tokens: 4 } },
+      streamedChars: 8
+    },
+    reason: "Network",
+    retryable: true
+  }
 ]
 
 describe("claude-code error mapping", () => {
@@ -191,6 +201,14 @@ describe("claude-code error mapping", () => {
     assert.deepStrictEqual([reason.dimension, reason.limit, reason.consumed], ["costUsd", 0.01, 0.012])
     // what it spent travels as LlmError.spent, so the budget layer commits it
     assert.strictEqual(error.spent?.costUsd, 0.012)
+  })
+
+  it("a stream whose answer does not continue the text sent says so, and carries what the run spent", () => {
+    const error = Errors.toLlmError(rows.find((row) => row.failure._tag === "StreamRestarted")!.failure, call)
+    assert.include(error.message, "after 8 characters were sent")
+    assert.include(error.message, "cannot be taken back")
+    assert.strictEqual(error.spent?.costUsd, 0.002)
+    assert.strictEqual(error.spent?.usage.totalTokens, 13)
   })
 
   it("the CLI's text is quoted without the key and cut short", () => {

@@ -80,5 +80,9 @@ describe("claude-code invocation", () => {
       "0.5"
     ])
     assert.notInclude(Invocation.buildArgs({ model: "haiku", systemPromptFile: "/f" }), "--max-budget-usd")
+    // a stream prints JSON Lines as it goes, with the model's partial messages
+    const streamed = Invocation.buildArgs({ model: "haiku", systemPromptFile: "/f", stream: true })
+    assert.deepStrictEqual(streamed.slice(0, 6), ["-p", "--output-format", "stream-json", "--verbose", "--include-partial-messages", "--model"])
+    assert.deepStrictEqual(streamed.slice(6), Invocation.buildArgs({ model: "haiku", systemPromptFile: "/f" }).slice(4))
   })
 })

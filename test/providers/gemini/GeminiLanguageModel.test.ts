@@ -116,6 +116,34 @@ describe("GeminiLanguageModel (the real @google/genai SDK) against a fake genera
       assert.strictEqual(error.reason._tag, "ContentFiltered")
     }))
 
+  it.live("functionCall parts become tool-call parts (named by position without an id); STOP with calls is tool-calls", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeHttpServer.start(() => ({
+        body: reply("", {
+          candidates: [{
+            content: {
+              role: "model",
+              parts: [
+                { text: "Checking." },
+                { functionCall: { name: "weather", args: { city: "Paris" } } },
+                { functionCall: { id: "fc-2", name: "time", args: { zone: "CET" } } }
+              ]
+            },
+            finishReason: "STOP"
+          }]
+        })
+      }))
+      const response = yield* (yield* model(fake.origin)).generate(LlmRequest.make("Weather and time in Paris?"))
+      assert.strictEqual(response.content, "Checking.")
+      assert.strictEqual(response.finishReason, "tool-calls")
+      assert.strictEqual(response.rawFinishReason, "STOP")
+      assert.deepStrictEqual(response.parts, [
+        { type: "text", text: "Checking." },
+        { type: "tool-call", id: "call_0", name: "weather", params: { city: "Paris" } },
+        { type: "tool-call", id: "fc-2", name: "time", params: { zone: "CET" } }
+      ])
+    }))
+
   it.live("a blocked prompt -> ContentFiltered", () =>
     Effect.gen(function*() {
       const fake = yield* FakeHttpServer.start(() => ({

@@ -1,6 +1,6 @@
 /**
  * Lenient Schemas for what `claude -p --output-format json` prints: one JSON object, the
- * "result" message of the run.
+ * "result" message of the run (the last line of `--output-format stream-json` is the same object).
  *
  * The CLI adds fields from release to release (`modelUsage`, `terminal_reason`,
  * `api_error_status`...), and some are `null` or missing depending on how the run ended. The
@@ -122,7 +122,17 @@ export const parseOutput = (stdout: string): Result.Result<ClaudeCodeResult, str
     }
     parsed = fromLastLine
   }
-  const candidate = pickResult(parsed.success)
+  return readResult(pickResult(parsed.success))
+}
+
+/**
+ * Reads a parsed result event (the object `--output-format json` prints, or the `result` line of
+ * `stream-json`). Fails with a short description.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const readResult = (candidate: unknown): Result.Result<ClaudeCodeResult, string> => {
   if (typeof candidate !== "object" || candidate === null || Array.isArray(candidate)) {
     return Result.fail("the claude CLI printed JSON that is not a result object")
   }

@@ -1,10 +1,11 @@
 /**
  * The one place where a failed `claude` run becomes an `LlmError`.
  *
- * A run can fail in six ways, each a {@link Failure}: the binary could not be started, the
+ * A run can fail in seven ways, each a {@link Failure}: the binary could not be started, the
  * run reported an error in its JSON result (`is_error`), the process exited without a result we
- * can read, it printed more than the output cap, the process ran past its timeout, or there was
- * no USD budget left to hand it.
+ * can read, it printed more than the output cap, the process ran past its timeout, there was
+ * no USD budget left to hand it, or (a stream) its answer does not continue the text already
+ * streamed.
  *
  * Table (tested row by row in `test/providers/claude-code/errors.test.ts`):
  *
@@ -33,6 +34,7 @@
  * | the temporary working directory could not be made | Configuration (`TMPDIR`) | no |
  * | timeout | Timeout (attempt) | yes |
  * | no USD budget left | BudgetExceeded (`costUsd`) | no |
+ * | a stream whose result does not continue the text already sent (the CLI lost its API stream and answered again without streaming) | Network, with what the run spent | yes |
  * | an empty (or blank) prompt, which the CLI refuses | InvalidRequest | no |
  *
  * The CLI's own text is quoted (trimmed, whitespace folded, at most 300 characters, keys
@@ -90,6 +92,12 @@ export type Failure =
   | { readonly _tag: "TimedOut"; readonly timeoutMs: number; readonly elapsedMs: number }
   | { readonly _tag: "NoBudgetLeft"; readonly remainingUsd: number }
   | { readonly _tag: "EmptyPrompt" }
+  | {
+    readonly _tag: "StreamRestarted"
+    readonly result: ClaudeCodeResult
+    /** How many characters had been sent as deltas. */
+    readonly streamedChars: number
+  }
 
 /**
  * What is known about the call that failed.
@@ -206,6 +214,17 @@ const fromResult = (
 }
 
 /**
+ * What a run that failed still cost, from its result: the CLI may have paid for API calls
+ * before failing (e.g. stopping at --max-budget-usd), and the budget layer commits that spend
+ * rather than releasing it.
+ */
+const spentOf = (result: ClaudeCodeResult): LlmError.Spent | undefined => {
+  const costUsd = result.total_cost_usd ?? 0
+  const usage = usageOf(result)
+  return costUsd > 0 || (usage !== undefined && usage.totalTokens > 0) ? { usage: usage ?? Usage.empty, costUsd } : undefined
+}
+
+/**
  * Maps a failed run to an `LlmError`.
  *
  * @since 0.1.0
@@ -229,15 +248,17 @@ export const toLlmError = (failure: Failure, call: CallInfo): LlmError.LlmError 
       )
     case "ResultError": {
       const { reason, status } = fromResult(failure.result, failure.maxBudgetUsd, call)
-      // The CLI may have paid for turns before failing (e.g. stopping at --max-budget-usd):
-      // report that spend so the budget layer commits it rather than releasing it.
-      const costUsd = failure.result.total_cost_usd ?? 0
-      const usage = usageOf(failure.result)
-      const spent = costUsd > 0 || (usage !== undefined && usage.totalTokens > 0)
-        ? { usage: usage ?? Usage.empty, costUsd }
-        : undefined
-      return LlmError.make(PROVIDER, reason, { model: call.model, status, spent })
+      return LlmError.make(PROVIDER, reason, { model: call.model, status, spent: spentOf(failure.result) })
     }
+    case "StreamRestarted":
+      return LlmError.make(
+        PROVIDER,
+        new LlmError.Network({
+          description: `the claude CLI lost its stream from the Anthropic API after ${failure.streamedChars} characters were ` +
+            `sent, and answered again without streaming; the text already sent cannot be taken back`
+        }),
+        { model: call.model, spent: spentOf(failure.result) }
+      )
     case "NoResult": {
       const stderr = ProviderKit.scrub(failure.stderr, call.apiKey)
       const how = failure.signal !== undefined

@@ -106,13 +106,18 @@ export interface ArgsInput {
   readonly systemPromptFile: string
   /** The `--max-budget-usd` value, already formatted. */
   readonly maxBudgetUsd?: string | undefined
+  /** Print JSON Lines as the run goes (for `stream`) instead of one JSON result at the end. */
+  readonly stream?: boolean | undefined
 }
 
 /**
  * The arguments of one run. The prompt is not among them: it goes to stdin, so it is neither
  * visible in the process list nor cut by the operating system's limit on one argument.
  *
- * - `-p --output-format json`: print one JSON result and exit;
+ * - `-p --output-format json`: print one JSON result and exit; for a stream,
+ *   `-p --output-format stream-json --verbose --include-partial-messages`: print every event as
+ *   one JSON line as it happens (`--verbose` is required with `stream-json`), the model's text
+ *   deltas among them (`stream_event` lines), and the `result` event last;
  * - `--tools ""`: no built-in tools, `--strict-mcp-config`: no MCP servers from the user's
  *   settings, `--max-turns 1`: one model turn, so it runs as a plain model;
  * - `--no-session-persistence`: nothing saved to resume;
@@ -124,7 +129,7 @@ export interface ArgsInput {
 export const buildArgs = (input: ArgsInput): ReadonlyArray<string> => [
   "-p",
   "--output-format",
-  "json",
+  ...(input.stream === true ? ["stream-json", "--verbose", "--include-partial-messages"] : ["json"]),
   "--model",
   input.model,
   "--system-prompt-file",

@@ -18,6 +18,12 @@
  * | 503 | Unavailable (overloaded) | yes |
  * | other 5xx | ServerError | yes |
  *
+ * On a stream the SDK throws the same `ApiError` for an error chunk (`{"error": {"code": 503,
+ * ...}}`), mapped by the same table; a lost connection while chunks are read, or a body that ends
+ * before the finish reason, is {@link cutOff} (`Network`, retryable); a chunk that is not JSON
+ * (the SDK's `SyntaxError`), or a 2xx answer that is not an event stream, is `ResponseMalformed`
+ * (see `transport.ts`).
+ *
  * The table is built with `ProviderKit.statusTable`; socket errors, scrubbing and the shared
  * error builders come from the kit.
  *
@@ -219,3 +225,17 @@ export const contentFiltered = (call: CallInfo, detail: string, requestId: strin
  */
 export const timeout = (call: CallInfo, elapsedMs: number): LlmError.LlmError =>
   ProviderKit.attemptTimeout(kitCall(call), elapsedMs)
+
+/**
+ * A stream that broke off before Gemini's last chunk (the connection lost or closed early):
+ * `Network`, retryable.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const cutOff = (call: CallInfo, detail: string, requestId?: string | undefined): LlmError.LlmError =>
+  LlmError.make(
+    PROVIDER,
+    new LlmError.Network({ description: `the stream from ${call.baseUrl} ${detail}` }),
+    { model: call.model, requestId }
+  )
