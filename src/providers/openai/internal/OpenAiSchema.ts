@@ -107,6 +107,85 @@ export type ChatCompletion = typeof ChatCompletion.Type
 export const decodeChatCompletion = Schema.decodeUnknownExit(ChatCompletion)
 
 /**
+ * A fragment of a tool call in a streamed chunk: `index` says which call, `id` and
+ * `function.name` come with its first fragment, `function.arguments` adds to its arguments' JSON.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ChatCompletionChunkToolCall = lenientStruct({
+  index: optionalNullable(Schema.Number),
+  id: optionalNullable(Schema.String),
+  type: optionalNullable(Schema.String),
+  function: optionalNullable(lenientStruct({
+    name: optionalNullable(Schema.String),
+    arguments: optionalNullable(Schema.String)
+  }))
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ChatCompletionChunkToolCall = typeof ChatCompletionChunkToolCall.Type
+
+/**
+ * What a streamed chunk adds to the assistant message.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ChatCompletionChunkDelta = lenientStruct({
+  role: optionalNullable(Schema.String),
+  content: optionalNullable(Schema.String),
+  refusal: optionalNullable(Schema.String),
+  tool_calls: optionalNullable(Schema.Array(ChatCompletionChunkToolCall))
+})
+
+/**
+ * One choice of a streamed chunk.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ChatCompletionChunkChoice = lenientStruct({
+  index: optionalNullable(Schema.Number),
+  delta: optionalNullable(ChatCompletionChunkDelta),
+  finish_reason: optionalNullable(Schema.String)
+})
+
+/**
+ * One chunk of a streamed completion (`stream: true`): the `data:` of one server-sent event.
+ * With `stream_options: { include_usage: true }` the last chunk before `[DONE]` has the usage
+ * and no choices; `choices` may be absent there on some servers.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ChatCompletionChunk = lenientStruct({
+  id: optionalNullable(Schema.String),
+  model: optionalNullable(Schema.String),
+  object: optionalNullable(Schema.String),
+  created: optionalNullable(Schema.Number),
+  choices: optionalNullable(Schema.Array(ChatCompletionChunkChoice)),
+  usage: optionalNullable(CompletionUsage)
+}).annotate({ identifier: "OpenAiChatCompletionChunk" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ChatCompletionChunk = typeof ChatCompletionChunk.Type
+
+/**
+ * Decodes an already-parsed JSON value as a streamed chunk, synchronously, as an `Exit`.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decodeChatCompletionChunk = Schema.decodeUnknownExit(ChatCompletionChunk)
+
+/**
  * A chat message on the wire.
  *
  * @since 0.1.0
@@ -118,7 +197,7 @@ export interface WireMessage {
 }
 
 /**
- * The request body we send to `POST /chat/completions` (non-streaming). Extra fields a
+ * The request body we send to `POST /chat/completions`. Extra fields a
  * provider understands (OpenRouter's `usage: { include: true }`) go in the index signature.
  *
  * @since 0.1.0
@@ -132,5 +211,7 @@ export interface ChatCompletionRequest {
   readonly temperature?: number
   readonly top_p?: number
   readonly stop?: ReadonlyArray<string>
+  /** Set by `OpenAiClient.streamChatCompletion`, with `stream_options: { include_usage: true }`. */
+  readonly stream?: boolean
   readonly [extra: string]: unknown
 }
