@@ -1,20 +1,24 @@
 /**
  * Fault scripts for the mock provider: the next calls fail, in order, with the given faults.
+ * A fault applies to the next call, `generate` or `stream`: a stream fails before its first
+ * chunk, except `cut:N`, which sends N chunks of the reply and then drops the connection.
  *
  * Written the same way in code, on the CLI (`--mock-faults 429,500`) and in config
  * (`mock: { faults: ["429:2s", "timeout"] }`):
  *
- * | token         | the call...                                           |
- * |---------------|-------------------------------------------------------|
- * | `ok`          | succeeds (lets a script interleave successes)         |
- * | `429[:2s]`    | fails with RateLimited, with a Retry-After if given   |
- * | `500`..`599`  | fails with ServerError of that status (503: Unavailable) |
- * | `timeout`     | fails with Timeout (scope: attempt)                   |
- * | `hang`        | never answers (exercises the caller's timeouts)       |
- * | `network`     | fails with Network                                    |
- * | `malformed`   | fails with ResponseMalformed                          |
- * | `auth`        | fails with Authentication (401)                       |
- * | `400`         | fails with InvalidRequest                             |
+ * | token         | the call...                                                   |
+ * |---------------|---------------------------------------------------------------|
+ * | `ok`          | succeeds (lets a script interleave successes)                 |
+ * | `429[:2s]`    | fails with RateLimited, with a Retry-After if given           |
+ * | `500`..`599`  | fails with ServerError of that status (503: Unavailable)      |
+ * | `timeout`     | fails with Timeout (scope: attempt)                           |
+ * | `hang`        | never answers (exercises the caller's timeouts)               |
+ * | `network`     | fails with Network                                            |
+ * | `cut:N`       | a stream sends N chunks, then fails with Network (a dropped   |
+ * |               | connection mid-answer); `generate` fails with Network         |
+ * | `malformed`   | fails with ResponseMalformed                                  |
+ * | `auth`        | fails with Authentication (401)                               |
+ * | `400`         | fails with InvalidRequest                                     |
  *
  * @since 0.1.0
  */
@@ -34,6 +38,7 @@ export type MockFault =
   | { readonly _tag: "Timeout" }
   | { readonly _tag: "Hang" }
   | { readonly _tag: "Network" }
+  | { readonly _tag: "Cut"; readonly chunks: number }
   | { readonly _tag: "Malformed" }
   | { readonly _tag: "Authentication" }
   | { readonly _tag: "InvalidRequest" }
@@ -58,8 +63,14 @@ export const parse = (token: string): Result.Result<MockFault, string> => {
     return Result.map(DurationText.parseMillis(text.slice(4)), (retryAfterMs) => ({ _tag: "RateLimited" as const, retryAfterMs }))
   }
   if (/^5\d\d$/.test(text)) return Result.succeed({ _tag: "ServerError", status: Number(text) })
+  if (text.startsWith("cut:")) {
+    const chunks = text.slice(4)
+    return /^\d{1,6}$/.test(chunks)
+      ? Result.succeed({ _tag: "Cut", chunks: Number(chunks) })
+      : Result.fail(`mock fault "${token}": cut:N takes a number of chunks, e.g. cut:2`)
+  }
   return Result.fail(
-    `unknown mock fault "${token}": use ok, 429, 429:<duration>, 500-599, timeout, hang, network, malformed, auth or 400`
+    `unknown mock fault "${token}": use ok, 429, 429:<duration>, 500-599, timeout, hang, network, cut:<chunks>, malformed, auth or 400`
   )
 }
 
@@ -100,6 +111,8 @@ export const format = (fault: MockFault): string => {
       return "hang"
     case "Network":
       return "network"
+    case "Cut":
+      return `cut:${fault.chunks}`
     case "Malformed":
       return "malformed"
     case "Authentication":
