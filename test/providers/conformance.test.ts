@@ -80,10 +80,28 @@ const subject = (
       const fault = pending.shift()
       if (fault !== undefined) return faultReply(fault, wire)
       if (wire === "openai") {
-        const body = request.body as { messages: Array<{ content: string }>; max_tokens?: number; max_completion_tokens?: number }
+        const body = request.body as {
+          messages: Array<{ content: string }>
+          max_tokens?: number
+          max_completion_tokens?: number
+          stream?: boolean
+        }
         const prompt = body.messages.map((message) => message.content).join("\n")
         const out = answer(prompt, body.max_tokens ?? body.max_completion_tokens)
         const outputTokens = out.text.split(" ").length
+        const usage = { prompt_tokens: out.inputTokens, completion_tokens: outputTokens, total_tokens: out.inputTokens + outputTokens }
+        if (body.stream === true) {
+          // The answer as OpenAI streams it: a delta per word, the finish reason, the usage, [DONE].
+          const chunk = (fields: Record<string, unknown>) =>
+            `data: ${JSON.stringify({ id: "chatcmpl-conf", object: "chat.completion.chunk", model: "served-model", ...fields })}\n\n`
+          const events = [
+            ...out.text.split(/(?<= )/).map((text) => chunk({ choices: [{ index: 0, delta: { content: text }, finish_reason: null }] })),
+            chunk({ choices: [{ index: 0, delta: {}, finish_reason: out.truncated ? "length" : "stop" }] }),
+            chunk({ choices: [], usage }),
+            "data: [DONE]\n\n"
+          ]
+          return { headers: { "content-type": "text/event-stream", "x-request-id": "req_conformance" }, body: events.join("") }
+        }
         return {
           headers: { "x-request-id": "req_conformance" },
           body: {
@@ -91,7 +109,7 @@ const subject = (
             object: "chat.completion",
             model: "served-model",
             choices: [{ index: 0, message: { role: "assistant", content: out.text }, finish_reason: out.truncated ? "length" : "stop" }],
-            usage: { prompt_tokens: out.inputTokens, completion_tokens: outputTokens, total_tokens: out.inputTokens + outputTokens }
+            usage
           }
         }
       }
