@@ -29,9 +29,7 @@ import * as MockFault from "./MockFault.ts"
  */
 export const MockSection = Schema.Struct({
   reply: Schema.optionalKey(Schema.String).annotate({ description: "Fixed reply text, or \"echo\"." }),
-  latency: Schema.optionalKey(DurationText.DurationString).annotate({
-    description: "How long each call takes (each chunk, when streaming)."
-  }),
+  latency: Schema.optionalKey(DurationText.DurationString),
   faults: Schema.optionalKey(Schema.Union([Schema.String, Schema.Array(Schema.Union([Schema.String, Schema.Int]))]))
     .annotate({ description: "Fault script, e.g. \"429,500\" or [\"429:2s\", \"timeout\", \"cut:2\"] (cut:N ends a stream after N chunks)." })
 }).annotate({ identifier: "MockSection" })
