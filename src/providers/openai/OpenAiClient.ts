@@ -11,29 +11,30 @@
  * the call fails with `ResponseMalformed` naming the cap.
  *
  * {@link Service.streamChatCompletion} sends the same request with `stream: true` and
- * `stream_options: { include_usage: true }` and reads the server-sent events as they arrive,
- * parsed with `effect/encoding`'s SSE parser (`Sse.makeParser`, fed in the pull loop, so that a
- * `retry:` directive from a proxy is ignored instead of ending the stream): each `data:` line is
- * one chunk ({@link OpenAiSchema.ChatCompletionChunk}), `data: [DONE]` ends the stream. The
- * timeout bounds the opening (until the response headers); `maxResponseBytes` bounds the whole
- * stream. A `data:` line that is not JSON or not a chunk is `ResponseMalformed`, an `error` object
- * in a `data:` line is mapped to its reason (`Errors.fromStreamError`), a body that ends before
- * the answer is whole (no `finish_reason`, no `[DONE]`) or a connection dropped mid-stream is
- * `Network`. A server that ignores `stream: true` and answers with one JSON completion is read as
- * one chunk.
+ * `stream_options: { include_usage: true }` and reads the server-sent events as they arrive
+ * (`internal/eventStream.ts`: `effect/encoding`'s SSE parser, fed in the pull loop, so that a
+ * `retry:` directive from a proxy is ignored instead of ending the stream), each `data:` line one
+ * chunk ({@link OpenAiSchema.ChatCompletionChunk}) handed to a {@link ChunkReader} in the same
+ * pull, and `data: [DONE]` the end of the answer (the end of the body is read after it, so that
+ * the connection is kept for the next call). The timeout bounds the opening (until the response
+ * headers); `maxResponseBytes` bounds the whole stream. A `data:` line that is not JSON or not a
+ * chunk is `ResponseMalformed`, an `error` object in a `data:` line is mapped to its reason
+ * (`Errors.fromStreamError`), a body that ends before the answer is whole (no `finish_reason`, no
+ * `[DONE]`) or a connection dropped mid-stream is `Network`. A server that ignores `stream: true`
+ * and answers with one JSON completion is read as one chunk.
  *
  * The transport is whatever `HttpClient` is provided: `NodeHttpClient.layerUndici` in
  * production (the least client CPU per call measured; see docs/performance.md), a fake in tests.
  *
  * @since 0.1.0
  */
-import { Array as Arr, Cause, Context, Duration, Effect, Exit, Layer, Pull, Redacted, Stream } from "effect"
-import { Sse } from "effect/encoding"
+import { Clock, Context, Duration, Effect, Exit, Layer, Redacted, Stream } from "effect"
 import { HttpBody, HttpClient, type HttpClientError, HttpClientRequest, type HttpClientResponse } from "effect/http"
 import * as BaseUrl from "../../BaseUrl.ts"
 import type * as LlmError from "../../LlmError.ts"
 import * as ProviderKit from "../ProviderKit.ts"
 import * as Errors from "./internal/errors.ts"
+import * as EventStream from "./internal/eventStream.ts"
 import * as OpenAiSchema from "./internal/OpenAiSchema.ts"
 
 /**
@@ -69,20 +70,44 @@ export interface ChatCompletionResult {
 }
 
 /**
- * An opened stream: the facts of the HTTP exchange and the chunks as they arrive.
+ * What is known once a stream has opened: the request id from the response headers, and when
+ * the request was sent.
  *
  * @since 0.1.0
  * @category models
  */
-export interface ChatCompletionStream {
-  /** The request id from the response headers (`x-request-id`...), if any. */
-  readonly requestId?: string | undefined
-  /**
-   * The decoded chunks, in order. It ends after `data: [DONE]` (or at the end of a body that sent
-   * a `finish_reason`), and fails with an `LlmError` otherwise. The response body stays open until
-   * this stream is run: run it (ending or interrupting it closes the connection).
-   */
-  readonly chunks: Stream.Stream<OpenAiSchema.ChatCompletionChunk, LlmError.LlmError>
+export type StreamOpened = EventStream.Opened
+
+/**
+ * Reads the chunks of one stream as they arrive (`onChunk`), hands over what it made of them
+ * (`take`, after each read) and gives the last element once the answer is whole (`end`: `[DONE]`,
+ * or the end of a body that sent a `finish_reason`), or the `LlmError` the stream ends with.
+ * `OpenAiLanguageModel` reads them into stream parts; {@link chunks} passes them through.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ChunkReader<A> = EventStream.ChunkReader<A>
+
+/**
+ * A reader that passes the chunks through as they are.
+ *
+ * @since 0.1.0
+ * @category readers
+ * @example
+ * client.streamChatCompletion(body, OpenAiClient.chunks) // Stream<ChatCompletionChunk, LlmError>
+ */
+export const chunks = (_opened: StreamOpened): ChunkReader<OpenAiSchema.ChatCompletionChunk> => {
+  let pending: Array<OpenAiSchema.ChatCompletionChunk> = []
+  return {
+    onChunk: (chunk) => void pending.push(chunk),
+    take: () => {
+      const out = pending
+      if (out.length > 0) pending = []
+      return out
+    },
+    end: () => undefined
+  }
 }
 
 /**
@@ -101,11 +126,14 @@ export interface Service {
   ) => Effect.Effect<ChatCompletionResult, LlmError.LlmError>
   /**
    * Sends one streamed chat-completions request (`stream: true`, `stream_options: {
-   * include_usage: true }`) and succeeds once the response headers say it is a 2xx stream.
+   * include_usage: true }`) and, once the response headers say it is a 2xx stream, reads its
+   * chunks with a reader made for it: the stream of what the reader produces. Ending or
+   * interrupting the stream closes the connection.
    */
-  readonly streamChatCompletion: (
-    body: OpenAiSchema.ChatCompletionRequest
-  ) => Effect.Effect<ChatCompletionStream, LlmError.LlmError>
+  readonly streamChatCompletion: <A>(
+    body: OpenAiSchema.ChatCompletionRequest,
+    reader: (opened: StreamOpened) => ChunkReader<A>
+  ) => Stream.Stream<A, LlmError.LlmError>
 }
 
 /**
@@ -196,40 +224,40 @@ export const fromHttpClient = (http: HttpClient.HttpClient, options: Options): S
     )
   }
 
-  const streamChatCompletion = (body: OpenAiSchema.ChatCompletionRequest) => {
+  const streamChatCompletion = <A>(
+    body: OpenAiSchema.ChatCompletionRequest,
+    reader: (opened: StreamOpened) => ChunkReader<A>
+  ): Stream.Stream<A, LlmError.LlmError> => {
     const call: Errors.CallInfo = { provider: options.provider, model: body.model, baseUrl, apiKey }
     const request = post({ ...body, stream: true, stream_options: { include_usage: true } }, streamHeaders)
-    return bounded(
-      call,
-      Effect.flatMap(http.execute(request), (response): Effect.Effect<
-        ChatCompletionStream,
-        LlmError.LlmError | HttpClientError.HttpClientError
-      > => {
-        const status = response.status
-        if (status < 200 || status >= 300) {
-          return Effect.flatMap(ProviderKit.readText(response, call, maxResponseBytes), (text) => statusFailure(call, response, text))
-        }
-        const requestId = Errors.requestIdOf(response.headers)
-        const type = (response.headers["content-type"] ?? "").toLowerCase()
-        if (type.includes("text/event-stream")) {
-          return Effect.succeed({ requestId, chunks: chunksOf(response.stream, call, requestId, maxResponseBytes) })
-        }
-        // A server that ignores `stream: true` and answers with one JSON completion: one chunk.
-        return Effect.flatMap(ProviderKit.readText(response, call, maxResponseBytes), (text) =>
-          Effect.map(completionOf(call, response, text), (result) => ({
-            requestId: result.requestId,
-            chunks: Stream.succeed(chunkOfCompletion(result.completion))
-          })))
-      })
-    )
+    return Stream.unwrap(Effect.flatMap(Clock.currentTimeMillis, (startedMs) =>
+      bounded(
+        call,
+        Effect.flatMap(http.execute(request), (response): Effect.Effect<
+          Stream.Stream<A, LlmError.LlmError>,
+          LlmError.LlmError | HttpClientError.HttpClientError
+        > => {
+          const status = response.status
+          if (status < 200 || status >= 300) {
+            return Effect.flatMap(ProviderKit.readText(response, call, maxResponseBytes), (text) => statusFailure(call, response, text))
+          }
+          const opened: StreamOpened = { requestId: Errors.requestIdOf(response.headers), startedMs }
+          const type = response.headers["content-type"] ?? ""
+          if (EVENT_STREAM.test(type)) {
+            return Effect.succeed(EventStream.read(response.stream, call, opened, maxResponseBytes, reader(opened)))
+          }
+          // A server that ignores `stream: true` and answers with one JSON completion: one chunk.
+          return Effect.flatMap(ProviderKit.readText(response, call, maxResponseBytes), (text) =>
+            Effect.map(completionOf(call, response, text), (result) =>
+              EventStream.fromChunks([chunkOfCompletion(result.completion)], reader(opened))))
+        })
+      )))
   }
 
   return { provider: options.provider, baseUrl, createChatCompletion, streamChatCompletion }
 }
 
-const STREAM_DECODE: TextDecodeOptions = { stream: true }
-
-const preview = (text: string): string => JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}...` : text)
+const EVENT_STREAM = /text\/event-stream/i
 
 /** A whole completion as the one chunk of a stream (a server that answered JSON to a stream request). */
 const chunkOfCompletion = (completion: OpenAiSchema.ChatCompletion): OpenAiSchema.ChatCompletionChunk => ({
@@ -245,104 +273,6 @@ const chunkOfCompletion = (completion: OpenAiSchema.ChatCompletion): OpenAiSchem
   })),
   ...(completion.usage !== undefined ? { usage: completion.usage } : {})
 })
-
-const hasError = (json: unknown): boolean =>
-  typeof json === "object" && json !== null && "error" in json && (json as { readonly error: unknown }).error != null
-
-const hasFinishReason = (chunk: OpenAiSchema.ChatCompletionChunk): boolean => {
-  const choices = chunk.choices
-  if (choices === undefined || choices === null) return false
-  for (const choice of choices) if (typeof choice.finish_reason === "string" && choice.finish_reason !== "") return true
-  return false
-}
-
-type ChunksPull = Pull.Pull<Arr.NonEmptyReadonlyArray<OpenAiSchema.ChatCompletionChunk>, LlmError.LlmError, void>
-
-/**
- * The chunks of an event-stream body: bytes -> text -> SSE events -> JSON -> chunks. Each read
- * emits the chunks it completed; what was read before a failure goes out first. `[DONE]` ends the
- * stream and stops reading there (the connection is closed if the body goes on).
- */
-const chunksOf = (
-  bytes: Stream.Stream<Uint8Array, HttpClientError.HttpClientError>,
-  call: Errors.CallInfo,
-  requestId: string | undefined,
-  maxBytes: number
-): Stream.Stream<OpenAiSchema.ChatCompletionChunk, LlmError.LlmError> =>
-  Stream.transformPull(bytes, (upstream) =>
-    Effect.sync(() => {
-      const decoder = new TextDecoder()
-      let pending: Array<OpenAiSchema.ChatCompletionChunk> = []
-      let failure: LlmError.LlmError | undefined
-      let done = false
-      let finishReason = false
-      let bodyEnded = false
-      let size = 0
-      const fail = (error: LlmError.LlmError) => {
-        if (failure === undefined) failure = error
-      }
-      const parser = Sse.makeParser((event) => {
-        if (event._tag !== "Event" || failure !== undefined || done) return
-        const data = event.data
-        if (data === "[DONE]") {
-          done = true
-          return
-        }
-        if (data.trim() === "") return // a keep-alive with an empty data line
-        let json: unknown
-        try {
-          json = JSON.parse(data)
-        } catch {
-          if (event.event === "error") fail(Errors.fromStreamError(call, { error: data }, requestId))
-          else fail(Errors.malformed(call, `a data line of the stream is not JSON (${preview(data)})`))
-          return
-        }
-        if (event.event === "error" || hasError(json)) {
-          fail(Errors.fromStreamError(call, json, requestId))
-          return
-        }
-        const decoded = OpenAiSchema.decodeChatCompletionChunk(json)
-        if (Exit.isFailure(decoded)) {
-          fail(Errors.malformed(call, `a chunk of the stream has an unexpected shape (${preview(data)})`))
-          return
-        }
-        if (!finishReason && hasFinishReason(decoded.value)) finishReason = true
-        pending.push(decoded.value)
-      })
-      const read = upstream.pipe(
-        Effect.catchTag("HttpClientError", (error) => Effect.fail(Errors.fromTransport(call, error))),
-        Pull.catchDone(() =>
-          Effect.sync(() => {
-            bodyEnded = true
-            return undefined
-          })
-        )
-      )
-      const next = (): ChunksPull => {
-        const chunks = pending
-        if (Arr.isArrayNonEmpty(chunks)) {
-          pending = []
-          return Effect.succeed(chunks)
-        }
-        if (failure !== undefined) return Effect.fail(failure)
-        if (done) return Cause.done()
-        // A body that ends after the finish reason (a server that sends no [DONE]) is whole.
-        if (bodyEnded) return finishReason ? Cause.done() : Effect.fail(Errors.cutOff(call, requestId))
-        return Effect.flatMap(read, (received) => {
-          if (received !== undefined) {
-            for (const chunk of received) {
-              // A stream that goes on past the cap is cut: ending the read closes the connection.
-              size += chunk.length
-              if (size > maxBytes) return Effect.fail(ProviderKit.responseTooLarge(call, maxBytes, { requestId }))
-              const tooLarge = parser.feed(decoder.decode(chunk, STREAM_DECODE))
-              if (tooLarge !== undefined) return Effect.fail(Errors.malformed(call, tooLarge.message))
-            }
-          }
-          return next()
-        })
-      }
-      return Effect.suspend(next)
-    }))
 
 const describeText = (text: string): string =>
   text.length === 0 ? "empty" : `${text.length} characters starting ${JSON.stringify(text.slice(0, 40))}`

@@ -20,7 +20,7 @@
  *
  * @since 0.1.0
  */
-import { Array as Arr, Cause, Clock, Effect, type FileSystem, Layer, type Path, Pull, Result, Schema, Stream } from "effect"
+import { Clock, Effect, type FileSystem, Layer, type Path, Result, Schema, Stream } from "effect"
 import { HttpClient } from "effect/http"
 import * as BaseUrl from "../../BaseUrl.ts"
 import * as LanguageModel from "../../LanguageModel.ts"
@@ -148,36 +148,6 @@ export type UsageFields = Mapping.UsageFields
  */
 export const toUsage: (usage: UsageFields | null | undefined) => Usage.Usage | undefined = Mapping.toUsage
 
-type PartsPull = Pull.Pull<Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>, LlmError.LlmError, void>
-
-/**
- * The parts of a streamed completion: each batch of chunks read gives the parts it completed
- * (none: read on), and the end of the chunks gives the finish part (or the error it ends with).
- */
-const partsOf = (
-  chunks: Stream.Stream<OpenAiSchema.ChatCompletionChunk, LlmError.LlmError>,
-  context: StreamAssembler.Context
-): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
-  Stream.transformPull(chunks, (upstream) =>
-    Effect.sync(() => {
-      const assembler = StreamAssembler.make(context)
-      let finished = false
-      const read = Pull.catchDone(upstream, () => Effect.succeed(undefined))
-      const complete = Effect.flatMap(Clock.currentTimeMillis, (nowMs): PartsPull => {
-        finished = true
-        const response = assembler.finish(nowMs)
-        return "content" in response ? Effect.succeed(Arr.of(StreamPart.finish(response))) : Effect.fail(response)
-      })
-      const next = (): PartsPull =>
-        finished ? Cause.done() : Effect.flatMap(read, (received): PartsPull => {
-          if (received === undefined) return complete
-          for (const chunk of received) assembler.onChunk(chunk)
-          const parts = assembler.take()
-          return Arr.isArrayNonEmpty(parts) ? Effect.succeed(parts) : next()
-        })
-      return Effect.suspend(next)
-    }))
-
 /**
  * Builds the service on a client.
  *
@@ -219,11 +189,9 @@ export const fromClient = (client: OpenAiClient.Service, options: Options): Lang
     const model = request.model ?? options.defaultModel
     const unsupported = TextOnly.nonText(options.provider, request, model)
     if (unsupported !== undefined) return Stream.fail(unsupported)
-    const body = toWireRequest(request, model, options)
     const call = { provider: options.provider, model, baseUrl: client.baseUrl }
-    return Stream.unwrap(Effect.flatMap(Clock.currentTimeMillis, (startedMs) =>
-      Effect.map(client.streamChatCompletion(body), (opened) =>
-        partsOf(opened.chunks, { call, request, requestId: opened.requestId, startedMs, providerCost: options.providerCost }))))
+    return client.streamChatCompletion(toWireRequest(request, model, options), (opened) =>
+      StreamAssembler.make({ ...opened, call, request, providerCost: options.providerCost }))
   }
   return LanguageModel.make({ provider: options.provider, defaultModel: options.defaultModel, generate, stream })
 }

@@ -53,6 +53,8 @@ export interface FakeServer {
   readonly abandonedTotal: Effect.Effect<number>
   /** How many SSE chunks were written so far. */
   readonly chunksWritten: Effect.Effect<number>
+  /** How many connections clients opened so far (one, for calls that reuse theirs). */
+  readonly connections: Effect.Effect<number>
   readonly setHandler: (handler: Handler) => void
 }
 
@@ -72,6 +74,7 @@ export const start = (initial: Handler): Effect.Effect<FakeServer, never, Scope.
       let abandonedCount = 0
       let abandonedTotal = 0
       let chunksWritten = 0
+      let connections = 0
       let abandonWaiters: Array<() => void> = []
       const timers = new Set<NodeJS.Timeout>()
       const later = (ms: number, f: () => void) => {
@@ -150,6 +153,7 @@ export const start = (initial: Handler): Effect.Effect<FakeServer, never, Scope.
           }
         })
       })
+      server.on("connection", () => void connections++)
       return new Promise<{ server: typeof server; fake: FakeServer; timers: Set<NodeJS.Timeout> }>((resolve) => {
         server.listen(0, "127.0.0.1", () => {
           const port = (server.address() as AddressInfo).port
@@ -168,6 +172,7 @@ export const start = (initial: Handler): Effect.Effect<FakeServer, never, Scope.
             ),
             abandonedTotal: Effect.sync(() => abandonedTotal),
             chunksWritten: Effect.sync(() => chunksWritten),
+            connections: Effect.sync(() => connections),
             setHandler: (next) => {
               handler = next
               unclaimed = []

@@ -235,11 +235,17 @@ export const streamingSuite = (flavour: Flavour): void => {
         assert.isTrue(response.usage.estimated)
       }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 
-    it.live("[DONE] ends the stream: nothing after it is read", () =>
+    it.live("[DONE] ends the answer: nothing after it is parsed, and the connection is kept for the next call", () =>
       Effect.gen(function*() {
-        const fake = yield* Fake.start(() => Fake.sse([...Fake.textStream(), data("{not json")], { then: "hang" }))
-        const response = finishOf(yield* collect(stream(fake.origin, "hi")))
-        assert.strictEqual(response.content, "Hello, world")
+        const fake = yield* Fake.start(() => Fake.sse([...Fake.textStream(), data("{not json"), ": after the end\n\n"], { pauseMs: 2 }))
+        for (let call = 0; call < 6; call++) {
+          const response = finishOf(yield* collect(stream(fake.origin, "hi")))
+          assert.strictEqual(response.content, "Hello, world")
+        }
+        // The body is read to its end after [DONE], so connections are reused: six calls, at most
+        // two connections (the next call may start before the pool has its socket back).
+        assert.isAtMost(yield* fake.connections, 2)
+        assert.strictEqual(yield* fake.abandonedTotal, 0)
       }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 
     it.live("a non-2xx answer before the stream opens maps as for generate (429 with retry-after)", () =>

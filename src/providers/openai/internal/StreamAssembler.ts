@@ -14,18 +14,20 @@
  * - `finish_reason`, `model`, `id` and `usage` are kept as they come (the usage chunk, sent last
  *   with `stream_options.include_usage`, has no choices).
  *
- * At the end, {@link Assembler.finish} builds the response with the same mapping as `generate`
+ * At the end, {@link Assembler.end} builds the response with the same mapping as `generate`
  * (`internal/mapping.ts`): tool calls become `tool-call` parts with their arguments parsed (kept
  * as text, with a warning, when they are not whole JSON), and usage the stream did not report is
  * counted locally and marked `estimated`.
  *
- * The assembler is a small mutable state machine, made fresh for each call and used by one fiber
- * only (the stream's pull loop in `OpenAiLanguageModel`): no effect step per chunk.
+ * The assembler is a `ChunkReader` (`internal/eventStream.ts`): a small mutable state machine,
+ * made fresh for each call and fed by the stream's pull loop, one fiber only: no effect step per
+ * chunk.
  *
  * @since 0.1.0
  * @internal
  */
 import type * as LlmError from "../../../LlmError.ts"
+import type * as EventStream from "./eventStream.ts"
 import type { LlmRequest } from "../../../LlmRequest.ts"
 import type { LlmResponse, ResponsePart } from "../../../LlmResponse.ts"
 import * as StreamPart from "../../../StreamPart.ts"
@@ -39,12 +41,9 @@ import type * as OpenAiSchema from "./OpenAiSchema.ts"
  * @since 0.1.0
  * @category models
  */
-export interface Context {
+export interface Context extends EventStream.Opened {
   readonly call: Errors.CallInfo
   readonly request: LlmRequest
-  /** The request id from the response headers, if any (else the chunks' `id`). */
-  readonly requestId: string | undefined
-  readonly startedMs: number
   /** Keep the cost the provider reports in `usage.cost` (OpenRouter). */
   readonly providerCost: boolean | undefined
 }
@@ -55,12 +54,14 @@ export interface Context {
  * @since 0.1.0
  * @category models
  */
-export interface Assembler {
+export interface Assembler extends EventStream.ChunkReader<StreamPart.StreamPart> {
   /** Reads one chunk; its parts are kept for {@link take}. */
   readonly onChunk: (chunk: OpenAiSchema.ChatCompletionChunk) => void
   /** The parts produced since the last call (the array is handed over). */
   readonly take: () => Array<StreamPart.StreamPart>
-  /** The whole response at the end of the stream, or the error it ends with (a refusal with no content). */
+  /** The finish part with the whole response, or the error the stream ends with (a refusal with no content). */
+  readonly end: (nowMs: number) => StreamPart.Finish | LlmError.LlmError
+  /** The whole response at the end of the stream, or the error it ends with. */
   readonly finish: (nowMs: number) => LlmResponse | LlmError.LlmError
 }
 
@@ -193,6 +194,10 @@ export const make = (context: Context): Assembler => {
       const out = pending
       if (out.length > 0) pending = []
       return out
+    },
+    end: (nowMs) => {
+      const response = finish(nowMs)
+      return "content" in response ? StreamPart.finish(response) : response
     },
     finish
   }
