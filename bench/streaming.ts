@@ -52,6 +52,21 @@ const check = (content: unknown, usage: unknown) => {
   if (usage === undefined || usage === null) throw new Error("no usage")
 }
 
+interface Read {
+  readonly text: string
+  readonly finish: StreamPart.Finish | undefined
+}
+
+const emptyRead = (): Read => ({ text: "", finish: undefined })
+
+/** What a consumer printing the answer does with each part: the text put together, the finish kept. */
+const readPart = (read: Read, part: StreamPart.StreamPart): Read =>
+  part.type === "text-delta"
+    ? { text: read.text + part.text, finish: read.finish }
+    : part.type === "finish"
+    ? { text: read.text, finish: part }
+    : read
+
 interface Client {
   readonly name: string
   readonly run: (calls: number, concurrency: number) => Promise<void>
@@ -85,18 +100,10 @@ const main = async () => {
       runtime.runPromise(Effect.forEach(
         Array.from({ length: calls }),
         () =>
-          Effect.suspend(() => {
-            let text = ""
-            let finish: StreamPart.Finish | undefined
-            return Effect.map(
-              Stream.runForEach(model.stream(request), (part) =>
-                Effect.sync(() => {
-                  if (part.type === "text-delta") text += part.text
-                  else if (part.type === "finish") finish = part
-                })),
-              () => check(text, finish?.response.usage)
-            )
-          }),
+          Effect.map(
+            Stream.runFold(model.stream(request), emptyRead, readPart),
+            (read) => check(read.text, read.finish?.response.usage)
+          ),
         { concurrency, discard: true }
       ))
   }

@@ -24,6 +24,7 @@
  */
 import { Effect, Result, Schema, SchemaIssue, SchemaTransformation } from "effect"
 import * as DurationText from "../../DurationText.ts"
+import * as LlmError from "../../LlmError.ts"
 
 /**
  * One scripted fault.
@@ -119,6 +120,66 @@ export const format = (fault: MockFault): string => {
       return "auth"
     case "InvalidRequest":
       return "400"
+  }
+}
+
+/**
+ * The `Network` error of a stream cut by `cut:N` after `sent` chunks (`undefined`: a call cut
+ * mid-answer, for `generate`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const cutFailure = (provider: string, model: string, sent: number | undefined): LlmError.LlmError =>
+  LlmError.make(
+    provider,
+    new LlmError.Network({
+      description: sent === undefined
+        ? "scripted connection reset mid-answer (cut)"
+        : `scripted connection reset after ${sent} chunk${sent === 1 ? "" : "s"} (cut)`
+    }),
+    { model }
+  )
+
+/**
+ * What a call that meets a fault does: fail with the fault's `LlmError` (see the module table),
+ * or never answer (`hang`). `ok` is not a failure: the caller answers instead.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const toFailure = (fault: MockFault, provider: string, model: string): Effect.Effect<never, LlmError.LlmError> => {
+  const fail = (reason: LlmError.LlmErrorReason, status?: number) =>
+    Effect.fail(LlmError.make(provider, reason, { model, status }))
+  switch (fault._tag) {
+    case "RateLimited":
+      return fail(
+        new LlmError.RateLimited({
+          description: "scripted rate limit",
+          ...(fault.retryAfterMs !== undefined ? { retryAfterMs: fault.retryAfterMs } : {})
+        }),
+        429
+      )
+    case "ServerError":
+      return fault.status === 503
+        ? fail(new LlmError.Unavailable({ description: "scripted outage (503)" }), 503)
+        : fail(new LlmError.ServerError({ description: `scripted server error ${fault.status}`, status: fault.status }), fault.status)
+    case "Timeout":
+      return fail(new LlmError.Timeout({ description: "scripted timeout", scope: "attempt", attempts: 1, elapsedMs: 0 }))
+    case "Network":
+      return fail(new LlmError.Network({ description: "scripted connection reset" }))
+    case "Cut":
+      return Effect.fail(cutFailure(provider, model, undefined))
+    case "Malformed":
+      return fail(new LlmError.ResponseMalformed({ description: "scripted malformed response body" }))
+    case "Authentication":
+      return fail(new LlmError.Authentication({ description: "scripted invalid API key" }), 401)
+    case "InvalidRequest":
+      return fail(new LlmError.InvalidRequest({ description: "scripted invalid request" }), 400)
+    case "Hang":
+      return Effect.never
+    case "Ok":
+      return Effect.die("unreachable: Ok is not a failure")
   }
 }
 

@@ -198,51 +198,9 @@ export const chunksOf = (text: string): ReadonlyArray<string> => {
   return chunks
 }
 
-const cutError = (model: string, sent: number | undefined): LlmError.LlmError =>
-  LlmError.make(
-    PROVIDER,
-    new LlmError.Network({
-      description: sent === undefined
-        ? "scripted connection reset mid-answer (cut)"
-        : `scripted connection reset after ${sent} chunk${sent === 1 ? "" : "s"} (cut)`
-    }),
-    { model }
-  )
+const faultError = (fault: MockFault, model: string) => MockFaultModule.toFailure(fault, PROVIDER, model)
 
-const faultError = (fault: MockFault, model: string): Effect.Effect<never, LlmError.LlmError> => {
-  const fail = (reason: LlmError.LlmErrorReason, status?: number) =>
-    Effect.fail(LlmError.make(PROVIDER, reason, { model, status }))
-  switch (fault._tag) {
-    case "RateLimited":
-      return fail(
-        new LlmError.RateLimited({
-          description: "scripted rate limit",
-          ...(fault.retryAfterMs !== undefined ? { retryAfterMs: fault.retryAfterMs } : {})
-        }),
-        429
-      )
-    case "ServerError":
-      return fault.status === 503
-        ? fail(new LlmError.Unavailable({ description: "scripted outage (503)" }), 503)
-        : fail(new LlmError.ServerError({ description: `scripted server error ${fault.status}`, status: fault.status }), fault.status)
-    case "Timeout":
-      return fail(new LlmError.Timeout({ description: "scripted timeout", scope: "attempt", attempts: 1, elapsedMs: 0 }))
-    case "Network":
-      return fail(new LlmError.Network({ description: "scripted connection reset" }))
-    case "Cut":
-      return Effect.fail(cutError(model, undefined))
-    case "Malformed":
-      return fail(new LlmError.ResponseMalformed({ description: "scripted malformed response body" }))
-    case "Authentication":
-      return fail(new LlmError.Authentication({ description: "scripted invalid API key" }), 401)
-    case "InvalidRequest":
-      return fail(new LlmError.InvalidRequest({ description: "scripted invalid request" }), 400)
-    case "Hang":
-      return Effect.never
-    case "Ok":
-      return Effect.die("unreachable: Ok is not a failure")
-  }
-}
+const cutError = (model: string, sent: number) => MockFaultModule.cutFailure(PROVIDER, model, sent)
 
 /**
  * Builds a mock model and its control.
