@@ -2,7 +2,8 @@
  * What the provider conformance suite provokes and observes: the {@link Fault}s it knows how to
  * set up (and what each must become), and the {@link Harness} a plugin author gives it around
  * the model under test. `ProviderConformance` runs the checks over these; the checks themselves
- * live in `internal/conformanceChecks.ts`, so neither imports the other's module in a circle.
+ * live in `internal/` (`conformanceChecks.ts`, `streamChecks.ts`), so neither imports the other's
+ * module in a circle.
  *
  * @since 0.1.0
  */

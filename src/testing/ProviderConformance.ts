@@ -10,6 +10,12 @@
  * reason, exactly one call is made per `generate` (no retries inside), interruption ends the
  * call and reaches the provider, and the API key appears in no response, error, log or span.
  *
+ * Streams are checked too, whether the provider streams natively or `LanguageModel.make`
+ * derives its stream from `generate`: parts, then exactly one `finish` part, the last, whose
+ * content the text deltas add up to and whose usage is present (`stream`); each scripted fault
+ * fails the stream with the right `LlmError` before any part (`stream-errors`); interrupting the
+ * consumer ends the call and reaches the backend (`stream-interruption`).
+ *
  * Use {@link run} for a {@link Report}, {@link assertConforms} to fail on any failed check, or
  * {@link register} to get one `@effect/vitest` test per check. The checks use real time
  * (providers do real I/O), so run them with `it.live`, not `it.effect`.

@@ -9,9 +9,14 @@
  * next call fails with `InvalidRequest` saying how many steps there were, unless `otherwise`
  * gives a reply for the rest.
  *
+ * `generate` and `stream` take steps from the same script. A stream sends its reply in chunks
+ * (one per word, as the mock does: `MockLanguageModel.chunksOf`), then the finish part; a fault
+ * fails it before its first chunk, and `{ reply, cutAfter: N }` sends N chunks of the reply and
+ * then fails with `Network` (a connection dropped mid-answer; `generate` fails with `Network`).
+ *
  * @since 0.1.0
  */
-import { Context, Duration, Effect, Layer, Ref, Result } from "effect"
+import { Context, Duration, Effect, Layer, Ref, Result, Stream } from "effect"
 import * as DurationText from "../DurationText.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
@@ -30,7 +35,12 @@ import * as MockLanguageModel from "../providers/mock/MockLanguageModel.ts"
 export type Step =
   | string
   | ((request: LlmRequest) => string)
-  | { readonly reply: string | ((request: LlmRequest) => string); readonly delay?: Delay | undefined }
+  | {
+    readonly reply: string | ((request: LlmRequest) => string)
+    readonly delay?: Delay | undefined
+    /** A stream sends this many chunks of the reply, then fails with `Network`. */
+    readonly cutAfter?: number | undefined
+  }
   | { readonly fault: string; readonly delay?: Delay | undefined }
 
 /**
@@ -96,7 +106,12 @@ interface Planned {
 const plan = (step: Step): Planned => {
   if (typeof step === "string" || typeof step === "function") return { reply: step }
   const delay = step.delay === undefined ? {} : { delay: toDuration(step.delay) }
-  return "fault" in step ? { fault: toFault(step.fault), ...delay } : { reply: step.reply, ...delay }
+  if ("fault" in step) return { fault: toFault(step.fault), ...delay }
+  if (step.cutAfter === undefined) return { reply: step.reply, ...delay }
+  if (!Number.isInteger(step.cutAfter) || step.cutAfter < 0) {
+    throw new Error(`TestModel: cutAfter must be a whole number of chunks, got ${step.cutAfter}`)
+  }
+  return { reply: step.reply, fault: { _tag: "Cut", chunks: step.cutAfter }, ...delay }
 }
 
 /**
@@ -126,27 +141,30 @@ export const make = (script: ReadonlyArray<Step>, options: Options = {}) =>
         }),
         { model: request.model ?? mock.model.defaultModel }
       )
-    const generate = (request: LlmRequest) =>
+    // Takes the next step: the model that answers it and the request it answers (the mock's own
+    // copy, whose reply and fault the step has set).
+    const next = (request: LlmRequest) =>
       Effect.gen(function*() {
         const step = yield* Ref.modify(steps, (all) => [all[0], all.slice(1)] as const)
         const count = yield* Ref.getAndUpdate(used, (n) => n + 1)
         if (step === undefined) {
           if (options.otherwise === undefined) return yield* Effect.fail(exhausted(count, request))
-          return yield* MockLanguageModel.make({ reply: options.otherwise, model: mock.model.defaultModel }).pipe(
-            Effect.flatMap(({ model }) => model.generate(request))
-          )
+          const rest = yield* MockLanguageModel.make({ reply: options.otherwise, model: mock.model.defaultModel })
+          return { model: rest.model, request }
         }
         if (step.delay !== undefined) yield* Effect.sleep(step.delay)
         const own = { ...request }
+        if (step.reply !== undefined) replies.set(own, typeof step.reply === "function" ? step.reply(request) : step.reply)
         if (step.fault !== undefined) yield* mock.control.pushFaults([step.fault])
-        else if (step.reply !== undefined) replies.set(own, typeof step.reply === "function" ? step.reply(request) : step.reply)
-        return yield* mock.model.generate(own)
+        return { model: mock.model, request: own }
       })
+    const generate = (request: LlmRequest) => Effect.flatMap(next(request), (taken) => taken.model.generate(taken.request))
+    const stream = (request: LlmRequest) => Stream.unwrap(Effect.map(next(request), (taken) => taken.model.stream(taken.request)))
     const control: Control = {
       remaining: Effect.map(Ref.get(steps), (all) => all.length),
       push: (more) => Ref.update(steps, (all) => [...all, ...more.map(plan)])
     }
-    return { model: { ...mock.model, generate } satisfies LanguageModel.Service, control, mock: mock.control }
+    return { model: { ...mock.model, generate, stream } satisfies LanguageModel.Service, control, mock: mock.control }
   })
 
 /**
@@ -156,7 +174,7 @@ export const make = (script: ReadonlyArray<Step>, options: Options = {}) =>
  * @since 0.1.0
  * @category layers
  * @example
- * TestModel.layer(["Paris", { fault: "429" }, { reply: "Rome", delay: "1s" }])
+ * TestModel.layer(["Paris", { fault: "429" }, { reply: "Rome", delay: "1s" }, { reply: "Once upon a time", cutAfter: 2 }])
  */
 export const layer = (
   script: ReadonlyArray<Step>,

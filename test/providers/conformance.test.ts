@@ -37,15 +37,8 @@ const answer = (prompt: string, maxTokens: number | undefined): Answer => {
   }
 }
 
-const faultReply = (fault: Fault, wire: "openai" | "gemini"): FakeHttpServer.Reply => {
+const faultReply = (fault: Fault): FakeHttpServer.Reply => {
   const status = ProviderConformance.faults[fault].httpStatus
-  const googleStatus: Record<number, string> = {
-    429: "RESOURCE_EXHAUSTED",
-    500: "INTERNAL",
-    503: "UNAVAILABLE",
-    401: "UNAUTHENTICATED",
-    400: "INVALID_ARGUMENT"
-  }
   switch (fault) {
     case "hang":
       return { hang: true }
@@ -57,17 +50,14 @@ const faultReply = (fault: Fault, wire: "openai" | "gemini"): FakeHttpServer.Rep
       return {
         status: status!,
         headers: fault === "rate-limited" ? { "retry-after": "2" } : {},
-        body: wire === "openai"
-          ? { error: { message: `scripted ${fault}`, type: "test" } }
-          : { error: { code: status, message: `scripted ${fault}`, status: googleStatus[status!] ?? "UNKNOWN" } }
+        body: { error: { message: `scripted ${fault}`, type: "test" } }
       }
   }
 }
 
-/** A harness: a fresh fake server whose next replies can be scripted to fail. */
+/** A harness: a fresh fake OpenAI-protocol server whose next replies can be scripted to fail. */
 const subject = (
   name: string,
-  wire: "openai" | "gemini",
   build: (origin: string) => Effect.Effect<LanguageModel["Service"], never, Scope.Scope>
 ): ProviderConformance.Subject => ({
   name,
@@ -77,39 +67,37 @@ const subject = (
     const pending: Array<Fault> = []
     const fake = yield* FakeHttpServer.start((request) => {
       const fault = pending.shift()
-      if (fault !== undefined) return faultReply(fault, wire)
-      if (wire === "openai") {
-        const body = request.body as { messages: Array<{ content: string }>; max_tokens?: number; max_completion_tokens?: number }
-        const prompt = body.messages.map((message) => message.content).join("\n")
-        const out = answer(prompt, body.max_tokens ?? body.max_completion_tokens)
-        const outputTokens = out.text.split(" ").length
-        return {
-          headers: { "x-request-id": "req_conformance" },
-          body: {
-            id: "chatcmpl-conf",
-            object: "chat.completion",
-            model: "served-model",
-            choices: [{ index: 0, message: { role: "assistant", content: out.text }, finish_reason: out.truncated ? "length" : "stop" }],
-            usage: { prompt_tokens: out.inputTokens, completion_tokens: outputTokens, total_tokens: out.inputTokens + outputTokens }
-          }
-        }
-      }
+      if (fault !== undefined) return faultReply(fault)
       const body = request.body as {
-        contents: Array<{ parts: Array<{ text: string }> }>
-        generationConfig?: { maxOutputTokens?: number }
+        messages: Array<{ content: string }>
+        max_tokens?: number
+        max_completion_tokens?: number
+        stream?: boolean
       }
-      const prompt = body.contents.map((content) => content.parts[0]!.text).join("\n")
-      const out = answer(prompt, body.generationConfig?.maxOutputTokens)
+      const prompt = body.messages.map((message) => message.content).join("\n")
+      const out = answer(prompt, body.max_tokens ?? body.max_completion_tokens)
       const outputTokens = out.text.split(" ").length
+      const usage = { prompt_tokens: out.inputTokens, completion_tokens: outputTokens, total_tokens: out.inputTokens + outputTokens }
+      if (body.stream === true) {
+        // The answer as OpenAI streams it: a delta per word, the finish reason, the usage, [DONE].
+        const chunk = (fields: Record<string, unknown>) =>
+          `data: ${JSON.stringify({ id: "chatcmpl-conf", object: "chat.completion.chunk", model: "served-model", ...fields })}\n\n`
+        const events = [
+          ...out.text.split(/(?<= )/).map((text) => chunk({ choices: [{ index: 0, delta: { content: text }, finish_reason: null }] })),
+          chunk({ choices: [{ index: 0, delta: {}, finish_reason: out.truncated ? "length" : "stop" }] }),
+          chunk({ choices: [], usage }),
+          "data: [DONE]\n\n"
+        ]
+        return { headers: { "content-type": "text/event-stream", "x-request-id": "req_conformance" }, body: events.join("") }
+      }
       return {
+        headers: { "x-request-id": "req_conformance" },
         body: {
-          candidates: [{ content: { role: "model", parts: [{ text: out.text }] }, finishReason: out.truncated ? "MAX_TOKENS" : "STOP" }],
-          usageMetadata: {
-            promptTokenCount: out.inputTokens,
-            candidatesTokenCount: outputTokens,
-            totalTokenCount: out.inputTokens + outputTokens
-          },
-          modelVersion: "gemini-2.5-flash"
+          id: "chatcmpl-conf",
+          object: "chat.completion",
+          model: "served-model",
+          choices: [{ index: 0, message: { role: "assistant", content: out.text }, finish_reason: out.truncated ? "length" : "stop" }],
+          usage
         }
       }
     })
@@ -128,7 +116,7 @@ const withUndici = (build: Effect.Effect<LanguageModel["Service"], never, HttpCl
   Effect.flatMap(Layer.build(NodeHttpClient.layerUndici), (context) => Effect.provide(build, context))
 
 describe("conformance: openai", () =>
-  ProviderConformance.register(it, subject("openai", "openai", (origin) =>
+  ProviderConformance.register(it, subject("openai", (origin) =>
     withUndici(OpenAiLanguageModel.make({
       provider: "openai",
       baseUrl: `${origin}/v1`,
@@ -138,11 +126,11 @@ describe("conformance: openai", () =>
     })))))
 
 describe("conformance: openrouter", () =>
-  ProviderConformance.register(it, subject("openrouter", "openai", (origin) =>
+  ProviderConformance.register(it, subject("openrouter", (origin) =>
     withUndici(OpenRouterLanguageModel.make({ baseUrl: `${origin}/api/v1`, apiKey: Redacted.make(KEY), title: "conformance" })))))
 
 describe("conformance: openai-compatible", () =>
-  ProviderConformance.register(it, subject("openai-compatible", "openai", (origin) =>
+  ProviderConformance.register(it, subject("openai-compatible", (origin) =>
     withUndici(OpenAiCompatibleLanguageModel.make({ baseUrl: `${origin}/v1`, apiKey: Redacted.make(KEY) })))))
 
 const anthropicErrorTypes: Record<number, string> = {

@@ -105,10 +105,10 @@ const wrappedMock = (
   }
 }
 
-/** The mock with a `stream` built from its answers; `split` decides the deltas. */
-const streamingMock = (
+/** The mock with its own `stream` built on its `generate` by `build`. */
+const streamOf = (
   name: string,
-  split: (content: string) => ReadonlyArray<string>
+  build: (generate: LanguageModel.Service["generate"]) => LanguageModel.Service["stream"]
 ): ProviderConformance.Subject => {
   const mock = ProviderConformance.mockSubject()
   return {
@@ -116,15 +116,16 @@ const streamingMock = (
     name,
     make: Effect.map(mock.make, (harness) => ({
       ...harness,
-      model: LanguageModel.make({
-        ...harness.model,
-        stream: (request: LlmRequest) =>
-          Stream.unwrap(Effect.map(harness.model.generate(request), (response) =>
-            Stream.fromIterable([...split(response.content).map(StreamPart.textDelta), StreamPart.finish(response)])))
-      })
+      model: LanguageModel.make({ ...harness.model, stream: build(harness.model.generate) })
     }))
   }
 }
+
+/** The mock with a `stream` built from its answers; `split` decides the deltas. */
+const streamingMock = (name: string, split: (content: string) => ReadonlyArray<string>): ProviderConformance.Subject =>
+  streamOf(name, (generate) => (request: LlmRequest) =>
+    Stream.unwrap(Effect.map(generate(request), (response) =>
+      Stream.fromIterable([...split(response.content).map(StreamPart.textDelta), StreamPart.finish(response)]))))
 
 const failed = (report: ProviderConformance.Report) =>
   report.results.filter((result) => result.status === "failed").map((result) => result.id)
@@ -155,6 +156,8 @@ describe("ProviderConformance", () => {
           ["no-retries", "passed"],
           ["interruption", "passed"],
           ["stream", "passed"],
+          ["stream-errors", "passed"],
+          ["stream-interruption", "passed"],
           ["secrets", "skipped"]
         ]
       )
@@ -177,6 +180,8 @@ describe("ProviderConformance", () => {
           ["no-retries", "skipped"],
           ["interruption", "skipped"],
           ["stream", "passed"],
+          ["stream-errors", "skipped"],
+          ["stream-interruption", "skipped"],
           ["secrets", "skipped"]
         ]
       )
@@ -245,11 +250,12 @@ describe("ProviderConformance", () => {
       assert.include(detail(report, "errors-typed"), "failed with reason Unknown")
     }))
 
-  it.live("a plugin that ignores the AbortSignal fails interruption", () =>
+  it.live("a plugin that ignores the AbortSignal fails interruption, of a call and of a stream", () =>
     Effect.gen(function*() {
       const report = yield* ProviderConformance.run(acmeSubject({ ignoresAbort: true }), { interruptWithin: "300 millis" })
-      assert.deepStrictEqual(failed(report), ["interruption"])
+      assert.deepStrictEqual(failed(report), ["interruption", "stream-interruption"])
       assert.include(detail(report, "interruption"), "never saw the abort")
+      assert.include(detail(report, "stream-interruption"), "the stream was interrupted but the backend never saw the abort")
     }))
 
   it.live("a plugin that puts the key in an error message fails secrets", () =>
@@ -320,17 +326,48 @@ describe("ProviderConformance", () => {
 
   it.live("a stream that does not end with its finish part fails the stream check", () =>
     Effect.gen(function*() {
-      const mock = ProviderConformance.mockSubject()
-      const report = yield* ProviderConformance.run({
-        ...mock,
-        name: "mock whose stream never finishes",
-        make: Effect.map(mock.make, (harness) => ({
-          ...harness,
-          model: LanguageModel.make({ ...harness.model, stream: () => Stream.make(StreamPart.textDelta("hi")) })
-        }))
-      })
+      const report = yield* ProviderConformance.run(
+        streamOf("mock whose stream never finishes", (generate) => (request) =>
+          Stream.unwrap(Effect.map(generate(request), (response) => Stream.make(StreamPart.textDelta(response.content)))))
+      )
       assert.deepStrictEqual(failed(report), ["stream"])
       assert.include(detail(report, "stream"), "did not end with a finish part")
+    }))
+
+  it.live("a stream that emits a part before a fault it could have failed on first fails stream-errors", () =>
+    Effect.gen(function*() {
+      const report = yield* ProviderConformance.run(
+        streamOf("mock streaming a greeting before the call", (generate) => (request) =>
+          Stream.concat(
+            Stream.make(StreamPart.textDelta("Hello! ")),
+            Stream.unwrap(Effect.map(generate(request), (response) => Stream.fromIterable(StreamPart.fromResponse(response))))
+          ))
+      )
+      assert.include(failed(report), "stream-errors")
+      assert.include(detail(report, "stream-errors"), "the stream emitted 1 part(s) before failing")
+    }))
+
+  it.live("a stream that swallows a fault (ends instead of failing) fails stream-errors, naming the reason it must fail with", () =>
+    Effect.gen(function*() {
+      const report = yield* ProviderConformance.run(
+        streamOf("mock whose stream ends quietly on errors", (generate) => (request) =>
+          Stream.unwrap(Effect.map(generate(request), (response) => Stream.fromIterable(StreamPart.fromResponse(response)))).pipe(
+            Stream.catch(() => Stream.empty)
+          ))
+      )
+      assert.deepStrictEqual(failed(report), ["stream-errors"])
+      assert.include(detail(report, "stream-errors"), "the stream ended without failing; it must fail with LlmError reason RateLimited")
+    }))
+
+  it.live("a stream its consumer cannot interrupt fails stream-interruption", () =>
+    Effect.gen(function*() {
+      const report = yield* ProviderConformance.run(
+        streamOf("mock with an uninterruptible stream", (generate) => (request) =>
+          Stream.unwrap(Effect.map(Effect.uninterruptible(generate(request)), (response) => Stream.fromIterable(StreamPart.fromResponse(response))))),
+        { checkTimeout: "2 seconds", interruptWithin: "200 millis" }
+      )
+      assert.deepStrictEqual(failed(report), ["stream-interruption"])
+      assert.include(detail(report, "stream-interruption"), "interrupting a hung stream did not end it within")
     }))
 
   it.live("assertConforms fails with one message listing every failed check", () =>

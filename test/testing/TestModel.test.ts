@@ -1,11 +1,12 @@
-import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber } from "effect"
+import { assert, describe, expect, it } from "@effect/vitest"
+import { Effect, Fiber, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as LanguageModel from "../../src/LanguageModel.ts"
 import * as LlmError from "../../src/LlmError.ts"
 import * as TestAssertions from "../../src/testing/TestAssertions.ts"
 import * as TestModel from "../../src/testing/TestModel.ts"
 import * as Message from "../../src/Message.ts"
+import * as StreamPart from "../../src/StreamPart.ts"
 
 describe("TestModel", () => {
   it.effect("replies in script order: text, delayed text, fault, function of the request", () =>
@@ -85,4 +86,36 @@ describe("TestModel", () => {
       const succeeded = yield* Effect.flip(TestAssertions.expectBudgetExceeded(Effect.succeed(1)))
       expect(succeeded.message).toContain("but the call succeeded")
     }))
+
+  it.effect("streams its scripted replies in chunks, from the same script as generate; a step can cut a stream after N chunks", () =>
+    Effect.gen(function*() {
+      const run = (prompt: string) =>
+        Effect.gen(function*() {
+          const parts: Array<StreamPart.StreamPart> = []
+          const exit = yield* Effect.exit(Stream.runForEach(LanguageModel.stream(prompt), (part) => Effect.sync(() => void parts.push(part))))
+          return { parts, exit }
+        })
+      const first = yield* run("capital of France?")
+      assert.deepStrictEqual(first.parts.slice(0, -1), [StreamPart.textDelta("Paris, "), StreamPart.textDelta("France.")])
+      const finish = first.parts.at(-1)
+      assert.isTrue(finish !== undefined && StreamPart.isFinish(finish) && finish.response.content === "Paris, France.")
+      expect((yield* LanguageModel.generate("and Italy?")).content).toBe("Rome")
+      const cut = yield* run("tell a story")
+      assert.deepStrictEqual(cut.parts, [StreamPart.textDelta("Once "), StreamPart.textDelta("upon ")])
+      const error = yield* Effect.flip(cut.exit)
+      expect(error.reason._tag).toBe("Network")
+      expect(error.isRetryable).toBe(true)
+      const failed = yield* run("again")
+      assert.deepStrictEqual(failed.parts, [])
+      expect((yield* Effect.flip(failed.exit)).reason._tag).toBe("ServerError")
+      const past = yield* run("past the script")
+      expect((yield* Effect.flip(past.exit)).reason._tag).toBe("InvalidRequest")
+      expect(yield* TestModel.TestModel.use((model) => model.remaining)).toBe(0)
+      yield* TestAssertions.expectCalls(4) // the call past the script reached no model
+    }).pipe(Effect.provide(TestModel.layer([
+      "Paris, France.",
+      "Rome",
+      { reply: "Once upon a time", cutAfter: 2 },
+      { fault: "500" }
+    ]))))
 })

@@ -5,8 +5,9 @@
  * ```yaml
  * mock:
  *   reply: echo              # a fixed reply, or "echo" (repeats the prompt)
- *   latency: 250ms
- *   faults: ["429:2s", ok]   # or "429:2s,ok": the next calls fail in order (see MockFault)
+ *   latency: 250ms           # per call; per chunk when streaming
+ *   faults: ["429:2s", ok]   # or "429:2s,ok": the next calls fail in order (see MockFault);
+ *                            # "cut:2" ends a stream after 2 chunks with a Network error
  * ```
  *
  * The fault script is checked at start-up (a bad token names its source); the resolved section
@@ -30,7 +31,7 @@ export const MockSection = Schema.Struct({
   reply: Schema.optionalKey(Schema.String).annotate({ description: "Fixed reply text, or \"echo\"." }),
   latency: Schema.optionalKey(DurationText.DurationString),
   faults: Schema.optionalKey(Schema.Union([Schema.String, Schema.Array(Schema.Union([Schema.String, Schema.Int]))]))
-    .annotate({ description: "Fault script, e.g. \"429,500\" or [\"429:2s\", \"timeout\"]." })
+    .annotate({ description: "Fault script, e.g. \"429,500\" or [\"429:2s\", \"timeout\", \"cut:2\"] (cut:N ends a stream after N chunks)." })
 }).annotate({ identifier: "MockSection" })
 
 /**
@@ -81,7 +82,7 @@ export const section = ConfigSection.make({
     },
     "mock.latency": {
       env: "LLM_CONNECT_MOCK_LATENCY",
-      flag: { name: "mock-latency", metavar: "DURATION", description: "the mock's latency, e.g. 250ms" },
+      flag: { name: "mock-latency", metavar: "DURATION", description: "the mock's latency (per chunk when streaming), e.g. 250ms" },
       kind: "string",
       example: "250ms"
     },
@@ -90,7 +91,8 @@ export const section = ConfigSection.make({
       flag: {
         name: "mock-faults",
         metavar: "SCRIPT",
-        description: "fail the next calls, e.g. 429,500 (ok, 429[:2s], 5xx, timeout, hang, network, malformed, auth, 400)"
+        description:
+          "fail the next calls, e.g. 429,500 (ok, 429[:2s], 5xx, timeout, hang, network, cut:N (a stream dropped after N chunks), malformed, auth, 400)"
       },
       kind: "list",
       example: "429,500"

@@ -1,25 +1,30 @@
 /**
  * Fault scripts for the mock provider: the next calls fail, in order, with the given faults.
+ * A fault applies to the next call, `generate` or `stream`: a stream fails before its first
+ * chunk, except `cut:N`, which sends N chunks of the reply and then drops the connection.
  *
  * Written the same way in code, on the CLI (`--mock-faults 429,500`) and in config
  * (`mock: { faults: ["429:2s", "timeout"] }`):
  *
- * | token         | the call...                                           |
- * |---------------|-------------------------------------------------------|
- * | `ok`          | succeeds (lets a script interleave successes)         |
- * | `429[:2s]`    | fails with RateLimited, with a Retry-After if given   |
- * | `500`..`599`  | fails with ServerError of that status (503: Unavailable) |
- * | `timeout`     | fails with Timeout (scope: attempt)                   |
- * | `hang`        | never answers (exercises the caller's timeouts)       |
- * | `network`     | fails with Network                                    |
- * | `malformed`   | fails with ResponseMalformed                          |
- * | `auth`        | fails with Authentication (401)                       |
- * | `400`         | fails with InvalidRequest                             |
+ * | token         | the call...                                                   |
+ * |---------------|---------------------------------------------------------------|
+ * | `ok`          | succeeds (lets a script interleave successes)                 |
+ * | `429[:2s]`    | fails with RateLimited, with a Retry-After if given           |
+ * | `500`..`599`  | fails with ServerError of that status (503: Unavailable)      |
+ * | `timeout`     | fails with Timeout (scope: attempt)                           |
+ * | `hang`        | never answers (exercises the caller's timeouts)               |
+ * | `network`     | fails with Network                                            |
+ * | `cut:N`       | a stream sends N chunks, then fails with Network (a dropped   |
+ * |               | connection mid-answer); `generate` fails with Network         |
+ * | `malformed`   | fails with ResponseMalformed                                  |
+ * | `auth`        | fails with Authentication (401)                               |
+ * | `400`         | fails with InvalidRequest                                     |
  *
  * @since 0.1.0
  */
 import { Effect, Result, Schema, SchemaIssue, SchemaTransformation } from "effect"
 import * as DurationText from "../../DurationText.ts"
+import * as LlmError from "../../LlmError.ts"
 
 /**
  * One scripted fault.
@@ -34,6 +39,7 @@ export type MockFault =
   | { readonly _tag: "Timeout" }
   | { readonly _tag: "Hang" }
   | { readonly _tag: "Network" }
+  | { readonly _tag: "Cut"; readonly chunks: number }
   | { readonly _tag: "Malformed" }
   | { readonly _tag: "Authentication" }
   | { readonly _tag: "InvalidRequest" }
@@ -58,8 +64,14 @@ export const parse = (token: string): Result.Result<MockFault, string> => {
     return Result.map(DurationText.parseMillis(text.slice(4)), (retryAfterMs) => ({ _tag: "RateLimited" as const, retryAfterMs }))
   }
   if (/^5\d\d$/.test(text)) return Result.succeed({ _tag: "ServerError", status: Number(text) })
+  if (text.startsWith("cut:")) {
+    const chunks = text.slice(4)
+    return /^\d{1,6}$/.test(chunks)
+      ? Result.succeed({ _tag: "Cut", chunks: Number(chunks) })
+      : Result.fail(`mock fault "${token}": cut:N takes a number of chunks, e.g. cut:2`)
+  }
   return Result.fail(
-    `unknown mock fault "${token}": use ok, 429, 429:<duration>, 500-599, timeout, hang, network, malformed, auth or 400`
+    `unknown mock fault "${token}": use ok, 429, 429:<duration>, 500-599, timeout, hang, network, cut:<chunks>, malformed, auth or 400`
   )
 }
 
@@ -100,12 +112,74 @@ export const format = (fault: MockFault): string => {
       return "hang"
     case "Network":
       return "network"
+    case "Cut":
+      return `cut:${fault.chunks}`
     case "Malformed":
       return "malformed"
     case "Authentication":
       return "auth"
     case "InvalidRequest":
       return "400"
+  }
+}
+
+/**
+ * The `Network` error of a stream cut by `cut:N` after `sent` chunks (`undefined`: a call cut
+ * mid-answer, for `generate`).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const cutFailure = (provider: string, model: string, sent: number | undefined): LlmError.LlmError =>
+  LlmError.make(
+    provider,
+    new LlmError.Network({
+      description: sent === undefined
+        ? "scripted connection reset mid-answer (cut)"
+        : `scripted connection reset after ${sent} chunk${sent === 1 ? "" : "s"} (cut)`
+    }),
+    { model }
+  )
+
+/**
+ * What a call that meets a fault does: fail with the fault's `LlmError` (see the module table),
+ * or never answer (`hang`). `ok` is not a failure: the caller answers instead.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const toFailure = (fault: MockFault, provider: string, model: string): Effect.Effect<never, LlmError.LlmError> => {
+  const fail = (reason: LlmError.LlmErrorReason, status?: number) =>
+    Effect.fail(LlmError.make(provider, reason, { model, status }))
+  switch (fault._tag) {
+    case "RateLimited":
+      return fail(
+        new LlmError.RateLimited({
+          description: "scripted rate limit",
+          ...(fault.retryAfterMs !== undefined ? { retryAfterMs: fault.retryAfterMs } : {})
+        }),
+        429
+      )
+    case "ServerError":
+      return fault.status === 503
+        ? fail(new LlmError.Unavailable({ description: "scripted outage (503)" }), 503)
+        : fail(new LlmError.ServerError({ description: `scripted server error ${fault.status}`, status: fault.status }), fault.status)
+    case "Timeout":
+      return fail(new LlmError.Timeout({ description: "scripted timeout", scope: "attempt", attempts: 1, elapsedMs: 0 }))
+    case "Network":
+      return fail(new LlmError.Network({ description: "scripted connection reset" }))
+    case "Cut":
+      return Effect.fail(cutFailure(provider, model, undefined))
+    case "Malformed":
+      return fail(new LlmError.ResponseMalformed({ description: "scripted malformed response body" }))
+    case "Authentication":
+      return fail(new LlmError.Authentication({ description: "scripted invalid API key" }), 401)
+    case "InvalidRequest":
+      return fail(new LlmError.InvalidRequest({ description: "scripted invalid request" }), 400)
+    case "Hang":
+      return Effect.never
+    case "Ok":
+      return Effect.die("unreachable: Ok is not a failure")
   }
 }
 

@@ -8,9 +8,15 @@
  * is a `Clock` sleep, so `TestClock` drives it. A fault script makes the next calls fail
  * (see `MockFault`). Every request is recorded for assertions.
  *
+ * `stream` is native: the reply goes out in chunks ({@link chunksOf}: one per word, with the
+ * whitespace after it; at most {@link MAX_CHUNKS}, longer replies grouped evenly), each after the
+ * latency (per chunk when streaming, once for `generate`), then one `finish` part with the same
+ * response `generate` gives. A scripted fault fails a stream before its first chunk, except
+ * `cut:N`, which sends N chunks and then fails with `Network`.
+ *
  * @since 0.1.0
  */
-import { type Clock, Context, Duration, Effect, Layer, Result, Schema } from "effect"
+import { type Clock, Context, Duration, Effect, Layer, Result, Schema, Stream } from "effect"
 import * as DurationText from "../../DurationText.ts"
 import * as LanguageModel from "../../LanguageModel.ts"
 import * as LlmError from "../../LlmError.ts"
@@ -18,6 +24,7 @@ import type { LlmRequest } from "../../LlmRequest.ts"
 import * as Message from "../../Message.ts"
 import type { FinishReason, LlmResponse } from "../../LlmResponse.ts"
 import type { Provider } from "../../ProviderRegistry.ts"
+import * as StreamPart from "../../StreamPart.ts"
 import * as Tokenizer from "../../Tokenizer.ts"
 import * as Usage from "../../Usage.ts"
 import * as ProviderKit from "../ProviderKit.ts"
@@ -55,6 +62,7 @@ export type Reply = "echo" | (string & {}) | ((request: LlmRequest) => string)
  */
 export interface Options {
   readonly reply?: Reply | undefined
+  /** How long a call takes: `generate` waits it once, `stream` before each chunk. */
   readonly latency?: Duration.Input | undefined
   readonly faults?: ReadonlyArray<MockFault> | undefined
   readonly model?: string | undefined
@@ -157,38 +165,42 @@ const tokenCounts = () => {
   return { text, request }
 }
 
-const faultError = (fault: MockFault, model: string): Effect.Effect<never, LlmError.LlmError> => {
-  const fail = (reason: LlmError.LlmErrorReason, status?: number) =>
-    Effect.fail(LlmError.make(PROVIDER, reason, { model, status }))
-  switch (fault._tag) {
-    case "RateLimited":
-      return fail(
-        new LlmError.RateLimited({
-          description: "scripted rate limit",
-          ...(fault.retryAfterMs !== undefined ? { retryAfterMs: fault.retryAfterMs } : {})
-        }),
-        429
-      )
-    case "ServerError":
-      return fault.status === 503
-        ? fail(new LlmError.Unavailable({ description: "scripted outage (503)" }), 503)
-        : fail(new LlmError.ServerError({ description: `scripted server error ${fault.status}`, status: fault.status }), fault.status)
-    case "Timeout":
-      return fail(new LlmError.Timeout({ description: "scripted timeout", scope: "attempt", attempts: 1, elapsedMs: 0 }))
-    case "Network":
-      return fail(new LlmError.Network({ description: "scripted connection reset" }))
-    case "Malformed":
-      return fail(new LlmError.ResponseMalformed({ description: "scripted malformed response body" }))
-    case "Authentication":
-      return fail(new LlmError.Authentication({ description: "scripted invalid API key" }), 401)
-    case "InvalidRequest":
-      return fail(new LlmError.InvalidRequest({ description: "scripted invalid request" }), 400)
-    case "Hang":
-      return Effect.never
-    case "Ok":
-      return Effect.die("unreachable: Ok is not a failure")
-  }
+/**
+ * The most chunks a streamed reply is sent in.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MAX_CHUNKS = 64
+
+const WORD_BOUNDARY = /(?<=\s)(?=\S)/
+
+/**
+ * The chunks a reply is streamed in: one per word, with the whitespace after it (leading
+ * whitespace stays with the first word), so that they join back to the reply; past
+ * {@link MAX_CHUNKS} words, consecutive words are grouped evenly. Deterministic. An empty reply
+ * has no chunks.
+ *
+ * @since 0.1.0
+ * @category replies
+ * @example
+ * MockLanguageModel.chunksOf("The Nile is long.") // ["The ", "Nile ", "is ", "long."]
+ */
+export const chunksOf = (text: string): ReadonlyArray<string> => {
+  if (text === "") return []
+  const words = text.split(WORD_BOUNDARY)
+  // Leading whitespace goes with the first word.
+  if (words.length > 1 && words[0]!.trim() === "") words.splice(0, 2, words[0]! + words[1]!)
+  if (words.length <= MAX_CHUNKS) return words
+  const size = Math.ceil(words.length / MAX_CHUNKS)
+  const chunks: Array<string> = []
+  for (let index = 0; index < words.length; index += size) chunks.push(words.slice(index, index + size).join(""))
+  return chunks
 }
+
+const faultError = (fault: MockFault, model: string) => MockFaultModule.toFailure(fault, PROVIDER, model)
+
+const cutError = (model: string, sent: number) => MockFaultModule.cutFailure(PROVIDER, model, sent)
 
 /**
  * Builds a mock model and its control.
@@ -224,19 +236,26 @@ export const make = (options: Options = {}): Effect.Effect<{ readonly model: Lan
       return found
     }
 
-    const respond = (request: LlmRequest, model: string, id: number, started: number, clock: Clock.Clock): LlmResponse => {
-      const { content, finishReason } = applyLimits(reply(request), request)
-      return {
-        content,
-        model,
-        provider: PROVIDER,
-        usage: Usage.make({ inputTokens: count.request(request), outputTokens: count.text(content) }),
-        finishReason,
-        rawFinishReason: finishReason,
-        latencyMs: clock.currentTimeMillisUnsafe() - started,
-        requestId: `mock-${id}`
-      }
-    }
+    const respondWith = (
+      request: LlmRequest,
+      limited: { readonly content: string; readonly finishReason: FinishReason },
+      model: string,
+      id: number,
+      started: number,
+      clock: Clock.Clock
+    ): LlmResponse => ({
+      content: limited.content,
+      model,
+      provider: PROVIDER,
+      usage: Usage.make({ inputTokens: count.request(request), outputTokens: count.text(limited.content) }),
+      finishReason: limited.finishReason,
+      rawFinishReason: limited.finishReason,
+      latencyMs: clock.currentTimeMillisUnsafe() - started,
+      requestId: `mock-${id}`
+    })
+
+    const respond = (request: LlmRequest, model: string, id: number, started: number, clock: Clock.Clock): LlmResponse =>
+      respondWith(request, applyLimits(reply(request), request), model, id, started, clock)
 
     // Plain combinators rather than a generator: the mock is the baseline of every benchmark.
     const generate = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError.LlmError> =>
@@ -252,8 +271,36 @@ export const make = (options: Options = {}): Effect.Effect<{ readonly model: Lan
         return sleeps ? Effect.andThen(Effect.sleep(latency), outcome) : outcome
       })
 
+    // The reply in chunks, each after the latency; then the finish part, or the cut's failure.
+    const stream = (request: LlmRequest): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
+      Stream.unwrap(Effect.clockWith((clock) => {
+        const started = clock.currentTimeMillisUnsafe()
+        recorded.push(request)
+        const id = ++counter
+        const fault = faults.length === 0 ? undefined : faults.shift()
+        const model = request.model ?? defaultModel
+        if (fault !== undefined && fault._tag !== "Ok" && fault._tag !== "Cut") {
+          const failure = faultError(fault, model)
+          return Effect.succeed(Stream.fromEffect(sleeps ? Effect.andThen(Effect.sleep(latency), failure) : failure))
+        }
+        const limited = applyLimits(reply(request), request)
+        const all = chunksOf(limited.content)
+        const chunks = fault?._tag === "Cut" ? all.slice(0, fault.chunks) : all
+        const last: Effect.Effect<StreamPart.StreamPart, LlmError.LlmError> = fault?._tag === "Cut"
+          ? Effect.fail(cutError(model, chunks.length))
+          : Effect.sync(() => StreamPart.finish(respondWith(request, limited, model, id, started, clock)))
+        const deltas = chunks.map(StreamPart.textDelta)
+        if (!sleeps) return Effect.succeed(Stream.concat(Stream.fromIterable(deltas), Stream.fromEffect(last)))
+        // Latency per chunk; an answer with no chunk still takes it once.
+        const paced = Stream.mapEffect(Stream.fromIterable(deltas), (delta) => Effect.as(Effect.sleep(latency), delta))
+        return Effect.succeed(Stream.concat(
+          paced,
+          Stream.fromEffect(deltas.length === 0 ? Effect.andThen(Effect.sleep(latency), last) : last)
+        ))
+      }))
+
     return {
-      model: LanguageModel.make({ provider: PROVIDER, defaultModel, generate }),
+      model: LanguageModel.make({ provider: PROVIDER, defaultModel, generate, stream }),
       control: {
         calls: Effect.sync(() => recorded.slice()),
         pushFaults: (more) => Effect.sync(() => void faults.push(...more)),
@@ -278,8 +325,8 @@ export const layer = (options: Options = {}): Layer.Layer<LanguageModel.Language
 
 /**
  * `providers.mock.options` (and the YAML `mock:` section, which the config passes here):
- * `reply` (a fixed text, or `echo`), `latency` (`50ms`, `1s`, or milliseconds) and `faults` (a
- * fault script, see `MockFault`), decoded into the mock's {@link Options}.
+ * `reply` (a fixed text, or `echo`), `latency` (`50ms`, `1s`, or milliseconds; per chunk when
+ * streaming) and `faults` (a fault script, see `MockFault`), decoded into the mock's {@link Options}.
  *
  * @since 0.1.0
  * @category options
@@ -289,7 +336,9 @@ export const ProviderOptions = Schema.Struct({
     description: "A fixed reply, or \"echo\" to repeat the last user message."
   }),
   latency: Schema.optionalKey(
-    DurationText.DurationFromText.pipe(Schema.annotateEncoded({ description: "How long each call takes." }))
+    DurationText.DurationFromText.pipe(
+      Schema.annotateEncoded({ description: "How long each call takes (each chunk, when streaming)." })
+    )
   ),
   faults: Schema.optionalKey(
     MockFaultModule.Script.pipe(Schema.annotateEncoded({ description: "The next calls fail with these faults." }))

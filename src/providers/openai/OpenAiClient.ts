@@ -10,17 +10,31 @@
  * `maxResponseBytes` of a body are read (default 32 MiB): past it the connection is closed and
  * the call fails with `ResponseMalformed` naming the cap.
  *
+ * {@link Service.streamChatCompletion} sends the same request with `stream: true` and
+ * `stream_options: { include_usage: true }` and reads the server-sent events as they arrive
+ * (`internal/eventStream.ts`: `effect/encoding`'s SSE parser, fed in the pull loop, so that a
+ * `retry:` directive from a proxy is ignored instead of ending the stream), each `data:` line one
+ * chunk ({@link OpenAiSchema.ChatCompletionChunk}) handed to a {@link ChunkReader} in the same
+ * pull, and `data: [DONE]` the end of the answer (the end of the body is read after it, so that
+ * the connection is kept for the next call). The timeout bounds the opening (until the response
+ * headers); `maxResponseBytes` bounds the whole stream. A `data:` line that is not JSON or not a
+ * chunk is `ResponseMalformed`, an `error` object in a `data:` line is mapped to its reason
+ * (`Errors.fromStreamError`), a body that ends before the answer is whole (no `finish_reason`, no
+ * `[DONE]`) or a connection dropped mid-stream is `Network`. A server that ignores `stream: true`
+ * and answers with one JSON completion is read as one chunk.
+ *
  * The transport is whatever `HttpClient` is provided: `NodeHttpClient.layerUndici` in
  * production (the least client CPU per call measured; see docs/performance.md), a fake in tests.
  *
  * @since 0.1.0
  */
-import { Context, Duration, Effect, Exit, Layer, Redacted } from "effect"
-import { HttpBody, HttpClient, HttpClientRequest } from "effect/http"
+import { Clock, Context, Duration, Effect, Exit, Layer, Redacted, Stream } from "effect"
+import { HttpBody, HttpClient, type HttpClientError, HttpClientRequest, type HttpClientResponse } from "effect/http"
 import * as BaseUrl from "../../BaseUrl.ts"
 import type * as LlmError from "../../LlmError.ts"
 import * as ProviderKit from "../ProviderKit.ts"
 import * as Errors from "./internal/errors.ts"
+import * as EventStream from "./internal/eventStream.ts"
 import * as OpenAiSchema from "./internal/OpenAiSchema.ts"
 
 /**
@@ -56,6 +70,47 @@ export interface ChatCompletionResult {
 }
 
 /**
+ * What is known once a stream has opened: the request id from the response headers, and when
+ * the request was sent.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StreamOpened = EventStream.Opened
+
+/**
+ * Reads the chunks of one stream as they arrive (`onChunk`), hands over what it made of them
+ * (`take`, after each read) and gives the last element once the answer is whole (`end`: `[DONE]`,
+ * or the end of a body that sent a `finish_reason`), or the `LlmError` the stream ends with.
+ * `OpenAiLanguageModel` reads them into stream parts; {@link chunks} passes them through.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ChunkReader<A> = EventStream.ChunkReader<A>
+
+/**
+ * A reader that passes the chunks through as they are.
+ *
+ * @since 0.1.0
+ * @category readers
+ * @example
+ * client.streamChatCompletion(body, OpenAiClient.chunks) // Stream<ChatCompletionChunk, LlmError>
+ */
+export const chunks = (_opened: StreamOpened): ChunkReader<OpenAiSchema.ChatCompletionChunk> => {
+  let pending: Array<OpenAiSchema.ChatCompletionChunk> = []
+  return {
+    onChunk: (chunk) => void pending.push(chunk),
+    take: () => {
+      const out = pending
+      if (out.length > 0) pending = []
+      return out
+    },
+    end: () => undefined
+  }
+}
+
+/**
  * What the client does.
  *
  * @since 0.1.0
@@ -69,6 +124,16 @@ export interface Service {
   readonly createChatCompletion: (
     body: OpenAiSchema.ChatCompletionRequest
   ) => Effect.Effect<ChatCompletionResult, LlmError.LlmError>
+  /**
+   * Sends one streamed chat-completions request (`stream: true`, `stream_options: {
+   * include_usage: true }`) and, once the response headers say it is a 2xx stream, reads its
+   * chunks with a reader made for it: the stream of what the reader produces. Ending or
+   * interrupting the stream closes the connection.
+   */
+  readonly streamChatCompletion: <A>(
+    body: OpenAiSchema.ChatCompletionRequest,
+    reader: (opened: StreamOpened) => ChunkReader<A>
+  ) => Stream.Stream<A, LlmError.LlmError>
 }
 
 /**
@@ -103,47 +168,111 @@ export const fromHttpClient = (http: HttpClient.HttpClient, options: Options): S
     ...(apiKey !== undefined && apiKey !== "" ? { authorization: `Bearer ${apiKey}` } : {}),
     ...options.headers
   }
+  const streamHeaders: Record<string, string> = { ...headers, accept: "text/event-stream" }
   const timeout = Duration.fromInputUnsafe(options.timeout ?? DEFAULT_TIMEOUT)
   const timeoutMs = Duration.toMillis(timeout)
   const maxResponseBytes = options.maxResponseBytes ?? ProviderKit.DEFAULT_MAX_RESPONSE_BYTES
 
-  const createChatCompletion = (body: OpenAiSchema.ChatCompletionRequest) => {
-    const call: Errors.CallInfo = { provider: options.provider, model: body.model, baseUrl, apiKey }
-    const post = HttpClientRequest.post(target.url, {
-      headers,
+  const post = (body: OpenAiSchema.ChatCompletionRequest, requestHeaders: Record<string, string>) => {
+    const request = HttpClientRequest.post(target.url, {
+      headers: requestHeaders,
       body: HttpBody.text(JSON.stringify(body), "application/json")
     })
-    const request = urlParams === undefined ? post : HttpClientRequest.setUrlParams(post, urlParams)
-    return http.execute(request).pipe(
-      Effect.flatMap((response) =>
-        Effect.flatMap(ProviderKit.readText(response, call, maxResponseBytes), (text): Effect.Effect<ChatCompletionResult, LlmError.LlmError> => {
-          const status = response.status
-          if (status < 200 || status >= 300) {
-            return Effect.flatMap(
-              Effect.clockWith((clock) => clock.currentTimeMillis),
-              (nowMs) => Effect.fail(Errors.fromStatus(call, { status, headers: response.headers, body: text, nowMs }))
-            )
-          }
-          let json: unknown
-          try {
-            json = JSON.parse(text)
-          } catch {
-            return Effect.fail(Errors.malformed(call, `the body is not JSON (${describeText(text)})`, response.headers))
-          }
-          const decoded = OpenAiSchema.decodeChatCompletion(json)
-          if (Exit.isFailure(decoded)) {
-            return Effect.fail(Errors.malformed(call, "the body is not a chat completion (no choices array)", response.headers))
-          }
-          return Effect.succeed({ completion: decoded.value, requestId: Errors.requestIdOf(response.headers) })
-        })
-      ),
+    return urlParams === undefined ? request : HttpClientRequest.setUrlParams(request, urlParams)
+  }
+
+  const statusFailure = (call: Errors.CallInfo, response: HttpClientResponse.HttpClientResponse, text: string) =>
+    Effect.flatMap(
+      Effect.clockWith((clock) => clock.currentTimeMillis),
+      (nowMs) => Effect.fail(Errors.fromStatus(call, { status: response.status, headers: response.headers, body: text, nowMs }))
+    )
+
+  /** A whole JSON body: a completion, or `ResponseMalformed` saying what it is instead. */
+  const completionOf = (
+    call: Errors.CallInfo,
+    response: HttpClientResponse.HttpClientResponse,
+    text: string
+  ): Effect.Effect<ChatCompletionResult, LlmError.LlmError> => {
+    let json: unknown
+    try {
+      json = JSON.parse(text)
+    } catch {
+      return Effect.fail(Errors.malformed(call, `the body is not JSON (${describeText(text)})`, response.headers))
+    }
+    const decoded = OpenAiSchema.decodeChatCompletion(json)
+    if (Exit.isFailure(decoded)) {
+      return Effect.fail(Errors.malformed(call, "the body is not a chat completion (no choices array)", response.headers))
+    }
+    return Effect.succeed({ completion: decoded.value, requestId: Errors.requestIdOf(response.headers) })
+  }
+
+  const bounded = <A>(call: Errors.CallInfo, effect: Effect.Effect<A, LlmError.LlmError | HttpClientError.HttpClientError>) =>
+    effect.pipe(
       Effect.catchTag("HttpClientError", (error) => Effect.fail(Errors.fromTransport(call, error))),
       Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(Errors.timeout(call, timeoutMs)) })
     )
+
+  const createChatCompletion = (body: OpenAiSchema.ChatCompletionRequest) => {
+    const call: Errors.CallInfo = { provider: options.provider, model: body.model, baseUrl, apiKey }
+    return bounded(
+      call,
+      Effect.flatMap(http.execute(post(body, headers)), (response) =>
+        Effect.flatMap(ProviderKit.readText(response, call, maxResponseBytes), (text) => {
+          const status = response.status
+          return status < 200 || status >= 300 ? statusFailure(call, response, text) : completionOf(call, response, text)
+        }))
+    )
   }
 
-  return { provider: options.provider, baseUrl, createChatCompletion }
+  const streamChatCompletion = <A>(
+    body: OpenAiSchema.ChatCompletionRequest,
+    reader: (opened: StreamOpened) => ChunkReader<A>
+  ): Stream.Stream<A, LlmError.LlmError> => {
+    const call: Errors.CallInfo = { provider: options.provider, model: body.model, baseUrl, apiKey }
+    const request = post({ ...body, stream: true, stream_options: { include_usage: true } }, streamHeaders)
+    return Stream.unwrap(Effect.flatMap(Clock.currentTimeMillis, (startedMs) =>
+      bounded(
+        call,
+        Effect.flatMap(http.execute(request), (response): Effect.Effect<
+          Stream.Stream<A, LlmError.LlmError>,
+          LlmError.LlmError | HttpClientError.HttpClientError
+        > => {
+          const status = response.status
+          if (status < 200 || status >= 300) {
+            return Effect.flatMap(ProviderKit.readText(response, call, maxResponseBytes), (text) => statusFailure(call, response, text))
+          }
+          const opened: StreamOpened = { requestId: Errors.requestIdOf(response.headers), startedMs }
+          const type = response.headers["content-type"] ?? ""
+          if (EVENT_STREAM.test(type)) {
+            return Effect.succeed(EventStream.read(response.stream, call, opened, maxResponseBytes, reader(opened)))
+          }
+          // A server that ignores `stream: true` and answers with one JSON completion: one chunk.
+          return Effect.flatMap(ProviderKit.readText(response, call, maxResponseBytes), (text) =>
+            Effect.map(completionOf(call, response, text), (result) =>
+              EventStream.fromChunks([chunkOfCompletion(result.completion)], reader(opened))))
+        })
+      )))
+  }
+
+  return { provider: options.provider, baseUrl, createChatCompletion, streamChatCompletion }
 }
+
+const EVENT_STREAM = /text\/event-stream/i
+
+/** A whole completion as the one chunk of a stream (a server that answered JSON to a stream request). */
+const chunkOfCompletion = (completion: OpenAiSchema.ChatCompletion): OpenAiSchema.ChatCompletionChunk => ({
+  ...(completion.id !== undefined ? { id: completion.id } : {}),
+  ...(completion.model !== undefined ? { model: completion.model } : {}),
+  choices: completion.choices.map((choice) => ({
+    index: choice.index ?? 0,
+    delta: {
+      content: choice.message?.content ?? null,
+      refusal: choice.message?.refusal ?? null
+    },
+    finish_reason: choice.finish_reason ?? null
+  })),
+  ...(completion.usage !== undefined ? { usage: completion.usage } : {})
+})
 
 const describeText = (text: string): string =>
   text.length === 0 ? "empty" : `${text.length} characters starting ${JSON.stringify(text.slice(0, 40))}`

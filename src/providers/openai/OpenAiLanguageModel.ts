@@ -10,23 +10,33 @@
  * finish reason (the raw value kept), the request id (`x-request-id`) and the latency (`Clock`).
  * With no usage in the response, tokens are counted locally and marked `estimated`.
  *
+ * Both paths are native: `generate` reads one JSON completion; `stream` sends the same request
+ * with `stream: true` and `stream_options: { include_usage: true }` and turns the server-sent
+ * chunks into parts as they arrive (`delta.content` as text deltas, `delta.tool_calls` as
+ * tool-call deltas), then one `finish` part with the whole response, mapped as `generate` maps
+ * it (`internal/mapping.ts`). The usage comes in the last chunk; a server that sends none (some
+ * OpenAI-compatible servers never do, and an aborted stream never gets it) has it counted
+ * locally and marked `estimated`. Interrupting the consumer closes the connection.
+ *
  * @since 0.1.0
  */
-import { Clock, Effect, type FileSystem, Layer, type Path, Result, Schema } from "effect"
+import { Clock, Effect, type FileSystem, Layer, type Path, Result, Schema, Stream } from "effect"
 import { HttpClient } from "effect/http"
 import * as BaseUrl from "../../BaseUrl.ts"
 import * as LanguageModel from "../../LanguageModel.ts"
 import * as LlmError from "../../LlmError.ts"
 import type { LlmRequest } from "../../LlmRequest.ts"
 import * as Message from "../../Message.ts"
-import type { Cost, FinishReason, LlmResponse } from "../../LlmResponse.ts"
+import type { FinishReason, LlmResponse } from "../../LlmResponse.ts"
 import type { Provider } from "../../ProviderRegistry.ts"
-import * as Tokenizer from "../../Tokenizer.ts"
-import * as Usage from "../../Usage.ts"
+import * as StreamPart from "../../StreamPart.ts"
+import type * as Usage from "../../Usage.ts"
 import * as TextOnly from "../internal/content.ts"
 import * as ProviderKit from "../ProviderKit.ts"
 import * as Errors from "./internal/errors.ts"
+import * as Mapping from "./internal/mapping.ts"
 import type * as OpenAiSchema from "./internal/OpenAiSchema.ts"
+import * as StreamAssembler from "./internal/StreamAssembler.ts"
 import * as OpenAiClient from "./OpenAiClient.ts"
 import type * as OpenAiWire from "openai/resources/chat/completions"
 
@@ -120,29 +130,7 @@ export const toWireRequest = (
  * @since 0.1.0
  * @category mapping
  */
-export const toFinishReason = (raw: string | null | undefined): FinishReason => {
-  switch (raw) {
-    case "stop":
-    case "end_turn":
-    case "stop_sequence":
-      return "stop"
-    case "length":
-    case "max_tokens":
-      return "length"
-    case "content_filter":
-      return "content-filter"
-    case "tool_calls":
-    case "function_call":
-      return "tool-calls"
-    case "error":
-      return "error"
-    default:
-      return "other"
-  }
-}
-
-const count = (value: number | null | undefined): number | undefined =>
-  typeof value === "number" && Number.isFinite(value) && value >= 0 ? Math.round(value) : undefined
+export const toFinishReason: (raw: string | null | undefined) => FinishReason = Mapping.toFinishReason
 
 /**
  * The usage fields {@link toUsage} reads (the decoded Schema type, or the `openai` SDK's).
@@ -150,12 +138,7 @@ const count = (value: number | null | undefined): number | undefined =>
  * @since 0.1.0
  * @category models
  */
-export interface UsageFields {
-  readonly prompt_tokens?: number | null | undefined
-  readonly completion_tokens?: number | null | undefined
-  readonly prompt_tokens_details?: { readonly cached_tokens?: number | null | undefined } | null | undefined
-  readonly completion_tokens_details?: { readonly reasoning_tokens?: number | null | undefined } | null | undefined
-}
+export type UsageFields = Mapping.UsageFields
 
 /**
  * Normalises the wire usage; `undefined` when the provider reported none.
@@ -163,18 +146,7 @@ export interface UsageFields {
  * @since 0.1.0
  * @category mapping
  */
-export const toUsage = (usage: UsageFields | null | undefined): Usage.Usage | undefined => {
-  if (usage === null || usage === undefined) return undefined
-  const inputTokens = count(usage.prompt_tokens)
-  const outputTokens = count(usage.completion_tokens)
-  if (inputTokens === undefined || outputTokens === undefined) return undefined
-  return Usage.make({
-    inputTokens,
-    outputTokens,
-    cachedInputTokens: count(usage.prompt_tokens_details?.cached_tokens),
-    reasoningTokens: count(usage.completion_tokens_details?.reasoning_tokens)
-  })
-}
+export const toUsage: (usage: UsageFields | null | undefined) => Usage.Usage | undefined = Mapping.toUsage
 
 /**
  * Builds the service on a client.
@@ -194,46 +166,34 @@ export const fromClient = (client: OpenAiClient.Service, options: Options): Lang
           const choice = completion.choices[0]
           const content = choice?.message?.content ?? ""
           const rawFinish = choice?.finish_reason ?? undefined
-          const finishReason = toFinishReason(rawFinish)
           const id = requestId ?? completion.id ?? undefined
           const call = { provider: options.provider, model, baseUrl: client.baseUrl }
           if (choice === undefined) {
             return Effect.fail(Errors.malformed(call, "the completion has no choices"))
           }
-          const refusal = choice.message?.refusal
-          if (content === "" && (finishReason === "content-filter" || (typeof refusal === "string" && refusal !== ""))) {
-            return Effect.fail(Errors.contentFiltered(
-              call,
-              typeof refusal === "string" && refusal !== ""
-                ? `the model refused: ${ProviderKit.scrub(refusal)}`
-                : "the provider filtered the output and returned no content (finish_reason content_filter)",
-              id
-            ))
-          }
-          const usage = toUsage(completion.usage) ?? Usage.make({
-            inputTokens: Tokenizer.countRequest(request),
-            outputTokens: Tokenizer.countText(content),
-            estimated: true
-          })
-          const providerCost = options.providerCost === true ? completion.usage?.cost : undefined
-          const cost: Cost | undefined = typeof providerCost === "number" && Number.isFinite(providerCost) && providerCost >= 0
-            ? { usd: providerCost, source: "provider" }
-            : undefined
-          const response: LlmResponse = {
-            content,
-            model: completion.model ?? model,
+          const filtered = Mapping.filteredReason(content, Mapping.toFinishReason(rawFinish), choice.message?.refusal)
+          if (filtered !== undefined) return Effect.fail(Errors.contentFiltered(call, filtered, id))
+          return Effect.succeed(Mapping.toResponse({
             provider: options.provider,
-            usage,
-            finishReason,
-            ...(rawFinish !== undefined && rawFinish !== null ? { rawFinishReason: rawFinish } : {}),
-            latencyMs: Math.max(0, finished - started),
-            ...(id !== undefined ? { requestId: id } : {}),
-            ...(cost !== undefined ? { cost } : {})
-          }
-          return Effect.succeed(response)
+            model: completion.model ?? model,
+            content,
+            usage: Mapping.toUsage(completion.usage) ?? Mapping.estimateUsage(request, content),
+            rawFinishReason: rawFinish,
+            latencyMs: finished - started,
+            requestId: id,
+            cost: Mapping.providerCost(completion.usage, options.providerCost)
+          }))
         })))
   }
-  return LanguageModel.make({ provider: options.provider, defaultModel: options.defaultModel, generate })
+  const stream = (request: LlmRequest): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> => {
+    const model = request.model ?? options.defaultModel
+    const unsupported = TextOnly.nonText(options.provider, request, model)
+    if (unsupported !== undefined) return Stream.fail(unsupported)
+    const call = { provider: options.provider, model, baseUrl: client.baseUrl }
+    return client.streamChatCompletion(toWireRequest(request, model, options), (opened) =>
+      StreamAssembler.make({ ...opened, call, request, providerCost: options.providerCost }))
+  }
+  return LanguageModel.make({ provider: options.provider, defaultModel: options.defaultModel, generate, stream })
 }
 
 /**

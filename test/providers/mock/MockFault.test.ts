@@ -39,6 +39,16 @@ describe("MockFault", () => {
     assert.isTrue(Result.isFailure(MockFault.parseScript("429:soon")))
   })
 
+  it("cut:N ends a stream after N chunks; a cut without a count is refused, naming the form", () => {
+    assert.deepStrictEqual(MockFault.parseScript("cut:2,cut:0"), Result.succeed([{ _tag: "Cut", chunks: 2 }, { _tag: "Cut", chunks: 0 }]))
+    const bad = MockFault.parseScript("cut:two")
+    assert.isTrue(Result.isFailure(bad))
+    if (Result.isFailure(bad)) assert.include(bad.failure, "cut:N takes a number of chunks")
+    const unknown = MockFault.parseScript("teapot")
+    if (Result.isFailure(unknown)) assert.include(unknown.failure, "cut:<chunks>")
+    assert.strictEqual(MockFault.format({ _tag: "Cut", chunks: 3 }), "cut:3")
+  })
+
   it("the Script schema reads a string or a list (numbers too), names a bad token, and writes tokens back", () => {
     const decode = Schema.decodeUnknownSync(MockFault.Script)
     const faults: ReadonlyArray<MockFault.MockFault> = [

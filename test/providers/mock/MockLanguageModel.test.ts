@@ -1,10 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Result } from "effect"
+import { Effect, Exit, Fiber, Result, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as LanguageModel from "../../../src/LanguageModel.ts"
 import * as LlmError from "../../../src/LlmError.ts"
 import * as MockFault from "../../../src/providers/mock/MockFault.ts"
 import * as Mock from "../../../src/providers/mock/MockLanguageModel.ts"
+import * as StreamPart from "../../../src/StreamPart.ts"
 import * as Tokenizer from "../../../src/Tokenizer.ts"
 
 const faults = (script: string) => Result.getOrThrow(MockFault.parseScript(script))
@@ -158,4 +159,111 @@ describe("MockLanguageModel", () => {
       yield* TestClock.adjust("1 millis")
       assert.strictEqual((yield* Fiber.join(fiber)).content, "late")
     }))
+})
+
+const streamed = (input: Parameters<typeof LanguageModel.stream>[0]) =>
+  Effect.gen(function*() {
+    const parts: Array<StreamPart.StreamPart> = []
+    const exit = yield* Effect.exit(Stream.runForEach(LanguageModel.stream(input), (part) => Effect.sync(() => void parts.push(part))))
+    return { parts, exit }
+  })
+
+const texts = (parts: ReadonlyArray<StreamPart.StreamPart>) => parts.flatMap((part) => (part.type === "text-delta" ? [part.text] : []))
+
+describe("MockLanguageModel: stream", () => {
+  it("chunksOf: one chunk per word with its whitespace, joining back to the reply; at most MAX_CHUNKS", () => {
+    assert.deepStrictEqual(Mock.chunksOf("The Nile  is long.\n"), ["The ", "Nile  ", "is ", "long.\n"])
+    assert.deepStrictEqual(Mock.chunksOf("  leading"), ["  leading"])
+    assert.deepStrictEqual(Mock.chunksOf(""), [])
+    const long = Array.from({ length: 1_000 }, (_, index) => `w${index}`).join(" ")
+    const chunks = Mock.chunksOf(long)
+    assert.isAtMost(chunks.length, Mock.MAX_CHUNKS)
+    assert.strictEqual(chunks.join(""), long)
+    assert.deepStrictEqual(Mock.chunksOf(long), chunks)
+  })
+
+  it.effect("streams the reply in word chunks, then one finish part with the response generate gives", () =>
+    Effect.gen(function*() {
+      const { exit, parts } = yield* streamed("Name three rivers")
+      assert.isTrue(Exit.isSuccess(exit))
+      assert.deepStrictEqual(texts(parts), ["The ", "Rhine, ", "the ", "Danube ", "and ", "the ", "Loire."])
+      const last = parts.at(-1)
+      assert.strictEqual(last?.type, "finish")
+      assert.strictEqual(parts.filter(StreamPart.isFinish).length, 1)
+      const response = (last as StreamPart.Finish).response
+      const whole = yield* LanguageModel.generate("Name three rivers")
+      assert.strictEqual(response.content, texts(parts).join(""))
+      assert.deepStrictEqual(response.usage, whole.usage)
+      assert.strictEqual(response.finishReason, "stop")
+      assert.strictEqual(response.provider, "mock")
+      const control = yield* Mock.MockLanguageModel
+      assert.strictEqual((yield* control.calls).length, 2)
+    }).pipe(Effect.provide(Mock.layer({ reply: "The Rhine, the Danube and the Loire." }))))
+
+  it.effect("maxTokens and stop apply before the reply is chunked", () =>
+    Effect.gen(function*() {
+      const { parts } = yield* streamed({ prompt: "x", maxTokens: 3 })
+      const response = (parts.at(-1) as StreamPart.Finish).response
+      assert.strictEqual(response.finishReason, "length")
+      assert.strictEqual(texts(parts).join(""), response.content)
+      assert.strictEqual(response.usage.outputTokens, 3)
+    }).pipe(Effect.provide(Mock.layer({ reply: "one two three four five six seven" }))))
+
+  it.effect("the latency is per chunk when streaming, on the Clock (TestClock drives it)", () =>
+    Effect.gen(function*() {
+      const received: Array<string> = []
+      const fiber = yield* Effect.forkChild(Stream.runForEach(LanguageModel.stream("x"), (part) =>
+        Effect.sync(() => void received.push(part.type === "text-delta" ? part.text : part.type))))
+      yield* TestClock.adjust("99 millis")
+      assert.deepStrictEqual(received, [])
+      yield* TestClock.adjust("1 millis")
+      assert.deepStrictEqual(received, ["one "])
+      yield* TestClock.adjust("100 millis")
+      assert.deepStrictEqual(received, ["one ", "two "])
+      yield* TestClock.adjust("100 millis")
+      yield* Fiber.join(fiber)
+      assert.deepStrictEqual(received, ["one ", "two ", "three", "finish"])
+      // generate waits the latency once.
+      const whole = yield* Effect.forkChild(LanguageModel.generate("x"))
+      yield* TestClock.adjust("100 millis")
+      assert.strictEqual((yield* Fiber.join(whole)).latencyMs, 100)
+    }).pipe(Effect.provide(Mock.layer({ reply: "one two three", latency: "100 millis" }))))
+
+  it.effect("cut:N sends N chunks then fails with Network (retryable); generate fails with Network", () =>
+    Effect.gen(function*() {
+      const { exit, parts } = yield* streamed("x")
+      assert.deepStrictEqual(parts, [StreamPart.textDelta("one "), StreamPart.textDelta("two ")])
+      assert.isTrue(Exit.isFailure(exit))
+      const error = yield* Effect.flip(exit)
+      assert.strictEqual(error.reason._tag, "Network")
+      assert.isTrue(error.isRetryable)
+      assert.include(error.message, "after 2 chunks")
+      const none = yield* streamed("x")
+      assert.deepStrictEqual(none.parts, [])
+      assert.isTrue(Exit.isFailure(none.exit))
+      const whole = yield* Effect.flip(LanguageModel.generate("x"))
+      assert.strictEqual(whole.reason._tag, "Network")
+      // A cut past the last chunk sends them all and fails instead of finishing.
+      const past = yield* streamed("x")
+      assert.deepStrictEqual(texts(past.parts), ["one ", "two ", "three ", "four"])
+      assert.isFalse(past.parts.some(StreamPart.isFinish))
+      assert.isTrue(Exit.isFailure(past.exit))
+      // Then the script is used up: the next stream finishes.
+      assert.isTrue(Exit.isSuccess((yield* streamed("x")).exit))
+    }).pipe(Effect.provide(Mock.layer({ reply: "one two three four", faults: faults("cut:2,cut:0,cut:1,cut:9") }))))
+
+  it.effect("other faults fail the stream before its first chunk, after the latency", () =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.forkChild(streamed("x"))
+      yield* TestClock.adjust("50 millis")
+      const { exit, parts } = yield* Fiber.join(fiber)
+      assert.deepStrictEqual(parts, [])
+      const error = yield* Effect.flip(exit)
+      assert.strictEqual(error.reason._tag, "RateLimited")
+      assert.strictEqual(error.retryAfterMs, 2000)
+      const hung = yield* Effect.forkChild(streamed("x"))
+      yield* TestClock.adjust("1 hour")
+      assert.isUndefined(hung.pollUnsafe())
+      yield* Fiber.interrupt(hung)
+    }).pipe(Effect.provide(Mock.layer({ reply: "one two", latency: "50 millis", faults: faults("429:2s,hang") }))))
 })

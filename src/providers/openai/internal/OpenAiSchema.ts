@@ -107,6 +107,140 @@ export type ChatCompletion = typeof ChatCompletion.Type
 export const decodeChatCompletion = Schema.decodeUnknownExit(ChatCompletion)
 
 /**
+ * A fragment of a tool call in a streamed chunk: `index` says which call, `id` and
+ * `function.name` come with its first fragment, `function.arguments` adds to its arguments' JSON.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ChatCompletionChunkToolCall = lenientStruct({
+  index: optionalNullable(Schema.Number),
+  id: optionalNullable(Schema.String),
+  type: optionalNullable(Schema.String),
+  function: optionalNullable(lenientStruct({
+    name: optionalNullable(Schema.String),
+    arguments: optionalNullable(Schema.String)
+  }))
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ChatCompletionChunkToolCall = typeof ChatCompletionChunkToolCall.Type
+
+/**
+ * What a streamed chunk adds to the assistant message.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ChatCompletionChunkDelta = lenientStruct({
+  role: optionalNullable(Schema.String),
+  content: optionalNullable(Schema.String),
+  refusal: optionalNullable(Schema.String),
+  tool_calls: optionalNullable(Schema.Array(ChatCompletionChunkToolCall))
+})
+
+/**
+ * One choice of a streamed chunk.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ChatCompletionChunkChoice = lenientStruct({
+  index: optionalNullable(Schema.Number),
+  delta: optionalNullable(ChatCompletionChunkDelta),
+  finish_reason: optionalNullable(Schema.String)
+})
+
+/**
+ * One chunk of a streamed completion (`stream: true`): the `data:` of one server-sent event.
+ * With `stream_options: { include_usage: true }` the last chunk before `[DONE]` has the usage
+ * and no choices; `choices` may be absent there on some servers.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ChatCompletionChunk = lenientStruct({
+  id: optionalNullable(Schema.String),
+  model: optionalNullable(Schema.String),
+  object: optionalNullable(Schema.String),
+  created: optionalNullable(Schema.Number),
+  choices: optionalNullable(Schema.Array(ChatCompletionChunkChoice)),
+  usage: optionalNullable(CompletionUsage)
+}).annotate({ identifier: "OpenAiChatCompletionChunk" })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ChatCompletionChunk = typeof ChatCompletionChunk.Type
+
+/**
+ * Decodes an already-parsed JSON value as a streamed chunk, synchronously, as an `Exit`.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decodeChatCompletionChunk = Schema.decodeUnknownExit(ChatCompletionChunk)
+
+type Json = Readonly<Record<string, unknown>>
+
+const isObject = (value: unknown): value is Json => typeof value === "object" && value !== null && !Array.isArray(value)
+const absent = (value: unknown): boolean => value === undefined || value === null
+const maybeString = (value: unknown): boolean => value === undefined || value === null || typeof value === "string"
+const maybeNumber = (value: unknown): boolean => value === undefined || value === null || typeof value === "number"
+
+const isDetails = (value: unknown, field: string): boolean => absent(value) || (isObject(value) && maybeNumber(value[field]))
+
+const isUsage = (value: Json): boolean =>
+  maybeNumber(value.prompt_tokens) && maybeNumber(value.completion_tokens) && maybeNumber(value.total_tokens) &&
+  maybeNumber(value.cost) && isDetails(value.prompt_tokens_details, "cached_tokens") &&
+  isDetails(value.completion_tokens_details, "reasoning_tokens")
+
+const isToolCall = (value: unknown): boolean => {
+  if (!isObject(value) || !maybeNumber(value.index) || !maybeString(value.id) || !maybeString(value.type)) return false
+  const fn = value.function
+  return absent(fn) || (isObject(fn) && maybeString(fn.name) && maybeString(fn.arguments))
+}
+
+const isChoice = (value: unknown): boolean => {
+  if (!isObject(value) || !maybeNumber(value.index) || !maybeString(value.finish_reason)) return false
+  const delta = value.delta
+  if (absent(delta)) return true
+  if (!isObject(delta) || !maybeString(delta.role) || !maybeString(delta.content) || !maybeString(delta.refusal)) return false
+  const calls = delta.tool_calls
+  if (absent(calls)) return true
+  if (!Array.isArray(calls)) return false
+  for (const call of calls) if (!isToolCall(call)) return false
+  return true
+}
+
+/**
+ * Reads an already-parsed JSON value as a streamed chunk: the same check as
+ * {@link decodeChatCompletionChunk} (a test holds them equal), written out for the stream's hot
+ * path, where a chunk arrives every few tokens. The value itself is returned (no copy): every
+ * field the Schema names has the right type, and fields it does not name are kept as they are.
+ * `undefined` when it is not a chunk.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const readChatCompletionChunk = (json: unknown): ChatCompletionChunk | undefined => {
+  if (!isObject(json) || !maybeString(json.id) || !maybeString(json.model) || !maybeString(json.object)) return undefined
+  if (!maybeNumber(json.created)) return undefined
+  const choices = json.choices
+  if (!absent(choices)) {
+    if (!Array.isArray(choices)) return undefined
+    for (const choice of choices) if (!isChoice(choice)) return undefined
+  }
+  const usage = json.usage
+  if (!absent(usage) && !(isObject(usage) && isUsage(usage))) return undefined
+  return json as ChatCompletionChunk
+}
+
+/**
  * A chat message on the wire.
  *
  * @since 0.1.0
@@ -118,7 +252,7 @@ export interface WireMessage {
 }
 
 /**
- * The request body we send to `POST /chat/completions` (non-streaming). Extra fields a
+ * The request body we send to `POST /chat/completions`. Extra fields a
  * provider understands (OpenRouter's `usage: { include: true }`) go in the index signature.
  *
  * @since 0.1.0
@@ -132,5 +266,7 @@ export interface ChatCompletionRequest {
   readonly temperature?: number
   readonly top_p?: number
   readonly stop?: ReadonlyArray<string>
+  /** Set by `OpenAiClient.streamChatCompletion`, with `stream_options: { include_usage: true }`. */
+  readonly stream?: boolean
   readonly [extra: string]: unknown
 }

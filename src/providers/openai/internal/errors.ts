@@ -4,7 +4,10 @@
  * Used by the `openai`, `openrouter` and `openai-compatible` providers alike. A response with a
  * non-2xx status goes through {@link fromStatus}; a failure before any status (refused or reset
  * connection, invalid URL) through {@link fromTransport}; a body we cannot read through
- * {@link malformed}; a client-side timeout through {@link timeout}.
+ * {@link malformed}; a client-side timeout through {@link timeout}. In a stream (SSE), an `error`
+ * object sent in a `data:` line goes through {@link fromStreamError} (the same table, the status
+ * read from the error's code or type) and a body that ends before the answer is whole through
+ * {@link cutOff}.
  *
  * Status table (tested row by row in `test/providers/openai/errors.test.ts`):
  *
@@ -70,6 +73,10 @@ const readErrorBody = (body: string): ErrorBody => {
   } catch {
     return { message: body.length > 0 ? body : undefined }
   }
+  return readErrorJson(json)
+}
+
+const readErrorJson = (json: unknown): ErrorBody => {
   if (typeof json !== "object" || json === null) return {}
   const record = json as Record<string, unknown>
   const error = record.error
@@ -146,46 +153,49 @@ interface StatusContext {
   readonly call: CallInfo
   readonly failure: StatusFailure
   readonly parsed: ErrorBody
+  /** What failed, in parentheses in messages: `HTTP 429`, or `rate_limit_exceeded in the stream`. */
+  readonly what: string
   /** `: <the provider's message, scrubbed>`, or nothing. */
   readonly said: string
 }
 
 const reasonOf = ProviderKit.statusTable<StatusContext>({
-  401: ({ call, said }) =>
+  401: ({ call, said, what }) =>
     new LlmError.Authentication({
-      description: `the API key was refused (HTTP 401)${said}; check the key for ${call.provider}`
+      description: `the API key was refused (${what})${said}; check the key for ${call.provider}`
     }),
-  402: ({ call, said }) =>
+  402: ({ call, said, what }) =>
     new LlmError.PermissionDenied({
-      description: `payment required (HTTP 402)${said}; add credits to the ${call.provider} account`
+      description: `payment required (${what})${said}; add credits to the ${call.provider} account`
     }),
-  403: ({ said }) => new LlmError.PermissionDenied({ description: `the key may not do this (HTTP 403)${said}` }),
-  404: ({ call, said }) =>
+  403: ({ said, what }) => new LlmError.PermissionDenied({ description: `the key may not do this (${what})${said}` }),
+  404: ({ call, said, what }) =>
     new LlmError.NotFound({
-      description: `model "${call.model}" was not found at ${call.baseUrl} (HTTP 404)${said}; check the model name`,
+      description: `model "${call.model}" was not found at ${call.baseUrl} (${what})${said}; check the model name`,
       model: call.model
     }),
-  408: ({ said }) => ProviderKit.timeoutReason(`the provider timed out the request (HTTP 408)${said}`),
-  409: ({ said }) => new LlmError.ServerError({ description: `conflict on the provider's side (HTTP 409)${said}`, status: 409 }),
-  429: ({ failure, parsed, said }) => {
+  408: ({ said, what }) => ProviderKit.timeoutReason(`the provider timed out the request (${what})${said}`),
+  409: ({ said, what }) => new LlmError.ServerError({ description: `conflict on the provider's side (${what})${said}`, status: 409 }),
+  429: ({ failure, parsed, said, what }) => {
     if (parsed.code === "insufficient_quota" || parsed.type === "insufficient_quota") {
       return new LlmError.PermissionDenied({
-        description: `quota exhausted (HTTP 429 insufficient_quota)${said}; check the plan and billing of the account`
+        description: `quota exhausted (${what.includes("insufficient_quota") ? what : `${what}: insufficient_quota`})${said}; ` +
+          "check the plan and billing of the account"
       })
     }
     const after = retryAfterMs(failure.headers, failure.nowMs)
     return new LlmError.RateLimited({
-      description: `rate limited (HTTP 429)${said}`,
+      description: `rate limited (${what})${said}`,
       ...(after !== undefined ? { retryAfterMs: after } : {})
     })
   },
-  503: ({ said }) => new LlmError.Unavailable({ description: `the provider is overloaded or down (HTTP 503)${said}` }),
-  529: ({ said }) => new LlmError.Unavailable({ description: `the provider is overloaded or down (HTTP 529)${said}` }),
-  "5xx": ({ failure, said }) =>
-    new LlmError.ServerError({ description: `the provider failed (HTTP ${failure.status})${said}`, status: failure.status }),
-  "4xx": ({ failure, parsed, said }) =>
+  503: ({ said, what }) => new LlmError.Unavailable({ description: `the provider is overloaded or down (${what})${said}` }),
+  529: ({ said, what }) => new LlmError.Unavailable({ description: `the provider is overloaded or down (${what})${said}` }),
+  "5xx": ({ failure, said, what }) =>
+    new LlmError.ServerError({ description: `the provider failed (${what})${said}`, status: failure.status }),
+  "4xx": ({ parsed, said, what }) =>
     new LlmError.InvalidRequest({
-      description: `the provider rejected the request (HTTP ${failure.status})${said}`,
+      description: `the provider rejected the request (${what})${said}`,
       ...(parsed.code !== undefined && /param|unsupported/.test(parsed.code) ? { parameter: parsed.code } : {})
     }),
   orElse: ({ failure, said }) => new LlmError.ResponseMalformed({ description: `unexpected HTTP status ${failure.status}${said}` })
@@ -203,9 +213,95 @@ export const fromStatus = (call: CallInfo, failure: StatusFailure): LlmError.Llm
   const said = parsed.message !== undefined ? `: ${ProviderKit.scrub(parsed.message, call.apiKey)}` : ""
   const reason = isContentFilter(parsed)
     ? new LlmError.ContentFiltered({ description: `the provider filtered the content (HTTP ${status})${said}` })
-    : reasonOf(status, { call, failure, parsed, said })
+    : reasonOf(status, { call, failure, parsed, what: `HTTP ${status}`, said })
   return LlmError.make(call.provider, reason, { model: call.model, status, requestId: requestIdOf(failure.headers) })
 }
+
+// The status an error type or code sent in a stream stands for (OpenAI's types and codes,
+// OpenRouter's, vLLM's and LiteLLM's class names); anything else is a failure of the provider (500).
+const STREAM_ERROR_STATUS: Readonly<Record<string, number>> = {
+  invalid_request_error: 400,
+  badrequesterror: 400,
+  bad_request: 400,
+  context_length_exceeded: 400,
+  invalid_api_key: 401,
+  authentication_error: 401,
+  authenticationerror: 401,
+  unauthorized: 401,
+  insufficient_credits: 402,
+  permission_error: 403,
+  permission_denied: 403,
+  permissiondeniederror: 403,
+  not_found_error: 404,
+  model_not_found: 404,
+  notfounderror: 404,
+  timeout: 408,
+  timeout_error: 408,
+  request_timeout: 408,
+  rate_limit_exceeded: 429,
+  rate_limit_error: 429,
+  ratelimiterror: 429,
+  too_many_requests: 429,
+  insufficient_quota: 429,
+  overloaded: 503,
+  overloaded_error: 503,
+  server_overloaded: 503,
+  service_unavailable: 503,
+  serviceunavailableerror: 503,
+  server_error: 500,
+  api_error: 500,
+  internal_error: 500,
+  internalservererror: 500
+}
+
+const streamStatus = (parsed: ErrorBody): number => {
+  for (const value of [parsed.code, parsed.type]) {
+    if (value === undefined) continue
+    if (/^[45]\d\d$/.test(value)) return Number(value)
+    const known = STREAM_ERROR_STATUS[value.toLowerCase()]
+    if (known !== undefined) return known
+  }
+  return 500
+}
+
+/**
+ * Maps an `error` sent in a stream's `data:` line, after the response had opened with 200:
+ * `{ error: { message, type, code } }` (OpenAI, vLLM, LiteLLM), OpenRouter's chunk with an
+ * `error: { code, message }` (a numeric code is the HTTP status it stands for), or
+ * `{ error: "text" }`. The reason is the status table's for the status the code or type stands
+ * for (a rate limit -> `RateLimited`, an overload -> `Unavailable`, an unknown type ->
+ * `ServerError`); the error carries no `status`, the response had none but 200.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const fromStreamError = (call: CallInfo, data: unknown, requestId: string | undefined): LlmError.LlmError => {
+  const parsed = readErrorJson(data)
+  const status = streamStatus(parsed)
+  const said = parsed.message !== undefined ? `: ${ProviderKit.scrub(parsed.message, call.apiKey)}` : ""
+  const what = `${parsed.type ?? parsed.code ?? "an error"} in the stream`
+  const reason = isContentFilter(parsed)
+    ? new LlmError.ContentFiltered({ description: `the provider filtered the content (${what})${said}` })
+    : reasonOf(status, { call, failure: { status, headers: {}, body: "", nowMs: 0 }, parsed, what, said })
+  return LlmError.make(call.provider, reason, { model: call.model, requestId })
+}
+
+/**
+ * A stream whose body ended before the answer was whole (no `finish_reason`, no `[DONE]`): the
+ * connection was closed mid-answer. `Network`, retryable (the retry layer retries only before
+ * the first part).
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const cutOff = (call: CallInfo, requestId: string | undefined): LlmError.LlmError =>
+  LlmError.make(
+    call.provider,
+    new LlmError.Network({
+      description: `the stream from ${call.baseUrl} ended before the answer was complete (no finish_reason and no [DONE])`
+    }),
+    { model: call.model, requestId }
+  )
 
 /**
  * Maps a failure where no usable status arrived: the connection failed, the URL is invalid, or

@@ -128,3 +128,53 @@ describe("OpenAI-protocol error mapping (status/headers/body -> reason -> retrya
     assert.isTrue(error.isRetryable)
   })
 })
+
+interface StreamRow {
+  readonly name: string
+  readonly data: unknown
+  readonly reason: string
+  readonly retryable: boolean
+}
+
+const streamRows: ReadonlyArray<StreamRow> = [
+  { name: "OpenAI server_error", data: { error: { message: "The server had an error", type: "server_error" } }, reason: "ServerError", retryable: true },
+  { name: "OpenAI rate_limit_exceeded (code)", data: { error: { message: "slow down", type: "requests", code: "rate_limit_exceeded" } }, reason: "RateLimited", retryable: true },
+  { name: "insufficient_quota", data: { error: { message: "quota", type: "insufficient_quota" } }, reason: "PermissionDenied", retryable: false },
+  { name: "invalid_request_error", data: { error: { message: "bad", type: "invalid_request_error" } }, reason: "InvalidRequest", retryable: false },
+  { name: "invalid_api_key", data: { error: { message: "bad key", code: "invalid_api_key" } }, reason: "Authentication", retryable: false },
+  { name: "content_filter", data: { error: { message: "filtered", code: "content_filter" } }, reason: "ContentFiltered", retryable: false },
+  { name: "overloaded", data: { error: { message: "busy", type: "overloaded_error" } }, reason: "Unavailable", retryable: true },
+  { name: "OpenRouter numeric code 502", data: { error: { code: 502, message: "Provider disconnected" } }, reason: "ServerError", retryable: true },
+  { name: "OpenRouter numeric code 429", data: { error: { code: 429, message: "limited" } }, reason: "RateLimited", retryable: true },
+  { name: "OpenRouter numeric code 503", data: { error: { code: 503, message: "no provider available" } }, reason: "Unavailable", retryable: true },
+  { name: "vLLM BadRequestError, code 400", data: { error: { object: "error", message: "too long", type: "BadRequestError", code: 400 } }, reason: "InvalidRequest", retryable: false },
+  { name: "LiteLLM code as text \"408\"", data: { error: { message: "timed out", type: "None", code: "408" } }, reason: "Timeout", retryable: true },
+  { name: "Ollama { error: text }", data: { error: "something broke" }, reason: "ServerError", retryable: true },
+  { name: "unknown type", data: { error: { message: "?", type: "mystery" } }, reason: "ServerError", retryable: true }
+]
+
+describe("OpenAI-protocol error mapping of an error sent mid-stream (data line -> reason -> retryable)", () => {
+  for (const row of streamRows) {
+    it(row.name, () => {
+      const error = Errors.fromStreamError(call, row.data, "req_stream")
+      assert.strictEqual(error.reason._tag, row.reason)
+      assert.strictEqual(error.isRetryable, row.retryable)
+      assert.isUndefined(error.status) // the stream had opened with 200
+      assert.strictEqual(error.requestId, "req_stream")
+      assert.strictEqual(error.provider, "openai")
+      assert.include(error.message, "in the stream")
+    })
+  }
+
+  it("scrubs the key from the provider's text", () => {
+    const error = Errors.fromStreamError(call, { error: { message: `bad key ${call.apiKey}`, type: "invalid_api_key" } }, undefined)
+    assert.notInclude(error.message, "abcdefghijklmnop")
+  })
+
+  it("a stream cut before the answer was whole -> Network, retryable", () => {
+    const error = Errors.cutOff(call, "req_1")
+    assert.strictEqual(error.reason._tag, "Network")
+    assert.isTrue(error.isRetryable)
+    assert.strictEqual(error.requestId, "req_1")
+  })
+})

@@ -1,0 +1,205 @@
+/**
+ * Reading a chat-completions event stream: bytes -> text -> server-sent events (`effect/encoding`'s
+ * `Sse.makeParser`, fed in the pull loop so that events go straight on and a `retry:` directive
+ * from a proxy is ignored instead of ending the stream) -> JSON -> chunks -> a reader's parts, in
+ * one stage from the socket to the consumer.
+ *
+ * - Each `data:` line is one chunk (`OpenAiSchema.readChatCompletionChunk`); comment lines and
+ *   empty data lines are skipped. A line that is not JSON, or not a chunk, ends the stream with
+ *   `ResponseMalformed`; an `error` object in a line (or an `event: error`) with the reason of its
+ *   code or type (`Errors.fromStreamError`). What was read before a failure goes out first.
+ * - `data: [DONE]` ends the answer: nothing after it is parsed, the end of the body is read (it
+ *   comes with `[DONE]` or right after), then the reader's last part goes out and the stream ends.
+ *   Reading to the end keeps the connection for the next call (closing it mid-body would cost
+ *   that call a new connection, a TLS handshake); the openai SDK and the Vercel AI SDK read to the
+ *   end too. A server that keeps the body open after `[DONE]` holds the stream until the idle
+ *   timeout of the resilience layer (or the consumer) ends it. A body that ends without `[DONE]`
+ *   is whole when a `finish_reason` came (a server that sends no `[DONE]`), else cut (`Network`).
+ * - The bytes read are counted: past `maxBytes` the stream fails with
+ *   `ProviderKit.responseTooLarge` and the connection is closed.
+ *
+ * @since 0.1.0
+ * @internal
+ */
+import { Array as Arr, Cause, Clock, Effect, Pull, Stream } from "effect"
+import { Sse } from "effect/encoding"
+import type { HttpClientError } from "effect/http"
+import * as LlmError from "../../../LlmError.ts"
+import * as ProviderKit from "../../ProviderKit.ts"
+import * as Errors from "./errors.ts"
+import * as OpenAiSchema from "./OpenAiSchema.ts"
+
+/**
+ * What is known once a stream has opened.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Opened {
+  /** The request id from the response headers (`x-request-id`...), if any. */
+  readonly requestId: string | undefined
+  /** When the request was sent (epoch ms, from `Clock`). */
+  readonly startedMs: number
+}
+
+/**
+ * Turns the chunks of one stream into what the stream emits: it reads each chunk as it arrives,
+ * hands over what it produced, and gives the last element (or the error the stream ends with)
+ * once the answer is whole.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ChunkReader<A> {
+  /** Reads one chunk. */
+  readonly onChunk: (chunk: OpenAiSchema.ChatCompletionChunk) => void
+  /** What was produced since the last call (the array is handed over). */
+  readonly take: () => Array<A>
+  /** The last element (not an `LlmError`), once the answer is whole; `undefined` for none, or the error to end with. */
+  readonly end: (nowMs: number) => A | LlmError.LlmError | undefined
+}
+
+const STREAM_DECODE: TextDecodeOptions = { stream: true }
+
+const preview = (text: string): string => JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}...` : text)
+
+const hasError = (json: unknown): boolean =>
+  typeof json === "object" && json !== null && "error" in json &&
+  (json as { readonly error: unknown }).error !== null && (json as { readonly error: unknown }).error !== undefined
+
+const hasFinishReason = (chunk: OpenAiSchema.ChatCompletionChunk): boolean => {
+  const choices = chunk.choices
+  if (choices === undefined || choices === null) return false
+  for (const choice of choices) if (typeof choice.finish_reason === "string" && choice.finish_reason !== "") return true
+  return false
+}
+
+const isBlank = (text: string): boolean => text.length === 0 || text.trim().length === 0
+
+type Pulled<A> = Pull.Pull<Arr.NonEmptyReadonlyArray<A>, LlmError.LlmError, void>
+
+/**
+ * Reads an event-stream body with a reader, as a stream of what the reader produces.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const read = <A>(
+  bytes: Stream.Stream<Uint8Array, HttpClientError.HttpClientError>,
+  call: Errors.CallInfo,
+  opened: Opened,
+  maxBytes: number,
+  reader: ChunkReader<A>
+): Stream.Stream<A, LlmError.LlmError> =>
+  Stream.transformPull(bytes, (upstream) =>
+    Effect.sync(() => {
+      const { requestId } = opened
+      const decoder = new TextDecoder()
+      let failure: LlmError.LlmError | undefined
+      let done = false // [DONE] arrived
+      let finishReason = false // a finish_reason arrived
+      let bodyEnded = false
+      let ended = false // the reader's last element went out
+      let drained = false
+      let size = 0
+      const fail = (error: LlmError.LlmError) => {
+        if (failure === undefined) failure = error
+      }
+      const parser = Sse.makeParser((event) => {
+        if (event._tag !== "Event" || failure !== undefined || done) return
+        const data = event.data
+        if (data === "[DONE]") {
+          done = true
+          return
+        }
+        if (isBlank(data)) return // a keep-alive
+        let json: unknown
+        try {
+          json = JSON.parse(data)
+        } catch {
+          if (event.event === "error") fail(Errors.fromStreamError(call, { error: data }, requestId))
+          else fail(Errors.malformed(call, `a data line of the stream is not JSON (${preview(data)})`))
+          return
+        }
+        if (event.event === "error" || hasError(json)) {
+          fail(Errors.fromStreamError(call, json, requestId))
+          return
+        }
+        const chunk = OpenAiSchema.readChatCompletionChunk(json)
+        if (chunk === undefined) {
+          fail(Errors.malformed(call, `a chunk of the stream has an unexpected shape (${preview(data)})`))
+          return
+        }
+        if (!finishReason && hasFinishReason(chunk)) finishReason = true
+        reader.onChunk(chunk)
+      })
+      const readBytes = upstream.pipe(
+        Effect.catchTag("HttpClientError", (error) => Effect.fail(Errors.fromTransport(call, error))),
+        Pull.catchDone(() =>
+          Effect.sync(() => {
+            bodyEnded = true
+            return undefined
+          })
+        )
+      )
+      // What comes after [DONE] is counted, not parsed (past the cap the connection is left); a
+      // failure there does not matter any more.
+      const drain = (): Effect.Effect<void, LlmError.LlmError> =>
+        Effect.flatMap(readBytes, (received) => {
+          if (received === undefined) return Effect.void
+          for (const chunk of received) size += chunk.length
+          return size > maxBytes ? Effect.void : drain()
+        })
+      const last = Effect.flatMap(Clock.currentTimeMillis, (nowMs): Pulled<A> => {
+        ended = true
+        const element = reader.end(nowMs)
+        if (element === undefined) return next()
+        return LlmError.isLlmError(element) ? Effect.fail(element) : Effect.succeed(Arr.of(element))
+      })
+      const next = (): Pulled<A> => {
+        const produced = reader.take()
+        if (Arr.isArrayNonEmpty(produced)) return Effect.succeed(produced)
+        if (failure !== undefined) return Effect.fail(failure)
+        if (ended) return Cause.done()
+        if (done) {
+          if (bodyEnded || drained) return last
+          drained = true
+          return Effect.andThen(Effect.ignore(drain()), next)
+        }
+        if (bodyEnded && finishReason) return last
+        if (bodyEnded) return Effect.fail(Errors.cutOff(call, requestId))
+        return Effect.flatMap(readBytes, (received) => {
+          if (received !== undefined) {
+            for (const chunk of received) {
+              // A stream that goes on past the cap is cut: failing the read closes the connection.
+              size += chunk.length
+              if (size > maxBytes) return Effect.fail(ProviderKit.responseTooLarge(call, maxBytes, { requestId }))
+              const tooLarge = parser.feed(decoder.decode(chunk, STREAM_DECODE))
+              if (tooLarge !== undefined) return Effect.fail(Errors.malformed(call, tooLarge.message))
+            }
+          }
+          return next()
+        })
+      }
+      return Effect.suspend(next)
+    }))
+
+/**
+ * The same reader over chunks already read (a server that answered one JSON completion).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromChunks = <A>(
+  chunks: ReadonlyArray<OpenAiSchema.ChatCompletionChunk>,
+  reader: ChunkReader<A>
+): Stream.Stream<A, LlmError.LlmError> =>
+  Stream.unwrap(Effect.map(Clock.currentTimeMillis, (nowMs) => {
+    for (const chunk of chunks) reader.onChunk(chunk)
+    const produced: Array<A> = reader.take()
+    const element = reader.end(nowMs)
+    if (element === undefined) return Stream.fromIterable(produced)
+    if (LlmError.isLlmError(element)) return Stream.concat(Stream.fromIterable(produced), Stream.fail(element))
+    produced.push(element)
+    return Stream.fromIterable(produced)
+  }))
