@@ -265,6 +265,18 @@ describe("AnthropicLanguageModel: stream (SSE)", () => {
       assert.strictEqual(response.provider, "anthropic")
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 
+  it.live("a finished stream leaves its connection open for the next call (the body is read to its end)", () =>
+    Effect.gen(function*() {
+      const fake = yield* Fake.start(() => Fake.sse(Fake.textStream()))
+      const llm = yield* model(fake.origin)
+      for (let call = 0; call < 6; call++) {
+        assert.strictEqual(finishOf(yield* collect(llm.stream(LlmRequest.make("hi")))).content, "Hello, world")
+      }
+      // Six calls, at most two connections (the next call may start before the pool has its socket back).
+      assert.isAtMost(yield* fake.connections, 2)
+      assert.strictEqual(yield* fake.abandonedTotal, 0)
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
   it.live("usage: input and cache counts from message_start, output from message_delta", () =>
     Effect.gen(function*() {
       const fake = yield* Fake.start(() => Fake.sse(Fake.textStream()))

@@ -52,6 +52,8 @@ export interface FakeServer {
   readonly abandonedTotal: Effect.Effect<number>
   /** How many SSE chunks were written so far. */
   readonly chunksWritten: Effect.Effect<number>
+  /** How many TCP connections clients opened so far (reused keep-alive connections count once). */
+  readonly connections: Effect.Effect<number>
   readonly setHandler: (handler: Handler) => void
 }
 
@@ -150,6 +152,8 @@ export const start = (initial: Handler): Effect.Effect<FakeServer, never, Scope.
           }
         })
       })
+      let connections = 0
+      server.on("connection", () => void connections++)
       return new Promise<{ server: typeof server; fake: FakeServer; timers: Set<NodeJS.Timeout> }>((resolve) => {
         server.listen(0, "127.0.0.1", () => {
           const port = (server.address() as AddressInfo).port
@@ -168,6 +172,7 @@ export const start = (initial: Handler): Effect.Effect<FakeServer, never, Scope.
             ),
             abandonedTotal: Effect.sync(() => abandonedTotal),
             chunksWritten: Effect.sync(() => chunksWritten),
+            connections: Effect.sync(() => connections),
             setHandler: (next) => {
               handler = next
               unclaimed = []
