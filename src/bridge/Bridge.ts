@@ -1,0 +1,465 @@
+/**
+ * The bridge: runs bridge requests (`BridgeContract`) through the one configuration-to-stack
+ * path, for every door that speaks the bridge contract: `llm-connect bridge` (one request on
+ * stdin, or `--jsonl`), and the server's `POST /execute` and JSON-RPC `execute`.
+ *
+ * {@link make} takes a loaded configuration (flags > environment > file > defaults) and returns
+ * a {@link Service} for the lifetime of its scope. A request's fields come first (request >
+ * flags > environment > file): its `provider`, `model`, `systemPrompt`, `maxTokens`,
+ * `temperature`, `api_key` and `budget` each override the configured value. Each request runs on
+ * a stack built by `Stack.fromConfig` (observability and the usage ledger, request size, PII
+ * guard, budget, retry, timeouts, limits, circuit breaker): one stack per distinct provider and
+ * key (the request's `api_key`, else the configured one), built once and kept for the service's
+ * lifetime, and within it one per model (`ModelFactory.forProvider`). Every stack of a service
+ * records into one usage ledger.
+ *
+ * Budget lifetime: the configured budget and a request's `budget` apply per request: each
+ * request gets a fresh tracker (made when the request starts, so a duration deadline counts
+ * from then), set on the fiber as `BudgetTracker.CurrentBudget`; nothing is shared between
+ * requests.
+ *
+ * Failures are documents ({@link BridgeError} holds one): `errorType` is the `LlmError`
+ * reason, or `InvalidInput` for a request that could not be run as given (not JSON, no prompt,
+ * an unknown provider, a missing key, a bad budget; configuration problems are `InvalidInput`).
+ * No document, log line or error carries the request's `api_key`.
+ *
+ * @since 0.1.0
+ */
+import { Context, Data, Deferred, Effect, FileSystem, Layer, Path, Redacted, Result, Schema, SchemaIssue, Scope } from "effect"
+import { createHash } from "node:crypto"
+import * as BudgetLanguageModel from "../budget/BudgetLanguageModel.ts"
+import * as BudgetTracker from "../budget/BudgetTracker.ts"
+import type * as LanguageModel from "../LanguageModel.ts"
+import * as LlmConnectConfig from "../LlmConnectConfig.ts"
+import * as LlmError from "../LlmError.ts"
+import type * as LlmRequest from "../LlmRequest.ts"
+import type * as LlmResponse from "../LlmResponse.ts"
+import * as Message from "../Message.ts"
+import * as ModelFactory from "../ModelFactory.ts"
+import * as ObservabilityConfig from "../observability/ObservabilityConfig.ts"
+import * as Redaction from "../observability/Redaction.ts"
+import * as UsageLedger from "../observability/UsageLedger.ts"
+import * as ProviderRegistry from "../ProviderRegistry.ts"
+import * as Stack from "../Stack.ts"
+import * as BridgeContract from "./BridgeContract.ts"
+
+/**
+ * A failed bridge request: the document to answer with, and the `LlmError` behind it when
+ * there is one (a server maps its reason to an HTTP status).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class BridgeError extends Data.TaggedError("BridgeError")<{
+  readonly document: BridgeContract.BridgeFailure
+  readonly error?: LlmError.LlmError | undefined
+}> {
+  /** 2 for `InvalidInput`, else 1. */
+  get exitCode(): 1 | 2 {
+    return this.document.errorType === BridgeContract.INVALID_INPUT ? 2 : 1
+  }
+}
+
+/**
+ * The bridge of one configuration.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /** Runs a decoded request; fails with the failure document. */
+  readonly execute: (request: BridgeContract.BridgeRequest) => Effect.Effect<BridgeContract.BridgeResponse, BridgeError>
+  /** Decodes a parsed JSON value and runs it: always an answer (the `id` echoed when given). */
+  readonly answer: (input: unknown) => Effect.Effect<BridgeContract.BridgeAnswer>
+  /** Parses a JSON text and runs it: always an answer (`id: null` when the text is not a request). */
+  readonly answerText: (text: string) => Effect.Effect<BridgeContract.BridgeAnswer>
+  /** The largest request document accepted, in bytes (a door refuses longer input unread). */
+  readonly maxDocumentBytes: number
+}
+
+/**
+ * Room for a request's other fields above `maxRequestBytes` (which counts prompt text only).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const ENVELOPE_BYTES = 64 * 1024
+
+/**
+ * The largest request document a configuration accepts: its `maxRequestBytes` (4 MiB unless
+ * configured) plus {@link ENVELOPE_BYTES}.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const maxDocumentBytes = (config: LlmConnectConfig.LlmConnectConfig): number => config.maxRequestBytes + ENVELOPE_BYTES
+
+// -----------------------------------------------------------------------------
+// Failure documents
+// -----------------------------------------------------------------------------
+
+/**
+ * A failure document for input that could not be run as given.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const invalidInput = (
+  description: string,
+  fields: { readonly setting?: string | undefined; readonly fix?: string | undefined } = {}
+): BridgeError =>
+  new BridgeError({
+    document: {
+      error: description,
+      errorType: BridgeContract.INVALID_INPUT,
+      retryable: false,
+      ...(fields.setting !== undefined ? { setting: fields.setting } : {}),
+      ...(fields.fix !== undefined ? { fix: fields.fix } : {})
+    }
+  })
+
+// A missing key is named in the request's words: its api_key first, then the places
+// ProviderKeys looked ("no API key for openai: looked in OPENAI_API_KEY, then the key file ...").
+const withRequestKeySource = (error: LlmError.LlmError): LlmError.LlmError => {
+  const reason = error.reason
+  if (reason._tag !== "Configuration" || !reason.setting.endsWith(".apiKey")) return error
+  return LlmError.make(
+    error.provider,
+    new LlmError.Configuration({
+      description: reason.description.replace("looked in ", "looked in the request's \"api_key\", then "),
+      setting: reason.setting,
+      fix: `send "api_key" in the request, or ${reason.fix}`
+    })
+  )
+}
+
+/**
+ * The failure document of an `LlmError`: `LlmError.toDocument` (scrubbed), with
+ * `errorType: "InvalidInput"` for a configuration problem.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const fromLlmError = (error: LlmError.LlmError): BridgeError => {
+  const named = withRequestKeySource(error)
+  const document = LlmError.toDocument(named) as BridgeContract.BridgeFailure
+  return new BridgeError({
+    document: named.reason._tag === "Configuration" ? { ...document, errorType: BridgeContract.INVALID_INPUT } : document,
+    error: named
+  })
+}
+
+// Every string of a document with the secret replaced (the request's own key: the shared
+// scrubber catches key-shaped strings, this catches any shape).
+const withoutSecret = <A>(value: A, secret: string | undefined): A => {
+  if (secret === undefined || secret.length < 4) return value
+  const scrub = (item: unknown): unknown => {
+    if (typeof item === "string") return item.includes(secret) ? Redaction.scrubText(item, [secret]) : item
+    if (Array.isArray(item)) return item.map(scrub)
+    if (item !== null && typeof item === "object") {
+      return Object.fromEntries(Object.entries(item).map(([key, field]) => [key, scrub(field)]))
+    }
+    return item
+  }
+  return scrub(value) as A
+}
+
+// -----------------------------------------------------------------------------
+// Decoding
+// -----------------------------------------------------------------------------
+
+const decodeRequest = Schema.decodeUnknownResult(BridgeContract.BridgeRequest)
+const decodeId = Schema.decodeUnknownResult(BridgeContract.RequestId)
+const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
+
+// null is absent: drop null fields (the budget's too) once the Schema has accepted them.
+const withoutNulls = <A extends object>(value: A): A =>
+  Object.fromEntries(Object.entries(value).filter(([, field]) => field !== null)) as A
+
+const normalise = (request: BridgeContract.BridgeRequest): BridgeContract.BridgeRequest => {
+  const out = withoutNulls(request)
+  return out.budget === undefined || out.budget === null ? out : { ...out, budget: withoutNulls(out.budget) }
+}
+
+const describeIssues = (error: Schema.SchemaError): string => {
+  const issues = formatIssues(error.issue).issues
+  const lines = issues.slice(0, 3).map((issue) => {
+    const path = (issue.path ?? []).map((segment) => String(typeof segment === "object" ? segment.key : segment)).join(".")
+    return path === "" ? issue.message : `${path}: ${issue.message}`
+  })
+  return `${lines.join("; ")}${issues.length > 3 ? ` (and ${issues.length - 3} more)` : ""}`
+}
+
+/**
+ * The `id` of a parsed value, when it is an object with a valid one (else `null`).
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const idOf = (input: unknown): BridgeContract.RequestId | null => {
+  if (input === null || typeof input !== "object" || Array.isArray(input) || !("id" in input)) return null
+  const id = decodeId(input.id)
+  return Result.isSuccess(id) ? id.success : null
+}
+
+/**
+ * Decodes a parsed JSON value as a bridge request (nulls dropped) and checks that it has a
+ * prompt or messages, not both.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decode = (input: unknown): Result.Result<BridgeContract.BridgeRequest, BridgeError> => {
+  if (input === null || typeof input !== "object" || Array.isArray(input)) {
+    return Result.fail(invalidInput(
+      `the request must be a JSON object, got ${Array.isArray(input) ? "an array" : input === null ? "null" : typeof input}`,
+      { fix: "send {\"provider\": ..., \"model\": ..., \"prompt\": ...}" }
+    ))
+  }
+  const decoded = decodeRequest(input, { errors: "all" })
+  if (Result.isFailure(decoded)) {
+    return Result.fail(invalidInput(`invalid request: ${describeIssues(decoded.failure)}`, {
+      fix: "see contracts/bridge-request.schema.json"
+    }))
+  }
+  const request = normalise(decoded.success)
+  if (request.prompt === undefined && request.messages === undefined) {
+    return Result.fail(invalidInput("missing prompt: the request has neither \"prompt\" nor \"messages\"", {
+      setting: "prompt",
+      fix: "send \"prompt\": \"...\" (a string) or \"messages\": [{\"role\": \"user\", \"content\": \"...\"}]"
+    }))
+  }
+  if (request.prompt !== undefined && request.messages !== undefined) {
+    return Result.fail(invalidInput("the request has both \"prompt\" and \"messages\"; give one", {
+      setting: "prompt",
+      fix: "send the conversation in \"messages\", or only \"prompt\""
+    }))
+  }
+  return Result.succeed(request)
+}
+
+/**
+ * Parses a JSON text: the value, or the `InvalidInput` failure of a text that is not JSON.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const parseJson = (text: string): Result.Result<unknown, BridgeError> => {
+  try {
+    return Result.succeed(JSON.parse(text) as unknown)
+  } catch (error) {
+    return Result.fail(invalidInput(`the request is not JSON: ${error instanceof Error ? error.message : String(error)}`, {
+      fix: "send one JSON object (with --jsonl, one per line)"
+    }))
+  }
+}
+
+// -----------------------------------------------------------------------------
+// Running
+// -----------------------------------------------------------------------------
+
+/**
+ * The response document of an `LlmResponse`.
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const toResponse = (response: LlmResponse.LlmResponse): BridgeContract.BridgeResponse => ({
+  content: response.content,
+  model: response.model,
+  tokensIn: response.usage.inputTokens,
+  tokensOut: response.usage.outputTokens,
+  finishReason: response.finishReason
+})
+
+/**
+ * The `LlmRequest` of a bridge request: its fields over the configuration's `system`,
+ * `maxTokens`, `temperature` and `timeout`.
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const toLlmRequest = (
+  request: BridgeContract.BridgeRequest,
+  config: LlmConnectConfig.LlmConnectConfig
+): LlmRequest.LlmRequest => {
+  const system = request.systemPrompt ?? config.system
+  const maxTokens = request.maxTokens ?? config.maxTokens
+  const temperature = request.temperature ?? config.temperature
+  return {
+    messages: request.messages ?? Message.fromPrompt(request.prompt ?? ""),
+    ...(system !== undefined && system !== null ? { system } : {}),
+    ...(maxTokens !== undefined && maxTokens !== null ? { maxTokens } : {}),
+    ...(temperature !== undefined && temperature !== null ? { temperature } : {}),
+    ...(config.timeoutMs !== undefined ? { timeoutMs: config.timeoutMs } : {})
+  }
+}
+
+/**
+ * The budget of one request: each key of its `budget` over the configured one; `undefined`
+ * when neither sets a limit.
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const budgetOf = (
+  request: BridgeContract.BridgeRequest,
+  config: LlmConnectConfig.LlmConnectConfig
+): BudgetLanguageModel.Config | undefined => {
+  const own = request.budget ?? {}
+  const merged: Record<string, unknown> = { ...config.budget }
+  for (const [key, value] of Object.entries(own)) if (value !== null && value !== undefined) merged[key] = value
+  const { defaultMaxTokens, onUnknownPrice, chargeAbandoned, ...limits } = merged as BridgeContract.RequestBudget
+  const hasLimit = Object.values(limits).some((value) => value !== undefined && value !== null)
+  if (!hasLimit) return undefined
+  return {
+    budget: limits as BudgetLanguageModel.Config["budget"],
+    ...(typeof defaultMaxTokens === "number" ? { defaultMaxTokens } : {}),
+    ...(typeof onUnknownPrice === "string" ? { onUnknownPrice } : {}),
+    ...(typeof chargeAbandoned === "string" ? { chargeAbandoned } : {})
+  }
+}
+
+// The configuration a provider's stack is built from: that provider as the configured one
+// (the top-level model, base URL and fallback chain only when it already was), the request's
+// key as its explicit key, and no budget (budgets are per request, set on the fiber).
+const configFor = (
+  resolved: LlmConnectConfig.Resolved,
+  provider: string,
+  apiKey: Redacted.Redacted<string> | undefined
+): LlmConnectConfig.Resolved => {
+  const { budget: _budget, model, baseUrl, fallback, ...rest } = resolved.config
+  const same = provider === resolved.config.provider
+  const settings = rest.providers[provider] ?? {}
+  const config: LlmConnectConfig.LlmConnectConfig = {
+    ...rest,
+    provider,
+    ...(same && model !== undefined ? { model } : {}),
+    ...(same && baseUrl !== undefined ? { baseUrl } : {}),
+    ...(same && fallback !== undefined ? { fallback } : {}),
+    providers: apiKey === undefined ? rest.providers : { ...rest.providers, [provider]: { ...settings, apiKey } }
+  }
+  const { provider: _source, ...sources } = resolved.sources
+  return { config, sources: same ? resolved.sources : { ...sources, provider: { _tag: "Default" } } }
+}
+
+const digest = (key: string): string => createHash("sha256").update(key).digest("hex")
+
+type StackContext = Context.Context<LanguageModel.LanguageModel | ModelFactory.ModelFactory>
+
+/**
+ * Makes the bridge of a loaded configuration, in the current scope: the usage ledger now, each
+ * stack on its first request.
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * const bridge = yield* Bridge.make(yield* LlmConnectConfig.load())
+ * const answer = yield* bridge.answer({ provider: "mock", model: null, systemPrompt: null, prompt: "Hi" })
+ */
+export const make = (
+  resolved: LlmConnectConfig.Resolved
+): Effect.Effect<Service, LlmError.LlmError, ProviderRegistry.ProviderRegistry | FileSystem.FileSystem | Path.Path | Scope.Scope> =>
+  Effect.gen(function*() {
+    const { config } = resolved
+    const scope = yield* Scope.Scope
+    const outer = yield* Effect.context<ProviderRegistry.ProviderRegistry | FileSystem.FileSystem | Path.Path>()
+    const registry = Context.get(outer, ProviderRegistry.ProviderRegistry)
+
+    // One ledger for every stack (Stack takes the ledger it finds in context).
+    const observability = ObservabilityConfig.observabilityOptions(config)
+    const ledger = observability.ledger === false
+      ? undefined
+      : observability.ledgerPath !== undefined
+      ? yield* UsageLedger.makeSqlite(observability.ledgerPath)
+      : yield* UsageLedger.makeMemory()
+    const buildContext = ledger === undefined ? outer : Context.add(outer, UsageLedger.UsageLedger, ledger)
+
+    // One stack per provider and key, built once in the bridge's scope; a failed build is
+    // forgotten (the next request tries again, e.g. once the key file exists).
+    const stacks = new Map<string, Deferred.Deferred<StackContext, LlmError.LlmError>>()
+    const stackFor = (provider: string, apiKey: string | undefined): Effect.Effect<StackContext, LlmError.LlmError> =>
+      Effect.suspend(() => {
+        const cacheKey = `${provider}\u0000${apiKey === undefined ? "" : digest(apiKey)}`
+        const existing = stacks.get(cacheKey)
+        if (existing !== undefined) return Deferred.await(existing)
+        const deferred = Deferred.makeUnsafe<StackContext, LlmError.LlmError>()
+        stacks.set(cacheKey, deferred)
+        const build = Stack.fromConfig(configFor(resolved, provider, apiKey === undefined ? undefined : Redacted.make(apiKey))).pipe(
+          Effect.flatMap((layer) => Layer.buildWithScope(layer, scope)),
+          Effect.provideContext(buildContext)
+        )
+        const started = Effect.map(Effect.forkIn(build, scope), (fiber) => {
+          fiber.addObserver((exit) => {
+            if (exit._tag === "Failure") stacks.delete(cacheKey)
+            Deferred.doneUnsafe(deferred, exit)
+          })
+        })
+        return Effect.andThen(Effect.uninterruptible(started), Deferred.await(deferred))
+      })
+
+    const execute = (request: BridgeContract.BridgeRequest): Effect.Effect<BridgeContract.BridgeResponse, BridgeError> => {
+      const apiKey = request.api_key ?? undefined
+      const run = Effect.gen(function*() {
+        const provider = yield* registry.get(request.provider ?? config.provider)
+        const context = yield* stackFor(provider.name, apiKey)
+        const factory = Context.get(context, ModelFactory.ModelFactory)
+        const model = yield* factory.forProvider(
+          request.model === undefined || request.model === null
+            ? { provider: provider.name }
+            : { provider: provider.name, model: request.model }
+        )
+        const llmRequest = toLlmRequest(request, config)
+        const budget = budgetOf(request, config)
+        // A fresh tracker per request, made now: a duration deadline counts from this request's start.
+        const call = budget === undefined
+          ? model.generate(llmRequest)
+          : Effect.flatMap(
+            BudgetTracker.make(budget.budget, BudgetLanguageModel.trackerOptions(budget)),
+            (tracker) => BudgetTracker.withTracker(tracker)(model.generate(llmRequest))
+          )
+        return toResponse(yield* Effect.provideContext(call, context))
+      })
+      return run.pipe(
+        Effect.mapError((error) => withoutSecret(fromLlmError(error), apiKey)),
+        Effect.catchDefect((defect) =>
+          Effect.fail(
+            withoutSecret(
+              fromLlmError(
+                LlmError.make("bridge", new LlmError.Unknown({ description: `unexpected failure: ${String(defect)}` }))
+              ),
+              apiKey
+            )
+          )
+        ),
+        Effect.withSpan("Bridge.execute")
+      )
+    }
+
+    const failureWithId = (document: BridgeContract.BridgeFailure, id: BridgeContract.RequestId | null | undefined) =>
+      id === undefined ? document : { id, ...document }
+
+    const answerOf = (
+      decoded: Result.Result<BridgeContract.BridgeRequest, BridgeError>,
+      id: BridgeContract.RequestId | null
+    ): Effect.Effect<BridgeContract.BridgeAnswer> => {
+      if (Result.isFailure(decoded)) return Effect.succeed(failureWithId(decoded.failure.document, id))
+      const given = decoded.success.id ?? undefined
+      return execute(decoded.success).pipe(
+        Effect.map((response): BridgeContract.BridgeAnswer => given === undefined ? response : { id: given, ...response }),
+        Effect.catch((error) => Effect.succeed(failureWithId(error.document, given)))
+      )
+    }
+
+    const answer = (input: unknown): Effect.Effect<BridgeContract.BridgeAnswer> => {
+      const id = idOf(input)
+      return answerOf(decode(input), id)
+    }
+
+    const answerText = (text: string): Effect.Effect<BridgeContract.BridgeAnswer> => {
+      const value = parseJson(text)
+      return Result.isFailure(value) ? Effect.succeed(failureWithId(value.failure.document, null)) : answer(value.success)
+    }
+
+    return { execute, answer, answerText, maxDocumentBytes: maxDocumentBytes(config) } satisfies Service
+  })
