@@ -13,6 +13,7 @@ import * as LanguageModel from "../../src/LanguageModel.ts"
 import * as LlmConnectConfig from "../../src/LlmConnectConfig.ts"
 import * as LlmError from "../../src/LlmError.ts"
 import type * as LlmRequest from "../../src/LlmRequest.ts"
+import type * as Message from "../../src/Message.ts"
 import * as MockLanguageModel from "../../src/providers/mock/MockLanguageModel.ts"
 import * as ProviderRegistry from "../../src/ProviderRegistry.ts"
 
@@ -91,9 +92,10 @@ const success = (answer: BridgeContract.BridgeAnswer): BridgeContract.BridgeResp
   return answer as BridgeContract.BridgeResponse
 }
 
-const failure = (answer: BridgeContract.BridgeAnswer): BridgeContract.BridgeFailure => {
+/** A failure with the reason's own fields (`dimension`, `limit`...). */
+const failure = (answer: BridgeContract.BridgeAnswer): BridgeContract.BridgeFailure & Readonly<Record<string, unknown>> => {
   if (!BridgeContract.isFailure(answer)) assert.fail(`expected a failure, got ${JSON.stringify(answer)}`)
-  return answer as BridgeContract.BridgeFailure
+  return answer as BridgeContract.BridgeFailure & Readonly<Record<string, unknown>>
 }
 
 describe("Bridge.make", () => {
@@ -172,7 +174,7 @@ describe("Bridge.make", () => {
     const rec = recorder()
     return withBridge({ providers: [rec.provider], env: { RECORDER_API_KEY: "env-key-1234" } }, (bridge) =>
       Effect.gen(function*() {
-        const messages = [{ role: "user", content: "one" }, { role: "assistant", content: "two" }, { role: "user", content: "three" }]
+        const messages: ReadonlyArray<Message.Message> = [{ role: "user", content: "one" }, { role: "assistant", content: "two" }, { role: "user", content: "three" }]
         success(yield* bridge.answer(request({ prompt: null, messages })))
         assert.deepStrictEqual(rec.seen[0]!.messages, messages)
         const neither = failure(yield* bridge.answer({ id: 7, provider: "recorder", prompt: null }))
