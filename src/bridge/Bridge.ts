@@ -9,9 +9,10 @@
  * `temperature`, `api_key` and `budget` each override the configured value. Each request runs on
  * a stack built by `Stack.fromConfig` (observability and the usage ledger, request size, PII
  * guard, budget, retry, timeouts, limits, circuit breaker): one stack per distinct provider and
- * key (the request's `api_key`, else the configured one), built once and kept for the service's
- * lifetime, and within it one per model (`ModelFactory.forProvider`). Every stack of a service
- * records into one usage ledger.
+ * key (the request's `api_key`, else the configured one), built on its first request and kept
+ * while in use and for `idleTimeToLive` after (an `RcMap`, at most `maxStacks` at once), and
+ * within it one per model (`ModelFactory.forProvider`). Every stack of a service records into
+ * one usage ledger.
  *
  * Budget lifetime: the configured budget and a request's `budget` apply per request: each
  * request gets a fresh tracker (made when the request starts, so a duration deadline counts
@@ -25,7 +26,7 @@
  *
  * @since 0.1.0
  */
-import { Context, Data, Deferred, Effect, FileSystem, Layer, Path, Redacted, Result, Schema, SchemaIssue, Scope } from "effect"
+import { Cause, Context, Data, Duration, Effect, Equal, FileSystem, Hash, Layer, Path, RcMap, Redacted, Result, Schema, SchemaIssue, Scope } from "effect"
 import { createHash } from "node:crypto"
 import * as BudgetLanguageModel from "../budget/BudgetLanguageModel.ts"
 import * as BudgetTracker from "../budget/BudgetTracker.ts"
@@ -343,9 +344,56 @@ const configFor = (
   return { config, sources: same ? resolved.sources : { ...sources, provider: { _tag: "Default" } } }
 }
 
-const digest = (key: string): string => createHash("sha256").update(key).digest("hex")
-
 type StackContext = Context.Context<LanguageModel.LanguageModel | ModelFactory.ModelFactory>
+
+// Which stack a request runs on: its provider and key. Keys are told apart by their SHA-256
+// digest (never compared or hashed as text); the key itself travels Redacted to the build.
+class StackKey implements Equal.Equal {
+  readonly id: string
+  readonly provider: string
+  readonly apiKey: Redacted.Redacted<string> | undefined
+  constructor(provider: string, apiKey: Redacted.Redacted<string> | undefined) {
+    this.provider = provider
+    this.apiKey = apiKey
+    const digest = apiKey === undefined ? "" : createHash("sha256").update(Redacted.value(apiKey)).digest("hex")
+    this.id = `${provider}\u0000${digest}`
+  }
+  [Equal.symbol](that: unknown): boolean {
+    return that instanceof StackKey && that.id === this.id
+  }
+  [Hash.symbol](): number {
+    return Hash.string(this.id)
+  }
+}
+
+/**
+ * How long a provider-and-key stack nobody uses is kept, unless {@link Options} says otherwise.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_IDLE_TIME_TO_LIVE: Duration.Input = "10 minutes"
+
+/**
+ * How many provider-and-key stacks may exist at once, unless {@link Options} says otherwise.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_MAX_STACKS = 256
+
+/**
+ * The bridge's own settings.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** How long an unused provider-and-key stack is kept before it is closed (default 10 minutes). */
+  readonly idleTimeToLive?: Duration.Input | undefined
+  /** The most provider-and-key stacks at once (default 256); a request beyond fails with `Unavailable`. */
+  readonly maxStacks?: number | undefined
+}
 
 /**
  * Makes the bridge of a loaded configuration, in the current scope: the usage ledger now, each
@@ -358,11 +406,11 @@ type StackContext = Context.Context<LanguageModel.LanguageModel | ModelFactory.M
  * const answer = yield* bridge.answer({ provider: "mock", model: null, systemPrompt: null, prompt: "Hi" })
  */
 export const make = (
-  resolved: LlmConnectConfig.Resolved
+  resolved: LlmConnectConfig.Resolved,
+  options: Options = {}
 ): Effect.Effect<Service, LlmError.LlmError, ProviderRegistry.ProviderRegistry | FileSystem.FileSystem | Path.Path | Scope.Scope> =>
   Effect.gen(function*() {
     const { config } = resolved
-    const scope = yield* Scope.Scope
     const outer = yield* Effect.context<ProviderRegistry.ProviderRegistry | FileSystem.FileSystem | Path.Path>()
     const registry = Context.get(outer, ProviderRegistry.ProviderRegistry)
 
@@ -375,34 +423,40 @@ export const make = (
       : yield* UsageLedger.makeMemory()
     const buildContext = ledger === undefined ? outer : Context.add(outer, UsageLedger.UsageLedger, ledger)
 
-    // One stack per provider and key, built once in the bridge's scope; a failed build is
-    // forgotten (the next request tries again, e.g. once the key file exists).
-    const stacks = new Map<string, Deferred.Deferred<StackContext, LlmError.LlmError>>()
-    const stackFor = (provider: string, apiKey: string | undefined): Effect.Effect<StackContext, LlmError.LlmError> =>
-      Effect.suspend(() => {
-        const cacheKey = `${provider}\u0000${apiKey === undefined ? "" : digest(apiKey)}`
-        const existing = stacks.get(cacheKey)
-        if (existing !== undefined) return Deferred.await(existing)
-        const deferred = Deferred.makeUnsafe<StackContext, LlmError.LlmError>()
-        stacks.set(cacheKey, deferred)
-        const build = Stack.fromConfig(configFor(resolved, provider, apiKey === undefined ? undefined : Redacted.make(apiKey))).pipe(
-          Effect.flatMap((layer) => Layer.buildWithScope(layer, scope)),
-          Effect.provideContext(buildContext)
-        )
-        const started = Effect.map(Effect.forkIn(build, scope), (fiber) => {
-          fiber.addObserver((exit) => {
-            if (exit._tag === "Failure") stacks.delete(cacheKey)
-            Deferred.doneUnsafe(deferred, exit)
-          })
-        })
-        return Effect.andThen(Effect.uninterruptible(started), Deferred.await(deferred))
-      })
+    // One stack per provider and key, built on its first request and kept while requests use
+    // it and for `idleTimeToLive` after (then closed: memory stays bounded by the keys in
+    // use). A failed build is forgotten, so the next request tries again (e.g. once the key
+    // file exists).
+    const maxStacks = options.maxStacks ?? DEFAULT_MAX_STACKS
+    const stacks = yield* RcMap.make({
+      lookup: (key: StackKey) =>
+        Effect.flatMap(Scope.Scope, (stackScope) =>
+          Stack.fromConfig(configFor(resolved, key.provider, key.apiKey)).pipe(
+            Effect.flatMap((layer) => Layer.buildWithScope(layer, stackScope)),
+            Effect.provideContext(buildContext)
+          )),
+      idleTimeToLive: options.idleTimeToLive ?? DEFAULT_IDLE_TIME_TO_LIVE,
+      capacity: maxStacks
+    })
+    const stackFor = (key: StackKey): Effect.Effect<StackContext, LlmError.LlmError, Scope.Scope> =>
+      RcMap.get(stacks, key).pipe(
+        Effect.tapError(() => RcMap.invalidate(stacks, key)),
+        Effect.catchIf(Cause.isExceededCapacityError, () =>
+          Effect.fail(
+            LlmError.make(
+              key.provider,
+              new LlmError.Unavailable({
+                description: `more than ${maxStacks} provider and key combinations are in use at once; retry when some are idle`
+              })
+            )
+          ))
+      )
 
     const execute = (request: BridgeContract.BridgeRequest): Effect.Effect<BridgeContract.BridgeResponse, BridgeError> => {
       const apiKey = request.api_key ?? undefined
       const run = Effect.gen(function*() {
         const provider = yield* registry.get(request.provider ?? config.provider)
-        const context = yield* stackFor(provider.name, apiKey)
+        const context = yield* stackFor(new StackKey(provider.name, apiKey === undefined ? undefined : Redacted.make(apiKey)))
         const factory = Context.get(context, ModelFactory.ModelFactory)
         const model = yield* factory.forProvider(
           request.model === undefined || request.model === null
@@ -420,7 +474,8 @@ export const make = (
           )
         return toResponse(yield* Effect.provideContext(call, context))
       })
-      return run.pipe(
+      // The request holds its stack until it ends.
+      return Effect.scoped(run).pipe(
         Effect.mapError((error) => withoutSecret(fromLlmError(error), apiKey)),
         Effect.catchDefect((defect) =>
           Effect.fail(

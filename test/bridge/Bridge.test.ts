@@ -60,6 +60,7 @@ const withBridge = <A, E>(
     readonly env?: Record<string, string>
     readonly flags?: Record<string, unknown>
     readonly providers: ReadonlyArray<ProviderRegistry.Provider>
+    readonly options?: Bridge.Options
   },
   use: (bridge: Bridge.Service) => Effect.Effect<A, E>
 ) =>
@@ -69,7 +70,7 @@ const withBridge = <A, E>(
     const dir = yield* Effect.orDie(fs.makeTempDirectoryScoped({ prefix: "llmc-bridge-" }))
     yield* Effect.orDie(fs.writeFileString(path.join(dir, "llm-connect.yaml"), options.yaml ?? "ledger: false\n"))
     const resolved = yield* LlmConnectConfig.load({ cwd: dir, flags: options.flags ?? {} })
-    const bridge = yield* Bridge.make(resolved)
+    const bridge = yield* Bridge.make(resolved, options.options)
     return yield* use(bridge)
   }).pipe(
     Effect.scoped,
@@ -275,6 +276,38 @@ describe("Bridge.make", () => {
           const late = failure(yield* Fiber.join(third))
           assert.strictEqual(late.errorType, "BudgetExceeded")
           assert.strictEqual(late.dimension, "deadline")
+        })
+    )
+  })
+
+  it.effect("a stack nobody used for idleTimeToLive is closed and built again on demand; at most maxStacks at once", () => {
+    const rec = recorder()
+    return withBridge(
+      { providers: [rec.provider], env: { RECORDER_API_KEY: "env-key-1234" }, options: { idleTimeToLive: "1 minute", maxStacks: 2 } },
+      (bridge) =>
+        Effect.gen(function*() {
+          success(yield* bridge.answer(request({})))
+          success(yield* bridge.answer(request({})))
+          assert.strictEqual(rec.made.length, 1)
+          yield* TestClock.adjust("30 seconds")
+          success(yield* bridge.answer(request({ api_key: "second-key-1" })))
+          assert.strictEqual(rec.made.length, 2)
+          // Two stacks exist: a third key is refused (retryable), not built.
+          const full = failure(yield* bridge.answer(request({ api_key: "third-key-12" })))
+          assert.strictEqual(full.errorType, "Unavailable")
+          assert.strictEqual(full.retryable, true)
+          assert.notInclude(JSON.stringify(full), "third-key-12")
+          assert.strictEqual(rec.made.length, 2)
+          // A minute after its last use the first stack is closed, which makes room for the third.
+          yield* TestClock.adjust("31 seconds")
+          // (The closing runs in its own fiber once the clock passes the expiry.)
+          yield* Effect.yieldNow
+          success(yield* bridge.answer(request({ api_key: "third-key-12" })))
+          // And once the second is idle for a minute too, the first is built again.
+          yield* TestClock.adjust("30 seconds")
+          yield* Effect.yieldNow
+          success(yield* bridge.answer(request({})))
+          assert.deepStrictEqual(rec.made.map((made) => made.apiKey), ["env-key-1234", "second-key-1", "third-key-12", "env-key-1234"])
         })
     )
   })
