@@ -90,6 +90,8 @@ const unreadable = (error: { readonly message: string }): BridgeContract.BridgeF
   ...Bridge.invalidInput(`cannot read stdin: ${error.message}`).document
 })
 
+const withoutId = ({ id: _id, ...answer }: BridgeContract.BridgeFailure): BridgeContract.BridgeFailure => answer
+
 // One request from stdin, one answer on stdout; a failed answer ends the command with its code.
 const single = (bridge: Bridge.Service, stdin: Stdio.Stdio["stdin"]) =>
   Effect.gen(function*() {
@@ -102,7 +104,8 @@ const single = (bridge: Bridge.Service, stdin: Stdio.Stdio["stdin"]) =>
       : line.line._tag === "TooLong"
       ? tooLong(line.line.bytes, bridge.maxDocumentBytes)
       : yield* bridge.answerText(line.line.text)
-    yield* write(answer)
+    // One request: no id to match, so an unreadable one is not given "id": null.
+    yield* write(BridgeContract.isFailure(answer) && answer.id === null ? withoutId(answer) : answer)
     const code = BridgeContract.exitCode(answer)
     if (BridgeContract.isFailure(answer) && code !== 0) return yield* Effect.fail(new BridgeExit({ message: answer.error, code }))
   }).pipe(Effect.onInterrupt(() => write(INTERRUPTED)))

@@ -49,6 +49,7 @@ describe("llm-connect bridge (one request on stdin)", () => {
         const answer = onlyDocument(run.stdout)
         assert.strictEqual(answer.errorType, "InvalidInput")
         assert.include(answer.error as string, testCase.says)
+        assert.isFalse("id" in answer)
       }
     }))
 
@@ -308,5 +309,21 @@ describe("llm-connect bridge --jsonl", () => {
       assert.strictEqual(answers[0]!.errorType, "Interrupted")
       const usage = yield* runCli(["usage", "--json"], { cwd })
       assert.strictEqual((JSON.parse(usage.stdout) as { totals: { calls: number } }).totals.calls, 1)
+    }))
+
+  it.live("without --jsonl, SIGTERM during the call prints the Interrupted answer and aborts the provider call (exit 130)", () =>
+    Effect.gen(function*() {
+      const server = yield* heldServer()
+      const child = startBridge(compatible(server.origin), tempDir())
+      child.write(consumerRequest({ provider: null, prompt: "held alone" }))
+      child.end()
+      yield* Effect.promise(() => server.arrived(1))
+      child.signal("SIGTERM")
+      assert.strictEqual(yield* Effect.promise(() => child.exited), 130)
+      yield* Effect.promise(() => server.abandonedOne)
+      const answers = child.answers()
+      assert.strictEqual(answers.length, 1)
+      assert.strictEqual(answers[0]!.errorType, "Interrupted")
+      assert.isFalse("id" in answers[0]!)
     }))
 })
