@@ -19,14 +19,14 @@
  * from then), set on the fiber as `BudgetTracker.CurrentBudget`; nothing is shared between
  * requests.
  *
- * Failures are documents ({@link BridgeError} holds one): `errorType` is the `LlmError`
+ * Failures are documents (a `BridgeContract.BridgeError` holds one): `errorType` is the `LlmError`
  * reason, or `InvalidInput` for a request that could not be run as given (not JSON, no prompt,
  * an unknown provider, a missing key, a bad budget; configuration problems are `InvalidInput`).
  * No document, log line or error carries the request's `api_key`.
  *
  * @since 0.1.0
  */
-import { Cause, Context, Data, Duration, Effect, Equal, FileSystem, Hash, Layer, Path, RcMap, Redacted, Result, Schema, SchemaIssue, Scope } from "effect"
+import { Cause, Context, Duration, Effect, Equal, FileSystem, Hash, Layer, Path, RcMap, Redacted, Result, Scope } from "effect"
 import { createHash } from "node:crypto"
 import * as BudgetLanguageModel from "../budget/BudgetLanguageModel.ts"
 import * as BudgetTracker from "../budget/BudgetTracker.ts"
@@ -45,23 +45,6 @@ import * as Stack from "../Stack.ts"
 import * as BridgeContract from "./BridgeContract.ts"
 
 /**
- * A failed bridge request: the document to answer with, and the `LlmError` behind it when
- * there is one (a server maps its reason to an HTTP status).
- *
- * @since 0.1.0
- * @category errors
- */
-export class BridgeError extends Data.TaggedError("BridgeError")<{
-  readonly document: BridgeContract.BridgeFailure
-  readonly error?: LlmError.LlmError | undefined
-}> {
-  /** 2 for `InvalidInput`, else 1. */
-  get exitCode(): 1 | 2 {
-    return this.document.errorType === BridgeContract.INVALID_INPUT ? 2 : 1
-  }
-}
-
-/**
  * The bridge of one configuration.
  *
  * @since 0.1.0
@@ -69,7 +52,7 @@ export class BridgeError extends Data.TaggedError("BridgeError")<{
  */
 export interface Service {
   /** Runs a decoded request; fails with the failure document. */
-  readonly execute: (request: BridgeContract.BridgeRequest) => Effect.Effect<BridgeContract.BridgeResponse, BridgeError>
+  readonly execute: (request: BridgeContract.BridgeRequest) => Effect.Effect<BridgeContract.BridgeResponse, BridgeContract.BridgeError>
   /** Decodes a parsed JSON value and runs it: always an answer (the `id` echoed when given). */
   readonly answer: (input: unknown) => Effect.Effect<BridgeContract.BridgeAnswer>
   /** Parses a JSON text and runs it: always an answer (`id: null` when the text is not a request). */
@@ -95,61 +78,6 @@ export const ENVELOPE_BYTES = 64 * 1024
  */
 export const maxDocumentBytes = (config: LlmConnectConfig.LlmConnectConfig): number => config.maxRequestBytes + ENVELOPE_BYTES
 
-// -----------------------------------------------------------------------------
-// Failure documents
-// -----------------------------------------------------------------------------
-
-/**
- * A failure document for input that could not be run as given.
- *
- * @since 0.1.0
- * @category errors
- */
-export const invalidInput = (
-  description: string,
-  fields: { readonly setting?: string | undefined; readonly fix?: string | undefined } = {}
-): BridgeError =>
-  new BridgeError({
-    document: {
-      error: description,
-      errorType: BridgeContract.INVALID_INPUT,
-      retryable: false,
-      ...(fields.setting !== undefined ? { setting: fields.setting } : {}),
-      ...(fields.fix !== undefined ? { fix: fields.fix } : {})
-    }
-  })
-
-// A missing key is named in the request's words: its api_key first, then the places
-// ProviderKeys looked ("no API key for openai: looked in OPENAI_API_KEY, then the key file ...").
-const withRequestKeySource = (error: LlmError.LlmError): LlmError.LlmError => {
-  const reason = error.reason
-  if (reason._tag !== "Configuration" || !reason.setting.endsWith(".apiKey")) return error
-  return LlmError.make(
-    error.provider,
-    new LlmError.Configuration({
-      description: reason.description.replace("looked in ", "looked in the request's \"api_key\", then "),
-      setting: reason.setting,
-      fix: `send "api_key" in the request, or ${reason.fix}`
-    })
-  )
-}
-
-/**
- * The failure document of an `LlmError`: `LlmError.toDocument` (scrubbed), with
- * `errorType: "InvalidInput"` for a configuration problem.
- *
- * @since 0.1.0
- * @category errors
- */
-export const fromLlmError = (error: LlmError.LlmError): BridgeError => {
-  const named = withRequestKeySource(error)
-  const document = LlmError.toDocument(named) as BridgeContract.BridgeFailure
-  return new BridgeError({
-    document: named.reason._tag === "Configuration" ? { ...document, errorType: BridgeContract.INVALID_INPUT } : document,
-    error: named
-  })
-}
-
 // Every string of a document with the secret replaced (the request's own key: the shared
 // scrubber catches key-shaped strings, this catches any shape).
 const withoutSecret = <A>(value: A, secret: string | undefined): A => {
@@ -163,96 +91,6 @@ const withoutSecret = <A>(value: A, secret: string | undefined): A => {
     return item
   }
   return scrub(value) as A
-}
-
-// -----------------------------------------------------------------------------
-// Decoding
-// -----------------------------------------------------------------------------
-
-const decodeRequest = Schema.decodeUnknownResult(BridgeContract.BridgeRequest)
-const decodeId = Schema.decodeUnknownResult(BridgeContract.RequestId)
-const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
-
-// null is absent: drop null fields (the budget's too) once the Schema has accepted them.
-const withoutNulls = <A extends object>(value: A): A =>
-  Object.fromEntries(Object.entries(value).filter(([, field]) => field !== null)) as A
-
-const normalise = (request: BridgeContract.BridgeRequest): BridgeContract.BridgeRequest => {
-  const out = withoutNulls(request)
-  return out.budget === undefined || out.budget === null ? out : { ...out, budget: withoutNulls(out.budget) }
-}
-
-const describeIssues = (error: Schema.SchemaError): string => {
-  const issues = formatIssues(error.issue).issues
-  const lines = issues.slice(0, 3).map((issue) => {
-    const path = (issue.path ?? []).map((segment) => String(typeof segment === "object" ? segment.key : segment)).join(".")
-    return path === "" ? issue.message : `${path}: ${issue.message}`
-  })
-  return `${lines.join("; ")}${issues.length > 3 ? ` (and ${issues.length - 3} more)` : ""}`
-}
-
-/**
- * The `id` of a parsed value, when it is an object with a valid one (else `null`).
- *
- * @since 0.1.0
- * @category decoding
- */
-export const idOf = (input: unknown): BridgeContract.RequestId | null => {
-  if (input === null || typeof input !== "object" || Array.isArray(input) || !("id" in input)) return null
-  const id = decodeId(input.id)
-  return Result.isSuccess(id) ? id.success : null
-}
-
-/**
- * Decodes a parsed JSON value as a bridge request (nulls dropped) and checks that it has a
- * prompt or messages, not both.
- *
- * @since 0.1.0
- * @category decoding
- */
-export const decode = (input: unknown): Result.Result<BridgeContract.BridgeRequest, BridgeError> => {
-  if (input === null || typeof input !== "object" || Array.isArray(input)) {
-    return Result.fail(invalidInput(
-      `the request must be a JSON object, got ${Array.isArray(input) ? "an array" : input === null ? "null" : typeof input}`,
-      { fix: "send {\"provider\": ..., \"model\": ..., \"prompt\": ...}" }
-    ))
-  }
-  const decoded = decodeRequest(input, { errors: "all" })
-  if (Result.isFailure(decoded)) {
-    return Result.fail(invalidInput(`invalid request: ${describeIssues(decoded.failure)}`, {
-      fix: "see contracts/bridge-request.schema.json"
-    }))
-  }
-  const request = normalise(decoded.success)
-  if (request.prompt === undefined && request.messages === undefined) {
-    return Result.fail(invalidInput("missing prompt: the request has neither \"prompt\" nor \"messages\"", {
-      setting: "prompt",
-      fix: "send \"prompt\": \"...\" (a string) or \"messages\": [{\"role\": \"user\", \"content\": \"...\"}]"
-    }))
-  }
-  if (request.prompt !== undefined && request.messages !== undefined) {
-    return Result.fail(invalidInput("the request has both \"prompt\" and \"messages\"; give one", {
-      setting: "prompt",
-      fix: "send the conversation in \"messages\", or only \"prompt\""
-    }))
-  }
-  return Result.succeed(request)
-}
-
-/**
- * Parses a JSON text: the value, or the `InvalidInput` failure of a text that is not JSON.
- *
- * @since 0.1.0
- * @category decoding
- */
-export const parseJson = (text: string): Result.Result<unknown, BridgeError> => {
-  try {
-    return Result.succeed(JSON.parse(text) as unknown)
-  } catch (error) {
-    return Result.fail(invalidInput(`the request is not JSON: ${error instanceof Error ? error.message : String(error)}`, {
-      fix: "send one JSON object (with --jsonl, one per line)"
-    }))
-  }
 }
 
 // -----------------------------------------------------------------------------
@@ -452,7 +290,7 @@ export const make = (
           ))
       )
 
-    const execute = (request: BridgeContract.BridgeRequest): Effect.Effect<BridgeContract.BridgeResponse, BridgeError> => {
+    const execute = (request: BridgeContract.BridgeRequest): Effect.Effect<BridgeContract.BridgeResponse, BridgeContract.BridgeError> => {
       const apiKey = request.api_key ?? undefined
       const run = Effect.gen(function*() {
         const provider = yield* registry.get(request.provider ?? config.provider)
@@ -476,18 +314,17 @@ export const make = (
       })
       // The request holds its stack until it ends.
       return Effect.scoped(run).pipe(
-        Effect.mapError((error) => withoutSecret(fromLlmError(error), apiKey)),
+        Effect.mapError((error) => withoutSecret(BridgeContract.fromLlmError(error), apiKey)),
         Effect.catchDefect((defect) =>
           Effect.fail(
             withoutSecret(
-              fromLlmError(
+              BridgeContract.fromLlmError(
                 LlmError.make("bridge", new LlmError.Unknown({ description: `unexpected failure: ${String(defect)}` }))
               ),
               apiKey
             )
           )
-        ),
-        Effect.withSpan("Bridge.execute")
+        )
       )
     }
 
@@ -495,7 +332,7 @@ export const make = (
       id === undefined ? document : { id, ...document }
 
     const answerOf = (
-      decoded: Result.Result<BridgeContract.BridgeRequest, BridgeError>,
+      decoded: Result.Result<BridgeContract.BridgeRequest, BridgeContract.BridgeError>,
       id: BridgeContract.RequestId | null
     ): Effect.Effect<BridgeContract.BridgeAnswer> => {
       if (Result.isFailure(decoded)) return Effect.succeed(failureWithId(decoded.failure.document, id))
@@ -507,12 +344,12 @@ export const make = (
     }
 
     const answer = (input: unknown): Effect.Effect<BridgeContract.BridgeAnswer> => {
-      const id = idOf(input)
-      return answerOf(decode(input), id)
+      const id = BridgeContract.idOf(input)
+      return answerOf(BridgeContract.decode(input), id)
     }
 
     const answerText = (text: string): Effect.Effect<BridgeContract.BridgeAnswer> => {
-      const value = parseJson(text)
+      const value = BridgeContract.parseJson(text)
       return Result.isFailure(value) ? Effect.succeed(failureWithId(value.failure.document, null)) : answer(value.success)
     }
 

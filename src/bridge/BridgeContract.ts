@@ -12,12 +12,18 @@
  * `BudgetExceeded`, `Timeout`...), or `InvalidInput` for a request that could not be run as
  * given: not JSON, a missing prompt, an unknown provider, a missing key, a bad budget.
  *
+ * The module also reads documents ({@link parseJson}, {@link decode}: nulls dropped, a prompt or
+ * messages required; {@link idOf}) and makes failures ({@link BridgeError}, {@link invalidInput},
+ * {@link fromLlmError}), so that every door answers the same way. Running a request is
+ * `Bridge.ts`'s.
+ *
  * The JSON Schemas in `contracts/bridge-request.schema.json` and
  * `contracts/bridge-response.schema.json` are generated from these Schemas.
  *
  * @since 0.1.0
  */
-import { Schema } from "effect"
+import { Data, Result, Schema, SchemaIssue } from "effect"
+import * as LlmError from "../LlmError.ts"
 import * as Budget from "../budget/Budget.ts"
 import * as LlmResponse from "../LlmResponse.ts"
 import * as Message from "../Message.ts"
@@ -209,3 +215,166 @@ export const isFailure = (answer: BridgeAnswer): answer is BridgeFailure => "err
  */
 export const exitCode = (answer: BridgeAnswer): 0 | 1 | 2 =>
   !isFailure(answer) ? 0 : answer.errorType === INVALID_INPUT ? 2 : 1
+
+// -----------------------------------------------------------------------------
+// Failures
+// -----------------------------------------------------------------------------
+
+/**
+ * A failed bridge request: the document to answer with, and the `LlmError` behind it when
+ * there is one (a server maps its reason to an HTTP status).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class BridgeError extends Data.TaggedError("BridgeError")<{
+  readonly document: BridgeFailure
+  readonly error?: LlmError.LlmError | undefined
+}> {
+  /** 2 for `InvalidInput`, else 1. */
+  get exitCode(): 1 | 2 {
+    return this.document.errorType === INVALID_INPUT ? 2 : 1
+  }
+}
+
+/**
+ * A failure document for input that could not be run as given.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const invalidInput = (
+  description: string,
+  fields: { readonly setting?: string | undefined; readonly fix?: string | undefined } = {}
+): BridgeError =>
+  new BridgeError({
+    document: {
+      error: description,
+      errorType: INVALID_INPUT,
+      retryable: false,
+      ...(fields.setting !== undefined ? { setting: fields.setting } : {}),
+      ...(fields.fix !== undefined ? { fix: fields.fix } : {})
+    }
+  })
+
+// A missing key is named in the request's words: its api_key first, then the places
+// ProviderKeys looked ("no API key for openai: looked in OPENAI_API_KEY, then the key file ...").
+const withRequestKeySource = (error: LlmError.LlmError): LlmError.LlmError => {
+  const reason = error.reason
+  if (reason._tag !== "Configuration" || !reason.setting.endsWith(".apiKey")) return error
+  return LlmError.make(
+    error.provider,
+    new LlmError.Configuration({
+      description: reason.description.replace("looked in ", "looked in the request's \"api_key\", then "),
+      setting: reason.setting,
+      fix: `send "api_key" in the request, or ${reason.fix}`
+    })
+  )
+}
+
+/**
+ * The failure document of an `LlmError`: `LlmError.toDocument` (scrubbed), with
+ * `errorType: "InvalidInput"` for a configuration problem.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const fromLlmError = (error: LlmError.LlmError): BridgeError => {
+  const named = withRequestKeySource(error)
+  const document = LlmError.toDocument(named) as BridgeFailure
+  return new BridgeError({
+    document: named.reason._tag === "Configuration" ? { ...document, errorType: INVALID_INPUT } : document,
+    error: named
+  })
+}
+
+// -----------------------------------------------------------------------------
+// Decoding
+// -----------------------------------------------------------------------------
+
+const decodeRequest = Schema.decodeUnknownResult(BridgeRequest)
+const decodeId = Schema.decodeUnknownResult(RequestId)
+const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
+
+// null is absent: drop null fields (the budget's too) once the Schema has accepted them.
+const withoutNulls = <A extends object>(value: A): A =>
+  Object.fromEntries(Object.entries(value).filter(([, field]) => field !== null)) as A
+
+const normalise = (request: BridgeRequest): BridgeRequest => {
+  const out = withoutNulls(request)
+  return out.budget === undefined || out.budget === null ? out : { ...out, budget: withoutNulls(out.budget) }
+}
+
+const describeIssues = (error: Schema.SchemaError): string => {
+  const issues = formatIssues(error.issue).issues
+  const lines = issues.slice(0, 3).map((issue) => {
+    const path = (issue.path ?? []).map((segment) => String(typeof segment === "object" ? segment.key : segment)).join(".")
+    return path === "" ? issue.message : `${path}: ${issue.message}`
+  })
+  return `${lines.join("; ")}${issues.length > 3 ? ` (and ${issues.length - 3} more)` : ""}`
+}
+
+/**
+ * The `id` of a parsed value, when it is an object with a valid one (else `null`).
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const idOf = (input: unknown): RequestId | null => {
+  if (input === null || typeof input !== "object" || Array.isArray(input) || !("id" in input)) return null
+  const id = decodeId(input.id)
+  return Result.isSuccess(id) ? id.success : null
+}
+
+/**
+ * Decodes a parsed JSON value as a bridge request (nulls dropped) and checks that it has a
+ * prompt or messages, not both.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decode = (input: unknown): Result.Result<BridgeRequest, BridgeError> => {
+  if (input === null || typeof input !== "object" || Array.isArray(input)) {
+    return Result.fail(invalidInput(
+      `the request must be a JSON object, got ${Array.isArray(input) ? "an array" : input === null ? "null" : typeof input}`,
+      { fix: "send {\"provider\": ..., \"model\": ..., \"prompt\": ...}" }
+    ))
+  }
+  const decoded = decodeRequest(input, { errors: "all" })
+  if (Result.isFailure(decoded)) {
+    return Result.fail(invalidInput(`invalid request: ${describeIssues(decoded.failure)}`, {
+      fix: "see contracts/bridge-request.schema.json"
+    }))
+  }
+  const request = normalise(decoded.success)
+  if (request.prompt === undefined && request.messages === undefined) {
+    return Result.fail(invalidInput("missing prompt: the request has neither \"prompt\" nor \"messages\"", {
+      setting: "prompt",
+      fix: "send \"prompt\": \"...\" (a string) or \"messages\": [{\"role\": \"user\", \"content\": \"...\"}]"
+    }))
+  }
+  if (request.prompt !== undefined && request.messages !== undefined) {
+    return Result.fail(invalidInput("the request has both \"prompt\" and \"messages\"; give one", {
+      setting: "prompt",
+      fix: "send the conversation in \"messages\", or only \"prompt\""
+    }))
+  }
+  return Result.succeed(request)
+}
+
+/**
+ * Parses a JSON text: the value, or the `InvalidInput` failure of a text that is not JSON.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const parseJson = (text: string): Result.Result<unknown, BridgeError> => {
+  try {
+    return Result.succeed(JSON.parse(text) as unknown)
+  } catch (error) {
+    return Result.fail(invalidInput(`the request is not JSON: ${error instanceof Error ? error.message : String(error)}`, {
+      fix: "send one JSON object (with --jsonl, one per line)"
+    }))
+  }
+}
+

@@ -65,7 +65,7 @@ export class BridgeExit extends Data.TaggedError("BridgeExit")<{ readonly messag
  * @category constants
  */
 export const INTERRUPTED: BridgeContract.BridgeFailure = {
-  ...Bridge.fromLlmError(
+  ...BridgeContract.fromLlmError(
     LlmError.make("bridge", new LlmError.Interrupted({ description: "stopped by a signal (SIGINT or SIGTERM) before it finished" }))
   ).document,
   error: "interrupted"
@@ -76,7 +76,7 @@ const write = (answer: BridgeContract.BridgeAnswer): Effect.Effect<void> => Cons
 
 const tooLong = (bytes: number, limit: number): BridgeContract.BridgeFailure => ({
   id: null,
-  ...Bridge.invalidInput(
+  ...BridgeContract.invalidInput(
     `the request is over ${RequestSize.formatBytes(limit)} (${bytes > limit ? "more than " : ""}${RequestSize.formatBytes(bytes)} read)`,
     {
       setting: RequestSize.SETTING,
@@ -87,7 +87,7 @@ const tooLong = (bytes: number, limit: number): BridgeContract.BridgeFailure => 
 
 const unreadable = (error: { readonly message: string }): BridgeContract.BridgeFailure => ({
   id: null,
-  ...Bridge.invalidInput(`cannot read stdin: ${error.message}`).document
+  ...BridgeContract.invalidInput(`cannot read stdin: ${error.message}`).document
 })
 
 const withoutId = ({ id: _id, ...answer }: BridgeContract.BridgeFailure): BridgeContract.BridgeFailure => answer
@@ -117,9 +117,9 @@ const jsonl = (bridge: Bridge.Service, stdin: Stdio.Stdio["stdin"], concurrency:
     const inFlight = yield* FiberSet.make<void, never>()
     const serve = (line: Lines.Line): Effect.Effect<void> => {
       if (line._tag === "TooLong") return write(tooLong(line.bytes, bridge.maxDocumentBytes))
-      const parsed = Bridge.parseJson(line.text)
+      const parsed = BridgeContract.parseJson(line.text)
       if (parsed._tag === "Failure") return write({ id: null, ...parsed.failure.document })
-      const id = Bridge.idOf(parsed.success)
+      const id = BridgeContract.idOf(parsed.success)
       return bridge.answer(parsed.success).pipe(
         Effect.flatMap(write),
         Effect.onInterrupt(() => write(id === null ? INTERRUPTED : { id, ...INTERRUPTED }))
@@ -168,7 +168,7 @@ export const command = Command.make(
   },
   Effect.fn("cli.bridge")(function*(input) {
     if (!Number.isInteger(input.concurrency) || input.concurrency < 1) {
-      const failure = Bridge.invalidInput(`--concurrency is ${input.concurrency}; it must be a whole number of at least 1`, {
+      const failure = BridgeContract.invalidInput(`--concurrency is ${input.concurrency}; it must be a whole number of at least 1`, {
         setting: "concurrency",
         fix: `pass --concurrency ${DEFAULT_CONCURRENCY}, or leave it out`
       })
@@ -195,7 +195,7 @@ export const command = Command.make(
       // A configuration that cannot be loaded (bad file, bad flag value, unwritable ledger):
       // the answer is its failure document.
       Effect.catchTag("LlmError", (error) => {
-        const failure = Bridge.fromLlmError(error)
+        const failure = BridgeContract.fromLlmError(error)
         return Effect.andThen(write(failure.document), Effect.fail(new BridgeExit({ message: failure.document.error, code: failure.exitCode })))
       })
     )
