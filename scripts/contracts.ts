@@ -13,6 +13,7 @@
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Console, Effect, FileSystem, JsonSchema, Path, Schema } from "effect"
+import * as BridgeContract from "../src/bridge/BridgeContract.ts"
 import * as LlmConnectConfig from "../src/LlmConnectConfig.ts"
 import * as LlmError from "../src/LlmError.ts"
 import * as LlmRequest from "../src/LlmRequest.ts"
@@ -76,7 +77,9 @@ export const contracts: ReadonlyArray<Contract> = [
     schema: LlmConnectConfig.ConfigFile,
     options: LlmConnectConfig.jsonSchemaOptions
   },
-  { file: "workflow.schema.json", title: "llm-connect workflow file (llm-connect run <file.yaml>)", schema: WorkflowFile.WorkflowFile, options: WorkflowFile.jsonSchemaOptions }
+  { file: "workflow.schema.json", title: "llm-connect workflow file (llm-connect run <file.yaml>)", schema: WorkflowFile.WorkflowFile, options: WorkflowFile.jsonSchemaOptions },
+  { file: "bridge-request.schema.json", title: "llm-connect bridge request (llm-connect bridge stdin, one line with --jsonl; POST /execute)", schema: BridgeContract.BridgeRequest },
+  { file: "bridge-response.schema.json", title: "llm-connect bridge answer: a response (exit 0) or a failure (exit 1, or 2 for InvalidInput)", schema: BridgeContract.BridgeAnswer }
 ]
 
 /**

@@ -16,6 +16,7 @@ import { CliError, CliOutput, Command } from "effect/cli"
 import * as LlmError from "../LlmError.ts"
 import type * as ProviderRegistry from "../ProviderRegistry.ts"
 import * as NodeProviders from "../node/NodeProviders.ts"
+import * as Bridge from "./commands/bridge.ts"
 import * as Prompt from "./commands/prompt.ts"
 import * as Providers from "./commands/providers.ts"
 import * as Usage from "./commands/usage.ts"
@@ -38,7 +39,7 @@ export const VERSION = "0.1.0"
  * @since 0.1.0
  * @category commands
  */
-export const subcommands = [Prompt.command, Providers.command, Run.command, Usage.command] as const
+export const subcommands = [Prompt.command, Providers.command, Run.command, Usage.command, Bridge.command] as const
 
 /**
  * The root command `llm-connect`.
