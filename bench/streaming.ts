@@ -9,7 +9,8 @@
  *   adapter: streamed and non-streamed;
  * - the `openai` SDK's `stream: true`;
  * - the per-chunk cost: the same streamed call with an answer of 51 content chunks instead of 3,
- *   `(CPU at 51 - CPU at 3) / 48`, for the adapter alone and through the whole stack.
+ *   `(CPU at 51 - CPU at 3) / 48`, for the adapter alone and through the whole stack;
+ * - a breakdown: the per-call and per-chunk CPU of the stack built up one layer at a time.
  *
  * Vercel AI SDK's `streamText` (named by issue 14) is not installed in this repository and is not
  * added for the benchmark; it is not measured.
@@ -44,6 +45,7 @@ const CALLS = argument("calls", 500)
 const CONCURRENCIES = [1, 100]
 /** The chunk count of the per-chunk scenario (against the main scenario's 3). */
 const MANY = 51
+const WARMUP_REPS = 2
 
 const startServer = async () => {
   const child = spawn(process.execPath, [new URL("./openai-sse-mock-server.ts", import.meta.url).pathname], {
@@ -116,6 +118,65 @@ const wholeStack = (baseUrl: string): Stack.StackConfig => ({
   budget: { budget: { totalTokens: 1_000_000_000_000 } },
   resilience: { limits: { concurrency: 1_000, providerConcurrency: 1_000, rpm: 100_000_000 } }
 })
+
+/**
+ * The stack built up one layer at a time (streamed calls at concurrency 1, 3 and 51 chunks): the
+ * CPU per call and per chunk of each, so that a per-chunk cost can be traced to its layer.
+ */
+const breakdown = async (origin: string, request: LlmRequest.LlmRequest) => {
+  const limits = { concurrency: 1_000, providerConcurrency: 1_000, rpm: 100_000_000 }
+  const provider = (url: string) => ({ provider: "openai-compatible", baseUrl: url, model: "gpt-4o-mini" })
+  const steps: ReadonlyArray<readonly [string, (url: string) => Stack.StackConfig]> = [
+    ["request size only (no retry)", (url) => ({ provider: provider(url), observability: { enabled: false }, resilience: { retry: { maxRetries: 0 } } })],
+    ["+ retry (defaults)", (url) => ({ provider: provider(url), observability: { enabled: false } })],
+    ["+ rate limit and concurrency", (url) => ({ provider: provider(url), observability: { enabled: false }, resilience: { limits } })],
+    ["+ budget (a token limit)", (url) => ({
+      provider: provider(url),
+      observability: { enabled: false },
+      budget: { budget: { totalTokens: 1_000_000_000_000 } },
+      resilience: { limits }
+    })],
+    ["+ observability = whole stack", wholeStack]
+  ]
+  const built = await Promise.all(steps.map(async ([name, config]) => {
+    const few = ManagedRuntime.make(Stack.layer(config(`${origin}${basePath(3)}`)).pipe(Layer.provide(NodeProviders.layer)))
+    const many = ManagedRuntime.make(Stack.layer(config(`${origin}${basePath(MANY)}`)).pipe(Layer.provide(NodeProviders.layer)))
+    const modelOf = (runtime: typeof few) => runtime.runPromise(LanguageModel.LanguageModel.use(Effect.succeed))
+    return {
+      name,
+      few: effectClient(name, few, streamed(await modelOf(few), request, 3)),
+      many: effectClient(name, many, streamed(await modelOf(many), request, MANY)),
+      dispose: () => Promise.all([few.dispose(), many.dispose()]),
+      cpuFew: [] as Array<number>,
+      cpuMany: [] as Array<number>
+    }
+  }))
+  const calls = Math.min(CALLS, 300)
+  const cpuOf = async (client: Client) => {
+    const start = process.cpuUsage()
+    await client.run(calls, 1)
+    const used = process.cpuUsage(start)
+    return (used.user + used.system) / calls
+  }
+  for (let rep = 0; rep < WARMUP_REPS + Math.ceil(REPS / 2); rep++) {
+    for (const step of built) {
+      const few = await cpuOf(step.few)
+      const many = await cpuOf(step.many)
+      if (rep >= WARMUP_REPS) {
+        step.cpuFew.push(few)
+        step.cpuMany.push(many)
+      }
+    }
+  }
+  console.log(`\nbreakdown: the stack built up one layer at a time, streamed calls at concurrency 1 (${calls} calls per measurement)`)
+  console.log("stack                              CPU us/call (3 chunks)   (51 chunks)   us per chunk")
+  for (const step of built) {
+    const few = median(step.cpuFew)
+    const many = median(step.cpuMany)
+    console.log(`${step.name.padEnd(34)} ${few.toFixed(0).padStart(22)} ${many.toFixed(0).padStart(13)} ${((many - few) / (MANY - 3)).toFixed(1).padStart(14)}`)
+  }
+  for (const step of built) await step.dispose()
+}
 
 const main = async () => {
   const { origin, child } = await startServer()
@@ -206,6 +267,7 @@ const main = async () => {
   }
   await runtime.dispose()
   for (const stackRuntime of stackRuntimes) await stackRuntime.dispose()
+  await breakdown(origin, request)
   child.kill("SIGTERM")
 }
 
