@@ -5,6 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
+import { spawn } from "node:child_process"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -13,7 +14,7 @@ import * as StreamEvents from "../../src/cli/StreamEvents.ts"
 import { LlmResponse } from "../../src/LlmResponse.ts"
 import * as Fake from "../providers/openai/FakeOpenAiServer.ts"
 import { start } from "./childCli.ts"
-import { runCli } from "./runCli.ts"
+import { baseEnv, binScript, nodeBin, runCli } from "./runCli.ts"
 
 const TIMEOUT = 120_000
 const REPLY = "alpha beta gamma delta"
@@ -248,5 +249,27 @@ describe("llm-connect prompt --stream, Ctrl-C mid-stream (subprocess)", () => {
       assert.strictEqual(yield* Effect.promise(() => child.exited), 130)
       assert.deepStrictEqual(jsonLines(child.stdout()).at(-1), { type: "error", ...INTERRUPTED_DOCUMENT })
       assert.strictEqual(yield* fake.abandonedTotal, 1)
+    }), TIMEOUT)
+
+  it.live("stdout closed by its reader (| head): the stream stops, one error line on stderr, exit 1, the call recorded", () =>
+    Effect.gen(function*() {
+      const cwd = tempDir()
+      const child = spawn(nodeBin, [binScript, "prompt", "hi", "--stream", "--mock-reply", REPLY, "--mock-latency", "300ms"], {
+        cwd,
+        env: baseEnv(cwd),
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      let stderr = ""
+      child.stderr.on("data", (chunk) => (stderr += String(chunk)))
+      const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)))
+      // The reader takes the first delta and goes away, as `head -c 1` does.
+      yield* Effect.promise(() => new Promise<void>((resolve) => child.stdout.once("data", () => resolve())))
+      child.stdout.destroy()
+      assert.strictEqual(yield* Effect.promise(() => exited), 1)
+      assert.deepStrictEqual(errorLines(stderr).length, 1, stderr)
+      assert.include(errorLines(stderr)[0], "could not write the answer to stdout")
+      assert.notInclude(stderr, "Unhandled")
+      const ledger = yield* ledgerByOutcome(cwd)
+      assert.strictEqual(ledger.totals.calls, 1)
     }), TIMEOUT)
 })

@@ -15,7 +15,7 @@
  *
  * @since 0.1.0
  */
-import { Console, Effect, Exit, Ref, Stdio, Stream } from "effect"
+import { Effect, Exit, Ref, Stdio, Stream } from "effect"
 import * as LlmError from "../../LlmError.ts"
 import type { LlmResponse } from "../../LlmResponse.ts"
 import type * as StreamPart from "../../StreamPart.ts"
@@ -55,8 +55,9 @@ export const render = (part: StreamPart.StreamPart, json: boolean): string => {
 /**
  * Writes a stream's parts to stdout as they arrive and returns the response of its finish part.
  * Fails with the stream's error; a stream that ends without a finish part fails with
- * `ResponseMalformed`, and a stdout that cannot be written (the reader closed the pipe) with
- * `Unknown`, the call interrupted in both cases.
+ * `ResponseMalformed`; a stdout that cannot be written (its reader closed the pipe, as `| head`
+ * does) stops the stream (the call is interrupted, its usage recorded) and fails with `Unknown`,
+ * after which nothing more is written to stdout.
  *
  * @since 0.1.0
  * @category printing
@@ -82,21 +83,19 @@ export const print = <R>(
       }),
       Stream.filter((text) => text !== "")
     )
-    const written = Stream.run(writes, stdio.stdout()).pipe(
-      Effect.catchTag("PlatformError", (error) =>
-        Effect.fail(
-          LlmError.make(
-            "cli",
-            new LlmError.Unknown({ description: `could not write the answer to stdout (${error.message}); was the reader closed?` })
-          )
-        )),
+    yield* Stream.run(writes, stdio.stdout()).pipe(
+      Effect.catchTag("PlatformError", (error) => {
+        // Nothing more goes to stdout: its reader is gone (`| head`), and writing again would fail.
+        const cause = error.reason.cause
+        const closed = Effect.fail(stdoutFailed(cause instanceof Error ? cause.message : error.message))
+        return Effect.andThen(Ref.set(openLine, false), closed)
+      }),
       Effect.onExit((exit) =>
         Exit.isSuccess(exit)
           ? Effect.void
-          : Effect.flatMap(Ref.get(openLine), (open) => (open ? Console.log("") : Effect.void))
+          : Effect.flatMap(Ref.get(openLine), (open) => (open ? write("\n") : Effect.void))
       )
     )
-    yield* written
     const response = yield* Ref.get(finish)
     if (response === undefined) {
       return yield* Effect.fail(
@@ -109,6 +108,24 @@ export const print = <R>(
     return response
   })
 
+const STDOUT_FAILED = "could not write the answer to stdout"
+
+const stdoutFailed = (detail: string): LlmError.LlmError =>
+  LlmError.make("cli", new LlmError.Unknown({ description: `${STDOUT_FAILED} (${detail}); was its reader closed?` }))
+
+/**
+ * Whether an error is the failure to write to stdout (after which nothing more is written there).
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isStdoutFailure = (error: LlmError.LlmError): boolean =>
+  error.provider === "cli" && error.reason._tag === "Unknown" && error.reason.description.startsWith(STDOUT_FAILED)
+
+/** Writes text to stdout through `Stdio`; a stdout that cannot be written is left alone. */
+const write = (text: string): Effect.Effect<void, never, Stdio.Stdio> =>
+  Stdio.Stdio.use((stdio) => Effect.ignore(Stream.run(Stream.succeed(text), stdio.stdout())))
+
 /**
  * Writes the error line of a failed `--stream --json` call (the error document with
  * `"type": "error"`).
@@ -116,6 +133,6 @@ export const print = <R>(
  * @since 0.1.0
  * @category printing
  */
-export const printError = (error: LlmError.LlmError): Effect.Effect<void> =>
-  Console.log(StreamEvents.errorLine(LlmError.toDocument(error)))
+export const printError = (error: LlmError.LlmError): Effect.Effect<void, never, Stdio.Stdio> =>
+  isStdoutFailure(error) ? Effect.void : write(`${StreamEvents.errorLine(LlmError.toDocument(error))}\n`)
 
