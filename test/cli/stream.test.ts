@@ -70,18 +70,32 @@ describe("llm-connect prompt --stream (subprocess)", () => {
       assert.match(stderr.at(-1)!, /^llm-connect: usage: \d+ in \+ \d+ out = \d+ tokens \| model mock-1 \| provider mock \| \d+m?s/)
     }), TIMEOUT)
 
-  it.live("writes each delta as it arrives: the first word is on stdout while the rest is still coming", () =>
-    Effect.promise(async () => {
-      // 1 s per chunk: the first word is printed about 3 s before the answer is whole.
-      const child = start(["prompt", "hi", "--stream", "--mock-reply", REPLY, "--mock-latency", "1s"], tempDir())
-      let exited = false
-      void child.exited.then(() => (exited = true))
-      await stdoutReaches(child, (stdout) => stdout.length > 0)
-      assert.strictEqual(child.stdout(), "alpha ")
-      assert.isFalse(exited)
-      assert.strictEqual(await child.exited, 0)
-      assert.strictEqual(child.stdout(), `${REPLY}\n`)
-      assert.include(child.stderr(), "llm-connect: usage: ")
+  it.live("writes each delta as it arrives: the first word is read from the pipe while the rest is still coming", () =>
+    Effect.gen(function*() {
+      const cwd = tempDir()
+      // 1 s per chunk: the first word is written about 3 s before the answer is whole.
+      const child = spawn(nodeBin, [binScript, "prompt", "hi", "--stream", "--mock-reply", REPLY, "--mock-latency", "1s"], {
+        cwd,
+        env: baseEnv(cwd),
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      const reads: Array<string> = []
+      let stderr = ""
+      child.stderr.on("data", (chunk) => (stderr += String(chunk)))
+      const first = new Promise<boolean>((resolve) =>
+        child.stdout.on("data", (chunk) => {
+          reads.push(String(chunk))
+          // Whether the process was still running when its first write reached us.
+          if (reads.length === 1) resolve(child.exitCode === null)
+        })
+      )
+      const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)))
+      assert.isTrue(yield* Effect.promise(() => first))
+      assert.strictEqual(reads[0], "alpha ")
+      assert.strictEqual(yield* Effect.promise(() => exited), 0)
+      assert.strictEqual(reads.join(""), `${REPLY}\n`)
+      assert.isAtLeast(reads.length, 4, JSON.stringify(reads))
+      assert.include(stderr, "llm-connect: usage: ")
     }), TIMEOUT)
 
   it.live("--json: one text-delta line per delta, then exactly one finish line whose response is the --json document", () =>
