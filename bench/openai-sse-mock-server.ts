@@ -3,13 +3,14 @@
  * one fixed answer. A request with `"stream": true` gets it as server-sent events (three content
  * chunks, the last with `finish_reason`, then the usage chunk and `data: [DONE]`, each event
  * written as its own write); any other request gets it as one JSON completion, as
- * bench/openai-mock-server.ts answers. Run in its own process (bench/streaming.ts spawns it) so
+ * bench/openai-mock-server.ts answers. A path starting `/c<N>/` (base URL `.../c51/v1`) gets an
+ * answer in N content chunks instead (`internal/sseAnswer.ts`), for the per-chunk cost. Run in its own process (bench/streaming.ts spawns it) so
  * that its CPU is not counted as the client's. Prints the port on stdout once it listens.
  */
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
+import { chunksOfPath, contentChunks } from "./internal/sseAnswer.ts"
 
-const CONTENT = ["The Nile is ", "the longest river ", "in Africa."]
 const USAGE = {
   prompt_tokens: 21,
   completion_tokens: 9,
@@ -25,7 +26,7 @@ const json = JSON.stringify({
   object: "chat.completion",
   choices: [{
     index: 0,
-    message: { role: "assistant", content: CONTENT.join(""), refusal: null },
+    message: { role: "assistant", content: contentChunks(3).join(""), refusal: null },
     logprobs: null,
     finish_reason: "stop"
   }],
@@ -35,20 +36,25 @@ const jsonLength = String(Buffer.byteLength(json))
 
 const event = (chunk: Record<string, unknown>) => `data: ${JSON.stringify({ ...common, object: "chat.completion.chunk", ...chunk })}\n\n`
 
-const events = [
-  ...CONTENT.map((content, index) =>
-    event({
-      choices: [{
-        index: 0,
-        delta: index === 0 ? { role: "assistant", content, refusal: null } : { content },
-        logprobs: null,
-        finish_reason: index === CONTENT.length - 1 ? "stop" : null
-      }]
-    })
-  ),
-  event({ choices: [], usage: USAGE }),
-  "data: [DONE]\n\n"
-]
+/** The events of an answer in `chunks` content chunks (built once per chunk count). */
+const eventsOf = (chunks: number): ReadonlyArray<string> => {
+  const content = contentChunks(chunks)
+  return [
+    ...content.map((text, index) =>
+      event({
+        choices: [{
+          index: 0,
+          delta: index === 0 ? { role: "assistant", content: text, refusal: null } : { content: text },
+          logprobs: null,
+          finish_reason: index === content.length - 1 ? "stop" : null
+        }]
+      })
+    ),
+    event({ choices: [], usage: USAGE }),
+    "data: [DONE]\n\n"
+  ]
+}
+const eventsByChunks = new Map<number, ReadonlyArray<string>>()
 
 const server = createServer((request, response) => {
   const chunks: Array<Buffer> = []
@@ -61,6 +67,9 @@ const server = createServer((request, response) => {
       return
     }
     response.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", "x-request-id": "req_bench" })
+    const count = chunksOfPath(request.url)
+    let events = eventsByChunks.get(count)
+    if (events === undefined) eventsByChunks.set(count, events = eventsOf(count))
     for (const text of events) response.write(text)
     response.end()
   })

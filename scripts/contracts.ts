@@ -14,6 +14,7 @@
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Console, Effect, FileSystem, JsonSchema, Path, Schema } from "effect"
 import * as BridgeContract from "../src/bridge/BridgeContract.ts"
+import * as StreamEvents from "../src/cli/StreamEvents.ts"
 import * as LlmConnectConfig from "../src/LlmConnectConfig.ts"
 import * as LlmError from "../src/LlmError.ts"
 import * as LlmRequest from "../src/LlmRequest.ts"
@@ -71,6 +72,11 @@ export const contracts: ReadonlyArray<Contract> = [
   { file: "llm-response.schema.json", title: "llm-connect LlmResponse (also `prompt --json` on success)", schema: LlmResponse.LlmResponse },
   { file: "stream-part.schema.json", title: "llm-connect stream part (LanguageModel.stream; readers ignore unknown types)", schema: StreamPart.StreamPart },
   { file: "error.schema.json", title: "llm-connect error document (also `prompt --json` on failure)", schema: ErrorDocument },
+  {
+    file: "prompt-stream-event.schema.json",
+    title: "llm-connect `prompt --stream --json` line (JSON Lines; readers ignore unknown types)",
+    schema: StreamEvents.StreamEvent
+  },
   {
     file: "config.schema.json",
     title: "llm-connect configuration file (llm-connect.yaml)",

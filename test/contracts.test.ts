@@ -162,4 +162,35 @@ describe("contracts/", () => {
         assert.isTrue(accepts(errorSchema, failure.document), `${args.join(" ")}: ${JSON.stringify(failure.document)}`)
       }
     }).pipe(Effect.provide(NodeServices.layer)), 120_000)
+
+  it.live("every line of the CLI's --stream --json output is what prompt-stream-event.schema.json describes", () =>
+    Effect.gen(function*() {
+      const fs = yield* FileSystem.FileSystem
+      const lineSchema = yield* fromContractFile("prompt-stream-event.schema.json")
+      const responseSchema = yield* fromContractFile("llm-response.schema.json")
+      const errorSchema = yield* fromContractFile("error.schema.json")
+      const runs: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+        [["Name three rivers"], "finish"],
+        [["hi", "--mock-faults", "cut:2"], "error"],
+        [["hi", "--mock-faults", "500", "--max-retries", "0"], "error"],
+        [["hi", "--max-total-tokens", "1"], "error"]
+      ]
+      for (const [args, last] of runs) {
+        const cwd = yield* fs.makeTempDirectoryScoped({ prefix: "contracts-cli-stream-" })
+        const result = yield* runCli(["prompt", ...args, "--stream", "--json"], { cwd })
+        const events = result.stdout.trimEnd().split("\n").map((line) => JSON.parse(line) as Record<string, unknown>)
+        for (const event of events) assert.isTrue(accepts(lineSchema, event), `${args.join(" ")}: ${JSON.stringify(event)}`)
+        const final = events.at(-1)!
+        assert.strictEqual(final.type, last)
+        // The last line carries the same document as --json: the response, or the error document.
+        if (final.type === "finish") assert.isTrue(accepts(responseSchema, final.response))
+        else {
+          const { type: _type, ...document } = final
+          assert.isTrue(accepts(errorSchema, document), JSON.stringify(document))
+        }
+      }
+      assert.isFalse(accepts(lineSchema, { type: "finish" }), "a finish line has its response")
+      assert.isFalse(accepts(lineSchema, { type: "text-delta" }), "a text-delta line has its text")
+      assert.isFalse(accepts(lineSchema, { type: "error", error: "x", errorType: "Timeout", retryable: true }), "Timeout needs its scope")
+    }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)), 120_000)
 })

@@ -1,7 +1,8 @@
 /**
  * How the CLI writes: results on stdout, everything else (notices, usage line, one-line error
  * messages) on stderr, so that `llm-connect prompt "..." > answer.txt` keeps only the answer and
- * `--json` keeps stdout to exactly one JSON document. Every stderr line passes through the one
+ * `--json` keeps stdout to exactly one JSON document (`prompt --stream --json`: JSON Lines, see
+ * `StreamEvents.ts`). Every stderr line passes through the one
  * scrubber (`Redaction.scrubText`), so a key or a URL's credentials never reach the terminal.
  *
  * @since 0.1.0
@@ -12,6 +13,7 @@ import * as LlmError from "../LlmError.ts"
 import type { LlmResponse } from "../LlmResponse.ts"
 import * as Redaction from "../observability/Redaction.ts"
 import * as Money from "../pricing/Money.ts"
+import * as StreamEvents from "./StreamEvents.ts"
 
 /**
  * The prefix of every line the CLI writes to stderr.
@@ -124,15 +126,29 @@ export const INTERRUPTED_DOCUMENT: Readonly<Record<string, unknown>> = {
 }
 
 /**
+ * What a command prints on stdout for a failure: nothing (`false`), the error document (`true`,
+ * `--json`), or the error line of JSON Lines (`"lines"`, `prompt --stream --json`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type JsonMode = boolean | "lines"
+
+/**
  * Reports an interrupt on every exit path of a command: the interrupted document on stdout with
- * `--json`, and one error line on stderr (`detail` added to it, e.g. how to resume).
+ * `--json` (as the `error` line with `--stream --json`), and one error line on stderr (`detail`
+ * added to it, e.g. how to resume).
  *
  * @since 0.1.0
  * @category output
  */
-export const interrupted = (asJson: boolean, detail?: string | undefined): Effect.Effect<void> =>
+export const interrupted = (asJson: JsonMode, detail?: string | undefined): Effect.Effect<void> =>
   Effect.andThen(
-    asJson ? json(INTERRUPTED_DOCUMENT) : Effect.void,
+    asJson === "lines"
+      ? Console.log(StreamEvents.errorLine(INTERRUPTED_DOCUMENT))
+      : asJson
+      ? json(INTERRUPTED_DOCUMENT)
+      : Effect.void,
     errorLine(detail === undefined ? "interrupted" : `interrupted (${detail})`)
   )
 
@@ -142,6 +158,6 @@ export const interrupted = (asJson: boolean, detail?: string | undefined): Effec
  * @since 0.1.0
  * @category output
  */
-export const reportInterrupt = (asJson: boolean, detail?: () => string | undefined) =>
+export const reportInterrupt = (asJson: JsonMode, detail?: () => string | undefined) =>
 <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.onInterrupt(effect, () => interrupted(asJson, detail?.()))

@@ -4,13 +4,14 @@
  *
  * Subcommands are listed in {@link subcommands}; a new one is added there. Every failure is
  * rendered here once: a one-line message on stderr (`llm-connect: error: ...`); commands with
- * `--json` print the error document on stdout themselves. Bad usage (unknown flag, missing
+ * `--json` print the error document on stdout themselves (`prompt --stream --json`: the `error`
+ * line of its JSON Lines). Bad usage (unknown flag, missing
  * argument) prints the parse errors on stderr and a hint to `--help`, never help text on stdout.
  *
  * @since 0.1.0
  */
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Cause, Effect, Exit, Layer } from "effect"
+import { Cause, Console, Effect, Exit, Layer } from "effect"
 import type { Runtime } from "effect"
 import { CliError, CliOutput, Command } from "effect/cli"
 import * as LlmError from "../LlmError.ts"
@@ -24,6 +25,7 @@ import * as Run from "./commands/run.ts"
 import * as CliLogger from "./CliLogger.ts"
 import * as ExitCode from "./ExitCode.ts"
 import * as Output from "./Output.ts"
+import * as StreamEvents from "./StreamEvents.ts"
 
 /**
  * The CLI's version.
@@ -56,6 +58,9 @@ export const root = Command.make("llm-connect").pipe(
 
 const wantsJson = (argv: ReadonlyArray<string>): boolean => argv.includes("--json")
 
+/** `prompt --stream --json` prints JSON Lines: its failure is one `error` line. */
+const wantsJsonLines = (argv: ReadonlyArray<string>): boolean => wantsJson(argv) && argv.includes("--stream")
+
 /** Parse errors go to stderr with a pointer to `--help`; stdout stays clean for `--json`. */
 const presenter = (argv: ReadonlyArray<string>): CliOutput.Presenter => ({
   present: (event) =>
@@ -65,18 +70,17 @@ const presenter = (argv: ReadonlyArray<string>): CliOutput.Presenter => ({
         yield* Output.notice(`run "${event.commandPath.join(" ")} --help" for usage`)
         if (wantsJson(argv)) {
           const first = event.errors[0]
-          yield* Output.json(
-            LlmError.toDocument(
-              LlmError.make(
-                "cli",
-                new LlmError.Configuration({
-                  description: first?.message ?? "bad usage",
-                  setting: "arguments",
-                  fix: `run "${event.commandPath.join(" ")} --help" for usage`
-                })
-              )
+          const document = LlmError.toDocument(
+            LlmError.make(
+              "cli",
+              new LlmError.Configuration({
+                description: first?.message ?? "bad usage",
+                setting: "arguments",
+                fix: `run "${event.commandPath.join(" ")} --help" for usage`
+              })
             )
           )
+          yield* wantsJsonLines(argv) ? Console.log(StreamEvents.errorLine(document)) : Output.json(document)
         }
       })
       : CliOutput.defaultPresenter.present(event)

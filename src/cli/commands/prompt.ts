@@ -1,6 +1,9 @@
 /**
  * `llm-connect prompt <text>`: one call, the answer on stdout and a usage line on stderr (or,
  * with `--json`, exactly one JSON document on stdout: the `LlmResponse` or the error document).
+ * With `--stream`, the answer is printed as it arrives (`promptStream.ts`); with `--stream
+ * --json`, as JSON Lines ending with one `finish` line (the same `LlmResponse` document) or one
+ * `error` line (the same error document).
  *
  * The flags come in groups (`../flags/*.ts`), each a record keyed by config path, so a new
  * capability adds its flags by spreading one more group into the config below and into
@@ -24,6 +27,7 @@ import * as OutputFlags from "../flags/OutputFlags.ts"
 import * as RequestSizeFlags from "../flags/RequestSizeFlags.ts"
 import * as ResilienceFlags from "../flags/ResilienceFlags.ts"
 import * as Output from "../Output.ts"
+import * as PromptStream from "./promptStream.ts"
 
 /**
  * The notice printed on stderr when the mock provider answers.
@@ -51,7 +55,8 @@ export const command = Command.make(
     ledger: ObservabilityFlags.recording,
     requestSize: RequestSizeFlags.flags,
     config: ConfigFlags.config,
-    json: OutputFlags.json
+    json: OutputFlags.json,
+    stream: OutputFlags.stream
   },
   Effect.fn("cli.prompt")(function*(input) {
     const resolved = yield* CliConfig.load({
@@ -85,6 +90,14 @@ export const command = Command.make(
     }
     // The call timeout is the stack's (Retry/Timeout layers, from request.timeoutMs): one
     // timer, and its error counts the attempts really made.
+    if (input.stream) {
+      const streamed = yield* Effect.provide(
+        PromptStream.print(LanguageModel.stream(request), { json: input.json, provider: config.provider }),
+        layer
+      )
+      if (!input.json) yield* Output.notice(Output.usageLine(streamed))
+      return
+    }
     const response = yield* Effect.provide(LanguageModel.generate(request), layer)
     if (input.json) {
       yield* Output.json(response)
@@ -94,14 +107,22 @@ export const command = Command.make(
     }
   }, (effect, input) =>
     effect.pipe(
-      Effect.tapError((error) => input.json ? Output.json(LlmError.toDocument(error)) : Effect.void),
-      Output.reportInterrupt(input.json)
+      Effect.tapError((error) =>
+        !input.json
+          ? Effect.void
+          : input.stream
+          ? PromptStream.printError(error)
+          : Output.json(LlmError.toDocument(error))
+      ),
+      Output.reportInterrupt(input.json && input.stream ? "lines" : input.json)
     ))
 ).pipe(
   Command.withDescription("Send one prompt and print the answer (usage on stderr)"),
   Command.withExamples([
     { command: "llm-connect prompt \"Name three rivers\"", description: "ask the mock provider (no key needed)" },
     { command: "llm-connect prompt \"Hi\" --provider openai --model gpt-4o-mini --json", description: "one JSON document" },
+    { command: "llm-connect prompt \"Tell a story\" --stream", description: "print the answer as it arrives" },
+    { command: "llm-connect prompt \"Hi\" --stream --json", description: "JSON Lines: text-delta lines, then one finish line" },
     { command: "llm-connect prompt \"Hi\" --mock-faults 500 --max-retries 0", description: "see how a provider failure looks (exit 1)" }
   ])
 )
