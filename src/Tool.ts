@@ -20,7 +20,7 @@
  * @since 0.1.0
  */
 import { type Effect, type JsonSchema, Schema } from "effect"
-import { Tool as AiTool } from "effect/ai"
+import * as AiTool from "effect/ai/Tool"
 import type * as ToolCall from "./ToolCall.ts"
 
 /**
