@@ -47,7 +47,7 @@ import * as Redaction from "../../observability/Redaction.ts"
 import type { Provider } from "../../ProviderRegistry.ts"
 import * as StreamPart from "../../StreamPart.ts"
 import type * as Usage from "../../Usage.ts"
-import * as TextOnly from "../internal/content.ts"
+import * as Checks from "../internal/content.ts"
 import * as ProviderKit from "../ProviderKit.ts"
 import * as Errors from "./internal/errors.ts"
 import * as Mapping from "./internal/mapping.ts"
@@ -163,8 +163,8 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
     const generate = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError.LlmError> => {
       const model = request.model ?? defaultModel
       const call = callOf(model)
-      const unsupported = TextOnly.nonText(PROVIDER, request, model)
-      if (unsupported !== undefined) return Effect.fail(unsupported)
+      const invalid = Checks.invalidTools(PROVIDER, request, model)
+      if (invalid !== undefined) return Effect.fail(invalid)
       const { config, contents } = Mapping.toSdkRequest(request)
       return Effect.gen(function*() {
         const started = yield* Clock.currentTimeMillis
@@ -182,7 +182,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
           Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(Errors.timeout(call, timeoutMs)) })
         )
         const finished = yield* Clock.currentTimeMillis
-        const facts = Mapping.readCandidate(response)
+        const facts = Mapping.readCandidate(response, Mapping.turnOf(request))
         if (facts === undefined) return yield* Effect.fail(Errors.malformed(call, "not an object"))
         const answer = Mapping.toResponse(call, request, facts, finished - started)
         return "content" in answer ? answer : yield* Effect.fail(answer)
@@ -192,8 +192,8 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
     const stream = (request: LlmRequest): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> => {
       const model = request.model ?? defaultModel
       const call = callOf(model)
-      const unsupported = TextOnly.nonText(PROVIDER, request, model)
-      if (unsupported !== undefined) return Stream.fail(unsupported)
+      const invalid = Checks.invalidTools(PROVIDER, request, model)
+      if (invalid !== undefined) return Stream.fail(invalid)
       const { config, contents } = Mapping.toSdkRequest(request)
       return Stream.unwrap(Effect.gen(function*() {
         const started = yield* Clock.currentTimeMillis
