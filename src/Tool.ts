@@ -19,7 +19,7 @@
  *
  * @since 0.1.0
  */
-import { type Effect, type JsonSchema, Schema } from "effect"
+import { type Effect, JsonSchema, Result, Schema, SchemaRepresentation } from "effect"
 import * as AiTool from "effect/ai/Tool"
 import type * as ToolCall from "./ToolCall.ts"
 
@@ -204,6 +204,50 @@ export const fromEffectAi = (tool: AiTool.Any): Definition => {
       ? { type: "object", properties: {} }
       : { ...parameters }
   }
+}
+
+/**
+ * A tool from a definition whose parameters are JSON Schema (a `--tools` file, an MCP server):
+ * the parameters are converted to an Effect Schema with Effect's own JSON Schema support
+ * (`SchemaRepresentation.fromJsonSchemaDocument`, draft 2020-12; `pattern`s applied), so that
+ * calls can be decoded with it, and the definition is kept as given (it is what the provider
+ * receives). Fails with a message naming the tool and the keyword when the JSON Schema uses one
+ * Effect cannot express (`if`/`then`, `dependentRequired`, `contains`, an external `$ref`...), or
+ * when the parameters are not an object schema.
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * Tool.fromDefinition({ name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } } })
+ */
+export const fromDefinition = (definition: Definition): Result.Result<Any, string> => {
+  const parameters = definition.parameters
+  if (parameters.type !== "object") {
+    return Result.fail(
+      `tool ${definition.name}: parameters must be a JSON Schema object ({ type: object, properties: ... }), ` +
+        `got type ${JSON.stringify(parameters.type ?? null)}`
+    )
+  }
+  let parametersSchema: Schema.Top
+  try {
+    parametersSchema = SchemaRepresentation.fromJsonSchemaDocument(
+      JsonSchema.fromSchemaDraft2020_12(parameters as JsonSchema.JsonSchema),
+      { patterns: "apply" }
+    )
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error)
+    return Result.fail(
+      `tool ${definition.name}: its parameters use JSON Schema that Effect cannot express: ` +
+        message.replace(/\s*\n\s*/g, " ").replace(/\["schema"\]/g, "parameters")
+    )
+  }
+  return Result.succeed({
+    _tag: "Tool",
+    name: definition.name,
+    ...(definition.description !== undefined ? { description: definition.description } : {}),
+    parametersSchema,
+    definition
+  })
 }
 
 /**

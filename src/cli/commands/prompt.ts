@@ -1,6 +1,8 @@
 /**
  * `llm-connect prompt <text>`: one call, the answer on stdout and a usage line on stderr (or,
  * with `--json`, exactly one JSON document on stdout: the `LlmResponse` or the error document).
+ * With `--tools FILE` the request declares tools and the model's tool calls are printed, one line
+ * each (with `--json`, in `toolCalls`); no tool is executed.
  *
  * The flags come in groups (`../flags/*.ts`), each a record keyed by config path, so a new
  * capability adds its flags by spreading one more group into the config below and into
@@ -8,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { Argument, Command } from "effect/cli"
 import * as LanguageModel from "../../LanguageModel.ts"
 import * as LlmConnectConfig from "../../LlmConnectConfig.ts"
@@ -23,7 +25,9 @@ import * as ObservabilityFlags from "../flags/ObservabilityFlags.ts"
 import * as OutputFlags from "../flags/OutputFlags.ts"
 import * as RequestSizeFlags from "../flags/RequestSizeFlags.ts"
 import * as ResilienceFlags from "../flags/ResilienceFlags.ts"
+import * as ToolFlags from "../flags/ToolFlags.ts"
 import * as Output from "../Output.ts"
+import * as ToolsFile from "../ToolsFile.ts"
 
 /**
  * The notice printed on stderr when the mock provider answers.
@@ -51,6 +55,7 @@ export const command = Command.make(
     ledger: ObservabilityFlags.recording,
     requestSize: RequestSizeFlags.flags,
     config: ConfigFlags.config,
+    tools: ToolFlags.flags,
     json: OutputFlags.json
   },
   Effect.fn("cli.prompt")(function*(input) {
@@ -66,6 +71,10 @@ export const command = Command.make(
       configFile: ConfigFlags.configFile(input.config)
     })
     const { config } = resolved
+    const declared = yield* ToolsFile.load({
+      file: Option.getOrUndefined(input.tools.tools),
+      choice: Option.getOrUndefined(input.tools.toolChoice)
+    })
     const layer = yield* Stack.fromConfig(resolved)
     if (config.provider === "mock") yield* Output.notice(MOCK_NOTICE)
     else {
@@ -81,7 +90,8 @@ export const command = Command.make(
       ...(config.system !== undefined ? { system: config.system } : {}),
       ...(config.maxTokens !== undefined ? { maxTokens: config.maxTokens } : {}),
       ...(config.temperature !== undefined ? { temperature: config.temperature } : {}),
-      ...(config.timeoutMs !== undefined ? { timeoutMs: config.timeoutMs } : {})
+      ...(config.timeoutMs !== undefined ? { timeoutMs: config.timeoutMs } : {}),
+      ...declared
     }
     // The call timeout is the stack's (Retry/Timeout layers, from request.timeoutMs): one
     // timer, and its error counts the attempts really made.
@@ -89,7 +99,9 @@ export const command = Command.make(
     if (input.json) {
       yield* Output.json(response)
     } else {
-      yield* Output.result(response.content)
+      if (response.content !== "" || response.toolCalls === undefined) yield* Output.result(response.content)
+      // The model's tool calls, one line each; none is executed.
+      for (const call of response.toolCalls ?? []) yield* Output.result(ToolsFile.callLine(call))
       yield* Output.notice(Output.usageLine(response))
     }
   }, (effect, input) =>
@@ -102,6 +114,7 @@ export const command = Command.make(
   Command.withExamples([
     { command: "llm-connect prompt \"Name three rivers\"", description: "ask the mock provider (no key needed)" },
     { command: "llm-connect prompt \"Hi\" --provider openai --model gpt-4o-mini --json", description: "one JSON document" },
-    { command: "llm-connect prompt \"Hi\" --mock-faults 500 --max-retries 0", description: "see how a provider failure looks (exit 1)" }
+    { command: "llm-connect prompt \"Hi\" --mock-faults 500 --max-retries 0", description: "see how a provider failure looks (exit 1)" },
+    { command: "llm-connect prompt \"Weather in Paris?\" --tools tools.yaml --tool-choice required", description: "print the model's tool calls (none is run)" }
   ])
 )
