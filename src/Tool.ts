@@ -39,10 +39,9 @@ export const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/
  * @category schemas
  */
 export const Name = Schema.String.check(
-  Schema.makeFilter((name: string) =>
-    NAME_PATTERN.test(name) ||
-    `a tool name is a letter or "_" then letters, digits, "_" or "-", at most 64 characters (got ${JSON.stringify(name.slice(0, 80))})`
-  )
+  Schema.isPattern(NAME_PATTERN, {
+    message: "a tool name is a letter or \"_\" then letters, digits, \"_\" or \"-\", at most 64 characters"
+  })
 ).annotate({ identifier: "ToolName", description: "A letter or _ then letters, digits, _ or -, at most 64 characters." })
 
 /**
