@@ -118,6 +118,15 @@ export interface Tool<
 export type Any = Tool<string, Schema.Top, Schema.Top>
 
 /**
+ * A tool whose parameters came as JSON Schema ({@link fromDefinition}): its arguments decode to
+ * `unknown`, with no services.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Dynamic = Tool<string, Schema.Codec<unknown, unknown>, Schema.Top>
+
+/**
  * The JSON Schema of a tool's parameters, generated from its Schema: the root object with its
  * definitions under `$defs`. A Schema with no fields becomes `{ type: "object", properties: {} }`
  * (every provider wants an object). Throws when the Schema does not describe an object: a tool's
@@ -219,7 +228,7 @@ export const fromEffectAi = (tool: AiTool.Any): Definition => {
  * @example
  * Tool.fromDefinition({ name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } } } })
  */
-export const fromDefinition = (definition: Definition): Result.Result<Any, string> => {
+export const fromDefinition = (definition: Definition): Result.Result<Dynamic, string> => {
   const parameters = definition.parameters
   if (parameters.type !== "object") {
     return Result.fail(
@@ -227,12 +236,13 @@ export const fromDefinition = (definition: Definition): Result.Result<Any, strin
         `got type ${JSON.stringify(parameters.type ?? null)}`
     )
   }
-  let parametersSchema: Schema.Top
+  let parametersSchema: Schema.Codec<unknown, unknown>
   try {
+    // A JSON Schema import decodes plain JSON: no services, unknown values.
     parametersSchema = SchemaRepresentation.fromJsonSchemaDocument(
       JsonSchema.fromSchemaDraft2020_12(parameters as JsonSchema.JsonSchema),
       { patterns: "apply" }
-    )
+    ) as Schema.Codec<unknown, unknown>
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error)
     return Result.fail(
