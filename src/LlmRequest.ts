@@ -153,9 +153,16 @@ export const promptText = (request: LlmRequest): string => {
 export const toolsText = (request: Pick<LlmRequest, "tools">): string => {
   const tools = request.tools
   if (tools === undefined || tools.length === 0) return ""
+  // The same declarations travel with every call of a conversation and are read by several
+  // layers (size guard, estimates, the mock): their text is kept per list.
+  const known = toolsTexts.get(tools)
+  if (known !== undefined) return known
   let out = ""
   for (const tool of tools) {
     out += `${tool.name}\n${tool.description ?? ""}\n${JSON.stringify(tool.parameters)}\n`
   }
+  toolsTexts.set(tools, out)
   return out
 }
+
+const toolsTexts = new WeakMap<ReadonlyArray<Tool.Definition>, string>()

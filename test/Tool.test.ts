@@ -6,6 +6,7 @@ import * as LlmRequest from "../src/LlmRequest.ts"
 import * as LlmResponse from "../src/LlmResponse.ts"
 import * as Message from "../src/Message.ts"
 import * as MockLanguageModel from "../src/providers/mock/MockLanguageModel.ts"
+import * as RequestSize from "../src/RequestSize.ts"
 import * as StreamPart from "../src/StreamPart.ts"
 import * as Tokenizer from "../src/Tokenizer.ts"
 import * as Tool from "../src/Tool.ts"
@@ -137,6 +138,14 @@ describe("LlmRequest with tools", () => {
       }
       assert.isAtLeast(Estimate.framingOf(withTools, Estimate.settingsFor("anthropic")), 346)
     }))
+
+  it("tool declarations count toward the request size guard", () => {
+    const big = Tool.make("big", { description: "d".repeat(3000) })
+    const request = LlmRequest.make({ prompt: "hi", tools: [big] })
+    assert.strictEqual(RequestSize.measure(request), 2 + Buffer.byteLength(LlmRequest.toolsText(request), "utf8"))
+    assert.isUndefined(RequestSize.excess(LlmRequest.make("hi"), 1000))
+    assert.isAbove(RequestSize.excess(request, 1000) ?? 0, 3000)
+  })
 
   it("tool calls and tool results in messages count too (through Message.text)", () => {
     const call = LlmRequest.make({
