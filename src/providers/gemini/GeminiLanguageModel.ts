@@ -16,6 +16,11 @@
  * text sent stays sent). Without `usageMetadata` the usage is counted locally and marked
  * `estimated`.
  *
+ * Tools are `functionDeclarations` (the definition's JSON Schema as `parametersJsonSchema`) and
+ * the choice `toolConfig.functionCallingConfig`; an assistant's calls are `functionCall` parts,
+ * tool results `functionResponse` parts. A call Gemini sends without an id gets a stable one,
+ * `call_<turn>_<position>` (`internal/mapping.ts`).
+ *
  * A stream emits a `text-delta` per text part, one `tool-call-delta` per function call (Gemini
  * sends calls whole), then one `finish` part with the whole response. `usageMetadata` is a running
  * total repeated in every chunk: the latest is kept, never summed. A stream that ends without a

@@ -10,6 +10,12 @@
  * finish reason (the raw value kept), the request id (`x-request-id`) and the latency (`Clock`).
  * With no usage in the response, tokens are counted locally and marked `estimated`.
  *
+ * Tools: declarations go in `tools` (`function.parameters`, the definition's JSON Schema as
+ * given) and the choice in `tool_choice`; an assistant's tool calls in its `tool_calls`
+ * (arguments as JSON text), each tool result in a `tool` message linked by `tool_call_id`. The
+ * model's `tool_calls` become the response's `toolCalls` (arguments parsed; text that does not
+ * parse kept in `rawArguments`).
+ *
  * Both paths are native: `generate` reads one JSON completion; `stream` sends the same request
  * with `stream: true` and `stream_options: { include_usage: true }` and turns the server-sent
  * chunks into parts as they arrive (`delta.content` as text deltas, `delta.tool_calls` as
