@@ -186,6 +186,22 @@ describe("ToolCall", () => {
     assert.isTrue(ToolCall.isUnparsed(calls[2]!))
   })
 
+  it("the assembler gives the same calls however the arguments are cut into fragments (every cut of two calls)", () => {
+    const first = "{\"place\":{\"city\":\"Zürich\"},\"days\":3,\"note\":\"🌧 \\\"rain\\\"\"}"
+    const second = "{\"q\":[1,2,{\"x\":null}]}"
+    const expected = [ToolCall.fromJsonText("a", "f", first), ToolCall.fromJsonText("b", "g", second)]
+    for (let cut = 0; cut <= first.length; cut++) {
+      for (const secondCut of [0, 5, second.length]) {
+        const assembler = ToolCall.assembler()
+        assembler.add({ index: 0, id: "a", name: "f", argumentsDelta: first.slice(0, cut) })
+        assembler.add({ index: 1, id: "b", name: "g", argumentsDelta: second.slice(0, secondCut) })
+        assembler.add({ index: 0, argumentsDelta: first.slice(cut) })
+        assembler.add({ index: 1, argumentsDelta: second.slice(secondCut) })
+        assert.deepStrictEqual(assembler.calls(), expected)
+      }
+    }
+  })
+
   it("a response derived as a stream sends each call as one delta, with the raw text of an unparsed one", () => {
     const calls = [ToolCall.fromValue("a", "f", { x: 1 }), ToolCall.fromJsonText("b", "g", "{oops")]
     const response: LlmResponse.LlmResponse = {
