@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Result, Schema } from "effect"
 import * as AiTool from "effect/ai/Tool"
 import * as Estimate from "../src/budget/Estimate.ts"
+import * as EffectAiTool from "../src/interop/EffectAiTool.ts"
 import * as LlmRequest from "../src/LlmRequest.ts"
 import * as LlmResponse from "../src/LlmResponse.ts"
 import * as Message from "../src/Message.ts"
@@ -53,12 +54,12 @@ describe("Tool", () => {
       assert.include(unparsed.message, "Expected")
     }))
 
-  it("fromEffectAi: an effect/ai tool's definition, its JSON Schema from effect/ai", () => {
+  it("EffectAiTool.definitionOf: an effect/ai tool's definition, its JSON Schema from effect/ai", () => {
     const aiTool = AiTool.make("search", {
       description: "Search the web",
       parameters: Schema.Struct({ query: Schema.String })
     })
-    const definition = Tool.fromEffectAi(aiTool)
+    const definition = EffectAiTool.definitionOf(aiTool)
     assert.strictEqual(definition.name, "search")
     assert.strictEqual(definition.description, "Search the web")
     assert.deepStrictEqual(definition.parameters, AiTool.getJsonSchema(aiTool))
