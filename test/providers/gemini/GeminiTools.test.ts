@@ -116,6 +116,34 @@ describe("GeminiLanguageModel: tools", () => {
       assert.deepStrictEqual(later.toolCalls?.map((call) => call.id), ["call_1_0", "call_1_1"])
     }))
 
+  it.live("a thinking model's thoughtSignature is kept on the call's part and sent back with it next turn", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeGemini.start(() =>
+        calls([{ functionCall: { name: "get_weather", args: { city: "Oslo" } }, thoughtSignature: "c2lnLTE=" }])
+      )
+      const llm = yield* model(fake.origin)
+      const first = yield* llm.generate(LlmRequest.make({ prompt: "weather?", tools: [weather] }))
+      assert.deepStrictEqual(first.parts, [{
+        type: "tool-call",
+        id: "call_0_0",
+        name: "get_weather",
+        params: { city: "Oslo" },
+        providerMetadata: { gemini: { thoughtSignature: "c2lnLTE=" } }
+      }])
+      yield* llm.generate(LlmRequest.make({
+        messages: [
+          Message.user("weather?"),
+          Message.assistant(first.parts!),
+          Message.tool([{ type: "tool-result", id: "call_0_0", name: "get_weather", result: { celsius: 3 } }])
+        ],
+        tools: [weather]
+      }))
+      const contents = (fake.requests[1]!.body as { contents: ReadonlyArray<{ parts: ReadonlyArray<unknown> }> }).contents
+      assert.deepStrictEqual(contents[1]!.parts, [
+        { thoughtSignature: "c2lnLTE=", functionCall: { name: "get_weather", args: { city: "Oslo" } } }
+      ])
+    }))
+
   it.live("a stream's functionCall parts come whole: the finish part carries the same toolCalls as generate", () =>
     Effect.gen(function*() {
       const fake = yield* FakeGemini.start(() =>

@@ -84,8 +84,10 @@ const toSdkPart = (part: Message.Part): Part => {
   switch (part.type) {
     case "text":
       return { text: part.text }
-    case "tool-call":
+    case "tool-call": {
+      const signature = thoughtSignatureOf(part)
       return {
+        ...(signature !== undefined ? { thoughtSignature: signature } : {}),
         functionCall: {
           ...(isSyntheticId(part.id) ? {} : { id: part.id }),
           name: part.name,
@@ -94,6 +96,7 @@ const toSdkPart = (part: Message.Part): Part => {
             : { value: part.params }
         }
       }
+    }
     case "tool-result":
       return {
         functionResponse: {
@@ -103,6 +106,12 @@ const toSdkPart = (part: Message.Part): Part => {
         }
       }
   }
+}
+
+const thoughtSignatureOf = (part: Message.ToolCallPart): string | undefined => {
+  const gemini = part.providerMetadata?.gemini
+  const signature = typeof gemini === "object" && gemini !== null ? (gemini as { thoughtSignature?: unknown }).thoughtSignature : undefined
+  return typeof signature === "string" && signature !== "" ? signature : undefined
 }
 
 const toolConfigOf = (choice: Tool.ToolChoice): ToolConfig => {
@@ -119,7 +128,8 @@ const toolConfigOf = (choice: Tool.ToolChoice): ToolConfig => {
 
 /**
  * Maps a request to the SDK's `contents` and generation config: text as text parts, an
- * assistant's tool calls as `functionCall` parts, tool results as `functionResponse` parts in a
+ * assistant's tool calls as `functionCall` parts (with the `thoughtSignature` Gemini gave them,
+ * kept in the part's `providerMetadata.gemini`), tool results as `functionResponse` parts in a
  * user turn (consecutive tool messages joined, as Gemini wants the results of one turn
  * together); tools as `functionDeclarations` with their JSON Schema as `parametersJsonSchema`,
  * and the tool choice as `toolConfig.functionCallingConfig` (`auto` AUTO, `none` NONE,
@@ -267,7 +277,12 @@ export const addPart = (
   answer.textStart = answer.content.length
   answer.toolCalls++
   answer.calls.push(toolCall)
-  answer.parts.push(ToolCall.toPart(toolCall))
+  // Thinking models sign their calls; the signature must come back with the call next turn.
+  const signature = typeof part.thoughtSignature === "string" && part.thoughtSignature !== "" ? part.thoughtSignature : undefined
+  answer.parts.push({
+    ...ToolCall.toPart(toolCall),
+    ...(signature !== undefined ? { providerMetadata: { gemini: { thoughtSignature: signature } } } : {})
+  })
   return { toolCall }
 }
 
