@@ -114,7 +114,10 @@ export const make = (input: Input): LlmRequest => {
     const { prompt, tools, ...rest } = input
     return { ...rest, ...toolsOf(tools), messages: Message.fromPrompt(prompt) }
   }
-  if (input.tools === undefined || input.tools.every((tool) => !Tool.isTool(tool))) return input as LlmRequest
+  // A request of definitions only (the common case on the call path) is used as it is.
+  if (input.tools === undefined ? !("tools" in input) : input.tools.every((tool) => !Tool.isTool(tool))) {
+    return input as LlmRequest
+  }
   const { tools, ...rest } = input
   return { ...rest, ...toolsOf(tools) }
 }
