@@ -42,6 +42,18 @@ export interface Declared {
 }
 
 /**
+ * What `load` gives: the request's fields, and each declared tool with the Schema its calls are
+ * checked with.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Loaded {
+  readonly request: Declared
+  readonly tools: ReadonlyMap<string, Tool.Dynamic>
+}
+
+/**
  * Parses `--tool-choice`: `auto`, `none`, `required`, or a tool's name.
  *
  * @since 0.1.0
@@ -59,9 +71,10 @@ export const parseChoice = (text: string): Tool.ToolChoice =>
 export const load = (options: {
   readonly file: string | undefined
   readonly choice: string | undefined
-}): Effect.Effect<Declared, LlmError.LlmError, FileSystem.FileSystem | Path.Path> =>
+}): Effect.Effect<Loaded, LlmError.LlmError, FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function*() {
     let tools: ReadonlyArray<Tool.Definition> | undefined
+    const byName = new Map<string, Tool.Dynamic>()
     if (options.file !== undefined) {
       const definitions = yield* DataFile.read(ToolsFile, options.file, { setting: "tools", via: "--tools", example: EXAMPLE })
       for (const definition of definitions) {
@@ -73,10 +86,11 @@ export const load = (options: {
             "use JSON Schema keywords Effect can express (type, properties, required, enum, items, anyOf, minimum, pattern...), see docs/tools.md"
           ))
         }
+        byName.set(definition.name, converted.success)
       }
       tools = definitions
     }
-    if (options.choice === undefined) return tools === undefined ? {} : { tools }
+    if (options.choice === undefined) return { request: tools === undefined ? {} : { tools }, tools: byName }
     if (options.choice.trim() === "") {
       return yield* Effect.fail(configuration("toolChoice", "--tool-choice is empty", "pass auto, none, required or the name of a tool"))
     }
@@ -89,17 +103,25 @@ export const load = (options: {
         tools === undefined ? "declare tools with --tools FILE" : `name a tool of ${options.file}, or pass auto, none or required`
       ))
     }
-    return { ...(tools !== undefined ? { tools } : {}), toolChoice }
+    return { request: { ...(tools !== undefined ? { tools } : {}), toolChoice }, tools: byName }
   })
 
 /**
- * One line of human output for a tool call: `tool call NAME ARGUMENTS (id ID)`, or for arguments
- * that are not JSON, the raw text and why.
+ * One line of human output for a tool call: `tool call NAME ARGUMENTS (id ID)`; for arguments
+ * that are not JSON, the raw text and why; for arguments that do not match the declared tool's
+ * parameters (checked with the Schema converted from its JSON Schema), what is wrong.
  *
  * @since 0.1.0
  * @category output
  */
-export const callLine = (call: ToolCall.ToolCall): string =>
-  ToolCall.isUnparsed(call)
-    ? `tool call ${call.name} ${call.rawArguments} (id ${call.id}; arguments are not JSON: ${call.argumentsError})`
-    : `tool call ${call.name} ${JSON.stringify(call.arguments)} (id ${call.id})`
+export const callLine = (call: ToolCall.ToolCall, tool?: Tool.Dynamic): string => {
+  if (ToolCall.isUnparsed(call)) {
+    return `tool call ${call.name} ${call.rawArguments} (id ${call.id}; arguments are not JSON: ${call.argumentsError})`
+  }
+  const line = `tool call ${call.name} ${JSON.stringify(call.arguments)} (id ${call.id}`
+  if (tool === undefined) return `${line})`
+  const checked = Schema.decodeUnknownResult(tool.parametersSchema)(call.arguments)
+  return Result.isSuccess(checked)
+    ? `${line})`
+    : `${line}; arguments do not match its parameters: ${checked.failure.message.replace(/\s*\n\s*/g, " ")})`
+}

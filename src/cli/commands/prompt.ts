@@ -91,7 +91,7 @@ export const command = Command.make(
       ...(config.maxTokens !== undefined ? { maxTokens: config.maxTokens } : {}),
       ...(config.temperature !== undefined ? { temperature: config.temperature } : {}),
       ...(config.timeoutMs !== undefined ? { timeoutMs: config.timeoutMs } : {}),
-      ...declared
+      ...declared.request
     }
     // The call timeout is the stack's (Retry/Timeout layers, from request.timeoutMs): one
     // timer, and its error counts the attempts really made.
@@ -101,7 +101,7 @@ export const command = Command.make(
     } else {
       if (response.content !== "" || response.toolCalls === undefined) yield* Output.result(response.content)
       // The model's tool calls, one line each; none is executed.
-      for (const call of response.toolCalls ?? []) yield* Output.result(ToolsFile.callLine(call))
+      for (const call of response.toolCalls ?? []) yield* Output.result(ToolsFile.callLine(call, declared.tools.get(call.name)))
       yield* Output.notice(Output.usageLine(response))
     }
   }, (effect, input) =>
