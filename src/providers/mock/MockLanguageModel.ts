@@ -14,6 +14,13 @@
  * response `generate` gives. A scripted fault fails a stream before its first chunk, except
  * `cut:N`, which sends N chunks and then fails with `Network`.
  *
+ * Tool calls are scripted (`toolCalls`, see `MockToolCalls`): a request that declares tools takes
+ * the next turn of the script and is answered with its calls (finish reason `tool-calls`; in a
+ * stream, one `tool-call-delta` per call after the text); a required or named tool choice with
+ * nothing scripted gets a call with the simplest arguments the tool's JSON Schema accepts.
+ * Tools that cannot be sent (a name twice, an undeclared named choice) fail with
+ * `InvalidRequest`, as with every provider.
+ *
  * @since 0.1.0
  */
 import { type Clock, Context, Duration, Effect, Layer, Result, Schema, SchemaGetter, Stream } from "effect"
