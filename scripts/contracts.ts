@@ -20,6 +20,9 @@ import * as LlmError from "../src/LlmError.ts"
 import * as LlmRequest from "../src/LlmRequest.ts"
 import * as LlmResponse from "../src/LlmResponse.ts"
 import * as StreamPart from "../src/StreamPart.ts"
+import * as ToolsFile from "../src/cli/ToolsFile.ts"
+import * as MockToolCalls from "../src/providers/mock/MockToolCalls.ts"
+import * as ToolCall from "../src/ToolCall.ts"
 import * as WorkflowFile from "../src/workflow/WorkflowFile.ts"
 
 /**
@@ -85,7 +88,14 @@ export const contracts: ReadonlyArray<Contract> = [
   },
   { file: "workflow.schema.json", title: "llm-connect workflow file (llm-connect run <file.yaml>)", schema: WorkflowFile.WorkflowFile, options: WorkflowFile.jsonSchemaOptions },
   { file: "bridge-request.schema.json", title: "llm-connect bridge request (llm-connect bridge stdin, one line with --jsonl; POST /execute)", schema: BridgeContract.BridgeRequest },
-  { file: "bridge-response.schema.json", title: "llm-connect bridge answer: a response (exit 0) or a failure (exit 1, or 2 for InvalidInput)", schema: BridgeContract.BridgeAnswer }
+  { file: "bridge-response.schema.json", title: "llm-connect bridge answer: a response (exit 0) or a failure (exit 1, or 2 for InvalidInput)", schema: BridgeContract.BridgeAnswer },
+  { file: "tools.schema.json", title: "llm-connect tool declarations (llm-connect prompt --tools FILE)", schema: ToolsFile.ToolsFile },
+  {
+    file: "tool-calls.schema.json",
+    title: "llm-connect tool calls (LlmResponse.toolCalls; `prompt --json` field toolCalls)",
+    schema: Schema.Array(ToolCall.ToolCall)
+  },
+  { file: "mock-tool-calls.schema.json", title: "llm-connect mock tool-call script (--mock-tool-calls FILE)", schema: MockToolCalls.Script }
 ]
 
 /**

@@ -211,7 +211,9 @@ const loader: ConfigLoader.Loader<typeof composition.sections> = {
  */
 export const load = Effect.fn("LlmConnectConfig.load")(function*(options: LoadOptions = {}) {
   const { file, resolved, sources } = yield* ConfigLoader.load(loader, options)
-  const config: LlmConnectConfig = { ...resolved, ...(file !== undefined ? { file } : {}) }
+  // The one setting that names a data file to read at load (the others are read by their users).
+  const withToolCalls = yield* MockConfig.readToolCalls(resolved, sources["mock.toolCalls"])
+  const config: LlmConnectConfig = { ...withToolCalls, ...(file !== undefined ? { file } : {}) }
   if (sources.provider === undefined) sources.provider = { _tag: "Default" }
   return { config, sources } satisfies Resolved
 })

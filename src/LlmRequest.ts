@@ -8,6 +8,7 @@
  */
 import { Schema } from "effect"
 import * as Message from "./Message.ts"
+import * as Tool from "./Tool.ts"
 
 /**
  * Free-form metadata that travels with a request through every layer and into logs, spans,
@@ -54,8 +55,17 @@ export const LlmRequest = Schema.Struct({
   timeoutMs: Schema.optionalKey(PositiveInt).annotate({
     description: "A timeout for the whole call (all attempts), in milliseconds."
   }),
+  tools: Schema.optionalKey(Schema.Array(Tool.Definition)).annotate({
+    description: "Tools the model may call (name, description, parameters as JSON Schema); names unique."
+  }),
+  toolChoice: Schema.optionalKey(Tool.ToolChoice),
   metadata: Schema.optionalKey(Metadata)
-}).annotate({ identifier: "LlmRequest" })
+}).check(
+  Schema.makeFilter((request: { readonly tools?: ReadonlyArray<Tool.Definition>; readonly toolChoice?: Tool.ToolChoice }) => {
+    const problem = Tool.checkDeclarations(request.tools, request.toolChoice)
+    return problem === undefined ? undefined : { path: [problem.parameter], issue: problem.description }
+  })
+).annotate({ identifier: "LlmRequest" })
 
 /**
  * @since 0.1.0
@@ -72,8 +82,22 @@ export type LlmRequest = typeof LlmRequest.Type
  */
 export type Input =
   | string
-  | (Omit<LlmRequest, "messages"> & { readonly messages: ReadonlyArray<Message.Message> })
-  | (Omit<LlmRequest, "messages"> & { readonly prompt: Message.Prompt })
+  | (Fields & { readonly messages: ReadonlyArray<Message.Message> })
+  | (Fields & { readonly prompt: Message.Prompt })
+
+/**
+ * The fields of an {@link Input} besides its conversation: a request's, with `tools` given as
+ * declared tools (`Tool.make`) or as definitions.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Fields = Omit<LlmRequest, "messages" | "tools"> & {
+  readonly tools?: ReadonlyArray<Tool.Any | Tool.Definition> | undefined
+}
+
+const toolsOf = (tools: ReadonlyArray<Tool.Any | Tool.Definition> | undefined) =>
+  tools === undefined ? {} : { tools: tools.map(Tool.definitionOf) }
 
 /**
  * Normalises an {@link Input} into an `LlmRequest` (no validation: see {@link decode}).
@@ -87,10 +111,15 @@ export type Input =
 export const make = (input: Input): LlmRequest => {
   if (typeof input === "string") return { messages: Message.fromPrompt(input) }
   if ("prompt" in input) {
-    const { prompt, ...rest } = input
-    return { ...rest, messages: Message.fromPrompt(prompt) }
+    const { prompt, tools, ...rest } = input
+    return { ...rest, ...toolsOf(tools), messages: Message.fromPrompt(prompt) }
   }
-  return input
+  // A request of definitions only (the common case on the call path) is used as it is.
+  if (input.tools === undefined ? !("tools" in input) : input.tools.every((tool) => !Tool.isTool(tool))) {
+    return input as LlmRequest
+  }
+  const { tools, ...rest } = input
+  return { ...rest, ...toolsOf(tools) }
 }
 
 /**
@@ -102,7 +131,8 @@ export const make = (input: Input): LlmRequest => {
 export const decode = Schema.decodeUnknownEffect(LlmRequest)
 
 /**
- * The text of a request (system prompt and all messages), used for token estimates.
+ * The text of a request (system prompt, all messages, and the tool declarations), used for
+ * token estimates.
  *
  * @since 0.1.0
  * @category accessors
@@ -111,5 +141,31 @@ export const promptText = (request: LlmRequest): string => {
   const parts: Array<string> = []
   if (request.system !== undefined) parts.push(request.system)
   for (const message of request.messages) parts.push(Message.text(message))
+  const tools = toolsText(request)
+  if (tools !== "") parts.push(tools)
   return parts.join("\n")
 }
+
+/**
+ * The text of a request's tool declarations as a model reads them (each tool's name,
+ * description and JSON Schema), `""` when it declares none: what the token counts add for tools.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const toolsText = (request: Pick<LlmRequest, "tools">): string => {
+  const tools = request.tools
+  if (tools === undefined || tools.length === 0) return ""
+  // The same declarations travel with every call of a conversation and are read by several
+  // layers (size guard, estimates, the mock): their text is kept per list.
+  const known = toolsTexts.get(tools)
+  if (known !== undefined) return known
+  let out = ""
+  for (const tool of tools) {
+    out += `${tool.name}\n${tool.description ?? ""}\n${JSON.stringify(tool.parameters)}\n`
+  }
+  toolsTexts.set(tools, out)
+  return out
+}
+
+const toolsTexts = new WeakMap<ReadonlyArray<Tool.Definition>, string>()

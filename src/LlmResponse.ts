@@ -12,6 +12,7 @@
  */
 import { Schema } from "effect"
 import * as Message from "./Message.ts"
+import * as ToolCall from "./ToolCall.ts"
 import { Usage } from "./Usage.ts"
 
 /**
@@ -73,6 +74,9 @@ export const LlmResponse = Schema.Struct({
   parts: Schema.optionalKey(Schema.Array(ResponsePart)).annotate({
     description: "The answer as parts, present when it holds more than text (e.g. tool calls); see LlmResponse.partsOf."
   }),
+  toolCalls: Schema.optionalKey(Schema.Array(ToolCall.ToolCall)).annotate({
+    description: "The tools the model asked to call, in order (present when it asked for any); see LlmResponse.toolCallsOf."
+  }),
   model: Schema.String.annotate({ description: "The model that answered, as the provider named it." }),
   requestedModel: Schema.optionalKey(Schema.String).annotate({
     description: "The model asked for, when the provider named another in its answer."
@@ -110,3 +114,31 @@ export type LlmResponse = typeof LlmResponse.Type
  */
 export const partsOf = (response: Pick<LlmResponse, "content" | "parts">): ReadonlyArray<ResponsePart> =>
   response.parts ?? (response.content === "" ? [] : [{ type: "text", text: response.content }])
+
+/**
+ * The tool calls of a response (none when it made no call).
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const toolCallsOf = (response: Pick<LlmResponse, "toolCalls">): ReadonlyArray<ToolCall.ToolCall> =>
+  response.toolCalls ?? []
+
+/**
+ * The response fields for an answer's text and tool calls: `content`, and when it made calls,
+ * `parts` (the text before the calls, then the calls) and `toolCalls`. A finish reason `stop`
+ * with calls is `tool-calls` (OpenAI and Gemini say `stop` when a call was forced).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const withToolCalls = (
+  content: string,
+  calls: ReadonlyArray<ToolCall.ToolCall>,
+  finishReason: FinishReason
+): Pick<LlmResponse, "content" | "parts" | "toolCalls" | "finishReason"> => {
+  if (calls.length === 0) return { content, finishReason }
+  const parts: Array<ResponsePart> = content === "" ? [] : [{ type: "text", text: content }]
+  for (const call of calls) parts.push(ToolCall.toPart(call))
+  return { content, parts, toolCalls: calls, finishReason: finishReason === "stop" ? "tool-calls" : finishReason }
+}

@@ -51,7 +51,9 @@ export const TextPart = Schema.Struct({
 export type TextPart = typeof TextPart.Type
 
 /**
- * An assistant's request to call a tool: its call id, the tool's name and the parsed arguments.
+ * An assistant's request to call a tool: its call id, the tool's name and the parsed arguments;
+ * `providerMetadata` keeps what the provider wants back when the call is sent again (Gemini's
+ * thought signature), keyed by provider.
  *
  * @since 0.1.0
  * @category schemas
@@ -60,7 +62,10 @@ export const ToolCallPart = Schema.Struct({
   type: Schema.Literal("tool-call"),
   id: Schema.String,
   name: Schema.String,
-  params: Schema.Unknown
+  params: Schema.Unknown,
+  providerMetadata: Schema.optionalKey(Schema.Record(Schema.String, Schema.Unknown)).annotate({
+    description: "What the provider needs back with the call in a later turn, by provider (e.g. gemini's thoughtSignature)."
+  })
 }).annotate({ identifier: "ToolCallPart" })
 
 /**

@@ -5,7 +5,7 @@
  * the body) before anything is refused.
  *
  * The size of a request is the UTF-8 length of the text it carries: the system prompt, every
- * message (tool calls and results as their JSON) and the stop sequences. A request over the
+ * message (tool calls and results as their JSON), the stop sequences and the tool declarations. A request over the
  * limit fails with `LlmError` reason `InvalidRequest` (`parameter: "maxRequestBytes"`) naming
  * its size, the limit and how to raise it, before the PII guard, the budget (nothing is reserved)
  * or the provider see it. The stack (`Stack.ts`) always includes the guard, inside observability
@@ -22,6 +22,7 @@ import * as ConfigSection from "./ConfigSection.ts"
 import * as LanguageModel from "./LanguageModel.ts"
 import * as LlmError from "./LlmError.ts"
 import type { LlmRequest } from "./LlmRequest.ts"
+import * as LlmRequestModule from "./LlmRequest.ts"
 import * as Message from "./Message.ts"
 
 /**
@@ -43,7 +44,8 @@ export const SETTING = "maxRequestBytes"
 const utf8Length = (text: string): number => Buffer.byteLength(text, "utf8")
 
 /**
- * The size of a request in UTF-8 bytes: its system prompt, messages and stop sequences.
+ * The size of a request in UTF-8 bytes: its system prompt, messages, stop sequences and tool
+ * declarations (name, description and JSON Schema).
  *
  * @since 0.1.0
  * @category measuring
@@ -52,6 +54,7 @@ export const measure = (request: LlmRequest): number => {
   let bytes = request.system === undefined ? 0 : utf8Length(request.system)
   for (const message of request.messages) bytes += utf8Length(Message.text(message))
   if (request.stop !== undefined) for (const stop of request.stop) bytes += utf8Length(stop)
+  if (request.tools !== undefined && request.tools.length > 0) bytes += utf8Length(LlmRequestModule.toolsText(request))
   return bytes
 }
 
@@ -69,6 +72,7 @@ export const excess = (request: LlmRequest, maxBytes: number): number | undefine
     units += typeof message.content === "string" ? message.content.length : Message.text(message).length
   }
   if (request.stop !== undefined) for (const stop of request.stop) units += stop.length
+  if (request.tools !== undefined && request.tools.length > 0) units += LlmRequestModule.toolsText(request).length
   if (units * 3 <= maxBytes) return undefined
   const bytes = measure(request)
   return bytes > maxBytes ? bytes : undefined

@@ -12,6 +12,7 @@
  */
 import { Schema } from "effect"
 import * as LlmResponse from "./LlmResponse.ts"
+import * as ToolCall from "./ToolCall.ts"
 
 /**
  * Text added to the answer.
@@ -108,10 +109,10 @@ export const finish = (response: LlmResponse.LlmResponse): Finish => ({ type: "f
 export const fromResponse = (response: LlmResponse.LlmResponse): ReadonlyArray<StreamPart> => {
   const parts: Array<StreamPart> = []
   if (response.content !== "") parts.push(textDelta(response.content))
-  let index = 0
-  for (const part of response.parts ?? []) {
-    if (part.type !== "tool-call") continue
-    parts.push({ type: "tool-call-delta", index: index++, id: part.id, name: part.name, argumentsDelta: JSON.stringify(part.params ?? {}) })
+  const calls = response.toolCalls ?? ToolCall.fromParts(response.parts ?? [])
+  for (let index = 0; index < calls.length; index++) {
+    const call = calls[index]!
+    parts.push({ type: "tool-call-delta", index, id: call.id, name: call.name, argumentsDelta: ToolCall.argumentsText(call) })
   }
   parts.push(finish(response))
   return parts

@@ -23,7 +23,7 @@
  * @since 0.1.0
  */
 import { countTokens as countBpe, decode, encode } from "gpt-tokenizer"
-import type { LlmRequest } from "./LlmRequest.ts"
+import * as LlmRequest from "./LlmRequest.ts"
 import * as Message from "./Message.ts"
 
 /**
@@ -170,7 +170,7 @@ export const truncate = (text: string, maxTokens: number): { readonly text: stri
  * @since 0.1.0
  * @category counting
  */
-export const countRequest = (request: LlmRequest): number => {
+export const countRequest = (request: LlmRequest.LlmRequest): number => {
   let total = REQUEST_FRAMING_TOKENS
   let allowance = EXACT_LIMIT_BYTES
   const add = (text: string) => {
@@ -180,6 +180,9 @@ export const countRequest = (request: LlmRequest): number => {
   }
   if (request.system !== undefined) add(request.system)
   for (const message of request.messages) add(Message.text(message))
+  // Tool declarations are sent with every request: counted as one more message.
+  const tools = LlmRequest.toolsText(request)
+  if (tools !== "") add(tools)
   return total
 }
 
@@ -190,11 +193,13 @@ export const countRequest = (request: LlmRequest): number => {
  * @since 0.1.0
  * @category counting
  */
-export const boundRequest = (request: LlmRequest): number => {
+export const boundRequest = (request: LlmRequest.LlmRequest): number => {
   let total = REQUEST_FRAMING_TOKENS
   if (request.system !== undefined) total += MESSAGE_FRAMING_TOKENS + Buffer.byteLength(request.system, "utf8")
   for (const message of request.messages) {
     total += MESSAGE_FRAMING_TOKENS + Buffer.byteLength(Message.text(message), "utf8")
   }
+  const tools = LlmRequest.toolsText(request)
+  if (tools !== "") total += MESSAGE_FRAMING_TOKENS + Buffer.byteLength(tools, "utf8")
   return total
 }

@@ -28,7 +28,30 @@ import * as Tokenizer from "../Tokenizer.ts"
 export interface Settings {
   readonly framing: number
   readonly margin: number
+  /**
+   * Extra input tokens the provider adds when a request declares tools (the instructions it
+   * wraps tool declarations in), besides the declarations' own text, which `Tokenizer` counts;
+   * {@link TOOL_FRAMING_PER_TOOL} more per tool. Absent: {@link DEFAULT_TOOL_FRAMING}.
+   */
+  readonly toolFraming?: number | undefined
 }
+
+/**
+ * Tokens a provider is assumed to add when a request declares tools, where its settings say
+ * nothing: Anthropic documents a tool-use system prompt of up to 346 tokens, so 400.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_TOOL_FRAMING = 400
+
+/**
+ * Tokens assumed per declared tool besides its text (its wrapping in the provider's format).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const TOOL_FRAMING_PER_TOOL = 8
 
 /**
  * The settings of the built-in providers.
@@ -37,10 +60,12 @@ export interface Settings {
  * @category constants
  */
 export const settings: Readonly<Record<string, Settings>> = {
-  mock: { framing: 0, margin: 0 },
-  openai: { framing: 0, margin: 0 },
+  mock: { framing: 0, margin: 0, toolFraming: 0 },
+  openai: { framing: 0, margin: 0, toolFraming: 32 },
   openrouter: { framing: 0, margin: 0.1 },
-  gemini: { framing: 0, margin: 0.1 },
+  "openai-compatible": { framing: 0, margin: 0.1 },
+  anthropic: { framing: 0, margin: 0.1, toolFraming: 400 },
+  gemini: { framing: 0, margin: 0.1, toolFraming: 64 },
   "claude-code": { framing: 0, margin: 0.1 }
 }
 
@@ -67,7 +92,21 @@ export const settingsFor = (provider: string): Settings => settings[provider] ??
  * @category estimates
  */
 export const bound = (request: LlmRequest, provider: string): number =>
-  Tokenizer.boundRequest(request) + settingsFor(provider).framing
+  Tokenizer.boundRequest(request) + framingOf(request, settingsFor(provider))
+
+/**
+ * The tokens a provider adds to a request beyond `Tokenizer`'s count: its framing, and its tool
+ * framing when the request declares tools (the mock adds none: it reports `Tokenizer`'s count).
+ *
+ * @since 0.1.0
+ * @category estimates
+ */
+export const framingOf = (request: LlmRequest, settings: Settings): number => {
+  const tools = request.tools?.length ?? 0
+  if (tools === 0) return settings.framing
+  const perRequest = settings.toolFraming ?? DEFAULT_TOOL_FRAMING
+  return settings.framing + (perRequest === 0 ? 0 : perRequest + tools * TOOL_FRAMING_PER_TOOL)
+}
 
 /**
  * The exact `o200k` count of a request's input tokens, with the provider's margin; never above
@@ -77,6 +116,6 @@ export const bound = (request: LlmRequest, provider: string): number =>
  * @category estimates
  */
 export const exact = (request: LlmRequest, provider: string): number => {
-  const { framing, margin } = settingsFor(provider)
-  return Math.min(bound(request, provider), Math.ceil(Tokenizer.countRequest(request) * (1 + margin)) + framing)
+  const own = settingsFor(provider)
+  return Math.min(bound(request, provider), Math.ceil(Tokenizer.countRequest(request) * (1 + own.margin)) + framingOf(request, own))
 }

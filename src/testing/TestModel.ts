@@ -3,7 +3,9 @@
  *
  * A step is a reply (`"Paris"`), a reply after a delay (`{ reply: "Paris", delay: "2s" }`, on
  * the `Clock`, so `TestClock` drives it), a fault (`{ fault: "429:1s" }`, the mock's fault
- * syntax) or a function of the request. Built on the mock provider: usage is counted with the
+ * syntax), tool calls (`{ toolCalls: [{ name: "get_weather", arguments: { city: "Paris" } }] }`:
+ * the response's `toolCalls`, finish reason `tool-calls`; `rawArguments` scripts arguments that
+ * do not parse) or a function of the request. Built on the mock provider: usage is counted with the
  * real tokenizer, `maxTokens` and `stop` apply, and every request is recorded in the
  * `MockLanguageModel` control, which the layer also provides. When the script runs out, the
  * next call fails with `InvalidRequest` saying how many steps there were, unless `otherwise`
@@ -25,6 +27,7 @@ import * as Observability from "../observability/Observability.ts"
 import * as UsageLedger from "../observability/UsageLedger.ts"
 import * as MockFault from "../providers/mock/MockFault.ts"
 import * as MockLanguageModel from "../providers/mock/MockLanguageModel.ts"
+import type * as MockToolCalls from "../providers/mock/MockToolCalls.ts"
 
 /**
  * One step of a script.
@@ -42,6 +45,13 @@ export type Step =
     readonly cutAfter?: number | undefined
   }
   | { readonly fault: string; readonly delay?: Delay | undefined }
+  | {
+    /** The calls the model makes (`{ name, arguments?, id?, rawArguments? }`), finish reason `tool-calls`. */
+    readonly toolCalls: ReadonlyArray<MockToolCalls.ScriptedCall>
+    /** Text beside the calls (default none). */
+    readonly reply?: string | ((request: LlmRequest) => string) | undefined
+    readonly delay?: Delay | undefined
+  }
 
 /**
  * A delay: a project duration string (`"250ms"`, `"2s"`) or any Effect `Duration.Input`.
@@ -101,12 +111,14 @@ interface Planned {
   readonly reply?: string | ((request: LlmRequest) => string)
   readonly fault?: MockFault.MockFault
   readonly delay?: Duration.Duration
+  readonly toolCalls?: ReadonlyArray<MockToolCalls.ScriptedCall>
 }
 
 const plan = (step: Step): Planned => {
   if (typeof step === "string" || typeof step === "function") return { reply: step }
   const delay = step.delay === undefined ? {} : { delay: toDuration(step.delay) }
   if ("fault" in step) return { fault: toFault(step.fault), ...delay }
+  if ("toolCalls" in step) return { toolCalls: step.toolCalls, reply: step.reply ?? "", ...delay }
   if (step.cutAfter === undefined) return { reply: step.reply, ...delay }
   if (!Number.isInteger(step.cutAfter) || step.cutAfter < 0) {
     throw new Error(`TestModel: cutAfter must be a whole number of chunks, got ${step.cutAfter}`)
@@ -128,9 +140,11 @@ export const make = (script: ReadonlyArray<Step>, options: Options = {}) =>
     const used = yield* Ref.make(0)
     // Each request's scripted reply, looked up by identity, so concurrent calls do not mix.
     const replies = new WeakMap<LlmRequest, string>()
+    const toolCalls = new WeakMap<LlmRequest, ReadonlyArray<MockToolCalls.ScriptedCall>>()
     const mock = yield* MockLanguageModel.make({
       ...(options.model !== undefined ? { model: options.model } : {}),
-      reply: (request) => replies.get(request) ?? ""
+      reply: (request) => replies.get(request) ?? "",
+      toolCalls: (request) => toolCalls.get(request)
     })
     const exhausted = (count: number, request: LlmRequest) =>
       LlmError.make(
@@ -155,6 +169,7 @@ export const make = (script: ReadonlyArray<Step>, options: Options = {}) =>
         if (step.delay !== undefined) yield* Effect.sleep(step.delay)
         const own = { ...request }
         if (step.reply !== undefined) replies.set(own, typeof step.reply === "function" ? step.reply(request) : step.reply)
+        if (step.toolCalls !== undefined) toolCalls.set(own, step.toolCalls)
         if (step.fault !== undefined) yield* mock.control.pushFaults([step.fault])
         return { model: mock.model, request: own }
       })

@@ -48,7 +48,7 @@ describe("BuiltinProviders: the HTTP providers", () => {
       assert.include(error.message, "--base-url http://localhost:11434/v1")
     }).pipe(withEnv({})))
 
-  it.live("tool calls and tool results are refused with Unsupported before anything is sent (until tools are mapped)", () =>
+  it.live("tool calls and tool results are sent by the HTTP providers; claude-code refuses them with Unsupported before anything is sent", () =>
     Effect.gen(function*() {
       const fake = yield* FakeHttpServer.start((request) => ok(request))
       const request = LlmRequest.make({
@@ -58,13 +58,16 @@ describe("BuiltinProviders: the HTTP providers", () => {
           { role: "tool", content: [{ type: "tool-result", id: "c1", name: "weather", result: "sunny" }] }
         ]
       })
-      for (const provider of ["openai", "gemini", "claude-code"]) {
-        const model = yield* ProviderRegistry.create({ provider, baseUrl: `${fake.origin}/v1`, apiKey: Redacted.make("sk-test-key-1234") })
-        const error = yield* Effect.flip(model.generate(request))
-        assert.strictEqual(error.reason._tag, "Unsupported", provider)
-        assert.include(error.message, "messages[1]", provider)
-      }
-      assert.strictEqual(fake.requests.length, 0)
+      const openai = yield* ProviderRegistry.create({ provider: "openai", baseUrl: `${fake.origin}/v1`, apiKey: Redacted.make("sk-test-key-1234") })
+      yield* openai.generate(request)
+      const sent = (fake.requests[0]!.body as { messages: ReadonlyArray<Record<string, unknown>> }).messages
+      assert.deepStrictEqual(sent.map((message) => message.role), ["user", "assistant", "tool"])
+      assert.deepStrictEqual(sent[2], { role: "tool", tool_call_id: "c1", content: "sunny" })
+      const claude = yield* ProviderRegistry.create({ provider: "claude-code", baseUrl: `${fake.origin}/v1`, apiKey: Redacted.make("sk-test-key-1234") })
+      const error = yield* Effect.flip(claude.generate(request))
+      assert.strictEqual(error.reason._tag, "Unsupported")
+      assert.include(error.message, "messages[1]")
+      assert.strictEqual(fake.requests.length, 1)
     }).pipe(withEnv({})))
 
   it.live("the key comes from the environment, the base URL from the config; the model is called", () =>

@@ -5,13 +5,16 @@
  * --json`, as JSON Lines ending with one `finish` line (the same `LlmResponse` document) or one
  * `error` line (the same error document).
  *
+ * With `--tools FILE` the request declares tools and the model's tool calls are printed, one line
+ * each (with `--json`, in `toolCalls`); no tool is executed.
+ *
  * The flags come in groups (`../flags/*.ts`), each a record keyed by config path, so a new
  * capability adds its flags by spreading one more group into the config below and into
  * `ConfigFlags.overrides(...)`.
  *
  * @since 0.1.0
  */
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { Argument, Command } from "effect/cli"
 import * as LanguageModel from "../../LanguageModel.ts"
 import * as LlmConnectConfig from "../../LlmConnectConfig.ts"
@@ -26,8 +29,10 @@ import * as ObservabilityFlags from "../flags/ObservabilityFlags.ts"
 import * as OutputFlags from "../flags/OutputFlags.ts"
 import * as RequestSizeFlags from "../flags/RequestSizeFlags.ts"
 import * as ResilienceFlags from "../flags/ResilienceFlags.ts"
+import * as ToolFlags from "../flags/ToolFlags.ts"
 import * as Output from "../Output.ts"
 import * as PromptStream from "./promptStream.ts"
+import * as ToolsFile from "../ToolsFile.ts"
 
 /**
  * The notice printed on stderr when the mock provider answers.
@@ -55,6 +60,7 @@ export const command = Command.make(
     ledger: ObservabilityFlags.recording,
     requestSize: RequestSizeFlags.flags,
     config: ConfigFlags.config,
+    tools: ToolFlags.flags,
     json: OutputFlags.json,
     stream: OutputFlags.stream
   },
@@ -71,6 +77,10 @@ export const command = Command.make(
       configFile: ConfigFlags.configFile(input.config)
     })
     const { config } = resolved
+    const declared = yield* ToolsFile.load({
+      file: Option.getOrUndefined(input.tools.tools),
+      choice: Option.getOrUndefined(input.tools.toolChoice)
+    })
     const layer = yield* Stack.fromConfig(resolved)
     if (config.provider === "mock") yield* Output.notice(MOCK_NOTICE)
     else {
@@ -86,7 +96,8 @@ export const command = Command.make(
       ...(config.system !== undefined ? { system: config.system } : {}),
       ...(config.maxTokens !== undefined ? { maxTokens: config.maxTokens } : {}),
       ...(config.temperature !== undefined ? { temperature: config.temperature } : {}),
-      ...(config.timeoutMs !== undefined ? { timeoutMs: config.timeoutMs } : {})
+      ...(config.timeoutMs !== undefined ? { timeoutMs: config.timeoutMs } : {}),
+      ...declared.request
     }
     // The call timeout is the stack's (Retry/Timeout layers, from request.timeoutMs): one
     // timer, and its error counts the attempts really made.
@@ -102,7 +113,9 @@ export const command = Command.make(
     if (input.json) {
       yield* Output.json(response)
     } else {
-      yield* Output.result(response.content)
+      if (response.content !== "" || response.toolCalls === undefined) yield* Output.result(response.content)
+      // The model's tool calls, one line each; none is executed.
+      for (const call of response.toolCalls ?? []) yield* Output.result(ToolsFile.callLine(call, declared.tools.get(call.name)))
       yield* Output.notice(Output.usageLine(response))
     }
   }, (effect, input) =>
@@ -123,6 +136,7 @@ export const command = Command.make(
     { command: "llm-connect prompt \"Hi\" --provider openai --model gpt-4o-mini --json", description: "one JSON document" },
     { command: "llm-connect prompt \"Tell a story\" --stream", description: "print the answer as it arrives" },
     { command: "llm-connect prompt \"Hi\" --stream --json", description: "JSON Lines: text-delta lines, then one finish line" },
-    { command: "llm-connect prompt \"Hi\" --mock-faults 500 --max-retries 0", description: "see how a provider failure looks (exit 1)" }
+    { command: "llm-connect prompt \"Hi\" --mock-faults 500 --max-retries 0", description: "see how a provider failure looks (exit 1)" },
+    { command: "llm-connect prompt \"Weather in Paris?\" --tools tools.yaml --tool-choice required", description: "print the model's tool calls (none is run)" }
   ])
 )

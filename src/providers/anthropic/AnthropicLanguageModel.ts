@@ -21,10 +21,11 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, type FileSystem, Layer, type Path, type Redacted, Schema } from "effect"
+import { Duration, Effect, type FileSystem, Layer, type Path, type Redacted, Schema, Stream } from "effect"
 import { HttpClient } from "effect/http"
 import * as LanguageModel from "../../LanguageModel.ts"
 import type { Provider } from "../../ProviderRegistry.ts"
+import * as Checks from "../internal/content.ts"
 import * as ProviderKit from "../ProviderKit.ts"
 import * as Client from "./internal/client.ts"
 import * as Errors from "./internal/errors.ts"
@@ -152,8 +153,16 @@ export const fromHttpClient = (http: HttpClient.HttpClient, options: Options = {
   return LanguageModel.make({
     provider: PROVIDER,
     defaultModel,
-    generate: (request) => client.createMessage(request, Mapping.toWireRequest(request, request.model ?? defaultModel, maxTokens)),
-    stream: (request) => client.streamMessage(request, Mapping.toWireRequest(request, request.model ?? defaultModel, maxTokens))
+    generate: (request) => {
+      const invalid = Checks.invalidTools(PROVIDER, request, request.model ?? defaultModel)
+      if (invalid !== undefined) return Effect.fail(invalid)
+      return client.createMessage(request, Mapping.toWireRequest(request, request.model ?? defaultModel, maxTokens))
+    },
+    stream: (request) => {
+      const invalid = Checks.invalidTools(PROVIDER, request, request.model ?? defaultModel)
+      if (invalid !== undefined) return Stream.fail(invalid)
+      return client.streamMessage(request, Mapping.toWireRequest(request, request.model ?? defaultModel, maxTokens))
+    }
   })
 }
 

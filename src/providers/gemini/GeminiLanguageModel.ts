@@ -16,6 +16,11 @@
  * text sent stays sent). Without `usageMetadata` the usage is counted locally and marked
  * `estimated`.
  *
+ * Tools are `functionDeclarations` (the definition's JSON Schema as `parametersJsonSchema`) and
+ * the choice `toolConfig.functionCallingConfig`; an assistant's calls are `functionCall` parts,
+ * tool results `functionResponse` parts. A call Gemini sends without an id gets a stable one,
+ * `call_<turn>_<position>` (`internal/mapping.ts`).
+ *
  * A stream emits a `text-delta` per text part, one `tool-call-delta` per function call (Gemini
  * sends calls whole), then one `finish` part with the whole response. `usageMetadata` is a running
  * total repeated in every chunk: the latest is kept, never summed. A stream that ends without a
@@ -47,7 +52,7 @@ import * as Redaction from "../../observability/Redaction.ts"
 import type { Provider } from "../../ProviderRegistry.ts"
 import * as StreamPart from "../../StreamPart.ts"
 import type * as Usage from "../../Usage.ts"
-import * as TextOnly from "../internal/content.ts"
+import * as Checks from "../internal/content.ts"
 import * as ProviderKit from "../ProviderKit.ts"
 import * as Errors from "./internal/errors.ts"
 import * as Mapping from "./internal/mapping.ts"
@@ -163,8 +168,8 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
     const generate = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError.LlmError> => {
       const model = request.model ?? defaultModel
       const call = callOf(model)
-      const unsupported = TextOnly.nonText(PROVIDER, request, model)
-      if (unsupported !== undefined) return Effect.fail(unsupported)
+      const invalid = Checks.invalidTools(PROVIDER, request, model)
+      if (invalid !== undefined) return Effect.fail(invalid)
       const { config, contents } = Mapping.toSdkRequest(request)
       return Effect.gen(function*() {
         const started = yield* Clock.currentTimeMillis
@@ -182,7 +187,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
           Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(Errors.timeout(call, timeoutMs)) })
         )
         const finished = yield* Clock.currentTimeMillis
-        const facts = Mapping.readCandidate(response)
+        const facts = Mapping.readCandidate(response, Mapping.turnOf(request))
         if (facts === undefined) return yield* Effect.fail(Errors.malformed(call, "not an object"))
         const answer = Mapping.toResponse(call, request, facts, finished - started)
         return "content" in answer ? answer : yield* Effect.fail(answer)
@@ -192,8 +197,8 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
     const stream = (request: LlmRequest): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> => {
       const model = request.model ?? defaultModel
       const call = callOf(model)
-      const unsupported = TextOnly.nonText(PROVIDER, request, model)
-      if (unsupported !== undefined) return Stream.fail(unsupported)
+      const invalid = Checks.invalidTools(PROVIDER, request, model)
+      if (invalid !== undefined) return Stream.fail(invalid)
       const { config, contents } = Mapping.toSdkRequest(request)
       return Stream.unwrap(Effect.gen(function*() {
         const started = yield* Clock.currentTimeMillis

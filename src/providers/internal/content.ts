@@ -1,8 +1,10 @@
 /**
- * What a provider without tool support can send: text messages only.
+ * What every provider checks about a request's content and tools before sending it.
  *
- * Until a provider maps tool calls and tool results (the tools issue), a request holding them is
- * refused with `Unsupported` before anything is sent, never silently flattened into text.
+ * A provider without tool support (claude-code) refuses a request holding tool calls or tool
+ * results ({@link nonText}) or declaring tools ({@link noTools}) with `Unsupported` before
+ * anything is sent, never silently flattening it into text or dropping the tools. Every provider
+ * refuses tools that cannot be sent ({@link invalidTools}) with `InvalidRequest`.
  *
  * @since 0.1.0
  * @internal
@@ -10,6 +12,7 @@
 import * as LlmError from "../../LlmError.ts"
 import type { LlmRequest } from "../../LlmRequest.ts"
 import * as Message from "../../Message.ts"
+import * as Tool from "../../Tool.ts"
 
 /**
  * The `Unsupported` error for a request with non-text content, or `undefined` when every message
@@ -33,4 +36,45 @@ export const nonText = (provider: string, request: LlmRequest, model: string): L
     )
   }
   return undefined
+}
+
+/**
+ * The `InvalidRequest` error for a request whose tools cannot be sent (a name declared twice, a
+ * tool choice naming an undeclared tool, `required` with no tools), or `undefined`.
+ *
+ * @since 0.1.0
+ * @internal
+ */
+export const invalidTools = (provider: string, request: LlmRequest, model: string): LlmError.LlmError | undefined => {
+  if (request.tools === undefined && request.toolChoice === undefined) return undefined
+  const problem = Tool.checkDeclarations(request.tools, request.toolChoice)
+  if (problem === undefined) return undefined
+  return LlmError.make(
+    provider,
+    new LlmError.InvalidRequest({ description: problem.description, parameter: problem.parameter }),
+    { model }
+  )
+}
+
+/**
+ * The `Unsupported` error of a provider that offers no tools, for a request that declares some
+ * (or sets a tool choice other than `none`), or `undefined`.
+ *
+ * @since 0.1.0
+ * @internal
+ */
+export const noTools = (provider: string, request: LlmRequest, model: string): LlmError.LlmError | undefined => {
+  const declared = request.tools !== undefined && request.tools.length > 0
+  const choice = request.toolChoice !== undefined && request.toolChoice !== "none" && request.toolChoice !== "auto"
+  if (!declared && !choice) return undefined
+  return LlmError.make(
+    provider,
+    new LlmError.Unsupported({
+      description: `${provider} does not offer tool calling: the request declares ` +
+        (declared ? `${request.tools!.length} tool(s)` : `toolChoice ${JSON.stringify(request.toolChoice)}`) +
+        `; send it without tools, or use a provider with tools (openai, anthropic, gemini, openrouter, openai-compatible, mock)`,
+      feature: "tools"
+    }),
+    { model }
+  )
 }

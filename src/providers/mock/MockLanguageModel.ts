@@ -14,22 +14,34 @@
  * response `generate` gives. A scripted fault fails a stream before its first chunk, except
  * `cut:N`, which sends N chunks and then fails with `Network`.
  *
+ * Tool calls are scripted (`toolCalls`, see `MockToolCalls`): a request that declares tools takes
+ * the next turn of the script and is answered with its calls (finish reason `tool-calls`; in a
+ * stream, one `tool-call-delta` per call after the text); a required or named tool choice with
+ * nothing scripted gets a call with the simplest arguments the tool's JSON Schema accepts.
+ * Tools that cannot be sent (a name twice, an undeclared named choice) fail with
+ * `InvalidRequest`, as with every provider.
+ *
  * @since 0.1.0
  */
-import { type Clock, Context, Duration, Effect, Layer, Result, Schema, Stream } from "effect"
+import { type Clock, Context, Duration, Effect, Layer, Result, Schema, SchemaGetter, Stream } from "effect"
 import * as DurationText from "../../DurationText.ts"
 import * as LanguageModel from "../../LanguageModel.ts"
 import * as LlmError from "../../LlmError.ts"
+import * as LlmRequestModule from "../../LlmRequest.ts"
 import type { LlmRequest } from "../../LlmRequest.ts"
 import * as Message from "../../Message.ts"
+import * as LlmResponseModule from "../../LlmResponse.ts"
 import type { FinishReason, LlmResponse } from "../../LlmResponse.ts"
+import * as ToolCall from "../../ToolCall.ts"
 import type { Provider } from "../../ProviderRegistry.ts"
 import * as StreamPart from "../../StreamPart.ts"
 import * as Tokenizer from "../../Tokenizer.ts"
 import * as Usage from "../../Usage.ts"
+import * as Checks from "../internal/content.ts"
 import * as ProviderKit from "../ProviderKit.ts"
 import type { MockFault } from "./MockFault.ts"
 import * as MockFaultModule from "./MockFault.ts"
+import * as MockToolCalls from "./MockToolCalls.ts"
 
 /**
  * The provider's registered name.
@@ -66,6 +78,15 @@ export interface Options {
   readonly latency?: Duration.Input | undefined
   readonly faults?: ReadonlyArray<MockFault> | undefined
   readonly model?: string | undefined
+  /**
+   * Scripted tool calls: turns taken in order by requests that declare tools (see
+   * `MockToolCalls`), or a function giving a request's calls (`TestModel` steps). The text beside
+   * scripted calls is the reply when `reply` is a function, else none.
+   */
+  readonly toolCalls?:
+    | MockToolCalls.Turns
+    | ((request: LlmRequest) => ReadonlyArray<MockToolCalls.ScriptedCall> | undefined)
+    | undefined
 }
 
 /**
@@ -156,10 +177,13 @@ const tokenCounts = () => {
   const request = (value: LlmRequest): number => {
     let units = value.system?.length ?? 0
     for (const message of value.messages) units += Message.text(message).length
+    const tools = LlmRequestModule.toolsText(value)
+    units += tools.length
     if (units * 3 > Tokenizer.EXACT_LIMIT_BYTES) return Tokenizer.countRequest(value)
     let total = Tokenizer.REQUEST_FRAMING_TOKENS
     if (value.system !== undefined) total += Tokenizer.MESSAGE_FRAMING_TOKENS + text(value.system)
     for (const message of value.messages) total += Tokenizer.MESSAGE_FRAMING_TOKENS + text(Message.text(message))
+    if (tools !== "") total += Tokenizer.MESSAGE_FRAMING_TOKENS + text(tools)
     return total
   }
   return { text, request }
@@ -236,26 +260,80 @@ export const make = (options: Options = {}): Effect.Effect<{ readonly model: Lan
       return found
     }
 
+    const turns: Array<ReadonlyArray<MockToolCalls.ScriptedCall>> = Array.isArray(options.toolCalls) ? [...options.toolCalls] : []
+
+    // The calls a request is answered with: none, or the scripted (or forced) ones; an error for
+    // a scripted call to a tool the request does not declare.
+    const callsFor = (request: LlmRequest, id: number, model: string): ReadonlyArray<ToolCall.ToolCall> | LlmError.LlmError => {
+      const script = options.toolCalls
+      let turn: ReadonlyArray<MockToolCalls.ScriptedCall> | undefined
+      if (typeof script === "function") turn = script(request)
+      else if ((request.tools?.length ?? 0) > 0 && request.toolChoice !== "none") {
+        turn = turns.length > 0 ? turns.shift() : undefined
+        if (turn === undefined || turn.length === 0) {
+          const forced = turn === undefined ? MockToolCalls.forcedCall(request) : undefined
+          turn = forced === undefined ? undefined : [forced]
+        }
+        const missing = turn === undefined ? undefined : MockToolCalls.undeclared(turn, request)
+        if (missing !== undefined) {
+          return LlmError.make(PROVIDER, new LlmError.InvalidRequest({ description: missing, parameter: "tools" }), { model })
+        }
+      }
+      return turn === undefined || turn.length === 0 ? [] : MockToolCalls.toToolCalls(turn, id)
+    }
+
     const respondWith = (
       request: LlmRequest,
       limited: { readonly content: string; readonly finishReason: FinishReason },
       model: string,
       id: number,
       started: number,
-      clock: Clock.Clock
-    ): LlmResponse => ({
-      content: limited.content,
-      model,
-      provider: PROVIDER,
-      usage: Usage.make({ inputTokens: count.request(request), outputTokens: count.text(limited.content) }),
-      finishReason: limited.finishReason,
-      rawFinishReason: limited.finishReason,
-      latencyMs: clock.currentTimeMillisUnsafe() - started,
-      requestId: `mock-${id}`
-    })
+      clock: Clock.Clock,
+      calls: ReadonlyArray<ToolCall.ToolCall> = []
+    ): LlmResponse => {
+      if (calls.length === 0) {
+        return {
+          content: limited.content,
+          model,
+          provider: PROVIDER,
+          usage: Usage.make({ inputTokens: count.request(request), outputTokens: count.text(limited.content) }),
+          finishReason: limited.finishReason,
+          rawFinishReason: limited.finishReason,
+          latencyMs: clock.currentTimeMillisUnsafe() - started,
+          requestId: `mock-${id}`
+        }
+      }
+      let output = limited.content
+      for (const call of calls) output += call.name + ToolCall.argumentsText(call)
+      const warnings = calls.filter(ToolCall.isUnparsed).map((call) => ToolCall.unparsedWarning(call, "tool-calls"))
+      return {
+        ...LlmResponseModule.withToolCalls(limited.content, calls, "tool-calls"),
+        model,
+        provider: PROVIDER,
+        usage: Usage.make({ inputTokens: count.request(request), outputTokens: count.text(output) }),
+        rawFinishReason: "tool-calls",
+        latencyMs: clock.currentTimeMillisUnsafe() - started,
+        requestId: `mock-${id}`,
+        ...(warnings.length > 0 ? { warnings } : {})
+      }
+    }
 
-    const respond = (request: LlmRequest, model: string, id: number, started: number, clock: Clock.Clock): LlmResponse =>
-      respondWith(request, applyLimits(reply(request), request), model, id, started, clock)
+    // The answer: its text (limited) and its tool calls, or the error it fails with.
+    const answer = (request: LlmRequest, id: number, model: string) => {
+      const invalid = Checks.invalidTools(PROVIDER, request, model)
+      if (invalid !== undefined) return invalid
+      const calls = callsFor(request, id, model)
+      if (!Array.isArray(calls)) return calls as LlmError.LlmError
+      const text = calls.length > 0 && typeof options.reply !== "function" ? "" : reply(request)
+      return { limited: applyLimits(text, request), calls: calls as ReadonlyArray<ToolCall.ToolCall> }
+    }
+
+    const respond = (request: LlmRequest, model: string, id: number, started: number, clock: Clock.Clock) => {
+      const answered = answer(request, id, model)
+      return "limited" in answered
+        ? Effect.succeed(respondWith(request, answered.limited, model, id, started, clock, answered.calls))
+        : Effect.fail(answered)
+    }
 
     // Plain combinators rather than a generator: the mock is the baseline of every benchmark.
     const generate = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError.LlmError> =>
@@ -267,7 +345,7 @@ export const make = (options: Options = {}): Effect.Effect<{ readonly model: Lan
         const model = request.model ?? defaultModel
         const outcome = fault !== undefined && fault._tag !== "Ok"
           ? faultError(fault, model)
-          : Effect.sync(() => respond(request, model, id, started, clock))
+          : Effect.suspend(() => respond(request, model, id, started, clock))
         return sleeps ? Effect.andThen(Effect.sleep(latency), outcome) : outcome
       })
 
@@ -283,13 +361,20 @@ export const make = (options: Options = {}): Effect.Effect<{ readonly model: Lan
           const failure = faultError(fault, model)
           return Effect.succeed(Stream.fromEffect(sleeps ? Effect.andThen(Effect.sleep(latency), failure) : failure))
         }
-        const limited = applyLimits(reply(request), request)
+        const answered = answer(request, id, model)
+        if (!("limited" in answered)) return Effect.succeed(Stream.fail(answered))
+        const { calls, limited } = answered
         const all = chunksOf(limited.content)
         const chunks = fault?._tag === "Cut" ? all.slice(0, fault.chunks) : all
         const last: Effect.Effect<StreamPart.StreamPart, LlmError.LlmError> = fault?._tag === "Cut"
           ? Effect.fail(cutError(model, chunks.length))
-          : Effect.sync(() => StreamPart.finish(respondWith(request, limited, model, id, started, clock)))
-        const deltas = chunks.map(StreamPart.textDelta)
+          : Effect.sync(() => StreamPart.finish(respondWith(request, limited, model, id, started, clock, calls)))
+        const deltas: Array<StreamPart.StreamPart> = chunks.map(StreamPart.textDelta)
+        if (fault?._tag !== "Cut") {
+          calls.forEach((call, index) =>
+            deltas.push({ type: "tool-call-delta", index, id: call.id, name: call.name, argumentsDelta: ToolCall.argumentsText(call) })
+          )
+        }
         if (!sleeps) return Effect.succeed(Stream.concat(Stream.fromIterable(deltas), Stream.fromEffect(last)))
         // Latency per chunk; an answer with no chunk still takes it once.
         const paced = Stream.mapEffect(Stream.fromIterable(deltas), (delta) => Effect.as(Effect.sleep(latency), delta))
@@ -342,6 +427,14 @@ export const ProviderOptions = Schema.Struct({
   ),
   faults: Schema.optionalKey(
     MockFaultModule.Script.pipe(Schema.annotateEncoded({ description: "The next calls fail with these faults." }))
+  ),
+  toolCalls: Schema.optionalKey(
+    MockToolCalls.Script.pipe(
+      Schema.decodeTo(Schema.Array(Schema.Array(MockToolCalls.ScriptedCall)), {
+        decode: SchemaGetter.transform(MockToolCalls.toTurns),
+        encode: SchemaGetter.transform((turns) => turns)
+      })
+    ).annotate({ description: "Scripted tool calls: turns taken by requests that declare tools (see MockToolCalls)." })
   )
 })
 

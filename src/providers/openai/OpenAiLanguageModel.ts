@@ -10,6 +10,12 @@
  * finish reason (the raw value kept), the request id (`x-request-id`) and the latency (`Clock`).
  * With no usage in the response, tokens are counted locally and marked `estimated`.
  *
+ * Tools: declarations go in `tools` (`function.parameters`, the definition's JSON Schema as
+ * given) and the choice in `tool_choice`; an assistant's tool calls in its `tool_calls`
+ * (arguments as JSON text), each tool result in a `tool` message linked by `tool_call_id`. The
+ * model's `tool_calls` become the response's `toolCalls` (arguments parsed; text that does not
+ * parse kept in `rawArguments`).
+ *
  * Both paths are native: `generate` reads one JSON completion; `stream` sends the same request
  * with `stream: true` and `stream_options: { include_usage: true }` and turns the server-sent
  * chunks into parts as they arrive (`delta.content` as text deltas, `delta.tool_calls` as
@@ -27,11 +33,12 @@ import * as LanguageModel from "../../LanguageModel.ts"
 import * as LlmError from "../../LlmError.ts"
 import type { LlmRequest } from "../../LlmRequest.ts"
 import * as Message from "../../Message.ts"
-import type { FinishReason, LlmResponse } from "../../LlmResponse.ts"
+import * as LlmResponse from "../../LlmResponse.ts"
+import type * as Tool from "../../Tool.ts"
 import type { Provider } from "../../ProviderRegistry.ts"
 import * as StreamPart from "../../StreamPart.ts"
 import type * as Usage from "../../Usage.ts"
-import * as TextOnly from "../internal/content.ts"
+import * as Checks from "../internal/content.ts"
 import * as ProviderKit from "../ProviderKit.ts"
 import * as Errors from "./internal/errors.ts"
 import * as Mapping from "./internal/mapping.ts"
@@ -102,15 +109,16 @@ export const toWireRequest = (
 ): OpenAiSchema.ChatCompletionRequest => {
   const messages: Array<OpenAiWire.ChatCompletionMessageParam & OpenAiSchema.WireMessage> = []
   if (request.system !== undefined) messages.push({ role: "system", content: request.system })
-  // Text only until tools are mapped: `fromClient` refuses other content before this runs.
-  for (const message of request.messages) {
-    if (message.role !== "tool") messages.push({ role: message.role, content: Message.text(message) })
-  }
+  for (const message of request.messages) toWireMessages(message, messages)
   const maxTokens = request.maxTokens === undefined
     ? {}
     : options.maxTokensField === "max_completion_tokens"
     ? { max_completion_tokens: request.maxTokens }
     : { max_tokens: request.maxTokens }
+  const tools = request.tools !== undefined && request.tools.length > 0
+    ? { tools: request.tools.map(toWireTool) }
+    : {}
+  const toolChoice = request.toolChoice === undefined ? {} : { tool_choice: toWireToolChoice(request.toolChoice) }
   // Checked against the `openai` package's wire type (type-only import: nothing at run time,
   // nothing in the emitted declarations).
   const wire = {
@@ -119,9 +127,68 @@ export const toWireRequest = (
     ...maxTokens,
     ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
     ...(request.topP !== undefined ? { top_p: request.topP } : {}),
-    ...(request.stop !== undefined && request.stop.length > 0 ? { stop: [...request.stop] } : {})
+    ...(request.stop !== undefined && request.stop.length > 0 ? { stop: [...request.stop] } : {}),
+    ...tools,
+    ...toolChoice
   } satisfies OpenAiWire.ChatCompletionCreateParamsNonStreaming
   return options.extraBody === undefined ? wire : { ...options.extraBody, ...wire }
+}
+
+const serialise = (value: unknown): string => {
+  if (typeof value === "string") return value
+  try {
+    return JSON.stringify(value) ?? ""
+  } catch {
+    return String(value)
+  }
+}
+
+const toWireTool = (tool: Tool.Definition): OpenAiSchema.WireTool & OpenAiWire.ChatCompletionTool => ({
+  type: "function",
+  function: {
+    name: tool.name,
+    ...(tool.description !== undefined ? { description: tool.description } : {}),
+    parameters: tool.parameters
+  }
+})
+
+const toWireToolChoice = (choice: Tool.ToolChoice): OpenAiSchema.WireToolChoice & OpenAiWire.ChatCompletionToolChoiceOption =>
+  typeof choice === "string" ? choice : { type: "function", function: { name: choice.tool } }
+
+/**
+ * One message on the wire, or several: text keeps its role; an assistant's tool calls go in its
+ * `tool_calls` (arguments as JSON text; `content` null when it has no text); each tool result is
+ * a `tool` message linked by `tool_call_id` (its result as text: a string as is, else JSON).
+ */
+const toWireMessages = (
+  message: Message.Message,
+  out: Array<OpenAiWire.ChatCompletionMessageParam & OpenAiSchema.WireMessage>
+): void => {
+  const content = message.content
+  if (typeof content === "string" || Message.isText(message) && message.role !== "tool") {
+    const text = Message.text(message)
+    if (message.role === "assistant") out.push({ role: "assistant", content: text })
+    else if (message.role === "tool") out.push({ role: "user", content: text })
+    else out.push({ role: message.role, content: text })
+    return
+  }
+  let text = ""
+  const calls: Array<OpenAiSchema.WireToolCall & OpenAiWire.ChatCompletionMessageToolCall> = []
+  const results: Array<OpenAiSchema.WireMessage & OpenAiWire.ChatCompletionToolMessageParam> = []
+  for (const part of content) {
+    if (part.type === "text") text += part.text
+    else if (part.type === "tool-call") {
+      calls.push({ id: part.id, type: "function", function: { name: part.name, arguments: serialise(part.params ?? {}) } })
+    } else results.push({ role: "tool", tool_call_id: part.id, content: serialise(part.result) })
+  }
+  if (message.role === "assistant" || calls.length > 0) {
+    if (text !== "" || calls.length > 0) {
+      out.push({ role: "assistant", content: text === "" ? null : text, ...(calls.length > 0 ? { tool_calls: calls } : {}) })
+    }
+  } else if (text !== "") {
+    out.push(message.role === "system" ? { role: "system", content: text } : { role: "user", content: text })
+  }
+  out.push(...results)
 }
 
 /**
@@ -130,7 +197,7 @@ export const toWireRequest = (
  * @since 0.1.0
  * @category mapping
  */
-export const toFinishReason: (raw: string | null | undefined) => FinishReason = Mapping.toFinishReason
+export const toFinishReason: (raw: string | null | undefined) => LlmResponse.FinishReason = Mapping.toFinishReason
 
 /**
  * The usage fields {@link toUsage} reads (the decoded Schema type, or the `openai` SDK's).
@@ -155,10 +222,10 @@ export const toUsage: (usage: UsageFields | null | undefined) => Usage.Usage | u
  * @category constructors
  */
 export const fromClient = (client: OpenAiClient.Service, options: Options): LanguageModel.Service => {
-  const generate = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError.LlmError> => {
+  const generate = (request: LlmRequest): Effect.Effect<LlmResponse.LlmResponse, LlmError.LlmError> => {
     const model = request.model ?? options.defaultModel
-    const unsupported = TextOnly.nonText(options.provider, request, model)
-    if (unsupported !== undefined) return Effect.fail(unsupported)
+    const invalid = Checks.invalidTools(options.provider, request, model)
+    if (invalid !== undefined) return Effect.fail(invalid)
     const body = toWireRequest(request, model, options)
     return Effect.flatMap(Clock.currentTimeMillis, (started) =>
       Effect.flatMap(client.createChatCompletion(body), ({ completion, requestId }) =>
@@ -171,13 +238,17 @@ export const fromClient = (client: OpenAiClient.Service, options: Options): Lang
           if (choice === undefined) {
             return Effect.fail(Errors.malformed(call, "the completion has no choices"))
           }
-          const filtered = Mapping.filteredReason(content, Mapping.toFinishReason(rawFinish), choice.message?.refusal)
+          const toolCalls = Mapping.toolCallsOf(choice.message?.tool_calls)
+          const filtered = toolCalls.length === 0
+            ? Mapping.filteredReason(content, Mapping.toFinishReason(rawFinish), choice.message?.refusal)
+            : undefined
           if (filtered !== undefined) return Effect.fail(Errors.contentFiltered(call, filtered, id))
           return Effect.succeed(Mapping.toResponse({
             provider: options.provider,
             model: completion.model ?? model,
             content,
-            usage: Mapping.toUsage(completion.usage) ?? Mapping.estimateUsage(request, content),
+            toolCalls,
+            usage: Mapping.toUsage(completion.usage) ?? Mapping.estimateUsage(request, Mapping.outputText(content, toolCalls)),
             rawFinishReason: rawFinish,
             latencyMs: finished - started,
             requestId: id,
@@ -187,8 +258,8 @@ export const fromClient = (client: OpenAiClient.Service, options: Options): Lang
   }
   const stream = (request: LlmRequest): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> => {
     const model = request.model ?? options.defaultModel
-    const unsupported = TextOnly.nonText(options.provider, request, model)
-    if (unsupported !== undefined) return Stream.fail(unsupported)
+    const invalid = Checks.invalidTools(options.provider, request, model)
+    if (invalid !== undefined) return Stream.fail(invalid)
     const call = { provider: options.provider, model, baseUrl: client.baseUrl }
     return client.streamChatCompletion(toWireRequest(request, model, options), (opened) =>
       StreamAssembler.make({ ...opened, call, request, providerCost: options.providerCost }))

@@ -4,7 +4,7 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Fiber, FileSystem, Layer, Logger, Redacted } from "effect"
+import { ConfigProvider, Duration, Effect, Fiber, FileSystem, Layer, Logger, Redacted, Stream } from "effect"
 import { existsSync } from "node:fs"
 import * as CallContext from "../../../src/CallContext.ts"
 import type * as LlmError from "../../../src/LlmError.ts"
@@ -184,6 +184,20 @@ describe("ClaudeCodeLanguageModel (real claude binary, fake API)", () => {
       // the CLI's own retries of transient failures are off: retrying belongs to the resilience
       // layer (on a 400 the CLI itself tries again without some beta features: not a retry)
       if (retryable) assert.strictEqual(api.messageRequests().length, 1)
+    }).pipe(Effect.provide(NodeServices.layer)), TIMEOUT)
+
+  it.live("a request with tools is Unsupported before the CLI starts, on both paths (not silently ignored)", () =>
+    Effect.gen(function*() {
+      const { api, model, wrapper } = yield* setup()
+      const request = LlmRequest.make({ prompt: "weather?", tools: [{ name: "get_weather", parameters: { type: "object" } }] })
+      const error = yield* Effect.flip(model.generate(request))
+      assert.strictEqual(error.reason._tag, "Unsupported")
+      assert.strictEqual((error.reason as LlmError.Unsupported).feature, "tools")
+      assert.include(error.message, "does not offer tool calling")
+      const streamed = yield* Effect.flip(Stream.runDrain(model.stream(LlmRequest.make({ prompt: "hi", toolChoice: "required" }))))
+      assert.strictEqual(streamed.reason._tag, "Unsupported")
+      assert.strictEqual(wrapper.runs().length, 0)
+      assert.strictEqual(api.messageRequests().length, 0)
     }).pipe(Effect.provide(NodeServices.layer)), TIMEOUT)
 
   it.live("an empty prompt is refused before the CLI starts", () =>

@@ -139,7 +139,7 @@ describe("GeminiLanguageModel (the real @google/genai SDK) against a fake genera
       assert.strictEqual(response.rawFinishReason, "STOP")
       assert.deepStrictEqual(response.parts, [
         { type: "text", text: "Checking." },
-        { type: "tool-call", id: "call_0", name: "weather", params: { city: "Paris" } },
+        { type: "tool-call", id: "call_0_0", name: "weather", params: { city: "Paris" } },
         { type: "tool-call", id: "fc-2", name: "time", params: { zone: "CET" } }
       ])
     }))

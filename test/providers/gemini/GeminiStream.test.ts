@@ -130,7 +130,7 @@ describe("GeminiLanguageModel.stream: chunks as they arrive", () => {
       assert.deepStrictEqual(parts[1], {
         type: "tool-call-delta",
         index: 0,
-        id: "call_0",
+        id: "call_0_0",
         name: "weather",
         argumentsDelta: "{\"city\":\"Paris\"}"
       })
@@ -139,7 +139,7 @@ describe("GeminiLanguageModel.stream: chunks as they arrive", () => {
       assert.strictEqual(response.finishReason, "tool-calls")
       assert.deepStrictEqual(response.parts, [
         { type: "text", text: "Let me look." },
-        { type: "tool-call", id: "call_0", name: "weather", params: { city: "Paris" } }
+        { type: "tool-call", id: "call_0_0", name: "weather", params: { city: "Paris" } }
       ])
     }))
 
@@ -278,14 +278,12 @@ describe("GeminiLanguageModel.stream: failures", () => {
       assert.include(error.message, "expected an event stream")
     }))
 
-  it.live("a request with tool content is refused before anything is sent", () =>
+  it.live("a tool choice naming an undeclared tool is refused before anything is sent", () =>
     Effect.gen(function*() {
       const fake = yield* FakeGemini.start(() => FakeGemini.sse(FakeGemini.textStream(["x"])))
-      const request = LlmRequest.make({
-        messages: [{ role: "assistant", content: [{ type: "tool-call", id: "c1", name: "f", params: {} }] }]
-      })
+      const request = LlmRequest.make({ prompt: "hi", tools: [{ name: "f", parameters: { type: "object" } }], toolChoice: { tool: "g" } })
       const { error } = yield* failing((yield* model(fake.origin)).stream(request))
-      assert.strictEqual(error.reason._tag, "Unsupported")
+      assert.strictEqual(error.reason._tag, "InvalidRequest")
       assert.strictEqual(fake.requests.length, 0)
     }))
 

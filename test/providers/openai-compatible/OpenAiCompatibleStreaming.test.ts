@@ -6,11 +6,13 @@ import * as OpenAiCompatibleLanguageModel from "../../../src/providers/openai-co
 import * as Tokenizer from "../../../src/Tokenizer.ts"
 import * as Fake from "../openai/FakeOpenAiServer.ts"
 import { collect, finishOf, partsThenError, streamingSuite } from "../openai/streamingSuite.ts"
+import { toolsSuite } from "../openai/toolsSuite.ts"
 
 const make = (origin: string, options: { readonly maxResponseBytes?: number } = {}) =>
   OpenAiCompatibleLanguageModel.make({ baseUrl: `${origin}/v1`, defaultModel: "qwen2.5:0.5b", ...options })
 
 streamingSuite({ provider: "openai-compatible", path: "/v1/chat/completions", make })
+toolsSuite({ provider: "openai-compatible", path: "/v1/chat/completions", make })
 
 describe("openai-compatible: stream, what local servers do", () => {
   it.live("no key, no Authorization header; max_tokens sent; a server that sends no usage and no [DONE] (estimated usage)", () =>

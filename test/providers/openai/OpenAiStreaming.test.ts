@@ -8,6 +8,7 @@ import * as OpenAiSchema from "../../../src/providers/openai/internal/OpenAiSche
 import * as OpenAiLanguageModel from "../../../src/providers/openai/OpenAiLanguageModel.ts"
 import * as Fake from "./FakeOpenAiServer.ts"
 import { collect, finishOf, partsThenError, streamingSuite, textOf } from "./streamingSuite.ts"
+import { toolsSuite } from "./toolsSuite.ts"
 
 const KEY = "sk-test-secret-key-0123456789"
 
@@ -26,6 +27,7 @@ const make = (origin: string, options: { readonly maxResponseBytes?: number } = 
   })
 
 streamingSuite({ provider: "openai", path: "/v1/chat/completions", make })
+toolsSuite({ provider: "openai", path: "/v1/chat/completions", make })
 
 describe("openai: stream, what only OpenAI does", () => {
   it.live("sends the key and max_completion_tokens; the official SDK reads the same text and usage from the fake's bytes", () =>
@@ -87,7 +89,7 @@ describe("openai: stream, what only OpenAI does", () => {
       assert.strictEqual(cut.finishReason, "content-filter")
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 
-  it.live("a stream only reads choice 0; a request with tool messages is refused before anything is sent", () =>
+  it.live("a stream only reads choice 0; a tool choice naming an undeclared tool is refused before anything is sent", () =>
     Effect.gen(function*() {
       const other = Fake.data({ ...Fake.chunk({ delta: { content: "other choice" } }), choices: [{ index: 1, delta: { content: "other choice" } }] })
       const [role, ...rest] = Fake.textStream()
@@ -95,12 +97,12 @@ describe("openai: stream, what only OpenAI does", () => {
       const llm = yield* make(fake.origin)
       assert.strictEqual(textOf(yield* collect(llm.stream(LlmRequest.make("hi")))), "Hello, world")
       const refused = yield* partsThenError(llm.stream(LlmRequest.make({
-        messages: [
-          { role: "user", content: "weather?" },
-          { role: "assistant", content: [{ type: "tool-call", id: "c1", name: "weather", params: {} }] }
-        ]
+        prompt: "weather?",
+        tools: [{ name: "weather", parameters: { type: "object" } }],
+        toolChoice: { tool: "forecast" }
       })))
-      assert.strictEqual(refused.error.reason._tag, "Unsupported")
+      assert.strictEqual(refused.error.reason._tag, "InvalidRequest")
+      assert.include(refused.error.message, "forecast")
       assert.strictEqual(fake.requests.length, 1)
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 

@@ -5,6 +5,7 @@ import * as LlmRequest from "../../../src/LlmRequest.ts"
 import * as OpenRouterLanguageModel from "../../../src/providers/openrouter/OpenRouterLanguageModel.ts"
 import * as Fake from "../openai/FakeOpenAiServer.ts"
 import { collect, finishOf, partsThenError, streamingSuite, textOf } from "../openai/streamingSuite.ts"
+import { toolsSuite } from "../openai/toolsSuite.ts"
 
 const KEY = "sk-or-v1-test-0123456789"
 
@@ -12,6 +13,7 @@ const make = (origin: string, options: { readonly maxResponseBytes?: number } = 
   OpenRouterLanguageModel.make({ apiKey: Redacted.make(KEY), baseUrl: `${origin}/api/v1`, title: "My App", ...options })
 
 streamingSuite({ provider: "openrouter", path: "/api/v1/chat/completions", make })
+toolsSuite({ provider: "openrouter", path: "/api/v1/chat/completions", make })
 
 describe("openrouter: stream, what only OpenRouter does", () => {
   it.live("asks for usage accounting and keeps the cost it reports in the last chunk; attribution headers sent", () =>

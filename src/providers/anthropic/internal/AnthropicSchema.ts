@@ -63,8 +63,34 @@ export interface MessagesRequest {
   readonly temperature?: number
   readonly top_p?: number
   readonly stop_sequences?: ReadonlyArray<string>
+  readonly tools?: ReadonlyArray<RequestTool>
+  readonly tool_choice?: RequestToolChoice
   readonly stream?: boolean
 }
+
+/**
+ * A tool declaration: its parameters' JSON Schema is `input_schema`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RequestTool {
+  readonly name: string
+  readonly description?: string
+  readonly input_schema: { readonly type: "object"; readonly [keyword: string]: unknown }
+}
+
+/**
+ * `tool_choice`: `auto`, `any` (some tool), `tool` (the named one) or `none`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RequestToolChoice =
+  | { readonly type: "auto" }
+  | { readonly type: "any" }
+  | { readonly type: "none" }
+  | { readonly type: "tool"; readonly name: string }
 
 // -----------------------------------------------------------------------------
 // Response

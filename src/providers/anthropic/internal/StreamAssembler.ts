@@ -28,6 +28,7 @@ import type * as LlmError from "../../../LlmError.ts"
 import type { LlmRequest } from "../../../LlmRequest.ts"
 import type { LlmResponse, ResponsePart } from "../../../LlmResponse.ts"
 import * as StreamPart from "../../../StreamPart.ts"
+import * as ToolCall from "../../../ToolCall.ts"
 import * as Usage from "../../../Usage.ts"
 import * as AnthropicSchema from "./AnthropicSchema.ts"
 import * as Errors from "./errors.ts"
@@ -241,8 +242,7 @@ export const make = (context: Context): Assembler => {
   const finish = (nowMs: number): LlmResponse | LlmError.LlmError => {
     const requestId = context.requestId ?? messageId
     let parts: Array<ResponsePart> | undefined
-    const warnings: Array<string> = []
-    let output = content
+    const calls: Array<ToolCall.ToolCall> = []
     if (toolCalls > 0) {
       parts = []
       for (const block of blocks) {
@@ -251,12 +251,11 @@ export const make = (context: Context): Assembler => {
           parts.push({ type: "text", text: block.text })
           continue
         }
-        output += block.json
-        const parsed = block.json === "" ? { ok: true as const, value: block.input ?? {} } : parseJson(block.json)
-        if (!parsed.ok) {
-          warnings.push(`the input of tool call ${block.id} (${block.name}) is not whole JSON (stop reason ${stopReason}); kept as text`)
-        }
-        parts.push({ type: "tool-call", id: block.id, name: block.name, params: parsed.ok ? parsed.value : block.json })
+        const call = block.json === ""
+          ? ToolCall.fromValue(block.id, block.name, block.input)
+          : ToolCall.fromJsonText(block.id, block.name, block.json)
+        calls.push(call)
+        parts.push(ToolCall.toPart(call))
       }
     }
     if (content === "" && toolCalls === 0 && stopReason === "refusal") {
@@ -267,11 +266,11 @@ export const make = (context: Context): Assembler => {
       model: model ?? call.model,
       content,
       parts,
-      usage: usage(output),
+      toolCalls: calls,
+      usage: usage(Mapping.outputText(content, calls)),
       stopReason,
       latencyMs: nowMs - context.startedMs,
-      requestId,
-      warnings
+      requestId
     })
   }
 

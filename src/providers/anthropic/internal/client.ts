@@ -150,7 +150,7 @@ export const make = (http: HttpClient.HttpClient, options: Options): Client => {
             }
             const message = decoded.value
             const requestId = Errors.requestIdOf(response.headers) ?? message.id ?? undefined
-            const { content, parts } = Mapping.fromBlocks(message.content)
+            const { content, parts, toolCalls } = Mapping.fromBlocks(message.content)
             const stopReason = message.stop_reason ?? undefined
             if (content === "" && parts === undefined && stopReason === "refusal") {
               return Effect.fail(Errors.contentFiltered(call, "the model refused to answer (stop_reason refusal)", requestId))
@@ -161,7 +161,8 @@ export const make = (http: HttpClient.HttpClient, options: Options): Client => {
                 model: message.model ?? body.model,
                 content,
                 parts,
-                usage: Mapping.toUsage(message.usage) ?? Mapping.estimateUsage(request, content),
+                toolCalls,
+                usage: Mapping.toUsage(message.usage) ?? Mapping.estimateUsage(request, Mapping.outputText(content, toolCalls)),
                 stopReason,
                 latencyMs: finished - started,
                 requestId

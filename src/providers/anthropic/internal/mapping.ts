@@ -2,6 +2,9 @@
  * Our request and response model to and from the Anthropic Messages wire format, shared by the
  * JSON path (`generate`) and the stream path (`stream`).
  *
+ * - Tools: each declaration is `{ name, description, input_schema }`; `toolChoice` `auto` ->
+ *   `{ type: auto }`, `required` -> `{ type: any }`, `none` -> `{ type: none }`, a named tool ->
+ *   `{ type: tool, name }`.
  * - Request: the system prompt and any `system` messages join into `system`; `user` and
  *   `assistant` messages keep their role; content parts become blocks (text -> `text`,
  *   tool-call -> `tool_use`, tool-result -> `tool_result`); `tool` messages become user messages
@@ -24,6 +27,8 @@ import type * as AnthropicWire from "@anthropic-ai/sdk/resources/messages"
 import type { LlmRequest } from "../../../LlmRequest.ts"
 import type { FinishReason, LlmResponse, ResponsePart } from "../../../LlmResponse.ts"
 import * as Message from "../../../Message.ts"
+import type * as Tool from "../../../Tool.ts"
+import * as ToolCall from "../../../ToolCall.ts"
 import * as Tokenizer from "../../../Tokenizer.ts"
 import * as Usage from "../../../Usage.ts"
 import type * as AnthropicSchema from "./AnthropicSchema.ts"
@@ -99,7 +104,28 @@ export const toWireRequest = (request: LlmRequest, model: string, defaultMaxToke
     ...(system !== undefined && system !== "" ? { system } : {}),
     ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
     ...(request.topP !== undefined ? { top_p: request.topP } : {}),
-    ...(request.stop !== undefined && request.stop.length > 0 ? { stop_sequences: [...request.stop] } : {})
+    ...(request.stop !== undefined && request.stop.length > 0 ? { stop_sequences: [...request.stop] } : {}),
+    ...(request.tools !== undefined && request.tools.length > 0 ? { tools: request.tools.map(toWireTool) } : {}),
+    ...(request.toolChoice !== undefined ? { tool_choice: toWireToolChoice(request.toolChoice) } : {})
+  }
+}
+
+const toWireTool = (tool: Tool.Definition): AnthropicSchema.RequestTool =>
+  ({
+    name: tool.name,
+    ...(tool.description !== undefined ? { description: tool.description } : {}),
+    input_schema: { ...tool.parameters, type: "object" }
+  }) satisfies AnthropicWire.Tool
+
+const toWireToolChoice = (choice: Tool.ToolChoice): AnthropicSchema.RequestToolChoice => {
+  if (typeof choice !== "string") return { type: "tool", name: choice.tool } satisfies AnthropicWire.ToolChoiceTool
+  switch (choice) {
+    case "auto":
+      return { type: "auto" } satisfies AnthropicWire.ToolChoiceAuto
+    case "required":
+      return { type: "any" } satisfies AnthropicWire.ToolChoiceAny
+    case "none":
+      return { type: "none" } satisfies AnthropicWire.ToolChoiceNone
   }
 }
 
@@ -181,30 +207,38 @@ export const estimateUsage = (request: LlmRequest, output: string): Usage.Usage 
   Usage.make({ inputTokens: Tokenizer.countRequest(request), outputTokens: Tokenizer.countText(output), estimated: true })
 
 /**
- * The content and parts of a message's blocks: the text of its text blocks, and parts when it
- * holds tool calls (text and tool calls in order). Other blocks (thinking...) are left out.
+ * The content, parts and tool calls of a message's blocks: the text of its text blocks, and
+ * parts when it holds tool calls (text and tool calls in order). Other blocks (thinking...) are
+ * left out.
  *
  * @since 0.1.0
  * @category mapping
  */
 export const fromBlocks = (
   blocks: ReadonlyArray<AnthropicSchema.ContentBlock>
-): { readonly content: string; readonly parts: ReadonlyArray<ResponsePart> | undefined } => {
+): {
+  readonly content: string
+  readonly parts: ReadonlyArray<ResponsePart> | undefined
+  readonly toolCalls: ReadonlyArray<ToolCall.ToolCall>
+} => {
   let content = ""
-  let toolCalls = false
+  let calls = false
   for (const block of blocks) {
     if (block.type === "text") content += block.text ?? ""
-    else if (block.type === "tool_use") toolCalls = true
+    else if (block.type === "tool_use") calls = true
   }
-  if (!toolCalls) return { content, parts: undefined }
+  if (!calls) return { content, parts: undefined, toolCalls: [] }
   const parts: Array<ResponsePart> = []
+  const toolCalls: Array<ToolCall.ToolCall> = []
   for (const block of blocks) {
     if (block.type === "text") parts.push({ type: "text", text: block.text ?? "" })
     else if (block.type === "tool_use") {
-      parts.push({ type: "tool-call", id: block.id ?? "", name: block.name ?? "", params: block.input ?? {} })
+      const call = ToolCall.fromValue(block.id ?? "", block.name ?? "", block.input)
+      toolCalls.push(call)
+      parts.push(ToolCall.toPart(call))
     }
   }
-  return { content, parts }
+  return { content, parts, toolCalls }
 }
 
 /**
@@ -218,6 +252,7 @@ export interface Answer {
   readonly model: string
   readonly content: string
   readonly parts: ReadonlyArray<ResponsePart> | undefined
+  readonly toolCalls?: ReadonlyArray<ToolCall.ToolCall> | undefined
   readonly usage: Usage.Usage
   readonly stopReason: string | undefined
   readonly latencyMs: number
@@ -226,20 +261,40 @@ export interface Answer {
 }
 
 /**
- * Builds the response of an answer.
+ * Builds the response of an answer: its tool calls in `toolCalls` (a call whose input is not
+ * JSON adds a warning).
  *
  * @since 0.1.0
  * @category mapping
  */
-export const toResponse = (answer: Answer): LlmResponse => ({
-  content: answer.content,
-  ...(answer.parts !== undefined ? { parts: answer.parts } : {}),
-  model: answer.model,
-  provider: answer.provider,
-  usage: answer.usage,
-  finishReason: toFinishReason(answer.stopReason),
-  ...(answer.stopReason !== undefined ? { rawFinishReason: answer.stopReason } : {}),
-  latencyMs: Math.max(0, answer.latencyMs),
-  ...(answer.requestId !== undefined ? { requestId: answer.requestId } : {}),
-  ...(answer.warnings !== undefined && answer.warnings.length > 0 ? { warnings: answer.warnings } : {})
-})
+export const toResponse = (answer: Answer): LlmResponse => {
+  const calls = answer.toolCalls ?? []
+  const warnings = [...(answer.warnings ?? [])]
+  for (const call of calls) if (ToolCall.isUnparsed(call)) warnings.push(ToolCall.unparsedWarning(call, answer.stopReason))
+  const finishReason = toFinishReason(answer.stopReason)
+  return {
+    content: answer.content,
+    ...(answer.parts !== undefined ? { parts: answer.parts } : {}),
+    ...(calls.length > 0 ? { toolCalls: calls } : {}),
+    model: answer.model,
+    provider: answer.provider,
+    usage: answer.usage,
+    finishReason: calls.length > 0 && finishReason === "stop" ? "tool-calls" : finishReason,
+    ...(answer.stopReason !== undefined ? { rawFinishReason: answer.stopReason } : {}),
+    latencyMs: Math.max(0, answer.latencyMs),
+    ...(answer.requestId !== undefined ? { requestId: answer.requestId } : {}),
+    ...(warnings.length > 0 ? { warnings } : {})
+  }
+}
+
+/**
+ * The output a local count covers: the text, and each call's name and arguments.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const outputText = (content: string, toolCalls: ReadonlyArray<ToolCall.ToolCall>): string => {
+  let output = content
+  for (const call of toolCalls) output += call.name + ToolCall.argumentsText(call)
+  return output
+}

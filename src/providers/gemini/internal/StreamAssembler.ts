@@ -23,6 +23,7 @@ import type * as LlmError from "../../../LlmError.ts"
 import type { LlmRequest } from "../../../LlmRequest.ts"
 import type { LlmResponse } from "../../../LlmResponse.ts"
 import * as StreamPart from "../../../StreamPart.ts"
+import * as ToolCall from "../../../ToolCall.ts"
 import * as Errors from "./errors.ts"
 import * as Mapping from "./mapping.ts"
 
@@ -52,7 +53,7 @@ export interface Assembler {
  * @category constructors
  */
 export const make = (call: Errors.CallInfo, request: LlmRequest): Assembler => {
-  const answer = Mapping.emptyAnswer()
+  const answer = Mapping.emptyAnswer(Mapping.turnOf(request))
   let pending: Array<StreamPart.StreamPart> = []
   let usageMetadata: GenerateContentResponse["usageMetadata"]
   let rawFinishReason: string | undefined
@@ -85,7 +86,7 @@ export const make = (call: Errors.CallInfo, request: LlmRequest): Assembler => {
             index: answer.toolCalls - 1,
             id: toolCall.id,
             name: toolCall.name,
-            argumentsDelta: JSON.stringify(toolCall.params)
+            argumentsDelta: ToolCall.argumentsText(toolCall)
           })
         }
       }

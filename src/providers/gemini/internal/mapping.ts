@@ -8,11 +8,13 @@
  * @since 0.1.0
  * @internal
  */
-import type { Content, GenerateContentConfig, GenerateContentResponse, Part } from "@google/genai"
+import { type Content, FunctionCallingConfigMode, type GenerateContentConfig, type GenerateContentResponse, type Part, type ToolConfig } from "@google/genai"
 import type { LlmError } from "../../../LlmError.ts"
 import type { LlmRequest } from "../../../LlmRequest.ts"
 import type { FinishReason, LlmResponse, ResponsePart } from "../../../LlmResponse.ts"
 import * as Message from "../../../Message.ts"
+import type * as Tool from "../../../Tool.ts"
+import * as ToolCall from "../../../ToolCall.ts"
 import * as Tokenizer from "../../../Tokenizer.ts"
 import * as Usage from "../../../Usage.ts"
 import * as Errors from "./errors.ts"
@@ -43,7 +45,95 @@ export const toFinishReason = (raw: string | undefined, hasToolCalls = false): F
 }
 
 /**
- * Maps a request to the SDK's `contents` and generation config.
+ * Whether a call id is one this adapter made up (Gemini sent none): such ids are not sent back.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const isSyntheticId = (id: string): boolean => /^call_\d+_\d+$/.test(id)
+
+/**
+ * The id of a call Gemini sent without one: `call_<turn>_<position>`, the turn being the number
+ * of assistant messages before the answer. Stable (the same request gets the same ids, on both
+ * paths) and unique within a conversation.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const syntheticId = (turn: number, ordinal: number): string => `call_${turn}_${ordinal}`
+
+/**
+ * The turn of the answer to a request: how many assistant messages it holds.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const turnOf = (request: LlmRequest): number => {
+  let turn = 0
+  for (const message of request.messages) if (message.role === "assistant") turn++
+  return turn
+}
+
+const functionResponse = (part: Message.ToolResultPart): Record<string, unknown> => {
+  const result = part.result
+  if (part.isFailure === true) return { error: result }
+  return typeof result === "object" && result !== null && !Array.isArray(result) ? { ...result } : { result }
+}
+
+const toSdkPart = (part: Message.Part): Part => {
+  switch (part.type) {
+    case "text":
+      return { text: part.text }
+    case "tool-call": {
+      const signature = thoughtSignatureOf(part)
+      return {
+        ...(signature !== undefined ? { thoughtSignature: signature } : {}),
+        functionCall: {
+          ...(isSyntheticId(part.id) ? {} : { id: part.id }),
+          name: part.name,
+          args: typeof part.params === "object" && part.params !== null && !Array.isArray(part.params)
+            ? { ...part.params }
+            : { value: part.params }
+        }
+      }
+    }
+    case "tool-result":
+      return {
+        functionResponse: {
+          ...(isSyntheticId(part.id) ? {} : { id: part.id }),
+          name: part.name,
+          response: functionResponse(part)
+        }
+      }
+  }
+}
+
+const thoughtSignatureOf = (part: Message.ToolCallPart): string | undefined => {
+  const gemini = part.providerMetadata?.gemini
+  const signature = typeof gemini === "object" && gemini !== null ? (gemini as { thoughtSignature?: unknown }).thoughtSignature : undefined
+  return typeof signature === "string" && signature !== "" ? signature : undefined
+}
+
+const toolConfigOf = (choice: Tool.ToolChoice): ToolConfig => {
+  if (typeof choice !== "string") {
+    return { functionCallingConfig: { mode: FunctionCallingConfigMode.ANY, allowedFunctionNames: [choice.tool] } }
+  }
+  const mode = choice === "auto"
+    ? FunctionCallingConfigMode.AUTO
+    : choice === "none"
+    ? FunctionCallingConfigMode.NONE
+    : FunctionCallingConfigMode.ANY
+  return { functionCallingConfig: { mode } }
+}
+
+/**
+ * Maps a request to the SDK's `contents` and generation config: text as text parts, an
+ * assistant's tool calls as `functionCall` parts (with the `thoughtSignature` Gemini gave them,
+ * kept in the part's `providerMetadata.gemini`), tool results as `functionResponse` parts in a
+ * user turn (consecutive tool messages joined, as Gemini wants the results of one turn
+ * together); tools as `functionDeclarations` with their JSON Schema as `parametersJsonSchema`,
+ * and the tool choice as `toolConfig.functionCallingConfig` (`auto` AUTO, `none` NONE,
+ * `required` ANY, a named tool ANY with `allowedFunctionNames`).
  *
  * @since 0.1.0
  * @category mapping
@@ -51,19 +141,43 @@ export const toFinishReason = (raw: string | undefined, hasToolCalls = false): F
 export const toSdkRequest = (request: LlmRequest): { contents: Array<Content>; config: GenerateContentConfig } => {
   const system: Array<string> = request.system !== undefined ? [request.system] : []
   const contents: Array<Content> = []
+  let results: Array<Part> | undefined
   for (const message of request.messages) {
-    // Text only until tools are mapped: both paths refuse other content before this runs.
-    if (message.role === "system") system.push(Message.text(message))
-    else if (message.role !== "tool") {
-      contents.push({ role: message.role === "assistant" ? "model" : "user", parts: [{ text: Message.text(message) }] })
+    if (message.role === "system") {
+      system.push(Message.text(message))
+      continue
     }
+    const parts = typeof message.content === "string" ? [{ text: message.content }] : message.content.map(toSdkPart)
+    if (message.role === "tool") {
+      if (results !== undefined) results.push(...parts)
+      else {
+        results = parts
+        contents.push({ role: "user", parts: results })
+      }
+      continue
+    }
+    results = undefined
+    contents.push({ role: message.role === "assistant" ? "model" : "user", parts })
   }
+  const tools = request.tools !== undefined && request.tools.length > 0
+    ? {
+      tools: [{
+        functionDeclarations: request.tools.map((tool) => ({
+          name: tool.name,
+          ...(tool.description !== undefined ? { description: tool.description } : {}),
+          parametersJsonSchema: tool.parameters
+        }))
+      }]
+    }
+    : {}
   const config: GenerateContentConfig = {
     ...(system.length > 0 ? { systemInstruction: system.join("\n\n") } : {}),
     ...(request.maxTokens !== undefined ? { maxOutputTokens: request.maxTokens } : {}),
     ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
     ...(request.topP !== undefined ? { topP: request.topP } : {}),
-    ...(request.stop !== undefined && request.stop.length > 0 ? { stopSequences: [...request.stop] } : {})
+    ...(request.stop !== undefined && request.stop.length > 0 ? { stopSequences: [...request.stop] } : {}),
+    ...tools,
+    ...(request.toolChoice !== undefined ? { toolConfig: toolConfigOf(request.toolChoice) } : {})
   }
   return { contents, config }
 }
@@ -95,24 +209,23 @@ export const toUsage = (metadata: GenerateContentResponse["usageMetadata"]): Usa
  * @since 0.1.0
  * @category models
  */
-export type ToolCall = Extract<ResponsePart, { type: "tool-call" }>
+export type ToolCallPart = Extract<ResponsePart, { type: "tool-call" }>
 
 /**
- * A `functionCall` part as a tool call. Gemini often sends no id: the call is then named by its
- * position (`call_0`, `call_1`...), so that a tool result can still refer to it.
+ * A `functionCall` part as a tool call. Gemini often sends no id: the call then gets a stable
+ * one from its turn and position ({@link syntheticId}), so that a tool result can refer to it.
  *
  * @since 0.1.0
  * @category mapping
  */
-export const toToolCall = (part: Part, ordinal: number): ToolCall | undefined => {
+export const toToolCall = (part: Part, turn: number, ordinal: number): ToolCall.ToolCall | undefined => {
   const call = part.functionCall
   if (call === undefined || call === null) return undefined
-  return {
-    type: "tool-call",
-    id: typeof call.id === "string" && call.id !== "" ? call.id : `call_${ordinal}`,
-    name: typeof call.name === "string" ? call.name : "",
-    params: call.args ?? {}
-  }
+  return ToolCall.fromValue(
+    typeof call.id === "string" && call.id !== "" ? call.id : syntheticId(turn, ordinal),
+    typeof call.name === "string" ? call.name : "",
+    call.args
+  )
 }
 
 /**
@@ -125,8 +238,11 @@ export const toToolCall = (part: Part, ordinal: number): ToolCall | undefined =>
 export interface Answer {
   content: string
   readonly parts: Array<ResponsePart>
+  readonly calls: Array<ToolCall.ToolCall>
   textStart: number
   toolCalls: number
+  /** The turn of the answer, for the ids of calls Gemini sends without one. */
+  readonly turn: number
 }
 
 /**
@@ -135,7 +251,7 @@ export interface Answer {
  * @since 0.1.0
  * @category constructors
  */
-export const emptyAnswer = (): Answer => ({ content: "", parts: [], textStart: 0, toolCalls: 0 })
+export const emptyAnswer = (turn = 0): Answer => ({ content: "", parts: [], calls: [], textStart: 0, toolCalls: 0, turn })
 
 /**
  * Adds a part of a candidate to the answer so far: text (thoughts excluded) to the content, a
@@ -148,19 +264,25 @@ export const emptyAnswer = (): Answer => ({ content: "", parts: [], textStart: 0
 export const addPart = (
   answer: Answer,
   part: Part
-): { readonly text: string; readonly toolCall?: undefined } | { readonly text?: undefined; readonly toolCall: ToolCall } | undefined => {
+): { readonly text: string; readonly toolCall?: undefined } | { readonly text?: undefined; readonly toolCall: ToolCall.ToolCall } | undefined => {
   if (typeof part !== "object" || part === null) return undefined
   if (typeof part.text === "string" && part.thought !== true) {
     if (part.text === "") return undefined
     answer.content += part.text
     return { text: part.text }
   }
-  const toolCall = toToolCall(part, answer.toolCalls)
+  const toolCall = toToolCall(part, answer.turn, answer.toolCalls)
   if (toolCall === undefined) return undefined
   if (answer.content.length > answer.textStart) answer.parts.push({ type: "text", text: answer.content.slice(answer.textStart) })
   answer.textStart = answer.content.length
   answer.toolCalls++
-  answer.parts.push(toolCall)
+  answer.calls.push(toolCall)
+  // Thinking models sign their calls; the signature must come back with the call next turn.
+  const signature = typeof part.thoughtSignature === "string" && part.thoughtSignature !== "" ? part.thoughtSignature : undefined
+  answer.parts.push({
+    ...ToolCall.toPart(toolCall),
+    ...(signature !== undefined ? { providerMetadata: { gemini: { thoughtSignature: signature } } } : {})
+  })
   return { toolCall }
 }
 
@@ -201,10 +323,10 @@ export interface Facts {
  * @since 0.1.0
  * @category mapping
  */
-export const readCandidate = (response: GenerateContentResponse): Facts | undefined => {
+export const readCandidate = (response: GenerateContentResponse, turn = 0): Facts | undefined => {
   if (typeof response !== "object" || response === null) return undefined
   const candidate = Array.isArray(response.candidates) ? response.candidates[0] : undefined
-  const answer = emptyAnswer()
+  const answer = emptyAnswer(turn)
   const parts = Array.isArray(candidate?.content?.parts) ? candidate.content.parts : []
   for (const part of parts) addPart(answer, part)
   return {
@@ -245,7 +367,7 @@ export const toResponse = (
   }
   return {
     content: answer.content,
-    ...(answer.toolCalls > 0 ? { parts: partsOf(answer)! } : {}),
+    ...(answer.toolCalls > 0 ? { parts: partsOf(answer)!, toolCalls: answer.calls } : {}),
     model: facts.modelVersion ?? call.model,
     provider: Errors.PROVIDER,
     usage: facts.usage ?? estimateUsage(request, answer),
@@ -266,7 +388,7 @@ export const toResponse = (
 export const estimateUsage = (request: LlmRequest, answer: Answer): Usage.Usage => {
   let output = answer.content
   if (answer.toolCalls > 0) {
-    for (const part of answer.parts) if (part.type === "tool-call") output += part.name + JSON.stringify(part.params)
+    for (const call of answer.calls) output += call.name + ToolCall.argumentsText(call)
   }
   return Usage.make({
     inputTokens: Tokenizer.countRequest(request),

@@ -62,7 +62,15 @@ export type CompletionUsage = typeof CompletionUsage.Type
 export const ChatCompletionMessage = lenientStruct({
   role: optionalNullable(Schema.String),
   content: optionalNullable(Schema.String),
-  refusal: optionalNullable(Schema.String)
+  refusal: optionalNullable(Schema.String),
+  tool_calls: optionalNullable(Schema.Array(lenientStruct({
+    id: optionalNullable(Schema.String),
+    type: optionalNullable(Schema.String),
+    function: optionalNullable(lenientStruct({
+      name: optionalNullable(Schema.String),
+      arguments: optionalNullable(Schema.String)
+    }))
+  })))
 })
 
 /**
@@ -246,10 +254,49 @@ export const readChatCompletionChunk = (json: unknown): ChatCompletionChunk | un
  * @since 0.1.0
  * @category models
  */
-export interface WireMessage {
-  readonly role: "system" | "user" | "assistant"
-  readonly content: string
+export type WireMessage =
+  | { readonly role: "system" | "user"; readonly content: string }
+  | {
+    readonly role: "assistant"
+    readonly content: string | null
+    readonly tool_calls?: ReadonlyArray<WireToolCall>
+  }
+  | { readonly role: "tool"; readonly tool_call_id: string; readonly content: string }
+
+/**
+ * A tool call in an assistant message we send back (the arguments as JSON text).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WireToolCall {
+  readonly id: string
+  readonly type: "function"
+  readonly function: { readonly name: string; readonly arguments: string }
 }
+
+/**
+ * A tool declaration in a request.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WireTool {
+  readonly type: "function"
+  readonly function: {
+    readonly name: string
+    readonly description?: string
+    readonly parameters: Readonly<Record<string, unknown>>
+  }
+}
+
+/**
+ * `tool_choice`: a mode, or one named function.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type WireToolChoice = "auto" | "none" | "required" | { readonly type: "function"; readonly function: { readonly name: string } }
 
 /**
  * The request body we send to `POST /chat/completions`. Extra fields a
@@ -266,6 +313,8 @@ export interface ChatCompletionRequest {
   readonly temperature?: number
   readonly top_p?: number
   readonly stop?: ReadonlyArray<string>
+  readonly tools?: ReadonlyArray<WireTool>
+  readonly tool_choice?: WireToolChoice
   /** Set by `OpenAiClient.streamChatCompletion`, with `stream_options: { include_usage: true }`. */
   readonly stream?: boolean
   readonly [extra: string]: unknown

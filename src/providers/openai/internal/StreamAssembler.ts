@@ -15,8 +15,9 @@
  *   with `stream_options.include_usage`, has no choices).
  *
  * At the end, {@link Assembler.end} builds the response with the same mapping as `generate`
- * (`internal/mapping.ts`): tool calls become `tool-call` parts with their arguments parsed (kept
- * as text, with a warning, when they are not whole JSON), and usage the stream did not report is
+ * (`internal/mapping.ts`): tool calls become the response's `toolCalls` (and `tool-call` parts)
+ * with their arguments parsed (kept in `rawArguments`, with `argumentsError` and a warning, when
+ * they are not whole JSON), and usage the stream did not report is
  * counted locally and marked `estimated`.
  *
  * The assembler is a `ChunkReader` (`internal/eventStream.ts`): a small mutable state machine,
@@ -29,7 +30,8 @@
 import type * as LlmError from "../../../LlmError.ts"
 import type * as EventStream from "./eventStream.ts"
 import type { LlmRequest } from "../../../LlmRequest.ts"
-import type { LlmResponse, ResponsePart } from "../../../LlmResponse.ts"
+import type { LlmResponse } from "../../../LlmResponse.ts"
+import * as ToolCall from "../../../ToolCall.ts"
 import * as StreamPart from "../../../StreamPart.ts"
 import * as Errors from "./errors.ts"
 import * as Mapping from "./mapping.ts"
@@ -72,13 +74,6 @@ interface ToolCall {
   arguments: string
 }
 
-const parseJson = (text: string): { readonly ok: true; readonly value: unknown } | { readonly ok: false } => {
-  try {
-    return { ok: true, value: JSON.parse(text) }
-  } catch {
-    return { ok: false }
-  }
-}
 
 /**
  * Makes the assembler of one stream.
@@ -157,34 +152,17 @@ export const make = (context: Context): Assembler => {
     const requestId = context.requestId ?? chunkId
     const filtered = calls.length === 0 ? Mapping.filteredReason(content, Mapping.toFinishReason(rawFinish), refusal) : undefined
     if (filtered !== undefined) return Errors.contentFiltered(call, filtered, requestId)
-    let parts: Array<ResponsePart> | undefined
-    const warnings: Array<string> = []
-    let output = content
-    if (calls.length > 0) {
-      parts = content === "" ? [] : [{ type: "text", text: content }]
-      for (const tool of calls) {
-        output += tool.arguments
-        const id = tool.id === "" ? `call_${tool.ordinal}` : tool.id
-        const parsed = tool.arguments.trim() === "" ? { ok: true as const, value: {} } : parseJson(tool.arguments)
-        if (!parsed.ok) {
-          warnings.push(
-            `the arguments of tool call ${id} (${tool.name}) are not whole JSON (finish reason ${rawFinish ?? "none"}); kept as text`
-          )
-        }
-        parts.push({ type: "tool-call", id, name: tool.name, params: parsed.ok ? parsed.value : tool.arguments })
-      }
-    }
+    const toolCalls = calls.map((tool) => ToolCall.fromJsonText(tool.id === "" ? `call_${tool.ordinal}` : tool.id, tool.name, tool.arguments))
     return Mapping.toResponse({
       provider: call.provider,
       model: model ?? call.model,
       content,
-      parts,
-      usage: Mapping.toUsage(usage) ?? Mapping.estimateUsage(context.request, output),
+      toolCalls,
+      usage: Mapping.toUsage(usage) ?? Mapping.estimateUsage(context.request, Mapping.outputText(content, toolCalls)),
       rawFinishReason: rawFinish,
       latencyMs: nowMs - context.startedMs,
       requestId,
-      cost: Mapping.providerCost(usage, context.providerCost),
-      warnings
+      cost: Mapping.providerCost(usage, context.providerCost)
     })
   }
 

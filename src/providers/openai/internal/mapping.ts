@@ -16,7 +16,8 @@
  * @internal
  */
 import type { LlmRequest } from "../../../LlmRequest.ts"
-import type { Cost, FinishReason, LlmResponse, ResponsePart } from "../../../LlmResponse.ts"
+import * as LlmResponse from "../../../LlmResponse.ts"
+import * as ToolCall from "../../../ToolCall.ts"
 import * as Tokenizer from "../../../Tokenizer.ts"
 import * as Usage from "../../../Usage.ts"
 import * as ProviderKit from "../../ProviderKit.ts"
@@ -27,7 +28,7 @@ import * as ProviderKit from "../../ProviderKit.ts"
  * @since 0.1.0
  * @category mapping
  */
-export const toFinishReason = (raw: string | null | undefined): FinishReason => {
+export const toFinishReason = (raw: string | null | undefined): LlmResponse.FinishReason => {
   switch (raw) {
     case "stop":
     case "end_turn":
@@ -101,7 +102,7 @@ export const estimateUsage = (request: LlmRequest, output: string): Usage.Usage 
 export const providerCost = (
   usage: { readonly cost?: number | null | undefined } | null | undefined,
   keep: boolean | undefined
-): Cost | undefined => {
+): LlmResponse.Cost | undefined => {
   const usd = keep === true ? usage?.cost : undefined
   return typeof usd === "number" && Number.isFinite(usd) && usd >= 0 ? { usd, source: "provider" } : undefined
 }
@@ -115,7 +116,7 @@ export const providerCost = (
  */
 export const filteredReason = (
   content: string,
-  finishReason: FinishReason,
+  finishReason: LlmResponse.FinishReason,
   refusal: string | null | undefined
 ): string | undefined => {
   if (content !== "") return undefined
@@ -123,6 +124,41 @@ export const filteredReason = (
   return finishReason === "content-filter"
     ? "the provider filtered the output and returned no content (finish_reason content_filter)"
     : undefined
+}
+
+/**
+ * The tool calls of a completion's message (`message.tool_calls`), their arguments parsed; a
+ * call with no id gets `call_<position>`.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const toolCallsOf = (
+  wire: ReadonlyArray<{
+    readonly id?: string | null | undefined
+    readonly function?: { readonly name?: string | null | undefined; readonly arguments?: string | null | undefined } | null | undefined
+  }> | null | undefined
+): ReadonlyArray<ToolCall.ToolCall> => {
+  if (wire === null || wire === undefined || wire.length === 0) return []
+  return wire.map((call, position) =>
+    ToolCall.fromJsonText(
+      typeof call.id === "string" && call.id !== "" ? call.id : `call_${position}`,
+      call.function?.name ?? "",
+      call.function?.arguments ?? ""
+    )
+  )
+}
+
+/**
+ * The output a local count covers: the text, and each call's name and arguments.
+ *
+ * @since 0.1.0
+ * @category mapping
+ */
+export const outputText = (content: string, toolCalls: ReadonlyArray<ToolCall.ToolCall>): string => {
+  let output = content
+  for (const call of toolCalls) output += call.name + ToolCall.argumentsText(call)
+  return output
 }
 
 /**
@@ -135,31 +171,38 @@ export interface ResponseFields {
   readonly provider: string
   readonly model: string
   readonly content: string
-  readonly parts?: ReadonlyArray<ResponsePart> | undefined
+  readonly toolCalls?: ReadonlyArray<ToolCall.ToolCall> | undefined
   readonly usage: Usage.Usage
   readonly rawFinishReason: string | null | undefined
   readonly latencyMs: number
   readonly requestId: string | null | undefined
-  readonly cost: Cost | undefined
+  readonly cost: LlmResponse.Cost | undefined
   readonly warnings?: ReadonlyArray<string> | undefined
 }
 
 /**
- * The response, the same for both paths.
+ * The response, the same for both paths: tool calls become `toolCalls` and `parts` (a finish
+ * reason `stop` with calls, as OpenAI sends for a forced call, is `tool-calls`); a call whose
+ * arguments are not JSON adds a warning.
  *
  * @since 0.1.0
  * @category mapping
  */
-export const toResponse = (fields: ResponseFields): LlmResponse => ({
-  content: fields.content,
-  ...(fields.parts !== undefined ? { parts: fields.parts } : {}),
-  model: fields.model,
-  provider: fields.provider,
-  usage: fields.usage,
-  finishReason: toFinishReason(fields.rawFinishReason),
-  ...(fields.rawFinishReason !== undefined && fields.rawFinishReason !== null ? { rawFinishReason: fields.rawFinishReason } : {}),
-  latencyMs: Math.max(0, fields.latencyMs),
-  ...(fields.requestId !== undefined && fields.requestId !== null ? { requestId: fields.requestId } : {}),
-  ...(fields.cost !== undefined ? { cost: fields.cost } : {}),
-  ...(fields.warnings !== undefined && fields.warnings.length > 0 ? { warnings: fields.warnings } : {})
-})
+export const toResponse = (fields: ResponseFields): LlmResponse.LlmResponse => {
+  const calls = fields.toolCalls ?? []
+  const warnings = [...(fields.warnings ?? [])]
+  for (const call of calls) {
+    if (ToolCall.isUnparsed(call)) warnings.push(ToolCall.unparsedWarning(call, fields.rawFinishReason ?? undefined))
+  }
+  return {
+    ...LlmResponse.withToolCalls(fields.content, calls, toFinishReason(fields.rawFinishReason)),
+    model: fields.model,
+    provider: fields.provider,
+    usage: fields.usage,
+    ...(fields.rawFinishReason !== undefined && fields.rawFinishReason !== null ? { rawFinishReason: fields.rawFinishReason } : {}),
+    latencyMs: Math.max(0, fields.latencyMs),
+    ...(fields.requestId !== undefined && fields.requestId !== null ? { requestId: fields.requestId } : {}),
+    ...(fields.cost !== undefined ? { cost: fields.cost } : {}),
+    ...(warnings.length > 0 ? { warnings } : {})
+  }
+}
