@@ -39,6 +39,7 @@ import * as BudgetState from "./BudgetState.ts"
 import * as BudgetStore from "./BudgetStore.ts"
 import * as Estimate from "./Estimate.ts"
 import * as Ledger from "./internal/ledger.ts"
+import * as LocalStore from "./internal/localStore.ts"
 import { logOvershoots, refusalError } from "./internal/refusal.ts"
 
 /**
@@ -374,6 +375,32 @@ const nodeService = (
         )
       )
 
+    // A store in this process's memory runs its reserve and settle synchronously: one clock read
+    // and no effect step of the store's own per transition (see `internal/localStore.ts`).
+    const local = LocalStore.localOf(store)
+
+    // What follows a first reservation on its bound: granted, or refused (then asked again on the
+    // exact count when that could change the answer).
+    const admitted = (
+      ask: Ask,
+      base: BudgetStore.Ask,
+      bound: number,
+      outcome: BudgetStore.Granted | BudgetStore.Refused | BudgetStore.Missing
+    ): Effect.Effect<Reservation, LlmError.LlmError> => {
+      if (outcome._tag === "Granted") return granted(ask, outcome, "bound")
+      if (outcome._tag === "Missing") return missing(outcome)
+      const estimable = outcome.overshoot === undefined &&
+        (outcome.dimension === "inputTokens" || outcome.dimension === "totalTokens" || outcome.dimension === "costUsd")
+      const counted = estimable ? Estimate.exact(ask.request, ask.provider) : bound
+      if (counted >= bound) return Effect.fail(refusalError(outcome, ask.provider, ask.model))
+      return Effect.flatMap(store.reserve(id, { ...base, inputTokens: counted }), (exact) =>
+        exact._tag === "Granted"
+          ? granted(ask, exact, "exact")
+          : exact._tag === "Missing"
+          ? missing(exact)
+          : Effect.fail(refusalError(exact, ask.provider, ask.model)))
+    }
+
     // Plain combinators rather than a generator: this is the hot path of every call (bench/budget.ts).
     const reserve = (ask: Ask): Effect.Effect<Reservation, LlmError.LlmError> => {
       if (ask.price === undefined && costLimited && options.onUnknownPrice !== "allow") return unknownPrice(ask)
@@ -388,43 +415,41 @@ const nodeService = (
           now: clock.currentTimeMillisUnsafe(),
           inputTokens: bound
         }
-        return Effect.flatMap(store.reserve(id, base), (outcome) => {
-          if (outcome._tag === "Granted") return granted(ask, outcome, "bound")
-          if (outcome._tag === "Missing") return missing(outcome)
-          const estimable = outcome.overshoot === undefined &&
-            (outcome.dimension === "inputTokens" || outcome.dimension === "totalTokens" || outcome.dimension === "costUsd")
-          const counted = estimable ? Estimate.exact(ask.request, ask.provider) : bound
-          if (counted >= bound) return Effect.fail(refusalError(outcome, ask.provider, ask.model))
-          return Effect.flatMap(store.reserve(id, { ...base, inputTokens: counted }), (exact) =>
-            exact._tag === "Granted"
-              ? granted(ask, exact, "exact")
-              : exact._tag === "Missing"
-              ? missing(exact)
-              : Effect.fail(refusalError(exact, ask.provider, ask.model)))
-        })
+        return local !== undefined
+          ? admitted(ask, base, bound, local.reserve(id, base))
+          : Effect.flatMap(store.reserve(id, base), (outcome) => admitted(ask, base, bound, outcome))
       })
     }
+
+    const settlement = (actual: Actual, now: number): BudgetStore.Actual => ({
+      amounts: amountsOf(actual.usage, actual.costNanos ?? Money.fromUsd(actual.costUsd)),
+      conversationId: actual.conversationId,
+      cumulative: actual.cumulative,
+      now
+    })
 
     const settle = (reservation: Reservation, actual: Actual | undefined) =>
       actual === undefined
         ? store.settle(reservation.id, undefined)
-        : Effect.clockWith((clock) =>
-          store.settle(reservation.id, {
-            amounts: amountsOf(actual.usage, actual.costNanos ?? Money.fromUsd(actual.costUsd)),
-            conversationId: actual.conversationId,
-            cumulative: actual.cumulative,
-            now: clock.currentTimeMillisUnsafe()
-          })
-        )
+        : Effect.clockWith((clock) => store.settle(reservation.id, settlement(actual, clock.currentTimeMillisUnsafe())))
 
     const logOvershootsOf = (overshoots: ReadonlyArray<BudgetState.Overshoot>) =>
       overshoots.length === 0 ? Effect.void : logOvershoots(overshoots, label)
 
-    const commit = (reservation: Reservation, actual: Actual) =>
-      Effect.flatMap(settle(reservation, actual), (overshoots) =>
-        overshoots.length === 0 ? Effect.succeed(noOvershoots) : Effect.as(logOvershoots(overshoots, label), publicOvershoots(overshoots)))
+    const afterCommit = (overshoots: ReadonlyArray<BudgetState.Overshoot>) =>
+      overshoots.length === 0 ? Effect.succeed(noOvershoots) : Effect.as(logOvershoots(overshoots, label), publicOvershoots(overshoots))
 
-    const release = (reservation: Reservation) => Effect.asVoid(settle(reservation, undefined))
+    const commit = (reservation: Reservation, actual: Actual) =>
+      local !== undefined
+        ? Effect.clockWith((clock) => afterCommit(local.settle(reservation.id, settlement(actual, clock.currentTimeMillisUnsafe()))))
+        : Effect.flatMap(settle(reservation, actual), afterCommit)
+
+    const release = (reservation: Reservation) =>
+      local !== undefined
+        ? Effect.sync(() => {
+          local.settle(reservation.id, undefined)
+        })
+        : Effect.asVoid(settle(reservation, undefined))
 
     const withReservation = <A, E, R>(
       ask: Ask,
