@@ -363,17 +363,18 @@ const nodeService = (
           `or set budget.onUnknownPrice: allow to count it as free`
       }), { model: ask.model }))
 
-    const granted = (ask: Ask, outcome: BudgetStore.Granted, estimate: "bound" | "exact") =>
-      Effect.succeed<Reservation>(
-        new Granted(
-          ask,
-          outcome,
-          estimate,
-          ask.request.maxTokens === undefined && outcome.maxTokens !== undefined && outcome.maxTokens < defaultMaxTokens
-            ? defaultMaxTokens
-            : undefined
-        )
+    const grant = (ask: Ask, outcome: BudgetStore.Granted, estimate: "bound" | "exact"): Reservation =>
+      new Granted(
+        ask,
+        outcome,
+        estimate,
+        ask.request.maxTokens === undefined && outcome.maxTokens !== undefined && outcome.maxTokens < defaultMaxTokens
+          ? defaultMaxTokens
+          : undefined
       )
+
+    const granted = (ask: Ask, outcome: BudgetStore.Granted, estimate: "bound" | "exact") =>
+      Effect.succeed<Reservation>(grant(ask, outcome, estimate))
 
     // A store in this process's memory runs its reserve and settle synchronously: one clock read
     // and no effect step of the store's own per transition (see `internal/localStore.ts`).
@@ -401,20 +402,22 @@ const nodeService = (
           : Effect.fail(refusalError(exact, ask.provider, ask.model)))
     }
 
+    const baseAsk = (ask: Ask, bound: number, now: number): BudgetStore.Ask => ({
+      maxTokens: ask.request.maxTokens,
+      defaultMaxTokens,
+      price: ask.price,
+      provider: ask.provider,
+      model: ask.model,
+      now,
+      inputTokens: bound
+    })
+
     // Plain combinators rather than a generator: this is the hot path of every call (bench/budget.ts).
     const reserve = (ask: Ask): Effect.Effect<Reservation, LlmError.LlmError> => {
       if (ask.price === undefined && costLimited && options.onUnknownPrice !== "allow") return unknownPrice(ask)
       const bound = Estimate.bound(ask.request, ask.provider)
       return Effect.clockWith((clock) => {
-        const base: BudgetStore.Ask = {
-          maxTokens: ask.request.maxTokens,
-          defaultMaxTokens,
-          price: ask.price,
-          provider: ask.provider,
-          model: ask.model,
-          now: clock.currentTimeMillisUnsafe(),
-          inputTokens: bound
-        }
+        const base = baseAsk(ask, bound, clock.currentTimeMillisUnsafe())
         return local !== undefined
           ? admitted(ask, base, bound, local.reserve(id, base))
           : Effect.flatMap(store.reserve(id, base), (outcome) => admitted(ask, base, bound, outcome))
@@ -527,7 +530,7 @@ const nodeService = (
       } satisfies Snapshot
     })
 
-    return Effect.succeed({
+    const service: Service = {
       id,
       label,
       limits: budget,
@@ -543,7 +546,25 @@ const nodeService = (
       withinDeadline,
       child,
       snapshot
-    })
+    }
+    // On a store in this process's memory, `reserve` and `commit` as plain functions for the budget
+    // layer's hot path: the same transitions, without the effect steps around them.
+    if (local !== undefined) {
+      LocalStore.registerTracker(service, {
+        reserveNow: (ask, now) => {
+          if (ask.price === undefined && costLimited && options.onUnknownPrice !== "allow") return unknownPrice(ask)
+          const bound = Estimate.bound(ask.request, ask.provider)
+          const base = baseAsk(ask, bound, now)
+          const outcome = local.reserve(id, base)
+          return outcome._tag === "Granted" ? grant(ask, outcome, "bound") : admitted(ask, base, bound, outcome)
+        },
+        commitNow: (reservation, actual, now) => {
+          const overshoots = local.settle(reservation.id, settlement(actual, now))
+          return overshoots.length === 0 ? undefined : Effect.asVoid(afterCommit(overshoots))
+        }
+      })
+    }
+    return Effect.succeed(service)
   })
 
 /**

@@ -5,9 +5,16 @@
  * the hot path of every call (no `Ref`, no effect step per transition). A store found here is
  * exactly the one registered: a wrapper around it (another object) takes the effect path.
  *
+ * A tracker on such a store registers its `reserve` and `commit` the same way, as functions of
+ * the time (read from the fiber's `Clock` by the budget layer): the same transitions and the same
+ * results, without the effect steps around them.
+ *
  * @since 0.1.0
  */
+import type { Effect } from "effect"
+import type * as LlmError from "../../LlmError.ts"
 import type * as BudgetState from "../BudgetState.ts"
+import type * as BudgetTracker from "../BudgetTracker.ts"
 import type * as Ledger from "./ledger.ts"
 
 /** @internal */
@@ -25,3 +32,28 @@ export const register = (store: object, local: Local): void => {
 
 /** The synchronous transitions of `store`, when it registered some. @internal */
 export const localOf = (store: object): Local | undefined => locals.get(store)
+
+/** A tracker's `reserve` and `commit` as plain functions (see the module description). @internal */
+export interface TrackerOps {
+  /** The reservation when the bound is granted at once; else the effect that finishes the job (refusal, exact count). */
+  readonly reserveNow: (
+    ask: BudgetTracker.Ask,
+    now: number
+  ) => BudgetTracker.Reservation | Effect.Effect<BudgetTracker.Reservation, LlmError.LlmError>
+  /** Commits; `undefined`, or the effect that logs the overshoots found. */
+  readonly commitNow: (
+    reservation: BudgetTracker.Reservation,
+    actual: BudgetTracker.Actual,
+    now: number
+  ) => Effect.Effect<void> | undefined
+}
+
+const trackers = new WeakMap<object, TrackerOps>()
+
+/** @internal */
+export const registerTracker = (tracker: object, ops: TrackerOps): void => {
+  trackers.set(tracker, ops)
+}
+
+/** The plain `reserve` and `commit` of `tracker`, when it registered some. @internal */
+export const trackerOps = (tracker: object): TrackerOps | undefined => trackers.get(tracker)
