@@ -3,17 +3,29 @@
  * with 0 ms latency in a child process (so only the client's CPU is counted), called through
  *
  * - the bare `openai-compatible` adapter (the provider alone, from the registry);
+ * - the stack without observability (retry, graceful shutdown);
  * - the default stack as `Stack.make` builds it from an empty configuration (observability,
  *   retry, graceful shutdown);
- * - the whole stack: defaults + a budget + concurrency and rate limits.
+ * - the default stack built up one layer at a time: + concurrency limits (global and per
+ *   provider), + a requests-per-minute rate limit, + a budget = the whole stack;
+ * - the whole stack with the attempt timeout a stack built from configuration has by default
+ *   (`Stack.fromConfig`: 2 minutes; opt-in for `Stack.make`).
  *
  * Each variant runs `--calls` calls at 1 and at 100 in flight, interleaved within each of
- * `--reps` rounds; figures are medians of `process.cpuUsage()` per call. The request has two
- * messages (a system prompt and a user message). The goal (issue 13): the whole stack at most
- * 30 µs of CPU per call over the bare adapter (stretch 15).
+ * `--reps` rounds (the order rotating); figures are medians (and minimums, the least disturbed
+ * round on a shared machine) of `process.cpuUsage()` per call, and the median over rounds of each
+ * round's difference from the bare adapter ("paired": the two ran close together, so the
+ * machine's drift mostly cancels out). The request has two messages (a system prompt and a user
+ * message). The goal (issue 13): the whole stack at most 30 µs of CPU per call over the bare
+ * adapter (stretch 15).
  *
- *   node bench/stack-http.ts [--reps 5] [--calls 2000] [--only whole]
- *   node --cpu-prof --cpu-prof-dir=.prof bench/stack-http.ts --only whole   # a CPU profile
+ * Then SC-008 over HTTP (unless `--sc008-reps 0`): against a mock answering after 50 ms, the wall
+ * time of 100 concurrent calls against 1 call, bare adapter and whole stack interleaved, medians
+ * over `--sc008-reps` rounds (after a warm-up batch of 100 that fills the connection pool). The
+ * goal: the whole stack within 5 points of the bare adapter.
+ *
+ *   node bench/stack-http.ts [--reps 20] [--calls 500] [--only whole,rpm] [--sc008-reps 15]
+ *   node --cpu-prof --cpu-prof-dir=.prof bench/stack-http.ts --only whole --sc008-reps 0   # a CPU profile
  */
 import { spawn } from "node:child_process"
 import { createInterface } from "node:readline"
@@ -23,16 +35,19 @@ import * as LlmRequest from "../src/LlmRequest.ts"
 import * as NodeProviders from "../src/node/NodeProviders.ts"
 import * as ProviderRegistry from "../src/ProviderRegistry.ts"
 import * as Stack from "../src/Stack.ts"
-import { argument, median } from "./internal/stats.ts"
+import { argument, median, time } from "./internal/stats.ts"
 
-const REPS = argument("reps", 5)
-const CALLS = argument("calls", 2000)
+const REPS = argument("reps", 20)
+const CALLS = argument("calls", 500)
+const SC008_REPS = argument("sc008-reps", 15)
+const SC008_LATENCY = 50
+const SC008_CONCURRENT = 100
 const CONCURRENCIES = [1, 100]
 const onlyIndex = process.argv.indexOf("--only")
 const ONLY = onlyIndex >= 0 ? process.argv[onlyIndex + 1] : undefined
 
-const startServer = async () => {
-  const child = spawn(process.execPath, [new URL("./openai-mock-server.ts", import.meta.url).pathname], {
+const startServer = async (script: string, args: ReadonlyArray<string> = []) => {
+  const child = spawn(process.execPath, [new URL(script, import.meta.url).pathname, ...args], {
     stdio: ["ignore", "pipe", "inherit"]
   })
   const line = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once("line", resolve))
@@ -47,36 +62,36 @@ interface Variant {
 
 const provider = (baseUrl: string): ProviderRegistry.CreateOptions => ({ provider: "openai-compatible", baseUrl, model: "gpt-4o-mini" })
 
+const limits = { concurrency: 1_000, providerConcurrency: 1_000 }
+const rpm = 100_000_000
+const budget = { budget: { totalTokens: 1_000_000_000_000 } }
+const stackOf = (config: Omit<Stack.StackConfig, "provider">) => (baseUrl: string) =>
+  Effect.map(Stack.make({ provider: provider(baseUrl), ...config }), (factory) => factory.model)
+
 const variants: ReadonlyArray<Variant> = [
   {
     name: "bare openai-compatible adapter",
     key: "bare",
     model: (baseUrl) => ProviderRegistry.create(provider(baseUrl))
   },
+  { name: "stack without observability (retry)", key: "noobs", model: stackOf({ observability: { enabled: false } }) },
+  { name: "default stack (observability, retry)", key: "default", model: stackOf({}) },
+  { name: "+ concurrency limits", key: "concurrency", model: stackOf({ resilience: { limits } }) },
+  { name: "+ rate limit (rpm)", key: "rpm", model: stackOf({ resilience: { limits: { ...limits, rpm } } }) },
+  { name: "+ budget = whole stack", key: "whole", model: stackOf({ budget, resilience: { limits: { ...limits, rpm } } }) },
   {
-    name: "default stack (observability, retry)",
-    key: "default",
-    model: (baseUrl) => Effect.map(Stack.make({ provider: provider(baseUrl) }), (factory) => factory.model)
-  },
-  {
-    name: "whole stack (+ budget, limits)",
-    key: "whole",
-    model: (baseUrl) =>
-      Effect.map(
-        Stack.make({
-          provider: provider(baseUrl),
-          budget: { budget: { totalTokens: 1_000_000_000_000 } },
-          resilience: { limits: { concurrency: 1_000, providerConcurrency: 1_000, rpm: 100_000_000 } }
-        }),
-        (factory) => factory.model
-      )
+    name: "whole + attempt timeout 2m (fromConfig's default)",
+    key: "timeout",
+    model: stackOf({ budget, resilience: { limits: { ...limits, rpm }, attemptTimeout: "2m" } })
   }
 ]
 
 const main = async () => {
-  const { baseUrl, child } = await startServer()
+  const { baseUrl, child } = await startServer("./openai-mock-server.ts")
   const runtime = ManagedRuntime.make(NodeProviders.layer)
-  const chosen = variants.filter((variant) => ONLY === undefined || variant.key === ONLY || variant.key === "bare")
+  const chosen = variants.filter((variant) =>
+    ONLY === undefined || ONLY.split(",").includes(variant.key) || variant.key === "bare"
+  )
   const request = LlmRequest.make({
     system: "You are terse.",
     messages: [{ role: "user", content: "Name the longest river in Africa." }]
@@ -97,7 +112,9 @@ const main = async () => {
     for (const variant of chosen) await run(models.get(variant.key)!, Math.min(500, CALLS), concurrency) // warm-up
     const cpu = new Map<string, Array<number>>()
     for (let rep = 0; rep < REPS; rep++) {
-      for (const variant of chosen) {
+      // Rotate the order so that no variant always runs first (or last) in a round.
+      for (let index = 0; index < chosen.length; index++) {
+        const variant = chosen[(index + rep) % chosen.length]!
         const start = process.cpuUsage()
         await run(models.get(variant.key)!, CALLS, concurrency)
         const used = process.cpuUsage(start)
@@ -105,20 +122,69 @@ const main = async () => {
       }
     }
     const bare = median(cpu.get("bare")!)
+    const bareMin = Math.min(...cpu.get("bare")!)
     console.log(`\nconcurrency ${concurrency}`)
     console.table(chosen.map((variant) => {
       const perCall = median(cpu.get(variant.key)!)
+      const least = Math.min(...cpu.get(variant.key)!)
       return {
         variant: variant.name,
         "CPU µs/call": perCall.toFixed(1),
         "over bare adapter": (perCall - bare).toFixed(1),
+        "over bare (paired)": median(cpu.get(variant.key)!.map((value, round) => value - cpu.get("bare")![round]!)).toFixed(1),
+        "minimum": least.toFixed(1),
+        "over bare (minimum)": (least - bareMin).toFixed(1),
         "x bare": (perCall / bare).toFixed(2)
       }
     }))
   }
+  child.kill("SIGTERM")
+  if (SC008_REPS > 0) await sc008(runtime, scope)
   await runtime.runPromise(Scope.close(scope, Exit.void))
   await runtime.dispose()
+}
+
+/** SC-008 over HTTP: 100 concurrent calls against 1, bare adapter and whole stack, 50 ms mock. */
+const sc008 = async (
+  runtime: ManagedRuntime.ManagedRuntime<ProviderRegistry.ProviderRegistry, never>,
+  scope: Scope.Closeable
+) => {
+  const { baseUrl, child } = await startServer("./stack-mock-server.ts", ["--latency", String(SC008_LATENCY)])
+  const request = LlmRequest.make({ messages: [{ role: "user", content: "Name the longest river in Africa." }] })
+  const pair = [variants[0]!, variants.find((variant) => variant.key === "whole")!]
+  const models = await Promise.all(pair.map((variant) =>
+    runtime.runPromise(variant.model(baseUrl).pipe(Effect.provideService(Scope.Scope, scope), Effect.orDie))
+  ))
+  const run = (model: LanguageModel.Service, count: number) =>
+    runtime.runPromise(
+      Effect.forEach(Array.from({ length: count }), () => model.generate(request), { concurrency: "unbounded", discard: true })
+    )
+  const t1 = pair.map(() => [] as Array<number>)
+  const t100 = pair.map(() => [] as Array<number>)
+  for (let rep = 0; rep < 2 + SC008_REPS; rep++) {
+    for (let index = 0; index < pair.length; index++) {
+      const which = (index + rep) % pair.length
+      const model = models[which]!
+      await run(model, SC008_CONCURRENT) // the pool holds 100 connections, as in a server's steady state
+      const one = await time(() => run(model, 1))
+      const hundred = await time(() => run(model, SC008_CONCURRENT))
+      if (rep >= 2) {
+        t1[which]!.push(one)
+        t100[which]!.push(hundred)
+      }
+    }
+  }
   child.kill("SIGTERM")
+  const increase = (which: number) => median(t100[which]!) / median(t1[which]!) - 1
+  console.log(`\nSC-008 over HTTP: ${SC008_LATENCY} ms mock, ${SC008_CONCURRENT} concurrent calls vs 1, ${SC008_REPS} rounds (+2), medians`)
+  console.table(pair.map((variant, which) => ({
+    variant: variant.name,
+    "1 call ms": median(t1[which]!).toFixed(1),
+    [`${SC008_CONCURRENT} calls ms`]: median(t100[which]!).toFixed(1),
+    [`${SC008_CONCURRENT} vs 1`]: `+${(increase(which) * 100).toFixed(1)} %`
+  })))
+  const points = (increase(1) - increase(0)) * 100
+  console.log(`whole stack ${points.toFixed(1)} points over the bare adapter (goal <= 5): ${points <= 5 ? "within" : "OVER"}`)
 }
 
 main().catch((error) => {

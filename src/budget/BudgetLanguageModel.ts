@@ -40,6 +40,7 @@ import * as BudgetTracker from "./BudgetTracker.ts"
 import * as Estimate from "./Estimate.ts"
 import * as Attempts from "./internal/attempts.ts"
 import * as Costing from "./internal/costing.ts"
+import * as LocalStore from "./internal/localStore.ts"
 
 /**
  * The price a call is reserved at: the model's, or the highest among a fallback chain's
@@ -160,17 +161,27 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
       const price = reservePrice(prices, inner, target.model)
       const ask: BudgetTracker.Ask = { request, provider: target.provider, model: target.model, price }
       const totals = fiber.getRef(CallContext.CurrentTotals)
-      return Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(current.reserve(ask), (reservation) => {
-          const call = new Attempts.Call(current, prices, request, target, price, reservation)
-          let body = Effect.updateContext(current.withinDeadline(next(Attempts.withCap(request, reservation)), ask), callContext(reservation, call))
-          if (reservation.loweredFrom !== undefined) body = Effect.andThen(Attempts.logLowered(reservation), body)
-          return Effect.matchCauseEffect(restore(body), {
-            onFailure: (cause) => Effect.andThen(call.failed(cause, totals), Effect.failCause(cause)),
-            onSuccess: (response) => call.succeeded(response, totals)
-          })
+      const admitted = (reservation: BudgetTracker.Reservation, restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>, clock?: Clock.Clock) => {
+        const call = new Attempts.Call(current, prices, request, target, price, reservation, clock)
+        let body = Effect.updateContext(current.withinDeadline(next(Attempts.withCap(request, reservation)), ask), callContext(reservation, call))
+        if (reservation.loweredFrom !== undefined) body = Effect.andThen(Attempts.logLowered(reservation), body)
+        return Effect.matchCauseEffect(restore(body), {
+          onFailure: (cause) => Effect.andThen(call.failed(cause, totals), Effect.failCause(cause)),
+          onSuccess: (response) => call.succeeded(response, totals)
         })
-      )
+      }
+      // A tracker on a memory store reserves in this step (inside the mask), by the fiber's clock.
+      const ops = LocalStore.trackerOps(current)
+      if (ops !== undefined) {
+        const clock = fiber.getRef(Clock.Clock)
+        return Effect.uninterruptibleMask((restore) => {
+          const reserved = ops.reserveNow(ask, clock.currentTimeMillisUnsafe())
+          return Effect.isEffect(reserved)
+            ? Effect.flatMap(reserved, (reservation) => admitted(reservation, restore, clock))
+            : admitted(reserved, restore, clock)
+        })
+      }
+      return Effect.uninterruptibleMask((restore) => Effect.flatMap(current.reserve(ask), (reservation) => admitted(reservation, restore)))
     })
 
   const stream = (request: LlmRequest, next: LanguageModel.Service["stream"]): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>

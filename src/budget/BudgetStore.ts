@@ -13,8 +13,10 @@
  * hold whatever runs at once. The rules themselves are pure functions
  * (`internal/ledger.ts`); a store only decides where the records are kept.
  *
- * {@link makeMemory} keeps them in one `Ref` (the default: `BudgetTracker` makes one per root
- * budget when no store is in context). A shared store (Redis, in a later release) runs the same
+ * {@link makeMemory} keeps them in this process's memory, each transition one synchronous step
+ * (the default: `BudgetTracker` makes one per root budget when no store is in context, and runs
+ * its reserve and settle without an effect step of their own); {@link fromRef} on a `Ref` you
+ * hold. A shared store (Redis, in a later release) runs the same
  * transitions server-side; the records leave room for its leases (`sent`, `expiresAt`).
  *
  * @since 0.1.0
@@ -23,6 +25,7 @@ import { Context, Effect, Layer, Ref } from "effect"
 import type * as LlmError from "../LlmError.ts"
 import * as BudgetState from "./BudgetState.ts"
 import * as Ledger from "./internal/ledger.ts"
+import * as LocalStore from "./internal/localStore.ts"
 
 /**
  * A budget to create: a root, or a child of `parent`.
@@ -139,12 +142,36 @@ export const fromRef = (ref: Ref.Ref<BudgetState.State>): Service => ({
 })
 
 /**
- * A store in this process's memory, backed by one `Ref`.
+ * A store in this process's memory: one state, each transition one synchronous step (atomic on
+ * the JS thread, as a `Ref.modify` is). Its reserve and settle also run without an effect step
+ * for the trackers on it (the hot path of every call).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const makeMemory: Effect.Effect<Service> = Effect.map(Ref.make(BudgetState.emptyState()), fromRef)
+export const makeMemory: Effect.Effect<Service> = Effect.sync(() => {
+  let state = BudgetState.emptyState()
+  const run = <A>(transition: (current: BudgetState.State) => readonly [A, BudgetState.State]): A => {
+    const [result, next] = transition(state)
+    state = next
+    return result
+  }
+  const local: LocalStore.Local = {
+    reserve: (budgetId, ask) => run((current) => Ledger.reserve(current, budgetId, ask)),
+    settle: (reservationId, actual) => run((current) => Ledger.settle(current, reservationId, actual))
+  }
+  const store: Service = {
+    create: (budget) => Effect.sync(() => run((current) => Ledger.addNode(current, budget))),
+    reserve: (budgetId, ask) => Effect.sync(() => local.reserve(budgetId, ask)),
+    settle: (reservationId, actual) => Effect.sync(() => local.settle(reservationId, actual)),
+    recordCumulative: (budgetId, conversationId, cumulative) =>
+      Effect.sync(() => run((current) => Ledger.recordCumulative(current, budgetId, conversationId, cumulative))),
+    check: (budgetId, now) => Effect.sync(() => Ledger.check(state, budgetId, now)),
+    chain: (budgetId) => Effect.sync(() => Ledger.chainOf(state, budgetId))
+  }
+  LocalStore.register(store, local)
+  return store
+})
 
 /**
  * A memory store as a Layer: provide it to make the budgets built below share one store.

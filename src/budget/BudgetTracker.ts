@@ -39,6 +39,7 @@ import * as BudgetState from "./BudgetState.ts"
 import * as BudgetStore from "./BudgetStore.ts"
 import * as Estimate from "./Estimate.ts"
 import * as Ledger from "./internal/ledger.ts"
+import * as LocalStore from "./internal/localStore.ts"
 import { logOvershoots, refusalError } from "./internal/refusal.ts"
 
 /**
@@ -362,69 +363,96 @@ const nodeService = (
           `or set budget.onUnknownPrice: allow to count it as free`
       }), { model: ask.model }))
 
-    const granted = (ask: Ask, outcome: BudgetStore.Granted, estimate: "bound" | "exact") =>
-      Effect.succeed<Reservation>(
-        new Granted(
-          ask,
-          outcome,
-          estimate,
-          ask.request.maxTokens === undefined && outcome.maxTokens !== undefined && outcome.maxTokens < defaultMaxTokens
-            ? defaultMaxTokens
-            : undefined
-        )
+    const grant = (ask: Ask, outcome: BudgetStore.Granted, estimate: "bound" | "exact"): Reservation =>
+      new Granted(
+        ask,
+        outcome,
+        estimate,
+        ask.request.maxTokens === undefined && outcome.maxTokens !== undefined && outcome.maxTokens < defaultMaxTokens
+          ? defaultMaxTokens
+          : undefined
       )
+
+    const granted = (ask: Ask, outcome: BudgetStore.Granted, estimate: "bound" | "exact") =>
+      Effect.succeed<Reservation>(grant(ask, outcome, estimate))
+
+    // A store in this process's memory runs its reserve and settle synchronously: one clock read
+    // and no effect step of the store's own per transition (see `internal/localStore.ts`).
+    const local = LocalStore.localOf(store)
+
+    // What follows a first reservation on its bound: granted, or refused (then asked again on the
+    // exact count when that could change the answer).
+    const admitted = (
+      ask: Ask,
+      base: BudgetStore.Ask,
+      bound: number,
+      outcome: BudgetStore.Granted | BudgetStore.Refused | BudgetStore.Missing
+    ): Effect.Effect<Reservation, LlmError.LlmError> => {
+      if (outcome._tag === "Granted") return granted(ask, outcome, "bound")
+      if (outcome._tag === "Missing") return missing(outcome)
+      const estimable = outcome.overshoot === undefined &&
+        (outcome.dimension === "inputTokens" || outcome.dimension === "totalTokens" || outcome.dimension === "costUsd")
+      const counted = estimable ? Estimate.exact(ask.request, ask.provider) : bound
+      if (counted >= bound) return Effect.fail(refusalError(outcome, ask.provider, ask.model))
+      return Effect.flatMap(store.reserve(id, { ...base, inputTokens: counted }), (exact) =>
+        exact._tag === "Granted"
+          ? granted(ask, exact, "exact")
+          : exact._tag === "Missing"
+          ? missing(exact)
+          : Effect.fail(refusalError(exact, ask.provider, ask.model)))
+    }
+
+    const baseAsk = (ask: Ask, bound: number, now: number): BudgetStore.Ask => ({
+      maxTokens: ask.request.maxTokens,
+      defaultMaxTokens,
+      price: ask.price,
+      provider: ask.provider,
+      model: ask.model,
+      now,
+      inputTokens: bound
+    })
 
     // Plain combinators rather than a generator: this is the hot path of every call (bench/budget.ts).
     const reserve = (ask: Ask): Effect.Effect<Reservation, LlmError.LlmError> => {
       if (ask.price === undefined && costLimited && options.onUnknownPrice !== "allow") return unknownPrice(ask)
       const bound = Estimate.bound(ask.request, ask.provider)
       return Effect.clockWith((clock) => {
-        const base: BudgetStore.Ask = {
-          maxTokens: ask.request.maxTokens,
-          defaultMaxTokens,
-          price: ask.price,
-          provider: ask.provider,
-          model: ask.model,
-          now: clock.currentTimeMillisUnsafe(),
-          inputTokens: bound
-        }
-        return Effect.flatMap(store.reserve(id, base), (outcome) => {
-          if (outcome._tag === "Granted") return granted(ask, outcome, "bound")
-          if (outcome._tag === "Missing") return missing(outcome)
-          const estimable = outcome.overshoot === undefined &&
-            (outcome.dimension === "inputTokens" || outcome.dimension === "totalTokens" || outcome.dimension === "costUsd")
-          const counted = estimable ? Estimate.exact(ask.request, ask.provider) : bound
-          if (counted >= bound) return Effect.fail(refusalError(outcome, ask.provider, ask.model))
-          return Effect.flatMap(store.reserve(id, { ...base, inputTokens: counted }), (exact) =>
-            exact._tag === "Granted"
-              ? granted(ask, exact, "exact")
-              : exact._tag === "Missing"
-              ? missing(exact)
-              : Effect.fail(refusalError(exact, ask.provider, ask.model)))
-        })
+        const base = baseAsk(ask, bound, clock.currentTimeMillisUnsafe())
+        return local !== undefined
+          ? admitted(ask, base, bound, local.reserve(id, base))
+          : Effect.flatMap(store.reserve(id, base), (outcome) => admitted(ask, base, bound, outcome))
       })
     }
+
+    const settlement = (actual: Actual, now: number): BudgetStore.Actual => ({
+      amounts: amountsOf(actual.usage, actual.costNanos ?? Money.fromUsd(actual.costUsd)),
+      conversationId: actual.conversationId,
+      cumulative: actual.cumulative,
+      now
+    })
 
     const settle = (reservation: Reservation, actual: Actual | undefined) =>
       actual === undefined
         ? store.settle(reservation.id, undefined)
-        : Effect.clockWith((clock) =>
-          store.settle(reservation.id, {
-            amounts: amountsOf(actual.usage, actual.costNanos ?? Money.fromUsd(actual.costUsd)),
-            conversationId: actual.conversationId,
-            cumulative: actual.cumulative,
-            now: clock.currentTimeMillisUnsafe()
-          })
-        )
+        : Effect.clockWith((clock) => store.settle(reservation.id, settlement(actual, clock.currentTimeMillisUnsafe())))
 
     const logOvershootsOf = (overshoots: ReadonlyArray<BudgetState.Overshoot>) =>
       overshoots.length === 0 ? Effect.void : logOvershoots(overshoots, label)
 
-    const commit = (reservation: Reservation, actual: Actual) =>
-      Effect.flatMap(settle(reservation, actual), (overshoots) =>
-        overshoots.length === 0 ? Effect.succeed(noOvershoots) : Effect.as(logOvershoots(overshoots, label), publicOvershoots(overshoots)))
+    const afterCommit = (overshoots: ReadonlyArray<BudgetState.Overshoot>) =>
+      overshoots.length === 0 ? Effect.succeed(noOvershoots) : Effect.as(logOvershoots(overshoots, label), publicOvershoots(overshoots))
 
-    const release = (reservation: Reservation) => Effect.asVoid(settle(reservation, undefined))
+    const commit = (reservation: Reservation, actual: Actual) =>
+      local !== undefined
+        ? Effect.clockWith((clock) => afterCommit(local.settle(reservation.id, settlement(actual, clock.currentTimeMillisUnsafe()))))
+        : Effect.flatMap(settle(reservation, actual), afterCommit)
+
+    const release = (reservation: Reservation) =>
+      local !== undefined
+        ? Effect.sync(() => {
+          local.settle(reservation.id, undefined)
+        })
+        : Effect.asVoid(settle(reservation, undefined))
 
     const withReservation = <A, E, R>(
       ask: Ask,
@@ -502,7 +530,7 @@ const nodeService = (
       } satisfies Snapshot
     })
 
-    return Effect.succeed({
+    const service: Service = {
       id,
       label,
       limits: budget,
@@ -518,7 +546,25 @@ const nodeService = (
       withinDeadline,
       child,
       snapshot
-    })
+    }
+    // On a store in this process's memory, `reserve` and `commit` as plain functions for the budget
+    // layer's hot path: the same transitions, without the effect steps around them.
+    if (local !== undefined) {
+      LocalStore.registerTracker(service, {
+        reserveNow: (ask, now) => {
+          if (ask.price === undefined && costLimited && options.onUnknownPrice !== "allow") return unknownPrice(ask)
+          const bound = Estimate.bound(ask.request, ask.provider)
+          const base = baseAsk(ask, bound, now)
+          const outcome = local.reserve(id, base)
+          return outcome._tag === "Granted" ? grant(ask, outcome, "bound") : admitted(ask, base, bound, outcome)
+        },
+        commitNow: (reservation, actual, now) => {
+          const overshoots = local.settle(reservation.id, settlement(actual, now))
+          return overshoots.length === 0 ? undefined : Effect.asVoid(afterCommit(overshoots))
+        }
+      })
+    }
+    return Effect.succeed(service)
   })
 
 /**

@@ -12,7 +12,7 @@
  *
  * @since 0.1.0
  */
-import { type Context, Effect, Metric } from "effect"
+import { Context, Effect, Metric } from "effect"
 import { PrometheusMetrics } from "effect/observability"
 import type * as LlmError from "../LlmError.ts"
 import type { LlmResponse } from "../LlmResponse.ts"
@@ -93,8 +93,16 @@ export const budgetRefusals = Metric.counter("llm_budget_refusals_total", {
 // and key, which is measurable on the hot path (bench/observability.ts). They are found by
 // provider, then model, then outcome (nested maps: the label strings are the same objects call
 // after call, so no key string is built per call).
+//
+// Each series is kept twice. `own`: metrics with their labels built in (the same name,
+// description and labels, so the same series key in the registry), updated in a small context
+// that holds only the fiber's registry (made once per registry): an update then costs no context
+// of its own and no lookups through the fiber's context, where `withAttributes` adds its labels to
+// the fiber's context on every update (bench/stack-http.ts). `attributed`: the `withAttributes`
+// metrics, used when the fiber sets metric attributes of its own, so that those merge exactly as
+// before (the series' labels win).
 type Labelled = Metric.Metric<number, unknown>
-interface Series {
+interface Labels {
   readonly inputTokens: Labelled
   readonly outputTokens: Labelled
   readonly latencyMs: Labelled
@@ -103,19 +111,54 @@ interface Series {
   readonly calls: Map<string, Labelled>
   readonly errors: Map<string, Labelled>
 }
+interface Series {
+  readonly own: Labels
+  readonly attributed: Labels
+}
 const MAX_SERIES = 10_000
 const byProvider = new Map<string, Map<string, Series>>()
 let seriesCount = 0
 
+// The options of each labelled metric: those of the exported metric, with the series' labels.
+const latencyBoundaries = Metric.exponentialBoundaries({ start: 25, factor: 2, count: 12 })
+const builtIn = {
+  calls: (attributes: Metric.Metric.Attributes) =>
+    Metric.counter("llm_calls_total", { description: "Model calls, by outcome", incremental: true, attributes }),
+  errors: (attributes: Metric.Metric.Attributes) =>
+    Metric.counter("llm_errors_total", { description: "Failed model calls, by reason", incremental: true, attributes }),
+  inputTokens: (attributes: Metric.Metric.Attributes) =>
+    Metric.counter("llm_input_tokens_total", { description: "Input tokens", incremental: true, attributes }),
+  outputTokens: (attributes: Metric.Metric.Attributes) =>
+    Metric.counter("llm_output_tokens_total", { description: "Output tokens", incremental: true, attributes }),
+  costUsd: (attributes: Metric.Metric.Attributes) =>
+    Metric.counter("llm_cost_usd_total", { description: "Cost of calls in USD", incremental: true, attributes }),
+  latencyMs: (attributes: Metric.Metric.Attributes) =>
+    Metric.histogram("llm_call_latency_ms", {
+      description: "Latency of model calls in milliseconds",
+      boundaries: latencyBoundaries,
+      attributes
+    })
+}
+
 const makeSeries = (provider: string, model: string): Series => {
   const labels = { provider, model }
   return {
-    inputTokens: Metric.withAttributes(inputTokens, labels),
-    outputTokens: Metric.withAttributes(outputTokens, labels),
-    latencyMs: Metric.withAttributes(latencyMs, labels),
-    costUsd: Metric.withAttributes(costUsd, labels),
-    calls: new Map(),
-    errors: new Map()
+    own: {
+      inputTokens: builtIn.inputTokens(labels),
+      outputTokens: builtIn.outputTokens(labels),
+      latencyMs: builtIn.latencyMs(labels),
+      costUsd: builtIn.costUsd(labels),
+      calls: new Map(),
+      errors: new Map()
+    },
+    attributed: {
+      inputTokens: Metric.withAttributes(inputTokens, labels),
+      outputTokens: Metric.withAttributes(outputTokens, labels),
+      latencyMs: Metric.withAttributes(latencyMs, labels),
+      costUsd: Metric.withAttributes(costUsd, labels),
+      calls: new Map(),
+      errors: new Map()
+    }
   }
 }
 
@@ -135,7 +178,7 @@ const seriesOf = (provider: string, model: string): Series => {
 
 const byLabel = (
   cache: Map<string, Labelled>,
-  metric: Labelled,
+  make: (attributes: Metric.Metric.Attributes) => Labelled,
   provider: string,
   model: string,
   name: string,
@@ -143,11 +186,30 @@ const byLabel = (
 ): Labelled => {
   let found = cache.get(value)
   if (found === undefined) {
-    found = Metric.withAttributes(metric, { provider, model, [name]: value })
+    found = make({ provider, model, [name]: value })
     if (cache.size < 100) cache.set(value, found)
   }
   return found
 }
+
+// The labels of a series to update in `context`, and the context to update them in.
+let lastRegistry: Metric.MetricRegistry | undefined
+let registryContext: Context.Context<never> = Context.empty()
+const target = (series: Series, context: Context.Context<never>): readonly [Labels, Context.Context<never>] => {
+  if (Object.keys(Context.get(context, Metric.CurrentMetricAttributes)).length > 0) return [series.attributed, context]
+  const registry = Context.get(context, Metric.MetricRegistry)
+  if (registry !== lastRegistry) {
+    lastRegistry = registry
+    registryContext = Context.make(Metric.MetricRegistry, registry)
+  }
+  return [series.own, registryContext]
+}
+
+// The metric of a label set to update: built in (`own`), or with attributes added.
+const labelled = (labels: Labels, series: Series, kind: "calls" | "errors", provider: string, model: string, name: string, value: string) =>
+  labels === series.own
+    ? byLabel(labels[kind], builtIn[kind], provider, model, name, value)
+    : byLabel(labels[kind], (attributes) => Metric.withAttributes(kind === "calls" ? calls : errors, attributes), provider, model, name, value)
 
 const refusals = new Map<string, Labelled>()
 const refusalsBy = (dimension: string): Labelled => {
@@ -192,11 +254,12 @@ export const recordSuccessUnsafe = (
 ): void => {
   const labelModel = response.model || model
   const series = seriesOf(provider, labelModel)
-  byLabel(series.calls, calls, provider, labelModel, "outcome", "ok").updateUnsafe(1, context)
-  series.inputTokens.updateUnsafe(response.usage.inputTokens, context)
-  series.outputTokens.updateUnsafe(response.usage.outputTokens, context)
-  series.latencyMs.updateUnsafe(elapsedMs, context)
-  if (costUsdOfCall !== undefined) series.costUsd.updateUnsafe(costUsdOfCall, context)
+  const [labels, into] = target(series, context)
+  labelled(labels, series, "calls", provider, labelModel, "outcome", "ok").updateUnsafe(1, into)
+  labels.inputTokens.updateUnsafe(response.usage.inputTokens, into)
+  labels.outputTokens.updateUnsafe(response.usage.outputTokens, into)
+  labels.latencyMs.updateUnsafe(elapsedMs, into)
+  if (costUsdOfCall !== undefined) labels.costUsd.updateUnsafe(costUsdOfCall, into)
 }
 
 /**
@@ -217,8 +280,9 @@ export const recordCall = (provider: string, model: string, elapsedMs: number): 
  */
 export const recordCallUnsafe = (context: Context.Context<never>, provider: string, model: string, elapsedMs: number): void => {
   const series = seriesOf(provider, model)
-  byLabel(series.calls, calls, provider, model, "outcome", "ok").updateUnsafe(1, context)
-  series.latencyMs.updateUnsafe(elapsedMs, context)
+  const [labels, into] = target(series, context)
+  labelled(labels, series, "calls", provider, model, "outcome", "ok").updateUnsafe(1, into)
+  labels.latencyMs.updateUnsafe(elapsedMs, into)
 }
 
 /**
@@ -247,9 +311,10 @@ export const recordFailureUnsafe = (
 ): void => {
   const series = seriesOf(provider, model)
   const reason = error.reason
-  byLabel(series.calls, calls, provider, model, "outcome", reason._tag).updateUnsafe(1, context)
-  byLabel(series.errors, errors, provider, model, "reason", reason._tag).updateUnsafe(1, context)
-  series.latencyMs.updateUnsafe(elapsedMs, context)
+  const [labels, into] = target(series, context)
+  labelled(labels, series, "calls", provider, model, "outcome", reason._tag).updateUnsafe(1, into)
+  labelled(labels, series, "errors", provider, model, "reason", reason._tag).updateUnsafe(1, into)
+  labels.latencyMs.updateUnsafe(elapsedMs, into)
   if (reason._tag === "BudgetExceeded") refusalsBy(reason.dimension).updateUnsafe(1, context)
 }
 

@@ -164,6 +164,12 @@ const ledgerEntry = (
   return entry
 }
 
+// `f` with the fiber given, else with the fiber that runs it (one effect step).
+const withFiberOf = <A>(
+  fiber: Fiber.Fiber<unknown, unknown> | undefined,
+  f: (fiber: Fiber.Fiber<unknown, unknown>) => Effect.Effect<A>
+): Effect.Effect<A> => (fiber === undefined ? Effect.withFiber(f) : f(fiber))
+
 const tableCost = (prices: PriceTable.Service, response: LlmResponse): number | undefined => {
   const price = prices.lookup(response.provider, response.model)
   return price === undefined ? undefined : PriceTable.costOf(price, response.usage)
@@ -194,15 +200,18 @@ export const wrap = (
 
   // Everything after the call, in as few effect steps as possible: this runs on every call (the
   // metrics are updated right here, in the fiber's context; the rest are effects, chained).
+  // `fiber`: the call's own fiber when it is known to run this finalizer (a call's `onExit`), so
+  // that no effect step is spent to get it; else (a stream's) the fiber that runs it.
   const finish = (
     facts: CallFacts,
     started: number,
     attempts: Ref.Ref<number> | undefined,
     spans: boolean,
-    totals: CallContext.CallTotals | undefined
+    totals: CallContext.CallTotals | undefined,
+    fiber?: Fiber.Fiber<unknown, unknown>
   ) =>
   (exit: Exit.Exit<LlmResponse | undefined, LlmError.LlmError>): Effect.Effect<void> =>
-    Effect.withFiber((fiber) => {
+    withFiberOf(fiber, (fiber) => {
       const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
       const elapsed = now - started
       const minimum = fiber.getRef(References.MinimumLogLevel)
@@ -341,7 +350,7 @@ export const wrap = (
   const generate = (request: LlmRequest, next: LanguageModel.Service["generate"]): Effect.Effect<LlmResponse, LlmError.LlmError> =>
     Effect.withFiber((fiber) => {
       const call = prepare(fiber, request)
-      const done = finish(call.facts, call.started, call.attempts, call.spans, call.totals)
+      const done = finish(call.facts, call.started, call.attempts, call.spans, call.totals, fiber)
       let effect = next(call.forwarded).pipe(Effect.onExit((exit) => done(exit)))
       if (call.attempts !== undefined) effect = Effect.provideService(effect, CurrentAttempts, call.attempts)
       if (call.spans) effect = Effect.withSpan(effect, GenAiAttributes.spanName(call.facts.model), spanOptions(call))

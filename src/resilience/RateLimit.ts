@@ -17,6 +17,12 @@
  * (`retryAfterMs` = the wait) instead of sending the request. A stream is admitted the same way
  * before it starts.
  *
+ * The in-memory store ({@link layerStoreMemory}) keeps its token buckets where this layer can
+ * take a token in one synchronous step (no store round trip, no `Duration` objects): the same
+ * buckets and the same arithmetic as effect's memory store, which it still uses for fixed
+ * windows and adaptive limits, so `RateLimiter.consume` on it and this layer share the buckets.
+ * A bucket that asks for a wait goes through `RateLimiter.consume`'s own delay computation.
+ *
  * @since 0.1.0
  */
 import { Clock, Duration, Effect, Layer, Option, Stream } from "effect"
@@ -60,16 +66,61 @@ interface Bucket {
   readonly limit: number
   readonly weight: "request" | "tokens"
   readonly label: string
+  /** Milliseconds per token, as `RateLimiter.consume` computes it (the window over the limit). */
+  readonly refillRateMillis: number
 }
+
+const refillRateOf = (limit: number): number => Duration.toMillis(Duration.divideUnsafe(WINDOW, limit))
+
+// The token buckets of the in-memory store, by key: `take` is effect's memory store's
+// `tokenBucket`, step for step, as a plain function (see the module description).
+class MemoryBuckets {
+  private readonly buckets = new Map<string, { tokens: number; lastRefill: number }>()
+  take(key: string, limit: number, refillRateMillis: number, tokens: number, allowOverflow: boolean, now: number) {
+    let bucket = this.buckets.get(key)
+    if (!bucket) {
+      bucket = { tokens: limit, lastRefill: now }
+      this.buckets.set(key, bucket)
+    }
+    const tokensToAdd = Math.floor((now - bucket.lastRefill) / refillRateMillis)
+    if (tokensToAdd > 0) {
+      bucket.tokens = Math.min(limit, bucket.tokens + tokensToAdd)
+      bucket.lastRefill += tokensToAdd * refillRateMillis
+    }
+    if (bucket.tokens >= limit) {
+      bucket.lastRefill = now
+    }
+    const newTokenCount = bucket.tokens - tokens
+    if (allowOverflow || newTokenCount >= 0) {
+      bucket.tokens = newTokenCount
+    }
+    return [newTokenCount, Math.max(0, now - bucket.lastRefill)] as const
+  }
+}
+
+// The buckets behind each in-memory `RateLimiter` built by `layerStoreMemory`.
+const memoryBuckets = new WeakMap<RateLimiter.RateLimiter, MemoryBuckets>()
 
 const bucketsOf = (provider: string, settings: Settings, model: string): ReadonlyArray<Bucket> => {
   const buckets: Array<Bucket> = []
   const add = (scope: string, rule: Rule | undefined) => {
     if (rule?.rpm !== undefined) {
-      buckets.push({ key: `llm-connect:${scope}:rpm`, limit: rule.rpm, weight: "request", label: `${rule.rpm} rpm for ${scope}` })
+      buckets.push({
+        key: `llm-connect:${scope}:rpm`,
+        limit: rule.rpm,
+        weight: "request",
+        label: `${rule.rpm} rpm for ${scope}`,
+        refillRateMillis: refillRateOf(rule.rpm)
+      })
     }
     if (rule?.tpm !== undefined) {
-      buckets.push({ key: `llm-connect:${scope}:tpm`, limit: rule.tpm, weight: "tokens", label: `${rule.tpm} tpm for ${scope}` })
+      buckets.push({
+        key: `llm-connect:${scope}:tpm`,
+        limit: rule.tpm,
+        weight: "tokens",
+        label: `${rule.tpm} tpm for ${scope}`,
+        refillRateMillis: refillRateOf(rule.tpm)
+      })
     }
   }
   add(provider, settings.provider)
@@ -119,9 +170,32 @@ export const make = (
         .pipe(Effect.map((result) => Duration.toMillis(result.delay)), Effect.orElseSucceed(() => 0))
 
     const none: { readonly wait: number; readonly slowest: Bucket | undefined } = { wait: 0, slowest: undefined }
+    const memory = memoryBuckets.get(limiter)
+    // In memory: every bucket takes its tokens now, in one step; a bucket that ran out gets its
+    // wait from `RateLimiter.consume`'s own formula (`Duration` arithmetic, off the hot path).
+    const takeNow = (memory: MemoryBuckets, buckets: ReadonlyArray<Bucket>, estimate: number, now: number) => {
+      let result = none
+      for (const bucket of buckets) {
+        const [remaining, elapsedMillis] = memory.take(
+          bucket.key,
+          bucket.limit,
+          bucket.refillRateMillis,
+          bucket.weight === "request" ? 1 : estimate,
+          true,
+          now
+        )
+        if (remaining >= 0) continue
+        const delay = Duration.toMillis(
+          Duration.millis(Math.max(0, Math.ceil(-remaining) * bucket.refillRateMillis - elapsedMillis))
+        )
+        if (delay > result.wait) result = { wait: delay, slowest: bucket }
+      }
+      return result
+    }
     // The longest wait the buckets ask for, and the bucket that asks it (plain flatMaps, no
     // generator: this runs on every attempt).
     const takeAll = (buckets: ReadonlyArray<Bucket>, estimate: number) => {
+      if (memory !== undefined) return Effect.clockWith((clock) => Effect.succeed(takeNow(memory, buckets, estimate, clock.currentTimeMillisUnsafe())))
       if (buckets.length === 1) {
         const only = buckets[0]!
         return Effect.map(consume(only, only.weight === "request" ? 1 : estimate), (delay) =>
@@ -193,6 +267,13 @@ export const make = (
         const call = estimate === 0
           ? inner.generate(request)
           : Effect.flatMap(inner.generate(request), (response) => settle(buckets, estimate, response))
+        // In memory, one step: the tokens taken and the call (or the wait, then the call).
+        if (memory !== undefined) {
+          return Effect.clockWith((clock) => {
+            const { slowest, wait } = takeNow(memory, buckets, estimate, clock.currentTimeMillisUnsafe())
+            return wait > 0 && slowest !== undefined ? Effect.andThen(waitOut(wait, slowest, model), call) : call
+          })
+        }
         return Effect.flatMap(takeAll(buckets, estimate), ({ slowest, wait }) =>
           wait > 0 && slowest !== undefined ? Effect.andThen(waitOut(wait, slowest, model), call) : call)
       }
@@ -218,9 +299,31 @@ export const layer = (
  * @since 0.1.0
  * @category layers
  */
-export const layerStoreMemory: Layer.Layer<RateLimiter.RateLimiter> = RateLimiter.layer.pipe(
-  Layer.provide(RateLimiter.layerStoreMemory)
-)
+export const layerStoreMemory: Layer.Layer<RateLimiter.RateLimiter> = Layer.effect(
+  RateLimiter.RateLimiter,
+  Effect.gen(function*() {
+    const store = yield* RateLimiter.RateLimiterStore
+    const buckets = new MemoryBuckets()
+    const limiter = yield* RateLimiter.make.pipe(Effect.provideService(RateLimiter.RateLimiterStore, {
+      ...store,
+      tokenBucket: (options) =>
+        Effect.clockWith((clock) =>
+          Effect.sync(() =>
+            buckets.take(
+              options.key,
+              options.limit,
+              Duration.toMillis(options.refillRate),
+              options.tokens,
+              options.allowOverflow,
+              clock.currentTimeMillisUnsafe()
+            )
+          )
+        )
+    }))
+    memoryBuckets.set(limiter, buckets)
+    return limiter
+  })
+).pipe(Layer.provide(RateLimiter.layerStoreMemory))
 
 /**
  * The `RateLimiter` on the `RateLimiterStore` in context when it is built (e.g. effect's

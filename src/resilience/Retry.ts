@@ -357,14 +357,16 @@ const run = (
   const send = attemptTimeoutMs === undefined
     ? inner.generate
     : (sending: LlmRequest) => Timeout.attempt(inner.generate(sending), { timeoutMs: attemptTimeoutMs, attempt: attempts, subject })
-  const attempt = Effect.suspend(() => {
+  const start = () => {
     attempts += 1
     // Under a budget, each attempt is reserved before it is sent and settled when it ends.
     return budget === undefined ? send(request) : budget.attempt(request, subject, send, marked)
-  })
-  // The schedule's driver is only built after a first failure: the first attempt runs bare, and
-  // its error is replayed as the schedule's first input (the hot path stays one `catch`).
-  const retried = policy.maxAttempts <= 1 ? attempt : Effect.catch(attempt, (first) => {
+  }
+  const attempt = Effect.suspend(start)
+  // The schedule's driver is only built after a first failure: the first attempt runs bare (built
+  // here, as the call starts: `run` is called when the call runs), and its error is replayed as
+  // the schedule's first input (the hot path stays one `catch`).
+  const retried = policy.maxAttempts <= 1 ? attempt : Effect.catch(callTimeoutMs === undefined ? start() : attempt, (first) => {
     if (!first.isRetryable) return Effect.fail(first)
     let replayed = false
     const again = Effect.suspend(() => {

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Effect, Fiber, Layer, Stream } from "effect"
+import { Clock, Duration, Effect, Fiber, Layer, Stream } from "effect"
+import { RateLimiter } from "effect/persistence"
 import { TestClock } from "effect/testing"
 import * as CallContext from "../../src/CallContext.ts"
 import * as LanguageModel from "../../src/LanguageModel.ts"
@@ -35,6 +36,37 @@ describe("RateLimit", () => {
       const sent = yield* sendTimes(5)
       assert.deepStrictEqual(sent, [0, 0, 30_000, 60_000, 90_000])
     }).pipe(Effect.provide(limited({ provider: { rpm: 2 } }))))
+
+  it.effect("on any other store (effect's own memory store here) the waits are the same as on the in-memory one", () =>
+    Effect.gen(function*() {
+      // The in-memory store takes tokens without RateLimiter.consume; another store goes through it.
+      const sent = yield* sendTimes(5)
+      assert.deepStrictEqual(sent, [0, 0, 30_000, 60_000, 90_000])
+    }).pipe(Effect.provide(
+      RateLimit.layer({ provider: { rpm: 2 } }).pipe(
+        Layer.provideMerge(Mock.layer({ reply: "ok" })),
+        Layer.provide(RateLimiter.layer.pipe(Layer.provide(RateLimiter.layerStoreMemory)))
+      )
+    )))
+
+  it.effect("the in-memory store's buckets are the same for RateLimiter.consume and for the layer", () =>
+    Effect.gen(function*() {
+      // Two tokens of the 2 rpm bucket taken through the RateLimiter service itself...
+      const limiter = yield* RateLimiter.RateLimiter
+      for (let taken = 0; taken < 2; taken++) {
+        const result = yield* limiter.consume({
+          algorithm: "token-bucket",
+          onExceeded: "delay",
+          window: Duration.minutes(1),
+          limit: 2,
+          key: "llm-connect:mock:rpm"
+        })
+        assert.strictEqual(Duration.toMillis(result.delay), 0)
+      }
+      // ...so the layer's next call waits for the next token, and the one after it for one more.
+      const sent = yield* sendTimes(2)
+      assert.deepStrictEqual(sent, [30_000, 60_000])
+    }).pipe(Effect.provide(Layer.merge(limited({ provider: { rpm: 2 } }), RateLimit.layerStoreMemory))))
 
   it.effect("tpm: each call is weighted by its token estimate", () =>
     Effect.gen(function*() {

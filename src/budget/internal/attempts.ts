@@ -23,7 +23,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Effect, Exit, Stream } from "effect"
+import { Cause, type Clock, Effect, Exit, Stream } from "effect"
 import * as CallContext from "../../CallContext.ts"
 import * as LlmError from "../../LlmError.ts"
 import type { LlmRequest } from "../../LlmRequest.ts"
@@ -37,6 +37,7 @@ import * as Usage from "../../Usage.ts"
 import type * as BudgetTracker from "../BudgetTracker.ts"
 import * as Estimate from "../Estimate.ts"
 import { actualOf, costResponse, loweredText } from "./costing.ts"
+import * as LocalStore from "./localStore.ts"
 
 /** Logs that the budget lowered the output cap of an attempt. @internal */
 export const logLowered = (reservation: BudgetTracker.Reservation): Effect.Effect<void> =>
@@ -118,13 +119,18 @@ export class Call implements CallContext.AttemptBudget {
   // The call's own stream, when no attempt below took its reservation.
   private streaming: Streaming | undefined = undefined
 
+  // The tracker's plain commit and the clock to time it by, when it has one (a memory store).
+  private readonly commitNow: LocalStore.TrackerOps["commitNow"] | undefined
+  private readonly clock: Clock.Clock | undefined
+
   constructor(
     tracker: BudgetTracker.Service,
     prices: PriceTable.Service,
     request: LlmRequest,
     target: CallContext.AttemptTarget,
     price: Price | undefined,
-    first: BudgetTracker.Reservation
+    first: BudgetTracker.Reservation,
+    clock?: Clock.Clock
   ) {
     this.tracker = tracker
     this.prices = prices
@@ -133,6 +139,8 @@ export class Call implements CallContext.AttemptBudget {
     this.price = price
     this.reservation = first
     this.first = first
+    this.clock = clock
+    this.commitNow = clock === undefined ? undefined : LocalStore.trackerOps(tracker)?.commitNow
   }
 
   markSent(): void {
@@ -310,6 +318,10 @@ export class Call implements CallContext.AttemptBudget {
     const actual = actualOf(request, costed)
     this.answered = true
     this.add(costed.usage, actual.costNanos!, costed.priced === false)
+    if (this.commitNow !== undefined) {
+      const logged = this.commitNow(held, actual, this.clock!.currentTimeMillisUnsafe())
+      return logged === undefined ? Effect.succeed(costed) : Effect.as(logged, costed)
+    }
     return Effect.as(this.tracker.commit(held, actual), costed)
   }
 

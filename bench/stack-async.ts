@@ -1,0 +1,125 @@
+/**
+ * CPU per call of each layer of the default stack over an in-process provider that answers
+ * asynchronously (from `setImmediate`, as I/O does) with 0 ms latency: the stack's own cost
+ * with every call suspended and resumed as over HTTP, without the HTTP client and the mock
+ * server's process (whose noise dominates `bench/stack-http.ts` on a shared machine). The same
+ * variants as `bench/stack-http.ts`, built with `Stack.make`, interleaved within each of `--reps`
+ * rounds at 1 and 100 calls in flight; medians, minimums and paired differences (each round's
+ * difference from the bare provider). Also the effect steps the runtime evaluates per call
+ * (the fiber's `currentOpCount` when the provider is reached, one call in flight: a
+ * deterministic count of the stack's work).
+ *
+ *   node bench/stack-async.ts [--reps 15] [--calls 3000]
+ */
+import { Effect, ManagedRuntime, Scope } from "effect"
+import * as LanguageModel from "../src/LanguageModel.ts"
+import * as LlmRequest from "../src/LlmRequest.ts"
+import type { LlmResponse } from "../src/LlmResponse.ts"
+import * as ProviderRegistry from "../src/ProviderRegistry.ts"
+import * as Stack from "../src/Stack.ts"
+import * as Usage from "../src/Usage.ts"
+import { argument, median } from "./internal/stats.ts"
+
+const REPS = argument("reps", 15)
+const CALLS = argument("calls", 3000)
+
+// The effect steps run since the fiber last resumed, read as each call reaches the provider.
+const steps: Array<number> = []
+const answer = (model: string): LlmResponse => ({
+  content: "The Nile is the longest river in Africa.",
+  model,
+  provider: "async",
+  usage: Usage.make({ inputTokens: 21, outputTokens: 9 }),
+  finishReason: "stop",
+  latencyMs: 0
+})
+const asyncProvider: ProviderRegistry.Provider = {
+  name: "async",
+  description: "answers from setImmediate",
+  defaultModel: "gpt-4o-mini",
+  keyEnv: [],
+  requiresKey: false,
+  make: (config) => {
+    const model = config.model ?? "gpt-4o-mini"
+    return Effect.succeed(LanguageModel.make({
+      provider: "async",
+      defaultModel: model,
+      generate: () =>
+        Effect.withFiber((fiber) => {
+          steps.push((fiber as unknown as { readonly currentOpCount: number }).currentOpCount)
+          return Effect.callback<LlmResponse>((resume) => {
+            const handle = setImmediate(() => resume(Effect.succeed(answer(model))))
+            return Effect.sync(() => clearImmediate(handle))
+          })
+        })
+    }))
+  }
+}
+
+const provider = { provider: "async", model: "gpt-4o-mini" }
+const limits = { concurrency: 1_000, providerConcurrency: 1_000 }
+const rpm = 100_000_000
+const budget = { budget: { totalTokens: 1_000_000_000_000 } }
+const variants: ReadonlyArray<readonly [string, Omit<Stack.StackConfig, "provider"> | undefined]> = [
+  ["bare provider", undefined],
+  ["stack without observability (retry)", { observability: { enabled: false } }],
+  ["default stack (observability, retry)", {}],
+  ["+ concurrency limits", { resilience: { limits } }],
+  ["+ rate limit (rpm)", { resilience: { limits: { ...limits, rpm } } }],
+  ["+ budget = whole stack", { budget, resilience: { limits: { ...limits, rpm } } }],
+  ["whole + attempt timeout 2m", { budget, resilience: { limits: { ...limits, rpm }, attemptTimeout: "2m" } }]
+]
+
+const main = async () => {
+  const runtime = ManagedRuntime.make(ProviderRegistry.layer([asyncProvider]))
+  const scope = await runtime.runPromise(Scope.make())
+  const models: Array<LanguageModel.Service> = []
+  for (const [, config] of variants) {
+    const made = config === undefined
+      ? ProviderRegistry.create(provider)
+      : Effect.map(Stack.make({ provider, ...config }), (factory) => factory.model)
+    models.push(await runtime.runPromise(made.pipe(Effect.provideService(Scope.Scope, scope), Effect.orDie)))
+  }
+  const request = LlmRequest.make({
+    system: "You are terse.",
+    messages: [{ role: "user", content: "Name the longest river in Africa." }]
+  })
+  const run = (model: LanguageModel.Service, calls: number, concurrency: number) =>
+    runtime.runPromise(Effect.forEach(Array.from({ length: calls }), () => model.generate(request), { concurrency, discard: true }))
+
+  const opsPerCall: Array<number> = []
+  for (const model of models) {
+    await run(model, 500, 1)
+    steps.length = 0
+    await run(model, 200, 1)
+    opsPerCall.push(median(steps))
+  }
+  console.log(`CPU µs per call, in-process provider answering from setImmediate, ${CALLS} calls x ${REPS} rounds; ${process.version}`)
+  for (const concurrency of [1, 100]) {
+    const cpu = models.map(() => [] as Array<number>)
+    for (let rep = 0; rep < REPS; rep++) {
+      for (let index = 0; index < models.length; index++) {
+        const which = (index + rep) % models.length
+        const start = process.cpuUsage()
+        await run(models[which]!, CALLS, concurrency)
+        const used = process.cpuUsage(start)
+        cpu[which]!.push((used.user + used.system) / CALLS)
+      }
+    }
+    const bare = cpu[0]!
+    console.log(`\nconcurrency ${concurrency}`)
+    console.table(variants.map(([name], which) => ({
+      variant: name,
+      "CPU µs/call": median(cpu[which]!).toFixed(2),
+      "over bare (paired)": median(cpu[which]!.map((value, round) => value - bare[round]!)).toFixed(2),
+      "over bare (minimum)": (Math.min(...cpu[which]!) - Math.min(...bare)).toFixed(2),
+      ...(concurrency === 1 ? { "effect steps/call": opsPerCall[which] } : {})
+    })))
+  }
+  await runtime.dispose()
+}
+
+main().catch((error) => {
+  console.error(error)
+  process.exit(1)
+})
