@@ -26,6 +26,7 @@
  * @since 0.1.0
  */
 import { Effect, Layer, Result, Schema } from "effect"
+import * as OutputCap from "../budget/OutputCap.ts"
 import * as DurationText from "../DurationText.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
@@ -154,8 +155,8 @@ const attemptTimeoutMs = (config: Config): Result.Result<number | undefined, Llm
 }
 
 /**
- * One candidate stack: the provider, then concurrency, rate limit, retry + timeouts and the
- * circuit breaker. Needs the {@link layerShared} services and a `ProviderRegistry`.
+ * One candidate stack: the provider, then the stream output cap (`OutputCap`), concurrency, rate
+ * limit, retry + timeouts and the circuit breaker. Needs the {@link layerShared} services and a `ProviderRegistry`.
  *
  * @since 0.1.0
  * @category layers
@@ -171,7 +172,9 @@ export const candidate = (options: ProviderRegistry.CreateOptions, config: Confi
     (inner, wrapper) => Layer.provide(wrapper, inner),
     Layer.provide(Retry.layerMarkSent, ProviderRegistry.layerLanguageModel(options))
   )
-  const limited: CandidateLayer = Layer.provide(Concurrency.layer, provider)
+  // Above that: a stream is held to its attempt's output cap, with or without a budget (OutputCap).
+  const capped: CandidateLayer = Layer.provide(OutputCap.layer, provider)
+  const limited: CandidateLayer = Layer.provide(Concurrency.layer, capped)
   const rated: CandidateLayer = hasRates(rates) ? Layer.provide(RateLimit.layer(rates), limited) : limited
   const retried: CandidateLayer = Layer.provide(Retry.layer(policy, { sendMarked: true }), rated)
   return breaker !== undefined ? Layer.provide(CircuitBreaker.layer(breaker, { baseUrl: options.baseUrl }), retried) : retried
