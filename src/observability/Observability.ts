@@ -374,7 +374,8 @@ export const wrap = (
   const cancelled = (
     call: ReturnType<typeof prepare>,
     request: LlmRequest,
-    streamed: string | undefined
+    streamed: string | undefined,
+    span: Tracer.Span | undefined
   ): Effect.Effect<void> =>
     Effect.withFiber((fiber) => {
       const facts = call.facts
@@ -387,15 +388,16 @@ export const wrap = (
         : streamedCharge(fiber.getRef(PriceTable.PriceTable), facts, request, streamed ?? "")
       if (metrics) LlmMetrics.recordCallUnsafe(fiber.context, facts.provider, facts.model, elapsed)
       const steps: Array<Effect.Effect<void>> = []
-      if (call.spans) {
-        const attributes: Record<string, unknown> = { [GenAiAttributes.Names.cancelled]: true }
+      // The stream's own span, set directly: a consumer's interruption closes the stream's scope
+      // from outside, where the span is not the current one.
+      if (span !== undefined) {
+        span.attribute(GenAiAttributes.Names.cancelled, true)
         if (charged.usage !== undefined) {
-          attributes[GenAiAttributes.Names.inputTokens] = charged.usage.inputTokens
-          attributes[GenAiAttributes.Names.outputTokens] = charged.usage.outputTokens
-          attributes[GenAiAttributes.Names.usageEstimated] = charged.usage.estimated === true
+          span.attribute(GenAiAttributes.Names.inputTokens, charged.usage.inputTokens)
+          span.attribute(GenAiAttributes.Names.outputTokens, charged.usage.outputTokens)
+          span.attribute(GenAiAttributes.Names.usageEstimated, charged.usage.estimated === true)
         }
-        if (attemptCount !== undefined) attributes[GenAiAttributes.Names.attempt] = attemptCount
-        steps.push(Effect.annotateCurrentSpan(attributes))
+        if (attemptCount !== undefined) span.attribute(GenAiAttributes.Names.attempt, attemptCount)
       }
       if (record !== undefined) steps.push(record.record(ledgerEntry(facts, now, elapsed, INTERRUPTED, undefined, charged, totals)))
       if (logCalls && LogLevel.isGreaterThanOrEqualTo(successLevel, fiber.getRef(References.MinimumLogLevel))) {
@@ -447,17 +449,27 @@ export const wrap = (
         if (keepText) streamed = (streamed ?? "") + (part.type === "text-delta" ? part.text : (part.name ?? "") + part.argumentsDelta)
         return part
       }
+      // The call's span, kept when the stream starts under it.
+      let span: Tracer.Span | undefined
       const ended = (exit: Exit.Exit<unknown, LlmError.LlmError>): Effect.Effect<void> => {
-        const annotate = call.spans && firstTokenMs !== undefined
-          ? Effect.annotateCurrentSpan(GenAiAttributes.Names.timeToFirstTokenMs, firstTokenMs)
-          : Effect.void
-        if (Exit.isSuccess(exit)) return Effect.andThen(annotate, last === undefined ? cancelled(call, request, streamed) : done(Exit.succeed(last)))
-        if (Cause.hasInterruptsOnly(exit.cause)) return Effect.andThen(annotate, cancelled(call, request, streamed))
-        return Effect.andThen(annotate, done(exit as Exit.Exit<never, LlmError.LlmError>))
+        if (span !== undefined && firstTokenMs !== undefined) span.attribute(GenAiAttributes.Names.timeToFirstTokenMs, firstTokenMs)
+        if (Exit.isSuccess(exit)) return last === undefined ? cancelled(call, request, streamed, span) : done(Exit.succeed(last))
+        if (Cause.hasInterruptsOnly(exit.cause)) return cancelled(call, request, streamed, span)
+        return done(exit as Exit.Exit<never, LlmError.LlmError>)
       }
       let stream = next(call.forwarded).pipe(Stream.map(onPart), Stream.onExit(ended))
       if (call.attempts !== undefined) stream = Stream.provideService(stream, CurrentAttempts, call.attempts)
-      if (call.spans) stream = Stream.withSpan(stream, GenAiAttributes.spanName(call.facts.model), spanOptions(call))
+      if (call.spans) {
+        const inner = stream
+        stream = Stream.withSpan(
+          Stream.unwrap(Effect.map(Effect.currentSpan, (current) => {
+            span = current
+            return inner
+          }).pipe(Effect.orElseSucceed(() => inner))),
+          GenAiAttributes.spanName(call.facts.model),
+          spanOptions(call)
+        )
+      }
       stream = Stream.provideService(stream, References.CurrentLogAnnotations, call.annotations)
       return Effect.succeed(call.totals === undefined ? stream : Stream.provideService(stream, CallContext.CurrentTotals, call.totals))
     }))
