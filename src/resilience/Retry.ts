@@ -32,6 +32,11 @@
  * budget when an attempt's request reaches the provider, so that an attempt that timed out
  * while it waited for a rate-limit token or a concurrency permit is released, not charged.
  *
+ * A stream is retried the same way, but only until its first part has been emitted: after that a
+ * failure ends the stream with its error, so that a caller never sees text twice. On a stream the
+ * attempt timeout bounds the wait for the first part, `streamIdleTimeoutMs` each later wait
+ * (`Timeout` scope `idle`), and the call timeout the whole stream (see `Timeout.stream`).
+ *
  * @since 0.1.0
  */
 import { type Cause, Clock, Context, Duration, Effect, Layer, Metric, Pull, Schedule, Schema, Stream } from "effect"
