@@ -4,10 +4,12 @@
  *
  * The cap is the attempt's `maxTokens`: the one the caller gave, or the one a budget reserved
  * (the budget layer sends its reserved output cap as `maxTokens`). Output tokens are counted as
- * the deltas arrive (text and tool-call fragments, with the `o200k` tokenizer, `Tokenizer`):
- * each delta's count is added to a running sum, and when that sum passes the cap the whole text
- * so far is counted once exactly (a word split across deltas counts more in pieces than whole),
- * so that a stream that stops at its cap is never cut. The first delta whose exact count passes
+ * the deltas arrive (text and tool-call fragments, with the `o200k` tokenizer, `Tokenizer`), as
+ * cheaply as the cap allows: while the UTF-8 bytes streamed stay within the cap, no token count
+ * is needed (a token is at least a byte); past that, the whole text is counted once and each
+ * later delta's count is added to it, and when that sum passes the cap the whole text is counted
+ * again (a word split across deltas counts more in pieces than whole), so that a stream that
+ * stops at its cap is never cut. The first delta whose exact count passes
  * the cap is still passed on (its tokens were generated and billed: the caller and the budget
  * both see them), then the stream fails with `BudgetExceeded` (dimension `outputTokens`, `limit`
  * the cap, `consumed` the tokens counted, `overshoot` the tokens past the cap, at most one delta),
@@ -75,16 +77,26 @@ export const guard = (
 ): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> => {
   if (cap === undefined) return parts
   return Stream.suspend(() => {
-    // Per stream: the text so far, the running sum of delta counts, and the last exact count.
+    // Per stream: the text so far and an upper bound on its tokens. A token is at least one UTF-8
+    // byte, so while the bytes stay within the cap nothing is counted (most answers end there);
+    // past that, the whole text is counted once, then each delta's count is added.
     let text = ""
     let counted = 0
+    let counting = false
     let passed: number | undefined
     const check = (delta: string): boolean => {
       text += delta
-      counted += Tokenizer.countText(delta)
-      if (counted <= cap) return false
-      // The sum of the pieces' counts can exceed the count of the whole: count the whole once.
-      counted = Tokenizer.countText(text)
+      if (counting) {
+        counted += Tokenizer.countText(delta)
+        if (counted <= cap) return false
+        // The sum of the pieces' counts can exceed the count of the whole: count the whole once.
+        counted = Tokenizer.countText(text)
+      } else {
+        counted += Buffer.byteLength(delta, "utf8")
+        if (counted <= cap) return false
+        counting = true
+        counted = Tokenizer.countText(text)
+      }
       if (counted <= cap) return false
       passed = counted
       return true
