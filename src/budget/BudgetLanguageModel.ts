@@ -191,7 +191,7 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
         (call) => {
           const reservation = call.reservation
           const parts = next(Attempts.withCap(request, reservation)).pipe(
-            Stream.mapEffect((part) => call.outerPart(part)),
+            Stream.mapEffect((part) => call.outerPart(part, totals)),
             Stream.interruptWhen(deadlineWatch(current)),
             Stream.provideService(CallContext.AttemptBudget, call),
             Stream.provideService(CallContext.Deadline, reservation.deadlineAt),
