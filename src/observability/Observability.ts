@@ -420,6 +420,13 @@ export const wrap = (
   // recorded as a failed call (its usage, without a budget, estimated from what had streamed); a
   // stream its consumer interrupted or stopped reading before the finish part is recorded as
   // cancelled, with the usage charged (or streamed) so far.
+  //
+  // When: a stream that finished is recorded as it ends (the budget below reports its totals with
+  // the finish part). A failed or cancelled one is recorded when the stream's scope closes, after
+  // the layers below have settled their attempts there (the budget charges an attempt that ended
+  // early as its scope closes): this layer's finalizer is added to that scope before theirs, so it
+  // runs after them. The span is this layer's own for the same reason, ended once the call is
+  // recorded.
   const stream = (request: LlmRequest, next: LanguageModel.Service["stream"]): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
     Stream.unwrap(Effect.withFiber((fiber) => {
       const call = prepare(fiber, request)
@@ -449,27 +456,42 @@ export const wrap = (
         if (keepText) streamed = (streamed ?? "") + (part.type === "text-delta" ? part.text : (part.name ?? "") + part.argumentsDelta)
         return part
       }
-      // The call's span, kept when the stream starts under it.
       let span: Tracer.Span | undefined
-      const ended = (exit: Exit.Exit<unknown, LlmError.LlmError>): Effect.Effect<void> => {
-        if (span !== undefined && firstTokenMs !== undefined) span.attribute(GenAiAttributes.Names.timeToFirstTokenMs, firstTokenMs)
-        if (Exit.isSuccess(exit)) return last === undefined ? cancelled(call, request, streamed, span) : done(Exit.succeed(last))
-        if (Cause.hasInterruptsOnly(exit.cause)) return cancelled(call, request, streamed, span)
-        return done(exit as Exit.Exit<never, LlmError.LlmError>)
-      }
-      let stream = next(call.forwarded).pipe(Stream.map(onPart), Stream.onExit(ended))
+      let recorded = false
+      const recordOnce = (exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> =>
+        Effect.suspend(() => {
+          if (recorded) return Effect.void
+          recorded = true
+          if (span !== undefined && firstTokenMs !== undefined) span.attribute(GenAiAttributes.Names.timeToFirstTokenMs, firstTokenMs)
+          const outcome = Exit.isSuccess(exit)
+            ? (last === undefined ? cancelled(call, request, streamed, span) : done(Exit.succeed(last)))
+            : Cause.hasInterruptsOnly(exit.cause)
+            ? cancelled(call, request, streamed, span)
+            : done(exit as Exit.Exit<never, LlmError.LlmError>)
+          if (span === undefined) return outcome
+          const own = span
+          return Effect.ensuring(
+            Effect.provideService(outcome, Tracer.ParentSpan, own),
+            Effect.sync(() => {
+              if (own.status._tag !== "Ended") own.end(clock.currentTimeNanosUnsafe(), exit)
+            })
+          )
+        })
+      let stream = next(call.forwarded).pipe(
+        Stream.map(onPart),
+        Stream.onExit((exit) => (Exit.isSuccess(exit) && last !== undefined ? recordOnce(exit) : Effect.void))
+      )
       if (call.attempts !== undefined) stream = Stream.provideService(stream, CurrentAttempts, call.attempts)
-      if (call.spans) {
-        const inner = stream
-        stream = Stream.withSpan(
-          Stream.unwrap(Effect.map(Effect.currentSpan, (current) => {
-            span = current
-            return inner
-          }).pipe(Effect.orElseSucceed(() => inner))),
-          GenAiAttributes.spanName(call.facts.model),
-          spanOptions(call)
-        )
-      }
+      const opened = call.spans
+        ? Effect.map(Effect.makeSpan(GenAiAttributes.spanName(call.facts.model), spanOptions(call)), (made) => {
+          span = made
+        })
+        : Effect.void
+      const inner = stream
+      stream = Stream.unwrap(Effect.map(
+        Effect.acquireRelease(opened, (_, exit) => recordOnce(exit)),
+        () => (span === undefined ? inner : Stream.provideService(inner, Tracer.ParentSpan, span))
+      ))
       stream = Stream.provideService(stream, References.CurrentLogAnnotations, call.annotations)
       return Effect.succeed(call.totals === undefined ? stream : Stream.provideService(stream, CallContext.CurrentTotals, call.totals))
     }))

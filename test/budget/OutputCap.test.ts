@@ -84,6 +84,12 @@ describe("OutputCap: a stream past its output cap is cut off locally", () => {
         assert.strictEqual(snapshot.consumed.outputTokens, 21)
         // The tracker records the overshoot against the reservation.
         assert.strictEqual(snapshot.overshoots.length, 1)
+        // The ledger row holds what the budget charged.
+        const [row] = yield* (yield* UsageLedger.UsageLedger).entries()
+        assert.strictEqual(row!.outcome, "BudgetExceeded")
+        assert.strictEqual(row!.attempts, 1)
+        assert.strictEqual(row!.outputTokens, 21)
+        assert.strictEqual(row!.inputTokens, snapshot.consumed.inputTokens)
       }).pipe(Effect.provide(stackOf(fake.origin, { budget: { budget: { outputTokens: 1000 }, defaultMaxTokens: 20 } })))
     }))
 
