@@ -416,11 +416,14 @@ const runStream = (
   const subject = { provider: inner.provider, model: request.model ?? inner.defaultModel }
   const callTimeoutMs = request.timeoutMs ?? policy.callTimeoutMs
   let attempts = 0
-  const timed = policy.attemptTimeoutMs !== undefined || policy.streamIdleTimeoutMs !== undefined
+  // Set when the call starts, with a call timeout: each attempt's watchdog also watches the call's end.
+  let call: Timeout.CallBound | undefined
+  const timed = policy.attemptTimeoutMs !== undefined || policy.streamIdleTimeoutMs !== undefined || callTimeoutMs !== undefined
   const send = !timed ? inner.stream : (sending: LlmRequest) =>
     Timeout.stream(inner.stream(sending), {
       firstPartMs: policy.attemptTimeoutMs,
       idleMs: policy.streamIdleTimeoutMs,
+      call,
       attempt: () => attempts,
       subject
     })
@@ -452,17 +455,14 @@ const runStream = (
     )
   })
   if (callTimeoutMs === undefined) return retried
+  // The call timeout bounds the whole stream: each attempt's watchdog fails it at the call's end,
+  // and no retry waits past it (the deadline the schedule reads).
   return Stream.unwrap(Effect.gen(function*() {
     const startedAt = yield* Clock.currentTimeMillis
     const outer = yield* CallContext.Deadline
     const end = startedAt + callTimeoutMs
-    const deadline = outer === undefined ? end : Math.min(outer, end)
-    return Timeout.streamCall(Stream.provideService(retried, CallContext.Deadline, deadline), {
-      timeoutMs: callTimeoutMs,
-      startedAt,
-      attempts: () => attempts,
-      subject
-    })
+    call = { startedAt, timeoutMs: callTimeoutMs, attempts: () => attempts }
+    return Stream.provideService(retried, CallContext.Deadline, outer === undefined ? end : Math.min(outer, end))
   }))
 }
 
