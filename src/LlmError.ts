@@ -197,7 +197,10 @@ export type BudgetDimension = typeof BudgetDimension.Type
 
 /**
  * A budget limit would be passed: the call was refused before it was sent (or, for `deadline`,
- * time ran out). For `deadline` the figures are milliseconds since the run started.
+ * time ran out). For `deadline` the figures are milliseconds since the run started. A stream cut
+ * off locally because its answer passed its output cap (a provider ignoring `max_tokens`) has
+ * dimension `outputTokens`, the cap as `limit`, the tokens received as `consumed`, and
+ * `overshoot`: the tokens received past the cap (at most one delta).
  *
  * @since 0.1.0
  * @category reasons
@@ -208,7 +211,8 @@ export class BudgetExceeded extends Schema.TaggedClass<BudgetExceeded>()("Budget
   limit: Schema.Finite,
   consumed: Schema.Finite,
   reserved: Schema.Finite,
-  requested: Schema.Finite
+  requested: Schema.Finite,
+  overshoot: Schema.optionalKey(Schema.Finite)
 }) {
   get isRetryable(): boolean {
     return false

@@ -420,6 +420,7 @@ export const stackConfig = Effect.fn("Stack.stackConfig")(function*(resolved: Ll
       retry: config.retry,
       attemptTimeout: ResilienceConfig.attemptTimeoutOf(config),
       timeoutMs: config.timeoutMs,
+      ...(config.streamIdleTimeout !== undefined ? { streamIdleTimeout: config.streamIdleTimeout } : {}),
       limits: config.limits,
       circuitBreaker: config.circuitBreaker,
       fallback: yield* fallbackCandidates(config)

@@ -1,6 +1,6 @@
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, ConfigProvider, Effect, Fiber, FileSystem, Layer, Path } from "effect"
+import { Clock, ConfigProvider, Deferred, Effect, Fiber, FileSystem, Layer, Path, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as LanguageModel from "../src/LanguageModel.ts"
 import * as LlmConnectConfig from "../src/LlmConnectConfig.ts"
@@ -10,6 +10,7 @@ import * as NodeProviders from "../src/node/NodeProviders.ts"
 import * as MockLanguageModel from "../src/providers/mock/MockLanguageModel.ts"
 import * as ProviderRegistry from "../src/ProviderRegistry.ts"
 import * as Stack from "../src/Stack.ts"
+import * as StreamPart from "../src/StreamPart.ts"
 
 const stackConfigOf = (yaml: string) =>
   Effect.gen(function*() {
@@ -55,6 +56,41 @@ describe("Stack.stackConfig", () => {
       assert.strictEqual((yield* stackConfigOf("attemptTimeout: 10m\n")).resilience?.attemptTimeout, "10m")
       assert.isUndefined((yield* stackConfigOf("timeout: 30m\n")).resilience?.attemptTimeout)
     }))
+
+  it.effect("streamIdleTimeout: from the file, or the flag over it; an unreadable one is refused naming the setting; a stream silent for the default 60s fails with Timeout idle", () =>
+    Effect.gen(function*() {
+      assert.isUndefined((yield* stackConfigOf("provider: mock\n")).resilience?.streamIdleTimeout)
+      assert.strictEqual((yield* stackConfigOf("streamIdleTimeout: 5s\n")).resilience?.streamIdleTimeout, "5s")
+      const fs = yield* FileSystem.FileSystem
+      const dir = yield* Effect.orDie(fs.makeTempDirectoryScoped({ prefix: "llmc-idle-" }))
+      const flagged = yield* Stack.stackConfig(yield* LlmConnectConfig.load({ cwd: dir, flags: { streamIdleTimeout: "90s" } }))
+      assert.strictEqual(flagged.resilience?.streamIdleTimeout, "90s")
+      const refused = yield* Effect.flip(stackConfigOf("streamIdleTimeout: soon\n"))
+      assert.include(refused.message, "streamIdleTimeout")
+      // The default applies to every stack: one part, then silence.
+      const waiting = yield* Deferred.make<void>()
+      const silent = LanguageModel.make({
+        provider: "silent",
+        defaultModel: "s-1",
+        generate: () => Effect.die("streams only"),
+        stream: () =>
+          Stream.concat(Stream.make(StreamPart.textDelta("Hel")), Stream.fromEffect(Effect.andThen(Deferred.succeed(waiting, undefined), Effect.never)))
+      })
+      const registry = ProviderRegistry.layer([{ ...MockLanguageModel.provider, name: "silent", make: () => Effect.succeed(silent) }])
+      const error = yield* Effect.gen(function*() {
+        const fiber = yield* Effect.forkChild(Effect.flip(Stream.runDrain(LanguageModel.stream("hi"))))
+        yield* Deferred.await(waiting)
+        yield* TestClock.adjust("59999 millis")
+        assert.isUndefined(fiber.pollUnsafe())
+        yield* TestClock.adjust("1 millis")
+        return yield* Fiber.join(fiber)
+      }).pipe(Effect.provide(Stack.layer({ provider: { provider: "silent" } }).pipe(Layer.provide(registry))))
+      assert.strictEqual(error.reason._tag === "Timeout" ? error.reason.scope : error.reason._tag, "idle")
+    }).pipe(
+      Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({}))),
+      Effect.provide(NodeProviders.layer),
+      Effect.provide(NodeServices.layer)
+    ))
 
   it.effect("refuses an options entry that is not a mapping", () =>
     Effect.gen(function*() {

@@ -201,9 +201,9 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
         Effect.acquireRelease(admitted, (call, exit) => call.streamEnded(exit, totals)),
         (call) => {
           const reservation = call.reservation
-          const parts = next(Attempts.withCap(request, reservation)).pipe(
-            Stream.mapEffect((part) => call.outerPart(part)),
-            Stream.interruptWhen(deadlineWatch(current)),
+          const capped = Stream.mapEffect(next(Attempts.withCap(request, reservation)), (part) => call.outerPart(part, totals))
+          // Only a budget with a deadline watches it: `interruptWhen` hands each part over at a rendezvous.
+          const parts = (current.deadlineAt === undefined ? capped : Stream.interruptWhen(capped, deadlineWatch(current))).pipe(
             Stream.provideService(CallContext.AttemptBudget, call),
             Stream.provideService(CallContext.Deadline, reservation.deadlineAt),
             Stream.provideService(CallContext.RemainingBudget, reservation.remaining)

@@ -42,6 +42,8 @@ export const Names = {
   costUsd: "llm_connect.cost_usd",
   usageEstimated: "llm_connect.usage.estimated",
   attempt: "llm_connect.attempt",
+  cancelled: "llm_connect.cancelled",
+  timeToFirstTokenMs: "llm_connect.time_to_first_token_ms",
   promptChars: "llm_connect.request.prompt_chars",
   messageCount: "llm_connect.request.message_count"
 } as const

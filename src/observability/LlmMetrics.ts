@@ -4,7 +4,8 @@
  * Every call counts once in `llm_calls_total` (labelled by provider, model and outcome:
  * `ok` or the error reason), its tokens in `llm_input_tokens_total` /
  * `llm_output_tokens_total`, its cost in `llm_cost_usd_total` and its latency in the
- * `llm_call_latency_ms` histogram. Failures also count in `llm_errors_total` by reason, and a
+ * `llm_call_latency_ms` histogram; a streamed call also its time to the first delta in the
+ * `llm_time_to_first_token_ms` histogram. Failures also count in `llm_errors_total` by reason, and a
  * refusal by a budget in `llm_budget_refusals_total` by dimension. Retries are counted by the
  * resilience layer in {@link retries} (`llm_retries_total`). Metrics live in the fiber's
  * `Metric.MetricRegistry`; {@link prometheusText} renders that registry for a `/metrics`
@@ -66,6 +67,19 @@ export const costUsd = Metric.counter("llm_cost_usd_total", { description: "Cost
  */
 export const latencyMs = Metric.histogram("llm_call_latency_ms", {
   description: "Latency of model calls in milliseconds",
+  boundaries: Metric.exponentialBoundaries({ start: 25, factor: 2, count: 12 })
+})
+
+/**
+ * Time to the first token of a streamed call, in milliseconds: from the call's start (before the
+ * budget, the limits and retries) to its first text or tool-call delta, by `provider` and
+ * `model`. A stream that ends before any delta records nothing.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const timeToFirstTokenMs = Metric.histogram("llm_time_to_first_token_ms", {
+  description: "Time from the start of a streamed model call to its first delta, in milliseconds",
   boundaries: Metric.exponentialBoundaries({ start: 25, factor: 2, count: 12 })
 })
 
@@ -283,6 +297,31 @@ export const recordCallUnsafe = (context: Context.Context<never>, provider: stri
   const [labels, into] = target(series, context)
   labelled(labels, series, "calls", provider, model, "outcome", "ok").updateUnsafe(1, into)
   labels.latencyMs.updateUnsafe(elapsedMs, into)
+}
+
+const firstTokenSeries = new Map<string, Map<string, Labelled>>()
+
+/**
+ * Records the time to the first delta of a streamed call, as a synchronous update in a given
+ * context (see {@link recordSuccessUnsafe}).
+ *
+ * @since 0.1.0
+ * @category recording
+ */
+export const recordTimeToFirstTokenUnsafe = (
+  context: Context.Context<never>,
+  provider: string,
+  model: string,
+  elapsedMs: number
+): void => {
+  let models = firstTokenSeries.get(provider)
+  if (models === undefined) firstTokenSeries.set(provider, models = new Map())
+  let found = models.get(model)
+  if (found === undefined) {
+    found = Metric.withAttributes(timeToFirstTokenMs, { provider, model })
+    if (models.size < 1_000) models.set(model, found)
+  }
+  found.updateUnsafe(elapsedMs, context)
 }
 
 /**

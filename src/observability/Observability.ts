@@ -29,12 +29,14 @@ import * as LogLevel from "effect/LogLevel"
 import * as CallContext from "../CallContext.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
+import * as Estimate from "../budget/Estimate.ts"
 import type { LlmRequest } from "../LlmRequest.ts"
 import * as Message from "../Message.ts"
 import type { LlmResponse } from "../LlmResponse.ts"
 import * as PriceTable from "../pricing/PriceTable.ts"
 import type * as StreamPart from "../StreamPart.ts"
-import type { Usage } from "../Usage.ts"
+import * as Tokenizer from "../Tokenizer.ts"
+import * as Usage from "../Usage.ts"
 import * as GenAiAttributes from "./GenAiAttributes.ts"
 import * as LlmMetrics from "./LlmMetrics.ts"
 import * as Tracing from "./Tracing.ts"
@@ -133,7 +135,7 @@ const ledgerEntry = (
   latencyMs: number,
   outcome: string,
   response: LlmResponse | undefined,
-  charged: { readonly usage: Usage | undefined; readonly costUsd: number | undefined; readonly priced: boolean },
+  charged: { readonly usage: Usage.Usage | undefined; readonly costUsd: number | undefined; readonly priced: boolean },
   totals: CallContext.CallTotals | undefined
 ): UsageLedger.Entry => {
   // Optional fields assigned one by one rather than spread (this runs on every call), in the
@@ -157,6 +159,7 @@ const ledgerEntry = (
   if (requested !== model) entry.requestedModel = requested
   if (totals?.attempts !== undefined) entry.attempts = totals.attempts
   if (totals?.abandonedAttempts !== undefined) entry.abandonedAttempts = totals.abandonedAttempts
+  if (outcome === INTERRUPTED) entry.cancelled = true
   if (facts.workflow !== undefined) entry.workflow = facts.workflow
   if (facts.step !== undefined) entry.step = facts.step
   entry.correlationId = facts.correlationId
@@ -169,6 +172,27 @@ const withFiberOf = <A>(
   fiber: Fiber.Fiber<unknown, unknown> | undefined,
   f: (fiber: Fiber.Fiber<unknown, unknown>) => Effect.Effect<A>
 ): Effect.Effect<A> => (fiber === undefined ? Effect.withFiber(f) : f(fiber))
+
+// The outcome of a call its caller cancelled (interrupted, or a stream it stopped reading).
+const INTERRUPTED = "Interrupted"
+
+// What a stream that ended early had cost by then, when no budget charged it: the request's input
+// and the text streamed so far, counted locally (estimated), priced from the table.
+interface Charged {
+  readonly usage: Usage.Usage | undefined
+  readonly costUsd: number | undefined
+  readonly priced: boolean
+}
+
+const streamedCharge = (prices: PriceTable.Service, facts: CallFacts, request: LlmRequest, streamed: string): Charged => {
+  const usage = Usage.make({
+    inputTokens: Estimate.exact(request, facts.provider),
+    outputTokens: streamed === "" ? 0 : Tokenizer.countText(streamed),
+    estimated: true
+  })
+  const price = prices.lookup(facts.provider, facts.model)
+  return { usage, costUsd: price === undefined ? undefined : PriceTable.costOf(price, usage), priced: price !== undefined }
+}
 
 const tableCost = (prices: PriceTable.Service, response: LlmResponse): number | undefined => {
   const price = prices.lookup(response.provider, response.model)
@@ -208,24 +232,19 @@ export const wrap = (
     attempts: Ref.Ref<number> | undefined,
     spans: boolean,
     totals: CallContext.CallTotals | undefined,
+    // A stream's: what it cost so far when no budget charged it (an error after some parts).
+    estimate?: (() => Charged | undefined) | undefined,
     fiber?: Fiber.Fiber<unknown, unknown>
   ) =>
-  (exit: Exit.Exit<LlmResponse | undefined, LlmError.LlmError>): Effect.Effect<void> =>
+  (exit: Exit.Exit<LlmResponse, LlmError.LlmError>): Effect.Effect<void> =>
     withFiberOf(fiber, (fiber) => {
       const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
       const elapsed = now - started
       const minimum = fiber.getRef(References.MinimumLogLevel)
       const attemptCount = attempts === undefined ? undefined : Ref.getUnsafe(attempts)
       const steps: Array<Effect.Effect<void>> = []
-      if (Exit.isSuccess(exit) && exit.value === undefined) {
-        // A stream that ended without a final response: counted, without usage.
-        if (metrics) LlmMetrics.recordCallUnsafe(fiber.context, facts.provider, facts.model, elapsed)
-        if (record !== undefined) {
-          const charged = { usage: totals?.usage, costUsd: totals?.costUsd, priced: totals?.priced !== false }
-          steps.push(record.record(ledgerEntry(facts, now, elapsed, "ok", undefined, charged, totals)))
-        }
-      } else if (Exit.isSuccess(exit)) {
-        const response = exit.value!
+      if (Exit.isSuccess(exit)) {
+        const response = exit.value
         if (spans) {
           const attributes = GenAiAttributes.response(response)
           if (attemptCount !== undefined) attributes[GenAiAttributes.Names.attempt] = attemptCount
@@ -268,6 +287,8 @@ export const wrap = (
           // what the provider reported it spent.
           const charged = totals?.usage !== undefined
             ? { usage: totals.usage, costUsd: totals.costUsd, priced: totals.priced }
+            : error?.spent === undefined && estimate !== undefined
+            ? estimate() ?? { usage: undefined, costUsd: undefined, priced: true }
             : { usage: error?.spent?.usage, costUsd: error?.spent?.costUsd, priced: true }
           steps.push(record.record(ledgerEntry(facts, now, elapsed, outcome, undefined, charged, totals)))
         }
@@ -350,25 +371,136 @@ export const wrap = (
   const generate = (request: LlmRequest, next: LanguageModel.Service["generate"]): Effect.Effect<LlmResponse, LlmError.LlmError> =>
     Effect.withFiber((fiber) => {
       const call = prepare(fiber, request)
-      const done = finish(call.facts, call.started, call.attempts, call.spans, call.totals, fiber)
+      const done = finish(call.facts, call.started, call.attempts, call.spans, call.totals, undefined, fiber)
       let effect = next(call.forwarded).pipe(Effect.onExit((exit) => done(exit)))
       if (call.attempts !== undefined) effect = Effect.provideService(effect, CurrentAttempts, call.attempts)
       if (call.spans) effect = Effect.withSpan(effect, GenAiAttributes.spanName(call.facts.model), spanOptions(call))
       return Effect.updateContext(effect, callContext(call))
     })
 
-  // A stream is observed like a call: its finish part carries the response (usage, finish reason).
+  // What a streamed call's caller sees when it cancels: one ledger row marked `cancelled` (what the
+  // budget charged, else what had streamed, estimated), a log line, the span annotated.
+  const cancelled = (
+    call: ReturnType<typeof prepare>,
+    request: LlmRequest,
+    streamed: string | undefined,
+    span: Tracer.Span | undefined
+  ): Effect.Effect<void> =>
+    Effect.withFiber((fiber) => {
+      const facts = call.facts
+      const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
+      const elapsed = now - call.started
+      const totals = call.totals
+      const attemptCount = call.attempts === undefined ? undefined : Ref.getUnsafe(call.attempts)
+      const charged: Charged = totals?.usage !== undefined
+        ? { usage: totals.usage, costUsd: totals.costUsd, priced: totals.priced }
+        : streamedCharge(fiber.getRef(PriceTable.PriceTable), facts, request, streamed ?? "")
+      if (metrics) LlmMetrics.recordCallUnsafe(fiber.context, facts.provider, facts.model, elapsed)
+      const steps: Array<Effect.Effect<void>> = []
+      // The stream's own span, set directly: a consumer's interruption closes the stream's scope
+      // from outside, where the span is not the current one.
+      if (span !== undefined) {
+        span.attribute(GenAiAttributes.Names.cancelled, true)
+        if (charged.usage !== undefined) {
+          span.attribute(GenAiAttributes.Names.inputTokens, charged.usage.inputTokens)
+          span.attribute(GenAiAttributes.Names.outputTokens, charged.usage.outputTokens)
+          span.attribute(GenAiAttributes.Names.usageEstimated, charged.usage.estimated === true)
+        }
+        if (attemptCount !== undefined) span.attribute(GenAiAttributes.Names.attempt, attemptCount)
+      }
+      if (record !== undefined) steps.push(record.record(ledgerEntry(facts, now, elapsed, INTERRUPTED, undefined, charged, totals)))
+      if (logCalls && LogLevel.isGreaterThanOrEqualTo(successLevel, fiber.getRef(References.MinimumLogLevel))) {
+        steps.push(logSuccess("llm stream cancelled", {
+          promptChars: facts.promptChars,
+          inputTokens: charged.usage?.inputTokens ?? 0,
+          outputTokens: charged.usage?.outputTokens ?? 0,
+          estimated: charged.usage?.estimated === true,
+          latencyMs: elapsed,
+          ...(charged.costUsd !== undefined ? { costUsd: charged.costUsd } : {}),
+          ...(attemptCount !== undefined ? { attempts: attemptCount } : {})
+        }))
+      }
+      return Effect.all(steps, { discard: true })
+    })
+
+  // A stream is observed as one call, from its opening to its end, under one span: the finish part
+  // carries the response (usage, finish reason); the first delta gives the time to the first token
+  // (a metric, a span attribute, and a log annotation for the lines that follow); a failure is
+  // recorded as a failed call (its usage, without a budget, estimated from what had streamed); a
+  // stream its consumer interrupted or stopped reading before the finish part is recorded as
+  // cancelled, with the usage charged (or streamed) so far.
+  //
+  // When: a stream that finished is recorded as it ends (the budget below reports its totals with
+  // the finish part). A failed or cancelled one is recorded when the stream's scope closes, after
+  // the layers below have settled their attempts there (the budget charges an attempt that ended
+  // early as its scope closes): this layer's finalizer is added to that scope before theirs, so it
+  // runs after them. The span is this layer's own for the same reason, ended once the call is
+  // recorded.
   const stream = (request: LlmRequest, next: LanguageModel.Service["stream"]): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
     Stream.unwrap(Effect.withFiber((fiber) => {
       const call = prepare(fiber, request)
-      const done = finish(call.facts, call.started, call.attempts, call.spans, call.totals)
+      const clock = fiber.getRef(Clock.Clock)
+      const context = fiber.context
       let last: LlmResponse | undefined
+      // The text so far, kept only for an estimate when no budget charges the call.
+      let streamed: string | undefined
+      let firstTokenMs: number | undefined
+      const keepText = record !== undefined && call.totals !== undefined
+      const estimate = (): Charged | undefined =>
+        streamed === undefined || call.totals?.usage !== undefined
+          ? undefined
+          : streamedCharge(fiber.getRef(PriceTable.PriceTable), call.facts, request, streamed)
+      const done = finish(call.facts, call.started, call.attempts, call.spans, call.totals, estimate)
+      const onPart = (part: StreamPart.StreamPart): StreamPart.StreamPart => {
+        if (part.type === "finish") {
+          last = part.response
+          return part
+        }
+        if (firstTokenMs === undefined) {
+          firstTokenMs = clock.currentTimeMillisUnsafe() - call.started
+          if (metrics) LlmMetrics.recordTimeToFirstTokenUnsafe(context, call.facts.provider, call.facts.model, firstTokenMs)
+          // Every log line from here on (the call's own included) carries it: the record is this call's own.
+          call.annotations.timeToFirstTokenMs = firstTokenMs
+        }
+        if (keepText) streamed = (streamed ?? "") + (part.type === "text-delta" ? part.text : (part.name ?? "") + part.argumentsDelta)
+        return part
+      }
+      let span: Tracer.Span | undefined
+      let recorded = false
+      const recordOnce = (exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> =>
+        Effect.suspend(() => {
+          if (recorded) return Effect.void
+          recorded = true
+          if (span !== undefined && firstTokenMs !== undefined) span.attribute(GenAiAttributes.Names.timeToFirstTokenMs, firstTokenMs)
+          const outcome = Exit.isSuccess(exit)
+            ? (last === undefined ? cancelled(call, request, streamed, span) : done(Exit.succeed(last)))
+            : Cause.hasInterruptsOnly(exit.cause)
+            ? cancelled(call, request, streamed, span)
+            : done(exit as Exit.Exit<never, LlmError.LlmError>)
+          if (span === undefined) return outcome
+          const own = span
+          return Effect.ensuring(
+            Effect.provideService(outcome, Tracer.ParentSpan, own),
+            Effect.sync(() => {
+              if (own.status._tag !== "Ended") own.end(clock.currentTimeNanosUnsafe(), exit)
+            })
+          )
+        })
       let stream = next(call.forwarded).pipe(
-        Stream.tap((part) => Effect.sync(() => (last = part.type === "finish" ? part.response : last))),
-        Stream.onExit((exit) => done(Exit.isSuccess(exit) ? Exit.succeed(last) : (exit as Exit.Exit<never, LlmError.LlmError>)))
+        Stream.map(onPart),
+        Stream.onExit((exit) => (Exit.isSuccess(exit) && last !== undefined ? recordOnce(exit) : Effect.void))
       )
       if (call.attempts !== undefined) stream = Stream.provideService(stream, CurrentAttempts, call.attempts)
-      if (call.spans) stream = Stream.withSpan(stream, GenAiAttributes.spanName(call.facts.model), spanOptions(call))
+      const opened = call.spans
+        ? Effect.map(Effect.makeSpan(GenAiAttributes.spanName(call.facts.model), spanOptions(call)), (made) => {
+          span = made
+        })
+        : Effect.void
+      const inner = stream
+      stream = Stream.unwrap(Effect.map(
+        Effect.acquireRelease(opened, (_, exit) => recordOnce(exit)),
+        () => (span === undefined ? inner : Stream.provideService(inner, Tracer.ParentSpan, span))
+      ))
       stream = Stream.provideService(stream, References.CurrentLogAnnotations, call.annotations)
       return Effect.succeed(call.totals === undefined ? stream : Stream.provideService(stream, CallContext.CurrentTotals, call.totals))
     }))

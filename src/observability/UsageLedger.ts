@@ -52,6 +52,11 @@ export interface Entry {
   readonly attempts?: number | undefined
   /** Attempts abandoned after they were sent (charged by the budget's policy), when a budget held the call. */
   readonly abandonedAttempts?: number | undefined
+  /**
+   * `true` when the caller cancelled the call: interrupted it, or stopped reading its stream
+   * before the end. Its usage is what was charged (or, without a budget, what had streamed, estimated).
+   */
+  readonly cancelled?: boolean | undefined
   readonly latencyMs: number
   /** `"ok"`, or the error reason (`"RateLimited"`, `"BudgetExceeded"`...). */
   readonly outcome: string
@@ -217,6 +222,13 @@ export const migrations: SqlMigrations.Component = SqlMigrations.component("usag
         sql`ALTER TABLE usage ADD COLUMN abandoned_attempts INTEGER`,
         sql`UPDATE usage SET cost_nanos = CAST(ROUND(cost_usd * 1000000000) AS INTEGER) WHERE cost_usd IS NOT NULL`
       ], { discard: true }))
+  },
+  {
+    // Issue 14: calls the caller cancelled (an interrupted call, a stream stopped before its end).
+    // Older rows read NULL: not known to be cancelled.
+    id: 3,
+    name: "cancelled",
+    up: Effect.flatMap(SqlClient.SqlClient, (sql) => sql`ALTER TABLE usage ADD COLUMN cancelled INTEGER`)
   }
 ])
 
@@ -235,6 +247,7 @@ type Row = {
   readonly requested_model: string | null
   readonly attempts: number | null
   readonly abandoned_attempts: number | null
+  readonly cancelled: number | null
   readonly latency_ms: number
   readonly outcome: string
   readonly workflow: string | null
@@ -257,6 +270,7 @@ const toRow = (entry: Entry): Row => ({
   requested_model: entry.requestedModel ?? null,
   attempts: entry.attempts ?? null,
   abandoned_attempts: entry.abandonedAttempts ?? null,
+  cancelled: entry.cancelled === true ? 1 : null,
   latency_ms: entry.latencyMs,
   outcome: entry.outcome,
   workflow: entry.workflow ?? null,
@@ -285,6 +299,7 @@ const fromRow = (row: Row): Entry => ({
   ...(row.requested_model !== null ? { requestedModel: row.requested_model } : {}),
   ...(row.attempts !== null ? { attempts: row.attempts } : {}),
   ...(row.abandoned_attempts !== null ? { abandonedAttempts: row.abandoned_attempts } : {}),
+  ...(row.cancelled === 1 ? { cancelled: true } : {}),
   ...(row.workflow !== null ? { workflow: row.workflow } : {}),
   ...(row.step !== null ? { step: row.step } : {}),
   ...(row.correlation_id !== null ? { correlationId: row.correlation_id } : {}),

@@ -26,6 +26,7 @@
  * @since 0.1.0
  */
 import { Effect, Layer, Result, Schema } from "effect"
+import * as OutputCap from "../budget/OutputCap.ts"
 import * as DurationText from "../DurationText.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
@@ -84,6 +85,11 @@ export interface Config {
   readonly attemptTimeout?: string | undefined
   /** The default call timeout when a request has no `timeoutMs`. */
   readonly timeoutMs?: number | undefined
+  /**
+   * Bounds each wait for a stream's next part after its first, a duration string (default
+   * {@link DEFAULT_STREAM_IDLE_TIMEOUT}); a stream silent for longer fails with `Timeout` (scope `idle`).
+   */
+  readonly streamIdleTimeout?: string | undefined
   readonly limits?: LimitsConfig | undefined
   readonly circuitBreaker?: CircuitBreaker.CircuitBreakerConfig | undefined
   /** Turns the circuit breaker on when the section does not say (set for fallback chains). */
@@ -154,8 +160,28 @@ const attemptTimeoutMs = (config: Config): Result.Result<number | undefined, Llm
 }
 
 /**
- * One candidate stack: the provider, then concurrency, rate limit, retry + timeouts and the
- * circuit breaker. Needs the {@link layerShared} services and a `ProviderRegistry`.
+ * How long a stream may stay silent between two parts when `streamIdleTimeout` is not set.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_STREAM_IDLE_TIMEOUT = "60s"
+
+const streamIdleTimeoutMs = (config: Config): Result.Result<number, LlmError.LlmError> => {
+  const parsed = DurationText.parseMillis(config.streamIdleTimeout ?? DEFAULT_STREAM_IDLE_TIMEOUT)
+  return Result.isSuccess(parsed)
+    ? Result.succeed(parsed.success)
+    : Result.fail(
+      LlmError.make(
+        "llm-connect",
+        new LlmError.Configuration({ description: parsed.failure, setting: "streamIdleTimeout", fix: "write e.g. streamIdleTimeout: 60s" })
+      )
+    )
+}
+
+/**
+ * One candidate stack: the provider, then the stream output cap (`OutputCap`), concurrency, rate
+ * limit, retry + timeouts and the circuit breaker. Needs the {@link layerShared} services and a `ProviderRegistry`.
  *
  * @since 0.1.0
  * @category layers
@@ -163,15 +189,23 @@ const attemptTimeoutMs = (config: Config): Result.Result<number | undefined, Llm
 export const candidate = (options: ProviderRegistry.CreateOptions, config: Config): CandidateLayer => {
   const timeout = attemptTimeoutMs(config)
   if (Result.isFailure(timeout)) return Layer.effect(LanguageModel.LanguageModel, Effect.fail(timeout.failure))
+  const idle = streamIdleTimeoutMs(config)
+  if (Result.isFailure(idle)) return Layer.effect(LanguageModel.LanguageModel, Effect.fail(idle.failure))
   const rates = rateSettings(config.limits, options.provider)
   const breaker = CircuitBreaker.resolve(config.circuitBreaker, { defaultEnabled: config.breakerByDefault === true })
-  const policy = Retry.resolve(config.retry, options.provider, { attemptTimeoutMs: timeout.success, callTimeoutMs: config.timeoutMs })
+  const policy = Retry.resolve(config.retry, options.provider, {
+    attemptTimeoutMs: timeout.success,
+    callTimeoutMs: config.timeoutMs,
+    streamIdleTimeoutMs: idle.success
+  })
   // Right above the provider: marks when an attempt reaches it (see Retry.layerMarkSent).
   const provider: CandidateLayer = (config.attemptWrappers ?? []).reduce<CandidateLayer>(
     (inner, wrapper) => Layer.provide(wrapper, inner),
     Layer.provide(Retry.layerMarkSent, ProviderRegistry.layerLanguageModel(options))
   )
-  const limited: CandidateLayer = Layer.provide(Concurrency.layer, provider)
+  // Above that: a stream is held to its attempt's output cap, with or without a budget (OutputCap).
+  const capped: CandidateLayer = Layer.provide(OutputCap.layer, provider)
+  const limited: CandidateLayer = Layer.provide(Concurrency.layer, capped)
   const rated: CandidateLayer = hasRates(rates) ? Layer.provide(RateLimit.layer(rates), limited) : limited
   const retried: CandidateLayer = Layer.provide(Retry.layer(policy, { sendMarked: true }), rated)
   return breaker !== undefined ? Layer.provide(CircuitBreaker.layer(breaker, { baseUrl: options.baseUrl }), retried) : retried

@@ -1,8 +1,11 @@
 /**
- * The resilience keys of the configuration: `retry`, `attemptTimeout`, `limits`, `fallback` and
- * `circuitBreaker` (their Schemas live beside each wrapper). `--max-retries` /
- * `LLM_CONNECT_MAX_RETRIES` set `retry.maxRetries`; `--attempt-timeout` /
- * `LLM_CONNECT_ATTEMPT_TIMEOUT` set `attemptTimeout`.
+ * The resilience keys of the configuration: `retry`, `attemptTimeout`, `streamIdleTimeout`,
+ * `limits`, `fallback` and `circuitBreaker` (their Schemas live beside each wrapper).
+ * `--max-retries` / `LLM_CONNECT_MAX_RETRIES` set `retry.maxRetries`; `--attempt-timeout` /
+ * `LLM_CONNECT_ATTEMPT_TIMEOUT` set `attemptTimeout`; `--stream-idle-timeout` /
+ * `LLM_CONNECT_STREAM_IDLE_TIMEOUT` set `streamIdleTimeout` (default 60s: the longest silence
+ * between two parts of a stream; on a stream the attempt timeout bounds the wait for its first
+ * part).
  *
  * A stack built from configuration bounds each attempt at {@link DEFAULT_ATTEMPT_TIMEOUT} (2
  * minutes) when neither `attemptTimeout` nor the call `timeout` is set, so a server that accepts
@@ -13,6 +16,7 @@
  * ```yaml
  * retry: { maxRetries: 2, baseDelay: 250ms }
  * attemptTimeout: 30s        # each attempt (default 2m); `timeout` bounds the whole call
+ * streamIdleTimeout: 60s     # the longest silence between two parts of a stream
  * limits: { concurrency: 4, providers: { openai: { rpm: 500 } } }
  * fallback: [{ provider: openrouter, model: openai/gpt-4o-mini }]
  * circuitBreaker: { failures: 5, cooldown: 30s }
@@ -63,6 +67,9 @@ export const section = ConfigSection.make({
     attemptTimeout: Schema.optionalKey(DurationText.DurationString).annotate({
       description: "Bounds each attempt (default 2m unless timeout is set); a timed-out attempt is retried (timeout bounds the whole call)."
     }),
+    streamIdleTimeout: Schema.optionalKey(DurationText.DurationString).annotate({
+      description: "Bounds each wait for a stream's next part after its first (default 60s); a silent stream fails with Timeout (scope idle)."
+    }),
     limits: Schema.optionalKey(Resilience.LimitsConfig),
     fallback: Schema.optionalKey(Fallback.FallbackConfig),
     circuitBreaker: Schema.optionalKey(CircuitBreaker.CircuitBreakerConfig)
@@ -88,6 +95,16 @@ export const section = ConfigSection.make({
       },
       kind: "string",
       example: "30s"
+    },
+    streamIdleTimeout: {
+      env: "LLM_CONNECT_STREAM_IDLE_TIMEOUT",
+      flag: {
+        name: "stream-idle-timeout",
+        metavar: "DURATION",
+        description: "bounds each wait for a stream's next part after the first, e.g. 30s (default 60s); a silent stream fails with a timeout (exit 3)"
+      },
+      kind: "string",
+      example: "60s"
     }
   }
 })

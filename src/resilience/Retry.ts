@@ -32,9 +32,14 @@
  * budget when an attempt's request reaches the provider, so that an attempt that timed out
  * while it waited for a rate-limit token or a concurrency permit is released, not charged.
  *
+ * A stream is retried the same way, but only until its first part has been emitted: after that a
+ * failure ends the stream with its error, so that a caller never sees text twice. On a stream the
+ * attempt timeout bounds the wait for the first part, `streamIdleTimeoutMs` each later wait
+ * (`Timeout` scope `idle`), and the call timeout the whole stream (see `Timeout.stream`).
+ *
  * @since 0.1.0
  */
-import { Clock, Context, Duration, Effect, Layer, Metric, Schedule, Schema, Stream } from "effect"
+import { type Cause, Clock, Context, Duration, Effect, Layer, Metric, Pull, Schedule, Schema, Stream } from "effect"
 import * as CallContext from "../CallContext.ts"
 import * as DurationText from "../DurationText.ts"
 import * as LanguageModel from "../LanguageModel.ts"
@@ -68,6 +73,8 @@ export interface Policy {
   readonly attemptTimeoutMs?: number | undefined
   /** Bounds the whole call when the request has no `timeoutMs` (none when absent). */
   readonly callTimeoutMs?: number | undefined
+  /** Bounds each wait for a stream's next part after its first, in milliseconds (none when absent). */
+  readonly streamIdleTimeoutMs?: number | undefined
 }
 
 /**
@@ -190,14 +197,19 @@ const applyFields = (policy: Policy, fields: typeof PolicyConfig.Type | undefine
 export const resolve = (
   config: RetryConfig | undefined,
   provider: string,
-  timeouts?: { readonly attemptTimeoutMs?: number | undefined; readonly callTimeoutMs?: number | undefined }
+  timeouts?: {
+    readonly attemptTimeoutMs?: number | undefined
+    readonly callTimeoutMs?: number | undefined
+    readonly streamIdleTimeoutMs?: number | undefined
+  }
 ): Policy => {
   const global = applyFields(defaultPolicy, config)
   const own = applyFields(global, config?.providers?.[provider])
   return {
     ...own,
     ...(timeouts?.attemptTimeoutMs !== undefined ? { attemptTimeoutMs: timeouts.attemptTimeoutMs } : {}),
-    ...(timeouts?.callTimeoutMs !== undefined ? { callTimeoutMs: timeouts.callTimeoutMs } : {})
+    ...(timeouts?.callTimeoutMs !== undefined ? { callTimeoutMs: timeouts.callTimeoutMs } : {}),
+    ...(timeouts?.streamIdleTimeoutMs !== undefined ? { streamIdleTimeoutMs: timeouts.streamIdleTimeoutMs } : {})
   }
 }
 
@@ -326,15 +338,13 @@ export const make = (inner: LanguageModel.Service, policy: Policy = defaultPolic
       const effective = override === undefined ? policy : { ...policy, ...override }
       return run(inner, request, effective, override === undefined ? baseSchedule : schedule(effective), budget, marked)
     })
-  // A stream is one attempt: one that has emitted parts cannot be replayed without repeating them
-  // (retrying before the first part is the streaming issue's). Under a budget it is covered by
-  // the call's attempt budget like any attempt.
+  // A stream is retried only until its first part: see runStream.
   const stream = (request: LlmRequest): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
     Stream.unwrap(Effect.withFiber((fiber) => {
+      const override = fiber.getRef(CallPolicy)
       const budget = fiber.getRef(CallContext.AttemptBudget)
-      if (budget === undefined) return Effect.succeed(inner.stream(request))
-      const subject = { provider: inner.provider, model: request.model ?? inner.defaultModel }
-      return Effect.succeed(budget.attemptStream(request, subject, inner.stream, marked))
+      const effective = override === undefined ? policy : { ...policy, ...override }
+      return Effect.succeed(runStream(inner, request, effective, override === undefined ? baseSchedule : schedule(effective), budget, marked))
     }))
   return LanguageModel.wrap(inner, { generate: (request) => generate(request), stream: (request) => stream(request) })
 }
@@ -389,6 +399,73 @@ const run = (
       subject
     })
   })
+}
+
+// A stream's attempts. An attempt that fails before it has emitted a part is retried like a call
+// (same schedule, Retry-After, deadline, log line and counter); once a part has reached the caller,
+// a failure ends the stream with its error, so that no text is ever shown twice. Each attempt is
+// bounded by the attempt timeout until its first part and by the idle timeout between parts; the
+// call timeout bounds the whole stream. Under a budget, each attempt runs through the call's
+// attempt budget (reserved before it is sent, settled when it ends).
+const runStream = (
+  inner: LanguageModel.Service,
+  request: LlmRequest,
+  policy: Policy,
+  retrySchedule: Schedule.Schedule<unknown, LlmError.LlmError>,
+  budget: CallContext.AttemptBudget | undefined,
+  marked: boolean
+): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> => {
+  const subject = { provider: inner.provider, model: request.model ?? inner.defaultModel }
+  const callTimeoutMs = request.timeoutMs ?? policy.callTimeoutMs
+  let attempts = 0
+  // Set when the call starts, with a call timeout: each attempt's watchdog also watches the call's end.
+  let call: Timeout.CallBound | undefined
+  const timed = policy.attemptTimeoutMs !== undefined || policy.streamIdleTimeoutMs !== undefined || callTimeoutMs !== undefined
+  const send = !timed ? inner.stream : (sending: LlmRequest) =>
+    Timeout.stream(inner.stream(sending), {
+      firstPartMs: policy.attemptTimeoutMs,
+      idleMs: policy.streamIdleTimeoutMs,
+      call,
+      attempt: () => attempts,
+      subject
+    })
+  const attempt = Stream.suspend(() => {
+    attempts += 1
+    return budget === undefined ? send(request) : budget.attemptStream(request, subject, send, marked)
+  })
+  if (policy.maxAttempts <= 1 && callTimeoutMs === undefined) return attempt
+  // The schedule's driver, made at the first retry (one per call: it counts the attempts).
+  let step: ((error: LlmError.LlmError) => Effect.Effect<unknown, LlmError.LlmError | Cause.Done<unknown>>) | undefined
+  const retried: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> = policy.maxAttempts <= 1 ? attempt : Stream.suspend(() => {
+    let emitted = false
+    return attempt.pipe(
+      Stream.map((part) => {
+        emitted = true
+        return part
+      }),
+      Stream.catchIf((error) => !emitted && error.isRetryable, (error) =>
+        Stream.unwrap(
+          Effect.suspend(() => (step === undefined ? Schedule.toStepWithSleep(retrySchedule) : Effect.succeed(step))).pipe(
+            Effect.flatMap((driver) => {
+              step = driver
+              // The schedule stops (attempts used up, a wait past maxDelay or the deadline): the last error.
+              return Pull.catchDone(driver(error), () => Effect.fail(notWaited(error, policy)))
+            }),
+            Effect.as(retried)
+          )
+        ))
+    )
+  })
+  if (callTimeoutMs === undefined) return retried
+  // The call timeout bounds the whole stream: each attempt's watchdog fails it at the call's end,
+  // and no retry waits past it (the deadline the schedule reads).
+  return Stream.unwrap(Effect.gen(function*() {
+    const startedAt = yield* Clock.currentTimeMillis
+    const outer = yield* CallContext.Deadline
+    const end = startedAt + callTimeoutMs
+    call = { startedAt, timeoutMs: callTimeoutMs, attempts: () => attempts }
+    return Stream.provideService(retried, CallContext.Deadline, outer === undefined ? end : Math.min(outer, end))
+  }))
 }
 
 /**

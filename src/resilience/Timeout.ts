@@ -9,12 +9,19 @@
  * (measured with `Clock`, so tests run on `TestClock`). An attempt timeout is retryable; a call
  * timeout is not.
  *
- * The retry layer applies both (see `Retry.ts`); these functions are exported for programs that
+ * A stream has a third: the *idle* timeout (`streamIdleTimeout`, default 60s in a stack built
+ * from configuration) bounds the wait for each part after the first; a stream silent for longer
+ * fails with `Timeout` of scope `idle` (not retried: parts were already emitted). On a stream the
+ * attempt timeout bounds the wait for its first part (the opening included), and the call
+ * timeout the whole stream. Only the time spent waiting for the provider counts: a consumer that
+ * is slow to read does not run the idle timeout down. See {@link stream}.
+ *
+ * The retry layer applies them (see `Retry.ts`); these functions are exported for programs that
  * want a timeout without retries.
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Schema } from "effect"
+import { type Cause, Clock, Duration, Effect, Queue, Schema, Stream } from "effect"
 import * as DurationText from "../DurationText.ts"
 import * as LlmError from "../LlmError.ts"
 
@@ -60,7 +67,7 @@ export interface Subject {
 export const timeoutError = (
   subject: Subject,
   options: {
-    readonly scope: "attempt" | "call"
+    readonly scope: "attempt" | "call" | "idle"
     readonly timeoutMs: number
     readonly attempts: number
     readonly elapsedMs: number
@@ -68,11 +75,17 @@ export const timeoutError = (
 ): LlmError.LlmError => {
   const what = options.scope === "attempt"
     ? `attempt ${options.attempts} took longer than the attempt timeout of ${DurationText.formatMillis(options.timeoutMs)}`
+    : options.scope === "idle"
+    ? `the stream received no part for ${DurationText.formatMillis(options.elapsedMs)}, longer than the stream idle timeout of ${
+      DurationText.formatMillis(options.timeoutMs)
+    } (attempt ${options.attempts})`
     : `the call took longer than its timeout of ${DurationText.formatMillis(options.timeoutMs)} (${options.attempts} ${
       options.attempts === 1 ? "attempt" : "attempts"
     })`
   const fix = options.scope === "attempt"
     ? "raise attemptTimeout (--attempt-timeout) if the model is slow"
+    : options.scope === "idle"
+    ? "raise streamIdleTimeout (--stream-idle-timeout) if the model pauses longer between parts"
     : "raise the call timeout (--timeout or request.timeoutMs)"
   return LlmError.make(
     subject.provider,
@@ -145,3 +158,110 @@ export const call = <A, R>(
         )
       })
   })
+
+/**
+ * The end of a whole call, for {@link stream}: when it began (epoch ms, by `Clock`) and its
+ * timeout.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CallBound {
+  readonly startedAt: number
+  readonly timeoutMs: number
+  /** How many attempts were started, read when the timeout runs out. */
+  readonly attempts: () => number
+}
+
+/**
+ * Bounds the waits of one streamed attempt: `firstPartMs` bounds the wait for its first part
+ * (from the start, the opening included), failing with a `Timeout` of scope `attempt`
+ * (retryable); `idleMs` bounds each later wait for the next part, failing with scope `idle`;
+ * `call`, the end of the whole call, fails it with scope `call` wherever it is. Only time spent
+ * waiting on the stream below counts for the first two (not time the consumer takes between
+ * reads). The stream below is read by a fiber of its own (at most 64 parts ahead) and one
+ * watchdog fiber checks the waits, so that a part costs no timer of its own. None given: the
+ * stream as it is.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const stream = <A, R>(
+  self: Stream.Stream<A, LlmError.LlmError, R>,
+  options: {
+    readonly firstPartMs?: number | undefined
+    readonly idleMs?: number | undefined
+    readonly call?: CallBound | undefined
+    /** The attempt's number, counted from 1, read when a timeout runs out. */
+    readonly attempt: () => number
+    readonly subject: Subject
+  }
+): Stream.Stream<A, LlmError.LlmError, R> => {
+  const { call, firstPartMs, idleMs } = options
+  if (firstPartMs === undefined && idleMs === undefined && call === undefined) return self
+  const callEnd = call === undefined ? undefined : call.startedAt + call.timeoutMs
+  // The stream below is read by a fiber of its own into a small queue, which the watchdog fails
+  // when a wait runs out: no timer per part, and the reader hands over every part it has in one
+  // step. (`Stream.interruptWhen` would hand over each part at a rendezvous, several times the cost.)
+  return Stream.transformPullBracket(self, (pull, _scope, forkedScope) =>
+    Effect.flatMap(Queue.bounded<A, LlmError.LlmError | Cause.Done>(QUEUE_CAPACITY), (queue) =>
+      Effect.withFiber((fiber) => {
+        const clock = fiber.getRef(Clock.Clock)
+        // When the stream began waiting for its next part (undefined: not waiting), and whether
+        // that part is the first. The opening is a wait for the first part.
+        let waitingSince: number | undefined = clock.currentTimeMillisUnsafe()
+        let first = true
+        const read = Effect.suspend(() => {
+          if (waitingSince === undefined) waitingSince = clock.currentTimeMillisUnsafe()
+          return pull
+        })
+        // Without a yield per part: the reader waits on the stream below or on a full queue anyway.
+        const produce = Effect.forever(
+          Effect.flatMap(read, (chunk) => {
+            waitingSince = undefined
+            first = false
+            return Queue.offerAll(queue, chunk)
+          }),
+          { disableYield: true }
+        )
+        const check = (): Effect.Effect<never, LlmError.LlmError> => {
+          const now = clock.currentTimeMillisUnsafe()
+          if (callEnd !== undefined && now >= callEnd) {
+            return Effect.fail(timeoutError(options.subject, {
+              scope: "call",
+              timeoutMs: call!.timeoutMs,
+              attempts: call!.attempts(),
+              elapsedMs: now - call!.startedAt
+            }))
+          }
+          let wake = callEnd
+          const limit = first ? firstPartMs : idleMs
+          const since = waitingSince
+          if (limit !== undefined && since !== undefined) {
+            if (now - since >= limit) {
+              return Effect.fail(timeoutError(options.subject, {
+                scope: first ? "attempt" : "idle",
+                timeoutMs: limit,
+                attempts: options.attempt(),
+                elapsedMs: now - since
+              }))
+            }
+            wake = Math.min(wake ?? Infinity, since + limit)
+          } else if (limit !== undefined || (first && idleMs !== undefined)) {
+            // Not waiting, or no bound on this wait: look again once the next bounded one may end.
+            wake = Math.min(wake ?? Infinity, now + (limit ?? idleMs!))
+          }
+          return wake === undefined ? Effect.never : Effect.andThen(Effect.sleep(Duration.millis(wake - now)), Effect.suspend(check))
+        }
+        return Effect.as(
+          Effect.andThen(
+            Effect.forkIn(Effect.onError(produce, (cause) => Queue.failCause(queue, cause)), forkedScope),
+            Effect.forkIn(Effect.catch(Effect.suspend(check), (error) => Queue.fail(queue, error)), forkedScope)
+          ),
+          Queue.takeAll(queue)
+        )
+      })))
+}
+
+// Parts read ahead of the consumer at most (the reader waits when the queue is full).
+const QUEUE_CAPACITY = 64

@@ -38,10 +38,14 @@ const LEGACY_DDL = `CREATE TABLE IF NOT EXISTS usage (
 CREATE INDEX IF NOT EXISTS usage_time ON usage (time);`
 
 /** The table after migration 2 (issue 13: cost in nano-USD, priced, the model asked for, attempts). */
-const CURRENT_DDL = `${LEGACY_DDL}
+const MIGRATION_2_DDL = `${LEGACY_DDL}
 ALTER TABLE usage ADD COLUMN cost_nanos INTEGER; ALTER TABLE usage ADD COLUMN priced INTEGER;
 ALTER TABLE usage ADD COLUMN requested_model TEXT; ALTER TABLE usage ADD COLUMN attempts INTEGER;
 ALTER TABLE usage ADD COLUMN abandoned_attempts INTEGER;`
+
+/** The table after migration 3 (issue 14: calls the caller cancelled). */
+const CURRENT_DDL = `${MIGRATION_2_DDL}
+ALTER TABLE usage ADD COLUMN cancelled INTEGER;`
 
 /** Reads the file with node:sqlite directly, outside the code under test. */
 const query = (path: string, text: string) => {
@@ -216,7 +220,8 @@ describe("UsageLedger", () => {
         ])
         expect(query(path, `SELECT component, id, name FROM ${SqlMigrations.TABLE}`)).toEqual([
           { component: "usage-ledger", id: 1, name: "create_usage" },
-          { component: "usage-ledger", id: 2, name: "cost_nanos_priced_attempts" }
+          { component: "usage-ledger", id: 2, name: "cost_nanos_priced_attempts" },
+          { component: "usage-ledger", id: 3, name: "cancelled" }
         ])
         // migration 2 filled the exact cost of the legacy row
         expect(query(path, "SELECT cost_nanos FROM usage WHERE time = 1000")).toEqual([{ cost_nanos: 250_000_000 }])
@@ -246,18 +251,46 @@ describe("UsageLedger", () => {
       expect((yield* ledger.entries()).map((e) => e.time)).toEqual([1, 2])
     })))
 
+  it.live("SQLite: a ledger at migration 2 gains the cancelled column, its rows kept; a cancelled entry round-trips", () =>
+    withTempDir((dir) =>
+      Effect.gen(function*() {
+        const path = join(dir, "usage.db")
+        const db = new DatabaseSync(path)
+        db.exec(MIGRATION_2_DDL)
+        db.exec(`CREATE TABLE ${SqlMigrations.TABLE} (component TEXT NOT NULL, id INTEGER NOT NULL, name TEXT NOT NULL, applied_at INTEGER NOT NULL, PRIMARY KEY (component, id))`)
+        db.exec(`INSERT INTO ${SqlMigrations.TABLE} VALUES ('usage-ledger', 1, 'create_usage', 0), ('usage-ledger', 2, 'cost_nanos_priced_attempts', 0)`)
+        db.prepare(
+          "INSERT INTO usage (time, provider, model, input_tokens, output_tokens, total_tokens, estimated, latency_ms, outcome, attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ).run(1_000, "openai", "gpt-4o-mini", 10, 5, 15, 0, 100, "ok", 1)
+        db.close()
+        const entries = yield* Effect.scoped(Effect.gen(function*() {
+          const ledger = yield* UsageLedger.makeSqlite(path)
+          yield* ledger.record(entry({ time: 2_000, outcome: "Interrupted", cancelled: true, estimated: true }))
+          return yield* ledger.entries()
+        }))
+        expect(entries).toEqual([
+          entry({ time: 1_000, provider: "openai", model: "gpt-4o-mini", attempts: 1 }),
+          entry({ time: 2_000, outcome: "Interrupted", cancelled: true, estimated: true })
+        ])
+        expect(query(path, "SELECT time, cancelled FROM usage ORDER BY time")).toEqual([
+          { time: 1_000, cancelled: null },
+          { time: 2_000, cancelled: 1 }
+        ])
+      })
+    ))
+
   it.live("SQLite: a ledger from a newer llm-connect is refused with a Configuration error and left as it is", () =>
     withTempDir((dir) =>
       Effect.gen(function*() {
         const path = join(dir, "usage.db")
         yield* Effect.scoped(Effect.flatMap(UsageLedger.makeSqlite(path), (ledger) => ledger.record(entry({}))))
         const db = new DatabaseSync(path)
-        db.exec(`INSERT INTO ${SqlMigrations.TABLE} VALUES ('usage-ledger', 3, 'add_tenant', 0)`)
+        db.exec(`INSERT INTO ${SqlMigrations.TABLE} VALUES ('usage-ledger', 4, 'add_tenant', 0)`)
         db.close()
         const error = yield* Effect.flip(Effect.scoped(UsageLedger.makeSqlite(path)))
         expect(error.reason._tag).toBe("Configuration")
         expect(error.message).toContain(`the usage ledger at ${path} was written by a newer llm-connect`)
-        expect(error.message).toContain("migration 3 (add_tenant)")
+        expect(error.message).toContain("migration 4 (add_tenant)")
         expect(error.message).toContain("ledger.path")
         expect(query(path, "SELECT COUNT(*) AS n FROM usage")).toEqual([{ n: 1 }])
       })
@@ -322,7 +355,8 @@ await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
         )
         expect(query(path, `SELECT component, id FROM ${SqlMigrations.TABLE}`)).toEqual([
           { component: "usage-ledger", id: 1 },
-          { component: "usage-ledger", id: 2 }
+          { component: "usage-ledger", id: 2 },
+          { component: "usage-ledger", id: 3 }
         ])
       })
     ), { timeout: 60_000 })
@@ -346,6 +380,7 @@ await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
         expect(query(path, `SELECT component, id FROM ${SqlMigrations.TABLE} ORDER BY component`)).toEqual([
           { component: "usage-ledger", id: 1 },
           { component: "usage-ledger", id: 2 },
+          { component: "usage-ledger", id: 3 },
           { component: "virtual-keys", id: 1 }
         ])
         expect(query(path, "SELECT COUNT(*) AS n FROM usage")).toEqual([{ n: 1 }])

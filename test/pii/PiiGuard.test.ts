@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Stream } from "effect"
 import * as LanguageModel from "../../src/LanguageModel.ts"
 import * as PiiGuard from "../../src/pii/PiiGuard.ts"
 import * as MockLanguageModel from "../../src/providers/mock/MockLanguageModel.ts"
@@ -44,4 +44,17 @@ describe("PiiGuard", () => {
       const response = yield* LanguageModel.generate(prompt)
       expect(response.content).toBe("Summarise the ticket from ada@example.com (card [REDACTED:creditCard]).")
     }).pipe(Effect.provide(guarded({ mode: "redact", kinds: ["creditCard"] }))))
+
+  it.effect("streams are guarded too: redacted before they open, or blocked before any part with nothing sent", () =>
+    Effect.gen(function*() {
+      const parts = yield* Stream.runCollect(LanguageModel.stream(prompt)).pipe(Effect.provide(guarded({ mode: "redact" })))
+      const streamed = parts.flatMap((part) => (part.type === "text-delta" ? [part.text] : [])).join("")
+      expect(streamed).toContain("[REDACTED:email]")
+      expect(streamed).not.toContain("ada@example.com")
+      yield* Effect.gen(function*() {
+        const error = yield* Effect.flip(Stream.runCollect(LanguageModel.stream(prompt)))
+        expect(error.reason._tag).toBe("InvalidRequest")
+        expect(yield* MockLanguageModel.MockLanguageModel.use((mock) => mock.calls)).toEqual([])
+      }).pipe(Effect.provide(guarded({ mode: "block" })))
+    }))
 })

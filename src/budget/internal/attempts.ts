@@ -227,16 +227,26 @@ export class Call implements CallContext.AttemptBudget {
     return Effect.map(this.settleFailure(first, this.target, this.request, cause, undefined), () => this.report(totals))
   }
 
-  /** A part of the call's own stream: passed on when an attempt below took the reservation. */
-  outerPart(part: StreamPart.StreamPart): Effect.Effect<StreamPart.StreamPart> {
+  /**
+   * A part of the call's own stream: passed on when an attempt below took the reservation. The
+   * finish part reports the totals before it goes on (the layer above writes its ledger row as it
+   * sees the finish part, before this stream's scope closes).
+   */
+  outerPart(part: StreamPart.StreamPart, totals?: CallContext.CallTotals | undefined): Effect.Effect<StreamPart.StreamPart> {
     const first = this.first
-    if (first === undefined) return Effect.succeed(part)
+    if (first === undefined) {
+      if (part.type === "finish") this.report(totals)
+      return Effect.succeed(part)
+    }
     const state = this.streaming ??= newStreaming(this.request)
     if (part.type !== "finish") return Effect.succeed(track(state, part))
     this.first = undefined
     this.attempts += 1
     state.finished = true
-    return Effect.map(this.settleSuccess(first, this.target, this.request, part.response), (response) => ({ ...part, response }))
+    return Effect.map(this.settleSuccess(first, this.target, this.request, part.response), (response) => {
+      this.report(totals)
+      return { ...part, response }
+    })
   }
 
   /** Settles the call's own stream when it ends (see {@link succeeded}). */
