@@ -421,8 +421,11 @@ const runStream = (
   // Set when the call starts, with a call timeout: each attempt's watchdog also watches the call's end.
   let call: Timeout.CallBound | undefined
   const timed = policy.attemptTimeoutMs !== undefined || policy.streamIdleTimeoutMs !== undefined || callTimeoutMs !== undefined
-  const send = !timed ? inner.stream : (sending: LlmRequest) =>
-    Timeout.stream(inner.stream(sending), {
+  // The watchdog reads its stream ahead of the consumer (Timeout.stream), so it wraps the
+  // attempt budget too: every part received from the provider is counted by the budget, read by
+  // the consumer or not (a consumer that stops early is charged what was received, not what it read).
+  const watched = (parts: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>) =>
+    !timed ? parts : Timeout.stream(parts, {
       firstPartMs: policy.attemptTimeoutMs,
       idleMs: policy.streamIdleTimeoutMs,
       call,
@@ -431,7 +434,7 @@ const runStream = (
     })
   const attempt = Stream.suspend(() => {
     attempts += 1
-    return budget === undefined ? send(request) : budget.attemptStream(request, subject, send, marked)
+    return watched(budget === undefined ? inner.stream(request) : budget.attemptStream(request, subject, inner.stream, marked))
   })
   if (policy.maxAttempts <= 1 && callTimeoutMs === undefined) return attempt
   // The schedule's driver, made at the first retry (one per call: it counts the attempts).
