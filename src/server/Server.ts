@@ -23,7 +23,7 @@
  * @since 0.1.0
  */
 import { NodeHttpServer } from "@effect/platform-node"
-import { ByteSize, Clock, Context, Data, Effect, Exit, Option, type Scope, Stream, SubscriptionRef } from "effect"
+import { ByteSize, Clock, Context, Data, Effect, Exit, Metric, Option, type Scope, Stream, SubscriptionRef } from "effect"
 import { HttpRouter, type HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import { createServer, type Server as NodeServer } from "node:http"
 import type * as BridgeContract from "../bridge/BridgeContract.ts"
@@ -237,6 +237,27 @@ export const bodyJson: Effect.Effect<unknown, BridgeContract.BridgeFailure, Http
   }
 )
 
+/**
+ * The requests in flight now (a Prometheus gauge on `/metrics`).
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const requestsInFlight = Metric.gauge("llm_connect_serve_requests_in_flight", {
+  description: "HTTP requests the server is handling now (responses being streamed included)"
+})
+
+/**
+ * The requests answered, by status.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const requestsTotal = Metric.counter("llm_connect_serve_requests_total", {
+  description: "HTTP requests answered, by status",
+  incremental: true
+})
+
 const isLoopback = (host: string): boolean => host === "localhost" || host === "::1" || /^127\./.test(host)
 
 /**
@@ -333,10 +354,11 @@ export const make = (
           records.set(request.source as object, record)
           const written = (exit: Exit.Exit<HttpServerResponse.HttpServerResponse, unknown>) =>
             Effect.gen(function*() {
-              yield* SubscriptionRef.update(inFlight, (count) => count - 1)
+              yield* Metric.update(requestsInFlight, yield* SubscriptionRef.updateAndGet(inFlight, (count) => count - 1))
+              const status = Exit.isSuccess(exit) ? exit.value.status : 499
+              yield* Metric.update(Metric.withAttributes(requestsTotal, { status: String(status) }), 1)
               if (log === undefined) return
               const end = yield* Clock.currentTimeMillis
-              const status = Exit.isSuccess(exit) ? exit.value.status : 499
               yield* log({
                 time: new Date(end).toISOString(),
                 method: request.method,
@@ -351,8 +373,11 @@ export const make = (
               })
             })
           return yield* Effect.acquireUseRelease(
-            SubscriptionRef.update(inFlight, (count) => count + 1),
-            () => Effect.timeout(self, options.requestTimeoutMs + 1_000),
+            Effect.flatMap(SubscriptionRef.updateAndGet(inFlight, (count) => count + 1), (count) => Metric.update(requestsInFlight, count)),
+            // The request fiber starts uninterruptible (HttpEffect); the router makes only the
+            // handler interruptible, and the timeout races on another fiber: make the wait here
+            // interruptible so that a client's disconnect reaches the call.
+            () => Effect.interruptible(Effect.timeout(self, options.requestTimeoutMs + 1_000)),
             (_, exit) => written(exit)
           )
         })
