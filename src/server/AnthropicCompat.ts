@@ -61,13 +61,24 @@ export const toLlmRequest = (body: unknown): Effect.Effect<MessagesRequest, Brid
       return yield* Effect.fail(Wire.invalid("\"messages\" must be a non-empty array", "send \"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]"))
     }
     const messages: Array<Message.Message> = []
+    // Claude Code also sends "system" messages among the others: they join the system prompt.
+    const systemTexts: Array<string> = []
+    if (body.system !== undefined && body.system !== null) systemTexts.push(yield* Wire.textOf(body.system, "system"))
     for (const [index, item] of raw.entries()) {
-      if (!Wire.isRecord(item) || (item.role !== "user" && item.role !== "assistant")) {
-        return yield* Effect.fail(Wire.invalid(`messages[${index}] must have role "user" or "assistant"`, "send {\"role\": \"user\", \"content\": ...}"))
+      if (!Wire.isRecord(item) || (item.role !== "user" && item.role !== "assistant" && item.role !== "system")) {
+        return yield* Effect.fail(
+          Wire.invalid(`messages[${index}] must have role "user" or "assistant"`, "send {\"role\": \"user\", \"content\": ...}")
+        )
       }
-      messages.push(Wire.message(item.role, yield* Wire.textOf(item.content, `messages[${index}].content`)))
+      const text = yield* Wire.textOf(item.content, `messages[${index}].content`)
+      if (item.role === "system") systemTexts.push(text)
+      else messages.push(Wire.message(item.role, text))
     }
-    const system = body.system === undefined || body.system === null ? undefined : yield* Wire.textOf(body.system, "system")
+    if (messages.length === 0) {
+      return yield* Effect.fail(Wire.invalid("\"messages\" has no user message", "add {\"role\": \"user\", \"content\": \"...\"}"))
+    }
+    const joined = systemTexts.filter((text) => text !== "").join("\n\n")
+    const system = joined === "" ? undefined : joined
     const maxTokens = yield* Wire.optionalNumber(body, "max_tokens")
     const temperature = yield* Wire.optionalNumber(body, "temperature")
     const topP = yield* Wire.optionalNumber(body, "top_p")

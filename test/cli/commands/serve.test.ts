@@ -8,6 +8,7 @@ import { Effect, Fiber } from "effect"
 import { join } from "node:path"
 import * as UsageLedger from "../../../src/observability/UsageLedger.ts"
 import * as ChildCli from "../childCli.ts"
+import { repoRoot, runProcess } from "../../support/runProcess.ts"
 import { post, request } from "../../server/support.ts"
 
 // Waits for the first stdout line (the server is up once it is there).
@@ -60,4 +61,32 @@ describe("llm-connect serve (process)", () => {
       assert.match(refused.stderr, /refusing to listen on 0\.0\.0\.0 without keys/)
       assert.match(refused.stderr, /--no-auth/)
     }), 60_000)
+
+  it.live("the real claude -p with ANTHROPIC_BASE_URL pointing at serve answers through the mock upstream", () =>
+    Effect.gen(function*() {
+      const dir = ChildCli.workspace({})
+      const child = ChildCli.start(["serve", "--port", "0", "--provider", "mock", "--mock-reply", "pong from llm-connect", "--no-ledger"], dir)
+      const url = (yield* listening(child)).slice("listening on ".length)
+      const claude = yield* runProcess(join(repoRoot, "node_modules/.bin/claude"), ["-p", "say ping"], {
+        cwd: dir,
+        env: {
+          PATH: process.env.PATH ?? "",
+          HOME: dir,
+          XDG_STATE_HOME: join(dir, "state"),
+          ANTHROPIC_BASE_URL: url,
+          ANTHROPIC_API_KEY: "sk-ant-test-not-a-key",
+          CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+          DISABLE_TELEMETRY: "1",
+          DISABLE_AUTOUPDATER: "1"
+        }
+      })
+      process.kill(child.pid, "SIGTERM")
+      assert.strictEqual(claude.exitCode, 0, claude.stderr)
+      assert.strictEqual(claude.stdout.trim(), "pong from llm-connect")
+      assert.strictEqual(yield* Effect.promise(() => child.exited), 0)
+      const calls = ChildCli.events(child.stderr()).filter((event) => event.path === "/v1/messages")
+      assert.isAbove(calls.length, 0)
+      assert.isTrue(calls.every((event) => event.status === 200))
+      assert.notInclude(child.stderr(), "sk-ant-test-not-a-key")
+    }), 120_000)
 })
