@@ -18,6 +18,7 @@ import * as LlmConnectConfig from "../src/LlmConnectConfig.ts"
 import * as LlmError from "../src/LlmError.ts"
 import * as LlmRequest from "../src/LlmRequest.ts"
 import * as LlmResponse from "../src/LlmResponse.ts"
+import * as ServeApi from "../src/server/ServeApi.ts"
 import * as StreamPart from "../src/StreamPart.ts"
 import * as WorkflowFile from "../src/workflow/WorkflowFile.ts"
 
@@ -83,6 +84,16 @@ export const contracts: ReadonlyArray<Contract> = [
 ]
 
 /**
+ * Generated documents that are not JSON Schemas (e.g. OpenAPI), each a file and its text.
+ *
+ * @since 0.1.0
+ * @category contracts
+ */
+export const documents: ReadonlyArray<{ readonly file: string; readonly render: () => string }> = [
+  { file: "serve-openapi.json", render: () => `${JSON.stringify(ServeApi.openApi(), null, 2)}\n` }
+]
+
+/**
  * Renders a contract as the text of its file: a standalone draft 2020-12 JSON Schema
  * (`$schema`, `title`, the root, and the named definitions under `$defs`).
  *
@@ -133,6 +144,12 @@ export const check = (directory: string) =>
       const current = yield* fs.readFileString(file)
       if (current !== render(contract)) drifts.push({ file: contract.file, problem: "changed" })
     }
+    for (const document of documents) {
+      const file = path.join(directory, document.file)
+      const current = (yield* fs.exists(file)) ? yield* fs.readFileString(file) : undefined
+      if (current === undefined) drifts.push({ file: document.file, problem: "missing" })
+      else if (current !== document.render()) drifts.push({ file: document.file, problem: "changed" })
+    }
     const known = new Set(contracts.map((contract) => contract.file))
     const present = (yield* fs.exists(directory)) ? yield* fs.readDirectory(directory) : []
     for (const name of present) {
@@ -157,7 +174,8 @@ export const write = (directory: string) =>
     for (const contract of contracts) {
       yield* fs.writeFileString(path.join(directory, contract.file), render(contract))
     }
-    return contracts.map((contract) => contract.file)
+    for (const document of documents) yield* fs.writeFileString(path.join(directory, document.file), document.render())
+    return [...contracts.map((contract) => contract.file), ...documents.map((document) => document.file)]
   })
 
 const main = (command: string | undefined) =>

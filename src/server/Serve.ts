@@ -32,6 +32,8 @@ import * as ServeConfig from "./ServeConfig.ts"
  * @category models
  */
 export interface Options {
+  /** The platform's listener (on Node: `NodeServe.listen` from `llm-connect/node`). */
+  readonly listen: Server.Listen
   /** Over `serve.host` (default 127.0.0.1). */
   readonly host?: string | undefined
   /** Over `serve.port` (default 9999; 0 picks a free port). */
@@ -75,7 +77,7 @@ export const routes = (router: ModelRouter.ModelRouter, fs: FileSystem.FileSyste
  */
 export const make = (
   resolved: LlmConnectConfig.Resolved,
-  options: Options = {}
+  options: Options
 ): Effect.Effect<
   Running,
   LlmError.LlmError | Server.ServeError,
@@ -87,6 +89,7 @@ export const make = (
     const fs = yield* FileSystem.FileSystem
     const router: ModelRouter.ModelRouter = { bridge, models: settings.models }
     const server = yield* Server.make([...routes(router, fs), ...(options.extraRoutes ?? [])], {
+      listen: options.listen,
       host: options.host ?? settings.host ?? ServeConfig.DEFAULT_HOST,
       port: options.port ?? settings.port ?? ServeConfig.DEFAULT_PORT,
       maxInFlight: settings.maxInFlight,

@@ -17,15 +17,15 @@
  * request gets one JSON access-log line after its response is sent: method, path, status,
  * latency, tokens and the caller's name; never a key, a prompt or a query string.
  *
- * Routes are plain values ({@link Route}); a door adds its own (see `ServeRoutes.ts`).
- * The Node server is created with `requestTimeout: 0`, so long streams are not cut at 300 s.
+ * Routes are plain values ({@link Route}); a door adds its own (see `Serve.ts`). The platform's
+ * server comes from a {@link Listen} function (on Node: `NodeServe.listen` in `llm-connect/node`,
+ * a Node server with `requestTimeout: 0`, so long streams are not cut at 300 s), so this module
+ * stays platform-neutral.
  *
  * @since 0.1.0
  */
-import { NodeHttpServer } from "@effect/platform-node"
 import { ByteSize, Clock, Context, Data, Effect, Exit, Metric, Option, type Scope, Stream, SubscriptionRef } from "effect"
-import { HttpRouter, type HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
-import { createServer, type Server as NodeServer } from "node:http"
+import { HttpRouter, type HttpServer, type HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import type * as BridgeContract from "../bridge/BridgeContract.ts"
 import * as BridgeContractModule from "../bridge/BridgeContract.ts"
 import * as HttpErrors from "./HttpErrors.ts"
@@ -146,6 +146,7 @@ export interface AccessLogLine {
  * @category models
  */
 export interface Options {
+  readonly listen: Listen
   readonly host: string
   readonly port: number
   readonly maxInFlight: number
@@ -154,6 +155,25 @@ export interface Options {
   readonly authenticate?: Authenticate | undefined
   readonly accessLog?: ((line: AccessLogLine) => Effect.Effect<void>) | undefined
 }
+
+/**
+ * A listening platform server, and how to stop accepting new connections (the drain's first step).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Listening {
+  readonly server: HttpServer.HttpServer["Service"]
+  readonly stopAccepting: Effect.Effect<void>
+}
+
+/**
+ * Binds the platform's HTTP server to a host and port in the current scope.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Listen = (address: { readonly host: string; readonly port: number }) => Effect.Effect<Listening, ServeError, Scope.Scope>
 
 /**
  * A running server.
@@ -339,10 +359,7 @@ export const make = (
 
     // Around sending the response too: counts the request while its body streams, cuts a
     // stream at the request timeout, writes the access-log line once it is sent.
-    const nodeServer: NodeServer = createServer({ requestTimeout: 0, headersTimeout: 60_000 })
-    const server = yield* NodeHttpServer.make(() => nodeServer, { host: options.host, port: options.port }).pipe(
-      Effect.mapError((error) => new ServeError({ message: `cannot listen on ${options.host}:${options.port}: ${String(error.cause)}` }))
-    )
+    const { server, stopAccepting } = yield* options.listen({ host: options.host, port: options.port })
     const log = options.accessLog
     yield* server.serve(
       app,
@@ -392,9 +409,7 @@ export const make = (
       drain: (timeoutMs) =>
         Effect.gen(function*() {
           draining = true
-          // Stop accepting; idle keep-alive connections close now, busy ones after their response.
-          nodeServer.close()
-          nodeServer.closeIdleConnections()
+          yield* stopAccepting
           yield* SubscriptionRef.changes(inFlight).pipe(
             Stream.takeUntil((count) => count === 0),
             Stream.runDrain,

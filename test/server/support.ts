@@ -7,6 +7,7 @@ import type * as LlmError from "../../src/LlmError.ts"
 import type * as LlmRequest from "../../src/LlmRequest.ts"
 import * as BuiltinProviders from "../../src/providers/BuiltinProviders.ts"
 import * as NodeProviders from "../../src/node/NodeProviders.ts"
+import * as NodeServe from "../../src/node/NodeServe.ts"
 import * as ProviderRegistry from "../../src/ProviderRegistry.ts"
 import * as Serve from "../../src/server/Serve.ts"
 import type * as Server from "../../src/server/Server.ts"
@@ -78,6 +79,7 @@ export const withServe = <A, E>(
     const log: Array<Server.AccessLogLine> = []
     let waiters: Array<() => void> = []
     const running = yield* Effect.orDie(Serve.make(resolved, {
+      listen: NodeServe.listen,
       port: 0,
       accessLog: (line) =>
         Effect.sync(() => {

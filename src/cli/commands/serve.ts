@@ -20,6 +20,7 @@
 import { Console, Deferred, Effect, Exit, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as LlmError from "../../LlmError.ts"
+import * as NodeServe from "../../node/NodeServe.ts"
 import * as Serve from "../../server/Serve.ts"
 import * as Server from "../../server/Server.ts"
 import * as ServeConfig from "../../server/ServeConfig.ts"
@@ -124,6 +125,7 @@ export const command = Command.make(
       const stop = yield* Deferred.make<void>()
       yield* takeSigterm(stop)
       const running = yield* Serve.make(resolved, {
+        listen: NodeServe.listen,
         host,
         ...(port !== undefined ? { port } : {}),
         accessLog: (line) => Console.error(JSON.stringify(line))
