@@ -110,7 +110,7 @@ describe("OpenAI-compatible /v1/chat/completions with the official openai client
 
   it.live("errors are OpenAI error JSON with the right status: the client raises its own error classes", () => {
     const fake = steered()
-    return withServe({ providers: [fake.provider], yaml: "ledger: false\nprovider: steered\n" }, ({ url }) =>
+    return withServe({ providers: [fake.provider], yaml: "ledger: false\nprovider: steered\nretry:\n  maxRetries: 0\n" }, ({ url }) =>
       Effect.gen(function*() {
         const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: "unused", maxRetries: 0 })
         const call = () => client.chat.completions.create({ model: "m", messages: [{ role: "user", content: "x" }] }).then(() => undefined, (error: unknown) => error)
@@ -180,7 +180,7 @@ describe("Anthropic-compatible /v1/messages with @anthropic-ai/sdk", () => {
 
   it.live("errors are Anthropic error JSON: the client raises its own error classes", () => {
     const fake = steered()
-    return withServe({ providers: [fake.provider], yaml: "ledger: false\nprovider: steered\n" }, ({ url }) =>
+    return withServe({ providers: [fake.provider], yaml: "ledger: false\nprovider: steered\nretry:\n  maxRetries: 0\n" }, ({ url }) =>
       Effect.gen(function*() {
         const client = new Anthropic({ baseURL: url, apiKey: "unused", maxRetries: 0 })
         const call = () =>

@@ -39,7 +39,7 @@ describe("POST /execute", () => {
 
   it.live("maps a failure to its status with the bridge's error body (429 + retry-after, 400, 401, 504)", () => {
     const fake = steered()
-    return withServe({ providers: [fake.provider] }, ({ url }) =>
+    return withServe({ providers: [fake.provider], flags: { "retry.maxRetries": 0 } }, ({ url }) =>
       Effect.gen(function*() {
         fake.state.failWith = LlmError.make("steered", new LlmError.RateLimited({ description: "slow down", retryAfterMs: 2500 }))
         const limited = yield* post(`${url}/execute`, consumer)
@@ -168,6 +168,42 @@ describe("limits", () => {
         const overPrompt = yield* post(`${url}/execute`, { ...consumer, prompt: "y".repeat(5000) })
         assert.strictEqual(overPrompt.status, 413)
         assert.strictEqual(fake.seen.length, 0)
+      }))
+  })
+
+  it.live("a chunked body (no content-length) is cut at the limit: 413", () => {
+    const fake = steered()
+    return withServe({ providers: [fake.provider], flags: { maxRequestBytes: 1000 } }, ({ url }) =>
+      Effect.gen(function*() {
+        const chunk = new TextEncoder().encode("x".repeat(16 * 1024))
+        const reply = yield* Effect.promise(() => {
+          let sent = 0
+          const body = new ReadableStream<Uint8Array>({
+            pull(controller) {
+              if (sent++ < 8) controller.enqueue(chunk)
+              else controller.close()
+            }
+          })
+          return fetch(`${url}/execute`, { method: "POST", body, duplex: "half" } as RequestInit).then(async (response) => ({
+            status: response.status,
+            json: (await response.json()) as { errorType: string }
+          }))
+        })
+        assert.strictEqual(reply.status, 413)
+        assert.strictEqual(reply.json.errorType, "InvalidRequest")
+        assert.strictEqual(fake.seen.length, 0)
+      }))
+  })
+
+  it.live("a request over serve.requestTimeout gets 504 and its call is stopped", () => {
+    const fake = steered()
+    return withServe({ providers: [fake.provider], yaml: "ledger: false\nserve:\n  requestTimeout: 300ms\n" }, ({ url }) =>
+      Effect.gen(function*() {
+        fake.state.gate = yield* Deferred.make<void>() // never opened: only the timeout ends the call
+        const reply = yield* post(`${url}/execute`, consumer)
+        assert.strictEqual(reply.status, 504)
+        assert.strictEqual((reply.json as { errorType: string }).errorType, "Timeout")
+        assert.strictEqual(fake.state.interrupted, 1)
       }))
   })
 
