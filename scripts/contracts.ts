@@ -190,7 +190,7 @@ const main = (command: string | undefined) =>
     if (command === "check") {
       const drifts = yield* check(directory)
       if (drifts.length === 0) {
-        yield* Console.log(`contracts: ${contracts.length} files match the Schemas`)
+        yield* Console.log(`contracts: ${contracts.length + documents.length} files match the Schemas`)
         return 0
       }
       for (const drift of drifts) {
