@@ -19,6 +19,7 @@ import * as LlmConnectConfig from "../src/LlmConnectConfig.ts"
 import * as LlmError from "../src/LlmError.ts"
 import * as LlmRequest from "../src/LlmRequest.ts"
 import * as LlmResponse from "../src/LlmResponse.ts"
+import * as ServeApi from "../src/server/ServeApi.ts"
 import * as StreamPart from "../src/StreamPart.ts"
 import * as ToolsFile from "../src/cli/ToolsFile.ts"
 import * as MockToolCalls from "../src/providers/mock/MockToolCalls.ts"
@@ -99,6 +100,16 @@ export const contracts: ReadonlyArray<Contract> = [
 ]
 
 /**
+ * Generated documents that are not JSON Schemas (e.g. OpenAPI), each a file and its text.
+ *
+ * @since 0.1.0
+ * @category contracts
+ */
+export const documents: ReadonlyArray<{ readonly file: string; readonly render: () => string }> = [
+  { file: "serve-openapi.json", render: () => `${JSON.stringify(ServeApi.openApi(), null, 2)}\n` }
+]
+
+/**
  * Renders a contract as the text of its file: a standalone draft 2020-12 JSON Schema
  * (`$schema`, `title`, the root, and the named definitions under `$defs`).
  *
@@ -149,6 +160,12 @@ export const check = (directory: string) =>
       const current = yield* fs.readFileString(file)
       if (current !== render(contract)) drifts.push({ file: contract.file, problem: "changed" })
     }
+    for (const document of documents) {
+      const file = path.join(directory, document.file)
+      const current = (yield* fs.exists(file)) ? yield* fs.readFileString(file) : undefined
+      if (current === undefined) drifts.push({ file: document.file, problem: "missing" })
+      else if (current !== document.render()) drifts.push({ file: document.file, problem: "changed" })
+    }
     const known = new Set(contracts.map((contract) => contract.file))
     const present = (yield* fs.exists(directory)) ? yield* fs.readDirectory(directory) : []
     for (const name of present) {
@@ -173,7 +190,8 @@ export const write = (directory: string) =>
     for (const contract of contracts) {
       yield* fs.writeFileString(path.join(directory, contract.file), render(contract))
     }
-    return contracts.map((contract) => contract.file)
+    for (const document of documents) yield* fs.writeFileString(path.join(directory, document.file), document.render())
+    return [...contracts.map((contract) => contract.file), ...documents.map((document) => document.file)]
   })
 
 const main = (command: string | undefined) =>
@@ -188,7 +206,7 @@ const main = (command: string | undefined) =>
     if (command === "check") {
       const drifts = yield* check(directory)
       if (drifts.length === 0) {
-        yield* Console.log(`contracts: ${contracts.length} files match the Schemas`)
+        yield* Console.log(`contracts: ${contracts.length + documents.length} files match the Schemas`)
         return 0
       }
       for (const drift of drifts) {

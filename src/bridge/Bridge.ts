@@ -26,7 +26,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Context, Duration, Effect, Equal, FileSystem, Hash, Layer, Path, RcMap, Redacted, Result, Scope } from "effect"
+import { Cause, Context, Duration, Effect, Equal, FileSystem, Hash, Layer, Path, RcMap, Redacted, Result, Scope, Stream } from "effect"
 import { createHash } from "node:crypto"
 import * as BudgetLanguageModel from "../budget/BudgetLanguageModel.ts"
 import * as BudgetTracker from "../budget/BudgetTracker.ts"
@@ -42,6 +42,7 @@ import * as Redaction from "../observability/Redaction.ts"
 import * as UsageLedger from "../observability/UsageLedger.ts"
 import * as ProviderRegistry from "../ProviderRegistry.ts"
 import * as Stack from "../Stack.ts"
+import type * as StreamPart from "../StreamPart.ts"
 import * as BridgeContract from "./BridgeContract.ts"
 
 /**
@@ -59,6 +60,48 @@ export interface Service {
   readonly answerText: (text: string) => Effect.Effect<BridgeContract.BridgeAnswer>
   /** The largest request document accepted, in bytes (a door refuses longer input unread). */
   readonly maxDocumentBytes: number
+  /**
+   * The model of a target on its provider-and-key stack, held until the caller's scope closes,
+   * with the target's per-request budget (a fresh tracker) around every call: the server's
+   * OpenAI- and Anthropic-compatible doors run `generate` and `stream` through it.
+   */
+  readonly modelFor: (target: Target) => Effect.Effect<BoundModel, LlmError.LlmError, Scope.Scope>
+  /** The usage ledger every stack records into (`undefined` when recording is off). */
+  readonly ledger: UsageLedger.Service | undefined
+  /** The configuration the service was made with. */
+  readonly config: LlmConnectConfig.LlmConnectConfig
+}
+
+/**
+ * Which model a door wants: a provider (else the configured one), a model (else the configured
+ * or the provider's default), a base URL, the caller's own key, and the request's budget over
+ * the configured one.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Target {
+  readonly provider?: string | undefined
+  readonly model?: string | undefined
+  readonly baseUrl?: string | undefined
+  readonly apiKey?: string | undefined
+  readonly budget?: BridgeContract.RequestBudget | undefined
+}
+
+/**
+ * A model bound to its stack: `generate` and `stream` need nothing more, and each call runs under
+ * a fresh per-request budget tracker when a budget applies.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BoundModel {
+  /** The provider's registered name. */
+  readonly provider: string
+  /** The model used when a request names none. */
+  readonly defaultModel: string
+  readonly generate: (request: LlmRequest.LlmRequest) => Effect.Effect<LlmResponse.LlmResponse, LlmError.LlmError>
+  readonly stream: (request: LlmRequest.LlmRequest) => Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>
 }
 
 /**
@@ -290,27 +333,51 @@ export const make = (
           ))
       )
 
+    const modelFor = (target: Target): Effect.Effect<BoundModel, LlmError.LlmError, Scope.Scope> =>
+      Effect.gen(function*() {
+        const provider = yield* registry.get(target.provider ?? config.provider)
+        const context = yield* stackFor(new StackKey(provider.name, target.apiKey === undefined ? undefined : Redacted.make(target.apiKey)))
+        const factory = Context.get(context, ModelFactory.ModelFactory)
+        const model = yield* factory.forProvider({
+          provider: provider.name,
+          ...(target.model !== undefined ? { model: target.model } : {}),
+          ...(target.baseUrl !== undefined ? { baseUrl: target.baseUrl } : {})
+        })
+        const budget = budgetOf({ ...(target.budget !== undefined ? { budget: target.budget } : {}) }, config)
+        // A fresh tracker per call, made when it starts: a duration deadline counts from then.
+        const tracked = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E | LlmError.LlmError> =>
+          budget === undefined
+            ? effect
+            : Effect.flatMap(
+              BudgetTracker.make(budget.budget, BudgetLanguageModel.trackerOptions(budget)),
+              (tracker) => BudgetTracker.withTracker(tracker)(effect)
+            )
+        return {
+          provider: model.provider,
+          defaultModel: model.defaultModel,
+          generate: (request) => Effect.provideContext(tracked(model.generate(request)), context),
+          stream: (request) =>
+            budget === undefined
+              ? Stream.provideContext(model.stream(request), context)
+              : Stream.unwrap(
+                Effect.map(
+                  BudgetTracker.make(budget.budget, BudgetLanguageModel.trackerOptions(budget)),
+                  (tracker) => Stream.provideService(model.stream(request), BudgetTracker.CurrentBudget, tracker)
+                )
+              ).pipe(Stream.provideContext(context))
+        } satisfies BoundModel
+      })
+
     const execute = (request: BridgeContract.BridgeRequest): Effect.Effect<BridgeContract.BridgeResponse, BridgeContract.BridgeError> => {
       const apiKey = request.api_key ?? undefined
       const run = Effect.gen(function*() {
-        const provider = yield* registry.get(request.provider ?? config.provider)
-        const context = yield* stackFor(new StackKey(provider.name, apiKey === undefined ? undefined : Redacted.make(apiKey)))
-        const factory = Context.get(context, ModelFactory.ModelFactory)
-        const model = yield* factory.forProvider(
-          request.model === undefined || request.model === null
-            ? { provider: provider.name }
-            : { provider: provider.name, model: request.model }
-        )
-        const llmRequest = toLlmRequest(request, config)
-        const budget = budgetOf(request, config)
-        // A fresh tracker per request, made now: a duration deadline counts from this request's start.
-        const call = budget === undefined
-          ? model.generate(llmRequest)
-          : Effect.flatMap(
-            BudgetTracker.make(budget.budget, BudgetLanguageModel.trackerOptions(budget)),
-            (tracker) => BudgetTracker.withTracker(tracker)(model.generate(llmRequest))
-          )
-        return toResponse(yield* Effect.provideContext(call, context))
+        const model = yield* modelFor({
+          ...(request.provider !== undefined && request.provider !== null ? { provider: request.provider } : {}),
+          ...(request.model !== undefined && request.model !== null ? { model: request.model } : {}),
+          ...(apiKey !== undefined ? { apiKey } : {}),
+          ...(request.budget !== undefined && request.budget !== null ? { budget: request.budget } : {})
+        })
+        return toResponse(yield* model.generate(toLlmRequest(request, config)))
       })
       // The request holds its stack until it ends.
       return Effect.scoped(run).pipe(
@@ -353,5 +420,5 @@ export const make = (
       return Result.isFailure(value) ? Effect.succeed(failureWithId(value.failure.document, null)) : answer(value.success)
     }
 
-    return { execute, answer, answerText, maxDocumentBytes: maxDocumentBytes(config) } satisfies Service
+    return { execute, answer, answerText, maxDocumentBytes: maxDocumentBytes(config), modelFor, ledger, config } satisfies Service
   })

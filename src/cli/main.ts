@@ -22,6 +22,7 @@ import * as Prompt from "./commands/prompt.ts"
 import * as Providers from "./commands/providers.ts"
 import * as Usage from "./commands/usage.ts"
 import * as Run from "./commands/run.ts"
+import * as Serve from "./commands/serve.ts"
 import * as CliLogger from "./CliLogger.ts"
 import * as ExitCode from "./ExitCode.ts"
 import * as Output from "./Output.ts"
@@ -41,7 +42,7 @@ export const VERSION = "0.1.0"
  * @since 0.1.0
  * @category commands
  */
-export const subcommands = [Prompt.command, Providers.command, Run.command, Usage.command, Bridge.command] as const
+export const subcommands = [Prompt.command, Providers.command, Run.command, Usage.command, Bridge.command, Serve.command] as const
 
 /**
  * The root command `llm-connect`.

@@ -11,3 +11,4 @@
  * @since 0.1.0
  */
 export * as NodeProviders from "./NodeProviders.ts"
+export * as NodeServe from "./NodeServe.ts"

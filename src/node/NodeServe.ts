@@ -1,0 +1,36 @@
+/**
+ * `llm-connect serve` on Node: the platform's HTTP server for `Server.make` / `Serve.make`.
+ *
+ * {@link listen} binds a `node:http` server through `NodeHttpServer`, created with
+ * `requestTimeout: 0` (long streams and slow uploads are not cut at Node's 300 s default; the
+ * server's own per-request timeout applies) and a 60 s headers timeout. Stopping accepting closes
+ * the listening socket and the idle keep-alive connections; busy ones close after their
+ * response.
+ *
+ * @since 0.1.0
+ */
+import { NodeHttpServer } from "@effect/platform-node"
+import { Effect } from "effect"
+import { createServer } from "node:http"
+import * as Server from "../server/Server.ts"
+
+/**
+ * The Node listener.
+ *
+ * @since 0.1.0
+ * @category listening
+ * @example
+ * const running = yield* Serve.make(resolved, { listen: NodeServe.listen, port: 0 })
+ */
+export const listen: Server.Listen = (address) =>
+  Effect.gen(function*() {
+    const nodeServer = createServer({ requestTimeout: 0, headersTimeout: 60_000 })
+    const server = yield* NodeHttpServer.make(() => nodeServer, { host: address.host, port: address.port }).pipe(
+      Effect.mapError((error) => new Server.ServeError({ message: `cannot listen on ${address.host}:${address.port}: ${String(error.cause)}` }))
+    )
+    const stopAccepting = Effect.sync(() => {
+      nodeServer.close()
+      nodeServer.closeIdleConnections()
+    })
+    return { server, stopAccepting }
+  })

@@ -1,0 +1,115 @@
+/**
+ * The bridge contract over HTTP: `POST /execute` (FR-1: one bridge request in, one bridge answer
+ * out; a failure with its mapped HTTP status and the bridge's failure document) and `POST /rpc`
+ * (JSON-RPC 2.0, methods `execute`, `generate` and `usage`).
+ *
+ * - `execute`: params are the bridge request; the result is the bridge response.
+ * - `generate`: the same params; the result is the whole `LlmResponse` (parts, usage, cost,
+ *   finish reason, request id).
+ * - `usage`: params `{ since?, by? }`; the result is `UsageReport.report`'s document.
+ *
+ * @since 0.1.0
+ */
+import { Effect, Result } from "effect"
+import { HttpServerResponse } from "effect/http"
+import type * as Bridge from "../bridge/Bridge.ts"
+import * as BridgeContract from "../bridge/BridgeContract.ts"
+import * as BridgeModule from "../bridge/Bridge.ts"
+import * as Failures from "./internal/failures.ts"
+import * as Wire from "./internal/wire.ts"
+import * as JsonRpc from "./JsonRpc.ts"
+import * as Server from "./Server.ts"
+import * as UsageReport from "./UsageReport.ts"
+
+const decoded = (input: unknown): Effect.Effect<BridgeContract.BridgeRequest, BridgeContract.BridgeFailure> => {
+  const result = BridgeContract.decode(input)
+  return Result.isFailure(result) ? Effect.fail(result.failure.document) : Effect.succeed(result.success)
+}
+
+const noteResponse = (response: BridgeContract.BridgeResponse) =>
+  Server.noteUsage({ tokensIn: response.tokensIn, tokensOut: response.tokensOut, model: response.model })
+
+/**
+ * The JSON-RPC methods of a bridge.
+ *
+ * @since 0.1.0
+ * @category rpc
+ */
+export const methods = (bridge: Bridge.Service): Readonly<Record<string, JsonRpc.Method>> => ({
+  execute: (params) =>
+    decoded(params).pipe(
+      Effect.mapError((failure): JsonRpc.MethodFailure => ({ _tag: "InvalidParams", failure })),
+      Effect.flatMap((request) =>
+        bridge.execute(request).pipe(
+          Effect.tap(noteResponse),
+          Effect.mapError((error): JsonRpc.MethodFailure => ({ _tag: "CallFailed", failure: error.document }))
+        )
+      )
+    ),
+  generate: (params) =>
+    decoded(params).pipe(
+      Effect.mapError((failure): JsonRpc.MethodFailure => ({ _tag: "InvalidParams", failure })),
+      Effect.flatMap((request) =>
+        Effect.scoped(Effect.gen(function*() {
+          const model = yield* bridge.modelFor({
+            ...(request.provider !== undefined && request.provider !== null ? { provider: request.provider } : {}),
+            ...(request.model !== undefined && request.model !== null ? { model: request.model } : {}),
+            ...(request.api_key !== undefined && request.api_key !== null ? { apiKey: request.api_key } : {}),
+            ...(request.budget !== undefined && request.budget !== null ? { budget: request.budget } : {})
+          })
+          const response = yield* model.generate(BridgeModule.toLlmRequest(request, bridge.config))
+          yield* Failures.note(response)
+          return response
+        })).pipe(Effect.mapError((error): JsonRpc.MethodFailure => ({ _tag: "CallFailed", failure: Failures.ofLlmError(error) })))
+      )
+    ),
+  usage: (params) => {
+    const query = Wire.isRecord(params) ? params : {}
+    return UsageReport.report(bridge.ledger, {
+      since: typeof query.since === "string" ? query.since : undefined,
+      by: typeof query.by === "string" ? query.by : undefined
+    }).pipe(Effect.mapError((failure): JsonRpc.MethodFailure => ({ _tag: "InvalidParams", failure })))
+  }
+})
+
+/**
+ * The routes: `POST /execute`, `POST /rpc`.
+ *
+ * @since 0.1.0
+ * @category routes
+ */
+export const routes = (bridge: Bridge.Service): ReadonlyArray<Server.Route> => {
+  const rpcMethods = methods(bridge)
+  return [
+    {
+      method: "POST",
+      path: "/execute",
+      handler: Effect.gen(function*() {
+        const body = yield* Server.bodyJson
+        const request = yield* decoded(body)
+        const given = request.id ?? undefined
+        const response = yield* bridge.execute(request).pipe(
+          Effect.mapError((error) => (given === undefined ? error.document : { id: given, ...error.document }))
+        )
+        yield* noteResponse(response)
+        return Server.json(given === undefined ? response : { id: given, ...response })
+      }).pipe(Effect.catch((failure) => Effect.succeed(Server.failureResponse(failure))))
+    },
+    {
+      method: "POST",
+      path: "/rpc",
+      render: (failure) => JsonRpc.failedBeforeReading(failure),
+      handler: Effect.gen(function*() {
+        const body = yield* Server.bodyJson.pipe(Effect.result)
+        if (Result.isFailure(body)) {
+          // Over the size limit: 413 (the body was not read); anything else is not JSON.
+          return body.failure.errorType === "InvalidRequest"
+            ? Server.failureResponse(body.failure)
+            : Server.json(JsonRpc.parseError(body.failure.error))
+        }
+        const answer = yield* JsonRpc.handle(rpcMethods, body.success)
+        return answer === undefined ? HttpServerResponse.empty({ status: 204 }) : Server.json(answer)
+      })
+    }
+  ]
+}

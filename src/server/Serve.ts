@@ -1,0 +1,102 @@
+/**
+ * `llm-connect serve` as a library: one configuration in, one running server out. It makes the
+ * bridge (`Bridge.make`: the usage ledger, and a stack per provider and key built once through
+ * the one configuration-to-stack path), the model router, every door's routes, and the HTTP
+ * server core (`Server.make`), in the current scope.
+ *
+ * Doors: `BridgeRoutes` (`/execute`, `/rpc`), `OpenAiCompat` (`/v1/chat/completions`,
+ * `/v1/models`), `AnthropicCompat` (`/v1/messages`, `/v1/messages/count_tokens`), `OpsRoutes`
+ * (`/health`, `/ready`, `/metrics`, `/v1/usage`, `/openapi.json`). A later door (workflows,
+ * virtual keys' admin) passes its routes in {@link Options.extraRoutes}; virtual keys plug in as
+ * {@link Options.authenticate}.
+ *
+ * @since 0.1.0
+ */
+import { Effect, FileSystem, type Path, type Scope } from "effect"
+import * as Bridge from "../bridge/Bridge.ts"
+import type * as LlmConnectConfig from "../LlmConnectConfig.ts"
+import type * as LlmError from "../LlmError.ts"
+import type * as ProviderRegistry from "../ProviderRegistry.ts"
+import * as AnthropicCompat from "./AnthropicCompat.ts"
+import * as BridgeRoutes from "./BridgeRoutes.ts"
+import type * as ModelRouter from "./ModelRouter.ts"
+import * as OpenAiCompat from "./OpenAiCompat.ts"
+import * as OpsRoutes from "./OpsRoutes.ts"
+import * as Server from "./Server.ts"
+import * as ServeConfig from "./ServeConfig.ts"
+
+/**
+ * What the caller decides beyond the configuration.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The platform's listener (on Node: `NodeServe.listen` from `llm-connect/node`). */
+  readonly listen: Server.Listen
+  /** Over `serve.host` (default 127.0.0.1). */
+  readonly host?: string | undefined
+  /** Over `serve.port` (default 9999; 0 picks a free port). */
+  readonly port?: number | undefined
+  readonly authenticate?: Server.Authenticate | undefined
+  readonly accessLog?: ((line: Server.AccessLogLine) => Effect.Effect<void>) | undefined
+  readonly extraRoutes?: ReadonlyArray<Server.Route> | undefined
+  readonly bridge?: Bridge.Options | undefined
+}
+
+/**
+ * A running `serve`: the server, the bridge it runs on, and its settings.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Running {
+  readonly server: Server.Server
+  readonly bridge: Bridge.Service
+  readonly settings: ServeConfig.ServeSettings
+}
+
+/**
+ * Every route of a bridge, in the order they are registered.
+ *
+ * @since 0.1.0
+ * @category routes
+ */
+export const routes = (router: ModelRouter.ModelRouter, fs: FileSystem.FileSystem): ReadonlyArray<Server.Route> => [
+  ...BridgeRoutes.routes(router.bridge),
+  ...OpenAiCompat.routes(router),
+  ...AnthropicCompat.routes(router),
+  ...OpsRoutes.routes(router.bridge, fs)
+]
+
+/**
+ * Starts serving a loaded configuration in the current scope.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  resolved: LlmConnectConfig.Resolved,
+  options: Options
+): Effect.Effect<
+  Running,
+  LlmError.LlmError | Server.ServeError,
+  ProviderRegistry.ProviderRegistry | FileSystem.FileSystem | Path.Path | Scope.Scope
+> =>
+  Effect.gen(function*() {
+    const settings = resolved.config.serve
+    const bridge = yield* Bridge.make(resolved, options.bridge)
+    const fs = yield* FileSystem.FileSystem
+    const router: ModelRouter.ModelRouter = { bridge, models: settings.models }
+    const server = yield* Server.make([...routes(router, fs), ...(options.extraRoutes ?? [])], {
+      listen: options.listen,
+      host: options.host ?? settings.host ?? ServeConfig.DEFAULT_HOST,
+      port: options.port ?? settings.port ?? ServeConfig.DEFAULT_PORT,
+      maxInFlight: settings.maxInFlight,
+      requestTimeoutMs: settings.requestTimeoutMs,
+      maxBodyBytes: bridge.maxDocumentBytes,
+      authenticate: options.authenticate,
+      accessLog: options.accessLog
+    })
+    return { server, bridge, settings }
+  })

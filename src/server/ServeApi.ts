@@ -1,0 +1,107 @@
+/**
+ * Our own typed API of `llm-connect serve`, described as an Effect `HttpApi`: `POST /execute`,
+ * `GET /v1/usage`, `GET /health`, `GET /ready`. `GET /openapi.json` serves the OpenAPI document
+ * generated from it ({@link openApi}); `contracts/serve-openapi.json` is the same document,
+ * checked in. The request and response Schemas are the bridge's (`BridgeContract`), shared with
+ * `contracts/`; the routes that serve them are `BridgeRoutes` and `OpsRoutes`. The OpenAI- and
+ * Anthropic-compatible endpoints speak those vendors' wire formats and are documented by them.
+ *
+ * @since 0.1.0
+ */
+import { Schema } from "effect"
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, OpenApi } from "effect/http-api"
+import * as BridgeContract from "../bridge/BridgeContract.ts"
+
+const failure = (status: number, description: string) =>
+  BridgeContract.BridgeFailure.annotate({ httpApiStatus: status, description })
+
+/**
+ * The failures of `POST /execute`, by status.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ExecuteFailures = [
+  failure(400, "InvalidInput (not JSON, no prompt, unknown provider, missing key) or InvalidRequest"),
+  failure(401, "Authentication (the provider refused the key)"),
+  failure(413, "The body is over maxRequestBytes + 64 KiB"),
+  failure(429, "RateLimited or BudgetExceeded (retry-after when the provider gave a hint)"),
+  failure(502, "ServerError, Network or ResponseMalformed upstream"),
+  failure(503, "Unavailable or CircuitOpen; also the server busy (serve.maxInFlight) or shutting down"),
+  failure(504, "Timeout (the call's, or serve.requestTimeout)")
+] as const
+
+/**
+ * The usage report.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const UsageReport = Schema.Struct({
+  recording: Schema.Boolean,
+  since: Schema.optionalKey(Schema.String),
+  by: Schema.optionalKey(Schema.String),
+  totals: Schema.Record(Schema.String, Schema.Unknown),
+  groups: Schema.Array(Schema.Record(Schema.String, Schema.Unknown))
+}).annotate({ identifier: "UsageReport", description: "The usage ledger's sums, as `llm-connect usage --json` prints them." })
+
+/**
+ * The readiness document.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Readiness = Schema.Struct({
+  ready: Schema.Boolean,
+  checks: Schema.Record(Schema.String, Schema.String)
+}).annotate({ identifier: "Readiness" })
+
+/**
+ * The group of our endpoints.
+ *
+ * @since 0.1.0
+ * @category api
+ */
+export class ServeGroup extends HttpApiGroup.make("serve").add(
+  HttpApiEndpoint.post("execute", "/execute", {
+    payload: BridgeContract.BridgeRequest,
+    success: BridgeContract.BridgeResponse,
+    error: ExecuteFailures
+  }),
+  HttpApiEndpoint.get("usage", "/v1/usage", {
+    query: {
+      since: Schema.optionalKey(Schema.String).annotate({ description: "A window such as 1h, 30m or 24h" }),
+      by: Schema.optionalKey(Schema.Literals(["provider", "model", "workflow", "step", "outcome"]))
+    },
+    success: UsageReport,
+    error: failure(400, "A bad since or by")
+  }),
+  HttpApiEndpoint.get("health", "/health", { success: Schema.Struct({ status: Schema.Literal("ok") }) }),
+  HttpApiEndpoint.get("ready", "/ready", {
+    success: Readiness,
+    error: Readiness.annotate({ httpApiStatus: 503 })
+  })
+) {}
+
+/**
+ * The API.
+ *
+ * @since 0.1.0
+ * @category api
+ */
+export class ServeApi extends HttpApi.make("llm-connect")
+  .add(ServeGroup)
+  .annotateMerge(OpenApi.annotations({
+    title: "llm-connect serve",
+    description: "The bridge contract over HTTP and the server's own endpoints. " +
+      "Also served: POST /rpc (JSON-RPC 2.0), POST /v1/chat/completions and GET /v1/models (OpenAI), " +
+      "POST /v1/messages and POST /v1/messages/count_tokens (Anthropic), GET /metrics (Prometheus)."
+  })) {}
+
+/**
+ * The OpenAPI document of {@link ServeApi}.
+ *
+ * @since 0.1.0
+ * @category api
+ */
+export const openApi = (): OpenApi.OpenAPISpec => OpenApi.fromApi(ServeApi)

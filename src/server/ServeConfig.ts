@@ -1,0 +1,157 @@
+/**
+ * The `serve` section of the configuration file: where `llm-connect serve` listens and how it
+ * protects itself, and the model router (`serve.models`: each exposed model name mapped to a
+ * provider and model, each with its own stack, built once).
+ *
+ * ```yaml
+ * serve:
+ *   host: 127.0.0.1
+ *   port: 9999
+ *   maxInFlight: 256        # requests at once; beyond: 503 + retry-after
+ *   requestTimeout: 10m     # per request, streams included
+ *   drainTimeout: 30s       # on SIGTERM, how long calls in flight may take to finish
+ *   models:
+ *     fast: { provider: openai, model: gpt-4o-mini }
+ *     local: { provider: openai-compatible, model: llama3, baseUrl: http://127.0.0.1:11434/v1 }
+ * ```
+ *
+ * Flags (`--host`, `--port`) come over the file; the defaults are below. Virtual keys
+ * (`serve.keys`) and workflows (`serve.workflows`) are later sections of the same key.
+ *
+ * @since 0.1.0
+ */
+import { Effect, Schema } from "effect"
+import * as ConfigSection from "../ConfigSection.ts"
+import * as DurationText from "../DurationText.ts"
+
+/**
+ * The address served unless `--host` or `serve.host` says otherwise (loopback: no keys needed).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_HOST = "127.0.0.1"
+
+/**
+ * The port served unless `--port` or `serve.port` says otherwise.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_PORT = 9999
+
+/**
+ * The most requests in flight unless `serve.maxInFlight` says otherwise.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_MAX_IN_FLIGHT = 256
+
+/**
+ * The per-request timeout unless `serve.requestTimeout` says otherwise (10 minutes).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10 * 60_000
+
+/**
+ * How long calls in flight may take to finish after SIGTERM unless `serve.drainTimeout` says
+ * otherwise (30 seconds).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000
+
+/**
+ * One exposed model: the provider and model (and optionally base URL) its stack is built for.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ModelRoute = Schema.Struct({
+  provider: Schema.String.check(Schema.isNonEmpty()).annotate({ description: "The provider (see `llm-connect providers`)." }),
+  model: Schema.optionalKey(Schema.String.check(Schema.isNonEmpty())).annotate({
+    description: "The provider's model; the provider's default when absent."
+  }),
+  baseUrl: Schema.optionalKey(Schema.String.check(Schema.isNonEmpty())).annotate({
+    description: "The provider's endpoint for this model, e.g. a local OpenAI-compatible server."
+  })
+}).annotate({ identifier: "ServeModelRoute", description: "The provider and model behind an exposed model name." })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ModelRoute = typeof ModelRoute.Type
+
+const PositiveInt = Schema.Int.check(Schema.isGreaterThan(0))
+
+/**
+ * The `serve` key of the file.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ServeFile = Schema.Struct({
+  host: Schema.optionalKey(Schema.String.check(Schema.isNonEmpty())).annotate({
+    description: `The address to listen on (default ${DEFAULT_HOST}).`
+  }),
+  port: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65535 }))).annotate({
+    description: `The port (default ${DEFAULT_PORT}; 0 picks a free one).`
+  }),
+  maxInFlight: Schema.optionalKey(PositiveInt).annotate({
+    description: `The most requests at once (default ${DEFAULT_MAX_IN_FLIGHT}); beyond it: 503 with retry-after.`
+  }),
+  requestTimeout: Schema.optionalKey(DurationText.DurationString).annotate({
+    description: "How long one request may take, a stream included (default 10m)."
+  }),
+  drainTimeout: Schema.optionalKey(DurationText.DurationString).annotate({
+    description: "On SIGTERM, how long calls in flight may take to finish before they are stopped (default 30s)."
+  }),
+  models: Schema.optionalKey(Schema.Record(Schema.String, ModelRoute)).annotate({
+    description: "Exposed model names (the `model` of an OpenAI or Anthropic request), each to a provider and model."
+  })
+}).annotate({ identifier: "ServeConfig", description: "llm-connect serve: address, limits and model routes." })
+
+/**
+ * The resolved `serve` settings (durations in milliseconds, defaults applied).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ServeSettings {
+  readonly host: string | undefined
+  readonly port: number | undefined
+  readonly maxInFlight: number
+  readonly requestTimeoutMs: number
+  readonly drainTimeoutMs: number
+  readonly models: Readonly<Record<string, ModelRoute>>
+}
+
+/**
+ * The configuration section: the top-level `serve` key.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const section = ConfigSection.make({
+  name: "serve",
+  fields: { serve: Schema.optionalKey(ServeFile) },
+  finish: ({ serve }, finishing) =>
+    Effect.gen(function*() {
+      const requestTimeoutMs = yield* ConfigSection.millis(finishing, "serve.requestTimeout", serve?.requestTimeout, { positive: true })
+      const drainTimeoutMs = yield* ConfigSection.millis(finishing, "serve.drainTimeout", serve?.drainTimeout, { positive: false })
+      const settings: ServeSettings = {
+        host: serve?.host,
+        port: serve?.port,
+        maxInFlight: serve?.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
+        requestTimeoutMs: requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+        drainTimeoutMs: drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
+        models: serve?.models ?? {}
+      }
+      return { serve: settings }
+    })
+})

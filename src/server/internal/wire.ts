@@ -1,0 +1,61 @@
+// Small readers of client JSON shared by the OpenAI- and Anthropic-compatible doors: lenient
+// (unknown fields ignored), each failure an InvalidInput document naming the field.
+import { Effect, Random } from "effect"
+import * as BridgeContract from "../../bridge/BridgeContract.ts"
+import type * as Message from "../../Message.ts"
+
+export type Json = Readonly<Record<string, unknown>>
+
+export const isRecord = (value: unknown): value is Json =>
+  value !== null && typeof value === "object" && !Array.isArray(value)
+
+export const invalid = (description: string, fix: string): BridgeContract.BridgeFailure =>
+  BridgeContract.invalidInput(description, { fix }).document
+
+export const optionalNumber = (body: Json, key: string): Effect.Effect<number | undefined, BridgeContract.BridgeFailure> => {
+  const value = body[key]
+  if (value === undefined || value === null) return Effect.succeed(undefined)
+  return typeof value === "number" && Number.isFinite(value)
+    ? Effect.succeed(value)
+    : Effect.fail(invalid(`"${key}" must be a number, got ${JSON.stringify(value)}`, `send "${key}" as a number, or leave it out`))
+}
+
+export const optionalString = (body: Json, key: string): Effect.Effect<string | undefined, BridgeContract.BridgeFailure> => {
+  const value = body[key]
+  if (value === undefined || value === null) return Effect.succeed(undefined)
+  return typeof value === "string"
+    ? Effect.succeed(value)
+    : Effect.fail(invalid(`"${key}" must be a string`, `send "${key}" as a string, or leave it out`))
+}
+
+// The text of a content value: a string, or an array of blocks whose text blocks are joined.
+export const textOf = (content: unknown, where: string): Effect.Effect<string, BridgeContract.BridgeFailure> => {
+  if (content === null || content === undefined) return Effect.succeed("")
+  if (typeof content === "string") return Effect.succeed(content)
+  if (Array.isArray(content)) {
+    const texts: Array<string> = []
+    for (const block of content) {
+      if (typeof block === "string") texts.push(block)
+      else if (isRecord(block) && typeof block.text === "string") texts.push(block.text)
+      else if (isRecord(block) && (block.type === "text" || block.type === "input_text")) texts.push("")
+      // Other blocks (images, documents, thinking, tool blocks until tools land) carry no text here.
+    }
+    return Effect.succeed(texts.join(""))
+  }
+  return Effect.fail(invalid(`${where} must be a string or an array of content blocks`, `send ${where} as a string`))
+}
+
+export const message = (role: Message.Role, content: string): Message.Message => ({ role, content })
+
+// An id such as chatcmpl-3f9a... (random from Effect's Random, so tests can seed it).
+export const randomId = (prefix: string): Effect.Effect<string> =>
+  Effect.map(
+    Effect.all(Array.from({ length: 4 }, () => Random.nextIntBetween(0, 0xffffffff))),
+    (words) => `${prefix}${words.map((word) => word.toString(16).padStart(8, "0")).join("")}`
+  )
+
+const encoder = new TextEncoder()
+
+// One server-sent event.
+export const sse = (data: unknown, event?: string): Uint8Array =>
+  encoder.encode(`${event !== undefined ? `event: ${event}\n` : ""}data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`)

@@ -1,0 +1,92 @@
+/**
+ * `llm-connect serve` as a process: the exact first stdout line with --port 0, SIGTERM with
+ * calls in flight (none lost, every call's ledger row written, exit 0), and the refusal to bind
+ * a non-loopback address without keys (exit 2).
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Fiber } from "effect"
+import { join } from "node:path"
+import * as UsageLedger from "../../../src/observability/UsageLedger.ts"
+import * as ChildCli from "../childCli.ts"
+import { repoRoot, runProcess } from "../../support/runProcess.ts"
+import { post, request } from "../../server/support.ts"
+
+// Waits for the first stdout line (the server is up once it is there).
+const listening = (child: ChildCli.Child): Effect.Effect<string> =>
+  Effect.gen(function*() {
+    while (!child.stdout().includes("\n")) {
+      if (yield* Effect.promise(() => Promise.race([child.exited.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 25))]))) {
+        return yield* Effect.die(new Error(`serve exited early: ${child.stderr()}`))
+      }
+    }
+    return child.stdout().split("\n")[0]!
+  })
+
+describe("llm-connect serve (process)", () => {
+  it.live("SIGTERM drains the calls in flight: every one answered, every ledger row written, exit 0", () =>
+    Effect.gen(function*() {
+      const dir = ChildCli.workspace({})
+      const ledger = join(dir, "usage.db")
+      const child = ChildCli.start(
+        ["serve", "--port", "0", "--provider", "mock", "--mock-latency", "1500ms", "--ledger", ledger],
+        dir
+      )
+      const line = yield* listening(child)
+      assert.match(line, /^listening on http:\/\/127\.0\.0\.1:\d+$/)
+      const url = line.slice("listening on ".length)
+      const calls = yield* Effect.forkChild(
+        Effect.all([1, 2, 3].map((n) => post(`${url}/execute`, { prompt: `call ${n}`, systemPrompt: null })), { concurrency: "unbounded" })
+      )
+      // Wait until the three are in the server (the metrics request itself is the fourth).
+      while (!/llm_connect_serve_requests_in_flight 4\b/.test((yield* request(`${url}/metrics`)).text)) yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
+      process.kill(child.pid, "SIGTERM")
+      const answers = yield* Fiber.join(calls)
+      assert.deepStrictEqual(answers.map((answer) => answer.status), [200, 200, 200])
+      assert.deepStrictEqual(answers.map((answer) => (answer.json as { content: string }).content.includes(`call`)), [true, true, true])
+      const code = yield* Effect.promise(() => child.exited)
+      assert.strictEqual(code, 0)
+      assert.strictEqual(child.stdout(), `${line}\n`)
+      const entries = yield* Effect.scoped(Effect.flatMap(UsageLedger.makeSqlite(ledger), (opened) => opened.entries()))
+      assert.strictEqual(entries.filter((entry) => entry.outcome === "ok").length, 3)
+      const access = ChildCli.events(child.stderr()).filter((event) => event.path === "/execute")
+      assert.deepStrictEqual(access.map((event) => event.status), [200, 200, 200])
+    }), 60_000)
+
+  it.live("a non-loopback address without keys is refused (exit 2) unless --no-auth", () =>
+    Effect.gen(function*() {
+      const dir = ChildCli.workspace({})
+      const refused = yield* ChildCli.run(["serve", "--host", "0.0.0.0", "--port", "0", "--provider", "mock"], dir)
+      assert.strictEqual(refused.code, 2)
+      assert.strictEqual(refused.stdout, "")
+      assert.match(refused.stderr, /refusing to listen on 0\.0\.0\.0 without keys/)
+      assert.match(refused.stderr, /--no-auth/)
+    }), 60_000)
+
+  it.live("the real claude -p with ANTHROPIC_BASE_URL pointing at serve answers through the mock upstream", () =>
+    Effect.gen(function*() {
+      const dir = ChildCli.workspace({})
+      const child = ChildCli.start(["serve", "--port", "0", "--provider", "mock", "--mock-reply", "pong from llm-connect", "--no-ledger"], dir)
+      const url = (yield* listening(child)).slice("listening on ".length)
+      const claude = yield* runProcess(join(repoRoot, "node_modules/.bin/claude"), ["-p", "say ping"], {
+        cwd: dir,
+        env: {
+          PATH: process.env.PATH ?? "",
+          HOME: dir,
+          XDG_STATE_HOME: join(dir, "state"),
+          ANTHROPIC_BASE_URL: url,
+          ANTHROPIC_API_KEY: "sk-ant-test-not-a-key",
+          CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: "1",
+          DISABLE_TELEMETRY: "1",
+          DISABLE_AUTOUPDATER: "1"
+        }
+      })
+      process.kill(child.pid, "SIGTERM")
+      assert.strictEqual(claude.exitCode, 0, claude.stderr)
+      assert.strictEqual(claude.stdout.trim(), "pong from llm-connect")
+      assert.strictEqual(yield* Effect.promise(() => child.exited), 0)
+      const calls = ChildCli.events(child.stderr()).filter((event) => event.path === "/v1/messages")
+      assert.isAbove(calls.length, 0)
+      assert.isTrue(calls.every((event) => event.status === 200))
+      assert.notInclude(child.stderr(), "sk-ant-test-not-a-key")
+    }), 120_000)
+})
