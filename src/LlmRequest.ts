@@ -8,6 +8,7 @@
  */
 import { Schema } from "effect"
 import * as Message from "./Message.ts"
+import * as ResponseFormat from "./ResponseFormat.ts"
 import * as Tool from "./Tool.ts"
 
 /**
@@ -59,11 +60,18 @@ export const LlmRequest = Schema.Struct({
     description: "Tools the model may call (name, description, parameters as JSON Schema); names unique."
   }),
   toolChoice: Schema.optionalKey(Tool.ToolChoice),
+  responseFormat: Schema.optionalKey(ResponseFormat.ResponseFormat).annotate({
+    description: "Structured output: answer with a JSON object matching this JSON Schema (see ResponseFormat)."
+  }),
   metadata: Schema.optionalKey(Metadata)
 }).check(
   Schema.makeFilter((request: { readonly tools?: ReadonlyArray<Tool.Definition>; readonly toolChoice?: Tool.ToolChoice }) => {
     const problem = Tool.checkDeclarations(request.tools, request.toolChoice)
     return problem === undefined ? undefined : { path: [problem.parameter], issue: problem.description }
+  }),
+  Schema.makeFilter((request: { readonly responseFormat?: ResponseFormat.ResponseFormat }) => {
+    const problem = request.responseFormat === undefined ? undefined : ResponseFormat.check(request.responseFormat)
+    return problem === undefined ? undefined : { path: ["responseFormat", "schema"], issue: problem }
   })
 ).annotate({ identifier: "LlmRequest" })
 
@@ -143,6 +151,7 @@ export const promptText = (request: LlmRequest): string => {
   for (const message of request.messages) parts.push(Message.text(message))
   const tools = toolsText(request)
   if (tools !== "") parts.push(tools)
+  if (request.responseFormat !== undefined) parts.push(responseFormatText(request.responseFormat))
   return parts.join("\n")
 }
 
@@ -167,5 +176,22 @@ export const toolsText = (request: Pick<LlmRequest, "tools">): string => {
   toolsTexts.set(tools, out)
   return out
 }
+
+/**
+ * The text of a request's structured-output schema as a model reads it (its name, description
+ * and JSON Schema): what the token counts add for it.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const responseFormatText = (format: ResponseFormat.ResponseFormat): string => {
+  const known = formatTexts.get(format)
+  if (known !== undefined) return known
+  const text = `${ResponseFormat.nameOf(format)}\n${format.description ?? ""}\n${JSON.stringify(format.schema)}`
+  formatTexts.set(format, text)
+  return text
+}
+
+const formatTexts = new WeakMap<ResponseFormat.ResponseFormat, string>()
 
 const toolsTexts = new WeakMap<ReadonlyArray<Tool.Definition>, string>()
