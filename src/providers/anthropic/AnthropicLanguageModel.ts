@@ -188,7 +188,11 @@ export const fromHttpClient = (http: HttpClient.HttpClient, options: Options = {
       if (invalid !== undefined) return Stream.fail(invalid)
       const streamed = client.streamMessage(request, Mapping.toWireRequest(request, request.model ?? defaultModel, maxTokens))
       const format = request.responseFormat
-      return format === undefined ? streamed : Stream.suspend(() => Stream.map(streamed, forcedToolAsText(format)))
+      return format === undefined ? streamed : Stream.suspend(() =>
+        Stream.map(streamed, forcedToolAsText(format)).pipe(
+          // The call's opening fragment is empty: no empty text delta for it.
+          Stream.filter((part) => part.type !== "text-delta" || part.text !== "")
+        ))
     }
   })
 }
