@@ -38,6 +38,7 @@ import * as BuiltinProviders from "./providers/BuiltinProviders.ts"
 import * as MockConfig from "./providers/mock/MockConfig.ts"
 import * as ResilienceConfig from "./resilience/ResilienceConfig.ts"
 import * as RequestSize from "./RequestSize.ts"
+import * as StructuredOutputConfig from "./StructuredOutputConfig.ts"
 
 /**
  * Every section, in the order of the file's keys. Add a concern's section here (and nowhere
@@ -56,7 +57,8 @@ export const composition = ConfigSection.compose([
   BudgetConfig.section,
   PricesConfig.section,
   ResilienceConfig.section,
-  RequestSize.section
+  RequestSize.section,
+  StructuredOutputConfig.section
 ])
 
 /**
