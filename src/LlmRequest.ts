@@ -139,8 +139,8 @@ export const make = (input: Input): LlmRequest => {
 export const decode = Schema.decodeUnknownEffect(LlmRequest)
 
 /**
- * The text of a request (system prompt, all messages, and the tool declarations), used for
- * token estimates.
+ * The text of a request (system prompt, all messages, the tool declarations and the
+ * structured-output schema), used for token estimates.
  *
  * @since 0.1.0
  * @category accessors
@@ -151,19 +151,25 @@ export const promptText = (request: LlmRequest): string => {
   for (const message of request.messages) parts.push(Message.text(message))
   const tools = toolsText(request)
   if (tools !== "") parts.push(tools)
-  if (request.responseFormat !== undefined) parts.push(responseFormatText(request.responseFormat))
   return parts.join("\n")
 }
 
 /**
- * The text of a request's tool declarations as a model reads them (each tool's name,
- * description and JSON Schema), `""` when it declares none: what the token counts add for tools.
+ * The text of a request's declarations as a model reads them: each tool's name, description and
+ * JSON Schema, and the structured-output schema (`responseFormat`, sent with the request too:
+ * as its own field, or as a forced tool), `""` when it declares neither. What the token counts
+ * add for tools and schemas, so a budget reserves for them.
  *
  * @since 0.1.0
  * @category accessors
  */
-export const toolsText = (request: Pick<LlmRequest, "tools">): string => {
-  const tools = request.tools
+export const toolsText = (request: Pick<LlmRequest, "tools" | "responseFormat">): string => {
+  const declared = declarationsText(request.tools)
+  const format = request.responseFormat
+  return format === undefined ? declared : `${declared}${responseFormatText(format)}\n`
+}
+
+const declarationsText = (tools: ReadonlyArray<Tool.Definition> | undefined): string => {
   if (tools === undefined || tools.length === 0) return ""
   // The same declarations travel with every call of a conversation and are read by several
   // layers (size guard, estimates, the mock): their text is kept per list.

@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Schema } from "effect"
 import * as BudgetLanguageModel from "../src/budget/BudgetLanguageModel.ts"
 import * as BudgetTracker from "../src/budget/BudgetTracker.ts"
+import * as Estimate from "../src/budget/Estimate.ts"
 import * as LanguageModel from "../src/LanguageModel.ts"
 import * as LlmError from "../src/LlmError.ts"
 import * as LlmRequest from "../src/LlmRequest.ts"
@@ -9,6 +10,7 @@ import * as Message from "../src/Message.ts"
 import * as MockLanguageModel from "../src/providers/mock/MockLanguageModel.ts"
 import * as ResponseFormat from "../src/ResponseFormat.ts"
 import * as TestModel from "../src/testing/TestModel.ts"
+import * as Tokenizer from "../src/Tokenizer.ts"
 
 const City = Schema.Struct({ city: Schema.String, population: Schema.Int })
 
@@ -173,9 +175,17 @@ describe("LlmRequest.responseFormat", () => {
       assert.include(String(error), "responseFormat.schema must be a JSON Schema object")
     }))
 
-  it("the schema counts in the prompt text (token estimates)", () => {
+  it("the schema counts as input: prompt text, the token count, and Anthropic's forced-tool framing in the estimate", () => {
+    const plain = LlmRequest.make({ prompt: "x" })
     const request = LlmRequest.make({ prompt: "x", responseFormat: ResponseFormat.fromSchema(City, { name: "city" }) })
     assert.include(LlmRequest.promptText(request), "\"population\"")
+    assert.include(LlmRequest.toolsText(request), "city\n")
+    assert.isAbove(Tokenizer.countRequest(request), Tokenizer.countRequest(plain) + 20)
+    assert.strictEqual(
+      Estimate.framingOf(request, Estimate.settingsFor("anthropic")) - Estimate.framingOf(plain, Estimate.settingsFor("anthropic")),
+      400 + Estimate.TOOL_FRAMING_PER_TOOL
+    )
+    assert.strictEqual(Estimate.framingOf(request, Estimate.settingsFor("mock")), 0)
   })
 
   it("strict is the request's, else whether every object is closed with every property required", () => {
