@@ -21,7 +21,9 @@ import * as LlmRequest from "../src/LlmRequest.ts"
 import * as LlmResponse from "../src/LlmResponse.ts"
 import * as ServeApi from "../src/server/ServeApi.ts"
 import * as StreamPart from "../src/StreamPart.ts"
+import * as SchemaFile from "../src/cli/SchemaFile.ts"
 import * as ToolsFile from "../src/cli/ToolsFile.ts"
+import * as ResponseFormat from "../src/ResponseFormat.ts"
 import * as MockToolCalls from "../src/providers/mock/MockToolCalls.ts"
 import * as ToolCall from "../src/ToolCall.ts"
 import * as WorkflowFile from "../src/workflow/WorkflowFile.ts"
@@ -96,7 +98,13 @@ export const contracts: ReadonlyArray<Contract> = [
     title: "llm-connect tool calls (LlmResponse.toolCalls; `prompt --json` field toolCalls)",
     schema: Schema.Array(ToolCall.ToolCall)
   },
-  { file: "mock-tool-calls.schema.json", title: "llm-connect mock tool-call script (--mock-tool-calls FILE)", schema: MockToolCalls.Script }
+  { file: "mock-tool-calls.schema.json", title: "llm-connect mock tool-call script (--mock-tool-calls FILE)", schema: MockToolCalls.Script },
+  { file: "response-format.schema.json", title: "llm-connect structured output request (LlmRequest.responseFormat)", schema: ResponseFormat.ResponseFormat },
+  {
+    file: "prompt-object.schema.json",
+    title: "llm-connect `prompt --schema FILE --json` on success (the response with the decoded object)",
+    schema: SchemaFile.ObjectDocument
+  }
 ]
 
 /**

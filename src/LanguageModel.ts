@@ -19,11 +19,15 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer, Stream } from "effect"
+import { Context, Effect, Layer, Schema, Stream } from "effect"
 import type { LlmError } from "./LlmError.ts"
+import * as LlmErrorModule from "./LlmError.ts"
 import * as LlmRequest from "./LlmRequest.ts"
 import type { LlmResponse } from "./LlmResponse.ts"
+import * as Message from "./Message.ts"
+import * as ResponseFormat from "./ResponseFormat.ts"
 import * as StreamPart from "./StreamPart.ts"
+import * as Usage from "./Usage.ts"
 
 /**
  * A provider/model a service may call.
@@ -232,3 +236,147 @@ export const layerWrap = <E, R>(
   wrap: (inner: Service) => Effect.Effect<Service, E, R>
 ): Layer.Layer<LanguageModel, E, LanguageModel | R> =>
   Layer.fresh(Layer.effect(LanguageModel, LanguageModel.use(wrap)))
+
+/**
+ * What {@link generateObject} takes: the Schema of the object, the conversation (`prompt` or
+ * `messages`) and any other request field, plus how to ask and how often to repair.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type GenerateObjectOptions<S extends Schema.Top> = Omit<LlmRequest.Fields, "responseFormat"> & {
+  /** The Schema the answer is decoded with; its root must be an object (`Schema.Struct`). */
+  readonly schema: S
+  /** The schema's name for the provider (default `output`). */
+  readonly name?: string | undefined
+  /** What the object is, for the model. */
+  readonly description?: string | undefined
+  /** OpenAI protocol: strict schema adherence (default: when the schema allows it). */
+  readonly strict?: boolean | undefined
+  /**
+   * The JSON Schema sent, when it should not be generated from `schema` (e.g. a `--schema` file,
+   * whose own text is what the provider should see).
+   */
+  readonly jsonSchema?: Record<string, unknown> | undefined
+  /**
+   * How many more requests to make when the answer does not decode (default
+   * {@link DEFAULT_REPAIR_ATTEMPTS}, at most `ResponseFormat.MAX_REPAIR_ATTEMPTS`). Each repair is
+   * a whole call through the stack (reserved and counted by the budget) that sends back the
+   * invalid answer and what was wrong with it.
+   */
+  readonly repairAttempts?: number | undefined
+} & ({ readonly prompt: Message.Prompt } | { readonly messages: ReadonlyArray<Message.Message> })
+
+/**
+ * The repair attempts of a {@link generateObject} call that sets none: one, so at most two
+ * requests.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_REPAIR_ATTEMPTS = 1
+
+/**
+ * What {@link generateObject} gives: the decoded object, the response it came from, every
+ * response of the call (the first, then each repair's) and their usage summed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ObjectResponse<A> {
+  readonly object: A
+  /** The response the object was read from (the last one). */
+  readonly response: LlmResponse
+  /** Every response, in order: more than one when the answer needed repairing. */
+  readonly responses: ReadonlyArray<LlmResponse>
+  /** The usage of all the responses together. */
+  readonly usage: Usage.Usage
+}
+
+const invalidRepairAttempts = (provider: string, value: number): LlmError =>
+  LlmErrorModule.make(
+    provider,
+    new LlmErrorModule.InvalidRequest({
+      description: `repairAttempts must be a whole number from 0 to ${ResponseFormat.MAX_REPAIR_ATTEMPTS}, got ${value}`,
+      parameter: "repairAttempts"
+    })
+  )
+
+/**
+ * Asks for structured output and decodes it with the Schema: the value, typed. The request
+ * carries a `responseFormat` (the Schema's JSON Schema, see `ResponseFormat`), which each provider
+ * maps to its own structured output. An answer that is not JSON or does not decode gets
+ * `repairAttempts` more requests (default 1), each sending back the answer and its decode issues
+ * and each going through the whole stack (so the budget reserves and counts it); after the last,
+ * the call fails with `InvalidOutput` carrying the raw text and the issues (both bounded).
+ *
+ * @since 0.1.0
+ * @category accessors
+ * @example
+ * const { object } = yield* LanguageModel.generateObject({
+ *   schema: Schema.Struct({ city: Schema.String, population: Schema.Int }),
+ *   prompt: "The largest city of France, as JSON"
+ * })
+ */
+export const generateObject = <S extends Schema.Top>(
+  options: GenerateObjectOptions<S>
+): Effect.Effect<ObjectResponse<S["Type"]>, LlmError, LanguageModel | S["DecodingServices"]> =>
+  Effect.gen(function*() {
+    const model = yield* LanguageModel
+    const { description, jsonSchema, name, repairAttempts, schema, strict, ...fields } = options
+    const attempts = repairAttempts ?? DEFAULT_REPAIR_ATTEMPTS
+    if (!Number.isInteger(attempts) || attempts < 0 || attempts > ResponseFormat.MAX_REPAIR_ATTEMPTS) {
+      return yield* Effect.fail(invalidRepairAttempts(model.provider, attempts))
+    }
+    const generated = ResponseFormat.fromSchema(schema, { name, description, strict })
+    const format: ResponseFormat.ResponseFormat = jsonSchema === undefined ? generated : { ...generated, schema: jsonSchema }
+    const problem = ResponseFormat.check(format)
+    if (problem !== undefined) {
+      return yield* Effect.fail(LlmErrorModule.make(
+        model.provider,
+        new LlmErrorModule.InvalidRequest({ description: problem, parameter: "schema" })
+      ))
+    }
+    const base = LlmRequest.make({ ...fields, responseFormat: format } as LlmRequest.Input)
+    const decode = Schema.decodeUnknownEffect(schema)
+    const responses: Array<LlmResponse> = []
+    let messages = base.messages
+    for (let attempt = 0;; attempt++) {
+      const response = yield* model.generate(attempt === 0 ? base : { ...base, messages })
+      responses.push(response)
+      const parsed = ResponseFormat.parseJson(response.content)
+      let issues: ReadonlyArray<string>
+      if (parsed.ok) {
+        const decoded = yield* Effect.result(decode(parsed.value, { errors: "all" }))
+        if (decoded._tag === "Success") {
+          return {
+            object: decoded.success,
+            response,
+            responses,
+            usage: responses.reduce((sum, each) => Usage.add(sum, each.usage), Usage.empty)
+          }
+        }
+        issues = ResponseFormat.issuesOf(decoded.failure)
+      } else {
+        issues = [parsed.issue]
+      }
+      if (attempt >= attempts) {
+        return yield* Effect.fail(LlmErrorModule.make(
+          response.provider,
+          new LlmErrorModule.InvalidOutput({
+            description: `the answer does not match the requested schema (${ResponseFormat.nameOf(format)}) after ` +
+              `${responses.length} request(s): ${issues[0] ?? "no issue reported"}` +
+              (issues.length > 1 ? ` (and ${issues.length - 1} more)` : ""),
+            raw: ResponseFormat.boundRaw(response.content),
+            issues
+          }),
+          { model: response.model, ...(response.requestId !== undefined ? { requestId: response.requestId } : {}) }
+        ))
+      }
+      messages = [
+        ...messages,
+        Message.assistant(ResponseFormat.boundRaw(response.content)),
+        Message.user(ResponseFormat.repairPrompt(format, issues))
+      ]
+    }
+  })

@@ -39,6 +39,7 @@ import * as MockConfig from "./providers/mock/MockConfig.ts"
 import * as ResilienceConfig from "./resilience/ResilienceConfig.ts"
 import * as RequestSize from "./RequestSize.ts"
 import * as ServeConfig from "./server/ServeConfig.ts"
+import * as StructuredOutputConfig from "./StructuredOutputConfig.ts"
 
 /**
  * Every section, in the order of the file's keys. Add a concern's section here (and nowhere
@@ -58,7 +59,8 @@ export const composition = ConfigSection.compose([
   PricesConfig.section,
   ResilienceConfig.section,
   RequestSize.section,
-  ServeConfig.section
+  ServeConfig.section,
+  StructuredOutputConfig.section
 ])
 
 /**

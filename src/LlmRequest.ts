@@ -8,6 +8,7 @@
  */
 import { Schema } from "effect"
 import * as Message from "./Message.ts"
+import * as ResponseFormat from "./ResponseFormat.ts"
 import * as Tool from "./Tool.ts"
 
 /**
@@ -59,11 +60,18 @@ export const LlmRequest = Schema.Struct({
     description: "Tools the model may call (name, description, parameters as JSON Schema); names unique."
   }),
   toolChoice: Schema.optionalKey(Tool.ToolChoice),
+  responseFormat: Schema.optionalKey(ResponseFormat.ResponseFormat).annotate({
+    description: "Structured output: answer with a JSON object matching this JSON Schema (see ResponseFormat)."
+  }),
   metadata: Schema.optionalKey(Metadata)
 }).check(
   Schema.makeFilter((request: { readonly tools?: ReadonlyArray<Tool.Definition>; readonly toolChoice?: Tool.ToolChoice }) => {
     const problem = Tool.checkDeclarations(request.tools, request.toolChoice)
     return problem === undefined ? undefined : { path: [problem.parameter], issue: problem.description }
+  }),
+  Schema.makeFilter((request: { readonly responseFormat?: ResponseFormat.ResponseFormat }) => {
+    const problem = request.responseFormat === undefined ? undefined : ResponseFormat.check(request.responseFormat)
+    return problem === undefined ? undefined : { path: ["responseFormat", "schema"], issue: problem }
   })
 ).annotate({ identifier: "LlmRequest" })
 
@@ -131,8 +139,8 @@ export const make = (input: Input): LlmRequest => {
 export const decode = Schema.decodeUnknownEffect(LlmRequest)
 
 /**
- * The text of a request (system prompt, all messages, and the tool declarations), used for
- * token estimates.
+ * The text of a request (system prompt, all messages, the tool declarations and the
+ * structured-output schema), used for token estimates.
  *
  * @since 0.1.0
  * @category accessors
@@ -147,14 +155,21 @@ export const promptText = (request: LlmRequest): string => {
 }
 
 /**
- * The text of a request's tool declarations as a model reads them (each tool's name,
- * description and JSON Schema), `""` when it declares none: what the token counts add for tools.
+ * The text of a request's declarations as a model reads them: each tool's name, description and
+ * JSON Schema, and the structured-output schema (`responseFormat`, sent with the request too:
+ * as its own field, or as a forced tool), `""` when it declares neither. What the token counts
+ * add for tools and schemas, so a budget reserves for them.
  *
  * @since 0.1.0
  * @category accessors
  */
-export const toolsText = (request: Pick<LlmRequest, "tools">): string => {
-  const tools = request.tools
+export const toolsText = (request: Pick<LlmRequest, "tools" | "responseFormat">): string => {
+  const declared = declarationsText(request.tools)
+  const format = request.responseFormat
+  return format === undefined ? declared : `${declared}${responseFormatText(format)}\n`
+}
+
+const declarationsText = (tools: ReadonlyArray<Tool.Definition> | undefined): string => {
   if (tools === undefined || tools.length === 0) return ""
   // The same declarations travel with every call of a conversation and are read by several
   // layers (size guard, estimates, the mock): their text is kept per list.
@@ -167,5 +182,22 @@ export const toolsText = (request: Pick<LlmRequest, "tools">): string => {
   toolsTexts.set(tools, out)
   return out
 }
+
+/**
+ * The text of a request's structured-output schema as a model reads it (its name, description
+ * and JSON Schema): what the token counts add for it.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const responseFormatText = (format: ResponseFormat.ResponseFormat): string => {
+  const known = formatTexts.get(format)
+  if (known !== undefined) return known
+  const text = `${ResponseFormat.nameOf(format)}\n${format.description ?? ""}\n${JSON.stringify(format.schema)}`
+  formatTexts.set(format, text)
+  return text
+}
+
+const formatTexts = new WeakMap<ResponseFormat.ResponseFormat, string>()
 
 const toolsTexts = new WeakMap<ReadonlyArray<Tool.Definition>, string>()

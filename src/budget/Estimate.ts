@@ -102,7 +102,8 @@ export const bound = (request: LlmRequest, provider: string): number =>
  * @category estimates
  */
 export const framingOf = (request: LlmRequest, settings: Settings): number => {
-  const tools = request.tools?.length ?? 0
+  // Structured output is one more tool where a provider forces one (Anthropic), and framed like one elsewhere.
+  const tools = (request.tools?.length ?? 0) + (request.responseFormat === undefined ? 0 : 1)
   if (tools === 0) return settings.framing
   const perRequest = settings.toolFraming ?? DEFAULT_TOOL_FRAMING
   return settings.framing + (perRequest === 0 ? 0 : perRequest + tools * TOOL_FRAMING_PER_TOOL)

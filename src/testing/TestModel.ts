@@ -5,7 +5,9 @@
  * the `Clock`, so `TestClock` drives it), a fault (`{ fault: "429:1s" }`, the mock's fault
  * syntax), tool calls (`{ toolCalls: [{ name: "get_weather", arguments: { city: "Paris" } }] }`:
  * the response's `toolCalls`, finish reason `tool-calls`; `rawArguments` scripts arguments that
- * do not parse) or a function of the request. Built on the mock provider: usage is counted with the
+ * do not parse) or a function of the request. A structured-output request
+ * (`LanguageModel.generateObject`) gets the step's reply as it is, so a script of JSON texts
+ * drives decoding, repairs and `InvalidOutput`. Built on the mock provider: usage is counted with the
  * real tokenizer, `maxTokens` and `stop` apply, and every request is recorded in the
  * `MockLanguageModel` control, which the layer also provides. When the script runs out, the
  * next call fails with `InvalidRequest` saying how many steps there were, unless `otherwise`

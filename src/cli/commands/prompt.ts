@@ -8,6 +8,13 @@
  * With `--tools FILE` the request declares tools and the model's tool calls are printed, one line
  * each (with `--json`, in `toolCalls`); no tool is executed.
  *
+ * With `--schema FILE.json` the call asks for structured output (`LanguageModel.generateObject`
+ * with the file's JSON Schema, converted by `SchemaFile`) and prints the decoded object as
+ * pretty JSON (with `--json`, the response document with `object`, `requests` and
+ * `totalUsage`); an answer that does not decode after `--repair-attempts` repairs exits 1
+ * (`InvalidOutput`). `--schema` with `--stream` is refused (exit 2): the object is printed once
+ * it is decoded, never in pieces.
+ *
  * The flags come in groups (`../flags/*.ts`), each a record keyed by config path, so a new
  * capability adds its flags by spreading one more group into the config below and into
  * `ConfigFlags.overrides(...)`.
@@ -29,9 +36,11 @@ import * as ObservabilityFlags from "../flags/ObservabilityFlags.ts"
 import * as OutputFlags from "../flags/OutputFlags.ts"
 import * as RequestSizeFlags from "../flags/RequestSizeFlags.ts"
 import * as ResilienceFlags from "../flags/ResilienceFlags.ts"
+import * as SchemaFlags from "../flags/SchemaFlags.ts"
 import * as ToolFlags from "../flags/ToolFlags.ts"
 import * as Output from "../Output.ts"
 import * as PromptStream from "./promptStream.ts"
+import * as SchemaFile from "../SchemaFile.ts"
 import * as ToolsFile from "../ToolsFile.ts"
 
 /**
@@ -61,6 +70,8 @@ export const command = Command.make(
     requestSize: RequestSizeFlags.flags,
     config: ConfigFlags.config,
     tools: ToolFlags.flags,
+    schema: SchemaFlags.schema,
+    structured: SchemaFlags.settings,
     json: OutputFlags.json,
     stream: OutputFlags.stream
   },
@@ -72,6 +83,7 @@ export const command = Command.make(
         input.budget,
         input.resilience,
         input.requestSize,
+        input.structured,
         ObservabilityFlags.overrides(input.ledger)
       ),
       configFile: ConfigFlags.configFile(input.config)
@@ -81,6 +93,15 @@ export const command = Command.make(
       file: Option.getOrUndefined(input.tools.tools),
       choice: Option.getOrUndefined(input.tools.toolChoice)
     })
+    const schemaFile = Option.getOrUndefined(input.schema)
+    if (schemaFile !== undefined && input.stream) {
+      return yield* Effect.fail(LlmError.make("config", new LlmError.Configuration({
+        description: "--schema cannot be combined with --stream: the object is printed once it is decoded",
+        setting: "schema",
+        fix: "drop --stream (or drop --schema to stream the text)"
+      })))
+    }
+    const structured = schemaFile === undefined ? undefined : yield* SchemaFile.load(schemaFile)
     const layer = yield* Stack.fromConfig(resolved)
     if (config.provider === "mock") yield* Output.notice(MOCK_NOTICE)
     else {
@@ -107,6 +128,32 @@ export const command = Command.make(
         layer
       )
       if (!input.json) yield* Output.notice(Output.usageLine(streamed))
+      return
+    }
+    if (structured !== undefined) {
+      const result = yield* Effect.provide(
+        LanguageModel.generateObject({
+          ...request,
+          schema: structured.schema,
+          jsonSchema: structured.jsonSchema,
+          name: structured.name,
+          repairAttempts: config.repairAttempts
+        }),
+        layer
+      )
+      if (input.json) {
+        const document: SchemaFile.ObjectDocument = {
+          ...result.response,
+          object: result.object,
+          requests: result.responses.length,
+          totalUsage: result.usage
+        }
+        yield* Output.json(document)
+      } else {
+        yield* Output.result(JSON.stringify(result.object, null, 2))
+        const line = Output.usageLine(result.response)
+        yield* Output.notice(result.responses.length === 1 ? line : `${line} (last of ${result.responses.length} requests; ${result.usage.totalTokens} tokens in all)`)
+      }
       return
     }
     const response = yield* Effect.provide(LanguageModel.generate(request), layer)
@@ -137,6 +184,7 @@ export const command = Command.make(
     { command: "llm-connect prompt \"Tell a story\" --stream", description: "print the answer as it arrives" },
     { command: "llm-connect prompt \"Hi\" --stream --json", description: "JSON Lines: text-delta lines, then one finish line" },
     { command: "llm-connect prompt \"Hi\" --mock-faults 500 --max-retries 0", description: "see how a provider failure looks (exit 1)" },
-    { command: "llm-connect prompt \"Weather in Paris?\" --tools tools.yaml --tool-choice required", description: "print the model's tool calls (none is run)" }
+    { command: "llm-connect prompt \"Weather in Paris?\" --tools tools.yaml --tool-choice required", description: "print the model's tool calls (none is run)" },
+    { command: "llm-connect prompt \"The largest city of France\" --schema city.json", description: "structured output: print the decoded object" }
   ])
 )

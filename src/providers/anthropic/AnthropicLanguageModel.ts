@@ -16,7 +16,9 @@
  * blocks (tool calls to `tool_use`, tool results to `tool_result` in a user message), and
  * `maxTokens`, which Anthropic requires, to `max_tokens`: the request's, else
  * `providers.anthropic.options.maxTokens`, else {@link DEFAULT_MAX_TOKENS}. Finish reasons,
- * usage and errors are normalised in `internal/` (mapping, errors); the key is resolved by the
+ * usage and errors are normalised in `internal/` (mapping, errors). Structured output
+ * (`responseFormat`) is a forced tool whose input comes back as the response's text (streamed:
+ * as text deltas). The key is resolved by the
  * provider kit: `providers.anthropic.apiKey`, `ANTHROPIC_API_KEY`, then the key file.
  *
  * @since 0.1.0
@@ -25,6 +27,8 @@ import { Duration, Effect, type FileSystem, Layer, type Path, type Redacted, Sch
 import { HttpClient } from "effect/http"
 import * as LanguageModel from "../../LanguageModel.ts"
 import type { Provider } from "../../ProviderRegistry.ts"
+import * as ResponseFormat from "../../ResponseFormat.ts"
+import * as StreamPart from "../../StreamPart.ts"
 import * as Checks from "../internal/content.ts"
 import * as ProviderKit from "../ProviderKit.ts"
 import * as Client from "./internal/client.ts"
@@ -134,6 +138,25 @@ export const toFinishReason = Mapping.toFinishReason
  */
 export const toUsage = Mapping.toUsage
 
+// Structured output in a stream: the fragments of the forced tool's input become text deltas,
+// and the finish part's response has the object as its text (ResponseFormat.fromForcedTool).
+const forcedToolAsText = (format: ResponseFormat.ResponseFormat) => {
+  const name = ResponseFormat.nameOf(format)
+  let index: number | undefined
+  return (part: StreamPart.StreamPart): StreamPart.StreamPart => {
+    switch (part.type) {
+      case "tool-call-delta": {
+        if (part.name === name && index === undefined) index = part.index
+        return part.index === index ? StreamPart.textDelta(part.argumentsDelta) : part
+      }
+      case "finish":
+        return StreamPart.finish(ResponseFormat.fromForcedTool(format, part.response))
+      default:
+        return part
+    }
+  }
+}
+
 /**
  * Builds the service on an `HttpClient`.
  *
@@ -156,12 +179,20 @@ export const fromHttpClient = (http: HttpClient.HttpClient, options: Options = {
     generate: (request) => {
       const invalid = Checks.invalidTools(PROVIDER, request, request.model ?? defaultModel)
       if (invalid !== undefined) return Effect.fail(invalid)
-      return client.createMessage(request, Mapping.toWireRequest(request, request.model ?? defaultModel, maxTokens))
+      const created = client.createMessage(request, Mapping.toWireRequest(request, request.model ?? defaultModel, maxTokens))
+      const format = request.responseFormat
+      return format === undefined ? created : Effect.map(created, (response) => ResponseFormat.fromForcedTool(format, response))
     },
     stream: (request) => {
       const invalid = Checks.invalidTools(PROVIDER, request, request.model ?? defaultModel)
       if (invalid !== undefined) return Stream.fail(invalid)
-      return client.streamMessage(request, Mapping.toWireRequest(request, request.model ?? defaultModel, maxTokens))
+      const streamed = client.streamMessage(request, Mapping.toWireRequest(request, request.model ?? defaultModel, maxTokens))
+      const format = request.responseFormat
+      return format === undefined ? streamed : Stream.suspend(() =>
+        Stream.map(streamed, forcedToolAsText(format)).pipe(
+          // The call's opening fragment is empty: no empty text delta for it.
+          Stream.filter((part) => part.type !== "text-delta" || part.text !== "")
+        ))
     }
   })
 }

@@ -220,8 +220,8 @@ export const make = (options: Options = {}): Effect.Effect<LanguageModel.Service
       const call: Errors.CallInfo = { model, ...(apiKey !== undefined ? { apiKey: Redacted.value(apiKey) } : {}) }
       const fail = (failure: Errors.Failure) => Effect.fail(Errors.toLlmError(failure, call))
       yield* Effect.annotateCurrentSpan({ "llm.provider": PROVIDER, "llm.model": model })
-      // Claude Code runs as a plain model (ADR 0008): tools are refused before anything else.
-      const noTools = TextOnly.noTools(PROVIDER, request, model)
+      // Claude Code runs as a plain model (ADR 0008): tools and structured output are refused first.
+      const noTools = TextOnly.noTools(PROVIDER, request, model) ?? TextOnly.noResponseFormat(PROVIDER, request, model)
       if (noTools !== undefined) return yield* Effect.fail(noTools)
       const warnings = Invocation.unsupportedParameters(request)
       if (warnings.length > 0) {

@@ -78,3 +78,21 @@ export const noTools = (provider: string, request: LlmRequest, model: string): L
     { model }
   )
 }
+
+/**
+ * The `Unsupported` error of a provider that offers no structured output, for a request that
+ * asks for it (`responseFormat`), or `undefined`.
+ *
+ * @since 0.1.0
+ * @internal
+ */
+export const noResponseFormat = (provider: string, request: LlmRequest, model: string): LlmError.LlmError | undefined =>
+  request.responseFormat === undefined ? undefined : LlmError.make(
+    provider,
+    new LlmError.Unsupported({
+      description: `${provider} does not offer structured output: the request asks for a JSON object (responseFormat); ` +
+        `send it without a schema, or use a provider with structured output (openai, anthropic, gemini, openrouter, openai-compatible, mock)`,
+      feature: "structured-output"
+    }),
+    { model }
+  )

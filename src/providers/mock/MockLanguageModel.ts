@@ -21,6 +21,11 @@
  * Tools that cannot be sent (a name twice, an undeclared named choice) fail with
  * `InvalidRequest`, as with every provider.
  *
+ * Structured output (`responseFormat`): a configured reply (`reply`, `--mock-reply`, a
+ * `TestModel` step) is returned as it is, so output that does not decode can be scripted; with
+ * no reply the answer is the simplest object the schema accepts (`MockToolCalls.minimalValue`),
+ * as JSON.
+ *
  * @since 0.1.0
  */
 import { type Clock, Context, Duration, Effect, Layer, Result, Schema, SchemaGetter, Stream } from "effect"
@@ -32,6 +37,7 @@ import type { LlmRequest } from "../../LlmRequest.ts"
 import * as Message from "../../Message.ts"
 import * as LlmResponseModule from "../../LlmResponse.ts"
 import type { FinishReason, LlmResponse } from "../../LlmResponse.ts"
+import type * as ResponseFormat from "../../ResponseFormat.ts"
 import * as ToolCall from "../../ToolCall.ts"
 import type { Provider } from "../../ProviderRegistry.ts"
 import * as StreamPart from "../../StreamPart.ts"
@@ -132,6 +138,10 @@ const lastUserText = (request: LlmRequest): string => {
   const last = request.messages.at(-1)
   return last === undefined ? "" : Message.text(last)
 }
+
+// Structured output with no reply configured: the simplest object the schema accepts, as JSON.
+const structuredReply = (format: ResponseFormat.ResponseFormat): string =>
+  JSON.stringify(MockToolCalls.minimalValue(format.schema)) ?? "{}"
 
 const replyText = (reply: Reply | undefined, request: LlmRequest): string => {
   if (reply === undefined) return defaultReply(request)
@@ -324,7 +334,11 @@ export const make = (options: Options = {}): Effect.Effect<{ readonly model: Lan
       if (invalid !== undefined) return invalid
       const calls = callsFor(request, id, model)
       if (!Array.isArray(calls)) return calls as LlmError.LlmError
-      const text = calls.length > 0 && typeof options.reply !== "function" ? "" : reply(request)
+      const text = calls.length > 0 && typeof options.reply !== "function"
+        ? ""
+        : request.responseFormat !== undefined && options.reply === undefined
+        ? structuredReply(request.responseFormat)
+        : reply(request)
       return { limited: applyLimits(text, request), calls: calls as ReadonlyArray<ToolCall.ToolCall> }
     }
 

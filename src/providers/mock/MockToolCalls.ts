@@ -124,7 +124,7 @@ const MAX_DEPTH = 8
 
 /**
  * The simplest value a JSON Schema accepts, as far as it can be read: an object with its required
- * properties, the first `enum` member, `const`, the `minimum` of a number, `minLength` `x`s for a
+ * properties, the first `enum` member, `const`, 0 for a number (or its nearest bound when 0 is out of bounds), `minLength` `x`s for a
  * string, `minItems` items of an array, `false`, `null`. Bounded in depth; `$ref`s are resolved in
  * `$defs`.
  *
@@ -159,9 +159,15 @@ export const minimalValue = (schema: unknown, defs?: Readonly<Record<string, unk
       return "x".repeat(typeof node.minLength === "number" ? Math.min(node.minLength, 64) : 0)
     case "integer":
     case "number": {
-      if (typeof node.minimum === "number") return node.minimum
-      if (typeof node.exclusiveMinimum === "number") return type === "integer" ? Math.floor(node.exclusiveMinimum) + 1 : node.exclusiveMinimum + 1
+      // 0 when the bounds allow it (an Effect Int's bounds are the safe-integer range), else the nearest bound.
+      if (typeof node.minimum === "number" && node.minimum > 0) return node.minimum
+      if (typeof node.exclusiveMinimum === "number" && node.exclusiveMinimum >= 0) {
+        return type === "integer" ? Math.floor(node.exclusiveMinimum) + 1 : node.exclusiveMinimum + 1
+      }
       if (typeof node.maximum === "number" && node.maximum < 0) return node.maximum
+      if (typeof node.exclusiveMaximum === "number" && node.exclusiveMaximum <= 0) {
+        return type === "integer" ? Math.ceil(node.exclusiveMaximum) - 1 : node.exclusiveMaximum - 1
+      }
       return 0
     }
     case "boolean":

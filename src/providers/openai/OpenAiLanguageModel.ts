@@ -16,6 +16,11 @@
  * model's `tool_calls` become the response's `toolCalls` (arguments parsed; text that does not
  * parse kept in `rawArguments`).
  *
+ * Structured output (`responseFormat`) goes in `response_format: { type: json_schema,
+ * json_schema: { name, description?, schema, strict } }`, `strict` as `ResponseFormat.strictOf`
+ * decides (the request's, else whether the schema meets strict mode's rules); the object comes
+ * back as the message's text.
+ *
  * Both paths are native: `generate` reads one JSON completion; `stream` sends the same request
  * with `stream: true` and `stream_options: { include_usage: true }` and turns the server-sent
  * chunks into parts as they arrive (`delta.content` as text deltas, `delta.tool_calls` as
@@ -33,6 +38,7 @@ import * as LanguageModel from "../../LanguageModel.ts"
 import * as LlmError from "../../LlmError.ts"
 import type { LlmRequest } from "../../LlmRequest.ts"
 import * as Message from "../../Message.ts"
+import * as ResponseFormat from "../../ResponseFormat.ts"
 import * as LlmResponse from "../../LlmResponse.ts"
 import type * as Tool from "../../Tool.ts"
 import type { Provider } from "../../ProviderRegistry.ts"
@@ -119,6 +125,7 @@ export const toWireRequest = (
     ? { tools: request.tools.map(toWireTool) }
     : {}
   const toolChoice = request.toolChoice === undefined ? {} : { tool_choice: toWireToolChoice(request.toolChoice) }
+  const responseFormat = request.responseFormat === undefined ? {} : { response_format: toWireResponseFormat(request.responseFormat) }
   // Checked against the `openai` package's wire type (type-only import: nothing at run time,
   // nothing in the emitted declarations).
   const wire = {
@@ -129,7 +136,8 @@ export const toWireRequest = (
     ...(request.topP !== undefined ? { top_p: request.topP } : {}),
     ...(request.stop !== undefined && request.stop.length > 0 ? { stop: [...request.stop] } : {}),
     ...tools,
-    ...toolChoice
+    ...toolChoice,
+    ...responseFormat
   } satisfies OpenAiWire.ChatCompletionCreateParamsNonStreaming
   return options.extraBody === undefined ? wire : { ...options.extraBody, ...wire }
 }
@@ -149,6 +157,18 @@ const toWireTool = (tool: Tool.Definition): OpenAiSchema.WireTool & OpenAiWire.C
     name: tool.name,
     ...(tool.description !== undefined ? { description: tool.description } : {}),
     parameters: tool.parameters
+  }
+})
+
+const toWireResponseFormat = (
+  format: ResponseFormat.ResponseFormat
+): OpenAiSchema.WireResponseFormat & OpenAiWire.ChatCompletionCreateParams["response_format"] => ({
+  type: "json_schema",
+  json_schema: {
+    name: ResponseFormat.nameOf(format),
+    ...(format.description !== undefined ? { description: format.description } : {}),
+    schema: format.schema,
+    strict: ResponseFormat.strictOf(format)
   }
 })
 

@@ -200,6 +200,20 @@ describe("ClaudeCodeLanguageModel (real claude binary, fake API)", () => {
       assert.strictEqual(api.messageRequests().length, 0)
     }).pipe(Effect.provide(NodeServices.layer)), TIMEOUT)
 
+  it.live("a request for structured output is Unsupported before the CLI starts, on both paths", () =>
+    Effect.gen(function*() {
+      const { api, model, wrapper } = yield* setup()
+      const responseFormat = { type: "json" as const, schema: { type: "object", properties: {} } }
+      const error = yield* Effect.flip(model.generate(LlmRequest.make({ prompt: "x", responseFormat })))
+      assert.strictEqual(error.reason._tag, "Unsupported")
+      assert.strictEqual((error.reason as LlmError.Unsupported).feature, "structured-output")
+      assert.include(error.message, "does not offer structured output")
+      const streamed = yield* Effect.flip(Stream.runDrain(model.stream(LlmRequest.make({ prompt: "x", responseFormat }))))
+      assert.strictEqual(streamed.reason._tag, "Unsupported")
+      assert.strictEqual(wrapper.runs().length, 0)
+      assert.strictEqual(api.messageRequests().length, 0)
+    }).pipe(Effect.provide(NodeServices.layer)), TIMEOUT)
+
   it.live("an empty prompt is refused before the CLI starts", () =>
     Effect.gen(function*() {
       const { api, model, wrapper } = yield* setup()

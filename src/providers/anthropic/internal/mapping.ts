@@ -4,7 +4,8 @@
  *
  * - Tools: each declaration is `{ name, description, input_schema }`; `toolChoice` `auto` ->
  *   `{ type: auto }`, `required` -> `{ type: any }`, `none` -> `{ type: none }`, a named tool ->
- *   `{ type: tool, name }`.
+ *   `{ type: tool, name }`. Structured output (`responseFormat`) is a forced tool: the schema
+ *   declared as one more tool (`ResponseFormat.toTool`) and `tool_choice: { type: tool, name }`.
  * - Request: the system prompt and any `system` messages join into `system`; `user` and
  *   `assistant` messages keep their role; content parts become blocks (text -> `text`,
  *   tool-call -> `tool_use`, tool-result -> `tool_result`); `tool` messages become user messages
@@ -27,6 +28,7 @@ import type * as AnthropicWire from "@anthropic-ai/sdk/resources/messages"
 import type { LlmRequest } from "../../../LlmRequest.ts"
 import type { FinishReason, LlmResponse, ResponsePart } from "../../../LlmResponse.ts"
 import * as Message from "../../../Message.ts"
+import * as ResponseFormat from "../../../ResponseFormat.ts"
 import type * as Tool from "../../../Tool.ts"
 import * as ToolCall from "../../../ToolCall.ts"
 import * as Tokenizer from "../../../Tokenizer.ts"
@@ -105,7 +107,23 @@ export const toWireRequest = (request: LlmRequest, model: string, defaultMaxToke
     ...(request.temperature !== undefined ? { temperature: request.temperature } : {}),
     ...(request.topP !== undefined ? { top_p: request.topP } : {}),
     ...(request.stop !== undefined && request.stop.length > 0 ? { stop_sequences: [...request.stop] } : {}),
-    ...(request.tools !== undefined && request.tools.length > 0 ? { tools: request.tools.map(toWireTool) } : {}),
+    ...toolsOf(request)
+  }
+}
+
+// The declared tools and the choice; structured output adds its forced tool (and forces it).
+const toolsOf = (request: LlmRequest): Pick<AnthropicSchema.MessagesRequest, "tools" | "tool_choice"> => {
+  const declared = request.tools ?? []
+  const format = request.responseFormat
+  if (format !== undefined) {
+    const forced = ResponseFormat.toTool(format)
+    return {
+      tools: [...declared, forced].map(toWireTool),
+      tool_choice: { type: "tool", name: forced.name } satisfies AnthropicWire.ToolChoiceTool
+    }
+  }
+  return {
+    ...(declared.length > 0 ? { tools: declared.map(toWireTool) } : {}),
     ...(request.toolChoice !== undefined ? { tool_choice: toWireToolChoice(request.toolChoice) } : {})
   }
 }

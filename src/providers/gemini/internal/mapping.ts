@@ -133,7 +133,8 @@ const toolConfigOf = (choice: Tool.ToolChoice): ToolConfig => {
  * user turn (consecutive tool messages joined, as Gemini wants the results of one turn
  * together); tools as `functionDeclarations` with their JSON Schema as `parametersJsonSchema`,
  * and the tool choice as `toolConfig.functionCallingConfig` (`auto` AUTO, `none` NONE,
- * `required` ANY, a named tool ANY with `allowedFunctionNames`).
+ * `required` ANY, a named tool ANY with `allowedFunctionNames`); structured output
+ * (`responseFormat`) as `responseMimeType: application/json` and `responseJsonSchema`.
  *
  * @since 0.1.0
  * @category mapping
@@ -177,7 +178,12 @@ export const toSdkRequest = (request: LlmRequest): { contents: Array<Content>; c
     ...(request.topP !== undefined ? { topP: request.topP } : {}),
     ...(request.stop !== undefined && request.stop.length > 0 ? { stopSequences: [...request.stop] } : {}),
     ...tools,
-    ...(request.toolChoice !== undefined ? { toolConfig: toolConfigOf(request.toolChoice) } : {})
+    ...(request.toolChoice !== undefined ? { toolConfig: toolConfigOf(request.toolChoice) } : {}),
+    // Structured output: JSON Schema as is in responseJsonSchema (responseSchema takes Gemini's
+    // OpenAPI subset instead), with the JSON MIME type it requires.
+    ...(request.responseFormat !== undefined
+      ? { responseMimeType: "application/json", responseJsonSchema: request.responseFormat.schema }
+      : {})
   }
   return { contents, config }
 }

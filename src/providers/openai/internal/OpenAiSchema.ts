@@ -299,6 +299,23 @@ export interface WireTool {
 export type WireToolChoice = "auto" | "none" | "required" | { readonly type: "function"; readonly function: { readonly name: string } }
 
 /**
+ * Structured output on the wire: `{ type: json_schema, json_schema: { name, description?,
+ * schema, strict } }`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WireResponseFormat {
+  readonly type: "json_schema"
+  readonly json_schema: {
+    readonly name: string
+    readonly description?: string
+    readonly schema: Record<string, unknown>
+    readonly strict: boolean
+  }
+}
+
+/**
  * The request body we send to `POST /chat/completions`. Extra fields a
  * provider understands (OpenRouter's `usage: { include: true }`) go in the index signature.
  *
@@ -315,6 +332,8 @@ export interface ChatCompletionRequest {
   readonly stop?: ReadonlyArray<string>
   readonly tools?: ReadonlyArray<WireTool>
   readonly tool_choice?: WireToolChoice
+  /** Structured output (`LlmRequest.responseFormat`). */
+  readonly response_format?: WireResponseFormat
   /** Set by `OpenAiClient.streamChatCompletion`, with `stream_options: { include_usage: true }`. */
   readonly stream?: boolean
   readonly [extra: string]: unknown
