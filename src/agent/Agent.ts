@@ -88,6 +88,16 @@ const errorText = (error: unknown): string => {
 }
 
 /**
+ * The services a tool's `success` Schema needs to encode a result (none when it declares none).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type SuccessServices<T extends Tool.Any> = T extends Tool.Tool<string, Schema.Top, infer S>
+  ? Schema.Top extends S ? never : S["EncodingServices"]
+  : never
+
+/**
  * Pairs a tool with its implementation: `run` gets the arguments decoded with the tool's Schema
  * (a decode failure goes back to the model as an error result, naming what is wrong) and
  * returns the result the model reads (encoded with the tool's `success` Schema when it has one).
@@ -101,7 +111,7 @@ const errorText = (error: unknown): string => {
 export const handle = <T extends Tool.Any, A, E, R>(
   tool: T,
   run: (args: T["parametersSchema"]["Type"], call: ToolCall.ToolCall) => Effect.Effect<A, E, R>
-): ToolHandler<R | T["parametersSchema"]["DecodingServices"] | NonNullable<T["successSchema"]>["EncodingServices"]> => {
+): ToolHandler<R | T["parametersSchema"]["DecodingServices"] | SuccessServices<T>> => {
   const decode = Schema.decodeUnknownEffect(tool.parametersSchema)
   const encode = tool.successSchema === undefined ? undefined : Schema.encodeUnknownEffect(tool.successSchema)
   return {
