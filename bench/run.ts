@@ -9,7 +9,7 @@
 import { spawnSync } from "node:child_process"
 import { join } from "node:path"
 
-const all = ["openai-adapter", "budget", "stack", "stack-layers", "observability", "tokenizer-estimate", "workflow", "claude-code", "streaming", "bridge"]
+const all = ["openai-adapter", "budget", "stack", "stack-layers", "observability", "tokenizer-estimate", "workflow", "claude-code", "streaming", "bridge", "agent"]
 const chosen = process.argv.slice(2)
 const names = chosen.length > 0 ? chosen : all
 const unknown = names.filter((name) => !all.includes(name))

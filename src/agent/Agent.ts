@@ -419,9 +419,15 @@ const loop = <R>(options: Options<R>, conversationId: string): Effect.Effect<Age
         message: `the agent stopped after ${steps.length} step(s) (${stopReason}): ${error.message}`
       })
 
-    const runTool = (call: ToolCall.ToolCall, results: Array<Message.ToolResultPart | undefined>, outcomes: Array<ToolOutcome | undefined>, index: number) =>
-      Effect.gen(function*() {
-        const started = yield* Clock.currentTimeMillis
+    // Plain combinators rather than a generator: this runs for every tool call (bench/agent.ts).
+    const runTool = (
+      call: ToolCall.ToolCall,
+      results: Array<Message.ToolResultPart | undefined>,
+      outcomes: Array<ToolOutcome | undefined>,
+      index: number
+    ): Effect.Effect<void, LlmError.LlmError | ToolError, R> =>
+      Effect.clockWith((clock) => {
+        const started = clock.currentTimeMillisUnsafe()
         const handler = handlers.get(call.name)
         const execution: Effect.Effect<unknown, ToolFailure, R> = handler === undefined
           ? Effect.fail({
@@ -432,24 +438,31 @@ const loop = <R>(options: Options<R>, conversationId: string): Effect.Effect<Age
         const bounded: Effect.Effect<unknown, ToolFailure | LlmError.LlmError, R> = tracker === undefined
           ? execution
           : tracker.withinDeadline(execution, { provider: "agent", model: `tool ${call.name}` })
-        const exit = yield* Effect.exit(bounded)
-        const millis = (yield* Clock.currentTimeMillis) - started
-        if (Exit.isFailure(exit)) {
-          const error = Cause.findErrorOption(exit.cause)
-          if (error._tag === "None") return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
-          const failure = error.value
-          // The budget's deadline passed while the tool ran: the run stops.
-          if (LlmError.isLlmError(failure)) return yield* Effect.fail(failure)
-          if (failure._tag === "Failed" && onToolError === "fail") {
-            return yield* Effect.fail(new ToolError({ tool: call.name, callId: call.id, message: `tool ${call.name} failed: ${failure.message}`, error: failure.error }))
+        const after = tracker === undefined ? Effect.void : tracker.checkpoint(`agent tool ${call.name}`)
+        return Effect.matchCauseEffect(bounded, {
+          onFailure: (cause): Effect.Effect<void, LlmError.LlmError | ToolError> => {
+            const millis = clock.currentTimeMillisUnsafe() - started
+            const error = Cause.findErrorOption(cause)
+            // Interrupted or a defect: not the loop's to turn into a result.
+            if (error._tag === "None") return Effect.failCause(cause as Cause.Cause<never>)
+            const failure = error.value
+            // The budget's deadline passed while the tool ran: the run stops.
+            if (LlmError.isLlmError(failure)) return Effect.fail(failure)
+            if (failure._tag === "Failed" && onToolError === "fail") {
+              return Effect.fail(
+                new ToolError({ tool: call.name, callId: call.id, message: `tool ${call.name} failed: ${failure.message}`, error: failure.error })
+              )
+            }
+            results[index] = { type: "tool-result", id: call.id, name: call.name, result: { error: failure.message }, isFailure: true }
+            outcomes[index] = { id: call.id, name: call.name, isFailure: true, millis }
+            return after
+          },
+          onSuccess: (value) => {
+            results[index] = { type: "tool-result", id: call.id, name: call.name, result: value }
+            outcomes[index] = { id: call.id, name: call.name, isFailure: false, millis: clock.currentTimeMillisUnsafe() - started }
+            return after
           }
-          results[index] = { type: "tool-result", id: call.id, name: call.name, result: { error: failure.message }, isFailure: true }
-          outcomes[index] = { id: call.id, name: call.name, isFailure: true, millis }
-        } else {
-          results[index] = { type: "tool-result", id: call.id, name: call.name, result: exit.value }
-          outcomes[index] = { id: call.id, name: call.name, isFailure: false, millis }
-        }
-        yield* checkpoint(`agent tool ${call.name}`)
+        })
       })
 
     while (true) {

@@ -4,10 +4,12 @@ import { TestClock } from "effect/testing"
 import * as Agent from "../../src/agent/Agent.ts"
 import * as BudgetLanguageModel from "../../src/budget/BudgetLanguageModel.ts"
 import * as BudgetTracker from "../../src/budget/BudgetTracker.ts"
+import * as LanguageModel from "../../src/LanguageModel.ts"
 import type { LlmRequest } from "../../src/LlmRequest.ts"
 import * as MockFault from "../../src/providers/mock/MockFault.ts"
 import * as MockLanguageModel from "../../src/providers/mock/MockLanguageModel.ts"
 import * as Tool from "../../src/Tool.ts"
+import * as Usage from "../../src/Usage.ts"
 
 const between = (minimum: number, maximum: number) => Schema.Int.check(Schema.isBetween({ minimum, maximum }))
 
@@ -32,6 +34,26 @@ const Scenario = Schema.Struct({
 const work = Tool.make("work", { parameters: Schema.Struct({ fail: Schema.Boolean, ms: Schema.Int }) })
 const child = Tool.make("child", { parameters: Schema.Struct({ limit: Schema.Int }) })
 
+// The mock counts a tool call's arguments as output but does not cut them at `maxTokens`, as a
+// provider does (finish reason `length`): this layer does, so that the budget's output cap holds.
+const capToolCallOutput = LanguageModel.layerWrap((inner) =>
+  Effect.succeed(LanguageModel.wrap(inner, {
+    generate: (request, next) =>
+      Effect.map(next(request), (response) =>
+        request.maxTokens === undefined || response.toolCalls === undefined || response.usage.outputTokens <= request.maxTokens
+          ? response
+          : {
+            content: "",
+            model: response.model,
+            provider: response.provider,
+            usage: Usage.make({ inputTokens: response.usage.inputTokens, outputTokens: request.maxTokens }),
+            finishReason: "length" as const,
+            latencyMs: response.latencyMs
+          }),
+    stream: "unchanged"
+  }))
+)
+
 const assistantTurns = (request: LlmRequest) => request.messages.filter((message) => message.role === "assistant").length
 
 describe("Agent.run under random faults (property)", () => {
@@ -53,6 +75,7 @@ describe("Agent.run under random faults (property)", () => {
           )
         }
         const layer = BudgetLanguageModel.layer.pipe(
+          Layer.provideMerge(capToolCallOutput),
           Layer.provideMerge(MockLanguageModel.layer({ latency: "10 millis", faults, reply: "an answer of a few words", toolCalls })),
           Layer.provideMerge(BudgetTracker.layer({ totalTokens: scenario.totalTokens }, { chargeAbandoned: scenario.chargeAbandoned }))
         )
@@ -94,6 +117,6 @@ describe("Agent.run under random faults (property)", () => {
           }
         }).pipe(Effect.provide(layer))
       }),
-    { timeout: 120_000, arbitrary: { runs: 60 } }
+    { timeout: 120_000, arbitrary: { runs: 100 } }
   )
 })
