@@ -82,6 +82,16 @@ const budgeted = () =>
     ) as Layer.Layer<LanguageModel.LanguageModel | BudgetTracker.BudgetTracker, never>
   )
 
+// The same budget layer with its own tracker, not in context: the loop has nothing to check, so
+// the difference against `budgeted` is the cost of the loop's checkpoints.
+const budgetedUnseen = () =>
+  ManagedRuntime.make(
+    BudgetLanguageModel.layerConfig({ budget: { totalTokens: 1e12 } }).pipe(Layer.provideMerge(mock())) as Layer.Layer<
+      LanguageModel.LanguageModel,
+      never
+    >
+  )
+
 const cpuOf = async <R>(
   runtime: () => ManagedRuntime.ManagedRuntime<R, never>,
   effect: Effect.Effect<unknown, unknown, R>
@@ -101,25 +111,29 @@ const main = async () => {
     await cpuOf(bare, inRow(300, handLoop))
     await cpuOf(budgeted, inRow(300, agentRun))
     await cpuOf(budgeted, inRow(300, handLoop))
+    await cpuOf(budgetedUnseen, inRow(300, agentRun))
   }
-  const samples = { agent: [] as Array<number>, hand: [] as Array<number>, agentBudget: [] as Array<number>, handBudget: [] as Array<number> }
+  const samples = { agent: [] as Array<number>, hand: [] as Array<number>, agentBudget: [] as Array<number>, handBudget: [] as Array<number>, agentUnseen: [] as Array<number> }
   for (let rep = 0; rep < REPS; rep++) {
     samples.agent.push(await cpuOf(bare, inRow(RUNS, agentRun)))
     samples.hand.push(await cpuOf(bare, inRow(RUNS, handLoop)))
     samples.agentBudget.push(await cpuOf(budgeted, inRow(RUNS, agentRun)))
     samples.handBudget.push(await cpuOf(budgeted, inRow(RUNS, handLoop)))
+    samples.agentUnseen.push(await cpuOf(budgetedUnseen, inRow(RUNS, agentRun)))
   }
   const perStep = (values: ReadonlyArray<number>) => (median(values) * 1000) / (RUNS * STEPS)
   const agent = perStep(samples.agent)
   const hand = perStep(samples.hand)
   const agentBudget = perStep(samples.agentBudget)
   const handBudget = perStep(samples.handBudget)
+  const agentUnseen = perStep(samples.agentUnseen)
   console.log(`agent loop benchmark (median of ${REPS} repetitions; Node ${process.version}; load average ${loadAverage()})`)
   console.log(`  ${RUNS} runs x ${STEPS} steps (2 tool calls in each of the first two), 0 ms mock`)
   console.log(`  CPU per step, no budget:   Agent.run ${agent.toFixed(1)} µs, hand-written loop ${hand.toFixed(1)} µs`)
   console.log(`  framework cost per step:   ${(agent - hand).toFixed(1)} µs CPU (goal <= 20)`)
   console.log(`  CPU per step, with budget: Agent.run ${agentBudget.toFixed(1)} µs, hand-written loop ${handBudget.toFixed(1)} µs`)
   console.log(`  framework cost per step:   ${(agentBudget - handBudget).toFixed(1)} µs CPU (checkpoints included)`)
+  console.log(`  of which checkpoints:      ${(agentBudget - agentUnseen).toFixed(1)} µs CPU (Agent.run with the tracker out of its sight: ${agentUnseen.toFixed(1)} µs)`)
 }
 
 const loadAverage = (): string => {
