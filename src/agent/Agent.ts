@@ -364,7 +364,7 @@ export const run = <R = never>(options: Options<R>): Effect.Effect<AgentResult, 
     (conversationId) =>
       loop(options, conversationId).pipe(
         Effect.annotateLogs({ conversationId }),
-        Effect.withSpan("Agent.run", { attributes: { "gen_ai.conversation.id": conversationId } })
+        Effect.withSpan("Agent.run", { attributes: { "gen_ai.conversation.id": conversationId } }, { captureStackTrace: false })
       )
   )
 
@@ -391,6 +391,7 @@ const loop = <R>(options: Options<R>, conversationId: string): Effect.Effect<Age
     const known = [...handlers.keys()].join(", ")
     const definitions = [...handlers.values()].map((handler) => handler.tool.definition)
     const model = yield* LanguageModel.LanguageModel
+    const clock = yield* Clock.Clock
     const tracker = yield* currentTracker
 
     // Every request of the run shares these fields; only the messages grow.
@@ -407,9 +408,6 @@ const loop = <R>(options: Options<R>, conversationId: string): Effect.Effect<Age
     const messages: Array<Message.Message> = [...input]
     const steps: Array<Step> = []
     let text = ""
-
-    const checkpoint = (label: string): Effect.Effect<void, LlmError.LlmError> =>
-      tracker === undefined ? Effect.void : tracker.checkpoint(label)
 
     const stop = (stopReason: AgentError["stopReason"], error: LlmError.LlmError | ToolError) =>
       new AgentError({
@@ -467,11 +465,11 @@ const loop = <R>(options: Options<R>, conversationId: string): Effect.Effect<Age
 
     while (true) {
         const index = steps.length + 1
-        const startedAt = yield* Clock.currentTimeMillis
+        const startedAt = clock.currentTimeMillisUnsafe()
         const totals = CallContext.makeTotals()
         const request: LlmRequest.LlmRequest = { ...base, messages: [...messages] }
         const exit = yield* Effect.exit(Effect.provideService(model.generate(request), CallContext.CurrentTotals, totals))
-        const answeredAt = yield* Clock.currentTimeMillis
+        const answeredAt = clock.currentTimeMillisUnsafe()
         if (Exit.isFailure(exit)) {
           const error = Cause.findErrorOption(exit.cause)
           // Interrupted or a defect: not the loop's to turn into a result.
@@ -499,7 +497,7 @@ const loop = <R>(options: Options<R>, conversationId: string): Effect.Effect<Age
           tools: []
         }
         steps.push(step)
-        const afterResponse = yield* Effect.exit(checkpoint(`agent step ${index}`))
+        const afterResponse = tracker === undefined ? Exit.void : yield* Effect.exit(tracker.checkpoint(`agent step ${index}`))
         if (Exit.isFailure(afterResponse)) {
           const error = Cause.findErrorOption(afterResponse.cause)
           if (error._tag === "Some") return yield* Effect.fail(stop("budget-exceeded", error.value))
@@ -518,7 +516,7 @@ const loop = <R>(options: Options<R>, conversationId: string): Effect.Effect<Age
         const toolsExit = yield* Effect.exit(
           Effect.forEach(calls, (call, i) => runTool(call, results, outcomes, i), { concurrency: toolConcurrency, discard: true })
         )
-        const toolsDone = yield* Clock.currentTimeMillis
+        const toolsDone = clock.currentTimeMillisUnsafe()
         step.toolMillis = toolsDone - answeredAt
         step.tools = outcomes.filter((outcome) => outcome !== undefined)
         const finished = results.filter((result) => result !== undefined)
