@@ -464,71 +464,71 @@ const loop = <R>(options: Options<R>, conversationId: string): Effect.Effect<Age
       })
 
     while (true) {
-        const index = steps.length + 1
-        const startedAt = clock.currentTimeMillisUnsafe()
-        const totals = CallContext.makeTotals()
-        const request: LlmRequest.LlmRequest = { ...base, messages: [...messages] }
-        const exit = yield* Effect.exit(Effect.provideService(model.generate(request), CallContext.CurrentTotals, totals))
-        const answeredAt = clock.currentTimeMillisUnsafe()
-        if (Exit.isFailure(exit)) {
-          const error = Cause.findErrorOption(exit.cause)
-          // Interrupted or a defect: not the loop's to turn into a result.
-          if (error._tag === "None") return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
-          // A failed call may still have been charged (an abandoned attempt): keep it in the steps.
-          if (totals.usage !== undefined) {
-            steps.push({ index, startedAt, modelMillis: answeredAt - startedAt, toolMillis: 0, usage: totals.usage, costUsd: totals.costUsd, tools: [] })
-          }
-          return yield* Effect.fail(stop(stopReasonOf(error.value), error.value))
+      const index = steps.length + 1
+      const startedAt = clock.currentTimeMillisUnsafe()
+      const totals = CallContext.makeTotals()
+      const request: LlmRequest.LlmRequest = { ...base, messages: [...messages] }
+      const exit = yield* Effect.exit(Effect.provideService(model.generate(request), CallContext.CurrentTotals, totals))
+      const answeredAt = clock.currentTimeMillisUnsafe()
+      if (Exit.isFailure(exit)) {
+        const error = Cause.findErrorOption(exit.cause)
+        // Interrupted or a defect: not the loop's to turn into a result.
+        if (error._tag === "None") return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
+        // A failed call may still have been charged (an abandoned attempt): keep it in the steps.
+        if (totals.usage !== undefined) {
+          steps.push({ index, startedAt, modelMillis: answeredAt - startedAt, toolMillis: 0, usage: totals.usage, costUsd: totals.costUsd, tools: [] })
         }
-        const response = exit.value
-        const usage = totals.usage ?? response.usage
-        const costUsd = totals.usage !== undefined ? totals.costUsd : response.cost?.usd
-        const calls = LlmResponse.toolCallsOf(response)
-        text = response.content
-        messages.push(Message.assistant(calls.length === 0 ? response.content : LlmResponse.partsOf(response)))
-        const step: { -readonly [K in keyof Step]: Step[K] } = {
-          index,
-          startedAt,
-          modelMillis: answeredAt - startedAt,
-          toolMillis: 0,
-          usage,
-          ...(costUsd !== undefined ? { costUsd } : {}),
-          response,
-          tools: []
-        }
-        steps.push(step)
-        const afterResponse = tracker === undefined ? Exit.void : yield* Effect.exit(tracker.checkpoint(`agent step ${index}`))
-        if (Exit.isFailure(afterResponse)) {
-          const error = Cause.findErrorOption(afterResponse.cause)
-          if (error._tag === "Some") return yield* Effect.fail(stop("budget-exceeded", error.value))
-          return yield* Effect.failCause(afterResponse.cause as Cause.Cause<never>)
-        }
-        if (calls.length === 0) {
-          if (options.onStep !== undefined) yield* options.onStep(step)
-          return summarise(conversationId, messages, steps, "final-answer", text)
-        }
-        if (index >= maxSteps) {
-          if (options.onStep !== undefined) yield* options.onStep(step)
-          return summarise(conversationId, messages, steps, "max-steps", text)
-        }
-        const results: Array<Message.ToolResultPart | undefined> = new Array(calls.length)
-        const outcomes: Array<ToolOutcome | undefined> = new Array(calls.length)
-        const toolsExit = yield* Effect.exit(
-          Effect.forEach(calls, (call, i) => runTool(call, results, outcomes, i), { concurrency: toolConcurrency, discard: true })
-        )
-        const toolsDone = clock.currentTimeMillisUnsafe()
-        step.toolMillis = toolsDone - answeredAt
-        step.tools = outcomes.filter((outcome) => outcome !== undefined)
-        const finished = results.filter((result) => result !== undefined)
-        if (finished.length > 0) messages.push(Message.tool(finished))
-        if (Exit.isFailure(toolsExit)) {
-          const error = stoppingError(toolsExit.cause)
-          if (error === undefined) return yield* Effect.failCause(toolsExit.cause as Cause.Cause<never>)
-          return yield* Effect.fail(
-            error._tag === "ToolError" ? stop("tool-error", error) : stop(stopReasonOf(error), error)
-          )
-        }
+        return yield* Effect.fail(stop(stopReasonOf(error.value), error.value))
+      }
+      const response = exit.value
+      const usage = totals.usage ?? response.usage
+      const costUsd = totals.usage !== undefined ? totals.costUsd : response.cost?.usd
+      const calls = LlmResponse.toolCallsOf(response)
+      text = response.content
+      messages.push(Message.assistant(calls.length === 0 ? response.content : LlmResponse.partsOf(response)))
+      const step: { -readonly [K in keyof Step]: Step[K] } = {
+        index,
+        startedAt,
+        modelMillis: answeredAt - startedAt,
+        toolMillis: 0,
+        usage,
+        ...(costUsd !== undefined ? { costUsd } : {}),
+        response,
+        tools: []
+      }
+      steps.push(step)
+      const afterResponse = tracker === undefined ? Exit.void : yield* Effect.exit(tracker.checkpoint(`agent step ${index}`))
+      if (Exit.isFailure(afterResponse)) {
+        const error = Cause.findErrorOption(afterResponse.cause)
+        if (error._tag === "Some") return yield* Effect.fail(stop("budget-exceeded", error.value))
+        return yield* Effect.failCause(afterResponse.cause as Cause.Cause<never>)
+      }
+      if (calls.length === 0) {
         if (options.onStep !== undefined) yield* options.onStep(step)
+        return summarise(conversationId, messages, steps, "final-answer", text)
+      }
+      if (index >= maxSteps) {
+        if (options.onStep !== undefined) yield* options.onStep(step)
+        return summarise(conversationId, messages, steps, "max-steps", text)
+      }
+      const results: Array<Message.ToolResultPart | undefined> = new Array(calls.length)
+      const outcomes: Array<ToolOutcome | undefined> = new Array(calls.length)
+      const toolsExit = yield* Effect.exit(
+        Effect.forEach(calls, (call, i) => runTool(call, results, outcomes, i), { concurrency: toolConcurrency, discard: true })
+      )
+      const toolsDone = clock.currentTimeMillisUnsafe()
+      step.toolMillis = toolsDone - answeredAt
+      step.tools = outcomes.filter((outcome) => outcome !== undefined)
+      const finished = results.filter((result) => result !== undefined)
+      if (finished.length > 0) messages.push(Message.tool(finished))
+      if (Exit.isFailure(toolsExit)) {
+        const error = stoppingError(toolsExit.cause)
+        if (error === undefined) return yield* Effect.failCause(toolsExit.cause as Cause.Cause<never>)
+        return yield* Effect.fail(
+          error._tag === "ToolError" ? stop("tool-error", error) : stop(stopReasonOf(error), error)
+        )
+      }
+      if (options.onStep !== undefined) yield* options.onStep(step)
     }
   })
 
