@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Ref, Schema } from "effect"
+import { Effect, Exit, Fiber, Layer, Ref, Schema, type Tracer } from "effect"
 import { TestClock } from "effect/testing"
 import * as Agent from "../../src/agent/Agent.ts"
 import * as BudgetLanguageModel from "../../src/budget/BudgetLanguageModel.ts"
@@ -8,7 +8,9 @@ import * as LanguageModel from "../../src/LanguageModel.ts"
 import * as LlmError from "../../src/LlmError.ts"
 import type { LlmRequest } from "../../src/LlmRequest.ts"
 import * as Message from "../../src/Message.ts"
+import * as Logging from "../../src/observability/Logging.ts"
 import * as UsageLedger from "../../src/observability/UsageLedger.ts"
+import { attributesOf, recordingTracer } from "../observability/helpers.ts"
 import * as MockLanguageModel from "../../src/providers/mock/MockLanguageModel.ts"
 import * as TestModel from "../../src/testing/TestModel.ts"
 import * as Tool from "../../src/Tool.ts"
@@ -356,6 +358,30 @@ describe("Agent.run interrupted", () => {
       { toolCalls: [{ name: "get_weather", arguments: { city: "P" } }] },
       { reply: "slow answer", delay: "1 minute" }
     ], { totalTokens: 10_000 }, { chargeAbandoned: "input" }))))
+})
+
+describe("Agent.run in logs and spans", () => {
+  it.effect("annotates every log line of the run (tools' too) with the conversation id; the run's span and each call's carry it", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const spans: Array<Tracer.Span> = []
+      const logging = Agent.handle(weather, ({ city }) => Effect.as(Effect.logInfo(`looking up ${city}`), "sunny"))
+      yield* Agent.run({ tools: [logging], prompt: "go", conversationId: "conv-logs" }).pipe(
+        Effect.provide(TestModel.layerObserved([{ toolCalls: [{ name: "get_weather", arguments: { city: "Oslo" } }] }, "done"])),
+        Effect.withTracer(recordingTracer(spans)),
+        Effect.provide(Logging.layerCollect(lines, { level: "Debug" }))
+      )
+      const parsed = lines.map((line) => JSON.parse(line) as { readonly message: unknown; readonly annotations: Record<string, unknown> })
+      const toolLine = parsed.find((line) => JSON.stringify(line.message).includes("looking up Oslo"))
+      assert.strictEqual(toolLine?.annotations.conversationId, "conv-logs")
+      assert.isAtLeast(parsed.length, 3)
+      for (const line of parsed) assert.strictEqual(line.annotations.conversationId, "conv-logs")
+      const run = spans.find((span) => span.name === "Agent.run")!
+      assert.strictEqual(attributesOf(run)["gen_ai.conversation.id"], "conv-logs")
+      const calls = spans.filter((span) => span.name === "chat mock-1")
+      assert.strictEqual(calls.length, 2)
+      for (const call of calls) assert.strictEqual(attributesOf(call)["gen_ai.conversation.id"], "conv-logs")
+    }))
 })
 
 describe("Agent.run and the ledger", () => {
