@@ -479,14 +479,17 @@ const nodeService = (
             orElse: () => Effect.flatMap(Clock.currentTimeMillis, (at) => Effect.fail(deadlineError(at, call?.provider ?? "budget", call?.model)))
           }))
 
-    const checkpoint = Effect.fn("BudgetTracker.checkpoint")(function*(step?: string) {
-      if (step !== undefined) yield* Effect.annotateCurrentSpan("step", step)
-      const now = yield* Clock.currentTimeMillis
-      const refused = yield* store.check(id, now)
-      if (refused === undefined) return
-      if (refused._tag === "Missing") return yield* missing(refused)
-      return yield* Effect.fail(refusalError(refused, "budget", undefined))
-    })
+    // Plain combinators and no span of its own: an agent loop checks after every model response
+    // and every tool call (bench/agent.ts); a refusal names the step on the caller's span.
+    const checkpoint = (step?: string): Effect.Effect<void, LlmError.LlmError> =>
+      Effect.clockWith((clock) =>
+        Effect.flatMap(store.check(id, clock.currentTimeMillisUnsafe()), (refused) => {
+          if (refused === undefined) return Effect.void
+          if (refused._tag === "Missing") return missing(refused)
+          const error = Effect.fail(refusalError(refused, "budget", undefined))
+          return step === undefined ? error : Effect.andThen(Effect.annotateCurrentSpan("budget.checkpoint", step), error)
+        })
+      )
 
     const recordCumulative = (
       conversationId: string,

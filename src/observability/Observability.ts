@@ -120,6 +120,7 @@ interface CallFacts {
   readonly correlationId: string
   readonly workflow: string | undefined
   readonly step: string | undefined
+  readonly conversationId: string | undefined
   readonly promptChars: number
 }
 
@@ -163,6 +164,7 @@ const ledgerEntry = (
   if (facts.workflow !== undefined) entry.workflow = facts.workflow
   if (facts.step !== undefined) entry.step = facts.step
   entry.correlationId = facts.correlationId
+  if (facts.conversationId !== undefined) entry.conversationId = facts.conversationId
   if (response?.requestId !== undefined) entry.requestId = response.requestId
   return entry
 }
@@ -322,7 +324,15 @@ export const wrap = (
     const workflow = metadata?.workflow ?? current.workflow
     const step = metadata?.step ?? current.step
     const model = request.model ?? inner.defaultModel
-    const facts: CallFacts = { provider: inner.provider, model, correlationId, workflow, step, promptChars: promptChars(request) }
+    const facts: CallFacts = {
+      provider: inner.provider,
+      model,
+      correlationId,
+      workflow,
+      step,
+      conversationId: metadata?.conversationId,
+      promptChars: promptChars(request)
+    }
     const forwarded: LlmRequest = metadata?.correlationId === correlationId && metadata.workflow === workflow &&
         metadata.step === step
       ? request
@@ -350,7 +360,8 @@ export const wrap = (
       spans,
       attempts: options.attempts === true ? Ref.makeUnsafe(0) : undefined,
       // Filled by the budget layer below, for the ledger row: only when there is a ledger.
-      totals: record !== undefined ? CallContext.makeTotals() : undefined,
+      // (the caller's record when it passed one down, e.g. an agent step's)
+      totals: record !== undefined ? fiber.getRef(CallContext.CurrentTotals) ?? CallContext.makeTotals() : undefined,
       started: fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
     }
   }

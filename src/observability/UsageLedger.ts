@@ -63,6 +63,8 @@ export interface Entry {
   readonly workflow?: string | undefined
   readonly step?: string | undefined
   readonly correlationId?: string | undefined
+  /** The conversation the call belongs to (`metadata.conversationId`, e.g. an agent run's). */
+  readonly conversationId?: string | undefined
   readonly requestId?: string | undefined
 }
 
@@ -97,7 +99,7 @@ export interface Summary {
  * @since 0.1.0
  * @category models
  */
-export type GroupBy = "provider" | "model" | "workflow" | "step" | "outcome"
+export type GroupBy = "provider" | "model" | "workflow" | "step" | "outcome" | "conversation"
 
 /**
  * @since 0.1.0
@@ -131,7 +133,7 @@ export const summarize = (entries: ReadonlyArray<Entry>, by?: GroupBy | undefine
     { calls: number; errors: number; input: number; output: number; nanos: number; unpriced: number; latency: number }
   >()
   for (const entry of entries) {
-    const key = by === undefined ? "all" : (entry[by] ?? "(none)")
+    const key = by === undefined ? "all" : ((by === "conversation" ? entry.conversationId : entry[by]) ?? "(none)")
     const group = groups.get(key) ?? { calls: 0, errors: 0, input: 0, output: 0, nanos: 0, unpriced: 0, latency: 0 }
     group.calls += 1
     if (entry.outcome !== "ok") group.errors += 1
@@ -229,6 +231,17 @@ export const migrations: SqlMigrations.Component = SqlMigrations.component("usag
     id: 3,
     name: "cancelled",
     up: Effect.flatMap(SqlClient.SqlClient, (sql) => sql`ALTER TABLE usage ADD COLUMN cancelled INTEGER`)
+  },
+  {
+    // Issue 15: the conversation a call belongs to (an agent run), for `usage --by conversation`.
+    // Independent of migration 3 (which adds another column): either may be applied first.
+    id: 4,
+    name: "conversation_id",
+    up: Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      Effect.andThen(
+        sql`ALTER TABLE usage ADD COLUMN conversation_id TEXT`,
+        sql`CREATE INDEX IF NOT EXISTS usage_conversation ON usage (conversation_id)`
+      ))
   }
 ])
 
@@ -253,6 +266,7 @@ type Row = {
   readonly workflow: string | null
   readonly step: string | null
   readonly correlation_id: string | null
+  readonly conversation_id: string | null
   readonly request_id: string | null
 }
 
@@ -276,6 +290,7 @@ const toRow = (entry: Entry): Row => ({
   workflow: entry.workflow ?? null,
   step: entry.step ?? null,
   correlation_id: entry.correlationId ?? null,
+  conversation_id: entry.conversationId ?? null,
   request_id: entry.requestId ?? null
 })
 
@@ -303,6 +318,8 @@ const fromRow = (row: Row): Entry => ({
   ...(row.workflow !== null ? { workflow: row.workflow } : {}),
   ...(row.step !== null ? { step: row.step } : {}),
   ...(row.correlation_id !== null ? { correlationId: row.correlation_id } : {}),
+  // Rows from before migration 4 have no conversation_id column at all.
+  ...(row.conversation_id !== null && row.conversation_id !== undefined ? { conversationId: row.conversation_id } : {}),
   ...(row.request_id !== null ? { requestId: row.request_id } : {})
 })
 

@@ -43,9 +43,10 @@ ALTER TABLE usage ADD COLUMN cost_nanos INTEGER; ALTER TABLE usage ADD COLUMN pr
 ALTER TABLE usage ADD COLUMN requested_model TEXT; ALTER TABLE usage ADD COLUMN attempts INTEGER;
 ALTER TABLE usage ADD COLUMN abandoned_attempts INTEGER;`
 
-/** The table after migration 3 (issue 14: calls the caller cancelled). */
+/** The table after migrations 3 (issue 14: calls the caller cancelled) and 4 (issue 15: the conversation id). */
 const CURRENT_DDL = `${MIGRATION_2_DDL}
-ALTER TABLE usage ADD COLUMN cancelled INTEGER;`
+ALTER TABLE usage ADD COLUMN cancelled INTEGER;
+ALTER TABLE usage ADD COLUMN conversation_id TEXT;`
 
 /** Reads the file with node:sqlite directly, outside the code under test. */
 const query = (path: string, text: string) => {
@@ -221,10 +222,39 @@ describe("UsageLedger", () => {
         expect(query(path, `SELECT component, id, name FROM ${SqlMigrations.TABLE}`)).toEqual([
           { component: "usage-ledger", id: 1, name: "create_usage" },
           { component: "usage-ledger", id: 2, name: "cost_nanos_priced_attempts" },
-          { component: "usage-ledger", id: 3, name: "cancelled" }
+          { component: "usage-ledger", id: 3, name: "cancelled" },
+          { component: "usage-ledger", id: 4, name: "conversation_id" }
         ])
         // migration 2 filled the exact cost of the legacy row
         expect(query(path, "SELECT cost_nanos FROM usage WHERE time = 1000")).toEqual([{ cost_nanos: 250_000_000 }])
+      })
+    ))
+
+  it.live("SQLite: migration 4 adds conversation_id to a ledger at migration 2, keeping its rows; usage sums by conversation", () =>
+    withTempDir((dir) =>
+      Effect.gen(function*() {
+        const path = join(dir, "usage.db")
+        const db = new DatabaseSync(path)
+        db.exec(MIGRATION_2_DDL)
+        db.exec(`CREATE TABLE ${SqlMigrations.TABLE} (component TEXT NOT NULL, id INTEGER NOT NULL, name TEXT NOT NULL, applied_at BIGINT NOT NULL, PRIMARY KEY (component, id))`)
+        db.exec(`INSERT INTO ${SqlMigrations.TABLE} VALUES ('usage-ledger', 1, 'create_usage', 0), ('usage-ledger', 2, 'cost_nanos_priced_attempts', 0)`)
+        db.prepare("INSERT INTO usage (time, provider, model, input_tokens, output_tokens, total_tokens, estimated, latency_ms, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+          .run(1_000, "openai", "gpt-4o-mini", 10, 5, 15, 0, 100, "ok")
+        db.close()
+        const entries = yield* Effect.scoped(Effect.gen(function*() {
+          const ledger = yield* UsageLedger.makeSqlite(path)
+          yield* ledger.record(entry({ time: 2_000, conversationId: "conv-a" }))
+          yield* ledger.record(entry({ time: 3_000, conversationId: "conv-a", inputTokens: 20, totalTokens: 25 }))
+          yield* ledger.record(entry({ time: 4_000, conversationId: "conv-b" }))
+          return yield* ledger.entries()
+        }))
+        expect(entries.map((e) => e.conversationId)).toEqual([undefined, "conv-a", "conv-a", "conv-b"])
+        expect(UsageLedger.summarize(entries, "conversation").map((group) => [group.key, group.calls, group.totalTokens])).toEqual([
+          ["conv-a", 2, 40],
+          ["(none)", 1, 15],
+          ["conv-b", 1, 15]
+        ])
+        expect(query(path, `SELECT id FROM ${SqlMigrations.TABLE} ORDER BY id`)).toEqual([{ id: 1 }, { id: 2 }, { id: 4 }])
       })
     ))
 
@@ -356,7 +386,8 @@ await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
         expect(query(path, `SELECT component, id FROM ${SqlMigrations.TABLE}`)).toEqual([
           { component: "usage-ledger", id: 1 },
           { component: "usage-ledger", id: 2 },
-          { component: "usage-ledger", id: 3 }
+          { component: "usage-ledger", id: 3 },
+          { component: "usage-ledger", id: 4 }
         ])
       })
     ), { timeout: 60_000 })
@@ -381,6 +412,7 @@ await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
           { component: "usage-ledger", id: 1 },
           { component: "usage-ledger", id: 2 },
           { component: "usage-ledger", id: 3 },
+          { component: "usage-ledger", id: 4 },
           { component: "virtual-keys", id: 1 }
         ])
         expect(query(path, "SELECT COUNT(*) AS n FROM usage")).toEqual([{ n: 1 }])

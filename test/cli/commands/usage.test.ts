@@ -1,8 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Layer, Schema } from "effect"
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import * as Agent from "../../../src/agent/Agent.ts"
+import * as Observability from "../../../src/observability/Observability.ts"
+import * as UsageLedger from "../../../src/observability/UsageLedger.ts"
+import * as TestModel from "../../../src/testing/TestModel.ts"
+import * as Tool from "../../../src/Tool.ts"
 import { repoRoot, runCli } from "../runCli.ts"
 
 const withTempDir = <A, E, R>(body: (dir: string) => Effect.Effect<A, E, R>) =>
@@ -58,6 +63,30 @@ describe("llm-connect usage", () => {
         expect(table.stdout).toMatch(/^OUTCOME\s+CALLS/)
         expect(table.stdout).toMatch(/\nInvalidRequest\s+1\s+1\s/)
         expect(table.stdout).toMatch(/\nok\s+2\s+0\s/)
+      })
+    ), 120_000)
+
+  it.live("usage --by conversation sums the calls of each agent run", () =>
+    withTempDir((cwd) =>
+      Effect.gen(function*() {
+        const ledger = join(cwd, "usage.db")
+        const weather = Tool.make("get_weather", { parameters: Schema.Struct({ city: Schema.String }) })
+        const tools = [Agent.handle(weather, ({ city }) => Effect.succeed(`${city}: 21°C`))]
+        const script = [{ toolCalls: [{ name: "get_weather", arguments: { city: "Oslo" } }] }, "done"]
+        const runs = yield* Effect.gen(function*() {
+          const first = yield* Agent.run({ tools, prompt: "Weather in Oslo?", conversationId: "conv-one" })
+          const second = yield* Agent.run({ tools, prompt: "And again?", conversationId: "conv-two" })
+          return [first, second]
+        }).pipe(
+          Effect.provide(Observability.layer().pipe(Layer.provideMerge(Layer.mergeAll(TestModel.layer([...script, ...script]), UsageLedger.layerSqlite(ledger)))))
+        )
+        const usage = yield* runCli(["usage", "--json", "--by", "conversation", "--ledger", ledger], { cwd })
+        expect(usage.exitCode).toBe(0)
+        const document = JSON.parse(usage.stdout) as { groups: ReadonlyArray<Summary> }
+        expect(document.groups.map((group) => [group.key, group.calls, group.totalTokens]).sort()).toEqual([
+          ["conv-one", 2, runs[0]!.totalUsage.totalTokens],
+          ["conv-two", 2, runs[1]!.totalUsage.totalTokens]
+        ])
       })
     ), 120_000)
 
