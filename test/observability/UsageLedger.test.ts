@@ -254,7 +254,7 @@ describe("UsageLedger", () => {
           ["(none)", 1, 15],
           ["conv-b", 1, 15]
         ])
-        expect(query(path, `SELECT id FROM ${SqlMigrations.TABLE} ORDER BY id`)).toEqual([{ id: 1 }, { id: 2 }, { id: 4 }])
+        expect(query(path, `SELECT id FROM ${SqlMigrations.TABLE} ORDER BY id`)).toEqual([{ id: 1 }, { id: 2 }, { id: 3 }, { id: 4 }])
       })
     ))
 
@@ -315,12 +315,12 @@ describe("UsageLedger", () => {
         const path = join(dir, "usage.db")
         yield* Effect.scoped(Effect.flatMap(UsageLedger.makeSqlite(path), (ledger) => ledger.record(entry({}))))
         const db = new DatabaseSync(path)
-        db.exec(`INSERT INTO ${SqlMigrations.TABLE} VALUES ('usage-ledger', 4, 'add_tenant', 0)`)
+        db.exec(`INSERT INTO ${SqlMigrations.TABLE} VALUES ('usage-ledger', 5, 'add_tenant', 0)`)
         db.close()
         const error = yield* Effect.flip(Effect.scoped(UsageLedger.makeSqlite(path)))
         expect(error.reason._tag).toBe("Configuration")
         expect(error.message).toContain(`the usage ledger at ${path} was written by a newer llm-connect`)
-        expect(error.message).toContain("migration 4 (add_tenant)")
+        expect(error.message).toContain("migration 5 (add_tenant)")
         expect(error.message).toContain("ledger.path")
         expect(query(path, "SELECT COUNT(*) AS n FROM usage")).toEqual([{ n: 1 }])
       })
