@@ -193,30 +193,41 @@ export const migrations: SqlMigrations.Component = SqlMigrations.component("usag
   {
     id: 1,
     name: "create_usage",
-    up: Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      Effect.andThen(
-        sql`CREATE TABLE IF NOT EXISTS usage (
-          time INTEGER NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL,
-          input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, total_tokens INTEGER NOT NULL,
-          estimated INTEGER NOT NULL, cost_usd REAL, latency_ms REAL NOT NULL, outcome TEXT NOT NULL,
+    // SQLite: INTEGER / REAL, as it always was (rows ordered by rowid). PostgreSQL: BIGINT / DOUBLE
+    // PRECISION, and a `seq` column for the order rows were written in.
+    up: Effect.flatMap(SqlClient.SqlClient, (sql) => {
+      const int = sql.literal(SqlMigrations.columnType(sql, "int64"))
+      const real = sql.literal(SqlMigrations.columnType(sql, "float64"))
+      const seq = sql.onDialectOrElse({ pg: () => sql.literal("seq BIGSERIAL, "), orElse: () => sql.literal("") })
+      return Effect.andThen(
+        sql`CREATE TABLE IF NOT EXISTS usage (${seq}
+          time ${int} NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL,
+          input_tokens ${int} NOT NULL, output_tokens ${int} NOT NULL, total_tokens ${int} NOT NULL,
+          estimated ${int} NOT NULL, cost_usd ${real}, latency_ms ${real} NOT NULL, outcome TEXT NOT NULL,
           workflow TEXT, step TEXT, correlation_id TEXT, request_id TEXT)`,
         sql`CREATE INDEX IF NOT EXISTS usage_time ON usage (time)`
-      ))
+      )
+    })
   },
   {
     // Issue 13: exact cost (whole nano-USD; cost_usd is still written for older readers), whether
     // the model had a price, the model asked for, and the attempts of the call.
     id: 2,
     name: "cost_nanos_priced_attempts",
+    // Columns through `SqlMigrations.addColumns`: one list for SQLite and PostgreSQL.
     up: Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      Effect.all([
-        sql`ALTER TABLE usage ADD COLUMN cost_nanos INTEGER`,
-        sql`ALTER TABLE usage ADD COLUMN priced INTEGER`,
-        sql`ALTER TABLE usage ADD COLUMN requested_model TEXT`,
-        sql`ALTER TABLE usage ADD COLUMN attempts INTEGER`,
-        sql`ALTER TABLE usage ADD COLUMN abandoned_attempts INTEGER`,
-        sql`UPDATE usage SET cost_nanos = CAST(ROUND(cost_usd * 1000000000) AS INTEGER) WHERE cost_usd IS NOT NULL`
-      ], { discard: true }))
+      Effect.andThen(
+        SqlMigrations.addColumns("usage", {
+          cost_nanos: "int64",
+          priced: "int64",
+          requested_model: "text",
+          attempts: "int64",
+          abandoned_attempts: "int64"
+        }),
+        sql`UPDATE usage SET cost_nanos = CAST(ROUND(cost_usd * 1000000000) AS ${
+          sql.literal(SqlMigrations.columnType(sql, "int64"))
+        }) WHERE cost_usd IS NOT NULL`
+      ))
   }
 ])
 
@@ -265,7 +276,26 @@ const toRow = (entry: Entry): Row => ({
   request_id: entry.requestId ?? null
 })
 
-const fromRow = (row: Row): Entry => ({
+// PostgreSQL's BIGINT columns may come back as bigint (or text): every number is read through this.
+const num = (value: unknown): number => typeof value === "number" ? value : Number(value)
+const numOrNull = (value: unknown): number | null => value === null || value === undefined ? null : num(value)
+
+const fromRow = (raw: Row): Entry => {
+  const row: Row = {
+    ...raw,
+    time: num(raw.time),
+    input_tokens: num(raw.input_tokens),
+    output_tokens: num(raw.output_tokens),
+    total_tokens: num(raw.total_tokens),
+    estimated: num(raw.estimated),
+    cost_usd: numOrNull(raw.cost_usd),
+    cost_nanos: numOrNull(raw.cost_nanos),
+    priced: numOrNull(raw.priced),
+    attempts: numOrNull(raw.attempts),
+    abandoned_attempts: numOrNull(raw.abandoned_attempts),
+    latency_ms: num(raw.latency_ms)
+  }
+  return {
   time: row.time,
   provider: row.provider,
   model: row.model,
@@ -289,7 +319,8 @@ const fromRow = (row: Row): Entry => ({
   ...(row.step !== null ? { step: row.step } : {}),
   ...(row.correlation_id !== null ? { correlationId: row.correlation_id } : {}),
   ...(row.request_id !== null ? { requestId: row.request_id } : {})
-})
+  }
+}
 
 const LABEL = "the usage ledger"
 
@@ -316,7 +347,9 @@ export const makeStore = (store: SqlStore.Service): Effect.Effect<Service, LlmEr
       record: (entry) => Effect.sync(() => void writer.offer(entry)),
       entries: (query) =>
         writer.flush.pipe(
-          Effect.andThen(sql<Row>`SELECT * FROM usage WHERE time >= ${query?.since ?? 0} ORDER BY time, rowid`),
+          Effect.andThen(sql<Row>`SELECT * FROM usage WHERE time >= ${query?.since ?? 0} ORDER BY time, ${
+            sql.literal(sql.onDialectOrElse({ pg: () => "seq", orElse: () => "rowid" }))
+          }`),
           Effect.map((rows) => rows.map(fromRow)),
           // As before the store: a ledger that cannot be read is a defect, never an empty answer.
           Effect.mapError((error) => new Error(`usage ledger: could not read entries: ${Sqlite.causeText(error)}`)),
