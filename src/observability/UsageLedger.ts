@@ -9,9 +9,11 @@
  * `priced: false`, never a cost of 0. In memory the ledger keeps
  * the most recent entries of this process; with a path it writes to a SQLite database, a
  * `SqlStore` (effect/sql over `node:sqlite`, loaded only then; its table versioned by
- * {@link migrations}), so `llm-connect usage` can sum calls across runs. Entries are written in
- * batches by a background fiber, off the call path. The path comes from config
- * (`ledger: { path }`) or `LLM_CONNECT_LEDGER`.
+ * {@link migrations}), so `llm-connect usage` can sum calls across runs; with a `postgres://`
+ * URL it writes the same rows to PostgreSQL (`@effect/sql-pg`, ADR 0020), shared by every process
+ * on every machine. Entries are written in batches by a background fiber, off the call path; a
+ * failed batch is retried, never failing or delaying a call. The location comes from config
+ * (`ledger: { path }` or `ledger: { postgres: { url } }`) or `LLM_CONNECT_LEDGER`.
  *
  * @since 0.1.0
  */
@@ -341,7 +343,8 @@ export const makeStore = (store: SqlStore.Service): Effect.Effect<Service, LlmEr
     const writer = yield* BatchWriter.make<Entry>({
       // "the usage ledger at usage.db", or "the usage ledger in the SQL store at state.db"
       label: store.label.startsWith(LABEL) ? store.label : `${LABEL} in ${store.label}`,
-      write: (batch) => sql`INSERT INTO usage ${sql.insert(Arr.map(batch, toRow))}`.raw
+      // A write that hangs (a server that stopped answering) fails after 10 s and is retried.
+      write: (batch) => sql`INSERT INTO usage ${sql.insert(Arr.map(batch, toRow))}`.raw.pipe(Effect.timeout("10 seconds"))
     })
     return UsageLedger.of({
       record: (entry) => Effect.sync(() => void writer.offer(entry)),
@@ -360,9 +363,11 @@ export const makeStore = (store: SqlStore.Service): Effect.Effect<Service, LlmEr
   })
 
 /**
- * A ledger in a SQLite file, created (with its folder) if missing, its tables migrated; closed
- * when the scope ends (after writing every entry recorded). Several processes may write to the
- * same file.
+ * A ledger in a SQLite file, created (with its folder) if missing, or in a PostgreSQL database
+ * when `path` is a `postgres://` URL (the server must answer now; later outages are retried by
+ * the writer); its tables migrated; closed when the scope ends (after writing every entry
+ * recorded). Several processes may write to the same file, and processes on several machines to
+ * the same PostgreSQL database.
  *
  * @since 0.1.0
  * @category constructors
@@ -370,7 +375,7 @@ export const makeStore = (store: SqlStore.Service): Effect.Effect<Service, LlmEr
 export const makeSqlite = (path: string): Effect.Effect<Service, LlmError.LlmError, Scope.Scope> =>
   Effect.flatMap(
     SqlStore.make(path, {
-      setting: "ledger.path",
+      setting: /^postgres(ql)?:\/\//i.test(path) ? "ledger.postgres.url" : "ledger.path",
       env: "LLM_CONNECT_LEDGER",
       label: LABEL,
       example: ".llm-connect/usage.db"

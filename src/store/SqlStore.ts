@@ -66,14 +66,14 @@ export const sqlite = (path: string): Location => ({ _tag: "Sqlite", path })
 
 /**
  * A PostgreSQL location from a `postgres://` (or `postgresql://`) URL; `undefined` when the text
- * is not a URL. Unix sockets: `postgres://user:pass@localhost/db?host=/run/postgresql`.
+ * is not such a URL. Unix sockets: `postgres://user:pass@localhost/db?host=/run/postgresql`.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const postgres = (url: string | Redacted.Redacted<string>): PostgresLocation | undefined => {
   const text = typeof url === "string" ? url : Redacted.value(url)
-  const shown = Postgres.display(text)
+  const shown = /^postgres(ql)?:\/\//i.test(text) ? Postgres.display(text) : undefined
   return shown === undefined ? undefined : { _tag: "Postgres", url: Redacted.make(text), display: shown }
 }
 

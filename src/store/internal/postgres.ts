@@ -9,7 +9,7 @@
 import { Duration, Effect, Redacted } from "effect"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import type * as SqlClient from "effect/sql/SqlClient"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import { causeText } from "./sqlite.ts"
 
 /** Why the store could not be opened. */
@@ -50,6 +50,11 @@ export const open = (
 ): Effect.Effect<SqlClient.SqlClient, OpenFailure, Scope.Scope> =>
   Effect.gen(function*() {
     const PgClient = yield* driver
+    // The pool lives in a scope of its own, closed by a finalizer of the caller's scope: while
+    // that scope closes, components added after the store (the ledger's writer, draining its
+    // queue) still need new connections, and a pool whose own scope is closing cannot open any.
+    const own = yield* Scope.make()
+    yield* Effect.addFinalizer((exit) => Scope.close(own, exit))
     const client = yield* PgClient.make({
       url,
       applicationName: "llm-connect",
@@ -58,6 +63,7 @@ export const open = (
       idleTimeout: Duration.seconds(30)
     }).pipe(
       Effect.provide(Reactivity.layer),
+      Scope.provide(own),
       Effect.tap((client) => client`SELECT 1`),
       Effect.mapError((error): OpenFailure => ({ _tag: "OpenFailed", message: scrub(causeText(error), url) }))
     )
