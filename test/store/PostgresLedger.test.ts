@@ -1,7 +1,7 @@
 // The usage ledger on a real PostgreSQL (test/support/postgres.ts): the same rows as SQLite,
 // schema migrated by the project, errors that name the setting and never the password.
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Logger } from "effect"
 import * as SqlStore from "../../src/store/SqlStore.ts"
 import * as UsageLedger from "../../src/observability/UsageLedger.ts"
 import { postgresAvailable, type PostgresServer, startPostgres } from "../support/postgres.ts"
@@ -59,6 +59,27 @@ describe.runIf(postgresAvailable)("usage ledger on PostgreSQL", () => {
       expect(pg.psql("roundtrip", "SELECT component || ':' || id || ':' || name FROM llm_connect_migrations ORDER BY id"))
         .toBe("usage-ledger:1:create_usage\nusage-ledger:2:cost_nanos_priced_attempts")
     }))
+
+  it.live("rows that cannot be written before the close window ends are logged as lost, with their count", () =>
+    Effect.gen(function*() {
+      const url = pg.createDatabase("lost")
+      const lines: Array<string> = []
+      const capture = Logger.layer([Logger.formatSimple.pipe(Logger.map((line) => void lines.push(line)))])
+      yield* Effect.scoped(Effect.gen(function*() {
+        const ledger = yield* UsageLedger.makeSqlite(url)
+        yield* ledger.record(entry({}))
+        yield* ledger.entries() // written
+        pg.stop()
+        for (let index = 0; index < 3; index++) yield* ledger.record(entry({ inputTokens: index }))
+      })).pipe(Effect.provide(capture), Effect.ensuring(Effect.sync(() => pg.start())))
+      // The close window (5 s) passed with the server down: the 3 rows are reported, by count.
+      const lost = lines.filter((line) => line.includes("could not be written and are lost"))
+      expect(lost).toHaveLength(1)
+      expect(lost[0]).toContain("3 item(s)")
+      expect(lines.some((line) => line.includes("retrying"))).toBe(true)
+      expect(lines.join("\n")).not.toContain(pg.password)
+      expect(pg.psql("lost", "SELECT count(*) FROM usage")).toBe("1")
+    }), 60_000)
 
   it.effect("a bad password is a Configuration error naming the setting, without the password", () =>
     Effect.gen(function*() {
