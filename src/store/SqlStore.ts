@@ -187,7 +187,16 @@ export const make = (
     const setting = options.setting ?? "store"
     const named = options.env === undefined ? setting : `${setting} (or ${options.env})`
     const target: SqlMigrations.Target = { label: describe(where, options), setting }
-    const sql = where._tag === "Postgres" ? yield* openPostgres(where, target, named) : yield* Sqlite.open(where.path, options.busyTimeout ?? Duration.seconds(5)).pipe(
+    if (where._tag === "Postgres") {
+      const client = yield* openPostgres(where, target, named)
+      return SqlStore.of({
+        location: where,
+        label: target.label,
+        sql: client,
+        migrate: (component) => SqlMigrations.apply(client, component, target)
+      })
+    }
+    const sql = yield* Sqlite.open(where.path, options.busyTimeout ?? Duration.seconds(5)).pipe(
       Effect.mapError((failure) => {
         switch (failure._tag) {
           case "NoNodeSqlite":
