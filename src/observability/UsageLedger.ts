@@ -298,29 +298,29 @@ const fromRow = (raw: Row): Entry => {
     latency_ms: num(raw.latency_ms)
   }
   return {
-  time: row.time,
-  provider: row.provider,
-  model: row.model,
-  inputTokens: row.input_tokens,
-  outputTokens: row.output_tokens,
-  totalTokens: row.total_tokens,
-  estimated: row.estimated === 1,
-  latencyMs: row.latency_ms,
-  outcome: row.outcome,
-  // Rows from before migration 2 (or an older writer) have only cost_usd.
-  ...(row.cost_nanos !== null
-    ? { costUsd: Money.toUsd(row.cost_nanos) }
-    : row.cost_usd !== null
-    ? { costUsd: Money.toUsd(Money.fromUsd(row.cost_usd)) }
-    : {}),
-  ...(row.priced === 0 ? { priced: false } : {}),
-  ...(row.requested_model !== null ? { requestedModel: row.requested_model } : {}),
-  ...(row.attempts !== null ? { attempts: row.attempts } : {}),
-  ...(row.abandoned_attempts !== null ? { abandonedAttempts: row.abandoned_attempts } : {}),
-  ...(row.workflow !== null ? { workflow: row.workflow } : {}),
-  ...(row.step !== null ? { step: row.step } : {}),
-  ...(row.correlation_id !== null ? { correlationId: row.correlation_id } : {}),
-  ...(row.request_id !== null ? { requestId: row.request_id } : {})
+    time: row.time,
+    provider: row.provider,
+    model: row.model,
+    inputTokens: row.input_tokens,
+    outputTokens: row.output_tokens,
+    totalTokens: row.total_tokens,
+    estimated: row.estimated === 1,
+    latencyMs: row.latency_ms,
+    outcome: row.outcome,
+    // Rows from before migration 2 (or an older writer) have only cost_usd.
+    ...(row.cost_nanos !== null
+      ? { costUsd: Money.toUsd(row.cost_nanos) }
+      : row.cost_usd !== null
+      ? { costUsd: Money.toUsd(Money.fromUsd(row.cost_usd)) }
+      : {}),
+    ...(row.priced === 0 ? { priced: false } : {}),
+    ...(row.requested_model !== null ? { requestedModel: row.requested_model } : {}),
+    ...(row.attempts !== null ? { attempts: row.attempts } : {}),
+    ...(row.abandoned_attempts !== null ? { abandonedAttempts: row.abandoned_attempts } : {}),
+    ...(row.workflow !== null ? { workflow: row.workflow } : {}),
+    ...(row.step !== null ? { step: row.step } : {}),
+    ...(row.correlation_id !== null ? { correlationId: row.correlation_id } : {}),
+    ...(row.request_id !== null ? { requestId: row.request_id } : {})
   }
 }
 
