@@ -28,7 +28,7 @@ import * as Output from "./Output.ts"
 export const withDefaultLedger = (
   resolved: LlmConnectConfig.Resolved
 ): Effect.Effect<LlmConnectConfig.Resolved, never, FileSystem.FileSystem | Path.Path> =>
-  resolved.config.ledger === false || resolved.config.ledger?.path !== undefined
+  resolved.config.ledger === false || ObservabilityConfig.ledgerLocation(resolved.config.ledger) !== undefined
     ? Effect.succeed(resolved)
     : Effect.gen(function*() {
       const path = yield* ObservabilityConfig.stateLedgerPath
@@ -71,6 +71,6 @@ export const load = (options: LlmConnectConfig.LoadOptions) =>
  * @category defaults
  */
 export const ledgerToRead = (config: LlmConnectConfig.LlmConnectConfig): Effect.Effect<string | undefined> =>
-  config.ledger !== undefined && config.ledger !== false && config.ledger.path !== undefined
-    ? Effect.succeed(config.ledger.path)
+  ObservabilityConfig.ledgerLocation(config.ledger) !== undefined
+    ? Effect.succeed(ObservabilityConfig.ledgerLocation(config.ledger))
     : ObservabilityConfig.stateLedgerPath

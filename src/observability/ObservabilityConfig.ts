@@ -5,6 +5,8 @@
  * ```yaml
  * ledger:
  *   path: .llm-connect/usage.db   # or LLM_CONNECT_LEDGER; `ledger: false` records no usage rows
+ *   # or, shared by every process: postgres: { url: postgres://user:pass@host/db }
+ *   # (LLM_CONNECT_LEDGER may hold such a URL too)
  * logging:
  *   level: debug                  # or LLM_CONNECT_LOG_LEVEL: trace, debug, info, warn, error, none
  *   format: json                  # or LLM_CONNECT_LOG_FORMAT: json (default) or pretty
@@ -70,10 +72,31 @@ export const stateLedgerPath: Effect.Effect<string | undefined> = Effect.map(
  */
 export const LedgerSection = Schema.Struct({
   path: Schema.optionalKey(Schema.String.check(Schema.isNonEmpty())).annotate({
-    description: "A SQLite file where every call is recorded (read by `llm-connect usage`); the CLI's default is " +
-      `${STATE_LEDGER_PATH}, a program's is in memory.`
+    description: "A SQLite file where every call is recorded (read by `llm-connect usage`), or a postgres:// URL; " +
+      `the CLI's default is ${STATE_LEDGER_PATH}, a program's is in memory.`
+  }),
+  postgres: Schema.optionalKey(
+    Schema.Struct({
+      url: Schema.String.check(Schema.isNonEmpty()).annotate({
+        description: "postgres://USER:PASSWORD@HOST:5432/DATABASE (a Unix socket: ?host=/run/postgresql); " +
+          "never printed with its password."
+      })
+    }).annotate({ identifier: "LedgerPostgres" })
+  ).annotate({
+    description: "Record calls in a PostgreSQL database shared by every process; `path` (also --ledger and LLM_CONNECT_LEDGER) wins when both are set."
   })
 }).annotate({ identifier: "LedgerSection" })
+
+/**
+ * Where a `ledger` section records calls, as the text `SqlStore.parse` reads: the path (a file or a
+ * URL; `--ledger` and `LLM_CONNECT_LEDGER` set it, so they override the file's `postgres`), else
+ * the PostgreSQL URL; `undefined` when neither (or `ledger: false`).
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const ledgerLocation = (ledger: typeof LedgerSetting.Type | undefined): string | undefined =>
+  ledger === undefined || ledger === false ? undefined : ledger.path ?? ledger.postgres?.url
 
 /**
  * The `ledger` key: the section, or `false` to record no usage rows.
@@ -165,7 +188,11 @@ export interface Sections {
  * @category conversions
  */
 export const observabilityOptions = (config: Sections): Observability.Options => ({
-  ...(config.ledger === false ? { ledger: false } : config.ledger?.path !== undefined ? { ledgerPath: config.ledger.path } : {}),
+  ...(config.ledger === false
+    ? { ledger: false }
+    : ledgerLocation(config.ledger) !== undefined
+    ? { ledgerPath: ledgerLocation(config.ledger)! }
+    : {}),
   ...(config.tracing?.spans !== undefined
     ? { spans: config.tracing.spans === "auto" ? "auto" as const : config.tracing.spans === "always" }
     : {}),

@@ -9,9 +9,11 @@
  * `priced: false`, never a cost of 0. In memory the ledger keeps
  * the most recent entries of this process; with a path it writes to a SQLite database, a
  * `SqlStore` (effect/sql over `node:sqlite`, loaded only then; its table versioned by
- * {@link migrations}), so `llm-connect usage` can sum calls across runs. Entries are written in
- * batches by a background fiber, off the call path. The path comes from config
- * (`ledger: { path }`) or `LLM_CONNECT_LEDGER`.
+ * {@link migrations}), so `llm-connect usage` can sum calls across runs; with a `postgres://`
+ * URL it writes the same rows to PostgreSQL (`@effect/sql-pg`, ADR 0020), shared by every process
+ * on every machine. Entries are written in batches by a background fiber, off the call path; a
+ * failed batch is retried, never failing or delaying a call. The location comes from config
+ * (`ledger: { path }` or `ledger: { postgres: { url } }`) or `LLM_CONNECT_LEDGER`.
  *
  * @since 0.1.0
  */
@@ -200,37 +202,48 @@ export const migrations: SqlMigrations.Component = SqlMigrations.component("usag
   {
     id: 1,
     name: "create_usage",
-    up: Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      Effect.andThen(
-        sql`CREATE TABLE IF NOT EXISTS usage (
-          time INTEGER NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL,
-          input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL, total_tokens INTEGER NOT NULL,
-          estimated INTEGER NOT NULL, cost_usd REAL, latency_ms REAL NOT NULL, outcome TEXT NOT NULL,
+    // SQLite: INTEGER / REAL, as it always was (rows ordered by rowid). PostgreSQL: BIGINT / DOUBLE
+    // PRECISION, and a `seq` column for the order rows were written in.
+    up: Effect.flatMap(SqlClient.SqlClient, (sql) => {
+      const int = sql.literal(SqlMigrations.columnType(sql, "int64"))
+      const real = sql.literal(SqlMigrations.columnType(sql, "float64"))
+      const seq = sql.onDialectOrElse({ pg: () => sql.literal("seq BIGSERIAL, "), orElse: () => sql.literal("") })
+      return Effect.andThen(
+        sql`CREATE TABLE IF NOT EXISTS usage (${seq}
+          time ${int} NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL,
+          input_tokens ${int} NOT NULL, output_tokens ${int} NOT NULL, total_tokens ${int} NOT NULL,
+          estimated ${int} NOT NULL, cost_usd ${real}, latency_ms ${real} NOT NULL, outcome TEXT NOT NULL,
           workflow TEXT, step TEXT, correlation_id TEXT, request_id TEXT)`,
         sql`CREATE INDEX IF NOT EXISTS usage_time ON usage (time)`
-      ))
+      )
+    })
   },
   {
     // Issue 13: exact cost (whole nano-USD; cost_usd is still written for older readers), whether
     // the model had a price, the model asked for, and the attempts of the call.
     id: 2,
     name: "cost_nanos_priced_attempts",
+    // Columns through `SqlMigrations.addColumns`: one list for SQLite and PostgreSQL.
     up: Effect.flatMap(SqlClient.SqlClient, (sql) =>
-      Effect.all([
-        sql`ALTER TABLE usage ADD COLUMN cost_nanos INTEGER`,
-        sql`ALTER TABLE usage ADD COLUMN priced INTEGER`,
-        sql`ALTER TABLE usage ADD COLUMN requested_model TEXT`,
-        sql`ALTER TABLE usage ADD COLUMN attempts INTEGER`,
-        sql`ALTER TABLE usage ADD COLUMN abandoned_attempts INTEGER`,
-        sql`UPDATE usage SET cost_nanos = CAST(ROUND(cost_usd * 1000000000) AS INTEGER) WHERE cost_usd IS NOT NULL`
-      ], { discard: true }))
+      Effect.andThen(
+        SqlMigrations.addColumns("usage", {
+          cost_nanos: "int64",
+          priced: "int64",
+          requested_model: "text",
+          attempts: "int64",
+          abandoned_attempts: "int64"
+        }),
+        sql`UPDATE usage SET cost_nanos = CAST(ROUND(cost_usd * 1000000000) AS ${
+          sql.literal(SqlMigrations.columnType(sql, "int64"))
+        }) WHERE cost_usd IS NOT NULL`
+      ))
   },
   {
     // Issue 14: calls the caller cancelled (an interrupted call, a stream stopped before its end).
     // Older rows read NULL: not known to be cancelled.
     id: 3,
     name: "cancelled",
-    up: Effect.flatMap(SqlClient.SqlClient, (sql) => sql`ALTER TABLE usage ADD COLUMN cancelled INTEGER`)
+    up: SqlMigrations.addColumns("usage", { cancelled: "int64" })
   },
   {
     // Issue 15: the conversation a call belongs to (an agent run), for `usage --by conversation`.
@@ -239,7 +252,7 @@ export const migrations: SqlMigrations.Component = SqlMigrations.component("usag
     name: "conversation_id",
     up: Effect.flatMap(SqlClient.SqlClient, (sql) =>
       Effect.andThen(
-        sql`ALTER TABLE usage ADD COLUMN conversation_id TEXT`,
+        SqlMigrations.addColumns("usage", { conversation_id: "text" }),
         sql`CREATE INDEX IF NOT EXISTS usage_conversation ON usage (conversation_id)`
       ))
   }
@@ -294,34 +307,55 @@ const toRow = (entry: Entry): Row => ({
   request_id: entry.requestId ?? null
 })
 
-const fromRow = (row: Row): Entry => ({
-  time: row.time,
-  provider: row.provider,
-  model: row.model,
-  inputTokens: row.input_tokens,
-  outputTokens: row.output_tokens,
-  totalTokens: row.total_tokens,
-  estimated: row.estimated === 1,
-  latencyMs: row.latency_ms,
-  outcome: row.outcome,
-  // Rows from before migration 2 (or an older writer) have only cost_usd.
-  ...(row.cost_nanos !== null
-    ? { costUsd: Money.toUsd(row.cost_nanos) }
-    : row.cost_usd !== null
-    ? { costUsd: Money.toUsd(Money.fromUsd(row.cost_usd)) }
-    : {}),
-  ...(row.priced === 0 ? { priced: false } : {}),
-  ...(row.requested_model !== null ? { requestedModel: row.requested_model } : {}),
-  ...(row.attempts !== null ? { attempts: row.attempts } : {}),
-  ...(row.abandoned_attempts !== null ? { abandonedAttempts: row.abandoned_attempts } : {}),
-  ...(row.cancelled === 1 ? { cancelled: true } : {}),
-  ...(row.workflow !== null ? { workflow: row.workflow } : {}),
-  ...(row.step !== null ? { step: row.step } : {}),
-  ...(row.correlation_id !== null ? { correlationId: row.correlation_id } : {}),
-  // Rows from before migration 4 have no conversation_id column at all.
-  ...(row.conversation_id !== null && row.conversation_id !== undefined ? { conversationId: row.conversation_id } : {}),
-  ...(row.request_id !== null ? { requestId: row.request_id } : {})
-})
+// PostgreSQL's BIGINT columns may come back as bigint (or text): every number is read through this.
+const num = (value: unknown): number => typeof value === "number" ? value : Number(value)
+const numOrNull = (value: unknown): number | null => value === null || value === undefined ? null : num(value)
+
+const fromRow = (raw: Row): Entry => {
+  const row: Row = {
+    ...raw,
+    time: num(raw.time),
+    input_tokens: num(raw.input_tokens),
+    output_tokens: num(raw.output_tokens),
+    total_tokens: num(raw.total_tokens),
+    estimated: num(raw.estimated),
+    cost_usd: numOrNull(raw.cost_usd),
+    cost_nanos: numOrNull(raw.cost_nanos),
+    priced: numOrNull(raw.priced),
+    attempts: numOrNull(raw.attempts),
+    abandoned_attempts: numOrNull(raw.abandoned_attempts),
+    latency_ms: num(raw.latency_ms),
+    cancelled: numOrNull(raw.cancelled)
+  }
+  return {
+    time: row.time,
+    provider: row.provider,
+    model: row.model,
+    inputTokens: row.input_tokens,
+    outputTokens: row.output_tokens,
+    totalTokens: row.total_tokens,
+    estimated: row.estimated === 1,
+    latencyMs: row.latency_ms,
+    outcome: row.outcome,
+    // Rows from before migration 2 (or an older writer) have only cost_usd.
+    ...(row.cost_nanos !== null
+      ? { costUsd: Money.toUsd(row.cost_nanos) }
+      : row.cost_usd !== null
+      ? { costUsd: Money.toUsd(Money.fromUsd(row.cost_usd)) }
+      : {}),
+    ...(row.priced === 0 ? { priced: false } : {}),
+    ...(row.requested_model !== null ? { requestedModel: row.requested_model } : {}),
+    ...(row.attempts !== null ? { attempts: row.attempts } : {}),
+    ...(row.abandoned_attempts !== null ? { abandonedAttempts: row.abandoned_attempts } : {}),
+    ...(row.cancelled === 1 ? { cancelled: true } : {}),
+    ...(row.workflow !== null ? { workflow: row.workflow } : {}),
+    ...(row.step !== null ? { step: row.step } : {}),
+    ...(row.correlation_id !== null ? { correlationId: row.correlation_id } : {}),
+    // Rows from before migration 4 have no conversation_id column at all.
+    ...(row.conversation_id !== null && row.conversation_id !== undefined ? { conversationId: row.conversation_id } : {}),
+    ...(row.request_id !== null ? { requestId: row.request_id } : {})
+  }
+}
 
 const LABEL = "the usage ledger"
 
@@ -342,13 +376,16 @@ export const makeStore = (store: SqlStore.Service): Effect.Effect<Service, LlmEr
     const writer = yield* BatchWriter.make<Entry>({
       // "the usage ledger at usage.db", or "the usage ledger in the SQL store at state.db"
       label: store.label.startsWith(LABEL) ? store.label : `${LABEL} in ${store.label}`,
-      write: (batch) => sql`INSERT INTO usage ${sql.insert(Arr.map(batch, toRow))}`.raw
+      // A write that hangs (a server that stopped answering) fails after 10 s and is retried.
+      write: (batch) => sql`INSERT INTO usage ${sql.insert(Arr.map(batch, toRow))}`.raw.pipe(Effect.timeout("10 seconds"))
     })
     return UsageLedger.of({
       record: (entry) => Effect.sync(() => void writer.offer(entry)),
       entries: (query) =>
         writer.flush.pipe(
-          Effect.andThen(sql<Row>`SELECT * FROM usage WHERE time >= ${query?.since ?? 0} ORDER BY time, rowid`),
+          Effect.andThen(sql<Row>`SELECT * FROM usage WHERE time >= ${query?.since ?? 0} ORDER BY time, ${
+            sql.literal(sql.onDialectOrElse({ pg: () => "seq", orElse: () => "rowid" }))
+          }`),
           Effect.map((rows) => rows.map(fromRow)),
           // As before the store: a ledger that cannot be read is a defect, never an empty answer.
           Effect.mapError((error) => new Error(`usage ledger: could not read entries: ${Sqlite.causeText(error)}`)),
@@ -359,9 +396,11 @@ export const makeStore = (store: SqlStore.Service): Effect.Effect<Service, LlmEr
   })
 
 /**
- * A ledger in a SQLite file, created (with its folder) if missing, its tables migrated; closed
- * when the scope ends (after writing every entry recorded). Several processes may write to the
- * same file.
+ * A ledger in a SQLite file, created (with its folder) if missing, or in a PostgreSQL database
+ * when `path` is a `postgres://` URL (the server must answer now; later outages are retried by
+ * the writer); its tables migrated; closed when the scope ends (after writing every entry
+ * recorded). Several processes may write to the same file, and processes on several machines to
+ * the same PostgreSQL database.
  *
  * @since 0.1.0
  * @category constructors
@@ -369,7 +408,7 @@ export const makeStore = (store: SqlStore.Service): Effect.Effect<Service, LlmEr
 export const makeSqlite = (path: string): Effect.Effect<Service, LlmError.LlmError, Scope.Scope> =>
   Effect.flatMap(
     SqlStore.make(path, {
-      setting: "ledger.path",
+      setting: /^postgres(ql)?:\/\//i.test(path) ? "ledger.postgres.url" : "ledger.path",
       env: "LLM_CONNECT_LEDGER",
       label: LABEL,
       example: ".llm-connect/usage.db"

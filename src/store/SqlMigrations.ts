@@ -53,6 +53,48 @@ export interface Component {
 }
 
 /**
+ * A column type both backends know, written once in a migration: `int64` (SQLite `INTEGER`,
+ * PostgreSQL `BIGINT`: epoch milliseconds and nano-USD overflow PostgreSQL's 32-bit `INTEGER`),
+ * `float64` (`REAL` / `DOUBLE PRECISION`: PostgreSQL's `REAL` is 32-bit), `text` (`TEXT`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ColumnType = "int64" | "float64" | "text"
+
+const SQLITE_TYPES: Record<ColumnType, string> = { int64: "INTEGER", float64: "REAL", text: "TEXT" }
+const PG_TYPES: Record<ColumnType, string> = { int64: "BIGINT", float64: "DOUBLE PRECISION", text: "TEXT" }
+
+/**
+ * The SQL of a column type in the client's dialect (SQLite, else PostgreSQL), to splice into a
+ * statement with `sql.literal`.
+ *
+ * @since 0.1.0
+ * @category dialects
+ */
+export const columnType = (sql: SqlClient.SqlClient, type: ColumnType): string =>
+  sql.onDialectOrElse({ pg: () => PG_TYPES[type], orElse: () => SQLITE_TYPES[type] })
+
+/**
+ * A migration body that adds nullable columns to a table, in both backends: one place to add a
+ * column to SQLite and PostgreSQL alike, e.g.
+ * `{ id: 3, name: "cancelled", up: SqlMigrations.addColumns("usage", { cancelled: "int64" }) }`.
+ *
+ * @since 0.1.0
+ * @category dialects
+ */
+export const addColumns = (
+  table: string,
+  columns: Readonly<Record<string, ColumnType>>
+): Effect.Effect<void, SqlError, SqlClient.SqlClient> =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.forEach(
+      Object.entries(columns),
+      ([name, type]) => sql`ALTER TABLE ${sql(table)} ADD COLUMN ${sql(name)} ${sql.literal(columnType(sql, type))}`,
+      { discard: true }
+    ))
+
+/**
  * Where the migrations are recorded: `(component, id, name, applied_at)`, one row per migration
  * applied, `applied_at` in epoch milliseconds.
  *

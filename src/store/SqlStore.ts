@@ -2,11 +2,12 @@
  * A SQL store: the database that holds llm-connect's durable state (the usage ledger now; virtual
  * key hashes, agents and audit rows later), as an effect/sql `SqlClient`.
  *
- * A store is opened from a {@link Location}: today a SQLite file (`node:sqlite` through
- * `@effect/sql-sqlite-node`, WAL, a busy timeout, safe for several processes); a `postgres://`
- * URL joins the same type when the shared-state issue adds PostgreSQL, so callers that pass the
- * setting's text through {@link make} do not change. The SQLite driver is loaded only when a
- * store is opened, so importing llm-connect works on a Node without `node:sqlite`.
+ * A store is opened from a {@link Location}: a SQLite file (`node:sqlite` through
+ * `@effect/sql-sqlite-node`, WAL, a busy timeout, safe for several processes), or a PostgreSQL
+ * database named by a `postgres://` URL (`@effect/sql-pg`, ADR 0020; the URL kept `Redacted`,
+ * shown without its password), shared by processes on several machines. Callers pass the
+ * setting's text through {@link make}, which tells them apart. Each driver is loaded only when a
+ * store of its kind is opened, so importing llm-connect works on a Node without `node:sqlite`.
  *
  * Components keep their own tables: each declares its versioned migrations
  * (`SqlMigrations.Component`) next to its code and calls {@link migrate} when it starts; several
@@ -14,12 +15,13 @@
  *
  * @since 0.1.0
  */
-import { Context, Duration, Effect, Layer } from "effect"
+import { Context, Duration, Effect, Layer, Redacted } from "effect"
 import { resolve } from "node:path"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type * as Scope from "effect/Scope"
 import * as LlmError from "../LlmError.ts"
 import * as SqlMigrations from "./SqlMigrations.ts"
+import * as Postgres from "./internal/postgres.ts"
 import * as Sqlite from "./internal/sqlite.ts"
 
 /**
@@ -34,13 +36,25 @@ export interface SqliteLocation {
 }
 
 /**
- * Where a store lives. Only SQLite today; PostgreSQL (a URL, kept `Redacted`) is added beside it
- * by the shared-state issue.
+ * A PostgreSQL database: its `postgres://` URL, kept `Redacted` (it may hold a password), and the
+ * same URL with the password replaced by `***`, for messages.
  *
  * @since 0.1.0
  * @category models
  */
-export type Location = SqliteLocation
+export interface PostgresLocation {
+  readonly _tag: "Postgres"
+  readonly url: Redacted.Redacted<string>
+  readonly display: string
+}
+
+/**
+ * Where a store lives: a SQLite file or a PostgreSQL database.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Location = SqliteLocation | PostgresLocation
 
 /**
  * A SQLite location.
@@ -49,6 +63,19 @@ export type Location = SqliteLocation
  * @category constructors
  */
 export const sqlite = (path: string): Location => ({ _tag: "Sqlite", path })
+
+/**
+ * A PostgreSQL location from a `postgres://` (or `postgresql://`) URL; `undefined` when the text
+ * is not such a URL. Unix sockets: `postgres://user:pass@localhost/db?host=/run/postgresql`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const postgres = (url: string | Redacted.Redacted<string>): PostgresLocation | undefined => {
+  const text = typeof url === "string" ? url : Redacted.value(url)
+  const shown = /^postgres(ql)?:\/\//i.test(text) ? Postgres.display(text) : undefined
+  return shown === undefined ? undefined : { _tag: "Postgres", url: Redacted.make(text), display: shown }
+}
 
 /**
  * How a store is opened, and how its errors name it.
@@ -103,10 +130,10 @@ const URL_SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i
 const VIRTUAL = /^\/(proc|sys)(?:\/|$)/
 
 /**
- * Reads a setting's text as a location: a file path (or `:memory:`). A URL is refused with a
- * `Configuration` error (its text is not repeated: it may hold a password); `postgres://` arrives
- * with the shared-state issue. A path inside `/proc` or `/sys` (kernel file systems, where no
- * database can live) is refused too.
+ * Reads a setting's text as a location: a file path (or `:memory:`), or a `postgres://` URL. Any
+ * other URL, or a `postgres://` URL that cannot be parsed, is refused with a `Configuration` error
+ * (its text is not repeated: it may hold a password). A path inside `/proc` or `/sys` (kernel
+ * file systems, where no database can live) is refused too.
  *
  * @since 0.1.0
  * @category constructors
@@ -124,22 +151,29 @@ export const parse = (text: string, options: Options = {}): Effect.Effect<Locati
       `set ${named} to a SQLite file path in a writable folder, e.g. ${example}`
     ))
   }
+  if (scheme === "postgres" || scheme === "postgresql") {
+    const location = postgres(text)
+    return location !== undefined ? Effect.succeed(location) : Effect.fail(configurationError(
+      `${setting} is not a valid ${scheme}:// URL (its text is not shown: it may hold a password)`,
+      setting,
+      `set ${named} to a URL such as postgres://USER:PASSWORD@HOST:5432/DATABASE (percent-encode special characters of the password)`
+    ))
+  }
   return Effect.fail(configurationError(
-    scheme === "postgres" || scheme === "postgresql"
-      ? `${setting} names a PostgreSQL database, which this version of llm-connect cannot use yet (it keeps state in SQLite files)`
-      : `${setting} is a ${scheme}:// URL; a store is a SQLite file path`,
+    `${setting} is a ${scheme}:// URL; a store is a SQLite file path or a postgres:// URL`,
     setting,
-    `set ${named} to a SQLite file path, e.g. ${example}`
+    `set ${named} to a SQLite file path, e.g. ${example}, or a postgres://USER:PASSWORD@HOST/DATABASE URL`
   ))
 }
 
 const describe = (location: Location, options: Options): string =>
-  `${options.label ?? "the SQL store"} at ${location.path}`
+  `${options.label ?? "the SQL store"} at ${location._tag === "Sqlite" ? location.path : location.display}`
 
 /**
- * Opens a store (a SQLite file and its folder are created when missing), closed when the scope
- * ends. A location that cannot be opened, or a Node without `node:sqlite`, is a `Configuration`
- * error naming the setting.
+ * Opens a store (a SQLite file and its folder are created when missing; a PostgreSQL server must
+ * answer within its connect timeout), closed when the scope ends. A location that cannot be
+ * opened, or a Node without `node:sqlite`, is a `Configuration` error naming the setting (never
+ * quoting a password).
  *
  * @since 0.1.0
  * @category constructors
@@ -153,6 +187,15 @@ export const make = (
     const setting = options.setting ?? "store"
     const named = options.env === undefined ? setting : `${setting} (or ${options.env})`
     const target: SqlMigrations.Target = { label: describe(where, options), setting }
+    if (where._tag === "Postgres") {
+      const client = yield* openPostgres(where, target, named)
+      return SqlStore.of({
+        location: where,
+        label: target.label,
+        sql: client,
+        migrate: (component) => SqlMigrations.apply(client, component, target)
+      })
+    }
     const sql = yield* Sqlite.open(where.path, options.busyTimeout ?? Duration.seconds(5)).pipe(
       Effect.mapError((failure) => {
         switch (failure._tag) {
@@ -184,6 +227,23 @@ export const make = (
       migrate: (component) => SqlMigrations.apply(sql, component, target)
     })
   })
+
+const openPostgres = (where: PostgresLocation, target: SqlMigrations.Target, named: string) =>
+  Postgres.open(where.url).pipe(
+    Effect.mapError((failure) =>
+      failure._tag === "DriverMissing"
+        ? configurationError(
+          `cannot load the PostgreSQL driver (@effect/sql-pg) for ${target.label}: ${failure.message}`,
+          target.setting,
+          "reinstall llm-connect's dependencies (npm ci), then run again"
+        )
+        : configurationError(
+          `cannot connect to ${target.label}: ${failure.message}`,
+          target.setting,
+          `check that the server is running and that ${named} has the right host, port, database, user and password`
+        )
+    )
+  )
 
 /**
  * A store as a Layer, for several components to share.

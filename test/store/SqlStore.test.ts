@@ -120,16 +120,20 @@ describe("SqlStore", () => {
       })
     ))
 
-  it.effect("a URL is refused with a Configuration error that names the setting and never repeats the URL", () =>
+  it.effect("a postgres:// URL is a PostgreSQL location (kept Redacted); another URL is refused without repeating it", () =>
     Effect.gen(function*() {
       const options = { setting: "ledger.path", env: "LLM_CONNECT_LEDGER", example: ".llm-connect/usage.db" }
-      const postgres = yield* Effect.flip(SqlStore.parse("postgres://user:s3cret@db:5432/llm", options))
-      expect(postgres.reason._tag).toBe("Configuration")
-      expect(postgres.message).toContain("PostgreSQL")
-      expect(postgres.message).toContain("ledger.path (or LLM_CONNECT_LEDGER)")
-      expect(postgres.message).not.toContain("s3cret")
+      const postgres = yield* SqlStore.parse("postgres://user:s3cret@db:5432/llm", options)
+      expect(postgres._tag).toBe("Postgres")
+      expect(postgres._tag === "Postgres" ? postgres.display : "").toBe("postgres://user:***@db:5432/llm")
+      expect(JSON.stringify(postgres)).not.toContain("s3cret")
+      expect(String(postgres._tag === "Postgres" ? postgres.url : "")).not.toContain("s3cret")
+      const inParameter = yield* SqlStore.parse("postgresql://user@db/llm?password=s3cret&host=/run/pg", options)
+      expect(inParameter._tag === "Postgres" ? inParameter.display : "").not.toContain("s3cret")
       const other = yield* Effect.flip(SqlStore.parse("mysql://root:pw@host/db", options))
+      expect(other.reason._tag).toBe("Configuration")
       expect(other.message).toContain("mysql:// URL")
+      expect(other.message).toContain("ledger.path (or LLM_CONNECT_LEDGER)")
       expect(other.message).not.toContain("pw@")
       expect(yield* SqlStore.parse("state/usage.db")).toEqual(SqlStore.sqlite("state/usage.db"))
     }))

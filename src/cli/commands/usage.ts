@@ -18,6 +18,7 @@ import * as DurationText from "../../DurationText.ts"
 import * as LlmConnectConfig from "../../LlmConnectConfig.ts"
 import * as LlmError from "../../LlmError.ts"
 import * as UsageLedger from "../../observability/UsageLedger.ts"
+import * as SqlStore from "../../store/SqlStore.ts"
 import * as CliConfig from "../CliConfig.ts"
 import * as ConfigFlags from "../flags/ConfigFlags.ts"
 import * as ObservabilityFlags from "../flags/ObservabilityFlags.ts"
@@ -91,7 +92,11 @@ export const command = Command.make(
       since = (yield* Clock.currentTimeMillis) - window.success
     }
     const fs = yield* FileSystem.FileSystem
-    const recorded = path !== undefined && (yield* fs.exists(path).pipe(Effect.orElseSucceed(() => false)))
+    // A PostgreSQL ledger (shared by every process) is shown without its password.
+    const database = path === undefined ? undefined : SqlStore.postgres(path)
+    const shown = database?.display ?? path
+    const recorded = path !== undefined &&
+      (database !== undefined || (yield* fs.exists(path).pipe(Effect.orElseSucceed(() => false))))
     if (!recorded) {
       yield* Output.notice(
         path === undefined
@@ -108,7 +113,7 @@ export const command = Command.make(
     const groups = by === undefined ? [totals] : UsageLedger.summarize(entries, by)
     if (input.json) {
       return yield* Output.json({
-        ...(path !== undefined ? { ledger: path } : {}),
+        ...(shown !== undefined ? { ledger: shown } : {}),
         ...(since !== undefined ? { since: new Date(since).toISOString() } : {}),
         ...(by !== undefined ? { by } : {}),
         totals,
@@ -117,7 +122,7 @@ export const command = Command.make(
     }
     yield* Output.result(table(groups, by ?? "all"))
     yield* Output.notice(
-      `${totals.calls} call(s), ${totals.totalTokens} tokens, ${money(totals)} from ${path ?? "no ledger"}` +
+      `${totals.calls} call(s), ${totals.totalTokens} tokens, ${money(totals)} from ${shown ?? "no ledger"}` +
         (Option.isSome(input.since) ? ` in the last ${input.since.value}` : "")
     )
   }, (effect, input) =>
