@@ -21,7 +21,7 @@
  *
  * @since 0.1.0
  */
-import { type Cause, Clock, Duration, Effect, Fiber, Queue, Schema, Stream } from "effect"
+import { type Cause, Clock, type Context, Duration, Effect, Fiber, Queue, Schema, Stream } from "effect"
 import * as DurationText from "../DurationText.ts"
 import * as LlmError from "../LlmError.ts"
 
@@ -103,11 +103,13 @@ export const timeoutError = (
  * Bounds one attempt: after `timeoutMs` the attempt is interrupted and fails with a `Timeout`
  * of scope `attempt` (retryable). `attempt` is the attempt's number, counted from 1.
  *
- * The attempt runs in a child fiber and a second child sleeps out the timeout: whichever ends
- * first stops the other at once (an attempt that answers clears its timer; a timer that runs
- * out interrupts the attempt, and the `Timeout` is returned once the attempt has stopped, its
- * request aborted). Cheaper than `Effect.timeoutOrElse`, whose race leaves the sleeping fiber
- * (and its timer) alive until the calling fiber ends.
+ * The attempt runs in a child fiber; its deadline joins the attempts of the same clock and
+ * timeout on one shared timer (a fiber that sleeps until the earliest deadline still open), so
+ * that an attempt costs no timer and no fiber of its own for its timeout. When the deadline
+ * passes, the attempt is interrupted (its request aborted) and the `Timeout` returned once it
+ * has stopped; an attempt that ends first just leaves the queue. The shared timer stops 10 ms
+ * after the last open attempt ends (so that calls made one after another keep one timer), so it
+ * never keeps a process alive longer than that.
  *
  * @since 0.1.0
  * @category combinators
@@ -122,34 +124,128 @@ export const attempt = <A, R>(
     return Effect.flatMap(Effect.forkChild(effect, { startImmediately: true }), (child) => {
       const answered = child.pollUnsafe()
       if (answered !== undefined) return answered
-      return Effect.flatMap(Effect.forkChild(clock.sleep(Duration.millis(options.timeoutMs)), { startImmediately: true }), (timer) =>
-        Effect.callback<A, LlmError.LlmError>((resume) => {
-          let timedOut = false
-          timer.addObserver((exit) => {
-            if (exit._tag !== "Success") return
-            timedOut = true
-            child.interruptUnsafe(parent.id)
-          })
-          child.addObserver((exit) => {
-            if (!timedOut) {
-              timer.interruptUnsafe(parent.id)
-              return resume(exit)
-            }
-            resume(Effect.fail(timeoutError(options.subject, {
-              scope: "attempt",
-              timeoutMs: options.timeoutMs,
-              attempts: options.attempt,
-              elapsedMs: clock.currentTimeMillisUnsafe() - started
-            })))
-          })
-          // The caller interrupted: both stop, the attempt awaited.
-          return Effect.suspend(() => {
-            timer.interruptUnsafe(parent.id)
-            return Fiber.interrupt(child)
-          })
-        }))
+      const wheel = wheelOf(clock, options.timeoutMs, parent.context)
+      return Effect.callback<A, LlmError.LlmError>((resume) => {
+        let timedOut = false
+        const entry = wheel.add(started + options.timeoutMs, () => {
+          timedOut = true
+          child.interruptUnsafe(parent.id)
+        })
+        child.addObserver((exit) => {
+          wheel.leave(entry)
+          if (!timedOut) return resume(exit)
+          resume(Effect.fail(timeoutError(options.subject, {
+            scope: "attempt",
+            timeoutMs: options.timeoutMs,
+            attempts: options.attempt,
+            elapsedMs: clock.currentTimeMillisUnsafe() - started
+          })))
+        })
+        // The caller interrupted: the attempt stops and is awaited.
+        return Effect.suspend(() => {
+          wheel.leave(entry)
+          return Fiber.interrupt(child)
+        })
+      })
     })
   })
+
+// The shared timer of the attempt timeouts of one clock and one timeout. Deadlines are queued in
+// the order they were added, which is their order in time (the same timeout after a clock that
+// never goes back), so the timer only ever sleeps until the first deadline still open.
+interface Deadline {
+  readonly at: number
+  open: boolean
+  readonly expire: () => void
+}
+class Wheel {
+  private queue: Array<Deadline> = []
+  private head = 0
+  private open = 0
+  private sleeper: Fiber.Fiber<void> | undefined
+  private stopCheck = false
+  private readonly clock: Clock.Clock
+  private readonly context: Context.Context<never>
+  constructor(clock: Clock.Clock, context: Context.Context<never>) {
+    this.clock = clock
+    this.context = context
+  }
+
+  add(at: number, expire: () => void): Deadline {
+    const deadline: Deadline = { at, open: true, expire }
+    this.queue.push(deadline)
+    this.open++
+    if (this.sleeper === undefined) this.sleeper = Effect.runForkWith(this.context)(this.loop())
+    return deadline
+  }
+
+  leave(deadline: Deadline): void {
+    if (!deadline.open) return
+    deadline.open = false
+    this.open--
+    if (this.open === 0 && !this.stopCheck) {
+      this.stopCheck = true
+      // Stop the timer if nothing was added by then (a loop of calls adds its next one first).
+      afterIdle(() => {
+        this.stopCheck = false
+        if (this.open > 0 || this.sleeper === undefined) return
+        const sleeper = this.sleeper
+        this.sleeper = undefined
+        this.queue = []
+        this.head = 0
+        sleeper.interruptUnsafe()
+      })
+    }
+  }
+
+  private loop(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const now = this.clock.currentTimeMillisUnsafe()
+      const queue = this.queue
+      while (this.head < queue.length) {
+        const first = queue[this.head]!
+        if (first.open && first.at > now) break
+        this.head++
+        if (!first.open) continue
+        first.open = false
+        this.open--
+        first.expire()
+      }
+      if (this.head > 1_024 && this.head * 2 > queue.length) {
+        this.queue = queue.slice(this.head)
+        this.head = 0
+      }
+      if (this.head === this.queue.length) {
+        this.queue = []
+        this.head = 0
+        this.sleeper = undefined
+        return Effect.void
+      }
+      return Effect.andThen(this.clock.sleep(Duration.millis(this.queue[this.head]!.at - now)), this.loop())
+    })
+  }
+}
+
+const wheels = new WeakMap<Clock.Clock, Map<number, Wheel>>()
+const wheelOf = (clock: Clock.Clock, timeoutMs: number, context: Context.Context<never>): Wheel => {
+  let byTimeout = wheels.get(clock)
+  if (byTimeout === undefined) wheels.set(clock, byTimeout = new Map())
+  let wheel = byTimeout.get(timeoutMs)
+  if (wheel === undefined) {
+    wheel = new Wheel(clock, context)
+    if (byTimeout.size < 64) byTimeout.set(timeoutMs, wheel)
+  }
+  return wheel
+}
+// How long the shared timer outlives its last open attempt: calls made one after another (each in
+// a fiber of its own, with event-loop turns between them) keep one timer, and a process that is
+// done exits at most this much later.
+const STOP_AFTER_MS = 10
+const afterIdle = (f: () => void): void => {
+  const handle: unknown = globalThis.setTimeout(f, STOP_AFTER_MS)
+  // Node: the check itself never keeps the process alive.
+  if (typeof handle === "object" && handle !== null && "unref" in handle && typeof handle.unref === "function") handle.unref()
+}
 
 /**
  * Bounds a whole call: after `timeoutMs` whatever runs (an attempt or a wait) is interrupted and
