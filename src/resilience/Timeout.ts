@@ -156,7 +156,8 @@ export const attempt = <A, R>(
 interface Deadline {
   readonly at: number
   open: boolean
-  readonly expire: () => void
+  // Dropped once the attempt has ended, so that the queue holds no finished fiber.
+  expire: (() => void) | undefined
 }
 class Wheel {
   private queue: Array<Deadline> = []
@@ -182,7 +183,9 @@ class Wheel {
   leave(deadline: Deadline): void {
     if (!deadline.open) return
     deadline.open = false
+    deadline.expire = undefined
     this.open--
+    this.dropClosed()
     if (this.open === 0 && !this.stopCheck) {
       this.stopCheck = true
       // Stop the timer if nothing was added by then (a loop of calls adds its next one first).
@@ -198,6 +201,17 @@ class Wheel {
     }
   }
 
+  // Drops the closed deadlines at the head of the queue (the queue holds open deadlines and the
+  // closed ones behind them only).
+  private dropClosed(): void {
+    const queue = this.queue
+    while (this.head < queue.length && !queue[this.head]!.open) this.head++
+    if (this.head > 1_024 && this.head * 2 > queue.length) {
+      this.queue = queue.slice(this.head)
+      this.head = 0
+    }
+  }
+
   private loop(): Effect.Effect<void> {
     return Effect.suspend(() => {
       const now = this.clock.currentTimeMillisUnsafe()
@@ -207,14 +221,13 @@ class Wheel {
         if (first.open && first.at > now) break
         this.head++
         if (!first.open) continue
+        const expire = first.expire
         first.open = false
+        first.expire = undefined
         this.open--
-        first.expire()
+        expire?.()
       }
-      if (this.head > 1_024 && this.head * 2 > queue.length) {
-        this.queue = queue.slice(this.head)
-        this.head = 0
-      }
+      this.dropClosed()
       if (this.head === this.queue.length) {
         this.queue = []
         this.head = 0
