@@ -2,7 +2,7 @@
  * The metrics llm-connect keeps, as Effect `Metric`s, and their Prometheus text.
  *
  * Every call counts once in `llm_calls_total` (labelled by provider, model and outcome:
- * `ok` or the error reason), its tokens in `llm_input_tokens_total` /
+ * `ok`, the error reason, or `Interrupted` for a call its caller cancelled), its tokens in `llm_input_tokens_total` /
  * `llm_output_tokens_total`, its cost in `llm_cost_usd_total` and its latency in the
  * `llm_call_latency_ms` histogram; a streamed call also its time to the first delta in the
  * `llm_time_to_first_token_ms` histogram. Failures also count in `llm_errors_total` by reason, and a
@@ -297,6 +297,45 @@ export const recordCallUnsafe = (context: Context.Context<never>, provider: stri
   const [labels, into] = target(series, context)
   labelled(labels, series, "calls", provider, model, "outcome", "ok").updateUnsafe(1, into)
   labels.latencyMs.updateUnsafe(elapsedMs, into)
+}
+
+/**
+ * The outcome label of a call its caller cancelled (interrupted, or a stream it stopped reading
+ * before the end): the same as the usage ledger's `outcome`.
+ *
+ * @since 0.1.0
+ * @category recording
+ */
+export const INTERRUPTED = "Interrupted"
+
+/**
+ * Records a call its caller cancelled, as a synchronous update in a given context: it counts in
+ * `llm_calls_total` with outcome `Interrupted` (as in the usage ledger; not in
+ * `llm_errors_total`: the provider did not fail), with its latency and what it used by then
+ * (the tokens and cost charged, or streamed so far), when known.
+ *
+ * @since 0.1.0
+ * @category recording
+ */
+export const recordCancelledUnsafe = (
+  context: Context.Context<never>,
+  provider: string,
+  model: string,
+  elapsedMs: number,
+  used?: {
+    readonly usage: { readonly inputTokens: number; readonly outputTokens: number } | undefined
+    readonly costUsd: number | undefined
+  }
+): void => {
+  const series = seriesOf(provider, model)
+  const [labels, into] = target(series, context)
+  labelled(labels, series, "calls", provider, model, "outcome", INTERRUPTED).updateUnsafe(1, into)
+  labels.latencyMs.updateUnsafe(elapsedMs, into)
+  if (used?.usage !== undefined) {
+    labels.inputTokens.updateUnsafe(used.usage.inputTokens, into)
+    labels.outputTokens.updateUnsafe(used.usage.outputTokens, into)
+  }
+  if (used?.costUsd !== undefined) labels.costUsd.updateUnsafe(used.costUsd, into)
 }
 
 const firstTokenSeries = new Map<string, Map<string, Labelled>>()

@@ -176,7 +176,7 @@ const withFiberOf = <A>(
 ): Effect.Effect<A> => (fiber === undefined ? Effect.withFiber(f) : f(fiber))
 
 // The outcome of a call its caller cancelled (interrupted, or a stream it stopped reading).
-const INTERRUPTED = "Interrupted"
+const INTERRUPTED = LlmMetrics.INTERRUPTED
 
 // What a stream that ended early had cost by then, when no budget charged it: the request's input
 // and the text streamed so far, counted locally (estimated), priced from the table.
@@ -277,13 +277,18 @@ export const wrap = (
         }
       } else {
         const error = Option.getOrUndefined(Cause.findErrorOption(exit.cause))
-        const outcome = error !== undefined ? error.reason._tag : Cause.hasInterruptsOnly(exit.cause) ? "Interrupted" : "Defect"
+        const outcome = error !== undefined ? error.reason._tag : Cause.hasInterruptsOnly(exit.cause) ? INTERRUPTED : "Defect"
         if (spans) {
           const attributes = error !== undefined ? GenAiAttributes.error(error) : { [GenAiAttributes.Names.errorType]: outcome }
           if (attemptCount !== undefined) attributes[GenAiAttributes.Names.attempt] = attemptCount
           steps.push(Effect.annotateCurrentSpan(attributes))
         }
-        if (metrics && error !== undefined) LlmMetrics.recordFailureUnsafe(fiber.context, facts.provider, facts.model, error, elapsed)
+        if (metrics) {
+          if (error !== undefined) LlmMetrics.recordFailureUnsafe(fiber.context, facts.provider, facts.model, error, elapsed)
+          else if (outcome === INTERRUPTED) {
+            LlmMetrics.recordCancelledUnsafe(fiber.context, facts.provider, facts.model, elapsed, totals?.usage !== undefined ? totals : undefined)
+          }
+        }
         if (record !== undefined) {
           // A failed call may still have cost money: what the budget charged its attempts, else
           // what the provider reported it spent.
@@ -406,7 +411,7 @@ export const wrap = (
       const charged: Charged = totals?.usage !== undefined
         ? { usage: totals.usage, costUsd: totals.costUsd, priced: totals.priced }
         : streamedCharge(fiber.getRef(PriceTable.PriceTable), facts, request, streamed ?? "")
-      if (metrics) LlmMetrics.recordCallUnsafe(fiber.context, facts.provider, facts.model, elapsed)
+      if (metrics) LlmMetrics.recordCancelledUnsafe(fiber.context, facts.provider, facts.model, elapsed, charged)
       const steps: Array<Effect.Effect<void>> = []
       // The stream's own span, set directly: a consumer's interruption closes the stream's scope
       // from outside, where the span is not the current one.

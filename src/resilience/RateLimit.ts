@@ -15,7 +15,8 @@
  * afterwards, so the next calls wait for it. A call waits as long as the fullest bucket needs;
  * if that wait would pass `CallContext.Deadline`, it fails at once with `RateLimited`
  * (`retryAfterMs` = the wait) instead of sending the request. A stream is admitted the same way
- * before it starts.
+ * before it starts, and settles the tokens it used whether it finished or not (a stream cut or
+ * stopped early: its input and the text streamed so far).
  *
  * The in-memory store ({@link layerStoreMemory}) keeps its token buckets where this layer can
  * take a token in one synchronous step (no store round trip, no `Duration` objects): the same
@@ -232,25 +233,48 @@ export const make = (
       })
 
     // After the call: charge the tokens used beyond the estimate, so the next calls wait for them.
+    const settleUsed = (buckets: ReadonlyArray<Bucket>, estimate: number, used: number): Effect.Effect<void> => {
+      const extra = used - estimate
+      if (estimate === 0 || extra <= 0) return Effect.void
+      return Effect.forEach(buckets, (bucket) => (bucket.weight === "tokens" ? consume(bucket, extra) : Effect.void), { discard: true })
+    }
     const settle = (buckets: ReadonlyArray<Bucket>, estimate: number, response: LlmResponse) => {
       const extra = response.usage.totalTokens - estimate
       if (estimate === 0 || extra <= 0) return Effect.succeed(response)
-      return Effect.as(
-        Effect.forEach(buckets, (bucket) => (bucket.weight === "tokens" ? consume(bucket, extra) : Effect.void), { discard: true }),
-        response
-      )
+      return Effect.as(settleUsed(buckets, estimate, response.usage.totalTokens), response)
     }
 
     // A stream is admitted like a call (on its estimate) before it starts, and its finish part
-    // settles the tokens used beyond the estimate.
+    // settles the tokens used beyond the estimate. A stream that ends without one (cut, failed,
+    // or stopped by its consumer) settles what it used by then: its input and the text streamed
+    // so far, counted locally.
     const stream = (request: LlmRequest, next: LanguageModel.Service["stream"]) => {
       const model = request.model ?? inner.defaultModel
       const buckets = bucketsFor(model)
       if (buckets.length === 0) return next(request)
       const estimate = buckets.some((bucket) => bucket.weight === "tokens") ? estimateTokens(request) : 0
-      const parts = estimate === 0
-        ? next(request)
-        : Stream.tap(next(request), (part) => part.type === "finish" ? settle(buckets, estimate, part.response) : Effect.void)
+      const parts = estimate === 0 ? next(request) : Stream.suspend(() => {
+        // Per run of the stream: whether it was settled, and the text it streamed.
+        let settled = false
+        let streamed = ""
+        return next(request).pipe(
+          Stream.tap((part) => {
+            if (part.type === "finish") {
+              settled = true
+              return settle(buckets, estimate, part.response)
+            }
+            streamed += part.type === "text-delta" ? part.text : (part.name ?? "") + part.argumentsDelta
+            return Effect.void
+          }),
+          Stream.onExit(() =>
+            settled ? Effect.void : Effect.suspend(() => {
+              settled = true
+              const used = Tokenizer.countRequest(request) + (streamed === "" ? 0 : Tokenizer.countText(streamed))
+              return settleUsed(buckets, estimate, used)
+            })
+          )
+        )
+      })
       return Stream.unwrap(Effect.flatMap(takeAll(buckets, estimate), ({ slowest, wait }) =>
         wait > 0 && slowest !== undefined
           ? Effect.as(waitOut(wait, slowest, model), parts)

@@ -21,7 +21,7 @@
  *
  * @since 0.1.0
  */
-import { type Cause, Clock, Duration, Effect, Queue, Schema, Stream } from "effect"
+import { type Cause, Clock, type Context, Duration, Effect, Fiber, Queue, Schema, Stream } from "effect"
 import * as DurationText from "../DurationText.ts"
 import * as LlmError from "../LlmError.ts"
 
@@ -103,6 +103,14 @@ export const timeoutError = (
  * Bounds one attempt: after `timeoutMs` the attempt is interrupted and fails with a `Timeout`
  * of scope `attempt` (retryable). `attempt` is the attempt's number, counted from 1.
  *
+ * The attempt runs in a child fiber; its deadline joins the attempts of the same clock and
+ * timeout on one shared timer (a fiber that sleeps until the earliest deadline still open), so
+ * that an attempt costs no timer and no fiber of its own for its timeout. When the deadline
+ * passes, the attempt is interrupted (its request aborted) and the `Timeout` returned once it
+ * has stopped; an attempt that ends first just leaves the queue. The shared timer stops 10 ms
+ * after the last open attempt ends (so that calls made one after another keep one timer), so it
+ * never keeps a process alive longer than that.
+ *
  * @since 0.1.0
  * @category combinators
  */
@@ -110,20 +118,147 @@ export const attempt = <A, R>(
   effect: Effect.Effect<A, LlmError.LlmError, R>,
   options: { readonly timeoutMs: number; readonly attempt: number; readonly subject: Subject }
 ): Effect.Effect<A, LlmError.LlmError, R> =>
-  Effect.flatMap(Clock.currentTimeMillis, (started) =>
-    Effect.timeoutOrElse(effect, {
-      duration: Duration.millis(options.timeoutMs),
-      orElse: () =>
-        Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          Effect.fail(
-            timeoutError(options.subject, {
-              scope: "attempt",
-              timeoutMs: options.timeoutMs,
-              attempts: options.attempt,
-              elapsedMs: now - started
-            })
-          ))
-    }))
+  Effect.withFiber((parent) => {
+    const clock = parent.getRef(Clock.Clock)
+    const started = clock.currentTimeMillisUnsafe()
+    return Effect.flatMap(Effect.forkChild(effect, { startImmediately: true }), (child) => {
+      const answered = child.pollUnsafe()
+      if (answered !== undefined) return answered
+      const wheel = wheelOf(clock, options.timeoutMs, parent.context)
+      return Effect.callback<A, LlmError.LlmError>((resume) => {
+        let timedOut = false
+        const entry = wheel.add(started + options.timeoutMs, () => {
+          timedOut = true
+          child.interruptUnsafe(parent.id)
+        })
+        child.addObserver((exit) => {
+          wheel.leave(entry)
+          if (!timedOut) return resume(exit)
+          resume(Effect.fail(timeoutError(options.subject, {
+            scope: "attempt",
+            timeoutMs: options.timeoutMs,
+            attempts: options.attempt,
+            elapsedMs: clock.currentTimeMillisUnsafe() - started
+          })))
+        })
+        // The caller interrupted: the attempt stops and is awaited.
+        return Effect.suspend(() => {
+          wheel.leave(entry)
+          return Fiber.interrupt(child)
+        })
+      })
+    })
+  })
+
+// The shared timer of the attempt timeouts of one clock and one timeout. Deadlines are queued in
+// the order they were added, which is their order in time (the same timeout after a clock that
+// never goes back), so the timer only ever sleeps until the first deadline still open.
+interface Deadline {
+  readonly at: number
+  open: boolean
+  // Dropped once the attempt has ended, so that the queue holds no finished fiber.
+  expire: (() => void) | undefined
+}
+class Wheel {
+  private queue: Array<Deadline> = []
+  private head = 0
+  private open = 0
+  private sleeper: Fiber.Fiber<void> | undefined
+  private stopCheck = false
+  private readonly clock: Clock.Clock
+  private readonly context: Context.Context<never>
+  constructor(clock: Clock.Clock, context: Context.Context<never>) {
+    this.clock = clock
+    this.context = context
+  }
+
+  add(at: number, expire: () => void): Deadline {
+    const deadline: Deadline = { at, open: true, expire }
+    this.queue.push(deadline)
+    this.open++
+    if (this.sleeper === undefined) this.sleeper = Effect.runForkWith(this.context)(this.loop())
+    return deadline
+  }
+
+  leave(deadline: Deadline): void {
+    if (!deadline.open) return
+    deadline.open = false
+    deadline.expire = undefined
+    this.open--
+    this.dropClosed()
+    if (this.open === 0 && !this.stopCheck) {
+      this.stopCheck = true
+      // Stop the timer if nothing was added by then (a loop of calls adds its next one first).
+      afterIdle(() => {
+        this.stopCheck = false
+        if (this.open > 0 || this.sleeper === undefined) return
+        const sleeper = this.sleeper
+        this.sleeper = undefined
+        this.queue = []
+        this.head = 0
+        sleeper.interruptUnsafe()
+      })
+    }
+  }
+
+  // Drops the closed deadlines at the head of the queue (the queue holds open deadlines and the
+  // closed ones behind them only).
+  private dropClosed(): void {
+    const queue = this.queue
+    while (this.head < queue.length && !queue[this.head]!.open) this.head++
+    if (this.head > 1_024 && this.head * 2 > queue.length) {
+      this.queue = queue.slice(this.head)
+      this.head = 0
+    }
+  }
+
+  private loop(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const now = this.clock.currentTimeMillisUnsafe()
+      const queue = this.queue
+      while (this.head < queue.length) {
+        const first = queue[this.head]!
+        if (first.open && first.at > now) break
+        this.head++
+        if (!first.open) continue
+        const expire = first.expire
+        first.open = false
+        first.expire = undefined
+        this.open--
+        expire?.()
+      }
+      this.dropClosed()
+      if (this.head === this.queue.length) {
+        this.queue = []
+        this.head = 0
+        this.sleeper = undefined
+        return Effect.void
+      }
+      return Effect.andThen(this.clock.sleep(Duration.millis(this.queue[this.head]!.at - now)), this.loop())
+    })
+  }
+}
+
+const wheels = new WeakMap<Clock.Clock, Map<number, Wheel>>()
+const wheelOf = (clock: Clock.Clock, timeoutMs: number, context: Context.Context<never>): Wheel => {
+  let byTimeout = wheels.get(clock)
+  if (byTimeout === undefined) wheels.set(clock, byTimeout = new Map())
+  let wheel = byTimeout.get(timeoutMs)
+  if (wheel === undefined) {
+    wheel = new Wheel(clock, context)
+    if (byTimeout.size < 64) byTimeout.set(timeoutMs, wheel)
+  }
+  return wheel
+}
+// How long the shared timer outlives its last open attempt: calls made one after another (each in
+// a fiber of its own, with event-loop turns between them) keep one timer, and a process that is
+// done exits at most this much later.
+const STOP_AFTER_MS = 10
+const afterIdle = (f: () => void): void => {
+  const handle: unknown = globalThis.setTimeout(f, STOP_AFTER_MS)
+  // Node: the check itself never keeps the process alive.
+  if (typeof handle === "object" && handle !== null && "unref" in handle && typeof handle.unref === "function") handle.unref()
+}
 
 /**
  * Bounds a whole call: after `timeoutMs` whatever runs (an attempt or a wait) is interrupted and
@@ -247,6 +382,9 @@ export const stream = <A, R>(
               }))
             }
             wake = Math.min(wake ?? Infinity, since + limit)
+            // Waiting for the first part under an idle timeout too: look again within the idle
+            // timeout, so that once the first part has come the idle bound is checked in time.
+            if (first && idleMs !== undefined) wake = Math.min(wake, now + idleMs)
           } else if (limit !== undefined || (first && idleMs !== undefined)) {
             // Not waiting, or no bound on this wait: look again once the next bounded one may end.
             wake = Math.min(wake ?? Infinity, now + (limit ?? idleMs!))

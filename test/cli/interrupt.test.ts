@@ -69,5 +69,5 @@ describe("interrupts (subprocess)", () => {
         `llm-connect: error: interrupted (resume with: llm-connect run --resume ${runId})`
       ])
       assert.isFalse(events(child.stderr()).some((event) => event.step === "a" && event.state === "completed"))
-    }))
+    }), 180_000) // a CLI start-up, then two signals each awaited in its output: seconds each on a loaded machine
 })

@@ -12,6 +12,7 @@ import { join } from "node:path"
 import { INTERRUPTED_DOCUMENT } from "../../src/cli/Output.ts"
 import * as StreamEvents from "../../src/cli/StreamEvents.ts"
 import { LlmResponse } from "../../src/LlmResponse.ts"
+import * as UsageLedger from "../../src/observability/UsageLedger.ts"
 import * as Fake from "../providers/openai/FakeOpenAiServer.ts"
 import { start } from "./childCli.ts"
 import { baseEnv, binScript, nodeBin, runCli } from "./runCli.ts"
@@ -52,7 +53,8 @@ const ledgerByOutcome = (cwd: string) =>
   Effect.map(runCli(["usage", "--json", "--by", "outcome"], { cwd }), (run) => {
     assert.strictEqual(run.exitCode, 0, run.stderr)
     return JSON.parse(run.stdout) as {
-      readonly totals: { readonly calls: number; readonly errors: number }
+      readonly ledger: string
+      readonly totals: { readonly calls: number; readonly errors: number; readonly inputTokens: number }
       readonly groups: ReadonlyArray<{ readonly key: string; readonly calls: number }>
     }
   })
@@ -176,6 +178,39 @@ describe("llm-connect prompt --stream (subprocess)", () => {
       }
     }), TIMEOUT)
 
+  it.live("--timeout bounds the whole stream: parts arriving steadily still end at the call timeout, exit 3", () =>
+    Effect.gen(function*() {
+      // 300 ms per chunk (each well within the idle timeout), 4 chunks: the 500 ms call timeout ends it.
+      const run = yield* runCli(
+        ["prompt", "hi", "--stream", "--json", "--mock-reply", REPLY, "--mock-latency", "300ms", "--timeout", "500ms"],
+        { cwd: tempDir() }
+      )
+      assert.strictEqual(run.exitCode, 3, run.stderr)
+      const events = jsonLines(run.stdout)
+      const last = events.at(-1)!
+      assert.strictEqual(last.type, "error")
+      assert.strictEqual(last.errorType, "Timeout")
+      assert.strictEqual(last.scope, "call")
+      assert.isTrue(events.slice(0, -1).every((event) => event.type === "text-delta"))
+      assert.notStrictEqual(textOf(events), REPLY)
+    }), TIMEOUT)
+
+  it.live("--stream-idle-timeout: a pause between parts longer than it fails the stream with Timeout (scope idle), exit 3", () =>
+    Effect.gen(function*() {
+      // 400 ms per chunk: the first part is within the attempt timeout, the wait for the second is not within 150 ms.
+      const run = yield* runCli(
+        ["prompt", "hi", "--stream", "--json", "--mock-reply", REPLY, "--mock-latency", "400ms", "--stream-idle-timeout", "150ms"],
+        { cwd: tempDir() }
+      )
+      assert.strictEqual(run.exitCode, 3, run.stderr)
+      const events = jsonLines(run.stdout)
+      assert.deepStrictEqual(events.map((event) => event.type), ["text-delta", "error"])
+      assert.strictEqual(events[0]!.text, "alpha ")
+      assert.strictEqual(events[1]!.errorType, "Timeout")
+      assert.strictEqual(events[1]!.scope, "idle")
+      assert.include(String(events[1]!.error), "--stream-idle-timeout")
+    }), TIMEOUT)
+
   it.live("--json with a provider that streams tool calls: tool-call-delta lines, then the finish line with the calls", () =>
     Effect.gen(function*() {
       const call = (index: number, fields: Record<string, unknown>) => Fake.data(Fake.chunk({ delta: { tool_calls: [{ index, ...fields }] } }))
@@ -227,12 +262,18 @@ describe("llm-connect prompt --stream, Ctrl-C mid-stream (subprocess)", () => {
       assert.isTrue(REPLY.startsWith(textOf(deltas)))
       assert.notStrictEqual(textOf(deltas), REPLY)
       assert.deepStrictEqual(errorLines(child.stderr()), ["llm-connect: error: interrupted"])
-      // The interrupted stream was recorded as one failed call (the stack's interruption records it).
+      // The interrupted stream was recorded as one cancelled call, with what it had used by then.
       const ledger = yield* ledgerByOutcome(cwd)
       assert.strictEqual(ledger.totals.calls, 1)
       assert.strictEqual(ledger.totals.errors, 1)
-      assert.strictEqual(ledger.groups.length, 1)
-      assert.include(["Interrupted", "cancelled"], ledger.groups[0]!.key)
+      assert.deepStrictEqual(ledger.groups.map((group) => [group.key, group.calls]), [["Interrupted", 1]])
+      assert.isAbove(ledger.totals.inputTokens, 0)
+      const rows = yield* Effect.scoped(Effect.flatMap(UsageLedger.makeSqlite(ledger.ledger), (opened) => opened.entries()))
+      assert.strictEqual(rows.length, 1)
+      assert.strictEqual(rows[0]!.outcome, "Interrupted")
+      assert.isTrue(rows[0]!.cancelled)
+      assert.isAbove(rows[0]!.inputTokens, 0)
+      assert.isAbove(rows[0]!.totalTokens, 0)
     }), TIMEOUT)
 
   it.live("plain text: the text so far ends its line, one error line, nothing after; exit 130", () =>

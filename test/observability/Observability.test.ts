@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Metric, Stream, type Tracer } from "effect"
+import { Effect, Fiber, Layer, Metric, Stream, type Tracer } from "effect"
+import { TestClock } from "effect/testing"
 import * as LanguageModel from "../../src/LanguageModel.ts"
 import * as LlmError from "../../src/LlmError.ts"
 import * as GenAiAttributes from "../../src/observability/GenAiAttributes.ts"
@@ -115,6 +116,21 @@ describe("Observability", () => {
         expect(parse(lines[0]!).message).toEqual(["llm call failed", expect.objectContaining({ reason: "RateLimited" })])
       })
     ).pipe(Effect.provide(observed({ faults: faults("429:2s") }))))
+
+  it.effect("an interrupted call: outcome Interrupted in llm_calls_total as in the ledger, not an error", () =>
+    instrumented(() =>
+      Effect.gen(function*() {
+        const fiber = yield* Effect.forkChild(LanguageModel.generate("hello"))
+        yield* TestClock.adjust("1 second")
+        yield* Fiber.interrupt(fiber)
+        const [entry] = yield* ledgerEntries
+        expect(entry).toMatchObject({ outcome: "Interrupted", cancelled: true })
+        const labels = { provider: "mock", model: "mock-1" }
+        expect((yield* Metric.value(Metric.withAttributes(LlmMetrics.calls, { ...labels, outcome: "Interrupted" }))).count).toBe(1)
+        expect((yield* Metric.value(Metric.withAttributes(LlmMetrics.calls, { ...labels, outcome: "ok" }))).count).toBe(0)
+        expect((yield* Metric.value(Metric.withAttributes(LlmMetrics.errors, { ...labels, reason: "Interrupted" }))).count).toBe(0)
+      })
+    ).pipe(Effect.provide(observed({ latency: "10 seconds" }))))
 
   it.effect("gives each call a correlation id and passes it down to the provider", () =>
     Effect.gen(function*() {

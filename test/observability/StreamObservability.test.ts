@@ -157,6 +157,18 @@ describe("Observability: streams", () => {
           assert.strictEqual(attributesOf(span)["llm_connect.cancelled"], true)
         }
         assert.strictEqual(lines.filter((line) => messageOf(line) === "llm stream cancelled").length, 2)
+        // In the metrics as in the ledger: two calls of outcome Interrupted (none ok, no error),
+        // with the tokens used so far.
+        const labels = { provider: "streamer", model: "s-1" }
+        const callsBy = (outcome: string) => Metric.value(Metric.withAttributes(LlmMetrics.calls, { ...labels, outcome }))
+        assert.strictEqual((yield* callsBy("Interrupted")).count, 2)
+        assert.strictEqual((yield* callsBy("ok")).count, 0)
+        assert.strictEqual((yield* Metric.value(Metric.withAttributes(LlmMetrics.errors, { ...labels, reason: "Interrupted" }))).count, 0)
+        assert.strictEqual(
+          (yield* Metric.value(Metric.withAttributes(LlmMetrics.outputTokens, labels))).count,
+          rows[0]!.outputTokens + rows[1]!.outputTokens
+        )
+        assert.strictEqual((yield* Metric.value(Metric.withAttributes(LlmMetrics.latencyMs, labels))).count, 2)
         for (const text of [...lines, ...spans.map(spanText)]) assert.notInclude(text, "4111")
       }).pipe(Effect.provide(observed))
     ))

@@ -4,9 +4,11 @@ import { RateLimiter } from "effect/persistence"
 import { TestClock } from "effect/testing"
 import * as CallContext from "../../src/CallContext.ts"
 import * as LanguageModel from "../../src/LanguageModel.ts"
+import * as LlmError from "../../src/LlmError.ts"
 import * as Mock from "../../src/providers/mock/MockLanguageModel.ts"
 import * as RateLimit from "../../src/resilience/RateLimit.ts"
 import * as StreamPart from "../../src/StreamPart.ts"
+import * as Tokenizer from "../../src/Tokenizer.ts"
 
 const limited = (settings: RateLimit.Settings) =>
   RateLimit.layer(settings).pipe(
@@ -135,5 +137,60 @@ describe("RateLimit", () => {
       yield* Fiber.join(fiber)
       assert.deepStrictEqual(started, [0, 60_000])
     }).pipe(Effect.provide(RateLimit.layerStoreMemory)))
-})
+  // A stream that ends without its finish part (cut by the provider, or stopped by its consumer)
+  // still used its input and the text it streamed: the tokens beyond its estimate are settled, so
+  // the next call waits for them.
+  const settledAfter = (end: "cut" | "cancelled" | "none") =>
+    Effect.gen(function*() {
+      const { model } = yield* Mock.make({ reply: "ok" })
+      const origin = yield* Clock.currentTimeMillis
+      const request = { messages: [{ role: "user" as const, content: "hi" }] }
+      const estimate = RateLimit.estimateTokens(request)
+      const text = "word ".repeat(200)
+      const streamedTokens = Tokenizer.countText(text)
+      const started: Array<number> = []
+      const streaming: LanguageModel.Service = LanguageModel.make({
+        ...model,
+        stream: () =>
+          Stream.concat(
+            Stream.fromEffect(Effect.flatMap(Clock.currentTimeMillis, (now) =>
+              Effect.sync(() => {
+                started.push(now - origin)
+                return StreamPart.textDelta(text)
+              }))),
+            Stream.fail(LlmError.make("mock", new LlmError.Network({ description: "connection reset" })))
+          )
+      })
+      // Room for two estimates and half the streamed text: unsettled, the second starts at once.
+      const tpm = 2 * estimate + Math.floor(streamedTokens / 2)
+      const limited = yield* RateLimit.make(streaming, { provider: { tpm } })
+      const first = limited.stream(request)
+      if (end === "cut") {
+        const error = yield* Effect.flip(Stream.runDrain(first))
+        assert.strictEqual(error.reason._tag, "Network")
+      } else if (end === "cancelled") {
+        yield* Stream.runDrain(Stream.take(first, 1))
+      }
+      const fiber = yield* Effect.forkChild(Stream.runDrain(Stream.take(limited.stream(request), 1)))
+      yield* TestClock.adjust("2 minutes")
+      yield* Fiber.join(fiber)
+      return { started, deficit: estimate + streamedTokens + estimate - tpm, tpm }
+    }).pipe(Effect.provide(RateLimit.layerStoreMemory))
 
+  it.effect("tpm: a stream cut before its finish part settles its input and the text it streamed", () =>
+    Effect.gen(function*() {
+      const { deficit, started, tpm } = yield* settledAfter("cut")
+      assert.isAbove(deficit, 0)
+      assert.strictEqual(started.length, 2)
+      assert.closeTo(started[1]!, deficit * 60_000 / tpm, 1)
+    }))
+
+  it.effect("tpm: a stream its consumer stopped reading settles what it streamed too", () =>
+    Effect.gen(function*() {
+      const { deficit, started, tpm } = yield* settledAfter("cancelled")
+      assert.closeTo(started[1]!, deficit * 60_000 / tpm, 1)
+      // Without a first stream the same call goes at once.
+      const alone = yield* settledAfter("none")
+      assert.deepStrictEqual(alone.started, [0])
+    }))
+})

@@ -148,6 +148,35 @@ describe("Retry: streams", () => {
       assert.deepStrictEqual(texts(parts), ["Hel"])
     }))
 
+  it.effect("the idle timeout applies after a first part that came late, with an attempt timeout (as in a stack built from configuration)", () =>
+    Effect.gen(function*() {
+      // First part after 10 s (within the 2-minute attempt timeout), then silence.
+      const waiting = yield* Deferred.make<void>()
+      const { model } = scripted("p", () =>
+        Stream.concat(
+          Stream.fromEffect(Effect.as(Effect.sleep("10 seconds"), StreamPart.textDelta("Hel"))),
+          Stream.fromEffect(Effect.andThen(Deferred.succeed(waiting, undefined), Effect.as(Effect.sleep("10 minutes"), StreamPart.textDelta("lo"))))
+        ))
+      const { fiber, parts } = yield* run(
+        Retry.make(model, policy({ attemptTimeoutMs: 120_000, streamIdleTimeoutMs: 1_000 })).stream(request)
+      )
+      yield* TestClock.adjust("10 seconds")
+      yield* Deferred.await(waiting)
+      yield* TestClock.adjust("999 millis")
+      assert.isUndefined(fiber.pollUnsafe())
+      yield* TestClock.adjust("1 millis")
+      const result = yield* Fiber.join(fiber)
+      assert.strictEqual(result._tag, "Failure")
+      if (result._tag !== "Failure") return
+      const reason = result.failure.reason
+      assert.strictEqual(reason._tag, "Timeout")
+      if (reason._tag === "Timeout") {
+        assert.strictEqual(reason.scope, "idle")
+        assert.strictEqual(reason.elapsedMs, 1_000)
+      }
+      assert.deepStrictEqual(texts(parts), ["Hel"])
+    }))
+
   it.effect("the idle timeout counts only the wait for the provider: a consumer slow to read does not run it down", () =>
     Effect.gen(function*() {
       const { model } = scripted("p", () => answer("p", ["a", "b", "c"]))

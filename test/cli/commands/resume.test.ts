@@ -39,7 +39,11 @@ interface ChatBody {
   readonly temperature?: number
 }
 
-describe("llm-connect run --resume", () => {
+// Each test here runs several CLI processes (eight in one): on a loaded machine each starts in
+// seconds, so a test may pass the default 60 s without anything being wrong.
+const SLOW_TEST_TIMEOUT = 180_000
+
+describe("llm-connect run --resume", { timeout: SLOW_TEST_TIMEOUT }, () => {
   it.live("a run started on openai-compatible resumes there with exactly the printed command, with its model and request settings", () =>
     Effect.gen(function*() {
       // The second step's request hangs until the run's --timeout stops it.
@@ -86,13 +90,17 @@ describe("llm-connect run --resume", () => {
       fake.setHandler((request) => ok(request))
       const sent = fake.requests.length
 
-      for (const flags of [["--model", "gpt-4o"], ["--provider", "mock"], ["--max-cost-usd", "1"], ["--mock-reply", "x"], ["--system", "S"]]) {
-        const refused = yield* run([...args, ...flags, "--json"], dir, key)
-        assert.strictEqual(refused.code, 2, `${flags.join(" ")}: ${refused.stderr}`)
-        assert.include(refused.stderr, `${flags[0]} cannot change run ${runId}`)
-        assert.include(refused.stderr, "--timeout, --attempt-timeout")
-        assert.strictEqual((JSON.parse(refused.stdout) as { errorType: string }).errorType, "Configuration")
-      }
+      // Independent refusals (each is refused before the run is opened): run side by side, so
+      // that the test's eight CLI processes do not add up to minutes on a loaded machine.
+      const refusals = [["--model", "gpt-4o"], ["--provider", "mock"], ["--max-cost-usd", "1"], ["--mock-reply", "x"], ["--system", "S"]]
+      const refused = yield* Effect.forEach(refusals, (flags) => run([...args, ...flags, "--json"], dir, key), { concurrency: 3 })
+      refusals.forEach((flags, index) => {
+        const one = refused[index]!
+        assert.strictEqual(one.code, 2, `${flags.join(" ")}: ${one.stderr}`)
+        assert.include(one.stderr, `${flags[0]} cannot change run ${runId}`)
+        assert.include(one.stderr, "--timeout, --attempt-timeout")
+        assert.strictEqual((JSON.parse(one.stdout) as { errorType: string }).errorType, "Configuration")
+      })
       const keyless = yield* run(args, dir)
       assert.strictEqual(keyless.code, 2)
       assert.include(keyless.stderr, `run ${runId} cannot resume as it started (provider openai`)
@@ -110,7 +118,7 @@ describe("llm-connect run --resume", () => {
       assert.include(resumed.stderr, "LLM_CONNECT_PROVIDER, LLM_CONNECT_MODEL are not used")
       assert.strictEqual((JSON.parse(resumed.stdout) as RunDocument).outputs.second, "echo: second step")
       assert.strictEqual(fake.requests.length, sent + 1)
-    }))
+    }), SLOW_TEST_TIMEOUT)
 
   it.live("the config file the run started with is read again on resume (its keys); once it is gone the resume is refused", () =>
     Effect.gen(function*() {

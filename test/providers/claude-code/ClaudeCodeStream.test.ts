@@ -209,7 +209,8 @@ describe("ClaudeCodeLanguageModel.stream (real claude binary, fake API)", () => 
         { type: "text-delta", text: "answer, whole" }
       ])
       assert.strictEqual(finishOf(parts).content, "Partial answer, whole")
-    }).pipe(Effect.provide(NodeServices.layer)), TIMEOUT)
+      // Two CLI processes (the stream, then the whole answer): seconds each on a loaded machine.
+    }).pipe(Effect.provide(NodeServices.layer)), 180_000)
 
   it.live("a run past its timeout is stopped: Timeout, and the process is gone", () =>
     Effect.gen(function*() {
