@@ -8,14 +8,25 @@
  * Read leniently, as Claude Code sends it: `?beta=true` accepted; `system` as a string or text
  * blocks (their `cache_control` ignored); content as a string or blocks (text blocks joined;
  * `thinking`, `image`, `document` blocks carry no text here); `max_tokens`, `temperature`,
- * `top_p`, `stop_sequences`; `thinking`, `metadata`, `tools` until tools land, and unknown
- * fields ignored. The `model` goes through the model router. Failures are Anthropic error JSON
+ * `top_p`, `stop_sequences`; `thinking`, `metadata` and unknown fields ignored. The `model` goes through the model router. Failures are Anthropic error JSON
  * (`{ type: "error", error: { type, message } }`) with the status of `HttpErrors`; a failure
  * after a stream has started is an `event: error`.
  *
- * The stream: `message_start` (input tokens estimated), `content_block_start`, `ping`, a
- * `content_block_delta` per text delta, `content_block_stop`, `message_delta` (the stop reason
- * and the provider's usage, input tokens included), `message_stop`.
+ * Tool calls pass through: `tools` (custom tools: `name`, `description`, `input_schema` as given;
+ * Anthropic's server tools such as `web_search_*` are refused, they run only at Anthropic) and
+ * `tool_choice` (`auto`, `any` → required, `tool` → that tool, `none`) become the request's
+ * `tools`/`toolChoice`; `tool_use` blocks of an assistant message become tool-call parts and
+ * `tool_result` blocks of a user message a tool message (the tool's name taken from the
+ * `tool_use` it answers; the result's text; `is_error` kept), followed by the message's text if
+ * any. Out, the response's tool calls are `tool_use` blocks after its text, with
+ * `stop_reason: "tool_use"`; arguments that are not JSON (a cut-off call) arrive as
+ * `input: {}`, the only shape Anthropic's `input` allows.
+ *
+ * The stream: `message_start` (input tokens estimated), `ping`, then content blocks as the parts
+ * come — a text block (`text_delta`s) and a `tool_use` block per call (`input_json_delta`s of
+ * its arguments' JSON text), each opened with `content_block_start` and closed with
+ * `content_block_stop` — then `message_delta` (the stop reason and the provider's usage, input
+ * tokens included), `message_stop`. An answer with no content still has one empty text block.
  *
  * @since 0.1.0
  */
@@ -23,9 +34,11 @@ import { Effect, Option, Sink, Stream } from "effect"
 import { HttpServerResponse } from "effect/http"
 import type * as BridgeContract from "../bridge/BridgeContract.ts"
 import type * as LlmRequest from "../LlmRequest.ts"
-import type * as LlmResponse from "../LlmResponse.ts"
+import * as LlmResponse from "../LlmResponse.ts"
 import type * as Message from "../Message.ts"
 import type * as StreamPart from "../StreamPart.ts"
+import * as Tool from "../Tool.ts"
+import * as ToolCall from "../ToolCall.ts"
 import * as Tokenizer from "../Tokenizer.ts"
 import * as Failures from "./internal/failures.ts"
 import * as Wire from "./internal/wire.ts"
@@ -44,6 +57,100 @@ export interface MessagesRequest {
   readonly request: LlmRequest.LlmRequest
   readonly stream: boolean
 }
+
+const EMPTY_SCHEMA: Record<string, unknown> = { type: "object", properties: {} }
+
+// `tools`: custom tools only; Anthropic's server tools (a `type` such as web_search_20250305) run
+// only at Anthropic, so there is nothing to pass on.
+const toolsOf = (raw: unknown): Effect.Effect<ReadonlyArray<Tool.Definition> | undefined, BridgeContract.BridgeFailure> =>
+  Effect.gen(function*() {
+    if (raw === undefined || raw === null) return undefined
+    if (!Array.isArray(raw)) return yield* Effect.fail(Wire.invalid("\"tools\" must be an array", "send \"tools\": [{\"name\": ..., \"input_schema\": {...}}]"))
+    const out: Array<Tool.Definition> = []
+    for (const [index, item] of raw.entries()) {
+      const where = `tools[${index}]`
+      if (!Wire.isRecord(item)) return yield* Effect.fail(Wire.invalid(`${where} must be an object`, "send {\"name\": ..., \"input_schema\": {...}}"))
+      if (item.type !== undefined && item.type !== null && item.type !== "custom") {
+        return yield* Effect.fail(
+          Wire.invalid(
+            `${where} is Anthropic's server tool ${JSON.stringify(item.type)}, which runs only at Anthropic and cannot pass through`,
+            "declare custom tools ({\"name\", \"description\", \"input_schema\"}) only"
+          )
+        )
+      }
+      if (typeof item.name !== "string" || !Tool.NAME_PATTERN.test(item.name)) {
+        return yield* Effect.fail(
+          Wire.invalid(`${where}.name is ${JSON.stringify(item.name)}`, "name a tool with a letter or _ then letters, digits, _ or -, at most 64 characters")
+        )
+      }
+      if (item.input_schema !== undefined && item.input_schema !== null && !Wire.isRecord(item.input_schema)) {
+        return yield* Effect.fail(Wire.invalid(`${where}.input_schema must be a JSON Schema object`, "send {\"type\": \"object\", \"properties\": {...}}"))
+      }
+      out.push({
+        name: item.name,
+        ...(typeof item.description === "string" ? { description: item.description } : {}),
+        parameters: Wire.isRecord(item.input_schema) ? item.input_schema : EMPTY_SCHEMA
+      })
+    }
+    return out
+  })
+
+const toolChoiceOf = (raw: unknown): Effect.Effect<Tool.ToolChoice | undefined, BridgeContract.BridgeFailure> => {
+  if (raw === undefined || raw === null) return Effect.succeed(undefined)
+  if (Wire.isRecord(raw)) {
+    if (raw.type === "auto") return Effect.succeed("auto")
+    if (raw.type === "none") return Effect.succeed("none")
+    if (raw.type === "any") return Effect.succeed("required")
+    if (raw.type === "tool" && typeof raw.name === "string") return Effect.succeed({ tool: raw.name })
+  }
+  return Effect.fail(
+    Wire.invalid(`"tool_choice" is ${JSON.stringify(raw)}`, "use {\"type\": \"auto\"}, {\"type\": \"any\"}, {\"type\": \"none\"} or {\"type\": \"tool\", \"name\": ...}")
+  )
+}
+
+// The tool_use blocks of an assistant message.
+const toolUseParts = (
+  blocks: ReadonlyArray<Wire.Json>,
+  where: string
+): Effect.Effect<ReadonlyArray<Message.ToolCallPart>, BridgeContract.BridgeFailure> =>
+  Effect.gen(function*() {
+    const out: Array<Message.ToolCallPart> = []
+    for (const block of blocks) {
+      if (block.type !== "tool_use") continue
+      if (typeof block.id !== "string" || typeof block.name !== "string") {
+        return yield* Effect.fail(Wire.invalid(`a tool_use block of ${where} has no "id" or "name"`, "send the tool_use block as the model returned it"))
+      }
+      out.push(ToolCall.toPart(ToolCall.fromValue(block.id, block.name, block.input)))
+    }
+    return out
+  })
+
+// The tool_result blocks of a user message (their content's text; is_error kept).
+const toolResultParts = (
+  blocks: ReadonlyArray<Wire.Json>,
+  where: string,
+  callNames: ReadonlyMap<string, string>
+): Effect.Effect<ReadonlyArray<Message.ToolResultPart>, BridgeContract.BridgeFailure> =>
+  Effect.gen(function*() {
+    const out: Array<Message.ToolResultPart> = []
+    for (const block of blocks) {
+      if (block.type !== "tool_result") continue
+      if (typeof block.tool_use_id !== "string" || block.tool_use_id === "") {
+        return yield* Effect.fail(
+          Wire.invalid(`a tool_result block of ${where} has no "tool_use_id"`, "send the id of the tool_use block it answers as \"tool_use_id\"")
+        )
+      }
+      const result = yield* Wire.textOf(block.content, `${where} tool_result content`)
+      out.push({
+        type: "tool-result",
+        id: block.tool_use_id,
+        name: callNames.get(block.tool_use_id) ?? "",
+        result,
+        ...(block.is_error === true ? { isFailure: true } : {})
+      })
+    }
+    return out
+  })
 
 /**
  * Reads a messages body (`max_tokens` optional here: count_tokens has none).
@@ -64,15 +171,27 @@ export const toLlmRequest = (body: unknown): Effect.Effect<MessagesRequest, Brid
     // Claude Code also sends "system" messages among the others: they join the system prompt.
     const systemTexts: Array<string> = []
     if (body.system !== undefined && body.system !== null) systemTexts.push(yield* Wire.textOf(body.system, "system"))
+    // The names of the tool_use blocks seen so far, by id: a tool_result names only the id.
+    const callNames = new Map<string, string>()
     for (const [index, item] of raw.entries()) {
       if (!Wire.isRecord(item) || (item.role !== "user" && item.role !== "assistant" && item.role !== "system")) {
         return yield* Effect.fail(
           Wire.invalid(`messages[${index}] must have role "user" or "assistant"`, "send {\"role\": \"user\", \"content\": ...}")
         )
       }
-      const text = yield* Wire.textOf(item.content, `messages[${index}].content`)
+      const where = `messages[${index}].content`
+      const text = yield* Wire.textOf(item.content, where)
+      const blocks = Array.isArray(item.content) ? item.content.filter(Wire.isRecord) : []
       if (item.role === "system") systemTexts.push(text)
-      else messages.push(Wire.message(item.role, text))
+      else if (item.role === "assistant" && blocks.some((block) => block.type === "tool_use")) {
+        const calls = yield* toolUseParts(blocks, where)
+        for (const call of calls) callNames.set(call.id, call.name)
+        messages.push({ role: "assistant", content: [...(text === "" ? [] : [{ type: "text" as const, text }]), ...calls] })
+      } else if (item.role === "user" && blocks.some((block) => block.type === "tool_result")) {
+        const results = yield* toolResultParts(blocks, where, callNames)
+        messages.push({ role: "tool", content: results })
+        if (text !== "") messages.push(Wire.message("user", text))
+      } else messages.push(Wire.message(item.role, text))
     }
     if (messages.length === 0) {
       return yield* Effect.fail(Wire.invalid("\"messages\" has no user message", "add {\"role\": \"user\", \"content\": \"...\"}"))
@@ -86,13 +205,22 @@ export const toLlmRequest = (body: unknown): Effect.Effect<MessagesRequest, Brid
       ? body.stop_sequences.filter((item): item is string => typeof item === "string")
       : undefined
     const model = yield* Wire.optionalString(body, "model")
+    const tools = yield* toolsOf(body.tools)
+    const toolChoice = yield* toolChoiceOf(body.tool_choice)
+    const problem = Tool.checkDeclarations(tools, toolChoice)
+    if (problem !== undefined) {
+      return yield* Effect.fail(Wire.invalid(`"${problem.parameter === "tools" ? "tools" : "tool_choice"}": ${problem.description}`, "fix the tool declarations"))
+    }
     const request: LlmRequest.LlmRequest = {
       messages,
       ...(system !== undefined && system !== "" ? { system } : {}),
       ...(maxTokens !== undefined && maxTokens > 0 ? { maxTokens: Math.floor(maxTokens) } : {}),
       ...(temperature !== undefined ? { temperature: Math.min(temperature, 1) } : {}),
       ...(topP !== undefined ? { topP } : {}),
-      ...(stop !== undefined && stop.length > 0 ? { stop } : {})
+      ...(stop !== undefined && stop.length > 0 ? { stop } : {}),
+      ...(tools !== undefined && tools.length > 0 ? { tools } : {}),
+      // tool_choice none with no tools: nothing to say upstream.
+      ...(toolChoice !== undefined && (tools?.length ?? 0) > 0 ? { toolChoice } : {})
     }
     return { model, request, stream: body.stream === true }
   })
@@ -113,8 +241,12 @@ const usageOf = (response: LlmResponse.LlmResponse) => ({
   cache_read_input_tokens: 0
 })
 
+// A tool call's `input`: its arguments, `{}` when they are not JSON (Anthropic wants an object).
+const inputOf = (call: ToolCall.ToolCall): unknown => ToolCall.isUnparsed(call) ? {} : call.arguments
+
 /**
- * A `message` document (tool_use blocks join its content once tools land).
+ * A `message` document: a text block (left out when a tool call comes with no text), then a
+ * `tool_use` block per tool call.
  *
  * @since 0.1.0
  * @category encoding
@@ -124,11 +256,17 @@ export const message = (id: string, response: LlmResponse.LlmResponse) => ({
   type: "message",
   role: "assistant",
   model: response.model,
-  content: [{ type: "text", text: response.content }],
+  content: contentOf(response),
   stop_reason: stopReason(response.finishReason),
   stop_sequence: null,
   usage: usageOf(response)
 })
+
+const contentOf = (response: LlmResponse.LlmResponse): ReadonlyArray<object> => {
+  const calls = LlmResponse.toolCallsOf(response)
+  const uses = calls.map((call) => ({ type: "tool_use", id: call.id, name: call.name, input: inputOf(call) }))
+  return response.content === "" && uses.length > 0 ? uses : [{ type: "text", text: response.content }, ...uses]
+}
 
 const render = (failure: BridgeContract.BridgeFailure) => HttpErrors.anthropicBody(failure)
 
@@ -156,32 +294,63 @@ export const sseBody = (
         usage: { input_tokens: options.estimatedInputTokens, output_tokens: 0 }
       }
     }),
-    event("content_block_start", { index: 0, content_block: { type: "text", text: "" } }),
     event("ping", {})
   ])
-  const body = parts.pipe(
-    Stream.flatMap((part) => {
-      if (part.type === "text-delta") {
-        return part.text === ""
-          ? Stream.empty
-          : Stream.succeed(event("content_block_delta", { index: 0, delta: { type: "text_delta", text: part.text } }))
-      }
-      if (part.type === "finish") {
-        const response = part.response
-        return Stream.fromIterable([
-          event("content_block_stop", { index: 0 }),
-          event("message_delta", {
-            delta: { stop_reason: stopReason(response.finishReason), stop_sequence: null },
-            usage: usageOf(response)
-          }),
-          event("message_stop", {})
-        ])
-      }
-      // tool-call deltas: tool_use blocks once the tools work lands.
-      return Stream.empty
-    }),
-    Stream.catch((failure) => Stream.succeed(Wire.sse(render(failure), "error")))
-  )
+  // Content blocks open as parts come: the open block (text, or tool call `index`), the next
+  // block's index, and each tool call's block (a late fragment of an earlier call still reaches it).
+  const body = Stream.suspend(() => {
+    let open: "text" | number | undefined = undefined
+    let next = 0
+    const toolBlocks = new Map<number, number>()
+    const close = (out: Array<Uint8Array>) => {
+      if (open !== undefined) out.push(event("content_block_stop", { index: open === "text" ? next - 1 : toolBlocks.get(open)! }))
+      open = undefined
+    }
+    return parts.pipe(
+      Stream.flatMap((part) => {
+        const out: Array<Uint8Array> = []
+        if (part.type === "text-delta") {
+          if (part.text === "") return Stream.empty
+          if (open !== "text") {
+            close(out)
+            out.push(event("content_block_start", { index: next++, content_block: { type: "text", text: "" } }))
+            open = "text"
+          }
+          out.push(event("content_block_delta", { index: next - 1, delta: { type: "text_delta", text: part.text } }))
+        } else if (part.type === "tool-call-delta") {
+          let block = toolBlocks.get(part.index)
+          if (block === undefined) {
+            close(out)
+            block = next++
+            toolBlocks.set(part.index, block)
+            out.push(event("content_block_start", {
+              index: block,
+              content_block: { type: "tool_use", id: part.id ?? `call_${part.index}`, name: part.name ?? "", input: {} }
+            }))
+            open = part.index
+          }
+          if (part.argumentsDelta !== "") {
+            out.push(event("content_block_delta", { index: block, delta: { type: "input_json_delta", partial_json: part.argumentsDelta } }))
+          }
+        } else {
+          const response = part.response
+          if (next === 0) {
+            out.push(event("content_block_start", { index: 0, content_block: { type: "text", text: "" } }))
+            out.push(event("content_block_stop", { index: 0 }))
+          } else close(out)
+          out.push(
+            event("message_delta", {
+              delta: { stop_reason: stopReason(response.finishReason), stop_sequence: null },
+              usage: usageOf(response)
+            }),
+            event("message_stop", {})
+          )
+        }
+        return Stream.fromIterable(out)
+      }),
+      Stream.catch((failure) => Stream.succeed(Wire.sse(render(failure), "error")))
+    )
+  })
   return Stream.concat(head, body)
 }
 

@@ -11,8 +11,16 @@
  * JSON (`{ error: { message, type, param, code } }`, `code` our `errorType`) with the status of
  * `HttpErrors`; a failure after a stream has started is sent as one `data: { error }` event.
  *
- * Tool calls: `tools`, `tool_choice` and `tool_calls` pass through here once the tools work
- * lands in `LlmRequest`/`LlmResponse` (see {@link toLlmRequest} and {@link choiceMessage}).
+ * Tool calls pass through: `tools` (`type: "function"`; `parameters` the JSON Schema as given,
+ * `{ type: object, properties: {} }` when absent) and `tool_choice` (`auto`, `none`, `required`,
+ * `{ type: "function", function: { name } }`) become the request's `tools`/`toolChoice`; an
+ * assistant message's `tool_calls` become tool-call parts (arguments parsed from their JSON text,
+ * kept as the text when it is not JSON) and each `tool` message a tool result linked by
+ * `tool_call_id` (the tool's name taken from the call it answers). Out, the response's tool calls
+ * are `message.tool_calls` (arguments as JSON text; `content` null when there is no text) with
+ * `finish_reason: "tool_calls"`; streamed, each tool-call delta is a `delta.tool_calls` entry by
+ * `index` (`id`, `type` and `function.name` with a call's first fragment). The legacy
+ * `functions`/`function_call` fields are ignored.
  *
  * @since 0.1.0
  */
@@ -20,9 +28,11 @@ import { Clock, Effect, Option, Sink, Stream } from "effect"
 import { HttpServerResponse } from "effect/http"
 import type * as BridgeContract from "../bridge/BridgeContract.ts"
 import type * as LlmRequest from "../LlmRequest.ts"
-import type * as LlmResponse from "../LlmResponse.ts"
+import * as LlmResponse from "../LlmResponse.ts"
 import type * as Message from "../Message.ts"
 import type * as StreamPart from "../StreamPart.ts"
+import * as Tool from "../Tool.ts"
+import * as ToolCall from "../ToolCall.ts"
 import * as Failures from "./internal/failures.ts"
 import * as Wire from "./internal/wire.ts"
 import * as HttpErrors from "./HttpErrors.ts"
@@ -46,6 +56,70 @@ export interface ChatRequest {
 const roleOf = (role: unknown): Message.Role | "system" | undefined =>
   role === "system" || role === "developer" ? "system" : role === "user" || role === "assistant" || role === "tool" ? role : undefined
 
+const EMPTY_PARAMETERS: Record<string, unknown> = { type: "object", properties: {} }
+
+// `tools`: function declarations only (OpenAI's `custom` tools have no JSON Schema to pass on).
+const toolsOf = (raw: unknown): Effect.Effect<ReadonlyArray<Tool.Definition> | undefined, BridgeContract.BridgeFailure> =>
+  Effect.gen(function*() {
+    if (raw === undefined || raw === null) return undefined
+    if (!Array.isArray(raw)) return yield* Effect.fail(Wire.invalid("\"tools\" must be an array", "send \"tools\": [{\"type\": \"function\", \"function\": {...}}]"))
+    const out: Array<Tool.Definition> = []
+    for (const [index, item] of raw.entries()) {
+      const where = `tools[${index}]`
+      if (!Wire.isRecord(item) || item.type !== "function" || !Wire.isRecord(item.function)) {
+        return yield* Effect.fail(
+          Wire.invalid(`${where} is not a function tool`, "send {\"type\": \"function\", \"function\": {\"name\": ..., \"parameters\": {...}}}")
+        )
+      }
+      const fn = item.function
+      if (typeof fn.name !== "string" || !Tool.NAME_PATTERN.test(fn.name)) {
+        return yield* Effect.fail(
+          Wire.invalid(`${where}.function.name is ${JSON.stringify(fn.name)}`, "name a tool with a letter or _ then letters, digits, _ or -, at most 64 characters")
+        )
+      }
+      if (fn.parameters !== undefined && fn.parameters !== null && !Wire.isRecord(fn.parameters)) {
+        return yield* Effect.fail(Wire.invalid(`${where}.function.parameters must be a JSON Schema object`, "send {\"type\": \"object\", \"properties\": {...}}"))
+      }
+      out.push({
+        name: fn.name,
+        ...(typeof fn.description === "string" ? { description: fn.description } : {}),
+        parameters: Wire.isRecord(fn.parameters) ? fn.parameters : EMPTY_PARAMETERS
+      })
+    }
+    return out
+  })
+
+const toolChoiceOf = (raw: unknown): Effect.Effect<Tool.ToolChoice | undefined, BridgeContract.BridgeFailure> => {
+  if (raw === undefined || raw === null) return Effect.succeed(undefined)
+  if (raw === "auto" || raw === "none" || raw === "required") return Effect.succeed(raw)
+  if (Wire.isRecord(raw) && raw.type === "function" && Wire.isRecord(raw.function) && typeof raw.function.name === "string") {
+    return Effect.succeed({ tool: raw.function.name })
+  }
+  return Effect.fail(
+    Wire.invalid(`"tool_choice" is ${JSON.stringify(raw)}`, "use \"auto\", \"none\", \"required\" or {\"type\": \"function\", \"function\": {\"name\": ...}}")
+  )
+}
+
+// An assistant's `tool_calls`: arguments parsed from their JSON text (kept as text when not JSON).
+const toolCallParts = (
+  raw: ReadonlyArray<unknown>,
+  where: string
+): Effect.Effect<ReadonlyArray<Message.ToolCallPart>, BridgeContract.BridgeFailure> =>
+  Effect.gen(function*() {
+    const out: Array<Message.ToolCallPart> = []
+    for (const [index, item] of raw.entries()) {
+      if (!Wire.isRecord(item) || typeof item.id !== "string" || !Wire.isRecord(item.function) || typeof item.function.name !== "string") {
+        return yield* Effect.fail(
+          Wire.invalid(`${where}[${index}] must be {"id", "type": "function", "function": {"name", "arguments"}}`, "send the tool call as the model returned it")
+        )
+      }
+      const args = item.function.arguments
+      const text = typeof args === "string" ? args : JSON.stringify(args ?? {}) ?? "{}"
+      out.push(ToolCall.toPart(ToolCall.fromJsonText(item.id, item.function.name, text)))
+    }
+    return out
+  })
+
 /**
  * Reads a chat-completions body.
  *
@@ -61,6 +135,8 @@ export const toLlmRequest = (body: unknown): Effect.Effect<ChatRequest, BridgeCo
     }
     const system: Array<string> = []
     const messages: Array<Message.Message> = []
+    // The names of the tool calls seen so far, by id: a `tool` message names only the call's id.
+    const callNames = new Map<string, string>()
     for (const [index, item] of raw.entries()) {
       if (!Wire.isRecord(item)) return yield* Effect.fail(Wire.invalid(`messages[${index}] must be an object`, "send {\"role\": ..., \"content\": ...}"))
       const role = roleOf(item.role)
@@ -71,7 +147,24 @@ export const toLlmRequest = (body: unknown): Effect.Effect<ChatRequest, BridgeCo
       }
       const text = yield* Wire.textOf(item.content, `messages[${index}].content`)
       if (role === "system") system.push(text)
-      else messages.push(Wire.message(role, text))
+      else if (role === "assistant" && Array.isArray(item.tool_calls) && item.tool_calls.length > 0) {
+        const calls = yield* toolCallParts(item.tool_calls, `messages[${index}].tool_calls`)
+        for (const call of calls) callNames.set(call.id, call.name)
+        messages.push({ role: "assistant", content: [...(text === "" ? [] : [{ type: "text" as const, text }]), ...calls] })
+      } else if (role === "tool") {
+        const id = item.tool_call_id
+        if (typeof id !== "string" || id === "") {
+          return yield* Effect.fail(
+            Wire.invalid(`messages[${index}].tool_call_id is missing`, "send the id of the assistant's tool call this message answers as \"tool_call_id\"")
+          )
+        }
+        const result: Message.ToolResultPart = { type: "tool-result", id, name: callNames.get(id) ?? "", result: text }
+        const last = messages.at(-1)
+        // Consecutive tool messages answer one assistant turn: one message of results.
+        if (last !== undefined && last.role === "tool" && typeof last.content !== "string") {
+          messages[messages.length - 1] = { role: "tool", content: [...last.content, result] }
+        } else messages.push({ role: "tool", content: [result] })
+      } else messages.push(Wire.message(role, text))
     }
     if (messages.length === 0) {
       return yield* Effect.fail(Wire.invalid("\"messages\" has no user message", "add {\"role\": \"user\", \"content\": \"...\"}"))
@@ -82,13 +175,21 @@ export const toLlmRequest = (body: unknown): Effect.Effect<ChatRequest, BridgeCo
     const stop = typeof body.stop === "string" ? [body.stop] : Array.isArray(body.stop) ? body.stop.filter((item): item is string => typeof item === "string") : undefined
     const model = yield* Wire.optionalString(body, "model")
     const streamOptions = Wire.isRecord(body.stream_options) ? body.stream_options : {}
+    const tools = yield* toolsOf(body.tools)
+    const toolChoice = yield* toolChoiceOf(body.tool_choice)
+    const problem = Tool.checkDeclarations(tools, toolChoice)
+    if (problem !== undefined) {
+      return yield* Effect.fail(Wire.invalid(`"${problem.parameter === "tools" ? "tools" : "tool_choice"}": ${problem.description}`, "fix the tool declarations"))
+    }
     const request: LlmRequest.LlmRequest = {
       messages,
       ...(system.length > 0 ? { system: system.join("\n\n") } : {}),
       ...(maxTokens !== undefined ? { maxTokens } : {}),
       ...(temperature !== undefined ? { temperature } : {}),
       ...(topP !== undefined ? { topP } : {}),
-      ...(stop !== undefined && stop.length > 0 ? { stop } : {})
+      ...(stop !== undefined && stop.length > 0 ? { stop } : {}),
+      ...(tools !== undefined && tools.length > 0 ? { tools } : {}),
+      ...(toolChoice !== undefined ? { toolChoice } : {})
     }
     return { model, request, stream: body.stream === true, includeUsage: streamOptions.include_usage === true }
   })
@@ -109,12 +210,22 @@ const usageOf = (response: LlmResponse.LlmResponse) => ({
 })
 
 /**
- * The assistant message of a response (tool calls join it here once tools land).
+ * The assistant message of a response: its text, and its tool calls as `tool_calls` (arguments
+ * as JSON text; `content` null when a call comes with no text, as OpenAI sends it).
  *
  * @since 0.1.0
  * @category encoding
  */
-export const choiceMessage = (response: LlmResponse.LlmResponse) => ({ role: "assistant", content: response.content, refusal: null })
+export const choiceMessage = (response: LlmResponse.LlmResponse) => {
+  const calls = LlmResponse.toolCallsOf(response)
+  if (calls.length === 0) return { role: "assistant", content: response.content, refusal: null }
+  return {
+    role: "assistant",
+    content: response.content === "" ? null : response.content,
+    refusal: null,
+    tool_calls: calls.map((call) => ({ id: call.id, type: "function", function: { name: call.name, arguments: ToolCall.argumentsText(call) } }))
+  }
+}
 
 /**
  * A `chat.completion` document.
@@ -142,7 +253,8 @@ const chunk = (id: string, created: number, model: string, delta: object, finish
 const render = (failure: BridgeContract.BridgeFailure) => HttpErrors.openAiBody(failure)
 
 /**
- * The SSE body of a stream of parts: a role chunk, a chunk per text delta, the finish chunk,
+ * The SSE body of a stream of parts: a role chunk, a chunk per text delta and per tool-call
+ * delta (`delta.tool_calls`), the finish chunk,
  * the usage chunk when asked, then `[DONE]`; a failure mid-stream is one `data: { error }`.
  *
  * @since 0.1.0
@@ -167,8 +279,13 @@ export const sseBody = (
           : []
         return Stream.fromIterable([finish, ...usage])
       }
-      // tool-call deltas: passed through once the tools work lands.
-      return Stream.empty
+      // A tool-call delta: one `delta.tool_calls` entry by index, id/type/name with its first fragment.
+      const entry = {
+        index: part.index,
+        ...(part.id !== undefined ? { id: part.id, type: "function" } : {}),
+        function: { ...(part.name !== undefined ? { name: part.name } : {}), arguments: part.argumentsDelta }
+      }
+      return Stream.succeed(Wire.sse(chunk(id, created, options.model, { tool_calls: [entry] }, null)))
     }),
     Stream.catch((failure) => Stream.succeed(Wire.sse(render(failure))))
   )
