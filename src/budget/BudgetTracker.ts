@@ -176,6 +176,13 @@ export interface Options {
   readonly chargeAbandoned?: ChargeAbandoned | undefined
   /** A name shown in errors and snapshots. Default `"root"`. */
   readonly label?: string | undefined
+  /**
+   * The root's shared name (`budget.id`): in a shared `BudgetStore` (Redis) every process naming
+   * it spends one budget; in the memory store it is only a local name.
+   */
+  readonly id?: string | undefined
+  /** `"day"`: a shared named budget starts again every UTC day (the period is in the store's key). */
+  readonly window?: "day" | undefined
 }
 
 /**
@@ -583,7 +590,9 @@ export const fromBudget = (budget: Budget.Budget, options: Options = {}): Effect
       label: options.label ?? "root",
       limits: limitsOf(budget),
       startedAt: now,
-      deadlineAt: resolveDeadline(budget.deadline, now)
+      deadlineAt: resolveDeadline(budget.deadline, now),
+      ...(options.id !== undefined ? { name: options.id } : {}),
+      ...(options.window !== undefined ? { window: options.window } : {})
     })
     if (typeof id !== "string") return yield* missing(id)
     return yield* nodeService(store, id, budget, options)
