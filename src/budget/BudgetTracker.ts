@@ -38,6 +38,7 @@ import * as Budget from "./Budget.ts"
 import * as BudgetState from "./BudgetState.ts"
 import * as BudgetStore from "./BudgetStore.ts"
 import * as Estimate from "./Estimate.ts"
+import * as Leases from "./internal/leases.ts"
 import * as Ledger from "./internal/ledger.ts"
 import * as LocalStore from "./internal/localStore.ts"
 import { logOvershoots, refusalError } from "./internal/refusal.ts"
@@ -554,6 +555,9 @@ const nodeService = (
       child,
       snapshot
     }
+    // A store that keeps leases (Redis) learns through the tracker when a request is sent.
+    const marker = Leases.markerOf(store)
+    if (marker !== undefined) Leases.register(service, marker)
     // On a store in this process's memory, `reserve` and `commit` as plain functions for the budget
     // layer's hot path: the same transitions, without the effect steps around them.
     if (local !== undefined) {

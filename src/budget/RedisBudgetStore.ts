@@ -31,6 +31,7 @@ import * as Money from "../pricing/Money.ts"
 import type * as Budget from "./Budget.ts"
 import type * as BudgetState from "./BudgetState.ts"
 import * as BudgetStore from "./BudgetStore.ts"
+import * as Leases from "./internal/leases.ts"
 import type * as Ledger from "./internal/ledger.ts"
 import * as Scripts from "./internal/redisScripts.ts"
 
@@ -506,7 +507,9 @@ export const make = (options: Options): Effect.Effect<RedisStore, never, Scope.S
 
     const reset = (name: string) => Effect.map(run(Scripts.reset, [name]), (existed) => Number(existed) > 0)
 
-    return { create, reserve, settle, recordCumulative, check, chain, markSent, renewLeases, show, reset, where }
+    const store: RedisStore = { create, reserve, settle, recordCumulative, check, chain, markSent, renewLeases, show, reset, where }
+    Leases.register(store, markSent)
+    return store
   })
 
 /**

@@ -36,7 +36,7 @@ const storeOf = (options: Partial<RedisBudgetStore.Options> = {}) =>
   RedisBudgetStore.make({ url: server!.url, prefix: `{t${++prefixes}}:`, ...options })
 
 // Polls `check` (real time: leases expire on the server's clock) up to `timeoutMs`.
-const eventually = <A>(read: Effect.Effect<A>, check: (value: A) => boolean, timeoutMs = 5_000) =>
+const eventually = <A, E>(read: Effect.Effect<A, E>, check: (value: A) => boolean, timeoutMs = 5_000) =>
   Effect.gen(function*() {
     const started = Date.now()
     while (true) {
