@@ -135,7 +135,7 @@ export const make = (options: Options): Effect.Effect<RedisStore, never, Scope.S
     const client = createClient({
       ...(unix !== undefined ? {} : { url: options.url }),
       socket: {
-        ...(unix !== undefined ? { path: unix } : {}),
+        ...(unix !== undefined ? { path: unix, tls: false as const } : {}),
         // Reconnect forever, at most a second apart: the store recovers without a restart.
         reconnectStrategy: (retries: number) => Math.min(50 * (retries + 1), 1000)
       },
