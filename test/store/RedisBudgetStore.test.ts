@@ -129,6 +129,34 @@ describe.runIf(enabled)("RedisBudgetStore", () => {
       assert.strictEqual(Exit.isSuccess(again), true)
     }).pipe(Effect.scoped))
 
+  it.live("Redis restarted mid-run (append-only file): no acknowledged commit is lost, calls resume without a restart", () =>
+    Effect.gen(function*() {
+      const durable = yield* Effect.promise(() => startRedis({ persistent: true }))
+      yield* Effect.addFinalizer(() => Effect.promise(() => durable.dispose()))
+      const store = yield* RedisBudgetStore.make({ url: durable.url, timeout: "500 millis" })
+      const tracker = yield* BudgetTracker.make({ totalTokens: 1_000 }, { id: "durable" }).pipe(Effect.provideService(BudgetStore.BudgetStore, store))
+      for (let index = 0; index < 5; index++) {
+        const held = yield* tracker.reserve(ask("a", 10))
+        yield* tracker.commit(held, usage(2, 8))
+      }
+      const inFlight = yield* tracker.reserve(ask("b", 10))
+      yield* Effect.promise(() => durable.stop())
+      // Down: refused before anything is sent, naming the store.
+      const refused = yield* Effect.flip(tracker.reserve(ask("c", 10)))
+      assert.strictEqual(refused.reason._tag, "Unavailable")
+      yield* Effect.promise(() => durable.start())
+      // Back: the same tracker (the same client, reconnected by itself) admits again.
+      const resumed = yield* eventually(Effect.exit(tracker.reserve(ask("d", 10))), Exit.isSuccess)
+      assert.strictEqual(Exit.isSuccess(resumed), true)
+      if (Exit.isSuccess(resumed)) yield* tracker.commit(resumed.value, usage(2, 8))
+      // The reservation made before the restart settles normally.
+      yield* tracker.commit(inFlight, usage(2, 8))
+      const after = yield* tracker.snapshot
+      assert.strictEqual(after.consumed.totalTokens, 70)
+      assert.strictEqual(after.reserved.totalTokens, 0)
+      assert.strictEqual(after.openReservations, 0)
+    }).pipe(Effect.scoped))
+
   it.live("onStoreError: allow admits calls with a warning while Redis is unreachable", () =>
     Effect.gen(function*() {
       const store = yield* RedisBudgetStore.make({ url: `unix://${server!.dir}/nothing.sock`, onStoreError: "allow", timeout: "200 millis" })

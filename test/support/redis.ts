@@ -57,8 +57,11 @@ const waitFor = async (check: () => boolean, what: string, timeoutMs = 10_000): 
   }
 }
 
-/** Starts a `redis-server` on a Unix socket in a new temp directory. */
-export const startRedis = async (): Promise<RedisServer> => {
+/**
+ * Starts a `redis-server` on a Unix socket in a new temp directory. `persistent`: an append-only
+ * file written on every command (`appendfsync always`), so that a restart keeps what was acknowledged.
+ */
+export const startRedis = async (options: { readonly persistent?: boolean } = {}): Promise<RedisServer> => {
   const binary = redisServerBinary
   if (binary === undefined) throw new Error("redis-server is not installed")
   const dir = mkdtempSync(join(tmpdir(), "llmc-redis-"))
@@ -70,7 +73,7 @@ export const startRedis = async (): Promise<RedisServer> => {
       "--unixsocket", socket,
       "--unixsocketperm", "700",
       "--save", "",
-      "--appendonly", "no",
+      ...(options.persistent === true ? ["--appendonly", "yes", "--appendfsync", "always"] : ["--appendonly", "no"]),
       "--dir", dir,
       "--logfile", join(dir, "redis.log")
     ], { stdio: "ignore" })
