@@ -36,6 +36,7 @@ import * as BudgetStore from "./budget/BudgetStore.ts"
 import * as BudgetTracker from "./budget/BudgetTracker.ts"
 import * as RedisBudgetStore from "./budget/RedisBudgetStore.ts"
 import * as StoreConfig from "./budget/StoreConfig.ts"
+import * as RedisStores from "./resilience/RedisStores.ts"
 import * as LanguageModel from "./LanguageModel.ts"
 import * as LlmConnectConfig from "./LlmConnectConfig.ts"
 import * as LlmError from "./LlmError.ts"
@@ -167,7 +168,14 @@ const budgetOf = (budgetConfig: BudgetLanguageModel.Config, config: StackConfig,
 const makeShared = (config: StackConfig): Effect.Effect<Shared, LlmError.LlmError, Scope.Scope> =>
   Effect.gen(function*() {
     const scope = yield* Scope.Scope
-    const resilience = yield* Layer.buildWithScope(Resilience.layerShared(config.resilience ?? {}), scope)
+    // With store.redis, rate-limit buckets and circuits are shared through Redis too.
+    const redis = config.store?.redis
+    const sharedLayer = redis === undefined
+      ? Resilience.layerShared(config.resilience ?? {})
+      : Resilience.layerShared(config.resilience ?? {}).pipe(
+        Layer.provide(RedisStores.layer({ url: redis.url, prefix: redis.prefix, onStoreError: config.store?.onStoreError }))
+      )
+    const resilience = yield* Layer.buildWithScope(sharedLayer, scope)
     const ledger = yield* ledgerOf(config.observability)
     const budgetConfig = config.budget
     const budget = budgetConfig === undefined
