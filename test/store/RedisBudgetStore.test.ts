@@ -36,7 +36,7 @@ const storeOf = (options: Partial<RedisBudgetStore.Options> = {}) =>
   RedisBudgetStore.make({ url: server!.url, prefix: `{t${++prefixes}}:`, ...options })
 
 // Polls `check` (real time: leases expire on the server's clock) up to `timeoutMs`.
-const eventually = <A, E>(read: Effect.Effect<A, E>, check: (value: A) => boolean, timeoutMs = 5_000) =>
+const eventually = <A, E>(read: Effect.Effect<A, E>, check: (value: A) => boolean, timeoutMs = 20_000) =>
   Effect.gen(function*() {
     const started = Date.now()
     while (true) {
@@ -108,6 +108,23 @@ describe.runIf(enabled)("RedisBudgetStore", () => {
       assert.strictEqual(shown?.openLeases, 0)
     }).pipe(Effect.scoped))
 
+  it.live("a lease held past its TTL is renewed while its call runs, and settles normally", () =>
+    Effect.gen(function*() {
+      const prefix = `{renew${++prefixes}}:`
+      const store = yield* RedisBudgetStore.make({ url: server!.url, prefix, leaseTtl: "300 millis" })
+      const tracker = yield* BudgetTracker.make({ totalTokens: 1_000 }, { id: "renewed" }).pipe(Effect.provideService(BudgetStore.BudgetStore, store))
+      const held = yield* tracker.reserve(ask("a", 10))
+      const first = yield* store.show("renewed")
+      // Several TTLs later (renewals every 100 ms), the lease is still open and the figures held.
+      const later = yield* eventually(store.show("renewed"), (value) => value !== undefined && value.serverNow - first!.serverNow > 900)
+      assert.strictEqual(later?.figures.open, "1")
+      assert.strictEqual(later?.openLeases, 1)
+      yield* tracker.commit(held, usage(1, 9))
+      const settled = yield* store.show("renewed")
+      assert.strictEqual(settled?.figures.ct, "10")
+      assert.strictEqual(settled?.figures.open, "0")
+    }).pipe(Effect.scoped))
+
   it.live("fails closed while Redis is down, and recovers without a restart", () =>
     Effect.gen(function*() {
       const store = yield* storeOf({ timeout: "500 millis" })
@@ -133,7 +150,7 @@ describe.runIf(enabled)("RedisBudgetStore", () => {
     Effect.gen(function*() {
       const durable = yield* Effect.promise(() => startRedis({ persistent: true }))
       yield* Effect.addFinalizer(() => Effect.promise(() => durable.dispose()))
-      const store = yield* RedisBudgetStore.make({ url: durable.url, timeout: "500 millis" })
+      const store = yield* RedisBudgetStore.make({ url: durable.url, timeout: "2 seconds" })
       const tracker = yield* BudgetTracker.make({ totalTokens: 1_000 }, { id: "durable" }).pipe(Effect.provideService(BudgetStore.BudgetStore, store))
       for (let index = 0; index < 5; index++) {
         const held = yield* tracker.reserve(ask("a", 10))
