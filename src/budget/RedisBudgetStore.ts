@@ -140,7 +140,9 @@ export const make = (options: Options): Effect.Effect<RedisStore, never, Scope.S
         reconnectStrategy: (retries: number) => Math.min(50 * (retries + 1), 1000)
       },
       // A command sent while disconnected fails at once (fail closed) instead of waiting.
-      disableOfflineQueue: true
+      disableOfflineQueue: true,
+      // node-redis's own command timeout (5 s by default) follows ours.
+      commandOptions: { timeout: Duration.toMillis(timeout) }
     })
     let lastError = ""
     client.on("error", (error: unknown) => {
@@ -170,7 +172,7 @@ export const make = (options: Options): Effect.Effect<RedisStore, never, Scope.S
           shas.set(script, await client.scriptLoad(script))
           return await client.eval(script, { arguments: argv })
         },
-        catch: (error) => unavailable(error instanceof Error ? error.message : String(error))
+        catch: (error) => unavailable(error instanceof Error ? (error.message !== "" ? error.message : error.name) : String(error))
       }).pipe(
         Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(unavailable(`no answer within ${Duration.format(timeout)}`)) })
       )

@@ -45,8 +45,8 @@ const configFile = (name: string, origin: string, extra: string): string => {
     "  maxAttempts: 1",
     // The budget sees 250 calls in flight per process; at most 32 of them hold a connection to
     // the fake at once (the test machine may be loaded).
-    ...(extra.includes("limits:") ? [] : ["limits:", "  concurrency: 32"]),
-    ...(extra.includes("timeout:") ? [] : ["timeout: 60s"]),
+    ...(/^limits:/m.test(extra) ? [] : ["limits:", "  concurrency: 32"]),
+    ...(/^timeout:/m.test(extra) ? [] : ["timeout: 60s"]),
     extra
   ].join("\n"))
   return file
