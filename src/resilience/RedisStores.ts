@@ -17,7 +17,6 @@
  *
  * @since 0.1.0
  */
-import { NodeRedis } from "@effect/platform-node"
 import { Cause, Effect, Layer } from "effect"
 import { CircuitBreaker as Breaker, RateLimiter } from "effect/persistence"
 import * as RedisBudgetStore from "../budget/RedisBudgetStore.ts"
@@ -52,7 +51,10 @@ export const layer = (
   const shared = Layer.mergeAll(
     RateLimiter.layerStoreRedis({ prefix: `${prefix}rl:` }),
     Breaker.layerStoreRedis({ prefix: `${prefix}cb:` })
-  ).pipe(Layer.provide(NodeRedis.layer(clientOptions(options.url))))
+  ).pipe(Layer.provide(Layer.unwrap(
+    // Loaded only when store.redis is set: the root entry does not load @effect/platform-node.
+    Effect.map(Effect.promise(() => import("@effect/platform-node/NodeRedis")), (NodeRedis) => NodeRedis.layer(clientOptions(options.url)))
+  )))
   const where = `redis store ${RedisBudgetStore.redactUrl(options.url)}`
   return shared.pipe(
     Layer.catchCause((cause) => {
