@@ -27,6 +27,7 @@
 import { Effect, Schema } from "effect"
 import type { Types } from "effect"
 import * as BudgetConfig from "./budget/BudgetConfig.ts"
+import * as StoreConfig from "./budget/StoreConfig.ts"
 import * as ConfigSection from "./ConfigSection.ts"
 import * as ConfigLoader from "./internal/configLoader.ts"
 import * as ModelConfig from "./ModelConfig.ts"
@@ -56,6 +57,7 @@ export const composition = ConfigSection.compose([
   ObservabilityConfig.section,
   PiiConfig.section,
   BudgetConfig.section,
+  StoreConfig.section,
   PricesConfig.section,
   ResilienceConfig.section,
   RequestSize.section,

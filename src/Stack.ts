@@ -30,9 +30,13 @@
  *
  * @since 0.1.0
  */
-import { Context, Deferred, Effect, FileSystem, Layer, Path, Scope } from "effect"
+import { Context, Deferred, Duration, Effect, FileSystem, Layer, Path, Scope } from "effect"
 import * as BudgetLanguageModel from "./budget/BudgetLanguageModel.ts"
+import * as BudgetStore from "./budget/BudgetStore.ts"
 import * as BudgetTracker from "./budget/BudgetTracker.ts"
+import * as RedisBudgetStore from "./budget/RedisBudgetStore.ts"
+import * as StoreConfig from "./budget/StoreConfig.ts"
+import * as RedisStores from "./resilience/RedisStores.ts"
 import * as LanguageModel from "./LanguageModel.ts"
 import * as LlmConnectConfig from "./LlmConnectConfig.ts"
 import * as LlmError from "./LlmError.ts"
@@ -65,6 +69,8 @@ export interface StackConfig {
   readonly budget?: BudgetLanguageModel.Config | undefined
   /** Price overrides for a budget set on the fiber when there is no `budget` (else `budget.prices`). */
   readonly prices?: PriceTable.PricesConfig | undefined
+  /** Where the budget lives: `store.redis` shares it across processes (absent: this process's memory). */
+  readonly store?: StoreConfig.StoreConfig | undefined
   /** Redact or block personal data in prompts before they are sent (off when absent). */
   readonly pii?: PiiGuard.Options | undefined
   /** The largest request accepted, in UTF-8 bytes of prompt text (default `RequestSize.DEFAULT_MAX_REQUEST_BYTES`, 4 MiB). */
@@ -135,15 +141,46 @@ const ledgerOf = (options: StackConfig["observability"]) =>
     return path !== undefined && path !== "" ? yield* UsageLedger.makeSqlite(path) : yield* UsageLedger.makeMemory()
   })
 
+// The root budget, in the shared store when `store.redis` is set (leases live 2 x the call timeout,
+// else 10 minutes), else in a memory store of its own.
+const budgetOf = (budgetConfig: BudgetLanguageModel.Config, config: StackConfig, scope: Scope.Scope) =>
+  Effect.gen(function*() {
+    const named = budgetConfig.budget as { readonly id?: string | undefined; readonly window?: "day" | undefined }
+    const options: BudgetTracker.Options = {
+      ...BudgetLanguageModel.trackerOptions(budgetConfig),
+      ...(named.id !== undefined ? { id: named.id } : {}),
+      ...(named.window !== undefined ? { window: named.window } : {})
+    }
+    const redis = config.store?.redis
+    if (redis === undefined) return yield* BudgetTracker.make(budgetConfig.budget, options)
+    const timeoutMs = config.resilience?.timeoutMs
+    const store = yield* RedisBudgetStore.make({
+      url: redis.url,
+      prefix: redis.prefix,
+      leaseTtl: Duration.millis(timeoutMs !== undefined && timeoutMs > 0 ? 2 * timeoutMs : 600_000),
+      timeout: Duration.millis(StoreConfig.timeoutMillis(config.store?.timeout) ?? 2_000),
+      onStoreError: config.store?.onStoreError,
+      chargeAbandoned: options.chargeAbandoned
+    }).pipe(Scope.provide(scope))
+    return yield* BudgetTracker.make(budgetConfig.budget, options).pipe(Effect.provideService(BudgetStore.BudgetStore, store))
+  })
+
 const makeShared = (config: StackConfig): Effect.Effect<Shared, LlmError.LlmError, Scope.Scope> =>
   Effect.gen(function*() {
     const scope = yield* Scope.Scope
-    const resilience = yield* Layer.buildWithScope(Resilience.layerShared(config.resilience ?? {}), scope)
+    // With store.redis, rate-limit buckets and circuits are shared through Redis too.
+    const redis = config.store?.redis
+    const sharedLayer = redis === undefined
+      ? Resilience.layerShared(config.resilience ?? {})
+      : Resilience.layerShared(config.resilience ?? {}).pipe(
+        Layer.provide(RedisStores.layer({ url: redis.url, prefix: redis.prefix, onStoreError: config.store?.onStoreError }))
+      )
+    const resilience = yield* Layer.buildWithScope(sharedLayer, scope)
     const ledger = yield* ledgerOf(config.observability)
     const budgetConfig = config.budget
     const budget = budgetConfig === undefined
       ? undefined
-      : yield* BudgetTracker.make(budgetConfig.budget, BudgetLanguageModel.trackerOptions(budgetConfig))
+      : yield* budgetOf(budgetConfig, config, scope)
     return {
       resilience,
       ledger,
@@ -413,6 +450,7 @@ export const stackConfig = Effect.fn("Stack.stackConfig")(function*(resolved: Ll
     provider,
     ...(config.budget !== undefined ? { budget: { budget: config.budget, prices: config.prices } } : {}),
     ...(config.prices !== undefined ? { prices: config.prices } : {}),
+    ...(config.store !== undefined ? { store: config.store } : {}),
     observability: ObservabilityConfig.observabilityOptions(config),
     ...(config.pii !== undefined ? { pii: config.pii } : {}),
     maxRequestBytes: config.maxRequestBytes,

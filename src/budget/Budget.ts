@@ -207,6 +207,13 @@ export type ChargeAbandoned = typeof ChargeAbandoned.Type
  */
 export const BudgetConfig = Schema.Struct({
   ...limitFields,
+  id: Schema.optionalKey(Schema.String.check(Schema.isPattern(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/))).annotate({
+    description: "The budget's name: with a shared store (store.redis) every process naming it spends one budget; " +
+      "letters, digits, '.', '_' and '-'. Without a store it is only a local name."
+  }),
+  window: Schema.optionalKey(Schema.Literals(["day"])).annotate({
+    description: "\"day\": with a shared store, a named budget starts again every UTC day."
+  }),
   defaultMaxTokens: Schema.optionalKey(PositiveInt).annotate({
     description: "The output cap reserved (and sent as maxTokens) when a request sets none; default 4096, " +
       "lowered to what the budget can still afford."

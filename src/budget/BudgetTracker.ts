@@ -38,6 +38,7 @@ import * as Budget from "./Budget.ts"
 import * as BudgetState from "./BudgetState.ts"
 import * as BudgetStore from "./BudgetStore.ts"
 import * as Estimate from "./Estimate.ts"
+import * as Leases from "./internal/leases.ts"
 import * as Ledger from "./internal/ledger.ts"
 import * as LocalStore from "./internal/localStore.ts"
 import { logOvershoots, refusalError } from "./internal/refusal.ts"
@@ -176,6 +177,13 @@ export interface Options {
   readonly chargeAbandoned?: ChargeAbandoned | undefined
   /** A name shown in errors and snapshots. Default `"root"`. */
   readonly label?: string | undefined
+  /**
+   * The root's shared name (`budget.id`): in a shared `BudgetStore` (Redis) every process naming
+   * it spends one budget; in the memory store it is only a local name.
+   */
+  readonly id?: string | undefined
+  /** `"day"`: a shared named budget starts again every UTC day (the period is in the store's key). */
+  readonly window?: "day" | undefined
 }
 
 /**
@@ -550,6 +558,9 @@ const nodeService = (
       child,
       snapshot
     }
+    // A store that keeps leases (Redis) learns through the tracker when a request is sent.
+    const marker = Leases.markerOf(store)
+    if (marker !== undefined) Leases.register(service, marker)
     // On a store in this process's memory, `reserve` and `commit` as plain functions for the budget
     // layer's hot path: the same transitions, without the effect steps around them.
     if (local !== undefined) {
@@ -586,7 +597,9 @@ export const fromBudget = (budget: Budget.Budget, options: Options = {}): Effect
       label: options.label ?? "root",
       limits: limitsOf(budget),
       startedAt: now,
-      deadlineAt: resolveDeadline(budget.deadline, now)
+      deadlineAt: resolveDeadline(budget.deadline, now),
+      ...(options.id !== undefined ? { name: options.id } : {}),
+      ...(options.window !== undefined ? { window: options.window } : {})
     })
     if (typeof id !== "string") return yield* missing(id)
     return yield* nodeService(store, id, budget, options)

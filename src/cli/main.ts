@@ -18,6 +18,7 @@ import * as LlmError from "../LlmError.ts"
 import type * as ProviderRegistry from "../ProviderRegistry.ts"
 import * as NodeProviders from "../node/NodeProviders.ts"
 import * as Bridge from "./commands/bridge.ts"
+import * as BudgetCommand from "./commands/budget.ts"
 import * as Prompt from "./commands/prompt.ts"
 import * as Providers from "./commands/providers.ts"
 import * as Usage from "./commands/usage.ts"
@@ -42,7 +43,7 @@ export const VERSION = "0.1.0"
  * @since 0.1.0
  * @category commands
  */
-export const subcommands = [Prompt.command, Providers.command, Run.command, Usage.command, Bridge.command, Serve.command] as const
+export const subcommands = [Prompt.command, Providers.command, Run.command, Usage.command, Bridge.command, Serve.command, BudgetCommand.command] as const
 
 /**
  * The root command `llm-connect`.

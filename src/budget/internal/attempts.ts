@@ -37,6 +37,7 @@ import * as Usage from "../../Usage.ts"
 import type * as BudgetTracker from "../BudgetTracker.ts"
 import * as Estimate from "../Estimate.ts"
 import { actualOf, costResponse, loweredText } from "./costing.ts"
+import * as Leases from "./leases.ts"
 import * as LocalStore from "./localStore.ts"
 
 /** Logs that the budget lowered the output cap of an attempt. @internal */
@@ -141,10 +142,21 @@ export class Call implements CallContext.AttemptBudget {
     this.first = first
     this.clock = clock
     this.commitNow = clock === undefined ? undefined : LocalStore.trackerOps(tracker)?.commitNow
+    this.leaseMarker = Leases.markerOf(tracker)
   }
 
   markSent(): void {
     this.sent = true
+    if (this.leaseMarker !== undefined && this.inFlight !== undefined) Leases.markInBackground(this.leaseMarker, this.inFlight)
+  }
+
+  // A store that keeps leases (Redis): its marker, and the reservation of the attempt in flight.
+  private readonly leaseMarker: Leases.Marker | undefined
+  private inFlight: string | undefined = undefined
+  private leaseSent(held: BudgetTracker.Reservation, marked: boolean): void {
+    if (this.leaseMarker === undefined) return
+    this.inFlight = held.id
+    if (!marked) Leases.markInBackground(this.leaseMarker, held.id)
   }
 
   attempt(
@@ -183,6 +195,7 @@ export class Call implements CallContext.AttemptBudget {
     const started = Effect.map(acquire, (held) => {
       this.attempts += 1
       this.sent = !marked
+      this.leaseSent(held, marked)
       state.request = withCap(request, held)
       return held
     })
@@ -273,6 +286,7 @@ export class Call implements CallContext.AttemptBudget {
   ): Effect.Effect<LlmResponse, LlmError.LlmError> {
     this.attempts += 1
     this.sent = !marked
+    this.leaseSent(held, marked)
     const sending = withCap(request, held)
     let call = send(sending)
     if (own) {

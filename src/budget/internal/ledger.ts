@@ -48,6 +48,10 @@ export interface NewBudget {
   readonly startedAt: number
   /** The instant (epoch milliseconds) past which nothing is admitted (`null`: no deadline). */
   readonly deadlineAt: number | null
+  /** A root's shared name (`budget.id`): a shared store keeps one budget per name; the memory store ignores it. */
+  readonly name?: string | undefined
+  /** `"day"`: a named root's figures start again every UTC day (a shared store; the memory store ignores it). */
+  readonly window?: "day" | undefined
 }
 
 /** @internal */

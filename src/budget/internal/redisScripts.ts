@@ -1,0 +1,411 @@
+/**
+ * The Lua scripts of the Redis budget store (`RedisBudgetStore`): each budget transition is one
+ * script, so it runs atomically on the server, and every script takes the time from the server
+ * (`redis.call('TIME')`), never from a client. See ADR 0019 for the key layout.
+ *
+ * Keys (all under the store's prefix, which holds a hash tag so that they share one cluster slot):
+ * `def:<name>` a named budget's limits and window; `node:<id>` a budget's figures (`n:<name>` a
+ * named root, `n:<name>:d<day>` its period under `window: day`, `a<n>` an unnamed root, `c<n>` a
+ * child); `lease:<r>` an open reservation; `leases` the open reservations by expiry;
+ * `settled:<r>` what an expired lease was charged (for a commit that comes late); `conv:<id>`
+ * conversations; `over:<id>` overshoots; `seq` the id sequence.
+ *
+ * Figures travel as strings (`%.17g`): Lua numbers are doubles, and integer replies would be
+ * truncated by the protocol.
+ *
+ * @since 0.1.0
+ */
+
+const common = String.raw`
+local P = ARGV[1]
+local T = redis.call('TIME')
+local now = tonumber(T[1]) * 1000 + math.floor(tonumber(T[2]) / 1000)
+local DIMS = {'i', 'o', 't', 'c'}
+local NAMES = {'inputTokens', 'outputTokens', 'totalTokens', 'costNanos'}
+local KEEP = 7 * 86400000
+local function s(x) return string.format('%.17g', x) end
+local function num(v) if v == false or v == nil or v == '' then return nil end return tonumber(v) end
+local function nk(id) return P .. 'node:' .. id end
+local function ceilPico(pico)
+  local rest = pico % 1000
+  return (pico - rest) / 1000 + ((rest > 0) and 1 or 0)
+end
+local function newNode(key, parent, label, l1, l2, l3, l4)
+  redis.call('HSET', key, 'parent', parent, 'label', label, 'li', l1, 'lo', l2, 'lt', l3, 'lc', l4,
+    'ci', 0, 'co', 0, 'ct', 0, 'cc', 0, 'ri', 0, 'ro', 0, 'rt', 0, 'rc', 0, 'open', 0, 'pending', '')
+end
+-- A logical budget id to the node that holds its figures now (a named budget under a window: the
+-- current period's node, created from the definition when the period starts).
+local function resolve(id)
+  if string.sub(id, 1, 2) ~= 'n:' then return id end
+  local def = P .. 'def:' .. string.sub(id, 3)
+  local d = redis.call('HMGET', def, 'window', 'li', 'lo', 'lt', 'lc', 'label')
+  if not d[1] then return nil end
+  local nid = id
+  if d[1] == 'day' then nid = id .. ':d' .. math.floor(now / 86400000) end
+  local key = nk(nid)
+  if redis.call('EXISTS', key) == 0 then
+    newNode(key, '', d[6], d[2], d[3], d[4], d[5])
+    if d[1] == 'day' then redis.call('PEXPIREAT', key, (math.floor(now / 86400000) + 8) * 86400000) end
+  end
+  return nid
+end
+local function chainOf(id)
+  local out = {}
+  local cur = id
+  local depth = 0
+  while cur ~= nil and cur ~= '' and depth < 64 do
+    local nid = resolve(cur)
+    if nid == nil then return nil end
+    local f = redis.call('HMGET', nk(nid), 'parent', 'li', 'lo', 'lt', 'lc', 'ci', 'co', 'ct', 'cc', 'ri', 'ro', 'rt', 'rc', 'pending', 'label', 'open')
+    if not f[1] then return nil end
+    out[#out + 1] = {
+      id = nid, logical = cur, parent = f[1],
+      lim = {num(f[2]), num(f[3]), num(f[4]), num(f[5])},
+      con = {tonumber(f[6]), tonumber(f[7]), tonumber(f[8]), tonumber(f[9])},
+      res = {tonumber(f[10]), tonumber(f[11]), tonumber(f[12]), tonumber(f[13])},
+      pending = f[14], label = f[15], open = tonumber(f[16])
+    }
+    cur = f[1]
+    depth = depth + 1
+  end
+  return out
+end
+local function split(text)
+  local out = {}
+  for part in string.gmatch(text, '%S+') do out[#out + 1] = part end
+  return out
+end
+-- Adds consumed and reserved deltas and an open-count delta to nodes that still exist.
+local function apply(nids, con, res, open)
+  for _, nid in ipairs(nids) do
+    local key = nk(nid)
+    if redis.call('EXISTS', key) == 1 then
+      for i, d in ipairs(DIMS) do
+        if con[i] ~= 0 then redis.call('HINCRBY', key, 'c' .. d, s(con[i])) end
+        if res[i] ~= 0 then redis.call('HINCRBY', key, 'r' .. d, s(res[i])) end
+      end
+      if open ~= 0 then redis.call('HINCRBY', key, 'open', open) end
+    end
+  end
+end
+local function neg(a) return {-a[1], -a[2], -a[3], -a[4]} end
+local LF = {'nodes', 'ai', 'ao', 'at', 'ac', 'ic', 'mode', 'sent', 'provider', 'model'}
+local function unlease(rid)
+  local key = P .. 'lease:' .. rid
+  local f = redis.call('HMGET', key, unpack(LF))
+  if not f[1] then return nil end
+  redis.call('DEL', key)
+  redis.call('ZREM', P .. 'leases', rid)
+  return f
+end
+-- Settles up to 'limit' expired leases: a sent one is charged by its chargeAbandoned mode, an
+-- unsent one released; what was charged is kept a day for a commit that comes late.
+local function sweep(limit)
+  local ids = redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', now, 'LIMIT', 0, limit)
+  for _, rid in ipairs(ids) do
+    local f = unlease(rid)
+    if f then
+      local held = {tonumber(f[2]), tonumber(f[3]), tonumber(f[4]), tonumber(f[5])}
+      local charge = {0, 0, 0, 0}
+      if f[8] == '1' then
+        if f[7] == 'reserved' then charge = held
+        elseif f[7] == 'input' then charge = {held[1], 0, held[1], tonumber(f[6])} end
+        redis.call('HINCRBY', P .. 'stats', 'expiredSent', 1)
+      else
+        redis.call('HINCRBY', P .. 'stats', 'expiredUnsent', 1)
+      end
+      local nids = split(f[1])
+      apply(nids, charge, neg(held), -1)
+      redis.call('SET', P .. 'settled:' .. rid, f[1] .. '|' .. s(charge[1]) .. ' ' .. s(charge[2]) .. ' ' .. s(charge[3]) .. ' ' .. s(charge[4]), 'PX', 86400000)
+    end
+  end
+  return #ids
+end
+`
+
+/** create: ARGV prefix, kind (named|anon|child), name, parent, label, li, lo, lt, lc, window. @internal */
+export const create = common + String.raw`
+local kind, name, parent, label = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local l = {ARGV[6], ARGV[7], ARGV[8], ARGV[9]}
+if kind == 'named' then
+  local def = P .. 'def:' .. name
+  local d = redis.call('HMGET', def, 'li', 'lo', 'lt', 'lc', 'window')
+  if d[5] then
+    if d[1] ~= l[1] or d[2] ~= l[2] or d[3] ~= l[3] or d[4] ~= l[4] or d[5] ~= ARGV[10] then
+      return {'conflict', d[1], d[2], d[3], d[4], d[5]}
+    end
+  else
+    redis.call('HSET', def, 'li', l[1], 'lo', l[2], 'lt', l[3], 'lc', l[4], 'window', ARGV[10], 'label', label, 'createdAt', now)
+  end
+  local id = 'n:' .. name
+  resolve(id)
+  return {'created', id}
+end
+if kind == 'child' then
+  if chainOf(parent) == nil then return {'missing', parent} end
+end
+local seq = redis.call('INCR', P .. 'seq')
+local id = ((kind == 'child') and 'c' or 'a') .. seq
+local key = nk(id)
+newNode(key, (kind == 'child') and parent or '', label, l[1], l[2], l[3], l[4])
+redis.call('PEXPIRE', key, KEEP)
+return {'created', id}
+`
+
+/**
+ * reserve: ARGV prefix, budget, inputTokens, maxTokens ('' none), defaultMaxTokens, inPico
+ * ('' unknown price), outPico, provider, model, ttlMs, chargeAbandoned, sent (0|1). @internal
+ */
+export const reserve = common + String.raw`
+sweep(32)
+local id = ARGV[2]
+local input = tonumber(ARGV[3])
+local asked = num(ARGV[4])
+local defaultMax = tonumber(ARGV[5])
+local inPico, outPico = num(ARGV[6]), num(ARGV[7])
+local ch = chainOf(id)
+if ch == nil then return {'missing', id} end
+for _, node in ipairs(ch) do
+  if node.pending ~= '' then
+    local o = cjson.decode(node.pending)
+    for _, other in ipairs(ch) do redis.call('HSET', nk(other.id), 'pending', '') end
+    local k = 1
+    for i, n in ipairs(NAMES) do if n == o.dimension then k = i end end
+    return {'refused', o.dimension, s(node.lim[k] or 0), s(node.con[k]), s(node.res[k]), '0', node.label, node.pending}
+  end
+end
+local function limited(k)
+  for _, node in ipairs(ch) do if node.lim[k] ~= nil then return true end end
+  return false
+end
+local cap = asked
+if cap == nil and (limited(2) or limited(3) or limited(4)) then
+  cap = defaultMax
+  for _, node in ipairs(ch) do
+    if node.lim[2] ~= nil then cap = math.min(cap, node.lim[2] - node.con[2] - node.res[2]) end
+    if node.lim[3] ~= nil then cap = math.min(cap, node.lim[3] - node.con[3] - node.res[3] - input) end
+    if node.lim[4] ~= nil and inPico ~= nil and outPico > 0 then
+      local left = node.lim[4] - node.con[4] - node.res[4]
+      local room = left * 1000 - input * inPico
+      cap = math.min(cap, math.floor(room / outPico))
+    end
+  end
+  cap = math.max(1, math.floor(cap))
+end
+local output = cap or 0
+local cost = 0
+if inPico ~= nil then cost = ceilPico(input * inPico + output * outPico) end
+local amounts = {input, output, input + output, cost}
+local remaining = {'', '', '', ''}
+for _, node in ipairs(ch) do
+  for k = 1, 4 do
+    local limit = node.lim[k]
+    if limit ~= nil then
+      local used = node.con[k] + node.res[k]
+      if used + amounts[k] > limit then
+        return {'refused', NAMES[k], s(limit), s(node.con[k]), s(node.res[k]), s(amounts[k]), node.label, ''}
+      end
+      local room = limit - used
+      if remaining[k] == '' or room < remaining[k] then remaining[k] = room end
+    end
+  end
+end
+local rid = 'r' .. redis.call('INCR', P .. 'seq')
+local nids = {}
+for _, node in ipairs(ch) do
+  nids[#nids + 1] = node.id
+  if string.sub(node.id, 1, 2) ~= 'n:' then redis.call('PEXPIRE', nk(node.id), KEEP) end
+end
+local expires = now + tonumber(ARGV[10])
+local inputCost = 0
+if inPico ~= nil then inputCost = ceilPico(input * inPico) end
+redis.call('HSET', P .. 'lease:' .. rid, 'nodes', table.concat(nids, ' '), 'ai', s(amounts[1]), 'ao', s(amounts[2]),
+  'at', s(amounts[3]), 'ac', s(amounts[4]), 'ic', s(inputCost), 'mode', ARGV[11], 'sent', ARGV[12],
+  'provider', ARGV[8], 'model', ARGV[9], 'budget', id, 'exp', s(expires))
+redis.call('ZADD', P .. 'leases', expires, rid)
+apply(nids, {0, 0, 0, 0}, amounts, 1)
+local out = {'granted', rid, s(amounts[1]), s(amounts[2]), s(amounts[3]), s(amounts[4]), cap and s(cap) or '', s(expires)}
+for k = 1, 4 do out[#out + 1] = (remaining[k] == '') and '' or s(remaining[k]) end
+return out
+`
+
+/**
+ * settle: ARGV prefix, reservation id, kind (commit|release), ai, ao, at, ac, conversationId
+ * ('' none), cumulative (0|1). @internal
+ */
+export const settle = common + String.raw`
+sweep(32)
+local rid, kind = ARGV[2], ARGV[3]
+local actual = {tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])}
+local f = unlease(rid)
+if not f then
+  if kind ~= 'commit' then return {'none'} end
+  local tomb = redis.call('GET', P .. 'settled:' .. rid)
+  if not tomb then return {'none'} end
+  redis.call('DEL', P .. 'settled:' .. rid)
+  local bar = string.find(tomb, '|', 1, true)
+  local charged = split(string.sub(tomb, bar + 1))
+  local delta = {}
+  for k = 1, 4 do delta[k] = actual[k] - tonumber(charged[k]) end
+  apply(split(string.sub(tomb, 1, bar - 1)), delta, {0, 0, 0, 0}, 0)
+  return {'late'}
+end
+local nids = split(f[1])
+local held = {tonumber(f[2]), tonumber(f[3]), tonumber(f[4]), tonumber(f[5])}
+if kind ~= 'commit' then
+  apply(nids, {0, 0, 0, 0}, neg(held), -1)
+  return {'ok'}
+end
+local spent = actual
+local conv = ARGV[8]
+if conv ~= '' then
+  local ckey = P .. 'conv:' .. nids[1]
+  local prevText = redis.call('HGET', ckey, conv)
+  local prev = prevText and split(prevText) or nil
+  local total = actual
+  if prev then
+    if ARGV[9] == '1' then
+      spent = {}
+      for k = 1, 4 do spent[k] = actual[k] - tonumber(prev[k]) end
+    else
+      total = {}
+      for k = 1, 4 do total[k] = actual[k] + tonumber(prev[k]) end
+    end
+  end
+  redis.call('HSET', ckey, conv, s(total[1]) .. ' ' .. s(total[2]) .. ' ' .. s(total[3]) .. ' ' .. s(total[4]))
+  redis.call('PEXPIRE', ckey, KEEP)
+end
+local overshoots = {}
+for k = 1, 4 do
+  if spent[k] > held[k] then
+    local isLimited = false
+    for _, nid in ipairs(nids) do
+      local lim = redis.call('HGET', nk(nid), 'l' .. DIMS[k])
+      if lim and lim ~= '' then isLimited = true end
+    end
+    if isLimited then
+      overshoots[#overshoots + 1] = cjson.encode({dimension = NAMES[k], reserved = held[k], actual = spent[k], provider = f[9], model = f[10], atMillis = now})
+    end
+  end
+end
+apply(nids, spent, neg(held), -1)
+if #overshoots > 0 then
+  for _, nid in ipairs(nids) do
+    if redis.call('EXISTS', nk(nid)) == 1 then
+      redis.call('HSET', nk(nid), 'pending', overshoots[1])
+      for _, o in ipairs(overshoots) do redis.call('RPUSH', P .. 'over:' .. nid, o) end
+      redis.call('LTRIM', P .. 'over:' .. nid, -100, -1)
+    end
+  end
+end
+local out = {'ok'}
+for _, o in ipairs(overshoots) do out[#out + 1] = o end
+return out
+`
+
+/** cumulative: ARGV prefix, budget, conversationId, ai, ao, at, ac, provider, model. @internal */
+export const cumulative = common + String.raw`
+local ch = chainOf(ARGV[2])
+if ch == nil then return {'missing', ARGV[2]} end
+local conv = ARGV[3]
+local total = {tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])}
+local ckey = P .. 'conv:' .. ch[1].id
+local prevText = redis.call('HGET', ckey, conv)
+local prev = prevText and split(prevText) or {0, 0, 0, 0}
+local spent = {}
+for k = 1, 4 do spent[k] = total[k] - tonumber(prev[k]) end
+local overshoots = {}
+local seen = {}
+for _, node in ipairs(ch) do
+  for k = 1, 4 do
+    local limit = node.lim[k]
+    if limit ~= nil and spent[k] > 0 and node.con[k] + spent[k] > limit and not seen[k] then
+      seen[k] = true
+      overshoots[#overshoots + 1] = cjson.encode({dimension = NAMES[k], reserved = 0, actual = spent[k], provider = ARGV[8], model = ARGV[9], atMillis = now})
+    end
+  end
+end
+local nids = {}
+for _, node in ipairs(ch) do nids[#nids + 1] = node.id end
+apply(nids, spent, {0, 0, 0, 0}, 0)
+redis.call('HSET', ckey, conv, s(total[1]) .. ' ' .. s(total[2]) .. ' ' .. s(total[3]) .. ' ' .. s(total[4]))
+if #overshoots > 0 then
+  for _, nid in ipairs(nids) do
+    redis.call('HSET', nk(nid), 'pending', overshoots[1])
+    for _, o in ipairs(overshoots) do redis.call('RPUSH', P .. 'over:' .. nid, o) end
+    redis.call('LTRIM', P .. 'over:' .. nid, -100, -1)
+  end
+end
+local out = {'ok'}
+for _, o in ipairs(overshoots) do out[#out + 1] = o end
+return out
+`
+
+/** chain: ARGV prefix, budget. Each node as 18 strings (see the TS reader). @internal */
+export const chain = common + String.raw`
+sweep(64)
+local ch = chainOf(ARGV[2])
+if ch == nil then return {} end
+local out = {}
+for _, node in ipairs(ch) do
+  out[#out + 1] = node.logical
+  out[#out + 1] = node.id
+  out[#out + 1] = node.parent
+  out[#out + 1] = node.label
+  for k = 1, 4 do out[#out + 1] = node.lim[k] and s(node.lim[k]) or '' end
+  for k = 1, 4 do out[#out + 1] = s(node.con[k]) end
+  for k = 1, 4 do out[#out + 1] = s(node.res[k]) end
+  out[#out + 1] = s(node.open)
+  out[#out + 1] = node.pending
+end
+return out
+`
+
+/** renew: ARGV prefix, ttlMs, reservation ids... Returns how many were still open. @internal */
+export const renew = common + String.raw`
+local expires = now + tonumber(ARGV[2])
+local count = 0
+for i = 3, #ARGV do
+  local key = P .. 'lease:' .. ARGV[i]
+  if redis.call('EXISTS', key) == 1 and redis.call('ZSCORE', P .. 'leases', ARGV[i]) then
+    redis.call('ZADD', P .. 'leases', 'XX', expires, ARGV[i])
+    redis.call('HSET', key, 'exp', s(expires))
+    count = count + 1
+  end
+end
+return count
+`
+
+/** sent: ARGV prefix, reservation id: marks its request sent. @internal */
+export const markSent = common + String.raw`
+if redis.call('EXISTS', P .. 'lease:' .. ARGV[2]) == 1 then redis.call('HSET', P .. 'lease:' .. ARGV[2], 'sent', '1') return 1 end
+return 0
+`
+
+/** show: ARGV prefix, name. The definition, the current node, the open leases, the stats. @internal */
+export const show = common + String.raw`
+local swept = sweep(1000)
+local def = redis.call('HGETALL', P .. 'def:' .. ARGV[2])
+if #def == 0 then return {'missing'} end
+local nid = resolve('n:' .. ARGV[2])
+local node = redis.call('HGETALL', nk(nid))
+local open = redis.call('ZCARD', P .. 'leases')
+local expired = redis.call('ZCOUNT', P .. 'leases', '-inf', now)
+return {'found', nid, cjson.encode(def), cjson.encode(node), s(open), s(expired), s(now), s(swept)}
+`
+
+/** reset: ARGV prefix, name. Deletes the definition and every period of a named budget. @internal */
+export const reset = common + String.raw`
+local existed = redis.call('DEL', P .. 'def:' .. ARGV[2])
+local base = 'n:' .. ARGV[2]
+local keys = {nk(base), P .. 'conv:' .. base, P .. 'over:' .. base}
+for _, k in ipairs(keys) do redis.call('DEL', k) end
+local cursor = '0'
+repeat
+  local r = redis.call('SCAN', cursor, 'MATCH', nk(base) .. ':d*', 'COUNT', 1000)
+  cursor = r[1]
+  for _, k in ipairs(r[2]) do redis.call('DEL', k) end
+until cursor == '0'
+return existed
+`

@@ -1,0 +1,66 @@
+// `budget.id` with `store.redis` from the CLI, against a real redis-server: two runs share the
+// budget, other limits under the same id exit 2, `budget show` / `budget reset`, and a store that
+// is down refuses the call (exit 1, nothing sent).
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, beforeAll } from "vitest"
+import { type RedisServer, redisAvailable, startRedis } from "../support/redis.ts"
+import { runCli } from "./runCli.ts"
+
+const enabled = redisAvailable("test/cli/budgetShared.test.ts")
+let server: RedisServer | undefined
+let dir = ""
+beforeAll(async () => {
+  if (!enabled) return
+  server = await startRedis()
+  dir = mkdtempSync(join(tmpdir(), "llmc-cli-budget-"))
+})
+afterAll(async () => {
+  await server?.dispose()
+  if (dir !== "") rmSync(dir, { recursive: true, force: true })
+})
+
+const config = (name: string, totalTokens: number, url = `unix://${server!.socket}`) => {
+  const file = join(dir, name)
+  writeFileSync(file, `provider: mock\nstore:\n  redis:\n    url: ${url}\nbudget:\n  id: team\n  totalTokens: ${totalTokens}\n  defaultMaxTokens: 50\n`)
+  return file
+}
+
+describe.runIf(enabled)("llm-connect with a shared budget (store.redis)", () => {
+  it.effect("two runs spend one budget; budget show, other limits exit 2, budget reset", () =>
+    Effect.gen(function*() {
+      const file = config("a.yaml", 1_000)
+      const first = yield* runCli(["prompt", "--config", file, "hello"], { cwd: dir })
+      assert.strictEqual(first.exitCode, 0, first.stderr)
+      const second = yield* runCli(["prompt", "--config", file, "hello"], { cwd: dir })
+      assert.strictEqual(second.exitCode, 0, second.stderr)
+      const shown = yield* runCli(["budget", "show", "team", "--config", file, "--json"], { cwd: dir })
+      assert.strictEqual(shown.exitCode, 0, shown.stderr)
+      const document = JSON.parse(shown.stdout) as { figures: Record<string, string>; definition: Record<string, string> }
+      assert.strictEqual(document.definition.lt, "1000")
+      assert.strictEqual(document.figures.ct, "54")
+      assert.strictEqual(document.figures.rt, "0")
+      const other = yield* runCli(["prompt", "--config", config("b.yaml", 2_000), "hello"], { cwd: dir })
+      assert.strictEqual(other.exitCode, 2)
+      assert.match(other.stderr, /budget\.id "team" is already stored .* with other limits/)
+      const reset = yield* runCli(["budget", "reset", "team", "--config", file], { cwd: dir })
+      assert.strictEqual(reset.exitCode, 0, reset.stderr)
+      const gone = yield* runCli(["budget", "show", "team", "--config", file], { cwd: dir })
+      assert.strictEqual(gone.exitCode, 1)
+      assert.match(gone.stderr, /no budget "team" is stored/)
+    }))
+
+  it.effect("a store that cannot be reached refuses the call before it is sent (exit 1, Unavailable)", () =>
+    Effect.gen(function*() {
+      const file = config("down.yaml", 1_000, `unix://${dir}/absent.sock`)
+      const run = yield* runCli(["prompt", "--config", file, "hello"], { cwd: dir })
+      assert.strictEqual(run.exitCode, 1)
+      // The first of the stack's Redis connections to fail names the store (the rate-limit and breaker
+      // stores connect when the stack is built, the budget's at its first call).
+      assert.match(run.stderr, /Unavailable \(budget-store\): the redis (budget )?store unix:\/\/.*absent\.sock/)
+      assert.notMatch(run.stdout, /mock provider's answer/)
+    }))
+})
