@@ -351,7 +351,8 @@ export const make = (
           BudgetTracker.CurrentBudget,
           (parent) =>
             parent !== undefined
-              ? parent.child(budget?.budget ?? {}, "request")
+              // Without a per-request budget the calls are charged to the key's budget itself.
+              ? (budget === undefined ? Effect.succeed(parent) : parent.child(budget.budget, "request"))
               : budget === undefined
               ? Effect.succeed(undefined)
               : BudgetTracker.make(budget.budget, BudgetLanguageModel.trackerOptions(budget))

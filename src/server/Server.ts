@@ -122,6 +122,8 @@ export interface Route {
   >
   readonly render?: RenderFailure | undefined
   readonly shed?: boolean | undefined
+  /** Answered without a key even when virtual keys are on (`/health`, `/ready`: probes). */
+  readonly open?: boolean | undefined
 }
 
 /**
@@ -328,7 +330,7 @@ export const make = (
         if (Number.isFinite(length) && length > options.maxBodyBytes) {
           return HttpServerResponse.setHeader(failureResponse(HttpErrors.tooLarge(options.maxBodyBytes), render), "connection", "close")
         }
-        const identity = yield* authenticate(request).pipe(Effect.result)
+        const identity = yield* (route.open === true ? Effect.succeed(ANONYMOUS) : authenticate(request)).pipe(Effect.result)
         if (identity._tag === "Failure") return yield* fail(identity.failure)
         const record = records.get(request.source as object) ?? { identity: ANONYMOUS, tokensIn: 0, tokensOut: 0, model: undefined }
         record.identity = identity.success
