@@ -170,6 +170,29 @@ describe("serve with virtual keys (real HTTP)", { timeout: 60_000 }, () => {
         }))
     })))
 
+  it.live("a request's budget is a child of its key's: the tighter of the two refuses, naming its budget", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const fake = steered()
+      const keys = yield* keyStore
+      const key = Redacted.value((yield* keys.create("small", { per: "total", maxTokens: 150 })).key)
+      yield* withServe({ providers: [fake.provider], keys }, ({ url }) =>
+        Effect.gen(function*() {
+          const as = (body: unknown) => post(`${url}/execute`, body, { "x-api-key": key })
+          // The request's own budget (20 tokens) is tighter than the key's (150): the request refuses.
+          const tight = yield* as({ ...consumer, maxTokens: 100, budget: { totalTokens: 20 } })
+          assert.strictEqual(tight.status, 429)
+          assert.strictEqual((tight.json as { errorType: string }).errorType, "BudgetExceeded")
+          assert.notInclude((tight.json as { error: string }).error, "key small")
+          // A generous request budget under the key's: the key's remaining budget refuses.
+          assert.strictEqual((yield* as({ ...consumer, maxTokens: 100, budget: { totalTokens: 10_000 } })).status, 200)
+          // 15 tokens spent of 150: a call that reserves 140 output tokens no longer fits the key.
+          const overKey = yield* as({ ...consumer, maxTokens: 140, budget: { totalTokens: 10_000 } })
+          assert.strictEqual(overKey.status, 429)
+          assert.include((overKey.json as { error: string }).error, "key small")
+          assert.strictEqual(fake.seen.length, 1)
+        }))
+    })))
+
   it.live("rpm: 429 RateLimited with retry-after past the key's requests per minute; another key is unaffected", () =>
     Effect.scoped(Effect.gen(function*() {
       const fake = steered()
