@@ -93,6 +93,28 @@ describe("KeyAuth windows (TestClock)", () => {
     })))
 })
 
+describe("KeyAuth tpm and concurrency (TestClock)", () => {
+  it.effect("tpm counts a request's tokens when it ends; past it the next request is refused until the minute ends", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const keys = yield* keyStore
+      const key = Redacted.value((yield* keys.create("tokens", { per: "total", tpm: 100, maxConcurrent: 2 })).key)
+      const gate = yield* KeyAuth.make(keys)
+      const ask = () => gate.authenticate(HttpServerRequest.fromWeb(new Request("http://x/execute", { headers: { authorization: `Bearer ${key}` } })))
+      const first = yield* ask()
+      const second = yield* ask()
+      const third = yield* Effect.flip(ask())
+      assert.include(third.error, "concurrency limit")
+      yield* second.release!({ identity: second, tokensIn: 1, tokensOut: 1, model: undefined })
+      yield* first.release!({ identity: first, tokensIn: 60, tokensOut: 50, model: undefined })
+      yield* TestClock.adjust("10 seconds")
+      const refused = yield* Effect.flip(ask())
+      assert.include(refused.error, "100 tokens per minute (tpm)")
+      assert.strictEqual((refused as { retryAfterMs?: number }).retryAfterMs, 50_000)
+      yield* TestClock.adjust("50 seconds")
+      assert.strictEqual((yield* ask()).name, "tokens")
+    })))
+})
+
 const upstream = () =>
   Fake.start((recorded) => ({
     _tag: "Json",
