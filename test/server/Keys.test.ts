@@ -215,6 +215,31 @@ describe("serve with virtual keys (real HTTP)", { timeout: 60_000 }, () => {
         }))
     })))
 
+  it.live("a streamed request (OpenAI SSE) is charged to its key's budget", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const fake = steered()
+      const keys = yield* keyStore
+      const key = Redacted.value((yield* keys.create("streamer", { per: "total", maxTokens: 100 })).key)
+      const control = Redacted.value((yield* keys.create("control", { per: "total", maxTokens: 100 })).key)
+      yield* withServe({ providers: [fake.provider], keys }, ({ url }) =>
+        Effect.gen(function*() {
+          const streamed = yield* post(`${url}/v1/chat/completions`, {
+            model: "steer-1",
+            stream: true,
+            max_tokens: 20,
+            messages: [{ role: "user", content: "Hi" }]
+          }, { authorization: `Bearer ${key}` })
+          assert.strictEqual(streamed.status, 200)
+          assert.include(streamed.text, "[DONE]")
+          // 15 of 100 tokens spent by the stream: a call reserving 90 output tokens no longer fits.
+          const over = yield* post(`${url}/execute`, { ...consumer, maxTokens: 90 }, { "x-api-key": key })
+          assert.strictEqual(over.status, 429)
+          assert.include((over.json as { error: string }).error, "key streamer")
+          // The same call under a fresh key of the same budget fits.
+          assert.strictEqual((yield* post(`${url}/execute`, { ...consumer, maxTokens: 90 }, { "x-api-key": control })).status, 200)
+        }))
+    })))
+
   it.live("rpm: 429 RateLimited with retry-after past the key's requests per minute; another key is unaffected", () =>
     Effect.scoped(Effect.gen(function*() {
       const fake = steered()
