@@ -345,26 +345,37 @@ export const make = (
         })
         const budget = budgetOf({ ...(target.budget !== undefined ? { budget: target.budget } : {}) }, config)
         // A fresh tracker per call, made when it starts: a duration deadline counts from then.
-        const tracked = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E | LlmError.LlmError> =>
-          budget === undefined
-            ? effect
-            : Effect.flatMap(
-              BudgetTracker.make(budget.budget, BudgetLanguageModel.trackerOptions(budget)),
-              (tracker) => BudgetTracker.withTracker(tracker)(effect)
-            )
+        // Under a parent budget on the fiber (a virtual key's, set by serve), the request's budget
+        // is a child of it, so the key's totals hold across concurrent requests.
+        const requestTracker: Effect.Effect<BudgetTracker.Service | undefined, LlmError.LlmError> = Effect.flatMap(
+          BudgetTracker.CurrentBudget,
+          (parent) =>
+            parent !== undefined
+              // Without a per-request budget the calls are charged to the key's budget itself.
+              ? (budget === undefined ? Effect.succeed(parent) : parent.child(budget.budget, "request"))
+              : budget === undefined
+              ? Effect.succeed(undefined)
+              : BudgetTracker.make(budget.budget, BudgetLanguageModel.trackerOptions(budget))
+        )
         return {
           provider: model.provider,
           defaultModel: model.defaultModel,
-          generate: (request) => Effect.provideContext(tracked(model.generate(request)), context),
+          generate: (request) =>
+            Effect.flatMap(requestTracker, (tracker) =>
+              Effect.provideContext(
+                tracker === undefined ? model.generate(request) : BudgetTracker.withTracker(tracker)(model.generate(request)),
+                context
+              )),
           stream: (request) =>
-            budget === undefined
-              ? Stream.provideContext(model.stream(request), context)
-              : Stream.unwrap(
-                Effect.map(
-                  BudgetTracker.make(budget.budget, BudgetLanguageModel.trackerOptions(budget)),
-                  (tracker) => Stream.provideService(model.stream(request), BudgetTracker.CurrentBudget, tracker)
-                )
-              ).pipe(Stream.provideContext(context))
+            Stream.unwrap(
+              Effect.map(
+                requestTracker,
+                (tracker) =>
+                  tracker === undefined
+                    ? model.stream(request)
+                    : Stream.provideService(model.stream(request), BudgetTracker.CurrentBudget, tracker)
+              )
+            ).pipe(Stream.provideContext(context))
         } satisfies BoundModel
       })
 

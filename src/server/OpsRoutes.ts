@@ -45,11 +45,12 @@ export const readiness = (bridge: Bridge.Service, fs: FileSystem.FileSystem): Ef
 export const routes = (bridge: Bridge.Service, fs: FileSystem.FileSystem): ReadonlyArray<Server.Route> => {
   const spec = ServeApi.openApi()
   return [
-    { method: "GET", path: "/health", shed: false, handler: Effect.succeed(Server.json({ status: "ok" })) },
+    { method: "GET", path: "/health", shed: false, open: true, handler: Effect.succeed(Server.json({ status: "ok" })) },
     {
       method: "GET",
       path: "/ready",
       shed: false,
+      open: true,
       handler: Effect.map(readiness(bridge, fs), (checks) => {
         const ready = Object.values(checks).every((check) => check === "off" || check.startsWith("ok"))
         return Server.json({ ready, checks }, ready ? 200 : 503)

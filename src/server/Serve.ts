@@ -24,6 +24,8 @@ import * as OpenAiCompat from "./OpenAiCompat.ts"
 import * as OpsRoutes from "./OpsRoutes.ts"
 import * as Server from "./Server.ts"
 import * as ServeConfig from "./ServeConfig.ts"
+import type * as VirtualKeys from "./VirtualKeys.ts"
+import * as KeyAuth from "./KeyAuth.ts"
 
 /**
  * What the caller decides beyond the configuration.
@@ -39,6 +41,11 @@ export interface Options {
   /** Over `serve.port` (default 9999; 0 picks a free port). */
   readonly port?: number | undefined
   readonly authenticate?: Server.Authenticate | undefined
+  /**
+   * The virtual keys (`VirtualKeys`); when it holds any and no `authenticate` is given, every
+   * request must carry one and is held to its limits (`KeyAuth`).
+   */
+  readonly keys?: VirtualKeys.Service | undefined
   readonly accessLog?: ((line: Server.AccessLogLine) => Effect.Effect<void>) | undefined
   readonly extraRoutes?: ReadonlyArray<Server.Route> | undefined
   readonly bridge?: Bridge.Options | undefined
@@ -88,6 +95,9 @@ export const make = (
     const bridge = yield* Bridge.make(resolved, options.bridge)
     const fs = yield* FileSystem.FileSystem
     const router: ModelRouter.ModelRouter = { bridge, models: settings.models }
+    const keys = options.keys
+    const authenticate = options.authenticate ??
+      (keys !== undefined && (yield* keys.count) > 0 ? (yield* KeyAuth.make(keys)).authenticate : undefined)
     const server = yield* Server.make([...routes(router, fs), ...(options.extraRoutes ?? [])], {
       listen: options.listen,
       host: options.host ?? settings.host ?? ServeConfig.DEFAULT_HOST,
@@ -95,7 +105,7 @@ export const make = (
       maxInFlight: settings.maxInFlight,
       requestTimeoutMs: settings.requestTimeoutMs,
       maxBodyBytes: bridge.maxDocumentBytes,
-      authenticate: options.authenticate,
+      authenticate,
       accessLog: options.accessLog
     })
     return { server, bridge, settings }

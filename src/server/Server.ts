@@ -38,6 +38,10 @@ import * as HttpErrors from "./HttpErrors.ts"
  */
 export interface Identity {
   readonly name: string
+  /** Wraps the route's handler (a virtual key's budget: sets it as the request's parent budget). */
+  readonly provide?: (<A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) | undefined
+  /** Runs once after the response is sent, with the request's record (a key's tpm and concurrency). */
+  readonly release?: ((record: RequestRecord) => Effect.Effect<void>) | undefined
 }
 
 /**
@@ -118,6 +122,8 @@ export interface Route {
   >
   readonly render?: RenderFailure | undefined
   readonly shed?: boolean | undefined
+  /** Answered without a key even when virtual keys are on (`/health`, `/ready`: probes). */
+  readonly open?: boolean | undefined
 }
 
 /**
@@ -324,11 +330,12 @@ export const make = (
         if (Number.isFinite(length) && length > options.maxBodyBytes) {
           return HttpServerResponse.setHeader(failureResponse(HttpErrors.tooLarge(options.maxBodyBytes), render), "connection", "close")
         }
-        const identity = yield* authenticate(request).pipe(Effect.result)
+        const identity = yield* (route.open === true ? Effect.succeed(ANONYMOUS) : authenticate(request)).pipe(Effect.result)
         if (identity._tag === "Failure") return yield* fail(identity.failure)
         const record = records.get(request.source as object) ?? { identity: ANONYMOUS, tokensIn: 0, tokensOut: 0, model: undefined }
         record.identity = identity.success
-        return yield* route.handler.pipe(
+        const provide = identity.success.provide
+        return yield* (provide === undefined ? route.handler : provide(route.handler)).pipe(
           Effect.provideService(CurrentRequest, record),
           Effect.provideService(MaxBody, options.maxBodyBytes),
           Effect.timeoutOrElse({
@@ -373,6 +380,7 @@ export const make = (
             Effect.gen(function*() {
               yield* Metric.update(requestsInFlight, yield* SubscriptionRef.updateAndGet(inFlight, (count) => count - 1))
               const status = Exit.isSuccess(exit) ? exit.value.status : 499
+              if (record.identity.release !== undefined) yield* record.identity.release(record)
               yield* Metric.update(Metric.withAttributes(requestsTotal, { status: String(status) }), 1)
               if (log === undefined) return
               const end = yield* Clock.currentTimeMillis

@@ -11,6 +11,7 @@ import * as NodeServe from "../../src/node/NodeServe.ts"
 import * as ProviderRegistry from "../../src/ProviderRegistry.ts"
 import * as Serve from "../../src/server/Serve.ts"
 import type * as Server from "../../src/server/Server.ts"
+import type * as VirtualKeys from "../../src/server/VirtualKeys.ts"
 import * as StreamPart from "../../src/StreamPart.ts"
 
 // A provider the test steers: a gate to hold calls, an error to fail with, what it saw, and
@@ -67,6 +68,7 @@ export const withServe = <A, E>(
     readonly yaml?: string | ((dir: string) => string)
     readonly flags?: Record<string, unknown>
     readonly providers?: ReadonlyArray<ProviderRegistry.Provider>
+    readonly keys?: VirtualKeys.Service
   },
   use: (started: Started) => Effect.Effect<A, E>
 ) =>
@@ -81,6 +83,7 @@ export const withServe = <A, E>(
     const running = yield* Effect.orDie(Serve.make(resolved, {
       listen: NodeServe.listen,
       port: 0,
+      ...(options.keys !== undefined ? { keys: options.keys } : {}),
       accessLog: (line) =>
         Effect.sync(() => {
           log.push(line)

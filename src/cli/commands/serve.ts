@@ -33,6 +33,7 @@ import * as ObservabilityFlags from "../flags/ObservabilityFlags.ts"
 import * as RequestSizeFlags from "../flags/RequestSizeFlags.ts"
 import * as ResilienceFlags from "../flags/ResilienceFlags.ts"
 import * as Output from "../Output.ts"
+import * as Keys from "./keys.ts"
 
 /**
  * The serve-only flags.
@@ -116,7 +117,9 @@ export const command = Command.make(
         configFile: ConfigFlags.configFile(input.config)
       })
       const host = Option.getOrUndefined(input.host) ?? resolved.config.serve.host ?? ServeConfig.DEFAULT_HOST
-      if (!Server.loopback(host) && !input.noAuth) {
+      const keys = yield* Keys.storeOf(resolved.config)
+      const keyCount = keys === undefined ? 0 : yield* keys.count
+      if (keyCount === 0 && !Server.loopback(host) && !input.noAuth) {
         return yield* refuse(
           `refusing to listen on ${host} without keys: anyone who can reach it could spend your budget`,
           "listen on 127.0.0.1 (the default), or pass --no-auth to accept every caller on that address"
@@ -127,6 +130,7 @@ export const command = Command.make(
       const running = yield* Serve.make(resolved, {
         listen: NodeServe.listen,
         host,
+        keys,
         ...(port !== undefined ? { port } : {}),
         accessLog: (line) => Console.error(JSON.stringify(line))
       })

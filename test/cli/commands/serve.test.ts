@@ -62,6 +62,29 @@ describe("llm-connect serve (process)", () => {
       assert.match(refused.stderr, /--no-auth/)
     }), 60_000)
 
+  it.live("with virtual keys (llm-connect keys create): any address, 401 without the key, the access log names it, never the key", () =>
+    Effect.gen(function*() {
+      const dir = ChildCli.workspace({})
+      const ledger = join(dir, "usage.db")
+      const created = yield* ChildCli.run(["keys", "create", "--ledger", ledger, "--name", "team-a", "--max-cost-usd", "5", "--per", "day", "--rpm", "60"], dir)
+      assert.strictEqual(created.code, 0)
+      const key = created.stdout.trim()
+      assert.match(key, /^llmc_[A-Za-z0-9_-]{43}$/)
+
+      const child = ChildCli.start(["serve", "--host", "0.0.0.0", "--port", "0", "--provider", "mock", "--ledger", ledger], dir)
+      const line = yield* listening(child)
+      const url = `http://127.0.0.1:${line.slice(line.lastIndexOf(":") + 1)}`
+      const body = { prompt: "Hi", systemPrompt: null, maxTokens: 20 }
+      assert.strictEqual((yield* post(`${url}/execute`, body)).status, 401)
+      const answered = yield* post(`${url}/execute`, body, { authorization: `Bearer ${key}` })
+      assert.strictEqual(answered.status, 200)
+      process.kill(child.pid, "SIGTERM")
+      assert.strictEqual(yield* Effect.promise(() => child.exited), 0)
+      const access = ChildCli.events(child.stderr()).filter((event) => event.path === "/execute")
+      assert.deepStrictEqual(access.map((event) => event.key), ["anonymous", "team-a"])
+      assert.notInclude(child.stderr(), key)
+    }), 120_000)
+
   it.live("the real claude -p with ANTHROPIC_BASE_URL pointing at serve answers through the mock upstream", () =>
     Effect.gen(function*() {
       const dir = ChildCli.workspace({})
