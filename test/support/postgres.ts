@@ -37,12 +37,16 @@ if (!postgresAvailable) {
 
 const root = process.getuid?.() === 0
 
+// `runuser` lives in sbin, which a CI's PATH may lack (it did with PATH=/usr/bin:/bin).
+const runuser = ["/usr/sbin/runuser", "/sbin/runuser"].find((path) => existsSync(path)) ?? "runuser"
+
 // As root, run as `postgres`; otherwise as whoever runs the tests.
 const run = (command: string, args: ReadonlyArray<string>) => {
-  const [file, argv] = root ? ["runuser", ["-u", "postgres", "--", command, ...args]] : [command, [...args]]
+  const [file, argv] = root ? [runuser, ["-u", "postgres", "--", command, ...args]] : [command, [...args]]
   const result = spawnSync(file, argv, { encoding: "utf8" })
   if (result.status !== 0) {
-    throw new Error(`${command} ${args.join(" ")} failed (${result.status}): ${result.stderr}${result.stdout}`)
+    const why = result.error !== undefined ? String(result.error) : `${result.stderr}${result.stdout}`
+    throw new Error(`${command} ${args.join(" ")} failed (${result.status}): ${why}`)
   }
   return result.stdout
 }
