@@ -6,9 +6,11 @@
  *
  * Doors: `BridgeRoutes` (`/execute`, `/rpc`), `OpenAiCompat` (`/v1/chat/completions`,
  * `/v1/models`), `AnthropicCompat` (`/v1/messages`, `/v1/messages/count_tokens`), `OpsRoutes`
- * (`/health`, `/ready`, `/metrics`, `/v1/usage`, `/openapi.json`). A later door (workflows,
- * virtual keys' admin) passes its routes in {@link Options.extraRoutes}; virtual keys plug in as
- * {@link Options.authenticate}.
+ * (`/health`, `/ready`, `/metrics`, `/v1/usage`, `/openapi.json`), `WorkflowRoutes`
+ * (`/v1/workflows/{name}/runs`, `/v1/runs/{id}`, its events; JSON-RPC `workflow.run` and
+ * `workflow.status`) over the workflows of `serve.workflows` (`WorkflowRuns`, loaded and checked
+ * at start: a bad file refuses to start). A later door passes its routes in
+ * {@link Options.extraRoutes}; virtual keys plug in as {@link Options.authenticate}.
  *
  * @since 0.1.0
  */
@@ -25,6 +27,8 @@ import * as OpsRoutes from "./OpsRoutes.ts"
 import * as Server from "./Server.ts"
 import * as ServeConfig from "./ServeConfig.ts"
 import type * as VirtualKeys from "./VirtualKeys.ts"
+import * as WorkflowRoutes from "./WorkflowRoutes.ts"
+import * as WorkflowRuns from "./WorkflowRuns.ts"
 import * as KeyAuth from "./KeyAuth.ts"
 
 /**
@@ -49,6 +53,8 @@ export interface Options {
   readonly accessLog?: ((line: Server.AccessLogLine) => Effect.Effect<void>) | undefined
   readonly extraRoutes?: ReadonlyArray<Server.Route> | undefined
   readonly bridge?: Bridge.Options | undefined
+  /** Over `serve.workflows`: the folder of workflow files served. */
+  readonly workflows?: string | undefined
 }
 
 /**
@@ -61,6 +67,8 @@ export interface Running {
   readonly server: Server.Server
   readonly bridge: Bridge.Service
   readonly settings: ServeConfig.ServeSettings
+  /** The workflow runs (`drain` them on shutdown). */
+  readonly runs: WorkflowRuns.Service
 }
 
 /**
@@ -69,11 +77,16 @@ export interface Running {
  * @since 0.1.0
  * @category routes
  */
-export const routes = (router: ModelRouter.ModelRouter, fs: FileSystem.FileSystem): ReadonlyArray<Server.Route> => [
-  ...BridgeRoutes.routes(router.bridge),
+export const routes = (
+  router: ModelRouter.ModelRouter,
+  fs: FileSystem.FileSystem,
+  runs?: { readonly runs: WorkflowRuns.Service; readonly requestTimeoutMs: number } | undefined
+): ReadonlyArray<Server.Route> => [
+  ...BridgeRoutes.routes(router.bridge, runs === undefined ? {} : WorkflowRoutes.methods(runs.runs, runs.requestTimeoutMs)),
   ...OpenAiCompat.routes(router),
   ...AnthropicCompat.routes(router),
-  ...OpsRoutes.routes(router.bridge, fs)
+  ...OpsRoutes.routes(router.bridge, fs),
+  ...(runs === undefined ? [] : WorkflowRoutes.routes(runs.runs, runs.requestTimeoutMs))
 ]
 
 /**
@@ -92,13 +105,17 @@ export const make = (
 > =>
   Effect.gen(function*() {
     const settings = resolved.config.serve
+    const folder = options.workflows ?? settings.workflows
+    const workflows: WorkflowRuns.Workflows = folder === undefined ? new Map() : yield* WorkflowRuns.load(folder)
     const bridge = yield* Bridge.make(resolved, options.bridge)
     const fs = yield* FileSystem.FileSystem
+    const runs = yield* WorkflowRuns.make({ bridge, workflows, settings: settings.runs })
     const router: ModelRouter.ModelRouter = { bridge, models: settings.models }
     const keys = options.keys
     const authenticate = options.authenticate ??
       (keys !== undefined && (yield* keys.count) > 0 ? (yield* KeyAuth.make(keys)).authenticate : undefined)
-    const server = yield* Server.make([...routes(router, fs), ...(options.extraRoutes ?? [])], {
+    const served = routes(router, fs, { runs, requestTimeoutMs: settings.requestTimeoutMs })
+    const server = yield* Server.make([...served, ...(options.extraRoutes ?? [])], {
       listen: options.listen,
       host: options.host ?? settings.host ?? ServeConfig.DEFAULT_HOST,
       port: options.port ?? settings.port ?? ServeConfig.DEFAULT_PORT,
@@ -108,5 +125,5 @@ export const make = (
       authenticate,
       accessLog: options.accessLog
     })
-    return { server, bridge, settings }
+    return { server, bridge, settings, runs }
   })
