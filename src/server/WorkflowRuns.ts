@@ -461,8 +461,9 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
     const emit = (entry: Pick<Entry, "events">, event: RunEvent) => SubscriptionRef.update(entry.events, (events) => [...events, event])
 
     // Ends a run once (the natural end and a cancel may race): the document, the event, the slot.
+    // Uninterruptible: completing `done` ends the watcher's race, which interrupts its loser.
     const finish = (entry: Entry, run: RunDocument) =>
-      Effect.gen(function*() {
+      Effect.uninterruptible(Effect.gen(function*() {
         if (entry.final !== undefined) return entry.final
         entry.final = run
         const now = yield* Clock.currentTimeMillis
@@ -475,13 +476,13 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
           usage: run.usage,
           ...(run.error !== undefined ? { error: run.error } : {})
         })
-        yield* Deferred.succeed(entry.done, run)
         yield* SubscriptionRef.update(inFlight, (count) => count - 1)
         finishedOrder.push(entry.runId)
         sweep(now)
         yield* Scope.close(entry.scope, Exit.void)
+        yield* Deferred.succeed(entry.done, run)
         return run
-      })
+      }))
 
     const ended = (entry: Entry, exit: Exit.Exit<WorkflowDefinition.RunResult, WorkflowError.WorkflowError>) =>
       Effect.gen(function*() {
@@ -642,9 +643,13 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
         return documentOf(yield* begun.control.snapshot)
       })
 
+    // The state now; a run whose steps have all ended is read once it is finished (its error set).
+    const current = (entry: Entry): Effect.Effect<RunDocument> =>
+      entry.final !== undefined ? Effect.succeed(entry.final) : Effect.flatMap(entry.control.snapshot, (snapshot) =>
+        RunState.isFinal(snapshot.state) ? Deferred.await(entry.done) : Effect.succeed(documentOf(snapshot)))
+
     const status = (runId: string, owner: string) =>
-      Effect.flatMap(lookup(runId, owner), (found) =>
-        isEntry(found) ? (found.final !== undefined ? Effect.succeed(found.final) : Effect.map(found.control.snapshot, (snapshot) => documentOf(snapshot))) : Effect.succeed(found))
+      Effect.flatMap(lookup(runId, owner), (found) => isEntry(found) ? current(found) : Effect.succeed(found))
 
     const wait = (runId: string, owner: string, timeoutMs: number) =>
       Effect.gen(function*() {
@@ -652,7 +657,7 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
         if (!isEntry(found)) return { done: true, run: found }
         const done = yield* Deferred.await(found.done).pipe(Effect.timeoutOption(timeoutMs))
         if (Option.isSome(done)) return { done: true, run: done.value }
-        return { done: false, run: documentOf(yield* found.control.snapshot) }
+        return { done: false, run: yield* current(found) }
       })
 
     const cancel = (runId: string, owner: string) =>
