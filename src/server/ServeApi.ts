@@ -12,7 +12,7 @@
 import { Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
 import * as BridgeContract from "../bridge/BridgeContract.ts"
-import * as WorkflowRuns from "./WorkflowRuns.ts"
+import * as WorkflowRunDocument from "./WorkflowRunDocument.ts"
 
 const failure = (status: number, description: string) =>
   BridgeContract.BridgeFailure.annotate({ httpApiStatus: status, description })
@@ -119,10 +119,10 @@ export class WorkflowsGroup extends HttpApiGroup.make("workflows").add(
         description: "Wait up to this long (30s, 2m; at most serve.requestTimeout less 1s) for the run to end"
       })
     },
-    payload: WorkflowRuns.StartRequest,
+    payload: WorkflowRunDocument.StartRequest,
     success: [
-      WorkflowRuns.RunDocument.annotate({ httpApiStatus: 202, description: "Started (or still running after wait)" }),
-      WorkflowRuns.RunDocument.annotate({ httpApiStatus: 200, description: "Ended within wait: the final state" })
+      WorkflowRunDocument.RunDocument.annotate({ httpApiStatus: 202, description: "Started (or still running after wait)" }),
+      WorkflowRunDocument.RunDocument.annotate({ httpApiStatus: 200, description: "Ended within wait: the final state" })
     ],
     error: [
       failure(400, "InvalidInput: the field named in `field` (input.NAME, budget, wait...)"),
@@ -132,17 +132,17 @@ export class WorkflowsGroup extends HttpApiGroup.make("workflows").add(
   }),
   HttpApiEndpoint.get("getRun", "/v1/runs/:id", {
     params: runId,
-    success: WorkflowRuns.RunDocument,
+    success: WorkflowRunDocument.RunDocument,
     error: failure(404, "NotFound: no such run for this key")
   }),
   HttpApiEndpoint.delete("cancelRun", "/v1/runs/:id", {
     params: runId,
-    success: WorkflowRuns.RunDocument.annotate({ description: "Cancelled: its call in flight was aborted and charged" }),
+    success: WorkflowRunDocument.RunDocument.annotate({ description: "Cancelled: its call in flight was aborted and charged" }),
     error: [failure(404, "NotFound: no such run for this key"), failure(409, "Conflict: the run has already ended")]
   }),
   HttpApiEndpoint.get("runEvents", "/v1/runs/:id/events", {
     params: runId,
-    success: HttpApiSchema.StreamSse({ data: WorkflowRuns.RunEvent }),
+    success: HttpApiSchema.StreamSse({ data: WorkflowRunDocument.RunEvent }),
     error: failure(404, "NotFound: no such run for this key")
   })
 ) {}

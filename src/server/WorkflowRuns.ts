@@ -51,125 +51,8 @@ import * as WorkflowHooks from "../workflow/WorkflowHooks.ts"
 import * as WorkflowValidation from "../workflow/WorkflowValidation.ts"
 import * as WorkflowYaml from "../workflow/WorkflowYaml.ts"
 import * as HttpErrors from "./HttpErrors.ts"
+import * as Document from "./WorkflowRunDocument.ts"
 import type * as ServeConfig from "./ServeConfig.ts"
-
-// -----------------------------------------------------------------------------
-// Documents
-// -----------------------------------------------------------------------------
-
-/**
- * The status of a run: `pending` (not started yet), `running`, `succeeded`, `failed`,
- * `cancelled`.
- *
- * @since 0.1.0
- * @category schemas
- */
-export const RunStatus = Schema.Literals(["pending", "running", "succeeded", "failed", "cancelled"]).annotate({
-  identifier: "WorkflowRunStatus"
-})
-
-/**
- * @since 0.1.0
- * @category models
- */
-export type RunStatus = typeof RunStatus.Type
-
-/**
- * Why a run failed or was cancelled.
- *
- * @since 0.1.0
- * @category schemas
- */
-export const RunError = Schema.Struct({
-  error: Schema.String.annotate({ description: "What went wrong, for a person (never a key or a prompt)." }),
-  errorType: Schema.String.annotate({
-    description: "The failed step's LlmError reason (RateLimited, BudgetExceeded, Timeout...), Cancelled, or Interrupted."
-  }),
-  step: Schema.optionalKey(Schema.String).annotate({ description: "The step that failed." })
-}).annotate({ identifier: "WorkflowRunError" })
-
-/**
- * @since 0.1.0
- * @category models
- */
-export type RunError = typeof RunError.Type
-
-/**
- * The state of a run, as `GET /v1/runs/{id}` returns it (`contracts/workflow-run.schema.json`).
- *
- * @since 0.1.0
- * @category schemas
- */
-export const RunDocument = Schema.Struct({
-  runId: Schema.String,
-  workflow: Schema.String,
-  status: RunStatus,
-  createdAt: Schema.Number.annotate({ description: "Epoch milliseconds." }),
-  startedAt: Schema.optionalKey(Schema.Number),
-  finishedAt: Schema.optionalKey(Schema.Number),
-  durationMs: Schema.optionalKey(Schema.Number),
-  stepsDone: Schema.Array(Schema.String).annotate({ description: "The ids of the steps that completed, in the workflow's order." }),
-  steps: Schema.Array(RunState.StepSnapshot).annotate({
-    description: "Each step's state, attempts, times, output and usage (a run read back from its journal lists its finished steps)."
-  }),
-  outputs: Schema.Record(Schema.String, Schema.Unknown).annotate({ description: "The outputs of the completed steps, by step id." }),
-  usage: Usage.Usage,
-  error: Schema.optionalKey(RunError),
-  stored: Schema.optionalKey(Schema.Boolean).annotate({
-    description: "True when the run is no longer in memory and was read back from its journal."
-  })
-}).annotate({ identifier: "WorkflowRun", description: "The state of a workflow run of llm-connect serve." })
-
-/**
- * @since 0.1.0
- * @category models
- */
-export type RunDocument = typeof RunDocument.Type
-
-const EventBase = { runId: Schema.String, at: Schema.Number.annotate({ description: "Epoch milliseconds." }) }
-
-/**
- * One progress event of a run (`GET /v1/runs/{id}/events`, one server-sent event each, its
- * `event:` the `type`).
- *
- * @since 0.1.0
- * @category schemas
- */
-export const RunEvent = Schema.Union([
-  Schema.Struct({ type: Schema.Literal("run.started"), ...EventBase, workflow: Schema.String }),
-  Schema.Struct({ type: Schema.Literal("step.started"), ...EventBase, step: Schema.String, attempt: Schema.Int }),
-  Schema.Struct({
-    type: Schema.Literal("step.finished"),
-    ...EventBase,
-    step: Schema.String,
-    attempt: Schema.Int,
-    durationMs: Schema.Number,
-    usage: Usage.Usage
-  }),
-  Schema.Struct({
-    type: Schema.Literal("step.failed"),
-    ...EventBase,
-    step: Schema.String,
-    attempt: Schema.Int,
-    durationMs: Schema.Number,
-    error: Schema.String,
-    errorType: Schema.String,
-    willRetry: Schema.Boolean
-  }),
-  Schema.Struct({
-    type: Schema.Literal("run.finished"),
-    ...EventBase,
-    status: RunStatus,
-    usage: Usage.Usage,
-    error: Schema.optionalKey(RunError)
-  })
-]).annotate({ identifier: "WorkflowRunEvent" })
-
-/**
- * @since 0.1.0
- * @category models
- */
-export type RunEvent = typeof RunEvent.Type
 
 /**
  * A failure of a workflow request: its HTTP status and the bridge's failure document.
@@ -253,27 +136,6 @@ export const load = (folder: string): Effect.Effect<Workflows, LlmError.LlmError
 // The registry
 // -----------------------------------------------------------------------------
 
-/**
- * The start request (`POST /v1/workflows/{name}/runs`): the run's inputs and its budget.
- *
- * @since 0.1.0
- * @category schemas
- */
-export const StartRequest = Schema.Struct({
-  input: Schema.optionalKey(Schema.NullOr(Schema.Record(Schema.String, Schema.Unknown))).annotate({
-    description: "The workflow's inputs by name (declared in its file; an input with no default is required)."
-  }),
-  budget: Schema.optionalKey(Schema.NullOr(BridgeContract.RequestBudget)).annotate({
-    description: "The run's budget over the configured one (under the caller's virtual key's budget)."
-  })
-}).annotate({ identifier: "WorkflowRunRequest" })
-
-/**
- * @since 0.1.0
- * @category models
- */
-export type StartRequest = typeof StartRequest.Type
-
 const decodeBudget = Schema.decodeUnknownResult(BridgeContract.RequestBudget)
 
 /**
@@ -286,15 +148,15 @@ export interface Service {
   /** The workflows served, by name. */
   readonly workflows: Workflows
   /** Starts a run of a workflow for `owner`; the run goes on after the caller ends. */
-  readonly start: (name: string, body: unknown, owner: string) => Effect.Effect<RunDocument, RunFailure>
+  readonly start: (name: string, body: unknown, owner: string) => Effect.Effect<Document.RunDocument, RunFailure>
   /** The state of a run (from memory, else from its journal). */
-  readonly status: (runId: string, owner: string) => Effect.Effect<RunDocument, RunFailure>
+  readonly status: (runId: string, owner: string) => Effect.Effect<Document.RunDocument, RunFailure>
   /** Waits up to `timeoutMs` for a run to end: its state, and whether it has ended. */
-  readonly wait: (runId: string, owner: string, timeoutMs: number) => Effect.Effect<{ readonly done: boolean; readonly run: RunDocument }, RunFailure>
+  readonly wait: (runId: string, owner: string, timeoutMs: number) => Effect.Effect<{ readonly done: boolean; readonly run: Document.RunDocument }, RunFailure>
   /** Cancels a run in flight (409 when it has ended). */
-  readonly cancel: (runId: string, owner: string) => Effect.Effect<RunDocument, RunFailure>
+  readonly cancel: (runId: string, owner: string) => Effect.Effect<Document.RunDocument, RunFailure>
   /** The run's events so far, then the live ones; ends with the run. */
-  readonly events: (runId: string, owner: string) => Effect.Effect<Stream.Stream<RunEvent>, RunFailure>
+  readonly events: (runId: string, owner: string) => Effect.Effect<Stream.Stream<Document.RunEvent>, RunFailure>
   /** Runs in flight now. */
   readonly inFlight: Effect.Effect<number>
   /** Waits up to `timeoutMs` for the runs in flight, then cancels the rest; returns how many were cancelled. */
@@ -321,98 +183,13 @@ interface Entry {
   readonly owner: string
   readonly control: WorkflowDefinition.RunControl
   readonly scope: Scope.Closeable
-  readonly events: SubscriptionRef.SubscriptionRef<ReadonlyArray<RunEvent>>
-  readonly done: Deferred.Deferred<RunDocument>
-  final: RunDocument | undefined
+  readonly events: SubscriptionRef.SubscriptionRef<ReadonlyArray<Document.RunEvent>>
+  readonly done: Deferred.Deferred<Document.RunDocument>
+  final: Document.RunDocument | undefined
   finishedAt: number
 }
 
 const RUN_ID = /^\d{8}-[0-9a-z]{6}$/
-
-const statusOf = (state: RunState.State): RunStatus =>
-  state === "completed" ? "succeeded" : state === "timeout" ? "failed" : state
-
-/**
- * The document of a run's snapshot.
- *
- * @since 0.1.0
- * @category documents
- */
-export const documentOf = (snapshot: RunState.RunSnapshot, error?: RunError | undefined): RunDocument => ({
-  runId: snapshot.runId,
-  workflow: snapshot.workflow,
-  status: statusOf(snapshot.state),
-  createdAt: snapshot.createdAt,
-  ...(snapshot.startedAt !== undefined ? { startedAt: snapshot.startedAt } : {}),
-  ...(snapshot.finishedAt !== undefined ? { finishedAt: snapshot.finishedAt } : {}),
-  ...(snapshot.durationMs !== undefined ? { durationMs: snapshot.durationMs } : {}),
-  stepsDone: RunState.stepsIn(snapshot, "completed"),
-  steps: snapshot.steps,
-  outputs: RunState.outputs(snapshot),
-  usage: snapshot.usage,
-  ...(error !== undefined ? { error } : {})
-})
-
-const errorOf = (error: WorkflowError.WorkflowError): RunError => {
-  const reason = error.reason
-  const message = Redaction.scrubText(error.message)
-  switch (reason._tag) {
-    case "StepFailed":
-      return { error: message, errorType: reason.cause.reason._tag, step: reason.step }
-    case "Cancelled":
-      return { error: message, errorType: "Cancelled" }
-    default:
-      return { error: message, errorType: `Workflow${reason._tag}` }
-  }
-}
-
-// A run no longer in memory, from its journal entries.
-const storedDocument = (runId: string, entries: ReadonlyArray<Journal.Entry>): { owner: unknown; run: RunDocument } | undefined => {
-  const start = entries[0]
-  if (start === undefined || start.type !== "start") return undefined
-  const steps: Array<RunState.StepSnapshot> = []
-  let usage = Usage.empty
-  let end: { readonly state: string; readonly at: number } | undefined
-  for (const entry of entries) {
-    if (entry.type === "step") {
-      steps.push({
-        id: entry.step,
-        state: "completed",
-        attempts: entry.attempts,
-        startedAt: entry.startedAt,
-        finishedAt: entry.finishedAt,
-        durationMs: entry.finishedAt - entry.startedAt,
-        output: entry.output,
-        usage: entry.usage
-      })
-      usage = Usage.add(usage, entry.usage)
-    } else if (entry.type === "end") end = entry
-  }
-  const state = end === undefined ? undefined : Schema.decodeUnknownOption(RunState.State)(end.state)
-  const status: RunStatus = state === undefined || Option.isNone(state) ? "failed" : statusOf(state.value)
-  const error: RunError | undefined = end === undefined
-    ? { error: "the server stopped before this run ended (its journal has no end entry); start it again", errorType: "Interrupted" }
-    : status === "cancelled"
-    ? { error: `run ${runId} was cancelled`, errorType: "Cancelled" }
-    : status === "failed"
-    ? { error: `run ${runId} failed (read back from its journal: the failed step's error is not journaled)`, errorType: "StepFailed" }
-    : undefined
-  const run: RunDocument = {
-    runId,
-    workflow: start.workflow,
-    status,
-    createdAt: start.at,
-    startedAt: start.at,
-    ...(end !== undefined ? { finishedAt: end.at, durationMs: end.at - start.at } : {}),
-    stepsDone: steps.map((step) => step.id),
-    steps,
-    outputs: Object.fromEntries(steps.map((step) => [step.id, step.output])),
-    usage,
-    ...(error !== undefined ? { error } : {}),
-    stored: true
-  }
-  return { owner: start.settings?.["owner"], run }
-}
 
 /**
  * Makes the registry in the current scope (closing it interrupts the runs still going).
@@ -444,25 +221,25 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
         fix: "start one with POST /v1/workflows/{name}/runs and use the runId it returns"
       })
 
-    const lookup = (runId: string, owner: string): Effect.Effect<Entry | RunDocument, RunFailure> =>
+    const lookup = (runId: string, owner: string): Effect.Effect<Entry | Document.RunDocument, RunFailure> =>
       Effect.gen(function*() {
         sweep(yield* Clock.currentTimeMillis)
         const entry = runs.get(runId)
         if (entry !== undefined) return entry.owner === owner ? entry : yield* Effect.fail(notFound(runId))
         if (!RUN_ID.test(runId)) return yield* Effect.fail(notFound(runId))
         const entries = yield* journal.read(runId).pipe(Effect.option)
-        const stored = Option.isSome(entries) ? storedDocument(runId, entries.value) : undefined
+        const stored = Option.isSome(entries) ? Document.storedDocument(runId, entries.value) : undefined
         if (stored === undefined || stored.owner !== owner) return yield* Effect.fail(notFound(runId))
         return stored.run
       })
 
-    const isEntry = (found: Entry | RunDocument): found is Entry => "control" in found
+    const isEntry = (found: Entry | Document.RunDocument): found is Entry => "control" in found
 
-    const emit = (entry: Pick<Entry, "events">, event: RunEvent) => SubscriptionRef.update(entry.events, (events) => [...events, event])
+    const emit = (entry: Pick<Entry, "events">, event: Document.RunEvent) => SubscriptionRef.update(entry.events, (events) => [...events, event])
 
     // Ends a run once (the natural end and a cancel may race): the document, the event, the slot.
     // Uninterruptible: completing `done` ends the watcher's race, which interrupts its loser.
-    const finish = (entry: Entry, run: RunDocument) =>
+    const finish = (entry: Entry, run: Document.RunDocument) =>
       Effect.uninterruptible(Effect.gen(function*() {
         if (entry.final !== undefined) return entry.final
         entry.final = run
@@ -487,11 +264,11 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
     const ended = (entry: Entry, exit: Exit.Exit<WorkflowDefinition.RunResult, WorkflowError.WorkflowError>) =>
       Effect.gen(function*() {
         const snapshot = yield* entry.control.snapshot
-        if (Exit.isSuccess(exit)) return yield* finish(entry, documentOf(snapshot))
+        if (Exit.isSuccess(exit)) return yield* finish(entry, Document.documentOf(snapshot))
         const error = Exit.findErrorOption(exit)
         return yield* finish(
           entry,
-          documentOf(snapshot, Option.isSome(error) ? errorOf(error.value) : { error: "the run stopped unexpectedly", errorType: "Unknown" })
+          Document.documentOf(snapshot, Option.isSome(error) ? Document.errorOf(error.value) : { error: "the run stopped unexpectedly", errorType: "Unknown" })
         )
       })
 
@@ -500,7 +277,7 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
         const snapshot = yield* entry.control.interrupt("cancelled")
         const at = snapshot.finishedAt ?? (yield* Clock.currentTimeMillis)
         yield* journal.append(entry.runId, { type: "end", state: "cancelled", at }).pipe(Effect.catch(() => Effect.void))
-        return yield* finish(entry, documentOf(snapshot, { error: why, errorType: "Cancelled" }))
+        return yield* finish(entry, Document.documentOf(snapshot, { error: why, errorType: "Cancelled" }))
       })
 
     const hooksFor = (runId: string, events: Pick<Entry, "events">): WorkflowHooks.Hooks => ({
@@ -572,7 +349,7 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
       ))
     }
 
-    const start = (name: string, body: unknown, owner: string): Effect.Effect<RunDocument, RunFailure> =>
+    const start = (name: string, body: unknown, owner: string): Effect.Effect<Document.RunDocument, RunFailure> =>
       Effect.gen(function*() {
         const loaded = workflows.get(name)
         if (loaded === undefined) {
@@ -602,7 +379,7 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
           const definition = yield* Effect.provideContext(WorkflowYaml.compile(loaded), context)
           let runId = yield* Workflow.makeRunId
           while (runs.has(runId)) runId = yield* Workflow.makeRunId
-          const events = yield* SubscriptionRef.make<ReadonlyArray<RunEvent>>([
+          const events = yield* SubscriptionRef.make<ReadonlyArray<Document.RunEvent>>([
             { type: "run.started", runId, at: yield* Clock.currentTimeMillis, workflow: name }
           ])
           const hooks = yield* WorkflowHooks.CurrentHooks
@@ -626,7 +403,7 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
             control,
             scope: runScope,
             events,
-            done: yield* Deferred.make<RunDocument>(),
+            done: yield* Deferred.make<Document.RunDocument>(),
             final: undefined,
             finishedAt: 0
           }
@@ -640,13 +417,13 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
           Effect.onError(() => Effect.andThen(Scope.close(runScope, Exit.void), SubscriptionRef.update(inFlight, (count) => count - 1))),
           Effect.mapError(ofLlmError)
         )
-        return documentOf(yield* begun.control.snapshot)
+        return Document.documentOf(yield* begun.control.snapshot)
       })
 
     // The state now; a run whose steps have all ended is read once it is finished (its error set).
-    const current = (entry: Entry): Effect.Effect<RunDocument> =>
+    const current = (entry: Entry): Effect.Effect<Document.RunDocument> =>
       entry.final !== undefined ? Effect.succeed(entry.final) : Effect.flatMap(entry.control.snapshot, (snapshot) =>
-        RunState.isFinal(snapshot.state) ? Deferred.await(entry.done) : Effect.succeed(documentOf(snapshot)))
+        RunState.isFinal(snapshot.state) ? Deferred.await(entry.done) : Effect.succeed(Document.documentOf(snapshot)))
 
     const status = (runId: string, owner: string) =>
       Effect.flatMap(lookup(runId, owner), (found) => isEntry(found) ? current(found) : Effect.succeed(found))
@@ -671,11 +448,11 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
       })
 
     const events = (runId: string, owner: string) =>
-      Effect.map(lookup(runId, owner), (found): Stream.Stream<RunEvent> => {
+      Effect.map(lookup(runId, owner), (found): Stream.Stream<Document.RunEvent> => {
         if (!isEntry(found)) {
           const run = found
-          return Stream.fromIterable<RunEvent>([
-            ...run.steps.map((step): RunEvent => ({
+          return Stream.fromIterable<Document.RunEvent>([
+            ...run.steps.map((step): Document.RunEvent => ({
               type: "step.finished",
               runId,
               at: step.finishedAt ?? run.createdAt,

@@ -16,7 +16,7 @@ import * as NodeServe from "../../src/node/NodeServe.ts"
 import * as ProviderRegistry from "../../src/ProviderRegistry.ts"
 import * as Serve from "../../src/server/Serve.ts"
 import * as VirtualKeys from "../../src/server/VirtualKeys.ts"
-import type * as WorkflowRuns from "../../src/server/WorkflowRuns.ts"
+import type * as WorkflowRunDocument from "../../src/server/WorkflowRunDocument.ts"
 import * as SqlStore from "../../src/store/SqlStore.ts"
 import { post, request, steered, withServe } from "./support.ts"
 
@@ -50,7 +50,7 @@ const config = (options: { readonly runs?: string; readonly files?: Record<strin
   ].join("\n")
 }
 
-type Run = WorkflowRuns.RunDocument
+type Run = WorkflowRunDocument.RunDocument
 
 const asRun = (json: unknown): Run => json as Run
 
