@@ -18,6 +18,7 @@ import * as Serve from "../../src/server/Serve.ts"
 import * as VirtualKeys from "../../src/server/VirtualKeys.ts"
 import type * as WorkflowRunDocument from "../../src/server/WorkflowRunDocument.ts"
 import * as SqlStore from "../../src/store/SqlStore.ts"
+import * as Fake from "../providers/openai/FakeOpenAiServer.ts"
 import { post, request, steered, withServe } from "./support.ts"
 
 const PAIR = `name: pair
@@ -186,6 +187,26 @@ describe("DELETE /v1/runs/{id} and events", () => {
         assert.deepStrictEqual(groups.map((group) => [group.key, group.calls]), [["Interrupted", 1]])
       }))
   })
+
+  it.live("cancel against a real HTTP upstream: the upstream sees the request abandoned; the ledger records the call", () =>
+    Effect.gen(function*() {
+      const fake = yield* Fake.start(() => ({ _tag: "Hang" }))
+      const yaml = (dir: string) =>
+        config({ ledger: true })(dir).replace("provider: steered", `provider: openai-compatible\nbaseUrl: ${fake.origin}/v1\nmodel: up-model`)
+      yield* withServe({ yaml }, ({ url }) =>
+        Effect.gen(function*() {
+          const started = asRun((yield* post(`${url}/v1/workflows/pair/runs`, { input: { topic: "a" } })).json)
+          yield* fake.nextRequest
+          const cancelled = yield* request(`${url}/v1/runs/${started.runId}`, { method: "DELETE" })
+          assert.strictEqual(asRun(cancelled.json).status, "cancelled")
+          yield* fake.abandoned.pipe(Effect.timeout("10 seconds"))
+          assert.strictEqual(yield* fake.abandonedTotal, 1)
+          assert.strictEqual(fake.requests.length, 1)
+          const usage = yield* request(`${url}/v1/usage?by=outcome`)
+          const groups = (usage.json as { groups: ReadonlyArray<{ key: string; calls: number }> }).groups
+          assert.deepStrictEqual(groups.map((group) => [group.key, group.calls]), [["Interrupted", 1]])
+        }))
+    }).pipe(Effect.scoped))
 
   it.live("a late subscriber gets the events so far, then the live ones, in order; the stream ends with the run", () => {
     const fake = steered()
