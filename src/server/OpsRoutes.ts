@@ -1,6 +1,7 @@
 /**
- * The server's own endpoints: `GET /health` (alive), `GET /ready` (the configuration is loaded
- * and the usage ledger is writable: its file, or its database answering; 503 otherwise), `GET /metrics` (our metrics in the
+ * The server's own endpoints: `GET /health` (alive), `GET /ready` (the configuration is loaded,
+ * the usage ledger is writable: its file, or its database answering, and the shared budget store
+ * answers when there is one; 503 otherwise), `GET /metrics` (our metrics in the
  * Prometheus text format, `LlmMetrics`), `GET /v1/usage?since=1h&by=model` (the ledger's sums,
  * `UsageReport`) and `GET /openapi.json` (generated from `ServeApi`). None is shed when the
  * server is busy, so probes and scrapes answer under load.
@@ -20,8 +21,9 @@ import * as UsageReport from "./UsageReport.ts"
 
 /**
  * The readiness checks: each `"ok"` or what is wrong. A ledger file must be writable; a ledger in
- * a database (a `postgres://` URL) must answer a query within 2 s. A check never shows the URL
- * (it may hold a password: `/ready` answers without a key).
+ * a database (a `postgres://` URL) must answer a query within 2 s; `more` adds checks (serve's
+ * shared budget store: `store`). A check never shows a URL's password (`/ready` answers without
+ * a key).
  *
  * @since 0.1.0
  * @category checks
@@ -29,7 +31,8 @@ import * as UsageReport from "./UsageReport.ts"
 export const readiness = (
   config: LlmConnectConfig.LlmConnectConfig,
   ledger: UsageLedger.Service | undefined,
-  fs: FileSystem.FileSystem
+  fs: FileSystem.FileSystem,
+  more: Readonly<Record<string, Effect.Effect<string>>> = {}
 ): Effect.Effect<Record<string, string>> =>
   Effect.gen(function*() {
     const location = config.ledger === false ? undefined : ObservabilityConfig.ledgerLocation(config.ledger)
@@ -47,7 +50,8 @@ export const readiness = (
         Effect.as("ok"),
         Effect.catch((error) => Effect.succeed(`cannot write ${location}: ${error.message}`))
       )
-    return { config: "ok", ledger: check }
+    const others = yield* Effect.all(more, { concurrency: "unbounded" })
+    return { config: "ok", ledger: check, ...others }
   })
 
 /**
@@ -56,7 +60,11 @@ export const readiness = (
  * @since 0.1.0
  * @category routes
  */
-export const routes = (bridge: Bridge.Service, fs: FileSystem.FileSystem): ReadonlyArray<Server.Route> => {
+export const routes = (
+  bridge: Bridge.Service,
+  fs: FileSystem.FileSystem,
+  checks: Readonly<Record<string, Effect.Effect<string>>> = {}
+): ReadonlyArray<Server.Route> => {
   const spec = ServeApi.openApi()
   return [
     { method: "GET", path: "/health", shed: false, open: true, handler: Effect.succeed(Server.json({ status: "ok" })) },
@@ -65,7 +73,7 @@ export const routes = (bridge: Bridge.Service, fs: FileSystem.FileSystem): Reado
       path: "/ready",
       shed: false,
       open: true,
-      handler: Effect.map(readiness(bridge.config, bridge.ledger, fs), (checks) => {
+      handler: Effect.map(readiness(bridge.config, bridge.ledger, fs, checks), (checks) => {
         const ready = Object.values(checks).every((check) => check === "off" || check.startsWith("ok"))
         return Server.json({ ready, checks }, ready ? 200 : 503)
       })

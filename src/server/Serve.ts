@@ -14,8 +14,10 @@
  *
  * @since 0.1.0
  */
-import { Effect, FileSystem, type Path, type Scope } from "effect"
+import { Duration, Effect, FileSystem, type Path, type Scope } from "effect"
 import * as Bridge from "../bridge/Bridge.ts"
+import * as RedisBudgetStore from "../budget/RedisBudgetStore.ts"
+import * as StoreConfig from "../budget/StoreConfig.ts"
 import type * as LlmConnectConfig from "../LlmConnectConfig.ts"
 import type * as LlmError from "../LlmError.ts"
 import type * as ProviderRegistry from "../ProviderRegistry.ts"
@@ -80,14 +82,34 @@ export interface Running {
 export const routes = (
   router: ModelRouter.ModelRouter,
   fs: FileSystem.FileSystem,
-  runs?: { readonly runs: WorkflowRuns.Service; readonly requestTimeoutMs: number } | undefined
+  runs?: { readonly runs: WorkflowRuns.Service; readonly requestTimeoutMs: number } | undefined,
+  checks: Readonly<Record<string, Effect.Effect<string>>> = {}
 ): ReadonlyArray<Server.Route> => [
   ...BridgeRoutes.routes(router.bridge, runs === undefined ? {} : WorkflowRoutes.methods(runs.runs, runs.requestTimeoutMs)),
   ...OpenAiCompat.routes(router),
   ...AnthropicCompat.routes(router),
-  ...OpsRoutes.routes(router.bridge, fs),
+  ...OpsRoutes.routes(router.bridge, fs, checks),
   ...(runs === undefined ? [] : WorkflowRoutes.routes(runs.runs, runs.requestTimeoutMs))
 ]
+
+// With a shared budget store (`store.redis`), /ready asks it for a budget (one round trip, the
+// store's timeout) on a connection of its own; the answer names the store without its password.
+const storeCheck = (config: LlmConnectConfig.LlmConnectConfig) =>
+  Effect.gen(function*() {
+    const redis = config.store?.redis
+    if (redis === undefined) return {}
+    const store = yield* RedisBudgetStore.make({
+      url: redis.url,
+      prefix: redis.prefix,
+      timeout: Duration.millis(StoreConfig.timeoutMillis(config.store?.timeout) ?? 2_000)
+    })
+    return {
+      store: store.show("llm-connect-ready-probe").pipe(
+        Effect.as("ok"),
+        Effect.catch(() => Effect.succeed(`cannot reach the ${store.where}`))
+      )
+    }
+  })
 
 /**
  * Starts serving a loaded configuration in the current scope.
@@ -114,7 +136,7 @@ export const make = (
     const keys = options.keys
     const authenticate = options.authenticate ??
       (keys !== undefined && (yield* keys.count) > 0 ? (yield* KeyAuth.make(keys)).authenticate : undefined)
-    const served = routes(router, fs, { runs, requestTimeoutMs: settings.requestTimeoutMs })
+    const served = routes(router, fs, { runs, requestTimeoutMs: settings.requestTimeoutMs }, yield* storeCheck(resolved.config))
     const server = yield* Server.make([...served, ...(options.extraRoutes ?? [])], {
       listen: options.listen,
       host: options.host ?? settings.host ?? ServeConfig.DEFAULT_HOST,
