@@ -30,10 +30,15 @@ import type * as JsonRpc from "./JsonRpc.ts"
 import * as Server from "./Server.ts"
 import * as WorkflowRuns from "./WorkflowRuns.ts"
 
-const ownerOf: Effect.Effect<string> = Effect.map(
+const callerOf: Effect.Effect<WorkflowRuns.Owner> = Effect.map(
   Effect.serviceOption(Server.CurrentRequest),
-  (current) => Option.isSome(current) ? current.value.identity.name : Server.ANONYMOUS.name
+  (current) => {
+    const identity = Option.isSome(current) ? current.value.identity : Server.ANONYMOUS
+    return { name: identity.name, charge: identity.charge }
+  }
 )
+
+const ownerOf: Effect.Effect<string> = Effect.map(callerOf, (caller) => caller.name)
 
 const failed = (failure: WorkflowRuns.RunFailure) => Server.json(failure.document, failure.status, retryAfter(failure))
 
@@ -89,10 +94,10 @@ export const routes = (runs: WorkflowRuns.Service, requestTimeoutMs: number): Re
       const body = hasBody
         ? yield* Server.bodyJson.pipe(Effect.mapError((document): WorkflowRuns.RunFailure => ({ status: statusOfBody(document), document })))
         : undefined
-      const owner = yield* ownerOf
-      const started = yield* runs.start(yield* param("name"), body, owner)
+      const caller = yield* callerOf
+      const started = yield* runs.start(yield* param("name"), body, caller)
       if (wait === undefined || wait <= 0) return Server.json(started, 202, { location: `/v1/runs/${started.runId}` })
-      const waited = yield* runs.wait(started.runId, owner, Math.min(wait, maxWaitMs(requestTimeoutMs)))
+      const waited = yield* runs.wait(started.runId, caller.name, Math.min(wait, maxWaitMs(requestTimeoutMs)))
       return Server.json(waited.run, waited.done ? 200 : 202, { location: `/v1/runs/${started.runId}` })
     }).pipe(Effect.catch((failure) => Effect.succeed(failed(failure))))
   },
@@ -152,10 +157,10 @@ export const methods = (runs: WorkflowRuns.Service, requestTimeoutMs: number): R
         return yield* Effect.fail(invalidParams("wait", "\"wait\" must be a duration such as \"30s\""))
       }
       const waitMs = yield* WorkflowRuns.parseWait(typeof wait === "string" ? wait : undefined, "wait").pipe(Effect.mapError(rpcFailure))
-      const owner = yield* ownerOf
-      const started = yield* runs.start(name, body, owner).pipe(Effect.mapError(rpcFailure))
+      const caller = yield* callerOf
+      const started = yield* runs.start(name, body, caller).pipe(Effect.mapError(rpcFailure))
       if (waitMs === undefined || waitMs <= 0) return started
-      const waited = yield* runs.wait(started.runId, owner, Math.min(waitMs, maxWaitMs(requestTimeoutMs))).pipe(Effect.mapError(rpcFailure))
+      const waited = yield* runs.wait(started.runId, caller.name, Math.min(waitMs, maxWaitMs(requestTimeoutMs))).pipe(Effect.mapError(rpcFailure))
       return waited.run
     }),
   "workflow.status": (params) =>

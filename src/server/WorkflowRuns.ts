@@ -148,7 +148,7 @@ export interface Service {
   /** The workflows served, by name. */
   readonly workflows: Workflows
   /** Starts a run of a workflow for `owner`; the run goes on after the caller ends. */
-  readonly start: (name: string, body: unknown, owner: string) => Effect.Effect<Document.RunDocument, RunFailure>
+  readonly start: (name: string, body: unknown, owner: Owner) => Effect.Effect<Document.RunDocument, RunFailure>
   /** The state of a run (from memory, else from its journal). */
   readonly status: (runId: string, owner: string) => Effect.Effect<Document.RunDocument, RunFailure>
   /** Waits up to `timeoutMs` for a run to end: its state, and whether it has ended. */
@@ -161,6 +161,18 @@ export interface Service {
   readonly inFlight: Effect.Effect<number>
   /** Waits up to `timeoutMs` for the runs in flight, then cancels the rest; returns how many were cancelled. */
   readonly drain: (timeoutMs: number) => Effect.Effect<number>
+}
+
+/**
+ * Who starts a run: the caller's name (a virtual key's, or `anonymous`), and how to count the
+ * run's tokens toward the caller's limits when it ends (a key's tpm).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Owner {
+  readonly name: string
+  readonly charge?: ((tokens: number) => Effect.Effect<void>) | undefined
 }
 
 /**
@@ -181,6 +193,7 @@ interface Entry {
   readonly runId: string
   readonly workflow: string
   readonly owner: string
+  readonly charge: ((tokens: number) => Effect.Effect<void>) | undefined
   readonly control: WorkflowDefinition.RunControl
   readonly scope: Scope.Closeable
   readonly events: SubscriptionRef.SubscriptionRef<ReadonlyArray<Document.RunEvent>>
@@ -254,6 +267,7 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
           ...(run.error !== undefined ? { error: run.error } : {})
         })
         yield* SubscriptionRef.update(inFlight, (count) => count - 1)
+        if (entry.charge !== undefined) yield* entry.charge(run.usage.totalTokens)
         finishedOrder.push(entry.runId)
         sweep(now)
         yield* Scope.close(entry.scope, Exit.void)
@@ -349,7 +363,7 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
       ))
     }
 
-    const start = (name: string, body: unknown, owner: string): Effect.Effect<Document.RunDocument, RunFailure> =>
+    const start = (name: string, body: unknown, caller: Owner): Effect.Effect<Document.RunDocument, RunFailure> =>
       Effect.gen(function*() {
         const loaded = workflows.get(name)
         if (loaded === undefined) {
@@ -387,7 +401,7 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
             runId,
             input: request.input,
             source: { path: loaded.path, hash: loaded.hash },
-            settings: { via: "serve", owner }
+            settings: { via: "serve", owner: caller.name }
           }).pipe(
             Effect.provideService(Journal.Journal, journal),
             Effect.provideService(WorkflowHooks.CurrentHooks, [...hooks, hooksFor(runId, { events })]),
@@ -399,7 +413,8 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
           const entry: Entry = {
             runId,
             workflow: name,
-            owner,
+            owner: caller.name,
+            charge: caller.charge,
             control,
             scope: runScope,
             events,

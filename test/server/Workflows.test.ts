@@ -314,6 +314,23 @@ describe("keys, retention, drain", () => {
     }).pipe(Effect.scoped)
   })
 
+  it.live("a run's tokens count toward its key's tpm when it ends", () => {
+    const fake = steered()
+    return Effect.gen(function*() {
+      const store = yield* SqlStore.make(":memory:")
+      const keys = yield* VirtualKeys.make(store)
+      const a = Redacted.value((yield* keys.create("team-a", { per: "total", tpm: 20 })).key)
+      yield* withServe({ providers: [fake.provider], keys, yaml: config() }, ({ url }) =>
+        Effect.gen(function*() {
+          const run = yield* post(`${url}/v1/workflows/pair/runs?wait=10s`, { input: { topic: "x" } }, { authorization: `Bearer ${a}` })
+          assert.strictEqual(asRun(run.json).usage.totalTokens, 30)
+          const next = yield* post(`${url}/v1/workflows/pair/runs`, { input: { topic: "y" } }, { authorization: `Bearer ${a}` })
+          assert.strictEqual(next.status, 429)
+          assert.include((next.json as { error: string }).error, "tpm")
+        }))
+    }).pipe(Effect.scoped)
+  })
+
   it.live("past serve.runs.maxRetained the oldest finished run is evicted and read back from its journal", () => {
     const fake = steered()
     return withServe({ providers: [fake.provider], yaml: config({ runs: "maxRetained: 1" }) }, ({ url }) =>
