@@ -68,7 +68,7 @@ const poll = (url: string, runId: string, headers: Record<string, string> = {}):
 describe("POST /v1/workflows/{name}/runs", () => {
   it.live("202 with the run id, then GET /v1/runs/{id} until it succeeds: outputs, steps done, usage", () => {
     const fake = steered()
-    return withServe({ providers: [fake.provider], yaml: config() }, ({ url, log, logged }) =>
+    return withServe({ providers: [fake.provider], yaml: config({ ledger: true }) }, ({ url, log, logged }) =>
       Effect.gen(function*() {
         const started = yield* post(`${url}/v1/workflows/pair/runs`, { input: { topic: "tides" } })
         assert.strictEqual(started.status, 202)
@@ -84,8 +84,12 @@ describe("POST /v1/workflows/{name}/runs", () => {
         assert.strictEqual(done.usage.totalTokens, 30)
         assert.strictEqual(fake.seen.length, 2)
         assert.include(JSON.stringify(fake.seen[0]!.messages), "About tides")
+        // The calls went through the stack's ledger, with the workflow, step and run id.
+        const byStep = yield* request(`${url}/v1/usage?by=step`)
+        const groups = (byStep.json as { groups: ReadonlyArray<{ key: string; calls: number; totalTokens: number }> }).groups
+        assert.deepStrictEqual(groups.map((group) => [group.key, group.calls, group.totalTokens]).sort(), [["first", 1, 15], ["second", 1, 15]])
         // Every request has its access-log line.
-        yield* logged(2)
+        yield* logged(3)
         assert.strictEqual(log[0]!.path, `/v1/workflows/pair/runs`)
         assert.strictEqual(log[0]!.status, 202)
       }))
