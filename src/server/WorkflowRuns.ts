@@ -219,6 +219,8 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
     // Finished runs in the order they finished: the front is evicted first.
     const finishedOrder: Array<string> = []
     const inFlight = yield* SubscriptionRef.make(0)
+    // Set by `drain`: a run that would start after it (a JSON-RPC batch already in flight) is refused.
+    let draining = false
 
     const sweep = (now: number) => {
       while (finishedOrder.length > 0) {
@@ -374,6 +376,7 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
           }))
         }
         const request = yield* parseStart(loaded, body)
+        if (draining) return yield* Effect.fail(failure(503, "Unavailable", "the server is shutting down; start the run on another instance"))
         const admitted = yield* SubscriptionRef.modify(inFlight, (count) =>
           count >= settings.maxInFlight ? [false, count] as const : [true, count + 1] as const)
         if (!admitted) {
@@ -501,6 +504,7 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
 
     const drain = (timeoutMs: number) =>
       Effect.gen(function*() {
+        draining = true
         yield* SubscriptionRef.changes(inFlight).pipe(
           Stream.takeUntil((count) => count <= 0),
           Stream.runDrain,

@@ -367,6 +367,10 @@ describe("keys, retention, drain", () => {
         assert.strictEqual(run.status, "cancelled")
         assert.include(run.error?.error ?? "", "shut down")
         assert.strictEqual(yield* running.runs.inFlight, 0)
+        // After the drain began no run starts (e.g. from a JSON-RPC batch already being read).
+        const late = yield* post(`${url}/v1/workflows/pair/runs`, { input: { topic: "b" } })
+        assert.strictEqual(late.status, 503)
+        assert.include((late.json as { error: string }).error, "shutting down")
       }))
   })
 })
