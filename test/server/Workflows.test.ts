@@ -8,7 +8,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { NodeServices } from "@effect/platform-node"
-import { Deferred, Effect, Fiber, Redacted } from "effect"
+import { Deferred, Effect, Redacted } from "effect"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as LlmConnectConfig from "../../src/LlmConnectConfig.ts"
@@ -220,10 +220,24 @@ describe("DELETE /v1/runs/{id} and events", () => {
         fake.state.started = yield* Deferred.make<void>()
         const started = asRun((yield* post(`${url}/v1/workflows/pair/runs`, { input: { topic: "a" } })).json)
         yield* Deferred.await(fake.state.started)
-        const stream = yield* Effect.forkChild(request(`${url}/v1/runs/${started.runId}/events`))
-        yield* Effect.sleep("50 millis")
+        // Subscribed while the first step is held: the events so far arrive before the gate opens.
+        const response = yield* Effect.promise(() => fetch(`${url}/v1/runs/${started.runId}/events`))
+        const headers = response.headers
+        const reader = response.body!.getReader()
+        const decoder = new TextDecoder()
+        let text = ""
+        const readUntil = (done: (text: string) => boolean) =>
+          Effect.promise(async () => {
+            while (!done(text)) {
+              const chunk = await reader.read()
+              if (chunk.done) return
+              text += decoder.decode(chunk.value, { stream: true })
+            }
+          })
+        yield* readUntil((so) => so.includes("event: step.started"))
+        assert.notInclude(text, "step.finished")
         yield* Deferred.succeed(fake.state.gate, undefined)
-        const { headers, text } = yield* Fiber.join(stream)
+        yield* readUntil(() => false)
         assert.strictEqual(headers.get("content-type"), "text/event-stream")
         const events = text.split("\n\n").filter((block) => block !== "").map((block) => {
           const [eventLine, dataLine] = block.split("\n")
