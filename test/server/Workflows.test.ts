@@ -8,7 +8,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { NodeServices } from "@effect/platform-node"
-import { Deferred, Effect, Redacted } from "effect"
+import { Deferred, Effect, FileSystem, Redacted } from "effect"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as LlmConnectConfig from "../../src/LlmConnectConfig.ts"
@@ -393,8 +393,7 @@ describe("the workflows folder at start-up", () => {
   const start = (files: Record<string, string>) =>
     Effect.gen(function*() {
       const fake = steered()
-      const dir = join(process.env["TMPDIR"] ?? "/tmp", `llmc-wf-${process.pid}-${Object.keys(files).join("-")}`)
-      mkdirSync(dir, { recursive: true })
+      const dir = yield* (yield* FileSystem.FileSystem).makeTempDirectoryScoped({ prefix: "llmc-wf-" })
       writeFileSync(join(dir, "llm-connect.yaml"), config({ files })(dir))
       const resolved = yield* LlmConnectConfig.load({ cwd: dir, flags: {} })
       return yield* Effect.flip(Serve.make(resolved, { listen: NodeServe.listen, port: 0 }).pipe(
