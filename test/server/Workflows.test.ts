@@ -365,6 +365,20 @@ describe("keys, retention, drain", () => {
       }))
   })
 
+  it.live("past serve.runs.retention a finished run leaves memory and is read back from its journal", () => {
+    const fake = steered()
+    return withServe({ providers: [fake.provider], yaml: config({ runs: "retention: 50ms" }) }, ({ url }) =>
+      Effect.gen(function*() {
+        const run = asRun((yield* post(`${url}/v1/workflows/pair/runs?wait=10s`, { input: { topic: "a" } })).json)
+        assert.strictEqual(run.status, "succeeded")
+        // Real time (real sockets): the run finished at least this long ago afterwards.
+        yield* Effect.sleep("60 millis")
+        const stored = asRun((yield* request(`${url}/v1/runs/${run.runId}`)).json)
+        assert.strictEqual(stored.stored, true)
+        assert.deepStrictEqual(stored.stepsDone, ["first", "second"])
+      }))
+  })
+
   it.live("drain: waits for runs in flight up to the timeout, then cancels them (journaled as cancelled)", () => {
     const fake = steered()
     return withServe({ providers: [fake.provider], yaml: config() }, ({ running, url }) =>
