@@ -147,6 +147,20 @@ describe("POST /v1/workflows/{name}/runs", () => {
       }))
   })
 
+  it.live("the request's budget holds for the whole run: the step that would pass it is refused before it is sent", () => {
+    const fake = steered()
+    return withServe({ providers: [fake.provider], yaml: config() }, ({ url }) =>
+      Effect.gen(function*() {
+        const reply = yield* post(`${url}/v1/workflows/pair/runs?wait=10s`, { input: { topic: "x" }, budget: { totalTokens: 20, defaultMaxTokens: 4 } })
+        const run = asRun(reply.json)
+        assert.strictEqual(run.status, "failed")
+        assert.strictEqual(run.error?.errorType, "BudgetExceeded")
+        assert.strictEqual(run.error?.step, "second")
+        assert.deepStrictEqual(run.stepsDone, ["first"])
+        assert.strictEqual(fake.seen.length, 1)
+      }))
+  })
+
   it.live("beyond serve.runs.maxInFlight: 503 with retry-after; a slot frees when a run ends", () => {
     const fake = steered()
     return withServe({ providers: [fake.provider], yaml: config({ runs: "maxInFlight: 1" }) }, ({ url }) =>
