@@ -10,7 +10,7 @@
  * @since 0.1.0
  */
 import { Schema } from "effect"
-import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "effect/http-api"
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "effect/http-api"
 import * as BridgeContract from "../bridge/BridgeContract.ts"
 import * as WorkflowRunDocument from "./WorkflowRunDocument.ts"
 
@@ -59,6 +59,21 @@ export const Readiness = Schema.Struct({
 }).annotate({ identifier: "Readiness" })
 
 /**
+ * A virtual key (`llm-connect keys create`), as `Authorization: Bearer KEY` or `x-api-key: KEY`:
+ * required on these endpoints when the server has keys (`KeyAuth`); without keys, on a loopback
+ * address, none is needed. Described here for the OpenAPI document; `KeyAuth` enforces it.
+ *
+ * @since 0.1.0
+ * @category security
+ */
+export class VirtualKey extends HttpApiMiddleware.Service<VirtualKey>()("llm-connect/VirtualKey", {
+  security: {
+    bearer: HttpApiSecurity.bearer,
+    apiKey: HttpApiSecurity.apiKey({ key: "x-api-key", in: "header" })
+  }
+}) {}
+
+/**
  * The group of our endpoints.
  *
  * @since 0.1.0
@@ -69,7 +84,7 @@ export class ServeGroup extends HttpApiGroup.make("serve").add(
     payload: BridgeContract.BridgeRequest,
     success: BridgeContract.BridgeResponse,
     error: ExecuteFailures
-  }),
+  }).middleware(VirtualKey),
   HttpApiEndpoint.get("usage", "/v1/usage", {
     query: {
       since: Schema.optionalKey(Schema.String).annotate({ description: "A window such as 1h, 30m or 24h" }),
@@ -77,7 +92,7 @@ export class ServeGroup extends HttpApiGroup.make("serve").add(
     },
     success: UsageReport,
     error: failure(400, "A bad since or by")
-  }),
+  }).middleware(VirtualKey),
   HttpApiEndpoint.get("health", "/health", { success: Schema.Struct({ status: Schema.Literal("ok") }) }),
   HttpApiEndpoint.get("ready", "/ready", {
     success: Readiness,
@@ -145,7 +160,7 @@ export class WorkflowsGroup extends HttpApiGroup.make("workflows").add(
     success: HttpApiSchema.StreamSse({ data: WorkflowRunDocument.RunEvent }),
     error: failure(404, "NotFound: no such run for this key")
   })
-) {}
+).middleware(VirtualKey) {}
 
 /**
  * The API.
