@@ -30,7 +30,7 @@
  *
  * @since 0.1.0
  */
-import { type Cause, Effect, Exit, Fiber, Layer, ManagedRuntime, Pull, Schema, Scope, Stream } from "effect"
+import { type Cause, ConfigProvider, Effect, Exit, Fiber, Layer, ManagedRuntime, Pull, Schema, Scope, Stream } from "effect"
 import { JsonSchema, SchemaRepresentation } from "effect"
 import * as Budget from "../budget/Budget.ts"
 import * as BudgetTracker from "../budget/BudgetTracker.ts"
@@ -225,13 +225,13 @@ const closedError = () =>
     "create a new client with createClient(...) (close() ends a client and every client made from it)"
   )
 
-const layerOf = (resolved: LlmConnectConfig.Resolved) =>
+const layerOf = (resolved: LlmConnectConfig.Resolved, environment: ConfigProvider.ConfigProvider) =>
   // Node's transport is loaded here, not imported by the module: the root entry does not load
   // @effect/platform-node until a client is used.
   Layer.unwrap(Effect.map(Effect.promise(() => import("../node/NodeProviders.ts")), (Node) =>
     Layer.unwrap(Stack.fromConfig(resolved)).pipe(
       Layer.provideMerge(Layer.merge(Node.layer, Node.platform))
-    )))
+    ))).pipe(Layer.provide(ConfigProvider.layer(environment)))
 
 const requestDefaults = (config: LlmConnectConfig.LlmConnectConfig): RequestOptions => ({
   ...(config.system !== undefined ? { system: config.system } : {}),
@@ -562,11 +562,13 @@ const make = (shared: Shared, view: View): Client => {
  * const reply = await llm.generate("Hi")
  */
 export const createClient = (options: Options = {}): Client => {
-  const checked = Check.check(options)
+  // The environment as it is now (Effect's default provider keeps the first one it read).
+  const environment = ConfigProvider.fromEnv()
+  const checked = Check.check(options, environment)
   if (Exit.isFailure(checked)) throw ClientError.fromCause(checked.cause)
   const resolved = checked.value
   const shared: Shared = {
-    runtime: ManagedRuntime.make(layerOf(resolved)),
+    runtime: ManagedRuntime.make(layerOf(resolved, environment)),
     inFlight: new Set(),
     closed: undefined
   }

@@ -9,7 +9,7 @@
  * @internal
  */
 import { readFileSync, statSync } from "node:fs"
-import { ByteSize, Effect, type Exit, FileSystem, Layer, Option, Path, PlatformError } from "effect"
+import { ByteSize, ConfigProvider, Effect, type Exit, FileSystem, Layer, Option, Path, PlatformError } from "effect"
 import { HttpClient } from "effect/http"
 import { ChildProcessSpawner } from "effect/process"
 import * as LlmConnectConfig from "../../LlmConnectConfig.ts"
@@ -68,13 +68,20 @@ const registry = Layer.effect(ProviderRegistry.ProviderRegistry, Effect.flatMap(
 
 /**
  * Resolves and checks client options at once: the resolved configuration, or the first error
- * as an Exit (never a thrown exception).
+ * as an Exit (never a thrown exception). Key variables are read through `environment`, the
+ * process environment as it is when the client is created (the client's stack reads the same).
  */
-export const check = (options: unknown): Exit.Exit<LlmConnectConfig.Resolved, unknown> =>
+export const check = (
+  options: unknown,
+  environment: ConfigProvider.ConfigProvider
+): Exit.Exit<LlmConnectConfig.Resolved, unknown> =>
   Effect.runSyncExit(
     Effect.gen(function*() {
       const resolved = yield* LlmConnectConfig.fromOptions(options)
       yield* Stack.stackConfig(resolved)
       return resolved
-    }).pipe(Effect.provide(Layer.provideMerge(registry, services)))
+    }).pipe(
+      Effect.provide(Layer.provideMerge(registry, services)),
+      Effect.provideService(ConfigProvider.ConfigProvider, environment)
+    )
   )
