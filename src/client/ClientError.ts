@@ -62,9 +62,12 @@ export interface Fields {
   readonly retryAfterMs?: number | undefined
   /** `InvalidRequest`: the parameter at fault. */
   readonly parameter?: string | undefined
-  /** `Timeout`: how long, and how many attempts. */
-  readonly timeoutMs?: number | undefined
+  /** `Timeout`: which timeout (`attempt`, `call`, `idle`), the attempts made, the time spent. */
+  readonly scope?: "attempt" | "call" | "idle" | undefined
   readonly attempts?: number | undefined
+  readonly elapsedMs?: number | undefined
+  /** `WorkflowTimeout`: the run's timeout. */
+  readonly timeoutMs?: number | undefined
   /** `CircuitOpen`: until when (epoch ms). */
   readonly untilMs?: number | undefined
   /** `Unsupported`: the missing feature. */
@@ -111,8 +114,10 @@ export class LlmConnectError extends Error {
   declare readonly overshoot?: number
   declare readonly retryAfterMs?: number
   declare readonly parameter?: string
-  declare readonly timeoutMs?: number
+  declare readonly scope?: "attempt" | "call" | "idle"
   declare readonly attempts?: number
+  declare readonly elapsedMs?: number
+  declare readonly timeoutMs?: number
   declare readonly untilMs?: number
   declare readonly feature?: string
   declare readonly raw?: string
@@ -143,16 +148,17 @@ export class LlmConnectError extends Error {
 export const fromLlmError = (error: LlmError.LlmError, extra: Partial<Fields> = {}): LlmConnectError => {
   const { _tag, ...fields } = error.reason
   return new LlmConnectError({
-    ...(fields as Partial<Fields>),
-    reason: _tag,
-    message: error.message,
-    retryable: error.isRetryable,
-    cause: error,
     provider: error.provider,
     model: error.model,
     status: error.status,
     requestId: error.requestId,
     spent: error.spent,
+    // The reason's own fields (a `NotFound`'s model is the one that was not found).
+    ...(fields as Partial<Fields>),
+    reason: _tag,
+    message: error.message,
+    retryable: error.isRetryable,
+    cause: error,
     ...extra
   })
 }
