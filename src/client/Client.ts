@@ -214,6 +214,8 @@ interface View {
   readonly defaults: RequestOptions
   /** The budget this client's calls are charged to, when it is not the stack's own (a child's). */
   readonly tracker: Effect.Effect<BudgetTracker.Service, LlmError.LlmError, ClientServices> | undefined
+  /** Whether calls are counted here: no budget, neither the stack's nor a child's. */
+  readonly counts: boolean
   /** Without any budget: the running totals of calls that returned. */
   readonly totals: { inputTokens: number; outputTokens: number; totalTokens: number; costUsd: number }
 }
@@ -302,17 +304,29 @@ const jsonSchemaCodec = (jsonSchema: Readonly<Record<string, unknown>>): Schema.
 const make = (shared: Shared, view: View): Client => {
   const { runtime } = shared
 
-  // Runs one call: rejects at once when closed or already aborted; maps every failure.
-  const run = <A>(effect: Effect.Effect<A, unknown, ClientServices | WorkflowServices>, signal: AbortSignal | undefined): Promise<A> => {
+  // Runs one call: rejects at once when closed or already aborted; its fiber is known to
+  // `close` while it runs; a success is counted (`count`, for a client without a budget), a
+  // failure mapped. Plain JavaScript around one `runPromiseExit`: this is the facade's whole cost.
+  const run = <A>(
+    effect: Effect.Effect<A, unknown, ClientServices | WorkflowServices>,
+    signal: AbortSignal | undefined,
+    count?: (value: A) => void
+  ): Promise<A> => {
     if (shared.closed !== undefined) return Promise.reject(closedError())
     if (signal?.aborted === true) return Promise.reject(ClientError.aborted(signal))
+    let fiber: Fiber.Fiber<unknown, unknown> | undefined
     return runtime.runPromiseExit(effect, {
       signal,
-      onFiberStart: (fiber) => {
-        shared.inFlight.add(fiber)
-        fiber.addObserver(() => shared.inFlight.delete(fiber))
+      onFiberStart: (started) => {
+        fiber = started
+        shared.inFlight.add(started)
       }
-    }).then((exit) => (Exit.isSuccess(exit) ? exit.value : Promise.reject(ClientError.fromCause(exit.cause, signal))))
+    }).then((exit) => {
+      if (fiber !== undefined) shared.inFlight.delete(fiber)
+      if (Exit.isFailure(exit)) throw ClientError.fromCause(exit.cause, signal)
+      if (count !== undefined && view.counts) count(exit.value)
+      return exit.value
+    })
   }
 
   // The call under its budget: the call's own (a child of the client's), else the client's when
@@ -324,24 +338,14 @@ const make = (shared: Shared, view: View): Client => {
       ? Effect.flatMap(view.tracker, (tracker) => BudgetTracker.withTracker(tracker)(effect))
       : effect
 
-  const counted = <A>(effect: Effect.Effect<A, LlmError.LlmError, ClientServices>, usageOf: (a: A) => readonly [Usage.Usage, number | undefined]) =>
-    Effect.tap(effect, (value) =>
-      Effect.sync(() => {
-        const [usage, cost] = usageOf(value)
-        addUsage(view.totals, usage, cost)
-      }))
+  const countResponse = (response: LlmResponse.LlmResponse) => addUsage(view.totals, response.usage, response.cost?.usd)
 
-  const generate = (input: Input, options?: CallOptions) => {
-    const request = requestOf(view.defaults, input, options)
-    return run(
-      budgeted(
-        counted(LanguageModel.generate(request), (response) => [response.usage, response.cost?.usd]),
-        options?.budget,
-        "call"
-      ),
-      options?.signal
+  const generate = (input: Input, options?: CallOptions) =>
+    run(
+      budgeted(LanguageModel.generate(requestOf(view.defaults, input, options)), options?.budget, "call"),
+      options?.signal,
+      countResponse
     )
-  }
 
   const stream = (input: Input, options?: CallOptions): AsyncIterable<StreamPart.StreamPart> => ({
     [Symbol.asyncIterator]: () => {
@@ -349,7 +353,7 @@ const make = (shared: Shared, view: View): Client => {
       const parts = LanguageModel.stream(request).pipe(
         Stream.tap((part) =>
           Effect.sync(() => {
-            if (part.type === "finish") addUsage(view.totals, part.response.usage, part.response.cost?.usd)
+            if (part.type === "finish" && view.counts) countResponse(part.response)
           })
         )
       )
@@ -455,14 +459,8 @@ const make = (shared: Shared, view: View): Client => {
         schema: codec,
         ...(isSchema ? {} : { jsonSchema: schema as Record<string, unknown> })
       } as LanguageModel.GenerateObjectOptions<DecodableSchema>)
-      return run(
-        budgeted(
-          counted(call, (result) => [result.usage, result.responses.reduce((sum, response) => sum + (response.cost?.usd ?? 0), 0)]),
-          budget,
-          "call"
-        ),
-        signal
-      )
+      return run(budgeted(call, budget, "call"), signal, (result) =>
+        addUsage(view.totals, result.usage, result.responses.reduce((sum, response) => sum + (response.cost?.usd ?? 0), 0)))
     } catch (error) {
       return Promise.reject(error)
     }
@@ -495,11 +493,8 @@ const make = (shared: Shared, view: View): Client => {
       typeof workflow === "string"
         ? WorkflowYaml.runFile(workflow, input as Readonly<Record<string, unknown>>, { timeoutMs })
         : Workflow.run(workflow, input, { ...(timeoutMs !== undefined ? { timeout: timeoutMs } : {}) })
-    const counting = Effect.tap(started, (result) =>
-      Effect.sync(() => {
-        addUsage(view.totals, result.usage, undefined)
-      }))
-    return run(budgeted(counting, options.budget, "workflow"), options.signal) as Promise<WorkflowDefinition.RunResult>
+    return run(budgeted(started, options.budget, "workflow"), options.signal, (result) =>
+      addUsage(view.totals, result.usage, undefined)) as Promise<WorkflowDefinition.RunResult>
   }
 
   const usage = (): Promise<UsageTotals> =>
@@ -524,11 +519,11 @@ const make = (shared: Shared, view: View): Client => {
     throwIfInvalidBudget(options.budget)
     // Made once, on the child's first call, then shared by all its calls.
     const tracker = Effect.runSync(Effect.cached(childOf(view.tracker, options.budget, options.label ?? "child")))
-    return make(shared, { defaults: view.defaults, tracker, totals: zeroAmounts() })
+    return make(shared, { defaults: view.defaults, tracker, counts: false, totals: zeroAmounts() })
   }
 
   const withOptions = (options: RequestOptions): Client =>
-    make(shared, { defaults: { ...view.defaults, ...options }, tracker: view.tracker, totals: view.totals })
+    make(shared, { ...view, defaults: { ...view.defaults, ...options } })
 
   const close = (): Promise<void> => {
     if (shared.closed === undefined) {
@@ -572,5 +567,10 @@ export const createClient = (options: Options = {}): Client => {
     inFlight: new Set(),
     closed: undefined
   }
-  return make(shared, { defaults: requestDefaults(resolved.config), tracker: undefined, totals: zeroAmounts() })
+  return make(shared, {
+    defaults: requestDefaults(resolved.config),
+    tracker: undefined,
+    counts: resolved.config.budget === undefined,
+    totals: zeroAmounts()
+  })
 }
