@@ -6,7 +6,10 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
+import * as UsageLedger from "../../src/observability/UsageLedger.ts"
 import type * as Client from "../../src/client/Client.ts"
 import { createClient, LlmConnectError } from "../../src/index.ts"
 import * as Workflow from "../../src/workflow/Workflow.ts"
@@ -379,6 +382,23 @@ describe("Client", () => {
     assert.strictEqual(stepFailed.workflow, "greet")
     assert.strictEqual(stepFailed.step, "hello")
     await failing.close()
+  })
+
+  it("close() flushes the usage ledger: every call of the client is in the file afterwards", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "llmc-client-ledger-"))
+    try {
+      const path = join(dir, "usage.db")
+      const llm = createClient({ provider: "mock", ledger: { path } })
+      await llm.generate("one")
+      await llm.generate("two")
+      for await (const _ of llm.stream("three")) { /* read to the end */ }
+      await llm.close()
+      const entries = await Effect.runPromise(Effect.scoped(Effect.flatMap(UsageLedger.makeSqlite(path), (ledger) => ledger.entries())))
+      assert.strictEqual(entries.length, 3)
+      assert.deepStrictEqual(entries.map((entry) => entry.provider), ["mock", "mock", "mock"])
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it("close(): a call in flight is interrupted, later calls and streams reject clearly, close is idempotent", async () => {
