@@ -204,6 +204,8 @@ export type ClientServices = LanguageModel.LanguageModel | ModelFactory.ModelFac
 interface Shared {
   readonly runtime: ManagedRuntime.ManagedRuntime<ClientServices | WorkflowServices, LlmError.LlmError>
   readonly inFlight: Set<Fiber.Fiber<unknown, unknown>>
+  /** The streams being read: `close` ends them (their connections) too. */
+  readonly streams: Set<() => Promise<void>>
   closed: Promise<void> | undefined
 }
 
@@ -383,6 +385,7 @@ const make = (shared: Shared, view: View): Client => {
     const end = async (): Promise<void> => {
       if (ended) return
       ended = true
+      shared.streams.delete(end)
       signal?.removeEventListener("abort", onAbort)
       if (scope !== undefined) await runtime.runPromise(Scope.close(scope, Exit.void)).catch(() => undefined)
     }
@@ -391,17 +394,20 @@ const make = (shared: Shared, view: View): Client => {
     const done: IteratorReturnResult<undefined> = { done: true, value: undefined }
     const iterator: AsyncIterableIterator<StreamPart.StreamPart> = {
       next: async () => {
-        if (index < buffer.length) return { done: false, value: buffer[index++]! }
         if (signal?.aborted === true) {
           await end()
           throw ClientError.aborted(signal)
         }
-        if (ended) return done
         if (shared.closed !== undefined) {
           await end()
           throw closedError()
         }
-        scope ??= Scope.makeUnsafe()
+        if (ended) return done
+        if (index < buffer.length) return { done: false, value: buffer[index++]! }
+        if (scope === undefined) {
+          scope = Scope.makeUnsafe()
+          shared.streams.add(end)
+        }
         const opened = scope
         const step = pull ?? Effect.flatMap(Scope.provide(Stream.toPull(parts), opened), (next) => {
           pull = next
@@ -528,7 +534,11 @@ const make = (shared: Shared, view: View): Client => {
   const close = (): Promise<void> => {
     if (shared.closed === undefined) {
       const fibers = [...shared.inFlight]
-      shared.closed = Promise.all(fibers.map((fiber) => Effect.runPromise(Fiber.interrupt(fiber)))).then(() => runtime.dispose())
+      const streams = [...shared.streams]
+      shared.closed = Promise.all([
+        ...fibers.map((fiber) => Effect.runPromise(Fiber.interrupt(fiber))),
+        ...streams.map((end) => end())
+      ]).then(() => runtime.dispose())
     }
     return shared.closed
   }
@@ -565,6 +575,7 @@ export const createClient = (options: Options = {}): Client => {
   const shared: Shared = {
     runtime: ManagedRuntime.make(layerOf(resolved, environment)),
     inFlight: new Set(),
+    streams: new Set(),
     closed: undefined
   }
   return make(shared, {

@@ -419,4 +419,18 @@ describe("Client", () => {
     await llm.close()
     await warm.close()
   })
+
+  it("close() ends a stream that is being read: its connection closes, its next() rejects as closed", () =>
+    withServer(
+      () => Fake.sse(Fake.textStream({ texts: Array.from({ length: 200 }, (_, i) => `w${i} `) }), { pauseMs: 50 }),
+      async (fake) => {
+        const llm = openAi(fake)
+        const iterator = llm.stream("story")[Symbol.asyncIterator]()
+        assert.isFalse((await iterator.next()).done)
+        await llm.close()
+        await waitFor(fake.abandoned)
+        const after = await rejection(iterator.next())
+        assert.strictEqual(after.setting, "client")
+      }
+    ))
 })
