@@ -401,24 +401,25 @@ describe("Client", () => {
     }
   })
 
-  it("close(): a call in flight is interrupted, later calls and streams reject clearly, close is idempotent", async () => {
-    const llm = createClient({ provider: "mock", mock: { faults: ["hang"] }, ledger: false })
-    const warm = createClient({ provider: "mock", ledger: false })
-    await warm.generate("warm up")
-    const pending = llm.generate("never answered")
-    await new Promise((resolve) => setTimeout(resolve, 300))
-    await llm.close()
-    const inFlight = await rejection(pending)
-    assert.strictEqual(inFlight.reason, "Interrupted")
-    const later = await rejection(llm.generate("hi"))
-    assert.strictEqual(later.reason, "Configuration")
-    assert.strictEqual(later.setting, "client")
-    assert.include(later.message, "closed")
-    const streamed = await rejection(llm.stream("hi")[Symbol.asyncIterator]().next())
-    assert.strictEqual(streamed.setting, "client")
-    await llm.close()
-    await warm.close()
-  })
+  it("close(): a call in flight is interrupted (its socket closes), later calls and streams reject clearly, close is idempotent", () =>
+    withServer(() => ({ _tag: "Hang" }), async (fake) => {
+      const llm = openAi(fake)
+      const pending = llm.generate("never answered")
+      await waitFor(fake.nextRequest)
+      const closing = llm.close()
+      const inFlight = await rejection(pending)
+      assert.strictEqual(inFlight.reason, "Interrupted")
+      await closing
+      await waitFor(fake.abandoned)
+      const later = await rejection(llm.generate("hi"))
+      assert.strictEqual(later.reason, "Configuration")
+      assert.strictEqual(later.setting, "client")
+      assert.include(later.message, "closed")
+      const streamed = await rejection(llm.stream("hi")[Symbol.asyncIterator]().next())
+      assert.strictEqual(streamed.setting, "client")
+      assert.strictEqual(llm.close(), closing)
+      assert.strictEqual(fake.requests.length, 1)
+    }))
 
   it("close() ends a stream that is being read: its connection closes, its next() rejects as closed", () =>
     withServer(
