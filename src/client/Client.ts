@@ -30,8 +30,7 @@
  *
  * @since 0.1.0
  */
-import { type Cause, ConfigProvider, Effect, Exit, Fiber, Layer, ManagedRuntime, Pull, Schema, Scope, Stream } from "effect"
-import { JsonSchema, SchemaRepresentation } from "effect"
+import { ConfigProvider, Effect, Exit, Fiber, JsonSchema, Layer, ManagedRuntime, Schema, SchemaRepresentation, Stream } from "effect"
 import * as Budget from "../budget/Budget.ts"
 import * as BudgetTracker from "../budget/BudgetTracker.ts"
 import * as DurationText from "../DurationText.ts"
@@ -51,6 +50,7 @@ import type * as WorkflowDefinition from "../workflow/WorkflowDefinition.ts"
 import * as WorkflowYaml from "../workflow/WorkflowYaml.ts"
 import * as ClientError from "./ClientError.ts"
 import * as Check from "./internal/check.ts"
+import * as Iterate from "./internal/iterate.ts"
 
 /**
  * What `createClient` takes: the YAML configuration's shape (`provider`, `model`, `budget`,
@@ -331,6 +331,14 @@ const make = (shared: Shared, view: View): Client => {
     })
   }
 
+  // What a stream's iterator needs of the client: its runtime, whether it is closed, its registries.
+  const host: Iterate.Host<ClientServices | WorkflowServices> = {
+    runtime,
+    closedError: () => (shared.closed !== undefined ? closedError() : undefined),
+    streams: shared.streams,
+    inFlight: shared.inFlight
+  }
+
   // The call under its budget: the call's own (a child of the client's), else the client's when
   // it is a child, else the stack's (nothing to set).
   const budgeted = <A, E, R>(effect: Effect.Effect<A, E, R>, budget: Budget.Input | undefined, label: string) =>
@@ -367,83 +375,9 @@ const make = (shared: Shared, view: View): Client => {
           )
         )
         : parts
-      return iterate(streamed, options?.signal)
+      return Iterate.iterate(host, streamed, options?.signal)
     }
   })
-
-  // Pulls the stream chunk by chunk in the client's runtime; its resources (the HTTP response)
-  // live in a scope closed when the stream ends, fails, is aborted or the loop is left.
-  const iterate = (
-    parts: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError, ClientServices>,
-    signal: AbortSignal | undefined
-  ): AsyncIterableIterator<StreamPart.StreamPart> => {
-    let scope: Scope.Closeable | undefined
-    let pull: Effect.Effect<ReadonlyArray<StreamPart.StreamPart>, LlmError.LlmError | Cause.Done, ClientServices> | undefined
-    let buffer: ReadonlyArray<StreamPart.StreamPart> = []
-    let index = 0
-    let ended = false
-    const end = async (): Promise<void> => {
-      if (ended) return
-      ended = true
-      shared.streams.delete(end)
-      signal?.removeEventListener("abort", onAbort)
-      if (scope !== undefined) await runtime.runPromise(Scope.close(scope, Exit.void)).catch(() => undefined)
-    }
-    const onAbort = () => void end()
-    signal?.addEventListener("abort", onAbort, { once: true })
-    const done: IteratorReturnResult<undefined> = { done: true, value: undefined }
-    const iterator: AsyncIterableIterator<StreamPart.StreamPart> = {
-      next: async () => {
-        if (signal?.aborted === true) {
-          await end()
-          throw ClientError.aborted(signal)
-        }
-        if (shared.closed !== undefined) {
-          await end()
-          throw closedError()
-        }
-        if (ended) return done
-        if (index < buffer.length) return { done: false, value: buffer[index++]! }
-        if (scope === undefined) {
-          scope = Scope.makeUnsafe()
-          shared.streams.add(end)
-        }
-        const opened = scope
-        const step = pull ?? Effect.flatMap(Scope.provide(Stream.toPull(parts), opened), (next) => {
-          pull = next
-          return next
-        })
-        const exit = await runtime.runPromiseExit(step, {
-          signal,
-          onFiberStart: (fiber) => {
-            shared.inFlight.add(fiber)
-            fiber.addObserver(() => shared.inFlight.delete(fiber))
-          }
-        })
-        if (Exit.isSuccess(exit)) {
-          buffer = exit.value
-          index = 0
-          return iterator.next()
-        }
-        if (Pull.isDoneCause(exit.cause)) {
-          await end()
-          return done
-        }
-        await end()
-        throw ClientError.fromCause(exit.cause, signal)
-      },
-      return: async () => {
-        await end()
-        return done
-      },
-      throw: async (error?: unknown) => {
-        await end()
-        throw error
-      },
-      [Symbol.asyncIterator]: () => iterator
-    }
-    return iterator
-  }
 
   const generateObject = (options: ObjectOptions<unknown>): Promise<LanguageModel.ObjectResponse<unknown>> => {
     try {
