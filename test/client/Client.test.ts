@@ -6,13 +6,14 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as UsageLedger from "../../src/observability/UsageLedger.ts"
 import type * as Client from "../../src/client/Client.ts"
 import { createClient, LlmConnectError } from "../../src/index.ts"
 import * as Workflow from "../../src/workflow/Workflow.ts"
+import { awaitGone, isAlive } from "../providers/claude-code/ClaudeCodeHarness.ts"
 import * as Fake from "../providers/openai/FakeOpenAiServer.ts"
 import { completionBody } from "../providers/openai/fakeOpenAi.ts"
 
@@ -210,6 +211,41 @@ describe("Client", () => {
       assert.strictEqual(fake.requests.length, 1)
       await llm.close()
     }))
+
+  it("abort mid-call on Claude Code: the subprocess is stopped", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "llmc-client-claude-"))
+    try {
+      const binary = join(dir, "claude")
+      const pidFile = join(dir, "pid")
+      // A claude that says nothing and never ends (its pid is the sleep's, through exec).
+      writeFileSync(binary, "#!/bin/sh\necho $$ > \"$CLAUDE_FAKE_PID\"\nexec sleep 120\n")
+      chmodSync(binary, 0o755)
+      const llm = createClient({
+        provider: "claude-code",
+        ledger: false,
+        retry: { maxRetries: 0 },
+        providers: { "claude-code": { options: { binaryPath: binary, env: { CLAUDE_FAKE_PID: pidFile } } } }
+      })
+      const controller = new AbortController()
+      const call = llm.generate("a long task", { signal: controller.signal })
+      const pid = await Effect.runPromise(Effect.gen(function*() {
+        for (let waited = 0; waited < 20_000; waited += 50) {
+          const text = existsSync(pidFile) ? readFileSync(pidFile, "utf8").trim() : ""
+          if (text !== "") return Number(text)
+          yield* Effect.sleep("50 millis")
+        }
+        return yield* Effect.die(new Error("the fake claude never started"))
+      }))
+      assert.isTrue(isAlive(pid))
+      controller.abort("stop")
+      const error = await rejection(call)
+      assert.strictEqual(error.reason, "Interrupted")
+      assert.isTrue(await Effect.runPromise(awaitGone(pid)), `the claude process ${pid} is still running`)
+      await llm.close()
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
 
   it("abort mid-stream rejects the pending next() with Interrupted and closes the socket; an already aborted signal sends nothing", () =>
     withServer(
