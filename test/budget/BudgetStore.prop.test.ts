@@ -32,7 +32,9 @@ const decode = Schema.decodeUnknownSync(StateJson)
 
 /** The state as plain data, its maps as sorted entries (written without the Schema). */
 const plain = (state: BudgetState.State) => ({
-  nodes: state.nodes.map((node) => ({ ...node, conversations: HashMap.toEntries(node.conversations).sort() })),
+  nodes: HashMap.toEntries(state.nodes).sort(([a], [b]) => a - b)
+    .map(([key, node]) => [key, { ...node, conversations: HashMap.toEntries(node.conversations).sort() }]),
+  budgets: state.budgets,
   reservations: HashMap.toEntries(state.reservations).sort(([a], [b]) => a - b),
   sequence: state.sequence
 })
@@ -118,7 +120,7 @@ describe("BudgetStore (property)", () => {
         for (const { reservation, tracker } of reservations) yield* tracker.release(reservation)
         const final = yield* Ref.get(ref)
         roundTrips(final)
-        for (const node of final.nodes) {
+        for (const node of HashMap.toValues(final.nodes)) {
           assert.strictEqual(node.open, 0)
           assert.closeTo(node.reserved.totalTokens, 0, 1e-9)
         }
