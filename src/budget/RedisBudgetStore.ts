@@ -508,8 +508,8 @@ export const make = (options: Options): Effect.Effect<RedisStore, never, Scope.S
         forget(budgetId)
       }
       if (budgetId.startsWith("local:")) return Effect.succeed(node === undefined ? "unknown" : "removed")
+      // One attempt, no retry: it runs as a call or request ends, and keys left by a failure expire.
       return run(Scripts.release, [budgetId]).pipe(
-        Effect.retry(settleRetry),
         Effect.map((reply) => reply as BudgetStore.Released),
         Effect.catch((error) =>
           Effect.as(
