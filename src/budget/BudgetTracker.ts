@@ -19,8 +19,10 @@
  * child, its parent and the root in one atomic step: consumption counts toward every level, and
  * a chain A -> B -> C shares the root. A reservation is named by an id in the store, and settling
  * it twice changes nothing. The store is the one in context, else a new memory store per root
- * ({@link make}); a child always lives in its parent's store. Time comes from `Clock`, so
- * `TestClock` drives deadlines.
+ * ({@link make}); a child always lives in its parent's store, until it is closed
+ * ({@link Service.close}; {@link withChild}, {@link Service.scopedChild} and {@link delegate} close
+ * it when its call ends): it leaves the store then, once nothing of it is open, and what it
+ * consumed stays counted in its ancestors. Time comes from `Clock`, so `TestClock` drives deadlines.
  *
  * Estimates are cheap on the hot path: the UTF-8 byte length bounds the BPE tokens of a prompt,
  * and the exact tokenizer runs only when that bound would be refused.
