@@ -1,6 +1,8 @@
 /**
- * The server's own endpoints: `GET /health` (alive), `GET /ready` (the configuration is loaded
- * and the usage ledger's file is writable; 503 otherwise), `GET /metrics` (our metrics in the
+ * The server's own endpoints: `GET /health` (alive), `GET /ready` (the configuration is loaded,
+ * the usage ledger is writable: its SQLite file, or its PostgreSQL server answering and not
+ * read-only; the shared Redis store answers `PING` when `store.redis` is set; 503 with a JSON
+ * body naming the failing store otherwise), `GET /metrics` (our metrics in the
  * Prometheus text format, `LlmMetrics`), `GET /v1/usage?since=1h&by=model` (the ledger's sums,
  * `UsageReport`) and `GET /openapi.json` (generated from `ServeApi`). None is shed when the
  * server is busy, so probes and scrapes answer under load.
@@ -10,30 +12,49 @@
 import { Effect, FileSystem } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "effect/http"
 import type * as Bridge from "../bridge/Bridge.ts"
+import type * as RedisBudgetStore from "../budget/RedisBudgetStore.ts"
 import * as LlmMetrics from "../observability/LlmMetrics.ts"
 import * as Server from "./Server.ts"
 import * as ServeApi from "./ServeApi.ts"
 import * as UsageReport from "./UsageReport.ts"
 
 /**
- * The readiness checks: each `"ok"` or what is wrong.
+ * The shared stores `/ready` checks beside the ledger.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Stores {
+  /** The Redis store (`store.redis`), asked for a `PING`. */
+  readonly redis?: Pick<RedisBudgetStore.RedisStore, "ping"> | undefined
+}
+
+/**
+ * The readiness checks: each `"ok"` or what is wrong (`config`, `ledger`, and `redis` when
+ * `store.redis` is set).
  *
  * @since 0.1.0
  * @category checks
  */
-export const readiness = (bridge: Bridge.Service, fs: FileSystem.FileSystem): Effect.Effect<Record<string, string>> =>
+export const readiness = (bridge: Bridge.Service, fs: FileSystem.FileSystem, stores: Stores = {}): Effect.Effect<Record<string, string>> =>
   Effect.gen(function*() {
     const config = bridge.config
     const path = config.ledger === false ? undefined : config.ledger?.path
+    const writable = bridge.ledger?.writable
     const ledger = bridge.ledger === undefined
       ? "off"
-      : path === undefined
+      : writable !== undefined
+      ? yield* writable
+      : path === undefined || path === ":memory:"
       ? "ok (in memory)"
       : yield* fs.access(path, { writable: true }).pipe(
         Effect.as("ok"),
         Effect.catch((error) => Effect.succeed(`cannot write ${path}: ${error.message}`))
       )
-    return { config: "ok", ledger }
+    const redis = stores.redis === undefined
+      ? {}
+      : { redis: yield* stores.redis.ping.pipe(Effect.as("ok"), Effect.catch((error) => Effect.succeed(error.message))) }
+    return { config: "ok", ledger, ...redis }
   })
 
 /**
@@ -42,7 +63,7 @@ export const readiness = (bridge: Bridge.Service, fs: FileSystem.FileSystem): Ef
  * @since 0.1.0
  * @category routes
  */
-export const routes = (bridge: Bridge.Service, fs: FileSystem.FileSystem): ReadonlyArray<Server.Route> => {
+export const routes = (bridge: Bridge.Service, fs: FileSystem.FileSystem, stores: Stores = {}): ReadonlyArray<Server.Route> => {
   const spec = ServeApi.openApi()
   return [
     { method: "GET", path: "/health", shed: false, open: true, handler: Effect.succeed(Server.json({ status: "ok" })) },
@@ -51,9 +72,10 @@ export const routes = (bridge: Bridge.Service, fs: FileSystem.FileSystem): Reado
       path: "/ready",
       shed: false,
       open: true,
-      handler: Effect.map(readiness(bridge, fs), (checks) => {
-        const ready = Object.values(checks).every((check) => check === "off" || check.startsWith("ok"))
-        return Server.json({ ready, checks }, ready ? 200 : 503)
+      handler: Effect.map(readiness(bridge, fs, stores), (checks) => {
+        const failing = Object.entries(checks).filter(([, check]) => check !== "off" && !check.startsWith("ok")).map(([name]) => name)
+        const ready = failing.length === 0
+        return Server.json({ ready, checks, ...(ready ? {} : { failing }) }, ready ? 200 : 503)
       })
     },
     {

@@ -8,7 +8,9 @@
  * `/v1/models`), `AnthropicCompat` (`/v1/messages`, `/v1/messages/count_tokens`), `OpsRoutes`
  * (`/health`, `/ready`, `/metrics`, `/v1/usage`, `/openapi.json`). A later door (workflows,
  * virtual keys' admin) passes its routes in {@link Options.extraRoutes}; virtual keys plug in as
- * {@link Options.authenticate}.
+ * {@link Options.authenticate}. With `store.redis`, the keys' budgets and rpm/tpm limits live in
+ * Redis (`SharedStores`), so replicas behind one load balancer hold each key to one budget, and
+ * `/ready` checks that Redis answers.
  *
  * @since 0.1.0
  */
@@ -26,6 +28,7 @@ import * as Server from "./Server.ts"
 import * as ServeConfig from "./ServeConfig.ts"
 import type * as VirtualKeys from "./VirtualKeys.ts"
 import * as KeyAuth from "./KeyAuth.ts"
+import * as SharedStores from "./SharedStores.ts"
 
 /**
  * What the caller decides beyond the configuration.
@@ -69,11 +72,15 @@ export interface Running {
  * @since 0.1.0
  * @category routes
  */
-export const routes = (router: ModelRouter.ModelRouter, fs: FileSystem.FileSystem): ReadonlyArray<Server.Route> => [
+export const routes = (
+  router: ModelRouter.ModelRouter,
+  fs: FileSystem.FileSystem,
+  stores: OpsRoutes.Stores = {}
+): ReadonlyArray<Server.Route> => [
   ...BridgeRoutes.routes(router.bridge),
   ...OpenAiCompat.routes(router),
   ...AnthropicCompat.routes(router),
-  ...OpsRoutes.routes(router.bridge, fs)
+  ...OpsRoutes.routes(router.bridge, fs, stores)
 ]
 
 /**
@@ -96,9 +103,15 @@ export const make = (
     const fs = yield* FileSystem.FileSystem
     const router: ModelRouter.ModelRouter = { bridge, models: settings.models }
     const keys = options.keys
+    // With store.redis, keys' budgets and rpm/tpm are shared by every replica on that Redis.
+    const shared = yield* SharedStores.make(resolved.config)
+    const keyOptions: KeyAuth.Options = shared === undefined
+      ? {}
+      : { store: shared.budget, limiter: shared.limiter, onStoreError: shared.onStoreError }
     const authenticate = options.authenticate ??
-      (keys !== undefined && (yield* keys.count) > 0 ? (yield* KeyAuth.make(keys)).authenticate : undefined)
-    const server = yield* Server.make([...routes(router, fs), ...(options.extraRoutes ?? [])], {
+      (keys !== undefined && (yield* keys.count) > 0 ? (yield* KeyAuth.make(keys, keyOptions)).authenticate : undefined)
+    const stores: OpsRoutes.Stores = shared === undefined ? {} : { redis: shared.budget }
+    const server = yield* Server.make([...routes(router, fs, stores), ...(options.extraRoutes ?? [])], {
       listen: options.listen,
       host: options.host ?? settings.host ?? ServeConfig.DEFAULT_HOST,
       port: options.port ?? settings.port ?? ServeConfig.DEFAULT_PORT,
