@@ -1,12 +1,14 @@
 // serve over a usage ledger on a real PostgreSQL (test/support/postgres.ts): /ready says the
 // ledger is writable while the server answers and 503 naming the ledger (never its password) when
-// it is stopped; the keys' saved totals round-trip through PostgreSQL as through SQLite.
+// it is stopped; the keys' saved totals round-trip through PostgreSQL as through SQLite; keys made
+// with `keys create --ledger postgres://...` are enforced by a `serve` process on that ledger.
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import * as VirtualKeys from "../../src/server/VirtualKeys.ts"
 import * as SqlStore from "../../src/store/SqlStore.ts"
 import { postgresAvailable, type PostgresServer, startPostgres } from "../support/postgres.ts"
-import { request, withServe } from "./support.ts"
+import * as ChildCli from "../cli/childCli.ts"
+import { post, request, withServe } from "./support.ts"
 
 let server: PostgresServer | undefined
 beforeAll(() => {
@@ -61,4 +63,28 @@ describe.runIf(postgresAvailable)("serve with a PostgreSQL ledger", { timeout: 1
       yield* keys.saveTotals(info, "total", { inputTokens: 10, outputTokens: 20, totalTokens: 30, costNanos: 5_000_000_000_123 })
       assert.deepStrictEqual(yield* keys.totals(info, "total"), { inputTokens: 10, outputTokens: 20, totalTokens: 30, costNanos: 5_000_000_000_123 })
     })))
+
+  it.live("keys made in a PostgreSQL ledger are enforced by serve on that ledger; their totals are saved there", () =>
+    Effect.gen(function*() {
+      const url = server!.createDatabase("keys")
+      const dir = ChildCli.workspace({})
+      const made = yield* ChildCli.run(["keys", "create", "--ledger", url, "--name", "pg-team", "--max-tokens", "1000"], dir)
+      assert.strictEqual(made.code, 0, made.stderr)
+      const key = made.stdout.trim()
+      const child = ChildCli.start(["serve", "--port", "0", "--provider", "mock", "--ledger", url], dir)
+      while (!child.stdout().includes("\n")) {
+        if (yield* Effect.promise(() => Promise.race([child.exited.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 25))]))) {
+          return yield* Effect.die(new Error(`serve exited early: ${child.stderr()}`))
+        }
+      }
+      const base = child.stdout().split("\n")[0]!.slice("listening on ".length)
+      const body = { prompt: "Hi", systemPrompt: null, maxTokens: 20 }
+      assert.strictEqual((yield* post(`${base}/execute`, body)).status, 401)
+      assert.strictEqual((yield* post(`${base}/execute`, body, { authorization: `Bearer ${key}` })).status, 200)
+      process.kill(child.pid, "SIGTERM")
+      assert.strictEqual(yield* Effect.promise(() => child.exited), 0)
+      assert.notInclude(child.stderr(), server!.password)
+      const saved = Number(server!.psql("keys", "SELECT total_tokens FROM llm_connect_key_totals WHERE name = 'pg-team'"))
+      assert.isAbove(saved, 0)
+    }), 120_000)
 })
