@@ -107,6 +107,8 @@ export interface Options extends BudgetTracker.Options {
   readonly limiter?: RateLimiter.RateLimiter | undefined
   /** What a rate-limit store that cannot be reached does: refuse (default, 503) or admit with a warning. */
   readonly onStoreError?: "fail" | "allow" | undefined
+  /** How long a rate-limit step may take before its store counts as unreachable (default 2 seconds). */
+  readonly storeTimeout?: Duration.Input | undefined
 }
 
 /**
@@ -136,7 +138,8 @@ const RESTORED = "llm-connect/restored"
  */
 export const make = (keys: VirtualKeys.Service, options: Options = {}): Effect.Effect<KeyGate> =>
   Effect.gen(function*() {
-    const { store, limiter: given, onStoreError, ...trackerOptions } = options
+    const { store, limiter: given, onStoreError, storeTimeout, ...trackerOptions } = options
+    const timeout = Duration.fromInputUnsafe(storeTimeout ?? "2 seconds")
     const limiter = given ?? (yield* RateLimiter.make.pipe(Effect.provide(RateLimiter.layerStoreMemory)))
     const budgets = new Map<string, Held>()
     const inFlight = new Map<string, number>()
@@ -205,6 +208,12 @@ export const make = (keys: VirtualKeys.Service, options: Options = {}): Effect.E
     // A rate-limit refusal, a store failure (fail closed unless allowed), or admitted.
     const limited = (info: VirtualKeys.KeyInfo, what: "rpm" | "tpm", consumed: Effect.Effect<RateLimiter.ConsumeResult, RateLimiter.RateLimiterError>, limit: number) =>
       consumed.pipe(
+        // A store that does not answer (a client queueing commands while disconnected) is unreachable.
+        Effect.timeoutOrElse({
+          duration: timeout,
+          orElse: () =>
+            Effect.fail(new RateLimiter.RateLimiterError({ reason: new RateLimiter.RateLimitStoreError({ message: `no answer within ${Duration.format(timeout)}` }) }))
+        }),
         Effect.flatMap((result): Effect.Effect<void, BridgeContract.BridgeFailure> =>
           // tpm is checked with 0 tokens: at the limit the next request is refused.
           what === "tpm" && result.remaining <= 0 ? Effect.fail(over(info, what, limit, Duration.toMillis(result.resetAfter))) : Effect.void
@@ -246,6 +255,7 @@ export const make = (keys: VirtualKeys.Service, options: Options = {}): Effect.E
         if (info.limits.tpm !== undefined && tokens > 0) {
           // Counted whatever the window holds: "delay" adds the tokens without refusing.
           yield* limiter.consume({ algorithm: "fixed-window", onExceeded: "delay", window: WINDOW, limit: info.limits.tpm, key: `${id}:tpm`, tokens }).pipe(
+            Effect.timeout(timeout),
             Effect.catch((error) => Effect.logWarning(`key ${info.name}: ${tokens} tokens could not be counted toward its tpm limit (${error.message})`))
           )
         }

@@ -14,7 +14,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, FileSystem, type Path, type Scope } from "effect"
+import { Duration, Effect, FileSystem, type Path, type Scope } from "effect"
 import * as Bridge from "../bridge/Bridge.ts"
 import type * as LlmConnectConfig from "../LlmConnectConfig.ts"
 import type * as LlmError from "../LlmError.ts"
@@ -107,7 +107,7 @@ export const make = (
     const shared = yield* SharedStores.make(resolved.config)
     const keyOptions: KeyAuth.Options = shared === undefined
       ? {}
-      : { store: shared.budget, limiter: shared.limiter, onStoreError: shared.onStoreError }
+      : { store: shared.budget, limiter: shared.limiter, onStoreError: shared.onStoreError, storeTimeout: Duration.millis(shared.timeoutMs) }
     const authenticate = options.authenticate ??
       (keys !== undefined && (yield* keys.count) > 0 ? (yield* KeyAuth.make(keys, keyOptions)).authenticate : undefined)
     const stores: OpsRoutes.Stores = shared === undefined ? {} : { redis: shared.budget }

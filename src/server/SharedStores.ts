@@ -26,6 +26,8 @@ export interface SharedStores {
   readonly budget: RedisBudgetStore.RedisStore
   readonly limiter: RateLimiter.RateLimiter
   readonly onStoreError: "fail" | "allow" | undefined
+  /** `store.timeout` in milliseconds (default 2 000): how long one store step may take. */
+  readonly timeoutMs: number
 }
 
 /**
@@ -43,15 +45,16 @@ export const make = (
     const redis = store?.redis
     if (store === undefined || redis === undefined) return undefined
     const timeoutMs = config.timeoutMs
+    const storeTimeoutMs = StoreConfig.timeoutMillis(store.timeout) ?? 2_000
     const budget = yield* RedisBudgetStore.make({
       url: redis.url,
       prefix: redis.prefix,
       leaseTtl: Duration.millis(timeoutMs !== undefined && timeoutMs > 0 ? 2 * timeoutMs : 600_000),
-      timeout: Duration.millis(StoreConfig.timeoutMillis(store.timeout) ?? 2_000),
+      timeout: Duration.millis(storeTimeoutMs),
       onStoreError: store.onStoreError
     })
     const limits = yield* Layer.build(
       RateLimiter.layer.pipe(Layer.provide(RedisStores.layer({ url: redis.url, prefix: redis.prefix, onStoreError: store.onStoreError })))
     )
-    return { budget, limiter: Context.get(limits, RateLimiter.RateLimiter), onStoreError: store.onStoreError }
+    return { budget, limiter: Context.get(limits, RateLimiter.RateLimiter), onStoreError: store.onStoreError, timeoutMs: storeTimeoutMs }
   })

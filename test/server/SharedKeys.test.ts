@@ -1,7 +1,9 @@
 // Virtual keys across `serve` processes (real child processes, a real redis-server from
 // test/support/redis.ts, a fake OpenAI upstream that counts the requests it receives):
 // two replicas share one key's budget and rpm exactly; a key's totals survive a restart of
-// serve, with Redis and without it (saved in the key store); /ready names Redis when it is down.
+// serve, with Redis and without it (saved in the key store); /ready names Redis when it is down;
+// Redis stopped under two replicas refuses requests before they are sent and loses no acknowledged
+// commit, and both replicas recover by themselves.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -212,6 +214,47 @@ describe.runIf(enabled)("virtual keys across serve processes", { timeout: 240_00
     } finally {
       await replica.stop()
       await own.dispose()
+    }
+  })
+
+  it("Redis stopped mid-run under two replicas: requests refused before they are sent (503), no acknowledged commit lost, both recover without a restart", async () => {
+    const durable = await startRedis({ persistent: true })
+    const ledger = join(dir, "outage.db")
+    const config = configFile("outage", durable.url)
+    const key = await createKey(ledger, "outage", "--max-tokens", "100000", "--rpm", "1000")
+    const replicas = [await startServe(config, ledger), await startServe(config, ledger)]
+    try {
+      const before = fake!.received()
+      const first = await Promise.all([0, 1, 0, 1].map((index) => execute(replicas[index]!.url, key)))
+      assert.deepStrictEqual(first.map((answer) => answer.status), [200, 200, 200, 200])
+      await durable.stop()
+      const down = await Promise.all([0, 1].map((index) => execute(replicas[index]!.url, key)))
+      for (const answer of down) {
+        assert.strictEqual(answer.status, 503, JSON.stringify(answer.body))
+        assert.strictEqual(answer.body.errorType, "Unavailable")
+        assert.match(answer.body.error!, /redis|rate-limit store/)
+      }
+      assert.strictEqual(fake!.received() - before, 4)
+      await durable.start()
+      // Both replicas reconnect by themselves (bounded wait).
+      for (const replica of replicas) {
+        const started = Date.now()
+        let answer = await execute(replica.url, key)
+        while (answer.status !== 200 && Date.now() - started < 20_000) {
+          await new Promise((resolve) => setTimeout(resolve, 200))
+          answer = await execute(replica.url, key)
+        }
+        assert.strictEqual(answer.status, 200, JSON.stringify(answer.body))
+      }
+      // The 4 commits acknowledged before the outage and the 2 after are all there.
+      const sent = fake!.received() - before
+      assert.strictEqual(sent, 6)
+      const figures = await shownFigures(config, ledger, "outage")
+      assert.strictEqual(Number(figures["ct"]), sent * perCall)
+      assert.strictEqual(Number(figures["rt"]), 0)
+    } finally {
+      await Promise.all(replicas.map((replica) => replica.stop()))
+      await durable.dispose()
     }
   })
 })
