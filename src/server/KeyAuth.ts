@@ -34,6 +34,7 @@ import { RateLimiter } from "effect/persistence"
 import * as BridgeContract from "../bridge/BridgeContract.ts"
 import * as BudgetStore from "../budget/BudgetStore.ts"
 import * as BudgetTracker from "../budget/BudgetTracker.ts"
+import * as LlmError from "../LlmError.ts"
 import * as Money from "../pricing/Money.ts"
 import type * as Server from "./Server.ts"
 import type * as VirtualKeys from "./VirtualKeys.ts"
@@ -152,7 +153,12 @@ export const make = (keys: VirtualKeys.Service, options: Options = {}): Effect.E
 
     const restore = (info: VirtualKeys.KeyInfo, period: string, tracker: BudgetTracker.Service) =>
       Effect.gen(function*() {
-        const saved = yield* keys.totals(info, period)
+        // Without its saved totals the key's budget cannot be held: refused (503) until they can be read.
+        const saved = yield* keys.totals(info, period).pipe(
+          Effect.mapError((error) =>
+            LlmError.make("keys", new LlmError.Unavailable({ description: `the saved totals of key ${info.name} cannot be read (${error.message})` }), { sent: false })
+          )
+        )
         if (saved === undefined || saved.totalTokens + saved.costNanos + saved.inputTokens + saved.outputTokens === 0) return
         yield* tracker.recordCumulative(
           RESTORED,

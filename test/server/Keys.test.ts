@@ -10,6 +10,7 @@ import { TestClock } from "effect/testing"
 import { HttpServerRequest } from "effect/http"
 import { RateLimiter } from "effect/persistence"
 import OpenAI from "openai"
+import * as LlmError from "../../src/LlmError.ts"
 import * as LlmRequest from "../../src/LlmRequest.ts"
 import * as KeyAuth from "../../src/server/KeyAuth.ts"
 import * as VirtualKeys from "../../src/server/VirtualKeys.ts"
@@ -148,6 +149,25 @@ describe("KeyAuth totals and stores", () => {
       assert.isTrue(yield* keys.revoke("saved"))
       const again = (yield* keys.create("saved", { per: "day", maxTokens: 100 })).info
       assert.strictEqual(yield* keys.totals(again, "1970-01-01"), undefined)
+    })))
+
+  it.effect("saved totals that cannot be read refuse the key's requests (Unavailable) until they can", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const keys = yield* keyStore
+      const key = Redacted.value((yield* keys.create("unread", { per: "total", maxTokens: 100 })).key)
+      let broken = true
+      const flaky: VirtualKeys.Service = {
+        ...keys,
+        totals: (info, period) =>
+          broken ? Effect.fail(LlmError.make("keys", new LlmError.Unavailable({ description: "disk I/O error" }))) : keys.totals(info, period)
+      }
+      const gate = yield* KeyAuth.make(flaky)
+      const ask = () => gate.authenticate(HttpServerRequest.fromWeb(new Request("http://x/execute", { headers: { "x-api-key": key } })))
+      const refused = yield* Effect.flip(ask())
+      assert.strictEqual(refused.errorType, "Unavailable")
+      assert.include(refused.error, "saved totals of key unread cannot be read")
+      broken = false
+      assert.strictEqual((yield* ask()).name, "unread")
     })))
 
   it.effect("a rate-limit store that fails refuses the request (503 Unavailable naming the store) unless onStoreError: allow", () =>
