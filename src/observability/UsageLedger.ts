@@ -17,7 +17,7 @@
  *
  * @since 0.1.0
  */
-import { Array as Arr, Cause, Config, Context, Effect, Layer, Option } from "effect"
+import { Array as Arr, Config, Context, Effect, Layer, Option } from "effect"
 import * as SqlClient from "effect/sql/SqlClient"
 import type * as Scope from "effect/Scope"
 import * as LlmError from "../LlmError.ts"
@@ -112,11 +112,6 @@ export interface Service {
   readonly record: (entry: Entry) => Effect.Effect<void>
   /** Entries that ended at or after `since` (epoch ms), oldest first. */
   readonly entries: (options?: { readonly since?: number | undefined }) => Effect.Effect<ReadonlyArray<Entry>>
-  /**
-   * Whether the store can take writes now (`"ok"`, else what is wrong), for a readiness probe;
-   * present for a PostgreSQL ledger, which asks the server (within 2 s).
-   */
-  readonly writable?: Effect.Effect<string> | undefined
 }
 
 /**
@@ -378,7 +373,6 @@ export const makeStore = (store: SqlStore.Service): Effect.Effect<Service, LlmEr
   Effect.gen(function*() {
     yield* store.migrate(migrations)
     const sql = store.sql
-    const writable = writableOf(store)
     const writer = yield* BatchWriter.make<Entry>({
       // "the usage ledger at usage.db", or "the usage ledger in the SQL store at state.db"
       label: store.label.startsWith(LABEL) ? store.label : `${LABEL} in ${store.label}`,
@@ -397,25 +391,9 @@ export const makeStore = (store: SqlStore.Service): Effect.Effect<Service, LlmEr
           Effect.mapError((error) => new Error(`usage ledger: could not read entries: ${Sqlite.causeText(error)}`)),
           Effect.orDie,
           Effect.withTracerEnabled(false)
-        ),
-      ...(writable !== undefined ? { writable } : {})
+        )
     })
   })
-
-// PostgreSQL: the server answers and the session is not read-only (a standby). A SQLite file is
-// checked by whoever knows its path (serve's /ready: the file system's access check).
-const writableOf = (store: SqlStore.Service): Effect.Effect<string> | undefined => {
-  const location = store.location
-  if (location._tag === "Postgres") {
-    return store.sql<{ readonly ro: string }>`SELECT current_setting('transaction_read_only') AS ro`.pipe(
-      Effect.timeout("2 seconds"),
-      Effect.map((rows) => rows[0]?.ro === "off" ? "ok" : `${location.display} is read-only (transaction_read_only is on)`),
-      Effect.catchCause((cause) => Effect.succeed(`cannot reach ${location.display}: ${Sqlite.causeText(Cause.squash(cause))}`)),
-      Effect.withTracerEnabled(false)
-    )
-  }
-  return undefined
-}
 
 /**
  * A ledger in a SQLite file, created (with its folder) if missing, or in a PostgreSQL database

@@ -15,8 +15,8 @@
  * - `rpm` and `tpm`: effect's `RateLimiter` (fixed window) under `key:<name>:<created>:rpm|tpm`,
  *   over the store it is given ({@link Options.limiter}: Redis for replicas, else this process's
  *   memory). Each admitted request takes one rpm token and holds the window open 60 s / rpm
- *   longer; its tokens count toward tpm when it ends. Over either: 429 `RateLimited` with
- *   `retry-after` (when the window ends);
+ *   longer; its tokens count toward tpm when it ends (a workflow run's when the run ends,
+ *   `Identity.charge`). Over either: 429 `RateLimited` with `retry-after` (when the window ends);
  * - `maxConcurrent`: requests of the key in flight at once in this process; one more gets 429
  *   `RateLimited`.
  *
@@ -253,18 +253,22 @@ export const make = (keys: VirtualKeys.Service, options: Options = {}): Effect.E
         }
       })
 
+    // A request's tokens (or a workflow run's, when it ends) toward the key's tpm: counted whatever
+    // the window holds ("delay" adds them without refusing).
+    const countTokens = (info: VirtualKeys.KeyInfo, tokens: number): Effect.Effect<void> =>
+      info.limits.tpm === undefined || tokens <= 0
+        ? Effect.void
+        : limiter.consume({ algorithm: "fixed-window", onExceeded: "delay", window: WINDOW, limit: info.limits.tpm, key: `${budgetId(info)}:tpm`, tokens }).pipe(
+          Effect.timeout(timeout),
+          Effect.asVoid,
+          Effect.catch((error) => Effect.logWarning(`key ${info.name}: ${tokens} tokens could not be counted toward its tpm limit (${error.message})`))
+        )
+
     const release = (info: VirtualKeys.KeyInfo) => (record: Server.RequestRecord) =>
       Effect.gen(function*() {
         const id = budgetId(info)
         inFlight.set(id, (inFlight.get(id) ?? 1) - 1)
-        const tokens = record.tokensIn + record.tokensOut
-        if (info.limits.tpm !== undefined && tokens > 0) {
-          // Counted whatever the window holds: "delay" adds the tokens without refusing.
-          yield* limiter.consume({ algorithm: "fixed-window", onExceeded: "delay", window: WINDOW, limit: info.limits.tpm, key: `${id}:tpm`, tokens }).pipe(
-            Effect.timeout(timeout),
-            Effect.catch((error) => Effect.logWarning(`key ${info.name}: ${tokens} tokens could not be counted toward its tpm limit (${error.message})`))
-          )
-        }
+        yield* countTokens(info, record.tokensIn + record.tokensOut)
         if (store === undefined && Object.keys(budgetInput(info.limits)).length > 0) yield* save(info)
       })
 
@@ -291,6 +295,7 @@ export const make = (keys: VirtualKeys.Service, options: Options = {}): Effect.E
         return {
           name: info.name,
           release: release(info),
+          charge: (tokens: number) => countTokens(info, tokens),
           ...(tracker !== undefined ? { provide: BudgetTracker.withTracker(tracker) } : {})
         } satisfies Server.Identity
       })

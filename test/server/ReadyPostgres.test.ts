@@ -39,7 +39,7 @@ describe.runIf(postgresAvailable)("serve with a PostgreSQL ledger", { timeout: 1
             const body = down.json as Ready
             assert.isFalse(body.ready)
             assert.deepStrictEqual(body.failing, ["ledger"])
-            assert.match(body.checks["ledger"]!, /^cannot reach postgres:\/\//)
+            assert.include(body.checks["ledger"]!, "cannot reach the ledger's database")
             assert.notInclude(down.text, server!.password)
           } finally {
             server!.start()
