@@ -11,7 +11,7 @@
  * Beside the keys, the table `llm_connect_key_totals` keeps what each key's budget has consumed
  * (per key and period: `total`, or the UTC date of a per-day budget), written by `serve` after
  * each of the key's requests and read back when it starts: without a shared store (Redis), a
- * key's totals survive a restart of `serve` (ADR 0023). A key is named there by its name and
+ * key's totals survive a restart of `serve` (ADR 0024). A key is named there by its name and
  * creation time, so a key revoked and made again under the same name starts from zero.
  *
  * @since 0.1.0

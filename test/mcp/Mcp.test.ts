@@ -10,6 +10,9 @@ import { Effect, Layer, Result, Schema } from "effect"
 import * as McpClient from "effect/ai/McpClient"
 import * as McpProtocol from "effect/ai/McpProtocol"
 import * as ChildProcess from "effect/process/ChildProcess"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import * as Agent from "../../src/agent/Agent.ts"
 import * as BridgeContract from "../../src/bridge/BridgeContract.ts"
 import * as Mcp from "../../src/mcp/Mcp.ts"
@@ -107,6 +110,8 @@ describe("llm-connect mcp: our budgeted models for MCP hosts", () => {
       version: "1.0.0",
       timeout: "60 seconds",
       command: ChildProcess.make(pinnedNode, [sourceCondition, bin, "mcp", ...args], {
+        // Run journals and state go to a temp dir, not the repository.
+        cwd: mkdtempSync(join(tmpdir(), "llmc-mcp-")),
         env: { LLM_CONNECT_LEDGER: "off" },
         extendEnv: true
       }),
@@ -145,4 +150,35 @@ describe("llm-connect mcp: our budgeted models for MCP hosts", () => {
       const answer = yield* handlers[0]!.execute(call("llm_prompt", { prompt: "relay this" }))
       assert.strictEqual((answer as { content: string }).content, "relay this")
     }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)), 90_000)
+
+  it.live("--workflows: one tool per workflow with its inputs as JSON Schema, answering with the run's state; workflow_status reads it", () =>
+    Effect.gen(function*() {
+      const client = yield* McpClient.McpClient
+      const tools = yield* client.listTools()
+      assert.deepStrictEqual(tools.map((tool) => tool.name).sort(), ["prompt", "workflow_demo", "workflow_status"])
+      const demo = tools.find((tool) => tool.name === "workflow_demo")!
+      const input = (demo.inputSchema.properties as Record<string, { properties: Record<string, { type: string; description?: string; default?: unknown }> }>).input!
+      assert.deepStrictEqual(input.properties.topic, { type: "string", description: "What the article is about", default: "the tides" })
+      const ran = yield* client.callTool({ tool: demo, arguments: { input: { topic: "rivers" } } })
+      assert.notStrictEqual(ran.isError, true)
+      const run = ran.structuredContent as { runId: string; status: string; stepsDone: ReadonlyArray<string>; usage: { totalTokens: number } }
+      assert.strictEqual(run.status, "succeeded")
+      assert.deepStrictEqual([...run.stepsDone].sort(), ["draft_plain", "draft_vivid", "outline"])
+      assert.isAbove(run.usage.totalTokens, 0)
+      const status = tools.find((tool) => tool.name === "workflow_status")!
+      const read = yield* client.callTool({ tool: status, arguments: { runId: run.runId } })
+      assert.strictEqual((read.structuredContent as { status: string }).status, "succeeded")
+      // A run's budget below what one step needs: the run fails, as an error result with its state.
+      const starved = yield* client.callTool({ tool: demo, arguments: { input: {}, budget: { totalTokens: 5 } } })
+      assert.isTrue(starved.isError)
+      assert.strictEqual((starved.structuredContent as { status: string }).status, "failed")
+      const unknown = yield* client.callTool({ tool: status, arguments: { runId: "20260101-abcdef" } })
+      assert.isTrue(unknown.isError)
+      assert.include(unknown.content.flatMap((part) => (part.type === "text" ? [part.text] : [])).join(""), "NotFound")
+    }).pipe(Effect.provide(serverLayer([
+      "--provider",
+      "mock",
+      "--workflows",
+      `${repoRoot}examples/workflows`
+    ]))), 90_000)
 })

@@ -1,15 +1,16 @@
 /**
- * `llm-connect mcp`: an MCP server over stdio exposing our budgeted models as the tool `prompt`
- * (src/mcp/McpServe.ts), configured with the flags, environment and file the bridge takes.
+ * `llm-connect mcp`: an MCP server over stdio exposing our budgeted models as the tool `prompt`,
+ * and with `--workflows DIR` one tool per workflow (src/mcp/McpServe.ts), configured with the flags, environment and file the bridge takes.
  * stdout carries only MCP messages; logs go to stderr. It runs until the host closes stdin or
  * sends a signal. `effect/ai`'s MCP modules load only when this command runs.
  *
  * @since 0.1.0
  */
 import { NodeStdio } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
-import { Command } from "effect/cli"
+import { Effect, Layer, Option } from "effect"
+import { Command, Flag } from "effect/cli"
 import * as Bridge from "../../bridge/Bridge.ts"
+import * as WorkflowRuns from "../../server/WorkflowRuns.ts"
 import * as CliConfig from "../CliConfig.ts"
 import * as BudgetFlags from "../flags/BudgetFlags.ts"
 import * as ConfigFlags from "../flags/ConfigFlags.ts"
@@ -35,7 +36,12 @@ export const command = Command.make(
     resilience: ResilienceFlags.flags,
     ledger: ObservabilityFlags.recording,
     requestSize: RequestSizeFlags.flags,
-    config: ConfigFlags.config
+    config: ConfigFlags.config,
+    workflows: Flag.String("workflows").pipe(
+      Flag.withMetavar("DIR"),
+      Flag.withDescription("a folder of workflow YAML files: one tool workflow_NAME each, and workflow_status (default serve.workflows)"),
+      Flag.optional
+    )
   },
   Effect.fn("cli.mcp")(function*(input) {
     const McpServe = yield* Effect.promise(() => import("../../mcp/McpServe.ts"))
@@ -52,8 +58,13 @@ export const command = Command.make(
         configFile: ConfigFlags.configFile(input.config)
       })
       const bridge = yield* Bridge.make(resolved)
+      // The workflows of a folder, run as serve runs them (same registry, journal and limits).
+      const folder = Option.getOrUndefined(input.workflows) ?? resolved.config.serve.workflows
+      const runs = folder === undefined
+        ? undefined
+        : yield* WorkflowRuns.make({ bridge, workflows: yield* WorkflowRuns.load(folder), settings: resolved.config.serve.runs })
       // Until the host closes stdin (the server's protocol then ends) or a signal interrupts.
-      yield* Layer.launch(McpServe.layerStdio(bridge, { version: VERSION }).pipe(Layer.provide(NodeStdio.layer)))
+      yield* Layer.launch(McpServe.layerStdio(bridge, { version: VERSION, runs }).pipe(Layer.provide(NodeStdio.layer)))
     }))
   })
 ).pipe(
@@ -62,6 +73,7 @@ export const command = Command.make(
   ),
   Command.withExamples([
     { command: "llm-connect mcp --provider openai --max-cost-usd 1", description: "an MCP server for Claude Code or an IDE" },
+    { command: "llm-connect mcp --workflows ./workflows", description: "also one tool per workflow of a folder" },
     {
       command: "claude mcp add llm -- npx llm-connect mcp --provider openai",
       description: "register it with Claude Code"
