@@ -214,7 +214,7 @@ export const make = (keys: VirtualKeys.Service, options: Options = {}): Effect.E
     // A rate-limit refusal, a store failure (fail closed unless allowed), or admitted.
     const limited = (info: VirtualKeys.KeyInfo, what: "rpm" | "tpm", consumed: Effect.Effect<RateLimiter.ConsumeResult, RateLimiter.RateLimiterError>, limit: number) =>
       consumed.pipe(
-        // A store that does not answer (a client queueing commands while disconnected) is unreachable.
+        // A store that does not answer in time (Redis hung or overloaded) counts as unreachable.
         Effect.timeoutOrElse({
           duration: timeout,
           orElse: () =>
