@@ -1,0 +1,287 @@
+/**
+ * What `llm-connect serve` adds to a call (issue 16), against the same OpenAI-compatible mock at
+ * 0 ms (bench/openai-mock-server.ts), each target in its own process:
+ *
+ * - direct: the client calls the mock;
+ * - floor: a minimal `node:http` pass-through proxy (bench/passthrough-proxy.ts), the least an
+ *   HTTP hop in Node costs;
+ * - serve: `llm-connect serve` started as the CLI is (`node src/cli/bin.ts serve --port 0`, the
+ *   whole default stack: budget, retry, limits, observability, the usage ledger in SQLite; the
+ *   access log goes to a file, as stderr redirected), on `POST /v1/chat/completions` and on
+ *   `POST /execute`.
+ *
+ * Closed loop (autocannon, 1 and 100 connections): throughput, and serve / floor. Open loop (a
+ * fixed rate of half the floor's saturation throughput measured in this run; bench/internal/
+ * load.ts says why autocannon's `-R` is not an open loop, and its figures are printed beside for
+ * reference): p50 and p99 latency per target and serve's added latency over the floor. Then the
+ * bridge: a process per call (`llm-connect bridge`) vs one `bridge --jsonl` process vs
+ * `POST /execute`, wall ms per call and calls/s at 1 and a few in flight.
+ *
+ * The load generator, the mock, the floor and serve share the machine, so the figures that
+ * count are the ratios and differences against the floor measured in the same run: targets are
+ * interleaved in each of `--reps` rounds (the order rotating), figures are medians over rounds,
+ * and the load average is printed with them.
+ *
+ *   node bench/serve.ts [--quick] [--reps 3] [--seconds 3] [--spawns 3] [--calls 1000] [--concurrent 8]
+ *   node bench/serve.ts --serve-args "--cpu-prof --cpu-prof-dir=.prof"   # profile serve (stopped with SIGTERM)
+ */
+import autocannon from "autocannon"
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync, openSync, readFileSync, rmSync } from "node:fs"
+import { loadavg, tmpdir } from "node:os"
+import { join } from "node:path"
+import { createInterface } from "node:readline"
+import { client, closedLoop, openLoop, percentile, type Target } from "./internal/load.ts"
+import { argument, median, time } from "./internal/stats.ts"
+
+const QUICK = process.argv.includes("--quick")
+const REPS = argument("reps", QUICK ? 2 : 3)
+const SECONDS = argument("seconds", QUICK ? 2 : 3)
+const SPAWNS = argument("spawns", QUICK ? 2 : 3)
+const CALLS = argument("calls", QUICK ? 500 : 1000)
+const CONCURRENT = argument("concurrent", 8)
+const CONNECTIONS = [1, 100]
+const serveArgsIndex = process.argv.indexOf("--serve-args")
+const SERVE_NODE_ARGS = serveArgsIndex >= 0 ? process.argv[serveArgsIndex + 1]!.split(" ").filter((arg) => arg !== "") : []
+
+const bin = join(import.meta.dirname, "../src/cli/bin.ts")
+const home = mkdtempSync(join(tmpdir(), "llm-connect-bench-serve-"))
+const env = { HOME: home, XDG_STATE_HOME: join(home, "state"), LLM_CONNECT_KEY_DIR: join(home, "keys"), NO_COLOR: "1" }
+const children: Array<ChildProcess> = []
+const load = () => loadavg().map((value) => value.toFixed(1)).join(" / ")
+
+// A child that prints one line once it is ready; resolves with that line.
+const startChild = async (args: ReadonlyArray<string>, options: { env?: Record<string, string>; stderr?: number } = {}) => {
+  const child = spawn(process.execPath, args, { env: options.env ?? process.env, stdio: ["ignore", "pipe", options.stderr ?? "inherit"] })
+  children.push(child)
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once("line", resolve)
+    child.once("exit", (code) => reject(new Error(`${args.join(" ")} exited ${code} before it was ready`)))
+  })
+  return { child, line: line.trim() }
+}
+
+const MODEL = "gpt-4o-mini"
+const SYSTEM = "You are terse."
+const PROMPT = "Name the longest river in Africa."
+const chatBody = JSON.stringify({
+  model: MODEL,
+  messages: [{ role: "system", content: SYSTEM }, { role: "user", content: PROMPT }],
+  max_tokens: 100,
+  temperature: 0.2
+})
+const bridgeRequest = (id?: number) =>
+  JSON.stringify({ ...(id !== undefined ? { id } : {}), provider: "openai-compatible", model: MODEL, systemPrompt: SYSTEM, prompt: PROMPT, maxTokens: 100, temperature: 0.2 })
+
+const main = async () => {
+  console.log(`serve benchmark: ${process.version}, ${REPS} rounds, ${SECONDS} s per measurement; load average at start ${load()} (1 / 5 / 15 min)`)
+  const mock = await startChild([join(import.meta.dirname, "openai-mock-server.ts")])
+  const mockUrl = `http://127.0.0.1:${mock.line}`
+  const floor = await startChild([join(import.meta.dirname, "passthrough-proxy.ts"), "--upstream", mockUrl])
+  const floorUrl = `http://127.0.0.1:${floor.line}`
+  const providerFlags = ["--provider", "openai-compatible", "--base-url", `${mockUrl}/v1`, "--model", MODEL]
+  const serveLog = join(home, "serve.log")
+  const serve = await startChild([...SERVE_NODE_ARGS, bin, "serve", "--port", "0", ...providerFlags], { env, stderr: openSync(serveLog, "w") })
+  if (!/^listening on http:\/\/127\.0\.0\.1:\d+$/.test(serve.line)) throw new Error(`unexpected first line from serve: ${serve.line}`)
+  const serveUrl = serve.line.slice("listening on ".length)
+
+  const targets: ReadonlyArray<{ readonly name: string; readonly target: Target }> = [
+    { name: "direct (mock)", target: { url: `${mockUrl}/v1/chat/completions`, body: chatBody } },
+    { name: "floor (node:http proxy)", target: { url: `${floorUrl}/v1/chat/completions`, body: chatBody } },
+    { name: "serve /v1/chat/completions", target: { url: `${serveUrl}/v1/chat/completions`, body: chatBody } },
+    { name: "serve /execute", target: { url: `${serveUrl}/execute`, body: bridgeRequest() } }
+  ]
+  const FLOOR = 1
+  // Every target answers, and with the mock's reply.
+  for (const { name, target } of targets) {
+    const answer = await fetch(target.url, { method: "POST", headers: { "content-type": "application/json" }, body: target.body })
+    const text = await answer.text()
+    if (answer.status !== 200 || !text.includes("The Nile")) throw new Error(`${name}: ${answer.status} ${text}`)
+  }
+  const rotated = <A>(items: ReadonlyArray<A>, rep: number) => items.map((_, index) => items[(index + rep) % items.length]!)
+  const problems: Array<string> = []
+
+  // Closed loop: throughput.
+  const throughput = new Map<string, Array<number>>()
+  for (const connections of CONNECTIONS) {
+    for (const { target } of targets) await cannon(target, connections, 1) // warm-up
+    for (let rep = 0; rep < REPS; rep++) {
+      for (const { name, target } of rotated(targets, rep)) {
+        const result = await cannon(target, connections, SECONDS)
+        if (result.non2xx + result.errors > 0) problems.push(`${name}, ${connections} connections: ${result.non2xx} non-2xx, ${result.errors} errors`)
+        const key = `${name}@${connections}`
+        throughput.set(key, [...(throughput.get(key) ?? []), result["2xx"] / result.duration])
+      }
+    }
+  }
+  console.log(`\nclosed loop (autocannon), requests/s, medians of ${REPS} rounds of ${SECONDS} s; load average now ${load()}`)
+  console.log(`| target | ${CONNECTIONS.map((c) => `C=${c} req/s | x floor`).join(" | ")} |`)
+  console.log(`| --- | ${CONNECTIONS.map(() => "---: | ---:").join(" | ")} |`)
+  for (const { name } of targets) {
+    const cells = CONNECTIONS.map((c) => {
+      const mine = throughput.get(`${name}@${c}`)!
+      const floorRuns = throughput.get(`${targets[FLOOR]!.name}@${c}`)!
+      // Paired: each round's ratio to the floor measured in the same round.
+      return `${median(mine).toFixed(0)} | ${(median(mine.map((value, round) => value / floorRuns[round]!)) * 100).toFixed(0)} %`
+    })
+    console.log(`| ${name} | ${cells.join(" | ")} |`)
+  }
+
+  // Open loop at half the floor's saturation throughput.
+  const saturation = median(throughput.get(`${targets[FLOOR]!.name}@${CONNECTIONS.at(-1)}`)!)
+  const rate = Math.max(1, Math.floor(saturation / 2))
+  const open = new Map<string, Array<{ p50: number; p99: number; lag: number }>>()
+  const reference = new Map<string, Array<{ p50: number; p99: number }>>()
+  for (const { target } of targets) await openLoop(target, rate, 500) // warm-up
+  for (let rep = 0; rep < REPS; rep++) {
+    for (const { name, target } of rotated(targets, rep)) {
+      const result = await openLoop(target, rate, SECONDS * 1000)
+      if (result.ok !== result.sent) problems.push(`${name}, open loop: ${result.sent - result.ok} of ${result.sent} not 2xx`)
+      open.set(name, [...(open.get(name) ?? []), { p50: percentile(result.latencies, 50), p99: percentile(result.latencies, 99), lag: result.lagP99 }])
+      const bursty = await cannonRate(target, rate, SECONDS)
+      reference.set(name, [...(reference.get(name) ?? []), bursty])
+    }
+  }
+  const floorOpen = open.get(targets[FLOOR]!.name)!
+  console.log(`\nopen loop at ${rate} req/s (half the floor's ${saturation.toFixed(0)} req/s at C=${CONNECTIONS.at(-1)}), ms, medians of ${REPS} rounds of ${SECONDS} s; load average now ${load()}`)
+  console.log("| target | p50 | p99 | added p50 over floor | added p99 over floor | generator lag p99 | autocannon -R p50 / p99 |")
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+  for (const { name } of targets) {
+    const runs = open.get(name)!
+    const added = (pick: "p50" | "p99") => median(runs.map((run, round) => run[pick] - floorOpen[round]![pick])).toFixed(3)
+    const bursty = reference.get(name)!
+    console.log(
+      `| ${name} | ${median(runs.map((run) => run.p50)).toFixed(3)} | ${median(runs.map((run) => run.p99)).toFixed(3)} | ${added("p50")} | ${added("p99")} | ${
+        median(runs.map((run) => run.lag)).toFixed(3)
+      } | ${median(bursty.map((run) => run.p50)).toFixed(2)} / ${median(bursty.map((run) => run.p99)).toFixed(2)} |`
+    )
+  }
+
+  // Goals.
+  console.log("\ngoals (issue 16)")
+  for (const name of [targets[2]!.name, targets[3]!.name]) {
+    for (const c of CONNECTIONS) {
+      const mine = throughput.get(`${name}@${c}`)!
+      const floorRuns = throughput.get(`${targets[FLOOR]!.name}@${c}`)!
+      const ratio = median(mine.map((value, round) => value / floorRuns[round]!))
+      console.log(`- ${name}, closed loop C=${c}: ${(ratio * 100).toFixed(0)} % of the floor (goal >= 70 %): ${ratio >= 0.7 ? "met" : "NOT MET"}`)
+    }
+    const runs = open.get(name)!
+    const p50 = median(runs.map((run, round) => run.p50 - floorOpen[round]!.p50))
+    const p99 = median(runs.map((run, round) => run.p99 - floorOpen[round]!.p99))
+    console.log(`- ${name}, open loop: added p50 ${p50.toFixed(3)} ms (goal <= 0.5): ${p50 <= 0.5 ? "met" : "NOT MET"}; added p99 ${p99.toFixed(3)} ms (goal <= 2): ${p99 <= 2 ? "met" : "NOT MET"}`)
+  }
+
+  await bridgeCosts(providerFlags, targets[3]!.target)
+
+  if (problems.length > 0) {
+    console.log(`\nnot every request succeeded (the figures count 2xx answers only):\n- ${problems.join("\n- ")}`)
+  }
+  for (const child of children) child.kill("SIGTERM")
+  await new Promise<void>((resolve) => serve.child.once("exit", () => resolve()))
+  const logLines = readFileSync(serveLog, "utf8").split("\n").filter((line) => line.startsWith("{")).length
+  console.log(`\nserve wrote ${logLines} access-log lines; load average at the end ${load()}`)
+  rmSync(home, { recursive: true, force: true })
+}
+
+const cannon = (target: Target, connections: number, seconds: number) =>
+  autocannon({ url: target.url, method: "POST", headers: { "content-type": "application/json" }, body: target.body, connections, duration: seconds })
+
+// autocannon -R, for reference: its latencies, in fractional ms from its `response` events.
+const cannonRate = async (target: Target, rate: number, seconds: number) => {
+  const latencies: Array<number> = []
+  const instance = autocannon({
+    url: target.url,
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: target.body,
+    connections: 10,
+    overallRate: rate,
+    duration: seconds
+  })
+  instance.on("response", (_client, status, _bytes, responseTime) => {
+    if (status >= 200 && status < 300) latencies.push(responseTime)
+  })
+  await instance
+  latencies.sort((a, b) => a - b)
+  return { p50: percentile(latencies, 50), p99: percentile(latencies, 99) }
+}
+
+// The bridge three ways, all answering from the same mock through the openai-compatible provider.
+const bridgeCosts = async (providerFlags: ReadonlyArray<string>, execute: Target) => {
+  const few = Math.min(4, CONCURRENT)
+  const processPerCall = () =>
+    new Promise<boolean>((resolve) => {
+      const child = spawn(process.execPath, [bin, "bridge", ...providerFlags], { env, stdio: ["pipe", "pipe", "ignore"] })
+      let stdout = ""
+      child.stdout.on("data", (chunk) => (stdout += String(chunk)))
+      child.on("close", (code) => resolve(code === 0 && stdout.includes("The Nile")))
+      child.stdin.end(bridgeRequest())
+    })
+  const startJsonl = async () => {
+    const child = spawn(process.execPath, [bin, "bridge", "--jsonl", "--concurrency", String(Math.max(16, CONCURRENT)), ...providerFlags], {
+      env,
+      stdio: ["pipe", "pipe", "ignore"]
+    })
+    const waiting = new Map<number, (ok: boolean) => void>()
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      const answer = JSON.parse(line) as { id?: number; content?: string }
+      waiting.get(answer.id ?? -1)?.(answer.content !== undefined)
+      waiting.delete(answer.id ?? -1)
+    })
+    let nextId = 0
+    const call = () =>
+      new Promise<boolean>((resolve) => {
+        const id = nextId++
+        waiting.set(id, resolve)
+        child.stdin.write(`${bridgeRequest(id)}\n`)
+      })
+    const startup = await time(call)
+    const stop = () =>
+      new Promise<void>((resolve) => {
+        child.on("close", () => resolve())
+        child.stdin.end()
+      })
+    return { call, startup, stop }
+  }
+  const http = client(execute)
+  const post = async () => (await http.post()) === 200
+
+  const rows = new Map<string, Array<number>>()
+  const record = (key: string, result: { calls: number; failed: number; wallMs: number }) => {
+    if (result.failed > 0) throw new Error(`bridge, ${key}: ${result.failed} of ${result.calls} calls failed`)
+    rows.set(key, [...(rows.get(key) ?? []), result.wallMs / result.calls])
+  }
+  for (let index = 0; index < 50; index++) await post() // warm-up (serve is warm already)
+  for (let rep = 0; rep < REPS; rep++) {
+    record("spawn@1", await closedLoop(processPerCall, SPAWNS, 1))
+    record(`spawn@${few}`, await closedLoop(processPerCall, few, few))
+    const jsonl = await startJsonl()
+    rows.set("startup", [...(rows.get("startup") ?? []), jsonl.startup])
+    await closedLoop(jsonl.call, 50, 1) // warm-up
+    record("jsonl@1", await closedLoop(jsonl.call, CALLS, 1))
+    record(`jsonl@${CONCURRENT}`, await closedLoop(jsonl.call, CALLS, CONCURRENT))
+    await jsonl.stop()
+    record("execute@1", await closedLoop(post, CALLS, 1))
+    record(`execute@${CONCURRENT}`, await closedLoop(post, CALLS, CONCURRENT))
+  }
+  http.close()
+  const cell = (key: string) => {
+    const ms = median(rows.get(key)!)
+    return `${ms < 10 ? ms.toFixed(3) : ms.toFixed(0)} | ${(1000 / ms).toFixed(ms < 10 ? 0 : 2)}`
+  }
+  console.log(`\nbridge: wall ms per call and calls/s, openai-compatible provider on the 0 ms mock, ledger on; medians of ${REPS} rounds (${SPAWNS} + ${few} spawns, ${CALLS} calls per measurement); load average now ${load()}`)
+  console.log(`| way | C=1 ms/call | C=1 calls/s | C=${few}/${CONCURRENT} ms/call | calls/s |`)
+  console.log("| --- | ---: | ---: | ---: | ---: |")
+  console.log(`| process per call (\`llm-connect bridge\`; ${few} at once) | ${cell("spawn@1")} | ${cell(`spawn@${few}`)} |`)
+  console.log(`| \`bridge --jsonl\` (one process; ${CONCURRENT} in flight) | ${cell("jsonl@1")} | ${cell(`jsonl@${CONCURRENT}`)} |`)
+  console.log(`| \`POST /execute\` (keep-alive; ${CONCURRENT} in flight) | ${cell("execute@1")} | ${cell(`execute@${CONCURRENT}`)} |`)
+  console.log(`\`bridge --jsonl\` start-up to its first answer (paid once per process): ${median(rows.get("startup")!).toFixed(0)} ms`)
+}
+
+main().catch((error) => {
+  console.error(error)
+  for (const child of children) child.kill("SIGTERM")
+  rmSync(home, { recursive: true, force: true })
+  process.exit(1)
+})
