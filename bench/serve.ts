@@ -22,7 +22,7 @@
  * interleaved in each of `--reps` rounds (the order rotating), figures are medians over rounds,
  * and the load average is printed with them.
  *
- *   node bench/serve.ts [--quick] [--reps 3] [--seconds 3] [--spawns 3] [--calls 1000] [--concurrent 8] [--no-bridge]
+ *   node bench/serve.ts [--quick] [--reps 3] [--seconds 3] [--spawns 2] [--calls 1000] [--concurrent 8] [--no-bridge]
  *   node bench/serve.ts --serve-args "--cpu-prof --cpu-prof-dir=.prof"   # profile serve (stopped with SIGTERM)
  */
 import autocannon from "autocannon"
@@ -37,7 +37,7 @@ import { argument, median, time } from "./internal/stats.ts"
 const QUICK = process.argv.includes("--quick")
 const REPS = argument("reps", QUICK ? 2 : 3)
 const SECONDS = argument("seconds", QUICK ? 2 : 3)
-const SPAWNS = argument("spawns", QUICK ? 2 : 3)
+const SPAWNS = argument("spawns", 2)
 const CALLS = argument("calls", QUICK ? 500 : 1000)
 const CONCURRENT = argument("concurrent", 8)
 const CONNECTIONS = [1, 100]
@@ -172,41 +172,53 @@ const main = async () => {
   ]
   const goals: Array<string> = []
   for (const [index, { rate, reference, why }] of rates.entries()) {
+    // A target whose closed-loop maximum is below the rate would only show a queue growing for
+    // the length of the run: it is not measured at that rate.
+    const able = targets.filter(({ name }) => saturationOf(name) >= rate)
     const open = new Map<string, Array<{ p50: number; p99: number; lag: number }>>()
     const bursty = new Map<string, Array<{ p50: number; p99: number }>>()
-    for (const { target } of targets) await openLoop(target, rate, 500) // warm-up
+    for (const { target } of able) await openLoop(target, rate, 500) // warm-up
     for (let rep = 0; rep < REPS; rep++) {
-      for (const { name, target } of rotated(targets, rep)) {
+      for (const { name, target } of rotated(able, rep)) {
         const result = await openLoop(target, rate, SECONDS * 1000)
-        if (result.ok !== result.sent) problems.push(`${name}, open loop at ${rate} req/s: ${result.sent - result.ok} of ${result.sent} not 2xx`)
+        if (result.ok !== result.scheduled) {
+          problems.push(`${name}, open loop at ${rate} req/s: ${result.scheduled - result.ok} of ${result.scheduled} not answered 2xx (${result.scheduled - result.sent} dropped unsent)`)
+        }
         open.set(name, [...(open.get(name) ?? []), { p50: percentile(result.latencies, 50), p99: percentile(result.latencies, 99), lag: result.lagP99 }])
         if (reference) bursty.set(name, [...(bursty.get(name) ?? []), await cannonRate(target, rate, SECONDS)])
       }
     }
-    const floorOpen = open.get(targets[FLOOR]!.name)!
-    const added = (name: string, pick: "p50" | "p99") => median(open.get(name)!.map((run, round) => run[pick] - floorOpen[round]![pick]))
+    const floorOpen = open.get(targets[FLOOR]!.name)
+    const added = (name: string, pick: "p50" | "p99") =>
+      floorOpen === undefined || !open.has(name) ? Number.NaN : median(open.get(name)!.map((run, round) => run[pick] - floorOpen[round]![pick]))
     console.log(`\nopen loop at ${rate} req/s (${why}), ms, medians of ${REPS} rounds of ${SECONDS} s; load average now ${load()}`)
     console.log(`| target | p50 | p99 | added p50 over floor | added p99 over floor | generator lag p99 |${reference ? " autocannon -R p50 / p99 |" : ""}`)
     console.log(`| --- | ---: | ---: | ---: | ---: | ---: |${reference ? " ---: |" : ""}`)
     for (const { name } of targets) {
-      const runs = open.get(name)!
-      const over = saturationOf(name) < rate ? " (saturated: closed-loop max below this rate)" : ""
+      const runs = open.get(name)
+      if (runs === undefined) {
+        console.log(`| ${name} | saturated: its closed-loop maximum, ${saturationOf(name).toFixed(0)} req/s, is below this rate | | | | |${reference ? " |" : ""}`)
+        continue
+      }
       const cannonCell = reference
         ? ` ${median(bursty.get(name)!.map((run) => run.p50)).toFixed(2)} / ${median(bursty.get(name)!.map((run) => run.p99)).toFixed(2)} |`
         : ""
       console.log(
-        `| ${name}${over} | ${median(runs.map((run) => run.p50)).toFixed(3)} | ${median(runs.map((run) => run.p99)).toFixed(3)} | ${added(name, "p50").toFixed(3)} | ${
+        `| ${name} | ${median(runs.map((run) => run.p50)).toFixed(3)} | ${median(runs.map((run) => run.p99)).toFixed(3)} | ${added(name, "p50").toFixed(3)} | ${
           added(name, "p99").toFixed(3)
         } | ${median(runs.map((run) => run.lag)).toFixed(3)} |${cannonCell}`
       )
     }
     for (const name of [targets[2]!.name, targets[3]!.name]) {
+      const label = `- ${name}, open loop at ${rate} req/s${index === 0 ? " (the issue's rate)" : ""}`
+      if (!open.has(name)) {
+        goals.push(`${label}: NOT MET (saturated below the rate)`)
+        continue
+      }
       const p50 = added(name, "p50")
       const p99 = added(name, "p99")
       goals.push(
-        `- ${name}, open loop at ${rate} req/s${index === 0 ? " (the issue's rate)" : ""}: added p50 ${p50.toFixed(3)} ms (goal <= 0.5): ${p50 <= 0.5 ? "met" : "NOT MET"}; added p99 ${
-          p99.toFixed(3)
-        } ms (goal <= 2): ${p99 <= 2 ? "met" : "NOT MET"}`
+        `${label}: added p50 ${p50.toFixed(3)} ms (goal <= 0.5): ${p50 <= 0.5 ? "met" : "NOT MET"}; added p99 ${p99.toFixed(3)} ms (goal <= 2): ${p99 <= 2 ? "met" : "NOT MET"}`
       )
     }
   }
@@ -259,7 +271,7 @@ const cannonRate = async (target: Target, rate: number, seconds: number) => {
 
 // The bridge three ways, all answering from the same mock through the openai-compatible provider.
 const bridgeCosts = async (providerFlags: ReadonlyArray<string>, execute: Target) => {
-  const few = Math.min(4, CONCURRENT)
+  const few = Math.min(3, CONCURRENT)
   const processPerCall = () =>
     new Promise<boolean>((resolve) => {
       const child = spawn(process.execPath, [bin, "bridge", ...providerFlags], { env, stdio: ["pipe", "pipe", "ignore"] })

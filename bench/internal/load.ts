@@ -47,6 +47,9 @@ export const client = (target: Target) => {
 
 /** What one open-loop run measured. */
 export interface OpenLoopResult {
+  /** Requests the schedule called for. */
+  readonly scheduled: number
+  /** Requests sent (the others were dropped: `maxOutstanding` answers were already awaited). */
   readonly sent: number
   /** Answers with a 2xx status. */
   readonly ok: number
@@ -58,37 +61,45 @@ export interface OpenLoopResult {
 
 /**
  * Sends `rate` requests per second for `durationMs` on a fixed schedule (open loop: a slow
- * answer does not delay the next request), then waits for the answers still out.
+ * answer does not delay the next request), then waits for the answers still out. A target that
+ * cannot keep up would make the answers awaited grow for the whole run: past `maxOutstanding`
+ * at once, a due request is dropped (counted, not sent), so the run's time and memory stay
+ * bounded.
  */
-export const openLoop = async (target: Target, rate: number, durationMs: number): Promise<OpenLoopResult> => {
+export const openLoop = async (target: Target, rate: number, durationMs: number, maxOutstanding = 1_000): Promise<OpenLoopResult> => {
   const http = client(target)
-  const total = Math.max(1, Math.round((rate * durationMs) / 1000))
+  const scheduled = Math.max(1, Math.round((rate * durationMs) / 1000))
   const interval = 1000 / rate
-  const latencies = new Float64Array(total)
-  const lags = new Float64Array(total)
+  const latencies = new Float64Array(scheduled)
+  const lags = new Float64Array(scheduled)
   let ok = 0
+  let due = 0
   let sent = 0
+  let outstanding = 0
   const answers: Array<Promise<void>> = []
   const start = performance.now()
   await new Promise<void>((done) => {
     const tick = () => {
       const now = performance.now()
-      while (sent < total && start + sent * interval <= now) {
-        const index = sent++
+      while (due < scheduled && start + due * interval <= now) {
+        const index = due++
+        if (outstanding >= maxOutstanding) continue
         const written = performance.now()
-        lags[index] = written - (start + index * interval)
+        lags[sent++] = written - (start + index * interval)
+        outstanding++
         answers.push(http.post().then((status) => {
+          outstanding--
           if (status >= 200 && status < 300) latencies[ok++] = performance.now() - written
         }))
       }
-      if (sent < total) setTimeout(tick, 1)
+      if (due < scheduled) setTimeout(tick, 1)
       else done()
     }
     tick()
   })
   await Promise.all(answers)
   http.close()
-  return { sent, ok, latencies: latencies.subarray(0, ok).sort(), lagP99: percentile(lags.sort(), 99) }
+  return { scheduled, sent, ok, latencies: latencies.subarray(0, ok).sort(), lagP99: percentile(lags.subarray(0, sent).sort(), 99) }
 }
 
 /** What one closed-loop run measured. */

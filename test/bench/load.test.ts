@@ -151,6 +151,7 @@ describe("bench/internal/load.ts", () => {
 
   it("openLoop sends rate x duration requests on its schedule and times each 2xx answer", async () => {
     const result = await openLoop({ url: `${proxy.url}/v1/chat/completions`, body: "{}" }, 200, 250)
+    expect(result.scheduled).toBe(50)
     expect(result.sent).toBe(50)
     expect(result.ok).toBe(50)
     expect(result.latencies.length).toBe(50)
@@ -158,7 +159,24 @@ describe("bench/internal/load.ts", () => {
     expect(result.latencies[0]!).toBeGreaterThan(0)
     expect(Number.isFinite(result.lagP99)).toBe(true)
     const refused = await openLoop({ url: `${proxy.url}/missing`, body: "{}" }, 100, 100)
+    expect(refused.scheduled).toBe(10)
     expect(refused.sent).toBe(10)
     expect(refused.ok).toBe(0)
+  })
+
+  it("openLoop drops (counts, does not send) what is due while maxOutstanding answers are awaited", async () => {
+    const slow = createServer((incoming, outgoing) => {
+      incoming.resume()
+      setTimeout(() => outgoing.end("{}"), 300)
+    })
+    await new Promise<void>((resolve) => slow.listen(0, "127.0.0.1", resolve))
+    try {
+      const result = await openLoop({ url: `http://127.0.0.1:${(slow.address() as AddressInfo).port}/`, body: "{}" }, 100, 100, 5)
+      expect(result.scheduled).toBe(10)
+      expect(result.sent).toBe(5)
+      expect(result.ok).toBe(5)
+    } finally {
+      await new Promise<void>((resolve) => slow.close(() => resolve()))
+    }
   })
 })
