@@ -93,14 +93,20 @@ const main = async () => {
   const serve = await startChild([...SERVE_NODE_ARGS, bin, "serve", "--port", "0", ...providerFlags], { env, stderr: openSync(serveLog, "w") })
   if (!/^listening on http:\/\/127\.0\.0\.1:\d+$/.test(serve.line)) throw new Error(`unexpected first line from serve: ${serve.line}`)
   const serveUrl = serve.line.slice("listening on ".length)
+  const core = await startChild([join(import.meta.dirname, "serve-core-server.ts"), "--access-log"], { stderr: openSync(join(home, "core.log"), "w") })
+  const coreUrl = `http://127.0.0.1:${core.line}`
 
   // Each target with the process in front of the mock (none for direct calls), whose CPU per request is measured.
   const targets: ReadonlyArray<{ readonly name: string; readonly target: Target; readonly pid: number | undefined }> = [
     { name: "direct (mock)", target: { url: `${mockUrl}/v1/chat/completions`, body: chatBody }, pid: undefined },
     { name: "floor (node:http proxy)", target: { url: `${floorUrl}/v1/chat/completions`, body: chatBody }, pid: floor.child.pid },
     { name: "serve /v1/chat/completions", target: { url: `${serveUrl}/v1/chat/completions`, body: chatBody }, pid: serve.child.pid },
-    { name: "serve /execute", target: { url: `${serveUrl}/execute`, body: bridgeRequest() }, pid: serve.child.pid }
+    { name: "serve /execute", target: { url: `${serveUrl}/execute`, body: bridgeRequest() }, pid: serve.child.pid },
+    // serve's HTTP core with a fixed answer and no model call (bench/serve-core-server.ts): compare with direct.
+    { name: "serve's HTTP core alone (no model call)", target: { url: `${coreUrl}/v1/chat/completions`, body: chatBody }, pid: core.child.pid }
   ]
+  const DIRECT = 0
+  const CORE = 4
   const FLOOR = 1
   // Every target answers, and with the mock's reply.
   for (const { name, target } of targets) {
@@ -158,6 +164,15 @@ const main = async () => {
     const cells = CONNECTIONS.map((c) => ["server", "mock", "generator"].map((part) => cpuCell(`${name}@${c}:${part}`)).join(" / "))
     console.log(`| ${name} | ${cells.join(" | ")} |`)
   }
+
+  const versus = (name: string, base: string, c: number) => {
+    const mine = throughput.get(`${name}@${c}`)!
+    const theirs = throughput.get(`${base}@${c}`)!
+    return median(mine.map((value, round) => value / theirs[round]!))
+  }
+  console.log(`\nserve's HTTP core alone (Effect NodeHttpServer + router + Server.ts guards + access log, a fixed answer) against the mock (a bare node:http server, the same answer): ${
+    CONNECTIONS.map((c) => `C=${c} ${(versus(targets[CORE]!.name, targets[DIRECT]!.name, c) * 100).toFixed(0)} % of its throughput, ${cpuCell(`${targets[CORE]!.name}@${c}:server`)} vs ${cpuCell(`${targets[DIRECT]!.name}@${c}:mock`)} CPU µs per request`).join("; ")
+  }`)
 
   // Open loop at half the floor's saturation throughput (the issue's rate) and, when a target
   // saturates below that, also at half the slowest target's saturation (a rate every target sustains).
