@@ -8,12 +8,17 @@
  * - serve: `llm-connect serve` started as the CLI is (`node src/cli/bin.ts serve --port 0`, the
  *   whole default stack: budget, retry, limits, observability, the usage ledger in SQLite; the
  *   access log goes to a file, as stderr redirected), on `POST /v1/chat/completions` and on
- *   `POST /execute`.
+ *   `POST /execute`;
+ * - serve's HTTP core alone (bench/serve-core-server.ts): `Server.make` with one route answering
+ *   the mock's JSON and no model call, to set beside direct (the mock is a bare `node:http`
+ *   server answering the same JSON).
  *
- * Closed loop (autocannon, 1 and 100 connections): throughput, and serve / floor. Open loop (a
- * fixed rate of half the floor's saturation throughput measured in this run; bench/internal/
- * load.ts says why autocannon's `-R` is not an open loop, and its figures are printed beside for
- * reference): p50 and p99 latency per target and serve's added latency over the floor. Then the
+ * Closed loop (autocannon, 1 and 100 connections): throughput, serve / floor, and the CPU per
+ * request of each process (user + system from /proc, Linux). Open loop (a fixed rate of half the
+ * floor's saturation throughput measured in this run, and, when a target saturates below that,
+ * half the slowest target's; ADR 0022 and bench/internal/load.ts say why autocannon's `-R` is not
+ * an open loop, and its figures are printed beside for reference): p50 and p99 latency per
+ * target and serve's added latency over the floor. Then the
  * bridge: a process per call (`llm-connect bridge`) vs one `bridge --jsonl` process vs
  * `POST /execute`, wall ms per call and calls/s at 1 and a few in flight.
  *
