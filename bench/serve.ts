@@ -16,7 +16,7 @@
  * Closed loop (autocannon, 1 and 100 connections): throughput, serve / floor, and the CPU per
  * request of each process (user + system from /proc, Linux). Open loop (a fixed rate of half the
  * floor's saturation throughput measured in this run, and, when a target saturates below that,
- * half the slowest target's; ADR 0022 and bench/internal/load.ts say why autocannon's `-R` is not
+ * half the slowest target's; ADR 0025 and bench/internal/load.ts say why autocannon's `-R` is not
  * an open loop, and its figures are printed beside for reference): p50 and p99 latency per
  * target and serve's added latency over the floor. Then the
  * bridge: a process per call (`llm-connect bridge`) vs one `bridge --jsonl` process vs
