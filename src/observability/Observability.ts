@@ -502,23 +502,29 @@ export const wrap = (
             })
           )
         })
-      let stream = next(call.forwarded).pipe(
+      const parts = next(call.forwarded).pipe(
         Stream.map(onPart),
         Stream.onExit((exit) => (Exit.isSuccess(exit) && last !== undefined ? recordOnce(exit) : Effect.void))
       )
-      if (call.attempts !== undefined) stream = Stream.provideService(stream, CurrentAttempts, call.attempts)
+      // The call's services (log annotations, totals, attempts, then its span), added to the
+      // context once: the stream's pulls then switch to it in one step (a `provideService` per
+      // service would copy the context once each, on every pull).
+      let provided = Context.add(context, References.CurrentLogAnnotations, call.annotations)
+      if (call.totals !== undefined) provided = Context.add(provided, CallContext.CurrentTotals, call.totals)
+      if (call.attempts !== undefined) provided = Context.add(provided, CurrentAttempts, call.attempts)
       const opened = call.spans
         ? Effect.map(Effect.makeSpan(GenAiAttributes.spanName(call.facts.model), spanOptions(call)), (made) => {
           span = made
         })
         : Effect.void
-      const inner = stream
-      stream = Stream.unwrap(Effect.map(
-        Effect.acquireRelease(opened, (_, exit) => recordOnce(exit)),
-        () => (span === undefined ? inner : Stream.provideService(inner, Tracer.ParentSpan, span))
-      ))
-      stream = Stream.provideService(stream, References.CurrentLogAnnotations, call.annotations)
-      return Effect.succeed(call.totals === undefined ? stream : Stream.provideService(stream, CallContext.CurrentTotals, call.totals))
+      const withContext = provided
+      return Effect.provideContext(
+        Effect.map(
+          Effect.acquireRelease(opened, (_, exit) => recordOnce(exit)),
+          () => Stream.provideContext(parts, span === undefined ? withContext : Context.add(withContext, Tracer.ParentSpan, span))
+        ),
+        withContext
+      )
     }))
 
   return LanguageModel.wrap(inner, { generate, stream })

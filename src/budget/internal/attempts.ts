@@ -23,7 +23,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, type Clock, Effect, Exit, Stream } from "effect"
+import { Array as Arr, Cause, type Clock, Effect, Exit, Stream } from "effect"
 import * as CallContext from "../../CallContext.ts"
 import * as LlmError from "../../LlmError.ts"
 import type { LlmRequest } from "../../LlmRequest.ts"
@@ -202,7 +202,7 @@ export class Call implements CallContext.AttemptBudget {
     return Stream.unwrap(Effect.map(
       Effect.acquireRelease(started, (held, exit) => (state.finished ? Effect.void : this.settleStream(held, target, state, exit))),
       (held) => {
-        const parts = send(state.request).pipe(Stream.mapEffect((part) => this.onPart(part, held, target, state)))
+        const parts = Stream.mapArrayEffect(send(state.request), (chunk) => mapChunk(chunk, (part) => this.onPart(part, held, target, state)))
         if (!own) return parts
         const withRoom = Stream.provideService(parts, CallContext.RemainingBudget, held.remaining)
         return held.loweredFrom === undefined ? withRoom : Stream.concat(Stream.fromEffectDrain(logLowered(held)), withRoom)
@@ -245,14 +245,14 @@ export class Call implements CallContext.AttemptBudget {
    * finish part reports the totals before it goes on (the layer above writes its ledger row as it
    * sees the finish part, before this stream's scope closes).
    */
-  outerPart(part: StreamPart.StreamPart, totals?: CallContext.CallTotals | undefined): Effect.Effect<StreamPart.StreamPart> {
+  outerPart(part: StreamPart.StreamPart, totals?: CallContext.CallTotals | undefined): StreamPart.StreamPart | Effect.Effect<StreamPart.StreamPart> {
     const first = this.first
     if (first === undefined) {
       if (part.type === "finish") this.report(totals)
-      return Effect.succeed(part)
+      return part
     }
     const state = this.streaming ??= newStreaming(this.request)
-    if (part.type !== "finish") return Effect.succeed(track(state, part))
+    if (part.type !== "finish") return track(state, part)
     this.first = undefined
     this.attempts += 1
     state.finished = true
@@ -260,6 +260,17 @@ export class Call implements CallContext.AttemptBudget {
       this.report(totals)
       return { ...part, response }
     })
+  }
+
+  /**
+   * The call's own stream, its parts passed through {@link outerPart} a chunk at a time (one
+   * step per chunk, the chunks kept as they came; only a finish part takes an effect).
+   */
+  outerStream(
+    parts: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>,
+    totals: CallContext.CallTotals | undefined
+  ): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> {
+    return Stream.mapArrayEffect(parts, (chunk) => mapChunk(chunk, (part) => this.outerPart(part, totals)))
   }
 
   /** Settles the call's own stream when it ends (see {@link succeeded}). */
@@ -417,8 +428,8 @@ export class Call implements CallContext.AttemptBudget {
     held: BudgetTracker.Reservation,
     target: CallContext.AttemptTarget,
     state: Streaming
-  ): Effect.Effect<StreamPart.StreamPart> {
-    if (part.type !== "finish") return Effect.succeed(track(state, part))
+  ): StreamPart.StreamPart | Effect.Effect<StreamPart.StreamPart> {
+    if (part.type !== "finish") return track(state, part)
     state.finished = true
     return Effect.map(this.settleSuccess(held, target, state.request, part.response), (response) => ({ ...part, response }))
   }
@@ -443,6 +454,29 @@ export class Call implements CallContext.AttemptBudget {
     totals.costUsd = this.unpriced && this.nanos === 0 ? undefined : Money.toUsd(this.nanos)
     totals.priced = !this.unpriced
   }
+}
+
+// Maps the parts of one chunk in order, synchronously until a part needs an effect (a finish
+// part that settles): one step per chunk instead of one per part, and the chunk kept whole.
+const mapChunk = (
+  parts: Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>,
+  f: (part: StreamPart.StreamPart) => StreamPart.StreamPart | Effect.Effect<StreamPart.StreamPart>
+): Effect.Effect<Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>> => {
+  let out: Array<StreamPart.StreamPart> | undefined
+  for (let index = 0; index < parts.length; index++) {
+    const mapped = f(parts[index]!)
+    if (Effect.isEffect(mapped)) {
+      const before = out ?? parts.slice(0, index)
+      return Effect.flatMap(mapped, (part): Effect.Effect<Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>> => {
+        const head = Arr.append(before, part)
+        const rest = parts.slice(index + 1)
+        return Arr.isArrayNonEmpty(rest) ? Effect.map(mapChunk(rest, f), (tail) => Arr.appendAll(head, tail)) : Effect.succeed(head)
+      })
+    }
+    if (out === undefined && mapped !== parts[index]) out = parts.slice(0, index)
+    if (out !== undefined) out.push(mapped)
+  }
+  return Effect.succeed(out !== undefined && Arr.isArrayNonEmpty(out) ? out : parts)
 }
 
 const track = (state: Streaming, part: StreamPart.StreamPart): StreamPart.StreamPart => {
