@@ -27,6 +27,7 @@
  */
 import { Clock, Context, Effect, Layer, type Scope, Stream } from "effect"
 import * as CallContext from "../CallContext.ts"
+import * as Streams from "../internal/streams.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import type * as LlmError from "../LlmError.ts"
 import type { LlmRequest } from "../LlmRequest.ts"
@@ -185,7 +186,7 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
     })
 
   const stream = (request: LlmRequest, next: LanguageModel.Service["stream"]): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
-    Stream.unwrap(Effect.withFiber((fiber): Effect.Effect<Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>, LlmError.LlmError, Scope.Scope> => {
+    Streams.unwrapScoped(Effect.withFiber((fiber): Effect.Effect<Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>, LlmError.LlmError, Scope.Scope> => {
       const current = fiber.getRef(BudgetTracker.CurrentBudget) ?? tracker
       const target = targetOf(request)
       if (current === undefined) {

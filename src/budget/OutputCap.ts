@@ -28,6 +28,7 @@
  * @since 0.1.0
  */
 import { Effect, Stream } from "effect"
+import * as Streams from "../internal/streams.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
 import type { LlmRequest } from "../LlmRequest.ts"
@@ -76,7 +77,7 @@ export const guard = (
   model: string | undefined
 ): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> => {
   if (cap === undefined) return parts
-  return Stream.suspend(() => {
+  return Streams.suspend(() => {
     // Per stream: the text so far and an upper bound on its tokens. A token is at least one UTF-8
     // byte, so while the bytes stay within the cap nothing is counted (most answers end there);
     // past that, the whole text is counted once, then each delta's count is added.
@@ -109,7 +110,7 @@ export const guard = (
           ? check((part.name ?? "") + part.argumentsDelta)
           : false
       ),
-      Stream.concat(Stream.suspend(() => passed === undefined ? Stream.empty : Stream.fail(cutOffError(provider, model, cap, passed))))
+      Stream.concat(Streams.suspend(() => passed === undefined ? Stream.empty : Stream.fail(cutOffError(provider, model, cap, passed))))
     )
   })
 }

@@ -27,6 +27,7 @@
 import { Cause, Clock, Context, Effect, Exit, type Fiber, Layer, Option, Random, Ref, References, Stream, Tracer } from "effect"
 import * as LogLevel from "effect/LogLevel"
 import * as CallContext from "../CallContext.ts"
+import * as Streams from "../internal/streams.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
 import * as Estimate from "../budget/Estimate.ts"
@@ -453,7 +454,7 @@ export const wrap = (
   // runs after them. The span is this layer's own for the same reason, ended once the call is
   // recorded.
   const stream = (request: LlmRequest, next: LanguageModel.Service["stream"]): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
-    Stream.unwrap(Effect.withFiber((fiber) => {
+    Streams.unwrapScoped(Effect.withFiber((fiber) => {
       const call = prepare(fiber, request)
       const clock = fiber.getRef(Clock.Clock)
       const context = fiber.context

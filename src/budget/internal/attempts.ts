@@ -32,6 +32,7 @@ import * as Money from "../../pricing/Money.ts"
 import * as PriceTable from "../../pricing/PriceTable.ts"
 import type { Price } from "../../pricing/prices.ts"
 import type * as StreamPart from "../../StreamPart.ts"
+import * as Streams from "../../internal/streams.ts"
 import * as Tokenizer from "../../Tokenizer.ts"
 import * as Usage from "../../Usage.ts"
 import type * as BudgetTracker from "../BudgetTracker.ts"
@@ -199,7 +200,7 @@ export class Call implements CallContext.AttemptBudget {
       state.request = withCap(request, held)
       return held
     })
-    return Stream.unwrap(Effect.map(
+    return Streams.unwrapScoped(Effect.map(
       Effect.acquireRelease(started, (held, exit) => (state.finished ? Effect.void : this.settleStream(held, target, state, exit))),
       (held) => {
         const parts = Stream.mapArrayEffect(send(state.request), (chunk) => mapChunk(chunk, (part) => this.onPart(part, held, target, state)))

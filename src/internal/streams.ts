@@ -1,0 +1,49 @@
+/**
+ * Stream constructors for the layers' hot paths: a stream made when it starts, from the fiber
+ * that starts it, at no cost per pull.
+ *
+ * `Stream.unwrap(Effect.withFiber(...))` adds an `Effect.suspend` to every pull of the stream it
+ * makes, and `Stream.suspend` records every stream it makes in a `WeakMap`; a streamed call goes
+ * through a dozen of them (one or two per layer). These make the same streams with one step when
+ * the stream starts and nothing per pull.
+ *
+ * @internal
+ */
+import { Channel, Effect, type Fiber, Scope, Stream } from "effect"
+
+/**
+ * The stream `f` makes from the fiber that starts it (`Stream.unwrap(Effect.withFiber(fiber =>
+ * Effect.succeed(f(fiber))))`, without the cost per pull).
+ *
+ * @internal
+ */
+export const withFiber = <A, E, R>(f: (fiber: Fiber.Fiber<unknown, unknown>) => Stream.Stream<A, E, R>): Stream.Stream<A, E, R> =>
+  Stream.fromChannel(
+    Channel.fromTransform((upstream, scope) =>
+      Effect.withFiber((fiber) => Channel.toTransform(Stream.toChannel(f(fiber)))(upstream, scope))
+    )
+  )
+
+/**
+ * The stream `f` makes when it starts (`Stream.suspend`, without recording it).
+ *
+ * @internal
+ */
+export const suspend = <A, E, R>(f: () => Stream.Stream<A, E, R>): Stream.Stream<A, E, R> =>
+  Stream.fromChannel(Channel.fromTransform((upstream, scope) => Effect.suspend(() => Channel.toTransform(Stream.toChannel(f()))(upstream, scope))))
+
+/**
+ * The stream an effect makes when the stream starts, the effect run in the stream's scope
+ * (`Stream.unwrap`, without the cost per pull: the effect runs as the stream starts rather than
+ * at its first pull, which is the same moment for a stream that is read).
+ *
+ * @internal
+ */
+export const unwrapScoped = <A, E, R, E2, R2>(
+  effect: Effect.Effect<Stream.Stream<A, E, R>, E2, R2>
+): Stream.Stream<A, E | E2, R | Exclude<R2, Scope.Scope>> =>
+  Stream.fromChannel(
+    Channel.fromTransform((upstream, scope: Scope.Scope) =>
+      Effect.flatMap(Effect.provideService(effect, Scope.Scope, scope), (stream) => Channel.toTransform(Stream.toChannel(stream))(upstream, scope))
+    )
+  )
