@@ -204,10 +204,10 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
           const reservation = call.reservation
           const capped = call.outerStream(next(Attempts.withCap(request, reservation)), totals)
           // Only a budget with a deadline watches it: `interruptWhen` hands each part over at a rendezvous.
-          // The call context in one context update per pull (one `provideService` each would be three).
-          const parts = Stream.updateContext(
+          // The call context made once; each pull switches to it (`provideService` copies the context per pull, per service).
+          const parts = Streams.inContext(
             current.deadlineAt === undefined ? capped : Stream.interruptWhen(capped, deadlineWatch(current)),
-            callContext(reservation, call)
+            callContext(reservation, call)(fiber.context)
           )
           return reservation.loweredFrom === undefined ? parts : Stream.concat(Stream.fromEffectDrain(Attempts.logLowered(reservation)), parts)
         }

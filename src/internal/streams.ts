@@ -9,7 +9,7 @@
  *
  * @internal
  */
-import { Channel, Effect, type Fiber, Scope, Stream } from "effect"
+import { Channel, type Context, Effect, type Fiber, Scope, Stream } from "effect"
 
 /**
  * The stream `f` makes from the fiber that starts it (`Stream.unwrap(Effect.withFiber(fiber =>
@@ -47,3 +47,17 @@ export const unwrapScoped = <A, E, R, E2, R2>(
       Effect.flatMap(Effect.provideService(effect, Scope.Scope, scope), (stream) => Channel.toTransform(Stream.toChannel(stream))(upstream, scope))
     )
   )
+
+/**
+ * Runs a stream, its start and each of its pulls, in `context`: a context made once, from the
+ * context the stream starts in, with the services it adds. (`Stream.provideContext` and
+ * `Stream.provideService` copy the context on every pull, one copy per service.)
+ *
+ * @internal
+ */
+export const inContext = <A, E>(stream: Stream.Stream<A, E>, context: Context.Context<never>): Stream.Stream<A, E> => {
+  const within = <X, Y>(effect: Effect.Effect<X, Y>): Effect.Effect<X, Y> => Effect.updateContext(effect, () => context)
+  return Stream.fromChannel(
+    Channel.fromTransform((upstream, scope) => Effect.map(within(Channel.toTransform(Stream.toChannel(stream))(upstream, scope)), within))
+  )
+}

@@ -508,8 +508,8 @@ export const wrap = (
         Stream.onExit((exit) => (Exit.isSuccess(exit) && last !== undefined ? recordOnce(exit) : Effect.void))
       )
       // The call's services (log annotations, totals, attempts, then its span), added to the
-      // context once: the stream's pulls then switch to it in one step (a `provideService` per
-      // service would copy the context once each, on every pull).
+      // context once: the stream's pulls then switch to it in one step (`Stream.provideService`
+      // copies the context on every pull, once per service).
       let provided = Context.add(context, References.CurrentLogAnnotations, call.annotations)
       if (call.totals !== undefined) provided = Context.add(provided, CallContext.CurrentTotals, call.totals)
       if (call.attempts !== undefined) provided = Context.add(provided, CurrentAttempts, call.attempts)
@@ -522,7 +522,7 @@ export const wrap = (
       return Effect.provideContext(
         Effect.map(
           Effect.acquireRelease(opened, (_, exit) => recordOnce(exit)),
-          () => Stream.provideContext(parts, span === undefined ? withContext : Context.add(withContext, Tracer.ParentSpan, span))
+          () => Streams.inContext(parts, span === undefined ? withContext : Context.add(withContext, Tracer.ParentSpan, span))
         ),
         withContext
       )
