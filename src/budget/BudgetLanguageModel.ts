@@ -197,7 +197,18 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
       const price = reservePrice(prices, inner, target.model)
       const ask: BudgetTracker.Ask = { request, provider: target.provider, model: target.model, price }
       const totals = fiber.getRef(CallContext.CurrentTotals)
-      const admitted = Effect.map(current.reserve(ask), (reservation) => new Attempts.Call(current, prices, request, target, price, reservation))
+      // A tracker on a memory store reserves in this step and commits the finish part in the step
+      // that sees it, by the fiber's clock (as `generate` does); any other, through its effects.
+      const ops = LocalStore.trackerOps(current)
+      const admitted: Effect.Effect<Attempts.Call, LlmError.LlmError> = ops === undefined
+        ? Effect.map(current.reserve(ask), (reservation) => new Attempts.Call(current, prices, request, target, price, reservation))
+        : Effect.suspend(() => {
+          const clock = fiber.getRef(Clock.Clock)
+          const reserved = ops.reserveNow(ask, clock.currentTimeMillisUnsafe())
+          return Effect.isEffect(reserved)
+            ? Effect.map(reserved, (reservation) => new Attempts.Call(current, prices, request, target, price, reservation, clock))
+            : Effect.succeed(new Attempts.Call(current, prices, request, target, price, reserved, clock))
+        })
       return Effect.map(
         Effect.acquireRelease(admitted, (call, exit) => call.streamEnded(exit, totals)),
         (call) => {
