@@ -419,10 +419,10 @@ const runStream = (
   const subject = { provider: inner.provider, model: request.model ?? inner.defaultModel }
   const callTimeoutMs = request.timeoutMs ?? policy.callTimeoutMs
   let attempts = 0
-  // Set when the call starts, with a call timeout: each attempt's watchdog also watches the call's end.
+  // Set when the call starts, with a call timeout: each attempt's timeouts also watch the call's end.
   let call: Timeout.CallBound | undefined
   const timed = policy.attemptTimeoutMs !== undefined || policy.streamIdleTimeoutMs !== undefined || callTimeoutMs !== undefined
-  // The watchdog reads its stream ahead of the consumer (Timeout.stream), so it wraps the
+  // The timeouts read their stream ahead of the consumer (Timeout.stream), so they wrap the
   // attempt budget too: every part received from the provider is counted by the budget, read by
   // the consumer or not (a consumer that stops early is charged what was received, not what it read).
   const watched = (parts: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>) =>
@@ -461,7 +461,7 @@ const runStream = (
     )
   })
   if (callTimeoutMs === undefined) return retried
-  // The call timeout bounds the whole stream: each attempt's watchdog fails it at the call's end,
+  // The call timeout bounds the whole stream: each attempt's timeouts fail it at the call's end,
   // and no retry waits past it (the deadline the schedule reads).
   return Stream.unwrap(Effect.gen(function*() {
     const startedAt = yield* Clock.currentTimeMillis
