@@ -9,7 +9,8 @@
  *
  * @internal
  */
-import { Channel, type Context, Effect, type Fiber, Scope, Stream } from "effect"
+import { Array as Arr, Channel, type Context, Effect, type Fiber, Scope, Stream } from "effect"
+import type * as StreamPart from "../StreamPart.ts"
 
 /**
  * The stream `f` makes from the fiber that starts it (`Stream.unwrap(Effect.withFiber(fiber =>
@@ -60,4 +61,33 @@ export const inContext = <A, E>(stream: Stream.Stream<A, E>, context: Context.Co
   return Stream.fromChannel(
     Channel.fromTransform((upstream, scope) => Effect.map(within(Channel.toTransform(Stream.toChannel(stream))(upstream, scope)), within))
   )
+}
+
+/**
+ * Maps the parts of one chunk in order, synchronously until a part needs an effect (a finish
+ * part that settles something): for `Stream.mapArrayEffect`, one step per chunk instead of one
+ * per part (`Stream.mapEffect` and `Stream.tap` split every chunk into single parts), the chunk
+ * kept whole when no part changed.
+ *
+ * @internal
+ */
+export const mapChunk = (
+  parts: Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>,
+  f: (part: StreamPart.StreamPart) => StreamPart.StreamPart | Effect.Effect<StreamPart.StreamPart>
+): Effect.Effect<Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>> => {
+  let out: Array<StreamPart.StreamPart> | undefined
+  for (let index = 0; index < parts.length; index++) {
+    const mapped = f(parts[index]!)
+    if (Effect.isEffect(mapped)) {
+      const before = out ?? parts.slice(0, index)
+      return Effect.flatMap(mapped, (part): Effect.Effect<Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>> => {
+        const head = Arr.append(before, part)
+        const rest = parts.slice(index + 1)
+        return Arr.isArrayNonEmpty(rest) ? Effect.map(mapChunk(rest, f), (tail) => Arr.appendAll(head, tail)) : Effect.succeed(head)
+      })
+    }
+    if (out === undefined && mapped !== parts[index]) out = parts.slice(0, index)
+    if (out !== undefined) out.push(mapped)
+  }
+  return Effect.succeed(out !== undefined && Arr.isArrayNonEmpty(out) ? out : parts)
 }

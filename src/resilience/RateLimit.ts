@@ -259,14 +259,17 @@ export const make = (
         let settled = false
         let streamed = ""
         return next(request).pipe(
-          Stream.tap((part) => {
-            if (part.type === "finish") {
-              settled = true
-              return settle(buckets, estimate, part.response)
-            }
-            streamed += part.type === "text-delta" ? part.text : (part.name ?? "") + part.argumentsDelta
-            return Effect.void
-          }),
+          // A chunk at a time (`Stream.tap` would split every chunk into single parts).
+          Stream.mapArrayEffect((chunk) =>
+            Streams.mapChunk(chunk, (part) => {
+              if (part.type === "finish") {
+                settled = true
+                return Effect.as(settle(buckets, estimate, part.response), part)
+              }
+              streamed += part.type === "text-delta" ? part.text : (part.name ?? "") + part.argumentsDelta
+              return part
+            })
+          ),
           Stream.onExit(() =>
             settled ? Effect.void : Effect.suspend(() => {
               settled = true

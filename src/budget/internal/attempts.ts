@@ -23,7 +23,7 @@
  *
  * @since 0.1.0
  */
-import { Array as Arr, Cause, type Clock, Effect, Exit, Stream } from "effect"
+import { Cause, type Clock, Effect, Exit, Stream } from "effect"
 import * as CallContext from "../../CallContext.ts"
 import * as LlmError from "../../LlmError.ts"
 import type { LlmRequest } from "../../LlmRequest.ts"
@@ -203,7 +203,7 @@ export class Call implements CallContext.AttemptBudget {
     return Streams.unwrapScoped(Effect.map(
       Effect.acquireRelease(started, (held, exit) => (state.finished ? Effect.void : this.settleStream(held, target, state, exit))),
       (held) => {
-        const parts = Stream.mapArrayEffect(send(state.request), (chunk) => mapChunk(chunk, (part) => this.onPart(part, held, target, state)))
+        const parts = Stream.mapArrayEffect(send(state.request), (chunk) => Streams.mapChunk(chunk, (part) => this.onPart(part, held, target, state)))
         if (!own) return parts
         const withRoom = Stream.provideService(parts, CallContext.RemainingBudget, held.remaining)
         return held.loweredFrom === undefined ? withRoom : Stream.concat(Stream.fromEffectDrain(logLowered(held)), withRoom)
@@ -271,7 +271,7 @@ export class Call implements CallContext.AttemptBudget {
     parts: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>,
     totals: CallContext.CallTotals | undefined
   ): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> {
-    return Stream.mapArrayEffect(parts, (chunk) => mapChunk(chunk, (part) => this.outerPart(part, totals)))
+    return Stream.mapArrayEffect(parts, (chunk) => Streams.mapChunk(chunk, (part) => this.outerPart(part, totals)))
   }
 
   /** Settles the call's own stream when it ends (see {@link succeeded}). */
@@ -455,29 +455,6 @@ export class Call implements CallContext.AttemptBudget {
     totals.costUsd = this.unpriced && this.nanos === 0 ? undefined : Money.toUsd(this.nanos)
     totals.priced = !this.unpriced
   }
-}
-
-// Maps the parts of one chunk in order, synchronously until a part needs an effect (a finish
-// part that settles): one step per chunk instead of one per part, and the chunk kept whole.
-const mapChunk = (
-  parts: Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>,
-  f: (part: StreamPart.StreamPart) => StreamPart.StreamPart | Effect.Effect<StreamPart.StreamPart>
-): Effect.Effect<Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>> => {
-  let out: Array<StreamPart.StreamPart> | undefined
-  for (let index = 0; index < parts.length; index++) {
-    const mapped = f(parts[index]!)
-    if (Effect.isEffect(mapped)) {
-      const before = out ?? parts.slice(0, index)
-      return Effect.flatMap(mapped, (part): Effect.Effect<Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>> => {
-        const head = Arr.append(before, part)
-        const rest = parts.slice(index + 1)
-        return Arr.isArrayNonEmpty(rest) ? Effect.map(mapChunk(rest, f), (tail) => Arr.appendAll(head, tail)) : Effect.succeed(head)
-      })
-    }
-    if (out === undefined && mapped !== parts[index]) out = parts.slice(0, index)
-    if (out !== undefined) out.push(mapped)
-  }
-  return Effect.succeed(out !== undefined && Arr.isArrayNonEmpty(out) ? out : parts)
 }
 
 const track = (state: Streaming, part: StreamPart.StreamPart): StreamPart.StreamPart => {
