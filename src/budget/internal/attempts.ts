@@ -203,7 +203,10 @@ export class Call implements CallContext.AttemptBudget {
     return Streams.unwrapScoped(Effect.map(
       Effect.acquireRelease(started, (held, exit) => (state.finished ? Effect.void : this.settleStream(held, target, state, exit))),
       (held) => {
-        const parts = Stream.mapArrayEffect(send(state.request), (chunk) => Streams.mapChunk(chunk, (part) => this.onPart(part, held, target, state)))
+        const parts = Stream.mapArrayEffect(
+          send(state.request),
+          (chunk) => Streams.mapChunk(chunk, (part) => this.onPart(part, held, target, state))
+        )
         if (!own) return parts
         const withRoom = Stream.provideService(parts, CallContext.RemainingBudget, held.remaining)
         return held.loweredFrom === undefined ? withRoom : Stream.concat(Stream.fromEffectDrain(logLowered(held)), withRoom)
