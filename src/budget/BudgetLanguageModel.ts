@@ -27,6 +27,7 @@
  */
 import { Clock, Context, Effect, Layer, type Scope, Stream } from "effect"
 import * as CallContext from "../CallContext.ts"
+import * as Streams from "../internal/streams.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import type * as LlmError from "../LlmError.ts"
 import type { LlmRequest } from "../LlmRequest.ts"
@@ -185,7 +186,7 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
     })
 
   const stream = (request: LlmRequest, next: LanguageModel.Service["stream"]): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
-    Stream.unwrap(Effect.withFiber((fiber): Effect.Effect<Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>, LlmError.LlmError, Scope.Scope> => {
+    Streams.unwrapScoped(Effect.withFiber((fiber): Effect.Effect<Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>, LlmError.LlmError, Scope.Scope> => {
       const current = fiber.getRef(BudgetTracker.CurrentBudget) ?? tracker
       const target = targetOf(request)
       if (current === undefined) {
@@ -196,17 +197,28 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
       const price = reservePrice(prices, inner, target.model)
       const ask: BudgetTracker.Ask = { request, provider: target.provider, model: target.model, price }
       const totals = fiber.getRef(CallContext.CurrentTotals)
-      const admitted = Effect.map(current.reserve(ask), (reservation) => new Attempts.Call(current, prices, request, target, price, reservation))
+      // A tracker on a memory store reserves in this step and commits the finish part in the step
+      // that sees it, by the fiber's clock (as `generate` does); any other, through its effects.
+      const ops = LocalStore.trackerOps(current)
+      const admitted: Effect.Effect<Attempts.Call, LlmError.LlmError> = ops === undefined
+        ? Effect.map(current.reserve(ask), (reservation) => new Attempts.Call(current, prices, request, target, price, reservation))
+        : Effect.suspend(() => {
+          const clock = fiber.getRef(Clock.Clock)
+          const reserved = ops.reserveNow(ask, clock.currentTimeMillisUnsafe())
+          return Effect.isEffect(reserved)
+            ? Effect.map(reserved, (reservation) => new Attempts.Call(current, prices, request, target, price, reservation, clock))
+            : Effect.succeed(new Attempts.Call(current, prices, request, target, price, reserved, clock))
+        })
       return Effect.map(
         Effect.acquireRelease(admitted, (call, exit) => call.streamEnded(exit, totals)),
         (call) => {
           const reservation = call.reservation
-          const capped = Stream.mapEffect(next(Attempts.withCap(request, reservation)), (part) => call.outerPart(part, totals))
+          const capped = call.outerStream(next(Attempts.withCap(request, reservation)), totals)
           // Only a budget with a deadline watches it: `interruptWhen` hands each part over at a rendezvous.
-          const parts = (current.deadlineAt === undefined ? capped : Stream.interruptWhen(capped, deadlineWatch(current))).pipe(
-            Stream.provideService(CallContext.AttemptBudget, call),
-            Stream.provideService(CallContext.Deadline, reservation.deadlineAt),
-            Stream.provideService(CallContext.RemainingBudget, reservation.remaining)
+          // The call context made once; each pull switches to it (`provideService` copies the context per pull, per service).
+          const parts = Streams.inContext(
+            current.deadlineAt === undefined ? capped : Stream.interruptWhen(capped, deadlineWatch(current)),
+            callContext(reservation, call)(fiber.context)
           )
           return reservation.loweredFrom === undefined ? parts : Stream.concat(Stream.fromEffectDrain(Attempts.logLowered(reservation)), parts)
         }

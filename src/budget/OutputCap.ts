@@ -27,7 +27,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Stream } from "effect"
+import { Array as Arr, Effect, Stream } from "effect"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
 import type { LlmRequest } from "../LlmRequest.ts"
@@ -76,42 +76,50 @@ export const guard = (
   model: string | undefined
 ): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> => {
   if (cap === undefined) return parts
-  return Stream.suspend(() => {
-    // Per stream: the text so far and an upper bound on its tokens. A token is at least one UTF-8
-    // byte, so while the bytes stay within the cap nothing is counted (most answers end there);
-    // past that, the whole text is counted once, then each delta's count is added.
-    let text = ""
-    let counted = 0
-    let counting = false
-    let passed: number | undefined
-    const check = (delta: string): boolean => {
-      text += delta
-      if (counting) {
-        counted += Tokenizer.countText(delta)
+  // One stage over the chunks: the chunk with the part that passes the cap goes out up to that
+  // part, and the next pull fails (no upstream read after it; the stream's end aborts the request).
+  return Stream.transformPull(parts, (pull) =>
+    Effect.sync(() => {
+      // Per stream: the text so far and an upper bound on its tokens. A token is at least one UTF-8
+      // byte, so while the bytes stay within the cap nothing is counted (most answers end there);
+      // past that, the whole text is counted once, then each delta's count is added.
+      let text = ""
+      let counted = 0
+      let counting = false
+      let passed: number | undefined
+      const check = (delta: string): boolean => {
+        text += delta
+        if (counting) {
+          counted += Tokenizer.countText(delta)
+          if (counted <= cap) return false
+          // The sum of the pieces' counts can exceed the count of the whole: count the whole once.
+          counted = Tokenizer.countText(text)
+        } else {
+          counted += Buffer.byteLength(delta, "utf8")
+          if (counted <= cap) return false
+          counting = true
+          counted = Tokenizer.countText(text)
+        }
         if (counted <= cap) return false
-        // The sum of the pieces' counts can exceed the count of the whole: count the whole once.
-        counted = Tokenizer.countText(text)
-      } else {
-        counted += Buffer.byteLength(delta, "utf8")
-        if (counted <= cap) return false
-        counting = true
-        counted = Tokenizer.countText(text)
+        passed = counted
+        return true
       }
-      if (counted <= cap) return false
-      passed = counted
-      return true
-    }
-    return parts.pipe(
-      Stream.takeUntil((part) =>
+      const passes = (part: StreamPart.StreamPart): boolean =>
         part.type === "text-delta"
           ? check(part.text)
           : part.type === "tool-call-delta"
           ? check((part.name ?? "") + part.argumentsDelta)
           : false
-      ),
-      Stream.concat(Stream.suspend(() => passed === undefined ? Stream.empty : Stream.fail(cutOffError(provider, model, cap, passed))))
-    )
-  })
+      const cut = (chunk: Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>): Arr.NonEmptyReadonlyArray<StreamPart.StreamPart> => {
+        const index = chunk.findIndex(passes)
+        if (index < 0 || index === chunk.length - 1) return chunk
+        const kept = chunk.slice(0, index + 1)
+        return Arr.isArrayNonEmpty(kept) ? kept : chunk
+      }
+      return Effect.suspend(() =>
+        passed === undefined ? Effect.map(pull, cut) : Effect.fail(cutOffError(provider, model, cap, passed))
+      )
+    }))
 }
 
 /**

@@ -27,6 +27,7 @@
 import { Cause, Clock, Context, Effect, Exit, type Fiber, Layer, Option, Random, Ref, References, Stream, Tracer } from "effect"
 import * as LogLevel from "effect/LogLevel"
 import * as CallContext from "../CallContext.ts"
+import * as Streams from "../internal/streams.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
 import * as Estimate from "../budget/Estimate.ts"
@@ -453,7 +454,7 @@ export const wrap = (
   // runs after them. The span is this layer's own for the same reason, ended once the call is
   // recorded.
   const stream = (request: LlmRequest, next: LanguageModel.Service["stream"]): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
-    Stream.unwrap(Effect.withFiber((fiber) => {
+    Streams.unwrapScoped(Effect.withFiber((fiber) => {
       const call = prepare(fiber, request)
       const clock = fiber.getRef(Clock.Clock)
       const context = fiber.context
@@ -502,23 +503,29 @@ export const wrap = (
             })
           )
         })
-      let stream = next(call.forwarded).pipe(
+      const parts = next(call.forwarded).pipe(
         Stream.map(onPart),
         Stream.onExit((exit) => (Exit.isSuccess(exit) && last !== undefined ? recordOnce(exit) : Effect.void))
       )
-      if (call.attempts !== undefined) stream = Stream.provideService(stream, CurrentAttempts, call.attempts)
+      // The call's services (log annotations, totals, attempts, then its span), added to the
+      // context once: the stream's pulls then switch to it in one step (`Stream.provideService`
+      // copies the context on every pull, once per service).
+      let provided = Context.add(context, References.CurrentLogAnnotations, call.annotations)
+      if (call.totals !== undefined) provided = Context.add(provided, CallContext.CurrentTotals, call.totals)
+      if (call.attempts !== undefined) provided = Context.add(provided, CurrentAttempts, call.attempts)
       const opened = call.spans
         ? Effect.map(Effect.makeSpan(GenAiAttributes.spanName(call.facts.model), spanOptions(call)), (made) => {
           span = made
         })
         : Effect.void
-      const inner = stream
-      stream = Stream.unwrap(Effect.map(
-        Effect.acquireRelease(opened, (_, exit) => recordOnce(exit)),
-        () => (span === undefined ? inner : Stream.provideService(inner, Tracer.ParentSpan, span))
-      ))
-      stream = Stream.provideService(stream, References.CurrentLogAnnotations, call.annotations)
-      return Effect.succeed(call.totals === undefined ? stream : Stream.provideService(stream, CallContext.CurrentTotals, call.totals))
+      const withContext = provided
+      return Effect.provideContext(
+        Effect.map(
+          Effect.acquireRelease(opened, (_, exit) => recordOnce(exit)),
+          () => Streams.inContext(parts, span === undefined ? withContext : Context.add(withContext, Tracer.ParentSpan, span))
+        ),
+        withContext
+      )
     }))
 
   return LanguageModel.wrap(inner, { generate, stream })

@@ -15,7 +15,8 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer, Semaphore, Stream } from "effect"
+import { Context, Effect, Layer, Semaphore } from "effect"
+import * as Streams from "../internal/streams.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 
 /**
@@ -99,14 +100,14 @@ export const make = (inner: LanguageModel.Service, limits: Service): LanguageMod
     const inGlobal = global === undefined ? effect : Semaphore.withPermit(global, effect)
     return own === undefined ? inGlobal : Semaphore.withPermit(own, inGlobal)
   }
-  // A stream holds its permits from its start to its end (the Scope of `Stream.unwrap`).
+  // A stream holds its permits from its start to its end (the stream's Scope).
   const permits = Effect.andThen(
     own === undefined ? Effect.void : Semaphore.takeScoped(own, 1),
     global === undefined ? Effect.void : Semaphore.takeScoped(global, 1)
   )
   return LanguageModel.wrap(inner, {
     generate: (request, next) => guard(next(request)),
-    stream: (request, next) => Stream.unwrap(Effect.as(permits, next(request)))
+    stream: (request, next) => Streams.unwrapScoped(Effect.as(permits, next(request)))
   })
 }
 

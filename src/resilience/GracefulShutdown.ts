@@ -25,7 +25,8 @@
  *
  * @since 0.1.0
  */
-import { Context, Deferred, Effect, Layer, Option, Ref, type Scope, Stream } from "effect"
+import { Context, Deferred, Effect, Layer, Option, Ref, type Scope } from "effect"
+import * as Streams from "../internal/streams.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
 
@@ -139,7 +140,7 @@ export const layer: Layer.Layer<LanguageModel.LanguageModel, never, LanguageMode
         onSome: (service) =>
           LanguageModel.wrap(inner, {
             generate: (request, next) => service.track(inner.provider, next(request)),
-            stream: (request, next) => Stream.unwrap(Effect.as(service.enter(inner.provider), next(request)))
+            stream: (request, next) => Streams.unwrapScoped(Effect.as(service.enter(inner.provider), next(request)))
           })
       }))
 )

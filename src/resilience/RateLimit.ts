@@ -30,6 +30,7 @@ import { Clock, Duration, Effect, Layer, Option, Stream } from "effect"
 import { RateLimiter } from "effect/persistence"
 import * as CallContext from "../CallContext.ts"
 import * as DurationText from "../DurationText.ts"
+import * as Streams from "../internal/streams.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
 import type { LlmRequest } from "../LlmRequest.ts"
@@ -253,19 +254,22 @@ export const make = (
       const buckets = bucketsFor(model)
       if (buckets.length === 0) return next(request)
       const estimate = buckets.some((bucket) => bucket.weight === "tokens") ? estimateTokens(request) : 0
-      const parts = estimate === 0 ? next(request) : Stream.suspend(() => {
+      const parts = estimate === 0 ? next(request) : Streams.suspend(() => {
         // Per run of the stream: whether it was settled, and the text it streamed.
         let settled = false
         let streamed = ""
         return next(request).pipe(
-          Stream.tap((part) => {
-            if (part.type === "finish") {
-              settled = true
-              return settle(buckets, estimate, part.response)
-            }
-            streamed += part.type === "text-delta" ? part.text : (part.name ?? "") + part.argumentsDelta
-            return Effect.void
-          }),
+          // A chunk at a time (`Stream.tap` would split every chunk into single parts).
+          Stream.mapArrayEffect((chunk) =>
+            Streams.mapChunk(chunk, (part) => {
+              if (part.type === "finish") {
+                settled = true
+                return Effect.as(settle(buckets, estimate, part.response), part)
+              }
+              streamed += part.type === "text-delta" ? part.text : (part.name ?? "") + part.argumentsDelta
+              return part
+            })
+          ),
           Stream.onExit(() =>
             settled ? Effect.void : Effect.suspend(() => {
               settled = true
@@ -275,7 +279,7 @@ export const make = (
           )
         )
       })
-      return Stream.unwrap(Effect.flatMap(takeAll(buckets, estimate), ({ slowest, wait }) =>
+      return Streams.unwrapScoped(Effect.flatMap(takeAll(buckets, estimate), ({ slowest, wait }) =>
         wait > 0 && slowest !== undefined
           ? Effect.as(waitOut(wait, slowest, model), parts)
           : Effect.succeed(parts)))

@@ -42,6 +42,7 @@
 import { type Cause, Clock, Context, Duration, Effect, Layer, Metric, Pull, Schedule, Schema, Stream } from "effect"
 import * as CallContext from "../CallContext.ts"
 import * as DurationText from "../DurationText.ts"
+import * as Streams from "../internal/streams.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
 import type { LlmRequest } from "../LlmRequest.ts"
@@ -340,12 +341,12 @@ export const make = (inner: LanguageModel.Service, policy: Policy = defaultPolic
     })
   // A stream is retried only until its first part: see runStream.
   const stream = (request: LlmRequest): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
-    Stream.unwrap(Effect.withFiber((fiber) => {
+    Streams.withFiber((fiber) => {
       const override = fiber.getRef(CallPolicy)
       const budget = fiber.getRef(CallContext.AttemptBudget)
       const effective = override === undefined ? policy : { ...policy, ...override }
-      return Effect.succeed(runStream(inner, request, effective, override === undefined ? baseSchedule : schedule(effective), budget, marked))
-    }))
+      return runStream(inner, request, effective, override === undefined ? baseSchedule : schedule(effective), budget, marked)
+    })
   return LanguageModel.wrap(inner, { generate: (request) => generate(request), stream: (request) => stream(request) })
 }
 
@@ -418,10 +419,10 @@ const runStream = (
   const subject = { provider: inner.provider, model: request.model ?? inner.defaultModel }
   const callTimeoutMs = request.timeoutMs ?? policy.callTimeoutMs
   let attempts = 0
-  // Set when the call starts, with a call timeout: each attempt's watchdog also watches the call's end.
+  // Set when the call starts, with a call timeout: each attempt's timeouts also watch the call's end.
   let call: Timeout.CallBound | undefined
   const timed = policy.attemptTimeoutMs !== undefined || policy.streamIdleTimeoutMs !== undefined || callTimeoutMs !== undefined
-  // The watchdog reads its stream ahead of the consumer (Timeout.stream), so it wraps the
+  // The timeouts read their stream ahead of the consumer (Timeout.stream), so they wrap the
   // attempt budget too: every part received from the provider is counted by the budget, read by
   // the consumer or not (a consumer that stops early is charged what was received, not what it read).
   const watched = (parts: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>) =>
@@ -432,14 +433,14 @@ const runStream = (
       attempt: () => attempts,
       subject
     })
-  const attempt = Stream.suspend(() => {
+  const attempt = Streams.suspend(() => {
     attempts += 1
     return watched(budget === undefined ? inner.stream(request) : budget.attemptStream(request, subject, inner.stream, marked))
   })
   if (policy.maxAttempts <= 1 && callTimeoutMs === undefined) return attempt
   // The schedule's driver, made at the first retry (one per call: it counts the attempts).
   let step: ((error: LlmError.LlmError) => Effect.Effect<unknown, LlmError.LlmError | Cause.Done<unknown>>) | undefined
-  const retried: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> = policy.maxAttempts <= 1 ? attempt : Stream.suspend(() => {
+  const retried: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> = policy.maxAttempts <= 1 ? attempt : Streams.suspend(() => {
     let emitted = false
     return attempt.pipe(
       Stream.map((part) => {
@@ -460,7 +461,7 @@ const runStream = (
     )
   })
   if (callTimeoutMs === undefined) return retried
-  // The call timeout bounds the whole stream: each attempt's watchdog fails it at the call's end,
+  // The call timeout bounds the whole stream: each attempt's timeouts fail it at the call's end,
   // and no retry waits past it (the deadline the schedule reads).
   return Stream.unwrap(Effect.gen(function*() {
     const startedAt = yield* Clock.currentTimeMillis
@@ -499,10 +500,10 @@ export const markSent = (inner: LanguageModel.Service): LanguageModel.Service =>
         return next(request)
       }),
     stream: (request, next) =>
-      Stream.unwrap(Effect.withFiber((fiber) => {
+      Streams.withFiber((fiber) => {
         fiber.getRef(CallContext.AttemptBudget)?.markSent()
-        return Effect.succeed(next(request))
-      }))
+        return next(request)
+      })
   })
 
 /**

@@ -21,7 +21,7 @@
  *
  * @since 0.1.0
  */
-import { type Cause, Clock, type Context, Duration, Effect, Fiber, Queue, Schema, Stream } from "effect"
+import { Cause, Clock, type Context, Duration, Effect, Fiber, Queue, Schema, Stream } from "effect"
 import * as DurationText from "../DurationText.ts"
 import * as LlmError from "../LlmError.ts"
 
@@ -314,9 +314,11 @@ export interface CallBound {
  * (retryable); `idleMs` bounds each later wait for the next part, failing with scope `idle`;
  * `call`, the end of the whole call, fails it with scope `call` wherever it is. Only time spent
  * waiting on the stream below counts for the first two (not time the consumer takes between
- * reads). The stream below is read by a fiber of its own (at most 64 parts ahead) and one
- * watchdog fiber checks the waits, so that a part costs no timer of its own. None given: the
- * stream as it is.
+ * reads). The stream below is read by a fiber of its own (at most 64 parts ahead); each wait of
+ * that reader joins the shared timer of its timeout (the one the attempt timeouts use, see
+ * {@link attempt}), so that neither a part nor a stream costs a timer or a fiber of its own for
+ * its first-part and idle bounds. A call timeout is watched by one fiber per stream. None given:
+ * the stream as it is.
  *
  * @since 0.1.0
  * @category combinators
@@ -334,68 +336,80 @@ export const stream = <A, R>(
 ): Stream.Stream<A, LlmError.LlmError, R> => {
   const { call, firstPartMs, idleMs } = options
   if (firstPartMs === undefined && idleMs === undefined && call === undefined) return self
-  const callEnd = call === undefined ? undefined : call.startedAt + call.timeoutMs
-  // The stream below is read by a fiber of its own into a small queue, which the watchdog fails
-  // when a wait runs out: no timer per part, and the reader hands over every part it has in one
-  // step. (`Stream.interruptWhen` would hand over each part at a rendezvous, several times the cost.)
+  // The stream below is read by a fiber of its own into a small queue, which a wait that runs out
+  // fails: the reader hands over every part it has in one step. (`Stream.interruptWhen` would hand
+  // over each part at a rendezvous, several times the cost.)
   return Stream.transformPullBracket(self, (pull, _scope, forkedScope) =>
     Effect.flatMap(Queue.bounded<A, LlmError.LlmError | Cause.Done>(QUEUE_CAPACITY), (queue) =>
       Effect.withFiber((fiber) => {
         const clock = fiber.getRef(Clock.Clock)
-        // When the stream began waiting for its next part (undefined: not waiting), and whether
-        // that part is the first. The opening is a wait for the first part.
-        let waitingSince: number | undefined = clock.currentTimeMillisUnsafe()
+        const context = fiber.context
+        // The opening is the wait for the first part.
+        const openedAt = clock.currentTimeMillisUnsafe()
         let first = true
+        // The open wait's deadline on its shared timer (none: not waiting, or that wait is unbounded).
+        let wheel: Wheel | undefined
+        let entry: Deadline | undefined
+        let waiting = false
+        const arm = (since: number) => {
+          waiting = true
+          const limit = first ? firstPartMs : idleMs
+          if (limit === undefined) return
+          const scope = first ? "attempt" : "idle"
+          wheel = wheelOf(clock, limit, context)
+          entry = wheel.add(since + limit, () => {
+            entry = undefined
+            Queue.failCauseUnsafe(
+              queue,
+              Cause.fail(timeoutError(options.subject, {
+                scope,
+                timeoutMs: limit,
+                attempts: options.attempt(),
+                elapsedMs: clock.currentTimeMillisUnsafe() - since
+              }))
+            )
+          })
+        }
+        const disarm = () => {
+          waiting = false
+          if (entry === undefined) return
+          wheel!.leave(entry)
+          entry = undefined
+        }
         const read = Effect.suspend(() => {
-          if (waitingSince === undefined) waitingSince = clock.currentTimeMillisUnsafe()
+          if (!waiting) arm(first ? openedAt : clock.currentTimeMillisUnsafe())
           return pull
         })
         // Without a yield per part: the reader waits on the stream below or on a full queue anyway.
         const produce = Effect.forever(
           Effect.flatMap(read, (chunk) => {
-            waitingSince = undefined
+            disarm()
             first = false
             return Queue.offerAll(queue, chunk)
           }),
           { disableYield: true }
         )
-        const check = (): Effect.Effect<never, LlmError.LlmError> => {
-          const now = clock.currentTimeMillisUnsafe()
-          if (callEnd !== undefined && now >= callEnd) {
-            return Effect.fail(timeoutError(options.subject, {
+        const reader = Effect.onError(produce, (cause) =>
+          Effect.suspend(() => {
+            disarm()
+            return Queue.failCause(queue, cause)
+          }))
+        // Started at once, so that its first wait joins the timer as the stream opens.
+        const started = Effect.forkIn(reader, forkedScope, { startImmediately: true })
+        if (call === undefined) return Effect.as(started, Queue.takeAll(queue))
+        const callEnd = call.startedAt + call.timeoutMs
+        const watchCall = Effect.flatMap(
+          Effect.sleep(Duration.millis(Math.max(0, callEnd - openedAt))),
+          () =>
+            Effect.fail(timeoutError(options.subject, {
               scope: "call",
-              timeoutMs: call!.timeoutMs,
-              attempts: call!.attempts(),
-              elapsedMs: now - call!.startedAt
+              timeoutMs: call.timeoutMs,
+              attempts: call.attempts(),
+              elapsedMs: clock.currentTimeMillisUnsafe() - call.startedAt
             }))
-          }
-          let wake = callEnd
-          const limit = first ? firstPartMs : idleMs
-          const since = waitingSince
-          if (limit !== undefined && since !== undefined) {
-            if (now - since >= limit) {
-              return Effect.fail(timeoutError(options.subject, {
-                scope: first ? "attempt" : "idle",
-                timeoutMs: limit,
-                attempts: options.attempt(),
-                elapsedMs: now - since
-              }))
-            }
-            wake = Math.min(wake ?? Infinity, since + limit)
-            // Waiting for the first part under an idle timeout too: look again within the idle
-            // timeout, so that once the first part has come the idle bound is checked in time.
-            if (first && idleMs !== undefined) wake = Math.min(wake, now + idleMs)
-          } else if (limit !== undefined || (first && idleMs !== undefined)) {
-            // Not waiting, or no bound on this wait: look again once the next bounded one may end.
-            wake = Math.min(wake ?? Infinity, now + (limit ?? idleMs!))
-          }
-          return wake === undefined ? Effect.never : Effect.andThen(Effect.sleep(Duration.millis(wake - now)), Effect.suspend(check))
-        }
+        )
         return Effect.as(
-          Effect.andThen(
-            Effect.forkIn(Effect.onError(produce, (cause) => Queue.failCause(queue, cause)), forkedScope),
-            Effect.forkIn(Effect.catch(Effect.suspend(check), (error) => Queue.fail(queue, error)), forkedScope)
-          ),
+          Effect.andThen(started, Effect.forkIn(Effect.catch(watchCall, (error) => Queue.fail(queue, error)), forkedScope)),
           Queue.takeAll(queue)
         )
       })))

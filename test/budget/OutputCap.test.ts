@@ -123,4 +123,25 @@ describe("OutputCap.guard", () => {
       assert.strictEqual(reason.limit, 3)
       assert.strictEqual(reason.consumed, Tokenizer.countText("lookup{\"q\": \"one two three four five six\"}"))
     }))
+
+  it.effect("a chunk whose middle part passes the cap goes out up to that part; nothing after it is read", () =>
+    Effect.gen(function*() {
+      let pulls = 0
+      // One chunk of five one-word deltas (as one socket read brings them), then a chunk never read.
+      const words = [" one", " two", " three", " four", " five"].map((word) => StreamPart.textDelta(word))
+      const upstream = Stream.concat(
+        Stream.fromArray(words),
+        Stream.fromEffect(Effect.sync(() => {
+          pulls += 1
+          return StreamPart.textDelta(" six")
+        }))
+      )
+      const seen: Array<StreamPart.StreamPart> = []
+      const error = yield* Effect.flip(Stream.runForEach(OutputCap.guard(upstream, 2, "p", "m"), (part) => Effect.sync(() => void seen.push(part))))
+      assert.deepStrictEqual(seen, words.slice(0, 3))
+      assert.strictEqual(pulls, 0)
+      const reason = cutOff(error)
+      assert.strictEqual(reason.limit, 2)
+      assert.strictEqual(reason.consumed, Tokenizer.countText(" one two three"))
+    }))
 })

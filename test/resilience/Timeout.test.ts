@@ -4,7 +4,7 @@
  * in time is not disturbed.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Effect, Fiber } from "effect"
+import { type Cause, Clock, Effect, Fiber, Queue, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as LlmError from "../../src/LlmError.ts"
 import * as Timeout from "../../src/resilience/Timeout.ts"
@@ -60,5 +60,72 @@ describe("Timeout.attempt", () => {
       assert.strictEqual(interrupted, 1)
       yield* TestClock.adjust("1 second")
       assert.strictEqual(interrupted, 1)
+    }))
+})
+
+describe("Timeout.stream", () => {
+  // A stream whose parts are offered by the test; the provider side of a streamed attempt.
+  const scripted = Effect.map(Queue.unbounded<string, Cause.Done>(), (queue) => ({ queue, stream: Stream.fromQueue(queue) }))
+  const bounded = (stream: Stream.Stream<string>) =>
+    Effect.result(
+      Stream.runCollect(Timeout.stream(stream, { firstPartMs: 10_000, idleMs: 60_000, attempt: () => 1, subject }))
+    )
+  const timeoutOf = (result: { readonly _tag: string; readonly failure?: LlmError.LlmError }) =>
+    result._tag === "Failure" && result.failure !== undefined && result.failure.reason._tag === "Timeout" ? result.failure.reason : undefined
+
+  it.effect("streams of one clock share the timers of their waits; each times out at its own deadline, by the wait it is in", () =>
+    Effect.gen(function*() {
+      const a = yield* scripted
+      const b = yield* scripted
+      const c = yield* scripted
+      const runA = yield* Effect.forkChild(bounded(a.stream))
+      const runB = yield* Effect.forkChild(bounded(b.stream))
+      const runC = yield* Effect.forkChild(bounded(c.stream))
+      // A and B answer at once; C never does: its first-part wait (10 s) runs out.
+      yield* Queue.offer(a.queue, "a1")
+      yield* Queue.offer(b.queue, "b1")
+      yield* TestClock.adjust("9999 millis")
+      assert.isUndefined(runC.pollUnsafe())
+      yield* TestClock.adjust("1 millis")
+      const timedOutC = timeoutOf(yield* Fiber.join(runC))
+      assert.strictEqual(timedOutC?.scope, "attempt")
+      assert.strictEqual(timedOutC?.attempts, 1)
+      assert.strictEqual(timedOutC?.elapsedMs, 10_000)
+      // At 30 s B receives a part: its idle wait starts again, A's does not.
+      yield* TestClock.adjust("20 seconds")
+      yield* Queue.offer(b.queue, "b2")
+      yield* TestClock.adjust("29999 millis")
+      assert.isUndefined(runA.pollUnsafe())
+      yield* TestClock.adjust("1 millis")
+      const timedOutA = timeoutOf(yield* Fiber.join(runA))
+      assert.strictEqual(timedOutA?.scope, "idle")
+      assert.strictEqual(timedOutA?.elapsedMs, 60_000)
+      assert.isUndefined(runB.pollUnsafe())
+      // B ends within its idle timeout (its last part came at 30 s): it collects its parts and never times out.
+      yield* TestClock.adjust("29 seconds")
+      yield* Queue.offer(b.queue, "b3")
+      yield* Queue.end(b.queue)
+      const finishedB = yield* Fiber.join(runB)
+      assert.strictEqual(finishedB._tag, "Success")
+      if (finishedB._tag === "Success") assert.deepStrictEqual(finishedB.success, ["b1", "b2", "b3"])
+      yield* TestClock.adjust("2 minutes")
+    }))
+
+  it.effect("a stream that ends, or whose consumer stops reading, leaves no wait behind to fail later", () =>
+    Effect.gen(function*() {
+      const a = yield* scripted
+      yield* Queue.offer(a.queue, "a1")
+      // The consumer takes one part and stops while the stream below is still open.
+      const taken = yield* Stream.runCollect(
+        Stream.take(Timeout.stream(a.stream, { firstPartMs: 1_000, idleMs: 1_000, attempt: () => 1, subject }), 1)
+      )
+      assert.deepStrictEqual(taken, ["a1"])
+      // A later stream on the same timers still times out at its own deadline, not earlier.
+      const b = yield* scripted
+      const runB = yield* Effect.forkChild(bounded(b.stream))
+      yield* TestClock.adjust("5 seconds")
+      assert.isUndefined(runB.pollUnsafe())
+      yield* TestClock.adjust("5 seconds")
+      assert.strictEqual(timeoutOf(yield* Fiber.join(runB))?.scope, "attempt")
     }))
 })

@@ -32,6 +32,7 @@ import * as Money from "../../pricing/Money.ts"
 import * as PriceTable from "../../pricing/PriceTable.ts"
 import type { Price } from "../../pricing/prices.ts"
 import type * as StreamPart from "../../StreamPart.ts"
+import * as Streams from "../../internal/streams.ts"
 import * as Tokenizer from "../../Tokenizer.ts"
 import * as Usage from "../../Usage.ts"
 import type * as BudgetTracker from "../BudgetTracker.ts"
@@ -199,10 +200,13 @@ export class Call implements CallContext.AttemptBudget {
       state.request = withCap(request, held)
       return held
     })
-    return Stream.unwrap(Effect.map(
+    return Streams.unwrapScoped(Effect.map(
       Effect.acquireRelease(started, (held, exit) => (state.finished ? Effect.void : this.settleStream(held, target, state, exit))),
       (held) => {
-        const parts = send(state.request).pipe(Stream.mapEffect((part) => this.onPart(part, held, target, state)))
+        const parts = Stream.mapArrayEffect(
+          send(state.request),
+          (chunk) => Streams.mapChunk(chunk, (part) => this.onPart(part, held, target, state))
+        )
         if (!own) return parts
         const withRoom = Stream.provideService(parts, CallContext.RemainingBudget, held.remaining)
         return held.loweredFrom === undefined ? withRoom : Stream.concat(Stream.fromEffectDrain(logLowered(held)), withRoom)
@@ -245,14 +249,14 @@ export class Call implements CallContext.AttemptBudget {
    * finish part reports the totals before it goes on (the layer above writes its ledger row as it
    * sees the finish part, before this stream's scope closes).
    */
-  outerPart(part: StreamPart.StreamPart, totals?: CallContext.CallTotals | undefined): Effect.Effect<StreamPart.StreamPart> {
+  outerPart(part: StreamPart.StreamPart, totals?: CallContext.CallTotals | undefined): StreamPart.StreamPart | Effect.Effect<StreamPart.StreamPart> {
     const first = this.first
     if (first === undefined) {
       if (part.type === "finish") this.report(totals)
-      return Effect.succeed(part)
+      return part
     }
     const state = this.streaming ??= newStreaming(this.request)
-    if (part.type !== "finish") return Effect.succeed(track(state, part))
+    if (part.type !== "finish") return track(state, part)
     this.first = undefined
     this.attempts += 1
     state.finished = true
@@ -260,6 +264,17 @@ export class Call implements CallContext.AttemptBudget {
       this.report(totals)
       return { ...part, response }
     })
+  }
+
+  /**
+   * The call's own stream, its parts passed through {@link outerPart} a chunk at a time (one
+   * step per chunk, the chunks kept as they came; only a finish part takes an effect).
+   */
+  outerStream(
+    parts: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>,
+    totals: CallContext.CallTotals | undefined
+  ): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> {
+    return Stream.mapArrayEffect(parts, (chunk) => Streams.mapChunk(chunk, (part) => this.outerPart(part, totals)))
   }
 
   /** Settles the call's own stream when it ends (see {@link succeeded}). */
@@ -417,8 +432,8 @@ export class Call implements CallContext.AttemptBudget {
     held: BudgetTracker.Reservation,
     target: CallContext.AttemptTarget,
     state: Streaming
-  ): Effect.Effect<StreamPart.StreamPart> {
-    if (part.type !== "finish") return Effect.succeed(track(state, part))
+  ): StreamPart.StreamPart | Effect.Effect<StreamPart.StreamPart> {
+    if (part.type !== "finish") return track(state, part)
     state.finished = true
     return Effect.map(this.settleSuccess(held, target, state.request, part.response), (response) => ({ ...part, response }))
   }

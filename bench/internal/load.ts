@@ -1,0 +1,125 @@
+/**
+ * Load generation for the HTTP benchmarks (bench/serve.ts): an open-loop generator at a fixed
+ * rate, a closed loop of K callers over any async call, and percentiles.
+ *
+ * Why an open loop of our own beside autocannon: autocannon's `-R`/`overallRate` is a quota per
+ * connection per second (each connection sends back to back until its quota for the second is
+ * used, then waits for the next second, and every connection's second starts together), so the
+ * requests arrive in bursts at the start of each second and what it measures is the closed-loop
+ * latency at that many connections. `openLoop` sends on a fixed schedule instead (every 1/rate
+ * seconds, on a 1 ms timer: due requests are sent together, at most a millisecond late), whatever
+ * the answers do, and times each request from the moment it is written to the end of its answer,
+ * in fractional milliseconds (autocannon's histogram keeps whole milliseconds).
+ */
+import { Agent, request } from "node:http"
+
+/** The p-th percentile (0-100) of ascending values, nearest rank. */
+export const percentile = (sorted: ArrayLike<number>, p: number): number => {
+  if (sorted.length === 0) return Number.NaN
+  const rank = Math.ceil((p / 100) * sorted.length)
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!
+}
+
+/** One POST target: where and what to send. */
+export interface Target {
+  readonly url: string
+  readonly body: string
+  readonly headers?: Readonly<Record<string, string>>
+}
+
+/** A keep-alive HTTP client for one target: `post()` resolves with the status once the answer's body was read. */
+export const client = (target: Target) => {
+  const url = new URL(target.url)
+  const agent = new Agent({ keepAlive: true, maxSockets: Infinity })
+  const headers = { "content-type": "application/json", "content-length": String(Buffer.byteLength(target.body)), ...target.headers }
+  const post = (): Promise<number> =>
+    new Promise((resolve) => {
+      const sent = request({ agent, host: url.hostname, port: url.port, path: `${url.pathname}${url.search}`, method: "POST", headers }, (answer) => {
+        answer.resume()
+        answer.on("end", () => resolve(answer.statusCode ?? 0))
+        answer.on("error", () => resolve(0))
+      })
+      sent.on("error", () => resolve(0))
+      sent.end(target.body)
+    })
+  return { post, close: () => agent.destroy() }
+}
+
+/** What one open-loop run measured. */
+export interface OpenLoopResult {
+  /** Requests the schedule called for. */
+  readonly scheduled: number
+  /** Requests sent (the others were dropped: `maxOutstanding` answers were already awaited). */
+  readonly sent: number
+  /** Answers with a 2xx status. */
+  readonly ok: number
+  /** Latencies of the 2xx answers, ms, ascending. */
+  readonly latencies: Float64Array
+  /** How late the generator sent, ms: the 99th percentile of (actual - scheduled). */
+  readonly lagP99: number
+}
+
+/**
+ * Sends `rate` requests per second for `durationMs` on a fixed schedule (open loop: a slow
+ * answer does not delay the next request), then waits for the answers still out. A target that
+ * cannot keep up would make the answers awaited grow for the whole run: past `maxOutstanding`
+ * at once, a due request is dropped (counted, not sent), so the run's time and memory stay
+ * bounded.
+ */
+export const openLoop = async (target: Target, rate: number, durationMs: number, maxOutstanding = 1_000): Promise<OpenLoopResult> => {
+  const http = client(target)
+  const scheduled = Math.max(1, Math.round((rate * durationMs) / 1000))
+  const interval = 1000 / rate
+  const latencies = new Float64Array(scheduled)
+  const lags = new Float64Array(scheduled)
+  let ok = 0
+  let due = 0
+  let sent = 0
+  let outstanding = 0
+  const answers: Array<Promise<void>> = []
+  const start = performance.now()
+  await new Promise<void>((done) => {
+    const tick = () => {
+      const now = performance.now()
+      while (due < scheduled && start + due * interval <= now) {
+        const index = due++
+        if (outstanding >= maxOutstanding) continue
+        const written = performance.now()
+        lags[sent++] = written - (start + index * interval)
+        outstanding++
+        answers.push(http.post().then((status) => {
+          outstanding--
+          if (status >= 200 && status < 300) latencies[ok++] = performance.now() - written
+        }))
+      }
+      if (due < scheduled) setTimeout(tick, 1)
+      else done()
+    }
+    tick()
+  })
+  await Promise.all(answers)
+  http.close()
+  return { scheduled, sent, ok, latencies: latencies.subarray(0, ok).sort(), lagP99: percentile(lags.subarray(0, sent).sort(), 99) }
+}
+
+/** What one closed-loop run measured. */
+export interface ClosedLoopResult {
+  readonly calls: number
+  readonly failed: number
+  readonly wallMs: number
+}
+
+/** `calls` calls of `call` by `concurrency` callers, each starting its next call when its last one finished. */
+export const closedLoop = async (call: (index: number) => Promise<boolean>, calls: number, concurrency: number): Promise<ClosedLoopResult> => {
+  let next = 0
+  let failed = 0
+  const started = performance.now()
+  const caller = async () => {
+    while (next < calls) {
+      const index = next++
+      if (!(await call(index))) failed++
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(concurrency, calls) }, caller))
+  return { calls, failed, wallMs: performance.now() - started }
+}

@@ -1,0 +1,74 @@
+/**
+ * The serve benchmark's "server core alone" target (issue 16): `llm-connect serve`'s HTTP core
+ * (`Server.make` on `NodeServe.listen`: Effect's `NodeHttpServer` and `HttpRouter`, the
+ * draining, load-shedding, body-limit, authentication and timeout guards, the in-flight gauge,
+ * the request counter and an access-log record per request) around one route that reads the
+ * JSON body and answers the mock's fixed completion, with no model call. Set beside the mock
+ * (a bare `node:http` server answering the same JSON), it shows what the Effect HTTP server and
+ * the core cost before any stack runs. Run in its own process; prints its port once it listens.
+ *
+ * With `--bare`, the same route on Effect's `HttpRouter` and `NodeHttpServer` alone (reading the
+ * body as text, `JSON.parse`, `HttpServerResponse.jsonUnsafe`), without the core's guards,
+ * gauge, counter and access log: what the core adds to Effect's HTTP server.
+ *
+ *   node bench/serve-core-server.ts [--access-log] [--bare]   # --access-log: to stderr, as serve writes it
+ */
+import { Console, Effect, Layer } from "effect"
+import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import * as NodeServe from "../src/node/NodeServe.ts"
+import * as Server from "../src/server/Server.ts"
+
+const reply = {
+  id: "chatcmpl-bench",
+  object: "chat.completion",
+  created: 1_700_000_000,
+  model: "gpt-4o-mini",
+  choices: [{ index: 0, message: { role: "assistant", content: "The Nile is the longest river in Africa.", refusal: null }, logprobs: null, finish_reason: "stop" }],
+  usage: { prompt_tokens: 21, completion_tokens: 9, total_tokens: 30 }
+}
+
+const route: Server.Route = {
+  method: "POST",
+  path: "/v1/chat/completions",
+  handler: Effect.gen(function*() {
+    yield* Server.bodyJson
+    yield* Server.noteUsage({ tokensIn: 21, tokensOut: 9, model: "gpt-4o-mini" })
+    return Server.json(reply)
+  }).pipe(Effect.catch((failure) => Effect.succeed(Server.failureResponse(failure))))
+}
+
+// Effect's HTTP server alone, the same route and answer.
+const bare = Effect.gen(function*() {
+  const { server } = yield* NodeServe.listen({ host: "127.0.0.1", port: 0 })
+  const router = yield* HttpRouter.make
+  yield* router.add(
+    "POST",
+    "/v1/chat/completions",
+    Effect.gen(function*() {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      JSON.parse(yield* request.text)
+      return HttpServerResponse.jsonUnsafe(reply)
+    }).pipe(Effect.orDie)
+  )
+  yield* server.serve(router.asHttpEffect())
+  const address = server.address
+  yield* Effect.sync(() => process.stdout.write(`${address._tag === "UnixPathAddress" ? 0 : address.port}\n`))
+  return yield* Effect.never
+})
+
+const core = Effect.gen(function*() {
+  const server = yield* Server.make([route], {
+    listen: NodeServe.listen,
+    host: "127.0.0.1",
+    port: 0,
+    maxInFlight: 256,
+    requestTimeoutMs: 10 * 60_000,
+    maxBodyBytes: 4 * 1024 * 1024,
+    accessLog: process.argv.includes("--access-log") ? (line) => Console.error(JSON.stringify(line)) : undefined
+  })
+  yield* Effect.sync(() => process.stdout.write(`${server.port}\n`))
+  return yield* Effect.never
+})
+
+Effect.runFork(Layer.launch(Layer.effectDiscard(process.argv.includes("--bare") ? bare : core)))
+process.on("SIGTERM", () => process.exit(0))

@@ -1,0 +1,93 @@
+/**
+ * Stream constructors for the layers' hot paths: a stream made when it starts, from the fiber
+ * that starts it, at no cost per pull.
+ *
+ * `Stream.unwrap(Effect.withFiber(...))` adds an `Effect.suspend` to every pull of the stream it
+ * makes, and `Stream.suspend` records every stream it makes in a `WeakMap`; a streamed call goes
+ * through a dozen of them (one or two per layer). These make the same streams with one step when
+ * the stream starts and nothing per pull.
+ *
+ * @internal
+ */
+import { Array as Arr, Channel, type Context, Effect, type Fiber, Scope, Stream } from "effect"
+import type * as StreamPart from "../StreamPart.ts"
+
+/**
+ * The stream `f` makes from the fiber that starts it (`Stream.unwrap(Effect.withFiber(fiber =>
+ * Effect.succeed(f(fiber))))`, without the cost per pull).
+ *
+ * @internal
+ */
+export const withFiber = <A, E, R>(f: (fiber: Fiber.Fiber<unknown, unknown>) => Stream.Stream<A, E, R>): Stream.Stream<A, E, R> =>
+  Stream.fromChannel(
+    Channel.fromTransform((upstream, scope) =>
+      Effect.withFiber((fiber) => Channel.toTransform(Stream.toChannel(f(fiber)))(upstream, scope))
+    )
+  )
+
+/**
+ * The stream `f` makes when it starts (`Stream.suspend`, without recording it).
+ *
+ * @internal
+ */
+export const suspend = <A, E, R>(f: () => Stream.Stream<A, E, R>): Stream.Stream<A, E, R> =>
+  Stream.fromChannel(Channel.fromTransform((upstream, scope) => Effect.suspend(() => Channel.toTransform(Stream.toChannel(f()))(upstream, scope))))
+
+/**
+ * The stream an effect makes when the stream starts, the effect run in the stream's scope
+ * (`Stream.unwrap`, without the cost per pull: the effect runs as the stream starts rather than
+ * at its first pull, which is the same moment for a stream that is read).
+ *
+ * @internal
+ */
+export const unwrapScoped = <A, E, R, E2, R2>(
+  effect: Effect.Effect<Stream.Stream<A, E, R>, E2, R2>
+): Stream.Stream<A, E | E2, R | Exclude<R2, Scope.Scope>> =>
+  Stream.fromChannel(
+    Channel.fromTransform((upstream, scope: Scope.Scope) =>
+      Effect.flatMap(Effect.provideService(effect, Scope.Scope, scope), (stream) => Channel.toTransform(Stream.toChannel(stream))(upstream, scope))
+    )
+  )
+
+/**
+ * Runs a stream, its start and each of its pulls, in `context`: a context made once, from the
+ * context the stream starts in, with the services it adds. (`Stream.provideContext` and
+ * `Stream.provideService` copy the context on every pull, one copy per service.)
+ *
+ * @internal
+ */
+export const inContext = <A, E>(stream: Stream.Stream<A, E>, context: Context.Context<never>): Stream.Stream<A, E> => {
+  const within = <X, Y>(effect: Effect.Effect<X, Y>): Effect.Effect<X, Y> => Effect.updateContext(effect, () => context)
+  return Stream.fromChannel(
+    Channel.fromTransform((upstream, scope) => Effect.map(within(Channel.toTransform(Stream.toChannel(stream))(upstream, scope)), within))
+  )
+}
+
+/**
+ * Maps the parts of one chunk in order, synchronously until a part needs an effect (a finish
+ * part that settles something): for `Stream.mapArrayEffect`, one step per chunk instead of one
+ * per part (`Stream.mapEffect` and `Stream.tap` split every chunk into single parts), the chunk
+ * kept whole when no part changed.
+ *
+ * @internal
+ */
+export const mapChunk = (
+  parts: Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>,
+  f: (part: StreamPart.StreamPart) => StreamPart.StreamPart | Effect.Effect<StreamPart.StreamPart>
+): Effect.Effect<Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>> => {
+  let out: Array<StreamPart.StreamPart> | undefined
+  for (let index = 0; index < parts.length; index++) {
+    const mapped = f(parts[index]!)
+    if (Effect.isEffect(mapped)) {
+      const before = out ?? parts.slice(0, index)
+      return Effect.flatMap(mapped, (part): Effect.Effect<Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>> => {
+        const head = Arr.append(before, part)
+        const rest = parts.slice(index + 1)
+        return Arr.isArrayNonEmpty(rest) ? Effect.map(mapChunk(rest, f), (tail) => Arr.appendAll(head, tail)) : Effect.succeed(head)
+      })
+    }
+    if (out === undefined && mapped !== parts[index]) out = parts.slice(0, index)
+    if (out !== undefined) out.push(mapped)
+  }
+  return Effect.succeed(out !== undefined && Arr.isArrayNonEmpty(out) ? out : parts)
+}
