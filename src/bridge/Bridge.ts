@@ -76,11 +76,12 @@ export interface Service {
   /**
    * The tracker of one request's budget (its `budget` over the configured one), made now: a child
    * of `BudgetTracker.CurrentBudget` on the fiber when there is one (a virtual key's), that parent
-   * itself when the request sets no limit, `undefined` when nothing limits the request.
+   * itself when the request sets no limit, `undefined` when nothing limits the request. A budget
+   * made for the request is closed (it leaves the budget store) when the caller's scope closes.
    */
   readonly requestBudget: (
     budget: BridgeContract.RequestBudget | undefined
-  ) => Effect.Effect<BudgetTracker.Service | undefined, LlmError.LlmError>
+  ) => Effect.Effect<BudgetTracker.Service | undefined, LlmError.LlmError, Scope.Scope>
   /** The usage ledger every stack records into (`undefined` when recording is off). */
   readonly ledger: UsageLedger.Service | undefined
   /** The configuration the service was made with. */
@@ -349,20 +350,21 @@ export const make = (
       )
 
     // Under a parent budget on the fiber (a virtual key's, set by serve), the request's budget
-    // is a child of it, so the key's totals hold across concurrent requests.
+    // is a child of it, so the key's totals hold across concurrent requests. A budget made for the
+    // request is closed with the request's scope (it leaves the store; the key's totals stay).
     const requestBudget = (
       requestLimits: BridgeContract.RequestBudget | undefined
-    ): Effect.Effect<BudgetTracker.Service | undefined, LlmError.LlmError> => {
+    ): Effect.Effect<BudgetTracker.Service | undefined, LlmError.LlmError, Scope.Scope> => {
       const budget = budgetOf({ ...(requestLimits !== undefined ? { budget: requestLimits } : {}) }, config)
       return Effect.flatMap(
         BudgetTracker.CurrentBudget,
         (parent) =>
           parent !== undefined
             // Without a per-request budget the calls are charged to the key's budget itself.
-            ? (budget === undefined ? Effect.succeed(parent) : parent.child(budget.budget, "request"))
+            ? (budget === undefined ? Effect.succeed(parent) : parent.scopedChild(budget.budget, "request"))
             : budget === undefined
             ? Effect.succeed(undefined)
-            : BudgetTracker.make(budget.budget, BudgetLanguageModel.trackerOptions(budget))
+            : Effect.acquireRelease(BudgetTracker.make(budget.budget, BudgetLanguageModel.trackerOptions(budget)), (tracker) => tracker.close)
       )
     }
 
@@ -388,11 +390,11 @@ export const make = (
           provider: model.provider,
           defaultModel: model.defaultModel,
           generate: (request) =>
-            Effect.flatMap(requestTracker, (tracker) =>
+            Effect.scoped(Effect.flatMap(requestTracker, (tracker) =>
               Effect.provideContext(
                 tracker === undefined ? model.generate(request) : BudgetTracker.withTracker(tracker)(model.generate(request)),
                 context
-              )),
+              ))),
           stream: (request) =>
             Stream.unwrap(
               Effect.map(

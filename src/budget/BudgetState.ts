@@ -115,7 +115,11 @@ export const Node = Schema.Struct({
   conversations: Schema.HashMap(Schema.String, Amounts),
   overshoots: Schema.Array(Overshoot),
   /** An overshoot whose refusal of the next reservation is still due. */
-  pending: Schema.NullOr(Overshoot)
+  pending: Schema.NullOr(Overshoot),
+  /** Budgets in the store whose parent this one is. */
+  children: Figure,
+  /** Released while a reservation or a child of it was still open: removed when the last one goes. */
+  closing: Schema.Boolean
 }).annotate({ identifier: "BudgetNode" })
 
 /**
@@ -150,16 +154,19 @@ export const Reservation = Schema.Struct({
 export type Reservation = typeof Reservation.Type
 
 /**
- * Everything a memory store holds: its budgets, its open reservations, and the sequence
- * reservation ids are drawn from. Its collections are persistent `HashMap`s (an update copies no more than a
- * path); `Schema.toCodecJson(State)` writes it as JSON and reads it back.
+ * Everything a memory store holds: its budgets, its open reservations, and the sequences
+ * budget and reservation ids are drawn from. Its collections are persistent `HashMap`s (an update
+ * copies no more than a path, whatever the number of budgets); a budget released leaves them
+ * (`internal/ledger.ts` `release`). `Schema.toCodecJson(State)` writes it as JSON and reads it back.
  *
  * @since 0.1.0
  * @category schemas
  */
 export const State = Schema.Struct({
-  /** Budgets in the order they were created: `b<n>` is at index n. */
-  nodes: Schema.Array(Node),
+  /** Budgets in the store by the number of their id (`b3` under 3); a released budget leaves it. */
+  nodes: Schema.HashMap(Schema.Number, Node),
+  /** How many budget ids were issued: the next is `b<budgets>` (ids are never reused). */
+  budgets: Figure,
   /** Open reservations by the sequence number of their id (`r12` under 12). */
   reservations: Schema.HashMap(Schema.Number, Reservation),
   /** The number of the last reservation id issued. */
@@ -178,4 +185,4 @@ export type State = typeof State.Type
  * @since 0.1.0
  * @category constructors
  */
-export const emptyState = (): State => ({ nodes: [], reservations: HashMap.empty(), sequence: 0 })
+export const emptyState = (): State => ({ nodes: HashMap.empty(), budgets: 0, reservations: HashMap.empty(), sequence: 0 })

@@ -13,6 +13,10 @@
  * hold whatever runs at once. The rules themselves are pure functions
  * (`internal/ledger.ts`); a store only decides where the records are kept.
  *
+ * A budget that is done is released ({@link Service.release}): it leaves the store once nothing of
+ * it is open, so a store holds the budgets in use (per-call and per-request children come and
+ * go), and a transition costs the same whatever the number of budgets made before it.
+ *
  * {@link makeMemory} keeps them in this process's memory, each transition one synchronous step
  * (the default: `BudgetTracker` makes one per root budget when no store is in context, and runs
  * its reserve and settle without an effect step of their own); {@link fromRef} on a `Ref` you
@@ -114,7 +118,25 @@ export interface Service {
   readonly check: (budgetId: string, now: number) => Effect.Effect<Refused | Missing | undefined, LlmError.LlmError>
   /** The budget and its ancestors, the budget first (empty when it is not in the store). */
   readonly chain: (budgetId: string) => Effect.Effect<ReadonlyArray<BudgetState.Node>>
+  /**
+   * Releases a budget that is done: it leaves the store now when no reservation of it (or of a
+   * child) is open, else when the last one is settled (it is marked closing). What it consumed
+   * stays counted in its ancestors. Releasing it again, or an id not in the store, changes
+   * nothing. Never fails (a shared store that cannot be reached leaves it to expire).
+   */
+  readonly release: (budgetId: string) => Effect.Effect<Released>
+  /** How many budgets the store holds for this process (a cheap count, for tests and metrics). */
+  readonly size: Effect.Effect<number>
 }
+
+/**
+ * What {@link Service.release} did: `removed`, `closing` (removed when its last open reservation
+ * or child goes), or `unknown` (not in the store: released already, or never created).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Released = Ledger.Released
 
 /**
  * The `BudgetStore` service. `BudgetTracker` uses the one in context, else a new memory store
@@ -138,7 +160,9 @@ export const fromRef = (ref: Ref.Ref<BudgetState.State>): Service => ({
   recordCumulative: (budgetId, conversationId, cumulative) =>
     Ref.modify(ref, (state) => Ledger.recordCumulative(state, budgetId, conversationId, cumulative)),
   check: (budgetId, now) => Effect.map(Ref.get(ref), (state) => Ledger.check(state, budgetId, now)),
-  chain: (budgetId) => Effect.map(Ref.get(ref), (state) => Ledger.chainOf(state, budgetId))
+  chain: (budgetId) => Effect.map(Ref.get(ref), (state) => Ledger.chainOf(state, budgetId)),
+  release: (budgetId) => Ref.modify(ref, (state) => Ledger.release(state, budgetId)),
+  size: Effect.map(Ref.get(ref), Ledger.size)
 })
 
 /**
@@ -167,7 +191,9 @@ export const makeMemory: Effect.Effect<Service> = Effect.sync(() => {
     recordCumulative: (budgetId, conversationId, cumulative) =>
       Effect.sync(() => run((current) => Ledger.recordCumulative(current, budgetId, conversationId, cumulative))),
     check: (budgetId, now) => Effect.sync(() => Ledger.check(state, budgetId, now)),
-    chain: (budgetId) => Effect.sync(() => Ledger.chainOf(state, budgetId))
+    chain: (budgetId) => Effect.sync(() => Ledger.chainOf(state, budgetId)),
+    release: (budgetId) => Effect.sync(() => run((current) => Ledger.release(current, budgetId))),
+    size: Effect.sync(() => Ledger.size(state))
   }
   LocalStore.register(store, local)
   return store

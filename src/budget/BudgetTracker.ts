@@ -19,15 +19,17 @@
  * child, its parent and the root in one atomic step: consumption counts toward every level, and
  * a chain A -> B -> C shares the root. A reservation is named by an id in the store, and settling
  * it twice changes nothing. The store is the one in context, else a new memory store per root
- * ({@link make}); a child always lives in its parent's store. Time comes from `Clock`, so
- * `TestClock` drives deadlines.
+ * ({@link make}); a child always lives in its parent's store, until it is closed
+ * ({@link Service.close}; {@link withChild}, {@link Service.scopedChild} and {@link delegate} close
+ * it when its call ends): it leaves the store then, once nothing of it is open, and what it
+ * consumed stays counted in its ancestors. Time comes from `Clock`, so `TestClock` drives deadlines.
  *
  * Estimates are cheap on the hot path: the UTF-8 byte length bounds the BPE tokens of a prompt,
  * and the exact tokenizer runs only when that bound would be refused.
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Context, Effect, Exit, HashMap, Layer } from "effect"
+import { Cause, Clock, Context, Effect, Exit, HashMap, Layer, type Scope } from "effect"
 import type * as CallContext from "../CallContext.ts"
 import * as LlmError from "../LlmError.ts"
 import type { LlmRequest } from "../LlmRequest.ts"
@@ -228,8 +230,20 @@ export interface Service {
     effect: Effect.Effect<A, E, R>,
     call?: { readonly provider: string; readonly model: string }
   ) => Effect.Effect<A, E | LlmError.LlmError, R>
-  /** A budget inside this one: its consumption also counts here and up to the root. */
+  /**
+   * A budget inside this one: its consumption also counts here and up to the root. The caller
+   * owns its lifetime and calls {@link Service.close} when it is done; {@link Service.scopedChild}
+   * and {@link withChild} do that for you (prefer them for per-call and per-request budgets).
+   */
   readonly child: (limits: Budget.Input, label?: string) => Effect.Effect<Service, LlmError.LlmError>
+  /** A {@link Service.child} closed when the scope it was made in closes. */
+  readonly scopedChild: (limits: Budget.Input, label?: string) => Effect.Effect<Service, LlmError.LlmError, Scope.Scope>
+  /**
+   * Releases this budget in its store: it leaves the store now, or, while a reservation of it (or
+   * a child of it) is still open, when the last one settles. What it consumed stays counted in
+   * its ancestors. Closing twice changes nothing; the tracker is not used after it.
+   */
+  readonly close: Effect.Effect<void>
   readonly snapshot: Effect.Effect<Snapshot>
 }
 
@@ -337,9 +351,10 @@ const limitsOf = (budget: Budget.Budget): BudgetState.Limits => ({
   costNanos: budget.costUsd === undefined ? null : Money.fromUsd(budget.costUsd)
 })
 
-// A budget id the store does not know: the store was handed an id it never issued (a defect).
+// A budget id the store does not know: a tracker used after `close`, or an id the store never
+// issued (a defect).
 const missing = (outcome: BudgetStore.Missing) =>
-  Effect.die(new Error(`budget ${outcome.budgetId} is not in the budget store`))
+  Effect.die(new Error(`budget ${outcome.budgetId} is not in the budget store (it was closed, or never created)`))
 
 const nodeService = (
   store: BudgetStore.Service,
@@ -520,8 +535,16 @@ const nodeService = (
         deadlineAt: resolveDeadline(validated.deadline, now)
       })
       if (typeof childId !== "string") return yield* missing(childId)
-      return yield* nodeService(store, childId, validated, options)
+      // A child whose tracker cannot be built (interrupted, say) leaves the store at once.
+      return yield* nodeService(store, childId, validated, options).pipe(Effect.onExit((exit) =>
+        Exit.isSuccess(exit) ? Effect.void : Effect.asVoid(store.release(childId))
+      ))
     })
+
+    const scopedChild = (limits: Budget.Input, childLabel?: string) =>
+      Effect.acquireRelease(child(limits, childLabel), (made) => made.close)
+
+    const close = Effect.asVoid(Effect.suspend(() => store.release(id)))
 
     const snapshot = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
@@ -556,6 +579,8 @@ const nodeService = (
       checkpoint,
       withinDeadline,
       child,
+      scopedChild,
+      close,
       snapshot
     }
     // A store that keeps leases (Redis) learns through the tracker when a request is sent.
@@ -659,7 +684,8 @@ export const withTracker = (tracker: Service) => <A, E, R>(effect: Effect.Effect
 
 /**
  * Runs a sub-agent or delegated task under a child budget of the current one: its calls count
- * toward the child, the parent and the root.
+ * toward the child, the parent and the root. The child is closed when the effect ends (success,
+ * failure or interruption).
  *
  * @since 0.1.0
  * @category combinators
@@ -671,7 +697,26 @@ export const delegate = <A, E, R>(
   label: string,
   effect: Effect.Effect<A, E, R>
 ): Effect.Effect<A, E | LlmError.LlmError, R | BudgetTracker> =>
-  Effect.flatMap(current, (parent) => Effect.flatMap(parent.child(limits, label), (child) => withTracker(child)(effect)))
+  Effect.flatMap(current, (parent) => withChild(parent, limits, label, (child) => withTracker(child)(effect)))
+
+/**
+ * Runs `use` with a child budget of `parent`, and closes the child when `use` ends (success,
+ * failure or interruption): per-call and per-request budgets leave the store with their call,
+ * what they consumed staying counted in `parent` and up to the root.
+ *
+ * @since 0.1.0
+ * @category combinators
+ * @example
+ * yield* BudgetTracker.withChild(tracker, { totalTokens: 2_000 }, "call", (child) =>
+ *   BudgetTracker.withTracker(child)(LanguageModel.generate("...")))
+ */
+export const withChild = <A, E, R>(
+  parent: Service,
+  limits: Budget.Input,
+  label: string,
+  use: (child: Service) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | LlmError.LlmError, R> =>
+  Effect.acquireUseRelease(parent.child(limits, label), use, (child) => child.close)
 
 /**
  * Fails with `BudgetExceeded` when the current budget's deadline has passed or a limit was

@@ -15,7 +15,8 @@
  * and a process that names it with other limits fails with a `Configuration` error (exit 2).
  * `window: "day"` keeps one figure per UTC day (the period in the key name). A root without a
  * name, and every child, is a budget of its own. Deadlines stay in this process (a relative
- * deadline is per process).
+ * deadline is per process). Releasing a child (or an unnamed root) deletes its keys, at once or
+ * with its last open lease; keys a process never released expire 7 days after their last use.
  *
  * When Redis cannot be reached or does not answer within `timeout`, calls fail closed
  * (`Unavailable`, naming the store, nothing sent), unless `onStoreError: "allow"`: then they are
@@ -117,6 +118,9 @@ interface LocalNode {
   readonly startedAt: number
   readonly deadlineAt: number | null
   readonly label: string
+  /** Children of it still known here, and whether it was released (forgotten when both are done). */
+  children: number
+  released: boolean
 }
 
 /**
@@ -251,7 +255,9 @@ export const make = (options: Options): Effect.Effect<RedisStore, never, Scope.S
         budget.window ?? "none"
       ]
       const remember = (id: string) => {
-        locals.set(id, { parent: budget.parent, startedAt: budget.startedAt, deadlineAt: budget.deadlineAt, label: budget.label })
+        locals.set(id, { parent: budget.parent, startedAt: budget.startedAt, deadlineAt: budget.deadlineAt, label: budget.label, children: 0, released: false })
+        const parent = budget.parent === null ? undefined : locals.get(budget.parent)
+        if (parent !== undefined) parent.children++
         return id
       }
       return Effect.flatMap(
@@ -422,7 +428,9 @@ export const make = (options: Options): Effect.Effect<RedisStore, never, Scope.S
             open: figure(field(16)),
             conversations: HashMap.empty(),
             overshoots: [],
-            pending: null
+            pending: null,
+            children: 0,
+            closing: false
           })
         }
         return nodes
@@ -441,7 +449,9 @@ export const make = (options: Options): Effect.Effect<RedisStore, never, Scope.S
         open: 0,
         conversations: HashMap.empty(),
         overshoots: [],
-        pending: null
+        pending: null,
+        children: 0,
+        closing: false
       }))
 
     const chain: BudgetStore.Service["chain"] = (budgetId) =>
@@ -478,6 +488,41 @@ export const make = (options: Options): Effect.Effect<RedisStore, never, Scope.S
         Effect.catch((error) => admitOffline(error, () => undefined))
       )
     }
+
+    // What this process knows of a budget (its deadline, its label) is forgotten once it is released
+    // and has no child left here: the process keeps the budgets in use, not every one it made.
+    const forget = (id: string) => {
+      let current: string | null = id
+      while (current !== null) {
+        const node = locals.get(current)
+        if (node === undefined || !node.released || node.children > 0) return
+        locals.delete(current)
+        current = node.parent
+        const parent = current === null ? undefined : locals.get(current)
+        if (parent !== undefined) parent.children--
+      }
+    }
+
+    const release: BudgetStore.Service["release"] = (budgetId) => {
+      const node = locals.get(budgetId)
+      if (node !== undefined && !node.released) {
+        node.released = true
+        forget(budgetId)
+      }
+      if (budgetId.startsWith("local:")) return Effect.succeed(node === undefined ? "unknown" : "removed")
+      // One attempt, no retry: it runs as a call or request ends, and keys left by a failure expire.
+      return run(Scripts.release, [budgetId]).pipe(
+        Effect.map((reply) => reply as BudgetStore.Released),
+        Effect.catch((error) =>
+          Effect.as(
+            Effect.logWarning(`could not release budget ${budgetId} in the ${where} (${error.message}); its keys expire by themselves`),
+            "unknown" as const
+          )
+        )
+      )
+    }
+
+    const size = Effect.sync(() => locals.size)
 
     const renewLeases = Effect.suspend(() =>
       held.size === 0
@@ -523,7 +568,7 @@ export const make = (options: Options): Effect.Effect<RedisStore, never, Scope.S
       Effect.asVoid
     )
 
-    const store: RedisStore = { create, reserve, settle, recordCumulative, check, chain, markSent, renewLeases, show, reset, ping, where }
+    const store: RedisStore = { create, reserve, settle, recordCumulative, check, chain, release, size, markSent, renewLeases, show, reset, ping, where }
     Leases.register(store, markSent)
     return store
   })

@@ -341,9 +341,14 @@ const make = (shared: Shared, view: View): Client => {
 
   // The call under its budget: the call's own (a child of the client's), else the client's when
   // it is a child, else the stack's (nothing to set).
+  // A call's own budget is closed when the call ends, however it ends: it leaves the store.
   const budgeted = <A, E, R>(effect: Effect.Effect<A, E, R>, budget: Budget.Input | undefined, label: string) =>
     budget !== undefined
-      ? Effect.flatMap(childOf(view.tracker, budget, label), (tracker) => BudgetTracker.withTracker(tracker)(effect))
+      ? Effect.acquireUseRelease(
+        childOf(view.tracker, budget, label),
+        (tracker) => BudgetTracker.withTracker(tracker)(effect),
+        (tracker) => tracker.close
+      )
       : view.tracker !== undefined
       ? Effect.flatMap(view.tracker, (tracker) => BudgetTracker.withTracker(tracker)(effect))
       : effect
@@ -370,7 +375,10 @@ const make = (shared: Shared, view: View): Client => {
       const streamed = options?.budget !== undefined || view.tracker !== undefined
         ? Stream.unwrap(
           Effect.map(
-            options?.budget !== undefined ? childOf(view.tracker, options.budget, "call") : view.tracker!,
+            // The call's own budget lives as long as the stream (closed when it ends or is abandoned).
+            options?.budget !== undefined
+              ? Effect.acquireRelease(childOf(view.tracker, options.budget, "call"), (tracker) => tracker.close)
+              : view.tracker!,
             (tracker) => Stream.provideService(parts, BudgetTracker.CurrentBudget, tracker)
           )
         )

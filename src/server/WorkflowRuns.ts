@@ -389,8 +389,9 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
         const runScope = yield* Scope.fork(registryScope)
         const begun = yield* Effect.gen(function*() {
           const stack = yield* bridge.stackFor({}).pipe(Effect.provideService(Scope.Scope, runScope))
-          // The run's budget: the request's over the configured one, under the caller's key's.
-          const tracker = yield* bridge.requestBudget(request.budget)
+          // The run's budget: the request's over the configured one, under the caller's key's;
+          // closed (out of the budget store) with the run's scope.
+          const tracker = yield* bridge.requestBudget(request.budget).pipe(Effect.provideService(Scope.Scope, runScope))
           const factory = Context.get(stack, ModelFactory.ModelFactory)
           const context = Context.add(stack, ModelFactory.ModelFactory, { ...factory, budget: tracker })
           const definition = yield* Effect.provideContext(WorkflowYaml.compile(loaded), context)

@@ -8,6 +8,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Fiber, FileSystem, Layer, Path, Redacted } from "effect"
 import { TestClock } from "effect/testing"
 import * as Bridge from "../../src/bridge/Bridge.ts"
+import * as BudgetStore from "../../src/budget/BudgetStore.ts"
+import * as BudgetTracker from "../../src/budget/BudgetTracker.ts"
 import * as BridgeContract from "../../src/bridge/BridgeContract.ts"
 import * as LanguageModel from "../../src/LanguageModel.ts"
 import * as LlmConnectConfig from "../../src/LlmConnectConfig.ts"
@@ -310,5 +312,26 @@ describe("Bridge.make", () => {
           assert.deepStrictEqual(rec.made.map((made) => made.apiKey), ["env-key-1234", "second-key-1", "third-key-12", "env-key-1234"])
         })
     )
+  })
+
+  it.effect("a request's budget under a key's leaves the store with the request, failed ones too; the key keeps the totals", () => {
+    const rec = recorder()
+    return withBridge({ providers: [rec.provider], env: { RECORDER_API_KEY: "env-key-1234" } }, (bridge) =>
+      Effect.gen(function*() {
+        const store = yield* BudgetStore.makeMemory
+        const key = yield* BudgetTracker.make({ totalTokens: 1_000_000 }).pipe(Effect.provideService(BudgetStore.BudgetStore, store))
+        const asKey = <A, E>(effect: Effect.Effect<A, E>) => Effect.provideService(effect, BudgetTracker.CurrentBudget, key)
+        let answered = 0
+        for (let call = 0; call < 300; call++) {
+          rec.state.failWith = call % 5 === 4 ? LlmError.make("recorder", new LlmError.Authentication({ description: "refused" })) : undefined
+          const answer = yield* asKey(bridge.answer(request({ budget: { totalTokens: 500 } })))
+          if (!BridgeContract.isFailure(answer)) answered++
+        }
+        rec.state.failWith = undefined
+        yield* asKey(Effect.scoped(Effect.flatMap(bridge.requestBudget({ totalTokens: 500 }), (tracker) => Effect.sync(() => assert.isDefined(tracker)))))
+        assert.strictEqual(answered, 240)
+        assert.strictEqual(yield* store.size, 1)
+        assert.strictEqual((yield* key.snapshot).consumed.totalTokens, 8 * answered)
+      }))
   })
 })

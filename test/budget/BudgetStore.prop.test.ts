@@ -19,7 +19,8 @@ const Step = Schema.Union([
   }),
   Schema.TaggedStruct("Release", { reservation: between(0, 99) }),
   Schema.TaggedStruct("Child", { budget: between(0, 9), totalTokens: between(100, 5_000) }),
-  Schema.TaggedStruct("Cumulative", { budget: between(0, 9), conversation: between(0, 2), tokens: between(0, 600) })
+  Schema.TaggedStruct("Cumulative", { budget: between(0, 9), conversation: between(0, 2), tokens: between(0, 600) }),
+  Schema.TaggedStruct("Close", { budget: between(1, 9) })
 ])
 type Step = typeof Step.Type
 
@@ -32,7 +33,9 @@ const decode = Schema.decodeUnknownSync(StateJson)
 
 /** The state as plain data, its maps as sorted entries (written without the Schema). */
 const plain = (state: BudgetState.State) => ({
-  nodes: state.nodes.map((node) => ({ ...node, conversations: HashMap.toEntries(node.conversations).sort() })),
+  nodes: HashMap.toEntries(state.nodes).sort(([a], [b]) => a - b)
+    .map(([key, node]) => [key, { ...node, conversations: HashMap.toEntries(node.conversations).sort() }]),
+  budgets: state.budgets,
   reservations: HashMap.toEntries(state.reservations).sort(([a], [b]) => a - b),
   sequence: state.sequence
 })
@@ -45,7 +48,7 @@ const roundTrips = (state: BudgetState.State) => {
 
 describe("BudgetStore (property)", () => {
   it.effect.prop(
-    "the memory store's state survives JSON after every step, and settling a reservation twice changes nothing",
+    "the memory store's state survives JSON after every step, settling a reservation twice changes nothing, and closed budgets leave it",
     [Steps],
     ([steps]) =>
       Effect.gen(function*() {
@@ -99,6 +102,15 @@ describe("BudgetStore (property)", () => {
                 Effect.exit(tracker.child({ totalTokens: step.totalTokens }, `child${budgets.length}`)),
                 (exit) => Effect.sync(() => (Exit.isSuccess(exit) ? budgets.push(exit.value) : undefined))
               )
+            case "Close": {
+              // A closed budget is not used again; its open reservations are settled later, its
+              // children go on: it leaves the store with the last of them.
+              if (budgets.length < 2) return Effect.void
+              const index = 1 + (step.budget % (budgets.length - 1))
+              const closed = budgets[index]!
+              budgets.splice(index, 1)
+              return closed.close
+            }
             case "Cumulative": {
               const usage = Usage.make({ inputTokens: step.tokens, outputTokens: step.tokens })
               return Effect.asVoid(tracker.recordCumulative(`c${step.conversation}`, usage, {
@@ -118,10 +130,17 @@ describe("BudgetStore (property)", () => {
         for (const { reservation, tracker } of reservations) yield* tracker.release(reservation)
         const final = yield* Ref.get(ref)
         roundTrips(final)
-        for (const node of final.nodes) {
+        for (const node of HashMap.toValues(final.nodes)) {
           assert.strictEqual(node.open, 0)
           assert.closeTo(node.reserved.totalTokens, 0, 1e-9)
         }
+        // Closing every budget but the root leaves the root alone in the store, its figures unchanged.
+        const rootBefore = (yield* root.snapshot).consumed
+        for (const budget of budgets.slice(1)) yield* budget.close
+        const emptied = yield* Ref.get(ref)
+        roundTrips(emptied)
+        assert.deepStrictEqual(HashMap.toValues(emptied.nodes).map((node) => node.id), [root.id])
+        assert.deepStrictEqual((yield* root.snapshot).consumed, rootBefore)
       }),
     { arbitrary: { runs: 60 } }
   )

@@ -39,7 +39,7 @@ describe("BudgetStore", () => {
       const child = yield* root.child({ totalTokens: 400 }, "agent")
       const reservation = yield* child.reserve(ask("hello"))
       const held = yield* Ref.get(ref)
-      assert.deepStrictEqual(held.nodes.map((node) => [node.id, node.parent, node.label, node.open]), [
+      assert.deepStrictEqual(HashMap.toValues(held.nodes).map((node) => [node.id, node.parent, node.label, node.open]), [
         [root.id, null, "root", 1],
         [child.id, root.id, "agent", 1]
       ])
@@ -49,7 +49,7 @@ describe("BudgetStore", () => {
       yield* child.commit(reservation, { usage: Usage.make({ inputTokens: 5, outputTokens: 20 }), costUsd: 0 })
       const settled = yield* Ref.get(ref)
       assert.strictEqual(HashMap.size(settled.reservations), 0)
-      assert.deepStrictEqual(settled.nodes.map((node) => [node.consumed.totalTokens, node.reserved.totalTokens, node.open]), [
+      assert.deepStrictEqual(HashMap.toValues(settled.nodes).map((node) => [node.consumed.totalTokens, node.reserved.totalTokens, node.open]), [
         [25, 0, 0],
         [25, 0, 0]
       ])

@@ -5,8 +5,9 @@
  * Every function here is pure and total; a store runs each as one atomic step (the memory
  * store in one `Ref.modify`), so a reservation checks and updates every node of its chain
  * (child -> ... -> root) at once, and settling a reservation removes its record, so it settles
- * once. Budgets are named `b<n>` by their place in the state, reservations `r<n>` by the
- * state's sequence.
+ * once. Budgets are named `b<n>` and reservations `r<n>` by the state's sequences (never reused);
+ * a budget released ({@link release}) leaves the state once nothing of it is open, so the state
+ * holds the budgets in use, not every budget ever made.
  *
  * @since 0.1.0
  */
@@ -56,8 +57,10 @@ export interface NewBudget {
 
 /** @internal */
 export const addNode = (state: State, budget: NewBudget): readonly [string | Missing, State] => {
-  if (budget.parent !== null && nodeOf(state, budget.parent) === undefined) return [missing(budget.parent), state]
-  const id = `b${state.nodes.length}`
+  const parent = budget.parent === null ? undefined : nodeOf(state, budget.parent)
+  if (budget.parent !== null && parent === undefined) return [missing(budget.parent), state]
+  const index = state.budgets
+  const id = `b${index}`
   const node: Node = {
     id,
     parent: budget.parent,
@@ -70,9 +73,13 @@ export const addNode = (state: State, budget: NewBudget): readonly [string | Mis
     open: 0,
     conversations: HashMap.empty(),
     overshoots: [],
-    pending: null
+    pending: null,
+    children: 0,
+    closing: false
   }
-  return [id, { ...state, nodes: [...state.nodes, node] }]
+  let nodes = HashMap.set(state.nodes, index, node)
+  if (parent !== undefined) nodes = HashMap.set(nodes, numberOf(parent.id, B), { ...parent, children: parent.children + 1 })
+  return [id, { ...state, nodes, budgets: index + 1 }]
 }
 
 /**
@@ -95,9 +102,11 @@ const B = 98 // "b"
 const R = 114 // "r"
 
 /** A budget by id (`b<index>`), if it is in the state. */
-const nodeOf = (state: State, id: string): Node | undefined => {
-  const node = state.nodes[numberOf(id, B)]
-  return node !== undefined && node.id === id ? node : undefined
+const nodeOf = (state: State, id: string): Node | undefined => nodeIn(state.nodes, id)
+
+const nodeIn = (nodes: State["nodes"], id: string): Node | undefined => {
+  const found = HashMap.get(nodes, numberOf(id, B))
+  return found._tag === "Some" && found.value.id === id ? found.value : undefined
 }
 
 /** The budget and its ancestors, the budget first; empty when it is not in the state. @internal */
@@ -150,18 +159,73 @@ const nodeWith = (
   open,
   conversations,
   overshoots,
-  pending
+  pending,
+  children: node.children,
+  closing: node.closing
 })
 
+// Each node of the chain updated: a persistent map update per node, whatever the number of
+// budgets in the store (no list copied).
 const replaceChain = (
   nodes: State["nodes"],
   chain: ReadonlyArray<Node>,
   update: (node: Node) => Node
 ): State["nodes"] => {
-  const next = nodes.slice()
-  for (const node of chain) next[numberOf(node.id, B)] = update(node)
+  let next = nodes
+  for (const node of chain) next = HashMap.set(next, numberOf(node.id, B), update(node))
   return next
 }
+
+const done = (node: Node): boolean => node.closing && node.open === 0 && node.children === 0
+
+// Removes `node`, then each ancestor released earlier whose last child it was.
+const removeNode = (nodes: State["nodes"], node: Node): State["nodes"] => {
+  let next = HashMap.remove(nodes, numberOf(node.id, B))
+  let parentId = node.parent
+  while (parentId !== null) {
+    const parent = nodeIn(next, parentId)
+    if (parent === undefined) break
+    const updated: Node = { ...parent, children: parent.children - 1 }
+    if (!done(updated)) return HashMap.set(next, numberOf(parent.id, B), updated)
+    next = HashMap.remove(next, numberOf(parent.id, B))
+    parentId = parent.parent
+  }
+  return next
+}
+
+// After a settlement: the budget it was made on leaves the store when it was released and this
+// was its last reservation.
+const removeIfDone = (nodes: State["nodes"], id: string): State["nodes"] => {
+  const node = nodeIn(nodes, id)
+  return node !== undefined && done(node) ? removeNode(nodes, node) : nodes
+}
+
+/**
+ * What {@link release} did: removed the budget (and any ancestor released earlier that waited
+ * for it), marked it `closing` (a reservation or a child of it is still open: it is removed when
+ * the last one goes), or nothing (`unknown`: not in the store, e.g. released already).
+ *
+ * @internal
+ */
+export type Released = "removed" | "closing" | "unknown"
+
+/**
+ * Releases budget `id`: it leaves the store now when nothing of it is open, else when its last
+ * open reservation is settled and its last child released. What it consumed stays counted in
+ * its ancestors (their figures do not change). Releasing it again changes nothing.
+ *
+ * @internal
+ */
+export const release = (state: State, id: string): readonly [Released, State] => {
+  const node = nodeOf(state, id)
+  if (node === undefined) return ["unknown", state]
+  if (node.open === 0 && node.children === 0) return ["removed", { ...state, nodes: removeNode(state.nodes, node) }]
+  if (node.closing) return ["closing", state]
+  return ["closing", { ...state, nodes: HashMap.set(state.nodes, numberOf(id, B), { ...node, closing: true }) }]
+}
+
+/** How many budgets the state holds. @internal */
+export const size = (state: State): number => HashMap.size(state.nodes)
 
 /** Whether any node of the chain limits a dimension. */
 const limitedIn = (chain: ReadonlyArray<Node>, dimension: AmountDimension): boolean =>
@@ -315,6 +379,7 @@ export const reserve = (state: State, id: string, ask: Ask): readonly [Granted |
   const reservation: Reservation = { id: `r${sequence}`, budget: id, amounts, provider: ask.provider, model: ask.model }
   const next: State = {
     nodes: replaceChain(state.nodes, chain, (node) => nodeWith(node, node.consumed, plus(node.reserved, amounts), node.open + 1)),
+    budgets: state.budgets,
     reservations: HashMap.set(state.reservations, sequence, reservation),
     sequence
   }
@@ -384,8 +449,10 @@ export const settle = (
   const chain = chainOf(state, reservation.budget)
   const held = reservation.amounts
   if (actual === undefined) {
+    const released = replaceChain(state.nodes, chain, (node) => nodeWith(node, node.consumed, minus(node.reserved, held), node.open - 1))
     return [nothing, {
-      nodes: replaceChain(state.nodes, chain, (node) => nodeWith(node, node.consumed, minus(node.reserved, held), node.open - 1)),
+      nodes: removeIfDone(released, reservation.budget),
+      budgets: state.budgets,
       reservations,
       sequence: state.sequence
     }]
@@ -415,7 +482,7 @@ export const settle = (
       overshoots.length === 0 ? node.pending : overshoots[0]!
     )
   })
-  return [overshoots, { nodes, reservations, sequence: state.sequence }]
+  return [overshoots, { nodes: removeIfDone(nodes, reservation.budget), budgets: state.budgets, reservations, sequence: state.sequence }]
 }
 
 /**

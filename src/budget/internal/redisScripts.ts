@@ -8,7 +8,10 @@
  * named root, `n:<name>:d<day>` its period under `window: day`, `a<n>` an unnamed root, `c<n>` a
  * child); `lease:<r>` an open reservation; `leases` the open reservations by expiry;
  * `settled:<r>` what an expired lease was charged (for a commit that comes late); `conv:<id>`
- * conversations; `over:<id>` overshoots; `seq` the id sequence.
+ * conversations; `over:<id>` overshoots; `seq` the id sequence. A child's and an unnamed root's
+ * keys are deleted when the budget is released (`release`, or the last settlement after it) and
+ * expire 7 days after their last reservation otherwise (a process killed before releasing them
+ * leaves nothing behind for good).
  *
  * Figures travel as strings (`%.17g`): Lua numbers are doubles, and integer replies would be
  * truncated by the protocol.
@@ -76,7 +79,24 @@ local function split(text)
   for part in string.gmatch(text, '%S+') do out[#out + 1] = part end
   return out
 end
--- Adds consumed and reserved deltas and an open-count delta to nodes that still exist.
+-- Deletes a released budget's keys, then each ancestor released earlier whose last child it was
+-- (a named budget is shared and never released by a process).
+local function drop(nid)
+  local cur = nid
+  while cur ~= nil and cur ~= '' and string.sub(cur, 1, 2) ~= 'n:' do
+    local parent = redis.call('HGET', nk(cur), 'parent')
+    redis.call('DEL', nk(cur), P .. 'conv:' .. cur, P .. 'over:' .. cur)
+    if not parent or parent == '' or string.sub(parent, 1, 2) == 'n:' then return end
+    local pkey = nk(parent)
+    if redis.call('EXISTS', pkey) == 0 then return end
+    local left = redis.call('HINCRBY', pkey, 'children', -1)
+    local f = redis.call('HMGET', pkey, 'closing', 'open')
+    if not (left <= 0 and f[1] == '1' and tonumber(f[2]) <= 0) then return end
+    cur = parent
+  end
+end
+-- Adds consumed and reserved deltas and an open-count delta to nodes that still exist; a
+-- released budget whose last reservation this was leaves the store.
 local function apply(nids, con, res, open)
   for _, nid in ipairs(nids) do
     local key = nk(nid)
@@ -85,7 +105,13 @@ local function apply(nids, con, res, open)
         if con[i] ~= 0 then redis.call('HINCRBY', key, 'c' .. d, s(con[i])) end
         if res[i] ~= 0 then redis.call('HINCRBY', key, 'r' .. d, s(res[i])) end
       end
-      if open ~= 0 then redis.call('HINCRBY', key, 'open', open) end
+      if open ~= 0 then
+        local left = redis.call('HINCRBY', key, 'open', open)
+        if left <= 0 then
+          local f = redis.call('HMGET', key, 'closing', 'children')
+          if f[1] == '1' and (tonumber(f[2]) or 0) <= 0 then drop(nid) end
+        end
+      end
     end
   end
 end
@@ -150,6 +176,7 @@ local id = ((kind == 'child') and 'c' or 'a') .. seq
 local key = nk(id)
 newNode(key, (kind == 'child') and parent or '', label, l[1], l[2], l[3], l[4])
 redis.call('PEXPIRE', key, KEEP)
+if kind == 'child' and string.sub(parent, 1, 2) ~= 'n:' then redis.call('HINCRBY', nk(parent), 'children', 1) end
 return {'created', id}
 `
 
@@ -296,6 +323,7 @@ if #overshoots > 0 then
       redis.call('HSET', nk(nid), 'pending', overshoots[1])
       for _, o in ipairs(overshoots) do redis.call('RPUSH', P .. 'over:' .. nid, o) end
       redis.call('LTRIM', P .. 'over:' .. nid, -100, -1)
+      if string.sub(nid, 1, 2) ~= 'n:' then redis.call('PEXPIRE', P .. 'over:' .. nid, KEEP) end
     end
   end
 end
@@ -335,6 +363,7 @@ if #overshoots > 0 then
     redis.call('HSET', nk(nid), 'pending', overshoots[1])
     for _, o in ipairs(overshoots) do redis.call('RPUSH', P .. 'over:' .. nid, o) end
     redis.call('LTRIM', P .. 'over:' .. nid, -100, -1)
+    if string.sub(nid, 1, 2) ~= 'n:' then redis.call('PEXPIRE', P .. 'over:' .. nid, KEEP) end
   end
 end
 local out = {'ok'}
@@ -360,6 +389,25 @@ for _, node in ipairs(ch) do
   out[#out + 1] = node.pending
 end
 return out
+`
+
+/**
+ * release: ARGV prefix, budget. Deletes a child's (or an unnamed root's) keys now when nothing of
+ * it is open, else marks it closing: the settlement of its last reservation (or the release of its
+ * last child) deletes them. A named budget is shared and is never released. Idempotent. @internal
+ */
+export const release = common + String.raw`
+local id = ARGV[2]
+if string.sub(id, 1, 2) == 'n:' then return 'unknown' end
+local key = nk(id)
+local f = redis.call('HMGET', key, 'open', 'children', 'closing')
+if not f[1] then return 'unknown' end
+if tonumber(f[1]) > 0 or (tonumber(f[2]) or 0) > 0 then
+  if f[3] ~= '1' then redis.call('HSET', key, 'closing', '1') end
+  return 'closing'
+end
+drop(id)
+return 'removed'
 `
 
 /** renew: ARGV prefix, ttlMs, reservation ids... Returns how many were still open. @internal */

@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Effect, Option, Tracer } from "effect"
+import { Clock, Effect, Exit, Option, Tracer } from "effect"
 import * as LanguageModel from "../../LanguageModel.ts"
 import * as ModelFactory from "../../ModelFactory.ts"
 import * as Tracing from "../../observability/Tracing.ts"
@@ -138,7 +138,9 @@ export const prepare = <R>(definition: Definition<R>, options: StartOptions): Ef
       Effect.andThen(begin),
       Effect.andThen(steps),
       Effect.andThen(finish),
-      Effect.ensuring(types.cleanup)
+      Effect.ensuring(types.cleanup),
+      // The run's budgets leave the budget store with the run.
+      Effect.ensuring(Exit.isSuccess(budget) ? budget.value.close : Effect.void)
     )
 
     return {

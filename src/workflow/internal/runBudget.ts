@@ -8,7 +8,8 @@
  * to; the step model wrapper (`stepModel.ts`) sets it on the fiber, where the factory's budget
  * layer enforces it inside observability, or wraps a model that does not come from the factory.
  * On resume, the usage of the steps read back from the journal is recorded first (on the run's
- * tracker, else on the configuration's), so the budget continues where it was.
+ * tracker, else on the configuration's), so the budget continues where it was. The budgets made
+ * for the run are closed when it ends ({@link RunBudget.close}).
  *
  * @since 0.1.0
  */
@@ -46,6 +47,11 @@ export interface RunBudget {
    * which is what a budget's output cap amounts to.
    */
   readonly defaultMaxTokens: number | undefined
+  /**
+   * Closes the budgets made for the run (its own and its steps'): they leave the budget store
+   * when the run ends, what they consumed staying counted in the configuration's budget.
+   */
+  readonly close: Effect.Effect<void>
 }
 
 /**
@@ -62,13 +68,23 @@ export const make = (
   parent: BudgetTracker.Service | undefined
 ): Effect.Effect<RunBudget, LlmError.LlmError> =>
   Effect.gen(function*() {
+    // Every budget made here, closed with the run (a run has a bounded number of steps).
+    const made: Array<BudgetTracker.Service> = []
+    const keep = (tracker: BudgetTracker.Service) => {
+      made.push(tracker)
+      return tracker
+    }
+    const close = Effect.suspend(() => Effect.forEach(made.splice(0).reverse(), (tracker) => tracker.close, { discard: true }))
     const childOf = (tracker: BudgetTracker.Service | undefined) =>
     (step: string, stepLimits: Limits | undefined): Effect.Effect<BudgetTracker.Service | undefined, LlmError.LlmError> =>
       stepLimits === undefined
         ? Effect.succeed(tracker)
-        : tracker === undefined
-        ? BudgetTracker.make(stepLimits, { label: `${workflow}/${step}` })
-        : tracker.child(stepLimits, `${workflow}/${step}`)
+        : Effect.map(
+          tracker === undefined
+            ? BudgetTracker.make(stepLimits, { label: `${workflow}/${step}` })
+            : tracker.child(stepLimits, `${workflow}/${step}`),
+          keep
+        )
     const recordResumed = (tracker: BudgetTracker.Service) =>
       Effect.forEach(resumed, (entry) =>
         tracker.recordCumulative(`resumed:${entry.step}`, entry.usage, {
@@ -80,13 +96,15 @@ export const make = (
       // No budget of the run's own: the configuration's budget (if any) continues from the spend
       // of the steps read back from the journal.
       if (parent !== undefined) yield* recordResumed(parent)
-      return { forStep: childOf(parent), tracker: undefined, defaultMaxTokens: undefined }
+      return { forStep: childOf(parent), tracker: undefined, defaultMaxTokens: undefined, close }
     }
     const { defaultMaxTokens, onUnknownPrice, ...rest } = limits
-    const tracker = parent === undefined
-      ? yield* BudgetTracker.make(rest, { label: workflow, defaultMaxTokens, onUnknownPrice })
-      : yield* parent.child(rest, workflow)
+    const tracker = keep(
+      parent === undefined
+        ? yield* BudgetTracker.make(rest, { label: workflow, defaultMaxTokens, onUnknownPrice })
+        : yield* parent.child(rest, workflow)
+    )
     // Recorded on the run's tracker, which counts up to the configuration's budget too.
-    yield* recordResumed(tracker)
-    return { forStep: childOf(tracker), tracker, defaultMaxTokens: parent === undefined ? undefined : defaultMaxTokens }
+    yield* Effect.onError(recordResumed(tracker), () => close)
+    return { forStep: childOf(tracker), tracker, defaultMaxTokens: parent === undefined ? undefined : defaultMaxTokens, close }
   })
