@@ -26,6 +26,8 @@ import * as Server from "./Server.ts"
 import * as ServeConfig from "./ServeConfig.ts"
 import type * as VirtualKeys from "./VirtualKeys.ts"
 import * as KeyAuth from "./KeyAuth.ts"
+import * as FederationRoutes from "./FederationRoutes.ts"
+import type * as SqlStore from "../store/SqlStore.ts"
 
 /**
  * What the caller decides beyond the configuration.
@@ -49,6 +51,8 @@ export interface Options {
   readonly accessLog?: ((line: Server.AccessLogLine) => Effect.Effect<void>) | undefined
   readonly extraRoutes?: ReadonlyArray<Server.Route> | undefined
   readonly bridge?: Bridge.Options | undefined
+  /** The ledger's store: when given, the federation endpoints (`/v1/agents`, `/v1/delegations`) are served over it. */
+  readonly federation?: SqlStore.Service | undefined
 }
 
 /**
@@ -98,7 +102,8 @@ export const make = (
     const keys = options.keys
     const authenticate = options.authenticate ??
       (keys !== undefined && (yield* keys.count) > 0 ? (yield* KeyAuth.make(keys)).authenticate : undefined)
-    const server = yield* Server.make([...routes(router, fs), ...(options.extraRoutes ?? [])], {
+    const federation = options.federation === undefined ? [] : yield* FederationRoutes.routes(bridge, options.federation)
+    const server = yield* Server.make([...routes(router, fs), ...federation, ...(options.extraRoutes ?? [])], {
       listen: options.listen,
       host: options.host ?? settings.host ?? ServeConfig.DEFAULT_HOST,
       port: options.port ?? settings.port ?? ServeConfig.DEFAULT_PORT,

@@ -11,6 +11,7 @@
 import { Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, OpenApi } from "effect/http-api"
 import * as BridgeContract from "../bridge/BridgeContract.ts"
+import { FederationGroup } from "./FederationApi.ts"
 
 const failure = (status: number, description: string) =>
   BridgeContract.BridgeFailure.annotate({ httpApiStatus: status, description })
@@ -91,6 +92,7 @@ export class ServeGroup extends HttpApiGroup.make("serve").add(
  */
 export class ServeApi extends HttpApi.make("llm-connect")
   .add(ServeGroup)
+  .add(FederationGroup)
   .annotateMerge(OpenApi.annotations({
     title: "llm-connect serve",
     description: "The bridge contract over HTTP and the server's own endpoints. " +

@@ -9,6 +9,7 @@
 import { Effect, Layer, Option, Runtime, Data } from "effect"
 import * as AgentPerformance from "../../federation/AgentPerformance.ts"
 import * as AgentRegistry from "../../federation/AgentRegistry.ts"
+import * as FederationContract from "../../federation/FederationContract.ts"
 import * as Governance from "../../federation/Governance.ts"
 import type * as LlmConnectConfig from "../../LlmConnectConfig.ts"
 import * as LlmError from "../../LlmError.ts"
@@ -53,20 +54,7 @@ export const servicesLayer = (store: SqlStore.Service) =>
  * @since 0.1.0
  * @category encoding
  */
-export const agentDocument = (agent: AgentRegistry.Agent) => ({
-  slug: agent.slug,
-  name: agent.name,
-  description: agent.description,
-  provider: agent.provider,
-  model: agent.model,
-  systemPrompt: agent.systemPrompt ?? null,
-  trustLevel: agent.trustLevel,
-  capabilities: agent.capabilities,
-  active: agent.active,
-  version: agent.version,
-  createdAt: new Date(agent.createdAt).toISOString(),
-  updatedAt: new Date(agent.updatedAt).toISOString()
-})
+export const agentDocument = FederationContract.agentDocument
 
 /**
  * One line for an agent.

@@ -34,6 +34,7 @@ import * as RequestSizeFlags from "../flags/RequestSizeFlags.ts"
 import * as ResilienceFlags from "../flags/ResilienceFlags.ts"
 import * as Output from "../Output.ts"
 import * as Keys from "./keys.ts"
+import * as Federation from "./federation.ts"
 
 /**
  * The serve-only flags.
@@ -131,6 +132,7 @@ export const command = Command.make(
         listen: NodeServe.listen,
         host,
         keys,
+        federation: yield* Federation.openStore(resolved.config),
         ...(port !== undefined ? { port } : {}),
         accessLog: (line) => Console.error(JSON.stringify(line))
       })

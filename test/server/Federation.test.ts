@@ -1,0 +1,71 @@
+// The federation endpoints of serve on 127.0.0.1:0 over a SQLite store: agents CRUD, a delegation
+// run on the configured stack (the mock provider), its record and provenance, and the errors.
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Schema } from "effect"
+import * as FederationContract from "../../src/federation/FederationContract.ts"
+import * as SqlStore from "../../src/store/SqlStore.ts"
+import { post, request, withServe } from "./support.ts"
+
+const put = (url: string, body: unknown) =>
+  request(url, { method: "PUT", body: JSON.stringify(body), headers: { "content-type": "application/json" } })
+
+describe("serve: /v1/agents and /v1/delegations", () => {
+  it.live("CRUD of agents, a delegation with its record and tree, and clear errors", () =>
+    Effect.gen(function*() {
+      const store = yield* SqlStore.make(":memory:")
+      yield* withServe({ yaml: "ledger: false\nprovider: mock\n", federation: store }, ({ url }) =>
+        Effect.gen(function*() {
+          const created = yield* post(`${url}/v1/agents`, { slug: "lead", name: "Lead", provider: "mock", model: "mock-1" })
+          assert.strictEqual(created.status, 201)
+          assert.deepInclude(Schema.decodeUnknownSync(FederationContract.AgentDocument)(created.json), { slug: "lead", version: 1 })
+          const helper = yield* post(`${url}/v1/agents`, {
+            slug: "helper",
+            name: "Helper",
+            provider: "mock",
+            model: "mock-1",
+            systemPrompt: "you help",
+            trustLevel: "elevated"
+          })
+          assert.strictEqual(helper.status, 201)
+          const duplicate = yield* post(`${url}/v1/agents`, { slug: "lead", name: "Again", provider: "mock", model: "mock-1" })
+          assert.strictEqual(duplicate.status, 400)
+          assert.strictEqual((duplicate.json as { errorType: string }).errorType, "InvalidInput")
+          const badTrust = yield* post(`${url}/v1/agents`, { slug: "x", name: "X", provider: "mock", model: "m", trustLevel: "root" })
+          assert.strictEqual(badTrust.status, 400)
+          const badBody = yield* post(`${url}/v1/agents`, { slug: "x" })
+          assert.strictEqual(badBody.status, 400)
+
+          const updated = yield* put(`${url}/v1/agents/helper`, { model: "mock-2" })
+          assert.strictEqual(updated.status, 200)
+          assert.deepInclude(updated.json as object, { model: "mock-2", version: 2 })
+          assert.strictEqual((yield* request(`${url}/v1/agents/nobody`)).status, 404)
+          assert.strictEqual((yield* put(`${url}/v1/agents/nobody`, { model: "x" })).status, 404)
+
+          const delegated = yield* post(`${url}/v1/delegations`, { from: "lead", to: "helper", task: "find sources", tokenBudget: 2000 })
+          assert.strictEqual(delegated.status, 201)
+          const record = Schema.decodeUnknownSync(FederationContract.DelegationDocument)(delegated.json)
+          assert.strictEqual(record.status, "completed")
+          assert.isAbove(record.tokensUsed, 0)
+          const child = yield* post(`${url}/v1/delegations`, { from: "helper", to: "lead", task: "back", tokenBudget: 100, parentId: record.id })
+          assert.strictEqual(child.status, 400)
+          assert.include((child.json as { error: string }).error, "cycle")
+          const got = yield* request(`${url}/v1/delegations/${record.id}`)
+          assert.deepStrictEqual(got.json, delegated.json)
+          const tree = yield* request(`${url}/v1/delegations/${record.id}/tree`)
+          const provenance = Schema.decodeUnknownSync(FederationContract.ProvenanceDocument)(tree.json)
+          assert.deepStrictEqual([provenance.ancestors.length, provenance.tree.delegation.id, provenance.tree.children.length], [0, record.id, 0])
+          assert.strictEqual((yield* request(`${url}/v1/delegations/dlg-none`)).status, 404)
+
+          const off = yield* request(`${url}/v1/agents/helper`, { method: "DELETE" })
+          assert.deepInclude(off.json as object, { active: false, version: 3 })
+          const list = yield* request(`${url}/v1/agents`)
+          const agents = Schema.decodeUnknownSync(FederationContract.AgentList)(list.json)
+          assert.deepStrictEqual(agents.map((agent) => [agent.slug, agent.active]), [["helper", false], ["lead", true]])
+          const inactive = yield* post(`${url}/v1/delegations`, { from: "lead", to: "helper", task: "t", tokenBudget: 100 })
+          assert.strictEqual(inactive.status, 400)
+
+          const spec = (yield* request(`${url}/openapi.json`)).json as { paths: Record<string, unknown> }
+          assert.includeMembers(Object.keys(spec.paths), ["/v1/agents", "/v1/agents/{slug}", "/v1/delegations", "/v1/delegations/{id}/tree"])
+        }))
+    }).pipe(Effect.scoped), { timeout: 60_000 })
+})
