@@ -136,6 +136,11 @@ describe("llm-connect agents / delegate / prompt --agent", () => {
         expect(JSON.parse(viaAgent.stdout)).toMatchObject({ provider: "mock", model: "mock-1" })
         const both = yield* runCli(["prompt", "--agent", "helper", "--model", "x", "hello"], { cwd, env })
         expect(both.exitCode).toBe(2)
+        // usage is recorded against the agent: the delegations' calls and the prompt's
+        const usage = yield* runCli(["usage", "--by", "agent", "--json"], { cwd, env })
+        const groups = (JSON.parse(usage.stdout) as { groups: ReadonlyArray<{ key: string; calls: number }> }).groups
+        expect(groups.find((group) => group.key === "helper")?.calls).toBeGreaterThanOrEqual(2)
+        expect(groups.find((group) => group.key === "lead")).toBeUndefined()
 
         const outcome = yield* runCli(["agents", "outcome", record.id, "accepted", "--confidence", "0.8", "--json"], { cwd, env })
         expect(outcome.exitCode).toBe(0)
