@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Layer, Option, Runtime, Data } from "effect"
+import { Data, Effect, FileSystem, Layer, Option, Runtime } from "effect"
 import * as AgentPerformance from "../../federation/AgentPerformance.ts"
 import * as AgentRegistry from "../../federation/AgentRegistry.ts"
 import * as FederationContract from "../../federation/FederationContract.ts"
@@ -34,6 +34,25 @@ export const openStore = (config: LlmConnectConfig.LlmConnectConfig) =>
       })))
     }
     return yield* SqlStore.make(path, { setting: "ledger.path", env: "LLM_CONNECT_LEDGER", label: "the usage ledger" })
+  })
+
+/**
+ * The store `serve` offers the federation endpoints over: the ledger's, unless recording is off
+ * (`ledger: false`, `--no-ledger`) and no state file exists yet (then `undefined`: the endpoints
+ * are not served and no file is created).
+ *
+ * @since 0.1.0
+ * @category stores
+ */
+export const storeForServe = (config: LlmConnectConfig.LlmConnectConfig) =>
+  Effect.gen(function*() {
+    if (config.ledger === false) {
+      const path = yield* CliConfig.ledgerToRead(config)
+      if (path === undefined) return undefined
+      const exists = path === ":memory:" ? false : yield* (yield* FileSystem.FileSystem).exists(path).pipe(Effect.orElseSucceed(() => false))
+      if (!exists) return undefined
+    }
+    return yield* openStore(config)
   })
 
 /**

@@ -132,7 +132,7 @@ export const command = Command.make(
         listen: NodeServe.listen,
         host,
         keys,
-        federation: yield* Federation.openStore(resolved.config),
+        federation: yield* Federation.storeForServe(resolved.config),
         ...(port !== undefined ? { port } : {}),
         accessLog: (line) => Console.error(JSON.stringify(line))
       })
