@@ -141,6 +141,15 @@ describe("llm-connect agents / delegate / prompt --agent", () => {
         const groups = (JSON.parse(usage.stdout) as { groups: ReadonlyArray<{ key: string; calls: number }> }).groups
         expect(groups.find((group) => group.key === "helper")?.calls).toBeGreaterThanOrEqual(2)
         expect(groups.find((group) => group.key === "lead")).toBeUndefined()
+        // a denied prompt --agent sends nothing (no ledger row) and is audited
+        const rows = count(ledger, "usage")
+        const onlyRead = yield* runCli(["agents", "policy", "add", "--agent", "helper", "--artifact-type", "prompt", "--allow", "read"], { cwd, env })
+        expect(onlyRead.exitCode).toBe(0)
+        const deniedPrompt = yield* runCli(["prompt", "--agent", "helper", "hello", "--json"], { cwd, env })
+        expect(deniedPrompt.exitCode).toBe(1)
+        expect(JSON.parse(deniedPrompt.stdout)).toMatchObject({ errorType: "PolicyDenied" })
+        expect(count(ledger, "usage")).toBe(rows)
+        expect(count(ledger, "federation_audit")).toBe(2)
 
         const outcome = yield* runCli(["agents", "outcome", record.id, "accepted", "--confidence", "0.8", "--json"], { cwd, env })
         expect(outcome.exitCode).toBe(0)
