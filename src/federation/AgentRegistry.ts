@@ -335,3 +335,13 @@ export const lookupLayer: Layer.Layer<AgentLookup.AgentLookup, never, AgentRegis
   AgentLookup.AgentLookup,
   Effect.map(AgentRegistry, (registry) => AgentLookup.AgentLookup.of({ find: registry.find }))
 )
+
+/**
+ * The router's `AgentLookup` on the `SqlStore` in context (the registry built inside).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const lookupLayerStore: Layer.Layer<AgentLookup.AgentLookup, LlmError.LlmError, SqlStore.SqlStore> = lookupLayer.pipe(
+  Layer.provide(layer)
+)

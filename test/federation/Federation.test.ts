@@ -1,5 +1,5 @@
 import { assert, describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Option } from "effect"
+import { Effect, Exit, Fiber, Layer, Option } from "effect"
 import { TestClock } from "effect/testing"
 import * as BudgetTracker from "../../src/budget/BudgetTracker.ts"
 import * as AgentPerformance from "../../src/federation/AgentPerformance.ts"
@@ -42,6 +42,11 @@ describe("AgentRegistry", () => {
         const lookup = yield* AgentLookup.AgentLookup
         assert.strictEqual(Option.getOrThrow(yield* lookup.find("triage")).model, "mock-2")
         assert.isTrue(Option.isNone(yield* lookup.find("nobody")))
+        // the same agents through the store alone
+        const viaStore = yield* AgentLookup.AgentLookup.pipe(
+          Effect.provide(AgentRegistry.lookupLayerStore.pipe(Layer.provide(Layer.succeed(SqlStore.SqlStore, yield* SqlStore.SqlStore))))
+        )
+        assert.strictEqual(Option.getOrThrow(yield* viaStore.find("writer")).active, false)
       }).pipe(Effect.provideContext(context))
     }))
 
