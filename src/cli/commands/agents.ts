@@ -259,9 +259,9 @@ const policyAdd = Command.make(
     yield* withServices(
       input,
       Effect.gen(function*() {
-        yield* (yield* AgentRegistry.AgentRegistry).show(input.agent).pipe(
-          Effect.mapError(() => AgentRegistry.unknownAgent(input.agent, "--agent"))
-        )
+        if (Option.isNone(yield* (yield* AgentRegistry.AgentRegistry).find(input.agent))) {
+          return yield* Effect.fail(AgentRegistry.unknownAgent(input.agent, "--agent"))
+        }
         const policy = yield* (yield* Governance.Governance).addPolicy({
           scope: input.scope,
           agent: input.agent,

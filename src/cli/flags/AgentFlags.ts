@@ -73,7 +73,9 @@ export const resolve = (input: {
       const store = yield* Federation.openStore(config)
       const registry = yield* AgentRegistryModule.make(store)
       const governance = yield* Governance.make(store)
-      const agent = yield* registry.show(slug).pipe(Effect.mapError(() => AgentRegistryModule.unknownAgent(slug, "--agent")))
+      const found = yield* registry.find(slug)
+      if (Option.isNone(found)) return yield* Effect.fail(AgentRegistryModule.unknownAgent(slug, "--agent"))
+      const agent = found.value
       if (!agent.active) return yield* Effect.fail(AgentModels.inactive(slug, "--agent"))
       yield* governance.check(GOVERNANCE.scope, slug, GOVERNANCE.artifactType, GOVERNANCE.action)
       return agent
