@@ -3,6 +3,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import * as FederationContract from "../../src/federation/FederationContract.ts"
+import * as Governance from "../../src/federation/Governance.ts"
 import * as SqlStore from "../../src/store/SqlStore.ts"
 import { post, request, withServe } from "./support.ts"
 
@@ -63,6 +64,14 @@ describe("serve: /v1/agents and /v1/delegations", () => {
           assert.deepStrictEqual(agents.map((agent) => [agent.slug, agent.active]), [["helper", false], ["lead", true]])
           const inactive = yield* post(`${url}/v1/delegations`, { from: "lead", to: "helper", task: "t", tokenBudget: 100 })
           assert.strictEqual(inactive.status, 400)
+          // governance: lead may not delegate in hub-1 (403, audited)
+          yield* post(`${url}/v1/agents`, { slug: "other", name: "Other", provider: "mock", model: "mock-1" })
+          const governance = yield* Governance.make(store)
+          yield* governance.addPolicy({ scope: "hub-1", agent: "lead", artifactType: "*", allowedActions: ["read"] })
+          const denied = yield* post(`${url}/v1/delegations`, { from: "lead", to: "other", scope: "hub-1", task: "t", tokenBudget: 100 })
+          assert.strictEqual(denied.status, 403)
+          assert.strictEqual((denied.json as { errorType: string }).errorType, "PolicyDenied")
+          assert.strictEqual((yield* governance.audit(0)).total, 1)
 
           const spec = (yield* request(`${url}/openapi.json`)).json as { paths: Record<string, unknown> }
           assert.includeMembers(Object.keys(spec.paths), ["/v1/agents", "/v1/agents/{slug}", "/v1/delegations", "/v1/delegations/{id}/tree"])
