@@ -48,7 +48,7 @@ type Handler = Server.Route["handler"]
 
 /** Runs a handler's work: LlmErrors and body failures become failure responses. */
 const handle = <A>(
-  work: Effect.Effect<A, LlmError.LlmError | BridgeContract.BridgeFailure, Server.Route["handler"] extends Effect.Effect<infer _A, infer _E, infer R> ? R : never>,
+  work: Effect.Effect<A, LlmError.LlmError | BridgeContract.BridgeFailure, Effect.Services<Handler>>,
   render: (value: A) => ReturnType<typeof Server.json>
 ): Handler =>
   work.pipe(
