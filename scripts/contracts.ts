@@ -21,6 +21,7 @@ import * as LlmError from "../src/LlmError.ts"
 import * as LlmRequest from "../src/LlmRequest.ts"
 import * as LlmResponse from "../src/LlmResponse.ts"
 import * as ServeApi from "../src/server/ServeApi.ts"
+import * as WorkflowRunDocument from "../src/server/WorkflowRunDocument.ts"
 import * as StreamPart from "../src/StreamPart.ts"
 import * as SchemaFile from "../src/cli/SchemaFile.ts"
 import * as ToolsFile from "../src/cli/ToolsFile.ts"
@@ -107,7 +108,9 @@ export const contracts: ReadonlyArray<Contract> = [
     file: "prompt-object.schema.json",
     title: "llm-connect `prompt --schema FILE --json` on success (the response with the decoded object)",
     schema: SchemaFile.ObjectDocument
-  }
+  },
+  { file: "workflow-run.schema.json", title: "llm-connect serve workflow run state (GET /v1/runs/{id}, JSON-RPC workflow.status)", schema: WorkflowRunDocument.RunDocument },
+  { file: "workflow-run-event.schema.json", title: "llm-connect serve workflow run event (GET /v1/runs/{id}/events, one SSE data each)", schema: WorkflowRunDocument.RunEvent }
 ]
 
 /**

@@ -1,6 +1,7 @@
 /**
  * The federation endpoints of `llm-connect serve` as an `HttpApi` group, for the OpenAPI document
- * (`ServeApi`); `FederationRoutes` serves them. The documents are `FederationContract`'s.
+ * (`ServeApi`, which adds the virtual-key security to it); `FederationRoutes` serves them. The
+ * documents are `FederationContract`'s.
  *
  * @since 0.1.0
  */

@@ -9,7 +9,8 @@
  *   requests of one key reserve against one budget and never overshoot it. Over it: 429
  *   `BudgetExceeded`, the error naming the key's budget;
  * - `rpm` and `tpm`: fixed one-minute windows (by `Clock`); a request over either gets 429
- *   `RateLimited` with `retry-after` (the window's end). Tokens count when the request ends;
+ *   `RateLimited` with `retry-after` (the window's end). Tokens count when the request ends (a
+ *   workflow run's when the run ends, `Identity.charge`);
  * - `maxConcurrent`: requests of the key in flight at once; one more gets 429 `RateLimited`.
  *
  * A missing, malformed or unknown key gets 401 `Authentication`. The key never reaches a log,
@@ -168,6 +169,11 @@ export const make = (keys: VirtualKeys.Service, options: BudgetTracker.Options =
         return {
           name: info.name,
           release: release(info.name),
+          charge: (tokens: number) =>
+            Effect.sync(() => {
+              const window = windows.get(info.name)
+              if (window !== undefined) window.tokens += tokens
+            }),
           ...(tracker !== undefined ? { provide: BudgetTracker.withTracker(tracker) } : {})
         } satisfies Server.Identity
       })

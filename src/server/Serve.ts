@@ -6,14 +6,18 @@
  *
  * Doors: `BridgeRoutes` (`/execute`, `/rpc`), `OpenAiCompat` (`/v1/chat/completions`,
  * `/v1/models`), `AnthropicCompat` (`/v1/messages`, `/v1/messages/count_tokens`), `OpsRoutes`
- * (`/health`, `/ready`, `/metrics`, `/v1/usage`, `/openapi.json`). A later door (workflows,
- * virtual keys' admin) passes its routes in {@link Options.extraRoutes}; virtual keys plug in as
- * {@link Options.authenticate}.
+ * (`/health`, `/ready`, `/metrics`, `/v1/usage`, `/openapi.json`), `WorkflowRoutes`
+ * (`/v1/workflows/{name}/runs`, `/v1/runs/{id}`, its events; JSON-RPC `workflow.run` and
+ * `workflow.status`) over the workflows of `serve.workflows` (`WorkflowRuns`, loaded and checked
+ * at start: a bad file refuses to start). A later door passes its routes in
+ * {@link Options.extraRoutes}; virtual keys plug in as {@link Options.authenticate}.
  *
  * @since 0.1.0
  */
-import { Effect, FileSystem, type Path, type Scope } from "effect"
+import { Duration, Effect, FileSystem, type Path, type Scope } from "effect"
 import * as Bridge from "../bridge/Bridge.ts"
+import * as RedisBudgetStore from "../budget/RedisBudgetStore.ts"
+import * as StoreConfig from "../budget/StoreConfig.ts"
 import type * as LlmConnectConfig from "../LlmConnectConfig.ts"
 import type * as LlmError from "../LlmError.ts"
 import type * as ProviderRegistry from "../ProviderRegistry.ts"
@@ -25,6 +29,8 @@ import * as OpsRoutes from "./OpsRoutes.ts"
 import * as Server from "./Server.ts"
 import * as ServeConfig from "./ServeConfig.ts"
 import type * as VirtualKeys from "./VirtualKeys.ts"
+import * as WorkflowRoutes from "./WorkflowRoutes.ts"
+import * as WorkflowRuns from "./WorkflowRuns.ts"
 import * as KeyAuth from "./KeyAuth.ts"
 import * as FederationRoutes from "./FederationRoutes.ts"
 import type * as SqlStore from "../store/SqlStore.ts"
@@ -53,6 +59,8 @@ export interface Options {
   readonly bridge?: Bridge.Options | undefined
   /** The ledger's store: when given, the federation endpoints (`/v1/agents`, `/v1/delegations`) are served over it. */
   readonly federation?: SqlStore.Service | undefined
+  /** Over `serve.workflows`: the folder of workflow files served. */
+  readonly workflows?: string | undefined
 }
 
 /**
@@ -65,6 +73,8 @@ export interface Running {
   readonly server: Server.Server
   readonly bridge: Bridge.Service
   readonly settings: ServeConfig.ServeSettings
+  /** The workflow runs (`drain` them on shutdown). */
+  readonly runs: WorkflowRuns.Service
 }
 
 /**
@@ -73,12 +83,37 @@ export interface Running {
  * @since 0.1.0
  * @category routes
  */
-export const routes = (router: ModelRouter.ModelRouter, fs: FileSystem.FileSystem): ReadonlyArray<Server.Route> => [
-  ...BridgeRoutes.routes(router.bridge),
+export const routes = (
+  router: ModelRouter.ModelRouter,
+  fs: FileSystem.FileSystem,
+  runs?: { readonly runs: WorkflowRuns.Service; readonly requestTimeoutMs: number } | undefined,
+  checks: Readonly<Record<string, Effect.Effect<string>>> = {}
+): ReadonlyArray<Server.Route> => [
+  ...BridgeRoutes.routes(router.bridge, runs === undefined ? {} : WorkflowRoutes.methods(runs.runs, runs.requestTimeoutMs)),
   ...OpenAiCompat.routes(router),
   ...AnthropicCompat.routes(router),
-  ...OpsRoutes.routes(router.bridge, fs)
+  ...OpsRoutes.routes(router.bridge, fs, checks),
+  ...(runs === undefined ? [] : WorkflowRoutes.routes(runs.runs, runs.requestTimeoutMs))
 ]
+
+// With a shared budget store (`store.redis`), /ready asks it for a budget (one round trip, the
+// store's timeout) on a connection of its own; the answer names the store without its password.
+const storeCheck = (config: LlmConnectConfig.LlmConnectConfig) =>
+  Effect.gen(function*() {
+    const redis = config.store?.redis
+    if (redis === undefined) return {}
+    const store = yield* RedisBudgetStore.make({
+      url: redis.url,
+      prefix: redis.prefix,
+      timeout: Duration.millis(StoreConfig.timeoutMillis(config.store?.timeout) ?? 2_000)
+    })
+    return {
+      store: store.show("llm-connect-ready-probe").pipe(
+        Effect.as("ok"),
+        Effect.catch(() => Effect.succeed(`cannot reach the ${store.where}`))
+      )
+    }
+  })
 
 /**
  * Starts serving a loaded configuration in the current scope.
@@ -96,14 +131,18 @@ export const make = (
 > =>
   Effect.gen(function*() {
     const settings = resolved.config.serve
+    const folder = options.workflows ?? settings.workflows
+    const workflows: WorkflowRuns.Workflows = folder === undefined ? new Map() : yield* WorkflowRuns.load(folder)
     const bridge = yield* Bridge.make(resolved, options.bridge)
     const fs = yield* FileSystem.FileSystem
+    const runs = yield* WorkflowRuns.make({ bridge, workflows, settings: settings.runs })
     const router: ModelRouter.ModelRouter = { bridge, models: settings.models }
     const keys = options.keys
     const authenticate = options.authenticate ??
       (keys !== undefined && (yield* keys.count) > 0 ? (yield* KeyAuth.make(keys)).authenticate : undefined)
+    const served = routes(router, fs, { runs, requestTimeoutMs: settings.requestTimeoutMs }, yield* storeCheck(resolved.config))
     const federation = options.federation === undefined ? [] : yield* FederationRoutes.routes(bridge, options.federation)
-    const server = yield* Server.make([...routes(router, fs), ...federation, ...(options.extraRoutes ?? [])], {
+    const server = yield* Server.make([...served, ...federation, ...(options.extraRoutes ?? [])], {
       listen: options.listen,
       host: options.host ?? settings.host ?? ServeConfig.DEFAULT_HOST,
       port: options.port ?? settings.port ?? ServeConfig.DEFAULT_PORT,
@@ -113,5 +152,5 @@ export const make = (
       authenticate,
       accessLog: options.accessLog
     })
-    return { server, bridge, settings }
+    return { server, bridge, settings, runs }
   })
