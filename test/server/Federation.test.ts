@@ -1,9 +1,11 @@
 // The federation endpoints of serve on 127.0.0.1:0 over a SQLite store: agents CRUD, a delegation
 // run on the configured stack (the mock provider), its record and provenance, and the errors.
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Schema } from "effect"
+import { Effect, Redacted, Schema } from "effect"
+import * as AgentRegistry from "../../src/federation/AgentRegistry.ts"
 import * as FederationContract from "../../src/federation/FederationContract.ts"
 import * as Governance from "../../src/federation/Governance.ts"
+import * as VirtualKeys from "../../src/server/VirtualKeys.ts"
 import * as SqlStore from "../../src/store/SqlStore.ts"
 import { post, request, withServe } from "./support.ts"
 
@@ -75,6 +77,39 @@ describe("serve: /v1/agents and /v1/delegations", () => {
 
           const spec = (yield* request(`${url}/openapi.json`)).json as { paths: Record<string, unknown> }
           assert.includeMembers(Object.keys(spec.paths), ["/v1/agents", "/v1/agents/{slug}", "/v1/delegations", "/v1/delegations/{id}/tree"])
+        }))
+    }).pipe(Effect.scoped), { timeout: 60_000 })
+})
+
+describe("serve: a delegation under a virtual key", () => {
+  it.live("the key's budget is the delegation's parent: a budget larger than the key's still stops at the key's", () =>
+    Effect.gen(function*() {
+      const store = yield* SqlStore.make(":memory:")
+      const keys = yield* VirtualKeys.make(store)
+      const key = Redacted.value((yield* keys.create("team-a", { per: "total", maxTokens: 40 })).key)
+      const registry = yield* AgentRegistry.make(store)
+      yield* registry.add({ slug: "lead", name: "Lead", provider: "mock", model: "mock-1" })
+      yield* registry.add({ slug: "helper", name: "Helper", provider: "mock", model: "mock-1" })
+      yield* withServe({ yaml: "ledger: false\nprovider: mock\n", federation: store, keys }, ({ url }) =>
+        Effect.gen(function*() {
+          const as = { authorization: `Bearer ${key}` }
+          assert.strictEqual((yield* post(`${url}/v1/delegations`, { from: "lead", to: "helper", task: "t", tokenBudget: 5_000 })).status, 401)
+          const first = yield* post(`${url}/v1/delegations`, { from: "lead", to: "helper", task: "hi", tokenBudget: 5_000 }, as)
+          assert.strictEqual(first.status, 201)
+          const record = Schema.decodeUnknownSync(FederationContract.DelegationDocument)(first.json)
+          // the key's 40 tokens, not the delegation's 5,000, bound what its calls may reserve
+          assert.strictEqual(record.status, "completed")
+          assert.isAtMost(record.tokensUsed, 40)
+          // more delegations on the same key: what they all used stays within the key's 40 tokens,
+          // and once nothing is left the next one fails on the key's budget
+          const records = [record]
+          for (let index = 0; index < 6 && records.at(-1)!.status === "completed"; index++) {
+            const next = yield* post(`${url}/v1/delegations`, { from: "lead", to: "helper", task: `hi ${index}`, tokenBudget: 5_000 }, as)
+            records.push(Schema.decodeUnknownSync(FederationContract.DelegationDocument)(next.json))
+          }
+          assert.strictEqual(records.at(-1)!.status, "failed")
+          assert.include(records.at(-1)!.error ?? "", "BudgetExceeded")
+          assert.isAtMost(records.reduce((sum, each) => sum + each.tokensUsed, 0), 40)
         }))
     }).pipe(Effect.scoped), { timeout: 60_000 })
 })
