@@ -12,9 +12,8 @@
 import { Effect, Option } from "effect"
 import { Flag } from "effect/cli"
 import * as AgentModels from "../../federation/AgentModels.ts"
-import type * as AgentRegistry from "../../federation/AgentRegistry.ts"
+import * as AgentRegistry from "../../federation/AgentRegistry.ts"
 import * as Governance from "../../federation/Governance.ts"
-import * as AgentRegistryModule from "../../federation/AgentRegistry.ts"
 import * as LlmConnectConfig from "../../LlmConnectConfig.ts"
 import * as LlmError from "../../LlmError.ts"
 import type * as LlmRequest from "../../LlmRequest.ts"
@@ -71,10 +70,10 @@ export const resolve = (input: {
         configFile: ConfigFlags.configFile(input.config)
       })
       const store = yield* Federation.openStore(config)
-      const registry = yield* AgentRegistryModule.make(store)
+      const registry = yield* AgentRegistry.make(store)
       const governance = yield* Governance.make(store)
       const found = yield* registry.find(slug)
-      if (Option.isNone(found)) return yield* Effect.fail(AgentRegistryModule.unknownAgent(slug, "--agent"))
+      if (Option.isNone(found)) return yield* Effect.fail(AgentRegistry.unknownAgent(slug, "--agent"))
       const agent = found.value
       if (!agent.active) return yield* Effect.fail(AgentModels.inactive(slug, "--agent"))
       yield* governance.check(GOVERNANCE.scope, slug, GOVERNANCE.artifactType, GOVERNANCE.action)
