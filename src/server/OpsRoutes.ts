@@ -1,7 +1,7 @@
 /**
  * The server's own endpoints: `GET /health` (alive), `GET /ready` (the configuration is loaded,
  * the usage ledger is writable: its file, or its database answering, and the shared budget store
- * answers when there is one; 503 otherwise), `GET /metrics` (our metrics in the
+ * answers when there is one; 503 otherwise, the failing checks named in `failing`), `GET /metrics` (our metrics in the
  * Prometheus text format, `LlmMetrics`), `GET /v1/usage?since=1h&by=model` (the ledger's sums,
  * `UsageReport`) and `GET /openapi.json` (generated from `ServeApi`). None is shed when the
  * server is busy, so probes and scrapes answer under load.
@@ -74,8 +74,9 @@ export const routes = (
       shed: false,
       open: true,
       handler: Effect.map(readiness(bridge.config, bridge.ledger, fs, checks), (checks) => {
-        const ready = Object.values(checks).every((check) => check === "off" || check.startsWith("ok"))
-        return Server.json({ ready, checks }, ready ? 200 : 503)
+        const failing = Object.entries(checks).filter(([, check]) => check !== "off" && !check.startsWith("ok")).map(([name]) => name)
+        const ready = failing.length === 0
+        return Server.json({ ready, checks, ...(ready ? {} : { failing }) }, ready ? 200 : 503)
       })
     },
     {

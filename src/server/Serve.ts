@@ -10,14 +10,15 @@
  * (`/v1/workflows/{name}/runs`, `/v1/runs/{id}`, its events; JSON-RPC `workflow.run` and
  * `workflow.status`) over the workflows of `serve.workflows` (`WorkflowRuns`, loaded and checked
  * at start: a bad file refuses to start). A later door passes its routes in
- * {@link Options.extraRoutes}; virtual keys plug in as {@link Options.authenticate}.
+ * {@link Options.extraRoutes}; virtual keys plug in as {@link Options.authenticate}. With
+ * `store.redis`, the keys' budgets and rpm/tpm limits live in Redis (`SharedStores`), so replicas
+ * behind one load balancer hold each key to one budget and one rpm, and `/ready` checks that
+ * Redis answers (`store`).
  *
  * @since 0.1.0
  */
 import { Duration, Effect, FileSystem, type Path, type Scope } from "effect"
 import * as Bridge from "../bridge/Bridge.ts"
-import * as RedisBudgetStore from "../budget/RedisBudgetStore.ts"
-import * as StoreConfig from "../budget/StoreConfig.ts"
 import type * as LlmConnectConfig from "../LlmConnectConfig.ts"
 import type * as LlmError from "../LlmError.ts"
 import type * as ProviderRegistry from "../ProviderRegistry.ts"
@@ -34,6 +35,7 @@ import * as WorkflowRuns from "./WorkflowRuns.ts"
 import * as KeyAuth from "./KeyAuth.ts"
 import * as FederationRoutes from "./FederationRoutes.ts"
 import type * as SqlStore from "../store/SqlStore.ts"
+import * as SharedStores from "./SharedStores.ts"
 
 /**
  * What the caller decides beyond the configuration.
@@ -96,24 +98,15 @@ export const routes = (
   ...(runs === undefined ? [] : WorkflowRoutes.routes(runs.runs, runs.requestTimeoutMs))
 ]
 
-// With a shared budget store (`store.redis`), /ready asks it for a budget (one round trip, the
-// store's timeout) on a connection of its own; the answer names the store without its password.
-const storeCheck = (config: LlmConnectConfig.LlmConnectConfig) =>
-  Effect.gen(function*() {
-    const redis = config.store?.redis
-    if (redis === undefined) return {}
-    const store = yield* RedisBudgetStore.make({
-      url: redis.url,
-      prefix: redis.prefix,
-      timeout: Duration.millis(StoreConfig.timeoutMillis(config.store?.timeout) ?? 2_000)
-    })
-    return {
-      store: store.show("llm-connect-ready-probe").pipe(
-        Effect.as("ok"),
-        Effect.catch(() => Effect.succeed(`cannot reach the ${store.where}`))
-      )
-    }
-  })
+// With a shared store (`store.redis`), /ready asks Redis for a PONG (the store's timeout) on the
+// connection of the keys' budget store; the answer names the store without its password.
+const storeCheck = (shared: SharedStores.SharedStores | undefined): Readonly<Record<string, Effect.Effect<string>>> =>
+  shared === undefined ? {} : {
+    store: shared.budget.ping.pipe(
+      Effect.as("ok"),
+      Effect.catch(() => Effect.succeed(`cannot reach the ${shared.budget.where}`))
+    )
+  }
 
 /**
  * Starts serving a loaded configuration in the current scope.
@@ -138,9 +131,14 @@ export const make = (
     const runs = yield* WorkflowRuns.make({ bridge, workflows, settings: settings.runs })
     const router: ModelRouter.ModelRouter = { bridge, models: settings.models }
     const keys = options.keys
+    // With store.redis, keys' budgets and rpm/tpm are shared by every replica on that Redis.
+    const shared = yield* SharedStores.make(resolved.config)
+    const keyOptions: KeyAuth.Options = shared === undefined
+      ? {}
+      : { store: shared.budget, limiter: shared.limiter, onStoreError: shared.onStoreError, storeTimeout: Duration.millis(shared.timeoutMs) }
     const authenticate = options.authenticate ??
-      (keys !== undefined && (yield* keys.count) > 0 ? (yield* KeyAuth.make(keys)).authenticate : undefined)
-    const served = routes(router, fs, { runs, requestTimeoutMs: settings.requestTimeoutMs }, yield* storeCheck(resolved.config))
+      (keys !== undefined && (yield* keys.count) > 0 ? (yield* KeyAuth.make(keys, keyOptions)).authenticate : undefined)
+    const served = routes(router, fs, { runs, requestTimeoutMs: settings.requestTimeoutMs }, storeCheck(shared))
     const federation = options.federation === undefined ? [] : yield* FederationRoutes.routes(bridge, options.federation)
     const server = yield* Server.make([...served, ...federation, ...(options.extraRoutes ?? [])], {
       listen: options.listen,

@@ -56,7 +56,10 @@ export const UsageReport = Schema.Struct({
  */
 export const Readiness = Schema.Struct({
   ready: Schema.Boolean,
-  checks: Schema.Record(Schema.String, Schema.String)
+  checks: Schema.Record(Schema.String, Schema.String).annotate({
+    description: "Each check (config, ledger, and redis with store.redis): \"ok\" (or \"off\"), else what is wrong"
+  }),
+  failing: Schema.optionalKey(Schema.Array(Schema.String)).annotate({ description: "The checks that failed (when not ready)" })
 }).annotate({ identifier: "Readiness" })
 
 /**

@@ -109,11 +109,9 @@ describe("llm-connect mcp: our budgeted models for MCP hosts", () => {
       name: "test-host",
       version: "1.0.0",
       timeout: "60 seconds",
-      command: ChildProcess.make(pinnedNode, [sourceCondition, bin, "mcp", ...args], {
+      command: ChildProcess.make(pinnedNode, [sourceCondition, bin, "mcp", "--no-ledger", ...args], {
         // Run journals and state go to a temp dir, not the repository.
-        cwd: mkdtempSync(join(tmpdir(), "llmc-mcp-")),
-        env: { LLM_CONNECT_LEDGER: "off" },
-        extendEnv: true
+        cwd: mkdtempSync(join(tmpdir(), "llmc-mcp-"))
       }),
       protocol: McpProtocol.v2025_11_25
     }).pipe(Layer.provide(NodeServices.layer))
@@ -143,7 +141,11 @@ describe("llm-connect mcp: our budgeted models for MCP hosts", () => {
   it.live("Mcp.tools on `llm-connect mcp`: an agent delegates to another budgeted model through MCP", () =>
     Effect.gen(function*() {
       const handlers = yield* Mcp.tools(
-        { command: pinnedNode, args: [sourceCondition, bin, "mcp", "--provider", "mock", "--mock-reply", "echo"], env: { LLM_CONNECT_LEDGER: "off" } },
+        {
+          command: pinnedNode,
+          args: [sourceCondition, bin, "mcp", "--no-ledger", "--provider", "mock", "--mock-reply", "echo"],
+          cwd: mkdtempSync(join(tmpdir(), "llmc-mcp-"))
+        },
         { name: "llm", prefix: "llm_", timeout: "60 seconds" }
       )
       assert.deepStrictEqual(handlers.map((handler) => handler.tool.name), ["llm_prompt"])
