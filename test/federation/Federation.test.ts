@@ -320,3 +320,17 @@ describe("AgentPerformance", () => {
       }).pipe(Effect.provideContext(context))
     }))
 })
+
+describe("FederationStore.parseWindow", () => {
+  it.effect("reads days, hours and minutes; refuses anything else naming the flag", () =>
+    Effect.gen(function*() {
+      assert.strictEqual(yield* FederationStore.parseWindow("7d", "--since"), 7 * 86_400_000)
+      assert.strictEqual(yield* FederationStore.parseWindow("12h", "--since"), 12 * 3_600_000)
+      assert.strictEqual(yield* FederationStore.parseWindow("90m", "--window"), 90 * 60_000)
+      for (const bad of ["0d", "7", "-1d", "1w", "9999d", "d", ""]) {
+        const error = yield* Effect.flip(FederationStore.parseWindow(bad, "--since"))
+        expect(error.message).toContain("--since")
+        assert.strictEqual(error.reason._tag, "Configuration")
+      }
+    }))
+})
