@@ -14,6 +14,7 @@
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Console, Effect, FileSystem, JsonSchema, Path, Schema } from "effect"
 import * as BridgeContract from "../src/bridge/BridgeContract.ts"
+import * as FederationContract from "../src/federation/FederationContract.ts"
 import * as StreamEvents from "../src/cli/StreamEvents.ts"
 import * as LlmConnectConfig from "../src/LlmConnectConfig.ts"
 import * as LlmError from "../src/LlmError.ts"
@@ -94,6 +95,8 @@ export const contracts: ReadonlyArray<Contract> = [
   { file: "bridge-request.schema.json", title: "llm-connect bridge request (llm-connect bridge stdin, one line with --jsonl; POST /execute)", schema: BridgeContract.BridgeRequest },
   { file: "bridge-response.schema.json", title: "llm-connect bridge answer: a response (exit 0) or a failure (exit 1, or 2 for InvalidInput)", schema: BridgeContract.BridgeAnswer },
   { file: "tools.schema.json", title: "llm-connect tool declarations (llm-connect prompt --tools FILE)", schema: ToolsFile.ToolsFile },
+  { file: "agents-list.schema.json", title: "llm-connect `agents list --json` (GET /v1/agents)", schema: FederationContract.AgentList },
+  { file: "delegation.schema.json", title: "llm-connect delegation record (`delegate --json`, /v1/delegations)", schema: FederationContract.DelegationDocument },
   {
     file: "tool-calls.schema.json",
     title: "llm-connect tool calls (LlmResponse.toolCalls; `prompt --json` field toolCalls)",

@@ -122,6 +122,7 @@ interface CallFacts {
   readonly workflow: string | undefined
   readonly step: string | undefined
   readonly conversationId: string | undefined
+  readonly agent: string | undefined
   readonly promptChars: number
 }
 
@@ -166,6 +167,7 @@ const ledgerEntry = (
   if (facts.step !== undefined) entry.step = facts.step
   entry.correlationId = facts.correlationId
   if (facts.conversationId !== undefined) entry.conversationId = facts.conversationId
+  if (facts.agent !== undefined) entry.agent = facts.agent
   if (response?.requestId !== undefined) entry.requestId = response.requestId
   return entry
 }
@@ -337,6 +339,7 @@ export const wrap = (
       workflow,
       step,
       conversationId: metadata?.conversationId,
+      agent: metadata?.tags?.agent,
       promptChars: promptChars(request)
     }
     const forwarded: LlmRequest = metadata?.correlationId === correlationId && metadata.workflow === workflow &&

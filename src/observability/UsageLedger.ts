@@ -67,6 +67,8 @@ export interface Entry {
   readonly correlationId?: string | undefined
   /** The conversation the call belongs to (`metadata.conversationId`, e.g. an agent run's). */
   readonly conversationId?: string | undefined
+  /** The registered agent that made the call (`metadata.tags.agent`: `prompt --agent`, a delegation). */
+  readonly agent?: string | undefined
   readonly requestId?: string | undefined
 }
 
@@ -101,7 +103,7 @@ export interface Summary {
  * @since 0.1.0
  * @category models
  */
-export type GroupBy = "provider" | "model" | "workflow" | "step" | "outcome" | "conversation"
+export type GroupBy = "provider" | "model" | "workflow" | "step" | "outcome" | "conversation" | "agent"
 
 /**
  * @since 0.1.0
@@ -255,6 +257,16 @@ export const migrations: SqlMigrations.Component = SqlMigrations.component("usag
         SqlMigrations.addColumns("usage", { conversation_id: "text" }),
         sql`CREATE INDEX IF NOT EXISTS usage_conversation ON usage (conversation_id)`
       ))
+  },
+  {
+    // Issue 18: the registered agent that made the call, for `usage --by agent`.
+    id: 5,
+    name: "agent",
+    up: Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      Effect.andThen(
+        SqlMigrations.addColumns("usage", { agent: "text" }),
+        sql`CREATE INDEX IF NOT EXISTS usage_agent ON usage (agent)`
+      ))
   }
 ])
 
@@ -280,6 +292,7 @@ type Row = {
   readonly step: string | null
   readonly correlation_id: string | null
   readonly conversation_id: string | null
+  readonly agent: string | null
   readonly request_id: string | null
 }
 
@@ -304,6 +317,7 @@ const toRow = (entry: Entry): Row => ({
   step: entry.step ?? null,
   correlation_id: entry.correlationId ?? null,
   conversation_id: entry.conversationId ?? null,
+  agent: entry.agent ?? null,
   request_id: entry.requestId ?? null
 })
 
@@ -353,6 +367,8 @@ const fromRow = (raw: Row): Entry => {
     ...(row.correlation_id !== null ? { correlationId: row.correlation_id } : {}),
     // Rows from before migration 4 have no conversation_id column at all.
     ...(row.conversation_id !== null && row.conversation_id !== undefined ? { conversationId: row.conversation_id } : {}),
+    // Rows from before migration 5 have no agent column at all.
+    ...(row.agent !== null && row.agent !== undefined ? { agent: row.agent } : {}),
     ...(row.request_id !== null ? { requestId: row.request_id } : {})
   }
 }

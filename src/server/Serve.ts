@@ -33,6 +33,8 @@ import type * as VirtualKeys from "./VirtualKeys.ts"
 import * as WorkflowRoutes from "./WorkflowRoutes.ts"
 import * as WorkflowRuns from "./WorkflowRuns.ts"
 import * as KeyAuth from "./KeyAuth.ts"
+import * as FederationRoutes from "./FederationRoutes.ts"
+import type * as SqlStore from "../store/SqlStore.ts"
 import * as SharedStores from "./SharedStores.ts"
 
 /**
@@ -57,6 +59,8 @@ export interface Options {
   readonly accessLog?: ((line: Server.AccessLogLine) => Effect.Effect<void>) | undefined
   readonly extraRoutes?: ReadonlyArray<Server.Route> | undefined
   readonly bridge?: Bridge.Options | undefined
+  /** The ledger's store: when given, the federation endpoints (`/v1/agents`, `/v1/delegations`) are served over it. */
+  readonly federation?: SqlStore.Service | undefined
   /** Over `serve.workflows`: the folder of workflow files served. */
   readonly workflows?: string | undefined
 }
@@ -135,7 +139,8 @@ export const make = (
     const authenticate = options.authenticate ??
       (keys !== undefined && (yield* keys.count) > 0 ? (yield* KeyAuth.make(keys, keyOptions)).authenticate : undefined)
     const served = routes(router, fs, { runs, requestTimeoutMs: settings.requestTimeoutMs }, storeCheck(shared))
-    const server = yield* Server.make([...served, ...(options.extraRoutes ?? [])], {
+    const federation = options.federation === undefined ? [] : yield* FederationRoutes.routes(bridge, options.federation)
+    const server = yield* Server.make([...served, ...federation, ...(options.extraRoutes ?? [])], {
       listen: options.listen,
       host: options.host ?? settings.host ?? ServeConfig.DEFAULT_HOST,
       port: options.port ?? settings.port ?? ServeConfig.DEFAULT_PORT,

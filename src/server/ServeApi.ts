@@ -12,6 +12,7 @@
 import { Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "effect/http-api"
 import * as BridgeContract from "../bridge/BridgeContract.ts"
+import { FederationGroup } from "./FederationApi.ts"
 import * as WorkflowRunDocument from "./WorkflowRunDocument.ts"
 
 const failure = (status: number, description: string) =>
@@ -174,6 +175,7 @@ export class WorkflowsGroup extends HttpApiGroup.make("workflows").add(
 export class ServeApi extends HttpApi.make("llm-connect")
   .add(ServeGroup)
   .add(WorkflowsGroup)
+  .add(FederationGroup.middleware(VirtualKey))
   .annotateMerge(OpenApi.annotations({
     title: "llm-connect serve",
     description: "The bridge contract over HTTP and the server's own endpoints. " +

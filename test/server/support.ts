@@ -12,6 +12,7 @@ import * as ProviderRegistry from "../../src/ProviderRegistry.ts"
 import * as Serve from "../../src/server/Serve.ts"
 import type * as Server from "../../src/server/Server.ts"
 import type * as VirtualKeys from "../../src/server/VirtualKeys.ts"
+import type * as SqlStore from "../../src/store/SqlStore.ts"
 import * as StreamPart from "../../src/StreamPart.ts"
 
 // A provider the test steers: a gate to hold calls, an error to fail with, what it saw, and
@@ -69,6 +70,7 @@ export const withServe = <A, E>(
     readonly flags?: Record<string, unknown>
     readonly providers?: ReadonlyArray<ProviderRegistry.Provider>
     readonly keys?: VirtualKeys.Service
+    readonly federation?: SqlStore.Service
   },
   use: (started: Started) => Effect.Effect<A, E>
 ) =>
@@ -84,6 +86,7 @@ export const withServe = <A, E>(
       listen: NodeServe.listen,
       port: 0,
       ...(options.keys !== undefined ? { keys: options.keys } : {}),
+      ...(options.federation !== undefined ? { federation: options.federation } : {}),
       accessLog: (line) =>
         Effect.sync(() => {
           log.push(line)

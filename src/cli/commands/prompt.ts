@@ -28,6 +28,7 @@ import * as LlmConnectConfig from "../../LlmConnectConfig.ts"
 import * as LlmError from "../../LlmError.ts"
 import * as Stack from "../../Stack.ts"
 import * as CliConfig from "../CliConfig.ts"
+import * as AgentFlags from "../flags/AgentFlags.ts"
 import * as BudgetFlags from "../flags/BudgetFlags.ts"
 import * as ConfigFlags from "../flags/ConfigFlags.ts"
 import * as MockFlags from "../flags/MockFlags.ts"
@@ -73,11 +74,20 @@ export const command = Command.make(
     schema: SchemaFlags.schema,
     structured: SchemaFlags.settings,
     json: OutputFlags.json,
-    stream: OutputFlags.stream
+    stream: OutputFlags.stream,
+    agent: AgentFlags.agent
   },
   Effect.fn("cli.prompt")(function*(input) {
+    const viaAgent = yield* AgentFlags.resolve({
+      agent: input.agent,
+      provider: input.model.provider,
+      model: input.model.model,
+      ledger: input.ledger["ledger.path"],
+      config: input.config
+    })
     const resolved = yield* CliConfig.load({
       flags: ConfigFlags.overrides(
+        viaAgent.overrides,
         input.model,
         input.mock,
         input.budget,
@@ -118,6 +128,7 @@ export const command = Command.make(
       ...(config.maxTokens !== undefined ? { maxTokens: config.maxTokens } : {}),
       ...(config.temperature !== undefined ? { temperature: config.temperature } : {}),
       ...(config.timeoutMs !== undefined ? { timeoutMs: config.timeoutMs } : {}),
+      ...AgentFlags.metadata(viaAgent.agent),
       ...declared.request
     }
     // The call timeout is the stack's (Retry/Timeout layers, from request.timeoutMs): one
@@ -185,6 +196,7 @@ export const command = Command.make(
     { command: "llm-connect prompt \"Hi\" --stream --json", description: "JSON Lines: text-delta lines, then one finish line" },
     { command: "llm-connect prompt \"Hi\" --mock-faults 500 --max-retries 0", description: "see how a provider failure looks (exit 1)" },
     { command: "llm-connect prompt \"Weather in Paris?\" --tools tools.yaml --tool-choice required", description: "print the model's tool calls (none is run)" },
-    { command: "llm-connect prompt \"The largest city of France\" --schema city.json", description: "structured output: print the decoded object" }
+    { command: "llm-connect prompt \"The largest city of France\" --schema city.json", description: "structured output: print the decoded object" },
+    { command: "llm-connect prompt \"Sort this ticket\" --agent triage", description: "call through a registered agent" }
   ])
 )

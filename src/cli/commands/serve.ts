@@ -35,6 +35,7 @@ import * as RequestSizeFlags from "../flags/RequestSizeFlags.ts"
 import * as ResilienceFlags from "../flags/ResilienceFlags.ts"
 import * as Output from "../Output.ts"
 import * as Keys from "./keys.ts"
+import * as Federation from "./federation.ts"
 
 /**
  * The serve-only flags.
@@ -137,6 +138,7 @@ export const command = Command.make(
         listen: NodeServe.listen,
         host,
         keys,
+        federation: yield* Federation.storeForServe(resolved.config),
         ...(port !== undefined ? { port } : {}),
         ...(Option.isSome(input.workflows) ? { workflows: input.workflows.value } : {}),
         accessLog: (line) => Console.error(JSON.stringify(line))
