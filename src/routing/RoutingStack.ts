@@ -1,0 +1,106 @@
+/**
+ * The routed stack of a loaded configuration, for every front door (CLI, serve, workflows): the
+ * configuration's stack (`Stack.fromConfig`, unchanged) with a {@link Router.Router} over its
+ * `ModelFactory`, reading the configuration's `routes:` and price table.
+ *
+ * Agents come from {@link agentLookup}: the one place where a front door gets its
+ * `AgentLookup`. It is the `AgentLookup` in context when the program provides one (tests, a
+ * program with its own registry), else the agent registry's store.
+ *
+ * @since 0.1.0
+ */
+import { Effect, FileSystem, Layer, Path } from "effect"
+import type * as LanguageModel from "../LanguageModel.ts"
+import * as LlmConnectConfig from "../LlmConnectConfig.ts"
+import * as LlmError from "../LlmError.ts"
+import type * as ModelFactory from "../ModelFactory.ts"
+import * as PriceTable from "../pricing/PriceTable.ts"
+import * as ProviderRegistry from "../ProviderRegistry.ts"
+import * as Stack from "../Stack.ts"
+import * as AgentLookup from "./AgentLookup.ts"
+import * as Router from "./Router.ts"
+
+/**
+ * Where a front door finds agents: the `AgentLookup` in context if the program provides one,
+ * else the registry of the configuration's store.
+ *
+ * Until the agent registry (issue 18 §2) provides its store-backed lookup, the fallback is an
+ * empty registry: every `agent:` candidate is skipped as `agent-unknown`. The registry replaces
+ * the `layerFromList([])` below, here and nowhere else.
+ *
+ * @since 0.1.0
+ * @category agents
+ */
+export const agentLookup = (
+  _resolved: LlmConnectConfig.Resolved
+): Effect.Effect<Layer.Layer<AgentLookup.AgentLookup, LlmError.LlmError>> =>
+  Effect.map(Effect.serviceOption(AgentLookup.AgentLookup), (provided) =>
+    provided._tag === "Some" ? Layer.succeed(AgentLookup.AgentLookup, provided.value) : AgentLookup.layerFromList([]))
+
+/**
+ * Refuses rules that name a provider the registry does not know (`Configuration`, exit 2).
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const checkProviders = (
+  resolved: LlmConnectConfig.Resolved
+): Effect.Effect<void, LlmError.LlmError, ProviderRegistry.ProviderRegistry> =>
+  Effect.gen(function*() {
+    const registry = yield* ProviderRegistry.ProviderRegistry
+    const known = new Set((yield* registry.list).map((provider) => provider.name))
+    for (const route of resolved.config.routes) {
+      for (const candidate of route.candidates) {
+        if (candidate._tag === "Model" && !known.has(candidate.provider)) {
+          return yield* Effect.fail(LlmError.make(
+            "router",
+            new LlmError.Configuration({
+              description: `routes: the rule for task type "${route.taskType}" (scope "${route.scope}", priority ${route.priority}) names the provider "${candidate.provider}", which is not registered`,
+              setting: "routes",
+              fix: `use one of: ${[...known].sort().join(", ")}`
+            })
+          ))
+        }
+      }
+    }
+  })
+
+/**
+ * The configuration's stack with its router: the configured `LanguageModel` and `ModelFactory`
+ * as `Stack.fromConfig` gives them, plus the `Router` (whose `model` routes by task type).
+ *
+ * @since 0.1.0
+ * @category layers
+ * @example
+ * const resolved = yield* LlmConnectConfig.load()
+ * const stack = yield* RoutingStack.fromConfig(resolved)
+ * const trail = yield* Router.explain("triage").pipe(Effect.provide(stack))
+ */
+export const fromConfig = (
+  resolved: LlmConnectConfig.Resolved
+): Effect.Effect<
+  Layer.Layer<Router.Router | LanguageModel.LanguageModel | ModelFactory.ModelFactory, LlmError.LlmError>,
+  LlmError.LlmError,
+  ProviderRegistry.ProviderRegistry | FileSystem.FileSystem | Path.Path
+> =>
+  Effect.gen(function*() {
+    yield* checkProviders(resolved)
+    const stack = yield* Stack.fromConfig(resolved)
+    const agents = yield* agentLookup(resolved)
+    const router = Router.layer(resolved.config.routes, { prices: PriceTable.make(resolved.config.prices ?? {}) }).pipe(
+      Layer.provide(agents)
+    )
+    return router.pipe(Layer.provideMerge(stack))
+  })
+
+/**
+ * The same stack with the router's model as the `LanguageModel` (a `prompt --task-type`, a
+ * `route:<taskType>` model): every call is routed by its `metadata.taskType`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const routedFromConfig = (
+  resolved: LlmConnectConfig.Resolved
+) =>
+  Effect.map(fromConfig(resolved), (layer) => Layer.provideMerge(Router.layerLanguageModel, layer))
