@@ -25,6 +25,7 @@ import * as Usage from "./commands/usage.ts"
 import * as Run from "./commands/run.ts"
 import * as Serve from "./commands/serve.ts"
 import * as Keys from "./commands/keys.ts"
+import * as Routes from "./commands/routes.ts"
 import * as CliLogger from "./CliLogger.ts"
 import * as ExitCode from "./ExitCode.ts"
 import * as Output from "./Output.ts"
@@ -44,7 +45,7 @@ export const VERSION = "0.1.0"
  * @since 0.1.0
  * @category commands
  */
-export const subcommands = [Prompt.command, Providers.command, Run.command, Usage.command, Bridge.command, Serve.command, Keys.command, BudgetCommand.command] as const
+export const subcommands = [Prompt.command, Providers.command, Run.command, Usage.command, Bridge.command, Serve.command, Keys.command, BudgetCommand.command, Routes.command] as const
 
 /**
  * The root command `llm-connect`.

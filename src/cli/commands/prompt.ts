@@ -26,6 +26,8 @@ import { Argument, Command } from "effect/cli"
 import * as LanguageModel from "../../LanguageModel.ts"
 import * as LlmConnectConfig from "../../LlmConnectConfig.ts"
 import * as LlmError from "../../LlmError.ts"
+import * as Router from "../../routing/Router.ts"
+import * as RoutingStack from "../../routing/RoutingStack.ts"
 import * as Stack from "../../Stack.ts"
 import * as CliConfig from "../CliConfig.ts"
 import * as BudgetFlags from "../flags/BudgetFlags.ts"
@@ -36,6 +38,7 @@ import * as ObservabilityFlags from "../flags/ObservabilityFlags.ts"
 import * as OutputFlags from "../flags/OutputFlags.ts"
 import * as RequestSizeFlags from "../flags/RequestSizeFlags.ts"
 import * as ResilienceFlags from "../flags/ResilienceFlags.ts"
+import * as RoutingFlags from "../flags/RoutingFlags.ts"
 import * as SchemaFlags from "../flags/SchemaFlags.ts"
 import * as ToolFlags from "../flags/ToolFlags.ts"
 import * as Output from "../Output.ts"
@@ -73,7 +76,9 @@ export const command = Command.make(
     schema: SchemaFlags.schema,
     structured: SchemaFlags.settings,
     json: OutputFlags.json,
-    stream: OutputFlags.stream
+    stream: OutputFlags.stream,
+    taskType: RoutingFlags.taskType,
+    scope: RoutingFlags.scope
   },
   Effect.fn("cli.prompt")(function*(input) {
     const resolved = yield* CliConfig.load({
@@ -102,9 +107,12 @@ export const command = Command.make(
       })))
     }
     const structured = schemaFile === undefined ? undefined : yield* SchemaFile.load(schemaFile)
-    const layer = yield* Stack.fromConfig(resolved)
-    if (config.provider === "mock") yield* Output.notice(MOCK_NOTICE)
-    else {
+    // --task-type: the call goes through the router (routes: choose the provider, model or agent).
+    const taskType = Option.getOrUndefined(input.taskType)
+    const layer = taskType === undefined ? yield* Stack.fromConfig(resolved) : yield* RoutingStack.routedFromConfig(resolved)
+    // Routed, the provider is the route's choice: no notice about the configured one.
+    if (taskType === undefined && config.provider === "mock") yield* Output.notice(MOCK_NOTICE)
+    else if (taskType === undefined) {
       const ignored = Object.entries(resolved.sources)
         .filter(([key, source]) => key.startsWith("mock.") && (source._tag === "Flag" || source._tag === "Env"))
         .map(([, source]) => LlmConnectConfig.describeSource(source))
@@ -118,6 +126,7 @@ export const command = Command.make(
       ...(config.maxTokens !== undefined ? { maxTokens: config.maxTokens } : {}),
       ...(config.temperature !== undefined ? { temperature: config.temperature } : {}),
       ...(config.timeoutMs !== undefined ? { timeoutMs: config.timeoutMs } : {}),
+      ...(taskType !== undefined ? { metadata: { taskType, tags: { [Router.SCOPE_TAG]: input.scope } } } : {}),
       ...declared.request
     }
     // The call timeout is the stack's (Retry/Timeout layers, from request.timeoutMs): one
@@ -185,6 +194,7 @@ export const command = Command.make(
     { command: "llm-connect prompt \"Hi\" --stream --json", description: "JSON Lines: text-delta lines, then one finish line" },
     { command: "llm-connect prompt \"Hi\" --mock-faults 500 --max-retries 0", description: "see how a provider failure looks (exit 1)" },
     { command: "llm-connect prompt \"Weather in Paris?\" --tools tools.yaml --tool-choice required", description: "print the model's tool calls (none is run)" },
-    { command: "llm-connect prompt \"The largest city of France\" --schema city.json", description: "structured output: print the decoded object" }
+    { command: "llm-connect prompt \"The largest city of France\" --schema city.json", description: "structured output: print the decoded object" },
+    { command: "llm-connect prompt \"Sort this ticket\" --task-type triage", description: "call through the route of a task type (routes: in the config)" }
   ])
 )
