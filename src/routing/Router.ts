@@ -447,3 +447,13 @@ export const layerLanguageModel: Layer.Layer<LanguageModel.LanguageModel, never,
  */
 export const explain = (taskType: string, scope?: string): Effect.Effect<Explanation, LlmError.LlmError, Router> =>
   Router.use((router) => router.explain(taskType, scope))
+
+/**
+ * The router's model with every call routed as one task type (and scope): what a workflow step
+ * with `taskType:` and `prompt --task-type` call.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const taskModel = (router: Service, taskType: string, scope?: string): LanguageModel.Service =>
+  LanguageModel.wrap(router.model, { request: (request) => forTask(request, taskType, scope) }, { defaultModel: `route:${taskType}` })
