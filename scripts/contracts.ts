@@ -19,6 +19,7 @@ import * as LlmConnectConfig from "../src/LlmConnectConfig.ts"
 import * as LlmError from "../src/LlmError.ts"
 import * as LlmRequest from "../src/LlmRequest.ts"
 import * as LlmResponse from "../src/LlmResponse.ts"
+import * as RouteDocuments from "../src/routing/RouteDocuments.ts"
 import * as ServeApi from "../src/server/ServeApi.ts"
 import * as StreamPart from "../src/StreamPart.ts"
 import * as SchemaFile from "../src/cli/SchemaFile.ts"
@@ -104,7 +105,9 @@ export const contracts: ReadonlyArray<Contract> = [
     file: "prompt-object.schema.json",
     title: "llm-connect `prompt --schema FILE --json` on success (the response with the decoded object)",
     schema: SchemaFile.ObjectDocument
-  }
+  },
+  { file: "routes-explain.schema.json", title: "llm-connect `routes explain TASK --json` (GET /v1/routes/explain)", schema: RouteDocuments.ExplanationDocument },
+  { file: "routes-list.schema.json", title: "llm-connect `routes list --json` (GET /v1/routes)", schema: RouteDocuments.RoutesDocument }
 ]
 
 /**

@@ -1,7 +1,8 @@
 /**
  * The model router of `llm-connect serve`: the `model` an OpenAI- or Anthropic-compatible client
  * sends either names an entry of `serve.models` (an exposed name mapped to a provider, model and
- * base URL) or is passed to the configured provider as is. Each target runs on the bridge's
+ * base URL), or is `route:<taskType>` (the configuration's `routes:` choose, `Router`), or is
+ * passed to the configured provider as is. Each target runs on the bridge's
  * provider-and-key stack, built once and cached (`Bridge.modelFor`), so every route shares the
  * same stacks, budgets, limits and ledger.
  *
@@ -22,6 +23,14 @@ export interface ModelRouter {
 }
 
 /**
+ * The prefix of a model name that is routed by task type: `route:triage`.
+ *
+ * @since 0.1.0
+ * @category routing
+ */
+export const ROUTE_PREFIX = "route:"
+
+/**
  * The bridge target of a requested model name (`undefined`: the configured model).
  *
  * @since 0.1.0
@@ -29,6 +38,10 @@ export interface ModelRouter {
  */
 export const targetOf = (router: ModelRouter, name: string | undefined): Bridge.Target => {
   if (name === undefined || name === "") return {}
+  // `route:<taskType>`: the routes: rules choose (an exposed model of that name wins).
+  if (name.startsWith(ROUTE_PREFIX) && name.length > ROUTE_PREFIX.length && !Object.hasOwn(router.models, name)) {
+    return { taskType: name.slice(ROUTE_PREFIX.length) }
+  }
   const route = Object.hasOwn(router.models, name) ? router.models[name] : undefined
   if (route === undefined) return { model: name }
   return {

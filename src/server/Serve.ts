@@ -22,6 +22,7 @@ import * as BridgeRoutes from "./BridgeRoutes.ts"
 import type * as ModelRouter from "./ModelRouter.ts"
 import * as OpenAiCompat from "./OpenAiCompat.ts"
 import * as OpsRoutes from "./OpsRoutes.ts"
+import * as RoutingRoutes from "./RoutingRoutes.ts"
 import * as Server from "./Server.ts"
 import * as ServeConfig from "./ServeConfig.ts"
 import type * as VirtualKeys from "./VirtualKeys.ts"
@@ -73,7 +74,8 @@ export const routes = (router: ModelRouter.ModelRouter, fs: FileSystem.FileSyste
   ...BridgeRoutes.routes(router.bridge),
   ...OpenAiCompat.routes(router),
   ...AnthropicCompat.routes(router),
-  ...OpsRoutes.routes(router.bridge, fs)
+  ...OpsRoutes.routes(router.bridge, fs),
+  ...RoutingRoutes.routes(router.bridge)
 ]
 
 /**

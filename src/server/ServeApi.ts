@@ -11,6 +11,7 @@
 import { Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, OpenApi } from "effect/http-api"
 import * as BridgeContract from "../bridge/BridgeContract.ts"
+import * as RouteDocuments from "../routing/RouteDocuments.ts"
 
 const failure = (status: number, description: string) =>
   BridgeContract.BridgeFailure.annotate({ httpApiStatus: status, description })
@@ -84,6 +85,24 @@ export class ServeGroup extends HttpApiGroup.make("serve").add(
 ) {}
 
 /**
+ * Routing (issue 18): the rules, read-only, and the decision for a task type.
+ *
+ * @since 0.1.0
+ * @category api
+ */
+export class RoutingGroup extends HttpApiGroup.make("routing").add(
+  HttpApiEndpoint.get("routes", "/v1/routes", { success: RouteDocuments.RoutesDocument }),
+  HttpApiEndpoint.get("explainRoute", "/v1/routes/explain", {
+    query: {
+      taskType: Schema.String.annotate({ description: "The task type to explain" }),
+      scope: Schema.optionalKey(Schema.String).annotate({ description: "The scope (tenant), default \"default\"" })
+    },
+    success: RouteDocuments.ExplanationDocument,
+    error: failure(400, "InvalidInput: no taskType, or a task type no rule serves")
+  })
+) {}
+
+/**
  * The API.
  *
  * @since 0.1.0
@@ -91,11 +110,13 @@ export class ServeGroup extends HttpApiGroup.make("serve").add(
  */
 export class ServeApi extends HttpApi.make("llm-connect")
   .add(ServeGroup)
+  .add(RoutingGroup)
   .annotateMerge(OpenApi.annotations({
     title: "llm-connect serve",
     description: "The bridge contract over HTTP and the server's own endpoints. " +
       "Also served: POST /rpc (JSON-RPC 2.0), POST /v1/chat/completions and GET /v1/models (OpenAI), " +
-      "POST /v1/messages and POST /v1/messages/count_tokens (Anthropic), GET /metrics (Prometheus)."
+      "POST /v1/messages and POST /v1/messages/count_tokens (Anthropic), GET /metrics (Prometheus). " +
+      "A model named route:<taskType> on the OpenAI and Anthropic endpoints is routed by the routes: rules."
   })) {}
 
 /**

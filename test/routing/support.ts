@@ -27,6 +27,8 @@ export interface Fakes {
   /** Answers of a provider, replaced by a test (default: `<provider> says hi`). */
   readonly answers: Map<string, Answer>
   readonly registry: Layer.Layer<ProviderRegistry.ProviderRegistry>
+  /** The fake providers themselves (for a registry built elsewhere, e.g. serve's). */
+  readonly providers: ReadonlyArray<ProviderRegistry.Provider>
 }
 
 export const serverError = (provider: string) =>
@@ -67,7 +69,8 @@ export const makeFakes = (): Fakes => {
     received,
     answers,
     count: (provider) => received.filter((entry) => entry.provider === provider).length,
-    registry
+    registry,
+    providers: plugins
   }
 }
 
