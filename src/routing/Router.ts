@@ -32,6 +32,7 @@
  * @since 0.1.0
  */
 import { Context, Effect, Layer, Option, Stream } from "effect"
+import type * as BudgetTracker from "../budget/BudgetTracker.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
 import type { LlmRequest } from "../LlmRequest.ts"
@@ -147,6 +148,8 @@ export interface Service {
    * the scope in `metadata.tags.scope` (absent: `default`).
    */
   readonly model: LanguageModel.Service
+  /** The root budget of the factory the candidates come from, if it has one (a collective's budget is its child). */
+  readonly budget: BudgetTracker.Service | undefined
 }
 
 /**
@@ -376,7 +379,8 @@ export const make = (
       evaluate,
       explain: (taskType, scope) => Effect.map(evaluate(taskType, scope), (evaluation) => evaluation.explanation),
       modelOf,
-      model
+      model,
+      budget: factory.budget
     } satisfies Service
   })
 
