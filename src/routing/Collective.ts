@@ -31,6 +31,7 @@ import * as BudgetTracker from "../budget/BudgetTracker.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
 import type { LlmResponse } from "../LlmResponse.ts"
+import * as SqlStore from "../store/SqlStore.ts"
 import * as ProposalStore from "./ProposalStore.ts"
 import * as Router from "./Router.ts"
 import * as RoutesConfig from "./RoutesConfig.ts"
@@ -311,3 +312,97 @@ export const layer = (
  */
 export const run = (request: Request): Effect.Effect<ProposalStore.Proposal, LlmError.LlmError, Collective> =>
   Collective.use((service) => service.collective(request))
+
+/**
+ * `collective --json` (and `POST /v1/collective`): the proposal, its contributions and the
+ * synthesis (`finalContent: null` when the proposal failed, exit 1).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ProposalDocument = Schema.Struct({
+  id: Schema.String,
+  scope: Schema.String,
+  taskType: Schema.String,
+  consensusStatus: Schema.Literals(["consensus", "divergent", "failed"]),
+  contributions: Schema.Array(Schema.Struct({
+    agent: Schema.String,
+    status: Schema.Literals(["answered", "failed"]),
+    content: Schema.String.annotate({ description: "The agent's structured answer as JSON text (empty when it failed)" }),
+    tokensIn: Schema.Int,
+    tokensOut: Schema.Int,
+    model: Schema.String,
+    recommendation: Schema.optionalKey(Schema.String),
+    confidence: Schema.optionalKey(Schema.Finite),
+    error: Schema.optionalKey(Schema.String)
+  })),
+  finalContent: Schema.NullOr(Schema.String),
+  synthesizedBy: Schema.NullOr(Schema.String),
+  tokensIn: Schema.Int,
+  tokensOut: Schema.Int
+}).annotate({ identifier: "CollectiveProposal", description: "llm-connect collective --task-type T PROMPT --json" })
+
+/**
+ * A proposal as its document.
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const toDocument = (proposal: ProposalStore.Proposal): typeof ProposalDocument.Type => ({
+  id: proposal.id,
+  scope: proposal.scope,
+  taskType: proposal.taskType,
+  consensusStatus: proposal.consensusStatus,
+  contributions: proposal.contributions.map((contribution) => ({
+    agent: contribution.agent,
+    status: contribution.status,
+    content: contribution.content,
+    tokensIn: contribution.tokensIn,
+    tokensOut: contribution.tokensOut,
+    model: contribution.model,
+    ...(contribution.recommendation !== undefined ? { recommendation: contribution.recommendation } : {}),
+    ...(contribution.confidence !== undefined ? { confidence: contribution.confidence } : {}),
+    ...(contribution.error !== undefined ? { error: contribution.error } : {})
+  })),
+  finalContent: proposal.finalContent,
+  synthesizedBy: proposal.synthesizedBy,
+  tokensIn: proposal.tokensIn,
+  tokensOut: proposal.tokensOut
+})
+
+/**
+ * The error of a failed proposal (for exit 1 once its document is printed): fewer than a quorum
+ * answered, or the synthesis failed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const failedError = (proposal: ProposalStore.Proposal): LlmError.LlmError => {
+  const answered = proposal.contributions.filter((contribution) => contribution.status === "answered").length
+  return LlmError.make(
+    "collective",
+    new LlmError.Unavailable({
+      description: hasQuorum(answered, proposal.contributions.length)
+        ? `collective proposal ${proposal.id} failed: the synthesis failed`
+        : `collective proposal ${proposal.id} failed: ${answered} of ${proposal.contributions.length} agents answered, fewer than a majority`
+    })
+  )
+}
+
+/**
+ * Where a front door keeps proposals: the SQL store at `location` (the usage ledger's SQLite file
+ * or PostgreSQL URL), else this process's memory.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const storeLayer = (location: string | undefined): Layer.Layer<ProposalStore.ProposalStore, LlmError.LlmError> =>
+  location === undefined
+    ? ProposalStore.layerMemory
+    : Layer.effect(
+      ProposalStore.ProposalStore,
+      Effect.flatMap(
+        SqlStore.make(location, { setting: "ledger.path", env: "LLM_CONNECT_LEDGER", label: "the usage ledger" }),
+        ProposalStore.make
+      )
+    )
