@@ -19,6 +19,7 @@ import * as LlmConnectConfig from "../src/LlmConnectConfig.ts"
 import * as LlmError from "../src/LlmError.ts"
 import * as LlmRequest from "../src/LlmRequest.ts"
 import * as LlmResponse from "../src/LlmResponse.ts"
+import * as Collective from "../src/routing/Collective.ts"
 import * as RouteDocuments from "../src/routing/RouteDocuments.ts"
 import * as ServeApi from "../src/server/ServeApi.ts"
 import * as StreamPart from "../src/StreamPart.ts"
@@ -107,7 +108,8 @@ export const contracts: ReadonlyArray<Contract> = [
     schema: SchemaFile.ObjectDocument
   },
   { file: "routes-explain.schema.json", title: "llm-connect `routes explain TASK --json` (GET /v1/routes/explain)", schema: RouteDocuments.ExplanationDocument },
-  { file: "routes-list.schema.json", title: "llm-connect `routes list --json` (GET /v1/routes)", schema: RouteDocuments.RoutesDocument }
+  { file: "routes-list.schema.json", title: "llm-connect `routes list --json` (GET /v1/routes)", schema: RouteDocuments.RoutesDocument },
+  { file: "collective.schema.json", title: "llm-connect `collective --task-type T PROMPT --json` (POST /v1/collective)", schema: Collective.ProposalDocument }
 ]
 
 /**

@@ -314,6 +314,18 @@ export const run = (request: Request): Effect.Effect<ProposalStore.Proposal, Llm
   Collective.use((service) => service.collective(request))
 
 /**
+ * The body of `POST /v1/collective`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const RequestDocument = Schema.Struct({
+  taskType: Schema.String.check(Schema.isNonEmpty(), Schema.isMaxLength(200)),
+  prompt: Schema.String.check(Schema.isNonEmpty()),
+  scope: Schema.optionalKey(Schema.String.check(Schema.isNonEmpty(), Schema.isMaxLength(200)))
+}).annotate({ identifier: "CollectiveRequest" })
+
+/**
  * `collective --json` (and `POST /v1/collective`): the proposal, its contributions and the
  * synthesis (`finalContent: null` when the proposal failed, exit 1).
  *

@@ -12,11 +12,14 @@
  *
  * @since 0.1.0
  */
-import { Effect, FileSystem, type Path, type Scope } from "effect"
+import { Context, Effect, FileSystem, Layer, type Path, type Scope } from "effect"
 import * as Bridge from "../bridge/Bridge.ts"
 import type * as LlmConnectConfig from "../LlmConnectConfig.ts"
 import type * as LlmError from "../LlmError.ts"
+import * as ObservabilityConfig from "../observability/ObservabilityConfig.ts"
 import type * as ProviderRegistry from "../ProviderRegistry.ts"
+import * as Collective from "../routing/Collective.ts"
+import * as ProposalStore from "../routing/ProposalStore.ts"
 import * as AnthropicCompat from "./AnthropicCompat.ts"
 import * as BridgeRoutes from "./BridgeRoutes.ts"
 import type * as ModelRouter from "./ModelRouter.ts"
@@ -70,12 +73,16 @@ export interface Running {
  * @since 0.1.0
  * @category routes
  */
-export const routes = (router: ModelRouter.ModelRouter, fs: FileSystem.FileSystem): ReadonlyArray<Server.Route> => [
+export const routes = (
+  router: ModelRouter.ModelRouter,
+  fs: FileSystem.FileSystem,
+  proposals?: ProposalStore.Service
+): ReadonlyArray<Server.Route> => [
   ...BridgeRoutes.routes(router.bridge),
   ...OpenAiCompat.routes(router),
   ...AnthropicCompat.routes(router),
   ...OpsRoutes.routes(router.bridge, fs),
-  ...RoutingRoutes.routes(router.bridge)
+  ...RoutingRoutes.routes(router.bridge, proposals)
 ]
 
 /**
@@ -97,10 +104,15 @@ export const make = (
     const bridge = yield* Bridge.make(resolved, options.bridge)
     const fs = yield* FileSystem.FileSystem
     const router: ModelRouter.ModelRouter = { bridge, models: settings.models }
+    // Collective proposals are kept in the usage ledger's store (in memory when it records nothing).
+    const proposals = Context.get(
+      yield* Layer.build(Collective.storeLayer(ObservabilityConfig.ledgerLocation(resolved.config.ledger))),
+      ProposalStore.ProposalStore
+    )
     const keys = options.keys
     const authenticate = options.authenticate ??
       (keys !== undefined && (yield* keys.count) > 0 ? (yield* KeyAuth.make(keys)).authenticate : undefined)
-    const server = yield* Server.make([...routes(router, fs), ...(options.extraRoutes ?? [])], {
+    const server = yield* Server.make([...routes(router, fs, proposals), ...(options.extraRoutes ?? [])], {
       listen: options.listen,
       host: options.host ?? settings.host ?? ServeConfig.DEFAULT_HOST,
       port: options.port ?? settings.port ?? ServeConfig.DEFAULT_PORT,

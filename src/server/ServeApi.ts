@@ -11,6 +11,7 @@
 import { Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, OpenApi } from "effect/http-api"
 import * as BridgeContract from "../bridge/BridgeContract.ts"
+import * as Collective from "../routing/Collective.ts"
 import * as RouteDocuments from "../routing/RouteDocuments.ts"
 
 const failure = (status: number, description: string) =>
@@ -99,6 +100,14 @@ export class RoutingGroup extends HttpApiGroup.make("routing").add(
     },
     success: RouteDocuments.ExplanationDocument,
     error: failure(400, "InvalidInput: no taskType, or a task type no rule serves")
+  }),
+  HttpApiEndpoint.post("collective", "/v1/collective", {
+    payload: Collective.RequestDocument,
+    success: Collective.ProposalDocument,
+    error: [
+      failure(400, "InvalidInput: a bad body, a task type no rule serves, or no active agent routed for it"),
+      failure(429, "BudgetExceeded before any agent was asked")
+    ]
   })
 ) {}
 

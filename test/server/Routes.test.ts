@@ -6,8 +6,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
 import OpenAI from "openai"
+import type { LlmRequest } from "../../src/LlmRequest.ts"
+import * as AgentLookup from "../../src/routing/AgentLookup.ts"
+import * as Collective from "../../src/routing/Collective.ts"
 import * as RouteDocuments from "../../src/routing/RouteDocuments.ts"
-import { makeFakes } from "../routing/support.ts"
+import { agent, makeFakes } from "../routing/support.ts"
 import { post, request, withServe } from "./support.ts"
 
 const yaml = [
@@ -73,5 +76,33 @@ describe("serve: route:<taskType> models and /v1/routes", () => {
         // Deciding calls nothing.
         assert.strictEqual(fakes.received.length, 0)
       }))
+  })
+
+  it.live("POST /v1/collective runs a proposal over the routed agents; a bad body or unknown task type is a 400", () => {
+    const fakes = makeFakes()
+    for (const provider of ["alpha", "beta"]) {
+      fakes.answers.set(provider, (sent: LlmRequest) => ({
+        content: sent.responseFormat !== undefined
+          ? JSON.stringify({ recommendation: provider === "alpha" ? "ship" : "wait", rationale: "r", confidence: 0.5 })
+          : `synthesis by ${provider}`,
+        usage: { inputTokens: 10, outputTokens: 5 }
+      }))
+    }
+    const agents = AgentLookup.layerFromList([agent("lead", { provider: "alpha" }), agent("second", { provider: "beta" })])
+    const withAgents = `${yaml}  - { taskType: review, priority: 1, prefer: [{ agent: lead }, { agent: second }] }\n`
+    return withServe({ providers: fakes.providers, yaml: withAgents }, ({ url }) =>
+      Effect.gen(function*() {
+        const reply = yield* post(`${url}/v1/collective`, { taskType: "review", prompt: "Ship?" })
+        assert.strictEqual(reply.status, 200, reply.text)
+        const document = Schema.decodeUnknownSync(Collective.ProposalDocument)(reply.json)
+        assert.strictEqual(document.consensusStatus, "divergent")
+        assert.deepStrictEqual(document.contributions.map((c) => c.recommendation), ["ship", "wait"])
+        assert.strictEqual(document.finalContent, "synthesis by alpha")
+        const bad = yield* post(`${url}/v1/collective`, { prompt: "no task type" })
+        assert.strictEqual(bad.status, 400)
+        const unknown = yield* post(`${url}/v1/collective`, { taskType: "nope", prompt: "x" })
+        assert.strictEqual(unknown.status, 400)
+        assert.strictEqual(fakes.received.length, 3)
+      })).pipe(Effect.provide(agents))
   })
 })
