@@ -25,6 +25,7 @@ import { Context, type Effect } from "effect"
 import type * as BudgetTracker from "./budget/BudgetTracker.ts"
 import type * as LanguageModel from "./LanguageModel.ts"
 import type * as LlmError from "./LlmError.ts"
+import type * as PriceTable from "./pricing/PriceTable.ts"
 
 /**
  * Which model to build: a provider and what differs from the configuration for it.
@@ -75,6 +76,8 @@ export interface Service {
    * without calling it. Absent: every target counts as available.
    */
   readonly availability?: ((target: Target) => Effect.Effect<Availability>) | undefined
+  /** The configuration's price table (its `prices:` over the built-in prices). */
+  readonly prices?: PriceTable.Service | undefined
 }
 
 /**

@@ -335,7 +335,7 @@ export const make = (
         return { key, circuit }
       })
 
-    return { model, forProvider, budget: shared.budget, availability }
+    return { model, forProvider, budget: shared.budget, availability, prices: shared.prices }
   })
 
 /**

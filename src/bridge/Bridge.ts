@@ -40,7 +40,6 @@ import * as ModelFactory from "../ModelFactory.ts"
 import * as ObservabilityConfig from "../observability/ObservabilityConfig.ts"
 import * as Redaction from "../observability/Redaction.ts"
 import * as UsageLedger from "../observability/UsageLedger.ts"
-import * as PriceTable from "../pricing/PriceTable.ts"
 import * as ProviderRegistry from "../ProviderRegistry.ts"
 import * as AgentLookup from "../routing/AgentLookup.ts"
 import * as Router from "../routing/Router.ts"
@@ -355,7 +354,7 @@ export const make = (
     const routerOf = (factory: ModelFactory.Service): Effect.Effect<Router.Service> => {
       const known = routers.get(factory)
       if (known !== undefined) return Effect.succeed(known)
-      return Router.make(config.routes, { prices: PriceTable.make(config.prices ?? {}) }).pipe(
+      return Router.make(config.routes).pipe(
         Effect.provideService(ModelFactory.ModelFactory, factory),
         Effect.provideService(AgentLookup.AgentLookup, agents),
         Effect.tap((made) => Effect.sync(() => routers.set(factory, made)))

@@ -238,7 +238,7 @@ export const nothingFits = (explanation: Explanation): LlmError.LlmError =>
   )
 
 /**
- * What the router reads besides its rules: the price table (default: the one in context).
+ * What the router reads besides its rules: the price table (default: the factory's, else the one in context).
  *
  * @since 0.1.0
  * @category models
@@ -260,7 +260,7 @@ export const make = (
   Effect.gen(function*() {
     const factory = yield* ModelFactory.ModelFactory
     const agents = yield* AgentLookup.AgentLookup
-    const prices = options.prices ?? (yield* PriceTable.PriceTable)
+    const prices = options.prices ?? factory.prices ?? (yield* PriceTable.PriceTable)
     const availability = factory.availability ?? (() => Effect.succeed<ModelFactory.Availability>({ key: true, circuit: "Closed" }))
 
     const judge = (

@@ -235,3 +235,22 @@ export const section = ConfigSection.make({
       routes
     }))
 })
+
+/**
+ * Rules written in code, checked as the configuration file's are (the Schema, then
+ * {@link resolveRoutes}): a bad rule is a `Configuration` error.
+ *
+ * @since 0.1.0
+ * @category constructors
+ * @example
+ * const routes = yield* RoutesConfig.make([
+ *   { taskType: "triage", priority: 10, prefer: [{ provider: "mock", model: "mock-1" }] }
+ * ])
+ */
+export const make = (rules: ReadonlyArray<typeof RuleConfig.Encoded>): Effect.Effect<ReadonlyArray<Route>, LlmError.LlmError> =>
+  Schema.decodeUnknownEffect(RoutesConfig)(rules).pipe(
+    Effect.mapError((error) => ConfigSection.configurationError("routes", `routes: ${error.message}`, "correct the rule as the message says")),
+    Effect.flatMap((decoded) =>
+      resolveRoutes(decoded, (setting, description) => ConfigSection.configurationError(setting, description, "correct the rule as the message says"))
+    )
+  )

@@ -14,7 +14,6 @@ import type * as LanguageModel from "../LanguageModel.ts"
 import * as LlmConnectConfig from "../LlmConnectConfig.ts"
 import * as LlmError from "../LlmError.ts"
 import type * as ModelFactory from "../ModelFactory.ts"
-import * as PriceTable from "../pricing/PriceTable.ts"
 import * as ProviderRegistry from "../ProviderRegistry.ts"
 import * as Stack from "../Stack.ts"
 import * as AgentLookup from "./AgentLookup.ts"
@@ -87,7 +86,8 @@ export const fromConfig = (
     yield* checkProviders(resolved)
     const stack = yield* Stack.fromConfig(resolved)
     const agents = yield* agentLookup(resolved)
-    const router = Router.layer(resolved.config.routes, { prices: PriceTable.make(resolved.config.prices ?? {}) }).pipe(
+    // The router reads the factory's price table (the configuration's prices:).
+    const router = Router.layer(resolved.config.routes).pipe(
       Layer.provide(agents)
     )
     return router.pipe(Layer.provideMerge(stack))
