@@ -9,6 +9,7 @@
  * @since 0.1.0
  */
 import type * as Bridge from "../bridge/Bridge.ts"
+import * as RoutesConfig from "../routing/RoutesConfig.ts"
 import type * as ServeConfig from "./ServeConfig.ts"
 
 /**
@@ -53,14 +54,21 @@ export const targetOf = (router: ModelRouter, name: string | undefined): Bridge.
 
 /**
  * The model names a `GET /v1/models` lists: the exposed ones, else the configured model (or
- * the provider's name when none is configured).
+ * the provider's name when none is configured), then `route:<taskType>` for every task type
+ * with an active rule in the default scope.
  *
  * @since 0.1.0
  * @category routing
  */
 export const listed = (router: ModelRouter): ReadonlyArray<{ readonly id: string; readonly ownedBy: string }> => {
-  const exposed = Object.entries(router.models).map(([id, route]) => ({ id, ownedBy: route.provider }))
-  if (exposed.length > 0) return exposed
   const config = router.bridge.config
-  return [{ id: config.model ?? config.provider, ownedBy: config.provider }]
+  // Every task type of the default scope with an active rule, as `route:<taskType>`.
+  const routed = [...new Set(
+    config.routes
+      .filter((route) => route.active && route.scope === RoutesConfig.DEFAULT_SCOPE && route.taskType !== RoutesConfig.DEFAULT_TASK_TYPE)
+      .map((route) => `${ROUTE_PREFIX}${route.taskType}`)
+  )].filter((id) => !Object.hasOwn(router.models, id)).map((id) => ({ id, ownedBy: "llm-connect" }))
+  const exposed = Object.entries(router.models).map(([id, route]) => ({ id, ownedBy: route.provider }))
+  if (exposed.length > 0) return [...exposed, ...routed]
+  return [{ id: config.model ?? config.provider, ownedBy: config.provider }, ...routed]
 }

@@ -60,6 +60,8 @@ describe("serve: route:<taskType> models and /v1/routes", () => {
     const fakes = makeFakes()
     return withServe({ providers: fakes.providers, yaml }, ({ url }) =>
       Effect.gen(function*() {
+        const models = yield* request(`${url}/v1/models`)
+        assert.deepStrictEqual((models.json as { data: ReadonlyArray<{ id: string }> }).data.map((model) => model.id), ["alpha", "route:triage"])
         const listed = yield* request(`${url}/v1/routes`)
         assert.strictEqual(listed.status, 200)
         const routes = Schema.decodeUnknownSync(RouteDocuments.RoutesDocument)(listed.json)
