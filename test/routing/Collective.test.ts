@@ -1,8 +1,9 @@
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Option } from "effect"
+import { Effect, Fiber, Layer, Option } from "effect"
 import * as BudgetTracker from "../../src/budget/BudgetTracker.ts"
 import type { LlmRequest } from "../../src/LlmRequest.ts"
+import * as UsageLedger from "../../src/observability/UsageLedger.ts"
 import * as Collective from "../../src/routing/Collective.ts"
 import * as ProposalStore from "../../src/routing/ProposalStore.ts"
 import * as SqlStore from "../../src/store/SqlStore.ts"
@@ -141,6 +142,60 @@ describe("Collective", () => {
       // The limit is too small for all four calls: some were refused before they were sent.
       assert.isAtLeast(refused.length + (proposal.finalContent === null ? 1 : 0), 1)
     }).pipe(Effect.provide(withCollective(fakes)))
+  })
+})
+
+describe("Collective under one budget, with agents in flight at once", () => {
+  // Polls a condition between scheduler turns (bounded: a test that never gets there fails).
+  const waitUntil = (check: Effect.Effect<boolean>, turns = 10_000): Effect.Effect<void> =>
+    Effect.flatMap(check, (ok) =>
+      ok ? Effect.void : turns === 0 ? Effect.die(new Error("condition never held")) : Effect.andThen(Effect.yieldNow, waitUntil(check, turns - 1)))
+
+  it.effect("while one answer is in flight, the agents whose reservation would pass the proposal's limit are refused before anything is sent", () => {
+    const fakes = makeFakes()
+    fakes.answers.set("held", (request: LlmRequest) => ({
+      content: request.responseFormat !== undefined
+        ? JSON.stringify({ recommendation: "ship", rationale: "r", confidence: 0.5 })
+        : "synthesis",
+      usage: { inputTokens: 10, outputTokens: 5 }
+    }))
+    const everyAgentHeld = agents({ second: "held", third: "held" }).map((profile) =>
+      profile.slug === "lead" ? { ...profile, provider: "held" } : profile
+    )
+    return Effect.gen(function*() {
+      const ledger = yield* UsageLedger.makeMemory()
+      const layer = Collective.layer().pipe(
+        Layer.provideMerge(ProposalStore.layerMemory),
+        Layer.provideMerge(routedStack(fakes, config.replace("  flaky/*", "  held/*: { inputPerMillion: 1, outputPerMillion: 1 }\n  flaky/*"), everyAgentHeld)),
+        Layer.provide(Layer.succeed(UsageLedger.UsageLedger, ledger))
+      )
+      const parent = yield* BudgetTracker.make({ totalTokens: 10_000 })
+      // A structured call needs ~550 tokens to be admitted: one fits in 1,000, two do not.
+      const limit = 1_000
+      fakes.holdUntil(Number.POSITIVE_INFINITY)
+      const fiber = yield* Effect.forkChild(
+        Collective.run({ taskType: "review", prompt: "Ship?", budget: { totalTokens: limit }, maxTokens: 5 }).pipe(
+          BudgetTracker.withTracker(parent),
+          Effect.provide(layer)
+        )
+      )
+      // One answer held in flight; the other two refused by the proposal's budget (seen by the ledger).
+      const refusals = Effect.map(ledger.entries(), (entries) => entries.filter((entry) => entry.outcome === "BudgetExceeded").length)
+      yield* waitUntil(Effect.map(refusals, (count) => count === 2 && fakes.received.length === 1))
+      const during = yield* parent.snapshot
+      assert.strictEqual(during.openReservations, 1)
+      assert.isAtMost(during.reserved.totalTokens, limit)
+      fakes.release()
+      const proposal = yield* Fiber.join(fiber)
+      assert.deepStrictEqual(proposal.contributions.map((c) => c.status), ["answered", "failed", "failed"])
+      assert.isTrue(proposal.contributions.slice(1).every((c) => c.error?.startsWith("BudgetExceeded") === true))
+      // One of three answered: below the quorum, nothing synthesised. One request sent, charged.
+      assert.strictEqual(proposal.consensusStatus, "failed")
+      assert.strictEqual(fakes.count("held"), 1)
+      const after = yield* parent.snapshot
+      assert.strictEqual(after.consumed.totalTokens, 15)
+      assert.deepStrictEqual(after.overshoots, [])
+    })
   })
 })
 

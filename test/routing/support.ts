@@ -29,6 +29,13 @@ export interface Fakes {
   readonly registry: Layer.Layer<ProviderRegistry.ProviderRegistry>
   /** The fake providers themselves (for a registry built elsewhere, e.g. serve's). */
   readonly providers: ReadonlyArray<ProviderRegistry.Provider>
+  /**
+   * Provider `held` answers only once this many of its requests are waiting together (then all
+   * of them); 1 (the default) answers each at once. Proves calls were in flight concurrently.
+   */
+  readonly holdUntil: (count: number) => void
+  /** Answers every held request now (and each later one at once). */
+  readonly release: () => void
 }
 
 export const serverError = (provider: string) =>
@@ -50,7 +57,23 @@ export const makeFakes = (): Fakes => {
         ? answer(request)
         : { content: `${name} says hi`, usage: { inputTokens: 10, outputTokens: 5 } }
     })
+  // `held`: a Promise plugin whose answers wait until `threshold` requests are waiting.
+  let threshold = 1
+  let waiting: Array<() => void> = []
+  const held = ProviderRegistry.fromPromise({ name: "held", defaultModel: "held-1" }, (request) =>
+    new Promise<ProviderRegistry.PluginResponse>((resolve) => {
+      received.push({ provider: "held", model: request.model, system: request.system, tags: request.metadata?.tags, prompt: textOf(request) })
+      const answer = answers.get("held")
+      waiting.push(() => resolve(answer !== undefined ? answer(request) : { content: "held says hi", usage: { inputTokens: 10, outputTokens: 5 } }))
+      if (waiting.length >= threshold) {
+        const all = waiting
+        waiting = []
+        threshold = 1
+        for (const release of all) release()
+      }
+    }))
   const plugins = [
+    held,
     plugin("alpha"),
     plugin("beta"),
     plugin("gamma"),
@@ -70,7 +93,16 @@ export const makeFakes = (): Fakes => {
     answers,
     count: (provider) => received.filter((entry) => entry.provider === provider).length,
     registry,
-    providers: plugins
+    providers: plugins,
+    holdUntil: (count) => {
+      threshold = count
+    },
+    release: () => {
+      threshold = 1
+      const all = waiting
+      waiting = []
+      for (const done of all) done()
+    }
   }
 }
 
