@@ -1,6 +1,6 @@
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Stream } from "effect"
 import * as LanguageModel from "../../src/LanguageModel.ts"
 import * as LlmRequest from "../../src/LlmRequest.ts"
 import * as Fallback from "../../src/resilience/Fallback.ts"
@@ -125,6 +125,22 @@ describe("Router selection and explain", () => {
       // The open circuit kept the second call away from flaky.
       assert.strictEqual(fakes.count("flaky"), 1)
       assert.strictEqual(fakes.count("alpha"), 2)
+    }).pipe(Effect.provide(routedStack(fakes, yaml)))
+  })
+
+  it.effect("a routed stream falls back past a failing candidate before anything was emitted", () => {
+    const fakes = makeFakes()
+    const yaml = [
+      ...base,
+      "routes:",
+      "  - { taskType: t, priority: 1, prefer: [{ provider: flaky, model: flaky-1 }, { provider: alpha, model: alpha-small }] }"
+    ].join("\n")
+    return Effect.gen(function*() {
+      const router = yield* Router.Router
+      const parts = yield* Stream.runCollect(router.model.stream(request("t")))
+      const text = parts.map((part) => part.type === "text-delta" ? part.text : "").join("")
+      assert.strictEqual(text, "alpha says hi")
+      assert.deepStrictEqual(fakes.received.map((entry) => entry.provider), ["flaky", "alpha"])
     }).pipe(Effect.provide(routedStack(fakes, yaml)))
   })
 
