@@ -9,7 +9,7 @@
 import { spawnSync } from "node:child_process"
 import { join } from "node:path"
 
-const all = ["openai-adapter", "streaming", "budget", "redis-budget", "stack", "stack-layers", "stack-http", "stack-async", "attempt-timeout", "observability", "tokenizer-estimate", "workflow", "claude-code", "bridge", "agent"]
+const all = ["openai-adapter", "streaming", "budget", "redis-budget", "pg-ledger", "stack", "stack-layers", "stack-http", "stack-async", "attempt-timeout", "observability", "tokenizer-estimate", "workflow", "claude-code", "bridge", "agent", "promise"]
 const chosen = process.argv.slice(2)
 const names = chosen.length > 0 ? chosen : all
 const unknown = names.filter((name) => !all.includes(name))

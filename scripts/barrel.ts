@@ -4,7 +4,9 @@
  * Public modules are every `src/**\/*.ts` except `index.ts` files, `internal/`, `cli/` (the
  * command line is an application, not an API), `testing/` (its own entry point,
  * `llm-connect/testing`) and `node/` (the Node-wired modules, `llm-connect/node`, so that the
- * root entry does not load `@effect/platform-node`). Run `node scripts/barrel.ts write` after adding a module;
+ * root entry does not load `@effect/platform-node`). The Promise client's two names are also
+ * exported by name ({@link namedExports}): `import { createClient, LlmConnectError } from "llm-connect"`.
+ * Run `node scripts/barrel.ts write` after adding a module;
  * `node scripts/barrel.ts check` (and a test) fails when the file is stale.
  */
 import { readdirSync, readFileSync, writeFileSync } from "node:fs"
@@ -20,6 +22,15 @@ const walk = (dir: string): Array<string> =>
     if (entry.isDirectory()) return excluded.has(entry.name) ? [] : walk(full)
     return entry.name.endsWith(".ts") && entry.name !== "index.ts" && !entry.name.endsWith(".d.ts") ? [full] : []
   })
+
+/**
+ * Names exported from the root as themselves, not in a namespace (issue 19: the Promise client
+ * for code without Effect), by module.
+ */
+export const namedExports: ReadonlyArray<{ readonly file: string; readonly names: ReadonlyArray<string> }> = [
+  { file: "client/Client.ts", names: ["createClient"] },
+  { file: "client/ClientError.ts", names: ["LlmConnectError"] }
+]
 
 /** The text `src/index.ts` should have. */
 export const render = (): string => {
@@ -41,6 +52,10 @@ export const render = (): string => {
     " * @since 0.1.0",
     " */",
     ...lines,
+    ...namedExports.map(({ file, names }) => {
+      if (!files.includes(file)) throw new Error(`namedExports names ${file}, which is not a public module`)
+      return `export { ${names.join(", ")} } from "./${file}"`
+    }),
     ""
   ].join("\n")
 }

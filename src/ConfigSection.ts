@@ -90,10 +90,13 @@ export type Source =
   | { readonly _tag: "Flag"; readonly flag: string }
   | { readonly _tag: "Env"; readonly variable: string }
   | { readonly _tag: "File"; readonly path: string; readonly line: number }
+  /** A program's option (`createClient({ budget: { costUsd } })`): `path` is the dotted key. */
+  | { readonly _tag: "Option"; readonly path: string }
   | { readonly _tag: "Default" }
 
 /**
- * Describes a source for a message: `--provider`, `LLM_CONNECT_PROVIDER`, `llm-connect.yaml line 3`.
+ * Describes a source for a message: `--provider`, `LLM_CONNECT_PROVIDER`, `llm-connect.yaml line 3`,
+ * `the option budget.costUsd`.
  *
  * @since 0.1.0
  * @category formatting
@@ -106,6 +109,8 @@ export const describeSource = (source: Source): string => {
       return source.variable
     case "File":
       return `${source.path} line ${source.line}`
+    case "Option":
+      return `the option ${source.path}`
     case "Default":
       return "the default"
   }

@@ -227,6 +227,34 @@ export const load = Effect.fn("LlmConnectConfig.load")(function*(options: LoadOp
 })
 
 /**
+ * Resolves a configuration a program gives as one object in the YAML file's shape
+ * (`createClient(options)`): validated by the same Schema and `finish` as {@link load}, with the
+ * same messages, each naming the option (`the option budget.costUsd`) and a good value in the
+ * object's own shape. Nothing else is read: no flag, no `LLM_CONNECT_*` variable, no file (keys
+ * are looked up later, by `Stack`). Synchronous apart from `mock.toolCalls`, a file it reads.
+ *
+ * @since 0.1.0
+ * @category loading
+ * @example
+ * const { config } = yield* LlmConnectConfig.fromOptions({ provider: "mock", budget: { costUsd: 0.5 } })
+ */
+export const fromOptions = Effect.fn("LlmConnectConfig.fromOptions")(function*(options: unknown) {
+  const { resolved, sources } = yield* ConfigLoader.loadDocument(loader, options)
+  const config: LlmConnectConfig = yield* MockConfig.readToolCalls(resolved, sources["mock.toolCalls"])
+  if (sources.provider === undefined) sources.provider = { _tag: "Default" }
+  return { config, sources } satisfies Resolved
+})
+
+/**
+ * The options a program may give {@link fromOptions}: the YAML file's shape, as written (before
+ * decoding: durations as text, keys as strings).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Options = typeof ConfigFile.Encoded
+
+/**
  * The mock's provider options (`reply`, `latency`, `faults`) from a resolved configuration.
  *
  * @since 0.1.0

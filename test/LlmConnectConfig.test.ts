@@ -344,3 +344,51 @@ describe("LlmConnectConfig hardening: refused at load, with the setting and its 
       assert.strictEqual(future.config.budget?.deadline, "2999-01-01T00:00:00Z")
     }))
 })
+
+describe("LlmConnectConfig.fromOptions (the Promise client's options)", () => {
+  const fromOptions = (options: unknown, env: Record<string, string> = {}) =>
+    LlmConnectConfig.fromOptions(options).pipe(
+      Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown(env))),
+      Effect.provide(NodeServices.layer)
+    )
+
+  it.effect("resolves the file's shape from one object, each value's source the option", () =>
+    Effect.gen(function*() {
+      const { config, sources } = yield* fromOptions({
+        provider: "openai",
+        model: "gpt-4o-mini",
+        timeout: "30s",
+        budget: { costUsd: 0.5, deadline: "2m" },
+        providers: { openai: { apiKey: "sk-options" } }
+      })
+      assert.strictEqual(config.provider, "openai")
+      assert.strictEqual(config.timeoutMs, 30_000)
+      assert.strictEqual(config.budget?.costUsd, 0.5)
+      assert.strictEqual(Redacted.value(config.providers.openai!.apiKey!), "sk-options")
+      assert.deepStrictEqual(sources["budget.costUsd"], { _tag: "Option", path: "budget.costUsd" })
+      assert.strictEqual(LlmConnectConfig.describeSource(sources.provider!), "the option provider")
+    }))
+
+  it.effect("reads no variable and no file: LLM_CONNECT_* and the default file are ignored", () =>
+    Effect.gen(function*() {
+      const { config, sources } = yield* fromOptions({}, { LLM_CONNECT_PROVIDER: "openai", LLM_CONNECT_CONFIG: "/nope.yaml" })
+      assert.strictEqual(config.provider, "mock")
+      assert.deepStrictEqual(sources.provider, { _tag: "Default" })
+      assert.isUndefined(config.file)
+    }))
+
+  it.effect("refuses with the loader's messages, naming the option and a good value in the object's shape", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(fromOptions({ budget: { totalTokens: 0 }, retry: { maxRetries: 99 } }))
+      assert.strictEqual(error.reason._tag, "Configuration")
+      assert.include(error.message, "2 problems")
+      assert.include(error.message, "(from the option budget.totalTokens)")
+      assert.include(error.message, "{ budget: { totalTokens: 24000 } }")
+      assert.include(error.message, "{ retry: { maxRetries: 2 } }")
+      const text = yield* Effect.flip(fromOptions({ provider: 3 }))
+      assert.include(text.message, "(from the option provider)")
+      assert.include(text.message, "{ provider: \"mock\" }")
+      const notObject = yield* Effect.flip(fromOptions([1, 2]))
+      assert.include(notObject.message, "the options must be an object of settings")
+    }))
+})

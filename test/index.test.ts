@@ -14,4 +14,13 @@ describe("src/index.ts", () => {
     assert.isFunction(LlmConnect.LlmError.make)
     assert.isFunction(LlmConnect.MockLanguageModel.layer)
   })
+
+  it("exports the Promise client's two names by name (issue 19), the rest as namespaces", () => {
+    assert.isFunction(LlmConnect.createClient)
+    assert.isFunction(LlmConnect.LlmConnectError)
+    assert.strictEqual(LlmConnect.LlmConnectError, LlmConnect.ClientError.LlmConnectError)
+    assert.strictEqual(LlmConnect.createClient, LlmConnect.Client.createClient)
+    const named = Object.keys(LlmConnect).filter((name) => /^[a-z]/.test(name))
+    assert.deepStrictEqual(named.filter((name) => name !== "prices"), ["createClient"])
+  })
 })

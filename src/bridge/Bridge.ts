@@ -69,6 +69,21 @@ export interface Service {
    * OpenAI- and Anthropic-compatible doors run `generate` and `stream` through it.
    */
   readonly modelFor: (target: Target) => Effect.Effect<BoundModel, LlmError.LlmError, Scope.Scope>
+  /**
+   * The stack of a provider and key (its `LanguageModel` and `ModelFactory`, no budget of its
+   * own), held until the caller's scope closes: a workflow run's steps call through it.
+   */
+  readonly stackFor: (
+    target: Pick<Target, "provider" | "apiKey">
+  ) => Effect.Effect<Context.Context<LanguageModel.LanguageModel | ModelFactory.ModelFactory>, LlmError.LlmError, Scope.Scope>
+  /**
+   * The tracker of one request's budget (its `budget` over the configured one), made now: a child
+   * of `BudgetTracker.CurrentBudget` on the fiber when there is one (a virtual key's), that parent
+   * itself when the request sets no limit, `undefined` when nothing limits the request.
+   */
+  readonly requestBudget: (
+    budget: BridgeContract.RequestBudget | undefined
+  ) => Effect.Effect<BudgetTracker.Service | undefined, LlmError.LlmError>
   /** The usage ledger every stack records into (`undefined` when recording is off). */
   readonly ledger: UsageLedger.Service | undefined
   /**
@@ -366,6 +381,30 @@ export const make = (
       return yield* routerOf(Context.get(context, ModelFactory.ModelFactory))
     })
 
+    // Under a parent budget on the fiber (a virtual key's, set by serve), the request's budget
+    // is a child of it, so the key's totals hold across concurrent requests.
+    const requestBudget = (
+      requestLimits: BridgeContract.RequestBudget | undefined
+    ): Effect.Effect<BudgetTracker.Service | undefined, LlmError.LlmError> => {
+      const budget = budgetOf({ ...(requestLimits !== undefined ? { budget: requestLimits } : {}) }, config)
+      return Effect.flatMap(
+        BudgetTracker.CurrentBudget,
+        (parent) =>
+          parent !== undefined
+            // Without a per-request budget the calls are charged to the key's budget itself.
+            ? (budget === undefined ? Effect.succeed(parent) : parent.child(budget.budget, "request"))
+            : budget === undefined
+            ? Effect.succeed(undefined)
+            : BudgetTracker.make(budget.budget, BudgetLanguageModel.trackerOptions(budget))
+      )
+    }
+
+    const stackOf = (target: Pick<Target, "provider" | "apiKey">) =>
+      Effect.gen(function*() {
+        const provider = yield* registry.get(target.provider ?? config.provider)
+        return yield* stackFor(new StackKey(provider.name, target.apiKey === undefined ? undefined : Redacted.make(target.apiKey)))
+      })
+
     const modelFor = (target: Target): Effect.Effect<BoundModel, LlmError.LlmError, Scope.Scope> =>
       Effect.gen(function*() {
         const provider = yield* registry.get(target.provider ?? config.provider)
@@ -378,20 +417,8 @@ export const make = (
             ...(target.model !== undefined ? { model: target.model } : {}),
             ...(target.baseUrl !== undefined ? { baseUrl: target.baseUrl } : {})
           })
-        const budget = budgetOf({ ...(target.budget !== undefined ? { budget: target.budget } : {}) }, config)
         // A fresh tracker per call, made when it starts: a duration deadline counts from then.
-        // Under a parent budget on the fiber (a virtual key's, set by serve), the request's budget
-        // is a child of it, so the key's totals hold across concurrent requests.
-        const requestTracker: Effect.Effect<BudgetTracker.Service | undefined, LlmError.LlmError> = Effect.flatMap(
-          BudgetTracker.CurrentBudget,
-          (parent) =>
-            parent !== undefined
-              // Without a per-request budget the calls are charged to the key's budget itself.
-              ? (budget === undefined ? Effect.succeed(parent) : parent.child(budget.budget, "request"))
-              : budget === undefined
-              ? Effect.succeed(undefined)
-              : BudgetTracker.make(budget.budget, BudgetLanguageModel.trackerOptions(budget))
-        )
+        const requestTracker = requestBudget(target.budget)
         return {
           provider: model.provider,
           defaultModel: model.defaultModel,
@@ -466,5 +493,16 @@ export const make = (
       return Result.isFailure(value) ? Effect.succeed(failureWithId(value.failure.document, null)) : answer(value.success)
     }
 
-    return { execute, answer, answerText, maxDocumentBytes: maxDocumentBytes(config), modelFor, ledger, config, router } satisfies Service
+    return {
+      execute,
+      answer,
+      answerText,
+      maxDocumentBytes: maxDocumentBytes(config),
+      modelFor,
+      stackFor: stackOf,
+      requestBudget,
+      ledger,
+      config,
+      router
+    } satisfies Service
   })

@@ -71,6 +71,8 @@ export interface RedisStore extends BudgetStore.Service {
   readonly show: (name: string) => Effect.Effect<Shown | undefined, LlmError.LlmError>
   /** Deletes named budget `name` (its limits and every period); whether it existed. */
   readonly reset: (name: string) => Effect.Effect<boolean, LlmError.LlmError>
+  /** Asks Redis for a `PONG` (within the store's timeout); fails with `Unavailable` naming the store. */
+  readonly ping: Effect.Effect<void, LlmError.LlmError>
   /** The URL without its password, as errors name the store. */
   readonly where: string
 }
@@ -509,7 +511,19 @@ export const make = (options: Options): Effect.Effect<RedisStore, never, Scope.S
 
     const reset = (name: string) => Effect.map(run(Scripts.reset, [name]), (existed) => Number(existed) > 0)
 
-    const store: RedisStore = { create, reserve, settle, recordCumulative, check, chain, markSent, renewLeases, show, reset, where }
+    const noPong = (why: string) =>
+      LlmError.make("budget-store", new LlmError.Unavailable({
+        description: `the ${where} does not answer PING (${why}${lastError !== "" && lastError !== why ? `; last error: ${lastError}` : ""})`
+      }), { sent: false })
+    const ping = Effect.tryPromise({
+      try: () => client.ping(),
+      catch: (error) => noPong(error instanceof Error ? (error.message !== "" ? error.message : error.name) : String(error))
+    }).pipe(
+      Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(noPong(`no answer within ${Duration.format(timeout)}`)) }),
+      Effect.asVoid
+    )
+
+    const store: RedisStore = { create, reserve, settle, recordCumulative, check, chain, markSent, renewLeases, show, reset, ping, where }
     Leases.register(store, markSent)
     return store
   })

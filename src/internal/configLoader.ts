@@ -46,9 +46,18 @@ const exampleFor = (setting: ConfigSection.Setting | undefined, path: string, so
       return `set e.g. ${source.variable}=${example}`
     case "File":
       return `in ${source.path} line ${source.line}, write e.g. "${key}: ${example}"`
+    case "Option":
+      return `pass e.g. ${optionExample(path, setting, example)}`
     default:
       return setting?.flag !== undefined ? `e.g. --${setting.flag.name} ${example}` : `see docs/configuration.md`
   }
+}
+
+// `budget.costUsd` and `0.50` -> `{ budget: { costUsd: 0.50 } }`; text values quoted.
+const optionExample = (path: string, setting: ConfigSection.Setting | undefined, example: string): string => {
+  const numeric = setting?.kind === "integer" || setting?.kind === "number" || /^(true|false)$/.test(example)
+  const value = numeric ? example : JSON.stringify(example)
+  return path.split(".").reduceRight((inner, key) => `{ ${key}: ${inner} }`, value)
 }
 
 const fromText = (setting: ConfigSection.Setting, text: string): unknown => {
@@ -110,8 +119,52 @@ export const load = Effect.fnUntraced(function*<Sections extends ReadonlyArray<C
     ConfigDocument.setIn(merged, path, setting !== undefined && typeof value === "string" ? fromText(setting, value) : value)
     sources[key] = { _tag: "Flag", flag: `--${setting?.flag?.name ?? key}` }
   }
-  const decoded = yield* decodeMerged(loader, merged, sources, file?.shown)
-  const resolved = yield* composition.finish(decoded, {
+  const resolved = yield* finish(loader, merged, sources, file?.shown)
+  return { resolved, sources, file: file?.shown } satisfies Loaded<ConfigSection.ResolvedOf<Sections>>
+})
+
+/**
+ * Validates and finishes a document a program gave (`createClient(options)`): no file, no
+ * variable, no flag is read. Each value's source is `Option` (its dotted path), so messages name
+ * the option and show a good value in the program's own shape. Synchronous: it needs no service.
+ */
+export const loadDocument = Effect.fnUntraced(function*<Sections extends ReadonlyArray<ConfigSection.Any>>(
+  loader: Loader<Sections>,
+  document: unknown
+) {
+  if (typeof document !== "object" || document === null || Array.isArray(document)) {
+    return yield* Effect.fail(
+      ConfigSection.configurationError(
+        "options",
+        `the options must be an object of settings, not ${ConfigDocument.show(document)}`,
+        "pass e.g. { provider: \"mock\" }"
+      )
+    )
+  }
+  const merged: Record<string, unknown> = { ...(document as Record<string, unknown>) }
+  const sources: Record<string, Source> = {}
+  const visit = (value: unknown, path: ReadonlyArray<string>, depth: number): void => {
+    if (path.length > 0) sources[path.join(".")] = { _tag: "Option", path: path.join(".") }
+    // Bounded: a cyclic or very deep object is refused by the Schema, not walked forever.
+    if (depth > 16 || typeof value !== "object" || value === null) return
+    if (Object.getPrototypeOf(value) !== Object.prototype && !Array.isArray(value)) return
+    for (const [key, inner] of Object.entries(value)) visit(inner, [...path, key], depth + 1)
+  }
+  visit(document, [], 0)
+  const resolved = yield* finish(loader, merged, sources, undefined)
+  return { resolved, sources, file: undefined } satisfies Loaded<ConfigSection.ResolvedOf<Sections>>
+})
+
+const finish = <Sections extends ReadonlyArray<ConfigSection.Any>>(
+  loader: Loader<Sections>,
+  merged: Record<string, unknown>,
+  sources: Record<string, Source>,
+  file: string | undefined
+): Effect.Effect<ConfigSection.ResolvedOf<Sections>, LlmError.LlmError> =>
+  Effect.gen(function*() {
+  const { composition } = loader
+  const decoded = yield* decodeMerged(loader, merged, sources, file)
+  return yield* composition.finish(decoded, {
     sources,
     invalid: (setting, description) => {
       const source = sources[setting]
@@ -122,8 +175,7 @@ export const load = Effect.fnUntraced(function*<Sections extends ReadonlyArray<C
       )
     }
   })
-  return { resolved, sources, file: file?.shown } satisfies Loaded<ConfigSection.ResolvedOf<Sections>>
-})
+  })
 
 const decodeMerged = <Sections extends ReadonlyArray<ConfigSection.Any>>(
   loader: Loader<Sections>,

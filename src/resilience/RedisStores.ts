@@ -35,8 +35,13 @@ export interface Options {
   readonly onStoreError?: "fail" | "allow" | undefined
 }
 
+// A command sent while disconnected fails at once instead of waiting in node-redis's offline
+// queue (and running late, after its caller gave up): a rate limit lets the call through, a
+// breaker refuses it, as when Redis is down; the client reconnects by itself.
 const clientOptions = (url: string) =>
-  url.startsWith("unix://") ? { socket: { path: url.slice("unix://".length), tls: false as const } } : { url }
+  url.startsWith("unix://")
+    ? { socket: { path: url.slice("unix://".length), tls: false as const }, disableOfflineQueue: true }
+    : { url, disableOfflineQueue: true }
 
 /**
  * The Redis `RateLimiterStore` and `CircuitBreakerStore`, on one connection of their own.

@@ -1,7 +1,8 @@
 /**
  * The bridge contract over HTTP: `POST /execute` (FR-1: one bridge request in, one bridge answer
  * out; a failure with its mapped HTTP status and the bridge's failure document) and `POST /rpc`
- * (JSON-RPC 2.0, methods `execute`, `generate` and `usage`).
+ * (JSON-RPC 2.0, methods `execute`, `generate` and `usage`, and the methods another door adds:
+ * `workflow.run` and `workflow.status` from `WorkflowRoutes`).
  *
  * - `execute`: params are the bridge request; the result is the bridge response.
  * - `generate`: the same params; the result is the whole `LlmResponse` (parts, usage, cost,
@@ -78,8 +79,11 @@ export const methods = (bridge: Bridge.Service): Readonly<Record<string, JsonRpc
  * @since 0.1.0
  * @category routes
  */
-export const routes = (bridge: Bridge.Service): ReadonlyArray<Server.Route> => {
-  const rpcMethods = methods(bridge)
+export const routes = (
+  bridge: Bridge.Service,
+  moreMethods: Readonly<Record<string, JsonRpc.Method>> = {}
+): ReadonlyArray<Server.Route> => {
+  const rpcMethods = { ...methods(bridge), ...moreMethods }
   return [
     {
       method: "POST",

@@ -6,13 +6,18 @@
  *
  * Doors: `BridgeRoutes` (`/execute`, `/rpc`), `OpenAiCompat` (`/v1/chat/completions`,
  * `/v1/models`), `AnthropicCompat` (`/v1/messages`, `/v1/messages/count_tokens`), `OpsRoutes`
- * (`/health`, `/ready`, `/metrics`, `/v1/usage`, `/openapi.json`). A later door (workflows,
- * virtual keys' admin) passes its routes in {@link Options.extraRoutes}; virtual keys plug in as
- * {@link Options.authenticate}.
+ * (`/health`, `/ready`, `/metrics`, `/v1/usage`, `/openapi.json`), `WorkflowRoutes`
+ * (`/v1/workflows/{name}/runs`, `/v1/runs/{id}`, its events; JSON-RPC `workflow.run` and
+ * `workflow.status`) over the workflows of `serve.workflows` (`WorkflowRuns`, loaded and checked
+ * at start: a bad file refuses to start). A later door passes its routes in
+ * {@link Options.extraRoutes}; virtual keys plug in as {@link Options.authenticate}. With
+ * `store.redis`, the keys' budgets and rpm/tpm limits live in Redis (`SharedStores`), so replicas
+ * behind one load balancer hold each key to one budget and one rpm, and `/ready` checks that
+ * Redis answers (`store`).
  *
  * @since 0.1.0
  */
-import { Context, Effect, FileSystem, Layer, type Path, type Scope } from "effect"
+import { Context, Duration, Effect, FileSystem, Layer, type Path, type Scope } from "effect"
 import * as Bridge from "../bridge/Bridge.ts"
 import type * as LlmConnectConfig from "../LlmConnectConfig.ts"
 import type * as LlmError from "../LlmError.ts"
@@ -29,7 +34,10 @@ import * as RoutingRoutes from "./RoutingRoutes.ts"
 import * as Server from "./Server.ts"
 import * as ServeConfig from "./ServeConfig.ts"
 import type * as VirtualKeys from "./VirtualKeys.ts"
+import * as WorkflowRoutes from "./WorkflowRoutes.ts"
+import * as WorkflowRuns from "./WorkflowRuns.ts"
 import * as KeyAuth from "./KeyAuth.ts"
+import * as SharedStores from "./SharedStores.ts"
 
 /**
  * What the caller decides beyond the configuration.
@@ -53,6 +61,8 @@ export interface Options {
   readonly accessLog?: ((line: Server.AccessLogLine) => Effect.Effect<void>) | undefined
   readonly extraRoutes?: ReadonlyArray<Server.Route> | undefined
   readonly bridge?: Bridge.Options | undefined
+  /** Over `serve.workflows`: the folder of workflow files served. */
+  readonly workflows?: string | undefined
 }
 
 /**
@@ -65,6 +75,8 @@ export interface Running {
   readonly server: Server.Server
   readonly bridge: Bridge.Service
   readonly settings: ServeConfig.ServeSettings
+  /** The workflow runs (`drain` them on shutdown). */
+  readonly runs: WorkflowRuns.Service
 }
 
 /**
@@ -76,14 +88,27 @@ export interface Running {
 export const routes = (
   router: ModelRouter.ModelRouter,
   fs: FileSystem.FileSystem,
+  runs?: { readonly runs: WorkflowRuns.Service; readonly requestTimeoutMs: number } | undefined,
+  checks: Readonly<Record<string, Effect.Effect<string>>> = {},
   proposals?: ProposalStore.Service
 ): ReadonlyArray<Server.Route> => [
-  ...BridgeRoutes.routes(router.bridge),
+  ...BridgeRoutes.routes(router.bridge, runs === undefined ? {} : WorkflowRoutes.methods(runs.runs, runs.requestTimeoutMs)),
   ...OpenAiCompat.routes(router),
   ...AnthropicCompat.routes(router),
-  ...OpsRoutes.routes(router.bridge, fs),
+  ...OpsRoutes.routes(router.bridge, fs, checks),
+  ...(runs === undefined ? [] : WorkflowRoutes.routes(runs.runs, runs.requestTimeoutMs)),
   ...RoutingRoutes.routes(router.bridge, proposals)
 ]
+
+// With a shared store (`store.redis`), /ready asks Redis for a PONG (the store's timeout) on the
+// connection of the keys' budget store; the answer names the store without its password.
+const storeCheck = (shared: SharedStores.SharedStores | undefined): Readonly<Record<string, Effect.Effect<string>>> =>
+  shared === undefined ? {} : {
+    store: shared.budget.ping.pipe(
+      Effect.as("ok"),
+      Effect.catch(() => Effect.succeed(`cannot reach the ${shared.budget.where}`))
+    )
+  }
 
 /**
  * Starts serving a loaded configuration in the current scope.
@@ -101,8 +126,11 @@ export const make = (
 > =>
   Effect.gen(function*() {
     const settings = resolved.config.serve
+    const folder = options.workflows ?? settings.workflows
+    const workflows: WorkflowRuns.Workflows = folder === undefined ? new Map() : yield* WorkflowRuns.load(folder)
     const bridge = yield* Bridge.make(resolved, options.bridge)
     const fs = yield* FileSystem.FileSystem
+    const runs = yield* WorkflowRuns.make({ bridge, workflows, settings: settings.runs })
     const router: ModelRouter.ModelRouter = { bridge, models: settings.models }
     // Collective proposals are kept in the usage ledger's store (in memory when it records nothing).
     const proposals = Context.get(
@@ -110,9 +138,15 @@ export const make = (
       ProposalStore.ProposalStore
     )
     const keys = options.keys
+    // With store.redis, keys' budgets and rpm/tpm are shared by every replica on that Redis.
+    const shared = yield* SharedStores.make(resolved.config)
+    const keyOptions: KeyAuth.Options = shared === undefined
+      ? {}
+      : { store: shared.budget, limiter: shared.limiter, onStoreError: shared.onStoreError, storeTimeout: Duration.millis(shared.timeoutMs) }
     const authenticate = options.authenticate ??
-      (keys !== undefined && (yield* keys.count) > 0 ? (yield* KeyAuth.make(keys)).authenticate : undefined)
-    const server = yield* Server.make([...routes(router, fs, proposals), ...(options.extraRoutes ?? [])], {
+      (keys !== undefined && (yield* keys.count) > 0 ? (yield* KeyAuth.make(keys, keyOptions)).authenticate : undefined)
+    const served = routes(router, fs, { runs, requestTimeoutMs: settings.requestTimeoutMs }, storeCheck(shared), proposals)
+    const server = yield* Server.make([...served, ...(options.extraRoutes ?? [])], {
       listen: options.listen,
       host: options.host ?? settings.host ?? ServeConfig.DEFAULT_HOST,
       port: options.port ?? settings.port ?? ServeConfig.DEFAULT_PORT,
@@ -122,5 +156,5 @@ export const make = (
       authenticate,
       accessLog: options.accessLog
     })
-    return { server, bridge, settings }
+    return { server, bridge, settings, runs }
   })

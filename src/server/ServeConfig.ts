@@ -13,10 +13,16 @@
  *   models:
  *     fast: { provider: openai, model: gpt-4o-mini }
  *     local: { provider: openai-compatible, model: llama3, baseUrl: http://127.0.0.1:11434/v1 }
+ *   workflows: ./workflows  # a folder of workflow YAML files, served at /v1/workflows/{name}/runs
+ *   runs:
+ *     maxInFlight: 16       # workflow runs at once; beyond: 503 + retry-after
+ *     maxRetained: 1000     # finished runs kept in memory (oldest evicted first)
+ *     retention: 1h         # a finished run is kept in memory this long
+ *     journal: .llm-connect/runs  # where run journals are written (false: memory only)
  * ```
  *
- * Flags (`--host`, `--port`) come over the file; the defaults are below. Virtual keys
- * (`serve.keys`) and workflows (`serve.workflows`) are later sections of the same key.
+ * Flags (`--host`, `--port`, `--workflows`) come over the file; the defaults are below. Virtual
+ * keys (`serve.keys`) are a later section of the same key.
  *
  * @since 0.1.0
  */
@@ -90,6 +96,59 @@ export type ModelRoute = typeof ModelRoute.Type
 const PositiveInt = Schema.Int.check(Schema.isGreaterThan(0))
 
 /**
+ * The most workflow runs in flight unless `serve.runs.maxInFlight` says otherwise.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_MAX_RUNS_IN_FLIGHT = 16
+
+/**
+ * The most finished workflow runs kept in memory unless `serve.runs.maxRetained` says otherwise.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_MAX_RETAINED_RUNS = 1000
+
+/**
+ * How long a finished run is kept in memory unless `serve.runs.retention` says otherwise (1 hour).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_RUN_RETENTION_MS = 60 * 60_000
+
+/**
+ * Where run journals are written unless `serve.runs.journal` says otherwise (as `llm-connect run`).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_RUN_JOURNAL = ".llm-connect/runs"
+
+/**
+ * The `serve.runs` key: bounds on workflow runs and where their journals go.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const RunsFile = Schema.Struct({
+  maxInFlight: Schema.optionalKey(PositiveInt).annotate({
+    description: `Workflow runs at once (default ${DEFAULT_MAX_RUNS_IN_FLIGHT}); beyond it: 503 with retry-after.`
+  }),
+  maxRetained: Schema.optionalKey(PositiveInt).annotate({
+    description: `Finished runs kept in memory (default ${DEFAULT_MAX_RETAINED_RUNS}); the oldest is evicted first.`
+  }),
+  retention: Schema.optionalKey(DurationText.DurationString).annotate({
+    description: "How long a finished run is kept in memory (default 1h); after that it is read back from its journal."
+  }),
+  journal: Schema.optionalKey(Schema.Union([Schema.String.check(Schema.isNonEmpty()), Schema.Literal(false)])).annotate({
+    description: `The folder of run journals (default ${DEFAULT_RUN_JOURNAL}); false keeps runs in memory only.`
+  })
+}).annotate({ identifier: "ServeRunsConfig", description: "Bounds on the workflow runs of llm-connect serve." })
+
+/**
  * The `serve` key of the file.
  *
  * @since 0.1.0
@@ -113,7 +172,11 @@ export const ServeFile = Schema.Struct({
   }),
   models: Schema.optionalKey(Schema.Record(Schema.String, ModelRoute)).annotate({
     description: "Exposed model names (the `model` of an OpenAI or Anthropic request), each to a provider and model."
-  })
+  }),
+  workflows: Schema.optionalKey(Schema.String.check(Schema.isNonEmpty())).annotate({
+    description: "A folder of workflow YAML files (*.yaml, *.yml), each served at POST /v1/workflows/{name}/runs."
+  }),
+  runs: Schema.optionalKey(RunsFile)
 }).annotate({ identifier: "ServeConfig", description: "llm-connect serve: address, limits and model routes." })
 
 /**
@@ -129,6 +192,23 @@ export interface ServeSettings {
   readonly requestTimeoutMs: number
   readonly drainTimeoutMs: number
   readonly models: Readonly<Record<string, ModelRoute>>
+  /** The folder of workflow files, when workflows are served. */
+  readonly workflows: string | undefined
+  readonly runs: RunSettings
+}
+
+/**
+ * The resolved `serve.runs` settings.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunSettings {
+  readonly maxInFlight: number
+  readonly maxRetained: number
+  readonly retentionMs: number
+  /** The journal folder, or `false` (memory only). */
+  readonly journal: string | false
 }
 
 /**
@@ -144,13 +224,21 @@ export const section = ConfigSection.make({
     Effect.gen(function*() {
       const requestTimeoutMs = yield* ConfigSection.millis(finishing, "serve.requestTimeout", serve?.requestTimeout, { positive: true })
       const drainTimeoutMs = yield* ConfigSection.millis(finishing, "serve.drainTimeout", serve?.drainTimeout, { positive: false })
+      const retentionMs = yield* ConfigSection.millis(finishing, "serve.runs.retention", serve?.runs?.retention, { positive: true })
       const settings: ServeSettings = {
         host: serve?.host,
         port: serve?.port,
         maxInFlight: serve?.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
         requestTimeoutMs: requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
         drainTimeoutMs: drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
-        models: serve?.models ?? {}
+        models: serve?.models ?? {},
+        workflows: serve?.workflows,
+        runs: {
+          maxInFlight: serve?.runs?.maxInFlight ?? DEFAULT_MAX_RUNS_IN_FLIGHT,
+          maxRetained: serve?.runs?.maxRetained ?? DEFAULT_MAX_RETAINED_RUNS,
+          retentionMs: retentionMs ?? DEFAULT_RUN_RETENTION_MS,
+          journal: serve?.runs?.journal ?? DEFAULT_RUN_JOURNAL
+        }
       }
       return { serve: settings }
     })

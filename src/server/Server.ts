@@ -42,6 +42,11 @@ export interface Identity {
   readonly provide?: (<A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) | undefined
   /** Runs once after the response is sent, with the request's record (a key's tpm and concurrency). */
   readonly release?: ((record: RequestRecord) => Effect.Effect<void>) | undefined
+  /**
+   * Counts tokens spent for this caller after its request ended (a workflow run it started): they
+   * count toward the key's tpm as a request's do.
+   */
+  readonly charge?: ((tokens: number) => Effect.Effect<void>) | undefined
 }
 
 /**

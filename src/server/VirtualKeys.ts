@@ -8,9 +8,15 @@
  * once, when `llm-connect keys create` makes it (32 random bytes, base64url, prefixed `llmc_`),
  * and cannot be shown again. Listing shows names and limits, never hashes.
  *
+ * Beside the keys, the table `llm_connect_key_totals` keeps what each key's budget has consumed
+ * (per key and period: `total`, or the UTC date of a per-day budget), written by `serve` after
+ * each of the key's requests and read back when it starts: without a shared store (Redis), a
+ * key's totals survive a restart of `serve` (ADR 0024). A key is named there by its name and
+ * creation time, so a key revoked and made again under the same name starts from zero.
+ *
  * @since 0.1.0
  */
-import { Effect, Option, Redacted } from "effect"
+import { Clock, Effect, Option, Redacted } from "effect"
 import { createHash, randomBytes } from "node:crypto"
 import * as SqlClient from "effect/sql/SqlClient"
 import * as LlmError from "../LlmError.ts"
@@ -50,6 +56,27 @@ export interface Limits {
 }
 
 /**
+ * The table that keeps each key's consumed totals.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const TOTALS_TABLE = "llm_connect_key_totals"
+
+/**
+ * What a key's budget has consumed in a period (cost in whole nano-USD).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Totals {
+  readonly inputTokens: number
+  readonly outputTokens: number
+  readonly totalTokens: number
+  readonly costNanos: number
+}
+
+/**
  * A key as listed: its name, when it was made (epoch ms) and its limits; never its hash.
  *
  * @since 0.1.0
@@ -77,6 +104,10 @@ export interface Service {
   readonly lookup: (key: string) => Effect.Effect<Option.Option<KeyInfo>, LlmError.LlmError>
   /** How many keys there are. */
   readonly count: Effect.Effect<number, LlmError.LlmError>
+  /** What key `info` consumed in `period` (`total` or a UTC date), as last saved; `undefined` if nothing was. */
+  readonly totals: (info: KeyInfo, period: string) => Effect.Effect<Totals | undefined, LlmError.LlmError>
+  /** Saves what key `info` consumed in `period` (replacing the figure saved before). */
+  readonly saveTotals: (info: KeyInfo, period: string, totals: Totals) => Effect.Effect<void, LlmError.LlmError>
 }
 
 /**
@@ -101,6 +132,24 @@ export const migrations: SqlMigrations.Component = SqlMigrations.component("virt
         rpm INTEGER,
         tpm INTEGER,
         max_concurrent INTEGER
+      )`
+    })
+  },
+  {
+    id: 2,
+    name: "create_key_totals",
+    up: Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`CREATE TABLE ${sql(TOTALS_TABLE)} (
+        name TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        period TEXT NOT NULL,
+        input_tokens BIGINT NOT NULL,
+        output_tokens BIGINT NOT NULL,
+        total_tokens BIGINT NOT NULL,
+        cost_nanos BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (name, created_at, period)
       )`
     })
   }
@@ -163,6 +212,13 @@ interface Row {
   readonly max_concurrent: number | null
 }
 
+interface TotalsRow {
+  readonly input_tokens: number | bigint | string
+  readonly output_tokens: number | bigint | string
+  readonly total_tokens: number | bigint | string
+  readonly cost_nanos: number | bigint | string
+}
+
 const num = (value: number | bigint | null): number | undefined => value === null ? undefined : Number(value)
 
 const infoOf = (row: Row): KeyInfo => {
@@ -220,7 +276,10 @@ export const make = (store: SqlStore.Service): Effect.Effect<Service, LlmError.L
       revoke: (name) =>
         Effect.gen(function*() {
           const found = (yield* find(name)).length > 0
-          if (found) yield* sql`DELETE FROM ${sql(TABLE)} WHERE name = ${name}`.pipe(Effect.mapError(failed("revoke the key")))
+          if (found) {
+            yield* sql`DELETE FROM ${sql(TABLE)} WHERE name = ${name}`.pipe(Effect.mapError(failed("revoke the key")))
+            yield* sql`DELETE FROM ${sql(TOTALS_TABLE)} WHERE name = ${name}`.pipe(Effect.mapError(failed("revoke the key")))
+          }
           return found
         }),
       lookup: (key) =>
@@ -231,6 +290,27 @@ export const make = (store: SqlStore.Service): Effect.Effect<Service, LlmError.L
       count: sql<{ readonly n: number | bigint }>`SELECT COUNT(*) AS n FROM ${sql(TABLE)}`.pipe(
         Effect.map((rows) => Number(rows[0]?.n ?? 0)),
         Effect.mapError(failed("count the keys"))
-      )
+      ),
+      totals: (info, period) =>
+        sql<TotalsRow>`SELECT input_tokens, output_tokens, total_tokens, cost_nanos FROM ${sql(TOTALS_TABLE)}
+          WHERE name = ${info.name} AND created_at = ${info.createdAt} AND period = ${period}`.pipe(
+          Effect.map((rows) => {
+            const row = rows[0]
+            return row === undefined ? undefined : {
+              inputTokens: Number(row.input_tokens),
+              outputTokens: Number(row.output_tokens),
+              totalTokens: Number(row.total_tokens),
+              costNanos: Number(row.cost_nanos)
+            }
+          }),
+          Effect.mapError(failed("read the key's totals"))
+        ),
+      saveTotals: (info, period, totals) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) => sql`INSERT INTO ${sql(TOTALS_TABLE)} (name, created_at, period, input_tokens, output_tokens, total_tokens, cost_nanos, updated_at)
+          VALUES (${info.name}, ${info.createdAt}, ${period}, ${totals.inputTokens}, ${totals.outputTokens}, ${totals.totalTokens},
+            ${totals.costNanos}, ${now})
+          ON CONFLICT (name, created_at, period) DO UPDATE SET input_tokens = excluded.input_tokens,
+            output_tokens = excluded.output_tokens, total_tokens = excluded.total_tokens, cost_nanos = excluded.cost_nanos,
+            updated_at = excluded.updated_at`).pipe(Effect.asVoid, Effect.mapError(failed("save the key's totals")))
     } satisfies Service
   })

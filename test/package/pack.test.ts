@@ -118,7 +118,7 @@ console.log(JSON.stringify({ content: response.content, total: response.usage.to
 `
 
 const consumerTs = `import { Effect } from "effect"
-import { LanguageModel, type LlmResponse, MockLanguageModel } from "llm-connect"
+import { createClient, LanguageModel, LlmConnectError, type LlmResponse, MockLanguageModel } from "llm-connect"
 import { ProviderConformance } from "llm-connect/testing"
 const program: Effect.Effect<LlmResponse.LlmResponse, unknown> = LanguageModel.generate("hi from ts").pipe(
   Effect.provide(MockLanguageModel.layer())
@@ -126,7 +126,11 @@ const program: Effect.Effect<LlmResponse.LlmResponse, unknown> = LanguageModel.g
 const response = await Effect.runPromise(program)
 const report: ProviderConformance.Report = await Effect.runPromise(ProviderConformance.run(ProviderConformance.mockSubject()))
 const tokens: number = response.usage.totalTokens
-console.log(JSON.stringify({ content: response.content, tokens, conforms: report.ok }))
+const llm = createClient({ provider: "mock", ledger: false, budget: { totalTokens: 1000 } })
+const viaClient: LlmResponse.LlmResponse = await llm.generate("hi from the ts client", { maxTokens: 50 })
+const reason: string | undefined = new LlmConnectError({ reason: "Unknown", message: "m", retryable: false }).reason
+await llm.close()
+console.log(JSON.stringify({ content: response.content, tokens, conforms: report.ok, client: viaClient.content, reason }))
 `
 
 const consumerTsconfig = (file: string) =>
@@ -143,6 +147,82 @@ const consumerTsconfig = (file: string) =>
     },
     files: [file]
   })
+
+/**
+ * The Promise client from plain JavaScript: generate and stream (left with `break`) on the mock,
+ * a call aborted mid-request against a local server that sees its socket close (with the budget's
+ * reservation settled), errors as `LlmConnectError` (instanceof), and a bad option thrown by
+ * `createClient`. The same program as CommonJS (`require(esm)`) below.
+ */
+const clientProgram = (load: string) => `${load}
+const http = require_("node:http")
+const out = {}
+const llm = createClient({ provider: "mock", mock: { latency: "20ms" }, ledger: false })
+out.generate = (await llm.generate("hi from the client")).content
+let parts = 0
+for await (const part of llm.stream("one two three four five six seven eight nine ten")) {
+  if (part.type === "text-delta") parts++
+  if (parts === 2) break
+}
+out.streamedBeforeBreak = parts
+// The server never answers: it aborts the call once the request arrives, and sees the socket close.
+const controller = new AbortController()
+let socketClosed
+const closed = new Promise((resolve) => { socketClosed = resolve })
+const server = http.createServer((request) => {
+  request.socket.on("close", () => socketClosed("socket closed"))
+  controller.abort(new Error("stop"))
+})
+await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve))
+const origin = "http://127.0.0.1:" + server.address().port
+const paid = createClient({
+  provider: "openai", model: "gpt-4o-mini", ledger: false, retry: { maxRetries: 0 },
+  providers: { openai: { apiKey: "sk-packed", baseUrl: origin + "/v1" } },
+  budget: { totalTokens: 100000 }
+})
+try { await paid.generate("a long answer", { signal: controller.signal }) } catch (error) {
+  out.abort = { instance: error instanceof LlmConnectError, reason: error.reason, cause: error.cause?.message }
+}
+out.server = await closed
+const usage = await paid.usage()
+out.open = usage.budget.openReservations
+out.reserved = usage.budget.reserved.totalTokens
+server.close()
+const failing = createClient({ provider: "mock", mock: { faults: ["auth"] }, retry: { maxRetries: 0 }, ledger: false })
+try { await failing.generate("hi") } catch (error) {
+  out.error = { instance: error instanceof LlmConnectError, isError: error instanceof Error, reason: error.reason, retryable: error.retryable }
+}
+try { createClient({ provider: "mock", budget: { costUsd: -1 } }) } catch (error) {
+  out.badConfig = { instance: error instanceof LlmConnectError, reason: error.reason, setting: error.setting }
+}
+await Promise.all([llm.close(), paid.close(), failing.close()])
+console.log(JSON.stringify(out))
+`
+
+const clientMjs = clientProgram(`import { createClient, LlmConnectError } from "llm-connect"
+import { createRequire } from "node:module"
+const require_ = createRequire(import.meta.url)`)
+
+// CommonJS: the package is ESM, loaded with require(esm) (Node >= 22.12); top-level await is
+// not allowed in CommonJS, hence the async function.
+const clientCjs = `const { createClient, LlmConnectError } = require("llm-connect")
+const require_ = require
+;(async () => {
+${clientProgram("").replace(/^\n/, "")}
+})().catch((error) => { console.error(error); process.exit(1) })
+`
+
+const expectClientRun = (stdout: string) => {
+  const printed = JSON.parse(stdout) as Record<string, any>
+  assert.include(printed.generate, "hi from the client")
+  assert.strictEqual(printed.streamedBeforeBreak, 2)
+  assert.deepStrictEqual(printed.abort, { instance: true, reason: "Interrupted", cause: "stop" })
+  assert.strictEqual(printed.server, "socket closed")
+  assert.strictEqual(printed.open, 0)
+  assert.strictEqual(printed.reserved, 0)
+  assert.deepStrictEqual(printed.error, { instance: true, isError: true, reason: "Authentication", retryable: false })
+  assert.deepStrictEqual(printed.badConfig, { instance: true, reason: "Configuration", setting: "budget.costUsd" })
+}
 
 /** Tries to import one module from every `internal` folder of the installed dist/ (and the CLI). */
 const internalProbe = `import { readdirSync, statSync } from "node:fs"
@@ -255,6 +335,22 @@ layer(InstalledLive, { timeout: "5 minutes", excludeTestServices: true })("the p
       assert.deepStrictEqual([printed.run, printed.make], ["function", "function"])
     }).pipe(Effect.provide(NodeServices.layer)), slow)
 
+  it.effect("the Promise client from a plain .mjs: generate, stream with break, abort mid-call, LlmConnectError, bad config", () =>
+    Effect.gen(function*() {
+      const { project } = yield* Installed
+      const fs = yield* FileSystem.FileSystem
+      yield* fs.writeFileString(join(project, "client.mjs"), clientMjs)
+      expectClientRun((yield* runOk("node", ["client.mjs"], project)).stdout)
+    }).pipe(Effect.provide(NodeServices.layer)), slow)
+
+  it.effect("the Promise client from CommonJS (require(esm))", () =>
+    Effect.gen(function*() {
+      const { project } = yield* Installed
+      const fs = yield* FileSystem.FileSystem
+      yield* fs.writeFileString(join(project, "client.cjs"), clientCjs)
+      expectClientRun((yield* runOk("node", ["client.cjs"], project)).stdout)
+    }).pipe(Effect.provide(NodeServices.layer)), slow)
+
   it.effect("imports from TypeScript: runs with type stripping and type-checks with tsc", () =>
     Effect.gen(function*() {
       const { project } = yield* Installed
@@ -264,6 +360,8 @@ layer(InstalledLive, { timeout: "5 minutes", excludeTestServices: true })("the p
       const printed = JSON.parse(result.stdout)
       assert.include(printed.content, "hi from ts")
       assert.isTrue(printed.conforms)
+      assert.include(printed.client, "hi from the ts client")
+      assert.strictEqual(printed.reason, "Unknown")
       yield* fs.writeFileString(join(project, "tsconfig.json"), consumerTsconfig("use.ts"))
       yield* runOk(tsc, ["-p", "tsconfig.json"], project)
       // The types are real, not `any`: a wrong use is an error.

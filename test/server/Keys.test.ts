@@ -8,7 +8,10 @@ import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Option, Redacted } from "effect"
 import { TestClock } from "effect/testing"
 import { HttpServerRequest } from "effect/http"
+import { RateLimiter } from "effect/persistence"
 import OpenAI from "openai"
+import * as LlmError from "../../src/LlmError.ts"
+import * as LlmRequest from "../../src/LlmRequest.ts"
 import * as KeyAuth from "../../src/server/KeyAuth.ts"
 import * as VirtualKeys from "../../src/server/VirtualKeys.ts"
 import * as SqlStore from "../../src/store/SqlStore.ts"
@@ -94,7 +97,7 @@ describe("KeyAuth windows (TestClock)", () => {
 })
 
 describe("KeyAuth tpm and concurrency (TestClock)", () => {
-  it.effect("tpm counts a request's tokens when it ends; past it the next request is refused until the minute ends", () =>
+  it.effect("tpm counts a request's tokens when it ends; past it the next request is refused until the window ends", () =>
     Effect.scoped(Effect.gen(function*() {
       const keys = yield* keyStore
       const key = Redacted.value((yield* keys.create("tokens", { per: "total", tpm: 100, maxConcurrent: 2 })).key)
@@ -109,9 +112,80 @@ describe("KeyAuth tpm and concurrency (TestClock)", () => {
       yield* TestClock.adjust("10 seconds")
       const refused = yield* Effect.flip(ask())
       assert.include(refused.error, "100 tokens per minute (tpm)")
-      assert.strictEqual((refused as { retryAfterMs?: number }).retryAfterMs, 50_000)
-      yield* TestClock.adjust("50 seconds")
+      // effect's fixed window: each token holds it open 60 s / 100 = 0.6 s, 112 tokens 67.2 s.
+      assert.strictEqual((refused as { retryAfterMs?: number }).retryAfterMs, 57_200)
+      yield* TestClock.adjust("57 seconds")
+      assert.strictEqual((yield* Effect.flip(ask())).errorType, "RateLimited")
+      yield* TestClock.adjust("200 millis")
       assert.strictEqual((yield* ask()).name, "tokens")
+    })))
+})
+
+describe("KeyAuth totals and stores", () => {
+  it.effect("without a shared store, a key's totals are saved after each request and restored by the next gate (a restart)", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const keys = yield* keyStore
+      const key = Redacted.value((yield* keys.create("saved", { per: "day", maxTokens: 100 })).key)
+      const info = (yield* keys.list)[0]!
+      const first = yield* KeyAuth.make(keys)
+      const identity = yield* first.authenticate(HttpServerRequest.fromWeb(new Request("http://x/execute", { headers: { "x-api-key": key } })))
+      const tracker = (yield* first.trackerOf(info))!
+      yield* tracker.withReservation(
+        { request: LlmRequest.make({ prompt: "Hi", maxTokens: 40 }), provider: "p", model: "m", price: undefined },
+        () => Effect.void,
+        () => ({ usage: { inputTokens: 30, outputTokens: 40, totalTokens: 70 }, costUsd: 0 })
+      )
+      yield* identity.release!({ identity, tokensIn: 30, tokensOut: 40, model: undefined })
+      assert.deepStrictEqual(yield* keys.totals(info, "1970-01-01"), { inputTokens: 30, outputTokens: 40, totalTokens: 70, costNanos: 0 })
+
+      // A new gate (serve started again) starts from the saved figure: 70 of 100 are spent.
+      const second = yield* KeyAuth.make(keys)
+      const restored = yield* (yield* second.trackerOf(info))!.snapshot
+      assert.strictEqual(restored.consumed.totalTokens, 70)
+      assert.strictEqual(restored.remaining.totalTokens, 30)
+      // The next UTC day starts from zero; a key made again under the same name does too.
+      yield* TestClock.adjust("1 day")
+      assert.strictEqual((yield* (yield* second.trackerOf(info))!.snapshot).consumed.totalTokens, 0)
+      assert.isTrue(yield* keys.revoke("saved"))
+      const again = (yield* keys.create("saved", { per: "day", maxTokens: 100 })).info
+      assert.strictEqual(yield* keys.totals(again, "1970-01-01"), undefined)
+    })))
+
+  it.effect("saved totals that cannot be read refuse the key's requests (Unavailable) until they can", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const keys = yield* keyStore
+      const key = Redacted.value((yield* keys.create("unread", { per: "total", maxTokens: 100 })).key)
+      let broken = true
+      const flaky: VirtualKeys.Service = {
+        ...keys,
+        totals: (info, period) =>
+          broken ? Effect.fail(LlmError.make("keys", new LlmError.Unavailable({ description: "disk I/O error" }))) : keys.totals(info, period)
+      }
+      const gate = yield* KeyAuth.make(flaky)
+      const ask = () => gate.authenticate(HttpServerRequest.fromWeb(new Request("http://x/execute", { headers: { "x-api-key": key } })))
+      const refused = yield* Effect.flip(ask())
+      assert.strictEqual(refused.errorType, "Unavailable")
+      assert.include(refused.error, "saved totals of key unread cannot be read")
+      broken = false
+      assert.strictEqual((yield* ask()).name, "unread")
+    })))
+
+  it.effect("a rate-limit store that fails refuses the request (503 Unavailable naming the store) unless onStoreError: allow", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const keys = yield* keyStore
+      const key = Redacted.value((yield* keys.create("limited", { per: "total", rpm: 5 })).key)
+      const broken = yield* RateLimiter.make.pipe(Effect.provideService(RateLimiter.RateLimiterStore, RateLimiter.RateLimiterStore.of({
+        fixedWindow: () => Effect.fail(new RateLimiter.RateLimiterError({ reason: new RateLimiter.RateLimitStoreError({ message: "connection refused" }) })),
+        tokenBucket: () => Effect.die("unused"),
+        adaptiveConsume: () => Effect.die("unused"),
+        adaptiveFeedback: () => Effect.die("unused")
+      })))
+      const ask = (gate: KeyAuth.KeyGate) =>
+        gate.authenticate(HttpServerRequest.fromWeb(new Request("http://x/execute", { headers: { "x-api-key": key } })))
+      const refused = yield* Effect.flip(ask(yield* KeyAuth.make(keys, { limiter: broken })))
+      assert.strictEqual(refused.errorType, "Unavailable")
+      assert.include(refused.error, "rate-limit store for key limited cannot be reached (connection refused)")
+      assert.strictEqual((yield* ask(yield* KeyAuth.make(keys, { limiter: broken, onStoreError: "allow" }))).name, "limited")
     })))
 })
 

@@ -132,7 +132,8 @@ export const command = Command.make("keys").pipe(
 
 /**
  * Opens the key store of a loaded configuration (the ledger `usage` reads), for `serve`;
- * `undefined` when that file does not exist (then there are no keys, and none is created).
+ * `undefined` when that SQLite file does not exist (then there are no keys, and none is
+ * created). A PostgreSQL ledger's keys are always read.
  *
  * @since 0.1.0
  * @category stores
@@ -141,7 +142,13 @@ export const storeOf = (config: LlmConnectConfig.LlmConnectConfig) =>
   Effect.gen(function*() {
     const path = yield* CliConfig.ledgerToRead(config)
     if (path === undefined) return undefined
-    if (path !== ":memory:" && !(yield* (yield* FileSystem.FileSystem).exists(path).pipe(Effect.orElseSucceed(() => false)))) return undefined
-    const store = yield* SqlStore.make(path, { setting: "ledger.path", env: "LLM_CONNECT_LEDGER", label: "the usage ledger" })
+    // A PostgreSQL ledger is a server, not a file: its keys are read whatever the disk holds.
+    const postgres = /^postgres(ql)?:\/\//i.test(path)
+    if (!postgres && path !== ":memory:" && !(yield* (yield* FileSystem.FileSystem).exists(path).pipe(Effect.orElseSucceed(() => false)))) return undefined
+    const store = yield* SqlStore.make(path, {
+      setting: postgres ? "ledger.postgres.url" : "ledger.path",
+      env: "LLM_CONNECT_LEDGER",
+      label: "the usage ledger"
+    })
     return yield* VirtualKeys.make(store)
   })

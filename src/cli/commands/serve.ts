@@ -10,8 +10,9 @@
  * Without virtual keys the server accepts calls only on a loopback address: asked to bind any
  * other address it refuses to start (exit 2) unless `--no-auth` is given.
  *
- * SIGTERM drains: the server stops accepting, the calls in flight finish (up to
- * `serve.drainTimeout`, then they are stopped and their usage charged), the usage ledger is
+ * SIGTERM drains: the server stops accepting, the calls and workflow runs in flight finish (up to
+ * `serve.drainTimeout`, then they are stopped and their usage charged; a stopped run is
+ * journaled as cancelled), the usage ledger is
  * flushed, and the process exits 0 (a documented exception to the 130 rule). SIGINT stops at
  * once (130), interrupting the calls in flight.
  *
@@ -50,6 +51,11 @@ export const flags = {
   port: Flag.Int("port").pipe(
     Flag.withMetavar("PORT"),
     Flag.withDescription(`the port (default serve.port, else ${ServeConfig.DEFAULT_PORT}; 0 picks a free one)`),
+    Flag.optional
+  ),
+  workflows: Flag.String("workflows").pipe(
+    Flag.withMetavar("DIR"),
+    Flag.withDescription("a folder of workflow YAML files to serve at /v1/workflows/{name}/runs (default serve.workflows)"),
     Flag.optional
   ),
   noAuth: Flag.Boolean("no-auth").pipe(
@@ -132,13 +138,16 @@ export const command = Command.make(
         host,
         keys,
         ...(port !== undefined ? { port } : {}),
+        ...(Option.isSome(input.workflows) ? { workflows: input.workflows.value } : {}),
         accessLog: (line) => Console.error(JSON.stringify(line))
       })
       yield* Console.log(`listening on ${running.server.url}`)
       yield* Deferred.await(stop)
       const drainMs = running.settings.drainTimeoutMs
-      yield* Output.notice(`SIGTERM: draining (up to ${drainMs} ms for the requests in flight)`)
-      const left = yield* running.server.drain(drainMs)
+      yield* Output.notice(`SIGTERM: draining (up to ${drainMs} ms for the requests and workflow runs in flight)`)
+      // Both at once: a run's event stream (a request) ends when its run does.
+      const [left, cancelled] = yield* Effect.all([running.server.drain(drainMs), running.runs.drain(drainMs)], { concurrency: 2 })
+      if (cancelled > 0) yield* Output.notice(`${cancelled} workflow run(s) still running after the drain timeout: cancelled`)
       if (left > 0) yield* Output.notice(`${left} request(s) still running after the drain timeout: stopping them`)
       // Closing the scope stops what is left, closes the stacks and flushes the usage ledger.
     }))
@@ -150,6 +159,7 @@ export const command = Command.make(
   ),
   Command.withExamples([
     { command: "llm-connect serve --port 9999", description: "on 127.0.0.1:9999 with the configured provider" },
-    { command: "llm-connect serve --port 0 --provider mock", description: "a free port; the first stdout line names it" }
+    { command: "llm-connect serve --port 0 --provider mock", description: "a free port; the first stdout line names it" },
+    { command: "llm-connect serve --workflows ./workflows", description: "also serve the workflows of a folder (POST /v1/workflows/NAME/runs)" }
   ])
 )

@@ -5,6 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as UsageLedger from "../../../src/observability/UsageLedger.ts"
 import * as ChildCli from "../childCli.ts"
@@ -50,6 +51,46 @@ describe("llm-connect serve (process)", () => {
       assert.strictEqual(entries.filter((entry) => entry.outcome === "ok").length, 3)
       const access = ChildCli.events(child.stderr()).filter((event) => event.path === "/execute")
       assert.deepStrictEqual(access.map((event) => event.status), [200, 200, 200])
+    }), 60_000)
+
+  it.live("SIGTERM with workflow runs in flight: one that ends within serve.drainTimeout finishes, the other is cancelled and journaled so; exit 0", () =>
+    Effect.gen(function*() {
+      const dir = ChildCli.workspace({
+        "llm-connect.yaml": "serve:\n  drainTimeout: 2500ms\n  runs:\n    journal: runs\n"
+      })
+      mkdirSync(join(dir, "flows"))
+      writeFileSync(join(dir, "flows", "short.yaml"), "name: short\nsteps:\n  - id: only\n    prompt: hello\n")
+      writeFileSync(
+        join(dir, "flows", "long.yaml"),
+        "name: long\nsteps:\n  - id: a\n    prompt: one\n  - id: b\n    needs: [a]\n    prompt: two\n  - id: c\n    needs: [b]\n    prompt: three\n  - id: d\n    needs: [c]\n    prompt: four\n"
+      )
+      const child = ChildCli.start(
+        ["serve", "--port", "0", "--provider", "mock", "--mock-latency", "900ms", "--no-ledger", "--workflows", "flows"],
+        dir
+      )
+      const url = (yield* listening(child)).slice("listening on ".length)
+      const short = (yield* post(`${url}/v1/workflows/short/runs`, {})).json as { runId: string }
+      const long = (yield* post(`${url}/v1/workflows/long/runs`, {})).json as { runId: string }
+      process.kill(child.pid, "SIGTERM")
+      assert.strictEqual(yield* Effect.promise(() => child.exited), 0)
+      const endOf = (runId: string) => {
+        const lines = readFileSync(join(dir, "runs", `${runId}.jsonl`), "utf8").trim().split("\n").map((line) => JSON.parse(line) as { type: string; state?: string })
+        return lines.filter((line) => line.type === "end").map((line) => line.state)
+      }
+      assert.deepStrictEqual(endOf(short.runId), ["completed"])
+      assert.deepStrictEqual(endOf(long.runId), ["cancelled"])
+      assert.include(child.stderr(), "1 workflow run(s) still running after the drain timeout: cancelled")
+    }), 60_000)
+
+  it.live("a bad workflow file refuses to start (exit 2) naming the file", () =>
+    Effect.gen(function*() {
+      const dir = ChildCli.workspace({})
+      mkdirSync(join(dir, "flows"))
+      writeFileSync(join(dir, "flows", "bad.yaml"), "name: bad\nsteps: []\n")
+      const refused = yield* ChildCli.run(["serve", "--port", "0", "--provider", "mock", "--no-ledger", "--workflows", "flows"], dir)
+      assert.strictEqual(refused.code, 2)
+      assert.strictEqual(refused.stdout, "")
+      assert.include(refused.stderr, "bad.yaml")
     }), 60_000)
 
   it.live("a non-loopback address without keys is refused (exit 2) unless --no-auth", () =>
