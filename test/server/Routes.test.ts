@@ -5,6 +5,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Schema } from "effect"
+import { mkdirSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
 import OpenAI from "openai"
 import type { LlmRequest } from "../../src/LlmRequest.ts"
 import * as AgentLookup from "../../src/routing/AgentLookup.ts"
@@ -106,5 +108,24 @@ describe("serve: route:<taskType> models and /v1/routes", () => {
         assert.strictEqual(unknown.status, 400)
         assert.strictEqual(fakes.received.length, 3)
       })).pipe(Effect.provide(agents))
+  })
+
+  it.live("a served workflow's taskType: step goes through the route (POST /v1/workflows/{name}/runs)", () => {
+    const fakes = makeFakes()
+    const withWorkflows = (dir: string) => {
+      const folder = join(dir, "workflows")
+      mkdirSync(folder, { recursive: true })
+      writeFileSync(join(folder, "sort.yaml"), "name: sort\nsteps:\n  - { id: sort, prompt: \"sort it\", taskType: triage }\n")
+      return `${yaml}serve:\n  workflows: ${folder}\n  runs:\n    journal: ${join(dir, "runs")}\n`
+    }
+    return withServe({ providers: fakes.providers, yaml: withWorkflows }, ({ url }) =>
+      Effect.gen(function*() {
+        const reply = yield* post(`${url}/v1/workflows/sort/runs?wait=10s`, { input: {} })
+        assert.strictEqual(reply.status, 200, reply.text)
+        const run = reply.json as { status: string; outputs: Record<string, unknown> }
+        assert.strictEqual(run.status, "succeeded")
+        assert.strictEqual(run.outputs.sort, "beta says hi")
+        assert.deepStrictEqual(fakes.received.map((entry) => entry.provider), ["flaky", "beta"])
+      }))
   })
 })
