@@ -20,6 +20,8 @@ import * as LlmConnectConfig from "../src/LlmConnectConfig.ts"
 import * as LlmError from "../src/LlmError.ts"
 import * as LlmRequest from "../src/LlmRequest.ts"
 import * as LlmResponse from "../src/LlmResponse.ts"
+import * as Collective from "../src/routing/Collective.ts"
+import * as RouteDocuments from "../src/routing/RouteDocuments.ts"
 import * as ServeApi from "../src/server/ServeApi.ts"
 import * as WorkflowRunDocument from "../src/server/WorkflowRunDocument.ts"
 import * as StreamPart from "../src/StreamPart.ts"
@@ -109,6 +111,9 @@ export const contracts: ReadonlyArray<Contract> = [
     title: "llm-connect `prompt --schema FILE --json` on success (the response with the decoded object)",
     schema: SchemaFile.ObjectDocument
   },
+  { file: "routes-explain.schema.json", title: "llm-connect `routes explain TASK --json` (GET /v1/routes/explain)", schema: RouteDocuments.ExplanationDocument },
+  { file: "routes-list.schema.json", title: "llm-connect `routes list --json` (GET /v1/routes)", schema: RouteDocuments.RoutesDocument },
+  { file: "collective.schema.json", title: "llm-connect `collective --task-type T PROMPT --json` (POST /v1/collective)", schema: Collective.ProposalDocument },
   { file: "workflow-run.schema.json", title: "llm-connect serve workflow run state (GET /v1/runs/{id}, JSON-RPC workflow.status)", schema: WorkflowRunDocument.RunDocument },
   { file: "workflow-run-event.schema.json", title: "llm-connect serve workflow run event (GET /v1/runs/{id}/events, one SSE data each)", schema: WorkflowRunDocument.RunEvent }
 ]

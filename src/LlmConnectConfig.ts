@@ -39,6 +39,7 @@ import * as BuiltinProviders from "./providers/BuiltinProviders.ts"
 import * as MockConfig from "./providers/mock/MockConfig.ts"
 import * as ResilienceConfig from "./resilience/ResilienceConfig.ts"
 import * as RequestSize from "./RequestSize.ts"
+import * as RoutesConfig from "./routing/RoutesConfig.ts"
 import * as ServeConfig from "./server/ServeConfig.ts"
 import * as StructuredOutputConfig from "./StructuredOutputConfig.ts"
 
@@ -62,7 +63,8 @@ export const composition = ConfigSection.compose([
   ResilienceConfig.section,
   RequestSize.section,
   ServeConfig.section,
-  StructuredOutputConfig.section
+  StructuredOutputConfig.section,
+  RoutesConfig.section
 ])
 
 /**

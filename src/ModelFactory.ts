@@ -25,6 +25,7 @@ import { Context, type Effect } from "effect"
 import type * as BudgetTracker from "./budget/BudgetTracker.ts"
 import type * as LanguageModel from "./LanguageModel.ts"
 import type * as LlmError from "./LlmError.ts"
+import type * as PriceTable from "./pricing/PriceTable.ts"
 
 /**
  * Which model to build: a provider and what differs from the configuration for it.
@@ -38,6 +39,23 @@ export interface Target {
   readonly baseUrl?: string | undefined
   /** Provider-specific options, over the configuration's `providers.<name>.options`. */
   readonly options?: Readonly<Record<string, unknown>> | undefined
+  /**
+   * Built as one candidate of a chain another layer runs (a route's `prefer:` list): always its
+   * own stack (never the configured fallback chain), with the circuit breaker on unless the
+   * configuration turns it off, as for the candidates of a `fallback:` chain.
+   */
+  readonly chained?: boolean | undefined
+}
+
+/**
+ * Whether a target could be called now: its key is found, and the state of its circuit.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Availability {
+  readonly key: boolean
+  readonly circuit: "Closed" | "Open" | "HalfOpen"
 }
 
 /**
@@ -53,6 +71,13 @@ export interface Service {
   readonly forProvider: (target: Target) => Effect.Effect<LanguageModel.Service, LlmError.LlmError>
   /** The configuration's root budget, if it has one (a workflow run's budget is its child). */
   readonly budget: BudgetTracker.Service | undefined
+  /**
+   * Whether a target's key is found and its circuit (in the factory's circuit store) is closed,
+   * without calling it. Absent: every target counts as available.
+   */
+  readonly availability?: ((target: Target) => Effect.Effect<Availability>) | undefined
+  /** The configuration's price table (its `prices:` over the built-in prices). */
+  readonly prices?: PriceTable.Service | undefined
 }
 
 /**

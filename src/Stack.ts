@@ -49,6 +49,7 @@ import * as PriceTable from "./pricing/PriceTable.ts"
 import * as ProviderKeys from "./ProviderKeys.ts"
 import * as ProviderRegistry from "./ProviderRegistry.ts"
 import * as RequestSize from "./RequestSize.ts"
+import * as CircuitBreaker from "./resilience/CircuitBreaker.ts"
 import * as Fallback from "./resilience/Fallback.ts"
 import * as GracefulShutdown from "./resilience/GracefulShutdown.ts"
 import * as Resilience from "./resilience/Resilience.ts"
@@ -122,6 +123,8 @@ export type Resolve = (target: ModelFactory.Target) => Effect.Effect<ProviderReg
 export interface MakeOptions {
   /** How targets become provider options (default: the target as it is, over the configured provider's own settings). */
   readonly resolve?: Resolve | undefined
+  /** Whether a provider's key is found (default: always; {@link fromConfig} looks it up as `ProviderKeys` does). */
+  readonly keyAvailable?: ((provider: string) => Effect.Effect<boolean>) | undefined
 }
 
 // What every stack of one configuration shares: built once per factory.
@@ -210,11 +213,13 @@ const modelLayer = (
   config: StackConfig,
   shared: Shared,
   provider: ProviderRegistry.CreateOptions,
-  fallback: ReadonlyArray<ProviderRegistry.CreateOptions>
+  fallback: ReadonlyArray<ProviderRegistry.CreateOptions>,
+  chained = false
 ): Layer.Layer<LanguageModel.LanguageModel, LlmError.LlmError, ProviderRegistry.ProviderRegistry> => {
   // Per-attempt spans sit right above the provider, inside the resilient base (below retry).
   const attemptWrappers = config.observability?.attempts === true ? [Observability.layerAttempts] : []
-  const base = resilient(provider, { ...config.resilience, attemptWrappers }, fallback)
+  // A candidate of a chain run above the stack (a route) has a circuit breaker, as a fallback candidate does.
+  const base = resilient(provider, { ...config.resilience, attemptWrappers, ...(chained ? { breakerByDefault: true } : {}) }, fallback)
   // Innermost first: budget, PII guard, request size, observability.
   const wrappers: Array<Wrapper> = [
     // Budget: outside retry and fallback (one reservation per logical call), inside observability;
@@ -233,7 +238,7 @@ const modelLayer = (
 }
 
 const keyOf = (target: ModelFactory.Target): string =>
-  JSON.stringify([target.provider, target.model ?? null, target.baseUrl ?? null, target.options ?? null])
+  JSON.stringify([target.provider, target.model ?? null, target.baseUrl ?? null, target.options ?? null, target.chained === true])
 
 const isEmpty = (options: Readonly<Record<string, unknown>> | undefined): boolean =>
   options === undefined || Object.keys(options).length === 0
@@ -270,9 +275,13 @@ export const make = (
     const scope = yield* Scope.Scope
     const context = yield* Effect.context<ProviderRegistry.ProviderRegistry>()
     const shared = yield* makeShared(config)
-    const build = (provider: ProviderRegistry.CreateOptions, fallback: ReadonlyArray<ProviderRegistry.CreateOptions>) =>
+    const build = (
+      provider: ProviderRegistry.CreateOptions,
+      fallback: ReadonlyArray<ProviderRegistry.CreateOptions>,
+      chained = false
+    ) =>
       Effect.map(
-        Layer.buildWithScope(modelLayer(config, shared, provider, fallback), scope),
+        Layer.buildWithScope(modelLayer(config, shared, provider, fallback, chained), scope),
         (built) => Context.get(built, LanguageModel.LanguageModel)
       )
     const model = yield* build(config.provider, config.resilience?.fallback ?? [])
@@ -282,11 +291,11 @@ export const make = (
     const create = (target: ModelFactory.Target): Effect.Effect<LanguageModel.Service, LlmError.LlmError> => {
       // The configured provider with only another model: the configured stack (its fallback
       // chain included), with that model when a request names none.
-      if (target.provider === mainProvider && target.baseUrl === undefined && isEmpty(target.options)) {
+      if (target.provider === mainProvider && target.baseUrl === undefined && isEmpty(target.options) && target.chained !== true) {
         return Effect.succeed(target.model === undefined ? model : withModel(model, target.model))
       }
       // Another provider, base URL or options: its own stack, without the configured fallback chain.
-      return Effect.provideContext(Effect.flatMap(resolve(target), (provider) => build(provider, [])), context)
+      return Effect.provideContext(Effect.flatMap(resolve(target), (provider) => build(provider, [], target.chained === true)), context)
     }
 
     // Once per distinct target. The build runs in its own fiber in the factory's scope, so a
@@ -309,7 +318,24 @@ export const make = (
         return Effect.andThen(Effect.uninterruptible(started), Deferred.await(deferred))
       })
 
-    return { model, forProvider, budget: shared.budget }
+    // Read-only: the key is looked up, the circuit read from the shared store (keyed as the
+    // candidate's breaker keys it: provider, base URL, model).
+    const keyAvailable = options.keyAvailable ?? (() => Effect.succeed(true))
+    const availability = (target: ModelFactory.Target): Effect.Effect<ModelFactory.Availability> =>
+      Effect.gen(function*() {
+        const key = yield* keyAvailable(target.provider)
+        if (!key) return { key, circuit: "Closed" as const }
+        const resolved = yield* Effect.option(resolve(target))
+        const baseUrl = resolved._tag === "Some" ? resolved.value.baseUrl : target.baseUrl
+        const model = target.model ?? (resolved._tag === "Some" ? resolved.value.model : undefined)
+        if (model === undefined) return { key, circuit: "Closed" as const }
+        const circuit = yield* CircuitBreaker.state({ provider: target.provider, model, baseUrl }).pipe(
+          Effect.provideContext(shared.resilience)
+        )
+        return { key, circuit }
+      })
+
+    return { model, forProvider, budget: shared.budget, availability, prices: shared.prices }
   })
 
 /**
@@ -492,7 +518,18 @@ export const fromConfig = (
     const context = yield* Effect.context<ProviderRegistry.ProviderRegistry | FileSystem.FileSystem | Path.Path>()
     const config = yield* stackConfig(resolved)
     const resolve: Resolve = (target) => Effect.provideContext(targetOptions(resolved.config, target), context)
-    return layerFactory(config, { resolve }).pipe(
+    const keyAvailable = (name: string): Effect.Effect<boolean> =>
+      Effect.provideContext(
+        Effect.gen(function*() {
+          const provider = yield* Effect.option(ProviderRegistry.ProviderRegistry.use((registry) => registry.get(name)))
+          if (provider._tag === "None") return false
+          const settings = resolved.config.providers[provider.value.name] ?? {}
+          const found = yield* ProviderKeys.find({ provider: provider.value, explicit: settings.apiKey, keyFile: settings.keyFile })
+          return ProviderKeys.isFound(found) || found._tag !== "Missing"
+        }),
+        context
+      )
+    return layerFactory(config, { resolve, keyAvailable }).pipe(
       Layer.provide(Layer.succeedContext(Context.pick(ProviderRegistry.ProviderRegistry)(context))),
       Layer.merge(ObservabilityConfig.loggingLayer(resolved.config)),
       Layer.merge(ObservabilityConfig.exportLayer)

@@ -41,6 +41,9 @@ import * as ObservabilityConfig from "../observability/ObservabilityConfig.ts"
 import * as Redaction from "../observability/Redaction.ts"
 import * as UsageLedger from "../observability/UsageLedger.ts"
 import * as ProviderRegistry from "../ProviderRegistry.ts"
+import * as AgentLookup from "../routing/AgentLookup.ts"
+import * as Router from "../routing/Router.ts"
+import * as RoutingStack from "../routing/RoutingStack.ts"
 import * as Stack from "../Stack.ts"
 import type * as StreamPart from "../StreamPart.ts"
 import * as BridgeContract from "./BridgeContract.ts"
@@ -84,6 +87,11 @@ export interface Service {
   ) => Effect.Effect<BudgetTracker.Service | undefined, LlmError.LlmError, Scope.Scope>
   /** The usage ledger every stack records into (`undefined` when recording is off). */
   readonly ledger: UsageLedger.Service | undefined
+  /**
+   * The `Router` of the configured provider's stack (its `routes:`), held until the caller's
+   * scope closes: what a `route:<taskType>` model, `GET /v1/routes` and the collective use.
+   */
+  readonly router: Effect.Effect<Router.Service, LlmError.LlmError, Scope.Scope>
   /** The configuration the service was made with. */
   readonly config: LlmConnectConfig.LlmConnectConfig
 }
@@ -102,6 +110,8 @@ export interface Target {
   readonly baseUrl?: string | undefined
   readonly apiKey?: string | undefined
   readonly budget?: BridgeContract.RequestBudget | undefined
+  /** Route by this task type (`routes:`) instead of naming a model (serve's `route:<taskType>`). */
+  readonly taskType?: string | undefined
 }
 
 /**
@@ -349,6 +359,29 @@ export const make = (
           ))
       )
 
+    // Routing: rules checked now (an unknown provider in routes: fails the start), agents from
+    // the one place front doors get them, a router per stack (over its factory).
+    yield* RoutingStack.checkProviders(resolved)
+    const agents = Context.get(
+      yield* Layer.build(yield* RoutingStack.agentLookup(resolved)),
+      AgentLookup.AgentLookup
+    )
+    const routers = new WeakMap<ModelFactory.Service, Router.Service>()
+    const routerOf = (factory: ModelFactory.Service): Effect.Effect<Router.Service> => {
+      const known = routers.get(factory)
+      if (known !== undefined) return Effect.succeed(known)
+      return Router.make(config.routes).pipe(
+        Effect.provideService(ModelFactory.ModelFactory, factory),
+        Effect.provideService(AgentLookup.AgentLookup, agents),
+        Effect.tap((made) => Effect.sync(() => routers.set(factory, made)))
+      )
+    }
+    const router: Effect.Effect<Router.Service, LlmError.LlmError, Scope.Scope> = Effect.gen(function*() {
+      const provider = yield* registry.get(config.provider)
+      const context = yield* stackFor(new StackKey(provider.name, undefined))
+      return yield* routerOf(Context.get(context, ModelFactory.ModelFactory))
+    })
+
     // Under a parent budget on the fiber (a virtual key's, set by serve), the request's budget
     // is a child of it, so the key's totals hold across concurrent requests. A budget made for the
     // request is closed with the request's scope (it leaves the store; the key's totals stay).
@@ -379,11 +412,13 @@ export const make = (
         const provider = yield* registry.get(target.provider ?? config.provider)
         const context = yield* stackFor(new StackKey(provider.name, target.apiKey === undefined ? undefined : Redacted.make(target.apiKey)))
         const factory = Context.get(context, ModelFactory.ModelFactory)
-        const model = yield* factory.forProvider({
-          provider: provider.name,
-          ...(target.model !== undefined ? { model: target.model } : {}),
-          ...(target.baseUrl !== undefined ? { baseUrl: target.baseUrl } : {})
-        })
+        const model = target.taskType !== undefined
+          ? Router.taskModel(yield* routerOf(factory), target.taskType)
+          : yield* factory.forProvider({
+            provider: provider.name,
+            ...(target.model !== undefined ? { model: target.model } : {}),
+            ...(target.baseUrl !== undefined ? { baseUrl: target.baseUrl } : {})
+          })
         // A fresh tracker per call, made when it starts: a duration deadline counts from then.
         const requestTracker = requestBudget(target.budget)
         return {
@@ -469,6 +504,7 @@ export const make = (
       stackFor: stackOf,
       requestBudget,
       ledger,
-      config
+      config,
+      router
     } satisfies Service
   })

@@ -27,6 +27,8 @@ import * as Serve from "./commands/serve.ts"
 import * as Keys from "./commands/keys.ts"
 import * as Agents from "./commands/agents.ts"
 import * as Delegate from "./commands/delegate.ts"
+import * as Routes from "./commands/routes.ts"
+import * as CollectiveCommand from "./commands/collective.ts"
 import * as Mcp from "./commands/mcp.ts"
 import * as CliLogger from "./CliLogger.ts"
 import * as ExitCode from "./ExitCode.ts"
@@ -47,7 +49,7 @@ export const VERSION = "0.1.0"
  * @since 0.1.0
  * @category commands
  */
-export const subcommands = [Prompt.command, Providers.command, Run.command, Usage.command, Bridge.command, Serve.command, Keys.command, BudgetCommand.command, Mcp.command, Agents.command, Delegate.command] as const
+export const subcommands = [Prompt.command, Providers.command, Run.command, Usage.command, Bridge.command, Serve.command, Keys.command, BudgetCommand.command, Mcp.command, Agents.command, Delegate.command, Routes.command, CollectiveCommand.command] as const
 
 /**
  * The root command `llm-connect`.

@@ -14,8 +14,8 @@
  * read). The options are checked before it returns, with the CLI's messages: a bad option, an
  * unknown provider or a missing key throws an `LlmConnectError` (`reason: "Configuration"`) at
  * once. The model stack is built once per client, on its first call, by the same path as every
- * other front door (`Stack.fromConfig`, on Node's transport) and kept in a `ManagedRuntime`
- * until {@link Client.close}.
+ * other front door (`RoutingStack.fromConfig`: `Stack.fromConfig` and its router, on Node's
+ * transport) and kept in a `ManagedRuntime` until {@link Client.close}.
  *
  * Every call takes an `AbortSignal`: aborting interrupts the call's fiber, which cancels the
  * HTTP request or the subprocess and settles the budget's reservation, as any interruption
@@ -42,7 +42,7 @@ import type * as LlmResponse from "../LlmResponse.ts"
 import type * as Message from "../Message.ts"
 import * as ModelFactory from "../ModelFactory.ts"
 import * as ResponseFormat from "../ResponseFormat.ts"
-import * as Stack from "../Stack.ts"
+import * as RoutingStack from "../routing/RoutingStack.ts"
 import type * as StreamPart from "../StreamPart.ts"
 import type * as Usage from "../Usage.ts"
 import * as Workflow from "../workflow/Workflow.ts"
@@ -233,7 +233,8 @@ const layerOf = (resolved: LlmConnectConfig.Resolved, environment: ConfigProvide
   // Node's transport is loaded here, not imported by the module: the root entry does not load
   // @effect/platform-node until a client is used.
   Layer.unwrap(Effect.map(Effect.promise(() => import("../node/NodeProviders.ts")), (Node) =>
-    Layer.unwrap(Stack.fromConfig(resolved)).pipe(
+    // The configured stack with its router (a workflow step's taskType:).
+    Layer.unwrap(RoutingStack.fromConfig(resolved)).pipe(
       Layer.provideMerge(Layer.merge(Node.layer, Node.platform))
     ))).pipe(Layer.provide(ConfigProvider.layer(environment)))
 

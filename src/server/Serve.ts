@@ -17,16 +17,20 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, FileSystem, type Path, type Scope } from "effect"
+import { Context, Duration, Effect, FileSystem, Layer, type Path, type Scope } from "effect"
 import * as Bridge from "../bridge/Bridge.ts"
 import type * as LlmConnectConfig from "../LlmConnectConfig.ts"
 import type * as LlmError from "../LlmError.ts"
+import * as ObservabilityConfig from "../observability/ObservabilityConfig.ts"
 import type * as ProviderRegistry from "../ProviderRegistry.ts"
+import * as Collective from "../routing/Collective.ts"
+import * as ProposalStore from "../routing/ProposalStore.ts"
 import * as AnthropicCompat from "./AnthropicCompat.ts"
 import * as BridgeRoutes from "./BridgeRoutes.ts"
 import type * as ModelRouter from "./ModelRouter.ts"
 import * as OpenAiCompat from "./OpenAiCompat.ts"
 import * as OpsRoutes from "./OpsRoutes.ts"
+import * as RoutingRoutes from "./RoutingRoutes.ts"
 import * as Server from "./Server.ts"
 import * as ServeConfig from "./ServeConfig.ts"
 import type * as VirtualKeys from "./VirtualKeys.ts"
@@ -89,13 +93,15 @@ export const routes = (
   router: ModelRouter.ModelRouter,
   fs: FileSystem.FileSystem,
   runs?: { readonly runs: WorkflowRuns.Service; readonly requestTimeoutMs: number } | undefined,
-  checks: Readonly<Record<string, Effect.Effect<string>>> = {}
+  checks: Readonly<Record<string, Effect.Effect<string>>> = {},
+  proposals?: ProposalStore.Service
 ): ReadonlyArray<Server.Route> => [
   ...BridgeRoutes.routes(router.bridge, runs === undefined ? {} : WorkflowRoutes.methods(runs.runs, runs.requestTimeoutMs)),
   ...OpenAiCompat.routes(router),
   ...AnthropicCompat.routes(router),
   ...OpsRoutes.routes(router.bridge, fs, checks),
-  ...(runs === undefined ? [] : WorkflowRoutes.routes(runs.runs, runs.requestTimeoutMs))
+  ...(runs === undefined ? [] : WorkflowRoutes.routes(runs.runs, runs.requestTimeoutMs)),
+  ...RoutingRoutes.routes(router.bridge, proposals)
 ]
 
 // With a shared store (`store.redis`), /ready asks Redis for a PONG (the store's timeout) on the
@@ -130,6 +136,11 @@ export const make = (
     const fs = yield* FileSystem.FileSystem
     const runs = yield* WorkflowRuns.make({ bridge, workflows, settings: settings.runs })
     const router: ModelRouter.ModelRouter = { bridge, models: settings.models }
+    // Collective proposals are kept in the usage ledger's store (in memory when it records nothing).
+    const proposals = Context.get(
+      yield* Layer.build(Collective.storeLayer(ObservabilityConfig.ledgerLocation(resolved.config.ledger))),
+      ProposalStore.ProposalStore
+    )
     const keys = options.keys
     // With store.redis, keys' budgets and rpm/tpm are shared by every replica on that Redis.
     const shared = yield* SharedStores.make(resolved.config)
@@ -138,7 +149,7 @@ export const make = (
       : { store: shared.budget, limiter: shared.limiter, onStoreError: shared.onStoreError, storeTimeout: Duration.millis(shared.timeoutMs) }
     const authenticate = options.authenticate ??
       (keys !== undefined && (yield* keys.count) > 0 ? (yield* KeyAuth.make(keys, keyOptions)).authenticate : undefined)
-    const served = routes(router, fs, { runs, requestTimeoutMs: settings.requestTimeoutMs }, storeCheck(shared))
+    const served = routes(router, fs, { runs, requestTimeoutMs: settings.requestTimeoutMs }, storeCheck(shared), proposals)
     const federation = options.federation === undefined ? [] : yield* FederationRoutes.routes(bridge, options.federation)
     const server = yield* Server.make([...served, ...federation, ...(options.extraRoutes ?? [])], {
       listen: options.listen,

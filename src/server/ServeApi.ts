@@ -13,6 +13,8 @@ import { Schema } from "effect"
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "effect/http-api"
 import * as BridgeContract from "../bridge/BridgeContract.ts"
 import { FederationGroup } from "./FederationApi.ts"
+import * as Collective from "../routing/Collective.ts"
+import * as RouteDocuments from "../routing/RouteDocuments.ts"
 import * as WorkflowRunDocument from "./WorkflowRunDocument.ts"
 
 const failure = (status: number, description: string) =>
@@ -167,6 +169,32 @@ export class WorkflowsGroup extends HttpApiGroup.make("workflows").add(
 ).middleware(VirtualKey) {}
 
 /**
+ * Routing (issue 18): the rules, read-only, the decision for a task type, and collective proposals.
+ *
+ * @since 0.1.0
+ * @category api
+ */
+export class RoutingGroup extends HttpApiGroup.make("routing").add(
+  HttpApiEndpoint.get("routes", "/v1/routes", { success: RouteDocuments.RoutesDocument }).middleware(VirtualKey),
+  HttpApiEndpoint.get("explainRoute", "/v1/routes/explain", {
+    query: {
+      taskType: Schema.String.annotate({ description: "The task type to explain" }),
+      scope: Schema.optionalKey(Schema.String).annotate({ description: "The scope (tenant), default \"default\"" })
+    },
+    success: RouteDocuments.ExplanationDocument,
+    error: failure(400, "InvalidInput: no taskType, or a task type no rule serves")
+  }).middleware(VirtualKey),
+  HttpApiEndpoint.post("collective", "/v1/collective", {
+    payload: Collective.RequestDocument,
+    success: Collective.ProposalDocument,
+    error: [
+      failure(400, "InvalidInput: a bad body, a task type no rule serves, or no active agent routed for it"),
+      failure(429, "BudgetExceeded before any agent was asked")
+    ]
+  }).middleware(VirtualKey)
+) {}
+
+/**
  * The API.
  *
  * @since 0.1.0
@@ -176,11 +204,13 @@ export class ServeApi extends HttpApi.make("llm-connect")
   .add(ServeGroup)
   .add(WorkflowsGroup)
   .add(FederationGroup.middleware(VirtualKey))
+  .add(RoutingGroup)
   .annotateMerge(OpenApi.annotations({
     title: "llm-connect serve",
     description: "The bridge contract over HTTP and the server's own endpoints. " +
       "Also served: POST /rpc (JSON-RPC 2.0), POST /v1/chat/completions and GET /v1/models (OpenAI), " +
-      "POST /v1/messages and POST /v1/messages/count_tokens (Anthropic), GET /metrics (Prometheus)."
+      "POST /v1/messages and POST /v1/messages/count_tokens (Anthropic), GET /metrics (Prometheus). " +
+      "A model named route:<taskType> on the OpenAI and Anthropic endpoints is routed by the routes: rules."
   })) {}
 
 /**

@@ -39,6 +39,7 @@ import * as BudgetTracker from "../budget/BudgetTracker.ts"
 import * as DurationText from "../DurationText.ts"
 import * as LlmError from "../LlmError.ts"
 import * as ModelFactory from "../ModelFactory.ts"
+import * as Router from "../routing/Router.ts"
 import * as Redaction from "../observability/Redaction.ts"
 import * as Usage from "../Usage.ts"
 import * as Executor from "../workflow/Executor.ts"
@@ -393,7 +394,11 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
           // closed (out of the budget store) with the run's scope.
           const tracker = yield* bridge.requestBudget(request.budget).pipe(Effect.provideService(Scope.Scope, runScope))
           const factory = Context.get(stack, ModelFactory.ModelFactory)
-          const context = Context.add(stack, ModelFactory.ModelFactory, { ...factory, budget: tracker })
+          // A step's taskType: goes through the router of the same stack.
+          const router = yield* bridge.router.pipe(Effect.provideService(Scope.Scope, runScope))
+          const context = Context.add(stack, ModelFactory.ModelFactory, { ...factory, budget: tracker }).pipe(
+            Context.add(Router.Router, router)
+          )
           const definition = yield* Effect.provideContext(WorkflowYaml.compile(loaded), context)
           let runId = yield* Workflow.makeRunId
           while (runs.has(runId)) runId = yield* Workflow.makeRunId

@@ -78,6 +78,12 @@ export interface StepSpec<R = never> {
    * resilience. Without a factory in context the step fails with a `Configuration` error.
    */
   readonly target?: ModelFactory.Target | undefined
+  /**
+   * The task type this step's calls are routed as, through the `Router` in context (whose
+   * candidates come from the same `ModelFactory`). Without a router the step fails with a
+   * `Configuration` error.
+   */
+  readonly taskType?: string | undefined
   readonly run: (context: StepContext) => Effect.Effect<unknown, LlmError.LlmError, R | LanguageModel.LanguageModel>
 }
 

@@ -154,6 +154,9 @@ export const Step = Schema.Struct({
   options: Schema.optionalKey(Schema.Record(Schema.String, Schema.Unknown)).annotate({
     description: "Provider-specific settings for this step's model (e.g. the mock's latency)."
   }),
+  taskType: Schema.optionalKey(Schema.String.check(Schema.isNonEmpty())).annotate({
+    description: "Route this step's calls by task type (routes: in the config) instead of naming a provider or model."
+  }),
   params: Schema.optionalKey(Params),
   needs: Schema.optionalKey(Schema.Array(Schema.String)),
   retry: Schema.optionalKey(Retry),

@@ -286,8 +286,13 @@ export const validate = (raw: unknown, environment: Environment): Result.Result<
         add(at("needs", needIndex), `step "${id}" needs "${need}", which is not a step; steps: ${list(ids.keys())}.${suggest(need, ids.keys())}`)
       }
     })
-    checkProvider(at(), step.provider ?? defaults.provider, step.model ?? (step.provider === undefined ? defaults.model : undefined))
-    if (step.options !== undefined && step.provider === undefined && defaults.provider === undefined) {
+    if (step.taskType !== undefined) {
+      // A routed step's model is the route's choice: naming one as well is a contradiction.
+      for (const key of ["provider", "model", "options"] as const) {
+        if (step[key] !== undefined) add(at(key), `step "${id}" is routed by taskType; remove ${key} (the routes: rules choose the model)`)
+      }
+    } else checkProvider(at(), step.provider ?? defaults.provider, step.model ?? (step.provider === undefined ? defaults.model : undefined))
+    if (step.taskType === undefined && step.options !== undefined && step.provider === undefined && defaults.provider === undefined) {
       add(at("options"), `step "${id}" has provider options but names no provider: add provider`)
     }
     const output = outputOf(step)

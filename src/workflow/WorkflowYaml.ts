@@ -24,6 +24,7 @@ import * as YamlDocument from "../internal/yamlDocument.ts"
 import type * as LlmError from "../LlmError.ts"
 import * as Message from "../Message.ts"
 import * as ModelFactory from "../ModelFactory.ts"
+import * as Router from "../routing/Router.ts"
 import * as ProviderRegistry from "../ProviderRegistry.ts"
 import * as PromptStep from "./internal/promptStep.ts"
 import * as StepModel from "./internal/stepModel.ts"
@@ -203,10 +204,12 @@ export const compile = (loaded: Loaded): Effect.Effect<WorkflowDefinition.Defini
     const factory = Option.getOrUndefined(yield* Effect.serviceOption(ModelFactory.ModelFactory))
     const contextModel = Option.getOrUndefined(yield* Effect.serviceOption(LanguageModel.LanguageModel))
     const configured = factory?.model.provider ?? contextModel?.provider
+    const router = Option.getOrUndefined(yield* Effect.serviceOption(Router.Router))
     const steps: Array<WorkflowDefinition.StepSpec> = []
     for (const [index, step] of file.steps.entries()) {
       const checked = loaded.steps[index]!
-      const provider = step.provider ?? defaults.provider
+      // A routed step (taskType:) takes its model from the Router, never from defaults.provider.
+      const provider = step.taskType !== undefined ? undefined : step.provider ?? defaults.provider
       const target: ModelFactory.Target | undefined = provider !== undefined && (step.options !== undefined || provider !== configured)
         ? { provider, ...(step.options !== undefined ? { options: step.options } : {}) }
         : undefined
@@ -214,13 +217,19 @@ export const compile = (loaded: Loaded): Effect.Effect<WorkflowDefinition.Defini
         if (factory === undefined) return yield* Effect.fail(StepModel.noFactory(step.id, target))
         yield* factory.forProvider(target)
       }
+      if (step.taskType !== undefined) {
+        // The route must exist now (an unknown task type fails before anything runs).
+        if (router === undefined) return yield* Effect.fail(StepModel.noRouter(step.id, step.taskType))
+        yield* router.explain(step.taskType)
+      }
       const common = {
         id: step.id,
         needs: step.needs ?? [],
         retry: retryPolicy(step.retry ?? defaults.retry),
         timeoutMs: millis(step.timeout ?? defaults.timeout),
         budget: step.budget,
-        ...(target !== undefined ? { target } : {})
+        ...(target !== undefined ? { target } : {}),
+        ...(step.taskType !== undefined ? { taskType: step.taskType } : {})
       }
       if (checked._tag === "Type") {
         const { type, with: args } = checked
@@ -235,7 +244,7 @@ export const compile = (loaded: Loaded): Effect.Effect<WorkflowDefinition.Defini
         })
         continue
       }
-      const model = step.model ?? (step.provider === undefined ? defaults.model : undefined)
+      const model = step.taskType !== undefined ? undefined : step.model ?? (step.provider === undefined ? defaults.model : undefined)
       const { prompt, system } = checked
       const params = { ...defaults.params, ...step.params }
       steps.push(PromptStep.make({

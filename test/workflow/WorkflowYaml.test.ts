@@ -115,7 +115,7 @@ steps:
       "15: cycle in needs: d -> e -> d; remove one of these needs",
       "20: unknown provider \"nope\"; registered providers: mock, closed.",
       "23: model \"huge\" is not offered by closed; known models: small, large.",
-      "25: unknown key \"need\"; allowed here: id, description, prompt, system, type, with, provider, model, options, params, needs, retry, timeout, budget, output. Did you mean \"needs\"?"
+      "25: unknown key \"need\"; allowed here: id, description, prompt, system, type, with, provider, model, options, taskType, params, needs, retry, timeout, budget, output. Did you mean \"needs\"?"
     ])
     assert.strictEqual(problems.length, 9)
     assert.isTrue(issuesOf("name: x\nsteps: [{ id: a, prompt: p, needs: [a] }]").some((issue) => /needs itself/.test(issue.message)))

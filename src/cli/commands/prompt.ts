@@ -26,6 +26,8 @@ import { Argument, Command } from "effect/cli"
 import * as LanguageModel from "../../LanguageModel.ts"
 import * as LlmConnectConfig from "../../LlmConnectConfig.ts"
 import * as LlmError from "../../LlmError.ts"
+import * as Router from "../../routing/Router.ts"
+import * as RoutingStack from "../../routing/RoutingStack.ts"
 import * as Stack from "../../Stack.ts"
 import * as CliConfig from "../CliConfig.ts"
 import * as AgentFlags from "../flags/AgentFlags.ts"
@@ -37,6 +39,7 @@ import * as ObservabilityFlags from "../flags/ObservabilityFlags.ts"
 import * as OutputFlags from "../flags/OutputFlags.ts"
 import * as RequestSizeFlags from "../flags/RequestSizeFlags.ts"
 import * as ResilienceFlags from "../flags/ResilienceFlags.ts"
+import * as RoutingFlags from "../flags/RoutingFlags.ts"
 import * as SchemaFlags from "../flags/SchemaFlags.ts"
 import * as ToolFlags from "../flags/ToolFlags.ts"
 import * as Output from "../Output.ts"
@@ -75,9 +78,18 @@ export const command = Command.make(
     structured: SchemaFlags.settings,
     json: OutputFlags.json,
     stream: OutputFlags.stream,
-    agent: AgentFlags.agent
+    agent: AgentFlags.agent,
+    taskType: RoutingFlags.taskType,
+    scope: RoutingFlags.scope
   },
   Effect.fn("cli.prompt")(function*(input) {
+    if (Option.isSome(input.agent) && Option.isSome(input.taskType)) {
+      return yield* Effect.fail(LlmError.make("config", new LlmError.Configuration({
+        description: "--agent and --task-type both choose the model: give one",
+        setting: "agent",
+        fix: "call through an agent (--agent SLUG) or through a route (--task-type TYPE), not both"
+      })))
+    }
     const viaAgent = yield* AgentFlags.resolve({
       agent: input.agent,
       provider: input.model.provider,
@@ -112,9 +124,12 @@ export const command = Command.make(
       })))
     }
     const structured = schemaFile === undefined ? undefined : yield* SchemaFile.load(schemaFile)
-    const layer = yield* Stack.fromConfig(resolved)
-    if (config.provider === "mock") yield* Output.notice(MOCK_NOTICE)
-    else {
+    // --task-type: the call goes through the router (routes: choose the provider, model or agent).
+    const taskType = Option.getOrUndefined(input.taskType)
+    const layer = taskType === undefined ? yield* Stack.fromConfig(resolved) : yield* RoutingStack.routedFromConfig(resolved)
+    // Routed, the provider is the route's choice: no notice about the configured one.
+    if (taskType === undefined && config.provider === "mock") yield* Output.notice(MOCK_NOTICE)
+    else if (taskType === undefined) {
       const ignored = Object.entries(resolved.sources)
         .filter(([key, source]) => key.startsWith("mock.") && (source._tag === "Flag" || source._tag === "Env"))
         .map(([, source]) => LlmConnectConfig.describeSource(source))
@@ -129,6 +144,7 @@ export const command = Command.make(
       ...(config.temperature !== undefined ? { temperature: config.temperature } : {}),
       ...(config.timeoutMs !== undefined ? { timeoutMs: config.timeoutMs } : {}),
       ...AgentFlags.metadata(viaAgent.agent),
+      ...(taskType !== undefined && viaAgent.agent === undefined ? { metadata: { taskType, tags: { [Router.SCOPE_TAG]: input.scope } } } : {}),
       ...declared.request
     }
     // The call timeout is the stack's (Retry/Timeout layers, from request.timeoutMs): one
@@ -197,6 +213,7 @@ export const command = Command.make(
     { command: "llm-connect prompt \"Hi\" --mock-faults 500 --max-retries 0", description: "see how a provider failure looks (exit 1)" },
     { command: "llm-connect prompt \"Weather in Paris?\" --tools tools.yaml --tool-choice required", description: "print the model's tool calls (none is run)" },
     { command: "llm-connect prompt \"The largest city of France\" --schema city.json", description: "structured output: print the decoded object" },
-    { command: "llm-connect prompt \"Sort this ticket\" --agent triage", description: "call through a registered agent" }
+    { command: "llm-connect prompt \"Sort this ticket\" --agent triage", description: "call through a registered agent" },
+    { command: "llm-connect prompt \"Sort this ticket\" --task-type triage", description: "call through the route of a task type (routes: in the config)" }
   ])
 )

@@ -25,7 +25,7 @@ import { Data, Effect, FileSystem, Option, Result, Runtime, Scope } from "effect
 import { Argument, Command, Flag } from "effect/cli"
 import * as DurationText from "../../DurationText.ts"
 import * as LlmError from "../../LlmError.ts"
-import * as Stack from "../../Stack.ts"
+import * as RoutingStack from "../../routing/RoutingStack.ts"
 import * as Executor from "../../workflow/Executor.ts"
 import * as Journal from "../../workflow/Journal.ts"
 import * as Workflow from "../../workflow/Workflow.ts"
@@ -298,7 +298,7 @@ const configure = (flags: Flags, prepared: Prepared, journalFile: string) =>
         )
       }
       const resolved = yield* CliConfig.load({ flags: overrides, configFile: ConfigFlags.configFile(flags.config) })
-      return { resolved, layer: yield* Stack.fromConfig(resolved) }
+      return { resolved, layer: yield* RoutingStack.fromConfig(resolved) }
     }
     const given = ConfigFlags.configFile(flags.config)
     const loaded = yield* CliConfig.load({ flags: overrides, configFile: given ?? settings.value.config }).pipe(
@@ -311,7 +311,7 @@ const configure = (flags: Flags, prepared: Prepared, journalFile: string) =>
       newRun: `llm-connect run ${shellWord(start?.path ?? "<file.yaml>")}`
     })
     if (restored.notice !== undefined) yield* Output.notice(restored.notice)
-    const layer = yield* Stack.fromConfig(restored.resolved).pipe(
+    const layer = yield* RoutingStack.fromConfig(restored.resolved).pipe(
       Effect.mapError(RunSettings.cannotResume(prepared.runId, settings.value))
     )
     return { resolved: restored.resolved, layer }

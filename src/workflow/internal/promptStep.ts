@@ -38,6 +38,8 @@ export interface PromptStep {
   readonly budget?: BudgetLimits | undefined
   /** The model the step asks the `ModelFactory` for (default: the `LanguageModel` in context). */
   readonly target?: ModelFactory.Target | undefined
+  /** The task type its calls are routed as (the `Router` in context). */
+  readonly taskType?: string | undefined
   /** The request, built from the step's context when an attempt starts. */
   readonly request: (context: StepContext) => LlmRequest
   readonly output: Output
@@ -69,5 +71,6 @@ export const make = (step: PromptStep): StepSpec => ({
   timeoutMs: step.timeoutMs,
   budget: step.budget,
   ...(step.target !== undefined ? { target: step.target } : {}),
+  ...(step.taskType !== undefined ? { taskType: step.taskType } : {}),
   run: (context) => Effect.suspend(() => call(context.step, step.request(context), step.output))
 })

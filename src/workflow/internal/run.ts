@@ -9,6 +9,7 @@ import { Clock, Effect, Exit, Option, Tracer } from "effect"
 import * as LanguageModel from "../../LanguageModel.ts"
 import * as ModelFactory from "../../ModelFactory.ts"
 import * as Tracing from "../../observability/Tracing.ts"
+import * as Router from "../../routing/Router.ts"
 import * as Journal from "../Journal.ts"
 import type * as RunState from "../RunState.ts"
 import type { Definition, RunResult, StartOptions, StepSpec } from "../WorkflowDefinition.ts"
@@ -59,7 +60,8 @@ export const prepare = <R>(definition: Definition<R>, options: StartOptions): Ef
     const budget = yield* Effect.exit(RunBudget.make(definition.budget, options.resumed ?? [], workflow, factory?.budget))
     const store = RunStore.make(runId, workflow, definition.steps.map((step) => step.id), createdAt)
     const types = StepTypeStates.make(runId, workflow)
-    const models: StepModel.Environment = { factory, model, budget, metadata, defaults: options.requestDefaults }
+    const router = Option.getOrUndefined(yield* Effect.serviceOption(Router.Router))
+    const models: StepModel.Environment = { factory, router, model, budget, metadata, defaults: options.requestDefaults }
     const attempts: StepAttempt.Environment = { store, input, hooks, stateOf: types.stateOf }
 
     const record = (spec: StepSpec<R>, outcome: StepAttempt.Outcome): Effect.Effect<boolean> => {

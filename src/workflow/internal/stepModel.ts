@@ -28,6 +28,7 @@ import type { LlmRequest } from "../../LlmRequest.ts"
 import type { LlmResponse } from "../../LlmResponse.ts"
 import type * as ModelFactory from "../../ModelFactory.ts"
 import * as Money from "../../pricing/Money.ts"
+import * as Router from "../../routing/Router.ts"
 import * as Usage from "../../Usage.ts"
 import type * as WorkflowDefinition from "../WorkflowDefinition.ts"
 import type { StepSpec } from "../WorkflowDefinition.ts"
@@ -83,6 +84,8 @@ export interface StepModel {
  */
 export interface Environment {
   readonly factory: ModelFactory.Service | undefined
+  /** The `Router` in context, for the steps with a `taskType`. */
+  readonly router?: Router.Service | undefined
   /** The `LanguageModel` in context. */
   readonly model: LanguageModel.Service | undefined
   /** The run's budget, or why it could not be built (which fails every step that calls a model). */
@@ -112,6 +115,22 @@ export const noFactory = (step: string, target: ModelFactory.Target): LlmError.L
     })
   )
 
+/**
+ * The error of a step with a `taskType` when no `Router` is in context.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const noRouter = (step: string, taskType: string): LlmError.LlmError =>
+  LlmError.make(
+    "router",
+    new LlmError.Configuration({
+      description: `step "${step}" is routed by taskType "${taskType}", but there is no Router in context`,
+      setting: "taskType",
+      fix: "build the stack with RoutingStack.fromConfig(resolved) (routes: in the config), or remove the step's taskType"
+    })
+  )
+
 interface Source {
   readonly model: LanguageModel.Service
   /** Honours `BudgetTracker.CurrentBudget` inside its observability layer (it comes from the factory). */
@@ -121,6 +140,11 @@ interface Source {
 const sourceOf = <R>(spec: StepSpec<R>, env: Environment): Effect.Effect<Source | undefined, LlmError.LlmError> => {
   const factory = env.factory
   if (spec.model !== undefined) return Effect.succeed({ model: spec.model, fromFactory: spec.model === factory?.model })
+  if (spec.taskType !== undefined) {
+    if (env.router === undefined) return Effect.fail(noRouter(spec.id, spec.taskType))
+    // Every candidate is a stack of the factory: it honours the run's budget on the fiber.
+    return Effect.succeed({ model: Router.taskModel(env.router, spec.taskType), fromFactory: true })
+  }
   if (spec.target !== undefined) {
     if (factory === undefined) return Effect.fail(noFactory(spec.id, spec.target))
     return Effect.map(factory.forProvider(spec.target), (model) => ({ model, fromFactory: true }))
