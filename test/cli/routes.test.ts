@@ -112,4 +112,37 @@ describe("llm-connect routes and prompt --task-type (subprocess)", () => {
       assert.strictEqual(explained.exitCode, 2)
       assert.include(explained.stderr, "\"nope\"")
     }), TIMEOUT)
+
+  it.live("a rule naming an agent: the agent registered with `agents add` is chosen, and prompt --task-type calls through it", () =>
+    Effect.gen(function*() {
+      const cwd = yield* tempDir({
+        "llm-connect.yaml": [
+          "routes:",
+          "  - taskType: sort",
+          "    priority: 5",
+          "    prefer: [{ agent: sorter }, { provider: mock, model: fallback-model }]",
+          ""
+        ].join("\n")
+      })
+      const explainedBefore = yield* runCli(["routes", "explain", "sort", "--json"], { cwd })
+      assert.strictEqual(explainedBefore.exitCode, 0, explainedBefore.stderr)
+      const before = decodeExplanation(JSON.parse(explainedBefore.stdout))
+      assert.deepStrictEqual(before.skipped.map((skip) => skip.reason), ["agent-unknown"])
+      const added = yield* runCli([
+        "agents", "add", "--slug", "sorter", "--name", "Sorter", "--provider", "mock", "--model", "sorter-model", "--system", "You sort."
+      ], { cwd })
+      assert.strictEqual(added.exitCode, 0, added.stderr)
+      const explained = yield* runCli(["routes", "explain", "sort", "--json"], { cwd })
+      assert.strictEqual(explained.exitCode, 0, explained.stderr)
+      const after = decodeExplanation(JSON.parse(explained.stdout))
+      assert.deepStrictEqual(after.chosen, { provider: "mock", model: "sorter-model", agent: "sorter" })
+      assert.deepStrictEqual(after.skipped, [])
+      const prompted = yield* runCli(["prompt", "--task-type", "sort", "--json", "a ticket"], { cwd })
+      assert.strictEqual(prompted.exitCode, 0, prompted.stderr)
+      assert.strictEqual(JSON.parse(prompted.stdout).model, "sorter-model")
+      const both = yield* runCli(["prompt", "--task-type", "sort", "--agent", "sorter", "x"], { cwd })
+      assert.strictEqual(both.exitCode, 2)
+      assert.include(both.stderr, "--agent and --task-type")
+    }), TIMEOUT)
 })
+
