@@ -18,6 +18,7 @@ import type * as LlmError from "../LlmError.ts"
 import * as AgentLookup from "../routing/AgentLookup.ts"
 import * as SqlStore from "../store/SqlStore.ts"
 import * as FederationStore from "./FederationStore.ts"
+import * as Governance from "./Governance.ts"
 
 /**
  * A registered agent: the router's {@link AgentLookup.AgentProfile} plus its description and
@@ -337,11 +338,30 @@ export const lookupLayer: Layer.Layer<AgentLookup.AgentLookup, never, AgentRegis
 )
 
 /**
- * The router's `AgentLookup` on the `SqlStore` in context (the registry built inside).
+ * The artifact type governance is asked about for a routed call (`propose` on `prompt`, as
+ * `prompt --agent` asks).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const ROUTED_ARTIFACT_TYPE = "prompt"
+
+/**
+ * The router's `AgentLookup` on the `SqlStore` in context: the registry and governance built
+ * inside, so a routed call to an agent is checked (`propose` on `prompt` in the call's scope)
+ * before it is sent.
  *
  * @since 0.1.0
  * @category layers
  */
-export const lookupLayerStore: Layer.Layer<AgentLookup.AgentLookup, LlmError.LlmError, SqlStore.SqlStore> = lookupLayer.pipe(
-  Layer.provide(layer)
-)
+export const lookupLayerStore: Layer.Layer<AgentLookup.AgentLookup, LlmError.LlmError, SqlStore.SqlStore> = Layer.effect(
+  AgentLookup.AgentLookup,
+  Effect.gen(function*() {
+    const registry = yield* AgentRegistry
+    const governance = yield* Governance.Governance
+    return AgentLookup.AgentLookup.of({
+      find: registry.find,
+      mayPropose: (scope, slug) => Effect.asVoid(governance.check(scope, slug, ROUTED_ARTIFACT_TYPE, "propose"))
+    })
+  })
+).pipe(Layer.provide(Layer.merge(layer, Governance.layer)))

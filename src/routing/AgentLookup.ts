@@ -51,6 +51,12 @@ export interface AgentProfile {
 export interface Service {
   /** The agent with this slug, active or not; `None` when no such agent is registered. */
   readonly find: (slug: string) => Effect.Effect<Option.Option<AgentProfile>, LlmError.LlmError>
+  /**
+   * Governance, when the registry has it: may this agent `propose` (answer a call) in this scope?
+   * Fails with `PolicyDenied` (and records the denial) when a policy refuses; the router asks
+   * before every call it sends to an agent, so a denied call sends nothing.
+   */
+  readonly mayPropose?: ((scope: string, slug: string) => Effect.Effect<void, LlmError.LlmError>) | undefined
 }
 
 /**

@@ -209,7 +209,7 @@ export const make = (options: { readonly concurrency?: number | undefined } = {}
       const tracker = request.budget === undefined
         ? parent
         : parent !== undefined
-        ? yield* parent.child(request.budget, `collective ${id}`)
+        ? yield* parent.scopedChild(request.budget, `collective ${id}`) // released when the proposal ends
         : yield* BudgetTracker.make(request.budget, { label: `collective ${id}` })
       const underBudget = <A, E>(effect: Effect.Effect<A, E>) =>
         tracker === undefined ? effect : BudgetTracker.withTracker(tracker)(effect)
@@ -287,7 +287,7 @@ export const make = (options: { readonly concurrency?: number | undefined } = {}
       }
       yield* store.save(proposal)
       return proposal
-    })
+    }, Effect.scoped)
 
     return { collective } satisfies Service
   })

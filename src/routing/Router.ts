@@ -346,8 +346,15 @@ export const make = (
         (service) => {
           const agent = fit.agent
           if (agent === undefined) return service
+          const mayPropose = agents.mayPropose
           return LanguageModel.wrap(service, {
-            request: (request) => withAgent(request, agent)
+            request: mayPropose === undefined
+              ? (request) => withAgent(request, agent)
+              : (request) =>
+                Effect.as(
+                  mayPropose(request.metadata?.tags?.[SCOPE_TAG] ?? RoutesConfig.DEFAULT_SCOPE, agent.slug),
+                  withAgent(request, agent)
+                )
           })
         }
       )

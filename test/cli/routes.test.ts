@@ -113,7 +113,7 @@ describe("llm-connect routes and prompt --task-type (subprocess)", () => {
       assert.include(explained.stderr, "\"nope\"")
     }), TIMEOUT)
 
-  it.live("a rule naming an agent: the agent registered with `agents add` is chosen, and prompt --task-type calls through it", () =>
+  it.live("a rule naming an agent: the agent registered with `agents add` is chosen, prompt --task-type calls through it, and governance refuses it before sending", () =>
     Effect.gen(function*() {
       const cwd = yield* tempDir({
         "llm-connect.yaml": [
@@ -143,6 +143,18 @@ describe("llm-connect routes and prompt --task-type (subprocess)", () => {
       const both = yield* runCli(["prompt", "--task-type", "sort", "--agent", "sorter", "x"], { cwd })
       assert.strictEqual(both.exitCode, 2)
       assert.include(both.stderr, "--agent and --task-type")
+      // The consumer's flow: the routed agent is checked by governance before anything is sent.
+      const policy = yield* runCli(["agents", "policy", "add", "--scope", "default", "--agent", "sorter", "--artifact-type", "prompt", "--allow", "read"], { cwd })
+      assert.strictEqual(policy.exitCode, 0, policy.stderr)
+      const denied = yield* runCli(["prompt", "--task-type", "sort", "--json", "a ticket"], { cwd })
+      assert.strictEqual(denied.exitCode, 1, denied.stderr)
+      assert.strictEqual(JSON.parse(denied.stdout).errorType, "PolicyDenied")
+      const audit = yield* runCli(["agents", "audit", "--since", "1h", "--json"], { cwd })
+      assert.strictEqual(audit.exitCode, 0, audit.stderr)
+      assert.strictEqual(JSON.parse(audit.stdout).total, 1)
+      const usage = yield* runCli(["usage", "--since", "1h", "--json"], { cwd })
+      assert.strictEqual(usage.exitCode, 0, usage.stderr)
+      assert.notInclude(usage.stdout, "PolicyDenied")
     }), TIMEOUT)
 })
 

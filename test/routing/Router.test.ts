@@ -1,9 +1,11 @@
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Stream } from "effect"
+import { Effect, Layer, Option, Stream } from "effect"
 import * as LanguageModel from "../../src/LanguageModel.ts"
+import * as LlmError from "../../src/LlmError.ts"
 import * as LlmRequest from "../../src/LlmRequest.ts"
 import * as Fallback from "../../src/resilience/Fallback.ts"
+import * as AgentLookup from "../../src/routing/AgentLookup.ts"
 import * as Router from "../../src/routing/Router.ts"
 import * as RoutingStack from "../../src/routing/RoutingStack.ts"
 import { agent, emptyEnv, loadYaml, makeFakes, routedStack } from "./support.ts"
@@ -100,6 +102,32 @@ describe("Router selection and explain", () => {
         ["beta", "beta-helper", "You help.\n\nBe brief.", "helper"]
       ])
     }).pipe(Effect.provide(routedStack(fakes, yaml, agents)))
+  })
+
+  it.effect("governance: an agent the lookup may not let propose fails PolicyDenied before its model is called", () => {
+    const fakes = makeFakes()
+    const yaml = [...base, "routes:", "  - { taskType: help, priority: 1, agent: helper }"].join("\n")
+    const asked: Array<[string, string]> = []
+    const lookup = Layer.succeed(AgentLookup.AgentLookup, {
+      find: (slug) => Effect.succeed(Option.fromNullishOr(agents.find((candidate) => candidate.slug === slug))),
+      mayPropose: (scope, slug) =>
+        Effect.suspend(() => {
+          asked.push([scope, slug])
+          return Effect.fail(LlmError.make("governance", new LlmError.PolicyDenied({ description: `${slug} may not propose in ${scope}` })))
+        })
+    })
+    return Effect.gen(function*() {
+      const router = yield* Router.Router
+      const error = yield* Effect.flip(router.model.generate(LlmRequest.make({ prompt: "hi", metadata: { taskType: "help", tags: { [Router.SCOPE_TAG]: "hub-1" } } })))
+      assert.strictEqual(error.reason._tag, "PolicyDenied")
+      assert.deepStrictEqual(asked, [["hub-1", "helper"]])
+      assert.deepStrictEqual(fakes.received, [])
+    }).pipe(Effect.provide(Layer.unwrap(
+      Effect.gen(function*() {
+        const resolved = yield* loadYaml(yaml)
+        return yield* RoutingStack.fromConfig(resolved).pipe(Effect.provide(lookup))
+      })
+    ).pipe(Layer.provide(Layer.mergeAll(fakes.registry, NodeServices.layer, emptyEnv)))))
   })
 
   it.effect("a retryable failure moves the call to the next candidate; the open circuit is then skipped as circuit-open", () => {
