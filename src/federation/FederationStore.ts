@@ -14,9 +14,11 @@
  */
 import { Effect, Random } from "effect"
 import * as SqlClient from "effect/sql/SqlClient"
+import type * as LlmConnectConfig from "../LlmConnectConfig.ts"
 import * as LlmError from "../LlmError.ts"
+import * as ObservabilityConfig from "../observability/ObservabilityConfig.ts"
 import * as SqlMigrations from "../store/SqlMigrations.ts"
-import type * as SqlStore from "../store/SqlStore.ts"
+import * as SqlStore from "../store/SqlStore.ts"
 
 /**
  * The table names.
@@ -281,3 +283,24 @@ export const parseWindow = (text: string, setting: string): Effect.Effect<number
   }
   return Effect.succeed(millis)
 }
+
+/**
+ * Opens the usage ledger's store of a configuration (`ledger.path` / `LLM_CONNECT_LEDGER`, else
+ * the state ledger), in the current scope: where agents, policies and delegations live. `who`
+ * begins the error when there is no such store (e.g. "the agents").
+ *
+ * @since 0.1.0
+ * @category stores
+ */
+export const openLedgerStore = (config: LlmConnectConfig.LlmConnectConfig, who: string) =>
+  Effect.gen(function*() {
+    const path = ObservabilityConfig.ledgerLocation(config.ledger) ?? (yield* ObservabilityConfig.stateLedgerPath)
+    if (path === undefined) {
+      return yield* Effect.fail(LlmError.make("agents", new LlmError.Configuration({
+        description: `${who}: neither HOME nor XDG_STATE_HOME is set and no ledger is configured`,
+        setting: "ledger.path",
+        fix: "pass --ledger FILE (or set LLM_CONNECT_LEDGER)"
+      })))
+    }
+    return yield* SqlStore.make(path, { setting: "ledger.path", env: "LLM_CONNECT_LEDGER", label: "the usage ledger" })
+  })

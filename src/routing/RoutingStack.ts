@@ -17,7 +17,7 @@ import type * as ModelFactory from "../ModelFactory.ts"
 import * as ProviderRegistry from "../ProviderRegistry.ts"
 import * as Stack from "../Stack.ts"
 import * as AgentRegistry from "../federation/AgentRegistry.ts"
-import * as ObservabilityConfig from "../observability/ObservabilityConfig.ts"
+import * as FederationStore from "../federation/FederationStore.ts"
 import * as SqlStore from "../store/SqlStore.ts"
 import * as AgentLookup from "./AgentLookup.ts"
 import * as Router from "./Router.ts"
@@ -39,22 +39,10 @@ export const agentLookup = (
     if (provided._tag === "Some") return Layer.succeed(AgentLookup.AgentLookup, provided.value)
     const namesAgents = resolved.config.routes.some((route) => route.candidates.some((candidate) => candidate._tag !== "Model"))
     if (!namesAgents) return AgentLookup.layerFromList([])
-    return AgentRegistry.lookupLayerStore.pipe(Layer.provide(Layer.effect(SqlStore.SqlStore, openLedgerStore(resolved.config))))
-  })
-
-// The ledger's store, as the agents commands open it.
-const openLedgerStore = (config: LlmConnectConfig.LlmConnectConfig) =>
-  Effect.gen(function*() {
-    const configured = ObservabilityConfig.ledgerLocation(config.ledger)
-    const path = configured ?? (yield* ObservabilityConfig.stateLedgerPath)
-    if (path === undefined) {
-      return yield* Effect.fail(LlmError.make("router", new LlmError.Configuration({
-        description: "routes: a rule names an agent, but there is no store for the agents: neither HOME nor XDG_STATE_HOME is set and no ledger is configured",
-        setting: "ledger.path",
-        fix: "pass --ledger FILE (or set LLM_CONNECT_LEDGER) to the store the agents were added to"
-      })))
-    }
-    return yield* SqlStore.make(path, { setting: "ledger.path", env: "LLM_CONNECT_LEDGER", label: "the usage ledger" })
+    return AgentRegistry.lookupLayerStore.pipe(Layer.provide(Layer.effect(
+      SqlStore.SqlStore,
+      FederationStore.openLedgerStore(resolved.config, "routes: a rule names an agent, but there is no store for the agents")
+    )))
   })
 
 /**

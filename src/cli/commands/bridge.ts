@@ -27,14 +27,7 @@ import * as BridgeContract from "../../bridge/BridgeContract.ts"
 import * as Lines from "../../bridge/internal/lines.ts"
 import * as LlmError from "../../LlmError.ts"
 import * as RequestSize from "../../RequestSize.ts"
-import * as CliConfig from "../CliConfig.ts"
-import * as BudgetFlags from "../flags/BudgetFlags.ts"
-import * as ConfigFlags from "../flags/ConfigFlags.ts"
-import * as MockFlags from "../flags/MockFlags.ts"
-import * as ModelFlags from "../flags/ModelFlags.ts"
-import * as ObservabilityFlags from "../flags/ObservabilityFlags.ts"
-import * as RequestSizeFlags from "../flags/RequestSizeFlags.ts"
-import * as ResilienceFlags from "../flags/ResilienceFlags.ts"
+import * as GatewayFlags from "../flags/GatewayFlags.ts"
 import * as Output from "../Output.ts"
 
 /**
@@ -149,13 +142,7 @@ const jsonl = (bridge: Bridge.Service, stdin: Stdio.Stdio["stdin"], concurrency:
 export const command = Command.make(
   "bridge",
   {
-    model: ModelFlags.flags,
-    mock: MockFlags.flags,
-    budget: BudgetFlags.flags,
-    resilience: ResilienceFlags.flags,
-    ledger: ObservabilityFlags.recording,
-    requestSize: RequestSizeFlags.flags,
-    config: ConfigFlags.config,
+    ...GatewayFlags.flags,
     jsonl: Flag.Boolean("jsonl").pipe(
       Flag.withDescription("long-lived: one JSON request per line, one answer per line as each finishes; EOF drains and exits 0"),
       Flag.withDefault(false)
@@ -177,17 +164,7 @@ export const command = Command.make(
     }
     const stdin = (yield* Stdio.Stdio).stdin
     yield* Effect.scoped(Effect.gen(function*() {
-      const resolved = yield* CliConfig.load({
-        flags: ConfigFlags.overrides(
-          input.model,
-          input.mock,
-          input.budget,
-          input.resilience,
-          input.requestSize,
-          ObservabilityFlags.overrides(input.ledger)
-        ),
-        configFile: ConfigFlags.configFile(input.config)
-      })
+      const resolved = yield* GatewayFlags.load(input)
       const bridge = yield* Bridge.make(resolved)
       if (input.jsonl) yield* jsonl(bridge, stdin, input.concurrency)
       else yield* single(bridge, stdin)

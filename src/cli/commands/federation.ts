@@ -13,6 +13,7 @@ import * as FederationContract from "../../federation/FederationContract.ts"
 import * as Governance from "../../federation/Governance.ts"
 import type * as LlmConnectConfig from "../../LlmConnectConfig.ts"
 import * as LlmError from "../../LlmError.ts"
+import * as FederationStore from "../../federation/FederationStore.ts"
 import * as SqlStore from "../../store/SqlStore.ts"
 import * as CliConfig from "../CliConfig.ts"
 import * as Output from "../Output.ts"
@@ -24,17 +25,7 @@ import * as Output from "../Output.ts"
  * @category stores
  */
 export const openStore = (config: LlmConnectConfig.LlmConnectConfig) =>
-  Effect.gen(function*() {
-    const path = yield* CliConfig.ledgerToRead(config)
-    if (path === undefined) {
-      return yield* Effect.fail(LlmError.make("agents", new LlmError.Configuration({
-        description: "no store for the agents: neither HOME nor XDG_STATE_HOME is set and no ledger is configured",
-        setting: "ledger.path",
-        fix: "pass --ledger FILE (or set LLM_CONNECT_LEDGER)"
-      })))
-    }
-    return yield* SqlStore.make(path, { setting: "ledger.path", env: "LLM_CONNECT_LEDGER", label: "the usage ledger" })
-  })
+  FederationStore.openLedgerStore(config, "no store for the agents")
 
 /**
  * The store `serve` offers the federation endpoints over: the ledger's, unless recording is off

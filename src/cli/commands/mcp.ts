@@ -11,14 +11,7 @@ import { Effect, Layer, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Bridge from "../../bridge/Bridge.ts"
 import * as WorkflowRuns from "../../server/WorkflowRuns.ts"
-import * as CliConfig from "../CliConfig.ts"
-import * as BudgetFlags from "../flags/BudgetFlags.ts"
-import * as ConfigFlags from "../flags/ConfigFlags.ts"
-import * as MockFlags from "../flags/MockFlags.ts"
-import * as ModelFlags from "../flags/ModelFlags.ts"
-import * as ObservabilityFlags from "../flags/ObservabilityFlags.ts"
-import * as RequestSizeFlags from "../flags/RequestSizeFlags.ts"
-import * as ResilienceFlags from "../flags/ResilienceFlags.ts"
+import * as GatewayFlags from "../flags/GatewayFlags.ts"
 
 /** The package version the server announces (kept beside the CLI's). */
 const VERSION = "0.1.0"
@@ -30,13 +23,7 @@ const VERSION = "0.1.0"
 export const command = Command.make(
   "mcp",
   {
-    model: ModelFlags.flags,
-    mock: MockFlags.flags,
-    budget: BudgetFlags.flags,
-    resilience: ResilienceFlags.flags,
-    ledger: ObservabilityFlags.recording,
-    requestSize: RequestSizeFlags.flags,
-    config: ConfigFlags.config,
+    ...GatewayFlags.flags,
     workflows: Flag.String("workflows").pipe(
       Flag.withMetavar("DIR"),
       Flag.withDescription("a folder of workflow YAML files: one tool workflow_NAME each, and workflow_status (default serve.workflows)"),
@@ -46,17 +33,7 @@ export const command = Command.make(
   Effect.fn("cli.mcp")(function*(input) {
     const McpServe = yield* Effect.promise(() => import("../../mcp/McpServe.ts"))
     yield* Effect.scoped(Effect.gen(function*() {
-      const resolved = yield* CliConfig.load({
-        flags: ConfigFlags.overrides(
-          input.model,
-          input.mock,
-          input.budget,
-          input.resilience,
-          input.requestSize,
-          ObservabilityFlags.overrides(input.ledger)
-        ),
-        configFile: ConfigFlags.configFile(input.config)
-      })
+      const resolved = yield* GatewayFlags.load(input)
       const bridge = yield* Bridge.make(resolved)
       // The workflows of a folder, run as serve runs them (same registry, journal and limits).
       const folder = Option.getOrUndefined(input.workflows) ?? resolved.config.serve.workflows

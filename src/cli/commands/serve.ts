@@ -25,14 +25,7 @@ import * as NodeServe from "../../node/NodeServe.ts"
 import * as Serve from "../../server/Serve.ts"
 import * as Server from "../../server/Server.ts"
 import * as ServeConfig from "../../server/ServeConfig.ts"
-import * as CliConfig from "../CliConfig.ts"
-import * as BudgetFlags from "../flags/BudgetFlags.ts"
-import * as ConfigFlags from "../flags/ConfigFlags.ts"
-import * as MockFlags from "../flags/MockFlags.ts"
-import * as ModelFlags from "../flags/ModelFlags.ts"
-import * as ObservabilityFlags from "../flags/ObservabilityFlags.ts"
-import * as RequestSizeFlags from "../flags/RequestSizeFlags.ts"
-import * as ResilienceFlags from "../flags/ResilienceFlags.ts"
+import * as GatewayFlags from "../flags/GatewayFlags.ts"
 import * as Output from "../Output.ts"
 import * as Keys from "./keys.ts"
 import * as Federation from "./federation.ts"
@@ -98,13 +91,7 @@ export const command = Command.make(
   "serve",
   {
     ...flags,
-    model: ModelFlags.flags,
-    mock: MockFlags.flags,
-    budget: BudgetFlags.flags,
-    resilience: ResilienceFlags.flags,
-    ledger: ObservabilityFlags.recording,
-    requestSize: RequestSizeFlags.flags,
-    config: ConfigFlags.config
+    ...GatewayFlags.flags
   },
   Effect.fn("cli.serve")(function*(input) {
     const port = Option.getOrUndefined(input.port)
@@ -112,17 +99,7 @@ export const command = Command.make(
       return yield* refuse(`--port is ${port}; it must be 0 to 65535`, "pass --port 9999, or --port 0 for a free port")
     }
     yield* Effect.scoped(Effect.gen(function*() {
-      const resolved = yield* CliConfig.load({
-        flags: ConfigFlags.overrides(
-          input.model,
-          input.mock,
-          input.budget,
-          input.resilience,
-          input.requestSize,
-          ObservabilityFlags.overrides(input.ledger)
-        ),
-        configFile: ConfigFlags.configFile(input.config)
-      })
+      const resolved = yield* GatewayFlags.load(input)
       const host = Option.getOrUndefined(input.host) ?? resolved.config.serve.host ?? ServeConfig.DEFAULT_HOST
       const keys = yield* Keys.storeOf(resolved.config)
       const keyCount = keys === undefined ? 0 : yield* keys.count
