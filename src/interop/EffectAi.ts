@@ -22,6 +22,7 @@
  * @since 0.1.0
  */
 import { Context, Duration, Effect, type JsonSchema, Layer, Stream } from "effect"
+import { dual } from "effect/Function"
 import * as AiError from "effect/ai/AiError"
 import * as AiLanguageModel from "effect/ai/LanguageModel"
 import * as Prompt from "effect/ai/Prompt"
@@ -84,17 +85,12 @@ export const CurrentCallOptions = Context.Reference<CallOptions>("llm-connect/Ef
 export const withCallOptions: {
   (options: CallOptions): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   <A, E, R>(self: Effect.Effect<A, E, R>, options: CallOptions): Effect.Effect<A, E, R>
-} = function() {
-  if (arguments.length === 1) {
-    const options = arguments[0] as CallOptions
-    return <A, E, R>(self: Effect.Effect<A, E, R>) => withCallOptionsImpl(self, options)
-  }
-  return withCallOptionsImpl(arguments[0], arguments[1])
-} as never
-
-const withCallOptionsImpl = <A, E, R>(self: Effect.Effect<A, E, R>, options: CallOptions): Effect.Effect<A, E, R> =>
-  Effect.flatMap(Effect.service(CurrentCallOptions), (current) =>
-    Effect.provideService(self, CurrentCallOptions, { ...current, ...options }))
+} = dual(
+  2,
+  <A, E, R>(self: Effect.Effect<A, E, R>, options: CallOptions): Effect.Effect<A, E, R> =>
+    Effect.flatMap(Effect.service(CurrentCallOptions), (current) =>
+      Effect.provideService(self, CurrentCallOptions, { ...current, ...options }))
+)
 
 const invalid = (method: string, description: string, parameter?: string) =>
   AiError.make({
