@@ -26,6 +26,7 @@ import * as BatchWriter from "../store/internal/batchWriter.ts"
 import * as Sqlite from "../store/internal/sqlite.ts"
 import * as SqlMigrations from "../store/SqlMigrations.ts"
 import * as SqlStore from "../store/SqlStore.ts"
+import * as ObservabilityConfig from "./ObservabilityConfig.ts"
 
 /**
  * One recorded call.
@@ -471,11 +472,15 @@ export const layer = (options: { readonly path?: string | undefined } = {}): Lay
   options.path === undefined || options.path === "" ? layerMemory() : layerSqlite(options.path)
 
 /**
- * Reads the path from `LLM_CONNECT_LEDGER`: a SQLite ledger when set, else in memory.
+ * Reads the path from `LLM_CONNECT_LEDGER`: a SQLite (or PostgreSQL) ledger when set, else in
+ * memory; `off`, `none` or `false` (any case) also mean in memory (no file named `off`).
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerConfig: Layer.Layer<UsageLedger, LlmError.LlmError | Config.ConfigError> = Layer.unwrap(
-  Effect.map(Config.option(Config.String("LLM_CONNECT_LEDGER")), (path) => layer({ path: Option.getOrUndefined(path) }))
+  Effect.map(Config.option(Config.String("LLM_CONNECT_LEDGER")), (path) =>
+    layer({
+      path: Option.getOrUndefined(Option.filter(path, (location) => !ObservabilityConfig.isLedgerOff(location)))
+    }))
 )

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Logger } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
+import { ConfigProvider, Effect, Layer, Logger } from "effect"
+import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { DatabaseSync } from "node:sqlite"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -87,6 +87,22 @@ describe("UsageLedger", () => {
       for (const time of [1, 2, 3]) yield* ledger.record(entry({ time }))
       expect((yield* ledger.entries()).map((e) => e.time)).toEqual([2, 3])
       expect((yield* ledger.entries({ since: 3 })).map((e) => e.time)).toEqual([3])
+    }))
+
+  it.live("layerConfig: LLM_CONNECT_LEDGER=off, none or false is an in-memory ledger, never a file named after the word", () =>
+    Effect.gen(function*() {
+      for (const word of ["off", "None", "FALSE"]) {
+        const entries = yield* Effect.gen(function*() {
+          const ledger = yield* UsageLedger.UsageLedger
+          yield* ledger.record(entry({ time: 7 }))
+          return yield* ledger.entries()
+        }).pipe(
+          Effect.provide(UsageLedger.layerConfig),
+          Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ LLM_CONNECT_LEDGER: word })))
+        )
+        expect(entries.map((e) => e.time)).toEqual([7])
+        expect(existsSync(join(process.cwd(), word))).toBe(false)
+      }
     }))
 
   it.live("SQLite: entries survive across runs (two separate opens of the same file)", () =>
