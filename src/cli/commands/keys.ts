@@ -67,7 +67,11 @@ const create = Command.make(
     ),
     rpm: Flag.Int("rpm").pipe(Flag.withMetavar("N"), Flag.withDescription("requests per minute"), Flag.optional),
     tpm: Flag.Int("tpm").pipe(Flag.withMetavar("N"), Flag.withDescription("tokens per minute"), Flag.optional),
-    maxConcurrent: Flag.Int("max-concurrent").pipe(Flag.withMetavar("N"), Flag.withDescription("requests in flight at once"), Flag.optional)
+    maxConcurrent: Flag.Int("max-concurrent").pipe(Flag.withMetavar("N"), Flag.withDescription("requests in flight at once"), Flag.optional),
+    admin: Flag.Boolean("admin").pipe(
+      Flag.withDescription("an admin key: sees every key's usage on GET /v1/usage (others see only their own)"),
+      Flag.withDefault(false)
+    )
   },
   Effect.fn("cli.keys.create")(function*(input) {
     yield* Effect.scoped(Effect.gen(function*() {
@@ -80,9 +84,9 @@ const create = Command.make(
         ...(Option.isSome(input.tpm) ? { tpm: input.tpm.value } : {}),
         ...(Option.isSome(input.maxConcurrent) ? { maxConcurrent: input.maxConcurrent.value } : {})
       }
-      const made = yield* keys.create(input.name, limits)
+      const made = yield* keys.create(input.name, limits, { admin: input.admin })
       yield* Output.result(Redacted.value(made.key))
-      yield* Output.notice(`key ${made.info.name} created (${limitsText(limits)}); it is shown only this once`)
+      yield* Output.notice(`${input.admin ? "admin " : ""}key ${made.info.name} created (${limitsText(limits)}); it is shown only this once`)
     }))
   })
 ).pipe(Command.withDescription("Make a virtual key for serve; prints it once"))
@@ -96,7 +100,11 @@ const list = Command.make(
       const all = yield* keys.list
       if (input.json) return yield* Output.json(all)
       if (all.length === 0) return yield* Output.notice("no keys (llm-connect keys create --name NAME)")
-      for (const key of all) yield* Output.result(`${key.name}\t${limitsText(key.limits)}\tcreated ${new Date(key.createdAt).toISOString()}`)
+      for (const key of all) {
+        yield* Output.result(
+          `${key.name}\t${limitsText(key.limits)}${key.admin === true ? ", admin" : ""}\tcreated ${new Date(key.createdAt).toISOString()}`
+        )
+      }
     }))
   })
 ).pipe(Command.withDescription("List the virtual keys: names and limits"))
