@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { NodeStdio } from "@effect/platform-node"
+import * as NodeStdio from "@effect/platform-node/NodeStdio"
 import { Effect, Layer, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Bridge from "../../bridge/Bridge.ts"
