@@ -14,7 +14,7 @@ import { Effect, FileSystem, Option, Redacted } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as LlmConnectConfig from "../../LlmConnectConfig.ts"
 import * as LlmError from "../../LlmError.ts"
-import * as VirtualKeys from "../../server/VirtualKeys.ts"
+import type * as VirtualKeys from "../../server/VirtualKeys.ts"
 import * as SqlStore from "../../store/SqlStore.ts"
 import * as CliConfig from "../CliConfig.ts"
 import * as ConfigFlags from "../flags/ConfigFlags.ts"
@@ -25,6 +25,9 @@ import * as Output from "../Output.ts"
 const common = { ledger: ObservabilityFlags.flags["ledger.path"], config: ConfigFlags.config }
 
 /** Opens the key store of the ledger `usage` reads, in the current scope. */
+// The key store's module, loaded when a command uses it (not at the CLI's start).
+const loadVirtualKeys = Effect.promise(() => import("../../server/VirtualKeys.ts"))
+
 const openKeys = (input: { readonly ledger: Option.Option<string>; readonly config: Parameters<typeof ConfigFlags.configFile>[0] }) =>
   Effect.gen(function*() {
     const { config } = yield* LlmConnectConfig.load({
@@ -40,7 +43,7 @@ const openKeys = (input: { readonly ledger: Option.Option<string>; readonly conf
       })))
     }
     const store = yield* SqlStore.make(path, { setting: "ledger.path", env: "LLM_CONNECT_LEDGER", label: "the usage ledger" })
-    return yield* VirtualKeys.make(store)
+    return yield* (yield* loadVirtualKeys).make(store)
   })
 
 const limitsText = (limits: VirtualKeys.Limits): string => {
@@ -158,5 +161,5 @@ export const storeOf = (config: LlmConnectConfig.LlmConnectConfig) =>
       env: "LLM_CONNECT_LEDGER",
       label: "the usage ledger"
     })
-    return yield* VirtualKeys.make(store)
+    return yield* (yield* loadVirtualKeys).make(store)
   })
