@@ -37,8 +37,8 @@ import * as Tokenizer from "../../Tokenizer.ts"
 import * as Usage from "../../Usage.ts"
 import type * as BudgetTracker from "../BudgetTracker.ts"
 import * as Estimate from "../Estimate.ts"
-import { actualOf, costResponse, loweredText } from "./costing.ts"
 import * as Background from "./background.ts"
+import { actualOf, costResponse, loweredText } from "./costing.ts"
 import * as Leases from "./leases.ts"
 import * as LocalStore from "./localStore.ts"
 
@@ -146,7 +146,7 @@ export class Call implements CallContext.AttemptBudget {
     this.first = first
     this.clock = clock
     this.commitNow = clock === undefined ? undefined : LocalStore.trackerOps(tracker)?.commitNow
-    this.commitLater = Background.commitLaterOf(tracker)
+    this.commitLater = clock === undefined ? Background.commitLaterOf(tracker) : undefined
     this.leaseMarker = Leases.markerOf(tracker)
   }
 
