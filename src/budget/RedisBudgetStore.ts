@@ -218,16 +218,25 @@ export const make = (options: Options): Effect.Effect<RedisStore, never, Scope.S
           shas.set(script, await client.scriptLoad(script))
           return await client.eval(script, { arguments: argv })
         },
-        catch: (error) => unavailable(error instanceof Error ? (error.message !== "" ? error.message : error.name) : String(error))
+        catch: (error) => unavailable(script, error instanceof Error ? (error.message !== "" ? error.message : error.name) : String(error))
       }).pipe(
-        Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(unavailable(`no answer within ${Duration.format(timeout)}`)) })
+        Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(unavailable(script, `no answer within ${Duration.format(timeout)}`)) })
       )
 
-    const unavailable = (why: string) =>
+    // What the failure means for the call depends on the step: a reserve that fails refuses the
+    // call; a settle that fails leaves usage to write (retried, then logged as unaccounted).
+    const consequence = (script: string): string =>
+      script === Scripts.reserve || script === Scripts.create
+        ? `so the call was refused before it was sent; check that Redis is up, or set store.onStoreError: allow to admit calls ` +
+          `without the shared budget while it is down`
+        : script === Scripts.settle
+        ? `so the call's usage is not written yet: it is retried, and logged as unaccounted usage if it cannot be written; check that Redis is up`
+        : `check that Redis is up`
+
+    const unavailable = (script: string, why: string) =>
       LlmError.make("budget-store", new LlmError.Unavailable({
         description: `the ${where} is unavailable (${why}${lastError !== "" && lastError !== why ? `; last error: ${lastError}` : ""}), ` +
-          `so the call was refused before it was sent; check that Redis is up, or set store.onStoreError: allow to admit calls ` +
-          `without the shared budget while it is down`
+          consequence(script)
       }), { sent: false })
 
     const list = (script: string, args: ReadonlyArray<string>) => Effect.map(run(script, args), (reply) => reply as Reply)
