@@ -24,8 +24,17 @@
  *
  * @since 0.1.0
  */
-import { ByteSize, Clock, Context, Data, Effect, Exit, Metric, Option, type Scope, Stream, SubscriptionRef } from "effect"
-import { HttpRouter, type HttpServer, type HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { ByteSize, Clock, Context, Data, Deferred, Effect, Exit, Metric, Option, Scope, Stream, Tracer } from "effect"
+import {
+  HttpBody,
+  HttpMiddleware,
+  HttpRouter,
+  type HttpServer,
+  type HttpServerError,
+  HttpServerRequest,
+  HttpServerResponse,
+  HttpTraceContext
+} from "effect/http"
 import type * as BridgeContract from "../bridge/BridgeContract.ts"
 import * as BridgeContractModule from "../bridge/BridgeContract.ts"
 import * as HttpErrors from "./HttpErrors.ts"
@@ -306,8 +315,33 @@ const pathOf = (url: string): string => {
   return index === -1 ? url : url.slice(0, index)
 }
 
+// One counter per status, built with its label (`Metric.withAttributes` builds a new metric and
+// key on every call): made on a status's first answer, at most 100 statuses kept.
+const requestsByStatus = new Map<number, Metric.Metric<number, unknown>>()
+const requestsTotalOf = (status: number): Metric.Metric<number, unknown> => {
+  let found = requestsByStatus.get(status)
+  if (found === undefined) {
+    found = Metric.counter("llm_connect_serve_requests_total", {
+      description: "HTTP requests answered, by status",
+      incremental: true,
+      attributes: { status: String(status) }
+    })
+    if (requestsByStatus.size < 100) requestsByStatus.set(status, found)
+  }
+  return found
+}
+
 /**
  * Starts the server in the current scope (closing the scope stops it and the requests in flight).
+ *
+ * Per request, in as few effect steps as the behaviour allows: the in-flight count is a plain
+ * counter (the drain awaits a `Deferred` completed when it reaches 0); the request's end (count,
+ * gauge, counter, the key's release, the access log) is one finalizer of the request's scope,
+ * which the platform closes once the response is sent, a streamed body included; one timer races
+ * the handler (504 in the route's protocol), and a streamed body is cut at `requestTimeoutMs`
+ * + 1 s by a timer of its own. No server span unless it carries something: the request has a
+ * trace header (`traceparent`, `b3`), whose context then reaches the stack's spans, or a tracer
+ * is installed at the server's level (then Effect's server traces every request itself).
  *
  * @since 0.1.0
  * @category constructors
@@ -317,118 +351,178 @@ export const make = (
   options: Options
 ): Effect.Effect<Server, ServeError, Scope.Scope> =>
   Effect.gen(function*() {
-    const inFlight = yield* SubscriptionRef.make(0)
+    let inFlight = 0
     let draining = false
-    // The record of each request, by its Node request (the router hands handlers the same one).
-    const records = new WeakMap<object, RequestRecord>()
-    const authenticate: Authenticate = options.authenticate ?? (() => Effect.succeed(ANONYMOUS))
+    // Completed when the count reaches 0 after the drain started.
+    let drained: Deferred.Deferred<void> | undefined
+    const authenticate = options.authenticate
+    const timeoutMs = options.requestTimeoutMs
+    const cutAfterMs = timeoutMs + 1_000
 
-    const guard = (route: Route) => {
+    const guard = (route: Route, shed: boolean) => {
       const render = route.render ?? ((document: BridgeContract.BridgeFailure) => document)
-      const fail = (failure: BridgeContract.BridgeFailure) => Effect.succeed(failureResponse(failure, render))
-      return Effect.gen(function*() {
-        const request = yield* HttpServerRequest.HttpServerRequest
+      const timedOut = () => Effect.succeed(failureResponse(HttpErrors.requestTimedOut(timeoutMs), render))
+      const respond = (record: RecordWithStart, provide: Identity["provide"]) =>
+        Effect.timeoutOrElse(
+          Effect.provideService(provide === undefined ? route.handler : provide(route.handler), CurrentRequest, record),
+          { duration: timeoutMs, orElse: timedOut }
+        ).pipe(Effect.map((response) => cutStream(response, record)))
+      const open = route.open === true || authenticate === undefined
+      return Effect.withFiber<
+        HttpServerResponse.HttpServerResponse,
+        never,
+        HttpServerRequest.HttpServerRequest | Scope.Scope | HttpRouter.RouteContext
+      >((fiber) => {
+        const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
         if (draining) {
-          return HttpServerResponse.setHeader(failureResponse(HttpErrors.shuttingDown, render), "connection", "close")
+          return Effect.succeed(HttpServerResponse.setHeader(failureResponse(HttpErrors.shuttingDown, render), "connection", "close"))
+        }
+        // The wrapper counted this request already.
+        if (shed && inFlight > options.maxInFlight) {
+          return Effect.succeed(failureResponse(HttpErrors.overloaded(options.maxInFlight), render))
         }
         const length = Number(request.headers["content-length"] ?? "0")
         if (Number.isFinite(length) && length > options.maxBodyBytes) {
-          return HttpServerResponse.setHeader(failureResponse(HttpErrors.tooLarge(options.maxBodyBytes), render), "connection", "close")
+          return Effect.succeed(
+            HttpServerResponse.setHeader(failureResponse(HttpErrors.tooLarge(options.maxBodyBytes), render), "connection", "close")
+          )
         }
-        const identity = yield* (route.open === true ? Effect.succeed(ANONYMOUS) : authenticate(request)).pipe(Effect.result)
-        if (identity._tag === "Failure") return yield* fail(identity.failure)
-        const record = records.get(request.source as object) ?? { identity: ANONYMOUS, tokensIn: 0, tokensOut: 0, model: undefined }
-        record.identity = identity.success
-        const provide = identity.success.provide
-        return yield* (provide === undefined ? route.handler : provide(route.handler)).pipe(
-          Effect.provideService(CurrentRequest, record),
-          Effect.provideService(MaxBody, options.maxBodyBytes),
-          Effect.timeoutOrElse({
-            duration: options.requestTimeoutMs,
-            orElse: () => fail(HttpErrors.requestTimedOut(options.requestTimeoutMs))
-          })
-        )
+        const record = records.get(request.source as object) ?? newRecord(fiber.getRef(Clock.Clock).currentTimeMillisUnsafe())
+        if (open) return respond(record, undefined)
+        return Effect.matchEffect(authenticate(request), {
+          onFailure: (failure) => Effect.succeed(failureResponse(failure, render)),
+          onSuccess: (identity) => {
+            record.identity = identity
+            return respond(record, identity.provide)
+          }
+        })
       })
     }
 
-    const router = yield* HttpRouter.make
-    for (const route of routes) {
-      const shed = route.shed ?? true
-      const render = route.render ?? ((document: BridgeContract.BridgeFailure) => document)
-      const handler = shed
-        ? Effect.flatMap(
-          SubscriptionRef.get(inFlight),
-          (count) =>
-            // The outer wrapper counted this request already.
-            count > options.maxInFlight
-              ? Effect.succeed(failureResponse(HttpErrors.overloaded(options.maxInFlight), render))
-              : guard(route)
+    // A streamed body still running at `requestTimeoutMs` + 1 s from the request's start is cut
+    // (the connection closes; the access log says `aborted`).
+    const cutStream = (response: HttpServerResponse.HttpServerResponse, record: RecordWithStart) => {
+      const body = response.body
+      if (body._tag !== "Stream") return response
+      return HttpServerResponse.setBody(
+        response,
+        HttpBody.stream(
+          Stream.interruptWhen(
+            body.stream,
+            Effect.flatMap(
+              Clock.currentTimeMillis,
+              (now) =>
+                Effect.andThen(
+                  Effect.sleep(Math.max(0, record.start + cutAfterMs - now)),
+                  Effect.suspend(() => {
+                    record.cut = true
+                    return Effect.fail(new StreamCut())
+                  })
+                )
+            )
+          ),
+          body.contentType,
+          body.contentLength
         )
-        : guard(route)
-      yield* router.add(route.method, route.path, handler)
+      )
     }
-    const app = router.asHttpEffect()
 
-    // Around sending the response too: counts the request while its body streams, cuts a
-    // stream at the request timeout, writes the access-log line once it is sent.
-    const { server, stopAccepting } = yield* options.listen({ host: options.host, port: options.port })
+    // The record of each request, by its Node request (the router hands handlers the same one).
+    const records = new WeakMap<object, RecordWithStart>()
+    const router = yield* HttpRouter.make
+    for (const route of routes) yield* router.add(route.method, route.path, guard(route, route.shed ?? true))
+    const app = router.asHttpEffect()
+    // The server span, for a request that carries a trace context (see above).
+    const traced = HttpMiddleware.tracer(app)
+    const tracerAtServer = (yield* Effect.tracer) !== Tracer.nativeTracer
     const log = options.accessLog
-    yield* server.serve(
-      app,
-      (self) =>
-        Effect.gen(function*() {
-          const request = yield* HttpServerRequest.HttpServerRequest
-          const start = yield* Clock.currentTimeMillis
-          const record: RequestRecord = { identity: ANONYMOUS, tokensIn: 0, tokensOut: 0, model: undefined }
-          records.set(request.source as object, record)
-          const written = (exit: Exit.Exit<HttpServerResponse.HttpServerResponse, unknown>) =>
-            Effect.gen(function*() {
-              yield* Metric.update(requestsInFlight, yield* SubscriptionRef.updateAndGet(inFlight, (count) => count - 1))
-              const status = Exit.isSuccess(exit) ? exit.value.status : 499
-              if (record.identity.release !== undefined) yield* record.identity.release(record)
-              yield* Metric.update(Metric.withAttributes(requestsTotal, { status: String(status) }), 1)
-              if (log === undefined) return
-              const end = yield* Clock.currentTimeMillis
-              yield* log({
-                time: new Date(end).toISOString(),
-                method: request.method,
-                path: pathOf(request.url),
-                status,
-                latencyMs: end - start,
-                key: record.identity.name,
-                tokensIn: record.tokensIn,
-                tokensOut: record.tokensOut,
-                ...(record.model !== undefined ? { model: record.model } : {}),
-                outcome: Exit.isSuccess(exit) ? (status < 400 ? "ok" : "error") : "aborted"
-              })
-            })
-          return yield* Effect.acquireUseRelease(
-            Effect.flatMap(SubscriptionRef.updateAndGet(inFlight, (count) => count + 1), (count) => Metric.update(requestsInFlight, count)),
-            // The request fiber starts uninterruptible (HttpEffect); the router makes only the
-            // handler interruptible, and the timeout races on another fiber: make the wait here
-            // interruptible so that a client's disconnect reaches the call.
-            () => Effect.interruptible(Effect.timeout(self, options.requestTimeoutMs + 1_000)),
-            (_, exit) => written(exit)
-          )
-        })
+
+    // When the response has been sent (the request's scope closes), a streamed body included.
+    const finish = (
+      request: HttpServerRequest.HttpServerRequest,
+      record: RecordWithStart,
+      context: Context.Context<never>,
+      clock: Clock.Clock
+    ) =>
+    (exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> => {
+      inFlight--
+      requestsInFlight.updateUnsafe(inFlight, context)
+      if (inFlight === 0 && drained !== undefined) Deferred.doneUnsafe(drained, Exit.void)
+      const status = Exit.isSuccess(exit) && HttpServerResponse.isHttpServerResponse(exit.value) && !record.cut
+        ? exit.value.status
+        : 499
+      requestsTotalOf(status).updateUnsafe(1, context)
+      const release = record.identity.release === undefined ? undefined : record.identity.release(record)
+      if (log === undefined) return release ?? Effect.void
+      const end = clock.currentTimeMillisUnsafe()
+      const written = log({
+        time: new Date(end).toISOString(),
+        method: request.method,
+        path: pathOf(request.url),
+        status,
+        latencyMs: end - record.start,
+        key: record.identity.name,
+        tokensIn: record.tokensIn,
+        tokensOut: record.tokensOut,
+        ...(record.model !== undefined ? { model: record.model } : {}),
+        outcome: status === 499 ? "aborted" : status < 400 ? "ok" : "error"
+      })
+      return release === undefined ? written : Effect.andThen(release, written)
+    }
+
+    // Around the router, on the request's fiber: counts the request until its response is sent
+    // and registers its end (no middleware: Effect's server keeps its one-frame path).
+    const handle = Effect.withFiber<HttpServerResponse.HttpServerResponse, unknown, HttpServerRequest.HttpServerRequest | Scope.Scope>(
+      (fiber) => {
+        const context = fiber.context
+        const request = Context.getUnsafe(context, HttpServerRequest.HttpServerRequest)
+        const clock = fiber.getRef(Clock.Clock)
+        const record = newRecord(clock.currentTimeMillisUnsafe())
+        records.set(request.source as object, record)
+        inFlight++
+        requestsInFlight.updateUnsafe(inFlight, context)
+        return Effect.andThen(
+          Scope.addFinalizerExit(Context.getUnsafe(context, Scope.Scope), finish(request, record, context, clock)),
+          !tracerAtServer && Option.isSome(HttpTraceContext.fromHeaders(request.headers)) ? traced : app
+        )
+      }
     )
+
+    const { server, stopAccepting } = yield* options.listen({ host: options.host, port: options.port })
+    yield* server.serve(handle).pipe(Effect.provideService(MaxBody, options.maxBodyBytes))
     const address = server.address
     const port = address._tag === "UnixPathAddress" ? options.port : address.port
     return {
       host: options.host,
       port,
       url: formatUrl(options.host, port),
-      inFlight: SubscriptionRef.get(inFlight),
+      inFlight: Effect.sync(() => inFlight),
       drain: (timeoutMs) =>
         Effect.gen(function*() {
           draining = true
           yield* stopAccepting
-          yield* SubscriptionRef.changes(inFlight).pipe(
-            Stream.takeUntil((count) => count === 0),
-            Stream.runDrain,
-            Effect.timeoutOrElse({ duration: timeoutMs, orElse: () => Effect.void })
-          )
-          return yield* SubscriptionRef.get(inFlight)
+          if (inFlight > 0) {
+            drained ??= Deferred.makeUnsafe<void>()
+            yield* Deferred.await(drained).pipe(Effect.timeoutOrElse({ duration: timeoutMs, orElse: () => Effect.void }))
+          }
+          return inFlight
         })
     } satisfies Server
   })
+
+interface RecordWithStart extends RequestRecord {
+  readonly start: number
+  /** The streamed body was cut at the timeout. */
+  cut: boolean
+}
+
+const newRecord = (start: number): RecordWithStart => ({
+  identity: ANONYMOUS,
+  tokensIn: 0,
+  tokensOut: 0,
+  model: undefined,
+  start,
+  cut: false
+})
+
+class StreamCut extends Data.TaggedError("StreamCut")<{}> {}
