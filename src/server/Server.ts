@@ -339,9 +339,10 @@ const requestsTotalOf = (status: number): Metric.Metric<number, unknown> => {
  * gauge, counter, the key's release, the access log) is one finalizer of the request's scope,
  * which the platform closes once the response is sent, a streamed body included; one timer races
  * the handler (504 in the route's protocol), and a streamed body is cut at `requestTimeoutMs`
- * + 1 s by a timer of its own. No server span unless it carries something: the request has a
- * trace header (`traceparent`, `b3`), whose context then reaches the stack's spans, or a tracer
- * is installed at the server's level (then Effect's server traces every request itself).
+ * + 1 s by a timer of its own. No server span of our own: with a tracer installed at the server's
+ * level, Effect's server traces every request itself; without one (the stack's OTLP tracer is
+ * built inside each stack's layer), a request's trace header (`traceparent`, `b3`) becomes the
+ * parent span of the stack's spans, which then hang directly under the caller's span.
  *
  * @since 0.1.0
  * @category constructors
@@ -432,8 +433,6 @@ export const make = (
     const router = yield* HttpRouter.make
     for (const route of routes) yield* router.add(route.method, route.path, guard(route, route.shed ?? true))
     const app = router.asHttpEffect()
-    // The server span, for a request that carries a trace context (see above).
-    const traced = HttpMiddleware.tracer(app)
     const tracerAtServer = (yield* Effect.tracer) !== Tracer.nativeTracer
     const log = options.accessLog
 
@@ -481,9 +480,12 @@ export const make = (
         records.set(request.source as object, record)
         inFlight++
         requestsInFlight.updateUnsafe(inFlight, context)
+        const registered = Scope.addFinalizerExit(Context.getUnsafe(context, Scope.Scope), finish(request, record, context, clock))
+        if (tracerAtServer) return Effect.andThen(registered, app)
+        const parent = HttpTraceContext.fromHeaders(request.headers)
         return Effect.andThen(
-          Scope.addFinalizerExit(Context.getUnsafe(context, Scope.Scope), finish(request, record, context, clock)),
-          !tracerAtServer && Option.isSome(HttpTraceContext.fromHeaders(request.headers)) ? traced : app
+          registered,
+          Option.isNone(parent) || fiber.getRef(HttpMiddleware.TracerDisabledWhen)(request) ? app : Effect.withParentSpan(app, parent.value)
         )
       }
     )
