@@ -434,23 +434,26 @@ export const make = (
     for (const route of routes) yield* router.add(route.method, route.path, guard(route, route.shed ?? true))
     const app = router.asHttpEffect()
     const tracerAtServer = (yield* Effect.tracer) !== Tracer.nativeTracer
+    // The metrics are updated in a context holding only the server's registry (a lookup in the
+    // request fiber's larger context costs more than the update), unless the server's fiber sets
+    // metric attributes of its own, which then merge as before. Request fibers run in the context
+    // the server was started in, so both are the requests' too.
+    const serverContext = yield* Effect.context<never>()
+    const metricsContext = Object.keys(Context.get(serverContext, Metric.CurrentMetricAttributes)).length > 0
+      ? serverContext
+      : Context.make(Metric.MetricRegistry, Context.get(serverContext, Metric.MetricRegistry))
     const log = options.accessLog
 
     // When the response has been sent (the request's scope closes), a streamed body included.
-    const finish = (
-      request: HttpServerRequest.HttpServerRequest,
-      record: RecordWithStart,
-      context: Context.Context<never>,
-      clock: Clock.Clock
-    ) =>
+    const finish = (request: HttpServerRequest.HttpServerRequest, record: RecordWithStart, clock: Clock.Clock) =>
     (exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> => {
       inFlight--
-      requestsInFlight.updateUnsafe(inFlight, context)
+      requestsInFlight.updateUnsafe(inFlight, metricsContext)
       if (inFlight === 0 && drained !== undefined) Deferred.doneUnsafe(drained, Exit.void)
       const status = Exit.isSuccess(exit) && HttpServerResponse.isHttpServerResponse(exit.value) && !record.cut
         ? exit.value.status
         : 499
-      requestsTotalOf(status).updateUnsafe(1, context)
+      requestsTotalOf(status).updateUnsafe(1, metricsContext)
       const release = record.identity.release === undefined ? undefined : record.identity.release(record)
       if (log === undefined) return release ?? Effect.void
       const end = clock.currentTimeMillisUnsafe()
@@ -479,8 +482,8 @@ export const make = (
         const record = newRecord(clock.currentTimeMillisUnsafe())
         records.set(request.source as object, record)
         inFlight++
-        requestsInFlight.updateUnsafe(inFlight, context)
-        const registered = Scope.addFinalizerExit(Context.getUnsafe(context, Scope.Scope), finish(request, record, context, clock))
+        requestsInFlight.updateUnsafe(inFlight, metricsContext)
+        const registered = Scope.addFinalizerExit(Context.getUnsafe(context, Scope.Scope), finish(request, record, clock))
         if (tracerAtServer) return Effect.andThen(registered, app)
         const parent = HttpTraceContext.fromHeaders(request.headers)
         return Effect.andThen(
