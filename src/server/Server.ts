@@ -24,9 +24,9 @@
  *
  * @since 0.1.0
  */
-import { ByteSize, Clock, Context, Data, Deferred, Effect, Exit, Metric, Option, Scope, Stream, Tracer } from "effect"
+import { ByteSize, Clock, Context, Data, Deferred, Effect, Exit, Fiber, Metric, Option, Scope, Tracer } from "effect"
 import {
-  HttpBody,
+  HttpEffect,
   HttpMiddleware,
   HttpRouter,
   type HttpServer,
@@ -337,9 +337,10 @@ const requestsTotalOf = (status: number): Metric.Metric<number, unknown> => {
  * Per request, in as few effect steps as the behaviour allows: the in-flight count is a plain
  * counter (the drain awaits a `Deferred` completed when it reaches 0); the request's end (count,
  * gauge, counter, the key's release, the access log) is one finalizer of the request's scope,
- * which the platform closes once the response is sent, a streamed body included; one timer races
- * the handler (504 in the route's protocol), and a streamed body is cut at `requestTimeoutMs`
- * + 1 s by a timer of its own. No server span of our own: with a tracer installed at the server's
+ * which the platform closes once the response is sent, a streamed body included; one timer per
+ * request, forked beside it rather than racing it (no fiber for the handler): at `requestTimeoutMs`
+ * it interrupts a request not yet answered and has it answered 504 in the route's protocol, and
+ * cuts a streamed body still running 1 s later. No server span of our own: with a tracer installed at the server's
  * level, Effect's server traces every request itself; without one (the stack's OTLP tracer is
  * built inside each stack's layer), a request's trace header (`traceparent`, `b3`) becomes the
  * parent span of the stack's spans, which then hang directly under the caller's span.
@@ -358,16 +359,13 @@ export const make = (
     let drained: Deferred.Deferred<void> | undefined
     const authenticate = options.authenticate
     const timeoutMs = options.requestTimeoutMs
-    const cutAfterMs = timeoutMs + 1_000
 
     const guard = (route: Route, shed: boolean) => {
       const render = route.render ?? ((document: BridgeContract.BridgeFailure) => document)
-      const timedOut = () => Effect.succeed(failureResponse(HttpErrors.requestTimedOut(timeoutMs), render))
-      const respond = (record: RecordWithStart, provide: Identity["provide"]) =>
-        Effect.timeoutOrElse(
-          Effect.provideService(provide === undefined ? route.handler : provide(route.handler), CurrentRequest, record),
-          { duration: timeoutMs, orElse: timedOut }
-        ).pipe(Effect.map((response) => cutStream(response, record)))
+      const respond = (record: RecordWithStart, provide: Identity["provide"]) => {
+        record.render = render
+        return Effect.provideService(provide === undefined ? route.handler : provide(route.handler), CurrentRequest, record)
+      }
       const open = route.open === true || authenticate === undefined
       return Effect.withFiber<
         HttpServerResponse.HttpServerResponse,
@@ -400,31 +398,27 @@ export const make = (
       })
     }
 
-    // A streamed body still running at `requestTimeoutMs` + 1 s from the request's start is cut
-    // (the connection closes; the access log says `aborted`).
-    const cutStream = (response: HttpServerResponse.HttpServerResponse, record: RecordWithStart) => {
-      const body = response.body
-      if (body._tag !== "Stream") return response
-      return HttpServerResponse.setBody(
-        response,
-        HttpBody.stream(
-          Stream.interruptWhen(
-            body.stream,
-            Effect.flatMap(
-              Clock.currentTimeMillis,
-              (now) =>
-                Effect.andThen(
-                  Effect.sleep(Math.max(0, record.start + cutAfterMs - now)),
-                  Effect.suspend(() => {
-                    record.cut = true
-                    return Effect.fail(new StreamCut())
-                  })
-                )
-            )
-          ),
-          body.contentType,
-          body.contentLength
-        )
+    // The request's one timer (Clock's, so TestClock drives it): at `requestTimeoutMs`, a request
+    // not answered yet is interrupted (its call is aborted) and answered 504 in its route's
+    // protocol (the pre-response hook swaps the platform's answer to an interrupted request); one
+    // whose streamed body is still running gets 1 s more, then its connection is cut. The
+    // request's end interrupts the timer.
+    const deadline = (record: RecordWithStart, request: Fiber.Fiber<unknown, unknown>): Effect.Effect<void> =>
+      Effect.flatMap(Effect.sleep(timeoutMs), () => {
+        if (!record.responded) {
+          record.timedOut = true
+          request.interruptUnsafe()
+          return Effect.void
+        }
+        return Effect.map(Effect.sleep(1_000), () => {
+          record.cut = true
+          request.interruptUnsafe()
+        })
+      })
+    const beforeSend = (record: RecordWithStart): HttpEffect.PreResponseHandler => (_request, response) => {
+      record.responded = true
+      return Effect.succeed(
+        record.timedOut ? failureResponse(HttpErrors.requestTimedOut(timeoutMs), record.render) : response
       )
     }
 
@@ -447,10 +441,13 @@ export const make = (
     // When the response has been sent (the request's scope closes), a streamed body included.
     const finish = (request: HttpServerRequest.HttpServerRequest, record: RecordWithStart, clock: Clock.Clock) =>
     (exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> => {
+      record.timer?.interruptUnsafe()
       inFlight--
       requestsInFlight.updateUnsafe(inFlight, metricsContext)
       if (inFlight === 0 && drained !== undefined) Deferred.doneUnsafe(drained, Exit.void)
-      const status = Exit.isSuccess(exit) && HttpServerResponse.isHttpServerResponse(exit.value) && !record.cut
+      const status = record.timedOut
+        ? 504
+        : Exit.isSuccess(exit) && HttpServerResponse.isHttpServerResponse(exit.value) && !record.cut
         ? exit.value.status
         : 499
       requestsTotalOf(status).updateUnsafe(1, metricsContext)
@@ -483,6 +480,8 @@ export const make = (
         records.set(request.source as object, record)
         inFlight++
         requestsInFlight.updateUnsafe(inFlight, metricsContext)
+        HttpEffect.appendPreResponseHandlerUnsafe(context, beforeSend(record))
+        record.timer = Effect.runForkWith(serverContext)(deadline(record, fiber))
         const registered = Scope.addFinalizerExit(Context.getUnsafe(context, Scope.Scope), finish(request, record, clock))
         if (tracerAtServer) return Effect.andThen(registered, app)
         const parent = HttpTraceContext.fromHeaders(request.headers)
@@ -517,9 +516,18 @@ export const make = (
 
 interface RecordWithStart extends RequestRecord {
   readonly start: number
-  /** The streamed body was cut at the timeout. */
+  /** How the route renders a failure (the 504 of a timeout). */
+  render: RenderFailure
+  /** The response is being sent. */
+  responded: boolean
+  /** Not answered at the timeout: answered 504. */
+  timedOut: boolean
+  /** The streamed body was cut at the timeout + 1 s. */
   cut: boolean
+  timer: Fiber.Fiber<void> | undefined
 }
+
+const identity: RenderFailure = (document) => document
 
 const newRecord = (start: number): RecordWithStart => ({
   identity: ANONYMOUS,
@@ -527,7 +535,9 @@ const newRecord = (start: number): RecordWithStart => ({
   tokensOut: 0,
   model: undefined,
   start,
-  cut: false
+  render: identity,
+  responded: false,
+  timedOut: false,
+  cut: false,
+  timer: undefined
 })
-
-class StreamCut extends Data.TaggedError("StreamCut")<{}> {}

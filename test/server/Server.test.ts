@@ -1,12 +1,15 @@
 /**
  * The HTTP core of serve (`Server.make`) on real HTTP at 127.0.0.1:0: the drain waits for the
  * requests in flight (a counter and a latch), returns as the last one ends, and gives up at its
- * timeout; an incoming `traceparent` reaches the stack's spans (exported over OTLP), while a
+ * timeout; the request's one timer (on the Clock: TestClock here) answers 504 in the route's
+ * protocol and cuts a streamed body 1 s later; an incoming `traceparent` reaches the stack's spans (exported over OTLP), while a
  * request without one gets the stack's own root span (no server span in between).
  */
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Deferred, Effect, Fiber, FileSystem, Layer, Path } from "effect"
+import { ConfigProvider, Deferred, Effect, Fiber, FileSystem, Layer, Path, Stream } from "effect"
+import { HttpServerResponse } from "effect/http"
+import { TestClock } from "effect/testing"
 import * as LlmConnectConfig from "../../src/LlmConnectConfig.ts"
 import * as BuiltinProviders from "../../src/providers/BuiltinProviders.ts"
 import * as NodeProviders from "../../src/node/NodeProviders.ts"
@@ -82,6 +85,91 @@ describe("Server.drain", () => {
       yield* reachedCount(1)
       assert.strictEqual(yield* server.drain(100), 1)
       assert.strictEqual(yield* server.inFlight, 1)
+    }).pipe(Effect.scoped))
+})
+
+// A core whose routes never answer on their own: one JSON, one stream sending a first event.
+const stalled = (log: Array<Server.AccessLogLine>, reached: Deferred.Deferred<void>) =>
+  Server.make([
+    {
+      method: "POST",
+      path: "/json",
+      render: (failure) => ({ error: { message: failure.error, type: failure.errorType } }),
+      handler: Effect.andThen(Deferred.succeed(reached, undefined), Effect.never)
+    },
+    {
+      method: "GET",
+      path: "/stream",
+      handler: Effect.as(
+        Deferred.succeed(reached, undefined),
+        HttpServerResponse.stream(Stream.concat(Stream.succeed(new TextEncoder().encode("data: first\n\n")), Stream.never), {
+          contentType: "text/event-stream"
+        })
+      )
+    }
+  ], {
+    listen: NodeServe.listen,
+    host: "127.0.0.1",
+    port: 0,
+    maxInFlight: 16,
+    requestTimeoutMs: 5_000,
+    maxBodyBytes: 1024,
+    accessLog: (line) => Effect.sync(() => void log.push(line))
+  })
+
+// Waits (in real time, whatever the clock) until the server has written `count` access-log lines.
+const loggedAtLeast = (log: ReadonlyArray<Server.AccessLogLine>, count: number) =>
+  Effect.promise(async () => {
+    for (let tries = 0; tries < 500 && log.length < count; tries++) await new Promise((resolve) => setTimeout(resolve, 10))
+  })
+
+describe("Server: the request timeout (one timer per request, on the Clock)", () => {
+  it.effect("a request not answered at requestTimeout gets 504 in its route's protocol; the access log says 504", () =>
+    Effect.gen(function*() {
+      const log: Array<Server.AccessLogLine> = []
+      const reached = yield* Deferred.make<void>()
+      const server = yield* stalled(log, reached)
+      const reply = yield* Effect.forkChild(post(`${server.url}/json`, {}))
+      yield* Deferred.await(reached)
+      yield* TestClock.adjust("4999 millis")
+      assert.isUndefined(reply.pollUnsafe())
+      yield* TestClock.adjust("1 millis")
+      const answered = yield* Fiber.join(reply)
+      assert.strictEqual(answered.status, 504)
+      assert.deepStrictEqual(Object.keys((answered.json as { error: object }).error), ["message", "type"])
+      yield* loggedAtLeast(log, 1)
+      assert.strictEqual(yield* server.inFlight, 0)
+      assert.deepStrictEqual(log.map((line) => [line.status, line.outcome]), [[504, "error"]])
+    }).pipe(Effect.scoped))
+
+  it.effect("a streamed body still running at requestTimeout + 1 s is cut; the access log says aborted", () =>
+    Effect.gen(function*() {
+      const log: Array<Server.AccessLogLine> = []
+      const reached = yield* Deferred.make<void>()
+      const server = yield* stalled(log, reached)
+      const firstEvent = yield* Deferred.make<string>()
+      const reading = yield* Effect.forkChild(Effect.promise(async () => {
+        const response = await fetch(`${server.url}/stream`)
+        const reader = response.body!.getReader()
+        const first = await reader.read()
+        Effect.runSync(Deferred.succeed(firstEvent, new TextDecoder().decode(first.value)))
+        try {
+          while (!(await reader.read()).done) {
+            // more events: none come
+          }
+          return "ended"
+        } catch {
+          return "cut"
+        }
+      }))
+      assert.strictEqual(yield* Deferred.await(firstEvent), "data: first\n\n")
+      yield* TestClock.adjust("5 seconds")
+      assert.strictEqual(yield* server.inFlight, 1, "the stream runs on past requestTimeout")
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(yield* Fiber.join(reading), "cut")
+      yield* loggedAtLeast(log, 1)
+      assert.strictEqual(yield* server.inFlight, 0)
+      assert.deepStrictEqual(log.map((line) => [line.status, line.outcome]), [[499, "aborted"]])
     }).pipe(Effect.scoped))
 })
 
