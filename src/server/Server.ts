@@ -9,8 +9,8 @@
  *    at the limit ({@link bodyJson});
  * 4. authentication: the {@link Authenticate} hook names the caller (an {@link Identity}, e.g.
  *    a virtual key's name) or refuses with 401; without keys every caller is `anonymous`;
- * 5. the per-request timeout (`requestTimeoutMs`, a stream included): 504, or the connection cut
- *    once a stream has started.
+ * 5. the per-request timeout (`requestTimeoutMs` from the request's start, a stream included):
+ *    504, or the connection cut 1 s later once a stream has started.
  *
  * A client that disconnects interrupts its handler's fiber (NodeHttpServer does this), so the
  * model call is aborted and its usage charged by the budget and ledger layers below. Each
@@ -334,16 +334,17 @@ const requestsTotalOf = (status: number): Metric.Metric<number, unknown> => {
 /**
  * Starts the server in the current scope (closing the scope stops it and the requests in flight).
  *
- * Per request, in as few effect steps as the behaviour allows: the in-flight count is a plain
- * counter (the drain awaits a `Deferred` completed when it reaches 0); the request's end (count,
- * gauge, counter, the key's release, the access log) is one finalizer of the request's scope,
- * which the platform closes once the response is sent, a streamed body included; one timer per
- * request, forked beside it rather than racing it (no fiber for the handler): at `requestTimeoutMs`
- * it interrupts a request not yet answered and has it answered 504 in the route's protocol, and
- * cuts a streamed body still running 1 s later. No server span of our own: with a tracer installed at the server's
- * level, Effect's server traces every request itself; without one (the stack's OTLP tracer is
- * built inside each stack's layer), a request's trace header (`traceparent`, `b3`) becomes the
- * parent span of the stack's spans, which then hang directly under the caller's span.
+ * Per request, in as few effect steps as the behaviour allows (ADR 0033): the in-flight count is
+ * a plain counter (the drain awaits a `Deferred` completed when it reaches 0); the request's end
+ * (count, gauge, counter, the key's release, the access log) is one finalizer of the request's
+ * scope, which the platform closes once the response is sent, a streamed body included; one timer
+ * per request, forked beside it rather than racing it (no fiber for the handler): at
+ * `requestTimeoutMs` it interrupts a request not yet answered and has it answered 504 in the
+ * route's protocol, and cuts a streamed body still running 1 s later. No server span of our own:
+ * with a tracer installed at the server's level, Effect's server traces every request itself;
+ * without one (the stack's OTLP tracer is built inside each stack's layer), a request's trace
+ * header (`traceparent`, `b3`) becomes the parent span of the stack's spans, which then hang
+ * directly under the caller's span.
  *
  * @since 0.1.0
  * @category constructors
