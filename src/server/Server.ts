@@ -24,7 +24,7 @@
  *
  * @since 0.1.0
  */
-import { ByteSize, Clock, Context, Data, Deferred, Effect, Exit, Fiber, Metric, Option, Scope, Tracer } from "effect"
+import { ByteSize, Cause, Clock, Context, Data, Deferred, Effect, Exit, Fiber, Metric, Option, Scope, Tracer } from "effect"
 import {
   HttpEffect,
   HttpMiddleware,
@@ -418,9 +418,9 @@ export const make = (
       })
     const beforeSend = (record: RecordWithStart): HttpEffect.PreResponseHandler => (_request, response) => {
       record.responded = true
-      return Effect.succeed(
-        record.timedOut ? failureResponse(HttpErrors.requestTimedOut(timeoutMs), record.render) : response
-      )
+      const sent = record.timedOut ? failureResponse(HttpErrors.requestTimedOut(timeoutMs), record.render) : response
+      record.status = sent.status
+      return Effect.succeed(sent)
     }
 
     // The record of each request, by its Node request (the router hands handlers the same one).
@@ -446,10 +446,16 @@ export const make = (
       inFlight--
       requestsInFlight.updateUnsafe(inFlight, metricsContext)
       if (inFlight === 0 && drained !== undefined) Deferred.doneUnsafe(drained, Exit.void)
+      // A failure the platform answered itself (an unknown route's 404, a 405) was sent with its
+      // status; an interruption (the client gone, a stream cut) is 499.
       const status = record.timedOut
         ? 504
-        : Exit.isSuccess(exit) && HttpServerResponse.isHttpServerResponse(exit.value) && !record.cut
-        ? exit.value.status
+        : record.cut
+        ? 499
+        : Exit.isSuccess(exit)
+        ? (HttpServerResponse.isHttpServerResponse(exit.value) ? exit.value.status : record.status ?? 499)
+        : record.status !== undefined && !Cause.hasInterrupts(exit.cause)
+        ? record.status
         : 499
       requestsTotalOf(status).updateUnsafe(1, metricsContext)
       const release = record.identity.release === undefined ? undefined : record.identity.release(record)
@@ -525,6 +531,8 @@ interface RecordWithStart extends RequestRecord {
   timedOut: boolean
   /** The streamed body was cut at the timeout + 1 s. */
   cut: boolean
+  /** The status of the response sent, once it is (the platform's own answers to failures included). */
+  status: number | undefined
   timer: Fiber.Fiber<void> | undefined
 }
 
@@ -540,5 +548,6 @@ const newRecord = (start: number): RecordWithStart => ({
   responded: false,
   timedOut: false,
   cut: false,
+  status: undefined,
   timer: undefined
 })

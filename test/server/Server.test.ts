@@ -72,6 +72,16 @@ describe("Server.drain", () => {
       assert.deepStrictEqual(log.map((line) => [line.status, line.outcome]), [[200, "ok"], [200, "ok"]])
     }).pipe(Effect.scoped))
 
+  it.live("a request the platform answers itself (an unknown route) is logged with the status sent, not as aborted", () =>
+    Effect.gen(function*() {
+      const { server, log } = yield* held
+      const answer = yield* post(`${server.url}/nowhere`, {})
+      assert.strictEqual(answer.status, 404)
+      yield* loggedAtLeast(log, 1)
+      assert.deepStrictEqual(log.map((line) => [line.path, line.status, line.outcome]), [["/nowhere", 404, "error"]])
+      assert.strictEqual(yield* server.inFlight, 0)
+    }).pipe(Effect.scoped))
+
   it.live("returns at once with nothing in flight", () =>
     Effect.gen(function*() {
       const { server } = yield* held
