@@ -4,7 +4,12 @@
  *
  * - latency: calls one after the other (reserve + commit through `BudgetTracker.withReservation`),
  *   p50/p99 per call, Redis over loopback TCP and over a Unix socket, and the memory store; the
- *   added latency is Redis minus memory.
+ *   added latency is Redis minus memory. Since ADR 0030 the commit runs off the call's path on
+ *   Redis: the main rows are the call as the caller sees it (the reserve's round trip on its
+ *   path); the `durable` rows are the time from the call's start until its commit is acknowledged
+ *   by Redis (`RedisStore.settled`, awaited beside the next call). The last line says how many
+ *   scripts redis-server read per socket read during the TCP run (above 1: the commit of one
+ *   call and the reserve of the next arrived together, pipelined by node-redis).
  * - throughput: 64 fibers in flight, in 1 process and in 4 processes sharing one budget: calls/s,
  *   and CPU per call (the client processes' CPU, and redis-server's, from INFO).
  *
@@ -44,21 +49,59 @@ const trackerOn = (url: string | undefined, id: string) =>
     : Effect.flatMap(RedisBudgetStore.make({ url, prefix: "{bench}:", timeout: "30 seconds" }), (store) =>
       BudgetTracker.make(limits, { id }).pipe(Effect.provideService(BudgetStore.BudgetStore, store)))
 
+// A tracker and the wait for this process's commits in flight (nothing to wait for on the memory
+// store: it commits within the call).
+const sequentialOn = (url: string | undefined) =>
+  url === undefined
+    ? Effect.map(BudgetTracker.make(limits), (tracker) => ({ tracker, settled: Effect.void }))
+    : Effect.flatMap(RedisBudgetStore.make({ url, prefix: "{bench}:", timeout: "30 seconds" }), (store) =>
+      Effect.map(
+        BudgetTracker.make(limits, { id: "latency" }).pipe(Effect.provideService(BudgetStore.BudgetStore, store)),
+        (tracker) => ({ tracker, settled: store.settled })
+      ))
+
 const percentile = (sorted: ReadonlyArray<number>, p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!
+
+interface Figures {
+  readonly p50: number
+  readonly p99: number
+}
 
 const sequential = (url: string | undefined) =>
   Effect.scoped(Effect.gen(function*() {
-    const tracker = yield* trackerOn(url, "latency")
+    const { settled, tracker } = yield* sequentialOn(url)
     for (let index = 0; index < 200; index++) yield* call(tracker)
+    yield* settled
     const times: Array<number> = []
+    const durable: Array<number> = []
     for (let index = 0; index < SEQUENTIAL; index++) {
       const started = performance.now()
       yield* call(tracker)
       times.push(performance.now() - started)
+      // Until the commit is acknowledged, watched beside the next call (which does not wait for it).
+      yield* Effect.forkDetach(Effect.andThen(settled, Effect.sync(() => durable.push(performance.now() - started))))
     }
-    times.sort((a, b) => a - b)
-    return { p50: percentile(times, 0.5), p99: percentile(times, 0.99) }
+    yield* settled
+    const figures = (values: Array<number>): Figures => {
+      values.sort((a, b) => a - b)
+      return { p50: percentile(values, 0.5), p99: percentile(values, 0.99) }
+    }
+    return { caller: figures(times), durable: figures(durable) }
   }))
+
+// redis-server's scripts run (EVALSHA and EVAL, one per reserve, commit or lease marking) and
+// socket reads so far (INFO commandstats and stats).
+const serverStats = async (url: string): Promise<{ commands: number; reads: number }> => {
+  const client = url.startsWith("unix://") ? createClient({ socket: { path: url.slice(7), tls: false } }) : createClient({ url })
+  await client.connect()
+  const info = `${await client.info("commandstats")}\n${await client.info("stats")}`
+  await client.close()
+  const read = (pattern: string) => Number(new RegExp(pattern).exec(info)?.[1] ?? "0")
+  return {
+    commands: read("cmdstat_evalsha:calls=([0-9]+)") + read("cmdstat_eval:calls=([0-9]+)"),
+    reads: read("total_reads_processed:([0-9]+)")
+  }
+}
 
 const throughput = (url: string | undefined, calls: number) =>
   Effect.scoped(Effect.gen(function*() {
@@ -126,14 +169,21 @@ const main = async () => {
   const tcpUrl = `redis://127.0.0.1:${port}`
   try {
     console.log(`latency, ${SEQUENTIAL} calls one after the other (reserve + commit), ms per call:`)
-    const memory = await Effect.runPromise(sequential(undefined))
+    const memory = (await Effect.runPromise(sequential(undefined))).caller
+    const statsBefore = await serverStats(tcpUrl)
     const overTcp = await Effect.runPromise(sequential(tcpUrl))
+    const statsAfter = await serverStats(tcpUrl)
     const overUnix = await Effect.runPromise(sequential(unixServer.url))
-    const row = (name: string, figures: { p50: number; p99: number }) =>
+    const row = (name: string, figures: Figures) =>
       console.log(`  ${name.padEnd(22)} p50 ${figures.p50.toFixed(3)}  p99 ${figures.p99.toFixed(3)}  added p50 ${(figures.p50 - memory.p50).toFixed(3)}  added p99 ${(figures.p99 - memory.p99).toFixed(3)}`)
     row("memory store", memory)
-    row("redis, loopback TCP", overTcp)
-    row("redis, unix socket", overUnix)
+    row("redis, loopback TCP", overTcp.caller)
+    row("redis, unix socket", overUnix.caller)
+    row("redis, TCP, durable", overTcp.durable)
+    row("redis, unix, durable", overUnix.durable)
+    const commands = statsAfter.commands - statsBefore.commands
+    const reads = statsAfter.reads - statsBefore.reads
+    console.log(`  redis-server, TCP run: ${commands} scripts in ${reads} socket reads (${(commands / Math.max(1, reads)).toFixed(2)} per read)`)
 
     console.log(`\nthroughput, ${FIBERS} fibers in flight per process, ${CALLS} calls per process:`)
     for (const [name, url] of [["memory store", undefined], ["redis, loopback TCP", tcpUrl]] as const) {

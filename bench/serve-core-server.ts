@@ -13,7 +13,7 @@
  *
  *   node bench/serve-core-server.ts [--access-log] [--bare]   # --access-log: to stderr, as serve writes it
  */
-import { Console, Effect, Layer } from "effect"
+import { Effect, Layer } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as NodeServe from "../src/node/NodeServe.ts"
 import * as Server from "../src/server/Server.ts"
@@ -64,7 +64,10 @@ const core = Effect.gen(function*() {
     maxInFlight: 256,
     requestTimeoutMs: 10 * 60_000,
     maxBodyBytes: 4 * 1024 * 1024,
-    accessLog: process.argv.includes("--access-log") ? (line) => Console.error(JSON.stringify(line)) : undefined
+    // As `llm-connect serve` writes it (src/cli/commands/serve.ts).
+    accessLog: process.argv.includes("--access-log")
+      ? (line) => Effect.sync(() => void process.stderr.write(`${JSON.stringify(line)}\n`))
+      : undefined
   })
   yield* Effect.sync(() => process.stdout.write(`${server.port}\n`))
   return yield* Effect.never

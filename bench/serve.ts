@@ -11,7 +11,12 @@
  *   `POST /execute`;
  * - serve's HTTP core alone (bench/serve-core-server.ts): `Server.make` with one route answering
  *   the mock's JSON and no model call, to set beside direct (the mock is a bare `node:http`
- *   server answering the same JSON).
+ *   server answering the same JSON);
+ * - the Effect floor (bench/effect-floor-proxy.ts): Effect's `NodeHttpServer` + `HttpRouter`
+ *   forwarding the body to the mock with Effect's `HttpClient` (undici) and streaming the answer
+ *   back, no parsing: the least a server on the mandated Effect modules costs (and the same with
+ *   the answer read whole and sent as bytes, `--buffered`, cheaper still). Serve is reported as x
+ *   the node:http floor (the issue's goal) and x the Effect floors (what our code adds).
  *
  * Closed loop (autocannon, 1 and 100 connections): throughput, serve / floor, and the CPU per
  * request of each process (user + system from /proc, Linux). Open loop (a fixed rate of half the
@@ -100,6 +105,9 @@ const main = async () => {
   const serveUrl = serve.line.slice("listening on ".length)
   const core = await startChild([join(import.meta.dirname, "serve-core-server.ts"), "--access-log"], { stderr: openSync(join(home, "core.log"), "w") })
   const coreUrl = `http://127.0.0.1:${core.line}`
+  const effectFloor = await startChild([join(import.meta.dirname, "effect-floor-proxy.ts"), "--upstream", mockUrl])
+  const effectFloorUrl = `http://127.0.0.1:${effectFloor.line}`
+  const effectFloorBuffered = await startChild([join(import.meta.dirname, "effect-floor-proxy.ts"), "--upstream", mockUrl, "--buffered"])
 
   // Each target with the process in front of the mock (none for direct calls), whose CPU per request is measured.
   const targets: ReadonlyArray<{ readonly name: string; readonly target: Target; readonly pid: number | undefined }> = [
@@ -108,11 +116,20 @@ const main = async () => {
     { name: "serve /v1/chat/completions", target: { url: `${serveUrl}/v1/chat/completions`, body: chatBody }, pid: serve.child.pid },
     { name: "serve /execute", target: { url: `${serveUrl}/execute`, body: bridgeRequest() }, pid: serve.child.pid },
     // serve's HTTP core with a fixed answer and no model call (bench/serve-core-server.ts): compare with direct.
-    { name: "serve's HTTP core alone (no model call)", target: { url: `${coreUrl}/v1/chat/completions`, body: chatBody }, pid: core.child.pid }
+    { name: "serve's HTTP core alone (no model call)", target: { url: `${coreUrl}/v1/chat/completions`, body: chatBody }, pid: core.child.pid },
+    // Effect's HTTP server and client forwarding bytes (bench/effect-floor-proxy.ts): the mandated modules' own cost.
+    { name: "Effect floor (NodeHttpServer + HttpClient proxy)", target: { url: `${effectFloorUrl}/v1/chat/completions`, body: chatBody }, pid: effectFloor.child.pid },
+    {
+      name: "Effect floor, answer buffered",
+      target: { url: `http://127.0.0.1:${effectFloorBuffered.line}/v1/chat/completions`, body: chatBody },
+      pid: effectFloorBuffered.child.pid
+    }
   ]
   const DIRECT = 0
   const CORE = 4
   const FLOOR = 1
+  const EFFECT_FLOOR = 5
+  const EFFECT_FLOOR_BUFFERED = 6
   // Every target answers, and with the mock's reply.
   for (const { name, target } of targets) {
     const answer = await fetch(target.url, { method: "POST", headers: { "content-type": "application/json" }, body: target.body })
@@ -178,6 +195,26 @@ const main = async () => {
   console.log(`\nserve's HTTP core alone (Effect NodeHttpServer + router + Server.ts guards + access log, a fixed answer) against the mock (a bare node:http server, the same answer): ${
     CONNECTIONS.map((c) => `C=${c} ${(versus(targets[CORE]!.name, targets[DIRECT]!.name, c) * 100).toFixed(0)} % of its throughput, ${cpuCell(`${targets[CORE]!.name}@${c}:server`)} vs ${cpuCell(`${targets[DIRECT]!.name}@${c}:mock`)} CPU µs per request`).join("; ")
   }`)
+
+  // Serve against both floors: throughput (paired per round) and server CPU per request.
+  const cpuMedian = (name: string, c: number) => median(cpu.get(`${name}@${c}:server`) ?? [Number.NaN])
+  console.log(`\nserve against the two floors: throughput as a share of each floor's (paired per round), and server CPU per request as a multiple of each floor's`)
+  console.log(`| target | ${CONNECTIONS.map((c) => `C=${c} x node:http floor | x Effect floor | x Effect floor buffered | CPU x node:http floor | CPU x Effect floor | CPU x Effect floor buffered`).join(" | ")} |`)
+  console.log(`| --- | ${CONNECTIONS.map(() => "---: | ---: | ---: | ---: | ---: | ---:").join(" | ")} |`)
+  for (const index of [2, 3, CORE, EFFECT_FLOOR, EFFECT_FLOOR_BUFFERED]) {
+    const name = targets[index]!.name
+    const cells = CONNECTIONS.map((c) =>
+      [
+        `${(versus(name, targets[FLOOR]!.name, c) * 100).toFixed(0)} %`,
+        `${(versus(name, targets[EFFECT_FLOOR]!.name, c) * 100).toFixed(0)} %`,
+        `${(versus(name, targets[EFFECT_FLOOR_BUFFERED]!.name, c) * 100).toFixed(0)} %`,
+        `${(cpuMedian(name, c) / cpuMedian(targets[FLOOR]!.name, c)).toFixed(2)}`,
+        `${(cpuMedian(name, c) / cpuMedian(targets[EFFECT_FLOOR]!.name, c)).toFixed(2)}`,
+        `${(cpuMedian(name, c) / cpuMedian(targets[EFFECT_FLOOR_BUFFERED]!.name, c)).toFixed(2)}`
+      ].join(" | ")
+    )
+    console.log(`| ${name} | ${cells.join(" | ")} |`)
+  }
 
   // Open loop at half the floor's saturation throughput (the issue's rate) and, when a target
   // saturates below that, also at half the slowest target's saturation (a rate every target sustains).

@@ -40,6 +40,7 @@ import * as Budget from "./Budget.ts"
 import * as BudgetState from "./BudgetState.ts"
 import * as BudgetStore from "./BudgetStore.ts"
 import * as Estimate from "./Estimate.ts"
+import * as Background from "./internal/background.ts"
 import * as Leases from "./internal/leases.ts"
 import * as Ledger from "./internal/ledger.ts"
 import * as LocalStore from "./internal/localStore.ts"
@@ -211,7 +212,11 @@ export interface Service {
   readonly commit: (reservation: Reservation, actual: Actual) => Effect.Effect<ReadonlyArray<Overshoot>>
   /** Releases the whole reservation. Settles once. */
   readonly release: (reservation: Reservation) => Effect.Effect<void>
-  /** Reserves, runs `use`, then commits (`actual` of its result) or releases, however it ends. */
+  /**
+   * Reserves, runs `use`, then commits (`actual` of its result) or releases, however it ends. On a
+   * store reached over the network (Redis) the commit of a success runs in the background, in the
+   * store's scope: `use`'s result is returned without waiting for it (ADR 0030).
+   */
   readonly withReservation: <A, E, R>(
     ask: Ask,
     use: (reservation: Reservation) => Effect.Effect<A, E, R>,
@@ -223,7 +228,10 @@ export interface Service {
     usage: Usage,
     options: { readonly costUsd: number; readonly provider: string; readonly model: string }
   ) => Effect.Effect<ReadonlyArray<Overshoot>>
-  /** Fails with `BudgetExceeded` if the deadline has passed or a limit was passed. */
+  /**
+   * Fails with `BudgetExceeded` if the deadline has passed or a limit was passed. Like
+   * {@link Service.snapshot}, it first waits for this process's commits still in flight.
+   */
   readonly checkpoint: (label?: string) => Effect.Effect<void, LlmError.LlmError>
   /** Bounds an effect by the deadline: past it, it is interrupted and fails with `BudgetExceeded`. */
   readonly withinDeadline: <A, E, R>(
@@ -244,6 +252,7 @@ export interface Service {
    * its ancestors. Closing twice changes nothing; the tracker is not used after it.
    */
   readonly close: Effect.Effect<void>
+  /** The budget now; on a shared store, after this process's commits still in flight have landed. */
   readonly snapshot: Effect.Effect<Snapshot>
 }
 
@@ -477,6 +486,14 @@ const nodeService = (
         })
         : Effect.asVoid(settle(reservation, undefined))
 
+    // A store reached over the network (Redis) settles an answered call off its path (ADR 0030):
+    // the commit starts (its command queued ahead of whatever the caller sends next) in the
+    // store's scope, and its overshoots are logged when it lands. Reads wait for it (`settled`).
+    const background = Background.of(store)
+    const commitLater = background === undefined
+      ? undefined
+      : (reservation: Reservation, actual: Actual) => background.start(Effect.flatMap(settle(reservation, actual), logOvershootsOf))
+
     const withReservation = <A, E, R>(
       ask: Ask,
       use: (reservation: Reservation) => Effect.Effect<A, E, R>,
@@ -484,7 +501,11 @@ const nodeService = (
     ): Effect.Effect<A, E | LlmError.LlmError, R> =>
       Effect.acquireUseRelease(reserve(ask), use, (reservation, exit) => {
         // One step on the hot path: settle, then log overshoots only when there are some.
-        if (Exit.isSuccess(exit)) return Effect.flatMap(settle(reservation, actual(exit.value)), logOvershootsOf)
+        if (Exit.isSuccess(exit)) {
+          return commitLater !== undefined
+            ? commitLater(reservation, actual(exit.value))
+            : Effect.flatMap(settle(reservation, actual(exit.value)), logOvershootsOf)
+        }
         // A failed call that still cost something (LlmError.spent) is committed, not released.
         const spent = spentOf(exit.cause)
         return spent === undefined ? release(reservation) : Effect.asVoid(commit(reservation, spent))
@@ -504,7 +525,7 @@ const nodeService = (
 
     // Plain combinators and no span of its own: an agent loop checks after every model response
     // and every tool call (bench/agent.ts); a refusal names the step on the caller's span.
-    const checkpoint = (step?: string): Effect.Effect<void, LlmError.LlmError> =>
+    const checkpointNow = (step?: string): Effect.Effect<void, LlmError.LlmError> =>
       Effect.clockWith((clock) =>
         Effect.flatMap(store.check(id, clock.currentTimeMillisUnsafe()), (refused) => {
           if (refused === undefined) return Effect.void
@@ -513,6 +534,10 @@ const nodeService = (
           return step === undefined ? error : Effect.andThen(Effect.annotateCurrentSpan("budget.checkpoint", step), error)
         })
       )
+    // A read in this process includes its own calls: the commits it started in the background first.
+    const checkpoint = background === undefined
+      ? checkpointNow
+      : (step?: string) => Effect.andThen(background.settled, checkpointNow(step))
 
     const recordCumulative = (
       conversationId: string,
@@ -547,6 +572,7 @@ const nodeService = (
     const close = Effect.asVoid(Effect.suspend(() => store.release(id)))
 
     const snapshot = Effect.gen(function*() {
+      if (background !== undefined) yield* background.settled
       const now = yield* Clock.currentTimeMillis
       const current = yield* store.chain(id)
       const own = current[0]
@@ -586,6 +612,7 @@ const nodeService = (
     // A store that keeps leases (Redis) learns through the tracker when a request is sent.
     const marker = Leases.markerOf(store)
     if (marker !== undefined) Leases.register(service, marker)
+    if (commitLater !== undefined) Background.registerTracker(service, commitLater)
     // On a store in this process's memory, `reserve` and `commit` as plain functions for the budget
     // layer's hot path: the same transitions, without the effect steps around them.
     if (local !== undefined) {

@@ -18,6 +18,12 @@
  * deadline is per process). Releasing a child (or an unnamed root) deletes its keys, at once or
  * with its last open lease; keys a process never released expire 7 days after their last use.
  *
+ * The commit after an answer runs off the call's path (ADR 0030): the budget layer hands it to a
+ * fiber of this store's scope, its command queued on the connection before the caller goes on,
+ * and returns the answer at once; the lease keeps its whole reservation until the commit lands.
+ * The trackers' reads ({@link RedisStore.settled}) wait for this process's commits in flight, and
+ * closing the store's scope waits for them (up to `timeout`) before the client is closed.
+ *
  * When Redis cannot be reached or does not answer within `timeout`, calls fail closed
  * (`Unavailable`, naming the store, nothing sent), unless `onStoreError: "allow"`: then they are
  * admitted with a warning and counted in this process only. A settlement that cannot be written
@@ -25,12 +31,13 @@
  *
  * @since 0.1.0
  */
-import { Duration, Effect, HashMap, Layer, Schedule, Scope } from "effect"
+import { Duration, Effect, Fiber, HashMap, Layer, Schedule, Scope } from "effect"
 import * as LlmError from "../LlmError.ts"
 import * as Money from "../pricing/Money.ts"
 import type * as Budget from "./Budget.ts"
 import type * as BudgetState from "./BudgetState.ts"
 import * as BudgetStore from "./BudgetStore.ts"
+import * as Background from "./internal/background.ts"
 import * as Leases from "./internal/leases.ts"
 import type * as Ledger from "./internal/ledger.ts"
 import * as Scripts from "./internal/redisScripts.ts"
@@ -75,6 +82,12 @@ export interface RedisStore extends BudgetStore.Service {
   readonly ping: Effect.Effect<void, LlmError.LlmError>
   /** The URL without its password, as errors name the store. */
   readonly where: string
+  /**
+   * Completes once every commit this process started in the background before it has ended
+   * (written, or retried and logged as unaccounted usage): what this process reads after it
+   * includes its own calls.
+   */
+  readonly settled: Effect.Effect<void>
 }
 
 /**
@@ -163,6 +176,33 @@ export const make = (options: Options): Effect.Effect<RedisStore, never, Scope.S
     }).pipe(Effect.ignore))
     yield* Effect.promise(() => connecting).pipe(Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.void }))
 
+    // Commits off the call's path (ADR 0030) run in a scope of this store's own, closed after the
+    // finalizer below has waited for them and before the client is closed (finalizers run in
+    // reverse order): a CLI run that ends right after its answer still writes its commit.
+    const settling = yield* Scope.fork(yield* Effect.scope)
+    const pending = new Set<Fiber.Fiber<void>>()
+    let closing = false
+    const settled: Effect.Effect<void> = Effect.suspend(() =>
+      pending.size === 0 ? Effect.void : Effect.asVoid(Fiber.awaitAll(Array.from(pending)))
+    )
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        closing = true
+        // Bounded by the store's timeout; a commit still unwritten then is interrupted, and its
+        // settle logs it as unaccounted usage (never dropped silently).
+        return settled.pipe(Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.void }))
+      })
+    )
+    const start = (settle: Effect.Effect<void>): Effect.Effect<void> =>
+      closing
+        ? settle
+        : Effect.map(Effect.forkIn(settle, settling, { startImmediately: true, uninterruptible: false }), (fiber) => {
+          if (fiber.pollUnsafe() === undefined) {
+            pending.add(fiber)
+            fiber.addObserver(() => pending.delete(fiber))
+          }
+        })
+
     const shas = new Map<string, string>()
     const run = (script: string, args: ReadonlyArray<string>): Effect.Effect<unknown, LlmError.LlmError> =>
       Effect.tryPromise({
@@ -179,16 +219,25 @@ export const make = (options: Options): Effect.Effect<RedisStore, never, Scope.S
           shas.set(script, await client.scriptLoad(script))
           return await client.eval(script, { arguments: argv })
         },
-        catch: (error) => unavailable(error instanceof Error ? (error.message !== "" ? error.message : error.name) : String(error))
+        catch: (error) => unavailable(script, error instanceof Error ? (error.message !== "" ? error.message : error.name) : String(error))
       }).pipe(
-        Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(unavailable(`no answer within ${Duration.format(timeout)}`)) })
+        Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(unavailable(script, `no answer within ${Duration.format(timeout)}`)) })
       )
 
-    const unavailable = (why: string) =>
+    // What the failure means for the call depends on the step: a reserve that fails refuses the
+    // call; a settle that fails leaves usage to write (retried, then logged as unaccounted).
+    const consequence = (script: string): string =>
+      script === Scripts.reserve || script === Scripts.create
+        ? `so the call was refused before it was sent; check that Redis is up, or set store.onStoreError: allow to admit calls ` +
+          `without the shared budget while it is down`
+        : script === Scripts.settle
+        ? `so the call's usage is not written yet: it is retried, and logged as unaccounted usage if it cannot be written; check that Redis is up`
+        : `check that Redis is up`
+
+    const unavailable = (script: string, why: string) =>
       LlmError.make("budget-store", new LlmError.Unavailable({
         description: `the ${where} is unavailable (${why}${lastError !== "" && lastError !== why ? `; last error: ${lastError}` : ""}), ` +
-          `so the call was refused before it was sent; check that Redis is up, or set store.onStoreError: allow to admit calls ` +
-          `without the shared budget while it is down`
+          consequence(script)
       }), { sent: false })
 
     const list = (script: string, args: ReadonlyArray<string>) => Effect.map(run(script, args), (reply) => reply as Reply)
@@ -369,20 +418,19 @@ export const make = (options: Options): Effect.Effect<RedisStore, never, Scope.S
           actual.conversationId ?? "",
           actual.cumulative === true ? "1" : "0"
         ]
+      const notWritten = (why: string) =>
+        actual === undefined
+          ? Effect.logWarning(`could not release reservation ${reservationId} in the ${where} (${why}); its lease expires by itself`)
+          : Effect.logError(
+            `unaccounted usage: the commit of reservation ${reservationId} could not be written to the ${where} ` +
+              `(${why}): ${JSON.stringify(actual.amounts)}; its lease is charged by chargeAbandoned when it expires`
+          )
       return list(Scripts.settle, args).pipe(
         Effect.retry(settleRetry),
         Effect.map((reply) => reply.slice(1).map((text) => JSON.parse(text) as BudgetState.Overshoot)),
-        Effect.catch((error) =>
-          Effect.as(
-            actual === undefined
-              ? Effect.logWarning(`could not release reservation ${reservationId} in the ${where} (${error.message}); its lease expires by itself`)
-              : Effect.logError(
-                `unaccounted usage: the commit of reservation ${reservationId} could not be written to the ${where} ` +
-                  `(${error.message}): ${JSON.stringify(actual.amounts)}; its lease is charged by chargeAbandoned when it expires`
-              ),
-            []
-          )
-        )
+        Effect.catch((error) => Effect.as(notWritten(error.message), [])),
+        // Interrupted (the store closing with this commit still unwritten after its wait): logged too.
+        Effect.onInterrupt(() => notWritten("not confirmed before the store closed"))
       )
     }
 
@@ -569,8 +617,9 @@ export const make = (options: Options): Effect.Effect<RedisStore, never, Scope.S
       Effect.asVoid
     )
 
-    const store: RedisStore = { create, reserve, settle, recordCumulative, check, chain, release, size, markSent, renewLeases, show, reset, ping, where }
+    const store: RedisStore = { create, reserve, settle, recordCumulative, check, chain, release, size, markSent, renewLeases, show, reset, ping, where, settled }
     Leases.register(store, markSent)
+    Background.register(store, { start, settled })
     return store
   })
 

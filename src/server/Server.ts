@@ -9,8 +9,8 @@
  *    at the limit ({@link bodyJson});
  * 4. authentication: the {@link Authenticate} hook names the caller (an {@link Identity}, e.g.
  *    a virtual key's name) or refuses with 401; without keys every caller is `anonymous`;
- * 5. the per-request timeout (`requestTimeoutMs`, a stream included): 504, or the connection cut
- *    once a stream has started.
+ * 5. the per-request timeout (`requestTimeoutMs` from the request's start, a stream included):
+ *    504, or the connection cut 1 s later once a stream has started.
  *
  * A client that disconnects interrupts its handler's fiber (NodeHttpServer does this), so the
  * model call is aborted and its usage charged by the budget and ledger layers below. Each
@@ -24,8 +24,17 @@
  *
  * @since 0.1.0
  */
-import { ByteSize, Clock, Context, Data, Effect, Exit, Metric, Option, type Scope, Stream, SubscriptionRef } from "effect"
-import { HttpRouter, type HttpServer, type HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { ByteSize, Cause, Clock, Context, Data, Deferred, Effect, Exit, Fiber, Metric, Option, Scope, Tracer } from "effect"
+import {
+  HttpEffect,
+  HttpMiddleware,
+  HttpRouter,
+  type HttpServer,
+  type HttpServerError,
+  HttpServerRequest,
+  HttpServerResponse,
+  HttpTraceContext
+} from "effect/http"
 import type * as BridgeContract from "../bridge/BridgeContract.ts"
 import * as BridgeContractModule from "../bridge/BridgeContract.ts"
 import * as HttpErrors from "./HttpErrors.ts"
@@ -308,8 +317,36 @@ const pathOf = (url: string): string => {
   return index === -1 ? url : url.slice(0, index)
 }
 
+// One counter per status, built with its label (`Metric.withAttributes` builds a new metric and
+// key on every call): made on a status's first answer, at most 100 statuses kept.
+const requestsByStatus = new Map<number, Metric.Metric<number, unknown>>()
+const requestsTotalOf = (status: number): Metric.Metric<number, unknown> => {
+  let found = requestsByStatus.get(status)
+  if (found === undefined) {
+    found = Metric.counter("llm_connect_serve_requests_total", {
+      description: "HTTP requests answered, by status",
+      incremental: true,
+      attributes: { status: String(status) }
+    })
+    if (requestsByStatus.size < 100) requestsByStatus.set(status, found)
+  }
+  return found
+}
+
 /**
  * Starts the server in the current scope (closing the scope stops it and the requests in flight).
+ *
+ * Per request, in as few effect steps as the behaviour allows (ADR 0033): the in-flight count is
+ * a plain counter (the drain awaits a `Deferred` completed when it reaches 0); the request's end
+ * (count, gauge, counter, the key's release, the access log) is one finalizer of the request's
+ * scope, which the platform closes once the response is sent, a streamed body included; one timer
+ * per request, forked beside it rather than racing it (no fiber for the handler): at
+ * `requestTimeoutMs` it interrupts a request not yet answered and has it answered 504 in the
+ * route's protocol, and cuts a streamed body still running 1 s later. No server span of our own:
+ * with a tracer installed at the server's level, Effect's server traces every request itself;
+ * without one (the stack's OTLP tracer is built inside each stack's layer), a request's trace
+ * header (`traceparent`, `b3`) becomes the parent span of the stack's spans, which then hang
+ * directly under the caller's span.
  *
  * @since 0.1.0
  * @category constructors
@@ -319,118 +356,200 @@ export const make = (
   options: Options
 ): Effect.Effect<Server, ServeError, Scope.Scope> =>
   Effect.gen(function*() {
-    const inFlight = yield* SubscriptionRef.make(0)
+    let inFlight = 0
     let draining = false
-    // The record of each request, by its Node request (the router hands handlers the same one).
-    const records = new WeakMap<object, RequestRecord>()
-    const authenticate: Authenticate = options.authenticate ?? (() => Effect.succeed(ANONYMOUS))
+    // Completed when the count reaches 0 after the drain started.
+    let drained: Deferred.Deferred<void> | undefined
+    const authenticate = options.authenticate
+    const timeoutMs = options.requestTimeoutMs
 
-    const guard = (route: Route) => {
+    const guard = (route: Route, shed: boolean) => {
       const render = route.render ?? ((document: BridgeContract.BridgeFailure) => document)
-      const fail = (failure: BridgeContract.BridgeFailure) => Effect.succeed(failureResponse(failure, render))
-      return Effect.gen(function*() {
-        const request = yield* HttpServerRequest.HttpServerRequest
+      const respond = (record: RecordWithStart, provide: Identity["provide"]) => {
+        record.render = render
+        return Effect.provideService(provide === undefined ? route.handler : provide(route.handler), CurrentRequest, record)
+      }
+      const open = route.open === true || authenticate === undefined
+      return Effect.withFiber<
+        HttpServerResponse.HttpServerResponse,
+        never,
+        HttpServerRequest.HttpServerRequest | Scope.Scope | HttpRouter.RouteContext
+      >((fiber) => {
+        const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
         if (draining) {
-          return HttpServerResponse.setHeader(failureResponse(HttpErrors.shuttingDown, render), "connection", "close")
+          return Effect.succeed(HttpServerResponse.setHeader(failureResponse(HttpErrors.shuttingDown, render), "connection", "close"))
+        }
+        // The wrapper counted this request already.
+        if (shed && inFlight > options.maxInFlight) {
+          return Effect.succeed(failureResponse(HttpErrors.overloaded(options.maxInFlight), render))
         }
         const length = Number(request.headers["content-length"] ?? "0")
         if (Number.isFinite(length) && length > options.maxBodyBytes) {
-          return HttpServerResponse.setHeader(failureResponse(HttpErrors.tooLarge(options.maxBodyBytes), render), "connection", "close")
+          return Effect.succeed(
+            HttpServerResponse.setHeader(failureResponse(HttpErrors.tooLarge(options.maxBodyBytes), render), "connection", "close")
+          )
         }
-        const identity = yield* (route.open === true ? Effect.succeed(ANONYMOUS) : authenticate(request)).pipe(Effect.result)
-        if (identity._tag === "Failure") return yield* fail(identity.failure)
-        const record = records.get(request.source as object) ?? { identity: ANONYMOUS, tokensIn: 0, tokensOut: 0, model: undefined }
-        record.identity = identity.success
-        const provide = identity.success.provide
-        return yield* (provide === undefined ? route.handler : provide(route.handler)).pipe(
-          Effect.provideService(CurrentRequest, record),
-          Effect.provideService(MaxBody, options.maxBodyBytes),
-          Effect.timeoutOrElse({
-            duration: options.requestTimeoutMs,
-            orElse: () => fail(HttpErrors.requestTimedOut(options.requestTimeoutMs))
-          })
-        )
+        const record = records.get(request.source as object) ?? newRecord(fiber.getRef(Clock.Clock).currentTimeMillisUnsafe())
+        if (open) return respond(record, undefined)
+        return Effect.matchEffect(authenticate(request), {
+          onFailure: (failure) => Effect.succeed(failureResponse(failure, render)),
+          onSuccess: (identity) => {
+            record.identity = identity
+            return respond(record, identity.provide)
+          }
+        })
       })
     }
 
-    const router = yield* HttpRouter.make
-    for (const route of routes) {
-      const shed = route.shed ?? true
-      const render = route.render ?? ((document: BridgeContract.BridgeFailure) => document)
-      const handler = shed
-        ? Effect.flatMap(
-          SubscriptionRef.get(inFlight),
-          (count) =>
-            // The outer wrapper counted this request already.
-            count > options.maxInFlight
-              ? Effect.succeed(failureResponse(HttpErrors.overloaded(options.maxInFlight), render))
-              : guard(route)
-        )
-        : guard(route)
-      yield* router.add(route.method, route.path, handler)
-    }
-    const app = router.asHttpEffect()
-
-    // Around sending the response too: counts the request while its body streams, cuts a
-    // stream at the request timeout, writes the access-log line once it is sent.
-    const { server, stopAccepting } = yield* options.listen({ host: options.host, port: options.port })
-    const log = options.accessLog
-    yield* server.serve(
-      app,
-      (self) =>
-        Effect.gen(function*() {
-          const request = yield* HttpServerRequest.HttpServerRequest
-          const start = yield* Clock.currentTimeMillis
-          const record: RequestRecord = { identity: ANONYMOUS, tokensIn: 0, tokensOut: 0, model: undefined }
-          records.set(request.source as object, record)
-          const written = (exit: Exit.Exit<HttpServerResponse.HttpServerResponse, unknown>) =>
-            Effect.gen(function*() {
-              yield* Metric.update(requestsInFlight, yield* SubscriptionRef.updateAndGet(inFlight, (count) => count - 1))
-              const status = Exit.isSuccess(exit) ? exit.value.status : 499
-              if (record.identity.release !== undefined) yield* record.identity.release(record)
-              yield* Metric.update(Metric.withAttributes(requestsTotal, { status: String(status) }), 1)
-              if (log === undefined) return
-              const end = yield* Clock.currentTimeMillis
-              yield* log({
-                time: new Date(end).toISOString(),
-                method: request.method,
-                path: pathOf(request.url),
-                status,
-                latencyMs: end - start,
-                key: record.identity.name,
-                tokensIn: record.tokensIn,
-                tokensOut: record.tokensOut,
-                ...(record.model !== undefined ? { model: record.model } : {}),
-                outcome: Exit.isSuccess(exit) ? (status < 400 ? "ok" : "error") : "aborted"
-              })
-            })
-          return yield* Effect.acquireUseRelease(
-            Effect.flatMap(SubscriptionRef.updateAndGet(inFlight, (count) => count + 1), (count) => Metric.update(requestsInFlight, count)),
-            // The request fiber starts uninterruptible (HttpEffect); the router makes only the
-            // handler interruptible, and the timeout races on another fiber: make the wait here
-            // interruptible so that a client's disconnect reaches the call.
-            () => Effect.interruptible(Effect.timeout(self, options.requestTimeoutMs + 1_000)),
-            (_, exit) => written(exit)
-          )
+    // The request's one timer (Clock's, so TestClock drives it): at `requestTimeoutMs`, a request
+    // not answered yet is interrupted (its call is aborted) and answered 504 in its route's
+    // protocol (the pre-response hook swaps the platform's answer to an interrupted request); one
+    // whose streamed body is still running gets 1 s more, then its connection is cut. The
+    // request's end interrupts the timer.
+    const deadline = (record: RecordWithStart, request: Fiber.Fiber<unknown, unknown>): Effect.Effect<void> =>
+      Effect.flatMap(Effect.sleep(timeoutMs), () => {
+        if (!record.responded) {
+          record.timedOut = true
+          request.interruptUnsafe()
+          return Effect.void
+        }
+        return Effect.map(Effect.sleep(1_000), () => {
+          record.cut = true
+          request.interruptUnsafe()
         })
+      })
+    const beforeSend = (record: RecordWithStart): HttpEffect.PreResponseHandler => (_request, response) => {
+      record.responded = true
+      const sent = record.timedOut ? failureResponse(HttpErrors.requestTimedOut(timeoutMs), record.render) : response
+      record.status = sent.status
+      return Effect.succeed(sent)
+    }
+
+    // The record of each request, by its Node request (the router hands handlers the same one).
+    const records = new WeakMap<object, RecordWithStart>()
+    const router = yield* HttpRouter.make
+    for (const route of routes) yield* router.add(route.method, route.path, guard(route, route.shed ?? true))
+    const app = router.asHttpEffect()
+    const tracerAtServer = (yield* Effect.tracer) !== Tracer.nativeTracer
+    // The metrics are updated in a context holding only the server's registry (a lookup in the
+    // request fiber's larger context costs more than the update), unless the server's fiber sets
+    // metric attributes of its own, which then merge as before. Request fibers run in the context
+    // the server was started in, so both are the requests' too.
+    const serverContext = yield* Effect.context<never>()
+    const metricsContext = Object.keys(Context.get(serverContext, Metric.CurrentMetricAttributes)).length > 0
+      ? serverContext
+      : Context.make(Metric.MetricRegistry, Context.get(serverContext, Metric.MetricRegistry))
+    const log = options.accessLog
+
+    // When the response has been sent (the request's scope closes), a streamed body included.
+    const finish = (request: HttpServerRequest.HttpServerRequest, record: RecordWithStart, clock: Clock.Clock) =>
+    (exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> => {
+      record.timer?.interruptUnsafe()
+      inFlight--
+      requestsInFlight.updateUnsafe(inFlight, metricsContext)
+      if (inFlight === 0 && drained !== undefined) Deferred.doneUnsafe(drained, Exit.void)
+      // A failure the platform answered itself (an unknown route's 404, a 405) was sent with its
+      // status; an interruption (the client gone, a stream cut) is 499.
+      const status = record.timedOut
+        ? 504
+        : record.cut
+        ? 499
+        : Exit.isSuccess(exit)
+        ? (HttpServerResponse.isHttpServerResponse(exit.value) ? exit.value.status : record.status ?? 499)
+        : record.status !== undefined && !Cause.hasInterrupts(exit.cause)
+        ? record.status
+        : 499
+      requestsTotalOf(status).updateUnsafe(1, metricsContext)
+      const release = record.identity.release === undefined ? undefined : record.identity.release(record)
+      if (log === undefined) return release ?? Effect.void
+      const end = clock.currentTimeMillisUnsafe()
+      const written = log({
+        time: new Date(end).toISOString(),
+        method: request.method,
+        path: pathOf(request.url),
+        status,
+        latencyMs: end - record.start,
+        key: record.identity.name,
+        tokensIn: record.tokensIn,
+        tokensOut: record.tokensOut,
+        ...(record.model !== undefined ? { model: record.model } : {}),
+        outcome: status === 499 ? "aborted" : status < 400 ? "ok" : "error"
+      })
+      return release === undefined ? written : Effect.andThen(release, written)
+    }
+
+    // Around the router, on the request's fiber: counts the request until its response is sent
+    // and registers its end (no middleware: Effect's server keeps its one-frame path).
+    const handle = Effect.withFiber<HttpServerResponse.HttpServerResponse, unknown, HttpServerRequest.HttpServerRequest | Scope.Scope>(
+      (fiber) => {
+        const context = fiber.context
+        const request = Context.getUnsafe(context, HttpServerRequest.HttpServerRequest)
+        const clock = fiber.getRef(Clock.Clock)
+        const record = newRecord(clock.currentTimeMillisUnsafe())
+        records.set(request.source as object, record)
+        inFlight++
+        requestsInFlight.updateUnsafe(inFlight, metricsContext)
+        HttpEffect.appendPreResponseHandlerUnsafe(context, beforeSend(record))
+        record.timer = Effect.runForkWith(serverContext)(deadline(record, fiber))
+        const registered = Scope.addFinalizerExit(Context.getUnsafe(context, Scope.Scope), finish(request, record, clock))
+        if (tracerAtServer) return Effect.andThen(registered, app)
+        const parent = HttpTraceContext.fromHeaders(request.headers)
+        return Effect.andThen(
+          registered,
+          Option.isNone(parent) || fiber.getRef(HttpMiddleware.TracerDisabledWhen)(request) ? app : Effect.withParentSpan(app, parent.value)
+        )
+      }
     )
+
+    const { server, stopAccepting } = yield* options.listen({ host: options.host, port: options.port })
+    yield* server.serve(handle).pipe(Effect.provideService(MaxBody, options.maxBodyBytes))
     const address = server.address
     const port = address._tag === "UnixPathAddress" ? options.port : address.port
     return {
       host: options.host,
       port,
       url: formatUrl(options.host, port),
-      inFlight: SubscriptionRef.get(inFlight),
+      inFlight: Effect.sync(() => inFlight),
       drain: (timeoutMs) =>
         Effect.gen(function*() {
           draining = true
           yield* stopAccepting
-          yield* SubscriptionRef.changes(inFlight).pipe(
-            Stream.takeUntil((count) => count === 0),
-            Stream.runDrain,
-            Effect.timeoutOrElse({ duration: timeoutMs, orElse: () => Effect.void })
-          )
-          return yield* SubscriptionRef.get(inFlight)
+          if (inFlight > 0) {
+            drained ??= Deferred.makeUnsafe<void>()
+            yield* Deferred.await(drained).pipe(Effect.timeoutOrElse({ duration: timeoutMs, orElse: () => Effect.void }))
+          }
+          return inFlight
         })
     } satisfies Server
   })
+
+interface RecordWithStart extends RequestRecord {
+  readonly start: number
+  /** How the route renders a failure (the 504 of a timeout). */
+  render: RenderFailure
+  /** The response is being sent. */
+  responded: boolean
+  /** Not answered at the timeout: answered 504. */
+  timedOut: boolean
+  /** The streamed body was cut at the timeout + 1 s. */
+  cut: boolean
+  /** The status of the response sent, once it is (the platform's own answers to failures included). */
+  status: number | undefined
+  timer: Fiber.Fiber<void> | undefined
+}
+
+const identity: RenderFailure = (document) => document
+
+const newRecord = (start: number): RecordWithStart => ({
+  identity: ANONYMOUS,
+  tokensIn: 0,
+  tokensOut: 0,
+  model: undefined,
+  start,
+  render: identity,
+  responded: false,
+  timedOut: false,
+  cut: false,
+  status: undefined,
+  timer: undefined
+})

@@ -7,7 +7,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll } from "vitest"
+import { createClient } from "redis"
 import { type RedisServer, redisAvailable, startRedis } from "../support/redis.ts"
+import { startFakeProvider, usagePerCall } from "../store/fakeProvider.ts"
 import { runCli } from "./runCli.ts"
 
 const enabled = redisAvailable("test/cli/budgetShared.test.ts")
@@ -52,6 +54,59 @@ describe.runIf(enabled)("llm-connect with a shared budget (store.redis)", () => 
       assert.strictEqual(gone.exitCode, 1)
       assert.match(gone.stderr, /no budget "team" is stored/)
     }))
+
+  it.effect("prompt exits only once its commit is in Redis (the commit runs off the call's path, the exit waits for it)", () =>
+    Effect.gen(function*() {
+      const redis = yield* Effect.acquireRelease(
+        Effect.promise(async () => {
+          const client = createClient({ socket: { path: server!.socket, tls: false } })
+          await client.connect()
+          return client
+        }),
+        (client) => Effect.promise(() => client.close())
+      )
+      // The request reaches the provider after its reservation; from then Redis holds every write
+      // (the commit included) for 1 s, so the CLI has its answer before its commit is written.
+      let pausedAt = 0
+      const fake = yield* Effect.acquireRelease(
+        Effect.promise(() =>
+          startFakeProvider({
+            delayMs: 0,
+            onRequest: async () => {
+              await redis.sendCommand(["CLIENT", "PAUSE", "1000", "WRITE"])
+              pausedAt = Date.now()
+            }
+          })
+        ),
+        (provider) => Effect.promise(() => provider.close())
+      )
+      const file = join(dir, "paused.yaml")
+      writeFileSync(file, [
+        "provider: openai",
+        "model: gpt-4o-mini",
+        `baseUrl: ${fake.origin}/v1`,
+        "providers:",
+        "  openai:",
+        "    apiKey: test-key",
+        "store:",
+        "  timeout: 10s",
+        "  redis:",
+        `    url: unix://${server!.socket}`,
+        "    prefix: \"{exit}:\"",
+        "budget:",
+        "  id: exit",
+        "  totalTokens: 10000",
+        ""
+      ].join("\n"))
+      const run = yield* runCli(["prompt", "--config", file, "hello"], { cwd: dir })
+      const exitedAt = Date.now()
+      assert.strictEqual(run.exitCode, 0, run.stderr)
+      assert.strictEqual(fake.received(), 1)
+      assert.notMatch(run.stderr, /unaccounted usage/)
+      assert.isAtLeast(exitedAt - pausedAt, 900)
+      const node = yield* Effect.promise(() => redis.hGetAll("{exit}:node:n:exit"))
+      assert.deepStrictEqual([node.ct, node.rt, node.open], [`${usagePerCall.total_tokens}`, "0", "0"])
+    }).pipe(Effect.scoped), 60_000)
 
   it.effect("a store that cannot be reached refuses the call before it is sent (exit 1, Unavailable)", () =>
     Effect.gen(function*() {

@@ -37,6 +37,7 @@ import * as Tokenizer from "../../Tokenizer.ts"
 import * as Usage from "../../Usage.ts"
 import type * as BudgetTracker from "../BudgetTracker.ts"
 import * as Estimate from "../Estimate.ts"
+import * as Background from "./background.ts"
 import { actualOf, costResponse, loweredText } from "./costing.ts"
 import * as Leases from "./leases.ts"
 import * as LocalStore from "./localStore.ts"
@@ -124,6 +125,8 @@ export class Call implements CallContext.AttemptBudget {
   // The tracker's plain commit and the clock to time it by, when it has one (a memory store).
   private readonly commitNow: LocalStore.TrackerOps["commitNow"] | undefined
   private readonly clock: Clock.Clock | undefined
+  // The tracker's background commit, when its store is reached over the network (ADR 0030).
+  private readonly commitLater: Background.CommitLater | undefined
 
   constructor(
     tracker: BudgetTracker.Service,
@@ -143,6 +146,7 @@ export class Call implements CallContext.AttemptBudget {
     this.first = first
     this.clock = clock
     this.commitNow = clock === undefined ? undefined : LocalStore.trackerOps(tracker)?.commitNow
+    this.commitLater = clock === undefined ? Background.commitLaterOf(tracker) : undefined
     this.leaseMarker = Leases.markerOf(tracker)
   }
 
@@ -226,7 +230,7 @@ export class Call implements CallContext.AttemptBudget {
     }
     this.first = undefined
     this.attempts += 1
-    return Effect.map(this.settleSuccess(first, this.target, this.request, response), (costed) => {
+    return Effect.map(this.settleSuccess(first, this.target, this.request, response, true), (costed) => {
       this.report(totals)
       return costed
     })
@@ -310,7 +314,7 @@ export class Call implements CallContext.AttemptBudget {
     }
     return Effect.matchCauseEffect(restore(call), {
       onFailure: (cause) => Effect.andThen(this.settleFailure(held, target, sending, cause, undefined), Effect.failCause(cause)),
-      onSuccess: (response) => this.settleSuccess(held, target, sending, response)
+      onSuccess: (response) => this.settleSuccess(held, target, sending, response, true)
     })
   }
 
@@ -351,7 +355,9 @@ export class Call implements CallContext.AttemptBudget {
     held: BudgetTracker.Reservation,
     target: CallContext.AttemptTarget,
     request: LlmRequest,
-    response: LlmResponse
+    response: LlmResponse,
+    // An answer returned to the caller (`generate`): on a network store, committed off its path.
+    later = false
   ): Effect.Effect<LlmResponse> {
     const costed = costResponse(this.prices, this.price, response, target, held)
     const actual = actualOf(request, costed)
@@ -361,6 +367,7 @@ export class Call implements CallContext.AttemptBudget {
       const logged = this.commitNow(held, actual, this.clock!.currentTimeMillisUnsafe())
       return logged === undefined ? Effect.succeed(costed) : Effect.as(logged, costed)
     }
+    if (later && this.commitLater !== undefined) return Effect.as(this.commitLater(held, actual), costed)
     return Effect.as(this.tracker.commit(held, actual), costed)
   }
 

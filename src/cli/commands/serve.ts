@@ -72,7 +72,6 @@ export const command = Command.make(
   "serve",
   config,
   (input) => Effect.flatMap(Effect.promise(() => import("./handlers/serve.ts")), (handler) => handler.run(input))
-
 ).pipe(
   Command.withDescription(
     "Serve llm-connect over HTTP: /execute, /rpc (JSON-RPC), OpenAI- and Anthropic-compatible APIs, /health, /metrics (docs/serve.md)"

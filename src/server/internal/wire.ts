@@ -48,11 +48,13 @@ export const textOf = (content: unknown, where: string): Effect.Effect<string, B
 export const message = (role: Message.Role, content: string): Message.Message => ({ role, content })
 
 // An id such as chatcmpl-3f9a... (random from Effect's Random, so tests can seed it).
+// One effect step: the four words drawn as `Random.nextIntBetween(0, 0xffffffff)` draws them.
 export const randomId = (prefix: string): Effect.Effect<string> =>
-  Effect.map(
-    Effect.all(Array.from({ length: 4 }, () => Random.nextIntBetween(0, 0xffffffff))),
-    (words) => `${prefix}${words.map((word) => word.toString(16).padStart(8, "0")).join("")}`
-  )
+  Effect.map(Random.Random, (random) => {
+    let id = prefix
+    for (let word = 0; word < 4; word++) id += Math.floor(random.nextDoubleUnsafe() * 0x100000000).toString(16).padStart(8, "0")
+    return id
+  })
 
 const encoder = new TextEncoder()
 

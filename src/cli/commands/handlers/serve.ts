@@ -69,7 +69,9 @@ export const run = Effect.fn("cli.serve")(function*(input: Input) {
         federation: yield* Federation.storeForServe(resolved.config),
         ...(port !== undefined ? { port } : {}),
         ...(Option.isSome(input.workflows) ? { workflows: input.workflows.value } : {}),
-        accessLog: (line) => Console.error(JSON.stringify(line))
+        // Written as one string, straight to stderr (console.error's formatting costs about as
+        // much again per request; see docs/performance.md, stop 24).
+        accessLog: (line) => Effect.sync(() => void process.stderr.write(`${JSON.stringify(line)}\n`))
       })
       yield* Console.log(`listening on ${running.server.url}`)
       yield* Deferred.await(stop)
