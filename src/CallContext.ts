@@ -160,3 +160,16 @@ export const makeTotals = (): CallTotals => ({
 export const CurrentTotals = Context.Reference<CallTotals | undefined>("llm-connect/CallContext/CurrentTotals", {
   defaultValue: () => undefined
 })
+
+/**
+ * The name of the virtual key the current call is made for (serve sets it around a keyed
+ * request, and a workflow run it starts inherits it), if any. The observability layer records it
+ * in the usage ledger (`keyName`), so `GET /v1/usage` can show a key its own usage. Set only by
+ * the server from the authenticated key, never from a request's body; never the key itself.
+ *
+ * @since 0.1.0
+ * @category references
+ */
+export const CurrentKey = Context.Reference<string | undefined>("llm-connect/CallContext/CurrentKey", {
+  defaultValue: () => undefined
+})

@@ -291,6 +291,50 @@ describe("LlmConnectConfig validation messages", () => {
   })
 })
 
+describe("LlmConnectConfig ledger off words", () => {
+  it.effect("LLM_CONNECT_LEDGER, --ledger, ledger.path and ledger: set to off/none/false (any case) mean no ledger", () =>
+    Effect.gen(function*() {
+      for (const word of ["off", "OFF", "none", "None", "false", " False "]) {
+        assert.strictEqual((yield* loadWith({ env: { LLM_CONNECT_LEDGER: word } })).config.ledger, false, `env ${word}`)
+        assert.strictEqual((yield* loadWith({ flags: { "ledger.path": word } })).config.ledger, false, `flag ${word}`)
+        assert.strictEqual(
+          (yield* loadWith({ files: { "llm-connect.yaml": `ledger:\n  path: "${word}"\n` } })).config.ledger,
+          false,
+          `ledger.path ${word}`
+        )
+        assert.strictEqual(
+          (yield* loadWith({ files: { "llm-connect.yaml": `ledger: "${word}"\n` } })).config.ledger,
+          false,
+          `ledger: ${word}`
+        )
+      }
+      // The variable wins over a file's postgres URL, as any path does.
+      const overFile = yield* loadWith({
+        env: { LLM_CONNECT_LEDGER: "off" },
+        files: { "llm-connect.yaml": "ledger:\n  postgres:\n    url: postgres://u@127.0.0.1:1/db\n" }
+      })
+      assert.strictEqual(overFile.config.ledger, false)
+    }))
+
+  it.effect("any other value keeps its meaning: a path (also one that merely contains the words) or a URL", () =>
+    Effect.gen(function*() {
+      for (const location of ["offline.db", "./off", "none/usage.db", "postgres://u@127.0.0.1:1/db"]) {
+        assert.deepStrictEqual((yield* loadWith({ env: { LLM_CONNECT_LEDGER: location } })).config.ledger, { path: location })
+      }
+      assert.deepStrictEqual(
+        (yield* loadWith({ files: { "llm-connect.yaml": "ledger:\n  path: off.db\n" } })).config.ledger,
+        { path: "off.db" }
+      )
+    }))
+
+  it.effect("another word as the ledger key is refused, naming the accepted ones", () =>
+    Effect.gen(function*() {
+      const { message } = yield* failWith({ files: { "llm-connect.yaml": "ledger: disabled\n" } })
+      assert.include(message, "llm-connect.yaml line 1")
+      assert.include(message, "off, none or false")
+    }))
+})
+
 describe("LlmConnectConfig hardening: refused at load, with the setting and its source", () => {
   it.effect("--max-retries is capped at 10", () =>
     Effect.gen(function*() {

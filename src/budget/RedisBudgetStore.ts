@@ -32,7 +32,6 @@
  * @since 0.1.0
  */
 import { Duration, Effect, Fiber, HashMap, Layer, Schedule, Scope } from "effect"
-import { createClient } from "redis"
 import * as LlmError from "../LlmError.ts"
 import * as Money from "../pricing/Money.ts"
 import type * as Budget from "./Budget.ts"
@@ -151,6 +150,8 @@ export const make = (options: Options): Effect.Effect<RedisStore, never, Scope.S
     const failOpen = options.onStoreError === "allow"
     const chargeAbandoned = options.chargeAbandoned ?? "reserved"
     const unix = options.url.startsWith("unix://") ? options.url.slice("unix://".length) : undefined
+    // node-redis loads when a store connects, not with every program that could use one.
+    const { createClient } = yield* Effect.promise(() => import("redis"))
     const client = createClient({
       ...(unix !== undefined ? {} : { url: options.url }),
       socket: {

@@ -6,7 +6,10 @@
  *
  * @since 0.1.0
  */
-import { NodeChildProcessSpawner, NodeFileSystem, NodeHttpClient, NodePath } from "@effect/platform-node"
+import * as NodeChildProcessSpawner from "@effect/platform-node/NodeChildProcessSpawner"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as NodePath from "@effect/platform-node/NodePath"
 import { Layer } from "effect"
 import * as BuiltinProviders from "../providers/BuiltinProviders.ts"
 

@@ -123,6 +123,7 @@ interface CallFacts {
   readonly step: string | undefined
   readonly conversationId: string | undefined
   readonly agent: string | undefined
+  readonly keyName: string | undefined
   readonly promptChars: number
 }
 
@@ -168,6 +169,7 @@ const ledgerEntry = (
   entry.correlationId = facts.correlationId
   if (facts.conversationId !== undefined) entry.conversationId = facts.conversationId
   if (facts.agent !== undefined) entry.agent = facts.agent
+  if (facts.keyName !== undefined) entry.keyName = facts.keyName
   if (response?.requestId !== undefined) entry.requestId = response.requestId
   return entry
 }
@@ -340,6 +342,7 @@ export const wrap = (
       step,
       conversationId: metadata?.conversationId,
       agent: metadata?.tags?.agent,
+      keyName: fiber.getRef(CallContext.CurrentKey),
       promptChars: promptChars(request)
     }
     const forwarded: LlmRequest = metadata?.correlationId === correlationId && metadata.workflow === workflow &&

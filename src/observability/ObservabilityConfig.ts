@@ -5,6 +5,7 @@
  * ```yaml
  * ledger:
  *   path: .llm-connect/usage.db   # or LLM_CONNECT_LEDGER; `ledger: false` records no usage rows
+ *   # (so do `ledger: off`, and LLM_CONNECT_LEDGER / --ledger / path set to off, none or false)
  *   # or, shared by every process: postgres: { url: postgres://user:pass@host/db }
  *   # (LLM_CONNECT_LEDGER may hold such a URL too)
  * logging:
@@ -109,6 +110,44 @@ export const LedgerSetting = Schema.Union([
   LedgerSection
 ])
 
+const OFF_WORDS: ReadonlySet<string> = new Set(["off", "none", "false"])
+
+/**
+ * Whether a ledger location is one of the words that mean "no ledger": `off`, `none` or `false`,
+ * in any case, surrounding blanks ignored. `LLM_CONNECT_LEDGER=off` must not create a SQLite file
+ * named `off`; any other text keeps its meaning (a path or a URL).
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isLedgerOff = (location: string): boolean => OFF_WORDS.has(location.trim().toLowerCase())
+
+/**
+ * The `ledger` key as the file may write it: also one of the words {@link isLedgerOff} accepts
+ * (`ledger: off`), which the section resolves to `false`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const LedgerFileSetting = Schema.Union([
+  LedgerSetting,
+  Schema.String.check(Schema.isPattern(/^\s*(off|none|false)\s*$/i, { expected: "off, none or false" })).annotate({ description: "off, none or false (any case): record no usage rows, as `ledger: false`." })
+])
+
+/**
+ * The `ledger` key resolved: a word meaning "no ledger", as the key or as its `path` (from the
+ * file, `--ledger` or `LLM_CONNECT_LEDGER`), becomes `false`.
+ *
+ * @since 0.1.0
+ * @category conversions
+ */
+export const resolveLedger = (
+  ledger: typeof LedgerFileSetting.Type | undefined
+): typeof LedgerSetting.Type | undefined =>
+  typeof ledger === "string" || (typeof ledger === "object" && ledger.path !== undefined && isLedgerOff(ledger.path))
+    ? false
+    : ledger
+
 const levels = ["all", "trace", "debug", "info", "warn", "error", "fatal", "none"] as const
 
 /**
@@ -149,7 +188,7 @@ export const TracingSection = Schema.Struct({
 export const section = ConfigSection.make({
   name: "observability",
   fields: {
-    ledger: Schema.optionalKey(LedgerSetting),
+    ledger: Schema.optionalKey(LedgerFileSetting),
     logging: Schema.optionalKey(LoggingSection),
     tracing: Schema.optionalKey(TracingSection)
   },
@@ -166,6 +205,10 @@ export const section = ConfigSection.make({
     },
     "logging.level": { env: "LLM_CONNECT_LOG_LEVEL", kind: "string", example: "debug" },
     "logging.format": { env: "LLM_CONNECT_LOG_FORMAT", kind: "string", example: "json" }
+  },
+  finish: ({ ledger, ...rest }): Effect.Effect<Sections> => {
+    const resolved = resolveLedger(ledger)
+    return Effect.succeed({ ...rest, ...(resolved !== undefined ? { ledger: resolved } : {}) })
   }
 })
 

@@ -26,6 +26,7 @@ import * as BatchWriter from "../store/internal/batchWriter.ts"
 import * as Sqlite from "../store/internal/sqlite.ts"
 import * as SqlMigrations from "../store/SqlMigrations.ts"
 import * as SqlStore from "../store/SqlStore.ts"
+import * as ObservabilityConfig from "./ObservabilityConfig.ts"
 
 /**
  * One recorded call.
@@ -69,6 +70,8 @@ export interface Entry {
   readonly conversationId?: string | undefined
   /** The registered agent that made the call (`metadata.tags.agent`: `prompt --agent`, a delegation). */
   readonly agent?: string | undefined
+  /** The name of the virtual key serve made the call for (`CallContext.CurrentKey`; never the key). */
+  readonly keyName?: string | undefined
   readonly requestId?: string | undefined
 }
 
@@ -103,7 +106,7 @@ export interface Summary {
  * @since 0.1.0
  * @category models
  */
-export type GroupBy = "provider" | "model" | "workflow" | "step" | "outcome" | "conversation" | "agent"
+export type GroupBy = "provider" | "model" | "workflow" | "step" | "outcome" | "conversation" | "agent" | "key"
 
 /**
  * @since 0.1.0
@@ -137,7 +140,9 @@ export const summarize = (entries: ReadonlyArray<Entry>, by?: GroupBy | undefine
     { calls: number; errors: number; input: number; output: number; nanos: number; unpriced: number; latency: number }
   >()
   for (const entry of entries) {
-    const key = by === undefined ? "all" : ((by === "conversation" ? entry.conversationId : entry[by]) ?? "(none)")
+    const key = by === undefined
+      ? "all"
+      : ((by === "conversation" ? entry.conversationId : by === "key" ? entry.keyName : entry[by]) ?? "(none)")
     const group = groups.get(key) ?? { calls: 0, errors: 0, input: 0, output: 0, nanos: 0, unpriced: 0, latency: 0 }
     group.calls += 1
     if (entry.outcome !== "ok") group.errors += 1
@@ -267,6 +272,17 @@ export const migrations: SqlMigrations.Component = SqlMigrations.component("usag
         SqlMigrations.addColumns("usage", { agent: "text" }),
         sql`CREATE INDEX IF NOT EXISTS usage_agent ON usage (agent)`
       ))
+  },
+  {
+    // The virtual key's name a call of serve was made for, so `GET /v1/usage` shows a key its own
+    // usage. Older rows read NULL: made without a key.
+    id: 6,
+    name: "key_name",
+    up: Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      Effect.andThen(
+        SqlMigrations.addColumns("usage", { key_name: "text" }),
+        sql`CREATE INDEX IF NOT EXISTS usage_key_name ON usage (key_name)`
+      ))
   }
 ])
 
@@ -293,6 +309,7 @@ type Row = {
   readonly correlation_id: string | null
   readonly conversation_id: string | null
   readonly agent: string | null
+  readonly key_name: string | null
   readonly request_id: string | null
 }
 
@@ -318,6 +335,7 @@ const toRow = (entry: Entry): Row => ({
   correlation_id: entry.correlationId ?? null,
   conversation_id: entry.conversationId ?? null,
   agent: entry.agent ?? null,
+  key_name: entry.keyName ?? null,
   request_id: entry.requestId ?? null
 })
 
@@ -369,6 +387,8 @@ const fromRow = (raw: Row): Entry => {
     ...(row.conversation_id !== null && row.conversation_id !== undefined ? { conversationId: row.conversation_id } : {}),
     // Rows from before migration 5 have no agent column at all.
     ...(row.agent !== null && row.agent !== undefined ? { agent: row.agent } : {}),
+    // Rows from before migration 6 have no key_name column at all.
+    ...(row.key_name !== null && row.key_name !== undefined ? { keyName: row.key_name } : {}),
     ...(row.request_id !== null ? { requestId: row.request_id } : {})
   }
 }
@@ -471,11 +491,15 @@ export const layer = (options: { readonly path?: string | undefined } = {}): Lay
   options.path === undefined || options.path === "" ? layerMemory() : layerSqlite(options.path)
 
 /**
- * Reads the path from `LLM_CONNECT_LEDGER`: a SQLite ledger when set, else in memory.
+ * Reads the path from `LLM_CONNECT_LEDGER`: a SQLite (or PostgreSQL) ledger when set, else in
+ * memory; `off`, `none` or `false` (any case) also mean in memory (no file named `off`).
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerConfig: Layer.Layer<UsageLedger, LlmError.LlmError | Config.ConfigError> = Layer.unwrap(
-  Effect.map(Config.option(Config.String("LLM_CONNECT_LEDGER")), (path) => layer({ path: Option.getOrUndefined(path) }))
+  Effect.map(Config.option(Config.String("LLM_CONNECT_LEDGER")), (path) =>
+    layer({
+      path: Option.getOrUndefined(Option.filter(path, (location) => !ObservabilityConfig.isLedgerOff(location)))
+    }))
 )

@@ -7,7 +7,8 @@
  * - `execute`: params are the bridge request; the result is the bridge response.
  * - `generate`: the same params; the result is the whole `LlmResponse` (parts, usage, cost,
  *   finish reason, request id).
- * - `usage`: params `{ since?, by? }`; the result is `UsageReport.report`'s document.
+ * - `usage`: params `{ since?, by?, key? }`; the result is `UsageReport.report`'s document (a
+ *   non-admin key's own usage only).
  *
  * @since 0.1.0
  */
@@ -68,7 +69,8 @@ export const methods = (bridge: Bridge.Service): Readonly<Record<string, JsonRpc
     const query = Wire.isRecord(params) ? params : {}
     return UsageReport.report(bridge.ledger, {
       since: typeof query.since === "string" ? query.since : undefined,
-      by: typeof query.by === "string" ? query.by : undefined
+      by: typeof query.by === "string" ? query.by : undefined,
+      key: typeof query.key === "string" ? query.key : undefined
     }).pipe(Effect.mapError((failure): JsonRpc.MethodFailure => ({ _tag: "InvalidParams", failure })))
   }
 })

@@ -34,6 +34,7 @@ import { RateLimiter } from "effect/persistence"
 import * as BridgeContract from "../bridge/BridgeContract.ts"
 import * as BudgetStore from "../budget/BudgetStore.ts"
 import * as BudgetTracker from "../budget/BudgetTracker.ts"
+import * as CallContext from "../CallContext.ts"
 import * as LlmError from "../LlmError.ts"
 import * as Money from "../pricing/Money.ts"
 import type * as Server from "./Server.ts"
@@ -292,11 +293,17 @@ export const make = (keys: VirtualKeys.Service, options: Options = {}): Effect.E
         }
         inFlight.set(id, running + 1)
         yield* admit(info).pipe(Effect.tapError(() => Effect.sync(() => inFlight.set(id, (inFlight.get(id) ?? 1) - 1))))
+        // The key's name travels with the request's fiber (and a workflow run it starts): the
+        // ledger records it, and `GET /v1/usage` shows a key its own rows.
+        const withTracker = tracker === undefined ? undefined : BudgetTracker.withTracker(tracker)
+        const provide = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+          Effect.provideService(withTracker === undefined ? effect : withTracker(effect), CallContext.CurrentKey, info.name)
         return {
           name: info.name,
+          ...(info.admin === true ? { admin: true } : {}),
           release: release(info),
           charge: (tokens: number) => countTokens(info, tokens),
-          ...(tracker !== undefined ? { provide: BudgetTracker.withTracker(tracker) } : {})
+          provide
         } satisfies Server.Identity
       })
 

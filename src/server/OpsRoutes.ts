@@ -96,7 +96,8 @@ export const routes = (
         const query = new URL(request.url, "http://localhost").searchParams
         return yield* UsageReport.report(bridge.ledger, {
           since: query.get("since") ?? undefined,
-          by: query.get("by") ?? undefined
+          by: query.get("by") ?? undefined,
+          key: query.get("key") ?? undefined
         }).pipe(
           Effect.map((report) => Server.json(report)),
           Effect.catch((failure) => Effect.succeed(Server.failureResponse(failure)))

@@ -46,6 +46,9 @@ export const UsageReport = Schema.Struct({
   recording: Schema.Boolean,
   since: Schema.optionalKey(Schema.String),
   by: Schema.optionalKey(Schema.String),
+  key: Schema.optionalKey(Schema.String).annotate({
+    description: "The virtual key whose usage this is: the caller's own (a non-admin key), or the one asked for with key="
+  }),
   totals: Schema.Record(Schema.String, Schema.Unknown),
   groups: Schema.Array(Schema.Record(Schema.String, Schema.Unknown))
 }).annotate({ identifier: "UsageReport", description: "The usage ledger's sums, as `llm-connect usage --json` prints them." })
@@ -94,10 +97,13 @@ export class ServeGroup extends HttpApiGroup.make("serve").add(
   HttpApiEndpoint.get("usage", "/v1/usage", {
     query: {
       since: Schema.optionalKey(Schema.String).annotate({ description: "A window such as 1h, 30m or 24h" }),
-      by: Schema.optionalKey(Schema.Literals(["provider", "model", "workflow", "step", "outcome"]))
+      by: Schema.optionalKey(Schema.Literals(["provider", "model", "workflow", "step", "outcome", "conversation", "agent", "key"])),
+      key: Schema.optionalKey(Schema.String).annotate({
+        description: "Only this virtual key's usage (its name); a non-admin key sees only its own whatever it asks"
+      })
     },
     success: UsageReport,
-    error: failure(400, "A bad since or by")
+    error: [failure(400, "A bad since, by or key"), failure(403, "PermissionDenied: a non-admin key asked for another key's usage")]
   }).middleware(VirtualKey),
   HttpApiEndpoint.get("health", "/health", { success: Schema.Struct({ status: Schema.Literal("ok") }) }),
   HttpApiEndpoint.get("ready", "/ready", {

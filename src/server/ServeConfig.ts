@@ -19,6 +19,7 @@
  *     maxRetained: 1000     # finished runs kept in memory (oldest evicted first)
  *     retention: 1h         # a finished run is kept in memory this long
  *     journal: .llm-connect/runs  # where run journals are written (false: memory only)
+ *     retain: { runs: 1000, age: 168h }  # finished runs' journals kept on disk (false: all, forever)
  * ```
  *
  * Flags (`--host`, `--port`, `--workflows`) come over the file; the defaults are below. Virtual
@@ -128,6 +129,38 @@ export const DEFAULT_RUN_RETENTION_MS = 60 * 60_000
 export const DEFAULT_RUN_JOURNAL = ".llm-connect/runs"
 
 /**
+ * How many finished runs' journals are kept on disk unless `serve.runs.retain.runs` says otherwise.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_RETAINED_JOURNALS = 1000
+
+/**
+ * How long a finished run's journal is kept on disk unless `serve.runs.retain.age` says otherwise
+ * (7 days).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_JOURNAL_AGE_MS = 7 * 24 * 60 * 60_000
+
+/**
+ * The `serve.runs.retain` key: which run journals stay on disk.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const RetainFile = Schema.Struct({
+  runs: Schema.optionalKey(PositiveInt).annotate({
+    description: `The journals of the most recent finished runs kept (default ${DEFAULT_RETAINED_JOURNALS}); older ones are deleted.`
+  }),
+  age: Schema.optionalKey(DurationText.DurationString).annotate({
+    description: "A finished run's journal is deleted this long after the run ended (default 168h, 7 days)."
+  })
+}).annotate({ identifier: "ServeRunsRetain" })
+
+/**
  * The `serve.runs` key: bounds on workflow runs and where their journals go.
  *
  * @since 0.1.0
@@ -145,6 +178,10 @@ export const RunsFile = Schema.Struct({
   }),
   journal: Schema.optionalKey(Schema.Union([Schema.String.check(Schema.isNonEmpty()), Schema.Literal(false)])).annotate({
     description: `The folder of run journals (default ${DEFAULT_RUN_JOURNAL}); false keeps runs in memory only.`
+  }),
+  retain: Schema.optionalKey(Schema.Union([Schema.Literal(false), RetainFile])).annotate({
+    description: "Which journals stay on disk: the last `runs` finished runs, each for `age` (defaults 1000 and 168h), " +
+      "applied at start and after each run ends; a run in flight is never deleted. false keeps them all."
   })
 }).annotate({ identifier: "ServeRunsConfig", description: "Bounds on the workflow runs of llm-connect serve." })
 
@@ -209,6 +246,20 @@ export interface RunSettings {
   readonly retentionMs: number
   /** The journal folder, or `false` (memory only). */
   readonly journal: string | false
+  /** Which finished runs' journals stay on disk, or `false` (all of them). */
+  readonly retain: RetainSettings | false
+}
+
+/**
+ * The resolved `serve.runs.retain` settings: a finished run's journal is deleted once it is not
+ * among the last `runs` finished, or `ageMs` after it ended.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RetainSettings {
+  readonly runs: number
+  readonly ageMs: number
 }
 
 /**
@@ -225,6 +276,10 @@ export const section = ConfigSection.make({
       const requestTimeoutMs = yield* ConfigSection.millis(finishing, "serve.requestTimeout", serve?.requestTimeout, { positive: true })
       const drainTimeoutMs = yield* ConfigSection.millis(finishing, "serve.drainTimeout", serve?.drainTimeout, { positive: false })
       const retentionMs = yield* ConfigSection.millis(finishing, "serve.runs.retention", serve?.runs?.retention, { positive: true })
+      const retain = serve?.runs?.retain
+      const ageMs = retain === false || retain === undefined
+        ? undefined
+        : yield* ConfigSection.millis(finishing, "serve.runs.retain.age", retain.age, { positive: true })
       const settings: ServeSettings = {
         host: serve?.host,
         port: serve?.port,
@@ -237,7 +292,10 @@ export const section = ConfigSection.make({
           maxInFlight: serve?.runs?.maxInFlight ?? DEFAULT_MAX_RUNS_IN_FLIGHT,
           maxRetained: serve?.runs?.maxRetained ?? DEFAULT_MAX_RETAINED_RUNS,
           retentionMs: retentionMs ?? DEFAULT_RUN_RETENTION_MS,
-          journal: serve?.runs?.journal ?? DEFAULT_RUN_JOURNAL
+          journal: serve?.runs?.journal ?? DEFAULT_RUN_JOURNAL,
+          retain: retain === false
+            ? false
+            : { runs: retain?.runs ?? DEFAULT_RETAINED_JOURNALS, ageMs: ageMs ?? DEFAULT_JOURNAL_AGE_MS }
         }
       }
       return { serve: settings }

@@ -47,6 +47,8 @@ import * as HttpErrors from "./HttpErrors.ts"
  */
 export interface Identity {
   readonly name: string
+  /** An admin key: sees every key's usage (`GET /v1/usage`). */
+  readonly admin?: boolean | undefined
   /** Wraps the route's handler (a virtual key's budget: sets it as the request's parent budget). */
   readonly provide?: (<A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>) | undefined
   /** Runs once after the response is sent, with the request's record (a key's tpm and concurrency). */

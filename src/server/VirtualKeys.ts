@@ -86,6 +86,8 @@ export interface KeyInfo {
   readonly name: string
   readonly createdAt: number
   readonly limits: Limits
+  /** An admin key (`keys create --admin`) sees every key's usage on `GET /v1/usage`; others only their own. */
+  readonly admin?: boolean | undefined
 }
 
 /**
@@ -95,8 +97,8 @@ export interface KeyInfo {
  * @category models
  */
 export interface Service {
-  /** Makes a key; the key itself is returned once and never stored. Fails when the name is taken. */
-  readonly create: (name: string, limits: Limits) => Effect.Effect<{ readonly key: Redacted.Redacted<string>; readonly info: KeyInfo }, LlmError.LlmError>
+  /** Makes a key (an admin one with `{ admin: true }`); the key itself is returned once and never stored. Fails when the name is taken. */
+  readonly create: (name: string, limits: Limits, options?: { readonly admin?: boolean | undefined }) => Effect.Effect<{ readonly key: Redacted.Redacted<string>; readonly info: KeyInfo }, LlmError.LlmError>
   readonly list: Effect.Effect<ReadonlyArray<KeyInfo>, LlmError.LlmError>
   /** Removes a key; `false` when no key has that name. */
   readonly revoke: (name: string) => Effect.Effect<boolean, LlmError.LlmError>
@@ -152,6 +154,12 @@ export const migrations: SqlMigrations.Component = SqlMigrations.component("virt
         PRIMARY KEY (name, created_at, period)
       )`
     })
+  },
+  {
+    // Admin keys: they see every key's usage (`GET /v1/usage`). Older keys read NULL: not admin.
+    id: 3,
+    name: "admin",
+    up: SqlMigrations.addColumns(TABLE, { admin: "int64" })
   }
 ])
 
@@ -210,6 +218,7 @@ interface Row {
   readonly rpm: number | null
   readonly tpm: number | null
   readonly max_concurrent: number | null
+  readonly admin: number | bigint | null
 }
 
 interface TotalsRow {
@@ -230,7 +239,7 @@ const infoOf = (row: Row): KeyInfo => {
     ...(row.tpm !== null ? { tpm: row.tpm } : {}),
     ...(row.max_concurrent !== null ? { maxConcurrent: row.max_concurrent } : {})
   }
-  return { name: row.name, createdAt: Number(row.created_at), limits }
+  return { name: row.name, createdAt: Number(row.created_at), limits, ...(Number(row.admin ?? 0) === 1 ? { admin: true } : {}) }
 }
 
 /**
@@ -249,7 +258,7 @@ export const make = (store: SqlStore.Service): Effect.Effect<Service, LlmError.L
         "ledger.path",
         "check that the ledger file is writable (--ledger, LLM_CONNECT_LEDGER or ledger.path)"
       )
-    const columns = sql`name, created_at, max_tokens, max_cost_usd, per, rpm, tpm, max_concurrent`
+    const columns = sql`name, created_at, max_tokens, max_cost_usd, per, rpm, tpm, max_concurrent, admin`
     const list = sql<Row>`SELECT ${columns} FROM ${sql(TABLE)} ORDER BY name`.pipe(
       Effect.map((rows) => rows.map(infoOf)),
       Effect.mapError(failed("list the keys"))
@@ -257,7 +266,7 @@ export const make = (store: SqlStore.Service): Effect.Effect<Service, LlmError.L
     const find = (name: string) =>
       sql<Row>`SELECT ${columns} FROM ${sql(TABLE)} WHERE name = ${name}`.pipe(Effect.mapError(failed("read the keys")))
     return {
-      create: (name, limits) =>
+      create: (name, limits, options) =>
         Effect.gen(function*() {
           yield* validate(name, limits)
           if ((yield* find(name)).length > 0) {
@@ -265,12 +274,13 @@ export const make = (store: SqlStore.Service): Effect.Effect<Service, LlmError.L
           }
           const key = generate()
           const createdAt = Date.now()
-          yield* sql`INSERT INTO ${sql(TABLE)} (name, hash, created_at, max_tokens, max_cost_usd, per, rpm, tpm, max_concurrent)
+          const admin = options?.admin === true
+          yield* sql`INSERT INTO ${sql(TABLE)} (name, hash, created_at, max_tokens, max_cost_usd, per, rpm, tpm, max_concurrent, admin)
             VALUES (${name}, ${hash(Redacted.value(key))}, ${createdAt}, ${limits.maxTokens ?? null}, ${limits.maxCostUsd ?? null},
-              ${limits.per}, ${limits.rpm ?? null}, ${limits.tpm ?? null}, ${limits.maxConcurrent ?? null})`.pipe(
+              ${limits.per}, ${limits.rpm ?? null}, ${limits.tpm ?? null}, ${limits.maxConcurrent ?? null}, ${admin ? 1 : null})`.pipe(
             Effect.mapError(failed("store the key"))
           )
-          return { key, info: { name, createdAt, limits } }
+          return { key, info: { name, createdAt, limits, ...(admin ? { admin: true } : {}) } }
         }),
       list,
       revoke: (name) =>

@@ -41,7 +41,8 @@ export const RunError = Schema.Struct({
   errorType: Schema.String.annotate({
     description: "The failed step's LlmError reason (RateLimited, BudgetExceeded, Timeout...), Cancelled, or Interrupted."
   }),
-  step: Schema.optionalKey(Schema.String).annotate({ description: "The step that failed." })
+  step: Schema.optionalKey(Schema.String).annotate({ description: "The step that failed." }),
+  attempt: Schema.optionalKey(Schema.Int).annotate({ description: "The attempt of that step that failed last (1 when it was not retried)." })
 }).annotate({ identifier: "WorkflowRunError" })
 
 /**
@@ -66,7 +67,7 @@ export const RunDocument = Schema.Struct({
   durationMs: Schema.optionalKey(Schema.Number),
   stepsDone: Schema.Array(Schema.String).annotate({ description: "The ids of the steps that completed, in the workflow's order." }),
   steps: Schema.Array(RunState.StepSnapshot).annotate({
-    description: "Each step's state, attempts, times, output and usage (a run read back from its journal lists its finished steps)."
+    description: "Each step's state, attempts, times, output and usage (a run read back from its journal lists its finished steps and the step that failed)."
   }),
   outputs: Schema.Record(Schema.String, Schema.Unknown).annotate({ description: "The outputs of the completed steps, by step id." }),
   usage: Usage.Usage,
@@ -184,7 +185,7 @@ export const errorOf = (error: WorkflowError.WorkflowError): RunError => {
   const message = Redaction.scrubText(error.message)
   switch (reason._tag) {
     case "StepFailed":
-      return { error: message, errorType: reason.cause.reason._tag, step: reason.step }
+      return { error: message, errorType: reason.cause.reason._tag, step: reason.step, attempt: reason.attempt }
     case "Cancelled":
       return { error: message, errorType: "Cancelled" }
     default:
@@ -204,7 +205,7 @@ export const storedDocument = (runId: string, entries: ReadonlyArray<Journal.Ent
   if (start === undefined || start.type !== "start") return undefined
   const steps: Array<RunState.StepSnapshot> = []
   let usage = Usage.empty
-  let end: { readonly state: string; readonly at: number } | undefined
+  let end: Journal.Entry & { readonly type: "end" } | undefined
   for (const entry of entries) {
     if (entry.type === "step") {
       steps.push({
@@ -226,9 +227,25 @@ export const storedDocument = (runId: string, entries: ReadonlyArray<Journal.Ent
     ? { error: "the server stopped before this run ended (its journal has no end entry); start it again", errorType: "Interrupted" }
     : status === "cancelled"
     ? { error: `run ${runId} was cancelled`, errorType: "Cancelled" }
+    : status === "failed" && end.error !== undefined
+    ? { error: end.error.message, errorType: end.error.errorType, step: end.error.step, attempt: end.error.attempt }
     : status === "failed"
-    ? { error: `run ${runId} failed (read back from its journal: the failed step's error is not journaled)`, errorType: "StepFailed" }
+    ? { error: `run ${runId} failed (its journal, written by an older llm-connect, does not say which step)`, errorType: "StepFailed" }
     : undefined
+  const failedStep = end?.error
+  if (status === "failed" && failedStep !== undefined) {
+    steps.push({
+      id: failedStep.step,
+      state: "failed",
+      attempts: failedStep.attempt,
+      ...(failedStep.startedAt !== undefined ? { startedAt: failedStep.startedAt } : {}),
+      ...(failedStep.finishedAt !== undefined ? { finishedAt: failedStep.finishedAt } : {}),
+      ...(failedStep.startedAt !== undefined && failedStep.finishedAt !== undefined
+        ? { durationMs: failedStep.finishedAt - failedStep.startedAt }
+        : {}),
+      error: failedStep.message
+    })
+  }
   const run: RunDocument = {
     runId,
     workflow: start.workflow,
@@ -236,9 +253,9 @@ export const storedDocument = (runId: string, entries: ReadonlyArray<Journal.Ent
     createdAt: start.at,
     startedAt: start.at,
     ...(end !== undefined ? { finishedAt: end.at, durationMs: end.at - start.at } : {}),
-    stepsDone: steps.map((step) => step.id),
+    stepsDone: steps.filter((step) => step.state === "completed").map((step) => step.id),
     steps,
-    outputs: Object.fromEntries(steps.map((step) => [step.id, step.output])),
+    outputs: Object.fromEntries(steps.filter((step) => step.state === "completed").map((step) => [step.id, step.output])),
     usage,
     ...(error !== undefined ? { error } : {}),
     stored: true

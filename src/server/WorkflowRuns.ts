@@ -20,6 +20,9 @@
  * - **Bounds.** At most `serve.runs.maxInFlight` runs at once (one more: 503 + `retry-after`);
  *   finished runs are kept in memory up to `serve.runs.maxRetained` (oldest evicted first) and
  *   for `serve.runs.retention`.
+ * - **Journal retention.** Journals on disk are deleted past `serve.runs.retain` (the last
+ *   1,000 finished runs, each for 7 days, by default), at start and as each run ends; a run in
+ *   flight is never deleted (`internal/runRetention.ts`).
  * - **Journal and restarts.** Every run is journaled (`Journal`, the file journal of
  *   `llm-connect run` under `serve.runs.journal` unless it is `false`). A run no longer in memory
  *   (evicted, or from before a restart) is read back from its journal: its finished steps,
@@ -52,6 +55,7 @@ import * as WorkflowHooks from "../workflow/WorkflowHooks.ts"
 import * as WorkflowValidation from "../workflow/WorkflowValidation.ts"
 import * as WorkflowYaml from "../workflow/WorkflowYaml.ts"
 import * as HttpErrors from "./HttpErrors.ts"
+import * as RunRetention from "./internal/runRetention.ts"
 import * as Document from "./WorkflowRunDocument.ts"
 import type * as ServeConfig from "./ServeConfig.ts"
 
@@ -216,6 +220,11 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
     const { bridge, settings, workflows } = options
     const registryScope = yield* Scope.Scope
     const journal = options.journal ?? (settings.journal === false ? yield* Journal.makeMemory : yield* Journal.makeFile(settings.journal))
+    // Journals on disk are pruned (serve.runs.retain) at start and as runs end; only this
+    // registry's own file journal, never one it was given.
+    const retention = options.journal === undefined && settings.journal !== false && settings.retain !== false
+      ? yield* RunRetention.make(settings.journal, settings.retain)
+      : undefined
     const runs = new Map<string, Entry>()
     // Finished runs in the order they finished: the front is evicted first.
     const finishedOrder: Array<string> = []
@@ -273,6 +282,7 @@ export const make = (options: Options): Effect.Effect<Service, never, Scope.Scop
         if (entry.charge !== undefined) yield* entry.charge(run.usage.totalTokens)
         finishedOrder.push(entry.runId)
         sweep(now)
+        if (retention !== undefined) yield* retention.finished(entry.runId, run.finishedAt ?? now)
         yield* Scope.close(entry.scope, Exit.void)
         yield* Deferred.succeed(entry.done, run)
         return run

@@ -60,7 +60,31 @@ export const StepEntry = Schema.Struct({
 })
 
 /**
- * The end of a run.
+ * Why a run failed, as its end entry keeps it: the failed step, the attempt, its error's reason
+ * (`RateLimited`, `BudgetExceeded`, `Timeout`...) and the message (scrubbed of keys; never a
+ * prompt), so a run read back after a restart says why it failed.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const EndError = Schema.Struct({
+  step: Schema.String,
+  attempt: Schema.Int,
+  errorType: Schema.String,
+  message: Schema.String,
+  startedAt: Schema.optionalKey(Schema.Number),
+  finishedAt: Schema.optionalKey(Schema.Number)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type EndError = typeof EndError.Type
+
+/**
+ * The end of a run (with the failed step's error when a step failed; journals written before
+ * it have none).
  *
  * @since 0.1.0
  * @category schemas
@@ -68,7 +92,8 @@ export const StepEntry = Schema.Struct({
 export const EndEntry = Schema.Struct({
   type: Schema.Literal("end"),
   state: Schema.String,
-  at: Schema.Number
+  at: Schema.Number,
+  error: Schema.optionalKey(EndError)
 })
 
 /**

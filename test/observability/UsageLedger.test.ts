@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Logger } from "effect"
-import { mkdtempSync, rmSync } from "node:fs"
+import { ConfigProvider, Effect, Layer, Logger } from "effect"
+import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { DatabaseSync } from "node:sqlite"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -43,11 +43,12 @@ ALTER TABLE usage ADD COLUMN cost_nanos INTEGER; ALTER TABLE usage ADD COLUMN pr
 ALTER TABLE usage ADD COLUMN requested_model TEXT; ALTER TABLE usage ADD COLUMN attempts INTEGER;
 ALTER TABLE usage ADD COLUMN abandoned_attempts INTEGER;`
 
-/** The table after migrations 3 (issue 14: calls the caller cancelled), 4 (issue 15: the conversation id) and 5 (issue 18: the agent). */
+/** The table after migrations 3 (issue 14: calls the caller cancelled), 4 (issue 15: the conversation id), 5 (issue 18: the agent) and 6 (the virtual key's name). */
 const CURRENT_DDL = `${MIGRATION_2_DDL}
 ALTER TABLE usage ADD COLUMN cancelled INTEGER;
 ALTER TABLE usage ADD COLUMN conversation_id TEXT;
-ALTER TABLE usage ADD COLUMN agent TEXT;`
+ALTER TABLE usage ADD COLUMN agent TEXT;
+ALTER TABLE usage ADD COLUMN key_name TEXT;`
 
 /** Reads the file with node:sqlite directly, outside the code under test. */
 const query = (path: string, text: string) => {
@@ -87,6 +88,22 @@ describe("UsageLedger", () => {
       for (const time of [1, 2, 3]) yield* ledger.record(entry({ time }))
       expect((yield* ledger.entries()).map((e) => e.time)).toEqual([2, 3])
       expect((yield* ledger.entries({ since: 3 })).map((e) => e.time)).toEqual([3])
+    }))
+
+  it.live("layerConfig: LLM_CONNECT_LEDGER=off, none or false is an in-memory ledger, never a file named after the word", () =>
+    Effect.gen(function*() {
+      for (const word of ["off", "None", "FALSE"]) {
+        const entries = yield* Effect.gen(function*() {
+          const ledger = yield* UsageLedger.UsageLedger
+          yield* ledger.record(entry({ time: 7 }))
+          return yield* ledger.entries()
+        }).pipe(
+          Effect.provide(UsageLedger.layerConfig),
+          Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ LLM_CONNECT_LEDGER: word })))
+        )
+        expect(entries.map((e) => e.time)).toEqual([7])
+        expect(existsSync(join(process.cwd(), word))).toBe(false)
+      }
     }))
 
   it.live("SQLite: entries survive across runs (two separate opens of the same file)", () =>
@@ -225,7 +242,8 @@ describe("UsageLedger", () => {
           { component: "usage-ledger", id: 2, name: "cost_nanos_priced_attempts" },
           { component: "usage-ledger", id: 3, name: "cancelled" },
           { component: "usage-ledger", id: 4, name: "conversation_id" },
-          { component: "usage-ledger", id: 5, name: "agent" }
+          { component: "usage-ledger", id: 5, name: "agent" },
+          { component: "usage-ledger", id: 6, name: "key_name" }
         ])
         // migration 2 filled the exact cost of the legacy row
         expect(query(path, "SELECT cost_nanos FROM usage WHERE time = 1000")).toEqual([{ cost_nanos: 250_000_000 }])
@@ -256,7 +274,7 @@ describe("UsageLedger", () => {
           ["(none)", 1, 15],
           ["conv-b", 1, 15]
         ])
-        expect(query(path, `SELECT id FROM ${SqlMigrations.TABLE} ORDER BY id`)).toEqual([{ id: 1 }, { id: 2 }, { id: 3 }, { id: 4 }, { id: 5 }])
+        expect(query(path, `SELECT id FROM ${SqlMigrations.TABLE} ORDER BY id`)).toEqual([{ id: 1 }, { id: 2 }, { id: 3 }, { id: 4 }, { id: 5 }, { id: 6 }])
       })
     ))
 
@@ -317,12 +335,12 @@ describe("UsageLedger", () => {
         const path = join(dir, "usage.db")
         yield* Effect.scoped(Effect.flatMap(UsageLedger.makeSqlite(path), (ledger) => ledger.record(entry({}))))
         const db = new DatabaseSync(path)
-        db.exec(`INSERT INTO ${SqlMigrations.TABLE} VALUES ('usage-ledger', 6, 'add_tenant', 0)`)
+        db.exec(`INSERT INTO ${SqlMigrations.TABLE} VALUES ('usage-ledger', 7, 'add_tenant', 0)`)
         db.close()
         const error = yield* Effect.flip(Effect.scoped(UsageLedger.makeSqlite(path)))
         expect(error.reason._tag).toBe("Configuration")
         expect(error.message).toContain(`the usage ledger at ${path} was written by a newer llm-connect`)
-        expect(error.message).toContain("migration 6 (add_tenant)")
+        expect(error.message).toContain("migration 7 (add_tenant)")
         expect(error.message).toContain("ledger.path")
         expect(query(path, "SELECT COUNT(*) AS n FROM usage")).toEqual([{ n: 1 }])
       })
@@ -390,7 +408,8 @@ await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
           { component: "usage-ledger", id: 2 },
           { component: "usage-ledger", id: 3 },
           { component: "usage-ledger", id: 4 },
-          { component: "usage-ledger", id: 5 }
+          { component: "usage-ledger", id: 5 },
+          { component: "usage-ledger", id: 6 }
         ])
       })
     ), { timeout: 60_000 })
@@ -417,6 +436,7 @@ await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
           { component: "usage-ledger", id: 3 },
           { component: "usage-ledger", id: 4 },
           { component: "usage-ledger", id: 5 },
+          { component: "usage-ledger", id: 6 },
           { component: "virtual-keys", id: 1 }
         ])
         expect(query(path, "SELECT COUNT(*) AS n FROM usage")).toEqual([{ n: 1 }])

@@ -9,7 +9,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { NodeServices } from "@effect/platform-node"
 import { Deferred, Effect, FileSystem, Redacted } from "effect"
-import { mkdirSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as LlmConnectConfig from "../../src/LlmConnectConfig.ts"
 import * as NodeServe from "../../src/node/NodeServe.ts"
@@ -34,7 +35,10 @@ steps:
 `
 
 // A config file with a workflows folder (and journal, ledger) in the test's directory.
-const config = (options: { readonly runs?: string; readonly files?: Record<string, string>; readonly ledger?: boolean } = {}) => (dir: string) => {
+const config = (
+  options: { readonly runs?: string; readonly files?: Record<string, string>; readonly ledger?: boolean; readonly journal?: string } = {}
+) =>
+(dir: string) => {
   const folder = join(dir, "workflows")
   mkdirSync(folder, { recursive: true })
   for (const [name, text] of Object.entries(options.files ?? { "pair.yaml": PAIR })) writeFileSync(join(folder, name), text)
@@ -45,7 +49,7 @@ const config = (options: { readonly runs?: string; readonly files?: Record<strin
     "serve:",
     `  workflows: ${folder}`,
     "  runs:",
-    `    journal: ${join(dir, "runs")}`,
+    `    journal: ${options.journal ?? join(dir, "runs")}`,
     ...(options.runs !== undefined ? [`    ${options.runs}`] : []),
     ""
   ].join("\n")
@@ -414,6 +418,164 @@ describe("keys, retention, drain", () => {
         assert.strictEqual(late.status, 503)
         assert.include((late.json as { error: string }).error, "shutting down")
       }))
+  })
+})
+
+const withJournalDir = <A, E, R>(body: (journal: string) => Effect.Effect<A, E, R>) =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => mkdtempSync(join(tmpdir(), "llmc-journals-"))),
+    body,
+    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+  )
+
+const journalIds = (journal: string): ReadonlyArray<string> =>
+  readdirSync(journal).filter((name) => name.endsWith(".jsonl")).map((name) => name.slice(0, -".jsonl".length)).sort()
+
+describe("a failed run's error, from memory and from its journal", () => {
+  it.live("GET /v1/runs/{id} names the failed step, its attempt and typed error; the same after eviction and after a restart", () => {
+    const fake = steered()
+    const budget = { totalTokens: 20, defaultMaxTokens: 4 }
+    return withJournalDir((journal) =>
+      Effect.gen(function*() {
+        const live = yield* withServe({ providers: [fake.provider], yaml: config({ journal, runs: "maxRetained: 1" }) }, ({ url }) =>
+          Effect.gen(function*() {
+            const failed = asRun((yield* post(`${url}/v1/workflows/pair/runs?wait=10s`, { input: { topic: "secret-topic" }, budget })).json)
+            assert.strictEqual(failed.status, "failed")
+            assert.deepStrictEqual(
+              { step: failed.error?.step, attempt: failed.error?.attempt, errorType: failed.error?.errorType },
+              { step: "second", attempt: 1, errorType: "BudgetExceeded" }
+            )
+            // Evicted by the next run: read back from its journal, with the same error.
+            yield* post(`${url}/v1/workflows/pair/runs?wait=10s`, { input: { topic: "b" } })
+            const stored = asRun((yield* request(`${url}/v1/runs/${failed.runId}`)).json)
+            assert.strictEqual(stored.stored, true)
+            assert.deepStrictEqual(stored.error, failed.error)
+            return failed
+          }))
+        // A new server over the same journal folder (a restart).
+        yield* withServe({ providers: [fake.provider], yaml: config({ journal }) }, ({ url }) =>
+          Effect.gen(function*() {
+            const reply = yield* request(`${url}/v1/runs/${live.runId}`)
+            assert.strictEqual(reply.status, 200)
+            const stored = asRun(reply.json)
+            assert.strictEqual(stored.stored, true)
+            assert.strictEqual(stored.status, "failed")
+            assert.deepStrictEqual(stored.error, live.error)
+            assert.include(stored.error?.error ?? "", "second")
+            assert.notInclude(reply.text, "secret-topic")
+            assert.deepStrictEqual(stored.stepsDone, ["first"])
+            assert.deepStrictEqual(Object.keys(stored.outputs), ["first"])
+            const failedStep = stored.steps.find((step) => step.id === "second")
+            assert.strictEqual(failedStep?.state, "failed")
+            assert.strictEqual(failedStep?.attempts, 1)
+            assert.strictEqual(failedStep?.error, live.error?.error)
+            const events = yield* request(`${url}/v1/runs/${live.runId}/events`)
+            assert.include(events.text, "BudgetExceeded")
+          }))
+      })
+    )
+  })
+})
+
+describe("serve.runs.retain: journals on disk", () => {
+  it.live("keeps the last N finished runs' journals; an older run is then 404", () => {
+    const fake = steered()
+    return withJournalDir((journal) =>
+      withServe({ providers: [fake.provider], yaml: config({ journal, runs: "retain: { runs: 2 }\n    maxRetained: 1" }) }, ({ url }) =>
+        Effect.gen(function*() {
+          const ids: Array<string> = []
+          for (const topic of ["a", "b", "c", "d"]) {
+            ids.push(asRun((yield* post(`${url}/v1/workflows/pair/runs?wait=10s`, { input: { topic } })).json).runId)
+          }
+          assert.deepStrictEqual(journalIds(journal), [...ids.slice(2)].sort())
+          assert.strictEqual((yield* request(`${url}/v1/runs/${ids[0]}`)).status, 404)
+          assert.strictEqual(asRun((yield* request(`${url}/v1/runs/${ids[2]}`)).json).stored, true)
+        }))
+    )
+  })
+
+  it.live("at start: deletes journals past the age or the count, keeps the rest and other files", () =>
+    withJournalDir((journal) =>
+      Effect.gen(function*() {
+        const now = Date.now()
+        const day = 24 * 60 * 60_000
+        const write = (runId: string, lines: ReadonlyArray<object>) =>
+          writeFileSync(join(journal, `${runId}.jsonl`), lines.map((line) => `${JSON.stringify(line)}\n`).join(""))
+        const start = (runId: string, at: number) => ({
+          type: "start",
+          runId,
+          workflow: "pair",
+          input: {},
+          settings: { via: "serve", owner: "anonymous" },
+          at
+        })
+        // Ended 8 days ago: past the default 7d.
+        write("20260101-old000", [start("20260101-old000", now - 8 * day), { type: "end", state: "completed", at: now - 8 * day }])
+        // Ended an hour ago: kept.
+        write("20260101-new000", [start("20260101-new000", now - 3_600_000), { type: "end", state: "completed", at: now - 3_600_000 }])
+        // No end entry (stopped with its process), last written 8 days ago: deleted by age.
+        write("20260101-stale0", [start("20260101-stale0", now - 8 * day)])
+        utimesSync(join(journal, "20260101-stale0.jsonl"), (now - 8 * day) / 1000, (now - 8 * day) / 1000)
+        // No end entry, written just now (perhaps in flight on another replica): kept.
+        write("20260101-fresh0", [start("20260101-fresh0", now)])
+        writeFileSync(join(journal, "notes.txt"), "not a journal")
+        const fake = steered()
+        yield* withServe({ providers: [fake.provider], yaml: config({ journal }) }, ({ url }) =>
+          Effect.gen(function*() {
+            assert.deepStrictEqual(journalIds(journal), ["20260101-fresh0", "20260101-new000"])
+            assert.isTrue(existsSync(join(journal, "notes.txt")))
+            assert.strictEqual(asRun((yield* request(`${url}/v1/runs/20260101-new000`)).json).status, "succeeded")
+          }))
+        // A count of 1 at start keeps the most recent finished one (and the unfinished one).
+        write("20260101-newer0", [start("20260101-newer0", now - 60_000), { type: "end", state: "completed", at: now - 60_000 }])
+        yield* withServe({ providers: [fake.provider], yaml: config({ journal, runs: "retain: { runs: 1, age: 720h }" }) }, () =>
+          Effect.sync(() => assert.deepStrictEqual(journalIds(journal), ["20260101-fresh0", "20260101-newer0"])))
+      })
+    ))
+
+  it.live("a run in flight is never deleted, however many runs end meanwhile; retain: false keeps every journal", () => {
+    const base = steered()
+    return withJournalDir((journal) =>
+      Effect.gen(function*() {
+        // Only the run about "held" waits at the gate; the others answer at once.
+        const gate = yield* Deferred.make<void>()
+        const heldStarted = yield* Deferred.make<void>()
+        const provider: ProviderRegistry.Provider = {
+          ...base.provider,
+          make: (settings) =>
+            Effect.map(base.provider.make(settings), (model) => ({
+              ...model,
+              generate: (call) =>
+                JSON.stringify(call.messages).includes("held")
+                  ? Deferred.succeed(heldStarted, undefined).pipe(Effect.andThen(Deferred.await(gate)), Effect.andThen(model.generate(call)))
+                  : model.generate(call)
+            }))
+        }
+        yield* withServe({ providers: [provider], yaml: config({ journal, runs: "retain: { runs: 1 }" }) }, ({ running, url }) =>
+          Effect.gen(function*() {
+            const held = asRun((yield* post(`${url}/v1/workflows/pair/runs`, { input: { topic: "held" } })).json)
+            yield* Deferred.await(heldStarted)
+            assert.deepStrictEqual(journalIds(journal), [held.runId])
+            const ended: Array<string> = []
+            for (const topic of ["a", "b", "c"]) {
+              ended.push(asRun((yield* post(`${url}/v1/workflows/pair/runs?wait=10s`, { input: { topic } })).json).runId)
+            }
+            assert.deepStrictEqual(journalIds(journal), [held.runId, ended[2]!].sort())
+            yield* Deferred.succeed(gate, undefined)
+            // Awaits the run's end as ?wait does (after its journal's retention was applied).
+            const done = yield* Effect.orDie(running.runs.wait(held.runId, "anonymous", 10_000))
+            assert.isTrue(done.done)
+            assert.strictEqual(done.run.status, "succeeded")
+            // It ended last: it is now the one kept.
+            assert.deepStrictEqual(journalIds(journal), [held.runId])
+          }))
+        yield* withServe({ providers: [base.provider], yaml: config({ journal, runs: "retain: false" }) }, ({ url }) =>
+          Effect.gen(function*() {
+            for (const topic of ["x", "y"]) yield* post(`${url}/v1/workflows/pair/runs?wait=10s`, { input: { topic } })
+            assert.strictEqual(journalIds(journal).length, 3)
+          }))
+      })
+    )
   })
 })
 

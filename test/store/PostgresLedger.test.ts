@@ -57,7 +57,7 @@ describe.runIf(postgresAvailable)("usage ledger on PostgreSQL", () => {
       // Exact cost in nano-USD, beyond PostgreSQL's 32-bit INTEGER.
       expect(pg.psql("roundtrip", "SELECT cost_nanos FROM usage ORDER BY seq")).toBe("12345678901\n1")
       expect(pg.psql("roundtrip", "SELECT component || ':' || id || ':' || name FROM llm_connect_migrations ORDER BY id"))
-        .toBe("usage-ledger:1:create_usage\nusage-ledger:2:cost_nanos_priced_attempts\nusage-ledger:3:cancelled\nusage-ledger:4:conversation_id\nusage-ledger:5:agent")
+        .toBe("usage-ledger:1:create_usage\nusage-ledger:2:cost_nanos_priced_attempts\nusage-ledger:3:cancelled\nusage-ledger:4:conversation_id\nusage-ledger:5:agent\nusage-ledger:6:key_name")
     }))
 
   it.live("rows that cannot be written before the close window ends are logged as lost, with their count", () =>

@@ -15,7 +15,6 @@
 import { Effect, Layer, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as AgentModels from "../../federation/AgentModels.ts"
-import * as Delegation from "../../federation/Delegation.ts"
 import * as Stack from "../../Stack.ts"
 import * as CliConfig from "../CliConfig.ts"
 import * as BudgetFlags from "../flags/BudgetFlags.ts"
@@ -55,6 +54,8 @@ export const command = Command.make(
     json: OutputFlags.json
   },
   Effect.fn("cli.delegate")(function*(input) {
+    // The delegation engine (and the agent loop it runs) loads when the command runs.
+    const Delegation = yield* Effect.promise(() => import("../../federation/Delegation.ts"))
     yield* Effect.scoped(Effect.gen(function*() {
       const resolved = yield* CliConfig.load({
         flags: ConfigFlags.overrides(input.mock, input.budget, input.resilience, ObservabilityFlags.overrides(input.ledger)),

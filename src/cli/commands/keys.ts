@@ -14,7 +14,7 @@ import { Effect, FileSystem, Option, Redacted } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import * as LlmConnectConfig from "../../LlmConnectConfig.ts"
 import * as LlmError from "../../LlmError.ts"
-import * as VirtualKeys from "../../server/VirtualKeys.ts"
+import type * as VirtualKeys from "../../server/VirtualKeys.ts"
 import * as SqlStore from "../../store/SqlStore.ts"
 import * as CliConfig from "../CliConfig.ts"
 import * as ConfigFlags from "../flags/ConfigFlags.ts"
@@ -25,6 +25,9 @@ import * as Output from "../Output.ts"
 const common = { ledger: ObservabilityFlags.flags["ledger.path"], config: ConfigFlags.config }
 
 /** Opens the key store of the ledger `usage` reads, in the current scope. */
+// The key store's module, loaded when a command uses it (not at the CLI's start).
+const loadVirtualKeys = Effect.promise(() => import("../../server/VirtualKeys.ts"))
+
 const openKeys = (input: { readonly ledger: Option.Option<string>; readonly config: Parameters<typeof ConfigFlags.configFile>[0] }) =>
   Effect.gen(function*() {
     const { config } = yield* LlmConnectConfig.load({
@@ -40,7 +43,7 @@ const openKeys = (input: { readonly ledger: Option.Option<string>; readonly conf
       })))
     }
     const store = yield* SqlStore.make(path, { setting: "ledger.path", env: "LLM_CONNECT_LEDGER", label: "the usage ledger" })
-    return yield* VirtualKeys.make(store)
+    return yield* (yield* loadVirtualKeys).make(store)
   })
 
 const limitsText = (limits: VirtualKeys.Limits): string => {
@@ -67,7 +70,11 @@ const create = Command.make(
     ),
     rpm: Flag.Int("rpm").pipe(Flag.withMetavar("N"), Flag.withDescription("requests per minute"), Flag.optional),
     tpm: Flag.Int("tpm").pipe(Flag.withMetavar("N"), Flag.withDescription("tokens per minute"), Flag.optional),
-    maxConcurrent: Flag.Int("max-concurrent").pipe(Flag.withMetavar("N"), Flag.withDescription("requests in flight at once"), Flag.optional)
+    maxConcurrent: Flag.Int("max-concurrent").pipe(Flag.withMetavar("N"), Flag.withDescription("requests in flight at once"), Flag.optional),
+    admin: Flag.Boolean("admin").pipe(
+      Flag.withDescription("an admin key: sees every key's usage on GET /v1/usage (others see only their own)"),
+      Flag.withDefault(false)
+    )
   },
   Effect.fn("cli.keys.create")(function*(input) {
     yield* Effect.scoped(Effect.gen(function*() {
@@ -80,9 +87,9 @@ const create = Command.make(
         ...(Option.isSome(input.tpm) ? { tpm: input.tpm.value } : {}),
         ...(Option.isSome(input.maxConcurrent) ? { maxConcurrent: input.maxConcurrent.value } : {})
       }
-      const made = yield* keys.create(input.name, limits)
+      const made = yield* keys.create(input.name, limits, { admin: input.admin })
       yield* Output.result(Redacted.value(made.key))
-      yield* Output.notice(`key ${made.info.name} created (${limitsText(limits)}); it is shown only this once`)
+      yield* Output.notice(`${input.admin ? "admin " : ""}key ${made.info.name} created (${limitsText(limits)}); it is shown only this once`)
     }))
   })
 ).pipe(Command.withDescription("Make a virtual key for serve; prints it once"))
@@ -96,7 +103,11 @@ const list = Command.make(
       const all = yield* keys.list
       if (input.json) return yield* Output.json(all)
       if (all.length === 0) return yield* Output.notice("no keys (llm-connect keys create --name NAME)")
-      for (const key of all) yield* Output.result(`${key.name}\t${limitsText(key.limits)}\tcreated ${new Date(key.createdAt).toISOString()}`)
+      for (const key of all) {
+        yield* Output.result(
+          `${key.name}\t${limitsText(key.limits)}${key.admin === true ? ", admin" : ""}\tcreated ${new Date(key.createdAt).toISOString()}`
+        )
+      }
     }))
   })
 ).pipe(Command.withDescription("List the virtual keys: names and limits"))
@@ -150,5 +161,5 @@ export const storeOf = (config: LlmConnectConfig.LlmConnectConfig) =>
       env: "LLM_CONNECT_LEDGER",
       label: "the usage ledger"
     })
-    return yield* VirtualKeys.make(store)
+    return yield* (yield* loadVirtualKeys).make(store)
   })

@@ -2,15 +2,14 @@
  * `llm-connect mcp`: an MCP server over stdio exposing our budgeted models as the tool `prompt`,
  * and with `--workflows DIR` one tool per workflow (src/mcp/McpServe.ts), configured with the flags, environment and file the bridge takes.
  * stdout carries only MCP messages; logs go to stderr. It runs until the host closes stdin or
- * sends a signal. `effect/ai`'s MCP modules load only when this command runs.
+ * sends a signal. `effect/ai`'s MCP modules, the workflow runs and stdio load only when this
+ * command runs.
  *
  * @since 0.1.0
  */
-import { NodeStdio } from "@effect/platform-node"
 import { Effect, Layer, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Bridge from "../../bridge/Bridge.ts"
-import * as WorkflowRuns from "../../server/WorkflowRuns.ts"
 import * as GatewayFlags from "../flags/GatewayFlags.ts"
 
 /** The package version the server announces (kept beside the CLI's). */
@@ -31,7 +30,10 @@ export const command = Command.make(
     )
   },
   Effect.fn("cli.mcp")(function*(input) {
-    const McpServe = yield* Effect.promise(() => import("../../mcp/McpServe.ts"))
+    // Loaded when the command runs, so other commands start without them.
+    const [McpServe, WorkflowRuns, NodeStdio] = yield* Effect.promise(() =>
+      Promise.all([import("../../mcp/McpServe.ts"), import("../../server/WorkflowRuns.ts"), import("@effect/platform-node/NodeStdio")])
+    )
     yield* Effect.scoped(Effect.gen(function*() {
       const resolved = yield* GatewayFlags.load(input)
       const bridge = yield* Bridge.make(resolved)

@@ -6,7 +6,7 @@
  * (`$XDG_STATE_HOME/llm-connect/usage.db`, else `~/.local/state/llm-connect/usage.db`), where
  * every CLI call is recorded by default, so it sums calls across runs. With no file there yet,
  * nothing was recorded: the totals are zeros (exit 0).
- * `--since 1h` keeps recent calls only; `--by provider|model|workflow|step|outcome|conversation|agent`
+ * `--since 1h` keeps recent calls only; `--by provider|model|workflow|step|outcome|conversation|agent|key`
  * groups them (`conversation`: the calls of one agent run, `metadata.conversationId`);
  * `--json` prints one document `{ ledger, since, by, totals, groups }`.
  *
@@ -25,7 +25,7 @@ import * as ObservabilityFlags from "../flags/ObservabilityFlags.ts"
 import * as OutputFlags from "../flags/OutputFlags.ts"
 import * as Output from "../Output.ts"
 
-const groupings = ["provider", "model", "workflow", "step", "outcome", "conversation", "agent"] as const
+const groupings = ["provider", "model", "workflow", "step", "outcome", "conversation", "agent", "key"] as const
 
 /**
  * The `usage` command's flags.
@@ -40,7 +40,7 @@ export const flags = {
     Flag.optional
   ),
   by: Flag.Literals("by", groupings).pipe(
-    Flag.withDescription("group by provider, model, workflow, step, outcome, conversation (an agent run's calls) or agent (a registered agent's)"),
+    Flag.withDescription("group by provider, model, workflow, step, outcome, conversation (an agent run's calls), agent (a registered agent's) or key (the serve virtual key's name)"),
     Flag.optional
   ),
   ledger: ObservabilityFlags.flags["ledger.path"]

@@ -8,6 +8,7 @@
 import { Clock, Effect, Exit, Option, Tracer } from "effect"
 import * as LanguageModel from "../../LanguageModel.ts"
 import * as ModelFactory from "../../ModelFactory.ts"
+import * as Redaction from "../../observability/Redaction.ts"
 import * as Tracing from "../../observability/Tracing.ts"
 import * as Router from "../../routing/Router.ts"
 import * as Journal from "../Journal.ts"
@@ -35,6 +36,23 @@ export interface Prepared<R> {
   readonly cancel: Effect.Effect<void>
   /** Marks the run stopped with `state` and returns its snapshot (after its fiber was interrupted). */
   readonly markStopped: (state: "cancelled" | "timeout") => Effect.Effect<RunState.RunSnapshot>
+}
+
+/** What the end entry keeps of a failed step: enough to say why after a restart, never a key. */
+const endError = (
+  failed: WorkflowError.StepFailed,
+  error: WorkflowError.WorkflowError,
+  final: RunState.RunSnapshot
+): Journal.EndError => {
+  const step = final.steps.find((snapshot) => snapshot.id === failed.step)
+  return {
+    step: failed.step,
+    attempt: failed.attempt,
+    errorType: failed.cause.reason._tag,
+    message: Redaction.scrubText(error.message),
+    ...(step?.startedAt !== undefined ? { startedAt: step.startedAt } : {}),
+    ...(step?.finishedAt !== undefined ? { finishedAt: step.finishedAt } : {})
+  }
 }
 
 /**
@@ -111,14 +129,20 @@ export const prepare = <R>(definition: Definition<R>, options: StartOptions): Ef
 
     const finish = Effect.gen(function*() {
       const finalState = RunStore.finished(store, yield* Clock.currentTimeMillis)
-      if (journal !== undefined) {
-        yield* journal.append(runId, { type: "end", state: finalState, at: store.finishedAt! }).pipe(Effect.catch(() => Effect.void))
-      }
       const final = RunStore.snapshot(store)
       const failed = store.failure
-      if (failed !== undefined) {
-        return yield* WorkflowError.make(workflow, new WorkflowError.StepFailed({ ...failed, snapshot: final }), runId)
+      const stepFailed = failed === undefined
+        ? undefined
+        : WorkflowError.make(workflow, new WorkflowError.StepFailed({ ...failed, snapshot: final }), runId)
+      if (journal !== undefined) {
+        yield* journal.append(runId, {
+          type: "end",
+          state: finalState,
+          at: store.finishedAt!,
+          ...(failed !== undefined && stepFailed !== undefined ? { error: endError(failed, stepFailed, final) } : {})
+        }).pipe(Effect.catch(() => Effect.void))
       }
+      if (stepFailed !== undefined) return yield* stepFailed
       if (finalState === "cancelled") return yield* WorkflowError.make(workflow, new WorkflowError.Cancelled({ snapshot: final }), runId)
       return { ...final, outputs: Object.fromEntries(store.outputs) }
     })

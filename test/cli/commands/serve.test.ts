@@ -126,6 +126,36 @@ describe("llm-connect serve (process)", () => {
       assert.notInclude(child.stderr(), key)
     }), 120_000)
 
+  it.live("keys create --admin: keys list marks it; on serve it sees every key's usage, a plain key only its own", () =>
+    Effect.gen(function*() {
+      const dir = ChildCli.workspace({})
+      const ledger = join(dir, "usage.db")
+      const team = (yield* ChildCli.run(["keys", "create", "--ledger", ledger, "--name", "team-a"], dir)).stdout.trim()
+      const created = yield* ChildCli.run(["keys", "create", "--ledger", ledger, "--name", "ops", "--admin"], dir)
+      assert.strictEqual(created.code, 0)
+      assert.include(created.stderr, "admin key ops created")
+      const ops = created.stdout.trim()
+      const listed = JSON.parse((yield* ChildCli.run(["keys", "list", "--ledger", ledger, "--json"], dir)).stdout) as ReadonlyArray<
+        { name: string; admin?: boolean }
+      >
+      assert.deepStrictEqual(listed.map((key) => [key.name, key.admin === true]), [["ops", true], ["team-a", false]])
+
+      const child = ChildCli.start(["serve", "--port", "0", "--provider", "mock", "--ledger", ledger], dir)
+      const line = yield* listening(child)
+      const url = `http://127.0.0.1:${line.slice(line.lastIndexOf(":") + 1)}`
+      const body = { prompt: "Hi", systemPrompt: null, maxTokens: 20 }
+      assert.strictEqual((yield* post(`${url}/execute`, body, { authorization: `Bearer ${team}` })).status, 200)
+      const usage = (key: string, query: string) =>
+        Effect.promise(() => fetch(`${url}/v1/usage${query}`, { headers: { authorization: `Bearer ${key}` } }))
+      const all = yield* usage(ops, "?by=key")
+      assert.strictEqual(all.status, 200)
+      const report = (yield* Effect.promise(() => all.json())) as { groups: ReadonlyArray<{ key: string; calls: number }> }
+      assert.deepStrictEqual(report.groups.map((group) => [group.key, group.calls]), [["team-a", 1]])
+      assert.strictEqual((yield* usage(team, "?key=ops")).status, 403)
+      process.kill(child.pid, "SIGTERM")
+      assert.strictEqual(yield* Effect.promise(() => child.exited), 0)
+    }), 120_000)
+
   it.live("the real claude -p with ANTHROPIC_BASE_URL pointing at serve answers through the mock upstream", () =>
     Effect.gen(function*() {
       const dir = ChildCli.workspace({})

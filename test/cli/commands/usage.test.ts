@@ -133,6 +133,22 @@ describe("llm-connect usage", () => {
       })
     ), 120_000)
 
+  it.live("LLM_CONNECT_LEDGER=off (or none/false) records nothing and creates no file named after the word", () =>
+    withTempDir((cwd) =>
+      Effect.gen(function*() {
+        for (const word of ["off", "NONE", "false"]) {
+          const run = yield* runCli(["prompt", "not recorded", "--json"], { cwd, env: { LLM_CONNECT_LEDGER: word } })
+          expect(run.exitCode).toBe(0)
+          expect(existsSync(join(cwd, word))).toBe(false)
+        }
+        expect(existsSync(join(cwd, "state", "llm-connect", "usage.db"))).toBe(false)
+        const usage = yield* runCli(["usage", "--json"], { cwd, env: { LLM_CONNECT_LEDGER: "off" } })
+        expect(usage.exitCode).toBe(0)
+        expect((JSON.parse(usage.stdout) as { totals: Summary }).totals.calls).toBe(0)
+        expect(existsSync(join(cwd, "off"))).toBe(false)
+      })
+    ), 120_000)
+
   it.live("a state directory that cannot be written records nothing, with a notice, and the call still succeeds", () =>
     withTempDir((cwd) =>
       Effect.gen(function*() {
