@@ -176,8 +176,8 @@ export const fromRef = (ref: Ref.Ref<BudgetState.State>): Service => ({
  */
 export const makeMemory: Effect.Effect<Service> = Effect.sync(() => {
   // Plain mutable maps, not a persistent `State`: nothing outside the store sees its tables, and
-  // a transition then writes each record once instead of copying a map's path (ADR 0032). The
-  // records are never changed in place, so a chain read earlier keeps its figures.
+  // a transition then writes a budget's figures on its record instead of copying a map's path
+  // (ADR 0032). Its records never leave it: `chain` and `snapshot` hand out copies.
   const tables = new Ledger.MutableTables()
   const local: LocalStore.Local = {
     reserve: (budgetId, ask) => Ledger.reserveIn(tables, budgetId, ask),
@@ -191,7 +191,8 @@ export const makeMemory: Effect.Effect<Service> = Effect.sync(() => {
     recordCumulative: (budgetId, conversationId, cumulative) =>
       Effect.sync(() => Ledger.recordCumulativeIn(tables, budgetId, conversationId, cumulative)),
     check: (budgetId, now) => Effect.sync(() => Ledger.checkIn(tables, budgetId, now)),
-    chain: (budgetId) => Effect.sync(() => Ledger.chainIn(tables, budgetId)),
+    // Copies: the tables' own records are written in place.
+    chain: (budgetId) => Effect.sync(() => Ledger.chainIn(tables, budgetId).map(Ledger.copyNode)),
     release: (budgetId) => Effect.sync(() => Ledger.releaseIn(tables, budgetId)),
     size: Effect.sync(() => tables.nodes.size)
   }

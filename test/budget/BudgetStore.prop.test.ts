@@ -169,16 +169,24 @@ describe("BudgetStore (property)", () => {
     { arbitrary: { runs: 60 } }
   )
 
-  it.effect("a snapshot is a copy; a store other than the memory store has none", () =>
+  it.effect("a snapshot and a chain are copies that keep their figures; a store other than the memory store has no snapshot", () =>
     Effect.gen(function*() {
       const memory = yield* BudgetStore.makeMemory
       const root = yield* BudgetTracker.make({ totalTokens: 1_000 }).pipe(Effect.provideService(BudgetStore.BudgetStore, memory))
       const before = yield* BudgetStore.snapshot(memory)
+      const chainBefore = yield* memory.chain(root.id)
       const reservation = yield* root.reserve({ request: { messages: [{ role: "user", content: "hi" }], maxTokens: 10 }, provider: "mock", model: "mock-1", price: undefined })
       const after = yield* BudgetStore.snapshot(memory)
       assert.strictEqual(HashMap.size(before!.reservations), 0)
+      assert.strictEqual(HashMap.toValues(before!.nodes)[0]!.open, 0)
+      assert.strictEqual(chainBefore[0]!.open, 0)
+      assert.strictEqual(chainBefore[0]!.reserved.totalTokens, 0)
       assert.deepStrictEqual(HashMap.toValues(after!.reservations).map((open) => open.id), [reservation.id])
       assert.strictEqual(HashMap.toValues(after!.nodes)[0]!.open, 1)
+      assert.strictEqual((yield* memory.chain(root.id))[0]!.open, 1)
+      yield* root.release(reservation)
+      assert.strictEqual(HashMap.toValues(after!.nodes)[0]!.open, 1)
+      assert.strictEqual((yield* memory.chain(root.id))[0]!.open, 0)
       assert.strictEqual(yield* BudgetStore.snapshot(BudgetStore.fromRef(yield* Ref.make(BudgetState.emptyState()))), undefined)
     }))
 })

@@ -87,6 +87,19 @@ const R = 114 // "r"
 export interface Tables {
   node(index: number): Node | undefined
   setNode(index: number, node: Node): void
+  /**
+   * Writes new figures on a budget read from these tables: a new record in its place (a
+   * persistent state), or the record itself (a store's own tables, whose records no one else holds).
+   */
+  update(
+    node: Node,
+    consumed: Amounts,
+    reserved: Amounts,
+    open: number,
+    conversations: Node["conversations"],
+    overshoots: Node["overshoots"],
+    pending: Node["pending"]
+  ): void
   deleteNode(index: number): void
   reservation(sequence: number): Reservation | undefined
   setReservation(sequence: number, reservation: Reservation): void
@@ -118,6 +131,17 @@ class Draft implements Tables {
     this.nodes = HashMap.set(this.nodes, index, node)
     this.changed = true
   }
+  update(
+    node: Node,
+    consumed: Amounts,
+    reserved: Amounts,
+    open: number,
+    conversations: Node["conversations"],
+    overshoots: Node["overshoots"],
+    pending: Node["pending"]
+  ): void {
+    this.setNode(numberOf(node.id, B), nodeWith(node, consumed, reserved, open, conversations, overshoots, pending))
+  }
   deleteNode(index: number): void {
     this.nodes = HashMap.remove(this.nodes, index)
     this.changed = true
@@ -146,11 +170,18 @@ const onState = <A>(state: State, transition: (tables: Tables) => A): readonly [
   return [result, draft.result()]
 }
 
+// A budget's record as the memory store's own tables hold it: its figures written in place.
+type OwnNode = { -readonly [K in keyof Node]: Node[K] }
+
+/** A copy of a budget's record (its figures are replaced, never changed, so they are shared). @internal */
+export const copyNode = (node: Node): Node => nodeWith(node, node.consumed, node.reserved, node.open)
+
 /**
  * Tables kept in plain mutable maps: what the memory store holds (its transitions run in one
- * synchronous step on the JS thread, so nothing sees them half done). The records themselves are
- * never changed in place (a transition writes a new node), so a node read earlier (a snapshot's
- * chain) keeps its figures.
+ * synchronous step on the JS thread, so nothing sees them half done). A transition writes a
+ * budget's new figures on its record itself ({@link Tables.update}): these records never leave
+ * the tables (the store hands out copies, {@link copyNode}; a {@link State} read from them is a
+ * copy), so no one sees them change.
  *
  * @internal
  */
@@ -163,7 +194,25 @@ export class MutableTables implements Tables {
     return this.nodes.get(index)
   }
   setNode(index: number, node: Node): void {
-    this.nodes.set(index, node)
+    // The record the tables own: a copy of the one given, whoever else holds it.
+    this.nodes.set(index, copyNode(node))
+  }
+  update(
+    node: Node,
+    consumed: Amounts,
+    reserved: Amounts,
+    open: number,
+    conversations: Node["conversations"],
+    overshoots: Node["overshoots"],
+    pending: Node["pending"]
+  ): void {
+    const own: OwnNode = node
+    own.consumed = consumed
+    own.reserved = reserved
+    own.open = open
+    own.conversations = conversations
+    own.overshoots = overshoots
+    own.pending = pending
   }
   deleteNode(index: number): void {
     this.nodes.delete(index)
@@ -180,7 +229,7 @@ export class MutableTables implements Tables {
   /** The tables as a {@link State} (the public, serialisable shape), copied. */
   toState(): State {
     return {
-      nodes: HashMap.fromIterable(this.nodes),
+      nodes: HashMap.fromIterable(Array.from(this.nodes, ([index, node]) => [index, copyNode(node)] as const)),
       budgets: this.budgets,
       reservations: HashMap.fromIterable(this.reservations),
       sequence: this.sequence
@@ -501,7 +550,9 @@ export const reserveIn = (tables: Tables, id: string, ask: Ask): Granted | Refus
   }
   const sequence = tables.sequence + 1
   const reservation: Reservation = { id: `r${sequence}`, budget: id, amounts, provider: ask.provider, model: ask.model }
-  for (const node of chain) tables.setNode(numberOf(node.id, B), nodeWith(node, node.consumed, plus(node.reserved, amounts), node.open + 1))
+  for (const node of chain) {
+    tables.update(node, node.consumed, plus(node.reserved, amounts), node.open + 1, node.conversations, node.overshoots, node.pending)
+  }
   tables.setReservation(sequence, reservation)
   tables.sequence = sequence
   return { _tag: "Granted", id: reservation.id, amounts, maxTokens, remaining, deadlineAt: earliest === undefined ? undefined : earliest.deadlineAt! }
@@ -572,7 +623,9 @@ export const settleIn = (tables: Tables, reservationId: string, actual: Actual |
   const chain = chainIn(tables, reservation.budget)
   const held = reservation.amounts
   if (actual === undefined) {
-    for (const node of chain) tables.setNode(numberOf(node.id, B), nodeWith(node, node.consumed, minus(node.reserved, held), node.open - 1))
+    for (const node of chain) {
+      tables.update(node, node.consumed, minus(node.reserved, held), node.open - 1, node.conversations, node.overshoots, node.pending)
+    }
     removeIfDone(tables, reservation.budget)
     return nothing
   }
@@ -582,7 +635,7 @@ export const settleIn = (tables: Tables, reservationId: string, actual: Actual |
     : Option.getOrUndefined(HashMap.get(own.conversations, actual.conversationId))
   const spent = actual.cumulative === true && previous !== undefined ? minus(actual.amounts, previous) : actual.amounts
   const overshoots = overshootsOf(chain, reservation, spent, actual.now)
-  replaceChain(tables, chain, (node) => {
+  for (const node of chain) {
     let conversations = node.conversations
     if (node === own && actual.conversationId !== undefined) {
       conversations = HashMap.set(
@@ -591,7 +644,7 @@ export const settleIn = (tables: Tables, reservationId: string, actual: Actual |
         actual.cumulative === true || previous === undefined ? actual.amounts : plus(previous, actual.amounts)
       )
     }
-    return nodeWith(
+    tables.update(
       node,
       plus(node.consumed, spent),
       minus(node.reserved, held),
@@ -600,7 +653,7 @@ export const settleIn = (tables: Tables, reservationId: string, actual: Actual |
       overshoots.length === 0 ? node.overshoots : [...node.overshoots, ...overshoots],
       overshoots.length === 0 ? node.pending : overshoots[0]!
     )
-  })
+  }
   removeIfDone(tables, reservation.budget)
   return overshoots
 }
