@@ -8,9 +8,9 @@
  * (`reserveIn`, `settleIn`, ..., what the memory store runs in one synchronous step, without
  * copying a persistent map's path per update). Either way a reservation checks every node of its
  * chain (child -> ... -> root) before it writes anything, and settling a reservation removes its
- * record, so it settles once. Budgets are named `b<n>` and reservations `r<n>` by the state's sequences (never reused);
- * a budget released ({@link release}) leaves the state once nothing of it is open, so the state
- * holds the budgets in use, not every budget ever made.
+ * record, so it settles once. Budgets are named `b<n>` and reservations `r<n>` by the state's
+ * sequences (never reused); a budget released ({@link release}) leaves the state once nothing of
+ * it is open, so the state holds the budgets in use, not every budget ever made.
  *
  * @since 0.1.0
  */
