@@ -7,9 +7,10 @@
  * rounds at 1 and 100 calls in flight; medians, minimums and paired differences (each round's
  * difference from the bare provider). Also the effect steps the runtime evaluates per call
  * (the fiber's `currentOpCount` when the provider is reached, one call in flight: a
- * deterministic count of the stack's work).
+ * deterministic count of the stack's work), and the bytes allocated per call at one call in flight
+ * (V8's sampling heap profiler over `--bytes-calls` calls, collected objects included; 0 skips it).
  *
- *   node bench/stack-async.ts [--reps 15] [--calls 3000]
+ *   node bench/stack-async.ts [--reps 15] [--calls 3000] [--bytes-calls 5000]
  */
 import { Effect, ManagedRuntime, Scope } from "effect"
 import * as LanguageModel from "../src/LanguageModel.ts"
@@ -18,10 +19,12 @@ import type { LlmResponse } from "../src/LlmResponse.ts"
 import * as ProviderRegistry from "../src/ProviderRegistry.ts"
 import * as Stack from "../src/Stack.ts"
 import * as Usage from "../src/Usage.ts"
+import { bytesAllocated } from "./internal/allocation.ts"
 import { argument, median } from "./internal/stats.ts"
 
 const REPS = argument("reps", 15)
 const CALLS = argument("calls", 3000)
+const BYTES_CALLS = argument("bytes-calls", 5000)
 
 // The effect steps run since the fiber last resumed, read as each call reaches the provider.
 const steps: Array<number> = []
@@ -94,6 +97,10 @@ const main = async () => {
     await run(model, 200, 1)
     opsPerCall.push(median(steps))
   }
+  const bytesPerCall: Array<number> = []
+  for (const model of models) {
+    bytesPerCall.push(BYTES_CALLS > 0 ? (await bytesAllocated(() => run(model, BYTES_CALLS, 1))) / BYTES_CALLS : Number.NaN)
+  }
   console.log(`CPU µs per call, in-process provider answering from setImmediate, ${CALLS} calls x ${REPS} rounds; ${process.version}`)
   for (const concurrency of [1, 100]) {
     const cpu = models.map(() => [] as Array<number>)
@@ -113,7 +120,9 @@ const main = async () => {
       "CPU µs/call": median(cpu[which]!).toFixed(2),
       "over bare (paired)": median(cpu[which]!.map((value, round) => value - bare[round]!)).toFixed(2),
       "over bare (minimum)": (Math.min(...cpu[which]!) - Math.min(...bare)).toFixed(2),
-      ...(concurrency === 1 ? { "effect steps/call": opsPerCall[which] } : {})
+      ...(concurrency === 1
+        ? { "effect steps/call": opsPerCall[which], "KB/call": (bytesPerCall[which]! / 1024).toFixed(2) }
+        : {})
     })))
   }
   await runtime.dispose()

@@ -17,7 +17,8 @@
  * it is open, so a store holds the budgets in use (per-call and per-request children come and
  * go), and a transition costs the same whatever the number of budgets made before it.
  *
- * {@link makeMemory} keeps them in this process's memory, each transition one synchronous step
+ * {@link makeMemory} keeps them in this process's memory (in plain maps; {@link snapshot} reads them
+ * as a {@link BudgetState.State}), each transition one synchronous step
  * (the default: `BudgetTracker` makes one per root budget when no store is in context, and runs
  * its reserve and settle without an effect step of their own); {@link fromRef} on a `Ref` you
  * hold. A shared store (Redis, in a later release) runs the same
@@ -174,30 +175,41 @@ export const fromRef = (ref: Ref.Ref<BudgetState.State>): Service => ({
  * @category constructors
  */
 export const makeMemory: Effect.Effect<Service> = Effect.sync(() => {
-  let state = BudgetState.emptyState()
-  const run = <A>(transition: (current: BudgetState.State) => readonly [A, BudgetState.State]): A => {
-    const [result, next] = transition(state)
-    state = next
-    return result
-  }
+  // Plain mutable maps, not a persistent `State`: nothing outside the store sees its tables, and
+  // a transition then writes a budget's figures on its record instead of copying a map's path
+  // (ADR 0032). Its records never leave it: `chain` and `snapshot` hand out copies.
+  const tables = new Ledger.MutableTables()
   const local: LocalStore.Local = {
-    reserve: (budgetId, ask) => run((current) => Ledger.reserve(current, budgetId, ask)),
-    settle: (reservationId, actual) => run((current) => Ledger.settle(current, reservationId, actual))
+    reserve: (budgetId, ask) => Ledger.reserveIn(tables, budgetId, ask),
+    settle: (reservationId, actual) => Ledger.settleIn(tables, reservationId, actual),
+    snapshot: () => tables.toState()
   }
   const store: Service = {
-    create: (budget) => Effect.sync(() => run((current) => Ledger.addNode(current, budget))),
+    create: (budget) => Effect.sync(() => Ledger.addNodeIn(tables, budget)),
     reserve: (budgetId, ask) => Effect.sync(() => local.reserve(budgetId, ask)),
     settle: (reservationId, actual) => Effect.sync(() => local.settle(reservationId, actual)),
     recordCumulative: (budgetId, conversationId, cumulative) =>
-      Effect.sync(() => run((current) => Ledger.recordCumulative(current, budgetId, conversationId, cumulative))),
-    check: (budgetId, now) => Effect.sync(() => Ledger.check(state, budgetId, now)),
-    chain: (budgetId) => Effect.sync(() => Ledger.chainOf(state, budgetId)),
-    release: (budgetId) => Effect.sync(() => run((current) => Ledger.release(current, budgetId))),
-    size: Effect.sync(() => Ledger.size(state))
+      Effect.sync(() => Ledger.recordCumulativeIn(tables, budgetId, conversationId, cumulative)),
+    check: (budgetId, now) => Effect.sync(() => Ledger.checkIn(tables, budgetId, now)),
+    // Copies: the tables' own records are written in place.
+    chain: (budgetId) => Effect.sync(() => Ledger.chainIn(tables, budgetId).map(Ledger.copyNode)),
+    release: (budgetId) => Effect.sync(() => Ledger.releaseIn(tables, budgetId)),
+    size: Effect.sync(() => tables.nodes.size)
   }
   LocalStore.register(store, local)
   return store
 })
+
+/**
+ * The {@link BudgetState.State} of a store made by {@link makeMemory} (a copy, in the public
+ * serialisable shape: `Schema.toCodecJson(BudgetState.State)` writes it), or `undefined` for any
+ * other store (a `fromRef` store's state is its `Ref`'s).
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const snapshot = (store: Service): Effect.Effect<BudgetState.State | undefined> =>
+  Effect.sync(() => LocalStore.localOf(store)?.snapshot())
 
 /**
  * A memory store as a Layer: provide it to make the budgets built below share one store.

@@ -31,7 +31,7 @@ import * as Streams from "../internal/streams.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
 import * as Estimate from "../budget/Estimate.ts"
-import type { LlmRequest } from "../LlmRequest.ts"
+import type { LlmRequest, Metadata as LlmRequestMetadata } from "../LlmRequest.ts"
 import * as Message from "../Message.ts"
 import type { LlmResponse } from "../LlmResponse.ts"
 import * as PriceTable from "../pricing/PriceTable.ts"
@@ -345,18 +345,14 @@ export const wrap = (
       keyName: fiber.getRef(CallContext.CurrentKey),
       promptChars: promptChars(request)
     }
-    const forwarded: LlmRequest = metadata?.correlationId === correlationId && metadata.workflow === workflow &&
-        metadata.step === step
-      ? request
-      : {
-        ...request,
-        metadata: {
-          ...metadata,
-          correlationId,
-          ...(workflow !== undefined ? { workflow } : {}),
-          ...(step !== undefined ? { step } : {})
-        }
-      }
+    let forwarded = request
+    if (metadata?.correlationId !== correlationId || metadata.workflow !== workflow || metadata.step !== step) {
+      // One copy, then the ids, in the key order of the spreads it replaces (this runs on every call).
+      const ids: { -readonly [K in keyof LlmRequestMetadata]: LlmRequestMetadata[K] } = { ...metadata, correlationId }
+      if (workflow !== undefined) ids.workflow = workflow
+      if (step !== undefined) ids.step = step
+      forwarded = { ...request, metadata: ids }
+    }
     // The fiber's annotations and the call's, merged once (what `Effect.annotateLogs` would do).
     const annotations: Record<string, unknown> = { ...fiber.getRef(References.CurrentLogAnnotations) }
     annotations.correlationId = correlationId

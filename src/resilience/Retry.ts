@@ -332,12 +332,16 @@ export interface Options {
 export const make = (inner: LanguageModel.Service, policy: Policy = defaultPolicy, options: Options = {}): LanguageModel.Service => {
   const baseSchedule = schedule(policy)
   const marked = options.sendMarked === true
+  const defaultSubject: CallContext.AttemptTarget = { provider: inner.provider, model: inner.defaultModel }
   const generate = (request: LlmRequest): Effect.Effect<LlmResponse, LlmError.LlmError> =>
     Effect.withFiber((fiber) => {
       const override = fiber.getRef(CallPolicy)
       const budget = fiber.getRef(CallContext.AttemptBudget)
       const effective = override === undefined ? policy : { ...policy, ...override }
-      return run(inner, request, effective, override === undefined ? baseSchedule : schedule(effective), budget, marked)
+      const subject = request.model === undefined || request.model === inner.defaultModel
+        ? defaultSubject
+        : { provider: inner.provider, model: request.model }
+      return run(inner, request, effective, override === undefined ? baseSchedule : schedule(effective), budget, marked, subject)
     })
   // A stream is retried only until its first part: see runStream.
   const stream = (request: LlmRequest): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
@@ -356,9 +360,9 @@ const run = (
   policy: Policy,
   retrySchedule: Schedule.Schedule<unknown, LlmError.LlmError>,
   budget: CallContext.AttemptBudget | undefined,
-  marked: boolean
+  marked: boolean,
+  subject: CallContext.AttemptTarget
 ): Effect.Effect<LlmResponse, LlmError.LlmError> => {
-  const subject = { provider: inner.provider, model: request.model ?? inner.defaultModel }
   const attemptTimeoutMs = policy.attemptTimeoutMs
   const callTimeoutMs = request.timeoutMs ?? policy.callTimeoutMs
   if (policy.maxAttempts <= 1 && attemptTimeoutMs === undefined && callTimeoutMs === undefined) {
@@ -373,12 +377,12 @@ const run = (
     // Under a budget, each attempt is reserved before it is sent and settled when it ends.
     return budget === undefined ? send(request) : budget.attempt(request, subject, send, marked)
   }
-  const attempt = Effect.suspend(start)
   // The schedule's driver is only built after a first failure: the first attempt runs bare (built
   // here, as the call starts: `run` is called when the call runs), and its error is replayed as
   // the schedule's first input (the hot path stays one `catch`).
-  const retried = policy.maxAttempts <= 1 ? attempt : Effect.catch(callTimeoutMs === undefined ? start() : attempt, (first) => {
+  const retried = policy.maxAttempts <= 1 ? Effect.suspend(start) : Effect.catch(callTimeoutMs === undefined ? start() : Effect.suspend(start), (first) => {
     if (!first.isRetryable) return Effect.fail(first)
+    const attempt = Effect.suspend(start)
     let replayed = false
     const again = Effect.suspend(() => {
       if (replayed) return attempt

@@ -103,7 +103,8 @@ export const timeoutError = (
  * Bounds one attempt: after `timeoutMs` the attempt is interrupted and fails with a `Timeout`
  * of scope `attempt` (retryable). `attempt` is the attempt's number, counted from 1.
  *
- * The attempt runs in a child fiber; its deadline joins the attempts of the same clock and
+ * The attempt runs in a fiber of its own (started as the caller starts waiting for it, and
+ * interrupted when the caller is); its deadline joins the attempts of the same clock and
  * timeout on one shared timer (a fiber that sleeps until the earliest deadline still open), so
  * that an attempt costs no timer and no fiber of its own for its timeout. When the deadline
  * passes, the attempt is interrupted (its request aborted) and the `Timeout` returned once it
@@ -121,31 +122,33 @@ export const attempt = <A, R>(
   Effect.withFiber((parent) => {
     const clock = parent.getRef(Clock.Clock)
     const started = clock.currentTimeMillisUnsafe()
-    return Effect.flatMap(Effect.forkChild(effect, { startImmediately: true }), (child) => {
+    // The child is started inside the wait's registration, so nothing runs between its start and
+    // the wait that interrupts it when the caller is interrupted: it needs no place among the
+    // caller's children (no effect steps, no set of children to join and leave).
+    return Effect.callback<A, LlmError.LlmError>((resume) => {
+      const child = Effect.runForkWith(parent.context as Context.Context<R>)(effect)
       const answered = child.pollUnsafe()
-      if (answered !== undefined) return answered
+      if (answered !== undefined) return resume(answered)
       const wheel = wheelOf(clock, options.timeoutMs, parent.context)
-      return Effect.callback<A, LlmError.LlmError>((resume) => {
-        let timedOut = false
-        const entry = wheel.add(started + options.timeoutMs, () => {
-          timedOut = true
-          child.interruptUnsafe(parent.id)
-        })
-        child.addObserver((exit) => {
-          wheel.leave(entry)
-          if (!timedOut) return resume(exit)
-          resume(Effect.fail(timeoutError(options.subject, {
-            scope: "attempt",
-            timeoutMs: options.timeoutMs,
-            attempts: options.attempt,
-            elapsedMs: clock.currentTimeMillisUnsafe() - started
-          })))
-        })
-        // The caller interrupted: the attempt stops and is awaited.
-        return Effect.suspend(() => {
-          wheel.leave(entry)
-          return Fiber.interrupt(child)
-        })
+      let timedOut = false
+      const entry = wheel.add(started + options.timeoutMs, () => {
+        timedOut = true
+        child.interruptUnsafe(parent.id)
+      })
+      child.addObserver((exit) => {
+        wheel.leave(entry)
+        if (!timedOut) return resume(exit)
+        resume(Effect.fail(timeoutError(options.subject, {
+          scope: "attempt",
+          timeoutMs: options.timeoutMs,
+          attempts: options.attempt,
+          elapsedMs: clock.currentTimeMillisUnsafe() - started
+        })))
+      })
+      // The caller interrupted: the attempt stops and is awaited.
+      return Effect.suspend(() => {
+        wheel.leave(entry)
+        return Fiber.interrupt(child)
       })
     })
   })

@@ -46,15 +46,16 @@ const roundTrips = (state: BudgetState.State) => {
   assert.deepStrictEqual(plain(back), plain(state))
 }
 
-describe("BudgetStore (property)", () => {
-  it.effect.prop(
-    "the memory store's state survives JSON after every step, settling a reservation twice changes nothing, and closed budgets leave it",
-    [Steps],
-    ([steps]) =>
+/**
+ * Runs `steps` on a root budget in `store` and returns its state after every step (and after the
+ * final settlements and closes), checking on the way that each state survives JSON, that settling
+ * a reservation twice changes nothing, and that closed budgets leave the store.
+ */
+const program = (steps: ReadonlyArray<Step>, store: BudgetStore.Service, stateOf: Effect.Effect<BudgetState.State>) =>
       Effect.gen(function*() {
-        const ref = yield* Ref.make(BudgetState.emptyState())
+        const states: Array<BudgetState.State> = []
         const root = yield* BudgetTracker.make({ totalTokens: 20_000, outputTokens: 8_000, costUsd: 0.05 }, { defaultMaxTokens: 200 }).pipe(
-          Effect.provideService(BudgetStore.BudgetStore, BudgetStore.fromRef(ref))
+          Effect.provideService(BudgetStore.BudgetStore, store)
         )
         const budgets: Array<BudgetTracker.Service> = [root]
         const reservations: Array<{ readonly tracker: BudgetTracker.Service; readonly reservation: BudgetTracker.Reservation }> = []
@@ -66,11 +67,11 @@ describe("BudgetStore (property)", () => {
             const entry = reservations[pick % Math.max(1, reservations.length)]
             if (entry === undefined) return
             yield* settle(entry)
-            const settled = yield* Ref.get(ref)
+            const settled = yield* stateOf
             const again = yield* entry.tracker.commit(entry.reservation, { usage: Usage.make({ inputTokens: 999, outputTokens: 999 }), costUsd: 1 })
             assert.deepStrictEqual(again, [])
             yield* entry.tracker.release(entry.reservation)
-            assert.strictEqual(yield* Ref.get(ref), settled)
+            assert.deepStrictEqual(plain(yield* stateOf), plain(settled))
           })
 
         const run = (step: Step): Effect.Effect<void> => {
@@ -124,12 +125,15 @@ describe("BudgetStore (property)", () => {
 
         for (const step of steps) {
           yield* run(step)
-          roundTrips(yield* Ref.get(ref))
+          const state = yield* stateOf
+          roundTrips(state)
+          states.push(state)
         }
         // Whatever is still open is settled once; then nothing is held anywhere.
         for (const { reservation, tracker } of reservations) yield* tracker.release(reservation)
-        const final = yield* Ref.get(ref)
+        const final = yield* stateOf
         roundTrips(final)
+        states.push(final)
         for (const node of HashMap.toValues(final.nodes)) {
           assert.strictEqual(node.open, 0)
           assert.closeTo(node.reserved.totalTokens, 0, 1e-9)
@@ -137,11 +141,52 @@ describe("BudgetStore (property)", () => {
         // Closing every budget but the root leaves the root alone in the store, its figures unchanged.
         const rootBefore = (yield* root.snapshot).consumed
         for (const budget of budgets.slice(1)) yield* budget.close
-        const emptied = yield* Ref.get(ref)
+        const emptied = yield* stateOf
         roundTrips(emptied)
+        states.push(emptied)
         assert.deepStrictEqual(HashMap.toValues(emptied.nodes).map((node) => node.id), [root.id])
         assert.deepStrictEqual((yield* root.snapshot).consumed, rootBefore)
+        return states
+      })
+
+describe("BudgetStore (property)", () => {
+  it.effect.prop(
+    "a store's state survives JSON after every step, settling a reservation twice changes nothing, and closed budgets leave it; the memory store's tables hold exactly the state the pure transitions give",
+    [Steps],
+    ([steps]) =>
+      Effect.gen(function*() {
+        const ref = yield* Ref.make(BudgetState.emptyState())
+        const onRef = yield* program(steps, BudgetStore.fromRef(ref), Ref.get(ref))
+        const memory = yield* BudgetStore.makeMemory
+        const memoryState = Effect.map(BudgetStore.snapshot(memory), (state) => {
+          assert.isDefined(state)
+          return state!
+        })
+        const onMemory = yield* program(steps, memory, memoryState)
+        assert.strictEqual(onMemory.length, onRef.length)
+        onMemory.forEach((state, step) => assert.deepStrictEqual(plain(state), plain(onRef[step]!), `after step ${step}`))
       }),
     { arbitrary: { runs: 60 } }
   )
+
+  it.effect("a snapshot and a chain are copies that keep their figures; a store other than the memory store has no snapshot", () =>
+    Effect.gen(function*() {
+      const memory = yield* BudgetStore.makeMemory
+      const root = yield* BudgetTracker.make({ totalTokens: 1_000 }).pipe(Effect.provideService(BudgetStore.BudgetStore, memory))
+      const before = yield* BudgetStore.snapshot(memory)
+      const chainBefore = yield* memory.chain(root.id)
+      const reservation = yield* root.reserve({ request: { messages: [{ role: "user", content: "hi" }], maxTokens: 10 }, provider: "mock", model: "mock-1", price: undefined })
+      const after = yield* BudgetStore.snapshot(memory)
+      assert.strictEqual(HashMap.size(before!.reservations), 0)
+      assert.strictEqual(HashMap.toValues(before!.nodes)[0]!.open, 0)
+      assert.strictEqual(chainBefore[0]!.open, 0)
+      assert.strictEqual(chainBefore[0]!.reserved.totalTokens, 0)
+      assert.deepStrictEqual(HashMap.toValues(after!.reservations).map((open) => open.id), [reservation.id])
+      assert.strictEqual(HashMap.toValues(after!.nodes)[0]!.open, 1)
+      assert.strictEqual((yield* memory.chain(root.id))[0]!.open, 1)
+      yield* root.release(reservation)
+      assert.strictEqual(HashMap.toValues(after!.nodes)[0]!.open, 1)
+      assert.strictEqual((yield* memory.chain(root.id))[0]!.open, 0)
+      assert.strictEqual(yield* BudgetStore.snapshot(BudgetStore.fromRef(yield* Ref.make(BudgetState.emptyState()))), undefined)
+    }))
 })

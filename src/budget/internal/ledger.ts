@@ -2,12 +2,15 @@
  * The pure accounting behind `BudgetStore`: the transitions that create budgets, admit, settle
  * and check reservations on a store's {@link State}.
  *
- * Every function here is pure and total; a store runs each as one atomic step (the memory
- * store in one `Ref.modify`), so a reservation checks and updates every node of its chain
- * (child -> ... -> root) at once, and settling a reservation removes its record, so it settles
- * once. Budgets are named `b<n>` and reservations `r<n>` by the state's sequences (never reused);
- * a budget released ({@link release}) leaves the state once nothing of it is open, so the state
- * holds the budgets in use, not every budget ever made.
+ * Every transition is written once, against {@link Tables} (where the records are read and
+ * written), and comes in two forms: on a persistent {@link State} (pure and total: `reserve`,
+ * `settle`, ..., what `fromRef` runs in one `Ref.modify`), and on a store's own mutable tables
+ * (`reserveIn`, `settleIn`, ..., what the memory store runs in one synchronous step, without
+ * copying a persistent map's path per update). Either way a reservation checks every node of its
+ * chain (child -> ... -> root) before it writes anything, and settling a reservation removes its
+ * record, so it settles once. Budgets are named `b<n>` and reservations `r<n>` by the state's
+ * sequences (never reused); a budget released ({@link release}) leaves the state once nothing of
+ * it is open, so the state holds the budgets in use, not every budget ever made.
  *
  * @since 0.1.0
  */
@@ -55,33 +58,6 @@ export interface NewBudget {
   readonly window?: "day" | undefined
 }
 
-/** @internal */
-export const addNode = (state: State, budget: NewBudget): readonly [string | Missing, State] => {
-  const parent = budget.parent === null ? undefined : nodeOf(state, budget.parent)
-  if (budget.parent !== null && parent === undefined) return [missing(budget.parent), state]
-  const index = state.budgets
-  const id = `b${index}`
-  const node: Node = {
-    id,
-    parent: budget.parent,
-    label: budget.label,
-    limits: budget.limits,
-    startedAt: budget.startedAt,
-    deadlineAt: budget.deadlineAt,
-    consumed: zero,
-    reserved: zero,
-    open: 0,
-    conversations: HashMap.empty(),
-    overshoots: [],
-    pending: null,
-    children: 0,
-    closing: false
-  }
-  let nodes = HashMap.set(state.nodes, index, node)
-  if (parent !== undefined) nodes = HashMap.set(nodes, numberOf(parent.id, B), { ...parent, children: parent.children + 1 })
-  return [id, { ...state, nodes, budgets: index + 1 }]
-}
-
 /**
  * The number in an id such as `b12` or `r7` (its index or sequence number), or -1 when the id
  * does not have that form. Read without allocating: it runs on every reservation and settlement.
@@ -101,20 +77,213 @@ const numberOf = (id: string, prefix: number): number => {
 const B = 98 // "b"
 const R = 114 // "r"
 
-/** A budget by id (`b<index>`), if it is in the state. */
-const nodeOf = (state: State, id: string): Node | undefined => nodeIn(state.nodes, id)
+/**
+ * Where a transition reads and writes the records: budgets by index (`b3` under 3), open
+ * reservations by sequence number (`r12` under 12), and the two sequences. A transition checks
+ * before it writes, so a refusal leaves the tables as they were.
+ *
+ * @internal
+ */
+export interface Tables {
+  node(index: number): Node | undefined
+  setNode(index: number, node: Node): void
+  /**
+   * Writes new figures on a budget read from these tables: a new record in its place (a
+   * persistent state), or the record itself (a store's own tables, whose records no one else holds).
+   */
+  update(
+    node: Node,
+    consumed: Amounts,
+    reserved: Amounts,
+    open: number,
+    conversations: Node["conversations"],
+    overshoots: Node["overshoots"],
+    pending: Node["pending"]
+  ): void
+  deleteNode(index: number): void
+  reservation(sequence: number): Reservation | undefined
+  setReservation(sequence: number, reservation: Reservation): void
+  deleteReservation(sequence: number): void
+  budgets: number
+  sequence: number
+}
 
-const nodeIn = (nodes: State["nodes"], id: string): Node | undefined => {
-  const found = HashMap.get(nodes, numberOf(id, B))
-  return found._tag === "Some" && found.value.id === id ? found.value : undefined
+// A persistent `State` being changed by one transition: each write replaces a map, and the state
+// is rebuilt only when something was written (a refusal returns the very state it was given).
+class Draft implements Tables {
+  nodes: State["nodes"]
+  reservations: State["reservations"]
+  budgets: number
+  sequence: number
+  changed = false
+  readonly state: State
+  constructor(state: State) {
+    this.state = state
+    this.nodes = state.nodes
+    this.reservations = state.reservations
+    this.budgets = state.budgets
+    this.sequence = state.sequence
+  }
+  node(index: number): Node | undefined {
+    return Option.getOrUndefined(HashMap.get(this.nodes, index))
+  }
+  setNode(index: number, node: Node): void {
+    this.nodes = HashMap.set(this.nodes, index, node)
+    this.changed = true
+  }
+  update(
+    node: Node,
+    consumed: Amounts,
+    reserved: Amounts,
+    open: number,
+    conversations: Node["conversations"],
+    overshoots: Node["overshoots"],
+    pending: Node["pending"]
+  ): void {
+    this.setNode(numberOf(node.id, B), nodeWith(node, consumed, reserved, open, conversations, overshoots, pending))
+  }
+  deleteNode(index: number): void {
+    this.nodes = HashMap.remove(this.nodes, index)
+    this.changed = true
+  }
+  reservation(sequence: number): Reservation | undefined {
+    return Option.getOrUndefined(HashMap.get(this.reservations, sequence))
+  }
+  setReservation(sequence: number, reservation: Reservation): void {
+    this.reservations = HashMap.set(this.reservations, sequence, reservation)
+    this.changed = true
+  }
+  deleteReservation(sequence: number): void {
+    this.reservations = HashMap.remove(this.reservations, sequence)
+    this.changed = true
+  }
+  result(): State {
+    if (!this.changed && this.budgets === this.state.budgets && this.sequence === this.state.sequence) return this.state
+    return { nodes: this.nodes, budgets: this.budgets, reservations: this.reservations, sequence: this.sequence }
+  }
+}
+
+// A transition on tables, run on a persistent state: its result and the state after it.
+const onState = <A>(state: State, transition: (tables: Tables) => A): readonly [A, State] => {
+  const draft = new Draft(state)
+  const result = transition(draft)
+  return [result, draft.result()]
+}
+
+// A budget's record as the memory store's own tables hold it: its figures written in place.
+type OwnNode = { -readonly [K in keyof Node]: Node[K] }
+
+/** A copy of a budget's record (its figures are replaced, never changed, so they are shared). @internal */
+export const copyNode = (node: Node): Node => nodeWith(node, node.consumed, node.reserved, node.open)
+
+/**
+ * Tables kept in plain mutable maps: what the memory store holds (its transitions run in one
+ * synchronous step on the JS thread, so nothing sees them half done). A transition writes a
+ * budget's new figures on its record itself ({@link Tables.update}): these records never leave
+ * the tables (the store hands out copies, {@link copyNode}; a {@link State} read from them is a
+ * copy), so no one sees them change.
+ *
+ * @internal
+ */
+export class MutableTables implements Tables {
+  readonly nodes = new Map<number, Node>()
+  readonly reservations = new Map<number, Reservation>()
+  budgets = 0
+  sequence = 0
+  node(index: number): Node | undefined {
+    return this.nodes.get(index)
+  }
+  setNode(index: number, node: Node): void {
+    // The record the tables own: a copy of the one given, whoever else holds it.
+    this.nodes.set(index, copyNode(node))
+  }
+  update(
+    node: Node,
+    consumed: Amounts,
+    reserved: Amounts,
+    open: number,
+    conversations: Node["conversations"],
+    overshoots: Node["overshoots"],
+    pending: Node["pending"]
+  ): void {
+    const own: OwnNode = node
+    own.consumed = consumed
+    own.reserved = reserved
+    own.open = open
+    own.conversations = conversations
+    own.overshoots = overshoots
+    own.pending = pending
+  }
+  deleteNode(index: number): void {
+    this.nodes.delete(index)
+  }
+  reservation(sequence: number): Reservation | undefined {
+    return this.reservations.get(sequence)
+  }
+  setReservation(sequence: number, reservation: Reservation): void {
+    this.reservations.set(sequence, reservation)
+  }
+  deleteReservation(sequence: number): void {
+    this.reservations.delete(sequence)
+  }
+  /** The tables as a {@link State} (the public, serialisable shape), copied. */
+  toState(): State {
+    return {
+      nodes: HashMap.fromIterable(Array.from(this.nodes, ([index, node]) => [index, copyNode(node)] as const)),
+      budgets: this.budgets,
+      reservations: HashMap.fromIterable(this.reservations),
+      sequence: this.sequence
+    }
+  }
+}
+
+/** Creates a budget in the tables; `Missing` when its parent is not there. @internal */
+export const addNodeIn = (tables: Tables, budget: NewBudget): string | Missing => {
+  const parent = budget.parent === null ? undefined : nodeIn(tables, budget.parent)
+  if (budget.parent !== null && parent === undefined) return missing(budget.parent)
+  const index = tables.budgets
+  const id = `b${index}`
+  const node: Node = {
+    id,
+    parent: budget.parent,
+    label: budget.label,
+    limits: budget.limits,
+    startedAt: budget.startedAt,
+    deadlineAt: budget.deadlineAt,
+    consumed: zero,
+    reserved: zero,
+    open: 0,
+    conversations: HashMap.empty(),
+    overshoots: [],
+    pending: null,
+    children: 0,
+    closing: false
+  }
+  tables.setNode(index, node)
+  if (parent !== undefined) tables.setNode(numberOf(parent.id, B), { ...parent, children: parent.children + 1 })
+  tables.budgets = index + 1
+  return id
+}
+
+/** @internal */
+export const addNode = (state: State, budget: NewBudget): readonly [string | Missing, State] =>
+  onState(state, (tables) => addNodeIn(tables, budget))
+
+/** A budget by id (`b<index>`), if it is in the tables. */
+const nodeIn = (tables: Tables, id: string): Node | undefined => {
+  const found = tables.node(numberOf(id, B))
+  return found !== undefined && found.id === id ? found : undefined
 }
 
 /** The budget and its ancestors, the budget first; empty when it is not in the state. @internal */
-export const chainOf = (state: State, id: string): Array<Node> => {
+export const chainOf = (state: State, id: string): Array<Node> => chainIn(new Draft(state), id)
+
+/** The budget and its ancestors, the budget first; empty when it is not in the tables. @internal */
+export const chainIn = (tables: Tables, id: string): Array<Node> => {
   const chain: Array<Node> = []
   let current: string | null = id
   while (current !== null) {
-    const node = nodeOf(state, current)
+    const node = nodeIn(tables, current)
     if (node === undefined) return chain
     chain.push(node)
     current = node.parent
@@ -164,40 +333,32 @@ const nodeWith = (
   closing: node.closing
 })
 
-// Each node of the chain updated: a persistent map update per node, whatever the number of
-// budgets in the store (no list copied).
-const replaceChain = (
-  nodes: State["nodes"],
-  chain: ReadonlyArray<Node>,
-  update: (node: Node) => Node
-): State["nodes"] => {
-  let next = nodes
-  for (const node of chain) next = HashMap.set(next, numberOf(node.id, B), update(node))
-  return next
+// Each node of the chain updated: one write per node, whatever the number of budgets in the store.
+const replaceChain = (tables: Tables, chain: ReadonlyArray<Node>, update: (node: Node) => Node): void => {
+  for (const node of chain) tables.setNode(numberOf(node.id, B), update(node))
 }
 
 const done = (node: Node): boolean => node.closing && node.open === 0 && node.children === 0
 
 // Removes `node`, then each ancestor released earlier whose last child it was.
-const removeNode = (nodes: State["nodes"], node: Node): State["nodes"] => {
-  let next = HashMap.remove(nodes, numberOf(node.id, B))
+const removeNode = (tables: Tables, node: Node): void => {
+  tables.deleteNode(numberOf(node.id, B))
   let parentId = node.parent
   while (parentId !== null) {
-    const parent = nodeIn(next, parentId)
-    if (parent === undefined) break
+    const parent = nodeIn(tables, parentId)
+    if (parent === undefined) return
     const updated: Node = { ...parent, children: parent.children - 1 }
-    if (!done(updated)) return HashMap.set(next, numberOf(parent.id, B), updated)
-    next = HashMap.remove(next, numberOf(parent.id, B))
+    if (!done(updated)) return tables.setNode(numberOf(parent.id, B), updated)
+    tables.deleteNode(numberOf(parent.id, B))
     parentId = parent.parent
   }
-  return next
 }
 
 // After a settlement: the budget it was made on leaves the store when it was released and this
 // was its last reservation.
-const removeIfDone = (nodes: State["nodes"], id: string): State["nodes"] => {
-  const node = nodeIn(nodes, id)
-  return node !== undefined && done(node) ? removeNode(nodes, node) : nodes
+const removeIfDone = (tables: Tables, id: string): void => {
+  const node = nodeIn(tables, id)
+  if (node !== undefined && done(node)) removeNode(tables, node)
 }
 
 /**
@@ -216,12 +377,19 @@ export type Released = "removed" | "closing" | "unknown"
  *
  * @internal
  */
-export const release = (state: State, id: string): readonly [Released, State] => {
-  const node = nodeOf(state, id)
-  if (node === undefined) return ["unknown", state]
-  if (node.open === 0 && node.children === 0) return ["removed", { ...state, nodes: removeNode(state.nodes, node) }]
-  if (node.closing) return ["closing", state]
-  return ["closing", { ...state, nodes: HashMap.set(state.nodes, numberOf(id, B), { ...node, closing: true }) }]
+export const release = (state: State, id: string): readonly [Released, State] =>
+  onState(state, (tables) => releaseIn(tables, id))
+
+/** {@link release} on tables. @internal */
+export const releaseIn = (tables: Tables, id: string): Released => {
+  const node = nodeIn(tables, id)
+  if (node === undefined) return "unknown"
+  if (node.open === 0 && node.children === 0) {
+    removeNode(tables, node)
+    return "removed"
+  }
+  if (!node.closing) tables.setNode(numberOf(id, B), { ...node, closing: true })
+  return "closing"
 }
 
 /** How many budgets the state holds. @internal */
@@ -320,11 +488,15 @@ const withoutPending = (node: Node): Node => (node.pending === null ? node : { .
  *
  * @internal
  */
-export const reserve = (state: State, id: string, ask: Ask): readonly [Granted | Refused | Missing, State] => {
-  const chain = chainOf(state, id)
-  if (chain.length === 0) return [missing(id), state]
+export const reserve = (state: State, id: string, ask: Ask): readonly [Granted | Refused | Missing, State] =>
+  onState(state, (tables) => reserveIn(tables, id, ask))
+
+/** {@link reserve} on tables. @internal */
+export const reserveIn = (tables: Tables, id: string, ask: Ask): Granted | Refused | Missing => {
+  const chain = chainIn(tables, id)
+  if (chain.length === 0) return missing(id)
   const earliest = deadlineOf(chain)
-  if (earliest !== undefined && ask.now >= earliest.deadlineAt!) return [deadlineRefusal(earliest, ask.now), state]
+  if (earliest !== undefined && ask.now >= earliest.deadlineAt!) return deadlineRefusal(earliest, ask.now)
   const maxTokens = outputCap(chain, ask)
   const output = maxTokens ?? 0
   const amounts: Amounts = {
@@ -346,7 +518,8 @@ export const reserve = (state: State, id: string, ask: Ask): readonly [Granted |
         label: node.label,
         overshoot: node.pending
       }
-      return [refusal, { ...state, nodes: replaceChain(state.nodes, chain, withoutPending) }]
+      replaceChain(tables, chain, withoutPending)
+      return refusal
     }
   }
   const remaining: { -readonly [K in keyof Remaining]: Remaining[K] } = {}
@@ -366,7 +539,7 @@ export const reserve = (state: State, id: string, ask: Ask): readonly [Granted |
           label: node.label,
           overshoot: undefined
         }
-        return [refusal, state]
+        return refusal
       }
       // In public units (USD for cost): the smallest room over the chain.
       const key = publicDimension(dimension)
@@ -375,15 +548,14 @@ export const reserve = (state: State, id: string, ask: Ask): readonly [Granted |
       remaining[key] = known === undefined ? room : Math.min(known, room)
     }
   }
-  const sequence = state.sequence + 1
+  const sequence = tables.sequence + 1
   const reservation: Reservation = { id: `r${sequence}`, budget: id, amounts, provider: ask.provider, model: ask.model }
-  const next: State = {
-    nodes: replaceChain(state.nodes, chain, (node) => nodeWith(node, node.consumed, plus(node.reserved, amounts), node.open + 1)),
-    budgets: state.budgets,
-    reservations: HashMap.set(state.reservations, sequence, reservation),
-    sequence
+  for (const node of chain) {
+    tables.update(node, node.consumed, plus(node.reserved, amounts), node.open + 1, node.conversations, node.overshoots, node.pending)
   }
-  return [{ _tag: "Granted", id: reservation.id, amounts, maxTokens, remaining, deadlineAt: earliest === undefined ? undefined : earliest.deadlineAt! }, next]
+  tables.setReservation(sequence, reservation)
+  tables.sequence = sequence
+  return { _tag: "Granted", id: reservation.id, amounts, maxTokens, remaining, deadlineAt: earliest === undefined ? undefined : earliest.deadlineAt! }
 }
 
 /** @internal */
@@ -440,22 +612,22 @@ export const settle = (
   state: State,
   reservationId: string,
   actual: Actual | undefined
-): readonly [ReadonlyArray<Overshoot>, State] => {
+): readonly [ReadonlyArray<Overshoot>, State] => onState(state, (tables) => settleIn(tables, reservationId, actual))
+
+/** {@link settle} on tables. @internal */
+export const settleIn = (tables: Tables, reservationId: string, actual: Actual | undefined): ReadonlyArray<Overshoot> => {
   const key = numberOf(reservationId, R)
-  const found = HashMap.get(state.reservations, key)
-  if (found._tag === "None" || found.value.id !== reservationId) return [nothing, state]
-  const reservation = found.value
-  const reservations = HashMap.remove(state.reservations, key)
-  const chain = chainOf(state, reservation.budget)
+  const reservation = tables.reservation(key)
+  if (reservation === undefined || reservation.id !== reservationId) return nothing
+  tables.deleteReservation(key)
+  const chain = chainIn(tables, reservation.budget)
   const held = reservation.amounts
   if (actual === undefined) {
-    const released = replaceChain(state.nodes, chain, (node) => nodeWith(node, node.consumed, minus(node.reserved, held), node.open - 1))
-    return [nothing, {
-      nodes: removeIfDone(released, reservation.budget),
-      budgets: state.budgets,
-      reservations,
-      sequence: state.sequence
-    }]
+    for (const node of chain) {
+      tables.update(node, node.consumed, minus(node.reserved, held), node.open - 1, node.conversations, node.overshoots, node.pending)
+    }
+    removeIfDone(tables, reservation.budget)
+    return nothing
   }
   const own = chain[0]
   const previous = actual.conversationId === undefined || own === undefined
@@ -463,7 +635,7 @@ export const settle = (
     : Option.getOrUndefined(HashMap.get(own.conversations, actual.conversationId))
   const spent = actual.cumulative === true && previous !== undefined ? minus(actual.amounts, previous) : actual.amounts
   const overshoots = overshootsOf(chain, reservation, spent, actual.now)
-  const nodes = replaceChain(state.nodes, chain, (node) => {
+  for (const node of chain) {
     let conversations = node.conversations
     if (node === own && actual.conversationId !== undefined) {
       conversations = HashMap.set(
@@ -472,7 +644,7 @@ export const settle = (
         actual.cumulative === true || previous === undefined ? actual.amounts : plus(previous, actual.amounts)
       )
     }
-    return nodeWith(
+    tables.update(
       node,
       plus(node.consumed, spent),
       minus(node.reserved, held),
@@ -481,8 +653,9 @@ export const settle = (
       overshoots.length === 0 ? node.overshoots : [...node.overshoots, ...overshoots],
       overshoots.length === 0 ? node.pending : overshoots[0]!
     )
-  })
-  return [overshoots, { nodes: removeIfDone(nodes, reservation.budget), budgets: state.budgets, reservations, sequence: state.sequence }]
+  }
+  removeIfDone(tables, reservation.budget)
+  return overshoots
 }
 
 /**
@@ -496,10 +669,19 @@ export const recordCumulative = (
   id: string,
   conversationId: string,
   cumulative: Cumulative
-): readonly [ReadonlyArray<Overshoot> | Missing, State] => {
-  const chain = chainOf(state, id)
+): readonly [ReadonlyArray<Overshoot> | Missing, State] =>
+  onState(state, (tables) => recordCumulativeIn(tables, id, conversationId, cumulative))
+
+/** {@link recordCumulative} on tables. @internal */
+export const recordCumulativeIn = (
+  tables: Tables,
+  id: string,
+  conversationId: string,
+  cumulative: Cumulative
+): ReadonlyArray<Overshoot> | Missing => {
+  const chain = chainIn(tables, id)
   const own = chain[0]
-  if (own === undefined) return [missing(id), state]
+  if (own === undefined) return missing(id)
   const spent = minus(cumulative.amounts, Option.getOrElse(HashMap.get(own.conversations, conversationId), () => zero))
   const overshoots: Array<Overshoot> = []
   for (const node of chain) {
@@ -521,13 +703,13 @@ export const recordCumulative = (
       }
     }
   }
-  const nodes = replaceChain(state.nodes, chain, (node) => ({
+  replaceChain(tables, chain, (node) => ({
     ...node,
     consumed: plus(node.consumed, spent),
     conversations: node === own ? HashMap.set(node.conversations, conversationId, cumulative.amounts) : node.conversations,
     ...(overshoots.length > 0 ? { overshoots: [...node.overshoots, ...overshoots], pending: overshoots[0]! } : {})
   }))
-  return [overshoots, { ...state, nodes }]
+  return overshoots
 }
 
 /**
@@ -536,8 +718,12 @@ export const recordCumulative = (
  *
  * @internal
  */
-export const check = (state: State, id: string, now: number): Refused | Missing | undefined => {
-  const chain = chainOf(state, id)
+export const check = (state: State, id: string, now: number): Refused | Missing | undefined =>
+  checkIn(new Draft(state), id, now)
+
+/** {@link check} on tables. @internal */
+export const checkIn = (tables: Tables, id: string, now: number): Refused | Missing | undefined => {
+  const chain = chainIn(tables, id)
   if (chain.length === 0) return missing(id)
   const earliest = deadlineOf(chain)
   if (earliest !== undefined && now >= earliest.deadlineAt!) return deadlineRefusal(earliest, now)

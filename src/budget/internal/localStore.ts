@@ -21,6 +21,8 @@ import type * as Ledger from "./ledger.ts"
 export interface Local {
   readonly reserve: (budgetId: string, ask: Ledger.Ask) => Ledger.Granted | Ledger.Refused | Ledger.Missing
   readonly settle: (reservationId: string, actual: Ledger.Actual | undefined) => ReadonlyArray<BudgetState.Overshoot>
+  /** The store's records as a public `State` (a copy). */
+  readonly snapshot: () => BudgetState.State
 }
 
 const locals = new WeakMap<object, Local>()
