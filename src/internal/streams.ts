@@ -9,7 +9,7 @@
  *
  * @internal
  */
-import { Array as Arr, Channel, type Context, Effect, type Fiber, Scope, Stream } from "effect"
+import { Array as Arr, type Cause, Channel, type Context, Effect, type Fiber, Pull, Scope, Stream } from "effect"
 import type * as StreamPart from "../StreamPart.ts"
 
 /**
@@ -46,6 +46,61 @@ export const unwrapScoped = <A, E, R, E2, R2>(
   Stream.fromChannel(
     Channel.fromTransform((upstream, scope: Scope.Scope) =>
       Effect.flatMap(Effect.provideService(effect, Scope.Scope, scope), (stream) => Channel.toTransform(Stream.toChannel(stream))(upstream, scope))
+    )
+  )
+
+/**
+ * The stream `f` makes when it starts, from the stream's scope (where a layer adds what must run
+ * when the stream is over: its finalizers run when the consumer's run of the stream ends) and the
+ * fiber that starts it; `f` returns the stream, or an effect that makes it. (`unwrapScoped` with
+ * `Effect.acquireRelease` inside, without providing the scope as a service, the acquire's
+ * uninterruptible region or the context copies of each: a layer whose start is synchronous adds
+ * its finalizer with `Scope.addFinalizerExit` in the same step.)
+ *
+ * @internal
+ */
+export const fromScope = <A, E, E2>(
+  f: (scope: Scope.Scope, fiber: Fiber.Fiber<unknown, unknown>) => Stream.Stream<A, E> | Effect.Effect<Stream.Stream<A, E>, E2>
+): Stream.Stream<A, E | E2> =>
+  Stream.fromChannel(
+    Channel.fromTransform((upstream, scope: Scope.Scope) =>
+      Effect.withFiber((fiber) => {
+        const made = f(scope, fiber)
+        return Stream.isStream(made)
+          ? Channel.toTransform(Stream.toChannel(made))(upstream, scope)
+          : Effect.flatMap(made, (stream) => Channel.toTransform(Stream.toChannel(stream))(upstream, scope))
+      })
+    )
+  )
+
+/**
+ * Shows each part of a stream to `onPart` (synchronously, a chunk at a time, the chunk passed on
+ * as it came) and runs `onDone` when the stream has ended by itself, before its end reaches the
+ * consumer (uninterruptibly, as a finalizer would). `Stream.map` + `Stream.onExit` for a
+ * stream's success, in one stage, without the forked scope and the generator `Stream.onExit`
+ * makes for each stream and the array `Stream.map` makes for each chunk.
+ *
+ * @internal
+ */
+export const observe = <A, E>(
+  stream: Stream.Stream<A, E>,
+  onPart: (part: A) => void,
+  onDone: () => Effect.Effect<void> | undefined
+): Stream.Stream<A, E> =>
+  Stream.fromChannel(
+    Channel.fromTransform((upstream, scope) =>
+      Effect.map(Channel.toTransform(Stream.toChannel(stream))(upstream, scope), (pull) => {
+        const seen = (chunk: Arr.NonEmptyReadonlyArray<A>): Arr.NonEmptyReadonlyArray<A> => {
+          for (let index = 0; index < chunk.length; index++) onPart(chunk[index]!)
+          return chunk
+        }
+        const ended = (cause: Cause.Cause<E | Cause.Done>): Effect.Effect<never, E | Cause.Done> => {
+          if (!Pull.isDoneCause(cause)) return Effect.failCause(cause)
+          const last = onDone()
+          return last === undefined ? Effect.failCause(cause) : Effect.andThen(Effect.uninterruptible(last), Effect.failCause(cause))
+        }
+        return Effect.catchCause(Effect.map(pull, seen), ended)
+      })
     )
   )
 
