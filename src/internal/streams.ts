@@ -9,7 +9,7 @@
  *
  * @internal
  */
-import { Array as Arr, type Cause, Channel, type Context, Effect, type Fiber, Pull, Scope, Stream } from "effect"
+import { Array as Arr, Cause, Channel, type Context, Effect, Exit, type Fiber, Pull, Scope, Stream } from "effect"
 import type * as StreamPart from "../StreamPart.ts"
 
 /**
@@ -102,6 +102,51 @@ export const observe = <A, E>(
         return Effect.catchCause(Effect.map(pull, seen), ended)
       })
     )
+  )
+
+/**
+ * Runs `stream` again while it has emitted nothing: a failure with a typed error for which
+ * `again` gives an effect (the wait before the next run; it fails to give up) closes the failed
+ * run's scope (its finalizers run, its reads stop), runs that effect, and starts the stream anew,
+ * in a scope of its own; once a part has gone out, the stream is passed through as it is. A
+ * failure with a defect is never run again (as `Stream.catchIf`). One stage for all the runs
+ * (`Stream.map` to see the first part + `Stream.catchIf` + a stream per retry, each a stage and a
+ * scope, without them).
+ *
+ * @internal
+ */
+export const retryBeforeFirst = <A, E, E2>(
+  stream: Stream.Stream<A, E>,
+  again: (error: E) => Effect.Effect<unknown, E2> | undefined
+): Stream.Stream<A, E | E2> =>
+  Stream.fromChannel(
+    Channel.fromTransform((upstream, scope) => {
+      let run = Scope.forkUnsafe(scope)
+      let current: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | E2, unknown>
+      const open = (): Effect.Effect<Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | E2, unknown>> =>
+        Effect.map(Channel.toTransform(Stream.toChannel(stream))(upstream, run), (pull) => {
+          // Until the first part: watched; from it on, the run's own pull.
+          current = Effect.catchCause(
+            Effect.map(pull, (chunk) => {
+              current = pull
+              return chunk
+            }),
+            recover
+          )
+          return current
+        })
+      const recover = (cause: Cause.Cause<E | Cause.Done>): Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | E2, unknown> => {
+        if (Pull.isDoneCause(cause) || Cause.hasDies(cause)) return Effect.failCause(cause)
+        const error = Cause.findErrorOption(cause)
+        if (error._tag === "None" || Cause.isDone(error.value)) return Effect.failCause(cause)
+        const wait = again(error.value)
+        if (wait === undefined) return Effect.failCause(cause)
+        const failed = run
+        run = Scope.forkUnsafe(scope)
+        return Effect.flatten(Effect.andThen(Effect.andThen(Scope.close(failed, Exit.failCause(cause)), wait), Effect.suspend(open)))
+      }
+      return Effect.map(open(), () => Effect.suspend(() => current))
+    })
   )
 
 /**
