@@ -164,6 +164,56 @@ export const inContext = <A, E>(stream: Stream.Stream<A, E>, context: Context.Co
 }
 
 /**
+ * Maps each chunk of a stream with an effect, in one stage (`Stream.mapArrayEffect`); given a
+ * `context`, the stream's start and each of its pulls run in it, as with {@link inContext}
+ * (without a stage of its own).
+ *
+ * @internal
+ */
+export const mapChunks = <A, E>(
+  stream: Stream.Stream<A, E>,
+  f: (chunk: Arr.NonEmptyReadonlyArray<A>) => Effect.Effect<Arr.NonEmptyReadonlyArray<A>, E>,
+  context?: Context.Context<never> | undefined
+): Stream.Stream<A, E> => {
+  if (context === undefined) {
+    return Stream.fromChannel(
+      Channel.fromTransform((upstream, scope) =>
+        Effect.map(Channel.toTransform(Stream.toChannel(stream))(upstream, scope), (pull) => Effect.flatMap(pull, f))
+      )
+    )
+  }
+  const within = <X, Y>(effect: Effect.Effect<X, Y>): Effect.Effect<X, Y> => Effect.updateContext(effect, () => context)
+  return Stream.fromChannel(
+    Channel.fromTransform((upstream, scope) =>
+      Effect.map(within(Channel.toTransform(Stream.toChannel(stream))(upstream, scope)), (pull) => within(Effect.flatMap(pull, f)))
+    )
+  )
+}
+
+/**
+ * Maps the parts of a stream synchronously, a chunk at a time, the chunk kept as it came when no
+ * part changed (`Stream.map` makes a new array for every chunk).
+ *
+ * @internal
+ */
+export const mapParts = <A, E>(stream: Stream.Stream<A, E>, f: (part: A) => A): Stream.Stream<A, E> =>
+  Stream.fromChannel(
+    Channel.fromTransform((upstream, scope) =>
+      Effect.map(Channel.toTransform(Stream.toChannel(stream))(upstream, scope), (pull) =>
+        Effect.map(pull, (chunk): Arr.NonEmptyReadonlyArray<A> => {
+          let out: Array<A> | undefined
+          for (let index = 0; index < chunk.length; index++) {
+            const part = chunk[index]!
+            const mapped = f(part)
+            if (out === undefined && mapped !== part) out = chunk.slice(0, index)
+            if (out !== undefined) out.push(mapped)
+          }
+          return out !== undefined && Arr.isArrayNonEmpty(out) ? out : chunk
+        }))
+    )
+  )
+
+/**
  * Maps the parts of one chunk in order, synchronously until a part needs an effect (a finish
  * part that settles something): for `Stream.mapArrayEffect`, one step per chunk instead of one
  * per part (`Stream.mapEffect` and `Stream.tap` split every chunk into single parts), the chunk
