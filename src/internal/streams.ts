@@ -74,22 +74,41 @@ export const fromScope = <A, E, E2>(
   )
 
 /**
+ * A stage over a stream's pulls: `f` makes the stage's pull from the pull of the stream below, in
+ * the step that opens it (`Stream.transformPull` without its `Effect` around `f` and its extra
+ * step).
+ *
+ * @internal
+ */
+export const transform = <A, E, B, E2>(
+  stream: Stream.Stream<A, E>,
+  f: (pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>) => Pull.Pull<Arr.NonEmptyReadonlyArray<B>, E2, unknown>
+): Stream.Stream<B, E2> =>
+  Stream.fromChannel(
+    Channel.fromTransform((upstream, scope) => Effect.map(Channel.toTransform(Stream.toChannel(stream))(upstream, scope), f))
+  )
+
+/**
  * Shows each part of a stream to `onPart` (synchronously, a chunk at a time, the chunk passed on
  * as it came) and runs `onDone` when the stream has ended by itself, before its end reaches the
  * consumer (uninterruptibly, as a finalizer would). `Stream.map` + `Stream.onExit` for a
  * stream's success, in one stage, without the forked scope and the generator `Stream.onExit`
- * makes for each stream and the array `Stream.map` makes for each chunk.
+ * makes for each stream and the array `Stream.map` makes for each chunk. Given a `context`, the
+ * stream's start and each of its pulls run in it, as with {@link inContext}.
  *
  * @internal
  */
 export const observe = <A, E>(
   stream: Stream.Stream<A, E>,
   onPart: (part: A) => void,
-  onDone: () => Effect.Effect<void> | undefined
-): Stream.Stream<A, E> =>
-  Stream.fromChannel(
+  onDone: () => Effect.Effect<void> | undefined,
+  context?: Context.Context<never> | undefined
+): Stream.Stream<A, E> => {
+  const within = <X, Y>(effect: Effect.Effect<X, Y>): Effect.Effect<X, Y> =>
+    context === undefined ? effect : Effect.updateContext(effect, () => context)
+  return Stream.fromChannel(
     Channel.fromTransform((upstream, scope) =>
-      Effect.map(Channel.toTransform(Stream.toChannel(stream))(upstream, scope), (pull) => {
+      Effect.map(within(Channel.toTransform(Stream.toChannel(stream))(upstream, scope)), (pull) => {
         const seen = (chunk: Arr.NonEmptyReadonlyArray<A>): Arr.NonEmptyReadonlyArray<A> => {
           for (let index = 0; index < chunk.length; index++) onPart(chunk[index]!)
           return chunk
@@ -99,10 +118,11 @@ export const observe = <A, E>(
           const last = onDone()
           return last === undefined ? Effect.failCause(cause) : Effect.andThen(Effect.uninterruptible(last), Effect.failCause(cause))
         }
-        return Effect.catchCause(Effect.map(pull, seen), ended)
+        return within(Effect.catchCause(Effect.map(pull, seen), ended))
       })
     )
   )
+}
 
 /**
  * Runs `stream` again while it has emitted nothing: a failure with a typed error for which

@@ -507,7 +507,8 @@ export const wrap = (
         })
       // Each part seen as it passes (a chunk at a time); a stream that ended with its finish part
       // recorded as it ends, before its end reaches the consumer.
-      const parts = Streams.observe(next(call.forwarded), onPart, () => (last !== undefined ? recordOnce(Exit.void) : undefined))
+      const parts = next(call.forwarded)
+      const onDone = () => (last !== undefined ? recordOnce(Exit.void) : undefined)
       // The call's services (log annotations, totals, attempts, then its span), added to the
       // context once: the stream's pulls then switch to it in one step (`Stream.provideService`
       // copies the context on every pull, once per service).
@@ -519,12 +520,12 @@ export const wrap = (
       // Recorded when the stream's scope closes, in the call's context (a failed or cancelled
       // stream; one that finished was recorded as it ended).
       const settled = Scope.addFinalizerExit(scope, (exit) => inCall(recordOnce(exit)))
-      if (!call.spans) return Effect.as(settled, Streams.inContext(parts, withContext))
+      if (!call.spans) return Effect.as(settled, Streams.observe(parts, onPart, onDone, withContext))
       // The span opened and its end registered in one uninterruptible step.
       return Effect.uninterruptible(inCall(
         Effect.flatMap(Effect.makeSpan(GenAiAttributes.spanName(call.facts.model), spanOptions(call)), (made) => {
           span = made
-          return Effect.as(settled, Streams.inContext(parts, Context.add(withContext, Tracer.ParentSpan, made)))
+          return Effect.as(settled, Streams.observe(parts, onPart, onDone, Context.add(withContext, Tracer.ParentSpan, made)))
         })
       ))
     })
