@@ -25,7 +25,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Effect, Layer, type Scope, Stream } from "effect"
+import { Clock, Context, Effect, Layer, Scope, Stream } from "effect"
 import * as CallContext from "../CallContext.ts"
 import * as Streams from "../internal/streams.ts"
 import * as LanguageModel from "../LanguageModel.ts"
@@ -186,13 +186,13 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
     })
 
   const stream = (request: LlmRequest, next: LanguageModel.Service["stream"]): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
-    Streams.unwrapScoped(Effect.withFiber((fiber): Effect.Effect<Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>, LlmError.LlmError, Scope.Scope> => {
+    Streams.fromScope((scope, fiber): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> | Effect.Effect<Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>, LlmError.LlmError> => {
       const current = fiber.getRef(BudgetTracker.CurrentBudget) ?? tracker
       const target = targetOf(request)
       if (current === undefined) {
-        return Effect.succeed(Stream.map(next(request), (part): StreamPart.StreamPart =>
+        return Streams.mapParts(next(request), (part): StreamPart.StreamPart =>
           part.type === "finish" ? { ...part, response: Costing.costResponse(prices, undefined, part.response, target, undefined) } : part
-        ))
+        )
       }
       const price = reservePrice(prices, inner, target.model)
       const ask: BudgetTracker.Ask = { request, provider: target.provider, model: target.model, price }
@@ -209,21 +209,26 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
             ? Effect.map(reserved, (reservation) => new Attempts.Call(current, prices, request, target, price, reservation, clock))
             : Effect.succeed(new Attempts.Call(current, prices, request, target, price, reserved, clock))
         })
-      return Effect.map(
-        Effect.acquireRelease(admitted, (call, exit) => call.streamEnded(exit, totals)),
-        (call) => {
-          const reservation = call.reservation
-          const capped = call.outerStream(next(Attempts.withCap(request, reservation)), totals)
-          // Only a budget with a deadline watches it: `interruptWhen` hands each part over at a rendezvous.
-          // The call context made once; each pull switches to it (`provideService` copies the context per pull, per service).
-          const parts = Streams.inContext(
-            current.deadlineAt === undefined ? capped : Stream.interruptWhen(capped, deadlineWatch(current)),
-            callContext(reservation, call)(fiber.context)
-          )
-          return reservation.loweredFrom === undefined ? parts : Stream.concat(Stream.fromEffectDrain(Attempts.logLowered(reservation)), parts)
-        }
-      )
-    }))
+      const context = fiber.context
+      // Reserved and its settlement added to the stream's scope in one uninterruptible step (as
+      // `Effect.acquireRelease`), settled in the context the stream started in.
+      return Effect.uninterruptible(Effect.flatMap(admitted, (call) => {
+        const reservation = call.reservation
+        const ended = Scope.addFinalizerExit(scope, (exit) => Effect.updateContext(call.streamEnded(exit, totals), () => context))
+        // The call's parts a chunk at a time, in the call context made once (each pull switches to
+        // it: `provideService` copies the context per pull, per service), in one stage.
+        const within = callContext(reservation, call)(context)
+        const sent = next(Attempts.withCap(request, reservation))
+        // Only a budget with a deadline watches it: `interruptWhen` hands each part over at a rendezvous.
+        const parts = current.deadlineAt === undefined
+          ? call.outerStream(sent, totals, within)
+          : Streams.inContext(Stream.interruptWhen(call.outerStream(sent, totals), deadlineWatch(current)), within)
+        return Effect.as(
+          ended,
+          reservation.loweredFrom === undefined ? parts : Stream.concat(Stream.fromEffectDrain(Attempts.logLowered(reservation)), parts)
+        )
+      }))
+    })
 
   return LanguageModel.wrap(inner, { generate, stream })
 }

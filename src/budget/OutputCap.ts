@@ -27,7 +27,8 @@
  *
  * @since 0.1.0
  */
-import { Array as Arr, Effect, Stream } from "effect"
+import { Array as Arr, Effect, type Stream } from "effect"
+import * as Streams from "../internal/streams.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
 import type { LlmRequest } from "../LlmRequest.ts"
@@ -78,8 +79,8 @@ export const guard = (
   if (cap === undefined) return parts
   // One stage over the chunks: the chunk with the part that passes the cap goes out up to that
   // part, and the next pull fails (no upstream read after it; the stream's end aborts the request).
-  return Stream.transformPull(parts, (pull) =>
-    Effect.sync(() => {
+  // (`Streams.transform`: the stage made in the step that opens the stream below.)
+  return Streams.transform(parts, (pull) => {
       // Per stream: the text so far and an upper bound on its tokens. A token is at least one UTF-8
       // byte, so while the bytes stay within the cap nothing is counted (most answers end there);
       // past that, the whole text is counted once, then each delta's count is added.
@@ -119,7 +120,7 @@ export const guard = (
       return Effect.suspend(() =>
         passed === undefined ? Effect.map(pull, cut) : Effect.fail(cutOffError(provider, model, cap, passed))
       )
-    }))
+    })
 }
 
 /**

@@ -9,7 +9,7 @@
  *
  * @internal
  */
-import { Array as Arr, Channel, type Context, Effect, type Fiber, Scope, Stream } from "effect"
+import { Array as Arr, Cause, Channel, type Context, Effect, Exit, type Fiber, Pull, Scope, Stream } from "effect"
 import type * as StreamPart from "../StreamPart.ts"
 
 /**
@@ -50,6 +50,126 @@ export const unwrapScoped = <A, E, R, E2, R2>(
   )
 
 /**
+ * The stream `f` makes when it starts, from the stream's scope (where a layer adds what must run
+ * when the stream is over: its finalizers run when the consumer's run of the stream ends) and the
+ * fiber that starts it; `f` returns the stream, or an effect that makes it. (`unwrapScoped` with
+ * `Effect.acquireRelease` inside, without providing the scope as a service, the acquire's
+ * uninterruptible region or the context copies of each: a layer whose start is synchronous adds
+ * its finalizer with `Scope.addFinalizerExit` in the same step.)
+ *
+ * @internal
+ */
+export const fromScope = <A, E, E2>(
+  f: (scope: Scope.Scope, fiber: Fiber.Fiber<unknown, unknown>) => Stream.Stream<A, E> | Effect.Effect<Stream.Stream<A, E>, E2>
+): Stream.Stream<A, E | E2> =>
+  Stream.fromChannel(
+    Channel.fromTransform((upstream, scope: Scope.Scope) =>
+      Effect.withFiber((fiber) => {
+        const made = f(scope, fiber)
+        return Stream.isStream(made)
+          ? Channel.toTransform(Stream.toChannel(made))(upstream, scope)
+          : Effect.flatMap(made, (stream) => Channel.toTransform(Stream.toChannel(stream))(upstream, scope))
+      })
+    )
+  )
+
+/**
+ * A stage over a stream's pulls: `f` makes the stage's pull from the pull of the stream below, in
+ * the step that opens it (`Stream.transformPull` without its `Effect` around `f` and its extra
+ * step).
+ *
+ * @internal
+ */
+export const transform = <A, E, B, E2>(
+  stream: Stream.Stream<A, E>,
+  f: (pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>) => Pull.Pull<Arr.NonEmptyReadonlyArray<B>, E2, unknown>
+): Stream.Stream<B, E2> =>
+  Stream.fromChannel(
+    Channel.fromTransform((upstream, scope) => Effect.map(Channel.toTransform(Stream.toChannel(stream))(upstream, scope), f))
+  )
+
+/**
+ * Shows each part of a stream to `onPart` (synchronously, a chunk at a time, the chunk passed on
+ * as it came) and runs `onDone` when the stream has ended by itself, before its end reaches the
+ * consumer (uninterruptibly, as a finalizer would). `Stream.map` + `Stream.onExit` for a
+ * stream's success, in one stage, without the forked scope and the generator `Stream.onExit`
+ * makes for each stream and the array `Stream.map` makes for each chunk. Given a `context`, the
+ * stream's start and each of its pulls run in it, as with {@link inContext}.
+ *
+ * @internal
+ */
+export const observe = <A, E>(
+  stream: Stream.Stream<A, E>,
+  onPart: (part: A) => void,
+  onDone: () => Effect.Effect<void> | undefined,
+  context?: Context.Context<never> | undefined
+): Stream.Stream<A, E> => {
+  const within = <X, Y>(effect: Effect.Effect<X, Y>): Effect.Effect<X, Y> =>
+    context === undefined ? effect : Effect.updateContext(effect, () => context)
+  return Stream.fromChannel(
+    Channel.fromTransform((upstream, scope) =>
+      Effect.map(within(Channel.toTransform(Stream.toChannel(stream))(upstream, scope)), (pull) => {
+        const seen = (chunk: Arr.NonEmptyReadonlyArray<A>): Arr.NonEmptyReadonlyArray<A> => {
+          for (let index = 0; index < chunk.length; index++) onPart(chunk[index]!)
+          return chunk
+        }
+        const ended = (cause: Cause.Cause<E | Cause.Done>): Effect.Effect<never, E | Cause.Done> => {
+          if (!Pull.isDoneCause(cause)) return Effect.failCause(cause)
+          const last = onDone()
+          return last === undefined ? Effect.failCause(cause) : Effect.andThen(Effect.uninterruptible(last), Effect.failCause(cause))
+        }
+        return within(Effect.catchCause(Effect.map(pull, seen), ended))
+      })
+    )
+  )
+}
+
+/**
+ * Runs `stream` again while it has emitted nothing: a failure with a typed error for which
+ * `again` gives an effect (the wait before the next run; it fails to give up) closes the failed
+ * run's scope (its finalizers run, its reads stop), runs that effect, and starts the stream anew,
+ * in a scope of its own; once a part has gone out, the stream is passed through as it is. A
+ * failure with a defect is never run again (as `Stream.catchIf`). One stage for all the runs
+ * (`Stream.map` to see the first part + `Stream.catchIf` + a stream per retry, each a stage and a
+ * scope, without them).
+ *
+ * @internal
+ */
+export const retryBeforeFirst = <A, E, E2>(
+  stream: Stream.Stream<A, E>,
+  again: (error: E) => Effect.Effect<unknown, E2> | undefined
+): Stream.Stream<A, E | E2> =>
+  Stream.fromChannel(
+    Channel.fromTransform((upstream, scope) => {
+      let run = Scope.forkUnsafe(scope)
+      let current: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | E2, unknown>
+      const open = (): Effect.Effect<Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | E2, unknown>> =>
+        Effect.map(Channel.toTransform(Stream.toChannel(stream))(upstream, run), (pull) => {
+          // Until the first part: watched; from it on, the run's own pull.
+          current = Effect.catchCause(
+            Effect.map(pull, (chunk) => {
+              current = pull
+              return chunk
+            }),
+            recover
+          )
+          return current
+        })
+      const recover = (cause: Cause.Cause<E | Cause.Done>): Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | E2, unknown> => {
+        if (Pull.isDoneCause(cause) || Cause.hasDies(cause)) return Effect.failCause(cause)
+        const error = Cause.findErrorOption(cause)
+        if (error._tag === "None" || Cause.isDone(error.value)) return Effect.failCause(cause)
+        const wait = again(error.value)
+        if (wait === undefined) return Effect.failCause(cause)
+        const failed = run
+        run = Scope.forkUnsafe(scope)
+        return Effect.flatten(Effect.andThen(Effect.andThen(Scope.close(failed, Exit.failCause(cause)), wait), Effect.suspend(open)))
+      }
+      return Effect.map(open(), () => Effect.suspend(() => current))
+    })
+  )
+
+/**
  * Runs a stream, its start and each of its pulls, in `context`: a context made once, from the
  * context the stream starts in, with the services it adds. (`Stream.provideContext` and
  * `Stream.provideService` copy the context on every pull, one copy per service.)
@@ -62,6 +182,56 @@ export const inContext = <A, E>(stream: Stream.Stream<A, E>, context: Context.Co
     Channel.fromTransform((upstream, scope) => Effect.map(within(Channel.toTransform(Stream.toChannel(stream))(upstream, scope)), within))
   )
 }
+
+/**
+ * Maps each chunk of a stream with an effect, in one stage (`Stream.mapArrayEffect`); given a
+ * `context`, the stream's start and each of its pulls run in it, as with {@link inContext}
+ * (without a stage of its own).
+ *
+ * @internal
+ */
+export const mapChunks = <A, E>(
+  stream: Stream.Stream<A, E>,
+  f: (chunk: Arr.NonEmptyReadonlyArray<A>) => Effect.Effect<Arr.NonEmptyReadonlyArray<A>, E>,
+  context?: Context.Context<never> | undefined
+): Stream.Stream<A, E> => {
+  if (context === undefined) {
+    return Stream.fromChannel(
+      Channel.fromTransform((upstream, scope) =>
+        Effect.map(Channel.toTransform(Stream.toChannel(stream))(upstream, scope), (pull) => Effect.flatMap(pull, f))
+      )
+    )
+  }
+  const within = <X, Y>(effect: Effect.Effect<X, Y>): Effect.Effect<X, Y> => Effect.updateContext(effect, () => context)
+  return Stream.fromChannel(
+    Channel.fromTransform((upstream, scope) =>
+      Effect.map(within(Channel.toTransform(Stream.toChannel(stream))(upstream, scope)), (pull) => within(Effect.flatMap(pull, f)))
+    )
+  )
+}
+
+/**
+ * Maps the parts of a stream synchronously, a chunk at a time, the chunk kept as it came when no
+ * part changed (`Stream.map` makes a new array for every chunk).
+ *
+ * @internal
+ */
+export const mapParts = <A, E>(stream: Stream.Stream<A, E>, f: (part: A) => A): Stream.Stream<A, E> =>
+  Stream.fromChannel(
+    Channel.fromTransform((upstream, scope) =>
+      Effect.map(Channel.toTransform(Stream.toChannel(stream))(upstream, scope), (pull) =>
+        Effect.map(pull, (chunk): Arr.NonEmptyReadonlyArray<A> => {
+          let out: Array<A> | undefined
+          for (let index = 0; index < chunk.length; index++) {
+            const part = chunk[index]!
+            const mapped = f(part)
+            if (out === undefined && mapped !== part) out = chunk.slice(0, index)
+            if (out !== undefined) out.push(mapped)
+          }
+          return out !== undefined && Arr.isArrayNonEmpty(out) ? out : chunk
+        }))
+    )
+  )
 
 /**
  * Maps the parts of one chunk in order, synchronously until a part needs an effect (a finish

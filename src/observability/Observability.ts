@@ -24,7 +24,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Context, Effect, Exit, type Fiber, Layer, Option, Random, Ref, References, Stream, Tracer } from "effect"
+import { Cause, Clock, Context, Effect, Exit, type Fiber, Layer, Option, Random, Ref, References, Scope, Stream, Tracer } from "effect"
 import * as LogLevel from "effect/LogLevel"
 import * as CallContext from "../CallContext.ts"
 import * as Streams from "../internal/streams.ts"
@@ -456,7 +456,7 @@ export const wrap = (
   // runs after them. The span is this layer's own for the same reason, ended once the call is
   // recorded.
   const stream = (request: LlmRequest, next: LanguageModel.Service["stream"]): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
-    Streams.unwrapScoped(Effect.withFiber((fiber) => {
+    Streams.fromScope((scope, fiber) => {
       const call = prepare(fiber, request)
       const clock = fiber.getRef(Clock.Clock)
       const context = fiber.context
@@ -470,10 +470,10 @@ export const wrap = (
           ? undefined
           : streamedCharge(fiber.getRef(PriceTable.PriceTable), call.facts, request, streamed)
       const done = finish(call.facts, call.started, call.attempts, call.spans, call.totals, estimate)
-      const onPart = (part: StreamPart.StreamPart): StreamPart.StreamPart => {
+      const onPart = (part: StreamPart.StreamPart): void => {
         if (part.type === "finish") {
           last = part.response
-          return part
+          return
         }
         if (firstTokenMs === undefined) {
           firstTokenMs = clock.currentTimeMillisUnsafe() - call.started
@@ -482,7 +482,6 @@ export const wrap = (
           call.annotations.timeToFirstTokenMs = firstTokenMs
         }
         if (keepText) streamed = (streamed ?? "") + (part.type === "text-delta" ? part.text : (part.name ?? "") + part.argumentsDelta)
-        return part
       }
       let span: Tracer.Span | undefined
       let recorded = false
@@ -505,30 +504,30 @@ export const wrap = (
             })
           )
         })
-      const parts = next(call.forwarded).pipe(
-        Stream.map(onPart),
-        Stream.onExit((exit) => (Exit.isSuccess(exit) && last !== undefined ? recordOnce(exit) : Effect.void))
-      )
+      // Each part seen as it passes (a chunk at a time); a stream that ended with its finish part
+      // recorded as it ends, before its end reaches the consumer.
+      const parts = next(call.forwarded)
+      const onDone = () => (last !== undefined ? recordOnce(Exit.void) : undefined)
       // The call's services (log annotations, totals, attempts, then its span), added to the
       // context once: the stream's pulls then switch to it in one step (`Stream.provideService`
       // copies the context on every pull, once per service).
       let provided = Context.add(context, References.CurrentLogAnnotations, call.annotations)
       if (call.totals !== undefined) provided = Context.add(provided, CallContext.CurrentTotals, call.totals)
       if (call.attempts !== undefined) provided = Context.add(provided, CurrentAttempts, call.attempts)
-      const opened = call.spans
-        ? Effect.map(Effect.makeSpan(GenAiAttributes.spanName(call.facts.model), spanOptions(call)), (made) => {
-          span = made
-        })
-        : Effect.void
       const withContext = provided
-      return Effect.provideContext(
-        Effect.map(
-          Effect.acquireRelease(opened, (_, exit) => recordOnce(exit)),
-          () => Streams.inContext(parts, span === undefined ? withContext : Context.add(withContext, Tracer.ParentSpan, span))
-        ),
-        withContext
-      )
-    }))
+      const inCall = <X, Y>(effect: Effect.Effect<X, Y>): Effect.Effect<X, Y> => Effect.updateContext(effect, () => withContext)
+      // Recorded when the stream's scope closes, in the call's context (a failed or cancelled
+      // stream; one that finished was recorded as it ended).
+      const settled = Scope.addFinalizerExit(scope, (exit) => inCall(recordOnce(exit)))
+      if (!call.spans) return Effect.as(settled, Streams.observe(parts, onPart, onDone, withContext))
+      // The span opened and its end registered in one uninterruptible step.
+      return Effect.uninterruptible(inCall(
+        Effect.flatMap(Effect.makeSpan(GenAiAttributes.spanName(call.facts.model), spanOptions(call)), (made) => {
+          span = made
+          return Effect.as(settled, Streams.observe(parts, onPart, onDone, Context.add(withContext, Tracer.ParentSpan, made)))
+        })
+      ))
+    })
 
   return LanguageModel.wrap(inner, { generate, stream })
 }

@@ -26,7 +26,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Layer, Option, Stream } from "effect"
+import { Clock, Duration, Effect, Layer, Option, Scope } from "effect"
 import { RateLimiter } from "effect/persistence"
 import * as CallContext from "../CallContext.ts"
 import * as DurationText from "../DurationText.ts"
@@ -254,29 +254,31 @@ export const make = (
       const buckets = bucketsFor(model)
       if (buckets.length === 0) return next(request)
       const estimate = buckets.some((bucket) => bucket.weight === "tokens") ? estimateTokens(request) : 0
-      const parts = estimate === 0 ? next(request) : Streams.suspend(() => {
-        // Per run of the stream: whether it was settled, and the text it streamed.
+      // Per run of the stream: whether it was settled, and the text it streamed; what it used is
+      // settled when its scope closes if no finish part did (one stage, a chunk at a time).
+      const parts = estimate === 0 ? next(request) : Streams.fromScope((scope) => {
         let settled = false
         let streamed = ""
-        return next(request).pipe(
-          // A chunk at a time (`Stream.tap` would split every chunk into single parts).
-          Stream.mapArrayEffect((chunk) =>
-            Streams.mapChunk(chunk, (part) => {
-              if (part.type === "finish") {
-                settled = true
-                return Effect.as(settle(buckets, estimate, part.response), part)
-              }
-              streamed += part.type === "text-delta" ? part.text : (part.name ?? "") + part.argumentsDelta
-              return part
-            })
-          ),
-          Stream.onExit(() =>
-            settled ? Effect.void : Effect.suspend(() => {
+        const counted = Streams.mapChunks(next(request), (chunk) =>
+          Streams.mapChunk(chunk, (part) => {
+            if (part.type === "finish") {
+              settled = true
+              return Effect.as(settle(buckets, estimate, part.response), part)
+            }
+            streamed += part.type === "text-delta" ? part.text : (part.name ?? "") + part.argumentsDelta
+            return part
+          }))
+        return Effect.as(
+          Scope.addFinalizer(
+            scope,
+            Effect.suspend(() => {
+              if (settled) return Effect.void
               settled = true
               const used = Tokenizer.countRequest(request) + (streamed === "" ? 0 : Tokenizer.countText(streamed))
               return settleUsed(buckets, estimate, used)
             })
-          )
+          ),
+          counted
         )
       })
       return Streams.unwrapScoped(Effect.flatMap(takeAll(buckets, estimate), ({ slowest, wait }) =>

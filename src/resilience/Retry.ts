@@ -444,26 +444,16 @@ const runStream = (
   if (policy.maxAttempts <= 1 && callTimeoutMs === undefined) return attempt
   // The schedule's driver, made at the first retry (one per call: it counts the attempts).
   let step: ((error: LlmError.LlmError) => Effect.Effect<unknown, LlmError.LlmError | Cause.Done<unknown>>) | undefined
-  const retried: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> = policy.maxAttempts <= 1 ? attempt : Streams.suspend(() => {
-    let emitted = false
-    return attempt.pipe(
-      Stream.map((part) => {
-        emitted = true
-        return part
-      }),
-      Stream.catchIf((error) => !emitted && error.isRetryable, (error) =>
-        Stream.unwrap(
-          Effect.suspend(() => (step === undefined ? Schedule.toStepWithSleep(retrySchedule) : Effect.succeed(step))).pipe(
-            Effect.flatMap((driver) => {
-              step = driver
-              // The schedule stops (attempts used up, a wait past maxDelay or the deadline): the last error.
-              return Pull.catchDone(driver(error), () => Effect.fail(notWaited(error, policy)))
-            }),
-            Effect.as(retried)
-          )
-        ))
-    )
-  })
+  const retried: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> = policy.maxAttempts <= 1
+    ? attempt
+    : Streams.retryBeforeFirst(attempt, (error) =>
+      !error.isRetryable ? undefined : Effect.suspend(() => (step === undefined ? Schedule.toStepWithSleep(retrySchedule) : Effect.succeed(step))).pipe(
+        Effect.flatMap((driver) => {
+          step = driver
+          // The schedule stops (attempts used up, a wait past maxDelay or the deadline): the last error.
+          return Pull.catchDone(driver(error), () => Effect.fail(notWaited(error, policy)))
+        })
+      ))
   if (callTimeoutMs === undefined) return retried
   // The call timeout bounds the whole stream: each attempt's timeouts fail it at the call's end,
   // and no retry waits past it (the deadline the schedule reads).

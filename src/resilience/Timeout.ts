@@ -21,7 +21,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, type Context, Duration, Effect, Fiber, Queue, Schema, Stream } from "effect"
+import { Array as Arr, Cause, Channel, Clock, type Context, Duration, Effect, Fiber, Pull, Queue, Schema, Stream } from "effect"
 import * as DurationText from "../DurationText.ts"
 import * as LlmError from "../LlmError.ts"
 
@@ -339,6 +339,154 @@ export const stream = <A, R>(
 ): Stream.Stream<A, LlmError.LlmError, R> => {
   const { call, firstPartMs, idleMs } = options
   if (firstPartMs === undefined && idleMs === undefined && call === undefined) return self
+  if (call !== undefined) return withCallBound(self, options, call)
+  // The stream below is read by a fiber of its own, which hands each chunk straight to a consumer
+  // waiting for it (resumed in the same step, no scheduler turn) or buffers it; a wait that runs
+  // out ends the hand-off with its `Timeout`, and the consumer stops the reader (aborting the
+  // request) before the stream fails. One fiber and no queue per stream.
+  return Stream.fromChannel(Channel.fromTransform((upstream, scope) =>
+    Effect.flatMap(Channel.toTransform(Stream.toChannel(self))(upstream, scope), (pull) =>
+      Effect.withFiber((fiber) => {
+        const clock = fiber.getRef(Clock.Clock)
+        const context = fiber.context
+        // The opening is the wait for the first part.
+        const openedAt = clock.currentTimeMillisUnsafe()
+        const handoff = new Handoff<A>()
+        let first = true
+        // The open wait's deadline on its shared timer (none: not waiting, or that wait is unbounded).
+        let wheel: Wheel | undefined
+        let entry: Deadline | undefined
+        let waiting = false
+        const arm = (since: number) => {
+          waiting = true
+          const limit = first ? firstPartMs : idleMs
+          if (limit === undefined) return
+          const scope = first ? "attempt" : "idle"
+          wheel = wheelOf(clock, limit, context)
+          entry = wheel.add(since + limit, () => {
+            entry = undefined
+            handoff.end(Cause.fail(timeoutError(options.subject, {
+              scope,
+              timeoutMs: limit,
+              attempts: options.attempt(),
+              elapsedMs: clock.currentTimeMillisUnsafe() - since
+            })))
+          })
+        }
+        const disarm = () => {
+          waiting = false
+          if (entry === undefined) return
+          wheel!.leave(entry)
+          entry = undefined
+        }
+        const read = Effect.suspend(() => {
+          if (!waiting) arm(first ? openedAt : clock.currentTimeMillisUnsafe())
+          return pull
+        })
+        // Without a yield per part: the reader waits on the stream below or for room anyway.
+        const produce = Effect.forever(
+          Effect.flatMap(read, (chunk) => {
+            disarm()
+            first = false
+            return handoff.offer(chunk)
+          }),
+          { disableYield: true }
+        )
+        const reader = Effect.onError(produce, (cause) =>
+          Effect.sync(() => {
+            disarm()
+            handoff.end(cause)
+          }))
+        // Started at once, so that its first wait joins the timer as the stream opens.
+        return Effect.map(Effect.forkIn(reader, scope, { startImmediately: true }), (running) => {
+          handoff.reader = running
+          return handoff.take
+        })
+      }))
+  ))
+}
+
+// Chunks from a stream's reader to its consumer: a chunk offered while the consumer waits is
+// handed over at once (the consumer resumed in the reader's step), else buffered, up to
+// QUEUE_CAPACITY parts (then the reader waits for the consumer). `end` (the reader's end, or a
+// timeout) is seen by the consumer once the buffer is empty.
+class Handoff<A> {
+  private buffer: Array<A> = []
+  private ended: Cause.Cause<LlmError.LlmError | Cause.Done> | undefined
+  private taker: ((effect: Effect.Effect<Arr.NonEmptyReadonlyArray<A>, LlmError.LlmError | Cause.Done>) => void) | undefined
+  private giver: ((effect: Effect.Effect<void>) => void) | undefined
+  /** The fiber that reads the stream below (set as it starts). */
+  reader: Fiber.Fiber<unknown, unknown> | undefined
+
+  offer(chunk: Arr.NonEmptyReadonlyArray<A>): Effect.Effect<void> {
+    if (this.ended !== undefined) return Effect.interrupt
+    const taker = this.taker
+    if (taker !== undefined) {
+      this.taker = undefined
+      taker(Effect.succeed(chunk))
+      return Effect.void
+    }
+    for (let index = 0; index < chunk.length; index++) this.buffer.push(chunk[index]!)
+    if (this.buffer.length < QUEUE_CAPACITY) return Effect.void
+    return Effect.callback<void>((resume) => {
+      this.giver = resume
+      return Effect.sync(() => {
+        this.giver = undefined
+      })
+    })
+  }
+
+  end(cause: Cause.Cause<LlmError.LlmError | Cause.Done>): void {
+    if (this.ended !== undefined) return
+    this.ended = cause
+    const taker = this.taker
+    if (taker === undefined) return
+    this.taker = undefined
+    taker(this.stopped(cause))
+  }
+
+  // The consumer's pull: what is buffered, else the end, else a wait for the reader.
+  readonly take: Effect.Effect<Arr.NonEmptyReadonlyArray<A>, LlmError.LlmError | Cause.Done> = Effect.suspend(() => {
+    const buffered = this.buffer
+    if (Arr.isArrayNonEmpty(buffered)) {
+      this.buffer = []
+      const giver = this.giver
+      if (giver !== undefined) {
+        this.giver = undefined
+        giver(Effect.void)
+      }
+      return Effect.succeed(buffered)
+    }
+    if (this.ended !== undefined) return this.stopped(this.ended)
+    return Effect.callback((resume) => {
+      this.taker = resume
+      return Effect.sync(() => {
+        this.taker = undefined
+      })
+    })
+  })
+
+  // The stream's end as the consumer sees it. A failure (not the stream's end) stops the reader
+  // first, so that its request is aborted before the stream fails (and before a retry sends another).
+  private stopped(cause: Cause.Cause<LlmError.LlmError | Cause.Done>): Effect.Effect<never, LlmError.LlmError | Cause.Done> {
+    const reader = this.reader
+    return reader === undefined || Pull.isDoneCause(cause) ? Effect.failCause(cause) : Effect.andThen(Fiber.interrupt(reader), Effect.failCause(cause))
+  }
+}
+
+// The stream of an attempt bounded by the call's end too: a reader into a queue, and a fiber
+// watching the call's end (rare: a call timeout is opt-in).
+const withCallBound = <A, R>(
+  self: Stream.Stream<A, LlmError.LlmError, R>,
+  options: {
+    readonly firstPartMs?: number | undefined
+    readonly idleMs?: number | undefined
+    readonly attempt: () => number
+    readonly subject: Subject
+  },
+  call: CallBound
+): Stream.Stream<A, LlmError.LlmError, R> => {
+  const { firstPartMs, idleMs } = options
   // The stream below is read by a fiber of its own into a small queue, which a wait that runs out
   // fails: the reader hands over every part it has in one step. (`Stream.interruptWhen` would hand
   // over each part at a rendezvous, several times the cost.)
@@ -399,7 +547,6 @@ export const stream = <A, R>(
           }))
         // Started at once, so that its first wait joins the timer as the stream opens.
         const started = Effect.forkIn(reader, forkedScope, { startImmediately: true })
-        if (call === undefined) return Effect.as(started, Queue.takeAll(queue))
         const callEnd = call.startedAt + call.timeoutMs
         const watchCall = Effect.flatMap(
           Effect.sleep(Duration.millis(Math.max(0, callEnd - openedAt))),

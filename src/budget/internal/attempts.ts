@@ -23,7 +23,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, type Clock, Effect, Exit, Stream } from "effect"
+import { Cause, type Clock, Context, Effect, Exit, Scope, Stream } from "effect"
 import * as CallContext from "../../CallContext.ts"
 import * as LlmError from "../../LlmError.ts"
 import type { LlmRequest } from "../../LlmRequest.ts"
@@ -204,18 +204,27 @@ export class Call implements CallContext.AttemptBudget {
       state.request = withCap(request, held)
       return held
     })
-    return Streams.unwrapScoped(Effect.map(
-      Effect.acquireRelease(started, (held, exit) => (state.finished ? Effect.void : this.settleStream(held, target, state, exit))),
-      (held) => {
-        const parts = Stream.mapArrayEffect(
-          send(state.request),
-          (chunk) => Streams.mapChunk(chunk, (part) => this.onPart(part, held, target, state))
+    // Reserved (or the call's reservation taken) and its settlement added to the stream's scope in
+    // one uninterruptible step (as `Effect.acquireRelease`), settled in the context the stream
+    // started in; the parts a chunk at a time in one stage.
+    return Streams.fromScope((scope, fiber) => {
+      const context = fiber.context
+      return Effect.uninterruptible(Effect.flatMap(started, (held) => {
+        const ended = Scope.addFinalizerExit(
+          scope,
+          (exit) => (state.finished ? Effect.void : Effect.updateContext(this.settleStream(held, target, state, exit), () => context))
         )
-        if (!own) return parts
-        const withRoom = Stream.provideService(parts, CallContext.RemainingBudget, held.remaining)
-        return held.loweredFrom === undefined ? withRoom : Stream.concat(Stream.fromEffectDrain(logLowered(held)), withRoom)
-      }
-    ))
+        const parts = Streams.mapChunks(
+          send(state.request),
+          (chunk) => Streams.mapChunk(chunk, (part) => this.onPart(part, held, target, state)),
+          own ? Context.add(context, CallContext.RemainingBudget, held.remaining) : undefined
+        )
+        return Effect.as(
+          ended,
+          !own || held.loweredFrom === undefined ? parts : Stream.concat(Stream.fromEffectDrain(logLowered(held)), parts)
+        )
+      }))
+    })
   }
 
   /**
@@ -276,9 +285,10 @@ export class Call implements CallContext.AttemptBudget {
    */
   outerStream(
     parts: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>,
-    totals: CallContext.CallTotals | undefined
+    totals: CallContext.CallTotals | undefined,
+    context?: Context.Context<never> | undefined
   ): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> {
-    return Stream.mapArrayEffect(parts, (chunk) => Streams.mapChunk(chunk, (part) => this.outerPart(part, totals)))
+    return Streams.mapChunks(parts, (chunk) => Streams.mapChunk(chunk, (part) => this.outerPart(part, totals)), context)
   }
 
   /** Settles the call's own stream when it ends (see {@link succeeded}). */

@@ -31,6 +31,7 @@
 import { Clock, Context, Duration, Effect, Exit, Layer, Redacted, Stream } from "effect"
 import { HttpBody, HttpClient, type HttpClientError, HttpClientRequest, type HttpClientResponse } from "effect/http"
 import * as BaseUrl from "../../BaseUrl.ts"
+import * as Streams from "../../internal/streams.ts"
 import type * as LlmError from "../../LlmError.ts"
 import * as ProviderKit from "../ProviderKit.ts"
 import * as Errors from "./internal/errors.ts"
@@ -230,7 +231,8 @@ export const fromHttpClient = (http: HttpClient.HttpClient, options: Options): S
   ): Stream.Stream<A, LlmError.LlmError> => {
     const call: Errors.CallInfo = { provider: options.provider, model: body.model, baseUrl, apiKey }
     const request = post({ ...body, stream: true, stream_options: { include_usage: true } }, streamHeaders)
-    return Stream.unwrap(Effect.flatMap(Clock.currentTimeMillis, (startedMs) =>
+    // Opened as the stream starts (`Streams.unwrapScoped`: no extra step per pull, as `Stream.unwrap` has).
+    return Streams.unwrapScoped(Effect.flatMap(Clock.currentTimeMillis, (startedMs) =>
       bounded(
         call,
         Effect.flatMap(http.execute(request), (response): Effect.Effect<

@@ -24,6 +24,7 @@
 import { Array as Arr, Cause, Clock, Effect, Pull, Stream } from "effect"
 import { Sse } from "effect/encoding"
 import type { HttpClientError } from "effect/http"
+import * as Streams from "../../../internal/streams.ts"
 import * as LlmError from "../../../LlmError.ts"
 import * as ProviderKit from "../../ProviderKit.ts"
 import * as Errors from "./errors.ts"
@@ -91,8 +92,8 @@ export const read = <A>(
   maxBytes: number,
   reader: ChunkReader<A>
 ): Stream.Stream<A, LlmError.LlmError> =>
-  Stream.transformPull(bytes, (upstream) =>
-    Effect.sync(() => {
+  // The stage made in the step that opens the body (`Streams.transform`, no `Effect.sync` around it).
+  Streams.transform(bytes, (upstream) => {
       const { requestId } = opened
       const decoder = new TextDecoder()
       let failure: LlmError.LlmError | undefined
@@ -182,7 +183,7 @@ export const read = <A>(
         })
       }
       return Effect.suspend(next)
-    }))
+    })
 
 /**
  * The same reader over chunks already read (a server that answered one JSON completion).
