@@ -31,6 +31,7 @@
  *
  * @since 0.1.0
  */
+import { createHash } from "node:crypto"
 import { Duration, Effect, Fiber, HashMap, Layer, Schedule, Scope } from "effect"
 import * as LlmError from "../LlmError.ts"
 import * as Money from "../pricing/Money.ts"
@@ -203,6 +204,10 @@ export const make = (options: Options): Effect.Effect<RedisStore, never, Scope.S
           }
         })
 
+    // The SHA1 of each script this store has run: EVAL caches a script on the server, so later
+    // calls send its SHA. A script's first run is an EVAL sent at once (no SCRIPT LOAD round trip
+    // first), so commands reach Redis in the order they were issued: a commit started in the
+    // background (ADR 0030) is evaluated before the caller's next reserve even on its first use.
     const shas = new Map<string, string>()
     const run = (script: string, args: ReadonlyArray<string>): Effect.Effect<unknown, LlmError.LlmError> =>
       Effect.tryPromise({
@@ -213,11 +218,13 @@ export const make = (options: Options): Effect.Effect<RedisStore, never, Scope.S
             try {
               return await client.evalSha(sha, { arguments: argv })
             } catch (error) {
+              // Redis restarted (its script cache empty): run the script itself again.
               if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error
             }
           }
-          shas.set(script, await client.scriptLoad(script))
-          return await client.eval(script, { arguments: argv })
+          const reply = await client.eval(script, { arguments: argv })
+          shas.set(script, createHash("sha1").update(script).digest("hex"))
+          return reply
         },
         catch: (error) => unavailable(script, error instanceof Error ? (error.message !== "" ? error.message : error.name) : String(error))
       }).pipe(
