@@ -407,29 +407,79 @@ export const make = (
         return yield* stackFor(new StackKey(provider.name, target.apiKey === undefined ? undefined : Redacted.make(target.apiKey)))
       })
 
+    // The model of a target, resolved once per stack (the stack's context is the key, so a stack
+    // rebuilt after its idle time gets its own entries): a request pays a map lookup instead of
+    // the factory's target key and cache wait (or the router's task wrapper) each time.
+    const resolvedModels = new WeakMap<StackContext, Map<string, LanguageModel.Service>>()
+    const resolveModel = (
+      context: StackContext,
+      provider: string,
+      target: Target
+    ): Effect.Effect<LanguageModel.Service, LlmError.LlmError> => {
+      const key = target.taskType !== undefined
+        ? `task\u0000${target.taskType}`
+        : `model\u0000${target.model ?? ""}\u0000${target.baseUrl ?? "\u0000"}\u0000${target.model === undefined ? 0 : 1}`
+      let models = resolvedModels.get(context)
+      const known = models?.get(key)
+      if (known !== undefined) return Effect.succeed(known)
+      const factory = Context.get(context, ModelFactory.ModelFactory)
+      const made = target.taskType !== undefined
+        ? Effect.map(routerOf(factory), (router) => Router.taskModel(router, target.taskType!))
+        : factory.forProvider({
+          provider,
+          ...(target.model !== undefined ? { model: target.model } : {}),
+          ...(target.baseUrl !== undefined ? { baseUrl: target.baseUrl } : {})
+        })
+      return Effect.tap(made, (model) =>
+        Effect.sync(() => {
+          if (models === undefined) {
+            models = new Map()
+            resolvedModels.set(context, models)
+          }
+          // Bounded by the distinct models and base URLs asked of this stack (as the factory's own cache).
+          models.set(key, model)
+        }))
+    }
+    // The key of a provider's stack on the configured key, made once per provider (no digest, no allocation per request).
+    const keysWithoutApiKey = new Map<string, StackKey>()
+    const stackKeyOf = (provider: string, apiKey: string | undefined): StackKey => {
+      if (apiKey !== undefined) return new StackKey(provider, Redacted.make(apiKey))
+      let key = keysWithoutApiKey.get(provider)
+      if (key === undefined) {
+        key = new StackKey(provider, undefined)
+        keysWithoutApiKey.set(provider, key)
+      }
+      return key
+    }
+    // Without a request budget, the configured one (computed once: the configuration does not change).
+    const configuredBudget = budgetOf({}, config)
+
     const modelFor = (target: Target): Effect.Effect<BoundModel, LlmError.LlmError, Scope.Scope> =>
       Effect.gen(function*() {
         const provider = yield* registry.get(target.provider ?? config.provider)
-        const context = yield* stackFor(new StackKey(provider.name, target.apiKey === undefined ? undefined : Redacted.make(target.apiKey)))
-        const factory = Context.get(context, ModelFactory.ModelFactory)
-        const model = target.taskType !== undefined
-          ? Router.taskModel(yield* routerOf(factory), target.taskType)
-          : yield* factory.forProvider({
-            provider: provider.name,
-            ...(target.model !== undefined ? { model: target.model } : {}),
-            ...(target.baseUrl !== undefined ? { baseUrl: target.baseUrl } : {})
-          })
+        const context = yield* stackFor(stackKeyOf(provider.name, target.apiKey))
+        const model = yield* resolveModel(context, provider.name, target)
         // A fresh tracker per call, made when it starts: a duration deadline counts from then.
-        const requestTracker = requestBudget(target.budget)
+        const requestTracker = Effect.suspend(() => requestBudget(target.budget))
+        // Nothing limits a call but, at most, the parent budget already on the fiber (a virtual
+        // key's): no scope to open and close per call.
+        const unlimited = target.budget === undefined && configuredBudget === undefined
         return {
           provider: model.provider,
           defaultModel: model.defaultModel,
-          generate: (request) =>
-            Effect.scoped(Effect.flatMap(requestTracker, (tracker) =>
-              Effect.provideContext(
-                tracker === undefined ? model.generate(request) : BudgetTracker.withTracker(tracker)(model.generate(request)),
-                context
-              ))),
+          generate: unlimited
+            ? (request) =>
+              Effect.flatMap(BudgetTracker.CurrentBudget, (parent) =>
+                Effect.provideContext(
+                  parent === undefined ? model.generate(request) : BudgetTracker.withTracker(parent)(model.generate(request)),
+                  context
+                ))
+            : (request) =>
+              Effect.scoped(Effect.flatMap(requestTracker, (tracker) =>
+                Effect.provideContext(
+                  tracker === undefined ? model.generate(request) : BudgetTracker.withTracker(tracker)(model.generate(request)),
+                  context
+                ))),
           stream: (request) =>
             Stream.unwrap(
               Effect.map(

@@ -232,8 +232,9 @@ export class ServeError extends Data.TaggedError("ServeError")<{ readonly messag
  * @since 0.1.0
  * @category responses
  */
-export const json = (body: unknown, status = 200, headers: Record<string, string> = {}): HttpServerResponse.HttpServerResponse =>
-  HttpServerResponse.jsonUnsafe(body, { status, headers })
+export const json = (body: unknown, status = 200, headers?: Record<string, string>): HttpServerResponse.HttpServerResponse =>
+  // Without extra headers none are parsed (the platform's empty headers are shared).
+  HttpServerResponse.jsonUnsafe(body, headers === undefined || Object.keys(headers).length === 0 ? { status } : { status, headers })
 
 /**
  * The failure of a request in the bridge's words, with its mapped status and `retry-after`.

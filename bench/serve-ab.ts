@@ -1,0 +1,62 @@
+/**
+ * A/B of serve's CPU per request (issue 16, stop 24): one OpenAI-compatible mock, several
+ * `llm-connect serve` processes (variants: a source tree, flags, environment), each loaded in
+ * turn closed loop at 100 connections (autocannon), the order rotating every round; the CPU per
+ * request of each serve process (user + system, /proc, Linux) with its median, minimum and the
+ * median of its paired differences to the first variant measured in the same round.
+ *
+ *   node bench/serve-ab.ts '[{"name":"before","tree":"/tmp/before","args":[]},{"name":"after","tree":".","args":[]}]' [rounds 5] [seconds 3] [chat|execute]
+ *
+ * A variant may add `"node": ["--cpu-prof", ...]` (node flags) and `"env": {...}`. To compare
+ * with a base commit: `git worktree add /tmp/before <commit>` and link node_modules into it.
+ */
+import autocannon from "autocannon"
+import { spawn } from "node:child_process"
+import { readFileSync, mkdtempSync, openSync } from "node:fs"
+import { createInterface } from "node:readline"
+import { loadavg, tmpdir } from "node:os"
+import { join } from "node:path"
+const variants: Array<{ name: string; tree: string; args: Array<string>; node?: Array<string>; env?: Record<string, string> }> = JSON.parse(process.argv[2]!)
+const REPS = Number(process.argv[3] ?? 5), SECONDS = Number(process.argv[4] ?? 3), PATH = process.argv[5] ?? "chat"
+const cpuOf = (pid: number) => { const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" "); return (Number(f[11]) + Number(f[12])) * 10_000 }
+const start = async (args: Array<string>, env?: Record<string, string>, stderr?: number) => {
+  const child = spawn(process.execPath, args, { env: env ?? process.env, stdio: ["ignore", "pipe", stderr ?? "inherit"] })
+  const line = await new Promise<string>((res, rej) => { createInterface({ input: child.stdout! }).once("line", res); child.once("exit", (c) => rej(new Error(`exit ${c}`))) })
+  return { child, line: line.trim() }
+}
+const home = mkdtempSync(join(tmpdir(), "v-ab-"))
+const env = { ...process.env, HOME: home, XDG_STATE_HOME: join(home, "state"), LLM_CONNECT_KEY_DIR: join(home, "keys"), NO_COLOR: "1" }
+const mock = await start(["/work/wt/serve-path/bench/openai-mock-server.ts"])
+const mockUrl = `http://127.0.0.1:${mock.line}`
+const chatBody = JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "system", content: "You are terse." }, { role: "user", content: "Name the longest river in Africa." }], max_tokens: 100, temperature: 0.2 })
+const execBody = JSON.stringify({ provider: "openai-compatible", model: "gpt-4o-mini", systemPrompt: "You are terse.", prompt: "Name the longest river in Africa.", maxTokens: 100, temperature: 0.2 })
+const servers: Array<(typeof variants)[number] & { child: ReturnType<typeof spawn>; url: string }> = []
+for (const v of variants) {
+  const s = await start([...(v.node ?? []), join(v.tree, "src/cli/bin.ts"), "serve", "--port", "0", "--provider", "openai-compatible", "--base-url", `${mockUrl}/v1`, "--model", "gpt-4o-mini", ...v.args], { ...env, ...v.env }, openSync(join(home, `${servers.length}.log`), "w"))
+  servers.push({ ...v, child: s.child, url: s.line.slice("listening on ".length) })
+}
+const cannon = (url: string, seconds: number) => autocannon({ url: url + (PATH === "chat" ? "/v1/chat/completions" : "/execute"), method: "POST", headers: { "content-type": "application/json" }, body: PATH === "chat" ? chatBody : execBody, connections: 100, duration: seconds })
+for (const s of servers) await cannon(s.url, 3)
+const cpu = new Map<string, number[]>(), rps = new Map<string, number[]>()
+for (let rep = 0; rep < REPS; rep++) {
+  for (let i = 0; i < servers.length; i++) {
+    const s = servers[(i + rep) % servers.length]!
+    const before = cpuOf(s.child.pid!)
+    const r = await cannon(s.url, SECONDS)
+    if (r.non2xx + r.errors > 0) console.error(`${s.name}: ${r.non2xx} non2xx ${r.errors} errors`)
+    cpu.set(s.name, [...(cpu.get(s.name) ?? []), (cpuOf(s.child.pid!) - before) / r["2xx"]])
+    rps.set(s.name, [...(rps.get(s.name) ?? []), r["2xx"] / r.duration])
+  }
+}
+const med = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]! }
+const base = cpu.get(servers[0]!.name)!
+console.log(`path ${PATH}, ${REPS} rounds x ${SECONDS}s, C=100, load ${loadavg().map((x) => x.toFixed(1)).join(" ")}`)
+console.log(`| variant | CPU µs/req median (min) | paired diff vs first | req/s |`)
+for (const s of servers) {
+  const xs = cpu.get(s.name)!
+  console.log(`| ${s.name} | ${med(xs).toFixed(0)} (${Math.min(...xs).toFixed(0)}) | ${med(xs.map((x, i) => x - base[i]!)).toFixed(0)} | ${med(rps.get(s.name)!).toFixed(0)} |`)
+}
+for (const s of servers) s.child.kill("SIGTERM")
+mock.child.kill()
+await new Promise((r) => setTimeout(r, 1500))
+process.exit(0)
