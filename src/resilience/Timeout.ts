@@ -21,8 +21,9 @@
  *
  * @since 0.1.0
  */
-import { Array as Arr, Cause, Channel, Clock, type Context, Duration, Effect, Fiber, Pull, Queue, Schema, Stream } from "effect"
+import { Array as Arr, Cause, Channel, Clock, Duration, Effect, Fiber, Pull, Queue, Schema, Stream } from "effect"
 import * as DurationText from "../DurationText.ts"
+import { bounded, type Deadline, type Wheel, wheelOf } from "../internal/deadlines.ts"
 import * as LlmError from "../LlmError.ts"
 
 /**
@@ -119,149 +120,14 @@ export const attempt = <A, R>(
   effect: Effect.Effect<A, LlmError.LlmError, R>,
   options: { readonly timeoutMs: number; readonly attempt: number; readonly subject: Subject }
 ): Effect.Effect<A, LlmError.LlmError, R> =>
-  Effect.withFiber((parent) => {
-    const clock = parent.getRef(Clock.Clock)
-    const started = clock.currentTimeMillisUnsafe()
-    // The child is started inside the wait's registration, so nothing runs between its start and
-    // the wait that interrupts it when the caller is interrupted: it needs no place among the
-    // caller's children (no effect steps, no set of children to join and leave).
-    return Effect.callback<A, LlmError.LlmError>((resume) => {
-      const child = Effect.runForkWith(parent.context as Context.Context<R>)(effect)
-      const answered = child.pollUnsafe()
-      if (answered !== undefined) return resume(answered)
-      const wheel = wheelOf(clock, options.timeoutMs, parent.context)
-      let timedOut = false
-      const entry = wheel.add(started + options.timeoutMs, () => {
-        timedOut = true
-        child.interruptUnsafe(parent.id)
-      })
-      child.addObserver((exit) => {
-        wheel.leave(entry)
-        if (!timedOut) return resume(exit)
-        resume(Effect.fail(timeoutError(options.subject, {
-          scope: "attempt",
-          timeoutMs: options.timeoutMs,
-          attempts: options.attempt,
-          elapsedMs: clock.currentTimeMillisUnsafe() - started
-        })))
-      })
-      // The caller interrupted: the attempt stops and is awaited.
-      return Effect.suspend(() => {
-        wheel.leave(entry)
-        return Fiber.interrupt(child)
-      })
-    })
-  })
+  bounded(effect, options.timeoutMs, (elapsedMs) =>
+    timeoutError(options.subject, {
+      scope: "attempt",
+      timeoutMs: options.timeoutMs,
+      attempts: options.attempt,
+      elapsedMs
+    }))
 
-// The shared timer of the attempt timeouts of one clock and one timeout. Deadlines are queued in
-// the order they were added, which is their order in time (the same timeout after a clock that
-// never goes back), so the timer only ever sleeps until the first deadline still open.
-interface Deadline {
-  readonly at: number
-  open: boolean
-  // Dropped once the attempt has ended, so that the queue holds no finished fiber.
-  expire: (() => void) | undefined
-}
-class Wheel {
-  private queue: Array<Deadline> = []
-  private head = 0
-  private open = 0
-  private sleeper: Fiber.Fiber<void> | undefined
-  private stopCheck = false
-  private readonly clock: Clock.Clock
-  private readonly context: Context.Context<never>
-  constructor(clock: Clock.Clock, context: Context.Context<never>) {
-    this.clock = clock
-    this.context = context
-  }
-
-  add(at: number, expire: () => void): Deadline {
-    const deadline: Deadline = { at, open: true, expire }
-    this.queue.push(deadline)
-    this.open++
-    if (this.sleeper === undefined) this.sleeper = Effect.runForkWith(this.context)(this.loop())
-    return deadline
-  }
-
-  leave(deadline: Deadline): void {
-    if (!deadline.open) return
-    deadline.open = false
-    deadline.expire = undefined
-    this.open--
-    this.dropClosed()
-    if (this.open === 0 && !this.stopCheck) {
-      this.stopCheck = true
-      // Stop the timer if nothing was added by then (a loop of calls adds its next one first).
-      afterIdle(() => {
-        this.stopCheck = false
-        if (this.open > 0 || this.sleeper === undefined) return
-        const sleeper = this.sleeper
-        this.sleeper = undefined
-        this.queue = []
-        this.head = 0
-        sleeper.interruptUnsafe()
-      })
-    }
-  }
-
-  // Drops the closed deadlines at the head of the queue (the queue holds open deadlines and the
-  // closed ones behind them only).
-  private dropClosed(): void {
-    const queue = this.queue
-    while (this.head < queue.length && !queue[this.head]!.open) this.head++
-    if (this.head > 1_024 && this.head * 2 > queue.length) {
-      this.queue = queue.slice(this.head)
-      this.head = 0
-    }
-  }
-
-  private loop(): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      const now = this.clock.currentTimeMillisUnsafe()
-      const queue = this.queue
-      while (this.head < queue.length) {
-        const first = queue[this.head]!
-        if (first.open && first.at > now) break
-        this.head++
-        if (!first.open) continue
-        const expire = first.expire
-        first.open = false
-        first.expire = undefined
-        this.open--
-        expire?.()
-      }
-      this.dropClosed()
-      if (this.head === this.queue.length) {
-        this.queue = []
-        this.head = 0
-        this.sleeper = undefined
-        return Effect.void
-      }
-      return Effect.andThen(this.clock.sleep(Duration.millis(this.queue[this.head]!.at - now)), this.loop())
-    })
-  }
-}
-
-const wheels = new WeakMap<Clock.Clock, Map<number, Wheel>>()
-const wheelOf = (clock: Clock.Clock, timeoutMs: number, context: Context.Context<never>): Wheel => {
-  let byTimeout = wheels.get(clock)
-  if (byTimeout === undefined) wheels.set(clock, byTimeout = new Map())
-  let wheel = byTimeout.get(timeoutMs)
-  if (wheel === undefined) {
-    wheel = new Wheel(clock, context)
-    if (byTimeout.size < 64) byTimeout.set(timeoutMs, wheel)
-  }
-  return wheel
-}
-// How long the shared timer outlives its last open attempt: calls made one after another (each in
-// a fiber of its own, with event-loop turns between them) keep one timer, and a process that is
-// done exits at most this much later.
-const STOP_AFTER_MS = 10
-const afterIdle = (f: () => void): void => {
-  const handle: unknown = globalThis.setTimeout(f, STOP_AFTER_MS)
-  // Node: the check itself never keeps the process alive.
-  if (typeof handle === "object" && handle !== null && "unref" in handle && typeof handle.unref === "function") handle.unref()
-}
 
 /**
  * Bounds a whole call: after `timeoutMs` whatever runs (an attempt or a wait) is interrupted and

@@ -58,6 +58,7 @@ import * as Errors from "./internal/errors.ts"
 import * as Mapping from "./internal/mapping.ts"
 import * as StreamAssembler from "./internal/StreamAssembler.ts"
 import * as Transport from "./internal/transport.ts"
+import * as Deadlines from "../../internal/deadlines.ts"
 
 /**
  * The provider's registered name.
@@ -184,7 +185,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
           catch: (error) => error
         }).pipe(
           Effect.catch((error) => Effect.flatMap(Clock.currentTimeMillis, (nowMs) => Effect.fail(transport.failure(error, nowMs)))),
-          Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(Errors.timeout(call, timeoutMs)) })
+          (self) => Deadlines.bounded(self, timeoutMs, () => Errors.timeout(call, timeoutMs))
         )
         const finished = yield* Clock.currentTimeMillis
         const facts = Mapping.readCandidate(response, Mapping.turnOf(request))
@@ -227,7 +228,7 @@ export const make = (options: Options): Effect.Effect<LanguageModel.Service> =>
           Effect.catch((error) => failure(error)),
           // Bounds the opening (until the response headers); the gaps between chunks are the
           // resilience layer's idle timeout.
-          Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(Errors.timeout(call, timeoutMs)) })
+          (self) => Deadlines.bounded(self, timeoutMs, () => Errors.timeout(call, timeoutMs))
         )
         // The SDK's generator is closed too, so that it releases its reader (not awaited: a read
         // it may be waiting on ends with the abort).

@@ -37,6 +37,7 @@ import * as ProviderKit from "../ProviderKit.ts"
 import * as Errors from "./internal/errors.ts"
 import * as EventStream from "./internal/eventStream.ts"
 import * as OpenAiSchema from "./internal/OpenAiSchema.ts"
+import * as Deadlines from "../../internal/deadlines.ts"
 
 /**
  * How to reach the server.
@@ -210,7 +211,7 @@ export const fromHttpClient = (http: HttpClient.HttpClient, options: Options): S
   const bounded = <A>(call: Errors.CallInfo, effect: Effect.Effect<A, LlmError.LlmError | HttpClientError.HttpClientError>) =>
     effect.pipe(
       Effect.catchTag("HttpClientError", (error) => Effect.fail(Errors.fromTransport(call, error))),
-      Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(Errors.timeout(call, timeoutMs)) })
+      (self) => Deadlines.bounded(self, timeoutMs, () => Errors.timeout(call, timeoutMs))
     )
 
   const createChatCompletion = (body: OpenAiSchema.ChatCompletionRequest) => {

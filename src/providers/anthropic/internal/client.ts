@@ -31,6 +31,7 @@ import * as AnthropicSchema from "./AnthropicSchema.ts"
 import * as Errors from "./errors.ts"
 import * as Mapping from "./mapping.ts"
 import * as StreamAssembler from "./StreamAssembler.ts"
+import * as Deadlines from "../../../internal/deadlines.ts"
 
 /**
  * The API version sent with every request.
@@ -170,7 +171,7 @@ export const make = (http: HttpClient.HttpClient, options: Options): Client => {
           })
         ),
         Effect.catchTag("HttpClientError", (error) => Effect.fail(Errors.fromTransport(call, error))),
-        Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(Errors.timeout(call, timeoutMs)) })
+        (self) => Deadlines.bounded(self, timeoutMs, () => Errors.timeout(call, timeoutMs))
       ))
   }
 
@@ -195,7 +196,7 @@ export const make = (http: HttpClient.HttpClient, options: Options): Client => {
         return Effect.succeed(response)
       }),
       Effect.catchTag("HttpClientError", (error) => Effect.fail(Errors.fromTransport(call, error))),
-      Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.fail(Errors.timeout(call, timeoutMs)) })
+      (self) => Deadlines.bounded(self, timeoutMs, () => Errors.timeout(call, timeoutMs))
     )
 
   const streamMessage = (request: LlmRequest, body: AnthropicSchema.MessagesRequest) => {
