@@ -26,7 +26,11 @@ local now = tonumber(T[1]) * 1000 + math.floor(tonumber(T[2]) / 1000)
 local DIMS = {'i', 'o', 't', 'c'}
 local NAMES = {'inputTokens', 'outputTokens', 'totalTokens', 'costNanos'}
 local KEEP = 7 * 86400000
-local function s(x) return string.format('%.17g', x) end
+-- A whole number below 1e15 formats with '%d' (exact, and cheaper than '%.17g' in Redis's Lua).
+local function s(x)
+  if x % 1 == 0 and x < 1e15 and x > -1e15 then return string.format('%d', x) end
+  return string.format('%.17g', x)
+end
 local function num(v) if v == false or v == nil or v == '' then return nil end return tonumber(v) end
 local function nk(id) return P .. 'node:' .. id end
 local function ceilPico(pico)
@@ -38,36 +42,44 @@ local function newNode(key, parent, label, l1, l2, l3, l4)
     'ci', 0, 'co', 0, 'ct', 0, 'cc', 0, 'ri', 0, 'ro', 0, 'rt', 0, 'rc', 0, 'open', 0, 'pending', '')
 end
 -- A logical budget id to the node that holds its figures now (a named budget under a window: the
--- current period's node, created from the definition when the period starts).
+-- current period's node, created from the definition by chainOf when the period starts), and the
+-- definition's window (nil for a node that is not a named root); nil when the definition is gone.
 local function resolve(id)
   if string.sub(id, 1, 2) ~= 'n:' then return id end
-  local def = P .. 'def:' .. string.sub(id, 3)
-  local d = redis.call('HMGET', def, 'window', 'li', 'lo', 'lt', 'lc', 'label')
-  if not d[1] then return nil end
-  local nid = id
-  if d[1] == 'day' then nid = id .. ':d' .. math.floor(now / 86400000) end
-  local key = nk(nid)
-  if redis.call('EXISTS', key) == 0 then
-    newNode(key, '', d[6], d[2], d[3], d[4], d[5])
-    if d[1] == 'day' then redis.call('PEXPIREAT', key, (math.floor(now / 86400000) + 8) * 86400000) end
-  end
-  return nid
+  local w = redis.call('HGET', P .. 'def:' .. string.sub(id, 3), 'window')
+  if not w then return nil end
+  if w == 'day' then return id .. ':d' .. math.floor(now / 86400000), w end
+  return id, w
 end
+-- Creates a named root's node (its current period's) from its definition.
+local function materialise(id, nid, w)
+  local d = redis.call('HMGET', P .. 'def:' .. string.sub(id, 3), 'li', 'lo', 'lt', 'lc', 'label')
+  local key = nk(nid)
+  newNode(key, '', d[5], d[1], d[2], d[3], d[4])
+  if w == 'day' then redis.call('PEXPIREAT', key, (math.floor(now / 86400000) + 8) * 86400000) end
+end
+-- The chain of budget 'id' (itself, its parent, ... the root), each node as read in one HMGET
+-- (a node that is missing is created from its definition when it is a named root's period).
+local NF = {'parent', 'li', 'lo', 'lt', 'lc', 'ci', 'co', 'ct', 'cc', 'ri', 'ro', 'rt', 'rc', 'pending', 'label', 'open', 'closing', 'children'}
 local function chainOf(id)
   local out = {}
   local cur = id
   local depth = 0
   while cur ~= nil and cur ~= '' and depth < 64 do
-    local nid = resolve(cur)
+    local nid, w = resolve(cur)
     if nid == nil then return nil end
-    local f = redis.call('HMGET', nk(nid), 'parent', 'li', 'lo', 'lt', 'lc', 'ci', 'co', 'ct', 'cc', 'ri', 'ro', 'rt', 'rc', 'pending', 'label', 'open')
+    local f = redis.call('HMGET', nk(nid), unpack(NF))
+    if not f[1] and w ~= nil then
+      materialise(cur, nid, w)
+      f = redis.call('HMGET', nk(nid), unpack(NF))
+    end
     if not f[1] then return nil end
     out[#out + 1] = {
       id = nid, logical = cur, parent = f[1],
       lim = {num(f[2]), num(f[3]), num(f[4]), num(f[5])},
       con = {tonumber(f[6]), tonumber(f[7]), tonumber(f[8]), tonumber(f[9])},
       res = {tonumber(f[10]), tonumber(f[11]), tonumber(f[12]), tonumber(f[13])},
-      pending = f[14], label = f[15], open = tonumber(f[16])
+      pending = f[14], label = f[15], open = tonumber(f[16]), closing = f[17], children = tonumber(f[18]) or 0
     }
     cur = f[1]
     depth = depth + 1
@@ -95,24 +107,35 @@ local function drop(nid)
     cur = parent
   end
 end
--- Adds consumed and reserved deltas and an open-count delta to nodes that still exist; a
--- released budget whose last reservation this was leaves the store.
+-- Adds consumed and reserved deltas and an open-count delta to nodes that still exist, each
+-- node read in one HMGET and written in one HSET (the script is atomic: nothing runs between);
+-- a released budget whose last reservation this was leaves the store.
+local AF = {'ci', 'co', 'ct', 'cc', 'ri', 'ro', 'rt', 'rc', 'open', 'closing', 'children'}
+local function applyTo(nid, f, con, res, open)
+  local w = {}
+  for i, d in ipairs(DIMS) do
+    if con[i] ~= 0 then w[#w + 1] = 'c' .. d; w[#w + 1] = s(tonumber(f[i]) + con[i]) end
+    if res[i] ~= 0 then w[#w + 1] = 'r' .. d; w[#w + 1] = s(tonumber(f[i + 4]) + res[i]) end
+  end
+  local left = tonumber(f[9])
+  if open ~= 0 then
+    left = left + open
+    w[#w + 1] = 'open'; w[#w + 1] = s(left)
+  end
+  if #w > 0 then redis.call('HSET', nk(nid), unpack(w)) end
+  if open ~= 0 and left <= 0 and f[10] == '1' and (tonumber(f[11]) or 0) <= 0 then drop(nid) end
+end
 local function apply(nids, con, res, open)
   for _, nid in ipairs(nids) do
-    local key = nk(nid)
-    if redis.call('EXISTS', key) == 1 then
-      for i, d in ipairs(DIMS) do
-        if con[i] ~= 0 then redis.call('HINCRBY', key, 'c' .. d, s(con[i])) end
-        if res[i] ~= 0 then redis.call('HINCRBY', key, 'r' .. d, s(res[i])) end
-      end
-      if open ~= 0 then
-        local left = redis.call('HINCRBY', key, 'open', open)
-        if left <= 0 then
-          local f = redis.call('HMGET', key, 'closing', 'children')
-          if f[1] == '1' and (tonumber(f[2]) or 0) <= 0 then drop(nid) end
-        end
-      end
-    end
+    local f = redis.call('HMGET', nk(nid), unpack(AF))
+    if f[9] then applyTo(nid, f, con, res, open) end
+  end
+end
+-- apply on a chain just read by chainOf (its nodes exist: the script read them).
+local function applyChain(ch, con, res, open)
+  for _, node in ipairs(ch) do
+    applyTo(node.id, {node.con[1], node.con[2], node.con[3], node.con[4], node.res[1], node.res[2], node.res[3], node.res[4],
+      node.open, node.closing, node.children}, con, res, open)
   end
 end
 local function neg(a) return {-a[1], -a[2], -a[3], -a[4]} end
@@ -165,7 +188,8 @@ if kind == 'named' then
     redis.call('HSET', def, 'li', l[1], 'lo', l[2], 'lt', l[3], 'lc', l[4], 'window', ARGV[10], 'label', label, 'createdAt', now)
   end
   local id = 'n:' .. name
-  resolve(id)
+  local nid, w = resolve(id)
+  if redis.call('EXISTS', nk(nid)) == 0 then materialise(id, nid, w) end
   return {'created', id}
 end
 if kind == 'child' then
@@ -251,7 +275,7 @@ redis.call('HSET', P .. 'lease:' .. rid, 'nodes', table.concat(nids, ' '), 'ai',
   'at', s(amounts[3]), 'ac', s(amounts[4]), 'ic', s(inputCost), 'mode', ARGV[11], 'sent', ARGV[12],
   'provider', ARGV[8], 'model', ARGV[9], 'budget', id, 'exp', s(expires))
 redis.call('ZADD', P .. 'leases', expires, rid)
-apply(nids, {0, 0, 0, 0}, amounts, 1)
+applyChain(ch, {0, 0, 0, 0}, amounts, 1)
 local out = {'granted', rid, s(amounts[1]), s(amounts[2]), s(amounts[3]), s(amounts[4]), cap and s(cap) or '', s(expires)}
 for k = 1, 4 do out[#out + 1] = (remaining[k] == '') and '' or s(remaining[k]) end
 return out
@@ -436,7 +460,8 @@ export const show = common + String.raw`
 local swept = sweep(1000)
 local def = redis.call('HGETALL', P .. 'def:' .. ARGV[2])
 if #def == 0 then return {'missing'} end
-local nid = resolve('n:' .. ARGV[2])
+local nid, w = resolve('n:' .. ARGV[2])
+if redis.call('EXISTS', nk(nid)) == 0 then materialise('n:' .. ARGV[2], nid, w) end
 local node = redis.call('HGETALL', nk(nid))
 local open = redis.call('ZCARD', P .. 'leases')
 local expired = redis.call('ZCOUNT', P .. 'leases', '-inf', now)
