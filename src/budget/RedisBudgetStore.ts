@@ -209,9 +209,23 @@ export const make = (options: Options): Effect.Effect<RedisStore, never, Scope.S
     // first), so commands reach Redis in the order they were issued: a commit started in the
     // background (ADR 0030) is evaluated before the caller's next reserve even on its first use.
     const shas = new Map<string, string>()
-    // Each command is bounded by node-redis's own `commandOptions.timeout` (set to `timeout` above):
-    // it rejects a command unanswered by then with its TimeoutError, named here as such. No timer
-    // fiber of ours races each command (it cost a fork and a timer per script on the call's path).
+    const noAnswer = new Error("no answer")
+    // Each script is bounded by `timeout` with one plain timer beside its promise, not a timer fiber
+    // racing it (`Effect.timeoutOrElse` forked a fiber per script, on the call's path: about a sixth of
+    // the client's CPU per call). node-redis's `commandOptions.timeout` does not do it: it only bounds
+    // a command's wait to be written, and drops its timer once the command is on the socket.
+    const timeoutMs = Duration.toMillis(timeout)
+    const bounded = <A>(promise: Promise<A>): Promise<A> =>
+      new Promise<A>((resolve, reject) => {
+        const timer = setTimeout(() => reject(noAnswer), timeoutMs)
+        promise.then((value) => {
+          clearTimeout(timer)
+          resolve(value)
+        }, (error: unknown) => {
+          clearTimeout(timer)
+          reject(error)
+        })
+      })
     const evaluate = async (script: string, args: ReadonlyArray<string>): Promise<unknown> => {
       const argv = [prefix, ...args]
       const sha = shas.get(script)
@@ -229,11 +243,11 @@ export const make = (options: Options): Effect.Effect<RedisStore, never, Scope.S
     }
     const run = (script: string, args: ReadonlyArray<string>): Effect.Effect<unknown, LlmError.LlmError> =>
       Effect.tryPromise({
-        try: () => evaluate(script, args),
+        try: () => bounded(evaluate(script, args)),
         catch: (error) =>
           unavailable(
             script,
-            error instanceof TimeoutError
+            error === noAnswer || error instanceof TimeoutError
               ? `no answer within ${Duration.format(timeout)}`
               : error instanceof Error
               ? (error.message !== "" ? error.message : error.name)
