@@ -23,8 +23,9 @@ const common = String.raw`
 local P = ARGV[1]
 local T = redis.call('TIME')
 local now = tonumber(T[1]) * 1000 + math.floor(tonumber(T[2]) / 1000)
-local DIMS = {'i', 'o', 't', 'c'}
-local NAMES = {'inputTokens', 'outputTokens', 'totalTokens', 'costNanos'}
+-- A dimension's letter in field names and its name (built only on the paths that need them).
+local function dimLetter(k) return ({'i', 'o', 't', 'c'})[k] end
+local function dimName(k) return ({'inputTokens', 'outputTokens', 'totalTokens', 'costNanos'})[k] end
 local KEEP = 7 * 86400000
 -- A whole number below 1e15 formats with '%d' (exact, and cheaper than '%.17g' in Redis's Lua).
 local function s(x)
@@ -60,7 +61,9 @@ local function materialise(id, nid, w)
 end
 -- The chain of budget 'id' (itself, its parent, ... the root), each node as read in one HMGET
 -- (a node that is missing is created from its definition when it is a named root's period).
-local NF = {'parent', 'li', 'lo', 'lt', 'lc', 'ci', 'co', 'ct', 'cc', 'ri', 'ro', 'rt', 'rc', 'pending', 'label', 'open', 'closing', 'children'}
+local function readNode(nid)
+  return redis.call('HMGET', nk(nid), 'parent', 'li', 'lo', 'lt', 'lc', 'ci', 'co', 'ct', 'cc', 'ri', 'ro', 'rt', 'rc', 'pending', 'label', 'open')
+end
 local function chainOf(id)
   local out = {}
   local cur = id
@@ -68,10 +71,10 @@ local function chainOf(id)
   while cur ~= nil and cur ~= '' and depth < 64 do
     local nid, w = resolve(cur)
     if nid == nil then return nil end
-    local f = redis.call('HMGET', nk(nid), unpack(NF))
+    local f = readNode(nid)
     if not f[1] and w ~= nil then
       materialise(cur, nid, w)
-      f = redis.call('HMGET', nk(nid), unpack(NF))
+      f = readNode(nid)
     end
     if not f[1] then return nil end
     out[#out + 1] = {
@@ -79,7 +82,7 @@ local function chainOf(id)
       lim = {num(f[2]), num(f[3]), num(f[4]), num(f[5])},
       con = {tonumber(f[6]), tonumber(f[7]), tonumber(f[8]), tonumber(f[9])},
       res = {tonumber(f[10]), tonumber(f[11]), tonumber(f[12]), tonumber(f[13])},
-      pending = f[14], label = f[15], open = tonumber(f[16]), closing = f[17], children = tonumber(f[18]) or 0
+      pending = f[14], label = f[15], open = tonumber(f[16])
     }
     cur = f[1]
     depth = depth + 1
@@ -109,40 +112,35 @@ local function drop(nid)
 end
 -- Adds consumed and reserved deltas and an open-count delta to nodes that still exist, each
 -- node read in one HMGET and written in one HSET (the script is atomic: nothing runs between);
--- a released budget whose last reservation this was leaves the store.
-local AF = {'ci', 'co', 'ct', 'cc', 'ri', 'ro', 'rt', 'rc', 'open', 'closing', 'children'}
-local function applyTo(nid, f, con, res, open)
-  local w = {}
-  for i, d in ipairs(DIMS) do
-    if con[i] ~= 0 then w[#w + 1] = 'c' .. d; w[#w + 1] = s(tonumber(f[i]) + con[i]) end
-    if res[i] ~= 0 then w[#w + 1] = 'r' .. d; w[#w + 1] = s(tonumber(f[i + 4]) + res[i]) end
+-- a released budget whose last reservation this was leaves the store. applyTo takes a node's
+-- figures as read (strings or numbers) and writes all nine of them back.
+local function applyTo(nid, c1, c2, c3, c4, r1, r2, r3, r4, left, con, res, open)
+  left = tonumber(left) + open
+  redis.call('HSET', nk(nid), 'ci', s(tonumber(c1) + con[1]), 'co', s(tonumber(c2) + con[2]), 'ct', s(tonumber(c3) + con[3]),
+    'cc', s(tonumber(c4) + con[4]), 'ri', s(tonumber(r1) + res[1]), 'ro', s(tonumber(r2) + res[2]), 'rt', s(tonumber(r3) + res[3]),
+    'rc', s(tonumber(r4) + res[4]), 'open', s(left))
+  if open ~= 0 and left <= 0 then
+    local f = redis.call('HMGET', nk(nid), 'closing', 'children')
+    if f[1] == '1' and (tonumber(f[2]) or 0) <= 0 then drop(nid) end
   end
-  local left = tonumber(f[9])
-  if open ~= 0 then
-    left = left + open
-    w[#w + 1] = 'open'; w[#w + 1] = s(left)
-  end
-  if #w > 0 then redis.call('HSET', nk(nid), unpack(w)) end
-  if open ~= 0 and left <= 0 and f[10] == '1' and (tonumber(f[11]) or 0) <= 0 then drop(nid) end
 end
 local function apply(nids, con, res, open)
   for _, nid in ipairs(nids) do
-    local f = redis.call('HMGET', nk(nid), unpack(AF))
-    if f[9] then applyTo(nid, f, con, res, open) end
+    local f = redis.call('HMGET', nk(nid), 'ci', 'co', 'ct', 'cc', 'ri', 'ro', 'rt', 'rc', 'open')
+    if f[9] then applyTo(nid, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], con, res, open) end
   end
 end
 -- apply on a chain just read by chainOf (its nodes exist: the script read them).
 local function applyChain(ch, con, res, open)
   for _, node in ipairs(ch) do
-    applyTo(node.id, {node.con[1], node.con[2], node.con[3], node.con[4], node.res[1], node.res[2], node.res[3], node.res[4],
-      node.open, node.closing, node.children}, con, res, open)
+    local c, r = node.con, node.res
+    applyTo(node.id, c[1], c[2], c[3], c[4], r[1], r[2], r[3], r[4], node.open, con, res, open)
   end
 end
 local function neg(a) return {-a[1], -a[2], -a[3], -a[4]} end
-local LF = {'nodes', 'ai', 'ao', 'at', 'ac', 'ic', 'mode', 'sent', 'provider', 'model'}
 local function unlease(rid)
   local key = P .. 'lease:' .. rid
-  local f = redis.call('HMGET', key, unpack(LF))
+  local f = redis.call('HMGET', key, 'nodes', 'ai', 'ao', 'at', 'ac', 'ic', 'mode', 'sent', 'provider', 'model')
   if not f[1] then return nil end
   redis.call('DEL', key)
   redis.call('ZREM', P .. 'leases', rid)
@@ -222,7 +220,7 @@ for _, node in ipairs(ch) do
     local o = cjson.decode(node.pending)
     for _, other in ipairs(ch) do redis.call('HSET', nk(other.id), 'pending', '') end
     local k = 1
-    for i, n in ipairs(NAMES) do if n == o.dimension then k = i end end
+    for i = 1, 4 do if dimName(i) == o.dimension then k = i end end
     return {'refused', o.dimension, s(node.lim[k] or 0), s(node.con[k]), s(node.res[k]), '0', node.label, node.pending}
   end
 end
@@ -255,7 +253,7 @@ for _, node in ipairs(ch) do
     if limit ~= nil then
       local used = node.con[k] + node.res[k]
       if used + amounts[k] > limit then
-        return {'refused', NAMES[k], s(limit), s(node.con[k]), s(node.res[k]), s(amounts[k]), node.label, ''}
+        return {'refused', dimName(k), s(limit), s(node.con[k]), s(node.res[k]), s(amounts[k]), node.label, ''}
       end
       local room = limit - used
       if remaining[k] == '' or room < remaining[k] then remaining[k] = room end
@@ -332,11 +330,11 @@ for k = 1, 4 do
   if spent[k] > held[k] then
     local isLimited = false
     for _, nid in ipairs(nids) do
-      local lim = redis.call('HGET', nk(nid), 'l' .. DIMS[k])
+      local lim = redis.call('HGET', nk(nid), 'l' .. dimLetter(k))
       if lim and lim ~= '' then isLimited = true end
     end
     if isLimited then
-      overshoots[#overshoots + 1] = cjson.encode({dimension = NAMES[k], reserved = held[k], actual = spent[k], provider = f[9], model = f[10], atMillis = now})
+      overshoots[#overshoots + 1] = cjson.encode({dimension = dimName(k), reserved = held[k], actual = spent[k], provider = f[9], model = f[10], atMillis = now})
     end
   end
 end
@@ -374,7 +372,7 @@ for _, node in ipairs(ch) do
     local limit = node.lim[k]
     if limit ~= nil and spent[k] > 0 and node.con[k] + spent[k] > limit and not seen[k] then
       seen[k] = true
-      overshoots[#overshoots + 1] = cjson.encode({dimension = NAMES[k], reserved = 0, actual = spent[k], provider = ARGV[8], model = ARGV[9], atMillis = now})
+      overshoots[#overshoots + 1] = cjson.encode({dimension = dimName(k), reserved = 0, actual = spent[k], provider = ARGV[8], model = ARGV[9], atMillis = now})
     end
   end
 end
