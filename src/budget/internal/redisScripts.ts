@@ -19,7 +19,8 @@
  * @since 0.1.0
  */
 
-const common = String.raw`
+// What every script but the smallest needs: the prefix, the server clock, number formatting, key names.
+const head = String.raw`
 local P = ARGV[1]
 local T = redis.call('TIME')
 local now = tonumber(T[1]) * 1000 + math.floor(tonumber(T[2]) / 1000)
@@ -34,6 +35,87 @@ local function s(x)
 end
 local function num(v) if v == false or v == nil or v == '' then return nil end return tonumber(v) end
 local function nk(id) return P .. 'node:' .. id end
+`
+
+// Changing figures and settling leases (settle, release, and the sweep of expired leases).
+const mutation = String.raw`
+local function split(text)
+  local out = {}
+  for part in string.gmatch(text, '%S+') do out[#out + 1] = part end
+  return out
+end
+-- Deletes a released budget's keys, then each ancestor released earlier whose last child it was
+-- (a named budget is shared and never released by a process).
+local function drop(nid)
+  local cur = nid
+  while cur ~= nil and cur ~= '' and string.sub(cur, 1, 2) ~= 'n:' do
+    local parent = redis.call('HGET', nk(cur), 'parent')
+    redis.call('DEL', nk(cur), P .. 'conv:' .. cur, P .. 'over:' .. cur)
+    if not parent or parent == '' or string.sub(parent, 1, 2) == 'n:' then return end
+    local pkey = nk(parent)
+    if redis.call('EXISTS', pkey) == 0 then return end
+    local left = redis.call('HINCRBY', pkey, 'children', -1)
+    local f = redis.call('HMGET', pkey, 'closing', 'open')
+    if not (left <= 0 and f[1] == '1' and tonumber(f[2]) <= 0) then return end
+    cur = parent
+  end
+end
+-- Adds consumed and reserved deltas and an open-count delta to nodes that still exist, each
+-- node read in one HMGET and written in one HSET (the script is atomic: nothing runs between);
+-- a released budget whose last reservation this was leaves the store. applyTo takes a node's
+-- figures as read (strings or numbers) and writes all nine of them back.
+local function applyTo(nid, c1, c2, c3, c4, r1, r2, r3, r4, left, con, res, open)
+  left = tonumber(left) + open
+  redis.call('HSET', nk(nid), 'ci', s(tonumber(c1) + con[1]), 'co', s(tonumber(c2) + con[2]), 'ct', s(tonumber(c3) + con[3]),
+    'cc', s(tonumber(c4) + con[4]), 'ri', s(tonumber(r1) + res[1]), 'ro', s(tonumber(r2) + res[2]), 'rt', s(tonumber(r3) + res[3]),
+    'rc', s(tonumber(r4) + res[4]), 'open', s(left))
+  if open ~= 0 and left <= 0 then
+    local f = redis.call('HMGET', nk(nid), 'closing', 'children')
+    if f[1] == '1' and (tonumber(f[2]) or 0) <= 0 then drop(nid) end
+  end
+end
+local function apply(nids, con, res, open)
+  for _, nid in ipairs(nids) do
+    local f = redis.call('HMGET', nk(nid), 'ci', 'co', 'ct', 'cc', 'ri', 'ro', 'rt', 'rc', 'open')
+    if f[9] then applyTo(nid, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], con, res, open) end
+  end
+end
+local function neg(a) return {-a[1], -a[2], -a[3], -a[4]} end
+local function unlease(rid)
+  local key = P .. 'lease:' .. rid
+  local f = redis.call('HMGET', key, 'nodes', 'ai', 'ao', 'at', 'ac', 'ic', 'mode', 'sent', 'provider', 'model')
+  if not f[1] then return nil end
+  redis.call('DEL', key)
+  redis.call('ZREM', P .. 'leases', rid)
+  return f
+end
+-- Settles up to 'limit' expired leases: a sent one is charged by its chargeAbandoned mode, an
+-- unsent one released; what was charged is kept a day for a commit that comes late.
+local function sweep(limit)
+  local ids = redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', now, 'LIMIT', 0, limit)
+  for _, rid in ipairs(ids) do
+    local f = unlease(rid)
+    if f then
+      local held = {tonumber(f[2]), tonumber(f[3]), tonumber(f[4]), tonumber(f[5])}
+      local charge = {0, 0, 0, 0}
+      if f[8] == '1' then
+        if f[7] == 'reserved' then charge = held
+        elseif f[7] == 'input' then charge = {held[1], 0, held[1], tonumber(f[6])} end
+        redis.call('HINCRBY', P .. 'stats', 'expiredSent', 1)
+      else
+        redis.call('HINCRBY', P .. 'stats', 'expiredUnsent', 1)
+      end
+      local nids = split(f[1])
+      apply(nids, charge, neg(held), -1)
+      redis.call('SET', P .. 'settled:' .. rid, f[1] .. '|' .. s(charge[1]) .. ' ' .. s(charge[2]) .. ' ' .. s(charge[3]) .. ' ' .. s(charge[4]), 'PX', 86400000)
+    end
+  end
+  return #ids
+end
+`
+
+// Resolving a budget id to its chain of nodes (create, reserve, cumulative, chain, show).
+const chains = String.raw`
 local function ceilPico(pico)
   local rest = pico % 1000
   return (pico - rest) / 1000 + ((rest > 0) and 1 or 0)
@@ -89,47 +171,6 @@ local function chainOf(id)
   end
   return out
 end
-local function split(text)
-  local out = {}
-  for part in string.gmatch(text, '%S+') do out[#out + 1] = part end
-  return out
-end
--- Deletes a released budget's keys, then each ancestor released earlier whose last child it was
--- (a named budget is shared and never released by a process).
-local function drop(nid)
-  local cur = nid
-  while cur ~= nil and cur ~= '' and string.sub(cur, 1, 2) ~= 'n:' do
-    local parent = redis.call('HGET', nk(cur), 'parent')
-    redis.call('DEL', nk(cur), P .. 'conv:' .. cur, P .. 'over:' .. cur)
-    if not parent or parent == '' or string.sub(parent, 1, 2) == 'n:' then return end
-    local pkey = nk(parent)
-    if redis.call('EXISTS', pkey) == 0 then return end
-    local left = redis.call('HINCRBY', pkey, 'children', -1)
-    local f = redis.call('HMGET', pkey, 'closing', 'open')
-    if not (left <= 0 and f[1] == '1' and tonumber(f[2]) <= 0) then return end
-    cur = parent
-  end
-end
--- Adds consumed and reserved deltas and an open-count delta to nodes that still exist, each
--- node read in one HMGET and written in one HSET (the script is atomic: nothing runs between);
--- a released budget whose last reservation this was leaves the store. applyTo takes a node's
--- figures as read (strings or numbers) and writes all nine of them back.
-local function applyTo(nid, c1, c2, c3, c4, r1, r2, r3, r4, left, con, res, open)
-  left = tonumber(left) + open
-  redis.call('HSET', nk(nid), 'ci', s(tonumber(c1) + con[1]), 'co', s(tonumber(c2) + con[2]), 'ct', s(tonumber(c3) + con[3]),
-    'cc', s(tonumber(c4) + con[4]), 'ri', s(tonumber(r1) + res[1]), 'ro', s(tonumber(r2) + res[2]), 'rt', s(tonumber(r3) + res[3]),
-    'rc', s(tonumber(r4) + res[4]), 'open', s(left))
-  if open ~= 0 and left <= 0 then
-    local f = redis.call('HMGET', nk(nid), 'closing', 'children')
-    if f[1] == '1' and (tonumber(f[2]) or 0) <= 0 then drop(nid) end
-  end
-end
-local function apply(nids, con, res, open)
-  for _, nid in ipairs(nids) do
-    local f = redis.call('HMGET', nk(nid), 'ci', 'co', 'ct', 'cc', 'ri', 'ro', 'rt', 'rc', 'open')
-    if f[9] then applyTo(nid, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], con, res, open) end
-  end
-end
 -- apply on a chain just read by chainOf (its nodes exist: the script read them).
 local function applyChain(ch, con, res, open)
   for _, node in ipairs(ch) do
@@ -137,39 +178,11 @@ local function applyChain(ch, con, res, open)
     applyTo(node.id, c[1], c[2], c[3], c[4], r[1], r[2], r[3], r[4], node.open, con, res, open)
   end
 end
-local function neg(a) return {-a[1], -a[2], -a[3], -a[4]} end
-local function unlease(rid)
-  local key = P .. 'lease:' .. rid
-  local f = redis.call('HMGET', key, 'nodes', 'ai', 'ao', 'at', 'ac', 'ic', 'mode', 'sent', 'provider', 'model')
-  if not f[1] then return nil end
-  redis.call('DEL', key)
-  redis.call('ZREM', P .. 'leases', rid)
-  return f
-end
--- Settles up to 'limit' expired leases: a sent one is charged by its chargeAbandoned mode, an
--- unsent one released; what was charged is kept a day for a commit that comes late.
-local function sweep(limit)
-  local ids = redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', now, 'LIMIT', 0, limit)
-  for _, rid in ipairs(ids) do
-    local f = unlease(rid)
-    if f then
-      local held = {tonumber(f[2]), tonumber(f[3]), tonumber(f[4]), tonumber(f[5])}
-      local charge = {0, 0, 0, 0}
-      if f[8] == '1' then
-        if f[7] == 'reserved' then charge = held
-        elseif f[7] == 'input' then charge = {held[1], 0, held[1], tonumber(f[6])} end
-        redis.call('HINCRBY', P .. 'stats', 'expiredSent', 1)
-      else
-        redis.call('HINCRBY', P .. 'stats', 'expiredUnsent', 1)
-      end
-      local nids = split(f[1])
-      apply(nids, charge, neg(held), -1)
-      redis.call('SET', P .. 'settled:' .. rid, f[1] .. '|' .. s(charge[1]) .. ' ' .. s(charge[2]) .. ' ' .. s(charge[3]) .. ' ' .. s(charge[4]), 'PX', 86400000)
-    end
-  end
-  return #ids
-end
 `
+
+// Each script defines only the helpers it calls: in Redis every run of a script creates all of
+// its top-level closures again (about 100 bytes each of Lua heap, garbage after the run).
+const common = head + mutation + chains
 
 /** create: ARGV prefix, kind (named|anon|child), name, parent, label, li, lo, lt, lc, window. @internal */
 export const create = common + String.raw`
@@ -224,12 +237,13 @@ for _, node in ipairs(ch) do
     return {'refused', o.dimension, s(node.lim[k] or 0), s(node.con[k]), s(node.res[k]), '0', node.label, node.pending}
   end
 end
-local function limited(k)
-  for _, node in ipairs(ch) do if node.lim[k] ~= nil then return true end end
-  return false
+-- Whether any budget of the chain limits output, total tokens or cost (then the output is capped).
+local outputLimited = false
+for _, node in ipairs(ch) do
+  if node.lim[2] ~= nil or node.lim[3] ~= nil or node.lim[4] ~= nil then outputLimited = true end
 end
 local cap = asked
-if cap == nil and (limited(2) or limited(3) or limited(4)) then
+if cap == nil and outputLimited then
   cap = defaultMax
   for _, node in ipairs(ch) do
     if node.lim[2] ~= nil then cap = math.min(cap, node.lim[2] - node.con[2] - node.res[2]) end
@@ -283,7 +297,7 @@ return out
  * settle: ARGV prefix, reservation id, kind (commit|release), ai, ao, at, ac, conversationId
  * ('' none), cumulative (0|1). @internal
  */
-export const settle = common + String.raw`
+export const settle = head + mutation + String.raw`
 sweep(32)
 local rid, kind = ARGV[2], ARGV[3]
 local actual = {tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])}
@@ -418,7 +432,7 @@ return out
  * it is open, else marks it closing: the settlement of its last reservation (or the release of its
  * last child) deletes them. A named budget is shared and is never released. Idempotent. @internal
  */
-export const release = common + String.raw`
+export const release = head + mutation + String.raw`
 local id = ARGV[2]
 if string.sub(id, 1, 2) == 'n:' then return 'unknown' end
 local key = nk(id)
@@ -433,7 +447,7 @@ return 'removed'
 `
 
 /** renew: ARGV prefix, ttlMs, reservation ids... Returns how many were still open. @internal */
-export const renew = common + String.raw`
+export const renew = head + String.raw`
 local expires = now + tonumber(ARGV[2])
 local count = 0
 for i = 3, #ARGV do
@@ -448,7 +462,8 @@ return count
 `
 
 /** sent: ARGV prefix, reservation id: marks its request sent. @internal */
-export const markSent = common + String.raw`
+export const markSent = String.raw`
+local P = ARGV[1]
 if redis.call('EXISTS', P .. 'lease:' .. ARGV[2]) == 1 then redis.call('HSET', P .. 'lease:' .. ARGV[2], 'sent', '1') return 1 end
 return 0
 `
@@ -467,7 +482,7 @@ return {'found', nid, cjson.encode(def), cjson.encode(node), s(open), s(expired)
 `
 
 /** reset: ARGV prefix, name. Deletes the definition and every period of a named budget. @internal */
-export const reset = common + String.raw`
+export const reset = head + String.raw`
 local existed = redis.call('DEL', P .. 'def:' .. ARGV[2])
 local base = 'n:' .. ARGV[2]
 local keys = {nk(base), P .. 'conv:' .. base, P .. 'over:' .. base}
