@@ -13,8 +13,14 @@
  * expire 7 days after their last reservation otherwise (a process killed before releasing them
  * leaves nothing behind for good).
  *
- * Figures travel as strings (`%.17g`): Lua numbers are doubles, and integer replies would be
- * truncated by the protocol.
+ * Figures travel as strings (`%d` for whole numbers below 1e15, else `%.17g`): Lua numbers are
+ * doubles, and integer replies would be truncated by the protocol.
+ *
+ * Cost (stop 24, `docs/performance.md`): a script's time in Redis is mostly Lua itself (the
+ * interpreter, and the closures and strings each run allocates), not the commands it calls. So a
+ * node is read with one `HMGET` and written with one `HSET` (not an `EXISTS` and a `HINCRBY` per
+ * figure), and each script is built from only the helper groups it calls (`head`, `mutation`,
+ * `chains`): every run of a script creates all its top-level closures again.
  *
  * @since 0.1.0
  */
