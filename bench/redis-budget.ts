@@ -91,7 +91,7 @@ const sequential = (url: string | undefined) =>
 
 // redis-server's scripts run (EVALSHA and EVAL, one per reserve, commit or lease marking) and
 // socket reads so far (INFO commandstats and stats).
-const serverStats = async (url: string): Promise<{ commands: number; reads: number }> => {
+const serverStats = async (url: string): Promise<{ commands: number; reads: number; usec: number }> => {
   const client = url.startsWith("unix://") ? createClient({ socket: { path: url.slice(7), tls: false } }) : createClient({ url })
   await client.connect()
   const info = `${await client.info("commandstats")}\n${await client.info("stats")}`
@@ -99,7 +99,9 @@ const serverStats = async (url: string): Promise<{ commands: number; reads: numb
   const read = (pattern: string) => Number(new RegExp(pattern).exec(info)?.[1] ?? "0")
   return {
     commands: read("cmdstat_evalsha:calls=([0-9]+)") + read("cmdstat_eval:calls=([0-9]+)"),
-    reads: read("total_reads_processed:([0-9]+)")
+    reads: read("total_reads_processed:([0-9]+)"),
+    // Time redis-server spent in the scripts (the commands they call included).
+    usec: read("cmdstat_evalsha:calls=[0-9]+,usec=([0-9]+)") + read("cmdstat_eval:calls=[0-9]+,usec=([0-9]+)")
   }
 }
 
@@ -184,6 +186,8 @@ const main = async () => {
     const commands = statsAfter.commands - statsBefore.commands
     const reads = statsAfter.reads - statsBefore.reads
     console.log(`  redis-server, TCP run: ${commands} scripts in ${reads} socket reads (${(commands / Math.max(1, reads)).toFixed(2)} per read)`)
+    const usec = statsAfter.usec - statsBefore.usec
+    console.log(`  redis-server, TCP run: ${(usec / Math.max(1, commands)).toFixed(1)} us per script (INFO commandstats, the commands a script calls included)`)
 
     console.log(`\nthroughput, ${FIBERS} fibers in flight per process, ${CALLS} calls per process:`)
     for (const [name, url] of [["memory store", undefined], ["redis, loopback TCP", tcpUrl]] as const) {

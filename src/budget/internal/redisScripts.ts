@@ -13,67 +13,38 @@
  * expire 7 days after their last reservation otherwise (a process killed before releasing them
  * leaves nothing behind for good).
  *
- * Figures travel as strings (`%.17g`): Lua numbers are doubles, and integer replies would be
- * truncated by the protocol.
+ * Figures travel as strings (`%d` for whole numbers below 1e15, else `%.17g`): Lua numbers are
+ * doubles, and integer replies would be truncated by the protocol.
+ *
+ * Cost (stop 24, `docs/performance.md`): a script's time in Redis is mostly Lua itself (the
+ * interpreter, and the closures and strings each run allocates), not the commands it calls. So a
+ * node is read with one `HMGET` and written with one `HSET` (not an `EXISTS` and a `HINCRBY` per
+ * figure), and each script is built from only the helper groups it calls (`head`, `mutation`,
+ * `chains`): every run of a script creates all its top-level closures again.
  *
  * @since 0.1.0
  */
 
-const common = String.raw`
+// What every script but the smallest needs: the prefix, the server clock, number formatting, key names.
+const head = String.raw`
 local P = ARGV[1]
 local T = redis.call('TIME')
 local now = tonumber(T[1]) * 1000 + math.floor(tonumber(T[2]) / 1000)
-local DIMS = {'i', 'o', 't', 'c'}
-local NAMES = {'inputTokens', 'outputTokens', 'totalTokens', 'costNanos'}
+-- A dimension's letter in field names and its name (built only on the paths that need them).
+local function dimLetter(k) return ({'i', 'o', 't', 'c'})[k] end
+local function dimName(k) return ({'inputTokens', 'outputTokens', 'totalTokens', 'costNanos'})[k] end
 local KEEP = 7 * 86400000
-local function s(x) return string.format('%.17g', x) end
+-- A whole number below 1e15 formats with '%d' (exact, and cheaper than '%.17g' in Redis's Lua).
+local function s(x)
+  if x % 1 == 0 and x < 1e15 and x > -1e15 then return string.format('%d', x) end
+  return string.format('%.17g', x)
+end
 local function num(v) if v == false or v == nil or v == '' then return nil end return tonumber(v) end
 local function nk(id) return P .. 'node:' .. id end
-local function ceilPico(pico)
-  local rest = pico % 1000
-  return (pico - rest) / 1000 + ((rest > 0) and 1 or 0)
-end
-local function newNode(key, parent, label, l1, l2, l3, l4)
-  redis.call('HSET', key, 'parent', parent, 'label', label, 'li', l1, 'lo', l2, 'lt', l3, 'lc', l4,
-    'ci', 0, 'co', 0, 'ct', 0, 'cc', 0, 'ri', 0, 'ro', 0, 'rt', 0, 'rc', 0, 'open', 0, 'pending', '')
-end
--- A logical budget id to the node that holds its figures now (a named budget under a window: the
--- current period's node, created from the definition when the period starts).
-local function resolve(id)
-  if string.sub(id, 1, 2) ~= 'n:' then return id end
-  local def = P .. 'def:' .. string.sub(id, 3)
-  local d = redis.call('HMGET', def, 'window', 'li', 'lo', 'lt', 'lc', 'label')
-  if not d[1] then return nil end
-  local nid = id
-  if d[1] == 'day' then nid = id .. ':d' .. math.floor(now / 86400000) end
-  local key = nk(nid)
-  if redis.call('EXISTS', key) == 0 then
-    newNode(key, '', d[6], d[2], d[3], d[4], d[5])
-    if d[1] == 'day' then redis.call('PEXPIREAT', key, (math.floor(now / 86400000) + 8) * 86400000) end
-  end
-  return nid
-end
-local function chainOf(id)
-  local out = {}
-  local cur = id
-  local depth = 0
-  while cur ~= nil and cur ~= '' and depth < 64 do
-    local nid = resolve(cur)
-    if nid == nil then return nil end
-    local f = redis.call('HMGET', nk(nid), 'parent', 'li', 'lo', 'lt', 'lc', 'ci', 'co', 'ct', 'cc', 'ri', 'ro', 'rt', 'rc', 'pending', 'label', 'open')
-    if not f[1] then return nil end
-    out[#out + 1] = {
-      id = nid, logical = cur, parent = f[1],
-      lim = {num(f[2]), num(f[3]), num(f[4]), num(f[5])},
-      con = {tonumber(f[6]), tonumber(f[7]), tonumber(f[8]), tonumber(f[9])},
-      res = {tonumber(f[10]), tonumber(f[11]), tonumber(f[12]), tonumber(f[13])},
-      pending = f[14], label = f[15], open = tonumber(f[16])
-    }
-    cur = f[1]
-    depth = depth + 1
-  end
-  return out
-end
+`
+
+// Changing figures and settling leases (settle, release, and the sweep of expired leases).
+const mutation = String.raw`
 local function split(text)
   local out = {}
   for part in string.gmatch(text, '%S+') do out[#out + 1] = part end
@@ -95,31 +66,30 @@ local function drop(nid)
     cur = parent
   end
 end
--- Adds consumed and reserved deltas and an open-count delta to nodes that still exist; a
--- released budget whose last reservation this was leaves the store.
+-- Adds consumed and reserved deltas and an open-count delta to nodes that still exist, each
+-- node read in one HMGET and written in one HSET (the script is atomic: nothing runs between);
+-- a released budget whose last reservation this was leaves the store. applyTo takes a node's
+-- figures as read (strings or numbers) and writes all nine of them back.
+local function applyTo(nid, c1, c2, c3, c4, r1, r2, r3, r4, left, con, res, open)
+  left = tonumber(left) + open
+  redis.call('HSET', nk(nid), 'ci', s(tonumber(c1) + con[1]), 'co', s(tonumber(c2) + con[2]), 'ct', s(tonumber(c3) + con[3]),
+    'cc', s(tonumber(c4) + con[4]), 'ri', s(tonumber(r1) + res[1]), 'ro', s(tonumber(r2) + res[2]), 'rt', s(tonumber(r3) + res[3]),
+    'rc', s(tonumber(r4) + res[4]), 'open', s(left))
+  if open ~= 0 and left <= 0 then
+    local f = redis.call('HMGET', nk(nid), 'closing', 'children')
+    if f[1] == '1' and (tonumber(f[2]) or 0) <= 0 then drop(nid) end
+  end
+end
 local function apply(nids, con, res, open)
   for _, nid in ipairs(nids) do
-    local key = nk(nid)
-    if redis.call('EXISTS', key) == 1 then
-      for i, d in ipairs(DIMS) do
-        if con[i] ~= 0 then redis.call('HINCRBY', key, 'c' .. d, s(con[i])) end
-        if res[i] ~= 0 then redis.call('HINCRBY', key, 'r' .. d, s(res[i])) end
-      end
-      if open ~= 0 then
-        local left = redis.call('HINCRBY', key, 'open', open)
-        if left <= 0 then
-          local f = redis.call('HMGET', key, 'closing', 'children')
-          if f[1] == '1' and (tonumber(f[2]) or 0) <= 0 then drop(nid) end
-        end
-      end
-    end
+    local f = redis.call('HMGET', nk(nid), 'ci', 'co', 'ct', 'cc', 'ri', 'ro', 'rt', 'rc', 'open')
+    if f[9] then applyTo(nid, f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], con, res, open) end
   end
 end
 local function neg(a) return {-a[1], -a[2], -a[3], -a[4]} end
-local LF = {'nodes', 'ai', 'ao', 'at', 'ac', 'ic', 'mode', 'sent', 'provider', 'model'}
 local function unlease(rid)
   local key = P .. 'lease:' .. rid
-  local f = redis.call('HMGET', key, unpack(LF))
+  local f = redis.call('HMGET', key, 'nodes', 'ai', 'ao', 'at', 'ac', 'ic', 'mode', 'sent', 'provider', 'model')
   if not f[1] then return nil end
   redis.call('DEL', key)
   redis.call('ZREM', P .. 'leases', rid)
@@ -150,6 +120,76 @@ local function sweep(limit)
 end
 `
 
+// Resolving a budget id to its chain of nodes (create, reserve, cumulative, chain, show).
+const chains = String.raw`
+local function ceilPico(pico)
+  local rest = pico % 1000
+  return (pico - rest) / 1000 + ((rest > 0) and 1 or 0)
+end
+local function newNode(key, parent, label, l1, l2, l3, l4)
+  redis.call('HSET', key, 'parent', parent, 'label', label, 'li', l1, 'lo', l2, 'lt', l3, 'lc', l4,
+    'ci', 0, 'co', 0, 'ct', 0, 'cc', 0, 'ri', 0, 'ro', 0, 'rt', 0, 'rc', 0, 'open', 0, 'pending', '')
+end
+-- A logical budget id to the node that holds its figures now (a named budget under a window: the
+-- current period's node, created from the definition by chainOf when the period starts), and the
+-- definition's window (nil for a node that is not a named root); nil when the definition is gone.
+local function resolve(id)
+  if string.sub(id, 1, 2) ~= 'n:' then return id end
+  local w = redis.call('HGET', P .. 'def:' .. string.sub(id, 3), 'window')
+  if not w then return nil end
+  if w == 'day' then return id .. ':d' .. math.floor(now / 86400000), w end
+  return id, w
+end
+-- Creates a named root's node (its current period's) from its definition.
+local function materialise(id, nid, w)
+  local d = redis.call('HMGET', P .. 'def:' .. string.sub(id, 3), 'li', 'lo', 'lt', 'lc', 'label')
+  local key = nk(nid)
+  newNode(key, '', d[5], d[1], d[2], d[3], d[4])
+  if w == 'day' then redis.call('PEXPIREAT', key, (math.floor(now / 86400000) + 8) * 86400000) end
+end
+-- The chain of budget 'id' (itself, its parent, ... the root), each node as read in one HMGET
+-- (a node that is missing is created from its definition when it is a named root's period).
+local function readNode(nid)
+  return redis.call('HMGET', nk(nid), 'parent', 'li', 'lo', 'lt', 'lc', 'ci', 'co', 'ct', 'cc', 'ri', 'ro', 'rt', 'rc', 'pending', 'label', 'open')
+end
+local function chainOf(id)
+  local out = {}
+  local cur = id
+  local depth = 0
+  while cur ~= nil and cur ~= '' and depth < 64 do
+    local nid, w = resolve(cur)
+    if nid == nil then return nil end
+    local f = readNode(nid)
+    if not f[1] and w ~= nil then
+      materialise(cur, nid, w)
+      f = readNode(nid)
+    end
+    if not f[1] then return nil end
+    out[#out + 1] = {
+      id = nid, logical = cur, parent = f[1],
+      lim = {num(f[2]), num(f[3]), num(f[4]), num(f[5])},
+      con = {tonumber(f[6]), tonumber(f[7]), tonumber(f[8]), tonumber(f[9])},
+      res = {tonumber(f[10]), tonumber(f[11]), tonumber(f[12]), tonumber(f[13])},
+      pending = f[14], label = f[15], open = tonumber(f[16])
+    }
+    cur = f[1]
+    depth = depth + 1
+  end
+  return out
+end
+-- apply on a chain just read by chainOf (its nodes exist: the script read them).
+local function applyChain(ch, con, res, open)
+  for _, node in ipairs(ch) do
+    local c, r = node.con, node.res
+    applyTo(node.id, c[1], c[2], c[3], c[4], r[1], r[2], r[3], r[4], node.open, con, res, open)
+  end
+end
+`
+
+// Each script defines only the helpers it calls: in Redis every run of a script creates all of
+// its top-level closures again (about 100 bytes each of Lua heap, garbage after the run).
+const common = head + mutation + chains
+
 /** create: ARGV prefix, kind (named|anon|child), name, parent, label, li, lo, lt, lc, window. @internal */
 export const create = common + String.raw`
 local kind, name, parent, label = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -165,7 +205,8 @@ if kind == 'named' then
     redis.call('HSET', def, 'li', l[1], 'lo', l[2], 'lt', l[3], 'lc', l[4], 'window', ARGV[10], 'label', label, 'createdAt', now)
   end
   local id = 'n:' .. name
-  resolve(id)
+  local nid, w = resolve(id)
+  if redis.call('EXISTS', nk(nid)) == 0 then materialise(id, nid, w) end
   return {'created', id}
 end
 if kind == 'child' then
@@ -198,16 +239,17 @@ for _, node in ipairs(ch) do
     local o = cjson.decode(node.pending)
     for _, other in ipairs(ch) do redis.call('HSET', nk(other.id), 'pending', '') end
     local k = 1
-    for i, n in ipairs(NAMES) do if n == o.dimension then k = i end end
+    for i = 1, 4 do if dimName(i) == o.dimension then k = i end end
     return {'refused', o.dimension, s(node.lim[k] or 0), s(node.con[k]), s(node.res[k]), '0', node.label, node.pending}
   end
 end
-local function limited(k)
-  for _, node in ipairs(ch) do if node.lim[k] ~= nil then return true end end
-  return false
+-- Whether any budget of the chain limits output, total tokens or cost (then the output is capped).
+local outputLimited = false
+for _, node in ipairs(ch) do
+  if node.lim[2] ~= nil or node.lim[3] ~= nil or node.lim[4] ~= nil then outputLimited = true end
 end
 local cap = asked
-if cap == nil and (limited(2) or limited(3) or limited(4)) then
+if cap == nil and outputLimited then
   cap = defaultMax
   for _, node in ipairs(ch) do
     if node.lim[2] ~= nil then cap = math.min(cap, node.lim[2] - node.con[2] - node.res[2]) end
@@ -231,7 +273,7 @@ for _, node in ipairs(ch) do
     if limit ~= nil then
       local used = node.con[k] + node.res[k]
       if used + amounts[k] > limit then
-        return {'refused', NAMES[k], s(limit), s(node.con[k]), s(node.res[k]), s(amounts[k]), node.label, ''}
+        return {'refused', dimName(k), s(limit), s(node.con[k]), s(node.res[k]), s(amounts[k]), node.label, ''}
       end
       local room = limit - used
       if remaining[k] == '' or room < remaining[k] then remaining[k] = room end
@@ -251,7 +293,7 @@ redis.call('HSET', P .. 'lease:' .. rid, 'nodes', table.concat(nids, ' '), 'ai',
   'at', s(amounts[3]), 'ac', s(amounts[4]), 'ic', s(inputCost), 'mode', ARGV[11], 'sent', ARGV[12],
   'provider', ARGV[8], 'model', ARGV[9], 'budget', id, 'exp', s(expires))
 redis.call('ZADD', P .. 'leases', expires, rid)
-apply(nids, {0, 0, 0, 0}, amounts, 1)
+applyChain(ch, {0, 0, 0, 0}, amounts, 1)
 local out = {'granted', rid, s(amounts[1]), s(amounts[2]), s(amounts[3]), s(amounts[4]), cap and s(cap) or '', s(expires)}
 for k = 1, 4 do out[#out + 1] = (remaining[k] == '') and '' or s(remaining[k]) end
 return out
@@ -261,7 +303,7 @@ return out
  * settle: ARGV prefix, reservation id, kind (commit|release), ai, ao, at, ac, conversationId
  * ('' none), cumulative (0|1). @internal
  */
-export const settle = common + String.raw`
+export const settle = head + mutation + String.raw`
 sweep(32)
 local rid, kind = ARGV[2], ARGV[3]
 local actual = {tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])}
@@ -308,11 +350,11 @@ for k = 1, 4 do
   if spent[k] > held[k] then
     local isLimited = false
     for _, nid in ipairs(nids) do
-      local lim = redis.call('HGET', nk(nid), 'l' .. DIMS[k])
+      local lim = redis.call('HGET', nk(nid), 'l' .. dimLetter(k))
       if lim and lim ~= '' then isLimited = true end
     end
     if isLimited then
-      overshoots[#overshoots + 1] = cjson.encode({dimension = NAMES[k], reserved = held[k], actual = spent[k], provider = f[9], model = f[10], atMillis = now})
+      overshoots[#overshoots + 1] = cjson.encode({dimension = dimName(k), reserved = held[k], actual = spent[k], provider = f[9], model = f[10], atMillis = now})
     end
   end
 end
@@ -350,7 +392,7 @@ for _, node in ipairs(ch) do
     local limit = node.lim[k]
     if limit ~= nil and spent[k] > 0 and node.con[k] + spent[k] > limit and not seen[k] then
       seen[k] = true
-      overshoots[#overshoots + 1] = cjson.encode({dimension = NAMES[k], reserved = 0, actual = spent[k], provider = ARGV[8], model = ARGV[9], atMillis = now})
+      overshoots[#overshoots + 1] = cjson.encode({dimension = dimName(k), reserved = 0, actual = spent[k], provider = ARGV[8], model = ARGV[9], atMillis = now})
     end
   end
 end
@@ -396,7 +438,7 @@ return out
  * it is open, else marks it closing: the settlement of its last reservation (or the release of its
  * last child) deletes them. A named budget is shared and is never released. Idempotent. @internal
  */
-export const release = common + String.raw`
+export const release = head + mutation + String.raw`
 local id = ARGV[2]
 if string.sub(id, 1, 2) == 'n:' then return 'unknown' end
 local key = nk(id)
@@ -411,7 +453,7 @@ return 'removed'
 `
 
 /** renew: ARGV prefix, ttlMs, reservation ids... Returns how many were still open. @internal */
-export const renew = common + String.raw`
+export const renew = head + String.raw`
 local expires = now + tonumber(ARGV[2])
 local count = 0
 for i = 3, #ARGV do
@@ -426,7 +468,8 @@ return count
 `
 
 /** sent: ARGV prefix, reservation id: marks its request sent. @internal */
-export const markSent = common + String.raw`
+export const markSent = String.raw`
+local P = ARGV[1]
 if redis.call('EXISTS', P .. 'lease:' .. ARGV[2]) == 1 then redis.call('HSET', P .. 'lease:' .. ARGV[2], 'sent', '1') return 1 end
 return 0
 `
@@ -436,7 +479,8 @@ export const show = common + String.raw`
 local swept = sweep(1000)
 local def = redis.call('HGETALL', P .. 'def:' .. ARGV[2])
 if #def == 0 then return {'missing'} end
-local nid = resolve('n:' .. ARGV[2])
+local nid, w = resolve('n:' .. ARGV[2])
+if redis.call('EXISTS', nk(nid)) == 0 then materialise('n:' .. ARGV[2], nid, w) end
 local node = redis.call('HGETALL', nk(nid))
 local open = redis.call('ZCARD', P .. 'leases')
 local expired = redis.call('ZCOUNT', P .. 'leases', '-inf', now)
@@ -444,7 +488,7 @@ return {'found', nid, cjson.encode(def), cjson.encode(node), s(open), s(expired)
 `
 
 /** reset: ARGV prefix, name. Deletes the definition and every period of a named budget. @internal */
-export const reset = common + String.raw`
+export const reset = head + String.raw`
 local existed = redis.call('DEL', P .. 'def:' .. ARGV[2])
 local base = 'n:' .. ARGV[2]
 local keys = {nk(base), P .. 'conv:' .. base, P .. 'over:' .. base}
