@@ -22,7 +22,8 @@ const staticImports = (entry: string): { readonly modules: ReadonlySet<string>; 
     for (const match of text.matchAll(/^(?:import|export)\s+(?!type\b)[^"'`]*?from\s+"([^"]+)"/gm)) {
       const target = match[1]!
       if (target.startsWith(".")) visit(resolve(dirname(file), target))
-      else packages.add(target)
+      // The package a specifier names (`@scope/name/Module` -> `@scope/name`, `name/sub` -> `name`).
+      else packages.add(target.split("/").slice(0, target.startsWith("@") ? 2 : 1).join("/"))
     }
   }
   visit(entry)
