@@ -360,6 +360,7 @@ export const wrap = (
     annotations.model = model
     if (workflow !== undefined) annotations.workflow = workflow
     if (step !== undefined) annotations.step = step
+    const callerTotals = record !== undefined ? fiber.getRef(CallContext.CurrentTotals) : undefined
     const spans = spanMode === true || (spanMode === "auto" && fiber.getRef(Tracer.Tracer) !== Tracer.nativeTracer)
     return {
       facts,
@@ -369,7 +370,8 @@ export const wrap = (
       attempts: options.attempts === true ? Ref.makeUnsafe(0) : undefined,
       // Filled by the budget layer below, for the ledger row: only when there is a ledger.
       // (the caller's record when it passed one down, e.g. an agent step's)
-      totals: record !== undefined ? fiber.getRef(CallContext.CurrentTotals) ?? CallContext.makeTotals() : undefined,
+      totals: record !== undefined ? callerTotals ?? CallContext.makeTotals() : undefined,
+      callerTotals,
       started: fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
     }
   }
@@ -377,7 +379,10 @@ export const wrap = (
   // The call's log annotations and, with a ledger, its totals record, in one context update.
   const callContext = (call: ReturnType<typeof prepare>) => (context: Context.Context<never>) => {
     const annotated = Context.add(context, References.CurrentLogAnnotations, call.annotations)
-    return call.totals === undefined ? annotated : Context.add(annotated, CallContext.CurrentTotals, call.totals)
+    // (not again when it is the caller's own record, already there)
+    return call.totals === undefined || call.totals === call.callerTotals
+      ? annotated
+      : Context.add(annotated, CallContext.CurrentTotals, call.totals)
   }
 
   // Built only when a span is opened: the request attributes are the span's, nothing else reads them.
@@ -391,7 +396,7 @@ export const wrap = (
     Effect.withFiber((fiber) => {
       const call = prepare(fiber, request)
       const done = finish(call.facts, call.started, call.attempts, call.spans, call.totals, undefined, fiber)
-      let effect = next(call.forwarded).pipe(Effect.onExit((exit) => done(exit)))
+      let effect = Effect.onExit(next(call.forwarded), done)
       if (call.attempts !== undefined) effect = Effect.provideService(effect, CurrentAttempts, call.attempts)
       if (call.spans) effect = Effect.withSpan(effect, GenAiAttributes.spanName(call.facts.model), spanOptions(call))
       return Effect.updateContext(effect, callContext(call))
