@@ -139,12 +139,14 @@ const ledgerEntry = (
   latencyMs: number,
   outcome: string,
   response: LlmResponse | undefined,
-  charged: { readonly usage: Usage.Usage | undefined; readonly costUsd: number | undefined; readonly priced: boolean },
+  // What the call was charged (passed as three values: no record made for them per call).
+  usage: Usage.Usage | undefined,
+  costUsd: number | undefined,
+  priced: boolean,
   totals: CallContext.CallTotals | undefined
 ): UsageLedger.Entry => {
   // Optional fields assigned one by one rather than spread (this runs on every call), in the
   // the key order of the JSON output (the optional fields, then the ids).
-  const usage = charged.usage
   const model = response?.model ?? facts.model
   const entry: { -readonly [K in keyof UsageLedger.Entry]: UsageLedger.Entry[K] } = {
     time,
@@ -157,8 +159,8 @@ const ledgerEntry = (
     latencyMs,
     outcome
   }
-  if (charged.costUsd !== undefined) entry.costUsd = charged.costUsd
-  if (!charged.priced) entry.priced = false
+  if (costUsd !== undefined) entry.costUsd = costUsd
+  if (!priced) entry.priced = false
   const requested = response?.requestedModel ?? facts.model
   if (requested !== model) entry.requestedModel = requested
   if (totals?.attempts !== undefined) entry.attempts = totals.attempts
@@ -173,6 +175,10 @@ const ledgerEntry = (
   if (response?.requestId !== undefined) entry.requestId = response.requestId
   return entry
 }
+
+// `first`, then `next` (chained rather than `Effect.all`: no array, no step for an empty start).
+const chain = (first: Effect.Effect<void>, next: Effect.Effect<void>): Effect.Effect<void> =>
+  first === Effect.void ? next : Effect.andThen(first, next)
 
 // `f` with the fiber given, else with the fiber that runs it (one effect step).
 const withFiberOf = <A>(
@@ -249,13 +255,14 @@ export const wrap = (
       const elapsed = now - started
       const minimum = fiber.getRef(References.MinimumLogLevel)
       const attemptCount = attempts === undefined ? undefined : Ref.getUnsafe(attempts)
-      const steps: Array<Effect.Effect<void>> = []
+      // The effects to run, chained as they are made (two or three steps, in order, on every call).
+      let steps: Effect.Effect<void> = Effect.void
       if (Exit.isSuccess(exit)) {
         const response = exit.value
         if (spans) {
           const attributes = GenAiAttributes.response(response)
           if (attemptCount !== undefined) attributes[GenAiAttributes.Names.attempt] = attemptCount
-          steps.push(Effect.annotateCurrentSpan(attributes))
+          steps = chain(steps, Effect.annotateCurrentSpan(attributes))
         }
         // The cost the budget layer filled in (computed once), else the provider's, else the price
         // table's for a stack without a budget layer (the response itself is left as it is).
@@ -264,13 +271,13 @@ export const wrap = (
         if (metrics) LlmMetrics.recordSuccessUnsafe(fiber.context, facts.provider, facts.model, response, elapsed, costUsd)
         if (record !== undefined) {
           // What all the call's attempts were charged, when a budget summed more than the answer.
-          const charged = totals?.usage !== undefined
-            ? { usage: totals.usage, costUsd: totals.costUsd, priced: totals.priced }
-            : { usage: response.usage, costUsd, priced: costUsd !== undefined }
-          steps.push(record.record(ledgerEntry(facts, now, elapsed, "ok", response, charged, totals)))
+          const entry = totals?.usage !== undefined
+            ? ledgerEntry(facts, now, elapsed, "ok", response, totals.usage, totals.costUsd, totals.priced, totals)
+            : ledgerEntry(facts, now, elapsed, "ok", response, response.usage, costUsd, costUsd !== undefined, totals)
+          steps = chain(steps, record.record(entry))
         }
         if (logCalls && LogLevel.isGreaterThanOrEqualTo(successLevel, minimum)) {
-          steps.push(logSuccess("llm call succeeded", {
+          steps = chain(steps, logSuccess("llm call succeeded", {
             promptChars: facts.promptChars,
             inputTokens: response.usage.inputTokens,
             outputTokens: response.usage.outputTokens,
@@ -286,7 +293,7 @@ export const wrap = (
         if (spans) {
           const attributes = error !== undefined ? GenAiAttributes.error(error) : { [GenAiAttributes.Names.errorType]: outcome }
           if (attemptCount !== undefined) attributes[GenAiAttributes.Names.attempt] = attemptCount
-          steps.push(Effect.annotateCurrentSpan(attributes))
+          steps = chain(steps, Effect.annotateCurrentSpan(attributes))
         }
         if (metrics) {
           if (error !== undefined) LlmMetrics.recordFailureUnsafe(fiber.context, facts.provider, facts.model, error, elapsed)
@@ -302,10 +309,10 @@ export const wrap = (
             : error?.spent === undefined && estimate !== undefined
             ? estimate() ?? { usage: undefined, costUsd: undefined, priced: true }
             : { usage: error?.spent?.usage, costUsd: error?.spent?.costUsd, priced: true }
-          steps.push(record.record(ledgerEntry(facts, now, elapsed, outcome, undefined, charged, totals)))
+          steps = chain(steps, record.record(ledgerEntry(facts, now, elapsed, outcome, undefined, charged.usage, charged.costUsd, charged.priced, totals)))
         }
         if (logCalls && LogLevel.isGreaterThanOrEqualTo(failureLevel, minimum)) {
-          steps.push(logFailure("llm call failed", {
+          steps = chain(steps, logFailure("llm call failed", {
             reason: outcome,
             latencyMs: elapsed,
             promptChars: facts.promptChars,
@@ -320,10 +327,7 @@ export const wrap = (
           }))
         }
       }
-      // Chained rather than `Effect.all`: two or three steps, in order, on every call.
-      let all: Effect.Effect<void> = Effect.void
-      for (const step of steps) all = all === Effect.void ? step : Effect.andThen(all, step)
-      return all
+      return steps
     })
 
   // What a call needs before it starts: ids, the request passed down, annotations, the clock.
@@ -432,7 +436,9 @@ export const wrap = (
         }
         if (attemptCount !== undefined) span.attribute(GenAiAttributes.Names.attempt, attemptCount)
       }
-      if (record !== undefined) steps.push(record.record(ledgerEntry(facts, now, elapsed, INTERRUPTED, undefined, charged, totals)))
+      if (record !== undefined) {
+        steps.push(record.record(ledgerEntry(facts, now, elapsed, INTERRUPTED, undefined, charged.usage, charged.costUsd, charged.priced, totals)))
+      }
       if (logCalls && LogLevel.isGreaterThanOrEqualTo(successLevel, fiber.getRef(References.MinimumLogLevel))) {
         steps.push(logSuccess("llm stream cancelled", {
           promptChars: facts.promptChars,
