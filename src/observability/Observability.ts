@@ -229,6 +229,8 @@ export const wrap = (
   const metrics = options.metrics !== false
   const logCalls = options.logCalls !== false
   const record = options.ledger !== false ? ledger : undefined
+  // The ledger's synchronous write, when it has one (the built-in ledgers).
+  const recordNow = record?.recordNow
   const successLevel = options.successLevel ?? "Debug"
   const failureLevel = options.failureLevel ?? "Debug"
   const logSuccess = Effect.logWithLevel(successLevel)
@@ -274,7 +276,8 @@ export const wrap = (
           const entry = totals?.usage !== undefined
             ? ledgerEntry(facts, now, elapsed, "ok", response, totals.usage, totals.costUsd, totals.priced, totals)
             : ledgerEntry(facts, now, elapsed, "ok", response, response.usage, costUsd, costUsd !== undefined, totals)
-          steps = chain(steps, record.record(entry))
+          if (recordNow !== undefined) recordNow(entry)
+          else steps = chain(steps, record.record(entry))
         }
         if (logCalls && LogLevel.isGreaterThanOrEqualTo(successLevel, minimum)) {
           steps = chain(steps, logSuccess("llm call succeeded", {
@@ -309,7 +312,9 @@ export const wrap = (
             : error?.spent === undefined && estimate !== undefined
             ? estimate() ?? { usage: undefined, costUsd: undefined, priced: true }
             : { usage: error?.spent?.usage, costUsd: error?.spent?.costUsd, priced: true }
-          steps = chain(steps, record.record(ledgerEntry(facts, now, elapsed, outcome, undefined, charged.usage, charged.costUsd, charged.priced, totals)))
+          const entry = ledgerEntry(facts, now, elapsed, outcome, undefined, charged.usage, charged.costUsd, charged.priced, totals)
+          if (recordNow !== undefined) recordNow(entry)
+          else steps = chain(steps, record.record(entry))
         }
         if (logCalls && LogLevel.isGreaterThanOrEqualTo(failureLevel, minimum)) {
           steps = chain(steps, logFailure("llm call failed", {
