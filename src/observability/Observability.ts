@@ -180,12 +180,6 @@ const ledgerEntry = (
 const chain = (first: Effect.Effect<void>, next: Effect.Effect<void>): Effect.Effect<void> =>
   first === Effect.void ? next : Effect.andThen(first, next)
 
-// `f` with the fiber given, else with the fiber that runs it (one effect step).
-const withFiberOf = <A>(
-  fiber: Fiber.Fiber<unknown, unknown> | undefined,
-  f: (fiber: Fiber.Fiber<unknown, unknown>) => Effect.Effect<A>
-): Effect.Effect<A> => (fiber === undefined ? Effect.withFiber(f) : f(fiber))
-
 // The outcome of a call its caller cancelled (interrupted, or a stream it stopped reading).
 const INTERRUPTED = LlmMetrics.INTERRUPTED
 
@@ -239,101 +233,101 @@ export const wrap = (
 
   // Everything after the call, in as few effect steps as possible: this runs on every call (the
   // metrics are updated right here, in the fiber's context; the rest are effects, chained).
-  // `fiber`: the call's own fiber when it is known to run this finalizer (a call's `onExit`), so
-  // that no effect step is spent to get it; else (a stream's) the fiber that runs it.
-  const finish = (
-    facts: CallFacts,
-    started: number,
-    attempts: Ref.Ref<number> | undefined,
-    spans: boolean,
-    totals: CallContext.CallTotals | undefined,
+  // `fiber`: the fiber that runs it (a call's own, in its `onExit`: no effect step spent to get
+  // it). A plain function of the wrap, so that a call makes only its small `onExit` closure.
+  const finishIn = (
+    fiber: Fiber.Fiber<unknown, unknown>,
+    call: Prepared,
     // A stream's: what it cost so far when no budget charged it (an error after some parts).
-    estimate?: (() => Charged | undefined) | undefined,
-    fiber?: Fiber.Fiber<unknown, unknown>
-  ) =>
-  (exit: Exit.Exit<LlmResponse, LlmError.LlmError>): Effect.Effect<void> =>
-    withFiberOf(fiber, (fiber) => {
-      const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
-      const elapsed = now - started
-      const minimum = fiber.getRef(References.MinimumLogLevel)
-      const attemptCount = attempts === undefined ? undefined : Ref.getUnsafe(attempts)
-      // The effects to run, chained as they are made (two or three steps, in order, on every call).
-      let steps: Effect.Effect<void> = Effect.void
-      if (Exit.isSuccess(exit)) {
-        const response = exit.value
-        if (spans) {
-          const attributes = GenAiAttributes.response(response)
-          if (attemptCount !== undefined) attributes[GenAiAttributes.Names.attempt] = attemptCount
-          steps = chain(steps, Effect.annotateCurrentSpan(attributes))
-        }
-        // The cost the budget layer filled in (computed once), else the provider's, else the price
-        // table's for a stack without a budget layer (the response itself is left as it is).
-        const costUsd = response.cost?.usd ??
-          (response.priced === false ? undefined : tableCost(fiber.getRef(PriceTable.PriceTable), response))
-        if (metrics) LlmMetrics.recordSuccessUnsafe(fiber.context, facts.provider, facts.model, response, elapsed, costUsd)
-        if (record !== undefined) {
-          // What all the call's attempts were charged, when a budget summed more than the answer.
-          const entry = totals?.usage !== undefined
-            ? ledgerEntry(facts, now, elapsed, "ok", response, totals.usage, totals.costUsd, totals.priced, totals)
-            : ledgerEntry(facts, now, elapsed, "ok", response, response.usage, costUsd, costUsd !== undefined, totals)
-          if (recordNow !== undefined) recordNow(entry)
-          else steps = chain(steps, record.record(entry))
-        }
-        if (logCalls && LogLevel.isGreaterThanOrEqualTo(successLevel, minimum)) {
-          steps = chain(steps, logSuccess("llm call succeeded", {
-            promptChars: facts.promptChars,
-            inputTokens: response.usage.inputTokens,
-            outputTokens: response.usage.outputTokens,
-            finishReason: response.finishReason,
-            latencyMs: elapsed,
-            ...(costUsd !== undefined ? { costUsd } : {}),
-            ...(attemptCount !== undefined ? { attempts: attemptCount } : {})
-          }))
-        }
-      } else {
-        const error = Option.getOrUndefined(Cause.findErrorOption(exit.cause))
-        const outcome = error !== undefined ? error.reason._tag : Cause.hasInterruptsOnly(exit.cause) ? INTERRUPTED : "Defect"
-        if (spans) {
-          const attributes = error !== undefined ? GenAiAttributes.error(error) : { [GenAiAttributes.Names.errorType]: outcome }
-          if (attemptCount !== undefined) attributes[GenAiAttributes.Names.attempt] = attemptCount
-          steps = chain(steps, Effect.annotateCurrentSpan(attributes))
-        }
-        if (metrics) {
-          if (error !== undefined) LlmMetrics.recordFailureUnsafe(fiber.context, facts.provider, facts.model, error, elapsed)
-          else if (outcome === INTERRUPTED) {
-            LlmMetrics.recordCancelledUnsafe(fiber.context, facts.provider, facts.model, elapsed, totals?.usage !== undefined ? totals : undefined)
-          }
-        }
-        if (record !== undefined) {
-          // A failed call may still have cost money: what the budget charged its attempts, else
-          // what the provider reported it spent.
-          const charged = totals?.usage !== undefined
-            ? { usage: totals.usage, costUsd: totals.costUsd, priced: totals.priced }
-            : error?.spent === undefined && estimate !== undefined
-            ? estimate() ?? { usage: undefined, costUsd: undefined, priced: true }
-            : { usage: error?.spent?.usage, costUsd: error?.spent?.costUsd, priced: true }
-          const entry = ledgerEntry(facts, now, elapsed, outcome, undefined, charged.usage, charged.costUsd, charged.priced, totals)
-          if (recordNow !== undefined) recordNow(entry)
-          else steps = chain(steps, record.record(entry))
-        }
-        if (logCalls && LogLevel.isGreaterThanOrEqualTo(failureLevel, minimum)) {
-          steps = chain(steps, logFailure("llm call failed", {
-            reason: outcome,
-            latencyMs: elapsed,
-            promptChars: facts.promptChars,
-            ...(error !== undefined
-              ? {
-                error: error.message,
-                retryable: error.isRetryable,
-                ...(error.status !== undefined ? { status: error.status } : {})
-              }
-              : {}),
-            ...(attemptCount !== undefined ? { attempts: attemptCount } : {})
-          }))
+    estimate: (() => Charged | undefined) | undefined,
+    exit: Exit.Exit<LlmResponse, LlmError.LlmError>
+  ): Effect.Effect<void> => {
+    const { facts, started, attempts, spans, totals } = call
+    const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
+    const elapsed = now - started
+    const minimum = fiber.getRef(References.MinimumLogLevel)
+    const attemptCount = attempts === undefined ? undefined : Ref.getUnsafe(attempts)
+    // The effects to run, chained as they are made (two or three steps, in order, on every call).
+    let steps: Effect.Effect<void> = Effect.void
+    if (Exit.isSuccess(exit)) {
+      const response = exit.value
+      if (spans) {
+        const attributes = GenAiAttributes.response(response)
+        if (attemptCount !== undefined) attributes[GenAiAttributes.Names.attempt] = attemptCount
+        steps = chain(steps, Effect.annotateCurrentSpan(attributes))
+      }
+      // The cost the budget layer filled in (computed once), else the provider's, else the price
+      // table's for a stack without a budget layer (the response itself is left as it is).
+      const costUsd = response.cost?.usd ??
+        (response.priced === false ? undefined : tableCost(fiber.getRef(PriceTable.PriceTable), response))
+      if (metrics) LlmMetrics.recordSuccessUnsafe(fiber.context, facts.provider, facts.model, response, elapsed, costUsd)
+      if (record !== undefined) {
+        // What all the call's attempts were charged, when a budget summed more than the answer.
+        const entry = totals?.usage !== undefined
+          ? ledgerEntry(facts, now, elapsed, "ok", response, totals.usage, totals.costUsd, totals.priced, totals)
+          : ledgerEntry(facts, now, elapsed, "ok", response, response.usage, costUsd, costUsd !== undefined, totals)
+        if (recordNow !== undefined) recordNow(entry)
+        else steps = chain(steps, record.record(entry))
+      }
+      if (logCalls && LogLevel.isGreaterThanOrEqualTo(successLevel, minimum)) {
+        steps = chain(steps, logSuccess("llm call succeeded", {
+          promptChars: facts.promptChars,
+          inputTokens: response.usage.inputTokens,
+          outputTokens: response.usage.outputTokens,
+          finishReason: response.finishReason,
+          latencyMs: elapsed,
+          ...(costUsd !== undefined ? { costUsd } : {}),
+          ...(attemptCount !== undefined ? { attempts: attemptCount } : {})
+        }))
+      }
+    } else {
+      const error = Option.getOrUndefined(Cause.findErrorOption(exit.cause))
+      const outcome = error !== undefined ? error.reason._tag : Cause.hasInterruptsOnly(exit.cause) ? INTERRUPTED : "Defect"
+      if (spans) {
+        const attributes = error !== undefined ? GenAiAttributes.error(error) : { [GenAiAttributes.Names.errorType]: outcome }
+        if (attemptCount !== undefined) attributes[GenAiAttributes.Names.attempt] = attemptCount
+        steps = chain(steps, Effect.annotateCurrentSpan(attributes))
+      }
+      if (metrics) {
+        if (error !== undefined) LlmMetrics.recordFailureUnsafe(fiber.context, facts.provider, facts.model, error, elapsed)
+        else if (outcome === INTERRUPTED) {
+          LlmMetrics.recordCancelledUnsafe(fiber.context, facts.provider, facts.model, elapsed, totals?.usage !== undefined ? totals : undefined)
         }
       }
-      return steps
-    })
+      if (record !== undefined) {
+        // A failed call may still have cost money: what the budget charged its attempts, else
+        // what the provider reported it spent.
+        const charged = totals?.usage !== undefined
+          ? { usage: totals.usage, costUsd: totals.costUsd, priced: totals.priced }
+          : error?.spent === undefined && estimate !== undefined
+          ? estimate() ?? { usage: undefined, costUsd: undefined, priced: true }
+          : { usage: error?.spent?.usage, costUsd: error?.spent?.costUsd, priced: true }
+        const entry = ledgerEntry(facts, now, elapsed, outcome, undefined, charged.usage, charged.costUsd, charged.priced, totals)
+        if (recordNow !== undefined) recordNow(entry)
+        else steps = chain(steps, record.record(entry))
+      }
+      if (logCalls && LogLevel.isGreaterThanOrEqualTo(failureLevel, minimum)) {
+        steps = chain(steps, logFailure("llm call failed", {
+          reason: outcome,
+          latencyMs: elapsed,
+          promptChars: facts.promptChars,
+          ...(error !== undefined
+            ? {
+              error: error.message,
+              retryable: error.isRetryable,
+              ...(error.status !== undefined ? { status: error.status } : {})
+            }
+            : {}),
+          ...(attemptCount !== undefined ? { attempts: attemptCount } : {})
+        }))
+      }
+    }
+    return steps
+  }
+
+  // A stream's finish, in the fiber that runs it.
+  const finish = (call: Prepared, estimate: () => Charged | undefined) => (exit: Exit.Exit<LlmResponse, LlmError.LlmError>): Effect.Effect<void> =>
+    Effect.withFiber((fiber) => finishIn(fiber, call, estimate, exit))
 
   // What a call needs before it starts: ids, the request passed down, annotations, the clock.
   const prepare = (fiber: Fiber.Fiber<unknown, unknown>, request: LlmRequest) => {
@@ -385,6 +379,8 @@ export const wrap = (
     }
   }
 
+  type Prepared = ReturnType<typeof prepare>
+
   // The call's log annotations and, with a ledger, its totals record, in one context update.
   const callContext = (call: ReturnType<typeof prepare>) => (context: Context.Context<never>) => {
     const annotated = Context.add(context, References.CurrentLogAnnotations, call.annotations)
@@ -404,8 +400,7 @@ export const wrap = (
   const generate = (request: LlmRequest, next: LanguageModel.Service["generate"]): Effect.Effect<LlmResponse, LlmError.LlmError> =>
     Effect.withFiber((fiber) => {
       const call = prepare(fiber, request)
-      const done = finish(call.facts, call.started, call.attempts, call.spans, call.totals, undefined, fiber)
-      let effect = Effect.onExit(next(call.forwarded), done)
+      let effect = Effect.onExit(next(call.forwarded), (exit) => finishIn(fiber, call, undefined, exit))
       if (call.attempts !== undefined) effect = Effect.provideService(effect, CurrentAttempts, call.attempts)
       if (call.spans) effect = Effect.withSpan(effect, GenAiAttributes.spanName(call.facts.model), spanOptions(call))
       return Effect.updateContext(effect, callContext(call))
@@ -485,7 +480,7 @@ export const wrap = (
         streamed === undefined || call.totals?.usage !== undefined
           ? undefined
           : streamedCharge(fiber.getRef(PriceTable.PriceTable), call.facts, request, streamed)
-      const done = finish(call.facts, call.started, call.attempts, call.spans, call.totals, estimate)
+      const done = finish(call, estimate)
       const onPart = (part: StreamPart.StreamPart): void => {
         if (part.type === "finish") {
           last = part.response
