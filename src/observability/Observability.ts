@@ -115,6 +115,7 @@ const correlationIds = (seed: number): (() => string) => {
   return () => `c-${prefix}${hex(++counter)}`
 }
 
+// A call's facts, as its ledger entry and log line record them.
 interface CallFacts {
   readonly provider: string
   readonly model: string
@@ -125,6 +126,19 @@ interface CallFacts {
   readonly agent: string | undefined
   readonly keyName: string | undefined
   readonly promptChars: number
+}
+
+// A call as the layer prepared it: its facts, the request passed down, its log annotations, whether
+// it has a span, its attempt counter and totals record (if any), and when it started.
+interface Prepared extends CallFacts {
+  readonly forwarded: LlmRequest
+  readonly annotations: Record<string, unknown>
+  readonly spans: boolean
+  readonly attempts: Ref.Ref<number> | undefined
+  readonly totals: CallContext.CallTotals | undefined
+  // The record the caller passed down (then not added to the context again).
+  readonly callerTotals: CallContext.CallTotals | undefined
+  readonly started: number
 }
 
 const promptChars = (request: LlmRequest): number => {
@@ -242,7 +256,8 @@ export const wrap = (
     estimate: (() => Charged | undefined) | undefined,
     exit: Exit.Exit<LlmResponse, LlmError.LlmError>
   ): Effect.Effect<void> => {
-    const { facts, started, attempts, spans, totals } = call
+    const { started, attempts, spans, totals } = call
+    const facts: CallFacts = call
     const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
     const elapsed = now - started
     const minimum = fiber.getRef(References.MinimumLogLevel)
@@ -337,17 +352,11 @@ export const wrap = (
     const workflow = metadata?.workflow ?? current.workflow
     const step = metadata?.step ?? current.step
     const model = request.model ?? inner.defaultModel
-    const facts: CallFacts = {
-      provider: inner.provider,
-      model,
-      correlationId,
-      workflow,
-      step,
-      conversationId: metadata?.conversationId,
-      agent: metadata?.tags?.agent,
-      keyName: fiber.getRef(CallContext.CurrentKey),
-      promptChars: promptChars(request)
-    }
+    const provider = inner.provider
+    const conversationId = metadata?.conversationId
+    const agent = metadata?.tags?.agent
+    const keyName = fiber.getRef(CallContext.CurrentKey)
+    const chars = promptChars(request)
     let forwarded = request
     if (metadata?.correlationId !== correlationId || metadata.workflow !== workflow || metadata.step !== step) {
       // One copy, then the ids, in the key order of the spreads it replaces (this runs on every call).
@@ -365,8 +374,17 @@ export const wrap = (
     if (step !== undefined) annotations.step = step
     const callerTotals = record !== undefined ? fiber.getRef(CallContext.CurrentTotals) : undefined
     const spans = spanMode === true || (spanMode === "auto" && fiber.getRef(Tracer.Tracer) !== Tracer.nativeTracer)
-    return {
-      facts,
+    // The call's facts and what the layer keeps for it, in one record.
+    const call: Prepared = {
+      provider,
+      model,
+      correlationId,
+      workflow,
+      step,
+      conversationId,
+      agent,
+      keyName,
+      promptChars: chars,
       forwarded,
       annotations,
       spans,
@@ -377,9 +395,9 @@ export const wrap = (
       callerTotals,
       started: fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
     }
+    return call
   }
 
-  type Prepared = ReturnType<typeof prepare>
 
   // The call's log annotations and, with a ledger, its totals record, in one context update.
   const callContext = (call: ReturnType<typeof prepare>) => (context: Context.Context<never>) => {
@@ -393,7 +411,7 @@ export const wrap = (
   // Built only when a span is opened: the request attributes are the span's, nothing else reads them.
   const spanOptions = (call: ReturnType<typeof prepare>) => ({
     kind: "client" as const,
-    attributes: GenAiAttributes.request(inner.provider, call.facts.model, call.forwarded),
+    attributes: GenAiAttributes.request(inner.provider, call.model, call.forwarded),
     captureStackTrace: false
   })
 
@@ -402,7 +420,7 @@ export const wrap = (
       const call = prepare(fiber, request)
       let effect = Effect.onExit(next(call.forwarded), (exit) => finishIn(fiber, call, undefined, exit))
       if (call.attempts !== undefined) effect = Effect.provideService(effect, CurrentAttempts, call.attempts)
-      if (call.spans) effect = Effect.withSpan(effect, GenAiAttributes.spanName(call.facts.model), spanOptions(call))
+      if (call.spans) effect = Effect.withSpan(effect, GenAiAttributes.spanName(call.model), spanOptions(call))
       return Effect.updateContext(effect, callContext(call))
     })
 
@@ -415,7 +433,7 @@ export const wrap = (
     span: Tracer.Span | undefined
   ): Effect.Effect<void> =>
     Effect.withFiber((fiber) => {
-      const facts = call.facts
+      const facts: CallFacts = call
       const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
       const elapsed = now - call.started
       const totals = call.totals
@@ -479,7 +497,7 @@ export const wrap = (
       const estimate = (): Charged | undefined =>
         streamed === undefined || call.totals?.usage !== undefined
           ? undefined
-          : streamedCharge(fiber.getRef(PriceTable.PriceTable), call.facts, request, streamed)
+          : streamedCharge(fiber.getRef(PriceTable.PriceTable), call, request, streamed)
       const done = finish(call, estimate)
       const onPart = (part: StreamPart.StreamPart): void => {
         if (part.type === "finish") {
@@ -488,7 +506,7 @@ export const wrap = (
         }
         if (firstTokenMs === undefined) {
           firstTokenMs = clock.currentTimeMillisUnsafe() - call.started
-          if (metrics) LlmMetrics.recordTimeToFirstTokenUnsafe(context, call.facts.provider, call.facts.model, firstTokenMs)
+          if (metrics) LlmMetrics.recordTimeToFirstTokenUnsafe(context, call.provider, call.model, firstTokenMs)
           // Every log line from here on (the call's own included) carries it: the record is this call's own.
           call.annotations.timeToFirstTokenMs = firstTokenMs
         }
@@ -533,7 +551,7 @@ export const wrap = (
       if (!call.spans) return Effect.as(settled, Streams.observe(parts, onPart, onDone, withContext))
       // The span opened and its end registered in one uninterruptible step.
       return Effect.uninterruptible(inCall(
-        Effect.flatMap(Effect.makeSpan(GenAiAttributes.spanName(call.facts.model), spanOptions(call)), (made) => {
+        Effect.flatMap(Effect.makeSpan(GenAiAttributes.spanName(call.model), spanOptions(call)), (made) => {
           span = made
           return Effect.as(settled, Streams.observe(parts, onPart, onDone, Context.add(withContext, Tracer.ParentSpan, made)))
         })
