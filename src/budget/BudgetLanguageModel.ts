@@ -143,13 +143,13 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
   const targetOf = (request: LlmRequest): CallContext.AttemptTarget =>
     request.model === undefined || request.model === inner.defaultModel ? defaultTarget : { provider: inner.provider, model: request.model }
 
-  // The call context of an admitted call, its three services in one step.
-  const callContext = (reservation: BudgetTracker.Reservation, call: Attempts.Call) => (context: Context.Context<never>) =>
-    Context.add(
-      Context.add(Context.add(context, CallContext.Deadline, reservation.deadlineAt), CallContext.RemainingBudget, reservation.remaining),
-      CallContext.AttemptBudget,
-      call
-    )
+  // The call context of an admitted call, its three services in one step (the deadline only when
+  // it differs from the one already there, e.g. none under a budget without a deadline).
+  const callContext = (reservation: BudgetTracker.Reservation, call: Attempts.Call) => (context: Context.Context<never>) => {
+    const deadline = reservation.deadlineAt
+    const dated = Context.get(context, CallContext.Deadline) === deadline ? context : Context.add(context, CallContext.Deadline, deadline)
+    return Context.add(Context.add(dated, CallContext.RemainingBudget, reservation.remaining), CallContext.AttemptBudget, call)
+  }
 
   // Plain combinators and synchronous preparation: this is the hot path of every call (bench/budget.ts).
   const generate = (request: LlmRequest, next: LanguageModel.Service["generate"]): Effect.Effect<LlmResponse, LlmError.LlmError> =>

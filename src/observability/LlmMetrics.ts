@@ -206,17 +206,30 @@ const byLabel = (
   return found
 }
 
-// The labels of a series to update in `context`, and the context to update them in.
+// The labels of a series to update in `context`, and the context to update them in: `target`
+// sets both (module state rather than a tuple: this runs on every call, and nothing between
+// setting and reading them yields).
 let lastRegistry: Metric.MetricRegistry | undefined
 let registryContext: Context.Context<never> = Context.empty()
-const target = (series: Series, context: Context.Context<never>): readonly [Labels, Context.Context<never>] => {
-  if (Object.keys(Context.get(context, Metric.CurrentMetricAttributes)).length > 0) return [series.attributed, context]
+let targetLabels: Labels | undefined
+let targetContext: Context.Context<never> = registryContext
+const hasKeys = (record: object): boolean => {
+  for (const key in record) if (Object.hasOwn(record, key)) return true
+  return false
+}
+const target = (series: Series, context: Context.Context<never>): void => {
+  if (hasKeys(Context.get(context, Metric.CurrentMetricAttributes))) {
+    targetLabels = series.attributed
+    targetContext = context
+    return
+  }
   const registry = Context.get(context, Metric.MetricRegistry)
   if (registry !== lastRegistry) {
     lastRegistry = registry
     registryContext = Context.make(Metric.MetricRegistry, registry)
   }
-  return [series.own, registryContext]
+  targetLabels = series.own
+  targetContext = registryContext
 }
 
 // The metric of a label set to update: built in (`own`), or with attributes added.
@@ -268,7 +281,9 @@ export const recordSuccessUnsafe = (
 ): void => {
   const labelModel = response.model || model
   const series = seriesOf(provider, labelModel)
-  const [labels, into] = target(series, context)
+  target(series, context)
+  const labels = targetLabels!
+  const into = targetContext
   labelled(labels, series, "calls", provider, labelModel, "outcome", "ok").updateUnsafe(1, into)
   labels.inputTokens.updateUnsafe(response.usage.inputTokens, into)
   labels.outputTokens.updateUnsafe(response.usage.outputTokens, into)
@@ -294,7 +309,9 @@ export const recordCall = (provider: string, model: string, elapsedMs: number): 
  */
 export const recordCallUnsafe = (context: Context.Context<never>, provider: string, model: string, elapsedMs: number): void => {
   const series = seriesOf(provider, model)
-  const [labels, into] = target(series, context)
+  target(series, context)
+  const labels = targetLabels!
+  const into = targetContext
   labelled(labels, series, "calls", provider, model, "outcome", "ok").updateUnsafe(1, into)
   labels.latencyMs.updateUnsafe(elapsedMs, into)
 }
@@ -328,7 +345,9 @@ export const recordCancelledUnsafe = (
   }
 ): void => {
   const series = seriesOf(provider, model)
-  const [labels, into] = target(series, context)
+  target(series, context)
+  const labels = targetLabels!
+  const into = targetContext
   labelled(labels, series, "calls", provider, model, "outcome", INTERRUPTED).updateUnsafe(1, into)
   labels.latencyMs.updateUnsafe(elapsedMs, into)
   if (used?.usage !== undefined) {
@@ -389,7 +408,9 @@ export const recordFailureUnsafe = (
 ): void => {
   const series = seriesOf(provider, model)
   const reason = error.reason
-  const [labels, into] = target(series, context)
+  target(series, context)
+  const labels = targetLabels!
+  const into = targetContext
   labelled(labels, series, "calls", provider, model, "outcome", reason._tag).updateUnsafe(1, into)
   labelled(labels, series, "errors", provider, model, "reason", reason._tag).updateUnsafe(1, into)
   labels.latencyMs.updateUnsafe(elapsedMs, into)

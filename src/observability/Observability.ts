@@ -115,6 +115,7 @@ const correlationIds = (seed: number): (() => string) => {
   return () => `c-${prefix}${hex(++counter)}`
 }
 
+// A call's facts, as its ledger entry and log line record them.
 interface CallFacts {
   readonly provider: string
   readonly model: string
@@ -125,6 +126,19 @@ interface CallFacts {
   readonly agent: string | undefined
   readonly keyName: string | undefined
   readonly promptChars: number
+}
+
+// A call as the layer prepared it: its facts, the request passed down, its log annotations, whether
+// it has a span, its attempt counter and totals record (if any), and when it started.
+interface Prepared extends CallFacts {
+  readonly forwarded: LlmRequest
+  readonly annotations: Record<string, unknown>
+  readonly spans: boolean
+  readonly attempts: Ref.Ref<number> | undefined
+  readonly totals: CallContext.CallTotals | undefined
+  // The record the caller passed down (then not added to the context again).
+  readonly callerTotals: CallContext.CallTotals | undefined
+  readonly started: number
 }
 
 const promptChars = (request: LlmRequest): number => {
@@ -139,12 +153,14 @@ const ledgerEntry = (
   latencyMs: number,
   outcome: string,
   response: LlmResponse | undefined,
-  charged: { readonly usage: Usage.Usage | undefined; readonly costUsd: number | undefined; readonly priced: boolean },
+  // What the call was charged (passed as three values: no record made for them per call).
+  usage: Usage.Usage | undefined,
+  costUsd: number | undefined,
+  priced: boolean,
   totals: CallContext.CallTotals | undefined
 ): UsageLedger.Entry => {
   // Optional fields assigned one by one rather than spread (this runs on every call), in the
   // the key order of the JSON output (the optional fields, then the ids).
-  const usage = charged.usage
   const model = response?.model ?? facts.model
   const entry: { -readonly [K in keyof UsageLedger.Entry]: UsageLedger.Entry[K] } = {
     time,
@@ -157,8 +173,8 @@ const ledgerEntry = (
     latencyMs,
     outcome
   }
-  if (charged.costUsd !== undefined) entry.costUsd = charged.costUsd
-  if (!charged.priced) entry.priced = false
+  if (costUsd !== undefined) entry.costUsd = costUsd
+  if (!priced) entry.priced = false
   const requested = response?.requestedModel ?? facts.model
   if (requested !== model) entry.requestedModel = requested
   if (totals?.attempts !== undefined) entry.attempts = totals.attempts
@@ -174,11 +190,9 @@ const ledgerEntry = (
   return entry
 }
 
-// `f` with the fiber given, else with the fiber that runs it (one effect step).
-const withFiberOf = <A>(
-  fiber: Fiber.Fiber<unknown, unknown> | undefined,
-  f: (fiber: Fiber.Fiber<unknown, unknown>) => Effect.Effect<A>
-): Effect.Effect<A> => (fiber === undefined ? Effect.withFiber(f) : f(fiber))
+// `first`, then `next` (chained rather than `Effect.all`: no array, no step for an empty start).
+const chain = (first: Effect.Effect<void>, next: Effect.Effect<void>): Effect.Effect<void> =>
+  first === Effect.void ? next : Effect.andThen(first, next)
 
 // The outcome of a call its caller cancelled (interrupted, or a stream it stopped reading).
 const INTERRUPTED = LlmMetrics.INTERRUPTED
@@ -223,6 +237,8 @@ export const wrap = (
   const metrics = options.metrics !== false
   const logCalls = options.logCalls !== false
   const record = options.ledger !== false ? ledger : undefined
+  // The ledger's synchronous write, when it has one (the built-in ledgers).
+  const recordNow = record?.recordNow
   const successLevel = options.successLevel ?? "Debug"
   const failureLevel = options.failureLevel ?? "Debug"
   const logSuccess = Effect.logWithLevel(successLevel)
@@ -231,100 +247,102 @@ export const wrap = (
 
   // Everything after the call, in as few effect steps as possible: this runs on every call (the
   // metrics are updated right here, in the fiber's context; the rest are effects, chained).
-  // `fiber`: the call's own fiber when it is known to run this finalizer (a call's `onExit`), so
-  // that no effect step is spent to get it; else (a stream's) the fiber that runs it.
-  const finish = (
-    facts: CallFacts,
-    started: number,
-    attempts: Ref.Ref<number> | undefined,
-    spans: boolean,
-    totals: CallContext.CallTotals | undefined,
+  // `fiber`: the fiber that runs it (a call's own, in its `onExit`: no effect step spent to get
+  // it). A plain function of the wrap, so that a call makes only its small `onExit` closure.
+  const finishIn = (
+    fiber: Fiber.Fiber<unknown, unknown>,
+    call: Prepared,
     // A stream's: what it cost so far when no budget charged it (an error after some parts).
-    estimate?: (() => Charged | undefined) | undefined,
-    fiber?: Fiber.Fiber<unknown, unknown>
-  ) =>
-  (exit: Exit.Exit<LlmResponse, LlmError.LlmError>): Effect.Effect<void> =>
-    withFiberOf(fiber, (fiber) => {
-      const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
-      const elapsed = now - started
-      const minimum = fiber.getRef(References.MinimumLogLevel)
-      const attemptCount = attempts === undefined ? undefined : Ref.getUnsafe(attempts)
-      const steps: Array<Effect.Effect<void>> = []
-      if (Exit.isSuccess(exit)) {
-        const response = exit.value
-        if (spans) {
-          const attributes = GenAiAttributes.response(response)
-          if (attemptCount !== undefined) attributes[GenAiAttributes.Names.attempt] = attemptCount
-          steps.push(Effect.annotateCurrentSpan(attributes))
-        }
-        // The cost the budget layer filled in (computed once), else the provider's, else the price
-        // table's for a stack without a budget layer (the response itself is left as it is).
-        const costUsd = response.cost?.usd ??
-          (response.priced === false ? undefined : tableCost(fiber.getRef(PriceTable.PriceTable), response))
-        if (metrics) LlmMetrics.recordSuccessUnsafe(fiber.context, facts.provider, facts.model, response, elapsed, costUsd)
-        if (record !== undefined) {
-          // What all the call's attempts were charged, when a budget summed more than the answer.
-          const charged = totals?.usage !== undefined
-            ? { usage: totals.usage, costUsd: totals.costUsd, priced: totals.priced }
-            : { usage: response.usage, costUsd, priced: costUsd !== undefined }
-          steps.push(record.record(ledgerEntry(facts, now, elapsed, "ok", response, charged, totals)))
-        }
-        if (logCalls && LogLevel.isGreaterThanOrEqualTo(successLevel, minimum)) {
-          steps.push(logSuccess("llm call succeeded", {
-            promptChars: facts.promptChars,
-            inputTokens: response.usage.inputTokens,
-            outputTokens: response.usage.outputTokens,
-            finishReason: response.finishReason,
-            latencyMs: elapsed,
-            ...(costUsd !== undefined ? { costUsd } : {}),
-            ...(attemptCount !== undefined ? { attempts: attemptCount } : {})
-          }))
-        }
-      } else {
-        const error = Option.getOrUndefined(Cause.findErrorOption(exit.cause))
-        const outcome = error !== undefined ? error.reason._tag : Cause.hasInterruptsOnly(exit.cause) ? INTERRUPTED : "Defect"
-        if (spans) {
-          const attributes = error !== undefined ? GenAiAttributes.error(error) : { [GenAiAttributes.Names.errorType]: outcome }
-          if (attemptCount !== undefined) attributes[GenAiAttributes.Names.attempt] = attemptCount
-          steps.push(Effect.annotateCurrentSpan(attributes))
-        }
-        if (metrics) {
-          if (error !== undefined) LlmMetrics.recordFailureUnsafe(fiber.context, facts.provider, facts.model, error, elapsed)
-          else if (outcome === INTERRUPTED) {
-            LlmMetrics.recordCancelledUnsafe(fiber.context, facts.provider, facts.model, elapsed, totals?.usage !== undefined ? totals : undefined)
-          }
-        }
-        if (record !== undefined) {
-          // A failed call may still have cost money: what the budget charged its attempts, else
-          // what the provider reported it spent.
-          const charged = totals?.usage !== undefined
-            ? { usage: totals.usage, costUsd: totals.costUsd, priced: totals.priced }
-            : error?.spent === undefined && estimate !== undefined
-            ? estimate() ?? { usage: undefined, costUsd: undefined, priced: true }
-            : { usage: error?.spent?.usage, costUsd: error?.spent?.costUsd, priced: true }
-          steps.push(record.record(ledgerEntry(facts, now, elapsed, outcome, undefined, charged, totals)))
-        }
-        if (logCalls && LogLevel.isGreaterThanOrEqualTo(failureLevel, minimum)) {
-          steps.push(logFailure("llm call failed", {
-            reason: outcome,
-            latencyMs: elapsed,
-            promptChars: facts.promptChars,
-            ...(error !== undefined
-              ? {
-                error: error.message,
-                retryable: error.isRetryable,
-                ...(error.status !== undefined ? { status: error.status } : {})
-              }
-              : {}),
-            ...(attemptCount !== undefined ? { attempts: attemptCount } : {})
-          }))
+    estimate: (() => Charged | undefined) | undefined,
+    exit: Exit.Exit<LlmResponse, LlmError.LlmError>
+  ): Effect.Effect<void> => {
+    const { started, attempts, spans, totals } = call
+    const facts: CallFacts = call
+    const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
+    const elapsed = now - started
+    const minimum = fiber.getRef(References.MinimumLogLevel)
+    const attemptCount = attempts === undefined ? undefined : Ref.getUnsafe(attempts)
+    // The effects to run, chained as they are made (two or three steps, in order, on every call).
+    let steps: Effect.Effect<void> = Effect.void
+    if (Exit.isSuccess(exit)) {
+      const response = exit.value
+      if (spans) {
+        const attributes = GenAiAttributes.response(response)
+        if (attemptCount !== undefined) attributes[GenAiAttributes.Names.attempt] = attemptCount
+        steps = chain(steps, Effect.annotateCurrentSpan(attributes))
+      }
+      // The cost the budget layer filled in (computed once), else the provider's, else the price
+      // table's for a stack without a budget layer (the response itself is left as it is).
+      const costUsd = response.cost?.usd ??
+        (response.priced === false ? undefined : tableCost(fiber.getRef(PriceTable.PriceTable), response))
+      if (metrics) LlmMetrics.recordSuccessUnsafe(fiber.context, facts.provider, facts.model, response, elapsed, costUsd)
+      if (record !== undefined) {
+        // What all the call's attempts were charged, when a budget summed more than the answer.
+        const entry = totals?.usage !== undefined
+          ? ledgerEntry(facts, now, elapsed, "ok", response, totals.usage, totals.costUsd, totals.priced, totals)
+          : ledgerEntry(facts, now, elapsed, "ok", response, response.usage, costUsd, costUsd !== undefined, totals)
+        if (recordNow !== undefined) recordNow(entry)
+        else steps = chain(steps, record.record(entry))
+      }
+      if (logCalls && LogLevel.isGreaterThanOrEqualTo(successLevel, minimum)) {
+        steps = chain(steps, logSuccess("llm call succeeded", {
+          promptChars: facts.promptChars,
+          inputTokens: response.usage.inputTokens,
+          outputTokens: response.usage.outputTokens,
+          finishReason: response.finishReason,
+          latencyMs: elapsed,
+          ...(costUsd !== undefined ? { costUsd } : {}),
+          ...(attemptCount !== undefined ? { attempts: attemptCount } : {})
+        }))
+      }
+    } else {
+      const error = Option.getOrUndefined(Cause.findErrorOption(exit.cause))
+      const outcome = error !== undefined ? error.reason._tag : Cause.hasInterruptsOnly(exit.cause) ? INTERRUPTED : "Defect"
+      if (spans) {
+        const attributes = error !== undefined ? GenAiAttributes.error(error) : { [GenAiAttributes.Names.errorType]: outcome }
+        if (attemptCount !== undefined) attributes[GenAiAttributes.Names.attempt] = attemptCount
+        steps = chain(steps, Effect.annotateCurrentSpan(attributes))
+      }
+      if (metrics) {
+        if (error !== undefined) LlmMetrics.recordFailureUnsafe(fiber.context, facts.provider, facts.model, error, elapsed)
+        else if (outcome === INTERRUPTED) {
+          LlmMetrics.recordCancelledUnsafe(fiber.context, facts.provider, facts.model, elapsed, totals?.usage !== undefined ? totals : undefined)
         }
       }
-      // Chained rather than `Effect.all`: two or three steps, in order, on every call.
-      let all: Effect.Effect<void> = Effect.void
-      for (const step of steps) all = all === Effect.void ? step : Effect.andThen(all, step)
-      return all
-    })
+      if (record !== undefined) {
+        // A failed call may still have cost money: what the budget charged its attempts, else
+        // what the provider reported it spent.
+        const charged = totals?.usage !== undefined
+          ? { usage: totals.usage, costUsd: totals.costUsd, priced: totals.priced }
+          : error?.spent === undefined && estimate !== undefined
+          ? estimate() ?? { usage: undefined, costUsd: undefined, priced: true }
+          : { usage: error?.spent?.usage, costUsd: error?.spent?.costUsd, priced: true }
+        const entry = ledgerEntry(facts, now, elapsed, outcome, undefined, charged.usage, charged.costUsd, charged.priced, totals)
+        if (recordNow !== undefined) recordNow(entry)
+        else steps = chain(steps, record.record(entry))
+      }
+      if (logCalls && LogLevel.isGreaterThanOrEqualTo(failureLevel, minimum)) {
+        steps = chain(steps, logFailure("llm call failed", {
+          reason: outcome,
+          latencyMs: elapsed,
+          promptChars: facts.promptChars,
+          ...(error !== undefined
+            ? {
+              error: error.message,
+              retryable: error.isRetryable,
+              ...(error.status !== undefined ? { status: error.status } : {})
+            }
+            : {}),
+          ...(attemptCount !== undefined ? { attempts: attemptCount } : {})
+        }))
+      }
+    }
+    return steps
+  }
+
+  // A stream's finish, in the fiber that runs it.
+  const finish = (call: Prepared, estimate: () => Charged | undefined) => (exit: Exit.Exit<LlmResponse, LlmError.LlmError>): Effect.Effect<void> =>
+    Effect.withFiber((fiber) => finishIn(fiber, call, estimate, exit))
 
   // What a call needs before it starts: ids, the request passed down, annotations, the clock.
   const prepare = (fiber: Fiber.Fiber<unknown, unknown>, request: LlmRequest) => {
@@ -334,17 +352,11 @@ export const wrap = (
     const workflow = metadata?.workflow ?? current.workflow
     const step = metadata?.step ?? current.step
     const model = request.model ?? inner.defaultModel
-    const facts: CallFacts = {
-      provider: inner.provider,
-      model,
-      correlationId,
-      workflow,
-      step,
-      conversationId: metadata?.conversationId,
-      agent: metadata?.tags?.agent,
-      keyName: fiber.getRef(CallContext.CurrentKey),
-      promptChars: promptChars(request)
-    }
+    const provider = inner.provider
+    const conversationId = metadata?.conversationId
+    const agent = metadata?.tags?.agent
+    const keyName = fiber.getRef(CallContext.CurrentKey)
+    const chars = promptChars(request)
     let forwarded = request
     if (metadata?.correlationId !== correlationId || metadata.workflow !== workflow || metadata.step !== step) {
       // One copy, then the ids, in the key order of the spreads it replaces (this runs on every call).
@@ -360,40 +372,55 @@ export const wrap = (
     annotations.model = model
     if (workflow !== undefined) annotations.workflow = workflow
     if (step !== undefined) annotations.step = step
+    const callerTotals = record !== undefined ? fiber.getRef(CallContext.CurrentTotals) : undefined
     const spans = spanMode === true || (spanMode === "auto" && fiber.getRef(Tracer.Tracer) !== Tracer.nativeTracer)
-    return {
-      facts,
+    // The call's facts and what the layer keeps for it, in one record.
+    const call: Prepared = {
+      provider,
+      model,
+      correlationId,
+      workflow,
+      step,
+      conversationId,
+      agent,
+      keyName,
+      promptChars: chars,
       forwarded,
       annotations,
       spans,
       attempts: options.attempts === true ? Ref.makeUnsafe(0) : undefined,
       // Filled by the budget layer below, for the ledger row: only when there is a ledger.
       // (the caller's record when it passed one down, e.g. an agent step's)
-      totals: record !== undefined ? fiber.getRef(CallContext.CurrentTotals) ?? CallContext.makeTotals() : undefined,
+      totals: record !== undefined ? callerTotals ?? CallContext.makeTotals() : undefined,
+      callerTotals,
       started: fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
     }
+    return call
   }
+
 
   // The call's log annotations and, with a ledger, its totals record, in one context update.
   const callContext = (call: ReturnType<typeof prepare>) => (context: Context.Context<never>) => {
     const annotated = Context.add(context, References.CurrentLogAnnotations, call.annotations)
-    return call.totals === undefined ? annotated : Context.add(annotated, CallContext.CurrentTotals, call.totals)
+    // (not again when it is the caller's own record, already there)
+    return call.totals === undefined || call.totals === call.callerTotals
+      ? annotated
+      : Context.add(annotated, CallContext.CurrentTotals, call.totals)
   }
 
   // Built only when a span is opened: the request attributes are the span's, nothing else reads them.
   const spanOptions = (call: ReturnType<typeof prepare>) => ({
     kind: "client" as const,
-    attributes: GenAiAttributes.request(inner.provider, call.facts.model, call.forwarded),
+    attributes: GenAiAttributes.request(inner.provider, call.model, call.forwarded),
     captureStackTrace: false
   })
 
   const generate = (request: LlmRequest, next: LanguageModel.Service["generate"]): Effect.Effect<LlmResponse, LlmError.LlmError> =>
     Effect.withFiber((fiber) => {
       const call = prepare(fiber, request)
-      const done = finish(call.facts, call.started, call.attempts, call.spans, call.totals, undefined, fiber)
-      let effect = next(call.forwarded).pipe(Effect.onExit((exit) => done(exit)))
+      let effect = Effect.onExit(next(call.forwarded), (exit) => finishIn(fiber, call, undefined, exit))
       if (call.attempts !== undefined) effect = Effect.provideService(effect, CurrentAttempts, call.attempts)
-      if (call.spans) effect = Effect.withSpan(effect, GenAiAttributes.spanName(call.facts.model), spanOptions(call))
+      if (call.spans) effect = Effect.withSpan(effect, GenAiAttributes.spanName(call.model), spanOptions(call))
       return Effect.updateContext(effect, callContext(call))
     })
 
@@ -406,7 +433,7 @@ export const wrap = (
     span: Tracer.Span | undefined
   ): Effect.Effect<void> =>
     Effect.withFiber((fiber) => {
-      const facts = call.facts
+      const facts: CallFacts = call
       const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
       const elapsed = now - call.started
       const totals = call.totals
@@ -427,7 +454,9 @@ export const wrap = (
         }
         if (attemptCount !== undefined) span.attribute(GenAiAttributes.Names.attempt, attemptCount)
       }
-      if (record !== undefined) steps.push(record.record(ledgerEntry(facts, now, elapsed, INTERRUPTED, undefined, charged, totals)))
+      if (record !== undefined) {
+        steps.push(record.record(ledgerEntry(facts, now, elapsed, INTERRUPTED, undefined, charged.usage, charged.costUsd, charged.priced, totals)))
+      }
       if (logCalls && LogLevel.isGreaterThanOrEqualTo(successLevel, fiber.getRef(References.MinimumLogLevel))) {
         steps.push(logSuccess("llm stream cancelled", {
           promptChars: facts.promptChars,
@@ -468,8 +497,8 @@ export const wrap = (
       const estimate = (): Charged | undefined =>
         streamed === undefined || call.totals?.usage !== undefined
           ? undefined
-          : streamedCharge(fiber.getRef(PriceTable.PriceTable), call.facts, request, streamed)
-      const done = finish(call.facts, call.started, call.attempts, call.spans, call.totals, estimate)
+          : streamedCharge(fiber.getRef(PriceTable.PriceTable), call, request, streamed)
+      const done = finish(call, estimate)
       const onPart = (part: StreamPart.StreamPart): void => {
         if (part.type === "finish") {
           last = part.response
@@ -477,7 +506,7 @@ export const wrap = (
         }
         if (firstTokenMs === undefined) {
           firstTokenMs = clock.currentTimeMillisUnsafe() - call.started
-          if (metrics) LlmMetrics.recordTimeToFirstTokenUnsafe(context, call.facts.provider, call.facts.model, firstTokenMs)
+          if (metrics) LlmMetrics.recordTimeToFirstTokenUnsafe(context, call.provider, call.model, firstTokenMs)
           // Every log line from here on (the call's own included) carries it: the record is this call's own.
           call.annotations.timeToFirstTokenMs = firstTokenMs
         }
@@ -522,7 +551,7 @@ export const wrap = (
       if (!call.spans) return Effect.as(settled, Streams.observe(parts, onPart, onDone, withContext))
       // The span opened and its end registered in one uninterruptible step.
       return Effect.uninterruptible(inCall(
-        Effect.flatMap(Effect.makeSpan(GenAiAttributes.spanName(call.facts.model), spanOptions(call)), (made) => {
+        Effect.flatMap(Effect.makeSpan(GenAiAttributes.spanName(call.model), spanOptions(call)), (made) => {
           span = made
           return Effect.as(settled, Streams.observe(parts, onPart, onDone, Context.add(withContext, Tracer.ParentSpan, made)))
         })

@@ -115,6 +115,13 @@ export type GroupBy = "provider" | "model" | "workflow" | "step" | "outcome" | "
 export interface Service {
   /** Adds an entry. Never fails: a storage problem is logged as a warning. */
   readonly record: (entry: Entry) => Effect.Effect<void>
+  /**
+   * What `record` does, done at once, when a ledger can add an entry without an effect (the
+   * built-in ones: an append in memory, or a hand-off to the batch writer). The observability
+   * layer uses it when present (no effect made and run per call); a ledger without it is written
+   * through `record`.
+   */
+  readonly recordNow?: ((entry: Entry) => void) | undefined
   /** Entries that ended at or after `since` (epoch ms), oldest first. */
   readonly entries: (options?: { readonly since?: number | undefined }) => Effect.Effect<ReadonlyArray<Entry>>
 }
@@ -181,13 +188,14 @@ export const makeMemory = (options: { readonly capacity?: number | undefined } =
     // A plain array appended in place: each update is one synchronous step (atomic on the JS
     // thread), and copying the whole array per call (as an immutable Ref would) costs O(n).
     const all: Array<Entry> = []
+    const recordNow = (entry: Entry): void => {
+      all.push(entry)
+      // Trim in batches, so that the shift is paid once per `capacity / 4` calls.
+      if (all.length > capacity + Math.max(1, capacity >> 2)) all.splice(0, all.length - capacity)
+    }
     return {
-      record: (entry) =>
-        Effect.sync(() => {
-          all.push(entry)
-          // Trim in batches, so that the shift is paid once per `capacity / 4` calls.
-          if (all.length > capacity + Math.max(1, capacity >> 2)) all.splice(0, all.length - capacity)
-        }),
+      record: (entry) => Effect.sync(() => recordNow(entry)),
+      recordNow,
       entries: (query) =>
         Effect.sync(() => {
           const kept = all.length > capacity ? all.slice(all.length - capacity) : [...all]
@@ -417,6 +425,7 @@ export const makeStore = (store: SqlStore.Service): Effect.Effect<Service, LlmEr
     })
     return UsageLedger.of({
       record: (entry) => Effect.sync(() => void writer.offer(entry)),
+      recordNow: (entry) => void writer.offer(entry),
       entries: (query) =>
         writer.flush.pipe(
           Effect.andThen(sql<Row>`SELECT * FROM usage WHERE time >= ${query?.since ?? 0} ORDER BY time, ${

@@ -142,6 +142,33 @@ describe("UsageLedger", () => {
       })
     ))
 
+  it.effect("memory: recordNow adds an entry at once, as record does (trimmed to the capacity the same way)", () =>
+    Effect.gen(function*() {
+      const ledger = yield* UsageLedger.makeMemory({ capacity: 2 })
+      expect(ledger.recordNow).toBeDefined()
+      ledger.recordNow!(entry({ time: 1 }))
+      yield* ledger.record(entry({ time: 2 }))
+      ledger.recordNow!(entry({ time: 3 }))
+      expect((yield* ledger.entries()).map((e) => e.time)).toEqual([2, 3])
+    }))
+
+  it.effect("Observability writes a call's entry through recordNow when the ledger has one, else through record", () =>
+    Effect.gen(function*() {
+      const written: Array<string> = []
+      const ledgerWith = (now: boolean): UsageLedger.Service => ({
+        record: (e) => Effect.sync(() => void written.push(`record ${e.outcome}`)),
+        ...(now ? { recordNow: (e: UsageLedger.Entry) => void written.push(`recordNow ${e.outcome}`) } : {}),
+        entries: () => Effect.succeed([])
+      })
+      const call = (now: boolean) =>
+        LanguageModel.generate("hello").pipe(
+          Effect.provide(Observability.layer().pipe(Layer.provide(MockLanguageModel.layer()), Layer.provide(Layer.succeed(UsageLedger.UsageLedger, ledgerWith(now)))))
+        )
+      yield* call(true)
+      yield* call(false)
+      expect(written).toEqual(["recordNow ok", "record ok"])
+    }))
+
   it.effect("recorded usage equals what the provider reported, exactly, and times come from the Clock", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(1_700_000_000_000)
