@@ -21,7 +21,7 @@
  *
  * @since 0.1.0
  */
-import { Array as Arr, Cause, Channel, Clock, Duration, Effect, Fiber, Pull, Queue, Schema, Stream } from "effect"
+import { Array as Arr, Cause, Channel, Clock, type Context, Duration, Effect, Fiber, Pull, Queue, Schema, Stream } from "effect"
 import * as DurationText from "../DurationText.ts"
 import { bounded, type Deadline, type Wheel, wheelOf } from "../internal/deadlines.ts"
 import * as LlmError from "../LlmError.ts"
@@ -214,53 +214,19 @@ export const stream = <A, R>(
     Effect.flatMap(Channel.toTransform(Stream.toChannel(self))(upstream, scope), (pull) =>
       Effect.withFiber((fiber) => {
         const clock = fiber.getRef(Clock.Clock)
-        const context = fiber.context
-        // The opening is the wait for the first part.
-        const openedAt = clock.currentTimeMillisUnsafe()
         const handoff = new Handoff<A>()
-        let first = true
-        // The open wait's deadline on its shared timer (none: not waiting, or that wait is unbounded).
-        let wheel: Wheel | undefined
-        let entry: Deadline | undefined
-        let waiting = false
-        const arm = (since: number) => {
-          waiting = true
-          const limit = first ? firstPartMs : idleMs
-          if (limit === undefined) return
-          const scope = first ? "attempt" : "idle"
-          wheel = wheelOf(clock, limit, context)
-          entry = wheel.add(since + limit, () => {
-            entry = undefined
-            handoff.end(Cause.fail(timeoutError(options.subject, {
-              scope,
-              timeoutMs: limit,
-              attempts: options.attempt(),
-              elapsedMs: clock.currentTimeMillisUnsafe() - since
-            })))
-          })
-        }
-        const disarm = () => {
-          waiting = false
-          if (entry === undefined) return
-          wheel!.leave(entry)
-          entry = undefined
-        }
-        const read = Effect.suspend(() => {
-          if (!waiting) arm(first ? openedAt : clock.currentTimeMillisUnsafe())
-          return pull
-        })
+        const waits = partWaits(clock, fiber.context, options, (cause) => handoff.end(cause))
         // Without a yield per part: the reader waits on the stream below or for room anyway.
         const produce = Effect.forever(
-          Effect.flatMap(read, (chunk) => {
-            disarm()
-            first = false
+          Effect.flatMap(waits.read(pull), (chunk) => {
+            waits.received()
             return handoff.offer(chunk)
           }),
           { disableYield: true }
         )
         const reader = Effect.onError(produce, (cause) =>
           Effect.sync(() => {
-            disarm()
+            waits.disarm()
             handoff.end(cause)
           }))
         // Started at once, so that its first wait joins the timer as the stream opens.
@@ -340,6 +306,64 @@ class Handoff<A> {
   }
 }
 
+// The waits of a stream's reader for its parts: the first part's from the opening (the attempt's
+// timeout), each next part's from the previous one (the idle timeout), each on the shared timer of
+// its clock and limit (none when that limit is absent). A wait that runs out gives its `Timeout`
+// to `onTimeout`; `received` ends the open wait as a part arrives, `disarm` when the reader stops.
+const partWaits = (
+  clock: Clock.Clock,
+  context: Context.Context<never>,
+  options: {
+    readonly firstPartMs?: number | undefined
+    readonly idleMs?: number | undefined
+    readonly attempt: () => number
+    readonly subject: Subject
+  },
+  onTimeout: (cause: Cause.Cause<LlmError.LlmError>) => void
+) => {
+  const openedAt = clock.currentTimeMillisUnsafe()
+  let first = true
+  // The open wait's deadline on its shared timer (none: not waiting, or that wait is unbounded).
+  let wheel: Wheel | undefined
+  let entry: Deadline | undefined
+  let waiting = false
+  const arm = (since: number) => {
+    waiting = true
+    const limit = first ? options.firstPartMs : options.idleMs
+    if (limit === undefined) return
+    const scope = first ? "attempt" : "idle"
+    wheel = wheelOf(clock, limit, context)
+    entry = wheel.add(since + limit, () => {
+      entry = undefined
+      onTimeout(Cause.fail(timeoutError(options.subject, {
+        scope,
+        timeoutMs: limit,
+        attempts: options.attempt(),
+        elapsedMs: clock.currentTimeMillisUnsafe() - since
+      })))
+    })
+  }
+  const disarm = () => {
+    waiting = false
+    if (entry === undefined) return
+    wheel!.leave(entry)
+    entry = undefined
+  }
+  return {
+    openedAt,
+    read: <X, E, R2>(pull: Effect.Effect<X, E, R2>): Effect.Effect<X, E, R2> =>
+      Effect.suspend(() => {
+        if (!waiting) arm(first ? openedAt : clock.currentTimeMillisUnsafe())
+        return pull
+      }),
+    received: () => {
+      disarm()
+      first = false
+    },
+    disarm
+  }
+}
+
 // The stream of an attempt bounded by the call's end too: a reader into a queue, and a fiber
 // watching the call's end (rare: a call timeout is opt-in).
 const withCallBound = <A, R>(
@@ -352,7 +376,6 @@ const withCallBound = <A, R>(
   },
   call: CallBound
 ): Stream.Stream<A, LlmError.LlmError, R> => {
-  const { firstPartMs, idleMs } = options
   // The stream below is read by a fiber of its own into a small queue, which a wait that runs out
   // fails: the reader hands over every part it has in one step. (`Stream.interruptWhen` would hand
   // over each part at a rendezvous, several times the cost.)
@@ -360,55 +383,19 @@ const withCallBound = <A, R>(
     Effect.flatMap(Queue.bounded<A, LlmError.LlmError | Cause.Done>(QUEUE_CAPACITY), (queue) =>
       Effect.withFiber((fiber) => {
         const clock = fiber.getRef(Clock.Clock)
-        const context = fiber.context
-        // The opening is the wait for the first part.
-        const openedAt = clock.currentTimeMillisUnsafe()
-        let first = true
-        // The open wait's deadline on its shared timer (none: not waiting, or that wait is unbounded).
-        let wheel: Wheel | undefined
-        let entry: Deadline | undefined
-        let waiting = false
-        const arm = (since: number) => {
-          waiting = true
-          const limit = first ? firstPartMs : idleMs
-          if (limit === undefined) return
-          const scope = first ? "attempt" : "idle"
-          wheel = wheelOf(clock, limit, context)
-          entry = wheel.add(since + limit, () => {
-            entry = undefined
-            Queue.failCauseUnsafe(
-              queue,
-              Cause.fail(timeoutError(options.subject, {
-                scope,
-                timeoutMs: limit,
-                attempts: options.attempt(),
-                elapsedMs: clock.currentTimeMillisUnsafe() - since
-              }))
-            )
-          })
-        }
-        const disarm = () => {
-          waiting = false
-          if (entry === undefined) return
-          wheel!.leave(entry)
-          entry = undefined
-        }
-        const read = Effect.suspend(() => {
-          if (!waiting) arm(first ? openedAt : clock.currentTimeMillisUnsafe())
-          return pull
-        })
+        const waits = partWaits(clock, fiber.context, options, (cause) => Queue.failCauseUnsafe(queue, cause))
+        const openedAt = waits.openedAt
         // Without a yield per part: the reader waits on the stream below or on a full queue anyway.
         const produce = Effect.forever(
-          Effect.flatMap(read, (chunk) => {
-            disarm()
-            first = false
+          Effect.flatMap(waits.read(pull), (chunk) => {
+            waits.received()
             return Queue.offerAll(queue, chunk)
           }),
           { disableYield: true }
         )
         const reader = Effect.onError(produce, (cause) =>
           Effect.suspend(() => {
-            disarm()
+            waits.disarm()
             return Queue.failCause(queue, cause)
           }))
         // Started at once, so that its first wait joins the timer as the stream opens.
