@@ -26,6 +26,7 @@
  *
  *   node bench/stack-http.ts [--reps 20] [--calls 500] [--only whole,rpm] [--sc008-reps 15]
  *   node --cpu-prof --cpu-prof-dir=.prof bench/stack-http.ts --only whole --sc008-reps 0   # a CPU profile
+ *   node bench/stack-http.ts --memory --reps 3 --sc008-reps 0   # + bytes allocated and GC time per call over HTTP
  */
 import { spawn } from "node:child_process"
 import { createInterface } from "node:readline"
@@ -35,11 +36,14 @@ import * as LlmRequest from "../src/LlmRequest.ts"
 import * as NodeProviders from "../src/node/NodeProviders.ts"
 import * as ProviderRegistry from "../src/ProviderRegistry.ts"
 import * as Stack from "../src/Stack.ts"
+import { PerformanceObserver } from "node:perf_hooks"
+import { bytesAllocated } from "./internal/allocation.ts"
 import { argument, median, time } from "./internal/stats.ts"
 
 const REPS = argument("reps", 20)
 const CALLS = argument("calls", 500)
 const SC008_REPS = argument("sc008-reps", 15)
+const MEMORY = process.argv.includes("--memory")
 const SC008_LATENCY = 50
 const SC008_CONCURRENT = 100
 const CONCURRENCIES = [1, 100]
@@ -138,10 +142,55 @@ const main = async () => {
       }
     }))
   }
+  if (MEMORY) await memory(chosen, models, run)
   child.kill("SIGTERM")
   if (SC008_REPS > 0) await sc008(runtime, scope)
   await runtime.runPromise(Scope.close(scope, Exit.void))
   await runtime.dispose()
+}
+
+/**
+ * `--memory`: per variant and concurrency, the bytes allocated per call over HTTP (the sampling
+ * heap profiler, collected objects included) and the GC pause time per call (`gc` performance
+ * entries), the HTTP client's and the mock's share included: what the in-process bench cannot see.
+ */
+const memory = async (
+  chosen: ReadonlyArray<Variant>,
+  models: ReadonlyMap<string, LanguageModel.Service>,
+  run: (model: LanguageModel.Service, calls: number, concurrency: number) => Promise<void>
+) => {
+  let gcMs = 0
+  let gcCount = 0
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      gcMs += entry.duration
+      gcCount++
+    }
+  })
+  observer.observe({ entryTypes: ["gc"] })
+  const rows: Array<Record<string, string>> = []
+  for (const concurrency of CONCURRENCIES) {
+    for (const variant of chosen) {
+      const model = models.get(variant.key)!
+      const bytes = await bytesAllocated(() => run(model, CALLS, concurrency))
+      // GC entries arrive after the pause: settle the previous run's before counting this one.
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      gcMs = 0
+      gcCount = 0
+      await run(model, CALLS * 4, concurrency)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      rows.push({
+        variant: variant.name,
+        concurrency: String(concurrency),
+        "KB allocated/call": (bytes / CALLS / 1024).toFixed(1),
+        "GC µs/call": (gcMs * 1000 / (CALLS * 4)).toFixed(1),
+        "GCs per 1,000 calls": (gcCount * 1000 / (CALLS * 4)).toFixed(1)
+      })
+    }
+  }
+  observer.disconnect()
+  console.log(`\nMemory over HTTP: bytes allocated per call (${CALLS} calls) and GC pauses per call (${CALLS * 4} calls)`)
+  console.table(rows)
 }
 
 /** SC-008 over HTTP: 100 concurrent calls against 1, bare adapter and whole stack, 50 ms mock. */
