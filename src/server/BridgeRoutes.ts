@@ -71,7 +71,10 @@ export const methods = (bridge: Bridge.Service): Readonly<Record<string, JsonRpc
       since: typeof query.since === "string" ? query.since : undefined,
       by: typeof query.by === "string" ? query.by : undefined,
       key: typeof query.key === "string" ? query.key : undefined
-    }).pipe(Effect.mapError((failure): JsonRpc.MethodFailure => ({ _tag: "InvalidParams", failure })))
+    }).pipe(Effect.mapError((failure): JsonRpc.MethodFailure =>
+      // A bad `since`/`by`/`key` is the caller's params; a refusal (another key's usage) is ours.
+      failure.errorType === BridgeContract.INVALID_INPUT ? { _tag: "InvalidParams", failure } : { _tag: "CallFailed", failure }
+    ))
   }
 })
 

@@ -101,7 +101,12 @@ describe("GET /v1/usage per virtual key", () => {
           const rpc = yield* post(`${url}/rpc`, { jsonrpc: "2.0", id: 1, method: "usage", params: {} }, bearer(a))
           assert.strictEqual((rpc.json as { result: Report }).result.totals.calls, 1)
           const rpcOther = yield* post(`${url}/rpc`, { jsonrpc: "2.0", id: 2, method: "usage", params: { key: "team-b" } }, bearer(a))
-          assert.isDefined((rpcOther.json as { error?: unknown }).error)
+          // Refused, not bad params: our failure code with the errorType, as over HTTP (403).
+          const refused = (rpcOther.json as { error: { code: number; data: { errorType: string } } }).error
+          assert.strictEqual(refused.code, -32000)
+          assert.strictEqual(refused.data.errorType, "PermissionDenied")
+          const rpcBad = yield* post(`${url}/rpc`, { jsonrpc: "2.0", id: 4, method: "usage", params: { since: "soon" } }, bearer(a))
+          assert.strictEqual((rpcBad.json as { error: { code: number } }).error.code, -32602)
           const rpcAdmin = yield* post(`${url}/rpc`, { jsonrpc: "2.0", id: 3, method: "usage", params: { key: "team-b" } }, bearer(ops))
           assert.strictEqual((rpcAdmin.json as { result: Report }).result.totals.calls, 3)
         }))
