@@ -39,7 +39,6 @@ import type * as Budget from "./Budget.ts"
 import type * as BudgetState from "./BudgetState.ts"
 import * as BudgetStore from "./BudgetStore.ts"
 import * as Background from "./internal/background.ts"
-import * as Leases from "./internal/leases.ts"
 import type * as Ledger from "./internal/ledger.ts"
 import * as Scripts from "./internal/redisScripts.ts"
 
@@ -614,6 +613,10 @@ export const make = (options: Options): Effect.Effect<RedisStore, never, Scope.S
 
     const markSent = (reservationId: string) =>
       reservationId.startsWith("local:") ? Effect.void : Effect.ignore(run(Scripts.markSent, [reservationId]))
+    // The budget layer marks a lease from plain code (the request going out), without waiting.
+    const markLater = (reservationId: string): void => {
+      Effect.runFork(markSent(reservationId))
+    }
 
     const show = (name: string) =>
       Effect.map(list(Scripts.show, [name]), (reply): Shown | undefined => {
@@ -650,8 +653,7 @@ export const make = (options: Options): Effect.Effect<RedisStore, never, Scope.S
     )
 
     const store: RedisStore = { create, reserve, settle, recordCumulative, check, chain, release, size, markSent, renewLeases, show, reset, ping, where, settled }
-    Leases.register(store, markSent)
-    Background.register(store, { start, settled })
+    Background.register(store, { start, settled, markSent: markLater })
     return store
   })
 
