@@ -275,7 +275,7 @@ export class Call implements CallContext.AttemptBudget {
     this.first = undefined
     this.attempts += 1
     state.finished = true
-    return Effect.map(this.settleSuccess(first, this.target, this.request, part.response), (response) => {
+    return Effect.map(this.settleSuccess(first, this.target, this.request, part.response, true), (response) => {
       this.report(totals)
       return { ...part, response }
     })
@@ -368,7 +368,8 @@ export class Call implements CallContext.AttemptBudget {
     target: CallContext.AttemptTarget,
     request: LlmRequest,
     response: LlmResponse,
-    // An answer returned to the caller (`generate`): on a network store, committed off its path.
+    // An answer returned to the caller (`generate`, a stream's finish part): on a network store,
+    // committed off its path (ADR 0030).
     later = false
   ): Effect.Effect<LlmResponse> {
     const costed = costResponse(this.prices, this.price, response, target, held)
@@ -454,7 +455,7 @@ export class Call implements CallContext.AttemptBudget {
   ): StreamPart.StreamPart | Effect.Effect<StreamPart.StreamPart> {
     if (part.type !== "finish") return track(state, part)
     state.finished = true
-    return Effect.map(this.settleSuccess(held, target, state.request, part.response), (response) => ({ ...part, response }))
+    return Effect.map(this.settleSuccess(held, target, state.request, part.response, true), (response) => ({ ...part, response }))
   }
 
   private add(usage: Usage.Usage, costNanos: number, unpriced: boolean): void {
