@@ -72,7 +72,10 @@ export interface Options {
  * @category models
  */
 export interface RedisStore extends BudgetStore.Service {
-  /** Marks reservation `id`'s request as sent: when its lease expires it is charged, not released. */
+  /**
+   * Marks reservation `id`'s request as sent: when its lease expires it is charged, not released.
+   * Never fails: a mark that cannot be written is logged as a warning.
+   */
   readonly markSent: (reservationId: string) => Effect.Effect<void>
   /** Renews now the leases this process holds (runs on its own every third of the TTL). */
   readonly renewLeases: Effect.Effect<number>
