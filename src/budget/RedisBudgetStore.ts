@@ -631,14 +631,15 @@ export const make = (options: Options): Effect.Effect<RedisStore, never, Scope.S
         )
       )
     // The budget layer marks a lease from plain code (the request going out): the mark starts at
-    // once (its command queued before this returns), in a fiber of the store's settling scope with
-    // the store's services, kept in `pending` like a commit so that closing the store waits for it.
+    // once (its command queued before this returns) in a fiber with the store's services, kept in
+    // `pending` like a commit so that closing the store waits for it; one finalizer of the settling
+    // scope interrupts those still running when it closes (cheaper than a finalizer per mark).
+    yield* Scope.addFinalizer(settling, Effect.suspend(() => pending.size === 0 ? Effect.void : Fiber.interruptAll(Array.from(pending))))
     const runInStore = Effect.runForkWith(services)
     const markLater = (reservationId: string): void => {
       if (reservationId.startsWith("local:")) return
       const fiber = runInStore(markSent(reservationId))
       if (fiber.pollUnsafe() === undefined) {
-        Fiber.runIn(fiber, settling)
         pending.add(fiber)
         fiber.addObserver(() => pending.delete(fiber))
       }
