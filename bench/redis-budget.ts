@@ -10,28 +10,36 @@
  *   by Redis (`RedisStore.settled`, awaited beside the next call). The last line says how many
  *   scripts redis-server read per socket read during the TCP run (above 1: the commit of one
  *   call and the reserve of the next arrived together, pipelined by node-redis).
+ * - streamed latency: the same, a streamed call (`BudgetLanguageModel` over a mock model that
+ *   streams one delta and its finish part) drained one after the other, until its last part:
+ *   since ADR 0030's streams amendment the finish part's commit runs off the stream's path.
  * - throughput: 64 fibers in flight, in 1 process and in 4 processes sharing one budget: calls/s,
  *   and CPU per call (the client processes' CPU, and redis-server's, from INFO).
  *
  * Starts its own `redis-server` (no persistence) and skips, loudly, without one.
  *
- *   node bench/redis-budget.ts [--calls 3000] [--sequential 2000]
+ *   node bench/redis-budget.ts [--calls 3000] [--sequential 2000] [--throughput 0 (latency only)]
  */
 import { spawn } from "node:child_process"
 import { createServer } from "node:net"
-import { Effect } from "effect"
+import { Effect, Stream } from "effect"
 import { createClient } from "redis"
+import * as BudgetLanguageModel from "../src/budget/BudgetLanguageModel.ts"
 import * as BudgetStore from "../src/budget/BudgetStore.ts"
 import * as BudgetTracker from "../src/budget/BudgetTracker.ts"
 import * as RedisBudgetStore from "../src/budget/RedisBudgetStore.ts"
+import * as LanguageModel from "../src/LanguageModel.ts"
 import type { LlmRequest } from "../src/LlmRequest.ts"
+import type { LlmResponse } from "../src/LlmResponse.ts"
 import * as PriceTable from "../src/pricing/PriceTable.ts"
+import * as StreamPart from "../src/StreamPart.ts"
 import * as Usage from "../src/Usage.ts"
 import { redisServerBinary, startRedis } from "../test/support/redis.ts"
 import { argument } from "./internal/stats.ts"
 
 const CALLS = argument("calls", 3_000)
 const SEQUENTIAL = argument("sequential", 2_000)
+const THROUGHPUT = argument("throughput", 1)
 const FIBERS = 64
 
 const price = PriceTable.make().lookup("mock", "mock-1")
@@ -42,6 +50,19 @@ const ask: BudgetTracker.Ask = { request, provider: "mock", model: "mock-1", pri
 const limits = { totalTokens: 1e12, costUsd: 1e9 }
 
 const call = (tracker: BudgetTracker.Service) => tracker.withReservation(ask, () => Effect.succeed(usage), () => actual)
+
+// A streamed call through the budget layer: one delta, then the finish part (which commits).
+const response: LlmResponse = { content: "Hamlet avenges his father.", model: "mock-1", provider: "mock", usage, finishReason: "stop", latencyMs: 1 }
+const streamingModel = LanguageModel.make({
+  provider: "mock",
+  defaultModel: "mock-1",
+  generate: () => Effect.succeed(response),
+  stream: () => Stream.make(StreamPart.textDelta(response.content), StreamPart.finish(response))
+})
+const streamCall = (tracker: BudgetTracker.Service) => {
+  const model = BudgetLanguageModel.wrap(tracker)(streamingModel)
+  return Stream.runDrain(model.stream(request))
+}
 
 const trackerOn = (url: string | undefined, id: string) =>
   url === undefined
@@ -67,16 +88,17 @@ interface Figures {
   readonly p99: number
 }
 
-const sequential = (url: string | undefined) =>
+const sequential = (url: string | undefined, streamed = false) =>
   Effect.scoped(Effect.gen(function*() {
     const { settled, tracker } = yield* sequentialOn(url)
-    for (let index = 0; index < 200; index++) yield* call(tracker)
+    const one = streamed ? streamCall(tracker) : call(tracker)
+    for (let index = 0; index < 200; index++) yield* one
     yield* settled
     const times: Array<number> = []
     const durable: Array<number> = []
     for (let index = 0; index < SEQUENTIAL; index++) {
       const started = performance.now()
-      yield* call(tracker)
+      yield* one
       times.push(performance.now() - started)
       // Until the commit is acknowledged, watched beside the next call (which does not wait for it).
       yield* Effect.forkDetach(Effect.andThen(settled, Effect.sync(() => durable.push(performance.now() - started))))
@@ -105,15 +127,16 @@ const serverStats = async (url: string): Promise<{ commands: number; reads: numb
   }
 }
 
-const throughput = (url: string | undefined, calls: number) =>
+const throughput = (url: string | undefined, calls: number, streamed = false) =>
   Effect.scoped(Effect.gen(function*() {
     const tracker = yield* trackerOn(url, "throughput")
-    yield* call(tracker)
+    const one = streamed ? streamCall(tracker) : call(tracker)
+    yield* one
     const cpu = process.cpuUsage()
     const started = performance.now()
     yield* Effect.forEach(Array.from({ length: FIBERS }), () =>
       Effect.gen(function*() {
-        for (let index = 0; index < Math.floor(calls / FIBERS); index++) yield* call(tracker)
+        for (let index = 0; index < Math.floor(calls / FIBERS); index++) yield* one
       }), { concurrency: "unbounded", discard: true })
     const wallMs = performance.now() - started
     const used = process.cpuUsage(cpu)
@@ -189,6 +212,20 @@ const main = async () => {
     const usec = statsAfter.usec - statsBefore.usec
     console.log(`  redis-server, TCP run: ${(usec / Math.max(1, commands)).toFixed(1)} us per script (INFO commandstats, the commands a script calls included)`)
 
+    console.log(`\nstreamed latency, ${SEQUENTIAL} streamed calls one after the other (reserve, finish part + commit), ms per call until its last part:`)
+    const memoryStream = (await Effect.runPromise(sequential(undefined, true))).caller
+    const streamTcp = await Effect.runPromise(sequential(tcpUrl, true))
+    const streamUnix = await Effect.runPromise(sequential(unixServer.url, true))
+    const streamRow = (name: string, figures: Figures) =>
+      console.log(`  ${name.padEnd(22)} p50 ${figures.p50.toFixed(3)}  p99 ${figures.p99.toFixed(3)}  added p50 ${(figures.p50 - memoryStream.p50).toFixed(3)}  added p99 ${(figures.p99 - memoryStream.p99).toFixed(3)}`)
+    streamRow("memory store, stream", memoryStream)
+    streamRow("redis, TCP, stream", streamTcp.caller)
+    streamRow("redis, unix, stream", streamUnix.caller)
+    streamRow("stream, TCP, durable", streamTcp.durable)
+    streamRow("stream, unix, durable", streamUnix.durable)
+
+    if (THROUGHPUT === 0) return
+
     console.log(`\nthroughput, ${FIBERS} fibers in flight per process, ${CALLS} calls per process:`)
     for (const [name, url] of [["memory store", undefined], ["redis, loopback TCP", tcpUrl]] as const) {
       for (const count of [1, 4]) {
@@ -200,6 +237,16 @@ const main = async () => {
             `client CPU ${(run.cpuUs / run.calls).toFixed(1)} us/call  redis-server CPU ${(server / run.calls).toFixed(1)} us/call`
         )
       }
+    }
+    // Streamed calls through the budget layer, one process.
+    for (const [name, url] of [["memory store, stream", undefined], ["redis, TCP, stream", tcpUrl]] as const) {
+      const before = url === undefined ? 0 : await serverCpu(url)
+      const run = await Effect.runPromise(throughput(url, CALLS, true))
+      const server = url === undefined ? 0 : (await serverCpu(url)) - before
+      console.log(
+        `  ${name.padEnd(22)} 1 process   ${Math.round(run.calls / (run.wallMs / 1000)).toString().padStart(7)} calls/s  ` +
+          `client CPU ${(run.cpuUs / run.calls).toFixed(1)} us/call  redis-server CPU ${(server / run.calls).toFixed(1)} us/call`
+      )
     }
   } finally {
     tcp.kill("SIGTERM")

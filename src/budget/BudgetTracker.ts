@@ -41,7 +41,6 @@ import * as BudgetState from "./BudgetState.ts"
 import * as BudgetStore from "./BudgetStore.ts"
 import * as Estimate from "./Estimate.ts"
 import * as Background from "./internal/background.ts"
-import * as Leases from "./internal/leases.ts"
 import * as Ledger from "./internal/ledger.ts"
 import * as LocalStore from "./internal/localStore.ts"
 import { logOvershoots, refusalError } from "./internal/refusal.ts"
@@ -609,10 +608,11 @@ const nodeService = (
       close,
       snapshot
     }
-    // A store that keeps leases (Redis) learns through the tracker when a request is sent.
-    const marker = Leases.markerOf(store)
-    if (marker !== undefined) Leases.register(service, marker)
-    if (commitLater !== undefined) Background.registerTracker(service, commitLater)
+    // A store that works off the call's path (Redis): the budget layer finds this tracker's
+    // background commit and the store's lease marker in one lookup per call.
+    if (background !== undefined && commitLater !== undefined) {
+      Background.registerTracker(service, { commitLater, markSent: background.markSent })
+    }
     // On a store in this process's memory, `reserve` and `commit` as plain functions for the budget
     // layer's hot path: the same transitions, without the effect steps around them.
     if (local !== undefined) {

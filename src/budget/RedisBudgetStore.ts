@@ -21,8 +21,10 @@
  * The commit after an answer runs off the call's path (ADR 0030): the budget layer hands it to a
  * fiber of this store's scope, its command queued on the connection before the caller goes on,
  * and returns the answer at once; the lease keeps its whole reservation until the commit lands.
- * The trackers' reads ({@link RedisStore.settled}) wait for this process's commits in flight, and
- * closing the store's scope waits for them (up to `timeout`) before the client is closed.
+ * A lease is marked sent the same way, in a fiber of the store's scope with the store's services,
+ * as the request goes out. The trackers' reads ({@link RedisStore.settled}) wait for this
+ * process's commits and marks in flight, and closing the store's scope waits for them (up to
+ * `timeout`) before the client is closed.
  *
  * When Redis cannot be reached or does not answer within `timeout`, calls fail closed
  * (`Unavailable`, naming the store, nothing sent), unless `onStoreError: "allow"`: then they are
@@ -39,7 +41,6 @@ import type * as Budget from "./Budget.ts"
 import type * as BudgetState from "./BudgetState.ts"
 import * as BudgetStore from "./BudgetStore.ts"
 import * as Background from "./internal/background.ts"
-import * as Leases from "./internal/leases.ts"
 import type * as Ledger from "./internal/ledger.ts"
 import * as Scripts from "./internal/redisScripts.ts"
 
@@ -71,7 +72,10 @@ export interface Options {
  * @category models
  */
 export interface RedisStore extends BudgetStore.Service {
-  /** Marks reservation `id`'s request as sent: when its lease expires it is charged, not released. */
+  /**
+   * Marks reservation `id`'s request as sent: when its lease expires it is charged, not released.
+   * Never fails: a mark that cannot be written is logged as a warning.
+   */
   readonly markSent: (reservationId: string) => Effect.Effect<void>
   /** Renews now the leases this process holds (runs on its own every third of the TTL). */
   readonly renewLeases: Effect.Effect<number>
@@ -84,9 +88,9 @@ export interface RedisStore extends BudgetStore.Service {
   /** The URL without its password, as errors name the store. */
   readonly where: string
   /**
-   * Completes once every commit this process started in the background before it has ended
-   * (written, or retried and logged as unaccounted usage): what this process reads after it
-   * includes its own calls.
+   * Completes once every commit (and lease marking) this process started in the background
+   * before it has ended (written, or retried and logged as unaccounted usage): what this process
+   * reads after it includes its own calls.
    */
   readonly settled: Effect.Effect<void>
 }
@@ -181,6 +185,8 @@ export const make = (options: Options): Effect.Effect<RedisStore, never, Scope.S
     // finalizer below has waited for them and before the client is closed (finalizers run in
     // reverse order): a CLI run that ends right after its answer still writes its commit.
     const settling = yield* Scope.fork(yield* Effect.scope)
+    // The store's own services (its logger, its tracer), for the work it starts from plain code.
+    const services = yield* Effect.context<never>()
     const pending = new Set<Fiber.Fiber<void>>()
     let closing = false
     const settled: Effect.Effect<void> = Effect.suspend(() =>
@@ -612,8 +618,32 @@ export const make = (options: Options): Effect.Effect<RedisStore, never, Scope.S
     ).pipe(Effect.catch(() => Effect.succeed(0)))
     yield* Effect.forkScoped(Effect.repeat(renewLeases, Schedule.spaced(Duration.millis(Math.max(1, Math.floor(ttlMs / 3))))))
 
+    // A mark that cannot be written leaves the lease unsent: should this process die before the
+    // call's settle, the lease would be released instead of charged. Said, not swallowed.
     const markSent = (reservationId: string) =>
-      reservationId.startsWith("local:") ? Effect.void : Effect.ignore(run(Scripts.markSent, [reservationId]))
+      reservationId.startsWith("local:") ? Effect.void : run(Scripts.markSent, [reservationId]).pipe(
+        Effect.asVoid,
+        Effect.catch((error) =>
+          Effect.logWarning(
+            `could not mark reservation ${reservationId} as sent (${error.message}); ` +
+              `if this process stops before the call is settled, its lease is released when it expires, not charged`
+          )
+        )
+      )
+    // The budget layer marks a lease from plain code (the request going out): the mark starts at
+    // once (its command queued before this returns) in a fiber with the store's services, kept in
+    // `pending` like a commit so that closing the store waits for it; one finalizer of the settling
+    // scope interrupts those still running when it closes (cheaper than a finalizer per mark).
+    yield* Scope.addFinalizer(settling, Effect.suspend(() => pending.size === 0 ? Effect.void : Fiber.interruptAll(Array.from(pending))))
+    const runInStore = Effect.runForkWith(services)
+    const markLater = (reservationId: string): void => {
+      if (reservationId.startsWith("local:")) return
+      const fiber = runInStore(markSent(reservationId))
+      if (fiber.pollUnsafe() === undefined) {
+        pending.add(fiber)
+        fiber.addObserver(() => pending.delete(fiber))
+      }
+    }
 
     const show = (name: string) =>
       Effect.map(list(Scripts.show, [name]), (reply): Shown | undefined => {
@@ -650,8 +680,7 @@ export const make = (options: Options): Effect.Effect<RedisStore, never, Scope.S
     )
 
     const store: RedisStore = { create, reserve, settle, recordCumulative, check, chain, release, size, markSent, renewLeases, show, reset, ping, where, settled }
-    Leases.register(store, markSent)
-    Background.register(store, { start, settled })
+    Background.register(store, { start, settled, markSent: markLater })
     return store
   })
 

@@ -39,7 +39,6 @@ import type * as BudgetTracker from "../BudgetTracker.ts"
 import * as Estimate from "../Estimate.ts"
 import * as Background from "./background.ts"
 import { actualOf, costResponse, loweredText } from "./costing.ts"
-import * as Leases from "./leases.ts"
 import * as LocalStore from "./localStore.ts"
 
 /** Logs that the budget lowered the output cap of an attempt. @internal */
@@ -146,22 +145,25 @@ export class Call implements CallContext.AttemptBudget {
     this.first = first
     this.clock = clock
     this.commitNow = clock === undefined ? undefined : LocalStore.trackerOps(tracker)?.commitNow
-    this.commitLater = clock === undefined ? Background.commitLaterOf(tracker) : undefined
-    this.leaseMarker = Leases.markerOf(tracker)
+    // One lookup, and none on a memory store (given a clock): what its store does off the path.
+    const background = clock === undefined ? Background.trackerOf(tracker) : undefined
+    this.commitLater = background?.commitLater
+    this.leaseMarker = background?.markSent
   }
 
   markSent(): void {
     this.sent = true
-    if (this.leaseMarker !== undefined && this.inFlight !== undefined) Leases.markInBackground(this.leaseMarker, this.inFlight)
+    if (this.leaseMarker !== undefined && this.inFlight !== undefined) this.leaseMarker(this.inFlight)
   }
 
-  // A store that keeps leases (Redis): its marker, and the reservation of the attempt in flight.
-  private readonly leaseMarker: Leases.Marker | undefined
+  // A store that keeps leases (Redis): its marker (started in the store's scope, not waited for),
+  // and the reservation of the attempt in flight.
+  private readonly leaseMarker: ((reservationId: string) => void) | undefined
   private inFlight: string | undefined = undefined
   private leaseSent(held: BudgetTracker.Reservation, marked: boolean): void {
     if (this.leaseMarker === undefined) return
     this.inFlight = held.id
-    if (!marked) Leases.markInBackground(this.leaseMarker, held.id)
+    if (!marked) this.leaseMarker(held.id)
   }
 
   attempt(
@@ -273,7 +275,7 @@ export class Call implements CallContext.AttemptBudget {
     this.first = undefined
     this.attempts += 1
     state.finished = true
-    return Effect.map(this.settleSuccess(first, this.target, this.request, part.response), (response) => {
+    return Effect.map(this.settleSuccess(first, this.target, this.request, part.response, true), (response) => {
       this.report(totals)
       return { ...part, response }
     })
@@ -366,7 +368,8 @@ export class Call implements CallContext.AttemptBudget {
     target: CallContext.AttemptTarget,
     request: LlmRequest,
     response: LlmResponse,
-    // An answer returned to the caller (`generate`): on a network store, committed off its path.
+    // An answer returned to the caller (`generate`, a stream's finish part): on a network store,
+    // committed off its path (ADR 0030).
     later = false
   ): Effect.Effect<LlmResponse> {
     const costed = costResponse(this.prices, this.price, response, target, held)
@@ -452,7 +455,7 @@ export class Call implements CallContext.AttemptBudget {
   ): StreamPart.StreamPart | Effect.Effect<StreamPart.StreamPart> {
     if (part.type !== "finish") return track(state, part)
     state.finished = true
-    return Effect.map(this.settleSuccess(held, target, state.request, part.response), (response) => ({ ...part, response }))
+    return Effect.map(this.settleSuccess(held, target, state.request, part.response, true), (response) => ({ ...part, response }))
   }
 
   private add(usage: Usage.Usage, costNanos: number, unpriced: boolean): void {
