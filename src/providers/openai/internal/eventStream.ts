@@ -17,6 +17,8 @@
  *   is whole when a `finish_reason` came (a server that sends no `[DONE]`), else cut (`Network`).
  * - The bytes read are counted: past `maxBytes` the stream fails with
  *   `ProviderKit.responseTooLarge` and the connection is closed.
+ * - `onBodyEnd` is called when the end of the body has been read (the caller then leaves the
+ *   request to finish instead of aborting it: `internal/streamedRequest.ts`).
  *
  * @since 0.1.0
  * @internal
@@ -90,7 +92,8 @@ export const read = <A>(
   call: Errors.CallInfo,
   opened: Opened,
   maxBytes: number,
-  reader: ChunkReader<A>
+  reader: ChunkReader<A>,
+  onBodyEnd?: () => void
 ): Stream.Stream<A, LlmError.LlmError> =>
   // The stage made in the step that opens the body (`Streams.transform`, no `Effect.sync` around it).
   Streams.transform(bytes, (upstream) => {
@@ -139,6 +142,7 @@ export const read = <A>(
         Pull.catchDone(() =>
           Effect.sync(() => {
             bodyEnded = true
+            onBodyEnd?.()
             return undefined
           })
         )
