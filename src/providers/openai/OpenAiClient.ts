@@ -33,7 +33,7 @@ import { HttpBody, HttpClient, type HttpClientError, HttpClientRequest, type Htt
 import * as BaseUrl from "../../BaseUrl.ts"
 import * as Streams from "../../internal/streams.ts"
 import type * as LlmError from "../../LlmError.ts"
-import * as StreamedRequest from "../internal/streamedRequest.ts"
+import * as Requests from "../internal/requests.ts"
 import * as ProviderKit from "../ProviderKit.ts"
 import * as Errors from "./internal/errors.ts"
 import * as EventStream from "./internal/eventStream.ts"
@@ -175,7 +175,7 @@ export const fromHttpClient = (http: HttpClient.HttpClient, options: Options): S
   const timeout = Duration.fromInputUnsafe(options.timeout ?? DEFAULT_TIMEOUT)
   const timeoutMs = Duration.toMillis(timeout)
   const maxResponseBytes = options.maxResponseBytes ?? ProviderKit.DEFAULT_MAX_RESPONSE_BYTES
-  const scopedHttp = StreamedRequest.client(http)
+  const scopedHttp = Requests.client(http)
 
   const post = (body: OpenAiSchema.ChatCompletionRequest, requestHeaders: Record<string, string>) => {
     const request = HttpClientRequest.post(target.url, {
@@ -235,12 +235,12 @@ export const fromHttpClient = (http: HttpClient.HttpClient, options: Options): S
     const call: Errors.CallInfo = { provider: options.provider, model: body.model, baseUrl, apiKey }
     const request = post({ ...body, stream: true, stream_options: { include_usage: true } }, streamHeaders)
     // Opened as the stream starts, in its scope: the request is aborted when the stream's scope
-    // closes unless its body was read to the end (`StreamedRequest`, ADR 0037).
+    // closes unless its body was read to the end (`internal/requests.ts`, ADR 0037).
     return Streams.fromScope((scope) =>
       Effect.flatMap(Clock.currentTimeMillis, (startedMs) =>
         bounded(
           call,
-          Effect.flatMap(StreamedRequest.execute(scopedHttp, request, scope), ({ response, bodyEnded }): Effect.Effect<
+          Effect.flatMap(Requests.stream(scopedHttp, request, scope), ({ response, bodyEnded }): Effect.Effect<
             Stream.Stream<A, LlmError.LlmError>,
             LlmError.LlmError | HttpClientError.HttpClientError
           > => {

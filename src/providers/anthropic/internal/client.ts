@@ -13,7 +13,7 @@
  *   connection. `message_stop` ends the message: the end of the body is read after it (it comes
  *   with `message_stop` or right after; nothing after it is parsed, its bytes are counted against
  *   `maxResponseBytes`), then the finish part goes out, so that the connection is kept for the
- *   next call and nothing is aborted (`internal/streamedRequest.ts`, ADR 0037).
+ *   next call and nothing is aborted (`internal/requests.ts`, ADR 0037).
  * - The per-attempt `timeout` bounds a JSON call, and the opening of a stream (until the response
  *   headers); the gaps between events are the resilience layer's idle timeout.
  * - Streams are parsed with `effect/encoding`'s SSE parser (`Sse.makeParser`, the parser under
@@ -30,7 +30,7 @@ import type * as LlmError from "../../../LlmError.ts"
 import type { LlmRequest } from "../../../LlmRequest.ts"
 import type { LlmResponse } from "../../../LlmResponse.ts"
 import * as Streams from "../../../internal/streams.ts"
-import * as StreamedRequest from "../../internal/streamedRequest.ts"
+import * as Requests from "../../internal/requests.ts"
 import * as ProviderKit from "../../ProviderKit.ts"
 import * as StreamPart from "../../../StreamPart.ts"
 import * as AnthropicSchema from "./AnthropicSchema.ts"
@@ -128,7 +128,7 @@ export const make = (http: HttpClient.HttpClient, options: Options): Client => {
   const streamHeaders = { ...common, accept: "text/event-stream" }
   const timeout = options.timeout
   const timeoutMs = Duration.toMillis(timeout)
-  const scopedHttp = StreamedRequest.client(http)
+  const scopedHttp = Requests.client(http)
 
   const callOf = (model: string): Errors.CallInfo => ({ provider: options.provider, model, baseUrl, apiKey })
 
@@ -187,9 +187,9 @@ export const make = (http: HttpClient.HttpClient, options: Options): Client => {
    * request is aborted when the stream's scope closes unless the body was read to its end.
    */
   const open = (call: Errors.CallInfo, body: AnthropicSchema.MessagesRequest, scope: Scope.Scope) =>
-    StreamedRequest.execute(scopedHttp, post({ ...body, stream: true }, streamHeaders), scope).pipe(
+    Requests.stream(scopedHttp, post({ ...body, stream: true }, streamHeaders), scope).pipe(
       Effect.flatMap((sent): Effect.Effect<
-        StreamedRequest.Sent,
+        Requests.Sent,
         LlmError.LlmError | HttpClientError.HttpClientError
       > => {
         const response = sent.response

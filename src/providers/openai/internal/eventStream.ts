@@ -18,7 +18,7 @@
  * - The bytes read are counted: past `maxBytes` the stream fails with
  *   `ProviderKit.responseTooLarge` and the connection is closed.
  * - `onBodyEnd` is called when the end of the body has been read (the caller then leaves the
- *   request to finish instead of aborting it: `internal/streamedRequest.ts`).
+ *   request to finish instead of aborting it: `internal/requests.ts`).
  *
  * @since 0.1.0
  * @internal

@@ -19,6 +19,9 @@
  * - the body was read to its end: nothing is aborted; the request's scope, holding only the
  *   abort, is dropped with the call, and the connection goes back to the pool.
  *
+ * A `generate` call keeps the ordinary `execute` (its body is read whole with `text`, which does
+ * not abort): sent this way too it cost more, not less (measured, ADR 0037).
+ *
  * @since 0.1.0
  * @internal
  */
@@ -61,7 +64,7 @@ export type Scoped = HttpClient.HttpClient.With<HttpClientError.HttpClientError,
  * @since 0.1.0
  * @category constructors
  */
-export const execute = (
+export const stream = (
   scoped: Scoped,
   request: HttpClientRequest.HttpClientRequest,
   streamScope: Scope.Scope
@@ -76,3 +79,4 @@ export const execute = (
     Effect.map(Effect.provideService(scoped.execute(request), Scope.Scope, requestScope), (response): Sent => ({ response, bodyEnded }))
   )
 }
+
