@@ -42,7 +42,7 @@ export interface Sent {
 
 /**
  * A client whose requests are tied to the scope in their context (`HttpClient.withScope`): made
- * once per client, used with {@link execute}.
+ * once per client, used with {@link stream}.
  *
  * @since 0.1.0
  * @category constructors

@@ -246,7 +246,10 @@ export const fromHttpClient = (http: HttpClient.HttpClient, options: Options): S
           > => {
             const status = response.status
             if (status < 200 || status >= 300) {
-              return Effect.flatMap(ProviderKit.readText(response, call, maxResponseBytes), (text) => statusFailure(call, response, text))
+              return Effect.flatMap(ProviderKit.readText(response, call, maxResponseBytes), (text) => {
+                bodyEnded()
+                return statusFailure(call, response, text)
+              })
             }
             const opened: StreamOpened = { requestId: Errors.requestIdOf(response.headers), startedMs }
             const type = response.headers["content-type"] ?? ""

@@ -194,7 +194,10 @@ export const make = (http: HttpClient.HttpClient, options: Options): Client => {
       > => {
         const response = sent.response
         if (response.status < 200 || response.status >= 300) {
-          return Effect.flatMap(ProviderKit.readText(response, call, options.maxResponseBytes), (text) => statusFailure(call, response, text))
+          return Effect.flatMap(ProviderKit.readText(response, call, options.maxResponseBytes), (text) => {
+            sent.bodyEnded()
+            return statusFailure(call, response, text)
+          })
         }
         const type = (response.headers["content-type"] ?? "").toLowerCase()
         if (!type.includes("text/event-stream")) {
