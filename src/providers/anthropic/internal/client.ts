@@ -30,6 +30,7 @@ import type * as LlmError from "../../../LlmError.ts"
 import type { LlmRequest } from "../../../LlmRequest.ts"
 import type { LlmResponse } from "../../../LlmResponse.ts"
 import * as Streams from "../../../internal/streams.ts"
+import * as ChunkText from "../../internal/chunkText.ts"
 import * as Requests from "../../internal/requests.ts"
 import * as ProviderKit from "../../ProviderKit.ts"
 import * as StreamPart from "../../../StreamPart.ts"
@@ -108,7 +109,6 @@ export const endpoint = (baseUrl: string): { readonly url: string; readonly show
 const describeText = (text: string): string =>
   text.length === 0 ? "empty" : `${text.length} characters starting ${JSON.stringify(text.slice(0, 40))}`
 
-const STREAM_DECODE: TextDecodeOptions = { stream: true }
 
 /**
  * Builds the client on an `HttpClient`.
@@ -253,7 +253,7 @@ const partsOf = (
 ): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
   // The stage made in the step that opens the body (`Streams.transform`, no `Effect.sync` around it).
   Streams.transform(bytes, (upstream) => {
-    const decoder = new TextDecoder()
+    const decode = ChunkText.decoder()
     const parser = Sse.makeParser(assembler.onEvent)
     let bodyEnded = false
     let drained = false
@@ -302,7 +302,7 @@ const partsOf = (
             // A stream that goes on past the cap is cut: ending the read closes the connection.
             size += chunk.length
             if (size > maxBytes) return Effect.fail(ProviderKit.responseTooLarge(call, maxBytes))
-            const tooLarge = parser.feed(decoder.decode(chunk, STREAM_DECODE))
+            const tooLarge = parser.feed(decode(chunk))
             if (tooLarge !== undefined) return Effect.fail(Errors.malformed(call, tooLarge.message))
           }
         }
