@@ -109,7 +109,6 @@ export const endpoint = (baseUrl: string): { readonly url: string; readonly show
 const describeText = (text: string): string =>
   text.length === 0 ? "empty" : `${text.length} characters starting ${JSON.stringify(text.slice(0, 40))}`
 
-
 /**
  * Builds the client on an `HttpClient`.
  *

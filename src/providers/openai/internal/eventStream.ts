@@ -63,7 +63,6 @@ export interface ChunkReader<A> {
   readonly end: (nowMs: number) => A | LlmError.LlmError | undefined
 }
 
-
 const preview = (text: string): string => JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}...` : text)
 
 const hasError = (json: unknown): boolean =>
