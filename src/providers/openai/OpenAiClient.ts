@@ -33,6 +33,7 @@ import { HttpBody, HttpClient, type HttpClientError, HttpClientRequest, type Htt
 import * as BaseUrl from "../../BaseUrl.ts"
 import * as Streams from "../../internal/streams.ts"
 import type * as LlmError from "../../LlmError.ts"
+import * as Requests from "../internal/requests.ts"
 import * as ProviderKit from "../ProviderKit.ts"
 import * as Errors from "./internal/errors.ts"
 import * as EventStream from "./internal/eventStream.ts"
@@ -174,6 +175,7 @@ export const fromHttpClient = (http: HttpClient.HttpClient, options: Options): S
   const timeout = Duration.fromInputUnsafe(options.timeout ?? DEFAULT_TIMEOUT)
   const timeoutMs = Duration.toMillis(timeout)
   const maxResponseBytes = options.maxResponseBytes ?? ProviderKit.DEFAULT_MAX_RESPONSE_BYTES
+  const scopedHttp = Requests.client(http)
 
   const post = (body: OpenAiSchema.ChatCompletionRequest, requestHeaders: Record<string, string>) => {
     const request = HttpClientRequest.post(target.url, {
@@ -232,29 +234,36 @@ export const fromHttpClient = (http: HttpClient.HttpClient, options: Options): S
   ): Stream.Stream<A, LlmError.LlmError> => {
     const call: Errors.CallInfo = { provider: options.provider, model: body.model, baseUrl, apiKey }
     const request = post({ ...body, stream: true, stream_options: { include_usage: true } }, streamHeaders)
-    // Opened as the stream starts (`Streams.unwrapScoped`: no extra step per pull, as `Stream.unwrap` has).
-    return Streams.unwrapScoped(Effect.flatMap(Clock.currentTimeMillis, (startedMs) =>
-      bounded(
-        call,
-        Effect.flatMap(http.execute(request), (response): Effect.Effect<
-          Stream.Stream<A, LlmError.LlmError>,
-          LlmError.LlmError | HttpClientError.HttpClientError
-        > => {
-          const status = response.status
-          if (status < 200 || status >= 300) {
-            return Effect.flatMap(ProviderKit.readText(response, call, maxResponseBytes), (text) => statusFailure(call, response, text))
-          }
-          const opened: StreamOpened = { requestId: Errors.requestIdOf(response.headers), startedMs }
-          const type = response.headers["content-type"] ?? ""
-          if (EVENT_STREAM.test(type)) {
-            return Effect.succeed(EventStream.read(response.stream, call, opened, maxResponseBytes, reader(opened)))
-          }
-          // A server that ignores `stream: true` and answers with one JSON completion: one chunk.
-          return Effect.flatMap(ProviderKit.readText(response, call, maxResponseBytes), (text) =>
-            Effect.map(completionOf(call, response, text), (result) =>
-              EventStream.fromChunks([chunkOfCompletion(result.completion)], reader(opened))))
-        })
-      )))
+    // Opened as the stream starts, in its scope: the request is aborted when the stream's scope
+    // closes unless its body was read to the end (`internal/requests.ts`, ADR 0037).
+    return Streams.fromScope((scope) =>
+      Effect.flatMap(Clock.currentTimeMillis, (startedMs) =>
+        bounded(
+          call,
+          Effect.flatMap(Requests.stream(scopedHttp, request, scope), ({ response, bodyEnded }): Effect.Effect<
+            Stream.Stream<A, LlmError.LlmError>,
+            LlmError.LlmError | HttpClientError.HttpClientError
+          > => {
+            const status = response.status
+            if (status < 200 || status >= 300) {
+              return Effect.flatMap(ProviderKit.readText(response, call, maxResponseBytes), (text) => {
+                bodyEnded()
+                return statusFailure(call, response, text)
+              })
+            }
+            const opened: StreamOpened = { requestId: Errors.requestIdOf(response.headers), startedMs }
+            const type = response.headers["content-type"] ?? ""
+            if (EVENT_STREAM.test(type)) {
+              return Effect.succeed(EventStream.read(response.stream, call, opened, maxResponseBytes, reader(opened), bodyEnded))
+            }
+            // A server that ignores `stream: true` and answers with one JSON completion: one chunk.
+            return Effect.flatMap(ProviderKit.readText(response, call, maxResponseBytes), (text) => {
+              bodyEnded()
+              return Effect.map(completionOf(call, response, text), (result) =>
+                EventStream.fromChunks([chunkOfCompletion(result.completion)], reader(opened)))
+            })
+          })
+        )))
   }
 
   return { provider: options.provider, baseUrl, createChatCompletion, streamChatCompletion }

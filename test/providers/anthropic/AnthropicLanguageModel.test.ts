@@ -449,6 +449,29 @@ describe("AnthropicLanguageModel: stream (SSE)", () => {
       assert.strictEqual(yield* fake.abandonedTotal, 1)
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
 
+  it.live("interrupting the consumer before the response headers aborts the request: the server sees the socket close", () =>
+    Effect.gen(function*() {
+      const fake = yield* Fake.start(() => ({ _tag: "Hang" }))
+      const llm = yield* model(fake.origin)
+      const fiber = yield* Effect.forkChild(collect(llm.stream(LlmRequest.make("hi"))))
+      yield* fake.nextRequest
+      yield* Fiber.interrupt(fiber)
+      yield* fake.abandoned.pipe(Effect.timeout("10 seconds"))
+      assert.strictEqual(fake.requests.length, 1)
+      assert.strictEqual(yield* fake.abandonedTotal, 1)
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+  it.live("bytes after message_stop are read to the end of the body, not parsed; a finished stream aborts nothing", () =>
+    Effect.gen(function*() {
+      const fake = yield* Fake.start(() => Fake.sse([...Fake.textStream(), "event: content_block_delta\ndata: {not json\n\n"]))
+      const llm = yield* model(fake.origin)
+      for (let call = 0; call < 3; call++) {
+        assert.strictEqual(finishOf(yield* collect(llm.stream(LlmRequest.make("hi")))).content, "Hello, world")
+      }
+      assert.isAtMost(yield* fake.connections, 2)
+      assert.strictEqual(yield* fake.abandonedTotal, 0)
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
   it.live("a consumer that stops after the first delta closes the connection too", () =>
     Effect.gen(function*() {
       const [start, blockStart, ping, first, second] = Fake.textStream()

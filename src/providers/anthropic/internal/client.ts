@@ -9,7 +9,11 @@
  *   (`--base-url http://host:port` and `http://host:port/v1` reach the same endpoint, as with the
  *   SDK's `ANTHROPIC_BASE_URL`); the path is joined before a query (a gateway's `?key=...`).
  * - It never retries (the resilience layer does) and interrupting the fiber aborts the request:
- *   for a stream, ending or interrupting the consumer closes the connection.
+ *   for a stream, ending or interrupting the consumer before the end of the body closes the
+ *   connection. `message_stop` ends the message: the end of the body is read after it (it comes
+ *   with `message_stop` or right after; nothing after it is parsed, its bytes are counted against
+ *   `maxResponseBytes`), then the finish part goes out, so that the connection is kept for the
+ *   next call and nothing is aborted (`internal/requests.ts`, ADR 0037).
  * - The per-attempt `timeout` bounds a JSON call, and the opening of a stream (until the response
  *   headers); the gaps between events are the resilience layer's idle timeout.
  * - Streams are parsed with `effect/encoding`'s SSE parser (`Sse.makeParser`, the parser under
@@ -19,12 +23,15 @@
  * @since 0.1.0
  * @internal
  */
-import { Array as Arr, Cause, Clock, Duration, Effect, Exit, Pull, Redacted, Stream } from "effect"
+import { Array as Arr, Cause, Clock, Duration, Effect, Exit, Pull, Redacted, type Scope, Stream } from "effect"
 import { Sse } from "effect/encoding"
 import { HttpBody, type HttpClient, type HttpClientError, HttpClientRequest, type HttpClientResponse } from "effect/http"
 import type * as LlmError from "../../../LlmError.ts"
 import type { LlmRequest } from "../../../LlmRequest.ts"
 import type { LlmResponse } from "../../../LlmResponse.ts"
+import * as Streams from "../../../internal/streams.ts"
+import * as ChunkText from "../../internal/chunkText.ts"
+import * as Requests from "../../internal/requests.ts"
 import * as ProviderKit from "../../ProviderKit.ts"
 import * as StreamPart from "../../../StreamPart.ts"
 import * as AnthropicSchema from "./AnthropicSchema.ts"
@@ -102,8 +109,6 @@ export const endpoint = (baseUrl: string): { readonly url: string; readonly show
 const describeText = (text: string): string =>
   text.length === 0 ? "empty" : `${text.length} characters starting ${JSON.stringify(text.slice(0, 40))}`
 
-const STREAM_DECODE: TextDecodeOptions = { stream: true }
-
 /**
  * Builds the client on an `HttpClient`.
  *
@@ -122,6 +127,7 @@ export const make = (http: HttpClient.HttpClient, options: Options): Client => {
   const streamHeaders = { ...common, accept: "text/event-stream" }
   const timeout = options.timeout
   const timeoutMs = Duration.toMillis(timeout)
+  const scopedHttp = Requests.client(http)
 
   const callOf = (model: string): Errors.CallInfo => ({ provider: options.provider, model, baseUrl, apiKey })
 
@@ -175,15 +181,22 @@ export const make = (http: HttpClient.HttpClient, options: Options): Client => {
       ))
   }
 
-  /** Sends the request and waits for a 2xx event stream (the opening, bounded by the timeout). */
-  const open = (call: Errors.CallInfo, body: AnthropicSchema.MessagesRequest) =>
-    http.execute(post({ ...body, stream: true }, streamHeaders)).pipe(
-      Effect.flatMap((response): Effect.Effect<
-        HttpClientResponse.HttpClientResponse,
+  /**
+   * Sends the request and waits for a 2xx event stream (the opening, bounded by the timeout); the
+   * request is aborted when the stream's scope closes unless the body was read to its end.
+   */
+  const open = (call: Errors.CallInfo, body: AnthropicSchema.MessagesRequest, scope: Scope.Scope) =>
+    Requests.stream(scopedHttp, post({ ...body, stream: true }, streamHeaders), scope).pipe(
+      Effect.flatMap((sent): Effect.Effect<
+        Requests.Sent,
         LlmError.LlmError | HttpClientError.HttpClientError
       > => {
+        const response = sent.response
         if (response.status < 200 || response.status >= 300) {
-          return Effect.flatMap(ProviderKit.readText(response, call, options.maxResponseBytes), (text) => statusFailure(call, response, text))
+          return Effect.flatMap(ProviderKit.readText(response, call, options.maxResponseBytes), (text) => {
+            sent.bodyEnded()
+            return statusFailure(call, response, text)
+          })
         }
         const type = (response.headers["content-type"] ?? "").toLowerCase()
         if (!type.includes("text/event-stream")) {
@@ -193,7 +206,7 @@ export const make = (http: HttpClient.HttpClient, options: Options): Client => {
             response.headers
           ))
         }
-        return Effect.succeed(response)
+        return Effect.succeed(sent)
       }),
       Effect.catchTag("HttpClientError", (error) => Effect.fail(Errors.fromTransport(call, error))),
       (self) => Deadlines.bounded(self, timeoutMs, () => Errors.timeout(call, timeoutMs))
@@ -201,17 +214,20 @@ export const make = (http: HttpClient.HttpClient, options: Options): Client => {
 
   const streamMessage = (request: LlmRequest, body: AnthropicSchema.MessagesRequest) => {
     const call = callOf(body.model)
-    return Stream.unwrap(Effect.flatMap(Clock.currentTimeMillis, (startedMs) =>
-      Effect.map(open(call, body), (response) => {
-        const requestId = Errors.requestIdOf(response.headers)
-        return partsOf(
-          response.stream,
-          StreamAssembler.make({ call, request, requestId, startedMs }),
-          call,
-          requestId,
-          options.maxResponseBytes
-        )
-      })))
+    // Opened as the stream starts, in its scope (`Streams.fromScope`: no extra step per pull).
+    return Streams.fromScope((scope) =>
+      Effect.flatMap(Clock.currentTimeMillis, (startedMs) =>
+        Effect.map(open(call, body, scope), ({ response, bodyEnded }) => {
+          const requestId = Errors.requestIdOf(response.headers)
+          return partsOf(
+            response.stream,
+            StreamAssembler.make({ call, request, requestId, startedMs }),
+            call,
+            requestId,
+            options.maxResponseBytes,
+            bodyEnded
+          )
+        })))
   }
 
   return { baseUrl, createMessage, streamMessage }
@@ -221,58 +237,76 @@ type PartsPull = Pull.Pull<Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>, Llm
 
 /**
  * The parts of a response body: bytes -> text -> SSE events -> the assembler; emits what each
- * read produced, then the finish part once `message_stop` (or the end of the body after a stop
- * reason) arrives, and stops reading there. A body that ends earlier fails with `Network`.
+ * read produced, then, once `message_stop` arrived, reads the end of the body (counted, not
+ * parsed) and emits the finish part (or, at the end of a body after a stop reason, the finish
+ * part). A body that ends earlier fails with `Network`. `onBodyEnd` is called when the end of the
+ * body has been read.
  */
 const partsOf = (
   bytes: Stream.Stream<Uint8Array, HttpClientError.HttpClientError>,
   assembler: StreamAssembler.Assembler,
   call: Errors.CallInfo,
   requestId: string | undefined,
-  maxBytes: number
+  maxBytes: number,
+  onBodyEnd: () => void
 ): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
-  Stream.transformPull(bytes, (upstream) =>
-    Effect.sync(() => {
-      const decoder = new TextDecoder()
-      const parser = Sse.makeParser(assembler.onEvent)
-      let bodyEnded = false
-      let finished = false
-      let size = 0
-      const read = upstream.pipe(
-        Effect.catchTag("HttpClientError", (error) => Effect.fail(Errors.fromTransport(call, error))),
-        Pull.catchDone(() =>
-          Effect.sync(() => {
-            bodyEnded = true
-            return undefined
-          })
-        )
-      )
-      const complete = Effect.flatMap(Clock.currentTimeMillis, (nowMs): PartsPull => {
-        finished = true
-        const response = assembler.finish(nowMs)
-        return "content" in response ? Effect.succeed(Arr.of(StreamPart.finish(response))) : Effect.fail(response)
-      })
-      const next = (): PartsPull => {
-        // What was read goes out first: an error event ends the stream after the text before it.
-        const parts = assembler.take()
-        if (Arr.isArrayNonEmpty(parts)) return Effect.succeed(parts)
-        const failure = assembler.failure()
-        if (failure !== undefined) return Effect.fail(failure)
-        if (finished) return Cause.done()
-        if (assembler.stopped() || (bodyEnded && assembler.hasStopReason())) return complete
-        if (bodyEnded) return Effect.fail(Errors.cutOff(call, requestId))
-        return Effect.flatMap(read, (chunks) => {
-          if (chunks !== undefined) {
-            for (const chunk of chunks) {
-              // A stream that goes on past the cap is cut: ending the read closes the connection.
-              size += chunk.length
-              if (size > maxBytes) return Effect.fail(ProviderKit.responseTooLarge(call, maxBytes))
-              const tooLarge = parser.feed(decoder.decode(chunk, STREAM_DECODE))
-              if (tooLarge !== undefined) return Effect.fail(Errors.malformed(call, tooLarge.message))
-            }
-          }
-          return next()
+  // The stage made in the step that opens the body (`Streams.transform`, no `Effect.sync` around it).
+  Streams.transform(bytes, (upstream) => {
+    const decode = ChunkText.decoder()
+    const parser = Sse.makeParser(assembler.onEvent)
+    let bodyEnded = false
+    let drained = false
+    let finished = false
+    let size = 0
+    const read = upstream.pipe(
+      Effect.catchTag("HttpClientError", (error) => Effect.fail(Errors.fromTransport(call, error))),
+      Pull.catchDone(() =>
+        Effect.sync(() => {
+          bodyEnded = true
+          onBodyEnd()
+          return undefined
         })
+      )
+    )
+    // What comes after message_stop is counted, not parsed (past the cap the connection is left);
+    // a failure there does not matter any more.
+    const drain = (): Effect.Effect<void, LlmError.LlmError> =>
+      Effect.flatMap(read, (received) => {
+        if (received === undefined) return Effect.void
+        for (const chunk of received) size += chunk.length
+        return size > maxBytes ? Effect.void : drain()
+      })
+    const complete = Effect.flatMap(Clock.currentTimeMillis, (nowMs): PartsPull => {
+      finished = true
+      const response = assembler.finish(nowMs)
+      return "content" in response ? Effect.succeed(Arr.of(StreamPart.finish(response))) : Effect.fail(response)
+    })
+    const next = (): PartsPull => {
+      // What was read goes out first: an error event ends the stream after the text before it.
+      const parts = assembler.take()
+      if (Arr.isArrayNonEmpty(parts)) return Effect.succeed(parts)
+      const failure = assembler.failure()
+      if (failure !== undefined) return Effect.fail(failure)
+      if (finished) return Cause.done()
+      if (assembler.stopped()) {
+        if (bodyEnded || drained) return complete
+        drained = true
+        return Effect.andThen(Effect.ignore(drain()), next)
       }
-      return Effect.suspend(next)
-    }))
+      if (bodyEnded && assembler.hasStopReason()) return complete
+      if (bodyEnded) return Effect.fail(Errors.cutOff(call, requestId))
+      return Effect.flatMap(read, (chunks) => {
+        if (chunks !== undefined) {
+          for (const chunk of chunks) {
+            // A stream that goes on past the cap is cut: ending the read closes the connection.
+            size += chunk.length
+            if (size > maxBytes) return Effect.fail(ProviderKit.responseTooLarge(call, maxBytes))
+            const tooLarge = parser.feed(decode(chunk))
+            if (tooLarge !== undefined) return Effect.fail(Errors.malformed(call, tooLarge.message))
+          }
+        }
+        return next()
+      })
+    }
+    return Effect.suspend(next)
+  })

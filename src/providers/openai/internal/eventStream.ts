@@ -17,6 +17,8 @@
  *   is whole when a `finish_reason` came (a server that sends no `[DONE]`), else cut (`Network`).
  * - The bytes read are counted: past `maxBytes` the stream fails with
  *   `ProviderKit.responseTooLarge` and the connection is closed.
+ * - `onBodyEnd` is called when the end of the body has been read (the caller then leaves the
+ *   request to finish instead of aborting it: `internal/requests.ts`).
  *
  * @since 0.1.0
  * @internal
@@ -26,6 +28,7 @@ import { Sse } from "effect/encoding"
 import type { HttpClientError } from "effect/http"
 import * as Streams from "../../../internal/streams.ts"
 import * as LlmError from "../../../LlmError.ts"
+import * as ChunkText from "../../internal/chunkText.ts"
 import * as ProviderKit from "../../ProviderKit.ts"
 import * as Errors from "./errors.ts"
 import * as OpenAiSchema from "./OpenAiSchema.ts"
@@ -60,8 +63,6 @@ export interface ChunkReader<A> {
   readonly end: (nowMs: number) => A | LlmError.LlmError | undefined
 }
 
-const STREAM_DECODE: TextDecodeOptions = { stream: true }
-
 const preview = (text: string): string => JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}...` : text)
 
 const hasError = (json: unknown): boolean =>
@@ -90,12 +91,13 @@ export const read = <A>(
   call: Errors.CallInfo,
   opened: Opened,
   maxBytes: number,
-  reader: ChunkReader<A>
+  reader: ChunkReader<A>,
+  onBodyEnd?: () => void
 ): Stream.Stream<A, LlmError.LlmError> =>
   // The stage made in the step that opens the body (`Streams.transform`, no `Effect.sync` around it).
   Streams.transform(bytes, (upstream) => {
       const { requestId } = opened
-      const decoder = new TextDecoder()
+      const decode = ChunkText.decoder()
       let failure: LlmError.LlmError | undefined
       let done = false // [DONE] arrived
       let finishReason = false // a finish_reason arrived
@@ -139,6 +141,7 @@ export const read = <A>(
         Pull.catchDone(() =>
           Effect.sync(() => {
             bodyEnded = true
+            onBodyEnd?.()
             return undefined
           })
         )
@@ -175,7 +178,7 @@ export const read = <A>(
               // A stream that goes on past the cap is cut: failing the read closes the connection.
               size += chunk.length
               if (size > maxBytes) return Effect.fail(ProviderKit.responseTooLarge(call, maxBytes, { requestId }))
-              const tooLarge = parser.feed(decoder.decode(chunk, STREAM_DECODE))
+              const tooLarge = parser.feed(decode(chunk))
               if (tooLarge !== undefined) return Effect.fail(Errors.malformed(call, tooLarge.message))
             }
           }

@@ -1,0 +1,82 @@
+/**
+ * Sending a request whose body is read as a stream (server-sent events), with the request's
+ * lifetime tied to the stream's: the HTTP side shared by the SSE adapters (`OpenAiClient`, the
+ * Anthropic client). See ADR 0037.
+ *
+ * Effect's `HttpClient` wraps the response of an ordinary `execute` so that its `stream` ends with
+ * `Stream.suspend` + `Stream.ensuring(abort)`: the request's `AbortController` is aborted when the
+ * body stream ends, even when the body was read to its end. Aborting makes a `DOMException` (a
+ * stack trace captured through the fiber's frames) and dispatches an `abort` event: about a tenth
+ * of a streamed call's client CPU, for nothing, since a body read to its end has nothing left to
+ * abort (undici drops its abort listener when the body closes). Here the request is executed
+ * through `HttpClient.withScope` instead (Effect's public way to tie a request to a scope; its
+ * response is not wrapped) in a scope of the request's own, and the stream's scope closes that
+ * scope, aborting the request, unless the body's end was read ({@link Sent.bodyEnded}):
+ *
+ * - the stream fails, is interrupted (the consumer stops, a timeout), or ends before the body's
+ *   end was read (a size cap while draining, a consumer that stops early): the request is
+ *   aborted, as before (the server sees the socket close);
+ * - the body was read to its end: nothing is aborted; the request's scope, holding only the
+ *   abort, is dropped with the call, and the connection goes back to the pool.
+ *
+ * A `generate` call keeps the ordinary `execute` (its body is read whole with `text`, which does
+ * not abort): sent this way too it cost more, not less (measured, ADR 0037).
+ *
+ * @since 0.1.0
+ * @internal
+ */
+import { Effect, Scope } from "effect"
+import { HttpClient, type HttpClientError, type HttpClientRequest, type HttpClientResponse } from "effect/http"
+
+/**
+ * A sent request: its response (headers read) and the mark that its body was read to the end.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Sent {
+  readonly response: HttpClientResponse.HttpClientResponse
+  /** Marks the body as read to its end: the request is then left to finish, not aborted. */
+  readonly bodyEnded: () => void
+}
+
+/**
+ * A client whose requests are tied to the scope in their context (`HttpClient.withScope`): made
+ * once per client, used with {@link stream}.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const client = (http: HttpClient.HttpClient): Scoped => HttpClient.withScope(http)
+
+/**
+ * A client whose requests need the scope they are tied to.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Scoped = HttpClient.HttpClient.With<HttpClientError.HttpClientError, Scope.Scope>
+
+/**
+ * Sends `request` with `scoped` (from {@link client}); the request is aborted when `streamScope`
+ * closes, unless {@link Sent.bodyEnded} was called first.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const stream = (
+  scoped: Scoped,
+  request: HttpClientRequest.HttpClientRequest,
+  streamScope: Scope.Scope
+): Effect.Effect<Sent, HttpClientError.HttpClientError> => {
+  const requestScope = Scope.makeUnsafe()
+  let ended = false
+  const bodyEnded = () => {
+    ended = true
+  }
+  return Effect.andThen(
+    Scope.addFinalizerExit(streamScope, (exit) => (ended ? Effect.void : Scope.close(requestScope, exit))),
+    Effect.map(Effect.provideService(scoped.execute(request), Scope.Scope, requestScope), (response): Sent => ({ response, bodyEnded }))
+  )
+}
+
