@@ -10,7 +10,7 @@
  * The semaphores are llm-connect's own (`Semaphore.Semaphore`s, so a stream takes them with
  * `Semaphore.takeScoped` as from any other): effect's algorithm, plus a synchronous take. A call
  * whose permits are free, with nobody waiting for them, takes the provider's and the global permit
- * together in the step that admits it and gives them back in the step that ends it (four effect
+ * together in the step that admits it and gives them back in the step that ends it (six effect
  * steps fewer than two nested `Semaphore.withPermit`s, and no closures per call); any other call
  * waits in line as before.
  *
