@@ -164,11 +164,22 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
       const totals = fiber.getRef(CallContext.CurrentTotals)
       const admitted = (reservation: BudgetTracker.Reservation, restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>, clock?: Clock.Clock) => {
         const call = new Attempts.Call(current, prices, request, target, price, reservation, clock)
-        let body = Effect.updateContext(current.withinDeadline(next(Attempts.withCap(request, reservation)), ask), callContext(reservation, call))
+        let body = current.withinDeadline(next(Attempts.withCap(request, reservation)), ask)
         if (reservation.loweredFrom !== undefined) body = Effect.andThen(Attempts.logLowered(reservation), body)
+        // The call context set in this step and the caller's put back first thing in either handler
+        // (what `Effect.updateContext` does, without its own step: this step is uninterruptible,
+        // so nothing can end the call between the two).
+        const outer = fiber.context
+        fiber.setContext(callContext(reservation, call)(outer))
         return Effect.matchCauseEffect(restore(body), {
-          onFailure: (cause) => Effect.andThen(call.failed(cause, totals), Effect.failCause(cause)),
-          onSuccess: (response) => call.succeeded(response, totals)
+          onFailure: (cause) => {
+            fiber.setContext(outer)
+            return Effect.andThen(call.failed(cause, totals), Effect.failCause(cause))
+          },
+          onSuccess: (response) => {
+            fiber.setContext(outer)
+            return call.succeeded(response, totals)
+          }
         })
       }
       // A tracker on a memory store reserves in this step (inside the mask), by the fiber's clock.
