@@ -25,7 +25,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Effect, Layer, Scope, Stream } from "effect"
+import { Clock, Context, Effect, Fiber, Layer, Scope, Stream } from "effect"
 import * as CallContext from "../CallContext.ts"
 import * as Streams from "../internal/streams.ts"
 import * as LanguageModel from "../LanguageModel.ts"
@@ -152,37 +152,67 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
   }
 
   // Plain combinators and synchronous preparation: this is the hot path of every call (bench/budget.ts).
-  const generate = (request: LlmRequest, next: LanguageModel.Service["generate"]): Effect.Effect<LlmResponse, LlmError.LlmError> =>
+  // A call held to `current`, in its admitting step: uninterruptible (`restore` gives the call back
+  // its interruptibility), so the reservation and the handlers that settle it are made together.
+  const admit = (
+    fiber: Fiber.Fiber<unknown, unknown>,
+    current: BudgetTracker.Service,
+    request: LlmRequest,
+    next: LanguageModel.Service["generate"],
+    restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  ): Effect.Effect<LlmResponse, LlmError.LlmError> => {
+    const target = targetOf(request)
+    const price = reservePrice(prices, inner, target.model)
+    const ask: BudgetTracker.Ask = { request, provider: target.provider, model: target.model, price }
+    const totals = fiber.getRef(CallContext.CurrentTotals)
+    const admitted = (reservation: BudgetTracker.Reservation, clock?: Clock.Clock) => {
+      const call = new Attempts.Call(current, prices, request, target, price, reservation, clock)
+      let body = current.withinDeadline(next(Attempts.withCap(request, reservation)), ask)
+      if (reservation.loweredFrom !== undefined) body = Effect.andThen(Attempts.logLowered(reservation), body)
+      // The call context set in this step and the caller's put back first thing in either handler
+      // (what `Effect.updateContext` does, without its own step: this step is uninterruptible,
+      // so nothing can end the call between the two).
+      const outer = fiber.context
+      fiber.setContext(callContext(reservation, call)(outer))
+      return Effect.matchCauseEffect(restore(body), {
+        onFailure: (cause) => {
+          fiber.setContext(outer)
+          return Effect.andThen(call.failed(cause, totals), Effect.failCause(cause))
+        },
+        onSuccess: (response) => {
+          fiber.setContext(outer)
+          return call.succeeded(response, totals)
+        }
+      })
+    }
+    // A tracker on a memory store reserves in this step, by the fiber's clock.
+    const ops = LocalStore.trackerOps(current)
+    if (ops !== undefined) {
+      const clock = fiber.getRef(Clock.Clock)
+      const reserved = ops.reserveNow(ask, clock.currentTimeMillisUnsafe())
+      return Effect.isEffect(reserved) ? Effect.flatMap(reserved, (reservation) => admitted(reservation, clock)) : admitted(reserved, clock)
+    }
+    return Effect.flatMap(current.reserve(ask), (reservation) => admitted(reservation))
+  }
+
+  // A call held to the fiber's budget, else to `tracker`, else passed through (costed).
+  const generateAny = (request: LlmRequest, next: LanguageModel.Service["generate"]): Effect.Effect<LlmResponse, LlmError.LlmError> =>
     Effect.withFiber((fiber) => {
       const current = fiber.getRef(BudgetTracker.CurrentBudget) ?? tracker
-      const target = targetOf(request)
       if (current === undefined) {
+        const target = targetOf(request)
         return Effect.map(next(request), (response) => Costing.costResponse(prices, undefined, response, target, undefined))
       }
-      const price = reservePrice(prices, inner, target.model)
-      const ask: BudgetTracker.Ask = { request, provider: target.provider, model: target.model, price }
-      const totals = fiber.getRef(CallContext.CurrentTotals)
-      const admitted = (reservation: BudgetTracker.Reservation, restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>, clock?: Clock.Clock) => {
-        const call = new Attempts.Call(current, prices, request, target, price, reservation, clock)
-        let body = Effect.updateContext(current.withinDeadline(next(Attempts.withCap(request, reservation)), ask), callContext(reservation, call))
-        if (reservation.loweredFrom !== undefined) body = Effect.andThen(Attempts.logLowered(reservation), body)
-        return Effect.matchCauseEffect(restore(body), {
-          onFailure: (cause) => Effect.andThen(call.failed(cause, totals), Effect.failCause(cause)),
-          onSuccess: (response) => call.succeeded(response, totals)
-        })
-      }
-      // A tracker on a memory store reserves in this step (inside the mask), by the fiber's clock.
-      const ops = LocalStore.trackerOps(current)
-      if (ops !== undefined) {
-        const clock = fiber.getRef(Clock.Clock)
-        return Effect.uninterruptibleMask((restore) => {
-          const reserved = ops.reserveNow(ask, clock.currentTimeMillisUnsafe())
-          return Effect.isEffect(reserved)
-            ? Effect.flatMap(reserved, (reservation) => admitted(reservation, restore, clock))
-            : admitted(reserved, restore, clock)
-        })
-      }
-      return Effect.uninterruptibleMask((restore) => Effect.flatMap(current.reserve(ask), (reservation) => admitted(reservation, restore)))
+      return Effect.uninterruptibleMask((restore) => admit(fiber, current, request, next, restore))
+    })
+
+  // With a tracker of its own, every call is held to a budget: the mask's step is the call's first
+  // (no `withFiber` step before it), its fiber the one running it.
+  const generate = tracker === undefined ? generateAny : (request: LlmRequest, next: LanguageModel.Service["generate"]): Effect.Effect<LlmResponse, LlmError.LlmError> =>
+    Effect.uninterruptibleMask((restore) => {
+      const fiber = Fiber.getCurrent()
+      if (fiber === undefined) return restore(generateAny(request, next))
+      return admit(fiber, fiber.getRef(BudgetTracker.CurrentBudget) ?? tracker, request, next, restore)
     })
 
   const stream = (request: LlmRequest, next: LanguageModel.Service["stream"]): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>

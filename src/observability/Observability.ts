@@ -418,7 +418,11 @@ export const wrap = (
   const generate = (request: LlmRequest, next: LanguageModel.Service["generate"]): Effect.Effect<LlmResponse, LlmError.LlmError> =>
     Effect.withFiber((fiber) => {
       const call = prepare(fiber, request)
-      let effect = Effect.onExit(next(call.forwarded), (exit) => finishIn(fiber, call, undefined, exit))
+      // (nothing to run after the call, the usual case: no effect, so no step to run it)
+      let effect = Effect.onExitPrimitive(next(call.forwarded), (exit) => {
+        const steps = finishIn(fiber, call, undefined, exit)
+        return steps === Effect.void ? undefined : steps
+      })
       if (call.attempts !== undefined) effect = Effect.provideService(effect, CurrentAttempts, call.attempts)
       if (call.spans) effect = Effect.withSpan(effect, GenAiAttributes.spanName(call.model), spanOptions(call))
       return Effect.updateContext(effect, callContext(call))

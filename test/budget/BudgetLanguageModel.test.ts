@@ -173,6 +173,35 @@ describe("BudgetLanguageModel", () => {
       assert.isUndefined(yield* CallContext.Deadline) // only around the admitted call
     }))
 
+  it.effect("the call context is the call's only: the caller's is back after an answer and after a failure", () =>
+    Effect.gen(function*() {
+      const tracker = yield* BudgetTracker.make({ costUsd: 0.5 })
+      let fail = false
+      const seen: Array<boolean> = []
+      const probe: LanguageModel.Service = LanguageModel.make({
+        provider: "mock",
+        defaultModel: "mock-1",
+        generate: () =>
+          Effect.gen(function*() {
+            seen.push((yield* CallContext.AttemptBudget) !== undefined && (yield* CallContext.RemainingBudget) !== undefined)
+            if (fail) return yield* Effect.fail(LlmError.make("mock", new LlmError.InvalidRequest({ description: "no" })))
+            return { content: "", model: "mock-1", provider: "mock", usage: Usage.make({ inputTokens: 1, outputTokens: 0 }), finishReason: "stop" as const, latencyMs: 0 }
+          })
+      })
+      const model = BudgetLanguageModel.wrap(tracker)(probe)
+      const request = { messages: [{ role: "user" as const, content: "hi" }], maxTokens: 10 }
+      yield* model.generate(request)
+      assert.isUndefined(yield* CallContext.AttemptBudget)
+      assert.isUndefined(yield* CallContext.RemainingBudget)
+      fail = true
+      const error = yield* Effect.flip(model.generate(request))
+      assert.strictEqual(error.reason._tag, "InvalidRequest")
+      assert.isUndefined(yield* CallContext.AttemptBudget)
+      assert.isUndefined(yield* CallContext.RemainingBudget)
+      assert.deepStrictEqual(seen, [true, true])
+      assert.strictEqual((yield* tracker.snapshot).openReservations, 0)
+    }))
+
   it.effect("a call still running at the deadline is interrupted and fails with BudgetExceeded (deadline)", () =>
     Effect.gen(function*() {
       const fiber = yield* Effect.forkChild(LanguageModel.generate("slow"))

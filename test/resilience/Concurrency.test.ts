@@ -1,6 +1,6 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Effect, Fiber, Layer, Stream } from "effect"
+import { Clock, Effect, Fiber, Layer, Semaphore, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import * as LanguageModel from "../../src/LanguageModel.ts"
 import * as Mock from "../../src/providers/mock/MockLanguageModel.ts"
@@ -89,5 +89,82 @@ describe("Concurrency (streams)", () => {
       yield* TestClock.adjust("3 seconds")
       yield* Fiber.join(fiber)
       assert.deepStrictEqual(ended, [1_000, 2_000, 3_000])
+    }))
+})
+
+describe("Concurrency (permits)", () => {
+  const ask = (content: string) => ({ messages: [{ role: "user" as const, content }] })
+
+  it.effect("a call interrupted while it holds its permits, or while it waits for them, gives them back", () =>
+    Effect.gen(function*() {
+      const limits = yield* Concurrency.makeLimits({ global: 1, perProvider: 1 })
+      const { model } = yield* Mock.make({ latency: "1 second" })
+      const limited = Concurrency.make(model, limits)
+      const holding = yield* Effect.forkChild(limited.generate(ask("holds")))
+      yield* Effect.yieldNow
+      const waiting = yield* Effect.forkChild(limited.generate(ask("waits")))
+      yield* Effect.yieldNow
+      yield* Fiber.interrupt(waiting)
+      yield* Fiber.interrupt(holding)
+      // Both permits are free again, and nobody is left in line: the next call starts at once.
+      const started = yield* Clock.currentTimeMillis
+      const next = yield* Effect.forkChild(limited.generate(ask("next")))
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(next)
+      assert.strictEqual((yield* Clock.currentTimeMillis) - started, 1_000)
+      assert.isTrue(yield* Semaphore.takeIfAvailable(limits.global!, 1))
+      assert.isFalse(yield* Semaphore.takeIfAvailable(limits.global!, 1))
+      assert.isTrue(yield* Semaphore.takeIfAvailable(limits.forProvider("mock")!, 1))
+    }))
+
+  it.effect("a call waits for the permit a stream holds, and a stream for a call's", () =>
+    Effect.gen(function*() {
+      const limits = yield* Concurrency.makeLimits({ perProvider: 1 })
+      const { model } = yield* Mock.make({ latency: "1 second" })
+      const streaming: LanguageModel.Service = LanguageModel.make({
+        ...model,
+        stream: () => Stream.fromEffect(Effect.as(Effect.sleep("1 second"), StreamPart.textDelta("chunk")))
+      })
+      const limited = Concurrency.make(streaming, limits)
+      const ended: Array<string> = []
+      const done = (name: string) => Effect.andThen(Clock.currentTimeMillis, (now) => Effect.sync(() => ended.push(`${name} ${now}`)))
+      const fiber = yield* Effect.forkChild(Effect.all([
+        Effect.andThen(Stream.runDrain(limited.stream(ask("first"))), done("stream")),
+        Effect.andThen(limited.generate(ask("second")), done("call")),
+        Effect.andThen(Stream.runDrain(limited.stream(ask("third"))), done("stream"))
+      ], { concurrency: "unbounded" }))
+      yield* TestClock.adjust("3 seconds")
+      yield* Fiber.join(fiber)
+      assert.deepStrictEqual(ended, ["stream 1000", "call 2000", "stream 3000"])
+    }))
+
+  it.effect("a newcomer does not overtake a call waiting in line when a permit is freed", () =>
+    Effect.gen(function*() {
+      const limits = yield* Concurrency.makeLimits({ global: 1 })
+      const { model } = yield* Mock.make({ latency: "1 second" })
+      const limited = Concurrency.make(model, limits)
+      const order: Array<string> = []
+      const call = (name: string) => Effect.andThen(limited.generate(ask(name)), Effect.sync(() => order.push(name)))
+      // The permit is held; a call queues for it; then, in one step, the permit is given back (its
+      // waiter is woken later, by the scheduler) and a newcomer asks: it must queue behind.
+      yield* Semaphore.take(limits.global!, 1)
+      const queued = yield* Effect.forkChild(call("queued"))
+      yield* Effect.yieldNow
+      const late = yield* Effect.forkChild(Effect.andThen(Semaphore.release(limits.global!, 1), call("late")))
+      yield* TestClock.adjust("2 seconds")
+      yield* Effect.forEach([queued, late], Fiber.join)
+      assert.deepStrictEqual(order, ["queued", "late"])
+    }))
+
+  it.effect("limits given as other semaphores (a service built elsewhere) still hold", () =>
+    Effect.gen(function*() {
+      const global = yield* Semaphore.make(1)
+      const { model } = yield* Mock.make({ latency: "1 second" })
+      const limited = Concurrency.make(model, { global, forProvider: () => undefined })
+      const started = yield* Clock.currentTimeMillis
+      const fiber = yield* Effect.forkChild(Effect.all([limited.generate(ask("1")), limited.generate(ask("2"))], { concurrency: "unbounded" }))
+      yield* TestClock.adjust("2 seconds")
+      yield* Fiber.join(fiber)
+      assert.strictEqual((yield* Clock.currentTimeMillis) - started, 2_000)
     }))
 })
