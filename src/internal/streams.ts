@@ -305,11 +305,18 @@ export const mapChunk = (
   for (let index = 0; index < parts.length; index++) {
     const mapped = f(parts[index]!)
     if (Effect.isEffect(mapped)) {
-      const before = out ?? parts.slice(0, index)
+      const head = out ?? parts.slice(0, index)
+      // The chunk's last part (a finish part ends its chunk): one array for the whole chunk.
+      if (index === parts.length - 1) {
+        return Effect.map(mapped, (part): Arr.NonEmptyReadonlyArray<StreamPart.StreamPart> => {
+          head.push(part)
+          return Arr.isArrayNonEmpty(head) ? head : [part]
+        })
+      }
       return Effect.flatMap(mapped, (part): Effect.Effect<Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>> => {
-        const head = Arr.append(before, part)
+        const whole = Arr.append(head, part)
         const rest = parts.slice(index + 1)
-        return Arr.isArrayNonEmpty(rest) ? Effect.map(mapChunk(rest, f), (tail) => Arr.appendAll(head, tail)) : Effect.succeed(head)
+        return Arr.isArrayNonEmpty(rest) ? Effect.map(mapChunk(rest, f), (tail) => Arr.appendAll(whole, tail)) : Effect.succeed(whole)
       })
     }
     if (out === undefined && mapped !== parts[index]) out = parts.slice(0, index)
