@@ -24,10 +24,12 @@
  * call at most 1.2x our non-streamed call and at most 0.5x the SDK's streamed call; the per-chunk
  * cost through the whole stack at most 5 µs.
  *
- *   node bench/streaming.ts [--reps 21] [--calls 500] [--only adapter] [--concurrency 1|100]
+ *   node bench/streaming.ts [--reps 21] [--calls 500] [--only adapter|N] [--concurrency 1|100] [--breakdown-only] [--breakdown-reps N]
  *
  * `--only adapter` runs the adapter's rows alone (generate, stream, stream 51 chunks; no SDK, no
  * stack, no breakdown), e.g. under `node --cpu-prof`; `--concurrency N` runs one concurrency.
+ * `--only N` runs the main section's client N alone (0 adapter generate, 1 adapter stream, 2 SDK
+ * stream, 3 stack generate, 4 stack stream, 5 and 6 the 51-chunk streams), for a CPU profile.
  */
 import { NodeHttpClient } from "@effect/platform-node"
 import { spawn } from "node:child_process"
@@ -40,6 +42,7 @@ import * as NodeProviders from "../src/node/NodeProviders.ts"
 import * as OpenAiCompatibleLanguageModel from "../src/providers/openai-compatible/OpenAiCompatibleLanguageModel.ts"
 import * as Stack from "../src/Stack.ts"
 import type * as StreamPart from "../src/StreamPart.ts"
+import { bytesAllocated } from "./internal/allocation.ts"
 import { answer, basePath } from "./internal/sseAnswer.ts"
 import { argument, median } from "./internal/stats.ts"
 
@@ -51,6 +54,10 @@ const CONCURRENCIES = process.argv.includes("--concurrency") ? [argument("concur
 /** The chunk count of the per-chunk scenario (against the main scenario's 3). */
 const MANY = 51
 const WARMUP_REPS = 2
+/** `--only N`: the client at index N of the main section alone (for a profile), no ratios, no breakdown. */
+const ONLY = argument("only", -1)
+/** `--breakdown-only`: the layer-by-layer breakdown alone (`--breakdown-reps` rounds, default reps / 2). */
+const BREAKDOWN_ONLY = process.argv.includes("--breakdown-only")
 
 const startServer = async () => {
   const child = spawn(process.execPath, [new URL("./openai-sse-mock-server.ts", import.meta.url).pathname], {
@@ -125,13 +132,19 @@ const wholeStack = (baseUrl: string): Stack.StackConfig => ({
 })
 
 /**
- * The stack built up one layer at a time (streamed calls at concurrency 1, 3 and 51 chunks): the
- * CPU per call and per chunk of each, so that a per-chunk cost can be traced to its layer.
+ * The stack built up one layer at a time (streamed calls at concurrency 1, 3 and 51 chunks), beside
+ * the adapter alone: the CPU per call and per chunk of each, so that a per-call or per-chunk cost
+ * can be traced to its layer. Interleaved: every round measures every step (a different one first
+ * each round), and the cost of a step over the adapter and over the step before it are medians of
+ * the per-round differences (paired), which survive a loaded machine better than the medians
+ * alone. Also the bytes allocated per 3-chunk call (V8's sampling heap profiler,
+ * `internal/allocation.ts`), over the adapter's.
  */
 const breakdown = async (origin: string, request: LlmRequest.LlmRequest) => {
   const limits = { concurrency: 1_000, providerConcurrency: 1_000, rpm: 100_000_000 }
   const provider = (url: string) => ({ provider: "openai-compatible", baseUrl: url, model: "gpt-4o-mini" })
-  const steps: ReadonlyArray<readonly [string, (url: string) => Stack.StackConfig]> = [
+  const steps: ReadonlyArray<readonly [string, ((url: string) => Stack.StackConfig) | undefined]> = [
+    ["adapter alone", undefined],
     ["request size only (no retry)", (url) => ({ provider: provider(url), observability: { enabled: false }, resilience: { retry: { maxRetries: 0 } } })],
     ["+ retry (defaults)", (url) => ({ provider: provider(url), observability: { enabled: false } })],
     ["+ rate limit and concurrency", (url) => ({ provider: provider(url), observability: { enabled: false }, resilience: { limits } })],
@@ -143,17 +156,31 @@ const breakdown = async (origin: string, request: LlmRequest.LlmRequest) => {
     })],
     ["+ observability = whole stack", wholeStack]
   ]
+  const adapterRuntime = ManagedRuntime.make(NodeHttpClient.layerUndici)
+  // A client of streamed calls of `chunks` chunks through a step (its own runtime, or the adapter's).
+  const clientOf = async (name: string, config: ((url: string) => Stack.StackConfig) | undefined, chunks: number) => {
+    const url = `${origin}${basePath(chunks)}`
+    if (config === undefined) {
+      const model = await adapterRuntime.runPromise(
+        OpenAiCompatibleLanguageModel.make({ baseUrl: url, apiKey: Redacted.make("test"), defaultModel: "gpt-4o-mini" })
+      )
+      return { client: effectClient(name, adapterRuntime, streamed(model, request, chunks)), dispose: () => Promise.resolve() }
+    }
+    const runtime = ManagedRuntime.make(Stack.layer(config(url)).pipe(Layer.provide(NodeProviders.layer)))
+    const model = await runtime.runPromise(LanguageModel.LanguageModel.use(Effect.succeed))
+    return { client: effectClient(name, runtime, streamed(model, request, chunks)), dispose: () => runtime.dispose() }
+  }
   const built = await Promise.all(steps.map(async ([name, config]) => {
-    const few = ManagedRuntime.make(Stack.layer(config(`${origin}${basePath(3)}`)).pipe(Layer.provide(NodeProviders.layer)))
-    const many = ManagedRuntime.make(Stack.layer(config(`${origin}${basePath(MANY)}`)).pipe(Layer.provide(NodeProviders.layer)))
-    const modelOf = (runtime: typeof few) => runtime.runPromise(LanguageModel.LanguageModel.use(Effect.succeed))
+    const few = await clientOf(name, config, 3)
+    const many = await clientOf(name, config, MANY)
     return {
       name,
-      few: effectClient(name, few, streamed(await modelOf(few), request, 3)),
-      many: effectClient(name, many, streamed(await modelOf(many), request, MANY)),
+      few: few.client,
+      many: many.client,
       dispose: () => Promise.all([few.dispose(), many.dispose()]),
       cpuFew: [] as Array<number>,
-      cpuMany: [] as Array<number>
+      cpuMany: [] as Array<number>,
+      bytes: Number.NaN
     }
   }))
   const calls = Math.min(CALLS, 300)
@@ -163,8 +190,11 @@ const breakdown = async (origin: string, request: LlmRequest.LlmRequest) => {
     const used = process.cpuUsage(start)
     return (used.user + used.system) / calls
   }
-  for (let rep = 0; rep < WARMUP_REPS + Math.ceil(REPS / 2); rep++) {
-    for (const step of built) {
+  const rounds = argument("breakdown-reps", Math.ceil(REPS / 2))
+  for (let rep = 0; rep < WARMUP_REPS + rounds; rep++) {
+    // A different step first in each round, so that none always runs after the same one.
+    for (let index = 0; index < built.length; index++) {
+      const step = built[(index + rep) % built.length]!
       const few = await cpuOf(step.few)
       const many = await cpuOf(step.many)
       if (rep >= WARMUP_REPS) {
@@ -173,14 +203,28 @@ const breakdown = async (origin: string, request: LlmRequest.LlmRequest) => {
       }
     }
   }
-  console.log(`\nbreakdown: the stack built up one layer at a time, streamed calls at concurrency 1 (${calls} calls per measurement)`)
-  console.log("stack                              CPU us/call (3 chunks)   (51 chunks)   us per chunk")
-  for (const step of built) {
+  const BYTES_CALLS = 200
+  for (const step of built) step.bytes = (await bytesAllocated(() => step.few.run(BYTES_CALLS, 1))) / BYTES_CALLS
+  console.log(
+    `\nbreakdown: the stack built up one layer at a time, streamed calls at concurrency 1 (${calls} calls per measurement, ${rounds} interleaved rounds; paired: medians of the per-round differences)`
+  )
+  console.log("stack                              CPU us/call (3 chunks)   (51 chunks)   us per chunk   over adapter (paired)   this step (paired)   KB/call   KB over adapter")
+  const adapter = built[0]!
+  const paired = (a: ReadonlyArray<number>, b: ReadonlyArray<number>) => median(a.map((value, round) => value - b[round]!))
+  built.forEach((step, index) => {
     const few = median(step.cpuFew)
     const many = median(step.cpuMany)
-    console.log(`${step.name.padEnd(34)} ${few.toFixed(0).padStart(22)} ${many.toFixed(0).padStart(13)} ${((many - few) / (MANY - 3)).toFixed(1).padStart(14)}`)
-  }
+    const previous = built[Math.max(0, index - 1)]!
+    console.log(
+      `${step.name.padEnd(34)} ${few.toFixed(0).padStart(22)} ${many.toFixed(0).padStart(13)} ${((many - few) / (MANY - 3)).toFixed(1).padStart(14)} ${
+        paired(step.cpuFew, adapter.cpuFew).toFixed(1).padStart(23)
+      } ${paired(step.cpuFew, previous.cpuFew).toFixed(1).padStart(20)} ${(step.bytes / 1024).toFixed(1).padStart(9)} ${
+        ((step.bytes - adapter.bytes) / 1024).toFixed(1).padStart(17)
+      }`
+    )
+  })
   for (const step of built) await step.dispose()
+  await adapterRuntime.dispose()
 }
 
 const main = async () => {
@@ -232,6 +276,32 @@ const main = async () => {
     ? [oursGenerate, oursStream, oursStreamMany]
     : [oursGenerate, oursStream, sdkStream, stackGenerate, stackStream, oursStreamMany, stackStreamMany]
   const has = (client: Client) => clients.includes(client)
+  if (ONLY >= 0) {
+    // One client alone, for a profile (`node --cpu-prof bench/streaming.ts --only 4`).
+    const client = clients[ONLY]!
+    for (const concurrency of CONCURRENCIES) {
+      await client.run(Math.min(500, CALLS), concurrency)
+      const cpu: Array<number> = []
+      for (let rep = 0; rep < REPS; rep++) {
+        const start = process.cpuUsage()
+        await client.run(CALLS, concurrency)
+        const used = process.cpuUsage(start)
+        cpu.push((used.user + used.system) / CALLS)
+      }
+      console.log(`only ${client.name}, concurrency ${concurrency}: ${median(cpu).toFixed(1)} CPU us/call (median of ${REPS} x ${CALLS})`)
+    }
+    await runtime.dispose()
+    for (const stackRuntime of stackRuntimes) await stackRuntime.dispose()
+    child.kill("SIGTERM")
+    return
+  }
+  if (BREAKDOWN_ONLY) {
+    await runtime.dispose()
+    for (const stackRuntime of stackRuntimes) await stackRuntime.dispose()
+    await breakdown(origin, request)
+    child.kill("SIGTERM")
+    return
+  }
   console.log(`node ${process.version}, ${CALLS} calls per measurement, ${REPS} repetitions, mock in a child process`)
   console.log(`each streamed call: 3 content chunks (or ${MANY}) + the usage chunk + [DONE]`)
   for (const concurrency of CONCURRENCIES) {

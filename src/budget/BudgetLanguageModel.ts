@@ -215,8 +215,10 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
       return admit(fiber, fiber.getRef(BudgetTracker.CurrentBudget) ?? tracker, request, next, restore)
     })
 
+  // A stream's parts as the layer's start gives them: a stream, or one stage over the stream below.
+  type Parts = Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> | Streams.Stage<StreamPart.StreamPart, LlmError.LlmError>
   const stream = (request: LlmRequest, next: LanguageModel.Service["stream"]): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
-    Streams.fromScope((scope, fiber): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> | Effect.Effect<Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>, LlmError.LlmError> => {
+    Streams.fromScope((scope, fiber): Parts | Effect.Effect<Parts, LlmError.LlmError> => {
       const current = fiber.getRef(BudgetTracker.CurrentBudget) ?? tracker
       const target = targetOf(request)
       if (current === undefined) {
@@ -242,7 +244,7 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
       const context = fiber.context
       // Reserved and its settlement added to the stream's scope in one uninterruptible step (as
       // `Effect.acquireRelease`), settled in the context the stream started in.
-      return Effect.uninterruptible(Effect.flatMap(admitted, (call) => {
+      return Effect.uninterruptible(Effect.flatMap(admitted, (call): Effect.Effect<Parts> => {
         const reservation = call.reservation
         const ended = Scope.addFinalizerExit(scope, (exit) => Effect.updateContext(call.streamEnded(exit, totals), () => context))
         // The call's parts a chunk at a time, in the call context made once (each pull switches to
@@ -250,6 +252,10 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
         const within = callContext(reservation, call)(context)
         const sent = next(Attempts.withCap(request, reservation))
         // Only a budget with a deadline watches it: `interruptWhen` hands each part over at a rendezvous.
+        // (The common case, no deadline and nothing to log first: this stage and the parts' one are one.)
+        if (current.deadlineAt === undefined && reservation.loweredFrom === undefined) {
+          return Effect.as(ended, call.outerStage(sent, totals, within))
+        }
         const parts = current.deadlineAt === undefined
           ? call.outerStream(sent, totals, within)
           : Streams.inContext(Stream.interruptWhen(call.outerStream(sent, totals), deadlineWatch(current)), within)

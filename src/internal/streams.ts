@@ -13,6 +13,37 @@ import { Array as Arr, Cause, Channel, type Context, Effect, Exit, type Fiber, P
 import type * as StreamPart from "../StreamPart.ts"
 
 /**
+ * A stage's opening, made when the stream starts: it opens the stream below in the stream's scope
+ * and gives the stage's pull. A layer whose start needs the stream's scope or fiber
+ * ({@link fromScope}) returns a `Stage` instead of a stream when its stream is one stage over the
+ * stream below ({@link observeStage}, {@link mapChunksStage}): the start and the stage are then
+ * one stage, not two (one channel, one `catchCause` and one step less per stream).
+ *
+ * @internal
+ */
+export class Stage<A, E> {
+  readonly open: (upstream: Pull.Pull<unknown, unknown, unknown>, scope: Scope.Scope) => Effect.Effect<Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>>
+  constructor(open: Stage<A, E>["open"]) {
+    this.open = open
+  }
+}
+
+/**
+ * The stream of a {@link Stage}.
+ *
+ * @internal
+ */
+export const fromStage = <A, E>(stage: Stage<A, E>): Stream.Stream<A, E> => Stream.fromChannel(Channel.fromTransform(stage.open))
+
+// Opens a stream in a stage's step (its channel's transform, given the stream's pull and scope).
+const openIn = <A, E>(
+  made: Stream.Stream<A, E> | Stage<A, E>,
+  upstream: Pull.Pull<unknown, unknown, unknown>,
+  scope: Scope.Scope
+): Effect.Effect<Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>> =>
+  made instanceof Stage ? made.open(upstream, scope) : Channel.toTransform(Stream.toChannel(made))(upstream, scope)
+
+/**
  * The stream `f` makes from the fiber that starts it (`Stream.unwrap(Effect.withFiber(fiber =>
  * Effect.succeed(f(fiber))))`, without the cost per pull).
  *
@@ -60,15 +91,18 @@ export const unwrapScoped = <A, E, R, E2, R2>(
  * @internal
  */
 export const fromScope = <A, E, E2>(
-  f: (scope: Scope.Scope, fiber: Fiber.Fiber<unknown, unknown>) => Stream.Stream<A, E> | Effect.Effect<Stream.Stream<A, E>, E2>
+  f: (
+    scope: Scope.Scope,
+    fiber: Fiber.Fiber<unknown, unknown>
+  ) => Stream.Stream<A, E> | Stage<A, E> | Effect.Effect<Stream.Stream<A, E> | Stage<A, E>, E2>
 ): Stream.Stream<A, E | E2> =>
   Stream.fromChannel(
     Channel.fromTransform((upstream, scope: Scope.Scope) =>
       Effect.withFiber((fiber) => {
         const made = f(scope, fiber)
-        return Stream.isStream(made)
-          ? Channel.toTransform(Stream.toChannel(made))(upstream, scope)
-          : Effect.flatMap(made, (stream) => Channel.toTransform(Stream.toChannel(stream))(upstream, scope))
+        return made instanceof Stage || Stream.isStream(made)
+          ? openIn(made, upstream, scope)
+          : Effect.flatMap(made, (stream) => openIn(stream, upstream, scope))
       })
     )
   )
@@ -103,24 +137,32 @@ export const observe = <A, E>(
   onPart: (part: A) => void,
   onDone: () => Effect.Effect<void> | undefined,
   context?: Context.Context<never> | undefined
-): Stream.Stream<A, E> => {
+): Stream.Stream<A, E> => fromStage(observeStage(stream, onPart, onDone, context))
+
+/**
+ * {@link observe} as a {@link Stage}, for a layer that returns it from {@link fromScope}.
+ *
+ * @internal
+ */
+export const observeStage = <A, E>(
+  stream: Stream.Stream<A, E>,
+  onPart: (part: A) => void,
+  onDone: () => Effect.Effect<void> | undefined,
+  context?: Context.Context<never> | undefined
+): Stage<A, E> => {
   const within = <X, Y>(effect: Effect.Effect<X, Y>): Effect.Effect<X, Y> =>
     context === undefined ? effect : Effect.updateContext(effect, () => context)
-  return Stream.fromChannel(
-    Channel.fromTransform((upstream, scope) =>
-      Effect.map(within(Channel.toTransform(Stream.toChannel(stream))(upstream, scope)), (pull) => {
-        const seen = (chunk: Arr.NonEmptyReadonlyArray<A>): Arr.NonEmptyReadonlyArray<A> => {
-          for (let index = 0; index < chunk.length; index++) onPart(chunk[index]!)
-          return chunk
-        }
-        const ended = (cause: Cause.Cause<E | Cause.Done>): Effect.Effect<never, E | Cause.Done> => {
-          if (!Pull.isDoneCause(cause)) return Effect.failCause(cause)
-          const last = onDone()
-          return last === undefined ? Effect.failCause(cause) : Effect.andThen(Effect.uninterruptible(last), Effect.failCause(cause))
-        }
-        return within(Effect.catchCause(Effect.map(pull, seen), ended))
-      })
-    )
+  const seen = (chunk: Arr.NonEmptyReadonlyArray<A>): Arr.NonEmptyReadonlyArray<A> => {
+    for (let index = 0; index < chunk.length; index++) onPart(chunk[index]!)
+    return chunk
+  }
+  const ended = (cause: Cause.Cause<E | Cause.Done>): Effect.Effect<never, E | Cause.Done> => {
+    if (!Pull.isDoneCause(cause)) return Effect.failCause(cause)
+    const last = onDone()
+    return last === undefined ? Effect.failCause(cause) : Effect.andThen(Effect.uninterruptible(last), Effect.failCause(cause))
+  }
+  return new Stage((upstream, scope) =>
+    Effect.map(within(Channel.toTransform(Stream.toChannel(stream))(upstream, scope)), (pull) => within(Effect.catchCause(Effect.map(pull, seen), ended)))
   )
 }
 
@@ -138,36 +180,45 @@ export const observe = <A, E>(
 export const retryBeforeFirst = <A, E, E2>(
   stream: Stream.Stream<A, E>,
   again: (error: E) => Effect.Effect<unknown, E2> | undefined
-): Stream.Stream<A, E | E2> =>
-  Stream.fromChannel(
-    Channel.fromTransform((upstream, scope) => {
-      let run = Scope.forkUnsafe(scope)
-      let current: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | E2, unknown>
-      const open = (): Effect.Effect<Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | E2, unknown>> =>
-        Effect.map(Channel.toTransform(Stream.toChannel(stream))(upstream, run), (pull) => {
-          // Until the first part: watched; from it on, the run's own pull.
-          current = Effect.catchCause(
-            Effect.map(pull, (chunk) => {
-              current = pull
-              return chunk
-            }),
-            recover
-          )
-          return current
-        })
-      const recover = (cause: Cause.Cause<E | Cause.Done>): Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | E2, unknown> => {
-        if (Pull.isDoneCause(cause) || Cause.hasDies(cause)) return Effect.failCause(cause)
-        const error = Cause.findErrorOption(cause)
-        if (error._tag === "None" || Cause.isDone(error.value)) return Effect.failCause(cause)
-        const wait = again(error.value)
-        if (wait === undefined) return Effect.failCause(cause)
-        const failed = run
-        run = Scope.forkUnsafe(scope)
-        return Effect.flatten(Effect.andThen(Effect.andThen(Scope.close(failed, Exit.failCause(cause)), wait), Effect.suspend(open)))
-      }
-      return Effect.map(open(), () => Effect.suspend(() => current))
-    })
-  )
+): Stream.Stream<A, E | E2> => fromStage(retryBeforeFirstStage(() => stream, again))
+
+/**
+ * {@link retryBeforeFirst} as a {@link Stage}, each run's stream made by `make` as the run opens
+ * (in its step: no `suspend` stage around it), for a layer that returns it from {@link fromScope}.
+ *
+ * @internal
+ */
+export const retryBeforeFirstStage = <A, E, E2>(
+  make: () => Stream.Stream<A, E>,
+  again: (error: E) => Effect.Effect<unknown, E2> | undefined
+): Stage<A, E | E2> =>
+  new Stage((upstream, scope) => {
+    let run = Scope.forkUnsafe(scope)
+    let current: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | E2, unknown>
+    const open = (): Effect.Effect<Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | E2, unknown>> =>
+      Effect.map(Channel.toTransform(Stream.toChannel(make()))(upstream, run), (pull) => {
+        // Until the first part: watched; from it on, the run's own pull.
+        current = Effect.catchCause(
+          Effect.map(pull, (chunk) => {
+            current = pull
+            return chunk
+          }),
+          recover
+        )
+        return current
+      })
+    const recover = (cause: Cause.Cause<E | Cause.Done>): Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | E2, unknown> => {
+      if (Pull.isDoneCause(cause) || Cause.hasDies(cause)) return Effect.failCause(cause)
+      const error = Cause.findErrorOption(cause)
+      if (error._tag === "None" || Cause.isDone(error.value)) return Effect.failCause(cause)
+      const wait = again(error.value)
+      if (wait === undefined) return Effect.failCause(cause)
+      const failed = run
+      run = Scope.forkUnsafe(scope)
+      return Effect.flatten(Effect.andThen(Effect.andThen(Scope.close(failed, Exit.failCause(cause)), wait), Effect.suspend(open)))
+    }
+    return Effect.map(open(), () => Effect.suspend(() => current))
+  })
 
 /**
  * Runs a stream, its start and each of its pulls, in `context`: a context made once, from the
@@ -194,19 +245,24 @@ export const mapChunks = <A, E>(
   stream: Stream.Stream<A, E>,
   f: (chunk: Arr.NonEmptyReadonlyArray<A>) => Effect.Effect<Arr.NonEmptyReadonlyArray<A>, E>,
   context?: Context.Context<never> | undefined
-): Stream.Stream<A, E> => {
+): Stream.Stream<A, E> => fromStage(mapChunksStage(stream, f, context))
+
+/**
+ * {@link mapChunks} as a {@link Stage}, for a layer that returns it from {@link fromScope}.
+ *
+ * @internal
+ */
+export const mapChunksStage = <A, E>(
+  stream: Stream.Stream<A, E>,
+  f: (chunk: Arr.NonEmptyReadonlyArray<A>) => Effect.Effect<Arr.NonEmptyReadonlyArray<A>, E>,
+  context?: Context.Context<never> | undefined
+): Stage<A, E> => {
   if (context === undefined) {
-    return Stream.fromChannel(
-      Channel.fromTransform((upstream, scope) =>
-        Effect.map(Channel.toTransform(Stream.toChannel(stream))(upstream, scope), (pull) => Effect.flatMap(pull, f))
-      )
-    )
+    return new Stage((upstream, scope) => Effect.map(Channel.toTransform(Stream.toChannel(stream))(upstream, scope), (pull) => Effect.flatMap(pull, f)))
   }
   const within = <X, Y>(effect: Effect.Effect<X, Y>): Effect.Effect<X, Y> => Effect.updateContext(effect, () => context)
-  return Stream.fromChannel(
-    Channel.fromTransform((upstream, scope) =>
-      Effect.map(within(Channel.toTransform(Stream.toChannel(stream))(upstream, scope)), (pull) => within(Effect.flatMap(pull, f)))
-    )
+  return new Stage((upstream, scope) =>
+    Effect.map(within(Channel.toTransform(Stream.toChannel(stream))(upstream, scope)), (pull) => within(Effect.flatMap(pull, f)))
   )
 }
 
@@ -249,11 +305,18 @@ export const mapChunk = (
   for (let index = 0; index < parts.length; index++) {
     const mapped = f(parts[index]!)
     if (Effect.isEffect(mapped)) {
-      const before = out ?? parts.slice(0, index)
+      const head = out ?? parts.slice(0, index)
+      // The chunk's last part (a finish part ends its chunk): one array for the whole chunk.
+      if (index === parts.length - 1) {
+        return Effect.map(mapped, (part): Arr.NonEmptyReadonlyArray<StreamPart.StreamPart> => {
+          head.push(part)
+          return Arr.isArrayNonEmpty(head) ? head : [part]
+        })
+      }
       return Effect.flatMap(mapped, (part): Effect.Effect<Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>> => {
-        const head = Arr.append(before, part)
+        const whole = Arr.append(head, part)
         const rest = parts.slice(index + 1)
-        return Arr.isArrayNonEmpty(rest) ? Effect.map(mapChunk(rest, f), (tail) => Arr.appendAll(head, tail)) : Effect.succeed(head)
+        return Arr.isArrayNonEmpty(rest) ? Effect.map(mapChunk(rest, f), (tail) => Arr.appendAll(whole, tail)) : Effect.succeed(whole)
       })
     }
     if (out === undefined && mapped !== parts[index]) out = parts.slice(0, index)

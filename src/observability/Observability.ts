@@ -552,12 +552,12 @@ export const wrap = (
       // Recorded when the stream's scope closes, in the call's context (a failed or cancelled
       // stream; one that finished was recorded as it ended).
       const settled = Scope.addFinalizerExit(scope, (exit) => inCall(recordOnce(exit)))
-      if (!call.spans) return Effect.as(settled, Streams.observe(parts, onPart, onDone, withContext))
+      if (!call.spans) return Effect.as(settled, Streams.observeStage(parts, onPart, onDone, withContext))
       // The span opened and its end registered in one uninterruptible step.
       return Effect.uninterruptible(inCall(
         Effect.flatMap(Effect.makeSpan(GenAiAttributes.spanName(call.model), spanOptions(call)), (made) => {
           span = made
-          return Effect.as(settled, Streams.observe(parts, onPart, onDone, Context.add(withContext, Tracer.ParentSpan, made)))
+          return Effect.as(settled, Streams.observeStage(parts, onPart, onDone, Context.add(withContext, Tracer.ParentSpan, made)))
         })
       ))
     })

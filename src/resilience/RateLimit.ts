@@ -281,6 +281,13 @@ export const make = (
           counted
         )
       })
+      // In memory, the tokens taken as the stream starts, in its step (no effect of its own).
+      if (memory !== undefined) {
+        return Streams.fromScope((_scope, fiber) => {
+          const { slowest, wait } = takeNow(memory, buckets, estimate, fiber.getRef(Clock.Clock).currentTimeMillisUnsafe())
+          return wait > 0 && slowest !== undefined ? Effect.as(waitOut(wait, slowest, model), parts) : parts
+        })
+      }
       return Streams.unwrapScoped(Effect.flatMap(takeAll(buckets, estimate), ({ slowest, wait }) =>
         wait > 0 && slowest !== undefined
           ? Effect.as(waitOut(wait, slowest, model), parts)

@@ -345,7 +345,7 @@ export const make = (inner: LanguageModel.Service, policy: Policy = defaultPolic
     })
   // A stream is retried only until its first part: see runStream.
   const stream = (request: LlmRequest): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
-    Streams.withFiber((fiber) => {
+    Streams.fromScope((_scope, fiber) => {
       const override = fiber.getRef(CallPolicy)
       const budget = fiber.getRef(CallContext.AttemptBudget)
       const effective = override === undefined ? policy : { ...policy, ...override }
@@ -419,7 +419,7 @@ const runStream = (
   retrySchedule: Schedule.Schedule<unknown, LlmError.LlmError>,
   budget: CallContext.AttemptBudget | undefined,
   marked: boolean
-): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> => {
+): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> | Streams.Stage<StreamPart.StreamPart, LlmError.LlmError> => {
   const subject = { provider: inner.provider, model: request.model ?? inner.defaultModel }
   const callTimeoutMs = request.timeoutMs ?? policy.callTimeoutMs
   let attempts = 0
@@ -437,16 +437,18 @@ const runStream = (
       attempt: () => attempts,
       subject
     })
-  const attempt = Streams.suspend(() => {
+  // An attempt's stream, made as the attempt opens (`runStream` runs as the call's stream opens).
+  const makeAttempt = () => {
     attempts += 1
     return watched(budget === undefined ? inner.stream(request) : budget.attemptStream(request, subject, inner.stream, marked))
-  })
-  if (policy.maxAttempts <= 1 && callTimeoutMs === undefined) return attempt
+  }
+  // One attempt and no call timeout: the attempt's stream itself (no stage of this layer's own).
+  if (policy.maxAttempts <= 1 && callTimeoutMs === undefined) return makeAttempt()
   // The schedule's driver, made at the first retry (one per call: it counts the attempts).
   let step: ((error: LlmError.LlmError) => Effect.Effect<unknown, LlmError.LlmError | Cause.Done<unknown>>) | undefined
-  const retried: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> = policy.maxAttempts <= 1
-    ? attempt
-    : Streams.retryBeforeFirst(attempt, (error) =>
+  const retried = policy.maxAttempts <= 1
+    ? Streams.suspend(makeAttempt)
+    : Streams.retryBeforeFirstStage(makeAttempt, (error) =>
       !error.isRetryable ? undefined : Effect.suspend(() => (step === undefined ? Schedule.toStepWithSleep(retrySchedule) : Effect.succeed(step))).pipe(
         Effect.flatMap((driver) => {
           step = driver
@@ -462,7 +464,11 @@ const runStream = (
     const outer = yield* CallContext.Deadline
     const end = startedAt + callTimeoutMs
     call = { startedAt, timeoutMs: callTimeoutMs, attempts: () => attempts }
-    return Stream.provideService(retried, CallContext.Deadline, outer === undefined ? end : Math.min(outer, end))
+    return Stream.provideService(
+      retried instanceof Streams.Stage ? Streams.fromStage(retried) : retried,
+      CallContext.Deadline,
+      outer === undefined ? end : Math.min(outer, end)
+    )
   }))
 }
 

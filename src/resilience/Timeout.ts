@@ -224,14 +224,16 @@ export const stream = <A, R>(
           }),
           { disableYield: true }
         )
-        const reader = Effect.onError(produce, (cause) =>
-          Effect.sync(() => {
-            waits.disarm()
-            handoff.end(cause)
-          }))
-        // Started at once, so that its first wait joins the timer as the stream opens.
-        return Effect.map(Effect.forkIn(reader, scope, { startImmediately: true }), (running) => {
+        // Started at once, so that its first wait joins the timer as the stream opens. Its end
+        // reaches the consumer once the reader has exited (an observer of its exit, after the
+        // scope has let go of it): a stream that ended by itself then closes its scope without an
+        // interruption of the reader to await.
+        return Effect.map(Effect.forkIn(produce, scope, { startImmediately: true }), (running) => {
           handoff.reader = running
+          running.addObserver((exit) => {
+            waits.disarm()
+            if (exit._tag === "Failure") handoff.end(exit.cause)
+          })
           return handoff.take
         })
       }))

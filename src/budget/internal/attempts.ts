@@ -216,14 +216,14 @@ export class Call implements CallContext.AttemptBudget {
           scope,
           (exit) => (state.finished ? Effect.void : Effect.updateContext(this.settleStream(held, target, state, exit), () => context))
         )
-        const parts = Streams.mapChunks(
+        const parts = Streams.mapChunksStage(
           send(state.request),
           (chunk) => Streams.mapChunk(chunk, (part) => this.onPart(part, held, target, state)),
           own ? Context.add(context, CallContext.RemainingBudget, held.remaining) : undefined
         )
         return Effect.as(
           ended,
-          !own || held.loweredFrom === undefined ? parts : Stream.concat(Stream.fromEffectDrain(logLowered(held)), parts)
+          !own || held.loweredFrom === undefined ? parts : Stream.concat(Stream.fromEffectDrain(logLowered(held)), Streams.fromStage(parts))
         )
       }))
     })
@@ -290,7 +290,16 @@ export class Call implements CallContext.AttemptBudget {
     totals: CallContext.CallTotals | undefined,
     context?: Context.Context<never> | undefined
   ): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> {
-    return Streams.mapChunks(parts, (chunk) => Streams.mapChunk(chunk, (part) => this.outerPart(part, totals)), context)
+    return Streams.fromStage(this.outerStage(parts, totals, context))
+  }
+
+  /** {@link outerStream} as a stage, for the budget layer's start to return (one stage for both). */
+  outerStage(
+    parts: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>,
+    totals: CallContext.CallTotals | undefined,
+    context?: Context.Context<never> | undefined
+  ): Streams.Stage<StreamPart.StreamPart, LlmError.LlmError> {
+    return Streams.mapChunksStage(parts, (chunk) => Streams.mapChunk(chunk, (part) => this.outerPart(part, totals)), context)
   }
 
   /** Settles the call's own stream when it ends (see {@link succeeded}). */
