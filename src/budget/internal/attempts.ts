@@ -241,7 +241,7 @@ export class Call implements CallContext.AttemptBudget {
     }
     this.first = undefined
     this.attempts += 1
-    return Effect.map(this.settleSuccess(first, this.target, this.request, response, true), (costed) => {
+    return Effect.map(this.settleSuccess(first, this.target, this.request, response), (costed) => {
       this.report(totals)
       return costed
     })
@@ -275,7 +275,7 @@ export class Call implements CallContext.AttemptBudget {
     this.first = undefined
     this.attempts += 1
     state.finished = true
-    return Effect.map(this.settleSuccess(first, this.target, this.request, part.response, true), (response) => {
+    return Effect.map(this.settleSuccess(first, this.target, this.request, part.response), (response) => {
       this.report(totals)
       return { ...part, response }
     })
@@ -335,7 +335,7 @@ export class Call implements CallContext.AttemptBudget {
     }
     return Effect.matchCauseEffect(restore(call), {
       onFailure: (cause) => Effect.andThen(this.settleFailure(held, target, sending, cause, undefined), Effect.failCause(cause)),
-      onSuccess: (response) => this.settleSuccess(held, target, sending, response, true)
+      onSuccess: (response) => this.settleSuccess(held, target, sending, response)
     })
   }
 
@@ -376,10 +376,7 @@ export class Call implements CallContext.AttemptBudget {
     held: BudgetTracker.Reservation,
     target: CallContext.AttemptTarget,
     request: LlmRequest,
-    response: LlmResponse,
-    // An answer returned to the caller (`generate`, a stream's finish part): on a network store,
-    // committed off its path (ADR 0030).
-    later = false
+    response: LlmResponse
   ): Effect.Effect<LlmResponse> {
     const costed = costResponse(this.prices, this.price, response, target, held)
     const actual = actualOf(request, costed)
@@ -389,7 +386,9 @@ export class Call implements CallContext.AttemptBudget {
       const logged = this.commitNow(held, actual, this.clock!.currentTimeMillisUnsafe())
       return logged === undefined ? Effect.succeed(costed) : Effect.as(logged, costed)
     }
-    if (later && this.commitLater !== undefined) return Effect.as(this.commitLater(held, actual), costed)
+    // An answer returned to the caller (`generate`, a stream's finish part): on a network store,
+    // committed off its path (ADR 0030).
+    if (this.commitLater !== undefined) return Effect.as(this.commitLater(held, actual), costed)
     return Effect.as(this.tracker.commit(held, actual), costed)
   }
 
@@ -464,7 +463,7 @@ export class Call implements CallContext.AttemptBudget {
   ): StreamPart.StreamPart | Effect.Effect<StreamPart.StreamPart> {
     if (part.type !== "finish") return track(state, part)
     state.finished = true
-    return Effect.map(this.settleSuccess(held, target, state.request, part.response, true), (response) => ({ ...part, response }))
+    return Effect.map(this.settleSuccess(held, target, state.request, part.response), (response) => ({ ...part, response }))
   }
 
   private add(usage: Usage.Usage, costNanos: number, unpriced: boolean): void {
