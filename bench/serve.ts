@@ -34,6 +34,11 @@
  *
  *   node bench/serve.ts [--quick] [--reps 3] [--seconds 3] [--spawns 2] [--calls 1000] [--concurrent 8] [--no-bridge]
  *   node bench/serve.ts --serve-args "--cpu-prof --cpu-prof-dir=.prof"   # profile serve (stopped with SIGTERM)
+ *   node bench/serve.ts --open-loop-only [--histogram] [--cold]   # only the open loop (rates sized by one closed-loop round)
+ *
+ * Each measured open-loop window follows a 500 ms warm-up of its target at the same rate, so that
+ * no target is measured on a process just back from seconds of idleness (`--cold`: without it;
+ * docs/performance.md, stop 25).
  */
 import autocannon from "autocannon"
 import { type ChildProcess, spawn } from "node:child_process"
@@ -54,6 +59,16 @@ const CONNECTIONS = [1, 100]
 const BRIDGE = !process.argv.includes("--no-bridge")
 const serveArgsIndex = process.argv.indexOf("--serve-args")
 const SERVE_NODE_ARGS = serveArgsIndex >= 0 ? process.argv[serveArgsIndex + 1]!.split(" ").filter((arg) => arg !== "") : []
+// Only the open loop (the closed loop runs once at C=100 to size the rates, its tables are not printed; no bridge).
+const OPEN_LOOP_ONLY = process.argv.includes("--open-loop-only")
+// Each measured open-loop window is preceded by a 500 ms warm-up of the same target at the same
+// rate (stop 25: in the rotation, a target measured right after other targets' windows ran its
+// first requests on a process that had been idle for seconds, and paid that process's wake-up:
+// V8's memory reducer's full GC and the young generation regrowing). `--cold` leaves it out.
+const COLD = process.argv.includes("--cold")
+// A latency histogram per target of every open-loop round (fraction of requests per bucket).
+const HISTOGRAM = process.argv.includes("--histogram")
+const BUCKETS_MS = [0.5, 1, 2, 5, 10, 20, 50, 100, 200]
 
 const bin = join(import.meta.dirname, "../src/cli/bin.ts")
 const home = mkdtempSync(join(tmpdir(), "llm-connect-bench-serve-"))
@@ -147,9 +162,9 @@ const main = async () => {
   }
   // Warm-up: long enough for serve's JIT to settle (its first seconds run several times slower).
   for (const { target } of targets) await cannon(target, CONNECTIONS.at(-1)!, Math.max(2, SECONDS))
-  for (const connections of CONNECTIONS) {
+  for (const connections of OPEN_LOOP_ONLY ? [CONNECTIONS.at(-1)!] : CONNECTIONS) {
     for (const { target } of targets) await cannon(target, connections, 1)
-    for (let rep = 0; rep < REPS; rep++) {
+    for (let rep = 0; rep < (OPEN_LOOP_ONLY ? 1 : REPS); rep++) {
       for (const { name, pid, target } of rotated(targets, rep)) {
         const before = { server: cpuOf(pid), mock: cpuOf(mock.child.pid), generator: process.cpuUsage() }
         const result = await cannon(target, connections, SECONDS)
@@ -167,6 +182,11 @@ const main = async () => {
     }
   }
   const cpuCell = (key: string) => (cpu.has(key) ? median(cpu.get(key)!).toFixed(0) : "-")
+  if (OPEN_LOOP_ONLY) {
+    console.log(`\nopen loop only: the rates come from one closed-loop round of ${SECONDS} s at C=${CONNECTIONS.at(-1)}: ${
+      targets.map(({ name }) => `${name} ${median(throughput.get(`${name}@${CONNECTIONS.at(-1)}`)!).toFixed(0)} req/s`).join(", ")
+    }; load average now ${load()}`)
+  } else {
   console.log(`\nclosed loop (autocannon), requests/s, medians of ${REPS} rounds of ${SECONDS} s; load average now ${load()}`)
   console.log(`| target | ${CONNECTIONS.map((c) => `C=${c} req/s | x floor`).join(" | ")} |`)
   console.log(`| --- | ${CONNECTIONS.map(() => "---: | ---:").join(" | ")} |`)
@@ -215,6 +235,7 @@ const main = async () => {
     )
     console.log(`| ${name} | ${cells.join(" | ")} |`)
   }
+  }
 
   // Open loop at half the floor's saturation throughput (the issue's rate) and, when a target
   // saturates below that, also at half the slowest target's saturation (a rate every target sustains).
@@ -234,10 +255,20 @@ const main = async () => {
     const able = targets.filter(({ name }) => saturationOf(name) >= rate)
     const open = new Map<string, Array<{ p50: number; p99: number; lag: number }>>()
     const bursty = new Map<string, Array<{ p50: number; p99: number }>>()
+    const histograms = new Map<string, Array<number>>()
     for (const { target } of able) await openLoop(target, rate, 500) // warm-up
     for (let rep = 0; rep < REPS; rep++) {
       for (const { name, target } of rotated(able, rep)) {
+        if (!COLD) await openLoop(target, rate, 500)
         const result = await openLoop(target, rate, SECONDS * 1000)
+        if (HISTOGRAM) {
+          const counts = histograms.get(name) ?? new Array<number>(BUCKETS_MS.length + 1).fill(0)
+          for (const latency of result.latencies) {
+            const bucket = BUCKETS_MS.findIndex((limit) => latency <= limit)
+            counts[bucket === -1 ? BUCKETS_MS.length : bucket]!++
+          }
+          histograms.set(name, counts)
+        }
         if (result.ok !== result.scheduled) {
           problems.push(`${name}, open loop at ${rate} req/s: ${result.scheduled - result.ok} of ${result.scheduled} not answered 2xx (${result.scheduled - result.sent} dropped unsent)`)
         }
@@ -266,6 +297,15 @@ const main = async () => {
         } | ${median(runs.map((run) => run.lag)).toFixed(3)} |${cannonCell}`
       )
     }
+    if (HISTOGRAM) {
+      console.log(`\nlatency histogram at ${rate} req/s, share of the 2xx answers of all ${REPS} rounds per bucket (ms)`)
+      console.log(`| target | ${BUCKETS_MS.map((limit) => `<= ${limit}`).join(" | ")} | > ${BUCKETS_MS.at(-1)} |`)
+      console.log(`| --- | ${BUCKETS_MS.map(() => "---:").join(" | ")} | ---: |`)
+      for (const [name, counts] of histograms) {
+        const total = counts.reduce((sum, count) => sum + count, 0)
+        console.log(`| ${name} | ${counts.map((count) => `${((100 * count) / total).toFixed(count > 0 && count < total / 1000 ? 3 : 1)} %`).join(" | ")} |`)
+      }
+    }
     for (const name of [targets[2]!.name, targets[3]!.name]) {
       const label = `- ${name}, open loop at ${rate} req/s${index === 0 ? " (the issue's rate)" : ""}`
       if (!open.has(name)) {
@@ -281,7 +321,7 @@ const main = async () => {
   }
 
   console.log("\ngoals (issue 16)")
-  for (const name of [targets[2]!.name, targets[3]!.name]) {
+  for (const name of OPEN_LOOP_ONLY ? [] : [targets[2]!.name, targets[3]!.name]) {
     for (const c of CONNECTIONS) {
       const mine = throughput.get(`${name}@${c}`)!
       const floorRuns = throughput.get(`${targets[FLOOR]!.name}@${c}`)!
@@ -291,7 +331,7 @@ const main = async () => {
   }
   for (const line of goals) console.log(line)
 
-  if (BRIDGE) await bridgeCosts(providerFlags, targets[3]!.target)
+  if (BRIDGE && !OPEN_LOOP_ONLY) await bridgeCosts(providerFlags, targets[3]!.target)
 
   if (problems.length > 0) {
     console.log(`\nnot every request succeeded (the figures count 2xx answers only):\n- ${problems.join("\n- ")}`)
