@@ -63,8 +63,8 @@ const SERVE_NODE_ARGS = serveArgsIndex >= 0 ? process.argv[serveArgsIndex + 1]!.
 const OPEN_LOOP_ONLY = process.argv.includes("--open-loop-only")
 // Each measured open-loop window is preceded by a 500 ms warm-up of the same target at the same
 // rate (stop 25: in the rotation, a target measured right after other targets' windows ran its
-// first requests on a process that had been idle for seconds, and paid that process's wake-up:
-// V8's memory reducer's full GC and the young generation regrowing). `--cold` leaves it out.
+// first requests on a process that had been idle for seconds, and paid whatever that process
+// pays on waking: always chat, never /execute, for serve). `--cold` leaves it out.
 const COLD = process.argv.includes("--cold")
 // A latency histogram per target of every open-loop round (fraction of requests per bucket).
 const HISTOGRAM = process.argv.includes("--histogram")
@@ -187,54 +187,54 @@ const main = async () => {
       targets.map(({ name }) => `${name} ${median(throughput.get(`${name}@${CONNECTIONS.at(-1)}`)!).toFixed(0)} req/s`).join(", ")
     }; load average now ${load()}`)
   } else {
-  console.log(`\nclosed loop (autocannon), requests/s, medians of ${REPS} rounds of ${SECONDS} s; load average now ${load()}`)
-  console.log(`| target | ${CONNECTIONS.map((c) => `C=${c} req/s | x floor`).join(" | ")} |`)
-  console.log(`| --- | ${CONNECTIONS.map(() => "---: | ---:").join(" | ")} |`)
-  for (const { name } of targets) {
-    const cells = CONNECTIONS.map((c) => {
+    console.log(`\nclosed loop (autocannon), requests/s, medians of ${REPS} rounds of ${SECONDS} s; load average now ${load()}`)
+    console.log(`| target | ${CONNECTIONS.map((c) => `C=${c} req/s | x floor`).join(" | ")} |`)
+    console.log(`| --- | ${CONNECTIONS.map(() => "---: | ---:").join(" | ")} |`)
+    for (const { name } of targets) {
+      const cells = CONNECTIONS.map((c) => {
+        const mine = throughput.get(`${name}@${c}`)!
+        const floorRuns = throughput.get(`${targets[FLOOR]!.name}@${c}`)!
+        // Paired: each round's ratio to the floor measured in the same round.
+        return `${median(mine).toFixed(0)} | ${(median(mine.map((value, round) => value / floorRuns[round]!)) * 100).toFixed(0)} %`
+      })
+      console.log(`| ${name} | ${cells.join(" | ")} |`)
+    }
+    console.log(`\nCPU µs per request (user + system, /proc), same runs, medians: the process in front of the mock / the mock / the load generator`)
+    console.log(`| target | ${CONNECTIONS.map((c) => `C=${c}`).join(" | ")} |`)
+    console.log(`| --- | ${CONNECTIONS.map(() => "---:").join(" | ")} |`)
+    for (const { name } of targets) {
+      const cells = CONNECTIONS.map((c) => ["server", "mock", "generator"].map((part) => cpuCell(`${name}@${c}:${part}`)).join(" / "))
+      console.log(`| ${name} | ${cells.join(" | ")} |`)
+    }
+
+    const versus = (name: string, base: string, c: number) => {
       const mine = throughput.get(`${name}@${c}`)!
-      const floorRuns = throughput.get(`${targets[FLOOR]!.name}@${c}`)!
-      // Paired: each round's ratio to the floor measured in the same round.
-      return `${median(mine).toFixed(0)} | ${(median(mine.map((value, round) => value / floorRuns[round]!)) * 100).toFixed(0)} %`
-    })
-    console.log(`| ${name} | ${cells.join(" | ")} |`)
-  }
-  console.log(`\nCPU µs per request (user + system, /proc), same runs, medians: the process in front of the mock / the mock / the load generator`)
-  console.log(`| target | ${CONNECTIONS.map((c) => `C=${c}`).join(" | ")} |`)
-  console.log(`| --- | ${CONNECTIONS.map(() => "---:").join(" | ")} |`)
-  for (const { name } of targets) {
-    const cells = CONNECTIONS.map((c) => ["server", "mock", "generator"].map((part) => cpuCell(`${name}@${c}:${part}`)).join(" / "))
-    console.log(`| ${name} | ${cells.join(" | ")} |`)
-  }
+      const theirs = throughput.get(`${base}@${c}`)!
+      return median(mine.map((value, round) => value / theirs[round]!))
+    }
+    console.log(`\nserve's HTTP core alone (Effect NodeHttpServer + router + Server.ts guards + access log, a fixed answer) against the mock (a bare node:http server, the same answer): ${
+      CONNECTIONS.map((c) => `C=${c} ${(versus(targets[CORE]!.name, targets[DIRECT]!.name, c) * 100).toFixed(0)} % of its throughput, ${cpuCell(`${targets[CORE]!.name}@${c}:server`)} vs ${cpuCell(`${targets[DIRECT]!.name}@${c}:mock`)} CPU µs per request`).join("; ")
+    }`)
 
-  const versus = (name: string, base: string, c: number) => {
-    const mine = throughput.get(`${name}@${c}`)!
-    const theirs = throughput.get(`${base}@${c}`)!
-    return median(mine.map((value, round) => value / theirs[round]!))
-  }
-  console.log(`\nserve's HTTP core alone (Effect NodeHttpServer + router + Server.ts guards + access log, a fixed answer) against the mock (a bare node:http server, the same answer): ${
-    CONNECTIONS.map((c) => `C=${c} ${(versus(targets[CORE]!.name, targets[DIRECT]!.name, c) * 100).toFixed(0)} % of its throughput, ${cpuCell(`${targets[CORE]!.name}@${c}:server`)} vs ${cpuCell(`${targets[DIRECT]!.name}@${c}:mock`)} CPU µs per request`).join("; ")
-  }`)
-
-  // Serve against both floors: throughput (paired per round) and server CPU per request.
-  const cpuMedian = (name: string, c: number) => median(cpu.get(`${name}@${c}:server`) ?? [Number.NaN])
-  console.log(`\nserve against the two floors: throughput as a share of each floor's (paired per round), and server CPU per request as a multiple of each floor's`)
-  console.log(`| target | ${CONNECTIONS.map((c) => `C=${c} x node:http floor | x Effect floor | x Effect floor buffered | CPU x node:http floor | CPU x Effect floor | CPU x Effect floor buffered`).join(" | ")} |`)
-  console.log(`| --- | ${CONNECTIONS.map(() => "---: | ---: | ---: | ---: | ---: | ---:").join(" | ")} |`)
-  for (const index of [2, 3, CORE, EFFECT_FLOOR, EFFECT_FLOOR_BUFFERED]) {
-    const name = targets[index]!.name
-    const cells = CONNECTIONS.map((c) =>
-      [
-        `${(versus(name, targets[FLOOR]!.name, c) * 100).toFixed(0)} %`,
-        `${(versus(name, targets[EFFECT_FLOOR]!.name, c) * 100).toFixed(0)} %`,
-        `${(versus(name, targets[EFFECT_FLOOR_BUFFERED]!.name, c) * 100).toFixed(0)} %`,
-        `${(cpuMedian(name, c) / cpuMedian(targets[FLOOR]!.name, c)).toFixed(2)}`,
-        `${(cpuMedian(name, c) / cpuMedian(targets[EFFECT_FLOOR]!.name, c)).toFixed(2)}`,
-        `${(cpuMedian(name, c) / cpuMedian(targets[EFFECT_FLOOR_BUFFERED]!.name, c)).toFixed(2)}`
-      ].join(" | ")
-    )
-    console.log(`| ${name} | ${cells.join(" | ")} |`)
-  }
+    // Serve against both floors: throughput (paired per round) and server CPU per request.
+    const cpuMedian = (name: string, c: number) => median(cpu.get(`${name}@${c}:server`) ?? [Number.NaN])
+    console.log(`\nserve against the two floors: throughput as a share of each floor's (paired per round), and server CPU per request as a multiple of each floor's`)
+    console.log(`| target | ${CONNECTIONS.map((c) => `C=${c} x node:http floor | x Effect floor | x Effect floor buffered | CPU x node:http floor | CPU x Effect floor | CPU x Effect floor buffered`).join(" | ")} |`)
+    console.log(`| --- | ${CONNECTIONS.map(() => "---: | ---: | ---: | ---: | ---: | ---:").join(" | ")} |`)
+    for (const index of [2, 3, CORE, EFFECT_FLOOR, EFFECT_FLOOR_BUFFERED]) {
+      const name = targets[index]!.name
+      const cells = CONNECTIONS.map((c) =>
+        [
+          `${(versus(name, targets[FLOOR]!.name, c) * 100).toFixed(0)} %`,
+          `${(versus(name, targets[EFFECT_FLOOR]!.name, c) * 100).toFixed(0)} %`,
+          `${(versus(name, targets[EFFECT_FLOOR_BUFFERED]!.name, c) * 100).toFixed(0)} %`,
+          `${(cpuMedian(name, c) / cpuMedian(targets[FLOOR]!.name, c)).toFixed(2)}`,
+          `${(cpuMedian(name, c) / cpuMedian(targets[EFFECT_FLOOR]!.name, c)).toFixed(2)}`,
+          `${(cpuMedian(name, c) / cpuMedian(targets[EFFECT_FLOOR_BUFFERED]!.name, c)).toFixed(2)}`
+        ].join(" | ")
+      )
+      console.log(`| ${name} | ${cells.join(" | ")} |`)
+    }
   }
 
   // Open loop at half the floor's saturation throughput (the issue's rate) and, when a target
