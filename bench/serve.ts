@@ -34,11 +34,11 @@
  *
  *   node bench/serve.ts [--quick] [--reps 3] [--seconds 3] [--spawns 2] [--calls 1000] [--concurrent 8] [--no-bridge]
  *   node bench/serve.ts --serve-args "--cpu-prof --cpu-prof-dir=.prof"   # profile serve (stopped with SIGTERM)
- *   node bench/serve.ts --open-loop-only [--histogram] [--cold]   # only the open loop (rates sized by one closed-loop round)
+ *   node bench/serve.ts --open-loop-only [--histogram] [--warm-each]   # only the open loop (rates sized by one closed-loop round)
  *
- * Each measured open-loop window follows a 500 ms warm-up of its target at the same rate, so that
- * no target is measured on a process just back from seconds of idleness (`--cold`: without it;
- * docs/performance.md, stop 25).
+ * `--warm-each` precedes each measured open-loop window with a 500 ms warm-up of its target at the
+ * same rate (in the rotation, serve's chat path is always the first serve window after serve sat
+ * idle; stop 25 in docs/performance.md: that is not what makes chat's p99).
  */
 import autocannon from "autocannon"
 import { type ChildProcess, spawn } from "node:child_process"
@@ -61,11 +61,10 @@ const serveArgsIndex = process.argv.indexOf("--serve-args")
 const SERVE_NODE_ARGS = serveArgsIndex >= 0 ? process.argv[serveArgsIndex + 1]!.split(" ").filter((arg) => arg !== "") : []
 // Only the open loop (the closed loop runs once at C=100 to size the rates, its tables are not printed; no bridge).
 const OPEN_LOOP_ONLY = process.argv.includes("--open-loop-only")
-// Each measured open-loop window is preceded by a 500 ms warm-up of the same target at the same
-// rate (stop 25: in the rotation, a target measured right after other targets' windows ran its
-// first requests on a process that had been idle for seconds, and paid whatever that process
-// pays on waking: always chat, never /execute, for serve). `--cold` leaves it out.
-const COLD = process.argv.includes("--cold")
+// `--warm-each`: each measured open-loop window is preceded by a 500 ms warm-up of the same target
+// at the same rate (in the rotation, a target measured right after other targets' windows runs
+// its first requests on a process idle for seconds: for serve, always chat, never /execute).
+const WARM_EACH = process.argv.includes("--warm-each")
 // A latency histogram per target of every open-loop round (fraction of requests per bucket).
 const HISTOGRAM = process.argv.includes("--histogram")
 const BUCKETS_MS = [0.5, 1, 2, 5, 10, 20, 50, 100, 200]
@@ -259,7 +258,7 @@ const main = async () => {
     for (const { target } of able) await openLoop(target, rate, 500) // warm-up
     for (let rep = 0; rep < REPS; rep++) {
       for (const { name, target } of rotated(able, rep)) {
-        if (!COLD) await openLoop(target, rate, 500)
+        if (WARM_EACH) await openLoop(target, rate, 500)
         const result = await openLoop(target, rate, SECONDS * 1000)
         if (HISTOGRAM) {
           const counts = histograms.get(name) ?? new Array<number>(BUCKETS_MS.length + 1).fill(0)
