@@ -7,7 +7,10 @@
  *
  *   node bench/serve-ab.ts '[{"name":"before","tree":"/tmp/before","args":[]},{"name":"after","tree":".","args":[]}]' [rounds 5] [seconds 3] [chat|execute]
  *
- * A variant may add `"node": ["--cpu-prof", ...]` (node flags) and `"env": {...}`. To compare
+ * A variant may add `"node": ["--cpu-prof", ...]` (node flags) and `"env": {...}`; with its own
+ * `--provider` in `args` (e.g. `["--provider", "mock", "--model", "gpt-4o-mini"]`, the in-process mock
+ * model) it does not get the mock's openai-compatible flags, so that serve with and without the
+ * provider's HTTP call can be set side by side (issue 16, stop 25). To compare
  * with a base commit: `git worktree add /tmp/before <commit>` and link node_modules into it.
  */
 import autocannon from "autocannon"
@@ -26,13 +29,16 @@ const start = async (args: Array<string>, env?: Record<string, string>, stderr?:
 }
 const home = mkdtempSync(join(tmpdir(), "v-ab-"))
 const env = { ...process.env, HOME: home, XDG_STATE_HOME: join(home, "state"), LLM_CONNECT_KEY_DIR: join(home, "keys"), NO_COLOR: "1" }
-const mock = await start(["/work/wt/serve-path/bench/openai-mock-server.ts"])
+const mock = await start([new URL("./openai-mock-server.ts", import.meta.url).pathname])
 const mockUrl = `http://127.0.0.1:${mock.line}`
 const chatBody = JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "system", content: "You are terse." }, { role: "user", content: "Name the longest river in Africa." }], max_tokens: 100, temperature: 0.2 })
 const execBody = JSON.stringify({ provider: "openai-compatible", model: "gpt-4o-mini", systemPrompt: "You are terse.", prompt: "Name the longest river in Africa.", maxTokens: 100, temperature: 0.2 })
 const servers: Array<(typeof variants)[number] & { child: ReturnType<typeof spawn>; url: string }> = []
 for (const v of variants) {
-  const s = await start([...(v.node ?? []), join(v.tree, "src/cli/bin.ts"), "serve", "--port", "0", "--provider", "openai-compatible", "--base-url", `${mockUrl}/v1`, "--model", "gpt-4o-mini", ...v.args], { ...env, ...v.env }, openSync(join(home, `${servers.length}.log`), "w"))
+  // A variant naming its own provider (e.g. `"args": ["--provider", "mock", "--model", "gpt-4o-mini"]`: the
+  // in-process mock model, no HTTP call) replaces the mock's openai-compatible flags.
+  const provider = v.args.includes("--provider") ? [] : ["--provider", "openai-compatible", "--base-url", `${mockUrl}/v1`, "--model", "gpt-4o-mini"]
+  const s = await start([...(v.node ?? []), join(v.tree, "src/cli/bin.ts"), "serve", "--port", "0", ...provider, ...v.args], { ...env, ...v.env }, openSync(join(home, `${servers.length}.log`), "w"))
   servers.push({ ...v, child: s.child, url: s.line.slice("listening on ".length) })
 }
 const cannon = (url: string, seconds: number) => autocannon({ url: url + (PATH === "chat" ? "/v1/chat/completions" : "/execute"), method: "POST", headers: { "content-type": "application/json" }, body: PATH === "chat" ? chatBody : execBody, connections: 100, duration: seconds })

@@ -34,6 +34,11 @@
  *
  *   node bench/serve.ts [--quick] [--reps 3] [--seconds 3] [--spawns 2] [--calls 1000] [--concurrent 8] [--no-bridge]
  *   node bench/serve.ts --serve-args "--cpu-prof --cpu-prof-dir=.prof"   # profile serve (stopped with SIGTERM)
+ *   node bench/serve.ts --open-loop-only [--histogram] [--warm-each]   # only the open loop (rates sized by one closed-loop round)
+ *
+ * `--warm-each` precedes each measured open-loop window with a 500 ms warm-up of its target at the
+ * same rate (in the rotation, serve's chat path is always the first serve window after serve sat
+ * idle; stop 25 in docs/performance.md: that is not what makes chat's p99).
  */
 import autocannon from "autocannon"
 import { type ChildProcess, spawn } from "node:child_process"
@@ -54,6 +59,15 @@ const CONNECTIONS = [1, 100]
 const BRIDGE = !process.argv.includes("--no-bridge")
 const serveArgsIndex = process.argv.indexOf("--serve-args")
 const SERVE_NODE_ARGS = serveArgsIndex >= 0 ? process.argv[serveArgsIndex + 1]!.split(" ").filter((arg) => arg !== "") : []
+// Only the open loop (the closed loop runs once at C=100 to size the rates, its tables are not printed; no bridge).
+const OPEN_LOOP_ONLY = process.argv.includes("--open-loop-only")
+// `--warm-each`: each measured open-loop window is preceded by a 500 ms warm-up of the same target
+// at the same rate (in the rotation, a target measured right after other targets' windows runs
+// its first requests on a process idle for seconds: for serve, always chat, never /execute).
+const WARM_EACH = process.argv.includes("--warm-each")
+// A latency histogram per target of every open-loop round (fraction of requests per bucket).
+const HISTOGRAM = process.argv.includes("--histogram")
+const BUCKETS_MS = [0.5, 1, 2, 5, 10, 20, 50, 100, 200]
 
 const bin = join(import.meta.dirname, "../src/cli/bin.ts")
 const home = mkdtempSync(join(tmpdir(), "llm-connect-bench-serve-"))
@@ -147,9 +161,9 @@ const main = async () => {
   }
   // Warm-up: long enough for serve's JIT to settle (its first seconds run several times slower).
   for (const { target } of targets) await cannon(target, CONNECTIONS.at(-1)!, Math.max(2, SECONDS))
-  for (const connections of CONNECTIONS) {
+  for (const connections of OPEN_LOOP_ONLY ? [CONNECTIONS.at(-1)!] : CONNECTIONS) {
     for (const { target } of targets) await cannon(target, connections, 1)
-    for (let rep = 0; rep < REPS; rep++) {
+    for (let rep = 0; rep < (OPEN_LOOP_ONLY ? 1 : REPS); rep++) {
       for (const { name, pid, target } of rotated(targets, rep)) {
         const before = { server: cpuOf(pid), mock: cpuOf(mock.child.pid), generator: process.cpuUsage() }
         const result = await cannon(target, connections, SECONDS)
@@ -167,53 +181,59 @@ const main = async () => {
     }
   }
   const cpuCell = (key: string) => (cpu.has(key) ? median(cpu.get(key)!).toFixed(0) : "-")
-  console.log(`\nclosed loop (autocannon), requests/s, medians of ${REPS} rounds of ${SECONDS} s; load average now ${load()}`)
-  console.log(`| target | ${CONNECTIONS.map((c) => `C=${c} req/s | x floor`).join(" | ")} |`)
-  console.log(`| --- | ${CONNECTIONS.map(() => "---: | ---:").join(" | ")} |`)
-  for (const { name } of targets) {
-    const cells = CONNECTIONS.map((c) => {
+  if (OPEN_LOOP_ONLY) {
+    console.log(`\nopen loop only: the rates come from one closed-loop round of ${SECONDS} s at C=${CONNECTIONS.at(-1)}: ${
+      targets.map(({ name }) => `${name} ${median(throughput.get(`${name}@${CONNECTIONS.at(-1)}`)!).toFixed(0)} req/s`).join(", ")
+    }; load average now ${load()}`)
+  } else {
+    console.log(`\nclosed loop (autocannon), requests/s, medians of ${REPS} rounds of ${SECONDS} s; load average now ${load()}`)
+    console.log(`| target | ${CONNECTIONS.map((c) => `C=${c} req/s | x floor`).join(" | ")} |`)
+    console.log(`| --- | ${CONNECTIONS.map(() => "---: | ---:").join(" | ")} |`)
+    for (const { name } of targets) {
+      const cells = CONNECTIONS.map((c) => {
+        const mine = throughput.get(`${name}@${c}`)!
+        const floorRuns = throughput.get(`${targets[FLOOR]!.name}@${c}`)!
+        // Paired: each round's ratio to the floor measured in the same round.
+        return `${median(mine).toFixed(0)} | ${(median(mine.map((value, round) => value / floorRuns[round]!)) * 100).toFixed(0)} %`
+      })
+      console.log(`| ${name} | ${cells.join(" | ")} |`)
+    }
+    console.log(`\nCPU µs per request (user + system, /proc), same runs, medians: the process in front of the mock / the mock / the load generator`)
+    console.log(`| target | ${CONNECTIONS.map((c) => `C=${c}`).join(" | ")} |`)
+    console.log(`| --- | ${CONNECTIONS.map(() => "---:").join(" | ")} |`)
+    for (const { name } of targets) {
+      const cells = CONNECTIONS.map((c) => ["server", "mock", "generator"].map((part) => cpuCell(`${name}@${c}:${part}`)).join(" / "))
+      console.log(`| ${name} | ${cells.join(" | ")} |`)
+    }
+
+    const versus = (name: string, base: string, c: number) => {
       const mine = throughput.get(`${name}@${c}`)!
-      const floorRuns = throughput.get(`${targets[FLOOR]!.name}@${c}`)!
-      // Paired: each round's ratio to the floor measured in the same round.
-      return `${median(mine).toFixed(0)} | ${(median(mine.map((value, round) => value / floorRuns[round]!)) * 100).toFixed(0)} %`
-    })
-    console.log(`| ${name} | ${cells.join(" | ")} |`)
-  }
-  console.log(`\nCPU µs per request (user + system, /proc), same runs, medians: the process in front of the mock / the mock / the load generator`)
-  console.log(`| target | ${CONNECTIONS.map((c) => `C=${c}`).join(" | ")} |`)
-  console.log(`| --- | ${CONNECTIONS.map(() => "---:").join(" | ")} |`)
-  for (const { name } of targets) {
-    const cells = CONNECTIONS.map((c) => ["server", "mock", "generator"].map((part) => cpuCell(`${name}@${c}:${part}`)).join(" / "))
-    console.log(`| ${name} | ${cells.join(" | ")} |`)
-  }
+      const theirs = throughput.get(`${base}@${c}`)!
+      return median(mine.map((value, round) => value / theirs[round]!))
+    }
+    console.log(`\nserve's HTTP core alone (Effect NodeHttpServer + router + Server.ts guards + access log, a fixed answer) against the mock (a bare node:http server, the same answer): ${
+      CONNECTIONS.map((c) => `C=${c} ${(versus(targets[CORE]!.name, targets[DIRECT]!.name, c) * 100).toFixed(0)} % of its throughput, ${cpuCell(`${targets[CORE]!.name}@${c}:server`)} vs ${cpuCell(`${targets[DIRECT]!.name}@${c}:mock`)} CPU µs per request`).join("; ")
+    }`)
 
-  const versus = (name: string, base: string, c: number) => {
-    const mine = throughput.get(`${name}@${c}`)!
-    const theirs = throughput.get(`${base}@${c}`)!
-    return median(mine.map((value, round) => value / theirs[round]!))
-  }
-  console.log(`\nserve's HTTP core alone (Effect NodeHttpServer + router + Server.ts guards + access log, a fixed answer) against the mock (a bare node:http server, the same answer): ${
-    CONNECTIONS.map((c) => `C=${c} ${(versus(targets[CORE]!.name, targets[DIRECT]!.name, c) * 100).toFixed(0)} % of its throughput, ${cpuCell(`${targets[CORE]!.name}@${c}:server`)} vs ${cpuCell(`${targets[DIRECT]!.name}@${c}:mock`)} CPU µs per request`).join("; ")
-  }`)
-
-  // Serve against both floors: throughput (paired per round) and server CPU per request.
-  const cpuMedian = (name: string, c: number) => median(cpu.get(`${name}@${c}:server`) ?? [Number.NaN])
-  console.log(`\nserve against the two floors: throughput as a share of each floor's (paired per round), and server CPU per request as a multiple of each floor's`)
-  console.log(`| target | ${CONNECTIONS.map((c) => `C=${c} x node:http floor | x Effect floor | x Effect floor buffered | CPU x node:http floor | CPU x Effect floor | CPU x Effect floor buffered`).join(" | ")} |`)
-  console.log(`| --- | ${CONNECTIONS.map(() => "---: | ---: | ---: | ---: | ---: | ---:").join(" | ")} |`)
-  for (const index of [2, 3, CORE, EFFECT_FLOOR, EFFECT_FLOOR_BUFFERED]) {
-    const name = targets[index]!.name
-    const cells = CONNECTIONS.map((c) =>
-      [
-        `${(versus(name, targets[FLOOR]!.name, c) * 100).toFixed(0)} %`,
-        `${(versus(name, targets[EFFECT_FLOOR]!.name, c) * 100).toFixed(0)} %`,
-        `${(versus(name, targets[EFFECT_FLOOR_BUFFERED]!.name, c) * 100).toFixed(0)} %`,
-        `${(cpuMedian(name, c) / cpuMedian(targets[FLOOR]!.name, c)).toFixed(2)}`,
-        `${(cpuMedian(name, c) / cpuMedian(targets[EFFECT_FLOOR]!.name, c)).toFixed(2)}`,
-        `${(cpuMedian(name, c) / cpuMedian(targets[EFFECT_FLOOR_BUFFERED]!.name, c)).toFixed(2)}`
-      ].join(" | ")
-    )
-    console.log(`| ${name} | ${cells.join(" | ")} |`)
+    // Serve against both floors: throughput (paired per round) and server CPU per request.
+    const cpuMedian = (name: string, c: number) => median(cpu.get(`${name}@${c}:server`) ?? [Number.NaN])
+    console.log(`\nserve against the two floors: throughput as a share of each floor's (paired per round), and server CPU per request as a multiple of each floor's`)
+    console.log(`| target | ${CONNECTIONS.map((c) => `C=${c} x node:http floor | x Effect floor | x Effect floor buffered | CPU x node:http floor | CPU x Effect floor | CPU x Effect floor buffered`).join(" | ")} |`)
+    console.log(`| --- | ${CONNECTIONS.map(() => "---: | ---: | ---: | ---: | ---: | ---:").join(" | ")} |`)
+    for (const index of [2, 3, CORE, EFFECT_FLOOR, EFFECT_FLOOR_BUFFERED]) {
+      const name = targets[index]!.name
+      const cells = CONNECTIONS.map((c) =>
+        [
+          `${(versus(name, targets[FLOOR]!.name, c) * 100).toFixed(0)} %`,
+          `${(versus(name, targets[EFFECT_FLOOR]!.name, c) * 100).toFixed(0)} %`,
+          `${(versus(name, targets[EFFECT_FLOOR_BUFFERED]!.name, c) * 100).toFixed(0)} %`,
+          `${(cpuMedian(name, c) / cpuMedian(targets[FLOOR]!.name, c)).toFixed(2)}`,
+          `${(cpuMedian(name, c) / cpuMedian(targets[EFFECT_FLOOR]!.name, c)).toFixed(2)}`,
+          `${(cpuMedian(name, c) / cpuMedian(targets[EFFECT_FLOOR_BUFFERED]!.name, c)).toFixed(2)}`
+        ].join(" | ")
+      )
+      console.log(`| ${name} | ${cells.join(" | ")} |`)
+    }
   }
 
   // Open loop at half the floor's saturation throughput (the issue's rate) and, when a target
@@ -234,10 +254,20 @@ const main = async () => {
     const able = targets.filter(({ name }) => saturationOf(name) >= rate)
     const open = new Map<string, Array<{ p50: number; p99: number; lag: number }>>()
     const bursty = new Map<string, Array<{ p50: number; p99: number }>>()
+    const histograms = new Map<string, Array<number>>()
     for (const { target } of able) await openLoop(target, rate, 500) // warm-up
     for (let rep = 0; rep < REPS; rep++) {
       for (const { name, target } of rotated(able, rep)) {
+        if (WARM_EACH) await openLoop(target, rate, 500)
         const result = await openLoop(target, rate, SECONDS * 1000)
+        if (HISTOGRAM) {
+          const counts = histograms.get(name) ?? new Array<number>(BUCKETS_MS.length + 1).fill(0)
+          for (const latency of result.latencies) {
+            const bucket = BUCKETS_MS.findIndex((limit) => latency <= limit)
+            counts[bucket === -1 ? BUCKETS_MS.length : bucket]!++
+          }
+          histograms.set(name, counts)
+        }
         if (result.ok !== result.scheduled) {
           problems.push(`${name}, open loop at ${rate} req/s: ${result.scheduled - result.ok} of ${result.scheduled} not answered 2xx (${result.scheduled - result.sent} dropped unsent)`)
         }
@@ -266,6 +296,15 @@ const main = async () => {
         } | ${median(runs.map((run) => run.lag)).toFixed(3)} |${cannonCell}`
       )
     }
+    if (HISTOGRAM) {
+      console.log(`\nlatency histogram at ${rate} req/s, share of the 2xx answers of all ${REPS} rounds per bucket (ms)`)
+      console.log(`| target | ${BUCKETS_MS.map((limit) => `<= ${limit}`).join(" | ")} | > ${BUCKETS_MS.at(-1)} |`)
+      console.log(`| --- | ${BUCKETS_MS.map(() => "---:").join(" | ")} | ---: |`)
+      for (const [name, counts] of histograms) {
+        const total = counts.reduce((sum, count) => sum + count, 0)
+        console.log(`| ${name} | ${counts.map((count) => `${((100 * count) / total).toFixed(count > 0 && count < total / 1000 ? 3 : 1)} %`).join(" | ")} |`)
+      }
+    }
     for (const name of [targets[2]!.name, targets[3]!.name]) {
       const label = `- ${name}, open loop at ${rate} req/s${index === 0 ? " (the issue's rate)" : ""}`
       if (!open.has(name)) {
@@ -281,7 +320,7 @@ const main = async () => {
   }
 
   console.log("\ngoals (issue 16)")
-  for (const name of [targets[2]!.name, targets[3]!.name]) {
+  for (const name of OPEN_LOOP_ONLY ? [] : [targets[2]!.name, targets[3]!.name]) {
     for (const c of CONNECTIONS) {
       const mine = throughput.get(`${name}@${c}`)!
       const floorRuns = throughput.get(`${targets[FLOOR]!.name}@${c}`)!
@@ -291,7 +330,7 @@ const main = async () => {
   }
   for (const line of goals) console.log(line)
 
-  if (BRIDGE) await bridgeCosts(providerFlags, targets[3]!.target)
+  if (BRIDGE && !OPEN_LOOP_ONLY) await bridgeCosts(providerFlags, targets[3]!.target)
 
   if (problems.length > 0) {
     console.log(`\nnot every request succeeded (the figures count 2xx answers only):\n- ${problems.join("\n- ")}`)

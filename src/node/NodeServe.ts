@@ -5,13 +5,16 @@
  * `requestTimeout: 0` (long streams and slow uploads are not cut at Node's 300 s default; the
  * server's own per-request timeout applies) and a 60 s headers timeout. Stopping accepting closes
  * the listening socket and the idle keep-alive connections; busy ones close after their
- * response.
+ * response. It turns V8's memory reducer off for the process (`--no-memory-reducer`): its
+ * idle-time collections stalled the server for 100-200 ms about once per 2 s under a steady
+ * load (ADR 0039, docs/performance.md stop 25).
  *
  * @since 0.1.0
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Effect } from "effect"
 import { createServer } from "node:http"
+import { setFlagsFromString } from "node:v8"
 import * as Server from "../server/Server.ts"
 
 /**
@@ -24,6 +27,10 @@ import * as Server from "../server/Server.ts"
  */
 export const listen: Server.Listen = (address) =>
   Effect.gen(function*() {
+    // A server's process: V8's memory reducer (collections it schedules when the allocation rate
+    // looks low) stalled requests for 100-200 ms under a steady open-loop load; the heap's
+    // ordinary collections still run (ADR 0039).
+    setFlagsFromString("--no-memory-reducer")
     const nodeServer = createServer({ requestTimeout: 0, headersTimeout: 60_000 })
     const server = yield* NodeHttpServer.make(() => nodeServer, { host: address.host, port: address.port }).pipe(
       Effect.mapError((error) => new Server.ServeError({ message: `cannot listen on ${address.host}:${address.port}: ${String(error.cause)}` }))
