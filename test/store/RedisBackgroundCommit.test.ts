@@ -5,7 +5,6 @@
 // lease expiring by itself.
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Logger } from "effect"
-import { createClient } from "redis"
 import { afterAll, beforeAll } from "vitest"
 import * as BudgetLanguageModel from "../../src/budget/BudgetLanguageModel.ts"
 import * as BudgetStore from "../../src/budget/BudgetStore.ts"
@@ -14,7 +13,7 @@ import * as RedisBudgetStore from "../../src/budget/RedisBudgetStore.ts"
 import * as LanguageModel from "../../src/LanguageModel.ts"
 import type { LlmRequest } from "../../src/LlmRequest.ts"
 import type { LlmResponse } from "../../src/LlmResponse.ts"
-import { type RedisServer, redisAvailable, startRedis } from "../support/redis.ts"
+import { adminClient as admin, type RedisServer, redisAvailable, startRedis } from "../support/redis.ts"
 
 const enabled = redisAvailable("test/store/RedisBackgroundCommit.test.ts")
 
@@ -38,17 +37,6 @@ const answer: LlmResponse = {
 /** A model that runs `before` when the request reaches it (after the reservation), then answers. */
 const modelThat = (before: Effect.Effect<void>): LanguageModel.Service =>
   LanguageModel.make({ provider: "mock", defaultModel: "mock-1", generate: () => Effect.as(before, answer) })
-
-/** A plain client of `socket` (closed with the scope), to read and pause Redis beside the store. */
-const admin = (socket: string) =>
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const client = createClient({ socket: { path: socket, tls: false } })
-      await client.connect()
-      return client
-    }),
-    (client) => Effect.promise(() => client.close())
-  )
 
 const request: LlmRequest = { messages: [{ role: "user", content: "hello" }], maxTokens: 50 }
 

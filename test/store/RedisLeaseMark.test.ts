@@ -5,13 +5,12 @@
 // logger instead of vanishing.
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Logger } from "effect"
-import { createClient } from "redis"
 import { afterAll, beforeAll } from "vitest"
 import * as BudgetStore from "../../src/budget/BudgetStore.ts"
 import * as BudgetTracker from "../../src/budget/BudgetTracker.ts"
 import * as Background from "../../src/budget/internal/background.ts"
 import * as RedisBudgetStore from "../../src/budget/RedisBudgetStore.ts"
-import { type RedisServer, redisAvailable, startRedis } from "../support/redis.ts"
+import { adminClient as admin, type RedisServer, redisAvailable, startRedis } from "../support/redis.ts"
 
 const enabled = redisAvailable("test/store/RedisLeaseMark.test.ts")
 
@@ -22,17 +21,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.dispose()
 })
-
-/** A plain client of `socket` (closed with the scope), to read and pause Redis beside the store. */
-const admin = (socket: string) =>
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const client = createClient({ socket: { path: socket, tls: false } })
-      await client.connect()
-      return client
-    }),
-    (client) => Effect.promise(() => client.close())
-  )
 
 const ask: BudgetTracker.Ask = {
   request: { messages: [{ role: "user", content: "hello" }], maxTokens: 50 },

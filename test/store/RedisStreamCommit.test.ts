@@ -6,7 +6,6 @@
 // own stream) and a retry layer between them (an attempt's stream).
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Stream } from "effect"
-import { createClient } from "redis"
 import { afterAll, beforeAll } from "vitest"
 import * as BudgetLanguageModel from "../../src/budget/BudgetLanguageModel.ts"
 import * as BudgetStore from "../../src/budget/BudgetStore.ts"
@@ -17,7 +16,7 @@ import type { LlmRequest } from "../../src/LlmRequest.ts"
 import type { LlmResponse } from "../../src/LlmResponse.ts"
 import * as Retry from "../../src/resilience/Retry.ts"
 import * as StreamPart from "../../src/StreamPart.ts"
-import { type RedisServer, redisAvailable, startRedis } from "../support/redis.ts"
+import { adminClient as admin, type RedisServer, redisAvailable, startRedis } from "../support/redis.ts"
 
 const enabled = redisAvailable("test/store/RedisStreamCommit.test.ts")
 
@@ -46,17 +45,6 @@ const streamingModel = (before: Effect.Effect<void>): LanguageModel.Service =>
     generate: () => Effect.as(before, answer),
     stream: () => Stream.concat(Stream.fromEffectDrain(before), Stream.make(StreamPart.textDelta("ok"), StreamPart.finish(answer)))
   })
-
-/** A plain client of `socket` (closed with the scope), to read and pause Redis beside the store. */
-const admin = (socket: string) =>
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const client = createClient({ socket: { path: socket, tls: false } })
-      await client.connect()
-      return client
-    }),
-    (client) => Effect.promise(() => client.close())
-  )
 
 const request: LlmRequest = { messages: [{ role: "user", content: "hello" }], maxTokens: 50 }
 

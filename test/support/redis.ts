@@ -2,10 +2,12 @@
 // (no TCP port: `--port 0`), with no persistence, and stopped after. Where the binary is absent
 // the tests that need it skip with one loud line, unless LLM_CONNECT_REQUIRE_SERVICES=1 (set by
 // `.ci/run`), where a missing binary fails them.
+import { Effect } from "effect"
 import { spawn, spawnSync, type ChildProcess } from "node:child_process"
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { createClient } from "redis"
 
 /** The `redis-server` binary on PATH (or /usr/bin, /usr/local/bin), if any. */
 export const redisServerBinary: string | undefined = (() => {
@@ -107,3 +109,14 @@ export const startRedis = async (options: { readonly persistent?: boolean } = {}
     }
   }
 }
+
+/** A plain client of the server at `socket` (closed with the scope), to read and pause Redis beside a store. */
+export const adminClient = (socket: string) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const client = createClient({ socket: { path: socket, tls: false } })
+      await client.connect()
+      return client
+    }),
+    (client) => Effect.promise(() => client.close())
+  )
