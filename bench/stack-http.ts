@@ -9,7 +9,13 @@
  * - the default stack built up one layer at a time: + concurrency limits (global and per
  *   provider), + a requests-per-minute rate limit, + a budget = the whole stack;
  * - the whole stack with the attempt timeout a stack built from configuration has by default
- *   (`Stack.fromConfig`: 2 minutes; opt-in for `Stack.make`).
+ *   (`Stack.fromConfig`: 2 minutes; opt-in for `Stack.make`);
+ * - a reference: the `openai` SDK's `chat.completions.create` (maxRetries 0) against the same mock,
+ *   in the same rounds (`--no-sdk` leaves it out, e.g. for a profile of our code alone).
+ *
+ * After each table, the whole stack's paired added cost as a percentage of the SDK's call and of
+ * the bare adapter's, measured in the same run: the machine's speed drifts ±15 % between runs,
+ * these ratios much less.
  *
  * Each variant runs `--calls` calls at 1 and at 100 in flight, interleaved within each of
  * `--reps` rounds (the order rotating); figures are medians (and minimums, the least disturbed
@@ -31,6 +37,7 @@
 import { spawn } from "node:child_process"
 import { createInterface } from "node:readline"
 import { Effect, Exit, ManagedRuntime, Scope } from "effect"
+import OpenAI from "openai"
 import type * as LanguageModel from "../src/LanguageModel.ts"
 import * as LlmRequest from "../src/LlmRequest.ts"
 import * as NodeProviders from "../src/node/NodeProviders.ts"
@@ -49,6 +56,8 @@ const SC008_CONCURRENT = 100
 const CONCURRENCIES = [1, 100]
 const onlyIndex = process.argv.indexOf("--only")
 const ONLY = onlyIndex >= 0 ? process.argv[onlyIndex + 1] : undefined
+const SDK = !process.argv.includes("--no-sdk")
+const SDK_NAME = "openai SDK chat.completions.create (reference)"
 
 const startServer = async (script: string, args: ReadonlyArray<string> = []) => {
   const child = spawn(process.execPath, [new URL(script, import.meta.url).pathname, ...args], {
@@ -110,17 +119,42 @@ const main = async () => {
     runtime.runPromise(
       Effect.forEach(Array.from({ length: calls }), () => model.generate(request), { concurrency, discard: true })
     )
+  // The reference: the same request (system prompt + user message) through the `openai` SDK.
+  const sdk = new OpenAI({ baseURL: baseUrl, apiKey: "test", maxRetries: 0 })
+  const sdkBody = {
+    model: "gpt-4o-mini",
+    messages: [
+      { role: "system" as const, content: "You are terse." },
+      { role: "user" as const, content: "Name the longest river in Africa." }
+    ]
+  }
+  const runSdk = (calls: number, concurrency: number) =>
+    pool(calls, concurrency, async () => {
+      const completion = await sdk.chat.completions.create(sdkBody)
+      if (completion.choices[0]?.message.content !== "The Nile is the longest river in Africa.") {
+        throw new Error("unexpected reply from the mock through the SDK")
+      }
+    })
+  // Every measured client of a round: the variants, then the SDK (last, so the rows keep their index).
+  const clients: ReadonlyArray<{ readonly key: string; readonly name: string; readonly run: (calls: number, concurrency: number) => Promise<void> }> = [
+    ...chosen.map((variant) => ({
+      key: variant.key,
+      name: variant.name,
+      run: (calls: number, concurrency: number) => run(models.get(variant.key)!, calls, concurrency)
+    })),
+    ...(SDK ? [{ key: "sdk", name: SDK_NAME, run: runSdk }] : [])
+  ]
 
   console.log(`CPU µs per call over HTTP (0 ms mock in a child process), ${CALLS} calls x ${REPS} rounds, medians; ${process.version}`)
   for (const concurrency of CONCURRENCIES) {
-    for (const variant of chosen) await run(models.get(variant.key)!, Math.min(500, CALLS), concurrency) // warm-up
+    for (const client of clients) await client.run(Math.min(500, CALLS), concurrency) // warm-up
     const cpu = new Map<string, Array<number>>()
     for (let rep = 0; rep < REPS; rep++) {
       // Rotate the order so that no variant always runs first (or last) in a round.
-      for (let index = 0; index < chosen.length; index++) {
-        const variant = chosen[(index + rep) % chosen.length]!
+      for (let index = 0; index < clients.length; index++) {
+        const variant = clients[(index + rep) % clients.length]!
         const start = process.cpuUsage()
-        await run(models.get(variant.key)!, CALLS, concurrency)
+        await variant.run(CALLS, concurrency)
         const used = process.cpuUsage(start)
         cpu.set(variant.key, [...(cpu.get(variant.key) ?? []), (used.user + used.system) / CALLS])
       }
@@ -128,7 +162,7 @@ const main = async () => {
     const bare = median(cpu.get("bare")!)
     const bareMin = Math.min(...cpu.get("bare")!)
     console.log(`\nconcurrency ${concurrency}`)
-    console.table(chosen.map((variant) => {
+    console.table(clients.map((variant) => {
       const perCall = median(cpu.get(variant.key)!)
       const least = Math.min(...cpu.get(variant.key)!)
       return {
@@ -141,12 +175,47 @@ const main = async () => {
         "x bare": (perCall / bare).toFixed(2)
       }
     }))
+    if (SDK) reference(cpu, chosen)
   }
   if (MEMORY) await memory(chosen, models, run)
   child.kill("SIGTERM")
   if (SC008_REPS > 0) await sc008(runtime, scope)
   await runtime.runPromise(Scope.close(scope, Exit.void))
   await runtime.dispose()
+}
+
+/** Runs `calls` calls of `one`, `concurrency` at a time (a pool of workers, as bench/openai-adapter.ts). */
+const pool = async (calls: number, concurrency: number, one: () => Promise<unknown>) => {
+  let next = 0
+  const worker = async () => {
+    while (next < calls) {
+      next++
+      await one()
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, worker))
+}
+
+/**
+ * After a table: each stack variant's paired added cost over the bare adapter (the table's "over
+ * bare (paired)") as a percentage of the SDK's call and of the bare adapter's call (medians of the
+ * same rounds), and the bare adapter's cost as a multiple of the SDK's.
+ */
+const reference = (cpu: ReadonlyMap<string, ReadonlyArray<number>>, chosen: ReadonlyArray<Variant>) => {
+  const bare = median(cpu.get("bare")!)
+  const sdk = median(cpu.get("sdk")!)
+  console.log(`reference: openai SDK ${sdk.toFixed(1)} µs/call, bare adapter ${bare.toFixed(1)} µs/call = ${(bare / sdk).toFixed(2)}x the SDK`)
+  // Issue 13's machine: SDK about 627 µs at C=1 and 398 µs at C=100, so its 30 µs goal was 4.8 % / 7.5 % of an SDK call.
+  for (const key of ["whole", "timeout"]) {
+    const variant = chosen.find((candidate) => candidate.key === key)
+    if (variant === undefined) continue
+    const paired = median(cpu.get(key)!.map((value, round) => value - cpu.get("bare")![round]!))
+    console.log(
+      `${variant.name}: ${paired >= 0 ? "+" : ""}${paired.toFixed(1)} µs/call over the bare adapter (paired) = ${(paired / sdk * 100).toFixed(1)} % of an SDK call, ${
+        (paired / bare * 100).toFixed(1)
+      } % of a bare adapter call`
+    )
+  }
 }
 
 /**
