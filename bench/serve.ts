@@ -77,10 +77,13 @@ const load = () => loadavg().map((value) => value.toFixed(1)).join(" / ")
 
 // CPU time (user + system) a process used so far, µs, from /proc (Linux; undefined elsewhere).
 const TICK_US = 10_000 // USER_HZ is 100 on Linux
+// With the processes it started (`llm-connect serve` runs in a child process of its own, ADR 0042).
 const cpuOf = (pid: number | undefined): number | undefined => {
   if (pid === undefined || !existsSync(`/proc/${pid}/stat`)) return undefined
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
-  return (Number(fields[11]) + Number(fields[12])) * TICK_US
+  const children = `/proc/${pid}/task/${pid}/children`
+  const kids = existsSync(children) ? readFileSync(children, "utf8").trim().split(/\s+/).filter((field) => field !== "").map(Number) : []
+  return kids.reduce((sum, kid) => sum + (cpuOf(kid) ?? 0), (Number(fields[11]) + Number(fields[12])) * TICK_US)
 }
 
 // A child that prints one line once it is ready; resolves with that line.
