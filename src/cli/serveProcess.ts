@@ -13,8 +13,8 @@
  * outright) drains and exits as on SIGTERM.
  *
  * Not done when the user chose a size (`--max-semi-space-size` in the node flags or in
- * `NODE_OPTIONS`; `NODE_OPTIONS=--max-semi-space-size=0` keeps V8's default in one process), nor
- * for any other subcommand.
+ * `NODE_OPTIONS`; `NODE_OPTIONS=--max-semi-space-size=0` keeps V8's default in one process),
+ * under a debugger (`--inspect...`), nor for any other subcommand.
  *
  * @since 0.1.0
  */
@@ -35,10 +35,13 @@ const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const
 const choosesYoungGeneration = (flag: string): boolean =>
   flag.startsWith("--max-semi-space-size") || flag.startsWith("--max_semi_space_size") ||
   flag.startsWith("--semi-space-growth-factor") || flag.startsWith("--min-semi-space-size")
+// Under a debugger (`--inspect`, `--inspect-brk`...) the process being debugged must be serve's
+// (a child would also try to open the inspector's port).
+const keepsOneProcess = (flag: string): boolean => choosesYoungGeneration(flag) || flag.startsWith("--inspect")
 
 /**
  * Whether this invocation runs serve again with {@link SEMI_SPACE_MB}: `serve` is the subcommand,
- * this is not already the re-run process, and the user set no young-generation size.
+ * this is not already the re-run process, the user set no young-generation size and no debugger.
  *
  * @since 0.1.0
  * @category process
@@ -50,8 +53,8 @@ export const wantsOwnProcess = (
 ): boolean =>
   argv[0] === "serve" &&
   env[CHILD] === undefined &&
-  !execArgv.some(choosesYoungGeneration) &&
-  !(env.NODE_OPTIONS ?? "").split(/\s+/).some(choosesYoungGeneration)
+  !execArgv.some(keepsOneProcess) &&
+  !(env.NODE_OPTIONS ?? "").split(/\s+/).some(keepsOneProcess)
 
 /**
  * Runs serve as a child process with the young generation's size set, and makes its end this

@@ -35,7 +35,7 @@ const answers = (url: string): Effect.Effect<boolean> =>
 const linux = existsSync(`/proc/${process.pid}/task/${process.pid}/children`)
 
 describe("serve's own process", () => {
-  it("only serve, once, and not when the user chose a young-generation size", () => {
+  it("only serve, once, and not when the user chose a young-generation size or runs a debugger", () => {
     assert.isTrue(ServeProcess.wantsOwnProcess(["serve", "--port", "0"], [], {}))
     assert.isFalse(ServeProcess.wantsOwnProcess(["prompt", "hi"], [], {}))
     assert.isFalse(ServeProcess.wantsOwnProcess(["bridge"], [], {}))
@@ -46,6 +46,9 @@ describe("serve's own process", () => {
     assert.isFalse(ServeProcess.wantsOwnProcess(["serve"], ["--max-semi-space-size=32"], {}))
     assert.isFalse(ServeProcess.wantsOwnProcess(["serve"], [], { NODE_OPTIONS: "--enable-source-maps --max-semi-space-size=0" }))
     assert.isTrue(ServeProcess.wantsOwnProcess(["serve"], ["--cpu-prof"], { NODE_OPTIONS: "--enable-source-maps" }))
+    // Under a debugger the debugged process stays serve's.
+    assert.isFalse(ServeProcess.wantsOwnProcess(["serve"], ["--inspect-brk=0"], {}))
+    assert.isFalse(ServeProcess.wantsOwnProcess(["serve"], [], { NODE_OPTIONS: "--inspect" }))
   })
 
   it.live("serve runs with --max-semi-space-size; killed outright, its parent leaves no server behind: the child drains, writes its ledger rows and exits", () =>
