@@ -15,13 +15,18 @@
  */
 import autocannon from "autocannon"
 import { spawn } from "node:child_process"
-import { readFileSync, mkdtempSync, openSync } from "node:fs"
+import { existsSync, readFileSync, mkdtempSync, openSync } from "node:fs"
 import { createInterface } from "node:readline"
 import { loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 const variants: Array<{ name: string; tree: string; args: Array<string>; node?: Array<string>; env?: Record<string, string> }> = JSON.parse(process.argv[2]!)
 const REPS = Number(process.argv[3] ?? 5), SECONDS = Number(process.argv[4] ?? 3), PATH = process.argv[5] ?? "chat"
-const cpuOf = (pid: number) => { const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" "); return (Number(f[11]) + Number(f[12])) * 10_000 }
+// A process and the processes it started (serve runs in a child process of its own, ADR 0042).
+const cpuOf = (pid: number): number => {
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+  const kids = existsSync(`/proc/${pid}/task/${pid}/children`) ? readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter((x) => x !== "").map(Number) : []
+  return kids.reduce((sum, kid) => sum + cpuOf(kid), (Number(f[11]) + Number(f[12])) * 10_000)
+}
 const start = async (args: Array<string>, env?: Record<string, string>, stderr?: number) => {
   const child = spawn(process.execPath, args, { env: env ?? process.env, stdio: ["ignore", "pipe", stderr ?? "inherit"] })
   const line = await new Promise<string>((res, rej) => { createInterface({ input: child.stdout! }).once("line", res); child.once("exit", (c) => rej(new Error(`exit ${c}`))) })

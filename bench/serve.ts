@@ -36,16 +36,19 @@
  *   node bench/serve.ts --serve-args "--cpu-prof --cpu-prof-dir=.prof"   # profile serve (stopped with SIGTERM)
  *   node bench/serve.ts --open-loop-only [--histogram] [--warm-each]   # only the open loop (rates sized by one closed-loop round)
  *
+ *   node bench/serve.ts --gc ...   # serve's garbage collections: per request and per scavenge (bench/internal/gcRecord.ts)
+ *
  * `--warm-each` precedes each measured open-loop window with a 500 ms warm-up of its target at the
  * same rate (in the rotation, serve's chat path is always the first serve window after serve sat
  * idle; stop 25 in docs/performance.md: that is not what makes chat's p99).
  */
 import autocannon from "autocannon"
 import { type ChildProcess, spawn } from "node:child_process"
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import { createInterface } from "node:readline"
+import * as GcRecord from "./internal/gcRecord.ts"
 import { client, closedLoop, openLoop, percentile, type Target } from "./internal/load.ts"
 import { argument, median, time } from "./internal/stats.ts"
 
@@ -68,6 +71,8 @@ const WARM_EACH = process.argv.includes("--warm-each")
 // A latency histogram per target of every open-loop round (fraction of requests per bucket).
 const HISTOGRAM = process.argv.includes("--histogram")
 const BUCKETS_MS = [0.5, 1, 2, 5, 10, 20, 50, 100, 200]
+// `--gc`: serve's process records its garbage collections (bench/internal/gcRecord.ts), summed at the end.
+const GC = process.argv.includes("--gc")
 
 const bin = join(import.meta.dirname, "../src/cli/bin.ts")
 const home = mkdtempSync(join(tmpdir(), "llm-connect-bench-serve-"))
@@ -77,10 +82,13 @@ const load = () => loadavg().map((value) => value.toFixed(1)).join(" / ")
 
 // CPU time (user + system) a process used so far, µs, from /proc (Linux; undefined elsewhere).
 const TICK_US = 10_000 // USER_HZ is 100 on Linux
+// With the processes it started (`llm-connect serve` runs in a child process of its own, ADR 0042).
 const cpuOf = (pid: number | undefined): number | undefined => {
   if (pid === undefined || !existsSync(`/proc/${pid}/stat`)) return undefined
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
-  return (Number(fields[11]) + Number(fields[12])) * TICK_US
+  const children = `/proc/${pid}/task/${pid}/children`
+  const kids = existsSync(children) ? readFileSync(children, "utf8").trim().split(/\s+/).filter((field) => field !== "").map(Number) : []
+  return kids.reduce((sum, kid) => sum + (cpuOf(kid) ?? 0), (Number(fields[11]) + Number(fields[12])) * TICK_US)
 }
 
 // A child that prints one line once it is ready; resolves with that line.
@@ -114,7 +122,13 @@ const main = async () => {
   const floorUrl = `http://127.0.0.1:${floor.line}`
   const providerFlags = ["--provider", "openai-compatible", "--base-url", `${mockUrl}/v1`, "--model", MODEL]
   const serveLog = join(home, "serve.log")
-  const serve = await startChild([...SERVE_NODE_ARGS, bin, "serve", "--port", "0", ...providerFlags], { env, stderr: openSync(serveLog, "w") })
+  const gcDir = join(home, "gc")
+  if (GC) mkdirSync(gcDir)
+  const gcArgs = GC ? [`--import=${join(import.meta.dirname, "internal/gcRecord.ts")}`] : []
+  const serve = await startChild([...SERVE_NODE_ARGS, ...gcArgs, bin, "serve", "--port", "0", ...providerFlags], {
+    env: GC ? { ...env, LLM_CONNECT_BENCH_GC_DIR: gcDir } : env,
+    stderr: openSync(serveLog, "w")
+  })
   if (!/^listening on http:\/\/127\.0\.0\.1:\d+$/.test(serve.line)) throw new Error(`unexpected first line from serve: ${serve.line}`)
   const serveUrl = serve.line.slice("listening on ".length)
   const core = await startChild([join(import.meta.dirname, "serve-core-server.ts"), "--access-log"], { stderr: openSync(join(home, "core.log"), "w") })
@@ -339,6 +353,14 @@ const main = async () => {
   await new Promise<void>((resolve) => serve.child.once("exit", () => resolve()))
   const logLines = readFileSync(serveLog, "utf8").split("\n").filter((line) => line.startsWith("{")).length
   console.log(`\nserve wrote ${logLines} access-log lines; load average at the end ${load()}`)
+  if (GC) {
+    // serve's own process is the one that served requests (`llm-connect serve` runs in a child, ADR 0042).
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const records = readdirSync(gcDir).map((file) => JSON.parse(readFileSync(join(gcDir, file), "utf8")) as GcRecord.Record)
+    const served = records.sort((a, b) => b.requests - a.requests)[0]
+    console.log(`\nserve's garbage collections (all windows, closed and open loop)`)
+    for (const line of served === undefined ? ["no record (was serve stopped by a signal it could not handle?)"] : GcRecord.summarize(served)) console.log(`- ${line}`)
+  }
   rmSync(home, { recursive: true, force: true })
 }
 

@@ -1,2 +1,11 @@
-import { main } from "./main.ts"
-main(process.argv.slice(2))
+import { followParent, runInOwnProcess, wantsOwnProcess } from "./serveProcess.ts"
+
+const argv = process.argv.slice(2)
+// `serve` runs in a process of its own with a smaller young generation (ADR 0042); the CLI is
+// loaded only in the process that runs the command.
+if (wantsOwnProcess(argv, process.execArgv, process.env)) {
+  runInOwnProcess(argv)
+} else {
+  followParent()
+  void import("./main.ts").then(({ main }) => main(argv))
+}

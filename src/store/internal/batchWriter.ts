@@ -8,6 +8,11 @@
  * before it has been written, so a reader sees its own writes; while writes are failing it does
  * not wait (the reader sees the store as it is). When the queue is full an item is dropped and
  * counted (a disk that cannot keep up must not stall model calls); the writer logs the count.
+ *
+ * With `linger`, a batch is not written as soon as its first item arrives: the writer waits up to
+ * that long for more (a server at a steady rate otherwise writes one batch per request: a commit,
+ * its `pwrite`s and its share of the WAL's checkpoints each time). `flush`, a full batch and
+ * closing end the wait at once, so a reader never waits for it and nothing queued is left behind.
  */
 import { Array as Arr, Cause, Clock, Deferred, Duration, Effect, Exit, Fiber, Queue, Schedule } from "effect"
 import type * as Scope from "effect/Scope"
@@ -33,6 +38,11 @@ export interface Options<A> {
   readonly retry?: Schedule.Schedule<unknown, unknown> | undefined
   /** Once the scope is closing, how long failed batches are still retried (default 5 s). */
   readonly closeTimeout?: Duration.Input | undefined
+  /**
+   * How long the writer waits, after the first item of a batch, for more items to write with it
+   * (default 0: at once). `flush`, `maxBatch` items queued and closing end the wait early.
+   */
+  readonly linger?: Duration.Input | undefined
 }
 
 interface Waiter {
@@ -46,6 +56,7 @@ export const make = <A>(options: Options<A>): Effect.Effect<BatchWriter<A>, neve
     const capacity = options.capacity ?? 10_000
     const maxBatch = options.maxBatch ?? 500
     const closeTimeout = Duration.toMillis(Duration.fromInputUnsafe(options.closeTimeout ?? Duration.seconds(5)))
+    const linger = Duration.toMillis(Duration.fromInputUnsafe(options.linger ?? Duration.zero))
     const retry = options.retry ?? Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("2 seconds")])
     const queue = yield* Queue.bounded<A, Cause.Done>(capacity)
     // Plain state, closed over and changed synchronously (one writer per instance). Items are
@@ -56,10 +67,16 @@ export const make = <A>(options: Options<A>): Effect.Effect<BatchWriter<A>, neve
     let failing = false
     let closingAt: number | undefined
     const waiters: Array<Waiter> = []
+    // Set while the writer lingers for more items: done to end the wait early.
+    let wake: Deferred.Deferred<void> | undefined
+    const wakeUp = () => {
+      if (wake !== undefined) Deferred.doneUnsafe(wake, Exit.void)
+    }
 
     const offer = (item: A): boolean => {
       if (Queue.offerUnsafe(queue, item)) {
         accepted += 1
+        if (wake !== undefined && Queue.sizeUnsafe(queue) >= maxBatch) wakeUp()
         return true
       }
       dropped += 1
@@ -118,11 +135,26 @@ export const make = <A>(options: Options<A>): Effect.Effect<BatchWriter<A>, neve
         )
       )
 
+    // Waits up to `linger` for more items (not when a reader or the close is already waiting).
+    const lingerFor = (first: ReadonlyArray<A>) =>
+      Effect.gen(function*() {
+        if (linger <= 0 || first.length >= maxBatch || closingAt !== undefined || waiters.length > 0) return first
+        const done = Deferred.makeUnsafe<void>()
+        wake = done
+        yield* Effect.raceFirst(Effect.sleep(linger), Deferred.await(done))
+        wake = undefined
+        // The only taker: what is queued now is there to take (`takeBetween` with a minimum of 0 takes nothing).
+        if (Queue.sizeUnsafe(queue) === 0) return first
+        const more = yield* Effect.exit(Queue.takeBetween(queue, 1, maxBatch - first.length))
+        return Exit.isSuccess(more) ? [...first, ...more.value] : first
+      })
+
     const loop = Effect.gen(function*() {
       while (true) {
         const taken = yield* Effect.exit(Queue.takeBetween(queue, 1, maxBatch))
         if (Exit.isFailure(taken)) return // ended and drained
-        if (Arr.isArrayNonEmpty(taken.value)) yield* writeBatch(taken.value)
+        const batch = yield* lingerFor(taken.value)
+        if (Arr.isReadonlyArrayNonEmpty(batch)) yield* writeBatch(batch)
       }
     })
 
@@ -131,6 +163,7 @@ export const make = <A>(options: Options<A>): Effect.Effect<BatchWriter<A>, neve
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         closingAt = yield* Clock.currentTimeMillis
+        wakeUp()
         Queue.endUnsafe(queue)
         yield* Fiber.await(writer)
         release(true)
@@ -141,6 +174,7 @@ export const make = <A>(options: Options<A>): Effect.Effect<BatchWriter<A>, neve
       if (failing || settled >= accepted) return Effect.void
       const done = Deferred.makeUnsafe<void>()
       waiters.push({ target: accepted, done })
+      wakeUp()
       return Deferred.await(done)
     })
 

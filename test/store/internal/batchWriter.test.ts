@@ -24,6 +24,43 @@ describe("BatchWriter", () => {
       expect(batches.every((batch) => batch.length <= 4)).toBe(true)
     }).pipe(Effect.scoped))
 
+  it.effect("linger: items within the window go in one batch; flush, a full batch and closing end the wait at once", () =>
+    Effect.gen(function*() {
+      const batches: Array<ReadonlyArray<number>> = []
+      const scope = yield* Scope.make()
+      const writer = yield* BatchWriter.make<Item>({
+        label: "test",
+        maxBatch: 4,
+        linger: "50 millis",
+        write: (batch) => Effect.sync(() => void batches.push(batch.map((item) => item.n)))
+      }).pipe(Scope.provide(scope))
+      // A steady trickle: nothing is written before the window ends, then all of it at once.
+      writer.offer({ n: 1 })
+      yield* Effect.yieldNow
+      yield* TestClock.adjust("20 millis")
+      writer.offer({ n: 2 })
+      yield* TestClock.adjust("20 millis")
+      writer.offer({ n: 3 })
+      yield* Effect.yieldNow
+      expect(batches).toEqual([])
+      yield* TestClock.adjust("10 millis")
+      expect(batches).toEqual([[1, 2, 3]])
+      // A reader does not wait for the window (the clock does not move).
+      writer.offer({ n: 4 })
+      yield* Effect.yieldNow
+      yield* writer.flush
+      expect(batches).toEqual([[1, 2, 3], [4]])
+      // maxBatch items queued end the wait.
+      for (let n = 5; n <= 9; n++) writer.offer({ n })
+      yield* Effect.yieldNow
+      yield* Effect.yieldNow
+      expect(batches.slice(2)).toEqual([[5, 6, 7, 8]])
+      // Closing writes what is queued at once: no item is left behind.
+      yield* Scope.close(scope, Exit.void)
+      expect(batches.flat()).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9])
+      expect(writer.offer({ n: 10 })).toBe(false)
+    }))
+
   it.effect("a failed batch is retried until it is written and logged; flush does not wait while writes fail", () =>
     Effect.gen(function*() {
       const lines: Array<string> = []

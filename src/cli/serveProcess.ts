@@ -1,0 +1,96 @@
+/**
+ * `llm-connect serve` in a Node process with a smaller young generation (ADR 0042).
+ *
+ * Serve's requests leave about 8 KB each that survive V8's young-generation collections
+ * (scavenges) until a full collection, most of it from the HTTP client (undici), so a scavenge's
+ * pause grows with the young generation's size: on Node 24 (no pointer compression) V8 lets a
+ * semi-space grow to 64 MB, and serve's scavenges paused the event loop for 10-48 ms each under
+ * load. With `--max-semi-space-size=16` they take about a quarter of that, at the same total
+ * (docs/performance.md, Serve, stop 26). V8 sizes the young generation when the process starts
+ * (`v8.setFlagsFromString` afterwards has no effect, measured), so the CLI's `serve` runs itself
+ * again as a child process with the flag: stdio shared, SIGINT / SIGTERM / SIGHUP passed on, the
+ * child's exit code (or signal) made the parent's, and a child whose parent is gone (killed
+ * outright) drains and exits as on SIGTERM.
+ *
+ * Not done when the user chose a size (`--max-semi-space-size` in the node flags or in
+ * `NODE_OPTIONS`; `NODE_OPTIONS=--max-semi-space-size=0` keeps V8's default in one process),
+ * under a debugger (`--inspect...`), nor for any other subcommand.
+ *
+ * @since 0.1.0
+ */
+import { spawn } from "node:child_process"
+
+/**
+ * The semi-space size serve's process gets, MB.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const SEMI_SPACE_MB = 16
+
+// Set in the child's environment: it is serve's own process (never re-run again).
+const CHILD = "LLM_CONNECT_SERVE_PROCESS"
+const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const
+
+const choosesYoungGeneration = (flag: string): boolean =>
+  flag.startsWith("--max-semi-space-size") || flag.startsWith("--max_semi_space_size") ||
+  flag.startsWith("--semi-space-growth-factor") || flag.startsWith("--min-semi-space-size")
+// Under a debugger (`--inspect`, `--inspect-brk`...) the process being debugged must be serve's
+// (a child would also try to open the inspector's port).
+const keepsOneProcess = (flag: string): boolean => choosesYoungGeneration(flag) || flag.startsWith("--inspect")
+
+/**
+ * Whether this invocation runs serve again with {@link SEMI_SPACE_MB}: `serve` is the subcommand,
+ * this is not already the re-run process, the user set no young-generation size and no debugger.
+ *
+ * @since 0.1.0
+ * @category process
+ */
+export const wantsOwnProcess = (
+  argv: ReadonlyArray<string>,
+  execArgv: ReadonlyArray<string>,
+  env: Readonly<Record<string, string | undefined>>
+): boolean =>
+  argv[0] === "serve" &&
+  env[CHILD] === undefined &&
+  !execArgv.some(keepsOneProcess) &&
+  !(env.NODE_OPTIONS ?? "").split(/\s+/).some(keepsOneProcess)
+
+/**
+ * Runs serve as a child process with the young generation's size set, and makes its end this
+ * process's end (exit code, or the signal that stopped it).
+ *
+ * @since 0.1.0
+ * @category process
+ */
+export const runInOwnProcess = (argv: ReadonlyArray<string>): void => {
+  const child = spawn(process.execPath, [...process.execArgv, `--max-semi-space-size=${SEMI_SPACE_MB}`, process.argv[1]!, ...argv], {
+    stdio: ["inherit", "inherit", "inherit", "ipc"],
+    env: { ...process.env, [CHILD]: "1" }
+  })
+  const forward = (signal: NodeJS.Signals) => () => void child.kill(signal)
+  const handlers = SIGNALS.map((signal) => [signal, forward(signal)] as const)
+  for (const [signal, handler] of handlers) process.on(signal, handler)
+  child.once("error", (error) => {
+    process.stderr.write(`llm-connect serve: could not start its process (${error.message}); set NODE_OPTIONS=--max-semi-space-size=0 to run it in this one\n`)
+    process.exit(1)
+  })
+  child.once("exit", (code, signal) => {
+    for (const [name, handler] of handlers) process.removeListener(name, handler)
+    if (signal !== null) process.kill(process.pid, signal)
+    else process.exit(code ?? 1)
+  })
+}
+
+/**
+ * In serve's own process: when the parent is gone (killed outright, so it could not pass a
+ * signal on), stop as on SIGTERM (drain, flush the ledger, exit). Does nothing in any other process.
+ *
+ * @since 0.1.0
+ * @category process
+ */
+export const followParent = (): void => {
+  if (process.env[CHILD] === undefined || process.channel === undefined) return
+  process.channel.unref()
+  process.once("disconnect", () => void process.kill(process.pid, "SIGTERM"))
+}

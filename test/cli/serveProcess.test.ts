@@ -1,0 +1,91 @@
+/**
+ * `llm-connect serve` in a process of its own with a smaller young generation (ADR 0042): when it
+ * is re-run, the child's flag, the exit code and signals passed through, and a child whose parent
+ * was killed outright draining and exiting.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { existsSync, readFileSync } from "node:fs"
+import { join } from "node:path"
+import * as UsageLedger from "../../src/observability/UsageLedger.ts"
+import * as ServeProcess from "../../src/cli/serveProcess.ts"
+import * as ChildCli from "./childCli.ts"
+import { post } from "../server/support.ts"
+
+const sleep = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
+
+const listening = (child: ChildCli.Child): Effect.Effect<string> =>
+  Effect.gen(function*() {
+    while (!child.stdout().includes("\n")) {
+      if (yield* Effect.promise(() => Promise.race([child.exited.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 25))]))) {
+        return yield* Effect.die(new Error(`serve exited early: ${child.stderr()}`))
+      }
+    }
+    return child.stdout().split("\n")[0]!.slice("listening on ".length)
+  })
+
+// Linux: the processes a process started, and their command lines.
+const childrenOf = (pid: number): Array<number> =>
+  readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter((field) => field !== "").map(Number)
+const commandLine = (pid: number): Array<string> => readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((arg) => arg !== "")
+const alive = (pid: number): boolean => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8"))
+// Whether something still answers on the server's address.
+const answers = (url: string): Effect.Effect<boolean> =>
+  Effect.promise(() => fetch(`${url}/health`).then(() => true, () => false))
+const linux = existsSync(`/proc/${process.pid}/task/${process.pid}/children`)
+
+describe("serve's own process", () => {
+  it("only serve, once, and not when the user chose a young-generation size or runs a debugger", () => {
+    assert.isTrue(ServeProcess.wantsOwnProcess(["serve", "--port", "0"], [], {}))
+    assert.isFalse(ServeProcess.wantsOwnProcess(["prompt", "hi"], [], {}))
+    assert.isFalse(ServeProcess.wantsOwnProcess(["bridge"], [], {}))
+    assert.isFalse(ServeProcess.wantsOwnProcess([], [], {}))
+    // The re-run process itself.
+    assert.isFalse(ServeProcess.wantsOwnProcess(["serve"], [], { LLM_CONNECT_SERVE_PROCESS: "1" }))
+    // The user's choice, in node's flags or NODE_OPTIONS (0 = V8's default, one process).
+    assert.isFalse(ServeProcess.wantsOwnProcess(["serve"], ["--max-semi-space-size=32"], {}))
+    assert.isFalse(ServeProcess.wantsOwnProcess(["serve"], [], { NODE_OPTIONS: "--enable-source-maps --max-semi-space-size=0" }))
+    assert.isTrue(ServeProcess.wantsOwnProcess(["serve"], ["--cpu-prof"], { NODE_OPTIONS: "--enable-source-maps" }))
+    // Under a debugger the debugged process stays serve's.
+    assert.isFalse(ServeProcess.wantsOwnProcess(["serve"], ["--inspect-brk=0"], {}))
+    assert.isFalse(ServeProcess.wantsOwnProcess(["serve"], [], { NODE_OPTIONS: "--inspect" }))
+  })
+
+  it.live("serve runs with --max-semi-space-size; killed outright, its parent leaves no server behind: the child drains, writes its ledger rows and exits", () =>
+    Effect.gen(function*() {
+      const dir = ChildCli.workspace({})
+      const ledger = join(dir, "usage.db")
+      const child = ChildCli.start(["serve", "--port", "0", "--provider", "mock", "--ledger", ledger], dir)
+      const url = yield* listening(child)
+      // Linux: the child's command line (elsewhere the port below is what is checked).
+      const server = linux ? childrenOf(child.pid)[0] : undefined
+      if (linux) {
+        assert.isDefined(server)
+        assert.include(commandLine(server!), `--max-semi-space-size=${ServeProcess.SEMI_SPACE_MB}`)
+        assert.include(commandLine(server!), "serve")
+      }
+      const answer = yield* post(`${url}/execute`, { prompt: "one call", systemPrompt: null })
+      assert.strictEqual(answer.status, 200)
+      process.kill(child.pid, "SIGKILL")
+      assert.strictEqual(yield* Effect.promise(() => child.exited), 137)
+      // The server stops: its port refuses connections, and (Linux) its process is gone.
+      let waited = 0
+      while ((yield* answers(url)) || (server !== undefined && alive(server))) {
+        assert.isBelow(waited, 20_000, "serve is still running after its parent was killed")
+        yield* sleep(50)
+        waited += 50
+      }
+      const entries = yield* Effect.scoped(Effect.flatMap(UsageLedger.makeSqlite(ledger), (opened) => opened.entries()))
+      assert.strictEqual(entries.filter((entry) => entry.outcome === "ok").length, 1)
+    }), 60_000)
+
+  it.live("NODE_OPTIONS=--max-semi-space-size=0: serve runs in the one process (no child)", () =>
+    Effect.gen(function*() {
+      const dir = ChildCli.workspace({})
+      const child = ChildCli.start(["serve", "--port", "0", "--provider", "mock", "--no-ledger"], dir, { NODE_OPTIONS: "--max-semi-space-size=0" })
+      yield* listening(child)
+      if (linux) assert.deepStrictEqual(childrenOf(child.pid), [])
+      process.kill(child.pid, "SIGTERM")
+      assert.strictEqual(yield* Effect.promise(() => child.exited), 0)
+    }), 60_000)
+})
