@@ -23,7 +23,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, type Clock, Context, Effect, Exit, Fiber, Scope, Stream } from "effect"
+import { Cause, type Clock, Context, Effect, Exit, Scope, Stream } from "effect"
 import * as CallContext from "../../CallContext.ts"
 import * as LlmError from "../../LlmError.ts"
 import type { LlmRequest } from "../../LlmRequest.ts"
@@ -51,11 +51,6 @@ export const logLowered = (reservation: BudgetTracker.Reservation): Effect.Effec
       defaultMaxTokens: reservation.loweredFrom
     })
   )
-
-// A call's own attempt whose call is no longer in the fiber's context (a layer below did not put
-// its context back): a defect, never a silent unsettled reservation.
-const lostAttempt = () =>
-  Effect.die(new Error("budget: the call's attempt is no longer in the fiber's context (a layer below did not put its context back)"))
 
 /** The first `LlmError` a cause failed with (none for an interruption or a defect). @internal */
 export const errorOf = (cause: Cause.Cause<unknown>): LlmError.LlmError | undefined => {
@@ -338,45 +333,10 @@ export class Call implements CallContext.AttemptBudget {
       call = Effect.provideService(call, CallContext.RemainingBudget, held.remaining)
       if (held.loweredFrom !== undefined) call = Effect.andThen(logLowered(held), call)
     }
-    // The call's own attempt (taken once) in the fiber whose context holds this call, the usual
-    // case: settled by handlers made once, that find the call in that context and the attempt on it
-    // (nothing per call kept alive across the provider's wait for them).
-    if (!own && Fiber.getCurrent()?.getRef(CallContext.AttemptBudget) === this) {
-      this.firstTarget = target
-      this.firstSending = sending
-      return Effect.matchCauseEffect(restore(call), Call.settleFirst)
-    }
     return Effect.matchCauseEffect(restore(call), {
       onFailure: (cause) => Effect.andThen(this.settleFailure(held, target, sending, cause, undefined), Effect.failCause(cause)),
       onSuccess: (response) => this.settleSuccess(held, target, sending, response)
     })
-  }
-
-  // The call's own attempt, while it runs: what it was sent as (see `run`).
-  private firstTarget: CallContext.AttemptTarget | undefined = undefined
-  private firstSending: LlmRequest | undefined = undefined
-
-  // The handlers of a call's own attempt, made once: the call is the fiber's `AttemptBudget` again
-  // when they run (every layer below puts its own context back as it ends).
-  private static firstOf(): Call | undefined {
-    const call = Fiber.getCurrent()?.getRef(CallContext.AttemptBudget)
-    return call instanceof Call && call.firstSending !== undefined ? call : undefined
-  }
-
-  private static readonly settleFirst = {
-    onFailure: (cause: Cause.Cause<LlmError.LlmError>): Effect.Effect<never, LlmError.LlmError> => {
-      const call = Call.firstOf()
-      if (call === undefined) return lostAttempt()
-      return Effect.andThen(
-        call.settleFailure(call.reservation, call.firstTarget!, call.firstSending!, cause, undefined),
-        Effect.failCause(cause)
-      )
-    },
-    onSuccess: (response: LlmResponse): Effect.Effect<LlmResponse> => {
-      const call = Call.firstOf()
-      if (call === undefined) return lostAttempt()
-      return call.settleSuccess(call.reservation, call.firstTarget!, call.firstSending!, response)
-    }
   }
 
   // A later attempt's own reservation, asked as the caller asked (its maxTokens, or the default
