@@ -237,7 +237,7 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
 
   // The admitted call sent, in the admitting step. A function of the wrap, not a closure per call:
   // what the call keeps while it waits on the provider is its `Admission` and the two handlers of
-  // the stack (ADR 0041).
+  // the stack (ADR 0043).
   const admitted = (
     fiber: Fiber.Fiber<unknown, unknown>,
     current: BudgetTracker.Service,
