@@ -25,7 +25,7 @@
  *
  * @since 0.1.0
  */
-import { type Cause, Clock, Context, Effect, Fiber, Layer, Scope, Stream } from "effect"
+import { Clock, Context, Effect, Fiber, Layer, Scope, Stream } from "effect"
 import * as CallContext from "../CallContext.ts"
 import * as Streams from "../internal/streams.ts"
 import * as LanguageModel from "../LanguageModel.ts"
@@ -124,60 +124,6 @@ export const streamedSoFar = (
 }
 
 /**
- * An admitted call: its attempts (see `Attempts.Call`), the context its caller ran in (put back
- * when the call ends) and the caller's totals record (filled in when it ends).
- */
-class Admission extends Attempts.Call {
-  readonly outer: Context.Context<never>
-  readonly totals: CallContext.CallTotals | undefined
-  constructor(
-    tracker: BudgetTracker.Service,
-    prices: PriceTable.Service,
-    request: LlmRequest,
-    target: CallContext.AttemptTarget,
-    price: PriceTable.Price | undefined,
-    reservation: BudgetTracker.Reservation,
-    clock: Clock.Clock | undefined,
-    outer: Context.Context<never>,
-    totals: CallContext.CallTotals | undefined
-  ) {
-    super(tracker, prices, request, target, price, reservation, clock)
-    this.outer = outer
-    this.totals = totals
-  }
-}
-
-// The call that ends in the current fiber: the one its admission put in the fiber's context
-// (every layer below puts its own context back as it ends, so it is there again when the call's
-// handlers run).
-const endingIn = (fiber: Fiber.Fiber<unknown, unknown> | undefined): Admission | undefined => {
-  const call = fiber?.getRef(CallContext.AttemptBudget)
-  return call instanceof Admission ? call : undefined
-}
-
-const lostCall = () =>
-  Effect.die(new Error("budget: the admitted call is no longer in the fiber's context (a layer below did not put its context back)"))
-
-// The handlers that settle an admitted call, made once: the call is found in the fiber's context
-// rather than captured per call (no closures per call kept alive across the provider's wait).
-const settle = {
-  onFailure: (cause: Cause.Cause<LlmError.LlmError>): Effect.Effect<LlmResponse, LlmError.LlmError> => {
-    const fiber = Fiber.getCurrent()
-    const call = endingIn(fiber)
-    if (call === undefined) return lostCall()
-    fiber!.setContext(call.outer)
-    return Effect.andThen(call.failed(cause, call.totals), Effect.failCause(cause))
-  },
-  onSuccess: (response: LlmResponse): Effect.Effect<LlmResponse> => {
-    const fiber = Fiber.getCurrent()
-    const call = endingIn(fiber)
-    if (call === undefined) return lostCall()
-    fiber!.setContext(call.outer)
-    return call.succeeded(response, call.totals)
-  }
-}
-
-/**
  * Wraps a model so that every call is held to the fiber's `BudgetTracker.CurrentBudget` when one
  * is set (a sub-agent's or a workflow run's budget), else to `tracker`. With neither, a call
  * passes through, its response costed: so a stack can always carry this layer, and a budget set
@@ -199,13 +145,11 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
 
   // The call context of an admitted call, its three services in one step (the deadline only when
   // it differs from the one already there, e.g. none under a budget without a deadline).
-  const contextOf = (reservation: BudgetTracker.Reservation, call: Attempts.Call, context: Context.Context<never>) => {
+  const callContext = (reservation: BudgetTracker.Reservation, call: Attempts.Call) => (context: Context.Context<never>) => {
     const deadline = reservation.deadlineAt
     const dated = Context.get(context, CallContext.Deadline) === deadline ? context : Context.add(context, CallContext.Deadline, deadline)
     return Context.add(Context.add(dated, CallContext.RemainingBudget, reservation.remaining), CallContext.AttemptBudget, call)
   }
-  const callContext = (reservation: BudgetTracker.Reservation, call: Attempts.Call) => (context: Context.Context<never>) =>
-    contextOf(reservation, call, context)
 
   // Plain combinators and synchronous preparation: this is the hot path of every call (bench/budget.ts).
   // A call held to `current`, in its admitting step: uninterruptible (`restore` gives the call back
@@ -220,45 +164,35 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
     const target = targetOf(request)
     const price = reservePrice(prices, inner, target.model)
     const ask: BudgetTracker.Ask = { request, provider: target.provider, model: target.model, price }
+    const totals = fiber.getRef(CallContext.CurrentTotals)
+    const admitted = (reservation: BudgetTracker.Reservation, clock?: Clock.Clock) => {
+      const call = new Attempts.Call(current, prices, request, target, price, reservation, clock)
+      let body = current.withinDeadline(next(Attempts.withCap(request, reservation)), ask)
+      if (reservation.loweredFrom !== undefined) body = Effect.andThen(Attempts.logLowered(reservation), body)
+      // The call context set in this step and the caller's put back first thing in either handler
+      // (what `Effect.updateContext` does, without its own step: this step is uninterruptible,
+      // so nothing can end the call between the two).
+      const outer = fiber.context
+      fiber.setContext(callContext(reservation, call)(outer))
+      return Effect.matchCauseEffect(restore(body), {
+        onFailure: (cause) => {
+          fiber.setContext(outer)
+          return Effect.andThen(call.failed(cause, totals), Effect.failCause(cause))
+        },
+        onSuccess: (response) => {
+          fiber.setContext(outer)
+          return call.succeeded(response, totals)
+        }
+      })
+    }
     // A tracker on a memory store reserves in this step, by the fiber's clock.
     const ops = LocalStore.trackerOps(current)
     if (ops !== undefined) {
       const clock = fiber.getRef(Clock.Clock)
       const reserved = ops.reserveNow(ask, clock.currentTimeMillisUnsafe())
-      return Effect.isEffect(reserved)
-        ? Effect.flatMap(reserved, (reservation) => admitted(fiber, current, request, next, restore, target, price, ask, reservation, clock))
-        : admitted(fiber, current, request, next, restore, target, price, ask, reserved, clock)
+      return Effect.isEffect(reserved) ? Effect.flatMap(reserved, (reservation) => admitted(reservation, clock)) : admitted(reserved, clock)
     }
-    return Effect.flatMap(
-      current.reserve(ask),
-      (reservation) => admitted(fiber, current, request, next, restore, target, price, ask, reservation, undefined)
-    )
-  }
-
-  // The admitted call sent, in the admitting step. A function of the wrap, not a closure per call:
-  // what the call keeps while it waits on the provider is its `Admission` and the two handlers of
-  // the stack (ADR 0043).
-  const admitted = (
-    fiber: Fiber.Fiber<unknown, unknown>,
-    current: BudgetTracker.Service,
-    request: LlmRequest,
-    next: LanguageModel.Service["generate"],
-    restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>,
-    target: CallContext.AttemptTarget,
-    price: PriceTable.Price | undefined,
-    ask: BudgetTracker.Ask,
-    reservation: BudgetTracker.Reservation,
-    clock: Clock.Clock | undefined
-  ): Effect.Effect<LlmResponse, LlmError.LlmError> => {
-    // The call context set in this step and the caller's put back first thing in either handler
-    // (what `Effect.updateContext` does, without its own step: this step is uninterruptible,
-    // so nothing can end the call between the two).
-    const outer = fiber.context
-    const call = new Admission(current, prices, request, target, price, reservation, clock, outer, fiber.getRef(CallContext.CurrentTotals))
-    let body = current.withinDeadline(next(Attempts.withCap(request, reservation)), ask)
-    if (reservation.loweredFrom !== undefined) body = Effect.andThen(Attempts.logLowered(reservation), body)
-    fiber.setContext(contextOf(reservation, call, outer))
-    return Effect.matchCauseEffect(restore(body), settle)
+    return Effect.flatMap(current.reserve(ask), (reservation) => admitted(reservation))
   }
 
   // A call held to the fiber's budget, else to `tracker`, else passed through (costed).
