@@ -44,6 +44,9 @@ describe("serve's own process", () => {
     assert.isFalse(ServeProcess.wantsOwnProcess(["serve"], [], { LLM_CONNECT_SERVE_PROCESS: "1" }))
     // The user's choice, in node's flags or NODE_OPTIONS (0 = V8's default, one process).
     assert.isFalse(ServeProcess.wantsOwnProcess(["serve"], ["--max-semi-space-size=32"], {}))
+    assert.deepStrictEqual(ServeProcess.childFlags([], {}), ServeProcess.V8_FLAGS)
+    assert.deepStrictEqual(ServeProcess.childFlags(["--allocation-site-pretenuring"], {}), [`--max-semi-space-size=${ServeProcess.SEMI_SPACE_MB}`])
+    assert.deepStrictEqual(ServeProcess.childFlags([], { NODE_OPTIONS: "--no-allocation-site-pretenuring" }), [`--max-semi-space-size=${ServeProcess.SEMI_SPACE_MB}`])
     assert.isFalse(ServeProcess.wantsOwnProcess(["serve"], [], { NODE_OPTIONS: "--enable-source-maps --max-semi-space-size=0" }))
     assert.isTrue(ServeProcess.wantsOwnProcess(["serve"], ["--cpu-prof"], { NODE_OPTIONS: "--enable-source-maps" }))
     // Under a debugger the debugged process stays serve's.
@@ -62,6 +65,7 @@ describe("serve's own process", () => {
       if (linux) {
         assert.isDefined(server)
         assert.include(commandLine(server!), `--max-semi-space-size=${ServeProcess.SEMI_SPACE_MB}`)
+        assert.include(commandLine(server!), "--no-allocation-site-pretenuring")
         assert.include(commandLine(server!), "serve")
       }
       const answer = yield* post(`${url}/execute`, { prompt: "one call", systemPrompt: null })
