@@ -27,6 +27,7 @@ import { Context, Effect, Fiber, Layer, Option, Scope, Semaphore } from "effect"
 import { identity } from "effect/Function"
 import * as Streams from "../internal/streams.ts"
 import * as LanguageModel from "../LanguageModel.ts"
+import type { LlmRequest } from "../LlmRequest.ts"
 
 /**
  * The limits: calls in flight for all providers together, and per provider.
@@ -287,9 +288,26 @@ export const make = (inner: LanguageModel.Service, limits: Service): LanguageMod
     own === undefined ? Effect.void : Semaphore.takeScoped(own, 1),
     global === undefined ? Effect.void : Semaphore.takeScoped(global, 1)
   )
+  // The same for a stream, in the step that opens it: permits free and nobody waiting, both taken
+  // there and given back by one finalizer on the stream's scope (added in that step, before
+  // anything can interrupt it); otherwise each taken in line, held by the stream's scope.
+  const released = Effect.sync(release)
+  const streamNow = ownNow === null || globalNow === null
+    ? undefined
+    : (request: LlmRequest, next: LanguageModel.Service["stream"]) =>
+      Streams.fromScope((scope) =>
+        Effect.uninterruptible(Effect.suspend(() => {
+          if (ownNow === undefined || ownNow.takeNowUnsafe(1)) {
+            if (globalNow === undefined || globalNow.takeNowUnsafe(1)) return Effect.as(Scope.addFinalizer(scope, released), next(request))
+            // (no waiter on the provider's permits, or it would not have been taken: nothing to wake)
+            ownNow?.releaseUnsafe(1)
+          }
+          return Effect.provideService(Effect.as(Effect.interruptible(permits), next(request)), Scope.Scope, scope)
+        }))
+      )
   return LanguageModel.wrap(inner, {
     generate: (request, next) => guard(next(request)),
-    stream: (request, next) => Streams.unwrapScoped(Effect.as(permits, next(request)))
+    stream: streamNow ?? ((request, next) => Streams.unwrapScoped(Effect.as(permits, next(request))))
   })
 }
 
