@@ -216,14 +216,22 @@ export const stream = <A, R>(
         const clock = fiber.getRef(Clock.Clock)
         const handoff = new Handoff<A>()
         const waits = partWaits(clock, fiber.context, options, (cause) => handoff.end(cause))
-        // Without a yield per part: the reader waits on the stream below or for room anyway.
-        const produce = Effect.forever(
-          Effect.flatMap(waits.read(pull), (chunk) => {
-            waits.received()
-            return handoff.offer(chunk)
-          }),
-          { disableYield: true }
-        )
+        // The reader's loop: one step per chunk besides the read (no yield per part: the reader
+        // waits on the stream below or for room anyway). Each wait for the stream below starts as
+        // its read does: the first from the opening, each next one once the chunk before it was
+        // handed over (after a wait for room, if the buffer was full).
+        const readNext = Effect.suspend(() => {
+          waits.start()
+          return produce
+        })
+        const produce: Effect.Effect<never, LlmError.LlmError | Cause.Done> = Effect.flatMap(pull, (chunk) => {
+          waits.received()
+          const room = handoff.offer(chunk)
+          if (room !== Effect.void) return Effect.andThen(room, readNext)
+          waits.start()
+          return produce
+        })
+        waits.start()
         // Started at once, so that its first wait joins the timer as the stream opens. Its end
         // reaches the consumer once the reader has exited (an observer of its exit, after the
         // scope has let go of it): a stream that ended by itself then closes its scope without an
@@ -358,6 +366,10 @@ const partWaits = (
         if (!waiting) arm(first ? openedAt : clock.currentTimeMillisUnsafe())
         return pull
       }),
+    /** Starts the wait for the next part (as `read` does), for a reader that reads right after. */
+    start: () => {
+      if (!waiting) arm(first ? openedAt : clock.currentTimeMillisUnsafe())
+    },
     received: () => {
       disarm()
       first = false
