@@ -257,16 +257,22 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
           admittedCall = new Attempts.Call(current, prices, request, target, price, reservation, clock)
           return partsOf(admittedCall)
         }
-        const registered = Scope.addFinalizerExit(
-          scope,
-          (exit) => (admittedCall === undefined ? Effect.void : Effect.updateContext(admittedCall.streamEnded(exit, totals), () => context))
-        )
-        return Effect.flatMap(registered, (): Effect.Effect<Parts, LlmError.LlmError> => {
+        const reserve = (): Parts | Effect.Effect<Parts, LlmError.LlmError> => {
           const clock = fiber.getRef(Clock.Clock)
           const reserved = ops.reserveNow(ask, clock.currentTimeMillisUnsafe())
           return Effect.isEffect(reserved)
             ? Effect.uninterruptible(Effect.map(reserved, (reservation) => admit(reservation, clock)))
-            : Effect.succeed(admit(reserved, clock))
+            : admit(reserved, clock)
+        }
+        // (joining the layers' finalizers added last, in this step: then reserved in this step too)
+        const registered = Streams.onClose(
+          scope,
+          (exit) => (admittedCall === undefined ? Effect.void : Effect.updateContext(admittedCall.streamEnded(exit, totals), () => context))
+        )
+        if (registered === undefined) return reserve()
+        return Effect.flatMap(registered, (): Effect.Effect<Parts, LlmError.LlmError> => {
+          const parts = reserve()
+          return parts instanceof Streams.Stage || Stream.isStream(parts) ? Effect.succeed(parts) : parts
         })
       }
       // Any other store: reserved and its settlement added to the stream's scope in one
