@@ -265,10 +265,12 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
             : admit(reserved, clock)
         }
         // (joining the layers' finalizers added last, in this step: then reserved in this step too)
-        const registered = Streams.onClose(
-          scope,
-          (exit) => (admittedCall === undefined ? Effect.void : Effect.updateContext(admittedCall.streamEnded(exit, totals), () => context))
-        )
+        const registered = Streams.onClose(scope, (exit) => {
+          if (admittedCall === undefined) return Effect.void
+          // (an attempt below took the reservation, the usual case: only the totals reported, here)
+          const settle = admittedCall.streamEnded(exit, totals)
+          return settle === Effect.void ? settle : Effect.updateContext(settle, () => context)
+        })
         if (registered === undefined) return reserve()
         return Effect.flatMap(registered, (): Effect.Effect<Parts, LlmError.LlmError> => {
           const parts = reserve()

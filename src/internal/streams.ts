@@ -303,7 +303,7 @@ export const retryBeforeFirstStage = <A, E, E2>(
     // running, when the stream's scope closes (a hook with the layers' finalizers).
     // (a child scope of the stream's when the layers' finalizers cannot take that hook now)
     let run: Scope.Closeable
-    const joined = joinClose(scope, (exit) => Scope.close(run, exit))
+    const joined = joinClose(scope, (exit) => Scope.closeUnsafe(run, exit) ?? Effect.void)
     run = joined ? Scope.makeUnsafe() : Scope.forkUnsafe(scope)
     let current: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | E2, unknown>
     const open = (): Effect.Effect<Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | E2, unknown>> =>

@@ -300,13 +300,15 @@ export const make = (inner: LanguageModel.Service, limits: Service): LanguageMod
     }
     return false
   }
-  const released = Effect.sync(release)
   const streamNow = ownNow === null || globalNow === null
     ? undefined
     : (request: LlmRequest, next: LanguageModel.Service["stream"]) =>
       Streams.fromScope((scope) => {
         let taken = false
-        const registered = Streams.onClose(scope, () => (taken ? released : Effect.void))
+        const registered = Streams.onClose(scope, () => {
+          if (taken) release()
+          return Effect.void
+        })
         const open = () => {
           taken = takeBoth(ownNow, globalNow)
           return taken ? next(request) : Streams.unwrapScoped(Effect.as(permits, next(request)))
