@@ -7,12 +7,13 @@
  * permit around each attempt: a request that waits for a permit has not been sent. A stream
  * holds its permits until it ends.
  *
- * The semaphores are llm-connect's own (`Semaphore.Semaphore`s, so a stream takes them with
- * `Semaphore.takeScoped` as from any other): effect's algorithm, plus a synchronous take. A call
- * whose permits are free, with nobody waiting for them, takes the provider's and the global permit
- * together in the step that admits it and gives them back in the step that ends it (six effect
- * steps fewer than two nested `Semaphore.withPermit`s, and no closures per call); any other call
- * waits in line as before.
+ * The semaphores are llm-connect's own (`Semaphore.Semaphore`s, so that limits given as other
+ * semaphores work alike): effect's algorithm, plus a synchronous take. A call whose permits are
+ * free, with nobody waiting for them, takes the provider's and the global permit together in the
+ * step that admits it and gives them back in the step that ends it (six effect steps fewer than
+ * two nested `Semaphore.withPermit`s, and no closures per call); a stream likewise, in the step
+ * that opens it, giving them back when its scope closes (ADR 0041); any other call or stream
+ * waits in line as before (a stream with `Semaphore.takeScoped`).
  *
  * Fairness: waiters queue in arrival order (an insertion-ordered set; a newcomer never overtakes a
  * queued waiter of the same size, as in `takePermits` of `effect/src/Semaphore.ts`, and the
