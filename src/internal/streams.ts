@@ -108,7 +108,8 @@ const lastFinalizer = (state: Scope.State.Open): ((exit: Exit.Exit<unknown, unkn
  * after it), `hook` joins it at once and `undefined` is returned (no effect to run, and nothing
  * can come between the layer's acquisition and it); otherwise the effect that adds it (as a new
  * finalizer of the layers). Either way it runs where a finalizer added now would: after every
- * finalizer added later, before every one added earlier.
+ * finalizer added later, before every one added earlier. (Only on a scope that runs its
+ * finalizers one after another, as a stream's does: on a parallel one each hook is a finalizer.)
  *
  * @internal
  */
@@ -130,7 +131,8 @@ export const onClose = (scope: Scope.Scope, hook: (exit: Exit.Exit<unknown, unkn
 export const joinClose = (scope: Scope.Scope, hook: (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>): boolean => {
   const state = scope.state
   const own = finalizersOf.get(scope)
-  if (own === undefined || state._tag !== "Open" || lastFinalizer(state) !== own.run) return false
+  // (a scope that runs its finalizers in parallel keeps one per layer)
+  if (own === undefined || state._tag !== "Open" || scope.strategy !== "sequential" || lastFinalizer(state) !== own.run) return false
   own.hooks.push(hook)
   return true
 }
