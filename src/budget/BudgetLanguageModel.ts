@@ -257,24 +257,16 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
           admittedCall = new Attempts.Call(current, prices, request, target, price, reservation, clock)
           return partsOf(admittedCall)
         }
-        const reserve = (): Parts | Effect.Effect<Parts, LlmError.LlmError> => {
+        const registered = Scope.addFinalizerExit(
+          scope,
+          (exit) => (admittedCall === undefined ? Effect.void : Effect.updateContext(admittedCall.streamEnded(exit, totals), () => context))
+        )
+        return Effect.flatMap(registered, (): Effect.Effect<Parts, LlmError.LlmError> => {
           const clock = fiber.getRef(Clock.Clock)
           const reserved = ops.reserveNow(ask, clock.currentTimeMillisUnsafe())
           return Effect.isEffect(reserved)
             ? Effect.uninterruptible(Effect.map(reserved, (reservation) => admit(reservation, clock)))
-            : admit(reserved, clock)
-        }
-        // (joining the layers' finalizers added last, in this step: then reserved in this step too)
-        const registered = Streams.onClose(scope, (exit) => {
-          if (admittedCall === undefined) return Effect.void
-          // (an attempt below took the reservation, the usual case: only the totals reported, here)
-          const settle = admittedCall.streamEnded(exit, totals)
-          return settle === Effect.void ? settle : Effect.updateContext(settle, () => context)
-        })
-        if (registered === undefined) return reserve()
-        return Effect.flatMap(registered, (): Effect.Effect<Parts, LlmError.LlmError> => {
-          const parts = reserve()
-          return parts instanceof Streams.Stage || Stream.isStream(parts) ? Effect.succeed(parts) : parts
+            : Effect.succeed(admit(reserved, clock))
         })
       }
       // Any other store: reserved and its settlement added to the stream's scope in one

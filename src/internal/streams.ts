@@ -62,81 +62,6 @@ export const fromOpen = <A, E, R = never>(open: Open<A, E, R>): Stream.Stream<A,
   return Object.assign(stream, { [opening]: open })
 }
 
-// The layers' finalizers of one scope, run as one finalizer of that scope, last added first (as
-// the scope runs its own, each run even when one before it failed, the failures combined). A
-// scope with more than one finalizer runs them through a generator, with an array and an exit per
-// finalizer; a streamed call's scope held one per layer.
-class Finalizers {
-  readonly hooks: Array<(exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>> = []
-  readonly run = (exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> => this.from(this.hooks.length - 1, exit, undefined)
-  // Runs the hooks from `index` down, each once the one before it has run; the hooks whose effect
-  // is `Effect.void` (most, on a stream that finished) cost no step.
-  private from(index: number, exit: Exit.Exit<unknown, unknown>, failed: Cause.Cause<never> | undefined): Effect.Effect<void> {
-    for (; index >= 0; index--) {
-      let effect: Effect.Effect<void>
-      try {
-        effect = this.hooks[index]!(exit)
-      } catch (defect) {
-        effect = Effect.die(defect)
-      }
-      if (effect === Effect.void) continue
-      // (the first added, and nothing failed: its effect is the end)
-      if (index === 0 && failed === undefined) return effect
-      const next = index - 1
-      return Effect.matchCauseEffect(effect, {
-        onSuccess: () => this.from(next, exit, failed),
-        onFailure: (cause) => this.from(next, exit, failed === undefined ? cause : Cause.combine(failed, cause))
-      })
-    }
-    return failed === undefined ? Effect.void : Effect.failCause(failed)
-  }
-}
-
-const finalizersOf = new WeakMap<Scope.Scope, Finalizers>()
-
-// The finalizer a scope runs last-added first (`Scope.State.Open`, part of effect's public API).
-const lastFinalizer = (state: Scope.State.Open): ((exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>) | undefined => {
-  if (state.finalizer !== undefined) return state.finalizer
-  let last: ((exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>) | undefined
-  if (state.finalizers !== undefined) for (const finalizer of state.finalizers.values()) last = finalizer
-  return last
-}
-
-/**
- * Adds what must run when `scope` closes (`Scope.addFinalizerExit`), for a layer's start: when the
- * last finalizer added to the scope is the layers' own (an earlier layer's, with nothing added
- * after it), `hook` joins it at once and `undefined` is returned (no effect to run, and nothing
- * can come between the layer's acquisition and it); otherwise the effect that adds it (as a new
- * finalizer of the layers). Either way it runs where a finalizer added now would: after every
- * finalizer added later, before every one added earlier. (Only on a scope that runs its
- * finalizers one after another, as a stream's does: on a parallel one each hook is a finalizer.)
- *
- * @internal
- */
-export const onClose = (scope: Scope.Scope, hook: (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>): Effect.Effect<void> | undefined => {
-  if (joinClose(scope, hook)) return undefined
-  const fresh = new Finalizers()
-  fresh.hooks.push(hook)
-  // (known as the scope's from now: it is joined only once it is the scope's last finalizer)
-  finalizersOf.set(scope, fresh)
-  return Scope.addFinalizerExit(scope, fresh.run)
-}
-
-/**
- * The synchronous half of {@link onClose}: `hook` joins the layers' finalizers added last to
- * `scope` when they are its last finalizer (`true`), else nothing is done (`false`).
- *
- * @internal
- */
-export const joinClose = (scope: Scope.Scope, hook: (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>): boolean => {
-  const state = scope.state
-  const own = finalizersOf.get(scope)
-  // (a scope that runs its finalizers in parallel keeps one per layer)
-  if (own === undefined || state._tag !== "Open" || scope.strategy !== "sequential" || lastFinalizer(state) !== own.run) return false
-  own.hooks.push(hook)
-  return true
-}
-
 /**
  * The stream of a {@link Stage}.
  *
@@ -301,12 +226,7 @@ export const retryBeforeFirstStage = <A, E, E2>(
   again: (error: E) => Effect.Effect<unknown, E2> | undefined
 ): Stage<A, E | E2> =>
   new Stage((upstream, scope) => {
-    // Each run in a scope of its own, closed when it fails (before the next run) or, the one
-    // running, when the stream's scope closes (a hook with the layers' finalizers).
-    // (a child scope of the stream's when the layers' finalizers cannot take that hook now)
-    let run: Scope.Closeable
-    const joined = joinClose(scope, (exit) => Scope.closeUnsafe(run, exit) ?? Effect.void)
-    run = joined ? Scope.makeUnsafe() : Scope.forkUnsafe(scope)
+    let run = Scope.forkUnsafe(scope)
     let current: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | E2, unknown>
     const open = (): Effect.Effect<Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | E2, unknown>> =>
       Effect.map(caught(openIn(make(), upstream, run)), (pull) => {
@@ -327,7 +247,7 @@ export const retryBeforeFirstStage = <A, E, E2>(
       const wait = again(error.value)
       if (wait === undefined) return Effect.failCause(cause)
       const failed = run
-      run = joined ? Scope.makeUnsafe() : Scope.forkUnsafe(scope)
+      run = Scope.forkUnsafe(scope)
       return Effect.flatten(Effect.andThen(Effect.andThen(Scope.close(failed, Exit.failCause(cause)), wait), Effect.suspend(open)))
     }
     return Effect.map(open(), () => Effect.suspend(() => current))

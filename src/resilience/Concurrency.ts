@@ -290,32 +290,22 @@ export const make = (inner: LanguageModel.Service, limits: Service): LanguageMod
     global === undefined ? Effect.void : Semaphore.takeScoped(global, 1)
   )
   // The same for a stream, in the step that opens it: permits free and nobody waiting, both taken
-  // there and given back when the stream's scope closes (a hook joining the layers' finalizers
-  // added last, in that step, so that nothing can come between; else added first, and the permits
-  // taken in the next step); otherwise each taken in line, held by the stream's scope.
-  const takeBoth = (own: Permits | undefined, global: Permits | undefined): boolean => {
-    if (own === undefined || own.takeNowUnsafe(1)) {
-      if (global === undefined || global.takeNowUnsafe(1)) return true
-      // (no waiter on the provider's permits, or it would not have been taken: nothing to wake)
-      own?.releaseUnsafe(1)
-    }
-    return false
-  }
+  // there and given back by one finalizer on the stream's scope (added in that step, before
+  // anything can interrupt it); otherwise each taken in line, held by the stream's scope.
+  const released = Effect.sync(release)
   const streamNow = ownNow === null || globalNow === null
     ? undefined
     : (request: LlmRequest, next: LanguageModel.Service["stream"]) =>
-      Streams.fromScope((scope) => {
-        let taken = false
-        const registered = Streams.onClose(scope, () => {
-          if (taken) release()
-          return Effect.void
-        })
-        const open = () => {
-          taken = takeBoth(ownNow, globalNow)
-          return taken ? next(request) : Streams.unwrapScoped(Effect.as(permits, next(request)))
-        }
-        return registered === undefined ? open() : Effect.map(registered, open)
-      })
+      Streams.fromScope((scope) =>
+        Effect.uninterruptible(Effect.suspend(() => {
+          if (ownNow === undefined || ownNow.takeNowUnsafe(1)) {
+            if (globalNow === undefined || globalNow.takeNowUnsafe(1)) return Effect.as(Scope.addFinalizer(scope, released), next(request))
+            // (no waiter on the provider's permits, or it would not have been taken: nothing to wake)
+            ownNow?.releaseUnsafe(1)
+          }
+          return Effect.provideService(Effect.as(Effect.interruptible(permits), next(request)), Scope.Scope, scope)
+        }))
+      )
   return LanguageModel.wrap(inner, {
     generate: (request, next) => guard(next(request)),
     stream: streamNow ?? ((request, next) => Streams.unwrapScoped(Effect.as(permits, next(request))))

@@ -137,54 +137,6 @@ describe("Streams.observe, mapParts, mapChunks, fromScope", () => {
       assert.deepStrictEqual(exits, ["Success", "Success", "Failure"])
     }))
 
-  it.effect("onClose: the layers' hooks run as finalizers added in their place would, last added first, around other finalizers", () =>
-    Effect.gen(function*() {
-      const events: Array<string> = []
-      const note = (name: string) => (exit: Exit.Exit<unknown, unknown>) => Effect.sync(() => void events.push(`${name} ${exit._tag}`))
-      // Three layers, one inside the other; a plain finalizer comes between the second and the third.
-      const inner = Streams.fromScope((scope) => {
-        const registered = Streams.onClose(scope, note("third"))
-        return registered === undefined ? Stream.make(1) : Effect.as(registered, Stream.make(1))
-      })
-      const middle = Streams.fromScope((scope) => {
-        const joined = Streams.onClose(scope, note("second"))
-        events.push(`second joined: ${joined === undefined}`)
-        return Effect.as(Scope.addFinalizerExit(scope, note("plain")), inner)
-      })
-      const outer = Streams.fromScope((scope) => {
-        const registered = Streams.onClose(scope, note("first"))
-        events.push(`first joined: ${registered === undefined}`)
-        return registered === undefined ? middle : Effect.as(registered, middle)
-      })
-      assert.deepStrictEqual(yield* Stream.runCollect(outer), [1])
-      assert.deepStrictEqual(events, [
-        "first joined: false",
-        "second joined: true",
-        "third Success",
-        "plain Success",
-        "second Success",
-        "first Success"
-      ])
-    }))
-
-  it.effect("onClose: every hook runs when one before it dies, and the scope's close fails with the defect", () =>
-    Effect.gen(function*() {
-      const events: Array<string> = []
-      const scope = yield* Scope.make()
-      const first = Streams.onClose(scope, () => Effect.sync(() => void events.push("first")))
-      assert.isDefined(first)
-      if (first !== undefined) yield* first
-      assert.isUndefined(Streams.onClose(scope, () => Effect.die("boom")))
-      assert.isUndefined(Streams.onClose(scope, () => Effect.sync(() => void events.push("third"))))
-      const closed = yield* Effect.exit(Scope.close(scope, Exit.void))
-      assert.deepStrictEqual(events, ["third", "first"])
-      assert.isTrue(Exit.isFailure(closed) && Cause.hasDies(closed.cause))
-      // A closed scope: the hook runs at once (as `Scope.addFinalizerExit` does).
-      const late = Streams.onClose(scope, () => Effect.sync(() => void events.push("late")))
-      if (late !== undefined) yield* late
-      assert.deepStrictEqual(events, ["third", "first", "late"])
-    }))
-
   it.effect("a layer's stream opened inline: a failed opening is retried like a failed first pull", () =>
     Effect.gen(function*() {
       let opened = 0

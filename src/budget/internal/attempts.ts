@@ -23,7 +23,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, type Clock, Context, Effect, Exit, Stream } from "effect"
+import { Cause, type Clock, Context, Effect, Exit, Scope, Stream } from "effect"
 import * as CallContext from "../../CallContext.ts"
 import * as LlmError from "../../LlmError.ts"
 import type { LlmRequest } from "../../LlmRequest.ts"
@@ -210,28 +210,22 @@ export class Call implements CallContext.AttemptBudget {
     return Streams.fromScope((scope, fiber) => {
       const context = fiber.context
       let held: BudgetTracker.Reservation | undefined
-      const take = () => {
+      const registered = Scope.addFinalizerExit(
+        scope,
+        (exit) =>
+          held === undefined || state.finished ? Effect.void : Effect.updateContext(this.settleStream(held, target, state, exit), () => context)
+      )
+      return Effect.flatMap(registered, () => {
         const first = this.first
         if (first !== undefined) {
           this.first = undefined
           held = first
-          return partsOf(first, false, context)
+          return Effect.succeed(partsOf(first, false, context))
         }
         return Effect.uninterruptible(Effect.map(this.reserveNext(request, target), (reserved) => {
           held = reserved
           return partsOf(reserved, true, context)
         }))
-      }
-      // (joining the layers' finalizers added last, in this step: then taken in this step too)
-      const registered = Streams.onClose(
-        scope,
-        (exit) =>
-          held === undefined || state.finished ? Effect.void : Effect.updateContext(this.settleStream(held, target, state, exit), () => context)
-      )
-      if (registered === undefined) return take()
-      return Effect.flatMap(registered, () => {
-        const parts = take()
-        return parts instanceof Streams.Stage || Stream.isStream(parts) ? Effect.succeed(parts) : parts
       })
     })
   }
