@@ -229,40 +229,52 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
       const price = reservePrice(prices, inner, target.model)
       const ask: BudgetTracker.Ask = { request, provider: target.provider, model: target.model, price }
       const totals = fiber.getRef(CallContext.CurrentTotals)
-      // A tracker on a memory store reserves in this step and commits the finish part in the step
-      // that sees it, by the fiber's clock (as `generate` does); any other, through its effects.
-      const ops = LocalStore.trackerOps(current)
-      const admitted: Effect.Effect<Attempts.Call, LlmError.LlmError> = ops === undefined
-        ? Effect.map(current.reserve(ask), (reservation) => new Attempts.Call(current, prices, request, target, price, reservation))
-        : Effect.suspend(() => {
-          const clock = fiber.getRef(Clock.Clock)
-          const reserved = ops.reserveNow(ask, clock.currentTimeMillisUnsafe())
-          return Effect.isEffect(reserved)
-            ? Effect.map(reserved, (reservation) => new Attempts.Call(current, prices, request, target, price, reservation, clock))
-            : Effect.succeed(new Attempts.Call(current, prices, request, target, price, reserved, clock))
-        })
       const context = fiber.context
-      // Reserved and its settlement added to the stream's scope in one uninterruptible step (as
-      // `Effect.acquireRelease`), settled in the context the stream started in.
-      return Effect.uninterruptible(Effect.flatMap(admitted, (call): Effect.Effect<Parts> => {
+      // The call's parts, once it is admitted.
+      const partsOf = (call: Attempts.Call): Parts => {
         const reservation = call.reservation
-        const ended = Scope.addFinalizerExit(scope, (exit) => Effect.updateContext(call.streamEnded(exit, totals), () => context))
         // The call's parts a chunk at a time, in the call context made once (each pull switches to
         // it: `provideService` copies the context per pull, per service), in one stage.
         const within = callContext(reservation, call)(context)
         const sent = next(Attempts.withCap(request, reservation))
         // Only a budget with a deadline watches it: `interruptWhen` hands each part over at a rendezvous.
         // (The common case, no deadline and nothing to log first: this stage and the parts' one are one.)
-        if (current.deadlineAt === undefined && reservation.loweredFrom === undefined) {
-          return Effect.as(ended, call.outerStage(sent, totals, within))
-        }
+        if (current.deadlineAt === undefined && reservation.loweredFrom === undefined) return call.outerStage(sent, totals, within)
         const parts = current.deadlineAt === undefined
           ? call.outerStream(sent, totals, within)
           : Streams.inContext(Stream.interruptWhen(call.outerStream(sent, totals), deadlineWatch(current)), within)
-        return Effect.as(
-          ended,
-          reservation.loweredFrom === undefined ? parts : Stream.concat(Stream.fromEffectDrain(Attempts.logLowered(reservation)), parts)
+        return reservation.loweredFrom === undefined ? parts : Stream.concat(Stream.fromEffectDrain(Attempts.logLowered(reservation)), parts)
+      }
+      // A tracker on a memory store reserves and commits the finish part in the steps that see
+      // them, by the fiber's clock (as `generate` does). Its settlement is added to the stream's
+      // scope first and the reservation made in the next step (a stream stopped between the two
+      // has nothing reserved, one stopped later is settled), so that no uninterruptible region is
+      // needed when the reservation is granted at once, the usual case.
+      const ops = LocalStore.trackerOps(current)
+      if (ops !== undefined) {
+        let admittedCall: Attempts.Call | undefined
+        const admit = (reservation: BudgetTracker.Reservation, clock: Clock.Clock): Parts => {
+          admittedCall = new Attempts.Call(current, prices, request, target, price, reservation, clock)
+          return partsOf(admittedCall)
+        }
+        const registered = Scope.addFinalizerExit(
+          scope,
+          (exit) => (admittedCall === undefined ? Effect.void : Effect.updateContext(admittedCall.streamEnded(exit, totals), () => context))
         )
+        return Effect.flatMap(registered, (): Effect.Effect<Parts, LlmError.LlmError> => {
+          const clock = fiber.getRef(Clock.Clock)
+          const reserved = ops.reserveNow(ask, clock.currentTimeMillisUnsafe())
+          return Effect.isEffect(reserved)
+            ? Effect.uninterruptible(Effect.map(reserved, (reservation) => admit(reservation, clock)))
+            : Effect.succeed(admit(reserved, clock))
+        })
+      }
+      // Any other store: reserved and its settlement added to the stream's scope in one
+      // uninterruptible step (as `Effect.acquireRelease`), settled in the context the stream started in.
+      return Effect.uninterruptible(Effect.flatMap(current.reserve(ask), (reservation): Effect.Effect<Parts> => {
+        const call = new Attempts.Call(current, prices, request, target, price, reservation)
+        const ended = Scope.addFinalizerExit(scope, (exit) => Effect.updateContext(call.streamEnded(exit, totals), () => context))
+        return Effect.as(ended, partsOf(call))
       }))
     })
 

@@ -22,10 +22,44 @@ import type * as StreamPart from "../StreamPart.ts"
  * @internal
  */
 export class Stage<A, E> {
-  readonly open: (upstream: Pull.Pull<unknown, unknown, unknown>, scope: Scope.Scope) => Effect.Effect<Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>>
-  constructor(open: Stage<A, E>["open"]) {
+  readonly open: Open<A, E>
+  constructor(open: Open<A, E>) {
     this.open = open
   }
+}
+
+/**
+ * How a stream made here opens: given the stream's pull and scope, its pull (or the failure of its
+ * opening).
+ *
+ * @internal
+ */
+export type Open<A, E, R = never> = (
+  upstream: Pull.Pull<unknown, unknown, unknown>,
+  scope: Scope.Scope
+) => Effect.Effect<Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown, R>, E, R>
+
+// A stream made here keeps its opening under this key, so that a stage made here opens it inline
+// (`openIn`): one channel for all the layers' stages of a streamed call, not one each.
+const opening: unique symbol = Symbol.for("llm-connect/Streams/opening")
+interface Inline<A, E, R> extends Stream.Stream<A, E, R> {
+  readonly [opening]: Open<A, E, R>
+}
+const isInline = <A, E, R>(stream: Stream.Stream<A, E, R>): stream is Inline<A, E, R> => opening in stream
+
+/**
+ * The stream that `open` opens. A stage made in this module opens it inline: its opening runs in
+ * the step that opens that stage, without a channel of its own (a `Channel.fromTransform` channel
+ * turns a failed opening into a failed first pull with a `catchCause` per opening; inline, a
+ * failed opening fails the opening above it instead, up to the first stage that is a channel, or
+ * that catches it: {@link retryBeforeFirstStage} and {@link transform} do). Anything else runs it
+ * as a channel.
+ *
+ * @internal
+ */
+export const fromOpen = <A, E, R = never>(open: Open<A, E, R>): Stream.Stream<A, E, R> => {
+  const stream: Stream.Stream<A, E, R> = Stream.fromChannel(Channel.fromTransform(open))
+  return Object.assign(stream, { [opening]: open })
 }
 
 /**
@@ -33,15 +67,25 @@ export class Stage<A, E> {
  *
  * @internal
  */
-export const fromStage = <A, E>(stage: Stage<A, E>): Stream.Stream<A, E> => Stream.fromChannel(Channel.fromTransform(stage.open))
+export const fromStage = <A, E>(stage: Stage<A, E>): Stream.Stream<A, E> => fromOpen(stage.open)
 
-// Opens a stream in a stage's step (its channel's transform, given the stream's pull and scope).
-const openIn = <A, E>(
-  made: Stream.Stream<A, E> | Stage<A, E>,
+/**
+ * Opens a stream in a stage's step: inline when it was made here ({@link fromOpen}), else its
+ * channel's transform, given the stream's pull and scope.
+ *
+ * @internal
+ */
+export const openIn = <A, E, R = never>(
+  made: Stream.Stream<A, E, R> | Stage<A, E>,
   upstream: Pull.Pull<unknown, unknown, unknown>,
   scope: Scope.Scope
-): Effect.Effect<Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>> =>
-  made instanceof Stage ? made.open(upstream, scope) : Channel.toTransform(Stream.toChannel(made))(upstream, scope)
+): Effect.Effect<Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown, R>, E, R> =>
+  made instanceof Stage ? made.open(upstream, scope) : isInline(made) ? made[opening](upstream, scope) : Channel.toTransform(Stream.toChannel(made))(upstream, scope)
+
+// An opening whose failure is the first pull's (what a channel's transform does).
+const caught = <A, E>(
+  opened: Effect.Effect<Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>, E>
+): Effect.Effect<Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>> => Effect.catchCause(opened, (cause) => Effect.succeed(Effect.failCause(cause)))
 
 /**
  * The stream `f` makes from the fiber that starts it (`Stream.unwrap(Effect.withFiber(fiber =>
@@ -49,20 +93,16 @@ const openIn = <A, E>(
  *
  * @internal
  */
-export const withFiber = <A, E, R>(f: (fiber: Fiber.Fiber<unknown, unknown>) => Stream.Stream<A, E, R>): Stream.Stream<A, E, R> =>
-  Stream.fromChannel(
-    Channel.fromTransform((upstream, scope) =>
-      Effect.withFiber((fiber) => Channel.toTransform(Stream.toChannel(f(fiber)))(upstream, scope))
-    )
-  )
+export const withFiber = <A, E>(f: (fiber: Fiber.Fiber<unknown, unknown>) => Stream.Stream<A, E>): Stream.Stream<A, E> =>
+  fromOpen((upstream, scope) => Effect.withFiber((fiber) => openIn(f(fiber), upstream, scope)))
 
 /**
  * The stream `f` makes when it starts (`Stream.suspend`, without recording it).
  *
  * @internal
  */
-export const suspend = <A, E, R>(f: () => Stream.Stream<A, E, R>): Stream.Stream<A, E, R> =>
-  Stream.fromChannel(Channel.fromTransform((upstream, scope) => Effect.suspend(() => Channel.toTransform(Stream.toChannel(f()))(upstream, scope))))
+export const suspend = <A, E>(f: () => Stream.Stream<A, E>): Stream.Stream<A, E> =>
+  fromOpen((upstream, scope) => Effect.suspend(() => openIn(f(), upstream, scope)))
 
 /**
  * The stream an effect makes when the stream starts, the effect run in the stream's scope
@@ -71,13 +111,11 @@ export const suspend = <A, E, R>(f: () => Stream.Stream<A, E, R>): Stream.Stream
  *
  * @internal
  */
-export const unwrapScoped = <A, E, R, E2, R2>(
-  effect: Effect.Effect<Stream.Stream<A, E, R>, E2, R2>
-): Stream.Stream<A, E | E2, R | Exclude<R2, Scope.Scope>> =>
-  Stream.fromChannel(
-    Channel.fromTransform((upstream, scope: Scope.Scope) =>
-      Effect.flatMap(Effect.provideService(effect, Scope.Scope, scope), (stream) => Channel.toTransform(Stream.toChannel(stream))(upstream, scope))
-    )
+export const unwrapScoped = <A, E, E2>(
+  effect: Effect.Effect<Stream.Stream<A, E>, E2, Scope.Scope>
+): Stream.Stream<A, E | E2> =>
+  fromOpen<A, E | E2>((upstream, scope: Scope.Scope) =>
+    Effect.flatMap(Effect.provideService(effect, Scope.Scope, scope), (stream) => openIn<A, E | E2>(stream, upstream, scope))
   )
 
 /**
@@ -96,15 +134,13 @@ export const fromScope = <A, E, E2>(
     fiber: Fiber.Fiber<unknown, unknown>
   ) => Stream.Stream<A, E> | Stage<A, E> | Effect.Effect<Stream.Stream<A, E> | Stage<A, E>, E2>
 ): Stream.Stream<A, E | E2> =>
-  Stream.fromChannel(
-    Channel.fromTransform((upstream, scope: Scope.Scope) =>
-      Effect.withFiber((fiber) => {
-        const made = f(scope, fiber)
-        return made instanceof Stage || Stream.isStream(made)
-          ? openIn(made, upstream, scope)
-          : Effect.flatMap(made, (stream) => openIn(stream, upstream, scope))
-      })
-    )
+  fromOpen<A, E | E2>((upstream, scope: Scope.Scope) =>
+    Effect.withFiber((fiber) => {
+      const made = f(scope, fiber)
+      return made instanceof Stage || Stream.isStream(made)
+        ? openIn<A, E | E2>(made, upstream, scope)
+        : Effect.flatMap(made, (stream) => openIn<A, E | E2>(stream, upstream, scope))
+    })
   )
 
 /**
@@ -117,10 +153,7 @@ export const fromScope = <A, E, E2>(
 export const transform = <A, E, B, E2>(
   stream: Stream.Stream<A, E>,
   f: (pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>) => Pull.Pull<Arr.NonEmptyReadonlyArray<B>, E2, unknown>
-): Stream.Stream<B, E2> =>
-  Stream.fromChannel(
-    Channel.fromTransform((upstream, scope) => Effect.map(Channel.toTransform(Stream.toChannel(stream))(upstream, scope), f))
-  )
+): Stream.Stream<B, E2> => fromOpen((upstream, scope) => Effect.map(caught(openIn(stream, upstream, scope)), f))
 
 /**
  * Shows each part of a stream to `onPart` (synchronously, a chunk at a time, the chunk passed on
@@ -156,13 +189,13 @@ export const observeStage = <A, E>(
     for (let index = 0; index < chunk.length; index++) onPart(chunk[index]!)
     return chunk
   }
-  const ended = (cause: Cause.Cause<E | Cause.Done>): Effect.Effect<never, E | Cause.Done> => {
+  const ended = (cause: Cause.Cause<E | Cause.Done<unknown>>): Effect.Effect<never, E | Cause.Done<unknown>> => {
     if (!Pull.isDoneCause(cause)) return Effect.failCause(cause)
     const last = onDone()
     return last === undefined ? Effect.failCause(cause) : Effect.andThen(Effect.uninterruptible(last), Effect.failCause(cause))
   }
   return new Stage((upstream, scope) =>
-    Effect.map(within(Channel.toTransform(Stream.toChannel(stream))(upstream, scope)), (pull) => within(Effect.catchCause(Effect.map(pull, seen), ended)))
+    Effect.map(within(openIn(stream, upstream, scope)), (pull) => within(Effect.catchCause(Effect.map(pull, seen), ended)))
   )
 }
 
@@ -196,7 +229,7 @@ export const retryBeforeFirstStage = <A, E, E2>(
     let run = Scope.forkUnsafe(scope)
     let current: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | E2, unknown>
     const open = (): Effect.Effect<Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | E2, unknown>> =>
-      Effect.map(Channel.toTransform(Stream.toChannel(make()))(upstream, run), (pull) => {
+      Effect.map(caught(openIn(make(), upstream, run)), (pull) => {
         // Until the first part: watched; from it on, the run's own pull.
         current = Effect.catchCause(
           Effect.map(pull, (chunk) => {
@@ -207,7 +240,7 @@ export const retryBeforeFirstStage = <A, E, E2>(
         )
         return current
       })
-    const recover = (cause: Cause.Cause<E | Cause.Done>): Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | E2, unknown> => {
+    const recover = (cause: Cause.Cause<E | Cause.Done<unknown>>): Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | E2, unknown> => {
       if (Pull.isDoneCause(cause) || Cause.hasDies(cause)) return Effect.failCause(cause)
       const error = Cause.findErrorOption(cause)
       if (error._tag === "None" || Cause.isDone(error.value)) return Effect.failCause(cause)
@@ -229,9 +262,7 @@ export const retryBeforeFirstStage = <A, E, E2>(
  */
 export const inContext = <A, E>(stream: Stream.Stream<A, E>, context: Context.Context<never>): Stream.Stream<A, E> => {
   const within = <X, Y>(effect: Effect.Effect<X, Y>): Effect.Effect<X, Y> => Effect.updateContext(effect, () => context)
-  return Stream.fromChannel(
-    Channel.fromTransform((upstream, scope) => Effect.map(within(Channel.toTransform(Stream.toChannel(stream))(upstream, scope)), within))
-  )
+  return fromOpen((upstream, scope) => Effect.map(within(openIn(stream, upstream, scope)), within))
 }
 
 /**
@@ -258,11 +289,11 @@ export const mapChunksStage = <A, E>(
   context?: Context.Context<never> | undefined
 ): Stage<A, E> => {
   if (context === undefined) {
-    return new Stage((upstream, scope) => Effect.map(Channel.toTransform(Stream.toChannel(stream))(upstream, scope), (pull) => Effect.flatMap(pull, f)))
+    return new Stage((upstream, scope) => Effect.map(openIn(stream, upstream, scope), (pull) => Effect.flatMap(pull, f)))
   }
   const within = <X, Y>(effect: Effect.Effect<X, Y>): Effect.Effect<X, Y> => Effect.updateContext(effect, () => context)
   return new Stage((upstream, scope) =>
-    Effect.map(within(Channel.toTransform(Stream.toChannel(stream))(upstream, scope)), (pull) => within(Effect.flatMap(pull, f)))
+    Effect.map(within(openIn(stream, upstream, scope)), (pull) => within(Effect.flatMap(pull, f)))
   )
 }
 
@@ -273,9 +304,8 @@ export const mapChunksStage = <A, E>(
  * @internal
  */
 export const mapParts = <A, E>(stream: Stream.Stream<A, E>, f: (part: A) => A): Stream.Stream<A, E> =>
-  Stream.fromChannel(
-    Channel.fromTransform((upstream, scope) =>
-      Effect.map(Channel.toTransform(Stream.toChannel(stream))(upstream, scope), (pull) =>
+  fromOpen((upstream, scope) =>
+      Effect.map(openIn(stream, upstream, scope), (pull) =>
         Effect.map(pull, (chunk): Arr.NonEmptyReadonlyArray<A> => {
           let out: Array<A> | undefined
           for (let index = 0; index < chunk.length; index++) {
@@ -287,7 +317,6 @@ export const mapParts = <A, E>(stream: Stream.Stream<A, E>, f: (part: A) => A): 
           return out !== undefined && Arr.isArrayNonEmpty(out) ? out : chunk
         }))
     )
-  )
 
 /**
  * Maps the parts of one chunk in order, synchronously until a part needs an effect (a finish

@@ -24,7 +24,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Context, Effect, Exit, type Fiber, Layer, Option, Random, Ref, References, Scope, Stream, Tracer } from "effect"
+import { Cause, Clock, Context, Effect, Exit, Fiber, Layer, Option, Random, Ref, References, Scope, Stream, Tracer } from "effect"
 import * as LogLevel from "effect/LogLevel"
 import * as CallContext from "../CallContext.ts"
 import * as Streams from "../internal/streams.ts"
@@ -502,7 +502,6 @@ export const wrap = (
         streamed === undefined || call.totals?.usage !== undefined
           ? undefined
           : streamedCharge(fiber.getRef(PriceTable.PriceTable), call, request, streamed)
-      const done = finish(call, estimate)
       const onPart = (part: StreamPart.StreamPart): void => {
         if (part.type === "finish") {
           last = part.response
@@ -524,10 +523,10 @@ export const wrap = (
           recorded = true
           if (span !== undefined && firstTokenMs !== undefined) span.attribute(GenAiAttributes.Names.timeToFirstTokenMs, firstTokenMs)
           const outcome = Exit.isSuccess(exit)
-            ? (last === undefined ? cancelled(call, request, streamed, span) : done(Exit.succeed(last)))
+            ? (last === undefined ? cancelled(call, request, streamed, span) : finish(call, estimate)(Exit.succeed(last)))
             : Cause.hasInterruptsOnly(exit.cause)
             ? cancelled(call, request, streamed, span)
-            : done(exit as Exit.Exit<never, LlmError.LlmError>)
+            : finish(call, estimate)(exit as Exit.Exit<never, LlmError.LlmError>)
           if (span === undefined) return outcome
           const own = span
           return Effect.ensuring(
@@ -540,7 +539,15 @@ export const wrap = (
       // Each part seen as it passes (a chunk at a time); a stream that ended with its finish part
       // recorded as it ends, before its end reaches the consumer.
       const parts = next(call.forwarded)
-      const onDone = () => (last !== undefined ? recordOnce(Exit.void) : undefined)
+      // (without a span, recorded right here, in the pull's fiber and the call's context, as
+      // `generate` records in its exit handler: what is left to run is only a log line, if any)
+      const onDone = (): Effect.Effect<void> | undefined => {
+        if (last === undefined || recorded) return undefined
+        if (span !== undefined) return recordOnce(Exit.void)
+        recorded = true
+        const steps = finishIn(Fiber.getCurrent() ?? fiber, call, estimate, Exit.succeed(last))
+        return steps === Effect.void ? undefined : steps
+      }
       // The call's services (log annotations, totals, attempts, then its span), added to the
       // context once: the stream's pulls then switch to it in one step (`Stream.provideService`
       // copies the context on every pull, once per service).
@@ -551,7 +558,7 @@ export const wrap = (
       const inCall = <X, Y>(effect: Effect.Effect<X, Y>): Effect.Effect<X, Y> => Effect.updateContext(effect, () => withContext)
       // Recorded when the stream's scope closes, in the call's context (a failed or cancelled
       // stream; one that finished was recorded as it ended).
-      const settled = Scope.addFinalizerExit(scope, (exit) => inCall(recordOnce(exit)))
+      const settled = Scope.addFinalizerExit(scope, (exit) => (recorded ? Effect.void : inCall(recordOnce(exit))))
       if (!call.spans) return Effect.as(settled, Streams.observeStage(parts, onPart, onDone, withContext))
       // The span opened and its end registered in one uninterruptible step.
       return Effect.uninterruptible(inCall(

@@ -7,12 +7,13 @@
  * permit around each attempt: a request that waits for a permit has not been sent. A stream
  * holds its permits until it ends.
  *
- * The semaphores are llm-connect's own (`Semaphore.Semaphore`s, so a stream takes them with
- * `Semaphore.takeScoped` as from any other): effect's algorithm, plus a synchronous take. A call
- * whose permits are free, with nobody waiting for them, takes the provider's and the global permit
- * together in the step that admits it and gives them back in the step that ends it (six effect
- * steps fewer than two nested `Semaphore.withPermit`s, and no closures per call); any other call
- * waits in line as before.
+ * The semaphores are llm-connect's own (`Semaphore.Semaphore`s, so that limits given as other
+ * semaphores work alike): effect's algorithm, plus a synchronous take. A call whose permits are
+ * free, with nobody waiting for them, takes the provider's and the global permit together in the
+ * step that admits it and gives them back in the step that ends it (six effect steps fewer than
+ * two nested `Semaphore.withPermit`s, and no closures per call); a stream likewise, in the step
+ * that opens it, giving them back when its scope closes (ADR 0041); any other call or stream
+ * waits in line as before (a stream with `Semaphore.takeScoped`).
  *
  * Fairness: waiters queue in arrival order (an insertion-ordered set; a newcomer never overtakes a
  * queued waiter of the same size, as in `takePermits` of `effect/src/Semaphore.ts`, and the
@@ -27,6 +28,7 @@ import { Context, Effect, Fiber, Layer, Option, Scope, Semaphore } from "effect"
 import { identity } from "effect/Function"
 import * as Streams from "../internal/streams.ts"
 import * as LanguageModel from "../LanguageModel.ts"
+import type { LlmRequest } from "../LlmRequest.ts"
 
 /**
  * The limits: calls in flight for all providers together, and per provider.
@@ -287,9 +289,26 @@ export const make = (inner: LanguageModel.Service, limits: Service): LanguageMod
     own === undefined ? Effect.void : Semaphore.takeScoped(own, 1),
     global === undefined ? Effect.void : Semaphore.takeScoped(global, 1)
   )
+  // The same for a stream, in the step that opens it: permits free and nobody waiting, both taken
+  // there and given back by one finalizer on the stream's scope (added in that step, before
+  // anything can interrupt it); otherwise each taken in line, held by the stream's scope.
+  const released = Effect.sync(release)
+  const streamNow = ownNow === null || globalNow === null
+    ? undefined
+    : (request: LlmRequest, next: LanguageModel.Service["stream"]) =>
+      Streams.fromScope((scope) =>
+        Effect.uninterruptible(Effect.suspend(() => {
+          if (ownNow === undefined || ownNow.takeNowUnsafe(1)) {
+            if (globalNow === undefined || globalNow.takeNowUnsafe(1)) return Effect.as(Scope.addFinalizer(scope, released), next(request))
+            // (no waiter on the provider's permits, or it would not have been taken: nothing to wake)
+            ownNow?.releaseUnsafe(1)
+          }
+          return Effect.provideService(Effect.as(Effect.interruptible(permits), next(request)), Scope.Scope, scope)
+        }))
+      )
   return LanguageModel.wrap(inner, {
     generate: (request, next) => guard(next(request)),
-    stream: (request, next) => Streams.unwrapScoped(Effect.as(permits, next(request)))
+    stream: streamNow ?? ((request, next) => Streams.unwrapScoped(Effect.as(permits, next(request))))
   })
 }
 

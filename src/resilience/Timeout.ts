@@ -21,8 +21,9 @@
  *
  * @since 0.1.0
  */
-import { Array as Arr, Cause, Channel, Clock, type Context, Duration, Effect, Fiber, Pull, Queue, Schema, Stream } from "effect"
+import { Array as Arr, Cause, Clock, type Context, Duration, Effect, Fiber, Pull, Queue, Schema, Stream } from "effect"
 import * as DurationText from "../DurationText.ts"
+import * as Streams from "../internal/streams.ts"
 import { bounded, type Deadline, type Wheel, wheelOf } from "../internal/deadlines.ts"
 import * as LlmError from "../LlmError.ts"
 
@@ -210,20 +211,29 @@ export const stream = <A, R>(
   // waiting for it (resumed in the same step, no scheduler turn) or buffers it; a wait that runs
   // out ends the hand-off with its `Timeout`, and the consumer stops the reader (aborting the
   // request) before the stream fails. One fiber and no queue per stream.
-  return Stream.fromChannel(Channel.fromTransform((upstream, scope) =>
-    Effect.flatMap(Channel.toTransform(Stream.toChannel(self))(upstream, scope), (pull) =>
+  // (Opened inline by the stage above it, and opening the stream below inline: see `Streams.fromOpen`.)
+  return Streams.fromOpen((upstream, scope) =>
+    Effect.flatMap(Streams.openIn(self, upstream, scope), (pull) =>
       Effect.withFiber((fiber) => {
         const clock = fiber.getRef(Clock.Clock)
         const handoff = new Handoff<A>()
         const waits = partWaits(clock, fiber.context, options, (cause) => handoff.end(cause))
-        // Without a yield per part: the reader waits on the stream below or for room anyway.
-        const produce = Effect.forever(
-          Effect.flatMap(waits.read(pull), (chunk) => {
-            waits.received()
-            return handoff.offer(chunk)
-          }),
-          { disableYield: true }
-        )
+        // The reader's loop: one step per chunk besides the read (no yield per part: the reader
+        // waits on the stream below or for room anyway). Each wait for the stream below starts as
+        // its read does: the first from the opening, each next one once the chunk before it was
+        // handed over (after a wait for room, if the buffer was full).
+        const readNext = Effect.suspend(() => {
+          waits.start()
+          return produce
+        })
+        const produce: Effect.Effect<never, LlmError.LlmError | Cause.Done<unknown>, R> = Effect.flatMap(pull, (chunk) => {
+          waits.received()
+          const room = handoff.offer(chunk)
+          if (room !== Effect.void) return Effect.andThen(room, readNext)
+          waits.start()
+          return produce
+        })
+        waits.start()
         // Started at once, so that its first wait joins the timer as the stream opens. Its end
         // reaches the consumer once the reader has exited (an observer of its exit, after the
         // scope has let go of it): a stream that ended by itself then closes its scope without an
@@ -237,7 +247,7 @@ export const stream = <A, R>(
           return handoff.take
         })
       }))
-  ))
+  )
 }
 
 // Chunks from a stream's reader to its consumer: a chunk offered while the consumer waits is
@@ -246,8 +256,8 @@ export const stream = <A, R>(
 // timeout) is seen by the consumer once the buffer is empty.
 class Handoff<A> {
   private buffer: Array<A> = []
-  private ended: Cause.Cause<LlmError.LlmError | Cause.Done> | undefined
-  private taker: ((effect: Effect.Effect<Arr.NonEmptyReadonlyArray<A>, LlmError.LlmError | Cause.Done>) => void) | undefined
+  private ended: Cause.Cause<LlmError.LlmError | Cause.Done<unknown>> | undefined
+  private taker: ((effect: Effect.Effect<Arr.NonEmptyReadonlyArray<A>, LlmError.LlmError | Cause.Done<unknown>>) => void) | undefined
   private giver: ((effect: Effect.Effect<void>) => void) | undefined
   /** The fiber that reads the stream below (set as it starts). */
   reader: Fiber.Fiber<unknown, unknown> | undefined
@@ -270,7 +280,7 @@ class Handoff<A> {
     })
   }
 
-  end(cause: Cause.Cause<LlmError.LlmError | Cause.Done>): void {
+  end(cause: Cause.Cause<LlmError.LlmError | Cause.Done<unknown>>): void {
     if (this.ended !== undefined) return
     this.ended = cause
     const taker = this.taker
@@ -280,7 +290,7 @@ class Handoff<A> {
   }
 
   // The consumer's pull: what is buffered, else the end, else a wait for the reader.
-  readonly take: Effect.Effect<Arr.NonEmptyReadonlyArray<A>, LlmError.LlmError | Cause.Done> = Effect.suspend(() => {
+  readonly take: Effect.Effect<Arr.NonEmptyReadonlyArray<A>, LlmError.LlmError | Cause.Done<unknown>> = Effect.suspend(() => {
     const buffered = this.buffer
     if (Arr.isArrayNonEmpty(buffered)) {
       this.buffer = []
@@ -302,7 +312,7 @@ class Handoff<A> {
 
   // The stream's end as the consumer sees it. A failure (not the stream's end) stops the reader
   // first, so that its request is aborted before the stream fails (and before a retry sends another).
-  private stopped(cause: Cause.Cause<LlmError.LlmError | Cause.Done>): Effect.Effect<never, LlmError.LlmError | Cause.Done> {
+  private stopped(cause: Cause.Cause<LlmError.LlmError | Cause.Done<unknown>>): Effect.Effect<never, LlmError.LlmError | Cause.Done<unknown>> {
     const reader = this.reader
     return reader === undefined || Pull.isDoneCause(cause) ? Effect.failCause(cause) : Effect.andThen(Fiber.interrupt(reader), Effect.failCause(cause))
   }
@@ -358,6 +368,10 @@ const partWaits = (
         if (!waiting) arm(first ? openedAt : clock.currentTimeMillisUnsafe())
         return pull
       }),
+    /** Starts the wait for the next part (as `read` does), for a reader that reads right after. */
+    start: () => {
+      if (!waiting) arm(first ? openedAt : clock.currentTimeMillisUnsafe())
+    },
     received: () => {
       disarm()
       first = false

@@ -136,6 +136,22 @@ describe("Streams.observe, mapParts, mapChunks, fromScope", () => {
       yield* Effect.exit(Stream.runDrain(failing))
       assert.deepStrictEqual(exits, ["Success", "Success", "Failure"])
     }))
+
+  it.effect("a layer's stream opened inline: a failed opening is retried like a failed first pull", () =>
+    Effect.gen(function*() {
+      let opened = 0
+      const attempt = Streams.fromScope(() => {
+        opened++
+        return opened < 3 ? Effect.fail(failure(true)) : Stream.make("ok")
+      })
+      const parts = yield* Stream.runCollect(Streams.retryBeforeFirst(attempt, () => Effect.void))
+      assert.deepStrictEqual(parts, ["ok"])
+      assert.strictEqual(opened, 3)
+      // Through a stage that is opened inline (observe) the failed opening still reaches the consumer.
+      const failing = Streams.observe(Streams.fromScope(() => Effect.fail(failure(false))), () => undefined, () => undefined)
+      const exit = yield* Effect.exit(Stream.runDrain(failing))
+      assert.isTrue(Exit.isFailure(exit) && Cause.findErrorOption(exit.cause)._tag === "Some")
+    }))
 })
 
 describe("Timeout.stream hand-off", () => {

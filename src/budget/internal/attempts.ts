@@ -189,43 +189,44 @@ export class Call implements CallContext.AttemptBudget {
     marked: boolean
   ): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> {
     const state = newStreaming(request)
-    let own = false
-    const acquire = Effect.suspend(() => {
-      const first = this.first
-      if (first !== undefined) {
-        this.first = undefined
-        return Effect.succeed(first)
-      }
-      own = true
-      return this.reserveNext(request, target)
-    })
-    const started = Effect.map(acquire, (held) => {
+    // The attempt's parts, once it holds a reservation (`own`: a reservation of its own, not the
+    // call's).
+    const partsOf = (held: BudgetTracker.Reservation, own: boolean, context: Context.Context<never>) => {
       this.attempts += 1
       this.sent = !marked
       this.leaseSent(held, marked)
       state.request = withCap(request, held)
-      return held
-    })
-    // Reserved (or the call's reservation taken) and its settlement added to the stream's scope in
-    // one uninterruptible step (as `Effect.acquireRelease`), settled in the context the stream
-    // started in; the parts a chunk at a time in one stage.
+      const parts = Streams.mapChunksStage(
+        send(state.request),
+        (chunk) => Streams.mapChunk(chunk, (part) => this.onPart(part, held, target, state)),
+        own ? Context.add(context, CallContext.RemainingBudget, held.remaining) : undefined
+      )
+      return !own || held.loweredFrom === undefined ? parts : Stream.concat(Stream.fromEffectDrain(logLowered(held)), Streams.fromStage(parts))
+    }
+    // Its settlement added to the stream's scope first, settled in the context the stream started
+    // in; then the reservation taken: the call's, in the next step (a stream stopped between the
+    // two holds nothing; once taken, the settlement sees it), else one of its own, reserved
+    // uninterruptibly. The parts a chunk at a time in one stage.
     return Streams.fromScope((scope, fiber) => {
       const context = fiber.context
-      return Effect.uninterruptible(Effect.flatMap(started, (held) => {
-        const ended = Scope.addFinalizerExit(
-          scope,
-          (exit) => (state.finished ? Effect.void : Effect.updateContext(this.settleStream(held, target, state, exit), () => context))
-        )
-        const parts = Streams.mapChunksStage(
-          send(state.request),
-          (chunk) => Streams.mapChunk(chunk, (part) => this.onPart(part, held, target, state)),
-          own ? Context.add(context, CallContext.RemainingBudget, held.remaining) : undefined
-        )
-        return Effect.as(
-          ended,
-          !own || held.loweredFrom === undefined ? parts : Stream.concat(Stream.fromEffectDrain(logLowered(held)), Streams.fromStage(parts))
-        )
-      }))
+      let held: BudgetTracker.Reservation | undefined
+      const registered = Scope.addFinalizerExit(
+        scope,
+        (exit) =>
+          held === undefined || state.finished ? Effect.void : Effect.updateContext(this.settleStream(held, target, state, exit), () => context)
+      )
+      return Effect.flatMap(registered, () => {
+        const first = this.first
+        if (first !== undefined) {
+          this.first = undefined
+          held = first
+          return Effect.succeed(partsOf(first, false, context))
+        }
+        return Effect.uninterruptible(Effect.map(this.reserveNext(request, target), (reserved) => {
+          held = reserved
+          return partsOf(reserved, true, context)
+        }))
+      })
     })
   }
 

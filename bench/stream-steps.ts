@@ -1,0 +1,138 @@
+/**
+ * Effect steps and bytes per streamed call through the stack's layers, over the in-process
+ * provider of `bench/stream-async.ts` (3 text deltas and the finish part, arriving from
+ * `setImmediate`): a deterministic count of the layers' work per stream, which holds on a loaded
+ * machine where CPU figures do not. The variants are `bench/stream-async.ts`'s.
+ *
+ * Steps: every effect primitive the runtime evaluates, in every fiber (the timeouts' reader
+ * included), from `runPromise` of `Stream.runFold` to its end, per call (a diagnostic: the run loop
+ * of effect's fiber is wrapped to add up each run's `currentOpCount`; nothing in `src/` does this).
+ * Bytes: V8's sampling heap profiler over the calls, collected objects included.
+ *
+ *   node bench/stream-steps.ts [--calls 500]
+ */
+import { Effect, Fiber, ManagedRuntime, Scope, Stream } from "effect"
+import * as LanguageModel from "../src/LanguageModel.ts"
+import * as LlmRequest from "../src/LlmRequest.ts"
+import type { LlmResponse } from "../src/LlmResponse.ts"
+import * as ProviderRegistry from "../src/ProviderRegistry.ts"
+import * as Stack from "../src/Stack.ts"
+import * as StreamPart from "../src/StreamPart.ts"
+import * as Usage from "../src/Usage.ts"
+import { bytesAllocated } from "./internal/allocation.ts"
+import { argument } from "./internal/stats.ts"
+
+const CALLS = argument("calls", 500)
+
+const texts = ["word0 ", "word1 ", "word2 "]
+const parts = (model: string): ReadonlyArray<StreamPart.StreamPart> => {
+  const response: LlmResponse = {
+    content: texts.join(""),
+    model,
+    provider: "async",
+    usage: Usage.make({ inputTokens: 21, outputTokens: texts.length }),
+    finishReason: "stop",
+    latencyMs: 0
+  }
+  return [...texts.map((text) => StreamPart.textDelta(text)), StreamPart.finish(response)]
+}
+
+const asyncProvider: ProviderRegistry.Provider = {
+  name: "async",
+  description: "streams from setImmediate",
+  defaultModel: "gpt-4o-mini",
+  keyEnv: [],
+  requiresKey: false,
+  make: (config) => {
+    const model = config.model ?? "gpt-4o-mini"
+    const few = parts(model)
+    const arrive = Effect.callback<ReadonlyArray<StreamPart.StreamPart>>((resume) => {
+      const handle = setImmediate(() => resume(Effect.succeed(few)))
+      return Effect.sync(() => clearImmediate(handle))
+    })
+    return Effect.succeed(LanguageModel.make({
+      provider: "async",
+      defaultModel: model,
+      generate: () => Effect.die("not used"),
+      stream: () => Stream.flatMap(Stream.fromEffect(arrive), Stream.fromArray)
+    }))
+  }
+}
+
+const limits = { concurrency: 1_000, providerConcurrency: 1_000 }
+const rpm = 100_000_000
+const budget = { budget: { totalTokens: 1_000_000_000_000 } }
+const variants: ReadonlyArray<readonly [string, Omit<Stack.StackConfig, "provider"> | undefined]> = [
+  ["bare provider", undefined],
+  ["stack without observability (retry)", { observability: { enabled: false } }],
+  ["default stack (observability, retry)", {}],
+  ["+ limits and rpm", { resilience: { limits: { ...limits, rpm } } }],
+  ["+ budget = whole stack", { budget, resilience: { limits: { ...limits, rpm } } }],
+  ["whole + timeouts (attempt 2m, idle 60s)", {
+    budget,
+    resilience: { limits: { ...limits, rpm }, attemptTimeout: "2m", streamIdleTimeout: "60s" }
+  }]
+]
+
+// The steps of every fiber's runs, added up (see the module description).
+let steps = 0
+interface RunLoop {
+  currentOpCount: number
+  runLoop: (effect: unknown) => unknown
+}
+const countSteps = async () => {
+  const fiber = await Effect.runPromise(Effect.withFiber((current) => Effect.succeed(current)))
+  const proto = Object.getPrototypeOf(fiber as Fiber.Fiber<unknown, unknown>) as RunLoop
+  const run = proto.runLoop
+  proto.runLoop = function(this: RunLoop, effect: unknown) {
+    const result = run.call(this, effect)
+    steps += this.currentOpCount
+    return result
+  }
+}
+
+const main = async () => {
+  await countSteps()
+  const runtime = ManagedRuntime.make(ProviderRegistry.layer([asyncProvider]))
+  const scope = await runtime.runPromise(Scope.make())
+  const provider = { provider: "async", model: "gpt-4o-mini" }
+  const request = LlmRequest.make({ system: "You are terse.", messages: [{ role: "user", content: "Name the longest river in Africa." }] })
+  console.log(`effect steps and KB per streamed call (3 deltas + finish), in-process provider, ${CALLS} calls, C=1; ${process.version}`)
+  const rows: Array<Record<string, string | number>> = []
+  let bareSteps = 0
+  let bareBytes = 0
+  for (const [name, config] of variants) {
+    const made = config === undefined
+      ? ProviderRegistry.create(provider)
+      : Effect.map(Stack.make({ provider, ...config }), (factory) => factory.model)
+    const model = await runtime.runPromise(made.pipe(Effect.provideService(Scope.Scope, scope), Effect.orDie))
+    const one = Effect.flatMap(
+      Stream.runFold(model.stream(request), () => 0, (count, part) => (part.type === "text-delta" ? count + 1 : count)),
+      (deltas) => (deltas === texts.length ? Effect.void : Effect.die(new Error(`unexpected stream: ${deltas} deltas`)))
+    )
+    const run = (calls: number) => runtime.runPromise(Effect.forEach(Array.from({ length: calls }), () => one, { discard: true }))
+    await run(200)
+    steps = 0
+    await run(CALLS)
+    const perCall = steps / CALLS
+    const bytes = (await bytesAllocated(() => run(CALLS))) / CALLS
+    if (config === undefined) {
+      bareSteps = perCall
+      bareBytes = bytes
+    }
+    rows.push({
+      variant: name,
+      "steps/call": perCall.toFixed(1),
+      "steps over bare": (perCall - bareSteps).toFixed(1),
+      "KB/call": (bytes / 1024).toFixed(1),
+      "KB over bare": ((bytes - bareBytes) / 1024).toFixed(1)
+    })
+  }
+  console.table(rows)
+  await runtime.dispose()
+}
+
+main().catch((error) => {
+  console.error(error)
+  process.exit(1)
+})
