@@ -11,7 +11,7 @@
  * attempt the server never saw).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Redacted, References } from "effect"
+import { type Duration, Effect, Exit, Fiber, Layer, Redacted, References } from "effect"
 import { TestClock } from "effect/testing"
 import * as Estimate from "../../src/budget/Estimate.ts"
 import * as LanguageModel from "../../src/LanguageModel.ts"
@@ -46,7 +46,7 @@ const failureOf = (exit: Exit.Exit<unknown, LlmError.LlmError>): LlmError.LlmErr
  * (all its attempts timed out, or the budget refused one before it was sent). Retries wait 0 ms,
  * so the attempt timeout is the only sleep the call makes.
  */
-const timingOutEachAttempt = <A, E, R>(server: BillingServer.Billing, attemptTimeout: string, call: Effect.Effect<A, E, R>) =>
+const timingOutEachAttempt = <A, E, R>(server: BillingServer.Billing, attemptTimeout: Duration.Input, call: Effect.Effect<A, E, R>) =>
   Effect.gen(function*() {
     const fiber = yield* Effect.forkChild(Effect.exit(call))
     for (;;) {
