@@ -49,8 +49,9 @@ const failureOf = (exit: Exit.Exit<unknown, LlmError.LlmError>): LlmError.LlmErr
 const timingOutEachAttempt = <A, E, R>(server: BillingServer.Billing, attemptTimeout: Duration.Input, call: Effect.Effect<A, E, R>) =>
   Effect.gen(function*() {
     const fiber = yield* Effect.forkChild(Effect.exit(call))
-    for (;;) {
-      const next = server.received() + 1
+    // Counted from the call's start, not re-read after each move: an attempt that reached the
+    // server while the clock was still moving is not waited for twice.
+    for (let next = server.received() + 1;; next++) {
       const arrived = yield* Effect.raceFirst(
         Effect.as(Effect.promise(() => server.untilReceived(next)), true),
         Effect.as(Fiber.await(fiber), false)
