@@ -103,7 +103,11 @@ export class Wheel {
     const deadline = new Entry(at, expire)
     this.queue.push(deadline)
     this.open++
-    if (this.sleeper === undefined) this.sleeper = Effect.runForkWith(this.context)(this.loop())
+    // The loop starts on the next scheduler turn, never inside `add`: run at once, a loop whose
+    // first deadline had already passed (an attempt that took longer than its timeout to start,
+    // as on a loaded machine) ran to its end and cleared `sleeper` before `sleeper` was set, so
+    // the finished fiber stayed the timer and no deadline of this wheel ever expired again.
+    if (this.sleeper === undefined) this.sleeper = Effect.runForkWith(this.context)(Effect.andThen(Effect.yieldNow, this.loop()))
     return deadline
   }
 

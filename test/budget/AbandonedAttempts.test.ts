@@ -2,9 +2,17 @@
  * Budgets hold when attempts are abandoned (issue 13, items 1 and 1c), end to end: the whole
  * stack (observability, budget, retry with attempt timeouts, the OpenAI adapter on undici)
  * against a local server that bills every request it received, answered or not.
+ *
+ * The attempt timeouts run on `TestClock`: the server holds every request until its client goes
+ * away, and the test moves the clock past the attempt timeout only once the server has received
+ * the attempt. So every attempt sent reaches the server before it times out and no answer can
+ * cross a timeout, however loaded the machine (on the live clock a 100 ms timeout could fire
+ * before a starved event loop had delivered the request, and the budget then rightly charged an
+ * attempt the server never saw).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Redacted, References } from "effect"
+import { type Duration, Effect, Exit, Fiber, Layer, Redacted, References } from "effect"
+import { TestClock } from "effect/testing"
 import * as Estimate from "../../src/budget/Estimate.ts"
 import * as LanguageModel from "../../src/LanguageModel.ts"
 import type * as LlmError from "../../src/LlmError.ts"
@@ -32,24 +40,44 @@ const stackOf = (config: Stack.StackConfig) =>
 const failureOf = (exit: Exit.Exit<unknown, LlmError.LlmError>): LlmError.LlmError | undefined =>
   Exit.isFailure(exit) ? exit.cause.reasons.flatMap((reason) => (reason._tag === "Fail" ? [reason.error] : []))[0] : undefined
 
+/**
+ * Runs a call against a server that holds its requests: each time the server has received one
+ * more attempt, the clock moves on by the attempt timeout, which abandons it; until the call ends
+ * (all its attempts timed out, or the budget refused one before it was sent). Retries wait 0 ms,
+ * so the attempt timeout is the only sleep the call makes.
+ */
+const timingOutEachAttempt = <A, E, R>(server: BillingServer.Billing, attemptTimeout: Duration.Input, call: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.forkChild(Effect.exit(call))
+    // Counted from the call's start, not re-read after each move: an attempt that reached the
+    // server while the clock was still moving is not waited for twice.
+    for (let next = server.received() + 1;; next++) {
+      const arrived = yield* Effect.raceFirst(
+        Effect.as(Effect.promise(() => server.untilReceived(next)), true),
+        Effect.as(Fiber.await(fiber), false)
+      )
+      if (!arrived) break
+      yield* TestClock.adjust(attemptTimeout)
+    }
+    return yield* Fiber.join(fiber)
+  })
+
 describe("abandoned attempts are charged (real sockets)", () => {
-  it.live(
+  it.effect(
     "30 sequential calls, a server slower than attemptTimeout 100ms, 3 attempts, a 2,000-token budget: " +
       "what the server billed is what the budget committed, never past the limit",
     () =>
       Effect.gen(function*() {
-        // The issue's server took 150 ms; 1 s here, so that an event loop held up by a loaded
-        // machine cannot let the server's answer and the client's timeout cross (both run in
-        // this process).
-        const server = yield* BillingServer.start({ delayMs: 1_000 })
+        // The issue's server took 150 ms; this one never answers: every attempt ends on its timeout.
+        const server = yield* BillingServer.start({ delayMs: "never" })
         const layer = stackOf({
           provider: openai(server.origin),
           budget: { budget: { totalTokens: 2_000 } },
-          resilience: { retry: { maxAttempts: 3, baseDelay: "5ms", jitter: false }, attemptTimeout: "100ms" }
+          resilience: { retry: { maxAttempts: 3, baseDelay: "0ms", jitter: false }, attemptTimeout: "100ms" }
         })
         yield* Effect.gen(function*() {
           const exits: Array<Exit.Exit<unknown, LlmError.LlmError>> = []
-          for (let call = 0; call < 30; call++) exits.push(yield* Effect.exit(LanguageModel.generate(request)))
+          for (let call = 0; call < 30; call++) exits.push(yield* timingOutEachAttempt(server, "100 millis", LanguageModel.generate(request)))
           yield* BillingServer.settledAll(server)
           const budget = (yield* ModelFactory.ModelFactory).budget!
           const snapshot = yield* budget.snapshot
@@ -86,17 +114,17 @@ describe("abandoned attempts are charged (real sockets)", () => {
     { timeout: 60_000 }
   )
 
-  it.live("a retry the budget cannot afford ends the call with BudgetExceeded, the attempt's Timeout as its cause", () =>
+  it.effect("a retry the budget cannot afford ends the call with BudgetExceeded, the attempt's Timeout as its cause", () =>
     Effect.gen(function*() {
-      const server = yield* BillingServer.start({ delayMs: 1_000 })
+      const server = yield* BillingServer.start({ delayMs: "never" })
       const perAttempt = Estimate.exact(request, "openai") + 100
       // Room for two attempts, not three: the third is refused before it is sent.
       const layer = stackOf({
         provider: openai(server.origin),
         budget: { budget: { totalTokens: 3 * perAttempt - 1 } },
-        resilience: { retry: { maxAttempts: 3, baseDelay: "5ms", jitter: false }, attemptTimeout: "100ms" }
+        resilience: { retry: { maxAttempts: 3, baseDelay: "0ms", jitter: false }, attemptTimeout: "100ms" }
       })
-      const exit = yield* Effect.exit(LanguageModel.generate(request)).pipe(Effect.provide(layer))
+      const exit = yield* timingOutEachAttempt(server, "100 millis", LanguageModel.generate(request)).pipe(Effect.provide(layer))
       const error = failureOf(exit)!
       assert.strictEqual(error.reason._tag, "BudgetExceeded")
       assert.include(error.message, "attempt 3 was not sent")

@@ -5,6 +5,11 @@
  * its input tokens plus the output cap it was sent (`max_completion_tokens` / `max_tokens`): the
  * most the provider could have generated for it. Input tokens are counted with the project's
  * tokenizer, as OpenAI counts them.
+ *
+ * A server started with `delayMs: "never"` holds every request until its client goes away, so a
+ * test that waits for {@link Billing.untilReceived} before it lets the attempt time out (on
+ * `TestClock`) knows the request arrived and that no answer can cross the timeout, however
+ * loaded the machine.
  */
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
@@ -22,11 +27,15 @@ export interface Billing {
   readonly abandoned: () => number
   /** Tokens billed so far (input + output). */
   readonly billed: () => number
+  /** Resolves once `count` requests have been received (real time, no polling). */
+  readonly untilReceived: (count: number) => Promise<void>
+  /** Resolves once every request received has been settled (real time, no polling). */
+  readonly untilSettled: () => Promise<void>
 }
 
 export interface Options {
-  /** How long the server takes to answer. */
-  readonly delayMs: number
+  /** How long the server takes to answer; `"never"`: it holds the request until its client goes away. */
+  readonly delayMs: number | "never"
   /** The model named in the answer (default: the one asked for). */
   readonly answerModel?: string | undefined
   /** Output tokens of an answer (capped by the request's output cap). */
@@ -47,6 +56,14 @@ export const start = (options: Options): Effect.Effect<Billing, never, Scope.Sco
       let settled = 0
       let abandoned = 0
       let billed = 0
+      let waiters: Array<{ readonly ready: () => boolean; readonly resolve: () => void }> = []
+      const wake = () => {
+        const ready = waiters.filter((waiter) => waiter.ready())
+        waiters = waiters.filter((waiter) => !waiter.ready())
+        for (const waiter of ready) waiter.resolve()
+      }
+      const until = (ready: () => boolean) =>
+        ready() ? Promise.resolve() : new Promise<void>((resolve) => void waiters.push({ ready, resolve }))
       const server = createServer((request, response) => {
         const chunks: Array<Buffer> = []
         request.on("data", (chunk: Buffer) => chunks.push(chunk))
@@ -56,7 +73,7 @@ export const start = (options: Options): Effect.Effect<Billing, never, Scope.Sco
           const input = Tokenizer.countRequest({ messages: body.messages ?? [] })
           const cap = body.max_completion_tokens ?? body.max_tokens ?? 0
           let done = false
-          const timer = setTimeout(() => {
+          const answer = () => {
             if (done || response.destroyed) return
             done = true
             settled++
@@ -71,7 +88,9 @@ export const start = (options: Options): Effect.Effect<Billing, never, Scope.Sco
               choices: [{ index: 0, message: { role: "assistant", content: "ok" }, finish_reason: "stop" }],
               usage: { prompt_tokens: input, completion_tokens: output, total_tokens: input + output }
             }))
-          }, options.delayMs)
+            wake()
+          }
+          const timer = options.delayMs === "never" ? undefined : setTimeout(answer, options.delayMs)
           response.on("close", () => {
             if (done) return
             done = true
@@ -79,7 +98,9 @@ export const start = (options: Options): Effect.Effect<Billing, never, Scope.Sco
             settled++
             abandoned++
             billed += input + cap
+            wake()
           })
+          wake()
         })
       })
       return new Promise<{ server: typeof server; billing: Billing }>((resolve) =>
@@ -91,7 +112,9 @@ export const start = (options: Options): Effect.Effect<Billing, never, Scope.Sco
               received: () => received,
               settled: () => settled,
               abandoned: () => abandoned,
-              billed: () => billed
+              billed: () => billed,
+              untilReceived: (count) => until(() => received >= count),
+              untilSettled: () => until(() => settled >= received)
             }
           }))
       )
@@ -105,10 +128,19 @@ export const start = (options: Options): Effect.Effect<Billing, never, Scope.Sco
       )
   ).pipe(Effect.map(({ billing }) => billing))
 
-/** Waits (real time) until every request received has been answered or abandoned. */
+/**
+ * Waits until every request received has been answered or abandoned, at most 10 s of real time
+ * (a plain timer, not `Clock`: it works on `TestClock` too); the test's assertions say what is
+ * missing after that.
+ */
 export const settledAll = (billing: Billing): Effect.Effect<void> =>
-  Effect.gen(function*() {
-    for (let waited = 0; waited < 5_000 && billing.settled() < billing.received(); waited += 10) {
-      yield* Effect.sleep("10 millis")
-    }
-  })
+  Effect.promise((signal) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 10_000)
+      signal.addEventListener("abort", () => clearTimeout(timer))
+      void billing.untilSettled().then(() => {
+        clearTimeout(timer)
+        resolve()
+      })
+    })
+  )

@@ -63,6 +63,54 @@ describe("Timeout.attempt", () => {
     }))
 })
 
+describe("Timeout.attempt: an attempt that took longer than its timeout to start", () => {
+  // The issue (found by test/budget/AbandonedAttempts.test.ts on a loaded machine): an attempt
+  // whose deadline had passed when its timer started expired at once, inside the call that
+  // started the timer, which then kept a finished fiber as its timer: no later attempt of that
+  // timeout ever timed out again (each waited for its answer, however late). Here the attempt's
+  // own start moves the clock past its deadline: the clock is the test clock read with a skew
+  // that the attempt raises as it starts, before it registers its deadline.
+  const skewedClock = Effect.map(Clock.clockWith(Effect.succeed), (clock) => {
+    let skewMs = 0
+    const nanos = (millis: number) => BigInt(millis) * 1_000_000n
+    const skewed: Clock.Clock = {
+      currentTimeMillisUnsafe: () => clock.currentTimeMillisUnsafe() + skewMs,
+      currentTimeMillis: Effect.sync(() => clock.currentTimeMillisUnsafe() + skewMs),
+      currentTimeNanosUnsafe: () => clock.currentTimeNanosUnsafe() + nanos(skewMs),
+      currentTimeNanos: Effect.sync(() => clock.currentTimeNanosUnsafe() + nanos(skewMs)),
+      monotonicTimeNanosUnsafe: () => clock.monotonicTimeNanosUnsafe() + nanos(skewMs),
+      monotonicTimeNanos: Effect.sync(() => clock.monotonicTimeNanosUnsafe() + nanos(skewMs)),
+      sleep: (duration) => clock.sleep(duration)
+    }
+    return { skewed, skew: (millis: number) => void (skewMs += millis) }
+  })
+
+  it.effect("times out at once, and later attempts on the same timer still time out at their deadlines", () =>
+    Effect.gen(function*() {
+      const { skew, skewed } = yield* skewedClock
+      const bounded = <A>(effect: Effect.Effect<A, LlmError.LlmError>, attempt: number) =>
+        Effect.result(Timeout.attempt(effect, { timeoutMs: 1_000, attempt, subject })).pipe(Effect.provideService(Clock.Clock, skewed))
+      // Its synchronous start takes 1.5 s of the clock.
+      const slowStart = Effect.andThen(Effect.sync(() => skew(1_500)), Effect.never)
+      const first = yield* bounded(slowStart, 1)
+      assert.strictEqual(first._tag, "Failure")
+      if (first._tag === "Failure") {
+        assert.strictEqual(first.failure.reason._tag, "Timeout")
+        assert.strictEqual(first.failure.reason._tag === "Timeout" && first.failure.reason.elapsedMs, 1_500)
+      }
+      for (let attempt = 2; attempt <= 4; attempt++) {
+        const next = yield* Effect.forkChild(bounded(Effect.never, attempt))
+        yield* TestClock.adjust("999 millis")
+        assert.isUndefined(next.pollUnsafe())
+        yield* TestClock.adjust("1 millis")
+        const timedOut = next.pollUnsafe()
+        assert.isDefined(timedOut, `attempt ${attempt} timed out at its deadline`)
+        const result = yield* Fiber.join(next)
+        assert.strictEqual(result._tag === "Failure" && result.failure.reason._tag, "Timeout")
+      }
+    }))
+})
+
 describe("Timeout.stream", () => {
   // A stream whose parts are offered by the test; the provider side of a streamed attempt.
   const scripted = Effect.map(Queue.unbounded<string, Cause.Done>(), (queue) => ({ queue, stream: Stream.fromQueue(queue) }))

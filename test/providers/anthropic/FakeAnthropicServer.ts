@@ -35,6 +35,12 @@ export type Reply =
     readonly pauseMs?: number
     /** After the last chunk: end the response (default), drop the connection, or keep it open. */
     readonly then?: "end" | "destroy" | "hang"
+    /**
+     * Once `afterChunks` chunks are written, write nothing more (nor end, drop or hang) until
+     * `until` resolves: a test that opens it when its client has shown what it read knows the
+     * rest was not written yet, however slowly the machine delivers.
+     */
+    readonly hold?: { readonly afterChunks: number; readonly until: Promise<void> }
   }
   | { readonly _tag: "Destroy" }
   | { readonly _tag: "Hang" }
@@ -131,8 +137,14 @@ export const start = (initial: Handler): Effect.Effect<FakeServer, never, Scope.
             case "Sse": {
               response.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", ...reply.headers })
               response.flushHeaders()
-              const write = (index: number) => {
+              let held = false
+              const write = (index: number): void => {
                 if (response.destroyed) return
+                if (reply.hold !== undefined && index === reply.hold.afterChunks && !held) {
+                  held = true
+                  void reply.hold.until.then(() => write(index))
+                  return
+                }
                 if (index >= reply.chunks.length) {
                   if (reply.then === "hang") return
                   complete = true

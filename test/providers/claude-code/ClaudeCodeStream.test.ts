@@ -36,12 +36,37 @@ const setup = (options: {
   })
 
 /** The parts a stream emitted before it failed, and its error. */
-const failing = <R>(stream: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError, R>) =>
+const failing = <R>(stream: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError, R>, onPart: () => void = () => undefined) =>
   Effect.gen(function*() {
     const seen: Array<StreamPart.StreamPart> = []
-    const error = yield* Effect.flip(Stream.runForEach(stream, (part) => Effect.sync(() => void seen.push(part))))
+    const error = yield* Effect.flip(Stream.runForEach(stream, (part) =>
+      Effect.sync(() => {
+        seen.push(part)
+        onPart()
+      })))
     return { seen, error }
   })
+
+/**
+ * What the fake API waits for before it writes past the first delta (`holdAfterFirstDelta`):
+ * opened by the test once its consumer has that delta, so what the consumer saw does not depend
+ * on how fast a loaded machine moves bytes through the CLI. After 30 s it opens by itself, so a
+ * provider that held the deltas back until the end fails the assertions instead of hanging.
+ */
+const firstDeltaGate = () => {
+  let resolve: () => void = () => undefined
+  const opened = new Promise<void>((done) => {
+    resolve = done
+  })
+  const timer = setTimeout(() => resolve(), 30_000)
+  return {
+    opened,
+    open: () => {
+      clearTimeout(timer)
+      resolve()
+    }
+  }
+}
 
 const textOf = (parts: ReadonlyArray<StreamPart.StreamPart>): string =>
   parts.map((part) => (part.type === "text-delta" ? part.text : "")).join("")
@@ -89,16 +114,23 @@ describe("ClaudeCodeLanguageModel.stream (real claude binary, fake API)", () => 
   it.live("runs stream-json with partial messages; text deltas arrive before the end, then one finish from the result", () =>
     Effect.gen(function*() {
       const texts = ["Hello ", "from ", "the ", "stream"]
-      const { api, model, wrapper } = yield* setup({ mode: { _tag: "Paced", texts, pauseMs: 250 } })
+      // The API holds the rest of its answer until the consumer has the first delta.
+      const gate = firstDeltaGate()
+      const { api, model, wrapper } = yield* setup({ mode: { _tag: "Paced", texts, pauseMs: 50, holdAfterFirstDelta: gate.opened } })
       const parts: Array<StreamPart.StreamPart> = []
       let writtenAtFirstDelta = -1
       yield* Stream.runForEach(model.stream(LlmRequest.make({ prompt: "Say hello", model: "haiku" })), (part) =>
         Effect.gen(function*() {
-          if (parts.length === 0) writtenAtFirstDelta = yield* api.server.chunksWritten
+          if (parts.length === 0) {
+            writtenAtFirstDelta = yield* api.server.chunksWritten
+            gate.open()
+          }
           parts.push(part)
         }))
-      const total = 6 + texts.length
-      assert.isBelow(writtenAtFirstDelta, total, "the first delta came while the API was still answering")
+      // message_start, content_block_start and the first delta of the 9 events of the answer
+      const total = FakeAnthropicApi.events("haiku", FakeAnthropicApi.defaultAnswer, texts).length
+      assert.strictEqual(total, 5 + texts.length)
+      assert.strictEqual(writtenAtFirstDelta, 3, "the first delta came while the API was still answering")
       assert.deepStrictEqual(parts.slice(0, texts.length), texts.map((text) => ({ type: "text-delta", text })))
       const response = finishOf(parts)
       assert.strictEqual(response.content, texts.join(""))
@@ -187,10 +219,12 @@ describe("ClaudeCodeLanguageModel.stream (real claude binary, fake API)", () => 
 
   it.live("the CLI lost its API stream and answered anew: Network (the text sent cannot be taken back), with what it spent", () =>
     Effect.gen(function*() {
+      // The connection drops once the consumer has the first delta.
+      const gate = firstDeltaGate()
       const { api, model } = yield* setup({
-        mode: { _tag: "Paced", texts: ["Partial "], pauseMs: 10, then: "destroy", fallbackText: "A different answer" }
+        mode: { _tag: "Paced", texts: ["Partial "], pauseMs: 10, then: "destroy", fallbackText: "A different answer", holdAfterFirstDelta: gate.opened }
       })
-      const { error, seen } = yield* failing(model.stream(LlmRequest.make("hi")))
+      const { error, seen } = yield* failing(model.stream(LlmRequest.make("hi")), gate.open)
       assert.deepStrictEqual(seen, [{ type: "text-delta", text: "Partial " }])
       assert.strictEqual(error.reason._tag, "Network")
       assert.include(error.message, "cannot be taken back")
@@ -200,10 +234,12 @@ describe("ClaudeCodeLanguageModel.stream (real claude binary, fake API)", () => 
 
   it.live("an answer that continues what was streamed finishes: the rest goes out as one more delta", () =>
     Effect.gen(function*() {
+      // The connection drops once the consumer has the first delta.
+      const gate = firstDeltaGate()
       const { model } = yield* setup({
-        mode: { _tag: "Paced", texts: ["Partial "], pauseMs: 10, then: "destroy", fallbackText: "Partial answer, whole" }
+        mode: { _tag: "Paced", texts: ["Partial "], pauseMs: 10, then: "destroy", fallbackText: "Partial answer, whole", holdAfterFirstDelta: gate.opened }
       })
-      const parts = yield* Stream.runCollect(model.stream(LlmRequest.make("hi")))
+      const parts = yield* Stream.runCollect(model.stream(LlmRequest.make("hi")).pipe(Stream.tap(() => Effect.sync(gate.open))))
       assert.deepStrictEqual(parts.slice(0, 2), [
         { type: "text-delta", text: "Partial " },
         { type: "text-delta", text: "answer, whole" }

@@ -42,6 +42,8 @@ export type Mode =
     readonly then?: "end" | "destroy" | "hang"
     /** The answer to a request without streaming (the CLI's fallback after a dropped stream). */
     readonly fallbackText?: string
+    /** Write nothing after the first delta (nor end, drop or hang) until this resolves. */
+    readonly holdAfterFirstDelta?: Promise<void>
   }
   | { readonly _tag: "Status"; readonly status: number; readonly message: string; readonly retryAfterSeconds?: number }
   | { readonly _tag: "Hang" }
@@ -157,7 +159,15 @@ export const start = (initial: Mode = { _tag: "Answer", answer: defaultAnswer })
           const all = events(model, answer, mode.texts)
           // A stream cut short ends after the deltas: no stop events.
           const chunks = mode.then === undefined || mode.then === "end" ? all : all.slice(0, 2 + mode.texts.length)
-          return { _tag: "Sse", headers: { "request-id": "req_fake_1" }, chunks, pauseMs: mode.pauseMs, then: mode.then ?? "end" }
+          return {
+            _tag: "Sse",
+            headers: { "request-id": "req_fake_1" },
+            chunks,
+            pauseMs: mode.pauseMs,
+            then: mode.then ?? "end",
+            // message_start and content_block_start come before the first delta
+            ...(mode.holdAfterFirstDelta !== undefined ? { hold: { afterChunks: 3, until: mode.holdAfterFirstDelta } } : {})
+          }
         }
       }
     }
