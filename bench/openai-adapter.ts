@@ -16,6 +16,7 @@ import OpenAI from "openai"
 import * as LlmRequest from "../src/LlmRequest.ts"
 import * as OpenAiLanguageModel from "../src/providers/openai/OpenAiLanguageModel.ts"
 import { argument, median } from "./internal/stats.ts"
+import { pool } from "./internal/load.ts"
 
 const REPS = argument("reps", 7)
 const CALLS = argument("calls", 2000)
@@ -29,17 +30,6 @@ const startServer = async () => {
   return { child, baseUrl: `http://127.0.0.1:${line.trim()}/v1` }
 }
 
-/** Runs `calls` calls of `one`, `concurrency` at a time (a pool of workers). */
-const pool = async (calls: number, concurrency: number, one: () => Promise<unknown>) => {
-  let next = 0
-  const worker = async () => {
-    while (next < calls) {
-      next++
-      await one()
-    }
-  }
-  await Promise.all(Array.from({ length: concurrency }, worker))
-}
 
 interface Client {
   readonly name: string

@@ -46,6 +46,7 @@ import * as Stack from "../src/Stack.ts"
 import { PerformanceObserver } from "node:perf_hooks"
 import { bytesAllocated } from "./internal/allocation.ts"
 import { argument, median, time } from "./internal/stats.ts"
+import { pool } from "./internal/load.ts"
 
 const REPS = argument("reps", 20)
 const CALLS = argument("calls", 500)
@@ -184,17 +185,6 @@ const main = async () => {
   await runtime.dispose()
 }
 
-/** Runs `calls` calls of `one`, `concurrency` at a time (a pool of workers, as bench/openai-adapter.ts). */
-const pool = async (calls: number, concurrency: number, one: () => Promise<unknown>) => {
-  let next = 0
-  const worker = async () => {
-    while (next < calls) {
-      next++
-      await one()
-    }
-  }
-  await Promise.all(Array.from({ length: concurrency }, worker))
-}
 
 /**
  * After a table: each stack variant's paired added cost over the bare adapter (the table's "over

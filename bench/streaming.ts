@@ -45,6 +45,7 @@ import type * as StreamPart from "../src/StreamPart.ts"
 import { bytesAllocated } from "./internal/allocation.ts"
 import { answer, basePath } from "./internal/sseAnswer.ts"
 import { argument, median } from "./internal/stats.ts"
+import { pool } from "./internal/load.ts"
 
 const REPS = argument("reps", 21)
 const CALLS = argument("calls", 500)
@@ -67,17 +68,6 @@ const startServer = async () => {
   return { child, origin: `http://127.0.0.1:${line.trim()}` }
 }
 
-/** Runs `calls` calls of `one`, `concurrency` at a time (a pool of workers). */
-const pool = async (calls: number, concurrency: number, one: () => Promise<unknown>) => {
-  let next = 0
-  const worker = async () => {
-    while (next < calls) {
-      next++
-      await one()
-    }
-  }
-  await Promise.all(Array.from({ length: concurrency }, worker))
-}
 
 const check = (content: unknown, usage: unknown, chunks = 3) => {
   if (content !== answer(chunks)) throw new Error(`unexpected reply: ${String(content)}`)

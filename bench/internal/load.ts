@@ -123,3 +123,15 @@ export const closedLoop = async (call: (index: number) => Promise<boolean>, call
   await Promise.all(Array.from({ length: Math.min(concurrency, calls) }, caller))
   return { calls, failed, wallMs: performance.now() - started }
 }
+
+/** Runs `calls` calls of `one`, `concurrency` at a time (a pool of workers), without timing them. */
+export const pool = async (calls: number, concurrency: number, one: () => Promise<unknown>): Promise<void> => {
+  let next = 0
+  const worker = async () => {
+    while (next < calls) {
+      next++
+      await one()
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, worker))
+}
