@@ -50,6 +50,11 @@ const choosesYoungGeneration = (flag: string): boolean =>
 // Under a debugger (`--inspect`, `--inspect-brk`...) the process being debugged must be serve's
 // (a child would also try to open the inspector's port).
 const keepsOneProcess = (flag: string): boolean => choosesYoungGeneration(flag) || flag.startsWith("--inspect")
+// The node flags the user gave: on the command line and in `NODE_OPTIONS`.
+const usersFlags = (execArgv: ReadonlyArray<string>, env: Readonly<Record<string, string | undefined>>): ReadonlyArray<string> => [
+  ...execArgv,
+  ...(env.NODE_OPTIONS ?? "").split(/\s+/)
+]
 
 /**
  * The flags of {@link V8_FLAGS} serve's process is started with: all of them, except the
@@ -59,8 +64,7 @@ const keepsOneProcess = (flag: string): boolean => choosesYoungGeneration(flag) 
  * @category process
  */
 export const childFlags = (execArgv: ReadonlyArray<string>, env: Readonly<Record<string, string | undefined>>): ReadonlyArray<string> => {
-  const theirs = [...execArgv, ...(env.NODE_OPTIONS ?? "").split(/\s+/)]
-  const setsPretenuring = theirs.some((flag) => /^--(no-)?allocation[-_]site[-_]pretenuring/.test(flag))
+  const setsPretenuring = usersFlags(execArgv, env).some((flag) => /^--(no-)?allocation[-_]site[-_]pretenuring/.test(flag))
   return setsPretenuring ? V8_FLAGS.filter((flag) => !flag.includes("pretenuring")) : V8_FLAGS
 }
 
@@ -78,8 +82,7 @@ export const wantsOwnProcess = (
 ): boolean =>
   argv[0] === "serve" &&
   env[CHILD] === undefined &&
-  !execArgv.some(keepsOneProcess) &&
-  !(env.NODE_OPTIONS ?? "").split(/\s+/).some(keepsOneProcess)
+  !usersFlags(execArgv, env).some(keepsOneProcess)
 
 /**
  * Runs serve as a child process with the young generation's size set, and makes its end this
