@@ -111,6 +111,22 @@ describe("serve's own process", () => {
       assert.include(written[0]!, `.${child.pid}.`)
     }), 60_000)
 
+  it.live("node --heap-prof on the command line: one process and one heap profile, written on SIGTERM", () =>
+    Effect.gen(function*() {
+      const dir = ChildCli.workspace({})
+      const profiles = join(dir, "prof")
+      const child = ChildCli.start(["serve", "--port", "0", "--provider", "mock", "--no-ledger"], dir, {}, ["--heap-prof", `--heap-prof-dir=${profiles}`])
+      const url = yield* listening(child)
+      if (linux) {
+        assert.deepStrictEqual(childrenOf(child.pid), [])
+        assert.includeMembers(commandLine(child.pid), ["--heap-prof", `--heap-prof-dir=${profiles}`, ...ServeProcess.V8_FLAGS, "serve"])
+      }
+      assert.strictEqual((yield* post(`${url}/execute`, { prompt: "one call", systemPrompt: null })).status, 200)
+      process.kill(child.pid, "SIGTERM")
+      assert.strictEqual(yield* Effect.promise(() => child.exited), 0)
+      assert.lengthOf(readdirSync(profiles).filter((name) => name.endsWith(".heapprofile")), 1)
+    }), 60_000)
+
   it.live("serve runs with --max-semi-space-size; killed outright, its parent leaves no server behind: the child drains, writes its ledger rows and exits", () =>
     Effect.gen(function*() {
       const dir = ChildCli.workspace({})
