@@ -11,68 +11,15 @@
  *
  *   node bench/stream-steps.ts [--calls 500]
  */
-import { Effect, Fiber, ManagedRuntime, Scope, Stream } from "effect"
-import * as LanguageModel from "../src/LanguageModel.ts"
+import { Effect, Fiber, Stream } from "effect"
 import * as LlmRequest from "../src/LlmRequest.ts"
-import type { LlmResponse } from "../src/LlmResponse.ts"
-import * as ProviderRegistry from "../src/ProviderRegistry.ts"
-import * as Stack from "../src/Stack.ts"
-import * as StreamPart from "../src/StreamPart.ts"
-import * as Usage from "../src/Usage.ts"
 import { bytesAllocated } from "./internal/allocation.ts"
+import { asyncProvider, inProcess, pieces, streamVariants as variants } from "./internal/inProcess.ts"
 import { argument } from "./internal/stats.ts"
 
 const CALLS = argument("calls", 500)
 
-const texts = ["word0 ", "word1 ", "word2 "]
-const parts = (model: string): ReadonlyArray<StreamPart.StreamPart> => {
-  const response: LlmResponse = {
-    content: texts.join(""),
-    model,
-    provider: "async",
-    usage: Usage.make({ inputTokens: 21, outputTokens: texts.length }),
-    finishReason: "stop",
-    latencyMs: 0
-  }
-  return [...texts.map((text) => StreamPart.textDelta(text)), StreamPart.finish(response)]
-}
-
-const asyncProvider: ProviderRegistry.Provider = {
-  name: "async",
-  description: "streams from setImmediate",
-  defaultModel: "gpt-4o-mini",
-  keyEnv: [],
-  requiresKey: false,
-  make: (config) => {
-    const model = config.model ?? "gpt-4o-mini"
-    const few = parts(model)
-    const arrive = Effect.callback<ReadonlyArray<StreamPart.StreamPart>>((resume) => {
-      const handle = setImmediate(() => resume(Effect.succeed(few)))
-      return Effect.sync(() => clearImmediate(handle))
-    })
-    return Effect.succeed(LanguageModel.make({
-      provider: "async",
-      defaultModel: model,
-      generate: () => Effect.die("not used"),
-      stream: () => Stream.flatMap(Stream.fromEffect(arrive), Stream.fromArray)
-    }))
-  }
-}
-
-const limits = { concurrency: 1_000, providerConcurrency: 1_000 }
-const rpm = 100_000_000
-const budget = { budget: { totalTokens: 1_000_000_000_000 } }
-const variants: ReadonlyArray<readonly [string, Omit<Stack.StackConfig, "provider"> | undefined]> = [
-  ["bare provider", undefined],
-  ["stack without observability (retry)", { observability: { enabled: false } }],
-  ["default stack (observability, retry)", {}],
-  ["+ limits and rpm", { resilience: { limits: { ...limits, rpm } } }],
-  ["+ budget = whole stack", { budget, resilience: { limits: { ...limits, rpm } } }],
-  ["whole + timeouts (attempt 2m, idle 60s)", {
-    budget,
-    resilience: { limits: { ...limits, rpm }, attemptTimeout: "2m", streamIdleTimeout: "60s" }
-  }]
-]
+const texts = pieces(3)
 
 // The steps of every fiber's runs, added up (see the module description).
 let steps = 0
@@ -93,19 +40,14 @@ const countSteps = async () => {
 
 const main = async () => {
   await countSteps()
-  const runtime = ManagedRuntime.make(ProviderRegistry.layer([asyncProvider]))
-  const scope = await runtime.runPromise(Scope.make())
-  const provider = { provider: "async", model: "gpt-4o-mini" }
+  const { runtime, model: modelOf } = await inProcess(asyncProvider())
   const request = LlmRequest.make({ system: "You are terse.", messages: [{ role: "user", content: "Name the longest river in Africa." }] })
   console.log(`effect steps and KB per streamed call (3 deltas + finish), in-process provider, ${CALLS} calls, C=1; ${process.version}`)
   const rows: Array<Record<string, string | number>> = []
   let bareSteps = 0
   let bareBytes = 0
   for (const [name, config] of variants) {
-    const made = config === undefined
-      ? ProviderRegistry.create(provider)
-      : Effect.map(Stack.make({ provider, ...config }), (factory) => factory.model)
-    const model = await runtime.runPromise(made.pipe(Effect.provideService(Scope.Scope, scope), Effect.orDie))
+    const model = await modelOf(config)
     const one = Effect.flatMap(
       Stream.runFold(model.stream(request), () => 0, (count, part) => (part.type === "text-delta" ? count + 1 : count)),
       (deltas) => (deltas === texts.length ? Effect.void : Effect.die(new Error(`unexpected stream: ${deltas} deltas`)))

@@ -16,6 +16,15 @@
  * `NODE_OPTIONS`; `NODE_OPTIONS=--max-semi-space-size=0` keeps V8's default in one process),
  * under a debugger (`--inspect...`), nor for any other subcommand.
  *
+ * With a flag whose output is per process (`--cpu-prof`, `--heap-prof`, `--prof`, `--trace-gc`...:
+ * {@link writesPerProcessOutput}), a parent would write its own (small, useless) profile or trace
+ * beside the server's, and a signal meant for a snapshot or report would reach the parent. V8
+ * starts those when the process starts and nothing stops them afterwards (a profile is written
+ * even by `process.reallyExit`), so the process is instead replaced in place by serve's
+ * (`process.execve`: same pid, same stdio, no exit handlers run, so no profile of the launcher),
+ * started with the same flags plus {@link V8_FLAGS}: one process, one profile, the server's. Where
+ * `process.execve` is missing (Windows) serve runs as a child as above.
+ *
  * @since 0.1.0
  */
 import { spawn } from "node:child_process"
@@ -56,6 +65,32 @@ const usersFlags = (execArgv: ReadonlyArray<string>, env: Readonly<Record<string
   ...(env.NODE_OPTIONS ?? "").split(/\s+/)
 ]
 
+// Node and V8 flags whose output belongs to one process: profiles and logs written at exit or from
+// the start, per-process traces, and signals that make the process dump something.
+const PER_PROCESS_OUTPUT: ReadonlyArray<RegExp> = [
+  /^--(cpu|heap)-prof(-|=|$)/,
+  /^--prof(=|$)/,
+  /^--perf-(basic-)?prof(-|=|$)/,
+  /^--trace-events?-/,
+  /^--trace-gc(-|=|$)/,
+  /^--heapsnapshot-signal(=|$)/,
+  /^--report-on-signal(=|$)/
+]
+
+/**
+ * Whether a node flag makes a process write output of its own (a CPU or heap profile, V8's log,
+ * a perf map, trace events, GC traces) or dump something on a signal: output that only the
+ * server's process should produce. Underscores are read as dashes, as node and V8 read them.
+ *
+ * @since 0.1.0
+ * @category process
+ */
+export const writesPerProcessOutput = (flag: string): boolean => {
+  const equals = flag.indexOf("=")
+  const name = (equals < 0 ? flag : flag.slice(0, equals)).replaceAll("_", "-") + (equals < 0 ? "" : flag.slice(equals))
+  return PER_PROCESS_OUTPUT.some((pattern) => pattern.test(name))
+}
+
 /**
  * The flags of {@link V8_FLAGS} serve's process is started with: all of them, except the
  * pretenuring flag when the user set one of their own (in the node flags or `NODE_OPTIONS`).
@@ -85,16 +120,48 @@ export const wantsOwnProcess = (
   !usersFlags(execArgv, env).some(keepsOneProcess)
 
 /**
- * Runs serve as a child process with the young generation's size set, and makes its end this
- * process's end (exit code, or the signal that stopped it).
+ * How serve's process is started: `in-place` (this process replaced by it, one process) when
+ * the user's node flags (command line or `NODE_OPTIONS`) write per-process output
+ * ({@link writesPerProcessOutput}) and the process can be replaced, else `child`. `args` are
+ * node's arguments after the executable: the user's command-line flags, {@link childFlags}, the
+ * script and the CLI's arguments (`NODE_OPTIONS` reaches the process through its environment).
+ *
+ * @since 0.1.0
+ * @category process
+ */
+export const launch = (
+  argv: ReadonlyArray<string>,
+  execArgv: ReadonlyArray<string>,
+  env: Readonly<Record<string, string | undefined>>,
+  script: string,
+  canReplace: boolean
+): { readonly how: "in-place" | "child"; readonly args: ReadonlyArray<string> } => ({
+  how: canReplace && usersFlags(execArgv, env).some(writesPerProcessOutput) ? "in-place" : "child",
+  args: [...execArgv, ...childFlags(execArgv, env), script, ...argv]
+})
+
+/**
+ * Runs serve in a process with the young generation's size set: this process replaced by it when
+ * the user profiles or traces (see {@link launch}), else a child process whose end (exit code, or
+ * the signal that stopped it) is made this process's end.
  *
  * @since 0.1.0
  * @category process
  */
 export const runInOwnProcess = (argv: ReadonlyArray<string>): void => {
-  const child = spawn(process.execPath, [...process.execArgv, ...childFlags(process.execArgv, process.env), process.argv[1]!, ...argv], {
+  const env = { ...process.env, [CHILD]: "1" }
+  const plan = launch(argv, process.execArgv, process.env, process.argv[1]!, process.execve !== undefined)
+  if (plan.how === "in-place" && process.execve !== undefined) {
+    try {
+      // Returns only when the process could not be replaced: then serve runs as a child.
+      process.execve(process.execPath, [process.execPath, ...plan.args], env)
+    } catch (error) {
+      process.stderr.write(`llm-connect serve: could not replace this process (${error instanceof Error ? error.message : String(error)}); serve runs as a child process\n`)
+    }
+  }
+  const child = spawn(process.execPath, plan.args, {
     stdio: ["inherit", "inherit", "inherit", "ipc"],
-    env: { ...process.env, [CHILD]: "1" }
+    env
   })
   const forward = (signal: NodeJS.Signals) => () => void child.kill(signal)
   const handlers = SIGNALS.map((signal) => [signal, forward(signal)] as const)

@@ -58,8 +58,6 @@ export interface MessagesRequest {
   readonly stream: boolean
 }
 
-const EMPTY_SCHEMA: Record<string, unknown> = { type: "object", properties: {} }
-
 // `tools`: custom tools only; Anthropic's server tools (a `type` such as web_search_20250305) run
 // only at Anthropic, so there is nothing to pass on.
 const toolsOf = (raw: unknown): Effect.Effect<ReadonlyArray<Tool.Definition> | undefined, BridgeContract.BridgeFailure> =>
@@ -78,19 +76,7 @@ const toolsOf = (raw: unknown): Effect.Effect<ReadonlyArray<Tool.Definition> | u
           )
         )
       }
-      if (typeof item.name !== "string" || !Tool.NAME_PATTERN.test(item.name)) {
-        return yield* Effect.fail(
-          Wire.invalid(`${where}.name is ${JSON.stringify(item.name)}`, "name a tool with a letter or _ then letters, digits, _ or -, at most 64 characters")
-        )
-      }
-      if (item.input_schema !== undefined && item.input_schema !== null && !Wire.isRecord(item.input_schema)) {
-        return yield* Effect.fail(Wire.invalid(`${where}.input_schema must be a JSON Schema object`, "send {\"type\": \"object\", \"properties\": {...}}"))
-      }
-      out.push({
-        name: item.name,
-        ...(typeof item.description === "string" ? { description: item.description } : {}),
-        parameters: Wire.isRecord(item.input_schema) ? item.input_schema : EMPTY_SCHEMA
-      })
+      out.push(yield* Wire.toolDefinition(where, item, "input_schema"))
     }
     return out
   })

@@ -56,8 +56,6 @@ export interface ChatRequest {
 const roleOf = (role: unknown): Message.Role | "system" | undefined =>
   role === "system" || role === "developer" ? "system" : role === "user" || role === "assistant" || role === "tool" ? role : undefined
 
-const EMPTY_PARAMETERS: Record<string, unknown> = { type: "object", properties: {} }
-
 // `tools`: function declarations only (OpenAI's `custom` tools have no JSON Schema to pass on).
 const toolsOf = (raw: unknown): Effect.Effect<ReadonlyArray<Tool.Definition> | undefined, BridgeContract.BridgeFailure> =>
   Effect.gen(function*() {
@@ -71,20 +69,7 @@ const toolsOf = (raw: unknown): Effect.Effect<ReadonlyArray<Tool.Definition> | u
           Wire.invalid(`${where} is not a function tool`, "send {\"type\": \"function\", \"function\": {\"name\": ..., \"parameters\": {...}}}")
         )
       }
-      const fn = item.function
-      if (typeof fn.name !== "string" || !Tool.NAME_PATTERN.test(fn.name)) {
-        return yield* Effect.fail(
-          Wire.invalid(`${where}.function.name is ${JSON.stringify(fn.name)}`, "name a tool with a letter or _ then letters, digits, _ or -, at most 64 characters")
-        )
-      }
-      if (fn.parameters !== undefined && fn.parameters !== null && !Wire.isRecord(fn.parameters)) {
-        return yield* Effect.fail(Wire.invalid(`${where}.function.parameters must be a JSON Schema object`, "send {\"type\": \"object\", \"properties\": {...}}"))
-      }
-      out.push({
-        name: fn.name,
-        ...(typeof fn.description === "string" ? { description: fn.description } : {}),
-        parameters: Wire.isRecord(fn.parameters) ? fn.parameters : EMPTY_PARAMETERS
-      })
+      out.push(yield* Wire.toolDefinition(`${where}.function`, item.function, "parameters"))
     }
     return out
   })

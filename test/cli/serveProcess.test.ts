@@ -5,7 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { existsSync, readFileSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import * as UsageLedger from "../../src/observability/UsageLedger.ts"
 import * as ServeProcess from "../../src/cli/serveProcess.ts"
@@ -53,6 +53,79 @@ describe("serve's own process", () => {
     assert.isFalse(ServeProcess.wantsOwnProcess(["serve"], ["--inspect-brk=0"], {}))
     assert.isFalse(ServeProcess.wantsOwnProcess(["serve"], [], { NODE_OPTIONS: "--inspect" }))
   })
+
+  it("a profiling or tracing flag (command line or NODE_OPTIONS): serve replaces this process, with its V8 flags, instead of a child beside it", () => {
+    for (const flag of ["--cpu-prof", "--cpu-prof-dir=/tmp/p", "--cpu_prof", "--heap-prof", "--prof", "--perf-basic-prof", "--perf-prof", "--trace-gc", "--trace-gc-verbose", "--trace-events-enabled", "--trace-event-categories=v8", "--heapsnapshot-signal=SIGUSR2", "--report-on-signal"]) {
+      assert.isTrue(ServeProcess.writesPerProcessOutput(flag), flag)
+    }
+    for (const flag of ["--enable-source-maps", "--import=./preload.js", "--max-old-space-size=512", "--profile", "--prof-process", "--trace-warnings", "--trace-deprecation", "--cpu-profile", ""]) {
+      assert.isFalse(ServeProcess.writesPerProcessOutput(flag), flag)
+    }
+    const script = "/app/bin/llm-connect.js"
+    // Command line: the flag is passed again, after it serve's V8 flags, the script and the CLI's arguments.
+    assert.deepStrictEqual(ServeProcess.launch(["serve", "--port", "0"], ["--cpu-prof", "--cpu-prof-dir=.prof"], {}, script, true), {
+      how: "in-place",
+      args: ["--cpu-prof", "--cpu-prof-dir=.prof", ...ServeProcess.V8_FLAGS, script, "serve", "--port", "0"]
+    })
+    // NODE_OPTIONS: read from the environment by the replacing process, not repeated on its command line.
+    assert.deepStrictEqual(ServeProcess.launch(["serve"], [], { NODE_OPTIONS: "--enable-source-maps --heap-prof" }, script, true), {
+      how: "in-place",
+      args: [...ServeProcess.V8_FLAGS, script, "serve"]
+    })
+    // Nothing per process: a child, as before; nor where the process cannot be replaced (Windows).
+    assert.deepStrictEqual(ServeProcess.launch(["serve"], ["--import=./x.js"], { NODE_OPTIONS: "--enable-source-maps" }, script, true), {
+      how: "child",
+      args: ["--import=./x.js", ...ServeProcess.V8_FLAGS, script, "serve"]
+    })
+    assert.strictEqual(ServeProcess.launch(["serve"], ["--cpu-prof"], {}, script, false).how, "child")
+    // A pretenuring flag of the user's still wins in place.
+    assert.deepStrictEqual(ServeProcess.launch(["serve"], ["--prof", "--allocation-site-pretenuring"], {}, script, true).args, [
+      "--prof",
+      "--allocation-site-pretenuring",
+      `--max-semi-space-size=${ServeProcess.SEMI_SPACE_MB}`,
+      script,
+      "serve"
+    ])
+  })
+
+  it.live("NODE_OPTIONS=--cpu-prof: one process (serve's, with its V8 flags) and one CPU profile, written on SIGTERM", () =>
+    Effect.gen(function*() {
+      const dir = ChildCli.workspace({})
+      const profiles = join(dir, "prof")
+      const child = ChildCli.start(["serve", "--port", "0", "--provider", "mock", "--no-ledger"], dir, {
+        NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profiles}`
+      })
+      const url = yield* listening(child)
+      if (linux) {
+        assert.deepStrictEqual(childrenOf(child.pid), [])
+        assert.include(commandLine(child.pid), `--max-semi-space-size=${ServeProcess.SEMI_SPACE_MB}`)
+        assert.include(commandLine(child.pid), "--no-allocation-site-pretenuring")
+        assert.include(commandLine(child.pid), "serve")
+      }
+      const answer = yield* post(`${url}/execute`, { prompt: "one call", systemPrompt: null })
+      assert.strictEqual(answer.status, 200)
+      process.kill(child.pid, "SIGTERM")
+      assert.strictEqual(yield* Effect.promise(() => child.exited), 0)
+      const written = readdirSync(profiles).filter((name) => name.endsWith(".cpuprofile"))
+      assert.lengthOf(written, 1)
+      assert.include(written[0]!, `.${child.pid}.`)
+    }), 60_000)
+
+  it.live("node --heap-prof on the command line: one process and one heap profile, written on SIGTERM", () =>
+    Effect.gen(function*() {
+      const dir = ChildCli.workspace({})
+      const profiles = join(dir, "prof")
+      const child = ChildCli.start(["serve", "--port", "0", "--provider", "mock", "--no-ledger"], dir, {}, ["--heap-prof", `--heap-prof-dir=${profiles}`])
+      const url = yield* listening(child)
+      if (linux) {
+        assert.deepStrictEqual(childrenOf(child.pid), [])
+        assert.includeMembers(commandLine(child.pid), ["--heap-prof", `--heap-prof-dir=${profiles}`, ...ServeProcess.V8_FLAGS, "serve"])
+      }
+      assert.strictEqual((yield* post(`${url}/execute`, { prompt: "one call", systemPrompt: null })).status, 200)
+      process.kill(child.pid, "SIGTERM")
+      assert.strictEqual(yield* Effect.promise(() => child.exited), 0)
+      assert.lengthOf(readdirSync(profiles).filter((name) => name.endsWith(".heapprofile")), 1)
+    }), 60_000)
 
   it.live("serve runs with --max-semi-space-size; killed outright, its parent leaves no server behind: the child drains, writes its ledger rows and exits", () =>
     Effect.gen(function*() {

@@ -3,6 +3,7 @@
 import { Effect, Random } from "effect"
 import * as BridgeContract from "../../bridge/BridgeContract.ts"
 import type * as Message from "../../Message.ts"
+import * as Tool from "../../Tool.ts"
 
 export type Json = Readonly<Record<string, unknown>>
 
@@ -46,6 +47,28 @@ export const textOf = (content: unknown, where: string): Effect.Effect<string, B
 }
 
 export const message = (role: Message.Role, content: string): Message.Message => ({ role, content })
+
+const EMPTY_SCHEMA: Json = { type: "object", properties: {} }
+
+// A declared tool (Anthropic's `{name, description, input_schema}`, the `function` of OpenAI's
+// `{type: "function", function: {name, description, parameters}}`) as a definition: its name
+// checked, its JSON Schema at `schemaField` (an empty object schema when absent). `where` names
+// the declaration in the failures (`tools[0]`, `tools[0].function`).
+export const toolDefinition = (where: string, declaration: Json, schemaField: string): Effect.Effect<Tool.Definition, BridgeContract.BridgeFailure> => {
+  const { description, name } = declaration
+  const schema = declaration[schemaField]
+  if (typeof name !== "string" || !Tool.NAME_PATTERN.test(name)) {
+    return Effect.fail(invalid(`${where}.name is ${JSON.stringify(name)}`, "name a tool with a letter or _ then letters, digits, _ or -, at most 64 characters"))
+  }
+  if (schema !== undefined && schema !== null && !isRecord(schema)) {
+    return Effect.fail(invalid(`${where}.${schemaField} must be a JSON Schema object`, "send {\"type\": \"object\", \"properties\": {...}}"))
+  }
+  return Effect.succeed({
+    name,
+    ...(typeof description === "string" ? { description } : {}),
+    parameters: isRecord(schema) ? schema : EMPTY_SCHEMA
+  })
+}
 
 // An id such as chatcmpl-3f9a... (random from Effect's Random, so tests can seed it).
 // One effect step: the four words drawn as `Random.nextIntBetween(0, 0xffffffff)` draws them.
