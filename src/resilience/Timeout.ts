@@ -21,10 +21,10 @@
  *
  * @since 0.1.0
  */
-import { Array as Arr, Cause, Clock, type Context, Duration, Effect, Fiber, Pull, Queue, Schema, Stream } from "effect"
+import { Array as Arr, Cause, Clock, type Context, Duration, Effect, Fiber, Pull, Queue, Schema, type Scope, Stream } from "effect"
 import * as DurationText from "../DurationText.ts"
 import * as Streams from "../internal/streams.ts"
-import { bounded, type Deadline, type Wheel, wheelOf } from "../internal/deadlines.ts"
+import { type AbortSlot, bounded, type Deadline, offerAbort, type Wheel, wheelOf, withdrawAbort } from "../internal/deadlines.ts"
 import * as LlmError from "../LlmError.ts"
 
 /**
@@ -207,47 +207,156 @@ export const stream = <A, R>(
   const { call, firstPartMs, idleMs } = options
   if (firstPartMs === undefined && idleMs === undefined && call === undefined) return self
   if (call !== undefined) return withCallBound(self, options, call)
-  // The stream below is read by a fiber of its own, which hands each chunk straight to a consumer
-  // waiting for it (resumed in the same step, no scheduler turn) or buffers it; a wait that runs
-  // out ends the hand-off with its `Timeout`, and the consumer stops the reader (aborting the
-  // request) before the stream fails. One fiber and no queue per stream.
+  // A provider that can abort its own pending read (the SSE adapters' streamed request) registers
+  // its abort with a slot offered for the stream's scope as it opens: then the waits abort the
+  // request when they run out, and the consumer's pending read fails (no reader fiber). Otherwise
+  // the stream below is read ahead by a fiber of the timeouts' own (`readAhead`).
   // (Opened inline by the stage above it, and opening the stream below inline: see `Streams.fromOpen`.)
   return Streams.fromOpen((upstream, scope) =>
-    Effect.flatMap(Streams.openIn(self, upstream, scope), (pull) =>
-      Effect.withFiber((fiber) => {
-        const clock = fiber.getRef(Clock.Clock)
-        const handoff = new Handoff<A>()
-        const waits = partWaits(clock, fiber.context, options, (cause) => handoff.end(cause))
-        // The reader's loop: one step per chunk besides the read (no yield per part: the reader
-        // waits on the stream below or for room anyway). Each wait for the stream below starts as
-        // its read does: the first from the opening, each next one once the chunk before it was
-        // handed over (after a wait for room, if the buffer was full).
-        const readNext = Effect.suspend(() => {
-          waits.start()
-          return produce
-        })
-        const produce: Effect.Effect<never, LlmError.LlmError | Cause.Done<unknown>, R> = Effect.flatMap(pull, (chunk) => {
-          waits.received()
-          const room = handoff.offer(chunk)
-          if (room !== Effect.void) return Effect.andThen(room, readNext)
-          waits.start()
-          return produce
-        })
-        waits.start()
-        // Started at once, so that its first wait joins the timer as the stream opens. Its end
-        // reaches the consumer once the reader has exited (an observer of its exit, after the
-        // scope has let go of it): a stream that ended by itself then closes its scope without an
-        // interruption of the reader to await.
-        return Effect.map(Effect.forkIn(produce, scope, { startImmediately: true }), (running) => {
-          handoff.reader = running
-          running.addObserver((exit) => {
-            waits.disarm()
-            if (exit._tag === "Failure") handoff.end(exit.cause)
-          })
-          return handoff.take
-        })
-      }))
+    Effect.withFiber((fiber) => {
+      const guard = new Aborting<A>(fiber.getRef(Clock.Clock), fiber.context, options)
+      offerAbort(scope, guard)
+      return Effect.matchCauseEffect(Streams.openIn(self, upstream, scope), {
+        onSuccess: (pull) => {
+          withdrawAbort(scope)
+          return guard.waits === undefined ? readAhead(pull, scope, guard.clock, guard.context, options) : Effect.succeed(guard.bound(pull))
+        },
+        onFailure: (cause) => {
+          withdrawAbort(scope)
+          return Effect.failCause(guard.ended(cause))
+        }
+      })
+    })
   )
+}
+
+// The waits of a stream whose provider registered its abort: the first part's is armed as the
+// provider registers (counted from the opening of this stage, so the opening is included), each
+// next part's as the consumer's read starts, each disarmed as its read returns (the consumer's
+// time between reads does not count). A wait that runs out aborts the request, synchronously,
+// from the shared timer: the server sees the socket close, and the read pending on it fails; the
+// read's end (or the opening's failure) is then this wait's `Timeout`.
+class Aborting<A> implements AbortSlot {
+  readonly clock: Clock.Clock
+  readonly context: Context.Context<never>
+  private readonly options: StreamWaitOptions
+  private readonly openedAt: number
+  /** The waits, once the provider has registered its abort (none: it did not). */
+  waits: PartWaits | undefined
+  private abort: (() => void) | undefined
+  private fired: Cause.Cause<LlmError.LlmError> | undefined
+  constructor(clock: Clock.Clock, context: Context.Context<never>, options: StreamWaitOptions) {
+    this.clock = clock
+    this.context = context
+    this.options = options
+    this.openedAt = clock.currentTimeMillisUnsafe()
+  }
+
+  register(abort: () => void): void {
+    this.abort = abort
+    const waits = this.waits = partWaits(this.clock, this.context, this.options, (cause) => this.timedOut(cause), this.openedAt)
+    const limit = this.options.firstPartMs
+    // The first part's time already spent before the request is sent (waits above, below the
+    // timeouts): aborted before it is sent.
+    if (limit !== undefined && this.clock.currentTimeMillisUnsafe() >= this.openedAt + limit) {
+      this.timedOut(Cause.fail(timeoutError(this.options.subject, {
+        scope: "attempt",
+        timeoutMs: limit,
+        attempts: this.options.attempt(),
+        elapsedMs: this.clock.currentTimeMillisUnsafe() - this.openedAt
+      })))
+      return
+    }
+    waits.start()
+  }
+
+  release(): void {
+    this.abort = undefined
+    this.waits?.disarm()
+  }
+
+  private timedOut(cause: Cause.Cause<LlmError.LlmError>): void {
+    if (this.fired !== undefined) return
+    this.fired = cause
+    const abort = this.abort
+    this.abort = undefined
+    abort?.()
+  }
+
+  /** How a read (or the opening) that ended in `cause` ends the stream: a wait that ran out wins. */
+  ended<E>(cause: Cause.Cause<E>): Cause.Cause<E | LlmError.LlmError> {
+    this.waits?.disarm()
+    return this.fired ?? cause
+  }
+
+  /** The consumer's pull: each read of the stream below bounded by its wait. */
+  bound<E, R>(pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown, R>): Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | LlmError.LlmError, unknown, R> {
+    const waits = this.waits!
+    const settled = Effect.matchCauseEffect(pull, {
+      onSuccess: (chunk) => {
+        waits.received()
+        const fired = this.fired
+        return fired === undefined ? Effect.succeed(chunk) : Effect.failCause(fired)
+      },
+      onFailure: (cause) => Effect.failCause(this.ended(cause))
+    })
+    return Effect.suspend(() => {
+      waits.start()
+      return settled
+    })
+  }
+}
+
+interface StreamWaitOptions {
+  readonly firstPartMs?: number | undefined
+  readonly idleMs?: number | undefined
+  readonly attempt: () => number
+  readonly subject: Subject
+}
+
+type PartWaits = ReturnType<typeof partWaits>
+
+// The stream below read by a fiber of its own, which hands each chunk straight to a consumer
+// waiting for it (resumed in the same step, no scheduler turn) or buffers it; a wait that runs
+// out ends the hand-off with its `Timeout`, and the consumer stops the reader (aborting the
+// request) before the stream fails. One fiber and no queue per stream.
+const readAhead = <A, R>(
+  pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, LlmError.LlmError, unknown, R>,
+  scope: Scope.Scope,
+  clock: Clock.Clock,
+  context: Context.Context<never>,
+  options: StreamWaitOptions
+): Effect.Effect<Pull.Pull<Arr.NonEmptyReadonlyArray<A>, LlmError.LlmError, unknown>, never, R> => {
+  const handoff = new Handoff<A>()
+  const waits = partWaits(clock, context, options, (cause) => handoff.end(cause))
+  // The reader's loop: one step per chunk besides the read (no yield per part: the reader
+  // waits on the stream below or for room anyway). Each wait for the stream below starts as
+  // its read does: the first from the opening, each next one once the chunk before it was
+  // handed over (after a wait for room, if the buffer was full).
+  const readNext = Effect.suspend(() => {
+    waits.start()
+    return produce
+  })
+  const produce: Effect.Effect<never, LlmError.LlmError | Cause.Done<unknown>, R> = Effect.flatMap(pull, (chunk) => {
+    waits.received()
+    const room = handoff.offer(chunk)
+    if (room !== Effect.void) return Effect.andThen(room, readNext)
+    waits.start()
+    return produce
+  })
+  waits.start()
+  // Started at once, so that its first wait joins the timer as the stream opens. Its end
+  // reaches the consumer once the reader has exited (an observer of its exit, after the
+  // scope has let go of it): a stream that ended by itself then closes its scope without an
+  // interruption of the reader to await.
+  return Effect.map(Effect.forkIn(produce, scope, { startImmediately: true }), (running) => {
+    handoff.reader = running
+    running.addObserver((exit) => {
+      waits.disarm()
+      if (exit._tag === "Failure") handoff.end(exit.cause)
+    })
+    return handoff.take
+  })
 }
 
 // Chunks from a stream's reader to its consumer: a chunk offered while the consumer waits is
@@ -331,9 +440,9 @@ const partWaits = (
     readonly attempt: () => number
     readonly subject: Subject
   },
-  onTimeout: (cause: Cause.Cause<LlmError.LlmError>) => void
+  onTimeout: (cause: Cause.Cause<LlmError.LlmError>) => void,
+  openedAt: number = clock.currentTimeMillisUnsafe()
 ) => {
-  const openedAt = clock.currentTimeMillisUnsafe()
   let first = true
   // The open wait's deadline on its shared timer (none: not waiting, or that wait is unbounded).
   let wheel: Wheel | undefined
