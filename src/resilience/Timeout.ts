@@ -231,7 +231,7 @@ export const stream = <A, R>(
 }
 
 // The waits of a stream whose provider registered its abort: the first part's is armed as the
-// provider registers (counted from the opening of this stage, so the opening is included), each
+// provider registers, before it sends its request (so its opening is included), each
 // next part's as the consumer's read starts, each disarmed as its read returns (the consumer's
 // time between reads does not count). A wait that runs out aborts the request, synchronously,
 // from the shared timer: the server sees the socket close, and the read pending on it fails; the
@@ -240,7 +240,6 @@ class Aborting<A> implements AbortSlot {
   readonly clock: Clock.Clock
   readonly context: Context.Context<never>
   private readonly options: StreamWaitOptions
-  private readonly openedAt: number
   /** The waits, once the provider has registered its abort (none: it did not). */
   waits: PartWaits | undefined
   private abort: (() => void) | undefined
@@ -249,24 +248,14 @@ class Aborting<A> implements AbortSlot {
     this.clock = clock
     this.context = context
     this.options = options
-    this.openedAt = clock.currentTimeMillisUnsafe()
   }
 
   register(abort: () => void): void {
     this.abort = abort
-    const waits = this.waits = partWaits(this.clock, this.context, this.options, (cause) => this.timedOut(cause), this.openedAt)
-    const limit = this.options.firstPartMs
-    // The first part's time already spent before the request is sent (waits above, below the
-    // timeouts): aborted before it is sent.
-    if (limit !== undefined && this.clock.currentTimeMillisUnsafe() >= this.openedAt + limit) {
-      this.timedOut(Cause.fail(timeoutError(this.options.subject, {
-        scope: "attempt",
-        timeoutMs: limit,
-        attempts: this.options.attempt(),
-        elapsedMs: this.clock.currentTimeMillisUnsafe() - this.openedAt
-      })))
-      return
-    }
+    // The first part's wait starts here, as the provider sends its request (the wait for the
+    // response headers included; waits above the provider, for permits or rate limits, are not,
+    // as on the reader's path).
+    const waits = this.waits = partWaits(this.clock, this.context, this.options, (cause) => this.timedOut(cause))
     waits.start()
   }
 
@@ -440,9 +429,9 @@ const partWaits = (
     readonly attempt: () => number
     readonly subject: Subject
   },
-  onTimeout: (cause: Cause.Cause<LlmError.LlmError>) => void,
-  openedAt: number = clock.currentTimeMillisUnsafe()
+  onTimeout: (cause: Cause.Cause<LlmError.LlmError>) => void
 ) => {
+  const openedAt = clock.currentTimeMillisUnsafe()
   let first = true
   // The open wait's deadline on its shared timer (none: not waiting, or that wait is unbounded).
   let wheel: Wheel | undefined

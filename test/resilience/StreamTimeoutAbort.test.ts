@@ -114,16 +114,18 @@ describe("Stream timeouts: a provider that aborts its own read", () => {
 
   it.live("a consumer slow between reads does not run the idle timeout down; nothing is aborted", () =>
     Effect.gen(function*() {
+      // The server writes a chunk every 50 ms (at most 4 in a row without a part: 200 ms); the
+      // consumer spends 400 ms on each part, longer than the 300 ms idle timeout.
       const fake = yield* Fake.start(() => Fake.sse(Fake.textStream({ texts: ["a", "b", "c"] }), { pauseMs: 50 }))
       yield* Effect.gen(function*() {
         const factory = yield* ModelFactory.ModelFactory
         const parts: Array<StreamPart.StreamPart> = []
         yield* Stream.runForEach(
           factory.model.stream(LlmRequest.make({ prompt: "hi", maxTokens: 50 })),
-          (part) => Effect.andThen(Effect.sync(() => void parts.push(part)), Effect.sleep("250 millis"))
+          (part) => Effect.andThen(Effect.sync(() => void parts.push(part)), Effect.sleep("400 millis"))
         )
         assert.strictEqual(textOf(parts), "abc")
         assert.strictEqual(yield* fake.abandonedTotal, 0)
-      }).pipe(Effect.provide(stackOf(fake.origin, { attemptTimeout: "150ms", streamIdleTimeout: "150ms" })))
+      }).pipe(Effect.provide(stackOf(fake.origin, { attemptTimeout: "300ms", streamIdleTimeout: "300ms" })))
     }), 60_000)
 })
