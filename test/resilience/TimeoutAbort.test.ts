@@ -6,7 +6,7 @@
  * reads does not count; a stream that registers nothing keeps the reader. All on TestClock.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Effect, Fiber, Queue, Stream } from "effect"
+import { Cause, type Duration, Effect, Fiber, Queue, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { registerAbort } from "../../src/internal/deadlines.ts"
 import * as Streams from "../../src/internal/streams.ts"
@@ -25,7 +25,7 @@ const abortable = (options: { readonly registers: boolean }) =>
   Effect.map(Queue.unbounded<string, LlmError.LlmError | Cause.Done>(), (queue) => {
     const events: Array<string> = []
     const readers = new Set<number>()
-    const stream = Streams.fromScope((scope) => {
+    const stream = Streams.fromScope<string, LlmError.LlmError, never>((scope) => {
       if (options.registers) {
         registerAbort(scope, () => {
           events.push("aborted")
@@ -37,7 +37,7 @@ const abortable = (options: { readonly registers: boolean }) =>
     return { queue, stream, events, readers }
   })
 
-const bounded = (stream: Stream.Stream<string, LlmError.LlmError>, events: Array<string>, think?: string) =>
+const bounded = (stream: Stream.Stream<string, LlmError.LlmError>, events: Array<string>, think?: Duration.Input) =>
   Effect.withFiber((consumer) =>
     Effect.map(
       Effect.result(
