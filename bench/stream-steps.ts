@@ -9,9 +9,16 @@
  * of effect's fiber is wrapped to add up each run's `currentOpCount`; nothing in `src/` does this).
  * Bytes: V8's sampling heap profiler over the calls, collected objects included.
  *
+ * The last rows run the same stacks over an abort-capable copy of the provider (`async-abortable`:
+ * it registers an abort for its stream's scope as it opens, as the SSE adapters' streamed request
+ * does, and adds the one finalizer that request adds): the stream timeouts (on in every stack: the
+ * idle timeout defaults to 60s) then take their path without a reader fiber (ADR 0045).
+ *
  *   node bench/stream-steps.ts [--calls 500]
  */
 import { Effect, Fiber, ManagedRuntime, Scope, Stream } from "effect"
+import { registerAbort } from "../src/internal/deadlines.ts"
+import * as Streams from "../src/internal/streams.ts"
 import * as LanguageModel from "../src/LanguageModel.ts"
 import * as LlmRequest from "../src/LlmRequest.ts"
 import type { LlmResponse } from "../src/LlmResponse.ts"
@@ -59,10 +66,48 @@ const asyncProvider: ProviderRegistry.Provider = {
   }
 }
 
+// The same provider, able to abort its own pending read: it registers an abort for its stream's
+// scope as it opens and adds one finalizer (releasing the registration), as `Requests.stream` does.
+const abortableProvider: ProviderRegistry.Provider = {
+  ...asyncProvider,
+  name: "async-abortable",
+  description: "streams from setImmediate; registers an abort for its stream's scope",
+  make: (config) => {
+    const model = config.model ?? "gpt-4o-mini"
+    const few = parts(model)
+    return Effect.succeed(LanguageModel.make({
+      provider: "async-abortable",
+      defaultModel: model,
+      generate: () => Effect.die("not used"),
+      stream: () =>
+        Streams.fromScope((scope) => {
+          let handle: ReturnType<typeof setImmediate> | undefined
+          let resumeWith: ((effect: Effect.Effect<ReadonlyArray<StreamPart.StreamPart>>) => void) | undefined
+          const slot = registerAbort(scope, () => {
+            if (handle !== undefined) clearImmediate(handle)
+            resumeWith?.(Effect.die(new Error("aborted")))
+          })
+          const arrive = Effect.callback<ReadonlyArray<StreamPart.StreamPart>>((resume) => {
+            resumeWith = resume
+            handle = setImmediate(() => resume(Effect.succeed(few)))
+            return Effect.sync(() => clearImmediate(handle!))
+          })
+          return Effect.as(
+            Scope.addFinalizerExit(scope, () => {
+              slot?.release()
+              return Effect.void
+            }),
+            Stream.flatMap(Stream.fromEffect(arrive), Stream.fromArray)
+          )
+        })
+    }))
+  }
+}
+
 const limits = { concurrency: 1_000, providerConcurrency: 1_000 }
 const rpm = 100_000_000
 const budget = { budget: { totalTokens: 1_000_000_000_000 } }
-const variants: ReadonlyArray<readonly [string, Omit<Stack.StackConfig, "provider"> | undefined]> = [
+const variants: ReadonlyArray<readonly [string, Omit<Stack.StackConfig, "provider"> | undefined, string?]> = [
   ["bare provider", undefined],
   ["stack without observability (retry)", { observability: { enabled: false } }],
   ["default stack (observability, retry)", {}],
@@ -71,7 +116,13 @@ const variants: ReadonlyArray<readonly [string, Omit<Stack.StackConfig, "provide
   ["whole + timeouts (attempt 2m, idle 60s)", {
     budget,
     resilience: { limits: { ...limits, rpm }, attemptTimeout: "2m", streamIdleTimeout: "60s" }
-  }]
+  }],
+  ["abortable: bare provider", undefined, "async-abortable"],
+  ["abortable: whole stack", { budget, resilience: { limits: { ...limits, rpm } } }, "async-abortable"],
+  ["abortable: whole + timeouts (attempt 2m, idle 60s)", {
+    budget,
+    resilience: { limits: { ...limits, rpm }, attemptTimeout: "2m", streamIdleTimeout: "60s" }
+  }, "async-abortable"]
 ]
 
 // The steps of every fiber's runs, added up (see the module description).
@@ -93,7 +144,7 @@ const countSteps = async () => {
 
 const main = async () => {
   await countSteps()
-  const runtime = ManagedRuntime.make(ProviderRegistry.layer([asyncProvider]))
+  const runtime = ManagedRuntime.make(ProviderRegistry.layer([asyncProvider, abortableProvider]))
   const scope = await runtime.runPromise(Scope.make())
   const provider = { provider: "async", model: "gpt-4o-mini" }
   const request = LlmRequest.make({ system: "You are terse.", messages: [{ role: "user", content: "Name the longest river in Africa." }] })
@@ -101,10 +152,11 @@ const main = async () => {
   const rows: Array<Record<string, string | number>> = []
   let bareSteps = 0
   let bareBytes = 0
-  for (const [name, config] of variants) {
+  for (const [name, config, providerName] of variants) {
+    const chosen = providerName === undefined ? provider : { ...provider, provider: providerName }
     const made = config === undefined
-      ? ProviderRegistry.create(provider)
-      : Effect.map(Stack.make({ provider, ...config }), (factory) => factory.model)
+      ? ProviderRegistry.create(chosen)
+      : Effect.map(Stack.make({ provider: chosen, ...config }), (factory) => factory.model)
     const model = await runtime.runPromise(made.pipe(Effect.provideService(Scope.Scope, scope), Effect.orDie))
     const one = Effect.flatMap(
       Stream.runFold(model.stream(request), () => 0, (count, part) => (part.type === "text-delta" ? count + 1 : count)),
