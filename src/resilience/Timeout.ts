@@ -184,11 +184,17 @@ export interface CallBound {
  * (retryable); `idleMs` bounds each later wait for the next part, failing with scope `idle`;
  * `call`, the end of the whole call, fails it with scope `call` wherever it is. Only time spent
  * waiting on the stream below counts for the first two (not time the consumer takes between
- * reads). The stream below is read by a fiber of its own (at most 64 parts ahead); each wait of
- * that reader joins the shared timer of its timeout (the one the attempt timeouts use, see
- * {@link attempt}), so that neither a part nor a stream costs a timer or a fiber of its own for
- * its first-part and idle bounds. A call timeout is watched by one fiber per stream. None given:
- * the stream as it is.
+ * reads). Each wait joins the shared timer of its timeout (the one the attempt timeouts use, see
+ * {@link attempt}), so that neither a part nor a stream costs a timer of its own.
+ *
+ * A provider that can abort its own pending read (the SSE adapters' streamed request) registers
+ * its abort for the stream's scope as it opens (`internal/deadlines.ts`, `registerAbort`): then
+ * the consumer's own reads are bounded, each wait armed as a read starts and disarmed as it
+ * returns, the first from the provider's opening (the wait for the response headers included); a
+ * wait that runs out aborts the request (the server sees the socket close), and the failed read
+ * ends the stream with the `Timeout`. No fiber of its own (ADR 0045). Otherwise the stream below
+ * is read by a fiber of its own (at most 64 parts ahead), which a wait that runs out stops. A
+ * call timeout is watched by one fiber per stream, with a reader. None given: the stream as it is.
  *
  * @since 0.1.0
  * @category combinators
