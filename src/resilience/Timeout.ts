@@ -225,7 +225,7 @@ export const stream = <A, R>(
       return Effect.matchCauseEffect(Streams.openIn(self, upstream, scope), {
         onSuccess: (pull) => {
           withdrawAbort(scope)
-          return guard.waits === undefined ? readAhead(pull, scope, guard.clock, guard.context, options) : Effect.succeed(guard.bound(pull))
+          return guard.registered ? Effect.succeed(guard.bound(pull)) : readAhead(pull, scope, guard.clock, guard.context, options)
         },
         onFailure: (cause) => {
           withdrawAbort(scope)
@@ -246,10 +246,18 @@ class Aborting<A> implements AbortSlot {
   readonly clock: Clock.Clock
   readonly context: Context.Context<never>
   private readonly options: StreamWaitOptions
-  /** The waits, once the provider has registered its abort (none: it did not). */
-  waits: PartWaits | undefined
+  /** Whether the provider registered its abort (then this path, else the reader's). */
+  registered = false
   private abort: (() => void) | undefined
   private fired: Cause.Cause<LlmError.LlmError> | undefined
+  // The open wait: since when, on which timer (none: not waiting, or that wait is unbounded).
+  private first = true
+  private waiting = false
+  private since = 0
+  private limit = 0
+  private wheel: Wheel | undefined
+  private entry: Deadline | undefined
+  private readonly expire = () => this.expired()
   constructor(clock: Clock.Clock, context: Context.Context<never>, options: StreamWaitOptions) {
     this.clock = clock
     this.context = context
@@ -257,22 +265,50 @@ class Aborting<A> implements AbortSlot {
   }
 
   register(abort: () => void): void {
+    this.registered = true
     this.abort = abort
     // The first part's wait starts here, as the provider sends its request (the wait for the
     // response headers included; waits above the provider, for permits or rate limits, are not,
     // as on the reader's path).
-    const waits = this.waits = partWaits(this.clock, this.context, this.options, (cause) => this.timedOut(cause))
-    waits.start()
+    this.start()
   }
 
   release(): void {
     this.abort = undefined
-    this.waits?.disarm()
+    this.disarm()
   }
 
-  private timedOut(cause: Cause.Cause<LlmError.LlmError>): void {
+  /** Starts the wait for the next part (the first from registration), unless one is open. */
+  private start(): void {
+    if (this.waiting) return
+    this.waiting = true
+    const limit = this.first ? this.options.firstPartMs : this.options.idleMs
+    if (limit === undefined) return
+    this.since = this.clock.currentTimeMillisUnsafe()
+    this.limit = limit
+    const wheel = this.wheel = wheelOf(this.clock, limit, this.context)
+    this.entry = wheel.add(this.since + limit, this.expire)
+  }
+
+  private disarm(): void {
+    this.waiting = false
+    const entry = this.entry
+    if (entry === undefined) return
+    this.entry = undefined
+    this.wheel!.leave(entry)
+  }
+
+  // The open wait ran out (on the shared timer): the request is aborted at once, and its read's
+  // end is this `Timeout`.
+  private expired(): void {
+    this.entry = undefined
     if (this.fired !== undefined) return
-    this.fired = cause
+    this.fired = Cause.fail(timeoutError(this.options.subject, {
+      scope: this.first ? "attempt" : "idle",
+      timeoutMs: this.limit,
+      attempts: this.options.attempt(),
+      elapsedMs: this.clock.currentTimeMillisUnsafe() - this.since
+    }))
     const abort = this.abort
     this.abort = undefined
     abort?.()
@@ -280,23 +316,23 @@ class Aborting<A> implements AbortSlot {
 
   /** How a read (or the opening) that ended in `cause` ends the stream: a wait that ran out wins. */
   ended<E>(cause: Cause.Cause<E>): Cause.Cause<E | LlmError.LlmError> {
-    this.waits?.disarm()
+    this.disarm()
     return this.fired ?? cause
   }
 
   /** The consumer's pull: each read of the stream below bounded by its wait. */
   bound<E, R>(pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown, R>): Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | LlmError.LlmError, unknown, R> {
-    const waits = this.waits!
     const settled = Effect.matchCauseEffect(pull, {
       onSuccess: (chunk) => {
-        waits.received()
+        this.disarm()
+        this.first = false
         const fired = this.fired
         return fired === undefined ? Effect.succeed(chunk) : Effect.failCause(fired)
       },
       onFailure: (cause) => Effect.failCause(this.ended(cause))
     })
     return Effect.suspend(() => {
-      waits.start()
+      this.start()
       return settled
     })
   }
@@ -308,8 +344,6 @@ interface StreamWaitOptions {
   readonly attempt: () => number
   readonly subject: Subject
 }
-
-type PartWaits = ReturnType<typeof partWaits>
 
 // The stream below read by a fiber of its own, which hands each chunk straight to a consumer
 // waiting for it (resumed in the same step, no scheduler turn) or buffers it; a wait that runs
