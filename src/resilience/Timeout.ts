@@ -257,7 +257,7 @@ class Aborting<A> implements AbortSlot {
   private limit = 0
   private wheel: Wheel | undefined
   private entry: Deadline | undefined
-  private readonly expire = () => this.expired()
+  private expire: (() => void) | undefined
   constructor(clock: Clock.Clock, context: Context.Context<never>, options: StreamWaitOptions) {
     this.clock = clock
     this.context = context
@@ -267,6 +267,7 @@ class Aborting<A> implements AbortSlot {
   register(abort: () => void): void {
     this.registered = true
     this.abort = abort
+    this.expire = () => this.expired()
     // The first part's wait starts here, as the provider sends its request (the wait for the
     // response headers included; waits above the provider, for permits or rate limits, are not,
     // as on the reader's path).
@@ -287,7 +288,7 @@ class Aborting<A> implements AbortSlot {
     this.since = this.clock.currentTimeMillisUnsafe()
     this.limit = limit
     const wheel = this.wheel = wheelOf(this.clock, limit, this.context)
-    this.entry = wheel.add(this.since + limit, this.expire)
+    this.entry = wheel.add(this.since + limit, this.expire!)
   }
 
   private disarm(): void {
