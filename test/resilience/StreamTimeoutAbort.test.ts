@@ -4,10 +4,11 @@
  * OpenAI-compatible SSE server on 127.0.0.1 that stalls: a stall mid-stream fails with `Timeout`
  * scope `idle` once the server has seen its socket close; a stall before the response headers
  * (the opening) is bounded by the attempt timeout (scope `attempt`) and retried; a consumer slow
- * between reads never runs the idle timeout down. Real time, short timeouts.
+ * between reads never runs the idle timeout down. The Anthropic adapter's stream (its own client,
+ * the same streamed request) too. Real time, short timeouts.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Stream } from "effect"
+import { Effect, Exit, Fiber, Layer, Redacted, Stream } from "effect"
 import * as LlmError from "../../src/LlmError.ts"
 import * as LlmRequest from "../../src/LlmRequest.ts"
 import * as ModelFactory from "../../src/ModelFactory.ts"
@@ -15,6 +16,7 @@ import * as NodeProviders from "../../src/node/NodeProviders.ts"
 import * as UsageLedger from "../../src/observability/UsageLedger.ts"
 import * as Stack from "../../src/Stack.ts"
 import type * as StreamPart from "../../src/StreamPart.ts"
+import * as FakeAnthropic from "../providers/anthropic/FakeAnthropicServer.ts"
 import * as Fake from "../providers/openai/FakeOpenAiServer.ts"
 import { textOf } from "../providers/openai/streamingSuite.ts"
 
@@ -127,5 +129,47 @@ describe("Stream timeouts: a provider that aborts its own read", () => {
         assert.strictEqual(textOf(parts), "abc")
         assert.strictEqual(yield* fake.abandonedTotal, 0)
       }).pipe(Effect.provide(stackOf(fake.origin, { attemptTimeout: "300ms", streamIdleTimeout: "300ms" })))
+    }), 60_000)
+
+  it.live("anthropic: a stall mid-stream fails with Timeout idle once the server has seen its socket close", () =>
+    Effect.gen(function*() {
+      const events = FakeAnthropic.textStream({ texts: ["Hel", "lo"] })
+      // message_start, content_block_start, ping, the first delta; then silence.
+      const fake = yield* FakeAnthropic.start(() => ({ _tag: "Sse", chunks: events.slice(0, 4), then: "hang" }))
+      yield* Effect.gen(function*() {
+        const factory = yield* ModelFactory.ModelFactory
+        const { fiber, parts } = yield* started(factory.model.stream(LlmRequest.make({ prompt: "hi", maxTokens: 50 })))
+        yield* fake.abandoned.pipe(Effect.timeout("20 seconds"))
+        const { reason } = timeoutOf(yield* Fiber.join(fiber))
+        assert.strictEqual(reason.scope, "idle")
+        assert.strictEqual(textOf(parts), "Hel")
+        assert.strictEqual(fake.requests.length, 1)
+        assert.strictEqual(yield* fake.abandonedTotal, 1)
+      }).pipe(Effect.provide(
+        Stack.layerFactory({
+          provider: { provider: "anthropic", baseUrl: fake.origin, model: "claude-haiku-4-5", apiKey: Redacted.make(FakeAnthropic.KEY) },
+          budget: { budget: { totalTokens: 10_000 } },
+          resilience: { streamIdleTimeout: "300ms" }
+        }).pipe(Layer.provide(NodeProviders.layer), Layer.provideMerge(UsageLedger.layerMemory()))
+      ))
+    }), 60_000)
+
+  it.live("anthropic: a stall before the response headers is bounded by the attempt timeout (Timeout attempt), the request aborted", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeAnthropic.start(() => ({ _tag: "Hang" }))
+      yield* Effect.gen(function*() {
+        const factory = yield* ModelFactory.ModelFactory
+        const { fiber } = yield* started(factory.model.stream(LlmRequest.make({ prompt: "hi", maxTokens: 50 })))
+        const exit = yield* Fiber.join(fiber).pipe(Effect.timeout("20 seconds"))
+        const { reason } = timeoutOf(exit)
+        assert.strictEqual(reason.scope, "attempt")
+        yield* fake.abandoned.pipe(Effect.timeout("20 seconds"))
+        assert.strictEqual(fake.requests.length, 1)
+      }).pipe(Effect.provide(
+        Stack.layerFactory({
+          provider: { provider: "anthropic", baseUrl: fake.origin, model: "claude-haiku-4-5", apiKey: Redacted.make(FakeAnthropic.KEY) },
+          resilience: { attemptTimeout: "300ms", retry: { maxRetries: 0 } }
+        }).pipe(Layer.provide(NodeProviders.layer), Layer.provideMerge(UsageLedger.layerMemory()))
+      ))
     }), 60_000)
 })
