@@ -9,17 +9,76 @@
  * of effect's fiber is wrapped to add up each run's `currentOpCount`; nothing in `src/` does this).
  * Bytes: V8's sampling heap profiler over the calls, collected objects included.
  *
+ * The last rows run the same stacks over an abort-capable copy of the provider (`async-abortable`:
+ * it registers an abort for its stream's scope as it opens, as the SSE adapters' streamed request
+ * does, and adds the one finalizer that request adds): the stream timeouts (on in every stack: the
+ * idle timeout defaults to 60s) then take their path without a reader fiber (ADR 0045).
+ *
  *   node bench/stream-steps.ts [--calls 500]
  */
-import { Effect, Fiber, Stream } from "effect"
+import { Effect, Fiber, Scope, Stream } from "effect"
+import { registerAbort } from "../src/internal/deadlines.ts"
+import * as Streams from "../src/internal/streams.ts"
+import * as LanguageModel from "../src/LanguageModel.ts"
 import * as LlmRequest from "../src/LlmRequest.ts"
 import { bytesAllocated } from "./internal/allocation.ts"
-import { asyncProvider, inProcess, pieces, streamVariants as variants } from "./internal/inProcess.ts"
+import * as ProviderRegistry from "../src/ProviderRegistry.ts"
+import type * as StreamPart from "../src/StreamPart.ts"
+import { asyncProvider, budget, inProcess, limits, partsOf, pieces, rpm, streamVariants, type Variant } from "./internal/inProcess.ts"
 import { argument } from "./internal/stats.ts"
 
 const CALLS = argument("calls", 500)
 
 const texts = pieces(3)
+
+// The same provider, able to abort its own pending read: it registers an abort for its stream's
+// scope as it opens and adds one finalizer (releasing the registration), as `Requests.stream` does.
+const abortableProvider = (): ProviderRegistry.Provider => ({
+  ...asyncProvider(),
+  name: "async-abortable",
+  description: "streams from setImmediate; registers an abort for its stream's scope",
+  make: (config) => {
+    const model = config.model ?? "gpt-4o-mini"
+    const few = partsOf(model, texts.length)
+    return Effect.succeed(LanguageModel.make({
+      provider: "async-abortable",
+      defaultModel: model,
+      generate: () => Effect.die("not used"),
+      stream: () =>
+        Streams.fromScope((scope) => {
+          let handle: ReturnType<typeof setImmediate> | undefined
+          let resumeWith: ((effect: Effect.Effect<ReadonlyArray<StreamPart.StreamPart>>) => void) | undefined
+          const slot = registerAbort(scope, () => {
+            if (handle !== undefined) clearImmediate(handle)
+            resumeWith?.(Effect.die(new Error("aborted")))
+          })
+          const arrive = Effect.callback<ReadonlyArray<StreamPart.StreamPart>>((resume) => {
+            resumeWith = resume
+            handle = setImmediate(() => resume(Effect.succeed(few)))
+            return Effect.sync(() => clearImmediate(handle!))
+          })
+          return Effect.as(
+            Scope.addFinalizerExit(scope, () => {
+              slot?.release()
+              return Effect.void
+            }),
+            Stream.flatMap(Stream.fromEffect(arrive), Stream.fromArray)
+          )
+        })
+    }))
+  }
+})
+
+type Row = readonly [string, Variant[1], "abortable"?]
+const variants: ReadonlyArray<Row> = [
+  ...streamVariants,
+  ["abortable: bare provider", undefined, "abortable"],
+  ["abortable: whole stack", { budget, resilience: { limits: { ...limits, rpm } } }, "abortable"],
+  ["abortable: whole + timeouts (attempt 2m, idle 60s)", {
+    budget,
+    resilience: { limits: { ...limits, rpm }, attemptTimeout: "2m", streamIdleTimeout: "60s" }
+  }, "abortable"]
+]
 
 // The steps of every fiber's runs, added up (see the module description).
 let steps = 0
@@ -40,14 +99,16 @@ const countSteps = async () => {
 
 const main = async () => {
   await countSteps()
-  const { runtime, model: modelOf } = await inProcess(asyncProvider())
+  const plain = await inProcess(asyncProvider())
+  const abortable = await inProcess(abortableProvider())
   const request = LlmRequest.make({ system: "You are terse.", messages: [{ role: "user", content: "Name the longest river in Africa." }] })
   console.log(`effect steps and KB per streamed call (3 deltas + finish), in-process provider, ${CALLS} calls, C=1; ${process.version}`)
   const rows: Array<Record<string, string | number>> = []
   let bareSteps = 0
   let bareBytes = 0
-  for (const [name, config] of variants) {
-    const model = await modelOf(config)
+  for (const [name, config, which] of variants) {
+    const { runtime } = which === undefined ? plain : abortable
+    const model = await (which === undefined ? plain : abortable).model(config)
     const one = Effect.flatMap(
       Stream.runFold(model.stream(request), () => 0, (count, part) => (part.type === "text-delta" ? count + 1 : count)),
       (deltas) => (deltas === texts.length ? Effect.void : Effect.die(new Error(`unexpected stream: ${deltas} deltas`)))
@@ -71,7 +132,8 @@ const main = async () => {
     })
   }
   console.table(rows)
-  await runtime.dispose()
+  await plain.runtime.dispose()
+  await abortable.runtime.dispose()
 }
 
 main().catch((error) => {

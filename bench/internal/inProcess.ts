@@ -19,7 +19,8 @@ export const MANY = 51
 /** The text deltas of a streamed answer of `chunks` chunks. */
 export const pieces = (chunks: number): ReadonlyArray<string> => Array.from({ length: chunks }, (_, index) => `word${index} `)
 
-const partsOf = (model: string, chunks: number): ReadonlyArray<StreamPart.StreamPart> => {
+/** The parts of a streamed answer of `chunks` text deltas and its finish part. */
+export const partsOf = (model: string, chunks: number): ReadonlyArray<StreamPart.StreamPart> => {
   const texts = pieces(chunks)
   const response: LlmResponse = {
     content: texts.join(""),

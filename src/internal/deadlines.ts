@@ -181,3 +181,56 @@ export const wheelOf = (clock: Clock.Clock, timeoutMs: number, context: Context.
   }
   return wheel
 }
+
+/**
+ * A waiter for an abort handle: a stream's timeouts offer one for the scope they open the stream
+ * below in ({@link offerAbort}); a provider that can abort its own pending read (the SSE adapters'
+ * streamed request) registers its handle for that scope as it opens ({@link registerAbort}). With
+ * a handle, the timeouts need no reader fiber: when a wait runs out they abort the request, and
+ * the pending read fails instead of having to be abandoned (ADR 0045).
+ *
+ * @internal
+ */
+export interface AbortSlot {
+  /** Called once, as the provider opens, before its request is sent. */
+  readonly register: (abort: () => void) => void
+  /** Called when the provider's request is over (its stream's scope closed): nothing left to abort. */
+  readonly release: () => void
+}
+
+// The slot offered for a stream's scope: the scope is the one object that the layers between the
+// timeouts and the provider hand down unchanged (each stage opens the one below in the stream's
+// scope), so the slot needs no service in the context (no context copy per call).
+const abortSlots = new WeakMap<object, AbortSlot>()
+
+/**
+ * Offers `slot` to the provider opened in `scope`, until it is taken or withdrawn.
+ *
+ * @internal
+ */
+export const offerAbort = (scope: object, slot: AbortSlot): void => {
+  abortSlots.set(scope, slot)
+}
+
+/**
+ * Withdraws the slot offered for `scope`, if it is still there (the stream below has opened).
+ *
+ * @internal
+ */
+export const withdrawAbort = (scope: object): void => {
+  abortSlots.delete(scope)
+}
+
+/**
+ * Registers `abort` with the slot offered for `scope`, if any (taking it: one provider per slot);
+ * returns the slot, whose `release` the provider calls when its request is over.
+ *
+ * @internal
+ */
+export const registerAbort = (scope: object, abort: () => void): AbortSlot | undefined => {
+  const slot = abortSlots.get(scope)
+  if (slot === undefined) return undefined
+  abortSlots.delete(scope)
+  slot.register(abort)
+  return slot
+}
