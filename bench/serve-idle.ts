@@ -200,7 +200,12 @@ if (SEQUENTIAL > 0) {
   await sleep(1.5)
   process.exit(0)
 }
-const results = new Map<string, { idle: Array<number>; warm: Array<number>; idleP50: Array<number>; warmP50: Array<number> }>()
+const results = new Map<string, { idle: Array<number>; warm: Array<number>; idleP50: Array<number>; warmP50: Array<number>; fullFirst: Array<number>; fullWarmFirst: Array<number>; fullIdle: Array<number>; fullInWindows: Array<number>; requests: number }>()
+// When each variant's last window ended (its idle spell runs from there to its next window).
+const lastEnd = new Map<string, number>()
+// Full collections (serve's `gc major` events) in [from, to), and their pauses, ms.
+const fullIn = (server: (typeof servers)[number], from: number, to: number) =>
+  server.events.filter(([at, name]) => at >= from && at < to && name.startsWith("gc major")).map(([, name]) => Number(name.split(" ")[2]))
 for (let round = 0; round < ROUNDS; round++) {
   for (let index = 0; index < servers.length; index++) {
     const server = servers[(index + round) % servers.length]!
@@ -217,7 +222,13 @@ for (let round = 0; round < ROUNDS; round++) {
       server.events.splice(0, server.events.length, ...server.events.filter(([, name]) => !name.startsWith("trace-line")))
     }
     console.log(`round ${round} ${server.name} warm:       ${describe(server, warm)}`)
-    const r = results.get(server.name) ?? { idle: [], warm: [], idleP50: [], warmP50: [] }
+    const r = results.get(server.name) ?? { idle: [], warm: [], idleP50: [], warmP50: [], fullFirst: [], fullWarmFirst: [], fullIdle: [], fullInWindows: [], requests: 0 }
+    r.fullFirst.push(...fullIn(server, cold.started, cold.started + 1000))
+    r.fullWarmFirst.push(...fullIn(server, warm.started, warm.started + 1000))
+    r.fullIdle.push(...fullIn(server, lastEnd.get(server.name) ?? cold.started - IDLE * 1000, cold.started))
+    r.fullInWindows.push(...fullIn(server, cold.started, cold.started + WINDOW * 1000 + 200), ...fullIn(server, warm.started, warm.started + WINDOW * 1000 + 200))
+    r.requests += cold.requests.length + warm.requests.length
+    lastEnd.set(server.name, warm.started + WINDOW * 1000 + 200)
     r.idle.push(percentile(cold.latencies, 99))
     r.warm.push(percentile(warm.latencies, 99))
     r.idleP50.push(percentile(cold.latencies, 50))
@@ -226,10 +237,13 @@ for (let round = 0; round < ROUNDS; round++) {
   }
 }
 console.log(`\nmedians of ${ROUNDS} rounds, ms; load ${load()}`)
-console.log(`| variant | after idle p50 | after idle p99 | warm p50 | warm p99 |`)
-console.log(`| --- | ---: | ---: | ---: | ---: |`)
+console.log(`| variant | after idle p50 | after idle p99 | warm p50 | warm p99 | full collections: in the idle spells | in the 1st s after idle | in the warm windows' 1st s | in the windows: per 1,000 requests, pause median / max ms |`)
+console.log(`| --- | ---: | ---: | ---: | ---: | --- | --- | --- | --- |`)
+const pauses = (xs: ReadonlyArray<number>) => `${xs.length}${xs.length > 0 ? ` (${xs.map((x) => x.toFixed(0)).join(", ")} ms)` : ""}`
 for (const [name, r] of results) {
-  console.log(`| ${name} | ${median(r.idleP50).toFixed(2)} | ${median(r.idle).toFixed(2)} | ${median(r.warmP50).toFixed(2)} | ${median(r.warm).toFixed(2)} |`)
+  console.log(`| ${name} | ${median(r.idleP50).toFixed(2)} | ${median(r.idle).toFixed(2)} | ${median(r.warmP50).toFixed(2)} | ${median(r.warm).toFixed(2)} | ${pauses(r.fullIdle)} | ${pauses(r.fullFirst)} | ${pauses(r.fullWarmFirst)} | ${(1000 * r.fullInWindows.length / Math.max(1, r.requests)).toFixed(2)}, ${
+    r.fullInWindows.length > 0 ? `${median(r.fullInWindows).toFixed(0)} / ${Math.max(...r.fullInWindows).toFixed(0)}` : "-"
+  } |`)
 }
 for (const server of servers) server.child.kill("SIGTERM")
 mock.kill("SIGTERM")

@@ -18,7 +18,7 @@ const write = (line: string) => void writeSync(out, `@event ${line}\n`)
 const kinds: Record<number, string> = { 1: "minor", 2: "minor-ms", 4: "major", 8: "incremental", 16: "weakcb" }
 new PerformanceObserver((list) => {
   for (const entry of list.getEntries()) {
-    const detail = entry.detail as { kind?: number } | undefined
+    const detail = (entry as PerformanceEntry & { readonly detail?: { readonly kind?: number } }).detail
     write(`${(performance.timeOrigin + entry.startTime).toFixed(1)} gc ${kinds[detail?.kind ?? 0] ?? String(detail?.kind)} ${entry.duration.toFixed(2)}`)
   }
 }).observe({ entryTypes: ["gc"] })

@@ -7,7 +7,10 @@
  * the listening socket and the idle keep-alive connections; busy ones close after their
  * response. It turns V8's memory reducer off for the process (`--no-memory-reducer`): its
  * idle-time collections stalled the server for 100-200 ms about once per 2 s under a steady
- * load (ADR 0039, docs/performance.md stop 25).
+ * load (ADR 0039, docs/performance.md stop 25). In their place it runs one full collection when
+ * the server goes idle (a whole second without a request, the old generation grown by 16 MB or
+ * more): without it V8 ran the full collection its load had earned at the first requests after
+ * the idle spell (ADR 0044, docs/performance.md stop 27).
  *
  * @since 0.1.0
  */
@@ -16,6 +19,7 @@ import { Effect } from "effect"
 import { createServer } from "node:http"
 import { setFlagsFromString } from "node:v8"
 import * as Server from "../server/Server.ts"
+import * as IdleCollection from "./internal/idleCollection.ts"
 
 /**
  * The Node listener.
@@ -32,6 +36,11 @@ export const listen: Server.Listen = (address) =>
     // ordinary collections still run (ADR 0039).
     setFlagsFromString("--no-memory-reducer")
     const nodeServer = createServer({ requestTimeout: 0, headersTimeout: 60_000 })
+    // The full collection the memory reducer would have run while idle, and only then (ADR 0044).
+    let requestsStarted = 0
+    nodeServer.on("request", () => void requestsStarted++)
+    const collect = IdleCollection.processCollector()
+    yield* Effect.forkScoped(IdleCollection.run({ requestsStarted: () => requestsStarted, oldGenerationUsed: IdleCollection.oldSpaceUsed, collect }))
     const server = yield* NodeHttpServer.make(() => nodeServer, { host: address.host, port: address.port }).pipe(
       Effect.mapError((error) => new Server.ServeError({ message: `cannot listen on ${address.host}:${address.port}: ${String(error.cause)}` }))
     )
