@@ -14,11 +14,14 @@
  *
  * @since 0.1.0
  */
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
 import { createServer } from "node:http"
 import { setFlagsFromString } from "node:v8"
+import * as BuiltinProviders from "../providers/BuiltinProviders.ts"
 import * as Server from "../server/Server.ts"
+import * as NodeProviders from "./NodeProviders.ts"
 import * as IdleCollection from "./internal/idleCollection.ts"
 
 /**
@@ -50,3 +53,41 @@ export const listen: Server.Listen = (address) =>
     })
     return { server, stopAccepting }
   })
+
+/**
+ * How long serve keeps an idle connection to a provider open when the provider's answers carry no
+ * keep-alive hint, ms. Undici's default is 4 s: after a quiet spell longer than that, a gateway's
+ * first request paid a new connection (TCP and TLS, tens of ms to a provider over the internet).
+ * A provider's own hint (`Keep-Alive: timeout=N`) still decides when it sends one (capped at
+ * undici's 10 minutes); servers that send none usually keep idle connections longer (nginx 75 s,
+ * AWS load balancers 60 s by default)
+ * (ADR 0044, docs/performance.md stop 27).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const PROVIDER_KEEP_ALIVE_MS = 30_000
+
+/**
+ * Serve's options for its providers' HTTP client (undici's `Agent`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const providerClientOptions = { keepAliveTimeout: PROVIDER_KEEP_ALIVE_MS } as const
+
+/**
+ * `NodeProviders.platform` with serve's HTTP client: undici with {@link providerClientOptions}.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const platform = NodeProviders.platformWith(NodeHttpClient.layerUndiciOptions(providerClientOptions))
+
+/**
+ * The built-in providers on serve's platform ({@link platform}): what `llm-connect serve` runs with.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const providers = BuiltinProviders.layer.pipe(Layer.provide(platform))
