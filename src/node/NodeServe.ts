@@ -12,6 +12,9 @@
  * more): without it V8 ran the full collection its load had earned at the first requests after
  * the idle spell (ADR 0044, docs/performance.md stop 27).
  *
+ * {@link providers} is the built-in providers on serve's HTTP client, which keeps idle connections
+ * to a provider for 30 s rather than undici's 4 s when the provider sends no keep-alive hint.
+ *
  * @since 0.1.0
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
@@ -60,8 +63,7 @@ export const listen: Server.Listen = (address) =>
  * first request paid a new connection (TCP and TLS, tens of ms to a provider over the internet).
  * A provider's own hint (`Keep-Alive: timeout=N`) still decides when it sends one (capped at
  * undici's 10 minutes); servers that send none usually keep idle connections longer (nginx 75 s,
- * AWS load balancers 60 s by default)
- * (ADR 0044, docs/performance.md stop 27).
+ * AWS load balancers 60 s by default; ADR 0044, docs/performance.md stop 27).
  *
  * @since 0.1.0
  * @category constants
