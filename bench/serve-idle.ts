@@ -102,7 +102,10 @@ const sleep = (seconds: number) => new Promise((resolve) => setTimeout(resolve, 
 
 // serve's recorded events so far (bench/internal/eventRecord.ts writes them to a file per process).
 const refresh = (server: (typeof servers)[number], index: number) => {
-  const stamped = readdirSync(home).filter((file) => file.startsWith(`events-${index}.`)).flatMap((file) => readFileSync(join(home, file), "utf8").split("\n"))
+  // The process that accepted connections: serve's own (`llm-connect serve` runs in a child, ADR
+  // 0042; the parent loads the preload too).
+  const stamped = readdirSync(home).filter((file) => file.startsWith(`events-${index}.`)).map((file) => readFileSync(join(home, file), "utf8"))
+    .filter((text) => text.includes(" accept\n")).flatMap((text) => text.split("\n"))
   const kept = server.events.filter(([, name]) => name.startsWith("trace-"))
   server.events.length = 0
   server.events.push(...kept)
