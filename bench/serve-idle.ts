@@ -19,7 +19,7 @@
  * medians over rounds, after idle and warm.
  */
 import { spawn } from "node:child_process"
-import { mkdtempSync, openSync, readdirSync, readFileSync } from "node:fs"
+import { existsSync, mkdtempSync, openSync, readdirSync, readFileSync } from "node:fs"
 import { loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import { createInterface } from "node:readline"
@@ -248,6 +248,16 @@ for (const [name, r] of results) {
     r.fullInWindows.length > 0 ? `${median(r.fullInWindows).toFixed(0)} / ${Math.max(...r.fullInWindows).toFixed(0)}` : "-"
   } |`)
 }
+// Resident size of a process and the processes it started, MB (Linux).
+const residentMb = (pid: number): number => {
+  const status = `/proc/${pid}/status`
+  if (!existsSync(status)) return 0
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(status, "utf8"))?.[1] ?? 0)
+  const children = `/proc/${pid}/task/${pid}/children`
+  const kids = existsSync(children) ? readFileSync(children, "utf8").trim().split(/\s+/).filter((field) => field !== "").map(Number) : []
+  return kids.reduce((sum, kid) => sum + residentMb(kid), kb / 1024)
+}
+console.log(`resident size at the end (serve's processes): ${servers.map((server) => `${server.name} ${residentMb(server.child.pid!).toFixed(0)} MB`).join(", ")}`)
 for (const server of servers) server.child.kill("SIGTERM")
 mock.kill("SIGTERM")
 await sleep(1.5)
