@@ -9,14 +9,19 @@
  * is recorded with its send time; serve's process reports its collections, its HTTP client's new
  * connections and the connections it accepted (bench/internal/eventRecord.ts), the mock its own
  * new connections; with `--trace` serve also runs with `--trace-gc --trace-opt --trace-deopt`
- * and the lines are counted by arrival.
+ * and the lines are counted by arrival; with `--trace-gc`, `--trace-gc --trace-incremental-marking`
+ * and the lines around each window after idle are printed (V8 writes them block-buffered: their
+ * order and text count, not their times).
  *
  *   node bench/serve-idle.ts '[{"name":"base","tree":".","args":[]},{"name":"x","tree":".","args":[],"node":["--no-flush-bytecode"],"env":{}}]' \
- *     [--rate 1000] [--window 3] [--idle 15] [--gap 0.5] [--rounds 3] [--path chat|execute] [--trace] [--bins]
+ *     [--rate 1000] [--window 3] [--idle 15] [--gap 0.5] [--rounds 3] [--path chat|execute] [--trace | --trace-gc] [--bins] [--sequential K]
  *
  * Per window: p50 / p99 / max, the latency of the first second in 50 ms bins (max per bin) with
  * `--bins`, and what happened in serve in the window's first second; then per variant the
- * medians over rounds, after idle and warm.
+ * medians over rounds, after idle and warm, and where its full collections fell (the counts
+ * survive a loaded machine, the latencies do not). `--sequential K`: K requests one at a time
+ * instead of the open loop, with serve's main-thread CPU for each.
+ * To compare with a base commit: `git worktree add /tmp/before <commit>` and link node_modules into it.
  */
 import { spawn } from "node:child_process"
 import { existsSync, mkdtempSync, openSync, readdirSync, readFileSync } from "node:fs"
