@@ -12,6 +12,9 @@
  * child's exit code (or signal) made the parent's, and a child whose parent is gone (killed
  * outright) drains and exits as on SIGTERM.
  *
+ * The child also gets V8 flags for its full collections (ADR 0044, {@link V8_FLAGS}): no memory
+ * reducer, and an old generation allowed to double before the next full collection.
+ *
  * Not done when the user chose a size (`--max-semi-space-size` in the node flags or in
  * `NODE_OPTIONS`; `NODE_OPTIONS=--max-semi-space-size=0` keeps V8's default in one process),
  * under a debugger (`--inspect...`), nor for any other subcommand.
@@ -38,16 +41,36 @@ import { spawn } from "node:child_process"
 export const SEMI_SPACE_MB = 16
 
 /**
- * The V8 flags serve's process gets: the semi-space size, and no allocation-site pretenuring
- * (V8 pretenures the allocation site of Effect's context overlays, and some of undici's, in some
- * runs: their objects are then born old and keep every young object they point to alive until a
- * full collection; without it serve's scavenges promote about half as much per request, 11.9 ->
- * 6.4 KB measured in the same session; ADR 0042, amendment, and ADR 0040).
+ * The old generation's growing factor in serve's process, percent: V8 lets the old generation
+ * reach (1 + this / 100) times what the last full collection kept before it starts the next one.
+ * V8's own factor was about 1.1 in serve (6-8 MB of headroom over 62-70 MB kept, at about 8 KB
+ * surviving per request: a full collection every 1,000 or so requests); at 100 the headroom is
+ * about 60 MB, and with the collection serve runs when idle (ADR 0044) no full collection fell in
+ * the measured windows (docs/performance.md, Serve, stop 27).
  *
  * @since 0.1.0
  * @category constants
  */
-export const V8_FLAGS: ReadonlyArray<string> = [`--max-semi-space-size=${SEMI_SPACE_MB}`, "--no-allocation-site-pretenuring"]
+export const HEAP_GROWING_PERCENT = 100
+
+/**
+ * The V8 flags serve's process gets: the semi-space size; no allocation-site pretenuring (V8
+ * pretenures the allocation site of Effect's context overlays, and some of undici's, in some
+ * runs: their objects are then born old and keep every young object they point to alive until a
+ * full collection; without it serve's scavenges promote about half as much per request, 11.9 ->
+ * 6.4 KB measured in the same session; ADR 0042, amendment, and ADR 0040); no memory reducer
+ * (ADR 0039; `NodeServe.listen` turning it off at run time left it running after a full
+ * collection: it is set up with the heap) and the old generation's growing factor (ADR 0044).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const V8_FLAGS: ReadonlyArray<string> = [
+  `--max-semi-space-size=${SEMI_SPACE_MB}`,
+  "--no-allocation-site-pretenuring",
+  "--no-memory-reducer",
+  `--heap-growing-percent=${HEAP_GROWING_PERCENT}`
+]
 
 // Set in the child's environment: it is serve's own process (never re-run again).
 const CHILD = "LLM_CONNECT_SERVE_PROCESS"
@@ -64,6 +87,8 @@ const usersFlags = (execArgv: ReadonlyArray<string>, env: Readonly<Record<string
   ...execArgv,
   ...(env.NODE_OPTIONS ?? "").split(/\s+/)
 ]
+// A V8 flag's name: without `--`, `no-` and a value, `_` as `-` (`--no-memory_reducer` -> `memory-reducer`).
+const nameOf = (flag: string): string => flag.replace(/^--/, "").replace(/^no-/, "").split("=")[0]!.replaceAll("_", "-")
 
 // Node and V8 flags whose output belongs to one process: profiles and logs written at exit or from
 // the start, per-process traces, and signals that make the process dump something.
@@ -92,15 +117,15 @@ export const writesPerProcessOutput = (flag: string): boolean => {
 }
 
 /**
- * The flags of {@link V8_FLAGS} serve's process is started with: all of them, except the
- * pretenuring flag when the user set one of their own (in the node flags or `NODE_OPTIONS`).
+ * The flags of {@link V8_FLAGS} serve's process is started with: all of them, except those the
+ * user set themselves (the same flag, or its `--no-` form, in the node flags or `NODE_OPTIONS`).
  *
  * @since 0.1.0
  * @category process
  */
 export const childFlags = (execArgv: ReadonlyArray<string>, env: Readonly<Record<string, string | undefined>>): ReadonlyArray<string> => {
-  const setsPretenuring = usersFlags(execArgv, env).some((flag) => /^--(no-)?allocation[-_]site[-_]pretenuring/.test(flag))
-  return setsPretenuring ? V8_FLAGS.filter((flag) => !flag.includes("pretenuring")) : V8_FLAGS
+  const set = new Set(usersFlags(execArgv, env).filter((flag) => flag.startsWith("--")).map(nameOf))
+  return V8_FLAGS.filter((flag) => !set.has(nameOf(flag)))
 }
 
 /**

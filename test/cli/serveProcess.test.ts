@@ -45,8 +45,14 @@ describe("serve's own process", () => {
     // The user's choice, in node's flags or NODE_OPTIONS (0 = V8's default, one process).
     assert.isFalse(ServeProcess.wantsOwnProcess(["serve"], ["--max-semi-space-size=32"], {}))
     assert.deepStrictEqual(ServeProcess.childFlags([], {}), ServeProcess.V8_FLAGS)
-    assert.deepStrictEqual(ServeProcess.childFlags(["--allocation-site-pretenuring"], {}), [`--max-semi-space-size=${ServeProcess.SEMI_SPACE_MB}`])
-    assert.deepStrictEqual(ServeProcess.childFlags([], { NODE_OPTIONS: "--no-allocation-site-pretenuring" }), [`--max-semi-space-size=${ServeProcess.SEMI_SPACE_MB}`])
+    // A V8 flag of ours the user set (either form, either place) is left to the user's value.
+    const without = (name: string) => ServeProcess.V8_FLAGS.filter((flag) => !flag.includes(name))
+    assert.deepStrictEqual(ServeProcess.childFlags(["--allocation-site-pretenuring"], {}), without("pretenuring"))
+    assert.deepStrictEqual(ServeProcess.childFlags([], { NODE_OPTIONS: "--no-allocation-site-pretenuring" }), without("pretenuring"))
+    assert.deepStrictEqual(ServeProcess.childFlags(["--memory_reducer"], {}), without("memory-reducer"))
+    assert.deepStrictEqual(ServeProcess.childFlags([], { NODE_OPTIONS: "--heap-growing-percent=30" }), without("heap-growing-percent"))
+    assert.include(ServeProcess.V8_FLAGS, "--no-memory-reducer")
+    assert.include(ServeProcess.V8_FLAGS, `--heap-growing-percent=${ServeProcess.HEAP_GROWING_PERCENT}`)
     assert.isFalse(ServeProcess.wantsOwnProcess(["serve"], [], { NODE_OPTIONS: "--enable-source-maps --max-semi-space-size=0" }))
     assert.isTrue(ServeProcess.wantsOwnProcess(["serve"], ["--cpu-prof"], { NODE_OPTIONS: "--enable-source-maps" }))
     // Under a debugger the debugged process stays serve's.
@@ -139,6 +145,8 @@ describe("serve's own process", () => {
         assert.isDefined(server)
         assert.include(commandLine(server!), `--max-semi-space-size=${ServeProcess.SEMI_SPACE_MB}`)
         assert.include(commandLine(server!), "--no-allocation-site-pretenuring")
+        assert.include(commandLine(server!), "--no-memory-reducer")
+        assert.include(commandLine(server!), `--heap-growing-percent=${ServeProcess.HEAP_GROWING_PERCENT}`)
         assert.include(commandLine(server!), "serve")
       }
       const answer = yield* post(`${url}/execute`, { prompt: "one call", systemPrompt: null })
