@@ -44,9 +44,20 @@ export const listen: Server.Listen = (address) =>
     const nodeServer = createServer({ requestTimeout: 0, headersTimeout: 60_000 })
     // The full collection the memory reducer would have run while idle, and only then (ADR 0044).
     let requestsStarted = 0
-    nodeServer.on("request", () => void requestsStarted++)
+    let requestsInFlight = 0
+    const ended = () => void requestsInFlight--
+    nodeServer.on("request", (_request, response) => {
+      requestsStarted++
+      requestsInFlight++
+      response.once("close", ended)
+    })
     const collect = IdleCollection.processCollector()
-    yield* Effect.forkScoped(IdleCollection.run({ requestsStarted: () => requestsStarted, oldGenerationUsed: IdleCollection.oldSpaceUsed, collect }))
+    yield* Effect.forkScoped(IdleCollection.run({
+      requestsStarted: () => requestsStarted,
+      requestsInFlight: () => requestsInFlight,
+      oldGenerationUsed: IdleCollection.oldSpaceUsed,
+      collect
+    }))
     const server = yield* NodeHttpServer.make(() => nodeServer, { host: address.host, port: address.port }).pipe(
       Effect.mapError((error) => new Server.ServeError({ message: `cannot listen on ${address.host}:${address.port}: ${String(error.cause)}` }))
     )

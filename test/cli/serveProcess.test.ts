@@ -88,7 +88,7 @@ describe("serve's own process", () => {
     assert.deepStrictEqual(ServeProcess.launch(["serve"], ["--prof", "--allocation-site-pretenuring"], {}, script, true).args, [
       "--prof",
       "--allocation-site-pretenuring",
-      `--max-semi-space-size=${ServeProcess.SEMI_SPACE_MB}`,
+      ...ServeProcess.V8_FLAGS.filter((flag) => !flag.includes("pretenuring")),
       script,
       "serve"
     ])

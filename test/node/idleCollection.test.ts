@@ -11,9 +11,10 @@ import * as IdleCollection from "../../src/node/internal/idleCollection.ts"
 
 const MB = 1024 * 1024
 const fakeProcess = () => {
-  const state = { requests: 0, old: 70 * MB, collections: 0 }
+  const state = { requests: 0, inFlight: 0, old: 70 * MB, collections: 0 }
   const probe: IdleCollection.Probe = {
     requestsStarted: () => state.requests,
+    requestsInFlight: () => state.inFlight,
     oldGenerationUsed: () => state.old,
     collect: () => {
       state.collections++
@@ -49,6 +50,24 @@ describe("idle collection (TestClock)", () => {
       assert.strictEqual(state.collections, 1)
       yield* TestClock.adjust("1 second")
       assert.strictEqual(state.collections, 2)
+      yield* Fiber.interrupt(fiber)
+    }))
+
+  it.effect("never while a request is still being answered (a long stream), then once it has ended", () =>
+    Effect.gen(function*() {
+      const { probe, state } = fakeProcess()
+      const fiber = yield* Effect.forkChild(IdleCollection.run(probe, options))
+      yield* TestClock.adjust("10 millis")
+      state.requests += 1
+      state.inFlight = 1
+      state.old += 8 * MB
+      yield* TestClock.adjust("1 second")
+      // No request started for 10 periods, but one is still streaming its answer.
+      yield* TestClock.adjust("10 seconds")
+      assert.strictEqual(state.collections, 0)
+      state.inFlight = 0
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(state.collections, 1)
       yield* Fiber.interrupt(fiber)
     }))
 

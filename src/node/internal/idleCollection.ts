@@ -23,6 +23,8 @@ import { runInNewContext } from "node:vm"
 export interface Probe {
   /** Requests started so far (a counter that only grows). */
   readonly requestsStarted: () => number
+  /** Requests whose answer has not ended yet (a long stream keeps the process busy). */
+  readonly requestsInFlight: () => number
   /** Bytes in use in the old generation now. */
   readonly oldGenerationUsed: () => number
   /** Runs a full collection (synchronously). */
@@ -47,8 +49,9 @@ export const defaults: Options = { idle: "1 second", minGrowthBytes: 16 * 1024 *
 
 /**
  * Checks once per `idle` period, forever (fork it in the server's scope): collects when no
- * request started since the last check and the old generation grew by `minGrowthBytes` since
- * its lowest point after the last collection.
+ * request started since the last check, none is still being answered (a stream in progress would
+ * be paused by the collection), and the old generation grew by `minGrowthBytes` since its lowest
+ * point after the last collection.
  */
 export const run = (probe: Probe, options: Options = defaults): Effect.Effect<void> =>
   Effect.gen(function*() {
@@ -57,9 +60,11 @@ export const run = (probe: Probe, options: Options = defaults): Effect.Effect<vo
       Effect.sync(() => {
         const started = probe.requestsStarted()
         const used = probe.oldGenerationUsed()
-        // Busy during the last period, or not grown enough: remember the lowest point (a full
-        // collection V8 ran itself lowers it) and wait.
-        if (started !== seen || used - lowest < options.minGrowthBytes) return { seen: started, lowest: Math.min(lowest, used) }
+        // Busy during the last period or now, or not grown enough: remember the lowest point (a
+        // full collection V8 ran itself lowers it) and wait.
+        if (started !== seen || probe.requestsInFlight() > 0 || used - lowest < options.minGrowthBytes) {
+          return { seen: started, lowest: Math.min(lowest, used) }
+        }
         probe.collect()
         return { seen: started, lowest: probe.oldGenerationUsed() }
       }).pipe(Effect.flatMap((next) => Ref.set(state, next)))
