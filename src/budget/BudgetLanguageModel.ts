@@ -27,6 +27,7 @@
  */
 import { Clock, Context, Effect, Fiber, Layer, Scope, Stream } from "effect"
 import * as CallContext from "../CallContext.ts"
+import * as CallContexts from "../internal/callContexts.ts"
 import * as Streams from "../internal/streams.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import type * as LlmError from "../LlmError.ts"
@@ -151,6 +152,21 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
     return Context.add(Context.add(dated, CallContext.RemainingBudget, reservation.remaining), CallContext.AttemptBudget, call)
   }
 
+  // The same for a call (`generate`), in one copy of the caller's context: no effect overlay record
+  // per service, which V8 would pretenure (see `internal/callContexts.ts`).
+  const callContextCopy = (reservation: BudgetTracker.Reservation, call: Attempts.Call, context: Context.Context<never>) => {
+    const deadline = reservation.deadlineAt
+    return CallContexts.withServices(
+      context,
+      CallContext.RemainingBudget,
+      reservation.remaining,
+      CallContext.AttemptBudget,
+      call,
+      Context.get(context, CallContext.Deadline) === deadline ? undefined : CallContext.Deadline,
+      deadline
+    )
+  }
+
   // Plain combinators and synchronous preparation: this is the hot path of every call (bench/budget.ts).
   // A call held to `current`, in its admitting step: uninterruptible (`restore` gives the call back
   // its interruptibility), so the reservation and the handlers that settle it are made together.
@@ -173,7 +189,7 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
       // (what `Effect.updateContext` does, without its own step: this step is uninterruptible,
       // so nothing can end the call between the two).
       const outer = fiber.context
-      fiber.setContext(callContext(reservation, call)(outer))
+      fiber.setContext(callContextCopy(reservation, call, outer))
       return Effect.matchCauseEffect(restore(body), {
         onFailure: (cause) => {
           fiber.setContext(outer)
