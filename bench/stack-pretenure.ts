@@ -4,7 +4,8 @@
  * HTTP, and when: after building the stack, then after each batch of calls, 20 fresh overlays are
  * made and checked with `%InYoungGeneration` ("20": born young; "0": the site is pretenured, and
  * every overlay made anywhere from then on is born old and keeps the young value it holds alive
- * until a full collection). With each batch, its GC (`gc` performance entries) and CPU per call.
+ * until a full collection), then the same for effect's fiber context cache (a literal made once per
+ * context root). With each batch, its GC (`gc` performance entries) and CPU per call.
  * One variant per process, as V8's decisions are per process: run it several times (docs/
  * performance.md, stop 27).
  *
@@ -51,6 +52,17 @@ const bornYoung = (): number => {
   return young
 }
 
+// The same for effect's fiber context cache (an object literal of `makeFiberContextCache`, made once
+// per context root: per call for a context made from a map, and for a `withSpan`'s).
+const cachesBornYoung = (): number => {
+  let young = 0
+  for (let index = 0; index < 20; index++) {
+    const fiber = Effect.runForkWith(Context.makeUnsafe<never>(new Map()))(Effect.void) as unknown as { readonly cache?: unknown }
+    if (fiber.cache !== undefined && inYoungGeneration(fiber.cache)) young++
+  }
+  return young
+}
+
 const limits = { concurrency: 100_000, providerConcurrency: 100_000, rpm: 100_000_000 }
 const budget = { budget: { totalTokens: 1_000_000_000_000 } }
 const configs: Record<string, Omit<Stack.StackConfig, "provider"> | undefined> = {
@@ -71,13 +83,13 @@ const main = async () => {
   const provider: ProviderRegistry.CreateOptions = { provider: "openai-compatible", baseUrl: `http://127.0.0.1:${line.trim()}/v1`, model: "gpt-4o-mini" }
   const runtime = ManagedRuntime.make(NodeProviders.layer)
   const scope = await runtime.runPromise(Scope.make())
-  const marks: Array<string> = [`start ${bornYoung()}`]
+  const marks: Array<string> = [`start ${bornYoung()}/${cachesBornYoung()}`]
   const config = configs[VARIANT]
   const made = config === undefined
     ? ProviderRegistry.create(provider)
     : Effect.map(Stack.make({ provider, ...config }), (factory) => factory.model)
   const model = await runtime.runPromise(made.pipe(Effect.provideService(Scope.Scope, scope), Effect.orDie))
-  marks.push(`built ${bornYoung()}`)
+  marks.push(`built ${bornYoung()}/${cachesBornYoung()}`)
   const request = LlmRequest.make({ system: "You are terse.", messages: [{ role: "user", content: "Name the longest river in Africa." }] })
   let gcMs = 0
   const observer = new PerformanceObserver((list) => {
@@ -93,10 +105,10 @@ const main = async () => {
     await run(size)
     const used = process.cpuUsage(cpu)
     total += size
-    marks.push(`${total}: ${bornYoung()} (gc ${(gcMs * 1000 / size).toFixed(0)} µs, cpu ${((used.user + used.system) / size).toFixed(0)} µs)`)
+    marks.push(`${total}: ${bornYoung()}/${cachesBornYoung()} (gc ${(gcMs * 1000 / size).toFixed(0)} µs, cpu ${((used.user + used.system) / size).toFixed(0)} µs)`)
   }
   observer.disconnect()
-  console.log(`${VARIANT} C=${CONCURRENCY}, overlays born young of 20 after: ${marks.join(" | ")}`)
+  console.log(`${VARIANT} C=${CONCURRENCY}, overlays / fiber caches born young of 20 after: ${marks.join(" | ")}`)
   child.kill("SIGTERM")
   await runtime.dispose()
 }

@@ -13,8 +13,9 @@
  * run, and its garbage collection per call doubled (docs/performance.md, "stop 27"; ADR 0043).
  *
  * A context made from a map (`Context.makeUnsafe`) makes no such record: the map is copied by
- * `new Map`, which V8 does not pretenure. The copy costs O(services) (a few dozen in a program's
- * context) once per call, and reads in the call are flat map lookups.
+ * `new Map`, which V8 does not pretenure. The copy costs O(services) of the caller's context once
+ * per call (2 in a `NodeProviders` runtime; more in a server's request context), and reads in the
+ * call are flat map lookups. The services set must not be fiber-cached ones (see `shareCache`).
  *
  * @internal
  */
@@ -44,5 +45,21 @@ export const withServices = (
   if (key1 !== undefined) map.set(key1.key, value1)
   if (key2 !== undefined) map.set(key2.key, value2)
   if (key3 !== undefined) map.set(key3.key, value3)
-  return Context.makeUnsafe<never>(map)
+  const copy: Context.Context<never> = Context.makeUnsafe<never>(map)
+  shareCache(context, copy)
+  return copy
+}
+
+// A context made from a map is a root of its own: effect rebuilds its per-root fiber cache (an
+// object literal of effect's, which V8 pretenured in turn once every call made two that lived
+// across its wait) when a fiber switches to it. The copy resolves every fiber-cached service (the
+// scheduler, the tracer and its span, the log levels, the stack frame) as its caller does, since
+// none of the services set here is one, so it shares the caller's root, as `Context.add` does for
+// such services (`Context.js`: `cacheKeys.has(key) ? undefined : impl.cacheRoot`). Effect 4.1.0
+// keeps the root in the context's `cacheRoot` field; without that field the copy stays a root of
+// its own (correct, one cache more). Guarded by `test/internal/callContexts.test.ts`.
+const shareCache = (caller: Context.Context<never>, copy: Context.Context<never>): void => {
+  const from = caller as unknown as { readonly cacheRoot?: unknown }
+  const to = copy as unknown as { cacheRoot?: unknown }
+  if (typeof from.cacheRoot === "object" && from.cacheRoot !== null && "cacheRoot" in to) to.cacheRoot = from.cacheRoot
 }
