@@ -144,7 +144,7 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
   const targetOf = (request: LlmRequest): CallContext.AttemptTarget =>
     request.model === undefined || request.model === inner.defaultModel ? defaultTarget : { provider: inner.provider, model: request.model }
 
-  // The call context of an admitted call, its three services in one step (the deadline only when
+  // The call context of an admitted stream, its three services in one step (the deadline only when
   // it differs from the one already there, e.g. none under a budget without a deadline).
   const callContext = (reservation: BudgetTracker.Reservation, call: Attempts.Call) => (context: Context.Context<never>) => {
     const deadline = reservation.deadlineAt
@@ -152,8 +152,8 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
     return Context.add(Context.add(dated, CallContext.RemainingBudget, reservation.remaining), CallContext.AttemptBudget, call)
   }
 
-  // The same for a call (`generate`), in one copy of the caller's context: no effect overlay record
-  // per service, which V8 would pretenure (see `internal/callContexts.ts`).
+  // The same for a call (`generate`), on one copy of the caller's context: no effect overlay record
+  // per service, which V8 pretenured (see `internal/callContexts.ts`, ADR 0043).
   const callContextCopy = (reservation: BudgetTracker.Reservation, call: Attempts.Call, context: Context.Context<never>) => {
     const deadline = reservation.deadlineAt
     return CallContexts.withServices(

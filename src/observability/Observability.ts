@@ -400,7 +400,9 @@ export const wrap = (
   }
 
 
-  // The call's log annotations and, with a ledger, its totals record, in one context update.
+  // The call's log annotations, its totals record (with a ledger) and attempt counter (with
+  // `attempts`), set in one step on a copy of the caller's context (no effect overlay record per
+  // service: see `internal/callContexts.ts`, ADR 0043).
   const callContext = (call: ReturnType<typeof prepare>) => (context: Context.Context<never>) =>
     // (the totals not again when it is the caller's own record, already there)
     CallContexts.withServices(
