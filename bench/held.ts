@@ -14,7 +14,7 @@
  * run: when it has, every context added anywhere in the program is born in the old generation and
  * keeps the young values it holds alive until a full collection (docs/performance.md, stop 26).
  *
- *   node --expose-gc bench/held.ts [--calls 400] [--only whole,default]
+ *   node --expose-gc bench/held.ts [--calls 400] [--only bare,default,whole,timeout]
  *   node --expose-gc --allow-natives-syntax bench/held.ts --only whole --calls 100
  */
 import { Context, Effect, ManagedRuntime, Scope } from "effect"
@@ -66,6 +66,12 @@ const variants: ReadonlyArray<{
     key: "whole",
     name: "whole stack (+ limits, rpm, budget)",
     model: (baseUrl) => Effect.map(Stack.make({ provider: provider(baseUrl), budget, resilience: { limits } }), (factory) => factory.model)
+  },
+  {
+    key: "timeout",
+    name: "whole + attempt timeout 2m",
+    model: (baseUrl) =>
+      Effect.map(Stack.make({ provider: provider(baseUrl), budget, resilience: { limits, attemptTimeout: "2m" } }), (factory) => factory.model)
   }
 ]
 
