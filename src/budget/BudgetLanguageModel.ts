@@ -153,7 +153,7 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
   }
 
   // The same for a call (`generate`), on one copy of the caller's context: no effect overlay record
-  // per service, which V8 pretenured (see `internal/callContexts.ts`, ADR 0043).
+  // per service, which V8 pretenured (see `internal/callContexts.ts`, ADR 0047).
   const callContextCopy = (reservation: BudgetTracker.Reservation, call: Attempts.Call, context: Context.Context<never>) => {
     const deadline = reservation.deadlineAt
     return CallContexts.withServices(

@@ -10,7 +10,7 @@
  * what that reaches) alive until a full collection. The records a call's layers add live as long
  * as the call, across its wait for the provider; measured over HTTP at 100 calls in flight, more
  * than one such record per call made V8 pretenure the place within the first 100 calls in every
- * run, and its garbage collection per call doubled (docs/performance.md, "stop 27"; ADR 0043).
+ * run, and its garbage collection per call doubled (docs/performance.md, "stop 27"; ADR 0047).
  *
  * A context made from a map (`Context.makeUnsafe`) makes no such record: the map is copied by
  * `new Map`, which V8 does not pretenure. The copy costs O(services) of the caller's context once

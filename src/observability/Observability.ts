@@ -402,7 +402,7 @@ export const wrap = (
 
   // The call's log annotations, its totals record (with a ledger) and attempt counter (with
   // `attempts`), set in one step on a copy of the caller's context (no effect overlay record per
-  // service: see `internal/callContexts.ts`, ADR 0043).
+  // service: see `internal/callContexts.ts`, ADR 0047).
   const callContext = (call: ReturnType<typeof prepare>) => (context: Context.Context<never>) =>
     // (the totals not again when it is the caller's own record, already there)
     CallContexts.withServices(
