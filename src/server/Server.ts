@@ -402,23 +402,45 @@ export const make = (
       })
     }
 
-    // The request's one timer (Clock's, so TestClock drives it): at `requestTimeoutMs`, a request
-    // not answered yet is interrupted (its call is aborted) and answered 504 in its route's
-    // protocol (the pre-response hook swaps the platform's answer to an interrupted request); one
-    // whose streamed body is still running gets 1 s more, then its connection is cut. The
-    // request's end interrupts the timer.
-    const deadline = (record: RecordWithStart, request: Fiber.Fiber<unknown, unknown>): Effect.Effect<void> =>
-      Effect.flatMap(Effect.sleep(timeoutMs), () => {
+    // The requests' one timer (Clock's, so TestClock drives it): at `requestTimeoutMs` from its
+    // start, a request not answered yet is interrupted (its call is aborted) and answered 504 in its
+    // route's protocol (the pre-response hook swaps the platform's answer to an interrupted
+    // request); one whose streamed body is still running gets 1 s more, then its connection is cut.
+    // Every request has the same timeout, so deadlines come in the order requests start: the
+    // requests in flight are a list in that order (a request's end unlinks it), and one fiber per
+    // server sleeps until the first deadline, acts on every request due, and sleeps again (a
+    // fiber and a timer per server instead of per request; stop 27). It ends when no request is
+    // left, and with the server.
+    const waiting = new Deadlines()
+    const cutting = new Deadlines()
+    let sweeping = false
+    let sweeper: Fiber.Fiber<void> | undefined
+    const sweep: Effect.Effect<void> = Effect.clockWith((clock) => {
+      const now = monotonicMillis(clock)
+      for (let record = waiting.head; record !== undefined && record.due <= now; record = waiting.head) {
+        waiting.unlink(record)
         if (!record.responded) {
           record.timedOut = true
-          request.interruptUnsafe()
-          return Effect.void
+          record.fiber?.interruptUnsafe()
+        } else {
+          record.due += 1_000
+          cutting.append(record)
         }
-        return Effect.map(Effect.sleep(1_000), () => {
-          record.cut = true
-          request.interruptUnsafe()
-        })
-      })
+      }
+      for (let record = cutting.head; record !== undefined && record.due <= now; record = cutting.head) {
+        cutting.unlink(record)
+        record.cut = true
+        record.fiber?.interruptUnsafe()
+      }
+      const next = Math.min(waiting.head?.due ?? Infinity, cutting.head?.due ?? Infinity)
+      if (next === Infinity) {
+        sweeping = false
+        sweeper = undefined
+        return Effect.void
+      }
+      return Effect.flatMap(Effect.sleep(next - now), () => sweep)
+    })
+    yield* Effect.addFinalizer(() => Effect.sync(() => sweeper?.interruptUnsafe()))
     const beforeSend = (record: RecordWithStart): HttpEffect.PreResponseHandler => (_request, response) => {
       record.responded = true
       const sent = record.timedOut ? failureResponse(HttpErrors.requestTimedOut(timeoutMs), record.render) : response
@@ -445,7 +467,8 @@ export const make = (
     // When the response has been sent (the request's scope closes), a streamed body included.
     const finish = (request: HttpServerRequest.HttpServerRequest, record: RecordWithStart, clock: Clock.Clock) =>
     (exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> => {
-      record.timer?.interruptUnsafe()
+      record.fiber = undefined
+      if (record.list !== undefined) record.list.unlink(record)
       inFlight--
       requestsInFlight.updateUnsafe(inFlight, metricsContext)
       if (inFlight === 0 && drained !== undefined) Deferred.doneUnsafe(drained, Exit.void)
@@ -491,7 +514,13 @@ export const make = (
         inFlight++
         requestsInFlight.updateUnsafe(inFlight, metricsContext)
         HttpEffect.appendPreResponseHandlerUnsafe(context, beforeSend(record))
-        record.timer = Effect.runForkWith(serverContext)(deadline(record, fiber))
+        record.fiber = fiber
+        record.due = monotonicMillis(clock) + timeoutMs
+        waiting.append(record)
+        if (!sweeping) {
+          sweeping = true
+          sweeper = Effect.runForkWith(serverContext)(sweep)
+        }
         const registered = Scope.addFinalizerExit(Context.getUnsafe(context, Scope.Scope), finish(request, record, clock))
         if (tracerAtServer) return Effect.andThen(registered, app)
         const parent = HttpTraceContext.fromHeaders(request.headers)
@@ -536,7 +565,41 @@ interface RecordWithStart extends RequestRecord {
   cut: boolean
   /** The status of the response sent, once it is (the platform's own answers to failures included). */
   status: number | undefined
-  timer: Fiber.Fiber<void> | undefined
+  /** The request's fiber, until its end (what the timer interrupts). */
+  fiber: Fiber.Fiber<unknown, unknown> | undefined
+  /** When the timer acts on the request (monotonic ms): its timeout, then the stream's cut. */
+  due: number
+  /** The list of the requests the timer waits for that holds this one, and its neighbours there. */
+  list: Deadlines | undefined
+  previous: RecordWithStart | undefined
+  next: RecordWithStart | undefined
+}
+
+// The clock's monotonic time in ms (deadlines do not move with the wall clock; TestClock's moves
+// with `adjust`).
+const monotonicMillis = (clock: Clock.Clock): number => Number(clock.monotonicTimeNanosUnsafe() / 1_000_000n)
+
+// Requests in the order of their deadlines (an intrusive doubly linked list: append, unlink O(1)).
+class Deadlines {
+  head: RecordWithStart | undefined = undefined
+  tail: RecordWithStart | undefined = undefined
+  append(record: RecordWithStart): void {
+    record.list = this
+    record.previous = this.tail
+    record.next = undefined
+    if (this.tail === undefined) this.head = record
+    else this.tail.next = record
+    this.tail = record
+  }
+  unlink(record: RecordWithStart): void {
+    if (record.previous === undefined) this.head = record.next
+    else record.previous.next = record.next
+    if (record.next === undefined) this.tail = record.previous
+    else record.next.previous = record.previous
+    record.list = undefined
+    record.previous = undefined
+    record.next = undefined
+  }
 }
 
 const identity: RenderFailure = (document) => document
@@ -552,5 +615,9 @@ const newRecord = (start: number): RecordWithStart => ({
   timedOut: false,
   cut: false,
   status: undefined,
-  timer: undefined
+  fiber: undefined,
+  due: 0,
+  list: undefined,
+  previous: undefined,
+  next: undefined
 })
