@@ -30,7 +30,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Option, Sink, Stream } from "effect"
+import { Effect, Option, Result, Sink, Stream } from "effect"
 import { HttpServerResponse } from "effect/http"
 import type * as BridgeContract from "../bridge/BridgeContract.ts"
 import type * as LlmRequest from "../LlmRequest.ts"
@@ -60,16 +60,16 @@ export interface MessagesRequest {
 
 // `tools`: custom tools only; Anthropic's server tools (a `type` such as web_search_20250305) run
 // only at Anthropic, so there is nothing to pass on.
-const toolsOf = (raw: unknown): Effect.Effect<ReadonlyArray<Tool.Definition> | undefined, BridgeContract.BridgeFailure> =>
-  Effect.gen(function*() {
+const toolsOf = (raw: unknown): Result.Result<ReadonlyArray<Tool.Definition> | undefined, BridgeContract.BridgeFailure> =>
+  Result.gen(function*() {
     if (raw === undefined || raw === null) return undefined
-    if (!Array.isArray(raw)) return yield* Effect.fail(Wire.invalid("\"tools\" must be an array", "send \"tools\": [{\"name\": ..., \"input_schema\": {...}}]"))
+    if (!Array.isArray(raw)) return yield* Result.fail(Wire.invalid("\"tools\" must be an array", "send \"tools\": [{\"name\": ..., \"input_schema\": {...}}]"))
     const out: Array<Tool.Definition> = []
     for (const [index, item] of raw.entries()) {
       const where = `tools[${index}]`
-      if (!Wire.isRecord(item)) return yield* Effect.fail(Wire.invalid(`${where} must be an object`, "send {\"name\": ..., \"input_schema\": {...}}"))
+      if (!Wire.isRecord(item)) return yield* Result.fail(Wire.invalid(`${where} must be an object`, "send {\"name\": ..., \"input_schema\": {...}}"))
       if (item.type !== undefined && item.type !== null && item.type !== "custom") {
-        return yield* Effect.fail(
+        return yield* Result.fail(
           Wire.invalid(
             `${where} is Anthropic's server tool ${JSON.stringify(item.type)}, which runs only at Anthropic and cannot pass through`,
             "declare custom tools ({\"name\", \"description\", \"input_schema\"}) only"
@@ -81,15 +81,15 @@ const toolsOf = (raw: unknown): Effect.Effect<ReadonlyArray<Tool.Definition> | u
     return out
   })
 
-const toolChoiceOf = (raw: unknown): Effect.Effect<Tool.ToolChoice | undefined, BridgeContract.BridgeFailure> => {
-  if (raw === undefined || raw === null) return Effect.succeed(undefined)
+const toolChoiceOf = (raw: unknown): Result.Result<Tool.ToolChoice | undefined, BridgeContract.BridgeFailure> => {
+  if (raw === undefined || raw === null) return Result.succeed(undefined)
   if (Wire.isRecord(raw)) {
-    if (raw.type === "auto") return Effect.succeed("auto")
-    if (raw.type === "none") return Effect.succeed("none")
-    if (raw.type === "any") return Effect.succeed("required")
-    if (raw.type === "tool" && typeof raw.name === "string") return Effect.succeed({ tool: raw.name })
+    if (raw.type === "auto") return Result.succeed("auto")
+    if (raw.type === "none") return Result.succeed("none")
+    if (raw.type === "any") return Result.succeed("required")
+    if (raw.type === "tool" && typeof raw.name === "string") return Result.succeed({ tool: raw.name })
   }
-  return Effect.fail(
+  return Result.fail(
     Wire.invalid(`"tool_choice" is ${JSON.stringify(raw)}`, "use {\"type\": \"auto\"}, {\"type\": \"any\"}, {\"type\": \"none\"} or {\"type\": \"tool\", \"name\": ...}")
   )
 }
@@ -98,13 +98,13 @@ const toolChoiceOf = (raw: unknown): Effect.Effect<Tool.ToolChoice | undefined, 
 const toolUseParts = (
   blocks: ReadonlyArray<Wire.Json>,
   where: string
-): Effect.Effect<ReadonlyArray<Message.ToolCallPart>, BridgeContract.BridgeFailure> =>
-  Effect.gen(function*() {
+): Result.Result<ReadonlyArray<Message.ToolCallPart>, BridgeContract.BridgeFailure> =>
+  Result.gen(function*() {
     const out: Array<Message.ToolCallPart> = []
     for (const block of blocks) {
       if (block.type !== "tool_use") continue
       if (typeof block.id !== "string" || typeof block.name !== "string") {
-        return yield* Effect.fail(Wire.invalid(`a tool_use block of ${where} has no "id" or "name"`, "send the tool_use block as the model returned it"))
+        return yield* Result.fail(Wire.invalid(`a tool_use block of ${where} has no "id" or "name"`, "send the tool_use block as the model returned it"))
       }
       out.push(ToolCall.toPart(ToolCall.fromValue(block.id, block.name, block.input)))
     }
@@ -116,13 +116,13 @@ const toolResultParts = (
   blocks: ReadonlyArray<Wire.Json>,
   where: string,
   callNames: ReadonlyMap<string, string>
-): Effect.Effect<ReadonlyArray<Message.ToolResultPart>, BridgeContract.BridgeFailure> =>
-  Effect.gen(function*() {
+): Result.Result<ReadonlyArray<Message.ToolResultPart>, BridgeContract.BridgeFailure> =>
+  Result.gen(function*() {
     const out: Array<Message.ToolResultPart> = []
     for (const block of blocks) {
       if (block.type !== "tool_result") continue
       if (typeof block.tool_use_id !== "string" || block.tool_use_id === "") {
-        return yield* Effect.fail(
+        return yield* Result.fail(
           Wire.invalid(`a tool_result block of ${where} has no "tool_use_id"`, "send the id of the tool_use block it answers as \"tool_use_id\"")
         )
       }
@@ -145,13 +145,17 @@ const toolResultParts = (
  * @category decoding
  */
 export const toLlmRequest = (body: unknown): Effect.Effect<MessagesRequest, BridgeContract.BridgeFailure> =>
-  Effect.gen(function*() {
+  Effect.fromResult(readRequest(body))
+
+// The body read synchronously (a `Result`: no effect step per field).
+const readRequest = (body: unknown): Result.Result<MessagesRequest, BridgeContract.BridgeFailure> =>
+  Result.gen(function*() {
     if (!Wire.isRecord(body)) {
-      return yield* Effect.fail(Wire.invalid("the body must be a JSON object", "send {\"model\": ..., \"max_tokens\": ..., \"messages\": [...]}"))
+      return yield* Result.fail(Wire.invalid("the body must be a JSON object", "send {\"model\": ..., \"max_tokens\": ..., \"messages\": [...]}"))
     }
     const raw = body.messages
     if (!Array.isArray(raw) || raw.length === 0) {
-      return yield* Effect.fail(Wire.invalid("\"messages\" must be a non-empty array", "send \"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]"))
+      return yield* Result.fail(Wire.invalid("\"messages\" must be a non-empty array", "send \"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]"))
     }
     const messages: Array<Message.Message> = []
     // Claude Code also sends "system" messages among the others: they join the system prompt.
@@ -161,7 +165,7 @@ export const toLlmRequest = (body: unknown): Effect.Effect<MessagesRequest, Brid
     const callNames = new Map<string, string>()
     for (const [index, item] of raw.entries()) {
       if (!Wire.isRecord(item) || (item.role !== "user" && item.role !== "assistant" && item.role !== "system")) {
-        return yield* Effect.fail(
+        return yield* Result.fail(
           Wire.invalid(`messages[${index}] must have role "user" or "assistant"`, "send {\"role\": \"user\", \"content\": ...}")
         )
       }
@@ -180,7 +184,7 @@ export const toLlmRequest = (body: unknown): Effect.Effect<MessagesRequest, Brid
       } else messages.push(Wire.message(item.role, text))
     }
     if (messages.length === 0) {
-      return yield* Effect.fail(Wire.invalid("\"messages\" has no user message", "add {\"role\": \"user\", \"content\": \"...\"}"))
+      return yield* Result.fail(Wire.invalid("\"messages\" has no user message", "add {\"role\": \"user\", \"content\": \"...\"}"))
     }
     const joined = systemTexts.filter((text) => text !== "").join("\n\n")
     const system = joined === "" ? undefined : joined
@@ -195,7 +199,7 @@ export const toLlmRequest = (body: unknown): Effect.Effect<MessagesRequest, Brid
     const toolChoice = yield* toolChoiceOf(body.tool_choice)
     const problem = Tool.checkDeclarations(tools, toolChoice)
     if (problem !== undefined) {
-      return yield* Effect.fail(Wire.invalid(`"${problem.parameter === "tools" ? "tools" : "tool_choice"}": ${problem.description}`, "fix the tool declarations"))
+      return yield* Result.fail(Wire.invalid(`"${problem.parameter === "tools" ? "tools" : "tool_choice"}": ${problem.description}`, "fix the tool declarations"))
     }
     const request: LlmRequest.LlmRequest = {
       messages,

@@ -24,7 +24,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Effect, Option, Sink, Stream } from "effect"
+import { Clock, Effect, Option, Result, Sink, Stream } from "effect"
 import { HttpServerResponse } from "effect/http"
 import type * as BridgeContract from "../bridge/BridgeContract.ts"
 import type * as LlmRequest from "../LlmRequest.ts"
@@ -57,15 +57,15 @@ const roleOf = (role: unknown): Message.Role | "system" | undefined =>
   role === "system" || role === "developer" ? "system" : role === "user" || role === "assistant" || role === "tool" ? role : undefined
 
 // `tools`: function declarations only (OpenAI's `custom` tools have no JSON Schema to pass on).
-const toolsOf = (raw: unknown): Effect.Effect<ReadonlyArray<Tool.Definition> | undefined, BridgeContract.BridgeFailure> =>
-  Effect.gen(function*() {
+const toolsOf = (raw: unknown): Result.Result<ReadonlyArray<Tool.Definition> | undefined, BridgeContract.BridgeFailure> =>
+  Result.gen(function*() {
     if (raw === undefined || raw === null) return undefined
-    if (!Array.isArray(raw)) return yield* Effect.fail(Wire.invalid("\"tools\" must be an array", "send \"tools\": [{\"type\": \"function\", \"function\": {...}}]"))
+    if (!Array.isArray(raw)) return yield* Result.fail(Wire.invalid("\"tools\" must be an array", "send \"tools\": [{\"type\": \"function\", \"function\": {...}}]"))
     const out: Array<Tool.Definition> = []
     for (const [index, item] of raw.entries()) {
       const where = `tools[${index}]`
       if (!Wire.isRecord(item) || item.type !== "function" || !Wire.isRecord(item.function)) {
-        return yield* Effect.fail(
+        return yield* Result.fail(
           Wire.invalid(`${where} is not a function tool`, "send {\"type\": \"function\", \"function\": {\"name\": ..., \"parameters\": {...}}}")
         )
       }
@@ -74,13 +74,13 @@ const toolsOf = (raw: unknown): Effect.Effect<ReadonlyArray<Tool.Definition> | u
     return out
   })
 
-const toolChoiceOf = (raw: unknown): Effect.Effect<Tool.ToolChoice | undefined, BridgeContract.BridgeFailure> => {
-  if (raw === undefined || raw === null) return Effect.succeed(undefined)
-  if (raw === "auto" || raw === "none" || raw === "required") return Effect.succeed(raw)
+const toolChoiceOf = (raw: unknown): Result.Result<Tool.ToolChoice | undefined, BridgeContract.BridgeFailure> => {
+  if (raw === undefined || raw === null) return Result.succeed(undefined)
+  if (raw === "auto" || raw === "none" || raw === "required") return Result.succeed(raw)
   if (Wire.isRecord(raw) && raw.type === "function" && Wire.isRecord(raw.function) && typeof raw.function.name === "string") {
-    return Effect.succeed({ tool: raw.function.name })
+    return Result.succeed({ tool: raw.function.name })
   }
-  return Effect.fail(
+  return Result.fail(
     Wire.invalid(`"tool_choice" is ${JSON.stringify(raw)}`, "use \"auto\", \"none\", \"required\" or {\"type\": \"function\", \"function\": {\"name\": ...}}")
   )
 }
@@ -89,12 +89,12 @@ const toolChoiceOf = (raw: unknown): Effect.Effect<Tool.ToolChoice | undefined, 
 const toolCallParts = (
   raw: ReadonlyArray<unknown>,
   where: string
-): Effect.Effect<ReadonlyArray<Message.ToolCallPart>, BridgeContract.BridgeFailure> =>
-  Effect.gen(function*() {
+): Result.Result<ReadonlyArray<Message.ToolCallPart>, BridgeContract.BridgeFailure> =>
+  Result.gen(function*() {
     const out: Array<Message.ToolCallPart> = []
     for (const [index, item] of raw.entries()) {
       if (!Wire.isRecord(item) || typeof item.id !== "string" || !Wire.isRecord(item.function) || typeof item.function.name !== "string") {
-        return yield* Effect.fail(
+        return yield* Result.fail(
           Wire.invalid(`${where}[${index}] must be {"id", "type": "function", "function": {"name", "arguments"}}`, "send the tool call as the model returned it")
         )
       }
@@ -112,21 +112,25 @@ const toolCallParts = (
  * @category decoding
  */
 export const toLlmRequest = (body: unknown): Effect.Effect<ChatRequest, BridgeContract.BridgeFailure> =>
-  Effect.gen(function*() {
-    if (!Wire.isRecord(body)) return yield* Effect.fail(Wire.invalid("the body must be a JSON object", "send {\"model\": ..., \"messages\": [...]}"))
+  Effect.fromResult(readRequest(body))
+
+// The body read synchronously (a `Result`: no effect step per field).
+const readRequest = (body: unknown): Result.Result<ChatRequest, BridgeContract.BridgeFailure> =>
+  Result.gen(function*() {
+    if (!Wire.isRecord(body)) return yield* Result.fail(Wire.invalid("the body must be a JSON object", "send {\"model\": ..., \"messages\": [...]}"))
     const raw = body.messages
     if (!Array.isArray(raw) || raw.length === 0) {
-      return yield* Effect.fail(Wire.invalid("\"messages\" must be a non-empty array", "send \"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]"))
+      return yield* Result.fail(Wire.invalid("\"messages\" must be a non-empty array", "send \"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]"))
     }
     const system: Array<string> = []
     const messages: Array<Message.Message> = []
     // The names of the tool calls seen so far, by id: a `tool` message names only the call's id.
     const callNames = new Map<string, string>()
     for (const [index, item] of raw.entries()) {
-      if (!Wire.isRecord(item)) return yield* Effect.fail(Wire.invalid(`messages[${index}] must be an object`, "send {\"role\": ..., \"content\": ...}"))
+      if (!Wire.isRecord(item)) return yield* Result.fail(Wire.invalid(`messages[${index}] must be an object`, "send {\"role\": ..., \"content\": ...}"))
       const role = roleOf(item.role)
       if (role === undefined) {
-        return yield* Effect.fail(
+        return yield* Result.fail(
           Wire.invalid(`messages[${index}].role is ${JSON.stringify(item.role)}`, "use system, developer, user, assistant or tool")
         )
       }
@@ -139,7 +143,7 @@ export const toLlmRequest = (body: unknown): Effect.Effect<ChatRequest, BridgeCo
       } else if (role === "tool") {
         const id = item.tool_call_id
         if (typeof id !== "string" || id === "") {
-          return yield* Effect.fail(
+          return yield* Result.fail(
             Wire.invalid(`messages[${index}].tool_call_id is missing`, "send the id of the assistant's tool call this message answers as \"tool_call_id\"")
           )
         }
@@ -152,7 +156,7 @@ export const toLlmRequest = (body: unknown): Effect.Effect<ChatRequest, BridgeCo
       } else messages.push(Wire.message(role, text))
     }
     if (messages.length === 0) {
-      return yield* Effect.fail(Wire.invalid("\"messages\" has no user message", "add {\"role\": \"user\", \"content\": \"...\"}"))
+      return yield* Result.fail(Wire.invalid("\"messages\" has no user message", "add {\"role\": \"user\", \"content\": \"...\"}"))
     }
     const maxTokens = (yield* Wire.optionalNumber(body, "max_completion_tokens")) ?? (yield* Wire.optionalNumber(body, "max_tokens"))
     const temperature = yield* Wire.optionalNumber(body, "temperature")
@@ -164,7 +168,7 @@ export const toLlmRequest = (body: unknown): Effect.Effect<ChatRequest, BridgeCo
     const toolChoice = yield* toolChoiceOf(body.tool_choice)
     const problem = Tool.checkDeclarations(tools, toolChoice)
     if (problem !== undefined) {
-      return yield* Effect.fail(Wire.invalid(`"${problem.parameter === "tools" ? "tools" : "tool_choice"}": ${problem.description}`, "fix the tool declarations"))
+      return yield* Result.fail(Wire.invalid(`"${problem.parameter === "tools" ? "tools" : "tool_choice"}": ${problem.description}`, "fix the tool declarations"))
     }
     const request: LlmRequest.LlmRequest = {
       messages,
