@@ -5,11 +5,11 @@
  * and the HTTP requests started, and when the process exits writes to
  * `$LLM_CONNECT_BENCH_STEPS_DIR/steps-<pid>.json` the steps counted between the start of request
  * {@link WARM_UP} and the start of the last request (nothing without the variable, nothing from a
- * process that served fewer requests, e.g. serve's launcher). A deterministic figure of the work
+ * process that served fewer requests, e.g. serve's launcher), and on SIGUSR2. A deterministic figure of the work
  * per request, which holds on a loaded machine where CPU figures do not (issue 16, stop 27).
  *
- * Effect is loaded from the tree whose CLI runs (`process.argv[1]`, `<tree>/src/cli/bin.ts`), so
- * that a variant from another worktree is counted in its own copy of effect.
+ * Effect is loaded from the `node_modules` nearest to the script run (`process.argv[1]`, e.g.
+ * `<tree>/src/cli/bin.ts`), so that a variant from another worktree is counted in its own copy.
  */
 import { subscribe } from "node:diagnostics_channel"
 import { existsSync, writeFileSync } from "node:fs"
@@ -33,7 +33,14 @@ interface RunLoop {
 
 const dir = process.env.LLM_CONNECT_BENCH_STEPS_DIR
 const script = process.argv[1]
-const effectEntry = script === undefined ? undefined : resolve(dirname(script), "../../node_modules/effect/dist/index.js")
+// The nearest node_modules/effect above the script.
+const effectOf = (from: string): string | undefined => {
+  const entry = join(from, "node_modules/effect/dist/index.js")
+  if (existsSync(entry)) return entry
+  const up = dirname(from)
+  return up === from ? undefined : effectOf(up)
+}
+const effectEntry = script === undefined ? undefined : effectOf(dirname(resolve(script)))
 if (dir !== undefined && dir !== "" && effectEntry !== undefined && existsSync(effectEntry)) {
   const { Effect } = (await import(pathToFileURL(effectEntry).href)) as typeof import("effect")
   let steps = 0
@@ -53,9 +60,12 @@ if (dir !== undefined && dir !== "" && effectEntry !== undefined && existsSync(e
     if (requests === WARM_UP) atWarmUp = steps
     atLast = steps
   })
-  process.on("exit", () => {
+  const write = () => {
     if (requests <= WARM_UP) return
     const record: Record = { requests: requests - WARM_UP, steps: atLast - atWarmUp }
     writeFileSync(join(dir, `steps-${process.pid}.json`), JSON.stringify(record))
-  })
+  }
+  process.on("exit", write)
+  // A server that does not exit on its own (bench/serve-core-server.ts): SIGUSR2 writes the record.
+  process.on("SIGUSR2", write)
 }
