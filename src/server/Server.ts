@@ -262,23 +262,31 @@ export const MaxBody = Context.Reference<number>("llm-connect/server/MaxBody", {
  * @since 0.1.0
  * @category requests
  */
-export const bodyJson: Effect.Effect<unknown, BridgeContract.BridgeFailure, HttpServerRequest.HttpServerRequest> = Effect.gen(
-  function*() {
-    const request = yield* HttpServerRequest.HttpServerRequest
-    const limit = yield* MaxBody
-    const text = yield* request.text.pipe(
-      Effect.provideService(HttpServerRequest.MaxBodySize, ByteSize.bytes(limit)),
-      Effect.mapError((error: HttpServerError.HttpServerError) =>
+export const bodyJson: Effect.Effect<unknown, BridgeContract.BridgeFailure, HttpServerRequest.HttpServerRequest> = Effect.withFiber<
+  unknown,
+  BridgeContract.BridgeFailure,
+  HttpServerRequest.HttpServerRequest
+>((fiber) => {
+  const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
+  const limit = fiber.getRef(MaxBody)
+  // The server sets the platform's body limit with MaxBody (`make`): then nothing to provide per request.
+  const sized = fiber.getRef(HttpServerRequest.MaxBodySize)
+  const text = sized !== undefined && sized === BigInt(limit)
+    ? request.text
+    : Effect.provideService(request.text, HttpServerRequest.MaxBodySize, ByteSize.bytes(limit))
+  return Effect.matchEffect(text, {
+    onFailure: (error: HttpServerError.HttpServerError) =>
+      Effect.fail(
         error.reason._tag === "RequestParseError" && error.reason.reason === "BodyTooLarge"
           ? HttpErrors.tooLarge(limit)
           : BridgeContractModule.invalidInput(`cannot read the request body: ${error.message}`).document
-      )
-    )
-    const parsed = BridgeContractModule.parseJson(text)
-    if (parsed._tag === "Failure") return yield* Effect.fail(parsed.failure.document)
-    return parsed.success
-  }
-)
+      ),
+    onSuccess: (body) => {
+      const parsed = BridgeContractModule.parseJson(body)
+      return parsed._tag === "Failure" ? Effect.fail(parsed.failure.document) : Effect.succeed(parsed.success)
+    }
+  })
+})
 
 /**
  * The requests in flight now (a Prometheus gauge on `/metrics`).
@@ -532,7 +540,10 @@ export const make = (
     )
 
     const { server, stopAccepting } = yield* options.listen({ host: options.host, port: options.port })
-    yield* server.serve(handle).pipe(Effect.provideService(MaxBody, options.maxBodyBytes))
+    yield* server.serve(handle).pipe(
+      Effect.provideService(MaxBody, options.maxBodyBytes),
+      Effect.provideService(HttpServerRequest.MaxBodySize, ByteSize.bytes(options.maxBodyBytes))
+    )
     const address = server.address
     const port = address._tag === "UnixPathAddress" ? options.port : address.port
     return {
