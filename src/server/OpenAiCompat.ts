@@ -105,6 +105,86 @@ const toolCallParts = (
     return out
   })
 
+// The body read synchronously: plain code over `Result`s (no effect step, no generator per field).
+const readRequest = (body: unknown): Result.Result<ChatRequest, BridgeContract.BridgeFailure> => {
+  if (!Wire.isRecord(body)) return Result.fail(Wire.invalid("the body must be a JSON object", "send {\"model\": ..., \"messages\": [...]}"))
+  const raw = body.messages
+  if (!Array.isArray(raw) || raw.length === 0) {
+    return Result.fail(Wire.invalid("\"messages\" must be a non-empty array", "send \"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]"))
+  }
+  const system: Array<string> = []
+  const messages: Array<Message.Message> = []
+  // The names of the tool calls seen so far, by id: a `tool` message names only the call's id.
+  const callNames = new Map<string, string>()
+  for (let index = 0; index < raw.length; index++) {
+    const item: unknown = raw[index]
+    if (!Wire.isRecord(item)) return Result.fail(Wire.invalid(`messages[${index}] must be an object`, "send {\"role\": ..., \"content\": ...}"))
+    const role = roleOf(item.role)
+    if (role === undefined) {
+      return Result.fail(Wire.invalid(`messages[${index}].role is ${JSON.stringify(item.role)}`, "use system, developer, user, assistant or tool"))
+    }
+    const content = Wire.textOf(item.content, `messages[${index}].content`)
+    if (Result.isFailure(content)) return Result.fail(content.failure)
+    const text = content.success
+    if (role === "system") system.push(text)
+    else if (role === "assistant" && Array.isArray(item.tool_calls) && item.tool_calls.length > 0) {
+      const parts = toolCallParts(item.tool_calls, `messages[${index}].tool_calls`)
+      if (Result.isFailure(parts)) return Result.fail(parts.failure)
+      const calls = parts.success
+      for (const call of calls) callNames.set(call.id, call.name)
+      messages.push({ role: "assistant", content: [...(text === "" ? [] : [{ type: "text" as const, text }]), ...calls] })
+    } else if (role === "tool") {
+      const id = item.tool_call_id
+      if (typeof id !== "string" || id === "") {
+        return Result.fail(
+          Wire.invalid(`messages[${index}].tool_call_id is missing`, "send the id of the assistant's tool call this message answers as \"tool_call_id\"")
+        )
+      }
+      const result: Message.ToolResultPart = { type: "tool-result", id, name: callNames.get(id) ?? "", result: text }
+      const last = messages.at(-1)
+      // Consecutive tool messages answer one assistant turn: one message of results.
+      if (last !== undefined && last.role === "tool" && typeof last.content !== "string") {
+        messages[messages.length - 1] = { role: "tool", content: [...last.content, result] }
+      } else messages.push({ role: "tool", content: [result] })
+    } else messages.push(Wire.message(role, text))
+  }
+  if (messages.length === 0) {
+    return Result.fail(Wire.invalid("\"messages\" has no user message", "add {\"role\": \"user\", \"content\": \"...\"}"))
+  }
+  const maxCompletionTokens = Wire.optionalNumber(body, "max_completion_tokens")
+  if (Result.isFailure(maxCompletionTokens)) return Result.fail(maxCompletionTokens.failure)
+  const maxTokensField = maxCompletionTokens.success === undefined ? Wire.optionalNumber(body, "max_tokens") : maxCompletionTokens
+  if (Result.isFailure(maxTokensField)) return Result.fail(maxTokensField.failure)
+  const temperature = Wire.optionalNumber(body, "temperature")
+  if (Result.isFailure(temperature)) return Result.fail(temperature.failure)
+  const topP = Wire.optionalNumber(body, "top_p")
+  if (Result.isFailure(topP)) return Result.fail(topP.failure)
+  const stop = typeof body.stop === "string" ? [body.stop] : Array.isArray(body.stop) ? body.stop.filter((item): item is string => typeof item === "string") : undefined
+  const model = Wire.optionalString(body, "model")
+  if (Result.isFailure(model)) return Result.fail(model.failure)
+  const streamOptions = Wire.isRecord(body.stream_options) ? body.stream_options : {}
+  const toolsField = body.tools === undefined || body.tools === null ? Result.succeed(undefined) : toolsOf(body.tools)
+  if (Result.isFailure(toolsField)) return Result.fail(toolsField.failure)
+  const toolChoiceField = toolChoiceOf(body.tool_choice)
+  if (Result.isFailure(toolChoiceField)) return Result.fail(toolChoiceField.failure)
+  const tools = toolsField.success
+  const toolChoice = toolChoiceField.success
+  const problem = Tool.checkDeclarations(tools, toolChoice)
+  if (problem !== undefined) {
+    return Result.fail(Wire.invalid(`"${problem.parameter === "tools" ? "tools" : "tool_choice"}": ${problem.description}`, "fix the tool declarations"))
+  }
+  // Built field by field (no object spread per optional field).
+  const request: { -readonly [K in keyof LlmRequest.LlmRequest]: LlmRequest.LlmRequest[K] } = { messages }
+  if (system.length > 0) request.system = system.join("\n\n")
+  if (maxTokensField.success !== undefined) request.maxTokens = maxTokensField.success
+  if (temperature.success !== undefined) request.temperature = temperature.success
+  if (topP.success !== undefined) request.topP = topP.success
+  if (stop !== undefined && stop.length > 0) request.stop = stop
+  if (tools !== undefined && tools.length > 0) request.tools = tools
+  if (toolChoice !== undefined) request.toolChoice = toolChoice
+  return Result.succeed({ model: model.success, request, stream: body.stream === true, includeUsage: streamOptions.include_usage === true })
+}
+
 /**
  * Reads a chat-completions body.
  *
@@ -113,75 +193,6 @@ const toolCallParts = (
  */
 export const toLlmRequest = (body: unknown): Effect.Effect<ChatRequest, BridgeContract.BridgeFailure> =>
   Effect.fromResult(readRequest(body))
-
-// The body read synchronously (a `Result`: no effect step per field).
-const readRequest = (body: unknown): Result.Result<ChatRequest, BridgeContract.BridgeFailure> =>
-  Result.gen(function*() {
-    if (!Wire.isRecord(body)) return yield* Result.fail(Wire.invalid("the body must be a JSON object", "send {\"model\": ..., \"messages\": [...]}"))
-    const raw = body.messages
-    if (!Array.isArray(raw) || raw.length === 0) {
-      return yield* Result.fail(Wire.invalid("\"messages\" must be a non-empty array", "send \"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]"))
-    }
-    const system: Array<string> = []
-    const messages: Array<Message.Message> = []
-    // The names of the tool calls seen so far, by id: a `tool` message names only the call's id.
-    const callNames = new Map<string, string>()
-    for (const [index, item] of raw.entries()) {
-      if (!Wire.isRecord(item)) return yield* Result.fail(Wire.invalid(`messages[${index}] must be an object`, "send {\"role\": ..., \"content\": ...}"))
-      const role = roleOf(item.role)
-      if (role === undefined) {
-        return yield* Result.fail(
-          Wire.invalid(`messages[${index}].role is ${JSON.stringify(item.role)}`, "use system, developer, user, assistant or tool")
-        )
-      }
-      const text = yield* Wire.textOf(item.content, `messages[${index}].content`)
-      if (role === "system") system.push(text)
-      else if (role === "assistant" && Array.isArray(item.tool_calls) && item.tool_calls.length > 0) {
-        const calls = yield* toolCallParts(item.tool_calls, `messages[${index}].tool_calls`)
-        for (const call of calls) callNames.set(call.id, call.name)
-        messages.push({ role: "assistant", content: [...(text === "" ? [] : [{ type: "text" as const, text }]), ...calls] })
-      } else if (role === "tool") {
-        const id = item.tool_call_id
-        if (typeof id !== "string" || id === "") {
-          return yield* Result.fail(
-            Wire.invalid(`messages[${index}].tool_call_id is missing`, "send the id of the assistant's tool call this message answers as \"tool_call_id\"")
-          )
-        }
-        const result: Message.ToolResultPart = { type: "tool-result", id, name: callNames.get(id) ?? "", result: text }
-        const last = messages.at(-1)
-        // Consecutive tool messages answer one assistant turn: one message of results.
-        if (last !== undefined && last.role === "tool" && typeof last.content !== "string") {
-          messages[messages.length - 1] = { role: "tool", content: [...last.content, result] }
-        } else messages.push({ role: "tool", content: [result] })
-      } else messages.push(Wire.message(role, text))
-    }
-    if (messages.length === 0) {
-      return yield* Result.fail(Wire.invalid("\"messages\" has no user message", "add {\"role\": \"user\", \"content\": \"...\"}"))
-    }
-    const maxTokens = (yield* Wire.optionalNumber(body, "max_completion_tokens")) ?? (yield* Wire.optionalNumber(body, "max_tokens"))
-    const temperature = yield* Wire.optionalNumber(body, "temperature")
-    const topP = yield* Wire.optionalNumber(body, "top_p")
-    const stop = typeof body.stop === "string" ? [body.stop] : Array.isArray(body.stop) ? body.stop.filter((item): item is string => typeof item === "string") : undefined
-    const model = yield* Wire.optionalString(body, "model")
-    const streamOptions = Wire.isRecord(body.stream_options) ? body.stream_options : {}
-    const tools = yield* toolsOf(body.tools)
-    const toolChoice = yield* toolChoiceOf(body.tool_choice)
-    const problem = Tool.checkDeclarations(tools, toolChoice)
-    if (problem !== undefined) {
-      return yield* Result.fail(Wire.invalid(`"${problem.parameter === "tools" ? "tools" : "tool_choice"}": ${problem.description}`, "fix the tool declarations"))
-    }
-    const request: LlmRequest.LlmRequest = {
-      messages,
-      ...(system.length > 0 ? { system: system.join("\n\n") } : {}),
-      ...(maxTokens !== undefined ? { maxTokens } : {}),
-      ...(temperature !== undefined ? { temperature } : {}),
-      ...(topP !== undefined ? { topP } : {}),
-      ...(stop !== undefined && stop.length > 0 ? { stop } : {}),
-      ...(tools !== undefined && tools.length > 0 ? { tools } : {}),
-      ...(toolChoice !== undefined ? { toolChoice } : {})
-    }
-    return { model, request, stream: body.stream === true, includeUsage: streamOptions.include_usage === true }
-  })
 
 /**
  * OpenAI's `finish_reason` of ours.
