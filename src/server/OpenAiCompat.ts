@@ -24,8 +24,9 @@
  *
  * @since 0.1.0
  */
-import { Clock, Effect, Option, Result, Sink, Stream } from "effect"
+import { Clock, Effect, Option, Random, Result, Sink, Stream } from "effect"
 import { HttpServerResponse } from "effect/http"
+import type * as Bridge from "../bridge/Bridge.ts"
 import type * as BridgeContract from "../bridge/BridgeContract.ts"
 import type * as LlmRequest from "../LlmRequest.ts"
 import * as LlmResponse from "../LlmResponse.ts"
@@ -292,6 +293,22 @@ export const sseBody = (
   return Stream.concat(Stream.concat(head, body), Stream.succeed(Wire.sse("[DONE]")))
 }
 
+// The streamed answer: the first part decides the status (a call refused before any output is an
+// HTTP error), then server-sent events.
+const streamed = (chat: ChatRequest, model: Bridge.BoundModel, id: string, created: number) =>
+  Effect.gen(function*() {
+    const parts = model.stream(chat.request).pipe(
+      Stream.tap((part) => (part.type === "finish" ? Failures.note(part.response) : Effect.void)),
+      Stream.mapError(Failures.ofLlmError)
+    )
+    const [first, rest] = yield* Stream.peel(parts, Sink.head())
+    const all = Option.isSome(first) ? Stream.concat(Stream.succeed(first.value), rest) : rest
+    return HttpServerResponse.stream(
+      sseBody(all, { id, created, model: chat.model ?? model.defaultModel, includeUsage: chat.includeUsage }),
+      { contentType: "text/event-stream", headers: { "cache-control": "no-cache", "x-accel-buffering": "no" } }
+    )
+  })
+
 /**
  * The routes: `POST /v1/chat/completions`, `GET /v1/models`.
  *
@@ -303,28 +320,27 @@ export const routes = (router: ModelRouter.ModelRouter): ReadonlyArray<Server.Ro
     method: "POST",
     path: "/v1/chat/completions",
     render,
-    handler: Effect.gen(function*() {
-      const chat = yield* Effect.flatMap(Server.bodyJson, toLlmRequest)
-      const model = yield* router.bridge.modelFor(ModelRouter.targetOf(router, chat.model)).pipe(Effect.mapError(Failures.ofLlmError))
-      const id = yield* Wire.randomId("chatcmpl-")
-      const created = Math.floor((yield* Clock.currentTimeMillis) / 1000)
-      if (!chat.stream) {
-        const response = yield* model.generate(chat.request).pipe(Effect.mapError(Failures.ofLlmError))
-        yield* Failures.note(response)
-        return Server.json(completion(id, created, response))
-      }
-      // The first part decides the status: a call refused before any output is an HTTP error.
-      const parts = model.stream(chat.request).pipe(
-        Stream.tap((part) => (part.type === "finish" ? Failures.note(part.response) : Effect.void)),
-        Stream.mapError(Failures.ofLlmError)
-      )
-      const [first, rest] = yield* Stream.peel(parts, Sink.head())
-      const all = Option.isSome(first) ? Stream.concat(Stream.succeed(first.value), rest) : rest
-      return HttpServerResponse.stream(
-        sseBody(all, { id, created, model: chat.model ?? model.defaultModel, includeUsage: chat.includeUsage }),
-        { contentType: "text/event-stream", headers: { "cache-control": "no-cache", "x-accel-buffering": "no" } }
-      )
-    }).pipe(Effect.catch((failure) => Effect.succeed(Server.failureResponse(failure, render))))
+    // A chain of steps rather than a generator (stop 27): the body read, the model looked up, the id
+    // and time taken from the fiber's Random and Clock in one step, the call.
+    handler: Effect.catch(
+      Effect.flatMap(Server.bodyJson, (body) => {
+        const read = readRequest(body)
+        if (Result.isFailure(read)) return Effect.fail(read.failure)
+        const chat = read.success
+        return Effect.flatMap(
+          Effect.mapError(router.bridge.modelFor(ModelRouter.targetOf(router, chat.model)), Failures.ofLlmError),
+          (model) =>
+            Effect.withFiber((fiber) => {
+              const id = Wire.idWith(fiber.getRef(Random.Random), "chatcmpl-")
+              const created = Math.floor(fiber.getRef(Clock.Clock).currentTimeMillisUnsafe() / 1000)
+              if (chat.stream) return streamed(chat, model, id, created)
+              return Effect.flatMap(Effect.mapError(model.generate(chat.request), Failures.ofLlmError), (response) =>
+                Effect.as(Failures.note(response), Server.json(completion(id, created, response))))
+            })
+        )
+      }),
+      (failure) => Effect.succeed(Server.failureResponse(failure, render))
+    )
   },
   {
     method: "GET",

@@ -104,14 +104,15 @@ export class CurrentRequest extends Context.Service<CurrentRequest, RequestRecor
  * @category recording
  */
 export const noteUsage = (usage: { readonly tokensIn: number; readonly tokensOut: number; readonly model?: string | undefined }) =>
-  Effect.serviceOption(CurrentRequest).pipe(
-    Effect.map((current) => {
-      if (Option.isNone(current)) return
+  Effect.withFiber<void>((fiber) => {
+    const current = Context.getOption(fiber.context, CurrentRequest)
+    if (Option.isSome(current)) {
       current.value.tokensIn += usage.tokensIn
       current.value.tokensOut += usage.tokensOut
       if (usage.model !== undefined) current.value.model = usage.model
-    })
-  )
+    }
+    return Effect.void
+  })
 
 /**
  * How a route renders a failure the core produced (503, 413, 401, 504) in its protocol.

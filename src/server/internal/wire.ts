@@ -72,12 +72,14 @@ export const toolDefinition = (where: string, declaration: Json, schemaField: st
 
 // An id such as chatcmpl-3f9a... (random from Effect's Random, so tests can seed it).
 // One effect step: the four words drawn as `Random.nextIntBetween(0, 0xffffffff)` draws them.
-export const randomId = (prefix: string): Effect.Effect<string> =>
-  Effect.map(Random.Random, (random) => {
-    let id = prefix
-    for (let word = 0; word < 4; word++) id += Math.floor(random.nextDoubleUnsafe() * 0x100000000).toString(16).padStart(8, "0")
-    return id
-  })
+export const randomId = (prefix: string): Effect.Effect<string> => Effect.map(Random.Random, (random) => idWith(random, prefix))
+
+// The same id drawn from a given Random (a handler that has its fiber's: no effect step).
+export const idWith = (random: Random.Random, prefix: string): string => {
+  let id = prefix
+  for (let word = 0; word < 4; word++) id += Math.floor(random.nextDoubleUnsafe() * 0x100000000).toString(16).padStart(8, "0")
+  return id
+}
 
 const encoder = new TextEncoder()
 
