@@ -350,9 +350,11 @@ const requestsTotalOf = (status: number): Metric.Metric<number, unknown> => {
  * a plain counter (the drain awaits a `Deferred` completed when it reaches 0); the request's end
  * (count, gauge, counter, the key's release, the access log) is one finalizer of the request's
  * scope, which the platform closes once the response is sent, a streamed body included; one timer
- * per request, forked beside it rather than racing it (no fiber for the handler): at
- * `requestTimeoutMs` it interrupts a request not yet answered and has it answered 504 in the
- * route's protocol, and cuts a streamed body still running 1 s later. No server span of our own:
+ * fiber per server for every request's deadline (ADR 0047: the requests in flight in the order of
+ * their deadlines, no fiber for the handler): at `requestTimeoutMs` from a request's start it
+ * interrupts a request not yet answered and has it answered 504 in the route's protocol, and cuts
+ * a streamed body still running 1 s later; the body limit is set once, not per request. No server
+ * span of our own:
  * with a tracer installed at the server's level, Effect's server traces every request itself;
  * without one (the stack's OTLP tracer is built inside each stack's layer), a request's trace
  * header (`traceparent`, `b3`) becomes the parent span of the stack's spans, which then hang
