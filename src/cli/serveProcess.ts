@@ -24,13 +24,19 @@
  * beside the server's, and a signal meant for a snapshot or report would reach the parent. V8
  * starts those when the process starts and nothing stops them afterwards (a profile is written
  * even by `process.reallyExit`), so the process is instead replaced in place by serve's
- * (`process.execve`: same pid, same stdio, no exit handlers run, so no profile of the launcher),
- * started with the same flags plus {@link V8_FLAGS}: one process, one profile, the server's. Where
- * `process.execve` is missing (Windows) serve runs as a child as above.
+ * (`process.execve`: same pid, same stdio), started with the same flags plus {@link V8_FLAGS}: one
+ * process, one profile, the server's. Node still writes the launcher's CPU or heap profile as it
+ * replaces the process (named by the launcher's start time and the shared pid: usually the same
+ * name as the server's, which overwrites it at exit, but not when the two starts fall in different
+ * seconds), so serve's process removes the launcher's profiles as it starts
+ * ({@link removeLauncherProfiles}). Where `process.execve` is missing (Windows) serve runs as a
+ * child as above.
  *
  * @since 0.1.0
  */
 import { spawn } from "node:child_process"
+import { readdirSync, rmSync } from "node:fs"
+import { join } from "node:path"
 
 /**
  * The semi-space size serve's process gets, MB.
@@ -74,6 +80,8 @@ export const V8_FLAGS: ReadonlyArray<string> = [
 
 // Set in the child's environment: it is serve's own process (never re-run again).
 const CHILD = "LLM_CONNECT_SERVE_PROCESS"
+// Set in the environment of a process that replaced its launcher in place (`process.execve`).
+const IN_PLACE = "LLM_CONNECT_SERVE_IN_PLACE"
 const SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const
 
 const choosesYoungGeneration = (flag: string): boolean =>
@@ -179,7 +187,7 @@ export const runInOwnProcess = (argv: ReadonlyArray<string>): void => {
   if (plan.how === "in-place" && process.execve !== undefined) {
     try {
       // Returns only when the process could not be replaced: then serve runs as a child.
-      process.execve(process.execPath, [process.execPath, ...plan.args], env)
+      process.execve(process.execPath, [process.execPath, ...plan.args], { ...env, [IN_PLACE]: "1" })
     } catch (error) {
       process.stderr.write(`llm-connect serve: could not replace this process (${error instanceof Error ? error.message : String(error)}); serve runs as a child process\n`)
     }
@@ -202,14 +210,68 @@ export const runInOwnProcess = (argv: ReadonlyArray<string>): void => {
   })
 }
 
+// The value of a node flag (`--name=value` or `--name value`) in the user's flags, the last one given.
+const flagValue = (flags: ReadonlyArray<string>, name: string): string | undefined => {
+  let value: string | undefined
+  flags.forEach((flag, index) => {
+    if (flag.startsWith(`${name}=`)) value = flag.slice(name.length + 1)
+    else if (flag === name && index + 1 < flags.length) value = flags[index + 1]
+  })
+  return value
+}
+
 /**
- * In serve's own process: when the parent is gone (killed outright, so it could not pass a
- * signal on), stop as on SIGTERM (drain, flush the ledger, exit). Does nothing in any other process.
+ * The CPU and heap profiles the launcher left (see the module's description) in a process that
+ * replaced it in place: the files of node's default names (`CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile`,
+ * `Heap....heapprofile`) with this process's pid, in the profiles' folders (`--cpu-prof-dir`,
+ * `--heap-prof-dir`, `--diagnostic-dir`, else the working directory); this process writes its
+ * own only when it exits. Returns the paths removed; nothing in any other process.
+ *
+ * @since 0.1.0
+ * @category process
+ */
+export const removeLauncherProfiles = (
+  execArgv: ReadonlyArray<string> = process.execArgv,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  pid: number = process.pid,
+  cwd: string = process.cwd()
+): ReadonlyArray<string> => {
+  if (env[IN_PLACE] === undefined) return []
+  const flags = usersFlags(execArgv, env)
+  const fallback = flagValue(flags, "--diagnostic-dir") ?? cwd
+  const folders = [
+    [flagValue(flags, "--cpu-prof-dir") ?? fallback, /^CPU\.\d{8}\.\d{6}\.(\d+)\.\d+\.\d+\.cpuprofile$/],
+    [flagValue(flags, "--heap-prof-dir") ?? fallback, /^Heap\.\d{8}\.\d{6}\.(\d+)\.\d+\.\d+\.heapprofile$/]
+  ] as const
+  const removed: Array<string> = []
+  for (const [folder, pattern] of folders) {
+    let names: ReadonlyArray<string> = []
+    try {
+      names = readdirSync(folder)
+    } catch {
+      continue
+    }
+    for (const name of names) {
+      if (pattern.exec(name)?.[1] !== String(pid)) continue
+      const path = join(folder, name)
+      rmSync(path, { force: true })
+      removed.push(path)
+    }
+  }
+  return removed
+}
+
+/**
+ * In serve's own process: removes the profiles of a launcher it replaced in place
+ * ({@link removeLauncherProfiles}); when the parent is gone (killed outright, so it could not
+ * pass a signal on), stops as on SIGTERM (drain, flush the ledger, exit). Does nothing in any
+ * other process.
  *
  * @since 0.1.0
  * @category process
  */
 export const followParent = (): void => {
+  removeLauncherProfiles()
   if (process.env[CHILD] === undefined || process.channel === undefined) return
   process.channel.unref()
   process.once("disconnect", () => void process.kill(process.pid, "SIGTERM"))

@@ -5,7 +5,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { existsSync, readdirSync, readFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as UsageLedger from "../../src/observability/UsageLedger.ts"
 import * as ServeProcess from "../../src/cli/serveProcess.ts"
@@ -92,6 +93,29 @@ describe("serve's own process", () => {
       script,
       "serve"
     ])
+  })
+
+  it("serve's process removes the profiles its launcher wrote as it was replaced (same pid), and nothing else", () => {
+    const dir = mkdtempSync(join(tmpdir(), "llm-connect-profiles-"))
+    const cpu = join(dir, "cpu")
+    mkdirSync(cpu)
+    const names = {
+      launcherCpu: "CPU.20261207.152354.4242.0.001.cpuprofile",
+      otherPid: "CPU.20261207.152354.4243.0.001.cpuprofile",
+      launcherHeap: "Heap.20261207.152354.4242.0.001.heapprofile",
+      named: "mine.cpuprofile"
+    }
+    writeFileSync(join(cpu, names.launcherCpu), "{}")
+    writeFileSync(join(cpu, names.otherPid), "{}")
+    writeFileSync(join(cpu, names.named), "{}")
+    writeFileSync(join(dir, names.launcherHeap), "{}")
+    const flags = ["--cpu-prof", `--cpu-prof-dir=${cpu}`, "--heap-prof"]
+    // Not a process that replaced its launcher: nothing removed.
+    assert.deepStrictEqual(ServeProcess.removeLauncherProfiles(flags, {}, 4242, dir), [])
+    const removed = ServeProcess.removeLauncherProfiles(flags, { LLM_CONNECT_SERVE_IN_PLACE: "1" }, 4242, dir)
+    assert.sameMembers([...removed], [join(cpu, names.launcherCpu), join(dir, names.launcherHeap)])
+    assert.sameMembers(readdirSync(cpu), [names.otherPid, names.named])
+    assert.deepStrictEqual(readdirSync(dir).filter((name) => name.endsWith(".heapprofile")), [])
   })
 
   it.live("NODE_OPTIONS=--cpu-prof: one process (serve's, with its V8 flags) and one CPU profile, written on SIGTERM", () =>
