@@ -220,6 +220,14 @@ const execute = Effect.fn("cli.run")(function*(flags: Flags, reporting: Reportin
     const progress = RunProgress.make({ json: !process.stderr.isTTY, workflow: definition.name, runId, resume })
     yield* progress.start(definition.steps.map((step) => step.id), prepared.resumed?.map((entry) => entry.step) ?? [])
     const outcome = yield* Effect.scoped(Effect.gen(function*() {
+      // SIGINT is taken over before the run starts: its first step may already be running (and
+      // say so) by the time `start` returns, and a Ctrl-C then must already be the graceful cancel.
+      let cancel: (() => void) | undefined
+      let cancelAsked = false
+      yield* takeOverSigint(() => {
+        if (cancel === undefined) cancelAsked = true
+        else cancel()
+      })
       const control = yield* Executor.start(definition, {
         runId,
         input: prepared.input,
@@ -231,9 +239,8 @@ const execute = Effect.fn("cli.run")(function*(flags: Flags, reporting: Reportin
         Effect.provideService(Journal.Journal, journal),
         Effect.provide(WorkflowHooks.layer(progress.hooks))
       )
-      yield* takeOverSigint(() => {
-        Effect.runFork(Effect.andThen(control.cancel, progress.cancelling))
-      })
+      cancel = () => void Effect.runFork(Effect.andThen(control.cancel, progress.cancelling))
+      if (cancelAsked) cancel()
       if (timeoutMs === undefined) return yield* control.await
       const done = yield* Effect.timeoutOption(control.await, timeoutMs.success)
       if (Option.isSome(done)) return done.value
