@@ -9,9 +9,17 @@
  * of effect's fiber is wrapped to add up each run's `currentOpCount`; nothing in `src/` does this).
  * Bytes: V8's sampling heap profiler over the calls, collected objects included.
  *
- *   node bench/stream-steps.ts [--calls 500]
+ * A second table attributes them per layer (issue 14, stop 27): each row adds one layer to the
+ * row before it (the first adds the stack's frame alone: request size, the idle timeout's reader
+ * and the send marker), with the steps and KB that layer adds per stream, and per stream the
+ * context objects made (every `Context.add` / `provideService` / `provideContext` / `updateContext`
+ * overlay: a new `Context`, counted at its one allocation site) and the fiber context switches
+ * (`setContext`). Per part: `--parts N` streams N deltas instead of 3 (the per-part cost is the
+ * difference over the 3-delta rows, divided by N - 3).
+ *
+ *   node bench/stream-steps.ts [--calls 500] [--parts 3]
  */
-import { Effect, Fiber, ManagedRuntime, Scope, Stream } from "effect"
+import { Context, Effect, Fiber, ManagedRuntime, Scope, Stream } from "effect"
 import * as LanguageModel from "../src/LanguageModel.ts"
 import * as LlmRequest from "../src/LlmRequest.ts"
 import type { LlmResponse } from "../src/LlmResponse.ts"
@@ -23,8 +31,9 @@ import { bytesAllocated } from "./internal/allocation.ts"
 import { argument } from "./internal/stats.ts"
 
 const CALLS = argument("calls", 500)
+const PARTS = argument("parts", 3)
 
-const texts = ["word0 ", "word1 ", "word2 "]
+const texts = Array.from({ length: PARTS }, (_, index) => `word${index} `)
 const parts = (model: string): ReadonlyArray<StreamPart.StreamPart> => {
   const response: LlmResponse = {
     content: texts.join(""),
@@ -74,8 +83,45 @@ const variants: ReadonlyArray<readonly [string, Omit<Stack.StackConfig, "provide
   }]
 ]
 
+// Each row adds one layer to the row before it (retry's defaults everywhere; no observability but
+// in the last row).
+const noObservability = { observability: { enabled: false } }
+const noRetry = { retry: { maxRetries: 0 } }
+const layerVariants: ReadonlyArray<readonly [string, Omit<Stack.StackConfig, "provider"> | undefined]> = [
+  ["bare provider", undefined],
+  ["frame: request size, idle-timeout reader, send marker (no retry)", { ...noObservability, resilience: noRetry }],
+  ["+ retry (defaults)", noObservability],
+  ["+ concurrency limits", { ...noObservability, resilience: { limits } }],
+  ["+ rate limit (rpm)", { ...noObservability, resilience: { limits: { ...limits, rpm } } }],
+  ["+ budget", { ...noObservability, budget, resilience: { limits: { ...limits, rpm } } }],
+  ["+ observability = whole stack", { budget, resilience: { limits: { ...limits, rpm } } }]
+]
+
 // The steps of every fiber's runs, added up (see the module description).
 let steps = 0
+// Context objects made and fiber context switches (counted in a pass of their own: the counting
+// hook slows every context made).
+let contexts = 0
+let switches = 0
+let counting = false
+const countContexts = async () => {
+  const fiber = await Effect.runPromise(Effect.withFiber((current) => Effect.succeed(current)))
+  const proto = Object.getPrototypeOf(fiber as Fiber.Fiber<unknown, unknown>) as { setContext: (context: unknown) => void }
+  const setContext = proto.setContext
+  proto.setContext = function(this: unknown, context: unknown) {
+    if (counting) switches += 1
+    return setContext.call(this, context)
+  }
+  // Every context is made by one function, which sets `cacheRoot` first on a new object.
+  const contextProto = Object.getPrototypeOf(Context.empty()) as object
+  Object.defineProperty(contextProto, "cacheRoot", {
+    configurable: true,
+    set(this: object, value: unknown) {
+      if (counting) contexts += 1
+      Object.defineProperty(this, "cacheRoot", { value, writable: true, enumerable: true, configurable: true })
+    }
+  })
+}
 interface RunLoop {
   currentOpCount: number
   runLoop: (effect: unknown) => unknown
@@ -91,31 +137,44 @@ const countSteps = async () => {
   }
 }
 
+interface Measured {
+  readonly steps: number
+  readonly bytes: number
+}
+
 const main = async () => {
   await countSteps()
   const runtime = ManagedRuntime.make(ProviderRegistry.layer([asyncProvider]))
   const scope = await runtime.runPromise(Scope.make())
   const provider = { provider: "async", model: "gpt-4o-mini" }
   const request = LlmRequest.make({ system: "You are terse.", messages: [{ role: "user", content: "Name the longest river in Africa." }] })
-  console.log(`effect steps and KB per streamed call (3 deltas + finish), in-process provider, ${CALLS} calls, C=1; ${process.version}`)
-  const rows: Array<Record<string, string | number>> = []
-  let bareSteps = 0
-  let bareBytes = 0
-  for (const [name, config] of variants) {
+  const modelOf = (config: Omit<Stack.StackConfig, "provider"> | undefined) => {
     const made = config === undefined
       ? ProviderRegistry.create(provider)
       : Effect.map(Stack.make({ provider, ...config }), (factory) => factory.model)
-    const model = await runtime.runPromise(made.pipe(Effect.provideService(Scope.Scope, scope), Effect.orDie))
+    return runtime.runPromise(made.pipe(Effect.provideService(Scope.Scope, scope), Effect.orDie))
+  }
+  const runnerOf = (model: LanguageModel.Service) => {
     const one = Effect.flatMap(
       Stream.runFold(model.stream(request), () => 0, (count, part) => (part.type === "text-delta" ? count + 1 : count)),
       (deltas) => (deltas === texts.length ? Effect.void : Effect.die(new Error(`unexpected stream: ${deltas} deltas`)))
     )
-    const run = (calls: number) => runtime.runPromise(Effect.forEach(Array.from({ length: calls }), () => one, { discard: true }))
+    return (calls: number) => runtime.runPromise(Effect.forEach(Array.from({ length: calls }), () => one, { discard: true }))
+  }
+  const measure = async (run: (calls: number) => Promise<void>): Promise<Measured> => {
     await run(200)
     steps = 0
     await run(CALLS)
     const perCall = steps / CALLS
     const bytes = (await bytesAllocated(() => run(CALLS))) / CALLS
+    return { steps: perCall, bytes }
+  }
+  console.log(`effect steps and KB per streamed call (${texts.length} deltas + finish), in-process provider, ${CALLS} calls, C=1; ${process.version}`)
+  const rows: Array<Record<string, string | number>> = []
+  let bareSteps = 0
+  let bareBytes = 0
+  for (const [name, config] of variants) {
+    const { steps: perCall, bytes } = await measure(runnerOf(await modelOf(config)))
     if (config === undefined) {
       bareSteps = perCall
       bareBytes = bytes
@@ -129,6 +188,39 @@ const main = async () => {
     })
   }
   console.table(rows)
+
+  // Per layer: what each adds over the row before it, and the contexts made and switched to.
+  const runs: Array<readonly [string, (calls: number) => Promise<void>, Measured]> = []
+  for (const [name, config] of layerVariants) {
+    const run = runnerOf(await modelOf(config))
+    runs.push([name, run, await measure(run)])
+  }
+  await countContexts()
+  const layerRows: Array<Record<string, string | number>> = []
+  let before: Measured | undefined
+  let beforeContexts = 0
+  for (const [name, run, measured] of runs) {
+    counting = true
+    contexts = 0
+    switches = 0
+    await run(CALLS)
+    counting = false
+    const madePerCall = contexts / CALLS
+    layerRows.push({
+      "layer (each row adds one)": name,
+      "steps/call": measured.steps.toFixed(1),
+      "steps, this layer": before === undefined ? "-" : (measured.steps - before.steps).toFixed(1),
+      "KB/call": (measured.bytes / 1024).toFixed(1),
+      "KB, this layer": before === undefined ? "-" : ((measured.bytes - before.bytes) / 1024).toFixed(1),
+      "contexts made/call": madePerCall.toFixed(1),
+      "contexts, this layer": before === undefined ? "-" : (madePerCall - beforeContexts).toFixed(1),
+      "context switches/call": (switches / CALLS).toFixed(1)
+    })
+    before = measured
+    beforeContexts = madePerCall
+  }
+  console.log("per layer (each row adds one layer to the row before it; contexts and switches counted in a pass of their own)")
+  console.table(layerRows)
   await runtime.dispose()
 }
 

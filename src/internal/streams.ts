@@ -144,6 +144,76 @@ export const fromScope = <A, E, E2>(
   )
 
 /**
+ * What a layer runs when a stream's scope closes (`Scope.addFinalizerExit`'s finalizer): an effect,
+ * or `undefined` when it has nothing to run.
+ *
+ * @internal
+ */
+export type Finalizer = (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void> | undefined
+
+// The finalizers of the layers joined into one scope finalizer, kept on it under this key.
+const joinedKey: unique symbol = Symbol.for("llm-connect/Streams/joined")
+interface Joined {
+  (exit: Exit.Exit<unknown, unknown>): Effect.Effect<void>
+  readonly [joinedKey]: Array<Finalizer>
+}
+
+// The finalizers from `index` down to the first (the last added runs first, as in a scope), each
+// called once the one before it has run; a failure does not stop the others, and fails the whole
+// at the end (as a scope's close does).
+const runJoined = (finalizers: ReadonlyArray<Finalizer>, index: number, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> => {
+  for (let at = index; at >= 0; at--) {
+    const effect = finalizers[at]!(exit)
+    if (effect === undefined || effect === Effect.void) continue
+    if (at === 0) return effect
+    return Effect.flatMap(Effect.exit(effect), (first) => {
+      const rest = runJoined(finalizers, at - 1, exit)
+      if (Exit.isSuccess(first)) return rest
+      return Effect.flatMap(Effect.exit(rest), (second) =>
+        Exit.isSuccess(second) ? first : Effect.failCause(Cause.combine(first.cause, second.cause)))
+    })
+  }
+  return Effect.void
+}
+
+/**
+ * The joined finalizers of a scope whose only finalizer is a join of the layers' ({@link
+ * addFinalizer}), to add one to in the caller's step; `undefined` otherwise (no finalizer yet,
+ * another one added since, or closed).
+ *
+ * @internal
+ */
+export const joinedFinalizers = (scope: Scope.Scope): Array<Finalizer> | undefined => {
+  const state = scope.state
+  if (state._tag !== "Open" || state.finalizers !== undefined || state.finalizer === undefined) return undefined
+  const only = state.finalizer as Partial<Joined>
+  return only[joinedKey]
+}
+
+/**
+ * Adds a layer's finalizer to a stream's scope: in this step, into the layers' joined finalizer
+ * when that is still the scope's only one (nothing was added after it, so the order is the one
+ * separate finalizers would have: the last added runs first); otherwise as a new joined finalizer
+ * (the effect returned, `Scope.addFinalizerExit`; it runs the finalizer at once on a closed scope).
+ * A scope whose finalizers are all the layers' then closes without effect's generator for two or
+ * more finalizers (`scopeCloseFinalizers`: an array, an `exit` and a step per finalizer).
+ *
+ * @internal
+ */
+export const addFinalizer = (scope: Scope.Scope, finalizer: Finalizer): Effect.Effect<void> | undefined => {
+  const joined = joinedFinalizers(scope)
+  if (joined !== undefined) {
+    joined.push(finalizer)
+    return undefined
+  }
+  const finalizers: Array<Finalizer> = [finalizer]
+  const run: Joined = Object.assign((exit: Exit.Exit<unknown, unknown>) => runJoined(finalizers, finalizers.length - 1, exit), {
+    [joinedKey]: finalizers
+  })
+  return Scope.addFinalizerExit(scope, run)
+}
+
+/**
  * A stage over a stream's pulls: `f` makes the stage's pull from the pull of the stream below, in
  * the step that opens it (`Stream.transformPull` without its `Effect` around `f` and its extra
  * step).
@@ -226,7 +296,13 @@ export const retryBeforeFirstStage = <A, E, E2>(
   again: (error: E) => Effect.Effect<unknown, E2> | undefined
 ): Stage<A, E | E2> =>
   new Stage((upstream, scope) => {
-    let run = Scope.forkUnsafe(scope)
+    // Each run's scope: a child of the stream's, or, when the stream's scope has only the layers'
+    // joined finalizer, a scope of its own that a finalizer joined there closes (the current run:
+    // a failed one was closed before the next was made), so that the stream's scope still has one.
+    const joined = joinedFinalizers(scope)
+    const makeRun = joined === undefined ? () => Scope.forkUnsafe(scope) : () => Scope.makeUnsafe()
+    let run = makeRun()
+    if (joined !== undefined) joined.push((exit) => Scope.closeUnsafe(run, exit))
     let current: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | E2, unknown>
     const open = (): Effect.Effect<Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | E2, unknown>> =>
       Effect.map(caught(openIn(make(), upstream, run)), (pull) => {
@@ -247,7 +323,7 @@ export const retryBeforeFirstStage = <A, E, E2>(
       const wait = again(error.value)
       if (wait === undefined) return Effect.failCause(cause)
       const failed = run
-      run = Scope.forkUnsafe(scope)
+      run = makeRun()
       return Effect.flatten(Effect.andThen(Effect.andThen(Scope.close(failed, Exit.failCause(cause)), wait), Effect.suspend(open)))
     }
     return Effect.map(open(), () => Effect.suspend(() => current))
