@@ -9,7 +9,7 @@
  *
  * @internal
  */
-import { Array as Arr, Cause, Channel, type Context, Effect, Exit, type Fiber, Pull, Scope, Stream } from "effect"
+import { Array as Arr, Cause, Channel, type Context, Effect, Exit, Fiber, Pull, Scope, Stream } from "effect"
 import type * as StreamPart from "../StreamPart.ts"
 
 /**
@@ -166,11 +166,9 @@ const runJoined = (finalizers: ReadonlyArray<Finalizer>, index: number, exit: Ex
     const effect = finalizers[at]!(exit)
     if (effect === undefined || effect === Effect.void) continue
     if (at === 0) return effect
-    return Effect.flatMap(Effect.exit(effect), (first) => {
+    return Effect.onExitPrimitive(effect, () => {
       const rest = runJoined(finalizers, at - 1, exit)
-      if (Exit.isSuccess(first)) return rest
-      return Effect.flatMap(Effect.exit(rest), (second) =>
-        Exit.isSuccess(second) ? first : Effect.failCause(Cause.combine(first.cause, second.cause)))
+      return rest === Effect.void ? undefined : rest
     })
   }
   return Effect.void
@@ -264,10 +262,40 @@ export const observeStage = <A, E>(
     const last = onDone()
     return last === undefined ? Effect.failCause(cause) : Effect.andThen(Effect.uninterruptible(last), Effect.failCause(cause))
   }
+  if (context === undefined) {
+    return new Stage((upstream, scope) => Effect.map(openIn(stream, upstream, scope), (pull) => Effect.catchCause(Effect.map(pull, seen), ended)))
+  }
+  // The stage below switches each of its pulls to a context made from this one (the budget's call
+  // context): the pulls are not switched here as well; `onDone` runs in this context all the same
+  // (set around it, no step), and what it leaves to run too.
+  const endedBelow = (cause: Cause.Cause<E | Cause.Done<unknown>>): Effect.Effect<never, E | Cause.Done<unknown>> => {
+    if (!Pull.isDoneCause(cause)) return Effect.failCause(cause)
+    const fiber = Fiber.getCurrent()
+    const previous = fiber?.context
+    fiber?.setContext(context)
+    let last: Effect.Effect<void> | undefined
+    try {
+      last = onDone()
+    } finally {
+      if (previous !== undefined) fiber!.setContext(previous)
+    }
+    return last === undefined ? Effect.failCause(cause) : Effect.andThen(within(Effect.uninterruptible(last)), Effect.failCause(cause))
+  }
   return new Stage((upstream, scope) =>
-    Effect.map(within(openIn(stream, upstream, scope)), (pull) => within(Effect.catchCause(Effect.map(pull, seen), ended)))
+    Effect.map(within(openIn(stream, upstream, scope)), (pull) =>
+      {
+        if (pull !== switchedBelow) return within(Effect.catchCause(Effect.map(pull, seen), ended))
+        switchedBelow = undefined
+        return Effect.catchCause(Effect.map(pull, seen), endedBelow)
+      })
   )
 }
+
+// The pull a stage with a context of its own made last ({@link mapChunksStage}), in the step that
+// opened it: a stage above it that gets this very pull (and opened it in its own context, from
+// which that context was made) need not switch its pulls to its own context as well. (Another
+// fiber may have opened a stage in between: then the pull is another and nothing is skipped.)
+let switchedBelow: unknown = undefined
 
 /**
  * Runs `stream` again while it has emitted nothing: a failure with a typed error for which
@@ -369,7 +397,11 @@ export const mapChunksStage = <A, E>(
   }
   const within = <X, Y>(effect: Effect.Effect<X, Y>): Effect.Effect<X, Y> => Effect.updateContext(effect, () => context)
   return new Stage((upstream, scope) =>
-    Effect.map(within(openIn(stream, upstream, scope)), (pull) => within(Effect.flatMap(pull, f)))
+    Effect.map(within(openIn(stream, upstream, scope)), (pull) => {
+      const switched = within(Effect.flatMap(pull, f))
+      switchedBelow = switched
+      return switched
+    })
   )
 }
 
