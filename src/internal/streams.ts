@@ -124,7 +124,8 @@ export const unwrapScoped = <A, E, E2>(
  * fiber that starts it; `f` returns the stream, or an effect that makes it. (`unwrapScoped` with
  * `Effect.acquireRelease` inside, without providing the scope as a service, the acquire's
  * uninterruptible region or the context copies of each: a layer whose start is synchronous adds
- * its finalizer with `Scope.addFinalizerExit` in the same step.)
+ * its finalizer with {@link addFinalizer} in the same step, joined with the layers' finalizers
+ * added before it when it can be.)
  *
  * @internal
  */
@@ -163,7 +164,12 @@ interface Joined {
 // at the end (as a scope's close does).
 const runJoined = (finalizers: ReadonlyArray<Finalizer>, index: number, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> => {
   for (let at = index; at >= 0; at--) {
-    const effect = finalizers[at]!(exit)
+    let effect: Effect.Effect<void> | undefined
+    try {
+      effect = finalizers[at]!(exit)
+    } catch (defect) {
+      effect = Effect.die(defect)
+    }
     if (effect === undefined || effect === Effect.void) continue
     if (at === 0) return effect
     return Effect.onExitPrimitive(effect, () => {
@@ -183,7 +189,7 @@ const runJoined = (finalizers: ReadonlyArray<Finalizer>, index: number, exit: Ex
  */
 export const joinedFinalizers = (scope: Scope.Scope): Array<Finalizer> | undefined => {
   const state = scope.state
-  if (state._tag !== "Open" || state.finalizers !== undefined || state.finalizer === undefined) return undefined
+  if (state._tag !== "Open" || state.finalizers !== undefined || state.finalizer === undefined || scope.strategy !== "sequential") return undefined
   const only = state.finalizer as Partial<Joined>
   return only[joinedKey]
 }
@@ -204,6 +210,8 @@ export const addFinalizer = (scope: Scope.Scope, finalizer: Finalizer): Effect.E
     joined.push(finalizer)
     return undefined
   }
+  // (a scope that runs its finalizers in parallel keeps them apart)
+  if (scope.strategy !== "sequential") return Scope.addFinalizerExit(scope, (exit) => finalizer(exit) ?? Effect.void)
   const finalizers: Array<Finalizer> = [finalizer]
   const run: Joined = Object.assign((exit: Exit.Exit<unknown, unknown>) => runJoined(finalizers, finalizers.length - 1, exit), {
     [joinedKey]: finalizers
