@@ -16,7 +16,6 @@
  *
  *   node bench/agent.ts [--reps 15] [--runs 1000]
  */
-import { readFileSync } from "node:fs"
 import { Effect, Layer, ManagedRuntime, Schema } from "effect"
 import * as Agent from "../src/agent/Agent.ts"
 import * as BudgetLanguageModel from "../src/budget/BudgetLanguageModel.ts"
@@ -27,7 +26,7 @@ import * as LlmResponse from "../src/LlmResponse.ts"
 import * as Message from "../src/Message.ts"
 import * as MockLanguageModel from "../src/providers/mock/MockLanguageModel.ts"
 import * as Tool from "../src/Tool.ts"
-import { argument, median } from "./internal/stats.ts"
+import { argument, loadAverage, median } from "./internal/stats.ts"
 
 const REPS = Math.max(15, argument("reps", 15))
 const RUNS = argument("runs", 1000)
@@ -134,14 +133,6 @@ const main = async () => {
   console.log(`  CPU per step, with budget: Agent.run ${agentBudget.toFixed(1)} µs, hand-written loop ${handBudget.toFixed(1)} µs`)
   console.log(`  framework cost per step:   ${(agentBudget - handBudget).toFixed(1)} µs CPU (checkpoints included)`)
   console.log(`  of which checkpoints:      ${(agentBudget - agentUnseen).toFixed(1)} µs CPU (Agent.run with the tracker out of its sight: ${agentUnseen.toFixed(1)} µs)`)
-}
-
-const loadAverage = (): string => {
-  try {
-    return readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")
-  } catch {
-    return "n/a"
-  }
 }
 
 main()

@@ -14,17 +14,16 @@
  * run: when it has, every context added anywhere in the program is born in the old generation and
  * keeps the young values it holds alive until a full collection (docs/performance.md, stop 26).
  *
- *   node --expose-gc bench/held.ts [--calls 400] [--only whole,default]
+ *   node --expose-gc bench/held.ts [--calls 400] [--only bare,default,whole,timeout]
  *   node --expose-gc --allow-natives-syntax bench/held.ts --only whole --calls 100
  */
-import { spawn } from "node:child_process"
-import { createInterface } from "node:readline"
 import { Context, Effect, ManagedRuntime, Scope } from "effect"
 import type * as LanguageModel from "../src/LanguageModel.ts"
 import * as LlmRequest from "../src/LlmRequest.ts"
 import * as NodeProviders from "../src/node/NodeProviders.ts"
 import * as ProviderRegistry from "../src/ProviderRegistry.ts"
 import * as Stack from "../src/Stack.ts"
+import { startMockServer } from "./internal/mockServer.ts"
 import { argument, median } from "./internal/stats.ts"
 
 const CALLS = argument("calls", 400)
@@ -67,15 +66,18 @@ const variants: ReadonlyArray<{
     key: "whole",
     name: "whole stack (+ limits, rpm, budget)",
     model: (baseUrl) => Effect.map(Stack.make({ provider: provider(baseUrl), budget, resilience: { limits } }), (factory) => factory.model)
+  },
+  {
+    key: "timeout",
+    name: "whole + attempt timeout 2m",
+    model: (baseUrl) =>
+      Effect.map(Stack.make({ provider: provider(baseUrl), budget, resilience: { limits, attemptTimeout: "2m" } }), (factory) => factory.model)
   }
 ]
 
 const main = async () => {
-  const child = spawn(process.execPath, [new URL("./stack-mock-server.ts", import.meta.url).pathname, "--latency", String(LATENCY_MS)], {
-    stdio: ["ignore", "pipe", "inherit"]
-  })
-  const line = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once("line", resolve))
-  const baseUrl = `http://127.0.0.1:${line.trim()}/v1`
+  const { child, origin } = await startMockServer("./stack-mock-server.ts", ["--latency", String(LATENCY_MS)])
+  const baseUrl = `${origin}/v1`
   const runtime = ManagedRuntime.make(NodeProviders.layer)
   const scope = await runtime.runPromise(Scope.make())
   const request = LlmRequest.make({

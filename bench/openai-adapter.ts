@@ -9,27 +9,17 @@
  *   node bench/openai-adapter.ts [--reps 7] [--calls 2000]
  */
 import { NodeHttpClient } from "@effect/platform-node"
-import { spawn } from "node:child_process"
-import { createInterface } from "node:readline"
 import { Effect, ManagedRuntime, Redacted } from "effect"
-import OpenAI from "openai"
 import * as LlmRequest from "../src/LlmRequest.ts"
 import * as OpenAiLanguageModel from "../src/providers/openai/OpenAiLanguageModel.ts"
 import { argument, median } from "./internal/stats.ts"
 import { pool } from "./internal/load.ts"
+import { startMockServer } from "./internal/mockServer.ts"
+import { sdkChat } from "./internal/openAiSdk.ts"
 
 const REPS = argument("reps", 7)
 const CALLS = argument("calls", 2000)
 const CONCURRENCIES = [1, 100]
-
-const startServer = async () => {
-  const child = spawn(process.execPath, [new URL("./openai-mock-server.ts", import.meta.url).pathname], {
-    stdio: ["ignore", "pipe", "inherit"]
-  })
-  const line = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once("line", resolve))
-  return { child, baseUrl: `http://127.0.0.1:${line.trim()}/v1` }
-}
-
 
 interface Client {
   readonly name: string
@@ -38,7 +28,8 @@ interface Client {
 }
 
 const main = async () => {
-  const { baseUrl, child } = await startServer()
+  const { origin, child } = await startMockServer("./openai-mock-server.ts")
+  const baseUrl = `${origin}/v1`
   const body = { model: "gpt-4o-mini", messages: [{ role: "user" as const, content: "Name the longest river in Africa." }] }
   const expected = "The Nile is the longest river in Africa."
   const check = (content: unknown) => {
@@ -59,15 +50,7 @@ const main = async () => {
       })
   }
 
-  const sdk = new OpenAI({ baseURL: baseUrl, apiKey: "test", maxRetries: 0 })
-  const sdkClient: Client = {
-    name: "openai SDK",
-    run: (calls, concurrency) =>
-      pool(calls, concurrency, async () => {
-        const completion = await sdk.chat.completions.create(body)
-        check(completion.choices[0]!.message.content)
-      })
-  }
+  const sdkClient: Client = { name: "openai SDK", run: sdkChat(baseUrl, body, check) }
 
   const runtime = ManagedRuntime.make(NodeHttpClient.layerUndici)
   const model = await runtime.runPromise(OpenAiLanguageModel.make({

@@ -40,6 +40,10 @@ const server = createServer((request, response) => {
   })
 })
 server.keepAliveTimeout = 60_000
+// `--log-connections` (bench/serve-idle.ts): one stderr line per connection accepted, with its time (ms since the epoch).
+if (process.argv.includes("--log-connections")) {
+  server.on("connection", () => void process.stderr.write(`@event ${(performance.timeOrigin + performance.now()).toFixed(1)} mock-connection\n`))
+}
 server.listen(0, "127.0.0.1", () => {
   process.stdout.write(`${(server.address() as AddressInfo).port}\n`)
 })

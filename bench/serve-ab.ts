@@ -12,15 +12,25 @@
  * model) it does not get the mock's openai-compatible flags, so that serve with and without the
  * provider's HTTP call can be set side by side (issue 16, stop 25). To compare
  * with a base commit: `git worktree add /tmp/before <commit>` and link node_modules into it.
+ *
+ * Options (anywhere after the variants; issue 16, stop 27): `--steps` counts the effect steps each
+ * serve process evaluates per request (bench/internal/stepsRecord.ts: from its 1,000th request on,
+ * deterministic, so it holds on a loaded machine), `--gc` records each serve process's garbage
+ * collections (bench/internal/gcRecord.ts: KB allocated and promoted per request); both print a
+ * line per variant after the table. Each adds a preload to every variant (its own small cost).
  */
 import autocannon from "autocannon"
 import { spawn } from "node:child_process"
-import { existsSync, readFileSync, mkdtempSync, openSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync } from "node:fs"
 import { createInterface } from "node:readline"
 import { loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
-const variants: Array<{ name: string; tree: string; args: Array<string>; node?: Array<string>; env?: Record<string, string> }> = JSON.parse(process.argv[2]!)
-const REPS = Number(process.argv[3] ?? 5), SECONDS = Number(process.argv[4] ?? 3), PATH = process.argv[5] ?? "chat"
+import * as GcRecord from "./internal/gcRecord.ts"
+import type * as StepsRecord from "./internal/stepsRecord.ts"
+const positional = process.argv.slice(2).filter((arg) => !arg.startsWith("--"))
+const STEPS = process.argv.includes("--steps"), GC = process.argv.includes("--gc")
+const variants: Array<{ name: string; tree: string; args: Array<string>; node?: Array<string>; env?: Record<string, string> }> = JSON.parse(positional[0]!)
+const REPS = Number(positional[1] ?? 5), SECONDS = Number(positional[2] ?? 3), PATH = positional[3] ?? "chat"
 // A process and the processes it started (serve runs in a child process of its own, ADR 0042).
 const cpuOf = (pid: number): number => {
   const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
@@ -38,13 +48,21 @@ const mock = await start([new URL("./openai-mock-server.ts", import.meta.url).pa
 const mockUrl = `http://127.0.0.1:${mock.line}`
 const chatBody = JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "system", content: "You are terse." }, { role: "user", content: "Name the longest river in Africa." }], max_tokens: 100, temperature: 0.2 })
 const execBody = JSON.stringify({ provider: "openai-compatible", model: "gpt-4o-mini", systemPrompt: "You are terse.", prompt: "Name the longest river in Africa.", maxTokens: 100, temperature: 0.2 })
-const servers: Array<(typeof variants)[number] & { child: ReturnType<typeof spawn>; url: string }> = []
+const servers: Array<(typeof variants)[number] & { child: ReturnType<typeof spawn>; url: string; records: string }> = []
 for (const v of variants) {
   // A variant naming its own provider (e.g. `"args": ["--provider", "mock", "--model", "gpt-4o-mini"]`: the
   // in-process mock model, no HTTP call) replaces the mock's openai-compatible flags.
   const provider = v.args.includes("--provider") ? [] : ["--provider", "openai-compatible", "--base-url", `${mockUrl}/v1`, "--model", "gpt-4o-mini"]
-  const s = await start([...(v.node ?? []), join(v.tree, "src/cli/bin.ts"), "serve", "--port", "0", ...provider, ...v.args], { ...env, ...v.env }, openSync(join(home, `${servers.length}.log`), "w"))
-  servers.push({ ...v, child: s.child, url: s.line.slice("listening on ".length) })
+  // `--steps` / `--gc`: a preload per process, writing into a folder of this variant's.
+  const records = join(home, `records-${servers.length}`)
+  mkdirSync(records)
+  const preloads = [
+    ...(STEPS ? [`--import=${join(import.meta.dirname, "internal/stepsRecord.ts")}`] : []),
+    ...(GC ? [`--import=${join(import.meta.dirname, "internal/gcRecord.ts")}`] : [])
+  ]
+  const recordEnv = { ...(STEPS ? { LLM_CONNECT_BENCH_STEPS_DIR: records } : {}), ...(GC ? { LLM_CONNECT_BENCH_GC_DIR: records } : {}) }
+  const s = await start([...(v.node ?? []), ...preloads, join(v.tree, "src/cli/bin.ts"), "serve", "--port", "0", ...provider, ...v.args], { ...env, ...v.env, ...recordEnv }, openSync(join(home, `${servers.length}.log`), "w"))
+  servers.push({ ...v, child: s.child, url: s.line.slice("listening on ".length), records })
 }
 const cannon = (url: string, seconds: number) => autocannon({ url: url + (PATH === "chat" ? "/v1/chat/completions" : "/execute"), method: "POST", headers: { "content-type": "application/json" }, body: PATH === "chat" ? chatBody : execBody, connections: 100, duration: seconds })
 for (const s of servers) await cannon(s.url, 3)
@@ -67,7 +85,23 @@ for (const s of servers) {
   const xs = cpu.get(s.name)!
   console.log(`| ${s.name} | ${med(xs).toFixed(0)} (${Math.min(...xs).toFixed(0)}) | ${med(xs.map((x, i) => x - base[i]!)).toFixed(0)} | ${med(rps.get(s.name)!).toFixed(0)} |`)
 }
+const exited = servers.map((s) => new Promise<void>((res) => s.child.exitCode !== null ? res() : s.child.once("exit", () => res())))
 for (const s of servers) s.child.kill("SIGTERM")
+await Promise.race([Promise.all(exited), new Promise((r) => setTimeout(r, 30_000))])
 mock.child.kill()
-await new Promise((r) => setTimeout(r, 1500))
+if (STEPS || GC) {
+  for (const s of servers) {
+    for (const file of readdirSync(s.records)) {
+      const text = readFileSync(join(s.records, file), "utf8")
+      if (file.startsWith("steps-")) {
+        const record = JSON.parse(text) as StepsRecord.Record
+        console.log(`${s.name}: ${(record.steps / record.requests).toFixed(1)} effect steps per request (${record.requests} requests)`)
+      } else if (file.startsWith("gc-")) {
+        const record = JSON.parse(text) as GcRecord.Record
+        if (record.requests > 0) for (const line of GcRecord.summarize(record)) console.log(`${s.name}: ${line}`)
+      }
+    }
+  }
+}
+await new Promise((r) => setTimeout(r, 500))
 process.exit(0)

@@ -12,14 +12,11 @@
  *
  *   node bench/stack-async.ts [--reps 15] [--calls 3000] [--bytes-calls 5000]
  */
-import { Effect, ManagedRuntime, Scope } from "effect"
-import * as LanguageModel from "../src/LanguageModel.ts"
+import { Effect } from "effect"
+import type * as LanguageModel from "../src/LanguageModel.ts"
 import * as LlmRequest from "../src/LlmRequest.ts"
-import type { LlmResponse } from "../src/LlmResponse.ts"
-import * as ProviderRegistry from "../src/ProviderRegistry.ts"
-import * as Stack from "../src/Stack.ts"
-import * as Usage from "../src/Usage.ts"
 import { bytesAllocated } from "./internal/allocation.ts"
+import { asyncProvider, budget, inProcess, limits, rpm, type Variant } from "./internal/inProcess.ts"
 import { argument, median } from "./internal/stats.ts"
 
 const REPS = argument("reps", 15)
@@ -28,42 +25,8 @@ const BYTES_CALLS = argument("bytes-calls", 5000)
 
 // The effect steps run since the fiber last resumed, read as each call reaches the provider.
 const steps: Array<number> = []
-const answer = (model: string): LlmResponse => ({
-  content: "The Nile is the longest river in Africa.",
-  model,
-  provider: "async",
-  usage: Usage.make({ inputTokens: 21, outputTokens: 9 }),
-  finishReason: "stop",
-  latencyMs: 0
-})
-const asyncProvider: ProviderRegistry.Provider = {
-  name: "async",
-  description: "answers from setImmediate",
-  defaultModel: "gpt-4o-mini",
-  keyEnv: [],
-  requiresKey: false,
-  make: (config) => {
-    const model = config.model ?? "gpt-4o-mini"
-    return Effect.succeed(LanguageModel.make({
-      provider: "async",
-      defaultModel: model,
-      generate: () =>
-        Effect.withFiber((fiber) => {
-          steps.push((fiber as unknown as { readonly currentOpCount: number }).currentOpCount)
-          return Effect.callback<LlmResponse>((resume) => {
-            const handle = setImmediate(() => resume(Effect.succeed(answer(model))))
-            return Effect.sync(() => clearImmediate(handle))
-          })
-        })
-    }))
-  }
-}
 
-const provider = { provider: "async", model: "gpt-4o-mini" }
-const limits = { concurrency: 1_000, providerConcurrency: 1_000 }
-const rpm = 100_000_000
-const budget = { budget: { totalTokens: 1_000_000_000_000 } }
-const variants: ReadonlyArray<readonly [string, Omit<Stack.StackConfig, "provider"> | undefined]> = [
+const variants: ReadonlyArray<Variant> = [
   ["bare provider", undefined],
   ["stack without observability (retry)", { observability: { enabled: false } }],
   ["default stack (observability, retry)", {}],
@@ -74,15 +37,9 @@ const variants: ReadonlyArray<readonly [string, Omit<Stack.StackConfig, "provide
 ]
 
 const main = async () => {
-  const runtime = ManagedRuntime.make(ProviderRegistry.layer([asyncProvider]))
-  const scope = await runtime.runPromise(Scope.make())
+  const { runtime, model } = await inProcess(asyncProvider((count) => steps.push(count)))
   const models: Array<LanguageModel.Service> = []
-  for (const [, config] of variants) {
-    const made = config === undefined
-      ? ProviderRegistry.create(provider)
-      : Effect.map(Stack.make({ provider, ...config }), (factory) => factory.model)
-    models.push(await runtime.runPromise(made.pipe(Effect.provideService(Scope.Scope, scope), Effect.orDie)))
-  }
+  for (const [, config] of variants) models.push(await model(config))
   const request = LlmRequest.make({
     system: "You are terse.",
     messages: [{ role: "user", content: "Name the longest river in Africa." }]

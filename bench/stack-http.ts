@@ -34,10 +34,7 @@
  *   node --cpu-prof --cpu-prof-dir=.prof bench/stack-http.ts --only whole --sc008-reps 0   # a CPU profile
  *   node bench/stack-http.ts --memory --reps 3 --sc008-reps 0   # + bytes allocated and GC time per call over HTTP
  */
-import { spawn } from "node:child_process"
-import { createInterface } from "node:readline"
 import { Effect, Exit, ManagedRuntime, Scope } from "effect"
-import OpenAI from "openai"
 import type * as LanguageModel from "../src/LanguageModel.ts"
 import * as LlmRequest from "../src/LlmRequest.ts"
 import * as NodeProviders from "../src/node/NodeProviders.ts"
@@ -46,7 +43,8 @@ import * as Stack from "../src/Stack.ts"
 import { PerformanceObserver } from "node:perf_hooks"
 import { bytesAllocated } from "./internal/allocation.ts"
 import { argument, median, time } from "./internal/stats.ts"
-import { pool } from "./internal/load.ts"
+import { startMockServer } from "./internal/mockServer.ts"
+import { sdkChat } from "./internal/openAiSdk.ts"
 
 const REPS = argument("reps", 20)
 const CALLS = argument("calls", 500)
@@ -61,11 +59,8 @@ const SDK = !process.argv.includes("--no-sdk")
 const SDK_NAME = "openai SDK chat.completions.create (reference)"
 
 const startServer = async (script: string, args: ReadonlyArray<string> = []) => {
-  const child = spawn(process.execPath, [new URL(script, import.meta.url).pathname, ...args], {
-    stdio: ["ignore", "pipe", "inherit"]
-  })
-  const line = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once("line", resolve))
-  return { child, baseUrl: `http://127.0.0.1:${line.trim()}/v1` }
+  const { child, origin } = await startMockServer(script, args)
+  return { child, baseUrl: `${origin}/v1` }
 }
 
 interface Variant {
@@ -121,7 +116,6 @@ const main = async () => {
       Effect.forEach(Array.from({ length: calls }), () => model.generate(request), { concurrency, discard: true })
     )
   // The reference: the same request (system prompt + user message) through the `openai` SDK.
-  const sdk = new OpenAI({ baseURL: baseUrl, apiKey: "test", maxRetries: 0 })
   const sdkBody = {
     model: "gpt-4o-mini",
     messages: [
@@ -129,13 +123,9 @@ const main = async () => {
       { role: "user" as const, content: "Name the longest river in Africa." }
     ]
   }
-  const runSdk = (calls: number, concurrency: number) =>
-    pool(calls, concurrency, async () => {
-      const completion = await sdk.chat.completions.create(sdkBody)
-      if (completion.choices[0]?.message.content !== "The Nile is the longest river in Africa.") {
-        throw new Error("unexpected reply from the mock through the SDK")
-      }
-    })
+  const runSdk = sdkChat(baseUrl, sdkBody, (content) => {
+    if (content !== "The Nile is the longest river in Africa.") throw new Error("unexpected reply from the mock through the SDK")
+  })
   // Every measured client of a round: the variants, then the SDK (last, so the rows keep their index).
   const clients: ReadonlyArray<{ readonly key: string; readonly name: string; readonly run: (calls: number, concurrency: number) => Promise<void> }> = [
     ...chosen.map((variant) => ({

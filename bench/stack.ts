@@ -20,8 +20,6 @@
  *   node bench/stack.ts [--reps 15] [--latency 50] [--breakdown-calls 300]
  */
 import { NodeHttpClient } from "@effect/platform-node"
-import { spawn } from "node:child_process"
-import { createInterface } from "node:readline"
 import { Effect, Layer, ManagedRuntime, Redacted } from "effect"
 import * as LanguageModel from "../src/LanguageModel.ts"
 import * as ProviderRegistry from "../src/ProviderRegistry.ts"
@@ -29,6 +27,7 @@ import * as NodeProviders from "../src/node/NodeProviders.ts"
 import * as MockLanguageModel from "../src/providers/mock/MockLanguageModel.ts"
 import * as OpenAiLanguageModel from "../src/providers/openai/OpenAiLanguageModel.ts"
 import * as Stack from "../src/Stack.ts"
+import { startMockServer } from "./internal/mockServer.ts"
 import { argument, median } from "./internal/stats.ts"
 
 const REPS = argument("reps", 15)
@@ -38,11 +37,8 @@ const WARMUP = 3
 const BREAKDOWN_CALLS = argument("breakdown-calls", 300)
 
 const startServer = async () => {
-  const child = spawn(process.execPath, [new URL("./stack-mock-server.ts", import.meta.url).pathname, "--latency", String(LATENCY)], {
-    stdio: ["ignore", "pipe", "inherit"]
-  })
-  const line = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once("line", resolve))
-  return { child, baseUrl: `http://127.0.0.1:${line.trim()}/v1` }
+  const { child, origin } = await startMockServer("./stack-mock-server.ts", ["--latency", String(LATENCY)])
+  return { child, baseUrl: `${origin}/v1` }
 }
 
 /** The settings every "whole stack" variant uses: limits high enough never to make a call wait. */

@@ -17,78 +17,15 @@
  *
  *   node [--expose-gc] bench/stream-async.ts [--reps 15] [--calls 2000] [--concurrency 1] [--only N]
  */
-import { Effect, ManagedRuntime, Scope, Stream } from "effect"
-import * as LanguageModel from "../src/LanguageModel.ts"
+import { Effect, Stream } from "effect"
+import type * as LanguageModel from "../src/LanguageModel.ts"
 import * as LlmRequest from "../src/LlmRequest.ts"
-import type { LlmResponse } from "../src/LlmResponse.ts"
-import * as ProviderRegistry from "../src/ProviderRegistry.ts"
-import * as Stack from "../src/Stack.ts"
-import * as StreamPart from "../src/StreamPart.ts"
-import * as Usage from "../src/Usage.ts"
+import { asyncProvider, inProcess, MANY, pieces, streamVariants as allVariants } from "./internal/inProcess.ts"
 import { argument, median } from "./internal/stats.ts"
 
 const REPS = argument("reps", 15)
 const CALLS = argument("calls", 2000)
 const CONCURRENCY = argument("concurrency", 1)
-const MANY = 51
-
-const pieces = (chunks: number): ReadonlyArray<string> => Array.from({ length: chunks }, (_, index) => `word${index} `)
-
-const partsOf = (model: string, chunks: number): ReadonlyArray<StreamPart.StreamPart> => {
-  const texts = pieces(chunks)
-  const response: LlmResponse = {
-    content: texts.join(""),
-    model,
-    provider: "async",
-    usage: Usage.make({ inputTokens: 21, outputTokens: chunks }),
-    finishReason: "stop",
-    latencyMs: 0
-  }
-  return [...texts.map((text) => StreamPart.textDelta(text)), StreamPart.finish(response)]
-}
-
-const asyncProvider: ProviderRegistry.Provider = {
-  name: "async",
-  description: "streams from setImmediate",
-  defaultModel: "gpt-4o-mini",
-  keyEnv: [],
-  requiresKey: false,
-  make: (config) => {
-    const model = config.model ?? "gpt-4o-mini"
-    const few = partsOf(model, 3)
-    const many = partsOf(model, MANY)
-    const arrive = (parts: ReadonlyArray<StreamPart.StreamPart>) =>
-      Effect.callback<ReadonlyArray<StreamPart.StreamPart>>((resume) => {
-        const handle = setImmediate(() => resume(Effect.succeed(parts)))
-        return Effect.sync(() => clearImmediate(handle))
-      })
-    return Effect.succeed(LanguageModel.make({
-      provider: "async",
-      defaultModel: model,
-      generate: () => Effect.die("not used"),
-      // The parts of one answer arrive together, as one socket read brings a short answer.
-      stream: (request) =>
-        Stream.flatMap(Stream.fromEffect(arrive(request.metadata?.tags?.["size"] === "many" ? many : few)), Stream.fromArray)
-    }))
-  }
-}
-
-const provider = { provider: "async", model: "gpt-4o-mini" }
-const limits = { concurrency: 1_000, providerConcurrency: 1_000 }
-const rpm = 100_000_000
-const budget = { budget: { totalTokens: 1_000_000_000_000 } }
-const whole = { budget, resilience: { limits: { ...limits, rpm } } }
-const allVariants: ReadonlyArray<readonly [string, Omit<Stack.StackConfig, "provider"> | undefined]> = [
-  ["bare provider", undefined],
-  ["stack without observability (retry)", { observability: { enabled: false } }],
-  ["default stack (observability, retry)", {}],
-  ["+ limits and rpm", { resilience: { limits: { ...limits, rpm } } }],
-  ["+ budget = whole stack", whole],
-  ["whole + timeouts (attempt 2m, idle 60s)", {
-    budget,
-    resilience: { limits: { ...limits, rpm }, attemptTimeout: "2m", streamIdleTimeout: "60s" }
-  }]
-]
 
 // `--only N`: the bare provider and variant N alone (for a profile).
 const ONLY = argument("only", -1)
@@ -97,15 +34,9 @@ const variants = ONLY < 0 ? allVariants : [allVariants[0]!, allVariants[ONLY]!]
 const gc = (globalThis as { gc?: () => void }).gc
 
 const main = async () => {
-  const runtime = ManagedRuntime.make(ProviderRegistry.layer([asyncProvider]))
-  const scope = await runtime.runPromise(Scope.make())
+  const { runtime, model } = await inProcess(asyncProvider())
   const models: Array<LanguageModel.Service> = []
-  for (const [, config] of variants) {
-    const made = config === undefined
-      ? ProviderRegistry.create(provider)
-      : Effect.map(Stack.make({ provider, ...config }), (factory) => factory.model)
-    models.push(await runtime.runPromise(made.pipe(Effect.provideService(Scope.Scope, scope), Effect.orDie)))
-  }
+  for (const [, config] of variants) models.push(await model(config))
   const message = [{ role: "user" as const, content: "Name the longest river in Africa." }]
   const few = LlmRequest.make({ system: "You are terse.", messages: message })
   const many = LlmRequest.make({ system: "You are terse.", messages: message, metadata: { tags: { size: "many" } } })

@@ -9,85 +9,89 @@
  * of effect's fiber is wrapped to add up each run's `currentOpCount`; nothing in `src/` does this).
  * Bytes: V8's sampling heap profiler over the calls, collected objects included.
  *
- * A second table attributes them per layer (issue 14, stop 27): each row adds one layer to the
- * row before it (the first adds the stack's frame alone: request size, the idle timeout's reader
- * and the send marker), with the steps and KB that layer adds per stream, and per stream the
- * context objects made (every `Context.add` / `provideService` / `provideContext` / `updateContext`
- * overlay: a new `Context`, counted at its one allocation site) and the fiber context switches
- * (`setContext`). Per part: `--parts N` streams N deltas instead of 3 (the per-part cost is the
- * difference over the 3-delta rows, divided by N - 3).
+ * The last rows run the same stacks over an abort-capable copy of the provider (`async-abortable`:
+ * it registers an abort for its stream's scope as it opens, as the SSE adapters' streamed request
+ * does, and adds the one finalizer that request adds): the stream timeouts (on in every stack: the
+ * idle timeout defaults to 60s) then take their path without a reader fiber (ADR 0045).
  *
- *   node bench/stream-steps.ts [--calls 500] [--parts 3]
+ * A second table attributes them per layer (issue 14, stop 27): each row adds one layer to the
+ * row before it (the first adds the stack's frame alone: request size, the idle timeout (its reader
+ * fiber over this provider), the send marker), with the steps and KB that layer adds per stream,
+ * and per stream the context objects made (every `Context.add` / `provideService` /
+ * `provideContext` / `updateContext` overlay: a new `Context`, counted at its one allocation site)
+ * and the fiber context switches (`setContext`).
+ *
+ *   node bench/stream-steps.ts [--calls 500]
  */
-import { Context, Effect, Fiber, ManagedRuntime, Scope, Stream } from "effect"
+import { Context, Effect, Fiber, Scope, Stream } from "effect"
+import { registerAbort } from "../src/internal/deadlines.ts"
+import * as Streams from "../src/internal/streams.ts"
 import * as LanguageModel from "../src/LanguageModel.ts"
 import * as LlmRequest from "../src/LlmRequest.ts"
-import type { LlmResponse } from "../src/LlmResponse.ts"
-import * as ProviderRegistry from "../src/ProviderRegistry.ts"
-import * as Stack from "../src/Stack.ts"
-import * as StreamPart from "../src/StreamPart.ts"
-import * as Usage from "../src/Usage.ts"
 import { bytesAllocated } from "./internal/allocation.ts"
+import * as ProviderRegistry from "../src/ProviderRegistry.ts"
+import type * as StreamPart from "../src/StreamPart.ts"
+import { asyncProvider, budget, inProcess, limits, partsOf, pieces, rpm, streamVariants, type Variant } from "./internal/inProcess.ts"
 import { argument } from "./internal/stats.ts"
 
 const CALLS = argument("calls", 500)
-const PARTS = argument("parts", 3)
 
-const texts = Array.from({ length: PARTS }, (_, index) => `word${index} `)
-const parts = (model: string): ReadonlyArray<StreamPart.StreamPart> => {
-  const response: LlmResponse = {
-    content: texts.join(""),
-    model,
-    provider: "async",
-    usage: Usage.make({ inputTokens: 21, outputTokens: texts.length }),
-    finishReason: "stop",
-    latencyMs: 0
-  }
-  return [...texts.map((text) => StreamPart.textDelta(text)), StreamPart.finish(response)]
-}
+const texts = pieces(3)
 
-const asyncProvider: ProviderRegistry.Provider = {
-  name: "async",
-  description: "streams from setImmediate",
-  defaultModel: "gpt-4o-mini",
-  keyEnv: [],
-  requiresKey: false,
+// The same provider, able to abort its own pending read: it registers an abort for its stream's
+// scope as it opens and adds one finalizer (releasing the registration), as `Requests.stream` does.
+const abortableProvider = (): ProviderRegistry.Provider => ({
+  ...asyncProvider(),
+  name: "async-abortable",
+  description: "streams from setImmediate; registers an abort for its stream's scope",
   make: (config) => {
     const model = config.model ?? "gpt-4o-mini"
-    const few = parts(model)
-    const arrive = Effect.callback<ReadonlyArray<StreamPart.StreamPart>>((resume) => {
-      const handle = setImmediate(() => resume(Effect.succeed(few)))
-      return Effect.sync(() => clearImmediate(handle))
-    })
+    const few = partsOf(model, texts.length)
     return Effect.succeed(LanguageModel.make({
-      provider: "async",
+      provider: "async-abortable",
       defaultModel: model,
       generate: () => Effect.die("not used"),
-      stream: () => Stream.flatMap(Stream.fromEffect(arrive), Stream.fromArray)
+      stream: () =>
+        Streams.fromScope((scope) => {
+          let handle: ReturnType<typeof setImmediate> | undefined
+          let resumeWith: ((effect: Effect.Effect<ReadonlyArray<StreamPart.StreamPart>>) => void) | undefined
+          const slot = registerAbort(scope, () => {
+            if (handle !== undefined) clearImmediate(handle)
+            resumeWith?.(Effect.die(new Error("aborted")))
+          })
+          const arrive = Effect.callback<ReadonlyArray<StreamPart.StreamPart>>((resume) => {
+            resumeWith = resume
+            handle = setImmediate(() => resume(Effect.succeed(few)))
+            return Effect.sync(() => clearImmediate(handle!))
+          })
+          return Effect.as(
+            Scope.addFinalizerExit(scope, () => {
+              slot?.release()
+              return Effect.void
+            }),
+            Stream.flatMap(Stream.fromEffect(arrive), Stream.fromArray)
+          )
+        })
     }))
   }
-}
+})
 
-const limits = { concurrency: 1_000, providerConcurrency: 1_000 }
-const rpm = 100_000_000
-const budget = { budget: { totalTokens: 1_000_000_000_000 } }
-const variants: ReadonlyArray<readonly [string, Omit<Stack.StackConfig, "provider"> | undefined]> = [
-  ["bare provider", undefined],
-  ["stack without observability (retry)", { observability: { enabled: false } }],
-  ["default stack (observability, retry)", {}],
-  ["+ limits and rpm", { resilience: { limits: { ...limits, rpm } } }],
-  ["+ budget = whole stack", { budget, resilience: { limits: { ...limits, rpm } } }],
-  ["whole + timeouts (attempt 2m, idle 60s)", {
+type Row = readonly [string, Variant[1], "abortable"?]
+const variants: ReadonlyArray<Row> = [
+  ...streamVariants,
+  ["abortable: bare provider", undefined, "abortable"],
+  ["abortable: whole stack", { budget, resilience: { limits: { ...limits, rpm } } }, "abortable"],
+  ["abortable: whole + timeouts (attempt 2m, idle 60s)", {
     budget,
     resilience: { limits: { ...limits, rpm }, attemptTimeout: "2m", streamIdleTimeout: "60s" }
-  }]
+  }, "abortable"]
 ]
 
 // Each row adds one layer to the row before it (retry's defaults everywhere; no observability but
 // in the last row).
 const noObservability = { observability: { enabled: false } }
 const noRetry = { retry: { maxRetries: 0 } }
-const layerVariants: ReadonlyArray<readonly [string, Omit<Stack.StackConfig, "provider"> | undefined]> = [
+const layerVariants: ReadonlyArray<Variant> = [
   ["bare provider", undefined],
   ["frame: request size, idle-timeout reader, send marker (no retry)", { ...noObservability, resilience: noRetry }],
   ["+ retry (defaults)", noObservability],
@@ -137,44 +141,28 @@ const countSteps = async () => {
   }
 }
 
-interface Measured {
-  readonly steps: number
-  readonly bytes: number
-}
-
 const main = async () => {
   await countSteps()
-  const runtime = ManagedRuntime.make(ProviderRegistry.layer([asyncProvider]))
-  const scope = await runtime.runPromise(Scope.make())
-  const provider = { provider: "async", model: "gpt-4o-mini" }
+  const plain = await inProcess(asyncProvider())
+  const abortable = await inProcess(abortableProvider())
   const request = LlmRequest.make({ system: "You are terse.", messages: [{ role: "user", content: "Name the longest river in Africa." }] })
-  const modelOf = (config: Omit<Stack.StackConfig, "provider"> | undefined) => {
-    const made = config === undefined
-      ? ProviderRegistry.create(provider)
-      : Effect.map(Stack.make({ provider, ...config }), (factory) => factory.model)
-    return runtime.runPromise(made.pipe(Effect.provideService(Scope.Scope, scope), Effect.orDie))
-  }
-  const runnerOf = (model: LanguageModel.Service) => {
+  console.log(`effect steps and KB per streamed call (3 deltas + finish), in-process provider, ${CALLS} calls, C=1; ${process.version}`)
+  const rows: Array<Record<string, string | number>> = []
+  let bareSteps = 0
+  let bareBytes = 0
+  for (const [name, config, which] of variants) {
+    const { runtime } = which === undefined ? plain : abortable
+    const model = await (which === undefined ? plain : abortable).model(config)
     const one = Effect.flatMap(
       Stream.runFold(model.stream(request), () => 0, (count, part) => (part.type === "text-delta" ? count + 1 : count)),
       (deltas) => (deltas === texts.length ? Effect.void : Effect.die(new Error(`unexpected stream: ${deltas} deltas`)))
     )
-    return (calls: number) => runtime.runPromise(Effect.forEach(Array.from({ length: calls }), () => one, { discard: true }))
-  }
-  const measure = async (run: (calls: number) => Promise<void>): Promise<Measured> => {
+    const run = (calls: number) => runtime.runPromise(Effect.forEach(Array.from({ length: calls }), () => one, { discard: true }))
     await run(200)
     steps = 0
     await run(CALLS)
     const perCall = steps / CALLS
     const bytes = (await bytesAllocated(() => run(CALLS))) / CALLS
-    return { steps: perCall, bytes }
-  }
-  console.log(`effect steps and KB per streamed call (${texts.length} deltas + finish), in-process provider, ${CALLS} calls, C=1; ${process.version}`)
-  const rows: Array<Record<string, string | number>> = []
-  let bareSteps = 0
-  let bareBytes = 0
-  for (const [name, config] of variants) {
-    const { steps: perCall, bytes } = await measure(runnerOf(await modelOf(config)))
     if (config === undefined) {
       bareSteps = perCall
       bareBytes = bytes
@@ -190,38 +178,43 @@ const main = async () => {
   console.table(rows)
 
   // Per layer: what each adds over the row before it, and the contexts made and switched to.
-  const runs: Array<readonly [string, (calls: number) => Promise<void>, Measured]> = []
+  const measured: Array<readonly [string, (calls: number) => Promise<void>, number, number]> = []
   for (const [name, config] of layerVariants) {
-    const run = runnerOf(await modelOf(config))
-    runs.push([name, run, await measure(run)])
+    const model = await plain.model(config)
+    const one = Effect.asVoid(Stream.runDrain(model.stream(request)))
+    const run = (calls: number) => plain.runtime.runPromise(Effect.forEach(Array.from({ length: calls }), () => one, { discard: true }))
+    await run(200)
+    steps = 0
+    await run(CALLS)
+    const perCall = steps / CALLS
+    measured.push([name, run, perCall, (await bytesAllocated(() => run(CALLS))) / CALLS])
   }
   await countContexts()
   const layerRows: Array<Record<string, string | number>> = []
-  let before: Measured | undefined
-  let beforeContexts = 0
-  for (const [name, run, measured] of runs) {
+  let before: readonly [number, number, number] | undefined
+  for (const [name, run, perCall, bytes] of measured) {
     counting = true
     contexts = 0
     switches = 0
     await run(CALLS)
     counting = false
-    const madePerCall = contexts / CALLS
+    const made = contexts / CALLS
     layerRows.push({
       "layer (each row adds one)": name,
-      "steps/call": measured.steps.toFixed(1),
-      "steps, this layer": before === undefined ? "-" : (measured.steps - before.steps).toFixed(1),
-      "KB/call": (measured.bytes / 1024).toFixed(1),
-      "KB, this layer": before === undefined ? "-" : ((measured.bytes - before.bytes) / 1024).toFixed(1),
-      "contexts made/call": madePerCall.toFixed(1),
-      "contexts, this layer": before === undefined ? "-" : (madePerCall - beforeContexts).toFixed(1),
+      "steps/call": perCall.toFixed(1),
+      "steps, this layer": before === undefined ? "-" : (perCall - before[0]).toFixed(1),
+      "KB/call": (bytes / 1024).toFixed(1),
+      "KB, this layer": before === undefined ? "-" : ((bytes - before[1]) / 1024).toFixed(1),
+      "contexts made/call": made.toFixed(1),
+      "contexts, this layer": before === undefined ? "-" : (made - before[2]).toFixed(1),
       "context switches/call": (switches / CALLS).toFixed(1)
     })
-    before = measured
-    beforeContexts = madePerCall
+    before = [perCall, bytes, made]
   }
   console.log("per layer (each row adds one layer to the row before it; contexts and switches counted in a pass of their own)")
   console.table(layerRows)
-  await runtime.dispose()
+  await plain.runtime.dispose()
+  await abortable.runtime.dispose()
 }
 
 main().catch((error) => {

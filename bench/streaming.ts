@@ -32,10 +32,7 @@
  * stream, 3 stack generate, 4 stack stream, 5 and 6 the 51-chunk streams), for a CPU profile.
  */
 import { NodeHttpClient } from "@effect/platform-node"
-import { spawn } from "node:child_process"
-import { createInterface } from "node:readline"
 import { Effect, Layer, ManagedRuntime, Redacted, Stream } from "effect"
-import OpenAI from "openai"
 import * as LanguageModel from "../src/LanguageModel.ts"
 import * as LlmRequest from "../src/LlmRequest.ts"
 import * as NodeProviders from "../src/node/NodeProviders.ts"
@@ -45,7 +42,8 @@ import type * as StreamPart from "../src/StreamPart.ts"
 import { bytesAllocated } from "./internal/allocation.ts"
 import { answer, basePath } from "./internal/sseAnswer.ts"
 import { argument, median } from "./internal/stats.ts"
-import { pool } from "./internal/load.ts"
+import { startMockServer } from "./internal/mockServer.ts"
+import { sdkChatStream } from "./internal/openAiSdk.ts"
 
 const REPS = argument("reps", 21)
 const CALLS = argument("calls", 500)
@@ -59,14 +57,6 @@ const WARMUP_REPS = 2
 const ONLY = argument("only", -1)
 /** `--breakdown-only`: the layer-by-layer breakdown alone (`--breakdown-reps` rounds, default reps / 2). */
 const BREAKDOWN_ONLY = process.argv.includes("--breakdown-only")
-
-const startServer = async () => {
-  const child = spawn(process.execPath, [new URL("./openai-sse-mock-server.ts", import.meta.url).pathname], {
-    stdio: ["ignore", "pipe", "inherit"]
-  })
-  const line = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once("line", resolve))
-  return { child, origin: `http://127.0.0.1:${line.trim()}` }
-}
 
 
 const check = (content: unknown, usage: unknown, chunks = 3) => {
@@ -218,7 +208,7 @@ const breakdown = async (origin: string, request: LlmRequest.LlmRequest) => {
 }
 
 const main = async () => {
-  const { origin, child } = await startServer()
+  const { origin, child } = await startMockServer("./openai-sse-mock-server.ts")
   const baseUrl = `${origin}${basePath(3)}`
   const manyUrl = `${origin}${basePath(MANY)}`
   const prompt = "Name the longest river in Africa."
@@ -241,25 +231,9 @@ const main = async () => {
   const stackStream = effectClient("whole stack, stream", stackRuntimes[0], streamed(stack!, request, 3))
   const stackStreamMany = effectClient(`whole stack, stream ${MANY} ch.`, stackRuntimes[1], streamed(manyStack!, request, MANY))
 
-  const sdk = new OpenAI({ baseURL: baseUrl, apiKey: "test", maxRetries: 0 })
   const sdkStream: Client = {
     name: "openai SDK, stream: true",
-    run: (calls, concurrency) =>
-      pool(calls, concurrency, async () => {
-        const stream = await sdk.chat.completions.create({
-          model: "gpt-4o-mini",
-          messages: [{ role: "user", content: prompt }],
-          stream: true,
-          stream_options: { include_usage: true }
-        })
-        let text = ""
-        let usage: unknown
-        for await (const chunk of stream) {
-          text += chunk.choices[0]?.delta.content ?? ""
-          if (chunk.usage !== undefined && chunk.usage !== null) usage = chunk.usage
-        }
-        check(text, usage)
-      })
+    run: sdkChatStream(baseUrl, { model: "gpt-4o-mini", messages: [{ role: "user", content: prompt }] }, (text, usage) => check(text, usage))
   }
 
   const clients = ADAPTER_ONLY

@@ -13,12 +13,11 @@
  *
  *   node bench/workflow.ts [--reps 15] [--runs 2000]
  */
-import { readFileSync } from "node:fs"
 import { Effect, type Layer, ManagedRuntime, Schema } from "effect"
 import * as LanguageModel from "../src/LanguageModel.ts"
 import * as MockLanguageModel from "../src/providers/mock/MockLanguageModel.ts"
 import * as Workflow from "../src/workflow/Workflow.ts"
-import { argument, median, time } from "./internal/stats.ts"
+import { argument, loadAverage, median, time } from "./internal/stats.ts"
 
 const REPS = Math.max(15, argument("reps", 15))
 const RUNS = argument("runs", 2000)
@@ -106,14 +105,6 @@ const main = async () => {
   console.log(`  workflow layer's share at ${CONCURRENT}: (workflows - bare) / 1 workflow = ${percent((t100 - t100Bare) / t1)}`)
   console.log(`  CPU per step, 0 ms mock (${RUNS} runs x 3 steps): workflow step ${wfStepUs.toFixed(1)} µs, bare call ${bareCallUs.toFixed(1)} µs`)
   console.log(`  framework cost per step: ${(wfStepUs - bareCallUs).toFixed(1)} µs CPU`)
-}
-
-const loadAverage = (): string => {
-  try {
-    return readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")
-  } catch {
-    return "n/a"
-  }
 }
 
 main()

@@ -66,7 +66,14 @@ export interface OpenLoopResult {
  * at once, a due request is dropped (counted, not sent), so the run's time and memory stay
  * bounded.
  */
-export const openLoop = async (target: Target, rate: number, durationMs: number, maxOutstanding = 1_000): Promise<OpenLoopResult> => {
+export const openLoop = async (
+  target: Target,
+  rate: number,
+  durationMs: number,
+  maxOutstanding = 1_000,
+  // Called with each 2xx answer's send time (`performance.now()`) and latency, ms (bench/serve-idle.ts).
+  onAnswer?: (writtenAt: number, latencyMs: number) => void
+): Promise<OpenLoopResult> => {
   const http = client(target)
   const scheduled = Math.max(1, Math.round((rate * durationMs) / 1000))
   const interval = 1000 / rate
@@ -89,7 +96,10 @@ export const openLoop = async (target: Target, rate: number, durationMs: number,
         outstanding++
         answers.push(http.post().then((status) => {
           outstanding--
-          if (status >= 200 && status < 300) latencies[ok++] = performance.now() - written
+          if (status >= 200 && status < 300) {
+            latencies[ok++] = performance.now() - written
+            onAnswer?.(written, latencies[ok - 1]!)
+          }
         }))
       }
       if (due < scheduled) setTimeout(tick, 1)

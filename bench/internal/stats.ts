@@ -1,7 +1,8 @@
 /**
  * What every benchmark shares: reading a numeric `--name value` argument, the median of
- * repetitions, and the wall time of an async run in milliseconds.
+ * repetitions, the wall time of an async run in milliseconds, and the machine's load average.
  */
+import { readFileSync } from "node:fs"
 
 /** A numeric command-line argument `--name value`, or the fallback. */
 export const argument = (name: string, fallback: number): number => {
@@ -21,4 +22,13 @@ export const time = async (run: () => Promise<unknown>): Promise<number> => {
   const started = process.hrtime.bigint()
   await run()
   return Number(process.hrtime.bigint() - started) / 1e6
+}
+
+/** The 1, 5 and 15 minute load averages as /proc/loadavg gives them (`n/a` where it does not exist). */
+export const loadAverage = (): string => {
+  try {
+    return readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")
+  } catch {
+    return "n/a"
+  }
 }

@@ -298,7 +298,8 @@ const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1()
 
 // null is absent: drop null fields (the budget's too) once the Schema has accepted them.
 const withoutNulls = <A extends object>(value: A): A =>
-  Object.fromEntries(Object.entries(value).filter(([, field]) => field !== null)) as A
+  // The decoded value is the Schema's own copy: kept as it is when no field is null (most requests).
+  Object.values(value).includes(null) ? Object.fromEntries(Object.entries(value).filter(([, field]) => field !== null)) as A : value
 
 const normalise = (request: BridgeRequest): BridgeRequest => {
   const out = withoutNulls(request)

@@ -27,6 +27,7 @@
  */
 import { Clock, Context, Effect, Fiber, Layer, Stream } from "effect"
 import * as CallContext from "../CallContext.ts"
+import * as CallContexts from "../internal/callContexts.ts"
 import * as Streams from "../internal/streams.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import type * as LlmError from "../LlmError.ts"
@@ -143,12 +144,27 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
   const targetOf = (request: LlmRequest): CallContext.AttemptTarget =>
     request.model === undefined || request.model === inner.defaultModel ? defaultTarget : { provider: inner.provider, model: request.model }
 
-  // The call context of an admitted call, its three services in one step (the deadline only when
+  // The call context of an admitted stream, its three services in one step (the deadline only when
   // it differs from the one already there, e.g. none under a budget without a deadline).
   const callContext = (reservation: BudgetTracker.Reservation, call: Attempts.Call) => (context: Context.Context<never>) => {
     const deadline = reservation.deadlineAt
     const dated = Context.get(context, CallContext.Deadline) === deadline ? context : Context.add(context, CallContext.Deadline, deadline)
     return Context.add(Context.add(dated, CallContext.RemainingBudget, reservation.remaining), CallContext.AttemptBudget, call)
+  }
+
+  // The same for a call (`generate`), on one copy of the caller's context: no effect overlay record
+  // per service, which V8 pretenured (see `internal/callContexts.ts`, ADR 0047).
+  const callContextCopy = (reservation: BudgetTracker.Reservation, call: Attempts.Call, context: Context.Context<never>) => {
+    const deadline = reservation.deadlineAt
+    return CallContexts.withServices(
+      context,
+      CallContext.RemainingBudget,
+      reservation.remaining,
+      CallContext.AttemptBudget,
+      call,
+      Context.get(context, CallContext.Deadline) === deadline ? undefined : CallContext.Deadline,
+      deadline
+    )
   }
 
   // Plain combinators and synchronous preparation: this is the hot path of every call (bench/budget.ts).
@@ -173,7 +189,7 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
       // (what `Effect.updateContext` does, without its own step: this step is uninterruptible,
       // so nothing can end the call between the two).
       const outer = fiber.context
-      fiber.setContext(callContext(reservation, call)(outer))
+      fiber.setContext(callContextCopy(reservation, call, outer))
       return Effect.matchCauseEffect(restore(body), {
         onFailure: (cause) => {
           fiber.setContext(outer)

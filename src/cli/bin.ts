@@ -7,5 +7,6 @@ if (wantsOwnProcess(argv, process.execArgv, process.env)) {
   runInOwnProcess(argv)
 } else {
   followParent()
-  void import("./main.ts").then(({ main }) => main(argv))
+  // serve's providers keep idle connections longer (`NodeServe.providers`, ADR 0044).
+  void import("./main.ts").then(async ({ main }) => argv[0] === "serve" ? main(argv, (await import("../node/NodeServe.ts")).providers) : main(argv))
 }

@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import { Clock, type Context, Duration, Effect, Fiber } from "effect"
+import { Clock, type Context, Duration, Effect, type Exit, Fiber } from "effect"
 
 // How long the shared timer outlives its last open attempt: calls made one after another (each in
 // a fiber of its own, with event-loop turns between them) keep one timer, and a process that is
@@ -30,34 +30,90 @@ export const bounded = <A, E, R, E2 = E>(
   timeoutMs: number,
   onTimeout: (elapsedMs: number) => E2
 ): Effect.Effect<A, E | E2, R> =>
-  Effect.withFiber((parent) => {
+  // The registration runs in the caller's step (its fiber is the current one): no step of its own
+  // to read the fiber first. The child is started inside the registration, so nothing runs between
+  // its start and the wait that interrupts it when the caller is interrupted: it needs no place
+  // among the caller's children (no effect steps, no set of children to join and leave).
+  Effect.callback<A, E | E2, R>((resume) => {
+    const parent = Fiber.getCurrent()!
     const clock = parent.getRef(Clock.Clock)
     const started = clock.currentTimeMillisUnsafe()
-    // The child is started inside the wait's registration, so nothing runs between its start and
-    // the wait that interrupts it when the caller is interrupted: it needs no place among the
-    // caller's children (no effect steps, no set of children to join and leave).
-    return Effect.callback<A, E | E2>((resume) => {
-      const child = Effect.runForkWith(parent.context as Context.Context<R>)(effect)
-      const answered = child.pollUnsafe()
-      if (answered !== undefined) return resume(answered)
-      const wheel = wheelOf(clock, timeoutMs, parent.context)
-      let timedOut = false
-      const entry = wheel.add(started + timeoutMs, () => {
-        timedOut = true
-        child.interruptUnsafe(parent.id)
-      })
-      child.addObserver((exit) => {
-        wheel.leave(entry)
-        if (!timedOut) return resume(exit)
-        resume(Effect.fail(onTimeout(clock.currentTimeMillisUnsafe() - started)))
-      })
-      // The caller interrupted: the effect stops and is awaited.
-      return Effect.suspend(() => {
-        wheel.leave(entry)
-        return Fiber.interrupt(child)
-      })
-    })
+    const child = Effect.runForkWith(parent.context as Context.Context<R>)(effect)
+    const answered = child.pollUnsafe()
+    if (answered !== undefined) return resume(answered)
+    const bound = new Bound(started + timeoutMs, started, child, parent.id, clock, onTimeout, resume)
+    wheelOf(clock, timeoutMs, parent.context).enter(bound)
+    // (closures passed as arguments, not kept in properties: what V8 may pretenure, as effect notes)
+    child.addObserver((exit) => bound.exited(exit))
+    // The caller interrupted: the effect stops and is awaited.
+    return Effect.suspend(() => bound.cancelled())
   })
+
+// One bounded effect, its deadline in the queue: the deadline entry itself and what expiring it
+// interrupts (no closure of its own for the timer). A class instance, not an object literal (see
+// `Entry`). What it holds is dropped when it leaves the queue (a closed entry may wait in the queue
+// behind open ones for up to ~1,000 calls; it then holds no fiber).
+class Bound<A, E, E2, R> implements Deadline {
+  readonly at: number
+  open = true
+  expire: (() => void) | undefined = undefined
+  timedOut = false
+  private readonly started: number
+  private child: Fiber.Fiber<A, E> | undefined
+  private readonly parentId: number
+  private readonly clock: Clock.Clock
+  private onTimeout: ((elapsedMs: number) => E2) | undefined
+  private resume: ((effect: Effect.Effect<A, E | E2, R>) => void) | undefined
+  wheel: Wheel | undefined = undefined
+  constructor(
+    at: number,
+    started: number,
+    child: Fiber.Fiber<A, E>,
+    parentId: number,
+    clock: Clock.Clock,
+    onTimeout: (elapsedMs: number) => E2,
+    resume: (effect: Effect.Effect<A, E | E2, R>) => void
+  ) {
+    this.at = at
+    this.started = started
+    this.child = child
+    this.parentId = parentId
+    this.clock = clock
+    this.onTimeout = onTimeout
+    this.resume = resume
+  }
+
+  // The deadline passed: the attempt is interrupted (and reported by `exited` once it has stopped).
+  fire(): void {
+    this.timedOut = true
+    this.child?.interruptUnsafe(this.parentId)
+  }
+
+  // Leaves the queue and drops what the attempt held.
+  drop(): void {
+    this.wheel?.leave(this)
+    this.child = undefined
+    this.onTimeout = undefined
+    this.resume = undefined
+  }
+
+  // The effect ended (by itself, or interrupted at the deadline).
+  exited(exit: Exit.Exit<A, E>): void {
+    const resume = this.resume
+    const onTimeout = this.onTimeout
+    this.drop()
+    if (resume === undefined) return
+    if (!this.timedOut) return resume(exit)
+    resume(Effect.fail(onTimeout!(this.clock.currentTimeMillisUnsafe() - this.started)))
+  }
+
+  // The caller was interrupted: the effect is interrupted and awaited.
+  cancelled(): Effect.Effect<void> {
+    const child = this.child
+    this.drop()
+    return child === undefined ? Effect.void : Fiber.interrupt(child)
+  }
+}
 
 // The shared timer of the attempt timeouts of one clock and one timeout. Deadlines are queued in
 // the order they were added, which is their order in time (the same timeout after a clock that
@@ -67,6 +123,8 @@ export interface Deadline {
   open: boolean
   // Dropped once the attempt has ended, so that the queue holds no finished fiber.
   expire: (() => void) | undefined
+  // Called at the deadline instead of `expire`, by an entry that is its own callback (`bounded`'s).
+  fire?: (() => void) | undefined
 }
 
 // A deadline made by a constructor, not an object literal: V8 tracks an object literal's
@@ -101,6 +159,17 @@ export class Wheel {
 
   add(at: number, expire: () => void): Deadline {
     const deadline = new Entry(at, expire)
+    this.push(deadline)
+    return deadline
+  }
+
+  // Queues an entry made by its owner (one that fires itself: no closure per deadline).
+  enter(deadline: Deadline & { wheel: Wheel | undefined }): void {
+    deadline.wheel = this
+    this.push(deadline)
+  }
+
+  private push(deadline: Deadline): void {
     this.queue.push(deadline)
     this.open++
     // The loop starts on the next scheduler turn, never inside `add`: run at once, a loop whose
@@ -108,7 +177,6 @@ export class Wheel {
     // as on a loaded machine) ran to its end and cleared `sleeper` before `sleeper` was set, so
     // the finished fiber stayed the timer and no deadline of this wheel ever expired again.
     if (this.sleeper === undefined) this.sleeper = Effect.runForkWith(this.context)(Effect.andThen(Effect.yieldNow, this.loop()))
-    return deadline
   }
 
   leave(deadline: Deadline): void {
@@ -156,7 +224,8 @@ export class Wheel {
         first.open = false
         first.expire = undefined
         this.open--
-        expire?.()
+        if (first.fire !== undefined) first.fire()
+        else expire?.()
       }
       this.dropClosed()
       if (this.head === this.queue.length) {
@@ -180,4 +249,57 @@ export const wheelOf = (clock: Clock.Clock, timeoutMs: number, context: Context.
     if (byTimeout.size < 64) byTimeout.set(timeoutMs, wheel)
   }
   return wheel
+}
+
+/**
+ * A waiter for an abort handle: a stream's timeouts offer one for the scope they open the stream
+ * below in ({@link offerAbort}); a provider that can abort its own pending read (the SSE adapters'
+ * streamed request) registers its handle for that scope as it opens ({@link registerAbort}). With
+ * a handle, the timeouts need no reader fiber: when a wait runs out they abort the request, and
+ * the pending read fails instead of having to be abandoned (ADR 0045).
+ *
+ * @internal
+ */
+export interface AbortSlot {
+  /** Called once, as the provider opens, before its request is sent. */
+  readonly register: (abort: () => void) => void
+  /** Called when the provider's request is over (its stream's scope closed): nothing left to abort. */
+  readonly release: () => void
+}
+
+// The slot offered for a stream's scope: the scope is the one object that the layers between the
+// timeouts and the provider hand down unchanged (each stage opens the one below in the stream's
+// scope), so the slot needs no service in the context (no context copy per call).
+const abortSlots = new WeakMap<object, AbortSlot>()
+
+/**
+ * Offers `slot` to the provider opened in `scope`, until it is taken or withdrawn.
+ *
+ * @internal
+ */
+export const offerAbort = (scope: object, slot: AbortSlot): void => {
+  abortSlots.set(scope, slot)
+}
+
+/**
+ * Withdraws the slot offered for `scope`, if it is still there (the stream below has opened).
+ *
+ * @internal
+ */
+export const withdrawAbort = (scope: object): void => {
+  abortSlots.delete(scope)
+}
+
+/**
+ * Registers `abort` with the slot offered for `scope`, if any (taking it: one provider per slot);
+ * returns the slot, whose `release` the provider calls when its request is over.
+ *
+ * @internal
+ */
+export const registerAbort = (scope: object, abort: () => void): AbortSlot | undefined => {
+  const slot = abortSlots.get(scope)
+  if (slot === undefined) return undefined
+  abortSlots.delete(scope)
+  slot.register(abort)
+  return slot
 }

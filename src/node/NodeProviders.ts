@@ -11,7 +11,24 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodePath from "@effect/platform-node/NodePath"
 import { Layer } from "effect"
+import type { HttpClient } from "effect/http"
 import * as BuiltinProviders from "../providers/BuiltinProviders.ts"
+
+/**
+ * What the built-in providers need, on Node, with the given HTTP client: the process spawner for
+ * Claude Code, and the Node file system and path for key files (`llm-connect serve` passes an
+ * undici client with its own keep-alive, `NodeServe.platform`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const platformWith = <E, R>(httpClient: Layer.Layer<HttpClient.HttpClient, E, R>) =>
+  Layer.mergeAll(
+    httpClient,
+    NodeChildProcessSpawner.layer.pipe(Layer.provide([NodeFileSystem.layer, NodePath.layer])),
+    NodeFileSystem.layer,
+    NodePath.layer
+  )
 
 /**
  * What the built-in providers need, on Node: `NodeHttpClient.layerUndici` (the least client CPU
@@ -21,12 +38,7 @@ import * as BuiltinProviders from "../providers/BuiltinProviders.ts"
  * @since 0.1.0
  * @category layers
  */
-export const platform = Layer.mergeAll(
-  NodeHttpClient.layerUndici,
-  NodeChildProcessSpawner.layer.pipe(Layer.provide([NodeFileSystem.layer, NodePath.layer])),
-  NodeFileSystem.layer,
-  NodePath.layer
-)
+export const platform = platformWith(NodeHttpClient.layerUndici)
 
 /**
  * A `ProviderRegistry` holding every built-in provider, on Node's transport.

@@ -7,15 +7,25 @@
  * the listening socket and the idle keep-alive connections; busy ones close after their
  * response. It turns V8's memory reducer off for the process (`--no-memory-reducer`): its
  * idle-time collections stalled the server for 100-200 ms about once per 2 s under a steady
- * load (ADR 0039, docs/performance.md stop 25).
+ * load (ADR 0039, docs/performance.md stop 25). In their place it runs one full collection when
+ * the server goes idle (a whole second without a request, the old generation grown by 16 MB or
+ * more): without it V8 ran the full collection its load had earned at the first requests after
+ * the idle spell (ADR 0044, docs/performance.md stop 27).
+ *
+ * {@link providers} is the built-in providers on serve's HTTP client, which keeps idle connections
+ * to a provider for 30 s rather than undici's 4 s when the provider sends no keep-alive hint.
  *
  * @since 0.1.0
  */
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
 import { createServer } from "node:http"
 import { setFlagsFromString } from "node:v8"
+import * as BuiltinProviders from "../providers/BuiltinProviders.ts"
 import * as Server from "../server/Server.ts"
+import * as NodeProviders from "./NodeProviders.ts"
+import * as IdleCollection from "./internal/idleCollection.ts"
 
 /**
  * The Node listener.
@@ -32,6 +42,22 @@ export const listen: Server.Listen = (address) =>
     // ordinary collections still run (ADR 0039).
     setFlagsFromString("--no-memory-reducer")
     const nodeServer = createServer({ requestTimeout: 0, headersTimeout: 60_000 })
+    // The full collection the memory reducer would have run while idle, and only then (ADR 0044).
+    let requestsStarted = 0
+    let requestsInFlight = 0
+    const ended = () => void requestsInFlight--
+    nodeServer.on("request", (_request, response) => {
+      requestsStarted++
+      requestsInFlight++
+      response.once("close", ended)
+    })
+    const collect = IdleCollection.processCollector()
+    yield* Effect.forkScoped(IdleCollection.run({
+      requestsStarted: () => requestsStarted,
+      requestsInFlight: () => requestsInFlight,
+      oldGenerationUsed: IdleCollection.oldSpaceUsed,
+      collect
+    }))
     const server = yield* NodeHttpServer.make(() => nodeServer, { host: address.host, port: address.port }).pipe(
       Effect.mapError((error) => new Server.ServeError({ message: `cannot listen on ${address.host}:${address.port}: ${String(error.cause)}` }))
     )
@@ -41,3 +67,40 @@ export const listen: Server.Listen = (address) =>
     })
     return { server, stopAccepting }
   })
+
+/**
+ * How long serve keeps an idle connection to a provider open when the provider's answers carry no
+ * keep-alive hint, ms. Undici's default is 4 s: after a quiet spell longer than that, a gateway's
+ * first request paid a new connection (TCP and TLS, tens of ms to a provider over the internet).
+ * A provider's own hint (`Keep-Alive: timeout=N`) still decides when it sends one (capped at
+ * undici's 10 minutes); servers that send none usually keep idle connections longer (nginx 75 s,
+ * AWS load balancers 60 s by default; ADR 0044, docs/performance.md stop 27).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const PROVIDER_KEEP_ALIVE_MS = 30_000
+
+/**
+ * Serve's options for its providers' HTTP client (undici's `Agent`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const providerClientOptions = { keepAliveTimeout: PROVIDER_KEEP_ALIVE_MS } as const
+
+/**
+ * `NodeProviders.platform` with serve's HTTP client: undici with {@link providerClientOptions}.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const platform = NodeProviders.platformWith(NodeHttpClient.layerUndiciOptions(providerClientOptions))
+
+/**
+ * The built-in providers on serve's platform ({@link platform}): what `llm-connect serve` runs with.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const providers = BuiltinProviders.layer.pipe(Layer.provide(platform))

@@ -27,6 +27,7 @@
 import { Cause, Clock, Context, Effect, Exit, Fiber, Layer, Option, Random, Ref, References, Stream, Tracer } from "effect"
 import * as LogLevel from "effect/LogLevel"
 import * as CallContext from "../CallContext.ts"
+import * as CallContexts from "../internal/callContexts.ts"
 import * as Streams from "../internal/streams.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
@@ -399,14 +400,20 @@ export const wrap = (
   }
 
 
-  // The call's log annotations and, with a ledger, its totals record, in one context update.
-  const callContext = (call: ReturnType<typeof prepare>) => (context: Context.Context<never>) => {
-    const annotated = Context.add(context, References.CurrentLogAnnotations, call.annotations)
-    // (not again when it is the caller's own record, already there)
-    return call.totals === undefined || call.totals === call.callerTotals
-      ? annotated
-      : Context.add(annotated, CallContext.CurrentTotals, call.totals)
-  }
+  // The call's log annotations, its totals record (with a ledger) and attempt counter (with
+  // `attempts`), set in one step on a copy of the caller's context (no effect overlay record per
+  // service: see `internal/callContexts.ts`, ADR 0047).
+  const callContext = (call: ReturnType<typeof prepare>) => (context: Context.Context<never>) =>
+    // (the totals not again when it is the caller's own record, already there)
+    CallContexts.withServices(
+      context,
+      References.CurrentLogAnnotations,
+      call.annotations,
+      call.totals === undefined || call.totals === call.callerTotals ? undefined : CallContext.CurrentTotals,
+      call.totals,
+      call.attempts === undefined ? undefined : CurrentAttempts,
+      call.attempts
+    )
 
   // Built only when a span is opened: the request attributes are the span's, nothing else reads them.
   const spanOptions = (call: ReturnType<typeof prepare>) => ({
@@ -423,7 +430,6 @@ export const wrap = (
         const steps = finishIn(fiber, call, undefined, exit)
         return steps === Effect.void ? undefined : steps
       })
-      if (call.attempts !== undefined) effect = Effect.provideService(effect, CurrentAttempts, call.attempts)
       if (call.spans) effect = Effect.withSpan(effect, GenAiAttributes.spanName(call.model), spanOptions(call))
       return Effect.updateContext(effect, callContext(call))
     })

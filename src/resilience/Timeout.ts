@@ -21,10 +21,10 @@
  *
  * @since 0.1.0
  */
-import { Array as Arr, Cause, Clock, type Context, Duration, Effect, Fiber, Pull, Queue, Schema, Stream } from "effect"
+import { Array as Arr, Cause, Clock, type Context, Duration, Effect, Fiber, Pull, Queue, Schema, type Scope, Stream } from "effect"
 import * as DurationText from "../DurationText.ts"
 import * as Streams from "../internal/streams.ts"
-import { bounded, type Deadline, type Wheel, wheelOf } from "../internal/deadlines.ts"
+import { type AbortSlot, bounded, type Deadline, offerAbort, type Wheel, wheelOf, withdrawAbort } from "../internal/deadlines.ts"
 import * as LlmError from "../LlmError.ts"
 
 /**
@@ -184,11 +184,17 @@ export interface CallBound {
  * (retryable); `idleMs` bounds each later wait for the next part, failing with scope `idle`;
  * `call`, the end of the whole call, fails it with scope `call` wherever it is. Only time spent
  * waiting on the stream below counts for the first two (not time the consumer takes between
- * reads). The stream below is read by a fiber of its own (at most 64 parts ahead); each wait of
- * that reader joins the shared timer of its timeout (the one the attempt timeouts use, see
- * {@link attempt}), so that neither a part nor a stream costs a timer or a fiber of its own for
- * its first-part and idle bounds. A call timeout is watched by one fiber per stream. None given:
- * the stream as it is.
+ * reads). Each wait joins the shared timer of its timeout (the one the attempt timeouts use, see
+ * {@link attempt}), so that neither a part nor a stream costs a timer of its own.
+ *
+ * A provider that can abort its own pending read (the SSE adapters' streamed request) registers
+ * its abort for the stream's scope as it opens (`internal/deadlines.ts`, `registerAbort`): then
+ * the consumer's own reads are bounded, each wait armed as a read starts and disarmed as it
+ * returns, the first from the provider's opening (the wait for the response headers included); a
+ * wait that runs out aborts the request (the server sees the socket close), and the failed read
+ * ends the stream with the `Timeout`. No fiber of its own (ADR 0045). Otherwise the stream below
+ * is read by a fiber of its own (at most 64 parts ahead), which a wait that runs out stops. A
+ * call timeout is watched by one fiber per stream, with a reader. None given: the stream as it is.
  *
  * @since 0.1.0
  * @category combinators
@@ -207,47 +213,180 @@ export const stream = <A, R>(
   const { call, firstPartMs, idleMs } = options
   if (firstPartMs === undefined && idleMs === undefined && call === undefined) return self
   if (call !== undefined) return withCallBound(self, options, call)
-  // The stream below is read by a fiber of its own, which hands each chunk straight to a consumer
-  // waiting for it (resumed in the same step, no scheduler turn) or buffers it; a wait that runs
-  // out ends the hand-off with its `Timeout`, and the consumer stops the reader (aborting the
-  // request) before the stream fails. One fiber and no queue per stream.
+  // A provider that can abort its own pending read (the SSE adapters' streamed request) registers
+  // its abort with a slot offered for the stream's scope as it opens: then the waits abort the
+  // request when they run out, and the consumer's pending read fails (no reader fiber). Otherwise
+  // the stream below is read ahead by a fiber of the timeouts' own (`readAhead`).
   // (Opened inline by the stage above it, and opening the stream below inline: see `Streams.fromOpen`.)
   return Streams.fromOpen((upstream, scope) =>
-    Effect.flatMap(Streams.openIn(self, upstream, scope), (pull) =>
-      Effect.withFiber((fiber) => {
-        const clock = fiber.getRef(Clock.Clock)
-        const handoff = new Handoff<A>()
-        const waits = partWaits(clock, fiber.context, options, (cause) => handoff.end(cause))
-        // The reader's loop: one step per chunk besides the read (no yield per part: the reader
-        // waits on the stream below or for room anyway). Each wait for the stream below starts as
-        // its read does: the first from the opening, each next one once the chunk before it was
-        // handed over (after a wait for room, if the buffer was full).
-        const readNext = Effect.suspend(() => {
-          waits.start()
-          return produce
-        })
-        const produce: Effect.Effect<never, LlmError.LlmError | Cause.Done<unknown>, R> = Effect.flatMap(pull, (chunk) => {
-          waits.received()
-          const room = handoff.offer(chunk)
-          if (room !== Effect.void) return Effect.andThen(room, readNext)
-          waits.start()
-          return produce
-        })
-        waits.start()
-        // Started at once, so that its first wait joins the timer as the stream opens. Its end
-        // reaches the consumer once the reader has exited (an observer of its exit, after the
-        // scope has let go of it): a stream that ended by itself then closes its scope without an
-        // interruption of the reader to await.
-        return Effect.map(Effect.forkIn(produce, scope, { startImmediately: true }), (running) => {
-          handoff.reader = running
-          running.addObserver((exit) => {
-            waits.disarm()
-            if (exit._tag === "Failure") handoff.end(exit.cause)
-          })
-          return handoff.take
-        })
-      }))
+    Effect.withFiber((fiber) => {
+      const guard = new Aborting<A>(fiber.getRef(Clock.Clock), fiber.context, options)
+      offerAbort(scope, guard)
+      return Effect.matchCauseEffect(Streams.openIn(self, upstream, scope), {
+        onSuccess: (pull) => {
+          withdrawAbort(scope)
+          return guard.registered ? Effect.succeed(guard.bound(pull)) : readAhead(pull, scope, guard.clock, guard.context, options)
+        },
+        onFailure: (cause) => {
+          withdrawAbort(scope)
+          return Effect.failCause(guard.ended(cause))
+        }
+      })
+    })
   )
+}
+
+// The waits of a stream whose provider registered its abort: the first part's is armed as the
+// provider registers, before it sends its request (so its opening is included), each
+// next part's as the consumer's read starts, each disarmed as its read returns (the consumer's
+// time between reads does not count). A wait that runs out aborts the request, synchronously,
+// from the shared timer: the server sees the socket close, and the read pending on it fails; the
+// read's end (or the opening's failure) is then this wait's `Timeout`.
+class Aborting<A> implements AbortSlot {
+  readonly clock: Clock.Clock
+  readonly context: Context.Context<never>
+  private readonly options: StreamWaitOptions
+  /** Whether the provider registered its abort (then this path, else the reader's). */
+  registered = false
+  private abort: (() => void) | undefined
+  private fired: Cause.Cause<LlmError.LlmError> | undefined
+  // The open wait: since when, on which timer (none: not waiting, or that wait is unbounded).
+  private first = true
+  private waiting = false
+  private since = 0
+  private limit = 0
+  private wheel: Wheel | undefined
+  private entry: Deadline | undefined
+  private expire: (() => void) | undefined
+  constructor(clock: Clock.Clock, context: Context.Context<never>, options: StreamWaitOptions) {
+    this.clock = clock
+    this.context = context
+    this.options = options
+  }
+
+  register(abort: () => void): void {
+    this.registered = true
+    this.abort = abort
+    this.expire = () => this.expired()
+    // The first part's wait starts here, as the provider sends its request (the wait for the
+    // response headers included; waits above the provider, for permits or rate limits, are not,
+    // as on the reader's path).
+    this.start()
+  }
+
+  release(): void {
+    this.abort = undefined
+    this.disarm()
+  }
+
+  /** Starts the wait for the next part (the first from registration), unless one is open. */
+  private start(): void {
+    if (this.waiting) return
+    this.waiting = true
+    const limit = this.first ? this.options.firstPartMs : this.options.idleMs
+    if (limit === undefined) return
+    this.since = this.clock.currentTimeMillisUnsafe()
+    this.limit = limit
+    const wheel = this.wheel = wheelOf(this.clock, limit, this.context)
+    this.entry = wheel.add(this.since + limit, this.expire!)
+  }
+
+  private disarm(): void {
+    this.waiting = false
+    const entry = this.entry
+    if (entry === undefined) return
+    this.entry = undefined
+    this.wheel!.leave(entry)
+  }
+
+  // The open wait ran out (on the shared timer): the request is aborted at once, and its read's
+  // end is this `Timeout`.
+  private expired(): void {
+    this.entry = undefined
+    if (this.fired !== undefined) return
+    this.fired = Cause.fail(timeoutError(this.options.subject, {
+      scope: this.first ? "attempt" : "idle",
+      timeoutMs: this.limit,
+      attempts: this.options.attempt(),
+      elapsedMs: this.clock.currentTimeMillisUnsafe() - this.since
+    }))
+    const abort = this.abort
+    this.abort = undefined
+    abort?.()
+  }
+
+  /** How a read (or the opening) that ended in `cause` ends the stream: a wait that ran out wins. */
+  ended<E>(cause: Cause.Cause<E>): Cause.Cause<E | LlmError.LlmError> {
+    this.disarm()
+    return this.fired ?? cause
+  }
+
+  /** The consumer's pull: each read of the stream below bounded by its wait. */
+  bound<E, R>(pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown, R>): Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | LlmError.LlmError, unknown, R> {
+    const settled = Effect.matchCauseEffect(pull, {
+      onSuccess: (chunk) => {
+        this.disarm()
+        this.first = false
+        const fired = this.fired
+        return fired === undefined ? Effect.succeed(chunk) : Effect.failCause(fired)
+      },
+      onFailure: (cause) => Effect.failCause(this.ended(cause))
+    })
+    return Effect.suspend(() => {
+      this.start()
+      return settled
+    })
+  }
+}
+
+interface StreamWaitOptions {
+  readonly firstPartMs?: number | undefined
+  readonly idleMs?: number | undefined
+  readonly attempt: () => number
+  readonly subject: Subject
+}
+
+// The stream below read by a fiber of its own, which hands each chunk straight to a consumer
+// waiting for it (resumed in the same step, no scheduler turn) or buffers it; a wait that runs
+// out ends the hand-off with its `Timeout`, and the consumer stops the reader (aborting the
+// request) before the stream fails. One fiber and no queue per stream.
+const readAhead = <A, R>(
+  pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, LlmError.LlmError, unknown, R>,
+  scope: Scope.Scope,
+  clock: Clock.Clock,
+  context: Context.Context<never>,
+  options: StreamWaitOptions
+): Effect.Effect<Pull.Pull<Arr.NonEmptyReadonlyArray<A>, LlmError.LlmError, unknown>, never, R> => {
+  const handoff = new Handoff<A>()
+  const waits = partWaits(clock, context, options, (cause) => handoff.end(cause))
+  // The reader's loop: one step per chunk besides the read (no yield per part: the reader
+  // waits on the stream below or for room anyway). Each wait for the stream below starts as
+  // its read does: the first from the opening, each next one once the chunk before it was
+  // handed over (after a wait for room, if the buffer was full).
+  const readNext = Effect.suspend(() => {
+    waits.start()
+    return produce
+  })
+  const produce: Effect.Effect<never, LlmError.LlmError | Cause.Done<unknown>, R> = Effect.flatMap(pull, (chunk) => {
+    waits.received()
+    const room = handoff.offer(chunk)
+    if (room !== Effect.void) return Effect.andThen(room, readNext)
+    waits.start()
+    return produce
+  })
+  waits.start()
+  // Started at once, so that its first wait joins the timer as the stream opens. Its end
+  // reaches the consumer once the reader has exited (an observer of its exit, after the
+  // scope has let go of it): a stream that ended by itself then closes its scope without an
+  // interruption of the reader to await.
+  return Effect.map(Effect.forkIn(produce, scope, { startImmediately: true }), (running) => {
+    handoff.reader = running
+    running.addObserver((exit) => {
+      waits.disarm()
+      if (exit._tag === "Failure") handoff.end(exit.cause)
+    })
+    return handoff.take
+  })
 }
 
 // Chunks from a stream's reader to its consumer: a chunk offered while the consumer waits is

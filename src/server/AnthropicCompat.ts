@@ -30,7 +30,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Option, Sink, Stream } from "effect"
+import { Effect, Option, Result, Sink, Stream } from "effect"
 import { HttpServerResponse } from "effect/http"
 import type * as BridgeContract from "../bridge/BridgeContract.ts"
 import type * as LlmRequest from "../LlmRequest.ts"
@@ -58,52 +58,38 @@ export interface MessagesRequest {
   readonly stream: boolean
 }
 
-const EMPTY_SCHEMA: Record<string, unknown> = { type: "object", properties: {} }
-
 // `tools`: custom tools only; Anthropic's server tools (a `type` such as web_search_20250305) run
 // only at Anthropic, so there is nothing to pass on.
-const toolsOf = (raw: unknown): Effect.Effect<ReadonlyArray<Tool.Definition> | undefined, BridgeContract.BridgeFailure> =>
-  Effect.gen(function*() {
+const toolsOf = (raw: unknown): Result.Result<ReadonlyArray<Tool.Definition> | undefined, BridgeContract.BridgeFailure> =>
+  Result.gen(function*() {
     if (raw === undefined || raw === null) return undefined
-    if (!Array.isArray(raw)) return yield* Effect.fail(Wire.invalid("\"tools\" must be an array", "send \"tools\": [{\"name\": ..., \"input_schema\": {...}}]"))
+    if (!Array.isArray(raw)) return yield* Result.fail(Wire.invalid("\"tools\" must be an array", "send \"tools\": [{\"name\": ..., \"input_schema\": {...}}]"))
     const out: Array<Tool.Definition> = []
     for (const [index, item] of raw.entries()) {
       const where = `tools[${index}]`
-      if (!Wire.isRecord(item)) return yield* Effect.fail(Wire.invalid(`${where} must be an object`, "send {\"name\": ..., \"input_schema\": {...}}"))
+      if (!Wire.isRecord(item)) return yield* Result.fail(Wire.invalid(`${where} must be an object`, "send {\"name\": ..., \"input_schema\": {...}}"))
       if (item.type !== undefined && item.type !== null && item.type !== "custom") {
-        return yield* Effect.fail(
+        return yield* Result.fail(
           Wire.invalid(
             `${where} is Anthropic's server tool ${JSON.stringify(item.type)}, which runs only at Anthropic and cannot pass through`,
             "declare custom tools ({\"name\", \"description\", \"input_schema\"}) only"
           )
         )
       }
-      if (typeof item.name !== "string" || !Tool.NAME_PATTERN.test(item.name)) {
-        return yield* Effect.fail(
-          Wire.invalid(`${where}.name is ${JSON.stringify(item.name)}`, "name a tool with a letter or _ then letters, digits, _ or -, at most 64 characters")
-        )
-      }
-      if (item.input_schema !== undefined && item.input_schema !== null && !Wire.isRecord(item.input_schema)) {
-        return yield* Effect.fail(Wire.invalid(`${where}.input_schema must be a JSON Schema object`, "send {\"type\": \"object\", \"properties\": {...}}"))
-      }
-      out.push({
-        name: item.name,
-        ...(typeof item.description === "string" ? { description: item.description } : {}),
-        parameters: Wire.isRecord(item.input_schema) ? item.input_schema : EMPTY_SCHEMA
-      })
+      out.push(yield* Wire.toolDefinition(where, item, "input_schema"))
     }
     return out
   })
 
-const toolChoiceOf = (raw: unknown): Effect.Effect<Tool.ToolChoice | undefined, BridgeContract.BridgeFailure> => {
-  if (raw === undefined || raw === null) return Effect.succeed(undefined)
+const toolChoiceOf = (raw: unknown): Result.Result<Tool.ToolChoice | undefined, BridgeContract.BridgeFailure> => {
+  if (raw === undefined || raw === null) return Result.succeed(undefined)
   if (Wire.isRecord(raw)) {
-    if (raw.type === "auto") return Effect.succeed("auto")
-    if (raw.type === "none") return Effect.succeed("none")
-    if (raw.type === "any") return Effect.succeed("required")
-    if (raw.type === "tool" && typeof raw.name === "string") return Effect.succeed({ tool: raw.name })
+    if (raw.type === "auto") return Result.succeed("auto")
+    if (raw.type === "none") return Result.succeed("none")
+    if (raw.type === "any") return Result.succeed("required")
+    if (raw.type === "tool" && typeof raw.name === "string") return Result.succeed({ tool: raw.name })
   }
-  return Effect.fail(
+  return Result.fail(
     Wire.invalid(`"tool_choice" is ${JSON.stringify(raw)}`, "use {\"type\": \"auto\"}, {\"type\": \"any\"}, {\"type\": \"none\"} or {\"type\": \"tool\", \"name\": ...}")
   )
 }
@@ -112,13 +98,13 @@ const toolChoiceOf = (raw: unknown): Effect.Effect<Tool.ToolChoice | undefined, 
 const toolUseParts = (
   blocks: ReadonlyArray<Wire.Json>,
   where: string
-): Effect.Effect<ReadonlyArray<Message.ToolCallPart>, BridgeContract.BridgeFailure> =>
-  Effect.gen(function*() {
+): Result.Result<ReadonlyArray<Message.ToolCallPart>, BridgeContract.BridgeFailure> =>
+  Result.gen(function*() {
     const out: Array<Message.ToolCallPart> = []
     for (const block of blocks) {
       if (block.type !== "tool_use") continue
       if (typeof block.id !== "string" || typeof block.name !== "string") {
-        return yield* Effect.fail(Wire.invalid(`a tool_use block of ${where} has no "id" or "name"`, "send the tool_use block as the model returned it"))
+        return yield* Result.fail(Wire.invalid(`a tool_use block of ${where} has no "id" or "name"`, "send the tool_use block as the model returned it"))
       }
       out.push(ToolCall.toPart(ToolCall.fromValue(block.id, block.name, block.input)))
     }
@@ -130,13 +116,13 @@ const toolResultParts = (
   blocks: ReadonlyArray<Wire.Json>,
   where: string,
   callNames: ReadonlyMap<string, string>
-): Effect.Effect<ReadonlyArray<Message.ToolResultPart>, BridgeContract.BridgeFailure> =>
-  Effect.gen(function*() {
+): Result.Result<ReadonlyArray<Message.ToolResultPart>, BridgeContract.BridgeFailure> =>
+  Result.gen(function*() {
     const out: Array<Message.ToolResultPart> = []
     for (const block of blocks) {
       if (block.type !== "tool_result") continue
       if (typeof block.tool_use_id !== "string" || block.tool_use_id === "") {
-        return yield* Effect.fail(
+        return yield* Result.fail(
           Wire.invalid(`a tool_result block of ${where} has no "tool_use_id"`, "send the id of the tool_use block it answers as \"tool_use_id\"")
         )
       }
@@ -152,6 +138,87 @@ const toolResultParts = (
     return out
   })
 
+// The body read synchronously: plain code over `Result`s (no effect step, no generator per field).
+const readRequest = (body: unknown): Result.Result<MessagesRequest, BridgeContract.BridgeFailure> => {
+  if (!Wire.isRecord(body)) {
+    return Result.fail(Wire.invalid("the body must be a JSON object", "send {\"model\": ..., \"max_tokens\": ..., \"messages\": [...]}"))
+  }
+  const raw = body.messages
+  if (!Array.isArray(raw) || raw.length === 0) {
+    return Result.fail(Wire.invalid("\"messages\" must be a non-empty array", "send \"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]"))
+  }
+  const messages: Array<Message.Message> = []
+  // Claude Code also sends "system" messages among the others: they join the system prompt.
+  const systemTexts: Array<string> = []
+  if (body.system !== undefined && body.system !== null) {
+    const systemText = Wire.textOf(body.system, "system")
+    if (Result.isFailure(systemText)) return Result.fail(systemText.failure)
+    systemTexts.push(systemText.success)
+  }
+  // The names of the tool_use blocks seen so far, by id: a tool_result names only the id.
+  const callNames = new Map<string, string>()
+  for (let index = 0; index < raw.length; index++) {
+    const item: unknown = raw[index]
+    if (!Wire.isRecord(item) || (item.role !== "user" && item.role !== "assistant" && item.role !== "system")) {
+      return Result.fail(Wire.invalid(`messages[${index}] must have role "user" or "assistant"`, "send {\"role\": \"user\", \"content\": ...}"))
+    }
+    const where = `messages[${index}].content`
+    const content = Wire.textOf(item.content, where)
+    if (Result.isFailure(content)) return Result.fail(content.failure)
+    const text = content.success
+    const blocks = Array.isArray(item.content) ? item.content.filter(Wire.isRecord) : []
+    if (item.role === "system") systemTexts.push(text)
+    else if (item.role === "assistant" && blocks.some((block) => block.type === "tool_use")) {
+      const parts = toolUseParts(blocks, where)
+      if (Result.isFailure(parts)) return Result.fail(parts.failure)
+      for (const call of parts.success) callNames.set(call.id, call.name)
+      messages.push({ role: "assistant", content: [...(text === "" ? [] : [{ type: "text" as const, text }]), ...parts.success] })
+    } else if (item.role === "user" && blocks.some((block) => block.type === "tool_result")) {
+      const results = toolResultParts(blocks, where, callNames)
+      if (Result.isFailure(results)) return Result.fail(results.failure)
+      messages.push({ role: "tool", content: results.success })
+      if (text !== "") messages.push(Wire.message("user", text))
+    } else messages.push(Wire.message(item.role, text))
+  }
+  if (messages.length === 0) {
+    return Result.fail(Wire.invalid("\"messages\" has no user message", "add {\"role\": \"user\", \"content\": \"...\"}"))
+  }
+  const joined = systemTexts.filter((text) => text !== "").join("\n\n")
+  const system = joined === "" ? undefined : joined
+  const maxTokens = Wire.optionalNumber(body, "max_tokens")
+  if (Result.isFailure(maxTokens)) return Result.fail(maxTokens.failure)
+  const temperature = Wire.optionalNumber(body, "temperature")
+  if (Result.isFailure(temperature)) return Result.fail(temperature.failure)
+  const topP = Wire.optionalNumber(body, "top_p")
+  if (Result.isFailure(topP)) return Result.fail(topP.failure)
+  const stop = Array.isArray(body.stop_sequences)
+    ? body.stop_sequences.filter((item): item is string => typeof item === "string")
+    : undefined
+  const model = Wire.optionalString(body, "model")
+  if (Result.isFailure(model)) return Result.fail(model.failure)
+  const toolsField = body.tools === undefined || body.tools === null ? Result.succeed(undefined) : toolsOf(body.tools)
+  if (Result.isFailure(toolsField)) return Result.fail(toolsField.failure)
+  const toolChoiceField = toolChoiceOf(body.tool_choice)
+  if (Result.isFailure(toolChoiceField)) return Result.fail(toolChoiceField.failure)
+  const tools = toolsField.success
+  const toolChoice = toolChoiceField.success
+  const problem = Tool.checkDeclarations(tools, toolChoice)
+  if (problem !== undefined) {
+    return Result.fail(Wire.invalid(`"${problem.parameter === "tools" ? "tools" : "tool_choice"}": ${problem.description}`, "fix the tool declarations"))
+  }
+  // Built field by field (no object spread per optional field).
+  const request: { -readonly [K in keyof LlmRequest.LlmRequest]: LlmRequest.LlmRequest[K] } = { messages }
+  if (system !== undefined && system !== "") request.system = system
+  if (maxTokens.success !== undefined && maxTokens.success > 0) request.maxTokens = Math.floor(maxTokens.success)
+  if (temperature.success !== undefined) request.temperature = Math.min(temperature.success, 1)
+  if (topP.success !== undefined) request.topP = topP.success
+  if (stop !== undefined && stop.length > 0) request.stop = stop
+  if (tools !== undefined && tools.length > 0) request.tools = tools
+  // tool_choice none with no tools: nothing to say upstream.
+  if (toolChoice !== undefined && (tools?.length ?? 0) > 0) request.toolChoice = toolChoice
+  return Result.succeed({ model: model.success, request, stream: body.stream === true })
+}
+
 /**
  * Reads a messages body (`max_tokens` optional here: count_tokens has none).
  *
@@ -159,71 +226,7 @@ const toolResultParts = (
  * @category decoding
  */
 export const toLlmRequest = (body: unknown): Effect.Effect<MessagesRequest, BridgeContract.BridgeFailure> =>
-  Effect.gen(function*() {
-    if (!Wire.isRecord(body)) {
-      return yield* Effect.fail(Wire.invalid("the body must be a JSON object", "send {\"model\": ..., \"max_tokens\": ..., \"messages\": [...]}"))
-    }
-    const raw = body.messages
-    if (!Array.isArray(raw) || raw.length === 0) {
-      return yield* Effect.fail(Wire.invalid("\"messages\" must be a non-empty array", "send \"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]"))
-    }
-    const messages: Array<Message.Message> = []
-    // Claude Code also sends "system" messages among the others: they join the system prompt.
-    const systemTexts: Array<string> = []
-    if (body.system !== undefined && body.system !== null) systemTexts.push(yield* Wire.textOf(body.system, "system"))
-    // The names of the tool_use blocks seen so far, by id: a tool_result names only the id.
-    const callNames = new Map<string, string>()
-    for (const [index, item] of raw.entries()) {
-      if (!Wire.isRecord(item) || (item.role !== "user" && item.role !== "assistant" && item.role !== "system")) {
-        return yield* Effect.fail(
-          Wire.invalid(`messages[${index}] must have role "user" or "assistant"`, "send {\"role\": \"user\", \"content\": ...}")
-        )
-      }
-      const where = `messages[${index}].content`
-      const text = yield* Wire.textOf(item.content, where)
-      const blocks = Array.isArray(item.content) ? item.content.filter(Wire.isRecord) : []
-      if (item.role === "system") systemTexts.push(text)
-      else if (item.role === "assistant" && blocks.some((block) => block.type === "tool_use")) {
-        const calls = yield* toolUseParts(blocks, where)
-        for (const call of calls) callNames.set(call.id, call.name)
-        messages.push({ role: "assistant", content: [...(text === "" ? [] : [{ type: "text" as const, text }]), ...calls] })
-      } else if (item.role === "user" && blocks.some((block) => block.type === "tool_result")) {
-        const results = yield* toolResultParts(blocks, where, callNames)
-        messages.push({ role: "tool", content: results })
-        if (text !== "") messages.push(Wire.message("user", text))
-      } else messages.push(Wire.message(item.role, text))
-    }
-    if (messages.length === 0) {
-      return yield* Effect.fail(Wire.invalid("\"messages\" has no user message", "add {\"role\": \"user\", \"content\": \"...\"}"))
-    }
-    const joined = systemTexts.filter((text) => text !== "").join("\n\n")
-    const system = joined === "" ? undefined : joined
-    const maxTokens = yield* Wire.optionalNumber(body, "max_tokens")
-    const temperature = yield* Wire.optionalNumber(body, "temperature")
-    const topP = yield* Wire.optionalNumber(body, "top_p")
-    const stop = Array.isArray(body.stop_sequences)
-      ? body.stop_sequences.filter((item): item is string => typeof item === "string")
-      : undefined
-    const model = yield* Wire.optionalString(body, "model")
-    const tools = yield* toolsOf(body.tools)
-    const toolChoice = yield* toolChoiceOf(body.tool_choice)
-    const problem = Tool.checkDeclarations(tools, toolChoice)
-    if (problem !== undefined) {
-      return yield* Effect.fail(Wire.invalid(`"${problem.parameter === "tools" ? "tools" : "tool_choice"}": ${problem.description}`, "fix the tool declarations"))
-    }
-    const request: LlmRequest.LlmRequest = {
-      messages,
-      ...(system !== undefined && system !== "" ? { system } : {}),
-      ...(maxTokens !== undefined && maxTokens > 0 ? { maxTokens: Math.floor(maxTokens) } : {}),
-      ...(temperature !== undefined ? { temperature: Math.min(temperature, 1) } : {}),
-      ...(topP !== undefined ? { topP } : {}),
-      ...(stop !== undefined && stop.length > 0 ? { stop } : {}),
-      ...(tools !== undefined && tools.length > 0 ? { tools } : {}),
-      // tool_choice none with no tools: nothing to say upstream.
-      ...(toolChoice !== undefined && (tools?.length ?? 0) > 0 ? { toolChoice } : {})
-    }
-    return { model, request, stream: body.stream === true }
-  })
+  Effect.fromResult(readRequest(body))
 
 /**
  * Anthropic's `stop_reason` of ours.

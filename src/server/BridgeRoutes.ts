@@ -93,16 +93,20 @@ export const routes = (
     {
       method: "POST",
       path: "/execute",
-      handler: Effect.gen(function*() {
-        const body = yield* Server.bodyJson
-        const request = yield* decoded(body)
-        const given = request.id ?? undefined
-        const response = yield* bridge.execute(request).pipe(
-          Effect.mapError((error) => (given === undefined ? error.document : { id: given, ...error.document }))
-        )
-        yield* noteResponse(response)
-        return Server.json(given === undefined ? response : { id: given, ...response })
-      }).pipe(Effect.catch((failure) => Effect.succeed(Server.failureResponse(failure))))
+      // A chain of steps rather than a generator (stop 27).
+      handler: Effect.catch(
+        Effect.flatMap(Server.bodyJson, (body) => {
+          const decodedRequest = BridgeContract.decode(body)
+          if (Result.isFailure(decodedRequest)) return Effect.fail(decodedRequest.failure.document)
+          const request = decodedRequest.success
+          const given = request.id ?? undefined
+          return Effect.flatMap(
+            Effect.mapError(bridge.execute(request), (error) => (given === undefined ? error.document : { id: given, ...error.document })),
+            (response) => Effect.as(noteResponse(response), Server.json(given === undefined ? response : { id: given, ...response }))
+          )
+        }),
+        (failure) => Effect.succeed(Server.failureResponse(failure))
+      )
     },
     {
       method: "POST",

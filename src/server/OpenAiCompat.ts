@@ -24,8 +24,9 @@
  *
  * @since 0.1.0
  */
-import { Clock, Effect, Option, Sink, Stream } from "effect"
+import { Clock, Effect, Option, Random, Result, Sink, Stream } from "effect"
 import { HttpServerResponse } from "effect/http"
+import type * as Bridge from "../bridge/Bridge.ts"
 import type * as BridgeContract from "../bridge/BridgeContract.ts"
 import type * as LlmRequest from "../LlmRequest.ts"
 import * as LlmResponse from "../LlmResponse.ts"
@@ -56,46 +57,31 @@ export interface ChatRequest {
 const roleOf = (role: unknown): Message.Role | "system" | undefined =>
   role === "system" || role === "developer" ? "system" : role === "user" || role === "assistant" || role === "tool" ? role : undefined
 
-const EMPTY_PARAMETERS: Record<string, unknown> = { type: "object", properties: {} }
-
 // `tools`: function declarations only (OpenAI's `custom` tools have no JSON Schema to pass on).
-const toolsOf = (raw: unknown): Effect.Effect<ReadonlyArray<Tool.Definition> | undefined, BridgeContract.BridgeFailure> =>
-  Effect.gen(function*() {
+const toolsOf = (raw: unknown): Result.Result<ReadonlyArray<Tool.Definition> | undefined, BridgeContract.BridgeFailure> =>
+  Result.gen(function*() {
     if (raw === undefined || raw === null) return undefined
-    if (!Array.isArray(raw)) return yield* Effect.fail(Wire.invalid("\"tools\" must be an array", "send \"tools\": [{\"type\": \"function\", \"function\": {...}}]"))
+    if (!Array.isArray(raw)) return yield* Result.fail(Wire.invalid("\"tools\" must be an array", "send \"tools\": [{\"type\": \"function\", \"function\": {...}}]"))
     const out: Array<Tool.Definition> = []
     for (const [index, item] of raw.entries()) {
       const where = `tools[${index}]`
       if (!Wire.isRecord(item) || item.type !== "function" || !Wire.isRecord(item.function)) {
-        return yield* Effect.fail(
+        return yield* Result.fail(
           Wire.invalid(`${where} is not a function tool`, "send {\"type\": \"function\", \"function\": {\"name\": ..., \"parameters\": {...}}}")
         )
       }
-      const fn = item.function
-      if (typeof fn.name !== "string" || !Tool.NAME_PATTERN.test(fn.name)) {
-        return yield* Effect.fail(
-          Wire.invalid(`${where}.function.name is ${JSON.stringify(fn.name)}`, "name a tool with a letter or _ then letters, digits, _ or -, at most 64 characters")
-        )
-      }
-      if (fn.parameters !== undefined && fn.parameters !== null && !Wire.isRecord(fn.parameters)) {
-        return yield* Effect.fail(Wire.invalid(`${where}.function.parameters must be a JSON Schema object`, "send {\"type\": \"object\", \"properties\": {...}}"))
-      }
-      out.push({
-        name: fn.name,
-        ...(typeof fn.description === "string" ? { description: fn.description } : {}),
-        parameters: Wire.isRecord(fn.parameters) ? fn.parameters : EMPTY_PARAMETERS
-      })
+      out.push(yield* Wire.toolDefinition(`${where}.function`, item.function, "parameters"))
     }
     return out
   })
 
-const toolChoiceOf = (raw: unknown): Effect.Effect<Tool.ToolChoice | undefined, BridgeContract.BridgeFailure> => {
-  if (raw === undefined || raw === null) return Effect.succeed(undefined)
-  if (raw === "auto" || raw === "none" || raw === "required") return Effect.succeed(raw)
+const toolChoiceOf = (raw: unknown): Result.Result<Tool.ToolChoice | undefined, BridgeContract.BridgeFailure> => {
+  if (raw === undefined || raw === null) return Result.succeed(undefined)
+  if (raw === "auto" || raw === "none" || raw === "required") return Result.succeed(raw)
   if (Wire.isRecord(raw) && raw.type === "function" && Wire.isRecord(raw.function) && typeof raw.function.name === "string") {
-    return Effect.succeed({ tool: raw.function.name })
+    return Result.succeed({ tool: raw.function.name })
   }
-  return Effect.fail(
+  return Result.fail(
     Wire.invalid(`"tool_choice" is ${JSON.stringify(raw)}`, "use \"auto\", \"none\", \"required\" or {\"type\": \"function\", \"function\": {\"name\": ...}}")
   )
 }
@@ -104,12 +90,12 @@ const toolChoiceOf = (raw: unknown): Effect.Effect<Tool.ToolChoice | undefined, 
 const toolCallParts = (
   raw: ReadonlyArray<unknown>,
   where: string
-): Effect.Effect<ReadonlyArray<Message.ToolCallPart>, BridgeContract.BridgeFailure> =>
-  Effect.gen(function*() {
+): Result.Result<ReadonlyArray<Message.ToolCallPart>, BridgeContract.BridgeFailure> =>
+  Result.gen(function*() {
     const out: Array<Message.ToolCallPart> = []
     for (const [index, item] of raw.entries()) {
       if (!Wire.isRecord(item) || typeof item.id !== "string" || !Wire.isRecord(item.function) || typeof item.function.name !== "string") {
-        return yield* Effect.fail(
+        return yield* Result.fail(
           Wire.invalid(`${where}[${index}] must be {"id", "type": "function", "function": {"name", "arguments"}}`, "send the tool call as the model returned it")
         )
       }
@@ -120,6 +106,86 @@ const toolCallParts = (
     return out
   })
 
+// The body read synchronously: plain code over `Result`s (no effect step, no generator per field).
+const readRequest = (body: unknown): Result.Result<ChatRequest, BridgeContract.BridgeFailure> => {
+  if (!Wire.isRecord(body)) return Result.fail(Wire.invalid("the body must be a JSON object", "send {\"model\": ..., \"messages\": [...]}"))
+  const raw = body.messages
+  if (!Array.isArray(raw) || raw.length === 0) {
+    return Result.fail(Wire.invalid("\"messages\" must be a non-empty array", "send \"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]"))
+  }
+  const system: Array<string> = []
+  const messages: Array<Message.Message> = []
+  // The names of the tool calls seen so far, by id: a `tool` message names only the call's id.
+  const callNames = new Map<string, string>()
+  for (let index = 0; index < raw.length; index++) {
+    const item: unknown = raw[index]
+    if (!Wire.isRecord(item)) return Result.fail(Wire.invalid(`messages[${index}] must be an object`, "send {\"role\": ..., \"content\": ...}"))
+    const role = roleOf(item.role)
+    if (role === undefined) {
+      return Result.fail(Wire.invalid(`messages[${index}].role is ${JSON.stringify(item.role)}`, "use system, developer, user, assistant or tool"))
+    }
+    const content = Wire.textOf(item.content, `messages[${index}].content`)
+    if (Result.isFailure(content)) return Result.fail(content.failure)
+    const text = content.success
+    if (role === "system") system.push(text)
+    else if (role === "assistant" && Array.isArray(item.tool_calls) && item.tool_calls.length > 0) {
+      const parts = toolCallParts(item.tool_calls, `messages[${index}].tool_calls`)
+      if (Result.isFailure(parts)) return Result.fail(parts.failure)
+      const calls = parts.success
+      for (const call of calls) callNames.set(call.id, call.name)
+      messages.push({ role: "assistant", content: [...(text === "" ? [] : [{ type: "text" as const, text }]), ...calls] })
+    } else if (role === "tool") {
+      const id = item.tool_call_id
+      if (typeof id !== "string" || id === "") {
+        return Result.fail(
+          Wire.invalid(`messages[${index}].tool_call_id is missing`, "send the id of the assistant's tool call this message answers as \"tool_call_id\"")
+        )
+      }
+      const result: Message.ToolResultPart = { type: "tool-result", id, name: callNames.get(id) ?? "", result: text }
+      const last = messages.at(-1)
+      // Consecutive tool messages answer one assistant turn: one message of results.
+      if (last !== undefined && last.role === "tool" && typeof last.content !== "string") {
+        messages[messages.length - 1] = { role: "tool", content: [...last.content, result] }
+      } else messages.push({ role: "tool", content: [result] })
+    } else messages.push(Wire.message(role, text))
+  }
+  if (messages.length === 0) {
+    return Result.fail(Wire.invalid("\"messages\" has no user message", "add {\"role\": \"user\", \"content\": \"...\"}"))
+  }
+  const maxCompletionTokens = Wire.optionalNumber(body, "max_completion_tokens")
+  if (Result.isFailure(maxCompletionTokens)) return Result.fail(maxCompletionTokens.failure)
+  const maxTokensField = maxCompletionTokens.success === undefined ? Wire.optionalNumber(body, "max_tokens") : maxCompletionTokens
+  if (Result.isFailure(maxTokensField)) return Result.fail(maxTokensField.failure)
+  const temperature = Wire.optionalNumber(body, "temperature")
+  if (Result.isFailure(temperature)) return Result.fail(temperature.failure)
+  const topP = Wire.optionalNumber(body, "top_p")
+  if (Result.isFailure(topP)) return Result.fail(topP.failure)
+  const stop = typeof body.stop === "string" ? [body.stop] : Array.isArray(body.stop) ? body.stop.filter((item): item is string => typeof item === "string") : undefined
+  const model = Wire.optionalString(body, "model")
+  if (Result.isFailure(model)) return Result.fail(model.failure)
+  const streamOptions = Wire.isRecord(body.stream_options) ? body.stream_options : {}
+  const toolsField = body.tools === undefined || body.tools === null ? Result.succeed(undefined) : toolsOf(body.tools)
+  if (Result.isFailure(toolsField)) return Result.fail(toolsField.failure)
+  const toolChoiceField = toolChoiceOf(body.tool_choice)
+  if (Result.isFailure(toolChoiceField)) return Result.fail(toolChoiceField.failure)
+  const tools = toolsField.success
+  const toolChoice = toolChoiceField.success
+  const problem = Tool.checkDeclarations(tools, toolChoice)
+  if (problem !== undefined) {
+    return Result.fail(Wire.invalid(`"${problem.parameter === "tools" ? "tools" : "tool_choice"}": ${problem.description}`, "fix the tool declarations"))
+  }
+  // Built field by field (no object spread per optional field).
+  const request: { -readonly [K in keyof LlmRequest.LlmRequest]: LlmRequest.LlmRequest[K] } = { messages }
+  if (system.length > 0) request.system = system.join("\n\n")
+  if (maxTokensField.success !== undefined) request.maxTokens = maxTokensField.success
+  if (temperature.success !== undefined) request.temperature = temperature.success
+  if (topP.success !== undefined) request.topP = topP.success
+  if (stop !== undefined && stop.length > 0) request.stop = stop
+  if (tools !== undefined && tools.length > 0) request.tools = tools
+  if (toolChoice !== undefined) request.toolChoice = toolChoice
+  return Result.succeed({ model: model.success, request, stream: body.stream === true, includeUsage: streamOptions.include_usage === true })
+}
+
 /**
  * Reads a chat-completions body.
  *
@@ -127,72 +193,7 @@ const toolCallParts = (
  * @category decoding
  */
 export const toLlmRequest = (body: unknown): Effect.Effect<ChatRequest, BridgeContract.BridgeFailure> =>
-  Effect.gen(function*() {
-    if (!Wire.isRecord(body)) return yield* Effect.fail(Wire.invalid("the body must be a JSON object", "send {\"model\": ..., \"messages\": [...]}"))
-    const raw = body.messages
-    if (!Array.isArray(raw) || raw.length === 0) {
-      return yield* Effect.fail(Wire.invalid("\"messages\" must be a non-empty array", "send \"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}]"))
-    }
-    const system: Array<string> = []
-    const messages: Array<Message.Message> = []
-    // The names of the tool calls seen so far, by id: a `tool` message names only the call's id.
-    const callNames = new Map<string, string>()
-    for (const [index, item] of raw.entries()) {
-      if (!Wire.isRecord(item)) return yield* Effect.fail(Wire.invalid(`messages[${index}] must be an object`, "send {\"role\": ..., \"content\": ...}"))
-      const role = roleOf(item.role)
-      if (role === undefined) {
-        return yield* Effect.fail(
-          Wire.invalid(`messages[${index}].role is ${JSON.stringify(item.role)}`, "use system, developer, user, assistant or tool")
-        )
-      }
-      const text = yield* Wire.textOf(item.content, `messages[${index}].content`)
-      if (role === "system") system.push(text)
-      else if (role === "assistant" && Array.isArray(item.tool_calls) && item.tool_calls.length > 0) {
-        const calls = yield* toolCallParts(item.tool_calls, `messages[${index}].tool_calls`)
-        for (const call of calls) callNames.set(call.id, call.name)
-        messages.push({ role: "assistant", content: [...(text === "" ? [] : [{ type: "text" as const, text }]), ...calls] })
-      } else if (role === "tool") {
-        const id = item.tool_call_id
-        if (typeof id !== "string" || id === "") {
-          return yield* Effect.fail(
-            Wire.invalid(`messages[${index}].tool_call_id is missing`, "send the id of the assistant's tool call this message answers as \"tool_call_id\"")
-          )
-        }
-        const result: Message.ToolResultPart = { type: "tool-result", id, name: callNames.get(id) ?? "", result: text }
-        const last = messages.at(-1)
-        // Consecutive tool messages answer one assistant turn: one message of results.
-        if (last !== undefined && last.role === "tool" && typeof last.content !== "string") {
-          messages[messages.length - 1] = { role: "tool", content: [...last.content, result] }
-        } else messages.push({ role: "tool", content: [result] })
-      } else messages.push(Wire.message(role, text))
-    }
-    if (messages.length === 0) {
-      return yield* Effect.fail(Wire.invalid("\"messages\" has no user message", "add {\"role\": \"user\", \"content\": \"...\"}"))
-    }
-    const maxTokens = (yield* Wire.optionalNumber(body, "max_completion_tokens")) ?? (yield* Wire.optionalNumber(body, "max_tokens"))
-    const temperature = yield* Wire.optionalNumber(body, "temperature")
-    const topP = yield* Wire.optionalNumber(body, "top_p")
-    const stop = typeof body.stop === "string" ? [body.stop] : Array.isArray(body.stop) ? body.stop.filter((item): item is string => typeof item === "string") : undefined
-    const model = yield* Wire.optionalString(body, "model")
-    const streamOptions = Wire.isRecord(body.stream_options) ? body.stream_options : {}
-    const tools = yield* toolsOf(body.tools)
-    const toolChoice = yield* toolChoiceOf(body.tool_choice)
-    const problem = Tool.checkDeclarations(tools, toolChoice)
-    if (problem !== undefined) {
-      return yield* Effect.fail(Wire.invalid(`"${problem.parameter === "tools" ? "tools" : "tool_choice"}": ${problem.description}`, "fix the tool declarations"))
-    }
-    const request: LlmRequest.LlmRequest = {
-      messages,
-      ...(system.length > 0 ? { system: system.join("\n\n") } : {}),
-      ...(maxTokens !== undefined ? { maxTokens } : {}),
-      ...(temperature !== undefined ? { temperature } : {}),
-      ...(topP !== undefined ? { topP } : {}),
-      ...(stop !== undefined && stop.length > 0 ? { stop } : {}),
-      ...(tools !== undefined && tools.length > 0 ? { tools } : {}),
-      ...(toolChoice !== undefined ? { toolChoice } : {})
-    }
-    return { model, request, stream: body.stream === true, includeUsage: streamOptions.include_usage === true }
-  })
+  Effect.fromResult(readRequest(body))
 
 /**
  * OpenAI's `finish_reason` of ours.
@@ -292,6 +293,22 @@ export const sseBody = (
   return Stream.concat(Stream.concat(head, body), Stream.succeed(Wire.sse("[DONE]")))
 }
 
+// The streamed answer: the first part decides the status (a call refused before any output is an
+// HTTP error), then server-sent events.
+const streamed = (chat: ChatRequest, model: Bridge.BoundModel, id: string, created: number) =>
+  Effect.gen(function*() {
+    const parts = model.stream(chat.request).pipe(
+      Stream.tap((part) => (part.type === "finish" ? Failures.note(part.response) : Effect.void)),
+      Stream.mapError(Failures.ofLlmError)
+    )
+    const [first, rest] = yield* Stream.peel(parts, Sink.head())
+    const all = Option.isSome(first) ? Stream.concat(Stream.succeed(first.value), rest) : rest
+    return HttpServerResponse.stream(
+      sseBody(all, { id, created, model: chat.model ?? model.defaultModel, includeUsage: chat.includeUsage }),
+      { contentType: "text/event-stream", headers: { "cache-control": "no-cache", "x-accel-buffering": "no" } }
+    )
+  })
+
 /**
  * The routes: `POST /v1/chat/completions`, `GET /v1/models`.
  *
@@ -303,28 +320,27 @@ export const routes = (router: ModelRouter.ModelRouter): ReadonlyArray<Server.Ro
     method: "POST",
     path: "/v1/chat/completions",
     render,
-    handler: Effect.gen(function*() {
-      const chat = yield* Effect.flatMap(Server.bodyJson, toLlmRequest)
-      const model = yield* router.bridge.modelFor(ModelRouter.targetOf(router, chat.model)).pipe(Effect.mapError(Failures.ofLlmError))
-      const id = yield* Wire.randomId("chatcmpl-")
-      const created = Math.floor((yield* Clock.currentTimeMillis) / 1000)
-      if (!chat.stream) {
-        const response = yield* model.generate(chat.request).pipe(Effect.mapError(Failures.ofLlmError))
-        yield* Failures.note(response)
-        return Server.json(completion(id, created, response))
-      }
-      // The first part decides the status: a call refused before any output is an HTTP error.
-      const parts = model.stream(chat.request).pipe(
-        Stream.tap((part) => (part.type === "finish" ? Failures.note(part.response) : Effect.void)),
-        Stream.mapError(Failures.ofLlmError)
-      )
-      const [first, rest] = yield* Stream.peel(parts, Sink.head())
-      const all = Option.isSome(first) ? Stream.concat(Stream.succeed(first.value), rest) : rest
-      return HttpServerResponse.stream(
-        sseBody(all, { id, created, model: chat.model ?? model.defaultModel, includeUsage: chat.includeUsage }),
-        { contentType: "text/event-stream", headers: { "cache-control": "no-cache", "x-accel-buffering": "no" } }
-      )
-    }).pipe(Effect.catch((failure) => Effect.succeed(Server.failureResponse(failure, render))))
+    // A chain of steps rather than a generator (stop 27): the body read, the model looked up, the id
+    // and time taken from the fiber's Random and Clock in one step, the call.
+    handler: Effect.catch(
+      Effect.flatMap(Server.bodyJson, (body) => {
+        const read = readRequest(body)
+        if (Result.isFailure(read)) return Effect.fail(read.failure)
+        const chat = read.success
+        return Effect.flatMap(
+          Effect.mapError(router.bridge.modelFor(ModelRouter.targetOf(router, chat.model)), Failures.ofLlmError),
+          (model) =>
+            Effect.withFiber((fiber) => {
+              const id = Wire.idWith(fiber.getRef(Random.Random), "chatcmpl-")
+              const created = Math.floor(fiber.getRef(Clock.Clock).currentTimeMillisUnsafe() / 1000)
+              if (chat.stream) return streamed(chat, model, id, created)
+              return Effect.flatMap(Effect.mapError(model.generate(chat.request), Failures.ofLlmError), (response) =>
+                Effect.as(Failures.note(response), Server.json(completion(id, created, response))))
+            })
+        )
+      }),
+      (failure) => Effect.succeed(Server.failureResponse(failure, render))
+    )
   },
   {
     method: "GET",

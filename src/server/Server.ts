@@ -104,14 +104,15 @@ export class CurrentRequest extends Context.Service<CurrentRequest, RequestRecor
  * @category recording
  */
 export const noteUsage = (usage: { readonly tokensIn: number; readonly tokensOut: number; readonly model?: string | undefined }) =>
-  Effect.serviceOption(CurrentRequest).pipe(
-    Effect.map((current) => {
-      if (Option.isNone(current)) return
+  Effect.withFiber<void>((fiber) => {
+    const current = Context.getOption(fiber.context, CurrentRequest)
+    if (Option.isSome(current)) {
       current.value.tokensIn += usage.tokensIn
       current.value.tokensOut += usage.tokensOut
       if (usage.model !== undefined) current.value.model = usage.model
-    })
-  )
+    }
+    return Effect.void
+  })
 
 /**
  * How a route renders a failure the core produced (503, 413, 401, 504) in its protocol.
@@ -262,23 +263,31 @@ export const MaxBody = Context.Reference<number>("llm-connect/server/MaxBody", {
  * @since 0.1.0
  * @category requests
  */
-export const bodyJson: Effect.Effect<unknown, BridgeContract.BridgeFailure, HttpServerRequest.HttpServerRequest> = Effect.gen(
-  function*() {
-    const request = yield* HttpServerRequest.HttpServerRequest
-    const limit = yield* MaxBody
-    const text = yield* request.text.pipe(
-      Effect.provideService(HttpServerRequest.MaxBodySize, ByteSize.bytes(limit)),
-      Effect.mapError((error: HttpServerError.HttpServerError) =>
+export const bodyJson: Effect.Effect<unknown, BridgeContract.BridgeFailure, HttpServerRequest.HttpServerRequest> = Effect.withFiber<
+  unknown,
+  BridgeContract.BridgeFailure,
+  HttpServerRequest.HttpServerRequest
+>((fiber) => {
+  const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
+  const limit = fiber.getRef(MaxBody)
+  // The server sets the platform's body limit with MaxBody (`make`): then nothing to provide per request.
+  const sized = fiber.getRef(HttpServerRequest.MaxBodySize)
+  const text = sized !== undefined && sized === BigInt(limit)
+    ? request.text
+    : Effect.provideService(request.text, HttpServerRequest.MaxBodySize, ByteSize.bytes(limit))
+  return Effect.matchEffect(text, {
+    onFailure: (error: HttpServerError.HttpServerError) =>
+      Effect.fail(
         error.reason._tag === "RequestParseError" && error.reason.reason === "BodyTooLarge"
           ? HttpErrors.tooLarge(limit)
           : BridgeContractModule.invalidInput(`cannot read the request body: ${error.message}`).document
-      )
-    )
-    const parsed = BridgeContractModule.parseJson(text)
-    if (parsed._tag === "Failure") return yield* Effect.fail(parsed.failure.document)
-    return parsed.success
-  }
-)
+      ),
+    onSuccess: (body) => {
+      const parsed = BridgeContractModule.parseJson(body)
+      return parsed._tag === "Failure" ? Effect.fail(parsed.failure.document) : Effect.succeed(parsed.success)
+    }
+  })
+})
 
 /**
  * The requests in flight now (a Prometheus gauge on `/metrics`).
@@ -341,9 +350,11 @@ const requestsTotalOf = (status: number): Metric.Metric<number, unknown> => {
  * a plain counter (the drain awaits a `Deferred` completed when it reaches 0); the request's end
  * (count, gauge, counter, the key's release, the access log) is one finalizer of the request's
  * scope, which the platform closes once the response is sent, a streamed body included; one timer
- * per request, forked beside it rather than racing it (no fiber for the handler): at
- * `requestTimeoutMs` it interrupts a request not yet answered and has it answered 504 in the
- * route's protocol, and cuts a streamed body still running 1 s later. No server span of our own:
+ * fiber per server for every request's deadline (ADR 0048: the requests in flight in the order of
+ * their deadlines, no fiber for the handler): at `requestTimeoutMs` from a request's start it
+ * interrupts a request not yet answered and has it answered 504 in the route's protocol, and cuts
+ * a streamed body still running 1 s later; the body limit is set once, not per request. No server
+ * span of our own:
  * with a tracer installed at the server's level, Effect's server traces every request itself;
  * without one (the stack's OTLP tracer is built inside each stack's layer), a request's trace
  * header (`traceparent`, `b3`) becomes the parent span of the stack's spans, which then hang
@@ -402,23 +413,45 @@ export const make = (
       })
     }
 
-    // The request's one timer (Clock's, so TestClock drives it): at `requestTimeoutMs`, a request
-    // not answered yet is interrupted (its call is aborted) and answered 504 in its route's
-    // protocol (the pre-response hook swaps the platform's answer to an interrupted request); one
-    // whose streamed body is still running gets 1 s more, then its connection is cut. The
-    // request's end interrupts the timer.
-    const deadline = (record: RecordWithStart, request: Fiber.Fiber<unknown, unknown>): Effect.Effect<void> =>
-      Effect.flatMap(Effect.sleep(timeoutMs), () => {
+    // The requests' one timer (Clock's, so TestClock drives it): at `requestTimeoutMs` from its
+    // start, a request not answered yet is interrupted (its call is aborted) and answered 504 in its
+    // route's protocol (the pre-response hook swaps the platform's answer to an interrupted
+    // request); one whose streamed body is still running gets 1 s more, then its connection is cut.
+    // Every request has the same timeout, so deadlines come in the order requests start: the
+    // requests in flight are a list in that order (a request's end unlinks it), and one fiber per
+    // server sleeps until the first deadline, acts on every request due, and sleeps again (a
+    // fiber and a timer per server instead of per request; stop 27). It ends when no request is
+    // left, and with the server.
+    const waiting = new Deadlines()
+    const cutting = new Deadlines()
+    let sweeping = false
+    let sweeper: Fiber.Fiber<void> | undefined
+    const sweep: Effect.Effect<void> = Effect.clockWith((clock) => {
+      const now = monotonicMillis(clock)
+      for (let record = waiting.head; record !== undefined && record.due <= now; record = waiting.head) {
+        waiting.unlink(record)
         if (!record.responded) {
           record.timedOut = true
-          request.interruptUnsafe()
-          return Effect.void
+          record.fiber?.interruptUnsafe()
+        } else {
+          record.due += 1_000
+          cutting.append(record)
         }
-        return Effect.map(Effect.sleep(1_000), () => {
-          record.cut = true
-          request.interruptUnsafe()
-        })
-      })
+      }
+      for (let record = cutting.head; record !== undefined && record.due <= now; record = cutting.head) {
+        cutting.unlink(record)
+        record.cut = true
+        record.fiber?.interruptUnsafe()
+      }
+      const next = Math.min(waiting.head?.due ?? Infinity, cutting.head?.due ?? Infinity)
+      if (next === Infinity) {
+        sweeping = false
+        sweeper = undefined
+        return Effect.void
+      }
+      return Effect.flatMap(Effect.sleep(next - now), () => sweep)
+    })
+    yield* Effect.addFinalizer(() => Effect.sync(() => sweeper?.interruptUnsafe()))
     const beforeSend = (record: RecordWithStart): HttpEffect.PreResponseHandler => (_request, response) => {
       record.responded = true
       const sent = record.timedOut ? failureResponse(HttpErrors.requestTimedOut(timeoutMs), record.render) : response
@@ -445,7 +478,8 @@ export const make = (
     // When the response has been sent (the request's scope closes), a streamed body included.
     const finish = (request: HttpServerRequest.HttpServerRequest, record: RecordWithStart, clock: Clock.Clock) =>
     (exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> => {
-      record.timer?.interruptUnsafe()
+      record.fiber = undefined
+      if (record.list !== undefined) record.list.unlink(record)
       inFlight--
       requestsInFlight.updateUnsafe(inFlight, metricsContext)
       if (inFlight === 0 && drained !== undefined) Deferred.doneUnsafe(drained, Exit.void)
@@ -491,7 +525,13 @@ export const make = (
         inFlight++
         requestsInFlight.updateUnsafe(inFlight, metricsContext)
         HttpEffect.appendPreResponseHandlerUnsafe(context, beforeSend(record))
-        record.timer = Effect.runForkWith(serverContext)(deadline(record, fiber))
+        record.fiber = fiber
+        record.due = monotonicMillis(clock) + timeoutMs
+        waiting.append(record)
+        if (!sweeping) {
+          sweeping = true
+          sweeper = Effect.runForkWith(serverContext)(sweep)
+        }
         const registered = Scope.addFinalizerExit(Context.getUnsafe(context, Scope.Scope), finish(request, record, clock))
         if (tracerAtServer) return Effect.andThen(registered, app)
         const parent = HttpTraceContext.fromHeaders(request.headers)
@@ -503,7 +543,10 @@ export const make = (
     )
 
     const { server, stopAccepting } = yield* options.listen({ host: options.host, port: options.port })
-    yield* server.serve(handle).pipe(Effect.provideService(MaxBody, options.maxBodyBytes))
+    yield* server.serve(handle).pipe(
+      Effect.provideService(MaxBody, options.maxBodyBytes),
+      Effect.provideService(HttpServerRequest.MaxBodySize, ByteSize.bytes(options.maxBodyBytes))
+    )
     const address = server.address
     const port = address._tag === "UnixPathAddress" ? options.port : address.port
     return {
@@ -536,7 +579,41 @@ interface RecordWithStart extends RequestRecord {
   cut: boolean
   /** The status of the response sent, once it is (the platform's own answers to failures included). */
   status: number | undefined
-  timer: Fiber.Fiber<void> | undefined
+  /** The request's fiber, until its end (what the timer interrupts). */
+  fiber: Fiber.Fiber<unknown, unknown> | undefined
+  /** When the timer acts on the request (monotonic ms): its timeout, then the stream's cut. */
+  due: number
+  /** The list of the requests the timer waits for that holds this one, and its neighbours there. */
+  list: Deadlines | undefined
+  previous: RecordWithStart | undefined
+  next: RecordWithStart | undefined
+}
+
+// The clock's monotonic time in ms (deadlines do not move with the wall clock; TestClock's moves
+// with `adjust`).
+const monotonicMillis = (clock: Clock.Clock): number => Number(clock.monotonicTimeNanosUnsafe() / 1_000_000n)
+
+// Requests in the order of their deadlines (an intrusive doubly linked list: append, unlink O(1)).
+class Deadlines {
+  head: RecordWithStart | undefined = undefined
+  tail: RecordWithStart | undefined = undefined
+  append(record: RecordWithStart): void {
+    record.list = this
+    record.previous = this.tail
+    record.next = undefined
+    if (this.tail === undefined) this.head = record
+    else this.tail.next = record
+    this.tail = record
+  }
+  unlink(record: RecordWithStart): void {
+    if (record.previous === undefined) this.head = record.next
+    else record.previous.next = record.next
+    if (record.next === undefined) this.tail = record.previous
+    else record.next.previous = record.previous
+    record.list = undefined
+    record.previous = undefined
+    record.next = undefined
+  }
 }
 
 const identity: RenderFailure = (document) => document
@@ -552,5 +629,9 @@ const newRecord = (start: number): RecordWithStart => ({
   timedOut: false,
   cut: false,
   status: undefined,
-  timer: undefined
+  fiber: undefined,
+  due: 0,
+  list: undefined,
+  previous: undefined,
+  next: undefined
 })

@@ -7,25 +7,21 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll } from "vitest"
-import { createClient } from "redis"
-import { type RedisServer, redisAvailable, startRedis } from "../support/redis.ts"
+import { adminClient, redisForFile } from "../support/redis.ts"
 import { startFakeProvider, usagePerCall } from "../store/fakeProvider.ts"
 import { runCli } from "./runCli.ts"
 
-const enabled = redisAvailable("test/cli/budgetShared.test.ts")
-let server: RedisServer | undefined
+const { enabled, server } = redisForFile("test/cli/budgetShared.test.ts")
 let dir = ""
 beforeAll(async () => {
   if (!enabled) return
-  server = await startRedis()
   dir = mkdtempSync(join(tmpdir(), "llmc-cli-budget-"))
 })
 afterAll(async () => {
-  await server?.dispose()
   if (dir !== "") rmSync(dir, { recursive: true, force: true })
 })
 
-const config = (name: string, totalTokens: number, url = `unix://${server!.socket}`) => {
+const config = (name: string, totalTokens: number, url = `unix://${server().socket}`) => {
   const file = join(dir, name)
   writeFileSync(file, `provider: mock\nstore:\n  redis:\n    url: ${url}\nbudget:\n  id: team\n  totalTokens: ${totalTokens}\n  defaultMaxTokens: 50\n`)
   return file
@@ -57,14 +53,7 @@ describe.runIf(enabled)("llm-connect with a shared budget (store.redis)", () => 
 
   it.effect("prompt exits only once its commit is in Redis (the commit runs off the call's path, the exit waits for it)", () =>
     Effect.gen(function*() {
-      const redis = yield* Effect.acquireRelease(
-        Effect.promise(async () => {
-          const client = createClient({ socket: { path: server!.socket, tls: false } })
-          await client.connect()
-          return client
-        }),
-        (client) => Effect.promise(() => client.close())
-      )
+      const redis = yield* adminClient(server().socket)
       // The request reaches the provider after its reservation; from then Redis holds every write
       // (the commit included) for 1 s, so the CLI has its answer before its commit is written.
       let pausedAt = 0
@@ -91,7 +80,7 @@ describe.runIf(enabled)("llm-connect with a shared budget (store.redis)", () => 
         "store:",
         "  timeout: 10s",
         "  redis:",
-        `    url: unix://${server!.socket}`,
+        `    url: unix://${server().socket}`,
         "    prefix: \"{exit}:\"",
         "budget:",
         "  id: exit",

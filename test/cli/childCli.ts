@@ -16,8 +16,9 @@ export interface Child {
   readonly waitFor: (predicate: (event: Record<string, unknown>) => boolean) => Promise<Record<string, unknown>>
 }
 
-export const start = (args: ReadonlyArray<string>, cwd: string, env: Record<string, string> = {}): Child => {
-  const child = spawn(nodeBin, [binScript, ...args], { cwd, env: { ...baseEnv(cwd), ...env }, stdio: ["ignore", "pipe", "pipe"] })
+// `nodeFlags`: node's own flags, before the CLI's script.
+export const start = (args: ReadonlyArray<string>, cwd: string, env: Record<string, string> = {}, nodeFlags: ReadonlyArray<string> = []): Child => {
+  const child = spawn(nodeBin, [...nodeFlags, binScript, ...args], { cwd, env: { ...baseEnv(cwd), ...env }, stdio: ["ignore", "pipe", "pipe"] })
   let stdout = ""
   let stderr = ""
   const waiters: Array<{ predicate: (event: Record<string, unknown>) => boolean; resolve: (event: Record<string, unknown>) => void }> = []

@@ -5,21 +5,11 @@
  * holds what they used.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { createClient as redisClient } from "redis"
-import { afterAll, beforeAll } from "vitest"
 import type * as Client from "../../src/client/Client.ts"
 import { createClient } from "../../src/index.ts"
-import { type RedisServer, redisAvailable, startRedis } from "../support/redis.ts"
+import { connectClient, redisForFile } from "../support/redis.ts"
 
-const enabled = redisAvailable("test/client/ClientBudgetRelease.test.ts")
-
-let server: RedisServer | undefined
-beforeAll(async () => {
-  if (enabled) server = await startRedis()
-})
-afterAll(async () => {
-  await server?.dispose()
-})
+const { enabled, server } = redisForFile("test/client/ClientBudgetRelease.test.ts")
 
 describe.runIf(enabled)("createClient: per-call budgets", () => {
   it("calls, streams (read or left) and failures under { budget } leave no child budget in the store", async () => {
@@ -27,11 +17,10 @@ describe.runIf(enabled)("createClient: per-call budgets", () => {
     const llm = createClient({
       provider: "mock",
       budget: { totalTokens: 10_000_000 },
-      store: { redis: { url: server!.url, prefix } },
+      store: { redis: { url: server().url, prefix } },
       ledger: false
     } as Client.Options)
-    const redis = redisClient({ socket: { path: server!.socket, tls: false } })
-    await redis.connect()
+    const redis = await connectClient(server().socket)
     try {
       let used = 0
       for (let call = 0; call < 200; call++) {

@@ -222,6 +222,7 @@ describe("tool calls through /v1/chat/completions with the official openai clien
           const cases: ReadonlyArray<[unknown, RegExp]> = [
             [{ messages: user, tools: [{ type: "custom", custom: { name: "x" } }] }, /tools\[0\] is not a function tool/],
             [{ messages: user, tools: [{ type: "function", function: { name: "1bad" } }] }, /tools\[0\]\.function\.name/],
+            [{ messages: user, tools: [{ type: "function", function: { name: "ok", parameters: "x" } }] }, /^tools\[0\]\.function\.parameters must be a JSON Schema object/],
             [{ messages: user, tools: openAiTools, tool_choice: "sometimes" }, /tool_choice/],
             [{ messages: user, tools: openAiTools, tool_choice: { type: "function", function: { name: "nope" } } }, /tool_choice.*nope/],
             [{ messages: [...user, { role: "tool", content: "r" }] }, /tool_call_id/]
@@ -325,6 +326,8 @@ describe("tool calls through /v1/messages with @anthropic-ai/sdk", () => {
           const user = [{ role: "user", content: "x" }]
           const cases: ReadonlyArray<[unknown, RegExp]> = [
             [{ max_tokens: 5, messages: user, tools: [{ type: "web_search_20250305", name: "web_search" }] }, /server tool "web_search_20250305"/],
+            [{ max_tokens: 5, messages: user, tools: [{ name: "1bad" }] }, /^tools\[0\]\.name is "1bad"/],
+            [{ max_tokens: 5, messages: user, tools: [{ name: "ok", input_schema: 3 }] }, /^tools\[0\]\.input_schema must be a JSON Schema object/],
             [{ max_tokens: 5, messages: user, tools: anthropicTools, tool_choice: { type: "sometimes" } }, /tool_choice/],
             [{ max_tokens: 5, messages: [{ role: "user", content: [{ type: "tool_result", content: "r" }] }] }, /tool_use_id/]
           ]

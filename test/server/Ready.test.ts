@@ -4,33 +4,25 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { afterAll, beforeAll } from "vitest"
-import { type RedisServer, redisAvailable, startRedis } from "../support/redis.ts"
+import { redisForFile } from "../support/redis.ts"
 import { request, steered, withServe } from "./support.ts"
 
-const enabled = redisAvailable("test/server/Ready.test.ts")
-let server: RedisServer | undefined
-beforeAll(async () => {
-  if (enabled) server = await startRedis()
-})
-afterAll(async () => {
-  await server?.dispose()
-})
+const { enabled, server } = redisForFile("test/server/Ready.test.ts")
 
 describe.runIf(enabled)("GET /ready with store.redis", () => {
   it.live("ready while Redis answers; 503 naming the store (its URL as the store redacts it) when it is down", () => {
     const fake = steered()
-    const yaml = () => `ledger: false\nstore:\n  redis: { url: "${server!.url}" }\n  timeout: 500ms\n`
+    const yaml = () => `ledger: false\nstore:\n  redis: { url: "${server().url}" }\n  timeout: 500ms\n`
     return withServe({ providers: [fake.provider], yaml }, ({ url }) =>
       Effect.gen(function*() {
         const up = yield* request(`${url}/ready`)
         assert.strictEqual(up.status, 200, up.text)
         assert.deepStrictEqual(up.json, { ready: true, checks: { config: "ok", ledger: "off", store: "ok" } })
-        yield* Effect.promise(() => server!.stop())
+        yield* Effect.promise(() => server().stop())
         const down = yield* request(`${url}/ready`)
         assert.strictEqual(down.status, 503)
         assert.include((down.json as { checks: { store: string } }).checks.store, "cannot reach the redis budget store")
-        yield* Effect.promise(() => server!.start())
+        yield* Effect.promise(() => server().start())
       }))
   }, 30_000)
 })

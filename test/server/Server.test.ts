@@ -183,6 +183,50 @@ describe("Server: the request timeout (one timer per request, on the Clock)", ()
     }).pipe(Effect.scoped))
 })
 
+describe("Server: one timer for the requests in flight, in the order of their deadlines", () => {
+  it.effect("requests started 2 s apart time out 5 s after each one's start; one answered in between leaves the others' deadlines as they were", () =>
+    Effect.gen(function*() {
+      const log: Array<Server.AccessLogLine> = []
+      let reached = 0
+      const server = yield* Server.make([
+        { method: "POST", path: "/json", handler: Effect.andThen(Effect.sync(() => void reached++), Effect.never) },
+        { method: "POST", path: "/ok", handler: Effect.succeed(Server.json({ ok: true })) }
+      ], {
+        listen: NodeServe.listen,
+        host: "127.0.0.1",
+        port: 0,
+        maxInFlight: 16,
+        requestTimeoutMs: 5_000,
+        maxBodyBytes: 1024,
+        accessLog: (line) => Effect.sync(() => void log.push(line))
+      })
+      const reachedAtLeast = (count: number) =>
+        Effect.promise(async () => {
+          for (let tries = 0; tries < 500 && reached < count; tries++) await new Promise((resolve) => setTimeout(resolve, 10))
+        })
+      const first = yield* Effect.forkChild(post(`${server.url}/json`, {}))
+      yield* reachedAtLeast(1)
+      yield* TestClock.adjust("1 second")
+      // Answered at once: it leaves the list of deadlines before its own comes.
+      assert.strictEqual((yield* post(`${server.url}/ok`, {})).status, 200)
+      yield* TestClock.adjust("1 second")
+      const second = yield* Effect.forkChild(post(`${server.url}/json`, {}))
+      yield* reachedAtLeast(2)
+      yield* TestClock.adjust("2999 millis")
+      assert.isUndefined(first.pollUnsafe())
+      yield* TestClock.adjust("1 millis")
+      assert.strictEqual((yield* Fiber.join(first)).status, 504)
+      yield* TestClock.adjust("1999 millis")
+      assert.isUndefined(second.pollUnsafe())
+      assert.strictEqual(yield* server.inFlight, 1)
+      yield* TestClock.adjust("1 millis")
+      assert.strictEqual((yield* Fiber.join(second)).status, 504)
+      yield* loggedAtLeast(log, 3)
+      assert.strictEqual(yield* server.inFlight, 0)
+      assert.deepStrictEqual(log.map((line) => [line.path, line.status]), [["/ok", 200], ["/json", 504], ["/json", 504]])
+    }).pipe(Effect.scoped))
+})
+
 const consumer = { provider: "steered", model: null, systemPrompt: null, prompt: "Say hi", maxTokens: 10, temperature: 0 }
 
 // Serve in process with the stack's spans exported to a fake OTLP collector.

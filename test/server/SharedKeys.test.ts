@@ -9,23 +9,20 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
 import * as ChildCli from "../cli/childCli.ts"
-import { type RedisServer, redisAvailable, startRedis } from "../support/redis.ts"
+import { redisForFile, startRedis } from "../support/redis.ts"
 import { type FakeProvider, startFakeProvider, usagePerCall } from "../store/fakeProvider.ts"
 
-const enabled = redisAvailable("test/server/SharedKeys.test.ts")
+const { enabled, server: redis } = redisForFile("test/server/SharedKeys.test.ts")
 const perCall = usagePerCall.total_tokens
 
-let redis: RedisServer | undefined
 let fake: FakeProvider | undefined
 let dir = ""
 beforeAll(async () => {
   if (!enabled) return
-  redis = await startRedis()
   fake = await startFakeProvider({ delayMs: 20 })
   dir = mkdtempSync(join(tmpdir(), "llmc-shared-keys-"))
 })
 afterAll(async () => {
-  await redis?.dispose()
   await fake?.close()
   if (dir !== "") rmSync(dir, { recursive: true, force: true })
 })
@@ -112,7 +109,7 @@ const shownFigures = async (config: string, ledger: string, name: string): Promi
 describe.runIf(enabled)("virtual keys across serve processes", { timeout: 240_000 }, () => {
   it("two replicas share one key's budget and rpm exactly: concurrent requests over both, nothing refused was sent", async () => {
     const ledger = join(dir, "replicas.db")
-    const config = configFile("replicas", redis!.url)
+    const config = configFile("replicas", redis().url)
     const budgetKey = await createKey(ledger, "team-budget", "--max-tokens", "1000")
     const rpmKey = await createKey(ledger, "team-rpm", "--rpm", "10")
     const replicas = [await startServe(config, ledger), await startServe(config, ledger)]
@@ -159,7 +156,7 @@ describe.runIf(enabled)("virtual keys across serve processes", { timeout: 240_00
     it(`a key's totals survive a restart of serve (${withRedis ? "in Redis" : "without Redis: saved in the key store"})`, async () => {
       const name = withRedis ? "restart-redis" : "restart-local"
       const ledger = join(dir, `${name}.db`)
-      const config = configFile(name, withRedis ? redis!.url : undefined)
+      const config = configFile(name, withRedis ? redis().url : undefined)
       // 100 tokens: three calls of 25 fit in a fresh budget (a fourth's reservation does not).
       const key = await createKey(ledger, name, "--max-tokens", "100", "--per", withRedis ? "total" : "day")
       const before = fake!.received()

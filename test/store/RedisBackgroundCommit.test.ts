@@ -5,7 +5,6 @@
 // lease expiring by itself.
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Logger } from "effect"
-import { afterAll, beforeAll } from "vitest"
 import * as BudgetLanguageModel from "../../src/budget/BudgetLanguageModel.ts"
 import * as BudgetStore from "../../src/budget/BudgetStore.ts"
 import * as BudgetTracker from "../../src/budget/BudgetTracker.ts"
@@ -13,17 +12,9 @@ import * as RedisBudgetStore from "../../src/budget/RedisBudgetStore.ts"
 import * as LanguageModel from "../../src/LanguageModel.ts"
 import type { LlmRequest } from "../../src/LlmRequest.ts"
 import type { LlmResponse } from "../../src/LlmResponse.ts"
-import { adminClient as admin, type RedisServer, redisAvailable, startRedis } from "../support/redis.ts"
+import { adminClient as admin, redisForFile, startRedis } from "../support/redis.ts"
 
-const enabled = redisAvailable("test/store/RedisBackgroundCommit.test.ts")
-
-let server: RedisServer | undefined
-beforeAll(async () => {
-  if (enabled) server = await startRedis()
-})
-afterAll(async () => {
-  await server?.dispose()
-})
+const { enabled, server } = redisForFile("test/store/RedisBackgroundCommit.test.ts")
 
 const answer: LlmResponse = {
   content: "ok",
@@ -44,8 +35,8 @@ describe.runIf(enabled)("RedisBudgetStore: the commit off the call's path", () =
   it.live("the answer returns while Redis holds its commit; an interrupted caller does not cancel it; the snapshot then has it", () =>
     Effect.gen(function*() {
       const prefix = "{paused}:"
-      const redis = yield* admin(server!.socket)
-      const store = yield* RedisBudgetStore.make({ url: server!.url, prefix, timeout: "20 seconds" })
+      const redis = yield* admin(server().socket)
+      const store = yield* RedisBudgetStore.make({ url: server().url, prefix, timeout: "20 seconds" })
       const tracker = yield* BudgetTracker.make({ totalTokens: 10_000 }, { id: "paused" }).pipe(Effect.provideService(BudgetStore.BudgetStore, store))
       // Once the request is at the provider (its reservation made), Redis holds every write for 1.5 s.
       const pauseMs = 1_500
@@ -83,9 +74,9 @@ describe.runIf(enabled)("RedisBudgetStore: the commit off the call's path", () =
   it.live("closing the store waits for the commits in flight before it closes the client", () =>
     Effect.gen(function*() {
       const prefix = "{closing}:"
-      const redis = yield* admin(server!.socket)
+      const redis = yield* admin(server().socket)
       const returned = yield* Effect.gen(function*() {
-        const store = yield* RedisBudgetStore.make({ url: server!.url, prefix, timeout: "20 seconds" })
+        const store = yield* RedisBudgetStore.make({ url: server().url, prefix, timeout: "20 seconds" })
         const tracker = yield* BudgetTracker.make({ totalTokens: 10_000 }, { id: "closing" }).pipe(Effect.provideService(BudgetStore.BudgetStore, store))
         const model = BudgetLanguageModel.wrap(tracker)(modelThat(Effect.asVoid(Effect.promise(() =>
           redis.sendCommand(["CLIENT", "PAUSE", "800", "WRITE"])

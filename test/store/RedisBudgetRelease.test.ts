@@ -3,16 +3,14 @@
 // of a child never closed (a killed process) carry a TTL.
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber } from "effect"
-import { createClient } from "redis"
-import { afterAll, beforeAll } from "vitest"
 import * as BudgetStore from "../../src/budget/BudgetStore.ts"
 import * as BudgetTracker from "../../src/budget/BudgetTracker.ts"
 import * as RedisBudgetStore from "../../src/budget/RedisBudgetStore.ts"
 import * as LlmError from "../../src/LlmError.ts"
 import * as Usage from "../../src/Usage.ts"
-import { type RedisServer, redisAvailable, startRedis } from "../support/redis.ts"
+import { adminClient, redisForFile } from "../support/redis.ts"
 
-const enabled = redisAvailable("test/store/RedisBudgetRelease.test.ts")
+const { enabled, server } = redisForFile("test/store/RedisBudgetRelease.test.ts")
 
 const ask: BudgetTracker.Ask = {
   request: { messages: [{ role: "user", content: "hello there" }], maxTokens: 20 },
@@ -21,22 +19,13 @@ const ask: BudgetTracker.Ask = {
   price: undefined
 }
 
-let server: RedisServer | undefined
-beforeAll(async () => {
-  if (enabled) server = await startRedis()
-})
-afterAll(async () => {
-  await server?.dispose()
-})
-
 let prefixes = 0
 const setup = (rootLimits: { readonly totalTokens: number }) =>
   Effect.gen(function*() {
     const prefix = `{rel${++prefixes}}:`
-    const store = yield* RedisBudgetStore.make({ url: server!.url, prefix })
+    const store = yield* RedisBudgetStore.make({ url: server().url, prefix })
     const root = yield* BudgetTracker.make(rootLimits).pipe(Effect.provideService(BudgetStore.BudgetStore, store))
-    const client = createClient({ socket: { path: server!.socket, tls: false } })
-    yield* Effect.acquireRelease(Effect.promise(() => client.connect()), () => Effect.promise(() => client.close()))
+    const client = yield* adminClient(server().socket)
     // Every key of the store's children (figures, conversations, overshoots), by SCAN.
     const childKeys = Effect.promise(async () => {
       const found: Array<string> = []

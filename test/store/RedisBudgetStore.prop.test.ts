@@ -6,23 +6,15 @@
 // read only after the next step): its outcome must still be the memory store's.
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Schema } from "effect"
-import { afterAll, beforeAll } from "vitest"
 import * as BudgetStore from "../../src/budget/BudgetStore.ts"
 import * as BudgetTracker from "../../src/budget/BudgetTracker.ts"
 import * as Background from "../../src/budget/internal/background.ts"
 import * as RedisBudgetStore from "../../src/budget/RedisBudgetStore.ts"
 import * as PriceTable from "../../src/pricing/PriceTable.ts"
 import * as Usage from "../../src/Usage.ts"
-import { type RedisServer, redisAvailable, startRedis } from "../support/redis.ts"
+import { redisForFile } from "../support/redis.ts"
 
-const enabled = redisAvailable("test/store/RedisBudgetStore.prop.test.ts")
-let server: RedisServer | undefined
-beforeAll(async () => {
-  if (enabled) server = await startRedis()
-})
-afterAll(async () => {
-  await server?.dispose()
-})
+const { enabled, server } = redisForFile("test/store/RedisBudgetStore.prop.test.ts")
 
 const between = (minimum: number, maximum: number) => Schema.Int.check(Schema.isBetween({ minimum, maximum }))
 
@@ -134,7 +126,7 @@ describe.runIf(enabled)("RedisBudgetStore (property)", () => {
         const limits = { totalTokens: 20_000, outputTokens: 8_000, costUsd: 0.05 }
         const options = { defaultMaxTokens: 200 }
         const memory: Side = { budgets: [yield* BudgetTracker.make(limits, options)], reservations: [] }
-        const store = yield* RedisBudgetStore.make({ url: server!.url, prefix: `{prop${++runs}}:` })
+        const store = yield* RedisBudgetStore.make({ url: server().url, prefix: `{prop${++runs}}:` })
         const redis: Side = {
           budgets: [yield* BudgetTracker.make(limits, options).pipe(Effect.provideService(BudgetStore.BudgetStore, store))],
           reservations: []

@@ -2,14 +2,13 @@
 // the memory store, named budgets, leases that expire, and the store going away and coming back.
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit } from "effect"
-import { afterAll, beforeAll } from "vitest"
 import * as BudgetStore from "../../src/budget/BudgetStore.ts"
 import * as BudgetTracker from "../../src/budget/BudgetTracker.ts"
 import * as RedisBudgetStore from "../../src/budget/RedisBudgetStore.ts"
 import * as LlmError from "../../src/LlmError.ts"
-import { type RedisServer, redisAvailable, startRedis } from "../support/redis.ts"
+import { redisForFile, startRedis } from "../support/redis.ts"
 
-const enabled = redisAvailable("test/store/RedisBudgetStore.test.ts")
+const { enabled, server } = redisForFile("test/store/RedisBudgetStore.test.ts")
 
 const ask = (text: string, maxTokens = 50): BudgetTracker.Ask => ({
   request: { messages: [{ role: "user", content: text }], maxTokens },
@@ -23,17 +22,9 @@ const usage = (input: number, output: number) => ({
   costUsd: 0
 })
 
-let server: RedisServer | undefined
-beforeAll(async () => {
-  if (enabled) server = await startRedis()
-})
-afterAll(async () => {
-  await server?.dispose()
-})
-
 let prefixes = 0
 const storeOf = (options: Partial<RedisBudgetStore.Options> = {}) =>
-  RedisBudgetStore.make({ url: server!.url, prefix: `{t${++prefixes}}:`, ...options })
+  RedisBudgetStore.make({ url: server().url, prefix: `{t${++prefixes}}:`, ...options })
 
 // Polls `check` (real time: leases expire on the server's clock) up to `timeoutMs`.
 const eventually = <A, E>(read: Effect.Effect<A, E>, check: (value: A) => boolean, timeoutMs = 20_000) =>
@@ -72,8 +63,8 @@ describe.runIf(enabled)("RedisBudgetStore", () => {
   it.live("a named budget is shared; other limits under the same name are a Configuration error", () =>
     Effect.gen(function*() {
       const prefix = `{named${++prefixes}}:`
-      const a = yield* RedisBudgetStore.make({ url: server!.url, prefix })
-      const b = yield* RedisBudgetStore.make({ url: server!.url, prefix })
+      const a = yield* RedisBudgetStore.make({ url: server().url, prefix })
+      const b = yield* RedisBudgetStore.make({ url: server().url, prefix })
       const one = yield* BudgetTracker.make({ totalTokens: 100 }, { id: "team" }).pipe(Effect.provideService(BudgetStore.BudgetStore, a))
       const two = yield* BudgetTracker.make({ totalTokens: 100 }, { id: "team" }).pipe(Effect.provideService(BudgetStore.BudgetStore, b))
       const held = yield* one.reserve(ask("hi", 40))
@@ -93,14 +84,14 @@ describe.runIf(enabled)("RedisBudgetStore", () => {
       const prefix = `{lease${++prefixes}}:`
       // A process that reserves and then stops renewing (its scope closes: as if it died).
       const dying = yield* Effect.gen(function*() {
-        const store = yield* RedisBudgetStore.make({ url: server!.url, prefix, leaseTtl: "300 millis" })
+        const store = yield* RedisBudgetStore.make({ url: server().url, prefix, leaseTtl: "300 millis" })
         const tracker = yield* BudgetTracker.make({ totalTokens: 1_000 }, { id: "shared" }).pipe(Effect.provideService(BudgetStore.BudgetStore, store))
         const sent = yield* tracker.reserve(ask("a", 100))
         yield* tracker.reserve(ask("b", 100))
         yield* store.markSent(sent.id)
         return sent.amounts.totalTokens
       }).pipe(Effect.scoped)
-      const survivor = yield* RedisBudgetStore.make({ url: server!.url, prefix })
+      const survivor = yield* RedisBudgetStore.make({ url: server().url, prefix })
       const shown = yield* eventually(survivor.show("shared"), (value) => value?.figures.open === "0")
       assert.strictEqual(shown?.figures.open, "0")
       assert.strictEqual(shown?.figures.ct, `${dying}`)
@@ -111,7 +102,7 @@ describe.runIf(enabled)("RedisBudgetStore", () => {
   it.live("a lease held past its TTL is renewed while its call runs, and settles normally", () =>
     Effect.gen(function*() {
       const prefix = `{renew${++prefixes}}:`
-      const store = yield* RedisBudgetStore.make({ url: server!.url, prefix, leaseTtl: "300 millis" })
+      const store = yield* RedisBudgetStore.make({ url: server().url, prefix, leaseTtl: "300 millis" })
       const tracker = yield* BudgetTracker.make({ totalTokens: 1_000 }, { id: "renewed" }).pipe(Effect.provideService(BudgetStore.BudgetStore, store))
       const held = yield* tracker.reserve(ask("a", 10))
       const first = yield* store.show("renewed")
@@ -131,12 +122,12 @@ describe.runIf(enabled)("RedisBudgetStore", () => {
       const tracker = yield* BudgetTracker.make({ totalTokens: 10_000 }).pipe(Effect.provideService(BudgetStore.BudgetStore, store))
       const first = yield* tracker.reserve(ask("a", 10))
       yield* tracker.commit(first, usage(1, 9))
-      yield* Effect.promise(() => server!.stop())
+      yield* Effect.promise(() => server().stop())
       const refused = yield* Effect.flip(tracker.reserve(ask("b", 10)))
       assert.strictEqual(refused.reason._tag, "Unavailable")
       assert.match(refused.message, /redis budget store unix:\/\//)
       assert.strictEqual(refused.sent, false)
-      yield* Effect.promise(() => server!.start())
+      yield* Effect.promise(() => server().start())
       // Without persistence the restarted server is empty: the budget is gone (Missing is a
       // defect), so recovery is shown on a new budget through the same client.
       const again = yield* eventually(
@@ -176,7 +167,7 @@ describe.runIf(enabled)("RedisBudgetStore", () => {
 
   it.live("onStoreError: allow admits calls with a warning while Redis is unreachable", () =>
     Effect.gen(function*() {
-      const store = yield* RedisBudgetStore.make({ url: `unix://${server!.dir}/nothing.sock`, onStoreError: "allow", timeout: "200 millis" })
+      const store = yield* RedisBudgetStore.make({ url: `unix://${server().dir}/nothing.sock`, onStoreError: "allow", timeout: "200 millis" })
       const tracker = yield* BudgetTracker.make({ totalTokens: 100 }).pipe(Effect.provideService(BudgetStore.BudgetStore, store))
       const held = yield* tracker.reserve(ask("a", 10))
       assert.strictEqual(held.id.startsWith("local:"), true)

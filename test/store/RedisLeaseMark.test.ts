@@ -5,22 +5,13 @@
 // logger instead of vanishing.
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Logger } from "effect"
-import { afterAll, beforeAll } from "vitest"
 import * as BudgetStore from "../../src/budget/BudgetStore.ts"
 import * as BudgetTracker from "../../src/budget/BudgetTracker.ts"
 import * as Background from "../../src/budget/internal/background.ts"
 import * as RedisBudgetStore from "../../src/budget/RedisBudgetStore.ts"
-import { adminClient as admin, type RedisServer, redisAvailable, startRedis } from "../support/redis.ts"
+import { adminClient as admin, redisForFile } from "../support/redis.ts"
 
-const enabled = redisAvailable("test/store/RedisLeaseMark.test.ts")
-
-let server: RedisServer | undefined
-beforeAll(async () => {
-  if (enabled) server = await startRedis()
-})
-afterAll(async () => {
-  await server?.dispose()
-})
+const { enabled, server } = redisForFile("test/store/RedisLeaseMark.test.ts")
 
 const ask: BudgetTracker.Ask = {
   request: { messages: [{ role: "user", content: "hello" }], maxTokens: 50 },
@@ -40,10 +31,10 @@ describe.runIf(enabled)("RedisBudgetStore: marking a lease as sent", () => {
   it.live("closing the store waits for a mark that Redis still holds, then the lease is marked", () =>
     Effect.gen(function*() {
       const prefix = "{mark-close}:"
-      const redis = yield* admin(server!.socket)
+      const redis = yield* admin(server().socket)
       const pauseMs = 800
       const { closedAfter, id } = yield* Effect.gen(function*() {
-        const store = yield* RedisBudgetStore.make({ url: server!.url, prefix, timeout: "20 seconds" })
+        const store = yield* RedisBudgetStore.make({ url: server().url, prefix, timeout: "20 seconds" })
         const tracker = yield* BudgetTracker.make({ totalTokens: 10_000 }, { id: "mark-close" }).pipe(
           Effect.provideService(BudgetStore.BudgetStore, store)
         )
@@ -65,10 +56,10 @@ describe.runIf(enabled)("RedisBudgetStore: marking a lease as sent", () => {
   it.live("a mark that cannot be written is logged through the store's logger; reads wait for it", () =>
     Effect.gen(function*() {
       const prefix = "{mark-fail}:"
-      const redis = yield* admin(server!.socket)
+      const redis = yield* admin(server().socket)
       const storeLines: Array<string> = []
       const storeLogger = Logger.layer([Logger.formatSimple.pipe(Logger.map((line) => void storeLines.push(line)))])
-      const store = yield* RedisBudgetStore.make({ url: server!.url, prefix, timeout: "300 millis" }).pipe(Effect.provide(storeLogger))
+      const store = yield* RedisBudgetStore.make({ url: server().url, prefix, timeout: "300 millis" }).pipe(Effect.provide(storeLogger))
       const tracker = yield* BudgetTracker.make({ totalTokens: 10_000 }, { id: "mark-fail" }).pipe(
         Effect.provideService(BudgetStore.BudgetStore, store)
       )

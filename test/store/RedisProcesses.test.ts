@@ -5,25 +5,21 @@ import { spawn } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { createClient } from "redis"
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
 import { pinnedNode, repoRoot } from "../support/runProcess.ts"
-import { type RedisServer, redisAvailable, startRedis } from "../support/redis.ts"
+import { connectClient, redisForFile } from "../support/redis.ts"
 import { startFakeProvider, usagePerCall } from "./fakeProvider.ts"
 
-const enabled = redisAvailable("test/store/RedisProcesses.test.ts")
+const { enabled, server } = redisForFile("test/store/RedisProcesses.test.ts")
 const worker = join(repoRoot, "test/store/fixtures/redisWorker.ts")
 const perCall = usagePerCall.total_tokens
 
-let server: RedisServer | undefined
 let dir = ""
 beforeAll(async () => {
   if (!enabled) return
-  server = await startRedis()
   dir = mkdtempSync(join(tmpdir(), "llmc-procs-"))
 })
 afterAll(async () => {
-  await server?.dispose()
   if (dir !== "") rmSync(dir, { recursive: true, force: true })
 })
 
@@ -74,11 +70,7 @@ const runWorker = async (args: ReadonlyArray<string>): Promise<Outcome> => {
   return JSON.parse(stdout.trim().split("\n").at(-1)!) as Outcome
 }
 
-const redis = async () => {
-  const client = createClient({ socket: { path: server!.socket, tls: false } })
-  await client.connect()
-  return client
-}
+const redis = () => connectClient(server().socket)
 
 const poll = async <A>(read: () => Promise<A>, done: (value: A) => boolean, timeoutMs: number): Promise<A> => {
   const started = Date.now()
@@ -99,7 +91,7 @@ describe.runIf(enabled)("a budget shared by processes through Redis", () => {
         // The machine running the tests may be loaded: correctness here, not latency.
         "  timeout: 30s",
         "  redis:",
-        `    url: unix://${server!.socket}`,
+        `    url: unix://${server().socket}`,
         "    prefix: \"{shared}:\"",
         "budget:",
         "  id: team",
@@ -131,7 +123,7 @@ describe.runIf(enabled)("a budget shared by processes through Redis", () => {
     const fake = await startFakeProvider({ delayMs: 5 })
     try {
       const file = configFile("tree", fake.origin, "")
-      const url = `unix://${server!.socket}`
+      const url = `unix://${server().socket}`
       const outcomes = await Promise.all([1, 2, 3, 4].map(() => runWorker([file, "250", "tree", "1500", url, "{tree}:"])))
       const answered = outcomes.reduce((sum, outcome) => sum + outcome.answered, 0)
       const refused = outcomes.reduce((sum, outcome) => sum + (outcome.refused.BudgetExceeded ?? 0), 0)
@@ -169,7 +161,7 @@ describe.runIf(enabled)("a budget shared by processes through Redis", () => {
         "  concurrency: 4",
         "store:",
         "  redis:",
-        `    url: unix://${server!.socket}`,
+        `    url: unix://${server().socket}`,
         "    prefix: \"{killed}:\"",
         "budget:",
         "  id: killed",
@@ -192,7 +184,7 @@ describe.runIf(enabled)("a budget shared by processes through Redis", () => {
       // A script run by any client settles expired leases; `budget show` runs one (bounded poll).
       const settled = await poll(async () => {
         const { RedisBudgetStoreShow } = await import("./fixtures/show.ts")
-        return RedisBudgetStoreShow(`unix://${server!.socket}`, "{killed}:", "killed")
+        return RedisBudgetStoreShow(`unix://${server().socket}`, "{killed}:", "killed")
       }, (shown) => shown?.figures.open === "0", 15_000)
       const elapsed = Date.now() - killedAt
       assert.strictEqual(settled?.figures.open, "0")

@@ -2,21 +2,13 @@
 // each with its own connection (as two replicas are), against one real redis-server.
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import { afterAll, beforeAll } from "vitest"
 import * as LanguageModel from "../../src/LanguageModel.ts"
 import * as ProviderRegistry from "../../src/ProviderRegistry.ts"
 import * as Mock from "../../src/providers/mock/MockLanguageModel.ts"
 import * as Stack from "../../src/Stack.ts"
-import { type RedisServer, redisAvailable, startRedis } from "../support/redis.ts"
+import { redisForFile } from "../support/redis.ts"
 
-const enabled = redisAvailable("test/store/RedisResilience.test.ts")
-let server: RedisServer | undefined
-beforeAll(async () => {
-  if (enabled) server = await startRedis()
-})
-afterAll(async () => {
-  await server?.dispose()
-})
+const { enabled, server } = redisForFile("test/store/RedisResilience.test.ts")
 
 const registry = ProviderRegistry.layer([Mock.provider])
 
@@ -25,7 +17,7 @@ const replica = (prefix: string, resilience: Stack.StackConfig["resilience"], sc
   Effect.map(
     Layer.build(Stack.layer({
       provider: { provider: "mock", options: { reply: "echo", faults: script === "" ? [] : script.split(",") } },
-      store: { redis: { url: server!.url, prefix } },
+      store: { redis: { url: server().url, prefix } },
       resilience
     }).pipe(Layer.provide(registry))),
     (context) => (effect: Effect.Effect<unknown, unknown, LanguageModel.LanguageModel>) => Effect.provideContext(effect, context)

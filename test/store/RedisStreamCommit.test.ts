@@ -6,7 +6,6 @@
 // own stream) and a retry layer between them (an attempt's stream).
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Stream } from "effect"
-import { afterAll, beforeAll } from "vitest"
 import * as BudgetLanguageModel from "../../src/budget/BudgetLanguageModel.ts"
 import * as BudgetStore from "../../src/budget/BudgetStore.ts"
 import * as BudgetTracker from "../../src/budget/BudgetTracker.ts"
@@ -16,17 +15,9 @@ import type { LlmRequest } from "../../src/LlmRequest.ts"
 import type { LlmResponse } from "../../src/LlmResponse.ts"
 import * as Retry from "../../src/resilience/Retry.ts"
 import * as StreamPart from "../../src/StreamPart.ts"
-import { adminClient as admin, type RedisServer, redisAvailable, startRedis } from "../support/redis.ts"
+import { adminClient as admin, redisForFile } from "../support/redis.ts"
 
-const enabled = redisAvailable("test/store/RedisStreamCommit.test.ts")
-
-let server: RedisServer | undefined
-beforeAll(async () => {
-  if (enabled) server = await startRedis()
-})
-afterAll(async () => {
-  await server?.dispose()
-})
+const { enabled, server } = redisForFile("test/store/RedisStreamCommit.test.ts")
 
 const answer: LlmResponse = {
   content: "ok",
@@ -59,8 +50,8 @@ describe.runIf(enabled)("RedisBudgetStore: a stream's finish part commits off th
       Effect.gen(function*() {
         const id = `stream-${between === cases[0]!.between ? "own" : "attempt"}`
         const prefix = `{${id}}:`
-        const redis = yield* admin(server!.socket)
-        const store = yield* RedisBudgetStore.make({ url: server!.url, prefix, timeout: "20 seconds" })
+        const redis = yield* admin(server().socket)
+        const store = yield* RedisBudgetStore.make({ url: server().url, prefix, timeout: "20 seconds" })
         const tracker = yield* BudgetTracker.make({ totalTokens: 10_000 }, { id }).pipe(Effect.provideService(BudgetStore.BudgetStore, store))
         // Once the stream is open (its reservation made), Redis holds every write for 1.5 s.
         const pauseMs = 1_500

@@ -3,22 +3,12 @@
 // script is bounded by node-redis's own command timeout (no timer fiber of the store's per command).
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { createClient } from "redis"
-import { afterAll, beforeAll } from "vitest"
 import * as BudgetStore from "../../src/budget/BudgetStore.ts"
 import * as BudgetTracker from "../../src/budget/BudgetTracker.ts"
 import * as RedisBudgetStore from "../../src/budget/RedisBudgetStore.ts"
-import { type RedisServer, redisAvailable, startRedis } from "../support/redis.ts"
+import { adminClient, redisForFile } from "../support/redis.ts"
 
-const enabled = redisAvailable("test/store/RedisTimeout.test.ts")
-
-let server: RedisServer | undefined
-beforeAll(async () => {
-  if (enabled) server = await startRedis()
-})
-afterAll(async () => {
-  await server?.dispose()
-})
+const { enabled, server } = redisForFile("test/store/RedisTimeout.test.ts")
 
 const ask: BudgetTracker.Ask = {
   request: { messages: [{ role: "user", content: "a" }], maxTokens: 10 },
@@ -30,14 +20,12 @@ const ask: BudgetTracker.Ask = {
 describe.runIf(enabled)("RedisBudgetStore: a script unanswered within the timeout", () => {
   it.live("fails closed with Unavailable naming the timeout, then admits again once Redis answers", () =>
     Effect.gen(function*() {
-      const store = yield* RedisBudgetStore.make({ url: server!.url, prefix: "{timeout}:", timeout: "300 millis" })
+      const store = yield* RedisBudgetStore.make({ url: server().url, prefix: "{timeout}:", timeout: "300 millis" })
       const tracker = yield* BudgetTracker.make({ totalTokens: 10_000 }).pipe(Effect.provideService(BudgetStore.BudgetStore, store))
       const first = yield* tracker.reserve(ask)
       yield* tracker.commit(first, { usage: { inputTokens: 1, outputTokens: 9, totalTokens: 10 }, costUsd: 0 })
       yield* store.settled
-      const admin = createClient({ socket: { path: server!.socket, tls: false } })
-      yield* Effect.promise(() => admin.connect())
-      yield* Effect.addFinalizer(() => Effect.promise(() => admin.close()))
+      const admin = yield* adminClient(server().socket)
       // Redis runs one script for 1.5 s (it answers nothing else meanwhile).
       const busy = "local t = redis.call('TIME') local s = t[1] * 1000 + math.floor(t[2] / 1000) " +
         "repeat t = redis.call('TIME') until t[1] * 1000 + math.floor(t[2] / 1000) - s >= 1500 return 1"

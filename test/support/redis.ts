@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { createClient } from "redis"
+import { afterAll, beforeAll } from "vitest"
 
 /** The `redis-server` binary on PATH (or /usr/bin, /usr/local/bin), if any. */
 export const redisServerBinary: string | undefined = (() => {
@@ -110,13 +111,36 @@ export const startRedis = async (options: { readonly persistent?: boolean } = {}
   }
 }
 
-/** A plain client of the server at `socket` (closed with the scope), to read and pause Redis beside a store. */
+/**
+ * The `redis-server` of a test file: `enabled` as {@link redisAvailable} says, started before the
+ * file's tests where enabled and disposed after them. `server()` is the running server, inside a
+ * test of a `describe.runIf(enabled)` block.
+ */
+export const redisForFile = (file: string): { readonly enabled: boolean; readonly server: () => RedisServer } => {
+  const enabled = redisAvailable(file)
+  let running: RedisServer | undefined
+  beforeAll(async () => {
+    if (enabled) running = await startRedis()
+  })
+  afterAll(async () => {
+    await running?.dispose()
+  })
+  return {
+    enabled,
+    server: () => {
+      if (running === undefined) throw new Error(`the redis-server of ${file} is not running: use server() inside a test of describe.runIf(enabled)`)
+      return running
+    }
+  }
+}
+
+/** A plain client of the server at `socket`, connected (the caller closes it), to read and pause Redis beside a store. */
+export const connectClient = async (socket: string) => {
+  const client = createClient({ socket: { path: socket, tls: false } })
+  await client.connect()
+  return client
+}
+
+/** {@link connectClient}, closed with the scope. */
 export const adminClient = (socket: string) =>
-  Effect.acquireRelease(
-    Effect.promise(async () => {
-      const client = createClient({ socket: { path: socket, tls: false } })
-      await client.connect()
-      return client
-    }),
-    (client) => Effect.promise(() => client.close())
-  )
+  Effect.acquireRelease(Effect.promise(() => connectClient(socket)), (client) => Effect.promise(() => client.close()))

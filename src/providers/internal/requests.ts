@@ -22,11 +22,18 @@
  * A `generate` call keeps the ordinary `execute` (its body is read whole with `text`, which does
  * not abort): sent this way too it cost more, not less (measured, ADR 0037).
  *
+ * The request can also be aborted from outside the fiber reading it: it registers its abort with
+ * the stream timeouts above it, when they offered a slot for the stream's scope
+ * (`Deadlines.registerAbort`). A first-part or idle wait that runs out then aborts the request (the
+ * server sees the socket close), and the pending read of the body fails instead of having to be
+ * abandoned by a reader fiber of the timeouts' own (ADR 0045).
+ *
  * @since 0.1.0
  * @internal
  */
-import { Effect, Scope } from "effect"
+import { Effect, Exit, Scope } from "effect"
 import { HttpClient, type HttpClientError, type HttpClientRequest, type HttpClientResponse } from "effect/http"
+import { registerAbort } from "../../internal/deadlines.ts"
 
 /**
  * A sent request: its response (headers read) and the mark that its body was read to the end.
@@ -74,9 +81,28 @@ export const stream = (
   const bodyEnded = () => {
     ended = true
   }
+  // A timeout above that can abort this request from its timer (registered before it is sent).
+  const slot = registerAbort(streamScope, () => {
+    if (!ended) abortNow(requestScope)
+  })
   return Effect.andThen(
-    Scope.addFinalizerExit(streamScope, (exit) => (ended ? Effect.void : Scope.close(requestScope, exit))),
+    Scope.addFinalizerExit(
+      streamScope,
+      slot === undefined ? (exit) => (ended ? Effect.void : Scope.close(requestScope, exit)) : (exit) => {
+        slot.release()
+        return ended ? Effect.void : Scope.close(requestScope, exit)
+      }
+    ),
     Effect.map(Effect.provideService(scoped.execute(request), Scope.Scope, requestScope), (response): Sent => ({ response, bodyEnded }))
   )
+}
+
+// Closes a request's scope at once, outside any fiber's run of it: its one finalizer (from
+// `HttpClient.withScope`) aborts the request's `AbortController`, synchronously. Closed before the
+// request was sent, the request is aborted as it is sent (a closed scope runs a finalizer added to
+// it at once), so it never reaches the server.
+const abortNow = (requestScope: Scope.Closeable): void => {
+  const closing = Scope.closeUnsafe(requestScope, Exit.interrupt())
+  if (closing !== undefined) Effect.runSyncExit(closing)
 }
 

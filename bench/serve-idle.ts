@@ -1,0 +1,269 @@
+/**
+ * Serve's first requests after an idle spell (issue 16, stop 27). In `bench/serve.ts`'s rotation,
+ * serve's chat window always follows seconds in which serve sat idle (the other targets' windows),
+ * and its p99 was 19-61 ms where the next window on the same server had 4-7 ms. This reproduces
+ * that directly: each variant (an `llm-connect serve` process, as in `bench/serve-ab.ts`) sits
+ * idle `--idle` seconds, then gets an open loop at `--rate` for `--window` seconds (a new
+ * keep-alive agent, as `bench/serve.ts` does), then, after `--gap` seconds, a second window (the
+ * warm control); the variants take turns, so one idles while the others are loaded. Each request
+ * is recorded with its send time; serve's process reports its collections, its HTTP client's new
+ * connections and the connections it accepted (bench/internal/eventRecord.ts), the mock its own
+ * new connections; with `--trace` serve also runs with `--trace-gc --trace-opt --trace-deopt`
+ * and the lines are counted by arrival; with `--trace-gc`, `--trace-gc --trace-incremental-marking`
+ * and the lines around each window after idle are printed (V8 writes them block-buffered: their
+ * order and text count, not their times).
+ *
+ *   node bench/serve-idle.ts '[{"name":"base","tree":".","args":[]},{"name":"x","tree":".","args":[],"node":["--no-flush-bytecode"],"env":{}}]' \
+ *     [--rate 1000] [--window 3] [--idle 15] [--gap 0.5] [--rounds 3] [--path chat|execute] [--trace | --trace-gc] [--bins] [--sequential K]
+ *
+ * Per window: p50 / p99 / max, the latency of the first second in 50 ms bins (max per bin) with
+ * `--bins`, and what happened in serve in the window's first second; then per variant the
+ * medians over rounds, after idle and warm, and where its full collections fell (the counts
+ * survive a loaded machine, the latencies do not). `--sequential K`: K requests one at a time
+ * instead of the open loop, with serve's main-thread CPU for each.
+ * To compare with a base commit: `git worktree add /tmp/before <commit>` and link node_modules into it.
+ */
+import { spawn } from "node:child_process"
+import { existsSync, mkdtempSync, openSync, readdirSync, readFileSync } from "node:fs"
+import { loadavg, tmpdir } from "node:os"
+import { join } from "node:path"
+import { createInterface } from "node:readline"
+import { client, openLoop, percentile } from "./internal/load.ts"
+import { argument, median } from "./internal/stats.ts"
+
+interface Variant {
+  readonly name: string
+  readonly tree: string
+  readonly args: ReadonlyArray<string>
+  readonly node?: ReadonlyArray<string>
+  readonly env?: Readonly<Record<string, string>>
+}
+const variants: ReadonlyArray<Variant> = JSON.parse(process.argv[2] ?? `[{"name":"serve","tree":".","args":[]}]`)
+const RATE = argument("rate", 1000)
+const WINDOW = argument("window", 3)
+const IDLE = argument("idle", 15)
+const GAP = argument("gap", 0.5)
+const ROUNDS = argument("rounds", 3)
+const PATH = process.argv.includes("--path") ? process.argv[process.argv.indexOf("--path") + 1]! : "chat"
+// `--trace-gc`: serve runs with `--trace-gc --trace-incremental-marking` and the window's lines are printed (the reason of each collection).
+const TRACE_GC = process.argv.includes("--trace-gc")
+const TRACE = process.argv.includes("--trace") || TRACE_GC
+const BINS = process.argv.includes("--bins")
+// `--sequential K`: instead of the open loop, K requests one at a time (a new keep-alive client),
+// each with the CPU serve's main thread spent on it (exact one at a time; the load of the
+// machine does not change it as it changes latencies).
+const SEQUENTIAL = argument("sequential", 0)
+const load = () => loadavg().map((value) => value.toFixed(1)).join(" / ")
+const epoch = () => performance.timeOrigin + performance.now()
+
+// Events by arrival or by their own time stamp: [ms since the epoch, what].
+type Event = readonly [number, string]
+const listen = (stream: NodeJS.ReadableStream, into: Array<Event>, first?: (line: string) => void) => {
+  let pending = first
+  createInterface({ input: stream }).on("line", (line) => {
+    if (pending !== undefined && line.startsWith("listening on")) {
+      const resolve = pending
+      pending = undefined
+      return resolve(line)
+    }
+    if (line.startsWith("{")) return // access log
+    const stamped = /^@event (\d+(?:\.\d+)?) (.*)$/.exec(line)
+    if (stamped !== null) return void into.push([Number(stamped[1]), stamped[2]!])
+    if (!TRACE) return
+    if (TRACE_GC && /Scavenge|Mark-Compact|IncrementalMarking|Memory reducer|Mark-Sweep/i.test(line)) into.push([epoch(), `trace-line ${line}`])
+    const kind = /Scavenge|Mark-Compact|Mark-Sweep/.test(line) ? "trace-gc" : /deoptimiz|bailout/i.test(line) ? "trace-deopt" : /optimiz|compiling method|marking/i.test(line) ? "trace-opt" : undefined
+    if (kind !== undefined) into.push([epoch(), kind])
+  })
+}
+
+const home = mkdtempSync(join(tmpdir(), "serve-idle-"))
+const env = { ...process.env, HOME: home, XDG_STATE_HOME: join(home, "state"), LLM_CONNECT_KEY_DIR: join(home, "keys"), NO_COLOR: "1" }
+const mockEvents: Array<Event> = []
+const mock = spawn(process.execPath, [new URL("./openai-mock-server.ts", import.meta.url).pathname, "--log-connections"], { stdio: ["ignore", "pipe", "pipe"] })
+const mockPort = await new Promise<string>((resolve) => createInterface({ input: mock.stdout! }).once("line", resolve))
+listen(mock.stderr!, mockEvents)
+const mockUrl = `http://127.0.0.1:${mockPort.trim()}`
+const chatBody = JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "system", content: "You are terse." }, { role: "user", content: "Name the longest river in Africa." }], max_tokens: 100, temperature: 0.2 })
+const execBody = JSON.stringify({ provider: "openai-compatible", model: "gpt-4o-mini", systemPrompt: "You are terse.", prompt: "Name the longest river in Africa.", maxTokens: 100, temperature: 0.2 })
+const recorder = new URL("./internal/eventRecord.ts", import.meta.url).pathname
+
+const servers = await Promise.all(variants.map(async (variant, index) => {
+  const provider = variant.args.includes("--provider") ? [] : ["--provider", "openai-compatible", "--base-url", `${mockUrl}/v1`, "--model", "gpt-4o-mini"]
+  const traces = TRACE_GC ? ["--trace-gc", "--trace-incremental-marking"] : TRACE ? ["--trace-gc", "--trace-opt", "--trace-deopt"] : []
+  const child = spawn(process.execPath, [...(variant.node ?? []), ...traces, `--import=${recorder}`, join(variant.tree, "src/cli/bin.ts"), "serve", "--port", "0", ...provider, ...variant.args], {
+    env: { ...env, LLM_CONNECT_BENCH_EVENTS: join(home, `events-${index}`), ...(SEQUENTIAL > 0 ? { LLM_CONNECT_BENCH_EVENTS_REQUESTS: "1" } : {}), ...variant.env },
+    // stderr (the access log) to a file, as bench/serve.ts does
+    stdio: ["ignore", "pipe", openSync(join(home, `serve-${index}.log`), "w")]
+  })
+  const events: Array<Event> = []
+  const line = await new Promise<string>((resolve, reject) => {
+    listen(child.stdout!, events, resolve)
+    child.once("exit", (code) => reject(new Error(`${variant.name}: serve exited ${code}`)))
+  })
+  return { ...variant, child, events, url: line.trim().slice("listening on ".length) }
+}))
+const target = (url: string) => ({ url: `${url}${PATH === "chat" ? "/v1/chat/completions" : "/execute"}`, body: PATH === "chat" ? chatBody : execBody })
+const sleep = (seconds: number) => new Promise((resolve) => setTimeout(resolve, seconds * 1000))
+
+// serve's recorded events so far (bench/internal/eventRecord.ts writes them to a file per process).
+const refresh = (server: (typeof servers)[number], index: number) => {
+  // The process that accepted connections: serve's own (`llm-connect serve` runs in a child, ADR
+  // 0042; the parent loads the preload too).
+  const stamped = readdirSync(home).filter((file) => file.startsWith(`events-${index}.`)).map((file) => readFileSync(join(home, file), "utf8"))
+    .filter((text) => text.includes(" accept\n")).flatMap((text) => text.split("\n"))
+  const kept = server.events.filter(([, name]) => name.startsWith("trace-"))
+  server.events.length = 0
+  server.events.push(...kept)
+  for (const line of stamped) {
+    const match = /^@event (\d+(?:\.\d+)?) (.*)$/.exec(line)
+    if (match !== null) server.events.push([Number(match[1]), match[2]!])
+  }
+}
+// One window: per request [send time (epoch ms), latency ms].
+const window = async (url: string) => {
+  const requests: Array<readonly [number, number]> = []
+  const started = epoch()
+  const result = await openLoop(target(url), RATE, WINDOW * 1000, 1_000, (written, latency) => requests.push([performance.timeOrigin + written, latency]))
+  return { started, requests, latencies: result.latencies, missed: result.scheduled - result.ok }
+}
+// K requests one at a time: serve's per-request figures come from its events (refresh first).
+const sequence = async (url: string) => {
+  const http = client(target(url))
+  const started = epoch()
+  const latencies: Array<number> = []
+  for (let index = 0; index < SEQUENTIAL; index++) {
+    const sent = performance.now()
+    if ((await http.post()) !== 200) throw new Error("not 200")
+    latencies.push(performance.now() - sent)
+  }
+  http.close()
+  return { started, ended: epoch(), latencies }
+}
+const describeSequence = (server: (typeof servers)[number], w: Awaited<ReturnType<typeof sequence>>) => {
+  const inWindow = server.events.filter(([at]) => at >= w.started && at <= w.ended + 5)
+  const requests = inWindow.filter(([, name]) => name.startsWith("request ")).map(([, name]) => name.split(" ").slice(1).map(Number) as [number, number, number])
+  const gcs = inWindow.filter(([, name]) => name.startsWith("gc "))
+  const thread = requests.map((r) => r[0])
+  const sum = (xs: ReadonlyArray<number>) => xs.reduce((a, b) => a + b, 0)
+  return {
+    first: thread[0] ?? Number.NaN,
+    first10: sum(thread.slice(0, 10)),
+    median: median(thread),
+    total: sum(thread),
+    text: `main-thread CPU µs: 1st ${thread.slice(0, 5).join(" ")}; first 10 ${sum(thread.slice(0, 10))}; median ${median(thread).toFixed(0)}; all ${sum(thread)} (process ${sum(requests.map((r) => r[1]))}); latency 1st ${w.latencies[0]!.toFixed(1)} ms, median ${median(w.latencies).toFixed(2)}; gc ${gcs.length} (${gcs.map(([, name]) => name.slice(3)).join(", ")}); connects ${inWindow.filter(([, n]) => n === "connect").length}; mock conns ${mockEvents.filter(([at, n]) => at >= w.started && at <= w.ended && n === "mock-connection").length}${
+      TRACE ? `; trace-opt ${inWindow.filter(([, n]) => n === "trace-opt").length} trace-deopt ${inWindow.filter(([, n]) => n === "trace-deopt").length}` : ""
+    }`
+  }
+}
+const count = (events: ReadonlyArray<Event>, from: number, to: number, what: (name: string) => boolean) =>
+  events.filter(([at, name]) => at >= from && at < to && what(name))
+const describe = (server: (typeof servers)[number], w: Awaited<ReturnType<typeof window>>) => {
+  const first = w.started + 1000
+  const gcs = count(server.events, w.started, first, (name) => name.startsWith("gc "))
+  const gcMs = gcs.reduce((sum, [, name]) => sum + Number(name.split(" ")[2]), 0)
+  const parts = [
+    `p50 ${percentile(w.latencies, 50).toFixed(2)} p99 ${percentile(w.latencies, 99).toFixed(2)} max ${w.latencies.at(-1)?.toFixed(1)}${w.missed > 0 ? ` (${w.missed} missed)` : ""}`,
+    `1st s: mock conns ${count(mockEvents, w.started, first, (name) => name === "mock-connection").length}, serve connects ${count(server.events, w.started, first, (name) => name === "connect").length}, accepts ${
+      count(server.events, w.started, first, (name) => name === "accept").length
+    }, gc ${gcs.length} (${gcMs.toFixed(1)} ms: ${gcs.map(([, name]) => name.slice(3)).join(", ")})`
+  ]
+  if (TRACE) {
+    parts.push(["trace-opt", "trace-deopt"].map((kind) => `${kind} ${count(server.events, w.started, first, (name) => name === kind).length}/${count(server.events, w.started, w.started + WINDOW * 1000, (name) => name === kind).length}`).join(" "))
+  }
+  if (BINS) {
+    const bins = Array.from({ length: 20 }, (_, bin) => w.requests.filter(([at]) => at >= w.started + bin * 50 && at < w.started + (bin + 1) * 50).reduce((max, [, ms]) => Math.max(max, ms), 0))
+    parts.push(`max per 50 ms: ${bins.map((ms) => ms.toFixed(ms < 10 ? 1 : 0)).join(" ")}`)
+  }
+  return parts.join("; ")
+}
+
+console.log(`serve after idle: ${variants.map((v) => v.name).join(", ")}; ${PATH}, ${RATE} req/s, windows of ${WINDOW} s, idle ${IDLE} s, warm control after ${GAP} s; load ${load()}`)
+for (const server of servers) await openLoop(target(server.url), RATE, 3000) // warm-up
+if (SEQUENTIAL > 0) {
+  const rows = new Map<string, Array<{ idle: ReturnType<typeof describeSequence>; warm: ReturnType<typeof describeSequence> }>>()
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let index = 0; index < servers.length; index++) {
+      const server = servers[(index + round) % servers.length]!
+      await sleep(IDLE)
+      const cold = await sequence(server.url)
+      await sleep(GAP)
+      const warm = await sequence(server.url)
+      await sleep(0.2)
+      refresh(server, servers.indexOf(server))
+      const row = { idle: describeSequence(server, cold), warm: describeSequence(server, warm) }
+      console.log(`round ${round} ${server.name} after idle: ${row.idle.text}`)
+      console.log(`round ${round} ${server.name} warm:       ${row.warm.text}`)
+      rows.set(server.name, [...(rows.get(server.name) ?? []), row])
+    }
+  }
+  console.log(`\n${SEQUENTIAL} requests one at a time, serve's main-thread CPU µs, medians of ${ROUNDS} rounds; load ${load()}`)
+  console.log(`| variant | after idle: 1st request | first 10 | all | warm: 1st request | first 10 | all |`)
+  console.log(`| --- | ---: | ---: | ---: | ---: | ---: | ---: |`)
+  for (const [name, rs] of rows) {
+    const m = (pick: (r: ReturnType<typeof describeSequence>) => number, which: "idle" | "warm") => median(rs.map((r) => pick(r[which]))).toFixed(0)
+    console.log(`| ${name} | ${m((r) => r.first, "idle")} | ${m((r) => r.first10, "idle")} | ${m((r) => r.total, "idle")} | ${m((r) => r.first, "warm")} | ${m((r) => r.first10, "warm")} | ${m((r) => r.total, "warm")} |`)
+  }
+  for (const server of servers) server.child.kill("SIGTERM")
+  mock.kill("SIGTERM")
+  await sleep(1.5)
+  process.exit(0)
+}
+const results = new Map<string, { idle: Array<number>; warm: Array<number>; idleP50: Array<number>; warmP50: Array<number>; fullFirst: Array<number>; fullWarmFirst: Array<number>; fullIdle: Array<number>; fullInWindows: Array<number>; requests: number }>()
+// When each variant's last window ended (its idle spell runs from there to its next window).
+const lastEnd = new Map<string, number>()
+// Full collections (serve's `gc major` events) in [from, to), and their pauses, ms.
+const fullIn = (server: (typeof servers)[number], from: number, to: number) =>
+  server.events.filter(([at, name]) => at >= from && at < to && name.startsWith("gc major")).map(([, name]) => Number(name.split(" ")[2]))
+for (let round = 0; round < ROUNDS; round++) {
+  for (let index = 0; index < servers.length; index++) {
+    const server = servers[(index + round) % servers.length]!
+    await sleep(IDLE)
+    const cold = await window(server.url)
+    await sleep(GAP)
+    const warm = await window(server.url)
+    refresh(server, servers.indexOf(server))
+    console.log(`round ${round} ${server.name} after idle: ${describe(server, cold)}`)
+    if (TRACE_GC) {
+      for (const [at, name] of server.events.filter(([at, name]) => name.startsWith("trace-line") && at >= cold.started - IDLE * 1000 - 4000 && at < cold.started + 1000 && !name.includes("Schedule") && !name.includes("Job:"))) {
+        console.log(`  ${((at - cold.started) / 1000).toFixed(3)} s ${name.slice(11, 200)}`)
+      }
+      server.events.splice(0, server.events.length, ...server.events.filter(([, name]) => !name.startsWith("trace-line")))
+    }
+    console.log(`round ${round} ${server.name} warm:       ${describe(server, warm)}`)
+    const r = results.get(server.name) ?? { idle: [], warm: [], idleP50: [], warmP50: [], fullFirst: [], fullWarmFirst: [], fullIdle: [], fullInWindows: [], requests: 0 }
+    r.fullFirst.push(...fullIn(server, cold.started, cold.started + 1000))
+    r.fullWarmFirst.push(...fullIn(server, warm.started, warm.started + 1000))
+    r.fullIdle.push(...fullIn(server, lastEnd.get(server.name) ?? cold.started - IDLE * 1000, cold.started))
+    r.fullInWindows.push(...fullIn(server, cold.started, cold.started + WINDOW * 1000 + 200), ...fullIn(server, warm.started, warm.started + WINDOW * 1000 + 200))
+    r.requests += cold.requests.length + warm.requests.length
+    lastEnd.set(server.name, warm.started + WINDOW * 1000 + 200)
+    r.idle.push(percentile(cold.latencies, 99))
+    r.warm.push(percentile(warm.latencies, 99))
+    r.idleP50.push(percentile(cold.latencies, 50))
+    r.warmP50.push(percentile(warm.latencies, 50))
+    results.set(server.name, r)
+  }
+}
+console.log(`\nmedians of ${ROUNDS} rounds, ms; load ${load()}`)
+console.log(`| variant | after idle p50 | after idle p99 | warm p50 | warm p99 | full collections: in the idle spells | in the 1st s after idle | in the warm windows' 1st s | in the windows: per 1,000 requests, pause median / max ms |`)
+console.log(`| --- | ---: | ---: | ---: | ---: | --- | --- | --- | --- |`)
+const pauses = (xs: ReadonlyArray<number>) => `${xs.length}${xs.length > 0 ? ` (${xs.map((x) => x.toFixed(0)).join(", ")} ms)` : ""}`
+for (const [name, r] of results) {
+  console.log(`| ${name} | ${median(r.idleP50).toFixed(2)} | ${median(r.idle).toFixed(2)} | ${median(r.warmP50).toFixed(2)} | ${median(r.warm).toFixed(2)} | ${pauses(r.fullIdle)} | ${pauses(r.fullFirst)} | ${pauses(r.fullWarmFirst)} | ${(1000 * r.fullInWindows.length / Math.max(1, r.requests)).toFixed(2)}, ${
+    r.fullInWindows.length > 0 ? `${median(r.fullInWindows).toFixed(0)} / ${Math.max(...r.fullInWindows).toFixed(0)}` : "-"
+  } |`)
+}
+// Resident size of a process and the processes it started, MB (Linux).
+const residentMb = (pid: number): number => {
+  const status = `/proc/${pid}/status`
+  if (!existsSync(status)) return 0
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(status, "utf8"))?.[1] ?? 0)
+  const children = `/proc/${pid}/task/${pid}/children`
+  const kids = existsSync(children) ? readFileSync(children, "utf8").trim().split(/\s+/).filter((field) => field !== "").map(Number) : []
+  return kids.reduce((sum, kid) => sum + residentMb(kid), kb / 1024)
+}
+console.log(`resident size at the end (serve's processes): ${servers.map((server) => `${server.name} ${residentMb(server.child.pid!).toFixed(0)} MB`).join(", ")}`)
+for (const server of servers) server.child.kill("SIGTERM")
+mock.kill("SIGTERM")
+await sleep(1.5)
+process.exit(0)
