@@ -14,9 +14,16 @@
  * does, and adds the one finalizer that request adds): the stream timeouts (on in every stack: the
  * idle timeout defaults to 60s) then take their path without a reader fiber (ADR 0045).
  *
+ * A second table attributes them per layer (issue 14, stop 27): each row adds one layer to the
+ * row before it (the first adds the stack's frame alone: request size, the idle timeout (its reader
+ * fiber over this provider), the send marker), with the steps and KB that layer adds per stream,
+ * and per stream the context objects made (every `Context.add` / `provideService` /
+ * `provideContext` / `updateContext` overlay: a new `Context`, counted at its one allocation site)
+ * and the fiber context switches (`setContext`).
+ *
  *   node bench/stream-steps.ts [--calls 500]
  */
-import { Effect, Fiber, Scope, Stream } from "effect"
+import { Context, Effect, Fiber, Scope, Stream } from "effect"
 import { registerAbort } from "../src/internal/deadlines.ts"
 import * as Streams from "../src/internal/streams.ts"
 import * as LanguageModel from "../src/LanguageModel.ts"
@@ -80,8 +87,45 @@ const variants: ReadonlyArray<Row> = [
   }, "abortable"]
 ]
 
+// Each row adds one layer to the row before it (retry's defaults everywhere; no observability but
+// in the last row).
+const noObservability = { observability: { enabled: false } }
+const noRetry = { retry: { maxRetries: 0 } }
+const layerVariants: ReadonlyArray<Variant> = [
+  ["bare provider", undefined],
+  ["frame: request size, idle-timeout reader, send marker (no retry)", { ...noObservability, resilience: noRetry }],
+  ["+ retry (defaults)", noObservability],
+  ["+ concurrency limits", { ...noObservability, resilience: { limits } }],
+  ["+ rate limit (rpm)", { ...noObservability, resilience: { limits: { ...limits, rpm } } }],
+  ["+ budget", { ...noObservability, budget, resilience: { limits: { ...limits, rpm } } }],
+  ["+ observability = whole stack", { budget, resilience: { limits: { ...limits, rpm } } }]
+]
+
 // The steps of every fiber's runs, added up (see the module description).
 let steps = 0
+// Context objects made and fiber context switches (counted in a pass of their own: the counting
+// hook slows every context made).
+let contexts = 0
+let switches = 0
+let counting = false
+const countContexts = async () => {
+  const fiber = await Effect.runPromise(Effect.withFiber((current) => Effect.succeed(current)))
+  const proto = Object.getPrototypeOf(fiber as Fiber.Fiber<unknown, unknown>) as { setContext: (context: unknown) => void }
+  const setContext = proto.setContext
+  proto.setContext = function(this: unknown, context: unknown) {
+    if (counting) switches += 1
+    return setContext.call(this, context)
+  }
+  // Every context is made by one function, which sets `cacheRoot` first on a new object.
+  const contextProto = Object.getPrototypeOf(Context.empty()) as object
+  Object.defineProperty(contextProto, "cacheRoot", {
+    configurable: true,
+    set(this: object, value: unknown) {
+      if (counting) contexts += 1
+      Object.defineProperty(this, "cacheRoot", { value, writable: true, enumerable: true, configurable: true })
+    }
+  })
+}
 interface RunLoop {
   currentOpCount: number
   runLoop: (effect: unknown) => unknown
@@ -132,6 +176,43 @@ const main = async () => {
     })
   }
   console.table(rows)
+
+  // Per layer: what each adds over the row before it, and the contexts made and switched to.
+  const measured: Array<readonly [string, (calls: number) => Promise<void>, number, number]> = []
+  for (const [name, config] of layerVariants) {
+    const model = await plain.model(config)
+    const one = Effect.asVoid(Stream.runDrain(model.stream(request)))
+    const run = (calls: number) => plain.runtime.runPromise(Effect.forEach(Array.from({ length: calls }), () => one, { discard: true }))
+    await run(200)
+    steps = 0
+    await run(CALLS)
+    const perCall = steps / CALLS
+    measured.push([name, run, perCall, (await bytesAllocated(() => run(CALLS))) / CALLS])
+  }
+  await countContexts()
+  const layerRows: Array<Record<string, string | number>> = []
+  let before: readonly [number, number, number] | undefined
+  for (const [name, run, perCall, bytes] of measured) {
+    counting = true
+    contexts = 0
+    switches = 0
+    await run(CALLS)
+    counting = false
+    const made = contexts / CALLS
+    layerRows.push({
+      "layer (each row adds one)": name,
+      "steps/call": perCall.toFixed(1),
+      "steps, this layer": before === undefined ? "-" : (perCall - before[0]).toFixed(1),
+      "KB/call": (bytes / 1024).toFixed(1),
+      "KB, this layer": before === undefined ? "-" : ((bytes - before[1]) / 1024).toFixed(1),
+      "contexts made/call": made.toFixed(1),
+      "contexts, this layer": before === undefined ? "-" : (made - before[2]).toFixed(1),
+      "context switches/call": (switches / CALLS).toFixed(1)
+    })
+    before = [perCall, bytes, made]
+  }
+  console.log("per layer (each row adds one layer to the row before it; contexts and switches counted in a pass of their own)")
+  console.table(layerRows)
   await plain.runtime.dispose()
   await abortable.runtime.dispose()
 }

@@ -25,7 +25,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Effect, Fiber, Layer, Scope, Stream } from "effect"
+import { Clock, Context, Effect, Fiber, Layer, Stream } from "effect"
 import * as CallContext from "../CallContext.ts"
 import * as CallContexts from "../internal/callContexts.ts"
 import * as Streams from "../internal/streams.ts"
@@ -273,24 +273,32 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
           admittedCall = new Attempts.Call(current, prices, request, target, price, reservation, clock)
           return partsOf(admittedCall)
         }
-        const registered = Scope.addFinalizerExit(
-          scope,
-          (exit) => (admittedCall === undefined ? Effect.void : Effect.updateContext(admittedCall.streamEnded(exit, totals), () => context))
-        )
-        return Effect.flatMap(registered, (): Effect.Effect<Parts, LlmError.LlmError> => {
+        // (nothing to run, the usual case for a stream that finished: no context switch to run it)
+        const ended: Streams.Finalizer = (exit) => {
+          if (admittedCall === undefined) return undefined
+          const settled = admittedCall.streamEnded(exit, totals)
+          return settled === Effect.void ? undefined : Effect.updateContext(settled, () => context)
+        }
+        const reserve = (): Parts | Effect.Effect<Parts, LlmError.LlmError> => {
           const clock = fiber.getRef(Clock.Clock)
           const reserved = ops.reserveNow(ask, clock.currentTimeMillisUnsafe())
-          return Effect.isEffect(reserved)
-            ? Effect.uninterruptible(Effect.map(reserved, (reservation) => admit(reservation, clock)))
-            : Effect.succeed(admit(reserved, clock))
+          return Effect.isEffect(reserved) ? Effect.uninterruptible(Effect.map(reserved, (reservation) => admit(reservation, clock))) : admit(reserved, clock)
+        }
+        // Joined with the layer's above in this step (then reserved in this step too: nothing can
+        // stop the stream between the two), else added in a step of its own first.
+        const added = Streams.addFinalizer(scope, ended)
+        if (added === undefined) return reserve()
+        return Effect.flatMap(added, (): Effect.Effect<Parts, LlmError.LlmError> => {
+          const made = reserve()
+          return Effect.isEffect(made) ? made : Effect.succeed(made)
         })
       }
       // Any other store: reserved and its settlement added to the stream's scope in one
       // uninterruptible step (as `Effect.acquireRelease`), settled in the context the stream started in.
       return Effect.uninterruptible(Effect.flatMap(current.reserve(ask), (reservation): Effect.Effect<Parts> => {
         const call = new Attempts.Call(current, prices, request, target, price, reservation)
-        const ended = Scope.addFinalizerExit(scope, (exit) => Effect.updateContext(call.streamEnded(exit, totals), () => context))
-        return Effect.as(ended, partsOf(call))
+        const added = Streams.addFinalizer(scope, (exit) => Effect.updateContext(call.streamEnded(exit, totals), () => context))
+        return added === undefined ? Effect.succeed(partsOf(call)) : Effect.as(added, partsOf(call))
       }))
     })
 

@@ -9,7 +9,7 @@
  *
  * @internal
  */
-import { Array as Arr, Cause, Channel, type Context, Effect, Exit, type Fiber, Pull, Scope, Stream } from "effect"
+import { Array as Arr, Cause, Channel, type Context, Effect, Exit, Fiber, Pull, Scope, Stream } from "effect"
 import type * as StreamPart from "../StreamPart.ts"
 
 /**
@@ -124,7 +124,8 @@ export const unwrapScoped = <A, E, E2>(
  * fiber that starts it; `f` returns the stream, or an effect that makes it. (`unwrapScoped` with
  * `Effect.acquireRelease` inside, without providing the scope as a service, the acquire's
  * uninterruptible region or the context copies of each: a layer whose start is synchronous adds
- * its finalizer with `Scope.addFinalizerExit` in the same step.)
+ * its finalizer with {@link addFinalizer} in the same step, joined with the layers' finalizers
+ * added before it when it can be.)
  *
  * @internal
  */
@@ -142,6 +143,81 @@ export const fromScope = <A, E, E2>(
         : Effect.flatMap(made, (stream) => openIn<A, E | E2>(stream, upstream, scope))
     })
   )
+
+/**
+ * What a layer runs when a stream's scope closes (`Scope.addFinalizerExit`'s finalizer): an effect,
+ * or `undefined` when it has nothing to run.
+ *
+ * @internal
+ */
+export type Finalizer = (exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void> | undefined
+
+// The finalizers of the layers joined into one scope finalizer, kept on it under this key.
+const joinedKey: unique symbol = Symbol.for("llm-connect/Streams/joined")
+interface Joined {
+  (exit: Exit.Exit<unknown, unknown>): Effect.Effect<void>
+  readonly [joinedKey]: Array<Finalizer>
+}
+
+// The finalizers from `index` down to the first (the last added runs first, as in a scope), each
+// called once the one before it has run; a failure does not stop the others, and fails the whole
+// at the end (as a scope's close does).
+const runJoined = (finalizers: ReadonlyArray<Finalizer>, index: number, exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> => {
+  for (let at = index; at >= 0; at--) {
+    let effect: Effect.Effect<void> | undefined
+    try {
+      effect = finalizers[at]!(exit)
+    } catch (defect) {
+      effect = Effect.die(defect)
+    }
+    if (effect === undefined || effect === Effect.void) continue
+    if (at === 0) return effect
+    return Effect.onExitPrimitive(effect, () => {
+      const rest = runJoined(finalizers, at - 1, exit)
+      return rest === Effect.void ? undefined : rest
+    })
+  }
+  return Effect.void
+}
+
+/**
+ * The joined finalizers of a scope whose only finalizer is a join of the layers' ({@link
+ * addFinalizer}), to add one to in the caller's step; `undefined` otherwise (no finalizer yet,
+ * another one added since, or closed).
+ *
+ * @internal
+ */
+export const joinedFinalizers = (scope: Scope.Scope): Array<Finalizer> | undefined => {
+  const state = scope.state
+  if (state._tag !== "Open" || state.finalizers !== undefined || state.finalizer === undefined || scope.strategy !== "sequential") return undefined
+  const only = state.finalizer as Partial<Joined>
+  return only[joinedKey]
+}
+
+/**
+ * Adds a layer's finalizer to a stream's scope: in this step, into the layers' joined finalizer
+ * when that is still the scope's only one (nothing was added after it, so the order is the one
+ * separate finalizers would have: the last added runs first); otherwise as a new joined finalizer
+ * (the effect returned, `Scope.addFinalizerExit`; it runs the finalizer at once on a closed scope).
+ * A scope whose finalizers are all the layers' then closes without effect's generator for two or
+ * more finalizers (`scopeCloseFinalizers`: an array, an `exit` and a step per finalizer).
+ *
+ * @internal
+ */
+export const addFinalizer = (scope: Scope.Scope, finalizer: Finalizer): Effect.Effect<void> | undefined => {
+  const joined = joinedFinalizers(scope)
+  if (joined !== undefined) {
+    joined.push(finalizer)
+    return undefined
+  }
+  // (a scope that runs its finalizers in parallel keeps them apart)
+  if (scope.strategy !== "sequential") return Scope.addFinalizerExit(scope, (exit) => finalizer(exit) ?? Effect.void)
+  const finalizers: Array<Finalizer> = [finalizer]
+  const run: Joined = Object.assign((exit: Exit.Exit<unknown, unknown>) => runJoined(finalizers, finalizers.length - 1, exit), {
+    [joinedKey]: finalizers
+  })
+  return Scope.addFinalizerExit(scope, run)
+}
 
 /**
  * A stage over a stream's pulls: `f` makes the stage's pull from the pull of the stream below, in
@@ -194,10 +270,40 @@ export const observeStage = <A, E>(
     const last = onDone()
     return last === undefined ? Effect.failCause(cause) : Effect.andThen(Effect.uninterruptible(last), Effect.failCause(cause))
   }
+  if (context === undefined) {
+    return new Stage((upstream, scope) => Effect.map(openIn(stream, upstream, scope), (pull) => Effect.catchCause(Effect.map(pull, seen), ended)))
+  }
+  // The stage below switches each of its pulls to a context made from this one (the budget's call
+  // context): the pulls are not switched here as well; `onDone` runs in this context all the same
+  // (set around it, no step), and what it leaves to run too.
+  const endedBelow = (cause: Cause.Cause<E | Cause.Done<unknown>>): Effect.Effect<never, E | Cause.Done<unknown>> => {
+    if (!Pull.isDoneCause(cause)) return Effect.failCause(cause)
+    const fiber = Fiber.getCurrent()
+    const previous = fiber?.context
+    fiber?.setContext(context)
+    let last: Effect.Effect<void> | undefined
+    try {
+      last = onDone()
+    } finally {
+      if (previous !== undefined) fiber!.setContext(previous)
+    }
+    return last === undefined ? Effect.failCause(cause) : Effect.andThen(within(Effect.uninterruptible(last)), Effect.failCause(cause))
+  }
   return new Stage((upstream, scope) =>
-    Effect.map(within(openIn(stream, upstream, scope)), (pull) => within(Effect.catchCause(Effect.map(pull, seen), ended)))
+    Effect.map(within(openIn(stream, upstream, scope)), (pull) =>
+      {
+        if (pull !== switchedBelow) return within(Effect.catchCause(Effect.map(pull, seen), ended))
+        switchedBelow = undefined
+        return Effect.catchCause(Effect.map(pull, seen), endedBelow)
+      })
   )
 }
+
+// The pull a stage with a context of its own made last ({@link mapChunksStage}), in the step that
+// opened it: a stage above it that gets this very pull (and opened it in its own context, from
+// which that context was made) need not switch its pulls to its own context as well. (Another
+// fiber may have opened a stage in between: then the pull is another and nothing is skipped.)
+let switchedBelow: unknown = undefined
 
 /**
  * Runs `stream` again while it has emitted nothing: a failure with a typed error for which
@@ -226,7 +332,13 @@ export const retryBeforeFirstStage = <A, E, E2>(
   again: (error: E) => Effect.Effect<unknown, E2> | undefined
 ): Stage<A, E | E2> =>
   new Stage((upstream, scope) => {
-    let run = Scope.forkUnsafe(scope)
+    // Each run's scope: a child of the stream's, or, when the stream's scope has only the layers'
+    // joined finalizer, a scope of its own that a finalizer joined there closes (the current run:
+    // a failed one was closed before the next was made), so that the stream's scope still has one.
+    const joined = joinedFinalizers(scope)
+    const makeRun = joined === undefined ? () => Scope.forkUnsafe(scope) : () => Scope.makeUnsafe()
+    let run = makeRun()
+    if (joined !== undefined) joined.push((exit) => Scope.closeUnsafe(run, exit))
     let current: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | E2, unknown>
     const open = (): Effect.Effect<Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | E2, unknown>> =>
       Effect.map(caught(openIn(make(), upstream, run)), (pull) => {
@@ -247,7 +359,7 @@ export const retryBeforeFirstStage = <A, E, E2>(
       const wait = again(error.value)
       if (wait === undefined) return Effect.failCause(cause)
       const failed = run
-      run = Scope.forkUnsafe(scope)
+      run = makeRun()
       return Effect.flatten(Effect.andThen(Effect.andThen(Scope.close(failed, Exit.failCause(cause)), wait), Effect.suspend(open)))
     }
     return Effect.map(open(), () => Effect.suspend(() => current))
@@ -293,7 +405,11 @@ export const mapChunksStage = <A, E>(
   }
   const within = <X, Y>(effect: Effect.Effect<X, Y>): Effect.Effect<X, Y> => Effect.updateContext(effect, () => context)
   return new Stage((upstream, scope) =>
-    Effect.map(within(openIn(stream, upstream, scope)), (pull) => within(Effect.flatMap(pull, f)))
+    Effect.map(within(openIn(stream, upstream, scope)), (pull) => {
+      const switched = within(Effect.flatMap(pull, f))
+      switchedBelow = switched
+      return switched
+    })
   )
 }
 

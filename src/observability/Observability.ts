@@ -24,7 +24,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, Clock, Context, Effect, Exit, Fiber, Layer, Option, Random, Ref, References, Scope, Stream, Tracer } from "effect"
+import { Cause, Clock, Context, Effect, Exit, Fiber, Layer, Option, Random, Ref, References, Stream, Tracer } from "effect"
 import * as LogLevel from "effect/LogLevel"
 import * as CallContext from "../CallContext.ts"
 import * as CallContexts from "../internal/callContexts.ts"
@@ -564,13 +564,20 @@ export const wrap = (
       const inCall = <X, Y>(effect: Effect.Effect<X, Y>): Effect.Effect<X, Y> => Effect.updateContext(effect, () => withContext)
       // Recorded when the stream's scope closes, in the call's context (a failed or cancelled
       // stream; one that finished was recorded as it ended).
-      const settled = Scope.addFinalizerExit(scope, (exit) => (recorded ? Effect.void : inCall(recordOnce(exit))))
-      if (!call.spans) return Effect.as(settled, Streams.observeStage(parts, onPart, onDone, withContext))
+      // (joined with the layers' below: `Streams.addFinalizer`)
+      const settled: Streams.Finalizer = (exit) => (recorded ? undefined : inCall(recordOnce(exit)))
+      if (!call.spans) {
+        const stage = Streams.observeStage(parts, onPart, onDone, withContext)
+        const added = Streams.addFinalizer(scope, settled)
+        return added === undefined ? stage : Effect.as(added, stage)
+      }
       // The span opened and its end registered in one uninterruptible step.
       return Effect.uninterruptible(inCall(
         Effect.flatMap(Effect.makeSpan(GenAiAttributes.spanName(call.model), spanOptions(call)), (made) => {
           span = made
-          return Effect.as(settled, Streams.observeStage(parts, onPart, onDone, Context.add(withContext, Tracer.ParentSpan, made)))
+          const stage = Streams.observeStage(parts, onPart, onDone, Context.add(withContext, Tracer.ParentSpan, made))
+          const added = Streams.addFinalizer(scope, settled)
+          return added === undefined ? Effect.succeed(stage) : Effect.as(added, stage)
         })
       ))
     })

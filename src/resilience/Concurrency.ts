@@ -292,20 +292,33 @@ export const make = (inner: LanguageModel.Service, limits: Service): LanguageMod
   // The same for a stream, in the step that opens it: permits free and nobody waiting, both taken
   // there and given back by one finalizer on the stream's scope (added in that step, before
   // anything can interrupt it); otherwise each taken in line, held by the stream's scope.
-  const released = Effect.sync(release)
+  // (joined with the layers' finalizers of that scope when it has only theirs: `Streams.addFinalizer`)
+  const takeNow = (): boolean => {
+    if (ownNow === undefined || ownNow!.takeNowUnsafe(1)) {
+      if (globalNow === undefined || globalNow!.takeNowUnsafe(1)) return true
+      // (no waiter on the provider's permits, or it would not have been taken: nothing to wake)
+      ownNow?.releaseUnsafe(1)
+    }
+    return false
+  }
   const streamNow = ownNow === null || globalNow === null
     ? undefined
     : (request: LlmRequest, next: LanguageModel.Service["stream"]) =>
-      Streams.fromScope((scope) =>
-        Effect.uninterruptible(Effect.suspend(() => {
-          if (ownNow === undefined || ownNow.takeNowUnsafe(1)) {
-            if (globalNow === undefined || globalNow.takeNowUnsafe(1)) return Effect.as(Scope.addFinalizer(scope, released), next(request))
-            // (no waiter on the provider's permits, or it would not have been taken: nothing to wake)
-            ownNow?.releaseUnsafe(1)
+      Streams.fromScope((scope) => {
+        // The scope's only finalizer is the layers' joined one: taken and added to it in this step.
+        const joined = Streams.joinedFinalizers(scope)
+        if (joined !== undefined && takeNow()) {
+          joined.push(release)
+          return next(request)
+        }
+        return Effect.uninterruptible(Effect.suspend(() => {
+          if (takeNow()) {
+            const added = Streams.addFinalizer(scope, release)
+            return added === undefined ? Effect.succeed(next(request)) : Effect.as(added, next(request))
           }
           return Effect.provideService(Effect.as(Effect.interruptible(permits), next(request)), Scope.Scope, scope)
         }))
-      )
+      })
   return LanguageModel.wrap(inner, {
     generate: (request, next) => guard(next(request)),
     stream: streamNow ?? ((request, next) => Streams.unwrapScoped(Effect.as(permits, next(request))))

@@ -26,7 +26,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Duration, Effect, Layer, Option, Scope } from "effect"
+import { Clock, Duration, Effect, Layer, Option } from "effect"
 import { RateLimiter } from "effect/persistence"
 import * as CallContext from "../CallContext.ts"
 import * as DurationText from "../DurationText.ts"
@@ -268,18 +268,14 @@ export const make = (
             streamed += part.type === "text-delta" ? part.text : (part.name ?? "") + part.argumentsDelta
             return part
           }))
-        return Effect.as(
-          Scope.addFinalizer(
-            scope,
-            Effect.suspend(() => {
-              if (settled) return Effect.void
-              settled = true
-              const used = Tokenizer.countRequest(request) + (streamed === "" ? 0 : Tokenizer.countText(streamed))
-              return settleUsed(buckets, estimate, used)
-            })
-          ),
-          counted
-        )
+        // (joined with the layers' finalizers of that scope when it has only theirs)
+        const added = Streams.addFinalizer(scope, () => {
+          if (settled) return undefined
+          settled = true
+          const used = Tokenizer.countRequest(request) + (streamed === "" ? 0 : Tokenizer.countText(streamed))
+          return settleUsed(buckets, estimate, used)
+        })
+        return added === undefined ? counted : Effect.as(added, counted)
       })
       // In memory, the tokens taken as the stream starts, in its step (no effect of its own).
       if (memory !== undefined) {

@@ -221,3 +221,88 @@ describe("Timeout.stream hand-off", () => {
       assert.strictEqual(error.reason._tag, "Unavailable")
     }))
 })
+
+describe("Streams.addFinalizer (the layers' finalizers joined, ADR 0046)", () => {
+  const recorder = () => {
+    const events: Array<string> = []
+    const hook = (name: string) => (exit: Exit.Exit<unknown, unknown>) => {
+      events.push(`${name} called ${exit._tag}`)
+      return Effect.sync(() => void events.push(`${name} ran`))
+    }
+    return { events, hook }
+  }
+
+  it.effect("joined while they are the scope's only finalizer: one scope finalizer, run last-added first, each called once the one before has run", () =>
+    Effect.gen(function*() {
+      const { events, hook } = recorder()
+      const scope = Scope.makeUnsafe()
+      const first = Streams.addFinalizer(scope, hook("a"))
+      assert.isDefined(first)
+      yield* first!
+      assert.isUndefined(Streams.addFinalizer(scope, hook("b")))
+      assert.isUndefined(Streams.addFinalizer(scope, () => {
+        events.push("c called")
+        return undefined
+      }))
+      const state = scope.state
+      assert.isTrue(state._tag === "Open" && state.finalizers === undefined)
+      yield* Scope.close(scope, Exit.void)
+      assert.deepStrictEqual(events, ["c called", "b called Success", "b ran", "a called Success", "a ran"])
+    }))
+
+  it.effect("a finalizer added by something else in between keeps its place: a later layer's is not joined past it", () =>
+    Effect.gen(function*() {
+      const { events, hook } = recorder()
+      const scope = Scope.makeUnsafe()
+      yield* Streams.addFinalizer(scope, hook("a"))!
+      yield* Scope.addFinalizer(scope, Effect.sync(() => void events.push("other ran")))
+      assert.isUndefined(Streams.joinedFinalizers(scope))
+      const added = Streams.addFinalizer(scope, hook("b"))
+      assert.isDefined(added)
+      yield* added!
+      yield* Scope.close(scope, Exit.fail("boom"))
+      assert.deepStrictEqual(events, ["b called Failure", "b ran", "other ran", "a called Failure", "a ran"])
+    }))
+
+  it.effect("a finalizer that fails or throws does not stop the others; the close fails with it", () =>
+    Effect.gen(function*() {
+      const { events, hook } = recorder()
+      const scope = Scope.makeUnsafe()
+      yield* Streams.addFinalizer(scope, hook("a"))!
+      Streams.addFinalizer(scope, () => Effect.die("failed"))
+      Streams.addFinalizer(scope, () => {
+        throw new Error("thrown")
+      })
+      const exit = yield* Effect.exit(Scope.close(scope, Exit.void))
+      assert.deepStrictEqual(events, ["a called Success", "a ran"])
+      assert.isTrue(Exit.isFailure(exit) && Cause.hasDies(exit.cause))
+    }))
+
+  it.effect("on a closed scope the finalizer runs at once; a retried stream's runs are closed from the joined finalizer", () =>
+    Effect.gen(function*() {
+      const { events, hook } = recorder()
+      const closed = Scope.makeUnsafe()
+      yield* Scope.close(closed, Exit.void)
+      yield* Streams.addFinalizer(closed, hook("late"))!
+      assert.deepStrictEqual(events, ["late called Success", "late ran"])
+
+      // A layer above retry (observability, the budget) joins first; each run's scope is then its
+      // own, closed from the joined finalizer before the layer's own finalizer runs.
+      const runs: Array<string> = []
+      let run = 0
+      const attempt = Streams.fromScope((scope) => {
+        const number = ++run
+        const added = Streams.addFinalizer(scope, (exit) => Effect.sync(() => void runs.push(`run ${number} closed ${exit._tag}`)))
+        const parts = number < 2 ? Stream.fail(failure(true)) : Stream.make("a", "b")
+        return added === undefined ? parts : Effect.as(added, parts)
+      })
+      const layer = Streams.fromScope((scope) =>
+        Effect.as(
+          Streams.addFinalizer(scope, (exit) => Effect.sync(() => void runs.push(`layer closed ${exit._tag}`)))!,
+          Streams.retryBeforeFirst(attempt, () => Effect.void)
+        )
+      )
+      assert.deepStrictEqual(yield* Stream.runCollect(layer), ["a", "b"])
+      assert.deepStrictEqual(runs, ["run 1 closed Failure", "run 2 closed Success", "layer closed Success"])
+    }))
+})

@@ -23,7 +23,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, type Clock, Context, Effect, Exit, Scope, Stream } from "effect"
+import { Cause, type Clock, Context, Effect, Exit, Stream } from "effect"
 import * as CallContext from "../../CallContext.ts"
 import * as LlmError from "../../LlmError.ts"
 import type { LlmRequest } from "../../LlmRequest.ts"
@@ -210,22 +210,29 @@ export class Call implements CallContext.AttemptBudget {
     return Streams.fromScope((scope, fiber) => {
       const context = fiber.context
       let held: BudgetTracker.Reservation | undefined
-      const registered = Scope.addFinalizerExit(
+      const added = Streams.addFinalizer(
         scope,
         (exit) =>
-          held === undefined || state.finished ? Effect.void : Effect.updateContext(this.settleStream(held, target, state, exit), () => context)
+          held === undefined || state.finished ? undefined : Effect.updateContext(this.settleStream(held, target, state, exit), () => context)
       )
-      return Effect.flatMap(registered, () => {
+      const take = () => {
         const first = this.first
         if (first !== undefined) {
           this.first = undefined
           held = first
-          return Effect.succeed(partsOf(first, false, context))
+          return partsOf(first, false, context)
         }
         return Effect.uninterruptible(Effect.map(this.reserveNext(request, target), (reserved) => {
           held = reserved
           return partsOf(reserved, true, context)
         }))
+      }
+      // Joined with a finalizer of the layers' in this step (then taken in this step too), else
+      // added in a step of its own first.
+      if (added === undefined) return take()
+      return Effect.flatMap(added, () => {
+        const taken = take()
+        return Effect.isEffect(taken) ? taken : Effect.succeed(taken)
       })
     })
   }
