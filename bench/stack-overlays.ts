@@ -21,13 +21,11 @@
 import { spawn } from "node:child_process"
 import { createInterface } from "node:readline"
 import { Context, Effect, Layer, ManagedRuntime, Scope } from "effect"
-import * as LanguageModel from "../src/LanguageModel.ts"
 import * as LlmRequest from "../src/LlmRequest.ts"
 import * as NodeProviders from "../src/node/NodeProviders.ts"
-import type { LlmResponse } from "../src/LlmResponse.ts"
 import * as ProviderRegistry from "../src/ProviderRegistry.ts"
 import * as Stack from "../src/Stack.ts"
-import * as Usage from "../src/Usage.ts"
+import { asyncProvider, budget, limits, rpm } from "./internal/inProcess.ts"
 import { argument } from "./internal/stats.ts"
 
 const CALLS = argument("calls", 200)
@@ -100,37 +98,6 @@ const instrument = () => {
   })
 }
 
-const answer = (model: string): LlmResponse => ({
-  content: "The Nile is the longest river in Africa.",
-  model,
-  provider: "async",
-  usage: Usage.make({ inputTokens: 21, outputTokens: 9 }),
-  finishReason: "stop",
-  latencyMs: 0
-})
-const asyncProvider: ProviderRegistry.Provider = {
-  name: "async",
-  description: "answers from setImmediate",
-  defaultModel: "gpt-4o-mini",
-  keyEnv: [],
-  requiresKey: false,
-  make: (config) => {
-    const model = config.model ?? "gpt-4o-mini"
-    return Effect.succeed(LanguageModel.make({
-      provider: "async",
-      defaultModel: model,
-      generate: () =>
-        Effect.callback<LlmResponse>((resume) => {
-          const handle = setImmediate(() => resume(Effect.succeed(answer(model))))
-          return Effect.sync(() => clearImmediate(handle))
-        })
-    }))
-  }
-}
-
-const limits = { concurrency: 1_000, providerConcurrency: 1_000 }
-const rpm = 100_000_000
-const budget = { budget: { totalTokens: 1_000_000_000_000 } }
 const variants: ReadonlyArray<readonly [string, Omit<Stack.StackConfig, "provider"> | undefined]> = [
   ["bare provider", undefined],
   ["stack without observability (retry)", { observability: { enabled: false } }],
@@ -145,7 +112,7 @@ const main = async () => {
   instrument()
   let provider: ProviderRegistry.CreateOptions = { provider: "async", model: "gpt-4o-mini" }
   let stop = () => {}
-  let registry: Layer.Layer<ProviderRegistry.ProviderRegistry, unknown> = ProviderRegistry.layer([asyncProvider])
+  let registry: Layer.Layer<ProviderRegistry.ProviderRegistry, unknown> = ProviderRegistry.layer([asyncProvider()])
   if (HTTP) {
     const child = spawn(process.execPath, [new URL("./openai-mock-server.ts", import.meta.url).pathname], { stdio: ["ignore", "pipe", "inherit"] })
     const line = await new Promise<string>((resolve) => createInterface({ input: child.stdout! }).once("line", resolve))

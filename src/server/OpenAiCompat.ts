@@ -164,16 +164,9 @@ const readRequest = (body: unknown): Result.Result<ChatRequest, BridgeContract.B
   const model = Wire.optionalString(body, "model")
   if (Result.isFailure(model)) return Result.fail(model.failure)
   const streamOptions = Wire.isRecord(body.stream_options) ? body.stream_options : {}
-  const toolsField = body.tools === undefined || body.tools === null ? Result.succeed(undefined) : toolsOf(body.tools)
-  if (Result.isFailure(toolsField)) return Result.fail(toolsField.failure)
-  const toolChoiceField = toolChoiceOf(body.tool_choice)
-  if (Result.isFailure(toolChoiceField)) return Result.fail(toolChoiceField.failure)
-  const tools = toolsField.success
-  const toolChoice = toolChoiceField.success
-  const problem = Tool.checkDeclarations(tools, toolChoice)
-  if (problem !== undefined) {
-    return Result.fail(Wire.invalid(`"${problem.parameter === "tools" ? "tools" : "tool_choice"}": ${problem.description}`, "fix the tool declarations"))
-  }
+  const declared = Wire.declaredTools(body.tools === undefined || body.tools === null ? Result.succeed(undefined) : toolsOf(body.tools), toolChoiceOf(body.tool_choice))
+  if (Result.isFailure(declared)) return Result.fail(declared.failure)
+  const { toolChoice, tools } = declared.success
   // Built field by field (no object spread per optional field).
   const request: { -readonly [K in keyof LlmRequest.LlmRequest]: LlmRequest.LlmRequest[K] } = { messages }
   if (system.length > 0) request.system = system.join("\n\n")

@@ -70,6 +70,21 @@ export const toolDefinition = (where: string, declaration: Json, schemaField: st
   })
 }
 
+// A request's declared tools and tool choice, read by a protocol's own readers, checked together
+// (`Tool.checkDeclarations`: a choice naming an undeclared tool, duplicate names...).
+export const declaredTools = (
+  tools: Result.Result<ReadonlyArray<Tool.Definition> | undefined, BridgeContract.BridgeFailure>,
+  toolChoice: Result.Result<Tool.ToolChoice | undefined, BridgeContract.BridgeFailure>
+): Result.Result<{ readonly tools: ReadonlyArray<Tool.Definition> | undefined; readonly toolChoice: Tool.ToolChoice | undefined }, BridgeContract.BridgeFailure> => {
+  if (Result.isFailure(tools)) return Result.fail(tools.failure)
+  if (Result.isFailure(toolChoice)) return Result.fail(toolChoice.failure)
+  const problem = Tool.checkDeclarations(tools.success, toolChoice.success)
+  if (problem !== undefined) {
+    return Result.fail(invalid(`"${problem.parameter === "tools" ? "tools" : "tool_choice"}": ${problem.description}`, "fix the tool declarations"))
+  }
+  return Result.succeed({ tools: tools.success, toolChoice: toolChoice.success })
+}
+
 // An id such as chatcmpl-3f9a... (random from Effect's Random, so tests can seed it).
 // One effect step: the four words drawn as `Random.nextIntBetween(0, 0xffffffff)` draws them.
 export const randomId = (prefix: string): Effect.Effect<string> => Effect.map(Random.Random, (random) => idWith(random, prefix))
