@@ -16,7 +16,7 @@ import { Effect } from "effect"
 import type * as LanguageModel from "../src/LanguageModel.ts"
 import * as LlmRequest from "../src/LlmRequest.ts"
 import { bytesAllocated } from "./internal/allocation.ts"
-import { asyncProvider, budget, inProcess, limits, rpm, type Variant } from "./internal/inProcess.ts"
+import { asyncProvider, generateVariants, inProcess } from "./internal/inProcess.ts"
 import { argument, median } from "./internal/stats.ts"
 
 const REPS = argument("reps", 15)
@@ -26,15 +26,7 @@ const BYTES_CALLS = argument("bytes-calls", 5000)
 // The effect steps run since the fiber last resumed, read as each call reaches the provider.
 const steps: Array<number> = []
 
-const variants: ReadonlyArray<Variant> = [
-  ["bare provider", undefined],
-  ["stack without observability (retry)", { observability: { enabled: false } }],
-  ["default stack (observability, retry)", {}],
-  ["+ concurrency limits", { resilience: { limits } }],
-  ["+ rate limit (rpm)", { resilience: { limits: { ...limits, rpm } } }],
-  ["+ budget = whole stack", { budget, resilience: { limits: { ...limits, rpm } } }],
-  ["whole + attempt timeout 2m", { budget, resilience: { limits: { ...limits, rpm }, attemptTimeout: "2m" } }]
-]
+const variants = generateVariants
 
 const main = async () => {
   const { runtime, model } = await inProcess(asyncProvider((count) => steps.push(count)))

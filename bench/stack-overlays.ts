@@ -25,7 +25,7 @@ import * as LlmRequest from "../src/LlmRequest.ts"
 import * as NodeProviders from "../src/node/NodeProviders.ts"
 import * as ProviderRegistry from "../src/ProviderRegistry.ts"
 import * as Stack from "../src/Stack.ts"
-import { asyncProvider, budget, limits, rpm } from "./internal/inProcess.ts"
+import { asyncProvider, generateVariants } from "./internal/inProcess.ts"
 import { argument } from "./internal/stats.ts"
 
 const CALLS = argument("calls", 200)
@@ -98,15 +98,7 @@ const instrument = () => {
   })
 }
 
-const variants: ReadonlyArray<readonly [string, Omit<Stack.StackConfig, "provider"> | undefined]> = [
-  ["bare provider", undefined],
-  ["stack without observability (retry)", { observability: { enabled: false } }],
-  ["default stack (observability, retry)", {}],
-  ["+ concurrency limits", { resilience: { limits } }],
-  ["+ rate limit (rpm)", { resilience: { limits: { ...limits, rpm } } }],
-  ["+ budget = whole stack", { budget, resilience: { limits: { ...limits, rpm } } }],
-  ["whole + attempt timeout 2m", { budget, resilience: { limits: { ...limits, rpm }, attemptTimeout: "2m" } }]
-]
+const variants = generateVariants
 
 const main = async () => {
   instrument()

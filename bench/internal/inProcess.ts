@@ -89,6 +89,17 @@ export const budget = { budget: { totalTokens: 1_000_000_000_000 } }
 /** A variant: its row's name and the stack over the provider (`undefined`: the bare provider). */
 export type Variant = readonly [string, Omit<Stack.StackConfig, "provider"> | undefined]
 
+/** The variants of the generate benchmarks (bench/stack-async.ts, bench/stack-overlays.ts). */
+export const generateVariants: ReadonlyArray<Variant> = [
+  ["bare provider", undefined],
+  ["stack without observability (retry)", { observability: { enabled: false } }],
+  ["default stack (observability, retry)", {}],
+  ["+ concurrency limits", { resilience: { limits } }],
+  ["+ rate limit (rpm)", { resilience: { limits: { ...limits, rpm } } }],
+  ["+ budget = whole stack", { budget, resilience: { limits: { ...limits, rpm } } }],
+  ["whole + attempt timeout 2m", { budget, resilience: { limits: { ...limits, rpm }, attemptTimeout: "2m" } }]
+]
+
 /** The variants of the streaming benchmarks (bench/stream-async.ts, bench/stream-steps.ts). */
 export const streamVariants: ReadonlyArray<Variant> = [
   ["bare provider", undefined],
