@@ -33,6 +33,14 @@
  *   node bench/stack-http.ts [--reps 20] [--calls 500] [--only whole,rpm] [--sc008-reps 15]
  *   node --cpu-prof --cpu-prof-dir=.prof bench/stack-http.ts --only whole --sc008-reps 0   # a CPU profile
  *   node bench/stack-http.ts --memory --reps 3 --sc008-reps 0   # + bytes allocated and GC time per call over HTTP
+ *   node bench/stack-http.ts --steps --only whole,timeout --reps 0 --sc008-reps 0   # + effect steps, fibers and suspensions per call
+ *
+ * `--steps` (deterministic, one call in flight): per variant the effect steps the runtime runs per
+ * call in every fiber (the run loop of effect's fiber wrapped to add up each run's
+ * `currentOpCount`, as `bench/stream-steps.ts` does), the fibers made per call (effect's fiber ids
+ * are consecutive: the id of a fiber made after the calls less one made before), and the run-loop
+ * entries per call (each start or resumption of a fiber: a suspension costs one, and an
+ * `AsyncResource` of `node:async_hooks` with it). The bench's own loop counts alike in every row.
  */
 import { Effect, Exit, ManagedRuntime, Scope } from "effect"
 import type * as LanguageModel from "../src/LanguageModel.ts"
@@ -50,6 +58,7 @@ const REPS = argument("reps", 20)
 const CALLS = argument("calls", 500)
 const SC008_REPS = argument("sc008-reps", 15)
 const MEMORY = process.argv.includes("--memory")
+const STEPS = process.argv.includes("--steps")
 const SC008_LATENCY = 50
 const SC008_CONCURRENT = 100
 const CONCURRENCIES = [1, 100]
@@ -137,7 +146,8 @@ const main = async () => {
   ]
 
   console.log(`CPU µs per call over HTTP (0 ms mock in a child process), ${CALLS} calls x ${REPS} rounds, medians; ${process.version}`)
-  for (const concurrency of CONCURRENCIES) {
+  // (`--reps 0`: no CPU tables, e.g. for `--steps` alone)
+  for (const concurrency of REPS > 0 ? CONCURRENCIES : []) {
     for (const client of clients) await client.run(Math.min(500, CALLS), concurrency) // warm-up
     const cpu = new Map<string, Array<number>>()
     for (let rep = 0; rep < REPS; rep++) {
@@ -169,6 +179,7 @@ const main = async () => {
     if (SDK) reference(cpu, chosen)
   }
   if (MEMORY) await memory(chosen, models, run)
+  if (STEPS) await steps(runtime, chosen, models, run)
   child.kill("SIGTERM")
   if (SC008_REPS > 0) await sc008(runtime, scope)
   await runtime.runPromise(Scope.close(scope, Exit.void))
@@ -239,6 +250,50 @@ const memory = async (
   }
   observer.disconnect()
   console.log(`\nMemory over HTTP: bytes allocated per call (${CALLS} calls) and GC pauses per call (${CALLS * 4} calls)`)
+  console.table(rows)
+}
+
+/** `--steps`: effect steps, fibers made and run-loop entries per call, one call in flight. */
+const steps = async (
+  runtime: ManagedRuntime.ManagedRuntime<ProviderRegistry.ProviderRegistry, never>,
+  chosen: ReadonlyArray<Variant>,
+  models: ReadonlyMap<string, LanguageModel.Service>,
+  run: (model: LanguageModel.Service, calls: number, concurrency: number) => Promise<void>
+) => {
+  interface RunLoop {
+    currentOpCount: number
+    runLoop: (effect: unknown) => unknown
+  }
+  const fiberNow = () => runtime.runSync(Effect.withFiber((fiber) => Effect.succeed(fiber)))
+  const proto = Object.getPrototypeOf(fiberNow()) as RunLoop
+  const original = proto.runLoop
+  let counted = 0
+  let entries = 0
+  proto.runLoop = function(this: RunLoop, effect: unknown) {
+    const result = original.call(this, effect)
+    counted += this.currentOpCount
+    entries++
+    return result
+  }
+  const calls = Math.min(CALLS, 500)
+  const rows: Array<Record<string, string>> = []
+  for (const variant of chosen) {
+    const model = models.get(variant.key)!
+    await run(model, 100, 1)
+    const steps0 = counted
+    const entries0 = entries
+    const id0 = fiberNow().id
+    await run(model, calls, 1)
+    const fibers = fiberNow().id - id0 - 1
+    rows.push({
+      variant: variant.name,
+      "effect steps/call": ((counted - steps0) / calls).toFixed(1),
+      "fibers made/call": (fibers / calls).toFixed(2),
+      "run-loop entries/call": ((entries - entries0) / calls).toFixed(2)
+    })
+  }
+  proto.runLoop = original
+  console.log(`\nEffect steps, fibers and run-loop entries per call over HTTP (${calls} calls, one in flight; the bench's loop included)`)
   console.table(rows)
 }
 
