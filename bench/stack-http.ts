@@ -34,6 +34,7 @@
  *   node --cpu-prof --cpu-prof-dir=.prof bench/stack-http.ts --only whole --sc008-reps 0   # a CPU profile
  *   node bench/stack-http.ts --memory --reps 3 --sc008-reps 0   # + bytes allocated and GC time per call over HTTP
  *   node bench/stack-http.ts --steps --only whole,timeout --reps 0 --sc008-reps 0   # + effect steps, fibers and suspensions per call
+ *   node bench/stack-http.ts --ab /tmp/base --only whole,timeout --no-sdk --sc008-reps 0   # + the same variants from another tree, same rounds
  *
  * `--steps` (deterministic, one call in flight): per variant the effect steps the runtime runs per
  * call in every fiber (the run loop of effect's fiber wrapped to add up each run's
@@ -48,9 +49,11 @@ import * as LlmRequest from "../src/LlmRequest.ts"
 import * as NodeProviders from "../src/node/NodeProviders.ts"
 import * as ProviderRegistry from "../src/ProviderRegistry.ts"
 import * as Stack from "../src/Stack.ts"
+import { loadavg } from "node:os"
 import { PerformanceObserver } from "node:perf_hooks"
 import { bytesAllocated } from "./internal/allocation.ts"
 import { argument, median, time } from "./internal/stats.ts"
+import { loadTree, type OtherTree, type StackOptions } from "./internal/otherTree.ts"
 import { startMockServer } from "./internal/mockServer.ts"
 import { sdkChat } from "./internal/openAiSdk.ts"
 
@@ -66,6 +69,8 @@ const onlyIndex = process.argv.indexOf("--only")
 const ONLY = onlyIndex >= 0 ? process.argv[onlyIndex + 1] : undefined
 const SDK = !process.argv.includes("--no-sdk")
 const SDK_NAME = "openai SDK chat.completions.create (reference)"
+const abIndex = process.argv.indexOf("--ab")
+const AB = abIndex >= 0 ? process.argv[abIndex + 1] : undefined
 
 const startServer = async (script: string, args: ReadonlyArray<string> = []) => {
   const { child, origin } = await startMockServer(script, args)
@@ -75,6 +80,8 @@ const startServer = async (script: string, args: ReadonlyArray<string> = []) => 
 interface Variant {
   readonly name: string
   readonly key: string
+  /** The stack over the provider (`undefined`: the bare adapter). */
+  readonly options: StackOptions
   readonly model: (baseUrl: string) => Effect.Effect<LanguageModel.Service, unknown, ProviderRegistry.ProviderRegistry | Scope.Scope>
 }
 
@@ -83,25 +90,27 @@ const provider = (baseUrl: string): ProviderRegistry.CreateOptions => ({ provide
 const limits = { concurrency: 1_000, providerConcurrency: 1_000 }
 const rpm = 100_000_000
 const budget = { budget: { totalTokens: 1_000_000_000_000 } }
-const stackOf = (config: Omit<Stack.StackConfig, "provider">) => (baseUrl: string) =>
-  Effect.map(Stack.make({ provider: provider(baseUrl), ...config }), (factory) => factory.model)
+const variant = (name: string, key: string, options: StackOptions): Variant => ({
+  name,
+  key,
+  options,
+  model: (baseUrl) =>
+    options === undefined
+      ? ProviderRegistry.create(provider(baseUrl))
+      : Effect.map(Stack.make({ provider: provider(baseUrl), ...options }), (factory) => factory.model)
+})
 
 const variants: ReadonlyArray<Variant> = [
-  {
-    name: "bare openai-compatible adapter",
-    key: "bare",
-    model: (baseUrl) => ProviderRegistry.create(provider(baseUrl))
-  },
-  { name: "stack without observability (retry)", key: "noobs", model: stackOf({ observability: { enabled: false } }) },
-  { name: "default stack (observability, retry)", key: "default", model: stackOf({}) },
-  { name: "+ concurrency limits", key: "concurrency", model: stackOf({ resilience: { limits } }) },
-  { name: "+ rate limit (rpm)", key: "rpm", model: stackOf({ resilience: { limits: { ...limits, rpm } } }) },
-  { name: "+ budget = whole stack", key: "whole", model: stackOf({ budget, resilience: { limits: { ...limits, rpm } } }) },
-  {
-    name: "whole + attempt timeout 2m (fromConfig's default)",
-    key: "timeout",
-    model: stackOf({ budget, resilience: { limits: { ...limits, rpm }, attemptTimeout: "2m" } })
-  }
+  variant("bare openai-compatible adapter", "bare", undefined),
+  variant("stack without observability (retry)", "noobs", { observability: { enabled: false } }),
+  variant("default stack (observability, retry)", "default", {}),
+  variant("+ concurrency limits", "concurrency", { resilience: { limits } }),
+  variant("+ rate limit (rpm)", "rpm", { resilience: { limits: { ...limits, rpm } } }),
+  variant("+ budget = whole stack", "whole", { budget, resilience: { limits: { ...limits, rpm } } }),
+  variant("whole + attempt timeout 2m (fromConfig's default)", "timeout", {
+    budget,
+    resilience: { limits: { ...limits, rpm }, attemptTimeout: "2m" }
+  })
 ]
 
 const main = async () => {
@@ -135,13 +144,22 @@ const main = async () => {
   const runSdk = sdkChat(baseUrl, sdkBody, (content) => {
     if (content !== "The Nile is the longest river in Africa.") throw new Error("unexpected reply from the mock through the SDK")
   })
-  // Every measured client of a round: the variants, then the SDK (last, so the rows keep their index).
+  // `--ab <tree>`: the same variants built from another tree's src/, in the same rounds.
+  const other: OtherTree | undefined = AB === undefined ? undefined : await loadTree(AB, { system: "You are terse.", user: "Name the longest river in Africa." })
+  const otherModels = new Map<string, LanguageModel.Service>()
+  if (other !== undefined) for (const variant of chosen) otherModels.set(variant.key, await other.model(provider(baseUrl), variant.options))
+  // Every measured client of a round: the variants, then the other tree's, then the SDK (last, so the rows keep their index).
   const clients: ReadonlyArray<{ readonly key: string; readonly name: string; readonly run: (calls: number, concurrency: number) => Promise<void> }> = [
     ...chosen.map((variant) => ({
       key: variant.key,
       name: variant.name,
       run: (calls: number, concurrency: number) => run(models.get(variant.key)!, calls, concurrency)
     })),
+    ...(other === undefined ? [] : chosen.map((variant) => ({
+      key: `${variant.key}@ab`,
+      name: `${variant.name} [${AB}]`,
+      run: (calls: number, concurrency: number) => other.run(otherModels.get(variant.key)!, calls, concurrency)
+    }))),
     ...(SDK ? [{ key: "sdk", name: SDK_NAME, run: runSdk }] : [])
   ]
 
@@ -177,6 +195,7 @@ const main = async () => {
       }
     }))
     if (SDK) reference(cpu, chosen)
+    if (other !== undefined) abSummary(cpu, chosen)
   }
   if (MEMORY) await memory(chosen, models, run)
   if (STEPS) await steps(runtime, chosen, models, run)
@@ -184,6 +203,29 @@ const main = async () => {
   if (SC008_REPS > 0) await sc008(runtime, scope)
   await runtime.runPromise(Scope.close(scope, Exit.void))
   await runtime.dispose()
+  await other?.dispose()
+}
+
+/**
+ * After a table, with `--ab <tree>`: per variant, this tree's and the other tree's paired cost over
+ * their own bare adapter, and this tree's absolute cost less the other's (paired: the median of
+ * each round's difference), with the load average at the time.
+ */
+const abSummary = (cpu: ReadonlyMap<string, ReadonlyArray<number>>, chosen: ReadonlyArray<Variant>) => {
+  const paired = (a: ReadonlyArray<number>, b: ReadonlyArray<number>) => median(a.map((value, round) => value - b[round]!))
+  console.log(`A/B against ${AB} (this tree - that tree, paired medians), load average ${loadavg().map((value) => value.toFixed(1)).join(" ")}`)
+  console.table(chosen.map((variant) => {
+    const here = cpu.get(variant.key)!
+    const there = cpu.get(`${variant.key}@ab`)!
+    return {
+      variant: variant.name,
+      "this tree µs/call": median(here).toFixed(1),
+      "that tree µs/call": median(there).toFixed(1),
+      "this - that (paired)": paired(here, there).toFixed(1),
+      "this over its bare (paired)": paired(here, cpu.get("bare")!).toFixed(1),
+      "that over its bare (paired)": paired(there, cpu.get("bare@ab")!).toFixed(1)
+    }
+  }))
 }
 
 
