@@ -6,9 +6,15 @@
  * calls: there `Effect.timeoutOrElse` leaves one sleeping fiber and its timer per call until the
  * loop's fiber ends); rounds interleaved, medians.
  *
+ * The last two rows put a provider's own request timeout (`Deadlines.bounded`, 10 minutes, as
+ * every HTTP adapter bounds its request) under the attempt: the bare adapter's shape, and
+ * `Stack.fromConfig`'s (the attempt timeout over it: since ADR 0051 the provider's bound runs in
+ * the attempt's fiber, one fiber per attempt instead of two).
+ *
  *   node bench/attempt-timeout.ts [--reps 9] [--calls 5000]
  */
 import { Duration, Effect, Fiber } from "effect"
+import { bounded } from "../src/internal/deadlines.ts"
 import * as LlmError from "../src/LlmError.ts"
 import * as Timeout from "../src/resilience/Timeout.ts"
 import { argument, median } from "./internal/stats.ts"
@@ -22,6 +28,7 @@ const answer: Effect.Effect<number, LlmError.LlmError> = Effect.callback<number,
 })
 const subject = { provider: "bench", model: "m" }
 const options = { timeoutMs: 120_000, attempt: 1, subject }
+const providerTimeout = Timeout.timeoutError(subject, { scope: "attempt", timeoutMs: 600_000, attempts: 1, elapsedMs: 600_000 })
 
 const variants: ReadonlyArray<readonly [string, Effect.Effect<number, LlmError.LlmError>]> = [
   ["bare attempt", answer],
@@ -29,7 +36,9 @@ const variants: ReadonlyArray<readonly [string, Effect.Effect<number, LlmError.L
     duration: Duration.millis(options.timeoutMs),
     orElse: () => Effect.fail(Timeout.timeoutError(subject, { scope: "attempt", timeoutMs: 120_000, attempts: 1, elapsedMs: 0 }))
   })],
-  ["Timeout.attempt (after)", Timeout.attempt(answer, options)]
+  ["Timeout.attempt (after)", Timeout.attempt(answer, options)],
+  ["provider's own 10m bound (bare adapter)", bounded(answer, 600_000, () => providerTimeout)],
+  ["Timeout.attempt over the provider's bound", Timeout.attempt(bounded(answer, 600_000, () => providerTimeout), options)]
 ]
 
 const cpuPerCall = (effect: Effect.Effect<number, LlmError.LlmError>, concurrency: number) =>

@@ -33,6 +33,15 @@
  *   node bench/stack-http.ts [--reps 20] [--calls 500] [--only whole,rpm] [--sc008-reps 15]
  *   node --cpu-prof --cpu-prof-dir=.prof bench/stack-http.ts --only whole --sc008-reps 0   # a CPU profile
  *   node bench/stack-http.ts --memory --reps 3 --sc008-reps 0   # + bytes allocated and GC time per call over HTTP
+ *   node bench/stack-http.ts --steps --only whole,timeout --reps 0 --sc008-reps 0   # + effect steps, fibers and suspensions per call
+ *   node bench/stack-http.ts --ab /tmp/base --only whole,timeout --no-sdk --sc008-reps 0   # + the same variants from another tree, same rounds
+ *
+ * `--steps` (deterministic, one call in flight): per variant the effect steps the runtime runs per
+ * call in every fiber (the run loop of effect's fiber wrapped to add up each run's
+ * `currentOpCount`, as `bench/stream-steps.ts` does), the fibers made per call (effect's fiber ids
+ * are consecutive: the id of a fiber made after the calls less one made before), and the run-loop
+ * entries per call (each start or resumption of a fiber: a suspension costs one, and an
+ * `AsyncResource` of `node:async_hooks` with it). The bench's own loop counts alike in every row.
  */
 import { Effect, Exit, ManagedRuntime, Scope } from "effect"
 import type * as LanguageModel from "../src/LanguageModel.ts"
@@ -40,9 +49,11 @@ import * as LlmRequest from "../src/LlmRequest.ts"
 import * as NodeProviders from "../src/node/NodeProviders.ts"
 import * as ProviderRegistry from "../src/ProviderRegistry.ts"
 import * as Stack from "../src/Stack.ts"
+import { loadavg } from "node:os"
 import { PerformanceObserver } from "node:perf_hooks"
 import { bytesAllocated } from "./internal/allocation.ts"
 import { argument, median, time } from "./internal/stats.ts"
+import { loadTree, type OtherTree, type StackOptions } from "./internal/otherTree.ts"
 import { startMockServer } from "./internal/mockServer.ts"
 import { sdkChat } from "./internal/openAiSdk.ts"
 
@@ -50,6 +61,7 @@ const REPS = argument("reps", 20)
 const CALLS = argument("calls", 500)
 const SC008_REPS = argument("sc008-reps", 15)
 const MEMORY = process.argv.includes("--memory")
+const STEPS = process.argv.includes("--steps")
 const SC008_LATENCY = 50
 const SC008_CONCURRENT = 100
 const CONCURRENCIES = [1, 100]
@@ -57,6 +69,8 @@ const onlyIndex = process.argv.indexOf("--only")
 const ONLY = onlyIndex >= 0 ? process.argv[onlyIndex + 1] : undefined
 const SDK = !process.argv.includes("--no-sdk")
 const SDK_NAME = "openai SDK chat.completions.create (reference)"
+const abIndex = process.argv.indexOf("--ab")
+const AB = abIndex >= 0 ? process.argv[abIndex + 1] : undefined
 
 const startServer = async (script: string, args: ReadonlyArray<string> = []) => {
   const { child, origin } = await startMockServer(script, args)
@@ -66,6 +80,8 @@ const startServer = async (script: string, args: ReadonlyArray<string> = []) => 
 interface Variant {
   readonly name: string
   readonly key: string
+  /** The stack over the provider (`undefined`: the bare adapter). */
+  readonly options: StackOptions
   readonly model: (baseUrl: string) => Effect.Effect<LanguageModel.Service, unknown, ProviderRegistry.ProviderRegistry | Scope.Scope>
 }
 
@@ -74,25 +90,27 @@ const provider = (baseUrl: string): ProviderRegistry.CreateOptions => ({ provide
 const limits = { concurrency: 1_000, providerConcurrency: 1_000 }
 const rpm = 100_000_000
 const budget = { budget: { totalTokens: 1_000_000_000_000 } }
-const stackOf = (config: Omit<Stack.StackConfig, "provider">) => (baseUrl: string) =>
-  Effect.map(Stack.make({ provider: provider(baseUrl), ...config }), (factory) => factory.model)
+const variant = (name: string, key: string, options: StackOptions): Variant => ({
+  name,
+  key,
+  options,
+  model: (baseUrl) =>
+    options === undefined
+      ? ProviderRegistry.create(provider(baseUrl))
+      : Effect.map(Stack.make({ provider: provider(baseUrl), ...options }), (factory) => factory.model)
+})
 
 const variants: ReadonlyArray<Variant> = [
-  {
-    name: "bare openai-compatible adapter",
-    key: "bare",
-    model: (baseUrl) => ProviderRegistry.create(provider(baseUrl))
-  },
-  { name: "stack without observability (retry)", key: "noobs", model: stackOf({ observability: { enabled: false } }) },
-  { name: "default stack (observability, retry)", key: "default", model: stackOf({}) },
-  { name: "+ concurrency limits", key: "concurrency", model: stackOf({ resilience: { limits } }) },
-  { name: "+ rate limit (rpm)", key: "rpm", model: stackOf({ resilience: { limits: { ...limits, rpm } } }) },
-  { name: "+ budget = whole stack", key: "whole", model: stackOf({ budget, resilience: { limits: { ...limits, rpm } } }) },
-  {
-    name: "whole + attempt timeout 2m (fromConfig's default)",
-    key: "timeout",
-    model: stackOf({ budget, resilience: { limits: { ...limits, rpm }, attemptTimeout: "2m" } })
-  }
+  variant("bare openai-compatible adapter", "bare", undefined),
+  variant("stack without observability (retry)", "noobs", { observability: { enabled: false } }),
+  variant("default stack (observability, retry)", "default", {}),
+  variant("+ concurrency limits", "concurrency", { resilience: { limits } }),
+  variant("+ rate limit (rpm)", "rpm", { resilience: { limits: { ...limits, rpm } } }),
+  variant("+ budget = whole stack", "whole", { budget, resilience: { limits: { ...limits, rpm } } }),
+  variant("whole + attempt timeout 2m (fromConfig's default)", "timeout", {
+    budget,
+    resilience: { limits: { ...limits, rpm }, attemptTimeout: "2m" }
+  })
 ]
 
 const main = async () => {
@@ -126,18 +144,28 @@ const main = async () => {
   const runSdk = sdkChat(baseUrl, sdkBody, (content) => {
     if (content !== "The Nile is the longest river in Africa.") throw new Error("unexpected reply from the mock through the SDK")
   })
-  // Every measured client of a round: the variants, then the SDK (last, so the rows keep their index).
+  // `--ab <tree>`: the same variants built from another tree's src/, in the same rounds.
+  const other: OtherTree | undefined = AB === undefined ? undefined : await loadTree(AB, { system: "You are terse.", user: "Name the longest river in Africa." })
+  const otherModels = new Map<string, LanguageModel.Service>()
+  if (other !== undefined) for (const variant of chosen) otherModels.set(variant.key, await other.model(provider(baseUrl), variant.options))
+  // Every measured client of a round: the variants, then the other tree's, then the SDK (last, so the rows keep their index).
   const clients: ReadonlyArray<{ readonly key: string; readonly name: string; readonly run: (calls: number, concurrency: number) => Promise<void> }> = [
     ...chosen.map((variant) => ({
       key: variant.key,
       name: variant.name,
       run: (calls: number, concurrency: number) => run(models.get(variant.key)!, calls, concurrency)
     })),
+    ...(other === undefined ? [] : chosen.map((variant) => ({
+      key: `${variant.key}@ab`,
+      name: `${variant.name} [${AB}]`,
+      run: (calls: number, concurrency: number) => other.run(otherModels.get(variant.key)!, calls, concurrency)
+    }))),
     ...(SDK ? [{ key: "sdk", name: SDK_NAME, run: runSdk }] : [])
   ]
 
   console.log(`CPU µs per call over HTTP (0 ms mock in a child process), ${CALLS} calls x ${REPS} rounds, medians; ${process.version}`)
-  for (const concurrency of CONCURRENCIES) {
+  // (`--reps 0`: no CPU tables, e.g. for `--steps` alone)
+  for (const concurrency of REPS > 0 ? CONCURRENCIES : []) {
     for (const client of clients) await client.run(Math.min(500, CALLS), concurrency) // warm-up
     const cpu = new Map<string, Array<number>>()
     for (let rep = 0; rep < REPS; rep++) {
@@ -167,12 +195,37 @@ const main = async () => {
       }
     }))
     if (SDK) reference(cpu, chosen)
+    if (other !== undefined) abSummary(cpu, chosen)
   }
   if (MEMORY) await memory(chosen, models, run)
+  if (STEPS) await steps(runtime, chosen, models, run)
   child.kill("SIGTERM")
   if (SC008_REPS > 0) await sc008(runtime, scope)
   await runtime.runPromise(Scope.close(scope, Exit.void))
   await runtime.dispose()
+  await other?.dispose()
+}
+
+/**
+ * After a table, with `--ab <tree>`: per variant, this tree's and the other tree's paired cost over
+ * their own bare adapter, and this tree's absolute cost less the other's (paired: the median of
+ * each round's difference), with the load average at the time.
+ */
+const abSummary = (cpu: ReadonlyMap<string, ReadonlyArray<number>>, chosen: ReadonlyArray<Variant>) => {
+  const paired = (a: ReadonlyArray<number>, b: ReadonlyArray<number>) => median(a.map((value, round) => value - b[round]!))
+  console.log(`A/B against ${AB} (this tree - that tree, paired medians), load average ${loadavg().map((value) => value.toFixed(1)).join(" ")}`)
+  console.table(chosen.map((variant) => {
+    const here = cpu.get(variant.key)!
+    const there = cpu.get(`${variant.key}@ab`)!
+    return {
+      variant: variant.name,
+      "this tree µs/call": median(here).toFixed(1),
+      "that tree µs/call": median(there).toFixed(1),
+      "this - that (paired)": paired(here, there).toFixed(1),
+      "this over its bare (paired)": paired(here, cpu.get("bare")!).toFixed(1),
+      "that over its bare (paired)": paired(there, cpu.get("bare@ab")!).toFixed(1)
+    }
+  }))
 }
 
 
@@ -239,6 +292,50 @@ const memory = async (
   }
   observer.disconnect()
   console.log(`\nMemory over HTTP: bytes allocated per call (${CALLS} calls) and GC pauses per call (${CALLS * 4} calls)`)
+  console.table(rows)
+}
+
+/** `--steps`: effect steps, fibers made and run-loop entries per call, one call in flight. */
+const steps = async (
+  runtime: ManagedRuntime.ManagedRuntime<ProviderRegistry.ProviderRegistry, never>,
+  chosen: ReadonlyArray<Variant>,
+  models: ReadonlyMap<string, LanguageModel.Service>,
+  run: (model: LanguageModel.Service, calls: number, concurrency: number) => Promise<void>
+) => {
+  interface RunLoop {
+    currentOpCount: number
+    runLoop: (effect: unknown) => unknown
+  }
+  const fiberNow = () => runtime.runSync(Effect.withFiber((fiber) => Effect.succeed(fiber)))
+  const proto = Object.getPrototypeOf(fiberNow()) as RunLoop
+  const original = proto.runLoop
+  let counted = 0
+  let entries = 0
+  proto.runLoop = function(this: RunLoop, effect: unknown) {
+    const result = original.call(this, effect)
+    counted += this.currentOpCount
+    entries++
+    return result
+  }
+  const calls = Math.min(CALLS, 500)
+  const rows: Array<Record<string, string>> = []
+  for (const variant of chosen) {
+    const model = models.get(variant.key)!
+    await run(model, 100, 1)
+    const steps0 = counted
+    const entries0 = entries
+    const id0 = fiberNow().id
+    await run(model, calls, 1)
+    const fibers = fiberNow().id - id0 - 1
+    rows.push({
+      variant: variant.name,
+      "effect steps/call": ((counted - steps0) / calls).toFixed(1),
+      "fibers made/call": (fibers / calls).toFixed(2),
+      "run-loop entries/call": ((entries - entries0) / calls).toFixed(2)
+    })
+  }
+  proto.runLoop = original
+  console.log(`\nEffect steps, fibers and run-loop entries per call over HTTP (${calls} calls, one in flight; the bench's loop included)`)
   console.table(rows)
 }
 

@@ -23,12 +23,19 @@ const afterIdle = (f: () => void): void => {
  * `onTimeout(elapsedMs)` once it has stopped. Cheaper than `Effect.timeoutOrElse` (no fiber per
  * race and no timer per call): the providers bound their HTTP calls with it.
  *
+ * With `encloses` (the attempt timeout), the fiber it starts is known as bounded: an effect
+ * bounded inside it (a provider's own request timeout) whose deadline is no earlier than this
+ * one's runs in that fiber, with no fiber and no deadline of its own. It could never fire first:
+ * this bound interrupts the fiber (aborting the request, as that bound's interruption would) at
+ * its own earlier deadline, and its own error is the one reported, as before (ADR 0051).
+ *
  * @internal
  */
 export const bounded = <A, E, R, E2 = E>(
   effect: Effect.Effect<A, E, R>,
   timeoutMs: number,
-  onTimeout: (elapsedMs: number) => E2
+  onTimeout: (elapsedMs: number) => E2,
+  options?: { readonly encloses?: boolean | undefined }
 ): Effect.Effect<A, E | E2, R> =>
   // The registration runs in the caller's step (its fiber is the current one): no step of its own
   // to read the fiber first. The child is started inside the registration, so nothing runs between
@@ -38,10 +45,15 @@ export const bounded = <A, E, R, E2 = E>(
     const parent = Fiber.getCurrent()!
     const clock = parent.getRef(Clock.Clock)
     const started = clock.currentTimeMillisUnsafe()
-    const child = Effect.runForkWith(parent.context as Context.Context<R>)(effect)
+    // Inside an enclosing bound that interrupts this fiber no later than this one would: the
+    // effect runs here, resumed in this step (no fiber, no deadline, no suspension).
+    const enclosing = enclosingBounds.get(parent)
+    if (enclosing !== undefined && enclosing.covers(clock, started + timeoutMs)) return resume(effect)
+    const bound = new Bound(started + timeoutMs, started, parent.id, clock, onTimeout, resume)
+    const child = Effect.runForkWith(parent.context as Context.Context<R>)(options?.encloses === true ? bound.enclosing(effect) : effect)
     const answered = child.pollUnsafe()
     if (answered !== undefined) return resume(answered)
-    const bound = new Bound(started + timeoutMs, started, child, parent.id, clock, onTimeout, resume)
+    bound.child = child
     wheelOf(clock, timeoutMs, parent.context).enter(bound)
     // (closures passed as arguments, not kept in properties: what V8 may pretenure, as effect notes)
     child.addObserver((exit) => bound.exited(exit))
@@ -49,17 +61,25 @@ export const bounded = <A, E, R, E2 = E>(
     return Effect.suspend(() => bound.cancelled())
   })
 
+// The fibers started by an enclosing bound (the attempt timeout's), while they run: the bound that
+// interrupts each at its deadline. A `WeakMap`: a fiber that has ended is dropped with it.
+const enclosingBounds = new WeakMap<Fiber.Fiber<unknown, unknown>, Enclosing>()
+
+interface Enclosing {
+  readonly covers: (clock: Clock.Clock, at: number) => boolean
+}
+
 // One bounded effect, its deadline in the queue: the deadline entry itself and what expiring it
 // interrupts (no closure of its own for the timer). A class instance, not an object literal (see
 // `Entry`). What it holds is dropped when it leaves the queue (a closed entry may wait in the queue
 // behind open ones for up to ~1,000 calls; it then holds no fiber).
-class Bound<A, E, E2, R> implements Deadline {
+class Bound<A, E, E2, R> implements Deadline, Enclosing {
   readonly at: number
   open = true
   expire: (() => void) | undefined = undefined
   timedOut = false
   private readonly started: number
-  private child: Fiber.Fiber<A, E> | undefined
+  child: Fiber.Fiber<A, E> | undefined = undefined
   private readonly parentId: number
   private readonly clock: Clock.Clock
   private onTimeout: ((elapsedMs: number) => E2) | undefined
@@ -68,7 +88,6 @@ class Bound<A, E, E2, R> implements Deadline {
   constructor(
     at: number,
     started: number,
-    child: Fiber.Fiber<A, E>,
     parentId: number,
     clock: Clock.Clock,
     onTimeout: (elapsedMs: number) => E2,
@@ -76,11 +95,26 @@ class Bound<A, E, E2, R> implements Deadline {
   ) {
     this.at = at
     this.started = started
-    this.child = child
     this.parentId = parentId
     this.clock = clock
     this.onTimeout = onTimeout
     this.resume = resume
+  }
+
+  // The effect as the child runs it: its fiber known as bounded by this (see `covers`), from its
+  // first step (the child starts at once, so an effect bounded inside it may run before `bounded`
+  // has the child).
+  enclosing<R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
+    return Effect.withFiber((fiber) => {
+      enclosingBounds.set(fiber, this)
+      return effect
+    })
+  }
+
+  // Whether this bound, still running, interrupts its fiber no later than a deadline `at` of
+  // `clock`: an effect bounded by that deadline in this fiber needs no bound of its own.
+  covers(clock: Clock.Clock, at: number): boolean {
+    return this.open && !this.timedOut && this.clock === clock && this.at <= at
   }
 
   // The deadline passed: the attempt is interrupted (and reported by `exited` once it has stopped).

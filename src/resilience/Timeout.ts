@@ -114,6 +114,12 @@ export const timeoutError = (
  * after the last open attempt ends (so that calls made one after another keep one timer), so it
  * never keeps a process alive longer than that.
  *
+ * The attempt's fiber is the only one it makes: an HTTP adapter's own request timeout (`timeout`,
+ * 10 minutes by default), bounded inside it and no shorter than what is left of the attempt's,
+ * runs in that fiber instead of one of its own, since the attempt's deadline always comes first
+ * (interrupting that fiber aborts the request, as before). A provider timeout shorter than the
+ * attempt's keeps its own fiber and its own error.
+ *
  * @since 0.1.0
  * @category combinators
  */
@@ -127,8 +133,11 @@ export const attempt = <A, R>(
       timeoutMs: options.timeoutMs,
       attempts: options.attempt,
       elapsedMs
-    }))
+    }), ENCLOSES)
 
+// The attempt's fiber is known as bounded: the provider's own request timeout, when it is no
+// shorter than what is left of the attempt's, runs in it without a fiber of its own (ADR 0051).
+const ENCLOSES = { encloses: true } as const
 
 /**
  * Bounds a whole call: after `timeoutMs` whatever runs (an attempt or a wait) is interrupted and
