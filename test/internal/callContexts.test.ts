@@ -67,7 +67,7 @@ describe("internal/callContexts", () => {
     assert.strictEqual(Context.get(copy, CallContext.Deadline), 7)
     assert.deepStrictEqual(Context.get(copy, CallContext.RemainingBudget), { costUsd: 3 })
     assert.strictEqual(Context.getUnsafe(copy, Caller).name, "deep")
-    assert.isTrue(Context.hasSameCache(copy, caller))
+    assert.strictEqual((copy as unknown as { readonly cacheRoot: unknown }).cacheRoot, (caller as unknown as { readonly cacheRoot: unknown }).cacheRoot)
   })
 
   // A guard for effect upgrades: the copy shares its caller's fiber cache (see `shareCache`), so a
