@@ -13,6 +13,10 @@
  * every assignment. `--by-site` also names, for each overlay, the first frame of this
  * repository's code on the stack that made it (the layer that asked for it).
  *
+ * Since stop 28 the stack's layers chain records of a class of their own (`internal/callContexts.ts`
+ * `Service`, made by a constructor: no allocation site V8 could pretenure) over the caller's
+ * context: counted apart, in "class records/call"; "overlays/call" counts effect's literals only.
+ *
  * `--http` counts over HTTP instead: the `openai-compatible` adapter against the 0 ms mock of
  * `bench/stack-http.ts` (the adapter's own overlays, its HTTP client's, then the stack's).
  *
@@ -35,6 +39,8 @@ const HTTP = process.argv.includes("--http")
 // Counters, on while `counting`.
 let counting = false
 let overlays = 0
+let classRecords = 0
+const counted = new WeakSet<object>()
 let flattened = 0
 const sites = new Map<string, number>()
 const repoRoot = new URL("..", import.meta.url).pathname
@@ -65,7 +71,17 @@ const instrument = () => {
     set(this: Record<symbol, unknown>, value: unknown) {
       this[field] = value
       if (!counting) return
-      if (value !== undefined) {
+      if (typeof value === "object" && value !== null && Object.getPrototypeOf(value) !== Object.prototype) {
+        // (one assignment sets a chain of them over the caller's records: each new one counted)
+        for (
+          let record: unknown = value;
+          typeof record === "object" && record !== null && Object.getPrototypeOf(record) !== Object.prototype && !counted.has(record);
+          record = (record as { readonly parent?: unknown }).parent
+        ) {
+          counted.add(record)
+          classRecords++
+        }
+      } else if (value !== undefined) {
         overlays++
         if (BY_SITE) {
           const site = `${String((value as { readonly key?: unknown }).key)} <- ${siteOf()}`
@@ -131,6 +147,7 @@ const main = async () => {
     }
     await run(100)
     overlays = 0
+    classRecords = 0
     flattened = 0
     sites.clear()
     counting = true
@@ -142,7 +159,8 @@ const main = async () => {
       variant: name,
       "overlays/call": perCall.toFixed(2),
       "over bare": (perCall - bare).toFixed(2),
-      "map copies/call": (flattened / CALLS).toFixed(2)
+      "map copies/call": (flattened / CALLS).toFixed(2),
+      "class records/call": (classRecords / CALLS).toFixed(2)
     })
     if (BY_SITE && sites.size > 0) {
       console.log(`\n${name}: overlays per call by the first frame of this repository's code`)

@@ -73,6 +73,7 @@ if (dir !== undefined && dir !== "" && effectEntry !== undefined && existsSync(e
   const overlayField = Symbol("overlay")
   const baseField = Symbol("base")
   const seen = new WeakSet<object>()
+  const counted = new WeakSet<object>()
   Object.defineProperty(proto, "overlay", {
     configurable: true,
     get(this: { [key: symbol]: unknown }) {
@@ -84,7 +85,17 @@ if (dir !== undefined && dir !== "" && effectEntry !== undefined && existsSync(e
       if (Object.getPrototypeOf(value) === Object.prototype) {
         effectRecords++
         if (bySite) siteOf(`record ${String((value as { readonly key?: unknown }).key)}`)
-      } else otherRecords++
+      } else {
+        // (one assignment sets a chain of them over the caller's records: each new one counted)
+        for (
+          let record: unknown = value;
+          typeof record === "object" && record !== null && Object.getPrototypeOf(record) !== Object.prototype && !counted.has(record);
+          record = (record as { readonly parent?: unknown }).parent
+        ) {
+          counted.add(record)
+          otherRecords++
+        }
+      }
     }
   })
   Object.defineProperty(proto, "base", {
