@@ -21,10 +21,11 @@
  * allocation site for the objects a constructor makes, so none can be pretenured. O(1) per call
  * whatever the size of the caller's context; reads in the call walk the chain (at most effect's
  * `maxDepth` records) then the base map, as they do in a context made by `Context.add`. When the
- * chain would pass `maxDepth` (where `Context.add` copies into a new map), and with an effect
- * whose contexts do not have the fields read here, the services are set on a copy of the
- * caller's map instead (stop 27's way). The services set must not be fiber-cached ones (see the
- * cache root below).
+ * chain would pass `maxDepth` (where `Context.add` copies into a new map), the records go over the
+ * caller's flattened map (made once per caller context and kept by it, as effect's own reads of
+ * `mapUnsafe` keep it). With an effect whose contexts lack the fields read here, the services are
+ * set on a copy of the caller's map (stop 27's way). The services set must not be fiber-cached
+ * ones (see the cache root below).
  *
  * @internal
  */
@@ -72,7 +73,8 @@ const implOf = (context: Context.Context<never>): Impl | undefined => {
 
 /**
  * The caller's context with up to three services set (a `key` of `undefined` is skipped); the
- * caller's context itself when none is given. The caller's context is not changed.
+ * caller's context itself when none is given. The caller's services are not changed (a caller
+ * as deep as `maxDepth` is flattened, effect's own cache of its services).
  *
  * @internal
  */
@@ -89,34 +91,38 @@ export const withServices = (
   if (count === 0) return context
   const impl = implOf(context)
   if (impl !== undefined) {
-    // (a flattened context's map already holds its records: the chain starts over it)
-    const flat = impl._flat
-    const depth = flat === undefined ? impl.depth : 0
-    if (depth + count <= impl.maxDepth) {
-      let overlay: unknown = flat === undefined ? impl.overlay : undefined
-      if (key1 !== undefined) overlay = new Service(key1.key, value1, overlay)
-      if (key2 !== undefined) overlay = new Service(key2.key, value2, overlay)
-      if (key3 !== undefined) overlay = new Service(key3.key, value3, overlay)
-      const made: Context.Context<never> = Context.makeUnsafe<never>(flat ?? impl.base)
-      const own = made as unknown as Impl
-      own.overlay = overlay
-      own.depth = depth + count
-      own.maxDepth = impl.maxDepth
-      // The caller's cache root, as `Context.add` keeps it for a service that is not fiber-cached
-      // (`Context.js`: `cacheKeys.has(key) ? undefined : impl.cacheRoot`): a context of its own
-      // root would make a fiber switching to it rebuild effect's per-root fiber cache (an object
-      // literal of effect's, pretenured in turn when every call made two that lived across its
-      // wait: stop 27). The services set here are never fiber-cached ones (the scheduler, the
-      // tracer and its span, the log levels, the stack frame), so the caller's cache is right.
-      own.cacheRoot = impl.cacheRoot
-      return made
-    }
+    // Over the caller's chain when it has room (effect's `maxDepth`); else over the caller's map
+    // of all its services: flattened once and kept by the caller (what any read of its
+    // `mapUnsafe` does), so further calls from the same context copy nothing.
+    let base = impl._flat
+    let overlay: unknown = undefined
+    let depth = 0
+    if (base === undefined && impl.depth + count <= impl.maxDepth) {
+      base = impl.base
+      overlay = impl.overlay
+      depth = impl.depth
+    } else if (base === undefined) base = context.mapUnsafe
+    if (key1 !== undefined) overlay = new Service(key1.key, value1, overlay)
+    if (key2 !== undefined) overlay = new Service(key2.key, value2, overlay)
+    if (key3 !== undefined) overlay = new Service(key3.key, value3, overlay)
+    const made: Context.Context<never> = Context.makeUnsafe<never>(base)
+    const own = made as unknown as Impl
+    own.overlay = overlay
+    own.depth = depth + count
+    own.maxDepth = impl.maxDepth
+    // The caller's cache root, as `Context.add` keeps it for a service that is not fiber-cached
+    // (`Context.js`: `cacheKeys.has(key) ? undefined : impl.cacheRoot`): a context of its own
+    // root would make a fiber switching to it rebuild effect's per-root fiber cache (an object
+    // literal of effect's, pretenured in turn when every call made two that lived across its
+    // wait: stop 27). The services set here are never fiber-cached ones (the scheduler, the
+    // tracer and its span, the log levels, the stack frame), so the caller's cache is right.
+    own.cacheRoot = impl.cacheRoot
+    return made
   }
+  // (an effect whose contexts lack the fields read here: stop 27's copy)
   const map = new Map(context.mapUnsafe)
   if (key1 !== undefined) map.set(key1.key, value1)
   if (key2 !== undefined) map.set(key2.key, value2)
   if (key3 !== undefined) map.set(key3.key, value3)
-  const copy: Context.Context<never> = Context.makeUnsafe<never>(map)
-  if (impl !== undefined) (copy as unknown as Impl).cacheRoot = impl.cacheRoot
-  return copy
+  return Context.makeUnsafe<never>(map)
 }
