@@ -111,11 +111,11 @@ if (STEPS || GC || CONTEXTS) {
       } else if (file.startsWith("contexts-")) {
         const record = JSON.parse(text) as ContextsRecord.Record
         const per = (n: number) => (n / record.requests).toFixed(2)
-        const sizes = Object.entries(record.copySizes).sort((a, b) => b[1] - a[1]).slice(0, 6).map(([size, n]) => `${size} services: ${per(n)}`).join(", ")
+        const sizes = Object.entries(record.copySizes).sort((a, b) => b[1] - a[1]).slice(0, 8).map(([size, n]) => `${size} services: ${per(n)}`).join(", ")
         if (record.sites !== undefined) {
           for (const [site, n] of Object.entries(record.sites).sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`${s.name}:   ${per(n)} ${site}`)
         }
-        console.log(`${s.name}: per request: effect overlay records ${per(record.effectRecords)}, other records ${per(record.otherRecords)}, map copies ${per(record.mapCopies)} holding ${per(record.mapEntries)} services (by size: ${sizes}); ${record.requests} requests`)
+        console.log(`${s.name}: per request: effect overlay records ${per(record.effectRecords)}, other records ${per(record.otherRecords)}, map copies ${per(record.mapCopies)} holding ${per(record.mapEntries)} services, contexts flattened ${per(record.flattened)} holding ${per(record.flattenedEntries)} (by size: ${sizes}); ${record.requests} requests`)
       }
     }
   }

@@ -31,6 +31,9 @@ export interface Record {
   readonly otherRecords: number
   readonly mapCopies: number
   readonly mapEntries: number
+  /** Contexts flattened into a new map (`mapUnsafe` read, effect's lookup heuristic): copies too. */
+  readonly flattened: number
+  readonly flattenedEntries: number
   /** Map copies by their number of services. */
   readonly copySizes: { readonly [size: string]: number }
   /** With `$LLM_CONNECT_BENCH_CONTEXTS_SITES=1`: map copies and effect records by size or key and the first frame of `src/` that made them. */
@@ -54,6 +57,8 @@ if (dir !== undefined && dir !== "" && effectEntry !== undefined && existsSync(e
   let otherRecords = 0
   let mapCopies = 0
   let mapEntries = 0
+  let flattened = 0
+  let flattenedEntries = 0
   const copySizes: { [size: string]: number } = {}
   const bySite = process.env.LLM_CONNECT_BENCH_CONTEXTS_SITES === "1"
   const sites: { [site: string]: number } = {}
@@ -120,13 +125,30 @@ if (dir !== undefined && dir !== "" && effectEntry !== undefined && existsSync(e
       }
     }
   })
+  // A flattened context: `_flat` given a map other than its base (a new map: effect's `flatten`).
+  const flatField = Symbol("_flat")
+  Object.defineProperty(proto, "_flat", {
+    configurable: true,
+    get(this: { [key: symbol]: unknown }) {
+      return this[flatField]
+    },
+    set(this: { [key: symbol]: unknown; readonly base?: unknown }, value: unknown) {
+      this[flatField] = value
+      if (!counting || !(value instanceof Map) || value === this.base) return
+      seen.add(value)
+      flattened++
+      flattenedEntries += value.size
+      copySizes[`flat ${value.size}`] = (copySizes[`flat ${value.size}`] ?? 0) + 1
+      if (bySite) siteOf(`flattened ${value.size}`)
+    }
+  })
   subscribe("http.server.request.start", () => {
     requests++
     if (requests === WARM_UP) counting = true
   })
   process.on("exit", () => {
     if (requests <= WARM_UP) return
-    const record: Record = { requests: requests - WARM_UP, effectRecords, otherRecords, mapCopies, mapEntries, copySizes, ...(bySite ? { sites } : {}) }
+    const record: Record = { requests: requests - WARM_UP, effectRecords, otherRecords, mapCopies, mapEntries, flattened, flattenedEntries, copySizes, ...(bySite ? { sites } : {}) }
     writeFileSync(join(dir, `contexts-${process.pid}.json`), JSON.stringify(record))
   })
 }
