@@ -16,6 +16,8 @@
  * Since stop 28 the stack's layers chain records of a class of their own (`internal/callContexts.ts`
  * `Service`, made by a constructor: no allocation site V8 could pretenure) over the caller's
  * context: counted apart, in "class records/call"; "overlays/call" counts effect's literals only.
+ * "contexts flattened/call": contexts whose services effect copied into a new map when read whole
+ * (`mapUnsafe`: e.g. `Context.merge` in effect's HTTP client), copies too.
  *
  * `--http` counts over HTTP instead: the `openai-compatible` adapter against the 0 ms mock of
  * `bench/stack-http.ts` (the adapter's own overlays, its HTTP client's, then the stack's).
@@ -40,6 +42,7 @@ const HTTP = process.argv.includes("--http")
 let counting = false
 let overlays = 0
 let classRecords = 0
+let flattenedContexts = 0
 const counted = new WeakSet<object>()
 let flattened = 0
 const sites = new Map<string, number>()
@@ -112,6 +115,25 @@ const instrument = () => {
       }
     }
   })
+  // A context flattened into a new map (`mapUnsafe` read, e.g. by `Context.merge` in effect's HTTP
+  // client, or effect's lookup heuristic): `_flat` given a map other than its base.
+  const flatField = Symbol("_flat")
+  Object.defineProperty(proto, "_flat", {
+    configurable: true,
+    get(this: Record<symbol, unknown>) {
+      return this[flatField]
+    },
+    set(this: Record<symbol, unknown> & { readonly base?: unknown }, value: unknown) {
+      this[flatField] = value
+      if (!counting || !(value instanceof Map) || value === this.base) return
+      seen.add(value)
+      flattenedContexts++
+      if (BY_SITE) {
+        const site = "flattened: " + siteOf()
+        sites.set(site, (sites.get(site) ?? 0) + 1)
+      }
+    }
+  })
 }
 
 const variants = generateVariants
@@ -148,6 +170,7 @@ const main = async () => {
     await run(100)
     overlays = 0
     classRecords = 0
+    flattenedContexts = 0
     flattened = 0
     sites.clear()
     counting = true
@@ -160,7 +183,8 @@ const main = async () => {
       "overlays/call": perCall.toFixed(2),
       "over bare": (perCall - bare).toFixed(2),
       "map copies/call": (flattened / CALLS).toFixed(2),
-      "class records/call": (classRecords / CALLS).toFixed(2)
+      "class records/call": (classRecords / CALLS).toFixed(2),
+      "contexts flattened/call": (flattenedContexts / CALLS).toFixed(2)
     })
     if (BY_SITE && sites.size > 0) {
       console.log(`\n${name}: overlays per call by the first frame of this repository's code`)
