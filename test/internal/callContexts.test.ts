@@ -81,9 +81,9 @@ describe("internal/callContexts", () => {
     assert.deepStrictEqual(Context.get(copy, CallContext.RemainingBudget), { costUsd: 3 })
   })
 
-  // A guard for effect upgrades: the copy shares its caller's fiber cache (see `shareCache`), so a
-  // fiber switching to it does not rebuild effect's per-root cache, and the fiber-cached services
-  // (here the log level) still read as the caller's.
+  // A guard for effect upgrades: the call's context shares its caller's fiber cache (its cache
+  // root), so a fiber switching to it does not rebuild effect's per-root cache, and the
+  // fiber-cached services (here the log level) still read as the caller's.
   it.effect("a fiber switching to the copy keeps its fiber cache and reads the caller's fiber-cached services", () =>
     Effect.gen(function*() {
       const seen = yield* Effect.withFiber((fiber) => {
