@@ -18,6 +18,9 @@
  * deterministic, so it holds on a loaded machine), `--gc` records each serve process's garbage
  * collections (bench/internal/gcRecord.ts: KB allocated and promoted per request); both print a
  * line per variant after the table. Each adds a preload to every variant (its own small cost).
+ * `--contexts` (stop 28) counts the effect contexts each request makes (bench/internal/contextsRecord.ts:
+ * effect's overlay records, other records, map copies and the services they hold; deterministic, but
+ * its accessors slow serve: never read the CPU figures of a run with it).
  */
 import autocannon from "autocannon"
 import { spawn } from "node:child_process"
@@ -26,9 +29,10 @@ import { createInterface } from "node:readline"
 import { loadavg, tmpdir } from "node:os"
 import { join } from "node:path"
 import * as GcRecord from "./internal/gcRecord.ts"
+import type * as ContextsRecord from "./internal/contextsRecord.ts"
 import type * as StepsRecord from "./internal/stepsRecord.ts"
 const positional = process.argv.slice(2).filter((arg) => !arg.startsWith("--"))
-const STEPS = process.argv.includes("--steps"), GC = process.argv.includes("--gc")
+const STEPS = process.argv.includes("--steps"), GC = process.argv.includes("--gc"), CONTEXTS = process.argv.includes("--contexts")
 const variants: Array<{ name: string; tree: string; args: Array<string>; node?: Array<string>; env?: Record<string, string> }> = JSON.parse(positional[0]!)
 const REPS = Number(positional[1] ?? 5), SECONDS = Number(positional[2] ?? 3), PATH = positional[3] ?? "chat"
 // A process and the processes it started (serve runs in a child process of its own, ADR 0042).
@@ -58,9 +62,14 @@ for (const v of variants) {
   mkdirSync(records)
   const preloads = [
     ...(STEPS ? [`--import=${join(import.meta.dirname, "internal/stepsRecord.ts")}`] : []),
-    ...(GC ? [`--import=${join(import.meta.dirname, "internal/gcRecord.ts")}`] : [])
+    ...(GC ? [`--import=${join(import.meta.dirname, "internal/gcRecord.ts")}`] : []),
+    ...(CONTEXTS ? [`--import=${join(import.meta.dirname, "internal/contextsRecord.ts")}`] : [])
   ]
-  const recordEnv = { ...(STEPS ? { LLM_CONNECT_BENCH_STEPS_DIR: records } : {}), ...(GC ? { LLM_CONNECT_BENCH_GC_DIR: records } : {}) }
+  const recordEnv = {
+    ...(STEPS ? { LLM_CONNECT_BENCH_STEPS_DIR: records } : {}),
+    ...(GC ? { LLM_CONNECT_BENCH_GC_DIR: records } : {}),
+    ...(CONTEXTS ? { LLM_CONNECT_BENCH_CONTEXTS_DIR: records } : {})
+  }
   const s = await start([...(v.node ?? []), ...preloads, join(v.tree, "src/cli/bin.ts"), "serve", "--port", "0", ...provider, ...v.args], { ...env, ...v.env, ...recordEnv }, openSync(join(home, `${servers.length}.log`), "w"))
   servers.push({ ...v, child: s.child, url: s.line.slice("listening on ".length), records })
 }
@@ -89,7 +98,7 @@ const exited = servers.map((s) => new Promise<void>((res) => s.child.exitCode !=
 for (const s of servers) s.child.kill("SIGTERM")
 await Promise.race([Promise.all(exited), new Promise((r) => setTimeout(r, 30_000))])
 mock.child.kill()
-if (STEPS || GC) {
+if (STEPS || GC || CONTEXTS) {
   for (const s of servers) {
     for (const file of readdirSync(s.records)) {
       const text = readFileSync(join(s.records, file), "utf8")
@@ -99,6 +108,14 @@ if (STEPS || GC) {
       } else if (file.startsWith("gc-")) {
         const record = JSON.parse(text) as GcRecord.Record
         if (record.requests > 0) for (const line of GcRecord.summarize(record)) console.log(`${s.name}: ${line}`)
+      } else if (file.startsWith("contexts-")) {
+        const record = JSON.parse(text) as ContextsRecord.Record
+        const per = (n: number) => (n / record.requests).toFixed(2)
+        const sizes = Object.entries(record.copySizes).sort((a, b) => b[1] - a[1]).slice(0, 8).map(([size, n]) => `${size} services: ${per(n)}`).join(", ")
+        if (record.sites !== undefined) {
+          for (const [site, n] of Object.entries(record.sites).sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`${s.name}:   ${per(n)} ${site}`)
+        }
+        console.log(`${s.name}: per request: effect overlay records ${per(record.effectRecords)}, other records ${per(record.otherRecords)}, map copies ${per(record.mapCopies)} holding ${per(record.mapEntries)} services, contexts flattened ${per(record.flattened)} holding ${per(record.flattenedEntries)} (by size: ${sizes}); ${record.requests} requests`)
       }
     }
   }

@@ -13,6 +13,12 @@
  * every assignment. `--by-site` also names, for each overlay, the first frame of this
  * repository's code on the stack that made it (the layer that asked for it).
  *
+ * Since stop 28 the stack's layers chain records of a class of their own (`internal/callContexts.ts`
+ * `Service`, made by a constructor: no allocation site V8 could pretenure) over the caller's
+ * context: counted apart, in "class records/call"; "overlays/call" counts effect's literals only.
+ * "contexts flattened/call": contexts whose services effect copied into a new map when read whole
+ * (`mapUnsafe`: e.g. `Context.merge` in effect's HTTP client), copies too.
+ *
  * `--http` counts over HTTP instead: the `openai-compatible` adapter against the 0 ms mock of
  * `bench/stack-http.ts` (the adapter's own overlays, its HTTP client's, then the stack's).
  *
@@ -35,6 +41,9 @@ const HTTP = process.argv.includes("--http")
 // Counters, on while `counting`.
 let counting = false
 let overlays = 0
+let classRecords = 0
+let flattenedContexts = 0
+const counted = new WeakSet<object>()
 let flattened = 0
 const sites = new Map<string, number>()
 const repoRoot = new URL("..", import.meta.url).pathname
@@ -65,7 +74,17 @@ const instrument = () => {
     set(this: Record<symbol, unknown>, value: unknown) {
       this[field] = value
       if (!counting) return
-      if (value !== undefined) {
+      if (typeof value === "object" && value !== null && Object.getPrototypeOf(value) !== Object.prototype) {
+        // (one assignment sets a chain of them over the caller's records: each new one counted)
+        for (
+          let record: unknown = value;
+          typeof record === "object" && record !== null && Object.getPrototypeOf(record) !== Object.prototype && !counted.has(record);
+          record = (record as { readonly parent?: unknown }).parent
+        ) {
+          counted.add(record)
+          classRecords++
+        }
+      } else if (value !== undefined) {
         overlays++
         if (BY_SITE) {
           const site = `${String((value as { readonly key?: unknown }).key)} <- ${siteOf()}`
@@ -93,6 +112,25 @@ const instrument = () => {
           const site = "map copy: " + siteOf()
           sites.set(site, (sites.get(site) ?? 0) + 1)
         }
+      }
+    }
+  })
+  // A context flattened into a new map (`mapUnsafe` read, e.g. by `Context.merge` in effect's HTTP
+  // client, or effect's lookup heuristic): `_flat` given a map other than its base.
+  const flatField = Symbol("_flat")
+  Object.defineProperty(proto, "_flat", {
+    configurable: true,
+    get(this: Record<symbol, unknown>) {
+      return this[flatField]
+    },
+    set(this: Record<symbol, unknown> & { readonly base?: unknown }, value: unknown) {
+      this[flatField] = value
+      if (!counting || !(value instanceof Map) || value === this.base) return
+      seen.add(value)
+      flattenedContexts++
+      if (BY_SITE) {
+        const site = "flattened: " + siteOf()
+        sites.set(site, (sites.get(site) ?? 0) + 1)
       }
     }
   })
@@ -131,6 +169,8 @@ const main = async () => {
     }
     await run(100)
     overlays = 0
+    classRecords = 0
+    flattenedContexts = 0
     flattened = 0
     sites.clear()
     counting = true
@@ -142,7 +182,9 @@ const main = async () => {
       variant: name,
       "overlays/call": perCall.toFixed(2),
       "over bare": (perCall - bare).toFixed(2),
-      "map copies/call": (flattened / CALLS).toFixed(2)
+      "map copies/call": (flattened / CALLS).toFixed(2),
+      "class records/call": (classRecords / CALLS).toFixed(2),
+      "contexts flattened/call": (flattenedContexts / CALLS).toFixed(2)
     })
     if (BY_SITE && sites.size > 0) {
       console.log(`\n${name}: overlays per call by the first frame of this repository's code`)

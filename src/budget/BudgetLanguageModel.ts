@@ -144,16 +144,13 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
   const targetOf = (request: LlmRequest): CallContext.AttemptTarget =>
     request.model === undefined || request.model === inner.defaultModel ? defaultTarget : { provider: inner.provider, model: request.model }
 
-  // The call context of an admitted stream, its three services in one step (the deadline only when
-  // it differs from the one already there, e.g. none under a budget without a deadline).
-  const callContext = (reservation: BudgetTracker.Reservation, call: Attempts.Call) => (context: Context.Context<never>) => {
-    const deadline = reservation.deadlineAt
-    const dated = Context.get(context, CallContext.Deadline) === deadline ? context : Context.add(context, CallContext.Deadline, deadline)
-    return Context.add(Context.add(dated, CallContext.RemainingBudget, reservation.remaining), CallContext.AttemptBudget, call)
-  }
+  // The call context of an admitted call or stream, its three services in one step (the deadline
+  // only when it differs from the one already there, e.g. none under a budget without a deadline),
+  // on a context of the call's own: no effect overlay record per service, which V8 pretenured, and
+  // no copy of the caller's services (see `internal/callContexts.ts`, ADRs 0047 and 0049).
+  const callContext = (reservation: BudgetTracker.Reservation, call: Attempts.Call) => (context: Context.Context<never>) =>
+    callContextCopy(reservation, call, context)
 
-  // The same for a call (`generate`), on one copy of the caller's context: no effect overlay record
-  // per service, which V8 pretenured (see `internal/callContexts.ts`, ADR 0047).
   const callContextCopy = (reservation: BudgetTracker.Reservation, call: Attempts.Call, context: Context.Context<never>) => {
     const deadline = reservation.deadlineAt
     return CallContexts.withServices(

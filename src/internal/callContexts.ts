@@ -1,6 +1,6 @@
 /**
- * A call's own services, set on a copy of its caller's context: one new map per call instead of
- * one effect overlay per service.
+ * A call's own services, set on a context of its own that shares its caller's services: no effect
+ * overlay record and no copy of the caller's services per call.
  *
  * `Context.add` (and everything built on it: `Effect.provideService`, `Effect.updateContext` with
  * an `add`) records each service added as a `{ key, value, parent }` object literal made at one
@@ -12,10 +12,20 @@
  * than one such record per call made V8 pretenure the place within the first 100 calls in every
  * run, and its garbage collection per call doubled (docs/performance.md, "stop 27"; ADR 0047).
  *
- * A context made from a map (`Context.makeUnsafe`) makes no such record: the map is copied by
- * `new Map`, which V8 does not pretenure. The copy costs O(services) of the caller's context once
- * per call (2 in a `NodeProviders` runtime; more in a server's request context), and reads in the
- * call are flat map lookups. The services set must not be fiber-cached ones (see `shareCache`).
+ * Stop 27 set the services on a copy of the caller's map of services instead: O(services) per
+ * call, a map held across the wait; in serve, whose request context holds about 25 services, that
+ * map was promoted by the scavenges and cost more CPU per request than the records it replaced
+ * (docs/performance.md, "Stop 28: the call's context copies in serve"; ADR 0049). So the context
+ * is made as effect's `Context.add` makes one (the caller's base map shared, a chain of records
+ * over the caller's own), but each record is an instance of {@link Service}, a class: V8 keeps no
+ * allocation site for the objects a constructor makes, so none can be pretenured. O(1) per call
+ * whatever the size of the caller's context; reads in the call walk the chain (at most effect's
+ * `maxDepth` records) then the base map, as they do in a context made by `Context.add`. When the
+ * chain would pass `maxDepth` (where `Context.add` copies into a new map), the records go over the
+ * caller's flattened map (made once per caller context and kept by it, as effect's own reads of
+ * `mapUnsafe` keep it). With an effect whose contexts lack the fields read here, the services are
+ * set on a copy of the caller's map (stop 27's way). The services set must not be fiber-cached
+ * ones (see the cache root below).
  *
  * @internal
  */
@@ -26,8 +36,45 @@ interface Key {
 }
 
 /**
- * The caller's context with up to three services set (a `key` of `undefined` is skipped), in one
- * new map; the caller's context itself when none is given.
+ * One service set on a call's context: the overlay record effect's `Context.addUnsafe` makes (read
+ * by effect's lookups and flattening as `key`, `value`, `parent`), as a class instance.
+ *
+ * @internal
+ */
+export class Service {
+  readonly key: string
+  readonly value: unknown
+  readonly parent: unknown
+  constructor(key: string, value: unknown, parent: unknown) {
+    this.key = key
+    this.value = value
+    this.parent = parent
+  }
+}
+
+// The fields of effect 4.1.0's context implementation (`Context.js`, `makeImpl`) read or written
+// here. Guarded by `test/internal/callContexts.test.ts`.
+interface Impl {
+  cacheRoot: unknown
+  base: ReadonlyMap<string, unknown>
+  overlay: unknown
+  depth: number
+  maxDepth: number
+  readonly _flat: ReadonlyMap<string, unknown> | undefined
+}
+
+const implOf = (context: Context.Context<never>): Impl | undefined => {
+  const impl = context as unknown as Partial<Impl>
+  return typeof impl.depth === "number" && typeof impl.maxDepth === "number" && impl.base instanceof Map && "overlay" in impl &&
+      "_flat" in impl && typeof impl.cacheRoot === "object" && impl.cacheRoot !== null
+    ? impl as Impl
+    : undefined
+}
+
+/**
+ * The caller's context with up to three services set (a `key` of `undefined` is skipped); the
+ * caller's context itself when none is given. The caller's services are not changed (a caller
+ * as deep as `maxDepth` is flattened, effect's own cache of its services).
  *
  * @internal
  */
@@ -40,26 +87,42 @@ export const withServices = (
   key3?: Key | undefined,
   value3?: unknown
 ): Context.Context<never> => {
-  if (key1 === undefined && key2 === undefined && key3 === undefined) return context
+  const count = (key1 === undefined ? 0 : 1) + (key2 === undefined ? 0 : 1) + (key3 === undefined ? 0 : 1)
+  if (count === 0) return context
+  const impl = implOf(context)
+  if (impl !== undefined) {
+    // Over the caller's chain when it has room (effect's `maxDepth`); else over the caller's map
+    // of all its services: flattened once and kept by the caller (what any read of its
+    // `mapUnsafe` does), so further calls from the same context copy nothing.
+    let base = impl._flat
+    let overlay: unknown = undefined
+    let depth = 0
+    if (base === undefined && impl.depth + count <= impl.maxDepth) {
+      base = impl.base
+      overlay = impl.overlay
+      depth = impl.depth
+    } else if (base === undefined) base = context.mapUnsafe
+    if (key1 !== undefined) overlay = new Service(key1.key, value1, overlay)
+    if (key2 !== undefined) overlay = new Service(key2.key, value2, overlay)
+    if (key3 !== undefined) overlay = new Service(key3.key, value3, overlay)
+    const made: Context.Context<never> = Context.makeUnsafe<never>(base)
+    const own = made as unknown as Impl
+    own.overlay = overlay
+    own.depth = depth + count
+    own.maxDepth = impl.maxDepth
+    // The caller's cache root, as `Context.add` keeps it for a service that is not fiber-cached
+    // (`Context.js`: `cacheKeys.has(key) ? undefined : impl.cacheRoot`): a context of its own
+    // root would make a fiber switching to it rebuild effect's per-root fiber cache (an object
+    // literal of effect's, pretenured in turn when every call made two that lived across its
+    // wait: stop 27). The services set here are never fiber-cached ones (the scheduler, the
+    // tracer and its span, the log levels, the stack frame), so the caller's cache is right.
+    own.cacheRoot = impl.cacheRoot
+    return made
+  }
+  // (an effect whose contexts lack the fields read here: stop 27's copy)
   const map = new Map(context.mapUnsafe)
   if (key1 !== undefined) map.set(key1.key, value1)
   if (key2 !== undefined) map.set(key2.key, value2)
   if (key3 !== undefined) map.set(key3.key, value3)
-  const copy: Context.Context<never> = Context.makeUnsafe<never>(map)
-  shareCache(context, copy)
-  return copy
-}
-
-// A context made from a map is a root of its own: effect rebuilds its per-root fiber cache (an
-// object literal of effect's, which V8 pretenured in turn once every call made two that lived
-// across its wait) when a fiber switches to it. The copy resolves every fiber-cached service (the
-// scheduler, the tracer and its span, the log levels, the stack frame) as its caller does, since
-// none of the services set here is one, so it shares the caller's root, as `Context.add` does for
-// such services (`Context.js`: `cacheKeys.has(key) ? undefined : impl.cacheRoot`). Effect 4.1.0
-// keeps the root in the context's `cacheRoot` field; without that field the copy stays a root of
-// its own (correct, one cache more). Guarded by `test/internal/callContexts.test.ts`.
-const shareCache = (caller: Context.Context<never>, copy: Context.Context<never>): void => {
-  const from = caller as unknown as { readonly cacheRoot?: unknown }
-  const to = copy as unknown as { cacheRoot?: unknown }
-  if (typeof from.cacheRoot === "object" && from.cacheRoot !== null && "cacheRoot" in to) to.cacheRoot = from.cacheRoot
+  return Context.makeUnsafe<never>(map)
 }

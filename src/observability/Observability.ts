@@ -401,8 +401,8 @@ export const wrap = (
 
 
   // The call's log annotations, its totals record (with a ledger) and attempt counter (with
-  // `attempts`), set in one step on a copy of the caller's context (no effect overlay record per
-  // service: see `internal/callContexts.ts`, ADR 0047).
+  // `attempts`), set in one step on a context of the call's own (no effect overlay record per
+  // service, no copy of the caller's: see `internal/callContexts.ts`, ADRs 0047 and 0049).
   const callContext = (call: ReturnType<typeof prepare>) => (context: Context.Context<never>) =>
     // (the totals not again when it is the caller's own record, already there)
     CallContexts.withServices(
@@ -556,11 +556,17 @@ export const wrap = (
       }
       // The call's services (log annotations, totals, attempts, then its span), added to the
       // context once: the stream's pulls then switch to it in one step (`Stream.provideService`
-      // copies the context on every pull, once per service).
-      let provided = Context.add(context, References.CurrentLogAnnotations, call.annotations)
-      if (call.totals !== undefined) provided = Context.add(provided, CallContext.CurrentTotals, call.totals)
-      if (call.attempts !== undefined) provided = Context.add(provided, CurrentAttempts, call.attempts)
-      const withContext = provided
+      // copies the context on every pull, once per service). No effect overlay record for them
+      // (`internal/callContexts.ts`, ADR 0049).
+      const withContext = CallContexts.withServices(
+        context,
+        References.CurrentLogAnnotations,
+        call.annotations,
+        call.totals === undefined ? undefined : CallContext.CurrentTotals,
+        call.totals,
+        call.attempts === undefined ? undefined : CurrentAttempts,
+        call.attempts
+      )
       const inCall = <X, Y>(effect: Effect.Effect<X, Y>): Effect.Effect<X, Y> => Effect.updateContext(effect, () => withContext)
       // Recorded when the stream's scope closes, in the call's context (a failed or cancelled
       // stream; one that finished was recorded as it ended).
