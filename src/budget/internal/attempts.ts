@@ -318,25 +318,33 @@ export class Call implements CallContext.AttemptBudget {
     context?: Context.Context<never> | undefined
   ): Streams.Stage<StreamPart.StreamPart, LlmError.LlmError> {
     // Once an attempt below took the call's reservation as the stream opened (the retry layer's
-    // first attempt), every part passes through as it is: synchronously (see `outerPart`).
+    // first attempt), every part passes through as it is: synchronously (see `outerPart`). When
+    // none did (no layer below starts attempts), on a memory store: the call's own stream, its
+    // finish part committed in its step (`ownPartsNow`).
     const passed = (chunk: Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>): Arr.NonEmptyReadonlyArray<StreamPart.StreamPart> => {
       if (chunk[chunk.length - 1]!.type === "finish" || chunk.some(isFinish)) this.report(totals)
       return chunk
     }
+    const own = this.commitNow === undefined
+      ? undefined
+      : (chunk: Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>) => this.ownPartsNow(chunk, totals)
     return Streams.mapChunksStage(
       parts,
       (chunk) => Streams.mapChunk(chunk, (part) => this.outerPart(part, totals)),
       context,
-      () => (this.first === undefined ? passed : undefined)
+      () => (this.first === undefined ? passed : own)
     )
   }
 
-  /** Settles the call's own stream when it ends (see {@link succeeded}). */
+  /**
+   * Settles the call's own stream when it ends (see {@link succeeded}); after its finish part, runs
+   * what that part's commit left to run (`ownPartsNow`).
+   */
   streamEnded(exit: Exit.Exit<unknown, unknown>, totals: CallContext.CallTotals | undefined): Effect.Effect<void> {
     const first = this.first
     if (first === undefined) {
       this.report(totals)
-      return Effect.void
+      return this.streaming?.after ?? Effect.void
     }
     this.first = undefined
     this.attempts += 1
@@ -511,17 +519,62 @@ export class Call implements CallContext.AttemptBudget {
       let mapped = part
       if (part.type === "finish") {
         state.finished = true
-        const costed = costResponse(this.prices, this.price, part.response, target, held)
-        const actual = actualOf(state.request, costed)
-        this.answered = true
-        this.add(costed.usage, actual.costNanos!, costed.priced === false)
-        state.after = this.commitNow!(held, actual, this.clock!.currentTimeMillisUnsafe())
+        const costed = this.settleNow(held, target, state.request, part.response, state)
         if (costed !== part.response) mapped = { ...part, response: costed }
       } else track(state, part)
       if (out === undefined && mapped !== part) out = chunk.slice(0, index)
       if (out !== undefined) out.push(mapped)
     }
     return out !== undefined && Arr.isArrayNonEmpty(out) ? out : chunk
+  }
+
+  // `outerPart` for a whole chunk of the call's own stream on a memory store, synchronously: the
+  // finish part settles the call's reservation as its one attempt (`partsNow`) and reports the
+  // totals; what its commit leaves to run is run by `streamEnded`.
+  private ownPartsNow(
+    chunk: Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>,
+    totals: CallContext.CallTotals | undefined
+  ): Arr.NonEmptyReadonlyArray<StreamPart.StreamPart> {
+    let out: Array<StreamPart.StreamPart> | undefined
+    for (let index = 0; index < chunk.length; index++) {
+      const part = chunk[index]!
+      let mapped = part
+      const first = this.first
+      if (first === undefined) {
+        if (part.type === "finish") this.report(totals)
+      } else {
+        const state = this.streaming ??= newStreaming(this.request)
+        if (part.type !== "finish") track(state, part)
+        else {
+          this.first = undefined
+          this.attempts += 1
+          state.finished = true
+          const costed = this.settleNow(first, this.target, this.request, part.response, state)
+          this.report(totals)
+          if (costed !== part.response) mapped = { ...part, response: costed }
+        }
+      }
+      if (out === undefined && mapped !== part) out = chunk.slice(0, index)
+      if (out !== undefined) out.push(mapped)
+    }
+    return out !== undefined && Arr.isArrayNonEmpty(out) ? out : chunk
+  }
+
+  // `settleSuccess` on a memory store, synchronously: the answer costed and committed by the
+  // store's plain commit; what the commit leaves to run (overshoots to log) kept in `state`.
+  private settleNow(
+    held: BudgetTracker.Reservation,
+    target: CallContext.AttemptTarget,
+    request: LlmRequest,
+    response: LlmResponse,
+    state: Streaming
+  ): LlmResponse {
+    const costed = costResponse(this.prices, this.price, response, target, held)
+    const actual = actualOf(request, costed)
+    this.answered = true
+    this.add(costed.usage, actual.costNanos!, costed.priced === false)
+    state.after = this.commitNow!(held, actual, this.clock!.currentTimeMillisUnsafe())
+    return costed
   }
 
   private add(usage: Usage.Usage, costNanos: number, unpriced: boolean): void {
