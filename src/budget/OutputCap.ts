@@ -117,9 +117,9 @@ export const guard = (
         const kept = chunk.slice(0, index + 1)
         return Arr.isArrayNonEmpty(kept) ? kept : chunk
       }
-      return Effect.suspend(() =>
-        passed === undefined ? Effect.map(pull, cut) : Effect.fail(cutOffError(provider, model, cap, passed))
-      )
+      // (the mapped pull made once, not per pull)
+      const mapped = Effect.map(pull, cut)
+      return Effect.suspend(() => passed === undefined ? mapped : Effect.fail(cutOffError(provider, model, cap, passed)))
     })
 }
 

@@ -393,20 +393,32 @@ export const mapChunks = <A, E>(
 /**
  * {@link mapChunks} as a {@link Stage}, for a layer that returns it from {@link fromScope}.
  *
+ * Given `sync`, it is asked once the stream below has opened (in the step that opens the stage)
+ * for a synchronous mapping of the chunks: when it gives one, each pull maps its chunk with it
+ * (`Effect.map`: one step per pull, not the two of `Effect.flatMap` and the `Effect.succeed` that
+ * `f` returns), and `f` is not used.
+ *
  * @internal
  */
 export const mapChunksStage = <A, E>(
   stream: Stream.Stream<A, E>,
   f: (chunk: Arr.NonEmptyReadonlyArray<A>) => Effect.Effect<Arr.NonEmptyReadonlyArray<A>, E>,
-  context?: Context.Context<never> | undefined
+  context?: Context.Context<never> | undefined,
+  sync?: (() => ((chunk: Arr.NonEmptyReadonlyArray<A>) => Arr.NonEmptyReadonlyArray<A>) | undefined) | undefined
 ): Stage<A, E> => {
+  const mapped = sync === undefined
+    ? (pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>) => Effect.flatMap(pull, f)
+    : (pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>) => {
+      const plain = sync()
+      return plain === undefined ? Effect.flatMap(pull, f) : Effect.map(pull, plain)
+    }
   if (context === undefined) {
-    return new Stage((upstream, scope) => Effect.map(openIn(stream, upstream, scope), (pull) => Effect.flatMap(pull, f)))
+    return new Stage((upstream, scope) => Effect.map(openIn(stream, upstream, scope), mapped))
   }
   const within = <X, Y>(effect: Effect.Effect<X, Y>): Effect.Effect<X, Y> => Effect.updateContext(effect, () => context)
   return new Stage((upstream, scope) =>
     Effect.map(within(openIn(stream, upstream, scope)), (pull) => {
-      const switched = within(Effect.flatMap(pull, f))
+      const switched = within(mapped(pull))
       switchedBelow = switched
       return switched
     })

@@ -23,7 +23,7 @@
  *
  * @since 0.1.0
  */
-import { Cause, type Clock, Context, Effect, Exit, Stream } from "effect"
+import { Array as Arr, Cause, type Clock, Context, Effect, Exit, Stream } from "effect"
 import * as CallContext from "../../CallContext.ts"
 import * as LlmError from "../../LlmError.ts"
 import type { LlmRequest } from "../../LlmRequest.ts"
@@ -78,14 +78,16 @@ const withMaxTokens = (request: LlmRequest, maxTokens: number | undefined): LlmR
   return rest
 }
 
-// What one streamed attempt has done so far.
+// What one streamed attempt has done so far; `after`: what its finish part's commit left to run
+// (the overshoots to log, on a memory store), run when the stream closes.
 interface Streaming {
   request: LlmRequest
   text: string | undefined
   finished: boolean
+  after: Effect.Effect<void> | undefined
 }
 
-const newStreaming = (request: LlmRequest): Streaming => ({ request, text: undefined, finished: false })
+const newStreaming = (request: LlmRequest): Streaming => ({ request, text: undefined, finished: false, after: undefined })
 
 /**
  * One call's attempts under a budget (see the module description).
@@ -196,10 +198,14 @@ export class Call implements CallContext.AttemptBudget {
       this.sent = !marked
       this.leaseSent(held, marked)
       state.request = withCap(request, held)
+      // On a memory store, each chunk's parts synchronously, the finish part committed in its step.
+      const now = this.commitNow === undefined ? undefined : (chunk: Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>) =>
+        this.partsNow(chunk, held, target, state)
       const parts = Streams.mapChunksStage(
         send(state.request),
         (chunk) => Streams.mapChunk(chunk, (part) => this.onPart(part, held, target, state)),
-        own ? Context.add(context, CallContext.RemainingBudget, held.remaining) : undefined
+        own ? Context.add(context, CallContext.RemainingBudget, held.remaining) : undefined,
+        now === undefined ? undefined : () => now
       )
       return !own || held.loweredFrom === undefined ? parts : Stream.concat(Stream.fromEffectDrain(logLowered(held)), Streams.fromStage(parts))
     }
@@ -213,7 +219,11 @@ export class Call implements CallContext.AttemptBudget {
       const added = Streams.addFinalizer(
         scope,
         (exit) =>
-          held === undefined || state.finished ? undefined : Effect.updateContext(this.settleStream(held, target, state, exit), () => context)
+          held === undefined
+            ? undefined
+            : state.finished
+            ? state.after === undefined ? undefined : Effect.updateContext(state.after, () => context)
+            : Effect.updateContext(this.settleStream(held, target, state, exit), () => context)
       )
       const take = () => {
         const first = this.first
@@ -307,15 +317,34 @@ export class Call implements CallContext.AttemptBudget {
     totals: CallContext.CallTotals | undefined,
     context?: Context.Context<never> | undefined
   ): Streams.Stage<StreamPart.StreamPart, LlmError.LlmError> {
-    return Streams.mapChunksStage(parts, (chunk) => Streams.mapChunk(chunk, (part) => this.outerPart(part, totals)), context)
+    // Once an attempt below took the call's reservation as the stream opened (the retry layer's
+    // first attempt), every part passes through as it is: synchronously (see `outerPart`). When
+    // none did (no layer below starts attempts), on a memory store: the call's own stream, its
+    // finish part committed in its step (`ownPartsNow`).
+    const passed = (chunk: Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>): Arr.NonEmptyReadonlyArray<StreamPart.StreamPart> => {
+      if (chunk[chunk.length - 1]!.type === "finish" || chunk.some(isFinish)) this.report(totals)
+      return chunk
+    }
+    const own = this.commitNow === undefined
+      ? undefined
+      : (chunk: Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>) => this.ownPartsNow(chunk, totals)
+    return Streams.mapChunksStage(
+      parts,
+      (chunk) => Streams.mapChunk(chunk, (part) => this.outerPart(part, totals)),
+      context,
+      () => (this.first === undefined ? passed : own)
+    )
   }
 
-  /** Settles the call's own stream when it ends (see {@link succeeded}). */
+  /**
+   * Settles the call's own stream when it ends (see {@link succeeded}); after its finish part, runs
+   * what that part's commit left to run (`ownPartsNow`).
+   */
   streamEnded(exit: Exit.Exit<unknown, unknown>, totals: CallContext.CallTotals | undefined): Effect.Effect<void> {
     const first = this.first
     if (first === undefined) {
       this.report(totals)
-      return Effect.void
+      return this.streaming?.after ?? Effect.void
     }
     this.first = undefined
     this.attempts += 1
@@ -474,6 +503,80 @@ export class Call implements CallContext.AttemptBudget {
     return Effect.map(this.settleSuccess(held, target, state.request, part.response), (response) => ({ ...part, response }))
   }
 
+  // The parts of one chunk of an attempt's stream on a memory store, synchronously (`onPart` for a
+  // whole chunk): the text tracked, the finish part costed and committed in this step by the
+  // store's plain commit; what that commit leaves to run (overshoots to log) is kept in `state`
+  // for the stream's close. The chunk itself when no part changed.
+  private partsNow(
+    chunk: Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>,
+    held: BudgetTracker.Reservation,
+    target: CallContext.AttemptTarget,
+    state: Streaming
+  ): Arr.NonEmptyReadonlyArray<StreamPart.StreamPart> {
+    let out: Array<StreamPart.StreamPart> | undefined
+    for (let index = 0; index < chunk.length; index++) {
+      const part = chunk[index]!
+      let mapped = part
+      if (part.type === "finish") {
+        state.finished = true
+        const costed = this.settleNow(held, target, state.request, part.response, state)
+        if (costed !== part.response) mapped = { ...part, response: costed }
+      } else track(state, part)
+      if (out === undefined && mapped !== part) out = chunk.slice(0, index)
+      if (out !== undefined) out.push(mapped)
+    }
+    return out !== undefined && Arr.isArrayNonEmpty(out) ? out : chunk
+  }
+
+  // `outerPart` for a whole chunk of the call's own stream on a memory store, synchronously: the
+  // finish part settles the call's reservation as its one attempt (`partsNow`) and reports the
+  // totals; what its commit leaves to run is run by `streamEnded`.
+  private ownPartsNow(
+    chunk: Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>,
+    totals: CallContext.CallTotals | undefined
+  ): Arr.NonEmptyReadonlyArray<StreamPart.StreamPart> {
+    let out: Array<StreamPart.StreamPart> | undefined
+    for (let index = 0; index < chunk.length; index++) {
+      const part = chunk[index]!
+      let mapped = part
+      const first = this.first
+      if (first === undefined) {
+        if (part.type === "finish") this.report(totals)
+      } else {
+        const state = this.streaming ??= newStreaming(this.request)
+        if (part.type !== "finish") track(state, part)
+        else {
+          this.first = undefined
+          this.attempts += 1
+          state.finished = true
+          const costed = this.settleNow(first, this.target, this.request, part.response, state)
+          this.report(totals)
+          if (costed !== part.response) mapped = { ...part, response: costed }
+        }
+      }
+      if (out === undefined && mapped !== part) out = chunk.slice(0, index)
+      if (out !== undefined) out.push(mapped)
+    }
+    return out !== undefined && Arr.isArrayNonEmpty(out) ? out : chunk
+  }
+
+  // `settleSuccess` on a memory store, synchronously: the answer costed and committed by the
+  // store's plain commit; what the commit leaves to run (overshoots to log) kept in `state`.
+  private settleNow(
+    held: BudgetTracker.Reservation,
+    target: CallContext.AttemptTarget,
+    request: LlmRequest,
+    response: LlmResponse,
+    state: Streaming
+  ): LlmResponse {
+    const costed = costResponse(this.prices, this.price, response, target, held)
+    const actual = actualOf(request, costed)
+    this.answered = true
+    this.add(costed.usage, actual.costNanos!, costed.priced === false)
+    state.after = this.commitNow!(held, actual, this.clock!.currentTimeMillisUnsafe())
+    return costed
+  }
+
   private add(usage: Usage.Usage, costNanos: number, unpriced: boolean): void {
     this.chargedAttempts += 1
     this.inputTokens += usage.inputTokens
@@ -495,6 +598,8 @@ export class Call implements CallContext.AttemptBudget {
     totals.priced = !this.unpriced
   }
 }
+
+const isFinish = (part: StreamPart.StreamPart): boolean => part.type === "finish"
 
 const track = (state: Streaming, part: StreamPart.StreamPart): StreamPart.StreamPart => {
   if (part.type === "text-delta") state.text = (state.text ?? "") + part.text
