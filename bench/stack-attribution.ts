@@ -109,6 +109,7 @@ interface Result {
   readonly cpuUs: number
   readonly selfBy: Record<string, number>
   readonly bytesByFunction: Record<string, number>
+  readonly selfByFunction: Record<string, number>
 }
 
 const child = async (key: string): Promise<Result> => {
@@ -201,12 +202,30 @@ const child = async (key: string): Promise<Result> => {
     readonly afterGC: { readonly heapSpaceStatistics: ReadonlyArray<{ readonly spaceName: string; readonly spaceUsedSize: number }> }
   }>
   const selfBy: Record<string, number> = {}
+  const selfByFunction: Record<string, number> = {}
   if (PROFILE) {
     const { profile } = await session.post("Profiler.stop")
     const nodes = profile.nodes as unknown as ReadonlyArray<Node>
     const byId = new Map(nodes.map((node) => [node.id, node]))
     const parentOf = new Map<number, number>()
     for (const node of nodes) for (const next of node.children ?? []) parentOf.set(next as number, node.id)
+    // The innermost src/ frame itself (function, file and line), for `--top`.
+    const siteOf = new Map<number, string>()
+    const site = (id: number): string => {
+      const known = siteOf.get(id)
+      if (known !== undefined) return known
+      let found = "(no src/ frame)"
+      for (let at: number | undefined = id; at !== undefined; at = parentOf.get(at)) {
+        const node = byId.get(at)!
+        if (layerOf(node.callFrame.url) !== undefined) {
+          found = frameName(node)
+          break
+        }
+        if (isRunLoop(node)) break
+      }
+      siteOf.set(id, found)
+      return found
+    }
     const ownerOf = new Map<number, string>()
     const owner = (id: number): string => {
       const known = ownerOf.get(id)
@@ -225,6 +244,8 @@ const child = async (key: string): Promise<Result> => {
       const where = owner(id)
       if (where === "(idle)") return
       selfBy[where] = (selfBy[where] ?? 0) + (profile.timeDeltas![index] ?? 0) / (CALLS * 4)
+      const at = site(id)
+      selfByFunction[at] = (selfByFunction[at] ?? 0) + (profile.timeDeltas![index] ?? 0) / (CALLS * 4)
     })
   }
   observer.disconnect()
@@ -245,7 +266,8 @@ const child = async (key: string): Promise<Result> => {
     gcUs: gcMs * 1000 / (CALLS * 4),
     cpuUs: (used.user + used.system) / (CALLS * 4),
     selfBy,
-    bytesByFunction
+    bytesByFunction,
+    selfByFunction
   }
 }
 
@@ -314,6 +336,14 @@ const main = async () => {
       console.log(`\n${key}: bytes per call by the innermost src/ frame (top ${top})`)
       for (const [site, size] of Object.entries(by).sort((a, b) => b[1] - a[1]).slice(0, top)) {
         console.log(`${size.toFixed(0).padStart(6)} B  ${site}`)
+      }
+      if (PROFILE) {
+        const self = list[Math.floor(list.length / 2)]!.selfByFunction
+        const busy = Object.values(self).reduce((sum, value) => sum + value, 0)
+        console.log(`\n${key}: CPU self time by the innermost src/ frame (top ${top}; share of the profile's busy time)`)
+        for (const [site, time] of Object.entries(self).sort((a, b) => b[1] - a[1]).slice(0, top)) {
+          console.log(`${(100 * time / busy).toFixed(2).padStart(6)} %  ${site}`)
+        }
       }
     }
   }
