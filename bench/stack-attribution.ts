@@ -18,9 +18,13 @@
  * The rows below the bare adapter are differences from it (and `step` from the row above), so
  * each layer's share is read directly; the bytes and steps barely move between runs.
  *
- *   node bench/stack-attribution.ts [--only bare,whole] [--concurrency 100] [--calls 5000] [--warmup 3000] [--profile] [--runs 1]
+ * `--save-profile PREFIX` writes each variant's profile to `PREFIX-<variant>.cpuprofile` (for
+ * `bench/cpu-profile.ts FILE self`).
+ *
+ *   node bench/stack-attribution.ts [--only bare,whole] [--concurrency 100] [--calls 5000] [--warmup 3000] [--profile] [--runs 1] [--top 40]
  */
 import { spawn } from "node:child_process"
+import { writeFileSync } from "node:fs"
 import { Session } from "node:inspector/promises"
 import { PerformanceObserver } from "node:perf_hooks"
 import v8 from "node:v8"
@@ -205,6 +209,8 @@ const child = async (key: string): Promise<Result> => {
   const selfByFunction: Record<string, number> = {}
   if (PROFILE) {
     const { profile } = await session.post("Profiler.stop")
+    const saveTo = option("save-profile")
+    if (saveTo !== undefined) writeFileSync(`${saveTo}-${key}.cpuprofile`, JSON.stringify(profile))
     const nodes = profile.nodes as unknown as ReadonlyArray<Node>
     const byId = new Map(nodes.map((node) => [node.id, node]))
     const parentOf = new Map<number, number>()

@@ -60,7 +60,8 @@ const runTree = (dir: string): Promise<Figures> =>
         const section = /^concurrency (\d+)/.exec(line)
         if (section !== null) concurrency = section[1]!
         for (const [key, name] of Object.entries(NAMES)) {
-          if (!line.includes(`'${name}'`)) continue
+          // (console.table quotes a name with an apostrophe in double quotes)
+          if (!line.includes(`'${name}'`) && !line.includes(`"${name}"`)) continue
           const cells = line.split("│").map((cell) => cell.trim().replace(/^'|'$/g, ""))
           // │ index │ variant │ CPU µs/call │ over bare adapter │ over bare (paired) │ ...
           figures.set(`${concurrency}/${key}`, { cpu: Number(cells[3]), paired: Number(cells[5]) })
