@@ -380,23 +380,17 @@ const run = (
   // The schedule's driver is only built after a first failure: the first attempt runs bare (built
   // here, as the call starts: `run` is called when the call runs), and its error is replayed as
   // the schedule's first input (the hot path stays one `catch`).
-  // `Effect.catch` only on the failure path, given the cause there (what it recovers and what it
-  // passes on are unchanged): an attempt that succeeds pays one handler, not the three closures
-  // `catch` makes on every call.
-  const retried = policy.maxAttempts <= 1
-    ? Effect.suspend(start)
-    : Effect.catchCause(callTimeoutMs === undefined ? start() : Effect.suspend(start), (cause) =>
-      Effect.catch(Effect.failCause(cause), (first) => {
-        if (!first.isRetryable) return Effect.fail(first)
-        const attempt = Effect.suspend(start)
-        let replayed = false
-        const again = Effect.suspend(() => {
-          if (replayed) return attempt
-          replayed = true
-          return Effect.fail(first)
-        })
-        return Effect.mapError(Effect.retry(again, retrySchedule), (last) => notWaited(last, policy))
-      }))
+  const retried = policy.maxAttempts <= 1 ? Effect.suspend(start) : Effect.catch(callTimeoutMs === undefined ? start() : Effect.suspend(start), (first) => {
+    if (!first.isRetryable) return Effect.fail(first)
+    const attempt = Effect.suspend(start)
+    let replayed = false
+    const again = Effect.suspend(() => {
+      if (replayed) return attempt
+      replayed = true
+      return Effect.fail(first)
+    })
+    return Effect.mapError(Effect.retry(again, retrySchedule), (last) => notWaited(last, policy))
+  })
   if (callTimeoutMs === undefined) return retried
   return Effect.gen(function*() {
     const startedAt = yield* Clock.currentTimeMillis
