@@ -96,8 +96,22 @@ class MemoryBuckets {
     if (allowOverflow || newTokenCount >= 0) {
       bucket.tokens = newTokenCount
     }
-    return [newTokenCount, Math.max(0, now - bucket.lastRefill)] as const
+    this.elapsed = Math.max(0, now - bucket.lastRefill)
+    return newTokenCount
   }
+  /** The milliseconds since the bucket's last refill, as of the last {@link take}. */
+  elapsed = 0
+  /** {@link take} as `RateLimiter`'s store returns it: the new token count and the elapsed milliseconds. */
+  takeTuple(key: string, limit: number, refillRateMillis: number, tokens: number, allowOverflow: boolean, now: number) {
+    const remaining = this.take(key, limit, refillRateMillis, tokens, allowOverflow, now)
+    return [remaining, this.elapsed] as const
+  }
+}
+
+// Whether any bucket is weighted by tokens (a loop, not `some` with a closure: this runs on every call).
+const weighsTokens = (buckets: ReadonlyArray<Bucket>): boolean => {
+  for (let index = 0; index < buckets.length; index++) if (buckets[index]!.weight === "tokens") return true
+  return false
 }
 
 // The buckets behind each in-memory `RateLimiter` built by `layerStoreMemory`.
@@ -178,7 +192,8 @@ export const make = (
     const takeNow = (memory: MemoryBuckets, buckets: ReadonlyArray<Bucket>, estimate: number, now: number) => {
       let result = none
       for (const bucket of buckets) {
-        const [remaining, elapsedMillis] = memory.take(
+        // (the elapsed milliseconds read from the store after the take: no tuple per call)
+        const remaining = memory.take(
           bucket.key,
           bucket.limit,
           bucket.refillRateMillis,
@@ -187,6 +202,7 @@ export const make = (
           now
         )
         if (remaining >= 0) continue
+        const elapsedMillis = memory.elapsed
         const delay = Duration.toMillis(
           Duration.millis(Math.max(0, Math.ceil(-remaining) * bucket.refillRateMillis - elapsedMillis))
         )
@@ -253,7 +269,7 @@ export const make = (
       const model = request.model ?? inner.defaultModel
       const buckets = bucketsFor(model)
       if (buckets.length === 0) return next(request)
-      const estimate = buckets.some((bucket) => bucket.weight === "tokens") ? estimateTokens(request) : 0
+      const estimate = weighsTokens(buckets) ? estimateTokens(request) : 0
       // Per run of the stream: whether it was settled, and the text it streamed; what it used is
       // settled when its scope closes if no finish part did (one stage, a chunk at a time).
       const parts = estimate === 0 ? next(request) : Streams.fromScope((scope) => {
@@ -296,7 +312,7 @@ export const make = (
         const model = request.model ?? inner.defaultModel
         const buckets = bucketsFor(model)
         if (buckets.length === 0) return inner.generate(request)
-        const estimate = buckets.some((bucket) => bucket.weight === "tokens") ? estimateTokens(request) : 0
+        const estimate = weighsTokens(buckets) ? estimateTokens(request) : 0
         const call = estimate === 0
           ? inner.generate(request)
           : Effect.flatMap(inner.generate(request), (response) => settle(buckets, estimate, response))
@@ -342,7 +358,7 @@ export const layerStoreMemory: Layer.Layer<RateLimiter.RateLimiter> = Layer.effe
       tokenBucket: (options) =>
         Effect.clockWith((clock) =>
           Effect.sync(() =>
-            buckets.take(
+            buckets.takeTuple(
               options.key,
               options.limit,
               Duration.toMillis(options.refillRate),
