@@ -26,6 +26,7 @@
 import { spawn } from "node:child_process"
 import { existsSync, mkdtempSync, openSync, readdirSync, readFileSync } from "node:fs"
 import { loadavg, tmpdir } from "node:os"
+import { PerformanceObserver } from "node:perf_hooks"
 import { join } from "node:path"
 import { createInterface } from "node:readline"
 import { client, openLoop, percentile } from "./internal/load.ts"
@@ -49,6 +50,11 @@ const PATH = process.argv.includes("--path") ? process.argv[process.argv.indexOf
 const TRACE_GC = process.argv.includes("--trace-gc")
 const TRACE = process.argv.includes("--trace") || TRACE_GC
 const BINS = process.argv.includes("--bins")
+// `--detail`: serve's process also records each request's time in serve, event-loop lags, its
+// slow SQLite statements (bench/internal/eventRecord.ts); each window prints serve's own p99 /
+// max, and a window whose slowest answer took over `--stall` ms (50) prints its timeline.
+const DETAIL = process.argv.includes("--detail")
+const STALL = argument("stall", 50)
 // `--sequential K`: instead of the open loop, K requests one at a time (a new keep-alive client),
 // each with the CPU serve's main thread spent on it (exact one at a time; the load of the
 // machine does not change it as it changes latencies).
@@ -79,19 +85,52 @@ const listen = (stream: NodeJS.ReadableStream, into: Array<Event>, first?: (line
 const home = mkdtempSync(join(tmpdir(), "serve-idle-"))
 const env = { ...process.env, HOME: home, XDG_STATE_HOME: join(home, "state"), LLM_CONNECT_KEY_DIR: join(home, "keys"), NO_COLOR: "1" }
 const mockEvents: Array<Event> = []
-const mock = spawn(process.execPath, [new URL("./openai-mock-server.ts", import.meta.url).pathname, "--log-connections"], { stdio: ["ignore", "pipe", "pipe"] })
+const recorder = new URL("./internal/eventRecord.ts", import.meta.url).pathname
+// With `--detail` the mock records the same events as serve (to a file), and so does this
+// process, the load generator (its collections, and its event loop's lags during the windows).
+const mock = spawn(process.execPath, [...(DETAIL ? [`--import=${recorder}`] : []), new URL("./openai-mock-server.ts", import.meta.url).pathname, "--log-connections"], {
+  stdio: ["ignore", "pipe", "pipe"],
+  env: DETAIL ? { ...process.env, LLM_CONNECT_BENCH_EVENTS: join(home, "events-mock"), LLM_CONNECT_BENCH_EVENTS_DETAIL: "1" } : process.env
+})
 const mockPort = await new Promise<string>((resolve) => createInterface({ input: mock.stdout! }).once("line", resolve))
 listen(mock.stderr!, mockEvents)
 const mockUrl = `http://127.0.0.1:${mockPort.trim()}`
 const chatBody = JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "system", content: "You are terse." }, { role: "user", content: "Name the longest river in Africa." }], max_tokens: 100, temperature: 0.2 })
 const execBody = JSON.stringify({ provider: "openai-compatible", model: "gpt-4o-mini", systemPrompt: "You are terse.", prompt: "Name the longest river in Africa.", maxTokens: 100, temperature: 0.2 })
-const recorder = new URL("./internal/eventRecord.ts", import.meta.url).pathname
+const clientEvents: Array<Event> = []
+let clientProbing = false
+if (DETAIL) {
+  const kinds: Record<number, string> = { 1: "minor", 2: "minor-ms", 4: "major", 8: "incremental", 16: "weakcb" }
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = (entry as PerformanceEntry & { readonly detail?: { readonly kind?: number } }).detail?.kind ?? 0
+      if (entry.duration >= 1) clientEvents.push([performance.timeOrigin + entry.startTime, `gc ${kinds[kind] ?? String(kind)} ${entry.duration.toFixed(2)}`])
+    }
+  }).observe({ entryTypes: ["gc"] })
+}
+// The load generator's event loop during a window: a 2 ms timer answered more than 5 ms late.
+const probeClient = (expected: number) => {
+  const now = performance.now()
+  if (now - expected > 5) clientEvents.push([performance.timeOrigin + expected, `lag ${(now - expected).toFixed(1)}`])
+  if (clientProbing) setTimeout(probeClient, 2, now + 2)
+}
+// The mock's recorded events (with `--detail`), read after each window.
+const mockDetail: Array<Event> = []
+const refreshMock = () => {
+  mockDetail.length = 0
+  for (const file of readdirSync(home).filter((name) => name.startsWith("events-mock."))) {
+    for (const line of readFileSync(join(home, file), "utf8").split("\n")) {
+      const match = /^@event (\d+(?:\.\d+)?) (.*)$/.exec(line)
+      if (match !== null) mockDetail.push([Number(match[1]), match[2]!])
+    }
+  }
+}
 
 const servers = await Promise.all(variants.map(async (variant, index) => {
   const provider = variant.args.includes("--provider") ? [] : ["--provider", "openai-compatible", "--base-url", `${mockUrl}/v1`, "--model", "gpt-4o-mini"]
   const traces = TRACE_GC ? ["--trace-gc", "--trace-incremental-marking"] : TRACE ? ["--trace-gc", "--trace-opt", "--trace-deopt"] : []
   const child = spawn(process.execPath, [...(variant.node ?? []), ...traces, `--import=${recorder}`, join(variant.tree, "src/cli/bin.ts"), "serve", "--port", "0", ...provider, ...variant.args], {
-    env: { ...env, LLM_CONNECT_BENCH_EVENTS: join(home, `events-${index}`), ...(SEQUENTIAL > 0 ? { LLM_CONNECT_BENCH_EVENTS_REQUESTS: "1" } : {}), ...variant.env },
+    env: { ...env, LLM_CONNECT_BENCH_EVENTS: join(home, `events-${index}`), ...(SEQUENTIAL > 0 ? { LLM_CONNECT_BENCH_EVENTS_REQUESTS: "1" } : {}), ...(DETAIL ? { LLM_CONNECT_BENCH_EVENTS_DETAIL: "1" } : {}), ...variant.env },
     // stderr (the access log) to a file, as bench/serve.ts does
     stdio: ["ignore", "pipe", openSync(join(home, `serve-${index}.log`), "w")]
   })
@@ -104,6 +143,14 @@ const servers = await Promise.all(variants.map(async (variant, index) => {
 }))
 const target = (url: string) => ({ url: `${url}${PATH === "chat" ? "/v1/chat/completions" : "/execute"}`, body: PATH === "chat" ? chatBody : execBody })
 const sleep = (seconds: number) => new Promise((resolve) => setTimeout(resolve, seconds * 1000))
+// Stopped early (Ctrl-C, kill): stop the servers and the mock too.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    for (const server of servers) server.child.kill("SIGTERM")
+    mock.kill("SIGTERM")
+    process.exit(130)
+  })
+}
 
 // serve's recorded events so far (bench/internal/eventRecord.ts writes them to a file per process).
 const refresh = (server: (typeof servers)[number], index: number) => {
@@ -122,8 +169,13 @@ const refresh = (server: (typeof servers)[number], index: number) => {
 // One window: per request [send time (epoch ms), latency ms].
 const window = async (url: string) => {
   const requests: Array<readonly [number, number]> = []
+  if (DETAIL) {
+    clientProbing = true
+    setTimeout(probeClient, 2, performance.now() + 2)
+  }
   const started = epoch()
   const result = await openLoop(target(url), RATE, WINDOW * 1000, 1_000, (written, latency) => requests.push([performance.timeOrigin + written, latency]))
+  clientProbing = false
   return { started, requests, latencies: result.latencies, missed: result.scheduled - result.ok }
 }
 // K requests one at a time: serve's per-request figures come from its events (refresh first).
@@ -157,6 +209,39 @@ const describeSequence = (server: (typeof servers)[number], w: Awaited<ReturnTyp
 }
 const count = (events: ReadonlyArray<Event>, from: number, to: number, what: (name: string) => boolean) =>
   events.filter(([at, name]) => at >= from && at < to && what(name))
+// `--detail`: serve's own latency for the window's requests (by start time) and, for a stalled
+// window, a timeline in 50 ms bins of every bin whose slowest answer took over 20 ms: the load
+// generator's slowest answer sent in the bin, serve's slowest request started in it, and what
+// happened in serve during the bin (loop lags, collections, slow SQL, accepted connections,
+// requests on new connections).
+const detail = (server: (typeof servers)[number], w: Awaited<ReturnType<typeof window>>) => {
+  const end = w.started + WINDOW * 1000 + 200
+  const served = count(server.events, w.started - 5, end, (name) => name.startsWith("served ")).map(([at, name]) => [at, Number(name.split(" ")[1]), name.split(" ")[2] === "1"] as const)
+  const sorted = Float64Array.from(served.map(([, ms]) => ms)).sort()
+  const lines = [`serve's own: ${served.length} requests, p50 ${percentile(sorted, 50).toFixed(2)} p99 ${percentile(sorted, 99).toFixed(2)} max ${(sorted.at(-1) ?? Number.NaN).toFixed(1)}, on new connections ${served.filter(([, , fresh]) => fresh).length}`]
+  const stalled = (w.latencies.at(-1) ?? 0) > STALL
+  if (!stalled) return lines[0]!
+  const offset = (at: number) => (at - w.started).toFixed(0)
+  const what = (name: string) => name.replace(/^gc /, "gc:").replace(/^sql /, "sql:")
+  for (let from = w.started; from < end; from += 50) {
+    const client = w.requests.filter(([at]) => at >= from && at < from + 50).reduce((max, [, ms]) => Math.max(max, ms), 0)
+    if (client <= 20) continue
+    const inBin = served.filter(([at]) => at >= from && at < from + 50)
+    const events = count(server.events, from - 5, from + 50, (name) => /^(lag|gc |sql|accept)/.test(name))
+    const accepts = events.filter(([, name]) => name === "accept").length
+    const others = events.filter(([, name]) => name !== "accept").map(([at, name]) => `${offset(at)} ${what(name)}`)
+    const mockMax = count(mockDetail, from - 5, from + 50, (name) => name.startsWith("served ")).reduce((max, [, name]) => Math.max(max, Number(name.split(" ")[1])), 0)
+    const elsewhere = [
+      ...count(mockDetail, from - 5, from + 50, (name) => /^(lag|gc )/.test(name)).map(([at, name]) => `${offset(at)} mock ${what(name)}`),
+      ...count(clientEvents, from - 5, from + 50, () => true).map(([at, name]) => `${offset(at)} client ${what(name)}`)
+    ]
+    lines.push(`    +${offset(from)} ms: client max ${client.toFixed(1)}, serve max ${inBin.reduce((max, [, ms]) => Math.max(max, ms), 0).toFixed(1)} (${inBin.length} started, ${inBin.filter(([, , fresh]) => fresh).length} on new connections), mock max ${mockMax.toFixed(1)}, accepts ${accepts}${others.length > 0 ? `; ${others.join("; ")}` : ""}${elsewhere.length > 0 ? `; ${elsewhere.join("; ")}` : ""}`)
+  }
+  // What happened in serve from the end of the last window to this one's start (the idle spell).
+  const before = count(server.events, w.started - IDLE * 1000 - 1000, w.started, (name) => /^gc major/.test(name) || (/^(lag|sql) /.test(name) && Number(name.split(" ")[1]) >= 20))
+    .map(([at, name]) => `${offset(at)} ${what(name)}`)
+  return `${lines[0]}\n  stalled window, by 50 ms bins (ms from the window's start):\n${lines.slice(1).join("\n")}${before.length > 0 ? `\n  before the window: ${before.join("; ")}` : ""}`
+}
 const describe = (server: (typeof servers)[number], w: Awaited<ReturnType<typeof window>>) => {
   const first = w.started + 1000
   const gcs = count(server.events, w.started, first, (name) => name.startsWith("gc "))
@@ -170,6 +255,7 @@ const describe = (server: (typeof servers)[number], w: Awaited<ReturnType<typeof
   if (TRACE) {
     parts.push(["trace-opt", "trace-deopt"].map((kind) => `${kind} ${count(server.events, w.started, first, (name) => name === kind).length}/${count(server.events, w.started, w.started + WINDOW * 1000, (name) => name === kind).length}`).join(" "))
   }
+  if (DETAIL) parts.push(detail(server, w))
   if (BINS) {
     const bins = Array.from({ length: 20 }, (_, bin) => w.requests.filter(([at]) => at >= w.started + bin * 50 && at < w.started + (bin + 1) * 50).reduce((max, [, ms]) => Math.max(max, ms), 0))
     parts.push(`max per 50 ms: ${bins.map((ms) => ms.toFixed(ms < 10 ? 1 : 0)).join(" ")}`)
@@ -221,6 +307,10 @@ for (let round = 0; round < ROUNDS; round++) {
     const cold = await window(server.url)
     await sleep(GAP)
     const warm = await window(server.url)
+    if (DETAIL) {
+      await sleep(0.2) // serve's and the mock's buffered lines
+      refreshMock()
+    }
     refresh(server, servers.indexOf(server))
     console.log(`round ${round} ${server.name} after idle: ${describe(server, cold)}`)
     if (TRACE_GC) {
