@@ -15,6 +15,7 @@
  *
  *   node bench/serve-idle.ts '[{"name":"base","tree":".","args":[]},{"name":"x","tree":".","args":[],"node":["--no-flush-bytecode"],"env":{}}]' \
  *     [--rate 1000] [--window 3] [--idle 15] [--gap 0.5] [--rounds 3] [--path chat|execute] [--trace | --trace-gc] [--bins] [--sequential K]
+ *     [--detail [--stall 50]] [--generator-collect each|none|alternate]
  *
  * Per window: p50 / p99 / max, the latency of the first second in 50 ms bins (max per bin) with
  * `--bins`, and what happened in serve in the window's first second; then per variant the
@@ -29,6 +30,7 @@ import { loadavg, tmpdir } from "node:os"
 import { PerformanceObserver } from "node:perf_hooks"
 import { join } from "node:path"
 import { createInterface } from "node:readline"
+import { processCollector } from "../src/node/internal/idleCollection.ts"
 import { client, openLoop, percentile } from "./internal/load.ts"
 import { argument, median } from "./internal/stats.ts"
 
@@ -55,6 +57,14 @@ const BINS = process.argv.includes("--bins")
 // max, and a window whose slowest answer took over `--stall` ms (50) prints its timeline.
 const DETAIL = process.argv.includes("--detail")
 const STALL = argument("stall", 50)
+// The load generator (this process) collects its own heap before each window (`each`, the
+// default), never (`none`: as before stop 28), or every other round (`alternate`, to compare the
+// two in one run): its own full collections, landing in a window, paused its sending and reading
+// for tens of ms and showed as a stall of the target (docs/performance.md, Serve, stop 28).
+const GENERATOR_COLLECT = process.argv.includes("--generator-collect") ? process.argv[process.argv.indexOf("--generator-collect") + 1]! : "each"
+if (!["each", "none", "alternate"].includes(GENERATOR_COLLECT)) throw new Error(`--generator-collect: each, none or alternate, not ${GENERATOR_COLLECT}`)
+const collectGenerator = processCollector()
+const collectsIn = (round: number) => GENERATOR_COLLECT === "each" || (GENERATOR_COLLECT === "alternate" && round % 2 === 0)
 // `--sequential K`: instead of the open loop, K requests one at a time (a new keep-alive client),
 // each with the CPU serve's main thread spent on it (exact one at a time; the load of the
 // machine does not change it as it changes latencies).
@@ -99,19 +109,27 @@ const chatBody = JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "syst
 const execBody = JSON.stringify({ provider: "openai-compatible", model: "gpt-4o-mini", systemPrompt: "You are terse.", prompt: "Name the longest river in Africa.", maxTokens: 100, temperature: 0.2 })
 const clientEvents: Array<Event> = []
 let clientProbing = false
-if (DETAIL) {
+// The load generator's own collections (always: a full one in a window is reported).
+{
   const kinds: Record<number, string> = { 1: "minor", 2: "minor-ms", 4: "major", 8: "incremental", 16: "weakcb" }
   new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
       const kind = (entry as PerformanceEntry & { readonly detail?: { readonly kind?: number } }).detail?.kind ?? 0
-      if (entry.duration >= 1) clientEvents.push([performance.timeOrigin + entry.startTime, `gc ${kinds[kind] ?? String(kind)} ${entry.duration.toFixed(2)}`])
+      if (entry.duration >= 1 || kind === 4) clientEvents.push([performance.timeOrigin + entry.startTime, `gc ${kinds[kind] ?? String(kind)} ${entry.duration.toFixed(2)}`])
     }
   }).observe({ entryTypes: ["gc"] })
 }
 // The load generator's event loop during a window: a 2 ms timer answered more than 5 ms late.
+// `lag <ms> <on cpu ms>`: the main thread's CPU time in that interval (the rest: waiting for a CPU or blocked).
+let clientCpu = 0
+const threadCpuMs = () => {
+  const usage = process.threadCpuUsage()
+  return (usage.user + usage.system) / 1000
+}
 const probeClient = (expected: number) => {
   const now = performance.now()
-  if (now - expected > 5) clientEvents.push([performance.timeOrigin + expected, `lag ${(now - expected).toFixed(1)}`])
+  if (now - expected > 5) clientEvents.push([performance.timeOrigin + expected, `lag ${(now - expected).toFixed(1)} ${(threadCpuMs() - clientCpu).toFixed(1)}`])
+  clientCpu = threadCpuMs()
   if (clientProbing) setTimeout(probeClient, 2, now + 2)
 }
 // The mock's recorded events (with `--detail`), read after each window.
@@ -167,15 +185,24 @@ const refresh = (server: (typeof servers)[number], index: number) => {
   }
 }
 // One window: per request [send time (epoch ms), latency ms].
-const window = async (url: string) => {
-  const requests: Array<readonly [number, number]> = []
+const window = async (url: string, collect: boolean) => {
+  if (collect) collectGenerator()
+  // Each answer's send time (epoch ms) and latency, in arrays allocated before the window (no
+  // object per request kept through it: the load generator's own heap stays young).
+  const sent = new Float64Array(Math.ceil(RATE * WINDOW) + 1)
+  const took = new Float64Array(sent.length)
+  let answered = 0
   if (DETAIL) {
     clientProbing = true
     setTimeout(probeClient, 2, performance.now() + 2)
   }
   const started = epoch()
-  const result = await openLoop(target(url), RATE, WINDOW * 1000, 1_000, (written, latency) => requests.push([performance.timeOrigin + written, latency]))
+  const result = await openLoop(target(url), RATE, WINDOW * 1000, 1_000, (written, latency) => {
+    sent[answered] = performance.timeOrigin + written
+    took[answered++] = latency
+  })
   clientProbing = false
+  const requests = Array.from({ length: answered }, (_, index) => [sent[index]!, took[index]!] as const)
   return { started, requests, latencies: result.latencies, missed: result.scheduled - result.ok }
 }
 // K requests one at a time: serve's per-request figures come from its events (refresh first).
@@ -218,7 +245,16 @@ const detail = (server: (typeof servers)[number], w: Awaited<ReturnType<typeof w
   const end = w.started + WINDOW * 1000 + 200
   const served = count(server.events, w.started - 5, end, (name) => name.startsWith("served ")).map(([at, name]) => [at, Number(name.split(" ")[1]), name.split(" ")[2] === "1"] as const)
   const sorted = Float64Array.from(served.map(([, ms]) => ms)).sort()
-  const lines = [`serve's own: ${served.length} requests, p50 ${percentile(sorted, 50).toFixed(2)} p99 ${percentile(sorted, 99).toFixed(2)} max ${(sorted.at(-1) ?? Number.NaN).toFixed(1)}, on new connections ${served.filter(([, , fresh]) => fresh).length}`]
+  // Collections of the load generator and the mock in the window: minor count / total ms, and each other one.
+  const collections = (events: ReadonlyArray<Event>) => {
+    const gcs = count(events, w.started, end, (name) => name.startsWith("gc "))
+    const minor = gcs.filter(([, name]) => name.startsWith("gc minor"))
+    const other = gcs.filter(([, name]) => !name.startsWith("gc minor")).map(([at, name]) => `${name.slice(3)} at +${(at - w.started).toFixed(0)}`)
+    return `${minor.length} minor (${minor.reduce((sum, [, name]) => sum + Number(name.split(" ")[2]), 0).toFixed(0)} ms)${other.length > 0 ? `, ${other.join(", ")}` : ""}`
+  }
+  const lines = [`serve's own: ${served.length} requests, p50 ${percentile(sorted, 50).toFixed(2)} p99 ${percentile(sorted, 99).toFixed(2)} max ${(sorted.at(-1) ?? Number.NaN).toFixed(1)}, on new connections ${
+    served.filter(([, , fresh]) => fresh).length
+  }; load generator gc ${collections(clientEvents)}; mock gc ${collections(mockDetail)}`]
   const stalled = (w.latencies.at(-1) ?? 0) > STALL
   if (!stalled) return lines[0]!
   const offset = (at: number) => (at - w.started).toFixed(0)
@@ -294,6 +330,11 @@ if (SEQUENTIAL > 0) {
   await sleep(1.5)
   process.exit(0)
 }
+// Per window: the variant, after idle or warm, whether the load generator collected before it, its
+// p99, and the load generator's full collections in it (pauses, ms).
+const windows: Array<{ name: string; idle: boolean; collected: boolean; p99: number; generatorFull: Array<number> }> = []
+const generatorFullIn = (w: Awaited<ReturnType<typeof window>>) =>
+  count(clientEvents, w.started, w.started + WINDOW * 1000 + 200, (name) => name.startsWith("gc major")).map(([, name]) => Number(name.split(" ")[2]))
 const results = new Map<string, { idle: Array<number>; warm: Array<number>; idleP50: Array<number>; warmP50: Array<number>; fullFirst: Array<number>; fullWarmFirst: Array<number>; fullIdle: Array<number>; fullInWindows: Array<number>; requests: number }>()
 // When each variant's last window ended (its idle spell runs from there to its next window).
 const lastEnd = new Map<string, number>()
@@ -304,9 +345,9 @@ for (let round = 0; round < ROUNDS; round++) {
   for (let index = 0; index < servers.length; index++) {
     const server = servers[(index + round) % servers.length]!
     await sleep(IDLE)
-    const cold = await window(server.url)
+    const cold = await window(server.url, collectsIn(round))
     await sleep(GAP)
-    const warm = await window(server.url)
+    const warm = await window(server.url, collectsIn(round))
     if (DETAIL) {
       await sleep(0.2) // serve's and the mock's buffered lines
       refreshMock()
@@ -327,6 +368,8 @@ for (let round = 0; round < ROUNDS; round++) {
     r.fullInWindows.push(...fullIn(server, cold.started, cold.started + WINDOW * 1000 + 200), ...fullIn(server, warm.started, warm.started + WINDOW * 1000 + 200))
     r.requests += cold.requests.length + warm.requests.length
     lastEnd.set(server.name, warm.started + WINDOW * 1000 + 200)
+    windows.push({ name: server.name, idle: true, collected: collectsIn(round), p99: percentile(cold.latencies, 99), generatorFull: generatorFullIn(cold) })
+    windows.push({ name: server.name, idle: false, collected: collectsIn(round), p99: percentile(warm.latencies, 99), generatorFull: generatorFullIn(warm) })
     r.idle.push(percentile(cold.latencies, 99))
     r.warm.push(percentile(warm.latencies, 99))
     r.idleP50.push(percentile(cold.latencies, 50))
@@ -342,6 +385,21 @@ for (const [name, r] of results) {
   console.log(`| ${name} | ${median(r.idleP50).toFixed(2)} | ${median(r.idle).toFixed(2)} | ${median(r.warmP50).toFixed(2)} | ${median(r.warm).toFixed(2)} | ${pauses(r.fullIdle)} | ${pauses(r.fullFirst)} | ${pauses(r.fullWarmFirst)} | ${(1000 * r.fullInWindows.length / Math.max(1, r.requests)).toFixed(2)}, ${
     r.fullInWindows.length > 0 ? `${median(r.fullInWindows).toFixed(0)} / ${Math.max(...r.fullInWindows).toFixed(0)}` : "-"
   } |`)
+}
+// Per round, and the windows over `--stall` ms, with the load generator's own full collections.
+for (const name of results.keys()) {
+  const of = (idle: boolean) => windows.filter((w) => w.name === name && w.idle === idle)
+  const list = (ws: typeof windows) => ws.map((w) => `${w.p99.toFixed(1)}${w.generatorFull.length > 0 ? "*" : ""}`).join(", ")
+  console.log(`${name}: p99 per round after idle ${list(of(true))}; warm ${list(of(false))} (* the load generator ran a full collection in the window)`)
+}
+for (const collected of GENERATOR_COLLECT === "alternate" ? [true, false] : [GENERATOR_COLLECT === "each"]) {
+  const ws = windows.filter((w) => w.collected === collected)
+  const stalled = ws.filter((w) => w.p99 > STALL)
+  console.log(`load generator ${collected ? "collecting before each window" : "not collecting"}: windows with p99 over ${STALL} ms ${stalled.length} of ${ws.length} (after idle ${stalled.filter((w) => w.idle).length} of ${
+    ws.filter((w) => w.idle).length
+  }); its own full collections in the windows ${ws.reduce((sum, w) => sum + w.generatorFull.length, 0)} (${ws.flatMap((w) => w.generatorFull).map((ms) => ms.toFixed(0)).join(", ") || "-"} ms), in the windows over ${STALL} ms ${
+    stalled.reduce((sum, w) => sum + w.generatorFull.length, 0)
+  }`)
 }
 // Resident size of a process and the processes it started, MB (Linux).
 const residentMb = (pid: number): number => {
