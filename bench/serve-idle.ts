@@ -15,7 +15,7 @@
  *
  *   node bench/serve-idle.ts '[{"name":"base","tree":".","args":[]},{"name":"x","tree":".","args":[],"node":["--no-flush-bytecode"],"env":{}}]' \
  *     [--rate 1000] [--window 3] [--idle 15] [--gap 0.5] [--rounds 3] [--path chat|execute] [--trace | --trace-gc] [--bins] [--sequential K]
- *     [--detail [--stall 50]] [--generator-collect each|none|alternate]
+ *     [--detail [--stall 50]] [--generator worker|inline|alternate] [--generator-collect]
  *
  * Per window: p50 / p99 / max, the latency of the first second in 50 ms bins (max per bin) with
  * `--bins`, and what happened in serve in the window's first second; then per variant the
@@ -32,6 +32,7 @@ import { join } from "node:path"
 import { createInterface } from "node:readline"
 import { processCollector } from "../src/node/internal/idleCollection.ts"
 import { client, openLoop, percentile } from "./internal/load.ts"
+import * as LoadWorker from "./internal/loadWorker.ts"
 import { argument, median } from "./internal/stats.ts"
 
 interface Variant {
@@ -57,14 +58,18 @@ const BINS = process.argv.includes("--bins")
 // max, and a window whose slowest answer took over `--stall` ms (50) prints its timeline.
 const DETAIL = process.argv.includes("--detail")
 const STALL = argument("stall", 50)
-// The load generator (this process) collects its own heap before each window (`each`, the
-// default), never (`none`: as before stop 28), or every other round (`alternate`, to compare the
-// two in one run): its own full collections, landing in a window, paused its sending and reading
-// for tens of ms and showed as a stall of the target (docs/performance.md, Serve, stop 28).
-const GENERATOR_COLLECT = process.argv.includes("--generator-collect") ? process.argv[process.argv.indexOf("--generator-collect") + 1]! : "each"
-if (!["each", "none", "alternate"].includes(GENERATOR_COLLECT)) throw new Error(`--generator-collect: each, none or alternate, not ${GENERATOR_COLLECT}`)
+// Where the open loop runs: in a worker thread of its own (`worker`, the default: its heap apart
+// from this process's, bench/internal/loadWorker.ts), in this process's main thread (`inline`, as
+// before stop 28: its full collections fell in the windows and showed as the target's stalls,
+// docs/performance.md, Serve, stop 28), or every other round in each (`alternate`, to compare the
+// two in one run). `--generator-collect`: this process also collects its own heap before each
+// window (a study: it left V8 a tighter limit, and more full collections fell in the windows).
+const GENERATOR = process.argv.includes("--generator") ? process.argv[process.argv.indexOf("--generator") + 1]! : "worker"
+if (!["worker", "inline", "alternate"].includes(GENERATOR)) throw new Error(`--generator: worker, inline or alternate, not ${GENERATOR}`)
+const COLLECT_GENERATOR = process.argv.includes("--generator-collect")
 const collectGenerator = processCollector()
-const collectsIn = (round: number) => GENERATOR_COLLECT === "each" || (GENERATOR_COLLECT === "alternate" && round % 2 === 0)
+const inWorker = (round: number) => GENERATOR === "worker" || (GENERATOR === "alternate" && round % 2 === 0)
+const generator = LoadWorker.start()
 // `--sequential K`: instead of the open loop, K requests one at a time (a new keep-alive client),
 // each with the CPU serve's main thread spent on it (exact one at a time; the load of the
 // machine does not change it as it changes latencies).
@@ -185,8 +190,8 @@ const refresh = (server: (typeof servers)[number], index: number) => {
   }
 }
 // One window: per request [send time (epoch ms), latency ms].
-const window = async (url: string, collect: boolean) => {
-  if (collect) collectGenerator()
+const window = async (url: string, worker: boolean) => {
+  if (COLLECT_GENERATOR) collectGenerator()
   // Each answer's send time (epoch ms) and latency, in arrays allocated before the window (no
   // object per request kept through it: the load generator's own heap stays young).
   const sent = new Float64Array(Math.ceil(RATE * WINDOW) + 1)
@@ -197,12 +202,21 @@ const window = async (url: string, collect: boolean) => {
     setTimeout(probeClient, 2, performance.now() + 2)
   }
   const started = epoch()
-  const result = await openLoop(target(url), RATE, WINDOW * 1000, 1_000, (written, latency) => {
-    sent[answered] = performance.timeOrigin + written
-    took[answered++] = latency
-  })
+  let requests: Array<readonly [number, number]>
+  let result: Awaited<ReturnType<typeof openLoop>>
+  if (worker) {
+    const inWorker = await generator.openLoop(target(url), RATE, WINDOW * 1000, 1_000)
+    for (const [at, kind, ms] of inWorker.collections) clientEvents.push([at, `gc ${kind} ${ms.toFixed(2)}`])
+    requests = Array.from(inWorker.sentAt, (at, index) => [at, inWorker.tookMs[index]!] as const)
+    result = inWorker
+  } else {
+    result = await openLoop(target(url), RATE, WINDOW * 1000, 1_000, (written, latency) => {
+      sent[answered] = performance.timeOrigin + written
+      took[answered++] = latency
+    })
+    requests = Array.from({ length: answered }, (_, index) => [sent[index]!, took[index]!] as const)
+  }
   clientProbing = false
-  const requests = Array.from({ length: answered }, (_, index) => [sent[index]!, took[index]!] as const)
   return { started, requests, latencies: result.latencies, missed: result.scheduled - result.ok }
 }
 // K requests one at a time: serve's per-request figures come from its events (refresh first).
@@ -300,7 +314,7 @@ const describe = (server: (typeof servers)[number], w: Awaited<ReturnType<typeof
 }
 
 console.log(`serve after idle: ${variants.map((v) => v.name).join(", ")}; ${PATH}, ${RATE} req/s, windows of ${WINDOW} s, idle ${IDLE} s, warm control after ${GAP} s; load ${load()}`)
-for (const server of servers) await openLoop(target(server.url), RATE, 3000) // warm-up
+for (const server of servers) await (GENERATOR === "inline" ? openLoop(target(server.url), RATE, 3000) : generator.openLoop(target(server.url), RATE, 3000)) // warm-up
 if (SEQUENTIAL > 0) {
   const rows = new Map<string, Array<{ idle: ReturnType<typeof describeSequence>; warm: ReturnType<typeof describeSequence> }>>()
   for (let round = 0; round < ROUNDS; round++) {
@@ -332,7 +346,7 @@ if (SEQUENTIAL > 0) {
 }
 // Per window: the variant, after idle or warm, whether the load generator collected before it, its
 // p99, and the load generator's full collections in it (pauses, ms).
-const windows: Array<{ name: string; idle: boolean; collected: boolean; p99: number; generatorFull: Array<number> }> = []
+const windows: Array<{ name: string; idle: boolean; worker: boolean; p99: number; generatorFull: Array<number> }> = []
 const generatorFullIn = (w: Awaited<ReturnType<typeof window>>) =>
   count(clientEvents, w.started, w.started + WINDOW * 1000 + 200, (name) => name.startsWith("gc major")).map(([, name]) => Number(name.split(" ")[2]))
 const results = new Map<string, { idle: Array<number>; warm: Array<number>; idleP50: Array<number>; warmP50: Array<number>; fullFirst: Array<number>; fullWarmFirst: Array<number>; fullIdle: Array<number>; fullInWindows: Array<number>; requests: number }>()
@@ -345,9 +359,9 @@ for (let round = 0; round < ROUNDS; round++) {
   for (let index = 0; index < servers.length; index++) {
     const server = servers[(index + round) % servers.length]!
     await sleep(IDLE)
-    const cold = await window(server.url, collectsIn(round))
+    const cold = await window(server.url, inWorker(round))
     await sleep(GAP)
-    const warm = await window(server.url, collectsIn(round))
+    const warm = await window(server.url, inWorker(round))
     if (DETAIL) {
       await sleep(0.2) // serve's and the mock's buffered lines
       refreshMock()
@@ -368,8 +382,8 @@ for (let round = 0; round < ROUNDS; round++) {
     r.fullInWindows.push(...fullIn(server, cold.started, cold.started + WINDOW * 1000 + 200), ...fullIn(server, warm.started, warm.started + WINDOW * 1000 + 200))
     r.requests += cold.requests.length + warm.requests.length
     lastEnd.set(server.name, warm.started + WINDOW * 1000 + 200)
-    windows.push({ name: server.name, idle: true, collected: collectsIn(round), p99: percentile(cold.latencies, 99), generatorFull: generatorFullIn(cold) })
-    windows.push({ name: server.name, idle: false, collected: collectsIn(round), p99: percentile(warm.latencies, 99), generatorFull: generatorFullIn(warm) })
+    windows.push({ name: server.name, idle: true, worker: inWorker(round), p99: percentile(cold.latencies, 99), generatorFull: generatorFullIn(cold) })
+    windows.push({ name: server.name, idle: false, worker: inWorker(round), p99: percentile(warm.latencies, 99), generatorFull: generatorFullIn(warm) })
     r.idle.push(percentile(cold.latencies, 99))
     r.warm.push(percentile(warm.latencies, 99))
     r.idleP50.push(percentile(cold.latencies, 50))
@@ -389,13 +403,15 @@ for (const [name, r] of results) {
 // Per round, and the windows over `--stall` ms, with the load generator's own full collections.
 for (const name of results.keys()) {
   const of = (idle: boolean) => windows.filter((w) => w.name === name && w.idle === idle)
-  const list = (ws: typeof windows) => ws.map((w) => `${w.p99.toFixed(1)}${w.generatorFull.length > 0 ? "*" : ""}`).join(", ")
-  console.log(`${name}: p99 per round after idle ${list(of(true))}; warm ${list(of(false))} (* the load generator ran a full collection in the window)`)
+  const list = (ws: typeof windows) => ws.map((w) => `${w.p99.toFixed(1)}${w.generatorFull.length > 0 ? "*" : ""}${GENERATOR === "alternate" ? (w.worker ? "w" : "m") : ""}`).join(", ")
+  console.log(`${name}: p99 per round after idle ${list(of(true))}; warm ${list(of(false))} (* the load generator's process ran a full collection in the window, in either thread${
+    GENERATOR === "alternate" ? "; w: the load generator in a worker, m: in the main thread" : ""
+  })`)
 }
-for (const collected of GENERATOR_COLLECT === "alternate" ? [true, false] : [GENERATOR_COLLECT === "each"]) {
-  const ws = windows.filter((w) => w.collected === collected)
+for (const worker of GENERATOR === "alternate" ? [true, false] : [GENERATOR === "worker"]) {
+  const ws = windows.filter((w) => w.worker === worker)
   const stalled = ws.filter((w) => w.p99 > STALL)
-  console.log(`load generator ${collected ? "collecting before each window" : "not collecting"}: windows with p99 over ${STALL} ms ${stalled.length} of ${ws.length} (after idle ${stalled.filter((w) => w.idle).length} of ${
+  console.log(`load generator ${worker ? "in a worker thread" : "in the main thread"}: windows with p99 over ${STALL} ms ${stalled.length} of ${ws.length} (after idle ${stalled.filter((w) => w.idle).length} of ${
     ws.filter((w) => w.idle).length
   }); its own full collections in the windows ${ws.reduce((sum, w) => sum + w.generatorFull.length, 0)} (${ws.flatMap((w) => w.generatorFull).map((ms) => ms.toFixed(0)).join(", ") || "-"} ms), in the windows over ${STALL} ms ${
     stalled.reduce((sum, w) => sum + w.generatorFull.length, 0)
