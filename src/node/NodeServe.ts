@@ -56,7 +56,9 @@ export const listen: Server.Listen = (address) =>
       requestsStarted: () => requestsStarted,
       requestsInFlight: () => requestsInFlight,
       oldGenerationUsed: IdleCollection.oldSpaceUsed,
-      collect
+      collect,
+      // A request already waiting in a socket when the check's timer fires is read first (stop 28).
+      settle: IdleCollection.settleIo
     }))
     const server = yield* NodeHttpServer.make(() => nodeServer, { host: address.host, port: address.port }).pipe(
       Effect.mapError((error) => new Server.ServeError({ message: `cannot listen on ${address.host}:${address.port}: ${String(error.cause)}` }))
