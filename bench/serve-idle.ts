@@ -17,6 +17,13 @@
  *     [--rate 1000] [--window 3] [--idle 15] [--gap 0.5] [--rounds 3] [--path chat|execute] [--trace | --trace-gc] [--bins] [--sequential K]
  *     [--detail [--stall 50]] [--generator worker|inline|alternate] [--generator-collect]
  *
+ * `--detail` (stop 28): serve's process and the mock also record each request's time in them,
+ * event-loop lags split into time on a CPU / waiting for one / blocked, and slow SQLite statements,
+ * and this process its own collections and lags: each window prints serve's own p50 / p99 / max
+ * and the load generator's and the mock's collections, and a window slower than `--stall` ms a
+ * timeline in 50 ms bins. The open loop runs in a worker thread of its own
+ * (bench/internal/loadWorker.ts; `--generator inline` in this process's main thread, as before
+ * stop 28, whose full collections fell in the windows; `alternate`: both, every other round).
  * Per window: p50 / p99 / max, the latency of the first second in 50 ms bins (max per bin) with
  * `--bins`, and what happened in serve in the window's first second; then per variant the
  * medians over rounds, after idle and warm, and where its full collections fell (the counts
