@@ -120,6 +120,8 @@ const mockUrl = `http://127.0.0.1:${mockPort.trim()}`
 const chatBody = JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "system", content: "You are terse." }, { role: "user", content: "Name the longest river in Africa." }], max_tokens: 100, temperature: 0.2 })
 const execBody = JSON.stringify({ provider: "openai-compatible", model: "gpt-4o-mini", systemPrompt: "You are terse.", prompt: "Name the longest river in Africa.", maxTokens: 100, temperature: 0.2 })
 const clientEvents: Array<Event> = []
+// The worker thread's collections (`--generator worker`): its isolate's, apart from this thread's.
+const workerEvents: Array<Event> = []
 let clientProbing = false
 // The load generator's own collections (always: a full one in a window is reported).
 {
@@ -208,12 +210,13 @@ const window = async (url: string, worker: boolean) => {
     clientProbing = true
     setTimeout(probeClient, 2, performance.now() + 2)
   }
+  const tcpBefore = DETAIL ? tcpCounters() : {}
   const started = epoch()
   let requests: Array<readonly [number, number]>
   let result: Awaited<ReturnType<typeof openLoop>>
   if (worker) {
     const inWorker = await generator.openLoop(target(url), RATE, WINDOW * 1000, 1_000)
-    for (const [at, kind, ms] of inWorker.collections) clientEvents.push([at, `gc ${kind} ${ms.toFixed(2)}`])
+    for (const [at, kind, ms] of inWorker.collections) workerEvents.push([at, `gc ${kind} ${ms.toFixed(2)}`])
     requests = Array.from(inWorker.sentAt, (at, index) => [at, inWorker.tookMs[index]!] as const)
     result = inWorker
   } else {
@@ -224,7 +227,19 @@ const window = async (url: string, worker: boolean) => {
     requests = Array.from({ length: answered }, (_, index) => [sent[index]!, took[index]!] as const)
   }
   clientProbing = false
-  return { started, requests, latencies: result.latencies, missed: result.scheduled - result.ok }
+  const tcpAfter = DETAIL ? tcpCounters() : {}
+  const tcp = ["ListenOverflows", "TCPSynRetrans", "TCPTimeouts"].map((name) => `${name} +${(tcpAfter[name] ?? 0) - (tcpBefore[name] ?? 0)}`).join(", ")
+  return { started, requests, latencies: result.latencies, missed: result.scheduled - result.ok, tcp, worker }
+}
+// The kernel's TCP counters (Linux, machine-wide): a listen queue that overflowed drops the
+// connection's SYN or final ACK, and the client retries after a second (`--detail` prints the
+// window's deltas).
+const tcpCounters = (): Record<string, number> => {
+  if (!existsSync("/proc/net/netstat")) return {}
+  const lines = readFileSync("/proc/net/netstat", "utf8").split("\n").filter((line) => line.startsWith("TcpExt:"))
+  const names = lines[0]?.split(/\s+/) ?? []
+  const values = lines[1]?.split(/\s+/) ?? []
+  return Object.fromEntries(names.map((name, index) => [name, Number(values[index])]))
 }
 // K requests one at a time: serve's per-request figures come from its events (refresh first).
 const sequence = async (url: string) => {
@@ -275,7 +290,7 @@ const detail = (server: (typeof servers)[number], w: Awaited<ReturnType<typeof w
   }
   const lines = [`serve's own: ${served.length} requests, p50 ${percentile(sorted, 50).toFixed(2)} p99 ${percentile(sorted, 99).toFixed(2)} max ${(sorted.at(-1) ?? Number.NaN).toFixed(1)}, on new connections ${
     served.filter(([, , fresh]) => fresh).length
-  }; load generator gc ${collections(clientEvents)}; mock gc ${collections(mockDetail)}`]
+  }; load generator gc ${collections(w.worker ? workerEvents : clientEvents)}${w.worker ? ` (its worker; main thread ${collections(clientEvents)})` : ""}; mock gc ${collections(mockDetail)}; kernel, machine-wide: ${w.tcp}`]
   const stalled = (w.latencies.at(-1) ?? 0) > STALL
   if (!stalled) return lines[0]!
   const offset = (at: number) => (at - w.started).toFixed(0)
@@ -290,7 +305,8 @@ const detail = (server: (typeof servers)[number], w: Awaited<ReturnType<typeof w
     const mockMax = count(mockDetail, from - 5, from + 50, (name) => name.startsWith("served ")).reduce((max, [, name]) => Math.max(max, Number(name.split(" ")[1])), 0)
     const elsewhere = [
       ...count(mockDetail, from - 5, from + 50, (name) => /^(lag|gc )/.test(name)).map(([at, name]) => `${offset(at)} mock ${what(name)}`),
-      ...count(clientEvents, from - 5, from + 50, () => true).map(([at, name]) => `${offset(at)} client ${what(name)}`)
+      ...count(clientEvents, from - 5, from + 50, () => true).map(([at, name]) => `${offset(at)} client ${what(name)}`),
+      ...count(workerEvents, from - 5, from + 50, () => true).map(([at, name]) => `${offset(at)} client-worker ${what(name)}`)
     ]
     lines.push(`    +${offset(from)} ms: client max ${client.toFixed(1)}, serve max ${inBin.reduce((max, [, ms]) => Math.max(max, ms), 0).toFixed(1)} (${inBin.length} started, ${inBin.filter(([, , fresh]) => fresh).length} on new connections), mock max ${mockMax.toFixed(1)}, accepts ${accepts}${others.length > 0 ? `; ${others.join("; ")}` : ""}${elsewhere.length > 0 ? `; ${elsewhere.join("; ")}` : ""}`)
   }
@@ -354,8 +370,9 @@ if (SEQUENTIAL > 0) {
 // Per window: the variant, after idle or warm, whether the load generator collected before it, its
 // p99, and the load generator's full collections in it (pauses, ms).
 const windows: Array<{ name: string; idle: boolean; worker: boolean; p99: number; generatorFull: Array<number> }> = []
+// The thread that ran the open loop: the worker's isolate, or this one.
 const generatorFullIn = (w: Awaited<ReturnType<typeof window>>) =>
-  count(clientEvents, w.started, w.started + WINDOW * 1000 + 200, (name) => name.startsWith("gc major")).map(([, name]) => Number(name.split(" ")[2]))
+  count(w.worker ? workerEvents : clientEvents, w.started, w.started + WINDOW * 1000 + 200, (name) => name.startsWith("gc major")).map(([, name]) => Number(name.split(" ")[2]))
 const results = new Map<string, { idle: Array<number>; warm: Array<number>; idleP50: Array<number>; warmP50: Array<number>; fullFirst: Array<number>; fullWarmFirst: Array<number>; fullIdle: Array<number>; fullInWindows: Array<number>; requests: number }>()
 // When each variant's last window ended (its idle spell runs from there to its next window).
 const lastEnd = new Map<string, number>()
@@ -411,7 +428,7 @@ for (const [name, r] of results) {
 for (const name of results.keys()) {
   const of = (idle: boolean) => windows.filter((w) => w.name === name && w.idle === idle)
   const list = (ws: typeof windows) => ws.map((w) => `${w.p99.toFixed(1)}${w.generatorFull.length > 0 ? "*" : ""}${GENERATOR === "alternate" ? (w.worker ? "w" : "m") : ""}`).join(", ")
-  console.log(`${name}: p99 per round after idle ${list(of(true))}; warm ${list(of(false))} (* the load generator's process ran a full collection in the window, in either thread${
+  console.log(`${name}: p99 per round after idle ${list(of(true))}; warm ${list(of(false))} (* the load generator's thread ran a full collection in the window${
     GENERATOR === "alternate" ? "; w: the load generator in a worker, m: in the main thread" : ""
   })`)
 }
