@@ -15,7 +15,15 @@
  *
  *   node bench/serve-idle.ts '[{"name":"base","tree":".","args":[]},{"name":"x","tree":".","args":[],"node":["--no-flush-bytecode"],"env":{}}]' \
  *     [--rate 1000] [--window 3] [--idle 15] [--gap 0.5] [--rounds 3] [--path chat|execute] [--trace | --trace-gc] [--bins] [--sequential K]
+ *     [--detail [--stall 50]] [--generator worker|inline|alternate] [--generator-collect]
  *
+ * `--detail` (stop 28): serve's process and the mock also record each request's time in them,
+ * event-loop lags split into time on a CPU / waiting for one / blocked, and slow SQLite statements,
+ * and this process its own collections and lags: each window prints serve's own p50 / p99 / max
+ * and the load generator's and the mock's collections, and a window slower than `--stall` ms a
+ * timeline in 50 ms bins. The open loop runs in a worker thread of its own
+ * (bench/internal/loadWorker.ts; `--generator inline` in this process's main thread, as before
+ * stop 28, whose full collections fell in the windows; `alternate`: both, every other round).
  * Per window: p50 / p99 / max, the latency of the first second in 50 ms bins (max per bin) with
  * `--bins`, and what happened in serve in the window's first second; then per variant the
  * medians over rounds, after idle and warm, and where its full collections fell (the counts
@@ -26,9 +34,12 @@
 import { spawn } from "node:child_process"
 import { existsSync, mkdtempSync, openSync, readdirSync, readFileSync } from "node:fs"
 import { loadavg, tmpdir } from "node:os"
+import { PerformanceObserver } from "node:perf_hooks"
 import { join } from "node:path"
 import { createInterface } from "node:readline"
+import { processCollector } from "../src/node/internal/idleCollection.ts"
 import { client, openLoop, percentile } from "./internal/load.ts"
+import * as LoadWorker from "./internal/loadWorker.ts"
 import { argument, median } from "./internal/stats.ts"
 
 interface Variant {
@@ -49,6 +60,23 @@ const PATH = process.argv.includes("--path") ? process.argv[process.argv.indexOf
 const TRACE_GC = process.argv.includes("--trace-gc")
 const TRACE = process.argv.includes("--trace") || TRACE_GC
 const BINS = process.argv.includes("--bins")
+// `--detail`: serve's process also records each request's time in serve, event-loop lags, its
+// slow SQLite statements (bench/internal/eventRecord.ts); each window prints serve's own p99 /
+// max, and a window whose slowest answer took over `--stall` ms (50) prints its timeline.
+const DETAIL = process.argv.includes("--detail")
+const STALL = argument("stall", 50)
+// Where the open loop runs: in a worker thread of its own (`worker`, the default: its heap apart
+// from this process's, bench/internal/loadWorker.ts), in this process's main thread (`inline`, as
+// before stop 28: its full collections fell in the windows and showed as the target's stalls,
+// docs/performance.md, Serve, stop 28), or every other round in each (`alternate`, to compare the
+// two in one run). `--generator-collect`: this process also collects its own heap before each
+// window (a study: it left V8 a tighter limit, and more full collections fell in the windows).
+const GENERATOR = process.argv.includes("--generator") ? process.argv[process.argv.indexOf("--generator") + 1]! : "worker"
+if (!["worker", "inline", "alternate"].includes(GENERATOR)) throw new Error(`--generator: worker, inline or alternate, not ${GENERATOR}`)
+const COLLECT_GENERATOR = process.argv.includes("--generator-collect")
+const collectGenerator = processCollector()
+const inWorker = (round: number) => GENERATOR === "worker" || (GENERATOR === "alternate" && round % 2 === 0)
+const generator = LoadWorker.start()
 // `--sequential K`: instead of the open loop, K requests one at a time (a new keep-alive client),
 // each with the CPU serve's main thread spent on it (exact one at a time; the load of the
 // machine does not change it as it changes latencies).
@@ -79,19 +107,62 @@ const listen = (stream: NodeJS.ReadableStream, into: Array<Event>, first?: (line
 const home = mkdtempSync(join(tmpdir(), "serve-idle-"))
 const env = { ...process.env, HOME: home, XDG_STATE_HOME: join(home, "state"), LLM_CONNECT_KEY_DIR: join(home, "keys"), NO_COLOR: "1" }
 const mockEvents: Array<Event> = []
-const mock = spawn(process.execPath, [new URL("./openai-mock-server.ts", import.meta.url).pathname, "--log-connections"], { stdio: ["ignore", "pipe", "pipe"] })
+const recorder = new URL("./internal/eventRecord.ts", import.meta.url).pathname
+// With `--detail` the mock records the same events as serve (to a file), and so does this
+// process, the load generator (its collections, and its event loop's lags during the windows).
+const mock = spawn(process.execPath, [...(DETAIL ? [`--import=${recorder}`] : []), new URL("./openai-mock-server.ts", import.meta.url).pathname, "--log-connections"], {
+  stdio: ["ignore", "pipe", "pipe"],
+  env: DETAIL ? { ...process.env, LLM_CONNECT_BENCH_EVENTS: join(home, "events-mock"), LLM_CONNECT_BENCH_EVENTS_DETAIL: "1" } : process.env
+})
 const mockPort = await new Promise<string>((resolve) => createInterface({ input: mock.stdout! }).once("line", resolve))
 listen(mock.stderr!, mockEvents)
 const mockUrl = `http://127.0.0.1:${mockPort.trim()}`
 const chatBody = JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "system", content: "You are terse." }, { role: "user", content: "Name the longest river in Africa." }], max_tokens: 100, temperature: 0.2 })
 const execBody = JSON.stringify({ provider: "openai-compatible", model: "gpt-4o-mini", systemPrompt: "You are terse.", prompt: "Name the longest river in Africa.", maxTokens: 100, temperature: 0.2 })
-const recorder = new URL("./internal/eventRecord.ts", import.meta.url).pathname
+const clientEvents: Array<Event> = []
+// The worker thread's collections (`--generator worker`): its isolate's, apart from this thread's.
+const workerEvents: Array<Event> = []
+let clientProbing = false
+// The load generator's own collections (always: a full one in a window is reported).
+{
+  const kinds: Record<number, string> = { 1: "minor", 2: "minor-ms", 4: "major", 8: "incremental", 16: "weakcb" }
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = (entry as PerformanceEntry & { readonly detail?: { readonly kind?: number } }).detail?.kind ?? 0
+      if (entry.duration >= 1 || kind === 4) clientEvents.push([performance.timeOrigin + entry.startTime, `gc ${kinds[kind] ?? String(kind)} ${entry.duration.toFixed(2)}`])
+    }
+  }).observe({ entryTypes: ["gc"] })
+}
+// The load generator's event loop during a window: a 2 ms timer answered more than 5 ms late.
+// `lag <ms> <on cpu ms>`: the main thread's CPU time in that interval (the rest: waiting for a CPU or blocked).
+let clientCpu = 0
+const threadCpuMs = () => {
+  const usage = process.threadCpuUsage()
+  return (usage.user + usage.system) / 1000
+}
+const probeClient = (expected: number) => {
+  const now = performance.now()
+  if (now - expected > 5) clientEvents.push([performance.timeOrigin + expected, `lag ${(now - expected).toFixed(1)} ${(threadCpuMs() - clientCpu).toFixed(1)}`])
+  clientCpu = threadCpuMs()
+  if (clientProbing) setTimeout(probeClient, 2, now + 2)
+}
+// The mock's recorded events (with `--detail`), read after each window.
+const mockDetail: Array<Event> = []
+const refreshMock = () => {
+  mockDetail.length = 0
+  for (const file of readdirSync(home).filter((name) => name.startsWith("events-mock."))) {
+    for (const line of readFileSync(join(home, file), "utf8").split("\n")) {
+      const match = /^@event (\d+(?:\.\d+)?) (.*)$/.exec(line)
+      if (match !== null) mockDetail.push([Number(match[1]), match[2]!])
+    }
+  }
+}
 
 const servers = await Promise.all(variants.map(async (variant, index) => {
   const provider = variant.args.includes("--provider") ? [] : ["--provider", "openai-compatible", "--base-url", `${mockUrl}/v1`, "--model", "gpt-4o-mini"]
   const traces = TRACE_GC ? ["--trace-gc", "--trace-incremental-marking"] : TRACE ? ["--trace-gc", "--trace-opt", "--trace-deopt"] : []
   const child = spawn(process.execPath, [...(variant.node ?? []), ...traces, `--import=${recorder}`, join(variant.tree, "src/cli/bin.ts"), "serve", "--port", "0", ...provider, ...variant.args], {
-    env: { ...env, LLM_CONNECT_BENCH_EVENTS: join(home, `events-${index}`), ...(SEQUENTIAL > 0 ? { LLM_CONNECT_BENCH_EVENTS_REQUESTS: "1" } : {}), ...variant.env },
+    env: { ...env, LLM_CONNECT_BENCH_EVENTS: join(home, `events-${index}`), ...(SEQUENTIAL > 0 ? { LLM_CONNECT_BENCH_EVENTS_REQUESTS: "1" } : {}), ...(DETAIL ? { LLM_CONNECT_BENCH_EVENTS_DETAIL: "1" } : {}), ...variant.env },
     // stderr (the access log) to a file, as bench/serve.ts does
     stdio: ["ignore", "pipe", openSync(join(home, `serve-${index}.log`), "w")]
   })
@@ -104,6 +175,14 @@ const servers = await Promise.all(variants.map(async (variant, index) => {
 }))
 const target = (url: string) => ({ url: `${url}${PATH === "chat" ? "/v1/chat/completions" : "/execute"}`, body: PATH === "chat" ? chatBody : execBody })
 const sleep = (seconds: number) => new Promise((resolve) => setTimeout(resolve, seconds * 1000))
+// Stopped early (Ctrl-C, kill): stop the servers and the mock too.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    for (const server of servers) server.child.kill("SIGTERM")
+    mock.kill("SIGTERM")
+    process.exit(130)
+  })
+}
 
 // serve's recorded events so far (bench/internal/eventRecord.ts writes them to a file per process).
 const refresh = (server: (typeof servers)[number], index: number) => {
@@ -120,11 +199,47 @@ const refresh = (server: (typeof servers)[number], index: number) => {
   }
 }
 // One window: per request [send time (epoch ms), latency ms].
-const window = async (url: string) => {
-  const requests: Array<readonly [number, number]> = []
+const window = async (url: string, worker: boolean) => {
+  if (COLLECT_GENERATOR) collectGenerator()
+  // Each answer's send time (epoch ms) and latency, in arrays allocated before the window (no
+  // object per request kept through it: the load generator's own heap stays young).
+  const sent = new Float64Array(Math.ceil(RATE * WINDOW) + 1)
+  const took = new Float64Array(sent.length)
+  let answered = 0
+  if (DETAIL) {
+    clientProbing = true
+    setTimeout(probeClient, 2, performance.now() + 2)
+  }
+  const tcpBefore = DETAIL ? tcpCounters() : {}
   const started = epoch()
-  const result = await openLoop(target(url), RATE, WINDOW * 1000, 1_000, (written, latency) => requests.push([performance.timeOrigin + written, latency]))
-  return { started, requests, latencies: result.latencies, missed: result.scheduled - result.ok }
+  let requests: Array<readonly [number, number]>
+  let result: Awaited<ReturnType<typeof openLoop>>
+  if (worker) {
+    const inWorker = await generator.openLoop(target(url), RATE, WINDOW * 1000, 1_000)
+    for (const [at, kind, ms] of inWorker.collections) workerEvents.push([at, `gc ${kind} ${ms.toFixed(2)}`])
+    requests = Array.from(inWorker.sentAt, (at, index) => [at, inWorker.tookMs[index]!] as const)
+    result = inWorker
+  } else {
+    result = await openLoop(target(url), RATE, WINDOW * 1000, 1_000, (written, latency) => {
+      sent[answered] = performance.timeOrigin + written
+      took[answered++] = latency
+    })
+    requests = Array.from({ length: answered }, (_, index) => [sent[index]!, took[index]!] as const)
+  }
+  clientProbing = false
+  const tcpAfter = DETAIL ? tcpCounters() : {}
+  const tcp = ["ListenOverflows", "TCPSynRetrans", "TCPTimeouts"].map((name) => `${name} +${(tcpAfter[name] ?? 0) - (tcpBefore[name] ?? 0)}`).join(", ")
+  return { started, requests, latencies: result.latencies, missed: result.scheduled - result.ok, tcp, worker }
+}
+// The kernel's TCP counters (Linux, machine-wide): a listen queue that overflowed drops the
+// connection's SYN or final ACK, and the client retries after a second (`--detail` prints the
+// window's deltas).
+const tcpCounters = (): Record<string, number> => {
+  if (!existsSync("/proc/net/netstat")) return {}
+  const lines = readFileSync("/proc/net/netstat", "utf8").split("\n").filter((line) => line.startsWith("TcpExt:"))
+  const names = lines[0]?.split(/\s+/) ?? []
+  const values = lines[1]?.split(/\s+/) ?? []
+  return Object.fromEntries(names.map((name, index) => [name, Number(values[index])]))
 }
 // K requests one at a time: serve's per-request figures come from its events (refresh first).
 const sequence = async (url: string) => {
@@ -157,6 +272,49 @@ const describeSequence = (server: (typeof servers)[number], w: Awaited<ReturnTyp
 }
 const count = (events: ReadonlyArray<Event>, from: number, to: number, what: (name: string) => boolean) =>
   events.filter(([at, name]) => at >= from && at < to && what(name))
+// `--detail`: serve's own latency for the window's requests (by start time) and, for a stalled
+// window, a timeline in 50 ms bins of every bin whose slowest answer took over 20 ms: the load
+// generator's slowest answer sent in the bin, serve's slowest request started in it, and what
+// happened in serve during the bin (loop lags, collections, slow SQL, accepted connections,
+// requests on new connections).
+const detail = (server: (typeof servers)[number], w: Awaited<ReturnType<typeof window>>) => {
+  const end = w.started + WINDOW * 1000 + 200
+  const served = count(server.events, w.started - 5, end, (name) => name.startsWith("served ")).map(([at, name]) => [at, Number(name.split(" ")[1]), name.split(" ")[2] === "1"] as const)
+  const sorted = Float64Array.from(served.map(([, ms]) => ms)).sort()
+  // Collections of the load generator and the mock in the window: minor count / total ms, and each other one.
+  const collections = (events: ReadonlyArray<Event>) => {
+    const gcs = count(events, w.started, end, (name) => name.startsWith("gc "))
+    const minor = gcs.filter(([, name]) => name.startsWith("gc minor"))
+    const other = gcs.filter(([, name]) => !name.startsWith("gc minor")).map(([at, name]) => `${name.slice(3)} at +${(at - w.started).toFixed(0)}`)
+    return `${minor.length} minor (${minor.reduce((sum, [, name]) => sum + Number(name.split(" ")[2]), 0).toFixed(0)} ms)${other.length > 0 ? `, ${other.join(", ")}` : ""}`
+  }
+  const lines = [`serve's own: ${served.length} requests, p50 ${percentile(sorted, 50).toFixed(2)} p99 ${percentile(sorted, 99).toFixed(2)} max ${(sorted.at(-1) ?? Number.NaN).toFixed(1)}, on new connections ${
+    served.filter(([, , fresh]) => fresh).length
+  }; load generator gc ${collections(w.worker ? workerEvents : clientEvents)}${w.worker ? ` (its worker; main thread ${collections(clientEvents)})` : ""}; mock gc ${collections(mockDetail)}; kernel, machine-wide: ${w.tcp}`]
+  const stalled = (w.latencies.at(-1) ?? 0) > STALL
+  if (!stalled) return lines[0]!
+  const offset = (at: number) => (at - w.started).toFixed(0)
+  const what = (name: string) => name.replace(/^gc /, "gc:").replace(/^sql /, "sql:")
+  for (let from = w.started; from < end; from += 50) {
+    const client = w.requests.filter(([at]) => at >= from && at < from + 50).reduce((max, [, ms]) => Math.max(max, ms), 0)
+    if (client <= 20) continue
+    const inBin = served.filter(([at]) => at >= from && at < from + 50)
+    const events = count(server.events, from - 5, from + 50, (name) => /^(lag|gc |sql|accept)/.test(name))
+    const accepts = events.filter(([, name]) => name === "accept").length
+    const others = events.filter(([, name]) => name !== "accept").map(([at, name]) => `${offset(at)} ${what(name)}`)
+    const mockMax = count(mockDetail, from - 5, from + 50, (name) => name.startsWith("served ")).reduce((max, [, name]) => Math.max(max, Number(name.split(" ")[1])), 0)
+    const elsewhere = [
+      ...count(mockDetail, from - 5, from + 50, (name) => /^(lag|gc )/.test(name)).map(([at, name]) => `${offset(at)} mock ${what(name)}`),
+      ...count(clientEvents, from - 5, from + 50, () => true).map(([at, name]) => `${offset(at)} client ${what(name)}`),
+      ...count(workerEvents, from - 5, from + 50, () => true).map(([at, name]) => `${offset(at)} client-worker ${what(name)}`)
+    ]
+    lines.push(`    +${offset(from)} ms: client max ${client.toFixed(1)}, serve max ${inBin.reduce((max, [, ms]) => Math.max(max, ms), 0).toFixed(1)} (${inBin.length} started, ${inBin.filter(([, , fresh]) => fresh).length} on new connections), mock max ${mockMax.toFixed(1)}, accepts ${accepts}${others.length > 0 ? `; ${others.join("; ")}` : ""}${elsewhere.length > 0 ? `; ${elsewhere.join("; ")}` : ""}`)
+  }
+  // What happened in serve from the end of the last window to this one's start (the idle spell).
+  const before = count(server.events, w.started - IDLE * 1000 - 1000, w.started, (name) => /^gc major/.test(name) || (/^(lag|sql) /.test(name) && Number(name.split(" ")[1]) >= 20))
+    .map(([at, name]) => `${offset(at)} ${what(name)}`)
+  return `${lines[0]}\n  stalled window, by 50 ms bins (ms from the window's start):\n${lines.slice(1).join("\n")}${before.length > 0 ? `\n  before the window: ${before.join("; ")}` : ""}`
+}
 const describe = (server: (typeof servers)[number], w: Awaited<ReturnType<typeof window>>) => {
   const first = w.started + 1000
   const gcs = count(server.events, w.started, first, (name) => name.startsWith("gc "))
@@ -170,6 +328,7 @@ const describe = (server: (typeof servers)[number], w: Awaited<ReturnType<typeof
   if (TRACE) {
     parts.push(["trace-opt", "trace-deopt"].map((kind) => `${kind} ${count(server.events, w.started, first, (name) => name === kind).length}/${count(server.events, w.started, w.started + WINDOW * 1000, (name) => name === kind).length}`).join(" "))
   }
+  if (DETAIL) parts.push(detail(server, w))
   if (BINS) {
     const bins = Array.from({ length: 20 }, (_, bin) => w.requests.filter(([at]) => at >= w.started + bin * 50 && at < w.started + (bin + 1) * 50).reduce((max, [, ms]) => Math.max(max, ms), 0))
     parts.push(`max per 50 ms: ${bins.map((ms) => ms.toFixed(ms < 10 ? 1 : 0)).join(" ")}`)
@@ -178,7 +337,7 @@ const describe = (server: (typeof servers)[number], w: Awaited<ReturnType<typeof
 }
 
 console.log(`serve after idle: ${variants.map((v) => v.name).join(", ")}; ${PATH}, ${RATE} req/s, windows of ${WINDOW} s, idle ${IDLE} s, warm control after ${GAP} s; load ${load()}`)
-for (const server of servers) await openLoop(target(server.url), RATE, 3000) // warm-up
+for (const server of servers) await (GENERATOR === "inline" ? openLoop(target(server.url), RATE, 3000) : generator.openLoop(target(server.url), RATE, 3000)) // warm-up
 if (SEQUENTIAL > 0) {
   const rows = new Map<string, Array<{ idle: ReturnType<typeof describeSequence>; warm: ReturnType<typeof describeSequence> }>>()
   for (let round = 0; round < ROUNDS; round++) {
@@ -208,6 +367,12 @@ if (SEQUENTIAL > 0) {
   await sleep(1.5)
   process.exit(0)
 }
+// Per window: the variant, after idle or warm, whether the load generator collected before it, its
+// p99, and the load generator's full collections in it (pauses, ms).
+const windows: Array<{ name: string; idle: boolean; worker: boolean; p99: number; generatorFull: Array<number> }> = []
+// The thread that ran the open loop: the worker's isolate, or this one.
+const generatorFullIn = (w: Awaited<ReturnType<typeof window>>) =>
+  count(w.worker ? workerEvents : clientEvents, w.started, w.started + WINDOW * 1000 + 200, (name) => name.startsWith("gc major")).map(([, name]) => Number(name.split(" ")[2]))
 const results = new Map<string, { idle: Array<number>; warm: Array<number>; idleP50: Array<number>; warmP50: Array<number>; fullFirst: Array<number>; fullWarmFirst: Array<number>; fullIdle: Array<number>; fullInWindows: Array<number>; requests: number }>()
 // When each variant's last window ended (its idle spell runs from there to its next window).
 const lastEnd = new Map<string, number>()
@@ -218,9 +383,13 @@ for (let round = 0; round < ROUNDS; round++) {
   for (let index = 0; index < servers.length; index++) {
     const server = servers[(index + round) % servers.length]!
     await sleep(IDLE)
-    const cold = await window(server.url)
+    const cold = await window(server.url, inWorker(round))
     await sleep(GAP)
-    const warm = await window(server.url)
+    const warm = await window(server.url, inWorker(round))
+    if (DETAIL) {
+      await sleep(0.2) // serve's and the mock's buffered lines
+      refreshMock()
+    }
     refresh(server, servers.indexOf(server))
     console.log(`round ${round} ${server.name} after idle: ${describe(server, cold)}`)
     if (TRACE_GC) {
@@ -237,6 +406,8 @@ for (let round = 0; round < ROUNDS; round++) {
     r.fullInWindows.push(...fullIn(server, cold.started, cold.started + WINDOW * 1000 + 200), ...fullIn(server, warm.started, warm.started + WINDOW * 1000 + 200))
     r.requests += cold.requests.length + warm.requests.length
     lastEnd.set(server.name, warm.started + WINDOW * 1000 + 200)
+    windows.push({ name: server.name, idle: true, worker: inWorker(round), p99: percentile(cold.latencies, 99), generatorFull: generatorFullIn(cold) })
+    windows.push({ name: server.name, idle: false, worker: inWorker(round), p99: percentile(warm.latencies, 99), generatorFull: generatorFullIn(warm) })
     r.idle.push(percentile(cold.latencies, 99))
     r.warm.push(percentile(warm.latencies, 99))
     r.idleP50.push(percentile(cold.latencies, 50))
@@ -252,6 +423,23 @@ for (const [name, r] of results) {
   console.log(`| ${name} | ${median(r.idleP50).toFixed(2)} | ${median(r.idle).toFixed(2)} | ${median(r.warmP50).toFixed(2)} | ${median(r.warm).toFixed(2)} | ${pauses(r.fullIdle)} | ${pauses(r.fullFirst)} | ${pauses(r.fullWarmFirst)} | ${(1000 * r.fullInWindows.length / Math.max(1, r.requests)).toFixed(2)}, ${
     r.fullInWindows.length > 0 ? `${median(r.fullInWindows).toFixed(0)} / ${Math.max(...r.fullInWindows).toFixed(0)}` : "-"
   } |`)
+}
+// Per round, and the windows over `--stall` ms, with the load generator's own full collections.
+for (const name of results.keys()) {
+  const of = (idle: boolean) => windows.filter((w) => w.name === name && w.idle === idle)
+  const list = (ws: typeof windows) => ws.map((w) => `${w.p99.toFixed(1)}${w.generatorFull.length > 0 ? "*" : ""}${GENERATOR === "alternate" ? (w.worker ? "w" : "m") : ""}`).join(", ")
+  console.log(`${name}: p99 per round after idle ${list(of(true))}; warm ${list(of(false))} (* the load generator's thread ran a full collection in the window${
+    GENERATOR === "alternate" ? "; w: the load generator in a worker, m: in the main thread" : ""
+  })`)
+}
+for (const worker of GENERATOR === "alternate" ? [true, false] : [GENERATOR === "worker"]) {
+  const ws = windows.filter((w) => w.worker === worker)
+  const stalled = ws.filter((w) => w.p99 > STALL)
+  console.log(`load generator ${worker ? "in a worker thread" : "in the main thread"}: windows with p99 over ${STALL} ms ${stalled.length} of ${ws.length} (after idle ${stalled.filter((w) => w.idle).length} of ${
+    ws.filter((w) => w.idle).length
+  }); its own full collections in the windows ${ws.reduce((sum, w) => sum + w.generatorFull.length, 0)} (${ws.flatMap((w) => w.generatorFull).map((ms) => ms.toFixed(0)).join(", ") || "-"} ms), in the windows over ${STALL} ms ${
+    stalled.reduce((sum, w) => sum + w.generatorFull.length, 0)
+  }`)
 }
 // Resident size of a process and the processes it started, MB (Linux).
 const residentMb = (pid: number): number => {

@@ -35,6 +35,7 @@
  *   node bench/serve.ts [--quick] [--reps 3] [--seconds 3] [--spawns 2] [--calls 1000] [--concurrent 8] [--no-bridge]
  *   node bench/serve.ts --serve-args "--cpu-prof --cpu-prof-dir=.prof"   # profile serve (stopped with SIGTERM)
  *   node bench/serve.ts --open-loop-only [--histogram] [--warm-each]   # only the open loop (rates sized by one closed-loop round)
+ *   node bench/serve.ts --generator inline ...   # the open loop in this process's main thread (before stop 28; ADR 0052)
  *
  *   node bench/serve.ts --gc ...   # serve's garbage collections: per request and per scavenge (bench/internal/gcRecord.ts)
  *
@@ -50,6 +51,7 @@ import { join } from "node:path"
 import { createInterface } from "node:readline"
 import * as GcRecord from "./internal/gcRecord.ts"
 import { client, closedLoop, openLoop, percentile, type Target } from "./internal/load.ts"
+import * as LoadWorker from "./internal/loadWorker.ts"
 import { argument, median, time } from "./internal/stats.ts"
 
 const QUICK = process.argv.includes("--quick")
@@ -73,6 +75,14 @@ const HISTOGRAM = process.argv.includes("--histogram")
 const BUCKETS_MS = [0.5, 1, 2, 5, 10, 20, 50, 100, 200]
 // `--gc`: serve's process records its garbage collections (bench/internal/gcRecord.ts), summed at the end.
 const GC = process.argv.includes("--gc")
+// The open loop runs in a worker thread of its own (bench/internal/loadWorker.ts): in this
+// process's main thread, its heap shared the run's records and autocannon's runs, and its full
+// collections fell inside measured windows as the target's latency (ADR 0052). `--generator
+// inline` runs it in the main thread as before.
+const INLINE_GENERATOR = process.argv.includes("--generator") && process.argv[process.argv.indexOf("--generator") + 1] === "inline"
+const generator = INLINE_GENERATOR ? undefined : LoadWorker.start()
+const openLoopAt = (target: Target, rate: number, durationMs: number) =>
+  generator === undefined ? openLoop(target, rate, durationMs) : generator.openLoop(target, rate, durationMs)
 
 const bin = join(import.meta.dirname, "../src/cli/bin.ts")
 const home = mkdtempSync(join(tmpdir(), "llm-connect-bench-serve-"))
@@ -269,11 +279,11 @@ const main = async () => {
     const open = new Map<string, Array<{ p50: number; p99: number; lag: number }>>()
     const bursty = new Map<string, Array<{ p50: number; p99: number }>>()
     const histograms = new Map<string, Array<number>>()
-    for (const { target } of able) await openLoop(target, rate, 500) // warm-up
+    for (const { target } of able) await openLoopAt(target, rate, 500) // warm-up
     for (let rep = 0; rep < REPS; rep++) {
       for (const { name, target } of rotated(able, rep)) {
-        if (WARM_EACH) await openLoop(target, rate, 500)
-        const result = await openLoop(target, rate, SECONDS * 1000)
+        if (WARM_EACH) await openLoopAt(target, rate, 500)
+        const result = await openLoopAt(target, rate, SECONDS * 1000)
         if (HISTOGRAM) {
           const counts = histograms.get(name) ?? new Array<number>(BUCKETS_MS.length + 1).fill(0)
           for (const latency of result.latencies) {
@@ -350,6 +360,7 @@ const main = async () => {
     console.log(`\nnot every request succeeded (the figures count 2xx answers only):\n- ${problems.join("\n- ")}`)
   }
   for (const child of children) child.kill("SIGTERM")
+  await generator?.close()
   await new Promise<void>((resolve) => serve.child.once("exit", () => resolve()))
   const logLines = readFileSync(serveLog, "utf8").split("\n").filter((line) => line.startsWith("{")).length
   console.log(`\nserve wrote ${logLines} access-log lines; load average at the end ${load()}`)
@@ -462,6 +473,7 @@ const bridgeCosts = async (providerFlags: ReadonlyArray<string>, execute: Target
 main().catch((error) => {
   console.error(error)
   for (const child of children) child.kill("SIGTERM")
+  void generator?.close()
   rmSync(home, { recursive: true, force: true })
   process.exit(1)
 })

@@ -9,8 +9,9 @@
  * idle-time collections stalled the server for 100-200 ms about once per 2 s under a steady
  * load (ADR 0039, docs/performance.md stop 25). In their place it runs one full collection when
  * the server goes idle (a whole second without a request, the old generation grown by 16 MB or
- * more): without it V8 ran the full collection its load had earned at the first requests after
- * the idle spell (ADR 0044, docs/performance.md stop 27).
+ * more, and still none once the input already arrived has been read): without it V8 ran the full
+ * collection its load had earned at the first requests after the idle spell (ADR 0044,
+ * docs/performance.md stop 27; the read first: ADR 0052, stop 28).
  *
  * {@link providers} is the built-in providers on serve's HTTP client, which keeps idle connections
  * to a provider for 30 s rather than undici's 4 s when the provider sends no keep-alive hint.
@@ -56,7 +57,9 @@ export const listen: Server.Listen = (address) =>
       requestsStarted: () => requestsStarted,
       requestsInFlight: () => requestsInFlight,
       oldGenerationUsed: IdleCollection.oldSpaceUsed,
-      collect
+      collect,
+      // A request already waiting in a socket when the check's timer fires is read first (stop 28).
+      settle: IdleCollection.settleIo
     }))
     const server = yield* NodeHttpServer.make(() => nodeServer, { host: address.host, port: address.port }).pipe(
       Effect.mapError((error) => new Server.ServeError({ message: `cannot listen on ${address.host}:${address.port}: ${String(error.cause)}` }))

@@ -97,6 +97,63 @@ describe("idle collection (TestClock)", () => {
     }))
 })
 
+describe("idle collection: input read before deciding (TestClock)", () => {
+  it.effect("a request read by the settle step makes the period busy; the next idle period collects, after settling again", () =>
+    Effect.gen(function*() {
+      const { probe, state } = fakeProcess()
+      let settled = 0
+      // The first settle reads a request that was waiting in a socket (it starts and is answered).
+      const settling: IdleCollection.Probe = {
+        ...probe,
+        settle: Effect.sync(() => {
+          settled++
+          if (settled === 1) state.requests++
+        })
+      }
+      const fiber = yield* Effect.forkChild(IdleCollection.run(settling, options))
+      yield* TestClock.adjust("10 millis")
+      state.requests += 100
+      state.old += 8 * MB
+      yield* TestClock.adjust("1 second")
+      // Busy period: no settle step (nothing to decide).
+      assert.strictEqual(settled, 0)
+      yield* TestClock.adjust("1 second")
+      // Idle by the counters, but the settle step read a request: no collection.
+      assert.strictEqual(settled, 1)
+      assert.strictEqual(state.collections, 0)
+      yield* TestClock.adjust("1 second")
+      assert.strictEqual(settled, 2)
+      assert.strictEqual(state.collections, 1)
+      yield* Fiber.interrupt(fiber)
+    }))
+
+  it.effect("a request still in flight after the settle step prevents the collection too", () =>
+    Effect.gen(function*() {
+      const { probe, state } = fakeProcess()
+      const settling: IdleCollection.Probe = {
+        ...probe,
+        settle: Effect.sync(() => {
+          state.inFlight = 1
+        })
+      }
+      const fiber = yield* Effect.forkChild(IdleCollection.run(settling, options))
+      yield* TestClock.adjust("10 millis")
+      state.old += 8 * MB
+      yield* TestClock.adjust("3 seconds")
+      assert.strictEqual(state.collections, 0)
+      yield* Fiber.interrupt(fiber)
+    }))
+
+  it.effect("serve's settle step resumes after the event loop's next turn", () =>
+    Effect.gen(function*() {
+      const order: Array<string> = []
+      setImmediate(() => order.push("immediate queued before"))
+      yield* IdleCollection.settleIo
+      order.push("settled")
+      assert.deepStrictEqual(order, ["immediate queued before", "settled"])
+    }))
+})
+
 describe("the process's collector", () => {
   it("runs V8's full collection and leaves no gc on the global", () => {
     const collect = IdleCollection.processCollector()

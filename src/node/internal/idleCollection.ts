@@ -29,6 +29,13 @@ export interface Probe {
   readonly oldGenerationUsed: () => number
   /** Runs a full collection (synchronously). */
   readonly collect: () => void
+  /**
+   * Run once a check found the process idle, before it collects: lets the input that has already
+   * arrived be read first ({@link settleIo} in serve's process), so that a request waiting unread
+   * in a socket when the check's timer fired is counted, and no collection starts in front of it.
+   * Absent: the check decides at once.
+   */
+  readonly settle?: Effect.Effect<void> | undefined
 }
 
 /** When to collect. */
@@ -51,26 +58,41 @@ export const defaults: Options = { idle: "1 second", minGrowthBytes: 16 * 1024 *
  * Checks once per `idle` period, forever (fork it in the server's scope): collects when no
  * request started since the last check, none is still being answered (a stream in progress would
  * be paused by the collection), and the old generation grew by `minGrowthBytes` since its lowest
- * point after the last collection.
+ * point after the last collection. When the probe has a `settle` step, the check runs it first
+ * and looks again: a request read meanwhile makes the period busy (stop 28).
  */
 export const run = (probe: Probe, options: Options = defaults): Effect.Effect<void> =>
   Effect.gen(function*() {
     const state = yield* Ref.make({ seen: probe.requestsStarted(), lowest: probe.oldGenerationUsed() })
-    const check = Effect.flatMap(Ref.get(state), ({ lowest, seen }) =>
+    const idle = (seen: number, lowest: number): boolean =>
+      probe.requestsStarted() === seen && probe.requestsInFlight() === 0 && probe.oldGenerationUsed() - lowest >= options.minGrowthBytes
+    // Busy during the last period or now, or not grown enough: remember the lowest point (a full
+    // collection V8 ran itself lowers it) and wait. Idle: collect.
+    const decide = (seen: number, lowest: number) =>
       Effect.sync(() => {
-        const started = probe.requestsStarted()
-        const used = probe.oldGenerationUsed()
-        // Busy during the last period or now, or not grown enough: remember the lowest point (a
-        // full collection V8 ran itself lowers it) and wait.
-        if (started !== seen || probe.requestsInFlight() > 0 || used - lowest < options.minGrowthBytes) {
-          return { seen: started, lowest: Math.min(lowest, used) }
-        }
+        if (!idle(seen, lowest)) return { seen: probe.requestsStarted(), lowest: Math.min(lowest, probe.oldGenerationUsed()) }
         probe.collect()
-        return { seen: started, lowest: probe.oldGenerationUsed() }
-      }).pipe(Effect.flatMap((next) => Ref.set(state, next)))
-    )
+        return { seen, lowest: probe.oldGenerationUsed() }
+      })
+    const check = Effect.flatMap(Ref.get(state), ({ lowest, seen }) =>
+      (probe.settle !== undefined && idle(seen, lowest) ? Effect.andThen(probe.settle, decide(seen, lowest)) : decide(seen, lowest)).pipe(
+        Effect.flatMap((next) => Ref.set(state, next))
+      ))
     yield* Effect.repeat(check, Schedule.spaced(options.idle))
   })
+
+/**
+ * Serve's `settle` step: resumes after the event loop's next poll phase (`setImmediate` runs in
+ * the check phase, which follows it), so the sockets' pending input has been read and any request
+ * in it has started. The idle check runs from a timer, and Node runs timers before it polls for
+ * I/O in each turn of the loop: without this, a request that arrived just before the check's
+ * timer fired would still be unread when the check decided, and would wait for the whole
+ * collection.
+ */
+export const settleIo: Effect.Effect<void> = Effect.callback<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
 
 /**
  * This process's full collection: V8's `gc` function, taken from a fresh `vm` context created
