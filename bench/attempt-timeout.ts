@@ -8,7 +8,7 @@
  *
  * The last two rows put a provider's own request timeout (`Deadlines.bounded`, 10 minutes, as
  * every HTTP adapter bounds its request) under the attempt: the bare adapter's shape, and
- * `Stack.fromConfig`'s (the attempt timeout over it: since ADR 0051 the provider's bound runs in
+ * `Stack.fromConfig`'s (the attempt timeout over it: since ADR 0050 the provider's bound runs in
  * the attempt's fiber, one fiber per attempt instead of two).
  *
  *   node bench/attempt-timeout.ts [--reps 9] [--calls 5000]

@@ -35,7 +35,7 @@
  *   node bench/serve.ts [--quick] [--reps 3] [--seconds 3] [--spawns 2] [--calls 1000] [--concurrent 8] [--no-bridge]
  *   node bench/serve.ts --serve-args "--cpu-prof --cpu-prof-dir=.prof"   # profile serve (stopped with SIGTERM)
  *   node bench/serve.ts --open-loop-only [--histogram] [--warm-each]   # only the open loop (rates sized by one closed-loop round)
- *   node bench/serve.ts --generator inline ...   # the open loop in this process's main thread (before stop 28; ADR 0052)
+ *   node bench/serve.ts --generator inline ...   # the open loop in this process's main thread (before stop 28; ADR 0051)
  *
  *   node bench/serve.ts --gc ...   # serve's garbage collections: per request and per scavenge (bench/internal/gcRecord.ts)
  *
@@ -77,7 +77,7 @@ const BUCKETS_MS = [0.5, 1, 2, 5, 10, 20, 50, 100, 200]
 const GC = process.argv.includes("--gc")
 // The open loop runs in a worker thread of its own (bench/internal/loadWorker.ts): in this
 // process's main thread, its heap shared the run's records and autocannon's runs, and its full
-// collections fell inside measured windows as the target's latency (ADR 0052). `--generator
+// collections fell inside measured windows as the target's latency (ADR 0051). `--generator
 // inline` runs it in the main thread as before.
 const INLINE_GENERATOR = process.argv.includes("--generator") && process.argv[process.argv.indexOf("--generator") + 1] === "inline"
 const generator = INLINE_GENERATOR ? undefined : LoadWorker.start()

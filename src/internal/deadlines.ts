@@ -27,7 +27,7 @@ const afterIdle = (f: () => void): void => {
  * bounded inside it (a provider's own request timeout) whose deadline is no earlier than this
  * one's runs in that fiber, with no fiber and no deadline of its own. It could never fire first:
  * this bound interrupts the fiber (aborting the request, as that bound's interruption would) at
- * its own earlier deadline, and its own error is the one reported, as before (ADR 0051).
+ * its own earlier deadline, and its own error is the one reported, as before (ADR 0050).
  *
  * @internal
  */

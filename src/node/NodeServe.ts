@@ -11,7 +11,7 @@
  * the server goes idle (a whole second without a request, the old generation grown by 16 MB or
  * more, and still none once the input already arrived has been read): without it V8 ran the full
  * collection its load had earned at the first requests after the idle spell (ADR 0044,
- * docs/performance.md stop 27; the read first: ADR 0052, stop 28).
+ * docs/performance.md stop 27; the read first: ADR 0051, stop 28).
  *
  * {@link providers} is the built-in providers on serve's HTTP client, which keeps idle connections
  * to a provider for 30 s rather than undici's 4 s when the provider sends no keep-alive hint.

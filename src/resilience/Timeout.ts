@@ -136,7 +136,7 @@ export const attempt = <A, R>(
     }), ENCLOSES)
 
 // The attempt's fiber is known as bounded: the provider's own request timeout, when it is no
-// shorter than what is left of the attempt's, runs in it without a fiber of its own (ADR 0051).
+// shorter than what is left of the attempt's, runs in it without a fiber of its own (ADR 0050).
 const ENCLOSES = { encloses: true } as const
 
 /**

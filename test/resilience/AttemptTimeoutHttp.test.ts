@@ -1,6 +1,6 @@
 /**
  * The attempt timeout of a generate call over a real HTTP adapter, against a fake
- * OpenAI-compatible server on 127.0.0.1 that stalls, on `TestClock` (ADR 0051): the provider's own
+ * OpenAI-compatible server on 127.0.0.1 that stalls, on `TestClock` (ADR 0050): the provider's own
  * request timeout runs in the attempt timeout's fiber (no fiber of its own) when the attempt's
  * deadline comes first. Whether the stall is before the response headers or in the middle of the
  * body, the attempt's deadline aborts the request (the server sees its socket close) and the
