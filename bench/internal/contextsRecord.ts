@@ -18,8 +18,9 @@
  */
 import { subscribe } from "node:diagnostics_channel"
 import { existsSync, writeFileSync } from "node:fs"
-import { dirname, join, resolve } from "node:path"
+import { join } from "node:path"
 import { pathToFileURL } from "node:url"
+import { effectEntry as effectEntryOf } from "./effectEntry.ts"
 
 /** Requests served before counting starts. */
 export const WARM_UP = 1_000
@@ -42,13 +43,7 @@ export interface Record {
 
 const dir = process.env.LLM_CONNECT_BENCH_CONTEXTS_DIR
 const script = process.argv[1]
-const effectOf = (from: string): string | undefined => {
-  const entry = join(from, "node_modules/effect/dist/index.js")
-  if (existsSync(entry)) return entry
-  const up = dirname(from)
-  return up === from ? undefined : effectOf(up)
-}
-const effectEntry = script === undefined ? undefined : effectOf(dirname(resolve(script)))
+const effectEntry = effectEntryOf(script)
 if (dir !== undefined && dir !== "" && effectEntry !== undefined && existsSync(effectEntry)) {
   const { Context } = (await import(pathToFileURL(effectEntry).href)) as typeof import("effect")
   let requests = 0

@@ -13,8 +13,9 @@
  */
 import { subscribe } from "node:diagnostics_channel"
 import { existsSync, writeFileSync } from "node:fs"
-import { dirname, join, resolve } from "node:path"
+import { join } from "node:path"
 import { pathToFileURL } from "node:url"
+import { effectEntry as effectEntryOf } from "./effectEntry.ts"
 
 /** Requests served before counting starts (the warm-up: JIT, the stack's first build). */
 export const WARM_UP = 1_000
@@ -33,14 +34,7 @@ interface RunLoop {
 
 const dir = process.env.LLM_CONNECT_BENCH_STEPS_DIR
 const script = process.argv[1]
-// The nearest node_modules/effect above the script.
-const effectOf = (from: string): string | undefined => {
-  const entry = join(from, "node_modules/effect/dist/index.js")
-  if (existsSync(entry)) return entry
-  const up = dirname(from)
-  return up === from ? undefined : effectOf(up)
-}
-const effectEntry = script === undefined ? undefined : effectOf(dirname(resolve(script)))
+const effectEntry = effectEntryOf(script)
 if (dir !== undefined && dir !== "" && effectEntry !== undefined && existsSync(effectEntry)) {
   const { Effect } = (await import(pathToFileURL(effectEntry).href)) as typeof import("effect")
   let steps = 0
