@@ -17,10 +17,9 @@
  * accessors slow the process, so never combine it with a CPU figure.
  */
 import { subscribe } from "node:diagnostics_channel"
-import { existsSync, writeFileSync } from "node:fs"
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { pathToFileURL } from "node:url"
-import { effectEntry as effectEntryOf } from "./effectEntry.ts"
+import { loadEffect } from "./effectEntry.ts"
 
 /** Requests served before counting starts. */
 export const WARM_UP = 1_000
@@ -41,11 +40,10 @@ export interface Record {
   readonly sites?: { readonly [site: string]: number }
 }
 
-const dir = process.env.LLM_CONNECT_BENCH_CONTEXTS_DIR
-const script = process.argv[1]
-const effectEntry = effectEntryOf(script)
-if (dir !== undefined && dir !== "" && effectEntry !== undefined && existsSync(effectEntry)) {
-  const { Context } = (await import(pathToFileURL(effectEntry).href)) as typeof import("effect")
+const loaded = await loadEffect("LLM_CONNECT_BENCH_CONTEXTS_DIR")
+if (loaded !== undefined) {
+  const { dir } = loaded
+  const { Context } = loaded.effect
   let requests = 0
   let counting = false
   let effectRecords = 0

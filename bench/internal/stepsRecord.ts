@@ -12,10 +12,9 @@
  * `<tree>/src/cli/bin.ts`), so that a variant from another worktree is counted in its own copy.
  */
 import { subscribe } from "node:diagnostics_channel"
-import { existsSync, writeFileSync } from "node:fs"
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { pathToFileURL } from "node:url"
-import { effectEntry as effectEntryOf } from "./effectEntry.ts"
+import { loadEffect } from "./effectEntry.ts"
 
 /** Requests served before counting starts (the warm-up: JIT, the stack's first build). */
 export const WARM_UP = 1_000
@@ -32,11 +31,10 @@ interface RunLoop {
   runLoop: (effect: unknown) => unknown
 }
 
-const dir = process.env.LLM_CONNECT_BENCH_STEPS_DIR
-const script = process.argv[1]
-const effectEntry = effectEntryOf(script)
-if (dir !== undefined && dir !== "" && effectEntry !== undefined && existsSync(effectEntry)) {
-  const { Effect } = (await import(pathToFileURL(effectEntry).href)) as typeof import("effect")
+const loaded = await loadEffect("LLM_CONNECT_BENCH_STEPS_DIR")
+if (loaded !== undefined) {
+  const { dir } = loaded
+  const { Effect } = loaded.effect
   let steps = 0
   let requests = 0
   let atWarmUp = 0
