@@ -429,6 +429,8 @@ export interface StoreOptions {
   readonly writeOffThread?: boolean | undefined
   /** SQLite's `wal_autocheckpoint` on the writer thread's connection, pages (default SQLite's 1,000, about 4 MiB). */
   readonly autocheckpointPages?: number | undefined
+  /** How long the writer thread's write waits for another connection's lock before it fails and is retried, ms (default 5,000, as the store's). */
+  readonly busyTimeoutMs?: number | undefined
 }
 
 // The writer thread of a SQLite file's ledger, when one is wanted and can be started. A thread
@@ -440,7 +442,7 @@ const writerThreadFor = (store: SqlStore.Service, options: StoreOptions, label: 
     if (!wanted || location._tag !== "Sqlite" || location.path === ":memory:") return undefined
     return yield* WriterThread.make({
       path: location.path,
-      busyTimeoutMs: 5_000,
+      busyTimeoutMs: options.busyTimeoutMs ?? 5_000,
       autocheckpointPages: options.autocheckpointPages
     }).pipe(
       Effect.tapError((error) => Effect.logWarning(`${label}: writing on the main thread (${error.message})`)),
