@@ -13,6 +13,7 @@ import { isMainThread } from "node:worker_threads"
 import * as UsageLedger from "../../src/observability/UsageLedger.ts"
 import * as WriterThread from "../../src/store/internal/writerThread.ts"
 import { pinnedNode, repoRoot, runProcess } from "../support/runProcess.ts"
+import { post, request, steered, withServe } from "../server/support.ts"
 
 const entry = (n: number, provider = "openai"): UsageLedger.Entry => ({
   time: 1_000 + n,
@@ -319,4 +320,25 @@ await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
         expect(query(path, "PRAGMA integrity_check")).toEqual([{ integrity_check: "ok" }])
       })
     ), { timeout: 120_000 })
+
+  it.live("serve (Serve.make) writes its SQLite ledger from the thread: every call recorded, no INSERT on the main thread", () => {
+    const fake = steered()
+    let ledgerPath = ""
+    return Effect.gen(function*() {
+      const [rows, mainInserts] = yield* countingMainThreadInserts(
+        withServe({ providers: [fake.provider], yaml: (dir) => `ledger:\n  path: ${(ledgerPath = join(dir, "usage.db"))}\n` }, ({ url }) =>
+          Effect.gen(function*() {
+            const consumer = { provider: "steered", model: null, systemPrompt: null, prompt: "Hi", maxTokens: 10, temperature: 0 }
+            for (let n = 0; n < 20; n++) expect((yield* post(`${url}/execute`, consumer)).status).toBe(200)
+            // GET /v1/usage waits for the rows recorded before it.
+            const usage = (yield* request(`${url}/v1/usage?since=1h`)).json as { totals: { calls: number } }
+            expect(usage.totals.calls).toBe(20)
+            // Another connection (as `llm-connect usage` in another process) reads every row.
+            return query(ledgerPath, "SELECT COUNT(*) AS n FROM usage")
+          }))
+      )
+      expect(rows).toEqual([{ n: 20 }])
+      expect(mainInserts).toBe(0)
+    })
+  }, { timeout: 30_000 })
 })
