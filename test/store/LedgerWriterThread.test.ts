@@ -276,6 +276,27 @@ describe("the ledger's writer thread", () => {
       }).pipe(Effect.scoped)
     ), { timeout: 30_000 })
 
+  it.live("a file the thread cannot open fails its start with SQLite's message, and the thread is stopped", () =>
+    withTempDir((dir) =>
+      Effect.gen(function*() {
+        const failed = yield* Effect.flip(Effect.scoped(WriterThread.make({ path: join(dir, "missing", "t.db"), busyTimeoutMs: 100 })))
+        expect(failed._tag).toBe("WriteFailed")
+        expect(failed.message).toContain("unable to open database file")
+      })
+    ), { timeout: 30_000 })
+
+  it.live("a private in-memory SQLite ledger ignores writeOffThread (a second connection would be another database): rows written as before", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const count = yield* Effect.scoped(Effect.gen(function*() {
+        const ledger = yield* UsageLedger.makeSqlite(":memory:", { writeOffThread: true })
+        for (let n = 0; n < 3; n++) ledger.recordNow!(entry(n))
+        return (yield* ledger.entries()).length
+      })).pipe(Effect.provide(capture(lines)))
+      expect(count).toBe(3)
+      expect(lines.filter((line) => line.includes("could not write"))).toEqual([])
+    }), { timeout: 30_000 })
+
   it.live("a statement the thread cannot run fails with SQLite's message; the thread goes on", () =>
     withTempDir((dir) =>
       Effect.gen(function*() {

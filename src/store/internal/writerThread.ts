@@ -151,7 +151,15 @@ export const make = (options: Options): Effect.Effect<WriterThread, WriteFailed,
     })
     worker.on("error", (error) => stop(error.message))
     worker.on("exit", (code) => stop(`exit code ${code}`))
-    yield* Deferred.await(opened)
+    // A connection that could not be opened: the worker is stopped at once.
+    yield* Deferred.await(opened).pipe(
+      Effect.tapError(() =>
+        Effect.sync(() => {
+          gone ??= "its connection could not be opened"
+          void worker.terminate()
+        })
+      )
+    )
     worker.unref()
     return {
       threadId: worker.threadId,
