@@ -111,22 +111,25 @@ export const make = (options: Options): Effect.Effect<WriterThread, WriteFailed,
     let nextId = 1
     let gone: string | undefined
     const worker = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        new Worker(SCRIPT, {
-          eval: true,
-          workerData: {
-            path: options.path,
-            busyTimeoutMs: options.busyTimeoutMs,
-            ...(options.autocheckpointPages !== undefined ? { autocheckpointPages: options.autocheckpointPages } : {})
-          },
-          // The worker gets none of the process's preloads or flags (`--import`, `--cpu-prof`...).
-          execArgv: [],
-          stdout: false,
-          stderr: false
-        })
-      ),
+      Effect.try({
+        try: () =>
+          new Worker(SCRIPT, {
+            eval: true,
+            workerData: {
+              path: options.path,
+              busyTimeoutMs: options.busyTimeoutMs,
+              ...(options.autocheckpointPages !== undefined ? { autocheckpointPages: options.autocheckpointPages } : {})
+            },
+            // The worker gets none of the process's preloads or flags (`--import`, `--cpu-prof`...).
+            execArgv: [],
+            stdout: false,
+            stderr: false
+          }),
+        catch: (cause) => new WriteFailed({ message: `cannot start a worker thread: ${cause instanceof Error ? cause.message : String(cause)}` })
+      }),
       (worker) =>
-        gone !== undefined ? Effect.void : Effect.callback<void>((resume) => {
+        Effect.callback<void>((resume) => {
+          if (gone !== undefined) return resume(Effect.void)
           // Posted after every write: the worker runs them first, then closes its connection.
           worker.ref()
           worker.once("exit", () => resume(Effect.void))
