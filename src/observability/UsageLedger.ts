@@ -456,7 +456,10 @@ const writerThreadFor = (store: SqlStore.Service, options: StoreOptions, label: 
  * entries recorded within 50 ms of the first: one commit per 50 ms at a steady rate), retries a
  * failed write (logged, never failing the call) and, when the scope closes, writes everything
  * still queued. `entries` first waits for the entries recorded before it (not while writes are
- * failing: then it reads the store as it is).
+ * failing: then it reads the store as it is). In a SQLite file, with `writeOffThread` (or
+ * {@link WriteOffThread} in context), the batches are written by a worker thread of the ledger's
+ * own, on a second connection: their commits and SQLite's WAL checkpoints never block the
+ * calling thread (ADR 0053).
  *
  * @since 0.1.0
  * @category constructors
@@ -472,11 +475,13 @@ export const makeStore = (
     const label = store.label.startsWith(LABEL) ? store.label : `${LABEL} in ${store.label}`
     // Made before the batch writer: closed after it, once every queued row has been written.
     const thread = yield* writerThreadFor(store, options, label)
+    let threadGoneSaid = false
     const writer = yield* BatchWriter.make<Entry>({
       label,
       // At a steady rate (a server), rows that arrive within 50 ms go in one INSERT: one commit
       // per 50 ms instead of one per call (each commit: its `pwrite`s, its share of SQLite's WAL
-      // checkpoints, whose `fsync` runs on this thread). A reader (`entries`) and closing do not
+      // checkpoints, whose `fsync`s run on the writing thread: this one, or the ledger's writer
+      // thread, see `WriteOffThread`). A reader (`entries`) and closing do not
       // wait for it; a process killed outright loses the rows of at most that window that were
       // not yet written, as it always lost the rows still queued (docs/performance.md, stop 26).
       linger: "50 millis",
@@ -490,7 +495,10 @@ export const makeStore = (
           return thread.run(text, params)
         }
         // A write that hangs (a server that stopped answering) fails after 10 s and is retried.
-        return insert.raw.pipe(Effect.timeout("10 seconds"))
+        const write = insert.raw.pipe(Effect.timeout("10 seconds"))
+        if (thread === undefined || threadGoneSaid) return write
+        threadGoneSaid = true
+        return Effect.andThen(Effect.logWarning(`${label}: its writer thread stopped; writing on the main thread`), write)
       }
     })
     return UsageLedger.of({
