@@ -285,6 +285,14 @@ describe("the ledger's writer thread", () => {
       })
     ), { timeout: 30_000 })
 
+  it.live("options that are not whole numbers are refused before a thread is started", () =>
+    Effect.gen(function*() {
+      const failed = yield* Effect.flip(Effect.scoped(WriterThread.make({ path: "unused.db", busyTimeoutMs: 10, autocheckpointPages: -1 })))
+      expect(failed.message).toContain("must be whole numbers of at least 0")
+      const again = yield* Effect.flip(Effect.scoped(WriterThread.make({ path: "unused.db", busyTimeoutMs: Number.NaN })))
+      expect(again.message).toContain("busyTimeoutMs (NaN)")
+    }))
+
   it.live("a private in-memory SQLite ledger ignores writeOffThread (a second connection would be another database): rows written as before", () =>
     Effect.gen(function*() {
       const lines: Array<string> = []

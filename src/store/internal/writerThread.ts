@@ -106,6 +106,12 @@ const isReply = (value: unknown): value is Reply =>
  */
 export const make = (options: Options): Effect.Effect<WriterThread, WriteFailed, Scope.Scope> =>
   Effect.gen(function*() {
+    const whole = (value: number | undefined) => value === undefined || (Number.isSafeInteger(value) && value >= 0)
+    if (!whole(options.busyTimeoutMs) || !whole(options.autocheckpointPages)) {
+      return yield* new WriteFailed({
+        message: `busyTimeoutMs (${options.busyTimeoutMs}) and autocheckpointPages (${options.autocheckpointPages}) must be whole numbers of at least 0`
+      })
+    }
     const pending = new Map<number, Deferred.Deferred<void, WriteFailed>>()
     const opened = Deferred.makeUnsafe<void, WriteFailed>()
     let nextId = 1
