@@ -277,6 +277,8 @@ const count = (events: ReadonlyArray<Event>, from: number, to: number, what: (na
 // generator's slowest answer sent in the bin, serve's slowest request started in it, and what
 // happened in serve during the bin (loop lags, collections, slow SQL, accepted connections,
 // requests on new connections).
+// `--detail`: per variant, serve's main-thread SQLite statements of 2 ms or more in the windows.
+const slowSqlOf = new Map<string, { count: number; requests: number; ms: Array<number> }>()
 const detail = (server: (typeof servers)[number], w: Awaited<ReturnType<typeof window>>) => {
   const end = w.started + WINDOW * 1000 + 200
   const served = count(server.events, w.started - 5, end, (name) => name.startsWith("served ")).map(([at, name]) => [at, Number(name.split(" ")[1]), name.split(" ")[2] === "1"] as const)
@@ -288,9 +290,17 @@ const detail = (server: (typeof servers)[number], w: Awaited<ReturnType<typeof w
     const other = gcs.filter(([, name]) => !name.startsWith("gc minor")).map(([at, name]) => `${name.slice(3)} at +${(at - w.started).toFixed(0)}`)
     return `${minor.length} minor (${minor.reduce((sum, [, name]) => sum + Number(name.split(" ")[2]), 0).toFixed(0)} ms)${other.length > 0 ? `, ${other.join(", ")}` : ""}`
   }
+  // SQLite statements of 2 ms or more on serve's main thread in the window (stop 29: the ledger's
+  // commits and their WAL checkpoints), counted per variant at the end.
+  const slowSql = count(server.events, w.started, end, (name) => name.startsWith("sql ") && Number(name.split(" ")[1]) >= 2).map(([, name]) => Number(name.split(" ")[1]))
+  const sums = slowSqlOf.get(server.name) ?? { count: 0, requests: 0, ms: [] as Array<number> }
+  sums.count += slowSql.length
+  sums.requests += served.length
+  sums.ms.push(...slowSql)
+  slowSqlOf.set(server.name, sums)
   const lines = [`serve's own: ${served.length} requests, p50 ${percentile(sorted, 50).toFixed(2)} p99 ${percentile(sorted, 99).toFixed(2)} max ${(sorted.at(-1) ?? Number.NaN).toFixed(1)}, on new connections ${
     served.filter(([, , fresh]) => fresh).length
-  }; load generator gc ${collections(w.worker ? workerEvents : clientEvents)}${w.worker ? ` (its worker; main thread ${collections(clientEvents)})` : ""}; mock gc ${collections(mockDetail)}; kernel, machine-wide: ${w.tcp}`]
+  }; main-thread SQL >= 2 ms ${slowSql.length}${slowSql.length > 0 ? ` (${slowSql.map((ms) => ms.toFixed(1)).join(", ")} ms)` : ""}; load generator gc ${collections(w.worker ? workerEvents : clientEvents)}${w.worker ? ` (its worker; main thread ${collections(clientEvents)})` : ""}; mock gc ${collections(mockDetail)}; kernel, machine-wide: ${w.tcp}`]
   const stalled = (w.latencies.at(-1) ?? 0) > STALL
   if (!stalled) return lines[0]!
   const offset = (at: number) => (at - w.started).toFixed(0)
@@ -440,6 +450,13 @@ for (const worker of GENERATOR === "alternate" ? [true, false] : [GENERATOR === 
   }); its own full collections in the windows ${ws.reduce((sum, w) => sum + w.generatorFull.length, 0)} (${ws.flatMap((w) => w.generatorFull).map((ms) => ms.toFixed(0)).join(", ") || "-"} ms), in the windows over ${STALL} ms ${
     stalled.reduce((sum, w) => sum + w.generatorFull.length, 0)
   }`)
+}
+if (DETAIL) {
+  for (const [name, sums] of slowSqlOf) {
+    console.log(`${name}: main-thread SQL >= 2 ms in the windows ${sums.count} over ${sums.requests} requests (${(1000 * sums.count / Math.max(1, sums.requests)).toFixed(3)} per 1,000), median / max ${
+      sums.ms.length > 0 ? `${median(sums.ms).toFixed(1)} / ${Math.max(...sums.ms).toFixed(1)}` : "-"
+    } ms`)
+  }
 }
 // Resident size of a process and the processes it started, MB (Linux).
 const residentMb = (pid: number): number => {

@@ -24,6 +24,7 @@ import * as LlmError from "../LlmError.ts"
 import * as Money from "../pricing/Money.ts"
 import * as BatchWriter from "../store/internal/batchWriter.ts"
 import * as Sqlite from "../store/internal/sqlite.ts"
+import * as WriterThread from "../store/internal/writerThread.ts"
 import * as SqlMigrations from "../store/SqlMigrations.ts"
 import * as SqlStore from "../store/SqlStore.ts"
 import * as ObservabilityConfig from "./ObservabilityConfig.ts"
@@ -404,31 +405,101 @@ const fromRow = (raw: Row): Entry => {
 const LABEL = "the usage ledger"
 
 /**
+ * Whether a ledger in a SQLite file made here writes its rows from a worker thread of its own
+ * (default `false`: on the calling thread, right for short-lived commands). `Serve.make` sets it
+ * for the ledger of a server: the INSERTs, and SQLite's WAL checkpoints that a commit runs every
+ * 1,000 pages (5-9 ms each, `fsync`s included), then block that thread instead of the one that
+ * answers requests (issue 16, stop 29; ADR 0053). A ledger in PostgreSQL or in memory ignores it.
+ *
+ * @since 0.1.0
+ * @category references
+ */
+export const WriteOffThread = Context.Reference<boolean>("llm-connect/UsageLedger/WriteOffThread", {
+  defaultValue: () => false
+})
+
+/**
+ * How {@link makeStore} writes.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StoreOptions {
+  /** Write from a worker thread (a SQLite file only); default {@link WriteOffThread} in context. */
+  readonly writeOffThread?: boolean | undefined
+  /** SQLite's `wal_autocheckpoint` on the writer thread's connection, pages (default SQLite's 1,000, about 4 MiB). */
+  readonly autocheckpointPages?: number | undefined
+  /** How long the writer thread's write waits for another connection's lock before it fails and is retried, ms (default 5,000, as the store's). */
+  readonly busyTimeoutMs?: number | undefined
+}
+
+// The writer thread of a SQLite file's ledger, when one is wanted and can be started. A thread
+// that cannot be started (no worker threads, say) leaves the writes on this thread, as before.
+const writerThreadFor = (store: SqlStore.Service, options: StoreOptions, label: string) =>
+  Effect.gen(function*() {
+    const wanted = options.writeOffThread ?? (yield* WriteOffThread)
+    const location = store.location
+    if (!wanted || location._tag !== "Sqlite" || location.path === ":memory:") return undefined
+    return yield* WriterThread.make({
+      path: location.path,
+      busyTimeoutMs: options.busyTimeoutMs ?? 5_000,
+      autocheckpointPages: options.autocheckpointPages
+    }).pipe(
+      Effect.tapError((error) => Effect.logWarning(`${label}: writing on the main thread (${error.message})`)),
+      Effect.orElseSucceed(() => undefined)
+    )
+  })
+
+/**
  * A ledger in a SQL store (its tables migrated first). `record` only queues the entry: a
  * background fiber writes queued entries in batches (one multi-row INSERT each, gathering the
  * entries recorded within 50 ms of the first: one commit per 50 ms at a steady rate), retries a
  * failed write (logged, never failing the call) and, when the scope closes, writes everything
  * still queued. `entries` first waits for the entries recorded before it (not while writes are
- * failing: then it reads the store as it is).
+ * failing: then it reads the store as it is). In a SQLite file, with `writeOffThread` (or
+ * {@link WriteOffThread} in context), the batches are written by a worker thread of the ledger's
+ * own, on a second connection: their commits and SQLite's WAL checkpoints never block the
+ * calling thread (ADR 0053).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const makeStore = (store: SqlStore.Service): Effect.Effect<Service, LlmError.LlmError, Scope.Scope> =>
+export const makeStore = (
+  store: SqlStore.Service,
+  options: StoreOptions = {}
+): Effect.Effect<Service, LlmError.LlmError, Scope.Scope> =>
   Effect.gen(function*() {
     yield* store.migrate(migrations)
     const sql = store.sql
+    // "the usage ledger at usage.db", or "the usage ledger in the SQL store at state.db"
+    const label = store.label.startsWith(LABEL) ? store.label : `${LABEL} in ${store.label}`
+    // Made before the batch writer: closed after it, once every queued row has been written.
+    const thread = yield* writerThreadFor(store, options, label)
+    let threadGoneSaid = false
     const writer = yield* BatchWriter.make<Entry>({
-      // "the usage ledger at usage.db", or "the usage ledger in the SQL store at state.db"
-      label: store.label.startsWith(LABEL) ? store.label : `${LABEL} in ${store.label}`,
+      label,
       // At a steady rate (a server), rows that arrive within 50 ms go in one INSERT: one commit
       // per 50 ms instead of one per call (each commit: its `pwrite`s, its share of SQLite's WAL
-      // checkpoints, whose `fsync` runs on this thread). A reader (`entries`) and closing do not
+      // checkpoints, whose `fsync`s run on the writing thread: this one, or the ledger's writer
+      // thread, see `WriteOffThread`). A reader (`entries`) and closing do not
       // wait for it; a process killed outright loses the rows of at most that window that were
       // not yet written, as it always lost the rows still queued (docs/performance.md, stop 26).
       linger: "50 millis",
-      // A write that hangs (a server that stopped answering) fails after 10 s and is retried.
-      write: (batch) => sql`INSERT INTO usage ${sql.insert(Arr.map(batch, toRow))}`.raw.pipe(Effect.timeout("10 seconds"))
+      write: (batch) => {
+        const insert = sql`INSERT INTO usage ${sql.insert(Arr.map(batch, toRow))}`
+        // On the writer thread: no timeout (a write abandoned there may still commit, and its
+        // retry would write the rows twice); SQLite's busy timeout bounds a wait for a lock.
+        // Once the thread is gone (it died), the writes go on on this thread.
+        if (thread !== undefined && thread.alive()) {
+          const [text, params] = insert.compile()
+          return thread.run(text, params)
+        }
+        // A write that hangs (a server that stopped answering) fails after 10 s and is retried.
+        const write = insert.raw.pipe(Effect.timeout("10 seconds"))
+        if (thread === undefined || threadGoneSaid) return write
+        threadGoneSaid = true
+        return Effect.andThen(Effect.logWarning(`${label}: its writer thread stopped; writing on the main thread`), write)
+      }
     })
     return UsageLedger.of({
       record: (entry) => Effect.sync(() => void writer.offer(entry)),
@@ -457,7 +528,7 @@ export const makeStore = (store: SqlStore.Service): Effect.Effect<Service, LlmEr
  * @since 0.1.0
  * @category constructors
  */
-export const makeSqlite = (path: string): Effect.Effect<Service, LlmError.LlmError, Scope.Scope> =>
+export const makeSqlite = (path: string, options: StoreOptions = {}): Effect.Effect<Service, LlmError.LlmError, Scope.Scope> =>
   Effect.flatMap(
     SqlStore.make(path, {
       setting: /^postgres(ql)?:\/\//i.test(path) ? "ledger.postgres.url" : "ledger.path",
@@ -465,7 +536,7 @@ export const makeSqlite = (path: string): Effect.Effect<Service, LlmError.LlmErr
       label: LABEL,
       example: ".llm-connect/usage.db"
     }),
-    makeStore
+    (store) => makeStore(store, options)
   )
 
 /**
@@ -476,7 +547,7 @@ export const makeSqlite = (path: string): Effect.Effect<Service, LlmError.LlmErr
  */
 export const layerStore: Layer.Layer<UsageLedger, LlmError.LlmError, SqlStore.SqlStore> = Layer.effect(
   UsageLedger,
-  SqlStore.SqlStore.use(makeStore)
+  SqlStore.SqlStore.use((store) => makeStore(store))
 )
 
 /**

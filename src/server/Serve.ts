@@ -22,6 +22,7 @@ import * as Bridge from "../bridge/Bridge.ts"
 import type * as LlmConnectConfig from "../LlmConnectConfig.ts"
 import type * as LlmError from "../LlmError.ts"
 import * as ObservabilityConfig from "../observability/ObservabilityConfig.ts"
+import * as UsageLedger from "../observability/UsageLedger.ts"
 import type * as ProviderRegistry from "../ProviderRegistry.ts"
 import * as Collective from "../routing/Collective.ts"
 import * as ProposalStore from "../routing/ProposalStore.ts"
@@ -132,7 +133,9 @@ export const make = (
     const settings = resolved.config.serve
     const folder = options.workflows ?? settings.workflows
     const workflows: WorkflowRuns.Workflows = folder === undefined ? new Map() : yield* WorkflowRuns.load(folder)
-    const bridge = yield* Bridge.make(resolved, options.bridge)
+    // A SQLite ledger writes from a thread of its own: its commits and WAL checkpoints never
+    // stop the thread that answers requests (ADR 0053).
+    const bridge = yield* Bridge.make(resolved, options.bridge).pipe(Effect.provideService(UsageLedger.WriteOffThread, true))
     const fs = yield* FileSystem.FileSystem
     const runs = yield* WorkflowRuns.make({ bridge, workflows, settings: settings.runs })
     const router: ModelRouter.ModelRouter = { bridge, models: settings.models }

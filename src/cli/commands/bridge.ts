@@ -26,6 +26,7 @@ import * as Bridge from "../../bridge/Bridge.ts"
 import * as BridgeContract from "../../bridge/BridgeContract.ts"
 import * as Lines from "../../bridge/internal/lines.ts"
 import * as LlmError from "../../LlmError.ts"
+import * as UsageLedger from "../../observability/UsageLedger.ts"
 import * as RequestSize from "../../RequestSize.ts"
 import * as GatewayFlags from "../flags/GatewayFlags.ts"
 import * as Output from "../Output.ts"
@@ -165,7 +166,8 @@ export const command = Command.make(
     const stdin = (yield* Stdio.Stdio).stdin
     yield* Effect.scoped(Effect.gen(function*() {
       const resolved = yield* GatewayFlags.load(input)
-      const bridge = yield* Bridge.make(resolved)
+      // `--jsonl` is long-lived: a SQLite ledger writes from a thread of its own (ADR 0053).
+      const bridge = yield* Bridge.make(resolved).pipe(Effect.provideService(UsageLedger.WriteOffThread, input.jsonl))
       if (input.jsonl) yield* jsonl(bridge, stdin, input.concurrency)
       else yield* single(bridge, stdin)
     })).pipe(

@@ -10,6 +10,7 @@
 import { Effect, Layer, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as Bridge from "../../bridge/Bridge.ts"
+import * as UsageLedger from "../../observability/UsageLedger.ts"
 import * as GatewayFlags from "../flags/GatewayFlags.ts"
 
 /** The package version the server announces (kept beside the CLI's). */
@@ -36,7 +37,8 @@ export const command = Command.make(
     )
     yield* Effect.scoped(Effect.gen(function*() {
       const resolved = yield* GatewayFlags.load(input)
-      const bridge = yield* Bridge.make(resolved)
+      // A long-lived server: a SQLite ledger writes from a thread of its own (ADR 0053).
+      const bridge = yield* Bridge.make(resolved).pipe(Effect.provideService(UsageLedger.WriteOffThread, true))
       // The workflows of a folder, run as serve runs them (same registry, journal and limits).
       const folder = Option.getOrUndefined(input.workflows) ?? resolved.config.serve.workflows
       const runs = folder === undefined
