@@ -38,7 +38,7 @@ import { PerformanceObserver } from "node:perf_hooks"
 import { join } from "node:path"
 import { createInterface } from "node:readline"
 import { processCollector } from "../src/node/internal/idleCollection.ts"
-import { client, openLoop, percentile } from "./internal/load.ts"
+import { client, openLoop, percentile, Stage, STAGE_COUNT } from "./internal/load.ts"
 import * as LoadWorker from "./internal/loadWorker.ts"
 import { argument, median } from "./internal/stats.ts"
 
@@ -63,7 +63,19 @@ const BINS = process.argv.includes("--bins")
 // `--detail`: serve's process also records each request's time in serve, event-loop lags, its
 // slow SQLite statements (bench/internal/eventRecord.ts); each window prints serve's own p99 /
 // max, and a window whose slowest answer took over `--stall` ms (50) prints its timeline.
-const DETAIL = process.argv.includes("--detail")
+// `--stages` (stop 29): the load generator (in its worker) records each request's stages (due,
+// written, socket given, connected for a new one, written out, first byte, end: load.ts `Stage`)
+// and its own event loop's lags; each window prints, for its first `--stages-ms` ms (300), a
+// timeline in 25 ms bins beside serve's accepts and request starts and the mock's new connections,
+// and where the slowest requests spent their time. Implies `--detail` (serve's request starts).
+const STAGES = process.argv.includes("--stages")
+const STAGES_MS = argument("stages-ms", 300)
+const DETAIL = process.argv.includes("--detail") || STAGES
+// `--agent window|run` (stop 29): a new connection pool for each window (`window`, the default, as
+// bench/serve.ts does), or one kept for the whole run (`run`: a real client's pool, whose
+// connections outlive a quiet spell as long as serve keeps them).
+const AGENT = process.argv.includes("--agent") ? process.argv[process.argv.indexOf("--agent") + 1]! : "window"
+if (!["window", "run"].includes(AGENT)) throw new Error(`--agent: window or run, not ${AGENT}`)
 const STALL = argument("stall", 50)
 // Where the open loop runs: in a worker thread of its own (`worker`, the default: its heap apart
 // from this process's, bench/internal/loadWorker.ts), in this process's main thread (`inline`, as
@@ -75,7 +87,7 @@ const GENERATOR = process.argv.includes("--generator") ? process.argv[process.ar
 if (!["worker", "inline", "alternate"].includes(GENERATOR)) throw new Error(`--generator: worker, inline or alternate, not ${GENERATOR}`)
 const COLLECT_GENERATOR = process.argv.includes("--generator-collect")
 const collectGenerator = processCollector()
-const inWorker = (round: number) => GENERATOR === "worker" || (GENERATOR === "alternate" && round % 2 === 0)
+const inWorker = (round: number) => STAGES || AGENT === "run" || GENERATOR === "worker" || (GENERATOR === "alternate" && round % 2 === 0)
 const generator = LoadWorker.start()
 // `--sequential K`: instead of the open loop, K requests one at a time (a new keep-alive client),
 // each with the CPU serve's main thread spent on it (exact one at a time; the load of the
@@ -214,8 +226,12 @@ const window = async (url: string, worker: boolean) => {
   const started = epoch()
   let requests: Array<readonly [number, number]>
   let result: Awaited<ReturnType<typeof openLoop>>
+  let stages: Float64Array | undefined
+  let generatorLags: ReadonlyArray<readonly [number, number]> = []
   if (worker) {
-    const inWorker = await generator.openLoop(target(url), RATE, WINDOW * 1000, 1_000)
+    const inWorker = await generator.openLoop(target(url), RATE, WINDOW * 1000, 1_000, { stages: STAGES, keepAgent: AGENT === "run" })
+    stages = inWorker.stages
+    generatorLags = inWorker.lags ?? []
     for (const [at, kind, ms] of inWorker.collections) workerEvents.push([at, `gc ${kind} ${ms.toFixed(2)}`])
     requests = Array.from(inWorker.sentAt, (at, index) => [at, inWorker.tookMs[index]!] as const)
     result = inWorker
@@ -229,7 +245,7 @@ const window = async (url: string, worker: boolean) => {
   clientProbing = false
   const tcpAfter = DETAIL ? tcpCounters() : {}
   const tcp = ["ListenOverflows", "TCPSynRetrans", "TCPTimeouts"].map((name) => `${name} +${(tcpAfter[name] ?? 0) - (tcpBefore[name] ?? 0)}`).join(", ")
-  return { started, requests, latencies: result.latencies, missed: result.scheduled - result.ok, tcp, worker }
+  return { started, requests, latencies: result.latencies, missed: result.scheduled - result.ok, tcp, worker, stages, generatorLags }
 }
 // The kernel's TCP counters (Linux, machine-wide): a listen queue that overflowed drops the
 // connection's SYN or final ACK, and the client retries after a second (`--detail` prints the
@@ -315,6 +331,52 @@ const detail = (server: (typeof servers)[number], w: Awaited<ReturnType<typeof w
     .map(([at, name]) => `${offset(at)} ${what(name)}`)
   return `${lines[0]}\n  stalled window, by 50 ms bins (ms from the window's start):\n${lines.slice(1).join("\n")}${before.length > 0 ? `\n  before the window: ${before.join("; ")}` : ""}`
 }
+// `--stages`: the window's first `STAGES_MS` ms in 25 ms bins, each request by its due time: how
+// many fell due, how late the generator wrote them, how many went on a new connection and how
+// long those took to connect, the wait from written out to the first byte of the answer (serve's
+// queue and handling), the slowest latency; beside them what serve did in the bin (connections
+// accepted, requests started, its slowest handling), the mock's new connections (serve's
+// upstream) and the generator's own loop lags. Then the slowest requests, stage by stage.
+const stagesTimeline = (server: (typeof servers)[number], w: Awaited<ReturnType<typeof window>>) => {
+  const st = w.stages
+  if (st === undefined) return "stages: none (the generator ran inline)"
+  const n = st.length / STAGE_COUNT
+  const get = (index: number, stage: number) => st[index * STAGE_COUNT + stage]!
+  const fmt = (ms: number) => (Number.isFinite(ms) ? ms.toFixed(ms < 10 ? 1 : 0) : "-")
+  const served = count(server.events, w.started - 5, w.started + STAGES_MS + 100, (name) => name.startsWith("served ")).map(([at, name]) => [at, Number(name.split(" ")[1])] as const)
+  const fresh = Array.from({ length: n }, (_, index) => index).filter((index) => get(index, Stage.reused) === 0)
+  const connects = Float64Array.from(fresh.map((index) => get(index, Stage.connected) - get(index, Stage.written)).filter(Number.isFinite)).sort()
+  const waits = Float64Array.from({ length: n }, (_, index) => get(index, Stage.firstByte) - get(index, Stage.flushed)).filter(Number.isFinite).sort()
+  const lines = [`stages: ${n} sent, on new connections ${fresh.length}${fresh.length > 0 ? ` (the last due at +${fmt(get(fresh.at(-1)!, Stage.scheduled) - w.started)} ms)` : ""}, connect p50 ${fmt(percentile(connects, 50))} max ${
+    fmt(connects.at(-1) ?? Number.NaN)
+  } ms; written out -> first byte p50 ${fmt(percentile(waits, 50))} p99 ${fmt(percentile(waits, 99))} max ${fmt(waits.at(-1) ?? Number.NaN)}; generator loop lags ${w.generatorLags.length} (max ${
+    fmt(w.generatorLags.reduce((max, [, ms]) => Math.max(max, ms), 0))
+  } ms)`]
+  lines.push(`    bin (ms) | due | written late max | new conns | connect max | written->out max | out->1st byte max | latency max || serve accepts | started | handling max | mock conns | generator lags`)
+  for (let from = 0; from < STAGES_MS; from += 25) {
+    const inBin = Array.from({ length: n }, (_, index) => index).filter((index) => get(index, Stage.scheduled) - w.started >= from && get(index, Stage.scheduled) - w.started < from + 25)
+    const max = (pick: (index: number) => number, which: ReadonlyArray<number> = inBin) => {
+      const values = which.map(pick).filter(Number.isFinite)
+      return values.length === 0 ? Number.NaN : Math.max(...values)
+    }
+    const newIn = inBin.filter((index) => get(index, Stage.reused) === 0)
+    const at = w.started + from
+    const startedIn = served.filter(([t]) => t >= at && t < at + 25)
+    lines.push(`    +${String(from).padStart(3)} | ${inBin.length} | ${fmt(max((i) => get(i, Stage.written) - get(i, Stage.scheduled)))} | ${newIn.length} | ${fmt(max((i) => get(i, Stage.connected) - get(i, Stage.written), newIn))} | ${
+      fmt(max((i) => get(i, Stage.flushed) - get(i, Stage.written)))
+    } | ${fmt(max((i) => get(i, Stage.firstByte) - get(i, Stage.flushed)))} | ${fmt(max((i) => get(i, Stage.end) - get(i, Stage.written)))} || ${count(server.events, at, at + 25, (name) => name === "accept").length} | ${startedIn.length} | ${
+      fmt(startedIn.length === 0 ? Number.NaN : Math.max(...startedIn.map(([, ms]) => ms)))
+    } | ${count(mockEvents, at, at + 25, (name) => name === "mock-connection").length} | ${w.generatorLags.filter(([t]) => t >= at && t < at + 25).map(([, ms]) => fmt(ms)).join(" ")}`)
+  }
+  const slowest = Array.from({ length: n }, (_, index) => index).filter((index) => Number.isFinite(get(index, Stage.end)))
+    .sort((a, b) => (get(b, Stage.end) - get(b, Stage.written)) - (get(a, Stage.end) - get(a, Stage.written))).slice(0, 5)
+  lines.push(`    slowest (due at +ms: late / to socket / connect / to written out / out -> 1st byte / body, ms): ${slowest.map((i) =>
+    `+${fmt(get(i, Stage.scheduled) - w.started)}: ${fmt(get(i, Stage.written) - get(i, Stage.scheduled))} / ${fmt(get(i, Stage.socket) - get(i, Stage.written))} / ${get(i, Stage.reused) === 1 ? "reused" : fmt(get(i, Stage.connected) - get(i, Stage.socket))} / ${
+      fmt(get(i, Stage.flushed) - get(i, Stage.socket))
+    } / ${fmt(get(i, Stage.firstByte) - get(i, Stage.flushed))} / ${fmt(get(i, Stage.end) - get(i, Stage.firstByte))}`
+  ).join("; ")}`)
+  return lines.join("\n")
+}
 const describe = (server: (typeof servers)[number], w: Awaited<ReturnType<typeof window>>) => {
   const first = w.started + 1000
   const gcs = count(server.events, w.started, first, (name) => name.startsWith("gc "))
@@ -329,6 +391,7 @@ const describe = (server: (typeof servers)[number], w: Awaited<ReturnType<typeof
     parts.push(["trace-opt", "trace-deopt"].map((kind) => `${kind} ${count(server.events, w.started, first, (name) => name === kind).length}/${count(server.events, w.started, w.started + WINDOW * 1000, (name) => name === kind).length}`).join(" "))
   }
   if (DETAIL) parts.push(detail(server, w))
+  if (STAGES) parts.push(`\n  ${stagesTimeline(server, w)}`)
   if (BINS) {
     const bins = Array.from({ length: 20 }, (_, bin) => w.requests.filter(([at]) => at >= w.started + bin * 50 && at < w.started + (bin + 1) * 50).reduce((max, [, ms]) => Math.max(max, ms), 0))
     parts.push(`max per 50 ms: ${bins.map((ms) => ms.toFixed(ms < 10 ? 1 : 0)).join(" ")}`)
