@@ -315,7 +315,7 @@ const detail = (server: (typeof servers)[number], w: Awaited<ReturnType<typeof w
     const client = w.requests.filter(([at]) => at >= from && at < from + 50).reduce((max, [, ms]) => Math.max(max, ms), 0)
     if (client <= 20) continue
     const inBin = served.filter(([at]) => at >= from && at < from + 50)
-    const events = count(server.events, from - 5, from + 50, (name) => /^(lag|gc |sql|accept)/.test(name))
+    const events = count(server.events, from - 5, from + 50, (name) => /^(lag|gc |sql)/.test(name) || name === "accept")
     const accepts = events.filter(([, name]) => name === "accept").length
     const others = events.filter(([, name]) => name !== "accept").map(([at, name]) => `${offset(at)} ${what(name)}`)
     const mockMax = count(mockDetail, from - 5, from + 50, (name) => name.startsWith("served ")).reduce((max, [, name]) => Math.max(max, Number(name.split(" ")[1])), 0)
@@ -343,16 +343,50 @@ const stagesTimeline = (server: (typeof servers)[number], w: Awaited<ReturnType<
   const n = st.length / STAGE_COUNT
   const get = (index: number, stage: number) => st[index * STAGE_COUNT + stage]!
   const fmt = (ms: number) => (Number.isFinite(ms) ? ms.toFixed(ms < 10 ? 1 : 0) : "-")
-  const served = count(server.events, w.started - 5, w.started + STAGES_MS + 100, (name) => name.startsWith("served ")).map(([at, name]) => [at, Number(name.split(" ")[1])] as const)
+  const end = w.started + WINDOW * 1000 + 2000
+  const served = count(server.events, w.started - 5, end, (name) => name.startsWith("served ")).map(([at, name]) => [at, Number(name.split(" ")[1]), Number(name.split(" ")[3])] as const)
+  // Serve's record of each request, found by the connection's port and the request's rank on it:
+  // [start (epoch ms), ms in serve]; and each connection's accept time by port.
+  const byPort = new Map<number, Array<readonly [number, number]>>()
+  for (const [at, ms, port] of served) {
+    if (!Number.isFinite(port) || port === 0) continue
+    const list = byPort.get(port) ?? []
+    list.push([at, ms])
+    byPort.set(port, list)
+  }
+  const accepted = new Map<number, number>()
+  for (const [at, name] of count(server.events, w.started - 5, end, (name) => name.startsWith("accepted "))) accepted.set(Number(name.split(" ")[1]), at)
+  const servedAt = new Float64Array(n).fill(Number.NaN)
+  const servedMs = new Float64Array(n).fill(Number.NaN)
+  const acceptedAt = new Float64Array(n).fill(Number.NaN)
+  const rank = new Map<number, number>()
+  for (let index = 0; index < n; index++) {
+    const port = get(index, Stage.port)
+    if (!Number.isFinite(port)) continue
+    const k = rank.get(port) ?? 0
+    rank.set(port, k + 1)
+    const record = byPort.get(port)?.[k]
+    if (record !== undefined) {
+      servedAt[index] = record[0]
+      servedMs[index] = record[1]
+    }
+    if (get(index, Stage.reused) === 0) acceptedAt[index] = accepted.get(port) ?? Number.NaN
+  }
+  const paired = Array.from(servedAt).filter(Number.isFinite).length
   const fresh = Array.from({ length: n }, (_, index) => index).filter((index) => get(index, Stage.reused) === 0)
-  const connects = Float64Array.from(fresh.map((index) => get(index, Stage.connected) - get(index, Stage.written)).filter(Number.isFinite)).sort()
-  const waits = Float64Array.from({ length: n }, (_, index) => get(index, Stage.firstByte) - get(index, Stage.flushed)).filter(Number.isFinite).sort()
+  const sortedOf = (values: ArrayLike<number>) => Float64Array.from(Array.from(values).filter(Number.isFinite)).sort()
+  const connects = sortedOf(fresh.map((index) => get(index, Stage.connected) - get(index, Stage.written)))
+  const waits = sortedOf(Array.from({ length: n }, (_, index) => get(index, Stage.firstByte) - get(index, Stage.flushed)))
+  const queued = sortedOf(Array.from({ length: n }, (_, index) => servedAt[index]! - get(index, Stage.flushed)))
+  const acceptWaits = sortedOf(fresh.map((index) => acceptedAt[index]! - get(index, Stage.connected)))
   const lines = [`stages: ${n} sent, on new connections ${fresh.length}${fresh.length > 0 ? ` (the last due at +${fmt(get(fresh.at(-1)!, Stage.scheduled) - w.started)} ms)` : ""}, connect p50 ${fmt(percentile(connects, 50))} max ${
     fmt(connects.at(-1) ?? Number.NaN)
-  } ms; written out -> first byte p50 ${fmt(percentile(waits, 50))} p99 ${fmt(percentile(waits, 99))} max ${fmt(waits.at(-1) ?? Number.NaN)}; generator loop lags ${w.generatorLags.length} (max ${
+  } ms, connected -> accepted by serve p50 ${fmt(percentile(acceptWaits, 50))} max ${fmt(acceptWaits.at(-1) ?? Number.NaN)}; written out -> first byte p50 ${fmt(percentile(waits, 50))} p99 ${fmt(percentile(waits, 99))} max ${
+    fmt(waits.at(-1) ?? Number.NaN)
+  }; written out -> started in serve p50 ${fmt(percentile(queued, 50))} p99 ${fmt(percentile(queued, 99))} max ${fmt(queued.at(-1) ?? Number.NaN)} (${paired} requests paired with serve's by port); generator loop lags ${w.generatorLags.length} (max ${
     fmt(w.generatorLags.reduce((max, [, ms]) => Math.max(max, ms), 0))
   } ms)`]
-  lines.push(`    bin (ms) | due | written late max | new conns | connect max | written->out max | out->1st byte max | latency max || serve accepts | started | handling max | mock conns | generator lags`)
+  lines.push(`    bin (ms) | due | written late max | new conns | connect max | accept wait max | written->out max | out->serve start max | out->1st byte max | latency max || serve accepts | started | handling max | mock conns | generator lags`)
   for (let from = 0; from < STAGES_MS; from += 25) {
     const inBin = Array.from({ length: n }, (_, index) => index).filter((index) => get(index, Stage.scheduled) - w.started >= from && get(index, Stage.scheduled) - w.started < from + 25)
     const max = (pick: (index: number) => number, which: ReadonlyArray<number> = inBin) => {
@@ -363,17 +397,19 @@ const stagesTimeline = (server: (typeof servers)[number], w: Awaited<ReturnType<
     const at = w.started + from
     const startedIn = served.filter(([t]) => t >= at && t < at + 25)
     lines.push(`    +${String(from).padStart(3)} | ${inBin.length} | ${fmt(max((i) => get(i, Stage.written) - get(i, Stage.scheduled)))} | ${newIn.length} | ${fmt(max((i) => get(i, Stage.connected) - get(i, Stage.written), newIn))} | ${
-      fmt(max((i) => get(i, Stage.flushed) - get(i, Stage.written)))
-    } | ${fmt(max((i) => get(i, Stage.firstByte) - get(i, Stage.flushed)))} | ${fmt(max((i) => get(i, Stage.end) - get(i, Stage.written)))} || ${count(server.events, at, at + 25, (name) => name === "accept").length} | ${startedIn.length} | ${
-      fmt(startedIn.length === 0 ? Number.NaN : Math.max(...startedIn.map(([, ms]) => ms)))
-    } | ${count(mockEvents, at, at + 25, (name) => name === "mock-connection").length} | ${w.generatorLags.filter(([t]) => t >= at && t < at + 25).map(([, ms]) => fmt(ms)).join(" ")}`)
+      fmt(max((i) => acceptedAt[i]! - get(i, Stage.connected), newIn))
+    } | ${fmt(max((i) => get(i, Stage.flushed) - get(i, Stage.written)))} | ${fmt(max((i) => servedAt[i]! - get(i, Stage.flushed)))} | ${fmt(max((i) => get(i, Stage.firstByte) - get(i, Stage.flushed)))} | ${
+      fmt(max((i) => get(i, Stage.end) - get(i, Stage.written)))
+    } || ${count(server.events, at, at + 25, (name) => name === "accept").length} | ${startedIn.length} | ${fmt(startedIn.length === 0 ? Number.NaN : Math.max(...startedIn.map(([, ms]) => ms)))} | ${
+      count(mockEvents, at, at + 25, (name) => name === "mock-connection").length
+    } | ${w.generatorLags.filter(([t]) => t >= at && t < at + 25).map(([, ms]) => fmt(ms)).join(" ")}`)
   }
   const slowest = Array.from({ length: n }, (_, index) => index).filter((index) => Number.isFinite(get(index, Stage.end)))
     .sort((a, b) => (get(b, Stage.end) - get(b, Stage.written)) - (get(a, Stage.end) - get(a, Stage.written))).slice(0, 5)
-  lines.push(`    slowest (due at +ms: late / to socket / connect / to written out / out -> 1st byte / body, ms): ${slowest.map((i) =>
+  lines.push(`    slowest (due at +ms: late / to socket / connect / accepted after / to written out / out -> serve start / in serve / serve end -> 1st byte / body, ms): ${slowest.map((i) =>
     `+${fmt(get(i, Stage.scheduled) - w.started)}: ${fmt(get(i, Stage.written) - get(i, Stage.scheduled))} / ${fmt(get(i, Stage.socket) - get(i, Stage.written))} / ${get(i, Stage.reused) === 1 ? "reused" : fmt(get(i, Stage.connected) - get(i, Stage.socket))} / ${
-      fmt(get(i, Stage.flushed) - get(i, Stage.socket))
-    } / ${fmt(get(i, Stage.firstByte) - get(i, Stage.flushed))} / ${fmt(get(i, Stage.end) - get(i, Stage.firstByte))}`
+      fmt(acceptedAt[i]! - get(i, Stage.connected))
+    } / ${fmt(get(i, Stage.flushed) - get(i, Stage.socket))} / ${fmt(servedAt[i]! - get(i, Stage.flushed))} / ${fmt(servedMs[i]!)} / ${fmt(get(i, Stage.firstByte) - servedAt[i]! - servedMs[i]!)} / ${fmt(get(i, Stage.end) - get(i, Stage.firstByte))}`
   ).join("; ")}`)
   return lines.join("\n")
 }

@@ -33,11 +33,12 @@ export interface Target {
  * `stages` option, bench/serve-idle.ts `--stages`; issue 16, stop 29): `performance.now()` times
  * of when it was due, written (`http.request` called), given a socket, connected (new sockets
  * only, else NaN), written out (`finish`), its answer's headers read (first byte) and its end;
- * `reused` is 1 when the socket was a kept-alive one.
+ * `reused` is 1 when the socket was a kept-alive one, `port` the connection's local port (the
+ * server sees it as the client's port).
  */
-export const Stage = { scheduled: 0, written: 1, socket: 2, connected: 3, reused: 4, flushed: 5, firstByte: 6, end: 7 } as const
+export const Stage = { scheduled: 0, written: 1, socket: 2, connected: 3, reused: 4, flushed: 5, firstByte: 6, end: 7, port: 8 } as const
 /** Numbers per request in a `stages` array. */
-export const STAGE_COUNT = 8
+export const STAGE_COUNT = 9
 
 /**
  * A keep-alive HTTP client for one target: `post()` resolves with the status once the answer's
@@ -64,7 +65,12 @@ export const client = (target: Target, shared?: Agent) => {
         sent.once("socket", (socket: Socket) => {
           stages[at + Stage.socket] = performance.now()
           stages[at + Stage.reused] = sent.reusedSocket ? 1 : 0
-          if (socket.connecting) socket.once("connect", () => void (stages[at + Stage.connected] = performance.now()))
+          if (socket.connecting) {
+            socket.once("connect", () => {
+              stages[at + Stage.connected] = performance.now()
+              stages[at + Stage.port] = socket.localPort ?? Number.NaN
+            })
+          } else stages[at + Stage.port] = socket.localPort ?? Number.NaN
         })
         sent.once("finish", () => void (stages[at + Stage.flushed] = performance.now()))
       }

@@ -83,7 +83,8 @@ if (!isMainThread && workerData === "open-loop") {
     await new Promise((resolve) => setTimeout(resolve, 10))
     if (stages !== undefined) {
       for (let index = 0; index < stages.length; index++) {
-        if (index % STAGE_COUNT !== Stage.reused && !Number.isNaN(stages[index]!)) stages[index] = performance.timeOrigin + stages[index]!
+        const stage = index % STAGE_COUNT
+        if (stage !== Stage.reused && stage !== Stage.port && !Number.isNaN(stages[index]!)) stages[index] = performance.timeOrigin + stages[index]!
       }
     }
     const answer: WindowResult = {
