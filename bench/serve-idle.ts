@@ -16,6 +16,7 @@
  *   node bench/serve-idle.ts '[{"name":"base","tree":".","args":[]},{"name":"x","tree":".","args":[],"node":["--no-flush-bytecode"],"env":{}}]' \
  *     [--rate 1000] [--window 3] [--idle 15] [--gap 0.5] [--rounds 3] [--path chat|execute] [--trace | --trace-gc] [--bins] [--sequential K]
  *     [--detail [--stall 50]] [--generator worker|inline|alternate] [--generator-collect]
+ *     [--stages [--stages-ms 300]] [--agent window|run] [--sequential K --fresh]
  *
  * `--detail` (stop 28): serve's process and the mock also record each request's time in them,
  * event-loop lags split into time on a CPU / waiting for one / blocked, and slow SQLite statements,
@@ -36,6 +37,7 @@ import { existsSync, mkdtempSync, openSync, readdirSync, readFileSync } from "no
 import { loadavg, tmpdir } from "node:os"
 import { PerformanceObserver } from "node:perf_hooks"
 import { join } from "node:path"
+import { Agent } from "node:http"
 import { createInterface } from "node:readline"
 import { processCollector } from "../src/node/internal/idleCollection.ts"
 import { client, openLoop, percentile, Stage, STAGE_COUNT } from "./internal/load.ts"
@@ -93,6 +95,11 @@ const generator = LoadWorker.start()
 // each with the CPU serve's main thread spent on it (exact one at a time; the load of the
 // machine does not change it as it changes latencies).
 const SEQUENTIAL = argument("sequential", 0)
+// `--fresh` (with `--sequential`, stop 29): each round also sends the K requests one at a time each
+// on a new connection (0.5 s after the warm sequence), and prints serve's process CPU per request
+// (/proc, its threads and children: the accept and the connection's setup included) for the
+// warm sequence on one kept connection and for this one: what a reconnect costs serve.
+const FRESH = process.argv.includes("--fresh")
 const load = () => loadavg().map((value) => value.toFixed(1)).join(" / ")
 const epoch = () => performance.timeOrigin + performance.now()
 
@@ -258,9 +265,22 @@ const tcpCounters = (): Record<string, number> => {
   return Object.fromEntries(names.map((name, index) => [name, Number(values[index])]))
 }
 // K requests one at a time: serve's per-request figures come from its events (refresh first).
-const sequence = async (url: string) => {
-  const http = client(target(url))
+// Serve's process CPU so far, µs (Linux: user + system of the process and its children, as
+// bench/serve-ab.ts reads it; serve runs in a child of the launcher, ADR 0042).
+const processCpuUs = (pid: number): number => {
+  const stat = `/proc/${pid}/stat`
+  if (!existsSync(stat)) return 0
+  const fields = readFileSync(stat, "utf8").split(") ")[1]!.split(" ")
+  const own = (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) * 10_000
+  const children = `/proc/${pid}/task/${pid}/children`
+  const kids = existsSync(children) ? readFileSync(children, "utf8").trim().split(/\s+/).filter((field) => field !== "").map(Number) : []
+  return kids.reduce((sum, kid) => sum + processCpuUs(kid), own)
+}
+const sequence = async (url: string, pid?: number, fresh = false) => {
+  // `fresh`: a new connection for every request (no keep-alive).
+  const http = fresh ? client(target(url), new Agent({ keepAlive: false })) : client(target(url))
   const started = epoch()
+  const cpuBefore = pid === undefined ? 0 : processCpuUs(pid)
   const latencies: Array<number> = []
   for (let index = 0; index < SEQUENTIAL; index++) {
     const sent = performance.now()
@@ -268,7 +288,7 @@ const sequence = async (url: string) => {
     latencies.push(performance.now() - sent)
   }
   http.close()
-  return { started, ended: epoch(), latencies }
+  return { started, ended: epoch(), latencies, cpuUs: pid === undefined ? Number.NaN : processCpuUs(pid) - cpuBefore }
 }
 const describeSequence = (server: (typeof servers)[number], w: Awaited<ReturnType<typeof sequence>>) => {
   const inWindow = server.events.filter(([at]) => at >= w.started && at <= w.ended + 5)
@@ -439,18 +459,26 @@ console.log(`serve after idle: ${variants.map((v) => v.name).join(", ")}; ${PATH
 for (const server of servers) await (GENERATOR === "inline" ? openLoop(target(server.url), RATE, 3000) : generator.openLoop(target(server.url), RATE, 3000)) // warm-up
 if (SEQUENTIAL > 0) {
   const rows = new Map<string, Array<{ idle: ReturnType<typeof describeSequence>; warm: ReturnType<typeof describeSequence> }>>()
+  const freshRows = new Map<string, Array<readonly [number, number]>>()
   for (let round = 0; round < ROUNDS; round++) {
     for (let index = 0; index < servers.length; index++) {
       const server = servers[(index + round) % servers.length]!
       await sleep(IDLE)
       const cold = await sequence(server.url)
       await sleep(GAP)
-      const warm = await sequence(server.url)
+      const warm = await sequence(server.url, server.child.pid)
       await sleep(0.2)
       refresh(server, servers.indexOf(server))
       const row = { idle: describeSequence(server, cold), warm: describeSequence(server, warm) }
       console.log(`round ${round} ${server.name} after idle: ${row.idle.text}`)
       console.log(`round ${round} ${server.name} warm:       ${row.warm.text}`)
+      if (FRESH) {
+        await sleep(GAP)
+        const fresh = await sequence(server.url, server.child.pid, true)
+        const perRequest = (w: typeof fresh) => w.cpuUs / SEQUENTIAL
+        freshRows.set(server.name, [...(freshRows.get(server.name) ?? []), [perRequest(warm), perRequest(fresh)]])
+        console.log(`round ${round} ${server.name} serve's process CPU per request: one kept connection ${perRequest(warm).toFixed(0)} µs, a new connection each ${perRequest(fresh).toFixed(0)} µs (latency median ${median(warm.latencies).toFixed(2)} / ${median(fresh.latencies).toFixed(2)} ms)`)
+      }
       rows.set(server.name, [...(rows.get(server.name) ?? []), row])
     }
   }
@@ -460,6 +488,11 @@ if (SEQUENTIAL > 0) {
   for (const [name, rs] of rows) {
     const m = (pick: (r: ReturnType<typeof describeSequence>) => number, which: "idle" | "warm") => median(rs.map((r) => pick(r[which]))).toFixed(0)
     console.log(`| ${name} | ${m((r) => r.first, "idle")} | ${m((r) => r.first10, "idle")} | ${m((r) => r.total, "idle")} | ${m((r) => r.first, "warm")} | ${m((r) => r.first10, "warm")} | ${m((r) => r.total, "warm")} |`)
+  }
+  for (const [name, pairs] of freshRows) {
+    console.log(`${name}: serve's process CPU per request, medians of ${pairs.length} rounds: one kept connection ${median(pairs.map(([kept]) => kept)).toFixed(0)} µs, a new connection each ${
+      median(pairs.map(([, fresh]) => fresh)).toFixed(0)
+    } µs, paired difference ${median(pairs.map(([kept, fresh]) => fresh - kept)).toFixed(0)} µs`)
   }
   for (const server of servers) server.child.kill("SIGTERM")
   mock.kill("SIGTERM")
