@@ -406,7 +406,7 @@ const stagesTimeline = (server: (typeof servers)[number], w: Awaited<ReturnType<
   }; written out -> started in serve p50 ${fmt(percentile(queued, 50))} p99 ${fmt(percentile(queued, 99))} max ${fmt(queued.at(-1) ?? Number.NaN)} (${paired} requests paired with serve's by port); generator loop lags ${w.generatorLags.length} (max ${
     fmt(w.generatorLags.reduce((max, [, ms]) => Math.max(max, ms), 0))
   } ms)`]
-  lines.push(`    bin (ms) | due | written late max | new conns | connect max | accept wait max | written->out max | out->serve start max | out->1st byte max | latency max || serve accepts | started | handling max | mock conns | generator lags`)
+  lines.push(`    bin (ms) | due | written late max | new conns | connect max | accept wait max | written->out max | out->serve start max | out->1st byte max | latency max || serve accepts | started | handling max | serve loop lags (ms, by their start) | mock conns | generator lags`)
   for (let from = 0; from < STAGES_MS; from += 25) {
     const inBin = Array.from({ length: n }, (_, index) => index).filter((index) => get(index, Stage.scheduled) - w.started >= from && get(index, Stage.scheduled) - w.started < from + 25)
     const max = (pick: (index: number) => number, which: ReadonlyArray<number> = inBin) => {
@@ -421,6 +421,8 @@ const stagesTimeline = (server: (typeof servers)[number], w: Awaited<ReturnType<
     } | ${fmt(max((i) => get(i, Stage.flushed) - get(i, Stage.written)))} | ${fmt(max((i) => servedAt[i]! - get(i, Stage.flushed)))} | ${fmt(max((i) => get(i, Stage.firstByte) - get(i, Stage.flushed)))} | ${
       fmt(max((i) => get(i, Stage.end) - get(i, Stage.written)))
     } || ${count(server.events, at, at + 25, (name) => name === "accept").length} | ${startedIn.length} | ${fmt(startedIn.length === 0 ? Number.NaN : Math.max(...startedIn.map(([, ms]) => ms)))} | ${
+      count(server.events, at, at + 25, (name) => name.startsWith("lag ")).map(([, name]) => name.split(" ")[1]).join(" ")
+    } | ${
       count(mockEvents, at, at + 25, (name) => name === "mock-connection").length
     } | ${w.generatorLags.filter(([t]) => t >= at && t < at + 25).map(([, ms]) => fmt(ms)).join(" ")}`)
   }
