@@ -8,8 +8,8 @@
  * connections first, ADR 0054), a headers timeout longer than that, and at most
  * `serve.maxConnections` client connections (at the cap the idle ones are closed; beyond it, all
  * busy, new ones are refused: what bounds the connections kept idle). Stopping accepting closes
- * the listening socket and the idle keep-alive connections; busy ones close after their
- * response. It turns V8's memory reducer off for the process (`--no-memory-reducer`): its
+ * the listening socket and the idle keep-alive connections; busy ones close once their response
+ * has ended. It turns V8's memory reducer off for the process (`--no-memory-reducer`): its
  * idle-time collections stalled the server for 100-200 ms about once per 2 s under a steady
  * load (ADR 0039, docs/performance.md stop 25). In their place it runs one full collection when
  * the server goes idle (a whole second without a request, the old generation grown by 16 MB or
@@ -109,10 +109,19 @@ export const listen: Server.Listen = (address) =>
     // The full collection the memory reducer would have run while idle, and only then (ADR 0044).
     let requestsStarted = 0
     let requestsInFlight = 0
-    const ended = () => void requestsInFlight--
+    // Once serve stops accepting (the drain), a connection whose response ends is closed as soon
+    // as it is idle, and answers say `Connection: close`: kept-alive connections would otherwise
+    // hold the process for the keep-alive timeout (65 s) after the last call.
+    let closing = false
+    const closeIdle = () => nodeServer.closeIdleConnections()
+    const ended = () => {
+      requestsInFlight--
+      if (closing) setImmediate(closeIdle)
+    }
     nodeServer.on("request", (_request, response) => {
       requestsStarted++
       requestsInFlight++
+      if (closing) response.shouldKeepAlive = false
       response.once("close", ended)
     })
     const collect = IdleCollection.processCollector()
@@ -128,6 +137,7 @@ export const listen: Server.Listen = (address) =>
       Effect.mapError((error) => new Server.ServeError({ message: `cannot listen on ${address.host}:${address.port}: ${String(error.cause)}` }))
     )
     const stopAccepting = Effect.sync(() => {
+      closing = true
       nodeServer.close()
       nodeServer.closeIdleConnections()
     })

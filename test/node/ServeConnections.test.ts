@@ -6,7 +6,7 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, FileSystem, Path } from "effect"
+import { ConfigProvider, Effect, Fiber, FileSystem, Path } from "effect"
 import { HttpServerResponse } from "effect/http"
 import { Agent, createServer, request } from "node:http"
 import { type AddressInfo, connect, type Socket } from "node:net"
@@ -145,6 +145,25 @@ const answered = (connection: { readonly socket: Socket }, text: string) =>
     connection.socket.write(text)
   })
 const GET = "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+
+describe("NodeServe.listen's drain", () => {
+  it.live("after stopAccepting, a kept-alive connection whose response ends is closed at once, not after the keep-alive timeout", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const { server, stopAccepting } = yield* NodeServe.listen({ host: "127.0.0.1", port: 0 })
+      yield* server.serve(Effect.as(Effect.sleep("300 millis"), HttpServerResponse.text("ok")))
+      const address = server.address
+      const connection = yield* Effect.promise(() => open(address._tag === "UnixPathAddress" ? 0 : address.port))
+      const answer = Effect.promise(() => answered(connection, GET))
+      const fiber = yield* Effect.forkChild(answer)
+      yield* Effect.sleep("100 millis")
+      yield* stopAccepting
+      const started = Date.now()
+      const text = yield* Effect.promise(() => connection.closed)
+      assert.match(text, /^HTTP\/1\.1 200[^]*[Cc]onnection: keep-alive[^]*ok$/, "the call in flight was answered")
+      assert.isBelow(Date.now() - started, 5_000, "closed once its response ended, not after 65 s")
+      assert.match(yield* Fiber.join(fiber), /^HTTP\/1\.1 200/)
+    })), 30_000)
+})
 
 describe("NodeServe.capConnections", () => {
   it.live("at the cap the idle connections are closed; beyond it, all busy, a new one is refused", () =>
