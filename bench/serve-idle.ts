@@ -16,6 +16,7 @@
  *   node bench/serve-idle.ts '[{"name":"base","tree":".","args":[]},{"name":"x","tree":".","args":[],"node":["--no-flush-bytecode"],"env":{}}]' \
  *     [--rate 1000] [--window 3] [--idle 15] [--gap 0.5] [--rounds 3] [--path chat|execute] [--trace | --trace-gc] [--bins] [--sequential K]
  *     [--detail [--stall 50]] [--generator worker|inline|alternate] [--generator-collect]
+ *     [--stages [--stages-ms 300]] [--agent window|run] [--sequential K --fresh]
  *
  * `--detail` (stop 28): serve's process and the mock also record each request's time in them,
  * event-loop lags split into time on a CPU / waiting for one / blocked, and slow SQLite statements,
@@ -36,9 +37,10 @@ import { existsSync, mkdtempSync, openSync, readdirSync, readFileSync } from "no
 import { loadavg, tmpdir } from "node:os"
 import { PerformanceObserver } from "node:perf_hooks"
 import { join } from "node:path"
+import { Agent } from "node:http"
 import { createInterface } from "node:readline"
 import { processCollector } from "../src/node/internal/idleCollection.ts"
-import { client, openLoop, percentile } from "./internal/load.ts"
+import { client, openLoop, percentile, Stage, STAGE_COUNT } from "./internal/load.ts"
 import * as LoadWorker from "./internal/loadWorker.ts"
 import { argument, median } from "./internal/stats.ts"
 
@@ -63,7 +65,19 @@ const BINS = process.argv.includes("--bins")
 // `--detail`: serve's process also records each request's time in serve, event-loop lags, its
 // slow SQLite statements (bench/internal/eventRecord.ts); each window prints serve's own p99 /
 // max, and a window whose slowest answer took over `--stall` ms (50) prints its timeline.
-const DETAIL = process.argv.includes("--detail")
+// `--stages` (stop 29): the load generator (in its worker) records each request's stages (due,
+// written, socket given, connected for a new one, written out, first byte, end: load.ts `Stage`)
+// and its own event loop's lags; each window prints, for its first `--stages-ms` ms (300), a
+// timeline in 25 ms bins beside serve's accepts and request starts and the mock's new connections,
+// and where the slowest requests spent their time. Implies `--detail` (serve's request starts).
+const STAGES = process.argv.includes("--stages")
+const STAGES_MS = argument("stages-ms", 300)
+const DETAIL = process.argv.includes("--detail") || STAGES
+// `--agent window|run` (stop 29): a new connection pool for each window (`window`, the default, as
+// bench/serve.ts does), or one kept for the whole run (`run`: a real client's pool, whose
+// connections outlive a quiet spell as long as serve keeps them).
+const AGENT = process.argv.includes("--agent") ? process.argv[process.argv.indexOf("--agent") + 1]! : "window"
+if (!["window", "run"].includes(AGENT)) throw new Error(`--agent: window or run, not ${AGENT}`)
 const STALL = argument("stall", 50)
 // Where the open loop runs: in a worker thread of its own (`worker`, the default: its heap apart
 // from this process's, bench/internal/loadWorker.ts), in this process's main thread (`inline`, as
@@ -75,12 +89,17 @@ const GENERATOR = process.argv.includes("--generator") ? process.argv[process.ar
 if (!["worker", "inline", "alternate"].includes(GENERATOR)) throw new Error(`--generator: worker, inline or alternate, not ${GENERATOR}`)
 const COLLECT_GENERATOR = process.argv.includes("--generator-collect")
 const collectGenerator = processCollector()
-const inWorker = (round: number) => GENERATOR === "worker" || (GENERATOR === "alternate" && round % 2 === 0)
+const inWorker = (round: number) => STAGES || AGENT === "run" || GENERATOR === "worker" || (GENERATOR === "alternate" && round % 2 === 0)
 const generator = LoadWorker.start()
 // `--sequential K`: instead of the open loop, K requests one at a time (a new keep-alive client),
 // each with the CPU serve's main thread spent on it (exact one at a time; the load of the
 // machine does not change it as it changes latencies).
 const SEQUENTIAL = argument("sequential", 0)
+// `--fresh` (with `--sequential`, stop 29): each round also sends the K requests one at a time each
+// on a new connection (0.5 s after the warm sequence), and prints serve's process CPU per request
+// (/proc, its threads and children: the accept and the connection's setup included) for the
+// warm sequence on one kept connection and for this one: what a reconnect costs serve.
+const FRESH = process.argv.includes("--fresh")
 const load = () => loadavg().map((value) => value.toFixed(1)).join(" / ")
 const epoch = () => performance.timeOrigin + performance.now()
 
@@ -214,8 +233,12 @@ const window = async (url: string, worker: boolean) => {
   const started = epoch()
   let requests: Array<readonly [number, number]>
   let result: Awaited<ReturnType<typeof openLoop>>
+  let stages: Float64Array | undefined
+  let generatorLags: ReadonlyArray<readonly [number, number]> = []
   if (worker) {
-    const inWorker = await generator.openLoop(target(url), RATE, WINDOW * 1000, 1_000)
+    const inWorker = await generator.openLoop(target(url), RATE, WINDOW * 1000, 1_000, { stages: STAGES, keepAgent: AGENT === "run" })
+    stages = inWorker.stages
+    generatorLags = inWorker.lags ?? []
     for (const [at, kind, ms] of inWorker.collections) workerEvents.push([at, `gc ${kind} ${ms.toFixed(2)}`])
     requests = Array.from(inWorker.sentAt, (at, index) => [at, inWorker.tookMs[index]!] as const)
     result = inWorker
@@ -229,7 +252,7 @@ const window = async (url: string, worker: boolean) => {
   clientProbing = false
   const tcpAfter = DETAIL ? tcpCounters() : {}
   const tcp = ["ListenOverflows", "TCPSynRetrans", "TCPTimeouts"].map((name) => `${name} +${(tcpAfter[name] ?? 0) - (tcpBefore[name] ?? 0)}`).join(", ")
-  return { started, requests, latencies: result.latencies, missed: result.scheduled - result.ok, tcp, worker }
+  return { started, requests, latencies: result.latencies, missed: result.scheduled - result.ok, tcp, worker, stages, generatorLags }
 }
 // The kernel's TCP counters (Linux, machine-wide): a listen queue that overflowed drops the
 // connection's SYN or final ACK, and the client retries after a second (`--detail` prints the
@@ -242,9 +265,22 @@ const tcpCounters = (): Record<string, number> => {
   return Object.fromEntries(names.map((name, index) => [name, Number(values[index])]))
 }
 // K requests one at a time: serve's per-request figures come from its events (refresh first).
-const sequence = async (url: string) => {
-  const http = client(target(url))
+// Serve's process CPU so far, µs (Linux: user + system of the process and its children, as
+// bench/serve-ab.ts reads it; serve runs in a child of the launcher, ADR 0042).
+const processCpuUs = (pid: number): number => {
+  const stat = `/proc/${pid}/stat`
+  if (!existsSync(stat)) return 0
+  const fields = readFileSync(stat, "utf8").split(") ")[1]!.split(" ")
+  const own = (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) * 10_000
+  const children = `/proc/${pid}/task/${pid}/children`
+  const kids = existsSync(children) ? readFileSync(children, "utf8").trim().split(/\s+/).filter((field) => field !== "").map(Number) : []
+  return kids.reduce((sum, kid) => sum + processCpuUs(kid), own)
+}
+const sequence = async (url: string, pid?: number, fresh = false) => {
+  // `fresh`: a new connection for every request (no keep-alive).
+  const http = fresh ? client(target(url), new Agent({ keepAlive: false })) : client(target(url))
   const started = epoch()
+  const cpuBefore = pid === undefined ? 0 : processCpuUs(pid)
   const latencies: Array<number> = []
   for (let index = 0; index < SEQUENTIAL; index++) {
     const sent = performance.now()
@@ -252,7 +288,7 @@ const sequence = async (url: string) => {
     latencies.push(performance.now() - sent)
   }
   http.close()
-  return { started, ended: epoch(), latencies }
+  return { started, ended: epoch(), latencies, cpuUs: pid === undefined ? Number.NaN : processCpuUs(pid) - cpuBefore }
 }
 const describeSequence = (server: (typeof servers)[number], w: Awaited<ReturnType<typeof sequence>>) => {
   const inWindow = server.events.filter(([at]) => at >= w.started && at <= w.ended + 5)
@@ -309,7 +345,7 @@ const detail = (server: (typeof servers)[number], w: Awaited<ReturnType<typeof w
     const client = w.requests.filter(([at]) => at >= from && at < from + 50).reduce((max, [, ms]) => Math.max(max, ms), 0)
     if (client <= 20) continue
     const inBin = served.filter(([at]) => at >= from && at < from + 50)
-    const events = count(server.events, from - 5, from + 50, (name) => /^(lag|gc |sql|accept)/.test(name))
+    const events = count(server.events, from - 5, from + 50, (name) => /^(lag|gc |sql)/.test(name) || name === "accept")
     const accepts = events.filter(([, name]) => name === "accept").length
     const others = events.filter(([, name]) => name !== "accept").map(([at, name]) => `${offset(at)} ${what(name)}`)
     const mockMax = count(mockDetail, from - 5, from + 50, (name) => name.startsWith("served ")).reduce((max, [, name]) => Math.max(max, Number(name.split(" ")[1])), 0)
@@ -325,6 +361,90 @@ const detail = (server: (typeof servers)[number], w: Awaited<ReturnType<typeof w
     .map(([at, name]) => `${offset(at)} ${what(name)}`)
   return `${lines[0]}\n  stalled window, by 50 ms bins (ms from the window's start):\n${lines.slice(1).join("\n")}${before.length > 0 ? `\n  before the window: ${before.join("; ")}` : ""}`
 }
+// `--stages`: the window's first `STAGES_MS` ms in 25 ms bins, each request by its due time: how
+// many fell due, how late the generator wrote them, how many went on a new connection and how
+// long those took to connect, the wait from written out to the first byte of the answer (serve's
+// queue and handling), the slowest latency; beside them what serve did in the bin (connections
+// accepted, requests started, its slowest handling), the mock's new connections (serve's
+// upstream) and the generator's own loop lags. Then the slowest requests, stage by stage.
+const stagesTimeline = (server: (typeof servers)[number], w: Awaited<ReturnType<typeof window>>) => {
+  const st = w.stages
+  if (st === undefined) return "stages: none (the generator ran inline)"
+  const n = st.length / STAGE_COUNT
+  const get = (index: number, stage: number) => st[index * STAGE_COUNT + stage]!
+  const fmt = (ms: number) => (Number.isFinite(ms) ? ms.toFixed(ms < 10 ? 1 : 0) : "-")
+  const end = w.started + WINDOW * 1000 + 2000
+  const served = count(server.events, w.started - 5, end, (name) => name.startsWith("served ")).map(([at, name]) => [at, Number(name.split(" ")[1]), Number(name.split(" ")[3])] as const)
+  // Serve's record of each request, found by the connection's port and the request's rank on it:
+  // [start (epoch ms), ms in serve]; and each connection's accept time by port.
+  const byPort = new Map<number, Array<readonly [number, number]>>()
+  for (const [at, ms, port] of served) {
+    if (!Number.isFinite(port) || port === 0) continue
+    const list = byPort.get(port) ?? []
+    list.push([at, ms])
+    byPort.set(port, list)
+  }
+  const accepted = new Map<number, number>()
+  for (const [at, name] of count(server.events, w.started - 5, end, (name) => name.startsWith("accepted "))) accepted.set(Number(name.split(" ")[1]), at)
+  const servedAt = new Float64Array(n).fill(Number.NaN)
+  const servedMs = new Float64Array(n).fill(Number.NaN)
+  const acceptedAt = new Float64Array(n).fill(Number.NaN)
+  const rank = new Map<number, number>()
+  for (let index = 0; index < n; index++) {
+    const port = get(index, Stage.port)
+    if (!Number.isFinite(port)) continue
+    const k = rank.get(port) ?? 0
+    rank.set(port, k + 1)
+    const record = byPort.get(port)?.[k]
+    if (record !== undefined) {
+      servedAt[index] = record[0]
+      servedMs[index] = record[1]
+    }
+    if (get(index, Stage.reused) === 0) acceptedAt[index] = accepted.get(port) ?? Number.NaN
+  }
+  const paired = Array.from(servedAt).filter(Number.isFinite).length
+  const fresh = Array.from({ length: n }, (_, index) => index).filter((index) => get(index, Stage.reused) === 0)
+  const sortedOf = (values: ArrayLike<number>) => Float64Array.from(Array.from(values).filter(Number.isFinite)).sort()
+  const connects = sortedOf(fresh.map((index) => get(index, Stage.connected) - get(index, Stage.written)))
+  const waits = sortedOf(Array.from({ length: n }, (_, index) => get(index, Stage.firstByte) - get(index, Stage.flushed)))
+  const queued = sortedOf(Array.from({ length: n }, (_, index) => servedAt[index]! - get(index, Stage.flushed)))
+  const acceptWaits = sortedOf(fresh.map((index) => acceptedAt[index]! - get(index, Stage.connected)))
+  const lines = [`stages: ${n} sent, on new connections ${fresh.length}${fresh.length > 0 ? ` (the last due at +${fmt(get(fresh.at(-1)!, Stage.scheduled) - w.started)} ms)` : ""}, connect p50 ${fmt(percentile(connects, 50))} max ${
+    fmt(connects.at(-1) ?? Number.NaN)
+  } ms, connected -> accepted by serve p50 ${fmt(percentile(acceptWaits, 50))} max ${fmt(acceptWaits.at(-1) ?? Number.NaN)}; written out -> first byte p50 ${fmt(percentile(waits, 50))} p99 ${fmt(percentile(waits, 99))} max ${
+    fmt(waits.at(-1) ?? Number.NaN)
+  }; written out -> started in serve p50 ${fmt(percentile(queued, 50))} p99 ${fmt(percentile(queued, 99))} max ${fmt(queued.at(-1) ?? Number.NaN)} (${paired} requests paired with serve's by port); generator loop lags ${w.generatorLags.length} (max ${
+    fmt(w.generatorLags.reduce((max, [, ms]) => Math.max(max, ms), 0))
+  } ms)`]
+  lines.push(`    bin (ms) | due | written late max | new conns | connect max | accept wait max | written->out max | out->serve start max | out->1st byte max | latency max || serve accepts | started | handling max | serve loop lags (ms, by their start) | mock conns | generator lags`)
+  for (let from = 0; from < STAGES_MS; from += 25) {
+    const inBin = Array.from({ length: n }, (_, index) => index).filter((index) => get(index, Stage.scheduled) - w.started >= from && get(index, Stage.scheduled) - w.started < from + 25)
+    const max = (pick: (index: number) => number, which: ReadonlyArray<number> = inBin) => {
+      const values = which.map(pick).filter(Number.isFinite)
+      return values.length === 0 ? Number.NaN : Math.max(...values)
+    }
+    const newIn = inBin.filter((index) => get(index, Stage.reused) === 0)
+    const at = w.started + from
+    const startedIn = served.filter(([t]) => t >= at && t < at + 25)
+    lines.push(`    +${String(from).padStart(3)} | ${inBin.length} | ${fmt(max((i) => get(i, Stage.written) - get(i, Stage.scheduled)))} | ${newIn.length} | ${fmt(max((i) => get(i, Stage.connected) - get(i, Stage.written), newIn))} | ${
+      fmt(max((i) => acceptedAt[i]! - get(i, Stage.connected), newIn))
+    } | ${fmt(max((i) => get(i, Stage.flushed) - get(i, Stage.written)))} | ${fmt(max((i) => servedAt[i]! - get(i, Stage.flushed)))} | ${fmt(max((i) => get(i, Stage.firstByte) - get(i, Stage.flushed)))} | ${
+      fmt(max((i) => get(i, Stage.end) - get(i, Stage.written)))
+    } || ${count(server.events, at, at + 25, (name) => name === "accept").length} | ${startedIn.length} | ${fmt(startedIn.length === 0 ? Number.NaN : Math.max(...startedIn.map(([, ms]) => ms)))} | ${
+      count(server.events, at, at + 25, (name) => name.startsWith("lag ")).map(([, name]) => name.split(" ")[1]).join(" ")
+    } | ${
+      count(mockEvents, at, at + 25, (name) => name === "mock-connection").length
+    } | ${w.generatorLags.filter(([t]) => t >= at && t < at + 25).map(([, ms]) => fmt(ms)).join(" ")}`)
+  }
+  const slowest = Array.from({ length: n }, (_, index) => index).filter((index) => Number.isFinite(get(index, Stage.end)))
+    .sort((a, b) => (get(b, Stage.end) - get(b, Stage.written)) - (get(a, Stage.end) - get(a, Stage.written))).slice(0, 5)
+  lines.push(`    slowest (due at +ms: late / to socket / connect / accepted after / to written out / out -> serve start / in serve / serve end -> 1st byte / body, ms): ${slowest.map((i) =>
+    `+${fmt(get(i, Stage.scheduled) - w.started)}: ${fmt(get(i, Stage.written) - get(i, Stage.scheduled))} / ${fmt(get(i, Stage.socket) - get(i, Stage.written))} / ${get(i, Stage.reused) === 1 ? "reused" : fmt(get(i, Stage.connected) - get(i, Stage.socket))} / ${
+      fmt(acceptedAt[i]! - get(i, Stage.connected))
+    } / ${fmt(get(i, Stage.flushed) - get(i, Stage.socket))} / ${fmt(servedAt[i]! - get(i, Stage.flushed))} / ${fmt(servedMs[i]!)} / ${fmt(get(i, Stage.firstByte) - servedAt[i]! - servedMs[i]!)} / ${fmt(get(i, Stage.end) - get(i, Stage.firstByte))}`
+  ).join("; ")}`)
+  return lines.join("\n")
+}
 const describe = (server: (typeof servers)[number], w: Awaited<ReturnType<typeof window>>) => {
   const first = w.started + 1000
   const gcs = count(server.events, w.started, first, (name) => name.startsWith("gc "))
@@ -339,6 +459,7 @@ const describe = (server: (typeof servers)[number], w: Awaited<ReturnType<typeof
     parts.push(["trace-opt", "trace-deopt"].map((kind) => `${kind} ${count(server.events, w.started, first, (name) => name === kind).length}/${count(server.events, w.started, w.started + WINDOW * 1000, (name) => name === kind).length}`).join(" "))
   }
   if (DETAIL) parts.push(detail(server, w))
+  if (STAGES) parts.push(`\n  ${stagesTimeline(server, w)}`)
   if (BINS) {
     const bins = Array.from({ length: 20 }, (_, bin) => w.requests.filter(([at]) => at >= w.started + bin * 50 && at < w.started + (bin + 1) * 50).reduce((max, [, ms]) => Math.max(max, ms), 0))
     parts.push(`max per 50 ms: ${bins.map((ms) => ms.toFixed(ms < 10 ? 1 : 0)).join(" ")}`)
@@ -350,18 +471,26 @@ console.log(`serve after idle: ${variants.map((v) => v.name).join(", ")}; ${PATH
 for (const server of servers) await (GENERATOR === "inline" ? openLoop(target(server.url), RATE, 3000) : generator.openLoop(target(server.url), RATE, 3000)) // warm-up
 if (SEQUENTIAL > 0) {
   const rows = new Map<string, Array<{ idle: ReturnType<typeof describeSequence>; warm: ReturnType<typeof describeSequence> }>>()
+  const freshRows = new Map<string, Array<readonly [number, number]>>()
   for (let round = 0; round < ROUNDS; round++) {
     for (let index = 0; index < servers.length; index++) {
       const server = servers[(index + round) % servers.length]!
       await sleep(IDLE)
       const cold = await sequence(server.url)
       await sleep(GAP)
-      const warm = await sequence(server.url)
+      const warm = await sequence(server.url, server.child.pid)
       await sleep(0.2)
       refresh(server, servers.indexOf(server))
       const row = { idle: describeSequence(server, cold), warm: describeSequence(server, warm) }
       console.log(`round ${round} ${server.name} after idle: ${row.idle.text}`)
       console.log(`round ${round} ${server.name} warm:       ${row.warm.text}`)
+      if (FRESH) {
+        await sleep(GAP)
+        const fresh = await sequence(server.url, server.child.pid, true)
+        const perRequest = (w: typeof fresh) => w.cpuUs / SEQUENTIAL
+        freshRows.set(server.name, [...(freshRows.get(server.name) ?? []), [perRequest(warm), perRequest(fresh)]])
+        console.log(`round ${round} ${server.name} serve's process CPU per request: one kept connection ${perRequest(warm).toFixed(0)} µs, a new connection each ${perRequest(fresh).toFixed(0)} µs (latency median ${median(warm.latencies).toFixed(2)} / ${median(fresh.latencies).toFixed(2)} ms)`)
+      }
       rows.set(server.name, [...(rows.get(server.name) ?? []), row])
     }
   }
@@ -371,6 +500,11 @@ if (SEQUENTIAL > 0) {
   for (const [name, rs] of rows) {
     const m = (pick: (r: ReturnType<typeof describeSequence>) => number, which: "idle" | "warm") => median(rs.map((r) => pick(r[which]))).toFixed(0)
     console.log(`| ${name} | ${m((r) => r.first, "idle")} | ${m((r) => r.first10, "idle")} | ${m((r) => r.total, "idle")} | ${m((r) => r.first, "warm")} | ${m((r) => r.first10, "warm")} | ${m((r) => r.total, "warm")} |`)
+  }
+  for (const [name, pairs] of freshRows) {
+    console.log(`${name}: serve's process CPU per request, medians of ${pairs.length} rounds: one kept connection ${median(pairs.map(([kept]) => kept)).toFixed(0)} µs, a new connection each ${
+      median(pairs.map(([, fresh]) => fresh)).toFixed(0)
+    } µs, paired difference ${median(pairs.map(([kept, fresh]) => fresh - kept)).toFixed(0)} µs`)
   }
   for (const server of servers) server.child.kill("SIGTERM")
   mock.kill("SIGTERM")

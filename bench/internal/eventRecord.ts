@@ -49,7 +49,7 @@ if (process.env.LLM_CONNECT_BENCH_EVENTS_REQUESTS === "1") {
 // With `LLM_CONNECT_BENCH_EVENTS_DETAIL=1` (bench/serve-idle.ts `--detail`), what serve itself saw,
 // to place a stall seen by the load generator: per request `@event <start ms> served <ms> <new>`
 // (from the request's start to its response's end; `new` 1 for the first request on a
-// connection), `@event <ms> lag <ms> <on cpu> <runnable>` (the event loop answered a 2 ms timer
+// connection; then the client's port), `@event <ms> accepted <client port>` (a connection accepted), `@event <ms> lag <ms> <on cpu> <runnable>` (the event loop answered a 2 ms timer
 // that much late, more than 5 ms; the probe runs only while requests come, until 2 s after the
 // last one), `@event <start ms> sql <ms> <on cpu> <runnable> <statement>` (a SQLite statement
 // of this process, node:sqlite, that took 1 ms or more: the ledger's writes and their WAL
@@ -102,6 +102,12 @@ if (process.env.LLM_CONNECT_BENCH_EVENTS_DETAIL === "1") {
       setTimeout(probe, 2, now + 2)
     } else probing = false
   }
+  // Each accepted connection by the client's port (`accepted <port>`), to pair it with the load
+  // generator's own record of that connection (bench/serve-idle.ts `--stages`, stop 29).
+  subscribe("net.server.socket", (message) => {
+    const { socket } = message as { socket: { readonly remotePort?: number } }
+    queue(`${now().toFixed(1)} accepted ${socket.remotePort ?? 0}`)
+  })
   subscribe("http.server.request.start", (message) => {
     const { response, socket } = message as { response: object; socket: object }
     const now = performance.now()
@@ -122,7 +128,8 @@ if (process.env.LLM_CONNECT_BENCH_EVENTS_DETAIL === "1") {
     const start = starts.get(response)
     if (start === undefined) return
     const fresh = socket !== undefined && starts.get(socket) === start ? 1 : 0
-    queue(`${(performance.timeOrigin + start).toFixed(1)} served ${(performance.now() - start).toFixed(2)} ${fresh}`)
+    // The client's port last: the load generator's record of the request is found by it (stop 29).
+    queue(`${(performance.timeOrigin + start).toFixed(1)} served ${(performance.now() - start).toFixed(2)} ${fresh} ${(socket as { readonly remotePort?: number } | undefined)?.remotePort ?? 0}`)
   })
   const { StatementSync, DatabaseSync } = await import("node:sqlite")
   const timed = (what: (self: unknown, args: Array<unknown>) => string, original: (this: unknown, ...args: Array<unknown>) => unknown) =>

@@ -12,6 +12,7 @@
  * in fractional milliseconds (autocannon's histogram keeps whole milliseconds).
  */
 import { Agent, request } from "node:http"
+import type { Socket } from "node:net"
 
 /** The p-th percentile (0-100) of ascending values, nearest rank. */
 export const percentile = (sorted: ArrayLike<number>, p: number): number => {
@@ -27,22 +28,56 @@ export interface Target {
   readonly headers?: Readonly<Record<string, string>>
 }
 
-/** A keep-alive HTTP client for one target: `post()` resolves with the status once the answer's body was read. */
-export const client = (target: Target) => {
+/**
+ * Each request's stages, {@link STAGE_COUNT} numbers per request in the order sent (`openLoop`'s
+ * `stages` option, bench/serve-idle.ts `--stages`; issue 16, stop 29): `performance.now()` times
+ * of when it was due, written (`http.request` called), given a socket, connected (new sockets
+ * only, else NaN), written out (`finish`), its answer's headers read (first byte) and its end;
+ * `reused` is 1 when the socket was a kept-alive one, `port` the connection's local port (the
+ * server sees it as the client's port).
+ */
+export const Stage = { scheduled: 0, written: 1, socket: 2, connected: 3, reused: 4, flushed: 5, firstByte: 6, end: 7, port: 8 } as const
+/** Numbers per request in a `stages` array. */
+export const STAGE_COUNT = 9
+
+/**
+ * A keep-alive HTTP client for one target: `post()` resolves with the status once the answer's
+ * body was read (with `stages` and an offset, it records the request's {@link Stage}s there).
+ * `agent`: a pool kept by the caller (a client that keeps its connections across windows, as a
+ * real one does), else a new one that `close()` destroys.
+ */
+export const client = (target: Target, shared?: Agent) => {
   const url = new URL(target.url)
-  const agent = new Agent({ keepAlive: true, maxSockets: Infinity })
+  const agent = shared ?? new Agent({ keepAlive: true, maxSockets: Infinity })
   const headers = { "content-type": "application/json", "content-length": String(Buffer.byteLength(target.body)), ...target.headers }
-  const post = (): Promise<number> =>
+  const post = (stages?: Float64Array, at = 0): Promise<number> =>
     new Promise((resolve) => {
       const sent = request({ agent, host: url.hostname, port: url.port, path: `${url.pathname}${url.search}`, method: "POST", headers }, (answer) => {
+        if (stages !== undefined) stages[at + Stage.firstByte] = performance.now()
         answer.resume()
-        answer.on("end", () => resolve(answer.statusCode ?? 0))
+        answer.on("end", () => {
+          if (stages !== undefined) stages[at + Stage.end] = performance.now()
+          resolve(answer.statusCode ?? 0)
+        })
         answer.on("error", () => resolve(0))
       })
+      if (stages !== undefined) {
+        sent.once("socket", (socket: Socket) => {
+          stages[at + Stage.socket] = performance.now()
+          stages[at + Stage.reused] = sent.reusedSocket ? 1 : 0
+          if (socket.connecting) {
+            socket.once("connect", () => {
+              stages[at + Stage.connected] = performance.now()
+              stages[at + Stage.port] = socket.localPort ?? Number.NaN
+            })
+          } else stages[at + Stage.port] = socket.localPort ?? Number.NaN
+        })
+        sent.once("finish", () => void (stages[at + Stage.flushed] = performance.now()))
+      }
       sent.on("error", () => resolve(0))
       sent.end(target.body)
     })
-  return { post, close: () => agent.destroy() }
+  return { post, close: () => void (shared === undefined && agent.destroy()) }
 }
 
 /** What one open-loop run measured. */
@@ -72,9 +107,14 @@ export const openLoop = async (
   durationMs: number,
   maxOutstanding = 1_000,
   // Called with each 2xx answer's send time (`performance.now()`) and latency, ms (bench/serve-idle.ts).
-  onAnswer?: (writtenAt: number, latencyMs: number) => void
+  onAnswer?: (writtenAt: number, latencyMs: number) => void,
+  // `stages`: each request's {@link Stage}s, `STAGE_COUNT` per request sent, in the order sent
+  // (at least `STAGE_COUNT` times the requests scheduled); `agent`: a connection pool kept across
+  // runs (bench/serve-idle.ts `--stages`, `--agent run`; stop 29).
+  options?: { readonly stages?: Float64Array; readonly agent?: Agent }
 ): Promise<OpenLoopResult> => {
-  const http = client(target)
+  const http = client(target, options?.agent)
+  const stages = options?.stages
   const scheduled = Math.max(1, Math.round((rate * durationMs) / 1000))
   const interval = 1000 / rate
   const latencies = new Float64Array(scheduled)
@@ -97,9 +137,13 @@ export const openLoop = async (
         const index = due++
         if (outstanding >= maxOutstanding) continue
         const written = performance.now()
+        if (stages !== undefined) {
+          stages[sent * STAGE_COUNT + Stage.scheduled] = start + index * interval
+          stages[sent * STAGE_COUNT + Stage.written] = written
+        }
         lags[sent++] = written - (start + index * interval)
         outstanding++
-        void http.post().then((status) => {
+        void http.post(stages, (sent - 1) * STAGE_COUNT).then((status) => {
           outstanding--
           if (status >= 200 && status < 300) {
             latencies[ok++] = performance.now() - written

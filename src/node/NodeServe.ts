@@ -3,9 +3,13 @@
  *
  * {@link listen} binds a `node:http` server through `NodeHttpServer`, created with
  * `requestTimeout: 0` (long streams and slow uploads are not cut at Node's 300 s default; the
- * server's own per-request timeout applies) and a 60 s headers timeout. Stopping accepting closes
- * the listening socket and the idle keep-alive connections; busy ones close after their
- * response. It turns V8's memory reducer off for the process (`--no-memory-reducer`): its
+ * server's own per-request timeout applies), the keep-alive timeout of `serve.keepAliveTimeout`
+ * (65 s by default, not Node's 5 s: the clients and load balancers in front close idle
+ * connections first, ADR 0054), a headers timeout longer than that, and at most
+ * `serve.maxConnections` client connections (at the cap the idle ones are closed; beyond it, all
+ * busy, new ones are refused: what bounds the connections kept idle). Stopping accepting closes
+ * the listening socket and the idle keep-alive connections; busy ones close once their response
+ * has ended. It turns V8's memory reducer off for the process (`--no-memory-reducer`): its
  * idle-time collections stalled the server for 100-200 ms about once per 2 s under a steady
  * load (ADR 0039, docs/performance.md stop 25). In their place it runs one full collection when
  * the server goes idle (a whole second without a request, the old generation grown by 16 MB or
@@ -21,12 +25,69 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Effect, Layer } from "effect"
-import { createServer } from "node:http"
+import { createServer, type Server as NodeServer } from "node:http"
+import type { Socket } from "node:net"
 import { setFlagsFromString } from "node:v8"
 import * as BuiltinProviders from "../providers/BuiltinProviders.ts"
+import * as ServeConfig from "../server/ServeConfig.ts"
 import * as Server from "../server/Server.ts"
 import * as NodeProviders from "./NodeProviders.ts"
 import * as IdleCollection from "./internal/idleCollection.ts"
+
+/**
+ * The headers timeout when nothing asks for a longer one, ms (Node's default; it bounds how long a
+ * client may take to send a request's headers).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const HEADERS_TIMEOUT_MS = 60_000
+
+/**
+ * The `node:http` server options for a connection policy: no request timeout (serve's own
+ * applies), the keep-alive timeout, and a headers timeout of at least {@link HEADERS_TIMEOUT_MS}
+ * and more than the keep-alive timeout plus Node's 1 s buffer (a request arriving on a connection
+ * just before its keep-alive timeout must not meet a shorter headers timeout).
+ *
+ * @since 0.1.0
+ * @category listening
+ */
+export const serverOptions = (connections: Server.Connections) => ({
+  requestTimeout: 0,
+  keepAliveTimeout: connections.keepAliveTimeoutMs,
+  headersTimeout: Math.max(HEADERS_TIMEOUT_MS, connections.keepAliveTimeoutMs + 2_000)
+})
+
+/**
+ * Serve's connection policy when the caller gives none: `serve`'s defaults.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultConnections: Server.Connections = {
+  keepAliveTimeoutMs: ServeConfig.DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+  maxConnections: ServeConfig.DEFAULT_MAX_CONNECTIONS
+}
+
+/**
+ * Holds a server to `maxConnections` client connections: Node refuses (closes at once) a new
+ * one beyond the cap, and when the count reaches the cap the idle keep-alive connections are
+ * closed, so that connections kept idle never lock new clients out (their own clients reconnect).
+ *
+ * @since 0.1.0
+ * @category listening
+ */
+export const capConnections = (server: NodeServer, maxConnections: number): void => {
+  server.maxConnections = maxConnections
+  let open = 0
+  const closed = () => void open--
+  // Before Node's own listener registers the new connection: it is not among the idle ones closed.
+  server.prependListener("connection", (socket: Socket) => {
+    open++
+    socket.once("close", closed)
+    if (open >= maxConnections) server.closeIdleConnections()
+  })
+}
 
 /**
  * The Node listener.
@@ -42,14 +103,25 @@ export const listen: Server.Listen = (address) =>
     // looks low) stalled requests for 100-200 ms under a steady open-loop load; the heap's
     // ordinary collections still run (ADR 0039).
     setFlagsFromString("--no-memory-reducer")
-    const nodeServer = createServer({ requestTimeout: 0, headersTimeout: 60_000 })
+    const connections = address.connections ?? defaultConnections
+    const nodeServer = createServer(serverOptions(connections))
+    capConnections(nodeServer, connections.maxConnections)
     // The full collection the memory reducer would have run while idle, and only then (ADR 0044).
     let requestsStarted = 0
     let requestsInFlight = 0
-    const ended = () => void requestsInFlight--
+    // Once serve stops accepting (the drain), a connection whose response ends is closed as soon
+    // as it is idle, and answers say `Connection: close`: kept-alive connections would otherwise
+    // hold the process for the keep-alive timeout (65 s) after the last call.
+    let closing = false
+    const closeIdle = () => nodeServer.closeIdleConnections()
+    const ended = () => {
+      requestsInFlight--
+      if (closing) setImmediate(closeIdle)
+    }
     nodeServer.on("request", (_request, response) => {
       requestsStarted++
       requestsInFlight++
+      if (closing) response.shouldKeepAlive = false
       response.once("close", ended)
     })
     const collect = IdleCollection.processCollector()
@@ -65,6 +137,7 @@ export const listen: Server.Listen = (address) =>
       Effect.mapError((error) => new Server.ServeError({ message: `cannot listen on ${address.host}:${address.port}: ${String(error.cause)}` }))
     )
     const stopAccepting = Effect.sync(() => {
+      closing = true
       nodeServer.close()
       nodeServer.closeIdleConnections()
     })

@@ -68,6 +68,8 @@ export interface Options {
   readonly federation?: SqlStore.Service | undefined
   /** Over `serve.workflows`: the folder of workflow files served. */
   readonly workflows?: string | undefined
+  /** Over `serve.keepAliveTimeout` (ms): how long an idle client connection is kept open. */
+  readonly keepAliveTimeoutMs?: number | undefined
 }
 
 /**
@@ -161,6 +163,7 @@ export const make = (
       maxInFlight: settings.maxInFlight,
       requestTimeoutMs: settings.requestTimeoutMs,
       maxBodyBytes: bridge.maxDocumentBytes,
+      connections: { keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? settings.keepAliveTimeoutMs, maxConnections: settings.maxConnections },
       authenticate,
       accessLog: options.accessLog
     })

@@ -10,6 +10,8 @@
  *   maxInFlight: 256        # requests at once; beyond: 503 + retry-after
  *   requestTimeout: 10m     # per request, streams included
  *   drainTimeout: 30s       # on SIGTERM, how long calls in flight may take to finish
+ *   keepAliveTimeout: 65s   # an idle client connection is kept this long (longer than clients' and load balancers' 60 s)
+ *   maxConnections: 1024    # client connections at once; at the cap idle ones are closed, beyond it new ones refused
  *   models:
  *     fast: { provider: openai, model: gpt-4o-mini }
  *     local: { provider: openai-compatible, model: llama3, baseUrl: http://127.0.0.1:11434/v1 }
@@ -22,7 +24,7 @@
  *     retain: { runs: 1000, age: 168h }  # finished runs' journals kept on disk (false: all, forever)
  * ```
  *
- * Flags (`--host`, `--port`, `--workflows`) come over the file; the defaults are below. Virtual
+ * Flags (`--host`, `--port`, `--workflows`, `--keep-alive-timeout`) come over the file; the defaults are below. Virtual
  * keys (`serve.keys`) are a later section of the same key.
  *
  * @since 0.1.0
@@ -71,6 +73,43 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 10 * 60_000
  * @category constants
  */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000
+
+/**
+ * How long an idle client connection is kept open unless `serve.keepAliveTimeout` says otherwise
+ * (65 seconds; Node's own default is 5 s). The side of a connection that closes it while idle
+ * should be the client (or the load balancer in front): a server that closes first races the
+ * client's next request on that connection, which then fails (`ECONNRESET`, or a 502 from a load
+ * balancer), and after every quiet spell longer than the timeout each client opens its pool
+ * again at the first burst. 65 s is longer than the common idle timeouts of what sits in front:
+ * AWS load balancers (60 s), nginx's upstream keep-alive (60 s); Node's and undici's clients
+ * follow the server's `Keep-Alive: timeout` hint. Clients that keep idle connections longer
+ * without reading a hint (Go's 90 s) need a longer one (docs/serve.md; ADR 0054).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 65_000
+
+/**
+ * The longest `serve.keepAliveTimeout` accepted (1 hour): Node's timers cannot hold more than
+ * about 24.8 days (a longer one fires at once), and an hour already outlasts any pool.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const MAX_KEEP_ALIVE_TIMEOUT_MS = 3_600_000
+
+/**
+ * The most client connections at once unless `serve.maxConnections` says otherwise. What bounds
+ * the connections kept idle (`serve.keepAliveTimeout`): at the cap serve closes its idle
+ * connections (their clients reconnect), and beyond it (every connection busy) it refuses new
+ * ones. An idle connection holds about 8 KB of serve's heap plus its socket's buffers; 1,024 is
+ * four times `serve.maxInFlight`'s default.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const DEFAULT_MAX_CONNECTIONS = 1024
 
 /**
  * One exposed model: the provider and model (and optionally base URL) its stack is built for.
@@ -207,6 +246,14 @@ export const ServeFile = Schema.Struct({
   drainTimeout: Schema.optionalKey(DurationText.DurationString).annotate({
     description: "On SIGTERM, how long calls in flight may take to finish before they are stopped (default 30s)."
   }),
+  keepAliveTimeout: Schema.optionalKey(DurationText.DurationString).annotate({
+    description: "How long an idle client connection is kept open (default 65s, at most 1h): longer than the idle timeout " +
+      "of the clients and load balancers in front, so that they close first."
+  }),
+  maxConnections: Schema.optionalKey(PositiveInt).annotate({
+    description: `The most client connections at once (default ${DEFAULT_MAX_CONNECTIONS}); at the cap idle ones are closed, ` +
+      "beyond it (all busy) new ones are refused."
+  }),
   models: Schema.optionalKey(Schema.Record(Schema.String, ModelRoute)).annotate({
     description: "Exposed model names (the `model` of an OpenAI or Anthropic request), each to a provider and model."
   }),
@@ -228,6 +275,10 @@ export interface ServeSettings {
   readonly maxInFlight: number
   readonly requestTimeoutMs: number
   readonly drainTimeoutMs: number
+  /** How long an idle client connection is kept open, ms. */
+  readonly keepAliveTimeoutMs: number
+  /** The most client connections at once. */
+  readonly maxConnections: number
   readonly models: Readonly<Record<string, ModelRoute>>
   /** The folder of workflow files, when workflows are served. */
   readonly workflows: string | undefined
@@ -263,6 +314,20 @@ export interface RetainSettings {
 }
 
 /**
+ * What is wrong with a keep-alive timeout, or `undefined` when it is accepted: more than 0 and at
+ * most {@link MAX_KEEP_ALIVE_TIMEOUT_MS} (the file's key and `--keep-alive-timeout` alike).
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const keepAliveTimeoutProblem = (millis: number): string | undefined =>
+  millis <= 0
+    ? "the keep-alive timeout must be longer than 0 (0 would keep idle connections forever)"
+    : millis > MAX_KEEP_ALIVE_TIMEOUT_MS
+    ? `the keep-alive timeout is ${DurationText.formatMillis(millis)}; it must be at most 1h (write e.g. 65s or 2m)`
+    : undefined
+
+/**
  * The configuration section: the top-level `serve` key.
  *
  * @since 0.1.0
@@ -275,6 +340,9 @@ export const section = ConfigSection.make({
     Effect.gen(function*() {
       const requestTimeoutMs = yield* ConfigSection.millis(finishing, "serve.requestTimeout", serve?.requestTimeout, { positive: true })
       const drainTimeoutMs = yield* ConfigSection.millis(finishing, "serve.drainTimeout", serve?.drainTimeout, { positive: false })
+      const keepAliveTimeoutMs = yield* ConfigSection.millis(finishing, "serve.keepAliveTimeout", serve?.keepAliveTimeout, { positive: true })
+      const keepAliveProblem = keepAliveTimeoutMs === undefined ? undefined : keepAliveTimeoutProblem(keepAliveTimeoutMs)
+      if (keepAliveProblem !== undefined) return yield* Effect.fail(finishing.invalid("serve.keepAliveTimeout", `serve.keepAliveTimeout: ${keepAliveProblem}`))
       const retentionMs = yield* ConfigSection.millis(finishing, "serve.runs.retention", serve?.runs?.retention, { positive: true })
       const retain = serve?.runs?.retain
       const ageMs = retain === false || retain === undefined
@@ -286,6 +354,8 @@ export const section = ConfigSection.make({
         maxInFlight: serve?.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
         requestTimeoutMs: requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
         drainTimeoutMs: drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS,
+        keepAliveTimeoutMs: keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+        maxConnections: serve?.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
         models: serve?.models ?? {},
         workflows: serve?.workflows,
         runs: {

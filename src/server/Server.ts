@@ -175,6 +175,8 @@ export interface Options {
   readonly maxInFlight: number
   readonly requestTimeoutMs: number
   readonly maxBodyBytes: number
+  /** Client connections' keep-alive timeout and cap, passed to `listen`. */
+  readonly connections?: Connections | undefined
   readonly authenticate?: Authenticate | undefined
   readonly accessLog?: ((line: AccessLogLine) => Effect.Effect<void>) | undefined
 }
@@ -196,7 +198,22 @@ export interface Listening {
  * @since 0.1.0
  * @category models
  */
-export type Listen = (address: { readonly host: string; readonly port: number }) => Effect.Effect<Listening, ServeError, Scope.Scope>
+export type Listen = (
+  address: { readonly host: string; readonly port: number; readonly connections?: Connections | undefined }
+) => Effect.Effect<Listening, ServeError, Scope.Scope>
+
+/**
+ * How the listener treats client connections (`serve.keepAliveTimeout`, `serve.maxConnections`):
+ * how long an idle one is kept open, and the most at once (at the cap idle ones are closed; beyond
+ * it new ones are refused). A listener given none keeps the platform's defaults.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Connections {
+  readonly keepAliveTimeoutMs: number
+  readonly maxConnections: number
+}
 
 /**
  * A running server.
@@ -542,7 +559,7 @@ export const make = (
       }
     )
 
-    const { server, stopAccepting } = yield* options.listen({ host: options.host, port: options.port })
+    const { server, stopAccepting } = yield* options.listen({ host: options.host, port: options.port, connections: options.connections })
     yield* server.serve(handle).pipe(
       Effect.provideService(MaxBody, options.maxBodyBytes),
       Effect.provideService(HttpServerRequest.MaxBodySize, ByteSize.bytes(options.maxBodyBytes))

@@ -5,12 +5,12 @@
  * benchmarks are not timed in tests.
  */
 import { type ChildProcess, spawn } from "node:child_process"
-import { createServer, request, type Server } from "node:http"
+import { Agent, createServer, request, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { client, closedLoop, openLoop, percentile } from "../../bench/internal/load.ts"
+import { client, closedLoop, openLoop, percentile, Stage, STAGE_COUNT } from "../../bench/internal/load.ts"
 import { pinnedNode } from "../support/runProcess.ts"
 
 const proxyScript = fileURLToPath(new URL("../../bench/passthrough-proxy.ts", import.meta.url))
@@ -177,6 +177,46 @@ describe("bench/internal/load.ts", () => {
       expect(result.ok).toBe(5)
     } finally {
       await new Promise<void>((resolve) => slow.close(() => resolve()))
+    }
+  })
+
+  it("openLoop's stages: each request's times in order, new or kept connection, the port; a kept pool is reused by the next run", async () => {
+    const ports = new Set<number>()
+    const server = createServer((incoming, outgoing) => {
+      ports.add(incoming.socket.remotePort ?? 0)
+      incoming.resume()
+      incoming.on("end", () => outgoing.end("{}"))
+    })
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+    const agent = new Agent({ keepAlive: true })
+    try {
+      const target = { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, body: "{}" }
+      const run = async () => {
+        const stages = new Float64Array(10 * STAGE_COUNT).fill(Number.NaN)
+        const result = await openLoop(target, 100, 100, 1_000, undefined, { stages, agent })
+        expect(result.sent).toBe(10)
+        return Array.from({ length: result.sent }, (_, index) => stages.subarray(index * STAGE_COUNT, (index + 1) * STAGE_COUNT))
+      }
+      const first = await run()
+      for (const request of first) {
+        expect(request[Stage.written]!).toBeGreaterThanOrEqual(request[Stage.scheduled]!)
+        expect(request[Stage.socket]!).toBeGreaterThanOrEqual(request[Stage.written]!)
+        expect(request[Stage.flushed]!).toBeGreaterThanOrEqual(request[Stage.socket]!)
+        expect(request[Stage.firstByte]!).toBeGreaterThanOrEqual(request[Stage.flushed]!)
+        expect(request[Stage.end]!).toBeGreaterThanOrEqual(request[Stage.firstByte]!)
+        expect(ports.has(request[Stage.port]!)).toBe(true)
+        if (request[Stage.reused] === 0) expect(request[Stage.connected]!).toBeGreaterThanOrEqual(request[Stage.socket]!)
+        else expect(request[Stage.connected]).toBeNaN()
+      }
+      expect(first[0]![Stage.reused]).toBe(0)
+      // The pool outlives the run (the agent is the caller's): the next run's first request reuses
+      // one of its connections (later ones may need more when answers overlap).
+      const second = await run()
+      expect(second[0]![Stage.reused]).toBe(1)
+      expect(first.map((request) => request[Stage.port])).toContain(second[0]![Stage.port])
+    } finally {
+      agent.destroy()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
     }
   })
 })

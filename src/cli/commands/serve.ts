@@ -45,6 +45,14 @@ export const flags = {
     Flag.withDescription("a folder of workflow YAML files to serve at /v1/workflows/{name}/runs (default serve.workflows)"),
     Flag.optional
   ),
+  keepAliveTimeout: Flag.String("keep-alive-timeout").pipe(
+    Flag.withMetavar("DURATION"),
+    Flag.withDescription(
+      "how long an idle client connection is kept open, e.g. 65s or 2m (default serve.keepAliveTimeout, else 65s; at most 1h): " +
+        "longer than the idle timeout of the clients and load balancers in front"
+    ),
+    Flag.optional
+  ),
   noAuth: Flag.Boolean("no-auth").pipe(
     Flag.withDescription("allow a non-loopback address without virtual keys (anyone who can reach it can spend)"),
     Flag.withDefault(false)
@@ -79,6 +87,7 @@ export const command = Command.make(
   Command.withExamples([
     { command: "llm-connect serve --port 9999", description: "on 127.0.0.1:9999 with the configured provider" },
     { command: "llm-connect serve --port 0 --provider mock", description: "a free port; the first stdout line names it" },
-    { command: "llm-connect serve --workflows ./workflows", description: "also serve the workflows of a folder (POST /v1/workflows/NAME/runs)" }
+    { command: "llm-connect serve --workflows ./workflows", description: "also serve the workflows of a folder (POST /v1/workflows/NAME/runs)" },
+    { command: "llm-connect serve --keep-alive-timeout 2m", description: "keep idle client connections 2 minutes (clients that keep theirs 90 s)" }
   ])
 )

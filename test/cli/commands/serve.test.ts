@@ -93,6 +93,18 @@ describe("llm-connect serve (process)", () => {
       assert.include(refused.stderr, "bad.yaml")
     }), 60_000)
 
+  it.live("a bad --keep-alive-timeout is refused (exit 2) naming the flag and what it accepts", () =>
+    Effect.gen(function*() {
+      const dir = ChildCli.workspace({})
+      for (const [value, problem] of [["2h", /at most 1h/], ["soon", /not a duration/]] as const) {
+        const refused = yield* ChildCli.run(["serve", "--port", "0", "--provider", "mock", "--no-ledger", "--keep-alive-timeout", value], dir)
+        assert.strictEqual(refused.code, 2, refused.stderr)
+        assert.strictEqual(refused.stdout, "")
+        assert.match(refused.stderr, /--keep-alive-timeout/)
+        assert.match(refused.stderr, problem)
+      }
+    }), 90_000)
+
   it.live("a non-loopback address without keys is refused (exit 2) unless --no-auth", () =>
     Effect.gen(function*() {
       const dir = ChildCli.workspace({})

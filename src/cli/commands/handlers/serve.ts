@@ -3,7 +3,8 @@
  *
  * @since 0.1.0
  */
-import { Console, Deferred, Effect, Exit, Option, Queue } from "effect"
+import { Console, Deferred, Effect, Exit, Option, Queue, Result } from "effect"
+import * as DurationText from "../../../DurationText.ts"
 import * as LlmError from "../../../LlmError.ts"
 import * as NodeServe from "../../../node/NodeServe.ts"
 import * as Serve from "../../../server/Serve.ts"
@@ -15,8 +16,18 @@ import type { Input } from "../serve.ts"
 import * as Federation from "../federation.ts"
 import * as Keys from "../keys.ts"
 
-const refuse = (description: string, fix: string) =>
-  Effect.fail(LlmError.make("serve", new LlmError.Configuration({ description, setting: "host", fix })))
+const refuse = (description: string, fix: string, setting = "host") =>
+  Effect.fail(LlmError.make("serve", new LlmError.Configuration({ description, setting, fix })))
+
+// `--keep-alive-timeout`: a duration of more than 0 and at most 1h, in milliseconds.
+const keepAliveFlag = (text: string | undefined) => {
+  if (text === undefined) return Effect.succeed(undefined)
+  const parsed = DurationText.parseMillis(text)
+  const problem = Result.isFailure(parsed) ? parsed.failure : ServeConfig.keepAliveTimeoutProblem(parsed.success)
+  return problem === undefined && Result.isSuccess(parsed)
+    ? Effect.succeed(parsed.success)
+    : refuse(`--keep-alive-timeout: ${problem}`, "pass a duration such as --keep-alive-timeout 65s (at most 1h)", "keepAliveTimeout")
+}
 
 // serve owns SIGTERM while it runs (the runtime's handler would interrupt at once, exit 130):
 // the signal completes `stop`, and the handlers are put back afterwards.
@@ -69,6 +80,7 @@ export const run = Effect.fn("cli.serve")(function*(input: Input) {
     if (port !== undefined && (port < 0 || port > 65535)) {
       return yield* refuse(`--port is ${port}; it must be 0 to 65535`, "pass --port 9999, or --port 0 for a free port")
     }
+    const keepAliveTimeoutMs = yield* keepAliveFlag(Option.getOrUndefined(input.keepAliveTimeout))
     yield* Effect.scoped(Effect.gen(function*() {
       const resolved = yield* GatewayFlags.load(input)
       const host = Option.getOrUndefined(input.host) ?? resolved.config.serve.host ?? ServeConfig.DEFAULT_HOST
@@ -90,6 +102,7 @@ export const run = Effect.fn("cli.serve")(function*(input: Input) {
         federation: yield* Federation.storeForServe(resolved.config),
         ...(port !== undefined ? { port } : {}),
         ...(Option.isSome(input.workflows) ? { workflows: input.workflows.value } : {}),
+        ...(keepAliveTimeoutMs !== undefined ? { keepAliveTimeoutMs } : {}),
         accessLog
       })
       yield* Console.log(`listening on ${running.server.url}`)
