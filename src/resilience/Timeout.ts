@@ -234,7 +234,7 @@ export const stream = <A, R>(
       return Effect.matchCauseEffect(Streams.openIn(self, upstream, scope), {
         onSuccess: (pull) => {
           withdrawAbort(scope)
-          return guard.registered ? Effect.succeed(guard.bound(pull)) : readAhead(pull, scope, guard.clock, guard.context, options)
+          return guard.registered ? Effect.succeed(Streams.attach(pull, guard.hooks)) : readAhead(pull, scope, guard.clock, guard.context, options)
         },
         onFailure: (cause) => {
           withdrawAbort(scope)
@@ -330,21 +330,23 @@ class Aborting<A> implements AbortSlot {
     return this.fired ?? cause
   }
 
-  /** The consumer's pull: each read of the stream below bounded by its wait. */
-  bound<E, R>(pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown, R>): Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | LlmError.LlmError, unknown, R> {
-    const settled = Effect.matchCauseEffect(pull, {
-      onSuccess: (chunk) => {
-        this.disarm()
-        this.first = false
-        const fired = this.fired
-        return fired === undefined ? Effect.succeed(chunk) : Effect.failCause(fired)
-      },
-      onFailure: (cause) => Effect.failCause(this.ended(cause))
-    })
-    return Effect.suspend(() => {
+  /**
+   * Each read of the stream below bounded by its wait, as hooks of the layers' one stage
+   * (`Streams.attach`): the wait started as the read starts, ended as it returns; a chunk read as
+   * the wait ran out is dropped for the `Timeout`.
+   */
+  readonly hooks: Streams.Hooks<A, LlmError.LlmError> = {
+    before: () => {
       this.start()
-      return settled
-    })
+      return undefined
+    },
+    chunk: (chunk) => {
+      this.disarm()
+      this.first = false
+      const fired = this.fired
+      return fired === undefined ? chunk : Effect.failCause(fired)
+    },
+    failure: (cause) => this.ended(cause)
   }
 }
 
