@@ -298,6 +298,10 @@ class Fused {
     readonly onFailure: (cause: AnyCause) => Effect.Effect<AnyChunk, unknown>
   }
   private readonly restore: () => undefined
+  // The read of `base` and the match on its outcome, made once per base: in the consumer's
+  // context, and switched to the innermost layer's (made when first needed).
+  private matched: Effect.Effect<AnyChunk, unknown>
+  private switched: Effect.Effect<AnyChunk, unknown> | undefined = undefined
 
   constructor(base: AnyPull) {
     this.base = base
@@ -309,6 +313,7 @@ class Fused {
       this.fiber!.setContext(this.outer!)
       return undefined
     }
+    this.matched = Effect.matchCauseEffect(base, this.handlers)
     const pull: AnyPull & { [fusedKey]?: Fused } = Effect.suspend(() => this.read(this.hooks.length))
     pull[fusedKey] = this
     this.pull = pull
@@ -333,11 +338,11 @@ class Fused {
       if (failed !== undefined) return this.failFrom(failed, index + 1)
     }
     const inner = this.contextAt(0)
-    if (inner === undefined || inner === outer) return Effect.matchCauseEffect(this.base, this.handlers)
+    if (inner === undefined || inner === outer) return this.matched
     // (put back as the read ends, interrupted or not, before any hook runs)
     this.fiber = fiber
     fiber.setContext(inner)
-    return Effect.matchCauseEffect(Effect.onExitPrimitive(this.base, this.restore), this.handlers)
+    return this.switched ??= Effect.matchCauseEffect(Effect.onExitPrimitive(this.base, this.restore), this.handlers)
   }
 
   chunkFrom(chunk: AnyChunk, from: number): Effect.Effect<AnyChunk, unknown> {
@@ -390,6 +395,8 @@ class Fused {
       this.hooks.splice(0, level, ...fused.hooks)
     }
     this.contexts = undefined
+    this.matched = Effect.matchCauseEffect(this.base, this.handlers)
+    this.switched = undefined
   }
 
   // A hook's effect in its layer's context (the nearest one at or above it; the consumer's when none).
