@@ -248,7 +248,9 @@ export const transform = <A, E, B, E2>(
  *   innermost layer's context, and each hook's effect in its own layer's (or the nearest one above
  *   it; the consumer's when none). The hooks themselves run in the consumer's.
  *
- * A read that is interrupted runs no hook (as a `catchCause` handler would not run).
+ * A read that is interrupted runs no hook (as a `catchCause` handler would not run). The hooks
+ * are called as methods of the object given (a layer's per-stream class instance can be its own
+ * hooks: no closures per stream).
  *
  * @internal
  */
@@ -332,9 +334,9 @@ class Fused {
     const outer = fiber.context
     this.outer = outer
     for (let index = top - 1; index >= 0; index--) {
-      const before = hooks[index]!.before
-      if (before === undefined) continue
-      const failed = before()
+      const own = hooks[index]!
+      if (own.before === undefined) continue
+      const failed = own.before()
       if (failed !== undefined) return this.failFrom(failed, index + 1)
     }
     const inner = this.contextAt(0)
@@ -348,9 +350,9 @@ class Fused {
   chunkFrom(chunk: AnyChunk, from: number): Effect.Effect<AnyChunk, unknown> {
     const hooks = this.hooks
     for (let index = from; index < hooks.length; index++) {
-      const f = hooks[index]!.chunk
-      if (f === undefined) continue
-      const out = f(chunk)
+      const own = hooks[index]!
+      if (own.chunk === undefined) continue
+      const out = own.chunk(chunk)
       if (Effect.isEffect(out)) {
         const next = index + 1
         return Effect.matchCauseEffect(this.within(out, index), {
@@ -367,9 +369,8 @@ class Fused {
     const hooks = this.hooks
     for (let index = from; index < hooks.length; index++) {
       const own = hooks[index]!
-      const f = own.failure
-      if (f === undefined) continue
-      const out = f(cause)
+      if (own.failure === undefined) continue
+      const out = own.failure(cause)
       if (Effect.isEffect(out)) {
         const next = index + 1
         return Effect.matchCauseEffect(this.within(out, index), {
