@@ -312,7 +312,9 @@ class Fused {
       onFailure: (cause) => this.failFrom(cause, 0)
     }
     this.restore = () => {
-      this.fiber!.setContext(this.outer!)
+      const fiber = this.fiber!
+      this.fiber = undefined
+      fiber.setContext(this.outer!)
       return undefined
     }
     this.matched = Effect.matchCauseEffect(base, this.handlers)
