@@ -299,7 +299,7 @@ class Fused {
     readonly onSuccess: (chunk: AnyChunk) => Effect.Effect<AnyChunk, unknown>
     readonly onFailure: (cause: AnyCause) => Effect.Effect<AnyChunk, unknown>
   }
-  private readonly restore: () => undefined
+  private restore: (() => undefined) | undefined = undefined
   // The read of `base` and the match on its outcome, made once per base: in the consumer's
   // context, and switched to the innermost layer's (made when first needed).
   private matched: Effect.Effect<AnyChunk, unknown>
@@ -311,12 +311,6 @@ class Fused {
       onSuccess: (chunk) => this.chunkFrom(chunk, 0),
       onFailure: (cause) => this.failFrom(cause, 0)
     }
-    this.restore = () => {
-      const fiber = this.fiber!
-      this.fiber = undefined
-      fiber.setContext(this.outer!)
-      return undefined
-    }
     this.matched = Effect.matchCauseEffect(base, this.handlers)
     const pull: AnyPull & { [fusedKey]?: Fused } = Effect.suspend(() => this.read(this.hooks.length))
     pull[fusedKey] = this
@@ -326,7 +320,11 @@ class Fused {
   add(hooks: AnyHooks): void {
     this.hooks.push(hooks)
     this.contexts = undefined
+    if (hooks.context !== undefined) this.withContexts = true
   }
+
+  // Whether a hook has a context (else no context is switched to, and none is kept per hook).
+  private withContexts = false
 
   // A read from below the layer at `top`: the `before` hooks below it, then the read, in the
   // innermost layer's context.
@@ -346,6 +344,12 @@ class Fused {
     // (put back as the read ends, interrupted or not, before any hook runs)
     this.fiber = fiber
     fiber.setContext(inner)
+    this.restore ??= () => {
+      const switched = this.fiber!
+      this.fiber = undefined
+      switched.setContext(this.outer!)
+      return undefined
+    }
     return this.switched ??= Effect.matchCauseEffect(Effect.onExitPrimitive(this.base, this.restore), this.handlers)
   }
 
@@ -396,6 +400,7 @@ class Fused {
     } else {
       this.base = fused.base
       this.hooks.splice(0, level, ...fused.hooks)
+      if (fused.withContexts) this.withContexts = true
     }
     this.contexts = undefined
     this.matched = Effect.matchCauseEffect(this.base, this.handlers)
@@ -409,6 +414,7 @@ class Fused {
   }
 
   private contextAt(index: number): Context.Context<never> | undefined {
+    if (!this.withContexts) return undefined
     let contexts = this.contexts
     if (contexts === undefined) {
       contexts = []
@@ -453,15 +459,19 @@ export const attach = <A, E, E2 = E, R = never>(
  */
 export const hookedStage = <A, E, E2 = E>(
   stream: Stream.Stream<A, E> | Stage<A, E>,
-  make: (pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>) => Hooks<A, E | E2>,
+  make: Hooks<A, E | E2> | ((pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>) => Hooks<A, E | E2>),
   options?: { readonly context?: Context.Context<never> | undefined; readonly catchOpening?: boolean | undefined }
 ): Stage<A, E | E2> => {
   const context = options?.context
   const catchOpening = options?.catchOpening === true
+  // (hooks given as they are, for a stage made per stream: no function to make them)
+  const attached = typeof make === "function"
+    ? (pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>) => attach<A, E, E2>(pull, make(pull))
+    : (pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>) => attach<A, E, E2>(pull, make)
   return new Stage<A, E | E2>((upstream, scope) => {
     let opened = openIn(stream, upstream, scope)
     if (context !== undefined) opened = Effect.updateContext(opened, () => context)
-    return Effect.map(catchOpening ? caught(opened) : opened, (pull) => attach<A, E, E2>(pull, make(pull)))
+    return Effect.map(catchOpening ? caught(opened) : opened, attached)
   })
 }
 
@@ -472,7 +482,7 @@ export const hookedStage = <A, E, E2 = E>(
  */
 export const hooked = <A, E, E2 = E>(
   stream: Stream.Stream<A, E> | Stage<A, E>,
-  make: (pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>) => Hooks<A, E | E2>,
+  make: Hooks<A, E | E2> | ((pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>) => Hooks<A, E | E2>),
   options?: { readonly context?: Context.Context<never> | undefined; readonly catchOpening?: boolean | undefined }
 ): Stream.Stream<A, E | E2> => fromStage(hookedStage(stream, make, options))
 
@@ -525,8 +535,7 @@ export const observeStage = <A, E>(
     const last = done()
     return last === undefined ? cause : Effect.andThen(Effect.uninterruptible(last), Effect.failCause(cause))
   }
-  const hooks: Hooks<A, E> = { chunk, failure, context }
-  return hookedStage(stream, () => hooks, { context })
+  return hookedStage(stream, { chunk, failure, context }, { context })
 }
 
 /**
@@ -607,8 +616,7 @@ export const retryBeforeFirstStage = <A, E, E2>(
  * @internal
  */
 export const inContext = <A, E>(stream: Stream.Stream<A, E>, context: Context.Context<never>): Stream.Stream<A, E> => {
-  const hooks: Hooks<A, E> = { context }
-  return hooked(stream, () => hooks, { context })
+  return hooked(stream, { context }, { context })
 }
 
 /**
@@ -634,8 +642,7 @@ export const mapChunksStage = <A, E>(
   f: (chunk: Arr.NonEmptyReadonlyArray<A>) => Arr.NonEmptyReadonlyArray<A> | Effect.Effect<Arr.NonEmptyReadonlyArray<A>, E>,
   context?: Context.Context<never> | undefined
 ): Stage<A, E> => {
-  const hooks: Hooks<A, E> = { chunk: f, context }
-  return hookedStage(stream, () => hooks, { context })
+  return hookedStage(stream, { chunk: f, context }, { context })
 }
 
 /**
@@ -645,7 +652,7 @@ export const mapChunksStage = <A, E>(
  * @internal
  */
 export const mapParts = <A, E>(stream: Stream.Stream<A, E>, f: (part: A) => A): Stream.Stream<A, E> => {
-  const hooks: Hooks<A, E> = {
+  return hooked<A, E>(stream, {
     chunk: (chunk): Arr.NonEmptyReadonlyArray<A> => {
       let out: Array<A> | undefined
       for (let index = 0; index < chunk.length; index++) {
@@ -656,8 +663,7 @@ export const mapParts = <A, E>(stream: Stream.Stream<A, E>, f: (part: A) => A): 
       }
       return out !== undefined && Arr.isArrayNonEmpty(out) ? out : chunk
     }
-  }
-  return hooked(stream, () => hooks)
+  })
 }
 
 /**
