@@ -27,7 +27,7 @@
  *
  * @since 0.1.0
  */
-import { Array as Arr, Effect, type Stream } from "effect"
+import { Array as Arr, Cause, Effect, type Stream } from "effect"
 import * as Streams from "../internal/streams.ts"
 import * as LanguageModel from "../LanguageModel.ts"
 import * as LlmError from "../LlmError.ts"
@@ -77,50 +77,51 @@ export const guard = (
   model: string | undefined
 ): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> => {
   if (cap === undefined) return parts
-  // One stage over the chunks: the chunk with the part that passes the cap goes out up to that
-  // part, and the next pull fails (no upstream read after it; the stream's end aborts the request).
-  // (`Streams.transform`: the stage made in the step that opens the stream below.)
-  return Streams.transform(parts, (pull) => {
-      // Per stream: the text so far and an upper bound on its tokens. A token is at least one UTF-8
-      // byte, so while the bytes stay within the cap nothing is counted (most answers end there);
-      // past that, the whole text is counted once, then each delta's count is added.
-      let text = ""
-      let counted = 0
-      let counting = false
-      let passed: number | undefined
-      const check = (delta: string): boolean => {
-        text += delta
-        if (counting) {
-          counted += Tokenizer.countText(delta)
-          if (counted <= cap) return false
-          // The sum of the pieces' counts can exceed the count of the whole: count the whole once.
-          counted = Tokenizer.countText(text)
-        } else {
-          counted += Buffer.byteLength(delta, "utf8")
-          if (counted <= cap) return false
-          counting = true
-          counted = Tokenizer.countText(text)
-        }
+  // Hooks of the layers' one stage (`Streams.hooked`): the chunk with the part that passes the cap
+  // goes out up to that part, and the next read fails before it reads (no upstream read after it;
+  // the stream's end aborts the request). A failed opening below is the first read's failure (as
+  // a stage of its own made it).
+  return Streams.hooked<StreamPart.StreamPart, LlmError.LlmError>(parts, () => {
+    // Per stream: the text so far and an upper bound on its tokens. A token is at least one UTF-8
+    // byte, so while the bytes stay within the cap nothing is counted (most answers end there);
+    // past that, the whole text is counted once, then each delta's count is added.
+    let text = ""
+    let counted = 0
+    let counting = false
+    let passed: number | undefined
+    const check = (delta: string): boolean => {
+      text += delta
+      if (counting) {
+        counted += Tokenizer.countText(delta)
         if (counted <= cap) return false
-        passed = counted
-        return true
+        // The sum of the pieces' counts can exceed the count of the whole: count the whole once.
+        counted = Tokenizer.countText(text)
+      } else {
+        counted += Buffer.byteLength(delta, "utf8")
+        if (counted <= cap) return false
+        counting = true
+        counted = Tokenizer.countText(text)
       }
-      const passes = (part: StreamPart.StreamPart): boolean =>
-        part.type === "text-delta"
-          ? check(part.text)
-          : part.type === "tool-call-delta"
-          ? check((part.name ?? "") + part.argumentsDelta)
-          : false
-      const cut = (chunk: Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>): Arr.NonEmptyReadonlyArray<StreamPart.StreamPart> => {
+      if (counted <= cap) return false
+      passed = counted
+      return true
+    }
+    const passes = (part: StreamPart.StreamPart): boolean =>
+      part.type === "text-delta"
+        ? check(part.text)
+        : part.type === "tool-call-delta"
+        ? check((part.name ?? "") + part.argumentsDelta)
+        : false
+    return {
+      before: () => (passed === undefined ? undefined : Cause.fail(cutOffError(provider, model, cap, passed))),
+      chunk: (chunk) => {
         const index = chunk.findIndex(passes)
         if (index < 0 || index === chunk.length - 1) return chunk
         const kept = chunk.slice(0, index + 1)
         return Arr.isArrayNonEmpty(kept) ? kept : chunk
       }
-      // (the mapped pull made once, not per pull)
-      const mapped = Effect.map(pull, cut)
-      return Effect.suspend(() => passed === undefined ? mapped : Effect.fail(cutOffError(provider, model, cap, passed)))
-    })
+    }
+  }, { catchOpening: true })
 }
 
 /**

@@ -232,12 +232,267 @@ export const transform = <A, E, B, E2>(
 ): Stream.Stream<B, E2> => fromOpen((upstream, scope) => Effect.map(caught(openIn(stream, upstream, scope)), f))
 
 /**
+ * A layer's per-part work over the stream below it, for the one stage that runs every layer's
+ * (ADR 0052): synchronous hooks, each returning an effect only when it has effectful work to do
+ * (a commit to a store reached over the network, a log line, a wait before a retry). Each is
+ * optional.
+ *
+ * - `before`: before each read of the stream below (outermost layer's first); a cause fails that
+ *   read with it, without reading (the layers below this one do not see it).
+ * - `chunk`: each chunk read (innermost layer's first): the chunk to pass on, or an effect that
+ *   gives it (or fails: the layers above see the failure).
+ * - `failure`: the stream below ended (`Cause.Done`) or failed (innermost layer's first): the cause
+ *   to pass on, or an effect: when it fails, its failure is passed on; when it succeeds, the
+ *   stream below this layer is read again (a retry that opened it anew, {@link replaceBelow}).
+ * - `context`: the context this layer's pulls ran in: the read of the stream below runs in the
+ *   innermost layer's context, and each hook's effect in its own layer's (or the nearest one above
+ *   it; the consumer's when none). The hooks themselves run in the consumer's.
+ *
+ * A read that is interrupted runs no hook (as a `catchCause` handler would not run). The hooks
+ * are called as methods of the object given (a layer's per-stream class instance can be its own
+ * hooks: no closures per stream).
+ *
+ * @internal
+ */
+export interface Hooks<A, E> {
+  readonly before?: (() => Cause.Cause<E> | undefined) | undefined
+  readonly chunk?:
+    | ((chunk: Arr.NonEmptyReadonlyArray<A>) => Arr.NonEmptyReadonlyArray<A> | Effect.Effect<Arr.NonEmptyReadonlyArray<A>, E | Cause.Done<unknown>>)
+    | undefined
+  readonly failure?:
+    | ((cause: Cause.Cause<E | Cause.Done<unknown>>) => Cause.Cause<E | Cause.Done<unknown>> | Effect.Effect<void, E | Cause.Done<unknown>>)
+    | undefined
+  readonly context?: Context.Context<never> | undefined
+}
+
+type AnyChunk = Arr.NonEmptyReadonlyArray<unknown>
+type AnyCause = Cause.Cause<unknown>
+type AnyPull = Effect.Effect<AnyChunk, unknown>
+interface AnyHooks {
+  readonly before?: (() => AnyCause | undefined) | undefined
+  readonly chunk?: ((chunk: AnyChunk) => AnyChunk | Effect.Effect<AnyChunk, unknown>) | undefined
+  readonly failure?: ((cause: AnyCause) => AnyCause | Effect.Effect<void, unknown>) | undefined
+  readonly context?: Context.Context<never> | undefined
+}
+
+// The pull of a fused stage keeps the stage under this key: a stage made here that gets it from
+// the stream below adds its hooks to it instead of wrapping it.
+const fusedKey: unique symbol = Symbol.for("llm-connect/Streams/fused")
+interface Tagged {
+  readonly [fusedKey]?: Fused
+}
+
+// The one stage of the layers' hooks over a pull that is not theirs (the provider's, a reader's).
+// Its pull: one step to start the read (the `before` hooks, the context of the read set), a match
+// on the read's outcome, and the hooks run in a loop (no effect per layer per pull).
+class Fused {
+  base: AnyPull
+  // Innermost first (the order the layers' stages open in).
+  readonly hooks: Array<AnyHooks> = []
+  readonly pull: AnyPull
+  // The context each hook's effects run in (made again when the hooks change).
+  private contexts: Array<Context.Context<never> | undefined> | undefined = undefined
+  // The consumer's context and fiber, during a read switched to the innermost layer's context.
+  private outer: Context.Context<never> | undefined = undefined
+  private fiber: Fiber.Fiber<unknown, unknown> | undefined = undefined
+  private readonly handlers: {
+    readonly onSuccess: (chunk: AnyChunk) => Effect.Effect<AnyChunk, unknown>
+    readonly onFailure: (cause: AnyCause) => Effect.Effect<AnyChunk, unknown>
+  }
+  private restore: (() => undefined) | undefined = undefined
+  // The read of `base` and the match on its outcome, made once per base: in the consumer's
+  // context, and switched to the innermost layer's (made when first needed).
+  private matched: Effect.Effect<AnyChunk, unknown>
+  private switched: Effect.Effect<AnyChunk, unknown> | undefined = undefined
+
+  constructor(base: AnyPull) {
+    this.base = base
+    this.handlers = {
+      onSuccess: (chunk) => this.chunkFrom(chunk, 0),
+      onFailure: (cause) => this.failFrom(cause, 0)
+    }
+    this.matched = Effect.matchCauseEffect(base, this.handlers)
+    const pull: AnyPull & { [fusedKey]?: Fused } = Effect.suspend(() => this.read(this.hooks.length))
+    pull[fusedKey] = this
+    this.pull = pull
+  }
+
+  add(hooks: AnyHooks): void {
+    this.hooks.push(hooks)
+    this.contexts = undefined
+    if (hooks.context !== undefined) this.withContexts = true
+  }
+
+  // Whether a hook has a context (else no context is switched to, and none is kept per hook).
+  private withContexts = false
+
+  // A read from below the layer at `top`: the `before` hooks below it, then the read, in the
+  // innermost layer's context.
+  read(top: number): Effect.Effect<AnyChunk, unknown> {
+    const hooks = this.hooks
+    const fiber = Fiber.getCurrent()!
+    const outer = fiber.context
+    this.outer = outer
+    for (let index = top - 1; index >= 0; index--) {
+      const own = hooks[index]!
+      if (own.before === undefined) continue
+      const failed = own.before()
+      if (failed !== undefined) return this.failFrom(failed, index + 1)
+    }
+    const inner = this.contextAt(0)
+    if (inner === undefined || inner === outer) return this.matched
+    // (put back as the read ends, interrupted or not, before any hook runs)
+    this.fiber = fiber
+    fiber.setContext(inner)
+    this.restore ??= () => {
+      const switched = this.fiber!
+      this.fiber = undefined
+      switched.setContext(this.outer!)
+      return undefined
+    }
+    return this.switched ??= Effect.matchCauseEffect(Effect.onExitPrimitive(this.base, this.restore), this.handlers)
+  }
+
+  chunkFrom(chunk: AnyChunk, from: number): Effect.Effect<AnyChunk, unknown> {
+    const hooks = this.hooks
+    for (let index = from; index < hooks.length; index++) {
+      const own = hooks[index]!
+      if (own.chunk === undefined) continue
+      const out = own.chunk(chunk)
+      if (Effect.isEffect(out)) {
+        const next = index + 1
+        return Effect.matchCauseEffect(this.within(out, index), {
+          onSuccess: (mapped) => this.chunkFrom(mapped, next),
+          onFailure: (cause) => this.failFrom(cause, next)
+        })
+      }
+      chunk = out
+    }
+    return Effect.succeed(chunk)
+  }
+
+  failFrom(cause: AnyCause, from: number): Effect.Effect<AnyChunk, unknown> {
+    const hooks = this.hooks
+    for (let index = from; index < hooks.length; index++) {
+      const own = hooks[index]!
+      if (own.failure === undefined) continue
+      const out = own.failure(cause)
+      if (Effect.isEffect(out)) {
+        const next = index + 1
+        return Effect.matchCauseEffect(this.within(out, index), {
+          // Read again from below this layer (the stream below may have been replaced).
+          onSuccess: () => this.read(this.hooks.indexOf(own)),
+          onFailure: (failed) => this.failFrom(failed, next)
+        })
+      }
+      cause = out
+    }
+    return Effect.failCause(cause)
+  }
+
+  /** Replaces what is below `hooks` (their layer's stage) with the pull of a stream opened anew. */
+  replaceBelow(hooks: AnyHooks, pull: AnyPull): void {
+    const level = this.hooks.indexOf(hooks)
+    const fused = (pull as Tagged)[fusedKey]
+    if (fused === undefined) {
+      this.base = pull
+      this.hooks.splice(0, level)
+    } else {
+      this.base = fused.base
+      this.hooks.splice(0, level, ...fused.hooks)
+      if (fused.withContexts) this.withContexts = true
+    }
+    this.contexts = undefined
+    this.matched = Effect.matchCauseEffect(this.base, this.handlers)
+    this.switched = undefined
+  }
+
+  // A hook's effect in its layer's context (the nearest one at or above it; the consumer's when none).
+  private within<X>(effect: Effect.Effect<X, unknown>, index: number): Effect.Effect<X, unknown> {
+    const context = this.contextAt(index)
+    return context === undefined || context === this.outer ? effect : Effect.updateContext(effect, () => context)
+  }
+
+  private contextAt(index: number): Context.Context<never> | undefined {
+    if (!this.withContexts) return undefined
+    let contexts = this.contexts
+    if (contexts === undefined) {
+      contexts = []
+      let current: Context.Context<never> | undefined
+      for (let at = this.hooks.length - 1; at >= 0; at--) {
+        current = this.hooks[at]!.context ?? current
+        contexts[at] = current
+      }
+      this.contexts = contexts
+    }
+    return contexts[index]
+  }
+}
+
+const fusedOf = (pull: unknown): Fused | undefined => (pull as Tagged)[fusedKey]
+
+/**
+ * Adds a layer's hooks over the pull of the stream below it (in the step that opens its stage):
+ * to that pull's fused stage when it has one (the pull is then passed on as it is), else to a
+ * fused stage made over it. The layers of a streamed call then run one stage per pull, not one
+ * each.
+ *
+ * @internal
+ */
+export const attach = <A, E, E2 = E, R = never>(
+  pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown, R>,
+  hooks: Hooks<A, E | E2>
+): Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | E2, unknown, R> => {
+  // (the stage's types are the layers' own: one stage holds hooks of several error types)
+  const fused = fusedOf(pull) ?? new Fused(pull as AnyPull)
+  fused.add(hooks as AnyHooks)
+  return fused.pull as Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | E2, unknown, R>
+}
+
+/**
+ * A stage of hooks over a stream: `make` gives the hooks for each run of the stream, in the step
+ * that opens it, once the stream below has opened; given a `context`, the opening of the stream
+ * below runs in it. With `catchOpening`, a failed opening of the stream below is the first pull's
+ * failure (what a `Channel.fromTransform` channel does: the hooks then see it).
+ *
+ * @internal
+ */
+export const hookedStage = <A, E, E2 = E>(
+  stream: Stream.Stream<A, E> | Stage<A, E>,
+  make: Hooks<A, E | E2> | ((pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>) => Hooks<A, E | E2>),
+  options?: { readonly context?: Context.Context<never> | undefined; readonly catchOpening?: boolean | undefined }
+): Stage<A, E | E2> => {
+  const context = options?.context
+  const catchOpening = options?.catchOpening === true
+  // (hooks given as they are, for a stage made per stream: no function to make them)
+  const attached = typeof make === "function"
+    ? (pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>) => attach<A, E, E2>(pull, make(pull))
+    : (pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>) => attach<A, E, E2>(pull, make)
+  return new Stage<A, E | E2>((upstream, scope) => {
+    let opened = openIn(stream, upstream, scope)
+    if (context !== undefined) opened = Effect.updateContext(opened, () => context)
+    return Effect.map(catchOpening ? caught(opened) : opened, attached)
+  })
+}
+
+/**
+ * {@link hookedStage}'s stream.
+ *
+ * @internal
+ */
+export const hooked = <A, E, E2 = E>(
+  stream: Stream.Stream<A, E> | Stage<A, E>,
+  make: Hooks<A, E | E2> | ((pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>) => Hooks<A, E | E2>),
+  options?: { readonly context?: Context.Context<never> | undefined; readonly catchOpening?: boolean | undefined }
+): Stream.Stream<A, E | E2> => fromStage(hookedStage(stream, make, options))
+
+/**
  * Shows each part of a stream to `onPart` (synchronously, a chunk at a time, the chunk passed on
  * as it came) and runs `onDone` when the stream has ended by itself, before its end reaches the
  * consumer (uninterruptibly, as a finalizer would). `Stream.map` + `Stream.onExit` for a
- * stream's success, in one stage, without the forked scope and the generator `Stream.onExit`
- * makes for each stream and the array `Stream.map` makes for each chunk. Given a `context`, the
- * stream's start and each of its pulls run in it, as with {@link inContext}.
+ * stream's success, as hooks of the layers' one stage ({@link attach}). Given a `context`, the
+ * stream's start and each of its reads run in it, as with {@link inContext}; `onDone` is called
+ * in it too.
  *
  * @internal
  */
@@ -259,51 +514,29 @@ export const observeStage = <A, E>(
   onDone: () => Effect.Effect<void> | undefined,
   context?: Context.Context<never> | undefined
 ): Stage<A, E> => {
-  const within = <X, Y>(effect: Effect.Effect<X, Y>): Effect.Effect<X, Y> =>
-    context === undefined ? effect : Effect.updateContext(effect, () => context)
-  const seen = (chunk: Arr.NonEmptyReadonlyArray<A>): Arr.NonEmptyReadonlyArray<A> => {
-    for (let index = 0; index < chunk.length; index++) onPart(chunk[index]!)
-    return chunk
+  const chunk = (parts: Arr.NonEmptyReadonlyArray<A>): Arr.NonEmptyReadonlyArray<A> => {
+    for (let index = 0; index < parts.length; index++) onPart(parts[index]!)
+    return parts
   }
-  const ended = (cause: Cause.Cause<E | Cause.Done<unknown>>): Effect.Effect<never, E | Cause.Done<unknown>> => {
-    if (!Pull.isDoneCause(cause)) return Effect.failCause(cause)
-    const last = onDone()
-    return last === undefined ? Effect.failCause(cause) : Effect.andThen(Effect.uninterruptible(last), Effect.failCause(cause))
-  }
-  if (context === undefined) {
-    return new Stage((upstream, scope) => Effect.map(openIn(stream, upstream, scope), (pull) => Effect.catchCause(Effect.map(pull, seen), ended)))
-  }
-  // The stage below switches each of its pulls to a context made from this one (the budget's call
-  // context): the pulls are not switched here as well; `onDone` runs in this context all the same
-  // (set around it, no step), and what it leaves to run too.
-  const endedBelow = (cause: Cause.Cause<E | Cause.Done<unknown>>): Effect.Effect<never, E | Cause.Done<unknown>> => {
-    if (!Pull.isDoneCause(cause)) return Effect.failCause(cause)
+  // (`onDone` called in the context, set around it with no step, when it is not the fiber's)
+  const done = context === undefined ? onDone : (): Effect.Effect<void> | undefined => {
     const fiber = Fiber.getCurrent()
     const previous = fiber?.context
-    fiber?.setContext(context)
-    let last: Effect.Effect<void> | undefined
+    if (fiber === undefined || previous === context) return onDone()
+    fiber.setContext(context)
     try {
-      last = onDone()
+      return onDone()
     } finally {
-      if (previous !== undefined) fiber!.setContext(previous)
+      fiber.setContext(previous!)
     }
-    return last === undefined ? Effect.failCause(cause) : Effect.andThen(within(Effect.uninterruptible(last)), Effect.failCause(cause))
   }
-  return new Stage((upstream, scope) =>
-    Effect.map(within(openIn(stream, upstream, scope)), (pull) =>
-      {
-        if (pull !== switchedBelow) return within(Effect.catchCause(Effect.map(pull, seen), ended))
-        switchedBelow = undefined
-        return Effect.catchCause(Effect.map(pull, seen), endedBelow)
-      })
-  )
+  const failure = (cause: Cause.Cause<E | Cause.Done<unknown>>): Cause.Cause<E | Cause.Done<unknown>> | Effect.Effect<never, E | Cause.Done<unknown>> => {
+    if (!Pull.isDoneCause(cause)) return cause
+    const last = done()
+    return last === undefined ? cause : Effect.andThen(Effect.uninterruptible(last), Effect.failCause(cause))
+  }
+  return hookedStage(stream, { chunk, failure, context }, { context })
 }
-
-// The pull a stage with a context of its own made last ({@link mapChunksStage}), in the step that
-// opened it: a stage above it that gets this very pull (and opened it in its own context, from
-// which that context was made) need not switch its pulls to its own context as well. (Another
-// fiber may have opened a stage in between: then the pull is another and nothing is skipped.)
-let switchedBelow: unknown = undefined
 
 /**
  * Runs `stream` again while it has emitted nothing: a failure with a typed error for which
@@ -324,6 +557,8 @@ export const retryBeforeFirst = <A, E, E2>(
 /**
  * {@link retryBeforeFirst} as a {@link Stage}, each run's stream made by `make` as the run opens
  * (in its step: no `suspend` stage around it), for a layer that returns it from {@link fromScope}.
+ * Its hooks join the layers' one stage ({@link attach}): a run opened anew replaces the hooks of
+ * the failed run's layers there ({@link Fused}'s `replaceBelow`).
  *
  * @internal
  */
@@ -339,90 +574,75 @@ export const retryBeforeFirstStage = <A, E, E2>(
     const makeRun = joined === undefined ? () => Scope.forkUnsafe(scope) : () => Scope.makeUnsafe()
     let run = makeRun()
     if (joined !== undefined) joined.push((exit) => Scope.closeUnsafe(run, exit))
-    let current: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | E2, unknown>
-    const open = (): Effect.Effect<Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | E2, unknown>> =>
-      Effect.map(caught(openIn(make(), upstream, run)), (pull) => {
-        // Until the first part: watched; from it on, the run's own pull.
-        current = Effect.catchCause(
-          Effect.map(pull, (chunk) => {
-            current = pull
-            return chunk
-          }),
-          recover
+    // Whether a part went out: from then on, failures pass.
+    let seen = false
+    let fused: Fused | undefined
+    const hooks: Hooks<A, E | E2> = {
+      chunk: (chunk) => {
+        seen = true
+        return chunk
+      },
+      failure: (cause) => {
+        if (seen || Pull.isDoneCause(cause) || Cause.hasDies(cause)) return cause
+        const error = Cause.findErrorOption(cause)
+        if (error._tag === "None" || Cause.isDone(error.value)) return cause
+        const wait = again(error.value as E)
+        if (wait === undefined) return cause
+        const failed = run
+        run = makeRun()
+        return Effect.andThen(
+          Effect.andThen(Scope.close(failed, Exit.failCause(cause)), wait),
+          Effect.suspend(() =>
+            Effect.map(caught(openIn(make(), upstream, run)), (pull) => {
+              fused!.replaceBelow(hooks as AnyHooks, pull)
+            })
+          )
         )
-        return current
-      })
-    const recover = (cause: Cause.Cause<E | Cause.Done<unknown>>): Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | E2, unknown> => {
-      if (Pull.isDoneCause(cause) || Cause.hasDies(cause)) return Effect.failCause(cause)
-      const error = Cause.findErrorOption(cause)
-      if (error._tag === "None" || Cause.isDone(error.value)) return Effect.failCause(cause)
-      const wait = again(error.value)
-      if (wait === undefined) return Effect.failCause(cause)
-      const failed = run
-      run = makeRun()
-      return Effect.flatten(Effect.andThen(Effect.andThen(Scope.close(failed, Exit.failCause(cause)), wait), Effect.suspend(open)))
+      }
     }
-    return Effect.map(open(), () => Effect.suspend(() => current))
+    return Effect.map(caught(openIn(make(), upstream, run)), (pull) => {
+      const own = attach<A, E, E2>(pull, hooks)
+      fused = fusedOf(own)
+      return own
+    })
   })
 
 /**
  * Runs a stream, its start and each of its pulls, in `context`: a context made once, from the
- * context the stream starts in, with the services it adds. (`Stream.provideContext` and
- * `Stream.provideService` copy the context on every pull, one copy per service.)
+ * context the stream starts in, with the services it adds (a hook of the layers' one stage with
+ * only a context). (`Stream.provideContext` and `Stream.provideService` copy the context on every
+ * pull, one copy per service.)
  *
  * @internal
  */
 export const inContext = <A, E>(stream: Stream.Stream<A, E>, context: Context.Context<never>): Stream.Stream<A, E> => {
-  const within = <X, Y>(effect: Effect.Effect<X, Y>): Effect.Effect<X, Y> => Effect.updateContext(effect, () => context)
-  return fromOpen((upstream, scope) => Effect.map(within(openIn(stream, upstream, scope)), within))
+  return hooked(stream, { context }, { context })
 }
 
 /**
- * Maps each chunk of a stream with an effect, in one stage (`Stream.mapArrayEffect`); given a
- * `context`, the stream's start and each of its pulls run in it, as with {@link inContext}
- * (without a stage of its own).
+ * Maps each chunk of a stream, synchronously or with an effect (`f` returns the chunk, or an
+ * effect that gives it), as a hook of the layers' one stage; given a `context`, the stream's
+ * start and each of its pulls run in it, as with {@link inContext}.
  *
  * @internal
  */
 export const mapChunks = <A, E>(
   stream: Stream.Stream<A, E>,
-  f: (chunk: Arr.NonEmptyReadonlyArray<A>) => Effect.Effect<Arr.NonEmptyReadonlyArray<A>, E>,
+  f: (chunk: Arr.NonEmptyReadonlyArray<A>) => Arr.NonEmptyReadonlyArray<A> | Effect.Effect<Arr.NonEmptyReadonlyArray<A>, E>,
   context?: Context.Context<never> | undefined
 ): Stream.Stream<A, E> => fromStage(mapChunksStage(stream, f, context))
 
 /**
  * {@link mapChunks} as a {@link Stage}, for a layer that returns it from {@link fromScope}.
  *
- * Given `sync`, it is asked once the stream below has opened (in the step that opens the stage)
- * for a synchronous mapping of the chunks: when it gives one, each pull maps its chunk with it
- * (`Effect.map`: one step per pull, not the two of `Effect.flatMap` and the `Effect.succeed` that
- * `f` returns), and `f` is not used.
- *
  * @internal
  */
 export const mapChunksStage = <A, E>(
   stream: Stream.Stream<A, E>,
-  f: (chunk: Arr.NonEmptyReadonlyArray<A>) => Effect.Effect<Arr.NonEmptyReadonlyArray<A>, E>,
-  context?: Context.Context<never> | undefined,
-  sync?: (() => ((chunk: Arr.NonEmptyReadonlyArray<A>) => Arr.NonEmptyReadonlyArray<A>) | undefined) | undefined
+  f: (chunk: Arr.NonEmptyReadonlyArray<A>) => Arr.NonEmptyReadonlyArray<A> | Effect.Effect<Arr.NonEmptyReadonlyArray<A>, E>,
+  context?: Context.Context<never> | undefined
 ): Stage<A, E> => {
-  const mapped = sync === undefined
-    ? (pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>) => Effect.flatMap(pull, f)
-    : (pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>) => {
-      const plain = sync()
-      return plain === undefined ? Effect.flatMap(pull, f) : Effect.map(pull, plain)
-    }
-  if (context === undefined) {
-    return new Stage((upstream, scope) => Effect.map(openIn(stream, upstream, scope), mapped))
-  }
-  const within = <X, Y>(effect: Effect.Effect<X, Y>): Effect.Effect<X, Y> => Effect.updateContext(effect, () => context)
-  return new Stage((upstream, scope) =>
-    Effect.map(within(openIn(stream, upstream, scope)), (pull) => {
-      const switched = within(mapped(pull))
-      switchedBelow = switched
-      return switched
-    })
-  )
+  return hookedStage(stream, { chunk: f, context }, { context })
 }
 
 /**
@@ -431,33 +651,32 @@ export const mapChunksStage = <A, E>(
  *
  * @internal
  */
-export const mapParts = <A, E>(stream: Stream.Stream<A, E>, f: (part: A) => A): Stream.Stream<A, E> =>
-  fromOpen((upstream, scope) =>
-      Effect.map(openIn(stream, upstream, scope), (pull) =>
-        Effect.map(pull, (chunk): Arr.NonEmptyReadonlyArray<A> => {
-          let out: Array<A> | undefined
-          for (let index = 0; index < chunk.length; index++) {
-            const part = chunk[index]!
-            const mapped = f(part)
-            if (out === undefined && mapped !== part) out = chunk.slice(0, index)
-            if (out !== undefined) out.push(mapped)
-          }
-          return out !== undefined && Arr.isArrayNonEmpty(out) ? out : chunk
-        }))
-    )
+export const mapParts = <A, E>(stream: Stream.Stream<A, E>, f: (part: A) => A): Stream.Stream<A, E> => {
+  return hooked<A, E>(stream, {
+    chunk: (chunk): Arr.NonEmptyReadonlyArray<A> => {
+      let out: Array<A> | undefined
+      for (let index = 0; index < chunk.length; index++) {
+        const part = chunk[index]!
+        const mapped = f(part)
+        if (out === undefined && mapped !== part) out = chunk.slice(0, index)
+        if (out !== undefined) out.push(mapped)
+      }
+      return out !== undefined && Arr.isArrayNonEmpty(out) ? out : chunk
+    }
+  })
+}
 
 /**
  * Maps the parts of one chunk in order, synchronously until a part needs an effect (a finish
- * part that settles something): for `Stream.mapArrayEffect`, one step per chunk instead of one
- * per part (`Stream.mapEffect` and `Stream.tap` split every chunk into single parts), the chunk
- * kept whole when no part changed.
+ * part that settles something): the chunk (kept whole when no part changed), or an effect that
+ * gives it when a part needed one. A hook's `chunk` ({@link Hooks}) for a layer that maps parts.
  *
  * @internal
  */
-export const mapChunk = (
+export const mapChunkNow = <E = never>(
   parts: Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>,
-  f: (part: StreamPart.StreamPart) => StreamPart.StreamPart | Effect.Effect<StreamPart.StreamPart>
-): Effect.Effect<Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>> => {
+  f: (part: StreamPart.StreamPart) => StreamPart.StreamPart | Effect.Effect<StreamPart.StreamPart, E>
+): Arr.NonEmptyReadonlyArray<StreamPart.StreamPart> | Effect.Effect<Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>, E> => {
   let out: Array<StreamPart.StreamPart> | undefined
   for (let index = 0; index < parts.length; index++) {
     const mapped = f(parts[index]!)
@@ -470,14 +689,31 @@ export const mapChunk = (
           return Arr.isArrayNonEmpty(head) ? head : [part]
         })
       }
-      return Effect.flatMap(mapped, (part): Effect.Effect<Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>> => {
+      return Effect.flatMap(mapped, (part): Effect.Effect<Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>, E> => {
         const whole = Arr.append(head, part)
         const rest = parts.slice(index + 1)
-        return Arr.isArrayNonEmpty(rest) ? Effect.map(mapChunk(rest, f), (tail) => Arr.appendAll(whole, tail)) : Effect.succeed(whole)
+        if (!Arr.isArrayNonEmpty(rest)) return Effect.succeed(whole)
+        const tail = mapChunkNow(rest, f)
+        return Effect.isEffect(tail) ? Effect.map(tail, (more) => Arr.appendAll(whole, more)) : Effect.succeed(Arr.appendAll(whole, tail))
       })
     }
     if (out === undefined && mapped !== parts[index]) out = parts.slice(0, index)
     if (out !== undefined) out.push(mapped)
   }
-  return Effect.succeed(out !== undefined && Arr.isArrayNonEmpty(out) ? out : parts)
+  return out !== undefined && Arr.isArrayNonEmpty(out) ? out : parts
+}
+
+/**
+ * {@link mapChunkNow}, always as an effect (for `Stream.mapArrayEffect`: one step per chunk
+ * instead of one per part, as `Stream.mapEffect` and `Stream.tap` split every chunk into single
+ * parts).
+ *
+ * @internal
+ */
+export const mapChunk = <E = never>(
+  parts: Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>,
+  f: (part: StreamPart.StreamPart) => StreamPart.StreamPart | Effect.Effect<StreamPart.StreamPart, E>
+): Effect.Effect<Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>, E> => {
+  const mapped = mapChunkNow(parts, f)
+  return Effect.isEffect(mapped) ? mapped : Effect.succeed(mapped)
 }

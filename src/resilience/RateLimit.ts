@@ -276,7 +276,7 @@ export const make = (
         let settled = false
         let streamed = ""
         const counted = Streams.mapChunks(next(request), (chunk) =>
-          Streams.mapChunk(chunk, (part) => {
+          Streams.mapChunkNow(chunk, (part) => {
             if (part.type === "finish") {
               settled = true
               return Effect.as(settle(buckets, estimate, part.response), part)

@@ -234,7 +234,7 @@ export const stream = <A, R>(
       return Effect.matchCauseEffect(Streams.openIn(self, upstream, scope), {
         onSuccess: (pull) => {
           withdrawAbort(scope)
-          return guard.registered ? Effect.succeed(guard.bound(pull)) : readAhead(pull, scope, guard.clock, guard.context, options)
+          return guard.registered ? Effect.succeed(Streams.attach(pull, guard)) : readAhead(pull, scope, guard.clock, guard.openedIn, options)
         },
         onFailure: (cause) => {
           withdrawAbort(scope)
@@ -251,9 +251,10 @@ export const stream = <A, R>(
 // time between reads does not count). A wait that runs out aborts the request, synchronously,
 // from the shared timer: the server sees the socket close, and the read pending on it fails; the
 // read's end (or the opening's failure) is then this wait's `Timeout`.
-class Aborting<A> implements AbortSlot {
+class Aborting<A> implements AbortSlot, Streams.Hooks<A, LlmError.LlmError> {
   readonly clock: Clock.Clock
-  readonly context: Context.Context<never>
+  // (the context it was opened in, for the shared timer; not a context of the stage's hooks)
+  readonly openedIn: Context.Context<never>
   private readonly options: StreamWaitOptions
   /** Whether the provider registered its abort (then this path, else the reader's). */
   registered = false
@@ -269,7 +270,7 @@ class Aborting<A> implements AbortSlot {
   private expire: (() => void) | undefined
   constructor(clock: Clock.Clock, context: Context.Context<never>, options: StreamWaitOptions) {
     this.clock = clock
-    this.context = context
+    this.openedIn = context
     this.options = options
   }
 
@@ -296,7 +297,7 @@ class Aborting<A> implements AbortSlot {
     if (limit === undefined) return
     this.since = this.clock.currentTimeMillisUnsafe()
     this.limit = limit
-    const wheel = this.wheel = wheelOf(this.clock, limit, this.context)
+    const wheel = this.wheel = wheelOf(this.clock, limit, this.openedIn)
     this.entry = wheel.add(this.since + limit, this.expire!)
   }
 
@@ -330,21 +331,23 @@ class Aborting<A> implements AbortSlot {
     return this.fired ?? cause
   }
 
-  /** The consumer's pull: each read of the stream below bounded by its wait. */
-  bound<E, R>(pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown, R>): Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E | LlmError.LlmError, unknown, R> {
-    const settled = Effect.matchCauseEffect(pull, {
-      onSuccess: (chunk) => {
-        this.disarm()
-        this.first = false
-        const fired = this.fired
-        return fired === undefined ? Effect.succeed(chunk) : Effect.failCause(fired)
-      },
-      onFailure: (cause) => Effect.failCause(this.ended(cause))
-    })
-    return Effect.suspend(() => {
-      this.start()
-      return settled
-    })
+  // Each read of the stream below bounded by its wait, as hooks of the layers' one stage
+  // (`Streams.attach`, this object its own hooks): the wait started as the read starts, ended as
+  // it returns; a chunk read as the wait ran out is dropped for the `Timeout`.
+  before(): undefined {
+    this.start()
+    return undefined
+  }
+
+  chunk(chunk: Arr.NonEmptyReadonlyArray<A>): Arr.NonEmptyReadonlyArray<A> | Effect.Effect<never, LlmError.LlmError> {
+    this.disarm()
+    this.first = false
+    const fired = this.fired
+    return fired === undefined ? chunk : Effect.failCause(fired)
+  }
+
+  failure(cause: Cause.Cause<LlmError.LlmError | Cause.Done<unknown>>): Cause.Cause<LlmError.LlmError | Cause.Done<unknown>> {
+    return this.ended(cause)
   }
 }
 

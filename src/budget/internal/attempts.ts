@@ -23,7 +23,7 @@
  *
  * @since 0.1.0
  */
-import { Array as Arr, Cause, type Clock, Context, Effect, Exit, Stream } from "effect"
+import { Cause, type Clock, Context, Effect, Exit, Stream } from "effect"
 import * as CallContext from "../../CallContext.ts"
 import * as LlmError from "../../LlmError.ts"
 import type { LlmRequest } from "../../LlmRequest.ts"
@@ -198,14 +198,12 @@ export class Call implements CallContext.AttemptBudget {
       this.sent = !marked
       this.leaseSent(held, marked)
       state.request = withCap(request, held)
-      // On a memory store, each chunk's parts synchronously, the finish part committed in its step.
-      const now = this.commitNow === undefined ? undefined : (chunk: Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>) =>
-        this.partsNow(chunk, held, target, state)
+      // Each chunk's parts synchronously; the finish part committed in its step on a memory store
+      // (else the commit is the one effect: see `settleAnswer`).
       const parts = Streams.mapChunksStage(
         send(state.request),
-        (chunk) => Streams.mapChunk(chunk, (part) => this.onPart(part, held, target, state)),
-        own ? Context.add(context, CallContext.RemainingBudget, held.remaining) : undefined,
-        now === undefined ? undefined : () => now
+        (chunk) => Streams.mapChunkNow(chunk, (part) => this.attemptPart(part, held, target, state)),
+        own ? Context.add(context, CallContext.RemainingBudget, held.remaining) : undefined
       )
       return !own || held.loweredFrom === undefined ? parts : Stream.concat(Stream.fromEffectDrain(logLowered(held)), Streams.fromStage(parts))
     }
@@ -293,7 +291,13 @@ export class Call implements CallContext.AttemptBudget {
     this.first = undefined
     this.attempts += 1
     state.finished = true
-    return Effect.map(this.settleSuccess(first, this.target, this.request, part.response), (response) => {
+    // (on a memory store, what the commit leaves to run is run by `streamEnded`)
+    const settled = this.settleAnswer(first, this.target, this.request, part.response, state)
+    if (!Effect.isEffect(settled)) {
+      this.report(totals)
+      return settled === part.response ? part : { ...part, response: settled }
+    }
+    return Effect.map(settled, (response) => {
       this.report(totals)
       return { ...part, response }
     })
@@ -318,27 +322,19 @@ export class Call implements CallContext.AttemptBudget {
     context?: Context.Context<never> | undefined
   ): Streams.Stage<StreamPart.StreamPart, LlmError.LlmError> {
     // Once an attempt below took the call's reservation as the stream opened (the retry layer's
-    // first attempt), every part passes through as it is: synchronously (see `outerPart`). When
-    // none did (no layer below starts attempts), on a memory store: the call's own stream, its
-    // finish part committed in its step (`ownPartsNow`).
-    const passed = (chunk: Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>): Arr.NonEmptyReadonlyArray<StreamPart.StreamPart> => {
-      if (chunk[chunk.length - 1]!.type === "finish" || chunk.some(isFinish)) this.report(totals)
-      return chunk
-    }
-    const own = this.commitNow === undefined
-      ? undefined
-      : (chunk: Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>) => this.ownPartsNow(chunk, totals)
+    // first attempt), every part passes through as it is, synchronously; when none did (no layer
+    // below starts attempts), the call's own stream, its finish part settled as its one attempt
+    // (in its step on a memory store). See `outerPart`.
     return Streams.mapChunksStage(
       parts,
-      (chunk) => Streams.mapChunk(chunk, (part) => this.outerPart(part, totals)),
-      context,
-      () => (this.first === undefined ? passed : own)
+      (chunk) => Streams.mapChunkNow(chunk, (part) => this.outerPart(part, totals)),
+      context
     )
   }
 
   /**
    * Settles the call's own stream when it ends (see {@link succeeded}); after its finish part, runs
-   * what that part's commit left to run (`ownPartsNow`).
+   * what that part's commit left to run (on a memory store: see `settleAnswer`).
    */
   streamEnded(exit: Exit.Exit<unknown, unknown>, totals: CallContext.CallTotals | undefined): Effect.Effect<void> {
     const first = this.first
@@ -415,16 +411,35 @@ export class Call implements CallContext.AttemptBudget {
     request: LlmRequest,
     response: LlmResponse
   ): Effect.Effect<LlmResponse> {
+    const settled = this.settleAnswer(held, target, request, response, undefined)
+    return Effect.isEffect(settled) ? settled : Effect.succeed(settled)
+  }
+
+  // An attempt's answer (`generate`'s, a stream's finish part) costed, counted and committed; the
+  // store is the only thing that differs. A memory store commits in this step (its plain commit,
+  // by the clock): for a stream (`streaming` given), what the commit leaves to run (overshoots to
+  // log) is kept for the stream's close and the answer given back as it is; for `generate`, it
+  // runs before the answer. A network store commits off the answer's path (ADR 0030); any other
+  // store, before it.
+  private settleAnswer(
+    held: BudgetTracker.Reservation,
+    target: CallContext.AttemptTarget,
+    request: LlmRequest,
+    response: LlmResponse,
+    streaming: Streaming | undefined
+  ): LlmResponse | Effect.Effect<LlmResponse> {
     const costed = costResponse(this.prices, this.price, response, target, held)
     const actual = actualOf(request, costed)
     this.answered = true
     this.add(costed.usage, actual.costNanos!, costed.priced === false)
     if (this.commitNow !== undefined) {
       const logged = this.commitNow(held, actual, this.clock!.currentTimeMillisUnsafe())
-      return logged === undefined ? Effect.succeed(costed) : Effect.as(logged, costed)
+      if (streaming !== undefined) {
+        streaming.after = logged
+        return costed
+      }
+      return logged === undefined ? costed : Effect.as(logged, costed)
     }
-    // An answer returned to the caller (`generate`, a stream's finish part): on a network store,
-    // committed off its path (ADR 0030).
     if (this.commitLater !== undefined) return Effect.as(this.commitLater(held, actual), costed)
     return Effect.as(this.tracker.commit(held, actual), costed)
   }
@@ -492,7 +507,9 @@ export class Call implements CallContext.AttemptBudget {
     return Effect.asVoid(this.tracker.commit(held, { usage, costUsd: Money.toUsd(costNanos), costNanos }))
   }
 
-  private onPart(
+  // A part of an attempt's stream: its text tracked; the finish part costed and committed
+  // (`settleAnswer`: synchronously on a memory store, else with the commit's effect).
+  private attemptPart(
     part: StreamPart.StreamPart,
     held: BudgetTracker.Reservation,
     target: CallContext.AttemptTarget,
@@ -500,81 +517,9 @@ export class Call implements CallContext.AttemptBudget {
   ): StreamPart.StreamPart | Effect.Effect<StreamPart.StreamPart> {
     if (part.type !== "finish") return track(state, part)
     state.finished = true
-    return Effect.map(this.settleSuccess(held, target, state.request, part.response), (response) => ({ ...part, response }))
-  }
-
-  // The parts of one chunk of an attempt's stream on a memory store, synchronously (`onPart` for a
-  // whole chunk): the text tracked, the finish part costed and committed in this step by the
-  // store's plain commit; what that commit leaves to run (overshoots to log) is kept in `state`
-  // for the stream's close. The chunk itself when no part changed.
-  private partsNow(
-    chunk: Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>,
-    held: BudgetTracker.Reservation,
-    target: CallContext.AttemptTarget,
-    state: Streaming
-  ): Arr.NonEmptyReadonlyArray<StreamPart.StreamPart> {
-    let out: Array<StreamPart.StreamPart> | undefined
-    for (let index = 0; index < chunk.length; index++) {
-      const part = chunk[index]!
-      let mapped = part
-      if (part.type === "finish") {
-        state.finished = true
-        const costed = this.settleNow(held, target, state.request, part.response, state)
-        if (costed !== part.response) mapped = { ...part, response: costed }
-      } else track(state, part)
-      if (out === undefined && mapped !== part) out = chunk.slice(0, index)
-      if (out !== undefined) out.push(mapped)
-    }
-    return out !== undefined && Arr.isArrayNonEmpty(out) ? out : chunk
-  }
-
-  // `outerPart` for a whole chunk of the call's own stream on a memory store, synchronously: the
-  // finish part settles the call's reservation as its one attempt (`partsNow`) and reports the
-  // totals; what its commit leaves to run is run by `streamEnded`.
-  private ownPartsNow(
-    chunk: Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>,
-    totals: CallContext.CallTotals | undefined
-  ): Arr.NonEmptyReadonlyArray<StreamPart.StreamPart> {
-    let out: Array<StreamPart.StreamPart> | undefined
-    for (let index = 0; index < chunk.length; index++) {
-      const part = chunk[index]!
-      let mapped = part
-      const first = this.first
-      if (first === undefined) {
-        if (part.type === "finish") this.report(totals)
-      } else {
-        const state = this.streaming ??= newStreaming(this.request)
-        if (part.type !== "finish") track(state, part)
-        else {
-          this.first = undefined
-          this.attempts += 1
-          state.finished = true
-          const costed = this.settleNow(first, this.target, this.request, part.response, state)
-          this.report(totals)
-          if (costed !== part.response) mapped = { ...part, response: costed }
-        }
-      }
-      if (out === undefined && mapped !== part) out = chunk.slice(0, index)
-      if (out !== undefined) out.push(mapped)
-    }
-    return out !== undefined && Arr.isArrayNonEmpty(out) ? out : chunk
-  }
-
-  // `settleSuccess` on a memory store, synchronously: the answer costed and committed by the
-  // store's plain commit; what the commit leaves to run (overshoots to log) kept in `state`.
-  private settleNow(
-    held: BudgetTracker.Reservation,
-    target: CallContext.AttemptTarget,
-    request: LlmRequest,
-    response: LlmResponse,
-    state: Streaming
-  ): LlmResponse {
-    const costed = costResponse(this.prices, this.price, response, target, held)
-    const actual = actualOf(request, costed)
-    this.answered = true
-    this.add(costed.usage, actual.costNanos!, costed.priced === false)
-    state.after = this.commitNow!(held, actual, this.clock!.currentTimeMillisUnsafe())
-    return costed
+    const settled = this.settleAnswer(held, target, state.request, part.response, state)
+    if (Effect.isEffect(settled)) return Effect.map(settled, (response) => ({ ...part, response }))
+    return settled === part.response ? part : { ...part, response: settled }
   }
 
   private add(usage: Usage.Usage, costNanos: number, unpriced: boolean): void {
@@ -598,8 +543,6 @@ export class Call implements CallContext.AttemptBudget {
     totals.priced = !this.unpriced
   }
 }
-
-const isFinish = (part: StreamPart.StreamPart): boolean => part.type === "finish"
 
 const track = (state: Streaming, part: StreamPart.StreamPart): StreamPart.StreamPart => {
   if (part.type === "text-delta") state.text = (state.text ?? "") + part.text
