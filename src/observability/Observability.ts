@@ -144,7 +144,9 @@ interface Prepared extends CallFacts {
 
 const promptChars = (request: LlmRequest): number => {
   let total = request.system?.length ?? 0
-  for (const message of request.messages) total += Message.text(message).length
+  // (an index, not `for...of`: the iterator's results were allocated per call, stop 29)
+  const messages = request.messages
+  for (let index = 0; index < messages.length; index++) total += Message.text(messages[index]!).length
   return total
 }
 
