@@ -167,8 +167,8 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
   // Plain combinators and synchronous preparation: this is the hot path of every call (bench/budget.ts).
   // A call held to `current`, in its admitting step: uninterruptible (`restore` gives the call back
   // its interruptibility), so the reservation and the handlers that settle it are made together.
-  // (plain functions of the layer, given what they need: on a memory store the call makes no
-  // closure of its own before its handlers, stop 29)
+  // (plain functions of the layer, given what they need: on a memory store the admitting step
+  // makes no closure or closure context but its two handlers, stop 29)
   const admitted = (
     fiber: Fiber.Fiber<unknown, unknown>,
     current: BudgetTracker.Service,
