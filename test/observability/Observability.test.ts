@@ -167,6 +167,24 @@ describe("Observability", () => {
     )
   })
 
+  it.effect("with a tracer: the call is recorded inside its span, and the caller's context is back after it ends", () => {
+    const callerAnnotations = Effect.map(Effect.context<never>(), (context) => Context.get(context, References.CurrentLogAnnotations))
+    return instrumented(({ lines, spans }) =>
+      Effect.gen(function*() {
+        yield* LanguageModel.generate({ prompt: "one", metadata: { correlationId: "corr-7" } })
+        expect(yield* callerAnnotations).toEqual({ caller: "outer" })
+        expect(parse(lines[0]!).annotations).toMatchObject({ caller: "outer", correlationId: "corr-7" })
+        expect(attributesOf(spans.find((span) => span.name === "chat mock-1")!)["gen_ai.usage.output_tokens"]).toBeGreaterThan(0)
+        const fiber = yield* Effect.forkChild(LanguageModel.generate("two"))
+        yield* TestClock.adjust("1 second")
+        yield* Fiber.interrupt(fiber)
+        expect(yield* callerAnnotations).toEqual({ caller: "outer" })
+        expect((yield* ledgerEntries).map((entry) => entry.outcome)).toEqual(["ok", "Interrupted"])
+        expect(spans.filter((span) => span.name === "chat mock-1")).toHaveLength(2)
+      }).pipe(Effect.annotateLogs({ caller: "outer" }))
+    ).pipe(Effect.provide(observed({ faults: faults("ok,hang") })))
+  })
+
   it.effect("gives each call a correlation id and passes it down to the provider", () =>
     Effect.gen(function*() {
       yield* LanguageModel.generate("one")
