@@ -68,7 +68,10 @@ export const measure = (request: LlmRequest): number => {
  */
 export const excess = (request: LlmRequest, maxBytes: number): number | undefined => {
   let units = request.system === undefined ? 0 : request.system.length
-  for (const message of request.messages) {
+  // (an index, not `for...of`: the iterator's results were allocated per call, stop 29)
+  const messages = request.messages
+  for (let index = 0; index < messages.length; index++) {
+    const message = messages[index]!
     units += typeof message.content === "string" ? message.content.length : Message.text(message).length
   }
   if (request.stop !== undefined) for (const stop of request.stop) units += stop.length

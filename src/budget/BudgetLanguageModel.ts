@@ -167,6 +167,54 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
   // Plain combinators and synchronous preparation: this is the hot path of every call (bench/budget.ts).
   // A call held to `current`, in its admitting step: uninterruptible (`restore` gives the call back
   // its interruptibility), so the reservation and the handlers that settle it are made together.
+  // (plain functions of the layer, given what they need: on a memory store the admitting step
+  // makes no closure or closure context but its two handlers, stop 29)
+  const admitted = (
+    fiber: Fiber.Fiber<unknown, unknown>,
+    current: BudgetTracker.Service,
+    request: LlmRequest,
+    next: LanguageModel.Service["generate"],
+    restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>,
+    target: CallContext.AttemptTarget,
+    price: PriceTable.Price | undefined,
+    ask: BudgetTracker.Ask,
+    reservation: BudgetTracker.Reservation,
+    clock: Clock.Clock | undefined
+  ): Effect.Effect<LlmResponse, LlmError.LlmError> => {
+    const totals = fiber.getRef(CallContext.CurrentTotals)
+    const call = new Attempts.Call(current, prices, request, target, price, reservation, clock)
+    let body = current.withinDeadline(next(Attempts.withCap(request, reservation)), ask)
+    if (reservation.loweredFrom !== undefined) body = Effect.andThen(Attempts.logLowered(reservation), body)
+    // The call context set in this step and the caller's put back first thing in either handler
+    // (what `Effect.updateContext` does, without its own step: this step is uninterruptible,
+    // so nothing can end the call between the two).
+    const outer = fiber.context
+    fiber.setContext(callContextCopy(reservation, call, outer))
+    return Effect.matchCauseEffect(restore(body), {
+      onFailure: (cause) => {
+        fiber.setContext(outer)
+        return Effect.andThen(call.failed(cause, totals), Effect.failCause(cause))
+      },
+      onSuccess: (response) => {
+        fiber.setContext(outer)
+        return call.succeeded(response, totals)
+      }
+    })
+  }
+  // (a store that reserves in an effect: admitted once it has)
+  const admitLater = (
+    fiber: Fiber.Fiber<unknown, unknown>,
+    current: BudgetTracker.Service,
+    request: LlmRequest,
+    next: LanguageModel.Service["generate"],
+    restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>,
+    target: CallContext.AttemptTarget,
+    price: PriceTable.Price | undefined,
+    ask: BudgetTracker.Ask,
+    reserved: Effect.Effect<BudgetTracker.Reservation, LlmError.LlmError>,
+    clock: Clock.Clock | undefined
+  ): Effect.Effect<LlmResponse, LlmError.LlmError> =>
+    Effect.flatMap(reserved, (reservation) => admitted(fiber, current, request, next, restore, target, price, ask, reservation, clock))
   const admit = (
     fiber: Fiber.Fiber<unknown, unknown>,
     current: BudgetTracker.Service,
@@ -177,35 +225,16 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
     const target = targetOf(request)
     const price = reservePrice(prices, inner, target.model)
     const ask: BudgetTracker.Ask = { request, provider: target.provider, model: target.model, price }
-    const totals = fiber.getRef(CallContext.CurrentTotals)
-    const admitted = (reservation: BudgetTracker.Reservation, clock?: Clock.Clock) => {
-      const call = new Attempts.Call(current, prices, request, target, price, reservation, clock)
-      let body = current.withinDeadline(next(Attempts.withCap(request, reservation)), ask)
-      if (reservation.loweredFrom !== undefined) body = Effect.andThen(Attempts.logLowered(reservation), body)
-      // The call context set in this step and the caller's put back first thing in either handler
-      // (what `Effect.updateContext` does, without its own step: this step is uninterruptible,
-      // so nothing can end the call between the two).
-      const outer = fiber.context
-      fiber.setContext(callContextCopy(reservation, call, outer))
-      return Effect.matchCauseEffect(restore(body), {
-        onFailure: (cause) => {
-          fiber.setContext(outer)
-          return Effect.andThen(call.failed(cause, totals), Effect.failCause(cause))
-        },
-        onSuccess: (response) => {
-          fiber.setContext(outer)
-          return call.succeeded(response, totals)
-        }
-      })
-    }
     // A tracker on a memory store reserves in this step, by the fiber's clock.
     const ops = LocalStore.trackerOps(current)
     if (ops !== undefined) {
       const clock = fiber.getRef(Clock.Clock)
       const reserved = ops.reserveNow(ask, clock.currentTimeMillisUnsafe())
-      return Effect.isEffect(reserved) ? Effect.flatMap(reserved, (reservation) => admitted(reservation, clock)) : admitted(reserved, clock)
+      return Effect.isEffect(reserved)
+        ? admitLater(fiber, current, request, next, restore, target, price, ask, reserved, clock)
+        : admitted(fiber, current, request, next, restore, target, price, ask, reserved, clock)
     }
-    return Effect.flatMap(current.reserve(ask), (reservation) => admitted(reservation))
+    return admitLater(fiber, current, request, next, restore, target, price, ask, current.reserve(ask), undefined)
   }
 
   // A call held to the fiber's budget, else to `tracker`, else passed through (costed).

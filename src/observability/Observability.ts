@@ -144,7 +144,9 @@ interface Prepared extends CallFacts {
 
 const promptChars = (request: LlmRequest): number => {
   let total = request.system?.length ?? 0
-  for (const message of request.messages) total += Message.text(message).length
+  // (an index, not `for...of`: the iterator's results were allocated per call, stop 29)
+  const messages = request.messages
+  for (let index = 0; index < messages.length; index++) total += Message.text(messages[index]!).length
   return total
 }
 
@@ -401,9 +403,9 @@ export const wrap = (
 
 
   // The call's log annotations, its totals record (with a ledger) and attempt counter (with
-  // `attempts`), set in one step on a context of the call's own (no effect overlay record per
-  // service, no copy of the caller's: see `internal/callContexts.ts`, ADRs 0047 and 0049).
-  const callContext = (call: ReturnType<typeof prepare>) => (context: Context.Context<never>) =>
+  // `attempts`), set on a context of the call's own over the caller's (no effect overlay record
+  // per service, no copy of the caller's: see `internal/callContexts.ts`, ADRs 0047 and 0049).
+  const callContextOf = (call: Prepared, context: Context.Context<never>): Context.Context<never> =>
     // (the totals not again when it is the caller's own record, already there)
     CallContexts.withServices(
       context,
@@ -422,17 +424,51 @@ export const wrap = (
     captureStackTrace: false
   })
 
-  const generate = (request: LlmRequest, next: LanguageModel.Service["generate"]): Effect.Effect<LlmResponse, LlmError.LlmError> =>
-    Effect.withFiber((fiber) => {
-      const call = prepare(fiber, request)
-      // (nothing to run after the call, the usual case: no effect, so no step to run it)
-      let effect = Effect.onExitPrimitive(next(call.forwarded), (exit) => {
-        const steps = finishIn(fiber, call, undefined, exit)
-        return steps === Effect.void ? undefined : steps
-      })
-      if (call.spans) effect = Effect.withSpan(effect, GenAiAttributes.spanName(call.model), spanOptions(call))
-      return Effect.updateContext(effect, callContext(call))
-    })
+  // A call's exit handler is registered first; the next step prepares the call and switches the
+  // fiber to the call's context; the handler records the call (in that context: its log line
+  // carries the call's annotations) and puts the caller's context back. A call stopped between the
+  // two steps was never started: nothing to record, nothing to put back (as before, when the
+  // caller stopped it before this layer's first step). Three effect steps per call where
+  // `Effect.updateContext` around an exit handler took five (stop 29). With a span, the call is
+  // recorded inside it (its attributes are the span's) and the handler only puts the context back.
+  const generate = (request: LlmRequest, next: LanguageModel.Service["generate"]): Effect.Effect<LlmResponse, LlmError.LlmError> => {
+    let fiber: Fiber.Fiber<unknown, unknown> | undefined
+    let call: Prepared | undefined
+    let outer: Context.Context<never> | undefined
+    return Effect.onExitPrimitive(
+      Effect.withFiber((current) => {
+        const prepared = prepare(current, request)
+        fiber = current
+        call = prepared
+        outer = current.context
+        current.setContext(callContextOf(prepared, outer))
+        if (!prepared.spans) return next(prepared.forwarded)
+        return Effect.withSpan(
+          Effect.onExitPrimitive(next(prepared.forwarded), (exit) => {
+            const steps = finishIn(current, prepared, undefined, exit)
+            return steps === Effect.void ? undefined : steps
+          }),
+          GenAiAttributes.spanName(prepared.model),
+          spanOptions(prepared)
+        )
+      }),
+      (exit) => {
+        if (call === undefined) return undefined
+        const running = fiber!
+        const caller = outer!
+        // (nothing to run after the call, the usual case: no effect, so no step to run it)
+        const steps = call.spans ? Effect.void : finishIn(running, call, undefined, exit)
+        if (steps === Effect.void) {
+          running.setContext(caller)
+          return undefined
+        }
+        return Effect.onExitPrimitive(steps, () => {
+          running.setContext(caller)
+          return undefined
+        })
+      }
+    )
+  }
 
   // What a streamed call's caller sees when it cancels: one ledger row marked `cancelled` (what the
   // budget charged, else what had streamed, estimated), a log line, the span annotated.

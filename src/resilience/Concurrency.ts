@@ -275,15 +275,22 @@ export const make = (inner: LanguageModel.Service, limits: Service): LanguageMod
     ownNow?.releaseUnsafe(1)
     return undefined
   }
-  const guard = ownNow === null || globalNow === null ? queued : <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.uninterruptibleMask((restore) => {
-      if (ownNow === undefined || ownNow.takeNowUnsafe(1)) {
-        if (globalNow === undefined || globalNow.takeNowUnsafe(1)) return Effect.onExitPrimitive(restore(effect), release, true)
-        // (no waiter on the provider's permits, or it would not have been taken: nothing to wake)
-        ownNow?.releaseUnsafe(1)
-      }
-      return restore(queued(effect))
-    })
+  const guard = ownNow === null || globalNow === null ? queued : <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+    // Its release registered first (an exit handler, run uninterruptibly however the call ends),
+    // then both permits taken in the next step: a call stopped between the two holds none, one
+    // stopped later gives them back. No uninterruptible region is needed (stop 29).
+    let taken = false
+    return Effect.onExitPrimitive(
+      Effect.suspend(() => {
+        if (takeNow()) {
+          taken = true
+          return effect
+        }
+        return queued(effect)
+      }),
+      () => taken ? release() : undefined
+    )
+  }
   // A stream holds its permits from its start to its end (the stream's Scope).
   const permits = Effect.andThen(
     own === undefined ? Effect.void : Semaphore.takeScoped(own, 1),

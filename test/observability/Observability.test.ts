@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Metric, Stream, type Tracer } from "effect"
+import { Context, Effect, Fiber, Layer, Metric, References, Stream, type Tracer } from "effect"
+import * as CallContext from "../../src/CallContext.ts"
 import { TestClock } from "effect/testing"
 import * as LanguageModel from "../../src/LanguageModel.ts"
 import * as LlmError from "../../src/LlmError.ts"
@@ -131,6 +132,58 @@ describe("Observability", () => {
         expect((yield* Metric.value(Metric.withAttributes(LlmMetrics.errors, { ...labels, reason: "Interrupted" }))).count).toBe(0)
       })
     ).pipe(Effect.provide(observed({ latency: "10 seconds" }))))
+
+  it.effect("without a tracer: the call's log line carries its ids, and the caller's context is back after it ends, however it ends", () => {
+    const lines: Array<string> = []
+    const callerContext = Effect.map(Effect.context<never>(), (context) => ({
+      annotations: Context.get(context, References.CurrentLogAnnotations),
+      totals: Context.get(context, CallContext.CurrentTotals)
+    }))
+    return Effect.gen(function*() {
+      const before = yield* callerContext
+      expect(before.annotations).toEqual({ caller: "outer" })
+      const response = yield* LanguageModel.generate({ prompt: "one", metadata: { correlationId: "corr-9" } })
+      expect(response.usage.outputTokens).toBeGreaterThan(0)
+      expect(yield* callerContext).toEqual(before)
+      const [line] = lines.map(parse)
+      expect(line!.message).toEqual(["llm call succeeded", expect.objectContaining({ inputTokens: response.usage.inputTokens })])
+      expect(line!.annotations).toMatchObject({ caller: "outer", correlationId: "corr-9", provider: "mock", model: "mock-1" })
+      // a failure (the mock's second call fails)
+      const error = yield* Effect.flip(LanguageModel.generate("two"))
+      expect(error.reason._tag).toBe("RateLimited")
+      expect(yield* callerContext).toEqual(before)
+      expect(parse(lines[1]!).annotations).toMatchObject({ caller: "outer", provider: "mock" })
+      // an interruption while the provider works
+      const fiber = yield* Effect.forkChild(Effect.andThen(LanguageModel.generate("three"), callerContext))
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.interrupt(fiber)
+      expect(yield* callerContext).toEqual(before)
+      expect((yield* ledgerEntries).map((entry) => entry.outcome)).toEqual(["ok", "RateLimited", "Interrupted"])
+    }).pipe(
+      Effect.annotateLogs({ caller: "outer" }),
+      Effect.provide(Logging.layerCollect(lines, { level: "Debug" })),
+      Effect.provideService(Metric.MetricRegistry, new Map()),
+      Effect.provide(observed({ faults: faults("ok,429,hang") }))
+    )
+  })
+
+  it.effect("with a tracer: the call is recorded inside its span, and the caller's context is back after it ends", () => {
+    const callerAnnotations = Effect.map(Effect.context<never>(), (context) => Context.get(context, References.CurrentLogAnnotations))
+    return instrumented(({ lines, spans }) =>
+      Effect.gen(function*() {
+        yield* LanguageModel.generate({ prompt: "one", metadata: { correlationId: "corr-7" } })
+        expect(yield* callerAnnotations).toEqual({ caller: "outer" })
+        expect(parse(lines[0]!).annotations).toMatchObject({ caller: "outer", correlationId: "corr-7" })
+        expect(attributesOf(spans.find((span) => span.name === "chat mock-1")!)["gen_ai.usage.output_tokens"]).toBeGreaterThan(0)
+        const fiber = yield* Effect.forkChild(LanguageModel.generate("two"))
+        yield* TestClock.adjust("1 second")
+        yield* Fiber.interrupt(fiber)
+        expect(yield* callerAnnotations).toEqual({ caller: "outer" })
+        expect((yield* ledgerEntries).map((entry) => entry.outcome)).toEqual(["ok", "Interrupted"])
+        expect(spans.filter((span) => span.name === "chat mock-1")).toHaveLength(2)
+      }).pipe(Effect.annotateLogs({ caller: "outer" }))
+    ).pipe(Effect.provide(observed({ faults: faults("ok,hang") })))
+  })
 
   it.effect("gives each call a correlation id and passes it down to the provider", () =>
     Effect.gen(function*() {

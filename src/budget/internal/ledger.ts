@@ -439,10 +439,15 @@ export interface Refused {
   readonly overshoot: Overshoot | undefined
 }
 
+// The loops of the reserve and settle paths below run over indexes, not `for...of`: each
+// iteration's result object was allocated per call where V8 had not optimized the function
+// (about 0.1 KB per call over HTTP, stop 29).
+
 /** The node of a chain with the earliest deadline. @internal */
 export const deadlineOf = (chain: ReadonlyArray<Node>): Node | undefined => {
   let earliest: Node | undefined
-  for (const node of chain) {
+  for (let n = 0; n < chain.length; n++) {
+    const node = chain[n]!
     if (node.deadlineAt !== null && (earliest === undefined || node.deadlineAt < earliest.deadlineAt!)) earliest = node
   }
   return earliest
@@ -464,7 +469,8 @@ const outputCap = (chain: ReadonlyArray<Node>, ask: Ask): number | undefined => 
   const capped = limitedIn(chain, "outputTokens") || limitedIn(chain, "totalTokens") || limitedIn(chain, "costNanos")
   if (!capped) return undefined
   let cap = ask.defaultMaxTokens
-  for (const node of chain) {
+  for (let n = 0; n < chain.length; n++) {
+    const node = chain[n]!
     const { consumed, limits, reserved } = node
     if (limits.outputTokens !== null) cap = Math.min(cap, limits.outputTokens - consumed.outputTokens - reserved.outputTokens)
     if (limits.totalTokens !== null) {
@@ -508,7 +514,8 @@ export const reserveIn = (tables: Tables, id: string, ask: Ask): Granted | Refus
     totalTokens: ask.inputTokens + output,
     costNanos: ask.price === undefined ? 0 : Money.ofTokens(ask.price, ask.inputTokens, output)
   }
-  for (const node of chain) {
+  for (let n = 0; n < chain.length; n++) {
+    const node = chain[n]!
     if (node.pending !== null) {
       const dimension = node.pending.dimension
       const refusal: Refused = {
@@ -526,8 +533,10 @@ export const reserveIn = (tables: Tables, id: string, ask: Ask): Granted | Refus
     }
   }
   const remaining: { -readonly [K in keyof Remaining]: Remaining[K] } = {}
-  for (const node of chain) {
-    for (const dimension of amountDimensions) {
+  for (let n = 0; n < chain.length; n++) {
+    const node = chain[n]!
+    for (let d = 0; d < amountDimensions.length; d++) {
+      const dimension = amountDimensions[d]!
       const limit = node.limits[dimension]
       if (limit === null) continue
       const used = node.consumed[dimension] + node.reserved[dimension]
@@ -553,7 +562,8 @@ export const reserveIn = (tables: Tables, id: string, ask: Ask): Granted | Refus
   }
   const sequence = tables.sequence + 1
   const reservation: Reservation = { id: `r${sequence}`, budget: id, amounts, provider: ask.provider, model: ask.model }
-  for (const node of chain) {
+  for (let n = 0; n < chain.length; n++) {
+    const node = chain[n]!
     tables.update(node, node.consumed, plus(node.reserved, amounts), node.open + 1, node.conversations, node.overshoots, node.pending)
   }
   tables.setReservation(sequence, reservation)
@@ -587,7 +597,8 @@ const overshootsOf = (
   now: number
 ): ReadonlyArray<Overshoot> => {
   let found: Array<Overshoot> | undefined
-  for (const dimension of amountDimensions) {
+  for (let d = 0; d < amountDimensions.length; d++) {
+    const dimension = amountDimensions[d]!
     if (spent[dimension] > reservation.amounts[dimension] && limitedIn(chain, dimension)) {
       found ??= []
       found.push({
@@ -626,7 +637,8 @@ export const settleIn = (tables: Tables, reservationId: string, actual: Actual |
   const chain = chainIn(tables, reservation.budget)
   const held = reservation.amounts
   if (actual === undefined) {
-    for (const node of chain) {
+    for (let n = 0; n < chain.length; n++) {
+      const node = chain[n]!
       tables.update(node, node.consumed, minus(node.reserved, held), node.open - 1, node.conversations, node.overshoots, node.pending)
     }
     removeIfDone(tables, reservation.budget)
@@ -638,7 +650,8 @@ export const settleIn = (tables: Tables, reservationId: string, actual: Actual |
     : Option.getOrUndefined(HashMap.get(own.conversations, actual.conversationId))
   const spent = actual.cumulative === true && previous !== undefined ? minus(actual.amounts, previous) : actual.amounts
   const overshoots = overshootsOf(chain, reservation, spent, actual.now)
-  for (const node of chain) {
+  for (let n = 0; n < chain.length; n++) {
+    const node = chain[n]!
     let conversations = node.conversations
     if (node === own && actual.conversationId !== undefined) {
       conversations = HashMap.set(
