@@ -256,7 +256,8 @@ const partsOf = (
     const parser = Sse.makeParser(assembler.onEvent)
     let bodyEnded = false
     let drained = false
-    let finished = false
+    let finished = false // the assembler's finish was taken
+    let finishFailure: LlmError.LlmError | undefined // what it gave instead of a response
     let size = 0
     const read = upstream.pipe(
       Effect.catchTag("HttpClientError", (error) => Effect.fail(Errors.fromTransport(call, error))),
@@ -276,24 +277,37 @@ const partsOf = (
         for (const chunk of received) size += chunk.length
         return size > maxBytes ? Effect.void : drain()
       })
-    const complete = Effect.flatMap(Clock.currentTimeMillis, (nowMs): PartsPull => {
-      finished = true
-      const response = assembler.finish(nowMs)
-      return "content" in response ? Effect.succeed(Arr.of(StreamPart.finish(response))) : Effect.fail(response)
-    })
+    // The finish part goes out with what the last read produced, in the same chunk, once the
+    // message is whole: at `message_stop` (the end of the body is read on the next pull), or at
+    // the end of a body after a stop reason. An error it ends with goes out after those parts
+    // (and after the drain).
+    const complete = (parts: Array<StreamPart.StreamPart>): PartsPull =>
+      Effect.flatMap(Clock.currentTimeMillis, (nowMs): PartsPull => {
+        finished = true
+        const response = assembler.finish(nowMs)
+        if (!("content" in response)) {
+          finishFailure = response
+          return Arr.isArrayNonEmpty(parts) ? Effect.succeed(parts) : next()
+        }
+        // (`take` hands over a non-empty array only: an empty one may be the assembler's own.)
+        if (!Arr.isArrayNonEmpty(parts)) return Effect.succeed(Arr.of(StreamPart.finish(response)))
+        parts.push(StreamPart.finish(response))
+        return Effect.succeed(parts)
+      })
     const next = (): PartsPull => {
       // What was read goes out first: an error event ends the stream after the text before it.
       const parts = assembler.take()
-      if (Arr.isArrayNonEmpty(parts)) return Effect.succeed(parts)
       const failure = assembler.failure()
-      if (failure !== undefined) return Effect.fail(failure)
-      if (finished) return Cause.done()
-      if (assembler.stopped()) {
-        if (bodyEnded || drained) return complete
-        drained = true
-        return Effect.andThen(Effect.ignore(drain()), next)
+      if (failure !== undefined) return Arr.isArrayNonEmpty(parts) ? Effect.succeed(parts) : Effect.fail(failure)
+      if (!finished && (assembler.stopped() || (bodyEnded && assembler.hasStopReason()))) return complete(parts)
+      if (Arr.isArrayNonEmpty(parts)) return Effect.succeed(parts)
+      if (finished) {
+        if (!bodyEnded && !drained) {
+          drained = true
+          return Effect.andThen(Effect.ignore(drain()), next)
+        }
+        return finishFailure === undefined ? Cause.done() : Effect.fail(finishFailure)
       }
-      if (bodyEnded && assembler.hasStopReason()) return complete
       if (bodyEnded) return Effect.fail(Errors.cutOff(call, requestId))
       return Effect.flatMap(read, (chunks) => {
         if (chunks !== undefined) {

@@ -102,7 +102,8 @@ export const read = <A>(
       let done = false // [DONE] arrived
       let finishReason = false // a finish_reason arrived
       let bodyEnded = false
-      let ended = false // the reader's last element went out
+      let ended = false // the reader's last element was taken
+      let lastFailure: LlmError.LlmError | undefined // what the reader's end gave instead of an element
       let drained = false
       let size = 0
       const fail = (error: LlmError.LlmError) => {
@@ -154,23 +155,36 @@ export const read = <A>(
           for (const chunk of received) size += chunk.length
           return size > maxBytes ? Effect.void : drain()
         })
-      const last = Effect.flatMap(Clock.currentTimeMillis, (nowMs): Pulled<A> => {
-        ended = true
-        const element = reader.end(nowMs)
-        if (element === undefined) return next()
-        return LlmError.isLlmError(element) ? Effect.fail(element) : Effect.succeed(Arr.of(element))
-      })
+      // The reader's last element goes out with what the last read produced, in the same chunk,
+      // once the answer is whole: at `[DONE]` (the end of the body is read on the next pull), or
+      // at the end of a body that sent a finish_reason. An error it ends with goes out after what
+      // was produced (and after the drain).
+      // (`take` hands over a non-empty array only: an empty one may be the reader's own.)
+      const last = (produced: Array<A>): Pulled<A> =>
+        Effect.flatMap(Clock.currentTimeMillis, (nowMs): Pulled<A> => {
+          ended = true
+          const element = reader.end(nowMs)
+          const failed = element !== undefined && LlmError.isLlmError(element)
+          if (failed) lastFailure = element
+          if (element === undefined || failed) {
+            return Arr.isArrayNonEmpty(produced) ? Effect.succeed(produced) : next()
+          }
+          if (!Arr.isArrayNonEmpty(produced)) return Effect.succeed(Arr.of(element))
+          produced.push(element)
+          return Effect.succeed(produced)
+        })
       const next = (): Pulled<A> => {
         const produced = reader.take()
+        if (failure !== undefined) return Arr.isArrayNonEmpty(produced) ? Effect.succeed(produced) : Effect.fail(failure)
+        if (!ended && (done || (bodyEnded && finishReason))) return last(produced)
         if (Arr.isArrayNonEmpty(produced)) return Effect.succeed(produced)
-        if (failure !== undefined) return Effect.fail(failure)
-        if (ended) return Cause.done()
-        if (done) {
-          if (bodyEnded || drained) return last
-          drained = true
-          return Effect.andThen(Effect.ignore(drain()), next)
+        if (ended) {
+          if (!bodyEnded && !drained) {
+            drained = true
+            return Effect.andThen(Effect.ignore(drain()), next)
+          }
+          return lastFailure === undefined ? Cause.done() : Effect.fail(lastFailure)
         }
-        if (bodyEnded && finishReason) return last
         if (bodyEnded) return Effect.fail(Errors.cutOff(call, requestId))
         return Effect.flatMap(readBytes, (received) => {
           if (received !== undefined) {
