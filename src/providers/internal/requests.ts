@@ -34,15 +34,18 @@
 import { Effect, Exit, Scope } from "effect"
 import { HttpClient, type HttpClientError, type HttpClientRequest, type HttpClientResponse } from "effect/http"
 import { registerAbort } from "../../internal/deadlines.ts"
+import * as Streams from "../../internal/streams.ts"
 
 /**
- * A sent request: its response (headers read) and the mark that its body was read to the end.
+ * A request being sent: its response (headers read), and the mark that its body was read to the
+ * end.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Sent {
-  readonly response: HttpClientResponse.HttpClientResponse
+  /** Sends the request; succeeds with the response once its headers are read. */
+  readonly response: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>
   /** Marks the body as read to its end: the request is then left to finish, not aborted. */
   readonly bodyEnded: () => void
 }
@@ -65,8 +68,11 @@ export const client = (http: HttpClient.HttpClient): Scoped => HttpClient.withSc
 export type Scoped = HttpClient.HttpClient.With<HttpClientError.HttpClientError, Scope.Scope>
 
 /**
- * Sends `request` with `scoped` (from {@link client}); the request is aborted when `streamScope`
- * closes, unless {@link Sent.bodyEnded} was called first.
+ * Prepares `request` with `scoped` (from {@link client}), in the step that opens the stream: the
+ * request is aborted when `streamScope` closes, unless {@link Sent.bodyEnded} was called first.
+ * Its abort is added to the stream's scope as the layers add theirs (`Streams.addFinalizer`: in
+ * this step, joined with the layers' finalizers when they are the scope's only one), and offered
+ * to the stream timeouts above (`registerAbort`), before the request is sent.
  *
  * @since 0.1.0
  * @category constructors
@@ -75,7 +81,7 @@ export const stream = (
   scoped: Scoped,
   request: HttpClientRequest.HttpClientRequest,
   streamScope: Scope.Scope
-): Effect.Effect<Sent, HttpClientError.HttpClientError> => {
+): Sent => {
   const requestScope = Scope.makeUnsafe()
   let ended = false
   const bodyEnded = () => {
@@ -85,16 +91,12 @@ export const stream = (
   const slot = registerAbort(streamScope, () => {
     if (!ended) abortNow(requestScope)
   })
-  return Effect.andThen(
-    Scope.addFinalizerExit(
-      streamScope,
-      slot === undefined ? (exit) => (ended ? Effect.void : Scope.close(requestScope, exit)) : (exit) => {
-        slot.release()
-        return ended ? Effect.void : Scope.close(requestScope, exit)
-      }
-    ),
-    Effect.map(Effect.provideService(scoped.execute(request), Scope.Scope, requestScope), (response): Sent => ({ response, bodyEnded }))
-  )
+  const adding = Streams.addFinalizer(streamScope, (exit) => {
+    slot?.release()
+    return ended ? undefined : Scope.close(requestScope, exit)
+  })
+  const execute = Effect.provideService(scoped.execute(request), Scope.Scope, requestScope)
+  return { response: adding === undefined ? execute : Effect.andThen(adding, execute), bodyEnded }
 }
 
 // Closes a request's scope at once, outside any fiber's run of it: its one finalizer (from

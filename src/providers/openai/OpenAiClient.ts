@@ -236,34 +236,38 @@ export const fromHttpClient = (http: HttpClient.HttpClient, options: Options): S
     const request = post({ ...body, stream: true, stream_options: { include_usage: true } }, streamHeaders)
     // Opened as the stream starts, in its scope: the request is aborted when the stream's scope
     // closes unless its body was read to the end (`internal/requests.ts`, ADR 0037).
-    return Streams.fromScope((scope) =>
-      Effect.flatMap(Clock.currentTimeMillis, (startedMs) =>
-        bounded(
-          call,
-          Effect.flatMap(Requests.stream(scopedHttp, request, scope), ({ response, bodyEnded }): Effect.Effect<
-            Stream.Stream<A, LlmError.LlmError>,
-            LlmError.LlmError | HttpClientError.HttpClientError
-          > => {
-            const status = response.status
-            if (status < 200 || status >= 300) {
-              return Effect.flatMap(ProviderKit.readText(response, call, maxResponseBytes), (text) => {
-                bodyEnded()
-                return statusFailure(call, response, text)
-              })
-            }
-            const opened: StreamOpened = { requestId: Errors.requestIdOf(response.headers), startedMs }
-            const type = response.headers["content-type"] ?? ""
-            if (EVENT_STREAM.test(type)) {
-              return Effect.succeed(EventStream.read(response.stream, call, opened, maxResponseBytes, reader(opened), bodyEnded))
-            }
-            // A server that ignores `stream: true` and answers with one JSON completion: one chunk.
+    return Streams.fromScope((scope, fiber) => {
+      // The fiber's clock, read in this step (no effect step for it), here and at the stream's end.
+      const clock = fiber.getRef(Clock.Clock)
+      const startedMs = clock.currentTimeMillisUnsafe()
+      const { response: sent, bodyEnded } = Requests.stream(scopedHttp, request, scope)
+      return bounded(
+        call,
+        Effect.flatMap(sent, (response): Effect.Effect<
+          Stream.Stream<A, LlmError.LlmError>,
+          LlmError.LlmError | HttpClientError.HttpClientError
+        > => {
+          const status = response.status
+          if (status < 200 || status >= 300) {
             return Effect.flatMap(ProviderKit.readText(response, call, maxResponseBytes), (text) => {
               bodyEnded()
-              return Effect.map(completionOf(call, response, text), (result) =>
-                EventStream.fromChunks([chunkOfCompletion(result.completion)], reader(opened)))
+              return statusFailure(call, response, text)
             })
+          }
+          const opened: StreamOpened = { requestId: Errors.requestIdOf(response.headers), startedMs }
+          const type = response.headers["content-type"] ?? ""
+          if (EVENT_STREAM.test(type)) {
+            return Effect.succeed(EventStream.read(response.stream, call, opened, clock, maxResponseBytes, reader(opened), bodyEnded))
+          }
+          // A server that ignores `stream: true` and answers with one JSON completion: one chunk.
+          return Effect.flatMap(ProviderKit.readText(response, call, maxResponseBytes), (text) => {
+            bodyEnded()
+            return Effect.map(completionOf(call, response, text), (result) =>
+              EventStream.fromChunks([chunkOfCompletion(result.completion)], reader(opened)))
           })
-        )))
+        })
+      )
+    })
   }
 
   return { provider: options.provider, baseUrl, createChatCompletion, streamChatCompletion }

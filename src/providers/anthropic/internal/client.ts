@@ -23,7 +23,7 @@
  * @since 0.1.0
  * @internal
  */
-import { Array as Arr, Cause, Clock, Duration, Effect, Exit, Pull, Redacted, type Scope, Stream } from "effect"
+import { Array as Arr, Cause, Clock, Duration, Effect, Exit, Pull, Redacted, Stream } from "effect"
 import { Sse } from "effect/encoding"
 import { HttpBody, type HttpClient, type HttpClientError, HttpClientRequest, type HttpClientResponse } from "effect/http"
 import type * as LlmError from "../../../LlmError.ts"
@@ -185,49 +185,52 @@ export const make = (http: HttpClient.HttpClient, options: Options): Client => {
    * Sends the request and waits for a 2xx event stream (the opening, bounded by the timeout); the
    * request is aborted when the stream's scope closes unless the body was read to its end.
    */
-  const open = (call: Errors.CallInfo, body: AnthropicSchema.MessagesRequest, scope: Scope.Scope) =>
-    Requests.stream(scopedHttp, post({ ...body, stream: true }, streamHeaders), scope).pipe(
-      Effect.flatMap((sent): Effect.Effect<
-        Requests.Sent,
-        LlmError.LlmError | HttpClientError.HttpClientError
-      > => {
-        const response = sent.response
-        if (response.status < 200 || response.status >= 300) {
-          return Effect.flatMap(ProviderKit.readText(response, call, options.maxResponseBytes), (text) => {
-            sent.bodyEnded()
-            return statusFailure(call, response, text)
-          })
-        }
-        const type = (response.headers["content-type"] ?? "").toLowerCase()
-        if (!type.includes("text/event-stream")) {
-          return Effect.fail(Errors.malformed(
-            call,
-            `expected an event stream (text/event-stream), got ${type === "" ? "no content type" : type}`,
-            response.headers
-          ))
-        }
-        return Effect.succeed(sent)
-      }),
+  const open = (call: Errors.CallInfo, sent: Requests.Sent) =>
+    Effect.flatMap(sent.response, (response): Effect.Effect<
+      HttpClientResponse.HttpClientResponse,
+      LlmError.LlmError | HttpClientError.HttpClientError
+    > => {
+      if (response.status < 200 || response.status >= 300) {
+        return Effect.flatMap(ProviderKit.readText(response, call, options.maxResponseBytes), (text) => {
+          sent.bodyEnded()
+          return statusFailure(call, response, text)
+        })
+      }
+      const type = (response.headers["content-type"] ?? "").toLowerCase()
+      if (!type.includes("text/event-stream")) {
+        return Effect.fail(Errors.malformed(
+          call,
+          `expected an event stream (text/event-stream), got ${type === "" ? "no content type" : type}`,
+          response.headers
+        ))
+      }
+      return Effect.succeed(response)
+    }).pipe(
       Effect.catchTag("HttpClientError", (error) => Effect.fail(Errors.fromTransport(call, error))),
       (self) => Deadlines.bounded(self, timeoutMs, () => Errors.timeout(call, timeoutMs))
     )
 
   const streamMessage = (request: LlmRequest, body: AnthropicSchema.MessagesRequest) => {
     const call = callOf(body.model)
-    // Opened as the stream starts, in its scope (`Streams.fromScope`: no extra step per pull).
-    return Streams.fromScope((scope) =>
-      Effect.flatMap(Clock.currentTimeMillis, (startedMs) =>
-        Effect.map(open(call, body, scope), ({ response, bodyEnded }) => {
-          const requestId = Errors.requestIdOf(response.headers)
-          return partsOf(
-            response.stream,
-            StreamAssembler.make({ call, request, requestId, startedMs }),
-            call,
-            requestId,
-            options.maxResponseBytes,
-            bodyEnded
-          )
-        })))
+    // Opened as the stream starts, in its scope (`Streams.fromScope`: no extra step per pull); the
+    // fiber's clock read in this step, here and at the stream's end.
+    return Streams.fromScope((scope, fiber) => {
+      const clock = fiber.getRef(Clock.Clock)
+      const startedMs = clock.currentTimeMillisUnsafe()
+      const sent = Requests.stream(scopedHttp, post({ ...body, stream: true }, streamHeaders), scope)
+      return Effect.map(open(call, sent), (response) => {
+        const requestId = Errors.requestIdOf(response.headers)
+        return partsOf(
+          response.stream,
+          StreamAssembler.make({ call, request, requestId, startedMs }),
+          call,
+          requestId,
+          clock,
+          options.maxResponseBytes,
+          sent.bodyEnded
+        )
+      })
+    })
   }
 
   return { baseUrl, createMessage, streamMessage }
@@ -247,6 +250,7 @@ const partsOf = (
   assembler: StreamAssembler.Assembler,
   call: Errors.CallInfo,
   requestId: string | undefined,
+  clock: Clock.Clock,
   maxBytes: number,
   onBodyEnd: () => void
 ): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
@@ -259,16 +263,16 @@ const partsOf = (
     let finished = false // the assembler's finish was taken
     let finishFailure: LlmError.LlmError | undefined // what it gave instead of a response
     let size = 0
-    const read = upstream.pipe(
-      Effect.catchTag("HttpClientError", (error) => Effect.fail(Errors.fromTransport(call, error))),
-      Pull.catchDone(() =>
-        Effect.sync(() => {
-          bodyEnded = true
-          onBodyEnd()
-          return undefined
-        })
-      )
-    )
+    // One read of the body: its end is `undefined` (and `onBodyEnd`), a transport failure an
+    // `LlmError` (one handler: one step per read).
+    const read = Effect.catchTags(upstream, {
+      HttpClientError: (error) => Effect.fail(Errors.fromTransport(call, error)),
+      Done: () => {
+        bodyEnded = true
+        onBodyEnd()
+        return Effect.undefined
+      }
+    })
     // What comes after message_stop is counted, not parsed (past the cap the connection is left);
     // a failure there does not matter any more.
     const drain = (): Effect.Effect<void, LlmError.LlmError> =>
@@ -281,19 +285,18 @@ const partsOf = (
     // message is whole: at `message_stop` (the end of the body is read on the next pull), or at
     // the end of a body after a stop reason. An error it ends with goes out after those parts
     // (and after the drain).
-    const complete = (parts: Array<StreamPart.StreamPart>): PartsPull =>
-      Effect.flatMap(Clock.currentTimeMillis, (nowMs): PartsPull => {
-        finished = true
-        const response = assembler.finish(nowMs)
-        if (!("content" in response)) {
-          finishFailure = response
-          return Arr.isArrayNonEmpty(parts) ? Effect.succeed(parts) : next()
-        }
-        // (`take` hands over a non-empty array only: an empty one may be the assembler's own.)
-        if (!Arr.isArrayNonEmpty(parts)) return Effect.succeed(Arr.of(StreamPart.finish(response)))
-        parts.push(StreamPart.finish(response))
-        return Effect.succeed(parts)
-      })
+    const complete = (parts: Array<StreamPart.StreamPart>): PartsPull => {
+      finished = true
+      const response = assembler.finish(clock.currentTimeMillisUnsafe())
+      if (!("content" in response)) {
+        finishFailure = response
+        return Arr.isArrayNonEmpty(parts) ? Effect.succeed(parts) : next()
+      }
+      // (`take` hands over a non-empty array only: an empty one may be the assembler's own.)
+      if (!Arr.isArrayNonEmpty(parts)) return Effect.succeed(Arr.of(StreamPart.finish(response)))
+      parts.push(StreamPart.finish(response))
+      return Effect.succeed(parts)
+    }
     const next = (): PartsPull => {
       // What was read goes out first: an error event ends the stream after the text before it.
       const parts = assembler.take()
@@ -304,7 +307,7 @@ const partsOf = (
       if (finished) {
         if (!bodyEnded && !drained) {
           drained = true
-          return Effect.andThen(Effect.ignore(drain()), next)
+          return Effect.matchEffect(drain(), { onFailure: next, onSuccess: next })
         }
         return finishFailure === undefined ? Cause.done() : Effect.fail(finishFailure)
       }

@@ -90,6 +90,8 @@ export const read = <A>(
   bytes: Stream.Stream<Uint8Array, HttpClientError.HttpClientError>,
   call: Errors.CallInfo,
   opened: Opened,
+  /** The clock of the fiber that opened the stream (read synchronously for the reader's end). */
+  clock: Clock.Clock,
   maxBytes: number,
   reader: ChunkReader<A>,
   onBodyEnd?: () => void
@@ -137,16 +139,16 @@ export const read = <A>(
         if (!finishReason && hasFinishReason(chunk)) finishReason = true
         reader.onChunk(chunk)
       })
-      const readBytes = upstream.pipe(
-        Effect.catchTag("HttpClientError", (error) => Effect.fail(Errors.fromTransport(call, error))),
-        Pull.catchDone(() =>
-          Effect.sync(() => {
-            bodyEnded = true
-            onBodyEnd?.()
-            return undefined
-          })
-        )
-      )
+      // One read of the body: its end is `undefined` (and `onBodyEnd`), a transport failure an
+      // `LlmError` (`Pull.catchDone` and `Effect.catchTag` in one handler: one step per read).
+      const readBytes = Effect.catchTags(upstream, {
+        HttpClientError: (error) => Effect.fail(Errors.fromTransport(call, error)),
+        Done: () => {
+          bodyEnded = true
+          onBodyEnd?.()
+          return Effect.undefined
+        }
+      })
       // What comes after [DONE] is counted, not parsed (past the cap the connection is left); a
       // failure there does not matter any more.
       const drain = (): Effect.Effect<void, LlmError.LlmError> =>
@@ -160,19 +162,18 @@ export const read = <A>(
       // at the end of a body that sent a finish_reason. An error it ends with goes out after what
       // was produced (and after the drain).
       // (`take` hands over a non-empty array only: an empty one may be the reader's own.)
-      const last = (produced: Array<A>): Pulled<A> =>
-        Effect.flatMap(Clock.currentTimeMillis, (nowMs): Pulled<A> => {
-          ended = true
-          const element = reader.end(nowMs)
-          const failed = element !== undefined && LlmError.isLlmError(element)
-          if (failed) lastFailure = element
-          if (element === undefined || failed) {
-            return Arr.isArrayNonEmpty(produced) ? Effect.succeed(produced) : next()
-          }
-          if (!Arr.isArrayNonEmpty(produced)) return Effect.succeed(Arr.of(element))
-          produced.push(element)
-          return Effect.succeed(produced)
-        })
+      const last = (produced: Array<A>): Pulled<A> => {
+        ended = true
+        const element = reader.end(clock.currentTimeMillisUnsafe())
+        const failed = element !== undefined && LlmError.isLlmError(element)
+        if (failed) lastFailure = element
+        if (element === undefined || failed) {
+          return Arr.isArrayNonEmpty(produced) ? Effect.succeed(produced) : next()
+        }
+        if (!Arr.isArrayNonEmpty(produced)) return Effect.succeed(Arr.of(element))
+        produced.push(element)
+        return Effect.succeed(produced)
+      }
       const next = (): Pulled<A> => {
         const produced = reader.take()
         if (failure !== undefined) return Arr.isArrayNonEmpty(produced) ? Effect.succeed(produced) : Effect.fail(failure)
@@ -181,7 +182,7 @@ export const read = <A>(
         if (ended) {
           if (!bodyEnded && !drained) {
             drained = true
-            return Effect.andThen(Effect.ignore(drain()), next)
+            return Effect.matchEffect(drain(), { onFailure: next, onSuccess: next })
           }
           return lastFailure === undefined ? Cause.done() : Effect.fail(lastFailure)
         }
