@@ -4,11 +4,13 @@
  * of the body is read on the next pull, before the stream ends: the connection is kept and nothing
  * is aborted. A server that keeps the body open after the end of the answer delays nothing: every
  * part arrives at once, and the stream ends when the body ends, or at the stack's idle timeout.
+ * The adapter's own timeout bounds a stream's opening without a fiber of its own: it aborts the
+ * request (the server sees the socket close) and the stream fails with `Timeout`.
  * Fakes on 127.0.0.1:0, real undici client.
  */
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Layer, Redacted, Stream } from "effect"
+import { Deferred, type Duration, Effect, Exit, Fiber, Layer, Redacted, Stream } from "effect"
 import type * as LlmError from "../../src/LlmError.ts"
 import * as LlmRequest from "../../src/LlmRequest.ts"
 import * as ModelFactory from "../../src/ModelFactory.ts"
@@ -21,8 +23,18 @@ import type * as StreamPart from "../../src/StreamPart.ts"
 import * as FakeAnthropic from "./anthropic/FakeAnthropicServer.ts"
 import * as Fake from "./openai/FakeOpenAiServer.ts"
 
-const openAiModel = (origin: string) => OpenAiCompatibleLanguageModel.make({ baseUrl: `${origin}/v1`, defaultModel: "local-1" })
-const anthropicModel = (origin: string) => AnthropicLanguageModel.make({ apiKey: Redacted.make(FakeAnthropic.KEY), baseUrl: origin })
+const openAiModel = (origin: string, timeout?: Duration.Input) =>
+  OpenAiCompatibleLanguageModel.make({ baseUrl: `${origin}/v1`, defaultModel: "local-1", ...(timeout !== undefined ? { timeout } : {}) })
+const anthropicModel = (origin: string, timeout?: Duration.Input) =>
+  AnthropicLanguageModel.make({ apiKey: Redacted.make(FakeAnthropic.KEY), baseUrl: origin, ...(timeout !== undefined ? { timeout } : {}) })
+
+/** The stream's failure, with the parts it emitted before. */
+const failureOf = (stream: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>) =>
+  Effect.gen(function*() {
+    const parts: Array<StreamPart.StreamPart> = []
+    const error = yield* Effect.flip(Stream.runForEach(stream, (part) => Effect.sync(() => void parts.push(part))))
+    return { parts, error }
+  })
 
 const request = LlmRequest.make({ prompt: "hi", maxTokens: 50 })
 
@@ -166,4 +178,40 @@ describe("anthropic: the last chunk", () => {
       assert.strictEqual(parts.length, 4)
       assert.strictEqual(yield* fake.abandonedTotal, 0)
     }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+
+})
+
+describe("the adapters' opening timeout (no fiber of its own)", () => {
+  it.live("openai-compatible: a server that never sends its headers: Timeout (retryable) at the timeout, the request aborted; a server that answers in time is read whole", () =>
+    Effect.gen(function*() {
+      let hang = true
+      const fake = yield* Fake.start(() => (hang ? { _tag: "Hang" } : Fake.sse(Fake.textStream())))
+      const model = yield* openAiModel(fake.origin, "300 millis")
+      const startedAt = Date.now()
+      const { error, parts } = yield* failureOf(model.stream(request))
+      assert.strictEqual(error.reason._tag, "Timeout")
+      assert.isTrue(error.isRetryable)
+      assert.isAtLeast(Date.now() - startedAt, 250)
+      assert.deepStrictEqual(parts, [])
+      yield* fake.abandoned.pipe(Effect.timeout("10 seconds"))
+      assert.strictEqual(yield* fake.abandonedTotal, 1)
+      // Within the timeout: the same stream, whole, and its deadline gone with its opening.
+      hang = false
+      for (let call = 0; call < 3; call++) {
+        const chunks = yield* chunksOf(model.stream(request))
+        assert.strictEqual(chunks.flat().at(-1)?.type, "finish")
+      }
+      yield* Effect.sleep("400 millis")
+      assert.strictEqual(yield* fake.abandonedTotal, 1)
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)), 60_000)
+
+  it.live("anthropic: a server that never sends its headers: Timeout at the timeout, the request aborted", () =>
+    Effect.gen(function*() {
+      const fake = yield* FakeAnthropic.start(() => ({ _tag: "Hang" }))
+      const { error, parts } = yield* failureOf((yield* anthropicModel(fake.origin, "300 millis")).stream(request))
+      assert.strictEqual(error.reason._tag, "Timeout")
+      assert.deepStrictEqual(parts, [])
+      yield* fake.abandoned.pipe(Effect.timeout("10 seconds"))
+      assert.strictEqual(yield* fake.abandonedTotal, 1)
+    }).pipe(Effect.provide(NodeHttpClient.layerUndici)), 60_000)
 })

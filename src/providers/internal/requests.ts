@@ -31,9 +31,9 @@
  * @since 0.1.0
  * @internal
  */
-import { Effect, Exit, Scope } from "effect"
+import { type Cause, type Clock, type Context, Effect, Exit, Scope } from "effect"
 import { HttpClient, type HttpClientError, type HttpClientRequest, type HttpClientResponse } from "effect/http"
-import { registerAbort } from "../../internal/deadlines.ts"
+import { type Deadline, registerAbort, wheelOf } from "../../internal/deadlines.ts"
 import * as Streams from "../../internal/streams.ts"
 
 /**
@@ -48,6 +48,25 @@ export interface Sent {
   readonly response: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>
   /** Marks the body as read to its end: the request is then left to finish, not aborted. */
   readonly bodyEnded: () => void
+  /**
+   * Bounds the stream's opening (the request sent, its response headers, and whatever `effect`
+   * reads before the stream starts, e.g. an error body) by the adapter's timeout: when it runs
+   * out, the request is aborted and the opening fails with `onTimeout()` (see {@link stream}).
+   */
+  readonly opening: <A, E, E2>(effect: Effect.Effect<A, E>, onTimeout: () => E2) => Effect.Effect<A, E | E2>
+}
+
+/**
+ * The bound on a stream's opening: the adapter's timeout, on the shared timer of the fiber's
+ * clock (`internal/deadlines.ts`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface OpeningBound {
+  readonly clock: Clock.Clock
+  readonly context: Context.Context<never>
+  readonly timeoutMs: number
 }
 
 /**
@@ -74,29 +93,62 @@ export type Scoped = HttpClient.HttpClient.With<HttpClientError.HttpClientError,
  * this step, joined with the layers' finalizers when they are the scope's only one), and offered
  * to the stream timeouts above (`registerAbort`), before the request is sent.
  *
+ * The opening is bounded by `bound` without a fiber of its own ({@link Sent.opening}): a deadline
+ * on the shared timer, armed here, that aborts the request when it runs out (the pending read of
+ * the headers, or of an error body, then fails, and the opening fails with the timeout instead),
+ * disarmed when the opening ends (or the stream's scope closes). `Deadlines.bounded` would run the
+ * opening in a fiber of its own, to be able to interrupt it: a request that can be aborted needs
+ * none.
+ *
  * @since 0.1.0
  * @category constructors
  */
 export const stream = (
   scoped: Scoped,
   request: HttpClientRequest.HttpClientRequest,
-  streamScope: Scope.Scope
+  streamScope: Scope.Scope,
+  bound: OpeningBound
 ): Sent => {
   const requestScope = Scope.makeUnsafe()
   let ended = false
   const bodyEnded = () => {
     ended = true
   }
+  // The opening's deadline: aborts the request when it runs out.
+  let timedOut = false
+  const wheel = wheelOf(bound.clock, bound.timeoutMs, bound.context)
+  let deadline: Deadline | undefined = wheel.add(bound.clock.currentTimeMillisUnsafe() + bound.timeoutMs, () => {
+    deadline = undefined
+    timedOut = true
+    if (!ended) abortNow(requestScope)
+  })
+  const settle = () => {
+    if (deadline === undefined) return
+    wheel.leave(deadline)
+    deadline = undefined
+  }
   // A timeout above that can abort this request from its timer (registered before it is sent).
   const slot = registerAbort(streamScope, () => {
     if (!ended) abortNow(requestScope)
   })
   const adding = Streams.addFinalizer(streamScope, (exit) => {
+    settle()
     slot?.release()
     return ended ? undefined : Scope.close(requestScope, exit)
   })
   const execute = Effect.provideService(scoped.execute(request), Scope.Scope, requestScope)
-  return { response: adding === undefined ? execute : Effect.andThen(adding, execute), bodyEnded }
+  const opening = <A, E, E2>(effect: Effect.Effect<A, E>, onTimeout: () => E2): Effect.Effect<A, E | E2> =>
+    Effect.matchCauseEffect(effect, {
+      onSuccess: (value: A): Effect.Effect<A, E | E2> => {
+        settle()
+        return Effect.succeed(value)
+      },
+      onFailure: (cause: Cause.Cause<E>): Effect.Effect<A, E | E2> => {
+        settle()
+        return timedOut ? Effect.fail(onTimeout()) : Effect.failCause(cause)
+      }
+    })
+  return { response: adding === undefined ? execute : Effect.andThen(adding, execute), bodyEnded, opening }
 }
 
 // Closes a request's scope at once, outside any fiber's run of it: its one finalizer (from

@@ -240,9 +240,9 @@ export const fromHttpClient = (http: HttpClient.HttpClient, options: Options): S
       // The fiber's clock, read in this step (no effect step for it), here and at the stream's end.
       const clock = fiber.getRef(Clock.Clock)
       const startedMs = clock.currentTimeMillisUnsafe()
-      const { response: sent, bodyEnded } = Requests.stream(scopedHttp, request, scope)
-      return bounded(
-        call,
+      const { response: sent, bodyEnded, opening } = Requests.stream(scopedHttp, request, scope, { clock, context: fiber.context, timeoutMs })
+      // Bounded by the timeout without a fiber of its own: the request is aborted when it runs out.
+      return opening(
         Effect.flatMap(sent, (response): Effect.Effect<
           Stream.Stream<A, LlmError.LlmError>,
           LlmError.LlmError | HttpClientError.HttpClientError
@@ -265,7 +265,8 @@ export const fromHttpClient = (http: HttpClient.HttpClient, options: Options): S
             return Effect.map(completionOf(call, response, text), (result) =>
               EventStream.fromChunks([chunkOfCompletion(result.completion)], reader(opened)))
           })
-        })
+        }).pipe(Effect.catchTag("HttpClientError", (error) => Effect.fail(Errors.fromTransport(call, error)))),
+        () => Errors.timeout(call, timeoutMs)
       )
     })
   }

@@ -207,7 +207,8 @@ export const make = (http: HttpClient.HttpClient, options: Options): Client => {
       return Effect.succeed(response)
     }).pipe(
       Effect.catchTag("HttpClientError", (error) => Effect.fail(Errors.fromTransport(call, error))),
-      (self) => Deadlines.bounded(self, timeoutMs, () => Errors.timeout(call, timeoutMs))
+      // Bounded by the timeout without a fiber of its own: the request is aborted when it runs out.
+      (self) => sent.opening(self, () => Errors.timeout(call, timeoutMs))
     )
 
   const streamMessage = (request: LlmRequest, body: AnthropicSchema.MessagesRequest) => {
@@ -217,7 +218,7 @@ export const make = (http: HttpClient.HttpClient, options: Options): Client => {
     return Streams.fromScope((scope, fiber) => {
       const clock = fiber.getRef(Clock.Clock)
       const startedMs = clock.currentTimeMillisUnsafe()
-      const sent = Requests.stream(scopedHttp, post({ ...body, stream: true }, streamHeaders), scope)
+      const sent = Requests.stream(scopedHttp, post({ ...body, stream: true }, streamHeaders), scope, { clock, context: fiber.context, timeoutMs })
       return Effect.map(open(call, sent), (response) => {
         const requestId = Errors.requestIdOf(response.headers)
         return partsOf(
