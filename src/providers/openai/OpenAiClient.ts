@@ -15,9 +15,11 @@
  * (`internal/eventStream.ts`: `effect/encoding`'s SSE parser, fed in the pull loop, so that a
  * `retry:` directive from a proxy is ignored instead of ending the stream), each `data:` line one
  * chunk ({@link OpenAiSchema.ChatCompletionChunk}) handed to a {@link ChunkReader} in the same
- * pull, and `data: [DONE]` the end of the answer (the end of the body is read after it, so that
- * the connection is kept for the next call). The timeout bounds the opening (until the response
- * headers); `maxResponseBytes` bounds the whole stream. A `data:` line that is not JSON or not a
+ * pull, and `data: [DONE]` the end of the answer (the reader's last element goes out with the
+ * last read's elements; the end of the body is read on the next pull, so that the connection is
+ * kept for the next call). The timeout bounds the opening (until the response headers: a
+ * deadline on the shared timer that aborts the request, no fiber of its own); `maxResponseBytes`
+ * bounds the whole stream. A `data:` line that is not JSON or not a
  * chunk is `ResponseMalformed`, an `error` object in a `data:` line is mapped to its reason
  * (`Errors.fromStreamError`), a body that ends before the answer is whole (no `finish_reason`, no
  * `[DONE]`) or a connection dropped mid-stream is `Network`. A server that ignores `stream: true`

@@ -10,12 +10,15 @@
  *   SDK's `ANTHROPIC_BASE_URL`); the path is joined before a query (a gateway's `?key=...`).
  * - It never retries (the resilience layer does) and interrupting the fiber aborts the request:
  *   for a stream, ending or interrupting the consumer before the end of the body closes the
- *   connection. `message_stop` ends the message: the end of the body is read after it (it comes
- *   with `message_stop` or right after; nothing after it is parsed, its bytes are counted against
- *   `maxResponseBytes`), then the finish part goes out, so that the connection is kept for the
- *   next call and nothing is aborted (`internal/requests.ts`, ADR 0037).
+ *   connection. `message_stop` ends the message: the finish part goes out at once, in the same
+ *   chunk as the parts of the last read (one pull, not two, for every stage above), and the end
+ *   of the body is read on the next pull, before the stream ends (it comes with `message_stop` or
+ *   right after; nothing after it is parsed, its bytes are counted against `maxResponseBytes`), so
+ *   that the connection is kept for the next call and nothing is aborted (`internal/requests.ts`,
+ *   ADR 0037, ADR 0056).
  * - The per-attempt `timeout` bounds a JSON call, and the opening of a stream (until the response
- *   headers); the gaps between events are the resilience layer's idle timeout.
+ *   headers: a deadline on the shared timer that aborts the request, no fiber of its own,
+ *   `Requests.stream`); the gaps between events are the resilience layer's idle timeout.
  * - Streams are parsed with `effect/encoding`'s SSE parser (`Sse.makeParser`, the parser under
  *   `Sse.decode`, fed in the pull loop so that events go straight to the assembler and a
  *   `retry:` directive from a proxy is ignored instead of ending the stream).
@@ -241,10 +244,10 @@ type PartsPull = Pull.Pull<Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>, Llm
 
 /**
  * The parts of a response body: bytes -> text -> SSE events -> the assembler; emits what each
- * read produced, then, once `message_stop` arrived, reads the end of the body (counted, not
- * parsed) and emits the finish part (or, at the end of a body after a stop reason, the finish
- * part). A body that ends earlier fails with `Network`. `onBodyEnd` is called when the end of the
- * body has been read.
+ * read produced and, once `message_stop` arrived (or at the end of a body after a stop reason),
+ * the finish part with them, in the same chunk; after `message_stop` the next pull reads the end
+ * of the body (counted, not parsed) before the stream ends. A body that ends earlier fails with
+ * `Network`. `onBodyEnd` is called when the end of the body has been read.
  */
 const partsOf = (
   bytes: Stream.Stream<Uint8Array, HttpClientError.HttpClientError>,

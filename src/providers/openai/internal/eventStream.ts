@@ -8,17 +8,26 @@
  *   empty data lines are skipped. A line that is not JSON, or not a chunk, ends the stream with
  *   `ResponseMalformed`; an `error` object in a line (or an `event: error`) with the reason of its
  *   code or type (`Errors.fromStreamError`). What was read before a failure goes out first.
- * - `data: [DONE]` ends the answer: nothing after it is parsed, the end of the body is read (it
- *   comes with `[DONE]` or right after), then the reader's last part goes out and the stream ends.
- *   Reading to the end keeps the connection for the next call (closing it mid-body would cost
- *   that call a new connection, a TLS handshake); the openai SDK and the Vercel AI SDK read to the
- *   end too. A server that keeps the body open after `[DONE]` holds the stream until the idle
- *   timeout of the resilience layer (or the consumer) ends it. A body that ends without `[DONE]`
- *   is whole when a `finish_reason` came (a server that sends no `[DONE]`), else cut (`Network`).
+ * - `data: [DONE]` ends the answer: nothing after it is parsed, and the reader's last part goes
+ *   out at once, in the same chunk as the parts the last read produced (everything it needs, the
+ *   usage and the finish reason, came before `[DONE]`): one pull, not two, for every stage above.
+ *   The end of the body (it comes with `[DONE]` or right after) is read on the next pull, before
+ *   the stream ends. Reading to the end keeps the connection for the next call (closing it
+ *   mid-body would cost that call a new connection, a TLS handshake); the openai SDK and the
+ *   Vercel AI SDK read to the end too. A server that keeps the body open after `[DONE]` delays
+ *   nothing the consumer gets (the text and the finish part are out), but holds the stream's end
+ *   until the body ends, or the idle timeout of the resilience layer (or the consumer) ends it
+ *   (ADR 0056). A body that ends without `[DONE]` is whole when a `finish_reason` came (a server
+ *   that sends no `[DONE]`: the last part goes out when the end of the body is read), else cut
+ *   (`Network`). A reader's end that is an error goes out after the parts produced, once the
+ *   body's end is read.
  * - The bytes read are counted: past `maxBytes` the stream fails with
  *   `ProviderKit.responseTooLarge` and the connection is closed.
  * - `onBodyEnd` is called when the end of the body has been read (the caller then leaves the
  *   request to finish instead of aborting it: `internal/requests.ts`).
+ * - The clock is the opening fiber's, read synchronously (no effect step) for the reader's end;
+ *   a read's end of body and its transport failure are handled by one `catchTags` (one step per
+ *   read).
  *
  * @since 0.1.0
  * @internal
@@ -57,7 +66,10 @@ export interface Opened {
 export interface ChunkReader<A> {
   /** Reads one chunk. */
   readonly onChunk: (chunk: OpenAiSchema.ChatCompletionChunk) => void
-  /** What was produced since the last call (the array is handed over). */
+  /**
+   * What was produced since the last call: a non-empty array is handed over (the reader's last
+   * element may be pushed onto it); an empty one may be the reader's own, and is left alone.
+   */
   readonly take: () => Array<A>
   /** The last element (not an `LlmError`), once the answer is whole; `undefined` for none, or the error to end with. */
   readonly end: (nowMs: number) => A | LlmError.LlmError | undefined
