@@ -13,7 +13,9 @@
  * the per-round ratios), with the load average; then, once, bytes allocated per call (V8's sampling
  * heap profiler) of every row.
  *
- *   node bench/streaming-ab.ts --base /tmp/e-base [--rounds 15] [--calls 500] [--concurrency 1|100]
+ *   node bench/streaming-ab.ts --base /tmp/e-base [--rounds 15] [--calls 500] [--concurrency 1|100] [--swap]
+ *
+ * `--swap` loads the base tree first (and lists its rows first in each rotation).
  */
 import { existsSync } from "node:fs"
 import { join, resolve } from "node:path"
@@ -106,9 +108,12 @@ const treeRows = async (tree: string, dir: string, baseUrl: string): Promise<{ r
 const main = async () => {
   const { origin, child } = await startMockServer("./openai-sse-mock-server.ts")
   const baseUrl = `${origin}/v1`
+  // `--swap`: the base tree loaded (and its rows listed) first, to see whether the order matters.
+  const SWAP = process.argv.includes("--swap")
+  const base = SWAP ? await treeRows("base", BASE, baseUrl) : undefined
   const mine = await treeRows("this", resolve(import.meta.dirname, ".."), baseUrl)
-  const base = await treeRows("base", BASE, baseUrl)
-  const rows = [...mine.rows, ...base.rows]
+  const other = base ?? await treeRows("base", BASE, baseUrl)
+  const rows = SWAP ? [...other.rows, ...mine.rows] : [...mine.rows, ...other.rows]
   const names = mine.rows.map((row) => row.name)
   const key = (row: Row) => `${row.tree}: ${row.name}`
   console.log(`node ${process.version}; this tree vs ${BASE}, both in one process; ${CALLS} calls per measurement, ${ROUNDS} rounds (+${WARMUP_ROUNDS} warm-up), rows rotated`)
@@ -153,7 +158,7 @@ const main = async () => {
   console.log("\nKB allocated per call (C=1, 1,000 calls; V8's sampling heap profiler)")
   for (const row of rows) console.log(`${key(row).padEnd(26)} ${((await bytesAllocated(() => row.run(1_000, 1))) / 1_000 / 1024).toFixed(1).padStart(8)}`)
   await mine.dispose()
-  await base.dispose()
+  await other.dispose()
   child.kill("SIGTERM")
 }
 
