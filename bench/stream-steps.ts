@@ -21,9 +21,18 @@
  * `provideContext` / `updateContext` overlay: a new `Context`, counted at its one allocation site)
  * and the fiber context switches (`setContext`).
  *
- *   node bench/stream-steps.ts [--calls 500]
+ * `--http` (issue 14, stop 29) runs, instead, the SSE adapter over HTTP: the OpenAI-compatible
+ * adapter and the whole default stack of `bench/streaming.ts` against its SSE mock (in a child
+ * process, so that only this process's steps are counted), `generate` beside `stream` (3 content
+ * chunks + usage + `[DONE]`, one write), with the steps and KB per call and, for the streamed
+ * calls, the steps by phase: the opening (request built and sent, headers read: `Stream.toPull`),
+ * the pulls to the end (with their count) and the scope's close, each phase read from the fiber's
+ * step counter at its boundaries (a mark costs its own few steps, the same in every tree).
+ *
+ *   node bench/stream-steps.ts [--calls 500] [--http]
  */
-import { Context, Effect, Fiber, Scope, Stream } from "effect"
+import { NodeHttpClient } from "@effect/platform-node"
+import { Context, Effect, Exit, Fiber, Layer, ManagedRuntime, Redacted, Scope, Stream } from "effect"
 import { registerAbort } from "../src/internal/deadlines.ts"
 import * as Streams from "../src/internal/streams.ts"
 import * as LanguageModel from "../src/LanguageModel.ts"
@@ -33,6 +42,11 @@ import * as ProviderRegistry from "../src/ProviderRegistry.ts"
 import type * as StreamPart from "../src/StreamPart.ts"
 import { asyncProvider, budget, inProcess, limits, partsOf, pieces, rpm, streamVariants, type Variant } from "./internal/inProcess.ts"
 import { argument } from "./internal/stats.ts"
+import * as NodeProviders from "../src/node/NodeProviders.ts"
+import * as OpenAiCompatibleLanguageModel from "../src/providers/openai-compatible/OpenAiCompatibleLanguageModel.ts"
+import * as Stack from "../src/Stack.ts"
+import { startMockServer } from "./internal/mockServer.ts"
+import { answer } from "./internal/sseAnswer.ts"
 
 const CALLS = argument("calls", 500)
 
@@ -141,8 +155,91 @@ const countSteps = async () => {
   }
 }
 
+// The steps counted so far in this fiber's current run too (a phase boundary inside one run).
+const mark = Effect.withFiber((fiber) => Effect.succeed(steps + (fiber as unknown as RunLoop).currentOpCount))
+
+/** `--http`: the SSE adapter and the whole stack over HTTP, steps and KB per call, the streamed calls by phase. */
+const overHttp = async () => {
+  const { origin, child } = await startMockServer("./openai-sse-mock-server.ts")
+  const baseUrl = `${origin}/v1`
+  const request = LlmRequest.make("Name the longest river in Africa.")
+  const expected = answer(3)
+  const adapterRuntime = ManagedRuntime.make(NodeHttpClient.layerUndici)
+  const adapter = await adapterRuntime.runPromise(
+    OpenAiCompatibleLanguageModel.make({ baseUrl, apiKey: Redacted.make("test"), defaultModel: "gpt-4o-mini" })
+  )
+  const stackRuntime = ManagedRuntime.make(Stack.layer({
+    provider: { provider: "openai-compatible", baseUrl, model: "gpt-4o-mini" },
+    budget: { budget: { totalTokens: 1_000_000_000_000 } },
+    resilience: { limits: { concurrency: 1_000, providerConcurrency: 1_000, rpm: 100_000_000 } }
+  }).pipe(Layer.provide(NodeProviders.layer)))
+  const stack = await stackRuntime.runPromise(LanguageModel.LanguageModel.use(Effect.succeed))
+  const check = (text: string) => (text === expected ? Effect.void : Effect.die(new Error(`unexpected reply: ${text}`)))
+  const generated = (model: LanguageModel.Service) => Effect.flatMap(model.generate(request), (response) => check(response.content))
+  // A streamed call read to its end, by phase: [opening, pulls, close, pull count].
+  const phases = [0, 0, 0, 0]
+  const streamed = (model: LanguageModel.Service) =>
+    Effect.flatMap(mark, (start) =>
+      Effect.flatMap(
+        Effect.scoped(Effect.gen(function*() {
+          const pull = yield* Stream.toPull(model.stream(request))
+          const opened = yield* mark
+          let text = ""
+          let pulls = 0
+          while (true) {
+            pulls += 1
+            const exit = yield* Effect.exit(pull)
+            if (Exit.isFailure(exit)) break
+            for (const part of exit.value) if (part.type === "text-delta") text += part.text
+          }
+          const read = yield* mark
+          phases[0]! += opened - start
+          phases[1]! += read - opened
+          phases[3]! += pulls
+          return [text, read] as const
+        })),
+        ([text, read]) =>
+          Effect.flatMap(mark, (closed) => {
+            phases[2]! += closed - read
+            return check(text)
+          })
+      ))
+  const rows: ReadonlyArray<readonly [string, ManagedRuntime.ManagedRuntime<never, unknown>, Effect.Effect<void, unknown>, boolean]> = [
+    ["adapter, generate", adapterRuntime, generated(adapter), false],
+    ["adapter, stream", adapterRuntime, streamed(adapter), true],
+    ["whole stack, generate", stackRuntime, generated(stack), false],
+    ["whole stack, stream", stackRuntime, streamed(stack), true]
+  ]
+  console.log(`effect steps and KB per call over HTTP (SSE mock in a child process: 3 content chunks + usage + [DONE]), ${CALLS} calls, C=1; ${process.version}`)
+  const table: Array<Record<string, string | number>> = []
+  for (const [name, runtime, one, byPhase] of rows) {
+    const run = (calls: number) => runtime.runPromise(Effect.forEach(Array.from({ length: calls }), () => one, { discard: true }))
+    await run(200)
+    phases.fill(0)
+    steps = 0
+    await run(CALLS)
+    const perCall = steps / CALLS
+    const [opening, pulls, close, count] = phases.map((value) => value / CALLS) as [number, number, number, number]
+    const bytes = (await bytesAllocated(() => run(CALLS))) / CALLS
+    table.push({
+      call: name,
+      "steps/call": perCall.toFixed(1),
+      "KB/call": (bytes / 1024).toFixed(1),
+      "opening (steps)": byPhase ? opening.toFixed(1) : "-",
+      "pulls (steps)": byPhase ? pulls.toFixed(1) : "-",
+      "pulls/stream": byPhase ? count.toFixed(1) : "-",
+      "close (steps)": byPhase ? close.toFixed(1) : "-"
+    })
+  }
+  console.table(table)
+  await adapterRuntime.dispose()
+  await stackRuntime.dispose()
+  child.kill("SIGTERM")
+}
+
 const main = async () => {
   await countSteps()
+  if (process.argv.includes("--http")) return overHttp()
   const plain = await inProcess(asyncProvider())
   const abortable = await inProcess(abortableProvider())
   const request = LlmRequest.make({ system: "You are terse.", messages: [{ role: "user", content: "Name the longest river in Africa." }] })

@@ -31,20 +31,42 @@
  * @since 0.1.0
  * @internal
  */
-import { Effect, Exit, Scope } from "effect"
+import { type Cause, type Clock, type Context, Effect, Exit, Scope } from "effect"
 import { HttpClient, type HttpClientError, type HttpClientRequest, type HttpClientResponse } from "effect/http"
-import { registerAbort } from "../../internal/deadlines.ts"
+import { type Deadline, registerAbort, wheelOf } from "../../internal/deadlines.ts"
+import * as Streams from "../../internal/streams.ts"
 
 /**
- * A sent request: its response (headers read) and the mark that its body was read to the end.
+ * A request being sent: its response (headers read), and the mark that its body was read to the
+ * end.
  *
  * @since 0.1.0
  * @category models
  */
 export interface Sent {
-  readonly response: HttpClientResponse.HttpClientResponse
+  /** Sends the request; succeeds with the response once its headers are read. */
+  readonly response: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>
   /** Marks the body as read to its end: the request is then left to finish, not aborted. */
   readonly bodyEnded: () => void
+  /**
+   * Bounds the stream's opening (the request sent, its response headers, and whatever `effect`
+   * reads before the stream starts, e.g. an error body) by the adapter's timeout: when it runs
+   * out, the request is aborted and the opening fails with `onTimeout()` (see {@link stream}).
+   */
+  readonly opening: <A, E, E2>(effect: Effect.Effect<A, E>, onTimeout: () => E2) => Effect.Effect<A, E | E2>
+}
+
+/**
+ * The bound on a stream's opening: the adapter's timeout, on the shared timer of the fiber's
+ * clock (`internal/deadlines.ts`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface OpeningBound {
+  readonly clock: Clock.Clock
+  readonly context: Context.Context<never>
+  readonly timeoutMs: number
 }
 
 /**
@@ -65,8 +87,18 @@ export const client = (http: HttpClient.HttpClient): Scoped => HttpClient.withSc
 export type Scoped = HttpClient.HttpClient.With<HttpClientError.HttpClientError, Scope.Scope>
 
 /**
- * Sends `request` with `scoped` (from {@link client}); the request is aborted when `streamScope`
- * closes, unless {@link Sent.bodyEnded} was called first.
+ * Prepares `request` with `scoped` (from {@link client}), in the step that opens the stream: the
+ * request is aborted when `streamScope` closes, unless {@link Sent.bodyEnded} was called first.
+ * Its abort is added to the stream's scope as the layers add theirs (`Streams.addFinalizer`: in
+ * this step, joined with the layers' finalizers when they are the scope's only one), and offered
+ * to the stream timeouts above (`registerAbort`), before the request is sent.
+ *
+ * The opening is bounded by `bound` without a fiber of its own ({@link Sent.opening}): a deadline
+ * on the shared timer, armed here, that aborts the request when it runs out (the pending read of
+ * the headers, or of an error body, then fails, and the opening fails with the timeout instead),
+ * disarmed when the opening ends (or the stream's scope closes). `Deadlines.bounded` would run the
+ * opening in a fiber of its own, to be able to interrupt it: a request that can be aborted needs
+ * none.
  *
  * @since 0.1.0
  * @category constructors
@@ -74,27 +106,49 @@ export type Scoped = HttpClient.HttpClient.With<HttpClientError.HttpClientError,
 export const stream = (
   scoped: Scoped,
   request: HttpClientRequest.HttpClientRequest,
-  streamScope: Scope.Scope
-): Effect.Effect<Sent, HttpClientError.HttpClientError> => {
+  streamScope: Scope.Scope,
+  bound: OpeningBound
+): Sent => {
   const requestScope = Scope.makeUnsafe()
   let ended = false
   const bodyEnded = () => {
     ended = true
   }
+  // The opening's deadline: aborts the request when it runs out.
+  let timedOut = false
+  const wheel = wheelOf(bound.clock, bound.timeoutMs, bound.context)
+  let deadline: Deadline | undefined = wheel.add(bound.clock.currentTimeMillisUnsafe() + bound.timeoutMs, () => {
+    deadline = undefined
+    timedOut = true
+    if (!ended) abortNow(requestScope)
+  })
+  const settle = () => {
+    if (deadline === undefined) return
+    wheel.leave(deadline)
+    deadline = undefined
+  }
   // A timeout above that can abort this request from its timer (registered before it is sent).
   const slot = registerAbort(streamScope, () => {
     if (!ended) abortNow(requestScope)
   })
-  return Effect.andThen(
-    Scope.addFinalizerExit(
-      streamScope,
-      slot === undefined ? (exit) => (ended ? Effect.void : Scope.close(requestScope, exit)) : (exit) => {
-        slot.release()
-        return ended ? Effect.void : Scope.close(requestScope, exit)
+  const adding = Streams.addFinalizer(streamScope, (exit) => {
+    settle()
+    slot?.release()
+    return ended ? undefined : Scope.close(requestScope, exit)
+  })
+  const execute = Effect.provideService(scoped.execute(request), Scope.Scope, requestScope)
+  const opening = <A, E, E2>(effect: Effect.Effect<A, E>, onTimeout: () => E2): Effect.Effect<A, E | E2> =>
+    Effect.matchCauseEffect(effect, {
+      onSuccess: (value: A): Effect.Effect<A, E | E2> => {
+        settle()
+        return Effect.succeed(value)
+      },
+      onFailure: (cause: Cause.Cause<E>): Effect.Effect<A, E | E2> => {
+        settle()
+        return timedOut ? Effect.fail(onTimeout()) : Effect.failCause(cause)
       }
-    ),
-    Effect.map(Effect.provideService(scoped.execute(request), Scope.Scope, requestScope), (response): Sent => ({ response, bodyEnded }))
-  )
+    })
+  return { response: adding === undefined ? execute : Effect.andThen(adding, execute), bodyEnded, opening }
 }
 
 // Closes a request's scope at once, outside any fiber's run of it: its one finalizer (from

@@ -15,9 +15,11 @@
  * (`internal/eventStream.ts`: `effect/encoding`'s SSE parser, fed in the pull loop, so that a
  * `retry:` directive from a proxy is ignored instead of ending the stream), each `data:` line one
  * chunk ({@link OpenAiSchema.ChatCompletionChunk}) handed to a {@link ChunkReader} in the same
- * pull, and `data: [DONE]` the end of the answer (the end of the body is read after it, so that
- * the connection is kept for the next call). The timeout bounds the opening (until the response
- * headers); `maxResponseBytes` bounds the whole stream. A `data:` line that is not JSON or not a
+ * pull, and `data: [DONE]` the end of the answer (the reader's last element goes out with the
+ * last read's elements; the end of the body is read on the next pull, so that the connection is
+ * kept for the next call). The timeout bounds the opening (until the response headers: a
+ * deadline on the shared timer that aborts the request, no fiber of its own); `maxResponseBytes`
+ * bounds the whole stream. A `data:` line that is not JSON or not a
  * chunk is `ResponseMalformed`, an `error` object in a `data:` line is mapped to its reason
  * (`Errors.fromStreamError`), a body that ends before the answer is whole (no `finish_reason`, no
  * `[DONE]`) or a connection dropped mid-stream is `Network`. A server that ignores `stream: true`
@@ -236,34 +238,39 @@ export const fromHttpClient = (http: HttpClient.HttpClient, options: Options): S
     const request = post({ ...body, stream: true, stream_options: { include_usage: true } }, streamHeaders)
     // Opened as the stream starts, in its scope: the request is aborted when the stream's scope
     // closes unless its body was read to the end (`internal/requests.ts`, ADR 0037).
-    return Streams.fromScope((scope) =>
-      Effect.flatMap(Clock.currentTimeMillis, (startedMs) =>
-        bounded(
-          call,
-          Effect.flatMap(Requests.stream(scopedHttp, request, scope), ({ response, bodyEnded }): Effect.Effect<
-            Stream.Stream<A, LlmError.LlmError>,
-            LlmError.LlmError | HttpClientError.HttpClientError
-          > => {
-            const status = response.status
-            if (status < 200 || status >= 300) {
-              return Effect.flatMap(ProviderKit.readText(response, call, maxResponseBytes), (text) => {
-                bodyEnded()
-                return statusFailure(call, response, text)
-              })
-            }
-            const opened: StreamOpened = { requestId: Errors.requestIdOf(response.headers), startedMs }
-            const type = response.headers["content-type"] ?? ""
-            if (EVENT_STREAM.test(type)) {
-              return Effect.succeed(EventStream.read(response.stream, call, opened, maxResponseBytes, reader(opened), bodyEnded))
-            }
-            // A server that ignores `stream: true` and answers with one JSON completion: one chunk.
+    return Streams.fromScope((scope, fiber) => {
+      // The fiber's clock, read in this step (no effect step for it), here and at the stream's end.
+      const clock = fiber.getRef(Clock.Clock)
+      const startedMs = clock.currentTimeMillisUnsafe()
+      const { response: sent, bodyEnded, opening } = Requests.stream(scopedHttp, request, scope, { clock, context: fiber.context, timeoutMs })
+      // Bounded by the timeout without a fiber of its own: the request is aborted when it runs out.
+      return opening(
+        Effect.flatMap(sent, (response): Effect.Effect<
+          Stream.Stream<A, LlmError.LlmError>,
+          LlmError.LlmError | HttpClientError.HttpClientError
+        > => {
+          const status = response.status
+          if (status < 200 || status >= 300) {
             return Effect.flatMap(ProviderKit.readText(response, call, maxResponseBytes), (text) => {
               bodyEnded()
-              return Effect.map(completionOf(call, response, text), (result) =>
-                EventStream.fromChunks([chunkOfCompletion(result.completion)], reader(opened)))
+              return statusFailure(call, response, text)
             })
+          }
+          const opened: StreamOpened = { requestId: Errors.requestIdOf(response.headers), startedMs }
+          const type = response.headers["content-type"] ?? ""
+          if (EVENT_STREAM.test(type)) {
+            return Effect.succeed(EventStream.read(response.stream, call, opened, clock, maxResponseBytes, reader(opened), bodyEnded))
+          }
+          // A server that ignores `stream: true` and answers with one JSON completion: one chunk.
+          return Effect.flatMap(ProviderKit.readText(response, call, maxResponseBytes), (text) => {
+            bodyEnded()
+            return Effect.map(completionOf(call, response, text), (result) =>
+              EventStream.fromChunks([chunkOfCompletion(result.completion)], reader(opened)))
           })
-        )))
+        }).pipe(Effect.catchTag("HttpClientError", (error) => Effect.fail(Errors.fromTransport(call, error)))),
+        () => Errors.timeout(call, timeoutMs)
+      )
+    })
   }
 
   return { provider: options.provider, baseUrl, createChatCompletion, streamChatCompletion }

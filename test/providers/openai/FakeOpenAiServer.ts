@@ -36,6 +36,12 @@ export type Reply =
     readonly pauseMs?: number
     /** After the last chunk: end the response (default), drop the connection, or keep it open. */
     readonly then?: "end" | "destroy" | "hang"
+    /**
+     * Holds the reply after `afterChunks` chunks until `until` resolves (with `afterChunks` equal to
+     * the number of chunks: holds the end of the body): a test that releases it once its client has
+     * shown what it read knows the rest was not written yet.
+     */
+    readonly hold?: { readonly afterChunks: number; readonly until: Promise<void> }
   }
   | { readonly _tag: "Destroy" }
   | { readonly _tag: "Hang" }
@@ -132,8 +138,14 @@ export const start = (initial: Handler): Effect.Effect<FakeServer, never, Scope.
             case "Sse": {
               response.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", ...reply.headers })
               response.flushHeaders()
-              const write = (index: number) => {
+              let held = false
+              const write = (index: number): void => {
                 if (response.destroyed) return
+                if (reply.hold !== undefined && index === reply.hold.afterChunks && !held) {
+                  held = true
+                  void reply.hold.until.then(() => write(index))
+                  return
+                }
                 if (index >= reply.chunks.length) {
                   if (reply.then === "hang") return
                   complete = true

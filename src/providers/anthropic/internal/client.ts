@@ -10,12 +10,15 @@
  *   SDK's `ANTHROPIC_BASE_URL`); the path is joined before a query (a gateway's `?key=...`).
  * - It never retries (the resilience layer does) and interrupting the fiber aborts the request:
  *   for a stream, ending or interrupting the consumer before the end of the body closes the
- *   connection. `message_stop` ends the message: the end of the body is read after it (it comes
- *   with `message_stop` or right after; nothing after it is parsed, its bytes are counted against
- *   `maxResponseBytes`), then the finish part goes out, so that the connection is kept for the
- *   next call and nothing is aborted (`internal/requests.ts`, ADR 0037).
+ *   connection. `message_stop` ends the message: the finish part goes out at once, in the same
+ *   chunk as the parts of the last read (one pull, not two, for every stage above), and the end
+ *   of the body is read on the next pull, before the stream ends (it comes with `message_stop` or
+ *   right after; nothing after it is parsed, its bytes are counted against `maxResponseBytes`), so
+ *   that the connection is kept for the next call and nothing is aborted (`internal/requests.ts`,
+ *   ADR 0037, ADR 0056).
  * - The per-attempt `timeout` bounds a JSON call, and the opening of a stream (until the response
- *   headers); the gaps between events are the resilience layer's idle timeout.
+ *   headers: a deadline on the shared timer that aborts the request, no fiber of its own,
+ *   `Requests.stream`); the gaps between events are the resilience layer's idle timeout.
  * - Streams are parsed with `effect/encoding`'s SSE parser (`Sse.makeParser`, the parser under
  *   `Sse.decode`, fed in the pull loop so that events go straight to the assembler and a
  *   `retry:` directive from a proxy is ignored instead of ending the stream).
@@ -23,7 +26,7 @@
  * @since 0.1.0
  * @internal
  */
-import { Array as Arr, Cause, Clock, Duration, Effect, Exit, Pull, Redacted, type Scope, Stream } from "effect"
+import { Array as Arr, Cause, Clock, Duration, Effect, Exit, Pull, Redacted, Stream } from "effect"
 import { Sse } from "effect/encoding"
 import { HttpBody, type HttpClient, type HttpClientError, HttpClientRequest, type HttpClientResponse } from "effect/http"
 import type * as LlmError from "../../../LlmError.ts"
@@ -185,49 +188,53 @@ export const make = (http: HttpClient.HttpClient, options: Options): Client => {
    * Sends the request and waits for a 2xx event stream (the opening, bounded by the timeout); the
    * request is aborted when the stream's scope closes unless the body was read to its end.
    */
-  const open = (call: Errors.CallInfo, body: AnthropicSchema.MessagesRequest, scope: Scope.Scope) =>
-    Requests.stream(scopedHttp, post({ ...body, stream: true }, streamHeaders), scope).pipe(
-      Effect.flatMap((sent): Effect.Effect<
-        Requests.Sent,
-        LlmError.LlmError | HttpClientError.HttpClientError
-      > => {
-        const response = sent.response
-        if (response.status < 200 || response.status >= 300) {
-          return Effect.flatMap(ProviderKit.readText(response, call, options.maxResponseBytes), (text) => {
-            sent.bodyEnded()
-            return statusFailure(call, response, text)
-          })
-        }
-        const type = (response.headers["content-type"] ?? "").toLowerCase()
-        if (!type.includes("text/event-stream")) {
-          return Effect.fail(Errors.malformed(
-            call,
-            `expected an event stream (text/event-stream), got ${type === "" ? "no content type" : type}`,
-            response.headers
-          ))
-        }
-        return Effect.succeed(sent)
-      }),
+  const open = (call: Errors.CallInfo, sent: Requests.Sent) =>
+    Effect.flatMap(sent.response, (response): Effect.Effect<
+      HttpClientResponse.HttpClientResponse,
+      LlmError.LlmError | HttpClientError.HttpClientError
+    > => {
+      if (response.status < 200 || response.status >= 300) {
+        return Effect.flatMap(ProviderKit.readText(response, call, options.maxResponseBytes), (text) => {
+          sent.bodyEnded()
+          return statusFailure(call, response, text)
+        })
+      }
+      const type = (response.headers["content-type"] ?? "").toLowerCase()
+      if (!type.includes("text/event-stream")) {
+        return Effect.fail(Errors.malformed(
+          call,
+          `expected an event stream (text/event-stream), got ${type === "" ? "no content type" : type}`,
+          response.headers
+        ))
+      }
+      return Effect.succeed(response)
+    }).pipe(
       Effect.catchTag("HttpClientError", (error) => Effect.fail(Errors.fromTransport(call, error))),
-      (self) => Deadlines.bounded(self, timeoutMs, () => Errors.timeout(call, timeoutMs))
+      // Bounded by the timeout without a fiber of its own: the request is aborted when it runs out.
+      (self) => sent.opening(self, () => Errors.timeout(call, timeoutMs))
     )
 
   const streamMessage = (request: LlmRequest, body: AnthropicSchema.MessagesRequest) => {
     const call = callOf(body.model)
-    // Opened as the stream starts, in its scope (`Streams.fromScope`: no extra step per pull).
-    return Streams.fromScope((scope) =>
-      Effect.flatMap(Clock.currentTimeMillis, (startedMs) =>
-        Effect.map(open(call, body, scope), ({ response, bodyEnded }) => {
-          const requestId = Errors.requestIdOf(response.headers)
-          return partsOf(
-            response.stream,
-            StreamAssembler.make({ call, request, requestId, startedMs }),
-            call,
-            requestId,
-            options.maxResponseBytes,
-            bodyEnded
-          )
-        })))
+    // Opened as the stream starts, in its scope (`Streams.fromScope`: no extra step per pull); the
+    // fiber's clock read in this step, here and at the stream's end.
+    return Streams.fromScope((scope, fiber) => {
+      const clock = fiber.getRef(Clock.Clock)
+      const startedMs = clock.currentTimeMillisUnsafe()
+      const sent = Requests.stream(scopedHttp, post({ ...body, stream: true }, streamHeaders), scope, { clock, context: fiber.context, timeoutMs })
+      return Effect.map(open(call, sent), (response) => {
+        const requestId = Errors.requestIdOf(response.headers)
+        return partsOf(
+          response.stream,
+          StreamAssembler.make({ call, request, requestId, startedMs }),
+          call,
+          requestId,
+          clock,
+          options.maxResponseBytes,
+          sent.bodyEnded
+        )
+      })
+    })
   }
 
   return { baseUrl, createMessage, streamMessage }
@@ -237,16 +244,17 @@ type PartsPull = Pull.Pull<Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>, Llm
 
 /**
  * The parts of a response body: bytes -> text -> SSE events -> the assembler; emits what each
- * read produced, then, once `message_stop` arrived, reads the end of the body (counted, not
- * parsed) and emits the finish part (or, at the end of a body after a stop reason, the finish
- * part). A body that ends earlier fails with `Network`. `onBodyEnd` is called when the end of the
- * body has been read.
+ * read produced and, once `message_stop` arrived (or at the end of a body after a stop reason),
+ * the finish part with them, in the same chunk; after `message_stop` the next pull reads the end
+ * of the body (counted, not parsed) before the stream ends. A body that ends earlier fails with
+ * `Network`. `onBodyEnd` is called when the end of the body has been read.
  */
 const partsOf = (
   bytes: Stream.Stream<Uint8Array, HttpClientError.HttpClientError>,
   assembler: StreamAssembler.Assembler,
   call: Errors.CallInfo,
   requestId: string | undefined,
+  clock: Clock.Clock,
   maxBytes: number,
   onBodyEnd: () => void
 ): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
@@ -256,18 +264,19 @@ const partsOf = (
     const parser = Sse.makeParser(assembler.onEvent)
     let bodyEnded = false
     let drained = false
-    let finished = false
+    let finished = false // the assembler's finish was taken
+    let finishFailure: LlmError.LlmError | undefined // what it gave instead of a response
     let size = 0
-    const read = upstream.pipe(
-      Effect.catchTag("HttpClientError", (error) => Effect.fail(Errors.fromTransport(call, error))),
-      Pull.catchDone(() =>
-        Effect.sync(() => {
-          bodyEnded = true
-          onBodyEnd()
-          return undefined
-        })
-      )
-    )
+    // One read of the body: its end is `undefined` (and `onBodyEnd`), a transport failure an
+    // `LlmError` (one handler: one step per read).
+    const read = Effect.catchTags(upstream, {
+      HttpClientError: (error) => Effect.fail(Errors.fromTransport(call, error)),
+      Done: () => {
+        bodyEnded = true
+        onBodyEnd()
+        return Effect.undefined
+      }
+    })
     // What comes after message_stop is counted, not parsed (past the cap the connection is left);
     // a failure there does not matter any more.
     const drain = (): Effect.Effect<void, LlmError.LlmError> =>
@@ -276,24 +285,36 @@ const partsOf = (
         for (const chunk of received) size += chunk.length
         return size > maxBytes ? Effect.void : drain()
       })
-    const complete = Effect.flatMap(Clock.currentTimeMillis, (nowMs): PartsPull => {
+    // The finish part goes out with what the last read produced, in the same chunk, once the
+    // message is whole: at `message_stop` (the end of the body is read on the next pull), or at
+    // the end of a body after a stop reason. An error it ends with goes out after those parts
+    // (and after the drain).
+    const complete = (parts: Array<StreamPart.StreamPart>): PartsPull => {
       finished = true
-      const response = assembler.finish(nowMs)
-      return "content" in response ? Effect.succeed(Arr.of(StreamPart.finish(response))) : Effect.fail(response)
-    })
+      const response = assembler.finish(clock.currentTimeMillisUnsafe())
+      if (!("content" in response)) {
+        finishFailure = response
+        return Arr.isArrayNonEmpty(parts) ? Effect.succeed(parts) : next()
+      }
+      // (`take` hands over a non-empty array only: an empty one may be the assembler's own.)
+      if (!Arr.isArrayNonEmpty(parts)) return Effect.succeed(Arr.of(StreamPart.finish(response)))
+      parts.push(StreamPart.finish(response))
+      return Effect.succeed(parts)
+    }
     const next = (): PartsPull => {
       // What was read goes out first: an error event ends the stream after the text before it.
       const parts = assembler.take()
-      if (Arr.isArrayNonEmpty(parts)) return Effect.succeed(parts)
       const failure = assembler.failure()
-      if (failure !== undefined) return Effect.fail(failure)
-      if (finished) return Cause.done()
-      if (assembler.stopped()) {
-        if (bodyEnded || drained) return complete
-        drained = true
-        return Effect.andThen(Effect.ignore(drain()), next)
+      if (failure !== undefined) return Arr.isArrayNonEmpty(parts) ? Effect.succeed(parts) : Effect.fail(failure)
+      if (!finished && (assembler.stopped() || (bodyEnded && assembler.hasStopReason()))) return complete(parts)
+      if (Arr.isArrayNonEmpty(parts)) return Effect.succeed(parts)
+      if (finished) {
+        if (!bodyEnded && !drained) {
+          drained = true
+          return Effect.matchEffect(drain(), { onFailure: next, onSuccess: next })
+        }
+        return finishFailure === undefined ? Cause.done() : Effect.fail(finishFailure)
       }
-      if (bodyEnded && assembler.hasStopReason()) return complete
       if (bodyEnded) return Effect.fail(Errors.cutOff(call, requestId))
       return Effect.flatMap(read, (chunks) => {
         if (chunks !== undefined) {

@@ -8,17 +8,26 @@
  *   empty data lines are skipped. A line that is not JSON, or not a chunk, ends the stream with
  *   `ResponseMalformed`; an `error` object in a line (or an `event: error`) with the reason of its
  *   code or type (`Errors.fromStreamError`). What was read before a failure goes out first.
- * - `data: [DONE]` ends the answer: nothing after it is parsed, the end of the body is read (it
- *   comes with `[DONE]` or right after), then the reader's last part goes out and the stream ends.
- *   Reading to the end keeps the connection for the next call (closing it mid-body would cost
- *   that call a new connection, a TLS handshake); the openai SDK and the Vercel AI SDK read to the
- *   end too. A server that keeps the body open after `[DONE]` holds the stream until the idle
- *   timeout of the resilience layer (or the consumer) ends it. A body that ends without `[DONE]`
- *   is whole when a `finish_reason` came (a server that sends no `[DONE]`), else cut (`Network`).
+ * - `data: [DONE]` ends the answer: nothing after it is parsed, and the reader's last part goes
+ *   out at once, in the same chunk as the parts the last read produced (everything it needs, the
+ *   usage and the finish reason, came before `[DONE]`): one pull, not two, for every stage above.
+ *   The end of the body (it comes with `[DONE]` or right after) is read on the next pull, before
+ *   the stream ends. Reading to the end keeps the connection for the next call (closing it
+ *   mid-body would cost that call a new connection, a TLS handshake); the openai SDK and the
+ *   Vercel AI SDK read to the end too. A server that keeps the body open after `[DONE]` delays
+ *   nothing the consumer gets (the text and the finish part are out), but holds the stream's end
+ *   until the body ends, or the idle timeout of the resilience layer (or the consumer) ends it
+ *   (ADR 0056). A body that ends without `[DONE]` is whole when a `finish_reason` came (a server
+ *   that sends no `[DONE]`: the last part goes out when the end of the body is read), else cut
+ *   (`Network`). A reader's end that is an error goes out after the parts produced, once the
+ *   body's end is read.
  * - The bytes read are counted: past `maxBytes` the stream fails with
  *   `ProviderKit.responseTooLarge` and the connection is closed.
  * - `onBodyEnd` is called when the end of the body has been read (the caller then leaves the
  *   request to finish instead of aborting it: `internal/requests.ts`).
+ * - The clock is the opening fiber's, read synchronously (no effect step) for the reader's end;
+ *   a read's end of body and its transport failure are handled by one `catchTags` (one step per
+ *   read).
  *
  * @since 0.1.0
  * @internal
@@ -57,7 +66,10 @@ export interface Opened {
 export interface ChunkReader<A> {
   /** Reads one chunk. */
   readonly onChunk: (chunk: OpenAiSchema.ChatCompletionChunk) => void
-  /** What was produced since the last call (the array is handed over). */
+  /**
+   * What was produced since the last call: a non-empty array is handed over (the reader's last
+   * element may be pushed onto it); an empty one may be the reader's own, and is left alone.
+   */
   readonly take: () => Array<A>
   /** The last element (not an `LlmError`), once the answer is whole; `undefined` for none, or the error to end with. */
   readonly end: (nowMs: number) => A | LlmError.LlmError | undefined
@@ -90,6 +102,8 @@ export const read = <A>(
   bytes: Stream.Stream<Uint8Array, HttpClientError.HttpClientError>,
   call: Errors.CallInfo,
   opened: Opened,
+  /** The clock of the fiber that opened the stream (read synchronously for the reader's end). */
+  clock: Clock.Clock,
   maxBytes: number,
   reader: ChunkReader<A>,
   onBodyEnd?: () => void
@@ -102,7 +116,8 @@ export const read = <A>(
       let done = false // [DONE] arrived
       let finishReason = false // a finish_reason arrived
       let bodyEnded = false
-      let ended = false // the reader's last element went out
+      let ended = false // the reader's last element was taken
+      let lastFailure: LlmError.LlmError | undefined // what the reader's end gave instead of an element
       let drained = false
       let size = 0
       const fail = (error: LlmError.LlmError) => {
@@ -136,16 +151,16 @@ export const read = <A>(
         if (!finishReason && hasFinishReason(chunk)) finishReason = true
         reader.onChunk(chunk)
       })
-      const readBytes = upstream.pipe(
-        Effect.catchTag("HttpClientError", (error) => Effect.fail(Errors.fromTransport(call, error))),
-        Pull.catchDone(() =>
-          Effect.sync(() => {
-            bodyEnded = true
-            onBodyEnd?.()
-            return undefined
-          })
-        )
-      )
+      // One read of the body: its end is `undefined` (and `onBodyEnd`), a transport failure an
+      // `LlmError` (`Pull.catchDone` and `Effect.catchTag` in one handler: one step per read).
+      const readBytes = Effect.catchTags(upstream, {
+        HttpClientError: (error) => Effect.fail(Errors.fromTransport(call, error)),
+        Done: () => {
+          bodyEnded = true
+          onBodyEnd?.()
+          return Effect.undefined
+        }
+      })
       // What comes after [DONE] is counted, not parsed (past the cap the connection is left); a
       // failure there does not matter any more.
       const drain = (): Effect.Effect<void, LlmError.LlmError> =>
@@ -154,23 +169,35 @@ export const read = <A>(
           for (const chunk of received) size += chunk.length
           return size > maxBytes ? Effect.void : drain()
         })
-      const last = Effect.flatMap(Clock.currentTimeMillis, (nowMs): Pulled<A> => {
+      // The reader's last element goes out with what the last read produced, in the same chunk,
+      // once the answer is whole: at `[DONE]` (the end of the body is read on the next pull), or
+      // at the end of a body that sent a finish_reason. An error it ends with goes out after what
+      // was produced (and after the drain).
+      // (`take` hands over a non-empty array only: an empty one may be the reader's own.)
+      const last = (produced: Array<A>): Pulled<A> => {
         ended = true
-        const element = reader.end(nowMs)
-        if (element === undefined) return next()
-        return LlmError.isLlmError(element) ? Effect.fail(element) : Effect.succeed(Arr.of(element))
-      })
+        const element = reader.end(clock.currentTimeMillisUnsafe())
+        const failed = element !== undefined && LlmError.isLlmError(element)
+        if (failed) lastFailure = element
+        if (element === undefined || failed) {
+          return Arr.isArrayNonEmpty(produced) ? Effect.succeed(produced) : next()
+        }
+        if (!Arr.isArrayNonEmpty(produced)) return Effect.succeed(Arr.of(element))
+        produced.push(element)
+        return Effect.succeed(produced)
+      }
       const next = (): Pulled<A> => {
         const produced = reader.take()
+        if (failure !== undefined) return Arr.isArrayNonEmpty(produced) ? Effect.succeed(produced) : Effect.fail(failure)
+        if (!ended && (done || (bodyEnded && finishReason))) return last(produced)
         if (Arr.isArrayNonEmpty(produced)) return Effect.succeed(produced)
-        if (failure !== undefined) return Effect.fail(failure)
-        if (ended) return Cause.done()
-        if (done) {
-          if (bodyEnded || drained) return last
-          drained = true
-          return Effect.andThen(Effect.ignore(drain()), next)
+        if (ended) {
+          if (!bodyEnded && !drained) {
+            drained = true
+            return Effect.matchEffect(drain(), { onFailure: next, onSuccess: next })
+          }
+          return lastFailure === undefined ? Cause.done() : Effect.fail(lastFailure)
         }
-        if (bodyEnded && finishReason) return last
         if (bodyEnded) return Effect.fail(Errors.cutOff(call, requestId))
         return Effect.flatMap(readBytes, (received) => {
           if (received !== undefined) {
