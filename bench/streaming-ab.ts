@@ -19,10 +19,10 @@
  */
 import { existsSync } from "node:fs"
 import { join, resolve } from "node:path"
-import { pathToFileURL } from "node:url"
 import type * as LanguageModelType from "../src/LanguageModel.ts"
 import type * as StreamPart from "../src/StreamPart.ts"
 import { bytesAllocated } from "./internal/allocation.ts"
+import { loadModules } from "./internal/otherTree.ts"
 import { startMockServer } from "./internal/mockServer.ts"
 import { answer } from "./internal/sseAnswer.ts"
 import { argument, loadAverage, median } from "./internal/stats.ts"
@@ -56,16 +56,8 @@ interface Row {
 
 /** A tree's four rows, built with its own effect and src against the mock at `baseUrl`. */
 const treeRows = async (tree: string, dir: string, baseUrl: string): Promise<{ rows: ReadonlyArray<Row>; dispose: () => Promise<void> }> => {
-  const root = resolve(dir)
-  const load = (path: string): Promise<unknown> => import(pathToFileURL(join(root, path)).href)
-  const effect = (await load("node_modules/effect/dist/index.js")) as typeof import("effect")
-  const StackOf = (await load("src/Stack.ts")) as typeof import("../src/Stack.ts")
-  const NodeProvidersOf = (await load("src/node/NodeProviders.ts")) as typeof import("../src/node/NodeProviders.ts")
-  const RegistryOf = (await load("src/ProviderRegistry.ts")) as typeof import("../src/ProviderRegistry.ts")
-  const RequestOf = (await load("src/LlmRequest.ts")) as typeof import("../src/LlmRequest.ts")
-  const { Effect, Exit, ManagedRuntime, Scope, Stream } = effect
-  const runtime = ManagedRuntime.make(NodeProvidersOf.layer)
-  const scope = await runtime.runPromise(Scope.make())
+  const { effect, Stack: StackOf, ProviderRegistry: RegistryOf, LlmRequest: RequestOf, runtime, scope, dispose } = await loadModules(dir)
+  const { Effect, Scope, Stream } = effect
   const request = RequestOf.make("Name the longest river in Africa.")
   const provider = { provider: "openai-compatible", baseUrl, model: "gpt-4o-mini" }
   type Made<A> = import("effect").Effect.Effect<A, unknown, import("effect").Scope.Scope | import("../src/ProviderRegistry.ts").ProviderRegistry>
@@ -98,10 +90,7 @@ const treeRows = async (tree: string, dir: string, baseUrl: string): Promise<{ r
       { name: "stack generate", tree, run: many(generated(stack)) },
       { name: "stack stream", tree, run: many(streamed(stack)) }
     ],
-    dispose: async () => {
-      await runtime.runPromise(Scope.close(scope, Exit.void))
-      await runtime.dispose()
-    }
+    dispose
   }
 }
 

@@ -21,17 +21,40 @@ export interface OtherTree {
   readonly dispose: () => Promise<void>
 }
 
-export const loadTree = async (dir: string, prompt: { readonly system: string; readonly user: string }): Promise<OtherTree> => {
+/** A tree's modules (its own copy of effect and its `src/`), a runtime with its Node providers and a scope. */
+export interface TreeModules {
+  readonly effect: typeof import("effect")
+  readonly Stack: typeof import("../../src/Stack.ts")
+  readonly ProviderRegistry: typeof import("../../src/ProviderRegistry.ts")
+  readonly LlmRequest: typeof import("../../src/LlmRequest.ts")
+  readonly runtime: import("effect").ManagedRuntime.ManagedRuntime<import("../../src/ProviderRegistry.ts").ProviderRegistry, never>
+  readonly scope: import("effect").Scope.Closeable
+  /** Closes the scope, then the runtime. */
+  readonly dispose: () => Promise<void>
+}
+
+/** Loads the tree at `dir` (also `bench/streaming-ab.ts`). */
+export const loadModules = async (dir: string): Promise<TreeModules> => {
   const root = resolve(dir)
   const load = (path: string): Promise<unknown> => import(pathToFileURL(join(root, path)).href)
   const effect = (await load("node_modules/effect/dist/index.js")) as typeof import("effect")
-  const StackOf = (await load("src/Stack.ts")) as typeof import("../../src/Stack.ts")
-  const NodeProvidersOf = (await load("src/node/NodeProviders.ts")) as typeof import("../../src/node/NodeProviders.ts")
-  const RegistryOf = (await load("src/ProviderRegistry.ts")) as typeof import("../../src/ProviderRegistry.ts")
-  const RequestOf = (await load("src/LlmRequest.ts")) as typeof import("../../src/LlmRequest.ts")
-  const { Effect, ManagedRuntime, Scope, Exit } = effect
-  const runtime = ManagedRuntime.make(NodeProvidersOf.layer)
+  const Stack = (await load("src/Stack.ts")) as typeof import("../../src/Stack.ts")
+  const NodeProviders = (await load("src/node/NodeProviders.ts")) as typeof import("../../src/node/NodeProviders.ts")
+  const ProviderRegistry = (await load("src/ProviderRegistry.ts")) as typeof import("../../src/ProviderRegistry.ts")
+  const LlmRequest = (await load("src/LlmRequest.ts")) as typeof import("../../src/LlmRequest.ts")
+  const { Exit, ManagedRuntime, Scope } = effect
+  const runtime = ManagedRuntime.make(NodeProviders.layer)
   const scope = await runtime.runPromise(Scope.make())
+  const dispose = async () => {
+    await runtime.runPromise(Scope.close(scope, Exit.void))
+    await runtime.dispose()
+  }
+  return { effect, Stack, ProviderRegistry, LlmRequest, runtime, scope, dispose }
+}
+
+export const loadTree = async (dir: string, prompt: { readonly system: string; readonly user: string }): Promise<OtherTree> => {
+  const { effect, Stack: StackOf, ProviderRegistry: RegistryOf, LlmRequest: RequestOf, runtime, scope, dispose } = await loadModules(dir)
+  const { Effect, Scope } = effect
   const request = RequestOf.make({ system: prompt.system, messages: [{ role: "user", content: prompt.user }] })
   return {
     model: (provider, options) =>
@@ -45,9 +68,6 @@ export const loadTree = async (dir: string, prompt: { readonly system: string; r
       ),
     run: (model, calls, concurrency) =>
       runtime.runPromise(Effect.forEach(Array.from({ length: calls }), () => model.generate(request), { concurrency, discard: true })),
-    dispose: async () => {
-      await runtime.runPromise(Scope.close(scope, Exit.void))
-      await runtime.dispose()
-    }
+    dispose
   }
 }
