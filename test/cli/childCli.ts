@@ -40,7 +40,14 @@ export const start = (args: ReadonlyArray<string>, cwd: string, env: Record<stri
     stdout: () => stdout,
     stderr: () => stderr,
     exited,
-    waitFor: (predicate) => new Promise((resolve) => waiters.push({ predicate, resolve }))
+    // An event already written counts: two events can arrive in one chunk, and a waiter added
+    // after that chunk would otherwise wait for the next one (which may never come).
+    waitFor: (predicate) =>
+      new Promise((resolve) => {
+        const written = events(stderr).find(predicate)
+        if (written !== undefined) resolve(written)
+        else waiters.push({ predicate, resolve })
+      })
   }
 }
 
