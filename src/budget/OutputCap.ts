@@ -112,15 +112,18 @@ export const guard = (
         : part.type === "tool-call-delta"
         ? check((part.name ?? "") + part.argumentsDelta)
         : false
-    return {
-      before: () => (passed === undefined ? undefined : Cause.fail(cutOffError(provider, model, cap, passed))),
-      chunk: (chunk) => {
+    // (one class instance, not an object literal: `Streams.HookSet`)
+    return new Streams.HookSet<StreamPart.StreamPart, LlmError.LlmError>(
+      (chunk) => {
         const index = chunk.findIndex(passes)
         if (index < 0 || index === chunk.length - 1) return chunk
         const kept = chunk.slice(0, index + 1)
         return Arr.isArrayNonEmpty(kept) ? kept : chunk
-      }
-    }
+      },
+      undefined,
+      undefined,
+      () => (passed === undefined ? undefined : Cause.fail(cutOffError(provider, model, cap, passed)))
+    )
   }, { catchOpening: true })
 }
 

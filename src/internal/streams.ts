@@ -282,13 +282,60 @@ interface Tagged {
   readonly [fusedKey]?: Fused
 }
 
+// The per-stream objects of the stage and of the layers' hooks are class instances or copies of
+// an array, not object or array literals: V8 pretenures a literal's allocation site whose objects
+// outlive a scavenge (as these, alive for a stream's whole run, do), and then every later one is
+// born in the old generation, where, dead, it keeps the stream's young objects it points to (its
+// closures, and through them the stage and the layers' per-stream state) alive through every
+// scavenge until a full collection: they were promoted (issue 14, stop 29, "the promotion").
+class Handlers {
+  readonly onSuccess: (chunk: AnyChunk) => Effect.Effect<AnyChunk, unknown>
+  readonly onFailure: (cause: AnyCause) => Effect.Effect<AnyChunk, unknown>
+  constructor(
+    onSuccess: (chunk: AnyChunk) => Effect.Effect<AnyChunk, unknown>,
+    onFailure: (cause: AnyCause) => Effect.Effect<AnyChunk, unknown>
+  ) {
+    this.onSuccess = onSuccess
+    this.onFailure = onFailure
+  }
+}
+
+/**
+ * A layer's hooks as one class instance (see {@link Hooks}), rather than an object literal: a
+ * literal's allocation site that V8 pretenures keeps each stream's young objects alive until a
+ * full collection (issue 14, stop 29).
+ *
+ * @internal
+ */
+export class HookSet<A, E> implements Hooks<A, E> {
+  readonly chunk: Hooks<A, E>["chunk"]
+  readonly failure: Hooks<A, E>["failure"]
+  readonly context: Context.Context<never> | undefined
+  readonly before: Hooks<A, E>["before"]
+  constructor(
+    chunk: Hooks<A, E>["chunk"],
+    failure: Hooks<A, E>["failure"],
+    context: Context.Context<never> | undefined,
+    before?: Hooks<A, E>["before"]
+  ) {
+    this.chunk = chunk
+    this.failure = failure
+    this.context = context
+    this.before = before
+  }
+}
+
+const noHooks: Array<AnyHooks> = []
+const noContexts: Array<Context.Context<never> | undefined> = []
+
 // The one stage of the layers' hooks over a pull that is not theirs (the provider's, a reader's).
 // Its pull: one step to start the read (the `before` hooks, the context of the read set), a match
 // on the read's outcome, and the hooks run in a loop (no effect per layer per pull).
 class Fused {
   base: AnyPull
   // Innermost first (the order the layers' stages open in).
-  readonly hooks: Array<AnyHooks> = []
+  // (copied from an empty array, not a literal: see `Handlers`)
+  readonly hooks: Array<AnyHooks> = noHooks.slice()
   readonly pull: AnyPull
   // The context each hook's effects run in (made again when the hooks change).
   private contexts: Array<Context.Context<never> | undefined> | undefined = undefined
@@ -307,10 +354,10 @@ class Fused {
 
   constructor(base: AnyPull) {
     this.base = base
-    this.handlers = {
-      onSuccess: (chunk) => this.chunkFrom(chunk, 0),
-      onFailure: (cause) => this.failFrom(cause, 0)
-    }
+    this.handlers = new Handlers(
+      (chunk) => this.chunkFrom(chunk, 0),
+      (cause) => this.failFrom(cause, 0)
+    )
     this.matched = Effect.matchCauseEffect(base, this.handlers)
     const pull: AnyPull & { [fusedKey]?: Fused } = Effect.suspend(() => this.read(this.hooks.length))
     pull[fusedKey] = this
@@ -417,7 +464,7 @@ class Fused {
     if (!this.withContexts) return undefined
     let contexts = this.contexts
     if (contexts === undefined) {
-      contexts = []
+      contexts = noContexts.slice()
       let current: Context.Context<never> | undefined
       for (let at = this.hooks.length - 1; at >= 0; at--) {
         current = this.hooks[at]!.context ?? current
@@ -535,7 +582,7 @@ export const observeStage = <A, E>(
     const last = done()
     return last === undefined ? cause : Effect.andThen(Effect.uninterruptible(last), Effect.failCause(cause))
   }
-  return hookedStage(stream, { chunk, failure, context }, { context })
+  return hookedStage(stream, new HookSet(chunk, failure, context), { context })
 }
 
 /**
@@ -577,12 +624,12 @@ export const retryBeforeFirstStage = <A, E, E2>(
     // Whether a part went out: from then on, failures pass.
     let seen = false
     let fused: Fused | undefined
-    const hooks: Hooks<A, E | E2> = {
-      chunk: (chunk) => {
+    const hooks: Hooks<A, E | E2> = new HookSet<A, E | E2>(
+      (chunk) => {
         seen = true
         return chunk
       },
-      failure: (cause) => {
+      (cause) => {
         if (seen || Pull.isDoneCause(cause) || Cause.hasDies(cause)) return cause
         const error = Cause.findErrorOption(cause)
         if (error._tag === "None" || Cause.isDone(error.value)) return cause
@@ -598,8 +645,9 @@ export const retryBeforeFirstStage = <A, E, E2>(
             })
           )
         )
-      }
-    }
+      },
+      undefined
+    )
     return Effect.map(caught(openIn(make(), upstream, run)), (pull) => {
       const own = attach<A, E, E2>(pull, hooks)
       fused = fusedOf(own)
@@ -616,7 +664,7 @@ export const retryBeforeFirstStage = <A, E, E2>(
  * @internal
  */
 export const inContext = <A, E>(stream: Stream.Stream<A, E>, context: Context.Context<never>): Stream.Stream<A, E> => {
-  return hooked(stream, { context }, { context })
+  return hooked(stream, new HookSet<A, E>(undefined, undefined, context), { context })
 }
 
 /**
@@ -642,7 +690,7 @@ export const mapChunksStage = <A, E>(
   f: (chunk: Arr.NonEmptyReadonlyArray<A>) => Arr.NonEmptyReadonlyArray<A> | Effect.Effect<Arr.NonEmptyReadonlyArray<A>, E>,
   context?: Context.Context<never> | undefined
 ): Stage<A, E> => {
-  return hookedStage(stream, { chunk: f, context }, { context })
+  return hookedStage(stream, new HookSet(f, undefined, context), { context })
 }
 
 /**
@@ -652,8 +700,8 @@ export const mapChunksStage = <A, E>(
  * @internal
  */
 export const mapParts = <A, E>(stream: Stream.Stream<A, E>, f: (part: A) => A): Stream.Stream<A, E> => {
-  return hooked<A, E>(stream, {
-    chunk: (chunk): Arr.NonEmptyReadonlyArray<A> => {
+  return hooked<A, E>(stream, new HookSet<A, E>(
+    (chunk): Arr.NonEmptyReadonlyArray<A> => {
       let out: Array<A> | undefined
       for (let index = 0; index < chunk.length; index++) {
         const part = chunk[index]!
@@ -662,8 +710,10 @@ export const mapParts = <A, E>(stream: Stream.Stream<A, E>, f: (part: A) => A): 
         if (out !== undefined) out.push(mapped)
       }
       return out !== undefined && Arr.isArrayNonEmpty(out) ? out : chunk
-    }
-  })
+    },
+    undefined,
+    undefined
+  ))
 }
 
 /**
