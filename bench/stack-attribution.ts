@@ -28,13 +28,9 @@ import { writeFileSync } from "node:fs"
 import { Session } from "node:inspector/promises"
 import { PerformanceObserver } from "node:perf_hooks"
 import v8 from "node:v8"
-import { Effect, ManagedRuntime, Scope } from "effect"
-import type * as LanguageModel from "../src/LanguageModel.ts"
-import * as LlmRequest from "../src/LlmRequest.ts"
-import * as NodeProviders from "../src/node/NodeProviders.ts"
-import * as ProviderRegistry from "../src/ProviderRegistry.ts"
+import { Effect } from "effect"
 import * as Stack from "../src/Stack.ts"
-import { startMockServer } from "./internal/mockServer.ts"
+import * as MockModel from "./internal/mockModel.ts"
 import { argument, loadAverage, median } from "./internal/stats.ts"
 
 const option = (name: string): string | undefined => {
@@ -49,9 +45,7 @@ const PROFILE = process.argv.includes("--profile")
 const CHILD = option("child")
 const DETAIL = process.argv.includes("--detail")
 
-const limits = { concurrency: 1_000, providerConcurrency: 1_000 }
-const rpm = 100_000_000
-const budget = { budget: { totalTokens: 1_000_000_000_000 } }
+const { budget, limits, rpm } = MockModel
 // `bench/stack-http.ts`'s variants, by key (`undefined`: the bare adapter).
 const variants: ReadonlyArray<readonly [string, string, Omit<Stack.StackConfig, "provider"> | undefined]> = [
   ["bare", "bare openai-compatible adapter", undefined],
@@ -118,20 +112,8 @@ interface Result {
 
 const child = async (key: string): Promise<Result> => {
   const config = variants.find(([name]) => name === key)?.[2]
-  const { child: server, origin } = await startMockServer("./openai-mock-server.ts")
-  const provider: ProviderRegistry.CreateOptions = { provider: "openai-compatible", baseUrl: `${origin}/v1`, model: "gpt-4o-mini" }
-  const runtime = ManagedRuntime.make(NodeProviders.layer)
-  const scope = await runtime.runPromise(Scope.make())
-  const made = config === undefined
-    ? ProviderRegistry.create(provider)
-    : Effect.map(Stack.make({ provider, ...config }), (factory) => factory.model)
-  const model: LanguageModel.Service = await runtime.runPromise(made.pipe(Effect.provideService(Scope.Scope, scope), Effect.orDie))
-  const request = LlmRequest.make({
-    system: "You are terse.",
-    messages: [{ role: "user", content: "Name the longest river in Africa." }]
-  })
-  const run = (calls: number) =>
-    runtime.runPromise(Effect.forEach(Array.from({ length: calls }), () => model.generate(request), { concurrency: CONCURRENCY, discard: true }))
+  const mock = await MockModel.make(config)
+  const run = (calls: number) => mock.run(calls, CONCURRENCY)
   await run(WARMUP)
 
   // Effect steps: every fiber's run loop, counted while `counting`.
@@ -260,8 +242,7 @@ const child = async (key: string): Promise<Result> => {
     spaces.find((space) => space.spaceName === "old_space")?.spaceUsedSize ?? 0
   const scavenges = stats.filter((collection) => collection.gcType === "Scavenge")
   const promoted = scavenges.reduce((sum, collection) => sum + old(collection.afterGC.heapSpaceStatistics) - old(collection.beforeGC.heapSpaceStatistics), 0)
-  server.kill("SIGTERM")
-  await runtime.dispose()
+  await mock.dispose()
   return {
     key,
     steps: steps / CALLS,

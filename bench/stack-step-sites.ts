@@ -12,13 +12,9 @@
  *   node bench/stack-step-sites.ts [--only bare,whole] [--calls 2000] [--warmup 1000] [--all]
  */
 import { spawn } from "node:child_process"
-import { Effect, Layer, ManagedRuntime, Scope, Tracer } from "effect"
-import type * as LanguageModel from "../src/LanguageModel.ts"
-import * as LlmRequest from "../src/LlmRequest.ts"
-import * as NodeProviders from "../src/node/NodeProviders.ts"
-import * as ProviderRegistry from "../src/ProviderRegistry.ts"
+import { Layer, Tracer } from "effect"
 import * as Stack from "../src/Stack.ts"
-import { startMockServer } from "./internal/mockServer.ts"
+import * as MockModel from "./internal/mockModel.ts"
 import { argument } from "./internal/stats.ts"
 
 const option = (name: string): string | undefined => {
@@ -30,9 +26,7 @@ const WARMUP = argument("warmup", 1000)
 const CHILD = option("child")
 const ALL = process.argv.includes("--all")
 
-const limits = { concurrency: 1_000, providerConcurrency: 1_000 }
-const rpm = 100_000_000
-const budget = { budget: { totalTokens: 1_000_000_000_000 } }
+const { budget, limits, rpm } = MockModel
 const variants: ReadonlyArray<readonly [string, Omit<Stack.StackConfig, "provider"> | undefined]> = [
   ["bare", undefined],
   ["noobs", { observability: { enabled: false } }],
@@ -88,28 +82,15 @@ const child = async (key: string): Promise<Record<string, number>> => {
     return (primitive[evaluate] as (fiber: unknown) => unknown).call(primitive, fiber)
   }
   const config = variants.find(([name]) => name === key)?.[1]
-  const { child: server, origin } = await startMockServer("./openai-mock-server.ts")
-  const provider: ProviderRegistry.CreateOptions = { provider: "openai-compatible", baseUrl: `${origin}/v1`, model: "gpt-4o-mini" }
   // (the native tracer set as a service, so that fibers' caches read its hook: the same object, so
   // the layers still see no tracer installed)
-  const runtime = ManagedRuntime.make(Layer.merge(NodeProviders.layer, Layer.succeed(Tracer.Tracer, Tracer.nativeTracer)))
-  const scope = await runtime.runPromise(Scope.make())
-  const made = config === undefined
-    ? ProviderRegistry.create(provider)
-    : Effect.map(Stack.make({ provider, ...config }), (factory) => factory.model)
-  const model: LanguageModel.Service = await runtime.runPromise(made.pipe(Effect.provideService(Scope.Scope, scope), Effect.orDie))
-  const request = LlmRequest.make({
-    system: "You are terse.",
-    messages: [{ role: "user", content: "Name the longest river in Africa." }]
-  })
-  const run = (calls: number) =>
-    runtime.runPromise(Effect.forEach(Array.from({ length: calls }), () => model.generate(request), { concurrency: 1, discard: true }))
+  const mock = await MockModel.make(config, Layer.succeed(Tracer.Tracer, Tracer.nativeTracer))
+  const run = (calls: number) => mock.run(calls, 1)
   await run(WARMUP)
   counting = true
   await run(CALLS)
   counting = false
-  server.kill("SIGTERM")
-  await runtime.dispose()
+  await mock.dispose()
   const perCall: Record<string, number> = {}
   for (const [at, count] of counts) perCall[at] = count / CALLS
   return perCall
