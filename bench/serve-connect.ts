@@ -24,6 +24,12 @@
  *
  * `kind`: node | effect | bare | core | serve; `tree` (default `.`): the source tree to run it from;
  * `node`: node flags (e.g. `["--cpu-prof"]`). Without an argument: the five kinds on this tree.
+ *
+ * `--alloc`: instead, the bytes each server allocates per request, kept and fresh, and so what a new
+ * connection adds: each server runs with a 256 MB young generation and a preload
+ * (bench/internal/heapRecord.ts) that reports its used heap; each round measures 200 requests of
+ * each kind, and a span in which a collection ran is dropped. Deterministic to about 1 % for the
+ * core's kinds (serve's own varies by 2-3 KB a request: its ledger's and client's batches).
  */
 import { spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs"
@@ -47,6 +53,7 @@ const variants: ReadonlyArray<Variant> = positional[0] !== undefined
 const REQUESTS = argument("requests", 500)
 const BURST = argument("burst", 100)
 const ROUNDS = argument("rounds", 5)
+const ALLOC = process.argv.includes("--alloc")
 const PATH = process.argv.includes("--path") ? process.argv[process.argv.indexOf("--path") + 1]! : "chat"
 const load = () => loadavg().map((value) => value.toFixed(1)).join(" / ")
 
@@ -69,8 +76,15 @@ const cpuNs = (pid: number): number => {
 
 const home = mkdtempSync(join(tmpdir(), "serve-connect-"))
 const env = { ...process.env, HOME: home, XDG_STATE_HOME: join(home, "state"), LLM_CONNECT_KEY_DIR: join(home, "keys"), NO_COLOR: "1" }
-const start = async (args: ReadonlyArray<string>) => {
-  const child = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "ignore"] })
+// `--alloc`: the young generation large enough for a measured span, and the heap probe.
+const heapProbe = new URL("./internal/heapRecord.ts", import.meta.url).pathname
+const allocFlags = ["--max-semi-space-size=256", "--min-semi-space-size=256", `--import=${heapProbe}`]
+const start = async (args: ReadonlyArray<string>, probed = false) => {
+  const child = spawn(process.execPath, args, {
+    // serve runs in one process when the semi-space size is the user's (ADR 0042).
+    env: probed ? { ...env, NODE_OPTIONS: "--max-semi-space-size=256" } : env,
+    stdio: ["ignore", "pipe", probed ? "pipe" : "ignore"]
+  })
   const line = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout! }).once("line", resolve)
     child.once("exit", (code) => reject(new Error(`${args.join(" ")}: exited ${code}`)))
@@ -84,13 +98,13 @@ const execBody = JSON.stringify({ provider: "openai-compatible", model: "gpt-4o-
 
 const servers = await Promise.all(variants.map(async (variant) => {
   const tree = variant.tree ?? "."
-  const node = variant.node ?? []
+  const node = [...(variant.node ?? []), ...(ALLOC ? allocFlags : [])]
   if (variant.kind === "serve") {
-    const { child, line } = await start([...node, join(tree, "src/cli/bin.ts"), "serve", "--port", "0", "--provider", "openai-compatible", "--base-url", `${mockUrl}/v1`, "--model", "gpt-4o-mini"])
+    const { child, line } = await start([...node, join(tree, "src/cli/bin.ts"), "serve", "--port", "0", "--provider", "openai-compatible", "--base-url", `${mockUrl}/v1`, "--model", "gpt-4o-mini"], ALLOC)
     const url = new URL(line.slice("listening on ".length))
     return { ...variant, child, port: Number(url.port), path: PATH === "chat" ? "/v1/chat/completions" : "/execute", body: PATH === "chat" ? chatBody : execBody }
   }
-  const { child, line } = await start([...node, join(tree, "bench/serve-core-server.ts"), ...(variant.kind === "core" ? [] : [`--${variant.kind}`])])
+  const { child, line } = await start([...node, join(tree, "bench/serve-core-server.ts"), ...(variant.kind === "core" ? [] : [`--${variant.kind}`])], ALLOC)
   return { ...variant, child, port: Number(line), path: "/v1/chat/completions", body: chatBody }
 }))
 type Target = (typeof servers)[number]
@@ -155,6 +169,65 @@ const burst = async (target: Target) => {
   const us = (cpuNs(pid) - before) / 1000 / BURST
   const firstBytes = Float64Array.from(answers.map(([ms]) => ms)).sort()
   return { us, p50: percentile(firstBytes, 50), p99: percentile(firstBytes, 99), max: firstBytes.at(-1)! }
+}
+
+// `--alloc`: the server's used heap and collection count, from its preload's answer to SIGUSR2.
+const heapLines = new Map<number, Array<(line: string) => void>>()
+if (ALLOC) {
+  for (const server of servers) {
+    createInterface({ input: server.child.stderr! }).on("line", (line) => {
+      if (line.startsWith("@heap ")) heapLines.get(server.child.pid!)?.shift()?.(line)
+    })
+  }
+}
+const heap = (target: Target) =>
+  new Promise<readonly [number, number]>((resolve) => {
+    const waiting = heapLines.get(target.child.pid!) ?? []
+    waiting.push((line) => {
+      const [, used, collections] = line.split(" ")
+      resolve([Number(used), Number(collections)])
+    })
+    heapLines.set(target.child.pid!, waiting)
+    target.child.kill("SIGUSR2")
+  })
+const allocated = async (target: Target, fresh: boolean) => {
+  const [usedBefore, collectionsBefore] = await heap(target)
+  const kept = new Agent({ keepAlive: true })
+  for (let index = 0; index < 200; index++) {
+    const agent = fresh ? new Agent({ keepAlive: true }) : kept
+    check((await post(target, agent))[1])
+    if (fresh) agent.destroy()
+  }
+  await sleep(20)
+  kept.destroy()
+  const [usedAfter, collectionsAfter] = await heap(target)
+  return collectionsAfter === collectionsBefore ? (usedAfter - usedBefore) / 200 : undefined
+}
+if (ALLOC) {
+  console.log(`serve-connect --alloc: ${servers.map((server) => `${server.name} (${server.kind}${server.tree !== undefined ? ` ${server.tree}` : ""})`).join(", ")}; ${ROUNDS} rounds of 200 requests each way; load ${load()}`)
+  const bytes = new Map(servers.map((server) => [server.name, { kept: [] as Array<number>, fresh: [] as Array<number> }]))
+  for (const server of servers) {
+    for (let index = 0; index < 4; index++) {
+      await sequence(server, false)
+      await sequence(server, true)
+    }
+  }
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const server of servers) {
+      const kept = await allocated(server, false)
+      const fresh = await allocated(server, true)
+      if (kept !== undefined) bytes.get(server.name)!.kept.push(kept)
+      if (fresh !== undefined) bytes.get(server.name)!.fresh.push(fresh)
+    }
+  }
+  console.log(["target", "kept B", "fresh B", "new conn B", "spans"].map((cell, index) => index === 0 ? cell.padEnd(12) : cell.padStart(11)).join(""))
+  for (const [name, b] of bytes) {
+    console.log([name.padEnd(12), ...[median(b.kept), median(b.fresh), median(b.fresh) - median(b.kept)].map((x) => x.toFixed(0).padStart(11)), `${b.kept.length}/${b.fresh.length}`.padStart(11)].join(""))
+  }
+  for (const server of servers) server.child.kill("SIGTERM")
+  mock.child.kill("SIGTERM")
+  await sleep(300)
+  process.exit(0)
 }
 
 interface Figures {
