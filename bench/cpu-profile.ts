@@ -8,9 +8,12 @@
  *   serve (its core and doors, body read and decode, the answer's encoding, the access log, the
  *   ledger, metrics, the model lookup, the stack's layers, the provider call, the HTTP server),
  *   as shares and, given the process's CPU µs per request, as µs per request;
- * - `self`: self time per function.
+ * - `self`: self time per function;
+ * - `turns` (stop 30): the busy stretches between idle samples (an event-loop turn, or several
+ *   back to back; on a loaded machine also the time the thread waited for a CPU): their count and
+ *   lengths, the share of busy time in stretches of `--long` ms or more (5), and the parts of those.
  *
- *   node bench/cpu-profile.ts FILE [timeline|parts|self] [--from 12] [--to 60] [--us-per-request 659] [--top 30]
+ *   node bench/cpu-profile.ts FILE [timeline|parts|self|turns] [--from 12] [--to 60] [--us-per-request 659] [--top 30] [--long 5]
  *
  * Cut the window to the loaded seconds (`timeline`): the start-up and the shutdown (SIGTERM's drain,
  * the stacks closed, the ledger flushed) are not per-request work.
@@ -44,6 +47,7 @@ const FROM = argument("from", 0)
 const TO = argument("to", 1e9)
 const PER_REQUEST = argument("us-per-request", 0)
 const TOP = argument("top", 30)
+const LONG_MS = argument("long", 5)
 
 const profile = JSON.parse(readFileSync(file, "utf8")) as Profile
 const byId = new Map(profile.nodes.map((node) => [node.id, node]))
@@ -87,11 +91,24 @@ const totals = new Map<string, number>()
 const perSecond = new Map<number, number>()
 let clock = 0
 let busy = 0
+// `turns`: the stretches of busy samples, [length µs, the parts' µs in it].
+const stretches: Array<{ length: number; parts: Map<string, number> }> = []
+let stretch: { length: number; parts: Map<string, number> } | undefined
 profile.samples.forEach((id, index) => {
   const delta = profile.timeDeltas[index] ?? 0
   clock += delta
   const node = byId.get(id)!
-  if (node.callFrame.functionName === "(idle)") return
+  if (node.callFrame.functionName === "(idle)") {
+    if (stretch !== undefined) stretches.push(stretch)
+    stretch = undefined
+    return
+  }
+  if (mode === "turns" && clock / 1e6 >= FROM && clock / 1e6 <= TO) {
+    stretch ??= { length: 0, parts: new Map() }
+    stretch.length += delta
+    const part = partOf(node)
+    stretch.parts.set(part, (stretch.parts.get(part) ?? 0) + delta)
+  }
   const second = Math.floor(clock / 1e6)
   perSecond.set(second, (perSecond.get(second) ?? 0) + delta)
   if (clock / 1e6 < FROM || clock / 1e6 > TO) return
@@ -100,7 +117,19 @@ profile.samples.forEach((id, index) => {
   totals.set(key, (totals.get(key) ?? 0) + delta)
 })
 
-if (mode === "timeline") {
+if (mode === "turns") {
+  if (stretch !== undefined) stretches.push(stretch)
+  const lengths = Float64Array.from(stretches.map((one) => one.length / 1000)).sort()
+  const at = (p: number) => lengths[Math.min(lengths.length - 1, Math.floor((p / 100) * lengths.length))] ?? Number.NaN
+  const long = stretches.filter((one) => one.length / 1000 >= LONG_MS)
+  const longTime = long.reduce((sum, one) => sum + one.length, 0)
+  const total = stretches.reduce((sum, one) => sum + one.length, 0)
+  console.log(`${stretches.length} busy stretches between ${FROM} and ${Math.min(TO, clock / 1e6).toFixed(0)} s, ${(total / 1e6).toFixed(2)} s busy: p50 ${at(50).toFixed(2)} p90 ${at(90).toFixed(2)} p99 ${at(99).toFixed(2)} max ${(lengths.at(-1) ?? Number.NaN).toFixed(1)} ms`)
+  console.log(`${long.length} of ${LONG_MS} ms or more: ${(100 * longTime / Math.max(1, total)).toFixed(1)} % of the busy time; their parts:`)
+  const parts = new Map<string, number>()
+  for (const one of long) for (const [part, time] of one.parts) parts.set(part, (parts.get(part) ?? 0) + time)
+  for (const [part, time] of [...parts].sort((a, b) => b[1] - a[1]).slice(0, TOP)) console.log(`${(100 * time / Math.max(1, longTime)).toFixed(1).padStart(5)} %  ${part}`)
+} else if (mode === "timeline") {
   console.log([...perSecond].map(([second, time]) => `${second}s ${(time / 1e4).toFixed(0)}%`).join("  "))
 } else {
   console.log(`busy ${(busy / 1e6).toFixed(2)} s between ${FROM} and ${Math.min(TO, clock / 1e6).toFixed(0)} s`)

@@ -9,12 +9,19 @@
  *
  * With `--bare`, the same route on Effect's `HttpRouter` and `NodeHttpServer` alone (reading the
  * body as text, `JSON.parse`, `HttpServerResponse.jsonUnsafe`), without the core's guards,
- * gauge, counter and access log: what the core adds to Effect's HTTP server.
+ * gauge, counter and access log: what the core adds to Effect's HTTP server. With `--effect`
+ * (stop 30), the `--bare` route on Effect's `NodeHttpServer` over a plain `node:http` server,
+ * without serve's listener (`NodeServe.listen`: its connection cap, keep-alive settings, request
+ * count and idle collection); with `--node`, the same answer from a bare `node:http` handler
+ * (`JSON.parse` of the body, `JSON.stringify` of the reply): what Effect's server adds to Node's.
  *
- *   node bench/serve-core-server.ts [--access-log] [--bare]   # --access-log: to stderr, as serve writes it
+ *   node bench/serve-core-server.ts [--access-log] [--bare | --effect | --node]   # --access-log: to stderr, as serve writes it
  */
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Effect, Layer } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
 import * as NodeServe from "../src/node/NodeServe.ts"
 import * as Server from "../src/server/Server.ts"
 
@@ -37,9 +44,12 @@ const route: Server.Route = {
   }).pipe(Effect.catch((failure) => Effect.succeed(Server.failureResponse(failure))))
 }
 
-// Effect's HTTP server alone, the same route and answer.
+// Effect's HTTP server alone, the same route and answer: on serve's listener (`--bare`) or on a
+// plain `node:http` server (`--effect`).
 const bare = Effect.gen(function*() {
-  const { server } = yield* NodeServe.listen({ host: "127.0.0.1", port: 0 })
+  const { server } = process.argv.includes("--effect")
+    ? { server: yield* NodeHttpServer.make(() => createServer(), { host: "127.0.0.1", port: 0 }) }
+    : yield* NodeServe.listen({ host: "127.0.0.1", port: 0 })
   const router = yield* HttpRouter.make
   yield* router.add(
     "POST",
@@ -73,5 +83,22 @@ const core = Effect.gen(function*() {
   return yield* Effect.never
 })
 
-Effect.runFork(Layer.launch(Layer.effectDiscard(process.argv.includes("--bare") ? bare : core)))
+// Node's HTTP server alone, the same answer.
+const node = () => {
+  const server = createServer((request, response) => {
+    let body = ""
+    request.setEncoding("utf8")
+    request.on("data", (chunk: string) => void (body += chunk))
+    request.on("end", () => {
+      JSON.parse(body)
+      const text = JSON.stringify(reply)
+      response.writeHead(200, { "content-type": "application/json", "content-length": String(Buffer.byteLength(text)) })
+      response.end(text)
+    })
+  })
+  server.listen(0, "127.0.0.1", () => process.stdout.write(`${(server.address() as AddressInfo).port}\n`))
+}
+
+if (process.argv.includes("--node")) node()
+else Effect.runFork(Layer.launch(Layer.effectDiscard(process.argv.includes("--bare") || process.argv.includes("--effect") ? bare : core)))
 process.on("SIGTERM", () => process.exit(0))

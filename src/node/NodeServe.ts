@@ -82,9 +82,11 @@ export const capConnections = (server: NodeServer, maxConnections: number): void
   let open = 0
   const closed = () => void open--
   // Before Node's own listener registers the new connection: it is not among the idle ones closed.
+  // `on`, not `once`: a socket closes once, and `once` allocated a wrapper and its bound function
+  // per connection and removed the listener on close (about 400 bytes a connection; ADR 0061).
   server.prependListener("connection", (socket: Socket) => {
     open++
-    socket.once("close", closed)
+    socket.on("close", closed)
     if (open >= maxConnections) server.closeIdleConnections()
   })
 }
@@ -122,7 +124,8 @@ export const listen: Server.Listen = (address) =>
       requestsStarted++
       requestsInFlight++
       if (closing) response.shouldKeepAlive = false
-      response.once("close", ended)
+      // A response closes once (`on`: no wrapper per request, ADR 0061).
+      response.on("close", ended)
     })
     const collect = IdleCollection.processCollector()
     yield* Effect.forkScoped(IdleCollection.run({
