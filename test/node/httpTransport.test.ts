@@ -172,7 +172,7 @@ describe("the lean node:http transport", () => {
       assert.isTrue(Exit.isFailure(read))
     }))
 
-  it.live("errors: a refused connection is a TransportError, a body cut short a DecodeError", () =>
+  it.live("errors: a refused connection or a refused header is a TransportError, a body cut short a DecodeError", () =>
     Effect.gen(function*() {
       const upstream = yield* server((request, response) => {
         response.writeHead(200, { "content-length": "100" })
@@ -184,5 +184,12 @@ describe("the lean node:http transport", () => {
       assert.strictEqual(refused.reason._tag, "TransportError")
       const cut = yield* Effect.flip(Effect.flatMap(http.get(`${upstream.origin}/cut`), (response) => response.text))
       assert.strictEqual(cut.reason._tag, "DecodeError")
+      // A body nobody reads, cut the same way: the process goes on (no unhandled 'error').
+      const unread = yield* http.get(`${upstream.origin}/cut`)
+      assert.strictEqual(unread.status, 200)
+      yield* eventually(() => upstream.closed() >= 2)
+      // A header node:http refuses is a TransportError, not a defect.
+      const refusedHeader = yield* Effect.flip(http.execute(HttpClientRequest.get(`${upstream.origin}/`, { headers: { "x-bad": "a\nb" } })))
+      assert.strictEqual(refusedHeader.reason._tag, "TransportError")
     }))
 })

@@ -30,7 +30,7 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { NodeHttpIncomingMessage } from "@effect/platform-node/NodeHttpIncomingMessage"
 import * as NodeStream from "@effect/platform-node/NodeStream"
-import { Effect, Layer, Option, type Scope } from "effect"
+import { Effect, Layer, type Scope } from "effect"
 import {
   Cookies,
   Headers,
@@ -92,16 +92,23 @@ export const make = (agents: NodeHttpClient.HttpAgent["Service"]): HttpClient.Ht
       }
       const secure = url.protocol === "https:"
       const hostname = url.hostname
-      const nodeRequest = (secure ? https : http).request({
-        agent: secure ? agents.https : agents.http,
-        protocol: url.protocol,
-        // An IPv6 literal without its brackets (as `node:http` takes it from a URL).
-        hostname: hostname.charCodeAt(0) === 91 ? hostname.slice(1, -1) : hostname,
-        port: url.port,
-        path: url.pathname + url.search,
-        method: request.method,
-        headers: request.headers
-      })
+      let nodeRequest: Http.ClientRequest
+      try {
+        nodeRequest = (secure ? https : http).request({
+          agent: secure ? agents.https : agents.http,
+          protocol: url.protocol,
+          // An IPv6 literal without its brackets (as `node:http` takes it from a URL).
+          hostname: hostname.charCodeAt(0) === 91 ? hostname.slice(1, -1) : hostname,
+          port: url.port,
+          path: url.pathname + url.search,
+          method: request.method,
+          headers: request.headers
+        })
+      } catch (cause) {
+        // A header `node:http` refuses (a control character in a value, an invalid name).
+        resume(Effect.fail(transportError(request, cause)))
+        return
+      }
       let settled = false
       const onAbort = () => nodeRequest.destroy(abortError(signal))
       const onError = (cause: Error) => {
@@ -180,6 +187,7 @@ const transportError = (request: HttpClientRequest.HttpClientRequest, cause: unk
   })
 
 const textDecoder = new TextDecoder()
+const ignore = () => undefined
 
 class NodeHttpResponse extends NodeHttpIncomingMessage<HttpClientError.HttpClientError> implements HttpClientResponse.HttpClientResponse {
   readonly [HttpClientResponse.TypeId]: typeof HttpClientResponse.TypeId
@@ -196,6 +204,8 @@ class NodeHttpResponse extends NodeHttpIncomingMessage<HttpClientError.HttpClien
     this[HttpClientResponse.TypeId] = HttpClientResponse.TypeId
     this.request = request
     this.url = url
+    // A body nobody reads may still be cut (the server resets the connection): not a crash.
+    source.on("error", ignore)
   }
 
   private body: Buffer | undefined
@@ -284,10 +294,6 @@ class NodeHttpResponse extends NodeHttpIncomingMessage<HttpClientError.HttpClien
         })
       })
     )
-  }
-
-  override get remoteAddress(): Option.Option<string> {
-    return Option.fromNullishOr(this.source.socket?.remoteAddress)
   }
 
   toJSON(): unknown {
