@@ -5,7 +5,10 @@
  * request of each serve process (user + system, /proc, Linux) with its median, minimum and the
  * median of its paired differences to the first variant measured in the same round.
  *
- *   node bench/serve-ab.ts '[{"name":"before","tree":"/tmp/before","args":[]},{"name":"after","tree":".","args":[]}]' [rounds 5] [seconds 3] [chat|execute]
+ *   node bench/serve-ab.ts '[{"name":"before","tree":"/tmp/before","args":[]},{"name":"after","tree":".","args":[]}]' [rounds 5] [seconds 3] [chat|execute|chat-stream]
+ *
+ * `chat-stream` (stop 30): chat completions with `"stream": true`, answered as server-sent events by
+ * `openai-sse-mock-server.ts` (3 content chunks and the usage chunk).
  *
  * A variant may add `"node": ["--cpu-prof", ...]` (node flags) and `"env": {...}`; with its own
  * `--provider` in `args` (e.g. `["--provider", "mock", "--model", "gpt-4o-mini"]`, the in-process mock
@@ -48,9 +51,11 @@ const start = async (args: Array<string>, env?: Record<string, string>, stderr?:
 }
 const home = mkdtempSync(join(tmpdir(), "v-ab-"))
 const env = { ...process.env, HOME: home, XDG_STATE_HOME: join(home, "state"), LLM_CONNECT_KEY_DIR: join(home, "keys"), NO_COLOR: "1" }
-const mock = await start([new URL("./openai-mock-server.ts", import.meta.url).pathname])
+// `chat-stream` (stop 30): chat with `"stream": true` against the SSE mock (3 content chunks, then the usage).
+const STREAM = PATH === "chat-stream"
+const mock = await start([new URL(STREAM ? "./openai-sse-mock-server.ts" : "./openai-mock-server.ts", import.meta.url).pathname])
 const mockUrl = `http://127.0.0.1:${mock.line}`
-const chatBody = JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "system", content: "You are terse." }, { role: "user", content: "Name the longest river in Africa." }], max_tokens: 100, temperature: 0.2 })
+const chatBody = JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "system", content: "You are terse." }, { role: "user", content: "Name the longest river in Africa." }], max_tokens: 100, temperature: 0.2, ...(STREAM ? { stream: true } : {}) })
 const execBody = JSON.stringify({ provider: "openai-compatible", model: "gpt-4o-mini", systemPrompt: "You are terse.", prompt: "Name the longest river in Africa.", maxTokens: 100, temperature: 0.2 })
 const servers: Array<(typeof variants)[number] & { child: ReturnType<typeof spawn>; url: string; records: string }> = []
 for (const v of variants) {
@@ -73,7 +78,7 @@ for (const v of variants) {
   const s = await start([...(v.node ?? []), ...preloads, join(v.tree, "src/cli/bin.ts"), "serve", "--port", "0", ...provider, ...v.args], { ...env, ...v.env, ...recordEnv }, openSync(join(home, `${servers.length}.log`), "w"))
   servers.push({ ...v, child: s.child, url: s.line.slice("listening on ".length), records })
 }
-const cannon = (url: string, seconds: number) => autocannon({ url: url + (PATH === "chat" ? "/v1/chat/completions" : "/execute"), method: "POST", headers: { "content-type": "application/json" }, body: PATH === "chat" ? chatBody : execBody, connections: 100, duration: seconds })
+const cannon = (url: string, seconds: number) => autocannon({ url: url + (PATH === "execute" ? "/execute" : "/v1/chat/completions"), method: "POST", headers: { "content-type": "application/json" }, body: PATH === "execute" ? execBody : chatBody, connections: 100, duration: seconds })
 for (const s of servers) await cannon(s.url, 3)
 const cpu = new Map<string, number[]>(), rps = new Map<string, number[]>()
 for (let rep = 0; rep < REPS; rep++) {

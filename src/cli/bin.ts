@@ -7,6 +7,11 @@ if (wantsOwnProcess(argv, process.execArgv, process.env)) {
   runInOwnProcess(argv)
 } else {
   followParent()
-  // serve's providers keep idle connections longer (`NodeServe.providers`, ADR 0044).
-  void import("./main.ts").then(async ({ main }) => argv[0] === "serve" ? main(argv, (await import("../node/NodeServe.ts")).providers) : main(argv))
+  // serve's providers keep idle connections longer (`NodeServe.providers`, ADR 0044), on the lean
+  // node:http client unless `LLM_CONNECT_SERVE_TRANSPORT=undici` (ADR 0059).
+  void import("./main.ts").then(async ({ main }) => {
+    if (argv[0] !== "serve") return main(argv)
+    const NodeServe = await import("../node/NodeServe.ts")
+    return main(argv, process.env.LLM_CONNECT_SERVE_TRANSPORT === "undici" ? NodeServe.providersUndici : NodeServe.providers)
+  })
 }

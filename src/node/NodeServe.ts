@@ -17,8 +17,11 @@
  * collection its load had earned at the first requests after the idle spell (ADR 0044,
  * docs/performance.md stop 27; the read first: ADR 0051, stop 28).
  *
- * {@link providers} is the built-in providers on serve's HTTP client, which keeps idle connections
- * to a provider for 30 s rather than undici's 4 s when the provider sends no keep-alive hint.
+ * {@link providers} is the built-in providers on serve's HTTP client: a lean `node:http` client with
+ * keep-alive agents (ADR 0059: less garbage kept through the young generation's collections per
+ * call than Effect's undici client), which keeps idle connections to a provider for 30 s when the
+ * provider sends no shorter keep-alive hint (undici's default is 4 s). {@link providersUndici} is the
+ * same on Effect's undici client (`LLM_CONNECT_SERVE_TRANSPORT=undici`).
  *
  * @since 0.1.0
  */
@@ -32,6 +35,7 @@ import * as BuiltinProviders from "../providers/BuiltinProviders.ts"
 import * as ServeConfig from "../server/ServeConfig.ts"
 import * as Server from "../server/Server.ts"
 import * as NodeProviders from "./NodeProviders.ts"
+import * as HttpTransport from "./internal/httpTransport.ts"
 import * as IdleCollection from "./internal/idleCollection.ts"
 
 /**
@@ -151,9 +155,10 @@ export const listen: Server.Listen = (address) =>
  * How long serve keeps an idle connection to a provider open when the provider's answers carry no
  * keep-alive hint, ms. Undici's default is 4 s: after a quiet spell longer than that, a gateway's
  * first request paid a new connection (TCP and TLS, tens of ms to a provider over the internet).
- * A provider's own hint (`Keep-Alive: timeout=N`) still decides when it sends one (capped at
- * undici's 10 minutes); servers that send none usually keep idle connections longer (nginx 75 s,
- * AWS load balancers 60 s by default; ADR 0044, docs/performance.md stop 27).
+ * A provider's own shorter hint (`Keep-Alive: timeout=N`) still decides when it sends one (less
+ * 1 s, `node:http`'s agent; on undici the hint decides, capped at 10 minutes); servers that send
+ * none usually keep idle connections longer (nginx 75 s, AWS load balancers 60 s by default; ADR
+ * 0044, docs/performance.md stop 27).
  *
  * @since 0.1.0
  * @category constants
@@ -161,7 +166,7 @@ export const listen: Server.Listen = (address) =>
 export const PROVIDER_KEEP_ALIVE_MS = 30_000
 
 /**
- * Serve's options for its providers' HTTP client (undici's `Agent`).
+ * Serve's options for its providers' HTTP client when it runs on undici ({@link platformUndici}: undici's `Agent`).
  *
  * @since 0.1.0
  * @category layers
@@ -169,12 +174,22 @@ export const PROVIDER_KEEP_ALIVE_MS = 30_000
 export const providerClientOptions = { keepAliveTimeout: PROVIDER_KEEP_ALIVE_MS } as const
 
 /**
- * `NodeProviders.platform` with serve's HTTP client: undici with {@link providerClientOptions}.
+ * `NodeProviders.platform` with serve's HTTP client: the lean `node:http` transport with
+ * keep-alive agents that keep idle connections {@link PROVIDER_KEEP_ALIVE_MS} (ADR 0059).
  *
  * @since 0.1.0
  * @category layers
  */
-export const platform = NodeProviders.platformWith(NodeHttpClient.layerUndiciOptions(providerClientOptions))
+export const platform = NodeProviders.platformWith(HttpTransport.layer({ keepAliveMs: PROVIDER_KEEP_ALIVE_MS }))
+
+/**
+ * `NodeProviders.platform` with serve's previous HTTP client, Effect's undici one with
+ * {@link providerClientOptions} (ADR 0059: what serve ran on before stop 30).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const platformUndici = NodeProviders.platformWith(NodeHttpClient.layerUndiciOptions(providerClientOptions))
 
 /**
  * The built-in providers on serve's platform ({@link platform}): what `llm-connect serve` runs with.
@@ -183,3 +198,12 @@ export const platform = NodeProviders.platformWith(NodeHttpClient.layerUndiciOpt
  * @category layers
  */
 export const providers = BuiltinProviders.layer.pipe(Layer.provide(platform))
+
+/**
+ * The built-in providers on {@link platformUndici}: serve's providers on Effect's undici client, as
+ * before stop 30 (`LLM_CONNECT_SERVE_TRANSPORT=undici llm-connect serve`, ADR 0059).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const providersUndici = BuiltinProviders.layer.pipe(Layer.provide(platformUndici))

@@ -1,6 +1,7 @@
 /**
- * Serve's providers' HTTP client (`NodeServe.platform`, ADR 0044): against an upstream that sends
- * no keep-alive hint, it keeps its idle connection through a quiet spell longer than undici's
+ * Serve's providers' HTTP client (`NodeServe.platform`, ADR 0044; the lean `node:http` client since
+ * ADR 0059, Effect's undici client as `NodeServe.platformUndici`): against an upstream that sends
+ * no keep-alive hint, both keep their idle connection through a quiet spell longer than undici's
  * default 4 s, where the library's default client (`NodeProviders.platform`) opens a new one.
  */
 import { assert, describe, it } from "@effect/vitest"
@@ -53,11 +54,13 @@ describe("serve's providers' HTTP client", () => {
 
   it.live("after 4.5 s without a call: serve's client reuses its connection, the library's default opens a new one", () =>
     Effect.gen(function*() {
-      const [serve, library] = yield* Effect.all([
+      const [serve, serveUndici, library] = yield* Effect.all([
         twoCallsApart(NodeServe.platform, 4_500),
+        twoCallsApart(NodeServe.platformUndici, 4_500),
         twoCallsApart(NodeProviders.platform, 4_500)
-      ], { concurrency: 2 })
+      ], { concurrency: 3 })
       assert.strictEqual(serve, 1)
+      assert.strictEqual(serveUndici, 1)
       assert.strictEqual(library, 2)
     }), 30_000)
 })
