@@ -270,14 +270,14 @@ export class Call implements CallContext.AttemptBudget {
   succeeded(response: LlmResponse, totals: CallContext.CallTotals | undefined): Effect.Effect<LlmResponse> {
     const first = this.first
     if (first === undefined) {
-      this.report(totals)
+      this.reportAnswer(totals, response)
       return this.pendingLog === undefined ? Effect.succeed(response) : Effect.as(this.takePendingLog(), response)
     }
     this.first = undefined
     const sending = this.firstSending
     if (sending === undefined) this.attempts += 1
     return Effect.map(this.settleSuccess(first, this.firstTarget ?? this.target, sending ?? this.request, response), (costed) => {
-      this.report(totals)
+      this.reportAnswer(totals, costed)
       return costed
     })
   }
@@ -289,13 +289,13 @@ export class Call implements CallContext.AttemptBudget {
   failed(cause: Cause.Cause<LlmError.LlmError>, totals: CallContext.CallTotals | undefined): Effect.Effect<void> {
     const first = this.first
     if (first === undefined) {
-      this.report(totals)
+      this.report(totals, true)
       return this.pendingLog === undefined ? Effect.void : this.takePendingLog()
     }
     this.first = undefined
     const sending = this.firstSending
     if (sending === undefined) this.attempts += 1
-    return Effect.map(this.settleFailure(first, this.firstTarget ?? this.target, sending ?? this.request, cause, undefined), () => this.report(totals))
+    return Effect.map(this.settleFailure(first, this.firstTarget ?? this.target, sending ?? this.request, cause, undefined), () => this.report(totals, true))
   }
 
   /**
@@ -653,13 +653,27 @@ export class Call implements CallContext.AttemptBudget {
     if (unpriced && usage.totalTokens > 0) this.unpriced = true
   }
 
+  // `report` for a call that answered with `answer` (costed): when that answer is all it was charged,
+  // its own usage and cost too, so that the call's ledger row has them even if the call is
+  // interrupted on its way back to the layer that writes it (the same figures it would read from
+  // the answer).
+  private reportAnswer(totals: CallContext.CallTotals | undefined, answer: LlmResponse): void {
+    this.report(totals)
+    if (totals === undefined || !this.answered || this.chargedAttempts !== 1) return
+    totals.usage = answer.usage
+    totals.costUsd = answer.cost?.usd
+    totals.priced = answer.priced !== false
+  }
+
   // Fills the fiber's totals record: the attempts, and what they were charged together when that
-  // is not simply the answer's own usage and cost (one attempt charged, and it answered).
-  private report(totals: CallContext.CallTotals | undefined): void {
+  // is not simply the answer's own usage and cost (one attempt charged, and it answered, and the
+  // call returns that answer: a call that failed after its attempt answered, interrupted say,
+  // has no answer for its ledger row to read the charge from).
+  private report(totals: CallContext.CallTotals | undefined, failed = false): void {
     if (totals === undefined) return
     totals.attempts = this.attempts
     totals.abandonedAttempts = this.abandoned
-    if (this.chargedAttempts === 0 || (this.answered && this.chargedAttempts === 1)) return
+    if (this.chargedAttempts === 0 || (this.answered && this.chargedAttempts === 1 && !failed)) return
     totals.usage = Usage.make({ inputTokens: this.inputTokens, outputTokens: this.outputTokens, estimated: this.estimated })
     totals.costUsd = this.unpriced && this.nanos === 0 ? undefined : Money.toUsd(this.nanos)
     totals.priced = !this.unpriced
