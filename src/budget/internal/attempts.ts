@@ -284,7 +284,7 @@ export class Call implements CallContext.AttemptBudget {
 
   /**
    * Settles the call when it failed (see {@link succeeded}); a first attempt that ran on the call's
-   * reservation and was interrupted (its handlers are not run then) is settled here, as it was sent.
+   * reservation and was interrupted (its handlers are not run then) is settled here, by what it recorded.
    */
   failed(cause: Cause.Cause<LlmError.LlmError>, totals: CallContext.CallTotals | undefined): Effect.Effect<void> {
     const first = this.first
