@@ -627,6 +627,9 @@ const nodeService = (
         commitNow: (reservation, actual, now) => {
           const overshoots = local.settle(reservation.id, settlement(actual, now))
           return overshoots.length === 0 ? undefined : Effect.asVoid(afterCommit(overshoots))
+        },
+        releaseNow: (reservation) => {
+          local.settle(reservation.id, undefined)
         }
       })
     }

@@ -110,10 +110,17 @@ export const newCorrelationId: Effect.Effect<string> = Effect.map(
 
 // Ids for one layer: a random prefix (drawn once, from `Random`, when the layer is built) and a
 // counter: unique within the process, and cheap per call.
+// (the head, `c-` and the prefix, made once with each number of zeros the counter's digits may
+// need before them: an id is its digits and one concatenation, not four strings)
 const correlationIds = (seed: number): (() => string) => {
-  const prefix = hex(seed)
+  const head = `c-${hex(seed)}`
+  const heads: Array<string> = []
+  for (let zeros = 0; zeros <= 8; zeros++) heads.push(head + "0".repeat(zeros))
   let counter = 0
-  return () => `c-${prefix}${hex(++counter)}`
+  return () => {
+    const digits = (++counter >>> 0).toString(16)
+    return heads[8 - digits.length]! + digits
+  }
 }
 
 // A call's facts, as its ledger entry and log line record them.

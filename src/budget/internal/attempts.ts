@@ -123,8 +123,10 @@ export class Call implements CallContext.AttemptBudget {
   // The call's own stream, when no attempt below took its reservation.
   private streaming: Streaming | undefined = undefined
 
-  // The tracker's plain commit and the clock to time it by, when it has one (a memory store).
+  // The tracker's plain commit and release and the clock to time them by, when it has them (a
+  // memory store).
   private readonly commitNow: LocalStore.TrackerOps["commitNow"] | undefined
+  private readonly releaseNow: LocalStore.TrackerOps["releaseNow"] | undefined
   private readonly clock: Clock.Clock | undefined
   // The tracker's background commit, when its store is reached over the network (ADR 0030).
   private readonly commitLater: Background.CommitLater | undefined
@@ -146,7 +148,9 @@ export class Call implements CallContext.AttemptBudget {
     this.reservation = first
     this.first = first
     this.clock = clock
-    this.commitNow = clock === undefined ? undefined : LocalStore.trackerOps(tracker)?.commitNow
+    const ops = clock === undefined ? undefined : LocalStore.trackerOps(tracker)
+    this.commitNow = ops?.commitNow
+    this.releaseNow = ops?.releaseNow
     // One lookup, and none on a memory store (given a clock): what its store does off the path.
     const background = clock === undefined ? Background.trackerOf(tracker) : undefined
     this.commitLater = background?.commitLater
@@ -168,15 +172,29 @@ export class Call implements CallContext.AttemptBudget {
     if (!marked) this.leaseMarker(held.id)
   }
 
+  // The first attempt while it runs on the call's reservation without a region of its own (see
+  // `attempt`): its request and target, for the call's handler when the attempt's are not run.
+  private firstSending: LlmRequest | undefined = undefined
+  private firstTarget: CallContext.AttemptTarget | undefined = undefined
+  // What a settlement left to run (overshoots to log) when the step that runs it may be dropped:
+  // run by that step, else by the call's handler.
+  private pendingLog: Effect.Effect<void> | undefined = undefined
+
   attempt(
     request: LlmRequest,
     target: CallContext.AttemptTarget,
     send: (request: LlmRequest) => Effect.Effect<LlmResponse, LlmError.LlmError>,
     marked: boolean
   ): Effect.Effect<LlmResponse, LlmError.LlmError> {
+    // On a memory store, the first attempt runs on the call's reservation inside the call's own
+    // region (ADR 0058): no region of its own, the reservation left with the call until the
+    // attempt's handlers settle it.
+    if (this.first !== undefined && this.releaseNow !== undefined && this.firstSending === undefined) {
+      return this.runFirst(this.first, request, target, send, marked)
+    }
     return Effect.uninterruptibleMask((restore) => {
       const first = this.first
-      if (first !== undefined) {
+      if (first !== undefined && this.firstSending === undefined) {
         this.first = undefined
         return this.run(first, false, request, target, send, marked, restore)
       }
@@ -252,27 +270,32 @@ export class Call implements CallContext.AttemptBudget {
   succeeded(response: LlmResponse, totals: CallContext.CallTotals | undefined): Effect.Effect<LlmResponse> {
     const first = this.first
     if (first === undefined) {
-      this.report(totals)
-      return Effect.succeed(response)
+      this.reportAnswer(totals, response)
+      return this.pendingLog === undefined ? Effect.succeed(response) : Effect.as(this.takePendingLog(), response)
     }
     this.first = undefined
-    this.attempts += 1
-    return Effect.map(this.settleSuccess(first, this.target, this.request, response), (costed) => {
-      this.report(totals)
+    const sending = this.firstSending
+    if (sending === undefined) this.attempts += 1
+    return Effect.map(this.settleSuccess(first, this.firstTarget ?? this.target, sending ?? this.request, response), (costed) => {
+      this.reportAnswer(totals, costed)
       return costed
     })
   }
 
-  /** Settles the call when it failed (see {@link succeeded}). */
+  /**
+   * Settles the call when it failed (see {@link succeeded}); a first attempt that ran on the call's
+   * reservation and was interrupted (its handlers are not run then) is settled here, by what it recorded.
+   */
   failed(cause: Cause.Cause<LlmError.LlmError>, totals: CallContext.CallTotals | undefined): Effect.Effect<void> {
     const first = this.first
     if (first === undefined) {
-      this.report(totals)
-      return Effect.void
+      this.report(totals, true)
+      return this.pendingLog === undefined ? Effect.void : this.takePendingLog()
     }
     this.first = undefined
-    this.attempts += 1
-    return Effect.map(this.settleFailure(first, this.target, this.request, cause, undefined), () => this.report(totals))
+    const sending = this.firstSending
+    if (sending === undefined) this.attempts += 1
+    return Effect.map(this.settleFailure(first, this.firstTarget ?? this.target, sending ?? this.request, cause, undefined), () => this.report(totals, true))
   }
 
   /**
@@ -346,6 +369,93 @@ export class Call implements CallContext.AttemptBudget {
     this.attempts += 1
     const state = this.streaming ?? newStreaming(this.request)
     return Effect.map(this.settleStream(first, this.target, state, exit), () => this.report(totals))
+  }
+
+  // The first attempt on a memory store, on the call's reservation: its handlers settle it in their
+  // own step (the store's plain commit and release), interruptible. An interruption skips them; the
+  // reservation is then still the call's, and the call's handler (in the call's uninterruptible
+  // region) settles it as this attempt, by what it recorded here.
+  private runFirst(
+    first: BudgetTracker.Reservation,
+    request: LlmRequest,
+    target: CallContext.AttemptTarget,
+    send: (request: LlmRequest) => Effect.Effect<LlmResponse, LlmError.LlmError>,
+    marked: boolean
+  ): Effect.Effect<LlmResponse, LlmError.LlmError> {
+    this.attempts += 1
+    this.sent = !marked
+    const sending = withCap(request, first)
+    this.firstSending = sending
+    this.firstTarget = target
+    return Effect.matchCauseEffect(send(sending), {
+      onFailure: (cause) => this.firstFailed(first, target, sending, cause),
+      onSuccess: (response) => this.firstAnswered(first, target, sending, response)
+    })
+  }
+
+  private firstAnswered(
+    held: BudgetTracker.Reservation,
+    target: CallContext.AttemptTarget,
+    request: LlmRequest,
+    response: LlmResponse
+  ): Effect.Effect<LlmResponse> {
+    // (settled already by the call's handler: only when the attempt ran in a fiber of its own)
+    if (this.first !== held) return Effect.succeed(response)
+    this.first = undefined
+    // `settleAnswer` on a memory store, its overshoots' log kept for the call's handler until run
+    const costed = costResponse(this.prices, this.price, response, target, held)
+    const actual = actualOf(request, costed)
+    this.answered = true
+    this.add(costed.usage, actual.costNanos!, costed.priced === false)
+    const logged = this.commitNow!(held, actual, this.clock!.currentTimeMillisUnsafe())
+    return logged === undefined ? Effect.succeed(costed) : Effect.as(this.logPending(logged), costed)
+  }
+
+  private firstFailed(
+    held: BudgetTracker.Reservation,
+    target: CallContext.AttemptTarget,
+    request: LlmRequest,
+    cause: Cause.Cause<LlmError.LlmError>
+  ): Effect.Effect<never, LlmError.LlmError> {
+    if (this.first !== held) return Effect.failCause(cause)
+    this.first = undefined
+    const logged = this.settleFailureNow(held, target, request, cause)
+    return logged === undefined ? Effect.failCause(cause) : Effect.andThen(this.logPending(logged), Effect.failCause(cause))
+  }
+
+  // `settleFailure` on a memory store: settled in this step; what is left to run (overshoots to log).
+  private settleFailureNow(
+    held: BudgetTracker.Reservation,
+    target: CallContext.AttemptTarget,
+    request: LlmRequest,
+    cause: Cause.Cause<unknown>
+  ): Effect.Effect<void> | undefined {
+    const error = errorOf(cause)
+    if (error !== undefined) this.lastError = error
+    const now = this.clock!.currentTimeMillisUnsafe()
+    const spent = error?.spent
+    if (spent !== undefined) {
+      const costNanos = Money.fromUsd(spent.costUsd)
+      this.add(spent.usage, costNanos, false)
+      return this.commitNow!(held, { usage: spent.usage, costUsd: spent.costUsd, costNanos }, now)
+    }
+    const charged = this.chargeOf(held, target, request, this.abandonedBy(error), undefined)
+    if (charged !== undefined) return this.commitNow!(held, charged, now)
+    this.releaseNow!(held)
+    return undefined
+  }
+
+  // Runs `logged` in the next step (uninterruptible); if that step is dropped (an interruption at
+  // its boundary), the call's handler runs it.
+  private logPending(logged: Effect.Effect<void>): Effect.Effect<void> {
+    this.pendingLog = logged
+    return Effect.uninterruptible(Effect.suspend(() => this.takePendingLog()))
+  }
+
+  private takePendingLog(): Effect.Effect<void> {
+    const logged = this.pendingLog
+    this.pendingLog = undefined
+    return logged ?? Effect.void
   }
 
   private run(
@@ -492,10 +602,22 @@ export class Call implements CallContext.AttemptBudget {
     abandoned: boolean,
     streamed: string | undefined
   ): Effect.Effect<void> {
+    const charged = this.chargeOf(held, target, request, abandoned, streamed)
+    return charged === undefined ? this.tracker.release(held) : Effect.asVoid(this.tracker.commit(held, charged))
+  }
+
+  // What `charge` commits, counted; `undefined`: released.
+  private chargeOf(
+    held: BudgetTracker.Reservation,
+    target: CallContext.AttemptTarget,
+    request: LlmRequest,
+    abandoned: boolean,
+    streamed: string | undefined
+  ): BudgetTracker.Actual | undefined {
     if (abandoned) this.abandoned += 1
     const policy = this.tracker.chargeAbandoned
     const byPolicy = abandoned && policy !== "none"
-    if (!byPolicy && streamed === undefined) return this.tracker.release(held)
+    if (!byPolicy && streamed === undefined) return undefined
     const output = Math.max(
       streamed === undefined ? 0 : Tokenizer.countText(streamed),
       byPolicy && policy === "reserved" ? held.maxTokens ?? 0 : 0
@@ -504,7 +626,7 @@ export class Call implements CallContext.AttemptBudget {
     const price = this.prices.lookup(target.provider, target.model) ?? this.price
     const costNanos = price === undefined ? Money.zero : PriceTable.nanosOf(price, usage)
     this.add(usage, costNanos, price === undefined)
-    return Effect.asVoid(this.tracker.commit(held, { usage, costUsd: Money.toUsd(costNanos), costNanos }))
+    return { usage, costUsd: Money.toUsd(costNanos), costNanos }
   }
 
   // A part of an attempt's stream: its text tracked; the finish part costed and committed
@@ -531,13 +653,27 @@ export class Call implements CallContext.AttemptBudget {
     if (unpriced && usage.totalTokens > 0) this.unpriced = true
   }
 
+  // `report` for a call that answered with `answer` (costed): when that answer is all it was charged,
+  // its own usage and cost too, so that the call's ledger row has them even if the call is
+  // interrupted on its way back to the layer that writes it (the same figures it would read from
+  // the answer).
+  private reportAnswer(totals: CallContext.CallTotals | undefined, answer: LlmResponse): void {
+    this.report(totals)
+    if (totals === undefined || !this.answered || this.chargedAttempts !== 1) return
+    totals.usage = answer.usage
+    totals.costUsd = answer.cost?.usd
+    totals.priced = answer.priced !== false
+  }
+
   // Fills the fiber's totals record: the attempts, and what they were charged together when that
-  // is not simply the answer's own usage and cost (one attempt charged, and it answered).
-  private report(totals: CallContext.CallTotals | undefined): void {
+  // is not simply the answer's own usage and cost (one attempt charged, and it answered, and the
+  // call returns that answer: a call that failed after its attempt answered, interrupted say,
+  // has no answer for its ledger row to read the charge from).
+  private report(totals: CallContext.CallTotals | undefined, failed = false): void {
     if (totals === undefined) return
     totals.attempts = this.attempts
     totals.abandonedAttempts = this.abandoned
-    if (this.chargedAttempts === 0 || (this.answered && this.chargedAttempts === 1)) return
+    if (this.chargedAttempts === 0 || (this.answered && this.chargedAttempts === 1 && !failed)) return
     totals.usage = Usage.make({ inputTokens: this.inputTokens, outputTokens: this.outputTokens, estimated: this.estimated })
     totals.costUsd = this.unpriced && this.nanos === 0 ? undefined : Money.toUsd(this.nanos)
     totals.priced = !this.unpriced

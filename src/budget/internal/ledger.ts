@@ -20,6 +20,7 @@ import type { BudgetDimension } from "../../LlmError.ts"
 import * as Money from "../../pricing/Money.ts"
 import type { Price } from "../../pricing/prices.ts"
 import type { AmountDimension, Amounts, Limits, Node, Overshoot, Reservation, State } from "../BudgetState.ts"
+import { SequenceTable } from "./sequenceTable.ts"
 
 /** @internal */
 export const amountDimensions: ReadonlyArray<AmountDimension> = ["inputTokens", "outputTokens", "totalTokens", "costNanos"]
@@ -187,7 +188,8 @@ export const copyNode = (node: Node): Node => nodeWith(node, node.consumed, node
  */
 export class MutableTables implements Tables {
   readonly nodes = new Map<number, Node>()
-  readonly reservations = new Map<number, Reservation>()
+  // (not a `Map`: see `sequenceTable.ts`)
+  readonly reservations = new SequenceTable<Reservation>()
   budgets = 0
   sequence = 0
   node(index: number): Node | undefined {
@@ -231,7 +233,7 @@ export class MutableTables implements Tables {
     return {
       nodes: HashMap.fromIterable(Array.from(this.nodes, ([index, node]) => [index, copyNode(node)] as const)),
       budgets: this.budgets,
-      reservations: HashMap.fromIterable(this.reservations),
+      reservations: HashMap.fromIterable(this.reservations.entries()),
       sequence: this.sequence
     }
   }

@@ -48,6 +48,8 @@ export interface TrackerOps {
     actual: BudgetTracker.Actual,
     now: number
   ) => Effect.Effect<void> | undefined
+  /** Releases (settles with nothing used). */
+  readonly releaseNow: (reservation: BudgetTracker.Reservation) => void
 }
 
 const trackers = new WeakMap<object, TrackerOps>()
