@@ -12,7 +12,9 @@
  * {@link migrations}), so `llm-connect usage` can sum calls across runs; with a `postgres://`
  * URL it writes the same rows to PostgreSQL (`@effect/sql-pg`, ADR 0020), shared by every process
  * on every machine. Entries are written in batches by a background fiber, off the call path; a
- * failed batch is retried, never failing or delaying a call. The location comes from config
+ * failed batch is retried, never failing or delaying a call. No entry is dropped when they come
+ * faster than the store writes: the call waits for room in the write queue (never while the store
+ * is failing: then entries are held in memory, bounded; ADR 0060). The location comes from config
  * (`ledger: { path }` or `ledger: { postgres: { url } }`) or `LLM_CONNECT_LEDGER`.
  *
  * @since 0.1.0
@@ -457,7 +459,8 @@ const writerThreadFor = (store: SqlStore.Service, options: StoreOptions, label: 
   })
 
 /**
- * A ledger in a SQL store (its tables migrated first). `record` only queues the entry: a
+ * A ledger in a SQL store (its tables migrated first). `record` only queues the entry (and, when
+ * the queue is full while the store writes, waits for room: ADR 0060): a
  * background fiber writes queued entries in batches (one multi-row INSERT each, gathering the
  * entries recorded within 50 ms of the first: one commit per 50 ms at a steady rate), retries a
  * failed write (logged, never failing the call) and, when the scope closes, writes everything
