@@ -228,7 +228,10 @@ export const make = <A>(options: Options<A>): Effect.Effect<BatchWriter<A>, neve
       )
 
     const writeBatch = (rows: Arr.NonEmptyReadonlyArray<A>) =>
-      options.write(rows).pipe(
+      Effect.suspend(() => options.write(rows)).pipe(
+        // A defect (a bug in `write`, a throw) is a failed write too: retried and logged. Were it
+        // to end the writer, producers waiting for room would wait for ever.
+        Effect.catchDefect((defect) => Effect.fail(defect)),
         Effect.tapError((cause) => failed(rows, cause)),
         Effect.retry({ schedule: retry, while: () => keepTrying }),
         Effect.andThen(Effect.andThen(reportLost, settle(rows.length))),

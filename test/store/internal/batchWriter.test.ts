@@ -258,4 +258,30 @@ describe("BatchWriter", () => {
       expect(written).toEqual([1, 2, 3, 4, 5, 6])
       expect(writer.stats()).toEqual({ queued: 0, held: 0, lost: 1, waiting: 0 })
     }).pipe(Effect.scoped))
+
+  it.effect("a write that dies (a defect) is retried like a failed one: the writer goes on, nothing is lost", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const written: Array<number> = []
+      let defects = 1
+      const writer = yield* BatchWriter.make<Item>({
+        label: "test ledger",
+        write: (batch) =>
+          Effect.suspend(() => {
+            if (defects > 0) {
+              defects -= 1
+              throw new Error("bug in write")
+            }
+            written.push(...batch.map((item) => item.n))
+            return Effect.void
+          })
+      }).pipe(Effect.provide(capture(lines)))
+      writer.offer({ n: 1 })
+      yield* Effect.yieldNow
+      expect(lines.some((line) => line.includes("could not write 1 item(s); retrying") && line.includes("bug in write"))).toBe(true)
+      yield* TestClock.adjust("100 millis")
+      writer.offer({ n: 2 })
+      yield* writer.flush
+      expect(written).toEqual([1, 2])
+    }).pipe(Effect.scoped))
 })
