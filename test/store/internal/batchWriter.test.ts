@@ -277,7 +277,8 @@ describe("BatchWriter", () => {
           })
       }).pipe(Effect.provide(capture(lines)))
       writer.offer({ n: 1 })
-      yield* Effect.yieldNow
+      // Released at the first failed attempt (readers do not wait for a failing store).
+      yield* writer.flush
       expect(lines.some((line) => line.includes("could not write 1 item(s); retrying") && line.includes("bug in write"))).toBe(true)
       yield* TestClock.adjust("100 millis")
       writer.offer({ n: 2 })
