@@ -10,7 +10,11 @@
  *   the slowest (the INSERTs whose commit ran a WAL checkpoint: its `fsync`s);
  * - the event loop's delay (`monitorEventLoopDelay`, 1 ms resolution): p99 and max;
  * - the main thread's CPU per 1,000 entries (`process.threadCpuUsage`);
- * - the WAL's size at the end (the checkpoints ran: it stays about 4 MiB).
+ * - the WAL's size at the end (the checkpoints ran: it stays about 4 MiB);
+ * - the rows lost (recorded minus in the file at the end), and the producer's waits for room in
+ *   the write queue (ADR 0060: a full queue makes the producer wait instead of dropping the row):
+ *   how many, and their total time. A burst past the queue's 10,000 rows:
+ *   `--rate 50000 --seconds 2` (100,000 entries in 2 s).
  *
  * Counts and the main thread's CPU survive a loaded machine; delays do not (compare variants of
  * the same round).
@@ -80,6 +84,9 @@ interface Figures {
   readonly cpuPer1000: number
   readonly walMiB: number
   readonly rows: number
+  readonly recorded: number
+  readonly waits: number
+  readonly waitMs: number
 }
 
 const round = (offThread: boolean): Promise<Figures> => {
@@ -96,9 +103,20 @@ const round = (offThread: boolean): Promise<Figures> => {
     const perTick = Math.max(1, Math.round(RATE / 200))
     const ticks = SECONDS * 200
     let n = 0
+    let waits = 0
+    let waitMs = 0
     const started = performance.now()
     for (let tick = 0; tick < ticks; tick++) {
-      for (let index = 0; index < perTick; index++) ledger.recordNow!(entry(n++))
+      for (let index = 0; index < perTick; index++) {
+        // The wait for room when the write queue is full (an effect only then; before ADR 0060, never).
+        const wait = ledger.recordNow!(entry(n++))
+        if (wait !== undefined) {
+          waits += 1
+          const before = performance.now()
+          yield* wait
+          waitMs += performance.now() - before
+        }
+      }
       // The next tick at its time (5 ms apart), as an open loop would send.
       const wait = started + (tick + 1) * 5 - performance.now()
       yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, Math.max(0, wait))))
@@ -113,7 +131,10 @@ const round = (offThread: boolean): Promise<Figures> => {
       delayP99: delay.percentile(99) / 1e6,
       delayMax: delay.max / 1e6,
       cpuPer1000: (cpu * 1000) / n,
-      walMiB: statSync(`${path}-wal`).size / 1024 / 1024
+      walMiB: statSync(`${path}-wal`).size / 1024 / 1024,
+      recorded: n,
+      waits,
+      waitMs
     }
     yield* ledger.entries({ since: Number.MAX_SAFE_INTEGER })
     return figures
@@ -134,13 +155,13 @@ for (let r = 0; r < ROUNDS; r++) {
     const name = offThread ? "writer thread" : "main thread"
     const figures = await round(offThread)
     results.get(name)!.push(figures)
-    console.log(`round ${r} ${name}: main-thread SQL >= 2 ms ${figures.slow} (${figures.slowMs.toFixed(1)} ms, max ${figures.slowMax.toFixed(1)}), all main-thread SQL ${figures.sqlMs.toFixed(0)} ms; loop delay p99 ${figures.delayP99.toFixed(2)} max ${figures.delayMax.toFixed(1)} ms; main-thread CPU ${figures.cpuPer1000.toFixed(1)} ms per 1,000 entries; WAL ${figures.walMiB.toFixed(1)} MiB; rows ${figures.rows}; load ${load()}`)
+    console.log(`round ${r} ${name}: main-thread SQL >= 2 ms ${figures.slow} (${figures.slowMs.toFixed(1)} ms, max ${figures.slowMax.toFixed(1)}), all main-thread SQL ${figures.sqlMs.toFixed(0)} ms; loop delay p99 ${figures.delayP99.toFixed(2)} max ${figures.delayMax.toFixed(1)} ms; main-thread CPU ${figures.cpuPer1000.toFixed(1)} ms per 1,000 entries; WAL ${figures.walMiB.toFixed(1)} MiB; rows ${figures.rows} of ${figures.recorded} (lost ${figures.recorded - figures.rows}); producer waits ${figures.waits} (${figures.waitMs.toFixed(0)} ms); load ${load()}`)
   }
 }
 console.log(`\nmedians of ${ROUNDS} rounds; load ${load()}`)
-console.log("| writes on | main-thread SQL >= 2 ms (per round) | their total ms | slowest ms | all main-thread SQL ms | loop delay p99 ms | loop delay max ms | main-thread CPU ms per 1,000 entries | WAL at the end MiB |")
-console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+console.log("| writes on | main-thread SQL >= 2 ms (per round) | their total ms | slowest ms | all main-thread SQL ms | loop delay p99 ms | loop delay max ms | main-thread CPU ms per 1,000 entries | WAL at the end MiB | rows lost | producer waits | their total ms |")
+console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for (const [name, rs] of results) {
   const m = (pick: (f: Figures) => number, digits = 1) => median(rs.map(pick)).toFixed(digits)
-  console.log(`| ${name} | ${m((f) => f.slow, 0)} | ${m((f) => f.slowMs)} | ${m((f) => f.slowMax)} | ${m((f) => f.sqlMs, 0)} | ${m((f) => f.delayP99, 2)} | ${m((f) => f.delayMax)} | ${m((f) => f.cpuPer1000)} | ${m((f) => f.walMiB)} |`)
+  console.log(`| ${name} | ${m((f) => f.slow, 0)} | ${m((f) => f.slowMs)} | ${m((f) => f.slowMax)} | ${m((f) => f.sqlMs, 0)} | ${m((f) => f.delayP99, 2)} | ${m((f) => f.delayMax)} | ${m((f) => f.cpuPer1000)} | ${m((f) => f.walMiB)} | ${m((f) => f.recorded - f.rows, 0)} | ${m((f) => f.waits, 0)} | ${m((f) => f.waitMs, 0)} |`)
 }

@@ -291,8 +291,12 @@ export const wrap = (
         const entry = totals?.usage !== undefined
           ? ledgerEntry(facts, now, elapsed, "ok", response, totals.usage, totals.costUsd, totals.priced, totals)
           : ledgerEntry(facts, now, elapsed, "ok", response, response.usage, costUsd, costUsd !== undefined, totals)
-        if (recordNow !== undefined) recordNow(entry)
-        else steps = chain(steps, record.record(entry))
+        if (recordNow === undefined) steps = chain(steps, record.record(entry))
+        else {
+          // (an effect only when the ledger's write queue is full: its wait for room, ADR 0060)
+          const wait = recordNow(entry)
+          if (wait !== undefined) steps = chain(steps, wait)
+        }
       }
       if (logCalls && LogLevel.isGreaterThanOrEqualTo(successLevel, minimum)) {
         steps = chain(steps, logSuccess("llm call succeeded", {
@@ -328,8 +332,12 @@ export const wrap = (
           ? estimate() ?? { usage: undefined, costUsd: undefined, priced: true }
           : { usage: error?.spent?.usage, costUsd: error?.spent?.costUsd, priced: true }
         const entry = ledgerEntry(facts, now, elapsed, outcome, undefined, charged.usage, charged.costUsd, charged.priced, totals)
-        if (recordNow !== undefined) recordNow(entry)
-        else steps = chain(steps, record.record(entry))
+        if (recordNow === undefined) steps = chain(steps, record.record(entry))
+        else {
+          // (an effect only when the ledger's write queue is full: its wait for room, ADR 0060)
+          const wait = recordNow(entry)
+          if (wait !== undefined) steps = chain(steps, wait)
+        }
       }
       if (logCalls && LogLevel.isGreaterThanOrEqualTo(failureLevel, minimum)) {
         steps = chain(steps, logFailure("llm call failed", {

@@ -12,7 +12,9 @@
  * {@link migrations}), so `llm-connect usage` can sum calls across runs; with a `postgres://`
  * URL it writes the same rows to PostgreSQL (`@effect/sql-pg`, ADR 0020), shared by every process
  * on every machine. Entries are written in batches by a background fiber, off the call path; a
- * failed batch is retried, never failing or delaying a call. The location comes from config
+ * failed batch is retried, never failing or delaying a call. No entry is dropped when they come
+ * faster than the store writes: the call waits for room in the write queue (never while the store
+ * is failing: then entries are held in memory, bounded; ADR 0060). The location comes from config
  * (`ledger: { path }` or `ledger: { postgres: { url } }`) or `LLM_CONNECT_LEDGER`.
  *
  * @since 0.1.0
@@ -114,15 +116,21 @@ export type GroupBy = "provider" | "model" | "workflow" | "step" | "outcome" | "
  * @category models
  */
 export interface Service {
-  /** Adds an entry. Never fails: a storage problem is logged as a warning. */
+  /**
+   * Adds an entry. Never fails: a storage problem is logged. A ledger in a store may make it wait
+   * for room when entries arrive faster than the store writes them (backpressure; never while the
+   * store is failing: ADR 0060); the entry is handed over before the wait, so interrupting it
+   * loses nothing.
+   */
   readonly record: (entry: Entry) => Effect.Effect<void>
   /**
    * What `record` does, done at once, when a ledger can add an entry without an effect (the
-   * built-in ones: an append in memory, or a hand-off to the batch writer). The observability
-   * layer uses it when present (no effect made and run per call); a ledger without it is written
-   * through `record`.
+   * built-in ones: an append in memory, or a hand-off to the batch writer). The entry is always
+   * taken; what it returns, when it is an effect, is the wait `record` would do (room in a full
+   * write queue): the caller runs it. The observability layer uses it when present (no effect
+   * made and run per call while there is room); a ledger without it is written through `record`.
    */
-  readonly recordNow?: ((entry: Entry) => void) | undefined
+  readonly recordNow?: ((entry: Entry) => Effect.Effect<void> | void) | undefined
   /** Entries that ended at or after `since` (epoch ms), oldest first. */
   readonly entries: (options?: { readonly since?: number | undefined }) => Effect.Effect<ReadonlyArray<Entry>>
 }
@@ -451,7 +459,8 @@ const writerThreadFor = (store: SqlStore.Service, options: StoreOptions, label: 
   })
 
 /**
- * A ledger in a SQL store (its tables migrated first). `record` only queues the entry: a
+ * A ledger in a SQL store (its tables migrated first). `record` only queues the entry (and, when
+ * the queue is full while the store writes, waits for room: ADR 0060): a
  * background fiber writes queued entries in batches (one multi-row INSERT each, gathering the
  * entries recorded within 50 ms of the first: one commit per 50 ms at a steady rate), retries a
  * failed write (logged, never failing the call) and, when the scope closes, writes everything
@@ -502,8 +511,9 @@ export const makeStore = (
       }
     })
     return UsageLedger.of({
-      record: (entry) => Effect.sync(() => void writer.offer(entry)),
-      recordNow: (entry) => void writer.offer(entry),
+      // Handed over at once in every case; a full queue returns the wait for room (ADR 0060).
+      record: (entry) => Effect.suspend(() => writer.add(entry) ?? Effect.void),
+      recordNow: writer.add,
       entries: (query) =>
         writer.flush.pipe(
           Effect.andThen(sql<Row>`SELECT * FROM usage WHERE time >= ${query?.since ?? 0} ORDER BY time, ${

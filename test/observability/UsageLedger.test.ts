@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Layer, Logger } from "effect"
+import { ConfigProvider, Deferred, Effect, Fiber, Layer, Logger } from "effect"
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { DatabaseSync } from "node:sqlite"
 import { tmpdir } from "node:os"
@@ -167,6 +167,33 @@ describe("UsageLedger", () => {
       yield* call(true)
       yield* call(false)
       expect(written).toEqual(["recordNow ok", "record ok"])
+    }))
+
+  it.effect("Observability runs the wait recordNow returns (a full write queue, ADR 0060): the call returns once its entry is queued", () =>
+    Effect.gen(function*() {
+      const events: Array<string> = []
+      const room = yield* Deferred.make<void>()
+      const ledger: UsageLedger.Service = {
+        record: () => Effect.die("not used: the ledger has recordNow"),
+        // The entry is taken at once; the caller is asked to wait for room.
+        recordNow: (e) => {
+          events.push(`handed over ${e.outcome}`)
+          return Effect.andThen(Deferred.await(room), Effect.sync(() => void events.push("room")))
+        },
+        entries: () => Effect.succeed([])
+      }
+      const call = yield* Effect.forkChild(
+        LanguageModel.generate("hello").pipe(
+          Effect.provide(Observability.layer().pipe(Layer.provide(MockLanguageModel.layer()), Layer.provide(Layer.succeed(UsageLedger.UsageLedger, ledger))))
+        )
+      )
+      yield* TestClock.adjust("1 second")
+      expect(events).toEqual(["handed over ok"])
+      expect(call.pollUnsafe()).toBeUndefined()
+      yield* Deferred.succeed(room, void 0)
+      const response = yield* Fiber.join(call)
+      expect(response.content.length).toBeGreaterThan(0)
+      expect(events).toEqual(["handed over ok", "room"])
     }))
 
   it.effect("recorded usage equals what the provider reported, exactly, and times come from the Clock", () =>
