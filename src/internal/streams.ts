@@ -220,6 +220,37 @@ export const addFinalizer = (scope: Scope.Scope, finalizer: Finalizer): Effect.E
 }
 
 /**
+ * {@link addFinalizer}, and on a scope with no finalizer yet (a stream's, as its outermost layer
+ * opens) in this step too: the layers' joined finalizer made the scope's only one as effect's
+ * `Scope.addFinalizerExit` makes a first finalizer (`scopeAddFinalizerUnsafe`: the scope's state
+ * set to `Open` with it), without its step of its own (a `suspend` and the step after it:
+ * issue 14, stop 30, ADR 0057). `undefined` when added; else the effect that adds it.
+ *
+ * @internal
+ */
+export const addFinalizerNow = (scope: Scope.Scope, finalizer: Finalizer): Effect.Effect<void> | undefined => {
+  if (scope.state._tag !== "Empty" || scope.strategy !== "sequential") return addFinalizer(scope, finalizer)
+  const finalizers: Array<Finalizer> = [finalizer]
+  const run: Joined = Object.assign((exit: Exit.Exit<unknown, unknown>) => runJoined(finalizers, finalizers.length - 1, exit), {
+    [joinedKey]: finalizers
+  })
+  scope.state = new OpenWith(run)
+  return undefined
+}
+
+// A scope's `Open` state with one finalizer (`Scope.State.Open`, as effect's `scopeAddFinalizerUnsafe`
+// makes it for a first finalizer), as a class instance: it lives as long as the stream (see `Handlers`).
+class OpenWith implements Scope.State.Open {
+  readonly _tag = "Open"
+  finalizerKey: {} | undefined = {}
+  finalizer: ((exit: Exit.Exit<any, any>) => Effect.Effect<void>) | undefined
+  finalizers: Map<{}, (exit: Exit.Exit<any, any>) => Effect.Effect<void>> | undefined = undefined
+  constructor(finalizer: (exit: Exit.Exit<any, any>) => Effect.Effect<void>) {
+    this.finalizer = finalizer
+  }
+}
+
+/**
  * A stage over a stream's pulls: `f` makes the stage's pull from the pull of the stream below, in
  * the step that opens it (`Stream.transformPull` without its `Effect` around `f` and its extra
  * step).

@@ -610,7 +610,7 @@ export const wrap = (
       const settled: Streams.Finalizer = (exit) => (recorded ? undefined : inCall(recordOnce(exit)))
       if (!call.spans) {
         const stage = Streams.observeStage(parts, onPart, onDone, withContext)
-        const added = Streams.addFinalizer(scope, settled)
+        const added = Streams.addFinalizerNow(scope, settled)
         return added === undefined ? stage : Effect.as(added, stage)
       }
       // The span opened and its end registered in one uninterruptible step.
@@ -618,7 +618,7 @@ export const wrap = (
         Effect.flatMap(Effect.makeSpan(GenAiAttributes.spanName(call.model), spanOptions(call)), (made) => {
           span = made
           const stage = Streams.observeStage(parts, onPart, onDone, Context.add(withContext, Tracer.ParentSpan, made))
-          const added = Streams.addFinalizer(scope, settled)
+          const added = Streams.addFinalizerNow(scope, settled)
           return added === undefined ? Effect.succeed(stage) : Effect.as(added, stage)
         })
       ))

@@ -214,7 +214,7 @@ export class Call implements CallContext.AttemptBudget {
     return Streams.fromScope((scope, fiber) => {
       const context = fiber.context
       let held: BudgetTracker.Reservation | undefined
-      const added = Streams.addFinalizer(
+      const added = Streams.addFinalizerNow(
         scope,
         (exit) =>
           held === undefined
