@@ -32,11 +32,19 @@ export class Stage<A, E> {
  * How a stream made here opens: given the stream's pull and scope, its pull (or the failure of its
  * opening).
  *
+ * `fiber`, when given (an opening made inline by a stage made here, {@link openIn}): the fiber that
+ * runs the effect returned next, in the context it has as the opening is made (the opening is made
+ * in that fiber's step, right before it runs it). A layer's start can then run in the step that
+ * makes it (no `withFiber` step of its own: {@link fromScope}, {@link withFiber}; issue 14, stop 30,
+ * ADR 0057). Not given (a channel's transform, which effect's combinators may call before they set
+ * the context it runs in, e.g. `Channel.provideService`): the start runs in a step of its own.
+ *
  * @internal
  */
 export type Open<A, E, R = never> = (
   upstream: Pull.Pull<unknown, unknown, unknown>,
-  scope: Scope.Scope
+  scope: Scope.Scope,
+  fiber?: Fiber.Fiber<unknown, unknown> | undefined
 ) => Effect.Effect<Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown, R>, E, R>
 
 // A stream made here keeps its opening under this key, so that a stage made here opens it inline
@@ -58,7 +66,8 @@ const isInline = <A, E, R>(stream: Stream.Stream<A, E, R>): stream is Inline<A, 
  * @internal
  */
 export const fromOpen = <A, E, R = never>(open: Open<A, E, R>): Stream.Stream<A, E, R> => {
-  const stream: Stream.Stream<A, E, R> = Stream.fromChannel(Channel.fromTransform(open))
+  // (as a channel, opened with no fiber: `Channel.fromTransform` passes the pull and scope only)
+  const stream: Stream.Stream<A, E, R> = Stream.fromChannel(Channel.fromTransform((upstream, scope) => open(upstream, scope)))
   return Object.assign(stream, { [opening]: open })
 }
 
@@ -71,16 +80,22 @@ export const fromStage = <A, E>(stage: Stage<A, E>): Stream.Stream<A, E> => from
 
 /**
  * Opens a stream in a stage's step: inline when it was made here ({@link fromOpen}), else its
- * channel's transform, given the stream's pull and scope.
+ * channel's transform, given the stream's pull and scope. `fiber`: see {@link Open} (given only
+ * to an opening made here).
  *
  * @internal
  */
 export const openIn = <A, E, R = never>(
   made: Stream.Stream<A, E, R> | Stage<A, E>,
   upstream: Pull.Pull<unknown, unknown, unknown>,
-  scope: Scope.Scope
+  scope: Scope.Scope,
+  fiber?: Fiber.Fiber<unknown, unknown> | undefined
 ): Effect.Effect<Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown, R>, E, R> =>
-  made instanceof Stage ? made.open(upstream, scope) : isInline(made) ? made[opening](upstream, scope) : Channel.toTransform(Stream.toChannel(made))(upstream, scope)
+  made instanceof Stage
+    ? made.open(upstream, scope, fiber)
+    : isInline(made)
+    ? made[opening](upstream, scope, fiber)
+    : Channel.toTransform(Stream.toChannel(made))(upstream, scope)
 
 // An opening whose failure is the first pull's (what a channel's transform does).
 const caught = <A, E>(
@@ -94,7 +109,9 @@ const caught = <A, E>(
  * @internal
  */
 export const withFiber = <A, E>(f: (fiber: Fiber.Fiber<unknown, unknown>) => Stream.Stream<A, E>): Stream.Stream<A, E> =>
-  fromOpen((upstream, scope) => Effect.withFiber((fiber) => openIn(f(fiber), upstream, scope)))
+  fromOpen((upstream, scope, running) =>
+    running !== undefined ? openIn(f(running), upstream, scope, running) : Effect.withFiber((fiber) => openIn(f(fiber), upstream, scope, fiber))
+  )
 
 /**
  * The stream `f` makes when it starts (`Stream.suspend`, without recording it).
@@ -135,14 +152,17 @@ export const fromScope = <A, E, E2>(
     fiber: Fiber.Fiber<unknown, unknown>
   ) => Stream.Stream<A, E> | Stage<A, E> | Effect.Effect<Stream.Stream<A, E> | Stage<A, E>, E2>
 ): Stream.Stream<A, E | E2> =>
-  fromOpen<A, E | E2>((upstream, scope: Scope.Scope) =>
-    Effect.withFiber((fiber) => {
+  fromOpen<A, E | E2>((upstream, scope: Scope.Scope, running) => {
+    // Given the fiber that runs the opening next (an inline opening, see `Open`): started in this
+    // step, the step that makes it; else in a step of its own.
+    const start = (fiber: Fiber.Fiber<unknown, unknown>) => {
       const made = f(scope, fiber)
       return made instanceof Stage || Stream.isStream(made)
-        ? openIn<A, E | E2>(made, upstream, scope)
-        : Effect.flatMap(made, (stream) => openIn<A, E | E2>(stream, upstream, scope))
-    })
-  )
+        ? openIn<A, E | E2>(made, upstream, scope, fiber)
+        : Effect.flatMap(made, (stream) => openIn<A, E | E2>(stream, upstream, scope, fiber))
+    }
+    return running !== undefined ? start(running) : Effect.withFiber(start)
+  })
 
 /**
  * What a layer runs when a stream's scope closes (`Scope.addFinalizerExit`'s finalizer): an effect,
@@ -260,7 +280,7 @@ class OpenWith implements Scope.State.Open {
 export const transform = <A, E, B, E2>(
   stream: Stream.Stream<A, E>,
   f: (pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>) => Pull.Pull<Arr.NonEmptyReadonlyArray<B>, E2, unknown>
-): Stream.Stream<B, E2> => fromOpen((upstream, scope) => Effect.map(caught(openIn(stream, upstream, scope)), f))
+): Stream.Stream<B, E2> => fromOpen((upstream, scope, fiber) => Effect.map(caught(openIn(stream, upstream, scope, fiber)), f))
 
 /**
  * A layer's per-part work over the stream below it, for the one stage that runs every layer's
@@ -546,9 +566,24 @@ export const hookedStage = <A, E, E2 = E>(
   const attached = typeof make === "function"
     ? (pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>) => attach<A, E, E2>(pull, make(pull))
     : (pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>) => attach<A, E, E2>(pull, make)
-  return new Stage<A, E | E2>((upstream, scope) => {
-    let opened = openIn(stream, upstream, scope)
-    if (context !== undefined) opened = Effect.updateContext(opened, () => context)
+  return new Stage<A, E | E2>((upstream, scope, fiber) => {
+    let opened: Effect.Effect<Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>, E>
+    if (context === undefined) opened = openIn(stream, upstream, scope, fiber)
+    else {
+      // The opening below made in the context it runs in (see `Open`): the fiber's, set around it
+      // with no step, when the fiber is known; else made as it runs.
+      if (fiber === undefined || fiber.context === context) opened = openIn(stream, upstream, scope, fiber)
+      else {
+        const previous = fiber.context
+        fiber.setContext(context)
+        try {
+          opened = openIn(stream, upstream, scope, fiber)
+        } finally {
+          fiber.setContext(previous)
+        }
+      }
+      opened = Effect.updateContext(opened, () => context)
+    }
     return Effect.map(catchOpening ? caught(opened) : opened, attached)
   })
 }
@@ -644,7 +679,7 @@ export const retryBeforeFirstStage = <A, E, E2>(
   make: () => Stream.Stream<A, E>,
   again: (error: E) => Effect.Effect<unknown, E2> | undefined
 ): Stage<A, E | E2> =>
-  new Stage((upstream, scope) => {
+  new Stage((upstream, scope, fiber) => {
     // Each run's scope: a child of the stream's, or, when the stream's scope has only the layers'
     // joined finalizer, a scope of its own that a finalizer joined there closes (the current run:
     // a failed one was closed before the next was made), so that the stream's scope still has one.
@@ -679,7 +714,7 @@ export const retryBeforeFirstStage = <A, E, E2>(
       },
       undefined
     )
-    return Effect.map(caught(openIn(make(), upstream, run)), (pull) => {
+    return Effect.map(caught(openIn(make(), upstream, run, fiber)), (pull) => {
       const own = attach<A, E, E2>(pull, hooks)
       fused = fusedOf(own)
       return own
