@@ -66,8 +66,9 @@ const isInline = <A, E, R>(stream: Stream.Stream<A, E, R>): stream is Inline<A, 
  * @internal
  */
 export const fromOpen = <A, E, R = never>(open: Open<A, E, R>): Stream.Stream<A, E, R> => {
-  // (as a channel, opened with no fiber: `Channel.fromTransform` passes the pull and scope only)
-  const stream: Stream.Stream<A, E, R> = Stream.fromChannel(Channel.fromTransform((upstream, scope) => open(upstream, scope)))
+  // (as a channel, opened with no fiber: effect's channel calls its transform with the pull and the
+  // scope only, `Channel.fromTransform`; no closure per stream to drop a third argument)
+  const stream: Stream.Stream<A, E, R> = Stream.fromChannel(Channel.fromTransform(open))
   return Object.assign(stream, { [opening]: open })
 }
 
