@@ -98,10 +98,25 @@ export const openIn = <A, E, R = never>(
     ? made[opening](upstream, scope, fiber)
     : Channel.toTransform(Stream.toChannel(made))(upstream, scope)
 
-// An opening whose failure is the first pull's (what a channel's transform does).
-const caught = <A, E>(
-  opened: Effect.Effect<Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>, E>
-): Effect.Effect<Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>> => Effect.catchCause(opened, (cause) => Effect.succeed(Effect.failCause(cause)))
+// An opening whose failure is the first pull's (what a channel's transform does), then `f` of its
+// pull: `f` of the opening's pull, or of a pull that fails with the failed opening's cause, so
+// that the hooks `f` adds see it. In one frame (`Effect.matchCause`; it was a `catchCause` to a
+// failing pull and a `map`, one step more; issue 14, stop 30), its handlers a class instance (see
+// `Handlers`).
+class CaughtThen<A, E, Q> {
+  readonly onSuccess: (pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>) => Q
+  constructor(onSuccess: (pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>) => Q) {
+    this.onSuccess = onSuccess
+  }
+  onFailure(cause: Cause.Cause<E>): Q {
+    return this.onSuccess(Effect.failCause(cause))
+  }
+}
+const caughtThen = <A, E, Q>(
+  opened: Effect.Effect<Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>, E>,
+  f: (pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>) => Q
+): Effect.Effect<Q> => Effect.matchCause(opened, new CaughtThen(f))
+
 
 /**
  * The stream `f` makes from the fiber that starts it (`Stream.unwrap(Effect.withFiber(fiber =>
@@ -281,7 +296,7 @@ class OpenWith implements Scope.State.Open {
 export const transform = <A, E, B, E2>(
   stream: Stream.Stream<A, E>,
   f: (pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>) => Pull.Pull<Arr.NonEmptyReadonlyArray<B>, E2, unknown>
-): Stream.Stream<B, E2> => fromOpen((upstream, scope, fiber) => Effect.map(caught(openIn(stream, upstream, scope, fiber)), f))
+): Stream.Stream<B, E2> => fromOpen((upstream, scope, fiber) => caughtThen(openIn(stream, upstream, scope, fiber), f))
 
 /**
  * A layer's per-part work over the stream below it, for the one stage that runs every layer's
@@ -585,7 +600,7 @@ export const hookedStage = <A, E, E2 = E>(
       }
       opened = Effect.updateContext(opened, () => context)
     }
-    return Effect.map(catchOpening ? caught(opened) : opened, attached)
+    return catchOpening ? caughtThen(opened, attached) : Effect.map(opened, attached)
   })
 }
 
@@ -707,7 +722,7 @@ export const retryBeforeFirstStage = <A, E, E2>(
         return Effect.andThen(
           Effect.andThen(Scope.close(failed, Exit.failCause(cause)), wait),
           Effect.suspend(() =>
-            Effect.map(caught(openIn(make(), upstream, run)), (pull) => {
+            caughtThen(openIn(make(), upstream, run), (pull) => {
               fused!.replaceBelow(hooks as AnyHooks, pull)
             })
           )
@@ -715,7 +730,7 @@ export const retryBeforeFirstStage = <A, E, E2>(
       },
       undefined
     )
-    return Effect.map(caught(openIn(make(), upstream, run, fiber)), (pull) => {
+    return caughtThen(openIn(make(), upstream, run, fiber), (pull) => {
       const own = attach<A, E, E2>(pull, hooks)
       fused = fusedOf(own)
       return own
