@@ -312,7 +312,7 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
         }
         // Joined with the layer's above in this step (then reserved in this step too: nothing can
         // stop the stream between the two), else added in a step of its own first.
-        const added = Streams.addFinalizer(scope, ended)
+        const added = Streams.addFinalizerNow(scope, ended)
         if (added === undefined) return reserve()
         return Effect.flatMap(added, (): Effect.Effect<Parts, LlmError.LlmError> => {
           const made = reserve()
@@ -323,7 +323,7 @@ export const wrap = (tracker: BudgetTracker.Service | undefined, prices: PriceTa
       // uninterruptible step (as `Effect.acquireRelease`), settled in the context the stream started in.
       return Effect.uninterruptible(Effect.flatMap(current.reserve(ask), (reservation): Effect.Effect<Parts> => {
         const call = new Attempts.Call(current, prices, request, target, price, reservation)
-        const added = Streams.addFinalizer(scope, (exit) => Effect.updateContext(call.streamEnded(exit, totals), () => context))
+        const added = Streams.addFinalizerNow(scope, (exit) => Effect.updateContext(call.streamEnded(exit, totals), () => context))
         return added === undefined ? Effect.succeed(partsOf(call)) : Effect.as(added, partsOf(call))
       }))
     })

@@ -32,11 +32,19 @@ export class Stage<A, E> {
  * How a stream made here opens: given the stream's pull and scope, its pull (or the failure of its
  * opening).
  *
+ * `fiber`, when given (an opening made inline by a stage made here, {@link openIn}): the fiber that
+ * runs the effect returned next, in the context it has as the opening is made (the opening is made
+ * in that fiber's step, right before it runs it). A layer's start can then run in the step that
+ * makes it (no `withFiber` step of its own: {@link fromScope}, {@link withFiber}; issue 14, stop 30,
+ * ADR 0057). Not given (a channel's transform, which effect's combinators may call before they set
+ * the context it runs in, e.g. `Channel.provideService`): the start runs in a step of its own.
+ *
  * @internal
  */
 export type Open<A, E, R = never> = (
   upstream: Pull.Pull<unknown, unknown, unknown>,
-  scope: Scope.Scope
+  scope: Scope.Scope,
+  fiber?: Fiber.Fiber<unknown, unknown> | undefined
 ) => Effect.Effect<Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown, R>, E, R>
 
 // A stream made here keeps its opening under this key, so that a stage made here opens it inline
@@ -58,6 +66,8 @@ const isInline = <A, E, R>(stream: Stream.Stream<A, E, R>): stream is Inline<A, 
  * @internal
  */
 export const fromOpen = <A, E, R = never>(open: Open<A, E, R>): Stream.Stream<A, E, R> => {
+  // (as a channel, opened with no fiber: effect's channel calls its transform with the pull and the
+  // scope only, `Channel.fromTransform`; no closure per stream to drop a third argument)
   const stream: Stream.Stream<A, E, R> = Stream.fromChannel(Channel.fromTransform(open))
   return Object.assign(stream, { [opening]: open })
 }
@@ -71,21 +81,42 @@ export const fromStage = <A, E>(stage: Stage<A, E>): Stream.Stream<A, E> => from
 
 /**
  * Opens a stream in a stage's step: inline when it was made here ({@link fromOpen}), else its
- * channel's transform, given the stream's pull and scope.
+ * channel's transform, given the stream's pull and scope. `fiber`: see {@link Open} (given only
+ * to an opening made here).
  *
  * @internal
  */
 export const openIn = <A, E, R = never>(
   made: Stream.Stream<A, E, R> | Stage<A, E>,
   upstream: Pull.Pull<unknown, unknown, unknown>,
-  scope: Scope.Scope
+  scope: Scope.Scope,
+  fiber?: Fiber.Fiber<unknown, unknown> | undefined
 ): Effect.Effect<Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown, R>, E, R> =>
-  made instanceof Stage ? made.open(upstream, scope) : isInline(made) ? made[opening](upstream, scope) : Channel.toTransform(Stream.toChannel(made))(upstream, scope)
+  made instanceof Stage
+    ? made.open(upstream, scope, fiber)
+    : isInline(made)
+    ? made[opening](upstream, scope, fiber)
+    : Channel.toTransform(Stream.toChannel(made))(upstream, scope)
 
-// An opening whose failure is the first pull's (what a channel's transform does).
-const caught = <A, E>(
-  opened: Effect.Effect<Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>, E>
-): Effect.Effect<Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>> => Effect.catchCause(opened, (cause) => Effect.succeed(Effect.failCause(cause)))
+// An opening whose failure is the first pull's (what a channel's transform does), then `f` of its
+// pull: `f` of the opening's pull, or of a pull that fails with the failed opening's cause, so
+// that the hooks `f` adds see it. In one frame (`Effect.matchCause`; it was a `catchCause` to a
+// failing pull and a `map`, one step more; issue 14, stop 30), its handlers a class instance (see
+// `Handlers`).
+class CaughtThen<A, E, Q> {
+  readonly onSuccess: (pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>) => Q
+  constructor(onSuccess: (pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>) => Q) {
+    this.onSuccess = onSuccess
+  }
+  onFailure(cause: Cause.Cause<E>): Q {
+    return this.onSuccess(Effect.failCause(cause))
+  }
+}
+const caughtThen = <A, E, Q>(
+  opened: Effect.Effect<Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>, E>,
+  f: (pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>) => Q
+): Effect.Effect<Q> => Effect.matchCause(opened, new CaughtThen(f))
+
 
 /**
  * The stream `f` makes from the fiber that starts it (`Stream.unwrap(Effect.withFiber(fiber =>
@@ -94,7 +125,9 @@ const caught = <A, E>(
  * @internal
  */
 export const withFiber = <A, E>(f: (fiber: Fiber.Fiber<unknown, unknown>) => Stream.Stream<A, E>): Stream.Stream<A, E> =>
-  fromOpen((upstream, scope) => Effect.withFiber((fiber) => openIn(f(fiber), upstream, scope)))
+  fromOpen((upstream, scope, running) =>
+    running !== undefined ? openIn(f(running), upstream, scope, running) : Effect.withFiber((fiber) => openIn(f(fiber), upstream, scope, fiber))
+  )
 
 /**
  * The stream `f` makes when it starts (`Stream.suspend`, without recording it).
@@ -135,14 +168,17 @@ export const fromScope = <A, E, E2>(
     fiber: Fiber.Fiber<unknown, unknown>
   ) => Stream.Stream<A, E> | Stage<A, E> | Effect.Effect<Stream.Stream<A, E> | Stage<A, E>, E2>
 ): Stream.Stream<A, E | E2> =>
-  fromOpen<A, E | E2>((upstream, scope: Scope.Scope) =>
-    Effect.withFiber((fiber) => {
+  fromOpen<A, E | E2>((upstream, scope: Scope.Scope, running) => {
+    // Given the fiber that runs the opening next (an inline opening, see `Open`): started in this
+    // step, the step that makes it; else in a step of its own.
+    const start = (fiber: Fiber.Fiber<unknown, unknown>) => {
       const made = f(scope, fiber)
       return made instanceof Stage || Stream.isStream(made)
-        ? openIn<A, E | E2>(made, upstream, scope)
-        : Effect.flatMap(made, (stream) => openIn<A, E | E2>(stream, upstream, scope))
-    })
-  )
+        ? openIn<A, E | E2>(made, upstream, scope, fiber)
+        : Effect.flatMap(made, (stream) => openIn<A, E | E2>(stream, upstream, scope, fiber))
+    }
+    return running !== undefined ? start(running) : Effect.withFiber(start)
+  })
 
 /**
  * What a layer runs when a stream's scope closes (`Scope.addFinalizerExit`'s finalizer): an effect,
@@ -220,6 +256,37 @@ export const addFinalizer = (scope: Scope.Scope, finalizer: Finalizer): Effect.E
 }
 
 /**
+ * {@link addFinalizer}, and on a scope with no finalizer yet (a stream's, as its outermost layer
+ * opens) in this step too: the layers' joined finalizer made the scope's only one as effect's
+ * `Scope.addFinalizerExit` makes a first finalizer (`scopeAddFinalizerUnsafe`: the scope's state
+ * set to `Open` with it), without its step of its own (a `suspend` and the step after it:
+ * issue 14, stop 30, ADR 0057). `undefined` when added; else the effect that adds it.
+ *
+ * @internal
+ */
+export const addFinalizerNow = (scope: Scope.Scope, finalizer: Finalizer): Effect.Effect<void> | undefined => {
+  if (scope.state._tag !== "Empty" || scope.strategy !== "sequential") return addFinalizer(scope, finalizer)
+  const finalizers: Array<Finalizer> = [finalizer]
+  const run: Joined = Object.assign((exit: Exit.Exit<unknown, unknown>) => runJoined(finalizers, finalizers.length - 1, exit), {
+    [joinedKey]: finalizers
+  })
+  scope.state = new OpenWith(run)
+  return undefined
+}
+
+// A scope's `Open` state with one finalizer (`Scope.State.Open`, as effect's `scopeAddFinalizerUnsafe`
+// makes it for a first finalizer), as a class instance: it lives as long as the stream (see `Handlers`).
+class OpenWith implements Scope.State.Open {
+  readonly _tag = "Open"
+  finalizerKey: {} | undefined = {}
+  finalizer: ((exit: Exit.Exit<any, any>) => Effect.Effect<void>) | undefined
+  finalizers: Map<{}, (exit: Exit.Exit<any, any>) => Effect.Effect<void>> | undefined = undefined
+  constructor(finalizer: (exit: Exit.Exit<any, any>) => Effect.Effect<void>) {
+    this.finalizer = finalizer
+  }
+}
+
+/**
  * A stage over a stream's pulls: `f` makes the stage's pull from the pull of the stream below, in
  * the step that opens it (`Stream.transformPull` without its `Effect` around `f` and its extra
  * step).
@@ -229,7 +296,7 @@ export const addFinalizer = (scope: Scope.Scope, finalizer: Finalizer): Effect.E
 export const transform = <A, E, B, E2>(
   stream: Stream.Stream<A, E>,
   f: (pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>) => Pull.Pull<Arr.NonEmptyReadonlyArray<B>, E2, unknown>
-): Stream.Stream<B, E2> => fromOpen((upstream, scope) => Effect.map(caught(openIn(stream, upstream, scope)), f))
+): Stream.Stream<B, E2> => fromOpen((upstream, scope, fiber) => caughtThen(openIn(stream, upstream, scope, fiber), f))
 
 /**
  * A layer's per-part work over the stream below it, for the one stage that runs every layer's
@@ -515,10 +582,25 @@ export const hookedStage = <A, E, E2 = E>(
   const attached = typeof make === "function"
     ? (pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>) => attach<A, E, E2>(pull, make(pull))
     : (pull: Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>) => attach<A, E, E2>(pull, make)
-  return new Stage<A, E | E2>((upstream, scope) => {
-    let opened = openIn(stream, upstream, scope)
-    if (context !== undefined) opened = Effect.updateContext(opened, () => context)
-    return Effect.map(catchOpening ? caught(opened) : opened, attached)
+  return new Stage<A, E | E2>((upstream, scope, fiber) => {
+    let opened: Effect.Effect<Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, unknown>, E>
+    if (context === undefined) opened = openIn(stream, upstream, scope, fiber)
+    else {
+      // The opening below made in the context it runs in (see `Open`): the fiber's, set around it
+      // with no step, when the fiber is known; else made as it runs.
+      if (fiber === undefined || fiber.context === context) opened = openIn(stream, upstream, scope, fiber)
+      else {
+        const previous = fiber.context
+        fiber.setContext(context)
+        try {
+          opened = openIn(stream, upstream, scope, fiber)
+        } finally {
+          fiber.setContext(previous)
+        }
+      }
+      opened = Effect.updateContext(opened, () => context)
+    }
+    return catchOpening ? caughtThen(opened, attached) : Effect.map(opened, attached)
   })
 }
 
@@ -613,7 +695,7 @@ export const retryBeforeFirstStage = <A, E, E2>(
   make: () => Stream.Stream<A, E>,
   again: (error: E) => Effect.Effect<unknown, E2> | undefined
 ): Stage<A, E | E2> =>
-  new Stage((upstream, scope) => {
+  new Stage((upstream, scope, fiber) => {
     // Each run's scope: a child of the stream's, or, when the stream's scope has only the layers'
     // joined finalizer, a scope of its own that a finalizer joined there closes (the current run:
     // a failed one was closed before the next was made), so that the stream's scope still has one.
@@ -640,7 +722,7 @@ export const retryBeforeFirstStage = <A, E, E2>(
         return Effect.andThen(
           Effect.andThen(Scope.close(failed, Exit.failCause(cause)), wait),
           Effect.suspend(() =>
-            Effect.map(caught(openIn(make(), upstream, run)), (pull) => {
+            caughtThen(openIn(make(), upstream, run), (pull) => {
               fused!.replaceBelow(hooks as AnyHooks, pull)
             })
           )
@@ -648,7 +730,7 @@ export const retryBeforeFirstStage = <A, E, E2>(
       },
       undefined
     )
-    return Effect.map(caught(openIn(make(), upstream, run)), (pull) => {
+    return caughtThen(openIn(make(), upstream, run, fiber), (pull) => {
       const own = attach<A, E, E2>(pull, hooks)
       fused = fusedOf(own)
       return own

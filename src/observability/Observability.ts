@@ -149,6 +149,64 @@ interface Prepared extends CallFacts {
   readonly started: number
 }
 
+// A `Prepared` as a class instance, not an object literal: it lives as long as the call (a
+// stream's whole run), and V8 pretenures a literal's allocation site whose objects outlive a
+// scavenge, after which every later one is born old and keeps the young objects it points to
+// alive until a full collection (issue 14, stop 29 "the promotion"; stop 30).
+class PreparedCall implements Prepared {
+  readonly provider: string
+  readonly model: string
+  readonly correlationId: string
+  readonly workflow: string | undefined
+  readonly step: string | undefined
+  readonly conversationId: string | undefined
+  readonly agent: string | undefined
+  readonly keyName: string | undefined
+  readonly promptChars: number
+  readonly forwarded: LlmRequest
+  readonly annotations: Record<string, unknown>
+  readonly spans: boolean
+  readonly attempts: Ref.Ref<number> | undefined
+  readonly totals: CallContext.CallTotals | undefined
+  readonly callerTotals: CallContext.CallTotals | undefined
+  readonly started: number
+  constructor(
+    provider: string,
+    model: string,
+    correlationId: string,
+    workflow: string | undefined,
+    step: string | undefined,
+    conversationId: string | undefined,
+    agent: string | undefined,
+    keyName: string | undefined,
+    promptChars: number,
+    forwarded: LlmRequest,
+    annotations: Record<string, unknown>,
+    spans: boolean,
+    attempts: Ref.Ref<number> | undefined,
+    totals: CallContext.CallTotals | undefined,
+    callerTotals: CallContext.CallTotals | undefined,
+    started: number
+  ) {
+    this.provider = provider
+    this.model = model
+    this.correlationId = correlationId
+    this.workflow = workflow
+    this.step = step
+    this.conversationId = conversationId
+    this.agent = agent
+    this.keyName = keyName
+    this.promptChars = promptChars
+    this.forwarded = forwarded
+    this.annotations = annotations
+    this.spans = spans
+    this.attempts = attempts
+    this.totals = totals
+    this.callerTotals = callerTotals
+    this.started = started
+  }
+}
+
 const promptChars = (request: LlmRequest): number => {
   let total = request.system?.length ?? 0
   // (an index, not `for...of`: the iterator's results were allocated per call, stop 29)
@@ -392,8 +450,9 @@ export const wrap = (
     if (step !== undefined) annotations.step = step
     const callerTotals = record !== undefined ? fiber.getRef(CallContext.CurrentTotals) : undefined
     const spans = spanMode === true || (spanMode === "auto" && fiber.getRef(Tracer.Tracer) !== Tracer.nativeTracer)
-    // The call's facts and what the layer keeps for it, in one record.
-    const call: Prepared = {
+    // The call's facts and what the layer keeps for it, in one record (a class instance: it lives
+    // as long as the call, a stream's whole run; see `PreparedCall`).
+    return new PreparedCall(
       provider,
       model,
       correlationId,
@@ -402,18 +461,17 @@ export const wrap = (
       conversationId,
       agent,
       keyName,
-      promptChars: chars,
+      chars,
       forwarded,
       annotations,
       spans,
-      attempts: options.attempts === true ? Ref.makeUnsafe(0) : undefined,
+      options.attempts === true ? Ref.makeUnsafe(0) : undefined,
       // Filled by the budget layer below, for the ledger row: only when there is a ledger.
       // (the caller's record when it passed one down, e.g. an agent step's)
-      totals: record !== undefined ? callerTotals ?? CallContext.makeTotals() : undefined,
+      record !== undefined ? callerTotals ?? CallContext.makeTotals() : undefined,
       callerTotals,
-      started: fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
-    }
-    return call
+      fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
+    )
   }
 
 
@@ -625,7 +683,7 @@ export const wrap = (
       const settled: Streams.Finalizer = (exit) => (recorded ? undefined : inCall(recordOnce(exit)))
       if (!call.spans) {
         const stage = Streams.observeStage(parts, onPart, onDone, withContext)
-        const added = Streams.addFinalizer(scope, settled)
+        const added = Streams.addFinalizerNow(scope, settled)
         return added === undefined ? stage : Effect.as(added, stage)
       }
       // The span opened and its end registered in one uninterruptible step.
@@ -633,7 +691,7 @@ export const wrap = (
         Effect.flatMap(Effect.makeSpan(GenAiAttributes.spanName(call.model), spanOptions(call)), (made) => {
           span = made
           const stage = Streams.observeStage(parts, onPart, onDone, Context.add(withContext, Tracer.ParentSpan, made))
-          const added = Streams.addFinalizer(scope, settled)
+          const added = Streams.addFinalizerNow(scope, settled)
           return added === undefined ? Effect.succeed(stage) : Effect.as(added, stage)
         })
       ))

@@ -320,7 +320,7 @@ export const make = (inner: LanguageModel.Service, limits: Service): LanguageMod
         }
         return Effect.uninterruptible(Effect.suspend(() => {
           if (takeNow()) {
-            const added = Streams.addFinalizer(scope, release)
+            const added = Streams.addFinalizerNow(scope, release)
             return added === undefined ? Effect.succeed(next(request)) : Effect.as(added, next(request))
           }
           return Effect.provideService(Effect.as(Effect.interruptible(permits), next(request)), Scope.Scope, scope)

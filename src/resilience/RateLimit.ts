@@ -285,7 +285,7 @@ export const make = (
             return part
           }))
         // (joined with the layers' finalizers of that scope when it has only theirs)
-        const added = Streams.addFinalizer(scope, () => {
+        const added = Streams.addFinalizerNow(scope, () => {
           if (settled) return undefined
           settled = true
           const used = Tokenizer.countRequest(request) + (streamed === "" ? 0 : Tokenizer.countText(streamed))

@@ -227,11 +227,12 @@ export const stream = <A, R>(
   // request when they run out, and the consumer's pending read fails (no reader fiber). Otherwise
   // the stream below is read ahead by a fiber of the timeouts' own (`readAhead`).
   // (Opened inline by the stage above it, and opening the stream below inline: see `Streams.fromOpen`.)
-  return Streams.fromOpen((upstream, scope) =>
-    Effect.withFiber((fiber) => {
+  // (Given the fiber that runs the opening next, started in the step that makes it: `Streams.Open`.)
+  return Streams.fromOpen((upstream, scope, running) => {
+    const start = (fiber: Fiber.Fiber<unknown, unknown>) => {
       const guard = new Aborting<A>(fiber.getRef(Clock.Clock), fiber.context, options)
       offerAbort(scope, guard)
-      return Effect.matchCauseEffect(Streams.openIn(self, upstream, scope), {
+      return Effect.matchCauseEffect(Streams.openIn(self, upstream, scope, fiber), {
         onSuccess: (pull) => {
           withdrawAbort(scope)
           return guard.registered ? Effect.succeed(Streams.attach(pull, guard)) : readAhead(pull, scope, guard.clock, guard.openedIn, options)
@@ -241,8 +242,9 @@ export const stream = <A, R>(
           return Effect.failCause(guard.ended(cause))
         }
       })
-    })
-  )
+    }
+    return running !== undefined ? start(running) : Effect.withFiber(start)
+  })
 }
 
 // The waits of a stream whose provider registered its abort: the first part's is armed as the

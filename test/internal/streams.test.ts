@@ -306,3 +306,76 @@ describe("Streams.addFinalizer (the layers' finalizers joined, ADR 0046)", () =>
       assert.deepStrictEqual(runs, ["run 1 closed Failure", "run 2 closed Success", "layer closed Success"])
     }))
 })
+
+describe("Streams: a layer's start in the step that makes its opening (ADR 0057)", () => {
+  class Label extends Context.Service<Label, string>()("test/Label") {}
+  const labelOf = (fiber: Fiber.Fiber<unknown, unknown>) => {
+    const label = Context.getOption(fiber.context, Label)
+    return label._tag === "Some" ? label.value : "none"
+  }
+
+  it.effect("a start sees the context its opening runs in: a stage's context above it, or a service provided around it by effect's combinators", () =>
+    Effect.gen(function*() {
+      const seen: Array<string> = []
+      const layer = () =>
+        Streams.fromScope((_scope, fiber) => {
+          seen.push(labelOf(fiber))
+          return Stream.make("a")
+        })
+      // Opened inline by a stage with a context (the opening below is made in it).
+      yield* Stream.runDrain(Streams.mapChunks(layer(), (parts) => parts, Context.make(Label, "stage")))
+      // Opened as a channel by `Stream.provideService`, which calls the transform before it provides.
+      yield* Stream.runDrain(Stream.provideService(Streams.mapParts(layer(), (part) => part), Label, "provided"))
+      // Both: the provided service reaches the stage, whose context then reaches the start below it.
+      yield* Stream.runDrain(
+        Stream.provideService(Streams.observe(Streams.withFiber((fiber) => {
+          seen.push(`withFiber ${labelOf(fiber)}`)
+          return layer()
+        }), () => undefined, () => undefined), Label, "outer")
+      )
+      assert.deepStrictEqual(seen, ["stage", "provided", "withFiber outer", "outer"])
+    }))
+
+  it.effect("a start runs when the stream is run, each run anew, and the consumer's context is back after the opening", () =>
+    Effect.gen(function*() {
+      let starts = 0
+      const stream = Streams.mapChunks(
+        Streams.fromScope(() => {
+          starts++
+          return Stream.make(1, 2)
+        }),
+        (parts) => parts,
+        Context.make(Label, "inner")
+      )
+      assert.strictEqual(starts, 0)
+      const after = yield* Effect.scoped(Effect.gen(function*() {
+        const pull = yield* Stream.toPull(stream)
+        yield* pull
+        return yield* Effect.withFiber((fiber) => Effect.succeed(labelOf(fiber)))
+      })).pipe(Effect.provideService(Label, "consumer"))
+      assert.strictEqual(after, "consumer")
+      assert.deepStrictEqual(yield* Stream.runCollect(stream), [1, 2])
+      assert.strictEqual(starts, 2)
+    }))
+
+  it.effect("addFinalizerNow: on a scope with no finalizer, the layers' joined one is its only one at once, and runs at its close", () =>
+    Effect.gen(function*() {
+      const events: Array<string> = []
+      const scope = Scope.makeUnsafe()
+      assert.isUndefined(Streams.addFinalizerNow(scope, (exit) => Effect.sync(() => void events.push(`a ${exit._tag}`))))
+      assert.isUndefined(Streams.addFinalizerNow(scope, () => {
+        events.push("b")
+        return undefined
+      }))
+      const state = scope.state
+      assert.isTrue(state._tag === "Open" && state.finalizers === undefined && state.finalizer !== undefined)
+      assert.isDefined(Streams.joinedFinalizers(scope))
+      yield* Scope.close(scope, Exit.fail("boom"))
+      assert.deepStrictEqual(events, ["b", "a Failure"])
+      // A closed scope: the finalizer runs at once (the effect returned runs it).
+      const late = Streams.addFinalizerNow(scope, (exit) => Effect.sync(() => void events.push(`late ${exit._tag}`)))
+      assert.isDefined(late)
+      yield* late!
+      assert.deepStrictEqual(events, ["b", "a Failure", "late Failure"])
+    }))
+})

@@ -87,7 +87,18 @@ interface Streaming {
   after: Effect.Effect<void> | undefined
 }
 
-const newStreaming = (request: LlmRequest): Streaming => ({ request, text: undefined, finished: false, after: undefined })
+// (a class instance, not an object literal: it lives as long as the stream; see `Streams.HookSet`)
+class StreamingState implements Streaming {
+  request: LlmRequest
+  text: string | undefined = undefined
+  finished = false
+  after: Effect.Effect<void> | undefined = undefined
+  constructor(request: LlmRequest) {
+    this.request = request
+  }
+}
+
+const newStreaming = (request: LlmRequest): Streaming => new StreamingState(request)
 
 /**
  * One call's attempts under a budget (see the module description).
@@ -232,7 +243,7 @@ export class Call implements CallContext.AttemptBudget {
     return Streams.fromScope((scope, fiber) => {
       const context = fiber.context
       let held: BudgetTracker.Reservation | undefined
-      const added = Streams.addFinalizer(
+      const added = Streams.addFinalizerNow(
         scope,
         (exit) =>
           held === undefined

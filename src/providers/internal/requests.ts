@@ -89,7 +89,7 @@ export type Scoped = HttpClient.HttpClient.With<HttpClientError.HttpClientError,
 /**
  * Prepares `request` with `scoped` (from {@link client}), in the step that opens the stream: the
  * request is aborted when `streamScope` closes, unless {@link Sent.bodyEnded} was called first.
- * Its abort is added to the stream's scope as the layers add theirs (`Streams.addFinalizer`: in
+ * Its abort is added to the stream's scope as the layers add theirs (`Streams.addFinalizerNow`: in
  * this step, joined with the layers' finalizers when they are the scope's only one), and offered
  * to the stream timeouts above (`registerAbort`), before the request is sent.
  *
@@ -131,7 +131,7 @@ export const stream = (
   const slot = registerAbort(streamScope, () => {
     if (!ended) abortNow(requestScope)
   })
-  const adding = Streams.addFinalizer(streamScope, (exit) => {
+  const adding = Streams.addFinalizerNow(streamScope, (exit) => {
     settle()
     slot?.release()
     return ended ? undefined : Scope.close(requestScope, exit)
