@@ -85,9 +85,12 @@ export const withServices = (
   key2?: Key | undefined,
   value2?: unknown,
   key3?: Key | undefined,
-  value3?: unknown
+  value3?: unknown,
+  key4?: Key | undefined,
+  value4?: unknown
 ): Context.Context<never> => {
-  const count = (key1 === undefined ? 0 : 1) + (key2 === undefined ? 0 : 1) + (key3 === undefined ? 0 : 1)
+  const count = (key1 === undefined ? 0 : 1) + (key2 === undefined ? 0 : 1) + (key3 === undefined ? 0 : 1) +
+    (key4 === undefined ? 0 : 1)
   if (count === 0) return context
   const impl = implOf(context)
   if (impl !== undefined) {
@@ -105,6 +108,7 @@ export const withServices = (
     if (key1 !== undefined) overlay = new Service(key1.key, value1, overlay)
     if (key2 !== undefined) overlay = new Service(key2.key, value2, overlay)
     if (key3 !== undefined) overlay = new Service(key3.key, value3, overlay)
+    if (key4 !== undefined) overlay = new Service(key4.key, value4, overlay)
     const made: Context.Context<never> = Context.makeUnsafe<never>(base)
     const own = made as unknown as Impl
     own.overlay = overlay
@@ -124,5 +128,6 @@ export const withServices = (
   if (key1 !== undefined) map.set(key1.key, value1)
   if (key2 !== undefined) map.set(key2.key, value2)
   if (key3 !== undefined) map.set(key3.key, value3)
+  if (key4 !== undefined) map.set(key4.key, value4)
   return Context.makeUnsafe<never>(map)
 }

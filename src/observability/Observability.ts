@@ -25,6 +25,7 @@
  * @since 0.1.0
  */
 import { Cause, Clock, Context, Effect, Exit, Fiber, Layer, Option, Random, Ref, References, Stream, Tracer } from "effect"
+import { HttpClient } from "effect/http"
 import * as LogLevel from "effect/LogLevel"
 import * as CallContext from "../CallContext.ts"
 import * as CallContexts from "../internal/callContexts.ts"
@@ -265,6 +266,12 @@ const chain = (first: Effect.Effect<void>, next: Effect.Effect<void>): Effect.Ef
 // The outcome of a call its caller cancelled (interrupted, or a stream it stopped reading).
 const INTERRUPTED = LlmMetrics.INTERRUPTED
 
+// Set on a call's context when the call makes no span (`tracing.spans: never`, or `auto` with no
+// tracer installed): Effect's HTTP client then makes no client span (and sends no trace headers)
+// for the provider's requests either: nobody would see it, and it cost 13-31 µs and 5.5 KB per
+// call (docs/performance.md, "Stop 30: the providers' HTTP transport"; ADR 0062).
+const noHttpSpans = (): boolean => true
+
 // What a stream that ended early had cost by then, when no budget charged it: the request's input
 // and the text streamed so far, counted locally (estimated), priced from the table.
 interface Charged {
@@ -487,7 +494,9 @@ export const wrap = (
       call.totals === undefined || call.totals === call.callerTotals ? undefined : CallContext.CurrentTotals,
       call.totals,
       call.attempts === undefined ? undefined : CurrentAttempts,
-      call.attempts
+      call.attempts,
+      call.spans ? undefined : HttpClient.TracerDisabledWhen,
+      noHttpSpans
     )
 
   // Built only when a span is opened: the request attributes are the span's, nothing else reads them.
@@ -674,7 +683,9 @@ export const wrap = (
         call.totals === undefined ? undefined : CallContext.CurrentTotals,
         call.totals,
         call.attempts === undefined ? undefined : CurrentAttempts,
-        call.attempts
+        call.attempts,
+        call.spans ? undefined : HttpClient.TracerDisabledWhen,
+        noHttpSpans
       )
       const inCall = <X, Y>(effect: Effect.Effect<X, Y>): Effect.Effect<X, Y> => Effect.updateContext(effect, () => withContext)
       // Recorded when the stream's scope closes, in the call's context (a failed or cancelled
