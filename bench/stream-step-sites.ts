@@ -21,38 +21,12 @@ import * as Stack from "../src/Stack.ts"
 import { startMockServer } from "./internal/mockServer.ts"
 import { asyncProvider, budget, inProcess, limits, rpm } from "./internal/inProcess.ts"
 import { argument } from "./internal/stats.ts"
+import { keyOf, type Loose } from "./internal/stepSites.ts"
 
 const CALLS = argument("calls", 500)
 const WARMUP = argument("warmup", 300)
 const ALL = process.argv.includes("--all")
 const HTTP = process.argv.includes("--http")
-
-const IDENTIFIER = "~effect/Effect/identifier"
-const ARGS = "~effect/Effect/args"
-const CONT_A = "~effect/Effect/successCont"
-const CONT_E = "~effect/Effect/failureCont"
-const CONT_ALL = "~effect/Effect/ensureCont"
-type Loose = Record<string, unknown>
-
-const describe = (value: unknown): string => {
-  if (typeof value !== "function") return value === undefined ? "" : (value as object)?.constructor?.name ?? typeof value
-  const source = Function.prototype.toString.call(value).replace(/\s+/g, " ").slice(0, 110)
-  return `${(value as { name?: string }).name || "(anonymous)"} | ${source}`
-}
-const keyOf = (primitive: Loose, fiber: Loose): string => {
-  const op = String(primitive[IDENTIFIER] ?? primitive.constructor?.name ?? "?")
-  if (op === "Success" || op === "Failure") {
-    const stack = fiber._stack as Array<Loose> | undefined
-    const frame = stack?.[stack.length - 1]
-    if (frame === undefined) return `${op} -> (fiber end)`
-    const cont = (op === "Success" ? frame[CONT_A] : frame[CONT_E]) ?? frame[CONT_ALL]
-    const payload = typeof frame.payload === "function" ? ` payload ${describe(frame.payload)}` : ""
-    return `${op} -> ${String(frame[IDENTIFIER] ?? "?")} ${describe(cont)}${payload}`
-  }
-  if (op === "OnSuccess" && "payload" in primitive) return `${op} ${describe(primitive[CONT_A])} payload ${describe(primitive.payload)}`
-  const arg = primitive[ARGS]
-  return `${op} ${typeof arg === "function" ? describe(arg) : describe(primitive[CONT_A] ?? primitive[CONT_E] ?? arg)}`
-}
 
 const main = async () => {
   const counts = new Map<string, number>()
