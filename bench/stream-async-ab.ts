@@ -10,8 +10,8 @@
  *
  *   node bench/stream-async-ab.ts --base /tmp/t-base [--rounds 21] [--calls 2000] [--concurrency 1]
  */
-import { join, resolve } from "node:path"
-import { pathToFileURL } from "node:url"
+import { resolve } from "node:path"
+import { loadInProcessModules } from "./internal/otherTree.ts"
 import { argument, loadAverage, median } from "./internal/stats.ts"
 
 const option = (name: string, fallback: string): string => {
@@ -30,11 +30,7 @@ interface Row {
 }
 
 const treeRows = async (tree: string, dir: string): Promise<{ rows: ReadonlyArray<Row>; dispose: () => Promise<void> }> => {
-  const root = resolve(dir)
-  const load = (path: string): Promise<unknown> => import(pathToFileURL(join(root, path)).href)
-  const effect = (await load("node_modules/effect/dist/index.js")) as typeof import("effect")
-  const inProcessOf = (await load("bench/internal/inProcess.ts")) as typeof import("./internal/inProcess.ts")
-  const RequestOf = (await load("src/LlmRequest.ts")) as typeof import("../src/LlmRequest.ts")
+  const { effect, inProcess: inProcessOf, LlmRequest: RequestOf } = await loadInProcessModules(dir)
   const { Effect, Stream } = effect
   const { runtime, model } = await inProcessOf.inProcess(inProcessOf.asyncProvider())
   const request = RequestOf.make({ system: "You are terse.", messages: [{ role: "user", content: "Name the longest river in Africa." }] })

@@ -9,8 +9,8 @@
  *   node --trace-gc-nvp bench/stream-promotion.ts [--tree /tmp/base] [--calls 3500] [--concurrency 1]
  */
 import { join, resolve } from "node:path"
-import { pathToFileURL } from "node:url"
 import { Session } from "node:inspector/promises"
+import { loadInProcessModules } from "./internal/otherTree.ts"
 import { argument } from "./internal/stats.ts"
 
 interface ProfileNode {
@@ -24,11 +24,8 @@ const CONCURRENCY = argument("concurrency", 1)
 const TOP = argument("top", 25)
 const flag = process.argv.indexOf("--tree")
 const root = resolve(flag === -1 ? join(import.meta.dirname, "..") : process.argv[flag + 1]!)
-const load = (path: string): Promise<unknown> => import(pathToFileURL(join(root, path)).href)
 
-const effect = (await load("node_modules/effect/dist/index.js")) as typeof import("effect")
-const inProcessOf = (await load("bench/internal/inProcess.ts")) as typeof import("./internal/inProcess.ts")
-const RequestOf = (await load("src/LlmRequest.ts")) as typeof import("../src/LlmRequest.ts")
+const { effect, inProcess: inProcessOf, LlmRequest: RequestOf } = await loadInProcessModules(root)
 const { Effect, Stream } = effect
 const { runtime, model } = await inProcessOf.inProcess(inProcessOf.asyncProvider())
 const whole = await model({ budget: inProcessOf.budget, resilience: { limits: { ...inProcessOf.limits, rpm: inProcessOf.rpm } } })

@@ -52,6 +52,24 @@ export const loadModules = async (dir: string): Promise<TreeModules> => {
   return { effect, Stack, ProviderRegistry, LlmRequest, runtime, scope, dispose }
 }
 
+/** A tree's effect, its in-process bench provider and stack (`bench/internal/inProcess.ts`) and its `LlmRequest`. */
+export interface InProcessModules {
+  readonly effect: typeof import("effect")
+  readonly inProcess: typeof import("./inProcess.ts")
+  readonly LlmRequest: typeof import("../../src/LlmRequest.ts")
+}
+
+/** Loads the in-process bench modules of the tree at `dir` (`bench/stream-async-ab.ts`, `bench/stream-promotion.ts`). */
+export const loadInProcessModules = async (dir: string): Promise<InProcessModules> => {
+  const root = resolve(dir)
+  const load = (path: string): Promise<unknown> => import(pathToFileURL(join(root, path)).href)
+  return {
+    effect: (await load("node_modules/effect/dist/index.js")) as typeof import("effect"),
+    inProcess: (await load("bench/internal/inProcess.ts")) as typeof import("./inProcess.ts"),
+    LlmRequest: (await load("src/LlmRequest.ts")) as typeof import("../../src/LlmRequest.ts")
+  }
+}
+
 export const loadTree = async (dir: string, prompt: { readonly system: string; readonly user: string }): Promise<OtherTree> => {
   const { effect, Stack: StackOf, ProviderRegistry: RegistryOf, LlmRequest: RequestOf, runtime, scope, dispose } = await loadModules(dir)
   const { Effect, Scope } = effect
