@@ -16,7 +16,7 @@ import { Layer, Tracer } from "effect"
 import * as Stack from "../src/Stack.ts"
 import * as MockModel from "./internal/mockModel.ts"
 import { argument } from "./internal/stats.ts"
-import { keyOf, type Loose } from "./internal/stepSites.ts"
+import { stepCounter } from "./internal/stepSites.ts"
 
 const option = (name: string): string | undefined => {
   const index = process.argv.indexOf(`--${name}`)
@@ -37,28 +37,15 @@ const variants: ReadonlyArray<readonly [string, Omit<Stack.StackConfig, "provide
 ]
 
 const child = async (key: string): Promise<Record<string, number>> => {
-  const counts = new Map<string, number>()
-  let counting = false
-  const evaluate = "~effect/Effect/evaluate"
-  ;(Tracer.nativeTracer as unknown as Loose).context = (primitive: Loose, fiber: Loose) => {
-    if (counting) {
-      const at = keyOf(primitive, fiber)
-      counts.set(at, (counts.get(at) ?? 0) + 1)
-    }
-    return (primitive[evaluate] as (fiber: unknown) => unknown).call(primitive, fiber)
-  }
+  const measure = stepCounter()
   const config = variants.find(([name]) => name === key)?.[1]
   // (the native tracer set as a service, so that fibers' caches read its hook: the same object, so
   // the layers still see no tracer installed)
   const mock = await MockModel.make(config, Layer.succeed(Tracer.Tracer, Tracer.nativeTracer))
   const run = (calls: number) => mock.run(calls, 1)
   await run(WARMUP)
-  counting = true
-  await run(CALLS)
-  counting = false
+  const perCall = await measure(CALLS, () => run(CALLS))
   await mock.dispose()
-  const perCall: Record<string, number> = {}
-  for (const [at, count] of counts) perCall[at] = count / CALLS
   return perCall
 }
 

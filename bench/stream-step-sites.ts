@@ -21,7 +21,7 @@ import * as Stack from "../src/Stack.ts"
 import { startMockServer } from "./internal/mockServer.ts"
 import { asyncProvider, budget, inProcess, limits, rpm } from "./internal/inProcess.ts"
 import { argument } from "./internal/stats.ts"
-import { keyOf, type Loose } from "./internal/stepSites.ts"
+import { stepCounter } from "./internal/stepSites.ts"
 
 const CALLS = argument("calls", 500)
 const WARMUP = argument("warmup", 300)
@@ -29,16 +29,7 @@ const ALL = process.argv.includes("--all")
 const HTTP = process.argv.includes("--http")
 
 const main = async () => {
-  const counts = new Map<string, number>()
-  let counting = false
-  const evaluate = "~effect/Effect/evaluate"
-  ;(Tracer.nativeTracer as unknown as Loose).context = (primitive: Loose, fiber: Loose) => {
-    if (counting) {
-      const at = keyOf(primitive, fiber)
-      counts.set(at, (counts.get(at) ?? 0) + 1)
-    }
-    return (primitive[evaluate] as (fiber: unknown) => unknown).call(primitive, fiber)
-  }
+  const measure = stepCounter()
   const request = LlmRequest.make({ system: "You are terse.", messages: [{ role: "user", content: "Name the longest river in Africa." }] })
   const results = new Map<string, Record<string, number>>()
   const pairs: Array<readonly [string, { runPromise: <A, E>(effect: Effect.Effect<A, E>) => Promise<A>; dispose: () => Promise<void> }, LanguageModel.Service]> = []
@@ -69,13 +60,7 @@ const main = async () => {
         Effect.provideService(Effect.forEach(Array.from({ length: calls }), () => one, { discard: true }), Tracer.Tracer, Tracer.nativeTracer)
       )
     await run(WARMUP)
-    counts.clear()
-    counting = true
-    await run(CALLS)
-    counting = false
-    const perCall: Record<string, number> = {}
-    for (const [at, count] of counts) perCall[at] = count / CALLS
-    results.set(name, perCall)
+    results.set(name, await measure(CALLS, () => run(CALLS)))
   }
   const total = (record: Record<string, number>) => Object.values(record).reduce((sum, value) => sum + value, 0)
   const bare = results.get("bare")!

@@ -4,6 +4,7 @@
  * `Success`, ...) and the function it runs (for an exit, the continuation it resumes), named by
  * its function name and the start of its source. Reads effect 4.1's primitives by their fields.
  */
+import { Tracer } from "effect"
 
 const IDENTIFIER = "~effect/Effect/identifier"
 const ARGS = "~effect/Effect/args"
@@ -37,4 +38,34 @@ export const keyOf = (primitive: Loose, fiber: Loose): string => {
   }
   const arg = primitive[ARGS]
   return `${op} ${typeof arg === "function" ? describe(arg) : describe(primitive[CONT_A] ?? primitive[CONT_E] ?? arg)}`
+}
+
+/**
+ * Sets effect's per-step tracer hook on the native tracer (before any fiber runs, so that no span is
+ * made and the layers take their untraced paths) and returns a measure: runs `run` with every step
+ * of every fiber counted, and gives the steps per call of its `calls` calls, by site.
+ */
+export const stepCounter = () => {
+  const counts = new Map<string, number>()
+  let counting = false
+  const evaluate = "~effect/Effect/evaluate"
+  ;(Tracer.nativeTracer as unknown as Loose).context = (primitive: Loose, fiber: Loose) => {
+    if (counting) {
+      const at = keyOf(primitive, fiber)
+      counts.set(at, (counts.get(at) ?? 0) + 1)
+    }
+    return (primitive[evaluate] as (fiber: unknown) => unknown).call(primitive, fiber)
+  }
+  return async (calls: number, run: () => Promise<unknown>): Promise<Record<string, number>> => {
+    counts.clear()
+    counting = true
+    try {
+      await run()
+    } finally {
+      counting = false
+    }
+    const perCall: Record<string, number> = {}
+    for (const [at, count] of counts) perCall[at] = count / calls
+    return perCall
+  }
 }
