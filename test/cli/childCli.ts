@@ -51,6 +51,21 @@ export const start = (args: ReadonlyArray<string>, cwd: string, env: Record<stri
   }
 }
 
+/** The first line `serve` writes on stdout (`listening on http://HOST:PORT`); dies if serve exits first. */
+export const listeningLine = (child: Child): Effect.Effect<string> =>
+  Effect.gen(function*() {
+    while (!child.stdout().includes("\n")) {
+      if (yield* Effect.promise(() => Promise.race([child.exited.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 25))]))) {
+        return yield* Effect.die(new Error(`serve exited early: ${child.stderr()}`))
+      }
+    }
+    return child.stdout().split("\n")[0]!
+  })
+
+/** The URL `serve` listens on, from its first line. */
+export const listeningUrl = (child: Child): Effect.Effect<string> =>
+  Effect.map(listeningLine(child), (line) => line.slice("listening on ".length))
+
 export const events = (stderr: string): Array<Record<string, unknown>> =>
   stderr.split("\n").flatMap((line) => {
     if (!line.startsWith("{")) return []

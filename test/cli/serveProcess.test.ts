@@ -15,16 +15,6 @@ import { post } from "../server/support.ts"
 
 const sleep = (ms: number) => Effect.promise(() => new Promise((resolve) => setTimeout(resolve, ms)))
 
-const listening = (child: ChildCli.Child): Effect.Effect<string> =>
-  Effect.gen(function*() {
-    while (!child.stdout().includes("\n")) {
-      if (yield* Effect.promise(() => Promise.race([child.exited.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 25))]))) {
-        return yield* Effect.die(new Error(`serve exited early: ${child.stderr()}`))
-      }
-    }
-    return child.stdout().split("\n")[0]!.slice("listening on ".length)
-  })
-
 // Linux: the processes a process started, and their command lines.
 const childrenOf = (pid: number): Array<number> =>
   readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter((field) => field !== "").map(Number)
@@ -125,7 +115,7 @@ describe("serve's own process", () => {
       const child = ChildCli.start(["serve", "--port", "0", "--provider", "mock", "--no-ledger"], dir, {
         NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profiles}`
       })
-      const url = yield* listening(child)
+      const url = yield* ChildCli.listeningUrl(child)
       if (linux) {
         assert.deepStrictEqual(childrenOf(child.pid), [])
         assert.include(commandLine(child.pid), `--max-semi-space-size=${ServeProcess.SEMI_SPACE_MB}`)
@@ -146,7 +136,7 @@ describe("serve's own process", () => {
       const dir = ChildCli.workspace({})
       const profiles = join(dir, "prof")
       const child = ChildCli.start(["serve", "--port", "0", "--provider", "mock", "--no-ledger"], dir, {}, ["--heap-prof", `--heap-prof-dir=${profiles}`])
-      const url = yield* listening(child)
+      const url = yield* ChildCli.listeningUrl(child)
       if (linux) {
         assert.deepStrictEqual(childrenOf(child.pid), [])
         assert.includeMembers(commandLine(child.pid), ["--heap-prof", `--heap-prof-dir=${profiles}`, ...ServeProcess.V8_FLAGS, "serve"])
@@ -162,7 +152,7 @@ describe("serve's own process", () => {
       const dir = ChildCli.workspace({})
       const ledger = join(dir, "usage.db")
       const child = ChildCli.start(["serve", "--port", "0", "--provider", "mock", "--ledger", ledger], dir)
-      const url = yield* listening(child)
+      const url = yield* ChildCli.listeningUrl(child)
       // Linux: the child's command line (elsewhere the port below is what is checked).
       const server = linux ? childrenOf(child.pid)[0] : undefined
       if (linux) {
@@ -192,7 +182,7 @@ describe("serve's own process", () => {
     Effect.gen(function*() {
       const dir = ChildCli.workspace({})
       const child = ChildCli.start(["serve", "--port", "0", "--provider", "mock", "--no-ledger"], dir, { NODE_OPTIONS: "--max-semi-space-size=0" })
-      yield* listening(child)
+      yield* ChildCli.listeningUrl(child)
       if (linux) assert.deepStrictEqual(childrenOf(child.pid), [])
       process.kill(child.pid, "SIGTERM")
       assert.strictEqual(yield* Effect.promise(() => child.exited), 0)

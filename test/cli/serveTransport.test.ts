@@ -11,16 +11,6 @@ import { completionBody } from "../providers/openai/fakeOpenAi.ts"
 import { post, request } from "../server/support.ts"
 import * as ChildCli from "./childCli.ts"
 
-const listening = (child: ChildCli.Child): Effect.Effect<string> =>
-  Effect.gen(function*() {
-    while (!child.stdout().includes("\n")) {
-      if (yield* Effect.promise(() => Promise.race([child.exited.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 25))]))) {
-        return yield* Effect.die(new Error(`serve exited early: ${child.stderr()}`))
-      }
-    }
-    return child.stdout().split("\n")[0]!.slice("listening on ".length)
-  })
-
 const throughServe = (env: Record<string, string>) =>
   Effect.scoped(Effect.gen(function*() {
     const upstream = yield* FakeOpenAi.start((recorded) =>
@@ -38,7 +28,7 @@ const throughServe = (env: Record<string, string>) =>
       process.kill(child.pid, "SIGTERM")
       return child.exited
     }))
-    const url = yield* listening(child)
+    const url = yield* ChildCli.listeningUrl(child)
     const messages = [{ role: "user", content: "Name a river" }]
     const chat = yield* post(`${url}/v1/chat/completions`, { model: "gpt-4o-mini", messages })
     assert.strictEqual(chat.status, 200)

@@ -72,12 +72,7 @@ describe.runIf(postgresAvailable)("serve with a PostgreSQL ledger", { timeout: 1
       assert.strictEqual(made.code, 0, made.stderr)
       const key = made.stdout.trim()
       const child = ChildCli.start(["serve", "--port", "0", "--provider", "mock", "--ledger", url], dir)
-      while (!child.stdout().includes("\n")) {
-        if (yield* Effect.promise(() => Promise.race([child.exited.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 25))]))) {
-          return yield* Effect.die(new Error(`serve exited early: ${child.stderr()}`))
-        }
-      }
-      const base = child.stdout().split("\n")[0]!.slice("listening on ".length)
+      const base = yield* ChildCli.listeningUrl(child)
       const body = { prompt: "Hi", systemPrompt: null, maxTokens: 20 }
       assert.strictEqual((yield* post(`${base}/execute`, body)).status, 401)
       assert.strictEqual((yield* post(`${base}/execute`, body, { authorization: `Bearer ${key}` })).status, 200)

@@ -13,15 +13,6 @@ import { repoRoot, runProcess } from "../../support/runProcess.ts"
 import { post, request } from "../../server/support.ts"
 
 // Waits for the first stdout line (the server is up once it is there).
-const listening = (child: ChildCli.Child): Effect.Effect<string> =>
-  Effect.gen(function*() {
-    while (!child.stdout().includes("\n")) {
-      if (yield* Effect.promise(() => Promise.race([child.exited.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 25))]))) {
-        return yield* Effect.die(new Error(`serve exited early: ${child.stderr()}`))
-      }
-    }
-    return child.stdout().split("\n")[0]!
-  })
 
 describe("llm-connect serve (process)", () => {
   it.live("SIGTERM drains the calls in flight: every one answered, every ledger row written, exit 0", () =>
@@ -32,7 +23,7 @@ describe("llm-connect serve (process)", () => {
         ["serve", "--port", "0", "--provider", "mock", "--mock-latency", "1500ms", "--ledger", ledger],
         dir
       )
-      const line = yield* listening(child)
+      const line = yield* ChildCli.listeningLine(child)
       assert.match(line, /^listening on http:\/\/127\.0\.0\.1:\d+$/)
       const url = line.slice("listening on ".length)
       const calls = yield* Effect.forkChild(
@@ -68,7 +59,7 @@ describe("llm-connect serve (process)", () => {
         ["serve", "--port", "0", "--provider", "mock", "--mock-latency", "900ms", "--no-ledger", "--workflows", "flows"],
         dir
       )
-      const url = (yield* listening(child)).slice("listening on ".length)
+      const url = yield* ChildCli.listeningUrl(child)
       const short = (yield* post(`${url}/v1/workflows/short/runs`, {})).json as { runId: string }
       const long = (yield* post(`${url}/v1/workflows/long/runs`, {})).json as { runId: string }
       process.kill(child.pid, "SIGTERM")
@@ -125,7 +116,7 @@ describe("llm-connect serve (process)", () => {
       assert.match(key, /^llmc_[A-Za-z0-9_-]{43}$/)
 
       const child = ChildCli.start(["serve", "--host", "0.0.0.0", "--port", "0", "--provider", "mock", "--ledger", ledger], dir)
-      const line = yield* listening(child)
+      const line = yield* ChildCli.listeningLine(child)
       const url = `http://127.0.0.1:${line.slice(line.lastIndexOf(":") + 1)}`
       const body = { prompt: "Hi", systemPrompt: null, maxTokens: 20 }
       assert.strictEqual((yield* post(`${url}/execute`, body)).status, 401)
@@ -153,7 +144,7 @@ describe("llm-connect serve (process)", () => {
       assert.deepStrictEqual(listed.map((key) => [key.name, key.admin === true]), [["ops", true], ["team-a", false]])
 
       const child = ChildCli.start(["serve", "--port", "0", "--provider", "mock", "--ledger", ledger], dir)
-      const line = yield* listening(child)
+      const line = yield* ChildCli.listeningLine(child)
       const url = `http://127.0.0.1:${line.slice(line.lastIndexOf(":") + 1)}`
       const body = { prompt: "Hi", systemPrompt: null, maxTokens: 20 }
       assert.strictEqual((yield* post(`${url}/execute`, body, { authorization: `Bearer ${team}` })).status, 200)
@@ -172,7 +163,7 @@ describe("llm-connect serve (process)", () => {
     Effect.gen(function*() {
       const dir = ChildCli.workspace({})
       const child = ChildCli.start(["serve", "--port", "0", "--provider", "mock", "--mock-reply", "pong from llm-connect", "--no-ledger"], dir)
-      const url = (yield* listening(child)).slice("listening on ".length)
+      const url = yield* ChildCli.listeningUrl(child)
       const claude = yield* runProcess(join(repoRoot, "node_modules/.bin/claude"), ["-p", "say ping"], {
         cwd: dir,
         env: {
