@@ -12,7 +12,8 @@
  * SQLite statements, all with wall-clock times, joined to each window. Per window: p50 / p99 / max
  * at the load generator, answers over 5 / 20 ms and how many of those fell in the window's first
  * 250 ms, serve's own p99, its scavenges (count, total pause, the largest), full collections, lags
- * over 10 ms (on CPU / waiting), SQLite statements over 1 ms. Then per path and position the
+ * over 10 ms (on CPU / waiting), SQLite statements over 1 ms, client connections serve accepted
+ * (each window's load generator opens a new pool, as bench/serve.ts's does). Then per path and position the
  * medians and sums: counts survive a loaded machine, single p99s do not.
  *
  *   node bench/serve-tail.ts [--rate 1339] [--window 3] [--idle 6] [--rounds 8] [--serve-args "--trace-gc"]
@@ -109,6 +110,9 @@ interface Row {
   readonly lagWait: number
   readonly sqlSlow: number
   readonly sqlMs: number
+  /** Client connections serve accepted in the window, and in its first 250 ms. */
+  readonly accepted: number
+  readonly acceptedEarly: number
 }
 
 const generator = LoadWorker.start()
@@ -136,6 +140,7 @@ for (let round = 0; round < ROUNDS; round++) {
     const majors = gcs.filter((parts) => parts[1] === "major").map((parts) => Number(parts[2]))
     const lags = fields("lag ").filter((parts) => Number(parts[1]) >= 10)
     const sql = fields("sql ").map((parts) => Number(parts[1]))
+    const accepts = inside.filter(([, what]) => what.startsWith("accepted "))
     let over5Early = 0
     for (let index = 0; index < result.sentAt.length; index++) {
       if (result.tookMs[index]! > 5 && result.sentAt[index]! - started < 250) over5Early++
@@ -161,18 +166,20 @@ for (let round = 0; round < ROUNDS; round++) {
       lagCpu: sum(lags.map((parts) => Number(parts[2]))),
       lagWait: sum(lags.map((parts) => Number(parts[3]))),
       sqlSlow: sql.length,
-      sqlMs: sum(sql)
+      sqlMs: sum(sql),
+      accepted: accepts.length,
+      acceptedEarly: accepts.filter(([at]) => at - started < 250).length
     }
     rows.push(row)
     console.log(
-      `round ${round + 1} ${name.padEnd(7)} ${position.padEnd(6)}: p50 ${row.p50.toFixed(2)} p99 ${row.p99.toFixed(2)} max ${row.max.toFixed(1)} ms; over 5 / 20 ms ${row.over5} / ${row.over20} (over 5 in the first 250 ms ${row.over5Early}); serve's own p99 ${row.serveP99.toFixed(2)}; scavenges ${row.scavenges} (${row.scavengeMs.toFixed(1)} ms, max ${row.scavengeMax.toFixed(1)}); full ${row.majors} (${row.majorMs.toFixed(1)} ms); lags >= 10 ms ${row.lags} (on CPU ${row.lagCpu.toFixed(0)}, waiting ${row.lagWait.toFixed(0)} ms); SQLite >= 1 ms ${row.sqlSlow} (${row.sqlMs.toFixed(1)} ms); sent ${result.sent}/${result.scheduled}, 2xx ${result.ok}; load ${load()}`
+      `round ${round + 1} ${name.padEnd(7)} ${position.padEnd(6)}: p50 ${row.p50.toFixed(2)} p99 ${row.p99.toFixed(2)} max ${row.max.toFixed(1)} ms; over 5 / 20 ms ${row.over5} / ${row.over20} (over 5 in the first 250 ms ${row.over5Early}); serve's own p99 ${row.serveP99.toFixed(2)}; scavenges ${row.scavenges} (${row.scavengeMs.toFixed(1)} ms, max ${row.scavengeMax.toFixed(1)}); full ${row.majors} (${row.majorMs.toFixed(1)} ms); lags >= 10 ms ${row.lags} (on CPU ${row.lagCpu.toFixed(0)}, waiting ${row.lagWait.toFixed(0)} ms); SQLite >= 1 ms ${row.sqlSlow} (${row.sqlMs.toFixed(1)} ms); connections accepted ${row.accepted} (first 250 ms ${row.acceptedEarly}); sent ${result.sent}/${result.scheduled}, 2xx ${result.ok}; load ${load()}`
     )
   }
 }
 
 console.log(`\nper path and position, ${ROUNDS / 2} windows each: medians (p50, p99, serve's own p99) and sums (the counts); load average now ${load()}`)
-console.log("| path | position | p50 ms | p99 ms | serve's own p99 | answers over 5 ms (first 250 ms) | over 20 ms | scavenges (ms) | full (ms) | lags >= 10 ms (on CPU / waiting, ms) | SQLite >= 1 ms (ms) |")
-console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+console.log("| path | position | p50 ms | p99 ms | serve's own p99 | answers over 5 ms (first 250 ms) | over 20 ms | scavenges (ms) | full (ms) | lags >= 10 ms (on CPU / waiting, ms) | SQLite >= 1 ms (ms) | connections accepted (first 250 ms) |")
+console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 const sumOf = (group: ReadonlyArray<Row>, pick: (row: Row) => number) => group.reduce((total, row) => total + pick(row), 0)
 for (const path of ["chat", "execute"]) {
   for (const position of ["first", "second", "both"] as const) {
@@ -183,7 +190,7 @@ for (const path of ["chat", "execute"]) {
         sumOf(group, (row) => row.over20)
       } | ${sumOf(group, (row) => row.scavenges)} (${sumOf(group, (row) => row.scavengeMs).toFixed(0)}) | ${sumOf(group, (row) => row.majors)} (${sumOf(group, (row) => row.majorMs).toFixed(0)}) | ${sumOf(group, (row) => row.lags)} (${
         sumOf(group, (row) => row.lagCpu).toFixed(0)
-      } / ${sumOf(group, (row) => row.lagWait).toFixed(0)}) | ${sumOf(group, (row) => row.sqlSlow)} (${sumOf(group, (row) => row.sqlMs).toFixed(0)}) |`
+      } / ${sumOf(group, (row) => row.lagWait).toFixed(0)}) | ${sumOf(group, (row) => row.sqlSlow)} (${sumOf(group, (row) => row.sqlMs).toFixed(0)}) | ${sumOf(group, (row) => row.accepted)} (${sumOf(group, (row) => row.acceptedEarly)}) |`
     )
   }
 }
