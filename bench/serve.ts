@@ -40,8 +40,13 @@
  *   node bench/serve.ts --gc ...   # serve's garbage collections: per request and per scavenge (bench/internal/gcRecord.ts)
  *
  * `--warm-each` precedes each measured open-loop window with a 500 ms warm-up of its target at the
- * same rate (in the rotation, serve's chat path is always the first serve window after serve sat
- * idle; stop 25 in docs/performance.md: that is not what makes chat's p99).
+ * same rate.
+ *
+ * Serve's two paths are one unit of the open loop's rotation, their order alternating from round
+ * to round over an even number of rounds (stop 31: until then chat was always serve's first
+ * window after idle and `/execute` always its second, and chat's p99 carried the first window's
+ * tail); a line sets serve's first windows after idle against its second ones, either path.
+ *   node bench/serve.ts --open-loop-only [--chat-first | --execute-first] [--tail]   # a fixed order; --tail: per serve window, where its slow answers fall
  */
 import autocannon from "autocannon"
 import { type ChildProcess, spawn } from "node:child_process"
@@ -70,6 +75,19 @@ const OPEN_LOOP_ONLY = process.argv.includes("--open-loop-only")
 // at the same rate (in the rotation, a target measured right after other targets' windows runs
 // its first requests on a process idle for seconds: for serve, always chat, never /execute).
 const WARM_EACH = process.argv.includes("--warm-each")
+// `--tail`: per open-loop window of serve's two paths, where in the window its slow answers fall
+// (answers over 5 ms per 250 ms of the window, by send time) and how long serve sat idle before it.
+const TAIL = process.argv.includes("--tail")
+// Serve's two paths are neighbours in the rotation, so one of them is always the first serve
+// window after serve sat idle through the other targets' windows, the other always the second,
+// on a serve just loaded. Until stop 31 that was chat, in every round of every pass, and its p99
+// carried serve's first window after idle (stop 31 in docs/performance.md). Now their order
+// alternates from round to round (chat first in odd rounds, `/execute` in even ones) and the
+// open loop runs an even number of rounds, so each path is measured as often in each position;
+// `--chat-first` keeps the former order (chat first in every round), `--execute-first` the reverse.
+const CHAT_FIRST = process.argv.includes("--chat-first")
+const EXECUTE_FIRST = process.argv.includes("--execute-first")
+const OPEN_REPS = CHAT_FIRST || EXECUTE_FIRST || REPS % 2 === 0 ? REPS : REPS + 1
 // A latency histogram per target of every open-loop round (fraction of requests per bucket).
 const HISTOGRAM = process.argv.includes("--histogram")
 const BUCKETS_MS = [0.5, 1, 2, 5, 10, 20, 50, 100, 200]
@@ -280,10 +298,21 @@ const main = async () => {
     const bursty = new Map<string, Array<{ p50: number; p99: number }>>()
     const histograms = new Map<string, Array<number>>()
     for (const { target } of able) await openLoopAt(target, rate, 500) // warm-up
-    for (let rep = 0; rep < REPS; rep++) {
-      for (const { name, target } of rotated(able, rep)) {
+    let serveLastEnd = Number.NaN
+    for (let rep = 0; rep < OPEN_REPS; rep++) {
+      const executeFirst = EXECUTE_FIRST || (!CHAT_FIRST && rep % 2 === 1)
+      for (const { name, target } of rotated(servePathsAsOne(able, executeFirst), rep).flat()) {
         if (WARM_EACH) await openLoopAt(target, rate, 500)
+        const startedAt = Date.now()
         const result = await openLoopAt(target, rate, SECONDS * 1000)
+        if (name.startsWith("serve /")) {
+          // Serve's first window of the round follows seconds of idle; its second follows the first.
+          const idle = startedAt - serveLastEnd
+          const position = Number.isNaN(idle) || idle > 1000 ? "first" : "second"
+          serveWindows.push({ rate, position, p99: percentile(result.latencies, 99), early: slowEarly(result, startedAt) })
+          if (TAIL) console.log(tailLine(name, rep, result, startedAt, idle))
+          serveLastEnd = Date.now()
+        }
         if (HISTOGRAM) {
           const counts = histograms.get(name) ?? new Array<number>(BUCKETS_MS.length + 1).fill(0)
           for (const latency of result.latencies) {
@@ -302,7 +331,7 @@ const main = async () => {
     const floorOpen = open.get(targets[FLOOR]!.name)
     const added = (name: string, pick: "p50" | "p99") =>
       floorOpen === undefined || !open.has(name) ? Number.NaN : median(open.get(name)!.map((run, round) => run[pick] - floorOpen[round]![pick]))
-    console.log(`\nopen loop at ${rate} req/s (${why}), ms, medians of ${REPS} rounds of ${SECONDS} s; load average now ${load()}`)
+    console.log(`\nopen loop at ${rate} req/s (${why}), ms, medians of ${OPEN_REPS} rounds of ${SECONDS} s (serve's two paths ${CHAT_FIRST ? "chat first" : EXECUTE_FIRST ? "/execute first" : "in alternating order"}); load average now ${load()}`)
     console.log(`| target | p50 | p99 | added p50 over floor | added p99 over floor | generator lag p99 |${reference ? " autocannon -R p50 / p99 |" : ""}`)
     console.log(`| --- | ---: | ---: | ---: | ---: | ---: |${reference ? " ---: |" : ""}`)
     for (const { name } of targets) {
@@ -321,13 +350,21 @@ const main = async () => {
       )
     }
     if (HISTOGRAM) {
-      console.log(`\nlatency histogram at ${rate} req/s, share of the 2xx answers of all ${REPS} rounds per bucket (ms)`)
+      console.log(`\nlatency histogram at ${rate} req/s, share of the 2xx answers of all ${OPEN_REPS} rounds per bucket (ms)`)
       console.log(`| target | ${BUCKETS_MS.map((limit) => `<= ${limit}`).join(" | ")} | > ${BUCKETS_MS.at(-1)} |`)
       console.log(`| --- | ${BUCKETS_MS.map(() => "---:").join(" | ")} | ---: |`)
       for (const [name, counts] of histograms) {
         const total = counts.reduce((sum, count) => sum + count, 0)
         console.log(`| ${name} | ${counts.map((count) => `${((100 * count) / total).toFixed(count > 0 && count < total / 1000 ? 3 : 1)} %`).join(" | ")} |`)
       }
+    }
+    // Serve's first window after idle (either path) against its second, in the same rounds.
+    const positioned = (position: "first" | "second") => serveWindows.filter((window) => window.rate === rate && window.position === position)
+    const firsts = positioned("first")
+    const seconds = positioned("second")
+    if (firsts.length > 0 && seconds.length > 0) {
+      const early = (windows: ReadonlyArray<{ readonly early: number }>) => windows.reduce((sum, window) => sum + window.early, 0)
+      console.log(`\nserve's windows at ${rate} req/s by position, either path: first after idle (${firsts.length}) p99 median ${median(firsts.map((window) => window.p99)).toFixed(3)} ms, answers over 5 ms in their first 250 ms ${early(firsts)}; second, right after the first (${seconds.length}) p99 median ${median(seconds.map((window) => window.p99)).toFixed(3)} ms, ${early(seconds)}`)
     }
     for (const name of [targets[2]!.name, targets[3]!.name]) {
       const label = `- ${name}, open loop at ${rate} req/s${index === 0 ? " (the issue's rate)" : ""}`
@@ -373,6 +410,48 @@ const main = async () => {
     for (const line of served === undefined ? ["no record (was serve stopped by a signal it could not handle?)"] : GcRecord.summarize(served)) console.log(`- ${line}`)
   }
   rmSync(home, { recursive: true, force: true })
+}
+
+// The targets as the rotation's units: serve's two paths one unit (always neighbours, whatever the
+// rotation), chat first or `/execute` first.
+const servePathsAsOne = <A extends { readonly name: string }>(items: ReadonlyArray<A>, executeFirst: boolean): ReadonlyArray<ReadonlyArray<A>> => {
+  const chat = items.find(({ name }) => name === "serve /v1/chat/completions")
+  const execute = items.find(({ name }) => name === "serve /execute")
+  const units: Array<ReadonlyArray<A>> = []
+  for (const item of items) {
+    if (item === chat || item === execute) {
+      if (units.some((unit) => unit.includes(item))) continue
+      units.push((executeFirst ? [execute, chat] : [chat, execute]).filter((one): one is A => one !== undefined))
+    } else units.push([item])
+  }
+  return units
+}
+
+// Answers over 5 ms among those sent in a window's first 250 ms.
+const slowEarly = (result: LoadWorker.WindowResult | Awaited<ReturnType<typeof openLoop>>, startedAt: number) => {
+  if (!("sentAt" in result)) return Number.NaN
+  let count = 0
+  for (let index = 0; index < result.sentAt.length; index++) if (result.tookMs[index]! > 5 && result.sentAt[index]! - startedAt < 250) count++
+  return count
+}
+const serveWindows: Array<{ readonly rate: number; readonly position: "first" | "second"; readonly p99: number; readonly early: number }> = []
+
+// `--tail`: one window's slow answers, where they fall in the window (by send time, 250 ms bins).
+const tailLine = (name: string, rep: number, result: LoadWorker.WindowResult | Awaited<ReturnType<typeof openLoop>>, startedAt: number, idleMs: number) => {
+  const p99 = percentile(result.latencies, 99)
+  const over = (ms: number) => result.latencies.reduce((count, latency) => count + (latency > ms ? 1 : 0), 0)
+  const parts = [`${name} round ${rep + 1}: idle before ${Number.isNaN(idleMs) ? "-" : (idleMs / 1000).toFixed(1)} s, p50 ${percentile(result.latencies, 50).toFixed(2)} p99 ${p99.toFixed(2)} max ${(result.latencies.at(-1) ?? Number.NaN).toFixed(1)} ms, over 5 / 20 / 50 ms: ${over(5)} / ${over(20)} / ${over(50)}`]
+  if ("sentAt" in result) {
+    const bins = new Array<number>(Math.ceil((SECONDS * 1000) / 250) + 1).fill(0)
+    const worst = new Array<number>(bins.length).fill(0)
+    for (let index = 0; index < result.sentAt.length; index++) {
+      const bin = Math.min(bins.length - 1, Math.floor((result.sentAt[index]! - startedAt) / 250))
+      if (result.tookMs[index]! > 5) bins[bin]!++
+      worst[bin] = Math.max(worst[bin]!, result.tookMs[index]!)
+    }
+    parts.push(`per 250 ms, answers over 5 ms (max ms): ${bins.map((count, bin) => `${count}(${worst[bin]!.toFixed(0)})`).join(" ")}`)
+  }
+  return parts.join("; ")
 }
 
 const cannon = (target: Target, connections: number, seconds: number) =>
