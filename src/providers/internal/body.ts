@@ -18,9 +18,10 @@
  * @since 0.1.0
  * @internal
  */
-import { type Array as Arr, Cause, Effect, type Pull } from "effect"
+import { type Array as Arr, Cause, Effect, type Pull, type Stream } from "effect"
 import { HttpClientError, type HttpClientResponse } from "effect/http"
 import { Readable } from "node:stream"
+import * as Streams from "../../internal/streams.ts"
 
 /**
  * What a read found: chunks of bytes (non-empty), `null` at the end of the body, `undefined` when
@@ -147,4 +148,30 @@ export const ofPull = (
     return out
   }
   return { read, wait, close: ignore }
+}
+
+/**
+ * The stream a pull over a response's body makes: `f` is given the body's {@link Reader} as the
+ * stream opens. A Node body ({@link readableOf}) opens inline, in the step that opens the stream
+ * (no channel of its own), its reader closed with the stream's scope; any other is read through
+ * the response's `stream` ({@link ofPull}), in the step that opens that stream.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const stream = <A, E>(
+  response: HttpClientResponse.HttpClientResponse,
+  f: (body: Reader) => Pull.Pull<Arr.NonEmptyReadonlyArray<A>, E, void>
+): Stream.Stream<A, E> => {
+  const readable = readableOf(response)
+  if (readable === undefined) return Streams.transform(response.stream, (upstream) => f(ofPull(upstream)))
+  return Streams.fromOpen((_upstream, scope) => {
+    const body = ofReadable(response, readable)
+    const pull = f(body)
+    const adding = Streams.addFinalizer(scope, () => {
+      body.close()
+      return undefined
+    })
+    return adding === undefined ? Effect.succeed(pull) : Effect.as(adding, pull)
+  })
 }

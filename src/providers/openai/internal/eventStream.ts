@@ -35,7 +35,6 @@
 import { Array as Arr, Cause, Clock, Effect, Pull, Stream } from "effect"
 import { Sse } from "effect/encoding"
 import { HttpClientError, type HttpClientResponse } from "effect/http"
-import * as Streams from "../../../internal/streams.ts"
 import * as LlmError from "../../../LlmError.ts"
 import * as Body from "../../internal/body.ts"
 import * as ChunkText from "../../internal/chunkText.ts"
@@ -111,23 +110,8 @@ export const read = <A>(
   maxBytes: number,
   reader: ChunkReader<A>,
   onBodyEnd?: () => void
-): Stream.Stream<A, LlmError.LlmError> => {
-  const readable = Body.readableOf(response)
-  if (readable === undefined) {
-    // The stage made in the step that opens the body (`Streams.transform`, no `Effect.sync` around it).
-    return Streams.transform(response.stream, (upstream) => pullOf(Body.ofPull(upstream), call, opened, clock, maxBytes, reader, onBodyEnd))
-  }
-  // Opened inline in the step that opens the stream; the body's listeners go with the stream's scope.
-  return Streams.fromOpen((_upstream, scope) => {
-    const body = Body.ofReadable(response, readable)
-    const pull = pullOf(body, call, opened, clock, maxBytes, reader, onBodyEnd)
-    const adding = Streams.addFinalizer(scope, () => {
-      body.close()
-      return undefined
-    })
-    return adding === undefined ? Effect.succeed(pull) : Effect.as(adding, pull)
-  })
-}
+): Stream.Stream<A, LlmError.LlmError> =>
+  Body.stream(response, (body) => pullOf(body, call, opened, clock, maxBytes, reader, onBodyEnd))
 
 const pullOf = <A>(
   body: Body.Reader,
