@@ -186,12 +186,19 @@ export const make = (http: HttpClient.HttpClient, options: Options): Client => {
   }
 
   /**
-   * Sends the request and waits for a 2xx event stream (the opening, bounded by the timeout); the
-   * request is aborted when the stream's scope closes unless the body was read to its end.
+   * Sends the request and waits for a 2xx event stream (the opening, bounded by the timeout), then
+   * gives the stream of its parts (`partsOf`, made in the same step); the request is aborted when
+   * the stream's scope closes unless the body was read to its end.
    */
-  const open = (call: Errors.CallInfo, sent: Requests.Sent) =>
+  const open = (
+    call: Errors.CallInfo,
+    sent: Requests.Sent,
+    request: LlmRequest,
+    startedMs: number,
+    clock: Clock.Clock
+  ) =>
     Effect.flatMap(sent.response, (response): Effect.Effect<
-      HttpClientResponse.HttpClientResponse,
+      Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>,
       LlmError.LlmError | HttpClientError.HttpClientError
     > => {
       if (response.status < 200 || response.status >= 300) {
@@ -200,15 +207,26 @@ export const make = (http: HttpClient.HttpClient, options: Options): Client => {
           return statusFailure(call, response, text)
         })
       }
-      const type = (response.headers["content-type"] ?? "").toLowerCase()
+      // (`headers` may be made anew on each read: undici's response does)
+      const headers = response.headers
+      const type = (headers["content-type"] ?? "").toLowerCase()
       if (!type.includes("text/event-stream")) {
         return Effect.fail(Errors.malformed(
           call,
           `expected an event stream (text/event-stream), got ${type === "" ? "no content type" : type}`,
-          response.headers
+          headers
         ))
       }
-      return Effect.succeed(response)
+      const requestId = Errors.requestIdOf(headers)
+      return Effect.succeed(partsOf(
+        response,
+        StreamAssembler.make({ call, request, requestId, startedMs }),
+        call,
+        requestId,
+        clock,
+        options.maxResponseBytes,
+        sent.bodyEnded
+      ))
     }).pipe(
       Effect.catchTag("HttpClientError", (error) => Effect.fail(Errors.fromTransport(call, error))),
       // Bounded by the timeout without a fiber of its own: the request is aborted when it runs out.
@@ -223,18 +241,7 @@ export const make = (http: HttpClient.HttpClient, options: Options): Client => {
       const clock = fiber.getRef(Clock.Clock)
       const startedMs = clock.currentTimeMillisUnsafe()
       const sent = Requests.stream(scopedHttp, post({ ...body, stream: true }, streamHeaders), scope, { clock, context: fiber.context, timeoutMs })
-      return Effect.map(open(call, sent), (response) => {
-        const requestId = Errors.requestIdOf(response.headers)
-        return partsOf(
-          response,
-          StreamAssembler.make({ call, request, requestId, startedMs }),
-          call,
-          requestId,
-          clock,
-          options.maxResponseBytes,
-          sent.bodyEnded
-        )
-      })
+      return open(call, sent, request, startedMs, clock)
     })
   }
 
