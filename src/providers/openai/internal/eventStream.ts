@@ -25,9 +25,10 @@
  *   `ProviderKit.responseTooLarge` and the connection is closed.
  * - `onBodyEnd` is called when the end of the body has been read (the caller then leaves the
  *   request to finish instead of aborting it: `internal/requests.ts`).
- * - The clock is the opening fiber's, read synchronously (no effect step) for the reader's end;
- *   a read's end of body and its transport failure are handled by one `catchTags` (one step per
- *   read).
+ * - The clock is the opening fiber's, read synchronously (no effect step) for the reader's end.
+ * - The body is read with `Body` (`internal/body.ts`, ADR 0064): a Node body from its `Readable`,
+ *   every read that finds bytes in the same pull and with no effect step, one wait when none are;
+ *   any other through the response's `stream`.
  *
  * @since 0.1.0
  * @internal
