@@ -256,10 +256,12 @@ export const fromHttpClient = (http: HttpClient.HttpClient, options: Options): S
               return statusFailure(call, response, text)
             })
           }
-          const opened: StreamOpened = { requestId: Errors.requestIdOf(response.headers), startedMs }
-          const type = response.headers["content-type"] ?? ""
+          // (`headers` may be made anew on each read: undici's response does)
+          const headers = response.headers
+          const opened: StreamOpened = { requestId: Errors.requestIdOf(headers), startedMs }
+          const type = headers["content-type"] ?? ""
           if (EVENT_STREAM.test(type)) {
-            return Effect.succeed(EventStream.read(response.stream, call, opened, clock, maxResponseBytes, reader(opened), bodyEnded))
+            return Effect.succeed(EventStream.read(response, call, opened, clock, maxResponseBytes, reader(opened), bodyEnded))
           }
           // A server that ignores `stream: true` and answers with one JSON completion: one chunk.
           return Effect.flatMap(ProviderKit.readText(response, call, maxResponseBytes), (text) => {

@@ -5,7 +5,7 @@
  */
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Stream } from "effect"
+import { Effect, Fiber, type Layer, Stream } from "effect"
 import type { HttpClient } from "effect/http"
 import type * as LanguageModel from "../../../src/LanguageModel.ts"
 import type * as LlmError from "../../../src/LlmError.ts"
@@ -26,6 +26,11 @@ export interface Flavour {
     origin: string,
     options?: { readonly maxResponseBytes?: number }
   ) => Effect.Effect<LanguageModel.Service, never, HttpClient.HttpClient>
+  /**
+   * The HTTP client the suite runs on (default `NodeHttpClient.layerUndici`): each transport's
+   * body is read its own way (`src/providers/internal/body.ts`).
+   */
+  readonly transport?: { readonly name: string; readonly layer: Layer.Layer<HttpClient.HttpClient> } | undefined
 }
 
 export const collect = <R>(stream: Stream.Stream<StreamPart.StreamPart, LlmError.LlmError, R>) => Stream.runCollect(stream)
@@ -50,10 +55,11 @@ export const partsThenError = <R>(stream: Stream.Stream<StreamPart.StreamPart, L
   })
 
 export const streamingSuite = (flavour: Flavour): void => {
+  const transport = flavour.transport?.layer ?? NodeHttpClient.layerUndici
   const stream = (origin: string, input: LlmRequest.Input, options?: { readonly maxResponseBytes?: number }) =>
     Stream.unwrap(Effect.map(flavour.make(origin, options), (model) => model.stream(LlmRequest.make(input))))
 
-  describe(`${flavour.provider}: stream (SSE)`, () => {
+  describe(`${flavour.provider}: stream (SSE)${flavour.transport === undefined ? "" : ` over ${flavour.transport.name}`}`, () => {
     it.live("sends stream: true with stream_options.include_usage, emits the deltas as they arrive, then one finish part", () =>
       Effect.gen(function*() {
         const fake = yield* Fake.start(() => Fake.sse(Fake.textStream(), { pauseMs: 5 }))
@@ -80,7 +86,7 @@ export const streamingSuite = (flavour: Flavour): void => {
         assert.strictEqual(response.provider, flavour.provider)
         assert.isUndefined(response.parts)
         assert.isAtLeast(response.latencyMs, 10)
-      }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+      }).pipe(Effect.provide(transport)))
 
     it.live("usage comes from the last chunk, normalised as for generate", () =>
       Effect.gen(function*() {
@@ -93,7 +99,7 @@ export const streamingSuite = (flavour: Flavour): void => {
           cachedInputTokens: 5,
           reasoningTokens: 2
         })
-      }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+      }).pipe(Effect.provide(transport)))
 
     it.live("a stream without usage does not fail: tokens are counted locally and marked estimated", () =>
       Effect.gen(function*() {
@@ -103,7 +109,7 @@ export const streamingSuite = (flavour: Flavour): void => {
         const output = Tokenizer.countText("Hello, world")
         assert.deepStrictEqual(response.usage, { inputTokens: input, outputTokens: output, totalTokens: input + output, estimated: true })
         assert.strictEqual(response.content, "Hello, world")
-      }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+      }).pipe(Effect.provide(transport)))
 
     it.live("tool-call fragments stream as tool-call deltas and end as tool-call parts with parsed arguments", () =>
       Effect.gen(function*() {
@@ -138,7 +144,7 @@ export const streamingSuite = (flavour: Flavour): void => {
           { type: "tool-call", id: "call_time", name: "time", params: {} }
         ])
         assert.deepStrictEqual(response.usage, { inputTokens: 30, outputTokens: 40, totalTokens: 70 })
-      }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+      }).pipe(Effect.provide(transport)))
 
     it.live("tool-call arguments that are not whole JSON are kept as text, with a warning", () =>
       Effect.gen(function*() {
@@ -153,7 +159,7 @@ export const streamingSuite = (flavour: Flavour): void => {
         assert.strictEqual(response.finishReason, "length")
         assert.strictEqual(response.warnings?.length, 1)
         assert.include(response.warnings![0], "call_1 (search) are not whole JSON")
-      }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+      }).pipe(Effect.provide(transport)))
 
     it.live("events split across reads, CRLF line ends, comments and a retry: directive still parse", () =>
       Effect.gen(function*() {
@@ -164,7 +170,7 @@ export const streamingSuite = (flavour: Flavour): void => {
         const parts = yield* collect(stream(fake.origin, "hi"))
         assert.strictEqual(textOf(parts), "Hello, world")
         assert.strictEqual(finishOf(parts).content, "Hello, world")
-      }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+      }).pipe(Effect.provide(transport)))
 
     it.live("a malformed data line fails the stream with ResponseMalformed, after the text before it", () =>
       Effect.gen(function*() {
@@ -181,7 +187,7 @@ export const streamingSuite = (flavour: Flavour): void => {
         const shape = yield* partsThenError(stream(fake.origin, "hi"))
         assert.strictEqual(shape.error.reason._tag, "ResponseMalformed")
         assert.include(shape.error.message, "unexpected shape")
-      }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+      }).pipe(Effect.provide(transport)))
 
     it.live("an error object in a data line mid-stream fails with its typed LlmError, after the text; the connection is closed", () =>
       Effect.gen(function*() {
@@ -208,7 +214,7 @@ export const streamingSuite = (flavour: Flavour): void => {
         const invalid = yield* partsThenError(stream(fake.origin, "hi"))
         assert.strictEqual(invalid.error.reason._tag, "InvalidRequest")
         assert.isFalse(invalid.error.isRetryable)
-      }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+      }).pipe(Effect.provide(transport)))
 
     it.live("a connection dropped mid-stream, or a body that ends before any finish_reason -> Network, after the text so far", () =>
       Effect.gen(function*() {
@@ -224,7 +230,7 @@ export const streamingSuite = (flavour: Flavour): void => {
         assert.strictEqual(textOf(ended.parts), "Hel")
         assert.strictEqual(ended.error.reason._tag, "Network")
         assert.include(ended.error.message, "no finish_reason and no [DONE]")
-      }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+      }).pipe(Effect.provide(transport)))
 
     it.live("a body that ends after the finish_reason without [DONE] or usage still finishes (usage estimated)", () =>
       Effect.gen(function*() {
@@ -233,7 +239,7 @@ export const streamingSuite = (flavour: Flavour): void => {
         assert.strictEqual(response.content, "Hello, world")
         assert.strictEqual(response.finishReason, "stop")
         assert.isTrue(response.usage.estimated)
-      }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+      }).pipe(Effect.provide(transport)))
 
     it.live("[DONE] ends the answer: nothing after it is parsed, and the connection is kept for the next call", () =>
       Effect.gen(function*() {
@@ -246,7 +252,7 @@ export const streamingSuite = (flavour: Flavour): void => {
         // two connections (the next call may start before the pool has its socket back).
         assert.isAtMost(yield* fake.connections, 2)
         assert.strictEqual(yield* fake.abandonedTotal, 0)
-      }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+      }).pipe(Effect.provide(transport)))
 
     it.live("a non-2xx answer before the stream opens maps as for generate (429 with retry-after)", () =>
       Effect.gen(function*() {
@@ -257,7 +263,7 @@ export const streamingSuite = (flavour: Flavour): void => {
         assert.strictEqual(error.retryAfterMs, 2000)
         assert.strictEqual(error.status, 429)
         assert.strictEqual(fake.requests.length, 1)
-      }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+      }).pipe(Effect.provide(transport)))
 
     it.live("interrupting the consumer mid-stream closes the connection: the server sees the socket close", () =>
       Effect.gen(function*() {
@@ -270,7 +276,7 @@ export const streamingSuite = (flavour: Flavour): void => {
         yield* fake.abandoned.pipe(Effect.timeout("10 seconds"))
         assert.strictEqual(fake.requests.length, 1)
         assert.strictEqual(yield* fake.abandonedTotal, 1)
-      }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+      }).pipe(Effect.provide(transport)))
 
     it.live("interrupting the consumer before the response headers aborts the request: the server sees the socket close", () =>
       Effect.gen(function*() {
@@ -281,7 +287,7 @@ export const streamingSuite = (flavour: Flavour): void => {
         yield* fake.abandoned.pipe(Effect.timeout("10 seconds"))
         assert.strictEqual(fake.requests.length, 1)
         assert.strictEqual(yield* fake.abandonedTotal, 1)
-      }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+      }).pipe(Effect.provide(transport)))
 
     it.live("bytes after [DONE] are read to the end of the body, not parsed; a finished stream aborts nothing", () =>
       Effect.gen(function*() {
@@ -291,7 +297,7 @@ export const streamingSuite = (flavour: Flavour): void => {
         }
         assert.isAtMost(yield* fake.connections, 2)
         assert.strictEqual(yield* fake.abandonedTotal, 0)
-      }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+      }).pipe(Effect.provide(transport)))
 
     it.live("a consumer that stops after the first delta closes the connection too", () =>
       Effect.gen(function*() {
@@ -300,7 +306,7 @@ export const streamingSuite = (flavour: Flavour): void => {
         const parts = yield* collect(stream(fake.origin, "hi").pipe(Stream.take(1)))
         assert.deepStrictEqual(parts, [{ type: "text-delta", text: "Hel" }])
         yield* fake.abandoned.pipe(Effect.timeout("10 seconds"))
-      }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+      }).pipe(Effect.provide(transport)))
 
     it.live("a stream past maxResponseBytes fails with ResponseMalformed naming the cap, and the connection is closed", () =>
       Effect.gen(function*() {
@@ -317,7 +323,7 @@ export const streamingSuite = (flavour: Flavour): void => {
         // Within the cap, the same stream is read whole.
         fake.setHandler(() => Fake.sse(Fake.textStream()))
         assert.strictEqual(finishOf(yield* collect(stream(fake.origin, "hi", { maxResponseBytes: 4_096 }))).content, "Hello, world")
-      }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+      }).pipe(Effect.provide(transport)))
 
     it.live("generate still reads one JSON completion (no stream fields sent)", () =>
       Effect.gen(function*() {
@@ -339,6 +345,6 @@ export const streamingSuite = (flavour: Flavour): void => {
         assert.isUndefined(body.stream)
         assert.isUndefined(body.stream_options)
         assert.strictEqual(fake.requests[0]!.headers.accept, "application/json")
-      }).pipe(Effect.provide(NodeHttpClient.layerUndici)))
+      }).pipe(Effect.provide(transport)))
   })
 }

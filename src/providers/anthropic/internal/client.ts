@@ -28,11 +28,12 @@
  */
 import { Array as Arr, Cause, Clock, Duration, Effect, Exit, Pull, Redacted, Stream } from "effect"
 import { Sse } from "effect/encoding"
-import { HttpBody, type HttpClient, type HttpClientError, HttpClientRequest, type HttpClientResponse } from "effect/http"
+import { HttpBody, type HttpClient, HttpClientError, HttpClientRequest, type HttpClientResponse } from "effect/http"
 import type * as LlmError from "../../../LlmError.ts"
 import type { LlmRequest } from "../../../LlmRequest.ts"
 import type { LlmResponse } from "../../../LlmResponse.ts"
 import * as Streams from "../../../internal/streams.ts"
+import * as Body from "../../internal/body.ts"
 import * as ChunkText from "../../internal/chunkText.ts"
 import * as Requests from "../../internal/requests.ts"
 import * as ProviderKit from "../../ProviderKit.ts"
@@ -185,12 +186,19 @@ export const make = (http: HttpClient.HttpClient, options: Options): Client => {
   }
 
   /**
-   * Sends the request and waits for a 2xx event stream (the opening, bounded by the timeout); the
-   * request is aborted when the stream's scope closes unless the body was read to its end.
+   * Sends the request and waits for a 2xx event stream (the opening, bounded by the timeout), then
+   * gives the stream of its parts (`partsOf`, made in the same step); the request is aborted when
+   * the stream's scope closes unless the body was read to its end.
    */
-  const open = (call: Errors.CallInfo, sent: Requests.Sent) =>
+  const open = (
+    call: Errors.CallInfo,
+    sent: Requests.Sent,
+    request: LlmRequest,
+    startedMs: number,
+    clock: Clock.Clock
+  ) =>
     Effect.flatMap(sent.response, (response): Effect.Effect<
-      HttpClientResponse.HttpClientResponse,
+      Stream.Stream<StreamPart.StreamPart, LlmError.LlmError>,
       LlmError.LlmError | HttpClientError.HttpClientError
     > => {
       if (response.status < 200 || response.status >= 300) {
@@ -199,15 +207,26 @@ export const make = (http: HttpClient.HttpClient, options: Options): Client => {
           return statusFailure(call, response, text)
         })
       }
-      const type = (response.headers["content-type"] ?? "").toLowerCase()
+      // (`headers` may be made anew on each read: undici's response does)
+      const headers = response.headers
+      const type = (headers["content-type"] ?? "").toLowerCase()
       if (!type.includes("text/event-stream")) {
         return Effect.fail(Errors.malformed(
           call,
           `expected an event stream (text/event-stream), got ${type === "" ? "no content type" : type}`,
-          response.headers
+          headers
         ))
       }
-      return Effect.succeed(response)
+      const requestId = Errors.requestIdOf(headers)
+      return Effect.succeed(partsOf(
+        response,
+        StreamAssembler.make({ call, request, requestId, startedMs }),
+        call,
+        requestId,
+        clock,
+        options.maxResponseBytes,
+        sent.bodyEnded
+      ))
     }).pipe(
       Effect.catchTag("HttpClientError", (error) => Effect.fail(Errors.fromTransport(call, error))),
       // Bounded by the timeout without a fiber of its own: the request is aborted when it runs out.
@@ -222,18 +241,7 @@ export const make = (http: HttpClient.HttpClient, options: Options): Client => {
       const clock = fiber.getRef(Clock.Clock)
       const startedMs = clock.currentTimeMillisUnsafe()
       const sent = Requests.stream(scopedHttp, post({ ...body, stream: true }, streamHeaders), scope, { clock, context: fiber.context, timeoutMs })
-      return Effect.map(open(call, sent), (response) => {
-        const requestId = Errors.requestIdOf(response.headers)
-        return partsOf(
-          response.stream,
-          StreamAssembler.make({ call, request, requestId, startedMs }),
-          call,
-          requestId,
-          clock,
-          options.maxResponseBytes,
-          sent.bodyEnded
-        )
-      })
+      return open(call, sent, request, startedMs, clock)
     })
   }
 
@@ -250,7 +258,7 @@ type PartsPull = Pull.Pull<Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>, Llm
  * `Network`. `onBodyEnd` is called when the end of the body has been read.
  */
 const partsOf = (
-  bytes: Stream.Stream<Uint8Array, HttpClientError.HttpClientError>,
+  response: HttpClientResponse.HttpClientResponse,
   assembler: StreamAssembler.Assembler,
   call: Errors.CallInfo,
   requestId: string | undefined,
@@ -258,8 +266,8 @@ const partsOf = (
   maxBytes: number,
   onBodyEnd: () => void
 ): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
-  // The stage made in the step that opens the body (`Streams.transform`, no `Effect.sync` around it).
-  Streams.transform(bytes, (upstream) => {
+  // The body read as `Body` reads it (ADR 0064): a read that finds bytes costs no effect step.
+  Body.stream(response, (body): PartsPull => {
     const decode = ChunkText.decoder()
     const parser = Sse.makeParser(assembler.onEvent)
     let bodyEnded = false
@@ -267,24 +275,26 @@ const partsOf = (
     let finished = false // the assembler's finish was taken
     let finishFailure: LlmError.LlmError | undefined // what it gave instead of a response
     let size = 0
-    // One read of the body: its end is `undefined` (and `onBodyEnd`), a transport failure an
-    // `LlmError` (one handler: one step per read).
-    const read = Effect.catchTags(upstream, {
-      HttpClientError: (error) => Effect.fail(Errors.fromTransport(call, error)),
-      Done: () => {
-        bodyEnded = true
-        onBodyEnd()
-        return Effect.undefined
-      }
-    })
+    const endOfBody = () => {
+      bodyEnded = true
+      onBodyEnd()
+    }
     // What comes after message_stop is counted, not parsed (past the cap the connection is left);
     // a failure there does not matter any more.
-    const drain = (): Effect.Effect<void, LlmError.LlmError> =>
-      Effect.flatMap(read, (received) => {
-        if (received === undefined) return Effect.void
-        for (const chunk of received) size += chunk.length
-        return size > maxBytes ? Effect.void : drain()
-      })
+    const drain = (): Effect.Effect<void, LlmError.LlmError> => {
+      for (;;) {
+        const got = body.read()
+        if (got === undefined) return Effect.flatMap(body.wait, drain)
+        if (got === null) {
+          endOfBody()
+          return Effect.void
+        }
+        if (got instanceof HttpClientError.HttpClientError) return Effect.fail(Errors.fromTransport(call, got))
+        for (const chunk of got) size += chunk.length
+        if (size > maxBytes) return Effect.void
+      }
+    }
+    const afterDrain = () => next()
     // The finish part goes out with what the last read produced, in the same chunk, once the
     // message is whole: at `message_stop` (the end of the body is read on the next pull), or at
     // the end of a body after a stop reason. An error it ends with goes out after those parts
@@ -302,32 +312,37 @@ const partsOf = (
       return Effect.succeed(parts)
     }
     const next = (): PartsPull => {
-      // What was read goes out first: an error event ends the stream after the text before it.
-      const parts = assembler.take()
-      const failure = assembler.failure()
-      if (failure !== undefined) return Arr.isArrayNonEmpty(parts) ? Effect.succeed(parts) : Effect.fail(failure)
-      if (!finished && (assembler.stopped() || (bodyEnded && assembler.hasStopReason()))) return complete(parts)
-      if (Arr.isArrayNonEmpty(parts)) return Effect.succeed(parts)
-      if (finished) {
-        if (!bodyEnded && !drained) {
-          drained = true
-          return Effect.matchEffect(drain(), { onFailure: next, onSuccess: next })
-        }
-        return finishFailure === undefined ? Cause.done() : Effect.fail(finishFailure)
-      }
-      if (bodyEnded) return Effect.fail(Errors.cutOff(call, requestId))
-      return Effect.flatMap(read, (chunks) => {
-        if (chunks !== undefined) {
-          for (const chunk of chunks) {
-            // A stream that goes on past the cap is cut: ending the read closes the connection.
-            size += chunk.length
-            if (size > maxBytes) return Effect.fail(ProviderKit.responseTooLarge(call, maxBytes))
-            const tooLarge = parser.feed(decode(chunk))
-            if (tooLarge !== undefined) return Effect.fail(Errors.malformed(call, tooLarge.message))
+      for (;;) {
+        // What was read goes out first: an error event ends the stream after the text before it.
+        const parts = assembler.take()
+        const failure = assembler.failure()
+        if (failure !== undefined) return Arr.isArrayNonEmpty(parts) ? Effect.succeed(parts) : Effect.fail(failure)
+        if (!finished && (assembler.stopped() || (bodyEnded && assembler.hasStopReason()))) return complete(parts)
+        if (Arr.isArrayNonEmpty(parts)) return Effect.succeed(parts)
+        if (finished) {
+          if (!bodyEnded && !drained) {
+            drained = true
+            return Effect.matchEffect(drain(), { onFailure: afterDrain, onSuccess: afterDrain })
           }
+          return finishFailure === undefined ? Cause.done() : Effect.fail(finishFailure)
         }
-        return next()
-      })
+        if (bodyEnded) return Effect.fail(Errors.cutOff(call, requestId))
+        // Read while bytes are there; wait only when none are.
+        const got = body.read()
+        if (got === undefined) return Effect.flatMap(body.wait, next)
+        if (got === null) {
+          endOfBody()
+          continue
+        }
+        if (got instanceof HttpClientError.HttpClientError) return Effect.fail(Errors.fromTransport(call, got))
+        for (const chunk of got) {
+          // A stream that goes on past the cap is cut: ending the read closes the connection.
+          size += chunk.length
+          if (size > maxBytes) return Effect.fail(ProviderKit.responseTooLarge(call, maxBytes))
+          const tooLarge = parser.feed(decode(chunk))
+          if (tooLarge !== undefined) return Effect.fail(Errors.malformed(call, tooLarge.message))
+        }
+      }
     }
     return Effect.suspend(next)
   })

@@ -25,18 +25,19 @@
  *   `ProviderKit.responseTooLarge` and the connection is closed.
  * - `onBodyEnd` is called when the end of the body has been read (the caller then leaves the
  *   request to finish instead of aborting it: `internal/requests.ts`).
- * - The clock is the opening fiber's, read synchronously (no effect step) for the reader's end;
- *   a read's end of body and its transport failure are handled by one `catchTags` (one step per
- *   read).
+ * - The clock is the opening fiber's, read synchronously (no effect step) for the reader's end.
+ * - The body is read with `Body` (`internal/body.ts`, ADR 0064): a Node body from its `Readable`,
+ *   every read that finds bytes in the same pull and with no effect step, one wait when none are;
+ *   any other through the response's `stream`.
  *
  * @since 0.1.0
  * @internal
  */
 import { Array as Arr, Cause, Clock, Effect, Pull, Stream } from "effect"
 import { Sse } from "effect/encoding"
-import type { HttpClientError } from "effect/http"
-import * as Streams from "../../../internal/streams.ts"
+import { HttpClientError, type HttpClientResponse } from "effect/http"
 import * as LlmError from "../../../LlmError.ts"
+import * as Body from "../../internal/body.ts"
 import * as ChunkText from "../../internal/chunkText.ts"
 import * as ProviderKit from "../../ProviderKit.ts"
 import * as Errors from "./errors.ts"
@@ -93,13 +94,16 @@ const isBlank = (text: string): boolean => text.length === 0 || text.trim().leng
 type Pulled<A> = Pull.Pull<Arr.NonEmptyReadonlyArray<A>, LlmError.LlmError, void>
 
 /**
- * Reads an event-stream body with a reader, as a stream of what the reader produces.
+ * Reads an event-stream body with a reader, as a stream of what the reader produces. The body is
+ * read through `Body` (ADR 0064): a Node body directly (a read that finds bytes costs no effect
+ * step, and the stream opens inline, without a channel of its own), any other through the
+ * response's `stream`.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const read = <A>(
-  bytes: Stream.Stream<Uint8Array, HttpClientError.HttpClientError>,
+  response: HttpClientResponse.HttpClientResponse,
   call: Errors.CallInfo,
   opened: Opened,
   /** The clock of the fiber that opened the stream (read synchronously for the reader's end). */
@@ -108,112 +112,130 @@ export const read = <A>(
   reader: ChunkReader<A>,
   onBodyEnd?: () => void
 ): Stream.Stream<A, LlmError.LlmError> =>
-  // The stage made in the step that opens the body (`Streams.transform`, no `Effect.sync` around it).
-  Streams.transform(bytes, (upstream) => {
-      const { requestId } = opened
-      const decode = ChunkText.decoder()
-      let failure: LlmError.LlmError | undefined
-      let done = false // [DONE] arrived
-      let finishReason = false // a finish_reason arrived
-      let bodyEnded = false
-      let ended = false // the reader's last element was taken
-      let lastFailure: LlmError.LlmError | undefined // what the reader's end gave instead of an element
-      let drained = false
-      let size = 0
-      const fail = (error: LlmError.LlmError) => {
-        if (failure === undefined) failure = error
+  Body.stream(response, (body) => pullOf(body, call, opened, clock, maxBytes, reader, onBodyEnd))
+
+const pullOf = <A>(
+  body: Body.Reader,
+  call: Errors.CallInfo,
+  opened: Opened,
+  clock: Clock.Clock,
+  maxBytes: number,
+  reader: ChunkReader<A>,
+  onBodyEnd: (() => void) | undefined
+): Pulled<A> => {
+  const { requestId } = opened
+  const decode = ChunkText.decoder()
+  let failure: LlmError.LlmError | undefined
+  let done = false // [DONE] arrived
+  let finishReason = false // a finish_reason arrived
+  let bodyEnded = false
+  let ended = false // the reader's last element was taken
+  let lastFailure: LlmError.LlmError | undefined // what the reader's end gave instead of an element
+  let drained = false
+  let size = 0
+  const fail = (error: LlmError.LlmError) => {
+    if (failure === undefined) failure = error
+  }
+  const parser = Sse.makeParser((event) => {
+    if (event._tag !== "Event" || failure !== undefined || done) return
+    const data = event.data
+    if (data === "[DONE]") {
+      done = true
+      return
+    }
+    if (isBlank(data)) return // a keep-alive
+    let json: unknown
+    try {
+      json = JSON.parse(data)
+    } catch {
+      if (event.event === "error") fail(Errors.fromStreamError(call, { error: data }, requestId))
+      else fail(Errors.malformed(call, `a data line of the stream is not JSON (${preview(data)})`))
+      return
+    }
+    if (event.event === "error" || hasError(json)) {
+      fail(Errors.fromStreamError(call, json, requestId))
+      return
+    }
+    const chunk = OpenAiSchema.readChatCompletionChunk(json)
+    if (chunk === undefined) {
+      fail(Errors.malformed(call, `a chunk of the stream has an unexpected shape (${preview(data)})`))
+      return
+    }
+    if (!finishReason && hasFinishReason(chunk)) finishReason = true
+    reader.onChunk(chunk)
+  })
+  const endOfBody = () => {
+    bodyEnded = true
+    onBodyEnd?.()
+  }
+  // What comes after [DONE] is counted, not parsed (past the cap the connection is left); a
+  // failure there does not matter any more.
+  const drain = (): Effect.Effect<void, LlmError.LlmError> => {
+    for (;;) {
+      const got = body.read()
+      if (got === undefined) return Effect.flatMap(body.wait, drain)
+      if (got === null) {
+        endOfBody()
+        return Effect.void
       }
-      const parser = Sse.makeParser((event) => {
-        if (event._tag !== "Event" || failure !== undefined || done) return
-        const data = event.data
-        if (data === "[DONE]") {
-          done = true
-          return
+      if (got instanceof HttpClientError.HttpClientError) return Effect.fail(Errors.fromTransport(call, got))
+      for (const chunk of got) size += chunk.length
+      if (size > maxBytes) return Effect.void
+    }
+  }
+  const afterDrain = () => next()
+  // The reader's last element goes out with what the last read produced, in the same chunk,
+  // once the answer is whole: at `[DONE]` (the end of the body is read on the next pull), or
+  // at the end of a body that sent a finish_reason. An error it ends with goes out after what
+  // was produced (and after the drain).
+  // (`take` hands over a non-empty array only: an empty one may be the reader's own.)
+  const last = (produced: Array<A>): Pulled<A> => {
+    ended = true
+    const element = reader.end(clock.currentTimeMillisUnsafe())
+    const failed = element !== undefined && LlmError.isLlmError(element)
+    if (failed) lastFailure = element
+    if (element === undefined || failed) {
+      return Arr.isArrayNonEmpty(produced) ? Effect.succeed(produced) : next()
+    }
+    if (!Arr.isArrayNonEmpty(produced)) return Effect.succeed(Arr.of(element))
+    produced.push(element)
+    return Effect.succeed(produced)
+  }
+  // One pull: what the reads of the body produce, reading while bytes are there (no effect step
+  // for a read that finds them), waiting only when none are.
+  const next = (): Pulled<A> => {
+    for (;;) {
+      const produced = reader.take()
+      if (failure !== undefined) return Arr.isArrayNonEmpty(produced) ? Effect.succeed(produced) : Effect.fail(failure)
+      if (!ended && (done || (bodyEnded && finishReason))) return last(produced)
+      if (Arr.isArrayNonEmpty(produced)) return Effect.succeed(produced)
+      if (ended) {
+        if (!bodyEnded && !drained) {
+          drained = true
+          return Effect.matchEffect(drain(), { onFailure: afterDrain, onSuccess: afterDrain })
         }
-        if (isBlank(data)) return // a keep-alive
-        let json: unknown
-        try {
-          json = JSON.parse(data)
-        } catch {
-          if (event.event === "error") fail(Errors.fromStreamError(call, { error: data }, requestId))
-          else fail(Errors.malformed(call, `a data line of the stream is not JSON (${preview(data)})`))
-          return
-        }
-        if (event.event === "error" || hasError(json)) {
-          fail(Errors.fromStreamError(call, json, requestId))
-          return
-        }
-        const chunk = OpenAiSchema.readChatCompletionChunk(json)
-        if (chunk === undefined) {
-          fail(Errors.malformed(call, `a chunk of the stream has an unexpected shape (${preview(data)})`))
-          return
-        }
-        if (!finishReason && hasFinishReason(chunk)) finishReason = true
-        reader.onChunk(chunk)
-      })
-      // One read of the body: its end is `undefined` (and `onBodyEnd`), a transport failure an
-      // `LlmError` (`Pull.catchDone` and `Effect.catchTag` in one handler: one step per read).
-      const readBytes = Effect.catchTags(upstream, {
-        HttpClientError: (error) => Effect.fail(Errors.fromTransport(call, error)),
-        Done: () => {
-          bodyEnded = true
-          onBodyEnd?.()
-          return Effect.undefined
-        }
-      })
-      // What comes after [DONE] is counted, not parsed (past the cap the connection is left); a
-      // failure there does not matter any more.
-      const drain = (): Effect.Effect<void, LlmError.LlmError> =>
-        Effect.flatMap(readBytes, (received) => {
-          if (received === undefined) return Effect.void
-          for (const chunk of received) size += chunk.length
-          return size > maxBytes ? Effect.void : drain()
-        })
-      // The reader's last element goes out with what the last read produced, in the same chunk,
-      // once the answer is whole: at `[DONE]` (the end of the body is read on the next pull), or
-      // at the end of a body that sent a finish_reason. An error it ends with goes out after what
-      // was produced (and after the drain).
-      // (`take` hands over a non-empty array only: an empty one may be the reader's own.)
-      const last = (produced: Array<A>): Pulled<A> => {
-        ended = true
-        const element = reader.end(clock.currentTimeMillisUnsafe())
-        const failed = element !== undefined && LlmError.isLlmError(element)
-        if (failed) lastFailure = element
-        if (element === undefined || failed) {
-          return Arr.isArrayNonEmpty(produced) ? Effect.succeed(produced) : next()
-        }
-        if (!Arr.isArrayNonEmpty(produced)) return Effect.succeed(Arr.of(element))
-        produced.push(element)
-        return Effect.succeed(produced)
+        return lastFailure === undefined ? Cause.done() : Effect.fail(lastFailure)
       }
-      const next = (): Pulled<A> => {
-        const produced = reader.take()
-        if (failure !== undefined) return Arr.isArrayNonEmpty(produced) ? Effect.succeed(produced) : Effect.fail(failure)
-        if (!ended && (done || (bodyEnded && finishReason))) return last(produced)
-        if (Arr.isArrayNonEmpty(produced)) return Effect.succeed(produced)
-        if (ended) {
-          if (!bodyEnded && !drained) {
-            drained = true
-            return Effect.matchEffect(drain(), { onFailure: next, onSuccess: next })
-          }
-          return lastFailure === undefined ? Cause.done() : Effect.fail(lastFailure)
-        }
-        if (bodyEnded) return Effect.fail(Errors.cutOff(call, requestId))
-        return Effect.flatMap(readBytes, (received) => {
-          if (received !== undefined) {
-            for (const chunk of received) {
-              // A stream that goes on past the cap is cut: failing the read closes the connection.
-              size += chunk.length
-              if (size > maxBytes) return Effect.fail(ProviderKit.responseTooLarge(call, maxBytes, { requestId }))
-              const tooLarge = parser.feed(decode(chunk))
-              if (tooLarge !== undefined) return Effect.fail(Errors.malformed(call, tooLarge.message))
-            }
-          }
-          return next()
-        })
+      if (bodyEnded) return Effect.fail(Errors.cutOff(call, requestId))
+      const got = body.read()
+      if (got === undefined) return Effect.flatMap(body.wait, next)
+      if (got === null) {
+        endOfBody()
+        continue
       }
-      return Effect.suspend(next)
-    })
+      // A transport failure (a dropped connection) ends the stream after what was produced.
+      if (got instanceof HttpClientError.HttpClientError) return Effect.fail(Errors.fromTransport(call, got))
+      for (const chunk of got) {
+        // A stream that goes on past the cap is cut: failing the read closes the connection.
+        size += chunk.length
+        if (size > maxBytes) return Effect.fail(ProviderKit.responseTooLarge(call, maxBytes, { requestId }))
+        const tooLarge = parser.feed(decode(chunk))
+        if (tooLarge !== undefined) return Effect.fail(Errors.malformed(call, tooLarge.message))
+      }
+    }
+  }
+  return Effect.suspend(next)
+}
 
 /**
  * The same reader over chunks already read (a server that answered one JSON completion).
