@@ -27,6 +27,7 @@ import * as LlmError from "../LlmError.ts"
 import * as Budget from "../budget/Budget.ts"
 import * as LlmResponse from "../LlmResponse.ts"
 import * as Message from "../Message.ts"
+import * as CommonRequest from "./internal/commonRequest.ts"
 
 const PositiveInt = Schema.Int.check(Schema.isGreaterThan(0))
 const PositiveUsd = Schema.Finite.check(Schema.isGreaterThan(0))
@@ -341,13 +342,17 @@ export const decode = (input: unknown): Result.Result<BridgeRequest, BridgeError
       { fix: "send {\"provider\": ..., \"model\": ..., \"prompt\": ...}" }
     ))
   }
-  const decoded = decodeRequest(input, { errors: "all" })
-  if (Result.isFailure(decoded)) {
-    return Result.fail(invalidInput(`invalid request: ${describeIssues(decoded.failure)}`, {
-      fix: "see contracts/bridge-request.schema.json"
-    }))
+  // The common shape (scalar fields only) read without the Schema; anything else decoded by it (stop 31).
+  let request = CommonRequest.read(input)
+  if (request === undefined) {
+    const decoded = decodeRequest(input, { errors: "all" })
+    if (Result.isFailure(decoded)) {
+      return Result.fail(invalidInput(`invalid request: ${describeIssues(decoded.failure)}`, {
+        fix: "see contracts/bridge-request.schema.json"
+      }))
+    }
+    request = normalise(decoded.success)
   }
-  const request = normalise(decoded.success)
   if (request.prompt === undefined && request.messages === undefined) {
     return Result.fail(invalidInput("missing prompt: the request has neither \"prompt\" nor \"messages\"", {
       setting: "prompt",
