@@ -86,7 +86,8 @@ export const RequestBudget = Schema.Struct({
 export type RequestBudget = typeof RequestBudget.Type
 
 /**
- * A bridge request, as sent. Fields not listed here are ignored.
+ * A bridge request, as sent. Fields not listed here are ignored. (A field added here is also read
+ * by `internal/commonRequest.ts`, the common shape's reader: a test holds their fields equal.)
  *
  * @since 0.1.0
  * @category schemas

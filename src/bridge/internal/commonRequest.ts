@@ -73,8 +73,14 @@ export const read = (input: object): BridgeContract.BridgeRequest | undefined =>
   return out
 }
 
-// The Schema's fields (`BridgeContract.BridgeRequest`), in its order.
-const FIELDS = ["id", "provider", "model", "systemPrompt", "prompt", "messages", "maxTokens", "temperature", "api_key", "budget"] as const
+/**
+ * The Schema's fields (`BridgeContract.BridgeRequest`), in its order: a test holds them equal, so
+ * a field added to the Schema and not here fails it.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const FIELDS = ["id", "provider", "model", "systemPrompt", "prompt", "messages", "maxTokens", "temperature", "api_key", "budget"] as const
 
 // Not absent and not null (null is absent to the contract).
 const given = (field: unknown): boolean => field !== undefined && field !== null

@@ -34,6 +34,10 @@ const decodeSchema = Schema.decodeUnknownResult(BridgeContract.BridgeRequest)
 const withoutNulls = (value: object): object => Object.fromEntries(Object.entries(value).filter(([, field]) => field !== null))
 
 describe("CommonRequest.read", () => {
+  it("knows every field of the BridgeRequest Schema, in its order", () => {
+    assert.deepStrictEqual([...CommonRequest.FIELDS], Object.keys(BridgeContract.BridgeRequest.fields))
+  })
+
   it.prop("accepts only what the BridgeRequest Schema accepts, and gives its value without nulls", [RequestLike], ([value]) => {
     const json: unknown = JSON.parse(JSON.stringify(value))
     if (typeof json !== "object" || json === null) return
