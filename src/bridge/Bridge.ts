@@ -346,18 +346,22 @@ export const make = (
       capacity: maxStacks
     })
     const stackFor = (key: StackKey): Effect.Effect<StackContext, LlmError.LlmError, Scope.Scope> =>
-      RcMap.get(stacks, key).pipe(
-        Effect.tapError(() => RcMap.invalidate(stacks, key)),
-        Effect.catchIf(Cause.isExceededCapacityError, () =>
-          Effect.fail(
-            LlmError.make(
-              key.provider,
-              new LlmError.Unavailable({
-                description: `more than ${maxStacks} provider and key combinations are in use at once; retry when some are idle`
-              })
+      // One failure handler (a frame per lookup, not two; stop 31): the entry forgotten, the
+      // capacity refusal told as `Unavailable`.
+      Effect.catch(RcMap.get(stacks, key), (error) =>
+        Effect.andThen(
+          RcMap.invalidate(stacks, key),
+          Cause.isExceededCapacityError(error)
+            ? Effect.fail(
+              LlmError.make(
+                key.provider,
+                new LlmError.Unavailable({
+                  description: `more than ${maxStacks} provider and key combinations are in use at once; retry when some are idle`
+                })
+              )
             )
-          ))
-      )
+            : Effect.fail(error)
+        ))
 
     // Routing: rules checked now (an unknown provider in routes: fails the start), agents from
     // the one place front doors get them, a router per stack (over its factory).
@@ -411,17 +415,18 @@ export const make = (
     // rebuilt after its idle time gets its own entries): a request pays a map lookup instead of
     // the factory's target key and cache wait (or the router's task wrapper) each time.
     const resolvedModels = new WeakMap<StackContext, Map<string, LanguageModel.Service>>()
+    const modelKeyOf = (target: Target): string =>
+      target.taskType !== undefined
+        ? `task\u0000${target.taskType}`
+        : `model\u0000${target.model ?? ""}\u0000${target.baseUrl ?? "\u0000"}\u0000${target.model === undefined ? 0 : 1}`
     const resolveModel = (
       context: StackContext,
       provider: string,
-      target: Target
+      target: Target,
+      key: string
     ): Effect.Effect<LanguageModel.Service, LlmError.LlmError> => {
-      const key = target.taskType !== undefined
-        ? `task\u0000${target.taskType}`
-        : `model\u0000${target.model ?? ""}\u0000${target.baseUrl ?? "\u0000"}\u0000${target.model === undefined ? 0 : 1}`
+      // (A model already resolved is taken by `modelFor` itself.)
       let models = resolvedModels.get(context)
-      const known = models?.get(key)
-      if (known !== undefined) return Effect.succeed(known)
       const factory = Context.get(context, ModelFactory.ModelFactory)
       const made = target.taskType !== undefined
         ? Effect.map(routerOf(factory), (router) => Router.taskModel(router, target.taskType!))
@@ -454,44 +459,51 @@ export const make = (
     // Without a request budget, the configured one (computed once: the configuration does not change).
     const configuredBudget = budgetOf({}, config)
 
+    // A chain rather than a generator, and a model already resolved for the stack taken in the
+    // stack's step (stop 31: fewer effect steps per request).
     const modelFor = (target: Target): Effect.Effect<BoundModel, LlmError.LlmError, Scope.Scope> =>
-      Effect.gen(function*() {
-        const provider = yield* registry.get(target.provider ?? config.provider)
-        const context = yield* stackFor(stackKeyOf(provider.name, target.apiKey))
-        const model = yield* resolveModel(context, provider.name, target)
-        // A fresh tracker per call, made when it starts: a duration deadline counts from then.
-        const requestTracker = Effect.suspend(() => requestBudget(target.budget))
-        // Nothing limits a call but, at most, the parent budget already on the fiber (a virtual
-        // key's): no scope to open and close per call.
-        const unlimited = target.budget === undefined && configuredBudget === undefined
-        return {
-          provider: model.provider,
-          defaultModel: model.defaultModel,
-          generate: unlimited
-            ? (request) =>
-              Effect.flatMap(BudgetTracker.CurrentBudget, (parent) =>
-                Effect.provideContext(
-                  parent === undefined ? model.generate(request) : BudgetTracker.withTracker(parent)(model.generate(request)),
-                  context
-                ))
-            : (request) =>
-              Effect.scoped(Effect.flatMap(requestTracker, (tracker) =>
-                Effect.provideContext(
-                  tracker === undefined ? model.generate(request) : BudgetTracker.withTracker(tracker)(model.generate(request)),
-                  context
-                ))),
-          stream: (request) =>
-            Stream.unwrap(
-              Effect.map(
-                requestTracker,
-                (tracker) =>
-                  tracker === undefined
-                    ? model.stream(request)
-                    : Stream.provideService(model.stream(request), BudgetTracker.CurrentBudget, tracker)
-              )
-            ).pipe(Stream.provideContext(context))
-        } satisfies BoundModel
-      })
+      Effect.flatMap(registry.get(target.provider ?? config.provider), (provider) =>
+        Effect.flatMap(stackFor(stackKeyOf(provider.name, target.apiKey)), (context) => {
+          const key = modelKeyOf(target)
+          const known = resolvedModels.get(context)?.get(key)
+          return known !== undefined
+            ? Effect.succeed(bound(target, context, known))
+            : Effect.map(resolveModel(context, provider.name, target, key), (model) => bound(target, context, model))
+        }))
+    const bound = (target: Target, context: StackContext, model: LanguageModel.Service): BoundModel => {
+      // A fresh tracker per call, made when it starts: a duration deadline counts from then.
+      const requestTracker = Effect.suspend(() => requestBudget(target.budget))
+      // Nothing limits a call but, at most, the parent budget already on the fiber (a virtual
+      // key's): no scope to open and close per call.
+      const unlimited = target.budget === undefined && configuredBudget === undefined
+      return {
+        provider: model.provider,
+        defaultModel: model.defaultModel,
+        generate: unlimited
+          ? (request) =>
+            Effect.flatMap(BudgetTracker.CurrentBudget, (parent) =>
+              Effect.provideContext(
+                parent === undefined ? model.generate(request) : BudgetTracker.withTracker(parent)(model.generate(request)),
+                context
+              ))
+          : (request) =>
+            Effect.scoped(Effect.flatMap(requestTracker, (tracker) =>
+              Effect.provideContext(
+                tracker === undefined ? model.generate(request) : BudgetTracker.withTracker(tracker)(model.generate(request)),
+                context
+              ))),
+        stream: (request) =>
+          Stream.unwrap(
+            Effect.map(
+              requestTracker,
+              (tracker) =>
+                tracker === undefined
+                  ? model.stream(request)
+                  : Stream.provideService(model.stream(request), BudgetTracker.CurrentBudget, tracker)
+            )
+          ).pipe(Stream.provideContext(context))
+      } satisfies BoundModel
+    }
 
     const execute = (request: BridgeContract.BridgeRequest): Effect.Effect<BridgeContract.BridgeResponse, BridgeContract.BridgeError> => {
       const apiKey = request.api_key ?? undefined

@@ -27,6 +27,7 @@ import * as LlmError from "../LlmError.ts"
 import * as Budget from "../budget/Budget.ts"
 import * as LlmResponse from "../LlmResponse.ts"
 import * as Message from "../Message.ts"
+import * as CommonRequest from "./internal/commonRequest.ts"
 
 const PositiveInt = Schema.Int.check(Schema.isGreaterThan(0))
 const PositiveUsd = Schema.Finite.check(Schema.isGreaterThan(0))
@@ -85,7 +86,8 @@ export const RequestBudget = Schema.Struct({
 export type RequestBudget = typeof RequestBudget.Type
 
 /**
- * A bridge request, as sent. Fields not listed here are ignored.
+ * A bridge request, as sent. Fields not listed here are ignored. (A field added here is also read
+ * by `internal/commonRequest.ts`, the common shape's reader: a test holds their fields equal.)
  *
  * @since 0.1.0
  * @category schemas
@@ -341,13 +343,17 @@ export const decode = (input: unknown): Result.Result<BridgeRequest, BridgeError
       { fix: "send {\"provider\": ..., \"model\": ..., \"prompt\": ...}" }
     ))
   }
-  const decoded = decodeRequest(input, { errors: "all" })
-  if (Result.isFailure(decoded)) {
-    return Result.fail(invalidInput(`invalid request: ${describeIssues(decoded.failure)}`, {
-      fix: "see contracts/bridge-request.schema.json"
-    }))
+  // The common shape (scalar fields only) read without the Schema; anything else decoded by it (stop 31).
+  let request = CommonRequest.read(input)
+  if (request === undefined) {
+    const decoded = decodeRequest(input, { errors: "all" })
+    if (Result.isFailure(decoded)) {
+      return Result.fail(invalidInput(`invalid request: ${describeIssues(decoded.failure)}`, {
+        fix: "see contracts/bridge-request.schema.json"
+      }))
+    }
+    request = normalise(decoded.success)
   }
-  const request = normalise(decoded.success)
   if (request.prompt === undefined && request.messages === undefined) {
     return Result.fail(invalidInput("missing prompt: the request has neither \"prompt\" nor \"messages\"", {
       setting: "prompt",

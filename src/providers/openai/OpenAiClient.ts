@@ -30,7 +30,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Context, Duration, Effect, Exit, Layer, Redacted, Stream } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Redacted, Stream } from "effect"
 import { HttpBody, HttpClient, type HttpClientError, HttpClientRequest, type HttpClientResponse } from "effect/http"
 import * as BaseUrl from "../../BaseUrl.ts"
 import * as Streams from "../../internal/streams.ts"
@@ -205,11 +205,11 @@ export const fromHttpClient = (http: HttpClient.HttpClient, options: Options): S
     } catch {
       return Effect.fail(Errors.malformed(call, `the body is not JSON (${describeText(text)})`, response.headers))
     }
-    const decoded = OpenAiSchema.decodeChatCompletion(json)
-    if (Exit.isFailure(decoded)) {
+    const completion = OpenAiSchema.readChatCompletion(json)
+    if (completion === undefined) {
       return Effect.fail(Errors.malformed(call, "the body is not a chat completion (no choices array)", response.headers))
     }
-    return Effect.succeed({ completion: decoded.value, requestId: Errors.requestIdOf(response.headers) })
+    return Effect.succeed({ completion, requestId: Errors.requestIdOf(response.headers) })
   }
 
   const bounded = <A>(call: Errors.CallInfo, effect: Effect.Effect<A, LlmError.LlmError | HttpClientError.HttpClientError>) =>

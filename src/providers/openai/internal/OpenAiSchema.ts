@@ -248,6 +248,47 @@ export const readChatCompletionChunk = (json: unknown): ChatCompletionChunk | un
   return json as ChatCompletionChunk
 }
 
+const isMessageToolCall = (value: unknown): boolean => {
+  if (!isObject(value) || !maybeString(value.id) || !maybeString(value.type)) return false
+  const fn = value.function
+  return absent(fn) || (isObject(fn) && maybeString(fn.name) && maybeString(fn.arguments))
+}
+
+const isCompletionChoice = (value: unknown): boolean => {
+  if (!isObject(value) || !maybeNumber(value.index) || !maybeString(value.finish_reason)) return false
+  const message = value.message
+  if (absent(message)) return true
+  if (!isObject(message) || !maybeString(message.role) || !maybeString(message.content) || !maybeString(message.refusal)) return false
+  const calls = message.tool_calls
+  if (absent(calls)) return true
+  if (!Array.isArray(calls)) return false
+  for (const call of calls) if (!isMessageToolCall(call)) return false
+  return true
+}
+
+/**
+ * Reads an already-parsed JSON value as a chat completion: the same check as
+ * {@link decodeChatCompletion} (a test holds them equal), written out for the JSON call's path
+ * (issue 16, stop 31: the Schema's copy of every answer, with its issues machinery, was the
+ * adapter's largest JSON cost). The value itself is returned (no copy): every field the Schema
+ * names has the right type, and fields it does not name are kept as they are (in the order the
+ * provider sent them; the Schema's copy put the named ones first). `undefined` when it is not a
+ * completion.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const readChatCompletion = (json: unknown): ChatCompletion | undefined => {
+  if (!isObject(json) || !maybeString(json.id) || !maybeString(json.model) || !maybeString(json.object)) return undefined
+  if (!maybeNumber(json.created)) return undefined
+  const choices = json.choices
+  if (!Array.isArray(choices)) return undefined
+  for (const choice of choices) if (!isCompletionChoice(choice)) return undefined
+  const usage = json.usage
+  if (!absent(usage) && !(isObject(usage) && isUsage(usage))) return undefined
+  return json as ChatCompletion
+}
+
 /**
  * A chat message on the wire.
  *

@@ -120,6 +120,112 @@ describe("OpenAiSchema.readChatCompletionChunk", () => {
   })
 })
 
+// Completion-like values (stop 31): the same, with `message` (tool calls without `index`) for `delta`.
+const MessageToolCall = Schema.Struct({
+  id: field(Schema.String),
+  type: field(Schema.String),
+  function: field(Schema.Struct({ name: field(Schema.String), arguments: field(Schema.String) }))
+})
+const MessageLike = Schema.Struct({
+  role: field(Schema.String),
+  content: field(Schema.String),
+  refusal: field(Schema.String),
+  tool_calls: field(Schema.Array(Schema.Union([MessageToolCall, Loose])))
+})
+const CompletionChoice = Schema.Struct({
+  index: field(Schema.Int),
+  message: field(MessageLike),
+  finish_reason: field(Schema.String),
+  logprobs: field(Schema.Null)
+})
+const CompletionLike = Schema.Union([
+  Schema.Struct({
+    id: field(Schema.String),
+    model: field(Schema.String),
+    object: field(Schema.String),
+    created: field(Schema.Int),
+    choices: field(Schema.Array(Schema.Union([CompletionChoice, Loose]))),
+    usage: field(Usage),
+    system_fingerprint: field(Schema.String)
+  }),
+  Loose,
+  Schema.Array(Loose)
+])
+
+describe("OpenAiSchema.readChatCompletion", () => {
+  it.prop("accepts exactly what the ChatCompletion Schema accepts, and gives the same value", [CompletionLike], ([value]) => {
+    const json: unknown = JSON.parse(JSON.stringify(value))
+    const decoded = OpenAiSchema.decodeChatCompletion(json)
+    const read = OpenAiSchema.readChatCompletion(json)
+    assert.strictEqual(read !== undefined, Exit.isSuccess(decoded), JSON.stringify(json))
+    if (Exit.isSuccess(decoded)) assert.deepStrictEqual(read, decoded.value)
+  }, { arbitrary: { runs: 3_000 } })
+
+  it("agrees with the Schema on every field of a real completion replaced by each JSON type, null, or nothing", () => {
+    const sample: unknown = {
+      id: "chatcmpl-1",
+      object: "chat.completion",
+      created: 1,
+      model: "gpt-4o-mini",
+      system_fingerprint: "fp",
+      choices: [{
+        index: 0,
+        message: {
+          role: "assistant",
+          content: "Hi",
+          refusal: null,
+          tool_calls: [{ id: "call_1", type: "function", function: { name: "f", arguments: "{}" } }]
+        },
+        logprobs: null,
+        finish_reason: "stop"
+      }],
+      usage: {
+        prompt_tokens: 1,
+        completion_tokens: 2,
+        total_tokens: 3,
+        cost: 0.5,
+        prompt_tokens_details: { cached_tokens: 0 },
+        completion_tokens_details: { reasoning_tokens: 0 }
+      }
+    }
+    const replacements: ReadonlyArray<unknown> = [null, "text", 7, 1.5, true, {}, [], [1]]
+    const variants: Array<unknown> = [sample]
+    const visit = (value: unknown, path: ReadonlyArray<string | number>) => {
+      if (typeof value !== "object" || value === null) return
+      for (const key of Object.keys(value)) {
+        const here = [...path, Array.isArray(value) ? Number(key) : key]
+        for (const replacement of [...replacements, undefined]) variants.push(replaceAt(sample, here, replacement))
+        visit((value as Record<string, unknown>)[key], here)
+      }
+    }
+    visit(sample, [])
+    assert.isAbove(variants.length, 250)
+    for (const variant of variants) {
+      const decoded = OpenAiSchema.decodeChatCompletion(variant)
+      const read = OpenAiSchema.readChatCompletion(variant)
+      assert.strictEqual(read !== undefined, Exit.isSuccess(decoded), JSON.stringify(variant))
+      if (Exit.isSuccess(decoded)) assert.deepStrictEqual(read, decoded.value)
+    }
+  })
+
+  it("reads the completion OpenAI sends as it is, and refuses one whose fields have the wrong types", () => {
+    const completion = {
+      id: "chatcmpl-1",
+      object: "chat.completion",
+      created: 1,
+      model: "gpt-4o-mini",
+      choices: [{ index: 0, message: { role: "assistant", content: "Hi", refusal: null }, logprobs: null, finish_reason: "stop" }],
+      usage: { prompt_tokens: 21, completion_tokens: 9, total_tokens: 30 }
+    }
+    assert.strictEqual(OpenAiSchema.readChatCompletion(completion), completion)
+    assert.isUndefined(OpenAiSchema.readChatCompletion({ ...completion, choices: undefined }))
+    assert.isUndefined(OpenAiSchema.readChatCompletion({ ...completion, choices: null }))
+    assert.isUndefined(OpenAiSchema.readChatCompletion({ ...completion, choices: [{ message: { content: 1 } }] }))
+    assert.isUndefined(OpenAiSchema.readChatCompletion({ ...completion, usage: { prompt_tokens: "21" } }))
+    assert.isUndefined(OpenAiSchema.readChatCompletion([completion]))
+  })
+})
+
 /** A copy of `root` with the value at `path` replaced (`undefined`: removed). */
 const replaceAt = (root: unknown, path: ReadonlyArray<string | number>, replacement: unknown): unknown => {
   if (path.length === 0) return replacement
