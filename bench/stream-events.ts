@@ -10,7 +10,7 @@
  * against `bench/streaming.ts`'s SSE mock (in a child process); the same rows as
  * `bench/stream-steps.ts --http`.
  *
- *   node bench/stream-events.ts [--calls 300] [--no-hooks]
+ *   node bench/stream-events.ts [--calls 300] [--concurrency 1] [--no-hooks]
  */
 import { createHook } from "node:async_hooks"
 import { NodeHttpClient } from "@effect/platform-node"
@@ -26,6 +26,7 @@ import { argument } from "./internal/stats.ts"
 
 const CALLS = argument("calls", 300)
 const HOOKS = !process.argv.includes("--no-hooks")
+const CONCURRENCY = argument("concurrency", 1)
 
 const counts = new Map<string, number>()
 let counting = false
@@ -121,7 +122,7 @@ const main = async () => {
   ]
   const perRow = new Map<string, Map<string, number>>()
   for (const [name, runtime, one] of rows) {
-    const run = (calls: number) => runtime.runPromise(Effect.forEach(Array.from({ length: calls }), () => one, { discard: true }))
+    const run = (calls: number) => runtime.runPromise(Effect.forEach(Array.from({ length: calls }), () => one, { discard: true, concurrency: CONCURRENCY }))
     await run(100)
     counts.clear()
     counting = true
@@ -139,7 +140,7 @@ const main = async () => {
     line["stream: stack - adapter"] = ((s - a) / CALLS).toFixed(2)
     table.push(line)
   }
-  console.log(`exact counts per call over HTTP, ${CALLS} calls, C=1, async_hooks ${HOOKS ? "on" : "off"}; ${process.version}`)
+  console.log(`exact counts per call over HTTP, ${CALLS} calls, C=${CONCURRENCY}, async_hooks ${HOOKS ? "on" : "off"}; ${process.version}`)
   console.table(table)
   await adapterRuntime.dispose()
   await stackRuntime.dispose()
