@@ -9,6 +9,12 @@
  *   node bench/stream-profile.ts --by-file FILE
  *   node bench/stream-profile.ts adapter|stack --heap [--calls 3000] [--top 30] [--fresh]
  *
+ * `--fresh-ab`: the adapter's stream made once and run every call (as the benches' adapter rows do)
+ * against made per call (as the stack's layers make it), interleaved rounds in one process, the
+ * CPU µs per call of each and the paired difference (median of `--rounds`).
+ *
+ *   node bench/stream-profile.ts adapter --fresh-ab [--rounds 15] [--calls 500] [--concurrency 1]
+ *
  * `--heap`: instead of the CPU, the bytes allocated per call (V8's sampling heap profiler, collected
  * objects included), each sample given to the innermost frame of this tree's `src/` on its stack
  * (else its innermost frame), the top `--top` sites printed.
@@ -24,7 +30,7 @@ import * as OpenAiCompatibleLanguageModel from "../src/providers/openai-compatib
 import * as Stack from "../src/Stack.ts"
 import { startMockServer } from "./internal/mockServer.ts"
 import { answer } from "./internal/sseAnswer.ts"
-import { argument } from "./internal/stats.ts"
+import { argument, loadAverage, median } from "./internal/stats.ts"
 
 const CALLS = argument("calls", 20_000)
 const CONCURRENCY = argument("concurrency", 1)
@@ -91,22 +97,57 @@ const main = async () => {
   const baseUrl = `${origin}/v1`
   const request = LlmRequest.make("Name the longest river in Africa.")
   const expected = answer(3)
-  const runtime = which === "stack"
-    ? ManagedRuntime.make(Stack.layer({
+  const stackRuntime = () =>
+    ManagedRuntime.make(Stack.layer({
       provider: { provider: "openai-compatible", baseUrl, model: "gpt-4o-mini" },
       budget: { budget: { totalTokens: 1_000_000_000_000 } },
       resilience: { limits: { concurrency: 1_000, providerConcurrency: 1_000, rpm: 100_000_000 } }
     }).pipe(Layer.provide(NodeProviders.layer)))
-    : ManagedRuntime.make(NodeHttpClient.layerUndici)
-  const model: LanguageModel.Service = which === "stack"
-    ? await runtime.runPromise(LanguageModel.LanguageModel.use(Effect.succeed))
-    : await runtime.runPromise(OpenAiCompatibleLanguageModel.make({ baseUrl, apiKey: Redacted.make("test"), defaultModel: "gpt-4o-mini" }))
+  const made = async (): Promise<readonly [ManagedRuntime.ManagedRuntime<never, unknown>, LanguageModel.Service]> => {
+    if (which === "stack") {
+      const runtime = stackRuntime()
+      return [runtime, await runtime.runPromise(LanguageModel.LanguageModel.use(Effect.succeed))]
+    }
+    const runtime = ManagedRuntime.make(NodeHttpClient.layerUndici)
+    return [
+      runtime,
+      await runtime.runPromise(OpenAiCompatibleLanguageModel.make({ baseUrl, apiKey: Redacted.make("test"), defaultModel: "gpt-4o-mini" }))
+    ]
+  }
+  const [runtime, model] = await made()
   const one = Effect.flatMap(
     Stream.runFold(FRESH ? Stream.suspend(() => model.stream(request)) : model.stream(request), () => "", (text, part) => (part.type === "text-delta" ? text + part.text : text)),
     (text) => (text === expected ? Effect.void : Effect.die(new Error(`unexpected reply: ${text}`)))
   )
   const run = (calls: number) =>
     runtime.runPromise(Effect.forEach(Array.from({ length: calls }), () => one, { discard: true, concurrency: CONCURRENCY }))
+  if (process.argv.includes("--fresh-ab")) {
+    const fresh = Effect.flatMap(
+      Stream.runFold(Stream.suspend(() => model.stream(request)), () => "", (text, part) => (part.type === "text-delta" ? text + part.text : text)),
+      (text) => (text === expected ? Effect.void : Effect.die(new Error(`unexpected reply: ${text}`)))
+    )
+    const timed = async (effect: Effect.Effect<void, unknown>) => {
+      const before = process.cpuUsage()
+      await runtime.runPromise(Effect.forEach(Array.from({ length: CALLS }), () => effect, { discard: true, concurrency: CONCURRENCY }))
+      const used = process.cpuUsage(before)
+      return (used.user + used.system) / CALLS
+    }
+    await timed(one)
+    await timed(fresh)
+    const onces: Array<number> = []
+    const freshes: Array<number> = []
+    const diffs: Array<number> = []
+    for (let round = 0; round < argument("rounds", 15); round++) {
+      const [a, b] = round % 2 === 0 ? [await timed(one), await timed(fresh)] : (([y, x]) => [x, y])([await timed(fresh), await timed(one)])
+      onces.push(a!)
+      freshes.push(b!)
+      diffs.push(b! - a!)
+    }
+    console.log(`adapter stream, C=${CONCURRENCY}, load ${loadAverage()}: made once ${median(onces).toFixed(1)} µs, made per call ${median(freshes).toFixed(1)} µs, paired ${median(diffs).toFixed(1)} µs`)
+    await runtime.dispose()
+    child.kill("SIGTERM")
+    return
+  }
   await run(2_000)
   if (HEAP) {
     const session = new Session()
