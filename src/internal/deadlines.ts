@@ -9,7 +9,7 @@ import { Clock, type Context, Duration, Effect, type Exit, Fiber } from "effect"
 
 // How long the shared timer outlives its last open attempt: calls made one after another (each in
 // a fiber of its own, with event-loop turns between them) keep one timer, and a process that is
-// done exits at most this much later.
+// done exits at most twice this much later (a check that saw a deadline added checks again).
 const STOP_AFTER_MS = 10
 const afterIdle = (f: () => void): void => {
   const handle: unknown = globalThis.setTimeout(f, STOP_AFTER_MS)
@@ -186,6 +186,8 @@ export class Wheel {
   // While the timer sleeps with no deadline open (waiting for the stop check): when it wakes.
   private idleUntil: number | undefined = undefined
   private stopCheck = false
+  // Deadlines added so far (the stop check stops a timer only after a check with none added).
+  private added = 0
   private readonly clock: Clock.Clock
   private readonly context: Context.Context<never>
   private readonly timeoutMs: number
@@ -210,6 +212,7 @@ export class Wheel {
   private push(deadline: Deadline): void {
     this.queue.push(deadline)
     this.open++
+    this.added++
     // The loop starts on the next scheduler turn, never inside `add`: run at once, a loop whose
     // first deadline had already passed (an attempt that took longer than its timeout to start,
     // as on a loaded machine) ran to its end and cleared `sleeper` before `sleeper` was set, so
@@ -234,20 +237,26 @@ export class Wheel {
     deadline.expire = undefined
     this.open--
     this.dropClosed()
-    if (this.open === 0 && !this.stopCheck) {
-      this.stopCheck = true
-      // Stop the timer if nothing was added by then (a loop of calls adds its next one first).
-      afterIdle(() => {
-        this.stopCheck = false
-        if (this.open > 0 || this.sleeper === undefined) return
-        const sleeper = this.sleeper
-        this.sleeper = undefined
-        this.idleUntil = undefined
-        this.queue = []
-        this.head = 0
-        sleeper.interruptUnsafe()
-      })
-    }
+    if (this.open === 0 && !this.stopCheck) this.armStopCheck()
+  }
+
+  // Stops the timer if nothing is open by then and nothing was added since this check was armed
+  // (a loop of calls adds its next one first; a stream whose waits open and close within a turn
+  // adds them between checks): else checks again as long as deadlines keep coming.
+  private armStopCheck(): void {
+    this.stopCheck = true
+    const added = this.added
+    afterIdle(() => {
+      this.stopCheck = false
+      if (this.open > 0 || this.sleeper === undefined) return
+      if (this.added !== added) return this.armStopCheck()
+      const sleeper = this.sleeper
+      this.sleeper = undefined
+      this.idleUntil = undefined
+      this.queue = []
+      this.head = 0
+      sleeper.interruptUnsafe()
+    })
   }
 
   // Drops the closed deadlines at the head of the queue (the queue holds open deadlines and the
