@@ -9,7 +9,7 @@ import { Clock, type Context, Duration, Effect, type Exit, Fiber } from "effect"
 
 // How long the shared timer outlives its last open attempt: calls made one after another (each in
 // a fiber of its own, with event-loop turns between them) keep one timer, and a process that is
-// done exits at most this much later.
+// done exits at most twice this much later (a check that saw a deadline added checks again).
 const STOP_AFTER_MS = 10
 const afterIdle = (f: () => void): void => {
   const handle: unknown = globalThis.setTimeout(f, STOP_AFTER_MS)
@@ -183,12 +183,18 @@ export class Wheel {
   private head = 0
   private open = 0
   private sleeper: Fiber.Fiber<void> | undefined
+  // While the timer sleeps with no deadline open (waiting for the stop check): when it wakes.
+  private idleUntil: number | undefined = undefined
   private stopCheck = false
+  // Deadlines added so far (the stop check stops a timer only after a check with none added).
+  private added = 0
   private readonly clock: Clock.Clock
   private readonly context: Context.Context<never>
-  constructor(clock: Clock.Clock, context: Context.Context<never>) {
+  private readonly timeoutMs: number
+  constructor(clock: Clock.Clock, context: Context.Context<never>, timeoutMs: number) {
     this.clock = clock
     this.context = context
+    this.timeoutMs = timeoutMs
   }
 
   add(at: number, expire: () => void): Deadline {
@@ -206,11 +212,23 @@ export class Wheel {
   private push(deadline: Deadline): void {
     this.queue.push(deadline)
     this.open++
+    this.added++
     // The loop starts on the next scheduler turn, never inside `add`: run at once, a loop whose
     // first deadline had already passed (an attempt that took longer than its timeout to start,
     // as on a loaded machine) ran to its end and cleared `sleeper` before `sleeper` was set, so
     // the finished fiber stayed the timer and no deadline of this wheel ever expired again.
-    if (this.sleeper === undefined) this.sleeper = Effect.runForkWith(this.context)(Effect.andThen(Effect.yieldNow, this.loop()))
+    if (this.sleeper === undefined) this.start()
+    else if (this.idleUntil !== undefined && deadline.at < this.idleUntil) {
+      // The timer sleeps past this deadline (one measured from before its start): a new one.
+      const sleeper = this.sleeper
+      this.idleUntil = undefined
+      sleeper.interruptUnsafe()
+      this.start()
+    }
+  }
+
+  private start(): void {
+    this.sleeper = Effect.runForkWith(this.context)(Effect.andThen(Effect.yieldNow, this.loop()))
   }
 
   leave(deadline: Deadline): void {
@@ -219,19 +237,26 @@ export class Wheel {
     deadline.expire = undefined
     this.open--
     this.dropClosed()
-    if (this.open === 0 && !this.stopCheck) {
-      this.stopCheck = true
-      // Stop the timer if nothing was added by then (a loop of calls adds its next one first).
-      afterIdle(() => {
-        this.stopCheck = false
-        if (this.open > 0 || this.sleeper === undefined) return
-        const sleeper = this.sleeper
-        this.sleeper = undefined
-        this.queue = []
-        this.head = 0
-        sleeper.interruptUnsafe()
-      })
-    }
+    if (this.open === 0 && !this.stopCheck) this.armStopCheck()
+  }
+
+  // Stops the timer if nothing is open by then and nothing was added since this check was armed
+  // (a loop of calls adds its next one first; a stream whose waits open and close within a turn
+  // adds them between checks): else checks again as long as deadlines keep coming.
+  private armStopCheck(): void {
+    this.stopCheck = true
+    const added = this.added
+    afterIdle(() => {
+      this.stopCheck = false
+      if (this.open > 0 || this.sleeper === undefined) return
+      if (this.added !== added) return this.armStopCheck()
+      const sleeper = this.sleeper
+      this.sleeper = undefined
+      this.idleUntil = undefined
+      this.queue = []
+      this.head = 0
+      sleeper.interruptUnsafe()
+    })
   }
 
   // Drops the closed deadlines at the head of the queue (the queue holds open deadlines and the
@@ -247,6 +272,7 @@ export class Wheel {
 
   private loop(): Effect.Effect<void> {
     return Effect.suspend(() => {
+      this.idleUntil = undefined
       const now = this.clock.currentTimeMillisUnsafe()
       const queue = this.queue
       while (this.head < queue.length) {
@@ -265,8 +291,18 @@ export class Wheel {
       if (this.head === this.queue.length) {
         this.queue = []
         this.head = 0
-        this.sleeper = undefined
-        return Effect.void
+        if (!this.stopCheck) {
+          this.sleeper = undefined
+          return Effect.void
+        }
+        // No deadline open, and the stop check (armed when the last one closed) is pending: the
+        // timer sleeps on until it (and does not end, to be started again by the next deadline:
+        // a stream whose waits all open and close within one turn, as when every part of a
+        // response arrives in one read, then costs no fiber and no scheduler turn of the timer's).
+        // Each deadline added from now on is at least `timeoutMs` away (one measured from earlier
+        // starts the timer anew, see `push`), so waking at `now + timeoutMs` misses none.
+        this.idleUntil = now + this.timeoutMs
+        return Effect.andThen(this.clock.sleep(Duration.millis(this.timeoutMs)), this.loop())
       }
       return Effect.andThen(this.clock.sleep(Duration.millis(this.queue[this.head]!.at - now)), this.loop())
     })
@@ -279,7 +315,7 @@ export const wheelOf = (clock: Clock.Clock, timeoutMs: number, context: Context.
   if (byTimeout === undefined) wheels.set(clock, byTimeout = new Map())
   let wheel = byTimeout.get(timeoutMs)
   if (wheel === undefined) {
-    wheel = new Wheel(clock, context)
+    wheel = new Wheel(clock, context, timeoutMs)
     if (byTimeout.size < 64) byTimeout.set(timeoutMs, wheel)
   }
   return wheel
