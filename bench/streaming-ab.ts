@@ -73,16 +73,20 @@ const treeRows = async (tree: string, dir: string, baseUrl: string): Promise<{ r
   ))
   const many = (one: import("effect").Effect.Effect<void, unknown>) => (calls: number, concurrency: number) =>
     runtime.runPromise(Effect.forEach(Array.from({ length: calls }), () => one, { concurrency, discard: true }))
-  const generated = (model: LanguageModelType.Service) => Effect.map(model.generate(request), (response) => check(response.content, response.usage))
+  // Each call asks the model anew (`Effect.suspend`), as a caller does: a row that built its effect
+  // once would make its wire request once and rerun it (stop 31, helper A), while the stack's layers
+  // ask the adapter per call.
+  const generated = (model: LanguageModelType.Service) =>
+    Effect.suspend(() => Effect.map(model.generate(request), (response) => check(response.content, response.usage)))
   const streamed = (model: LanguageModelType.Service) =>
-    Effect.map(
+    Effect.suspend(() => Effect.map(
       Stream.runFold(model.stream(request), () => ({ text: "", usage: undefined as unknown }), (read, part: StreamPart.StreamPart) => {
         if (part.type === "text-delta") read.text += part.text
         else if (part.type === "finish") read.usage = part.response.usage
         return read
       }),
       (read) => check(read.text, read.usage)
-    )
+    ))
   return {
     rows: [
       { name: "adapter generate", tree, run: many(generated(adapter)) },

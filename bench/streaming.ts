@@ -94,15 +94,22 @@ const effectClient = <R, E>(
   run: (calls, concurrency) => runtime.runPromise(Effect.forEach(Array.from({ length: calls }), () => one, { concurrency, discard: true }))
 })
 
-/** A streamed call read to its end: the text put together, the finish part's usage checked. */
+/**
+ * A streamed call read to its end: the text put together, the finish part's usage checked. Each
+ * call asks the model anew (`Effect.suspend`), as a caller does: before stop 31 the effect was built
+ * once per row and rerun, so the adapter's rows made their wire request once while the stack's
+ * layers asked the adapter per call (helper A, stop 31: 4.4 KB per stream of the difference).
+ */
 const streamed = (model: LanguageModel.Service, request: LlmRequest.LlmRequest, chunks: number) =>
-  Effect.map(
-    Stream.runFold(model.stream(request), emptyRead, readPart),
-    (read) => check(read.text, read.finish?.response.usage, chunks)
+  Effect.suspend(() =>
+    Effect.map(
+      Stream.runFold(model.stream(request), emptyRead, readPart),
+      (read) => check(read.text, read.finish?.response.usage, chunks)
+    )
   )
 
 const generated = (model: LanguageModel.Service, request: LlmRequest.LlmRequest) =>
-  Effect.map(model.generate(request), (response) => check(response.content, response.usage))
+  Effect.suspend(() => Effect.map(model.generate(request), (response) => check(response.content, response.usage)))
 
 /** The whole default stack over the openai-compatible adapter, with limits set never to make a call wait. */
 const wholeStack = (baseUrl: string): Stack.StackConfig => ({
