@@ -1,7 +1,7 @@
 // A streamed answer's body, shared by the OpenAI- and Anthropic-compatible doors (issue 16, stop 31):
 // the model's parts pulled as they come, the parts of each pull written as one piece of text, one
-// Uint8Array (so one socket write per pull, not one per event), the head with the first parts and
-// the tail ([DONE]) with the last ones. The bytes on the wire are the events the doors wrote one by
+// Uint8Array (one `write` per pull, not one per event), the head with the first parts, the tail
+// ([DONE]) or a failure's event with the pull that finds the end. The bytes on the wire are the events the doors wrote one by
 // one before (ADR 0066).
 import { type Array as Arr, Cause, Effect, type Pull, Stream } from "effect"
 
@@ -58,7 +58,8 @@ export const body = <P, E>(
   let ended = false
   const last = (text: string): Pull.Pull<Parts<Uint8Array>, never, void> => {
     ended = true
-    return Effect.succeed([encoder.encode(text + encode.tail)])
+    const all = text + encode.tail
+    return all === "" ? Cause.done() : Effect.succeed([encoder.encode(all)])
   }
   const next = (): Pull.Pull<Parts<Uint8Array>, never, void> => {
     if (ended) return Cause.done()
