@@ -11,6 +11,8 @@ declare module "autocannon" {
     readonly connections?: number
     /** Seconds. */
     readonly duration?: number
+    /** Requests in all (instead of `duration`). */
+    readonly amount?: number
     /** Requests per second over all connections (a per-connection quota each second). */
     readonly overallRate?: number
     /** Seconds before a request counts as timed out. */

@@ -30,7 +30,7 @@
  *
  * @since 0.1.0
  */
-import { Effect, Option, Result, Sink, Stream } from "effect"
+import { Effect, identity, Result, Stream } from "effect"
 import { HttpServerResponse } from "effect/http"
 import type * as BridgeContract from "../bridge/BridgeContract.ts"
 import type * as LlmRequest from "../LlmRequest.ts"
@@ -41,6 +41,7 @@ import * as Tool from "../Tool.ts"
 import * as ToolCall from "../ToolCall.ts"
 import * as Tokenizer from "../Tokenizer.ts"
 import * as Failures from "./internal/failures.ts"
+import * as SseAnswer from "./internal/sseAnswer.ts"
 import * as Wire from "./internal/wire.ts"
 import * as HttpErrors from "./HttpErrors.ts"
 import * as ModelRouter from "./ModelRouter.ts"
@@ -266,19 +267,25 @@ const contentOf = (response: LlmResponse.LlmResponse): ReadonlyArray<object> => 
 
 const render = (failure: BridgeContract.BridgeFailure) => HttpErrors.anthropicBody(failure)
 
-/**
- * The SSE body of a stream of parts, in Anthropic's event format.
- *
- * @since 0.1.0
- * @category encoding
- */
-export const sseBody = (
-  parts: Stream.Stream<StreamPart.StreamPart, BridgeContract.BridgeFailure>,
-  options: { readonly id: string; readonly model: string; readonly estimatedInputTokens: number }
-): Stream.Stream<Uint8Array> => {
-  const event = (type: string, data: object) => Wire.sse({ type, ...data }, type)
-  const head = Stream.fromIterable([
-    event("message_start", {
+// The events of a stream's parts, in Anthropic's format (ADR 0066: the events of one pull joined
+// into one write). Content blocks open as parts come: the open block (text, or tool call `index`),
+// the next block's index, and each tool call's block (a late fragment of an earlier call still
+// reaches it); one encoder per answer.
+const encoderOf = <E>(
+  options: { readonly id: string; readonly model: string; readonly estimatedInputTokens: number },
+  failure: (error: E) => BridgeContract.BridgeFailure
+): SseAnswer.Encoder<StreamPart.StreamPart, E> => {
+  const event = (type: string, data: object) => Wire.sseText({ type, ...data }, type)
+  let open: "text" | number | undefined = undefined
+  let next = 0
+  const toolBlocks = new Map<number, number>()
+  const close = () => {
+    const text = open === undefined ? "" : event("content_block_stop", { index: open === "text" ? next - 1 : toolBlocks.get(open)! })
+    open = undefined
+    return text
+  }
+  return {
+    head: event("message_start", {
       message: {
         id: options.id,
         type: "message",
@@ -289,65 +296,75 @@ export const sseBody = (
         stop_sequence: null,
         usage: { input_tokens: options.estimatedInputTokens, output_tokens: 0 }
       }
-    }),
-    event("ping", {})
-  ])
-  // Content blocks open as parts come: the open block (text, or tool call `index`), the next
-  // block's index, and each tool call's block (a late fragment of an earlier call still reaches it).
-  const body = Stream.suspend(() => {
-    let open: "text" | number | undefined = undefined
-    let next = 0
-    const toolBlocks = new Map<number, number>()
-    const close = (out: Array<Uint8Array>) => {
-      if (open !== undefined) out.push(event("content_block_stop", { index: open === "text" ? next - 1 : toolBlocks.get(open)! }))
-      open = undefined
-    }
-    return parts.pipe(
-      Stream.flatMap((part) => {
-        const out: Array<Uint8Array> = []
+    }) + event("ping", {}),
+    parts: (parts) => {
+      let out = ""
+      for (const part of parts) {
         if (part.type === "text-delta") {
-          if (part.text === "") return Stream.empty
+          if (part.text === "") continue
           if (open !== "text") {
-            close(out)
-            out.push(event("content_block_start", { index: next++, content_block: { type: "text", text: "" } }))
+            out += close()
+            out += event("content_block_start", { index: next++, content_block: { type: "text", text: "" } })
             open = "text"
           }
-          out.push(event("content_block_delta", { index: next - 1, delta: { type: "text_delta", text: part.text } }))
+          out += event("content_block_delta", { index: next - 1, delta: { type: "text_delta", text: part.text } })
         } else if (part.type === "tool-call-delta") {
           let block = toolBlocks.get(part.index)
           if (block === undefined) {
-            close(out)
+            out += close()
             block = next++
             toolBlocks.set(part.index, block)
-            out.push(event("content_block_start", {
+            out += event("content_block_start", {
               index: block,
               content_block: { type: "tool_use", id: part.id ?? `call_${part.index}`, name: part.name ?? "", input: {} }
-            }))
+            })
             open = part.index
           }
           if (part.argumentsDelta !== "") {
-            out.push(event("content_block_delta", { index: block, delta: { type: "input_json_delta", partial_json: part.argumentsDelta } }))
+            out += event("content_block_delta", { index: block, delta: { type: "input_json_delta", partial_json: part.argumentsDelta } })
           }
         } else {
           const response = part.response
           if (next === 0) {
-            out.push(event("content_block_start", { index: 0, content_block: { type: "text", text: "" } }))
-            out.push(event("content_block_stop", { index: 0 }))
-          } else close(out)
-          out.push(
-            event("message_delta", {
-              delta: { stop_reason: stopReason(response.finishReason), stop_sequence: null },
-              usage: usageOf(response)
-            }),
-            event("message_stop", {})
-          )
+            out += event("content_block_start", { index: 0, content_block: { type: "text", text: "" } })
+            out += event("content_block_stop", { index: 0 })
+          } else out += close()
+          out += event("message_delta", {
+            delta: { stop_reason: stopReason(response.finishReason), stop_sequence: null },
+            usage: usageOf(response)
+          })
+          out += event("message_stop", {})
         }
-        return Stream.fromIterable(out)
-      }),
-      Stream.catch((failure) => Stream.succeed(Wire.sse(render(failure), "error")))
-    )
-  })
-  return Stream.concat(head, body)
+      }
+      return out
+    },
+    failure: (error) => Wire.sseText(render(failure(error)), "error"),
+    tail: ""
+  }
+}
+
+const noNote = () => undefined
+
+/**
+ * The SSE body of a stream of parts, in Anthropic's event format. The events of the parts of one
+ * pull of `parts` come as one Uint8Array (ADR 0066).
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const sseBody = (
+  parts: Stream.Stream<StreamPart.StreamPart, BridgeContract.BridgeFailure>,
+  options: { readonly id: string; readonly model: string; readonly estimatedInputTokens: number }
+): Stream.Stream<Uint8Array> =>
+  Stream.unwrap(
+    Effect.flatMap(Stream.toPull(parts), (pull) =>
+      Effect.map(SseAnswer.first(pull, noNote), (start) => SseAnswer.body(pull, start, encoderOf(options, identity), noNote)))
+  )
+
+// The usage of a pull's finish part on the request's access-log line.
+const noteFinish = (parts: ReadonlyArray<StreamPart.StreamPart>): Effect.Effect<void> | undefined => {
+  const last = parts[parts.length - 1]!
+  return last.type === "finish" ? Failures.note(last.response) : undefined
 }
 
 /**
@@ -370,19 +387,22 @@ export const routes = (router: ModelRouter.ModelRouter): ReadonlyArray<Server.Ro
         yield* Failures.note(response)
         return Server.json(message(id, response))
       }
-      const parts = model.stream(messages.request).pipe(
-        Stream.tap((part) => (part.type === "finish" ? Failures.note(part.response) : Effect.void)),
-        Stream.mapError(Failures.ofLlmError)
-      )
-      // The first part decides the status: a call refused before any output is an HTTP error.
-      const [first, rest] = yield* Stream.peel(parts, Sink.head())
-      const all = Option.isSome(first) ? Stream.concat(Stream.succeed(first.value), rest) : rest
+      // The first pull decides the status: a call refused before any output is an HTTP error. The
+      // parts are pulled in the request's scope (closed once the body is sent or cut).
+      const pull = yield* Stream.toPull(model.stream(messages.request))
+      const start = yield* SseAnswer.first(pull, noteFinish)
+      if (start._tag === "Failure") return yield* Effect.fail(Failures.ofLlmError(start.error))
       return HttpServerResponse.stream(
-        sseBody(all, {
-          id,
-          model: messages.model ?? model.defaultModel,
-          estimatedInputTokens: Tokenizer.countRequest(messages.request)
-        }),
+        SseAnswer.body(
+          pull,
+          start,
+          encoderOf({
+            id,
+            model: messages.model ?? model.defaultModel,
+            estimatedInputTokens: Tokenizer.countRequest(messages.request)
+          }, Failures.ofLlmError),
+          noteFinish
+        ),
         { contentType: "text/event-stream", headers: { "cache-control": "no-cache", "x-accel-buffering": "no" } }
       )
     }).pipe(Effect.catch((failure) => Effect.succeed(Server.failureResponse(failure, render))))

@@ -24,7 +24,7 @@
  *
  * @since 0.1.0
  */
-import { Clock, Effect, Option, Random, Result, Sink, Stream } from "effect"
+import { Clock, Effect, identity, Random, Result, Stream } from "effect"
 import { HttpServerResponse } from "effect/http"
 import type * as Bridge from "../bridge/Bridge.ts"
 import type * as BridgeContract from "../bridge/BridgeContract.ts"
@@ -35,6 +35,7 @@ import type * as StreamPart from "../StreamPart.ts"
 import * as Tool from "../Tool.ts"
 import * as ToolCall from "../ToolCall.ts"
 import * as Failures from "./internal/failures.ts"
+import * as SseAnswer from "./internal/sseAnswer.ts"
 import * as Wire from "./internal/wire.ts"
 import * as HttpErrors from "./HttpErrors.ts"
 import * as ModelRouter from "./ModelRouter.ts"
@@ -246,10 +247,50 @@ const chunk = (id: string, created: number, model: string, delta: object, finish
 
 const render = (failure: BridgeContract.BridgeFailure) => HttpErrors.openAiBody(failure)
 
+// The events of one pull's parts (ADR 0066: joined into one write): a chunk per text delta and per
+// tool-call delta (`delta.tool_calls`), the finish chunk, the usage chunk when asked.
+const encoderOf = <E>(
+  options: { readonly id: string; readonly created: number; readonly model: string; readonly includeUsage: boolean },
+  failure: (error: E) => BridgeContract.BridgeFailure
+): SseAnswer.Encoder<StreamPart.StreamPart, E> => {
+  const { id, created, includeUsage } = options
+  return {
+    head: Wire.sseText(chunk(id, created, options.model, { role: "assistant", content: "" }, null)),
+    parts: (parts) => {
+      let text = ""
+      for (const part of parts) {
+        if (part.type === "text-delta") {
+          if (part.text !== "") text += Wire.sseText(chunk(id, created, options.model, { content: part.text }, null))
+        } else if (part.type === "finish") {
+          const response = part.response
+          text += Wire.sseText(chunk(id, created, response.model, {}, finishReason(response.finishReason)))
+          if (includeUsage) {
+            text += Wire.sseText({ id, object: "chat.completion.chunk", created, model: response.model, choices: [], usage: usageOf(response) })
+          }
+        } else {
+          // A tool-call delta: one `delta.tool_calls` entry by index, id/type/name with its first fragment.
+          const entry = {
+            index: part.index,
+            ...(part.id !== undefined ? { id: part.id, type: "function" } : {}),
+            function: { ...(part.name !== undefined ? { name: part.name } : {}), arguments: part.argumentsDelta }
+          }
+          text += Wire.sseText(chunk(id, created, options.model, { tool_calls: [entry] }, null))
+        }
+      }
+      return text
+    },
+    failure: (error) => Wire.sseText(render(failure(error))),
+    tail: Wire.sseText("[DONE]")
+  }
+}
+
+const noNote = () => undefined
+
 /**
  * The SSE body of a stream of parts: a role chunk, a chunk per text delta and per tool-call
  * delta (`delta.tool_calls`), the finish chunk,
  * the usage chunk when asked, then `[DONE]`; a failure mid-stream is one `data: { error }`.
+ * The events of the parts of one pull of `parts` come as one Uint8Array (ADR 0066).
  *
  * @since 0.1.0
  * @category encoding
@@ -257,50 +298,37 @@ const render = (failure: BridgeContract.BridgeFailure) => HttpErrors.openAiBody(
 export const sseBody = (
   parts: Stream.Stream<StreamPart.StreamPart, BridgeContract.BridgeFailure>,
   options: { readonly id: string; readonly created: number; readonly model: string; readonly includeUsage: boolean }
-): Stream.Stream<Uint8Array> => {
-  const { id, created, includeUsage } = options
-  const head = Stream.succeed(Wire.sse(chunk(id, created, options.model, { role: "assistant", content: "" }, null)))
-  const body = parts.pipe(
-    Stream.flatMap((part) => {
-      if (part.type === "text-delta") {
-        return part.text === "" ? Stream.empty : Stream.succeed(Wire.sse(chunk(id, created, options.model, { content: part.text }, null)))
-      }
-      if (part.type === "finish") {
-        const response = part.response
-        const finish = Wire.sse(chunk(id, created, response.model, {}, finishReason(response.finishReason)))
-        const usage = includeUsage
-          ? [Wire.sse({ id, object: "chat.completion.chunk", created, model: response.model, choices: [], usage: usageOf(response) })]
-          : []
-        return Stream.fromIterable([finish, ...usage])
-      }
-      // A tool-call delta: one `delta.tool_calls` entry by index, id/type/name with its first fragment.
-      const entry = {
-        index: part.index,
-        ...(part.id !== undefined ? { id: part.id, type: "function" } : {}),
-        function: { ...(part.name !== undefined ? { name: part.name } : {}), arguments: part.argumentsDelta }
-      }
-      return Stream.succeed(Wire.sse(chunk(id, created, options.model, { tool_calls: [entry] }, null)))
-    }),
-    Stream.catch((failure) => Stream.succeed(Wire.sse(render(failure))))
+): Stream.Stream<Uint8Array> =>
+  Stream.unwrap(
+    Effect.flatMap(Stream.toPull(parts), (pull) =>
+      Effect.map(SseAnswer.first(pull, noNote), (start) => SseAnswer.body(pull, start, encoderOf(options, identity), noNote)))
   )
-  return Stream.concat(Stream.concat(head, body), Stream.succeed(Wire.sse("[DONE]")))
+
+// The usage of a pull's finish part on the request's access-log line.
+const noteFinish = (parts: ReadonlyArray<StreamPart.StreamPart>): Effect.Effect<void> | undefined => {
+  const last = parts[parts.length - 1]!
+  return last.type === "finish" ? Failures.note(last.response) : undefined
 }
 
-// The streamed answer: the first part decides the status (a call refused before any output is an
-// HTTP error), then server-sent events.
+const sseHeaders = { contentType: "text/event-stream", headers: { "cache-control": "no-cache", "x-accel-buffering": "no" } }
+
+// The streamed answer: the first pull decides the status (a call refused before any output is an
+// HTTP error), then server-sent events, the parts pulled in the request's scope (closed once the
+// body is sent or cut: the provider's request with it).
 const streamed = (chat: ChatRequest, model: Bridge.BoundModel, id: string, created: number) =>
-  Effect.gen(function*() {
-    const parts = model.stream(chat.request).pipe(
-      Stream.tap((part) => (part.type === "finish" ? Failures.note(part.response) : Effect.void)),
-      Stream.mapError(Failures.ofLlmError)
-    )
-    const [first, rest] = yield* Stream.peel(parts, Sink.head())
-    const all = Option.isSome(first) ? Stream.concat(Stream.succeed(first.value), rest) : rest
-    return HttpServerResponse.stream(
-      sseBody(all, { id, created, model: chat.model ?? model.defaultModel, includeUsage: chat.includeUsage }),
-      { contentType: "text/event-stream", headers: { "cache-control": "no-cache", "x-accel-buffering": "no" } }
-    )
-  })
+  Effect.flatMap(Stream.toPull(model.stream(chat.request)), (pull) =>
+    Effect.flatMap(SseAnswer.first(pull, noteFinish), (start) =>
+      start._tag === "Failure"
+        ? Effect.fail(Failures.ofLlmError(start.error))
+        : Effect.succeed(HttpServerResponse.stream(
+          SseAnswer.body(
+            pull,
+            start,
+            encoderOf({ id, created, model: chat.model ?? model.defaultModel, includeUsage: chat.includeUsage }, Failures.ofLlmError),
+            noteFinish
+          ),
+          sseHeaders
+        ))))
 
 /**
  * The routes: `POST /v1/chat/completions`, `GET /v1/models`.

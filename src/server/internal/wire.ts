@@ -98,6 +98,9 @@ export const idWith = (random: Random.Random, prefix: string): string => {
 
 const encoder = new TextEncoder()
 
+// One server-sent event, as text (the streamed answers join a pull's events into one write).
+export const sseText = (data: unknown, event?: string): string =>
+  `${event !== undefined ? `event: ${event}\n` : ""}data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`
+
 // One server-sent event.
-export const sse = (data: unknown, event?: string): Uint8Array =>
-  encoder.encode(`${event !== undefined ? `event: ${event}\n` : ""}data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`)
+export const sse = (data: unknown, event?: string): Uint8Array => encoder.encode(sseText(data, event))
