@@ -26,7 +26,7 @@
  * @since 0.1.0
  * @internal
  */
-import { Array as Arr, Cause, Clock, Duration, Effect, Exit, Pull, Redacted, Stream } from "effect"
+import { Clock, Duration, Effect, Exit, Redacted, Stream } from "effect"
 import { Sse } from "effect/encoding"
 import { HttpBody, type HttpClient, HttpClientError, HttpClientRequest, type HttpClientResponse } from "effect/http"
 import type * as LlmError from "../../../LlmError.ts"
@@ -34,7 +34,7 @@ import type { LlmRequest } from "../../../LlmRequest.ts"
 import type { LlmResponse } from "../../../LlmResponse.ts"
 import * as Streams from "../../../internal/streams.ts"
 import * as Body from "../../internal/body.ts"
-import * as ChunkText from "../../internal/chunkText.ts"
+import * as SsePull from "../../internal/ssePull.ts"
 import * as Requests from "../../internal/requests.ts"
 import * as ProviderKit from "../../ProviderKit.ts"
 import * as StreamPart from "../../../StreamPart.ts"
@@ -248,8 +248,6 @@ export const make = (http: HttpClient.HttpClient, options: Options): Client => {
   return { baseUrl, createMessage, streamMessage }
 }
 
-type PartsPull = Pull.Pull<Arr.NonEmptyReadonlyArray<StreamPart.StreamPart>, LlmError.LlmError, void>
-
 /**
  * The parts of a response body: bytes -> text -> SSE events -> the assembler; emits what each
  * read produced and, once `message_stop` arrived (or at the end of a body after a stop reason),
@@ -267,82 +265,20 @@ const partsOf = (
   onBodyEnd: () => void
 ): Stream.Stream<StreamPart.StreamPart, LlmError.LlmError> =>
   // The body read as `Body` reads it (ADR 0064): a read that finds bytes costs no effect step.
-  Body.stream(response, (body): PartsPull => {
-    const decode = ChunkText.decoder()
-    const parser = Sse.makeParser(assembler.onEvent)
-    let bodyEnded = false
-    let drained = false
-    let finished = false // the assembler's finish was taken
-    let finishFailure: LlmError.LlmError | undefined // what it gave instead of a response
-    let size = 0
-    const endOfBody = () => {
-      bodyEnded = true
-      onBodyEnd()
-    }
-    // What comes after message_stop is counted, not parsed (past the cap the connection is left);
-    // a failure there does not matter any more.
-    const drain = (): Effect.Effect<void, LlmError.LlmError> => {
-      for (;;) {
-        const got = body.read()
-        if (got === undefined) return Effect.flatMap(body.wait, drain)
-        if (got === null) {
-          endOfBody()
-          return Effect.void
-        }
-        if (got instanceof HttpClientError.HttpClientError) return Effect.fail(Errors.fromTransport(call, got))
-        for (const chunk of got) size += chunk.length
-        if (size > maxBytes) return Effect.void
+  Body.stream(response, (body) =>
+    SsePull.pull(body, {
+      parser: Sse.makeParser(assembler.onEvent),
+      take: () => assembler.take(),
+      failure: () => assembler.failure(),
+      // Whole at `message_stop`, or at the end of a body after a stop reason.
+      whole: (bodyEnded) => assembler.stopped() || (bodyEnded && assembler.hasStopReason()),
+      end: (nowMs) => {
+        const response = assembler.finish(nowMs)
+        return "content" in response ? StreamPart.finish(response) : response
       }
-    }
-    const afterDrain = () => next()
-    // The finish part goes out with what the last read produced, in the same chunk, once the
-    // message is whole: at `message_stop` (the end of the body is read on the next pull), or at
-    // the end of a body after a stop reason. An error it ends with goes out after those parts
-    // (and after the drain).
-    const complete = (parts: Array<StreamPart.StreamPart>): PartsPull => {
-      finished = true
-      const response = assembler.finish(clock.currentTimeMillisUnsafe())
-      if (!("content" in response)) {
-        finishFailure = response
-        return Arr.isArrayNonEmpty(parts) ? Effect.succeed(parts) : next()
-      }
-      // (`take` hands over a non-empty array only: an empty one may be the assembler's own.)
-      if (!Arr.isArrayNonEmpty(parts)) return Effect.succeed(Arr.of(StreamPart.finish(response)))
-      parts.push(StreamPart.finish(response))
-      return Effect.succeed(parts)
-    }
-    const next = (): PartsPull => {
-      for (;;) {
-        // What was read goes out first: an error event ends the stream after the text before it.
-        const parts = assembler.take()
-        const failure = assembler.failure()
-        if (failure !== undefined) return Arr.isArrayNonEmpty(parts) ? Effect.succeed(parts) : Effect.fail(failure)
-        if (!finished && (assembler.stopped() || (bodyEnded && assembler.hasStopReason()))) return complete(parts)
-        if (Arr.isArrayNonEmpty(parts)) return Effect.succeed(parts)
-        if (finished) {
-          if (!bodyEnded && !drained) {
-            drained = true
-            return Effect.matchEffect(drain(), { onFailure: afterDrain, onSuccess: afterDrain })
-          }
-          return finishFailure === undefined ? Cause.done() : Effect.fail(finishFailure)
-        }
-        if (bodyEnded) return Effect.fail(Errors.cutOff(call, requestId))
-        // Read while bytes are there; wait only when none are.
-        const got = body.read()
-        if (got === undefined) return Effect.flatMap(body.wait, next)
-        if (got === null) {
-          endOfBody()
-          continue
-        }
-        if (got instanceof HttpClientError.HttpClientError) return Effect.fail(Errors.fromTransport(call, got))
-        for (const chunk of got) {
-          // A stream that goes on past the cap is cut: ending the read closes the connection.
-          size += chunk.length
-          if (size > maxBytes) return Effect.fail(ProviderKit.responseTooLarge(call, maxBytes))
-          const tooLarge = parser.feed(decode(chunk))
-          if (tooLarge !== undefined) return Effect.fail(Errors.malformed(call, tooLarge.message))
-        }
-      }
-    }
-    return Effect.suspend(next)
-  })
+    }, {
+      fromTransport: (error) => Errors.fromTransport(call, error),
+      cutOff: () => Errors.cutOff(call, requestId),
+      tooLarge: () => ProviderKit.responseTooLarge(call, maxBytes),
+      malformed: (message) => Errors.malformed(call, message)
+    }, clock, maxBytes, onBodyEnd))

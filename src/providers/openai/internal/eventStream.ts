@@ -33,12 +33,12 @@
  * @since 0.1.0
  * @internal
  */
-import { Array as Arr, Cause, Clock, Effect, Pull, Stream } from "effect"
+import { Clock, Effect, Stream } from "effect"
 import { Sse } from "effect/encoding"
-import { HttpClientError, type HttpClientResponse } from "effect/http"
+import type { HttpClientResponse } from "effect/http"
 import * as LlmError from "../../../LlmError.ts"
 import * as Body from "../../internal/body.ts"
-import * as ChunkText from "../../internal/chunkText.ts"
+import * as SsePull from "../../internal/ssePull.ts"
 import * as ProviderKit from "../../ProviderKit.ts"
 import * as Errors from "./errors.ts"
 import * as OpenAiSchema from "./OpenAiSchema.ts"
@@ -91,8 +91,6 @@ const hasFinishReason = (chunk: OpenAiSchema.ChatCompletionChunk): boolean => {
 
 const isBlank = (text: string): boolean => text.length === 0 || text.trim().length === 0
 
-type Pulled<A> = Pull.Pull<Arr.NonEmptyReadonlyArray<A>, LlmError.LlmError, void>
-
 /**
  * Reads an event-stream body with a reader, as a stream of what the reader produces. The body is
  * read through `Body` (ADR 0064): a Node body directly (a read that finds bytes costs no effect
@@ -122,17 +120,11 @@ const pullOf = <A>(
   maxBytes: number,
   reader: ChunkReader<A>,
   onBodyEnd: (() => void) | undefined
-): Pulled<A> => {
+): SsePull.Pulled<A> => {
   const { requestId } = opened
-  const decode = ChunkText.decoder()
   let failure: LlmError.LlmError | undefined
   let done = false // [DONE] arrived
   let finishReason = false // a finish_reason arrived
-  let bodyEnded = false
-  let ended = false // the reader's last element was taken
-  let lastFailure: LlmError.LlmError | undefined // what the reader's end gave instead of an element
-  let drained = false
-  let size = 0
   const fail = (error: LlmError.LlmError) => {
     if (failure === undefined) failure = error
   }
@@ -164,77 +156,19 @@ const pullOf = <A>(
     if (!finishReason && hasFinishReason(chunk)) finishReason = true
     reader.onChunk(chunk)
   })
-  const endOfBody = () => {
-    bodyEnded = true
-    onBodyEnd?.()
-  }
-  // What comes after [DONE] is counted, not parsed (past the cap the connection is left); a
-  // failure there does not matter any more.
-  const drain = (): Effect.Effect<void, LlmError.LlmError> => {
-    for (;;) {
-      const got = body.read()
-      if (got === undefined) return Effect.flatMap(body.wait, drain)
-      if (got === null) {
-        endOfBody()
-        return Effect.void
-      }
-      if (got instanceof HttpClientError.HttpClientError) return Effect.fail(Errors.fromTransport(call, got))
-      for (const chunk of got) size += chunk.length
-      if (size > maxBytes) return Effect.void
-    }
-  }
-  const afterDrain = () => next()
-  // The reader's last element goes out with what the last read produced, in the same chunk,
-  // once the answer is whole: at `[DONE]` (the end of the body is read on the next pull), or
-  // at the end of a body that sent a finish_reason. An error it ends with goes out after what
-  // was produced (and after the drain).
-  // (`take` hands over a non-empty array only: an empty one may be the reader's own.)
-  const last = (produced: Array<A>): Pulled<A> => {
-    ended = true
-    const element = reader.end(clock.currentTimeMillisUnsafe())
-    const failed = element !== undefined && LlmError.isLlmError(element)
-    if (failed) lastFailure = element
-    if (element === undefined || failed) {
-      return Arr.isArrayNonEmpty(produced) ? Effect.succeed(produced) : next()
-    }
-    if (!Arr.isArrayNonEmpty(produced)) return Effect.succeed(Arr.of(element))
-    produced.push(element)
-    return Effect.succeed(produced)
-  }
-  // One pull: what the reads of the body produce, reading while bytes are there (no effect step
-  // for a read that finds them), waiting only when none are.
-  const next = (): Pulled<A> => {
-    for (;;) {
-      const produced = reader.take()
-      if (failure !== undefined) return Arr.isArrayNonEmpty(produced) ? Effect.succeed(produced) : Effect.fail(failure)
-      if (!ended && (done || (bodyEnded && finishReason))) return last(produced)
-      if (Arr.isArrayNonEmpty(produced)) return Effect.succeed(produced)
-      if (ended) {
-        if (!bodyEnded && !drained) {
-          drained = true
-          return Effect.matchEffect(drain(), { onFailure: afterDrain, onSuccess: afterDrain })
-        }
-        return lastFailure === undefined ? Cause.done() : Effect.fail(lastFailure)
-      }
-      if (bodyEnded) return Effect.fail(Errors.cutOff(call, requestId))
-      const got = body.read()
-      if (got === undefined) return Effect.flatMap(body.wait, next)
-      if (got === null) {
-        endOfBody()
-        continue
-      }
-      // A transport failure (a dropped connection) ends the stream after what was produced.
-      if (got instanceof HttpClientError.HttpClientError) return Effect.fail(Errors.fromTransport(call, got))
-      for (const chunk of got) {
-        // A stream that goes on past the cap is cut: failing the read closes the connection.
-        size += chunk.length
-        if (size > maxBytes) return Effect.fail(ProviderKit.responseTooLarge(call, maxBytes, { requestId }))
-        const tooLarge = parser.feed(decode(chunk))
-        if (tooLarge !== undefined) return Effect.fail(Errors.malformed(call, tooLarge.message))
-      }
-    }
-  }
-  return Effect.suspend(next)
+  // The answer is whole at [DONE], or at the end of a body that sent a finish_reason.
+  return SsePull.pull(body, {
+    parser,
+    take: () => reader.take(),
+    failure: () => failure,
+    whole: (bodyEnded) => done || (bodyEnded && finishReason),
+    end: (nowMs) => reader.end(nowMs)
+  }, {
+    fromTransport: (error) => Errors.fromTransport(call, error),
+    cutOff: () => Errors.cutOff(call, requestId),
+    tooLarge: () => ProviderKit.responseTooLarge(call, maxBytes, { requestId }),
+    malformed: (message) => Errors.malformed(call, message)
+  }, clock, maxBytes, onBodyEnd)
 }
 
 /**
