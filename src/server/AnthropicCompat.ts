@@ -343,8 +343,6 @@ const encoderOf = <E>(
   }
 }
 
-const noNote = () => undefined
-
 /**
  * The SSE body of a stream of parts, in Anthropic's event format. The events of the parts of one
  * pull of `parts` come as one Uint8Array (ADR 0066).
@@ -356,16 +354,7 @@ export const sseBody = (
   parts: Stream.Stream<StreamPart.StreamPart, BridgeContract.BridgeFailure>,
   options: { readonly id: string; readonly model: string; readonly estimatedInputTokens: number }
 ): Stream.Stream<Uint8Array> =>
-  Stream.unwrap(
-    Effect.flatMap(Stream.toPull(parts), (pull) =>
-      Effect.map(SseAnswer.first(pull, noNote), (start) => SseAnswer.body(pull, start, encoderOf(options, identity), noNote)))
-  )
-
-// The usage of a pull's finish part on the request's access-log line.
-const noteFinish = (parts: ReadonlyArray<StreamPart.StreamPart>): Effect.Effect<void> | undefined => {
-  const last = parts[parts.length - 1]!
-  return last.type === "finish" ? Failures.note(last.response) : undefined
-}
+  SseAnswer.ofStream(parts, encoderOf(options, identity))
 
 /**
  * The routes: `POST /v1/messages`, `POST /v1/messages/count_tokens`.
@@ -390,7 +379,7 @@ export const routes = (router: ModelRouter.ModelRouter): ReadonlyArray<Server.Ro
       // The first pull decides the status: a call refused before any output is an HTTP error. The
       // parts are pulled in the request's scope (closed once the body is sent or cut).
       const pull = yield* Stream.toPull(model.stream(messages.request))
-      const start = yield* SseAnswer.first(pull, noteFinish)
+      const start = yield* SseAnswer.first(pull, Failures.noteFinish)
       if (start._tag === "Failure") return yield* Effect.fail(Failures.ofLlmError(start.error))
       return HttpServerResponse.stream(
         SseAnswer.body(
@@ -401,7 +390,7 @@ export const routes = (router: ModelRouter.ModelRouter): ReadonlyArray<Server.Ro
             model: messages.model ?? model.defaultModel,
             estimatedInputTokens: Tokenizer.countRequest(messages.request)
           }, Failures.ofLlmError),
-          noteFinish
+          Failures.noteFinish
         ),
         { contentType: "text/event-stream", headers: { "cache-control": "no-cache", "x-accel-buffering": "no" } }
       )

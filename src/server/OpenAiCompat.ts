@@ -284,8 +284,6 @@ const encoderOf = <E>(
   }
 }
 
-const noNote = () => undefined
-
 /**
  * The SSE body of a stream of parts: a role chunk, a chunk per text delta and per tool-call
  * delta (`delta.tool_calls`), the finish chunk,
@@ -299,16 +297,7 @@ export const sseBody = (
   parts: Stream.Stream<StreamPart.StreamPart, BridgeContract.BridgeFailure>,
   options: { readonly id: string; readonly created: number; readonly model: string; readonly includeUsage: boolean }
 ): Stream.Stream<Uint8Array> =>
-  Stream.unwrap(
-    Effect.flatMap(Stream.toPull(parts), (pull) =>
-      Effect.map(SseAnswer.first(pull, noNote), (start) => SseAnswer.body(pull, start, encoderOf(options, identity), noNote)))
-  )
-
-// The usage of a pull's finish part on the request's access-log line.
-const noteFinish = (parts: ReadonlyArray<StreamPart.StreamPart>): Effect.Effect<void> | undefined => {
-  const last = parts[parts.length - 1]!
-  return last.type === "finish" ? Failures.note(last.response) : undefined
-}
+  SseAnswer.ofStream(parts, encoderOf(options, identity))
 
 const sseHeaders = { contentType: "text/event-stream", headers: { "cache-control": "no-cache", "x-accel-buffering": "no" } }
 
@@ -317,7 +306,7 @@ const sseHeaders = { contentType: "text/event-stream", headers: { "cache-control
 // body is sent or cut: the provider's request with it).
 const streamed = (chat: ChatRequest, model: Bridge.BoundModel, id: string, created: number) =>
   Effect.flatMap(Stream.toPull(model.stream(chat.request)), (pull) =>
-    Effect.flatMap(SseAnswer.first(pull, noteFinish), (start) =>
+    Effect.flatMap(SseAnswer.first(pull, Failures.noteFinish), (start) =>
       start._tag === "Failure"
         ? Effect.fail(Failures.ofLlmError(start.error))
         : Effect.succeed(HttpServerResponse.stream(
@@ -325,7 +314,7 @@ const streamed = (chat: ChatRequest, model: Bridge.BoundModel, id: string, creat
             pull,
             start,
             encoderOf({ id, created, model: chat.model ?? model.defaultModel, includeUsage: chat.includeUsage }, Failures.ofLlmError),
-            noteFinish
+            Failures.noteFinish
           ),
           sseHeaders
         ))))

@@ -86,3 +86,12 @@ export const body = <P, E>(
     return opening()
   })))
 }
+
+const noNote = () => undefined
+
+/** A stream's whole SSE body through `encode`, nothing noted (the doors' `sseBody`). */
+export const ofStream = <P, E>(parts: Stream.Stream<P, E>, encode: Encoder<P, E>): Stream.Stream<Uint8Array> =>
+  Stream.unwrap(
+    Effect.flatMap(Stream.toPull(parts), (pull) =>
+      Effect.map(first(pull, noNote), (start) => body(pull, start, encode, noNote)))
+  )
