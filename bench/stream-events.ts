@@ -13,15 +13,9 @@
  *   node bench/stream-events.ts [--calls 300] [--concurrency 1] [--no-hooks]
  */
 import { createHook } from "node:async_hooks"
-import { NodeHttpClient } from "@effect/platform-node"
-import { Effect, Fiber, Layer, ManagedRuntime, Redacted, Stream } from "effect"
+import { Effect, Fiber, ManagedRuntime, Stream } from "effect"
 import * as LanguageModel from "../src/LanguageModel.ts"
-import * as LlmRequest from "../src/LlmRequest.ts"
-import * as NodeProviders from "../src/node/NodeProviders.ts"
-import * as OpenAiCompatibleLanguageModel from "../src/providers/openai-compatible/OpenAiCompatibleLanguageModel.ts"
-import * as Stack from "../src/Stack.ts"
-import { startMockServer } from "./internal/mockServer.ts"
-import { answer } from "./internal/sseAnswer.ts"
+import { sseModels } from "./internal/sseModels.ts"
 import { argument } from "./internal/stats.ts"
 
 const CALLS = argument("calls", 300)
@@ -93,22 +87,7 @@ const countFibers = async () => {
 
 const main = async () => {
   await countFibers()
-  const { origin, child } = await startMockServer("./openai-sse-mock-server.ts")
-  const baseUrl = `${origin}/v1`
-  const request = LlmRequest.make("Name the longest river in Africa.")
-  const expected = answer(3)
-  const adapterRuntime = ManagedRuntime.make(NodeHttpClient.layerUndici)
-  const adapter = await adapterRuntime.runPromise(
-    OpenAiCompatibleLanguageModel.make({ baseUrl, apiKey: Redacted.make("test"), defaultModel: "gpt-4o-mini" })
-  )
-  const stackRuntime = ManagedRuntime.make(Stack.layer({
-    provider: { provider: "openai-compatible", baseUrl, model: "gpt-4o-mini" },
-    budget: { budget: { totalTokens: 1_000_000_000_000 } },
-    resilience: { limits: { concurrency: 1_000, providerConcurrency: 1_000, rpm: 100_000_000 } }
-  }).pipe(Layer.provide(NodeProviders.layer)))
-  const stack = await stackRuntime.runPromise(LanguageModel.LanguageModel.use(Effect.succeed))
-  const check = (text: string) => (text === expected ? Effect.void : Effect.die(new Error(`unexpected reply: ${text}`)))
-  const generated = (model: LanguageModel.Service) => Effect.flatMap(model.generate(request), (response) => check(response.content))
+  const { request, adapterRuntime, adapter, stackRuntime, stack, check, generated, dispose } = await sseModels()
   const streamed = (model: LanguageModel.Service) =>
     Effect.flatMap(
       Stream.runFold(model.stream(request), () => "", (text, part) => (part.type === "text-delta" ? text + part.text : text)),
@@ -142,9 +121,7 @@ const main = async () => {
   }
   console.log(`exact counts per call over HTTP, ${CALLS} calls, C=${CONCURRENCY}, async_hooks ${HOOKS ? "on" : "off"}; ${process.version}`)
   console.table(table)
-  await adapterRuntime.dispose()
-  await stackRuntime.dispose()
-  child.kill("SIGTERM")
+  await dispose()
 }
 
 main().catch((error) => {

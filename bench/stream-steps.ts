@@ -31,8 +31,7 @@
  *
  *   node bench/stream-steps.ts [--calls 500] [--http]
  */
-import { NodeHttpClient } from "@effect/platform-node"
-import { Context, Effect, Exit, Fiber, Layer, ManagedRuntime, Redacted, Scope, Stream } from "effect"
+import { Context, Effect, Exit, Fiber, ManagedRuntime, Scope, Stream } from "effect"
 import { registerAbort } from "../src/internal/deadlines.ts"
 import * as Streams from "../src/internal/streams.ts"
 import * as LanguageModel from "../src/LanguageModel.ts"
@@ -42,11 +41,7 @@ import * as ProviderRegistry from "../src/ProviderRegistry.ts"
 import type * as StreamPart from "../src/StreamPart.ts"
 import { asyncProvider, budget, inProcess, limits, partsOf, pieces, rpm, streamVariants, type Variant } from "./internal/inProcess.ts"
 import { argument } from "./internal/stats.ts"
-import * as NodeProviders from "../src/node/NodeProviders.ts"
-import * as OpenAiCompatibleLanguageModel from "../src/providers/openai-compatible/OpenAiCompatibleLanguageModel.ts"
-import * as Stack from "../src/Stack.ts"
-import { startMockServer } from "./internal/mockServer.ts"
-import { answer } from "./internal/sseAnswer.ts"
+import { sseModels } from "./internal/sseModels.ts"
 
 const CALLS = argument("calls", 500)
 
@@ -160,22 +155,7 @@ const mark = Effect.withFiber((fiber) => Effect.succeed(steps + (fiber as unknow
 
 /** `--http`: the SSE adapter and the whole stack over HTTP, steps and KB per call, the streamed calls by phase. */
 const overHttp = async () => {
-  const { origin, child } = await startMockServer("./openai-sse-mock-server.ts")
-  const baseUrl = `${origin}/v1`
-  const request = LlmRequest.make("Name the longest river in Africa.")
-  const expected = answer(3)
-  const adapterRuntime = ManagedRuntime.make(NodeHttpClient.layerUndici)
-  const adapter = await adapterRuntime.runPromise(
-    OpenAiCompatibleLanguageModel.make({ baseUrl, apiKey: Redacted.make("test"), defaultModel: "gpt-4o-mini" })
-  )
-  const stackRuntime = ManagedRuntime.make(Stack.layer({
-    provider: { provider: "openai-compatible", baseUrl, model: "gpt-4o-mini" },
-    budget: { budget: { totalTokens: 1_000_000_000_000 } },
-    resilience: { limits: { concurrency: 1_000, providerConcurrency: 1_000, rpm: 100_000_000 } }
-  }).pipe(Layer.provide(NodeProviders.layer)))
-  const stack = await stackRuntime.runPromise(LanguageModel.LanguageModel.use(Effect.succeed))
-  const check = (text: string) => (text === expected ? Effect.void : Effect.die(new Error(`unexpected reply: ${text}`)))
-  const generated = (model: LanguageModel.Service) => Effect.flatMap(model.generate(request), (response) => check(response.content))
+  const { request, adapterRuntime, adapter, stackRuntime, stack, check, generated, dispose } = await sseModels()
   // A streamed call read to its end, by phase: [opening, pulls, close, pull count].
   const phases = [0, 0, 0, 0]
   const streamed = (model: LanguageModel.Service) =>
@@ -232,9 +212,7 @@ const overHttp = async () => {
     })
   }
   console.table(table)
-  await adapterRuntime.dispose()
-  await stackRuntime.dispose()
-  child.kill("SIGTERM")
+  await dispose()
 }
 
 const main = async () => {
