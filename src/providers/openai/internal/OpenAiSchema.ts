@@ -207,23 +207,41 @@ const isUsage = (value: Json): boolean =>
   maybeNumber(value.cost) && isDetails(value.prompt_tokens_details, "cached_tokens") &&
   isDetails(value.completion_tokens_details, "reasoning_tokens")
 
-const isToolCall = (value: unknown): boolean => {
-  if (!isObject(value) || !maybeNumber(value.index) || !maybeString(value.id) || !maybeString(value.type)) return false
+// A tool call: a streamed chunk's (`delta.tool_calls`, with its `index`) or a message's.
+const toolCallWith = (indexed: boolean) => (value: unknown): boolean => {
+  if (!isObject(value) || (indexed && !maybeNumber(value.index)) || !maybeString(value.id) || !maybeString(value.type)) return false
   const fn = value.function
   return absent(fn) || (isObject(fn) && maybeString(fn.name) && maybeString(fn.arguments))
 }
 
-const isChoice = (value: unknown): boolean => {
+// A choice: a streamed chunk's (its `delta`) or a completion's (its `message`).
+const choiceWith = (field: "delta" | "message", isToolCall: (value: unknown) => boolean) => (value: unknown): boolean => {
   if (!isObject(value) || !maybeNumber(value.index) || !maybeString(value.finish_reason)) return false
-  const delta = value.delta
-  if (absent(delta)) return true
-  if (!isObject(delta) || !maybeString(delta.role) || !maybeString(delta.content) || !maybeString(delta.refusal)) return false
-  const calls = delta.tool_calls
+  const message = value[field]
+  if (absent(message)) return true
+  if (!isObject(message) || !maybeString(message.role) || !maybeString(message.content) || !maybeString(message.refusal)) return false
+  const calls = message.tool_calls
   if (absent(calls)) return true
   if (!Array.isArray(calls)) return false
   for (const call of calls) if (!isToolCall(call)) return false
   return true
 }
+
+// A chunk or a completion: its scalar fields, its choices (a completion must have them), its usage.
+const documentWith = (choicesRequired: boolean, isChoice: (value: unknown) => boolean) => (json: unknown): boolean => {
+  if (!isObject(json) || !maybeString(json.id) || !maybeString(json.model) || !maybeString(json.object)) return false
+  if (!maybeNumber(json.created)) return false
+  const choices = json.choices
+  if (choicesRequired || !absent(choices)) {
+    if (!Array.isArray(choices)) return false
+    for (const choice of choices) if (!isChoice(choice)) return false
+  }
+  const usage = json.usage
+  return absent(usage) || (isObject(usage) && isUsage(usage))
+}
+
+const isChunk = documentWith(false, choiceWith("delta", toolCallWith(true)))
+const isCompletion = documentWith(true, choiceWith("message", toolCallWith(false)))
 
 /**
  * Reads an already-parsed JSON value as a streamed chunk: the same check as
@@ -235,36 +253,8 @@ const isChoice = (value: unknown): boolean => {
  * @since 0.1.0
  * @category decoding
  */
-export const readChatCompletionChunk = (json: unknown): ChatCompletionChunk | undefined => {
-  if (!isObject(json) || !maybeString(json.id) || !maybeString(json.model) || !maybeString(json.object)) return undefined
-  if (!maybeNumber(json.created)) return undefined
-  const choices = json.choices
-  if (!absent(choices)) {
-    if (!Array.isArray(choices)) return undefined
-    for (const choice of choices) if (!isChoice(choice)) return undefined
-  }
-  const usage = json.usage
-  if (!absent(usage) && !(isObject(usage) && isUsage(usage))) return undefined
-  return json as ChatCompletionChunk
-}
-
-const isMessageToolCall = (value: unknown): boolean => {
-  if (!isObject(value) || !maybeString(value.id) || !maybeString(value.type)) return false
-  const fn = value.function
-  return absent(fn) || (isObject(fn) && maybeString(fn.name) && maybeString(fn.arguments))
-}
-
-const isCompletionChoice = (value: unknown): boolean => {
-  if (!isObject(value) || !maybeNumber(value.index) || !maybeString(value.finish_reason)) return false
-  const message = value.message
-  if (absent(message)) return true
-  if (!isObject(message) || !maybeString(message.role) || !maybeString(message.content) || !maybeString(message.refusal)) return false
-  const calls = message.tool_calls
-  if (absent(calls)) return true
-  if (!Array.isArray(calls)) return false
-  for (const call of calls) if (!isMessageToolCall(call)) return false
-  return true
-}
+export const readChatCompletionChunk = (json: unknown): ChatCompletionChunk | undefined =>
+  isChunk(json) ? json as ChatCompletionChunk : undefined
 
 /**
  * Reads an already-parsed JSON value as a chat completion: the same check as
@@ -278,16 +268,8 @@ const isCompletionChoice = (value: unknown): boolean => {
  * @since 0.1.0
  * @category decoding
  */
-export const readChatCompletion = (json: unknown): ChatCompletion | undefined => {
-  if (!isObject(json) || !maybeString(json.id) || !maybeString(json.model) || !maybeString(json.object)) return undefined
-  if (!maybeNumber(json.created)) return undefined
-  const choices = json.choices
-  if (!Array.isArray(choices)) return undefined
-  for (const choice of choices) if (!isCompletionChoice(choice)) return undefined
-  const usage = json.usage
-  if (!absent(usage) && !(isObject(usage) && isUsage(usage))) return undefined
-  return json as ChatCompletion
-}
+export const readChatCompletion = (json: unknown): ChatCompletion | undefined =>
+  isCompletion(json) ? json as ChatCompletion : undefined
 
 /**
  * A chat message on the wire.
