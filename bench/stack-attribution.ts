@@ -26,6 +26,7 @@
 import { spawn } from "node:child_process"
 import { writeFileSync } from "node:fs"
 import { Session } from "node:inspector/promises"
+import { heapProfile } from "./internal/allocation.ts"
 import { PerformanceObserver } from "node:perf_hooks"
 import v8 from "node:v8"
 import { Effect } from "effect"
@@ -133,15 +134,7 @@ const child = async (key: string): Promise<Result> => {
   proto.runLoop = runLoop
 
   // Bytes allocated, by layer.
-  const session = new Session()
-  session.connect()
-  await session.post("HeapProfiler.startSampling", {
-    samplingInterval: 256,
-    includeObjectsCollectedByMajorGC: true,
-    includeObjectsCollectedByMinorGC: true
-  })
-  await run(CALLS)
-  const { profile: heap } = await session.post("HeapProfiler.stopSampling")
+  const heap = await heapProfile(() => run(CALLS), 256)
   const bytesBy: Record<string, number> = {}
   let bytes = 0
   const bytesByFunction: Record<string, number> = {}
@@ -164,9 +157,11 @@ const child = async (key: string): Promise<Result> => {
     }
     for (const next of node.children ?? []) walk(next as Node, own, at)
   }
-  walk(heap.head as unknown as Node, undefined, undefined)
+  walk(heap as Node, undefined, undefined)
 
   // GC and CPU (and a CPU profile with `--profile`).
+  const session = new Session()
+  session.connect()
   const profiler = new v8.GCProfiler()
   let gcMs = 0
   const observer = new PerformanceObserver((list) => {

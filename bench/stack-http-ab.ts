@@ -13,12 +13,8 @@
 import { spawn } from "node:child_process"
 import { existsSync } from "node:fs"
 import { join, resolve } from "node:path"
-import { argument, loadAverage, median } from "./internal/stats.ts"
+import { argument, loadAverage, median, option } from "./internal/stats.ts"
 
-const option = (name: string, fallback: string): string => {
-  const index = process.argv.indexOf(`--${name}`)
-  return index >= 0 ? process.argv[index + 1]! : fallback
-}
 const BASE = option("base", "")
 const ROUNDS = argument("rounds", 8)
 const ONLY = option("only", "whole")

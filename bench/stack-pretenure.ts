@@ -23,12 +23,8 @@ import * as LlmRequest from "../src/LlmRequest.ts"
 import * as NodeProviders from "../src/node/NodeProviders.ts"
 import * as ProviderRegistry from "../src/ProviderRegistry.ts"
 import * as Stack from "../src/Stack.ts"
-import { argument } from "./internal/stats.ts"
+import { argument, option } from "./internal/stats.ts"
 
-const option = (name: string, fallback: string): string => {
-  const index = process.argv.indexOf(`--${name}`)
-  return index >= 0 ? process.argv[index + 1]! : fallback
-}
 const VARIANT = option("variant", "whole")
 const CONCURRENCY = argument("concurrency", 100)
 const BATCHES = option("batches", "100,100,100,200,500,1000,2000,2000").split(",").map(Number)

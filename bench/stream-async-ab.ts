@@ -12,12 +12,8 @@
  */
 import { resolve } from "node:path"
 import { loadInProcessModules } from "./internal/otherTree.ts"
-import { argument, loadAverage, median } from "./internal/stats.ts"
+import { argument, loadAverage, median, option } from "./internal/stats.ts"
 
-const option = (name: string, fallback: string): string => {
-  const index = process.argv.indexOf(`--${name}`)
-  return index >= 0 ? process.argv[index + 1]! : fallback
-}
 const BASE = option("base", "")
 const ROUNDS = argument("rounds", 21)
 const CALLS = argument("calls", 2000)

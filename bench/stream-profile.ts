@@ -20,7 +20,6 @@
  * (else its innermost frame), the top `--top` sites printed.
  */
 import { readFileSync } from "node:fs"
-import { Session } from "node:inspector/promises"
 import { NodeHttpClient } from "@effect/platform-node"
 import { Effect, Layer, ManagedRuntime, Redacted, Stream } from "effect"
 import * as LanguageModel from "../src/LanguageModel.ts"
@@ -30,6 +29,7 @@ import * as OpenAiCompatibleLanguageModel from "../src/providers/openai-compatib
 import * as Stack from "../src/Stack.ts"
 import { startMockServer } from "./internal/mockServer.ts"
 import { answer } from "./internal/sseAnswer.ts"
+import { heapProfile } from "./internal/allocation.ts"
 import { argument, loadAverage, median } from "./internal/stats.ts"
 
 const CALLS = argument("calls", 20_000)
@@ -150,17 +150,7 @@ const main = async () => {
   }
   await run(2_000)
   if (HEAP) {
-    const session = new Session()
-    session.connect()
-    await session.post("HeapProfiler.startSampling", {
-      samplingInterval: 256,
-      includeObjectsCollectedByMajorGC: true,
-      includeObjectsCollectedByMinorGC: true
-    })
-    await run(CALLS)
-    const { profile } = await session.post("HeapProfiler.stopSampling")
-    session.disconnect()
-    const sites = bySite(profile.head as HeapNode)
+    const sites = bySite(await heapProfile(() => run(CALLS), 256) as HeapNode)
     const all = [...sites.values()].reduce((sum, bytes) => sum + bytes, 0)
     console.log(`${which}: ${(all / CALLS / 1024).toFixed(1)} KB allocated per stream, C=${CONCURRENCY}`)
     for (const [site, bytes] of [...sites].sort((a, b) => b[1] - a[1]).slice(0, TOP)) {

@@ -25,12 +25,8 @@ import { bytesAllocated } from "./internal/allocation.ts"
 import { loadModules } from "./internal/otherTree.ts"
 import { startMockServer } from "./internal/mockServer.ts"
 import { answer } from "./internal/sseAnswer.ts"
-import { argument, loadAverage, median } from "./internal/stats.ts"
+import { argument, loadAverage, median, option } from "./internal/stats.ts"
 
-const option = (name: string, fallback: string): string => {
-  const index = process.argv.indexOf(`--${name}`)
-  return index >= 0 ? process.argv[index + 1]! : fallback
-}
 const BASE = option("base", "")
 const ROUNDS = argument("rounds", 15)
 const CALLS = argument("calls", 500)

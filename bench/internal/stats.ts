@@ -1,8 +1,14 @@
 /**
- * What every benchmark shares: reading a numeric `--name value` argument, the median of
+ * What every benchmark shares: reading a `--name value` argument (a string or a number), the median of
  * repetitions, the wall time of an async run in milliseconds, and the machine's load average.
  */
 import { readFileSync } from "node:fs"
+
+/** A string command-line argument `--name value`, or the fallback. */
+export const option = (name: string, fallback: string): string => {
+  const index = process.argv.indexOf(`--${name}`)
+  return index >= 0 ? process.argv[index + 1]! : fallback
+}
 
 /** A numeric command-line argument `--name value`, or the fallback. */
 export const argument = (name: string, fallback: number): number => {
